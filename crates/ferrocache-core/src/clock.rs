@@ -1,0 +1,89 @@
+//! Time as the engine sees it: unix seconds, from the system or from a test's hand.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// memcached's boundary: an exptime up to this many seconds is relative, above it absolute.
+pub const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
+
+/// The store's clock. `Clock::manual` lets tests move time by hand.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Arc<AtomicU32>),
+}
+
+impl Clock {
+    /// A clock that stays at `start` until [`Clock::advance`] or [`Clock::set`].
+    pub fn manual(start: u32) -> Clock {
+        Clock::Manual(Arc::new(AtomicU32::new(start)))
+    }
+
+    /// Unix seconds now.
+    pub fn now(&self) -> u32 {
+        match self {
+            Clock::System => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as u32)
+                .unwrap_or(0),
+            Clock::Manual(t) => t.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Moves a manual clock forward; no effect on the system clock.
+    pub fn advance(&self, secs: u32) {
+        if let Clock::Manual(t) = self {
+            t.fetch_add(secs, Ordering::Relaxed);
+        }
+    }
+
+    /// Sets a manual clock; no effect on the system clock.
+    pub fn set(&self, secs: u32) {
+        if let Clock::Manual(t) = self {
+            t.store(secs, Ordering::Relaxed);
+        }
+    }
+
+    /// memcached's exptime rule at time `now`: `Some(0)` never expires, `Some(t)` expires at
+    /// unix second `t`, `None` is already expired (negative, or absolute in the past).
+    pub fn resolve_exptime(exptime: i64, now: u32) -> Option<u32> {
+        if exptime == 0 {
+            Some(0)
+        } else if exptime < 0 {
+            None
+        } else if exptime <= REALTIME_MAXDELTA {
+            Some(now.saturating_add(exptime as u32))
+        } else if exptime <= now as i64 {
+            None
+        } else {
+            Some(exptime.min(u32::MAX as i64) as u32)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exptime_follows_memcached() {
+        let now = 1_700_000_000;
+        assert_eq!(Clock::resolve_exptime(0, now), Some(0));
+        assert_eq!(Clock::resolve_exptime(-1, now), None);
+        assert_eq!(Clock::resolve_exptime(10, now), Some(now + 10));
+        assert_eq!(Clock::resolve_exptime(REALTIME_MAXDELTA, now), Some(now + REALTIME_MAXDELTA as u32));
+        assert_eq!(Clock::resolve_exptime(REALTIME_MAXDELTA + 1, now), None);
+        assert_eq!(Clock::resolve_exptime(now as i64 + 5, now), Some(now + 5));
+    }
+
+    #[test]
+    fn manual_clock_moves_by_hand() {
+        let c = Clock::manual(100);
+        c.advance(5);
+        assert_eq!(c.now(), 105);
+        c.set(7);
+        assert_eq!(c.now(), 7);
+    }
+}

@@ -1,0 +1,34 @@
+//! ferrocache's storage engine, modelled on memcached 1.6 as a library with no global state.
+//!
+//! A [`Store`] is a set of shards, each behind its own lock, each owning a hash table
+//! (incremental growth), slab classes (1 MiB pages carved into fixed-size chunks) and a
+//! segmented LRU (hot / warm / cold) per class. Pages come from one store-wide budget, so
+//! memory used by items never exceeds [`Config::memory_limit`]. A background thread
+//! (the crawler) reclaims expired items and moves pages between slab classes.
+//!
+//! Invariants every module keeps:
+//! - an item lives in exactly one chunk, is linked in exactly one hash chain and one LRU list;
+//! - every mutation gets a fresh CAS value from one store-wide counter;
+//! - expiry follows memcached: 0 never, up to 30 days relative, larger absolute, negative expired.
+//!
+//! The engine knows nothing of protocols or of Node: codecs live in `ferrocache-protocol`,
+//! bindings in `ferrocache-node`.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod stats;
+mod crawler;
+mod hashtable;
+mod item;
+mod lru;
+mod mover;
+mod shard;
+mod slab;
+mod store;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use error::{ConfigError, StoreError};
+pub use stats::{SlabClassStats, Stats};
+pub use store::*;

@@ -1,0 +1,220 @@
+//! The public face of the engine: [`Store`] and the request/outcome types of its operations.
+//!
+//! Every operation takes the key as bytes (at most [`MAX_KEY_LEN`]) and memcached's
+//! `exptime` as the client sent it (see [`crate::clock::Clock::resolve_exptime`]).
+//! Reads hand the caller a borrowed [`ItemView`] inside a closure while the shard lock is
+//! held, so a codec can copy the value straight into its reply buffer: one copy.
+
+// CONTRACT (shared by ferrocache-protocol and ferrocache-node; change only with both):
+// the names and signatures below are the engine's API.
+
+use crate::{Config, ConfigError, Stats, StoreError};
+
+/// Longest key memcached accepts.
+pub const MAX_KEY_LEN: usize = 250;
+
+/// A live item, borrowed from its chunk for the duration of a callback.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemView<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    /// 32-bit opaque client flags.
+    pub flags: u32,
+    pub cas: u64,
+    /// Absolute expiry in unix seconds; 0 = never.
+    pub exptime: u32,
+    /// Seconds since the item was last accessed, before this access (meta `l`).
+    pub last_access_secs: u32,
+    /// Whether the item had been fetched before this access (meta `h`).
+    pub fetched_before: bool,
+    /// The item was invalidated (meta `I`) and is being served stale (meta `X`).
+    pub stale: bool,
+    /// This request won the right to recache the item (meta `W`).
+    pub won: bool,
+    /// Another request already holds the win token (meta `Z`).
+    pub win_taken: bool,
+}
+
+/// How a read treats the item and which stats it counts under.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GetOptions {
+    /// Update the expiry (gat/gats, meta `T`); counts as a touch (cmd_touch, touch_hits).
+    pub touch: Option<i64>,
+    /// On a miss create an empty item with this exptime and give this request the win
+    /// token (meta `N`).
+    pub vivify: Option<i64>,
+    /// Do not bump the item in the LRU, mark it fetched or count stats (internal reads).
+    pub no_bump: bool,
+    /// Meta `R(token)`: if the remaining TTL is below this many seconds, win the recache.
+    pub recache_below: Option<u32>,
+}
+
+/// Which storage command a [`StoreRequest`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreMode {
+    Set,
+    Add,
+    Replace,
+    Append,
+    Prepend,
+}
+
+/// One storage command (set/add/replace/append/prepend/cas, meta `ms`).
+#[derive(Debug, Clone, Copy)]
+pub struct StoreRequest<'a> {
+    pub mode: StoreMode,
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub flags: u32,
+    pub exptime: i64,
+    /// Compare-and-swap: 0 = no comparison (memcached treats `cas ... 0` as a plain compare
+    /// against 0, which never matches a live item; the codec decides what to pass).
+    pub cas: Option<u64>,
+    /// Meta `I`: with a CAS older than the item's, mark the item stale instead of failing.
+    pub invalidate: bool,
+    /// Meta `E`: the CAS value the new item gets instead of a fresh one.
+    pub new_cas: Option<u64>,
+    /// Meta `N` with append/prepend: create the item on a miss with this exptime.
+    pub vivify: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreStatus {
+    Stored,
+    NotStored,
+    /// CAS mismatch.
+    Exists,
+    /// CAS given but the key is missing.
+    NotFound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOutcome {
+    pub status: StoreStatus,
+    /// CAS of the stored item (0 when nothing was stored).
+    pub cas: u64,
+}
+
+/// delete / meta `md`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeleteRequest<'a> {
+    pub key: &'a [u8],
+    pub cas: Option<u64>,
+    /// Meta `I`: mark stale (and set the exptime given by `T`, if any) instead of removing.
+    pub invalidate: bool,
+    /// Meta `T` together with `I`.
+    pub exptime: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteStatus {
+    Deleted,
+    NotFound,
+    Exists,
+}
+
+/// incr / decr / meta `ma`.
+#[derive(Debug, Clone, Copy)]
+pub struct ArithRequest<'a> {
+    pub key: &'a [u8],
+    pub incr: bool,
+    pub delta: u64,
+    pub cas: Option<u64>,
+    /// Meta `N`: on a miss create the item with `initial` (meta `J`) and this exptime.
+    pub vivify: Option<(u64, i64)>,
+    /// Meta `T`: update the exptime on a hit.
+    pub touch: Option<i64>,
+    pub new_cas: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArithStatus {
+    /// The new value (or, when vivified, the initial value).
+    Ok { value: u64, cas: u64 },
+    NotFound,
+    Exists,
+}
+
+/// The storage engine. `Send + Sync`: share it with `Arc`.
+pub struct Store {
+    pub(crate) inner: crate::shard::Shards,
+}
+
+impl Store {
+    /// Builds a store; errors name the bad setting.
+    pub fn new(config: Config) -> Result<Store, ConfigError> {
+        crate::shard::Shards::new(config).map(|inner| Store { inner })
+    }
+
+    pub fn config(&self) -> &Config {
+        self.inner.config()
+    }
+
+    /// Current unix time in seconds by the store's clock.
+    pub fn now(&self) -> u32 {
+        self.inner.now()
+    }
+
+    /// get / gets / gat / gats / meta `mg`. Returns `None` on a miss (counted in stats).
+    pub fn get<R>(
+        &self,
+        key: &[u8],
+        opts: &GetOptions,
+        f: impl FnOnce(&ItemView<'_>) -> R,
+    ) -> Option<R> {
+        self.inner.get(key, opts, f)
+    }
+
+    /// set / add / replace / append / prepend / cas / meta `ms`.
+    pub fn store(&self, req: &StoreRequest<'_>) -> Result<StoreOutcome, StoreError> {
+        self.inner.store(req)
+    }
+
+    pub fn delete(&self, req: &DeleteRequest<'_>) -> DeleteStatus {
+        self.inner.delete(req)
+    }
+
+    /// incr / decr: 64-bit unsigned; incr wraps, decr floors at 0. A value that is not a
+    /// decimal number is [`StoreError::NonNumeric`].
+    pub fn arith(&self, req: &ArithRequest<'_>) -> Result<ArithStatus, StoreError> {
+        self.inner.arith(req)
+    }
+
+    /// Updates the exptime of a live item; `false` on a miss.
+    pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
+        self.inner.touch(key, exptime)
+    }
+
+    /// flush_all: with `delay` 0 at once, otherwise every item stored before now+delay
+    /// becomes invalid at that time (memcached's semantics).
+    pub fn flush_all(&self, delay: i64) {
+        self.inner.flush_all(delay)
+    }
+
+    /// A snapshot of every counter, with memcached's names.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// `stats reset`: zeroes the resettable counters.
+    pub fn reset_stats(&self) {
+        self.inner.reset_stats()
+    }
+
+    /// Number of shards; [`Store::visit_shard`] walks one of them.
+    pub fn shard_count(&self) -> usize {
+        self.inner.shard_count()
+    }
+
+    /// Calls `f` for every live item of one shard, holding that shard's lock only (the
+    /// walk of a whole store is a consistent per-shard iteration, for snapshots).
+    pub fn visit_shard(&self, shard: usize, f: impl FnMut(&ItemView<'_>)) {
+        self.inner.visit_shard(shard, f)
+    }
+
+    /// Runs one pass of the background work (expiry crawl, slab automove) now; the
+    /// crawler thread calls this periodically, tests call it directly.
+    pub fn maintain(&self) {
+        self.inner.maintain()
+    }
+}

@@ -1,0 +1,1 @@
+export { native, platformTriple } from './native'
