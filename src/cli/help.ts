@@ -1,0 +1,24 @@
+// The --help screen: memcached's flags as ferrocached takes them, one screen (< 24 lines).
+export const HELP = `Usage: ferrocached [options]   memcached-compatible server with a Rust core
+
+  -p, --port <num>            TCP port to listen on (default: 11211)
+  -l, --listen <addr>         interface to listen on (default: 127.0.0.1)
+  -m, --memory-limit <mb>     item memory in megabytes (default: 64)
+  -c, --conn-limit <num>      max simultaneous connections (default: 1024)
+  -I, --max-item-size <size>  largest item, e.g. 512k, 2m (default: 1m, max: 16m)
+  -f, --factor <num>          slab chunk size growth factor (default: 1.25)
+  -n, --slab-min-size <bytes> min space for key+value+flags (default: 48)
+  -M, --disable-evictions     return an error when memory is full instead of evicting
+  -v, --verbose               log connections (-vv: also every read and reply)
+  -U, --udp-port <num>        UDP is not supported: only 0 is accepted
+  -A, --enable-shutdown       enable the text "shutdown" command
+  -o, --extended <k=v,...>    idle_timeout=<seconds> closes idle connections (0 = never)
+  -h, --help                  print this help and exit
+  -V, --version               print the version and exit
+
+Environment: FERROCACHE_PORT, FERROCACHE_LISTEN, FERROCACHE_MEMORY_LIMIT,
+FERROCACHE_CONN_LIMIT, FERROCACHE_MAX_ITEM_SIZE, FERROCACHE_FACTOR,
+FERROCACHE_SLAB_MIN_SIZE, FERROCACHE_DISABLE_EVICTIONS=1, FERROCACHE_VERBOSE=<0-2>,
+FERROCACHE_ENABLE_SHUTDOWN=1, FERROCACHE_EXTENDED (same as -o). Flags win.
+Logs are JSON lines on stderr. SIGTERM/SIGINT stop gracefully; a second one exits at once.
+`

@@ -1,0 +1,186 @@
+// ferrocached's command line: memcached's flags and defaults, long forms, and FERROCACHE_*
+// environment variables (flags win over the environment). Pure: no I/O, easy to test.
+import { parseArgs } from 'node:util'
+
+/** Everything the command line decides. Sizes in bytes, times in seconds, as memcached. */
+export interface CliSettings {
+  port: number
+  listen: string
+  /** Item memory in bytes (`-m` is megabytes). */
+  memoryLimit: number
+  connLimit: number
+  maxItemSize: number
+  growthFactor: number
+  slabMinSize: number
+  /** `-M` turns this off: errors instead of evictions when memory is full. */
+  evictions: boolean
+  verbosity: number
+  enableShutdown: boolean
+  /** `-o idle_timeout=N`, seconds; 0 = never. */
+  idleTimeout: number
+}
+
+export type CliCommand =
+  | { kind: 'run'; settings: CliSettings }
+  | { kind: 'help' }
+  | { kind: 'version' }
+
+/** A usage mistake: the message is printed and the process exits with code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+export const DEFAULTS: Readonly<CliSettings> = {
+  port: 11211,
+  listen: '127.0.0.1',
+  memoryLimit: 64 * 1024 * 1024,
+  connLimit: 1024,
+  maxItemSize: 1024 * 1024,
+  growthFactor: 1.25,
+  slabMinSize: 48,
+  evictions: true,
+  verbosity: 0,
+  enableShutdown: false,
+  idleTimeout: 0,
+}
+
+const OPTIONS = {
+  port: { type: 'string', short: 'p' },
+  listen: { type: 'string', short: 'l' },
+  'memory-limit': { type: 'string', short: 'm' },
+  'conn-limit': { type: 'string', short: 'c' },
+  'max-item-size': { type: 'string', short: 'I' },
+  factor: { type: 'string', short: 'f' },
+  // memcached's own long name for -f, so existing service files keep working.
+  'slab-growth-factor': { type: 'string' },
+  'slab-min-size': { type: 'string', short: 'n' },
+  'disable-evictions': { type: 'boolean', short: 'M' },
+  verbose: { type: 'boolean', short: 'v', multiple: true },
+  'udp-port': { type: 'string', short: 'U' },
+  'enable-shutdown': { type: 'boolean', short: 'A' },
+  extended: { type: 'string', short: 'o', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+} as const
+
+/** Environment variable → the long option it stands for. */
+export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
+  FERROCACHE_PORT: 'port',
+  FERROCACHE_LISTEN: 'listen',
+  FERROCACHE_MEMORY_LIMIT: 'memory-limit',
+  FERROCACHE_CONN_LIMIT: 'conn-limit',
+  FERROCACHE_MAX_ITEM_SIZE: 'max-item-size',
+  FERROCACHE_FACTOR: 'factor',
+  FERROCACHE_SLAB_MIN_SIZE: 'slab-min-size',
+  FERROCACHE_DISABLE_EVICTIONS: 'disable-evictions',
+  FERROCACHE_VERBOSE: 'verbose',
+  FERROCACHE_UDP_PORT: 'udp-port',
+  FERROCACHE_ENABLE_SHUTDOWN: 'enable-shutdown',
+  FERROCACHE_EXTENDED: 'extended',
+}
+
+const MB = 1024 * 1024
+
+function integer(name: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${name} must be a whole number, got "${text}"`)
+  const n = Number(text.trim())
+  if (n < min || n > max) throw new UsageError(`${name} must be between ${min} and ${max}, got ${n}`)
+  return n
+}
+
+/** memcached's size syntax: bytes, or a number with a k/m/g suffix (`1m`, `512k`). */
+export function parseSize(name: string, text: string, unitIfBare: number): number {
+  const m = /^(\d+)([kmg]?)b?$/i.exec(text.trim())
+  if (!m) throw new UsageError(`${name} must be a size such as 1024, 512k or 1m, got "${text}"`)
+  const unit = { '': unitIfBare, k: 1024, m: MB, g: 1024 * MB }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g']
+  return Number(m[1]) * unit
+}
+
+function boolEnv(name: string, text: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(text)) return true
+  if (/^(0|false|no|off|)$/i.test(text)) return false
+  throw new UsageError(`${name} must be 1/true or 0/false, got "${text}"`)
+}
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values']
+
+/** Turns environment variables into the same shape parseArgs produces for flags. */
+function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof typeof OPTIONS, unknown>> {
+  const out: Partial<Record<keyof typeof OPTIONS, unknown>> = {}
+  for (const [name, option] of Object.entries(ENV_VARS)) {
+    const text = env[name]
+    if (text === undefined) continue
+    const spec = OPTIONS[option]
+    if (option === 'verbose') out.verbose = Array(integer(name, text, 0, 3)).fill(true)
+    else if (option === 'extended') out.extended = [text]
+    else if (spec.type === 'boolean') out[option] = boolEnv(name, text)
+    else out[option] = text
+  }
+  return out
+}
+
+function applyExtended(settings: CliSettings, list: string[]): void {
+  for (const group of list) {
+    for (const item of group.split(',')) {
+      if (item === '') continue
+      const [key, value = ''] = item.split('=', 2) as [string, string | undefined]
+      if (key === 'idle_timeout') settings.idleTimeout = integer('-o idle_timeout', value, 0, 2 ** 31 - 1)
+      else throw new UsageError(`unknown -o option "${key}" (supported: idle_timeout=<seconds>)`)
+    }
+  }
+}
+
+/**
+ * Parses argv (without node and the script) and the environment. Throws [[UsageError]]
+ * for anything memcached would reject or ferrocached cannot honour.
+ */
+export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): CliCommand {
+  let flags: Values
+  try {
+    flags = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values
+  } catch (err) {
+    throw new UsageError((err as Error).message)
+  }
+  if (flags.help) return { kind: 'help' }
+  if (flags.version) return { kind: 'version' }
+  const v = { ...fromEnv(env), ...dropUndefined(flags) } as Values
+
+  const s: CliSettings = { ...DEFAULTS }
+  if (v.port !== undefined) s.port = integer('-p/--port', v.port, 0, 65535)
+  if (v.listen !== undefined) {
+    if (v.listen.trim() === '') throw new UsageError('-l/--listen needs an address')
+    s.listen = v.listen.trim()
+  }
+  if (v['memory-limit'] !== undefined) {
+    s.memoryLimit = parseSize('-m/--memory-limit', v['memory-limit'], MB)
+    if (s.memoryLimit < MB) throw new UsageError('-m/--memory-limit must be at least 1 (megabyte)')
+  }
+  if (v['conn-limit'] !== undefined) s.connLimit = integer('-c/--conn-limit', v['conn-limit'], 1, 1_000_000)
+  if (v['max-item-size'] !== undefined) {
+    s.maxItemSize = parseSize('-I/--max-item-size', v['max-item-size'], 1)
+    if (s.maxItemSize < 1024) throw new UsageError('-I/--max-item-size cannot be smaller than 1k')
+    if (s.maxItemSize > 16 * MB) throw new UsageError('-I/--max-item-size cannot be larger than 16m')
+  }
+  const factor = v.factor ?? v['slab-growth-factor']
+  if (factor !== undefined) {
+    const f = Number(factor)
+    if (!/^\d+(\.\d+)?$/.test(factor.trim()) || !(f > 1)) {
+      throw new UsageError(`-f/--factor must be a number greater than 1, got "${factor}"`)
+    }
+    s.growthFactor = f
+  }
+  if (v['slab-min-size'] !== undefined) s.slabMinSize = integer('-n/--slab-min-size', v['slab-min-size'], 1, MB)
+  if (v['disable-evictions'] !== undefined) s.evictions = !v['disable-evictions']
+  if (v.verbose !== undefined) s.verbosity = Math.min(v.verbose.length, 3)
+  if (v['udp-port'] !== undefined && v['udp-port'].trim() !== '0') {
+    throw new UsageError(`-U/--udp-port: UDP is not supported; only -U 0 (UDP off) is accepted, got "${v['udp-port']}"`)
+  }
+  if (v['enable-shutdown'] !== undefined) s.enableShutdown = v['enable-shutdown']
+  if (v.extended !== undefined) applyExtended(s, v.extended)
+  if (s.maxItemSize > s.memoryLimit) throw new UsageError('-I/--max-item-size cannot be larger than -m/--memory-limit')
+  return { kind: 'run', settings: s }
+}
+
+function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => x !== undefined)) as Partial<T>
+}
