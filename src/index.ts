@@ -1,1 +1,15 @@
+export { Cache, type CacheOptions } from './cache'
 export { native, platformTriple } from './native'
+export { parseSize } from './size'
+export type {
+  CacheLike,
+  CacheStats,
+  CasEntry,
+  Decoded,
+  Encodable,
+  Encoding,
+  RawValue,
+  ReadOptions,
+  SlabClassStats,
+  WriteOptions,
+} from './types'

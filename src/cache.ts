@@ -1,0 +1,283 @@
+// The embedded cache: memcached's engine inside this process, items off the JS heap.
+// Each `xxxSync` method is one call into Rust; the Promise twins run the same code (the
+// work is well under a microsecond, so a thread hop would only add cost) and reject
+// instead of throwing.
+
+import type { NativeCache } from '../native/index'
+import { checkRaw, decodeValue, encodeValue } from './encoding'
+import { native } from './native'
+import { type CacheOptions, parseCacheOptions, parseWrite, readEncoding, toU64, type Write } from './options'
+import { delayToSeconds, ttlToExptime } from './ttl'
+import type {
+  CacheLike,
+  CacheStats,
+  CasEntry,
+  Decoded,
+  Encodable,
+  Encoding,
+  RawValue,
+  ReadOptions,
+  WriteOptions,
+} from './types'
+
+export type { CacheOptions }
+
+function toArray<T>(items: Iterable<T>, name: string): T[] {
+  if (Array.isArray(items)) return items
+  if (items == null || typeof (items as Iterable<T>)[Symbol.iterator] !== 'function') {
+    throw new TypeError(`${name} must be an iterable`)
+  }
+  return Array.from(items)
+}
+
+/**
+ * An in-process memcached: slab memory limit, segmented LRU, TTLs, CAS, memcached's
+ * stats. `E` is the default encoding of values read (`'buffer'` unless the options say).
+ *
+ * ```ts
+ * const cache = new Cache({ memoryLimit: '256mb' })
+ * await cache.set('user:1', JSON.stringify(user), { ttl: 60_000 })
+ * const buf = await cache.get('user:1') // Buffer | undefined
+ * ```
+ */
+export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
+  readonly #native: NativeCache
+  readonly #encoding: Encoding
+  /** The write options of a call that passes none, parsed once. */
+  readonly #plain: Write
+
+  constructor(options?: CacheOptions<E>) {
+    const { config, encoding } = parseCacheOptions(options)
+    this.#native = new native.NativeCache(config)
+    this.#encoding = encoding
+    this.#plain = parseWrite(undefined, encoding)
+  }
+
+  #write(options: WriteOptions | undefined): Write {
+    return options === undefined ? this.#plain : parseWrite(options, this.#encoding)
+  }
+
+  /** The default encoding of values read. */
+  get encoding(): E {
+    return this.#encoding as E
+  }
+
+  /** Whether `close()` has been called. */
+  get closed(): boolean {
+    return this.#native.closed
+  }
+
+  getSync<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Decoded<F> | undefined {
+    const encoding = options === undefined ? this.#encoding : readEncoding(options, this.#encoding)
+    // The common case crosses into Rust once and gets a Buffer back, nothing else.
+    if (encoding === 'buffer') return this.#native.get(key) as Decoded<F> | undefined
+    const text = this.#native.getString(key)
+    return (text === undefined ? undefined : decodeValue(text, encoding)) as Decoded<F> | undefined
+  }
+
+  getsSync<F extends Encoding = E>(key: string, options?: ReadOptions<F>): CasEntry<Decoded<F>> | undefined {
+    const encoding = readEncoding(options, this.#encoding)
+    const entry = this.#native.gets(key, encoding !== 'buffer')
+    if (entry === undefined) return undefined
+    return { value: decodeValue(entry.value, encoding) as Decoded<F>, cas: entry.cas, flags: entry.flags }
+  }
+
+  getManySync<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Map<string, Decoded<F>> {
+    const encoding = readEncoding(options, this.#encoding)
+    const list = toArray(keys, 'keys')
+    const values = this.#native.getMany(list, encoding !== 'buffer')
+    const out = new Map<string, Decoded<F>>()
+    for (let i = 0; i < list.length; i++) {
+      const v = values[i]
+      if (v !== undefined) out.set(list[i], decodeValue(v, encoding) as Decoded<F>)
+    }
+    return out
+  }
+
+  setSync<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): boolean {
+    const w = this.#write(options)
+    return this.#native.set(key, encodeValue(value, w.encoding), w.flags, w.exptime)
+  }
+
+  setManySync<F extends Encoding = E>(
+    entries: Iterable<readonly [string, Encodable<F>]>,
+    options?: WriteOptions<F>,
+  ): void {
+    const w = this.#write(options)
+    const keys: string[] = []
+    const values: RawValue[] = []
+    for (const entry of toArray(entries, 'entries')) {
+      if (!Array.isArray(entry)) throw new TypeError(`entries must hold [key, value] pairs`)
+      keys.push(entry[0] as string)
+      values.push(encodeValue(entry[1], w.encoding, `value of '${String(entry[0])}'`))
+    }
+    this.#native.setMany(keys, values, w.flags, w.exptime)
+  }
+
+  addSync<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): boolean {
+    const w = this.#write(options)
+    return this.#native.add(key, encodeValue(value, w.encoding), w.flags, w.exptime)
+  }
+
+  replaceSync<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): boolean {
+    const w = this.#write(options)
+    return this.#native.replace(key, encodeValue(value, w.encoding), w.flags, w.exptime)
+  }
+
+  appendSync(key: string, value: RawValue): boolean {
+    return this.#native.append(key, checkRaw(value))
+  }
+
+  prependSync(key: string, value: RawValue): boolean {
+    return this.#native.prepend(key, checkRaw(value))
+  }
+
+  casSync<F extends Encoding = E>(
+    key: string,
+    value: Encodable<F>,
+    cas: bigint | number,
+    options?: WriteOptions<F>,
+  ): boolean {
+    const w = this.#write(options)
+    const token = toU64('cas', cas)
+    return this.#native.cas(key, encodeValue(value, w.encoding), w.flags, w.exptime, token)
+  }
+
+  incrSync(key: string, delta: bigint | number = 1n): bigint | undefined {
+    return this.#native.arith(key, true, toU64('delta', delta))
+  }
+
+  decrSync(key: string, delta: bigint | number = 1n): bigint | undefined {
+    return this.#native.arith(key, false, toU64('delta', delta))
+  }
+
+  touchSync(key: string, ttl: number): boolean {
+    return this.#native.touch(key, ttlToExptime(ttl))
+  }
+
+  gatSync<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Decoded<F> | undefined {
+    const encoding = readEncoding(options, this.#encoding)
+    const exptime = ttlToExptime(ttl)
+    const v = this.#native.gat(key, exptime, encoding !== 'buffer')
+    return (v === undefined ? undefined : decodeValue(v, encoding)) as Decoded<F> | undefined
+  }
+
+  deleteSync(key: string): boolean {
+    return this.#native.delete(key)
+  }
+
+  deleteManySync(keys: Iterable<string>): number {
+    return this.#native.deleteMany(toArray(keys, 'keys'))
+  }
+
+  hasSync(key: string): boolean {
+    return this.#native.has(key)
+  }
+
+  flushSync(delay?: number): void {
+    this.#native.flushAll(delayToSeconds(delay))
+  }
+
+  statsSync(): CacheStats {
+    return this.#native.stats() as unknown as CacheStats
+  }
+
+  async get<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
+    return this.getSync(key, options)
+  }
+
+  async gets<F extends Encoding = E>(
+    key: string,
+    options?: ReadOptions<F>,
+  ): Promise<CasEntry<Decoded<F>> | undefined> {
+    return this.getsSync(key, options)
+  }
+
+  async getMany<F extends Encoding = E>(
+    keys: Iterable<string>,
+    options?: ReadOptions<F>,
+  ): Promise<Map<string, Decoded<F>>> {
+    return this.getManySync(keys, options)
+  }
+
+  async set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
+    return this.setSync(key, value, options)
+  }
+
+  async setMany<F extends Encoding = E>(
+    entries: Iterable<readonly [string, Encodable<F>]>,
+    options?: WriteOptions<F>,
+  ): Promise<void> {
+    this.setManySync(entries, options)
+  }
+
+  async add<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
+    return this.addSync(key, value, options)
+  }
+
+  async replace<F extends Encoding = E>(
+    key: string,
+    value: Encodable<F>,
+    options?: WriteOptions<F>,
+  ): Promise<boolean> {
+    return this.replaceSync(key, value, options)
+  }
+
+  async append(key: string, value: RawValue): Promise<boolean> {
+    return this.appendSync(key, value)
+  }
+
+  async prepend(key: string, value: RawValue): Promise<boolean> {
+    return this.prependSync(key, value)
+  }
+
+  async cas<F extends Encoding = E>(
+    key: string,
+    value: Encodable<F>,
+    cas: bigint | number,
+    options?: WriteOptions<F>,
+  ): Promise<boolean> {
+    return this.casSync(key, value, cas, options)
+  }
+
+  async incr(key: string, delta?: bigint | number): Promise<bigint | undefined> {
+    return this.incrSync(key, delta)
+  }
+
+  async decr(key: string, delta?: bigint | number): Promise<bigint | undefined> {
+    return this.decrSync(key, delta)
+  }
+
+  async touch(key: string, ttl: number): Promise<boolean> {
+    return this.touchSync(key, ttl)
+  }
+
+  async gat<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
+    return this.gatSync(key, ttl, options)
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.deleteSync(key)
+  }
+
+  async deleteMany(keys: Iterable<string>): Promise<number> {
+    return this.deleteManySync(keys)
+  }
+
+  async has(key: string): Promise<boolean> {
+    return this.hasSync(key)
+  }
+
+  async flush(delay?: number): Promise<void> {
+    this.flushSync(delay)
+  }
+
+  async stats(): Promise<CacheStats> {
+    return this.statsSync()
+  }
+
+  /** Frees the engine's memory at once; every later call throws (or rejects). */
+  close(): void {
+    this.#native.close()
+  }
+}

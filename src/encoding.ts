@@ -1,0 +1,37 @@
+// Values in and out: bytes and text pass through untouched, `json` goes through JSON.
+
+import type { Encoding, RawValue } from './types'
+
+const ENCODINGS: ReadonlySet<string> = new Set(['buffer', 'utf8', 'json'])
+
+export function checkEncoding(value: unknown, name = 'encoding'): Encoding {
+  if (typeof value !== 'string' || !ENCODINGS.has(value)) {
+    throw new TypeError(`${name} must be 'buffer', 'utf8' or 'json', got ${JSON.stringify(value) ?? typeof value}`)
+  }
+  return value as Encoding
+}
+
+/** Bytes or text as given; anything else is a TypeError naming `name`. */
+export function checkRaw(value: unknown, name = 'value'): RawValue {
+  if (typeof value === 'string' || value instanceof Uint8Array) return value
+  throw new TypeError(`${name} must be a string, Buffer or Uint8Array, got ${describe(value)}`)
+}
+
+/** What to store for `value` under `encoding`. */
+export function encodeValue(value: unknown, encoding: Encoding, name = 'value'): RawValue {
+  if (encoding !== 'json') return checkRaw(value, name)
+  const text = JSON.stringify(value)
+  if (text === undefined) throw new TypeError(`${name} cannot be encoded as JSON (${describe(value)})`)
+  return text
+}
+
+/** Turns what the engine returned (a Buffer for `buffer`, text otherwise) into the value. */
+export function decodeValue(raw: Buffer | string, encoding: Encoding): unknown {
+  return encoding === 'json' ? JSON.parse(raw as string) : raw
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object'
+  return typeof value
+}

@@ -1,0 +1,143 @@
+// Validation of the options a `Cache` takes at construction and per call. Errors are
+// TypeError (wrong type, unknown name) or RangeError (out of range) naming the option.
+
+import type { NativeCacheOptions } from '../native/index'
+import { checkEncoding } from './encoding'
+import { parseSize } from './size'
+import { ttlToExptime } from './ttl'
+import type { Encoding, ReadOptions, WriteOptions } from './types'
+
+/** Settings of an embedded cache; every one has memcached's default. */
+export interface CacheOptions<E extends Encoding = Encoding> {
+  /** Memory for items: bytes or a size string such as `'256mb'` (default `'64mb'`, `-m`). */
+  memoryLimit?: number | string
+  /** Largest item, key and header included: bytes or a size string (default `'1mb'`, `-I`). */
+  maxItemSize?: number | string
+  /** Ratio between slab chunk sizes, above 1 (default 1.25, `-f`). */
+  growthFactor?: number
+  /** Minimum key + value space of the smallest chunk in bytes (default 48, `-n`). */
+  slabMinSize?: number
+  /** Evict least recently used items when full (default true); `false` makes writes fail
+   * instead, like memcached's `-M`. */
+  evict?: boolean
+  /** Independently locked shards, a power of two from 1 to 256 (default 8). */
+  shards?: number
+  /** Move slab pages between size classes as the value-size mix shifts (default true). */
+  slabAutomove?: boolean
+  /** Default encoding of values read (default `'buffer'`). */
+  encoding?: E
+}
+
+const CACHE_OPTIONS = new Set([
+  'memoryLimit',
+  'maxItemSize',
+  'growthFactor',
+  'slabMinSize',
+  'evict',
+  'shards',
+  'slabAutomove',
+  'encoding',
+])
+const READ_OPTIONS = new Set(['encoding'])
+const WRITE_OPTIONS = new Set(['ttl', 'flags', 'encoding'])
+
+function checkObject(value: unknown, name: string, allowed: ReadonlySet<string>): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`${name} must be an object, got ${value === null ? 'null' : typeof value}`)
+  }
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) {
+      throw new TypeError(`unknown option '${key}' in ${name} (known: ${[...allowed].join(', ')})`)
+    }
+  }
+  return value as Record<string, unknown>
+}
+
+function checkBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${typeof value}`)
+  return value
+}
+
+function checkNumber(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`)
+  return value
+}
+
+/** The engine settings and default encoding for `new Cache(options)`. */
+export function parseCacheOptions(options: unknown): { config: NativeCacheOptions; encoding: Encoding } {
+  const config: NativeCacheOptions = {}
+  if (options === undefined) return { config, encoding: 'buffer' }
+  const o = checkObject(options, 'options', CACHE_OPTIONS)
+  if (o.memoryLimit !== undefined) config.memoryLimit = parseSize('memoryLimit', o.memoryLimit)
+  if (o.maxItemSize !== undefined) config.itemSizeMax = parseSize('maxItemSize', o.maxItemSize)
+  if (o.growthFactor !== undefined) {
+    const f = checkNumber('growthFactor', o.growthFactor)
+    if (!(f > 1) || !Number.isFinite(f)) throw new RangeError(`growthFactor must be greater than 1, got ${f}`)
+    config.growthFactor = f
+  }
+  if (o.slabMinSize !== undefined) {
+    const n = checkNumber('slabMinSize', o.slabMinSize)
+    if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`slabMinSize must be a positive integer, got ${n}`)
+    config.slabMinSize = n
+  }
+  if (o.shards !== undefined) {
+    const n = checkNumber('shards', o.shards)
+    if (!Number.isInteger(n) || n < 1 || n > 256 || (n & (n - 1)) !== 0) {
+      throw new RangeError(`shards must be a power of two from 1 to 256, got ${n}`)
+    }
+    config.shards = n
+  }
+  if (o.evict !== undefined) config.evict = checkBoolean('evict', o.evict)
+  if (o.slabAutomove !== undefined) config.slabAutomove = checkBoolean('slabAutomove', o.slabAutomove)
+  const encoding = o.encoding === undefined ? 'buffer' : checkEncoding(o.encoding, 'encoding')
+  return { config, encoding }
+}
+
+/** The encoding a read uses. */
+export function readEncoding(options: ReadOptions | undefined, fallback: Encoding): Encoding {
+  if (options === undefined) return fallback
+  const o = checkObject(options, 'options', READ_OPTIONS)
+  return o.encoding === undefined ? fallback : checkEncoding(o.encoding, 'options.encoding')
+}
+
+/** A write's options as the engine takes them. */
+export interface Write {
+  flags: number
+  exptime: number
+  encoding: Encoding
+}
+
+export function checkFlags(value: unknown): number {
+  const n = checkNumber('flags', value)
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) {
+    throw new RangeError(`flags must be an integer from 0 to 4294967295, got ${n}`)
+  }
+  return n
+}
+
+export function parseWrite(options: WriteOptions | undefined, fallback: Encoding): Write {
+  if (options === undefined) return { flags: 0, exptime: 0, encoding: fallback }
+  const o = checkObject(options, 'options', WRITE_OPTIONS)
+  return {
+    flags: o.flags === undefined ? 0 : checkFlags(o.flags),
+    exptime: ttlToExptime(o.ttl, 'options.ttl'),
+    encoding: o.encoding === undefined ? fallback : checkEncoding(o.encoding, 'options.encoding'),
+  }
+}
+
+/** An incr/decr delta or a CAS token as the engine's unsigned 64-bit bigint. */
+export function toU64(name: string, value: unknown): bigint {
+  if (typeof value === 'bigint') {
+    if (value < 0n || value > 0xffff_ffff_ffff_ffffn) {
+      throw new RangeError(`${name} must be between 0 and 2^64-1, got ${value}`)
+    }
+    return value
+  }
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new RangeError(`${name} must be a non-negative safe integer or a bigint, got ${value}`)
+    }
+    return BigInt(value)
+  }
+  throw new TypeError(`${name} must be a bigint or a number, got ${typeof value}`)
+}

@@ -1,0 +1,36 @@
+// Milliseconds (the JS ecosystem's unit) to memcached's exptime (seconds on the wire).
+
+/** memcached's boundary: an exptime up to 30 days is relative, anything larger absolute. */
+export const MAX_RELATIVE_EXPTIME = 60 * 60 * 24 * 30
+
+/** The largest exptime the engine can hold (unix seconds in 32 bits). */
+const MAX_EXPTIME = 0xffff_ffff
+
+function checkMs(name: string, ms: unknown): number {
+  if (typeof ms !== 'number') throw new TypeError(`${name} must be a number of milliseconds, got ${typeof ms}`)
+  if (Number.isNaN(ms) || ms < 0) throw new RangeError(`${name} must be 0 or more milliseconds, got ${ms}`)
+  return ms
+}
+
+/**
+ * memcached exptime for a ttl in ms: 0 (or Infinity) never expires; otherwise whole
+ * seconds rounded up, so an item never lives shorter than asked by more than the clock's
+ * one-second granularity. Beyond 30 days memcached reads the number as a unix time, so
+ * long ttls are sent as an absolute time.
+ */
+export function ttlToExptime(ttl: unknown, name = 'ttl'): number {
+  if (ttl === undefined) return 0
+  const ms = checkMs(name, ttl)
+  if (ms === 0 || ms === Infinity) return 0
+  const seconds = Math.ceil(ms / 1000)
+  if (seconds <= MAX_RELATIVE_EXPTIME) return seconds
+  return Math.min(Math.ceil((Date.now() + ms) / 1000), MAX_EXPTIME)
+}
+
+/** A flush delay in ms as whole seconds (rounded up; 0 = now), at most 30 days. */
+export function delayToSeconds(delay: unknown): number {
+  if (delay === undefined) return 0
+  const seconds = Math.ceil(checkMs('delay', delay) / 1000)
+  if (seconds > MAX_RELATIVE_EXPTIME) throw new RangeError(`delay must be at most 30 days, got ${delay} ms`)
+  return seconds
+}
