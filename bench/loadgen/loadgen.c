@@ -61,13 +61,14 @@ struct options {
     bool json_only;
     enum proto proto;
     uint64_t seed;
+    int server_pid;    /* when set, report that process's CPU use over the window */
 };
 
 static struct options opt = {
     .host = "127.0.0.1", .port = "11211", .conns = 50, .depth = 1, .threads = 1,
     .get_ratio = 0.9, .keys = 100000, .key_size = 16, .value_size = 100,
     .duration = 10, .warmup = 1, .drain = 5, .timeout = 0, .preload = false,
-    .check_stats = true, .json_only = false, .proto = PROTO_TEXT, .seed = 42,
+    .check_stats = true, .json_only = false, .proto = PROTO_TEXT, .seed = 42, .server_pid = 0,
 };
 
 static void fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -446,8 +447,12 @@ static void parse(struct conn *c, uint64_t now) {
             struct inflight *f = &c->ring[c->head];
             char key[256];
             write_key(key, f->key);
-            if (vlen != (size_t)opt.value_size || memcmp(p, key, (size_t)opt.key_size) != 0)
+            if (vlen != (size_t)opt.value_size || memcmp(p, key, (size_t)opt.key_size) != 0) {
                 c->w->c.bad_values++;
+                if (!c->w->sample[0])
+                    snprintf(c->w->sample, SAMPLE_LEN, "wrong value for %.*s: %zu bytes \"%.*s...\"", opt.key_size, key,
+                             vlen, (int)(vlen < 24 ? vlen : 24), p);
+            }
             if (p[vlen] != '\r' || p[vlen + 1] != '\n') { unexpected(c, "value not followed by CRLF", p, vlen + 2); return; }
             c->rstart += vlen + 2;
             if (opt.proto == PROTO_META) {
@@ -598,6 +603,44 @@ static struct server_stats fetch_stats(void) {
     return s;
 }
 
+/* ---- server CPU over the measured window ------------------------------------
+ * Read from /proc so the figure covers exactly the window, not start-up or drain:
+ * it tells whether the server (and not this generator) was the bottleneck. */
+struct cpu_sampler { uint64_t from, to; double pct; };
+
+static double proc_cpu_seconds(int pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');   /* the command name may contain spaces */
+    unsigned long long utime, stime;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2) return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void sleep_until(uint64_t t) {
+    uint64_t now = clock_ns();
+    if (t <= now) return;
+    struct timespec ts = { .tv_sec = (time_t)((t - now) / 1000000000u), .tv_nsec = (long)((t - now) % 1000000000u) };
+    while (nanosleep(&ts, &ts) && errno == EINTR) {}
+}
+
+static void *cpu_sampler_run(void *arg) {
+    struct cpu_sampler *s = arg;
+    sleep_until(s->from);
+    double c0 = proc_cpu_seconds(opt.server_pid);
+    uint64_t t0 = clock_ns();
+    sleep_until(s->to);
+    double c1 = proc_cpu_seconds(opt.server_pid);
+    uint64_t t1 = clock_ns();
+    s->pct = c0 < 0 || c1 < 0 || t1 <= t0 ? -1 : (c1 - c0) / ((double)(t1 - t0) / 1e9) * 100;
+    return NULL;
+}
+
 /* ---- driver ---------------------------------------------------------------- */
 
 static void on_alarm(int sig) {
@@ -617,7 +660,7 @@ static double cpu_seconds(void) {
 
 /* Run every worker in `mode` to completion and merge their counters. */
 static void run_workers(struct worker *ws, enum mode mode, struct counters *sum, struct histogram *lat,
-                        char *sample) {
+                        char *sample, struct cpu_sampler *server_cpu) {
     pthread_t *tids = calloc((size_t)opt.threads, sizeof *tids);
     uint64_t start = clock_ns();
     uint64_t wstart = start + (uint64_t)(opt.warmup * 1e9);
@@ -638,8 +681,16 @@ static void run_workers(struct worker *ws, enum mode mode, struct counters *sum,
         memset(w->lat, 0, sizeof *w->lat);
         if (pthread_create(&tids[i], NULL, worker_run, w)) fatal("pthread_create failed");
     }
+    pthread_t sampler;
+    bool sampling = false;
+    if (server_cpu && opt.server_pid > 0) {
+        server_cpu->from = wstart;
+        server_cpu->to = wend;
+        sampling = pthread_create(&sampler, NULL, cpu_sampler_run, server_cpu) == 0;
+    }
     memset(sum, 0, sizeof *sum);
     memset(lat, 0, sizeof *lat);
+    if (sampling) pthread_join(sampler, NULL);
     for (int i = 0; i < opt.threads; i++) {
         pthread_join(tids[i], NULL);
         struct counters *c = &ws[i].c;
@@ -672,6 +723,7 @@ static void usage(FILE *out) {
         "  -S, --no-stats           skip the cross-check against the server's 'stats'\n"
         "      --seed N             rng seed (default 42)\n"
         "      --timeout SEC        hard limit on the whole process (default: run + 120)\n"
+        "      --server-pid PID     also report that process's CPU use during the window\n"
         "  -j, --json               print only the JSON line\n"
         "Output: a summary and one line 'JSON {...}'. Exit 0 if every reply was as\n"
         "expected, 1 if not, 2 on usage errors, 3 on the hard timeout.\n");
@@ -686,7 +738,7 @@ int main(int argc, char **argv) {
         { "duration", required_argument, 0, 't' }, { "warmup", required_argument, 0, 'w' },
         { "threads", required_argument, 0, 'T' }, { "preload", no_argument, 0, 'L' },
         { "no-stats", no_argument, 0, 'S' }, { "seed", required_argument, 0, 1 },
-        { "timeout", required_argument, 0, 2 }, { "json", no_argument, 0, 'j' },
+        { "timeout", required_argument, 0, 2 }, { "server-pid", required_argument, 0, 3 }, { "json", no_argument, 0, 'j' },
         { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
     static char hostbuf[256], portbuf[32];
@@ -720,6 +772,7 @@ int main(int argc, char **argv) {
         case 'S': opt.check_stats = false; break;
         case 1: opt.seed = strtoull(optarg, NULL, 10); break;
         case 2: opt.timeout = atof(optarg); break;
+        case 3: opt.server_pid = atoi(optarg); break;
         case 'j': opt.json_only = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -794,7 +847,7 @@ int main(int argc, char **argv) {
 
     if (opt.preload) {
         uint64_t t0 = clock_ns();
-        run_workers(ws, MODE_PRELOAD, &pre, lat, sample);
+        run_workers(ws, MODE_PRELOAD, &pre, lat, sample, NULL);
         preload_s = (double)(clock_ns() - t0) / 1e9;
         clean = pre.stored == opt.keys && pre.unexpected == 0 && pre.server_errors == 0 && pre.abandoned == 0;
         if (!opt.json_only)
@@ -805,11 +858,12 @@ int main(int argc, char **argv) {
     struct server_stats s0 = { 0 }, s1 = { 0 };
     const char *stats_check = "skipped";
     double cpu = 0, window_s = opt.duration, ops_s = 0;
+    struct cpu_sampler server_cpu = { .pct = -1 };
     if (opt.duration > 0) {
         if (opt.check_stats) s0 = fetch_stats();
         double cpu0 = cpu_seconds();
         uint64_t t0 = clock_ns();
-        run_workers(ws, MODE_MIX, &run, lat, sample);
+        run_workers(ws, MODE_MIX, &run, lat, sample, &server_cpu);
         double wall = (double)(clock_ns() - t0) / 1e9;
         cpu = wall > 0 ? (cpu_seconds() - cpu0) / wall * 100 : 0;
         ops_s = (double)run.window_ops / window_s;
@@ -835,7 +889,9 @@ int main(int argc, char **argv) {
                ", not stored %" PRIu64 ")\n", run.gets, run.hits, run.misses, run.sets, run.stored, run.not_stored);
         printf("  errors: server %" PRIu64 ", unexpected %" PRIu64 ", wrong values %" PRIu64 ", unanswered %" PRIu64 "\n",
                run.server_errors, run.unexpected, run.bad_values, run.abandoned);
-        printf("  client cpu: %.0f%% of one core;  server stats check: %s", cpu, stats_check);
+        printf("  client cpu: %.0f%% of one core", cpu);
+        if (server_cpu.pct >= 0) printf(", server cpu: %.0f%% of one core", server_cpu.pct);
+        printf(";  server stats check: %s", stats_check);
         if (s0.ok && s1.ok)
             printf(" (cmd_get +%lld, get_hits +%lld, cmd_set +%lld, curr_items %lld)", s1.cmd_get - s0.cmd_get,
                    s1.get_hits - s0.get_hits, s1.cmd_set - s0.cmd_set, s1.curr_items);
@@ -848,13 +904,13 @@ int main(int argc, char **argv) {
            "\"seconds\":%.3f,\"ops\":%" PRIu64 ",\"ops_per_sec\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
            "\"max_us\":%.1f,\"mean_us\":%.1f,\"gets\":%" PRIu64 ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"sets\":%" PRIu64
            ",\"stored\":%" PRIu64 ",\"not_stored\":%" PRIu64 ",\"server_errors\":%" PRIu64 ",\"unexpected\":%" PRIu64
-           ",\"wrong_values\":%" PRIu64 ",\"unanswered\":%" PRIu64 ",\"client_cpu_pct\":%.1f,\"stats_check\":\"%s\","
-           "\"clean\":%s}\n",
+           ",\"wrong_values\":%" PRIu64 ",\"unanswered\":%" PRIu64 ",\"client_cpu_pct\":%.1f,\"server_cpu_pct\":%.1f,"
+           "\"stats_check\":\"%s\",\"clean\":%s}\n",
            opt.host, opt.port, proto, opt.conns, opt.depth, opt.threads, opt.keys, opt.key_size, opt.value_size,
            opt.get_ratio, preload_s, pre.stored, opt.duration > 0 ? window_s : 0, run.window_ops, ops_s, p50, p99, p999,
            max, mean, run.gets, run.hits, run.misses, run.sets, run.stored, run.not_stored,
            run.server_errors + pre.server_errors, run.unexpected + pre.unexpected, run.bad_values,
-           run.abandoned + pre.abandoned, cpu, stats_check, clean ? "true" : "false");
+           run.abandoned + pre.abandoned, cpu, server_cpu.pct, stats_check, clean ? "true" : "false");
     fflush(stdout);
     return clean ? 0 : 1;
 }
