@@ -8,6 +8,7 @@
 //
 // Environment: BENCH_SERVER_SECONDS (measured window, default 10),
 // BENCH_SERVER_WARMUP (default 2), BENCH_SERVER_RSS_ITEMS (default 1000000),
+// BENCH_SERVER_ROUNDS (default 1; with more, the servers alternate and the median round is reported),
 // BENCH_SERVER_ONLY=memcached|ferrocached, BENCH_SERVER_WRITE_DOCS=0 to leave the
 // docs alone, MEMCACHED (binary, default memcached on PATH).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -25,6 +26,7 @@ const RESULTS_DIR = join(ROOT, 'bench', 'results')
 const SECONDS = numberEnv('BENCH_SERVER_SECONDS', 10)
 const WARMUP = numberEnv('BENCH_SERVER_WARMUP', 2)
 const RSS_ITEMS = numberEnv('BENCH_SERVER_RSS_ITEMS', 1_000_000)
+const ROUNDS = Math.round(numberEnv('BENCH_SERVER_ROUNDS', 1))
 const KEYS = 100_000
 const CONNS = 50
 const VALUE_SIZE = 100
@@ -84,6 +86,9 @@ interface ScenarioRun {
 interface ServerRun {
   server: ServerName
   version: string
+  /** every round's results, in order */
+  rounds: ScenarioRun[][]
+  /** per scenario, the median round */
   scenarios: ScenarioRun[]
   rss?: { items: number; beforeKiB: number; afterKiB: number; bytesPerItem: number; loadSeconds: number }
   problem?: string
@@ -183,8 +188,14 @@ async function startServer(name: ServerName): Promise<RunningServer> {
     return { child, port, version, stderr: () => err }
   } catch (e) {
     await stopServer({ child, port, version: '', stderr: () => err })
-    throw new Error(`${name}: ${(e as Error).message}${err ? `\n${err.trim().split('\n').slice(-5).join('\n')}` : ''}`)
+    throw new Error(`${name}: ${(e as Error).message}${err ? `: ${firstErrorLine(err)}` : ''}`)
   }
+}
+
+/** The line of a crashed server's stderr most likely to say why (first "Error", else the last line). */
+function firstErrorLine(stderr: string): string {
+  const lines = stderr.trim().split('\n').map((l) => l.trim()).filter(Boolean)
+  return (lines.find((l) => /error/i.test(l)) ?? lines[lines.length - 1] ?? '').slice(0, 300)
 }
 
 async function stopServer(s: RunningServer): Promise<void> {
@@ -240,15 +251,17 @@ function summarize(r: LoadgenResult): string {
     `server cpu ${r.server_cpu_pct.toFixed(0)}%, client cpu ${r.client_cpu_pct.toFixed(0)}%)`
 }
 
-async function benchServer(name: ServerName): Promise<ServerRun> {
-  const run: ServerRun = { server: name, version: '', scenarios: [] }
+/** One round: a fresh server, preloaded, then every scenario in turn. */
+async function benchThroughput(name: ServerName, run: ServerRun): Promise<void> {
+  const round: ScenarioRun[] = []
+  run.rounds.push(round)
   let srv: RunningServer
   try {
     srv = await startServer(name)
   } catch (e) {
     run.problem = (e as Error).message
     console.log(`  ${name} did not start: ${run.problem}`)
-    return run
+    return
   }
   run.version = srv.version
   const pid = srv.child.pid as number
@@ -258,7 +271,7 @@ async function benchServer(name: ServerName): Promise<ServerRun> {
     if (pre.preload_stored !== KEYS) throw new Error(`preload stored only ${pre.preload_stored} of ${KEYS} keys`)
     for (const sc of SCENARIOS) {
       const entry: ScenarioRun = { scenario: sc.id }
-      run.scenarios.push(entry)
+      round.push(entry)
       if (srv.child.exitCode !== null || srv.child.signalCode !== null) {
         entry.problem = 'server exited'
         continue
@@ -282,8 +295,10 @@ async function benchServer(name: ServerName): Promise<ServerRun> {
   } finally {
     await stopServer(srv)
   }
+}
 
-  // memory: a fresh server, RSS before and after loading RSS_ITEMS distinct items
+/** Memory: a fresh server, RSS before and after loading RSS_ITEMS distinct items. */
+async function benchRss(name: ServerName, run: ServerRun): Promise<void> {
   try {
     const fresh = await startServer(name)
     try {
@@ -310,7 +325,19 @@ async function benchServer(name: ServerName): Promise<ServerRun> {
     run.problem = run.problem ? `${run.problem}; RSS: ${msg}` : `RSS: ${msg}`
     console.log(`    RSS measurement failed: ${msg}`)
   }
-  return run
+}
+
+/** Per scenario, the round with the median ops/s (the lower one for an even count). */
+function pickMedians(run: ServerRun): void {
+  run.scenarios = SCENARIOS.map((sc) => {
+    const all = run.rounds.map((r) => r.find((x) => x.scenario === sc.id)).filter((x): x is ScenarioRun => !!x)
+    const ok = all.filter((x) => x.result).sort((a, b) => (a.result as LoadgenResult).ops_per_sec - (b.result as LoadgenResult).ops_per_sec)
+    if (!ok.length) return all[0] ?? { scenario: sc.id, problem: 'not run' }
+    const median = ok[Math.floor((ok.length - 1) / 2)]
+    // a failure in any round must stay visible next to the median figure
+    const failed = all.find((x) => x.problem)
+    return failed && !median.problem ? { ...median, problem: failed.problem } : median
+  })
 }
 
 function fmtOps(v: number): string {
@@ -331,7 +358,7 @@ function machine(memcachedVersion: string): string {
 }
 
 /** Markdown body of the "Server" section, and the same table for the console. */
-function report(mc: ServerRun, fc: ServerRun, when: string): { markdown: string; met: string[]; missed: string[] } {
+function report(mc: ServerRun, fc: ServerRun, when: string, load: string): { markdown: string; met: string[]; missed: string[] } {
   const met: string[] = []
   const missed: string[] = []
   const verdict = (ok: boolean, what: string): string => {
@@ -386,13 +413,16 @@ function report(mc: ServerRun, fc: ServerRun, when: string): { markdown: string;
 
   const problems = [mc, fc].filter((r) => r.problem).map((r) => `- ${r.server}: ${r.problem?.split('\n').join(' ')}`)
   const markdown = [
-    `Measured ${when} by \`npm run bench:server\` (bench/server.ts driving bench/loadgen/loadgen.c) on ${machine(mc.version)}.`,
+    `Measured ${when} by \`npm run bench:server\` (bench/server.ts driving bench/loadgen/loadgen.c) on ${machine(mc.version)}; ` +
+      `load average ${load} at the start.`,
     '',
     `memcached \`-t 1 -U 0 -m 2048\` and ferrocached \`-m 2048\` (${fc.version || 'version unknown'}) run one at a time, ` +
       `pinned to core ${SERVER_CORE} with \`taskset\`; the generator is pinned to core ${CLIENT_CORE}. Loopback, ` +
       `${CONNS} connections, ${KEYS / 1000}k keys of 16 bytes (all preloaded), ${VALUE_SIZE}-byte values, ` +
       `${GET_RATIO * 100}% get / ${Math.round((1 - GET_RATIO) * 100)}% set chosen uniformly at random; ` +
-      `${WARMUP} s warm-up, then ${SECONDS} s measured per scenario. Latency is send → last byte of the reply, ` +
+      `${WARMUP} s warm-up, then ${SECONDS} s measured per scenario` +
+      (ROUNDS > 1 ? `; ${ROUNDS} rounds with the servers alternating, each figure from the round with the median ops/s` : '') +
+      `. Latency is send → last byte of the reply, ` +
       `per request, so at depth 16 it includes the queueing behind the other 15. Every reply is parsed and matched ` +
       `to its request; the server's \`stats\` counters are cross-checked against the generator's.`,
     '',
@@ -437,11 +467,23 @@ export async function runServerBench(): Promise<void> {
   buildLoadgen()
   const only = process.env.BENCH_SERVER_ONLY
   const when = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC'
-  console.log(`server benchmark: ${SECONDS} s per scenario after ${WARMUP} s warm-up, ${CONNS} connections`)
-  const skipped = (server: ServerName): ServerRun => ({ server, version: '', scenarios: [], problem: 'skipped (BENCH_SERVER_ONLY)' })
-  const mc = only && only !== 'memcached' ? skipped('memcached') : await benchServer('memcached')
-  const fc = only && only !== 'ferrocached' ? skipped('ferrocached') : await benchServer('ferrocached')
-  const { markdown, met, missed } = report(mc, fc, when)
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
+  console.log(`server benchmark: ${ROUNDS} round(s), ${SECONDS} s per scenario after ${WARMUP} s warm-up; load average ${load}`)
+  const runs: ServerRun[] = (['memcached', 'ferrocached'] as ServerName[]).map((server) => ({
+    server, version: '', rounds: [], scenarios: [],
+    ...(only && only !== server ? { problem: 'skipped (BENCH_SERVER_ONLY)' } : {}),
+  }))
+  const active = runs.filter((r) => !r.problem)
+  for (let i = 1; i <= ROUNDS; i++) {
+    if (ROUNDS > 1) console.log(`round ${i} of ${ROUNDS}`)
+    for (const run of active) await benchThroughput(run.server, run)
+  }
+  for (const run of active) {
+    await benchRss(run.server, run)
+    pickMedians(run)
+  }
+  const [mc, fc] = runs
+  const { markdown, met, missed } = report(mc, fc, when, load)
   console.log('')
   console.log(markdown)
   mkdirSync(RESULTS_DIR, { recursive: true })
