@@ -484,6 +484,11 @@ static void on_readable(struct conn *c) {
             c->rend -= c->rstart;
             c->rstart = 0;
         }
+        if (c->rend == c->rcap) {   /* still full after compaction: one reply is bigger than the buffer */
+            c->rcap *= 2;
+            c->rbuf = realloc(c->rbuf, c->rcap);
+            if (!c->rbuf) fatal("out of memory");
+        }
         size_t room = c->rcap - c->rend;
         ssize_t n = recv(c->fd, c->rbuf + c->rend, room, 0);
         if (n > 0) {
