@@ -1,1 +1,26 @@
-//! placeholder
+//! memcached's text, meta and binary protocols for ferrocache, byte for byte as
+//! memcached 1.6.18 speaks them.
+//!
+//! A server owns sockets; for each connection it creates a [`Session`] and hands it
+//! every read with [`Session::feed`], which executes all complete requests and appends
+//! their replies. The codecs reach the engine only through [`Storage`] (implemented for
+//! `ferrocache_core::Store`), and server-wide facts for `stats` live in a shared
+//! [`ServerInfo`].
+//!
+//! Where a request goes: `session.rs` (buffering, protocol choice) → `text.rs` /
+//! `meta.rs` / `binary.rs` (parse, execute, reply) → `storage.rs` (the engine seam).
+
+mod base64;
+mod binary;
+mod engine;
+mod info;
+mod meta;
+pub mod num;
+mod session;
+mod stats;
+pub mod storage;
+mod text;
+
+pub use info::{ConnEntry, ServerInfo};
+pub use session::{Control, Limits, Session};
+pub use storage::Storage;

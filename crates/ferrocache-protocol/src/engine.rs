@@ -1,0 +1,77 @@
+//! [`Storage`] for the real engine, `ferrocache_core::Store`: straight delegation.
+
+use crate::storage::*;
+use ferrocache_core::Store;
+
+impl Storage for Store {
+    fn now(&self) -> u32 {
+        Store::now(self)
+    }
+    fn get<R>(
+        &self,
+        key: &[u8],
+        opts: &GetOptions,
+        f: impl FnOnce(&ItemView<'_>) -> R,
+    ) -> Option<R> {
+        Store::get(self, key, opts, f)
+    }
+    fn store(&self, req: &StoreRequest<'_>) -> Result<StoreOutcome, StoreError> {
+        Store::store(self, req)
+    }
+    fn delete(&self, req: &DeleteRequest<'_>) -> DeleteStatus {
+        Store::delete(self, req)
+    }
+    fn arith(&self, req: &ArithRequest<'_>) -> Result<ArithStatus, StoreError> {
+        Store::arith(self, req)
+    }
+    fn touch(&self, key: &[u8], exptime: i64) -> bool {
+        Store::touch(self, key, exptime)
+    }
+    fn flush_all(&self, delay: i64) {
+        Store::flush_all(self, delay)
+    }
+    fn stats(&self) -> Stats {
+        Store::stats(self)
+    }
+    fn reset_stats(&self) {
+        Store::reset_stats(self)
+    }
+    fn item_size_max(&self) -> usize {
+        self.config().item_size_max
+    }
+    fn slab_class(&self, total: usize) -> u32 {
+        let c = self.config();
+        slab_class_for(total, c.slab_min_size, c.growth_factor, c.page_size)
+    }
+}
+
+/// memcached's `slabs_clsid` over the class table `slabs_init` builds: chunk sizes start
+/// at header + `min`, grow by `factor` (8-byte aligned) up to half a page; the last
+/// class holds whole-page chunks.
+pub(crate) fn slab_class_for(total: usize, min: usize, factor: f64, page: usize) -> u32 {
+    if total == 0 {
+        return 0;
+    }
+    let max_chunk = page / 2;
+    let mut size = 48 + min;
+    let mut id = 1u32;
+    while id < 63 && (size as f64) <= max_chunk as f64 / factor {
+        if size % 8 != 0 {
+            size += 8 - size % 8;
+        }
+        if total <= size {
+            return id;
+        }
+        size = (size as f64 * factor) as usize;
+        id += 1;
+    }
+    if total <= max_chunk {
+        return id;
+    }
+    // Larger items are chained from max-size chunks; memcached reports the last class.
+    if total <= page.max(1 << 20) {
+        id
+    } else {
+        0
+    }
+}

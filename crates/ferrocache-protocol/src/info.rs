@@ -1,0 +1,182 @@
+//! [`ServerInfo`]: what `stats` reports beyond the engine, shared by every session.
+//!
+//! The server creates one (in an `Arc`) and updates the connection counters as sockets
+//! come and go; sessions add the bytes they read and write. Hot-path fields are atomics.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A connection as `stats conns` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnEntry {
+    /// Peer address as memcached prints it, e.g. `tcp:127.0.0.1:50112`.
+    pub addr: String,
+    /// Listening address it came in on, e.g. `tcp:127.0.0.1:11211`.
+    pub listen_addr: String,
+    /// Unix second the connection was opened.
+    pub opened: u32,
+}
+
+/// Server-wide facts and counters for `stats`, `stats settings`, `stats conns`, `version`
+/// and `shutdown`. All methods take `&self`; share it with `Arc`.
+#[derive(Debug)]
+pub struct ServerInfo {
+    /// Process id shown as `pid`.
+    pub pid: u32,
+    /// Unix second the server started (`uptime` is counted from it).
+    pub started: u32,
+    /// The version in `VERSION x.y.z` and `STAT version`.
+    pub version: String,
+    /// `-c`: shown as `max_connections`.
+    pub max_connections: AtomicU64,
+    /// Worker threads shown as `threads`.
+    pub threads: AtomicU32,
+    /// `verbosity` sets it; the server reads it for its log level.
+    pub verbosity: AtomicU32,
+    /// `-A`: whether `shutdown` is honoured.
+    pub shutdown_enabled: AtomicBool,
+    curr_connections: AtomicU64,
+    total_connections: AtomicU64,
+    rejected_connections: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
+    cmd_meta: AtomicU64,
+    store_too_large: AtomicU64,
+    store_no_memory: AtomicU64,
+    settings: Mutex<Vec<(String, String)>>,
+    conns: Mutex<BTreeMap<u64, ConnEntry>>,
+}
+
+impl ServerInfo {
+    /// A fresh record: this process's pid, started now, `version` as given
+    /// (e.g. `env!("CARGO_PKG_VERSION")`), 1024 max connections, 1 thread.
+    pub fn new(version: &str) -> ServerInfo {
+        ServerInfo {
+            pid: std::process::id(),
+            started: unix_now(),
+            version: version.to_string(),
+            max_connections: AtomicU64::new(1024),
+            threads: AtomicU32::new(1),
+            verbosity: AtomicU32::new(0),
+            shutdown_enabled: AtomicBool::new(false),
+            curr_connections: AtomicU64::new(0),
+            total_connections: AtomicU64::new(0),
+            rejected_connections: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            cmd_meta: AtomicU64::new(0),
+            store_too_large: AtomicU64::new(0),
+            store_no_memory: AtomicU64::new(0),
+            settings: Mutex::new(Vec::new()),
+            conns: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Replaces the `stats settings` list (name, value), printed in this order.
+    pub fn set_settings(&self, settings: Vec<(String, String)>) {
+        *self.settings.lock().unwrap() = settings;
+    }
+
+    /// A connection was accepted; `id` is the server's (memcached prints the fd).
+    pub fn conn_opened(&self, id: u64, entry: ConnEntry) {
+        self.curr_connections.fetch_add(1, Relaxed);
+        self.total_connections.fetch_add(1, Relaxed);
+        self.conns.lock().unwrap().insert(id, entry);
+    }
+
+    /// A connection closed.
+    pub fn conn_closed(&self, id: u64) {
+        if self.conns.lock().unwrap().remove(&id).is_some() {
+            self.curr_connections.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// A connection was refused because of the connection limit.
+    pub fn conn_rejected(&self) {
+        self.rejected_connections.fetch_add(1, Relaxed);
+        self.total_connections.fetch_add(1, Relaxed);
+    }
+
+    pub fn curr_connections(&self) -> u64 {
+        self.curr_connections.load(Relaxed)
+    }
+    pub fn total_connections(&self) -> u64 {
+        self.total_connections.load(Relaxed)
+    }
+    pub fn rejected_connections(&self) -> u64 {
+        self.rejected_connections.load(Relaxed)
+    }
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Relaxed)
+    }
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written.load(Relaxed)
+    }
+    /// Whether `shutdown` is honoured (`-A`).
+    pub fn shutdown_enabled(&self) -> bool {
+        self.shutdown_enabled.load(Relaxed)
+    }
+
+    pub(crate) fn add_io(&self, read: usize, written: usize) {
+        if read > 0 {
+            self.bytes_read.fetch_add(read as u64, Relaxed);
+        }
+        if written > 0 {
+            self.bytes_written.fetch_add(written as u64, Relaxed);
+        }
+    }
+    pub(crate) fn count_meta(&self) {
+        self.cmd_meta.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn count_too_large(&self) {
+        self.store_too_large.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn count_no_memory(&self) {
+        self.store_no_memory.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn cmd_meta(&self) -> u64 {
+        self.cmd_meta.load(Relaxed)
+    }
+    pub(crate) fn store_too_large(&self) -> u64 {
+        self.store_too_large.load(Relaxed)
+    }
+    pub(crate) fn store_no_memory(&self) -> u64 {
+        self.store_no_memory.load(Relaxed)
+    }
+    /// `stats reset` also zeroes these, as memcached does.
+    pub(crate) fn reset(&self) {
+        self.total_connections.store(0, Relaxed);
+        self.rejected_connections.store(0, Relaxed);
+        self.bytes_read.store(0, Relaxed);
+        self.bytes_written.store(0, Relaxed);
+        self.cmd_meta.store(0, Relaxed);
+        self.store_too_large.store(0, Relaxed);
+        self.store_no_memory.store(0, Relaxed);
+    }
+    pub(crate) fn settings(&self) -> Vec<(String, String)> {
+        self.settings.lock().unwrap().clone()
+    }
+    pub(crate) fn conns(&self) -> Vec<(u64, ConnEntry)> {
+        self.conns.lock().unwrap().iter().map(|(k, v)| (*k, v.clone())).collect()
+    }
+}
+
+pub(crate) fn unix_now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(0)
+}
+
+/// (user, system) CPU seconds of this process, from /proc on Linux; zeros elsewhere.
+pub(crate) fn rusage() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are 14th and 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = 100.0; // USER_HZ is 100 on every Linux build Node supports.
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / tick;
+    (get(11), get(12))
+}

@@ -1,0 +1,516 @@
+//! memcached's meta commands (`mg`, `ms`, `md`, `ma`, `mn`, `me`) as 1.6.18 answers them:
+//! flags are single letters with an optional token, replies echo `O`(opaque) and `k`.
+
+use crate::base64;
+use crate::num::{parse_i32, parse_u32, parse_u64, push_u64};
+use crate::session::{Session, Step};
+use crate::storage::*;
+use crate::text::{reply, Tokens, KEY_MAX};
+
+/// memcached's `MFLAG_MAX_OPT_LENGTH`: most tokens (terminal included) a meta line may have.
+const MAX_OPT_TOKENS: usize = 20;
+/// memcached's `MFLAG_MAX_OPAQUE_LENGTH`, counting the `O`.
+const MAX_OPAQUE: usize = 32;
+
+/// Flags of one meta request after memcached's `_meta_flag_preparse`.
+#[derive(Default)]
+struct Flags {
+    binary_key: bool,
+    vivify: Option<i64>,
+    ttl: Option<i64>,
+    recache: Option<u32>,
+    value: bool,
+    no_update: bool,
+    quiet: bool,
+    client_flags: u32,
+    cas: Option<u64>,
+    mode: u8,
+    initial: u64,
+    delta: Option<u64>,
+    invalidate: bool,
+}
+
+/// Parses flags from token `start` on. `Err` carries memcached's message; the decoded key
+/// (for `b`) is left in `scratch`.
+fn preparse(t: &Tokens<'_>, start: usize, scratch: &mut Vec<u8>) -> Result<Flags, &'static str> {
+    let mut f = Flags::default();
+    let mut seen = [false; 128];
+    let mut err: Option<&'static str> = None;
+    const BAD_TOKEN: &str = "CLIENT_ERROR bad token in command line format";
+    for i in start..t.n {
+        let tok = t.get(i);
+        let o = tok[0];
+        if o >= 127 || seen[o as usize] {
+            return Err("CLIENT_ERROR duplicate flag");
+        }
+        seen[o as usize] = true;
+        let arg = &tok[1..];
+        match o {
+            b'b' => {
+                if base64::decode(t.get(1), scratch).is_none() {
+                    err = Some("CLIENT_ERROR error decoding key");
+                }
+                f.binary_key = true;
+            }
+            b'N' => match parse_i32(arg) {
+                Some(v) => f.vivify = Some(v as i64),
+                None => err = Some(BAD_TOKEN),
+            },
+            b'T' => match parse_i32(arg) {
+                Some(v) => f.ttl = Some(v as i64),
+                None => err = Some(BAD_TOKEN),
+            },
+            b'R' => match parse_i32(arg) {
+                Some(v) => f.recache = Some(v.max(0) as u32),
+                None => err = Some(BAD_TOKEN),
+            },
+            b'l' | b'O' | b'P' | b'L' | b'k' | b's' | b't' | b'c' | b'f' | b'h' => {}
+            b'v' => f.value = true,
+            b'u' => f.no_update = true,
+            b'q' => f.quiet = true,
+            b'F' => match parse_u32(arg) {
+                Some(v) => f.client_flags = v,
+                None => err = Some(err.unwrap_or("CLIENT_ERROR bad command line format")),
+            },
+            b'C' => match parse_u64(arg) {
+                Some(v) => f.cas = Some(v),
+                None => err = Some(BAD_TOKEN),
+            },
+            b'M' => {
+                if tok.len() != 2 {
+                    err = Some("CLIENT_ERROR incorrect length for M token");
+                } else {
+                    f.mode = tok[1];
+                }
+            }
+            b'J' => match parse_u64(arg) {
+                Some(v) => f.initial = v,
+                None => err = Some("CLIENT_ERROR invalid numeric initial value"),
+            },
+            b'D' => match parse_u64(arg) {
+                Some(v) => f.delta = Some(v),
+                None => err = Some("CLIENT_ERROR invalid numeric delta value"),
+            },
+            b'I' => f.invalidate = true,
+            _ => return Err("CLIENT_ERROR invalid flag"),
+        }
+    }
+    match err {
+        Some(e) => Err(e),
+        None => Ok(f),
+    }
+}
+
+fn opaque_too_long(t: &Tokens<'_>) -> bool {
+    (2..t.n).any(|i| t.get(i)[0] == b'O' && t.get(i).len() > MAX_OPAQUE)
+}
+
+/// Appends ` k<key>` (base64 and ` b` for binary keys).
+fn push_key(out: &mut Vec<u8>, key: &[u8], binary: bool) {
+    out.extend_from_slice(b" k");
+    if binary {
+        base64::encode(key, out);
+        out.extend_from_slice(b" b");
+    } else {
+        out.extend_from_slice(key);
+    }
+}
+
+/// Appends the `O` and `k` flags a reply echoes, in request order.
+fn push_echo(out: &mut Vec<u8>, t: &Tokens<'_>, from: usize, key: &[u8], binary: bool) {
+    for i in from..t.n {
+        let tok = t.get(i);
+        match tok[0] {
+            b'O' => {
+                out.push(b' ');
+                out.extend_from_slice(tok);
+            }
+            b'k' => push_key(out, key, binary),
+            _ => {}
+        }
+    }
+}
+
+fn push_flag(out: &mut Vec<u8>, c: u8, v: u64) {
+    out.push(b' ');
+    out.push(c);
+    push_u64(out, v);
+}
+
+/// memcached prints remaining TTL as an unsigned 32-bit number, -1 for "never".
+fn push_ttl(out: &mut Vec<u8>, exptime: u32, now: u32) {
+    if exptime == 0 {
+        out.extend_from_slice(b" t-1");
+    } else {
+        push_flag(out, b't', exptime.wrapping_sub(now) as u64);
+    }
+}
+
+pub(crate) fn dispatch<S: Storage>(
+    s: &mut Session<S>,
+    t: &Tokens<'_>,
+    data: &[u8],
+    line_end: usize,
+    out: &mut Vec<u8>,
+) -> Step {
+    let sub = t.get(0)[1];
+    if sub == b'n' {
+        reply(out, false, b"MN");
+        return Step::Done(line_end);
+    }
+    if !matches!(sub, b'g' | b's' | b'd' | b'a' | b'e') {
+        reply(out, false, b"ERROR");
+        return Step::Done(line_end);
+    }
+    if sub == b'e' {
+        me(s, t, out);
+        return Step::Done(line_end);
+    }
+    if t.count() < 3 {
+        reply(out, false, b"ERROR");
+        return Step::Done(line_end);
+    }
+    s.info.count_meta();
+    let mut scratch = std::mem::take(&mut s.scratch);
+    let step = match sub {
+        b'g' => {
+            mg(s, t, &mut scratch, out);
+            Step::Done(line_end)
+        }
+        b's' => ms(s, t, data, line_end, &mut scratch, out),
+        b'd' => {
+            md(s, t, &mut scratch, out);
+            Step::Done(line_end)
+        }
+        _ => {
+            ma(s, t, &mut scratch, out);
+            Step::Done(line_end)
+        }
+    };
+    s.scratch = scratch;
+    step
+}
+
+fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &mut Vec<u8>) {
+    if t.get(1).len() > KEY_MAX {
+        return reply(out, false, b"CLIENT_ERROR bad command line format");
+    }
+    if t.count() > MAX_OPT_TOKENS {
+        return reply(out, false, b"CLIENT_ERROR options flags are too long");
+    }
+    let f = match preparse(t, 2, scratch) {
+        Ok(f) => f,
+        Err(e) => return reply(out, false, e.as_bytes()),
+    };
+    if opaque_too_long(t) {
+        return reply(out, false, b"CLIENT_ERROR opaque token too long");
+    }
+    let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
+    let opts = GetOptions {
+        touch: f.ttl,
+        vivify: f.vivify,
+        no_bump: f.no_update,
+        recache_below: f.recache,
+    };
+    let now = s.store.now();
+    let hit = s.store.get(key, &opts, |it| {
+        out.reserve(it.value.len() + 64);
+        if f.value {
+            out.extend_from_slice(b"VA ");
+            push_u64(out, it.value.len() as u64);
+        } else {
+            out.extend_from_slice(b"HD");
+        }
+        for i in 2..t.n {
+            match t.get(i)[0] {
+                b's' => push_flag(out, b's', it.value.len() as u64),
+                b't' => push_ttl(out, it.exptime, now),
+                b'c' => push_flag(out, b'c', it.cas),
+                b'f' => push_flag(out, b'f', it.flags as u64),
+                b'l' => push_flag(out, b'l', it.last_access_secs as u64),
+                b'h' => out.extend_from_slice(if it.fetched_before { b" h1" } else { b" h0" }),
+                b'O' => {
+                    out.push(b' ');
+                    out.extend_from_slice(t.get(i));
+                }
+                b'k' => push_key(out, it.key, f.binary_key),
+                _ => {}
+            }
+        }
+        if it.win_taken {
+            out.extend_from_slice(b" Z");
+        }
+        if it.stale {
+            out.extend_from_slice(b" X");
+        }
+        if it.won {
+            out.extend_from_slice(b" W");
+        }
+        out.extend_from_slice(b"\r\n");
+        if f.value {
+            out.extend_from_slice(it.value);
+            out.extend_from_slice(b"\r\n");
+        }
+    });
+    if hit.is_none() && !f.quiet {
+        out.extend_from_slice(b"EN");
+        push_echo(out, t, 2, key, f.binary_key);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn ms<S: Storage>(
+    s: &mut Session<S>,
+    t: &Tokens<'_>,
+    data: &[u8],
+    line_end: usize,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Step {
+    let bad = |out: &mut Vec<u8>, msg: &[u8]| {
+        reply(out, false, msg);
+        Step::Done(line_end)
+    };
+    if t.get(1).len() > KEY_MAX || t.count() == 3 {
+        return bad(out, b"CLIENT_ERROR bad command line format");
+    }
+    if t.count() > MAX_OPT_TOKENS {
+        return bad(out, b"CLIENT_ERROR options flags too long");
+    }
+    let vlen = match parse_i32(t.get(2)) {
+        Some(v) if v >= 0 && v <= i32::MAX - 2 => v as usize,
+        _ => return bad(out, b"CLIENT_ERROR bad command line format"),
+    };
+    // From here on an error also skips the value, as memcached swallows it.
+    let fail = |s: &mut Session<S>, out: &mut Vec<u8>, msg: &[u8]| {
+        reply(out, false, msg);
+        s.swallow = vlen + 2;
+        Step::Done(line_end)
+    };
+    let f = match preparse(t, 3, scratch) {
+        Ok(f) => f,
+        Err(e) => return fail(s, out, e.as_bytes()),
+    };
+    if opaque_too_long(t) {
+        return fail(s, out, b"CLIENT_ERROR opaque token too long");
+    }
+    let mode = match f.mode {
+        0 | b'S' | b's' => StoreMode::Set,
+        b'E' | b'e' => StoreMode::Add,
+        b'A' | b'a' => StoreMode::Append,
+        b'P' | b'p' => StoreMode::Prepend,
+        b'R' | b'r' => StoreMode::Replace,
+        _ => return fail(s, out, b"CLIENT_ERROR invalid mode for ms M token"),
+    };
+    let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
+    if !s.store.item_fits(key.len(), vlen, f.client_flags) {
+        s.info.count_too_large();
+        s.store.delete(&DeleteRequest { key, ..Default::default() });
+        return fail(s, out, b"SERVER_ERROR object too large for cache");
+    }
+    let end = line_end + vlen + 2;
+    if data.len() < end {
+        return Step::More;
+    }
+    if &data[line_end + vlen..end] != b"\r\n" {
+        reply(out, false, b"CLIENT_ERROR bad data chunk");
+        return Step::Done(end);
+    }
+    let cas_mode = f.cas.is_some() && matches!(mode, StoreMode::Set | StoreMode::Replace);
+    let req = StoreRequest {
+        mode,
+        key,
+        value: &data[line_end..line_end + vlen],
+        flags: f.client_flags,
+        exptime: f.ttl.unwrap_or(0),
+        cas: f.cas,
+        invalidate: f.invalidate && cas_mode,
+        new_cas: None,
+        vivify: if matches!(mode, StoreMode::Append | StoreMode::Prepend) { f.vivify } else { None },
+    };
+    let outcome = match s.store.store(&req) {
+        Ok(o) => o,
+        Err(e) => {
+            reply(out, false, crate::text::store_error(s, e));
+            return Step::Done(end);
+        }
+    };
+    let code: &[u8] = match outcome.status {
+        StoreStatus::Stored if f.quiet => return Step::Done(end),
+        StoreStatus::Stored => b"HD",
+        StoreStatus::NotStored => b"NS",
+        StoreStatus::Exists => b"EX",
+        StoreStatus::NotFound => b"NF",
+    };
+    out.extend_from_slice(code);
+    for i in 3..t.n {
+        match t.get(i)[0] {
+            b'O' => {
+                out.push(b' ');
+                out.extend_from_slice(t.get(i));
+            }
+            b'k' => push_key(out, key, f.binary_key),
+            b'c' => push_flag(out, b'c', outcome.cas),
+            _ => {}
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    Step::Done(end)
+}
+
+fn md<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &mut Vec<u8>) {
+    if t.get(1).len() > KEY_MAX {
+        return reply(out, false, b"CLIENT_ERROR bad command line format");
+    }
+    if t.count() > MAX_OPT_TOKENS {
+        return reply(out, false, b"CLIENT_ERROR options flags too long");
+    }
+    let Ok(f) = preparse(t, 2, scratch) else {
+        return reply(out, false, b"CLIENT_ERROR invalid or duplicate flag");
+    };
+    if opaque_too_long(t) {
+        return reply(out, false, b"CLIENT_ERROR opaque token too long");
+    }
+    let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
+    let req = DeleteRequest {
+        key,
+        cas: f.cas,
+        invalidate: f.invalidate,
+        exptime: if f.invalidate { f.ttl } else { None },
+    };
+    let code: &[u8] = match s.store.delete(&req) {
+        DeleteStatus::Deleted if f.quiet => return,
+        DeleteStatus::Deleted => b"HD",
+        DeleteStatus::NotFound => b"NF",
+        DeleteStatus::Exists => b"EX",
+    };
+    out.extend_from_slice(code);
+    push_echo(out, t, 2, key, f.binary_key);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &mut Vec<u8>) {
+    if t.get(1).len() > KEY_MAX {
+        return reply(out, false, b"CLIENT_ERROR bad command line format");
+    }
+    if t.count() > MAX_OPT_TOKENS {
+        return reply(out, false, b"CLIENT_ERROR options flags too long");
+    }
+    let Ok(f) = preparse(t, 2, scratch) else {
+        return reply(out, false, b"CLIENT_ERROR invalid or duplicate flag");
+    };
+    let incr = match f.mode {
+        0 | b'I' | b'i' | b'+' => true,
+        b'D' | b'd' | b'-' => false,
+        _ => return reply(out, false, b"CLIENT_ERROR invalid mode for ma M token"),
+    };
+    if opaque_too_long(t) {
+        return reply(out, false, b"CLIENT_ERROR opaque token too long");
+    }
+    let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
+    let req = ArithRequest {
+        key,
+        incr,
+        delta: f.delta.unwrap_or(1),
+        cas: f.cas,
+        vivify: f.vivify.map(|exp| (f.initial, exp)),
+        touch: f.ttl,
+        new_cas: None,
+    };
+    match s.store.arith(&req) {
+        Ok(ArithStatus::Ok { value, cas }) => {
+            if f.quiet {
+                return;
+            }
+            let mut digits = itoa::Buffer::new();
+            let digits = digits.format(value).as_bytes();
+            if f.value {
+                out.extend_from_slice(b"VA ");
+                push_u64(out, digits.len() as u64);
+            } else {
+                out.extend_from_slice(b"HD");
+            }
+            for i in 2..t.n {
+                match t.get(i)[0] {
+                    b'c' => push_flag(out, b'c', cas),
+                    b't' => {
+                        // The engine's arith does not return the expiry; read it back.
+                        let exptime = s
+                            .store
+                            .get(key, &GetOptions { no_bump: true, ..Default::default() }, |it| {
+                                it.exptime
+                            })
+                            .unwrap_or(0);
+                        push_ttl(out, exptime, s.store.now());
+                    }
+                    b'O' => {
+                        out.push(b' ');
+                        out.extend_from_slice(t.get(i));
+                    }
+                    b'k' => push_key(out, key, f.binary_key),
+                    _ => {}
+                }
+            }
+            if f.value {
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(digits);
+            }
+            out.extend_from_slice(b"\r\n");
+        }
+        Ok(status) => {
+            out.extend_from_slice(if status == ArithStatus::NotFound { b"NF" } else { b"EX" });
+            push_echo(out, t, 2, key, f.binary_key);
+            out.extend_from_slice(b"\r\n");
+        }
+        Err(StoreError::NonNumeric) => reply(
+            out,
+            false,
+            b"CLIENT_ERROR cannot increment or decrement non-numeric value",
+        ),
+        Err(StoreError::OutOfMemory) => reply(out, false, b"SERVER_ERROR out of memory"),
+        Err(e) => reply(out, false, crate::text::store_error(s, e)),
+    }
+}
+
+/// `me <key> [b]`: memcached's debug dump of one item.
+fn me<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    if t.count() < 3 || t.get(1).len() > KEY_MAX {
+        return reply(out, false, b"CLIENT_ERROR bad command line format");
+    }
+    let mut decoded = Vec::new();
+    let binary = t.count() >= 4 && t.get(2) == b"b";
+    let key: &[u8] = if binary {
+        if base64::decode(t.get(1), &mut decoded).is_none() {
+            return reply(out, false, b"CLIENT_ERROR bad command line format");
+        }
+        &decoded
+    } else {
+        t.get(1)
+    };
+    s.info.count_meta();
+    let now = s.store.now();
+    let opts = GetOptions { no_bump: true, ..Default::default() };
+    let hit = s.store.get(key, &opts, |it| {
+        out.extend_from_slice(b"ME ");
+        if binary {
+            base64::encode(it.key, out);
+        } else {
+            out.extend_from_slice(it.key);
+        }
+        let exp: i64 = if it.exptime == 0 { -1 } else { now as i64 - it.exptime as i64 };
+        let size = item_total_size(it.key.len(), it.value.len(), it.flags);
+        let line = format!(
+            " exp={} la={} cas={} fetch={} cls={} size={}\r\n",
+            exp,
+            it.last_access_secs,
+            it.cas,
+            if it.fetched_before { "yes" } else { "no" },
+            s.store.slab_class(size),
+            size
+        );
+        out.extend_from_slice(line.as_bytes());
+    });
+    if hit.is_none() {
+        reply(out, false, b"EN");
+    }
+}

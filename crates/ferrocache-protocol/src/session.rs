@@ -1,0 +1,180 @@
+//! [`Session`]: one connection's codec state. Bytes go in as they arrive, replies come
+//! out; partial requests stay buffered here between reads.
+//!
+//! The protocol is chosen on the first byte, as memcached does: `0x80` is binary, anything
+//! else text (classic and meta commands share one parser).
+
+use std::sync::Arc;
+
+use crate::info::ServerInfo;
+use crate::storage::Storage;
+
+/// What the server should do with the connection after [`Session::feed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Keep reading.
+    Continue,
+    /// Write out the replies produced so far, then close (quit, or a protocol error that
+    /// memcached answers by closing).
+    Close,
+    /// Write out the replies, close, and shut the server down (`shutdown` with `-A`).
+    Shutdown,
+}
+
+/// Limits a session enforces on its own input buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A request line without `\n` longer than this closes the connection (memcached: 2048),
+    /// unless it is a `get`/`gets` line.
+    pub max_line: usize,
+    /// Longest `get`/`gets` line (memcached lets multigets grow without bound; we stop
+    /// here and close).
+    pub max_get_line: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_line: 2048, max_get_line: 1 << 20 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    Unknown,
+    Text,
+    Binary,
+}
+
+/// How far one request got.
+pub(crate) enum Step {
+    /// A request was handled; this many bytes are used up.
+    Done(usize),
+    /// The request is incomplete; nothing used.
+    More,
+    /// Close after these bytes (quit, fatal error).
+    Close(usize),
+    /// Shut the server down.
+    Shutdown(usize),
+}
+
+/// One connection's protocol state over a [`Storage`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use ferrocache_core::{Config, Store};
+/// use ferrocache_protocol::{Control, ServerInfo, Session};
+/// # fn main() {
+/// # if true { return; } // the engine may not be built yet when docs compile
+/// let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+/// let mut s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
+/// let mut out = Vec::new();
+/// assert_eq!(s.feed(b"set k 0 0 2\r\nhi\r\nget k\r\n", &mut out), Control::Continue);
+/// assert_eq!(out, b"STORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\n");
+/// # }
+/// ```
+pub struct Session<S: Storage> {
+    pub(crate) store: S,
+    pub(crate) info: Arc<ServerInfo>,
+    pub(crate) limits: Limits,
+    buf: Vec<u8>,
+    proto: Proto,
+    /// Bytes still to discard (the value of a refused storage request).
+    pub(crate) swallow: usize,
+    /// Reused for decoded base64 keys, so meta requests do not allocate.
+    pub(crate) scratch: Vec<u8>,
+    closed: bool,
+}
+
+impl<S: Storage> Session<S> {
+    /// A session for a new connection.
+    pub fn new(store: S, info: Arc<ServerInfo>) -> Session<S> {
+        Session::with_limits(store, info, Limits::default())
+    }
+
+    /// A session with explicit input limits.
+    pub fn with_limits(store: S, info: Arc<ServerInfo>, limits: Limits) -> Session<S> {
+        Session {
+            store,
+            info,
+            limits,
+            buf: Vec::new(),
+            proto: Proto::Unknown,
+            swallow: 0,
+            scratch: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// Parses and executes every complete request in the bytes received so far (earlier
+    /// leftovers first, then `input`), appending all replies to `out`. Incomplete requests
+    /// are kept for the next call. After `Close`/`Shutdown` further input is ignored.
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Control {
+        if self.closed {
+            return Control::Close;
+        }
+        let out_start = out.len();
+        let ctl = if self.buf.is_empty() {
+            // Common case: parse straight from the caller's buffer, copy only leftovers.
+            let (used, ctl) = self.run(input, out);
+            if ctl == Control::Continue {
+                self.buf.extend_from_slice(&input[used..]);
+            }
+            ctl
+        } else {
+            self.buf.extend_from_slice(input);
+            let mut buf = std::mem::take(&mut self.buf);
+            let (used, ctl) = self.run(&buf, out);
+            buf.drain(..used);
+            self.buf = buf;
+            ctl
+        };
+        if ctl != Control::Continue {
+            self.closed = true;
+            self.buf = Vec::new();
+        }
+        self.info.add_io(input.len(), out.len() - out_start);
+        ctl
+    }
+
+    /// Bytes held back waiting for the rest of a request.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether the connection speaks the binary protocol (decided by its first byte).
+    pub fn is_binary(&self) -> bool {
+        self.proto == Proto::Binary
+    }
+
+    /// Handles requests from `data` until it runs out; returns bytes used.
+    fn run(&mut self, data: &[u8], out: &mut Vec<u8>) -> (usize, Control) {
+        let mut pos = 0;
+        loop {
+            if self.swallow > 0 {
+                let n = self.swallow.min(data.len() - pos);
+                self.swallow -= n;
+                pos += n;
+                if self.swallow > 0 {
+                    return (pos, Control::Continue);
+                }
+            }
+            let rest = &data[pos..];
+            if rest.is_empty() {
+                return (pos, Control::Continue);
+            }
+            if self.proto == Proto::Unknown {
+                self.proto = if rest[0] == 0x80 { Proto::Binary } else { Proto::Text };
+            }
+            let step = match self.proto {
+                Proto::Binary => crate::binary::step(self, rest, out),
+                _ => crate::text::step(self, rest, out),
+            };
+            match step {
+                Step::Done(n) => pos += n,
+                Step::More => return (pos, Control::Continue),
+                Step::Close(n) => return (pos + n, Control::Close),
+                Step::Shutdown(n) => return (pos + n, Control::Shutdown),
+            }
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The `stats` family, with memcached 1.6.18's names in its order. Counters the engine
+//! does not have (libevent, response objects, extstore…) print as memcached's idle values.
+
+use crate::info::{rusage, unix_now};
+use crate::num::push_u64;
+use crate::session::Session;
+use crate::storage::*;
+use crate::text::{reply, Tokens};
+
+/// Writes `STAT name value\r\n`.
+fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = write!(out, "STAT {name} {value}\r\n");
+}
+
+fn stat_u(out: &mut Vec<u8>, name: &str, v: u64) {
+    out.extend_from_slice(b"STAT ");
+    out.extend_from_slice(name.as_bytes());
+    out.push(b' ');
+    push_u64(out, v);
+    out.extend_from_slice(b"\r\n");
+}
+
+pub(crate) fn stats<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    if t.count() == 2 {
+        general(s, out);
+        out.extend_from_slice(b"END\r\n");
+        return;
+    }
+    match t.get(1) {
+        b"reset" => {
+            s.store.reset_stats();
+            s.info.reset();
+            reply(out, false, b"RESET");
+        }
+        b"detail" => match t.get(2) {
+            b"on" | b"off" => reply(out, false, b"OK"),
+            // Per-prefix stats are not kept: the dump is empty.
+            b"dump" => reply(out, false, b"END"),
+            _ => reply(out, false, b"CLIENT_ERROR usage: stats detail on|off|dump"),
+        },
+        b"settings" => {
+            settings_into(s, out);
+            out.extend_from_slice(b"END\r\n");
+        }
+        b"conns" => {
+            let now = unix_now();
+            for (id, c) in s.info.conns() {
+                stat(out, &format!("{id}:addr"), &c.addr);
+                stat(out, &format!("{id}:listen_addr"), &c.listen_addr);
+                stat(out, &format!("{id}:state"), "conn_parse_cmd");
+                stat_u(out, &format!("{id}:secs_since_last_cmd"), now.saturating_sub(c.opened) as u64);
+            }
+            out.extend_from_slice(b"END\r\n");
+        }
+        sub if sub_into(s, sub, out) => out.extend_from_slice(b"END\r\n"),
+        _ => reply(out, false, b"ERROR"),
+    }
+}
+
+/// `stats settings` lines, as the server listed them.
+pub(crate) fn settings_into<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
+    for (k, v) in s.info.settings() {
+        stat(out, &k, v);
+    }
+}
+
+/// The engine's sub-reports (`items`, `slabs`, `sizes`) without the END line; `false` for
+/// a name memcached does not know.
+pub(crate) fn sub_into<S: Storage>(s: &Session<S>, name: &[u8], out: &mut Vec<u8>) -> bool {
+    match name {
+        b"items" => items(&s.store.stats(), out),
+        b"slabs" => slabs(&s.store.stats(), out),
+        // memcached's size histogram is off unless started with -o track_sizes.
+        b"sizes" => stat(out, "sizes_status", "disabled"),
+        _ => return false,
+    }
+    true
+}
+
+/// The general `stats` lines without the END line.
+pub(crate) fn general_into<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
+    general(s, out)
+}
+
+fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
+    let e = s.store.stats();
+    let i = &s.info;
+    let now = unix_now();
+    let (user, sys) = rusage();
+    stat_u(out, "pid", i.pid as u64);
+    stat_u(out, "uptime", now.saturating_sub(i.started) as u64);
+    stat_u(out, "time", now as u64);
+    stat(out, "version", &i.version);
+    stat(out, "libevent", "none");
+    stat_u(out, "pointer_size", usize::BITS as u64);
+    stat(out, "rusage_user", format_args!("{user:.6}"));
+    stat(out, "rusage_system", format_args!("{sys:.6}"));
+    stat_u(out, "max_connections", i.max_connections.load(std::sync::atomic::Ordering::Relaxed));
+    stat_u(out, "curr_connections", i.curr_connections());
+    stat_u(out, "total_connections", i.total_connections());
+    stat_u(out, "rejected_connections", i.rejected_connections());
+    stat_u(out, "connection_structures", i.curr_connections());
+    for name in ["response_obj_oom", "response_obj_count", "response_obj_bytes"] {
+        stat_u(out, name, 0);
+    }
+    for name in ["read_buf_count", "read_buf_bytes", "read_buf_bytes_free", "read_buf_oom"] {
+        stat_u(out, name, 0);
+    }
+    stat_u(out, "reserved_fds", 0);
+    let touch = e.cmd_touch;
+    let pairs: [(&str, u64); 24] = [
+        ("cmd_get", e.cmd_get),
+        ("cmd_set", e.cmd_set),
+        ("cmd_flush", e.cmd_flush),
+        ("cmd_touch", touch),
+        ("cmd_meta", i.cmd_meta()),
+        ("get_hits", e.get_hits),
+        ("get_misses", e.get_misses),
+        ("get_expired", e.get_expired),
+        ("get_flushed", e.get_flushed),
+        ("delete_misses", e.delete_misses),
+        ("delete_hits", e.delete_hits),
+        ("incr_misses", e.incr_misses),
+        ("incr_hits", e.incr_hits),
+        ("decr_misses", e.decr_misses),
+        ("decr_hits", e.decr_hits),
+        ("cas_misses", e.cas_misses),
+        ("cas_hits", e.cas_hits),
+        ("cas_badval", e.cas_badval),
+        ("touch_hits", e.touch_hits),
+        ("touch_misses", e.touch_misses),
+        ("store_too_large", i.store_too_large()),
+        ("store_no_memory", i.store_no_memory()),
+        ("auth_cmds", 0),
+        ("auth_errors", 0),
+    ];
+    for (k, v) in pairs {
+        stat_u(out, k, v);
+    }
+    stat_u(out, "bytes_read", i.bytes_read());
+    stat_u(out, "bytes_written", i.bytes_written());
+    stat_u(out, "limit_maxbytes", e.limit_maxbytes);
+    stat_u(out, "accepting_conns", 1);
+    stat_u(out, "listen_disabled_num", 0);
+    stat_u(out, "time_in_listen_disabled_us", 0);
+    stat_u(out, "threads", i.threads.load(std::sync::atomic::Ordering::Relaxed) as u64);
+    stat_u(out, "conn_yields", 0);
+    stat_u(out, "hash_power_level", e.hash_power_level as u64);
+    stat_u(out, "hash_bytes", e.hash_bytes);
+    stat_u(out, "hash_is_expanding", e.hash_is_expanding as u64);
+    for name in [
+        "slab_reassign_rescues",
+        "slab_reassign_chunk_rescues",
+        "slab_reassign_evictions_nomem",
+        "slab_reassign_inline_reclaim",
+        "slab_reassign_busy_items",
+        "slab_reassign_busy_deletes",
+        "slab_reassign_running",
+    ] {
+        stat_u(out, name, 0);
+    }
+    stat_u(out, "slabs_moved", e.slabs_moved);
+    stat_u(out, "lru_crawler_running", 0);
+    stat_u(out, "lru_crawler_starts", 0);
+    stat_u(out, "lru_maintainer_juggles", e.lru_maintainer_juggles);
+    for name in [
+        "malloc_fails",
+        "log_worker_dropped",
+        "log_worker_written",
+        "log_watcher_skipped",
+        "log_watcher_sent",
+        "log_watchers",
+        "unexpected_napi_ids",
+        "round_robin_fallback",
+    ] {
+        stat_u(out, name, 0);
+    }
+    stat_u(out, "bytes", e.bytes);
+    stat_u(out, "curr_items", e.curr_items);
+    stat_u(out, "total_items", e.total_items);
+    stat_u(out, "slab_global_page_pool", e.slab_global_page_pool);
+    stat_u(out, "expired_unfetched", e.expired_unfetched);
+    stat_u(out, "evicted_unfetched", e.evicted_unfetched);
+    stat_u(out, "evicted_active", 0);
+    stat_u(out, "evictions", e.evictions);
+    stat_u(out, "reclaimed", e.reclaimed);
+    stat_u(out, "crawler_reclaimed", e.crawler_reclaimed);
+    stat_u(out, "crawler_items_checked", 0);
+    stat_u(out, "lrutail_reflocked", 0);
+    let (mut cold, mut warm, mut within) = (0, 0, 0);
+    for c in &e.classes {
+        cold += c.moves_to_cold;
+        warm += c.moves_to_warm;
+        within += c.moves_within_lru;
+    }
+    stat_u(out, "moves_to_cold", cold);
+    stat_u(out, "moves_to_warm", warm);
+    stat_u(out, "moves_within_lru", within);
+    stat_u(out, "direct_reclaims", 0);
+    stat_u(out, "lru_bumps_dropped", 0);
+}
+
+/// `stats items`: one block per class holding items.
+fn items(e: &Stats, out: &mut Vec<u8>) {
+    for c in e.classes.iter().filter(|c| c.number > 0) {
+        let id = c.id;
+        let rows: [(&str, u64); 28] = [
+            ("number", c.number),
+            ("number_hot", c.number_hot),
+            ("number_warm", c.number_warm),
+            ("number_cold", c.number_cold),
+            ("age_hot", c.age_hot as u64),
+            ("age_warm", c.age_warm as u64),
+            ("age", c.age as u64),
+            ("mem_requested", c.mem_requested),
+            ("evicted", c.evicted),
+            ("evicted_nonzero", c.evicted_nonzero),
+            ("evicted_time", c.evicted_time as u64),
+            ("outofmemory", c.outofmemory),
+            ("tailrepairs", 0),
+            ("reclaimed", c.reclaimed),
+            ("expired_unfetched", c.expired_unfetched),
+            ("evicted_unfetched", c.evicted_unfetched),
+            ("evicted_active", 0),
+            ("crawler_reclaimed", c.crawler_reclaimed),
+            ("crawler_items_checked", 0),
+            ("lrutail_reflocked", 0),
+            ("moves_to_cold", c.moves_to_cold),
+            ("moves_to_warm", c.moves_to_warm),
+            ("moves_within_lru", c.moves_within_lru),
+            ("direct_reclaims", 0),
+            ("hits_to_hot", 0),
+            ("hits_to_warm", 0),
+            ("hits_to_cold", 0),
+            ("hits_to_temp", 0),
+        ];
+        for (k, v) in rows {
+            stat_u(out, &format!("items:{id}:{k}"), v);
+        }
+    }
+}
+
+/// `stats slabs`: one block per class with pages, then the totals.
+fn slabs(e: &Stats, out: &mut Vec<u8>) {
+    let mut active = 0;
+    for c in e.classes.iter().filter(|c| c.total_pages > 0) {
+        active += 1;
+        let id = c.id;
+        let rows: [(&str, u64); 15] = [
+            ("chunk_size", c.chunk_size as u64),
+            ("chunks_per_page", c.chunks_per_page as u64),
+            ("total_pages", c.total_pages),
+            ("total_chunks", c.total_chunks),
+            ("used_chunks", c.used_chunks),
+            ("free_chunks", c.free_chunks),
+            ("free_chunks_end", 0),
+            ("get_hits", c.get_hits),
+            ("cmd_set", c.cmd_set),
+            ("delete_hits", c.delete_hits),
+            ("incr_hits", c.incr_hits),
+            ("decr_hits", c.decr_hits),
+            ("cas_hits", c.cas_hits),
+            ("cas_badval", c.cas_badval),
+            ("touch_hits", c.touch_hits),
+        ];
+        for (k, v) in rows {
+            stat_u(out, &format!("{id}:{k}"), v);
+        }
+    }
+    stat_u(out, "active_slabs", active);
+    stat_u(out, "total_malloced", e.total_malloced);
+}

@@ -1,0 +1,98 @@
+//! The seam between the codecs and the engine: one method per engine operation.
+//!
+//! The codecs only ever talk to a [`Storage`]; `ferrocache_core::Store` implements it in
+//! `engine.rs`, tests may implement it with anything else. Methods mirror
+//! `ferrocache_core::Store` one for one and reuse its request/outcome types.
+
+use std::sync::Arc;
+
+pub use ferrocache_core::{
+    ArithRequest, ArithStatus, DeleteRequest, DeleteStatus, GetOptions, ItemView, SlabClassStats,
+    Stats, StoreError, StoreMode, StoreOutcome, StoreRequest, StoreStatus,
+};
+
+/// Bytes memcached 1.6 adds to key and value for an item (header 48 + CAS 8); used to
+/// reproduce its "too large" boundary and the `size=` of `me`.
+pub const ITEM_HEADER_SIZE: usize = 56;
+
+/// Size memcached accounts for an item: header, key + NUL, value + CRLF, flags if non-zero.
+pub fn item_total_size(key_len: usize, value_len: usize, flags: u32) -> usize {
+    ITEM_HEADER_SIZE + key_len + 1 + value_len + 2 + if flags != 0 { 4 } else { 0 }
+}
+
+/// What a codec needs from a cache engine. Generic methods keep calls monomorphised.
+pub trait Storage {
+    /// Current unix time in seconds by the engine's clock.
+    fn now(&self) -> u32;
+    /// Reads an item; `f` runs while the item is borrowed so the value is copied once.
+    fn get<R>(&self, key: &[u8], opts: &GetOptions, f: impl FnOnce(&ItemView<'_>) -> R)
+        -> Option<R>;
+    /// set / add / replace / append / prepend / cas.
+    fn store(&self, req: &StoreRequest<'_>) -> Result<StoreOutcome, StoreError>;
+    /// delete / meta `md`.
+    fn delete(&self, req: &DeleteRequest<'_>) -> DeleteStatus;
+    /// incr / decr / meta `ma`.
+    fn arith(&self, req: &ArithRequest<'_>) -> Result<ArithStatus, StoreError>;
+    /// Updates the exptime of a live item; `false` on a miss.
+    fn touch(&self, key: &[u8], exptime: i64) -> bool;
+    /// flush_all with a delay in seconds (0 = now).
+    fn flush_all(&self, delay: i64);
+    /// Every counter, with memcached's names.
+    fn stats(&self) -> Stats;
+    /// `stats reset`.
+    fn reset_stats(&self);
+    /// Largest item (header, key and value) the engine accepts (`-I`).
+    fn item_size_max(&self) -> usize;
+    /// memcached's slab class id for an item of `total` bytes (for `me`); 0 if none fits.
+    fn slab_class(&self, total: usize) -> u32;
+
+    /// Whether an item with this key, value length and flags fits the item size limit,
+    /// judged before its value is read so an oversized value can be skipped unbuffered.
+    fn item_fits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        item_total_size(key_len, value_len, flags) <= self.item_size_max()
+    }
+}
+
+impl<T: Storage + ?Sized> Storage for Arc<T> {
+    fn now(&self) -> u32 {
+        (**self).now()
+    }
+    fn get<R>(
+        &self,
+        key: &[u8],
+        opts: &GetOptions,
+        f: impl FnOnce(&ItemView<'_>) -> R,
+    ) -> Option<R> {
+        (**self).get(key, opts, f)
+    }
+    fn store(&self, req: &StoreRequest<'_>) -> Result<StoreOutcome, StoreError> {
+        (**self).store(req)
+    }
+    fn delete(&self, req: &DeleteRequest<'_>) -> DeleteStatus {
+        (**self).delete(req)
+    }
+    fn arith(&self, req: &ArithRequest<'_>) -> Result<ArithStatus, StoreError> {
+        (**self).arith(req)
+    }
+    fn touch(&self, key: &[u8], exptime: i64) -> bool {
+        (**self).touch(key, exptime)
+    }
+    fn flush_all(&self, delay: i64) {
+        (**self).flush_all(delay)
+    }
+    fn stats(&self) -> Stats {
+        (**self).stats()
+    }
+    fn reset_stats(&self) {
+        (**self).reset_stats()
+    }
+    fn item_size_max(&self) -> usize {
+        (**self).item_size_max()
+    }
+    fn slab_class(&self, total: usize) -> u32 {
+        (**self).slab_class(total)
+    }
+    fn item_fits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        (**self).item_fits(key_len, value_len, flags)
+    }
+}

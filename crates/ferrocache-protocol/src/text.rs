@@ -1,0 +1,429 @@
+//! memcached's classic text protocol: request lines split on spaces, replies as memcached
+//! 1.6.18 words them (see `docs/protocol.md` for the edge cases measured against it).
+//!
+//! Meta commands (`mg`, `ms`…) share this line parser and are handed to [`crate::meta`].
+
+use memchr::memchr;
+
+use crate::num::{parse_i32, parse_u32, parse_u64, push_u64};
+use crate::session::{Session, Step};
+use crate::storage::*;
+
+/// memcached's `KEY_MAX_LENGTH`.
+pub(crate) const KEY_MAX: usize = 250;
+/// memcached's `MAX_TOKENS`: at most this many tokens including the terminal one.
+pub(crate) const MAX_TOKENS: usize = 24;
+const MAX_VERBOSITY: u32 = 2;
+
+/// A request line split on spaces, as memcached's `tokenize_command`: at most 23 tokens
+/// (whatever follows stays unsplit; only multigets look at it, by splitting the line).
+pub(crate) struct Tokens<'a> {
+    t: [&'a [u8]; MAX_TOKENS - 1],
+    pub n: usize,
+}
+
+impl<'a> Tokens<'a> {
+    pub fn new(line: &'a [u8]) -> Tokens<'a> {
+        let mut t: [&[u8]; MAX_TOKENS - 1] = [&[]; MAX_TOKENS - 1];
+        let mut n = 0;
+        let mut s = 0;
+        let mut i = 0;
+        while i < line.len() {
+            if line[i] == b' ' {
+                if s != i {
+                    t[n] = &line[s..i];
+                    n += 1;
+                    if n == MAX_TOKENS - 1 {
+                        s = line.len();
+                        break;
+                    }
+                }
+                s = i + 1;
+            }
+            i += 1;
+        }
+        if s < line.len() {
+            t[n] = &line[s..];
+            n += 1;
+        }
+        Tokens { t, n }
+    }
+
+    /// memcached's `ntokens`: real tokens plus the terminal one.
+    #[inline]
+    pub fn count(&self) -> usize {
+        self.n + 1
+    }
+
+    /// Token `i`, empty past the end (memcached's terminal token has length 0).
+    #[inline]
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        if i < self.n {
+            self.t[i]
+        } else {
+            &[]
+        }
+    }
+
+    /// memcached's `set_noreply_maybe`: the last token is exactly `noreply`.
+    pub fn noreply(&self) -> bool {
+        self.n >= 1 && self.t[self.n - 1] == b"noreply"
+    }
+}
+
+/// Appends `msg` + CRLF unless the request asked for no reply.
+#[inline]
+pub(crate) fn reply(out: &mut Vec<u8>, noreply: bool, msg: &[u8]) {
+    if !noreply {
+        out.extend_from_slice(msg);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Handles the first text request in `data`.
+pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Step {
+    let Some(nl) = memchr(b'\n', data) else {
+        return incomplete_line(s, data);
+    };
+    let line_end = nl + 1;
+    // memcached strips a '\r' only when the line has at least one other byte.
+    let mut line = if nl > 1 && data[nl - 1] == b'\r' { &data[..nl - 1] } else { &data[..nl] };
+    // memcached works on C strings: a NUL ends the command.
+    if let Some(z) = memchr(0, line) {
+        line = &line[..z];
+    }
+    let t = Tokens::new(line);
+    if t.n == 0 || t.get(0).len() < 2 {
+        reply(out, false, b"ERROR");
+        return Step::Done(line_end);
+    }
+    let cmd = t.get(0);
+    if cmd.len() == 2 && cmd[0] == b'm' {
+        return crate::meta::dispatch(s, &t, data, line_end, out);
+    }
+    let ntok = t.count();
+    let bad_count = |min: usize, max: usize| ntok < min || ntok > max;
+    macro_rules! want {
+        ($min:expr, $max:expr) => {
+            if bad_count($min, $max) {
+                reply(out, false, b"ERROR");
+                return Step::Done(line_end);
+            }
+        };
+    }
+    match cmd {
+        b"get" | b"gets" | b"gat" | b"gats" | b"bget" => {
+            want!(3, usize::MAX);
+            let cas = cmd == b"gets" || cmd == b"gats";
+            let touch = cmd == b"gat" || cmd == b"gats";
+            get(s, line, touch, cas, out);
+            Step::Done(line_end)
+        }
+        b"set" | b"add" | b"replace" | b"append" | b"prepend" => {
+            want!(6, 7);
+            let mode = match cmd {
+                b"set" => StoreMode::Set,
+                b"add" => StoreMode::Add,
+                b"replace" => StoreMode::Replace,
+                b"append" => StoreMode::Append,
+                _ => StoreMode::Prepend,
+            };
+            update(s, &t, data, line_end, mode, false, out)
+        }
+        b"cas" => {
+            want!(7, 8);
+            update(s, &t, data, line_end, StoreMode::Set, true, out)
+        }
+        b"incr" | b"decr" => {
+            want!(4, 5);
+            arith(s, &t, cmd == b"incr", out);
+            Step::Done(line_end)
+        }
+        b"delete" => {
+            want!(3, 5);
+            delete(s, &t, out);
+            Step::Done(line_end)
+        }
+        b"touch" => {
+            want!(4, 5);
+            touch(s, &t, out);
+            Step::Done(line_end)
+        }
+        b"stats" => {
+            crate::stats::stats(s, &t, out);
+            Step::Done(line_end)
+        }
+        b"flush_all" => {
+            want!(2, 4);
+            flush_all(s, &t, out);
+            Step::Done(line_end)
+        }
+        b"version" => {
+            out.extend_from_slice(b"VERSION ");
+            out.extend_from_slice(s.info.version.as_bytes());
+            out.extend_from_slice(b"\r\n");
+            Step::Done(line_end)
+        }
+        b"verbosity" => {
+            want!(3, 4);
+            let noreply = t.noreply();
+            match parse_u32(t.get(1)) {
+                Some(level) => {
+                    s.info
+                        .verbosity
+                        .store(level.min(MAX_VERBOSITY), std::sync::atomic::Ordering::Relaxed);
+                    reply(out, noreply, b"OK");
+                }
+                None => reply(out, noreply, b"CLIENT_ERROR bad command line format"),
+            }
+            Step::Done(line_end)
+        }
+        b"quit" => Step::Close(line_end),
+        b"shutdown" => {
+            if !s.info.shutdown_enabled() {
+                reply(out, false, b"ERROR: shutdown not enabled");
+                Step::Done(line_end)
+            } else if ntok == 2 || (ntok == 3 && t.get(1) == b"graceful") {
+                Step::Shutdown(line_end)
+            } else {
+                reply(out, false, b"CLIENT_ERROR invalid shutdown mode");
+                Step::Done(line_end)
+            }
+        }
+        _ => {
+            reply(out, false, b"ERROR");
+            Step::Done(line_end)
+        }
+    }
+}
+
+/// No newline yet. memcached tolerates long lines only for multigets; anything else past
+/// 2048 bytes is junk and the connection is closed.
+fn incomplete_line<S: Storage>(s: &Session<S>, data: &[u8]) -> Step {
+    if data.len() <= s.limits.max_line {
+        return Step::More;
+    }
+    let spaces = data.iter().take_while(|&&b| b == b' ').count();
+    let rest = &data[spaces..];
+    let is_get = rest.starts_with(b"get ") || rest.starts_with(b"gets ");
+    if spaces > 100 || !is_get || data.len() > s.limits.max_get_line {
+        return Step::Close(data.len());
+    }
+    Step::More
+}
+
+/// get / gets / gat / gats over every key of the line (memcached re-tokenizes past 24
+/// tokens; splitting the whole line on spaces gives the same keys).
+fn get<S: Storage>(s: &Session<S>, line: &[u8], touch: bool, cas: bool, out: &mut Vec<u8>) {
+    let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    words.next(); // the command
+    let mut opts = GetOptions::default();
+    if touch {
+        match words.next().and_then(parse_i32) {
+            Some(exp) => opts.touch = Some(exp as i64),
+            None => {
+                reply(out, false, b"CLIENT_ERROR invalid exptime argument");
+                return;
+            }
+        }
+    }
+    let start = out.len();
+    for key in words {
+        if key.len() > KEY_MAX {
+            // memcached drops the replies it had stacked for this command.
+            out.truncate(start);
+            reply(out, false, b"CLIENT_ERROR bad command line format");
+            return;
+        }
+        s.store.get(key, &opts, |it| {
+            out.reserve(it.key.len() + it.value.len() + 64);
+            out.extend_from_slice(b"VALUE ");
+            out.extend_from_slice(it.key);
+            out.push(b' ');
+            push_u64(out, it.flags as u64);
+            out.push(b' ');
+            push_u64(out, it.value.len() as u64);
+            if cas {
+                out.push(b' ');
+                push_u64(out, it.cas);
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(it.value);
+            out.extend_from_slice(b"\r\n");
+        });
+    }
+    out.extend_from_slice(b"END\r\n");
+}
+
+/// set / add / replace / append / prepend / cas: validates the line, then waits for the
+/// whole value before storing it.
+fn update<S: Storage>(
+    s: &mut Session<S>,
+    t: &Tokens<'_>,
+    data: &[u8],
+    line_end: usize,
+    mode: StoreMode,
+    with_cas: bool,
+    out: &mut Vec<u8>,
+) -> Step {
+    let noreply = t.noreply();
+    let key = t.get(1);
+    let bad = |out: &mut Vec<u8>| {
+        reply(out, noreply, b"CLIENT_ERROR bad command line format");
+        Step::Done(line_end)
+    };
+    if key.len() > KEY_MAX {
+        return bad(out);
+    }
+    let (Some(flags), Some(exptime), Some(vlen)) =
+        (parse_u32(t.get(2)), parse_i32(t.get(3)), parse_i32(t.get(4)))
+    else {
+        return bad(out);
+    };
+    let mut cas = None;
+    if with_cas {
+        match parse_u64(t.get(5)) {
+            Some(c) => cas = Some(c),
+            None => return bad(out),
+        }
+    }
+    if vlen < 0 || vlen > i32::MAX - 2 {
+        return bad(out);
+    }
+    let vlen = vlen as usize;
+    if !s.store.item_fits(key.len(), vlen, flags) {
+        s.info.count_too_large();
+        reply(out, noreply, b"SERVER_ERROR object too large for cache");
+        if mode == StoreMode::Set {
+            // memcached unlinks the old value so a failed set never leaves stale data.
+            s.store.delete(&DeleteRequest { key, ..Default::default() });
+        }
+        s.swallow = vlen + 2;
+        return Step::Done(line_end);
+    }
+    let end = line_end + vlen + 2;
+    if data.len() < end {
+        return Step::More;
+    }
+    if &data[line_end + vlen..end] != b"\r\n" {
+        reply(out, noreply, b"CLIENT_ERROR bad data chunk");
+        return Step::Done(end);
+    }
+    let req = StoreRequest {
+        mode,
+        key,
+        value: &data[line_end..line_end + vlen],
+        flags,
+        exptime: exptime as i64,
+        cas,
+        invalidate: false,
+        new_cas: None,
+        vivify: None,
+    };
+    let msg: &[u8] = match s.store.store(&req) {
+        Ok(o) => match o.status {
+            StoreStatus::Stored => b"STORED",
+            StoreStatus::NotStored => b"NOT_STORED",
+            StoreStatus::Exists => b"EXISTS",
+            StoreStatus::NotFound => b"NOT_FOUND",
+        },
+        Err(e) => store_error(s, e),
+    };
+    reply(out, noreply, msg);
+    Step::Done(end)
+}
+
+/// memcached's words for a failed store (also counts the stat it keeps).
+pub(crate) fn store_error<S: Storage>(s: &Session<S>, e: StoreError) -> &'static [u8] {
+    match e {
+        StoreError::TooLarge => {
+            s.info.count_too_large();
+            b"SERVER_ERROR object too large for cache"
+        }
+        StoreError::OutOfMemory => {
+            s.info.count_no_memory();
+            b"SERVER_ERROR out of memory storing object"
+        }
+        StoreError::BadKey => b"CLIENT_ERROR bad command line format",
+        StoreError::NonNumeric => {
+            b"CLIENT_ERROR cannot increment or decrement non-numeric value"
+        }
+    }
+}
+
+fn arith<S: Storage>(s: &Session<S>, t: &Tokens<'_>, incr: bool, out: &mut Vec<u8>) {
+    let noreply = t.noreply();
+    let key = t.get(1);
+    if key.len() > KEY_MAX {
+        return reply(out, noreply, b"CLIENT_ERROR bad command line format");
+    }
+    let Some(delta) = parse_u64(t.get(2)) else {
+        return reply(out, noreply, b"CLIENT_ERROR invalid numeric delta argument");
+    };
+    let req = ArithRequest { key, incr, delta, cas: None, vivify: None, touch: None, new_cas: None };
+    match s.store.arith(&req) {
+        Ok(ArithStatus::Ok { value, .. }) => {
+            if !noreply {
+                push_u64(out, value);
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        Ok(ArithStatus::NotFound) => reply(out, noreply, b"NOT_FOUND"),
+        Ok(ArithStatus::Exists) => {}
+        Err(StoreError::OutOfMemory) => reply(out, noreply, b"SERVER_ERROR out of memory"),
+        Err(e) => reply(out, noreply, store_error(s, e)),
+    }
+}
+
+fn delete<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    let mut noreply = false;
+    if t.count() > 3 {
+        let hold_is_zero = t.get(2) == b"0";
+        noreply = t.noreply();
+        let valid = (t.count() == 4 && (hold_is_zero || noreply))
+            || (t.count() == 5 && hold_is_zero && noreply);
+        if !valid {
+            return reply(
+                out,
+                noreply,
+                b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
+            );
+        }
+    }
+    let key = t.get(1);
+    if key.len() > KEY_MAX {
+        return reply(out, noreply, b"CLIENT_ERROR bad command line format");
+    }
+    let msg: &[u8] = match s.store.delete(&DeleteRequest { key, ..Default::default() }) {
+        DeleteStatus::Deleted => b"DELETED",
+        _ => b"NOT_FOUND",
+    };
+    reply(out, noreply, msg);
+}
+
+fn touch<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    let noreply = t.noreply();
+    let key = t.get(1);
+    if key.len() > KEY_MAX {
+        return reply(out, noreply, b"CLIENT_ERROR bad command line format");
+    }
+    let Some(exp) = parse_i32(t.get(2)) else {
+        return reply(out, noreply, b"CLIENT_ERROR invalid exptime argument");
+    };
+    let msg: &[u8] = if s.store.touch(key, exp as i64) { b"TOUCHED" } else { b"NOT_FOUND" };
+    reply(out, noreply, msg);
+}
+
+fn flush_all<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    let noreply = t.noreply();
+    let mut delay = 0i32;
+    if t.count() != if noreply { 3 } else { 2 } {
+        match parse_i32(t.get(1)) {
+            Some(d) => delay = d,
+            None => return reply(out, noreply, b"CLIENT_ERROR invalid exptime argument"),
+        }
+    }
+    // memcached treats a negative delay as none.
+    s.store.flush_all(delay.max(0) as i64);
+    reply(out, noreply, b"OK");
+}
