@@ -30,6 +30,13 @@ function toArray<T>(items: Iterable<T>, name: string): T[] {
   return Array.from(items)
 }
 
+let nativeOf: (cache: Cache<Encoding>) => NativeCache
+
+/** The engine behind a cache, for the network server (internal). */
+export function nativeCacheOf(cache: Cache<Encoding>): NativeCache {
+  return nativeOf(cache)
+}
+
 /**
  * An in-process memcached: slab memory limit, segmented LRU, TTLs, CAS, memcached's
  * stats. `E` is the default encoding of values read (`'buffer'` unless the options say).
@@ -45,6 +52,11 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   readonly #encoding: Encoding
   /** The write options of a call that passes none, parsed once. */
   readonly #plain: Write
+
+  static {
+    // Lets the network server (src/server) serve this cache's engine; not public API.
+    nativeOf = (cache) => cache.#native
+  }
 
   constructor(options?: CacheOptions<E>) {
     const { config, encoding } = parseCacheOptions(options)
