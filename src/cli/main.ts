@@ -1,0 +1,91 @@
+// ferrocached's entry point: parse the command line, run the server, stop on a signal.
+import { createServer } from '../server'
+import { createLogger } from '../server/logger'
+import { HELP } from './help'
+import { parseCommandLine, UsageError, type CliSettings } from './options'
+
+/** How long a graceful stop may take before connections are cut. */
+const SHUTDOWN_DEADLINE_MS = 5_000
+
+const VERSION = (require('../../package.json') as { version: string }).version
+
+function usage(message: string): void {
+  process.stderr.write(`ferrocached: ${message}\nTry 'ferrocached --help' for the list of options.\n`)
+  process.exitCode = 2
+}
+
+/** Runs ferrocached with `argv` (without node and the script). */
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let command
+  try {
+    command = parseCommandLine(argv, env)
+  } catch (err) {
+    if (err instanceof UsageError) return usage(err.message)
+    throw err
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(HELP)
+    return
+  }
+  if (command.kind === 'version') {
+    process.stdout.write(`ferrocached ${VERSION}\n`)
+    return
+  }
+  await run(command.settings)
+}
+
+async function run(s: CliSettings): Promise<void> {
+  const log = createLogger(s.verbosity)
+  let server
+  try {
+    server = createServer({
+      port: s.port,
+      host: s.listen,
+      connLimit: s.connLimit,
+      idleTimeout: s.idleTimeout * 1000,
+      enableShutdown: s.enableShutdown,
+      verbosity: s.verbosity,
+      logger: log,
+      cacheOptions: {
+        memoryLimit: s.memoryLimit,
+        maxItemSize: s.maxItemSize,
+        growthFactor: s.growthFactor,
+        slabMinSize: s.slabMinSize,
+        evict: s.evictions,
+      },
+    })
+  } catch (err) {
+    // The engine refused a combination of settings (e.g. -I larger than a slab page allows).
+    if (err instanceof RangeError || err instanceof TypeError) return usage(err.message)
+    throw err
+  }
+  try {
+    await server.listen()
+  } catch (err) {
+    log.fatal({ err: (err as Error).message, host: s.listen, port: s.port }, 'cannot listen')
+    process.exitCode = 1
+    await server.close(0)
+    return
+  }
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal, exiting at once')
+      process.exit(1)
+    }
+    stopping = true
+    log.info({ signal }, 'stopping: no new connections, finishing replies')
+    // Whatever happens, the process is gone shortly after the deadline.
+    setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS + 1_000).unref()
+    void server.close(SHUTDOWN_DEADLINE_MS)
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  server.on('shutdown', () => {
+    stopping = true
+  })
+  await new Promise<void>((resolve) => server.once('close', resolve))
+  log.info('exiting')
+  process.exit(0)
+}

@@ -1,0 +1,91 @@
+// Options of createServer(), their defaults (memcached's) and validation.
+import type { Cache, CacheOptions } from '../cache'
+import { parseSize } from '../size'
+import type { Logger } from './logger'
+
+export interface ServerOptions {
+  /** Serve this cache (it stays open after the server closes). Default: a new one. */
+  cache?: Cache
+  /** TCP port (default 11211; 0 picks a free one). */
+  port?: number
+  /** Interface to listen on (default `127.0.0.1`: never all interfaces unless asked). */
+  host?: string
+  /** Simultaneous connections; further ones get memcached's error (default 1024). */
+  connLimit?: number
+  /** Close connections idle this long, in milliseconds; 0 = never (default). */
+  idleTimeout?: number
+  /** Honour the `shutdown` command (memcached `-A`; default false). */
+  enableShutdown?: boolean
+  /** Replies queued for a client that does not read them before it is dropped (default 64 MiB). */
+  maxPendingReplyBytes?: number
+  /** Verbosity shown in `stats settings` (default 0). */
+  verbosity?: number
+  /** Where logs go (default: nowhere). */
+  logger?: Logger
+  /** Settings of the cache created when `cache` is not given. */
+  cacheOptions?: CacheOptions<'buffer'>
+}
+
+export interface ResolvedServerOptions {
+  port: number
+  host: string
+  connLimit: number
+  idleTimeout: number
+  enableShutdown: boolean
+  maxPendingReplyBytes: number
+  verbosity: number
+  cacheOptions: CacheOptions<'buffer'>
+  /** For `stats settings`: */
+  memoryLimit: number
+  maxItemSize: number
+  growthFactor: number
+  slabMinSize: number
+  evictions: boolean
+}
+
+function count(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new TypeError(`${name} must be an integer, got ${typeof value === 'number' ? value : typeof value}`)
+  }
+  if (value < min || value > max) throw new RangeError(`${name} must be between ${min} and ${max}, got ${value}`)
+  return value
+}
+
+const KNOWN = new Set([
+  'cache', 'port', 'host', 'connLimit', 'idleTimeout', 'enableShutdown',
+  'maxPendingReplyBytes', 'verbosity', 'logger', 'cacheOptions',
+])
+
+export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) throw new TypeError(`unknown server option '${key}' (known: ${[...KNOWN].join(', ')})`)
+  }
+  if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '')) {
+    throw new TypeError('host must be a non-empty string')
+  }
+  if (o.cache !== undefined && o.cacheOptions !== undefined) {
+    throw new TypeError('pass either cache or cacheOptions, not both')
+  }
+  const c = o.cacheOptions ?? {}
+  const stats = o.cache?.statsSync()
+  return {
+    port: o.port === undefined ? 11211 : count('port', o.port, 0, 65535),
+    host: o.host ?? '127.0.0.1',
+    connLimit: o.connLimit === undefined ? 1024 : count('connLimit', o.connLimit, 1, 1_000_000),
+    idleTimeout: o.idleTimeout === undefined ? 0 : count('idleTimeout', o.idleTimeout, 0, 2 ** 31 - 1),
+    enableShutdown: o.enableShutdown ?? false,
+    maxPendingReplyBytes:
+      o.maxPendingReplyBytes === undefined ? 64 << 20 : count('maxPendingReplyBytes', o.maxPendingReplyBytes, 1024, 2 ** 40),
+    verbosity: o.verbosity === undefined ? 0 : count('verbosity', o.verbosity, 0, 3),
+    cacheOptions: c,
+    memoryLimit: Number(stats?.limit_maxbytes ?? sizeOf('memoryLimit', c.memoryLimit, 64 << 20)),
+    maxItemSize: sizeOf('maxItemSize', c.maxItemSize, 1 << 20),
+    growthFactor: c.growthFactor ?? 1.25,
+    slabMinSize: c.slabMinSize ?? 48,
+    evictions: c.evict ?? true,
+  }
+}
+
+function sizeOf(name: string, v: number | string | undefined, dflt: number): number {
+  return v === undefined ? dflt : parseSize(`cacheOptions.${name}`, v)
+}

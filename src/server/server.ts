@@ -1,0 +1,174 @@
+// The TCP server: accepts connections (node `net`), enforces the connection limit, gives
+// each socket a native protocol session, and shuts down gracefully.
+import { EventEmitter } from 'node:events'
+import net from 'node:net'
+import type { NativeCache, NativeServerInfo } from '../../native/index'
+import { Cache, nativeCacheOf } from '../cache'
+import { native } from '../native'
+import { Connection } from './connection'
+import { silentLogger, type Logger } from './logger'
+import { resolveServerOptions, type ServerOptions, type ResolvedServerOptions } from './options'
+import { settingsReport } from './settings'
+
+/** memcached's reply to a connection over the limit, sent before closing it. */
+export const TOO_MANY_CONNECTIONS = 'ERROR Too many open connections\r\n'
+
+/** What `version` and `stats` report. */
+const VERSION = (require('../../package.json') as { version: string }).version
+
+/**
+ * A memcached-compatible server over a [[Cache]]. Events: `'listening'`, `'shutdown'` (a
+ * client sent `shutdown` with `enableShutdown`; the server is already closing), `'close'`.
+ */
+export class FerrocacheServer extends EventEmitter {
+  readonly options: ResolvedServerOptions
+  /** The cache the server serves; created from the options unless one was passed. */
+  readonly cache: Cache
+  private readonly ownsCache: boolean
+  private readonly native: NativeCache
+  private readonly info: NativeServerInfo
+  private readonly server: net.Server
+  private readonly connections = new Set<Connection>()
+  private readonly log: Logger
+  private closing: Promise<void> | undefined
+  /** Set while closing: resolves the close once the last connection is gone. */
+  private whenIdle: (() => void) | undefined
+  private listenAddr = ''
+
+  constructor(options: ServerOptions = {}) {
+    super()
+    this.options = resolveServerOptions(options)
+    this.log = options.logger ?? silentLogger()
+    this.ownsCache = options.cache === undefined
+    this.cache = options.cache ?? new Cache(this.options.cacheOptions)
+    this.native = nativeCacheOf(this.cache)
+    this.info = new native.NativeServerInfo(VERSION)
+    this.info.setMaxConnections(this.options.connLimit)
+    this.info.setShutdownEnabled(this.options.enableShutdown)
+    this.info.verbosity = this.options.verbosity
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket))
+    this.server.on('error', (err) => this.emit('error', err))
+  }
+
+  /** Starts listening; resolves with the bound address (port 0 picks a free one). */
+  listen(): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err)
+      this.server.once('error', onError)
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', onError)
+        const addr = this.server.address() as net.AddressInfo
+        this.listenAddr = `tcp:${addr.address}:${addr.port}`
+        this.reportSettings(addr.port)
+        this.log.info({ host: addr.address, port: addr.port, version: VERSION }, 'listening')
+        this.emit('listening', addr)
+        resolve(addr)
+      })
+    })
+  }
+
+  /** The bound address, once listening. */
+  address(): net.AddressInfo | null {
+    return this.server.address() as net.AddressInfo | null
+  }
+
+  /** Connections open right now. */
+  get connectionCount(): number {
+    return this.connections.size
+  }
+
+  private reportSettings(port: number): void {
+    const o = this.options
+    const settings = settingsReport({
+      memoryLimit: o.memoryLimit,
+      connLimit: o.connLimit,
+      port,
+      host: o.host,
+      verbosity: o.verbosity,
+      evictions: o.evictions,
+      enableShutdown: o.enableShutdown,
+      growthFactor: o.growthFactor,
+      slabMinSize: o.slabMinSize,
+      maxItemSize: o.maxItemSize,
+      idleTimeout: Math.ceil(o.idleTimeout / 1000),
+    })
+    this.info.setSettings(settings)
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closing) {
+      socket.destroy()
+      return
+    }
+    if (this.connections.size >= this.options.connLimit) {
+      this.info.connRejected()
+      this.log.warn({ limit: this.options.connLimit }, 'too many open connections, refusing one')
+      socket.on('error', () => {})
+      socket.end(TOO_MANY_CONNECTIONS)
+      // A client that never reads must not pin the socket open.
+      socket.setTimeout(1000, () => socket.destroy())
+      return
+    }
+    let session
+    try {
+      const remote = `tcp:${socket.remoteAddress}:${socket.remotePort}`
+      session = new native.NativeSession(this.native, this.info, remote, this.listenAddr)
+    } catch (err) {
+      // The cache was closed under us: nothing can be served.
+      this.log.error({ err: (err as Error).message }, 'cannot open a session')
+      socket.destroy()
+      return
+    }
+    const conn = new Connection(socket, session, {
+      idleTimeoutMs: this.options.idleTimeout,
+      maxPendingReplyBytes: this.options.maxPendingReplyBytes,
+      logger: this.log,
+      onShutdown: () => {
+        this.log.info('shutdown command received')
+        this.emit('shutdown')
+        void this.close()
+      },
+      onClose: (c) => {
+        this.connections.delete(c)
+        this.whenIdle?.()
+      },
+    })
+    this.connections.add(conn)
+  }
+
+  /**
+   * Stops accepting, lets every connection flush the replies already produced, then
+   * closes them. Connections still open after `timeoutMs` are destroyed. Closes the
+   * cache if the server created it.
+   */
+  close(timeoutMs = 5_000): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      this.log.info({ connections: this.connections.size }, 'closing')
+      let listenerClosed = false
+      const timer = setTimeout(() => {
+        for (const c of this.connections) c.destroy()
+      }, timeoutMs)
+      timer.unref()
+      this.whenIdle = () => {
+        if (!listenerClosed || this.connections.size > 0) return
+        this.whenIdle = undefined
+        clearTimeout(timer)
+        if (this.ownsCache) this.cache.close()
+        this.log.info('closed')
+        this.emit('close')
+        resolve()
+      }
+      this.server.close(() => {
+        listenerClosed = true
+        this.whenIdle?.()
+      })
+      for (const c of this.connections) c.finish()
+    })
+    return this.closing
+  }
+}
+
+/** Creates a server (not yet listening): `await createServer({ port: 11211 }).listen()`. */
+export function createServer(options: ServerOptions = {}): FerrocacheServer {
+  return new FerrocacheServer(options)
+}

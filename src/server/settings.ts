@@ -1,0 +1,101 @@
+// `stats settings`: memcached 1.6.18's names in its order (clients and dashboards parse
+// them), with ferrocached's real values; features ferrocached does not have (UDP, TLS,
+// extstore, SASL) report memcached's "off" values.
+
+/** The settings a server runs with, as `stats settings` shows them. */
+export interface ReportedSettings {
+  memoryLimit: number
+  connLimit: number
+  port: number
+  host: string
+  verbosity: number
+  evictions: boolean
+  enableShutdown: boolean
+  growthFactor: number
+  slabMinSize: number
+  maxItemSize: number
+  /** Seconds. */
+  idleTimeout: number
+}
+
+export function settingsReport(s: ReportedSettings): [string, string][] {
+  const onOff = (b: boolean): string => (b ? 'on' : 'off')
+  const yesNo = (b: boolean): string => (b ? 'yes' : 'no')
+  return [
+    ['maxbytes', String(s.memoryLimit)],
+    ['maxconns', String(s.connLimit)],
+    ['tcpport', String(s.port)],
+    ['udpport', '0'],
+    ['inter', s.host],
+    ['verbosity', String(s.verbosity)],
+    ['oldest', '0'],
+    ['evictions', onOff(s.evictions)],
+    ['domain_socket', 'NULL'],
+    ['umask', '700'],
+    ['shutdown_command', yesNo(s.enableShutdown)],
+    ['growth_factor', s.growthFactor.toFixed(2)],
+    ['chunk_size', String(s.slabMinSize)],
+    ['num_threads', '1'],
+    ['num_threads_per_udp', '1'],
+    ['stat_key_prefix', ':'],
+    ['detail_enabled', 'no'],
+    ['reqs_per_event', '20'],
+    ['cas_enabled', 'yes'],
+    ['tcp_backlog', '1024'],
+    ['binding_protocol', 'auto-negotiate'],
+    ['auth_enabled_sasl', 'no'],
+    ['auth_enabled_ascii', 'no'],
+    ['item_size_max', String(s.maxItemSize)],
+    ['maxconns_fast', 'yes'],
+    ['hashpower_init', '0'],
+    ['slab_reassign', 'yes'],
+    ['slab_automove', '1'],
+    ['slab_automove_ratio', '0.80'],
+    ['slab_automove_window', '30'],
+    ['slab_chunk_max', String(Math.min(s.maxItemSize, 512 * 1024))],
+    ['lru_crawler', 'yes'],
+    ['lru_crawler_sleep', '100'],
+    ['lru_crawler_tocrawl', '0'],
+    ['tail_repair_time', '0'],
+    ['flush_enabled', 'yes'],
+    ['dump_enabled', 'no'],
+    ['hash_algorithm', 'ahash'],
+    ['lru_maintainer_thread', 'yes'],
+    ['lru_segmented', 'yes'],
+    ['hot_lru_pct', '20'],
+    ['warm_lru_pct', '40'],
+    ['hot_max_factor', '0.20'],
+    ['warm_max_factor', '2.00'],
+    ['temp_lru', 'no'],
+    ['temporary_ttl', '61'],
+    ['idle_timeout', String(s.idleTimeout)],
+    ['watcher_logbuf_size', '0'],
+    ['worker_logbuf_size', '0'],
+    ['read_buf_mem_limit', '0'],
+    ['track_sizes', 'no'],
+    ['inline_ascii_response', 'no'],
+    ['ext_item_size', '0'],
+    ['ext_item_age', '0'],
+    ['ext_low_ttl', '0'],
+    ['ext_recache_rate', '0'],
+    ['ext_wbuf_size', '0'],
+    ['ext_compact_under', '0'],
+    ['ext_drop_under', '0'],
+    ['ext_max_sleep', '0'],
+    ['ext_max_frag', '0.00'],
+    ['slab_automove_freeratio', '0.010'],
+    ['ext_drop_unread', 'no'],
+    ['ssl_enabled', 'no'],
+    ['ssl_chain_cert', '(null)'],
+    ['ssl_key', '(null)'],
+    ['ssl_verify_mode', '0'],
+    ['ssl_keyformat', '1'],
+    ['ssl_ciphers', 'NULL'],
+    ['ssl_wbuf_size', '0'],
+    ['ssl_session_cache', 'no'],
+    ['ssl_kernel_tls', 'no'],
+    ['ssl_min_version', 'tlsv1.2'],
+    ['num_napi_ids', '(null)'],
+    ['memory_file', '(null)'],
+  ]
+}
