@@ -13,3 +13,4 @@ export type {
   SlabClassStats,
   WriteOptions,
 } from './types'
+export { createServer, FerrocacheServer, type ServerOptions } from './server'
