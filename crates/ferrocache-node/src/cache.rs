@@ -63,7 +63,12 @@ impl NativeCache {
             Ok(store) => Ok(NativeCache {
                 store: Some(Arc::new(store)),
             }),
-            Err(msg) => Err(throw(env.raw(), Kind::Range, "FERROCACHE_BAD_OPTION", &msg)),
+            Err(msg) => Err(throw(
+                env.raw(),
+                Kind::Range,
+                "FERROCACHE_BAD_OPTION",
+                &format!("invalid cache options: {msg}"),
+            )),
         }
     }
 

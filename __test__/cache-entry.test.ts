@@ -1,0 +1,60 @@
+// The package's entry points: CommonJS (`require`) and ESM (`import`) both load the built
+// dist/ and share the same API; types come from dist/index.d.ts.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+
+const ROOT = join(__dirname, '..')
+const DIST = join(ROOT, 'dist')
+
+/** Builds dist/ if it is missing or older than the sources it comes from. */
+function ensureBuilt(): void {
+  const entry = join(DIST, 'index.mjs')
+  const sources = ['index.ts', 'cache.ts', 'types.ts', 'options.ts'].map((f) => join(ROOT, 'src', f))
+  const stale = !existsSync(entry) || sources.some((s) => statSync(s).mtimeMs > statSync(entry).mtimeMs)
+  if (stale) execFileSync('npm', ['run', 'build:ts'], { cwd: ROOT, stdio: 'ignore', timeout: 120_000 })
+}
+
+function runNode(args: string[]): string {
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 30_000 })
+  assert.is(r.status, 0, `node ${args.join(' ')} failed: ${r.stderr}`)
+  return r.stdout.trim()
+}
+
+const PROGRAM = `
+  const c = new Cache({ memoryLimit: '8mb', encoding: 'utf8' })
+  c.setSync('k', 'v')
+  const v = await c.get('k')
+  c.close()
+  console.log(JSON.stringify({ v, cache: typeof Cache, triple: typeof platformTriple }))
+`
+
+test('require() of the package loads the CommonJS build', () => {
+  ensureBuilt()
+  const out = runNode([
+    '-e',
+    `const { Cache, platformTriple } = require(${JSON.stringify(ROOT)});
+     (async () => { ${PROGRAM} })().catch((e) => { console.error(e); process.exit(1) })`,
+  ])
+  assert.equal(JSON.parse(out), { v: 'v', cache: 'function', triple: 'function' })
+})
+
+test('import() of dist/index.mjs and of the package name loads the ESM entry', () => {
+  ensureBuilt()
+  const mjs = JSON.stringify(join(DIST, 'index.mjs'))
+  const out = runNode(['--input-type=module', '-e', `const { Cache, platformTriple } = await import(${mjs}); ${PROGRAM}`])
+  assert.equal(JSON.parse(out), { v: 'v', cache: 'function', triple: 'function' })
+  // Self-reference through the package.json "exports" map.
+  const byName = runNode(['--input-type=module', '-e', `const { Cache, platformTriple } = await import('ferrocache'); ${PROGRAM}`])
+  assert.equal(JSON.parse(byName), { v: 'v', cache: 'function', triple: 'function' })
+})
+
+test('the declaration files describe the Cache', () => {
+  ensureBuilt()
+  assert.ok(existsSync(join(DIST, 'index.d.ts')))
+  assert.ok(existsSync(join(DIST, 'cache.d.ts')))
+})
+
+test.run()

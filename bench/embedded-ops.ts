@@ -1,0 +1,73 @@
+// Throughput of the embedded Cache (sync and async) against lru-cache and a plain Map:
+// 100k keys of 16 bytes with 100-byte values, in three mixes: get only (all hits),
+// get-heavy 90/10 and set only. benny (benchmark.js) runs every case in this process.
+import b from 'benny'
+import { LRUCache } from 'lru-cache'
+import { Cache } from '../src'
+
+export const KEYS = 100_000
+export const VALUE_SIZE = 100
+
+export interface OpsResult {
+  scenario: string
+  name: string
+  ops: number
+  margin: number
+}
+
+/** The contenders behind one small interface, so every case runs the same loop. */
+interface Contender {
+  name: string
+  get(key: string): unknown
+  set(key: string, value: Buffer): unknown
+  async?: boolean
+}
+
+function contenders(): Contender[] {
+  const cache = new Cache({ memoryLimit: '64mb' })
+  const asyncCache = new Cache({ memoryLimit: '64mb' })
+  const lru = new LRUCache<string, Buffer>({ max: KEYS * 2 })
+  const map = new Map<string, Buffer>()
+  return [
+    { name: 'Cache getSync/setSync', get: (k) => cache.getSync(k), set: (k, v) => cache.setSync(k, v) },
+    { name: 'Cache get/set (await)', get: (k) => asyncCache.get(k), set: (k, v) => asyncCache.set(k, v), async: true },
+    { name: 'lru-cache', get: (k) => lru.get(k), set: (k, v) => lru.set(k, v) },
+    { name: 'Map', get: (k) => map.get(k), set: (k, v) => map.set(k, v) },
+  ]
+}
+
+export function makeKeys(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `key:${String(i).padStart(12, '0')}`)
+}
+
+type Scenario = { name: string; getsPerSet: number | null }
+const SCENARIOS: Scenario[] = [
+  { name: 'get (100% hits)', getsPerSet: null },
+  { name: 'get-heavy 90% get / 10% set', getsPerSet: 9 },
+  { name: 'set only', getsPerSet: 0 },
+]
+
+export async function runOps(maxTime: number): Promise<OpsResult[]> {
+  const keys = makeKeys(KEYS)
+  const value = Buffer.alloc(VALUE_SIZE, 'v')
+  const all = contenders()
+  for (const c of all) for (const k of keys) await c.set(k, value)
+  const results: OpsResult[] = []
+  for (const scenario of SCENARIOS) {
+    const cases = all.map((c) => {
+      let i = 0
+      const op = (): unknown => {
+        i = (i + 7919) % KEYS // a stride through the keys, not a sequential scan
+        const key = keys[i]
+        if (scenario.getsPerSet === null) return c.get(key)
+        if (scenario.getsPerSet === 0 || i % (scenario.getsPerSet + 1) === 0) return c.set(key, value)
+        return c.get(key)
+      }
+      const fn = c.async ? async () => op() : () => op()
+      return b.add(c.name, () => fn, { maxTime, minSamples: 5 })
+    })
+    const summary = await b.suite(scenario.name, ...cases, b.cycle())
+    for (const r of summary.results) results.push({ scenario: scenario.name, name: r.name, ops: r.ops, margin: r.margin })
+  }
+  return results
+}

@@ -1,0 +1,36 @@
+// `npm run bench [-- <suite>...]`: runs the named benchmark suites, or every suite.
+// A suite is a module in bench/ exporting an async runner; to add one, add a line below.
+//   npm run bench -- embedded    Cache vs lru-cache vs Map (bench/embedded.ts)
+//   npm run bench -- server      ferrocached vs memcached (bench/server.ts)
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+
+type Runner = () => Promise<void>
+
+const SUITES: Record<string, { file: string; load: () => Promise<Runner> }> = {
+  embedded: { file: 'embedded.ts', load: async () => (await import('./embedded')).runEmbeddedBench },
+  server: { file: 'server.ts', load: async () => (await import('./server')).runServerBench },
+}
+
+async function main(): Promise<number> {
+  const asked = process.argv.slice(2)
+  const unknown = asked.filter((n) => !(n in SUITES))
+  if (unknown.length) {
+    console.error(`unknown benchmark suite(s): ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`)
+    return 2
+  }
+  const names = asked.length ? asked : Object.keys(SUITES).filter((n) => existsSync(join(__dirname, SUITES[n].file)))
+  let failed = 0
+  for (const name of names) {
+    console.log(`\n=== bench: ${name} ===`)
+    try {
+      await (await SUITES[name].load())()
+    } catch (err) {
+      failed++
+      console.error(`bench ${name} failed: ${(err as Error).stack ?? err}`)
+    }
+  }
+  return failed ? 1 : 0
+}
+
+main().then((code) => process.exit(code))
