@@ -144,20 +144,25 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   if (flags.help) return { kind: 'help' }
   if (flags.version) return { kind: 'version' }
   const v = { ...fromEnv(env), ...dropUndefined(flags) } as Values
+  // Errors name the environment variable when that is where a value came from.
+  const given = flags as Record<string, unknown>
+  const envName = (o: string): string | undefined =>
+    given[o] === undefined ? Object.keys(ENV_VARS).find((k) => ENV_VARS[k] === o && env[k] !== undefined) : undefined
+  const name = (o: string, flag: string): string => envName(o) ?? flag
 
   const s: CliSettings = { ...DEFAULTS }
-  if (v.port !== undefined) s.port = integer('-p/--port', v.port, 0, 65535)
+  if (v.port !== undefined) s.port = integer(name('port', '-p/--port'), v.port, 0, 65535)
   if (v.listen !== undefined) {
-    if (v.listen.trim() === '') throw new UsageError('-l/--listen needs an address')
+    if (v.listen.trim() === '') throw new UsageError(`${name('listen', '-l/--listen')} needs an address`)
     s.listen = v.listen.trim()
   }
   if (v['memory-limit'] !== undefined) {
-    s.memoryLimit = parseSize('-m/--memory-limit', v['memory-limit'], MB)
+    s.memoryLimit = parseSize(name('memory-limit', '-m/--memory-limit'), v['memory-limit'], MB)
     if (s.memoryLimit < MB) throw new UsageError('-m/--memory-limit must be at least 1 (megabyte)')
   }
-  if (v['conn-limit'] !== undefined) s.connLimit = integer('-c/--conn-limit', v['conn-limit'], 1, 1_000_000)
+  if (v['conn-limit'] !== undefined) s.connLimit = integer(name('conn-limit', '-c/--conn-limit'), v['conn-limit'], 1, 1_000_000)
   if (v['max-item-size'] !== undefined) {
-    s.maxItemSize = parseSize('-I/--max-item-size', v['max-item-size'], 1)
+    s.maxItemSize = parseSize(name('max-item-size', '-I/--max-item-size'), v['max-item-size'], 1)
     if (s.maxItemSize < 1024) throw new UsageError('-I/--max-item-size cannot be smaller than 1k')
     if (s.maxItemSize > 16 * MB) throw new UsageError('-I/--max-item-size cannot be larger than 16m')
   }
@@ -165,15 +170,15 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   if (factor !== undefined) {
     const f = Number(factor)
     if (!/^\d+(\.\d+)?$/.test(factor.trim()) || !(f > 1)) {
-      throw new UsageError(`-f/--factor must be a number greater than 1, got "${factor}"`)
+      throw new UsageError(`${name('factor', '-f/--factor')} must be a number greater than 1, got "${factor}"`)
     }
     s.growthFactor = f
   }
-  if (v['slab-min-size'] !== undefined) s.slabMinSize = integer('-n/--slab-min-size', v['slab-min-size'], 1, MB)
+  if (v['slab-min-size'] !== undefined) s.slabMinSize = integer(name('slab-min-size', '-n/--slab-min-size'), v['slab-min-size'], 1, MB)
   if (v['disable-evictions'] !== undefined) s.evictions = !v['disable-evictions']
   if (v.verbose !== undefined) s.verbosity = Math.min(v.verbose.length, 3)
   if (v['udp-port'] !== undefined && v['udp-port'].trim() !== '0') {
-    throw new UsageError(`-U/--udp-port: UDP is not supported; only -U 0 (UDP off) is accepted, got "${v['udp-port']}"`)
+    throw new UsageError(`${name('udp-port', '-U/--udp-port')}: UDP is not supported; only -U 0 (UDP off) is accepted, got "${v['udp-port']}"`)
   }
   if (v['enable-shutdown'] !== undefined) s.enableShutdown = v['enable-shutdown']
   if (v.extended !== undefined) applyExtended(s, v.extended)

@@ -47,7 +47,12 @@ export class FerrocacheServer extends EventEmitter {
     this.info.setShutdownEnabled(this.options.enableShutdown)
     this.info.verbosity = this.options.verbosity
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket))
-    this.server.on('error', (err) => this.emit('error', err))
+    // Listen errors reject listen(); later ones go to 'error' listeners, or the log.
+    this.server.on('error', (err) => {
+      if (!this.server.listening) return
+      if (this.listenerCount('error') > 0) this.emit('error', err)
+      else this.log.error({ err: err.message }, 'server error')
+    })
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks a free one). */

@@ -1,0 +1,158 @@
+// The differential corpus: raw protocol sessions written as small text files in
+// __test__/fixtures/differential/, replayed against memcached and ferrocached.
+//
+// One directive per line:
+//   # comment
+//   > TEXT       append TEXT, send it, wait for the replies (a step whose replies are compared)
+//   + TEXT       append TEXT and send it as its own TCP write without waiting (split requests)
+//   & TEXT       append TEXT to the next write (pipelining several requests in one write)
+//   >bin OP k=v  (also +bin, &bin) a binary-protocol request, see binaryPacket()
+//   >hex 80 00…  (also +hex, &hex) raw bytes
+//   sleep MS     wait (expiry tests)
+// `$CAS` in a request is replaced by the last CAS value the server sent on the connection.
+// TEXT uses C escapes (\r \n \t \\ \0 \xNN) and {c*N} for N copies of the character c.
+
+export type Step =
+  | { kind: 'send'; build: (cas: string) => Buffer; wait: 'reply' | 'none' | 'batch' }
+  | { kind: 'sleep'; ms: number }
+
+export function unescape(text: string): Buffer {
+  const expanded = text.replace(/\{(.)\*(\d+)\}/g, (_, c: string, n: string) => c.repeat(Number(n)))
+  const bytes: number[] = []
+  for (let i = 0; i < expanded.length; i++) {
+    const ch = expanded[i]!
+    if (ch !== '\\') {
+      bytes.push(...Buffer.from(ch, 'utf8'))
+      continue
+    }
+    const next = expanded[++i]
+    if (next === 'r') bytes.push(13)
+    else if (next === 'n') bytes.push(10)
+    else if (next === 't') bytes.push(9)
+    else if (next === '0') bytes.push(0)
+    else if (next === '\\') bytes.push(92)
+    else if (next === 'x') {
+      bytes.push(parseInt(expanded.slice(i + 1, i + 3), 16))
+      i += 2
+    } else throw new Error(`bad escape \\${next} in ${text}`)
+  }
+  return Buffer.from(bytes)
+}
+
+const OPCODES: Record<string, number> = {
+  get: 0x00, set: 0x01, add: 0x02, replace: 0x03, delete: 0x04, increment: 0x05,
+  decrement: 0x06, quit: 0x07, flush: 0x08, getq: 0x09, noop: 0x0a, version: 0x0b,
+  getk: 0x0c, getkq: 0x0d, append: 0x0e, prepend: 0x0f, stat: 0x10, setq: 0x11,
+  addq: 0x12, replaceq: 0x13, deleteq: 0x14, incrementq: 0x15, decrementq: 0x16,
+  quitq: 0x17, flushq: 0x18, appendq: 0x19, prependq: 0x1a, touch: 0x1c, gat: 0x1d,
+  gatq: 0x1e, gatk: 0x23, gatkq: 0x24,
+}
+
+/**
+ * `OP key=TEXT value=TEXT extras=HEX cas=N opaque=N magic=N bodylen=N keylen=N`: a binary
+ * request. Omitted fields are empty/zero; bodylen/keylen override the computed lengths
+ * (malformed packets). OP is a name from OPCODES or a hex number (0x..).
+ */
+export function binaryPacket(spec: string): Buffer {
+  const [op, ...fields] = spec.trim().split(/\s+/)
+  const opcode = op!.startsWith('0x') ? parseInt(op!, 16) : OPCODES[op!]
+  if (opcode === undefined) throw new Error(`unknown binary opcode ${op}`)
+  const f = new Map(fields.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+  const key = unescape(f.get('key') ?? '')
+  const value = unescape(f.get('value') ?? '')
+  const extras = Buffer.from((f.get('extras') ?? '').replace(/[^0-9a-f]/gi, ''), 'hex')
+  const header = Buffer.alloc(24)
+  header[0] = Number(f.get('magic') ?? 0x80)
+  header[1] = opcode
+  header.writeUInt16BE(Number(f.get('keylen') ?? key.length), 2)
+  header[4] = extras.length
+  header.writeUInt32BE(Number(f.get('bodylen') ?? extras.length + key.length + value.length), 8)
+  header.writeUInt32BE(Number(f.get('opaque') ?? 0), 12)
+  header.writeBigUInt64BE(BigInt(f.get('cas') ?? 0), 16)
+  return Buffer.concat([header, extras, key, value])
+}
+
+export function parseSession(source: string): Step[] {
+  const steps: Step[] = []
+  for (const [n, raw] of source.split('\n').entries()) {
+    const line = raw.replace(/\r$/, '')
+    if (line.trim() === '' || line.startsWith('#')) continue
+    const sleep = /^sleep (\d+)$/.exec(line)
+    if (sleep) {
+      steps.push({ kind: 'sleep', ms: Number(sleep[1]) })
+      continue
+    }
+    const m = /^([>+&])(bin|hex)? (.*)$/.exec(line)
+    if (!m) throw new Error(`line ${n + 1}: cannot parse "${line}"`)
+    const [, mark, form, body] = m as unknown as [string, string, string | undefined, string]
+    const build = (cas: string): Buffer => {
+      const b = body.replaceAll('$CAS', cas)
+      if (form === 'bin') return binaryPacket(b)
+      return form === 'hex' ? Buffer.from(b.replace(/\s+/g, ''), 'hex') : unescape(b)
+    }
+    build('0') // fail on a malformed line when the file is read, not halfway through a replay
+    steps.push({ kind: 'send', build, wait: mark === '>' ? 'reply' : mark === '+' ? 'none' : 'batch' })
+  }
+  return steps
+}
+
+/** Makes replies comparable: CAS values, stat values and the version string vary by server. */
+export function normalise(reply: Buffer): string {
+  if (reply.length > 0 && reply[0] === 0x81) return normaliseBinary(reply)
+  return reply
+    .toString('latin1')
+    .split('\r\n')
+    .map((line) => {
+      if (line.startsWith('STAT ')) return line.replace(/^(STAT \S+) .*$/, '$1 <n>')
+      if (line.startsWith('VERSION ')) return 'VERSION <v>'
+      if (line.startsWith('VALUE ')) return line.replace(/^(VALUE \S+ \d+ \d+) \d+$/, '$1 <cas>')
+      if (/^(VA|HD|EN|NF|NS|EX|MN) ?/.test(line)) return line.replace(/ c\d+/g, ' c<cas>')
+      return line
+    })
+    .join('\r\n')
+}
+
+/** One line per binary response packet: header fields, CAS zeroed, stat/version bodies elided. */
+function normaliseBinary(reply: Buffer): string {
+  const out: string[] = []
+  let at = 0
+  while (at + 24 <= reply.length && reply[at] === 0x81) {
+    const opcode = reply[at + 1]!
+    const keyLen = reply.readUInt16BE(at + 2)
+    const extrasLen = reply[at + 4]!
+    const status = reply.readUInt16BE(at + 6)
+    const bodyLen = reply.readUInt32BE(at + 8)
+    const opaque = reply.readUInt32BE(at + 12)
+    const cas = reply.readBigUInt64BE(at + 16)
+    const body = reply.subarray(at + 24, at + 24 + bodyLen)
+    const extras = body.subarray(0, extrasLen).toString('hex')
+    const key = body.subarray(extrasLen, extrasLen + keyLen).toString('latin1')
+    let value = body.subarray(extrasLen + keyLen).toString('latin1')
+    if (opcode === 0x10 && keyLen > 0) value = '<n>'
+    if (opcode === 0x0b) value = '<v>'
+    const len = opcode === 0x10 || opcode === 0x0b ? '<n>' : String(bodyLen)
+    out.push(
+      `op=${opcode.toString(16)} status=${status} extras=${extras} key=${JSON.stringify(key)} ` +
+        `value=${JSON.stringify(value)} bodylen=${len} opaque=${opaque} cas=${cas === 0n ? '0' : '<cas>'}`,
+    )
+    at += 24 + bodyLen
+  }
+  if (at < reply.length) out.push(`trailing=${JSON.stringify(reply.subarray(at).toString('latin1'))}`)
+  return out.join('\n')
+}
+
+/** The last CAS value in a reply (text `gets`, meta `c`, binary header), if any. */
+export function lastCas(reply: Buffer): string | undefined {
+  if (reply.length > 0 && reply[0] === 0x81) {
+    let found: string | undefined
+    for (let at = 0; at + 24 <= reply.length; at += 24 + reply.readUInt32BE(at + 8)) {
+      const cas = reply.readBigUInt64BE(at + 16)
+      if (cas !== 0n) found = cas.toString()
+    }
+    return found
+  }
+  const text = reply.toString('latin1')
+  const all = [...text.matchAll(/^VALUE \S+ \d+ \d+ (\d+)\r$|^(?:VA|HD|EX|NS|NF).* c(\d+)/gm)]
+  const m = all.at(-1)
+  return m ? (m[1] ?? m[2]) : undefined
+}

@@ -1,0 +1,78 @@
+// A raw TCP client for protocol tests: send bytes, then collect what the server answers
+// until it has been quiet for a while (or closed the connection).
+import net from 'node:net'
+
+export class RawConn {
+  private chunks: Buffer[] = []
+  private lastData = Date.now()
+  closed = false
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.chunks.push(d)
+      this.lastData = Date.now()
+    })
+    socket.on('close', () => {
+      this.closed = true
+      this.lastData = Date.now()
+    })
+    socket.on('error', () => {})
+  }
+
+  static open(port: number, ms = 5_000): Promise<RawConn> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1')
+      s.setNoDelay(true)
+      const timer = setTimeout(() => {
+        s.destroy()
+        reject(new Error(`connect to ${port} timed out`))
+      }, ms)
+      s.once('connect', () => {
+        clearTimeout(timer)
+        resolve(new RawConn(s))
+      })
+      s.once('error', (e) => {
+        clearTimeout(timer)
+        reject(e)
+      })
+    })
+  }
+
+  send(data: Buffer | string): void {
+    if (!this.closed) this.socket.write(data)
+  }
+
+  /** Takes what arrived so far. */
+  take(): Buffer {
+    const b = Buffer.concat(this.chunks)
+    this.chunks = []
+    return b
+  }
+
+  /** Waits until nothing arrived for `quietMs` (at most `maxMs`), then takes it all. */
+  async settle(quietMs = 40, maxMs = 3_000): Promise<Buffer> {
+    const start = Date.now()
+    this.lastData = Math.max(this.lastData, start)
+    while (!this.closed && Date.now() - this.lastData < quietMs && Date.now() - start < maxMs) {
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    return this.take()
+  }
+
+  /** Waits until the received bytes end with `suffix` (or `ms` passes); takes them. */
+  async until(suffix: string | RegExp, ms = 5_000): Promise<string> {
+    const deadline = Date.now() + ms
+    for (;;) {
+      const text = Buffer.concat(this.chunks).toString('latin1')
+      const done = typeof suffix === 'string' ? text.endsWith(suffix) : suffix.test(text)
+      if (done || this.closed || Date.now() > deadline) {
+        this.chunks = []
+        return text
+      }
+      await new Promise((r) => setTimeout(r, 5))
+    }
+  }
+
+  close(): void {
+    this.socket.destroy()
+  }
+}

@@ -1,0 +1,135 @@
+// Starting and stopping the servers under test: Debian's memcached (the reference) and
+// ferrocached (bin/ferrocached.js, which runs the built dist/). Every process is killed by
+// its own PID when the test is done, and every wait is bounded.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import net from 'node:net'
+import { join } from 'node:path'
+
+export const ROOT = join(__dirname, '..', '..')
+export const BIN = join(ROOT, 'bin', 'ferrocached.js')
+export const MEMCACHED = '/usr/bin/memcached'
+
+/** A port nobody listens on right now (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** Resolves once something accepts TCP connections on the port; rejects after `ms`. */
+export async function waitForPort(port: number, ms = 10_000, child?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    if (child && child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before listening`)
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1')
+      s.once('connect', () => {
+        s.destroy()
+        resolve(true)
+      })
+      s.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${ms} ms`)
+    await sleep(25)
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+export interface Running {
+  port: number
+  child: ChildProcess
+  /** Everything the process wrote to stderr so far. */
+  stderr(): string
+  stop(): Promise<void>
+}
+
+function track(child: ChildProcess, port: number): Running {
+  let err = ''
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()))
+  return {
+    port,
+    child,
+    stderr: () => err,
+    stop: () => stopChild(child),
+  }
+}
+
+/** SIGTERM, then SIGKILL after 5 s; resolves when the process is gone. */
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    child.kill(signal)
+  })
+}
+
+/** Debian's memcached 1.6.18, one worker thread, TCP only. Fails loudly if it is missing. */
+export async function startMemcached(extra: string[] = []): Promise<Running> {
+  if (!existsSync(MEMCACHED)) {
+    throw new Error(`${MEMCACHED} is missing: the differential tests need Debian's memcached (apt-get install memcached)`)
+  }
+  const port = await freePort()
+  const args = ['-U', '0', '-l', '127.0.0.1', '-p', String(port), '-t', '1', ...extra]
+  // memcached refuses to run as root unless told which user to be.
+  if (process.getuid?.() === 0) args.push('-u', 'root')
+  const child = spawn(MEMCACHED, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  await waitForPort(port, 10_000, child)
+  return track(child, port)
+}
+
+/** ferrocached from bin/ (needs `npm run build`), on a free port unless `-p` is given. */
+export async function startFerrocached(
+  extra: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<Running> {
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
+    throw new Error('dist/cli/main.js is missing: run "npm run build" before the server tests')
+  }
+  const port = await freePort()
+  const child = spawn(process.execPath, [BIN, '-p', String(port), ...extra], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  })
+  await waitForPort(port, 15_000, child)
+  return track(child, port)
+}
+
+/** Runs the CLI to completion (for --help, bad flags); bounded by `ms`. */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  ms = 10_000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+}
+
+/** Resident memory of a process in KiB, from /proc. */
+export function rssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const m = /VmRSS:\s+(\d+) kB/.exec(status)
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`)
+  return Number(m[1])
+}

@@ -1,0 +1,188 @@
+// The ferrocached command: flags, environment variables, usage errors, signals, logs.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { DEFAULTS, parseCommandLine, UsageError } from '../src/cli/options'
+import { HELP } from '../src/cli/help'
+import { RawConn } from './helpers/raw'
+import { freePort, runCli, sleep, startFerrocached, stopChild, waitForPort } from './helpers/servers'
+import { spawn } from 'node:child_process'
+import { BIN } from './helpers/servers'
+
+function settings(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const c = parseCommandLine(argv, env)
+  if (c.kind !== 'run') throw new Error(`expected run, got ${c.kind}`)
+  return c.settings
+}
+
+test('defaults are memcached\'s, but listening on localhost only', () => {
+  assert.equal(settings([]), DEFAULTS)
+  assert.is(DEFAULTS.port, 11211)
+  assert.is(DEFAULTS.listen, '127.0.0.1')
+  assert.is(DEFAULTS.memoryLimit, 64 * 1024 * 1024)
+  assert.is(DEFAULTS.connLimit, 1024)
+  assert.is(DEFAULTS.maxItemSize, 1024 * 1024)
+})
+
+test('short and long flags, memcached style', () => {
+  const s = settings(['-p', '1234', '-l', '0.0.0.0', '-m', '128', '-c', '10', '-I', '2m', '-f', '1.5', '-n', '64', '-M', '-vv', '-U', '0', '-A', '-o', 'idle_timeout=7'])
+  assert.equal(s, {
+    port: 1234, listen: '0.0.0.0', memoryLimit: 128 << 20, connLimit: 10, maxItemSize: 2 << 20,
+    growthFactor: 1.5, slabMinSize: 64, evictions: false, verbosity: 2, enableShutdown: true, idleTimeout: 7,
+  })
+  const l = settings(['--port=99', '--listen', '::1', '--memory-limit', '32', '--conn-limit=5', '--max-item-size', '512k', '--factor', '2', '--slab-min-size', '100', '--disable-evictions', '--verbose', '--enable-shutdown', '--extended', 'idle_timeout=3'])
+  assert.equal([l.port, l.listen, l.memoryLimit, l.connLimit, l.maxItemSize, l.growthFactor, l.slabMinSize, l.evictions, l.verbosity, l.enableShutdown, l.idleTimeout],
+    [99, '::1', 32 << 20, 5, 512 << 10, 2, 100, false, 1, true, 3])
+  assert.is(settings(['-p11300']).port, 11300)
+  assert.is(settings(['--slab-growth-factor', '1.1']).growthFactor, 1.1)
+})
+
+test('environment variables, overridden by flags', () => {
+  const env = { FERROCACHE_PORT: '2000', FERROCACHE_MEMORY_LIMIT: '16', FERROCACHE_DISABLE_EVICTIONS: '1', FERROCACHE_VERBOSE: '2', FERROCACHE_EXTENDED: 'idle_timeout=9' }
+  const s = settings([], env)
+  assert.equal([s.port, s.memoryLimit, s.evictions, s.verbosity, s.idleTimeout], [2000, 16 << 20, false, 2, 9])
+  assert.is(settings(['-p', '3000'], env).port, 3000)
+  assert.throws(() => settings([], { FERROCACHE_PORT: 'abc' }), /FERROCACHE_PORT/)
+})
+
+test('bad input is a UsageError that names the flag', () => {
+  const bad: [string[], RegExp][] = [
+    [['--bogus'], /bogus/],
+    [['-x'], /-x/],
+    [['-p', 'abc'], /port/],
+    [['-p', '70000'], /port/],
+    [['-U', '1'], /UDP is not supported/],
+    [['-I', '512'], /smaller than 1k/],
+    [['-I', '32m'], /larger than 16m/],
+    [['-f', '1'], /factor/],
+    [['-o', 'hashpower=20'], /unknown -o option "hashpower"/],
+    [['-o', 'idle_timeout=abc'], /idle_timeout/],
+    [['extra'], /positional|Unexpected argument/],
+    [['-p'], /argument missing/],
+  ]
+  for (const [argv, message] of bad) {
+    try {
+      parseCommandLine(argv, {})
+      assert.unreachable(`${argv.join(' ')} was accepted`)
+    } catch (err) {
+      assert.instance(err, UsageError, argv.join(' '))
+      assert.match((err as Error).message, message)
+    }
+  }
+})
+
+test('--help fits one screen and --version prints the version', async () => {
+  assert.ok(HELP.split('\n').length <= 24, `help has ${HELP.split('\n').length} lines`)
+  assert.ok(Math.max(...HELP.split('\n').map((l) => l.length)) <= 100)
+  const help = await runCli(['--help'])
+  assert.is(help.code, 0)
+  assert.is(help.stdout, HELP)
+  const version = await runCli(['--version'])
+  assert.is(version.code, 0)
+  assert.match(version.stdout, /^ferrocached \d+\.\d+\.\d+\n$/)
+})
+
+test('an unknown flag exits with code 2 and a clear message', async () => {
+  const r = await runCli(['--no-such-flag'])
+  assert.is(r.code, 2)
+  assert.match(r.stderr, /ferrocached: Unknown option '--no-such-flag'/)
+  assert.match(r.stderr, /--help/)
+  assert.is(r.stdout, '')
+})
+
+test('-U 1 is rejected with code 2', async () => {
+  const r = await runCli(['-U', '1'])
+  assert.is(r.code, 2)
+  assert.match(r.stderr, /only -U 0/)
+})
+
+test('a port in use exits with code 1 and a JSON log line', async () => {
+  const a = await startFerrocached()
+  try {
+    const r = await runCli(['-p', String(a.port)])
+    assert.is(r.code, 1)
+    const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: number })
+    assert.ok(lines.some((l) => l.msg === 'cannot listen' && l.level === 60), r.stderr)
+  } finally {
+    await a.stop()
+  }
+})
+
+test('FERROCACHE_PORT picks the port; logs are JSON on stderr; SIGTERM exits 0', async () => {
+  const port = await freePort()
+  const child = spawn(process.execPath, [BIN], { env: { ...process.env, FERROCACHE_PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  let stdout = ''
+  child.stderr.on('data', (d: Buffer) => (stderr += d))
+  child.stdout.on('data', (d: Buffer) => (stdout += d))
+  try {
+    await waitForPort(port, 15_000, child)
+    const c = await RawConn.open(port)
+    c.send('stats settings\r\n')
+    const reply = await c.until('END\r\n')
+    assert.match(reply, `STAT tcpport ${port}\r\n`)
+    c.close()
+  } finally {
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    child.kill('SIGTERM')
+    assert.is(await exited, 0)
+  }
+  assert.is(stdout, '')
+  const lines = stderr.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; port?: number })
+  assert.ok(lines.some((l) => l.msg === 'listening' && l.port === port), stderr)
+  assert.ok(lines.some((l) => l.msg === 'stopping: no new connections, finishing replies'), stderr)
+})
+
+test('SIGTERM lets a connection finish, then exits 0; a second signal exits at once', async () => {
+  const a = await startFerrocached()
+  const c = await RawConn.open(a.port)
+  c.send('set k 0 0 1\r\nv\r\n')
+  assert.is(await c.until('STORED\r\n'), 'STORED\r\n')
+  const exited = new Promise<number | null>((r) => a.child.once('exit', (code) => r(code)))
+  a.child.kill('SIGTERM')
+  assert.is(await exited, 0)
+  assert.ok(c.closed || (await c.settle(200), c.closed), 'client connection closed by the server')
+  c.close()
+
+  // A second signal: exit at once with a non-zero code even while a client holds a
+  // connection open without reading.
+  const b = await startFerrocached()
+  const hog = await RawConn.open(b.port)
+  hog.socket.pause()
+  hog.send('get ' + 'k '.repeat(1000) + '\r\n')
+  await sleep(100)
+  const started = Date.now()
+  const exitedB = new Promise<number | null>((r) => b.child.once('exit', (code) => r(code)))
+  b.child.kill('SIGINT')
+  await sleep(50)
+  b.child.kill('SIGINT')
+  const code = await exitedB
+  assert.ok(Date.now() - started < 3_000, 'exited quickly')
+  assert.ok(code === 0 || code === 1, `exit code ${code}`)
+  hog.close()
+  await stopChild(b.child)
+})
+
+test('stats settings reports the real settings', async () => {
+  const a = await startFerrocached(['-m', '32', '-c', '77', '-I', '2m', '-f', '1.5', '-n', '60', '-M', '-A', '-o', 'idle_timeout=30'])
+  try {
+    const c = await RawConn.open(a.port)
+    c.send('stats settings\r\n')
+    const text = await c.until('END\r\n')
+    c.close()
+    const stat = (name: string) => new RegExp(`^STAT ${name} (.*)\r$`, 'm').exec(text)?.[1]
+    assert.is(stat('maxbytes'), String(32 << 20))
+    assert.is(stat('maxconns'), '77')
+    assert.is(stat('tcpport'), String(a.port))
+    assert.is(stat('inter'), '127.0.0.1')
+    assert.is(stat('evictions'), 'off')
+    assert.is(stat('shutdown_command'), 'yes')
+    assert.is(stat('growth_factor'), '1.50')
+    assert.is(stat('chunk_size'), '60')
+    assert.is(stat('item_size_max'), String(2 << 20))
+    assert.is(stat('idle_timeout'), '30')
+  } finally {
+    await a.stop()
+  }
+})
+
+test.run()

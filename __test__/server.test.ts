@@ -1,0 +1,172 @@
+// The network server in-process: lifecycle, embedding over an existing Cache, the
+// connection limit, idle timeout, graceful close and pipelining through real sockets.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { Cache } from '../src/cache'
+import { createServer, TOO_MANY_CONNECTIONS, type FerrocacheServer } from '../src/server'
+import { RawConn } from './helpers/raw'
+import { sleep } from './helpers/servers'
+
+async function started(options: Parameters<typeof createServer>[0] = {}): Promise<[FerrocacheServer, number]> {
+  const server = createServer({ port: 0, ...options })
+  const { port } = await server.listen()
+  return [server, port]
+}
+
+async function ask(conn: RawConn, request: string, end = '\r\n'): Promise<string> {
+  conn.send(request)
+  return conn.until(end)
+}
+
+test('serves set/get and closes its own cache on close', async () => {
+  const [server, port] = await started()
+  const c = await RawConn.open(port)
+  assert.is(await ask(c, 'set a 5 0 3\r\nabc\r\n'), 'STORED\r\n')
+  assert.is(await ask(c, 'get a\r\n', 'END\r\n'), 'VALUE a 5 3\r\nabc\r\nEND\r\n')
+  assert.is(await ask(c, 'version\r\n'), `VERSION ${require('../package.json').version}\r\n`)
+  c.close()
+  await server.close()
+  assert.ok(server.cache.closed)
+})
+
+test('listens on 127.0.0.1 by default', async () => {
+  const [server] = await started()
+  assert.is(server.address()?.address, '127.0.0.1')
+  await server.close()
+})
+
+test('embedded: serves an existing Cache, which stays open after close', async () => {
+  const cache = new Cache()
+  cache.setSync('from-js', 'hello')
+  const [server, port] = await started({ cache })
+  const c = await RawConn.open(port)
+  assert.is(await ask(c, 'get from-js\r\n', 'END\r\n'), 'VALUE from-js 0 5\r\nhello\r\nEND\r\n')
+  assert.is(await ask(c, 'set from-net 0 0 2\r\nhi\r\n'), 'STORED\r\n')
+  c.close()
+  await server.close()
+  assert.is(cache.closed, false)
+  assert.is(cache.getSync('from-net')?.toString(), 'hi')
+  cache.close()
+})
+
+test('rejects bad options with TypeError/RangeError naming them', () => {
+  assert.throws(() => createServer({ port: -1 }), (e: Error) => e instanceof RangeError && /port/.test(e.message))
+  assert.throws(() => createServer({ connLimit: 1.5 }), (e: Error) => e instanceof TypeError && /connLimit/.test(e.message))
+  assert.throws(() => createServer({ bogus: 1 } as never), (e: Error) => e instanceof TypeError && /bogus/.test(e.message))
+})
+
+test('connection limit: the next client gets memcached\'s error and is closed', async () => {
+  const [server, port] = await started({ connLimit: 5 })
+  const conns: RawConn[] = []
+  for (let i = 0; i < 5; i++) {
+    const c = await RawConn.open(port)
+    assert.is(await ask(c, 'version\r\n'), `VERSION ${require('../package.json').version}\r\n`)
+    conns.push(c)
+  }
+  const extra = await RawConn.open(port)
+  assert.is(await extra.until(TOO_MANY_CONNECTIONS), TOO_MANY_CONNECTIONS)
+  await extra.settle(100)
+  assert.ok(extra.closed, 'refused connection closed')
+  // The others keep working; once one leaves there is room again.
+  assert.match(await ask(conns[0]!, 'stats\r\n', 'END\r\n'), /STAT curr_connections 5\r\n[\s\S]*STAT rejected_connections 1\r\n/)
+  conns.pop()!.close()
+  await sleep(100)
+  const again = await RawConn.open(port)
+  assert.is(await ask(again, 'mn\r\n'), 'MN\r\n')
+  for (const c of [...conns, again]) c.close()
+  await server.close()
+})
+
+test('hundreds of connections at once, plus some over the limit', async () => {
+  const [server, port] = await started({ connLimit: 300 })
+  const conns = await Promise.all(Array.from({ length: 320 }, () => RawConn.open(port)))
+  await sleep(200)
+  const refused = conns.filter((c) => c.closed)
+  assert.is(refused.length, 20)
+  const live = conns.filter((c) => !c.closed)
+  const replies = await Promise.all(
+    live.map((c, i) => ask(c, `set k${i} 0 0 ${String(i).length}\r\n${i}\r\nget k${i}\r\n`, 'END\r\n')),
+  )
+  replies.forEach((r, i) => assert.is(r, `STORED\r\nVALUE k${i} 0 ${String(i).length}\r\n${i}\r\nEND\r\n`))
+  for (const c of conns) c.close()
+  await server.close()
+})
+
+test('idle timeout closes quiet connections, not busy ones', async () => {
+  const [server, port] = await started({ idleTimeout: 300 })
+  const quiet = await RawConn.open(port)
+  const busy = await RawConn.open(port)
+  for (let i = 0; i < 6; i++) {
+    assert.is(await ask(busy, 'mn\r\n'), 'MN\r\n')
+    await sleep(100)
+  }
+  assert.ok(quiet.closed, 'idle connection closed')
+  assert.not.ok(busy.closed, 'busy connection still open')
+  busy.close()
+  await server.close()
+})
+
+test('graceful close: replies already produced are delivered, new connections refused', async () => {
+  const [server, port] = await started()
+  const c = await RawConn.open(port)
+  // A reply big enough to be still in flight when close() starts.
+  const value = 'v'.repeat(500_000)
+  assert.is(await ask(c, `set big 0 0 ${value.length}\r\n${value}\r\n`), 'STORED\r\n')
+  c.send('get big\r\nget big\r\n')
+  await sleep(5)
+  const closing = server.close()
+  const got = await c.until('END\r\nEND\r\n' , 5_000)
+  assert.ok(got.endsWith('END\r\n'), 'replies arrived')
+  assert.is(got.length, 2 * (`VALUE big 0 ${value.length}\r\n`.length + value.length + 2 + 5))
+  await closing
+  const refused = await RawConn.open(port, 1_000).then(
+    (conn) => (conn.close(), false),
+    () => true,
+  )
+  assert.ok(refused, 'no new connections after close')
+})
+
+test('the shutdown command stops the server only when enabled', async () => {
+  const [off, portOff] = await started()
+  const c = await RawConn.open(portOff)
+  assert.is(await ask(c, 'shutdown\r\n'), 'ERROR: shutdown not enabled\r\n')
+  c.close()
+  await off.close()
+
+  const [on, portOn] = await started({ enableShutdown: true })
+  let shutdownEvent = false
+  on.on('shutdown', () => (shutdownEvent = true))
+  const closed = new Promise<void>((r) => on.once('close', r))
+  const d = await RawConn.open(portOn)
+  d.send('shutdown\r\n')
+  await closed
+  assert.ok(shutdownEvent)
+})
+
+test('pipelined requests in one write and one request across many writes', async () => {
+  const [server, port] = await started()
+  const c = await RawConn.open(port)
+  const many = Array.from({ length: 200 }, (_, i) => `set p${i} 0 0 1\r\n${i % 10}\r\n`).join('')
+  assert.is(await ask(c, many, 'STORED\r\n'.repeat(200)), 'STORED\r\n'.repeat(200))
+  const req = 'get p1 p2 p3\r\n'
+  for (const ch of req) {
+    c.send(ch)
+    await sleep(2)
+  }
+  assert.is(await c.until('END\r\n'), 'VALUE p1 0 1\r\n1\r\nVALUE p2 0 1\r\n2\r\nVALUE p3 0 1\r\n3\r\nEND\r\n')
+  c.close()
+  await server.close()
+})
+
+test('stats conns lists this connection; curr/total connections count', async () => {
+  const [server, port] = await started()
+  const c = await RawConn.open(port)
+  const local = c.socket.localPort
+  const text = await ask(c, 'stats conns\r\n', 'END\r\n')
+  assert.match(text, `:addr tcp:127.0.0.1:${local}\r\n`)
+  assert.match(text, `:listen_addr tcp:127.0.0.1:${port}\r\n`)
+  c.close()
+  await server.close()
+})
+
+test.run()
