@@ -73,7 +73,10 @@ mod tests {
         assert_eq!(Clock::resolve_exptime(0, now), Some(0));
         assert_eq!(Clock::resolve_exptime(-1, now), None);
         assert_eq!(Clock::resolve_exptime(10, now), Some(now + 10));
-        assert_eq!(Clock::resolve_exptime(REALTIME_MAXDELTA, now), Some(now + REALTIME_MAXDELTA as u32));
+        assert_eq!(
+            Clock::resolve_exptime(REALTIME_MAXDELTA, now),
+            Some(now + REALTIME_MAXDELTA as u32)
+        );
         assert_eq!(Clock::resolve_exptime(REALTIME_MAXDELTA + 1, now), None);
         assert_eq!(Clock::resolve_exptime(now as i64 + 5, now), Some(now + 5));
     }

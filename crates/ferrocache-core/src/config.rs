@@ -101,7 +101,7 @@ impl Config {
     /// Checks every setting; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |m: &str| Err(ConfigError(m.to_string()));
-        if !(self.growth_factor > 1.0) || !self.growth_factor.is_finite() {
+        if self.growth_factor <= 1.0 || !self.growth_factor.is_finite() {
             return err("growth factor must be greater than 1");
         }
         if self.item_size_max < 1024 {

@@ -16,15 +16,15 @@
 
 pub mod clock;
 pub mod config;
-pub mod error;
-pub mod stats;
 mod crawler;
+pub mod error;
 mod hashtable;
 mod item;
 mod lru;
 mod mover;
 mod shard;
 mod slab;
+pub mod stats;
 mod store;
 
 pub use clock::Clock;

@@ -1,1 +1,229 @@
-//! TODO(engine): lru
+//! The segmented LRU of memcached 1.6 (`doc/new_lru.txt`), one per slab class per shard.
+//!
+//! - New items enter HOT. HOT holds at most `hot_lru_pct` of the class's items; its tail
+//!   flows to WARM when the item was hit twice (ACTIVE), otherwise to COLD.
+//! - WARM holds at most `warm_lru_pct`; an ACTIVE tail item is requeued at the WARM head
+//!   (losing ACTIVE), an idle one drops to COLD.
+//! - A COLD item that becomes ACTIVE moves to WARM at once (we hold the lock, so no async
+//!   bump queue is needed).
+//! - Eviction takes the COLD tail, then WARM, then HOT.
+//!
+//! One-hit keys therefore pass HOT -> COLD -> out, and a scan of them cannot push a
+//! working set that is being read out of WARM.
+//!
+//! The lists are doubly linked through the items' `prev`/`next` header fields; the head is
+//! the most recently linked item.
+
+use crate::item::{Item, F_ACTIVE, F_FETCHED, NIL};
+use crate::shard::{Ctx, Shard};
+use crate::slab::Slab;
+
+pub const HOT: usize = 0;
+pub const WARM: usize = 1;
+pub const COLD: usize = 2;
+
+/// Items moved per juggle call and segment: enough to keep each segment within its limit
+/// (every insert adds one item to HOT), little enough to keep the lock hold short.
+const JUGGLE_MOVES: usize = 4;
+/// Tail items examined for expiry before an allocation evicts (memcached's lru_pull_tail).
+const TAIL_RECLAIM_SEARCH: usize = 5;
+
+#[derive(Clone)]
+pub struct Lru {
+    pub head: [u32; 3],
+    pub tail: [u32; 3],
+    pub count: [u32; 3],
+}
+
+impl Default for Lru {
+    fn default() -> Self {
+        Lru {
+            head: [NIL; 3],
+            tail: [NIL; 3],
+            count: [0; 3],
+        }
+    }
+}
+
+impl Lru {
+    /// Links `h` at the head of segment `seg`.
+    pub fn link(&mut self, slab: &Slab, seg: usize, h: u32) {
+        let it = slab.item(h);
+        it.set_seg(seg);
+        it.set_prev(NIL);
+        it.set_next(self.head[seg]);
+        if self.head[seg] != NIL {
+            slab.item(self.head[seg]).set_prev(h);
+        } else {
+            self.tail[seg] = h;
+        }
+        self.head[seg] = h;
+        self.count[seg] += 1;
+    }
+
+    pub fn unlink(&mut self, slab: &Slab, h: u32) {
+        let it = slab.item(h);
+        let seg = it.seg();
+        let (p, n) = (it.prev(), it.next());
+        if p != NIL {
+            slab.item(p).set_next(n);
+        } else {
+            self.head[seg] = n;
+        }
+        if n != NIL {
+            slab.item(n).set_prev(p);
+        } else {
+            self.tail[seg] = p;
+        }
+        self.count[seg] -= 1;
+    }
+
+    /// `new` (a byte copy of `old`) takes `old`'s place in its list.
+    pub fn replace(&mut self, slab: &Slab, old: u32, new: u32) {
+        let it = slab.item(new);
+        let seg = it.seg();
+        let (p, n) = (it.prev(), it.next());
+        if p != NIL {
+            slab.item(p).set_next(new);
+        } else {
+            debug_assert_eq!(self.head[seg], old);
+            self.head[seg] = new;
+        }
+        if n != NIL {
+            slab.item(n).set_prev(new);
+        } else {
+            debug_assert_eq!(self.tail[seg], old);
+            self.tail[seg] = new;
+        }
+    }
+
+    pub fn total(&self) -> u32 {
+        self.count.iter().sum()
+    }
+}
+
+impl Shard {
+    /// Links a new item at the HOT head and keeps the segments within their limits.
+    pub(crate) fn lru_link_new(&mut self, c: usize, h: u32, hot_pct: u8, warm_pct: u8) {
+        self.lru[c].link(&self.slab, HOT, h);
+        self.lru_juggle(c, hot_pct, warm_pct);
+    }
+
+    /// Moves HOT and WARM tails on when the segments exceed their share of the class.
+    pub(crate) fn lru_juggle(&mut self, c: usize, hot_pct: u8, warm_pct: u8) {
+        let total = self.lru[c].total() as u64;
+        let hot_limit = total * hot_pct as u64 / 100;
+        let warm_limit = total * warm_pct as u64 / 100;
+        let mut moved = 0;
+        for _ in 0..JUGGLE_MOVES {
+            if self.lru[c].count[HOT] as u64 <= hot_limit {
+                break;
+            }
+            let h = self.lru[c].tail[HOT];
+            let it = self.slab.item(h);
+            self.lru[c].unlink(&self.slab, h);
+            if it.has(F_ACTIVE) {
+                it.set_flag(F_ACTIVE, false);
+                self.lru[c].link(&self.slab, WARM, h);
+                self.cs[c].moves_to_warm += 1;
+            } else {
+                self.lru[c].link(&self.slab, COLD, h);
+                self.cs[c].moves_to_cold += 1;
+            }
+            moved += 1;
+        }
+        for _ in 0..JUGGLE_MOVES {
+            if self.lru[c].count[WARM] as u64 <= warm_limit {
+                break;
+            }
+            let h = self.lru[c].tail[WARM];
+            let it = self.slab.item(h);
+            self.lru[c].unlink(&self.slab, h);
+            if it.has(F_ACTIVE) {
+                it.set_flag(F_ACTIVE, false);
+                self.lru[c].link(&self.slab, WARM, h);
+                self.cs[c].moves_within_lru += 1;
+            } else {
+                self.lru[c].link(&self.slab, COLD, h);
+                self.cs[c].moves_to_cold += 1;
+            }
+            moved += 1;
+        }
+        self.st.lru_juggles += moved;
+    }
+
+    /// A fetch: the first marks FETCHED, the next ACTIVE; an ACTIVE COLD item goes to WARM.
+    pub(crate) fn lru_bump(&mut self, h: u32, rel: u32, warm_pct: u8) {
+        let it = self.slab.item(h);
+        it.set_time(rel);
+        if it.has(F_ACTIVE) {
+            return;
+        }
+        if !it.has(F_FETCHED) {
+            it.set_flag(F_FETCHED, true);
+            return;
+        }
+        it.set_flag(F_ACTIVE, true);
+        if it.seg() == COLD {
+            let c = self.slab.slots[self.slab.slot_of(h)].class;
+            self.lru[c].unlink(&self.slab, h);
+            it.set_flag(F_ACTIVE, false);
+            self.lru[c].link(&self.slab, WARM, h);
+            self.cs[c].moves_to_warm += 1;
+            self.lru_juggle(c, 100, warm_pct);
+        }
+    }
+
+    /// Frees expired or flushed items found near the LRU tails of class `c` (memory reuse
+    /// counted as `reclaimed`). Returns whether any chunk was freed.
+    pub(crate) fn lru_reclaim_tails(&mut self, ctx: &Ctx, c: usize) -> bool {
+        let mut freed = false;
+        for seg in [COLD, HOT, WARM] {
+            let mut h = self.lru[c].tail[seg];
+            for _ in 0..TAIL_RECLAIM_SEARCH {
+                if h == NIL {
+                    break;
+                }
+                let it = self.slab.item(h);
+                let prev = it.prev();
+                if let Some(dead) = ctx.dead(it) {
+                    self.cs[c].reclaimed += 1;
+                    if dead == crate::shard::Dead::Expired && !it.has(F_FETCHED) {
+                        self.cs[c].expired_unfetched += 1;
+                    }
+                    self.unlink_item(h);
+                    freed = true;
+                }
+                h = prev;
+            }
+        }
+        freed
+    }
+
+    /// Evicts the least valuable item of class `c`: COLD tail, then WARM, then HOT.
+    pub(crate) fn lru_evict(&mut self, ctx: &Ctx, c: usize) -> bool {
+        let Some(h) = [COLD, WARM, HOT]
+            .iter()
+            .map(|&s| self.lru[c].tail[s])
+            .find(|&h| h != NIL)
+        else {
+            return false;
+        };
+        self.count_eviction(ctx, c, self.slab.item(h));
+        self.unlink_item(h);
+        true
+    }
+
+    pub(crate) fn count_eviction(&mut self, ctx: &Ctx, c: usize, it: Item) {
+        let cs = &mut self.cs[c];
+        cs.evicted += 1;
+        cs.evicted_time = ctx.rel.saturating_sub(it.time());
+        if it.exptime() != 0 {
+            cs.evicted_nonzero += 1;
+        }
+        if !it.has(F_FETCHED) {
+            cs.evicted_unfetched += 1;
+        }
+        self.gen += 1;
+    }
+}

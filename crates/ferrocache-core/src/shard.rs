@@ -1,53 +1,1110 @@
-//! Placeholder: the sharded store lands with the engine work.
+//! The sharded store: memcached's item lifecycle (items.c / do_store_item / do_add_delta)
+//! over shards that each own a hash table, slab pages and per-class LRUs behind one lock.
+//!
+//! A request hashes its key once; the high bits pick the shard, the low bits the bucket.
+//! Every operation runs under that shard's lock only. When a shard needs a page and neither
+//! the budget, its own LRU nor its own other classes can supply one, the operation returns
+//! [`Fail::NeedPage`]; the caller drops the lock, has the fullest other shard give a page to
+//! the pool (never holding two shard locks) and runs the operation again.
+
+use crate::clock::Clock;
+use crate::crawler::Crawler;
+use crate::hashtable::{hash_key, HashTable};
+use crate::item::{total_size, Item, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL};
+use crate::lru::{Lru, COLD, HOT, WARM};
+use crate::slab::{PageBudget, Slab, SlabClasses};
 use crate::store::*;
-use crate::{Config, ConfigError, Stats, StoreError};
+use crate::{Config, ConfigError, SlabClassStats, Stats, StoreError};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Why an operation could not finish under its shard lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fail {
+    Err(StoreError),
+    /// Retry after another shard has given a page to the pool; the class that needs it.
+    NeedPage(usize),
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Fail {
+        Fail::Err(e)
+    }
+}
+
+/// Why a linked item is no longer valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dead {
+    Expired,
+    Flushed,
+}
+
+/// Time as one operation sees it.
+pub(crate) struct Ctx {
+    pub now: u32,
+    /// Seconds since the store started (the items' time base).
+    pub rel: u32,
+    /// A delayed flush_all's deadline in store seconds; 0 = none.
+    pub flush_rel: u32,
+}
+
+impl Ctx {
+    #[inline]
+    pub fn dead(&self, it: Item) -> Option<Dead> {
+        if self.flush_rel != 0 && self.rel >= self.flush_rel && it.time() < self.flush_rel {
+            return Some(Dead::Flushed);
+        }
+        let e = it.exptime();
+        (e != 0 && e <= self.now).then_some(Dead::Expired)
+    }
+
+    /// memcached's exptime; an already expired time becomes 1 (long past).
+    fn exptime(&self, exptime: i64) -> u32 {
+        Clock::resolve_exptime(exptime, self.now).unwrap_or(1)
+    }
+}
+
+/// Per-shard counters without a slab class (memcached's thread stats).
+#[derive(Default, Clone)]
+pub(crate) struct ShardCounters {
+    pub total_items: u64,
+    pub cmd_get: u64,
+    pub cmd_set: u64,
+    pub cmd_touch: u64,
+    pub get_misses: u64,
+    pub get_expired: u64,
+    pub get_flushed: u64,
+    pub delete_misses: u64,
+    pub incr_misses: u64,
+    pub decr_misses: u64,
+    pub cas_misses: u64,
+    pub touch_misses: u64,
+    pub lru_juggles: u64,
+    pub slabs_moved: u64,
+}
+
+/// Per-class counters (memcached's slab_stats and itemstats).
+#[derive(Default, Clone)]
+pub(crate) struct ClassCounters {
+    pub get_hits: u64,
+    pub cmd_set: u64,
+    pub delete_hits: u64,
+    pub incr_hits: u64,
+    pub decr_hits: u64,
+    pub cas_hits: u64,
+    pub cas_badval: u64,
+    pub touch_hits: u64,
+    pub evicted: u64,
+    pub evicted_nonzero: u64,
+    pub evicted_time: u32,
+    pub outofmemory: u64,
+    pub reclaimed: u64,
+    pub expired_unfetched: u64,
+    pub evicted_unfetched: u64,
+    pub crawler_reclaimed: u64,
+    pub moves_to_cold: u64,
+    pub moves_to_warm: u64,
+    pub moves_within_lru: u64,
+}
+
+/// One shard: everything behind one lock.
+pub(crate) struct Shard {
+    pub slab: Slab,
+    pub ht: HashTable,
+    pub lru: Vec<Lru>,
+    pub cs: Vec<ClassCounters>,
+    pub st: ShardCounters,
+    /// Bumped whenever items vanish behind an operation's back (eviction, page move), so a
+    /// handle read before an allocation is known to be stale.
+    pub gen: u64,
+    /// Scratch for append/prepend (the old value may be evicted by the allocation).
+    scratch: Vec<u8>,
+    /// This shard's index in [`Core::shards`].
+    pub idx: usize,
+}
+
+/// Shared state of a store; the crawler thread holds a weak reference to it.
+pub(crate) struct Core {
+    pub config: Config,
+    pub classes: SlabClasses,
+    pub budget: PageBudget,
+    pub shards: Box<[Mutex<Shard>]>,
+    /// Pages each shard holds, read without its lock to pick a donor.
+    pub shard_pages: Box<[AtomicUsize]>,
+    shard_shift: u32,
+    cas: AtomicU64,
+    /// Unix second the items' time base starts at.
+    start: u32,
+    flush_rel: AtomicU32,
+    cmd_flush: AtomicU64,
+    /// Evictions and sets per class at the last automove look.
+    pub mover_window: Mutex<Vec<(u64, u64)>>,
+}
 
 pub(crate) struct Shards {
-    config: Config,
+    core: Arc<Core>,
+    crawler: Option<Crawler>,
+}
+
+impl Drop for Shards {
+    fn drop(&mut self) {
+        // stop and join the crawler before the memory goes away
+        self.crawler.take();
+    }
 }
 
 impl Shards {
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Shards { config })
+        let classes = SlabClasses::new(&config);
+        let max_handle_pages = (1u64 << (32 - classes.chunk_bits())) - 1;
+        if (config.memory_limit / config.page_size) as u64 > max_handle_pages {
+            return Err(ConfigError(
+                "memory limit is too large for the page size".into(),
+            ));
+        }
+        let now = config.clock.now();
+        let shards = (0..config.shards)
+            .map(|idx| {
+                Mutex::new(Shard {
+                    idx,
+                    slab: Slab::new(&classes),
+                    ht: HashTable::new(config.hash_power),
+                    lru: vec![Lru::default(); classes.len()],
+                    cs: vec![ClassCounters::default(); classes.len()],
+                    st: ShardCounters::default(),
+                    gen: 0,
+                    scratch: Vec::new(),
+                })
+            })
+            .collect();
+        let core = Arc::new(Core {
+            budget: PageBudget::new(config.memory_limit, config.page_size),
+            shard_pages: (0..config.shards).map(|_| AtomicUsize::new(0)).collect(),
+            shard_shift: 64 - config.shards.trailing_zeros(),
+            shards,
+            cas: AtomicU64::new(0),
+            // a little before now, so an item's time is never 0 and age maths never wraps
+            start: now.saturating_sub(2),
+            flush_rel: AtomicU32::new(0),
+            cmd_flush: AtomicU64::new(0),
+            mover_window: Mutex::new(vec![(0, 0); classes.len()]),
+            classes,
+            config,
+        });
+        let crawler = core
+            .config
+            .background
+            .then(|| Crawler::spawn(Arc::downgrade(&core)));
+        Ok(Shards { core, crawler })
     }
+
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.core.config
     }
+
     pub fn now(&self) -> u32 {
-        self.config.clock.now()
+        self.core.config.clock.now()
     }
-    pub fn get<R>(&self, _key: &[u8], _o: &GetOptions, _f: impl FnOnce(&ItemView<'_>) -> R) -> Option<R> {
-        todo!()
+
+    /// Runs `op` on the key's shard; on [`Fail::NeedPage`] frees a page elsewhere and retries.
+    fn run<T>(
+        &self,
+        hash: u64,
+        mut op: impl FnMut(&mut Shard, &Core, &Ctx) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        let si = self.core.shard_index(hash);
+        for _ in 0..8 {
+            let ctx = self.core.ctx();
+            let mut s = self.core.shards[si].lock();
+            match op(&mut s, &self.core, &ctx) {
+                Ok(v) => return Ok(v),
+                Err(Fail::Err(e)) => return Err(e),
+                Err(Fail::NeedPage(c)) => {
+                    drop(s);
+                    if !self.core.steal_page(si) {
+                        self.core.shards[si].lock().cs[c].outofmemory += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        Err(StoreError::OutOfMemory)
     }
-    pub fn store(&self, _r: &StoreRequest<'_>) -> Result<StoreOutcome, StoreError> {
-        todo!()
+
+    pub fn get<R>(
+        &self,
+        key: &[u8],
+        o: &GetOptions,
+        f: impl FnOnce(&ItemView<'_>) -> R,
+    ) -> Option<R> {
+        if !key_ok(key) {
+            return None;
+        }
+        let hash = hash_key(key);
+        let mut f = Some(f);
+        self.run(hash, |s, core, ctx| {
+            s.do_get(core, ctx, hash, key, o, &mut f)
+        })
+        .ok()
+        .flatten()
     }
-    pub fn delete(&self, _r: &DeleteRequest<'_>) -> DeleteStatus {
-        todo!()
+
+    pub fn store(&self, r: &StoreRequest<'_>) -> Result<StoreOutcome, StoreError> {
+        if !key_ok(r.key) {
+            return Err(StoreError::BadKey);
+        }
+        let hash = hash_key(r.key);
+        self.run(hash, |s, core, ctx| s.do_store(core, ctx, hash, r))
     }
-    pub fn arith(&self, _r: &ArithRequest<'_>) -> Result<ArithStatus, StoreError> {
-        todo!()
+
+    pub fn delete(&self, r: &DeleteRequest<'_>) -> DeleteStatus {
+        if !key_ok(r.key) {
+            return DeleteStatus::NotFound;
+        }
+        let hash = hash_key(r.key);
+        self.run(hash, |s, core, ctx| Ok(s.do_delete(core, ctx, hash, r)))
+            .unwrap_or(DeleteStatus::NotFound)
     }
-    pub fn touch(&self, _k: &[u8], _e: i64) -> bool {
-        todo!()
+
+    pub fn arith(&self, r: &ArithRequest<'_>) -> Result<ArithStatus, StoreError> {
+        if !key_ok(r.key) {
+            return Err(StoreError::BadKey);
+        }
+        let hash = hash_key(r.key);
+        self.run(hash, |s, core, ctx| s.do_arith(core, ctx, hash, r))
     }
-    pub fn flush_all(&self, _d: i64) {
-        todo!()
+
+    pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
+        if !key_ok(key) {
+            return false;
+        }
+        let hash = hash_key(key);
+        self.run(hash, |s, core, ctx| {
+            Ok(s.do_touch(core, ctx, hash, key, exptime))
+        })
+        .unwrap_or(false)
     }
+
+    pub fn flush_all(&self, delay: i64) {
+        self.core.flush_all(delay)
+    }
+
     pub fn stats(&self) -> Stats {
-        todo!()
+        self.core.stats()
     }
+
     pub fn reset_stats(&self) {
-        todo!()
+        for s in self.core.shards.iter() {
+            let mut s = s.lock();
+            s.st = ShardCounters::default();
+            for c in s.cs.iter_mut() {
+                *c = ClassCounters::default();
+            }
+        }
+        self.core.cmd_flush.store(0, Ordering::Relaxed);
+        self.core
+            .mover_window
+            .lock()
+            .iter_mut()
+            .for_each(|w| *w = (0, 0));
     }
+
     pub fn shard_count(&self) -> usize {
-        self.config.shards
+        self.core.config.shards
     }
-    pub fn visit_shard(&self, _s: usize, _f: impl FnMut(&ItemView<'_>)) {
-        todo!()
+
+    pub fn visit_shard(&self, si: usize, mut f: impl FnMut(&ItemView<'_>)) {
+        let Some(m) = self.core.shards.get(si) else {
+            return;
+        };
+        let ctx = self.core.ctx();
+        let s = m.lock();
+        for slot in s.slab.live_slots() {
+            for h in s.slab.chunks_of(slot) {
+                let it = s.slab.item(h);
+                if it.is_live() && ctx.dead(it).is_none() {
+                    f(&view(it, &ctx, false, false));
+                }
+            }
+        }
     }
+
     pub fn maintain(&self) {
-        todo!()
+        self.core.maintain()
+    }
+}
+
+fn key_ok(key: &[u8]) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_LEN
+}
+
+fn view<'a>(it: Item, ctx: &Ctx, won: bool, win_taken: bool) -> ItemView<'a> {
+    ItemView {
+        key: it.key(),
+        value: it.value(),
+        flags: it.client_flags(),
+        cas: it.cas(),
+        exptime: it.exptime(),
+        last_access_secs: ctx.rel.saturating_sub(it.time()),
+        fetched_before: it.has(F_FETCHED),
+        stale: it.has(F_STALE),
+        won,
+        win_taken,
+    }
+}
+
+impl Core {
+    #[inline]
+    pub fn shard_index(&self, hash: u64) -> usize {
+        if self.shard_shift >= 64 {
+            0
+        } else {
+            (hash >> self.shard_shift) as usize
+        }
+    }
+
+    pub fn ctx(&self) -> Ctx {
+        let now = self.config.clock.now();
+        Ctx {
+            now,
+            rel: now.saturating_sub(self.start),
+            flush_rel: self.flush_rel.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A fresh CAS, or the client's (meta `E`), keeping the counter above any value seen.
+    fn next_cas(&self, given: Option<u64>) -> u64 {
+        match given {
+            Some(c) => {
+                self.cas.fetch_max(c, Ordering::Relaxed);
+                c
+            }
+            None => self.cas.fetch_add(1, Ordering::Relaxed) + 1,
+        }
+    }
+
+    fn flush_all(&self, delay: i64) {
+        self.cmd_flush.fetch_add(1, Ordering::Relaxed);
+        let ctx = self.ctx();
+        let deadline = if delay > 0 {
+            Clock::resolve_exptime(delay, ctx.now)
+        } else {
+            None
+        };
+        match deadline {
+            Some(at) if at > ctx.now => {
+                // a passed earlier deadline must take effect before it is replaced
+                if ctx.flush_rel != 0 && ctx.rel >= ctx.flush_rel {
+                    self.purge(|it| ctx.dead(it) == Some(Dead::Flushed));
+                }
+                self.flush_rel
+                    .store(at.saturating_sub(self.start).max(1), Ordering::Relaxed);
+            }
+            _ => {
+                // immediate: drop everything now (memory back to the free lists at once)
+                self.flush_rel.store(0, Ordering::Relaxed);
+                self.purge(|_| true);
+            }
+        }
+    }
+
+    fn purge(&self, pred: impl Fn(Item) -> bool) {
+        for m in self.shards.iter() {
+            let mut s = m.lock();
+            let slots: Vec<usize> = s.slab.live_slots().collect();
+            for slot in slots {
+                let handles: Vec<u32> = s.slab.chunks_of(slot).collect();
+                for h in handles {
+                    let it = s.slab.item(h);
+                    if it.is_live() && pred(it) {
+                        s.unlink_item(h);
+                    }
+                }
+            }
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        let ctx = self.ctx();
+        let mut st = Stats {
+            limit_maxbytes: self.config.memory_limit as u64,
+            total_malloced: (self.budget.allocated() * self.config.page_size) as u64,
+            slab_global_page_pool: self.budget.pool_len() as u64,
+            cmd_flush: self.cmd_flush.load(Ordering::Relaxed),
+            ..Stats::default()
+        };
+        let n = self.classes.len();
+        let mut classes: Vec<SlabClassStats> = (0..n)
+            .map(|c| SlabClassStats {
+                id: c as u32 + 1,
+                chunk_size: self.classes.sizes[c],
+                chunks_per_page: self.classes.per_page[c],
+                ..SlabClassStats::default()
+            })
+            .collect();
+        let mut buckets = 0usize;
+        for m in self.shards.iter() {
+            let s = m.lock();
+            st.curr_items += s.ht.len() as u64;
+            st.hash_bytes += s.ht.bytes() as u64;
+            buckets += s.ht.bytes() / 4;
+            st.hash_is_expanding |= s.ht.is_expanding();
+            let t = &s.st;
+            st.total_items += t.total_items;
+            st.cmd_get += t.cmd_get;
+            st.cmd_set += t.cmd_set;
+            st.cmd_touch += t.cmd_touch;
+            st.get_misses += t.get_misses;
+            st.get_expired += t.get_expired;
+            st.get_flushed += t.get_flushed;
+            st.delete_misses += t.delete_misses;
+            st.incr_misses += t.incr_misses;
+            st.decr_misses += t.decr_misses;
+            st.cas_misses += t.cas_misses;
+            st.touch_misses += t.touch_misses;
+            st.lru_maintainer_juggles += t.lru_juggles;
+            st.slabs_moved += t.slabs_moved;
+            for (c, out) in classes.iter_mut().enumerate() {
+                let cm = &s.slab.classes[c];
+                let cc = &s.cs[c];
+                let lru = &s.lru[c];
+                out.total_pages += cm.pages as u64;
+                out.mem_requested += cm.requested;
+                out.number += lru.total() as u64;
+                out.number_hot += lru.count[HOT] as u64;
+                out.number_warm += lru.count[WARM] as u64;
+                out.number_cold += lru.count[COLD] as u64;
+                let age = |h: u32| {
+                    if h == NIL {
+                        0
+                    } else {
+                        ctx.rel.saturating_sub(s.slab.item(h).time())
+                    }
+                };
+                out.age_hot = out.age_hot.max(age(lru.tail[HOT]));
+                out.age_warm = out.age_warm.max(age(lru.tail[WARM]));
+                let oldest = [COLD, WARM, HOT]
+                    .iter()
+                    .map(|&g| lru.tail[g])
+                    .find(|&h| h != NIL)
+                    .unwrap_or(NIL);
+                out.age = out.age.max(age(oldest));
+                out.get_hits += cc.get_hits;
+                out.cmd_set += cc.cmd_set;
+                out.delete_hits += cc.delete_hits;
+                out.incr_hits += cc.incr_hits;
+                out.decr_hits += cc.decr_hits;
+                out.cas_hits += cc.cas_hits;
+                out.cas_badval += cc.cas_badval;
+                out.touch_hits += cc.touch_hits;
+                out.evicted += cc.evicted;
+                out.evicted_nonzero += cc.evicted_nonzero;
+                out.evicted_time = out.evicted_time.max(cc.evicted_time);
+                out.outofmemory += cc.outofmemory;
+                out.reclaimed += cc.reclaimed;
+                out.expired_unfetched += cc.expired_unfetched;
+                out.evicted_unfetched += cc.evicted_unfetched;
+                out.crawler_reclaimed += cc.crawler_reclaimed;
+                out.moves_to_cold += cc.moves_to_cold;
+                out.moves_to_warm += cc.moves_to_warm;
+                out.moves_within_lru += cc.moves_within_lru;
+            }
+            for slot in s.slab.live_slots() {
+                let ps = &s.slab.slots[slot];
+                classes[ps.class].used_chunks += ps.used as u64;
+            }
+        }
+        for c in classes.iter_mut() {
+            c.total_chunks = c.total_pages * c.chunks_per_page as u64;
+            c.free_chunks = c.total_chunks - c.used_chunks;
+            st.bytes += c.mem_requested;
+            st.get_hits += c.get_hits;
+            st.delete_hits += c.delete_hits;
+            st.incr_hits += c.incr_hits;
+            st.decr_hits += c.decr_hits;
+            st.cas_hits += c.cas_hits;
+            st.cas_badval += c.cas_badval;
+            st.touch_hits += c.touch_hits;
+            st.evictions += c.evicted;
+            st.reclaimed += c.reclaimed;
+            st.expired_unfetched += c.expired_unfetched;
+            st.evicted_unfetched += c.evicted_unfetched;
+            st.crawler_reclaimed += c.crawler_reclaimed;
+        }
+        st.slab_reassign_count = st.slabs_moved;
+        st.hash_power_level = buckets.max(1).ilog2();
+        st.classes = classes.into_iter().filter(|c| c.total_pages > 0).collect();
+        st
+    }
+}
+
+/// memcached's safe_strtoull over an item's value: optional leading whitespace and sign,
+/// decimal digits, then the end or whitespace. `None` when that is not a u64.
+pub(crate) fn parse_counter(v: &[u8]) -> Option<u64> {
+    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+    let mut i = 0;
+    while i < v.len() && is_space(v[i]) {
+        i += 1;
+    }
+    let mut neg = false;
+    if i < v.len() && (v[i] == b'+' || v[i] == b'-') {
+        neg = v[i] == b'-';
+        i += 1;
+    }
+    let start = i;
+    let mut n: u64 = 0;
+    while i < v.len() && v[i].is_ascii_digit() {
+        n = n.checked_mul(10)?.checked_add((v[i] - b'0') as u64)?;
+        i += 1;
+    }
+    if i == start || (i < v.len() && !is_space(v[i])) {
+        return None;
+    }
+    // strtoull negates; memcached rejects a '-' only when the result looks negative as i64
+    let n = if neg { n.wrapping_neg() } else { n };
+    if neg && (n as i64) < 0 {
+        return None;
+    }
+    Some(n)
+}
+
+/// Decimal text of `v` in `buf`.
+fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+impl Shard {
+    #[inline]
+    pub(crate) fn class_of(&self, h: u32) -> usize {
+        self.slab.slots[self.slab.slot_of(h)].class
+    }
+
+    /// Removes item `h` from the hash table and its LRU and frees its chunk.
+    pub(crate) fn unlink_item(&mut self, h: u32) {
+        self.unlink_links(h);
+        self.slab.free_chunk(h);
+    }
+
+    /// Removes item `h` from the hash table and its LRU; the chunk is the caller's.
+    pub(crate) fn unlink_links(&mut self, h: u32) {
+        let it = self.slab.item(h);
+        let c = self.class_of(h);
+        let removed = self.ht.remove(&self.slab, hash_key(it.key()), h);
+        debug_assert!(removed);
+        self.lru[c].unlink(&self.slab, h);
+        self.slab.classes[c].requested -= it.total() as u64;
+    }
+
+    /// The live item with this key, or NIL. A dead one met on the way is unlinked and counted
+    /// as memcached's do_item_get does (get_expired / get_flushed), whoever asked.
+    fn lookup(&mut self, ctx: &Ctx, hash: u64, key: &[u8]) -> u32 {
+        let h = self.ht.find(&self.slab, hash, key);
+        if h == NIL {
+            return NIL;
+        }
+        match ctx.dead(self.slab.item(h)) {
+            None => h,
+            Some(d) => {
+                match d {
+                    Dead::Expired => self.st.get_expired += 1,
+                    Dead::Flushed => self.st.get_flushed += 1,
+                }
+                self.unlink_item(h);
+                NIL
+            }
+        }
+    }
+
+    fn link_new(&mut self, core: &Core, hash: u64, h: u32, c: usize, ctx: &Ctx) {
+        let it = self.slab.item(h);
+        it.set_time(ctx.rel);
+        self.slab.classes[c].requested += it.total() as u64;
+        self.ht.insert(&self.slab, hash, h);
+        self.lru_link_new(c, h, core.config.hot_lru_pct, core.config.warm_lru_pct);
+        self.st.total_items += 1;
+    }
+
+    /// A chunk of class `c`: free list, then a page from the budget or pool, then expired
+    /// tails, then eviction, then a page taken from another class of this shard.
+    fn alloc(&mut self, core: &Core, ctx: &Ctx, c: usize) -> Result<u32, Fail> {
+        for _ in 0..16 {
+            if let Some(h) = self.slab.alloc_chunk(c) {
+                return Ok(h);
+            }
+            if let Some(p) = core.budget.take() {
+                self.add_page(core, c, p);
+                continue;
+            }
+            if self.lru_reclaim_tails(ctx, c) {
+                continue;
+            }
+            if !core.config.evict {
+                self.cs[c].outofmemory += 1;
+                return Err(Fail::Err(StoreError::OutOfMemory));
+            }
+            if self.lru_evict(ctx, c) {
+                continue;
+            }
+            // the class owns no item at all: take a page from another class here
+            if let Some(p) = self.release_any_page(core, ctx, Some(c)) {
+                self.add_page(core, c, p);
+                continue;
+            }
+            return Err(Fail::NeedPage(c));
+        }
+        self.cs[c].outofmemory += 1;
+        Err(Fail::Err(StoreError::OutOfMemory))
+    }
+
+    pub(crate) fn add_page(&mut self, core: &Core, c: usize, p: crate::slab::Page) {
+        if let Err(p) = self.slab.add_page(c, p, &core.classes) {
+            core.budget.give(p);
+        }
+        self.note_pages(core);
+    }
+
+    pub(crate) fn note_pages(&self, core: &Core) {
+        core.shard_pages[self.idx].store(self.slab.page_count(), Ordering::Relaxed);
+    }
+
+    /// Allocates and writes an item (value left for the caller), not yet linked.
+    #[allow(clippy::too_many_arguments)]
+    fn new_item(
+        &mut self,
+        core: &Core,
+        ctx: &Ctx,
+        key: &[u8],
+        vlen: usize,
+        flags: u32,
+        exptime: u32,
+        cas: Option<u64>,
+    ) -> Result<(u32, usize), Fail> {
+        let total = total_size(key.len(), vlen);
+        if vlen > MAX_VLEN {
+            return Err(Fail::Err(StoreError::TooLarge));
+        }
+        let c = core
+            .classes
+            .class_for(total)
+            .ok_or(Fail::Err(StoreError::TooLarge))?;
+        let h = self.alloc(core, ctx, c)?;
+        self.slab
+            .item(h)
+            .init(key, vlen, flags, exptime, core.next_cas(cas), ctx.rel);
+        Ok((h, c))
+    }
+
+    fn do_get<R, F: FnOnce(&ItemView<'_>) -> R>(
+        &mut self,
+        core: &Core,
+        ctx: &Ctx,
+        hash: u64,
+        key: &[u8],
+        o: &GetOptions,
+        f: &mut Option<F>,
+    ) -> Result<Option<R>, Fail> {
+        let counted = !o.no_bump;
+        let mut h = self.lookup(ctx, hash, key);
+        let mut created = false;
+        if h == NIL {
+            let Some(viv) = o.vivify else {
+                if counted {
+                    self.st.cmd_get += 1;
+                    if o.touch.is_some() {
+                        self.st.cmd_touch += 1;
+                        self.st.touch_misses += 1;
+                    } else {
+                        self.st.get_misses += 1;
+                    }
+                }
+                return Ok(None);
+            };
+            // meta N: an empty placeholder item whose creator wins the recache
+            let (nh, c) = self.new_item(core, ctx, key, 0, 0, ctx.exptime(viv), None)?;
+            self.link_new(core, hash, nh, c, ctx);
+            h = nh;
+            created = true;
+        }
+        let it = self.slab.item(h);
+        let c = self.class_of(h);
+        if let Some(t) = o.touch {
+            if !created {
+                it.set_exptime(ctx.exptime(t));
+            }
+        }
+        let win_taken = it.has(F_TOKEN);
+        let mut won = created;
+        if let Some(r) = o.recache_below {
+            let e = it.exptime();
+            if !win_taken && !created && e != 0 && (e as u64) < ctx.now as u64 + r as u64 {
+                won = true;
+            }
+        }
+        if it.has(F_STALE) && !win_taken {
+            won = true;
+        }
+        if won {
+            it.set_flag(F_TOKEN, true);
+        }
+        let v = view(it, ctx, won, win_taken);
+        let out = f.take().map(|f| f(&v));
+        if counted {
+            self.st.cmd_get += 1;
+            if o.touch.is_some() {
+                self.st.cmd_touch += 1;
+                self.cs[c].touch_hits += 1;
+            } else {
+                self.cs[c].get_hits += 1;
+            }
+            if !created {
+                self.lru_bump(h, ctx.rel, core.config.warm_lru_pct);
+            }
+        }
+        Ok(out)
+    }
+
+    fn do_store(
+        &mut self,
+        core: &Core,
+        ctx: &Ctx,
+        hash: u64,
+        r: &StoreRequest<'_>,
+    ) -> Result<StoreOutcome, Fail> {
+        let not = |status| Ok(StoreOutcome { status, cas: 0 });
+        let key = r.key;
+        let is_cas = r.cas.is_some() && matches!(r.mode, StoreMode::Set | StoreMode::Replace);
+        if core
+            .classes
+            .class_for(total_size(key.len(), r.value.len()))
+            .is_none()
+        {
+            // memcached drops the old value of a `set` that cannot be stored
+            if r.mode == StoreMode::Set && !is_cas {
+                let old = self.lookup(ctx, hash, key);
+                if old != NIL {
+                    self.unlink_item(old);
+                }
+            }
+            return Err(Fail::Err(StoreError::TooLarge));
+        }
+        let mut old = self.lookup(ctx, hash, key);
+        let old_it = (old != NIL).then(|| self.slab.item(old));
+
+        let mut stale = false;
+        if is_cas {
+            let Some(o) = old_it else {
+                self.st.cmd_set += 1;
+                self.st.cas_misses += 1;
+                return not(StoreStatus::NotFound);
+            };
+            let want = r.cas.unwrap_or(0);
+            if want != 0 && want == o.cas() {
+                // match
+            } else if r.invalidate && want != 0 && want < o.cas() {
+                stale = true;
+            } else {
+                self.st.cmd_set += 1;
+                let c = self.class_of(old);
+                self.cs[c].cas_badval += 1;
+                return not(StoreStatus::Exists);
+            }
+        }
+
+        // value, flags and exptime of the new item; append/prepend copy the old value aside
+        let mut flags = r.flags;
+        let mut exptime = Clock::resolve_exptime(r.exptime, ctx.now);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let combine = match (r.mode, old_it) {
+            (StoreMode::Add, Some(o)) => {
+                // add on a live key fails but refreshes it (memcached's do_item_update)
+                o.set_time(ctx.rel);
+                self.st.cmd_set += 1;
+                self.scratch = scratch;
+                return not(StoreStatus::NotStored);
+            }
+            (StoreMode::Replace, None) => {
+                self.st.cmd_set += 1;
+                self.scratch = scratch;
+                return not(StoreStatus::NotStored);
+            }
+            (StoreMode::Append | StoreMode::Prepend, None) => match r.vivify {
+                Some(v) => {
+                    exptime = Clock::resolve_exptime(v, ctx.now);
+                    false
+                }
+                None => {
+                    self.st.cmd_set += 1;
+                    self.scratch = scratch;
+                    return not(StoreStatus::NotStored);
+                }
+            },
+            (StoreMode::Append | StoreMode::Prepend, Some(o)) => {
+                if let Some(want) = r.cas {
+                    if want != 0 && want != o.cas() {
+                        self.st.cmd_set += 1;
+                        self.scratch = scratch;
+                        return not(StoreStatus::Exists);
+                    }
+                }
+                flags = o.client_flags();
+                exptime = Some(o.exptime());
+                if r.mode == StoreMode::Append {
+                    scratch.extend_from_slice(o.value());
+                    scratch.extend_from_slice(r.value);
+                } else {
+                    scratch.extend_from_slice(r.value);
+                    scratch.extend_from_slice(o.value());
+                }
+                true
+            }
+            _ => false,
+        };
+        let mut keep_token = false;
+        if stale {
+            let o = old_it.expect("stale needs an old item");
+            exptime = Some(o.exptime());
+            keep_token = o.has(F_TOKEN);
+        }
+        let value: &[u8] = if combine { &scratch } else { r.value };
+
+        let Some(exptime) = exptime else {
+            // stored already expired: the key's old value is gone, nothing new to keep
+            if old != NIL {
+                self.unlink_item(old);
+            }
+            self.st.cmd_set += 1;
+            self.st.total_items += 1;
+            let cas = core.next_cas(r.new_cas);
+            self.scratch = scratch;
+            return Ok(StoreOutcome {
+                status: StoreStatus::Stored,
+                cas,
+            });
+        };
+
+        let gen = self.gen;
+        let (h, c) = match self.new_item(core, ctx, key, value.len(), flags, exptime, r.new_cas) {
+            Ok(v) => v,
+            Err(e) => {
+                self.scratch = scratch;
+                return match e {
+                    // append/prepend that cannot get room: NOT_STORED, as memcached
+                    Fail::Err(_) if combine => {
+                        self.st.cmd_set += 1;
+                        not(StoreStatus::NotStored)
+                    }
+                    Fail::Err(StoreError::OutOfMemory) if r.mode == StoreMode::Set && !is_cas => {
+                        let old = self.ht.find(&self.slab, hash, key);
+                        if old != NIL {
+                            self.unlink_item(old);
+                        }
+                        Err(e)
+                    }
+                    _ => Err(e),
+                };
+            }
+        };
+        let it = self.slab.item(h);
+        it.value_mut().copy_from_slice(value);
+        self.scratch = scratch;
+        if stale {
+            it.set_flag(F_STALE, true);
+            it.set_flag(F_TOKEN, keep_token);
+        }
+        if self.gen != gen {
+            old = self.ht.find(&self.slab, hash, key);
+        }
+        if old != NIL {
+            if is_cas {
+                let oc = self.class_of(old);
+                self.cs[oc].cas_hits += 1;
+            }
+            self.unlink_item(old);
+        }
+        self.link_new(core, hash, h, c, ctx);
+        self.st.cmd_set += 1;
+        self.cs[c].cmd_set += 1;
+        Ok(StoreOutcome {
+            status: StoreStatus::Stored,
+            cas: it.cas(),
+        })
+    }
+
+    fn do_delete(
+        &mut self,
+        core: &Core,
+        ctx: &Ctx,
+        hash: u64,
+        r: &DeleteRequest<'_>,
+    ) -> DeleteStatus {
+        let h = self.lookup(ctx, hash, r.key);
+        if h == NIL {
+            self.st.delete_misses += 1;
+            return DeleteStatus::NotFound;
+        }
+        let it = self.slab.item(h);
+        if let Some(want) = r.cas {
+            if want != it.cas() {
+                self.st.delete_misses += 1;
+                return DeleteStatus::Exists;
+            }
+        }
+        if r.invalidate {
+            // meta md I: keep the item, stale, with a fresh cas and the win token free again
+            if let Some(t) = r.exptime {
+                it.set_exptime(ctx.exptime(t));
+            }
+            it.set_flag(F_STALE, true);
+            it.set_flag(F_TOKEN, false);
+            it.set_cas(core.next_cas(None));
+            return DeleteStatus::Deleted;
+        }
+        let c = self.class_of(h);
+        self.cs[c].delete_hits += 1;
+        self.unlink_item(h);
+        DeleteStatus::Deleted
+    }
+
+    fn do_touch(&mut self, core: &Core, ctx: &Ctx, hash: u64, key: &[u8], exptime: i64) -> bool {
+        self.st.cmd_touch += 1;
+        let h = self.lookup(ctx, hash, key);
+        if h == NIL {
+            self.st.touch_misses += 1;
+            return false;
+        }
+        let c = self.class_of(h);
+        self.cs[c].touch_hits += 1;
+        self.slab.item(h).set_exptime(ctx.exptime(exptime));
+        self.lru_bump(h, ctx.rel, core.config.warm_lru_pct);
+        true
+    }
+
+    fn do_arith(
+        &mut self,
+        core: &Core,
+        ctx: &Ctx,
+        hash: u64,
+        r: &ArithRequest<'_>,
+    ) -> Result<ArithStatus, Fail> {
+        let mut buf = [0u8; 20];
+        let old = self.lookup(ctx, hash, r.key);
+        if old == NIL {
+            let Some((initial, exp)) = r.vivify else {
+                if r.incr {
+                    self.st.incr_misses += 1;
+                } else {
+                    self.st.decr_misses += 1;
+                }
+                return Ok(ArithStatus::NotFound);
+            };
+            let text = fmt_u64(initial, &mut buf);
+            let (h, c) =
+                self.new_item(core, ctx, r.key, text.len(), 0, ctx.exptime(exp), r.new_cas)?;
+            let it = self.slab.item(h);
+            it.value_mut().copy_from_slice(text);
+            self.link_new(core, hash, h, c, ctx);
+            return Ok(ArithStatus::Ok {
+                value: initial,
+                cas: it.cas(),
+            });
+        }
+        let it = self.slab.item(old);
+        if let Some(want) = r.cas {
+            if want != 0 && want != it.cas() {
+                return Ok(ArithStatus::Exists);
+            }
+        }
+        let cur = parse_counter(it.value()).ok_or(Fail::Err(StoreError::NonNumeric))?;
+        let value = if r.incr {
+            cur.wrapping_add(r.delta)
+        } else {
+            cur.saturating_sub(r.delta)
+        };
+        let text = fmt_u64(value, &mut buf);
+        let c = self.class_of(old);
+        let exptime = match r.touch {
+            Some(t) => ctx.exptime(t),
+            None => it.exptime(),
+        };
+        let fits = total_size(it.klen(), text.len()) <= core.classes.sizes[c] as usize;
+        let target = if fits {
+            // rewrite in place: same chunk, same links
+            let before = it.total() as u64;
+            it.set_vlen(text.len());
+            it.value_mut().copy_from_slice(text);
+            it.set_cas(core.next_cas(r.new_cas));
+            it.set_exptime(exptime);
+            it.set_time(ctx.rel);
+            let cm = &mut self.slab.classes[c];
+            cm.requested = cm.requested - before + it.total() as u64;
+            it
+        } else {
+            let gen = self.gen;
+            let flags = it.client_flags();
+            let (h, nc) = self.new_item(core, ctx, r.key, text.len(), flags, exptime, r.new_cas)?;
+            let nit = self.slab.item(h);
+            nit.value_mut().copy_from_slice(text);
+            let old = if self.gen != gen {
+                self.ht.find(&self.slab, hash, r.key)
+            } else {
+                old
+            };
+            if old != NIL {
+                self.unlink_item(old);
+            }
+            self.link_new(core, hash, h, nc, ctx);
+            nit
+        };
+        if r.incr {
+            self.cs[c].incr_hits += 1;
+        } else {
+            self.cs[c].decr_hits += 1;
+        }
+        Ok(ArithStatus::Ok {
+            value,
+            cas: target.cas(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_parse_like_safe_strtoull() {
+        assert_eq!(parse_counter(b"0"), Some(0));
+        assert_eq!(parse_counter(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_counter(b"18446744073709551616"), None);
+        assert_eq!(parse_counter(b"  42"), Some(42));
+        assert_eq!(parse_counter(b"42  "), Some(42));
+        assert_eq!(parse_counter(b"+7"), Some(7));
+        assert_eq!(parse_counter(b"-1"), None);
+        assert_eq!(parse_counter(b"-0"), Some(0));
+        assert_eq!(parse_counter(b""), None);
+        assert_eq!(parse_counter(b" "), None);
+        assert_eq!(parse_counter(b"12a"), None);
+        assert_eq!(parse_counter(b"abc"), None);
+        assert_eq!(parse_counter(b"5 trailing"), Some(5));
+    }
+
+    #[test]
+    fn decimal_formatting() {
+        let mut b = [0u8; 20];
+        assert_eq!(fmt_u64(0, &mut b), b"0");
+        assert_eq!(fmt_u64(u64::MAX, &mut b), b"18446744073709551615");
+        assert_eq!(fmt_u64(1070, &mut b), b"1070");
     }
 }

@@ -130,7 +130,10 @@ pub struct ArithRequest<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArithStatus {
     /// The new value (or, when vivified, the initial value).
-    Ok { value: u64, cas: u64 },
+    Ok {
+        value: u64,
+        cas: u64,
+    },
     NotFound,
     Exists,
 }
