@@ -50,8 +50,16 @@ pub fn encode(input: &[u8], out: &mut Vec<u8>) {
             | *c.get(2).unwrap_or(&0) as u32;
         out.push(ENC[(n >> 18) as usize & 63]);
         out.push(ENC[(n >> 12) as usize & 63]);
-        out.push(if c.len() > 1 { ENC[(n >> 6) as usize & 63] } else { b'=' });
-        out.push(if c.len() > 2 { ENC[n as usize & 63] } else { b'=' });
+        out.push(if c.len() > 1 {
+            ENC[(n >> 6) as usize & 63]
+        } else {
+            b'='
+        });
+        out.push(if c.len() > 2 {
+            ENC[n as usize & 63]
+        } else {
+            b'='
+        });
     }
 }
 

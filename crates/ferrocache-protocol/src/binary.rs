@@ -205,7 +205,18 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
                 return protocol_error(out);
             }
             let (flags, exptime) = (be32(&ext[0..4]), be32(&ext[4..8]));
-            update(s, &r, cmd, quiet, key, flags, exptime as i64, data, head, out)
+            update(
+                s,
+                &r,
+                cmd,
+                quiet,
+                key,
+                flags,
+                exptime as i64,
+                data,
+                head,
+                out,
+            )
         }
         op::APPEND | op::PREPEND => {
             if !(kl > 0 && el == 0) {
@@ -225,7 +236,16 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
                 return protocol_error(out);
             }
             let exp = Some(be32(ext) as i64);
-            get(s, &r, key, exp, cmd == op::GATK, quiet, cmd != op::TOUCH, out);
+            get(
+                s,
+                &r,
+                key,
+                exp,
+                cmd == op::GATK,
+                quiet,
+                cmd != op::TOUCH,
+                out,
+            );
             Step::Done(head)
         }
         op::DELETE => {
@@ -233,7 +253,11 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
                 return protocol_error(out);
             }
             let cas = if r.cas != 0 { Some(r.cas) } else { None };
-            match s.store.delete(&DeleteRequest { key, cas, ..Default::default() }) {
+            match s.store.delete(&DeleteRequest {
+                key,
+                cas,
+                ..Default::default()
+            }) {
                 DeleteStatus::Deleted => ok(out, &r, quiet, 0),
                 DeleteStatus::NotFound => error(out, &r, status::KEY_ENOENT),
                 DeleteStatus::Exists => error(out, &r, status::KEY_EEXISTS),
@@ -251,7 +275,11 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
                 delta,
                 cas: if r.cas != 0 { Some(r.cas) } else { None },
                 // An expiration of all ones means "do not create".
-                vivify: if exp != u32::MAX { Some((initial, exp as i64)) } else { None },
+                vivify: if exp != u32::MAX {
+                    Some((initial, exp as i64))
+                } else {
+                    None
+                },
                 touch: None,
                 new_cas: None,
             };
@@ -304,7 +332,10 @@ fn get<S: Storage>(
     with_value: bool,
     out: &mut Vec<u8>,
 ) {
-    let opts = GetOptions { touch, ..Default::default() };
+    let opts = GetOptions {
+        touch,
+        ..Default::default()
+    };
     let hit = s.store.get(key, &opts, |it| {
         let vlen = if with_value { it.value.len() } else { 0 };
         let klen = if with_key { key.len() } else { 0 };
@@ -320,7 +351,15 @@ fn get<S: Storage>(
     });
     if hit.is_none() && !quiet {
         if with_key {
-            header(out, r, status::KEY_ENOENT, 0, key.len() as u16, key.len() as u32, 0);
+            header(
+                out,
+                r,
+                status::KEY_ENOENT,
+                0,
+                key.len() as u16,
+                key.len() as u32,
+                0,
+            );
             out.extend_from_slice(key);
         } else {
             error(out, r, status::KEY_ENOENT);
@@ -347,7 +386,10 @@ fn update<S: Storage>(
         s.info.count_too_large();
         error(out, r, status::E2BIG);
         if cmd == op::SET {
-            s.store.delete(&DeleteRequest { key, ..Default::default() });
+            s.store.delete(&DeleteRequest {
+                key,
+                ..Default::default()
+            });
         }
         s.swallow = vlen;
         return Step::Done(head);
@@ -363,7 +405,8 @@ fn update<S: Storage>(
         _ => StoreMode::Prepend,
     };
     // A CAS in the header turns set/add/replace into memcached's "cas" command.
-    let cas_cmd = r.cas != 0 && matches!(mode, StoreMode::Set | StoreMode::Add | StoreMode::Replace);
+    let cas_cmd =
+        r.cas != 0 && matches!(mode, StoreMode::Set | StoreMode::Add | StoreMode::Replace);
     let req = StoreRequest {
         mode: if cas_cmd { StoreMode::Set } else { mode },
         key,
@@ -428,7 +471,15 @@ fn stat<S: Storage>(s: &mut Session<S>, r: &Req, key: &[u8], out: &mut Vec<u8>) 
             Some(i) => (&body[..i], &body[i + 1..]),
             None => (body, &b""[..]),
         };
-        header(out, r, 0, 0, name.len() as u16, (name.len() + value.len()) as u32, 0);
+        header(
+            out,
+            r,
+            0,
+            0,
+            name.len() as u16,
+            (name.len() + value.len()) as u32,
+            0,
+        );
         out.extend_from_slice(name);
         out.extend_from_slice(value);
     }

@@ -159,7 +159,12 @@ impl ServerInfo {
         self.settings.lock().unwrap().clone()
     }
     pub(crate) fn conns(&self) -> Vec<(u64, ConnEntry)> {
-        self.conns.lock().unwrap().iter().map(|(k, v)| (*k, v.clone())).collect()
+        self.conns
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
     }
 }
 

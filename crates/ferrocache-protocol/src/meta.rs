@@ -305,7 +305,10 @@ fn ms<S: Storage>(
     let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
     if !s.store.item_fits(key.len(), vlen, f.client_flags) {
         s.info.count_too_large();
-        s.store.delete(&DeleteRequest { key, ..Default::default() });
+        s.store.delete(&DeleteRequest {
+            key,
+            ..Default::default()
+        });
         return fail(s, out, b"SERVER_ERROR object too large for cache");
     }
     let end = line_end + vlen + 2;
@@ -326,7 +329,11 @@ fn ms<S: Storage>(
         cas: f.cas,
         invalidate: f.invalidate && cas_mode,
         new_cas: None,
-        vivify: if matches!(mode, StoreMode::Append | StoreMode::Prepend) { f.vivify } else { None },
+        vivify: if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
+            f.vivify
+        } else {
+            None
+        },
     };
     let outcome = match s.store.store(&req) {
         Ok(o) => o,
@@ -437,9 +444,14 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
                         // The engine's arith does not return the expiry; read it back.
                         let exptime = s
                             .store
-                            .get(key, &GetOptions { no_bump: true, ..Default::default() }, |it| {
-                                it.exptime
-                            })
+                            .get(
+                                key,
+                                &GetOptions {
+                                    no_bump: true,
+                                    ..Default::default()
+                                },
+                                |it| it.exptime,
+                            )
                             .unwrap_or(0);
                         push_ttl(out, exptime, s.store.now());
                     }
@@ -458,7 +470,11 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
             out.extend_from_slice(b"\r\n");
         }
         Ok(status) => {
-            out.extend_from_slice(if status == ArithStatus::NotFound { b"NF" } else { b"EX" });
+            out.extend_from_slice(if status == ArithStatus::NotFound {
+                b"NF"
+            } else {
+                b"EX"
+            });
             push_echo(out, t, 2, key, f.binary_key);
             out.extend_from_slice(b"\r\n");
         }
@@ -489,7 +505,10 @@ fn me<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     };
     s.info.count_meta();
     let now = s.store.now();
-    let opts = GetOptions { no_bump: true, ..Default::default() };
+    let opts = GetOptions {
+        no_bump: true,
+        ..Default::default()
+    };
     let hit = s.store.get(key, &opts, |it| {
         out.extend_from_slice(b"ME ");
         if binary {
@@ -497,7 +516,11 @@ fn me<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
         } else {
             out.extend_from_slice(it.key);
         }
-        let exp: i64 = if it.exptime == 0 { -1 } else { now as i64 - it.exptime as i64 };
+        let exp: i64 = if it.exptime == 0 {
+            -1
+        } else {
+            now as i64 - it.exptime as i64
+        };
         let size = item_total_size(it.key.len(), it.value.len(), it.flags);
         let line = format!(
             " exp={} la={} cas={} fetch={} cls={} size={}\r\n",

@@ -21,7 +21,10 @@ fn scan(s: &[u8]) -> Option<(bool, u64, bool, &[u8])> {
     let mut v: u64 = 0;
     let mut over = false;
     while i < s.len() && s[i].is_ascii_digit() {
-        match v.checked_mul(10).and_then(|x| x.checked_add((s[i] - b'0') as u64)) {
+        match v
+            .checked_mul(10)
+            .and_then(|x| x.checked_add((s[i] - b'0') as u64))
+        {
             Some(x) => v = x,
             None => over = true,
         }
@@ -65,7 +68,11 @@ pub fn parse_i32(s: &[u8]) -> Option<i32> {
     if over || v > limit {
         return None; // ERANGE
     }
-    let l = if neg { (v as i64).wrapping_neg() } else { v as i64 };
+    let l = if neg {
+        (v as i64).wrapping_neg()
+    } else {
+        v as i64
+    };
     Some(l as i32)
 }
 

@@ -34,7 +34,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_line: 2048, max_get_line: 1 << 20 }
+        Limits {
+            max_line: 2048,
+            max_get_line: 1 << 20,
+        }
     }
 }
 
@@ -163,7 +166,11 @@ impl<S: Storage> Session<S> {
                 return (pos, Control::Continue);
             }
             if self.proto == Proto::Unknown {
-                self.proto = if rest[0] == 0x80 { Proto::Binary } else { Proto::Text };
+                self.proto = if rest[0] == 0x80 {
+                    Proto::Binary
+                } else {
+                    Proto::Text
+                };
             }
             let step = match self.proto {
                 Proto::Binary => crate::binary::step(self, rest, out),

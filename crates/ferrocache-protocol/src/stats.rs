@@ -49,7 +49,11 @@ pub(crate) fn stats<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Ve
                 stat(out, &format!("{id}:addr"), &c.addr);
                 stat(out, &format!("{id}:listen_addr"), &c.listen_addr);
                 stat(out, &format!("{id}:state"), "conn_parse_cmd");
-                stat_u(out, &format!("{id}:secs_since_last_cmd"), now.saturating_sub(c.opened) as u64);
+                stat_u(
+                    out,
+                    &format!("{id}:secs_since_last_cmd"),
+                    now.saturating_sub(c.opened) as u64,
+                );
             }
             out.extend_from_slice(b"END\r\n");
         }
@@ -73,6 +77,8 @@ pub(crate) fn sub_into<S: Storage>(s: &Session<S>, name: &[u8], out: &mut Vec<u8
         b"slabs" => slabs(&s.store.stats(), out),
         // memcached's size histogram is off unless started with -o track_sizes.
         b"sizes" => stat(out, "sizes_status", "disabled"),
+        // memcached 1.6.18 as Debian builds it has extstore compiled in but unconfigured.
+        b"extstore" => {}
         _ => return false,
     }
     true
@@ -96,15 +102,28 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     stat_u(out, "pointer_size", usize::BITS as u64);
     stat(out, "rusage_user", format_args!("{user:.6}"));
     stat(out, "rusage_system", format_args!("{sys:.6}"));
-    stat_u(out, "max_connections", i.max_connections.load(std::sync::atomic::Ordering::Relaxed));
+    stat_u(
+        out,
+        "max_connections",
+        i.max_connections.load(std::sync::atomic::Ordering::Relaxed),
+    );
     stat_u(out, "curr_connections", i.curr_connections());
     stat_u(out, "total_connections", i.total_connections());
     stat_u(out, "rejected_connections", i.rejected_connections());
     stat_u(out, "connection_structures", i.curr_connections());
-    for name in ["response_obj_oom", "response_obj_count", "response_obj_bytes"] {
+    for name in [
+        "response_obj_oom",
+        "response_obj_count",
+        "response_obj_bytes",
+    ] {
         stat_u(out, name, 0);
     }
-    for name in ["read_buf_count", "read_buf_bytes", "read_buf_bytes_free", "read_buf_oom"] {
+    for name in [
+        "read_buf_count",
+        "read_buf_bytes",
+        "read_buf_bytes_free",
+        "read_buf_oom",
+    ] {
         stat_u(out, name, 0);
     }
     stat_u(out, "reserved_fds", 0);
@@ -144,7 +163,11 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     stat_u(out, "accepting_conns", 1);
     stat_u(out, "listen_disabled_num", 0);
     stat_u(out, "time_in_listen_disabled_us", 0);
-    stat_u(out, "threads", i.threads.load(std::sync::atomic::Ordering::Relaxed) as u64);
+    stat_u(
+        out,
+        "threads",
+        i.threads.load(std::sync::atomic::Ordering::Relaxed) as u64,
+    );
     stat_u(out, "conn_yields", 0);
     stat_u(out, "hash_power_level", e.hash_power_level as u64);
     stat_u(out, "hash_bytes", e.hash_bytes);

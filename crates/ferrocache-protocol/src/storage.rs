@@ -25,8 +25,12 @@ pub trait Storage {
     /// Current unix time in seconds by the engine's clock.
     fn now(&self) -> u32;
     /// Reads an item; `f` runs while the item is borrowed so the value is copied once.
-    fn get<R>(&self, key: &[u8], opts: &GetOptions, f: impl FnOnce(&ItemView<'_>) -> R)
-        -> Option<R>;
+    fn get<R>(
+        &self,
+        key: &[u8],
+        opts: &GetOptions,
+        f: impl FnOnce(&ItemView<'_>) -> R,
+    ) -> Option<R>;
     /// set / add / replace / append / prepend / cas.
     fn store(&self, req: &StoreRequest<'_>) -> Result<StoreOutcome, StoreError>;
     /// delete / meta `md`.

@@ -87,7 +87,11 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
     };
     let line_end = nl + 1;
     // memcached strips a '\r' only when the line has at least one other byte.
-    let mut line = if nl > 1 && data[nl - 1] == b'\r' { &data[..nl - 1] } else { &data[..nl] };
+    let mut line = if nl > 1 && data[nl - 1] == b'\r' {
+        &data[..nl - 1]
+    } else {
+        &data[..nl]
+    };
     // memcached works on C strings: a NUL ends the command.
     if let Some(z) = memchr(0, line) {
         line = &line[..z];
@@ -169,9 +173,10 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
             let noreply = t.noreply();
             match parse_u32(t.get(1)) {
                 Some(level) => {
-                    s.info
-                        .verbosity
-                        .store(level.min(MAX_VERBOSITY), std::sync::atomic::Ordering::Relaxed);
+                    s.info.verbosity.store(
+                        level.min(MAX_VERBOSITY),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     reply(out, noreply, b"OK");
                 }
                 None => reply(out, noreply, b"CLIENT_ERROR bad command line format"),
@@ -275,9 +280,11 @@ fn update<S: Storage>(
     if key.len() > KEY_MAX {
         return bad(out);
     }
-    let (Some(flags), Some(exptime), Some(vlen)) =
-        (parse_u32(t.get(2)), parse_i32(t.get(3)), parse_i32(t.get(4)))
-    else {
+    let (Some(flags), Some(exptime), Some(vlen)) = (
+        parse_u32(t.get(2)),
+        parse_i32(t.get(3)),
+        parse_i32(t.get(4)),
+    ) else {
         return bad(out);
     };
     let mut cas = None;
@@ -296,7 +303,10 @@ fn update<S: Storage>(
         reply(out, noreply, b"SERVER_ERROR object too large for cache");
         if mode == StoreMode::Set {
             // memcached unlinks the old value so a failed set never leaves stale data.
-            s.store.delete(&DeleteRequest { key, ..Default::default() });
+            s.store.delete(&DeleteRequest {
+                key,
+                ..Default::default()
+            });
         }
         s.swallow = vlen + 2;
         return Step::Done(line_end);
@@ -345,9 +355,7 @@ pub(crate) fn store_error<S: Storage>(s: &Session<S>, e: StoreError) -> &'static
             b"SERVER_ERROR out of memory storing object"
         }
         StoreError::BadKey => b"CLIENT_ERROR bad command line format",
-        StoreError::NonNumeric => {
-            b"CLIENT_ERROR cannot increment or decrement non-numeric value"
-        }
+        StoreError::NonNumeric => b"CLIENT_ERROR cannot increment or decrement non-numeric value",
     }
 }
 
@@ -360,7 +368,15 @@ fn arith<S: Storage>(s: &Session<S>, t: &Tokens<'_>, incr: bool, out: &mut Vec<u
     let Some(delta) = parse_u64(t.get(2)) else {
         return reply(out, noreply, b"CLIENT_ERROR invalid numeric delta argument");
     };
-    let req = ArithRequest { key, incr, delta, cas: None, vivify: None, touch: None, new_cas: None };
+    let req = ArithRequest {
+        key,
+        incr,
+        delta,
+        cas: None,
+        vivify: None,
+        touch: None,
+        new_cas: None,
+    };
     match s.store.arith(&req) {
         Ok(ArithStatus::Ok { value, .. }) => {
             if !noreply {
@@ -394,7 +410,10 @@ fn delete<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     if key.len() > KEY_MAX {
         return reply(out, noreply, b"CLIENT_ERROR bad command line format");
     }
-    let msg: &[u8] = match s.store.delete(&DeleteRequest { key, ..Default::default() }) {
+    let msg: &[u8] = match s.store.delete(&DeleteRequest {
+        key,
+        ..Default::default()
+    }) {
         DeleteStatus::Deleted => b"DELETED",
         _ => b"NOT_FOUND",
     };
@@ -410,7 +429,11 @@ fn touch<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     let Some(exp) = parse_i32(t.get(2)) else {
         return reply(out, noreply, b"CLIENT_ERROR invalid exptime argument");
     };
-    let msg: &[u8] = if s.store.touch(key, exp as i64) { b"TOUCHED" } else { b"NOT_FOUND" };
+    let msg: &[u8] = if s.store.touch(key, exp as i64) {
+        b"TOUCHED"
+    } else {
+        b"NOT_FOUND"
+    };
     reply(out, noreply, msg);
 }
 

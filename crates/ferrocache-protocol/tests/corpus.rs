@@ -1,0 +1,151 @@
+//! Replays `corpus/corpus.txt` (requests and memcached 1.6.18's recorded replies, see
+//! `corpus/gen.py`) through `Session`: whole, byte by byte, and in odd-sized chunks.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{feed_chunked, mock_session};
+use ferrocache_protocol::storage::Storage;
+use ferrocache_protocol::{ServerInfo, Session};
+
+struct Case {
+    name: String,
+    opts: Vec<String>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    closed: bool,
+}
+
+fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i..].starts_with(b"{{") {
+            // {{c*n}}: n copies of byte c
+            let end = s[i..].find("}}").unwrap() + i;
+            let (c, n) = s[i + 2..end].split_once('*').unwrap();
+            out.extend(std::iter::repeat_n(c.as_bytes()[0], n.parse().unwrap()));
+            i = end + 2;
+        } else if b[i] == b'\\' {
+            match b[i + 1] {
+                b'r' => out.push(b'\r'),
+                b'n' => out.push(b'\n'),
+                b'\\' => out.push(b'\\'),
+                b'x' => {
+                    out.push(u8::from_str_radix(&s[i + 2..i + 4], 16).unwrap());
+                    i += 2;
+                }
+                c => panic!("bad escape {c}"),
+            }
+            i += 2;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn load() -> Vec<Case> {
+    let text = include_str!("corpus/corpus.txt");
+    let mut cases: Vec<Case> = Vec::new();
+    for line in text.lines() {
+        if let Some(h) = line.strip_prefix("### ") {
+            let mut parts = h.split(' ');
+            cases.push(Case {
+                name: parts.next().unwrap().to_string(),
+                opts: parts.map(str::to_string).collect(),
+                input: Vec::new(),
+                output: Vec::new(),
+                closed: false,
+            });
+        } else if let Some(v) = line.strip_prefix("IN ") {
+            cases.last_mut().unwrap().input = unescape(v);
+        } else if let Some(v) = line.strip_prefix("OUT ") {
+            cases.last_mut().unwrap().output = unescape(v);
+        } else if let Some(v) = line.strip_prefix("CLOSED ") {
+            cases.last_mut().unwrap().closed = v == "1";
+        }
+    }
+    assert!(cases.len() > 100, "corpus too small: {}", cases.len());
+    cases
+}
+
+fn show(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&b[..b.len().min(600)]).into_owned();
+    s.replace('\r', "\\r").replace('\n', "\\n")
+}
+
+/// Whether `out`/`closed` match the recording, allowing the documented differences
+/// named by the case's options (see gen.py).
+fn matches(c: &Case, out: &[u8], closed: bool) -> bool {
+    let has = |o: &str| c.opts.iter().any(|x| x == o);
+    if has("lossy") {
+        closed && out.starts_with(&c.output)
+    } else if has("suffix") {
+        closed == c.closed && out.ends_with(&c.output)
+    } else if has("early") {
+        closed == c.closed
+            && out.starts_with(&c.output)
+            && out.ends_with(b"too large for cache\r\n")
+    } else {
+        out == c.output && closed == c.closed
+    }
+}
+
+fn check<S: Storage>(mk: impl Fn() -> Session<S>, skip: &[&str]) {
+    let mut failures = Vec::new();
+    for c in load() {
+        if skip.contains(&c.name.as_str()) {
+            continue;
+        }
+        let want = &c.output;
+        let mut chunkings = vec![c.input.len()];
+        if !c.opts.iter().any(|o| o == "nosplit") {
+            chunkings.push(if c.input.len() < 65536 { 1 } else { 997 });
+            chunkings.push(7);
+        }
+        for chunk in chunkings {
+            let mut s = mk();
+            let (out, closed) = feed_chunked(&mut s, &c.input, chunk);
+            if !matches(&c, &out, closed) {
+                failures.push(format!(
+                    "{} (chunk {}):\n   want {} closed={}\n   got  {} closed={}",
+                    c.name,
+                    chunk,
+                    show(want),
+                    c.closed,
+                    show(&out),
+                    closed
+                ));
+                break;
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Cases the mock cannot reproduce (they depend on the engine's internals).
+const MOCK_SKIP: &[&str] = &[];
+
+#[test]
+fn corpus_matches_memcached_with_mock_storage() {
+    check(mock_session, MOCK_SKIP);
+}
+
+#[test]
+fn corpus_matches_memcached_with_real_engine() {
+    use ferrocache_core::{Config, Store};
+    let mk = || {
+        let store = Store::new(Config::default().background(false)).unwrap();
+        Session::new(Arc::new(store), Arc::new(ServerInfo::new("1.6.18")))
+    };
+    check(mk, &[]);
+}
