@@ -1,12 +1,20 @@
-// Replays a parsed corpus session on a fresh connection and returns a readable transcript
-// of the normalised replies, one entry per `>` step, plus whether the server closed.
+// Replays a parsed corpus session on a fresh connection. Returns the whole reply stream,
+// normalised, ending with whether the server closed the connection (what tests compare:
+// memcached itself answers some requests only when the next one arrives, so where a
+// step's reply lands is timing, not behaviour), and a per-step transcript for reading.
 import { lastCas, normalise, type Step } from './corpus'
 import { RawConn } from './raw'
 import { sleep } from './servers'
 
-export async function replay(port: number, steps: Step[]): Promise<string[]> {
+export interface Replayed {
+  stream: string
+  transcript: string[]
+}
+
+export async function replay(port: number, steps: Step[]): Promise<Replayed> {
   const conn = await RawConn.open(port)
   const transcript: string[] = []
+  const received: Buffer[] = []
   let pending: Buffer[] = []
   // `$CAS` in a request stands for the last CAS value this server sent on this connection.
   let cas = '0'
@@ -26,16 +34,19 @@ export async function replay(port: number, steps: Step[]): Promise<string[]> {
         continue
       }
       const reply = await conn.settle()
+      received.push(reply)
       cas = lastCas(reply) ?? cas
       transcript.push(`step ${i}: ${normalise(reply)}`)
       if (conn.closed) break
     }
     // Anything that arrives late, and whether the server hung up.
     const tail = await conn.settle()
+    received.push(tail)
     if (tail.length > 0) transcript.push(`late: ${normalise(tail)}`)
     transcript.push(conn.closed ? 'closed by server' : 'open')
   } finally {
     conn.close()
   }
-  return transcript
+  const stream = `${normalise(Buffer.concat(received))}\n[${conn.closed ? 'closed by server' : 'open'}]`
+  return { stream, transcript }
 }

@@ -10,7 +10,7 @@ async function main(): Promise<void> {
   try {
     for (const file of process.argv.slice(2)) {
       console.log(`== ${file}`)
-      for (const line of await replay(mc.port, parseSession(readFileSync(file, 'utf8')))) console.log(line)
+      for (const line of (await replay(mc.port, parseSession(readFileSync(file, 'utf8')))).transcript) console.log(line)
     }
   } finally {
     await mc.stop()

@@ -91,6 +91,7 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['ssl_verify_mode', '0'],
     ['ssl_keyformat', '1'],
     ['ssl_ciphers', 'NULL'],
+    ['ssl_ca_cert', 'NULL'],
     ['ssl_wbuf_size', '0'],
     ['ssl_session_cache', 'no'],
     ['ssl_kernel_tls', 'no'],
