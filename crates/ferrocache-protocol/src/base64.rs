@@ -17,7 +17,7 @@ fn dec(c: u8) -> Option<u32> {
 /// input is not valid, empty, or decodes to nothing.
 pub fn decode(input: &[u8], out: &mut Vec<u8>) -> Option<()> {
     out.clear();
-    if input.is_empty() || input.len() % 4 != 0 {
+    if input.is_empty() || !input.len().is_multiple_of(4) {
         return None;
     }
     let quads = input.len() / 4;

@@ -56,7 +56,7 @@ pub(crate) fn slab_class_for(total: usize, min: usize, factor: f64, page: usize)
     let mut size = 48 + min;
     let mut id = 1u32;
     while id < 63 && (size as f64) <= max_chunk as f64 / factor {
-        if size % 8 != 0 {
+        if !size.is_multiple_of(8) {
             size += 8 - size % 8;
         }
         if total <= size {

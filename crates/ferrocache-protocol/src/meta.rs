@@ -278,7 +278,7 @@ fn ms<S: Storage>(
         return bad(out, b"CLIENT_ERROR options flags too long");
     }
     let vlen = match parse_i32(t.get(2)) {
-        Some(v) if v >= 0 && v <= i32::MAX - 2 => v as usize,
+        Some(v) if (0..=i32::MAX - 2).contains(&v) => v as usize,
         _ => return bad(out, b"CLIENT_ERROR bad command line format"),
     };
     // From here on an error also skips the value, as memcached swallows it.

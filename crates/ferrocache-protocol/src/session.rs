@@ -66,14 +66,11 @@ pub(crate) enum Step {
 /// use std::sync::Arc;
 /// use ferrocache_core::{Config, Store};
 /// use ferrocache_protocol::{Control, ServerInfo, Session};
-/// # fn main() {
-/// # if true { return; } // the engine may not be built yet when docs compile
 /// let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
 /// let mut s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
 /// let mut out = Vec::new();
 /// assert_eq!(s.feed(b"set k 0 0 2\r\nhi\r\nget k\r\n", &mut out), Control::Continue);
 /// assert_eq!(out, b"STORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\n");
-/// # }
 /// ```
 pub struct Session<S: Storage> {
     pub(crate) store: S,

@@ -294,7 +294,7 @@ fn update<S: Storage>(
             None => return bad(out),
         }
     }
-    if vlen < 0 || vlen > i32::MAX - 2 {
+    if !(0..=i32::MAX - 2).contains(&vlen) {
         return bad(out);
     }
     let vlen = vlen as usize;

@@ -277,7 +277,25 @@ def compress(s):
     import re
     return re.sub(r'(([a-z])\2{63,})', lambda m: '{{%s*%d}}' % (m.group(2), len(m.group(1))), s)
 
+def stat_names(reply):
+    names = []
+    for line in reply.decode('latin1').split('\r\n'):
+        if line.startswith('STAT '):
+            names.append(line.split(' ')[1])
+    return names
+
+def record_stat_names(port):
+    """The names (in order) memcached prints for stats, stats items and stats slabs."""
+    general, _ = record(b'stats\r\n', port)
+    sub, _ = record(b'set a 0 0 1\r\nx\r\nget a\r\nstats items\r\nstats slabs\r\n', port + 1)
+    items_part, slabs_part = sub.split(b'END\r\n')[1:3]
+    return ['general ' + ' '.join(stat_names(general)),
+            'items ' + ' '.join(stat_names(items_part)),
+            'slabs ' + ' '.join(stat_names(slabs_part))]
+
 if __name__ == '__main__':
+    here = __file__.rsplit('/', 1)[0] if '/' in __file__ else '.'
+    open(here + '/stats_names.txt', 'w').write('\n'.join(record_stat_names(23390)) + '\n')
     lines = ['# Recorded from memcached 1.6.18 by gen.py; do not edit by hand.']
     port = 23400
     for name, data, opts in CASES:
@@ -288,4 +306,4 @@ if __name__ == '__main__':
         lines.append('OUT ' + compress(esc(out)))
         lines.append('CLOSED %d' % closed)
         print(name, len(out), 'closed' if closed else '', file=sys.stderr)
-    open(__file__.rsplit('/', 1)[0] + '/corpus.txt' if '/' in __file__ else 'corpus.txt', 'w').write('\n'.join(lines) + '\n')
+    open(here + '/corpus.txt', 'w').write('\n'.join(lines) + '\n')

@@ -1,0 +1,330 @@
+//! Session behaviour beyond single replies: pipelining, split reads, memory bounds,
+//! connection control, and the stats family with the real engine.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use common::{feed_chunked, mock_session};
+use ferrocache_core::{Config, Store};
+use ferrocache_protocol::{ConnEntry, Control, Limits, ServerInfo, Session};
+
+fn engine_session() -> (Session<Arc<Store>>, Arc<ServerInfo>) {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    (Session::new(store, info.clone()), info)
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+#[test]
+fn thousand_pipelined_requests_in_one_read() {
+    let (mut s, _) = engine_session();
+    let mut input = Vec::new();
+    for i in 0..1000 {
+        input.extend_from_slice(format!("set key{i} {i} 0 5\r\nv{i:04}\r\n").as_bytes());
+        input.extend_from_slice(format!("mg key{i} v f\r\n").as_bytes());
+    }
+    input.extend_from_slice(b"get key0 key999\r\n");
+    let mut out = Vec::new();
+    assert_eq!(s.feed(&input, &mut out), Control::Continue);
+    assert_eq!(count(&out, b"STORED\r\n"), 1000);
+    assert_eq!(count(&out, b"VA 5 f"), 1000);
+    assert!(out.ends_with(b"VALUE key0 0 5\r\nv0000\r\nVALUE key999 999 5\r\nv0999\r\nEND\r\n"));
+    assert_eq!(s.buffered(), 0);
+}
+
+#[test]
+fn any_split_of_a_pipeline_gives_the_same_replies() {
+    let input = b"set a 0 0 3\r\nabc\r\nappend a 0 0 2\r\nde\r\nget a\r\nms b 2 T0\r\nhi\r\nmg b v\r\nincr n 1\r\nma n N0 J7 v\r\nmn\r\n";
+    let (whole, _) = feed_chunked(&mut mock_session(), input, input.len());
+    assert!(
+        whole.ends_with(b"VA 1\r\n7\r\nMN\r\n"),
+        "{}",
+        String::from_utf8_lossy(&whole)
+    );
+    for chunk in 1..input.len() {
+        let (out, closed) = feed_chunked(&mut mock_session(), input, chunk);
+        assert_eq!(out, whole, "chunk {chunk}");
+        assert!(!closed);
+    }
+}
+
+#[test]
+fn huge_declared_value_is_swallowed_without_buffering() {
+    let mut s = mock_session();
+    let mut out = Vec::new();
+    // 100 MB declared: far over the 1 MiB item limit.
+    s.feed(b"set big 0 0 100000000\r\n", &mut out);
+    assert_eq!(out, b"SERVER_ERROR object too large for cache\r\n");
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent + chunk.len() <= 100_000_000 {
+        assert_eq!(s.feed(&chunk, &mut out), Control::Continue);
+        assert_eq!(s.buffered(), 0);
+        sent += chunk.len();
+    }
+    let mut tail = vec![b'x'; 100_000_000 - sent];
+    tail.extend_from_slice(b"\r\nget big\r\n");
+    out.clear();
+    s.feed(&tail, &mut out);
+    assert_eq!(out, b"END\r\n");
+}
+
+#[test]
+fn binary_oversized_set_is_swallowed_without_buffering() {
+    let mut s = mock_session();
+    let mut out = Vec::new();
+    let vlen: u32 = 10_000_000;
+    let mut pkt = vec![0x80, 0x01, 0, 1, 8, 0, 0, 0];
+    pkt.extend_from_slice(&(vlen + 9).to_be_bytes());
+    pkt.extend_from_slice(&[0; 12]);
+    pkt.extend_from_slice(&[0; 8]);
+    pkt.push(b'k');
+    s.feed(&pkt, &mut out);
+    assert_eq!(&out[6..8], &[0, 3], "E2BIG");
+    assert!(out.ends_with(b"Too large."));
+    let chunk = vec![0u8; 100_000];
+    for _ in 0..100 {
+        s.feed(&chunk, &mut out);
+        assert_eq!(s.buffered(), 0);
+    }
+    out.clear();
+    let noop = [
+        0x80, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    s.feed(&noop, &mut out);
+    assert_eq!(out.len(), 24);
+    assert_eq!(out[1], 0x0a);
+}
+
+#[test]
+fn a_partial_value_is_buffered_and_bounded_by_the_item_limit() {
+    let mut s = mock_session();
+    let mut out = Vec::new();
+    s.feed(b"set v 0 0 500000\r\n", &mut out);
+    s.feed(&vec![b'y'; 300_000], &mut out);
+    assert!(out.is_empty());
+    assert!(s.buffered() >= 300_000 && s.buffered() < 301_000);
+    let mut rest = vec![b'y'; 200_000];
+    rest.extend_from_slice(b"\r\n");
+    s.feed(&rest, &mut out);
+    assert_eq!(out, b"STORED\r\n");
+    assert_eq!(s.buffered(), 0);
+}
+
+#[test]
+fn line_without_newline_past_2048_bytes_closes() {
+    let mut s = mock_session();
+    let mut out = Vec::new();
+    assert_eq!(s.feed(&[b'z'; 2048], &mut out), Control::Continue);
+    assert_eq!(s.feed(b"z", &mut out), Control::Close);
+    assert!(out.is_empty());
+    // Once closed, nothing more is executed.
+    assert_eq!(s.feed(b"version\r\n", &mut out), Control::Close);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn long_get_lines_are_allowed_up_to_the_limit() {
+    let limits = Limits {
+        max_line: 2048,
+        max_get_line: 10_000,
+    };
+    let mut s = Session::with_limits(
+        common::Mock::default(),
+        Arc::new(ServerInfo::new("x")),
+        limits,
+    );
+    let mut out = Vec::new();
+    let keys: String = (0..1000).map(|i| format!(" k{i}")).collect();
+    let line = format!("get{keys}");
+    assert!(line.len() > 2048 && line.len() < 10_000);
+    assert_eq!(s.feed(line.as_bytes(), &mut out), Control::Continue);
+    assert_eq!(s.feed(b"\r\n", &mut out), Control::Continue);
+    assert_eq!(out, b"END\r\n");
+    assert_eq!(s.feed(&vec![b'k'; 10_001], &mut out), Control::Close);
+}
+
+#[test]
+fn quit_and_shutdown_control_the_connection() {
+    let (mut s, info) = engine_session();
+    let mut out = Vec::new();
+    assert_eq!(
+        s.feed(b"version\r\nquit\r\nversion\r\n", &mut out),
+        Control::Close
+    );
+    assert_eq!(out, b"VERSION 1.6.18\r\n");
+
+    let (mut s, _) = engine_session();
+    out.clear();
+    assert_eq!(s.feed(b"shutdown\r\n", &mut out), Control::Continue);
+    assert_eq!(out, b"ERROR: shutdown not enabled\r\n");
+
+    info.shutdown_enabled.store(true, Ordering::Relaxed);
+    let mut s = Session::new(
+        Arc::new(Store::new(Config::default().background(false)).unwrap()),
+        info.clone(),
+    );
+    out.clear();
+    assert_eq!(s.feed(b"shutdown bogus\r\n", &mut out), Control::Continue);
+    assert_eq!(out, b"CLIENT_ERROR invalid shutdown mode\r\n");
+    assert_eq!(
+        s.feed(b"shutdown graceful\r\n", &mut out),
+        Control::Shutdown
+    );
+}
+
+#[test]
+fn protocol_is_chosen_by_the_first_byte() {
+    let (mut s, _) = engine_session();
+    let mut out = Vec::new();
+    s.feed(b"mn\r\n", &mut out);
+    assert!(!s.is_binary());
+    let (mut b, _) = engine_session();
+    b.feed(&[0x80, 0x0a], &mut out);
+    assert!(b.is_binary());
+    assert_eq!(b.buffered(), 2);
+}
+
+#[test]
+fn verbosity_and_io_counters_reach_server_info() {
+    let (mut s, info) = engine_session();
+    let mut out = Vec::new();
+    s.feed(b"verbosity 5\r\n", &mut out);
+    assert_eq!(out, b"OK\r\n");
+    assert_eq!(
+        info.verbosity.load(Ordering::Relaxed),
+        2,
+        "capped at memcached's maximum"
+    );
+    assert_eq!(info.bytes_read(), 13);
+    assert_eq!(info.bytes_written(), 4);
+}
+
+fn stat_names(out: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(out)
+        .split("\r\n")
+        .filter_map(|l| l.strip_prefix("STAT "))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect()
+}
+
+fn recorded_names(kind: &str) -> Vec<String> {
+    let line = include_str!("corpus/stats_names.txt")
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{kind} ")))
+        .unwrap();
+    line.split(' ').map(str::to_string).collect()
+}
+
+#[test]
+fn stats_names_and_order_match_memcached() {
+    let (mut s, _) = engine_session();
+    let mut out = Vec::new();
+    s.feed(b"stats\r\n", &mut out);
+    assert!(out.ends_with(b"END\r\n"));
+    assert_eq!(stat_names(&out), recorded_names("general"));
+
+    out.clear();
+    s.feed(b"set a 0 0 1\r\nx\r\nget a\r\n", &mut out);
+    out.clear();
+    s.feed(b"stats items\r\n", &mut out);
+    assert_eq!(
+        stat_names(&out),
+        recorded_names("items"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+
+    out.clear();
+    s.feed(b"stats slabs\r\n", &mut out);
+    assert_eq!(stat_names(&out), recorded_names("slabs"));
+}
+
+#[test]
+fn stats_values_follow_the_engine_and_reset() {
+    let (mut s, _) = engine_session();
+    let mut out = Vec::new();
+    s.feed(
+        b"set a 0 0 1\r\nx\r\nget a\r\nget b\r\ndelete b\r\nstats\r\n",
+        &mut out,
+    );
+    let text = String::from_utf8_lossy(&out).into_owned();
+    for want in [
+        "STAT cmd_get 2\r\n",
+        "STAT get_hits 1\r\n",
+        "STAT get_misses 1\r\n",
+        "STAT curr_items 1\r\n",
+        "STAT delete_misses 1\r\n",
+        "STAT version 1.6.18\r\n",
+    ] {
+        assert!(text.contains(want), "{want} missing in {text}");
+    }
+    out.clear();
+    s.feed(b"stats reset\r\nstats\r\n", &mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert!(text.starts_with("RESET\r\n"));
+    assert!(
+        text.contains("STAT cmd_get 0\r\n") && text.contains("STAT curr_items 1\r\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn stats_settings_and_conns_come_from_server_info() {
+    let (mut s, info) = engine_session();
+    info.set_settings(vec![
+        ("maxbytes".into(), "67108864".into()),
+        ("tcpport".into(), "11211".into()),
+    ]);
+    let entry = ConnEntry {
+        addr: "tcp:127.0.0.1:5000".into(),
+        listen_addr: "tcp:127.0.0.1:11211".into(),
+        opened: 0,
+    };
+    info.conn_opened(7, entry);
+    assert_eq!(info.curr_connections(), 1);
+    let mut out = Vec::new();
+    s.feed(b"stats settings\r\nstats conns\r\n", &mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert!(
+        text.starts_with("STAT maxbytes 67108864\r\nSTAT tcpport 11211\r\nEND\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("STAT 7:addr tcp:127.0.0.1:5000\r\nSTAT 7:listen_addr tcp:127.0.0.1:11211\r\nSTAT 7:state conn_parse_cmd\r\n"), "{text}");
+    info.conn_closed(7);
+    info.conn_closed(7);
+    assert_eq!(info.curr_connections(), 0);
+    assert_eq!(info.total_connections(), 1);
+    info.conn_rejected();
+    assert_eq!(info.rejected_connections(), 1);
+}
+
+#[test]
+fn binary_stat_sends_one_packet_per_stat_then_an_empty_one() {
+    let (mut s, _) = engine_session();
+    let mut out = Vec::new();
+    let pkt = [
+        0x80, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    s.feed(&pkt, &mut out);
+    let mut names = Vec::new();
+    let mut p = &out[..];
+    loop {
+        assert_eq!(p[0], 0x81);
+        assert_eq!(&p[12..16], &[1, 2, 3, 4], "opaque echoed");
+        let klen = u16::from_be_bytes([p[2], p[3]]) as usize;
+        let blen = u32::from_be_bytes([p[8], p[9], p[10], p[11]]) as usize;
+        if blen == 0 {
+            assert_eq!(p.len(), 24);
+            break;
+        }
+        names.push(String::from_utf8(p[24..24 + klen].to_vec()).unwrap());
+        p = &p[24 + blen..];
+    }
+    assert_eq!(names, recorded_names("general"));
+}
