@@ -22,6 +22,15 @@ export function freePort(): Promise<number> {
   })
 }
 
+/** Throws if something already listens on `port` (a fixed port must be ours). */
+export function assertPortFree(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once('error', () => reject(new Error(`port ${port} is already in use; this test needs it free`)))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()))
+  })
+}
+
 /** Resolves once something accepts TCP connections on the port; rejects after `ms`. */
 export async function waitForPort(port: number, ms = 10_000, child?: ChildProcess): Promise<void> {
   const deadline = Date.now() + ms
@@ -76,11 +85,12 @@ export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM
 }
 
 /** Debian's memcached 1.6.18, one worker thread, TCP only. Fails loudly if it is missing. */
-export async function startMemcached(extra: string[] = []): Promise<Running> {
+export async function startMemcached(extra: string[] = [], fixedPort?: number): Promise<Running> {
   if (!existsSync(MEMCACHED)) {
     throw new Error(`${MEMCACHED} is missing: the differential tests need Debian's memcached (apt-get install memcached)`)
   }
-  const port = await freePort()
+  if (fixedPort !== undefined) await assertPortFree(fixedPort)
+  const port = fixedPort ?? (await freePort())
   const args = ['-U', '0', '-l', '127.0.0.1', '-p', String(port), '-t', '1', ...extra]
   // memcached refuses to run as root unless told which user to be.
   if (process.getuid?.() === 0) args.push('-u', 'root')
@@ -93,11 +103,13 @@ export async function startMemcached(extra: string[] = []): Promise<Running> {
 export async function startFerrocached(
   extra: string[] = [],
   env: NodeJS.ProcessEnv = {},
+  fixedPort?: number,
 ): Promise<Running> {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
     throw new Error('dist/cli/main.js is missing: run "npm run build" before the server tests')
   }
-  const port = await freePort()
+  if (fixedPort !== undefined) await assertPortFree(fixedPort)
+  const port = fixedPort ?? (await freePort())
   const child = spawn(process.execPath, [BIN, '-p', String(port), ...extra], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...env },
@@ -132,4 +144,27 @@ export function rssKiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(status)
   if (!m) throw new Error(`no VmRSS for pid ${pid}`)
   return Number(m[1])
+}
+
+/** Runs a program to completion with a time limit; never throws for a non-zero exit. */
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; ms?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  if (!existsSync(cmd)) throw new Error(`${cmd} is missing: CI installs it in .ci/run (apt-get)`)
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env } })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.ms ?? 30_000)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+    child.stdin.end(opts.input ?? '')
+  })
 }
