@@ -24,7 +24,9 @@ pub struct Config {
     pub item_size_max: usize,
     /// Evict when memory is full (default). `false` is memcached's `-M`: return an error.
     pub evict: bool,
-    /// Number of independently locked shards (a power of two, default 8).
+    /// Number of independently locked shards (a power of two, default 8). An upper bound:
+    /// each shard owns whole pages, so a store keeps at least 8 pages per shard and uses
+    /// fewer shards when memory is small (`Store::config().shards` tells the number used).
     pub shards: usize,
     /// Initial hash table size per shard as a power of two (default 12); grows by itself.
     pub hash_power: u8,

@@ -19,6 +19,9 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+/// Fewest pages per shard the store is built with (see [`Config::shards`]).
+const MIN_PAGES_PER_SHARD: usize = 8;
+
 /// Why an operation could not finish under its shard lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fail {
@@ -155,8 +158,13 @@ impl Drop for Shards {
 }
 
 impl Shards {
-    pub fn new(config: Config) -> Result<Self, ConfigError> {
+    pub fn new(mut config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
+        // pages belong to shards: too many shards for the pages would pass pages back and
+        // forth between them, so keep MIN_PAGES_PER_SHARD pages each
+        let pages = config.memory_limit / config.page_size;
+        let fit = (pages / MIN_PAGES_PER_SHARD).max(1);
+        config.shards = config.shards.min(1 << fit.ilog2());
         let classes = SlabClasses::new(&config);
         let max_handle_pages = (1u64 << (32 - classes.chunk_bits())) - 1;
         if (config.memory_limit / config.page_size) as u64 > max_handle_pages {
@@ -802,6 +810,8 @@ impl Shard {
         let old_it = (old != NIL).then(|| self.slab.item(old));
 
         let mut stale = false;
+        // counted once the store happens, in the class of the item it replaces
+        let mut cas_hit = None;
         if is_cas {
             let Some(o) = old_it else {
                 self.st.cmd_set += 1;
@@ -810,9 +820,10 @@ impl Shard {
             };
             let want = r.cas.unwrap_or(0);
             if want != 0 && want == o.cas() {
-                // match
+                cas_hit = Some(self.class_of(old));
             } else if r.invalidate && want != 0 && want < o.cas() {
                 stale = true;
+                cas_hit = Some(self.class_of(old));
             } else {
                 self.st.cmd_set += 1;
                 let c = self.class_of(old);
@@ -884,6 +895,9 @@ impl Shard {
             if old != NIL {
                 self.unlink_item(old);
             }
+            if let Some(oc) = cas_hit {
+                self.cs[oc].cas_hits += 1;
+            }
             self.st.cmd_set += 1;
             self.st.total_items += 1;
             let cas = core.next_cas(r.new_cas);
@@ -927,11 +941,10 @@ impl Shard {
             old = self.ht.find(&self.slab, hash, key);
         }
         if old != NIL {
-            if is_cas {
-                let oc = self.class_of(old);
-                self.cs[oc].cas_hits += 1;
-            }
             self.unlink_item(old);
+        }
+        if let Some(oc) = cas_hit {
+            self.cs[oc].cas_hits += 1;
         }
         self.link_new(core, hash, h, c, ctx);
         self.st.cmd_set += 1;

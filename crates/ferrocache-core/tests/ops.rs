@@ -8,7 +8,7 @@ fn store() -> (Store, Clock) {
     let clock = Clock::manual(T0);
     let s = Store::new(
         Config::default()
-            .memory_limit(8 << 20)
+            .memory_limit(16 << 20)
             .shards(2)
             .background(false)
             .clock(clock.clone()),

@@ -1,0 +1,555 @@
+//! Randomized model-based test: millions of random operations against the engine and a
+//! plain HashMap reference, with a small memory limit (eviction, page moves between classes
+//! and shards) and a manual clock (expiry, delayed flush).
+//!
+//! Before each operation the key is peeked (a no-bump read) and reconciled with the model:
+//! a key the model has but the store lacks must be explained by eviction (counted, and
+//! bounded by the evictions the store reports), a key the store has but the model lacks is a
+//! phantom (failure), and a key both have must match in value, flags, cas and exptime. Then
+//! the operation runs on both and the outcomes must be equal. Every few thousand operations
+//! the crawler runs and the store-wide invariants are checked: pages within the limit, stats
+//! equal to what a walk of all items finds, counters equal to what the test expects.
+
+use ferrocache_core::*;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::collections::HashMap;
+
+const T0: u32 = 1_700_000_000;
+const MEMORY: usize = 16 << 20;
+const ITEM_MAX: usize = 32 << 10;
+const OPS: u64 = 2_000_000;
+const CHECK_EVERY: u64 = 25_000;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    value: Vec<u8>,
+    flags: u32,
+    exptime: u32,
+    cas: u64,
+}
+
+/// Counters the test predicts from outcomes.
+#[derive(Default, Debug, PartialEq, Eq)]
+struct Expect {
+    cmd_get: u64,
+    get_hits: u64,
+    get_misses: u64,
+    cmd_set: u64,
+    cmd_touch: u64,
+    touch_hits: u64,
+    touch_misses: u64,
+    delete_hits: u64,
+    delete_misses: u64,
+    cas_hits: u64,
+    cas_misses: u64,
+    cas_badval: u64,
+    incr_hits: u64,
+    incr_misses: u64,
+    decr_hits: u64,
+    decr_misses: u64,
+}
+
+struct Harness {
+    store: Store,
+    clock: Clock,
+    model: HashMap<Vec<u8>, Entry>,
+    flush_at: Option<u32>,
+    expect: Expect,
+    /// Model keys found missing from the store (each must be an eviction).
+    lost: u64,
+    rng: SmallRng,
+    noise: Vec<u8>,
+    /// Values spread over ~27 slab classes (more than the pages: constant page moves)
+    /// instead of a few.
+    wide: bool,
+    keys: u32,
+}
+
+fn fits(key: &[u8], vlen: usize) -> bool {
+    36 + key.len() + vlen <= ITEM_MAX
+}
+
+impl Harness {
+    fn new(seed: u64, wide: bool, keys: u32) -> Harness {
+        let clock = Clock::manual(T0);
+        let store = Store::new(
+            Config::default()
+                .memory_limit(MEMORY)
+                .item_size_max(ITEM_MAX)
+                .shards(2)
+                .background(false)
+                .clock(clock.clone()),
+        )
+        .unwrap();
+        assert_eq!(store.shard_count(), 2);
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let noise = (0..ITEM_MAX * 2).map(|_| rng.gen()).collect();
+        Harness {
+            store,
+            clock,
+            model: HashMap::new(),
+            flush_at: None,
+            expect: Expect::default(),
+            lost: 0,
+            rng,
+            noise,
+            wide,
+            keys,
+        }
+    }
+
+    fn now(&self) -> u32 {
+        self.clock.now()
+    }
+
+    fn alive(e: &Entry, now: u32) -> bool {
+        e.exptime == 0 || e.exptime > now
+    }
+
+    /// Brings the model's view of `key` in line with the store, checking what may differ.
+    fn reconcile(&mut self, key: &[u8]) {
+        let now = self.now();
+        if self.model.get(key).is_some_and(|e| !Self::alive(e, now)) {
+            self.model.remove(key);
+        }
+        let peek = self.store.get(
+            key,
+            &GetOptions {
+                no_bump: true,
+                ..GetOptions::default()
+            },
+            |v| Entry {
+                value: v.value.to_vec(),
+                flags: v.flags,
+                exptime: v.exptime,
+                cas: v.cas,
+            },
+        );
+        match (self.model.get(key), peek) {
+            (Some(e), Some(p)) => {
+                assert_eq!(
+                    e.value,
+                    p.value,
+                    "value of {:?}",
+                    String::from_utf8_lossy(key)
+                );
+                assert_eq!(
+                    (e.flags, e.exptime, e.cas),
+                    (p.flags, p.exptime, p.cas),
+                    "meta of {:?}",
+                    String::from_utf8_lossy(key)
+                );
+            }
+            (Some(_), None) => {
+                self.model.remove(key);
+                self.lost += 1;
+            }
+            (None, Some(p)) => panic!("phantom key {:?} = {:?}", String::from_utf8_lossy(key), p),
+            (None, None) => {}
+        }
+    }
+
+    fn value(&mut self) -> Vec<u8> {
+        let r: u32 = self.rng.gen_range(0..1000);
+        let len = match r {
+            _ if !self.wide => self.rng.gen_range(0..300),
+            0..=599 => self.rng.gen_range(0..200),
+            600..=899 => self.rng.gen_range(200..2000),
+            900..=989 => self.rng.gen_range(2000..16_000),
+            _ => self.rng.gen_range(16_000..ITEM_MAX + 100),
+        };
+        if self.rng.gen_bool(0.1) {
+            return self.rng.gen_range(0u64..1_000_000).to_string().into_bytes();
+        }
+        let off = self.rng.gen_range(0..self.noise.len() - len);
+        self.noise[off..off + len].to_vec()
+    }
+
+    fn exptime(&mut self) -> i64 {
+        match self.rng.gen_range(0..100) {
+            0..=59 => 0,
+            60..=89 => self.rng.gen_range(1..30),
+            90..=94 => self.now() as i64 + self.rng.gen_range(1..30),
+            95..=97 => -1,
+            _ => self.now() as i64 - 5, // absolute in the past
+        }
+    }
+
+    fn put(&mut self, key: &[u8], value: Vec<u8>, flags: u32, exptime: Option<u32>, cas: u64) {
+        match exptime {
+            Some(exptime) => {
+                self.model.insert(
+                    key.to_vec(),
+                    Entry {
+                        value,
+                        flags,
+                        exptime,
+                        cas,
+                    },
+                );
+            }
+            None => {
+                self.model.remove(key);
+            }
+        }
+    }
+
+    fn step(&mut self) {
+        let key = format!("key:{}", self.rng.gen_range(0..self.keys)).into_bytes();
+        let roll = self.rng.gen_range(0..1000);
+        if roll < 2 {
+            // time passes; a delayed flush takes effect when its deadline is reached
+            self.clock.advance(self.rng.gen_range(1..3));
+            if self.flush_at.is_some_and(|at| self.now() >= at) {
+                self.model.clear();
+                self.flush_at = None;
+            }
+            return;
+        }
+        if roll == 2 && self.rng.gen_bool(0.005) {
+            if self.rng.gen_bool(0.5) {
+                self.store.flush_all(0);
+                self.model.clear();
+                self.flush_at = None;
+            } else {
+                let delay = self.rng.gen_range(1..5);
+                self.store.flush_all(delay);
+                self.flush_at = Some(self.now() + delay as u32);
+            }
+            return;
+        }
+        self.reconcile(&key);
+        let now = self.now();
+        let present = self.model.contains_key(&key);
+        match roll {
+            3..=299 => {
+                let gat = self.rng.gen_bool(0.05);
+                let touch = gat.then(|| self.rng.gen_range(0..40));
+                let got = self.store.get(
+                    &key,
+                    &GetOptions {
+                        touch,
+                        ..GetOptions::default()
+                    },
+                    |v| v.value.to_vec(),
+                );
+                assert_eq!(got.is_some(), present);
+                self.expect.cmd_get += 1;
+                match (touch, present) {
+                    (Some(t), true) => {
+                        self.expect.cmd_touch += 1;
+                        self.expect.touch_hits += 1;
+                        self.model.get_mut(&key).unwrap().exptime =
+                            Clock::resolve_exptime(t, now).unwrap_or(1);
+                    }
+                    (Some(_), false) => {
+                        self.expect.cmd_touch += 1;
+                        self.expect.touch_misses += 1;
+                    }
+                    (None, true) => self.expect.get_hits += 1,
+                    (None, false) => self.expect.get_misses += 1,
+                }
+            }
+            300..=749 => {
+                let mode = match roll {
+                    300..=549 => StoreMode::Set,
+                    550..=599 => StoreMode::Add,
+                    600..=649 => StoreMode::Replace,
+                    650..=699 => StoreMode::Append,
+                    _ => StoreMode::Prepend,
+                };
+                let value = self.value();
+                let flags = self.rng.gen();
+                let exptime = self.exptime();
+                let use_cas =
+                    matches!(mode, StoreMode::Set | StoreMode::Replace) && self.rng.gen_bool(0.15);
+                let cas = use_cas.then(|| match self.model.get(&key) {
+                    Some(e) if self.rng.gen_bool(0.6) => e.cas,
+                    Some(e) => e.cas + 1,
+                    None => 1,
+                });
+                let r = StoreRequest {
+                    mode,
+                    key: &key,
+                    value: &value,
+                    flags,
+                    exptime,
+                    cas,
+                    invalidate: false,
+                    new_cas: None,
+                    vivify: None,
+                };
+                let out = self.store.store(&r);
+                if !fits(&key, value.len()) {
+                    assert_eq!(out, Err(StoreError::TooLarge));
+                    if mode == StoreMode::Set && !use_cas {
+                        self.model.remove(&key);
+                    }
+                    return;
+                }
+                let out = out.expect("no other error with eviction on");
+                self.expect.cmd_set += 1;
+                let resolved = Clock::resolve_exptime(exptime, now);
+                if let Some(c) = cas {
+                    let want = match self.model.get(&key) {
+                        None => {
+                            self.expect.cas_misses += 1;
+                            StoreStatus::NotFound
+                        }
+                        Some(e) if e.cas == c => {
+                            self.expect.cas_hits += 1;
+                            StoreStatus::Stored
+                        }
+                        Some(_) => {
+                            self.expect.cas_badval += 1;
+                            StoreStatus::Exists
+                        }
+                    };
+                    assert_eq!(out.status, want);
+                    if want == StoreStatus::Stored {
+                        self.put(&key, value, flags, resolved, out.cas);
+                    }
+                    return;
+                }
+                let want = match (mode, present) {
+                    (StoreMode::Set, _) | (StoreMode::Add, false) | (StoreMode::Replace, true) => {
+                        self.put(&key, value, flags, resolved, out.cas);
+                        StoreStatus::Stored
+                    }
+                    (StoreMode::Append | StoreMode::Prepend, true) => {
+                        let e = self.model.get(&key).unwrap().clone();
+                        let joined = if mode == StoreMode::Append {
+                            [e.value, value].concat()
+                        } else {
+                            [value, e.value].concat()
+                        };
+                        if fits(&key, joined.len()) {
+                            self.put(&key, joined, e.flags, Some(e.exptime), out.cas);
+                            StoreStatus::Stored
+                        } else {
+                            StoreStatus::NotStored
+                        }
+                    }
+                    _ => StoreStatus::NotStored,
+                };
+                assert_eq!(out.status, want, "{mode:?} present={present}");
+            }
+            750..=849 => {
+                let st = self.store.delete(&DeleteRequest {
+                    key: &key,
+                    ..DeleteRequest::default()
+                });
+                if present {
+                    assert_eq!(st, DeleteStatus::Deleted);
+                    self.expect.delete_hits += 1;
+                    self.model.remove(&key);
+                } else {
+                    assert_eq!(st, DeleteStatus::NotFound);
+                    self.expect.delete_misses += 1;
+                }
+            }
+            850..=949 => {
+                let incr = self.rng.gen_bool(0.6);
+                let delta = if self.rng.gen_bool(0.01) {
+                    u64::MAX - 3
+                } else {
+                    self.rng.gen_range(0..1000)
+                };
+                let out = self.store.arith(&ArithRequest {
+                    key: &key,
+                    incr,
+                    delta,
+                    cas: None,
+                    vivify: None,
+                    touch: None,
+                    new_cas: None,
+                });
+                let Some(e) = self.model.get_mut(&key) else {
+                    assert_eq!(out, Ok(ArithStatus::NotFound));
+                    if incr {
+                        self.expect.incr_misses += 1;
+                    } else {
+                        self.expect.decr_misses += 1;
+                    }
+                    return;
+                };
+                match strtoull(&e.value) {
+                    None => assert_eq!(out, Err(StoreError::NonNumeric), "value {:?}", e.value),
+                    Some(n) => {
+                        let v = if incr {
+                            n.wrapping_add(delta)
+                        } else {
+                            n.saturating_sub(delta)
+                        };
+                        let Ok(ArithStatus::Ok { value, cas }) = out else {
+                            panic!("{out:?}")
+                        };
+                        assert_eq!(value, v);
+                        e.value = v.to_string().into_bytes();
+                        e.cas = cas;
+                        if incr {
+                            self.expect.incr_hits += 1;
+                        } else {
+                            self.expect.decr_hits += 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                let t = self.exptime();
+                let hit = self.store.touch(&key, t);
+                assert_eq!(hit, present);
+                self.expect.cmd_touch += 1;
+                if hit {
+                    self.expect.touch_hits += 1;
+                    self.model.get_mut(&key).unwrap().exptime =
+                        Clock::resolve_exptime(t, now).unwrap_or(1);
+                } else {
+                    self.expect.touch_misses += 1;
+                }
+            }
+        }
+    }
+
+    fn check(&mut self) {
+        self.store.maintain();
+        let now = self.now();
+        let mut count = 0u64;
+        let mut bytes = 0u64;
+        let mut seen = Vec::new();
+        for sh in 0..self.store.shard_count() {
+            self.store.visit_shard(sh, |v| {
+                count += 1;
+                bytes += (36 + v.key.len() + v.value.len()) as u64;
+                seen.push((v.key.to_vec(), v.value.to_vec(), v.flags, v.cas, v.exptime));
+            });
+        }
+        for (k, v, f, c, e) in &seen {
+            let m = self.model.get(k).filter(|m| Self::alive(m, now));
+            let m = m.unwrap_or_else(|| panic!("phantom {:?}", String::from_utf8_lossy(k)));
+            assert_eq!((&m.value, m.flags, m.cas, m.exptime), (v, *f, *c, *e));
+        }
+        // model keys the walk did not find were evicted
+        let present: std::collections::HashSet<&Vec<u8>> = seen.iter().map(|s| &s.0).collect();
+        let missing: Vec<Vec<u8>> = self
+            .model
+            .iter()
+            .filter(|(k, e)| Self::alive(e, now) && !present.contains(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.lost += missing.len() as u64;
+        for k in missing {
+            self.model.remove(&k);
+        }
+        self.model.retain(|_, e| Self::alive(e, now));
+
+        let st = self.store.stats();
+        assert!(
+            st.total_malloced <= MEMORY as u64,
+            "pages over the limit: {}",
+            st.total_malloced
+        );
+        let pages: u64 = st.classes.iter().map(|c| c.total_pages).sum();
+        assert!((pages + st.slab_global_page_pool) * (1 << 20) <= MEMORY as u64);
+        assert_eq!(st.curr_items, count, "curr_items vs walk");
+        assert_eq!(st.bytes, bytes, "bytes vs walk");
+        assert_eq!(st.classes.iter().map(|c| c.number).sum::<u64>(), count);
+        assert_eq!(st.classes.iter().map(|c| c.used_chunks).sum::<u64>(), count);
+        for c in &st.classes {
+            assert_eq!(c.number_hot + c.number_warm + c.number_cold, c.number);
+            assert_eq!(c.used_chunks + c.free_chunks, c.total_chunks);
+            assert!(c.mem_requested <= c.used_chunks * c.chunk_size as u64);
+        }
+        assert!(
+            self.lost <= st.evictions,
+            "{} keys lost but only {} evictions",
+            self.lost,
+            st.evictions
+        );
+        let got = Expect {
+            cmd_get: st.cmd_get,
+            get_hits: st.get_hits,
+            get_misses: st.get_misses,
+            cmd_set: st.cmd_set,
+            cmd_touch: st.cmd_touch,
+            touch_hits: st.touch_hits,
+            touch_misses: st.touch_misses,
+            delete_hits: st.delete_hits,
+            delete_misses: st.delete_misses,
+            cas_hits: st.cas_hits,
+            cas_misses: st.cas_misses,
+            cas_badval: st.cas_badval,
+            incr_hits: st.incr_hits,
+            incr_misses: st.incr_misses,
+            decr_hits: st.decr_hits,
+            decr_misses: st.decr_misses,
+        };
+        assert_eq!(got, self.expect);
+    }
+}
+
+/// memcached's safe_strtoull, written again from its description (leading whitespace, a
+/// sign, digits, then the end or whitespace; a minus only on zero).
+fn strtoull(v: &[u8]) -> Option<u64> {
+    let ws = |b: &u8| b" \t\n\x0b\x0c\r".contains(b);
+    let start = v.iter().position(|b| !ws(b))?;
+    let (neg, rest) = match v[start] {
+        b'-' => (true, &v[start + 1..]),
+        b'+' => (false, &v[start + 1..]),
+        _ => (false, &v[start..]),
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || rest.get(digits).is_some_and(|b| !ws(b)) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    (!neg || n == 0).then_some(n)
+}
+
+fn run(seed: u64, wide: bool, keys: u32) -> (Harness, Stats) {
+    let started = std::time::Instant::now();
+    let mut h = Harness::new(seed, wide, keys);
+    for i in 1..=OPS {
+        h.step();
+        if i % CHECK_EVERY == 0 {
+            h.check();
+        }
+    }
+    h.check();
+    let st = h.store.stats();
+    assert_eq!(st.total_malloced, MEMORY as u64);
+    assert!(
+        st.get_expired + st.crawler_reclaimed + st.reclaimed > 100,
+        "expiry never happened"
+    );
+    eprintln!(
+        "wide={wide}: {OPS} ops in {:?}: evictions {}, lost {}, pages moved {}, expired {}+{}+{}, items {}, get_hits {}",
+        started.elapsed(),
+        st.evictions,
+        h.lost,
+        st.slabs_moved,
+        st.get_expired,
+        st.crawler_reclaimed,
+        st.reclaimed,
+        st.curr_items,
+        st.get_hits,
+    );
+    (h, st)
+}
+
+#[test]
+fn random_operations_match_the_model() {
+    // a few slab classes, more keys than fit: eviction within classes
+    let (_, st) = run(0x5eed_cafe, false, 400_000);
+    assert!(st.evictions > 10_000, "evictions {}", st.evictions);
+    assert!(st.get_hits > 10_000, "get_hits {}", st.get_hits);
+}
+
+#[test]
+fn random_operations_with_many_sizes_match_the_model() {
+    // more classes in use than pages: pages move between classes and shards all the time
+    let (_, st) = run(0xfeed_f00d, true, 60_000);
+    assert!(st.evictions > 1000, "evictions {}", st.evictions);
+    assert!(st.slabs_moved > 1000, "pages moved {}", st.slabs_moved);
+}
