@@ -1,0 +1,94 @@
+//! Segmented LRU: a scan of one-hit keys must not flush a working set that is being read.
+
+use ferrocache_core::*;
+
+fn store(warm_lru_pct: u8) -> Store {
+    let mut cfg = Config::default()
+        .memory_limit(8 << 20)
+        .shards(1)
+        .background(false)
+        .clock(Clock::manual(1_700_000_000));
+    cfg.warm_lru_pct = warm_lru_pct;
+    Store::new(cfg).unwrap()
+}
+
+fn set(s: &Store, key: &str) {
+    let value = [b'v'; 100];
+    let r = StoreRequest {
+        mode: StoreMode::Set,
+        key: key.as_bytes(),
+        value: &value,
+        flags: 0,
+        exptime: 0,
+        cas: None,
+        invalidate: false,
+        new_cas: None,
+        vivify: None,
+    };
+    assert_eq!(s.store(&r).unwrap().status, StoreStatus::Stored);
+}
+
+fn hit(s: &Store, key: &str) -> bool {
+    s.get(key.as_bytes(), &GetOptions::default(), |_| ())
+        .is_some()
+}
+
+/// Working-set hits per round when each round scans twice the cache's capacity.
+fn working_set_hits_under_scan(s: &Store) -> Vec<usize> {
+    const WORKING: usize = 5000;
+    let key = |p: &str, i: usize| format!("{p}:{i:013}"); // 16-byte keys: 152-byte items
+    let capacity = 8 * ((1 << 20) / 152);
+    // a full cache first, so the segments have their steady-state sizes
+    for i in 0..capacity {
+        set(s, &key("f", i));
+    }
+    for i in 0..WORKING {
+        set(s, &key("w", i));
+    }
+    for _ in 0..2 {
+        for i in 0..WORKING {
+            assert!(hit(s, &key("w", i)));
+        }
+    }
+    let mut rounds = Vec::new();
+    let mut scan = 0;
+    for _ in 0..4 {
+        for _ in 0..2 * capacity {
+            set(s, &key("s", scan));
+            scan += 1;
+        }
+        rounds.push((0..WORKING).filter(|&i| hit(s, &key("w", i))).count());
+    }
+    let st = s.stats();
+    assert!(
+        st.evictions as usize >= 7 * capacity,
+        "the scans evicted: {}",
+        st.evictions
+    );
+    rounds
+}
+
+#[test]
+fn a_scan_of_one_hit_keys_does_not_flush_the_working_set() {
+    let s = store(40);
+    assert_eq!(working_set_hits_under_scan(&s), vec![5000; 4]);
+    let c = s
+        .stats()
+        .classes
+        .into_iter()
+        .find(|c| c.chunk_size == 152)
+        .unwrap();
+    assert!(
+        c.number_warm >= 5000,
+        "the working set lives in WARM: {c:?}"
+    );
+    assert!(c.evicted_unfetched > 0);
+}
+
+#[test]
+fn without_a_warm_segment_the_same_scan_flushes_it() {
+    // the control: the same workload is destructive when WARM cannot hold anything
+    let s = store(0);
+    let rounds = working_set_hits_under_scan(&s);
+    assert!(rounds.iter().all(|&h| h < 500), "{rounds:?}");
+}

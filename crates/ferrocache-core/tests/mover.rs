@@ -1,0 +1,170 @@
+//! The slab page mover: when the value sizes shift, memory follows instead of calcifying in
+//! the class that filled it first.
+
+use ferrocache_core::*;
+
+const MEMORY: usize = 16 << 20;
+
+fn store(automove: bool) -> Store {
+    Store::new(
+        Config::default()
+            .memory_limit(MEMORY)
+            .shards(1)
+            .slab_automove(automove)
+            .background(false)
+            .clock(Clock::manual(1_700_000_000)),
+    )
+    .unwrap()
+}
+
+fn set(s: &Store, key: &str, len: usize) {
+    let value = vec![b'x'; len];
+    let r = StoreRequest {
+        mode: StoreMode::Set,
+        key: key.as_bytes(),
+        value: &value,
+        flags: 0,
+        exptime: 0,
+        cas: None,
+        invalidate: false,
+        new_cas: None,
+        vivify: None,
+    };
+    assert_eq!(s.store(&r).unwrap().status, StoreStatus::Stored);
+}
+
+/// Fills memory with 100-byte values, then writes 2000-byte values; returns the large
+/// class's pages and how many of the last 4000 large keys are still there.
+fn shift_sizes(s: &Store) -> (u64, usize) {
+    for i in 0..200_000 {
+        set(s, &format!("small:{i}"), 100);
+    }
+    let small = s
+        .stats()
+        .classes
+        .into_iter()
+        .find(|c| c.chunk_size == 152)
+        .unwrap();
+    assert_eq!(
+        small.total_pages,
+        (MEMORY >> 20) as u64,
+        "small values took all memory"
+    );
+    const LARGE: usize = 40_000;
+    for i in 0..LARGE {
+        set(s, &format!("large:{i}"), 2000);
+        if i % 500 == 0 {
+            s.maintain();
+        }
+    }
+    let st = s.stats();
+    assert!(st.total_malloced <= MEMORY as u64);
+    let large = st
+        .classes
+        .iter()
+        .find(|c| c.chunk_size >= 2036 + 16)
+        .map(|c| c.total_pages)
+        .unwrap_or(0);
+    let kept = (LARGE - 4000..LARGE)
+        .filter(|i| {
+            s.get(
+                format!("large:{i}").as_bytes(),
+                &GetOptions::default(),
+                |_| (),
+            )
+            .is_some()
+        })
+        .count();
+    (large, kept)
+}
+
+#[test]
+fn a_shift_of_value_sizes_moves_pages_to_the_new_class() {
+    let s = store(true);
+    let (pages, kept) = shift_sizes(&s);
+    assert!(pages >= 12, "large class got {pages} of 16 pages");
+    assert!(
+        kept >= 3600,
+        "only {kept} of the last 4000 large values kept"
+    );
+    assert!(s.stats().slabs_moved >= 11);
+}
+
+#[test]
+fn without_automove_memory_calcifies() {
+    // the control: only the synchronous move (a class with no page at all) happens
+    let s = store(false);
+    let (pages, kept) = shift_sizes(&s);
+    assert_eq!(pages, 1);
+    assert!(kept < 1000, "{kept}");
+}
+
+#[test]
+fn a_class_without_pages_takes_one_from_another_shard() {
+    // 16 pages over 2 shards: shard A fills all of them with small items through the
+    // budget, then a large value in shard B must get a page from A
+    let s = Store::new(
+        Config::default()
+            .memory_limit(MEMORY)
+            .shards(2)
+            .background(false),
+    )
+    .unwrap();
+    assert_eq!(s.shard_count(), 2);
+    for i in 0..300_000 {
+        set(&s, &format!("small:{i}"), 100);
+    }
+    for i in 0..200 {
+        set(&s, &format!("large:{i}"), 5000);
+        assert!(s
+            .get(
+                format!("large:{i}").as_bytes(),
+                &GetOptions::default(),
+                |_| ()
+            )
+            .is_some());
+    }
+    assert!(s.stats().total_malloced <= MEMORY as u64);
+}
+
+#[test]
+fn without_eviction_a_full_store_says_out_of_memory() {
+    let s = Store::new(
+        Config::default()
+            .memory_limit(2 << 20)
+            .evict(false)
+            .background(false),
+    )
+    .unwrap();
+    let value = vec![b'x'; 100];
+    let mut stored = 0;
+    let err = loop {
+        let key = format!("k:{stored}");
+        let r = StoreRequest {
+            mode: StoreMode::Set,
+            key: key.as_bytes(),
+            value: &value,
+            flags: 0,
+            exptime: 0,
+            cas: None,
+            invalidate: false,
+            new_cas: None,
+            vivify: None,
+        };
+        match s.store(&r) {
+            Ok(_) => stored += 1,
+            Err(e) => break e,
+        }
+        assert!(stored < 100_000);
+    };
+    assert_eq!(err, StoreError::OutOfMemory);
+    assert_eq!(err.to_string(), "out of memory storing object");
+    let st = s.stats();
+    assert_eq!(st.evictions, 0);
+    assert_eq!(st.curr_items, stored);
+    assert!(stored >= 2 * ((1 << 20) / 152) - 1, "{stored}");
+    assert!(
+        s.get(b"k:0", &GetOptions::default(), |_| ()).is_some(),
+        "nothing was evicted"
+    );
+}
