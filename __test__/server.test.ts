@@ -3,7 +3,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Cache } from '../src/cache'
-import { createServer, TOO_MANY_CONNECTIONS, type FerrocacheServer } from '../src/server'
+import { createServer, PROTOCOL_VERSION, TOO_MANY_CONNECTIONS, type FerrocacheServer } from '../src/server'
 import { RawConn } from './helpers/raw'
 import { sleep } from './helpers/servers'
 
@@ -23,7 +23,7 @@ test('serves set/get and closes its own cache on close', async () => {
   const c = await RawConn.open(port)
   assert.is(await ask(c, 'set a 5 0 3\r\nabc\r\n'), 'STORED\r\n')
   assert.is(await ask(c, 'get a\r\n', 'END\r\n'), 'VALUE a 5 3\r\nabc\r\nEND\r\n')
-  assert.is(await ask(c, 'version\r\n'), `VERSION ${require('../package.json').version}\r\n`)
+  assert.is(await ask(c, 'version\r\n'), `VERSION ${PROTOCOL_VERSION}\r\n`)
   c.close()
   await server.close()
   assert.ok(server.cache.closed)
@@ -60,7 +60,7 @@ test('connection limit: the next client gets memcached\'s error and is closed', 
   const conns: RawConn[] = []
   for (let i = 0; i < 5; i++) {
     const c = await RawConn.open(port)
-    assert.is(await ask(c, 'version\r\n'), `VERSION ${require('../package.json').version}\r\n`)
+    assert.is(await ask(c, 'version\r\n'), `VERSION ${PROTOCOL_VERSION}\r\n`)
     conns.push(c)
   }
   const extra = await RawConn.open(port)

@@ -1,4 +1,4 @@
 // The network server's public API: run a memcached-compatible server on a Cache.
-export { createServer, FerrocacheServer, TOO_MANY_CONNECTIONS } from './server'
+export { createServer, FerrocacheServer, PROTOCOL_VERSION, TOO_MANY_CONNECTIONS } from './server'
 export type { ServerOptions, ResolvedServerOptions } from './options'
 export { createLogger, type Logger } from './logger'

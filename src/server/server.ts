@@ -13,8 +13,15 @@ import { settingsReport } from './settings'
 /** memcached's reply to a connection over the limit, sent before closing it. */
 export const TOO_MANY_CONNECTIONS = 'ERROR Too many open connections\r\n'
 
-/** What `version` and `stats` report. */
+/** ferrocache's own version, logged at start. */
 const VERSION = (require('../../package.json') as { version: string }).version
+
+/**
+ * What `version` and `stats` report: the memcached release whose protocol we speak.
+ * Clients gate features on it (libmemcached treats "0.1.0" as a server too old for
+ * `version noreply`, touch and more), so it cannot be ferrocache's own version.
+ */
+export const PROTOCOL_VERSION = '1.6.18'
 
 /**
  * A memcached-compatible server over a [[Cache]]. Events: `'listening'`, `'shutdown'` (a
@@ -42,7 +49,7 @@ export class FerrocacheServer extends EventEmitter {
     this.ownsCache = options.cache === undefined
     this.cache = options.cache ?? new Cache(this.options.cacheOptions)
     this.native = nativeCacheOf(this.cache)
-    this.info = new native.NativeServerInfo(VERSION)
+    this.info = new native.NativeServerInfo(PROTOCOL_VERSION)
     this.info.setMaxConnections(this.options.connLimit)
     this.info.setShutdownEnabled(this.options.enableShutdown)
     this.info.verbosity = this.options.verbosity
@@ -65,7 +72,7 @@ export class FerrocacheServer extends EventEmitter {
         const addr = this.server.address() as net.AddressInfo
         this.listenAddr = `tcp:${addr.address}:${addr.port}`
         this.reportSettings(addr.port)
-        this.log.info({ host: addr.address, port: addr.port, version: VERSION }, 'listening')
+        this.log.info({ host: addr.address, port: addr.port, version: VERSION, protocol: PROTOCOL_VERSION }, 'listening')
         this.emit('listening', addr)
         resolve(addr)
       })
