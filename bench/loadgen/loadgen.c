@@ -611,7 +611,41 @@ static struct server_stats fetch_stats(void) {
 /* ---- server CPU over the measured window ------------------------------------
  * Read from /proc so the figure covers exactly the window, not start-up or drain:
  * it tells whether the server (and not this generator) was the bottleneck. */
-struct cpu_sampler { uint64_t from, to; double pct; };
+#define MAX_CORES 64
+
+struct cpu_sampler {
+    uint64_t from, to;
+    double pct;                  /* the server's CPU use, percent of one core */
+    double self_pct;             /* this generator's, over the same window */
+    int ncores;
+    double core_busy[MAX_CORES]; /* every core's busy share, whoever used it: shows contention */
+};
+
+struct core_ticks { unsigned long long busy, total; };
+
+static int read_core_ticks(struct core_ticks *out) {
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f) return 0;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f) && n < MAX_CORES) {
+        unsigned long long v[8] = { 0 };
+        int id;
+        if (strncmp(line, "cpu", 3) || line[3] < '0' || line[3] > '9') continue;
+        if (sscanf(line, "cpu%d %llu %llu %llu %llu %llu %llu %llu %llu", &id, &v[0], &v[1], &v[2], &v[3], &v[4],
+                   &v[5], &v[6], &v[7]) < 5)
+            continue;
+        unsigned long long total = 0;
+        for (int i = 0; i < 8; i++) total += v[i];
+        out[n].total = total;
+        out[n].busy = total - v[3] - v[4];   /* minus idle and iowait */
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static double cpu_seconds(void);
 
 static double proc_cpu_seconds(int pid) {
     char path[64], buf[1024];
@@ -636,13 +670,24 @@ static void sleep_until(uint64_t t) {
 
 static void *cpu_sampler_run(void *arg) {
     struct cpu_sampler *s = arg;
+    struct core_ticks k0[MAX_CORES], k1[MAX_CORES];
     sleep_until(s->from);
-    double c0 = proc_cpu_seconds(opt.server_pid);
+    double c0 = opt.server_pid > 0 ? proc_cpu_seconds(opt.server_pid) : -1;
+    double s0 = cpu_seconds();
+    int n0 = read_core_ticks(k0);
     uint64_t t0 = clock_ns();
     sleep_until(s->to);
-    double c1 = proc_cpu_seconds(opt.server_pid);
+    double c1 = opt.server_pid > 0 ? proc_cpu_seconds(opt.server_pid) : -1;
+    double s1 = cpu_seconds();
+    int n1 = read_core_ticks(k1);
     uint64_t t1 = clock_ns();
+    s->self_pct = t1 > t0 ? (s1 - s0) / ((double)(t1 - t0) / 1e9) * 100 : -1;
     s->pct = c0 < 0 || c1 < 0 || t1 <= t0 ? -1 : (c1 - c0) / ((double)(t1 - t0) / 1e9) * 100;
+    s->ncores = n0 == n1 ? n0 : 0;
+    for (int i = 0; i < s->ncores; i++) {
+        unsigned long long dt = k1[i].total - k0[i].total;
+        s->core_busy[i] = dt ? (double)(k1[i].busy - k0[i].busy) / (double)dt * 100 : 0;
+    }
     return NULL;
 }
 
@@ -688,7 +733,7 @@ static void run_workers(struct worker *ws, enum mode mode, struct counters *sum,
     }
     pthread_t sampler;
     bool sampling = false;
-    if (server_cpu && opt.server_pid > 0) {
+    if (server_cpu) {
         server_cpu->from = wstart;
         server_cpu->to = wend;
         sampling = pthread_create(&sampler, NULL, cpu_sampler_run, server_cpu) == 0;
@@ -863,14 +908,15 @@ int main(int argc, char **argv) {
     struct server_stats s0 = { 0 }, s1 = { 0 };
     const char *stats_check = "skipped";
     double cpu = 0, window_s = opt.duration, ops_s = 0;
-    struct cpu_sampler server_cpu = { .pct = -1 };
+    struct cpu_sampler server_cpu = { .pct = -1, .self_pct = -1 };
     if (opt.duration > 0) {
         if (opt.check_stats) s0 = fetch_stats();
         double cpu0 = cpu_seconds();
         uint64_t t0 = clock_ns();
         run_workers(ws, MODE_MIX, &run, lat, sample, &server_cpu);
         double wall = (double)(clock_ns() - t0) / 1e9;
-        cpu = wall > 0 ? (cpu_seconds() - cpu0) / wall * 100 : 0;
+        /* over the measured window when it could be sampled, else over the whole run */
+        cpu = server_cpu.self_pct >= 0 ? server_cpu.self_pct : wall > 0 ? (cpu_seconds() - cpu0) / wall * 100 : 0;
         ops_s = (double)run.window_ops / window_s;
         if (opt.check_stats) {
             s1 = fetch_stats();
@@ -896,6 +942,7 @@ int main(int argc, char **argv) {
                run.server_errors, run.unexpected, run.bad_values, run.abandoned);
         printf("  client cpu: %.0f%% of one core", cpu);
         if (server_cpu.pct >= 0) printf(", server cpu: %.0f%% of one core", server_cpu.pct);
+        for (int i = 0; i < server_cpu.ncores; i++) printf("%s%.0f%%", i ? " " : ", cores busy: ", server_cpu.core_busy[i]);
         printf(";  server stats check: %s", stats_check);
         if (s0.ok && s1.ok)
             printf(" (cmd_get +%lld, get_hits +%lld, cmd_set +%lld, curr_items %lld)", s1.cmd_get - s0.cmd_get,
@@ -903,19 +950,22 @@ int main(int argc, char **argv) {
         printf("\n");
     }
     if (!opt.json_only && sample[0]) printf("  first problem: %s\n", sample);
+    char busy[MAX_CORES * 8] = "";
+    for (int i = 0, off = 0; i < server_cpu.ncores; i++)
+        off += snprintf(busy + off, sizeof busy - (size_t)off, "%s%.1f", i ? "," : "", server_cpu.core_busy[i]);
     /* the JSON line is what bench/server.ts reads */
     printf("JSON {\"server\":\"%s:%s\",\"proto\":\"%s\",\"conns\":%d,\"depth\":%d,\"threads\":%d,\"keys\":%u,"
            "\"key_size\":%d,\"value_size\":%d,\"get_ratio\":%.3f,\"preload_seconds\":%.3f,\"preload_stored\":%" PRIu64 ","
            "\"seconds\":%.3f,\"ops\":%" PRIu64 ",\"ops_per_sec\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
            "\"max_us\":%.1f,\"mean_us\":%.1f,\"gets\":%" PRIu64 ",\"hits\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"sets\":%" PRIu64
            ",\"stored\":%" PRIu64 ",\"not_stored\":%" PRIu64 ",\"server_errors\":%" PRIu64 ",\"unexpected\":%" PRIu64
-           ",\"wrong_values\":%" PRIu64 ",\"unanswered\":%" PRIu64 ",\"client_cpu_pct\":%.1f,\"server_cpu_pct\":%.1f,"
+           ",\"wrong_values\":%" PRIu64 ",\"unanswered\":%" PRIu64 ",\"client_cpu_pct\":%.1f,\"server_cpu_pct\":%.1f,\"core_busy_pct\":[%s],"
            "\"stats_check\":\"%s\",\"clean\":%s}\n",
            opt.host, opt.port, proto, opt.conns, opt.depth, opt.threads, opt.keys, opt.key_size, opt.value_size,
            opt.get_ratio, preload_s, pre.stored, opt.duration > 0 ? window_s : 0, run.window_ops, ops_s, p50, p99, p999,
            max, mean, run.gets, run.hits, run.misses, run.sets, run.stored, run.not_stored,
            run.server_errors + pre.server_errors, run.unexpected + pre.unexpected, run.bad_values,
-           run.abandoned + pre.abandoned, cpu, server_cpu.pct, stats_check, clean ? "true" : "false");
+           run.abandoned + pre.abandoned, cpu, server_cpu.pct, busy, stats_check, clean ? "true" : "false");
     fflush(stdout);
     return clean ? 0 : 1;
 }
