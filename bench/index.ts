@@ -7,9 +7,11 @@ import { join } from 'node:path'
 
 type Runner = () => Promise<void>
 
-const SUITES: Record<string, { file: string; load: () => Promise<Runner> }> = {
-  embedded: { file: 'embedded.ts', load: async () => (await import('./embedded')).runEmbeddedBench },
-  server: { file: 'server.ts', load: async () => (await import('./server')).runServerBench },
+// require(), not import(): the benches run under tsx's CommonJS hook (-r tsx/cjs), which
+// dynamic import() would bypass; a suite's module is only loaded when it runs.
+const SUITES: Record<string, { file: string; load: () => Runner }> = {
+  embedded: { file: 'embedded.ts', load: () => (require('./embedded') as typeof import('./embedded')).runEmbeddedBench },
+  server: { file: 'server.ts', load: () => (require('./server') as typeof import('./server')).runServerBench },
 }
 
 async function main(): Promise<number> {
@@ -24,7 +26,7 @@ async function main(): Promise<number> {
   for (const name of names) {
     console.log(`\n=== bench: ${name} ===`)
     try {
-      await (await SUITES[name].load())()
+      await SUITES[name].load()()
     } catch (err) {
       failed++
       console.error(`bench ${name} failed: ${(err as Error).stack ?? err}`)
