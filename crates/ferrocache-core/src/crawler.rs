@@ -14,6 +14,9 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Hash buckets migrated per shard and pass while a table grows.
+const GROW_BUCKETS_PER_PASS: usize = 1 << 14;
+
 /// Time between two background passes.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
@@ -47,6 +50,8 @@ impl Core {
                 let ctx = self.ctx();
                 let mut s = m.lock();
                 if slot >= s.slab.slots.len() {
+                    let s = &mut *s;
+                    s.ht.help_grow(&s.slab, GROW_BUCKETS_PER_PASS);
                     for c in 0..s.lru.len() {
                         if s.lru[c].total() > 0 {
                             s.lru_juggle(c, hot, warm);

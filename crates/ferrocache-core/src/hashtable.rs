@@ -134,6 +134,15 @@ impl HashTable {
         }
     }
 
+    /// Moves a few buckets along when growing (lookups and the crawler call this, so a
+    /// read-only phase does not stay on the smaller table).
+    #[inline]
+    pub fn help_grow(&mut self, slab: &Slab, buckets: usize) {
+        if !self.old.is_empty() {
+            self.migrate(slab, buckets);
+        }
+    }
+
     fn migrate(&mut self, slab: &Slab, buckets: usize) {
         let mask = self.table.len() - 1;
         let end = (self.migrated + buckets).min(self.old.len());

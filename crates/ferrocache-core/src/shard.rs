@@ -617,6 +617,7 @@ impl Shard {
     /// The live item with this key, or NIL. A dead one met on the way is unlinked and counted
     /// as memcached's do_item_get does (get_expired / get_flushed), whoever asked.
     fn lookup(&mut self, ctx: &Ctx, hash: u64, key: &[u8]) -> u32 {
+        self.ht.help_grow(&self.slab, 1);
         let h = self.ht.find(&self.slab, hash, key);
         if h == NIL {
             return NIL;
