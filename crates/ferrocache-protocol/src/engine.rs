@@ -43,6 +43,11 @@ impl Storage for Store {
         let c = self.config();
         slab_class_for(total, c.slab_min_size, c.growth_factor, c.page_size)
     }
+    fn visit(&self, mut f: impl FnMut(&ItemView<'_>)) {
+        for shard in 0..self.shard_count() {
+            self.visit_shard(shard, &mut f);
+        }
+    }
 }
 
 /// memcached's `slabs_clsid` over the class table `slabs_init` builds: chunk sizes start

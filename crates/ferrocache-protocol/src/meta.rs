@@ -146,6 +146,28 @@ fn push_ttl(out: &mut Vec<u8>, exptime: u32, now: u32) {
     }
 }
 
+/// For a request with `t`: the time now, and the expiry `t` must show when memcached
+/// would print it before applying a later `T`/`N` (it walks flags in order; the engine
+/// applies them first). Only then does it cost an extra, non-bumping lookup.
+fn ttl_context<S: Storage>(s: &Session<S>, t: &Tokens<'_>, key: &[u8]) -> (u32, Option<u32>) {
+    let pos = |c: u8| (2..t.n).find(|&i| t.get(i)[0] == c);
+    let Some(tp) = pos(b't') else {
+        return (0, None);
+    };
+    let later = |c: u8| pos(c).is_some_and(|p| p > tp);
+    let earlier = |c: u8| pos(c).is_some_and(|p| p < tp);
+    let before = if (later(b'T') || later(b'N')) && !earlier(b'T') && !earlier(b'N') {
+        let peek = GetOptions {
+            no_bump: true,
+            ..Default::default()
+        };
+        Some(s.store.get(key, &peek, |it| it.exptime).unwrap_or(0))
+    } else {
+        None
+    };
+    (s.store.now(), before)
+}
+
 pub(crate) fn dispatch<S: Storage>(
     s: &mut Session<S>,
     t: &Tokens<'_>,
@@ -212,7 +234,7 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         no_bump: f.no_update,
         recache_below: f.recache,
     };
-    let now = s.store.now();
+    let (now, before) = ttl_context(s, t, key);
     let hit = s.store.get(key, &opts, |it| {
         out.reserve(it.value.len() + 64);
         if f.value {
@@ -224,7 +246,7 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         for i in 2..t.n {
             match t.get(i)[0] {
                 b's' => push_flag(out, b's', it.value.len() as u64),
-                b't' => push_ttl(out, it.exptime, now),
+                b't' => push_ttl(out, before.unwrap_or(it.exptime), now),
                 b'c' => push_flag(out, b'c', it.cas),
                 b'f' => push_flag(out, b'f', it.flags as u64),
                 b'l' => push_flag(out, b'l', it.last_access_secs as u64),
@@ -329,11 +351,8 @@ fn ms<S: Storage>(
         cas: f.cas,
         invalidate: f.invalidate && cas_mode,
         new_cas: None,
-        vivify: if matches!(mode, StoreMode::Append | StoreMode::Prepend) {
-            f.vivify
-        } else {
-            None
-        },
+        // memcached 1.6.18 ignores N on ms (append-mode vivify came later).
+        vivify: None,
     };
     let outcome = match s.store.store(&req) {
         Ok(o) => o,
@@ -424,6 +443,7 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         touch: f.ttl,
         new_cas: None,
     };
+    let (now, before) = ttl_context(s, t, key);
     match s.store.arith(&req) {
         Ok(ArithStatus::Ok { value, cas }) => {
             if f.quiet {
@@ -442,18 +462,15 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
                     b'c' => push_flag(out, b'c', cas),
                     b't' => {
                         // The engine's arith does not return the expiry; read it back.
-                        let exptime = s
-                            .store
-                            .get(
-                                key,
-                                &GetOptions {
-                                    no_bump: true,
-                                    ..Default::default()
-                                },
-                                |it| it.exptime,
-                            )
-                            .unwrap_or(0);
-                        push_ttl(out, exptime, s.store.now());
+                        let peek = GetOptions {
+                            no_bump: true,
+                            ..Default::default()
+                        };
+                        let exptime = match before {
+                            Some(e) => e,
+                            None => s.store.get(key, &peek, |it| it.exptime).unwrap_or(0),
+                        };
+                        push_ttl(out, exptime, now);
                     }
                     b'O' => {
                         out.push(b' ');

@@ -2,7 +2,7 @@
 //! does not have (libevent, response objects, extstore…) print as memcached's idle values.
 
 use crate::info::{rusage, unix_now};
-use crate::num::push_u64;
+use crate::num::{parse_u32, push_u64};
 use crate::session::Session;
 use crate::storage::*;
 use crate::text::{reply, Tokens};
@@ -57,6 +57,7 @@ pub(crate) fn stats<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Ve
             }
             out.extend_from_slice(b"END\r\n");
         }
+        b"cachedump" => cachedump(s, t, out),
         sub if sub_into(s, sub, out) => out.extend_from_slice(b"END\r\n"),
         _ => reply(out, false, b"ERROR"),
     }
@@ -293,4 +294,92 @@ fn slabs(e: &Stats, out: &mut Vec<u8>) {
     }
     stat_u(out, "active_slabs", active);
     stat_u(out, "total_malloced", e.total_malloced);
+}
+
+/// memcached's cap on a dump reply.
+const DUMP_LIMIT: usize = 2 << 20;
+
+/// `stats cachedump <class> <limit>`: items of one slab class. memcached walks only the
+/// cold LRU; the engine does not expose segments, so every live item of the class is
+/// listed (limit 0 = all).
+fn cachedump<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    if t.count() < 5 {
+        return reply(out, false, b"CLIENT_ERROR bad command line");
+    }
+    let (Some(id), Some(limit)) = (parse_u32(t.get(2)), parse_u32(t.get(3))) else {
+        return reply(out, false, b"CLIENT_ERROR bad command line format");
+    };
+    if id >= 64 {
+        return reply(out, false, b"CLIENT_ERROR Illegal slab id");
+    }
+    let start = out.len();
+    let mut shown = 0;
+    s.store.visit(|it| {
+        let total = item_total_size(it.key.len(), it.value.len(), it.flags);
+        let full = limit != 0 && shown >= limit;
+        if full || s.store.slab_class(total) != id || out.len() - start > DUMP_LIMIT {
+            return;
+        }
+        shown += 1;
+        out.extend_from_slice(b"ITEM ");
+        out.extend_from_slice(it.key);
+        out.extend_from_slice(b" [");
+        push_u64(out, it.value.len() as u64);
+        out.extend_from_slice(b" b; ");
+        push_u64(out, it.exptime as u64);
+        out.extend_from_slice(b" s]\r\n");
+    });
+    out.extend_from_slice(b"END\r\n");
+}
+
+/// `lru_crawler metadump all|<class>[,<class>…]`: one line per item, memcached's format.
+pub(crate) fn metadump<S: Storage>(s: &Session<S>, arg: &[u8], out: &mut Vec<u8>) {
+    let mut classes = [false; 64];
+    if arg == b"all" {
+        classes = [true; 64];
+    } else {
+        for part in arg.split(|&b| b == b',') {
+            match parse_u32(part) {
+                Some(c) if (1..64).contains(&c) => classes[c as usize] = true,
+                _ => return reply(out, false, b"BADCLASS invalid class id"),
+            }
+        }
+    }
+    let now = s.store.now() as u64;
+    s.store.visit(|it| {
+        let size = item_total_size(it.key.len(), it.value.len(), it.flags);
+        let cls = s.store.slab_class(size);
+        if !classes[cls as usize % 64] {
+            return;
+        }
+        out.extend_from_slice(b"key=");
+        for &b in it.key {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                out.push(b);
+            } else {
+                let hex = b"0123456789ABCDEF";
+                out.extend_from_slice(&[b'%', hex[(b >> 4) as usize], hex[(b & 15) as usize]]);
+            }
+        }
+        out.extend_from_slice(b" exp=");
+        if it.exptime == 0 {
+            out.extend_from_slice(b"-1");
+        } else {
+            push_u64(out, it.exptime as u64);
+        }
+        out.extend_from_slice(b" la=");
+        push_u64(out, now.saturating_sub(it.last_access_secs as u64));
+        out.extend_from_slice(b" cas=");
+        push_u64(out, it.cas);
+        out.extend_from_slice(if it.fetched_before {
+            b" fetch=yes cls="
+        } else {
+            b" fetch=no cls="
+        });
+        push_u64(out, cls as u64);
+        out.extend_from_slice(b" size=");
+        push_u64(out, size as u64);
+        out.push(b'\n');
+    });
+    out.extend_from_slice(b"END\r\n");
 }

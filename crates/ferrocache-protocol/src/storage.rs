@@ -49,6 +49,9 @@ pub trait Storage {
     fn item_size_max(&self) -> usize;
     /// memcached's slab class id for an item of `total` bytes (for `me`); 0 if none fits.
     fn slab_class(&self, total: usize) -> u32;
+    /// Calls `f` for every live item, without bumping them (`stats cachedump`,
+    /// `lru_crawler metadump`).
+    fn visit(&self, f: impl FnMut(&ItemView<'_>));
 
     /// Whether an item with this key, value length and flags fits the item size limit,
     /// judged before its value is read so an oversized value can be skipped unbuffered.
@@ -95,6 +98,9 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn slab_class(&self, total: usize) -> u32 {
         (**self).slab_class(total)
+    }
+    fn visit(&self, f: impl FnMut(&ItemView<'_>)) {
+        (**self).visit(f)
     }
     fn item_fits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
         (**self).item_fits(key_len, value_len, flags)

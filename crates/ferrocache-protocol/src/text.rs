@@ -183,6 +183,10 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
             }
             Step::Done(line_end)
         }
+        b"lru_crawler" if ntok == 4 && t.get(1) == b"metadump" => {
+            crate::stats::metadump(s, t.get(2), out);
+            Step::Done(line_end)
+        }
         b"quit" => Step::Close(line_end),
         b"shutdown" => {
             if !s.info.shutdown_enabled() {

@@ -328,3 +328,43 @@ fn binary_stat_sends_one_packet_per_stat_then_an_empty_one() {
     }
     assert_eq!(names, recorded_names("general"));
 }
+
+#[test]
+fn cachedump_and_metadump_list_live_items() {
+    let (mut s, _) = engine_session();
+    let mut out = Vec::new();
+    s.feed(
+        b"set a/b 0 0 1\r\nx\r\nset c 5 0 2\r\nxy\r\nget a/b\r\n",
+        &mut out,
+    );
+    out.clear();
+    s.feed(
+        b"stats cachedump 1 0\r\nstats cachedump 1 1\r\nstats cachedump 2 0\r\n",
+        &mut out,
+    );
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let first: Vec<&str> = text.split("END\r\n").collect();
+    assert_eq!(first.len(), 4, "{text}");
+    assert!(
+        first[0].contains("ITEM a/b [1 b; 0 s]\r\n") && first[0].contains("ITEM c [2 b; 0 s]\r\n"),
+        "{text}"
+    );
+    assert_eq!(first[1].matches("ITEM ").count(), 1, "limit 1");
+    assert_eq!(first[2], "", "class 2 is empty");
+
+    out.clear();
+    s.feed(
+        b"lru_crawler metadump all\r\nlru_crawler metadump 1,2\r\nlru_crawler metadump 99\r\n",
+        &mut out,
+    );
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let parts: Vec<&str> = text.split("END\r\n").collect();
+    assert!(parts[0].contains("key=a%2Fb exp=-1 la="), "{text}");
+    assert!(parts[0].contains(" fetch=yes cls=1 size=63\n"), "{text}");
+    assert!(
+        parts[0].contains("key=c exp=-1 ") && parts[0].contains(" fetch=no cls=1 size=66\n"),
+        "{text}"
+    );
+    assert_eq!(parts[0], parts[1]);
+    assert_eq!(parts[2], "BADCLASS invalid class id\r\n");
+}

@@ -302,6 +302,23 @@ impl Storage for Mock {
         1 << 20
     }
 
+    fn visit(&self, mut f: impl FnMut(&ItemView<'_>)) {
+        let st = self.st.borrow();
+        let n = now();
+        for (k, it) in &st.items {
+            if it.exptime == 0 || it.exptime > n {
+                f(&view(
+                    k,
+                    it,
+                    n.saturating_sub(it.time),
+                    it.fetched,
+                    false,
+                    false,
+                ));
+            }
+        }
+    }
+
     fn slab_class(&self, total: usize) -> u32 {
         // memcached's default classes: 96, 120, 152, … (factor 1.25, 8-byte aligned).
         let mut size = 96usize;
