@@ -15,7 +15,7 @@ fn request(i: usize, meta: bool, out: &mut Vec<u8>) {
     // A cheap deterministic mix: every 10th request is a set.
     let k = (i.wrapping_mul(2_654_435_761)) % KEYS;
     let key = format!("key:{k:012}");
-    let set = i % 10 == 0;
+    let set = i.is_multiple_of(10);
     match (meta, set) {
         (false, false) => out.extend_from_slice(format!("get {key}\r\n").as_bytes()),
         (false, true) => out.extend_from_slice(format!("set {key} 0 0 100\r\n").as_bytes()),
