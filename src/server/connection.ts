@@ -4,19 +4,23 @@
 import type { Socket } from 'node:net'
 import type { Logger } from './logger'
 
-/** What the native session asks the connection to do after a feed. */
 const EMPTY = Buffer.alloc(0)
 
-export type SessionControl = 'continue' | 'close' | 'shutdown'
+/** Bits of [[ProtocolSession.state]]. */
+export const STATE_CLOSE = 1
+export const STATE_SHUTDOWN = 2
+export const STATE_PENDING = 4
 
 /** The per-connection protocol state machine (ferrocache-node's `NativeSession`). */
 export interface ProtocolSession {
   /** Executes every complete request in `input`; returns the replies, or null if none. */
   feed(input: Buffer): Buffer | null
-  /** What the last feed asked for. */
-  readonly control: SessionControl
-  /** Input held back because the last feed's replies reached the budget: feed again. */
-  readonly hasPending: boolean
+  /**
+   * After a feed: STATE_CLOSE (close once the replies are out), STATE_SHUTDOWN (and stop
+   * the server), STATE_PENDING (input held back because the replies reached the budget:
+   * feed again once they are written). 0 = keep reading.
+   */
+  readonly state: number
   /** Releases the session and counts the connection as closed. Idempotent. */
   close(): void
 }
@@ -35,6 +39,8 @@ export interface ConnectionOptions {
 export class Connection {
   private closing = false
   private readonly log: Logger
+  /** Per-read logging costs an object per call: decided once. */
+  private readonly trace: boolean
 
   constructor(
     readonly socket: Socket,
@@ -42,14 +48,11 @@ export class Connection {
     private readonly opts: ConnectionOptions,
   ) {
     this.log = opts.logger.child({ remote: `${socket.remoteAddress}:${socket.remotePort}` })
+    this.trace = this.log.isLevelEnabled('trace')
     socket.setNoDelay(true)
     if (opts.idleTimeoutMs > 0) socket.setTimeout(opts.idleTimeoutMs)
     socket.on('data', (chunk: Buffer) => this.onData(chunk))
-    socket.on('drain', () => {
-      if (this.closing) return
-      if (this.session.hasPending) this.onData(EMPTY)
-      else socket.resume()
-    })
+    socket.on('drain', () => this.continueReading())
     socket.on('timeout', () => {
       this.log.debug('idle timeout, closing')
       socket.destroy()
@@ -66,35 +69,35 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.closing) return
-    this.log.trace({ bytes: chunk.length }, 'read')
+    if (this.trace) this.log.trace({ bytes: chunk.length }, 'read')
     const out = this.session.feed(chunk)
     let blocked = false
-    if (out !== null && out.length > 0) {
-      this.log.trace({ bytes: out.length }, 'reply')
+    if (out !== null) {
+      if (this.trace) this.log.trace({ bytes: out.length }, 'reply')
       // write() copies nothing; it queues `out` until the kernel takes it.
       blocked = !this.socket.write(out)
-      if (this.socket.writableLength > this.opts.maxPendingReplyBytes) {
+      if (blocked && this.socket.writableLength > this.opts.maxPendingReplyBytes) {
         this.log.warn({ pending: this.socket.writableLength }, 'client does not read its replies, closing')
         this.socket.destroy()
         return
       }
     }
-    if (blocked || this.session.hasPending) {
-      // Read no more until the replies are out; 'drain' (or the next turn) continues.
-      this.socket.pause()
-      if (!blocked) setImmediate(() => this.continuePending())
-    }
-    const control = this.session.control
-    if (control === 'close') this.finish()
-    else if (control === 'shutdown') {
+    const state = this.session.state
+    if (state === 0 && !blocked) return
+    if (state & STATE_CLOSE) {
       this.finish()
-      this.opts.onShutdown()
+      if (state & STATE_SHUTDOWN) this.opts.onShutdown()
+      return
     }
+    // Read no more until the replies are out; 'drain' (or the next turn) continues.
+    this.socket.pause()
+    if (!blocked) setImmediate(() => this.continueReading())
   }
 
-  private continuePending(): void {
+  /** After the replies went out: run held-back input, or read again. */
+  private continueReading(): void {
     if (this.closing || this.socket.destroyed) return
-    if (this.session.hasPending) this.onData(EMPTY)
+    if (this.session.state & STATE_PENDING) this.onData(EMPTY)
     else this.socket.resume()
   }
 

@@ -25,10 +25,19 @@ const COPY_REPLY_MAX: usize = 64 * 1024;
 /// `get`s for large items cannot make one call allocate gigabytes.
 const REPLY_BUDGET: usize = 4 << 20;
 
-/// Input is executed in slices of this size, so the budget is checked between them; the
-/// reply to one slice is at most its requests times the largest item. A read of a
-/// pipeline 16 deep fits in one slice.
-const SLICE: usize = 1024;
+/// Input is executed in slices so the budget is checked between them. The first slice of
+/// a call is small: its reply is at most its requests times the largest item (256 bytes
+/// of `get k` lines and 1 MiB items: ~36 MiB). While replies stay small next to their
+/// requests, the slices grow (x4 up to 64 KiB), so ordinary reads take one or two slices.
+const FIRST_SLICE: usize = 256;
+const MAX_SLICE: usize = 64 * 1024;
+/// Reply bytes per request byte under which the slice may grow.
+const SMALL_RATIO: usize = 32;
+
+/// Bits of [`NativeSession::state`].
+const STATE_CLOSE: u32 = 1;
+const STATE_SHUTDOWN: u32 = 2;
+const STATE_PENDING: u32 = 4;
 
 /// Ids for `stats conns` (memcached prints file descriptors; we number connections).
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
@@ -163,8 +172,8 @@ impl NativeSession {
 
     /// Executes the complete requests in the bytes received so far and returns their
     /// replies, or `null` when there are none. Incomplete requests stay buffered here. If
-    /// the replies pass a budget (4 MiB) the remaining input is held back and `hasPending`
-    /// is true: write the replies, then call `feed` again (with an empty buffer).
+    /// the replies pass a budget (4 MiB) the remaining input is held back (`state` has bit 4
+    /// set): write the replies, then call `feed` again (with an empty buffer).
     #[napi(ts_return_type = "Buffer | null")]
     pub fn feed<'env>(&mut self, env: &'env Env, input: &[u8]) -> Result<Option<Reply<'env>>> {
         let Some(session) = self.session.as_mut() else {
@@ -184,9 +193,14 @@ impl NativeSession {
             &joined
         };
         let mut at = 0;
+        let mut slice = FIRST_SLICE;
         while at < data.len() {
-            let end = (at + SLICE).min(data.len());
+            let end = (at + slice).min(data.len());
+            let before = self.out.len();
             self.control = session.feed(&data[at..end], &mut self.out);
+            if self.out.len() - before < (end - at) * SMALL_RATIO {
+                slice = (slice * 4).min(MAX_SLICE);
+            }
             at = end;
             if self.control != Control::Continue || self.out.len() >= REPLY_BUDGET {
                 break;
@@ -204,21 +218,23 @@ impl NativeSession {
         Ok(Some(Reply::Owned(std::mem::take(&mut self.out).into())))
     }
 
-    /// Whether input is held back waiting for the replies to be written (see `feed`).
+    /// What to do after the last `feed`, in one call: bit 1 close the connection once the
+    /// replies are written (quit, a fatal protocol error), bit 2 also shut the server down
+    /// (`shutdown` with `-A`), bit 4 input is held back: write the replies, then call
+    /// `feed` again. 0 means keep reading.
     #[napi(getter)]
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
-    }
-
-    /// What the last `feed` asked for: `"continue"`, `"close"` (write the replies, then
-    /// close) or `"shutdown"` (close, then stop the server).
-    #[napi(getter, ts_return_type = "'continue' | 'close' | 'shutdown'")]
-    pub fn control(&self) -> &'static str {
-        match self.control {
-            Control::Continue => "continue",
-            Control::Close => "close",
-            Control::Shutdown => "shutdown",
-        }
+    pub fn state(&self) -> u32 {
+        let control = match self.control {
+            Control::Continue => 0,
+            Control::Close => STATE_CLOSE,
+            Control::Shutdown => STATE_CLOSE | STATE_SHUTDOWN,
+        };
+        control
+            | if self.pending.is_empty() {
+                0
+            } else {
+                STATE_PENDING
+            }
     }
 
     /// Bytes of an incomplete request held back.
