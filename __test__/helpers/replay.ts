@@ -39,8 +39,9 @@ export async function replay(port: number, steps: Step[]): Promise<Replayed> {
       transcript.push(`step ${i}: ${normalise(reply)}`)
       if (conn.closed) break
     }
-    // Anything that arrives late, and whether the server hung up.
-    const tail = await conn.settle()
+    // Anything that arrives late, and whether the server hung up: a longer wait, since
+    // the stream compared ends here.
+    const tail = await conn.settle(150)
     received.push(tail)
     if (tail.length > 0) transcript.push(`late: ${normalise(tail)}`)
     transcript.push(conn.closed ? 'closed by server' : 'open')
