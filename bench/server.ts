@@ -9,6 +9,7 @@
 // Environment: BENCH_SERVER_SECONDS (measured window, default 10),
 // BENCH_SERVER_WARMUP (default 2), BENCH_SERVER_RSS_ITEMS (default 1000000),
 // BENCH_SERVER_ROUNDS (default 1; with more, the servers alternate and the median round is reported),
+// BENCH_SERVER_QUIET_WAIT (seconds to wait for the two cores to go idle before each scenario, default 30, 0 = don't),
 // BENCH_SERVER_ONLY=memcached|ferrocached, BENCH_SERVER_WRITE_DOCS=0 to leave the
 // docs alone, MEMCACHED (binary, default memcached on PATH).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -29,6 +30,7 @@ const SECONDS = numberEnv('BENCH_SERVER_SECONDS', 10)
 const WARMUP = numberEnv('BENCH_SERVER_WARMUP', 2)
 const RSS_ITEMS = numberEnv('BENCH_SERVER_RSS_ITEMS', 1_000_000)
 const ROUNDS = Math.round(numberEnv('BENCH_SERVER_ROUNDS', 1))
+const QUIET_WAIT = process.env.BENCH_SERVER_QUIET_WAIT === '0' ? 0 : numberEnv('BENCH_SERVER_QUIET_WAIT', 30)
 const KEYS = 100_000
 const CONNS = 50
 const VALUE_SIZE = 100
@@ -265,6 +267,36 @@ function contended(r: LoadgenResult): boolean {
   return o.server > CONTENDED_PCT || o.client > CONTENDED_PCT
 }
 
+/** Busy and total jiffies of each core, from /proc/stat. */
+function coreTicks(): { busy: number; total: number }[] {
+  return readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .filter((l) => /^cpu\d+ /.test(l))
+    .map((l) => {
+      const v = l.trim().split(/\s+/).slice(1, 9).map(Number)
+      const total = v.reduce((a, b) => a + b, 0)
+      return { busy: total - v[3] - v[4], total }
+    })
+}
+
+/**
+ * Waits (at most QUIET_WAIT seconds) until other processes leave both benchmark cores
+ * nearly idle: on a shared machine a build running next to the server measures the build.
+ */
+async function waitForQuiet(): Promise<void> {
+  const deadline = Date.now() + QUIET_WAIT * 1000
+  const cores = [Number(SERVER_CORE), Number(CLIENT_CORE)]
+  let busiest = 0
+  while (Date.now() < deadline) {
+    const a = coreTicks()
+    await sleep(500)
+    const b = coreTicks()
+    busiest = Math.max(...cores.map((c) => ((b[c].busy - a[c].busy) / Math.max(1, b[c].total - a[c].total)) * 100))
+    if (busiest <= CONTENDED_PCT) return
+  }
+  if (QUIET_WAIT > 0) console.log(`    (cores still ${busiest.toFixed(0)}% busy after ${QUIET_WAIT} s; running anyway)`)
+}
+
 function summarize(r: LoadgenResult): string {
   const problems = r.server_errors + r.unexpected + r.wrong_values + r.unanswered
   return `${fmtOps(r.ops_per_sec)} ops/s  p50 ${r.p50_us} µs  p99 ${r.p99_us} µs  p99.9 ${r.p999_us} µs  ` +
@@ -301,6 +333,7 @@ async function benchThroughput(name: ServerName, run: ServerRun): Promise<void> 
         continue
       }
       try {
+        await waitForQuiet()
         entry.result = await loadgen(srv.port, [
           '-P', sc.proto, '-d', String(sc.depth), '-c', String(CONNS), '-k', String(KEYS),
           '-v', String(VALUE_SIZE), '-r', String(GET_RATIO), '-t', String(SECONDS), '-w', String(WARMUP),
