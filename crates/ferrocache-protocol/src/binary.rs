@@ -108,7 +108,11 @@ fn header(out: &mut Vec<u8>, r: &Req, status: u16, extlen: u8, keylen: u16, body
 
 /// memcached's `write_bin_error`: the status and its stock message.
 fn error(out: &mut Vec<u8>, r: &Req, status: u16) {
-    let msg = message(status);
+    error_msg(out, r, status, message(status))
+}
+
+/// An error reply with its own message.
+fn error_msg(out: &mut Vec<u8>, r: &Req, status: u16, msg: &[u8]) {
     header(out, r, status, 0, 0, msg.len() as u32, 0);
     out.extend_from_slice(msg);
 }
@@ -294,7 +298,7 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
                 Ok(ArithStatus::Exists) => error(out, &r, status::KEY_EEXISTS),
                 Err(StoreError::NonNumeric) => error(out, &r, status::DELTA_BADVAL),
                 Err(StoreError::TooLarge) => error(out, &r, status::E2BIG),
-                Err(_) => error(out, &r, status::ENOMEM),
+                Err(_) => error_msg(out, &r, status::ENOMEM, b"Out of memory incrementing value"),
             }
             Step::Done(head)
         }
@@ -425,8 +429,20 @@ fn update<S: Storage>(
             StoreStatus::NotFound => error(out, r, status::KEY_ENOENT),
             StoreStatus::NotStored => not_stored(out, r, mode, cas_cmd),
         },
-        Err(StoreError::TooLarge) | Err(StoreError::OutOfMemory) => {
-            not_stored(out, r, mode, cas_cmd)
+        Err(StoreError::TooLarge) => {
+            s.info.count_too_large();
+            error(out, r, status::E2BIG)
+        }
+        Err(StoreError::OutOfMemory) => {
+            s.info.count_no_memory();
+            if cmd == op::SET {
+                s.store.delete(&DeleteRequest {
+                    key,
+                    ..Default::default()
+                });
+            }
+            // memcached's out_of_memory(): the text message without "SERVER_ERROR ".
+            error_msg(out, r, status::ENOMEM, b"Out of memory allocating item")
         }
         Err(_) => error(out, r, status::EINVAL),
     }

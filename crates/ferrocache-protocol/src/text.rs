@@ -341,7 +341,16 @@ fn update<S: Storage>(
             StoreStatus::Exists => b"EXISTS",
             StoreStatus::NotFound => b"NOT_FOUND",
         },
-        Err(e) => store_error(s, e),
+        Err(e) => {
+            if e == StoreError::OutOfMemory && mode == StoreMode::Set {
+                // As for an oversized value: a failed set must not leave the old one.
+                s.store.delete(&DeleteRequest {
+                    key,
+                    ..Default::default()
+                });
+            }
+            store_error(s, e)
+        }
     };
     reply(out, noreply, msg);
     Step::Done(end)

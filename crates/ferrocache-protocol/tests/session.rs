@@ -368,3 +368,42 @@ fn cachedump_and_metadump_list_live_items() {
     assert_eq!(parts[0], parts[1]);
     assert_eq!(parts[2], "BADCLASS invalid class id\r\n");
 }
+
+#[test]
+fn out_of_memory_without_eviction_is_reported_in_both_protocols() {
+    let config = Config::default()
+        .background(false)
+        .evict(false)
+        .memory_limit(2 << 20);
+    let store = Arc::new(Store::new(config).unwrap());
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    let mut text = Session::new(store.clone(), info.clone());
+    let mut out = Vec::new();
+    let value = vec![b'v'; 100_000];
+    let mut oom_at = None;
+    for i in 0..100 {
+        out.clear();
+        let mut req = format!("set k{i} 0 0 {}\r\n", value.len()).into_bytes();
+        req.extend_from_slice(&value);
+        req.extend_from_slice(b"\r\n");
+        text.feed(&req, &mut out);
+        if out != b"STORED\r\n" {
+            assert_eq!(out, b"SERVER_ERROR out of memory storing object\r\n");
+            oom_at = Some(i);
+            break;
+        }
+    }
+    assert!(oom_at.is_some(), "2 MiB of memory never filled up");
+
+    let mut bin = Session::new(store, info);
+    out.clear();
+    let vlen = value.len() as u32;
+    let mut pkt = vec![0x80, 0x01, 0, 2, 8, 0, 0, 0];
+    pkt.extend_from_slice(&(vlen + 10).to_be_bytes());
+    pkt.extend_from_slice(&[0; 20]);
+    pkt.extend_from_slice(b"zz");
+    pkt.extend_from_slice(&value);
+    bin.feed(&pkt, &mut out);
+    assert_eq!(&out[6..8], &[0, 0x82], "ENOMEM");
+    assert!(out.ends_with(b"Out of memory allocating item"));
+}
