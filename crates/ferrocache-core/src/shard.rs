@@ -728,12 +728,13 @@ impl Shard {
         let mut created = false;
         if h == NIL {
             let Some(viv) = o.vivify else {
+                // gat/gats count as touches only (as memcached 1.6.18 does), gets as gets
                 if counted {
-                    self.st.cmd_get += 1;
                     if o.touch.is_some() {
                         self.st.cmd_touch += 1;
                         self.st.touch_misses += 1;
                     } else {
+                        self.st.cmd_get += 1;
                         self.st.get_misses += 1;
                     }
                 }
@@ -769,11 +770,11 @@ impl Shard {
         let v = view(it, ctx, won, win_taken);
         let out = f.take().map(|f| f(&v));
         if counted {
-            self.st.cmd_get += 1;
             if o.touch.is_some() {
                 self.st.cmd_touch += 1;
                 self.cs[c].touch_hits += 1;
             } else {
+                self.st.cmd_get += 1;
                 self.cs[c].get_hits += 1;
             }
             if !created {

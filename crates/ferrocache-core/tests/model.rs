@@ -235,7 +235,6 @@ impl Harness {
                     |v| v.value.to_vec(),
                 );
                 assert_eq!(got.is_some(), present);
-                self.expect.cmd_get += 1;
                 match (touch, present) {
                     (Some(t), true) => {
                         self.expect.cmd_touch += 1;
@@ -247,8 +246,14 @@ impl Harness {
                         self.expect.cmd_touch += 1;
                         self.expect.touch_misses += 1;
                     }
-                    (None, true) => self.expect.get_hits += 1,
-                    (None, false) => self.expect.get_misses += 1,
+                    (None, true) => {
+                        self.expect.cmd_get += 1;
+                        self.expect.get_hits += 1;
+                    }
+                    (None, false) => {
+                        self.expect.cmd_get += 1;
+                        self.expect.get_misses += 1;
+                    }
                 }
             }
             300..=749 => {
