@@ -74,26 +74,123 @@ macro_rules! setter {
 }
 
 impl Config {
-    setter!(/// Sets [`Config::memory_limit`] in bytes.
+    setter!(
+        /// Sets [`Config::memory_limit`] in bytes (memcached `-m`).
+        ///
+        /// ```
+        /// # use ferrocache_core::{Config, Store};
+        /// let store = Store::new(Config::default().memory_limit(16 << 20)).unwrap();
+        /// assert_eq!(store.stats().limit_maxbytes, 16 << 20);
+        /// ```
         memory_limit: usize);
-    setter!(/// Sets [`Config::growth_factor`].
+    setter!(
+        /// Sets [`Config::growth_factor`] (memcached `-f`).
+        ///
+        /// ```
+        /// # use ferrocache_core::Config;
+        /// assert!(Config::default().growth_factor(2.0).validate().is_ok());
+        /// assert!(Config::default().growth_factor(1.0).validate().is_err());
+        /// ```
         growth_factor: f64);
-    setter!(/// Sets [`Config::slab_min_size`].
+    setter!(
+        /// Sets [`Config::slab_min_size`] (memcached `-n`).
+        ///
+        /// ```
+        /// # use ferrocache_core::{Config, Store};
+        /// let store = Store::new(Config::default().slab_min_size(64)).unwrap();
+        /// # drop(store);
+        /// ```
         slab_min_size: usize);
-    setter!(/// Sets [`Config::evict`].
+    setter!(
+        /// Sets [`Config::evict`]; `false` is memcached's `-M`.
+        ///
+        /// ```
+        /// # use ferrocache_core::*;
+        /// let store = Store::new(Config::default().memory_limit(1 << 20).evict(false)).unwrap();
+        /// let value = vec![0u8; 500 << 10];
+        /// let set = |key: &'static [u8]| store.store(&StoreRequest {
+        ///     mode: StoreMode::Set, key, value: &value, flags: 0, exptime: 0,
+        ///     cas: None, invalidate: false, new_cas: None, vivify: None,
+        /// });
+        /// assert!(set(b"a").is_ok());
+        /// assert_eq!(set(b"b"), Err(StoreError::OutOfMemory));
+        /// ```
         evict: bool);
-    setter!(/// Sets [`Config::shards`].
+    setter!(
+        /// Sets [`Config::shards`] (an upper bound, see there).
+        ///
+        /// ```
+        /// # use ferrocache_core::{Config, Store};
+        /// assert_eq!(Store::new(Config::default().shards(4)).unwrap().shard_count(), 4);
+        /// // 8 MiB is 8 pages: one shard
+        /// assert_eq!(Store::new(Config::default().memory_limit(8 << 20)).unwrap().shard_count(), 1);
+        /// ```
         shards: usize);
-    setter!(/// Sets [`Config::hash_power`].
+    setter!(
+        /// Sets [`Config::hash_power`].
+        ///
+        /// ```
+        /// # use ferrocache_core::{Config, Store};
+        /// let store = Store::new(Config::default().shards(1).hash_power(16)).unwrap();
+        /// assert_eq!(store.stats().hash_bytes, 4 << 16);
+        /// ```
         hash_power: u8);
-    setter!(/// Sets [`Config::slab_automove`].
+    setter!(
+        /// Sets [`Config::hot_lru_pct`].
+        ///
+        /// ```
+        /// # use ferrocache_core::Config;
+        /// assert!(Config::default().hot_lru_pct(30).validate().is_ok());
+        /// ```
+        hot_lru_pct: u8);
+    setter!(
+        /// Sets [`Config::warm_lru_pct`]; hot + warm must stay below 100.
+        ///
+        /// ```
+        /// # use ferrocache_core::Config;
+        /// assert!(Config::default().warm_lru_pct(80).validate().is_err());
+        /// ```
+        warm_lru_pct: u8);
+    setter!(
+        /// Sets [`Config::slab_automove`].
+        ///
+        /// ```
+        /// # use ferrocache_core::Config;
+        /// assert!(!Config::default().slab_automove(false).slab_automove);
+        /// ```
         slab_automove: bool);
-    setter!(/// Sets [`Config::background`].
+    setter!(
+        /// Sets [`Config::background`]; without it, call [`crate::Store::maintain`] yourself.
+        ///
+        /// ```
+        /// # use ferrocache_core::{Config, Store};
+        /// let store = Store::new(Config::default().background(false)).unwrap();
+        /// store.maintain();
+        /// ```
         background: bool);
-    setter!(/// Sets [`Config::clock`].
+    setter!(
+        /// Sets [`Config::clock`].
+        ///
+        /// ```
+        /// # use ferrocache_core::*;
+        /// let clock = Clock::manual(1_700_000_000);
+        /// let store = Store::new(Config::default().clock(clock.clone())).unwrap();
+        /// store.store(&StoreRequest {
+        ///     mode: StoreMode::Set, key: b"k", value: b"v", flags: 0, exptime: 10,
+        ///     cas: None, invalidate: false, new_cas: None, vivify: None,
+        /// }).unwrap();
+        /// clock.advance(10);
+        /// assert!(store.get(b"k", &GetOptions::default(), |_| ()).is_none());
+        /// ```
         clock: Clock);
 
     /// Sets [`Config::item_size_max`]; the page size follows when the item is larger.
+    ///
+    /// ```
+    /// # use ferrocache_core::Config;
+    /// let c = Config::default().item_size_max(4 << 20);
+    /// assert_eq!(c.page_size, 4 << 20);
+    /// ```
     pub fn item_size_max(mut self, v: usize) -> Self {
         self.item_size_max = v;
         self.page_size = self.page_size.max(v);

@@ -82,6 +82,7 @@ fn shift_sizes(s: &Store) -> (u64, usize) {
 fn a_shift_of_value_sizes_moves_pages_to_the_new_class() {
     let s = store(true);
     let (pages, kept) = shift_sizes(&s);
+    eprintln!("automove: large class {pages}/16 pages, {kept}/4000 recent large values kept");
     assert!(pages >= 12, "large class got {pages} of 16 pages");
     assert!(
         kept >= 3600,
@@ -95,6 +96,7 @@ fn without_automove_memory_calcifies() {
     // the control: only the synchronous move (a class with no page at all) happens
     let s = store(false);
     let (pages, kept) = shift_sizes(&s);
+    eprintln!("no automove: large class {pages}/16 pages, {kept}/4000 recent large values kept");
     assert_eq!(pages, 1);
     assert!(kept < 1000, "{kept}");
 }
