@@ -107,6 +107,8 @@ export function normalise(reply: Buffer): string {
       if (line.startsWith('VERSION ')) return 'VERSION <v>'
       if (line.startsWith('VALUE ')) return line.replace(/^(VALUE \S+ \d+ \d+) \d+$/, '$1 <cas>')
       if (/^(VA|HD|EN|NF|NS|EX|MN) ?/.test(line)) return line.replace(/ c\d+/g, ' c<cas>')
+      // me: the CAS value and seconds since last access vary; the rest must match.
+      if (line.startsWith('ME ')) return line.replace(/ cas=\d+/, ' cas=<cas>').replace(/ la=\d+/, ' la=<s>')
       return line
     })
     .join('\r\n')
