@@ -1,8 +1,9 @@
 //! Background work: the expiry crawler (memcached's crawler.c), LRU juggling and automove.
 //!
-//! [`Core::maintain`] walks every page of every shard, one page per lock hold (a page is at
-//! most ~11k chunks, a few tens of microseconds), and unlinks expired or flushed items so
-//! their memory returns without anyone asking for them. It then keeps each class's HOT and
+//! [`Core::maintain`] walks the pages of the shards, one page per lock hold (a page is at
+//! most ~11k chunks, a few tens of microseconds) and at most [`CRAWL_PAGES_PER_PASS`] per
+//! pass, and unlinks expired or flushed items so their memory returns without anyone asking
+//! for them. It then keeps each class's HOT and
 //! WARM segments within their limits and lets the page mover look at the eviction window.
 //! With `Config::background` a thread runs it every [`INTERVAL`]; the thread holds only a
 //! weak reference to the store and is stopped and joined when the store is dropped.
@@ -13,6 +14,10 @@ use parking_lot::{Condvar, Mutex};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// Pages crawled per pass: a 64 MiB store is crawled whole every pass, a larger one over
+/// several (scanning all of a large cache every second would cost memory bandwidth).
+pub const CRAWL_PAGES_PER_PASS: usize = 64;
 
 /// Hash buckets migrated per shard and pass while a table grows.
 const GROW_BUCKETS_PER_PASS: usize = 1 << 14;
@@ -42,29 +47,40 @@ impl Shard {
 }
 
 impl Core {
+    /// One pass: crawls up to [`CRAWL_PAGES_PER_PASS`] pages from where the last pass
+    /// stopped (each shard's LRUs are juggled and its hash table helped to grow when its
+    /// walk completes), then lets the mover look at the eviction window.
     pub(crate) fn maintain(&self) {
         let (hot, warm) = (self.config.hot_lru_pct, self.config.warm_lru_pct);
-        for m in self.shards.iter() {
-            let mut slot = 0;
-            loop {
-                let ctx = self.ctx();
-                let mut s = m.lock();
-                if slot >= s.slab.slots.len() {
-                    let s = &mut *s;
-                    s.ht.help_grow(&s.slab, GROW_BUCKETS_PER_PASS);
-                    for c in 0..s.lru.len() {
-                        if s.lru[c].total() > 0 {
-                            s.lru_juggle(c, hot, warm);
-                        }
+        let n = self.shards.len();
+        let mut cursor = self.crawl_cursor.lock();
+        let (mut si, mut slot) = *cursor;
+        let mut budget = CRAWL_PAGES_PER_PASS;
+        let mut finished_shards = 0;
+        while budget > 0 && finished_shards < n {
+            let ctx = self.ctx();
+            let mut guard = self.shards[si].lock();
+            let s = &mut *guard;
+            if slot >= s.slab.slots.len() {
+                s.ht.help_grow(&s.slab, GROW_BUCKETS_PER_PASS);
+                for c in 0..s.lru.len() {
+                    if s.lru[c].total() > 0 {
+                        s.lru_juggle(c, hot, warm);
                     }
-                    break;
                 }
-                if s.slab.chunks_of(slot).next().is_some() {
-                    s.crawl_slot(&ctx, slot);
-                }
-                slot += 1;
+                si = (si + 1) % n;
+                slot = 0;
+                finished_shards += 1;
+                continue;
             }
+            if s.slab.chunks_of(slot).next().is_some() {
+                s.crawl_slot(&ctx, slot);
+                budget -= 1;
+            }
+            slot += 1;
         }
+        *cursor = (si, slot);
+        drop(cursor);
         self.automove();
     }
 }

@@ -143,6 +143,8 @@ pub(crate) struct Core {
     cmd_flush: AtomicU64,
     /// Evictions and sets per class at the last automove look.
     pub mover_window: Mutex<Vec<(u64, u64)>>,
+    /// Where the crawler continues: (shard, page slot).
+    pub crawl_cursor: Mutex<(usize, usize)>,
 }
 
 pub(crate) struct Shards {
@@ -198,6 +200,7 @@ impl Shards {
             flush_rel: AtomicU32::new(0),
             cmd_flush: AtomicU64::new(0),
             mover_window: Mutex::new(vec![(0, 0); classes.len()]),
+            crawl_cursor: Mutex::new((0, 0)),
             classes,
             config,
         });

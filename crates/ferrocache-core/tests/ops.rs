@@ -677,3 +677,39 @@ fn store_is_shared_across_threads() {
     }
     assert_eq!(s.stats().curr_items, 400);
 }
+
+#[test]
+fn the_crawler_covers_a_large_store_over_several_passes() {
+    let clock = Clock::manual(T0);
+    let s = Store::new(
+        Config::default()
+            .memory_limit(256 << 20)
+            .shards(2)
+            .background(false)
+            .clock(clock.clone()),
+    )
+    .unwrap();
+    let value = [b'v'; 100];
+    const N: u64 = 600_000; // ~87 pages of 152-byte items, more than one pass crawls
+    for i in 0..N {
+        let key = format!("key:{i:012}");
+        s.store(&StoreRequest {
+            exptime: 5,
+            ..req(StoreMode::Set, key.as_bytes(), &value)
+        })
+        .unwrap();
+    }
+    clock.advance(5);
+    s.maintain();
+    let first = s.stats().crawler_reclaimed;
+    assert!(
+        first > 0 && first < N,
+        "one pass crawls a bounded number of pages: {first}"
+    );
+    for _ in 0..4 {
+        s.maintain();
+    }
+    let st = s.stats();
+    assert_eq!(st.crawler_reclaimed, N);
+    assert_eq!(st.curr_items, 0);
+}
