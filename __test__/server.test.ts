@@ -1,5 +1,6 @@
 // The network server in-process: lifecycle, embedding over an existing Cache, the
 // connection limit, idle timeout, graceful close and pipelining through real sockets.
+import net from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Cache } from '../src/cache'
@@ -167,6 +168,22 @@ test('stats conns lists this connection; curr/total connections count', async ()
   assert.match(text, `:addr tcp:127.0.0.1:${local}\r\n`)
   assert.match(text, `:listen_addr tcp:127.0.0.1:${port}\r\n`)
   c.close()
+  await server.close()
+})
+
+test('IPv6 loopback: stats conns prints tcp6 addresses as memcached does', async () => {
+  const [server, port] = await started({ host: '::1' })
+  const c = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ host: '::1', port }, () => resolve(s))
+    s.once('error', reject)
+  })
+  let text = ''
+  c.on('data', (d: Buffer) => (text += d.toString()))
+  c.write('stats conns\r\n')
+  for (let i = 0; i < 100 && !text.endsWith('END\r\n'); i++) await sleep(10)
+  assert.match(text, `:addr tcp6:[::1]:${c.localPort}\r\n`)
+  assert.match(text, `:listen_addr tcp6:[::1]:${port}\r\n`)
+  c.destroy()
   await server.close()
 })
 

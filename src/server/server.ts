@@ -70,7 +70,7 @@ export class FerrocacheServer extends EventEmitter {
       this.server.listen(this.options.port, this.options.host, () => {
         this.server.off('error', onError)
         const addr = this.server.address() as net.AddressInfo
-        this.listenAddr = `tcp:${addr.address}:${addr.port}`
+        this.listenAddr = connAddr(addr.family, addr.address, addr.port)
         this.reportSettings(addr.port)
         this.log.info({ host: addr.address, port: addr.port, version: VERSION, protocol: PROTOCOL_VERSION }, 'listening')
         this.emit('listening', addr)
@@ -123,7 +123,7 @@ export class FerrocacheServer extends EventEmitter {
     }
     let session
     try {
-      const remote = `tcp:${socket.remoteAddress}:${socket.remotePort}`
+      const remote = connAddr(socket.remoteFamily, socket.remoteAddress, socket.remotePort)
       session = new native.NativeSession(this.native, this.info, remote, this.listenAddr)
     } catch (err) {
       // The cache was closed under us: nothing can be served.
@@ -178,6 +178,11 @@ export class FerrocacheServer extends EventEmitter {
     })
     return this.closing
   }
+}
+
+/** An address as memcached's `stats conns` prints it: `tcp:1.2.3.4:5`, `tcp6:[::1]:5`. */
+function connAddr(family: string | undefined, address: string | undefined, port: number | undefined): string {
+  return family === 'IPv6' ? `tcp6:[${address}]:${port}` : `tcp:${address}:${port}`
 }
 
 /** Creates a server (not yet listening): `await createServer({ port: 11211 }).listen()`. */
