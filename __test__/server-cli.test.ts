@@ -162,6 +162,26 @@ test('SIGTERM lets a connection finish, then exits 0; a second signal exits at o
   await stopChild(b.child)
 })
 
+test('-v logs connections, -vv also each read and reply, as JSON lines', async () => {
+  for (const [flag, expectReads] of [['-v', false], ['-vv', true]] as const) {
+    const a = await startFerrocached([flag])
+    try {
+      const c = await RawConn.open(a.port)
+      c.send('version\r\n')
+      await c.until('\r\n')
+      c.close()
+      await sleep(100)
+      const lines = a.stderr().trim().split('\n').map((l) => JSON.parse(l) as { msg: string; head?: string; level: number })
+      assert.ok(lines.some((l) => l.msg === 'connection opened'), `${flag}: ${a.stderr()}`)
+      assert.ok(lines.some((l) => l.msg === 'connection closed'), `${flag}: ${a.stderr()}`)
+      assert.is(lines.some((l) => l.msg === 'read' && l.head === 'version\\r\\n'), expectReads, `${flag}: ${a.stderr()}`)
+      assert.is(lines.some((l) => l.msg === 'reply' && l.head === 'VERSION 1.6.18\\r\\n'), expectReads)
+    } finally {
+      await a.stop()
+    }
+  }
+})
+
 test('stats settings reports the real settings', async () => {
   const a = await startFerrocached(['-m', '32', '-c', '77', '-I', '2m', '-f', '1.5', '-n', '60', '-M', '-A', '-o', 'idle_timeout=30'])
   try {

@@ -6,6 +6,11 @@ import type { Logger } from './logger'
 
 const EMPTY = Buffer.alloc(0)
 
+/** The first bytes of a read or reply, printable, for -vv logs. */
+function preview(b: Buffer): string {
+  return b.subarray(0, 80).toString('latin1').replace(/[^\x20-\x7e]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : '.'))
+}
+
 /** Bits of [[ProtocolSession.state]]. */
 export const STATE_CLOSE = 1
 export const STATE_SHUTDOWN = 2
@@ -69,11 +74,12 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.closing) return
-    if (this.trace) this.log.trace({ bytes: chunk.length }, 'read')
+    // -vv: what the client sent (the start of it), like memcached's command echo.
+    if (this.trace) this.log.trace({ bytes: chunk.length, head: preview(chunk) }, 'read')
     const out = this.session.feed(chunk)
     let blocked = false
     if (out !== null) {
-      if (this.trace) this.log.trace({ bytes: out.length }, 'reply')
+      if (this.trace) this.log.trace({ bytes: out.length, head: preview(out) }, 'reply')
       // write() copies nothing; it queues `out` until the kernel takes it.
       blocked = !this.socket.write(out)
       if (blocked && this.socket.writableLength > this.opts.maxPendingReplyBytes) {
