@@ -95,9 +95,14 @@ fn matches(c: &Case, out: &[u8], closed: bool) -> bool {
     }
 }
 
-fn check<S: Storage>(mk: impl Fn() -> Session<S>, skip: &[&str]) {
+fn check<S: Storage>(family: Family, mk: impl Fn() -> Session<S>, skip: &[&str]) {
     let mut failures = Vec::new();
-    for c in load() {
+    let cases: Vec<Case> = load()
+        .into_iter()
+        .filter(|c| family_of(&c.name) == family)
+        .collect();
+    assert!(cases.len() >= 30, "{family:?}: only {} cases", cases.len());
+    for c in cases {
         if skip.contains(&c.name.as_str()) {
             continue;
         }
@@ -132,22 +137,60 @@ fn check<S: Storage>(mk: impl Fn() -> Session<S>, skip: &[&str]) {
     );
 }
 
-/// Cases the mock cannot reproduce (they depend on the engine's internals).
-const MOCK_SKIP: &[&str] = &[];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Text,
+    Meta,
+    Binary,
+}
 
-#[test]
-fn corpus_matches_memcached_with_mock_storage() {
-    check(mock_session, MOCK_SKIP);
+/// Cases are named by family: `bin_…` binary, `mg_`/`ms_`/`md_`/`ma_`/`me`/`mn`/`meta_` meta.
+fn family_of(name: &str) -> Family {
+    let meta = ["mg", "ms", "md", "ma", "me", "mn", "meta"];
+    let head = name.split('_').next().unwrap_or("");
+    if head == "bin" {
+        Family::Binary
+    } else if meta.contains(&head) {
+        Family::Meta
+    } else {
+        Family::Text
+    }
+}
+
+fn real_engine() -> Session<Arc<ferrocache_core::Store>> {
+    use ferrocache_core::{Config, Store};
+    let store = Store::new(Config::default().background(false)).unwrap();
+    Session::new(Arc::new(store), Arc::new(ServerInfo::new("1.6.18")))
 }
 
 #[test]
-fn corpus_matches_memcached_with_real_engine() {
-    use ferrocache_core::{Config, Store};
-    let mk = || {
-        let store = Store::new(Config::default().background(false)).unwrap();
-        Session::new(Arc::new(store), Arc::new(ServerInfo::new("1.6.18")))
-    };
-    check(mk, ENGINE_SKIP);
+fn text_matches_memcached_with_mock_storage() {
+    check(Family::Text, mock_session, &[]);
+}
+
+#[test]
+fn meta_matches_memcached_with_mock_storage() {
+    check(Family::Meta, mock_session, &[]);
+}
+
+#[test]
+fn binary_matches_memcached_with_mock_storage() {
+    check(Family::Binary, mock_session, &[]);
+}
+
+#[test]
+fn text_matches_memcached_with_real_engine() {
+    check(Family::Text, real_engine, ENGINE_SKIP);
+}
+
+#[test]
+fn meta_matches_memcached_with_real_engine() {
+    check(Family::Meta, real_engine, ENGINE_SKIP);
+}
+
+#[test]
+fn binary_matches_memcached_with_real_engine() {
+    check(Family::Binary, real_engine, ENGINE_SKIP);
 }
 
 /// Where the engine (not the codec) differs from memcached: memcached rewrites an
