@@ -2,68 +2,109 @@
 /* eslint-disable */
 
 /**
- * The storage engine behind one embedded cache. Use `Cache` from the package instead:
- * this class does no validation beyond what the engine needs.
+ * The storage engine behind one embedded cache: its lifetime and stats. The operations
+ * are the `cache*` functions, which take `id`. Use `Cache` from the package instead.
  */
 export declare class NativeCache {
   /** Builds the engine; a bad setting throws a `RangeError` naming it. */
   constructor(options?: NativeCacheOptions | undefined | null)
-  /** The value as a Buffer, or `undefined` on a miss. */
-  get(key: string): Buffer | undefined
-  /** The value decoded as UTF-8 (for the `utf8` and `json` encodings), or `undefined`. */
-  getString(key: string): string | undefined
-  /** `{ value, cas, flags }` of a live item, or `undefined`. */
-  gets(key: string, asString: boolean): { value: Buffer | string; cas: bigint; flags: number } | undefined
-  /** get-and-touch: sets a new exptime (memcached seconds) and returns the value. */
-  gat(key: string, exptime: number, asString: boolean): Buffer | string | undefined
-  /** Whether the key is live, without counting a get or bumping it in the LRU. */
-  has(key: string): boolean
-  /** Reads many keys in one crossing: an array of values (or `undefined`) in key order. */
-  getMany(keys: string[], asString: boolean): Array<Buffer | string | undefined>
-  /** memcached `set`: always stores (or throws). */
-  set(key: string, value: string | Uint8Array, flags: number, exptime: number): boolean
-  /** memcached `add`: stores only when the key is missing. */
-  add(key: string, value: string | Uint8Array, flags: number, exptime: number): boolean
-  /** memcached `replace`: stores only when the key exists. */
-  replace(key: string, value: string | Uint8Array, flags: number, exptime: number): boolean
-  /** memcached `append`: adds bytes after an existing value; flags and exptime are kept. */
-  append(key: string, value: string | Uint8Array): boolean
-  /** memcached `prepend`: adds bytes before an existing value. */
-  prepend(key: string, value: string | Uint8Array): boolean
-  /**
-   * memcached `cas`: stores only if the item's CAS is still `cas`; `false` when it
-   * changed (EXISTS) or the key is gone (NOT_FOUND).
-   */
-  cas(key: string, value: string | Uint8Array, flags: number, exptime: number, cas: bigint): boolean
-  /**
-   * Stores many items with the same flags and exptime in one crossing. Every key is
-   * checked before anything is stored; an engine error (too large, out of memory)
-   * stops the batch at that entry, the earlier ones stay stored.
-   */
-  setMany(keys: string[], values: Array<string | Uint8Array>, flags: number, exptime: number): void
-  /**
-   * memcached `incr`/`decr`: the new value, or `undefined` on a miss. incr wraps at
-   * 2^64, decr floors at 0; a non-numeric value throws.
-   */
-  arith(key: string, incr: boolean, delta: bigint): bigint | undefined
-  /** Sets a new exptime on a live item; `false` on a miss. */
-  touch(key: string, exptime: number): boolean
-  /** memcached `delete`; `false` when the key was missing. */
-  delete(key: string): boolean
-  /** Deletes many keys in one crossing (all keys are checked first); the number deleted. */
-  deleteMany(keys: string[]): number
-  /** memcached `flush_all [delay]`, the delay in seconds. */
-  flushAll(delay: number): void
-  /** Every counter with memcached's stat names; per-class figures under `slabs`. */
-  stats(): Record<string, unknown>
+  /** The id the `cache*` functions take. */
+  get id(): number
   /** Whether `close()` has been called. */
   get closed(): boolean
+  /** Every counter with memcached's stat names; per-class figures under `slabs`. */
+  stats(): Record<string, unknown>
   /**
-   * Drops this handle's reference to the engine; its memory is freed at once unless a
-   * server session still shares the store. Later calls throw.
+   * Drops the engine: its memory is freed at once unless a server session still
+   * shares the store. Later calls throw.
    */
   close(): void
 }
+
+/**
+ * Server-wide facts shared by every session of one server: settings for `stats settings`,
+ * connection counters, the `-A` switch and the verbosity set by the `verbosity` command.
+ */
+export declare class NativeServerInfo {
+  /** `version` is what `version` and `stats` report. */
+  constructor(version: string)
+  /** Replaces the `stats settings` list: `[name, value]` pairs in the order printed. */
+  setSettings(settings: Array<Array<string>>): void
+  /** `-c`, shown as `max_connections`. */
+  setMaxConnections(n: number): void
+  /** `-A`: whether the `shutdown` command is honoured. */
+  setShutdownEnabled(enabled: boolean): void
+  /** The verbosity (`-v` count, or what the last `verbosity` command set). */
+  get verbosity(): number
+  set verbosity(v: number)
+  /** Counts a connection refused by the connection limit. */
+  connRejected(): void
+  get currConnections(): number
+  get totalConnections(): number
+  get rejectedConnections(): number
+}
+
+/**
+ * One client connection's protocol state. Counted as open from construction until
+ * `close()` (or garbage collection).
+ */
+export declare class NativeSession {
+  /**
+   * A session over `cache`'s engine. `addr` and `listenAddr` are shown by `stats conns`
+   * (e.g. `tcp:127.0.0.1:50112`). Throws if the cache is closed.
+   */
+  constructor(cache: NativeCache, info: NativeServerInfo, addr: string, listenAddr: string)
+  /**
+   * Executes the complete requests in the bytes received so far and returns their
+   * replies, or `null` when there are none. Incomplete requests stay buffered here. If
+   * the replies pass a budget (4 MiB) the remaining input is held back (`state` has bit 4
+   * set): write the replies, then call `feed` again (with an empty buffer).
+   */
+  feed(input: Uint8Array): Buffer | null
+  /**
+   * What to do after the last `feed`, in one call: bit 1 close the connection once the
+   * replies are written (quit, a fatal protocol error), bit 2 also shut the server down
+   * (`shutdown` with `-A`), bit 4 input is held back: write the replies, then call
+   * `feed` again. 0 means keep reading.
+   */
+  get state(): number
+  /** Bytes of an incomplete request held back. */
+  get buffered(): number
+  /** Frees the session and counts the connection as closed. Idempotent. */
+  close(): void
+}
+
+/**
+ * memcached `incr`/`decr`: the new value, or `undefined` on a miss. incr wraps at 2^64,
+ * decr floors at 0; a non-numeric value throws.
+ */
+export declare function cacheArith(id: number, key: string, incr: boolean, delta: bigint): bigint | undefined
+
+/**
+ * memcached `cas`: stores only if the item's CAS is still `cas`; `false` when it
+ * changed (EXISTS) or the key is gone (NOT_FOUND).
+ */
+export declare function cacheCas(id: number, key: string, value: string | Uint8Array, flags: number, exptime: number, cas: bigint): boolean
+
+/** Deletes many keys in one crossing (all keys are checked first); the number deleted. */
+export declare function cacheDeleteMany(id: number, keys: string[]): number
+
+/** memcached `flush_all [delay]`, the delay in seconds. */
+export declare function cacheFlushAll(id: number, delay: number): void
+
+/**
+ * Reads many keys in one crossing (all checked first). One entry per key, in order:
+ * -1 for a miss, a length for a value placed next in the scratch buffer (values follow
+ * one another from its data offset), or the value itself when it did not fit.
+ */
+export declare function cacheGetMany(id: number, keys: string[], asString: boolean): Array<number | Buffer | string>
+
+/**
+ * Stores many items with the same flags and exptime in one crossing. Every key is
+ * checked before anything is stored; an engine error (too large, out of memory) stops
+ * the batch at that entry, the earlier ones stay stored.
+ */
+export declare function cacheSetMany(id: number, keys: string[], values: Array<string | Uint8Array>, flags: number, exptime: number): void
 
 /** Engine settings from JS; anything left out keeps memcached's default. */
 export interface NativeCacheOptions {
@@ -82,3 +123,6 @@ export interface NativeCacheOptions {
   /** Move slab pages between classes as the value-size mix shifts (default true). */
   slabAutomove?: boolean
 }
+
+/** This thread's scratch buffer, which reads fill (internal to `Cache`). */
+export declare function scratchBuffer(): Buffer

@@ -4,8 +4,10 @@
 // instead of throwing.
 
 import type { NativeCache } from '../native/index'
-import { checkRaw, decodeValue, encodeValue } from './encoding'
+import { checkRaw, encodeValue } from './encoding'
 import { native } from './native'
+import { ops } from './native-ops'
+import { lastCas, lastFlags, takeHit } from './scratch'
 import { type CacheOptions, parseCacheOptions, parseWrite, readEncoding, toU64, type Write } from './options'
 import { delayToSeconds, ttlToExptime } from './ttl'
 import type {
@@ -21,6 +23,26 @@ import type {
 } from './types'
 
 export type { CacheOptions }
+
+const {
+  cacheAdd,
+  cacheAppend,
+  cacheArith,
+  cacheCas,
+  cacheDelete,
+  cacheDeleteMany,
+  cacheFlushAll,
+  cacheGat,
+  cacheGet,
+  cacheGetMany,
+  cacheGets,
+  cacheHas,
+  cachePrepend,
+  cacheReplace,
+  cacheSet,
+  cacheSetMany,
+  cacheTouch,
+} = ops
 
 function toArray<T>(items: Iterable<T>, name: string): T[] {
   if (Array.isArray(items)) return items
@@ -49,6 +71,8 @@ export function nativeCacheOf(cache: Cache<Encoding>): NativeCache {
  */
 export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   readonly #native: NativeCache
+  /** The engine's id for the `cache*` functions (cheaper to call than class methods). */
+  readonly #id: number
   readonly #encoding: Encoding
   /** The write options of a call that passes none, parsed once. */
   readonly #plain: Write
@@ -61,6 +85,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   constructor(options?: CacheOptions<E>) {
     const { config, encoding } = parseCacheOptions(options)
     this.#native = new native.NativeCache(config)
+    this.#id = this.#native.id
     this.#encoding = encoding
     this.#plain = parseWrite(undefined, encoding)
   }
@@ -81,34 +106,37 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   getSync<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Decoded<F> | undefined {
     const encoding = options === undefined ? this.#encoding : readEncoding(options, this.#encoding)
-    // The common case crosses into Rust once and gets a Buffer back, nothing else.
-    if (encoding === 'buffer') return this.#native.get(key) as Decoded<F> | undefined
-    const text = this.#native.getString(key)
-    return (text === undefined ? undefined : decodeValue(text, encoding)) as Decoded<F> | undefined
+    const hit = cacheGet(this.#id, key, encoding !== 'buffer')
+    return (hit === -1 ? undefined : takeHit(hit, 0, encoding)) as Decoded<F> | undefined
   }
 
   getsSync<F extends Encoding = E>(key: string, options?: ReadOptions<F>): CasEntry<Decoded<F>> | undefined {
     const encoding = readEncoding(options, this.#encoding)
-    const entry = this.#native.gets(key, encoding !== 'buffer')
-    if (entry === undefined) return undefined
-    return { value: decodeValue(entry.value, encoding) as Decoded<F>, cas: entry.cas, flags: entry.flags }
+    const hit = cacheGets(this.#id, key, encoding !== 'buffer')
+    if (hit === -1) return undefined
+    const cas = lastCas()
+    const flags = lastFlags()
+    return { value: takeHit(hit, 0, encoding) as Decoded<F>, cas, flags }
   }
 
   getManySync<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Map<string, Decoded<F>> {
     const encoding = readEncoding(options, this.#encoding)
     const list = toArray(keys, 'keys')
-    const values = this.#native.getMany(list, encoding !== 'buffer')
+    const hits = cacheGetMany(this.#id, list, encoding !== 'buffer')
     const out = new Map<string, Decoded<F>>()
+    let offset = 0 // values that fitted lie one after another in the scratch buffer
     for (let i = 0; i < list.length; i++) {
-      const v = values[i]
-      if (v !== undefined) out.set(list[i], decodeValue(v, encoding) as Decoded<F>)
+      const hit = hits[i]
+      if (hit === -1) continue
+      out.set(list[i], takeHit(hit, offset, encoding) as Decoded<F>)
+      if (typeof hit === 'number') offset += hit
     }
     return out
   }
 
   setSync<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): boolean {
     const w = this.#write(options)
-    return this.#native.set(key, encodeValue(value, w.encoding), w.flags, w.exptime)
+    return cacheSet(this.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime)
   }
 
   setManySync<F extends Encoding = E>(
@@ -123,25 +151,25 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
       keys.push(entry[0] as string)
       values.push(encodeValue(entry[1], w.encoding, `value of '${String(entry[0])}'`))
     }
-    this.#native.setMany(keys, values, w.flags, w.exptime)
+    cacheSetMany(this.#id, keys, values, w.flags, w.exptime)
   }
 
   addSync<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): boolean {
     const w = this.#write(options)
-    return this.#native.add(key, encodeValue(value, w.encoding), w.flags, w.exptime)
+    return cacheAdd(this.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime)
   }
 
   replaceSync<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): boolean {
     const w = this.#write(options)
-    return this.#native.replace(key, encodeValue(value, w.encoding), w.flags, w.exptime)
+    return cacheReplace(this.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime)
   }
 
   appendSync(key: string, value: RawValue): boolean {
-    return this.#native.append(key, checkRaw(value))
+    return cacheAppend(this.#id, key, checkRaw(value))
   }
 
   prependSync(key: string, value: RawValue): boolean {
-    return this.#native.prepend(key, checkRaw(value))
+    return cachePrepend(this.#id, key, checkRaw(value))
   }
 
   casSync<F extends Encoding = E>(
@@ -152,42 +180,41 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   ): boolean {
     const w = this.#write(options)
     const token = toU64('cas', cas)
-    return this.#native.cas(key, encodeValue(value, w.encoding), w.flags, w.exptime, token)
+    return cacheCas(this.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime, token)
   }
 
   incrSync(key: string, delta: bigint | number = 1n): bigint | undefined {
-    return this.#native.arith(key, true, toU64('delta', delta))
+    return cacheArith(this.#id, key, true, toU64('delta', delta))
   }
 
   decrSync(key: string, delta: bigint | number = 1n): bigint | undefined {
-    return this.#native.arith(key, false, toU64('delta', delta))
+    return cacheArith(this.#id, key, false, toU64('delta', delta))
   }
 
   touchSync(key: string, ttl: number): boolean {
-    return this.#native.touch(key, ttlToExptime(ttl))
+    return cacheTouch(this.#id, key, ttlToExptime(ttl))
   }
 
   gatSync<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Decoded<F> | undefined {
     const encoding = readEncoding(options, this.#encoding)
-    const exptime = ttlToExptime(ttl)
-    const v = this.#native.gat(key, exptime, encoding !== 'buffer')
-    return (v === undefined ? undefined : decodeValue(v, encoding)) as Decoded<F> | undefined
+    const hit = cacheGat(this.#id, key, ttlToExptime(ttl), encoding !== 'buffer')
+    return (hit === -1 ? undefined : takeHit(hit, 0, encoding)) as Decoded<F> | undefined
   }
 
   deleteSync(key: string): boolean {
-    return this.#native.delete(key)
+    return cacheDelete(this.#id, key)
   }
 
   deleteManySync(keys: Iterable<string>): number {
-    return this.#native.deleteMany(toArray(keys, 'keys'))
+    return cacheDeleteMany(this.#id, toArray(keys, 'keys'))
   }
 
   hasSync(key: string): boolean {
-    return this.#native.has(key)
+    return cacheHas(this.#id, key)
   }
 
   flushSync(delay?: number): void {
-    this.#native.flushAll(delayToSeconds(delay))
+    cacheFlushAll(this.#id, delayToSeconds(delay))
   }
 
   statsSync(): CacheStats {

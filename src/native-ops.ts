@@ -1,0 +1,28 @@
+// The native cache operations. The batch ones are `#[napi]` functions typed in the
+// generated native/index.d.ts; the hot single-key ones are napi callbacks registered by
+// hand for speed (crates/ferrocache-node/src/cache/ops.rs), so their types live here.
+// Every one takes the engine's id (`NativeCache.id`). A read returns -1 for a miss, the
+// value's length in the scratch buffer (src/scratch.ts), or the value itself when it is
+// too large for the scratch buffer (a string when `asString`).
+
+import { native, type NativeBinding } from './native'
+import type { NativeHit } from './scratch'
+
+type Value = string | Uint8Array
+
+export interface HotOps {
+  cacheGet(id: number, key: string, asString: boolean): NativeHit
+  /** As cacheGet; the item's CAS and flags go to the scratch buffer too. */
+  cacheGets(id: number, key: string, asString: boolean): NativeHit
+  cacheGat(id: number, key: string, exptime: number, asString: boolean): NativeHit
+  cacheHas(id: number, key: string): boolean
+  cacheSet(id: number, key: string, value: Value, flags: number, exptime: number): boolean
+  cacheAdd(id: number, key: string, value: Value, flags: number, exptime: number): boolean
+  cacheReplace(id: number, key: string, value: Value, flags: number, exptime: number): boolean
+  cacheAppend(id: number, key: string, value: Value): boolean
+  cachePrepend(id: number, key: string, value: Value): boolean
+  cacheTouch(id: number, key: string, exptime: number): boolean
+  cacheDelete(id: number, key: string): boolean
+}
+
+export const ops = native as NativeBinding & HotOps
