@@ -45,7 +45,9 @@ function checkObject(value: unknown, name: string, allowed: ReadonlySet<string>)
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TypeError(`${name} must be an object, got ${value === null ? 'null' : typeof value}`)
   }
-  for (const key of Object.keys(value)) {
+  // for-in over a small literal is cheap (no key array); options often come per call.
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue
     if (!allowed.has(key)) {
       throw new TypeError(`unknown option '${key}' in ${name} (known: ${[...allowed].join(', ')})`)
     }
