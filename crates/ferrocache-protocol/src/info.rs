@@ -46,6 +46,7 @@ pub struct ServerInfo {
     store_too_large: AtomicU64,
     store_no_memory: AtomicU64,
     settings: Mutex<Vec<(String, String)>>,
+    listeners: Mutex<Vec<(u64, String)>>,
     conns: Mutex<BTreeMap<u64, ConnEntry>>,
 }
 
@@ -70,6 +71,7 @@ impl ServerInfo {
             store_too_large: AtomicU64::new(0),
             store_no_memory: AtomicU64::new(0),
             settings: Mutex::new(Vec::new()),
+            listeners: Mutex::new(Vec::new()),
             conns: Mutex::new(BTreeMap::new()),
         }
     }
@@ -77,6 +79,12 @@ impl ServerInfo {
     /// Replaces the `stats settings` list (name, value), printed in this order.
     pub fn set_settings(&self, settings: Vec<(String, String)>) {
         *self.settings.lock().unwrap() = settings;
+    }
+
+    /// The listening sockets `stats conns` lists first: (id, address such as
+    /// `tcp:127.0.0.1:11211`).
+    pub fn set_listeners(&self, listeners: Vec<(u64, String)>) {
+        *self.listeners.lock().unwrap() = listeners;
     }
 
     /// A connection was accepted; `id` is the server's (memcached prints the fd).
@@ -157,6 +165,9 @@ impl ServerInfo {
     }
     pub(crate) fn settings(&self) -> Vec<(String, String)> {
         self.settings.lock().unwrap().clone()
+    }
+    pub(crate) fn listeners(&self) -> Vec<(u64, String)> {
+        self.listeners.lock().unwrap().clone()
     }
     pub(crate) fn conns(&self) -> Vec<(u64, ConnEntry)> {
         self.conns

@@ -45,6 +45,15 @@ pub(crate) fn stats<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Ve
         }
         b"conns" => {
             let now = unix_now();
+            for (id, addr) in s.info.listeners() {
+                stat(out, &format!("{id}:addr"), addr);
+                stat(out, &format!("{id}:state"), "conn_listening");
+                stat_u(
+                    out,
+                    &format!("{id}:secs_since_last_cmd"),
+                    now.saturating_sub(s.info.started) as u64,
+                );
+            }
             for (id, c) in s.info.conns() {
                 stat(out, &format!("{id}:addr"), &c.addr);
                 stat(out, &format!("{id}:listen_addr"), &c.listen_addr);

@@ -287,12 +287,17 @@ fn stats_settings_and_conns_come_from_server_info() {
         opened: 0,
     };
     info.conn_opened(7, entry);
+    info.set_listeners(vec![(3, "tcp:127.0.0.1:11211".into())]);
     assert_eq!(info.curr_connections(), 1);
     let mut out = Vec::new();
     s.feed(b"stats settings\r\nstats conns\r\n", &mut out);
     let text = String::from_utf8_lossy(&out).into_owned();
     assert!(
         text.starts_with("STAT maxbytes 67108864\r\nSTAT tcpport 11211\r\nEND\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("END\r\nSTAT 3:addr tcp:127.0.0.1:11211\r\nSTAT 3:state conn_listening\r\n"),
         "{text}"
     );
     assert!(text.contains("STAT 7:addr tcp:127.0.0.1:5000\r\nSTAT 7:listen_addr tcp:127.0.0.1:11211\r\nSTAT 7:state conn_parse_cmd\r\n"), "{text}");
