@@ -160,6 +160,22 @@ test('pipelined requests in one write and one request across many writes', async
   await server.close()
 })
 
+test('a pipeline whose replies far exceed the per-call budget arrives whole and in order', async () => {
+  const [server, port] = await started()
+  const c = await RawConn.open(port)
+  const values = Array.from({ length: 4 }, (_, i) => String.fromCharCode(97 + i).repeat(900_000))
+  for (const [i, v] of values.entries()) assert.is(await ask(c, `set big${i} ${i} 0 ${v.length}\r\n${v}\r\n`), 'STORED\r\n')
+  // 60 gets of ~0.9 MB in one write: ~54 MB of replies, produced 4 MiB at a time.
+  const order = Array.from({ length: 60 }, (_, i) => (i * 7) % 4)
+  c.send(order.map((i) => `get big${i}\r\n`).join('') + 'mn\r\n')
+  const text = await c.until('MN\r\n', 20_000)
+  const expected = order.map((i) => `VALUE big${i} ${i} 900000\r\n${values[i]}\r\nEND\r\n`).join('') + 'MN\r\n'
+  assert.is(text.length, expected.length)
+  assert.ok(text === expected, 'replies intact and in request order')
+  c.close()
+  await server.close()
+})
+
 test('stats conns lists this connection; curr/total connections count', async () => {
   const [server, port] = await started()
   const c = await RawConn.open(port)
