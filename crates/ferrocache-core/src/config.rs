@@ -25,7 +25,7 @@ pub struct Config {
     /// Evict when memory is full (default). `false` is memcached's `-M`: return an error.
     pub evict: bool,
     /// Number of independently locked shards (a power of two, default 8). An upper bound:
-    /// each shard owns whole pages, so a store keeps at least 8 pages per shard and uses
+    /// each shard owns whole pages, so a store keeps at least 64 pages per shard and uses
     /// fewer shards when memory is small (`Store::config().shards` tells the number used).
     pub shards: usize,
     /// Initial hash table size per shard as a power of two (default 12); grows by itself.
@@ -121,9 +121,10 @@ impl Config {
         ///
         /// ```
         /// # use ferrocache_core::{Config, Store};
-        /// assert_eq!(Store::new(Config::default().shards(4)).unwrap().shard_count(), 4);
-        /// // 8 MiB is 8 pages: one shard
-        /// assert_eq!(Store::new(Config::default().memory_limit(8 << 20)).unwrap().shard_count(), 1);
+        /// let big = Config::default().memory_limit(1 << 30).shards(4);
+        /// assert_eq!(Store::new(big).unwrap().shard_count(), 4);
+        /// // 64 MiB is 64 pages: one shard
+        /// assert_eq!(Store::new(Config::default()).unwrap().shard_count(), 1);
         /// ```
         shards: usize);
     setter!(

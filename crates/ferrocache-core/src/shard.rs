@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Fewest pages per shard the store is built with (see [`Config::shards`]).
-const MIN_PAGES_PER_SHARD: usize = 8;
+const MIN_PAGES_PER_SHARD: usize = 64;
 
 /// Why an operation could not finish under its shard lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -82,7 +82,6 @@ impl Harness {
                 .clock(clock.clone()),
         )
         .unwrap();
-        assert_eq!(store.shard_count(), 2);
         let mut rng = SmallRng::seed_from_u64(seed);
         let noise = (0..ITEM_MAX * 2).map(|_| rng.gen()).collect();
         Harness {

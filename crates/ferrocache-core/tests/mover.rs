@@ -103,19 +103,21 @@ fn without_automove_memory_calcifies() {
 
 #[test]
 fn a_class_without_pages_takes_one_from_another_shard() {
-    // 16 pages over 2 shards: shard A fills all of them with small items through the
-    // budget, then a large value in shard B must get a page from A
+    // 128 pages over 2 shards: small items fill all of them through the budget, then large
+    // values in both shards must get pages from the other shard or another class
+    const BIG: usize = 128 << 20;
     let s = Store::new(
         Config::default()
-            .memory_limit(MEMORY)
+            .memory_limit(BIG)
             .shards(2)
             .background(false),
     )
     .unwrap();
     assert_eq!(s.shard_count(), 2);
-    for i in 0..300_000 {
+    for i in 0..1_000_000 {
         set(&s, &format!("small:{i}"), 100);
     }
+    assert!(s.stats().evictions > 0);
     for i in 0..200 {
         set(&s, &format!("large:{i}"), 5000);
         assert!(s
@@ -126,7 +128,7 @@ fn a_class_without_pages_takes_one_from_another_shard() {
             )
             .is_some());
     }
-    assert!(s.stats().total_malloced <= MEMORY as u64);
+    assert!(s.stats().total_malloced <= BIG as u64);
 }
 
 #[test]
