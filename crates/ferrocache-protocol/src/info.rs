@@ -107,18 +107,23 @@ impl ServerInfo {
         self.total_connections.fetch_add(1, Relaxed);
     }
 
+    /// Open connections (`curr_connections`).
     pub fn curr_connections(&self) -> u64 {
         self.curr_connections.load(Relaxed)
     }
+    /// Connections accepted or refused since start or `stats reset` (`total_connections`).
     pub fn total_connections(&self) -> u64 {
         self.total_connections.load(Relaxed)
     }
+    /// Connections refused by the limit (`rejected_connections`).
     pub fn rejected_connections(&self) -> u64 {
         self.rejected_connections.load(Relaxed)
     }
+    /// Bytes handed to [`crate::Session::feed`] (`bytes_read`).
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read.load(Relaxed)
     }
+    /// Reply bytes produced (`bytes_written`).
     pub fn bytes_written(&self) -> u64 {
         self.bytes_written.load(Relaxed)
     }

@@ -15,9 +15,11 @@ mod binary;
 mod engine;
 mod info;
 mod meta;
+/// memcached's number parsing, shared with storages (incr/decr values) and tests.
 pub mod num;
 mod session;
 mod stats;
+/// The [`Storage`] trait and the engine types its methods take and return.
 pub mod storage;
 mod text;
 

@@ -83,13 +83,6 @@ pub fn push_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(b.format(v).as_bytes());
 }
 
-/// Appends the decimal form of `v`.
-#[inline]
-pub fn push_i64(out: &mut Vec<u8>, v: i64) {
-    let mut b = itoa::Buffer::new();
-    out.extend_from_slice(b.format(v).as_bytes());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
