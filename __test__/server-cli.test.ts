@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert'
 import { DEFAULTS, parseCommandLine, UsageError } from '../src/cli/options'
 import { HELP } from '../src/cli/help'
 import { RawConn } from './helpers/raw'
-import { freePort, runCli, sleep, startFerrocached, stopChild, waitForPort } from './helpers/servers'
+import { freePort, runCli, sleep, startFerrocached, startMemcached, stopChild, waitForPort } from './helpers/servers'
 import { spawn } from 'node:child_process'
 import { BIN } from './helpers/servers'
 
@@ -179,6 +179,21 @@ test('-v logs connections, -vv also each read and reply, as JSON lines', async (
     } finally {
       await a.stop()
     }
+  }
+})
+
+test('-A: the shutdown command stops the process with exit 0, as memcached -A does', async () => {
+  for (const start of [() => startMemcached(['-A']), () => startFerrocached(['-A'])]) {
+    const server = await start()
+    const exited = new Promise<number | null>((r) => server.child.once('exit', (code) => r(code)))
+    const c = await RawConn.open(server.port)
+    c.send('shutdown\r\n')
+    const reply = await c.settle(100, 3_000)
+    assert.is(reply.toString(), '', 'no reply before the connection closes')
+    const code = await Promise.race([exited, sleep(5_000).then(() => 'timeout' as const)])
+    assert.is(code, 0)
+    c.close()
+    await server.stop()
   }
 })
 
