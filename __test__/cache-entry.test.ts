@@ -1,7 +1,7 @@
 // The package's entry points: CommonJS (`require`) and ESM (`import`) both load the built
 // dist/ and share the same API; types come from dist/index.d.ts.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -12,7 +12,10 @@ const DIST = join(ROOT, 'dist')
 /** Builds dist/ if it is missing or older than the sources it comes from. */
 function ensureBuilt(): void {
   const entry = join(DIST, 'index.mjs')
-  const sources = ['index.ts', 'cache.ts', 'types.ts', 'options.ts'].map((f) => join(ROOT, 'src', f))
+  const src = join(ROOT, 'src')
+  const sources = readdirSync(src, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => join(src, f))
   const stale = !existsSync(entry) || sources.some((s) => statSync(s).mtimeMs > statSync(entry).mtimeMs)
   if (stale) execFileSync('npm', ['run', 'build:ts'], { cwd: ROOT, stdio: 'ignore', timeout: 120_000 })
 }
@@ -49,6 +52,34 @@ test('import() of dist/index.mjs and of the package name loads the ESM entry', (
   // Self-reference through the package.json "exports" map.
   const byName = runNode(['--input-type=module', '-e', `const { Cache, platformTriple } = await import('ferrocache'); ${PROGRAM}`])
   assert.equal(JSON.parse(byName), { v: 'v', cache: 'function', triple: 'function' })
+})
+
+test('caches work in worker threads, each thread with its own engines', () => {
+  ensureBuilt()
+  // Every worker stores its own value under the same key in its own cache, then reads it
+  // back many times while the others do the same.
+  const out = runNode([
+    '-e',
+    `const { Worker } = require('node:worker_threads')
+     const { Cache } = require(${JSON.stringify(ROOT)})
+     const main = new Cache({ encoding: 'utf8' })
+     main.setSync('who', 'main')
+     const code = \`
+       const { parentPort, workerData } = require('node:worker_threads')
+       const { Cache } = require(workerData.root)
+       const c = new Cache({ encoding: 'utf8' })
+       let ok = 0
+       for (let i = 0; i < 20000; i++) { c.setSync('who', 'worker' + workerData.n + ':' + i); if (c.getSync('who') === 'worker' + workerData.n + ':' + i) ok++ }
+       c.close()
+       parentPort.postMessage(ok)\`
+     const runs = [1, 2, 3].map((n) => new Promise((resolve, reject) => {
+       const w = new Worker(code, { eval: true, workerData: { root: ${JSON.stringify(ROOT)}, n } })
+       w.once('message', resolve)
+       w.once('error', reject)
+     }))
+     Promise.all(runs).then((oks) => console.log(JSON.stringify({ oks, main: main.getSync('who') })))`,
+  ])
+  assert.equal(JSON.parse(out), { oks: [20000, 20000, 20000], main: 'main' })
 })
 
 test('the declaration files describe the Cache', () => {

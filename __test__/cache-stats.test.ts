@@ -1,4 +1,6 @@
 // stats() with memcached's names, the memory limit and eviction, and close().
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Cache } from '../src'
@@ -120,6 +122,23 @@ test('close releases the memory of a full cache (many caches in a row stay bound
   }
   const grown = process.memoryUsage().rss - before
   assert.ok(grown < 400 * 1024 * 1024, `rss grew ${Math.round(grown / 1048576)} MB`)
+})
+
+test('a cache dropped without close() is freed when collected', async () => {
+  // Expose gc() inside the test process (uvu runs without --expose-gc).
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const before = process.memoryUsage().rss
+  const value = Buffer.alloc(4000, 3)
+  for (let round = 0; round < 15; round++) {
+    let cache: Cache | undefined = new Cache({ memoryLimit: '64mb' })
+    for (let i = 0; i < 15_000; i++) cache.setSync(`k${i}`, value)
+    cache = undefined
+    gc()
+    await new Promise((r) => setImmediate(r)) // napi finalizers run after the GC
+  }
+  const grown = process.memoryUsage().rss - before
+  assert.ok(grown < 400 * 1024 * 1024, `rss grew ${Math.round(grown / 1048576)} MB over 15 x 60 MB caches`)
 })
 
 test.run()

@@ -163,4 +163,54 @@ test('values up to the item size limit round-trip', async () => {
   cache.close()
 })
 
+test('getMany and gets of values larger than the read buffer (native fallback)', () => {
+  const cache = new Cache({ memoryLimit: '32mb' })
+  // Five 100 kB values: the first two fit the 256 kB read buffer, the rest come back
+  // as Buffers made natively; small ones after them must still line up.
+  const big = (i: number) => Buffer.alloc(100_000, 65 + i)
+  for (let i = 0; i < 5; i++) cache.setSync(`big${i}`, big(i), { flags: i })
+  cache.setSync('small', 'tail')
+  const keys = ['big0', 'missing', 'big1', 'big2', 'small', 'big3', 'big4']
+  const m = cache.getManySync(keys)
+  assert.equal([...m.keys()], ['big0', 'big1', 'big2', 'small', 'big3', 'big4'])
+  for (let i = 0; i < 5; i++) assert.ok(m.get(`big${i}`)!.equals(big(i)), `big${i} intact`)
+  assert.is(m.get('small')?.toString(), 'tail')
+  const text = cache.getManySync(keys, { encoding: 'utf8' })
+  assert.is(text.get('big4'), 'E'.repeat(100_000))
+  assert.is(text.get('small'), 'tail')
+  const large = Buffer.alloc(300_000, 7)
+  cache.setSync('large', large, { flags: 77 })
+  const e = cache.getsSync('large')!
+  assert.ok(e.value.equals(large))
+  assert.is(e.flags, 77)
+  assert.is(typeof e.cas, 'bigint')
+  assert.ok(cache.getSync('large')!.equals(large))
+  cache.close()
+})
+
+test('returned values are independent copies, also when read back to back', () => {
+  const cache = new Cache()
+  cache.setSync('a', 'first')
+  cache.setSync('b', 'second')
+  const a = cache.getSync('a')!
+  const b = cache.getSync('b')!
+  const many = cache.getManySync(['a', 'b'])
+  cache.setSync('a', 'changed')
+  assert.is(a.toString(), 'first')
+  assert.is(b.toString(), 'second')
+  assert.is(many.get('a')?.toString(), 'first')
+  cache.close()
+})
+
+test('a closed cache stays closed when new caches are created', () => {
+  const first = new Cache()
+  first.setSync('k', 'first')
+  first.close()
+  const second = new Cache()
+  second.setSync('k', 'second')
+  assert.throws(() => first.getSync('k'), /closed/)
+  assert.is(second.getSync('k')?.toString(), 'second')
+  second.close()
+})
+
 test.run()

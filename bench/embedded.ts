@@ -5,7 +5,7 @@
 //   npm run bench -- embedded                        full run (about 3 minutes)
 //   BENCH_EMBEDDED_QUICK=1 npm run bench -- embedded smoke run: short cases, 10x fewer items
 //   BENCH_WRITE_DOCS=0 ...                           print only, leave docs/ alone
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runOps, KEYS, type OpsResult } from './embedded-ops'
 import { measureInChild, type Impl, type MemoryResult } from './embedded-memory'
@@ -13,6 +13,7 @@ import { fmtOps, machineLine, writeSection } from './markdown'
 
 const ROOT = join(__dirname, '..')
 const QUICK = process.env.BENCH_EMBEDDED_QUICK === '1'
+const LOAD = existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') : 'unknown'
 const MAX_TIME = QUICK ? 0.3 : 2
 const SMALL = QUICK ? 100_000 : 1_000_000
 const LARGE = QUICK ? 500_000 : 5_000_000
@@ -42,6 +43,7 @@ function report(ops: OpsResult[], mem: MemoryResult[]): { markdown: string; chec
   const memOf = (impl: Impl, items: number) => mem.find((m) => m.impl === impl && m.items === items)
   const small = (impl: Impl) => memOf(impl, SMALL)
   const gcCell = (m?: MemoryResult) => (m ? `${median(m.gcMs)} ms (max ${Math.max(...m.gcMs)})` : '–')
+  const emptyGc = median(mem.flatMap((m) => m.gcEmptyMs))
 
   const checks: Check[] = []
   const cacheBytes = small('cache')?.bytesPerItem ?? Infinity
@@ -75,7 +77,8 @@ function report(ops: OpsResult[], mem: MemoryResult[]): { markdown: string; chec
   const lines = [
     `Measured ${machineLine()}. Command: \`npm run bench -- embedded\`` +
       (QUICK ? ' with `BENCH_EMBEDDED_QUICK=1` (a smoke run: fewer items, short cases)' : '') +
-      '. The machine was otherwise idle; figures vary by a few percent between runs.',
+      `. Load average at the start: ${LOAD} (other work shared this machine: expect noise of ` +
+      'tens of percent between runs; the ± column is benny’s margin of error).',
     '',
     `### Throughput (ops/s, benny, ${count(KEYS)} keys of 16 bytes, 100-byte values)`,
     '',
@@ -102,6 +105,9 @@ function report(ops: OpsResult[], mem: MemoryResult[]): { markdown: string; chec
     }),
     '',
     '### Full GC duration with the items held (`gc()` with `--expose-gc`, median of 7)',
+    '',
+    `The same child processes before creating the container: ${emptyGc} ms (median), the floor`,
+    'any container adds to. The engine keeps its items outside the JS heap, so the GC does not see them.',
     '',
     `| | ${count(SMALL)} items | ${count(LARGE)} items |`,
     '|---|---:|---:|',
