@@ -104,12 +104,14 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return this.#native.closed
   }
 
+  /** `get` without the Promise: returns or throws at once. */
   getSync<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Decoded<F> | undefined {
     const encoding = options === undefined ? this.#encoding : readEncoding(options, this.#encoding)
     const hit = cacheGet(this.#id, key, encoding !== 'buffer')
     return (hit === -1 ? undefined : takeHit(hit, 0, encoding)) as Decoded<F> | undefined
   }
 
+  /** `gets` without the Promise: returns or throws at once. */
   getsSync<F extends Encoding = E>(key: string, options?: ReadOptions<F>): CasEntry<Decoded<F>> | undefined {
     const encoding = readEncoding(options, this.#encoding)
     const hit = cacheGets(this.#id, key, encoding !== 'buffer')
@@ -119,6 +121,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return { value: takeHit(hit, 0, encoding) as Decoded<F>, cas, flags }
   }
 
+  /** `getMany` without the Promise: returns or throws at once. */
   getManySync<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Map<string, Decoded<F>> {
     const encoding = readEncoding(options, this.#encoding)
     const list = toArray(keys, 'keys')
@@ -134,11 +137,13 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return out
   }
 
+  /** `set` without the Promise: returns or throws at once. */
   setSync<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): boolean {
     const w = this.#write(options)
     return cacheSet(this.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime)
   }
 
+  /** `setMany` without the Promise: returns or throws at once. */
   setManySync<F extends Encoding = E>(
     entries: Iterable<readonly [string, Encodable<F>]>,
     options?: WriteOptions<F>,
@@ -154,24 +159,29 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     cacheSetMany(this.#id, keys, values, w.flags, w.exptime)
   }
 
+  /** `add` without the Promise: returns or throws at once. */
   addSync<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): boolean {
     const w = this.#write(options)
     return cacheAdd(this.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime)
   }
 
+  /** `replace` without the Promise: returns or throws at once. */
   replaceSync<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): boolean {
     const w = this.#write(options)
     return cacheReplace(this.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime)
   }
 
+  /** `append` without the Promise: returns or throws at once. */
   appendSync(key: string, value: RawValue): boolean {
     return cacheAppend(this.#id, key, checkRaw(value))
   }
 
+  /** `prepend` without the Promise: returns or throws at once. */
   prependSync(key: string, value: RawValue): boolean {
     return cachePrepend(this.#id, key, checkRaw(value))
   }
 
+  /** `cas` without the Promise: returns or throws at once. */
   casSync<F extends Encoding = E>(
     key: string,
     value: Encodable<F>,
@@ -183,40 +193,49 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return cacheCas(this.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime, token)
   }
 
+  /** `incr` without the Promise: returns or throws at once. */
   incrSync(key: string, delta: bigint | number = 1n): bigint | undefined {
     return cacheArith(this.#id, key, true, toU64('delta', delta))
   }
 
+  /** `decr` without the Promise: returns or throws at once. */
   decrSync(key: string, delta: bigint | number = 1n): bigint | undefined {
     return cacheArith(this.#id, key, false, toU64('delta', delta))
   }
 
+  /** `touch` without the Promise: returns or throws at once. */
   touchSync(key: string, ttl: number): boolean {
     return cacheTouch(this.#id, key, ttlToExptime(ttl))
   }
 
+  /** `gat` without the Promise: returns or throws at once. */
   gatSync<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Decoded<F> | undefined {
     const encoding = readEncoding(options, this.#encoding)
     const hit = cacheGat(this.#id, key, ttlToExptime(ttl), encoding !== 'buffer')
     return (hit === -1 ? undefined : takeHit(hit, 0, encoding)) as Decoded<F> | undefined
   }
 
+  /** `delete` without the Promise: returns or throws at once. */
   deleteSync(key: string): boolean {
     return cacheDelete(this.#id, key)
   }
 
+  /** `deleteMany` without the Promise: returns or throws at once. */
   deleteManySync(keys: Iterable<string>): number {
     return cacheDeleteMany(this.#id, toArray(keys, 'keys'))
   }
 
+  /** `has` without the Promise: returns or throws at once. */
   hasSync(key: string): boolean {
     return cacheHas(this.#id, key)
   }
 
+  /** `flush` without the Promise: returns or throws at once. */
   flushSync(delay?: number): void {
     cacheFlushAll(this.#id, delayToSeconds(delay))
   }
 
+  /** `stats` without the Promise: returns or throws at once. */
   statsSync(): CacheStats {
     return this.#native.stats() as unknown as CacheStats
   }
