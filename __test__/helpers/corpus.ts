@@ -103,7 +103,12 @@ export function normalise(reply: Buffer): string {
     .toString('latin1')
     .split('\r\n')
     .map((line) => {
-      if (line.startsWith('STAT ')) return line.replace(/^(STAT \S+) .*$/, '$1 <n>')
+      // stats conns names carry a file descriptor (memcached) or connection id (ours).
+      if (line.startsWith('STAT ')) {
+        return line
+          .replace(/^STAT \d+:(addr|listen_addr|state|secs_since_last_cmd) /, 'STAT <id>:$1 ')
+          .replace(/^(STAT \S+) .*$/, '$1 <n>')
+      }
       if (line.startsWith('VERSION ')) return 'VERSION <v>'
       if (line.startsWith('VALUE ')) return line.replace(/^(VALUE \S+ \d+ \d+) \d+$/, '$1 <cas>')
       if (/^(VA|HD|EN|NF|NS|EX|MN) ?/.test(line)) return line.replace(/ c\d+/g, ' c<cas>')

@@ -71,6 +71,7 @@ export class FerrocacheServer extends EventEmitter {
         this.server.off('error', onError)
         const addr = this.server.address() as net.AddressInfo
         this.listenAddr = connAddr(addr.family, addr.address, addr.port)
+        this.info.setListener(this.listenAddr)
         this.reportSettings(addr.port)
         this.log.info({ host: addr.address, port: addr.port, version: VERSION, protocol: PROTOCOL_VERSION }, 'listening')
         this.emit('listening', addr)

@@ -73,6 +73,13 @@ impl NativeServerInfo {
         self.inner.set_settings(pairs);
     }
 
+    /// The listening socket, listed first by `stats conns` (e.g. `tcp:127.0.0.1:11211`).
+    #[napi]
+    pub fn set_listener(&self, addr: String) {
+        // Connection ids start at 1, so the listener sorts first, as memcached's lower fd.
+        self.inner.set_listeners(vec![(0, addr)]);
+    }
+
     /// `-c`, shown as `max_connections`.
     #[napi]
     pub fn set_max_connections(&self, n: u32) {
