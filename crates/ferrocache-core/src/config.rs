@@ -24,9 +24,8 @@ pub struct Config {
     pub item_size_max: usize,
     /// Evict when memory is full (default). `false` is memcached's `-M`: return an error.
     pub evict: bool,
-    /// Number of independently locked shards (a power of two, default 8). An upper bound:
-    /// each shard owns whole pages, so a store keeps at least 64 pages per shard and uses
-    /// fewer shards when memory is small (`Store::config().shards` tells the number used).
+    /// Number of independently locked shards (a power of two, default 8). Each owns a hash
+    /// table and LRUs; slab memory is shared.
     pub shards: usize,
     /// Initial hash table size per shard as a power of two (default 12); grows by itself.
     pub hash_power: u8,
@@ -117,14 +116,11 @@ impl Config {
         /// ```
         evict: bool);
     setter!(
-        /// Sets [`Config::shards`] (an upper bound, see there).
+        /// Sets [`Config::shards`].
         ///
         /// ```
         /// # use ferrocache_core::{Config, Store};
-        /// let big = Config::default().memory_limit(1 << 30).shards(4);
-        /// assert_eq!(Store::new(big).unwrap().shard_count(), 4);
-        /// // 64 MiB is 64 pages: one shard
-        /// assert_eq!(Store::new(Config::default()).unwrap().shard_count(), 1);
+        /// assert_eq!(Store::new(Config::default().shards(4)).unwrap().shard_count(), 4);
         /// ```
         shards: usize);
     setter!(

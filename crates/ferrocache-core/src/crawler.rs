@@ -1,23 +1,25 @@
 //! Background work: the expiry crawler (memcached's crawler.c), LRU juggling and automove.
 //!
-//! [`Core::maintain`] walks the pages of the shards, one page per lock hold (a page is at
-//! most ~11k chunks, a few tens of microseconds) and at most [`CRAWL_PAGES_PER_PASS`] per
-//! pass, and unlinks expired or flushed items so their memory returns without anyone asking
-//! for them. It then keeps each class's HOT and
+//! [`Core::maintain`] walks each shard's hash table, [`CRAWL_BATCH`] buckets per lock hold
+//! and at most [`CRAWL_BUCKETS_PER_PASS`] per pass, and unlinks expired or flushed items so
+//! their memory returns without anyone asking for them. It then keeps each class's HOT and
 //! WARM segments within their limits and lets the page mover look at the eviction window.
 //! With `Config::background` a thread runs it every [`INTERVAL`]; the thread holds only a
 //! weak reference to the store and is stopped and joined when the store is dropped.
 
 use crate::item::F_FETCHED;
-use crate::shard::{Core, Ctx, Dead, Shard};
+use crate::shard::{Core, Dead};
 use parking_lot::{Condvar, Mutex};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Pages crawled per pass: a 64 MiB store is crawled whole every pass, a larger one over
-/// several (scanning all of a large cache every second would cost memory bandwidth).
-pub const CRAWL_PAGES_PER_PASS: usize = 64;
+/// Hash buckets crawled per pass (about as many items): a store of a few hundred thousand
+/// items is crawled whole every pass, a larger one over several (scanning all of a large
+/// cache every second would cost memory bandwidth).
+pub const CRAWL_BUCKETS_PER_PASS: usize = 1 << 18;
+/// Buckets per lock hold.
+pub const CRAWL_BATCH: usize = 1024;
 
 /// Hash buckets migrated per shard and pass while a table grows.
 const GROW_BUCKETS_PER_PASS: usize = 1 << 14;
@@ -25,61 +27,51 @@ const GROW_BUCKETS_PER_PASS: usize = 1 << 14;
 /// Time between two background passes.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
-impl Shard {
-    /// Reclaims the dead items of one page.
-    fn crawl_slot(&mut self, ctx: &Ctx, slot: usize) {
-        let handles: Vec<u32> = self.slab.chunks_of(slot).collect();
-        for h in handles {
-            let it = self.slab.item(h);
-            if !it.is_live() {
-                continue;
-            }
-            if let Some(dead) = ctx.dead(it) {
-                let c = self.class_of(h);
-                self.cs[c].crawler_reclaimed += 1;
-                if dead == Dead::Expired && !it.has(F_FETCHED) {
-                    self.cs[c].expired_unfetched += 1;
-                }
-                self.unlink_item(h);
-            }
-        }
-    }
-}
-
 impl Core {
-    /// One pass: crawls up to [`CRAWL_PAGES_PER_PASS`] pages from where the last pass
-    /// stopped (each shard's LRUs are juggled and its hash table helped to grow when its
-    /// walk completes), then lets the mover look at the eviction window.
+    /// One pass: crawls up to [`CRAWL_BUCKETS_PER_PASS`] hash buckets from where the last
+    /// pass stopped, [`CRAWL_BATCH`] per lock hold, unlinking dead items; when a shard's walk
+    /// completes its LRUs are juggled and its hash table helped to grow. Then the mover looks
+    /// at the eviction window.
     pub(crate) fn maintain(&self) {
         let (hot, warm) = (self.config.hot_lru_pct, self.config.warm_lru_pct);
         let n = self.shards.len();
         let mut cursor = self.crawl_cursor.lock();
-        let (mut si, mut slot) = *cursor;
-        let mut budget = CRAWL_PAGES_PER_PASS;
+        let (mut si, mut pos) = *cursor;
+        let mut budget = CRAWL_BUCKETS_PER_PASS;
         let mut finished_shards = 0;
+        let mut batch = Vec::new();
         while budget > 0 && finished_shards < n {
             let ctx = self.ctx();
             let mut guard = self.shards[si].lock();
             let s = &mut *guard;
-            if slot >= s.slab.slots.len() {
-                s.ht.help_grow(&s.slab, GROW_BUCKETS_PER_PASS);
+            if pos >= s.ht.walk_len() {
+                s.ht.help_grow(&s.mem, GROW_BUCKETS_PER_PASS);
                 for c in 0..s.lru.len() {
                     if s.lru[c].total() > 0 {
                         s.lru_juggle(c, hot, warm);
                     }
                 }
                 si = (si + 1) % n;
-                slot = 0;
+                pos = 0;
                 finished_shards += 1;
                 continue;
             }
-            if s.slab.chunks_of(slot).next().is_some() {
-                s.crawl_slot(&ctx, slot);
-                budget -= 1;
+            batch.clear();
+            pos = s.ht.collect(&s.mem, pos, CRAWL_BATCH, &mut batch);
+            budget = budget.saturating_sub(CRAWL_BATCH);
+            for &h in &batch {
+                let it = s.mem.item(h);
+                if let Some(dead) = ctx.dead(it) {
+                    let c = s.class_of(h);
+                    s.cs[c].crawler_reclaimed += 1;
+                    if dead == Dead::Expired && !it.has(F_FETCHED) {
+                        s.cs[c].expired_unfetched += 1;
+                    }
+                    s.unlink_item(self, h);
+                }
             }
-            slot += 1;
         }
-        *cursor = (si, slot);
+        *cursor = (si, pos);
         drop(cursor);
         self.automove();
     }

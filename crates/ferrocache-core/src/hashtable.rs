@@ -7,7 +7,7 @@
 //! whole table. Until a bucket has migrated, lookups use the old table for it.
 
 use crate::item::NIL;
-use crate::slab::Slab;
+use crate::slab::SlabMem;
 
 /// Buckets migrated per insert while growing; the old table is gone long before the new one
 /// fills up (it has 2x the buckets and grows again only at 1.5 items per bucket).
@@ -65,7 +65,7 @@ impl HashTable {
     }
 
     /// The item with this key, or NIL.
-    pub fn find(&self, slab: &Slab, hash: u64, key: &[u8]) -> u32 {
+    pub fn find(&self, slab: &SlabMem, hash: u64, key: &[u8]) -> u32 {
         let mut h = self.head(hash);
         while h != NIL {
             let it = slab.item(h);
@@ -78,7 +78,7 @@ impl HashTable {
     }
 
     /// Links item `h` (not yet in the table).
-    pub fn insert(&mut self, slab: &Slab, hash: u64, h: u32) {
+    pub fn insert(&mut self, slab: &SlabMem, hash: u64, h: u32) {
         let head = self.head_mut(hash);
         slab.item(h).set_h_next(*head);
         *head = h;
@@ -95,7 +95,7 @@ impl HashTable {
     }
 
     /// Finds the link that points at `h` in its chain.
-    fn link_to(&mut self, slab: &Slab, hash: u64, h: u32) -> Option<LinkRef> {
+    fn link_to(&mut self, slab: &SlabMem, hash: u64, h: u32) -> Option<LinkRef> {
         let head = self.head(hash);
         if head == h {
             return Some(LinkRef::Head);
@@ -112,7 +112,7 @@ impl HashTable {
     }
 
     /// Unlinks item `h`; `false` when it was not in the table.
-    pub fn remove(&mut self, slab: &Slab, hash: u64, h: u32) -> bool {
+    pub fn remove(&mut self, slab: &SlabMem, hash: u64, h: u32) -> bool {
         let next = slab.item(h).h_next();
         match self.link_to(slab, hash, h) {
             Some(LinkRef::Head) => *self.head_mut(hash) = next,
@@ -124,7 +124,7 @@ impl HashTable {
     }
 
     /// Puts `new` where `old` is in its chain (same key; the mover relocating an item).
-    pub fn replace(&mut self, slab: &Slab, hash: u64, old: u32, new: u32) {
+    pub fn replace(&mut self, slab: &SlabMem, hash: u64, old: u32, new: u32) {
         let next = slab.item(old).h_next();
         slab.item(new).set_h_next(next);
         match self.link_to(slab, hash, old) {
@@ -137,13 +137,13 @@ impl HashTable {
     /// Moves a few buckets along when growing (lookups and the crawler call this, so a
     /// read-only phase does not stay on the smaller table).
     #[inline]
-    pub fn help_grow(&mut self, slab: &Slab, buckets: usize) {
+    pub fn help_grow(&mut self, slab: &SlabMem, buckets: usize) {
         if !self.old.is_empty() {
             self.migrate(slab, buckets);
         }
     }
 
-    fn migrate(&mut self, slab: &Slab, buckets: usize) {
+    fn migrate(&mut self, slab: &SlabMem, buckets: usize) {
         let mask = self.table.len() - 1;
         let end = (self.migrated + buckets).min(self.old.len());
         for b in self.migrated..end {
@@ -169,6 +169,29 @@ impl HashTable {
         self.count
     }
 
+    /// Positions a walk over all items goes through: the new table, then the old one.
+    pub fn walk_len(&self) -> usize {
+        self.table.len() + self.old.len()
+    }
+
+    /// Appends the items of walk positions `from..from + n` to `out`; returns where the next
+    /// batch starts. At any instant every item is in exactly one position.
+    pub fn collect(&self, slab: &SlabMem, from: usize, n: usize, out: &mut Vec<u32>) -> usize {
+        let end = (from + n).min(self.walk_len());
+        for i in from..end {
+            let mut h = if i < self.table.len() {
+                self.table[i]
+            } else {
+                self.old[i - self.table.len()]
+            };
+            while h != NIL {
+                out.push(h);
+                h = slab.item(h).h_next();
+            }
+        }
+        end
+    }
+
     pub fn bytes(&self) -> usize {
         (self.table.len() + self.old.len()) * 4
     }
@@ -186,33 +209,37 @@ enum LinkRef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::slab::{PageBudget, SlabClasses};
+    use crate::slab::{SlabAlloc, SlabClasses};
     use crate::Config;
 
     #[test]
     fn grows_incrementally_and_keeps_every_key_findable() {
-        let cfg = Config::default();
-        let classes = SlabClasses::new(&cfg);
-        let budget = PageBudget::new(4 << 20, 1 << 20);
-        let mut slab = Slab::new(&classes);
-        slab.add_page(0, budget.take().unwrap(), &classes)
-            .ok()
-            .unwrap();
+        let classes = SlabClasses::new(&Config::default());
+        let slab = SlabMem::new(&classes, 4);
+        let mut alloc = SlabAlloc::new(&classes, 4);
         let mut ht = HashTable::new(4);
         let mut handles = Vec::new();
         let mut saw_expanding = false;
         for i in 0..5000u32 {
             let key = format!("key:{i}");
-            let h = slab.alloc_chunk(0).unwrap();
+            let h = alloc.alloc(&slab, &classes, 0).unwrap();
             slab.item(h).init(key.as_bytes(), 0, 0, 0, i as u64, 0);
             ht.insert(&slab, hash_key(key.as_bytes()), h);
             handles.push((key, h));
             saw_expanding |= ht.is_expanding();
-            // every key stays findable in the middle of a migration
+            // every key stays findable, and a walk sees each once, in the middle of a migration
             if i % 97 == 0 {
                 for (k, h) in &handles {
                     assert_eq!(ht.find(&slab, hash_key(k.as_bytes()), k.as_bytes()), *h);
                 }
+                let mut all = Vec::new();
+                let mut pos = 0;
+                while pos < ht.walk_len() {
+                    pos = ht.collect(&slab, pos, 100, &mut all);
+                }
+                all.sort();
+                all.dedup();
+                assert_eq!(all.len(), handles.len());
             }
         }
         assert!(saw_expanding);

@@ -15,8 +15,8 @@
 //! the most recently linked item.
 
 use crate::item::{Item, F_ACTIVE, F_FETCHED, NIL};
-use crate::shard::{Ctx, Shard};
-use crate::slab::Slab;
+use crate::shard::{Core, Ctx, Shard};
+use crate::slab::SlabMem;
 
 pub const HOT: usize = 0;
 pub const WARM: usize = 1;
@@ -47,7 +47,7 @@ impl Default for Lru {
 
 impl Lru {
     /// Links `h` at the head of segment `seg`.
-    pub fn link(&mut self, slab: &Slab, seg: usize, h: u32) {
+    pub fn link(&mut self, slab: &SlabMem, seg: usize, h: u32) {
         let it = slab.item(h);
         it.set_seg(seg);
         it.set_prev(NIL);
@@ -61,7 +61,7 @@ impl Lru {
         self.count[seg] += 1;
     }
 
-    pub fn unlink(&mut self, slab: &Slab, h: u32) {
+    pub fn unlink(&mut self, slab: &SlabMem, h: u32) {
         let it = slab.item(h);
         let seg = it.seg();
         let (p, n) = (it.prev(), it.next());
@@ -79,7 +79,7 @@ impl Lru {
     }
 
     /// `new` (a byte copy of `old`) takes `old`'s place in its list.
-    pub fn replace(&mut self, slab: &Slab, old: u32, new: u32) {
+    pub fn replace(&mut self, slab: &SlabMem, old: u32, new: u32) {
         let it = slab.item(new);
         let seg = it.seg();
         let (p, n) = (it.prev(), it.next());
@@ -105,7 +105,7 @@ impl Lru {
 impl Shard {
     /// Links a new item at the HOT head and keeps the segments within their limits.
     pub(crate) fn lru_link_new(&mut self, c: usize, h: u32, hot_pct: u8, warm_pct: u8) {
-        self.lru[c].link(&self.slab, HOT, h);
+        self.lru[c].link(&self.mem, HOT, h);
         self.lru_juggle(c, hot_pct, warm_pct);
     }
 
@@ -120,14 +120,14 @@ impl Shard {
                 break;
             }
             let h = self.lru[c].tail[HOT];
-            let it = self.slab.item(h);
-            self.lru[c].unlink(&self.slab, h);
+            let it = self.mem.item(h);
+            self.lru[c].unlink(&self.mem, h);
             if it.has(F_ACTIVE) {
                 it.set_flag(F_ACTIVE, false);
-                self.lru[c].link(&self.slab, WARM, h);
+                self.lru[c].link(&self.mem, WARM, h);
                 self.cs[c].moves_to_warm += 1;
             } else {
-                self.lru[c].link(&self.slab, COLD, h);
+                self.lru[c].link(&self.mem, COLD, h);
                 self.cs[c].moves_to_cold += 1;
             }
             moved += 1;
@@ -137,14 +137,14 @@ impl Shard {
                 break;
             }
             let h = self.lru[c].tail[WARM];
-            let it = self.slab.item(h);
-            self.lru[c].unlink(&self.slab, h);
+            let it = self.mem.item(h);
+            self.lru[c].unlink(&self.mem, h);
             if it.has(F_ACTIVE) {
                 it.set_flag(F_ACTIVE, false);
-                self.lru[c].link(&self.slab, WARM, h);
+                self.lru[c].link(&self.mem, WARM, h);
                 self.cs[c].moves_within_lru += 1;
             } else {
-                self.lru[c].link(&self.slab, COLD, h);
+                self.lru[c].link(&self.mem, COLD, h);
                 self.cs[c].moves_to_cold += 1;
             }
             moved += 1;
@@ -154,7 +154,7 @@ impl Shard {
 
     /// A fetch: the first marks FETCHED, the next ACTIVE; an ACTIVE COLD item goes to WARM.
     pub(crate) fn lru_bump(&mut self, h: u32, rel: u32, warm_pct: u8) {
-        let it = self.slab.item(h);
+        let it = self.mem.item(h);
         it.set_time(rel);
         if it.has(F_ACTIVE) {
             return;
@@ -165,10 +165,10 @@ impl Shard {
         }
         it.set_flag(F_ACTIVE, true);
         if it.seg() == COLD {
-            let c = self.slab.slots[self.slab.slot_of(h)].class;
-            self.lru[c].unlink(&self.slab, h);
+            let c = self.mem.class_of(h);
+            self.lru[c].unlink(&self.mem, h);
             it.set_flag(F_ACTIVE, false);
-            self.lru[c].link(&self.slab, WARM, h);
+            self.lru[c].link(&self.mem, WARM, h);
             self.cs[c].moves_to_warm += 1;
             self.lru_juggle(c, 100, warm_pct);
         }
@@ -176,7 +176,7 @@ impl Shard {
 
     /// Frees expired or flushed items found near the LRU tails of class `c` (memory reuse
     /// counted as `reclaimed`). Returns whether any chunk was freed.
-    pub(crate) fn lru_reclaim_tails(&mut self, ctx: &Ctx, c: usize) -> bool {
+    pub(crate) fn lru_reclaim_tails(&mut self, core: &Core, ctx: &Ctx, c: usize) -> bool {
         let mut freed = false;
         for seg in [COLD, HOT, WARM] {
             let mut h = self.lru[c].tail[seg];
@@ -184,14 +184,14 @@ impl Shard {
                 if h == NIL {
                     break;
                 }
-                let it = self.slab.item(h);
+                let it = self.mem.item(h);
                 let prev = it.prev();
                 if let Some(dead) = ctx.dead(it) {
                     self.cs[c].reclaimed += 1;
                     if dead == crate::shard::Dead::Expired && !it.has(F_FETCHED) {
                         self.cs[c].expired_unfetched += 1;
                     }
-                    self.unlink_item(h);
+                    self.unlink_item(core, h);
                     freed = true;
                 }
                 h = prev;
@@ -201,7 +201,7 @@ impl Shard {
     }
 
     /// Evicts the least valuable item of class `c`: COLD tail, then WARM, then HOT.
-    pub(crate) fn lru_evict(&mut self, ctx: &Ctx, c: usize) -> bool {
+    pub(crate) fn lru_evict(&mut self, core: &Core, ctx: &Ctx, c: usize) -> bool {
         let Some(h) = [COLD, WARM, HOT]
             .iter()
             .map(|&s| self.lru[c].tail[s])
@@ -209,8 +209,8 @@ impl Shard {
         else {
             return false;
         };
-        self.count_eviction(ctx, c, self.slab.item(h));
-        self.unlink_item(h);
+        self.count_eviction(ctx, c, self.mem.item(h));
+        self.unlink_item(core, h);
         true
     }
 

@@ -1,114 +1,123 @@
 //! The slab page mover (memcached's slab_rebalance / slab_automove).
 //!
-//! A page leaves a class in three steps: it is detached (its free chunks leave the free list,
-//! it stops being the bump page), each live item on it is relocated into a free chunk of the
-//! same class elsewhere or, when there is none, evicted, and the empty page goes to another
-//! class or to the store-wide pool.
+//! A page leaves a class in three steps, with every shard lock held (in index order, then
+//! the allocator's): it is detached (its free chunks leave the free list, it stops being the
+//! bump page), each live item on it is relocated into a free chunk of the same class
+//! elsewhere (same bytes; its shard's hash chain and LRU links are re-pointed) or, when there
+//! is none, evicted from its shard, and the empty page goes to the receiving class or the pool.
 //!
 //! It runs in two situations:
-//! - synchronously, when an allocation finds its class without any item to evict and the
-//!   budget exhausted (the class has no page at all): a page comes from another class of
-//!   the same shard, or from the fullest other shard via the pool;
-//! - from [`Core::automove`] (each `maintain` pass): when a class evicted during the last
-//!   window while another class has a page's worth of free chunks or sat idle (no sets, no
-//!   evictions) with older items, one of the idle class's pages moves to the pool, where the
-//!   evicting class picks it up on its next allocation. So memory follows the size mix.
+//! - [`Core::make_room`]: an allocation found no chunk, no page in the budget and nothing of
+//!   its class in its own shard to evict. Then the shard with most items of the class evicts
+//!   its LRU tail, or, when no shard has any, a page moves to the class;
+//! - [`Core::automove`] (each `maintain` pass): when a class evicted during the last window
+//!   while another class has a page's worth of free chunks or sat idle (no sets, no
+//!   evictions) with older items, one of the idle class's pages moves to the evicting class.
+//!   So memory follows the value-size mix instead of calcifying.
 
 use crate::hashtable::hash_key;
 use crate::item::NIL;
 use crate::lru::{COLD, HOT, WARM};
-use crate::shard::{Core, Ctx, Shard};
-use crate::slab::Page;
+use crate::shard::Core;
 use std::sync::atomic::Ordering;
 
 /// Pages automove moves per `maintain` pass.
 const AUTOMOVE_PAGES_PER_PASS: usize = 2;
 
-impl Shard {
-    /// Empties the page of the class with most pages here (other than `except`) and takes it.
-    pub(crate) fn release_any_page(
-        &mut self,
-        core: &Core,
-        ctx: &Ctx,
-        except: Option<usize>,
-    ) -> Option<Page> {
-        let donor = (0..self.slab.classes.len())
-            .filter(|&c| Some(c) != except && self.slab.classes[c].pages > 0)
-            .max_by_key(|&c| self.slab.classes[c].pages)?;
-        self.release_page_of(core, ctx, donor)
-    }
-
-    /// Empties the least used page of class `c` (relocating what fits elsewhere in the class,
-    /// evicting the rest) and takes it away from the class.
-    pub(crate) fn release_page_of(&mut self, core: &Core, ctx: &Ctx, c: usize) -> Option<Page> {
-        let slot = self
-            .slab
-            .live_slots()
-            .filter(|&s| self.slab.slots[s].class == c)
-            .min_by_key(|&s| self.slab.slots[s].used)?;
-        let ps = &self.slab.slots[slot];
-        if !core.config.evict {
-            // without eviction (-M) a page may only move when all its items can be relocated
-            let cm = &self.slab.classes[c];
-            let free_here = ps.carved - ps.used;
-            let bump_room = if cm.bump != NIL && cm.bump as usize != slot {
-                let b = &self.slab.slots[cm.bump as usize];
-                b.per_page - b.carved
-            } else {
-                0
-            };
-            if cm.free_count - free_here + bump_room < ps.used {
-                return None;
+impl Core {
+    /// Makes room in class `c` for shard `si`, which holds no lock now and found nothing of
+    /// the class to evict. `false` when nothing could be done.
+    pub(crate) fn make_room(&self, si: usize, c: usize) -> bool {
+        let mut best: Option<(usize, u32)> = None;
+        for (i, m) in self.shards.iter().enumerate() {
+            let n = m.lock().lru[c].total();
+            if n > 0 && best.is_none_or(|(_, b)| n > b) {
+                best = Some((i, n));
             }
         }
-        self.slab.detach(slot);
-        let handles: Vec<u32> = self.slab.chunks_of(slot).collect();
+        match best {
+            Some((t, _)) => {
+                debug_assert!(t != si || self.shards[si].lock().lru[c].total() > 0);
+                let ctx = self.ctx();
+                let mut s = self.shards[t].lock();
+                s.lru_reclaim_tails(self, &ctx, c) || s.lru_evict(self, &ctx, c)
+            }
+            None => self.move_page(None, Some(c)),
+        }
+    }
+
+    /// Moves one page from class `from` (default: the class with most pages) to class `to`
+    /// (default: the pool). `true` when `to` can now allocate (or a page went to the pool).
+    pub(crate) fn move_page(&self, from: Option<usize>, to: Option<usize>) -> bool {
+        let mut guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
+        let mut a = self.alloc.lock();
+        let mem = &*self.mem;
+        if to.is_some() && a.can_grow() {
+            return true; // someone freed a page meanwhile; the retry takes it
+        }
+        let donor = match from {
+            Some(d) => d,
+            None => match (0..self.classes.len())
+                .filter(|&d| Some(d) != to && a.classes[d].pages > 0)
+                .max_by_key(|&d| a.classes[d].pages)
+            {
+                Some(d) => d,
+                None => return false,
+            },
+        };
+        let Some(p) = a.pages_of(donor).min_by_key(|&p| a.meta[p].used) else {
+            return false;
+        };
+        if !self.config.evict {
+            // without eviction (-M) a page may move only when its items can all be relocated
+            let m = &a.meta[p];
+            let cm = &a.classes[donor];
+            let bump_room = match cm.bump {
+                b if b != NIL && b as usize != p => {
+                    a.meta[b as usize].per_page - a.meta[b as usize].carved
+                }
+                _ => 0,
+            };
+            if cm.free_count - (m.carved - m.used) + bump_room < m.used {
+                return false;
+            }
+        }
+        let ctx = self.ctx();
+        a.detach(mem, p);
+        let handles: Vec<u32> = a.chunks_of(mem, p).collect();
         for h in handles {
-            let it = self.slab.item(h);
+            let it = mem.item(h);
             if !it.is_live() {
                 continue;
             }
+            let hash = hash_key(it.key());
+            let s = &mut *guards[self.shard_index(hash)];
             if ctx.dead(it).is_some() {
-                self.cs[c].reclaimed += 1;
-                self.unlink_links(h);
-            } else if let Some(nh) = self.slab.alloc_chunk(c) {
+                s.cs[donor].reclaimed += 1;
+                s.unlink_links(h);
+            } else if let Some(nh) = a.alloc_chunk(mem, donor) {
                 // relocate: same bytes, same place in the hash chain and the LRU
-                it.copy_to(self.slab.item(nh));
-                self.ht.replace(&self.slab, hash_key(it.key()), h, nh);
-                self.lru[c].replace(&self.slab, h, nh);
+                it.copy_to(mem.item(nh));
+                s.ht.replace(mem, hash, h, nh);
+                s.lru[donor].replace(mem, h, nh);
             } else {
-                self.count_eviction(ctx, c, it);
-                self.unlink_links(h);
+                s.count_eviction(&ctx, donor, it);
+                s.unlink_links(h);
             }
-            self.slab.forget_chunk(h);
+            a.forget_chunk(mem, h);
         }
-        // handles on this page are gone even when every item was relocated
-        self.gen += 1;
-        self.st.slabs_moved += 1;
-        let page = self.slab.remove_page(slot);
-        self.note_pages(core);
-        Some(page)
-    }
-}
-
-impl Core {
-    /// Makes the fullest shard other than `exclude` give a page to the pool.
-    pub(crate) fn steal_page(&self, exclude: usize) -> bool {
-        let Some(j) = (0..self.shards.len())
-            .filter(|&j| j != exclude && self.shard_pages[j].load(Ordering::Relaxed) > 0)
-            .max_by_key(|&j| self.shard_pages[j].load(Ordering::Relaxed))
-        else {
-            return false;
-        };
-        let ctx = self.ctx();
-        let page = self.shards[j].lock().release_any_page(self, &ctx, None);
-        match page {
-            Some(p) => {
-                self.budget.give(p);
-                true
+        // handles read before this move may have changed in any shard
+        for g in guards.iter_mut() {
+            g.gen += 1;
+        }
+        a.unassign(p);
+        self.slabs_moved.fetch_add(1, Ordering::Relaxed);
+        if let Some(c) = to {
+            if let Some(p) = a.take_pooled() {
+                a.assign(mem, &self.classes, p, c);
             }
-            None => false,
         }
+        true
     }
 
     /// One automove decision (memcached `slab_automove=1`, simplified): see the module docs.
@@ -120,30 +129,37 @@ impl Core {
         let ctx = self.ctx();
         let mut evicted = vec![0u64; n];
         let mut sets = vec![0u64; n];
-        let mut pages = vec![0u64; n];
-        let mut free = vec![0u64; n];
         let mut age = vec![0u32; n];
         for m in self.shards.iter() {
             let s = m.lock();
             for c in 0..n {
                 evicted[c] += s.cs[c].evicted;
                 sets[c] += s.cs[c].cmd_set;
-                let cm = &s.slab.classes[c];
-                pages[c] += cm.pages as u64;
                 let lru = &s.lru[c];
                 if let Some(&t) = [COLD, WARM, HOT]
                     .iter()
                     .map(|&g| &lru.tail[g])
                     .find(|&&h| h != NIL)
                 {
-                    age[c] = age[c].max(ctx.rel.saturating_sub(s.slab.item(t).time()));
+                    age[c] = age[c].max(ctx.rel.saturating_sub(s.mem.item(t).time()));
                 }
             }
-            for slot in s.slab.live_slots() {
-                let ps = &s.slab.slots[slot];
-                free[ps.class] += (ps.per_page - ps.used) as u64;
-            }
         }
+        let (pages, free): (Vec<u64>, Vec<u64>) = {
+            let a = self.alloc.lock();
+            let mut used = vec![0u64; n];
+            for m in a.meta.iter() {
+                if let Some(u) = used.get_mut(m.class as usize) {
+                    *u += m.used as u64;
+                }
+            }
+            (0..n)
+                .map(|c| {
+                    let p = a.classes[c].pages as u64;
+                    (p, p * self.classes.per_page[c] as u64 - used[c])
+                })
+                .unzip()
+        };
         let mut window = self.mover_window.lock();
         let d_ev: Vec<u64> = (0..n)
             .map(|c| evicted[c].saturating_sub(window[c].0))
@@ -158,6 +174,8 @@ impl Core {
         let Some(receiver) = (0..n).filter(|&c| d_ev[c] > 0).max_by_key(|&c| d_ev[c]) else {
             return;
         };
+        let mut pages = pages;
+        let mut free = free;
         for _ in 0..AUTOMOVE_PAGES_PER_PASS {
             let donor = (0..n)
                 .filter(|&d| d != receiver && pages[d] > 0)
@@ -171,22 +189,11 @@ impl Core {
                 .max()
                 .map(|(_, _, _, d)| d);
             let Some(donor) = donor else { return };
-            // the shard where the donor class holds most pages gives one up
-            let Some(si) = (0..self.shards.len())
-                .max_by_key(|&i| self.shards[i].lock().slab.classes[donor].pages)
-            else {
+            if !self.move_page(Some(donor), Some(receiver)) {
                 return;
-            };
-            let ctx = self.ctx();
-            let page = self.shards[si].lock().release_page_of(self, &ctx, donor);
-            match page {
-                Some(p) => {
-                    self.budget.give(p);
-                    pages[donor] -= 1;
-                    free[donor] = free[donor].saturating_sub(self.classes.per_page[donor] as u64);
-                }
-                None => return,
             }
+            pages[donor] -= 1;
+            free[donor] = free[donor].saturating_sub(self.classes.per_page[donor] as u64);
         }
     }
 }

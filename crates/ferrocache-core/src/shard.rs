@@ -1,32 +1,31 @@
 //! The sharded store: memcached's item lifecycle (items.c / do_store_item / do_add_delta)
-//! over shards that each own a hash table, slab pages and per-class LRUs behind one lock.
+//! over shards that each own a hash table and per-class LRUs behind one lock; slab memory
+//! is shared by all shards.
 //!
 //! A request hashes its key once; the high bits pick the shard, the low bits the bucket.
-//! Every operation runs under that shard's lock only. When a shard needs a page and neither
-//! the budget, its own LRU nor its own other classes can supply one, the operation returns
-//! [`Fail::NeedPage`]; the caller drops the lock, has the fullest other shard give a page to
-//! the pool (never holding two shard locks) and runs the operation again.
+//! Every operation runs under that shard's lock; chunks come from the slab allocator shared
+//! by all shards (its mutex is taken after a shard lock, briefly). When the allocator has no
+//! chunk and the shard nothing of that class to evict, the operation returns
+//! [`Fail::NeedPage`]; the caller drops the lock, has another shard evict or the mover move a
+//! page ([`Core::make_room`]) and runs the operation again.
 
 use crate::clock::Clock;
 use crate::crawler::Crawler;
 use crate::hashtable::{hash_key, HashTable};
 use crate::item::{total_size, Item, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL};
 use crate::lru::{Lru, COLD, HOT, WARM};
-use crate::slab::{PageBudget, Slab, SlabClasses};
+use crate::slab::{SlabAlloc, SlabClasses, SlabMem};
 use crate::store::*;
 use crate::{Config, ConfigError, SlabClassStats, Stats, StoreError};
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// Fewest pages per shard the store is built with (see [`Config::shards`]).
-const MIN_PAGES_PER_SHARD: usize = 64;
 
 /// Why an operation could not finish under its shard lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fail {
     Err(StoreError),
-    /// Retry after another shard has given a page to the pool; the class that needs it.
+    /// Retry after another shard or the mover has made room in this class.
     NeedPage(usize),
 }
 
@@ -84,7 +83,6 @@ pub(crate) struct ShardCounters {
     pub cas_misses: u64,
     pub touch_misses: u64,
     pub lru_juggles: u64,
-    pub slabs_moved: u64,
 }
 
 /// Per-class counters (memcached's slab_stats and itemstats).
@@ -113,8 +111,10 @@ pub(crate) struct ClassCounters {
 
 /// One shard: everything behind one lock.
 pub(crate) struct Shard {
-    pub slab: Slab,
+    pub mem: Arc<SlabMem>,
     pub ht: HashTable,
+    /// Bytes (header + key + value) of this shard's items per class (mem_requested).
+    pub req: Vec<u64>,
     pub lru: Vec<Lru>,
     pub cs: Vec<ClassCounters>,
     pub st: ShardCounters,
@@ -123,18 +123,17 @@ pub(crate) struct Shard {
     pub gen: u64,
     /// Scratch for append/prepend (the old value may be evicted by the allocation).
     scratch: Vec<u8>,
-    /// This shard's index in [`Core::shards`].
-    pub idx: usize,
 }
 
 /// Shared state of a store; the crawler thread holds a weak reference to it.
 pub(crate) struct Core {
     pub config: Config,
     pub classes: SlabClasses,
-    pub budget: PageBudget,
+    pub mem: Arc<SlabMem>,
+    /// The slab allocator; lock order: a shard (or all shards, in index order), then this.
+    pub alloc: Mutex<SlabAlloc>,
     pub shards: Box<[Mutex<Shard>]>,
-    /// Pages each shard holds, read without its lock to pick a donor.
-    pub shard_pages: Box<[AtomicUsize]>,
+    pub slabs_moved: AtomicU64,
     shard_shift: u32,
     cas: AtomicU64,
     /// Unix second the items' time base starts at.
@@ -160,27 +159,24 @@ impl Drop for Shards {
 }
 
 impl Shards {
-    pub fn new(mut config: Config) -> Result<Self, ConfigError> {
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        // pages belong to shards: too many shards for the pages would pass pages back and
-        // forth between them, so keep MIN_PAGES_PER_SHARD pages each
-        let pages = config.memory_limit / config.page_size;
-        let fit = (pages / MIN_PAGES_PER_SHARD).max(1);
-        config.shards = config.shards.min(1 << fit.ilog2());
         let classes = SlabClasses::new(&config);
+        let max_pages = config.memory_limit / config.page_size;
         let max_handle_pages = (1u64 << (32 - classes.chunk_bits())) - 1;
-        if (config.memory_limit / config.page_size) as u64 > max_handle_pages {
+        if max_pages as u64 > max_handle_pages {
             return Err(ConfigError(
                 "memory limit is too large for the page size".into(),
             ));
         }
+        let mem = Arc::new(SlabMem::new(&classes, max_pages));
         let now = config.clock.now();
         let shards = (0..config.shards)
-            .map(|idx| {
+            .map(|_| {
                 Mutex::new(Shard {
-                    idx,
-                    slab: Slab::new(&classes),
+                    mem: mem.clone(),
                     ht: HashTable::new(config.hash_power),
+                    req: vec![0; classes.len()],
                     lru: vec![Lru::default(); classes.len()],
                     cs: vec![ClassCounters::default(); classes.len()],
                     st: ShardCounters::default(),
@@ -190,8 +186,9 @@ impl Shards {
             })
             .collect();
         let core = Arc::new(Core {
-            budget: PageBudget::new(config.memory_limit, config.page_size),
-            shard_pages: (0..config.shards).map(|_| AtomicUsize::new(0)).collect(),
+            alloc: Mutex::new(SlabAlloc::new(&classes, max_pages)),
+            mem,
+            slabs_moved: AtomicU64::new(0),
             shard_shift: 64 - config.shards.trailing_zeros(),
             shards,
             cas: AtomicU64::new(0),
@@ -234,7 +231,7 @@ impl Shards {
                 Err(Fail::Err(e)) => return Err(e),
                 Err(Fail::NeedPage(c)) => {
                     drop(s);
-                    if !self.core.steal_page(si) {
+                    if !self.core.make_room(si, c) {
                         self.core.shards[si].lock().cs[c].outofmemory += 1;
                         break;
                     }
@@ -332,10 +329,14 @@ impl Shards {
         };
         let ctx = self.core.ctx();
         let s = m.lock();
-        for slot in s.slab.live_slots() {
-            for h in s.slab.chunks_of(slot) {
-                let it = s.slab.item(h);
-                if it.is_live() && ctx.dead(it).is_none() {
+        let mut batch = Vec::new();
+        let mut pos = 0;
+        while pos < s.ht.walk_len() {
+            batch.clear();
+            pos = s.ht.collect(&s.mem, pos, 1024, &mut batch);
+            for &h in &batch {
+                let it = s.mem.item(h);
+                if ctx.dead(it).is_none() {
                     f(&view(it, &ctx, false, false));
                 }
             }
@@ -424,26 +425,29 @@ impl Core {
     fn purge(&self, pred: impl Fn(Item) -> bool) {
         for m in self.shards.iter() {
             let mut s = m.lock();
-            let slots: Vec<usize> = s.slab.live_slots().collect();
-            for slot in slots {
-                let handles: Vec<u32> = s.slab.chunks_of(slot).collect();
-                for h in handles {
-                    let it = s.slab.item(h);
-                    if it.is_live() && pred(it) {
-                        s.unlink_item(h);
-                    }
+            let mut all = Vec::with_capacity(s.ht.len());
+            s.ht.collect(&s.mem, 0, usize::MAX / 2, &mut all);
+            for h in all {
+                if pred(s.mem.item(h)) {
+                    s.unlink_item(self, h);
                 }
             }
         }
     }
 
     fn stats(&self) -> Stats {
+        // one consistent snapshot: every shard, then the allocator (the lock order)
+        let guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
+        let alloc = self.alloc.lock();
         let ctx = self.ctx();
+        let slabs_moved = self.slabs_moved.load(Ordering::Relaxed);
         let mut st = Stats {
             limit_maxbytes: self.config.memory_limit as u64,
-            total_malloced: (self.budget.allocated() * self.config.page_size) as u64,
-            slab_global_page_pool: self.budget.pool_len() as u64,
+            total_malloced: (alloc.allocated() * self.config.page_size) as u64,
+            slab_global_page_pool: alloc.pool_len() as u64,
             cmd_flush: self.cmd_flush.load(Ordering::Relaxed),
+            slabs_moved,
+            slab_reassign_count: slabs_moved,
             ..Stats::default()
         };
         let n = self.classes.len();
@@ -456,8 +460,16 @@ impl Core {
             })
             .collect();
         let mut buckets = 0usize;
-        for m in self.shards.iter() {
-            let s = m.lock();
+        for (c, out) in classes.iter_mut().enumerate() {
+            out.total_pages = alloc.classes[c].pages as u64;
+        }
+        for (p, m) in alloc.meta.iter().enumerate() {
+            if let Some(c) = classes.get_mut(m.class as usize) {
+                debug_assert_eq!(self.mem.class_of(self.mem.handle(p, 0)), m.class as usize);
+                c.used_chunks += m.used as u64;
+            }
+        }
+        for s in guards.iter() {
             st.curr_items += s.ht.len() as u64;
             st.hash_bytes += s.ht.bytes() as u64;
             buckets += s.ht.bytes() / 4;
@@ -476,13 +488,10 @@ impl Core {
             st.cas_misses += t.cas_misses;
             st.touch_misses += t.touch_misses;
             st.lru_maintainer_juggles += t.lru_juggles;
-            st.slabs_moved += t.slabs_moved;
             for (c, out) in classes.iter_mut().enumerate() {
-                let cm = &s.slab.classes[c];
                 let cc = &s.cs[c];
                 let lru = &s.lru[c];
-                out.total_pages += cm.pages as u64;
-                out.mem_requested += cm.requested;
+                out.mem_requested += s.req[c];
                 out.number += lru.total() as u64;
                 out.number_hot += lru.count[HOT] as u64;
                 out.number_warm += lru.count[WARM] as u64;
@@ -491,7 +500,7 @@ impl Core {
                     if h == NIL {
                         0
                     } else {
-                        ctx.rel.saturating_sub(s.slab.item(h).time())
+                        ctx.rel.saturating_sub(s.mem.item(h).time())
                     }
                 };
                 out.age_hot = out.age_hot.max(age(lru.tail[HOT]));
@@ -522,10 +531,6 @@ impl Core {
                 out.moves_to_warm += cc.moves_to_warm;
                 out.moves_within_lru += cc.moves_within_lru;
             }
-            for slot in s.slab.live_slots() {
-                let ps = &s.slab.slots[slot];
-                classes[ps.class].used_chunks += ps.used as u64;
-            }
         }
         for c in classes.iter_mut() {
             c.total_chunks = c.total_pages * c.chunks_per_page as u64;
@@ -544,7 +549,6 @@ impl Core {
             st.evicted_unfetched += c.evicted_unfetched;
             st.crawler_reclaimed += c.crawler_reclaimed;
         }
-        st.slab_reassign_count = st.slabs_moved;
         st.hash_power_level = buckets.max(1).ilog2();
         st.classes = classes.into_iter().filter(|c| c.total_pages > 0).collect();
         st
@@ -598,96 +602,78 @@ fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
 impl Shard {
     #[inline]
     pub(crate) fn class_of(&self, h: u32) -> usize {
-        self.slab.slots[self.slab.slot_of(h)].class
+        self.mem.class_of(h)
     }
 
     /// Removes item `h` from the hash table and its LRU and frees its chunk.
-    pub(crate) fn unlink_item(&mut self, h: u32) {
+    pub(crate) fn unlink_item(&mut self, core: &Core, h: u32) {
         self.unlink_links(h);
-        self.slab.free_chunk(h);
+        core.alloc.lock().free_chunk(&self.mem, h);
     }
 
     /// Removes item `h` from the hash table and its LRU; the chunk is the caller's.
     pub(crate) fn unlink_links(&mut self, h: u32) {
-        let it = self.slab.item(h);
+        let it = self.mem.item(h);
         let c = self.class_of(h);
-        let removed = self.ht.remove(&self.slab, hash_key(it.key()), h);
+        let removed = self.ht.remove(&self.mem, hash_key(it.key()), h);
         debug_assert!(removed);
-        self.lru[c].unlink(&self.slab, h);
-        self.slab.classes[c].requested -= it.total() as u64;
+        self.lru[c].unlink(&self.mem, h);
+        self.req[c] -= it.total() as u64;
     }
 
     /// The live item with this key, or NIL. A dead one met on the way is unlinked and counted
     /// as memcached's do_item_get does (get_expired / get_flushed), whoever asked.
-    fn lookup(&mut self, ctx: &Ctx, hash: u64, key: &[u8]) -> u32 {
-        self.ht.help_grow(&self.slab, 1);
-        let h = self.ht.find(&self.slab, hash, key);
+    fn lookup(&mut self, core: &Core, ctx: &Ctx, hash: u64, key: &[u8]) -> u32 {
+        self.ht.help_grow(&self.mem, 1);
+        let h = self.ht.find(&self.mem, hash, key);
         if h == NIL {
             return NIL;
         }
-        match ctx.dead(self.slab.item(h)) {
+        match ctx.dead(self.mem.item(h)) {
             None => h,
             Some(d) => {
                 match d {
                     Dead::Expired => self.st.get_expired += 1,
                     Dead::Flushed => self.st.get_flushed += 1,
                 }
-                self.unlink_item(h);
+                self.unlink_item(core, h);
                 NIL
             }
         }
     }
 
     fn link_new(&mut self, core: &Core, hash: u64, h: u32, c: usize, ctx: &Ctx) {
-        let it = self.slab.item(h);
+        let it = self.mem.item(h);
         it.set_time(ctx.rel);
-        self.slab.classes[c].requested += it.total() as u64;
-        self.ht.insert(&self.slab, hash, h);
+        self.req[c] += it.total() as u64;
+        self.ht.insert(&self.mem, hash, h);
         self.lru_link_new(c, h, core.config.hot_lru_pct, core.config.warm_lru_pct);
         self.st.total_items += 1;
     }
 
-    /// A chunk of class `c`: free list, then a page from the budget or pool, then expired
-    /// tails, then eviction, then a page taken from another class of this shard.
+    /// A chunk of class `c`: from the allocator (free list, bump page, a new or pooled page),
+    /// else by reclaiming expired items at this shard's LRU tails, else by evicting this
+    /// shard's least valuable item of the class. With nothing of the class here to evict,
+    /// [`Fail::NeedPage`]: the caller makes room elsewhere and retries.
     fn alloc(&mut self, core: &Core, ctx: &Ctx, c: usize) -> Result<u32, Fail> {
         for _ in 0..16 {
-            if let Some(h) = self.slab.alloc_chunk(c) {
+            if let Some(h) = core.alloc.lock().alloc(&self.mem, &core.classes, c) {
                 return Ok(h);
             }
-            if let Some(p) = core.budget.take() {
-                self.add_page(core, c, p);
-                continue;
-            }
-            if self.lru_reclaim_tails(ctx, c) {
+            if self.lru_reclaim_tails(core, ctx, c) {
                 continue;
             }
             if !core.config.evict {
                 self.cs[c].outofmemory += 1;
                 return Err(Fail::Err(StoreError::OutOfMemory));
             }
-            if self.lru_evict(ctx, c) {
-                continue;
-            }
-            // the class owns no item at all: take a page from another class here
-            if let Some(p) = self.release_any_page(core, ctx, Some(c)) {
-                self.add_page(core, c, p);
+            if self.lru_evict(core, ctx, c) {
                 continue;
             }
             return Err(Fail::NeedPage(c));
         }
         self.cs[c].outofmemory += 1;
         Err(Fail::Err(StoreError::OutOfMemory))
-    }
-
-    pub(crate) fn add_page(&mut self, core: &Core, c: usize, p: crate::slab::Page) {
-        if let Err(p) = self.slab.add_page(c, p, &core.classes) {
-            core.budget.give(p);
-        }
-        self.note_pages(core);
-    }
-
-    pub(crate) fn note_pages(&self, core: &Core) {
-        core.shard_pages[self.idx].store(self.slab.page_count(), Ordering::Relaxed);
     }
 
     /// Allocates and writes an item (value left for the caller), not yet linked.
@@ -711,7 +697,7 @@ impl Shard {
             .class_for(total)
             .ok_or(Fail::Err(StoreError::TooLarge))?;
         let h = self.alloc(core, ctx, c)?;
-        self.slab
+        self.mem
             .item(h)
             .init(key, vlen, flags, exptime, core.next_cas(cas), ctx.rel);
         Ok((h, c))
@@ -727,7 +713,7 @@ impl Shard {
         f: &mut Option<F>,
     ) -> Result<Option<R>, Fail> {
         let counted = !o.no_bump;
-        let mut h = self.lookup(ctx, hash, key);
+        let mut h = self.lookup(core, ctx, hash, key);
         let mut created = false;
         if h == NIL {
             let Some(viv) = o.vivify else {
@@ -749,7 +735,7 @@ impl Shard {
             h = nh;
             created = true;
         }
-        let it = self.slab.item(h);
+        let it = self.mem.item(h);
         let c = self.class_of(h);
         if let Some(t) = o.touch {
             if !created {
@@ -804,15 +790,15 @@ impl Shard {
         {
             // memcached drops the old value of a `set` that cannot be stored
             if r.mode == StoreMode::Set && !is_cas {
-                let old = self.lookup(ctx, hash, key);
+                let old = self.lookup(core, ctx, hash, key);
                 if old != NIL {
-                    self.unlink_item(old);
+                    self.unlink_item(core, old);
                 }
             }
             return Err(Fail::Err(StoreError::TooLarge));
         }
-        let mut old = self.lookup(ctx, hash, key);
-        let old_it = (old != NIL).then(|| self.slab.item(old));
+        let mut old = self.lookup(core, ctx, hash, key);
+        let old_it = (old != NIL).then(|| self.mem.item(old));
 
         let mut stale = false;
         // counted once the store happens, in the class of the item it replaces
@@ -898,7 +884,7 @@ impl Shard {
         let Some(exptime) = exptime else {
             // stored already expired: the key's old value is gone, nothing new to keep
             if old != NIL {
-                self.unlink_item(old);
+                self.unlink_item(core, old);
             }
             if let Some(oc) = cas_hit {
                 self.cs[oc].cas_hits += 1;
@@ -925,9 +911,9 @@ impl Shard {
                         not(StoreStatus::NotStored)
                     }
                     Fail::Err(StoreError::OutOfMemory) if r.mode == StoreMode::Set && !is_cas => {
-                        let old = self.ht.find(&self.slab, hash, key);
+                        let old = self.ht.find(&self.mem, hash, key);
                         if old != NIL {
-                            self.unlink_item(old);
+                            self.unlink_item(core, old);
                         }
                         Err(e)
                     }
@@ -935,7 +921,7 @@ impl Shard {
                 };
             }
         };
-        let it = self.slab.item(h);
+        let it = self.mem.item(h);
         it.value_mut().copy_from_slice(value);
         self.scratch = scratch;
         if stale {
@@ -943,10 +929,10 @@ impl Shard {
             it.set_flag(F_TOKEN, keep_token);
         }
         if self.gen != gen {
-            old = self.ht.find(&self.slab, hash, key);
+            old = self.ht.find(&self.mem, hash, key);
         }
         if old != NIL {
-            self.unlink_item(old);
+            self.unlink_item(core, old);
         }
         if let Some(oc) = cas_hit {
             self.cs[oc].cas_hits += 1;
@@ -967,12 +953,12 @@ impl Shard {
         hash: u64,
         r: &DeleteRequest<'_>,
     ) -> DeleteStatus {
-        let h = self.lookup(ctx, hash, r.key);
+        let h = self.lookup(core, ctx, hash, r.key);
         if h == NIL {
             self.st.delete_misses += 1;
             return DeleteStatus::NotFound;
         }
-        let it = self.slab.item(h);
+        let it = self.mem.item(h);
         if let Some(want) = r.cas {
             if want != it.cas() {
                 self.st.delete_misses += 1;
@@ -991,20 +977,20 @@ impl Shard {
         }
         let c = self.class_of(h);
         self.cs[c].delete_hits += 1;
-        self.unlink_item(h);
+        self.unlink_item(core, h);
         DeleteStatus::Deleted
     }
 
     fn do_touch(&mut self, core: &Core, ctx: &Ctx, hash: u64, key: &[u8], exptime: i64) -> bool {
         self.st.cmd_touch += 1;
-        let h = self.lookup(ctx, hash, key);
+        let h = self.lookup(core, ctx, hash, key);
         if h == NIL {
             self.st.touch_misses += 1;
             return false;
         }
         let c = self.class_of(h);
         self.cs[c].touch_hits += 1;
-        self.slab.item(h).set_exptime(ctx.exptime(exptime));
+        self.mem.item(h).set_exptime(ctx.exptime(exptime));
         self.lru_bump(h, ctx.rel, core.config.warm_lru_pct);
         true
     }
@@ -1017,7 +1003,7 @@ impl Shard {
         r: &ArithRequest<'_>,
     ) -> Result<ArithStatus, Fail> {
         let mut buf = [0u8; 20];
-        let old = self.lookup(ctx, hash, r.key);
+        let old = self.lookup(core, ctx, hash, r.key);
         if old == NIL {
             let Some((initial, exp)) = r.vivify else {
                 if r.incr {
@@ -1030,7 +1016,7 @@ impl Shard {
             let text = fmt_u64(initial, &mut buf);
             let (h, c) =
                 self.new_item(core, ctx, r.key, text.len(), 0, ctx.exptime(exp), r.new_cas)?;
-            let it = self.slab.item(h);
+            let it = self.mem.item(h);
             it.value_mut().copy_from_slice(text);
             self.link_new(core, hash, h, c, ctx);
             return Ok(ArithStatus::Ok {
@@ -1038,7 +1024,7 @@ impl Shard {
                 cas: it.cas(),
             });
         }
-        let it = self.slab.item(old);
+        let it = self.mem.item(old);
         if let Some(want) = r.cas {
             if want != 0 && want != it.cas() {
                 return Ok(ArithStatus::Exists);
@@ -1065,22 +1051,21 @@ impl Shard {
             it.set_cas(core.next_cas(r.new_cas));
             it.set_exptime(exptime);
             it.set_time(ctx.rel);
-            let cm = &mut self.slab.classes[c];
-            cm.requested = cm.requested - before + it.total() as u64;
+            self.req[c] = self.req[c] - before + it.total() as u64;
             it
         } else {
             let gen = self.gen;
             let flags = it.client_flags();
             let (h, nc) = self.new_item(core, ctx, r.key, text.len(), flags, exptime, r.new_cas)?;
-            let nit = self.slab.item(h);
+            let nit = self.mem.item(h);
             nit.value_mut().copy_from_slice(text);
             let old = if self.gen != gen {
-                self.ht.find(&self.slab, hash, r.key)
+                self.ht.find(&self.mem, hash, r.key)
             } else {
                 old
             };
             if old != NIL {
-                self.unlink_item(old);
+                self.unlink_item(core, old);
             }
             self.link_new(core, hash, h, nc, ctx);
             nit

@@ -1,18 +1,22 @@
-//! Slab memory: size classes, 1 MiB pages, the store-wide page budget, and each shard's
-//! page table with per-class free lists.
+//! Slab memory (memcached's slabs.c): size classes, 1 MiB pages, the store-wide page budget
+//! and the per-class free lists, shared by all shards.
 //!
 //! Classes follow memcached's `slabs_init`: the smallest chunk is 48 + `slab_min_size`
 //! bytes, each next one `growth_factor` times larger, 8-byte aligned, and the last class is
 //! a whole page. Pages are zeroed allocations carved lazily (a bump index per page), so a
-//! page's untouched tail costs no resident memory. A chunk is named by a u32 handle:
-//! page slot in the high bits, chunk index in the low `chunk_bits`.
+//! page's untouched tail costs no resident memory. A chunk is named by a u32 handle: page
+//! number in the high bits, chunk index in the low `chunk_bits`.
+//!
+//! Two halves: [`SlabMem`] turns a handle into an address without a lock (a fixed table of
+//! page bases and chunk sizes; a page's chunk size changes only while the mover holds every
+//! shard lock), and [`SlabAlloc`] (behind the store's allocator mutex, always taken after a
+//! shard lock, never before) hands out and takes back chunks and pages.
 
 use crate::item::{Item, NIL};
 use crate::Config;
-use parking_lot::Mutex;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 const CHUNK_ALIGN: usize = 8;
 
@@ -61,6 +65,10 @@ impl SlabClasses {
         (i < self.sizes.len()).then_some(i)
     }
 
+    pub fn page_size(&self) -> usize {
+        *self.sizes.last().expect("at least one class") as usize
+    }
+
     /// Bits needed for a chunk index inside a page.
     pub fn chunk_bits(&self) -> u32 {
         let most = self.per_page.iter().copied().max().unwrap_or(1);
@@ -69,7 +77,7 @@ impl SlabClasses {
 }
 
 /// One page of zeroed memory. Freed only when the store is dropped; the mover hands pages
-/// from class to class (and shard to shard) without returning them to the allocator.
+/// from class to class without returning them to the allocator.
 pub struct Page {
     ptr: NonNull<u8>,
     size: usize,
@@ -96,67 +104,67 @@ impl Drop for Page {
     }
 }
 
-/// The store-wide page budget: at most `max_pages` pages ever exist; pages the mover frees
-/// wait in the pool until some shard's class needs one.
-pub struct PageBudget {
-    page_size: usize,
-    max_pages: usize,
-    allocated: AtomicUsize,
-    pool: Mutex<Vec<Page>>,
+/// Handle → address, without a lock.
+pub struct SlabMem {
+    base: Box<[AtomicPtr<u8>]>,
+    chunk_size: Box<[AtomicU32]>,
+    class: Box<[AtomicU32]>,
+    chunk_bits: u32,
+    chunk_mask: u32,
 }
 
-impl PageBudget {
-    pub fn new(memory_limit: usize, page_size: usize) -> PageBudget {
-        PageBudget {
-            page_size,
-            max_pages: memory_limit / page_size,
-            allocated: AtomicUsize::new(0),
-            pool: Mutex::new(Vec::new()),
+impl SlabMem {
+    pub fn new(classes: &SlabClasses, max_pages: usize) -> SlabMem {
+        let chunk_bits = classes.chunk_bits();
+        SlabMem {
+            base: (0..max_pages)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+            chunk_size: (0..max_pages).map(|_| AtomicU32::new(0)).collect(),
+            class: (0..max_pages).map(|_| AtomicU32::new(0)).collect(),
+            chunk_bits,
+            chunk_mask: (1u32 << chunk_bits) - 1,
         }
     }
 
-    /// A page from the pool, else a fresh one while the budget allows.
-    pub fn take(&self) -> Option<Page> {
-        if let Some(p) = self.pool.lock().pop() {
-            return Some(p);
-        }
-        let mut cur = self.allocated.load(Ordering::Relaxed);
-        loop {
-            if cur >= self.max_pages {
-                return None;
-            }
-            match self.allocated.compare_exchange_weak(
-                cur,
-                cur + 1,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some(Page::new(self.page_size)),
-                Err(seen) => cur = seen,
-            }
-        }
+    #[inline]
+    pub fn handle(&self, page: usize, idx: u32) -> u32 {
+        ((page as u32) << self.chunk_bits) | idx
     }
 
-    pub fn give(&self, p: Page) {
-        self.pool.lock().push(p);
+    #[inline]
+    pub fn page_of(&self, h: u32) -> usize {
+        (h >> self.chunk_bits) as usize
     }
 
-    /// Pages that exist (in shards or in the pool); never more than `max_pages`.
-    pub fn allocated(&self) -> usize {
-        self.allocated.load(Ordering::Relaxed)
+    /// The item in chunk `h`. The caller holds the lock of the shard that owns the item (or
+    /// the allocator lock for a free chunk).
+    #[inline]
+    pub fn item(&self, h: u32) -> Item {
+        let p = self.page_of(h);
+        let idx = (h & self.chunk_mask) as usize;
+        let base = self.base[p].load(Ordering::Relaxed);
+        let size = self.chunk_size[p].load(Ordering::Relaxed) as usize;
+        debug_assert!(!base.is_null() && size > 0);
+        // SAFETY: the handle names a carved chunk of an allocated page; the page's chunk
+        // size only changes when no item lives in it (see the module docs).
+        unsafe { Item::from_ptr(base.add(idx * size)) }
     }
 
-    pub fn pool_len(&self) -> usize {
-        self.pool.lock().len()
+    /// The slab class of the page holding chunk `h`.
+    #[inline]
+    pub fn class_of(&self, h: u32) -> usize {
+        self.class[self.page_of(h)].load(Ordering::Relaxed) as usize
     }
 }
 
-/// A page as a shard holds it: which class carves it and how far.
-pub struct PageSlot {
-    page: Option<Page>,
-    base: *mut u8,
-    pub class: usize,
-    pub chunk_size: u32,
+const UNASSIGNED: u32 = u32::MAX;
+
+/// Bookkeeping of one page.
+#[derive(Clone)]
+pub struct PageMeta {
+    /// Slab class, or UNASSIGNED while in the pool.
+    pub class: u32,
     pub per_page: u32,
     /// Chunks handed out so far (the rest were never touched).
     pub carved: u32,
@@ -164,166 +172,141 @@ pub struct PageSlot {
     pub used: u32,
 }
 
-/// Per class, per shard: free list (threaded through the chunks' h_next) and bump page.
+/// Per class: free list (threaded through the chunks' h_next) and bump page.
 #[derive(Clone)]
 pub struct ClassMem {
     pub free_head: u32,
     pub free_count: u32,
     pub bump: u32,
     pub pages: u32,
-    /// Sum of item totals in the class (memcached's mem_requested).
-    pub requested: u64,
 }
 
-/// One shard's pages.
-pub struct Slab {
-    pub slots: Vec<PageSlot>,
-    empty_slots: Vec<u32>,
+/// Chunks and pages; lives behind the store's allocator mutex.
+pub struct SlabAlloc {
+    pages: Vec<Page>,
+    pub meta: Vec<PageMeta>,
     pub classes: Vec<ClassMem>,
-    chunk_bits: u32,
-    chunk_mask: u32,
-    max_slots: usize,
+    /// Allocated pages no class holds (freed by the mover).
+    pool: Vec<u32>,
+    max_pages: usize,
 }
 
-// SAFETY: the raw base pointers point into Pages the Slab owns.
-unsafe impl Send for Slab {}
-
-impl Slab {
-    pub fn new(classes: &SlabClasses) -> Slab {
-        let chunk_bits = classes.chunk_bits();
-        Slab {
-            slots: Vec::new(),
-            empty_slots: Vec::new(),
+impl SlabAlloc {
+    pub fn new(classes: &SlabClasses, max_pages: usize) -> SlabAlloc {
+        SlabAlloc {
+            pages: Vec::new(),
+            meta: Vec::new(),
             classes: vec![
                 ClassMem {
                     free_head: NIL,
                     free_count: 0,
                     bump: NIL,
-                    pages: 0,
-                    requested: 0
+                    pages: 0
                 };
                 classes.len()
             ],
-            chunk_bits,
-            chunk_mask: (1u32 << chunk_bits) - 1,
-            // handle NIL (all ones) must never be a real chunk
-            max_slots: ((1u64 << (32 - chunk_bits)) - 1) as usize,
+            pool: Vec::new(),
+            max_pages,
         }
     }
 
-    #[inline]
-    pub fn handle(&self, slot: usize, idx: u32) -> u32 {
-        ((slot as u32) << self.chunk_bits) | idx
+    /// A chunk of class `c`: free list, bump page, then a page from the pool or the budget.
+    pub fn alloc(&mut self, mem: &SlabMem, classes: &SlabClasses, c: usize) -> Option<u32> {
+        if let Some(h) = self.alloc_chunk(mem, c) {
+            return Some(h);
+        }
+        let p = match self.pool.pop() {
+            Some(p) => p as usize,
+            None if self.pages.len() < self.max_pages => {
+                let page = Page::new(classes.page_size());
+                mem.base[self.pages.len()].store(page.ptr.as_ptr(), Ordering::Relaxed);
+                self.pages.push(page);
+                self.meta.push(PageMeta {
+                    class: UNASSIGNED,
+                    per_page: 0,
+                    carved: 0,
+                    used: 0,
+                });
+                self.pages.len() - 1
+            }
+            None => return None,
+        };
+        self.assign(mem, classes, p, c);
+        self.alloc_chunk(mem, c)
     }
 
-    #[inline]
-    pub fn slot_of(&self, h: u32) -> usize {
-        (h >> self.chunk_bits) as usize
-    }
-
-    /// The item in chunk `h`.
-    #[inline]
-    pub fn item(&self, h: u32) -> Item {
-        let s = &self.slots[(h >> self.chunk_bits) as usize];
-        let idx = (h & self.chunk_mask) as usize;
-        debug_assert!(s.page.is_some() && (idx as u32) < s.carved);
-        // SAFETY: the handle names a carved chunk of a page this slab owns.
-        unsafe { Item::from_ptr(s.base.add(idx * s.chunk_size as usize)) }
-    }
-
-    /// Pages this shard holds.
-    pub fn page_count(&self) -> usize {
-        self.slots.len() - self.empty_slots.len()
-    }
-
-    /// A chunk of class `c`, from the free list or the bump page; `None` when both are empty.
-    pub fn alloc_chunk(&mut self, c: usize) -> Option<u32> {
+    /// A chunk of class `c` from the free list or the bump page only.
+    pub fn alloc_chunk(&mut self, mem: &SlabMem, c: usize) -> Option<u32> {
         let cm = &self.classes[c];
         if cm.free_head != NIL {
             let h = cm.free_head;
-            let next = self.item(h).h_next();
-            let slot = self.slot_of(h);
+            let next = mem.item(h).h_next();
             self.classes[c].free_head = next;
             self.classes[c].free_count -= 1;
-            self.slots[slot].used += 1;
+            self.meta[mem.page_of(h)].used += 1;
             return Some(h);
         }
         if cm.bump != NIL {
-            let slot = cm.bump as usize;
-            let s = &mut self.slots[slot];
-            if s.carved < s.per_page {
-                let idx = s.carved;
-                s.carved += 1;
-                s.used += 1;
-                if s.carved == s.per_page {
+            let p = cm.bump as usize;
+            let m = &mut self.meta[p];
+            if m.carved < m.per_page {
+                let idx = m.carved;
+                m.carved += 1;
+                m.used += 1;
+                if m.carved == m.per_page {
                     self.classes[c].bump = NIL;
                 }
-                return Some(self.handle(slot, idx));
+                return Some(mem.handle(p, idx));
             }
             self.classes[c].bump = NIL;
         }
         None
     }
 
+    /// Gives page `p` (unassigned) to class `c`.
+    pub fn assign(&mut self, mem: &SlabMem, classes: &SlabClasses, p: usize, c: usize) {
+        debug_assert_eq!(self.meta[p].class, UNASSIGNED);
+        mem.chunk_size[p].store(classes.sizes[c], Ordering::Relaxed);
+        mem.class[p].store(c as u32, Ordering::Relaxed);
+        self.meta[p] = PageMeta {
+            class: c as u32,
+            per_page: classes.per_page[c],
+            carved: 0,
+            used: 0,
+        };
+        self.classes[c].pages += 1;
+        // the class's previous bump page, if any, is full or has lost to this one; free
+        // chunks are used first anyway
+        self.classes[c].bump = p as u32;
+    }
+
     /// Returns a chunk whose item has been unlinked everywhere.
-    pub fn free_chunk(&mut self, h: u32) {
-        let slot = self.slot_of(h);
-        let c = self.slots[slot].class;
-        let it = self.item(h);
+    pub fn free_chunk(&mut self, mem: &SlabMem, h: u32) {
+        let p = mem.page_of(h);
+        let c = self.meta[p].class as usize;
+        let it = mem.item(h);
         it.clear();
         it.set_h_next(self.classes[c].free_head);
         self.classes[c].free_head = h;
         self.classes[c].free_count += 1;
-        self.slots[slot].used -= 1;
+        self.meta[p].used -= 1;
     }
 
-    /// Gives class `c` a page to carve; `Err(page)` when the handle space is full.
-    pub fn add_page(&mut self, c: usize, page: Page, classes: &SlabClasses) -> Result<(), Page> {
-        let slot = match self.empty_slots.pop() {
-            Some(s) => s as usize,
-            None if self.slots.len() < self.max_slots => {
-                self.slots.push(PageSlot {
-                    page: None,
-                    base: std::ptr::null_mut(),
-                    class: 0,
-                    chunk_size: 0,
-                    per_page: 0,
-                    carved: 0,
-                    used: 0,
-                });
-                self.slots.len() - 1
-            }
-            None => return Err(page),
-        };
-        let s = &mut self.slots[slot];
-        s.base = page.ptr.as_ptr();
-        s.page = Some(page);
-        s.class = c;
-        s.chunk_size = classes.sizes[c];
-        s.per_page = classes.per_page[c];
-        s.carved = 0;
-        s.used = 0;
-        self.classes[c].pages += 1;
-        // a page whose class has a half-carved bump page keeps it; free chunks go first anyway
-        self.classes[c].bump = slot as u32;
-        Ok(())
-    }
-
-    /// Stops class `c` from handing out chunks of page `slot` (first step of a page move):
-    /// its free chunks leave the free list and it is no longer the bump page.
-    pub fn detach(&mut self, slot: usize) {
-        let c = self.slots[slot].class;
+    /// Stops page `p`'s class from handing out its chunks (first step of a page move): its
+    /// free chunks leave the free list and it is no longer the bump page.
+    pub fn detach(&mut self, mem: &SlabMem, p: usize) {
+        let c = self.meta[p].class as usize;
         let mut h = self.classes[c].free_head;
         let mut kept_head = NIL;
         let mut kept_tail = NIL;
         let mut kept = 0;
         while h != NIL {
-            let next = self.item(h).h_next();
-            if self.slot_of(h) != slot {
+            let next = mem.item(h).h_next();
+            if mem.page_of(h) != p {
                 if kept_tail == NIL {
                     kept_head = h;
                 } else {
-                    self.item(kept_tail).set_h_next(h);
+                    mem.item(kept_tail).set_h_next(h);
                 }
                 kept_tail = h;
                 kept += 1;
@@ -331,52 +314,67 @@ impl Slab {
             h = next;
         }
         if kept_tail != NIL {
-            self.item(kept_tail).set_h_next(NIL);
+            mem.item(kept_tail).set_h_next(NIL);
         }
         let cm = &mut self.classes[c];
         cm.free_head = kept_head;
         cm.free_count = kept;
-        if cm.bump == slot as u32 {
+        if cm.bump == p as u32 {
             cm.bump = NIL;
         }
     }
 
     /// Marks a chunk of a detached page empty without putting it on the free list.
-    pub fn forget_chunk(&mut self, h: u32) {
-        let slot = self.slot_of(h);
-        self.item(h).clear();
-        self.slots[slot].used -= 1;
+    pub fn forget_chunk(&mut self, mem: &SlabMem, h: u32) {
+        mem.item(h).clear();
+        self.meta[mem.page_of(h)].used -= 1;
     }
 
-    /// Takes a detached page with no live item left away from its class.
-    pub fn remove_page(&mut self, slot: usize) -> Page {
-        debug_assert_eq!(self.slots[slot].used, 0);
-        let c = self.slots[slot].class;
+    /// Takes a detached page with no live item left away from its class, into the pool.
+    pub fn unassign(&mut self, p: usize) {
+        debug_assert_eq!(self.meta[p].used, 0);
+        let c = self.meta[p].class as usize;
         self.classes[c].pages -= 1;
-        let s = &mut self.slots[slot];
-        s.base = std::ptr::null_mut();
-        s.carved = 0;
-        self.empty_slots.push(slot as u32);
-        s.page.take().expect("slot holds a page")
+        self.meta[p] = PageMeta {
+            class: UNASSIGNED,
+            per_page: 0,
+            carved: 0,
+            used: 0,
+        };
+        self.pool.push(p as u32);
     }
 
-    /// Slots that hold a page.
-    pub fn live_slots(&self) -> impl Iterator<Item = usize> + '_ {
-        self.slots
+    /// Takes a page out of the pool.
+    pub fn take_pooled(&mut self) -> Option<usize> {
+        self.pool.pop().map(|p| p as usize)
+    }
+
+    /// Pages of class `c`.
+    pub fn pages_of(&self, c: usize) -> impl Iterator<Item = usize> + '_ {
+        self.meta
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.page.is_some())
+            .filter(move |(_, m)| m.class == c as u32)
             .map(|(i, _)| i)
     }
 
-    /// Handles of the carved chunks of one page (live or free).
-    pub fn chunks_of(&self, slot: usize) -> impl Iterator<Item = u32> + '_ {
-        let carved = if self.slots[slot].page.is_some() {
-            self.slots[slot].carved
-        } else {
-            0
-        };
-        (0..carved).map(move |i| self.handle(slot, i))
+    /// Handles of the carved chunks of page `p` (live or free).
+    pub fn chunks_of<'a>(&self, mem: &'a SlabMem, p: usize) -> impl Iterator<Item = u32> + 'a {
+        (0..self.meta[p].carved).map(move |i| mem.handle(p, i))
+    }
+
+    /// Pages that exist (in classes or in the pool); never more than the budget.
+    pub fn allocated(&self) -> usize {
+        self.pages.len()
+    }
+
+    pub fn pool_len(&self) -> usize {
+        self.pool.len()
+    }
+
+    /// Whether the budget still allows a new page.
+    pub fn can_grow(&self) -> bool {
+        !self.pool.is_empty() || self.pages.len() < self.max_pages
     }
 }
 
@@ -398,47 +396,33 @@ mod tests {
     }
 
     #[test]
-    fn budget_never_hands_out_more_pages_than_the_limit() {
-        let b = PageBudget::new(3 << 20, 1 << 20);
-        let pages: Vec<_> = std::iter::from_fn(|| b.take()).take(10).collect();
-        assert_eq!(pages.len(), 3);
-        assert_eq!(b.allocated(), 3);
-        for p in pages {
-            b.give(p);
-        }
-        assert_eq!(b.pool_len(), 3);
-        assert!(b.take().is_some());
-        assert_eq!(b.allocated(), 3);
-    }
-
-    #[test]
-    fn chunks_come_from_free_list_then_bump_and_pages_can_leave() {
-        let cfg = Config::default();
-        let classes = SlabClasses::new(&cfg);
-        let budget = PageBudget::new(2 << 20, 1 << 20);
-        let mut slab = Slab::new(&classes);
-        assert_eq!(slab.alloc_chunk(0), None);
-        slab.add_page(0, budget.take().unwrap(), &classes)
-            .ok()
-            .unwrap();
-        let a = slab.alloc_chunk(0).unwrap();
-        let b = slab.alloc_chunk(0).unwrap();
-        assert_ne!(a, b);
-        slab.item(a).init(b"k", 1, 0, 0, 1, 0);
-        slab.item(b).init(b"j", 1, 0, 0, 2, 0);
-        slab.free_chunk(a);
-        assert_eq!(slab.classes[0].free_count, 1);
-        assert_eq!(slab.alloc_chunk(0), Some(a));
-        slab.free_chunk(a);
-        slab.free_chunk(b);
-        assert_eq!(slab.slots[0].used, 0);
-        slab.detach(0);
-        let page = slab.remove_page(0);
-        assert_eq!(slab.classes[0].free_count, 0);
-        assert_eq!(slab.page_count(), 0);
-        assert_eq!(slab.alloc_chunk(0), None);
-        slab.add_page(5, page, &classes).ok().unwrap();
-        assert_eq!(slab.slots[0].class, 5);
-        assert!(slab.alloc_chunk(5).is_some());
+    fn chunks_come_from_free_list_then_bump_and_pages_stay_within_the_budget() {
+        let classes = SlabClasses::new(&Config::default());
+        let mem = SlabMem::new(&classes, 2);
+        let mut a = SlabAlloc::new(&classes, 2);
+        let x = a.alloc(&mem, &classes, 0).unwrap();
+        let y = a.alloc(&mem, &classes, 0).unwrap();
+        assert_ne!(x, y);
+        mem.item(x).init(b"k", 1, 0, 0, 1, 0);
+        mem.item(y).init(b"j", 1, 0, 0, 2, 0);
+        a.free_chunk(&mem, x);
+        assert_eq!(a.classes[0].free_count, 1);
+        assert_eq!(a.alloc(&mem, &classes, 0), Some(x));
+        // a second class takes the second page, a third finds the budget spent
+        assert!(a.alloc(&mem, &classes, 5).is_some());
+        assert_eq!(a.alloc(&mem, &classes, 9), None);
+        assert_eq!(a.allocated(), 2);
+        // move page 0 from class 0 to class 9
+        a.free_chunk(&mem, x);
+        a.free_chunk(&mem, y);
+        a.detach(&mem, 0);
+        assert_eq!(a.classes[0].free_count, 0);
+        a.unassign(0);
+        assert_eq!(a.pool_len(), 1);
+        let h = a.alloc(&mem, &classes, 9).unwrap();
+        assert_eq!(mem.class_of(h), 9);
+        assert_eq!(a.classes[0].pages, 0);
+        assert_eq!(a.alloc_chunk(&mem, 0), None);
+        assert_eq!(a.allocated(), 2);
     }
 }
