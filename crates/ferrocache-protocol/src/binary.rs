@@ -125,11 +125,24 @@ fn ok(out: &mut Vec<u8>, r: &Req, quiet: bool, cas: u64) {
 }
 
 pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Step {
+    let before = out.len();
+    let step = handle(s, data, out);
+    // memcached writes replies out after noop and after an error it does not follow by
+    // skipping a value (write_bin_error with nothing to swallow).
+    if out.len() >= before + HEADER {
+        let r = &out[before..];
+        let error = r[6..8] != [0, 0] && r[2..4] == [0, 0];
+        s.flush = r[1] == op::NOOP || (error && s.swallow == 0);
+    }
+    step
+}
+
+fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Step {
     if data.len() < HEADER {
         return Step::More;
     }
     if data[0] != REQ_MAGIC {
-        return Step::Close(data.len());
+        return Step::Abort;
     }
     let r = Req {
         opcode: data[1],

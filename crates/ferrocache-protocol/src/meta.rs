@@ -178,6 +178,7 @@ pub(crate) fn dispatch<S: Storage>(
     let sub = t.get(0)[1];
     if sub == b'n' {
         reply(out, false, b"MN");
+        s.flush = true; // mn is meta's "write everything out now"
         return Step::Done(line_end);
     }
     if !matches!(sub, b'g' | b's' | b'd' | b'a' | b'e') {

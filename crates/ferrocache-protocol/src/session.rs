@@ -54,8 +54,11 @@ pub(crate) enum Step {
     Done(usize),
     /// The request is incomplete; nothing used.
     More,
-    /// Close after these bytes (quit, fatal error).
+    /// Close after these bytes, sending the replies so far (quit, binary argument errors).
     Close(usize),
+    /// Hang up on junk without a word, as memcached does (overlong line, HTTP request,
+    /// bad binary magic): replies not yet sent, those of this read, are dropped too.
+    Abort,
     /// Shut the server down.
     Shutdown(usize),
 }
@@ -82,6 +85,9 @@ pub struct Session<S: Storage> {
     pub(crate) swallow: usize,
     /// Reused for decoded base64 keys, so meta requests do not allocate.
     pub(crate) scratch: Vec<u8>,
+    /// Set by a codec when memcached would write its replies out right after this request
+    /// (what an abort can no longer take back).
+    pub(crate) flush: bool,
     closed: bool,
 }
 
@@ -101,6 +107,7 @@ impl<S: Storage> Session<S> {
             proto: Proto::Unknown,
             swallow: 0,
             scratch: Vec::new(),
+            flush: false,
             closed: false,
         }
     }
@@ -116,7 +123,7 @@ impl<S: Storage> Session<S> {
         let ctl = if self.buf.is_empty() {
             // Common case: parse straight from the caller's buffer, copy only leftovers.
             let (used, ctl) = self.run(input, out);
-            if ctl == Control::Continue {
+            if ctl == Ok(Control::Continue) {
                 self.buf.extend_from_slice(&input[used..]);
             }
             ctl
@@ -124,9 +131,16 @@ impl<S: Storage> Session<S> {
             self.buf.extend_from_slice(input);
             let mut buf = std::mem::take(&mut self.buf);
             let (used, ctl) = self.run(&buf, out);
-            buf.drain(..used);
+            buf.drain(..used.min(buf.len()));
             self.buf = buf;
             ctl
+        };
+        let ctl = match ctl {
+            Ok(ctl) => ctl,
+            Err(sent) => {
+                out.truncate(sent);
+                Control::Close
+            }
         };
         if ctl != Control::Continue {
             self.closed = true;
@@ -146,8 +160,15 @@ impl<S: Storage> Session<S> {
         self.proto == Proto::Binary
     }
 
-    /// Handles requests from `data` until it runs out; returns bytes used.
-    fn run(&mut self, data: &[u8], out: &mut Vec<u8>) -> (usize, Control) {
+    /// Handles requests from `data` until it runs out; returns bytes used and what to do
+    /// next, or `Err(n)`: hang up, keeping only the first `n` bytes of `out` (what
+    /// memcached would already have written).
+    fn run(&mut self, data: &[u8], out: &mut Vec<u8>) -> (usize, Result<Control, usize>) {
+        // memcached writes replies out after certain commands and every 21 requests (the
+        // first of a read plus `reqs_per_event` 20); later replies of the same read are
+        // lost if it hangs up.
+        let mut sent = out.len();
+        let mut handled = 0;
         let mut pos = 0;
         loop {
             if self.swallow > 0 {
@@ -155,12 +176,12 @@ impl<S: Storage> Session<S> {
                 self.swallow -= n;
                 pos += n;
                 if self.swallow > 0 {
-                    return (pos, Control::Continue);
+                    return (pos, Ok(Control::Continue));
                 }
             }
             let rest = &data[pos..];
             if rest.is_empty() {
-                return (pos, Control::Continue);
+                return (pos, Ok(Control::Continue));
             }
             if self.proto == Proto::Unknown {
                 self.proto = if rest[0] == 0x80 {
@@ -169,15 +190,23 @@ impl<S: Storage> Session<S> {
                     Proto::Text
                 };
             }
+            self.flush = false;
             let step = match self.proto {
                 Proto::Binary => crate::binary::step(self, rest, out),
                 _ => crate::text::step(self, rest, out),
             };
             match step {
-                Step::Done(n) => pos += n,
-                Step::More => return (pos, Control::Continue),
-                Step::Close(n) => return (pos + n, Control::Close),
-                Step::Shutdown(n) => return (pos + n, Control::Shutdown),
+                Step::Done(n) => {
+                    pos += n;
+                    handled += 1;
+                    if self.flush || handled.is_multiple_of(21) {
+                        sent = out.len();
+                    }
+                }
+                Step::More => return (pos, Ok(Control::Continue)),
+                Step::Close(n) => return (pos + n, Ok(Control::Close)),
+                Step::Shutdown(n) => return (pos + n, Ok(Control::Shutdown)),
+                Step::Abort => return (data.len(), Err(sent)),
             }
         }
     }

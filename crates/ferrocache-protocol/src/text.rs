@@ -121,6 +121,7 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
             let cas = cmd == b"gets" || cmd == b"gats";
             let touch = cmd == b"gat" || cmd == b"gats";
             get(s, line, touch, cas, out);
+            s.flush = true; // memcached writes a get's replies out at once
             Step::Done(line_end)
         }
         b"set" | b"add" | b"replace" | b"append" | b"prepend" => {
@@ -199,6 +200,9 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
                 Step::Done(line_end)
             }
         }
+        // memcached's guard against HTTP sent to the cache port: an unknown command whose
+        // last token starts with "HTTP/" (`GET / HTTP/1.1`) is hung up on.
+        _ if !b"gsacidt".contains(&cmd[0]) && t.get(t.n - 1).starts_with(b"HTTP/") => Step::Abort,
         _ => {
             reply(out, false, b"ERROR");
             Step::Done(line_end)
@@ -216,7 +220,7 @@ fn incomplete_line<S: Storage>(s: &Session<S>, data: &[u8]) -> Step {
     let rest = &data[spaces..];
     let is_get = rest.starts_with(b"get ") || rest.starts_with(b"gets ");
     if spaces > 100 || !is_get || data.len() > s.limits.max_get_line {
-        return Step::Close(data.len());
+        return Step::Abort;
     }
     Step::More
 }

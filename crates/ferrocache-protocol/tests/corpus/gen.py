@@ -11,8 +11,7 @@ K251 = 'k' * 251
 K250 = 'k' * 250
 
 # name, request bytes, options: "nosplit": the result depends on how the bytes are chunked;
-# where ferrocache knowingly differs (docs/protocol.md): "lossy": memcached closes and loses
-# replies it had not written yet (ours must start with its output); "suffix": memcached
+# where ferrocache knowingly differs (docs/protocol.md): "suffix": memcached
 # drops replies to earlier requests of the same read (its output must end ours); "early":
 # memcached holds back an error until the refused value has been swallowed (we send it).
 CASES = []
@@ -144,6 +143,13 @@ case('get_24_tokens_boundary', 'set k22 0 0 1\r\nx\r\nset k23 0 0 1\r\ny\r\nget 
 case('set_24_tokens', 'set ' + ' '.join('t%d' % i for i in range(30)) + '\r\n')
 case('noreply_on_get_is_a_key', 'get a noreply\r\n')
 case('stats_cachedump', 'stats cachedump 1 0\r\nstats cachedump 1 1\r\nstats cachedump 2 0\r\nstats cachedump 64 0\r\nstats cachedump x 0\r\nstats cachedump 1\r\n')
+case('http_request', 'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+case('http_after_command', 'version\r\nset a 0 0 1\r\nx\r\nPUT /x HTTP/1.0\r\nversion\r\n', 'nosplit')
+case('http_token_shapes', 'get / HTTP/1.1\r\nfoo HTTP/ x\r\nfoo x HTTPS/1\r\nfoo x http/1.1\r\nset a 0 0 1 HTTP/1.1\r\nx\r\nverbosity HTTP/1.1\r\nsx a HTTP/1.1\r\nmx HTTP/1.1\r\ngx HTTP/1.1\r\nmxx HTTP/1.1\r\n', 'nosplit')
+case('http_bare_version_token', 'HTTP/1.1\r\n')
+case('hangup_keeps_what_memcached_flushed', 'version\r\nget a\r\nversion\r\nmn\r\nversion\r\nBAD HTTP/1.1\r\n', 'nosplit')
+case('hangup_after_20_requests', 'version\r\n' * 25 + 'BAD HTTP/1.1\r\n', 'nosplit')
+case('line_too_long_after_commands', 'version\r\nset ' + 'k' * 3000, 'nosplit')
 case('pipelined_mix', 'set a 0 0 1\r\n1\r\nget a\r\nincr a 1\r\ndelete a\r\nget a\r\nmn\r\n')
 # --- meta -------------------------------------------------------------------------
 case('mn', 'mn\r\nmn extra\r\n')
@@ -240,7 +246,7 @@ case('bin_flush', B(pkt(0x01, b'a', setx(), b'1'), pkt(0x08), pkt(0x00, b'a'), p
 case('bin_quit', B(pkt(0x0a), pkt(0x07), pkt(0x0a)))
 case('bin_quitq', B(pkt(0x17), pkt(0x0a)))
 case('bin_unknown', B(pkt(0x50), pkt(0x0a)))
-case('bin_unknown_with_body', B(pkt(0x50, b'k', val=b'zzzz'), pkt(0x0a), pkt(0x0a)), 'lossy')
+case('bin_unknown_with_body', B(pkt(0x50, b'k', val=b'zzzz'), pkt(0x0a), pkt(0x0a)), 'nosplit')
 case('bin_sasl_list', B(pkt(0x20), pkt(0x0a)))
 case('bin_sasl_auth', B(pkt(0x21, b'PLAIN', val=b'\x00u\x00p'), pkt(0x0a)))
 case('bin_verbosity', B(pkt(0x1b, ext=struct.pack('>I', 1)), pkt(0x0a)))
@@ -250,7 +256,7 @@ case('bin_set_bad_extras', B(pkt(0x01, b'a', b'1234', b'v'), pkt(0x0a)))
 case('bin_version_with_body', B(pkt(0x0b, b'a'), pkt(0x0a)))
 case('bin_key_too_long', B(pkt(0x00, b'k' * 251), pkt(0x0a)))
 case('bin_keylen_over_body', B(pkt(0x00, b'a', bodylen=0), pkt(0x0a)))
-case('bin_bad_magic_later', B(pkt(0x0a), b'\x81' + b'\x00' * 23, pkt(0x0a)))
+case('bin_bad_magic_later', B(pkt(0x0a), b'\x81' + b'\x00' * 23, pkt(0x0a)), 'nosplit')
 case('bin_too_large', B(pkt(0x01, b'a', setx(), b'1'), pkt(0x01, b'a', setx(), b'x' * 2000000), pkt(0x00, b'a'), pkt(0x0a)))
 case('bin_stat_unknown', B(pkt(0x10, b'bogus'), pkt(0x0a)))
 case('bin_stat_reset', B(pkt(0x10, b'reset'),))
@@ -263,6 +269,7 @@ case('bin_incr_bad_extlen', B(pkt(0x05, b'n', b'12345678'), pkt(0x0a)))
 case('bin_delete_quiet_hit', B(pkt(0x01, b'a', setx(), b'v'), pkt(0x14, b'a'), pkt(0x00, b'a')))
 case('bin_flush_delay', B(pkt(0x01, b'a', setx(), b'v'), pkt(0x08, ext=struct.pack('>I', 100)), pkt(0x00, b'a')))
 case('bin_getk_value', B(pkt(0x01, b'k', setx(9, 0), b'value'), pkt(0x0c, b'k')))
+case('bin_hangup_after_error_and_noop', b''.join([pkt(0x0b), pkt(0x00, b'zz'), pkt(0x0b), pkt(0x0a), pkt(0x0b), pkt(0x0c, b'zz'), b'\x00' * 24]), 'nosplit')
 case('bin_text_after_binary', B(pkt(0x0a), b'get a\r\n'))
 case('text_then_binary_byte', b'version\r\n\x80\x0a' + b'\x00' * 22)
 
