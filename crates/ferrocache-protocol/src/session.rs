@@ -168,7 +168,7 @@ impl<S: Storage> Session<S> {
         // first of a read plus `reqs_per_event` 20); later replies of the same read are
         // lost if it hangs up.
         let mut sent = out.len();
-        let mut handled = 0;
+        let mut handled: usize = 0;
         let mut pos = 0;
         loop {
             if self.swallow > 0 {
