@@ -289,9 +289,16 @@ function otherLoad(r: LoadgenResult): { server: number; client: number } {
   return { server: other(SERVER_CORE, r.server_cpu_pct), client: other(CLIENT_CORE, r.client_cpu_pct) }
 }
 
+/**
+ * Whether other work may have changed the result: it used a share of the server's core, or
+ * of the generator's core while that core was full (a generator with spare CPU left over is
+ * not slowed by a neighbour). "Other work" includes the kernel's own softirq time for
+ * this traffic, a few percent.
+ */
 function contended(r: LoadgenResult): boolean {
   const o = otherLoad(r)
-  return o.server > CONTENDED_PCT || o.client > CONTENDED_PCT
+  const clientCoreFull = (r.core_busy_pct[Number(CLIENT_CORE)] ?? 0) >= 95
+  return o.server > CONTENDED_PCT || (clientCoreFull && o.client > CONTENDED_PCT)
 }
 
 /** Busy and total jiffies of each core, from /proc/stat. */
