@@ -18,7 +18,8 @@
 use crate::hashtable::hash_key;
 use crate::item::NIL;
 use crate::lru::{COLD, HOT, WARM};
-use crate::shard::Core;
+use crate::shard::{Core, Shard};
+use parking_lot::MutexGuard;
 use std::sync::atomic::Ordering;
 
 /// Pages automove moves per `maintain` pass.
@@ -26,8 +27,9 @@ const AUTOMOVE_PAGES_PER_PASS: usize = 2;
 
 impl Core {
     /// Makes room in class `c` for shard `si`, which holds no lock now and found nothing of
-    /// the class to evict. `false` when nothing could be done.
-    pub(crate) fn make_room(&self, si: usize, c: usize) -> bool {
+    /// the class to evict (it may have some again by now: then it is a candidate too).
+    /// `false` when nothing could be done.
+    pub(crate) fn make_room(&self, _si: usize, c: usize) -> bool {
         let mut best: Option<(usize, u32)> = None;
         for (i, m) in self.shards.iter().enumerate() {
             let n = m.lock().lru[c].total();
@@ -37,7 +39,6 @@ impl Core {
         }
         match best {
             Some((t, _)) => {
-                debug_assert!(t != si || self.shards[si].lock().lru[c].total() > 0);
                 let ctx = self.ctx();
                 let mut s = self.shards[t].lock();
                 s.lru_reclaim_tails(self, &ctx, c) || s.lru_evict(self, &ctx, c)
@@ -46,10 +47,36 @@ impl Core {
         }
     }
 
+    /// [`Core::make_room`] for a caller that holds every shard lock (so the room it makes
+    /// cannot be taken by anyone else before it allocates).
+    pub(crate) fn make_room_locked(&self, guards: &mut [MutexGuard<'_, Shard>], c: usize) -> bool {
+        let best = (0..guards.len())
+            .filter(|&i| guards[i].lru[c].total() > 0)
+            .max_by_key(|&i| guards[i].lru[c].total());
+        match best {
+            Some(t) => {
+                let ctx = self.ctx();
+                let s = &mut *guards[t];
+                s.lru_reclaim_tails(self, &ctx, c) || s.lru_evict(self, &ctx, c)
+            }
+            None => self.move_page_locked(guards, None, Some(c)),
+        }
+    }
+
     /// Moves one page from class `from` (default: the class with most pages) to class `to`
     /// (default: the pool). `true` when `to` can now allocate (or a page went to the pool).
     pub(crate) fn move_page(&self, from: Option<usize>, to: Option<usize>) -> bool {
         let mut guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
+        self.move_page_locked(&mut guards, from, to)
+    }
+
+    /// [`Core::move_page`] with every shard lock already held (in index order).
+    pub(crate) fn move_page_locked(
+        &self,
+        guards: &mut [MutexGuard<'_, Shard>],
+        from: Option<usize>,
+        to: Option<usize>,
+    ) -> bool {
         let mut a = self.alloc.lock();
         let mem = &*self.mem;
         if to.is_some() && a.can_grow() {

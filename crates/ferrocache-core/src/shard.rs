@@ -21,6 +21,9 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
+/// Rounds of "make room without locks, retry" before an operation takes every shard lock.
+const OPTIMISTIC_ROUNDS: usize = 4;
+
 /// Why an operation could not finish under its shard lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fail {
@@ -216,14 +219,16 @@ impl Shards {
         self.core.config.clock.now()
     }
 
-    /// Runs `op` on the key's shard; on [`Fail::NeedPage`] frees a page elsewhere and retries.
+    /// Runs `op` on the key's shard. On [`Fail::NeedPage`] room is made elsewhere with no lock
+    /// held and `op` runs again; when other threads keep taking that room, the last rounds
+    /// hold every shard lock (in index order) so the room made is the caller's.
     fn run<T>(
         &self,
         hash: u64,
         mut op: impl FnMut(&mut Shard, &Core, &Ctx) -> Result<T, Fail>,
     ) -> Result<T, StoreError> {
         let si = self.core.shard_index(hash);
-        for _ in 0..8 {
+        for _ in 0..OPTIMISTIC_ROUNDS {
             let ctx = self.core.ctx();
             let mut s = self.core.shards[si].lock();
             match op(&mut s, &self.core, &ctx) {
@@ -232,7 +237,20 @@ impl Shards {
                 Err(Fail::NeedPage(c)) => {
                     drop(s);
                     if !self.core.make_room(si, c) {
-                        self.core.shards[si].lock().cs[c].outofmemory += 1;
+                        break;
+                    }
+                }
+            }
+        }
+        let mut guards: Vec<_> = self.core.shards.iter().map(|m| m.lock()).collect();
+        for _ in 0..16 {
+            let ctx = self.core.ctx();
+            match op(&mut guards[si], &self.core, &ctx) {
+                Ok(v) => return Ok(v),
+                Err(Fail::Err(e)) => return Err(e),
+                Err(Fail::NeedPage(c)) => {
+                    if !self.core.make_room_locked(&mut guards, c) {
+                        guards[si].cs[c].outofmemory += 1;
                         break;
                     }
                 }
