@@ -176,6 +176,35 @@ test('a pipeline whose replies far exceed the per-call budget arrives whole and 
   await server.close()
 })
 
+test('after held-back input ends in a small reply, the connection reads again', async () => {
+  const [server, port] = await started()
+  const c = await RawConn.open(port)
+  const value = 'q'.repeat(900_000)
+  assert.is(await ask(c, `set big 0 0 ${value.length}\r\n${value}\r\n`), 'STORED\r\n')
+  // The first 256-byte slice (28 x 9-byte gets and a 4-byte bad command) passes the reply
+  // budget, so only `mn` is held back; its small reply must not leave the socket paused.
+  c.send('get big\r\n'.repeat(28) + 'xx\r\n' + 'mn\r\n')
+  const text = await c.until('MN\r\n', 20_000)
+  assert.ok(text.endsWith('END\r\nERROR\r\nMN\r\n'), text.slice(-40))
+  assert.is(await ask(c, 'version\r\n'), `VERSION ${PROTOCOL_VERSION}\r\n`)
+  c.close()
+  await server.close()
+})
+
+test('a client that half-closes after its requests still gets every reply', async () => {
+  const [server, port] = await started()
+  const c = await RawConn.open(port)
+  const value = 'h'.repeat(800_000)
+  assert.is(await ask(c, `set half 0 0 ${value.length}\r\n${value}\r\n`), 'STORED\r\n')
+  // 20 MB of replies (held back past the budget) and then end of input, like `nc -N`.
+  c.socket.end('get half\r\n'.repeat(25) + 'version\r\n')
+  const text = await c.until(`VERSION ${PROTOCOL_VERSION}\r\n`, 20_000)
+  assert.is(text.length, 25 * (`VALUE half 0 ${value.length}\r\n`.length + value.length + 7) + `VERSION ${PROTOCOL_VERSION}\r\n`.length)
+  await c.settle(100, 2_000)
+  assert.ok(c.closed, 'server closed after answering')
+  await server.close()
+})
+
 test('stats conns lists this connection; curr/total connections count', async () => {
   const [server, port] = await started()
   const c = await RawConn.open(port)

@@ -43,6 +43,10 @@ export interface ConnectionOptions {
 
 export class Connection {
   private closing = false
+  /** The client half-closed: close once held-back input has been answered. */
+  private clientDone = false
+  /** Reading is paused for backpressure or held-back input. */
+  private paused = false
   private readonly log: Logger
   /** Per-read logging costs an object per call: decided once. */
   private readonly trace: boolean
@@ -62,7 +66,11 @@ export class Connection {
       this.log.debug('idle timeout, closing')
       socket.destroy()
     })
-    socket.on('end', () => this.finish())
+    socket.on('end', () => {
+      // The client sent all it will send: answer what is held back first, then close.
+      this.clientDone = true
+      if (!(this.session.state & STATE_PENDING)) this.finish()
+    })
     socket.on('error', (err: Error) => this.log.debug({ err: err.message }, 'socket error'))
     socket.on('close', () => {
       this.session.close()
@@ -89,29 +97,44 @@ export class Connection {
       }
     }
     const state = this.session.state
-    if (state === 0 && !blocked) return
     if (state & STATE_CLOSE) {
       this.finish()
       if (state & STATE_SHUTDOWN) this.opts.onShutdown()
       return
     }
-    // Read no more until the replies are out; 'drain' (or the next turn) continues.
-    this.socket.pause()
-    if (!blocked) setImmediate(() => this.continueReading())
+    if (blocked || state & STATE_PENDING) {
+      // Read no more until the replies are out; 'drain' (or the next turn) continues.
+      this.pause()
+      if (!blocked) setImmediate(() => this.continueReading())
+      return
+    }
+    if (this.clientDone) this.finish()
+    else if (this.paused) this.resume()
   }
 
   /** After the replies went out: run held-back input, or read again. */
   private continueReading(): void {
     if (this.closing || this.socket.destroyed) return
     if (this.session.state & STATE_PENDING) this.onData(EMPTY)
-    else this.socket.resume()
+    else if (this.clientDone) this.finish()
+    else this.resume()
+  }
+
+  private pause(): void {
+    this.paused = true
+    this.socket.pause()
+  }
+
+  private resume(): void {
+    this.paused = false
+    this.socket.resume()
   }
 
   /** Stops reading, sends what is queued, then closes (graceful shutdown, quit). */
   finish(): void {
     if (this.closing) return
     this.closing = true
-    this.socket.pause()
+    this.pause()
     this.socket.end()
   }
 

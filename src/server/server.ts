@@ -53,7 +53,9 @@ export class FerrocacheServer extends EventEmitter {
     this.info.setMaxConnections(this.options.connLimit)
     this.info.setShutdownEnabled(this.options.enableShutdown)
     this.info.verbosity = this.options.verbosity
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket))
+    // Half-open: a client that sends its requests and then shuts down its side (nc -N,
+    // scripts) still gets every reply; Connection closes once they are written.
+    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket))
     // Listen errors reject listen(); later ones go to 'error' listeners, or the log.
     this.server.on('error', (err) => {
       if (!this.server.listening) return
