@@ -1,14 +1,15 @@
 //! ferrocache's storage engine, modelled on memcached 1.6 as a library with no global state.
 //!
 //! A [`Store`] is a set of shards, each behind its own lock, each owning a hash table
-//! (incremental growth), slab classes (1 MiB pages carved into fixed-size chunks) and a
-//! segmented LRU (hot / warm / cold) per class. Pages come from one store-wide budget, so
-//! memory used by items never exceeds [`Config::memory_limit`]. A background thread
-//! (the crawler) reclaims expired items and moves pages between slab classes.
+//! (incremental growth) and a segmented LRU (hot / warm / cold) per slab class. Items live
+//! in chunks of 1 MiB slab pages from one allocator shared by the shards; at most
+//! [`Config::memory_limit`] bytes of pages ever exist. A background thread (the crawler)
+//! reclaims expired items and moves pages between slab classes. `docs/engine.md` has the
+//! design and the measured figures.
 //!
 //! Invariants every module keeps:
 //! - an item lives in exactly one chunk, is linked in exactly one hash chain and one LRU list;
-//! - every mutation gets a fresh CAS value from one store-wide counter;
+//! - every mutation gets a fresh CAS value from one store-wide counter (or the client's, meta E);
 //! - expiry follows memcached: 0 never, up to 30 days relative, larger absolute, negative expired.
 //!
 //! The engine knows nothing of protocols or of Node: codecs live in `ferrocache-protocol`,
