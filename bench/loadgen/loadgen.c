@@ -638,7 +638,9 @@ static int read_core_ticks(struct core_ticks *out) {
         unsigned long long total = 0;
         for (int i = 0; i < 8; i++) total += v[i];
         out[n].total = total;
-        out[n].busy = total - v[3] - v[4];   /* minus idle and iowait */
+        /* everything but idle and iowait: includes softirq, part of which is the kernel's
+         * packet processing for this very traffic rather than another process */
+        out[n].busy = total - v[3] - v[4];
         n++;
     }
     fclose(f);
