@@ -510,7 +510,11 @@ function report(mc: ServerRun, fc: ServerRun, load: string): { markdown: string;
     '',
     `memcached \`-t 1 -U 0 -m 2048\` and ferrocached \`-m 2048\` (${fc.version || 'version unknown'}) run one at a time, ` +
       `pinned to core ${SERVER_CORE} with \`taskset\`; the generator is pinned to core ${CLIENT_CORE}; both under ` +
-      `\`${PRIORITY.join(' ')}\` so other work on the machine disturbs them less. Loopback, ` +
+      `\`${PRIORITY.join(' ')}\` so other work on the machine disturbs them less` +
+      (SCHED_FIFO
+        ? ` (the kernel's real-time throttle then stops both for ~50 ms each second, which shows in p99.9 and max)`
+        : '') +
+      `. Loopback, ` +
       `${CONNS} connections, ${KEYS / 1000}k keys of 16 bytes (all preloaded), ${VALUE_SIZE}-byte values, ` +
       `${GET_RATIO * 100}% get / ${Math.round((1 - GET_RATIO) * 100)}% set chosen uniformly at random; ` +
       `${WARMUP} s warm-up, then ${SECONDS} s measured per scenario` +
