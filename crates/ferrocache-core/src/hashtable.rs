@@ -199,6 +199,42 @@ impl HashTable {
     pub fn is_expanding(&self) -> bool {
         !self.old.is_empty()
     }
+
+    /// The smaller table's size (the old one while growing). Tables only grow, so a walk by
+    /// bucket residue modulo this size stays valid however the table grows meanwhile.
+    pub fn min_len(&self) -> usize {
+        if self.old.is_empty() {
+            self.table.len()
+        } else {
+            self.old.len()
+        }
+    }
+
+    /// Appends the items of every bucket, in both tables, whose index is `residue` modulo
+    /// `modulus` (a power of two no larger than [`HashTable::min_len`]). An item's bucket
+    /// index modulo `modulus` is fixed by its hash whichever table holds it, so a walk over
+    /// the residues with the lock dropped between them sees every unmoved item exactly once
+    /// (the snapshot writer's walk).
+    pub fn collect_residue(
+        &self,
+        slab: &SlabMem,
+        residue: usize,
+        modulus: usize,
+        out: &mut Vec<u32>,
+    ) {
+        debug_assert!(modulus.is_power_of_two() && modulus <= self.min_len());
+        for t in [&self.table, &self.old] {
+            let mut i = residue;
+            while i < t.len() {
+                let mut h = t[i];
+                while h != NIL {
+                    out.push(h);
+                    h = slab.item(h).h_next();
+                }
+                i += modulus;
+            }
+        }
+    }
 }
 
 enum LinkRef {

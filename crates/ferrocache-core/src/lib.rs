@@ -25,6 +25,7 @@ mod lru;
 mod mover;
 mod shard;
 mod slab;
+pub mod snapshot;
 pub mod stats;
 mod store;
 

@@ -105,7 +105,8 @@ impl Core {
                 }
                 _ => 0,
             };
-            if cm.free_count - (m.carved - m.used) + bump_room < m.used {
+            let free_elsewhere = cm.free_count.saturating_sub(m.carved - m.used);
+            if free_elsewhere + bump_room < m.used {
                 return false;
             }
         }

@@ -1100,6 +1100,50 @@ impl Shard {
     }
 }
 
+// Snapshot support (used by `snapshot/`): a resumable walk and the CAS counter.
+impl Shards {
+    /// Visits the live items of the next residues of `cur` in shard `si`, holding the lock
+    /// for one batch of about `max_items` items; `true` once the shard is walked.
+    pub fn visit_shard_batch(
+        &self,
+        si: usize,
+        cur: &mut ShardCursor,
+        max_items: usize,
+        mut f: impl FnMut(&ItemView<'_>),
+    ) -> bool {
+        let Some(m) = self.core.shards.get(si) else {
+            return true;
+        };
+        let ctx = self.core.ctx();
+        let s = m.lock();
+        if cur.modulus == 0 {
+            cur.modulus = s.ht.min_len();
+        }
+        let mut batch = Vec::with_capacity(max_items.min(4096));
+        while cur.next < cur.modulus && batch.len() < max_items {
+            s.ht.collect_residue(&s.mem, cur.next, cur.modulus, &mut batch);
+            cur.next += 1;
+        }
+        for &h in &batch {
+            let it = s.mem.item(h);
+            if ctx.dead(it).is_none() {
+                f(&view(it, &ctx, false, false));
+            }
+        }
+        cur.next >= cur.modulus
+    }
+
+    /// The store-wide CAS counter: every CAS handed out so far is at most this.
+    pub fn cas_high_water(&self) -> u64 {
+        self.core.cas.load(Ordering::Relaxed)
+    }
+
+    /// Raises the CAS counter to at least `v` (a restored snapshot's high-water mark).
+    pub fn raise_cas(&self, v: u64) {
+        self.core.cas.fetch_max(v, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -159,6 +159,7 @@ impl Store {
     }
 
     /// get / gets / gat / gats / meta `mg`. Returns `None` on a miss (counted in stats).
+    /// `f` runs with the key's shard locked: it must not call back into the store.
     pub fn get<R>(
         &self,
         key: &[u8],
@@ -210,7 +211,8 @@ impl Store {
     }
 
     /// Calls `f` for every live item of one shard, holding that shard's lock only (the
-    /// walk of a whole store is a consistent per-shard iteration, for snapshots).
+    /// walk of a whole store is a consistent per-shard iteration, for snapshots). `f` must
+    /// not call back into the store.
     pub fn visit_shard(&self, shard: usize, f: impl FnMut(&ItemView<'_>)) {
         self.inner.visit_shard(shard, f)
     }
@@ -220,4 +222,39 @@ impl Store {
     pub fn maintain(&self) {
         self.inner.maintain()
     }
+
+    /// Like [`Store::visit_shard`] in bounded steps: visits about `max_items` live items of
+    /// shard `shard` from `cursor` on under one short lock hold and returns `true` once the
+    /// shard is done. Between steps the store keeps serving; every key is seen at most once,
+    /// and a key not written during the walk exactly once (a written one in its old or new
+    /// state), however the hash table grows meanwhile.
+    pub fn visit_shard_batch(
+        &self,
+        shard: usize,
+        cursor: &mut ShardCursor,
+        max_items: usize,
+        f: impl FnMut(&ItemView<'_>),
+    ) -> bool {
+        self.inner.visit_shard_batch(shard, cursor, max_items, f)
+    }
+
+    /// Every CAS value handed out so far is at most this.
+    pub fn cas_high_water(&self) -> u64 {
+        self.inner.cas_high_water()
+    }
+
+    /// Raises the CAS counter to at least `v`, so later items get CAS values above it
+    /// (restoring a snapshot: CAS values stay unique across the restart).
+    pub fn raise_cas(&self, v: u64) {
+        self.inner.raise_cas(v)
+    }
+}
+
+/// Where a [`Store::visit_shard_batch`] walk continues; start with `ShardCursor::default()`
+/// for each shard.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ShardCursor {
+    /// Bucket residues are taken modulo this (the hash table's size when the walk began).
+    pub(crate) modulus: usize,
+    pub(crate) next: usize,
 }

@@ -1,0 +1,121 @@
+//! The data directory: file names, the newest-first listing, pruning and moving bad files
+//! aside.
+//!
+//! A finished snapshot is `snapshot-<generation>.fcs` (generation = 1 + the largest one in
+//! the directory, zero-padded so names sort by age); it is written as
+//! `snapshot-<generation>.fcs.tmp` and renamed when durable. A file that fails to load is
+//! renamed to `….corrupt` (`….unsupported` for another format version) and kept for
+//! inspection.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+const PREFIX: &str = "snapshot-";
+const SUFFIX: &str = ".fcs";
+pub const TMP_SUFFIX: &str = ".tmp";
+
+/// The generation in a snapshot file's name, and whether it is a finished snapshot.
+fn parse(name: &str) -> Option<(u64, bool)> {
+    let rest = name.strip_prefix(PREFIX)?;
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let gen = rest[..digits].parse().ok()?;
+    let tail = rest[digits..].strip_prefix(SUFFIX)?;
+    Some((gen, tail.is_empty()))
+}
+
+pub fn name(gen: u64) -> String {
+    format!("{PREFIX}{gen:010}{SUFFIX}")
+}
+
+/// Every file of ours in `dir`: (generation, finished, path).
+fn entries(dir: &Path) -> io::Result<Vec<(u64, bool, PathBuf)>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        if let Some((gen, done)) = e.file_name().to_str().and_then(parse) {
+            out.push((gen, done, e.path()));
+        }
+    }
+    Ok(out)
+}
+
+/// Finished snapshots, newest first.
+pub fn snapshots(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut v: Vec<_> = entries(dir)?
+        .into_iter()
+        .filter(|e| e.1)
+        .map(|(g, _, p)| (g, p))
+        .collect();
+    v.sort_by(|a, b| b.0.cmp(&a.0));
+    Ok(v)
+}
+
+/// The generation a new snapshot takes: above every file of ours, moved-aside ones too.
+pub fn next_generation(dir: &Path) -> io::Result<u64> {
+    Ok(entries(dir)?.iter().map(|e| e.0).max().unwrap_or(0) + 1)
+}
+
+/// Deletes finished snapshots beyond the newest `keep`, and temp files older than `gen`
+/// (left by a writer that was killed). Errors are ignored: pruning is housekeeping.
+pub fn prune(dir: &Path, keep: usize, gen: u64) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(all) = entries(dir) else {
+        return removed;
+    };
+    let mut done: Vec<_> = all.iter().filter(|e| e.1).collect();
+    done.sort_by(|a, b| b.0.cmp(&a.0));
+    let stale_tmp = all
+        .iter()
+        .filter(|e| !e.1 && e.0 < gen && e.2.to_str().is_some_and(|p| p.ends_with(TMP_SUFFIX)));
+    for e in done.into_iter().skip(keep.max(1)).chain(stale_tmp) {
+        if fs::remove_file(&e.2).is_ok() {
+            removed.push(e.2.clone());
+        }
+    }
+    removed
+}
+
+/// Renames `path` to `path.<suffix>` (numbered if that exists) and returns the new name.
+pub fn move_aside(path: &Path, suffix: &str) -> io::Result<PathBuf> {
+    let base = path.as_os_str().to_owned();
+    let mut to = PathBuf::from(format!("{}.{suffix}", base.to_string_lossy()));
+    let mut n = 1;
+    while to.exists() {
+        to = PathBuf::from(format!("{}.{suffix}.{n}", base.to_string_lossy()));
+        n += 1;
+    }
+    fs::rename(path, &to)?;
+    Ok(to)
+}
+
+/// Makes a rename or removal in `dir` durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows cannot open a directory as a file; its renames are journaled.
+        let _ = dir;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_back() {
+        assert_eq!(parse(&name(42)), Some((42, true)));
+        assert_eq!(parse("snapshot-0000000042.fcs.tmp"), Some((42, false)));
+        assert_eq!(parse("snapshot-0000000042.fcs.corrupt"), Some((42, false)));
+        assert_eq!(parse("snapshot-.fcs"), None);
+        assert_eq!(parse("other-1.fcs"), None);
+        assert_eq!(parse("snapshot-1.rdb"), None);
+    }
+}

@@ -1,0 +1,121 @@
+//! Loading: the newest snapshot that passes a full verifying read is applied; one that
+//! fails is moved aside and the next older one tried. Nothing is stored until a whole
+//! file has been checked, so a damaged file is never half-loaded.
+
+use super::files;
+use super::format::{self, Record, ScanError, Summary};
+use super::{io_err, LoadReport, Rejected, SnapshotError};
+use crate::{Store, StoreMode, StoreRequest};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::time::Instant;
+
+const READ_BUFFER: usize = 1 << 20;
+
+/// Reads and checks a whole file without applying it.
+pub fn verify(path: &Path) -> Result<Summary, SnapshotError> {
+    let file = File::open(path).map_err(|e| io_err(path, "open", e))?;
+    format::scan(BufReader::with_capacity(READ_BUFFER, file), |_| ()).map_err(|e| scan_err(path, e))
+}
+
+pub(super) fn scan_err(path: &Path, e: ScanError) -> SnapshotError {
+    match e {
+        ScanError::Io(e) => io_err(path, "read", e),
+        ScanError::Corrupt { offset, reason } => SnapshotError::Corrupt {
+            path: path.to_path_buf(),
+            offset,
+            reason,
+        },
+        ScanError::Unsupported { version } => SnapshotError::Unsupported {
+            path: path.to_path_buf(),
+            version,
+        },
+    }
+}
+
+pub fn load(store: &Store, dir: &Path, strict: bool) -> Result<LoadReport, SnapshotError> {
+    let began = Instant::now();
+    let mut report = LoadReport::default();
+    let list = match files::snapshots(dir) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
+        Err(e) => return Err(io_err(dir, "list", e)),
+    };
+    for (_, path) in list {
+        let sum = match verify(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                if strict {
+                    return Err(e);
+                }
+                let suffix = match e {
+                    SnapshotError::Corrupt { .. } => Some("corrupt"),
+                    SnapshotError::Unsupported { .. } => Some("unsupported"),
+                    // unreadable (permissions, I/O error): left where it is
+                    SnapshotError::Io { .. } => None,
+                };
+                let moved_to = suffix.and_then(|s| files::move_aside(&path, s).ok());
+                if moved_to.is_some() {
+                    let _ = files::sync_dir(dir);
+                }
+                report.rejected.push(Rejected {
+                    path: path.clone(),
+                    moved_to,
+                    error: e,
+                });
+                continue;
+            }
+        };
+        apply(store, &path, &sum, &mut report)?;
+        report.path = Some(path);
+        report.file_bytes = sum.file_bytes;
+        report.created_ms = sum.header.created_ms;
+        report.cas_high_water = sum.header.cas_high_water;
+        break;
+    }
+    report.duration = began.elapsed();
+    Ok(report)
+}
+
+/// Stores every record of a verified file: same key, value, flags, CAS and absolute
+/// exptime; items that expired meanwhile are skipped. A smaller memory limit evicts as
+/// any insert would.
+fn apply(
+    store: &Store,
+    path: &Path,
+    sum: &Summary,
+    report: &mut LoadReport,
+) -> Result<(), SnapshotError> {
+    store.raise_cas(sum.header.cas_high_water);
+    let file = File::open(path).map_err(|e| io_err(path, "open", e))?;
+    let now = store.now();
+    let mut put = |r: &Record<'_>| {
+        if r.exptime != 0 && r.exptime <= now {
+            report.expired += 1;
+            return;
+        }
+        let req = StoreRequest {
+            mode: StoreMode::Set,
+            key: r.key,
+            value: r.value,
+            flags: r.flags,
+            // absolute unix seconds (far above memcached's 30-day relative range)
+            exptime: r.exptime as i64,
+            cas: None,
+            invalidate: false,
+            new_cas: Some(r.cas),
+            vivify: None,
+        };
+        match store.store(&req) {
+            Ok(_) => report.items += 1,
+            // a smaller item size limit (-I) or no room without evicting (-M)
+            Err(_) => report.not_stored += 1,
+        }
+    };
+    // the file was verified a moment ago and snapshots are never written in place, so this
+    // read fails only if the disk does
+    format::scan(BufReader::with_capacity(READ_BUFFER, file), &mut put)
+        .map(|_| ())
+        .map_err(|e| scan_err(path, e))
+}
