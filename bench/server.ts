@@ -273,7 +273,7 @@ function loadgen(port: number, args: string[], timeoutSec: number): Promise<Load
         return
       }
       const r = JSON.parse(line.slice(5)) as LoadgenResult
-      const first = /first problem: (.*)/.exec(out)
+      const first = /  problem: (.*)/.exec(out)
       if (!r.clean && first) (r as LoadgenResult & { first_problem?: string }).first_problem = first[1]
       resolve(r)
     })

@@ -165,6 +165,7 @@ struct inflight {
 enum rx_state { RX_HEADER, RX_VALUE, RX_END };
 
 #define SAMPLE_LEN 120
+#define MAX_PROBLEMS 5
 
 struct counters {
     uint64_t gets, hits, misses, sets, stored, not_stored;
@@ -201,8 +202,19 @@ struct worker {
     uint64_t window_start, window_end, deadline;
     struct counters c;
     struct histogram *lat;
-    char sample[SAMPLE_LEN];     /* first unexpected reply, for the report */
+    char problems[MAX_PROBLEMS][SAMPLE_LEN];   /* the first few things that went wrong */
+    int nproblems;
 };
+
+/* Keeps a description of what went wrong, for the report at the end. */
+static void note_problem(struct worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_problem(struct worker *w, const char *fmt, ...) {
+    if (w->nproblems == MAX_PROBLEMS) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->problems[w->nproblems++], SAMPLE_LEN, fmt, ap);
+    va_end(ap);
+}
 
 static uint64_t rng_next(uint64_t *s) {   /* xorshift64* */
     uint64_t x = *s;
@@ -280,7 +292,7 @@ static void set_want_out(struct conn *c, bool on) {
 static void kill_conn(struct conn *c, const char *why) {
     struct worker *w = c->w;
     if (c->dead) return;
-    if (why && !w->sample[0]) snprintf(w->sample, SAMPLE_LEN, "%s", why);
+    if (why) note_problem(w, "%s", why);
     w->c.abandoned += c->count;
     c->count = 0;
     c->dead = true;
@@ -376,7 +388,7 @@ static bool on_header(struct conn *c, const char *line, size_t len, uint64_t now
     if (is_error_line(line, len)) {
         w->c.server_errors++;
         if (f->op == OP_GET) w->c.gets++; else w->c.sets++;
-        if (!w->sample[0]) snprintf(w->sample, SAMPLE_LEN, "server error: \"%.*s\"", (int)(len > 60 ? 60 : len), line);
+        note_problem(w, "server error: \"%.*s\"", (int)(len > 60 ? 60 : len), line);
         complete(c, now);
         return true;
     }
@@ -449,9 +461,8 @@ static void parse(struct conn *c, uint64_t now) {
             write_key(key, f->key);
             if (vlen != (size_t)opt.value_size || memcmp(p, key, (size_t)opt.key_size) != 0) {
                 c->w->c.bad_values++;
-                if (!c->w->sample[0])
-                    snprintf(c->w->sample, SAMPLE_LEN, "wrong value for %.*s: %zu bytes \"%.*s...\"", opt.key_size, key,
-                             vlen, (int)(vlen < 24 ? vlen : 24), p);
+                note_problem(c->w, "wrong value for %.*s: %zu bytes \"%.*s...\"", opt.key_size, key, vlen,
+                             (int)(vlen < 24 ? vlen : 24), p);
             }
             if (p[vlen] != '\r' || p[vlen + 1] != '\n') { unexpected(c, "value not followed by CRLF", p, vlen + 2); return; }
             c->rstart += vlen + 2;
@@ -712,7 +723,7 @@ static double cpu_seconds(void) {
 
 /* Run every worker in `mode` to completion and merge their counters. */
 static void run_workers(struct worker *ws, enum mode mode, struct counters *sum, struct histogram *lat,
-                        char *sample, struct cpu_sampler *server_cpu) {
+                        struct cpu_sampler *server_cpu) {
     pthread_t *tids = calloc((size_t)opt.threads, sizeof *tids);
     uint64_t start = clock_ns();
     uint64_t wstart = start + (uint64_t)(opt.warmup * 1e9);
@@ -752,7 +763,6 @@ static void run_workers(struct worker *ws, enum mode mode, struct counters *sum,
         sum->unexpected += c->unexpected; sum->abandoned += c->abandoned;
         sum->window_ops += c->window_ops; sum->window_gets += c->window_gets; sum->window_sets += c->window_sets;
         hist_add(lat, ws[i].lat);
-        if (!sample[0] && ws[i].sample[0]) snprintf(sample, SAMPLE_LEN, "%s", ws[i].sample);
     }
     free(tids);
 }
@@ -887,7 +897,6 @@ int main(int argc, char **argv) {
     }
 
     const char *proto = opt.proto == PROTO_META ? "meta" : "text";
-    char sample[SAMPLE_LEN] = "";
     struct counters pre = { 0 }, run = { 0 };
     double preload_s = 0;
     bool clean = true;
@@ -899,7 +908,7 @@ int main(int argc, char **argv) {
 
     if (opt.preload) {
         uint64_t t0 = clock_ns();
-        run_workers(ws, MODE_PRELOAD, &pre, lat, sample, NULL);
+        run_workers(ws, MODE_PRELOAD, &pre, lat, NULL);
         preload_s = (double)(clock_ns() - t0) / 1e9;
         clean = pre.stored == opt.keys && pre.unexpected == 0 && pre.server_errors == 0 && pre.abandoned == 0;
         if (!opt.json_only)
@@ -915,7 +924,7 @@ int main(int argc, char **argv) {
         if (opt.check_stats) s0 = fetch_stats();
         double cpu0 = cpu_seconds();
         uint64_t t0 = clock_ns();
-        run_workers(ws, MODE_MIX, &run, lat, sample, &server_cpu);
+        run_workers(ws, MODE_MIX, &run, lat, &server_cpu);
         double wall = (double)(clock_ns() - t0) / 1e9;
         /* over the measured window when it could be sampled, else over the whole run */
         cpu = server_cpu.self_pct >= 0 ? server_cpu.self_pct : wall > 0 ? (cpu_seconds() - cpu0) / wall * 100 : 0;
@@ -951,7 +960,9 @@ int main(int argc, char **argv) {
                    s1.get_hits - s0.get_hits, s1.cmd_set - s0.cmd_set, s1.curr_items);
         printf("\n");
     }
-    if (!opt.json_only && sample[0]) printf("  first problem: %s\n", sample);
+    /* problems of both phases, the first few per thread, in the order they happened */
+    for (int i = 0; i < opt.threads && !opt.json_only; i++)
+        for (int j = 0; j < ws[i].nproblems; j++) printf("  problem: %s\n", ws[i].problems[j]);
     char busy[MAX_CORES * 8] = "";
     for (int i = 0, off = 0; i < server_cpu.ncores; i++)
         off += snprintf(busy + off, sizeof busy - (size_t)off, "%s%.1f", i ? "," : "", server_cpu.core_busy[i]);
