@@ -357,6 +357,11 @@ static void unexpected(struct conn *c, const char *what, const char *line, size_
     char why[SAMPLE_LEN];
     snprintf(why, sizeof why, "%s: \"%.*s\"", what, (int)(len > 60 ? 60 : len), line);
     c->w->c.unexpected++;
+    /* this request is accounted for; the ones behind it go to "unanswered" */
+    if (c->count) {
+        c->head = (c->head + 1) % (uint32_t)opt.depth;
+        c->count--;
+    }
     /* the reply stream cannot be re-synchronised after this: drop the connection */
     kill_conn(c, why);
 }
