@@ -11,8 +11,9 @@
 //!   its class in its own shard to evict. Then the shard with most items of the class evicts
 //!   its LRU tail, or, when no shard has any, a page moves to the class;
 //! - [`Core::automove`] (each `maintain` pass): when a class evicted during the last window
-//!   while another class has a page's worth of free chunks or sat idle (no sets, no
-//!   evictions) with older items, one of the idle class's pages moves to the evicting class.
+//!   while another class has a page's worth of free chunks, or did not evict and holds much
+//!   older items (or had no sets and items no younger), one of its pages moves to the
+//!   evicting class.
 //!   So memory follows the value-size mix instead of calcifying.
 
 use crate::hashtable::hash_key;
@@ -209,9 +210,12 @@ impl Core {
                 .filter(|&d| d != receiver && pages[d] > 0)
                 .filter_map(|d| {
                     let free_page = free[d] >= self.classes.per_page[d] as u64;
+                    // much older items, or no sets lately and items no younger than the
+                    // receiver's: its memory is worth less than the evicting class's
                     let idle = d_ev[d] == 0
                         && pages[d] >= 2
-                        && (d_set[d] == 0 || age[d] > age[receiver].saturating_mul(2));
+                        && (age[d] > age[receiver].saturating_mul(2)
+                            || (d_set[d] == 0 && age[d] >= age[receiver]));
                     (free_page || idle).then_some((free_page, age[d], pages[d], d))
                 })
                 .max()
