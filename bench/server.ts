@@ -5,14 +5,19 @@
 //
 //   npm run bench:server                         full run (10 s per scenario)
 //   BENCH_SERVER_SECONDS=2 npm run bench:server  quick run
+//   BENCH_SERVER_SCHED=fifo npm run bench:server on a machine shared with other work
 //
-// Environment: BENCH_SERVER_SECONDS (measured window, default 10),
-// BENCH_SERVER_WARMUP (default 2), BENCH_SERVER_RSS_ITEMS (default 1000000),
-// BENCH_SERVER_ROUNDS (default 1; with more, the servers alternate and the median round is reported),
-// BENCH_SERVER_NICE (niceness of the server and the generator, default -19), BENCH_SERVER_SCHED=fifo,
-// BENCH_SERVER_QUIET_WAIT (seconds to wait for the two cores to go idle before each scenario, default 30, 0 = don't),
-// BENCH_SERVER_ONLY=memcached|ferrocached, BENCH_SERVER_WRITE_DOCS=0 to leave the
-// docs alone, MEMCACHED (binary, default memcached on PATH).
+// Environment:
+//   BENCH_SERVER_SECONDS      measured window per scenario (default 10)
+//   BENCH_SERVER_WARMUP       unmeasured load before it (default 2)
+//   BENCH_SERVER_RSS_ITEMS    items loaded for the RSS-per-item figure (default 1000000)
+//   BENCH_SERVER_ROUNDS       rounds, servers alternating; the median round is reported (default 1)
+//   BENCH_SERVER_QUIET_WAIT   seconds to wait for both cores to go idle before a scenario (default 30, 0 = don't)
+//   BENCH_SERVER_NICE         niceness of server and generator (default -19)
+//   BENCH_SERVER_SCHED=fifo   SCHED_FIFO instead of nice (root; see PRIORITY below)
+//   BENCH_SERVER_ONLY         memcached | ferrocached
+//   BENCH_SERVER_WRITE_DOCS=0 leave docs/benchmarks.md alone
+//   MEMCACHED                 memcached binary (default: memcached on PATH)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
@@ -32,10 +37,10 @@ const WARMUP = numberEnv('BENCH_SERVER_WARMUP', 2)
 const RSS_ITEMS = numberEnv('BENCH_SERVER_RSS_ITEMS', 1_000_000)
 const ROUNDS = Math.round(numberEnv('BENCH_SERVER_ROUNDS', 1))
 /**
- * Niceness for the server and the generator. On a shared machine a negative value keeps
- * other work from taking their cores (CFS gives a nice -19 task ~98% against a nice 0 one)
- * without real-time scheduling's risk of starving the system. Needs root; otherwise nice
- * warns and runs them unchanged.
+ * Niceness for the server and the generator: a negative value gives them the larger share
+ * of their cores against other work, though not prompt wake-ups (the scheduler lets the
+ * running task finish its slice), so a busy neighbour still costs unpipelined throughput.
+ * Needs root; otherwise nice warns and runs them unchanged.
  */
 const NICE = Number(process.env.BENCH_SERVER_NICE ?? -19)
 if (!Number.isInteger(NICE) || NICE < -20 || NICE > 19) throw new RangeError('BENCH_SERVER_NICE must be an integer from -20 to 19')
