@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert'
 import { DEFAULTS, parseCommandLine, UsageError } from '../src/cli/options'
 import { HELP } from '../src/cli/help'
 import { RawConn } from './helpers/raw'
-import { freePort, runCli, sleep, startFerrocached, startMemcached, stopChild, waitForPort } from './helpers/servers'
+import { freePort, runCli, sleep, startFerrocached, startMemcached, stopChild, waitFor, waitForPort } from './helpers/servers'
 import { spawn } from 'node:child_process'
 import { BIN } from './helpers/servers'
 
@@ -140,7 +140,7 @@ test('SIGTERM lets a connection finish, then exits 0; a second signal exits at o
   const exited = new Promise<number | null>((r) => a.child.once('exit', (code) => r(code)))
   a.child.kill('SIGTERM')
   assert.is(await exited, 0)
-  assert.ok(c.closed || (await c.settle(200), c.closed), 'client connection closed by the server')
+  assert.ok(await waitFor(() => c.closed), 'client connection closed by the server')
   c.close()
 
   // A second signal: exit at once with a non-zero code even while a client holds a
@@ -170,7 +170,7 @@ test('-v logs connections, -vv also each read and reply, as JSON lines', async (
       c.send('version\r\n')
       await c.until('\r\n')
       c.close()
-      await sleep(100)
+      await waitFor(() => a.stderr().includes('"connection closed"'))
       const lines = a.stderr().trim().split('\n').map((l) => JSON.parse(l) as { msg: string; head?: string; level: number })
       assert.ok(lines.some((l) => l.msg === 'connection opened'), `${flag}: ${a.stderr()}`)
       assert.ok(lines.some((l) => l.msg === 'connection closed'), `${flag}: ${a.stderr()}`)

@@ -168,3 +168,13 @@ export function run(
     child.stdin.end(opts.input ?? '')
   })
 }
+
+/** Polls `cond` every 20 ms until it holds or `ms` pass; returns whether it held. */
+export async function waitFor(cond: () => boolean, ms = 5_000): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > deadline) return false
+    await sleep(20)
+  }
+  return true
+}
