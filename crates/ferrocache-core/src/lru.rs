@@ -155,7 +155,9 @@ impl Shard {
     /// A fetch: the first marks FETCHED, the next ACTIVE; an ACTIVE COLD item goes to WARM.
     pub(crate) fn lru_bump(&mut self, h: u32, rel: u32, warm_pct: u8) {
         let it = self.mem.item(h);
-        it.set_time(rel);
+        if it.time() != rel.min(crate::item::TIME_MASK) {
+            it.set_time(rel); // only on change: repeated hits leave the cache line clean
+        }
         if it.has(F_ACTIVE) {
             return;
         }
