@@ -210,30 +210,46 @@ impl HashTable {
         }
     }
 
-    /// Appends the items of every bucket, in both tables, whose index is `residue` modulo
-    /// `modulus` (a power of two no larger than [`HashTable::min_len`]). An item's bucket
-    /// index modulo `modulus` is fixed by its hash whichever table holds it, so a walk over
-    /// the residues with the lock dropped between them sees every unmoved item exactly once
-    /// (the snapshot writer's walk).
-    pub fn collect_residue(
+    /// Appends the items of every bucket, in both tables, whose index modulo `modulus` (a
+    /// power of two no larger than [`HashTable::min_len`]) is in `residues`. An item's
+    /// bucket index modulo `modulus` is fixed by its hash whichever table holds it, so a
+    /// walk over the residues with the lock dropped between steps sees every unmoved item
+    /// exactly once (the snapshot writer's walk).
+    pub fn collect_residues(
         &self,
         slab: &SlabMem,
-        residue: usize,
+        residues: std::ops::Range<usize>,
         modulus: usize,
         out: &mut Vec<u32>,
     ) {
         debug_assert!(modulus.is_power_of_two() && modulus <= self.min_len());
+        let mut level = std::mem::take(out);
+        let start = level.len();
         for t in [&self.table, &self.old] {
-            let mut i = residue;
-            while i < t.len() {
-                let mut h = t[i];
-                while h != NIL {
-                    out.push(h);
-                    h = slab.item(h).h_next();
+            for r in residues.clone() {
+                let mut i = r;
+                while i < t.len() {
+                    if t[i] != NIL {
+                        level.push(t[i]);
+                    }
+                    i += modulus;
                 }
-                i += modulus;
             }
         }
+        // Chains breadth first: each level's h_next loads are independent of each other,
+        // so the CPU overlaps their cache misses (following one chain at a time does not).
+        let mut from = start;
+        while from < level.len() {
+            let to = level.len();
+            for k in from..to {
+                let n = slab.item(level[k]).h_next();
+                if n != NIL {
+                    level.push(n);
+                }
+            }
+            from = to;
+        }
+        *out = level;
     }
 }
 

@@ -1120,9 +1120,12 @@ impl Shards {
             cur.modulus = s.ht.min_len();
         }
         let mut batch = Vec::with_capacity(max_items.min(4096));
+        // about one item per residue once the table has grown to fit its items
+        let step = (max_items / 8).clamp(1, 256);
         while cur.next < cur.modulus && batch.len() < max_items {
-            s.ht.collect_residue(&s.mem, cur.next, cur.modulus, &mut batch);
-            cur.next += 1;
+            let to = (cur.next + step).min(cur.modulus);
+            s.ht.collect_residues(&s.mem, cur.next..to, cur.modulus, &mut batch);
+            cur.next = to;
         }
         for &h in &batch {
             let it = s.mem.item(h);

@@ -93,16 +93,6 @@ fn filled(n: usize) -> (Store, Clock) {
     (s, clock)
 }
 
-fn newest(dir: &Path) -> PathBuf {
-    let mut v: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "fcs"))
-        .collect();
-    v.sort();
-    v.pop().expect("a snapshot")
-}
-
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<_> = fs::read_dir(dir)
         .unwrap()

@@ -49,7 +49,7 @@ pub fn snapshots(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
         .filter(|e| e.1)
         .map(|(g, _, p)| (g, p))
         .collect();
-    v.sort_by(|a, b| b.0.cmp(&a.0));
+    v.sort_by_key(|e| std::cmp::Reverse(e.0));
     Ok(v)
 }
 
@@ -66,7 +66,7 @@ pub fn prune(dir: &Path, keep: usize, gen: u64) -> Vec<PathBuf> {
         return removed;
     };
     let mut done: Vec<_> = all.iter().filter(|e| e.1).collect();
-    done.sort_by(|a, b| b.0.cmp(&a.0));
+    done.sort_by_key(|e| std::cmp::Reverse(e.0));
     let stale_tmp = all
         .iter()
         .filter(|e| !e.1 && e.0 < gen && e.2.to_str().is_some_and(|p| p.ends_with(TMP_SUFFIX)));

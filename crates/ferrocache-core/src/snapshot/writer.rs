@@ -11,6 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Items copied out per shard-lock hold: about 100 µs, so a reader waits little.
@@ -73,7 +74,8 @@ struct Sums {
     sync_duration: std::time::Duration,
 }
 
-/// Writes header, chunks and trailer to `file`, then the real header, then fsyncs.
+/// Writes header, chunks and trailer to `file`, then the real header, then fsyncs. The
+/// walk fills chunk buffers while a second thread checksums and writes the previous ones.
 fn write_all(
     store: &Store,
     mut file: File,
@@ -83,46 +85,35 @@ fn write_all(
 ) -> Result<(Header, Sums), SnapshotError> {
     let werr = |e| io_err(tmp, "write", e);
     file.write_all(&[0u8; HEADER_LEN]).map_err(werr)?;
-    let mut offset = HEADER_LEN as u64;
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_TARGET + (64 << 10));
-    buf.resize(CHUNK_HEADER_LEN, 0);
-    let (mut chunk_items, mut chunks, mut items, mut data_bytes) = (0u32, 0u32, 0u64, 0u64);
-    let mut flush = |buf: &mut Vec<u8>, n: &mut u32| -> Result<(), SnapshotError> {
-        format::seal_chunk(buf, *n);
-        file.write_all(buf).map_err(werr)?;
-        offset += buf.len() as u64;
-        chunks += 1;
-        if let Some(p) = progress {
-            p.bytes.store(offset, Ordering::Relaxed);
-        }
-        buf.truncate(CHUNK_HEADER_LEN);
-        *n = 0;
-        Ok(())
-    };
-    for shard in 0..store.shard_count() {
-        let mut cur = ShardCursor::default();
-        loop {
-            let done = store.visit_shard_batch(shard, &mut cur, ITEMS_PER_HOLD, |it| {
-                format::encode_record(&mut buf, it.key, it.value, it.flags, it.exptime, it.cas);
-                chunk_items += 1;
-                items += 1;
-                data_bytes += (it.key.len() + it.value.len()) as u64;
-            });
-            if let Some(p) = progress {
-                p.items.store(items, Ordering::Relaxed);
+    // full buffers go to the writer, emptied ones come back: at most 3 chunks in memory
+    let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, u32)>(1);
+    let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+    let (walked, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> Result<(File, u64, u32), SnapshotError> {
+            let mut offset = HEADER_LEN as u64;
+            let mut chunks = 0u32;
+            for (mut buf, n) in full_rx {
+                format::seal_chunk(&mut buf, n);
+                file.write_all(&buf).map_err(werr)?;
+                offset += buf.len() as u64;
+                chunks += 1;
+                if let Some(p) = progress {
+                    p.bytes.store(offset, Ordering::Relaxed);
+                }
+                let _ = empty_tx.send(buf);
             }
-            if buf.len() - CHUNK_HEADER_LEN >= CHUNK_TARGET {
-                flush(&mut buf, &mut chunk_items)?;
-            }
-            if done {
-                break;
-            }
-        }
-    }
-    if chunk_items > 0 {
-        flush(&mut buf, &mut chunk_items)?;
-    }
-    drop(flush);
+            Ok((file, offset, chunks))
+        });
+        let walked = walk(store, progress, &full_tx, &empty_rx);
+        drop(full_tx);
+        (
+            walked,
+            writer.join().expect("snapshot writer thread panicked"),
+        )
+    });
+    // a write error stops the writer, which stops the walk: report the write error
+    let (mut file, offset, chunks) = written?;
+    let (items, data_bytes) = walked.expect("the walk stops only when the writer fails");
     file.write_all(&format::encode_trailer(chunks, items, offset))
         .map_err(werr)?;
     let file_bytes = offset + format::TRAILER_LEN as u64;
@@ -147,4 +138,49 @@ fn write_all(
             sync_duration: sync_began.elapsed(),
         },
     ))
+}
+
+/// Copies every live item into chunk buffers and hands each full one to the writer.
+/// Returns (items, key + value bytes), or `None` if the writer stopped (it failed).
+fn walk(
+    store: &Store,
+    progress: Option<&Progress>,
+    full: &SyncSender<(Vec<u8>, u32)>,
+    empty: &Receiver<Vec<u8>>,
+) -> Option<(u64, u64)> {
+    let fresh = || {
+        let mut b = Vec::with_capacity(CHUNK_TARGET + (64 << 10));
+        b.resize(CHUNK_HEADER_LEN, 0);
+        b
+    };
+    let mut buf = fresh();
+    let (mut chunk_items, mut items, mut data_bytes) = (0u32, 0u64, 0u64);
+    for shard in 0..store.shard_count() {
+        let mut cur = ShardCursor::default();
+        loop {
+            let done = store.visit_shard_batch(shard, &mut cur, ITEMS_PER_HOLD, |it| {
+                format::encode_record(&mut buf, it.key, it.value, it.flags, it.exptime, it.cas);
+                chunk_items += 1;
+                items += 1;
+                data_bytes += (it.key.len() + it.value.len()) as u64;
+            });
+            if let Some(p) = progress {
+                p.items.store(items, Ordering::Relaxed);
+            }
+            if buf.len() - CHUNK_HEADER_LEN >= CHUNK_TARGET {
+                let mut next = empty.try_recv().unwrap_or_else(|_| fresh());
+                next.truncate(CHUNK_HEADER_LEN);
+                full.send((std::mem::replace(&mut buf, next), chunk_items))
+                    .ok()?;
+                chunk_items = 0;
+            }
+            if done {
+                break;
+            }
+        }
+    }
+    if chunk_items > 0 {
+        full.send((buf, chunk_items)).ok()?;
+    }
+    Some((items, data_bytes))
 }
