@@ -404,11 +404,15 @@ impl Core {
         }
     }
 
-    /// A fresh CAS, or the client's (meta `E`), keeping the counter above any value seen.
+    /// A fresh CAS, or the client's (meta `E`), keeping the counter above any value seen
+    /// below 2^63 (a larger one is used as given: raising the counter to it would leave no
+    /// room for fresh values before they wrap to 0).
     fn next_cas(&self, given: Option<u64>) -> u64 {
         match given {
             Some(c) => {
-                self.cas.fetch_max(c, Ordering::Relaxed);
+                if c < 1 << 63 {
+                    self.cas.fetch_max(c, Ordering::Relaxed);
+                }
                 c
             }
             None => self.cas.fetch_add(1, Ordering::Relaxed) + 1,

@@ -259,14 +259,34 @@ impl Harness {
             3..=299 => {
                 let gat = self.rng.gen_bool(0.05);
                 let touch = gat.then(|| self.rng.gen_range(0..40));
+                // meta N: a miss creates an empty item and wins the recache
+                let vivify = (!gat && self.rng.gen_bool(0.05)).then(|| self.exptime());
                 let got = self.store.get(
                     &key,
                     &GetOptions {
                         touch,
+                        vivify,
                         ..GetOptions::default()
                     },
-                    |v| v.value.to_vec(),
+                    |v| (v.value.to_vec(), v.cas, v.exptime, v.won),
                 );
+                if let (Some(n), false) = (vivify, present) {
+                    let (value, cas, exptime, won) = got.expect("vivified");
+                    assert!(value.is_empty() && won);
+                    assert_eq!(exptime, Clock::resolve_exptime(n, now).unwrap_or(1));
+                    self.model.insert(
+                        key.clone(),
+                        Entry {
+                            value,
+                            flags: 0,
+                            exptime,
+                            cas,
+                        },
+                    );
+                    self.expect.cmd_get += 1;
+                    self.expect.get_hits += 1;
+                    return;
+                }
                 assert_eq!(got.is_some(), present);
                 match (touch, present) {
                     (Some(t), true) => {
@@ -307,6 +327,11 @@ impl Harness {
                     Some(e) => e.cas + 1,
                     None => 1,
                 });
+                // meta E: the client picks the new item's cas
+                let new_cas = self
+                    .rng
+                    .gen_bool(0.05)
+                    .then(|| self.rng.gen_range(1u64 << 40..1 << 41));
                 let r = StoreRequest {
                     mode,
                     key: &key,
@@ -315,7 +340,7 @@ impl Harness {
                     exptime,
                     cas,
                     invalidate: false,
-                    new_cas: None,
+                    new_cas,
                     vivify: None,
                 };
                 let out = self.store.store(&r);
@@ -327,6 +352,9 @@ impl Harness {
                     return;
                 }
                 let out = out.expect("no other error with eviction on");
+                if let (Some(e), StoreStatus::Stored) = (new_cas, out.status) {
+                    assert_eq!(out.cas, e);
+                }
                 self.expect.cmd_set += 1;
                 let resolved = Clock::resolve_exptime(exptime, now);
                 if let Some(c) = cas {

@@ -284,6 +284,20 @@ fn new_cas_from_meta_e_keeps_the_counter_above_it() {
 }
 
 #[test]
+fn a_huge_meta_e_does_not_make_fresh_cas_values_wrap() {
+    let (s, _) = store();
+    let out = s
+        .store(&StoreRequest {
+            new_cas: Some(u64::MAX),
+            ..req(StoreMode::Set, b"k", b"v")
+        })
+        .unwrap();
+    assert_eq!(out.cas, u64::MAX);
+    let next = set(&s, "j", "v").cas;
+    assert!(next > 0 && next < 1 << 63, "{next}");
+}
+
+#[test]
 fn exptime_relative_absolute_negative_and_lazy_expiry() {
     let (s, clock) = store();
     s.store(&StoreRequest {
