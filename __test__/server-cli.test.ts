@@ -197,6 +197,24 @@ test('-A: the shutdown command stops the process with exit 0, as memcached -A do
   }
 })
 
+test('the verbosity command changes what ferrocached logs, as in memcached', async () => {
+  const a = await startFerrocached()
+  try {
+    const c = await RawConn.open(a.port)
+    c.send('verbosity 2\r\n')
+    assert.is(await c.until('\r\n'), 'OK\r\n')
+    assert.ok(await waitFor(() => a.stderr().includes('"verbosity changed"'), 3_000), a.stderr())
+    const d = await RawConn.open(a.port)
+    d.send('mn\r\n')
+    await d.until('MN\r\n')
+    assert.ok(await waitFor(() => a.stderr().includes('"head":"mn\\\\r\\\\n"'), 3_000), a.stderr())
+    c.close()
+    d.close()
+  } finally {
+    await a.stop()
+  }
+})
+
 test('stats settings reports the real settings', async () => {
   const a = await startFerrocached(['-m', '32', '-c', '77', '-I', '2m', '-f', '1.5', '-n', '60', '-M', '-A', '-o', 'idle_timeout=30'])
   try {

@@ -46,6 +46,7 @@ async function run(s: CliSettings): Promise<void> {
       enableShutdown: s.enableShutdown,
       verbosity: s.verbosity,
       logger: log,
+      followVerbosity: true,
       cacheOptions: {
         memoryLimit: s.memoryLimit,
         maxItemSize: s.maxItemSize,

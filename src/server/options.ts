@@ -22,6 +22,8 @@ export interface ServerOptions {
   verbosity?: number
   /** Where logs go (default: nowhere). */
   logger?: Logger
+  /** Let the `verbosity` command set the logger's level, as memcached's does (default false). */
+  followVerbosity?: boolean
   /** Settings of the cache created when `cache` is not given. */
   cacheOptions?: CacheOptions<'buffer'>
 }
@@ -34,6 +36,7 @@ export interface ResolvedServerOptions {
   enableShutdown: boolean
   maxPendingReplyBytes: number
   verbosity: number
+  followVerbosity: boolean
   cacheOptions: CacheOptions<'buffer'>
   /** For `stats settings`: */
   memoryLimit: number
@@ -53,7 +56,7 @@ function count(name: string, value: unknown, min: number, max: number): number {
 
 const KNOWN = new Set([
   'cache', 'port', 'host', 'connLimit', 'idleTimeout', 'enableShutdown',
-  'maxPendingReplyBytes', 'verbosity', 'logger', 'cacheOptions',
+  'maxPendingReplyBytes', 'verbosity', 'logger', 'followVerbosity', 'cacheOptions',
 ])
 
 export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
@@ -77,6 +80,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     maxPendingReplyBytes:
       o.maxPendingReplyBytes === undefined ? 64 << 20 : count('maxPendingReplyBytes', o.maxPendingReplyBytes, 1024, 2 ** 40),
     verbosity: o.verbosity === undefined ? 0 : count('verbosity', o.verbosity, 0, 3),
+    followVerbosity: o.followVerbosity ?? false,
     cacheOptions: c,
     memoryLimit: Number(stats?.limit_maxbytes ?? sizeOf('memoryLimit', c.memoryLimit, 64 << 20)),
     maxItemSize: sizeOf('maxItemSize', c.maxItemSize, 1 << 20),

@@ -6,7 +6,7 @@ import type { NativeCache, NativeServerInfo } from '../../native/index'
 import { Cache, nativeCacheOf } from '../cache'
 import { native } from '../native'
 import { Connection } from './connection'
-import { silentLogger, type Logger } from './logger'
+import { levelForVerbosity, silentLogger, type Logger } from './logger'
 import { resolveServerOptions, type ServerOptions, type ResolvedServerOptions } from './options'
 import { settingsReport } from './settings'
 
@@ -41,6 +41,9 @@ export class FerrocacheServer extends EventEmitter {
   /** Set while closing: resolves the close once the last connection is gone. */
   private whenIdle: (() => void) | undefined
   private listenAddr = ''
+  /** Polls the verbosity the `verbosity` command sets (only with followVerbosity). */
+  private verbosityTimer: NodeJS.Timeout | undefined
+  private verbosity: number
 
   constructor(options: ServerOptions = {}) {
     super()
@@ -53,6 +56,7 @@ export class FerrocacheServer extends EventEmitter {
     this.info.setMaxConnections(this.options.connLimit)
     this.info.setShutdownEnabled(this.options.enableShutdown)
     this.info.verbosity = this.options.verbosity
+    this.verbosity = this.options.verbosity
     // Half-open: a client that sends its requests and then shuts down its side (nc -N,
     // scripts) still gets every reply; Connection closes once they are written.
     this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket))
@@ -75,6 +79,11 @@ export class FerrocacheServer extends EventEmitter {
         this.listenAddr = connAddr(addr.family, addr.address, addr.port)
         this.info.setListener(this.listenAddr)
         this.reportSettings(addr.port)
+        if (this.options.followVerbosity) {
+          // Connections opened after a `verbosity` command log at its level.
+          this.verbosityTimer = setInterval(() => this.followVerbosity(), 1000)
+          this.verbosityTimer.unref()
+        }
         this.log.info({ host: addr.address, port: addr.port, version: VERSION, protocol: PROTOCOL_VERSION }, 'listening')
         this.emit('listening', addr)
         resolve(addr)
@@ -90,6 +99,14 @@ export class FerrocacheServer extends EventEmitter {
   /** Connections open right now. */
   get connectionCount(): number {
     return this.connections.size
+  }
+
+  private followVerbosity(): void {
+    const v = this.info.verbosity
+    if (v === this.verbosity) return
+    this.verbosity = v
+    this.log.level = levelForVerbosity(v)
+    this.log.info({ verbosity: v }, 'verbosity changed')
   }
 
   private reportSettings(port: number): void {
@@ -159,6 +176,7 @@ export class FerrocacheServer extends EventEmitter {
   close(timeoutMs = 5_000): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       this.log.info({ connections: this.connections.size }, 'closing')
+      clearInterval(this.verbosityTimer)
       let listenerClosed = false
       const timer = setTimeout(() => {
         for (const c of this.connections) c.destroy()
