@@ -1,6 +1,6 @@
 // The package's entry points: CommonJS (`require`) and ESM (`import`) both load the built
 // dist/ and share the same API; types come from dist/index.d.ts.
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
@@ -17,7 +17,9 @@ function ensureBuilt(): void {
     .filter((f) => f.endsWith('.ts'))
     .map((f) => join(src, f))
   const stale = !existsSync(entry) || sources.some((s) => statSync(s).mtimeMs > statSync(entry).mtimeMs)
-  if (stale) execFileSync('npm', ['run', 'build:ts'], { cwd: ROOT, stdio: 'ignore', timeout: 120_000 })
+  if (!stale) return
+  const r = spawnSync('npm', ['run', 'build:ts'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 })
+  if (r.status !== 0) throw new Error(`dist/ is older than src/ and rebuilding it failed:\n${r.stdout}${r.stderr}`)
 }
 
 function runNode(args: string[]): string {
