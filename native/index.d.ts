@@ -30,6 +30,8 @@ export declare class NativeServerInfo {
   constructor(version: string)
   /** Replaces the `stats settings` list: `[name, value]` pairs in the order printed. */
   setSettings(settings: Array<Array<string>>): void
+  /** The listening socket, listed first by `stats conns` (e.g. `tcp:127.0.0.1:11211`). */
+  setListener(addr: string): void
   /** `-c`, shown as `max_connections`. */
   setMaxConnections(n: number): void
   /** `-A`: whether the `shutdown` command is honoured. */
@@ -72,6 +74,15 @@ export declare class NativeSession {
   get buffered(): number
   /** Frees the session and counts the connection as closed. Idempotent. */
   close(): void
+}
+
+/** Live figures of a running `snapshotSave`. */
+export declare class NativeSnapshotProgress {
+  constructor()
+  /** Items copied out of the store so far. */
+  get items(): number
+  /** Bytes written so far. */
+  get bytes(): number
 }
 
 /**
@@ -124,5 +135,102 @@ export interface NativeCacheOptions {
   slabAutomove?: boolean
 }
 
+/** What a load did. */
+export interface NativeLoadReport {
+  /** The file loaded; absent when there was none to load. */
+  path?: string
+  items: number
+  /** Skipped: expired while the cache was down. */
+  expired: number
+  /** Refused by the store (too large for its item size limit, no memory with `-M`). */
+  notStored: number
+  fileBytes: number
+  createdMs: number
+  casHighWater: number
+  durationMs: number
+  rejected: Array<NativeRejectedSnapshot>
+}
+
+export interface NativeLoadResult {
+  report?: NativeLoadReport
+  error?: NativeSnapshotError
+}
+
+/** A snapshot file that failed its check and was skipped. */
+export interface NativeRejectedSnapshot {
+  /** Where it was moved (`*.corrupt`, `*.unsupported`), if it was. */
+  movedTo?: string
+  error: NativeSnapshotError
+}
+
+/** A snapshot written and durable. */
+export interface NativeSaveReport {
+  path: string
+  items: number
+  fileBytes: number
+  /** Key and value bytes of the items. */
+  dataBytes: number
+  casHighWater: number
+  /** Unix milliseconds. */
+  createdMs: number
+  durationMs: number
+  /** Part of `durationMs` spent making it durable (fsync, rename). */
+  syncMs: number
+  /** Older snapshots deleted to keep `keep`. */
+  removed: Array<string>
+}
+
+/** `report` or `error`. */
+export interface NativeSaveResult {
+  report?: NativeSaveReport
+  error?: NativeSnapshotError
+}
+
+/** Why a snapshot could not be written or read. */
+export interface NativeSnapshotError {
+  /**
+   * `'io'` (the file system refused), `'corrupt'` (damaged or cut short) or
+   * `'unsupported'` (another format version).
+   */
+  kind: string
+  /** Names the file, and for `'corrupt'` the byte offset. */
+  message: string
+  path: string
+  /** Byte offset of the damage (`'corrupt'`). */
+  offset?: number
+  /** The OS error number (`'io'`), e.g. 28 for ENOSPC. */
+  errno?: number
+}
+
 /** This thread's scratch buffer, which reads fill (internal to `Cache`). */
 export declare function scratchBuffer(): Buffer
+
+/**
+ * A number that grows with every change to the store (the CAS counter plus deletes,
+ * touches and flushes): the scheduler's "changes since the last save" is its growth.
+ * Resettable counters are part of it, so after `stats reset` it can go down.
+ */
+export declare function snapshotChangeCount(cache: NativeCache): number
+
+/**
+ * Loads the newest valid snapshot of `dir` into `cache` on a worker thread (the cache
+ * serves meanwhile: keys not loaded yet are misses). Damaged files are moved aside and
+ * listed in `rejected`; with `strict` the first one is the error instead.
+ */
+export declare function snapshotLoad(cache: NativeCache, dir: string, strict: boolean): Promise<NativeLoadResult>
+
+/** `snapshotLoad` on this thread, for a load that must finish before serving. */
+export declare function snapshotLoadSync(cache: NativeCache, dir: string, strict: boolean): NativeLoadResult
+
+/**
+ * Writes a snapshot of `cache` into `dir` (created if missing) on a worker thread and keeps
+ * the newest `keep`; resolves once the file is durable (fsynced, renamed, directory
+ * fsynced). Only one save per directory at a time: the caller serialises them.
+ */
+export declare function snapshotSave(cache: NativeCache, dir: string, keep: number, progress?: NativeSnapshotProgress | undefined | null): Promise<NativeSaveResult>
+
+/**
+ * `snapshotSave` on this thread (blocks it until the file is durable): for a last save
+ * at close or shutdown.
+ */
+export declare function snapshotSaveSync(cache: NativeCache, dir: string, keep: number): NativeSaveResult

@@ -10,6 +10,8 @@ import { ops } from './native-ops'
 import { lastCas, lastFlags, takeHit } from './scratch'
 import { type CacheOptions, parseCacheOptions, parseWrite, readEncoding, toU64, type Write } from './options'
 import { delayToSeconds, ttlToExptime } from './ttl'
+import { Persistence, SnapshotError, type LoadReport, type SaveReport } from './persistence'
+import { resolvePersistence } from './persistence/cache-options'
 import type {
   CacheLike,
   CacheStats,
@@ -84,10 +86,65 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   constructor(options?: CacheOptions<E>) {
     const { config, encoding } = parseCacheOptions(options)
+    const persist = resolvePersistence(options)
     this.#native = new native.NativeCache(config)
     this.#id = this.#native.id
     this.#encoding = encoding
     this.#plain = parseWrite(undefined, encoding)
+    if (persist !== undefined) {
+      const p = new Persistence(this.#native, persist)
+      this.#persistence = p
+      this.#saveOnClose = persist.saveOnClose
+      if (persist.loadAsync) {
+        this.loaded = p.load(persist.strictLoad).then((r) => {
+          p.start()
+          return r
+        })
+      } else {
+        try {
+          this.loaded = Promise.resolve(p.loadSync(persist.strictLoad))
+        } catch (err) {
+          this.#native.close()
+          throw err
+        }
+        p.start()
+      }
+    }
+  }
+
+  // ---- persistence (dataDir) ----
+  #persistence: Persistence | undefined
+  #saveOnClose = false
+  /** Settles when the snapshot loaded at start is in (at once unless `loadAsync`). */
+  loaded: Promise<LoadReport | undefined> = Promise.resolve(undefined)
+
+  /** A cache with `dataDir` whose snapshot is loaded on a worker thread before it resolves. */
+  static async open<E extends Encoding = 'buffer'>(options?: CacheOptions<E>): Promise<Cache<E>> {
+    const cache = new Cache<E>({ ...options, ...(options?.dataDir === undefined ? {} : { loadAsync: true }) } as CacheOptions<E>)
+    try {
+      await cache.loaded
+    } catch (err) {
+      cache.#saveOnClose = false
+      cache.close()
+      throw err
+    }
+    return cache
+  }
+
+  /**
+   * Writes a snapshot to `dataDir` on a worker thread (the cache keeps serving) and
+   * resolves once the file is durable; rejects with a `SnapshotError` naming the file.
+   */
+  snapshot(): Promise<SaveReport> {
+    if (this.#persistence === undefined) {
+      return Promise.reject(new SnapshotError('snapshot() needs a cache created with dataDir', 'FERROCACHE_SNAPSHOT_IO', ''))
+    }
+    return this.#persistence.snapshot()
+  }
+
+  /** The snapshot scheduler of a cache with `dataDir` (stats, state); `undefined` without. */
+  get persistence(): Persistence | undefined {
+    return this.#persistence
   }
 
   #write(options: WriteOptions | undefined): Write {
@@ -334,8 +391,10 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return this.statsSync()
   }
 
-  /** Frees the engine's memory at once; every later call throws (or rejects). */
+  /** Frees the engine's memory at once; every later call throws (or rejects). With
+   * `dataDir` (and `saveOnClose`, the default) a last snapshot is written first. */
   close(): void {
+    if (!this.#native.closed) this.#persistence?.close(this.#saveOnClose)
     this.#native.close()
   }
 }

@@ -14,3 +14,12 @@ export type {
   WriteOptions,
 } from './types'
 export { createServer, FerrocacheServer, type ServerOptions } from './server'
+export {
+  Persistence,
+  SnapshotError,
+  parseSaveRules,
+  type LoadReport,
+  type SaveReport,
+  type SaveRule,
+  type SnapshotErrorCode,
+} from './persistence'

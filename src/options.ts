@@ -3,12 +3,14 @@
 
 import type { NativeCacheOptions } from '../native/index'
 import { checkEncoding } from './encoding'
+import { type CachePersistenceOptions, PERSISTENCE_OPTION_NAMES } from './persistence/cache-options'
 import { parseSize } from './size'
 import { ttlToExptime } from './ttl'
 import type { Encoding, ReadOptions, WriteOptions } from './types'
 
-/** Settings of an embedded cache; every one has memcached's default. */
-export interface CacheOptions<E extends Encoding = Encoding> {
+/** Settings of an embedded cache; every one has memcached's default. Persistence
+ * (`dataDir`, `save`, …) is off unless `dataDir` is given. */
+export interface CacheOptions<E extends Encoding = Encoding> extends CachePersistenceOptions {
   /** Memory for items: bytes or a size string such as `'256mb'` (default `'64mb'`, `-m`). */
   memoryLimit?: number | string
   /** Largest item, key and header included: bytes or a size string (default `'1mb'`, `-I`). */
@@ -37,6 +39,7 @@ const CACHE_OPTIONS = new Set([
   'shards',
   'slabAutomove',
   'encoding',
+  ...PERSISTENCE_OPTION_NAMES,
 ])
 const READ_OPTIONS = new Set(['encoding'])
 const WRITE_OPTIONS = new Set(['ttl', 'flags', 'encoding'])

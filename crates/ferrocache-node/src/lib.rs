@@ -4,4 +4,5 @@
 #![deny(clippy::all)]
 
 mod cache;
+mod persist;
 mod session;

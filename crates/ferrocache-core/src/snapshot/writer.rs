@@ -7,6 +7,7 @@ use super::files;
 use super::format::{self, Header, CHUNK_HEADER_LEN, CHUNK_TARGET, HEADER_LEN};
 use super::{io_err, Progress, SaveReport, SnapshotError};
 use crate::{ShardCursor, Store};
+use parking_lot::Mutex;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
@@ -17,12 +18,16 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 /// Items copied out per shard-lock hold: about 100 µs, so a reader waits little.
 const ITEMS_PER_HOLD: usize = 512;
 
+/// One save at a time in this process: two would pick the same generation.
+static SAVING: Mutex<()> = Mutex::new(());
+
 pub fn save(
     store: &Store,
     dir: &Path,
     keep: usize,
     progress: Option<&Progress>,
 ) -> Result<SaveReport, SnapshotError> {
+    let _one_at_a_time = SAVING.lock();
     let began = Instant::now();
     fs::create_dir_all(dir).map_err(|e| io_err(dir, "create the data directory", e))?;
     let gen = files::next_generation(dir).map_err(|e| io_err(dir, "list", e))?;

@@ -1,0 +1,180 @@
+// Snapshots of an embedded cache: round trips through dataDir, damaged files, rules,
+// failures. Every wait is bounded; every directory is removed afterwards.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Cache, SnapshotError, parseSaveRules } from '../src'
+import { eventually } from './cache-assert'
+
+const dirs: string[] = []
+function dataDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'ferrocache-persist-'))
+  dirs.push(d)
+  return d
+}
+const snapshots = (d: string): string[] => readdirSync(d).filter((n) => n.endsWith('.fcs')).sort()
+
+test.after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+test('save rules parse as Redis pairs; bad ones name the problem', () => {
+  assert.equal(parseSaveRules('900 1 300 100 60 10000'), [
+    { seconds: 900, changes: 1 },
+    { seconds: 300, changes: 100 },
+    { seconds: 60, changes: 10000 },
+  ])
+  assert.equal(parseSaveRules(''), [])
+  assert.equal(parseSaveRules('  '), [])
+  assert.throws(() => parseSaveRules('900'), /pairs/)
+  assert.throws(() => parseSaveRules('900 x'), /"x"/)
+  assert.throws(() => parseSaveRules('0 1'), /at least 1/)
+})
+
+test('items come back with values, flags, CAS and their remaining TTL', async () => {
+  const dir = dataDir()
+  const a = new Cache({ dataDir: dir, save: '' })
+  for (let i = 0; i < 5000; i++) a.setSync(`k${i}`, `value ${i}`, { flags: i })
+  a.setSync('short', 'x', { ttl: 2_000 })
+  a.setSync('long', 'y', { ttl: 3_600_000 })
+  const before = a.getsSync('k42')!
+  const report = await a.snapshot()
+  assert.is(report.items, 5002)
+  assert.ok(report.path.startsWith(dir) && statSync(report.path).size === report.fileBytes)
+  a.close()
+
+  const b = new Cache({ dataDir: dir, save: '' })
+  const loaded = await b.loaded
+  assert.is(loaded?.items, 5002)
+  for (let i = 0; i < 5000; i += 499) {
+    const e = b.getsSync(`k${i}`, { encoding: 'utf8' })!
+    assert.is(e.value, `value ${i}`)
+    assert.is(e.flags, i)
+  }
+  assert.is(b.getsSync('k42')!.cas, before.cas)
+  // the CAS counter continues above every loaded value
+  b.setSync('fresh', 'z')
+  assert.ok(b.getsSync('fresh')!.cas > before.cas)
+  // the 2 s item expires on its original schedule, not 2 s after the load
+  await eventually(() => b.getSync('short') === undefined, 4_000)
+  assert.ok(b.getSync('long'))
+  b.close()
+})
+
+test('close() writes a last snapshot unless told not to', async () => {
+  const dir = dataDir()
+  const a = new Cache({ dataDir: dir, save: '' })
+  a.setSync('kept', '1')
+  a.close()
+  assert.is(snapshots(dir).length, 1)
+  const b = new Cache({ dataDir: dir, save: '', saveOnClose: false })
+  assert.is(b.getSync('kept', { encoding: 'utf8' }), '1')
+  b.setSync('lost', '2')
+  b.close()
+  assert.is(snapshots(dir).length, 1)
+  const c = await Cache.open({ dataDir: dir, save: '', saveOnClose: false })
+  assert.is(c.getSync('lost'), undefined)
+  assert.ok(c.getSync('kept'))
+  c.close()
+})
+
+test('a damaged newest snapshot is set aside and the previous one loads', async () => {
+  const dir = dataDir()
+  const a = new Cache({ dataDir: dir, save: '', saveOnClose: false })
+  a.setSync('old', '1')
+  await a.snapshot()
+  for (let i = 0; i < 2000; i++) a.setSync(`new${i}`, 'v'.repeat(100))
+  const bad = await a.snapshot()
+  a.close()
+  truncateSync(bad.path, bad.fileBytes - 10)
+
+  // strict: refuses, names file and offset, moves nothing
+  try {
+    new Cache({ dataDir: dir, save: '', strictLoad: true })
+    assert.unreachable('strict load must throw')
+  } catch (err) {
+    assert.instance(err, SnapshotError)
+    const e = err as SnapshotError
+    assert.is(e.code, 'FERROCACHE_SNAPSHOT_CORRUPT')
+    assert.is(e.path, bad.path)
+    assert.ok(typeof e.offset === 'number' && e.offset > 0)
+    assert.match(e.message, /corrupt at byte \d+/)
+  }
+  assert.is(snapshots(dir).length, 2)
+
+  const b = new Cache({ dataDir: dir, save: '', saveOnClose: false })
+  const r = (await b.loaded)!
+  assert.is(r.items, 1)
+  assert.is(r.rejected.length, 1)
+  assert.is(r.rejected[0]!.error.code, 'FERROCACHE_SNAPSHOT_CORRUPT')
+  assert.ok(r.rejected[0]!.movedTo!.endsWith('.corrupt'))
+  assert.ok(b.getSync('old'))
+  assert.is(b.getSync('new1'), undefined)
+  b.close()
+
+  // zero-length and future-version files: both skipped, the good one still wins
+  writeFileSync(join(dir, 'snapshot-0000000099.fcs'), '')
+  const future = Buffer.alloc(64)
+  Buffer.from('\x89FCSNAP\n', 'latin1').copy(future)
+  future.writeUInt32LE(7, 8)
+  writeFileSync(join(dir, 'snapshot-0000000098.fcs'), future)
+  const c = new Cache({ dataDir: dir, save: '', saveOnClose: false })
+  const rc = (await c.loaded)!
+  assert.equal(
+    rc.rejected.map((x) => x.error.code),
+    ['FERROCACHE_SNAPSHOT_CORRUPT', 'FERROCACHE_SNAPSHOT_UNSUPPORTED'],
+  )
+  assert.match(rc.rejected[1]!.error.message, /format version 7/)
+  assert.is(rc.items, 1)
+  c.close()
+})
+
+test('save rules write a snapshot after enough changes', async () => {
+  const dir = dataDir()
+  const a = new Cache({ dataDir: dir, save: '1 3', saveOnClose: false })
+  a.setSync('one', '1')
+  a.setSync('two', '2')
+  await new Promise((r) => setTimeout(r, 2_200))
+  assert.is(snapshots(dir).length, 0, 'two changes are below the rule')
+  a.deleteSync('one')
+  await eventually(() => snapshots(dir).length === 1, 5_000)
+  const stats = Object.fromEntries(a.persistence!.stats())
+  await eventually(() => Object.fromEntries(a.persistence!.stats()).rdb_saves === '1', 2_000)
+  assert.is(stats.rdb_last_bgsave_status, 'ok')
+  assert.is(Object.fromEntries(a.persistence!.stats()).rdb_changes_since_last_save, '0')
+  a.close()
+})
+
+test('an unusable data directory fails the save; the cache keeps serving', async () => {
+  const dir = dataDir()
+  const file = join(dir, 'not-a-directory')
+  // a directory that is a file is refused at start (load cannot list it)...
+  writeFileSync(file, '')
+  assert.throws(() => new Cache({ dataDir: file }), (e: unknown) => e instanceof SnapshotError && /not-a-directory/.test(e.message))
+  // ...and when it turns into one later, saves fail
+  rmSync(file)
+  const a = new Cache({ dataDir: file, save: '', saveOnClose: false })
+  writeFileSync(file, '')
+  a.setSync('k', 'v')
+  try {
+    await a.snapshot()
+    assert.unreachable('must fail')
+  } catch (err) {
+    assert.instance(err, SnapshotError)
+    assert.is((err as SnapshotError).code, 'FERROCACHE_SNAPSHOT_IO')
+    assert.match((err as Error).message, /not-a-directory/)
+  }
+  assert.is(Object.fromEntries(a.persistence!.stats()).rdb_last_bgsave_status, 'err')
+  assert.is(a.getSync('k', { encoding: 'utf8' }), 'v')
+  a.close()
+})
+
+test('persistence options need dataDir and are checked', () => {
+  assert.throws(() => new Cache({ save: '1 1' }), /needs dataDir/)
+  assert.throws(() => new Cache({ dataDir: dataDir(), save: '1' }), /pairs/)
+  assert.throws(() => new Cache({ dataDir: dataDir(), keepSnapshots: 0 }), /keepSnapshots/)
+})
+
+test.run()

@@ -1,0 +1,312 @@
+//! Snapshots of an embedded cache's store (`src/persistence/`): `snapshotSave` and
+//! `snapshotLoad` run on a libuv worker thread, so the event loop keeps serving while the
+//! engine walks the store in short lock holds; `snapshotLoadSync` is for a load that must
+//! finish before a port opens. Failures resolve as `{ error }` with the file and byte
+//! offset, for TypeScript to turn into a thrown error with a code.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ferrocache_core::snapshot::{self, LoadReport, Progress, SaveReport, SnapshotError};
+use ferrocache_core::Store;
+use napi::bindgen_prelude::AsyncTask;
+use napi::{Env, Result, Task};
+use napi_derive::napi;
+
+use crate::cache::NativeCache;
+
+/// Why a snapshot could not be written or read.
+#[napi(object)]
+pub struct NativeSnapshotError {
+    /// `'io'` (the file system refused), `'corrupt'` (damaged or cut short) or
+    /// `'unsupported'` (another format version).
+    pub kind: String,
+    /// Names the file, and for `'corrupt'` the byte offset.
+    pub message: String,
+    pub path: String,
+    /// Byte offset of the damage (`'corrupt'`).
+    pub offset: Option<f64>,
+    /// The OS error number (`'io'`), e.g. 28 for ENOSPC.
+    pub errno: Option<i32>,
+}
+
+/// A snapshot written and durable.
+#[napi(object)]
+pub struct NativeSaveReport {
+    pub path: String,
+    pub items: f64,
+    pub file_bytes: f64,
+    /// Key and value bytes of the items.
+    pub data_bytes: f64,
+    pub cas_high_water: f64,
+    /// Unix milliseconds.
+    pub created_ms: f64,
+    pub duration_ms: f64,
+    /// Part of `durationMs` spent making it durable (fsync, rename).
+    pub sync_ms: f64,
+    /// Older snapshots deleted to keep `keep`.
+    pub removed: Vec<String>,
+}
+
+/// `report` or `error`.
+#[napi(object)]
+pub struct NativeSaveResult {
+    pub report: Option<NativeSaveReport>,
+    pub error: Option<NativeSnapshotError>,
+}
+
+/// A snapshot file that failed its check and was skipped.
+#[napi(object)]
+pub struct NativeRejectedSnapshot {
+    /// Where it was moved (`*.corrupt`, `*.unsupported`), if it was.
+    pub moved_to: Option<String>,
+    pub error: NativeSnapshotError,
+}
+
+/// What a load did.
+#[napi(object)]
+pub struct NativeLoadReport {
+    /// The file loaded; absent when there was none to load.
+    pub path: Option<String>,
+    pub items: f64,
+    /// Skipped: expired while the cache was down.
+    pub expired: f64,
+    /// Refused by the store (too large for its item size limit, no memory with `-M`).
+    pub not_stored: f64,
+    pub file_bytes: f64,
+    pub created_ms: f64,
+    pub cas_high_water: f64,
+    pub duration_ms: f64,
+    pub rejected: Vec<NativeRejectedSnapshot>,
+}
+
+#[napi(object)]
+pub struct NativeLoadResult {
+    pub report: Option<NativeLoadReport>,
+    pub error: Option<NativeSnapshotError>,
+}
+
+/// Live figures of a running `snapshotSave`.
+#[napi]
+pub struct NativeSnapshotProgress {
+    inner: Arc<Progress>,
+}
+
+#[napi]
+impl NativeSnapshotProgress {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        NativeSnapshotProgress {
+            inner: Arc::new(Progress::default()),
+        }
+    }
+
+    /// Items copied out of the store so far.
+    #[napi(getter)]
+    pub fn items(&self) -> f64 {
+        self.inner.items.load(std::sync::atomic::Ordering::Relaxed) as f64
+    }
+
+    /// Bytes written so far.
+    #[napi(getter)]
+    pub fn bytes(&self) -> f64 {
+        self.inner.bytes.load(std::sync::atomic::Ordering::Relaxed) as f64
+    }
+}
+
+impl Default for NativeSnapshotProgress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn error_of(e: &SnapshotError) -> NativeSnapshotError {
+    let (kind, path, offset, errno) = match e {
+        SnapshotError::Io { path, source, .. } => ("io", path, None, source.raw_os_error()),
+        SnapshotError::Corrupt { path, offset, .. } => {
+            ("corrupt", path, Some(*offset as f64), None)
+        }
+        SnapshotError::Unsupported { path, .. } => ("unsupported", path, None, None),
+    };
+    NativeSnapshotError {
+        kind: kind.into(),
+        message: e.to_string(),
+        path: path.display().to_string(),
+        offset,
+        errno,
+    }
+}
+
+fn save_report(r: SaveReport) -> NativeSaveReport {
+    NativeSaveReport {
+        path: r.path.display().to_string(),
+        items: r.items as f64,
+        file_bytes: r.file_bytes as f64,
+        data_bytes: r.data_bytes as f64,
+        cas_high_water: r.cas_high_water as f64,
+        created_ms: r.created_ms as f64,
+        duration_ms: r.duration.as_secs_f64() * 1e3,
+        sync_ms: r.sync_duration.as_secs_f64() * 1e3,
+        removed: r.removed.iter().map(|p| p.display().to_string()).collect(),
+    }
+}
+
+fn save_result(r: std::result::Result<SaveReport, SnapshotError>) -> NativeSaveResult {
+    match r {
+        Ok(r) => NativeSaveResult {
+            report: Some(save_report(r)),
+            error: None,
+        },
+        Err(e) => NativeSaveResult {
+            report: None,
+            error: Some(error_of(&e)),
+        },
+    }
+}
+
+fn load_result(r: std::result::Result<LoadReport, SnapshotError>) -> NativeLoadResult {
+    match r {
+        Ok(r) => NativeLoadResult {
+            report: Some(NativeLoadReport {
+                path: r.path.map(|p| p.display().to_string()),
+                items: r.items as f64,
+                expired: r.expired as f64,
+                not_stored: r.not_stored as f64,
+                file_bytes: r.file_bytes as f64,
+                created_ms: r.created_ms as f64,
+                cas_high_water: r.cas_high_water as f64,
+                duration_ms: r.duration.as_secs_f64() * 1e3,
+                rejected: r
+                    .rejected
+                    .iter()
+                    .map(|x| NativeRejectedSnapshot {
+                        moved_to: x.moved_to.as_ref().map(|p| p.display().to_string()),
+                        error: error_of(&x.error),
+                    })
+                    .collect(),
+            }),
+            error: None,
+        },
+        Err(e) => NativeLoadResult {
+            report: None,
+            error: Some(error_of(&e)),
+        },
+    }
+}
+
+pub struct SaveTask {
+    store: Arc<Store>,
+    dir: PathBuf,
+    keep: usize,
+    progress: Option<Arc<Progress>>,
+}
+
+impl Task for SaveTask {
+    type Output = std::result::Result<SaveReport, SnapshotError>;
+    type JsValue = NativeSaveResult;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(snapshot::save(
+            &self.store,
+            &self.dir,
+            self.keep,
+            self.progress.as_deref(),
+        ))
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<Self::JsValue> {
+        Ok(save_result(out))
+    }
+}
+
+pub struct LoadTask {
+    store: Arc<Store>,
+    dir: PathBuf,
+    strict: bool,
+}
+
+impl Task for LoadTask {
+    type Output = std::result::Result<LoadReport, SnapshotError>;
+    type JsValue = NativeLoadResult;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        Ok(snapshot::load(&self.store, &self.dir, self.strict))
+    }
+
+    fn resolve(&mut self, _env: Env, out: Self::Output) -> Result<Self::JsValue> {
+        Ok(load_result(out))
+    }
+}
+
+/// Writes a snapshot of `cache` into `dir` (created if missing) on a worker thread and keeps
+/// the newest `keep`; resolves once the file is durable (fsynced, renamed, directory
+/// fsynced). Only one save per directory at a time: the caller serialises them.
+#[napi(ts_return_type = "Promise<NativeSaveResult>")]
+pub fn snapshot_save(
+    cache: &NativeCache,
+    dir: String,
+    keep: u32,
+    progress: Option<&NativeSnapshotProgress>,
+) -> Result<AsyncTask<SaveTask>> {
+    Ok(AsyncTask::new(SaveTask {
+        store: cache.store()?,
+        dir: dir.into(),
+        keep: keep as usize,
+        progress: progress.map(|p| p.inner.clone()),
+    }))
+}
+
+/// `snapshotSave` on this thread (blocks it until the file is durable): for a last save
+/// at close or shutdown.
+#[napi]
+pub fn snapshot_save_sync(cache: &NativeCache, dir: String, keep: u32) -> Result<NativeSaveResult> {
+    let mut task = SaveTask {
+        store: cache.store()?,
+        dir: dir.into(),
+        keep: keep as usize,
+        progress: None,
+    };
+    let out = task.compute()?;
+    Ok(save_result(out))
+}
+
+/// Loads the newest valid snapshot of `dir` into `cache` on a worker thread (the cache
+/// serves meanwhile: keys not loaded yet are misses). Damaged files are moved aside and
+/// listed in `rejected`; with `strict` the first one is the error instead.
+#[napi(ts_return_type = "Promise<NativeLoadResult>")]
+pub fn snapshot_load(
+    cache: &NativeCache,
+    dir: String,
+    strict: bool,
+) -> Result<AsyncTask<LoadTask>> {
+    Ok(AsyncTask::new(LoadTask {
+        store: cache.store()?,
+        dir: dir.into(),
+        strict,
+    }))
+}
+
+/// `snapshotLoad` on this thread, for a load that must finish before serving.
+#[napi]
+pub fn snapshot_load_sync(
+    cache: &NativeCache,
+    dir: String,
+    strict: bool,
+) -> Result<NativeLoadResult> {
+    let store = cache.store()?;
+    Ok(load_result(snapshot::load(
+        &store,
+        &PathBuf::from(dir),
+        strict,
+    )))
+}
+
+/// A number that grows with every change to the store (the CAS counter plus deletes,
+/// touches and flushes): the scheduler's "changes since the last save" is its growth.
+/// Resettable counters are part of it, so after `stats reset` it can go down.
+#[napi]
+pub fn snapshot_change_count(cache: &NativeCache) -> Result<f64> {
+    let store = cache.store()?;
+    let st = store.stats();
+    Ok(store.cas_high_water() as f64 + (st.delete_hits + st.touch_hits + st.cmd_flush) as f64)
+}

@@ -1,0 +1,59 @@
+// The persistence part of `new Cache(options)`: checked here so the Cache only wires it up.
+import type { Logger } from 'pino'
+import type { PersistenceOptions } from './persistence'
+
+/** Options of `new Cache()` / `Cache.open()` that turn persistence on. */
+export interface CachePersistenceOptions {
+  /** Directory of snapshot files; setting it turns persistence on (loaded at construction). */
+  dataDir?: string
+  /** Save rules as Redis's `save`: `"900 1 300 100 60 10000"` (the default), `""` = none. */
+  save?: string
+  /** Snapshots kept in `dataDir` (default 2). */
+  keepSnapshots?: number
+  /** Throw instead of falling back when the newest snapshot is damaged (default false). */
+  strictLoad?: boolean
+  /** `close()` writes a last snapshot, blocking until it is durable (default true). */
+  saveOnClose?: boolean
+  /** Load on a worker thread and serve meanwhile (`cache.loaded` resolves when done). */
+  loadAsync?: boolean
+  /** pino logger for load, save and failure messages (default: none). */
+  logger?: Logger
+}
+
+export const PERSISTENCE_OPTION_NAMES = ['dataDir', 'save', 'keepSnapshots', 'strictLoad', 'saveOnClose', 'loadAsync', 'logger'] as const
+
+export interface ResolvedPersistence extends PersistenceOptions {
+  strictLoad: boolean
+  saveOnClose: boolean
+  loadAsync: boolean
+}
+
+function bool(name: string, v: unknown, dflt: boolean): boolean {
+  if (v === undefined) return dflt
+  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${typeof v}`)
+  return v
+}
+
+/** `undefined` without `dataDir`; otherwise the checked settings. */
+export function resolvePersistence(o: CachePersistenceOptions | undefined): ResolvedPersistence | undefined {
+  if (o === undefined || o.dataDir === undefined) {
+    for (const name of PERSISTENCE_OPTION_NAMES) {
+      if (name !== 'logger' && o?.[name] !== undefined) throw new TypeError(`${name} needs dataDir`)
+    }
+    return undefined
+  }
+  if (typeof o.dataDir !== 'string' || o.dataDir === '') throw new TypeError('dataDir must be a non-empty string')
+  if (o.save !== undefined && typeof o.save !== 'string') throw new TypeError(`save must be a string, got ${typeof o.save}`)
+  if (o.keepSnapshots !== undefined && typeof o.keepSnapshots !== 'number') {
+    throw new TypeError(`keepSnapshots must be a number, got ${typeof o.keepSnapshots}`)
+  }
+  return {
+    dataDir: o.dataDir,
+    save: o.save,
+    keepSnapshots: o.keepSnapshots,
+    logger: o.logger,
+    strictLoad: bool('strictLoad', o.strictLoad, false),
+    saveOnClose: bool('saveOnClose', o.saveOnClose, true),
+    loadAsync: bool('loadAsync', o.loadAsync, false),
+  }
+}

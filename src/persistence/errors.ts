@@ -1,0 +1,103 @@
+// What a snapshot reports, and the error it throws, in the package's public shapes.
+import type { NativeLoadReport, NativeSaveReport, NativeSnapshotError } from '../../native/index'
+
+/** A snapshot written and durable (fsynced, renamed, directory fsynced). */
+export interface SaveReport {
+  /** The snapshot file. */
+  path: string
+  items: number
+  fileBytes: number
+  /** Key and value bytes of the items. */
+  dataBytes: number
+  /** Unix milliseconds the snapshot was started. */
+  createdMs: number
+  durationMs: number
+  /** Part of `durationMs` spent in fsync and rename. */
+  syncMs: number
+  /** Older snapshots deleted to keep `keepSnapshots`. */
+  removed: string[]
+}
+
+/** A damaged snapshot that loading skipped (and moved aside). */
+export interface RejectedSnapshot {
+  path: string
+  movedTo: string | undefined
+  error: SnapshotError
+}
+
+/** What loading at start did. */
+export interface LoadReport {
+  /** The snapshot loaded, `undefined` if there was none. */
+  path: string | undefined
+  items: number
+  /** Items that expired while the cache was down, not loaded. */
+  expired: number
+  /** Items the cache refused (item size limit, or full with `evict: false`). */
+  notStored: number
+  fileBytes: number
+  durationMs: number
+  /** Newer snapshots that failed their checks, newest first. */
+  rejected: RejectedSnapshot[]
+}
+
+export type SnapshotErrorCode =
+  | 'FERROCACHE_SNAPSHOT_IO'
+  | 'FERROCACHE_SNAPSHOT_CORRUPT'
+  | 'FERROCACHE_SNAPSHOT_UNSUPPORTED'
+  | 'FERROCACHE_SNAPSHOT_CLOSED'
+
+/** A snapshot could not be written or read; the message names the file (and byte offset). */
+export class SnapshotError extends Error {
+  override name = 'SnapshotError'
+  readonly code: SnapshotErrorCode
+  /** The file concerned. */
+  readonly path: string
+  /** Where a damaged file is damaged. */
+  readonly offset: number | undefined
+  /** The OS error number of an I/O failure (28 = ENOSPC, 13 = EACCES…). */
+  readonly errno: number | undefined
+
+  constructor(message: string, code: SnapshotErrorCode, path: string, offset?: number, errno?: number) {
+    super(message)
+    this.code = code
+    this.path = path
+    this.offset = offset
+    this.errno = errno
+  }
+
+  /** @internal */
+  static fromNative(e: NativeSnapshotError): SnapshotError {
+    const code: SnapshotErrorCode =
+      e.kind === 'corrupt' ? 'FERROCACHE_SNAPSHOT_CORRUPT' : e.kind === 'unsupported' ? 'FERROCACHE_SNAPSHOT_UNSUPPORTED' : 'FERROCACHE_SNAPSHOT_IO'
+    return new SnapshotError(e.message, code, e.path, e.offset ?? undefined, e.errno ?? undefined)
+  }
+}
+
+export function saveReport(r: NativeSaveReport): SaveReport {
+  return {
+    path: r.path,
+    items: r.items,
+    fileBytes: r.fileBytes,
+    dataBytes: r.dataBytes,
+    createdMs: r.createdMs,
+    durationMs: r.durationMs,
+    syncMs: r.syncMs,
+    removed: r.removed,
+  }
+}
+
+export function loadReport(r: NativeLoadReport): LoadReport {
+  return {
+    path: r.path ?? undefined,
+    items: r.items,
+    expired: r.expired,
+    notStored: r.notStored,
+    fileBytes: r.fileBytes,
+    durationMs: r.durationMs,
+    rejected: r.rejected.map((x) => ({
+      path: x.error.path,
+      movedTo: x.movedTo ?? undefined,
+      error: SnapshotError.fromNative(x.error),
+    })),
+  }
+}

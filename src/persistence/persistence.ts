@@ -1,0 +1,307 @@
+// Persistence of one cache: loading at start, Redis-style scheduled saves, on-demand saves,
+// retries with backoff after a failure, logs and the rdb_* stat lines. The snapshot itself
+// runs in Rust on a worker thread (crates/ferrocache-node/src/persist.rs), so the event
+// loop keeps serving while it is written.
+import type { Logger } from 'pino'
+import type { NativeCache, NativeSnapshotProgress } from '../../native/index'
+import { native } from '../native'
+import { loadReport, saveReport, SnapshotError, type LoadReport, type SaveReport } from './errors'
+import { DEFAULT_SAVE, dueRule, formatSaveRules, parseSaveRules, type SaveRule } from './rules'
+
+export interface PersistenceOptions {
+  /** Directory of the snapshot files (created if missing). */
+  dataDir: string
+  /** Save rules, `"<seconds> <changes> ..."` as Redis's `save` (default `"900 1 300 100 60 10000"`); `""` = none. */
+  save?: string
+  /** Snapshots kept (default 2, at least 1). */
+  keepSnapshots?: number
+  logger?: Logger
+}
+
+/** How often the rules are checked. */
+const TICK_MS = 1_000
+/** After a failed scheduled save the next one waits 5 s, doubling up to 5 min. */
+const RETRY_FIRST_MS = 5_000
+const RETRY_MAX_MS = 300_000
+
+export class Persistence {
+  readonly dataDir: string
+  readonly rules: readonly SaveRule[]
+  readonly keepSnapshots: number
+  readonly #native: NativeCache
+  readonly #log: Logger | undefined
+  #timer: NodeJS.Timeout | undefined
+  /** Changes not yet in a snapshot, and the raw change count they were last taken from. */
+  #changes = 0
+  #lastRaw = 0
+  /** When the last successful save finished (or persistence started). */
+  #lastSaveMs = Date.now()
+  #lastStatus: 'ok' | 'err' = 'ok'
+  #lastDurationMs = -1
+  #lastSave: SaveReport | undefined
+  #lastLoad: LoadReport | undefined
+  #saves = 0
+  #failures = 0
+  /** Consecutive failures, and when the rules may try again. */
+  #failStreak = 0
+  #retryAt = 0
+  #saving: Promise<SaveReport> | undefined
+  #savingSince = 0
+  #progress: NativeSnapshotProgress | undefined
+  /** A save requested while one runs: it starts when that one ends (callers share it). */
+  #queued: Promise<SaveReport> | undefined
+  /** Set while an asynchronous load runs. */
+  #loading: Promise<void> | undefined
+
+  constructor(cache: NativeCache, options: PersistenceOptions) {
+    if (typeof options.dataDir !== 'string' || options.dataDir === '') {
+      throw new TypeError('dataDir must be a non-empty string (a directory path)')
+    }
+    const keep = options.keepSnapshots ?? 2
+    if (!Number.isInteger(keep) || keep < 1 || keep > 1000) {
+      throw new RangeError(`keepSnapshots must be an integer from 1 to 1000, got ${keep}`)
+    }
+    this.dataDir = options.dataDir
+    this.rules = parseSaveRules(options.save ?? DEFAULT_SAVE)
+    this.keepSnapshots = keep
+    this.#native = cache
+    this.#log = options.logger
+    this.#lastRaw = native.snapshotChangeCount(cache)
+  }
+
+  /** Loads the newest valid snapshot now (before serving). With `strict` a damaged one throws. */
+  loadSync(strict = false): LoadReport {
+    return this.#loaded(native.snapshotLoadSync(this.#native, this.dataDir, strict))
+  }
+
+  /**
+   * Loads on a worker thread; the cache serves meanwhile (keys not loaded yet miss). Saves
+   * wait for it: a snapshot of a half-loaded cache must not replace the full one.
+   */
+  load(strict = false): Promise<LoadReport> {
+    const loading = native.snapshotLoad(this.#native, this.dataDir, strict).then((res) => this.#loaded(res))
+    this.#loading = loading.then(
+      () => undefined,
+      () => undefined,
+    )
+    void this.#loading.then(() => {
+      this.#loading = undefined
+    })
+    return loading
+  }
+
+  #loaded(res: { report?: Parameters<typeof loadReport>[0]; error?: Parameters<typeof SnapshotError.fromNative>[0] }): LoadReport {
+    if (res.error !== undefined || res.report === undefined) {
+      const err = SnapshotError.fromNative(res.error!)
+      this.#log?.fatal({ err: err.message, code: err.code, file: err.path, offset: err.offset }, 'snapshot load failed (strict)')
+      throw err
+    }
+    const report = loadReport(res.report)
+    for (const r of report.rejected) {
+      this.#log?.error(
+        { err: r.error.message, code: r.error.code, file: r.path, offset: r.error.offset, movedTo: r.movedTo },
+        'snapshot rejected, trying an older one',
+      )
+    }
+    if (report.path === undefined) {
+      this.#log?.info({ dataDir: this.dataDir }, 'no snapshot to load, starting empty')
+    } else {
+      this.#log?.info(
+        { file: report.path, items: report.items, expired: report.expired, notStored: report.notStored, bytes: report.fileBytes, durationMs: Math.round(report.durationMs) },
+        'snapshot loaded',
+      )
+    }
+    // what was loaded is saved already: count changes from here
+    this.#lastRaw = native.snapshotChangeCount(this.#native)
+    this.#changes = 0
+    this.#lastLoad = report
+    return report
+  }
+
+  /** Starts checking the save rules every second. */
+  start(): void {
+    if (this.#timer !== undefined || this.rules.length === 0) return
+    this.#log?.info({ dataDir: this.dataDir, save: formatSaveRules(this.rules), keep: this.keepSnapshots }, 'persistence on')
+    this.#timer = setInterval(() => this.#tick(), TICK_MS)
+    this.#timer.unref()
+  }
+
+  /** Stops the scheduled saves (a save already running finishes). */
+  stop(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+
+  /** Whether a save is being written. */
+  get saving(): boolean {
+    return this.#saving !== undefined
+  }
+
+  /** Changes made since the last successful save began. */
+  get changesSinceSave(): number {
+    this.#refresh()
+    return this.#changes
+  }
+
+  /**
+   * Writes a snapshot; resolves when it is durable. One that starts after this call: if a
+   * save is running, another follows it (concurrent callers share that one).
+   */
+  snapshot(): Promise<SaveReport> {
+    if (this.#loading !== undefined) return this.#loading.then(() => this.snapshot())
+    if (this.#saving === undefined) return this.#run()
+    this.#queued ??= this.#saving
+      .catch(() => undefined)
+      .then(() => {
+        this.#queued = undefined
+        return this.#run()
+      })
+    return this.#queued
+  }
+
+  /**
+   * Writes a snapshot on this thread, blocking it until the file is durable (a last save
+   * at close or shutdown). Waits for a save running on a worker thread to finish first.
+   */
+  snapshotSync(): SaveReport {
+    if (this.#loading !== undefined) {
+      throw new SnapshotError('cannot snapshot while a snapshot is still loading', 'FERROCACHE_SNAPSHOT_IO', this.dataDir)
+    }
+    this.#refresh()
+    const counted = this.#changes
+    const started = Date.now()
+    let report: SaveReport
+    try {
+      const res = native.snapshotSaveSync(this.#native, this.dataDir, this.keepSnapshots)
+      if (res.error !== undefined || res.report === undefined) throw SnapshotError.fromNative(res.error!)
+      report = saveReport(res.report)
+    } catch (err) {
+      throw this.#failed(err, started)
+    }
+    return this.#succeeded(report, counted)
+  }
+
+  /** Stops the rules; with `save`, writes a last snapshot synchronously (errors logged). */
+  close(save: boolean): SaveReport | undefined {
+    this.stop()
+    if (!save) return undefined
+    if (this.#loading !== undefined) {
+      this.#log?.warn('closing while a snapshot is loading: no snapshot saved')
+      return undefined
+    }
+    try {
+      return this.snapshotSync()
+    } catch {
+      return undefined // logged
+    }
+  }
+
+  #refresh(): void {
+    let raw: number
+    try {
+      raw = native.snapshotChangeCount(this.#native)
+    } catch {
+      return // closed
+    }
+    if (raw > this.#lastRaw) this.#changes += raw - this.#lastRaw
+    this.#lastRaw = raw
+  }
+
+  #tick(): void {
+    if (this.#saving !== undefined || this.#loading !== undefined) return
+    this.#refresh()
+    const now = Date.now()
+    if (now < this.#retryAt) return
+    const rule = dueRule(this.rules, (now - this.#lastSaveMs) / 1000, this.#changes)
+    if (rule === undefined) return
+    this.#log?.info({ changes: this.#changes, rule: `${rule.seconds} ${rule.changes}` }, 'scheduled snapshot')
+    this.snapshot().catch(() => undefined) // logged by #run
+  }
+
+  #run(): Promise<SaveReport> {
+    this.#refresh()
+    const counted = this.#changes
+    const started = Date.now()
+    const progress = new native.NativeSnapshotProgress()
+    let pending: Promise<SaveReport>
+    try {
+      pending = native.snapshotSave(this.#native, this.dataDir, this.keepSnapshots, progress).then((res) => {
+        if (res.error !== undefined || res.report === undefined) throw SnapshotError.fromNative(res.error!)
+        return saveReport(res.report)
+      })
+    } catch (err) {
+      pending = Promise.reject(new SnapshotError(`cannot snapshot: ${(err as Error).message}`, 'FERROCACHE_SNAPSHOT_CLOSED', this.dataDir))
+    }
+    const done = pending.then(
+      (report) => this.#succeeded(report, counted),
+      (err: unknown) => {
+        throw this.#failed(err, started)
+      },
+    )
+    this.#saving = done
+    this.#savingSince = started
+    this.#progress = progress
+    return done
+  }
+
+  #succeeded(report: SaveReport, counted: number): SaveReport {
+    this.#saving = undefined
+    this.#progress = undefined
+    this.#saves++
+    this.#failStreak = 0
+    this.#retryAt = 0
+    this.#lastStatus = 'ok'
+    this.#lastSaveMs = Date.now()
+    this.#lastDurationMs = report.durationMs
+    this.#lastSave = report
+    // changes made while it was written may be missing from it: they stay counted
+    this.#changes = Math.max(0, this.#changes - counted)
+    this.#log?.info(
+      { file: report.path, items: report.items, bytes: report.fileBytes, durationMs: Math.round(report.durationMs), syncMs: Math.round(report.syncMs) },
+      'snapshot saved',
+    )
+    return report
+  }
+
+  #failed(err: unknown, started: number): SnapshotError {
+    this.#saving = undefined
+    this.#progress = undefined
+    this.#failures++
+    this.#failStreak++
+    this.#lastStatus = 'err'
+    this.#lastDurationMs = Date.now() - started
+    const wait = Math.min(RETRY_FIRST_MS * 2 ** (this.#failStreak - 1), RETRY_MAX_MS)
+    this.#retryAt = Date.now() + wait
+    const e =
+      err instanceof SnapshotError ? err : new SnapshotError(`cannot snapshot: ${(err as Error).message}`, 'FERROCACHE_SNAPSHOT_CLOSED', this.dataDir)
+    this.#log?.error(
+      { err: e.message, code: e.code, file: e.path, errno: e.errno, retryInSec: wait / 1000 },
+      'snapshot failed; the previous snapshot is kept',
+    )
+    return e
+  }
+
+  /** The `stats` lines, named as Redis's INFO persistence section. */
+  stats(): Array<[string, string]> {
+    this.#refresh()
+    const now = Date.now()
+    const secs = (ms: number): string => (ms < 0 ? '-1' : String(Math.round(ms / 1000)))
+    return [
+      ['rdb_changes_since_last_save', String(this.#changes)],
+      ['rdb_bgsave_in_progress', this.#saving ? '1' : '0'],
+      ['rdb_last_save_time', String(Math.floor(this.#lastSaveMs / 1000))],
+      ['rdb_last_bgsave_status', this.#lastStatus],
+      ['rdb_last_bgsave_time_sec', secs(this.#lastDurationMs)],
+      ['rdb_current_bgsave_time_sec', this.#saving ? secs(now - this.#savingSince) : '-1'],
+      ['rdb_current_save_keys_processed', String(this.#progress?.items ?? 0)],
+      ['rdb_current_save_bytes', String(this.#progress?.bytes ?? 0)],
+      ['rdb_saves', String(this.#saves)],
+      ['rdb_save_failures', String(this.#failures)],
+      ['rdb_last_save_keys', String(this.#lastSave?.items ?? 0)],
+      ['rdb_last_save_bytes', String(this.#lastSave?.fileBytes ?? 0)],
+      ['rdb_last_load_keys_loaded', String(this.#lastLoad?.items ?? 0)],
+      ['rdb_last_load_keys_expired', String(this.#lastLoad?.expired ?? 0)],
+      ['aof_enabled', '0'],
+    ]
+  }
+}
