@@ -3,6 +3,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Cache, parseSize } from '../src'
+import { nativeCacheOf } from '../src/cache'
+import { ops } from '../src/native-ops'
 import { rejectsLike, throwsLike } from './cache-assert'
 
 test('bad keys: empty, too long, whitespace or control characters, not a string', async () => {
@@ -110,6 +112,24 @@ test('per-call options: unknown names and bad values', async () => {
   await rejectsLike(() => cache.set('k', 'v', null as never), TypeError, /options must be an object, got null/)
   await rejectsLike(() => cache.get('k', { encoding: 'hex' as never }), TypeError, /options\.encoding must be/)
   assert.is(cache.hasSync('k'), false)
+  cache.close()
+})
+
+test('the exported native binding survives misuse: unknown ids, wrong argument types', () => {
+  const loose = ops as unknown as Record<string, (...args: unknown[]) => unknown>
+  throwsLike(() => ops.cacheGet(123456, 'k', false), Error, /the cache is closed/)
+  throwsLike(() => loose.cacheGet('1', 'k', false), TypeError, /id must be a number, got string/)
+  throwsLike(() => loose.cacheGet(), TypeError, /id must be a number, got undefined/)
+  const cache = new Cache()
+  const id = nativeCacheOf(cache).id
+  throwsLike(() => loose.cacheGet(id, 'k', 'yes'), TypeError, /asString must be a boolean/)
+  throwsLike(() => loose.cacheSet(id, 'k', 'v', 'x', 0), TypeError, /flags must be a number/)
+  throwsLike(() => loose.cacheSet(id, 'k', 42, 0, 0), TypeError, /value must be a string, Buffer or Uint8Array, got number/)
+  throwsLike(() => loose.cacheGetMany(id, 'k', false), TypeError, /keys must be an array, got string/)
+  throwsLike(() => loose.cacheSetMany(id, ['a', 'b'], ['1'], 0, 0), TypeError, /same length/)
+  throwsLike(() => loose.cacheArith(id, 'k', true, 1), TypeError, /delta must be a bigint, got number/)
+  assert.is(ops.cacheSet(id, 'k', 'v', 0, 0), true)
+  assert.is(cache.getSync('k')?.toString(), 'v')
   cache.close()
 })
 

@@ -119,45 +119,27 @@ const PLAIN: GetOptions = GetOptions {
 
 // cacheGet(id, key, asString): number | Buffer | string — see `read`.
 callback!(get, 3, |env, a| {
+    let id = arg_u32(env, a[0], "id")?;
     let as_string = arg_bool(env, a[2], "asString")?;
-    read(
-        env,
-        arg_u32(env, a[0], "id")?,
-        a[1],
-        &PLAIN,
-        as_string,
-        false,
-    )
+    read(env, id, a[1], &PLAIN, as_string, false)
 });
 
 // cacheGets(id, key, asString): as cacheGet, plus CAS and flags in the scratch buffer.
 callback!(gets, 3, |env, a| {
+    let id = arg_u32(env, a[0], "id")?;
     let as_string = arg_bool(env, a[2], "asString")?;
-    read(
-        env,
-        arg_u32(env, a[0], "id")?,
-        a[1],
-        &PLAIN,
-        as_string,
-        true,
-    )
+    read(env, id, a[1], &PLAIN, as_string, true)
 });
 
 // cacheGat(id, key, exptime, asString): as cacheGet, and sets a new exptime on a hit.
 callback!(gat, 4, |env, a| {
+    let id = arg_u32(env, a[0], "id")?;
     let opts = GetOptions {
         touch: Some(arg_i64(env, a[2], "exptime")?),
         ..PLAIN
     };
     let as_string = arg_bool(env, a[3], "asString")?;
-    read(
-        env,
-        arg_u32(env, a[0], "id")?,
-        a[1],
-        &opts,
-        as_string,
-        false,
-    )
+    read(env, id, a[1], &opts, as_string, false)
 });
 
 // cacheHas(id, key): boolean, without counting a get or bumping the item in the LRU.
