@@ -13,12 +13,13 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   -U, --udp-port <num>        UDP is not supported: only 0 is accepted
   -A, --enable-shutdown       enable the text "shutdown" command
   -o, --extended <k=v,...>    idle_timeout=<seconds> closes idle connections (0 = never)
-  -h, --help                  print this help and exit
-  -V, --version               print the version and exit
+  --data-dir <dir>            snapshots: load the newest at start, write one on stop and by rules
+  --save "<s> <n> ..."        rules: after s seconds if n changes (default "900 1 300 100 60 10000")
+  --keep-snapshots <n>        snapshots kept (default: 2); --strict-load, --load-async (see README)
+  -h, --help / -V, --version  print this help / the version, and exit
 
-Environment: FERROCACHE_PORT, FERROCACHE_LISTEN, FERROCACHE_MEMORY_LIMIT,
-FERROCACHE_CONN_LIMIT, FERROCACHE_MAX_ITEM_SIZE, FERROCACHE_FACTOR,
-FERROCACHE_SLAB_MIN_SIZE, FERROCACHE_DISABLE_EVICTIONS=1, FERROCACHE_VERBOSE=<0-2>,
-FERROCACHE_ENABLE_SHUTDOWN=1, FERROCACHE_EXTENDED (same as -o). Flags win.
-Logs are JSON lines on stderr. SIGTERM/SIGINT stop gracefully; a second one exits at once.
+Environment: FERROCACHE_<LONG_OPTION> for each long option (FERROCACHE_PORT,
+FERROCACHE_MEMORY_LIMIT, FERROCACHE_DISABLE_EVICTIONS=1, FERROCACHE_DATA_DIR, ...). Flags win.
+Logs are JSON lines on stderr. SIGTERM/SIGINT/SIGUSR1 stop gracefully, after a snapshot with
+--data-dir; a second signal exits at once.
 `

@@ -1,4 +1,5 @@
 // ferrocached's entry point: parse the command line, run the server, stop on a signal.
+import { SnapshotError } from '../persistence'
 import { createServer } from '../server'
 import { createLogger } from '../server/logger'
 import { HELP } from './help'
@@ -53,12 +54,27 @@ async function run(s: CliSettings): Promise<void> {
         growthFactor: s.growthFactor,
         slabMinSize: s.slabMinSize,
         evict: s.evictions,
+        // persistence: loaded here, before the port opens (unless --load-async); the last
+        // snapshot is written when the server closes the cache, after the last reply
+        ...(s.persistence === undefined ? {} : { ...s.persistence, logger: log }),
       },
     })
   } catch (err) {
     // The engine refused a combination of settings (e.g. -I larger than a slab page allows).
     if (err instanceof RangeError || err instanceof TypeError) return usage(err.message)
+    // --strict-load and a damaged snapshot, or an unreadable data directory (logged)
+    if (err instanceof SnapshotError) {
+      log.fatal({ err: err.message, dataDir: s.persistence?.dataDir }, 'cannot load the snapshot, not starting')
+      process.exitCode = 1
+      return
+    }
     throw err
+  }
+  if (s.persistence?.loadAsync) {
+    server.cache.loaded.catch((err: Error) => {
+      log.fatal({ err: err.message }, 'cannot load the snapshot (strict), exiting')
+      process.exit(1)
+    })
   }
   try {
     await server.listen()
@@ -83,6 +99,8 @@ async function run(s: CliSettings): Promise<void> {
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  // memcached's restart convention: SIGUSR1 = stop gracefully (here: snapshot, then exit)
+  process.on('SIGUSR1', () => stop('SIGUSR1'))
   server.on('shutdown', () => {
     stopping = true
   })

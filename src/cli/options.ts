@@ -1,6 +1,7 @@
 // ferrocached's command line: memcached's flags and defaults, long forms, and FERROCACHE_*
 // environment variables (flags win over the environment). Pure: no I/O, easy to test.
 import { parseArgs } from 'node:util'
+import { parseSaveRules } from '../persistence/rules'
 
 /** Everything the command line decides. Sizes in bytes, times in seconds, as memcached. */
 export interface CliSettings {
@@ -18,6 +19,21 @@ export interface CliSettings {
   enableShutdown: boolean
   /** `-o idle_timeout=N`, seconds; 0 = never. */
   idleTimeout: number
+  /** `--data-dir` and friends; absent = no persistence (memcached's behaviour). */
+  persistence?: CliPersistence
+}
+
+/** Snapshot settings, present only with `--data-dir`. */
+export interface CliPersistence {
+  dataDir: string
+  /** `--save` rules (Redis syntax); `undefined` = the default rules. */
+  save: string | undefined
+  /** `--keep-snapshots` (default 2). */
+  keepSnapshots: number
+  /** `--strict-load`: refuse to start when the newest snapshot is damaged. */
+  strictLoad: boolean
+  /** `--load-async`: open the port at once and load meanwhile. */
+  loadAsync: boolean
 }
 
 export type CliCommand =
@@ -59,6 +75,11 @@ const OPTIONS = {
   'udp-port': { type: 'string', short: 'U' },
   'enable-shutdown': { type: 'boolean', short: 'A' },
   extended: { type: 'string', short: 'o', multiple: true },
+  'data-dir': { type: 'string' },
+  save: { type: 'string' },
+  'keep-snapshots': { type: 'string' },
+  'strict-load': { type: 'boolean' },
+  'load-async': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const
@@ -77,6 +98,11 @@ export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
   FERROCACHE_UDP_PORT: 'udp-port',
   FERROCACHE_ENABLE_SHUTDOWN: 'enable-shutdown',
   FERROCACHE_EXTENDED: 'extended',
+  FERROCACHE_DATA_DIR: 'data-dir',
+  FERROCACHE_SAVE: 'save',
+  FERROCACHE_KEEP_SNAPSHOTS: 'keep-snapshots',
+  FERROCACHE_STRICT_LOAD: 'strict-load',
+  FERROCACHE_LOAD_ASYNC: 'load-async',
 }
 
 const MB = 1024 * 1024
@@ -182,6 +208,24 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   }
   if (v['enable-shutdown'] !== undefined) s.enableShutdown = v['enable-shutdown']
   if (v.extended !== undefined) applyExtended(s, v.extended)
+  if (v['data-dir'] !== undefined) {
+    if (v['data-dir'].trim() === '') throw new UsageError(`${name('data-dir', '--data-dir')} needs a directory`)
+    const p: CliPersistence = { dataDir: v['data-dir'], save: undefined, keepSnapshots: 2, strictLoad: false, loadAsync: false }
+    if (v.save !== undefined) {
+      try {
+        parseSaveRules(v.save)
+      } catch (err) {
+        throw new UsageError(`${name('save', '--save')}: ${(err as Error).message}`)
+      }
+      p.save = v.save
+    }
+    if (v['keep-snapshots'] !== undefined) p.keepSnapshots = integer(name('keep-snapshots', '--keep-snapshots'), v['keep-snapshots'], 1, 1000)
+    p.strictLoad = v['strict-load'] ?? false
+    p.loadAsync = v['load-async'] ?? false
+    s.persistence = p
+  } else if (v.save !== undefined || v['keep-snapshots'] !== undefined || v['strict-load'] || v['load-async']) {
+    throw new UsageError('--save, --keep-snapshots, --strict-load and --load-async need --data-dir')
+  }
   if (s.maxItemSize > s.memoryLimit) throw new UsageError('-I/--max-item-size cannot be larger than -m/--memory-limit')
   return { kind: 'run', settings: s }
 }
