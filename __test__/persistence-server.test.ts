@@ -184,6 +184,36 @@ test('a truncated newest snapshot is logged, set aside, and the previous one loa
   await stopChild(s.child)
 })
 
+test('the snapshot command answers OK once the file is durable; stats has the rdb_ lines', async () => {
+  const dir = dataDir()
+  const a = await start(['--data-dir', dir, '--save', ''])
+  const c = await RawConn.open(a.port)
+  c.send('set a 0 0 1\r\n1\r\nsnapshot\r\nget a\r\n')
+  assert.is(await c.until('END\r\n'), 'STORED\r\nOK\r\nVALUE a 0 1\r\n1\r\nEND\r\n')
+  assert.is(snapshots(dir).length, 1)
+  c.send('set b 0 0 1\r\n2\r\nstats\r\n')
+  const stats = await c.until(/END\r\n$/)
+  assert.match(stats, /STAT rdb_saves 1\r\n/)
+  assert.match(stats, /STAT rdb_last_bgsave_status ok\r\n/)
+  assert.match(stats, /STAT rdb_bgsave_in_progress 0\r\n/)
+  assert.match(stats, /STAT rdb_last_save_keys 1\r\n/)
+  // stats lines are refreshed each second: the change to b shows up
+  await sleep(1_200)
+  c.send('stats\r\n')
+  assert.match(await c.until(/END\r\n$/), /STAT rdb_changes_since_last_save 1\r\n/)
+  c.close()
+  await stopChild(a.child)
+
+  const plain = await start([])
+  const d = await RawConn.open(plain.port)
+  d.send('snapshot\r\nstats\r\n')
+  const out = await d.until(/END\r\n$/)
+  assert.ok(out.startsWith('ERROR: snapshot needs --data-dir\r\n'), out)
+  assert.not.match(out, /rdb_/)
+  d.close()
+  await stopChild(plain.child)
+})
+
 function runToExit(args: string[], ms = 15_000): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, '-p', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })

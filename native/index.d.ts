@@ -36,6 +36,10 @@ export declare class NativeServerInfo {
   setMaxConnections(n: number): void
   /** `-A`: whether the `shutdown` command is honoured. */
   setShutdownEnabled(enabled: boolean): void
+  /** Whether the `snapshot` command is honoured (persistence is on). */
+  setSnapshotEnabled(enabled: boolean): void
+  /** Lines appended to the general `stats`: `[name, value]` pairs (persistence's `rdb_*`). */
+  setExtraStats(lines: Array<Array<string>>): void
   /** The verbosity (`-v` count, or what the last `verbosity` command set). */
   get verbosity(): number
   set verbosity(v: number)
@@ -67,7 +71,8 @@ export declare class NativeSession {
    * What to do after the last `feed`, in one call: bit 1 close the connection once the
    * replies are written (quit, a fatal protocol error), bit 2 also shut the server down
    * (`shutdown` with `-A`), bit 4 input is held back: write the replies, then call
-   * `feed` again. 0 means keep reading.
+   * `feed` again; bit 8 a `snapshot` command: write the replies, write the snapshot and
+   * reply to it, then call `feed` again (with an empty buffer). 0 means keep reading.
    */
   get state(): number
   /** Bytes of an incomplete request held back. */

@@ -50,6 +50,9 @@ export class Persistence {
   #progress: NativeSnapshotProgress | undefined
   /** A save requested while one runs: it starts when that one ends (callers share it). */
   #queued: Promise<SaveReport> | undefined
+  /** Receives the stat lines each second and after every save (the server's `stats`). */
+  #statsSink: ((lines: Array<[string, string]>) => void) | undefined
+  #statsTimer: NodeJS.Timeout | undefined
   /** Set while an asynchronous load runs. */
   #loading: Promise<void> | undefined
 
@@ -118,6 +121,19 @@ export class Persistence {
     return report
   }
 
+  /** Calls `sink` with the `stats` lines now, every second, and after each save. */
+  onStats(sink: (lines: Array<[string, string]>) => void): void {
+    this.#statsSink = sink
+    this.#pushStats()
+    clearInterval(this.#statsTimer)
+    this.#statsTimer = setInterval(() => this.#pushStats(), TICK_MS)
+    this.#statsTimer.unref()
+  }
+
+  #pushStats(): void {
+    this.#statsSink?.(this.stats())
+  }
+
   /** Starts checking the save rules every second. */
   start(): void {
     if (this.#timer !== undefined || this.rules.length === 0) return
@@ -129,7 +145,9 @@ export class Persistence {
   /** Stops the scheduled saves (a save already running finishes). */
   stop(): void {
     clearInterval(this.#timer)
+    clearInterval(this.#statsTimer)
     this.#timer = undefined
+    this.#statsTimer = undefined
   }
 
   /** Whether a save is being written. */
@@ -241,6 +259,7 @@ export class Persistence {
     this.#saving = done
     this.#savingSince = started
     this.#progress = progress
+    this.#pushStats()
     return done
   }
 
@@ -260,6 +279,7 @@ export class Persistence {
       { file: report.path, items: report.items, bytes: report.fileBytes, durationMs: Math.round(report.durationMs), syncMs: Math.round(report.syncMs) },
       'snapshot saved',
     )
+    this.#pushStats()
     return report
   }
 
@@ -278,6 +298,7 @@ export class Persistence {
       { err: e.message, code: e.code, file: e.path, errno: e.errno, retryInSec: wait / 1000 },
       'snapshot failed; the previous snapshot is kept',
     )
+    this.#pushStats()
     return e
   }
 

@@ -15,6 +15,7 @@ function preview(b: Buffer): string {
 export const STATE_CLOSE = 1
 export const STATE_SHUTDOWN = 2
 export const STATE_PENDING = 4
+export const STATE_SNAPSHOT = 8
 
 /** The per-connection protocol state machine (ferrocache-node's `NativeSession`). */
 export interface ProtocolSession {
@@ -23,7 +24,8 @@ export interface ProtocolSession {
   /**
    * After a feed: STATE_CLOSE (close once the replies are out), STATE_SHUTDOWN (and stop
    * the server), STATE_PENDING (input held back because the replies reached the budget:
-   * feed again once they are written). 0 = keep reading.
+   * feed again once they are written), STATE_SNAPSHOT (a `snapshot` command: write the
+   * replies, then its reply, then feed an empty buffer). 0 = keep reading.
    */
   readonly state: number
   /** Releases the session and counts the connection as closed. Idempotent. */
@@ -38,6 +40,8 @@ export interface ConnectionOptions {
   logger: Logger
   /** The client sent `shutdown` (only reachable when the server enables it). */
   onShutdown: () => void
+  /** The client sent `snapshot` (only with persistence): resolves with the reply line. */
+  onSnapshot?: () => Promise<string>
   onClose: (conn: Connection) => void
 }
 
@@ -69,7 +73,7 @@ export class Connection {
     socket.on('end', () => {
       // The client sent all it will send: answer what is held back first, then close.
       this.clientDone = true
-      if (!(this.session.state & STATE_PENDING)) this.finish()
+      if (!(this.session.state & (STATE_PENDING | STATE_SNAPSHOT))) this.finish()
     })
     socket.on('error', (err: Error) => this.log.debug({ err: err.message }, 'socket error'))
     socket.on('close', () => {
@@ -100,6 +104,18 @@ export class Connection {
     if (state & STATE_CLOSE) {
       this.finish()
       if (state & STATE_SHUTDOWN) this.opts.onShutdown()
+      return
+    }
+    if (state & STATE_SNAPSHOT) {
+      // Read nothing more until the snapshot is durable and answered, as memcached-style
+      // replies stay in request order; then run what followed it.
+      this.pause()
+      const reply = this.opts.onSnapshot?.() ?? Promise.resolve('SERVER_ERROR snapshots are not available\r\n')
+      void reply.then((line) => {
+        if (this.closing || this.socket.destroyed) return
+        this.socket.write(line)
+        this.onData(EMPTY)
+      })
       return
     }
     if (blocked || state & STATE_PENDING) {

@@ -55,6 +55,10 @@ export class FerrocacheServer extends EventEmitter {
     this.info = new native.NativeServerInfo(PROTOCOL_VERSION)
     this.info.setMaxConnections(this.options.connLimit)
     this.info.setShutdownEnabled(this.options.enableShutdown)
+    // persistence: the `snapshot` command and the rdb_* lines of `stats`
+    const persistence = this.cache.persistence
+    this.info.setSnapshotEnabled(persistence !== undefined)
+    persistence?.onStats((lines) => this.info.setExtraStats(lines))
     this.info.verbosity = this.options.verbosity
     this.verbosity = this.options.verbosity
     // Half-open: a client that sends its requests and then shuts down its side (nc -N,
@@ -155,6 +159,7 @@ export class FerrocacheServer extends EventEmitter {
       idleTimeoutMs: this.options.idleTimeout,
       maxPendingReplyBytes: this.options.maxPendingReplyBytes,
       logger: this.log,
+      onSnapshot: () => this.snapshotReply(),
       onShutdown: () => {
         this.log.info('shutdown command received')
         this.emit('shutdown')
@@ -166,6 +171,16 @@ export class FerrocacheServer extends EventEmitter {
       },
     })
     this.connections.add(conn)
+  }
+
+  /** Runs a snapshot for the `snapshot` command: `OK` once durable, else the error. */
+  private async snapshotReply(): Promise<string> {
+    try {
+      await this.cache.snapshot()
+      return 'OK\r\n'
+    } catch (err) {
+      return `SERVER_ERROR ${(err as Error).message.replace(/[\r\n]+/g, ' ')}\r\n`
+    }
   }
 
   /**

@@ -38,6 +38,7 @@ const SMALL_RATIO: usize = 32;
 const STATE_CLOSE: u32 = 1;
 const STATE_SHUTDOWN: u32 = 2;
 const STATE_PENDING: u32 = 4;
+const STATE_SNAPSHOT: u32 = 8;
 
 /// Ids for `stats conns` (memcached prints file descriptors; we number connections).
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
@@ -94,6 +95,28 @@ impl NativeServerInfo {
         self.inner
             .shutdown_enabled
             .store(enabled, Ordering::Relaxed);
+    }
+
+    /// Whether the `snapshot` command is honoured (persistence is on).
+    #[napi]
+    pub fn set_snapshot_enabled(&self, enabled: bool) {
+        self.inner
+            .snapshot_enabled
+            .store(enabled, Ordering::Relaxed);
+    }
+
+    /// Lines appended to the general `stats`: `[name, value]` pairs (persistence's `rdb_*`).
+    #[napi]
+    pub fn set_extra_stats(&self, lines: Vec<Vec<String>>) {
+        let pairs = lines
+            .into_iter()
+            .filter_map(|mut p| {
+                let value = p.pop()?;
+                let name = p.pop()?;
+                Some((name, value))
+            })
+            .collect();
+        self.inner.set_extra_stats(pairs);
     }
 
     /// The verbosity (`-v` count, or what the last `verbosity` command set).
@@ -188,6 +211,8 @@ impl NativeSession {
             return Ok(None);
         };
         self.out.clear();
+        // after `snapshot` the requests that followed it wait in the session's buffer
+        let resume = self.control == Control::Snapshot;
         self.control = Control::Continue;
         // Held-back input goes first; joining them copies, but only after a budget overrun.
         let joined;
@@ -199,9 +224,12 @@ impl NativeSession {
             joined = held;
             &joined
         };
+        if resume {
+            self.control = session.feed(&[], &mut self.out);
+        }
         let mut at = 0;
         let mut slice = FIRST_SLICE;
-        while at < data.len() {
+        while self.control == Control::Continue && at < data.len() {
             let end = (at + slice).min(data.len());
             let before = self.out.len();
             self.control = session.feed(&data[at..end], &mut self.out);
@@ -213,7 +241,7 @@ impl NativeSession {
                 break;
             }
         }
-        if self.control == Control::Continue && at < data.len() {
+        if matches!(self.control, Control::Continue | Control::Snapshot) && at < data.len() {
             self.pending = data[at..].to_vec();
         }
         if self.out.is_empty() {
@@ -228,13 +256,15 @@ impl NativeSession {
     /// What to do after the last `feed`, in one call: bit 1 close the connection once the
     /// replies are written (quit, a fatal protocol error), bit 2 also shut the server down
     /// (`shutdown` with `-A`), bit 4 input is held back: write the replies, then call
-    /// `feed` again. 0 means keep reading.
+    /// `feed` again; bit 8 a `snapshot` command: write the replies, write the snapshot and
+    /// reply to it, then call `feed` again (with an empty buffer). 0 means keep reading.
     #[napi(getter)]
     pub fn state(&self) -> u32 {
         let control = match self.control {
             Control::Continue => 0,
             Control::Close => STATE_CLOSE,
             Control::Shutdown => STATE_CLOSE | STATE_SHUTDOWN,
+            Control::Snapshot => STATE_SNAPSHOT,
         };
         control
             | if self.pending.is_empty() {

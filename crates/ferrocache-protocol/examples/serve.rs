@@ -40,6 +40,8 @@ fn main() -> std::io::Result<()> {
                     Control::Continue => {}
                     Control::Close => return,
                     Control::Shutdown => std::process::exit(0),
+                    // this example has no data directory (snapshot_enabled stays off)
+                    Control::Snapshot => return,
                 }
             }
         });

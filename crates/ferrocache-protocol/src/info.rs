@@ -37,6 +37,8 @@ pub struct ServerInfo {
     pub verbosity: AtomicU32,
     /// `-A`: whether `shutdown` is honoured.
     pub shutdown_enabled: AtomicBool,
+    /// Whether the `snapshot` command is honoured (the server has a data directory).
+    pub snapshot_enabled: AtomicBool,
     curr_connections: AtomicU64,
     total_connections: AtomicU64,
     rejected_connections: AtomicU64,
@@ -46,6 +48,8 @@ pub struct ServerInfo {
     store_too_large: AtomicU64,
     store_no_memory: AtomicU64,
     settings: Mutex<Vec<(String, String)>>,
+    /// Lines the server appends to the general `stats` (persistence's `rdb_*`).
+    extra_stats: Mutex<Vec<(String, String)>>,
     listeners: Mutex<Vec<(u64, String)>>,
     conns: Mutex<BTreeMap<u64, ConnEntry>>,
 }
@@ -62,6 +66,7 @@ impl ServerInfo {
             threads: AtomicU32::new(1),
             verbosity: AtomicU32::new(0),
             shutdown_enabled: AtomicBool::new(false),
+            snapshot_enabled: AtomicBool::new(false),
             curr_connections: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
@@ -71,6 +76,7 @@ impl ServerInfo {
             store_too_large: AtomicU64::new(0),
             store_no_memory: AtomicU64::new(0),
             settings: Mutex::new(Vec::new()),
+            extra_stats: Mutex::new(Vec::new()),
             listeners: Mutex::new(Vec::new()),
             conns: Mutex::new(BTreeMap::new()),
         }
@@ -130,6 +136,21 @@ impl ServerInfo {
     /// Whether `shutdown` is honoured (`-A`).
     pub fn shutdown_enabled(&self) -> bool {
         self.shutdown_enabled.load(Relaxed)
+    }
+
+    /// Whether `snapshot` is honoured (persistence is on).
+    pub fn snapshot_enabled(&self) -> bool {
+        self.snapshot_enabled.load(Relaxed)
+    }
+
+    /// Replaces the lines appended to the general `stats` (name, value), e.g. the
+    /// persistence figures `rdb_changes_since_last_save`, `rdb_last_save_time`…
+    pub fn set_extra_stats(&self, lines: Vec<(String, String)>) {
+        *self.extra_stats.lock().unwrap() = lines;
+    }
+
+    pub(crate) fn extra_stats(&self) -> Vec<(String, String)> {
+        self.extra_stats.lock().unwrap().clone()
     }
 
     pub(crate) fn add_io(&self, read: usize, written: usize) {

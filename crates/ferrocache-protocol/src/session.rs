@@ -19,6 +19,10 @@ pub enum Control {
     Close,
     /// Write out the replies, close, and shut the server down (`shutdown` with `-A`).
     Shutdown,
+    /// Write out the replies, write a snapshot, reply to it (`OK` or `SERVER_ERROR ...`),
+    /// then call [`Session::feed`] again (with no new bytes) for the requests after it,
+    /// which wait in the session's buffer.
+    Snapshot,
 }
 
 /// Limits a session enforces on its own input buffer.
@@ -61,6 +65,8 @@ pub(crate) enum Step {
     Abort,
     /// Shut the server down.
     Shutdown(usize),
+    /// Stop here: the server writes a snapshot and replies, then feeds again.
+    Snapshot(usize),
 }
 
 /// One connection's protocol state over a [`Storage`].
@@ -123,7 +129,7 @@ impl<S: Storage> Session<S> {
         let ctl = if self.buf.is_empty() {
             // Common case: parse straight from the caller's buffer, copy only leftovers.
             let (used, ctl) = self.run(input, out);
-            if ctl == Ok(Control::Continue) {
+            if matches!(ctl, Ok(Control::Continue | Control::Snapshot)) {
                 self.buf.extend_from_slice(&input[used..]);
             }
             ctl
@@ -142,7 +148,7 @@ impl<S: Storage> Session<S> {
                 Control::Close
             }
         };
-        if ctl != Control::Continue {
+        if !matches!(ctl, Control::Continue | Control::Snapshot) {
             self.closed = true;
             self.buf = Vec::new();
         }
@@ -206,6 +212,7 @@ impl<S: Storage> Session<S> {
                 Step::More => return (pos, Ok(Control::Continue)),
                 Step::Close(n) => return (pos + n, Ok(Control::Close)),
                 Step::Shutdown(n) => return (pos + n, Ok(Control::Shutdown)),
+                Step::Snapshot(n) => return (pos + n, Ok(Control::Snapshot)),
                 Step::Abort => return (data.len(), Err(sent)),
             }
         }

@@ -232,6 +232,9 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     stat_u(out, "moves_within_lru", within);
     stat_u(out, "direct_reclaims", 0);
     stat_u(out, "lru_bumps_dropped", 0);
+    for (k, v) in i.extra_stats() {
+        stat(out, &k, &v);
+    }
 }
 
 /// `stats items`: one block per class holding items.

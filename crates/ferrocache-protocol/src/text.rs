@@ -189,6 +189,15 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
             Step::Done(line_end)
         }
         b"quit" => Step::Close(line_end),
+        // ferrocache's admin command: write a snapshot now, reply once it is durable
+        b"snapshot" if ntok == 2 => {
+            if s.info.snapshot_enabled() {
+                Step::Snapshot(line_end)
+            } else {
+                reply(out, false, b"ERROR: snapshot needs --data-dir");
+                Step::Done(line_end)
+            }
+        }
         b"shutdown" => {
             if !s.info.shutdown_enabled() {
                 reply(out, false, b"ERROR: shutdown not enabled");
