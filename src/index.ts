@@ -14,6 +14,7 @@ export type {
   WriteOptions,
 } from './types'
 export { createServer, FerrocacheServer, type ServerOptions } from './server'
+export { Client, type ClientOptions, type ServerSpec, type CacheError, type ClientErrorCode } from './client'
 export {
   Persistence,
   SnapshotError,

@@ -1,0 +1,334 @@
+// The remote cache: the embedded `Cache`'s Promise API (CacheLike) over one or many
+// memcached-protocol servers (ferrocached, memcached). Each key goes to one server by
+// ketama; requests are meta commands (one reply each, flags and CAS in one round trip)
+// pipelined on a few connections per server.
+import { checkRaw, encodeValue } from '../encoding'
+import { parseWrite, readEncoding, toU64, type Write } from '../options'
+import { delayToSeconds, ttlToExptime } from '../ttl'
+import type {
+  CacheLike,
+  CacheStats,
+  CasEntry,
+  Decoded,
+  Encodable,
+  Encoding,
+  RawValue,
+  ReadOptions,
+  WriteOptions,
+} from '../types'
+import { Connection } from './connection'
+import { cacheError } from './errors'
+import { Continuum } from './ketama'
+import { checkKey } from './keys'
+import { ServerNode } from './node'
+import { parseClientOptions, type ClientOptions } from './options'
+import { ARITH, Batch, FOUND, GET, GETS, OK, Request, STORE, StatsRequest } from './requests'
+import { sumStats, toCacheStats } from './stats'
+
+type Kind = ConstructorParameters<typeof Request>[1]
+
+function toArray<T>(items: Iterable<T>, name: string): T[] {
+  if (Array.isArray(items)) return items
+  if (items == null || typeof (items as Iterable<T>)[Symbol.iterator] !== 'function') {
+    throw new TypeError(`${name} must be an iterable`)
+  }
+  return Array.from(items)
+}
+
+/** ` T<exptime> F<flags>` as far as they differ from the defaults. */
+function writeFlags(w: Write): string {
+  return (w.exptime === 0 ? '' : ` T${w.exptime}`) + (w.flags === 0 ? '' : ` F${w.flags}`)
+}
+
+/** The request line of an `ms` and the value to send after it. */
+function storeLine(key: string, value: RawValue, tail: string): [string, Uint8Array | undefined] {
+  if (typeof value === 'string') return [`ms ${key} ${Buffer.byteLength(value)}${tail}\r\n${value}\r\n`, undefined]
+  return [`ms ${key} ${value.length}${tail}\r\n`, value]
+}
+
+/**
+ * A cache spread over memcached-protocol servers, with the same methods as the embedded
+ * `Cache` (without the `…Sync` twins: a network call cannot be synchronous).
+ *
+ * ```ts
+ * const cache = new Client({ servers: ['10.0.0.1:11211', '10.0.0.2:11211'] })
+ * await cache.set('user:1', JSON.stringify(user), { ttl: 60_000 })
+ * const buf = await cache.get('user:1') // Buffer | undefined
+ * await cache.close()
+ * ```
+ */
+export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
+  readonly #nodes: ServerNode[]
+  readonly #encoding: Encoding
+  readonly #remove: boolean
+  readonly #timeout: number
+  readonly #plain: Write
+  #continuum: Continuum
+  #closed = false
+
+  constructor(options: ClientOptions<E>) {
+    const o = parseClientOptions(options)
+    this.#encoding = o.encoding
+    this.#remove = o.remove
+    this.#timeout = o.settings.timeout
+    this.#plain = parseWrite(undefined, o.encoding)
+    this.#nodes = o.servers.map((s) => new ServerNode(s, o.settings, () => this.#rebuild()))
+    this.#continuum = new Continuum(this.#nodes)
+  }
+
+  /** The default encoding of values read. */
+  get encoding(): E {
+    return this.#encoding as E
+  }
+
+  /** Whether `close()` has been called. */
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** `host:port` of each server, and whether it is currently marked dead. */
+  get servers(): Array<{ server: string; dead: boolean }> {
+    return this.#nodes.map((n) => ({ server: n.label, dead: n.dead }))
+  }
+
+  /** `host:port` of the server `key` goes to now (ketama over the live servers). */
+  serverFor(key: string): string {
+    return this.#route(checkKey(key)).label
+  }
+
+  #rebuild(): void {
+    // Without `remove` a dead server keeps its points: its keys fail fast instead of
+    // moving (and coming back stale when it returns).
+    if (this.#remove) this.#continuum = new Continuum(this.#nodes, this.#nodes.map((n) => !n.dead))
+  }
+
+  #route(key: string): ServerNode {
+    if (this.#closed) throw cacheError(Error, 'FERROCACHE_CLOSED', 'the client is closed')
+    if (this.#nodes.length === 1) return this.#nodes[0]!
+    const i = this.#continuum.lookup(key)
+    if (i === -1) throw cacheError(Error, 'FERROCACHE_NO_SERVERS', 'every server is marked dead')
+    return this.#nodes[i]!
+  }
+
+  #write(options: WriteOptions | undefined): Write {
+    return options === undefined ? this.#plain : parseWrite(options, this.#encoding)
+  }
+
+  /** One request for `key`; the Promise settles with what `kind` reads from the reply. */
+  #one<T>(key: string, kind: Kind, encoding: Encoding, text: string, value?: Uint8Array): Promise<T> {
+    const node = this.#route(key)
+    return new Promise<T>((resolve, reject) => {
+      const req = new Request(Date.now() + this.#timeout, kind, encoding, node.label, resolve as (v: unknown) => void, reject)
+      node.send(req, text, value)
+    })
+  }
+
+  /** Groups key indexes by the server each key goes to. */
+  #group(keys: readonly string[]): Map<ServerNode, number[]> {
+    const groups = new Map<ServerNode, number[]>()
+    keys.forEach((key, i) => {
+      const node = this.#route(key)
+      const list = groups.get(node)
+      if (list === undefined) groups.set(node, [i])
+      else list.push(i)
+    })
+    return groups
+  }
+
+  /** One pipelined batch per server: `line(i)` is the request for key index i. */
+  #batch(
+    keys: readonly string[],
+    encoding: Encoding | undefined,
+    line: (i: number) => [string, Uint8Array | undefined],
+  ): Promise<Array<{ indexes: number[]; values: unknown[]; hits: number }>> {
+    const groups = this.#group(keys)
+    return Promise.all(
+      [...groups].map(
+        ([node, indexes]) =>
+          new Promise<{ indexes: number[]; values: unknown[]; hits: number }>((resolve, reject) => {
+            const conn = node.connection()
+            const batch = new Batch(
+              Date.now() + this.#timeout,
+              indexes.length,
+              encoding,
+              node.label,
+              (r) => resolve({ indexes, ...r }),
+              reject,
+            )
+            if (!(conn instanceof Connection)) return reject(conn)
+            // Text of consecutive requests is joined; a Buffer value splits the write.
+            let text = ''
+            const parts: Array<[string, Uint8Array]> = []
+            for (const i of indexes) {
+              const [t, v] = line(i)
+              text += t
+              if (v !== undefined) {
+                parts.push([text, v])
+                text = '\r\n'
+              }
+            }
+            if (parts.length === 0) return conn.send(batch, text)
+            parts.forEach(([t, v], j) => (j === 0 ? conn.send(batch, t, v) : conn.sendMore(t, v)))
+            if (text !== '') conn.sendMore(text)
+          }),
+      ),
+    )
+  }
+
+  async get<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
+    const encoding = options === undefined ? this.#encoding : readEncoding(options, this.#encoding)
+    return this.#one(checkKey(key), GET, encoding, `mg ${key} v\r\n`)
+  }
+
+  async gets<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<CasEntry<Decoded<F>> | undefined> {
+    const encoding = readEncoding(options, this.#encoding)
+    return this.#one(checkKey(key), GETS, encoding, `mg ${key} v f c\r\n`)
+  }
+
+  async getMany<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Promise<Map<string, Decoded<F>>> {
+    const encoding = readEncoding(options, this.#encoding)
+    const list = toArray(keys, 'keys')
+    list.forEach((k, i) => checkKey(k, `keys[${i}]`))
+    const found = new Array<unknown>(list.length)
+    for (const r of await this.#batch(list, encoding, (i) => [`mg ${list[i]} v\r\n`, undefined])) {
+      r.indexes.forEach((at, j) => (found[at] = r.values[j]))
+    }
+    const out = new Map<string, Decoded<F>>()
+    list.forEach((k, i) => {
+      if (found[i] !== undefined) out.set(k, found[i] as Decoded<F>)
+    })
+    return out
+  }
+
+  #store(mode: string, key: string, value: unknown, options: WriteOptions | undefined, cas = ''): Promise<boolean> {
+    const w = this.#write(options)
+    checkKey(key)
+    const [text, bytes] = storeLine(key, encodeValue(value, w.encoding), writeFlags(w) + mode + cas)
+    return this.#one(key, STORE, w.encoding, text, bytes)
+  }
+
+  async set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
+    return this.#store('', key, value, options)
+  }
+
+  async setMany<F extends Encoding = E>(entries: Iterable<readonly [string, Encodable<F>]>, options?: WriteOptions<F>): Promise<void> {
+    const w = this.#write(options)
+    const keys: string[] = []
+    const values: RawValue[] = []
+    for (const entry of toArray(entries, 'entries')) {
+      if (!Array.isArray(entry)) throw new TypeError(`entries must hold [key, value] pairs`)
+      keys.push(checkKey(entry[0], `entries[${keys.length}] key`))
+      values.push(encodeValue(entry[1], w.encoding, `value of '${String(entry[0])}'`))
+    }
+    const tail = writeFlags(w)
+    await this.#batch(keys, undefined, (i) => storeLine(keys[i]!, values[i]!, tail))
+  }
+
+  async add<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
+    return this.#store(' ME', key, value, options)
+  }
+
+  async replace<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
+    return this.#store(' MR', key, value, options)
+  }
+
+  async append(key: string, value: RawValue): Promise<boolean> {
+    return this.#store(' MA', key, checkRaw(value), { encoding: 'buffer' })
+  }
+
+  async prepend(key: string, value: RawValue): Promise<boolean> {
+    return this.#store(' MP', key, checkRaw(value), { encoding: 'buffer' })
+  }
+
+  async cas<F extends Encoding = E>(key: string, value: Encodable<F>, cas: bigint | number, options?: WriteOptions<F>): Promise<boolean> {
+    const token = toU64('cas', cas)
+    return this.#store('', key, value, options, ` C${token}`)
+  }
+
+  #arith(key: string, mode: string, delta: bigint | number): Promise<bigint | undefined> {
+    const d = toU64('delta', delta)
+    return this.#one(checkKey(key), ARITH, 'buffer', `ma ${key} v ${mode}${d === 1n ? '' : ` D${d}`}\r\n`)
+  }
+
+  async incr(key: string, delta: bigint | number = 1n): Promise<bigint | undefined> {
+    return this.#arith(key, 'MI', delta)
+  }
+
+  async decr(key: string, delta: bigint | number = 1n): Promise<bigint | undefined> {
+    return this.#arith(key, 'MD', delta)
+  }
+
+  async touch(key: string, ttl: number): Promise<boolean> {
+    const exptime = ttlToExptime(ttl)
+    return this.#one(checkKey(key), FOUND, 'buffer', `mg ${key} T${exptime}\r\n`)
+  }
+
+  async gat<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
+    const encoding = readEncoding(options, this.#encoding)
+    const exptime = ttlToExptime(ttl)
+    return this.#one(checkKey(key), GET, encoding, `mg ${key} v T${exptime}\r\n`)
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return this.#one(checkKey(key), FOUND, 'buffer', `md ${key}\r\n`)
+  }
+
+  async deleteMany(keys: Iterable<string>): Promise<number> {
+    const list = toArray(keys, 'keys')
+    list.forEach((k, i) => checkKey(k, `keys[${i}]`))
+    const results = await this.#batch(list, undefined, (i) => [`md ${list[i]}\r\n`, undefined])
+    return results.reduce((n, r) => n + r.hits, 0)
+  }
+
+  async has(key: string): Promise<boolean> {
+    // `mg` with no flags: HD or EN, no value sent. Servers count it as a get.
+    return this.#one(checkKey(key), FOUND, 'buffer', `mg ${key}\r\n`)
+  }
+
+  /** Every server that is not marked dead (all of them without `remove`). */
+  #live(): ServerNode[] {
+    if (this.#closed) throw cacheError(Error, 'FERROCACHE_CLOSED', 'the client is closed')
+    const live = this.#nodes.filter((n) => !n.dead)
+    if (live.length === 0) throw cacheError(Error, 'FERROCACHE_NO_SERVERS', 'every server is marked dead')
+    return live
+  }
+
+  /** Invalidates every item on every live server. */
+  async flush(delay?: number): Promise<void> {
+    const seconds = delayToSeconds(delay)
+    await Promise.all(
+      this.#live().map(
+        (node) =>
+          new Promise((resolve, reject) => {
+            node.send(new Request(Date.now() + this.#timeout, OK, 'buffer', node.label, resolve, reject), `flush_all ${seconds}\r\n`)
+          }),
+      ),
+    )
+  }
+
+  /** Each live server's counters, by `host:port`. */
+  async statsByServer(): Promise<Map<string, CacheStats>> {
+    const live = this.#live()
+    const all = await Promise.all(
+      live.map(
+        (node) =>
+          new Promise<Map<string, string>>((resolve, reject) => {
+            node.send(new StatsRequest(Date.now() + this.#timeout, 3, node.label, resolve, reject), 'stats\r\nstats slabs\r\nstats items\r\n')
+          }),
+      ),
+    )
+    return new Map(live.map((n, i) => [n.label, toCacheStats(all[i]!)]))
+  }
+
+  /** The live servers' counters summed (memcached's names; `time` is the latest clock). */
+  async stats(): Promise<CacheStats> {
+    return sumStats([...(await this.statsByServer()).values()])
+  }
+
+  /** Lets requests in flight finish (each within `timeout`), then closes every
+   * connection; later calls reject with FERROCACHE_CLOSED. */
+  async close(): Promise<void> {
+    this.#closed = true
+    await Promise.all(this.#nodes.map((n) => n.close()))
+  }
+}

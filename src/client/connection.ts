@@ -1,0 +1,201 @@
+// One TCP connection to one server. Requests are pipelined: each is written as soon as it
+// is made (writes of one tick are joined into one socket write) and replies are matched
+// to requests in order, as the text protocol answers them. One timer per connection
+// watches the oldest request's deadline; a request that times out closes the connection
+// (its reply could still come and be taken for the next request's) and fails everything
+// queued behind it.
+import net from 'node:net'
+import { cacheError, type CacheError } from './errors'
+
+/** A request's share of the reply stream. */
+export interface Pending {
+  /** Epoch ms after which the request times out. */
+  deadline: number
+  /** One reply line; for a `VA` reply the value is `buf[start, end)`. Returns true when
+   * this request has all its replies. Must not throw. */
+  reply(head: string, buf: Buffer, start: number, end: number): boolean
+  fail(err: Error): void
+}
+
+export interface ConnectionOptions {
+  host: string
+  port: number
+  connectTimeout: number
+  timeout: number
+  /** The connection ended on its own (not through `close`). `failed` is false when an
+   * idle, established connection was closed by the server (an idle timeout, say). */
+  onFailure(conn: Connection, err: CacheError, failed: boolean): void
+  onConnect(conn: Connection): void
+}
+
+const EMPTY = Buffer.alloc(0)
+const VA = 0x4156 // "VA" read as a little-endian uint16 of the first two bytes
+
+export class Connection {
+  readonly #o: ConnectionOptions
+  readonly #socket: net.Socket
+  readonly #label: string
+  #queue: Array<Pending | undefined> = []
+  #head = 0
+  #in: Buffer = EMPTY
+  /** Text waiting for this tick's write, and any parts written before it. */
+  #outText = ''
+  #outParts: Array<string | Uint8Array> = []
+  #flushQueued = false
+  #timer: NodeJS.Timeout | undefined
+  #connectTimer: NodeJS.Timeout | undefined
+  #closed = false
+  #closing = false
+  #connected = false
+  #referenced = true
+  readonly #closedPromise: Promise<void>
+
+  constructor(o: ConnectionOptions) {
+    this.#o = o
+    this.#label = `${o.host}:${o.port}`
+    const socket = net.connect({ host: o.host, port: o.port, noDelay: true })
+    this.#socket = socket
+    this.#closedPromise = new Promise((resolve) => socket.once('close', () => resolve()))
+    this.#connectTimer = setTimeout(() => {
+      this.#fail(cacheError(Error, 'FERROCACHE_TIMEOUT', `connecting to ${this.#label} timed out after ${o.connectTimeout} ms`, this.#label))
+    }, o.connectTimeout)
+    socket.once('connect', () => {
+      clearTimeout(this.#connectTimer)
+      this.#connectTimer = undefined
+      this.#connected = true
+      o.onConnect(this)
+    })
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk))
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} failed: ${err.code ?? err.message}`, this.#label))
+    })
+    socket.on('close', () => {
+      this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} closed`, this.#label))
+    })
+    this.#setRef(false)
+  }
+
+  /** Requests written and not yet answered. */
+  get pending(): number {
+    return this.#queue.length - this.#head
+  }
+
+  get closed(): boolean {
+    return this.#closed || this.#closing
+  }
+
+  /** Queues `p` and writes its request: `text`, then (if given) `value` and CRLF. */
+  send(p: Pending, text: string, value?: Uint8Array): void {
+    if (this.#closed || this.#closing) {
+      p.fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} is closed`, this.#label))
+      return
+    }
+    if (this.pending === 0) this.#setRef(true)
+    this.#queue.push(p)
+    this.sendMore(text, value)
+    if (this.#timer === undefined) this.#arm(this.#o.timeout)
+  }
+
+  /** More bytes of the request just queued by `send` (a batch with several values). */
+  sendMore(text: string, value?: Uint8Array): void {
+    if (this.#closed) return
+    if (value === undefined) this.#outText += text
+    else {
+      this.#outParts.push(this.#outText + text, value)
+      this.#outText = '\r\n'
+    }
+    if (!this.#flushQueued) {
+      this.#flushQueued = true
+      process.nextTick(() => this.#flush())
+    }
+  }
+
+  /** Closes once every queued request is answered (or failed); resolves when closed. */
+  close(): Promise<void> {
+    this.#closing = true
+    if (this.pending === 0) this.#socket.destroy()
+    return this.#closedPromise
+  }
+
+  #flush(): void {
+    this.#flushQueued = false
+    if (this.#closed) return
+    for (const part of this.#outParts) this.#socket.write(part)
+    if (this.#outText !== '') this.#socket.write(this.#outText)
+    this.#outParts = []
+    this.#outText = ''
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, ms))
+    this.#timer.unref()
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined
+    const head = this.#queue[this.#head]
+    if (head === undefined || this.#closed) return
+    const left = head.deadline - Date.now()
+    if (left > 0) return this.#arm(left)
+    this.#fail(cacheError(Error, 'FERROCACHE_TIMEOUT', `request to ${this.#label} timed out after ${this.#o.timeout} ms`, this.#label))
+  }
+
+  #setRef(on: boolean): void {
+    // An idle client must not keep the process alive; one waiting for replies must.
+    if (on === this.#referenced) return
+    this.#referenced = on
+    if (on) this.#socket.ref()
+    else this.#socket.unref()
+  }
+
+  #onData(chunk: Buffer): void {
+    const buf = this.#in.length === 0 ? chunk : Buffer.concat([this.#in, chunk])
+    let pos = 0
+    while (pos < buf.length) {
+      const p = this.#queue[this.#head]
+      if (p === undefined) {
+        // A reply nobody asked for: the stream can no longer be trusted.
+        this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent an unexpected reply`, this.#label))
+        return
+      }
+      const nl = buf.indexOf(10, pos)
+      if (nl === -1) break
+      let start = 0
+      let end = 0
+      let next = nl + 1
+      if (nl - pos > 3 && buf.readUInt16LE(pos) === VA) {
+        const size = parseInt(buf.toString('latin1', pos + 3, Math.min(nl, pos + 16)), 10)
+        if (next + size + 2 > buf.length) break // the value is still coming
+        start = next
+        end = next + size
+        next = end + 2
+      }
+      const head = buf.toString('latin1', pos, buf[nl - 1] === 13 ? nl - 1 : nl)
+      pos = next
+      if (p.reply(head, buf, start, end)) {
+        this.#queue[this.#head++] = undefined
+        if (this.#head === this.#queue.length) {
+          this.#queue = []
+          this.#head = 0
+          this.#setRef(false)
+          if (this.#closing) this.#socket.destroy()
+        }
+      }
+    }
+    this.#in = pos >= buf.length ? EMPTY : buf.subarray(pos)
+  }
+
+  #fail(err: CacheError): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearTimeout(this.#connectTimer)
+    clearTimeout(this.#timer)
+    this.#socket.destroy()
+    const queue = this.#queue
+    const from = this.#head
+    this.#queue = []
+    this.#head = 0
+    for (let i = from; i < queue.length; i++) queue[i]!.fail(err)
+    if (!this.#closing) this.#o.onFailure(this, err, !this.#connected || queue.length > from)
+  }
+}

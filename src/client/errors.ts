@@ -1,0 +1,41 @@
+// Errors of the remote client: the same classes and `code`s as the embedded cache where
+// the failure is the same (bad key, too large, non-numeric), plus the network's own.
+
+/** `code` values the client adds to the embedded cache's. */
+export type ClientErrorCode =
+  | 'FERROCACHE_CONNECTION' // the connection failed or closed under the request
+  | 'FERROCACHE_TIMEOUT' // no reply within `timeout` (or no connection within `connectTimeout`)
+  | 'FERROCACHE_SERVER_FAILING' // failed recently; not retried until `retry` ms have passed
+  | 'FERROCACHE_SERVER_DEAD' // marked dead after `removeAfter` failures (and `remove` is off)
+  | 'FERROCACHE_NO_SERVERS' // every server is dead or removed
+  | 'FERROCACHE_SERVER_ERROR' // the server answered ERROR / CLIENT_ERROR / SERVER_ERROR
+  | 'FERROCACHE_CLOSED'
+
+type ErrorClass = ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor
+
+export interface CacheError extends Error {
+  code: string
+  /** `host:port` of the server involved, when there is one. */
+  server?: string
+}
+
+export function cacheError(kind: ErrorClass, code: string, message: string, server?: string): CacheError {
+  const err = new kind(message) as CacheError
+  err.code = code
+  if (server !== undefined) err.server = server
+  return err
+}
+
+/** The error for a server's error line, mapped to the embedded cache's codes. */
+export function serverError(line: string, server: string): CacheError {
+  if (line.startsWith('SERVER_ERROR object too large')) {
+    return cacheError(RangeError, 'FERROCACHE_TOO_LARGE', `value is too large for ${server}: ${line}`, server)
+  }
+  if (line.startsWith('SERVER_ERROR out of memory')) {
+    return cacheError(Error, 'FERROCACHE_OUT_OF_MEMORY', `${server}: ${line}`, server)
+  }
+  if (line.includes('non-numeric value')) {
+    return cacheError(TypeError, 'FERROCACHE_NON_NUMERIC', 'cannot increment or decrement non-numeric value', server)
+  }
+  return cacheError(Error, 'FERROCACHE_SERVER_ERROR', `${server} answered: ${line}`, server)
+}

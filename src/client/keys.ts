@@ -1,0 +1,31 @@
+// Key checks done before a request leaves: the embedded cache's rules and messages
+// (1-250 UTF-8 bytes, no spaces or control characters), so both fail the same way and a
+// bad key can never break the text protocol's framing.
+import { cacheError } from './errors'
+
+const MAX_KEY_LEN = 250
+
+function bad(name: string, what: string): Error {
+  return cacheError(TypeError, 'FERROCACHE_BAD_KEY', `${name} ${what}`)
+}
+
+/** Throws a TypeError naming `name` unless `key` is a valid memcached key. */
+export function checkKey(key: unknown, name = 'key'): string {
+  if (typeof key !== 'string') throw bad(name, `must be a string, got ${key === null ? 'null' : typeof key}`)
+  if (key.length === 0) throw bad(name, 'must not be empty')
+  let ascii = true
+  let control = -1
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i)
+    if (c > 0x7f) ascii = false
+    else if ((c <= 0x20 || c === 0x7f) && control === -1) control = i
+  }
+  const bytes = ascii ? key.length : Buffer.byteLength(key)
+  if (bytes > MAX_KEY_LEN) throw bad(name, `is ${bytes} bytes long; memcached keys are at most ${MAX_KEY_LEN} bytes`)
+  if (control !== -1) {
+    const c = key.charCodeAt(control).toString(16).padStart(2, '0')
+    const at = ascii ? control : Buffer.byteLength(key.slice(0, control))
+    throw bad(name, `must not contain spaces or control characters (byte 0x${c} at offset ${at})`)
+  }
+  return key
+}

@@ -1,0 +1,164 @@
+// One server of the pool: a few pipelined connections, and its health. A connection
+// failure makes the server "failing": requests to it fail at once for `retry` ms, then
+// a new connection is tried. After `removeAfter` failures in a row it is dead: it stays
+// out for `reconnect` ms, then a background probe (`mn`) brings it back when it answers.
+// (libmemcached's RETRY_TIMEOUT / SERVER_FAILURE_LIMIT / DEAD_TIMEOUT, twemproxy's
+// server_retry_timeout / server_failure_limit.)
+import { Connection, type Pending } from './connection'
+import { cacheError, type CacheError } from './errors'
+
+export interface NodeSettings {
+  poolSize: number
+  timeout: number
+  connectTimeout: number
+  retry: number
+  removeAfter: number
+  reconnect: number
+}
+
+export interface NodeAddress {
+  host: string
+  port: number
+  weight: number
+  name?: string
+}
+
+export class ServerNode {
+  readonly host: string
+  readonly port: number
+  readonly weight: number
+  readonly name: string | undefined
+  /** `host:port`, for messages and per-server results. */
+  readonly label: string
+  readonly #s: NodeSettings
+  readonly #onChange: (node: ServerNode) => void
+  #conns: Connection[] = []
+  #failures = 0
+  #retryAt = 0
+  #dead = false
+  #probeTimer: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor(address: NodeAddress, settings: NodeSettings, onChange: (node: ServerNode) => void) {
+    this.host = address.host
+    this.port = address.port
+    this.weight = address.weight
+    this.name = address.name
+    this.label = `${address.host}:${address.port}`
+    this.#s = settings
+    this.#onChange = onChange
+  }
+
+  /** Marked dead (after `removeAfter` failures) and not yet back. */
+  get dead(): boolean {
+    return this.#dead
+  }
+
+  /** The least busy connection, a new one while the pool is not full and all are busy,
+   * or the reason no request can go to this server now. */
+  connection(): Connection | CacheError {
+    if (this.#closed) return cacheError(Error, 'FERROCACHE_CLOSED', 'the client is closed')
+    if (this.#dead) {
+      return cacheError(Error, 'FERROCACHE_SERVER_DEAD', `${this.label} is marked dead after ${this.#failures} failures`, this.label)
+    }
+    let best: Connection | undefined
+    for (const c of this.#conns) if (best === undefined || c.pending < best.pending) best = c
+    if (best !== undefined && (best.pending === 0 || this.#conns.length >= this.#s.poolSize)) return best
+    if (this.#failures > 0 && Date.now() < this.#retryAt) {
+      if (best !== undefined) return best
+      return cacheError(Error, 'FERROCACHE_SERVER_FAILING', `${this.label} failed ${this.#failures} time(s); retrying after ${this.#s.retry} ms`, this.label)
+    }
+    const conn = this.#open()
+    this.#conns.push(conn)
+    return conn
+  }
+
+  /** Sends on the best connection, or fails `p` with the reason it cannot go. */
+  send(p: Pending, text: string, value?: Uint8Array): void {
+    const conn = this.connection()
+    if (conn instanceof Connection) conn.send(p, text, value)
+    else p.fail(conn)
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    clearTimeout(this.#probeTimer)
+    const conns = this.#conns
+    this.#conns = []
+    await Promise.all(conns.map((c) => c.close()))
+  }
+
+  #open(): Connection {
+    return new Connection({
+      host: this.host,
+      port: this.port,
+      timeout: this.#s.timeout,
+      connectTimeout: this.#s.connectTimeout,
+      onConnect: () => {
+        this.#failures = 0
+      },
+      onFailure: (conn, _err, failed) => this.#lost(conn, failed),
+    })
+  }
+
+  #lost(conn: Connection, failed: boolean): void {
+    this.#conns = this.#conns.filter((c) => c !== conn)
+    if (!failed || this.#closed || this.#dead) return
+    // Connections failing together (a crash breaks them all) count once per retry window.
+    if (this.#failures > 0 && Date.now() < this.#retryAt) return
+    this.#failures++
+    this.#retryAt = Date.now() + this.#s.retry
+    if (this.#failures >= this.#s.removeAfter) this.#markDead()
+  }
+
+  #markDead(): void {
+    this.#dead = true
+    for (const c of this.#conns) void c.close()
+    this.#conns = []
+    this.#scheduleProbe()
+    this.#onChange(this)
+  }
+
+  #scheduleProbe(): void {
+    this.#probeTimer = setTimeout(() => this.#probe(), this.#s.reconnect)
+    this.#probeTimer.unref()
+  }
+
+  /** One `mn` on a fresh connection: an answer brings the server back. */
+  #probe(): void {
+    if (this.#closed) return
+    const conn = new Connection({
+      host: this.host,
+      port: this.port,
+      timeout: this.#s.timeout,
+      connectTimeout: this.#s.connectTimeout,
+      onConnect: () => {},
+      // Counts only once the probe succeeded and the connection joined the pool.
+      onFailure: (c, _err, failed) => {
+        if (this.#conns.includes(c)) this.#lost(c, failed)
+      },
+    })
+    conn.send(
+      {
+        deadline: Date.now() + this.#s.timeout,
+        reply: (head) => {
+          if (head !== 'MN' || this.#closed) {
+            void conn.close()
+            if (!this.#closed) this.#scheduleProbe()
+            return true
+          }
+          this.#dead = false
+          this.#failures = 0
+          this.#retryAt = 0
+          this.#conns.push(conn)
+          this.#onChange(this)
+          return true
+        },
+        fail: () => {
+          if (!this.#closed) this.#scheduleProbe()
+        },
+      },
+      'mn\r\n',
+    )
+  }
+}

@@ -1,0 +1,101 @@
+// Options of `new Client()`: which servers, and how patient to be with them. Errors are
+// TypeError / RangeError naming the option, as for `new Cache()`.
+import { checkEncoding } from '../encoding'
+import type { Encoding } from '../types'
+import type { NodeAddress, NodeSettings } from './node'
+
+/** A server: `'host:port'`, `'host:port:weight'` (twemproxy's form), or an object. */
+export type ServerSpec = string | { host: string; port?: number; weight?: number; name?: string }
+
+export interface ClientOptions<E extends Encoding = Encoding> {
+  /** The pool; keys are spread over it by ketama (libmemcached/twemproxy compatible). */
+  servers: readonly ServerSpec[]
+  /** Default encoding of values read (default `'buffer'`). */
+  encoding?: E
+  /** Connections per server; requests are pipelined on each (default 2). */
+  poolSize?: number
+  /** Milliseconds to wait for a reply before failing the request (default 1000). */
+  timeout?: number
+  /** Milliseconds to wait for a connection (default 1000). */
+  connectTimeout?: number
+  /** After a failure, milliseconds during which the server is not tried again (default 1000). */
+  retry?: number
+  /** Failures in a row after which a server is marked dead (default 2). */
+  removeAfter?: number
+  /** Milliseconds a dead server stays out before a probe tries to bring it back (default 10000). */
+  reconnect?: number
+  /** Take dead servers out of the continuum so their keys go to the others (default false:
+   * their keys fail fast with FERROCACHE_SERVER_DEAD), libmemcached's REMOVE_FAILED_SERVERS. */
+  remove?: boolean
+}
+
+const NAMES = new Set(['servers', 'encoding', 'poolSize', 'timeout', 'connectTimeout', 'retry', 'removeAfter', 'reconnect', 'remove'])
+const DEFAULT_PORT = 11211
+
+function int(name: string, value: unknown, fallback: number, min: number, max = 2 ** 31 - 1): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`)
+  }
+  return value
+}
+
+function parseServer(spec: unknown, name: string): NodeAddress {
+  if (typeof spec === 'string') {
+    const m = /^([^\s:]+)(?::(\d+))?(?::(\d+))?$/.exec(spec)
+    if (!m) throw new TypeError(`${name} must look like 'host:port' or 'host:port:weight', got '${spec}'`)
+    return {
+      host: m[1]!,
+      port: int(`${name} port`, m[2] === undefined ? undefined : Number(m[2]), DEFAULT_PORT, 1, 65535),
+      weight: int(`${name} weight`, m[3] === undefined ? undefined : Number(m[3]), 1, 1),
+    }
+  }
+  if (typeof spec !== 'object' || spec === null) throw new TypeError(`${name} must be a string or an object`)
+  const o = spec as Record<string, unknown>
+  if (typeof o.host !== 'string' || o.host === '') throw new TypeError(`${name}.host must be a non-empty string`)
+  if (o.name !== undefined && typeof o.name !== 'string') throw new TypeError(`${name}.name must be a string`)
+  return {
+    host: o.host,
+    port: int(`${name}.port`, o.port, DEFAULT_PORT, 1, 65535),
+    weight: int(`${name}.weight`, o.weight, 1, 1),
+    ...(o.name === undefined ? {} : { name: o.name as string }),
+  }
+}
+
+export function parseClientOptions(options: unknown): {
+  servers: NodeAddress[]
+  settings: NodeSettings
+  encoding: Encoding
+  remove: boolean
+} {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object with servers')
+  const o = options as Record<string, unknown>
+  for (const key of Object.keys(o)) {
+    if (!NAMES.has(key)) throw new TypeError(`unknown option '${key}' (known: ${[...NAMES].join(', ')})`)
+  }
+  if (!Array.isArray(o.servers) || o.servers.length === 0) {
+    throw new TypeError('servers must be a non-empty array of \'host:port\' strings or { host, port } objects')
+  }
+  const servers = o.servers.map((s, i) => parseServer(s, `servers[${i}]`))
+  const seen = new Set<string>()
+  for (const s of servers) {
+    const id = `${s.host}:${s.port}`
+    if (seen.has(id)) throw new RangeError(`servers lists ${id} twice`)
+    seen.add(id)
+  }
+  if (o.remove !== undefined && typeof o.remove !== 'boolean') throw new TypeError('remove must be a boolean')
+  return {
+    servers,
+    encoding: o.encoding === undefined ? 'buffer' : checkEncoding(o.encoding, 'encoding'),
+    remove: o.remove === true,
+    settings: {
+      poolSize: int('poolSize', o.poolSize, 2, 1, 64),
+      timeout: int('timeout', o.timeout, 1000, 1),
+      connectTimeout: int('connectTimeout', o.connectTimeout, 1000, 1),
+      retry: int('retry', o.retry, 1000, 0),
+      removeAfter: int('removeAfter', o.removeAfter, 2, 1),
+      reconnect: int('reconnect', o.reconnect, 10_000, 1),
+    },
+  }
+}

@@ -1,0 +1,178 @@
+// What each request makes of its replies (meta protocol: VA/EN/HD/NS/EX/NF/MN, and the
+// classic OK / STAT…END for flush_all and stats). One object per request, settled once.
+import type { Pending } from './connection'
+import { cacheError, serverError } from './errors'
+import type { Encoding } from '../types'
+
+/** How a single reply is read. */
+export const GET = 0 // mg k v            → value | undefined
+export const GETS = 1 // mg k v f c       → { value, cas, flags } | undefined
+export const FOUND = 2 // mg k [T] / md k → true on HD, false on EN/NF
+export const STORE = 3 // ms              → true on HD, false on NS/EX/NF
+export const ARITH = 4 // ma k v          → bigint | undefined
+export const OK = 5 // flush_all          → undefined on OK
+type Kind = typeof GET | typeof GETS | typeof FOUND | typeof STORE | typeof ARITH | typeof OK
+
+type Settle = (value: unknown) => void
+
+function isError(head: string): boolean {
+  const c = head.charCodeAt(0)
+  return (c === 67 /*C*/ || c === 83 /*S*/ || c === 69 /*E*/) && /^(CLIENT_ERROR|SERVER_ERROR|ERROR)\b/.test(head)
+}
+
+/** A value's bytes as the encoding asks: a private copy, a string, or parsed JSON. */
+export function decode(buf: Buffer, start: number, end: number, encoding: Encoding): unknown {
+  if (encoding === 'buffer') {
+    const out = Buffer.allocUnsafe(end - start)
+    buf.copy(out, 0, start, end)
+    return out
+  }
+  const text = buf.toString('utf8', start, end)
+  return encoding === 'json' ? JSON.parse(text) : text
+}
+
+function unexpected(head: string, server: string): Error {
+  return cacheError(Error, 'FERROCACHE_SERVER_ERROR', `unexpected reply from ${server}: ${head.slice(0, 100)}`, server)
+}
+
+/** A request answered by one reply line (plus a value for VA). */
+export class Request implements Pending {
+  constructor(
+    readonly deadline: number,
+    private readonly kind: Kind,
+    private readonly encoding: Encoding,
+    private readonly server: string,
+    private readonly resolve: Settle,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  reply(head: string, buf: Buffer, start: number, end: number): boolean {
+    try {
+      this.resolve(this.#read(head, buf, start, end))
+    } catch (err) {
+      this.reject(err as Error)
+    }
+    return true
+  }
+
+  fail(err: Error): void {
+    this.reject(err)
+  }
+
+  #read(head: string, buf: Buffer, start: number, end: number): unknown {
+    const isVa = head.startsWith('VA ')
+    switch (this.kind) {
+      case GET:
+        if (isVa) return decode(buf, start, end, this.encoding)
+        if (head === 'EN') return undefined
+        break
+      case GETS:
+        if (isVa) {
+          let flags = 0
+          let cas = 0n
+          for (const t of head.split(' ')) {
+            if (t[0] === 'f') flags = Number(t.slice(1))
+            else if (t[0] === 'c') cas = BigInt(t.slice(1))
+          }
+          return { value: decode(buf, start, end, this.encoding), cas, flags }
+        }
+        if (head === 'EN') return undefined
+        break
+      case FOUND:
+        if (head === 'HD') return true
+        if (head === 'EN' || head === 'NF') return false
+        break
+      case STORE:
+        if (head === 'HD') return true
+        if (head === 'NS' || head === 'EX' || head === 'NF') return false
+        break
+      case ARITH:
+        if (isVa) return BigInt(buf.toString('latin1', start, end))
+        if (head === 'NF') return undefined
+        break
+      case OK:
+        if (head === 'OK') return undefined
+        break
+    }
+    throw isError(head) ? serverError(head, this.server) : unexpected(head, this.server)
+  }
+}
+
+/** `count` pipelined requests of one kind to one server, settled together: values for
+ * GET (undefined for misses), or how many answered HD for FOUND/STORE. The first error
+ * rejects the whole batch once every reply is in. */
+export class Batch implements Pending {
+  readonly values: unknown[] = []
+  #hits = 0
+  #error: Error | undefined
+
+  constructor(
+    readonly deadline: number,
+    private readonly count: number,
+    private readonly encoding: Encoding | undefined,
+    private readonly server: string,
+    private readonly resolve: (result: { values: unknown[]; hits: number }) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  reply(head: string, buf: Buffer, start: number, end: number): boolean {
+    if (this.encoding !== undefined && head.startsWith('VA ')) {
+      try {
+        this.values.push(decode(buf, start, end, this.encoding))
+      } catch (err) {
+        this.#error ??= err as Error
+        this.values.push(undefined)
+      }
+    } else if (head === 'HD') {
+      this.#hits++
+      this.values.push(undefined)
+    } else if (head === 'EN' || head === 'NF' || head === 'NS' || head === 'EX') {
+      this.values.push(undefined)
+    } else {
+      this.#error ??= isError(head) ? serverError(head, this.server) : unexpected(head, this.server)
+      this.values.push(undefined)
+    }
+    if (this.values.length < this.count) return false
+    if (this.#error !== undefined) this.reject(this.#error)
+    else this.resolve({ values: this.values, hits: this.#hits })
+    return true
+  }
+
+  fail(err: Error): void {
+    this.reject(err)
+  }
+}
+
+/** `stats`, `stats slabs`, `stats items` in one go: every STAT line until three ENDs. */
+export class StatsRequest implements Pending {
+  readonly #stats = new Map<string, string>()
+  #ends = 0
+
+  constructor(
+    readonly deadline: number,
+    private readonly sections: number,
+    private readonly server: string,
+    private readonly resolve: (stats: Map<string, string>) => void,
+    private readonly reject: (err: Error) => void,
+  ) {}
+
+  reply(head: string): boolean {
+    if (head.startsWith('STAT ')) {
+      const sp = head.indexOf(' ', 5)
+      if (sp > 0) this.#stats.set(head.slice(5, sp), head.slice(sp + 1))
+      return false
+    }
+    if (head !== 'END') {
+      this.reject(isError(head) ? serverError(head, this.server) : unexpected(head, this.server))
+      // The stream past an unknown reply cannot be matched any more; the connection's
+      // next reply check will catch it. Count it as a section end to stay in step.
+    }
+    if (++this.#ends < this.sections) return false
+    this.resolve(this.#stats)
+    return true
+  }
+
+  fail(err: Error): void {
+    this.reject(err)
+  }
+}
