@@ -1,0 +1,195 @@
+// One body of CacheLike behaviours, run against every implementation (the embedded
+// `Cache` and the remote `Client`): an app that switches between them sees the same
+// results. Each test takes a fresh key prefix so implementations sharing servers do not
+// see each other's keys.
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import type { CacheLike } from '../../src'
+import { rejectsLike, sleep } from '../cache-assert'
+
+export interface Subject {
+  cache: CacheLike<'buffer'>
+  close(): Promise<void>
+}
+
+let n = 0
+const fresh = () => `t${process.pid}-${++n}-${Date.now() % 100000}:`
+
+export function cacheLikeSuite(name: string, make: () => Promise<Subject>): void {
+  const s = suite<{ subject?: Subject }>(`CacheLike: ${name}`, {})
+  s.before(async (ctx) => {
+    ctx.subject = await make()
+  })
+  s.after(async (ctx) => {
+    await ctx.subject?.close()
+  })
+  const c = (ctx: { subject?: Subject }) => ctx.subject!.cache
+
+  s('get/set: Buffer by default, utf8 and json per call, copies out, misses undefined', async (ctx) => {
+    const cache = c(ctx)
+    const p = fresh()
+    const bin = Buffer.from([0, 1, 2, 255, 13, 10, 0])
+    assert.is(await cache.set(`${p}s`, 'héllo ✓'), true)
+    await cache.set(`${p}b`, bin)
+    await cache.set(`${p}e`, '')
+    await cache.set(`${p}j`, JSON.stringify({ a: [1, 2] }))
+    assert.equal(await cache.get(`${p}s`), Buffer.from('héllo ✓'))
+    assert.is(await cache.get(`${p}s`, { encoding: 'utf8' }), 'héllo ✓')
+    assert.equal(await cache.get(`${p}b`), bin)
+    assert.equal(await cache.get(`${p}e`), Buffer.alloc(0))
+    assert.equal(await cache.get(`${p}j`, { encoding: 'json' }), { a: [1, 2] })
+    await cache.set(`${p}j2`, { x: 1 }, { encoding: 'json' })
+    assert.equal(await cache.get(`${p}j2`, { encoding: 'json' }), { x: 1 })
+    assert.is(await cache.get(`${p}missing`), undefined)
+    const got = (await cache.get(`${p}b`))!
+    got[0] = 99
+    assert.is((await cache.get(`${p}b`))![0], 0)
+  })
+
+  s('a 300 KB value and a UTF-8 key round-trip', async (ctx) => {
+    const cache = c(ctx)
+    const p = fresh()
+    const big = Buffer.alloc(300_000)
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff
+    await cache.set(`${p}big`, big)
+    assert.ok((await cache.get(`${p}big`))!.equals(big))
+    await cache.set(`${p}ключ`, 'v')
+    assert.is(await cache.get(`${p}ключ`, { encoding: 'utf8' }), 'v')
+  })
+
+  s('gets and cas: flags kept, stale or missing token refused', async (ctx) => {
+    const cache = c(ctx)
+    const p = fresh()
+    await cache.set(`${p}k`, 'one', { flags: 0xffffffff })
+    const e = (await cache.gets(`${p}k`, { encoding: 'utf8' }))!
+    assert.is(e.value, 'one')
+    assert.is(e.flags, 0xffffffff)
+    assert.type(e.cas, 'bigint')
+    assert.is(await cache.cas(`${p}k`, 'two', e.cas, { flags: 5 }), true)
+    assert.is(await cache.cas(`${p}k`, 'three', e.cas), false, 'the token changed')
+    const e2 = (await cache.gets(`${p}k`))!
+    assert.equal(e2.value, Buffer.from('two'))
+    assert.is(e2.flags, 5)
+    assert.ok(e2.cas !== e.cas)
+    assert.is(await cache.cas(`${p}gone`, 'x', e2.cas), false)
+    assert.is(await cache.gets(`${p}gone`), undefined)
+  })
+
+  s('add, replace, append, prepend', async (ctx) => {
+    const cache = c(ctx)
+    const p = fresh()
+    assert.is(await cache.add(`${p}a`, 'first'), true)
+    assert.is(await cache.add(`${p}a`, 'second'), false)
+    assert.is(await cache.replace(`${p}r`, 'x'), false)
+    assert.is(await cache.get(`${p}r`), undefined)
+    assert.is(await cache.replace(`${p}a`, 'mid'), true)
+    assert.is(await cache.append(`${p}a`, Buffer.from('>')), true)
+    assert.is(await cache.prepend(`${p}a`, '<'), true)
+    assert.is(await cache.get(`${p}a`, { encoding: 'utf8' }), '<mid>')
+    assert.is(await cache.append(`${p}none`, 'x'), false)
+    assert.is(await cache.prepend(`${p}none`, 'x'), false)
+  })
+
+  s('incr/decr: default delta 1, wrap at 2^64, floor at 0, miss, non-numeric', async (ctx) => {
+    const cache = c(ctx)
+    const p = fresh()
+    await cache.set(`${p}n`, '10')
+    assert.is(await cache.incr(`${p}n`), 11n)
+    assert.is(await cache.incr(`${p}n`, 5), 16n)
+    assert.is(await cache.decr(`${p}n`, 100n), 0n)
+    assert.is(await cache.decr(`${p}n`), 0n)
+    await cache.set(`${p}max`, '18446744073709551615')
+    assert.is(await cache.incr(`${p}max`, 2), 1n)
+    assert.is(await cache.incr(`${p}missing`), undefined)
+    assert.is(await cache.decr(`${p}missing`), undefined)
+    await cache.set(`${p}text`, 'abc')
+    const err = await rejectsLike(() => cache.incr(`${p}text`), TypeError, /non-numeric/)
+    assert.is((err as Error & { code: string }).code, 'FERROCACHE_NON_NUMERIC')
+    await rejectsLike(() => cache.incr(`${p}n`, -1), RangeError, /delta/)
+  })
+
+  s('delete, deleteMany, has, getMany, setMany', async (ctx) => {
+    const cache = c(ctx)
+    const p = fresh()
+    const keys = Array.from({ length: 50 }, (_, i) => `${p}k${i}`)
+    await cache.setMany(keys.map((k) => [k, k] as const), { flags: 3 })
+    assert.is(await cache.has(keys[7]!), true)
+    assert.is(await cache.has(`${p}nope`), false)
+    const got = await cache.getMany([...keys, `${p}nope`], { encoding: 'utf8' })
+    assert.is(got.size, 50)
+    assert.equal([...got.keys()], keys, 'hits in the order asked')
+    assert.is(got.get(keys[42]!), keys[42])
+    assert.is((await cache.gets(keys[0]!))!.flags, 3)
+    assert.is(await cache.delete(keys[0]!), true)
+    assert.is(await cache.delete(keys[0]!), false)
+    assert.is(await cache.deleteMany([keys[0]!, keys[1]!, keys[2]!, `${p}nope`]), 2)
+    assert.is((await cache.getMany(keys)).size, 47)
+    assert.is((await cache.getMany([])).size, 0)
+  })
+
+  s('ttl: items expire, touch and gat extend, ttl 0 never expires', async (ctx) => {
+    const cache = c(ctx)
+    const p = fresh()
+    await cache.set(`${p}short`, 'x', { ttl: 1000 })
+    await cache.set(`${p}touched`, 'y', { ttl: 1000 })
+    await cache.set(`${p}gat`, 'z', { ttl: 1000 })
+    await cache.set(`${p}forever`, 'f', { ttl: 0 })
+    assert.is(await cache.touch(`${p}touched`, 60_000), true)
+    assert.is(await cache.gat(`${p}gat`, 60_000, { encoding: 'utf8' }), 'z')
+    assert.is(await cache.touch(`${p}missing`, 1000), false)
+    assert.is(await cache.gat(`${p}missing`, 1000), undefined)
+    await sleep(2_100)
+    assert.is(await cache.get(`${p}short`), undefined)
+    assert.is(await cache.get(`${p}touched`, { encoding: 'utf8' }), 'y')
+    assert.is(await cache.get(`${p}gat`, { encoding: 'utf8' }), 'z')
+    assert.is(await cache.get(`${p}forever`, { encoding: 'utf8' }), 'f')
+  })
+
+  s('bad arguments reject with the same classes and messages', async (ctx) => {
+    const cache = c(ctx)
+    await rejectsLike(() => cache.get(''), TypeError, /^key must not be empty$/)
+    await rejectsLike(() => cache.set('x'.repeat(251), 'v'), TypeError, /key is 251 bytes long; memcached keys are at most 250 bytes/)
+    await rejectsLike(() => cache.set('é'.repeat(126), 'v'), TypeError, /key is 252 bytes long/)
+    await rejectsLike(() => cache.set('a b', 'v'), TypeError, /key must not contain spaces or control characters \(byte 0x20 at offset 1\)/)
+    await rejectsLike(() => cache.get('a\r\nflush_all'), TypeError, /byte 0x0d/)
+    await rejectsLike(() => cache.get(42 as unknown as string), TypeError, /key must be a string, got number/)
+    await rejectsLike(() => cache.getMany(['ok', 'bad key']), TypeError, /^keys\[1\] must not contain spaces/)
+    await rejectsLike(() => cache.set('k', 'v', { ttl: -1 }), RangeError, /ttl/)
+    await rejectsLike(() => cache.set('k', 'v', { flags: 2 ** 32 }), RangeError, /flags/)
+    await rejectsLike(() => cache.set('k', 42 as unknown as string), TypeError, /value must be a string, Buffer or Uint8Array/)
+    await rejectsLike(() => cache.get('k', { encoding: 'hex' as 'utf8' }), TypeError, /encoding/)
+    await rejectsLike(() => cache.cas('k', 'v', -1), RangeError, /cas/)
+  })
+
+  s('stats count what this test did (memcached names)', async (ctx) => {
+    const cache = c(ctx)
+    const p = fresh()
+    const before = await cache.stats()
+    for (let i = 0; i < 20; i++) await cache.set(`${p}${i}`, 'v')
+    for (let i = 0; i < 30; i++) await cache.get(`${p}${i}`)
+    const after = await cache.stats()
+    assert.is(after.cmd_set - before.cmd_set, 20)
+    assert.is(after.get_hits - before.get_hits, 20)
+    assert.is(after.get_misses - before.get_misses, 10)
+    assert.ok(after.curr_items >= 20)
+    assert.ok(after.slabs.length >= 1 && after.slabs.every((sl) => sl.chunk_size > 0))
+  })
+
+  s('flush invalidates every key', async (ctx) => {
+    const cache = c(ctx)
+    const p = fresh()
+    for (let i = 0; i < 30; i++) await cache.set(`${p}${i}`, 'v')
+    await cache.flush()
+    assert.is((await cache.getMany(Array.from({ length: 30 }, (_, i) => `${p}${i}`))).size, 0)
+  })
+
+  s('after close, calls reject with FERROCACHE_CLOSED', async () => {
+    const own = await make()
+    await own.cache.set('k', 'v')
+    await own.close()
+    const err = await rejectsLike(() => own.cache.get('k'), Error, /closed/)
+    assert.is((err as Error & { code: string }).code, 'FERROCACHE_CLOSED')
+  })
+
+  s.run()
+}
