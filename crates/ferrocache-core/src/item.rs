@@ -156,12 +156,6 @@ impl Item {
     pub fn vlen(self) -> usize {
         (self.rd32(OFF_LEN) & 0x00ff_ffff) as usize
     }
-    /// Sets a new value length (the caller has checked it fits the chunk).
-    #[inline]
-    pub fn set_vlen(self, vlen: usize) {
-        let w = self.rd32(OFF_LEN) & 0xff00_0000;
-        self.wr32(OFF_LEN, w | vlen as u32);
-    }
     /// Header + key + value bytes.
     #[inline]
     pub fn total(self) -> usize {
@@ -242,8 +236,6 @@ mod tests {
         assert!(it.has(F_FETCHED) && it.has(F_TOKEN) && !it.has(F_ACTIVE) && !it.has(F_STALE));
         assert_eq!(it.time(), TIME_MASK);
         assert_eq!(it.total(), HDR + 3 + 5);
-        it.set_vlen(2);
-        assert_eq!(it.value(), b"he");
         assert_eq!(it.klen(), 3);
         it.clear();
         assert!(!it.is_live());

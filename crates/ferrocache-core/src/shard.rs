@@ -739,9 +739,10 @@ impl Shard {
         let mut created = false;
         if h == NIL {
             let Some(viv) = o.vivify else {
-                // gat/gats count as touches only (as memcached 1.6.18 does), gets as gets
+                // gat/gats count as touches only (as memcached 1.6.18 does), gets and
+                // meta mg (with or without T) as gets
                 if counted {
-                    if o.touch.is_some() {
+                    if o.touch.is_some() && !o.miss_counts_as_get {
                         self.st.cmd_touch += 1;
                         self.st.touch_misses += 1;
                     } else {
@@ -1064,18 +1065,18 @@ impl Shard {
             Some(t) => ctx.exptime(t),
             None => it.exptime(),
         };
-        let fits = total_size(it.klen(), text.len()) <= core.classes.sizes[c] as usize;
-        let target = if fits {
-            // rewrite in place: same chunk, same links
-            let before = it.total() as u64;
-            it.set_vlen(text.len());
-            it.value_mut().copy_from_slice(text);
+        let target = if text.len() <= it.vlen() {
+            // memcached's do_add_delta: a result no longer than the value is written in
+            // place, padded with spaces to the same length (`decr 100 95` reads back "5  ")
+            let v = it.value_mut();
+            v[..text.len()].copy_from_slice(text);
+            v[text.len()..].fill(b' ');
             it.set_cas(core.next_cas(r.new_cas));
             it.set_exptime(exptime);
             it.set_time(ctx.rel);
-            self.req[c] = self.req[c] - before + it.total() as u64;
             it
         } else {
+            // a longer one becomes a new item of exactly its length
             let gen = self.gen;
             let flags = it.client_flags();
             let (h, nc) = self.new_item(core, ctx, r.key, text.len(), flags, exptime, r.new_cas)?;

@@ -47,6 +47,9 @@ pub struct GetOptions {
     pub no_bump: bool,
     /// Meta `R(token)`: if the remaining TTL is below this many seconds, win the recache.
     pub recache_below: Option<u32>,
+    /// A miss with `touch` counts as a get miss (cmd_get, get_misses), as memcached counts
+    /// meta `mg ... T`; without it such a miss is a touch miss (gat/gats).
+    pub miss_counts_as_get: bool,
 }
 
 /// Which storage command a [`StoreRequest`] is.

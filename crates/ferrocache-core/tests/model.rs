@@ -466,7 +466,15 @@ impl Harness {
                             panic!("{out:?}")
                         };
                         assert_eq!(value, v);
-                        e.value = v.to_string().into_bytes();
+                        // memcached: in place padded with spaces when not longer
+                        let text = v.to_string().into_bytes();
+                        if text.len() <= e.value.len() {
+                            let pad = e.value.len() - text.len();
+                            e.value = text;
+                            e.value.resize(e.value.len() + pad, b' ');
+                        } else {
+                            e.value = text;
+                        }
                         e.cas = cas;
                         if incr {
                             self.expect.incr_hits += 1;

@@ -359,6 +359,17 @@ fn touch_and_gat() {
     assert_eq!((st.cmd_touch, st.touch_hits, st.touch_misses), (4, 2, 2));
     // gat counts as a touch only, not as a get (checked against memcached 1.6.18)
     assert_eq!((st.cmd_get, st.get_hits, st.get_misses), (2, 1, 1));
+    // meta mg with T: a hit is a touch, a miss a get miss (memcached 1.6.18)
+    let mg = GetOptions {
+        miss_counts_as_get: true,
+        ..o
+    };
+    set(&s, "k", "v");
+    assert!(s.get(b"k", &mg, |_| ()).is_some());
+    assert!(s.get(b"nope", &mg, |_| ()).is_none());
+    let st = s.stats();
+    assert_eq!((st.cmd_touch, st.touch_hits, st.touch_misses), (5, 3, 2));
+    assert_eq!((st.cmd_get, st.get_hits, st.get_misses), (3, 1, 2));
 }
 
 #[test]
@@ -492,7 +503,11 @@ fn incr_decr() {
         ),
         "decr floors at 0"
     );
-    assert_eq!(get(&s, "n").unwrap(), b"0");
+    assert_eq!(
+        get(&s, "n").unwrap(),
+        b"0 ",
+        "in place, padded as memcached"
+    );
     set(&s, "n", "18446744073709551615");
     assert!(
         matches!(
@@ -500,6 +515,16 @@ fn incr_decr() {
             Ok(ArithStatus::Ok { value: 1, .. })
         ),
         "incr wraps"
+    );
+    assert_eq!(get(&s, "n").unwrap(), b"1                   ");
+    set(&s, "n", "100");
+    arith(&s, "n", false, 95).unwrap();
+    assert_eq!(get(&s, "n").unwrap(), b"5  ", "memcached's `decr 100 95`");
+    arith(&s, "n", true, 995).unwrap();
+    assert_eq!(
+        get(&s, "n").unwrap(),
+        b"1000",
+        "longer: a new item of its length"
     );
     set(&s, "n", "99");
     assert!(matches!(
@@ -560,8 +585,8 @@ fn incr_decr() {
         Ok(ArithStatus::Ok { value: 47, .. })
     ));
     let st = s.stats();
-    assert_eq!((st.incr_misses, st.decr_misses, st.decr_hits), (1, 0, 1));
-    assert_eq!(st.incr_hits, 6);
+    assert_eq!((st.incr_misses, st.decr_misses, st.decr_hits), (1, 0, 2));
+    assert_eq!(st.incr_hits, 7);
 }
 
 #[test]

@@ -234,6 +234,7 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         vivify: f.vivify,
         no_bump: f.no_update,
         recache_below: f.recache,
+        miss_counts_as_get: true,
     };
     let (now, before) = ttl_context(s, t, key);
     let hit = s.store.get(key, &opts, |it| {

@@ -115,6 +115,7 @@ const PLAIN: GetOptions = GetOptions {
     vivify: None,
     no_bump: false,
     recache_below: None,
+    miss_counts_as_get: false,
 };
 
 // cacheGet(id, key, asString): number | Buffer | string — see `read`.
