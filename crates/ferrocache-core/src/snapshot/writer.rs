@@ -15,8 +15,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-/// Items copied out per shard-lock hold: about 100 µs, so a reader waits little.
-const ITEMS_PER_HOLD: usize = 512;
+/// Items copied out per shard-lock hold: some 10-20 µs, so a reader waits little.
+const ITEMS_PER_HOLD: usize = 128;
 
 /// One save at a time in this process: two would pick the same generation.
 static SAVING: Mutex<()> = Mutex::new(());
@@ -94,7 +94,13 @@ fn write_all(
     let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, u32)>(1);
     let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
     let (walked, written) = std::thread::scope(|scope| {
+        // the walker owns the sender: when it ends, the writer's loop ends
+        let walker = scope.spawn(move || {
+            lower_priority();
+            walk(store, progress, &full_tx, &empty_rx)
+        });
         let writer = scope.spawn(move || -> Result<(File, u64, u32), SnapshotError> {
+            lower_priority();
             let mut offset = HEADER_LEN as u64;
             let mut chunks = 0u32;
             for (mut buf, n) in full_rx {
@@ -109,10 +115,8 @@ fn write_all(
             }
             Ok((file, offset, chunks))
         });
-        let walked = walk(store, progress, &full_tx, &empty_rx);
-        drop(full_tx);
         (
-            walked,
+            walker.join().expect("snapshot walker thread panicked"),
             writer.join().expect("snapshot writer thread panicked"),
         )
     });
@@ -143,6 +147,21 @@ fn write_all(
             sync_duration: sync_began.elapsed(),
         },
     ))
+}
+
+/// Niceness of the snapshot threads: serving threads (nice 0) get about ten times their CPU
+/// share and preempt them at once on wakeup, so a snapshot adds little latency to requests;
+/// not 19, which on a busy machine starved snapshots for many seconds (measured).
+const SNAPSHOT_NICE: i32 = 10;
+
+/// Lowers this (snapshot) thread's CPU priority to [`SNAPSHOT_NICE`] (this thread only).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls about the calling thread itself; no memory is passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid);
+        libc::setpriority(libc::PRIO_PROCESS as _, tid as _, SNAPSHOT_NICE);
+    }
 }
 
 /// Copies every live item into chunk buffers and hands each full one to the writer.
