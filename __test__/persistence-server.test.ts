@@ -312,7 +312,7 @@ test('kill -9 during snapshots and writes: every restart loads a valid state', a
     // keep writing until a scheduled snapshot starts, then kill -9 a moment into it
     const writing = fill(c, 20_000, (i) => value(i, round)).catch(() => undefined)
     assert.ok(await waitFor(() => r.stderr().includes('scheduled snapshot'), 10_000), r.stderr())
-    await sleep(Math.floor(Math.random() * 120))
+    await sleep(Math.floor(Math.random() * 50))
     r.child.kill('SIGKILL')
     await exited(r)
     await writing
