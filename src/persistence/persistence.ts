@@ -96,7 +96,7 @@ export class Persistence {
   #loaded(res: { report?: Parameters<typeof loadReport>[0]; error?: Parameters<typeof SnapshotError.fromNative>[0] }): LoadReport {
     if (res.error !== undefined || res.report === undefined) {
       const err = SnapshotError.fromNative(res.error!)
-      this.#log?.fatal({ err: err.message, code: err.code, file: err.path, offset: err.offset }, 'snapshot load failed (strict)')
+      this.#log?.fatal({ err: err.message, code: err.code, file: err.path, offset: err.offset }, 'snapshot load failed')
       throw err
     }
     const report = loadReport(res.report)
