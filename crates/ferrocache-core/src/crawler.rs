@@ -24,6 +24,10 @@ pub const CRAWL_BATCH: usize = 1024;
 /// Hash buckets migrated per shard and pass while a table grows.
 const GROW_BUCKETS_PER_PASS: usize = 1 << 14;
 
+/// ACTIVE items moved from each class's COLD tail to WARM per shard and pass (reads only
+/// mark them; see `lru.rs`).
+const COLD_PULL_PER_PASS: usize = 64;
+
 /// Time between two background passes.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
@@ -49,6 +53,7 @@ impl Core {
                 for c in 0..s.lru.len() {
                     if s.lru[c].total() > 0 {
                         s.lru_juggle(c, hot, warm);
+                        s.lru_pull_cold(c, COLD_PULL_PER_PASS, warm);
                     }
                 }
                 si = (si + 1) % n;

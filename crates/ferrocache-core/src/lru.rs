@@ -4,8 +4,10 @@
 //!   flows to WARM when the item was hit twice (ACTIVE), otherwise to COLD.
 //! - WARM holds at most `warm_lru_pct`; an ACTIVE tail item is requeued at the WARM head
 //!   (losing ACTIVE), an idle one drops to COLD.
-//! - A COLD item that becomes ACTIVE moves to WARM at once (we hold the lock, so no async
-//!   bump queue is needed).
+//! - A read never relinks: it sets FETCHED, then ACTIVE (and the access time, once per
+//!   second). An ACTIVE COLD item moves to WARM when it reaches the COLD tail: at eviction
+//!   time, or when `maintain()` pulls the tail (memcached moves it from its LRU maintainer
+//!   thread through a bump queue; either way the request path does not pay for the relink).
 //! - Eviction takes the COLD tail, then WARM, then HOT.
 //!
 //! One-hit keys therefore pass HOT -> COLD -> out, and a scan of them cannot push a
@@ -152,8 +154,11 @@ impl Shard {
         self.st.lru_juggles += moved;
     }
 
-    /// A fetch: the first marks FETCHED, the next ACTIVE; an ACTIVE COLD item goes to WARM.
-    pub(crate) fn lru_bump(&mut self, h: u32, rel: u32, warm_pct: u8) {
+    /// A fetch: the first marks FETCHED, the next ACTIVE. Only the item's own header is
+    /// written (and only when something changes); an ACTIVE COLD item moves to WARM later,
+    /// from the COLD tail ([`Shard::lru_pull_cold`]).
+    #[inline]
+    pub(crate) fn lru_bump(&mut self, h: u32, rel: u32) {
         let it = self.mem.item(h);
         if it.time() != rel.min(crate::item::TIME_MASK) {
             it.set_time(rel); // only on change: repeated hits leave the cache line clean
@@ -163,17 +168,30 @@ impl Shard {
         }
         if !it.has(F_FETCHED) {
             it.set_flag(F_FETCHED, true);
-            return;
+        } else {
+            it.set_flag(F_ACTIVE, true);
         }
-        it.set_flag(F_ACTIVE, true);
-        if it.seg() == COLD {
-            let c = self.mem.class_of(h);
+    }
+
+    /// Moves up to `max` ACTIVE items at the COLD tail to WARM (losing ACTIVE), stopping at
+    /// the first idle one, then keeps WARM within its limit. Returns how many moved.
+    pub(crate) fn lru_pull_cold(&mut self, c: usize, max: usize, warm_pct: u8) -> usize {
+        let mut moved = 0;
+        while moved < max {
+            let h = self.lru[c].tail[COLD];
+            if h == NIL || !self.mem.item(h).has(F_ACTIVE) {
+                break;
+            }
             self.lru[c].unlink(&self.mem, h);
-            it.set_flag(F_ACTIVE, false);
+            self.mem.item(h).set_flag(F_ACTIVE, false);
             self.lru[c].link(&self.mem, WARM, h);
             self.cs[c].moves_to_warm += 1;
+            moved += 1;
+        }
+        if moved > 0 {
             self.lru_juggle(c, 100, warm_pct);
         }
+        moved
     }
 
     /// Frees expired or flushed items found near the LRU tails of class `c` (memory reuse
@@ -202,8 +220,12 @@ impl Shard {
         freed
     }
 
-    /// Evicts the least valuable item of class `c`: COLD tail, then WARM, then HOT.
+    /// Evicts the least valuable item of class `c`: the COLD tail once its ACTIVE items
+    /// have moved to WARM, then WARM, then HOT.
     pub(crate) fn lru_evict(&mut self, core: &Core, ctx: &Ctx, c: usize) -> bool {
+        // every ACTIVE item at the tail moves first (each move clears ACTIVE, so the work is
+        // paid once per item per two reads, not per eviction; `maintain()` moves some ahead)
+        self.lru_pull_cold(c, usize::MAX, core.config.warm_lru_pct);
         let Some(h) = [COLD, WARM, HOT]
             .iter()
             .map(|&s| self.lru[c].tail[s])

@@ -790,7 +790,7 @@ impl Shard {
                 self.cs[c].get_hits += 1;
             }
             if !created {
-                self.lru_bump(h, ctx.rel, core.config.warm_lru_pct);
+                self.lru_bump(h, ctx.rel);
             }
         }
         Ok(out)
@@ -1014,7 +1014,7 @@ impl Shard {
         let c = self.class_of(h);
         self.cs[c].touch_hits += 1;
         self.mem.item(h).set_exptime(ctx.exptime(exptime));
-        self.lru_bump(h, ctx.rel, core.config.warm_lru_pct);
+        self.lru_bump(h, ctx.rel);
         true
     }
 

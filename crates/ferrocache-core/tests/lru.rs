@@ -92,3 +92,37 @@ fn without_a_warm_segment_the_same_scan_flushes_it() {
     let rounds = working_set_hits_under_scan(&s);
     assert!(rounds.iter().all(|&h| h < 500), "{rounds:?}");
 }
+
+#[test]
+fn an_item_read_twice_in_cold_moves_to_warm_when_it_reaches_the_tail() {
+    // reads only mark items ACTIVE; the eviction that meets them at the COLD tail moves
+    // them to WARM instead of evicting them
+    let s = store(40);
+    let key = |p: &str, i: usize| format!("{p}:{i:013}");
+    let capacity = 8 * ((1 << 20) / 152);
+    for i in 0..capacity {
+        set(&s, &key("f", i));
+    }
+    for i in 0..5000 {
+        set(&s, &key("w", i));
+    }
+    for i in 0..capacity / 2 {
+        set(&s, &key("g", i)); // pushes the working set out of HOT into COLD
+    }
+    let warm = |s: &Store| {
+        let c = s.stats().classes.into_iter().find(|c| c.chunk_size == 152);
+        c.unwrap().number_warm
+    };
+    let before = warm(&s);
+    for _ in 0..2 {
+        for i in 0..5000 {
+            assert!(hit(&s, &key("w", i)));
+        }
+    }
+    assert_eq!(warm(&s), before, "reads do not relink");
+    for i in 0..2 * capacity {
+        set(&s, &key("s", i));
+    }
+    assert_eq!((0..5000).filter(|&i| hit(&s, &key("w", i))).count(), 5000);
+    assert!(warm(&s) >= 5000);
+}
