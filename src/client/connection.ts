@@ -29,6 +29,7 @@ export interface ConnectionOptions {
 }
 
 const EMPTY = Buffer.alloc(0)
+const OUT_MIN = 16 * 1024
 const VA = 0x4156 // "VA" read as a little-endian uint16 of the first two bytes
 
 export class Connection {
@@ -38,9 +39,9 @@ export class Connection {
   #queue: Array<Pending | undefined> = []
   #head = 0
   #in: Buffer = EMPTY
-  /** Text waiting for this tick's write, and any parts written before it. */
-  #outText = ''
-  #outParts: Array<string | Uint8Array> = []
+  /** This tick's requests, encoded straight into one buffer (one copy, one write). */
+  #out: Buffer = Buffer.allocUnsafe(OUT_MIN)
+  #outLen = 0
   #flushQueued = false
   #timer: NodeJS.Timeout | undefined
   #connectTimer: NodeJS.Timeout | undefined
@@ -99,10 +100,14 @@ export class Connection {
   /** More bytes of the request just queued by `send` (a batch with several values). */
   sendMore(text: string, value?: Uint8Array): void {
     if (this.#closed) return
-    if (value === undefined) this.#outText += text
-    else {
-      this.#outParts.push(this.#outText + text, value)
-      this.#outText = '\r\n'
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    this.#reserve(text.length * 3 + (value === undefined ? 0 : value.length + 2))
+    this.#outLen += this.#out.write(text, this.#outLen)
+    if (value !== undefined) {
+      this.#out.set(value, this.#outLen)
+      this.#out[this.#outLen + value.length] = 13
+      this.#out[this.#outLen + value.length + 1] = 10
+      this.#outLen += value.length + 2
     }
     if (!this.#flushQueued) {
       this.#flushQueued = true
@@ -119,11 +124,20 @@ export class Connection {
 
   #flush(): void {
     this.#flushQueued = false
-    if (this.#closed) return
-    for (const part of this.#outParts) this.#socket.write(part)
-    if (this.#outText !== '') this.#socket.write(this.#outText)
-    this.#outParts = []
-    this.#outText = ''
+    if (this.#closed || this.#outLen === 0) return
+    const used = this.#outLen
+    this.#socket.write(this.#out.subarray(0, used))
+    // The socket may hold the written bytes until the kernel takes them: a new buffer,
+    // sized like this tick's so a busy connection does not grow it again every time.
+    this.#out = Buffer.allocUnsafe(Math.max(OUT_MIN, used))
+    this.#outLen = 0
+  }
+
+  #reserve(bytes: number): void {
+    if (this.#outLen + bytes <= this.#out.length) return
+    const bigger = Buffer.allocUnsafe(Math.max(this.#out.length * 2, this.#outLen + bytes))
+    this.#out.copy(bigger, 0, 0, this.#outLen)
+    this.#out = bigger
   }
 
   #arm(ms: number): void {
