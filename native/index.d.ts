@@ -65,8 +65,12 @@ export declare class NativeSession {
    * replies, or `null` when there are none. Incomplete requests stay buffered here. If
    * the replies pass a budget (4 MiB) the remaining input is held back (`state` has bit 4
    * set): write the replies, then call `feed` again (with an empty buffer).
+   *
+   * With `fd` (Unix; the connected socket's descriptor, passed only while node has
+   * nothing queued on it) the replies are sent on it directly and only what the kernel
+   * did not take is returned, to be written by node after them.
    */
-  feed(input: Uint8Array): Buffer | null
+  feed(input: Uint8Array, fd?: number | undefined | null): Buffer | null
   /**
    * What to do after the last `feed`, in one call: bit 1 close the connection once the
    * replies are written (quit, a fatal protocol error), bit 2 also shut the server down

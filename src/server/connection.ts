@@ -1,10 +1,47 @@
 // One client connection: every socket read goes to the native protocol session in one
 // call, and whatever it answers goes back in one write. Partial requests stay buffered in
 // Rust. When the client stops reading its replies we stop reading its requests.
-import type { Socket } from 'node:net'
+import { Socket } from 'node:net'
 import type { Logger } from './logger'
 
 const EMPTY = Buffer.alloc(0)
+
+/**
+ * The buffer every connection's reads land in (net's `onread`). One is enough: a read is
+ * fed to its session at once, which keeps a copy of any partial request, before the
+ * event loop can run the next read.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+
+/** What adoptSocket and the direct writes use of a socket's libuv handle. */
+interface SocketHandle {
+  useUserBuffer?: unknown
+  reading?: boolean
+  /** The descriptor (Unix; -1 on Windows). */
+  fd?: number
+}
+
+/**
+ * The accepted socket, re-created around the same handle with `onread` so reads land in
+ * READ_BUFFER and go straight to `onRead`. net.Server cannot pass `onread` to the sockets
+ * it accepts, and its default read path (a fresh 64 KiB allocation per read, then
+ * `Readable.push` and a `'data'` event) halved unpipelined throughput. The original socket
+ * must come from a server with `pauseOnConnect` (it has not read anything); it lets go of
+ * the handle and is destroyed, which closes nothing and takes it off net.Server's count.
+ * Returns null where the handle is not what this expects (then `'data'` events are used).
+ */
+function adoptSocket(accepted: Socket, onRead: (n: number) => void): Socket | null {
+  const handle = (accepted as unknown as { _handle?: SocketHandle })._handle
+  if (!handle || typeof handle.useUserBuffer !== 'function' || handle.reading) return null
+  const socket = new Socket({
+    handle,
+    allowHalfOpen: accepted.allowHalfOpen,
+    onread: { buffer: READ_BUFFER, callback: (n: number) => onRead(n) },
+  } as ConstructorParameters<typeof Socket>[0])
+  ;(accepted as unknown as { _handle: null })._handle = null
+  accepted.destroy()
+  return socket
+}
 
 /** The first bytes of a read or reply, printable, for -vv logs. */
 function preview(b: Buffer): string {
@@ -19,8 +56,11 @@ export const STATE_SNAPSHOT = 8
 
 /** The per-connection protocol state machine (ferrocache-node's `NativeSession`). */
 export interface ProtocolSession {
-  /** Executes every complete request in `input`; returns the replies, or null if none. */
-  feed(input: Buffer): Buffer | null
+  /**
+   * Executes every complete request in `input`; returns the replies, or null if none.
+   * Given the socket's `fd`, the replies are sent on it and only the rest is returned.
+   */
+  feed(input: Buffer, fd?: number): Buffer | null
   /**
    * After a feed: STATE_CLOSE (close once the replies are out), STATE_SHUTDOWN (and stop
    * the server), STATE_PENDING (input held back because the replies reached the budget:
@@ -54,17 +94,32 @@ export class Connection {
   private readonly log: Logger
   /** Per-read logging costs an object per call: decided once. */
   private readonly trace: boolean
+  /**
+   * The socket's descriptor for `feed` to send replies on directly, or -1 (node writes
+   * them: Windows, the `'data'` fallback, and -vv, which logs each reply).
+   */
+  private readonly fd: number
 
+  readonly socket: Socket
+
+  /** `accepted` comes from a net.Server with `pauseOnConnect` (see adoptSocket). */
   constructor(
-    readonly socket: Socket,
+    accepted: Socket,
     private readonly session: ProtocolSession,
     private readonly opts: ConnectionOptions,
   ) {
-    this.log = opts.logger.child({ remote: `${socket.remoteAddress}:${socket.remotePort}` })
+    this.log = opts.logger.child({ remote: `${accepted.remoteAddress}:${accepted.remotePort}` })
     this.trace = this.log.isLevelEnabled('trace')
+    const adopted = adoptSocket(accepted, (n) => this.onData(READ_BUFFER.subarray(0, n)))
+    const socket = (this.socket = adopted ?? accepted)
+    const fd = (adopted as unknown as { _handle?: SocketHandle } | null)?._handle?.fd
+    this.fd = typeof fd === 'number' && fd >= 0 && !this.trace ? fd : -1
     socket.setNoDelay(true)
     if (opts.idleTimeoutMs > 0) socket.setTimeout(opts.idleTimeoutMs)
-    socket.on('data', (chunk: Buffer) => this.onData(chunk))
+    if (adopted === null) {
+      socket.on('data', (chunk: Buffer) => this.onData(chunk))
+      socket.resume()
+    }
     socket.on('drain', () => this.continueReading())
     socket.on('timeout', () => {
       this.log.debug('idle timeout, closing')
@@ -88,7 +143,10 @@ export class Connection {
     if (this.closing) return
     // -vv: what the client sent (the start of it), like memcached's command echo.
     if (this.trace) this.log.trace({ bytes: chunk.length, head: preview(chunk) }, 'read')
-    const out = this.session.feed(chunk)
+    // Direct sends only while node has nothing queued, so replies stay in order; the
+    // descriptor is valid until the socket is destroyed (its handle closes it).
+    const direct = this.fd >= 0 && this.socket.writableLength === 0 && !this.socket.destroyed
+    const out = this.session.feed(chunk, direct ? this.fd : -1)
     let blocked = false
     if (out !== null) {
       if (this.trace) this.log.trace({ bytes: out.length, head: preview(out) }, 'reply')
@@ -146,11 +204,15 @@ export class Connection {
     this.socket.resume()
   }
 
-  /** Stops reading, sends what is queued, then closes (graceful shutdown, quit). */
+  /**
+   * Sends what is queued, then closes (graceful shutdown, quit). Reading goes on, with
+   * whatever arrives dropped (onData ignores it once closing), until the client closes its
+   * side: reads paused now would never see its FIN, so the socket would never close.
+   */
   finish(): void {
     if (this.closing) return
     this.closing = true
-    this.pause()
+    if (this.paused) this.resume()
     this.socket.end()
   }
 

@@ -63,7 +63,10 @@ export class FerrocacheServer extends EventEmitter {
     this.verbosity = this.options.verbosity
     // Half-open: a client that sends its requests and then shuts down its side (nc -N,
     // scripts) still gets every reply; Connection closes once they are written.
-    this.server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket))
+    // pauseOnConnect: nothing is read before Connection takes the socket over (adoptSocket).
+    this.server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) =>
+      this.accept(socket),
+    )
     // Listen errors reject listen(); later ones go to 'error' listeners, or the log.
     this.server.on('error', (err) => {
       if (!this.server.listening) return
@@ -140,6 +143,7 @@ export class FerrocacheServer extends EventEmitter {
       this.info.connRejected()
       this.log.warn({ limit: this.options.connLimit }, 'too many open connections, refusing one')
       socket.on('error', () => {})
+      socket.resume() // paused on connect: read (and drop) so the client's close is seen
       socket.end(TOO_MANY_CONNECTIONS)
       // A client that never reads must not pin the socket open.
       socket.setTimeout(1000, () => socket.destroy())

@@ -204,8 +204,17 @@ impl NativeSession {
     /// replies, or `null` when there are none. Incomplete requests stay buffered here. If
     /// the replies pass a budget (4 MiB) the remaining input is held back (`state` has bit 4
     /// set): write the replies, then call `feed` again (with an empty buffer).
+    ///
+    /// With `fd` (Unix; the connected socket's descriptor, passed only while node has
+    /// nothing queued on it) the replies are sent on it directly and only what the kernel
+    /// did not take is returned, to be written by node after them.
     #[napi(ts_return_type = "Buffer | null")]
-    pub fn feed<'env>(&mut self, env: &'env Env, input: &[u8]) -> Result<Option<Reply<'env>>> {
+    pub fn feed<'env>(
+        &mut self,
+        env: &'env Env,
+        input: &[u8],
+        fd: Option<i32>,
+    ) -> Result<Option<Reply<'env>>> {
         let Some(session) = self.session.as_mut() else {
             self.control = Control::Close;
             return Ok(None);
@@ -244,12 +253,18 @@ impl NativeSession {
         if matches!(self.control, Control::Continue | Control::Snapshot) && at < data.len() {
             self.pending = data[at..].to_vec();
         }
-        if self.out.is_empty() {
+        let sent = match fd {
+            Some(fd) if fd >= 0 && !self.out.is_empty() => send_direct(fd, &self.out),
+            _ => 0,
+        };
+        if sent == self.out.len() {
             return Ok(None);
         }
-        if self.out.len() <= COPY_REPLY_MAX {
-            return Ok(Some(Reply::Copied(BufferSlice::copy_from(env, &self.out)?)));
+        let rest = &self.out[sent..];
+        if rest.len() <= COPY_REPLY_MAX {
+            return Ok(Some(Reply::Copied(BufferSlice::copy_from(env, rest)?)));
         }
+        self.out.drain(..sent);
         Ok(Some(Reply::Owned(std::mem::take(&mut self.out).into())))
     }
 
@@ -295,6 +310,39 @@ impl Drop for NativeSession {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Sends as much of `bytes` on the socket `fd` as it takes without blocking; returns how
+/// much. Skipping node's write path (a `Buffer` made here, `Writable.write`, a `WriteWrap`)
+/// is most of the cost of an unpipelined reply. Errors send nothing more: node then writes
+/// the rest itself and reports the error as it would have.
+#[cfg(unix)]
+fn send_direct(fd: i32, bytes: &[u8]) -> usize {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const FLAGS: libc::c_int = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+    // elsewhere node ignores SIGPIPE and libuv keeps its sockets non-blocking
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    const FLAGS: libc::c_int = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        // SAFETY: `rest` is a live slice; the caller owns `fd` for this call.
+        let n = unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), FLAGS) };
+        if n > 0 {
+            at += n as usize;
+        } else if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {
+            continue;
+        } else {
+            break;
+        }
+    }
+    at
+}
+
+#[cfg(not(unix))]
+fn send_direct(_fd: i32, _bytes: &[u8]) -> usize {
+    0
 }
 
 /// A reply buffer: small ones copied, large ones moved to JS.
