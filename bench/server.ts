@@ -529,7 +529,10 @@ function report(mc: ServerRun, fc: ServerRun, load: string): { markdown: string;
         : '') +
       `. Latency is send → last byte of the reply, ` +
       `per request, so at depth 16 it includes the queueing behind the other 15. Every reply is parsed and matched ` +
-      `to its request; the server's \`stats\` counters are cross-checked against the generator's.`,
+      `to its request; the server's \`stats\` counters are cross-checked against the generator's. ` +
+      `A server using all of its core in the window (~100%, or 95% under SCHED_FIFO's throttle) was the ` +
+      `bottleneck; memcached's absolute figures move with the machine's load, so compare the two servers ` +
+      `within one run.`,
     '',
     '| Scenario | memcached ops/s | p50 / p99 / p99.9 | ferrocached ops/s | p50 / p99 / p99.9 | ops ratio (target) | p99 ratio (target) | met (ops / p99) |',
     '|---|---|---|---|---|---|---|---|',
