@@ -28,7 +28,6 @@ export interface ConnectionOptions {
   onConnect(conn: Connection): void
 }
 
-const EMPTY = Buffer.alloc(0)
 const OUT_MIN = 16 * 1024
 const VA = 0x4156 // "VA" read as a little-endian uint16 of the first two bytes
 
@@ -38,7 +37,11 @@ export class Connection {
   readonly #label: string
   #queue: Array<Pending | undefined> = []
   #head = 0
-  #in: Buffer = EMPTY
+  /** Unparsed bytes: a partial reply, in chunks until `#need` bytes are there (a large
+   * value is joined once, not once per chunk). */
+  #in: Buffer[] = []
+  #inLen = 0
+  #need = 0
   /** This tick's requests, encoded straight into one buffer (one copy, one write). */
   #out: Buffer = Buffer.allocUnsafe(OUT_MIN)
   #outLen = 0
@@ -163,7 +166,16 @@ export class Connection {
   }
 
   #onData(chunk: Buffer): void {
-    const buf = this.#in.length === 0 ? chunk : Buffer.concat([this.#in, chunk])
+    let buf = chunk
+    if (this.#inLen > 0) {
+      this.#in.push(chunk)
+      this.#inLen += chunk.length
+      if (this.#inLen < this.#need) return
+      buf = Buffer.concat(this.#in, this.#inLen)
+      this.#in = []
+      this.#inLen = 0
+    }
+    this.#need = 0
     let pos = 0
     while (pos < buf.length) {
       const p = this.#queue[this.#head]
@@ -179,7 +191,10 @@ export class Connection {
       let next = nl + 1
       if (nl - pos > 3 && buf.readUInt16LE(pos) === VA) {
         const size = parseInt(buf.toString('latin1', pos + 3, Math.min(nl, pos + 16)), 10)
-        if (next + size + 2 > buf.length) break // the value is still coming
+        if (next + size + 2 > buf.length) {
+          this.#need = next + size + 2 - pos // the value is still coming
+          break
+        }
         start = next
         end = next + size
         next = end + 2
@@ -196,7 +211,10 @@ export class Connection {
         }
       }
     }
-    this.#in = pos >= buf.length ? EMPTY : buf.subarray(pos)
+    if (pos < buf.length) {
+      this.#in = [buf.subarray(pos)]
+      this.#inLen = buf.length - pos
+    }
   }
 
   #fail(err: CacheError): void {
