@@ -1,6 +1,8 @@
 // Client's connection handling: thousands of concurrent requests pipelined on one or two
 // connections all get their own reply; replies cut into random pieces are reassembled;
-// a server that never answers times the request out; a refused connection fails at once.
+// a server that never answers times the request out, a connect that never completes
+// times out too; a refused connection fails at once.
+import { spawn } from 'node:child_process'
 import net from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -101,6 +103,30 @@ test('a server that never answers: the request times out after `timeout`', async
   await client.close()
   for (const s of sockets) s.destroy()
   await new Promise((r) => silent.close(r))
+})
+
+test('a connection that never completes fails after `connectTimeout`', async () => {
+  // A listener with a full accept queue that never accepts: further SYNs go unanswered.
+  const py = spawn('python3', ['-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(30)'])
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      py.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())))
+      py.once('error', reject)
+    })
+    const fill = Array.from({ length: 3 }, () => net.connect(port, '127.0.0.1').on('error', () => {}))
+    await new Promise((r) => setTimeout(r, 200))
+    const client = new Client({ servers: [`127.0.0.1:${port}`], connectTimeout: 300, timeout: 5_000 })
+    const t0 = Date.now()
+    const err = (await client.get('k').catch((e: unknown) => e)) as { code: string; message: string }
+    const took = Date.now() - t0
+    assert.is(err.code, 'FERROCACHE_TIMEOUT')
+    assert.match(err.message, /connecting to 127\.0\.0\.1:\d+ timed out after 300 ms/)
+    assert.ok(took >= 290 && took < 2_000, `took ${took} ms`)
+    await client.close()
+    for (const s of fill) s.destroy()
+  } finally {
+    py.kill('SIGKILL')
+  }
 })
 
 test('a refused connection fails the request, then the server is skipped until `retry`', async () => {
