@@ -222,6 +222,29 @@ test('the snapshot command answers OK once the file is durable; stats has the rd
   await stopChild(plain.child)
 })
 
+test('SIGUSR1 snapshots and exits 0; --load-async opens the port before the load ends', async () => {
+  const dir = dataDir()
+  const a = await start(['--data-dir', dir, '--save', '', '-m', '256'])
+  const c = await RawConn.open(a.port)
+  await fill(c, 150_000, valueOf)
+  c.close()
+  await stopChild(a.child, 'SIGUSR1')
+  assert.is(a.child.exitCode, 0, a.stderr())
+  assert.is((await logLine(a, 'snapshot saved')).items, 150_000)
+
+  const b = await start(['--data-dir', dir, '--save', '', '-m', '256', '--load-async'])
+  const msgs = (): string[] => logLines(b).map((l) => String(l.msg))
+  const loaded = await logLine(b, 'snapshot loaded', 15_000)
+  assert.is(loaded.items, 150_000)
+  // the port opened first, the load finished after
+  assert.ok(msgs().indexOf('listening') < msgs().indexOf('snapshot loaded'), msgs().join(', '))
+  const d = await RawConn.open(b.port)
+  const got = await getsMany(d, ['k0', 'k149999'])
+  assert.is(got.get('k149999')?.value, valueOf(149_999))
+  d.close()
+  await stopChild(b.child)
+})
+
 function runToExit(args: string[], ms = 15_000): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, '-p', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
