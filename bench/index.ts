@@ -2,6 +2,7 @@
 // A suite is a module in bench/ exporting an async runner; to add one, add a line below.
 //   npm run bench -- embedded    Cache vs lru-cache vs Map (bench/embedded.ts)
 //   npm run bench -- server      ferrocached vs memcached (bench/server.ts)
+//   npm run bench -- persistence snapshot/load time, get latency during snapshots (bench/persistence.ts)
 //   npm run bench -- client      remote Client vs memcslap (bench/client.ts)
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -13,6 +14,10 @@ type Runner = () => Promise<void>
 const SUITES: Record<string, { file: string; load: () => Runner }> = {
   embedded: { file: 'embedded.ts', load: () => (require('./embedded') as typeof import('./embedded')).runEmbeddedBench },
   server: { file: 'server.ts', load: () => (require('./server') as typeof import('./server')).runServerBench },
+  persistence: {
+    file: 'persistence.ts',
+    load: () => (require('./persistence') as typeof import('./persistence')).runPersistenceBench,
+  },
   client: { file: 'client.ts', load: () => (require('./client') as typeof import('./client')).runClientBench },
 }
 

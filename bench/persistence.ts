@@ -1,4 +1,4 @@
-// `node -r tsx/cjs bench/persistence.ts`: ferrocached with 1M items of 100 bytes (16-byte
+// `npm run bench -- persistence` (or `node -r tsx/cjs bench/persistence.ts`): ferrocached with 1M items of 100 bytes (16-byte
 // keys): time and MB/s of a snapshot (the `snapshot` command, durable on reply), time to
 // load it on restart, and get latency (one connection, one request at a time) with and
 // without snapshots running. Prints a markdown table; servers are stopped by PID.
@@ -107,7 +107,7 @@ async function getLatencies(c: Conn, ms: number): Promise<number[]> {
 
 const q = (l: number[], p: number): string => l[Math.min(l.length - 1, Math.floor(l.length * p))]!.toFixed(0)
 
-async function main(): Promise<void> {
+export async function runPersistenceBench(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ferrocache-bench-persist-'))
   const load0 = loadavg().map((x) => x.toFixed(2)).join(' ')
   try {
@@ -164,7 +164,9 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err)
-  process.exitCode = 1
-})
+if (require.main === module) {
+  runPersistenceBench().catch((err: unknown) => {
+    console.error(err)
+    process.exitCode = 1
+  })
+}
