@@ -41,9 +41,9 @@ function writeFlags(w: Write): string {
 }
 
 /** The request line of an `ms` and the value to send after it. */
-function storeLine(key: string, value: RawValue, tail: string): [string, Uint8Array | undefined] {
-  if (typeof value === 'string') return [`ms ${key} ${Buffer.byteLength(value)}${tail}\r\n${value}\r\n`, undefined]
-  return [`ms ${key} ${value.length}${tail}\r\n`, value]
+function storeLine(key: string, value: RawValue, tail: string): [string, RawValue] {
+  const bytes = typeof value === 'string' ? Buffer.byteLength(value) : value.length
+  return [`ms ${key} ${bytes}${tail}\r\n`, value]
 }
 
 /**
@@ -115,7 +115,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   /** One request for `key`; the Promise settles with what `kind` reads from the reply. */
-  #one<T>(key: string, kind: Kind, encoding: Encoding, text: string, value?: Uint8Array): Promise<T> {
+  #one<T>(key: string, kind: Kind, encoding: Encoding, text: string, value?: RawValue): Promise<T> {
     const node = this.#route(key)
     return new Promise<T>((resolve, reject) => {
       const req = new Request(Date.now() + this.#timeout, kind, encoding, node.label, resolve as (v: unknown) => void, reject)
@@ -139,7 +139,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   #batch(
     keys: readonly string[],
     encoding: Encoding | undefined,
-    line: (i: number) => [string, Uint8Array | undefined],
+    line: (i: number) => [string, RawValue | undefined],
   ): Promise<Array<{ indexes: number[]; values: unknown[]; hits: number }>> {
     const groups = this.#group(keys)
     return Promise.all(
@@ -156,20 +156,12 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
               reject,
             )
             if (!(conn instanceof Connection)) return reject(conn)
-            // Text of consecutive requests is joined; a Buffer value splits the write.
-            let text = ''
-            const parts: Array<[string, Uint8Array]> = []
-            for (const i of indexes) {
-              const [t, v] = line(i)
-              text += t
-              if (v !== undefined) {
-                parts.push([text, v])
-                text = '\r\n'
-              }
-            }
-            if (parts.length === 0) return conn.send(batch, text)
-            parts.forEach(([t, v], j) => (j === 0 ? conn.send(batch, t, v) : conn.sendMore(t, v)))
-            if (text !== '') conn.sendMore(text)
+            // One queue entry for the batch; every request goes into the same write.
+            indexes.forEach((at, j) => {
+              const [t, v] = line(at)
+              if (j === 0) conn.send(batch, t, v)
+              else conn.sendMore(t, v)
+            })
           }),
       ),
     )

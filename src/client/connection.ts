@@ -89,7 +89,7 @@ export class Connection {
   }
 
   /** Queues `p` and writes its request: `text`, then (if given) `value` and CRLF. */
-  send(p: Pending, text: string, value?: Uint8Array): void {
+  send(p: Pending, text: string, value?: string | Uint8Array): void {
     if (this.#closed || this.#closing) {
       p.fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} is closed`, this.#label))
       return
@@ -101,17 +101,23 @@ export class Connection {
   }
 
   /** More bytes of the request just queued by `send` (a batch with several values). */
-  sendMore(text: string, value?: Uint8Array): void {
+  sendMore(text: string, value?: string | Uint8Array): void {
     if (this.#closed) return
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    this.#reserve(text.length * 3 + (value === undefined ? 0 : value.length + 2))
-    this.#outLen += this.#out.write(text, this.#outLen)
+    this.#reserve(text.length * 3 + (value === undefined ? 0 : (typeof value === 'string' ? value.length * 3 : value.length) + 2))
+    const out = this.#out
+    let at = this.#outLen + out.write(text, this.#outLen)
     if (value !== undefined) {
-      this.#out.set(value, this.#outLen)
-      this.#out[this.#outLen + value.length] = 13
-      this.#out[this.#outLen + value.length + 1] = 10
-      this.#outLen += value.length + 2
+      // The value goes in apart from its header: no concatenated string to flatten.
+      if (typeof value === 'string') at += out.write(value, at)
+      else {
+        out.set(value, at)
+        at += value.length
+      }
+      out[at++] = 13
+      out[at++] = 10
     }
+    this.#outLen = at
     if (!this.#flushQueued) {
       this.#flushQueued = true
       process.nextTick(() => this.#flush())

@@ -74,7 +74,7 @@ export class ServerNode {
   }
 
   /** Sends on the best connection, or fails `p` with the reason it cannot go. */
-  send(p: Pending, text: string, value?: Uint8Array): void {
+  send(p: Pending, text: string, value?: string | Uint8Array): void {
     const conn = this.connection()
     if (conn instanceof Connection) conn.send(p, text, value)
     else p.fail(conn)
