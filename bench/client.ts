@@ -89,10 +89,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 export async function runClientBench(): Promise<void> {
   const keys = Array.from({ length: OPS }, () => randomString(20))
   const values = Array.from({ length: OPS }, () => randomString(100 + Math.floor(Math.random() * 4700)))
-  const r = { clientSet: [] as number[], clientGet: [] as number[], slapSetB: [] as number[], slapSet: [] as number[], slapGet: [] as number[] }
+  const small = values.map((v) => v.slice(0, 100))
+  const r = { smallSet: [] as number[], smallGet: [] as number[], clientSet: [] as number[], clientGet: [] as number[], slapSetB: [] as number[], slapSet: [] as number[], slapGet: [] as number[] }
   for (let round = 0; round < ROUNDS; round++) {
     const server = await startServer()
     try {
+      const sm = await clientRun(server.port, keys, small)
+      r.smallSet.push(sm.set)
+      r.smallGet.push(sm.get)
       const c = await clientRun(server.port, keys, values)
       r.clientSet.push(c.set)
       r.clientGet.push(c.get)
@@ -113,6 +117,7 @@ export async function runClientBench(): Promise<void> {
     '| client | set | get | Client ÷ memcslap |',
     '|---|---|---|---|',
     `| \`Client\` (Node, ${WINDOW} in flight, default pool of 2 connections) | ${fmtOps(m.clientSet)} | ${fmtOps(m.clientGet)} | set ${(m.clientSet / m.slapSetB).toFixed(2)}× (vs -B), get ${(m.clientGet / m.slapGet).toFixed(2)}× |`,
+    `| \`Client\`, same but 100-byte values | ${fmtOps(m.smallSet)} | ${fmtOps(m.smallGet)} | |`,
     `| memcslap -B (buffered: pipelined sets), 1 thread | ${fmtOps(m.slapSetB)} | | |`,
     `| memcslap, 1 thread (one request at a time) | ${fmtOps(m.slapSet)} | ${fmtOps(m.slapGet)} | |`,
     '',
