@@ -40,10 +40,9 @@ function writeFlags(w: Write): string {
   return (w.exptime === 0 ? '' : ` T${w.exptime}`) + (w.flags === 0 ? '' : ` F${w.flags}`)
 }
 
-/** The request line of an `ms` and the value to send after it. */
-function storeLine(key: string, value: RawValue, tail: string): [string, RawValue] {
-  const bytes = typeof value === 'string' ? Buffer.byteLength(value) : value.length
-  return [`ms ${key} ${bytes}${tail}\r\n`, value]
+/** An `ms` as `send` takes it: the connection puts the value's byte length in between. */
+function storeLine(key: string, value: RawValue, tail: string): [string, RawValue, string] {
+  return [`ms ${key} `, value, tail]
 }
 
 /**
@@ -115,11 +114,11 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   /** One request for `key`; the Promise settles with what `kind` reads from the reply. */
-  #one<T>(key: string, kind: Kind, encoding: Encoding, text: string, value?: RawValue): Promise<T> {
+  #one<T>(key: string, kind: Kind, encoding: Encoding, text: string, value?: RawValue, tail?: string): Promise<T> {
     const node = this.#route(key)
     return new Promise<T>((resolve, reject) => {
       const req = new Request(Date.now() + this.#timeout, kind, encoding, node.label, resolve as (v: unknown) => void, reject)
-      node.send(req, text, value)
+      node.send(req, text, value, tail)
     })
   }
 
@@ -139,7 +138,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   #batch(
     keys: readonly string[],
     encoding: Encoding | undefined,
-    line: (i: number) => [string, RawValue | undefined],
+    line: (i: number) => [string, RawValue?, string?],
   ): Promise<Array<{ indexes: number[]; values: unknown[]; hits: number }>> {
     const groups = this.#group(keys)
     return Promise.all(
@@ -158,9 +157,9 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
             if (!(conn instanceof Connection)) return reject(conn)
             // One queue entry for the batch; every request goes into the same write.
             indexes.forEach((at, j) => {
-              const [t, v] = line(at)
-              if (j === 0) conn.send(batch, t, v)
-              else conn.sendMore(t, v)
+              const [t, v, tail] = line(at)
+              if (j === 0) conn.send(batch, t, v, tail)
+              else conn.sendMore(t, v, tail)
             })
           }),
       ),
@@ -182,7 +181,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     const list = toArray(keys, 'keys')
     list.forEach((k, i) => checkKey(k, `keys[${i}]`))
     const found = new Array<unknown>(list.length)
-    for (const r of await this.#batch(list, encoding, (i) => [`mg ${list[i]} v\r\n`, undefined])) {
+    for (const r of await this.#batch(list, encoding, (i) => [`mg ${list[i]} v\r\n`])) {
       r.indexes.forEach((at, j) => (found[at] = r.values[j]))
     }
     const out = new Map<string, Decoded<F>>()
@@ -195,8 +194,8 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   #store(mode: string, key: string, value: unknown, options: WriteOptions | undefined, cas = ''): Promise<boolean> {
     const w = this.#write(options)
     checkKey(key)
-    const [text, bytes] = storeLine(key, encodeValue(value, w.encoding), writeFlags(w) + mode + cas)
-    return this.#one(key, STORE, w.encoding, text, bytes)
+    const [text, bytes, tail] = storeLine(key, encodeValue(value, w.encoding), writeFlags(w) + mode + cas)
+    return this.#one(key, STORE, w.encoding, text, bytes, tail)
   }
 
   async set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
@@ -268,7 +267,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   async deleteMany(keys: Iterable<string>): Promise<number> {
     const list = toArray(keys, 'keys')
     list.forEach((k, i) => checkKey(k, `keys[${i}]`))
-    const results = await this.#batch(list, undefined, (i) => [`md ${list[i]}\r\n`, undefined])
+    const results = await this.#batch(list, undefined, (i) => [`md ${list[i]}\r\n`])
     return results.reduce((n, r) => n + r.hits, 0)
   }
 

@@ -88,36 +88,50 @@ export class Connection {
     return this.#closed || this.#closing
   }
 
-  /** Queues `p` and writes its request: `text`, then (if given) `value` and CRLF. */
-  send(p: Pending, text: string, value?: string | Uint8Array): void {
+  /** Queues `p` and writes its request: `text` alone, or with a value, a store:
+   * `text`, the value's length in bytes, `tail`, CRLF, the value, CRLF. */
+  send(p: Pending, text: string, value?: string | Uint8Array, tail = ''): void {
     if (this.#closed || this.#closing) {
       p.fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} is closed`, this.#label))
       return
     }
     if (this.pending === 0) this.#setRef(true)
     this.#queue.push(p)
-    this.sendMore(text, value)
+    this.sendMore(text, value, tail)
     if (this.#timer === undefined) this.#arm(this.#o.timeout)
   }
 
-  /** More bytes of the request just queued by `send` (a batch with several values). */
-  sendMore(text: string, value?: string | Uint8Array): void {
+  /** More requests answered as part of the one just queued by `send` (a batch). */
+  sendMore(text: string, value?: string | Uint8Array, tail = ''): void {
     if (this.#closed) return
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    this.#reserve(text.length * 3 + (value === undefined ? 0 : (typeof value === 'string' ? value.length * 3 : value.length) + 2))
-    const out = this.#out
-    let at = this.#outLen + out.write(text, this.#outLen)
-    if (value !== undefined) {
-      // The value goes in apart from its header: no concatenated string to flatten.
-      if (typeof value === 'string') at += out.write(value, at)
-      else {
-        out.set(value, at)
-        at += value.length
-      }
+    if (value === undefined) {
+      // UTF-8 takes at most 3 bytes per UTF-16 unit.
+      this.#reserve(text.length * 3)
+      this.#outLen += this.#out.write(text, this.#outLen)
+    } else if (typeof value === 'string') {
+      // Encode the value first, past room for the header, so it is scanned once (no
+      // separate byteLength pass); then the header, and the value moved up behind it.
+      const headRoom = (text.length + tail.length) * 3 + 12
+      this.#reserve(headRoom + value.length * 3 + 2)
+      const out = this.#out
+      const valueAt = this.#outLen + headRoom
+      const n = out.write(value, valueAt)
+      let at = this.#outLen + out.write(`${text}${n}${tail}\r\n`, this.#outLen)
+      out.copyWithin(at, valueAt, valueAt + n)
+      at += n
       out[at++] = 13
       out[at++] = 10
+      this.#outLen = at
+    } else {
+      this.#reserve((text.length + tail.length) * 3 + 12 + value.length + 2)
+      const out = this.#out
+      let at = this.#outLen + out.write(`${text}${value.length}${tail}\r\n`, this.#outLen)
+      out.set(value, at)
+      at += value.length
+      out[at++] = 13
+      out[at++] = 10
+      this.#outLen = at
     }
-    this.#outLen = at
     if (!this.#flushQueued) {
       this.#flushQueued = true
       process.nextTick(() => this.#flush())

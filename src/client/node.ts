@@ -74,9 +74,9 @@ export class ServerNode {
   }
 
   /** Sends on the best connection, or fails `p` with the reason it cannot go. */
-  send(p: Pending, text: string, value?: string | Uint8Array): void {
+  send(p: Pending, text: string, value?: string | Uint8Array, tail?: string): void {
     const conn = this.connection()
-    if (conn instanceof Connection) conn.send(p, text, value)
+    if (conn instanceof Connection) conn.send(p, text, value, tail)
     else p.fail(conn)
   }
 
