@@ -46,7 +46,7 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>): void
     assert.is((await cache.get(`${p}b`))![0], 0)
   })
 
-  s('a 300 KB value and a UTF-8 key round-trip', async (ctx) => {
+  s('a 300 KB value, long UTF-8 text and a UTF-8 key round-trip', async (ctx) => {
     const cache = c(ctx)
     const p = fresh()
     const big = Buffer.alloc(300_000)
@@ -55,6 +55,15 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>): void
     assert.ok((await cache.get(`${p}big`))!.equals(big))
     await cache.set(`${p}ключ`, 'v')
     assert.is(await cache.get(`${p}ключ`, { encoding: 'utf8' }), 'v')
+    // Long multi-byte text, alone and in a batch beside bytes: lengths are in bytes.
+    const text = 'ключ ✓ 𝄞 '.repeat(5_000)
+    await cache.set(`${p}text`, text)
+    assert.is(await cache.get(`${p}text`, { encoding: 'utf8' }), text)
+    await cache.setMany([[`${p}m1`, text], [`${p}m2`, big], [`${p}m3`, 'é'.repeat(300)]])
+    const many = await cache.getMany([`${p}m1`, `${p}m2`, `${p}m3`])
+    assert.is(many.get(`${p}m1`)!.toString(), text)
+    assert.ok(many.get(`${p}m2`)!.equals(big))
+    assert.is(many.get(`${p}m3`)!.toString(), 'é'.repeat(300))
   })
 
   s('gets and cas: flags kept, stale or missing token refused', async (ctx) => {
