@@ -129,7 +129,7 @@ impl Config {
         /// ```
         /// # use ferrocache_core::{Config, Store};
         /// let store = Store::new(Config::default().shards(1).hash_power(16)).unwrap();
-        /// assert_eq!(store.stats().hash_bytes, 4 << 16);
+        /// assert_eq!(store.stats().hash_bytes, 8 << 16); // 8-byte slots: hash tag + handle
         /// ```
         hash_power: u8);
     setter!(

@@ -1,16 +1,22 @@
-//! One shard's hash table: buckets of u32 item handles, chained through the items' `h_next`
-//! header field (memcached's assoc.c). Keys hash with xxh3; the shard is picked by the high
-//! bits of the hash, the bucket by the low bits.
+//! One shard's hash table (memcached's assoc.c, laid out differently): open addressing with
+//! linear probing over slots of (hash tag, item handle). Keys hash with xxh3; the shard is
+//! picked by the high bits of the hash, the slot by the low bits.
 //!
-//! Growth is incremental: past 1.5 items per bucket a table twice as large is allocated and
-//! every later insert migrates a few buckets from the old one, so no operation rehashes the
-//! whole table. Until a bucket has migrated, lookups use the old table for it.
+//! A slot keeps the low 32 bits of the key's hash beside the handle, so a lookup reads the
+//! item (a cache miss of its own) only when the tag matches: one probe sequence in one or two
+//! cache lines of slots, then the item holding the key. A chained table would read every
+//! item on the chain before the right one. The tag also gives each entry's home slot, so
+//! deletion (backward shift, no tombstones) and growth never rehash a key or touch an item.
+//!
+//! Growth is incremental: past 3/4 full a table twice as large is allocated; inserts, and a
+//! little every lookup, move whole clusters (runs of full slots) of the old table to the new
+//! one, so no operation rehashes the whole table. Lookups search the new table, then the old.
 
 use crate::item::NIL;
 use crate::slab::SlabMem;
 
-/// Buckets migrated per insert while growing; the old table is gone long before the new one
-/// fills up (it has 2x the buckets and grows again only at 1.5 items per bucket).
+/// Old slots scanned per insert while growing: the old table (half the size, at most 3/4
+/// full) empties long before the new one reaches 3/4 full.
 const MIGRATE_PER_OP: usize = 8;
 
 #[inline]
@@ -18,244 +24,329 @@ pub fn hash_key(key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key)
 }
 
-pub struct HashTable {
-    table: Vec<u32>,
-    /// The table being migrated away from; empty when not growing.
-    old: Vec<u32>,
-    /// Buckets of `old` below this index have moved to `table`.
-    migrated: usize,
+/// An empty slot (its handle is NIL, which never names an item).
+const EMPTY: u64 = u64::MAX;
+
+#[inline]
+fn slot(tag: u32, h: u32) -> u64 {
+    ((tag as u64) << 32) | h as u64
+}
+#[inline]
+fn handle_of(s: u64) -> u32 {
+    s as u32
+}
+#[inline]
+fn tag_of(s: u64) -> u32 {
+    (s >> 32) as u32
+}
+
+/// One linear-probing table. Invariant: every slot between an entry's home (its tag masked)
+/// and the slot it sits in is full, so a probe from the home stops at the first empty slot.
+struct Table {
+    slots: Box<[u64]>,
+    mask: usize,
     count: usize,
 }
 
-impl HashTable {
-    pub fn new(power: u8) -> HashTable {
-        HashTable {
-            table: vec![NIL; 1usize << power],
-            old: Vec::new(),
-            migrated: 0,
+impl Table {
+    fn new(len: usize) -> Table {
+        debug_assert!(len.is_power_of_two());
+        Table {
+            slots: vec![EMPTY; len].into_boxed_slice(),
+            mask: len.wrapping_sub(1),
+            count: 0,
+        }
+    }
+
+    fn none() -> Table {
+        Table {
+            slots: Box::new([]),
+            mask: 0,
             count: 0,
         }
     }
 
     #[inline]
-    fn bucket(&self, hash: u64) -> (bool, usize) {
-        if !self.old.is_empty() {
-            let oi = hash as usize & (self.old.len() - 1);
-            if oi >= self.migrated {
-                return (true, oi);
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    #[inline]
+    fn find(&self, slab: &SlabMem, tag: u32, key: &[u8]) -> u32 {
+        let mut i = tag as usize & self.mask;
+        loop {
+            let s = self.slots[i];
+            if handle_of(s) == NIL {
+                return NIL;
+            }
+            if tag_of(s) == tag && slab.item(handle_of(s)).key() == key {
+                return handle_of(s);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// The slot holding handle `h`.
+    fn position(&self, tag: u32, h: u32) -> Option<usize> {
+        if self.count == 0 {
+            return None;
+        }
+        let mut i = tag as usize & self.mask;
+        loop {
+            let s = self.slots[i];
+            if handle_of(s) == NIL {
+                return None;
+            }
+            if handle_of(s) == h {
+                return Some(i);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, tag: u32, h: u32) {
+        let mut i = tag as usize & self.mask;
+        while handle_of(self.slots[i]) != NIL {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i] = slot(tag, h);
+        self.count += 1;
+    }
+
+    /// Empties slot `i`, pulling later entries of its cluster back so every probe sequence
+    /// stays unbroken (no tombstones).
+    fn remove_at(&mut self, mut i: usize) {
+        let mut j = i;
+        loop {
+            j = (j + 1) & self.mask;
+            let s = self.slots[j];
+            if handle_of(s) == NIL {
+                break;
+            }
+            let home = tag_of(s) as usize & self.mask;
+            // the entry at j may fill the hole unless its home lies cyclically in (i, j]
+            if (j.wrapping_sub(home) & self.mask) >= (j.wrapping_sub(i) & self.mask) {
+                self.slots[i] = s;
+                i = j;
             }
         }
-        (false, hash as usize & (self.table.len() - 1))
+        self.slots[i] = EMPTY;
+        self.count -= 1;
     }
 
-    #[inline]
-    fn head(&self, hash: u64) -> u32 {
-        match self.bucket(hash) {
-            (true, i) => self.old[i],
-            (false, i) => self.table[i],
-        }
+    fn over_load(&self) -> bool {
+        self.count * 4 > self.len() * 3
     }
+}
 
-    #[inline]
-    fn head_mut(&mut self, hash: u64) -> &mut u32 {
-        match self.bucket(hash) {
-            (true, i) => &mut self.old[i],
-            (false, i) => &mut self.table[i],
+pub struct HashTable {
+    table: Table,
+    /// The table being migrated away from; empty (length 0) when not growing.
+    old: Table,
+    /// Where the migration continues in `old`: always an empty slot or the start of a
+    /// cluster, so no cluster is ever half moved when the lock is released.
+    cursor: usize,
+}
+
+impl HashTable {
+    pub fn new(power: u8) -> HashTable {
+        HashTable {
+            table: Table::new(1usize << power),
+            old: Table::none(),
+            cursor: 0,
         }
     }
 
     /// The item with this key, or NIL.
+    #[inline]
     pub fn find(&self, slab: &SlabMem, hash: u64, key: &[u8]) -> u32 {
-        let mut h = self.head(hash);
-        while h != NIL {
-            let it = slab.item(h);
-            if it.key() == key {
-                return h;
-            }
-            h = it.h_next();
+        let tag = hash as u32;
+        let h = self.table.find(slab, tag, key);
+        if h == NIL && self.old.count > 0 {
+            return self.old.find(slab, tag, key);
         }
-        NIL
+        h
     }
 
-    /// Links item `h` (not yet in the table).
-    pub fn insert(&mut self, slab: &SlabMem, hash: u64, h: u32) {
-        let head = self.head_mut(hash);
-        slab.item(h).set_h_next(*head);
-        *head = h;
-        self.count += 1;
-        if self.old.is_empty() {
-            if self.count > self.table.len() + self.table.len() / 2 {
-                let bigger = vec![NIL; self.table.len() * 2];
-                self.old = std::mem::replace(&mut self.table, bigger);
-                self.migrated = 0;
+    /// Links item `h` (its key not yet in the table).
+    pub fn insert(&mut self, _slab: &SlabMem, hash: u64, h: u32) {
+        self.table.insert(hash as u32, h);
+        if self.old.count > 0 {
+            self.migrate(MIGRATE_PER_OP);
+            if self.table.over_load() {
+                self.migrate(usize::MAX); // cannot happen at these rates; stays correct if it does
             }
-        } else {
-            self.migrate(slab, MIGRATE_PER_OP);
         }
-    }
-
-    /// Finds the link that points at `h` in its chain.
-    fn link_to(&mut self, slab: &SlabMem, hash: u64, h: u32) -> Option<LinkRef> {
-        let head = self.head(hash);
-        if head == h {
-            return Some(LinkRef::Head);
+        if self.old.count == 0 && self.table.over_load() {
+            let bigger = Table::new(self.table.len() * 2);
+            self.old = std::mem::replace(&mut self.table, bigger);
+            // start at an empty slot: a cluster that wraps around the end is moved whole
+            self.cursor = self
+                .old
+                .slots
+                .iter()
+                .position(|&s| handle_of(s) == NIL)
+                .expect("a table at most 3/4 full has an empty slot");
         }
-        let mut p = head;
-        while p != NIL {
-            let n = slab.item(p).h_next();
-            if n == h {
-                return Some(LinkRef::Item(p));
-            }
-            p = n;
-        }
-        None
     }
 
     /// Unlinks item `h`; `false` when it was not in the table.
-    pub fn remove(&mut self, slab: &SlabMem, hash: u64, h: u32) -> bool {
-        let next = slab.item(h).h_next();
-        match self.link_to(slab, hash, h) {
-            Some(LinkRef::Head) => *self.head_mut(hash) = next,
-            Some(LinkRef::Item(p)) => slab.item(p).set_h_next(next),
-            None => return false,
+    pub fn remove(&mut self, _slab: &SlabMem, hash: u64, h: u32) -> bool {
+        let tag = hash as u32;
+        if let Some(i) = self.table.position(tag, h) {
+            self.table.remove_at(i);
+        } else if let Some(i) = self.old.position(tag, h) {
+            self.old.remove_at(i);
+            self.drop_old_if_empty();
+        } else {
+            return false;
         }
-        self.count -= 1;
         true
     }
 
-    /// Puts `new` where `old` is in its chain (same key; the mover relocating an item).
-    pub fn replace(&mut self, slab: &SlabMem, hash: u64, old: u32, new: u32) {
-        let next = slab.item(old).h_next();
-        slab.item(new).set_h_next(next);
-        match self.link_to(slab, hash, old) {
-            Some(LinkRef::Head) => *self.head_mut(hash) = new,
-            Some(LinkRef::Item(p)) => slab.item(p).set_h_next(new),
-            None => debug_assert!(false, "replaced item was not linked"),
+    /// Puts `new` where `old` is (same key; the mover relocating an item).
+    pub fn replace(&mut self, _slab: &SlabMem, hash: u64, old: u32, new: u32) {
+        let tag = hash as u32;
+        if let Some(i) = self.table.position(tag, old) {
+            self.table.slots[i] = slot(tag, new);
+        } else if let Some(i) = self.old.position(tag, old) {
+            self.old.slots[i] = slot(tag, new);
+        } else {
+            debug_assert!(false, "replaced item was not linked");
         }
     }
 
-    /// Moves a few buckets along when growing (lookups and the crawler call this, so a
-    /// read-only phase does not stay on the smaller table).
+    /// Moves a few old slots along when growing (lookups and the crawler call this, so a
+    /// read-only phase does not stay on two tables).
     #[inline]
-    pub fn help_grow(&mut self, slab: &SlabMem, buckets: usize) {
-        if !self.old.is_empty() {
-            self.migrate(slab, buckets);
+    pub fn help_grow(&mut self, _slab: &SlabMem, slots: usize) {
+        if self.old.count > 0 {
+            self.migrate(slots);
         }
     }
 
-    fn migrate(&mut self, slab: &SlabMem, buckets: usize) {
-        let mask = self.table.len() - 1;
-        let end = (self.migrated + buckets).min(self.old.len());
-        for b in self.migrated..end {
-            let mut h = self.old[b];
-            while h != NIL {
-                let it = slab.item(h);
-                let next = it.h_next();
-                let i = hash_key(it.key()) as usize & mask;
-                it.set_h_next(self.table[i]);
-                self.table[i] = h;
-                h = next;
+    /// Moves the entries of at least `n` old slots, always whole clusters, to the new table.
+    fn migrate(&mut self, n: usize) {
+        let mut scanned = 0usize;
+        while self.old.count > 0 {
+            let s = self.old.slots[self.cursor];
+            if handle_of(s) == NIL {
+                if scanned >= n {
+                    break;
+                }
+            } else {
+                // the tag gives the new home: no key is rehashed, no item touched
+                self.table.insert(tag_of(s), handle_of(s));
+                self.old.slots[self.cursor] = EMPTY;
+                self.old.count -= 1;
             }
-            self.old[b] = NIL;
+            self.cursor = (self.cursor + 1) & self.old.mask;
+            scanned += 1;
         }
-        self.migrated = end;
-        if self.migrated == self.old.len() {
-            self.old = Vec::new();
-            self.migrated = 0;
+        self.drop_old_if_empty();
+    }
+
+    fn drop_old_if_empty(&mut self) {
+        if self.old.count == 0 && self.old.len() > 0 {
+            self.old = Table::none();
+            self.cursor = 0;
         }
     }
 
     pub fn len(&self) -> usize {
-        self.count
+        self.table.count + self.old.count
     }
 
-    /// Positions a walk over all items goes through: the new table, then the old one.
+    /// Positions a walk over all items goes through: the new table's slots, then the old's.
     pub fn walk_len(&self) -> usize {
         self.table.len() + self.old.len()
     }
 
-    /// Appends the items of walk positions `from..from + n` to `out`; returns where the next
-    /// batch starts. At any instant every item is in exactly one position.
-    pub fn collect(&self, slab: &SlabMem, from: usize, n: usize, out: &mut Vec<u32>) -> usize {
-        let end = (from + n).min(self.walk_len());
-        for i in from..end {
-            let mut h = if i < self.table.len() {
-                self.table[i]
+    /// Appends the items of walk positions `from..from + n` (extended to the end of a
+    /// cluster) to `out`; returns where the next batch starts. At any instant every item is in
+    /// exactly one position. A batch ends at an empty slot, so unlinking the batch's items
+    /// (which pulls later entries of their clusters back) cannot move an item the walk has not
+    /// reached behind it: a crawl that unlinks as it goes still sees every item.
+    pub fn collect(&self, _slab: &SlabMem, from: usize, n: usize, out: &mut Vec<u32>) -> usize {
+        let split = self.table.len();
+        let at = |i: usize| {
+            if i < split {
+                self.table.slots[i]
             } else {
-                self.old[i - self.table.len()]
-            };
-            while h != NIL {
-                out.push(h);
-                h = slab.item(h).h_next();
+                self.old.slots[i - split]
+            }
+        };
+        let mut end = from.saturating_add(n).min(self.walk_len());
+        while end < self.walk_len() && end != split && handle_of(at(end)) != NIL {
+            end += 1;
+        }
+        for i in from..end {
+            let s = at(i);
+            if handle_of(s) != NIL {
+                out.push(handle_of(s));
             }
         }
         end
     }
 
     pub fn bytes(&self) -> usize {
-        (self.table.len() + self.old.len()) * 4
+        self.walk_len() * std::mem::size_of::<u64>()
+    }
+
+    /// Slots of both tables (memcached's buckets, for `hash_power_level`).
+    pub fn buckets(&self) -> usize {
+        self.walk_len()
     }
 
     pub fn is_expanding(&self) -> bool {
-        !self.old.is_empty()
+        self.old.len() > 0
     }
 
     /// The smaller table's size (the old one while growing). Tables only grow, so a walk by
-    /// bucket residue modulo this size stays valid however the table grows meanwhile.
+    /// home residue modulo this size stays valid however the table grows meanwhile.
     pub fn min_len(&self) -> usize {
-        if self.old.is_empty() {
+        if self.old.len() == 0 {
             self.table.len()
         } else {
             self.old.len()
         }
     }
 
-    /// Appends the items of every bucket, in both tables, whose index modulo `modulus` (a
-    /// power of two no larger than [`HashTable::min_len`]) is in `residues`. An item's
-    /// bucket index modulo `modulus` is fixed by its hash whichever table holds it, so a
-    /// walk over the residues with the lock dropped between steps sees every unmoved item
-    /// exactly once (the snapshot writer's walk).
+    /// Appends the items, in both tables, whose home slot index modulo `modulus` (a power of
+    /// two no larger than [`HashTable::min_len`]) is in `residues`. That residue is fixed by
+    /// the key's hash (`tag % modulus`) whichever table holds the item and wherever probing
+    /// put it, so a walk over the residues with the lock dropped between steps sees every
+    /// unmoved item exactly once (the snapshot writer's walk).
     pub fn collect_residues(
         &self,
-        slab: &SlabMem,
+        _slab: &SlabMem,
         residues: std::ops::Range<usize>,
         modulus: usize,
         out: &mut Vec<u32>,
     ) {
         debug_assert!(modulus.is_power_of_two() && modulus <= self.min_len());
-        let mut level = std::mem::take(out);
-        let start = level.len();
         for t in [&self.table, &self.old] {
             for r in residues.clone() {
-                let mut i = r;
-                while i < t.len() {
-                    if t[i] != NIL {
-                        level.push(t[i]);
+                let mut home = r;
+                while home < t.len() {
+                    // the entries whose home is `home` sit in the run of full slots from it
+                    let mut j = home;
+                    loop {
+                        let s = t.slots[j];
+                        if handle_of(s) == NIL {
+                            break;
+                        }
+                        if tag_of(s) as usize & t.mask == home {
+                            out.push(handle_of(s));
+                        }
+                        j = (j + 1) & t.mask;
                     }
-                    i += modulus;
+                    home += modulus;
                 }
             }
         }
-        // Chains breadth first: each level's h_next loads are independent of each other,
-        // so the CPU overlaps their cache misses (following one chain at a time does not).
-        let mut from = start;
-        while from < level.len() {
-            let to = level.len();
-            for k in from..to {
-                let n = slab.item(level[k]).h_next();
-                if n != NIL {
-                    level.push(n);
-                }
-            }
-            from = to;
-        }
-        *out = level;
     }
-}
-
-enum LinkRef {
-    Head,
-    Item(u32),
 }
 
 #[cfg(test)]
@@ -305,5 +396,68 @@ mod tests {
         }
         assert_eq!(ht.len(), 2500);
         assert!(!ht.remove(&slab, hash_key(b"key:0"), handles[0].1));
+    }
+
+    #[test]
+    fn random_inserts_and_removes_while_growing_match_a_set() {
+        // a tiny table (many collisions, clusters wrapping the end) through several growths,
+        // with removals (backward shifts) in both tables mid-migration; a residue walk with
+        // the table changing between its steps sees each item that stayed exactly once
+        let classes = SlabClasses::new(&Config::default());
+        let slab = SlabMem::new(&classes, 8);
+        let mut alloc = SlabAlloc::new(&classes, 8);
+        let mut ht = HashTable::new(4);
+        let mut live: Vec<(String, u32)> = Vec::new();
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        for i in 0..20_000u32 {
+            if live.is_empty() || rnd(3) != 0 {
+                let key = format!("k{i}");
+                let h = alloc.alloc(&slab, &classes, 0).unwrap();
+                slab.item(h).init(key.as_bytes(), 0, 0, 0, 0, 0);
+                ht.insert(&slab, hash_key(key.as_bytes()), h);
+                live.push((key, h));
+            } else {
+                let (key, h) = live.swap_remove(rnd(live.len()));
+                assert!(ht.remove(&slab, hash_key(key.as_bytes()), h));
+                assert_eq!(
+                    ht.find(&slab, hash_key(key.as_bytes()), key.as_bytes()),
+                    NIL
+                );
+                alloc.free_chunk(&slab, h);
+            }
+            if i % 1000 == 0 {
+                assert_eq!(ht.len(), live.len());
+                for (k, h) in &live {
+                    assert_eq!(ht.find(&slab, hash_key(k.as_bytes()), k.as_bytes()), *h);
+                }
+            }
+        }
+        let before: std::collections::HashSet<u32> = live.iter().map(|l| l.1).collect();
+        let modulus = ht.min_len();
+        let mut seen = Vec::new();
+        for r in 0..modulus {
+            ht.collect_residues(&slab, r..r + 1, modulus, &mut seen);
+            // the table changes between steps: new keys, which the walk may or may not see
+            let key = format!("extra{r}");
+            let h = alloc.alloc(&slab, &classes, 0).unwrap();
+            slab.item(h).init(key.as_bytes(), 0, 0, 0, 0, 0);
+            ht.insert(&slab, hash_key(key.as_bytes()), h);
+        }
+        let mut old: Vec<u32> = seen
+            .iter()
+            .copied()
+            .filter(|h| before.contains(h))
+            .collect();
+        old.sort();
+        let n = old.len();
+        old.dedup();
+        assert_eq!(old.len(), n, "an item seen twice");
+        assert_eq!(n, before.len(), "an item missed");
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! offset  size  field
-//!      0     4  h_next      next handle in the hash chain (or in the free list when free)
+//!      0     4  h_next      next handle in the free list when the chunk is free
 //!      4     4  prev        LRU neighbour towards the head
 //!      8     4  next        LRU neighbour towards the tail
 //!     12     8  cas

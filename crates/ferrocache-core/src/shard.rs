@@ -494,7 +494,7 @@ impl Core {
         for s in guards.iter() {
             st.curr_items += s.ht.len() as u64;
             st.hash_bytes += s.ht.bytes() as u64;
-            buckets += s.ht.bytes() / 4;
+            buckets += s.ht.buckets();
             st.hash_is_expanding |= s.ht.is_expanding();
             let t = &s.st;
             st.total_items += t.total_items;

@@ -45,7 +45,8 @@ fn one_million_small_items_cost_at_most_memcacheds_198_bytes_each() {
         per_item,
         per_item_touched
     );
-    // whole pages (the last one partly carved) and what is touched
-    assert!(per_item <= 157.0, "{per_item:.1} B/item");
-    assert!(per_item_touched <= 157.0, "{per_item_touched:.1} B/item");
+    // whole pages (the last one partly carved) and what is touched: 152 B of chunk plus
+    // 16.8 B of hash slots (8 shards x 2^18 slots x 8 B, the tables just under half full)
+    assert!(per_item <= 170.0, "{per_item:.1} B/item");
+    assert!(per_item_touched <= 170.0, "{per_item_touched:.1} B/item");
 }
