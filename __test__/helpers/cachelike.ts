@@ -66,6 +66,16 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>): void
     assert.is(many.get(`${p}m3`)!.toString(), 'é'.repeat(300))
   })
 
+  s('a value over the 1 MB item limit is refused with FERROCACHE_TOO_LARGE; the cache goes on', async (ctx) => {
+    const cache = c(ctx)
+    const p = fresh()
+    const err = await rejectsLike(() => cache.set(`${p}huge`, Buffer.alloc(2 * 1024 * 1024)), RangeError, /too large/)
+    assert.is((err as Error & { code: string }).code, 'FERROCACHE_TOO_LARGE')
+    assert.is(await cache.get(`${p}huge`), undefined)
+    assert.is(await cache.set(`${p}after`, 'ok'), true)
+    assert.is(await cache.get(`${p}after`, { encoding: 'utf8' }), 'ok')
+  })
+
   s('gets and cas: flags kept, stale or missing token refused', async (ctx) => {
     const cache = c(ctx)
     const p = fresh()
