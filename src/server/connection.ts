@@ -2,6 +2,7 @@
 // call, and whatever it answers goes back in one write. Partial requests stay buffered in
 // Rust. When the client stops reading its replies we stop reading its requests.
 import { Socket } from 'node:net'
+import { native } from '../native'
 import type { Logger } from './logger'
 
 const EMPTY = Buffer.alloc(0)
@@ -56,11 +57,8 @@ export const STATE_SNAPSHOT = 8
 
 /** The per-connection protocol state machine (ferrocache-node's `NativeSession`). */
 export interface ProtocolSession {
-  /**
-   * Executes every complete request in `input`; returns the replies, or null if none.
-   * Given the socket's `fd`, the replies are sent on it and only the rest is returned.
-   */
-  feed(input: Buffer, fd?: number): Buffer | null
+  /** What `sessionFeed` takes to find this session. */
+  readonly slot: number
   /**
    * After a feed: STATE_CLOSE (close once the replies are out), STATE_SHUTDOWN (and stop
    * the server), STATE_PENDING (input held back because the replies reached the budget:
@@ -70,6 +68,16 @@ export interface ProtocolSession {
   readonly state: number
   /** Releases the session and counts the connection as closed. Idempotent. */
   close(): void
+}
+
+/**
+ * The native read call (crates/ferrocache-node/src/session.rs, registered by hand, so
+ * typed here): runs the first `length` bytes of `input` through the session in `slot`,
+ * sends the replies on `fd` (-1: don't), and returns the session's state bits when nothing
+ * is left to write, else the replies still to write (then read `session.state`).
+ */
+const { sessionFeed } = native as unknown as {
+  sessionFeed(slot: number, input: Uint8Array, length: number, fd: number): number | Buffer
 }
 
 export interface ConnectionOptions {
@@ -99,6 +107,7 @@ export class Connection {
    * them: Windows, the `'data'` fallback, and -vv, which logs each reply).
    */
   private readonly fd: number
+  private readonly slot: number
 
   readonly socket: Socket
 
@@ -110,14 +119,15 @@ export class Connection {
   ) {
     this.log = opts.logger.child({ remote: `${accepted.remoteAddress}:${accepted.remotePort}` })
     this.trace = this.log.isLevelEnabled('trace')
-    const adopted = adoptSocket(accepted, (n) => this.onData(READ_BUFFER.subarray(0, n)))
+    this.slot = session.slot
+    const adopted = adoptSocket(accepted, (n) => this.onData(READ_BUFFER, n))
     const socket = (this.socket = adopted ?? accepted)
     const fd = (adopted as unknown as { _handle?: SocketHandle } | null)?._handle?.fd
     this.fd = typeof fd === 'number' && fd >= 0 && !this.trace ? fd : -1
     socket.setNoDelay(true)
     if (opts.idleTimeoutMs > 0) socket.setTimeout(opts.idleTimeoutMs)
     if (adopted === null) {
-      socket.on('data', (chunk: Buffer) => this.onData(chunk))
+      socket.on('data', (chunk: Buffer) => this.onData(chunk, chunk.length))
       socket.resume()
     }
     socket.on('drain', () => this.continueReading())
@@ -139,16 +149,20 @@ export class Connection {
     this.log.debug('connection opened')
   }
 
-  private onData(chunk: Buffer): void {
+  /** The first `length` bytes of `input` arrived (length 0: run held-back input). */
+  private onData(input: Buffer, length: number): void {
     if (this.closing) return
     // -vv: what the client sent (the start of it), like memcached's command echo.
-    if (this.trace) this.log.trace({ bytes: chunk.length, head: preview(chunk) }, 'read')
+    if (this.trace) this.log.trace({ bytes: length, head: preview(input.subarray(0, length)) }, 'read')
     // Direct sends only while node has nothing queued, so replies stay in order; the
     // descriptor is valid until the socket is destroyed (its handle closes it).
     const direct = this.fd >= 0 && this.socket.writableLength === 0 && !this.socket.destroyed
-    const out = this.session.feed(chunk, direct ? this.fd : -1)
+    const out = sessionFeed(this.slot, input, length, direct ? this.fd : -1)
     let blocked = false
-    if (out !== null) {
+    let state: number
+    if (typeof out === 'number') {
+      state = out
+    } else {
       if (this.trace) this.log.trace({ bytes: out.length, head: preview(out) }, 'reply')
       // write() copies nothing; it queues `out` until the kernel takes it.
       blocked = !this.socket.write(out)
@@ -157,8 +171,8 @@ export class Connection {
         this.socket.destroy()
         return
       }
+      state = this.session.state
     }
-    const state = this.session.state
     if (state & STATE_CLOSE) {
       this.finish()
       if (state & STATE_SHUTDOWN) this.opts.onShutdown()
@@ -172,7 +186,7 @@ export class Connection {
       void reply.then((line) => {
         if (this.closing || this.socket.destroyed) return
         this.socket.write(line)
-        this.onData(EMPTY)
+        this.onData(EMPTY, 0)
       })
       return
     }
@@ -189,7 +203,7 @@ export class Connection {
   /** After the replies went out: run held-back input, or read again. */
   private continueReading(): void {
     if (this.closing || this.socket.destroyed) return
-    if (this.session.state & STATE_PENDING) this.onData(EMPTY)
+    if (this.session.state & STATE_PENDING) this.onData(EMPTY, 0)
     else if (this.clientDone) this.finish()
     else this.resume()
   }

@@ -37,6 +37,8 @@ use convert::{
 };
 use scratch::{number, Out};
 
+pub(crate) use ops::register_cache_ops;
+
 /// Engine settings from JS; anything left out keeps memcached's default.
 #[napi(object)]
 pub struct NativeCacheOptions {

@@ -5,13 +5,17 @@
 //! owns the socket and calls `feed` once per read: every complete request in the bytes is
 //! executed here and all replies come back as one `Buffer`.
 
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ferrocache_core::Store;
 use ferrocache_protocol::{ConnEntry, Control, ServerInfo, Session};
-use napi::bindgen_prelude::{Buffer, BufferSlice};
-use napi::{Env, Result};
+use napi::bindgen_prelude::{Buffer, Object, ToNapiValue};
+use napi::{sys, Env, Error, JsValue, Result, Status};
 use napi_derive::napi;
 
 use crate::cache::NativeCache;
@@ -152,10 +156,8 @@ impl NativeServerInfo {
     }
 }
 
-/// One client connection's protocol state. Counted as open from construction until
-/// `close()` (or garbage collection).
-#[napi]
-pub struct NativeSession {
+/// One connection's protocol state, behind [`NativeSession`] and the `sessionFeed` callback.
+struct Conn {
     session: Option<Session<Arc<Store>>>,
     info: Arc<ServerInfo>,
     id: u64,
@@ -165,61 +167,15 @@ pub struct NativeSession {
     control: Control,
 }
 
-#[napi]
-impl NativeSession {
-    /// A session over `cache`'s engine. `addr` and `listenAddr` are shown by `stats conns`
-    /// (e.g. `tcp:127.0.0.1:50112`). Throws if the cache is closed.
-    #[napi(constructor)]
-    pub fn new(
-        cache: &NativeCache,
-        info: &NativeServerInfo,
-        addr: String,
-        listen_addr: String,
-    ) -> Result<Self> {
-        let store = cache.store()?;
-        let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
-        let opened = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as u32)
-            .unwrap_or(0);
-        info.inner.conn_opened(
-            id,
-            ConnEntry {
-                addr,
-                listen_addr,
-                opened,
-            },
-        );
-        Ok(NativeSession {
-            session: Some(Session::new(store, info.inner.clone())),
-            info: info.inner.clone(),
-            id,
-            out: Vec::new(),
-            pending: Vec::new(),
-            control: Control::Continue,
-        })
-    }
-
-    /// Executes the complete requests in the bytes received so far and returns their
-    /// replies, or `null` when there are none. Incomplete requests stay buffered here. If
-    /// the replies pass a budget (4 MiB) the remaining input is held back (`state` has bit 4
-    /// set): write the replies, then call `feed` again (with an empty buffer).
-    ///
-    /// With `fd` (Unix; the connected socket's descriptor, passed only while node has
-    /// nothing queued on it) the replies are sent on it directly and only what the kernel
-    /// did not take is returned, to be written by node after them.
-    #[napi(ts_return_type = "Buffer | null")]
-    pub fn feed<'env>(
-        &mut self,
-        env: &'env Env,
-        input: &[u8],
-        fd: Option<i32>,
-    ) -> Result<Option<Reply<'env>>> {
+impl Conn {
+    /// Runs the complete requests of the held-back input followed by `input`; the replies
+    /// are left in `out`.
+    fn run(&mut self, input: &[u8]) {
+        self.out.clear();
         let Some(session) = self.session.as_mut() else {
             self.control = Control::Close;
-            return Ok(None);
+            return;
         };
-        self.out.clear();
         // after `snapshot` the requests that followed it wait in the session's buffer
         let resume = self.control == Control::Snapshot;
         self.control = Control::Continue;
@@ -253,28 +209,41 @@ impl NativeSession {
         if matches!(self.control, Control::Continue | Control::Snapshot) && at < data.len() {
             self.pending = data[at..].to_vec();
         }
-        let sent = match fd {
-            Some(fd) if fd >= 0 && !self.out.is_empty() => send_direct(fd, &self.out),
-            _ => 0,
-        };
-        if sent == self.out.len() {
-            return Ok(None);
-        }
-        let rest = &self.out[sent..];
-        if rest.len() <= COPY_REPLY_MAX {
-            return Ok(Some(Reply::Copied(BufferSlice::copy_from(env, rest)?)));
-        }
-        self.out.drain(..sent);
-        Ok(Some(Reply::Owned(std::mem::take(&mut self.out).into())))
     }
 
-    /// What to do after the last `feed`, in one call: bit 1 close the connection once the
-    /// replies are written (quit, a fatal protocol error), bit 2 also shut the server down
-    /// (`shutdown` with `-A`), bit 4 input is held back: write the replies, then call
-    /// `feed` again; bit 8 a `snapshot` command: write the replies, write the snapshot and
-    /// reply to it, then call `feed` again (with an empty buffer). 0 means keep reading.
-    #[napi(getter)]
-    pub fn state(&self) -> u32 {
+    /// Sends the replies on `fd` when it is given (>= 0); returns how many bytes went.
+    fn send(&self, fd: i32) -> usize {
+        if fd >= 0 && !self.out.is_empty() {
+            send_direct(fd, &self.out)
+        } else {
+            0
+        }
+    }
+
+    /// The replies from byte `sent` on as a JS Buffer: small ones copied (the Rust buffer
+    /// is reused), large ones handed over.
+    fn rest(&mut self, env: sys::napi_env, sent: usize) -> Result<sys::napi_value> {
+        let mut value = ptr::null_mut();
+        if self.out.len() - sent <= COPY_REPLY_MAX {
+            let rest = &self.out[sent..];
+            let mut data = ptr::null_mut();
+            check(unsafe {
+                sys::napi_create_buffer_copy(
+                    env,
+                    rest.len(),
+                    rest.as_ptr().cast(),
+                    &mut data,
+                    &mut value,
+                )
+            })?;
+            return Ok(value);
+        }
+        self.out.drain(..sent);
+        let owned: Buffer = std::mem::take(&mut self.out).into();
+        unsafe { Buffer::to_napi_value(env, owned) }
+    }
+
+    fn state(&self) -> u32 {
         let control = match self.control {
             Control::Continue => 0,
             Control::Close => STATE_CLOSE,
@@ -289,15 +258,7 @@ impl NativeSession {
             }
     }
 
-    /// Bytes of an incomplete request held back.
-    #[napi(getter)]
-    pub fn buffered(&self) -> u32 {
-        self.session.as_ref().map_or(0, |s| s.buffered() as u32)
-    }
-
-    /// Frees the session and counts the connection as closed. Idempotent.
-    #[napi]
-    pub fn close(&mut self) {
+    fn close(&mut self) {
         if self.session.take().is_some() {
             self.info.conn_closed(self.id);
         }
@@ -306,10 +267,276 @@ impl NativeSession {
     }
 }
 
+/// This thread's connections by slot, for `sessionFeed`. A slot is reused only after its
+/// `NativeSession` is collected, so a slot a JS object still holds always means the same
+/// connection. Each entry is cloned out before use: the registry is not borrowed while a
+/// session runs (a GC meanwhile may drop another session).
+struct Registry {
+    slots: Vec<Option<Rc<RefCell<Conn>>>>,
+    free: Vec<u32>,
+}
+
+thread_local! {
+    static SESSIONS: RefCell<Registry> = const {
+        RefCell::new(Registry { slots: Vec::new(), free: Vec::new() })
+    };
+}
+
+/// One client connection's protocol state. Counted as open from construction until
+/// `close()` (or garbage collection). Reads go through the `sessionFeed` function
+/// (registered by hand) with `slot`: napi-rs's class methods cost about a microsecond per
+/// call.
+#[napi]
+pub struct NativeSession {
+    slot: u32,
+    conn: Rc<RefCell<Conn>>,
+}
+
+#[napi]
+impl NativeSession {
+    /// A session over `cache`'s engine. `addr` and `listenAddr` are shown by `stats conns`
+    /// (e.g. `tcp:127.0.0.1:50112`). Throws if the cache is closed.
+    #[napi(constructor)]
+    pub fn new(
+        cache: &NativeCache,
+        info: &NativeServerInfo,
+        addr: String,
+        listen_addr: String,
+    ) -> Result<Self> {
+        let store = cache.store()?;
+        let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+        let opened = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(0);
+        info.inner.conn_opened(
+            id,
+            ConnEntry {
+                addr,
+                listen_addr,
+                opened,
+            },
+        );
+        let conn = Rc::new(RefCell::new(Conn {
+            session: Some(Session::new(store, info.inner.clone())),
+            info: info.inner.clone(),
+            id,
+            out: Vec::new(),
+            pending: Vec::new(),
+            control: Control::Continue,
+        }));
+        let slot = SESSIONS.with(|r| {
+            let mut r = r.borrow_mut();
+            match r.free.pop() {
+                Some(slot) => {
+                    r.slots[slot as usize] = Some(conn.clone());
+                    slot
+                }
+                None => {
+                    r.slots.push(Some(conn.clone()));
+                    (r.slots.len() - 1) as u32
+                }
+            }
+        });
+        Ok(NativeSession { slot, conn })
+    }
+
+    /// The slot `sessionFeed` takes.
+    #[napi(getter)]
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    /// Executes the complete requests in the bytes received so far and returns their
+    /// replies, or `null` when there are none. Incomplete requests stay buffered here. If
+    /// the replies pass a budget (4 MiB) the remaining input is held back (`state` has bit 4
+    /// set): write the replies, then call `feed` again (with an empty buffer).
+    ///
+    /// With `fd` (Unix; the connected socket's descriptor, passed only while node has
+    /// nothing queued on it) the replies are sent on it directly and only what the kernel
+    /// did not take is returned, to be written by node after them. The server uses
+    /// `sessionFeed`, the same without napi-rs's per-call cost.
+    #[napi(ts_return_type = "Buffer | null")]
+    pub fn feed(&self, env: Env, input: &[u8], fd: Option<i32>) -> Result<Option<JsReply>> {
+        let mut conn = self.conn.borrow_mut();
+        conn.run(input);
+        let sent = conn.send(fd.unwrap_or(-1));
+        if sent == conn.out.len() {
+            return Ok(None);
+        }
+        Ok(Some(JsReply(conn.rest(env.raw(), sent)?)))
+    }
+
+    /// What to do after the last `feed`, in one call: bit 1 close the connection once the
+    /// replies are written (quit, a fatal protocol error), bit 2 also shut the server down
+    /// (`shutdown` with `-A`), bit 4 input is held back: write the replies, then call
+    /// `feed` again; bit 8 a `snapshot` command: write the replies, write the snapshot and
+    /// reply to it, then call `feed` again (with an empty buffer). 0 means keep reading.
+    #[napi(getter)]
+    pub fn state(&self) -> u32 {
+        self.conn.borrow().state()
+    }
+
+    /// Bytes of an incomplete request held back.
+    #[napi(getter)]
+    pub fn buffered(&self) -> u32 {
+        let conn = self.conn.borrow();
+        conn.session.as_ref().map_or(0, |s| s.buffered() as u32)
+    }
+
+    /// Frees the session and counts the connection as closed. Idempotent.
+    #[napi]
+    pub fn close(&self) {
+        self.conn.borrow_mut().close();
+    }
+}
+
 impl Drop for NativeSession {
     fn drop(&mut self) {
-        self.close();
+        // never borrowed here: a session is fed only through a live NativeSession's slot
+        if let Ok(mut conn) = self.conn.try_borrow_mut() {
+            conn.close();
+        }
+        let slot = self.slot;
+        // `try_with`: at thread exit the registry may already be gone.
+        let _ = SESSIONS.try_with(|r| {
+            let mut r = r.borrow_mut();
+            r.slots[slot as usize] = None;
+            r.free.push(slot);
+        });
     }
+}
+
+/// A napi value made by hand, returned through napi-rs.
+pub struct JsReply(sys::napi_value);
+
+impl ToNapiValue for JsReply {
+    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        Ok(val.0)
+    }
+}
+
+fn check(status: sys::napi_status) -> Result<()> {
+    if status == sys::Status::napi_ok {
+        return Ok(());
+    }
+    Err(Error::new(
+        Status::from(status),
+        "napi call failed".to_string(),
+    ))
+}
+
+/// `sessionFeed(slot, input, length, fd)`: runs the first `length` bytes of `input` (a
+/// Uint8Array) through the session in `slot`, sends the replies on `fd` (-1: don't), and
+/// returns the session's state bits (a number, as `NativeSession.state`) when nothing is
+/// left to write, or else the replies still to write as a Buffer (then read `state`).
+/// One napi call per read, with each argument read by the one napi call it needs.
+unsafe extern "C" fn session_feed(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let result = catch_unwind(AssertUnwindSafe(|| unsafe {
+        session_feed_inner(env, info)
+    }));
+    let msg = match result {
+        Ok(Ok(v)) => return v,
+        Ok(Err(e)) => e.reason,
+        Err(_) => "ferrocache internal error in sessionFeed".to_string(),
+    };
+    let mut pending = false;
+    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
+    if !pending {
+        let msg = std::ffi::CString::new(msg).unwrap_or_default();
+        unsafe { sys::napi_throw_type_error(env, ptr::null(), msg.as_ptr()) };
+    }
+    ptr::null_mut()
+}
+
+unsafe fn session_feed_inner(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Result<sys::napi_value> {
+    let mut argc = 4;
+    let mut argv = [ptr::null_mut(); 4];
+    check(unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    })?;
+    let bad = |what: &str| Error::new(Status::InvalidArg, format!("sessionFeed: {what}"));
+    let mut slot = 0u32;
+    if unsafe { sys::napi_get_value_uint32(env, argv[0], &mut slot) } != sys::Status::napi_ok {
+        return Err(bad("slot must be a number"));
+    }
+    let mut data = ptr::null_mut();
+    let mut len = 0usize;
+    if unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            argv[1],
+            ptr::null_mut(),
+            &mut len,
+            &mut data,
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    } != sys::Status::napi_ok
+    {
+        return Err(bad("input must be a Uint8Array"));
+    }
+    let mut length = 0u32;
+    if unsafe { sys::napi_get_value_uint32(env, argv[2], &mut length) } != sys::Status::napi_ok
+        || length as usize > len
+    {
+        return Err(bad("length must be a number within the input"));
+    }
+    let mut fd = -1i32;
+    if unsafe { sys::napi_get_value_int32(env, argv[3], &mut fd) } != sys::Status::napi_ok {
+        return Err(bad("fd must be a number"));
+    }
+    let conn = SESSIONS
+        .with(|r| r.borrow().slots.get(slot as usize).cloned().flatten())
+        .ok_or_else(|| bad("no such session"))?;
+    let input: &[u8] = if length == 0 {
+        &[]
+    } else {
+        // SAFETY: napi reported `len` bytes at `data` (element size 1 for a Uint8Array,
+        // the only typed array a Buffer is) and `length <= len`; the caller's array stays
+        // alive for the call.
+        unsafe { std::slice::from_raw_parts(data as *const u8, length as usize) }
+    };
+    let mut conn = conn.borrow_mut();
+    conn.run(input);
+    let sent = conn.send(fd);
+    if sent == conn.out.len() {
+        let mut out = ptr::null_mut();
+        check(unsafe { sys::napi_create_uint32(env, conn.state(), &mut out) })?;
+        return Ok(out);
+    }
+    conn.rest(env, sent)
+}
+
+/// Adds `sessionFeed` to the module's exports (typed in `src/server/connection.ts`).
+pub(crate) fn register_session_ops(exports: &Object, env: Env) -> Result<()> {
+    let env = env.raw();
+    let name = c"sessionFeed";
+    let mut f = ptr::null_mut();
+    check(unsafe {
+        sys::napi_create_function(
+            env,
+            name.as_ptr(),
+            name.to_bytes().len() as isize,
+            Some(session_feed),
+            ptr::null_mut(),
+            &mut f,
+        )
+    })?;
+    check(unsafe { sys::napi_set_named_property(env, exports.raw(), name.as_ptr(), f) })
 }
 
 /// Sends as much of `bytes` on the socket `fd` as it takes without blocking; returns how
@@ -343,21 +570,4 @@ fn send_direct(fd: i32, bytes: &[u8]) -> usize {
 #[cfg(not(unix))]
 fn send_direct(_fd: i32, _bytes: &[u8]) -> usize {
     0
-}
-
-/// A reply buffer: small ones copied, large ones moved to JS.
-pub enum Reply<'env> {
-    Copied(BufferSlice<'env>),
-    Owned(Buffer),
-}
-
-impl napi::bindgen_prelude::ToNapiValue for Reply<'_> {
-    unsafe fn to_napi_value(env: napi::sys::napi_env, val: Self) -> Result<napi::sys::napi_value> {
-        match val {
-            Reply::Copied(b) => unsafe {
-                napi::bindgen_prelude::ToNapiValue::to_napi_value(env, &b)
-            },
-            Reply::Owned(b) => unsafe { Buffer::to_napi_value(env, b) },
-        }
-    }
 }

@@ -12,7 +12,6 @@ use std::ptr;
 use ferrocache_core::{GetOptions, StoreMode};
 use napi::bindgen_prelude::Object;
 use napi::{sys, Env, JsValue, Result};
-use napi_derive::napi;
 
 use super::convert::{check, read_key, throw, type_of, KeyBuf, KeyName, Kind};
 use super::{delete_one, read, store_of, store_one};
@@ -222,9 +221,9 @@ const CALLBACKS: [(&std::ffi::CStr, Callback); 11] = [
     (c"cacheDelete", delete),
 ];
 
-/// Adds the callbacks above to the module's exports.
-#[napi(module_exports)]
-pub fn register_cache_ops(exports: Object, env: Env) -> Result<()> {
+/// Adds the callbacks above to the module's exports (called from lib.rs's one
+/// `module_exports` hook: napi-rs keeps a single one).
+pub(crate) fn register_cache_ops(exports: &Object, env: Env) -> Result<()> {
     let env = env.raw();
     for (name, cb) in CALLBACKS {
         let mut f = ptr::null_mut();
