@@ -44,7 +44,7 @@ function plan(seed: number, count: number): Array<[string, Op]> {
     const digit = String(r(10)) // drawn now: both sides must do the very same operation
     const pick = r(17)
     const name = ['get', 'gets', 'getMany', 'set', 'setMany', 'add', 'replace', 'append', 'prepend', 'cas', 'incr', 'decr', 'touch', 'gat', 'delete', 'deleteMany', 'has'][pick]!
-    const op: Op = [
+    const choices: Op[] = [
       (c) => c.get(k),
       async (c, cas) => {
         const e = await c.gets(k)
@@ -66,7 +66,8 @@ function plan(seed: number, count: number): Array<[string, Op]> {
       (c) => c.delete(k),
       (c) => c.deleteMany(keys),
       (c) => c.has(k),
-    ][pick]!
+    ]
+    const op = choices[pick]!
     ops.push([`${name} ${k}`, op])
   }
   return ops

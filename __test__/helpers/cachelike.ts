@@ -83,7 +83,7 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>): void
     const e = (await cache.gets(`${p}k`, { encoding: 'utf8' }))!
     assert.is(e.value, 'one')
     assert.is(e.flags, 0xffffffff)
-    assert.type(e.cas, 'bigint')
+    assert.is(typeof e.cas, 'bigint')
     assert.is(await cache.cas(`${p}k`, 'two', e.cas, { flags: 5 }), true)
     assert.is(await cache.cas(`${p}k`, 'three', e.cas), false, 'the token changed')
     const e2 = (await cache.gets(`${p}k`))!
