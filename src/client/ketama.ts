@@ -77,7 +77,7 @@ export class Continuum {
         for (let x = 0; x < POINTS_PER_HASH; x++) pairs.push([digest.readUInt32LE(x * 4), i])
       }
     }
-    // Ties keep the pool order, as qsort would not promise; they are vanishingly rare.
+    // Equal points (vanishingly rare) go in pool order; C's qsort leaves theirs unspecified.
     pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1])
     this.#points = Uint32Array.from(pairs, (p) => p[0])
     this.#owners = Uint32Array.from(pairs, (p) => p[1])
