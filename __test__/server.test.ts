@@ -159,6 +159,21 @@ test('pipelined requests in one write and one request across many writes', async
   await server.close()
 })
 
+test('the fast path is in use: reads through net\'s onread, replies sent on the descriptor', async () => {
+  const [server, port] = await started()
+  const c = await RawConn.open(port)
+  assert.is(await ask(c, 'set f 0 0 1\r\nx\r\n'), 'STORED\r\n')
+  // White-box: a Node release that changes what adoptSocket relies on falls back to
+  // 'data' events (still correct, twice as slow); this makes that visible.
+  const conns = (server as unknown as { connections: Set<{ socket: net.Socket; fd: number }> }).connections
+  const [conn] = [...conns]
+  assert.is(conn.socket.listenerCount('data'), 0, "no 'data' listener: reads come through onread")
+  if (process.platform !== 'win32') assert.ok(conn.fd >= 0, 'replies go straight to the socket')
+  assert.is(await ask(c, 'get f\r\n', 'END\r\n'), 'VALUE f 0 1\r\nx\r\nEND\r\n')
+  c.close()
+  await server.close()
+})
+
 test('a pipeline whose replies far exceed the per-call budget arrives whole and in order', async () => {
   const [server, port] = await started()
   const c = await RawConn.open(port)
