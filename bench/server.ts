@@ -448,6 +448,17 @@ function fmtUs(us: number): string {
   return us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${Math.round(us)} µs`
 }
 
+/** The commit the server was built from, and whether src/ or crates/ had local changes. */
+function buildRevision(): string {
+  try {
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'crates'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    return dirty ? `${rev} plus uncommitted changes` : rev
+  } catch {
+    return 'unknown revision'
+  }
+}
+
 function machine(memcachedVersion: string): string {
   return `${machineLine()}; Linux ${release()}; memcached ${memcachedVersion || '?'}`
 }
@@ -513,7 +524,8 @@ function report(mc: ServerRun, fc: ServerRun, load: string): { markdown: string;
     `Measured by \`npm run bench:server\` (bench/server.ts driving bench/loadgen/loadgen.c): ${machine(mc.version)}; ` +
       `load average ${load} at the start.`,
     '',
-    `memcached \`-t 1 -U 0 -m 2048\` and ferrocached \`-m 2048\` (${fc.version || 'version unknown'}) run one at a time, ` +
+    `memcached \`-t 1 -U 0 -m 2048\` and ferrocached \`-m 2048\` (${fc.version || 'version unknown'}, built from ` +
+      `${REVISION}) run one at a time, ` +
       `pinned to core ${SERVER_CORE} with \`taskset\`; the generator is pinned to core ${CLIENT_CORE}; both under ` +
       `\`${PRIORITY.join(' ')}\` so other work on the machine disturbs them less` +
       (SCHED_FIFO
@@ -553,7 +565,11 @@ function report(mc: ServerRun, fc: ServerRun, load: string): { markdown: string;
   return { markdown, met, missed }
 }
 
+/** Taken when the run starts: the working tree may change while it runs. */
+let REVISION = ''
+
 export async function runServerBench(): Promise<void> {
+  REVISION = buildRevision()
   if (cpus().length < 2) throw new Error('bench:server needs two cores: one for the server, one for the generator')
   buildLoadgen()
   const only = process.env.BENCH_SERVER_ONLY
