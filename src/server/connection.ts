@@ -34,11 +34,16 @@ interface SocketHandle {
 function adoptSocket(accepted: Socket, onRead: (n: number) => void): Socket | null {
   const handle = (accepted as unknown as { _handle?: SocketHandle })._handle
   if (!handle || typeof handle.useUserBuffer !== 'function' || handle.reading) return null
-  const socket = new Socket({
-    handle,
-    allowHalfOpen: accepted.allowHalfOpen,
-    onread: { buffer: READ_BUFFER, callback: (n: number) => onRead(n) },
-  } as ConstructorParameters<typeof Socket>[0])
+  let socket: Socket
+  try {
+    socket = new Socket({
+      handle,
+      allowHalfOpen: accepted.allowHalfOpen,
+      onread: { buffer: READ_BUFFER, callback: (n: number) => onRead(n) },
+    } as ConstructorParameters<typeof Socket>[0])
+  } catch {
+    return null // the accepted socket still owns its handle
+  }
   ;(accepted as unknown as { _handle: null })._handle = null
   accepted.destroy()
   return socket
