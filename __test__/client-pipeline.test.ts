@@ -129,6 +129,19 @@ test('a connection that never completes fails after `connectTimeout`', async () 
   }
 })
 
+test('a reply that fits no request fails it and closes the connection', async () => {
+  const odd = net.createServer((s) => s.on('data', () => s.write('WHAT\r\n')))
+  await new Promise<void>((r) => odd.listen(0, '127.0.0.1', r))
+  const client = new Client({ servers: [`127.0.0.1:${(odd.address() as net.AddressInfo).port}`], poolSize: 1 })
+  const [a, b] = await Promise.all([client.get('a'), client.get('b')].map((p) => p.catch((e: unknown) => e as { code: string; message: string })))
+  assert.is(a!.code, 'FERROCACHE_SERVER_ERROR')
+  assert.match(a!.message, /unexpected reply from .*: WHAT/)
+  assert.is(b!.code, 'FERROCACHE_CONNECTION')
+  assert.match(b!.message, /out of step/)
+  await client.close()
+  await new Promise((r) => odd.close(r))
+})
+
 test('a refused connection fails the request, then the server is skipped until `retry`', async () => {
   const closed = net.createServer()
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r))

@@ -15,6 +15,8 @@ export interface Pending {
    * this request has all its replies. Must not throw. */
   reply(head: string, buf: Buffer, start: number, end: number): boolean
   fail(err: Error): void
+  /** Set by `reply` when the reply fits no request: the connection is closed. */
+  broken?: boolean
 }
 
 export interface ConnectionOptions {
@@ -221,7 +223,12 @@ export class Connection {
       }
       const head = buf.toString('latin1', pos, buf[nl - 1] === 13 ? nl - 1 : nl)
       pos = next
-      if (p.reply(head, buf, start, end)) {
+      const done = p.reply(head, buf, start, end)
+      if (p.broken === true) {
+        this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a reply out of step; connection closed`, this.#label))
+        return
+      }
+      if (done) {
         this.#queue[this.#head++] = undefined
         if (this.#head === this.#queue.length) {
           this.#queue = []

@@ -31,12 +31,15 @@ export function decode(buf: Buffer, start: number, end: number, encoding: Encodi
   return encoding === 'json' ? JSON.parse(text) : text
 }
 
-function unexpected(head: string, server: string): Error {
+function unexpected(head: string, server: string, p: Pending): Error {
+  // Replies are matched by position: after one that fits no request, none can be trusted.
+  p.broken = true
   return cacheError(Error, 'FERROCACHE_SERVER_ERROR', `unexpected reply from ${server}: ${head.slice(0, 100)}`, server)
 }
 
 /** A request answered by one reply line (plus a value for VA). */
 export class Request implements Pending {
+  broken = false
   constructor(
     readonly deadline: number,
     private readonly kind: Kind,
@@ -94,7 +97,7 @@ export class Request implements Pending {
         if (head === 'OK') return undefined
         break
     }
-    throw isError(head) ? serverError(head, this.server) : unexpected(head, this.server)
+    throw isError(head) ? serverError(head, this.server) : unexpected(head, this.server, this)
   }
 }
 
@@ -102,6 +105,7 @@ export class Request implements Pending {
  * GET (undefined for misses), or how many answered HD for FOUND/STORE. The first error
  * rejects the whole batch once every reply is in. */
 export class Batch implements Pending {
+  broken = false
   readonly values: unknown[] = []
   #hits = 0
   #error: Error | undefined
@@ -129,7 +133,7 @@ export class Batch implements Pending {
     } else if (head === 'EN' || head === 'NF' || head === 'NS' || head === 'EX') {
       this.values.push(undefined)
     } else {
-      this.#error ??= isError(head) ? serverError(head, this.server) : unexpected(head, this.server)
+      this.#error ??= isError(head) ? serverError(head, this.server) : unexpected(head, this.server, this)
       this.values.push(undefined)
     }
     if (this.values.length < this.count) return false
@@ -145,6 +149,7 @@ export class Batch implements Pending {
 
 /** `stats`, `stats slabs`, `stats items` in one go: every STAT line until three ENDs. */
 export class StatsRequest implements Pending {
+  broken = false
   readonly #stats = new Map<string, string>()
   #ends = 0
 
@@ -163,9 +168,7 @@ export class StatsRequest implements Pending {
       return false
     }
     if (head !== 'END') {
-      this.reject(isError(head) ? serverError(head, this.server) : unexpected(head, this.server))
-      // The stream past an unknown reply cannot be matched any more; the connection's
-      // next reply check will catch it. Count it as a section end to stay in step.
+      this.reject(isError(head) ? serverError(head, this.server) : unexpected(head, this.server, this))
     }
     if (++this.#ends < this.sections) return false
     this.resolve(this.#stats)
