@@ -1,0 +1,206 @@
+// What `npm install ferrocache` gets: the root tarball (TypeScript output, the CLI) and
+// the linux-x64-gnu platform tarball (the .node), installed into an empty project far from
+// this checkout and from Rust. The root package is staged in a temporary directory (fresh
+// tsc output, nothing from the shared dist/), so packing never runs the build scripts and
+// never leaves files in npm/.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { freePort, stopChild, waitForPort } from './helpers/servers'
+
+const ROOT = join(__dirname, '..')
+const TRIPLE = 'linux-x64-gnu'
+const BINARY = join(ROOT, 'native', `ferrocache.${TRIPLE}.node`)
+const supported = process.platform === 'linux' && process.arch === 'x64' && existsSync(BINARY)
+
+const work = mkdtempSync(join(tmpdir(), 'ferrocache-pack-'))
+// Neither the checkout's node_modules nor a tsx/ts-node hook may leak into the children.
+const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', NODE_PATH: '' }
+
+function sh(cmd: string, args: string[], cwd: string, timeout = 60_000): SpawnSyncReturns<string> {
+  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', timeout })
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ${r.status}:\n${r.stdout}\n${r.stderr}`)
+  }
+  return r
+}
+
+interface PackResult {
+  filename: string
+  size: number
+  unpackedSize: number
+  files: { path: string }[]
+}
+
+function pack(dir: string): PackResult {
+  const r = sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], dir)
+  const out = JSON.parse(r.stdout) as PackResult[]
+  return out[0]
+}
+
+function emptyProject(name: string): string {
+  const dir = join(work, name)
+  mkdirSync(dir)
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }))
+  return dir
+}
+
+let rootTgz = ''
+let platformTgz = ''
+let rootPack: PackResult | undefined
+
+test.before(() => {
+  try {
+    setup()
+  } catch (err) {
+    console.error(err) // uvu does not report a failing hook's error
+    throw err
+  }
+})
+function setup(): void {
+  if (!supported) return
+  // Stage the root package: its package.json decides the tarball's contents (`files`).
+  const stage = join(work, 'root')
+  mkdirSync(join(stage, 'native'), { recursive: true })
+  for (const f of ['package.json', 'README.md']) copyFileSync(join(ROOT, f), join(stage, f))
+  cpSync(join(ROOT, 'bin'), join(stage, 'bin'), { recursive: true })
+  copyFileSync(join(ROOT, 'native', 'index.d.ts'), join(stage, 'native', 'index.d.ts'))
+  cpSync(join(ROOT, 'scripts'), join(stage, 'scripts'), { recursive: true })
+  // Decoys: none of these may reach the tarball.
+  copyFileSync(BINARY, join(stage, 'native', `ferrocache.${TRIPLE}.node`))
+  mkdirSync(join(stage, 'src'))
+  writeFileSync(join(stage, 'src', 'decoy.ts'), 'export {}\n')
+  sh(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', join(stage, 'dist')], ROOT)
+  // The ESM entry is written by loading the CJS build, which needs pino: lend it the
+  // checkout's node_modules (npm pack never includes node_modules).
+  symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'), 'dir')
+  sh(process.execPath, [join(stage, 'scripts', 'write-esm-entry.js')], stage)
+  rootPack = pack(stage)
+  rootTgz = join(work, rootPack.filename)
+
+  const platform = join(work, TRIPLE)
+  cpSync(join(ROOT, 'npm', TRIPLE), platform, { recursive: true })
+  copyFileSync(BINARY, join(platform, `ferrocache.${TRIPLE}.node`))
+  platformTgz = join(work, pack(platform).filename)
+}
+
+test.after(() => {
+  rmSync(work, { recursive: true, force: true })
+})
+
+test('the root tarball holds the JS build, the CLI and the types, nothing else', () => {
+  if (!supported) return
+  const pk = rootPack as PackResult
+  const paths = pk.files.map((f) => f.path)
+  for (const need of ['package.json', 'README.md', 'bin/ferrocached.js', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'native/index.d.ts']) {
+    assert.ok(paths.includes(need), `missing ${need}`)
+  }
+  const stray = paths.filter(
+    (p) => /^(target|crates|src|__test__|bench|scripts|npm|docs)\//.test(p) || p.endsWith('.node') || p.endsWith('.tgz') || /(^|\/)[^/]+\.test\.[jt]s$/.test(p),
+  )
+  assert.equal(stray, [], 'files that do not belong in the tarball')
+  console.log(
+    `    root tarball: ${pk.files.length} files, ${(pk.size / 1024).toFixed(1)} KiB packed, ${(pk.unpackedSize / 1024).toFixed(1)} KiB unpacked`,
+  )
+  // Generous bound: the JS build is well under a megabyte; a binary or a target/ would not be.
+  assert.ok(pk.size < 1024 * 1024, `root tarball is ${pk.size} bytes`)
+})
+
+test('installed from the tarballs: require, import, a Cache, and npx ferrocached', async () => {
+  if (!supported) return
+  const proj = emptyProject('consumer')
+  sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', rootTgz, platformTgz], proj, 90_000)
+  assert.ok(!existsSync(join(proj, 'node_modules', 'ferrocache', 'native', `ferrocache.${TRIPLE}.node`)))
+
+  const cjs = sh(
+    process.execPath,
+    [
+      '-e',
+      `const { Cache, platformTriple } = require('ferrocache')
+       const c = new Cache({ encoding: 'utf8' })
+       c.setSync('k', 'v1')
+       c.get('k').then((v) => { console.log(JSON.stringify({ v, t: platformTriple(), from: require.resolve('ferrocache') })); c.close() })`,
+    ],
+    proj,
+  )
+  const seen = JSON.parse(cjs.stdout) as { v: string; t: string; from: string }
+  assert.is(seen.v, 'v1')
+  assert.is(seen.t, TRIPLE)
+  assert.ok(seen.from.startsWith(proj), `resolved from ${seen.from}`)
+
+  const esm = sh(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const m = await import('ferrocache')
+       const c = new m.Cache()
+       await c.set('k', 'esm')
+       console.log(String(await c.get('k')), typeof m.default.Cache)
+       c.close()`,
+    ],
+    proj,
+  )
+  assert.is(esm.stdout.trim(), 'esm function')
+
+  const port = await freePort()
+  // npx runs the bin in a child of its own; a process group lets us stop both by npx's PID.
+  const child = spawn('npx', ['--no-install', 'ferrocached', '--port', String(port)], { cwd: proj, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGTERM')
+      } catch {
+        /* already gone */
+      }
+    }
+    await stopChild(child)
+  }
+  try {
+    await waitForPort(port, 20_000, child).catch((err: Error) => {
+      throw new Error(`${err.message}\n${stderr}`)
+    })
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1')
+      let got = ''
+      const timer = setTimeout(() => {
+        s.destroy()
+        reject(new Error(`no full reply within 5 s: ${JSON.stringify(got)}`))
+      }, 5_000)
+      s.on('data', (d: Buffer) => {
+        got += d.toString()
+        if (got.endsWith('END\r\n')) {
+          clearTimeout(timer)
+          s.end()
+          resolve(got)
+        }
+      })
+      s.on('error', reject)
+      s.write('set greeting 0 0 5\r\nhello\r\nget greeting\r\n')
+    })
+    assert.is(reply, 'STORED\r\nVALUE greeting 0 5\r\nhello\r\nEND\r\n')
+  } finally {
+    await stop()
+  }
+})
+
+test('without the platform package the loader says what is missing and how to build', () => {
+  if (!supported) return
+  const proj = emptyProject('no-binary')
+  sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', rootTgz], proj, 90_000)
+  const r = spawnSync(process.execPath, ['-e', `require('ferrocache')`], { cwd: proj, env, encoding: 'utf8', timeout: 20_000 })
+  assert.is.not(r.status, 0)
+  assert.match(r.stderr, `no native binary for this platform (${TRIPLE})`)
+  assert.match(r.stderr, `"ferrocache-${TRIPLE}"`)
+  assert.match(r.stderr, 'npm install ferrocache-linux-x64-gnu')
+  assert.match(r.stderr, 'build from source')
+  assert.match(r.stderr, 'Rust toolchain')
+})
+
+test.run()
