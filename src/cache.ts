@@ -12,6 +12,7 @@ import { type CacheOptions, parseCacheOptions, parseWrite, readEncoding, toU64, 
 import { delayToSeconds, ttlToExptime } from './ttl'
 import { Persistence, SnapshotError, type LoadReport, type SaveReport } from './persistence'
 import { resolvePersistence } from './persistence/cache-options'
+import { Fetcher } from './fetch'
 import type {
   CacheLike,
   CacheStats,
@@ -19,6 +20,7 @@ import type {
   Decoded,
   Encodable,
   Encoding,
+  FetchLoader,
   RawValue,
   ReadOptions,
   WriteOptions,
@@ -313,6 +315,14 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     options?: ReadOptions<F>,
   ): Promise<Map<string, Decoded<F>>> {
     return this.getManySync(keys, options)
+  }
+
+  readonly #fetcher: Fetcher<E> = new Fetcher<E>(this)
+
+  /** Read-through with one loader call per missing key, however many callers wait: see
+   * `CacheLike.fetch`. */
+  fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: WriteOptions<F>): Promise<Decoded<F>> {
+    return this.#fetcher.fetch(key, loader, options)
   }
 
   async set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {

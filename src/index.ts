@@ -8,6 +8,7 @@ export type {
   Decoded,
   Encodable,
   Encoding,
+  FetchLoader,
   RawValue,
   ReadOptions,
   SlabClassStats,

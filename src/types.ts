@@ -30,6 +30,9 @@ export interface WriteOptions<E extends Encoding = Encoding> {
   encoding?: E
 }
 
+/** Produces the value of a missing key for `fetch` (its result is stored, then returned). */
+export type FetchLoader<V> = (key: string) => V | PromiseLike<V>
+
 /** A value with its CAS token and client flags (`gets`). */
 export interface CasEntry<V> {
   value: V
@@ -132,6 +135,11 @@ export interface CacheLike<E extends Encoding = 'buffer'> {
   gets<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<CasEntry<Decoded<F>> | undefined>
   /** Every hit among `keys` (misses are absent from the Map). */
   getMany<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Promise<Map<string, Decoded<F>>>
+  /** Read-through: the value, or on a miss the loader's result, stored with `options`
+   * (ttl, flags, encoding) and returned as `get` would return it. Concurrent misses of one
+   * key share a single loader call; if it throws, every waiter rejects and nothing is
+   * stored. A loader resolving `undefined` is an error (there is nothing to store). */
+  fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: WriteOptions<F>): Promise<Decoded<F>>
   /** Stores the value unconditionally. Resolves `true`. */
   set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean>
   /** Stores every entry with the same options. */

@@ -5,6 +5,7 @@
 import { checkRaw, encodeValue } from '../encoding'
 import { parseWrite, readEncoding, toU64, type Write } from '../options'
 import { delayToSeconds, ttlToExptime } from '../ttl'
+import { Fetcher } from '../fetch'
 import type {
   CacheLike,
   CacheStats,
@@ -12,6 +13,7 @@ import type {
   Decoded,
   Encodable,
   Encoding,
+  FetchLoader,
   RawValue,
   ReadOptions,
   WriteOptions,
@@ -196,6 +198,14 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     checkKey(key)
     const [text, bytes, tail] = storeLine(key, encodeValue(value, w.encoding), writeFlags(w) + mode + cas)
     return this.#one(key, STORE, w.encoding, text, bytes, tail)
+  }
+
+  readonly #fetcher: Fetcher<E> = new Fetcher<E>(this)
+
+  /** Read-through with one loader call per missing key, however many callers wait: see
+   * `CacheLike.fetch`. */
+  fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: WriteOptions<F>): Promise<Decoded<F>> {
+    return this.#fetcher.fetch(key, loader, options)
   }
 
   async set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {

@@ -1,0 +1,61 @@
+// Read-through with stampede protection, shared by the embedded `Cache` and the remote
+// `Client`: `fetch(key, loader)` returns the cached value, or on a miss calls `loader` once
+// for every concurrent caller of the same key, stores its result and hands it to all of
+// them. A failing loader (or store) rejects every waiter and leaves nothing in the cache.
+import type { CacheLike, Decoded, Encodable, Encoding, FetchLoader, WriteOptions } from './types'
+
+/** What a `Fetcher` works on: the cache's own Promise API and its default encoding. */
+export interface Fetchable<E extends Encoding> extends CacheLike<E> {
+  readonly encoding: E
+}
+
+/** The value a `get` with `encoding` would return for what the loader produced. */
+function asRead(value: unknown, encoding: Encoding): unknown {
+  if (encoding === 'json') return value
+  const bytes = value as string | Uint8Array
+  if (encoding === 'utf8') return typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8')
+  return Buffer.isBuffer(bytes) ? bytes : typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes)
+}
+
+/** The in-flight loads of one cache, by encoding and key. */
+export class Fetcher<E extends Encoding> {
+  readonly #cache: Fetchable<E>
+  readonly #inflight = new Map<string, Promise<unknown>>()
+
+  constructor(cache: Fetchable<E>) {
+    this.#cache = cache
+  }
+
+  /** How many keys are being loaded right now. */
+  get pending(): number {
+    return this.#inflight.size
+  }
+
+  fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: WriteOptions<F>): Promise<Decoded<F>> {
+    if (typeof loader !== 'function') return Promise.reject(new TypeError('fetch: loader must be a function'))
+    const encoding: Encoding = options?.encoding ?? this.#cache.encoding
+    // Keys never contain spaces, so the space cannot make two different pairs collide.
+    const slot = `${encoding} ${key}`
+    const running = this.#inflight.get(slot)
+    if (running !== undefined) return running as Promise<Decoded<F>>
+    // The whole read-then-load is shared, not only the load: a caller arriving while the
+    // first one's `get` is on its way joins it instead of issuing a get of its own.
+    const run = this.#load(key, loader, options, encoding).finally(() => this.#inflight.delete(slot))
+    this.#inflight.set(slot, run)
+    return run
+  }
+
+  async #load<F extends Encoding>(
+    key: string,
+    loader: FetchLoader<Encodable<F>>,
+    options: WriteOptions<F> | undefined,
+    encoding: Encoding,
+  ): Promise<Decoded<F>> {
+    const hit = await this.#cache.get<F>(key, { encoding: encoding as F })
+    if (hit !== undefined) return hit
+    const value = await loader(key)
+    if (value === undefined) throw new TypeError(`fetch: the loader for "${key}" returned undefined (nothing to store)`)
+    await this.#cache.set<F>(key, value, options)
+    return asRead(value, encoding) as Decoded<F>
+  }
+}
