@@ -96,7 +96,7 @@ test('the root tarball holds the JS build, the CLI and the types, nothing else',
   if (!supported) return
   const pk = rootPack as PackResult
   const paths = pk.files.map((f) => f.path)
-  for (const need of ['package.json', 'README.md', 'bin/ferrocached.js', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'native/index.d.ts']) {
+  for (const need of ['package.json', 'README.md', 'bin/ferrocached.js', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/adapters/keyv.js', 'dist/adapters/keyv.mjs', 'dist/adapters/keyv.d.ts', 'native/index.d.ts']) {
     assert.ok(paths.includes(need), `missing ${need}`)
   }
   const stray = paths.filter(
@@ -146,6 +146,24 @@ test('installed from the tarballs: require, import, a Cache, and npx ferrocached
     proj,
   )
   assert.is(esm.stdout.trim(), 'esm function')
+
+  // The ./keyv entry, both ways.
+  const keyv = sh(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { createRequire } from 'node:module'
+       const { KeyvFerrocache } = createRequire(import.meta.url)('ferrocache/keyv')
+       const esm = await import('ferrocache/keyv')
+       const a = new esm.default()
+       await a.set('k', 'v', 1000)
+       console.log([typeof KeyvFerrocache, esm.KeyvFerrocache === esm.default, await a.get('k')].join(' '))
+       await a.disconnect()`,
+    ],
+    proj,
+  )
+  assert.is(keyv.stdout.trim(), 'function true v')
 
   const port = await freePort()
   // npx runs the bin in a child of its own; a process group lets us stop both by npx's PID.

@@ -1,0 +1,182 @@
+// `ferrocache/keyv`: a Keyv 5 storage adapter over an embedded `Cache` or a remote
+// `Client`, so Keyv and cache-manager can sit on ferrocache.
+//
+// memcached cannot list keys, so `clear()` cannot find a namespace's items. Instead every
+// item key carries its namespace's generation, a number kept in one counter key per
+// namespace; `clear()` increments it and the old generation's items become unreachable
+// (they leave by ttl or LRU eviction). Each operation reads the counter first, so a clear
+// by another process on the same servers is seen at once. A counter that was itself
+// evicted restarts from the clock (microseconds), never from an old generation.
+import { createHash } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { Cache } from '../cache'
+import { Client, type ServerSpec } from '../client'
+import type { CacheLike, Encoding } from '../types'
+
+/** Options of `new KeyvFerrocache()`. */
+export interface KeyvFerrocacheOptions {
+  /** The cache to store in: an embedded `Cache` or a `Client`. Default: a new embedded
+   * `Cache` owned by the adapter (closed by `disconnect()`). */
+  cache?: CacheLike<Encoding>
+  /** Shorthand for `cache: new Client({ servers })` (owned by the adapter). */
+  servers?: readonly ServerSpec[]
+  /** Prefix of every key the adapter writes (default `"keyv~"`): printable ASCII, no
+   * spaces, at most 32 characters. Lets other users of the same cache keep clear of it. */
+  prefix?: string
+  /** The namespace whose items `clear()` removes. Keyv sets it from its own `namespace`. */
+  namespace?: string
+}
+
+/** One entry of `setMany`, as Keyv passes it. */
+export interface KeyvEntry {
+  key: string
+  value: unknown
+  /** Time to live in milliseconds. */
+  ttl?: number
+}
+
+const MAX_KEY = 250
+const SAFE = /^[\x21-\x7e]*$/
+
+function digest(s: string): string {
+  return createHash('sha256').update(s).digest('base64url')
+}
+
+/** A generation nobody used before: the clock in microseconds. */
+function freshGeneration(): string {
+  return (BigInt(Date.now()) * 1000n).toString()
+}
+
+/** A Keyv storage adapter (`KeyvStoreAdapter`) storing in ferrocache. */
+export class KeyvFerrocache extends EventEmitter {
+  /** What Keyv reads as the adapter's options. */
+  readonly opts: { prefix: string; dialect: 'ferrocache' }
+  /** Set by Keyv to its namespace; scopes `clear()`. */
+  namespace: string | undefined
+  /** The cache the adapter stores in. */
+  readonly cache: CacheLike<Encoding>
+  readonly #owned: boolean
+  readonly #prefix: string
+
+  constructor(options: KeyvFerrocacheOptions | CacheLike<Encoding> = {}) {
+    super()
+    const o: KeyvFerrocacheOptions = isCacheLike(options) ? { cache: options } : options
+    const prefix = o.prefix ?? 'keyv~'
+    if (typeof prefix !== 'string' || prefix.length > 32 || !SAFE.test(prefix)) {
+      throw new TypeError('KeyvFerrocache: prefix must be at most 32 printable ASCII characters without spaces')
+    }
+    if (o.cache !== undefined && o.servers !== undefined) {
+      throw new TypeError('KeyvFerrocache: pass either cache or servers, not both')
+    }
+    this.#prefix = prefix
+    this.opts = { prefix, dialect: 'ferrocache' }
+    this.namespace = o.namespace
+    this.#owned = o.cache === undefined
+    this.cache = o.cache ?? (o.servers !== undefined ? new Client({ servers: o.servers }) : new Cache())
+  }
+
+  /** The memcached key of this namespace's generation counter. */
+  #counterKey(): string {
+    return `${this.#prefix}${this.#namespaceToken()}.gen`
+  }
+
+  #namespaceToken(): string {
+    const ns = this.namespace ?? ''
+    // base64url has no '.', so the token cannot run into the generation that follows it.
+    const b64 = Buffer.from(ns, 'utf8').toString('base64url')
+    return b64.length <= 64 ? `n${b64}` : `h${digest(ns)}`
+  }
+
+  /** The current generation of the namespace, creating the counter if needed. */
+  async #generation(): Promise<string> {
+    const key = this.#counterKey()
+    const current = await this.cache.get(key, { encoding: 'utf8' })
+    if (current !== undefined) return current
+    const fresh = freshGeneration()
+    if (await this.cache.add(key, fresh, { encoding: 'utf8' })) return fresh
+    // Another writer created it between our get and add: use theirs.
+    return (await this.cache.get(key, { encoding: 'utf8' })) ?? fresh
+  }
+
+  /** The memcached key of a Keyv key in generation `gen`: the key itself when it is safe
+   * and short enough, else its SHA-256 (the `k`/`h` tag keeps the two apart). */
+  #itemKey(gen: string, key: string): string {
+    const head = `${this.#prefix}${this.#namespaceToken()}.${gen}.`
+    if (SAFE.test(key) && head.length + 1 + key.length <= MAX_KEY) return `${head}k${key}`
+    return `${head}h${digest(key)}`
+  }
+
+  async get<Value>(key: string): Promise<Value | undefined> {
+    const gen = await this.#generation()
+    return (await this.cache.get(this.#itemKey(gen, key), { encoding: 'json' })) as Value | undefined
+  }
+
+  async getMany<Value>(keys: string[]): Promise<Array<Value | undefined>> {
+    const gen = await this.#generation()
+    const itemKeys = keys.map((k) => this.#itemKey(gen, k))
+    const hits = await this.cache.getMany(itemKeys, { encoding: 'json' })
+    return itemKeys.map((k) => hits.get(k) as Value | undefined)
+  }
+
+  /** Stores `value` (what Keyv serialized) for `ttl` milliseconds (none: no expiry). */
+  async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    const gen = await this.#generation()
+    return this.cache.set(this.#itemKey(gen, key), value, { encoding: 'json', ttl: ttl ?? 0 })
+  }
+
+  async setMany(entries: KeyvEntry[]): Promise<boolean[]> {
+    const gen = await this.#generation()
+    return Promise.all(
+      entries.map((e) => this.cache.set(this.#itemKey(gen, e.key), e.value, { encoding: 'json', ttl: e.ttl ?? 0 })),
+    )
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const gen = await this.#generation()
+    return this.cache.delete(this.#itemKey(gen, key))
+  }
+
+  /** `true` when every key existed (and is now gone). */
+  async deleteMany(keys: string[]): Promise<boolean> {
+    const gen = await this.#generation()
+    const itemKeys = new Set(keys.map((k) => this.#itemKey(gen, k)))
+    const deleted = await this.cache.deleteMany(itemKeys)
+    return deleted === itemKeys.size
+  }
+
+  async has(key: string): Promise<boolean> {
+    const gen = await this.#generation()
+    return this.cache.has(this.#itemKey(gen, key))
+  }
+
+  async hasMany(keys: string[]): Promise<boolean[]> {
+    const gen = await this.#generation()
+    return Promise.all(keys.map((k) => this.cache.has(this.#itemKey(gen, k))))
+  }
+
+  /** Removes this namespace's items (and only those) by moving it to a new generation. */
+  async clear(): Promise<void> {
+    const key = this.#counterKey()
+    if ((await this.cache.incr(key)) === undefined) {
+      // No counter (never created, or evicted): whatever was stored under it is already
+      // unreachable, since a recreated counter starts from the clock; start afresh.
+      await this.cache.set(key, freshGeneration(), { encoding: 'utf8' })
+    }
+  }
+
+  /** Closes the cache if the adapter created it; a cache passed in stays open. */
+  async disconnect(): Promise<void> {
+    if (this.#owned) await this.cache.close()
+  }
+}
+
+function isCacheLike(x: KeyvFerrocacheOptions | CacheLike<Encoding>): x is CacheLike<Encoding> {
+  return typeof (x as Partial<CacheLike<Encoding>>).get === 'function' && typeof (x as Partial<CacheLike<Encoding>>).getMany === 'function'
+}
+
+/** `new Keyv(createKeyvFerrocache(...))`: the adapter, for code that prefers a function. */
+export function createKeyvFerrocache(options?: KeyvFerrocacheOptions | CacheLike<Encoding>): KeyvFerrocache {
+  return new KeyvFerrocache(options)
+}
+
+export default KeyvFerrocache
