@@ -165,6 +165,23 @@ test('installed from the tarballs: require, import, a Cache, and npx ferrocached
   )
   assert.is(keyv.stdout.trim(), 'function true v')
 
+  // TypeScript consumers find the types of both entries, with the old (node10) resolution
+  // (through typesVersions) and with node16 (through exports).
+  writeFileSync(
+    join(proj, 'consumer.ts'),
+    `import { Cache, type CacheLike } from 'ferrocache'
+     import { KeyvFerrocache } from 'ferrocache/keyv'
+     const cache: CacheLike<'utf8'> = new Cache({ encoding: 'utf8' })
+     const adapter: KeyvFerrocache = new KeyvFerrocache(cache)
+     export const n: Promise<string | undefined> = cache.fetch('k', () => 'v').then((v) => v.toUpperCase())
+     export { adapter }
+`,
+  )
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+  for (const resolution of [['--module', 'commonjs', '--moduleResolution', 'node'], ['--module', 'node16', '--moduleResolution', 'node16']]) {
+    sh(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', ...resolution, 'consumer.ts'], proj)
+  }
+
   const port = await freePort()
   // npx runs the bin in a child of its own; a process group lets us stop both by npx's PID.
   const child = spawn('npx', ['--no-install', 'ferrocached', '--port', String(port)], { cwd: proj, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
