@@ -1,7 +1,7 @@
 //! Background work: the expiry crawler (memcached's crawler.c), LRU juggling and automove.
 //!
-//! [`Core::maintain`] walks each shard's hash table, [`CRAWL_BATCH`] buckets per lock hold
-//! and at most [`CRAWL_BUCKETS_PER_PASS`] per pass, and unlinks expired or flushed items so
+//! [`Core::maintain`] walks each shard's hash table, [`CRAWL_BATCH`] slots per lock hold
+//! and at most [`CRAWL_SLOTS_PER_PASS`] per pass, and unlinks expired or flushed items so
 //! their memory returns without anyone asking for them. It then keeps each class's HOT and
 //! WARM segments within their limits and lets the page mover look at the eviction window.
 //! With `Config::background` a thread runs it every [`INTERVAL`]; the thread holds only a
@@ -14,15 +14,15 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Hash buckets crawled per pass (about as many items): a store of a few hundred thousand
-/// items is crawled whole every pass, a larger one over several (scanning all of a large
-/// cache every second would cost memory bandwidth).
-pub const CRAWL_BUCKETS_PER_PASS: usize = 1 << 18;
-/// Buckets per lock hold.
-pub const CRAWL_BATCH: usize = 1024;
+/// Hash slots crawled per pass (tables are 3/8 to 3/4 full, so about half as many items): a
+/// store of a few hundred thousand items is crawled whole every pass, a larger one over
+/// several (scanning all of a large cache every second would cost memory bandwidth).
+pub const CRAWL_SLOTS_PER_PASS: usize = 1 << 19;
+/// Slots per lock hold (about 1024 items).
+pub const CRAWL_BATCH: usize = 2048;
 
-/// Hash buckets migrated per shard and pass while a table grows.
-const GROW_BUCKETS_PER_PASS: usize = 1 << 14;
+/// Old hash slots migrated per shard and pass while a table grows.
+const GROW_SLOTS_PER_PASS: usize = 1 << 14;
 
 /// ACTIVE items moved from each class's COLD tail to WARM per shard and pass (reads only
 /// mark them; see `lru.rs`).
@@ -32,7 +32,7 @@ const COLD_PULL_PER_PASS: usize = 64;
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
 impl Core {
-    /// One pass: crawls up to [`CRAWL_BUCKETS_PER_PASS`] hash buckets from where the last
+    /// One pass: crawls up to [`CRAWL_SLOTS_PER_PASS`] hash slots from where the last
     /// pass stopped, [`CRAWL_BATCH`] per lock hold, unlinking dead items; when a shard's walk
     /// completes its LRUs are juggled and its hash table helped to grow. Then the mover looks
     /// at the eviction window.
@@ -41,7 +41,7 @@ impl Core {
         let n = self.shards.len();
         let mut cursor = self.crawl_cursor.lock();
         let (mut si, mut pos) = *cursor;
-        let mut budget = CRAWL_BUCKETS_PER_PASS;
+        let mut budget = CRAWL_SLOTS_PER_PASS;
         let mut finished_shards = 0;
         let mut batch = Vec::new();
         while budget > 0 && finished_shards < n {
@@ -49,7 +49,7 @@ impl Core {
             let mut guard = self.shards[si].lock();
             let s = &mut *guard;
             if pos >= s.ht.walk_len() {
-                s.ht.help_grow(&s.mem, GROW_BUCKETS_PER_PASS);
+                s.ht.help_grow(&s.mem, GROW_SLOTS_PER_PASS);
                 for c in 0..s.lru.len() {
                     if s.lru[c].total() > 0 {
                         s.lru_juggle(c, hot, warm);
