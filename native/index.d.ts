@@ -100,6 +100,15 @@ export declare class NativeSnapshotProgress {
 }
 
 /**
+ * Replays `dir`'s append-only log into `cache` (after its snapshot was loaded) and logs
+ * every later change to it; `mode` is `'always'`, `'everysec'` or `'no'`.
+ */
+export declare function aofOpen(cache: NativeCache, dir: string, mode: string): NativeAofReport
+
+/** Size and health of `cache`'s append-only log; `null` without one. */
+export declare function aofStatus(cache: NativeCache): NativeAofStatus | null
+
+/**
  * memcached `incr`/`decr`: the new value, or `undefined` on a miss. incr wraps at 2^64,
  * decr floors at 0; a non-numeric value throws.
  */
@@ -130,6 +139,22 @@ export declare function cacheGetMany(id: number, keys: string[], asString: boole
  * the batch at that entry, the earlier ones stay stored.
  */
 export declare function cacheSetMany(id: number, keys: string[], values: Array<string | Uint8Array>, flags: number, exptime: number): void
+
+/** What `aofOpen` replayed, or why it could not open the log. */
+export interface NativeAofReport {
+  records: number
+  /** One message per log file whose torn or damaged tail was cut off. */
+  truncated: Array<string>
+  error?: string
+}
+
+/** The append-only log's `stats` figures. */
+export interface NativeAofStatus {
+  /** Bytes of the log files. */
+  size: number
+  /** Whether the last write (and fsync) succeeded. */
+  ok: boolean
+}
 
 /** Engine settings from JS; anything left out keeps memcached's default. */
 export interface NativeCacheOptions {

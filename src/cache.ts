@@ -105,6 +105,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
       } else {
         try {
           this.loaded = Promise.resolve(p.loadSync(persist.strictLoad))
+          p.openAof()
         } catch (err) {
           this.#native.close()
           throw err

@@ -16,6 +16,7 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   --data-dir <dir>            snapshots: load the newest at start, write one on stop and by rules
   --save "<s> <n> ..."        rules: after s seconds if n changes (default "900 1 300 100 60 10000")
   --keep-snapshots <n>        snapshots kept (default: 2); --strict-load, --load-async (see README)
+  --appendfsync <policy>      append-only log: always | everysec | no (fsync policy; default off)
   -h, --help / -V, --version  print this help / the version, and exit
 
 Environment: FERROCACHE_<LONG_OPTION> for each long option (FERROCACHE_PORT,

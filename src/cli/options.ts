@@ -34,6 +34,8 @@ export interface CliPersistence {
   strictLoad: boolean
   /** `--load-async`: open the port at once and load meanwhile. */
   loadAsync: boolean
+  /** `--appendfsync`: the append-only log and its fsync policy; absent = no log. */
+  appendfsync?: 'always' | 'everysec' | 'no'
 }
 
 export type CliCommand =
@@ -80,6 +82,7 @@ const OPTIONS = {
   'keep-snapshots': { type: 'string' },
   'strict-load': { type: 'boolean' },
   'load-async': { type: 'boolean' },
+  appendfsync: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const
@@ -103,6 +106,7 @@ export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
   FERROCACHE_KEEP_SNAPSHOTS: 'keep-snapshots',
   FERROCACHE_STRICT_LOAD: 'strict-load',
   FERROCACHE_LOAD_ASYNC: 'load-async',
+  FERROCACHE_APPENDFSYNC: 'appendfsync',
 }
 
 const MB = 1024 * 1024
@@ -222,9 +226,17 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (v['keep-snapshots'] !== undefined) p.keepSnapshots = integer(name('keep-snapshots', '--keep-snapshots'), v['keep-snapshots'], 1, 1000)
     p.strictLoad = v['strict-load'] ?? false
     p.loadAsync = v['load-async'] ?? false
+    if (v.appendfsync !== undefined) {
+      const m = v.appendfsync.trim()
+      if (m !== 'always' && m !== 'everysec' && m !== 'no') {
+        throw new UsageError(`${name('appendfsync', '--appendfsync')} must be always, everysec or no, got "${v.appendfsync}"`)
+      }
+      if (p.loadAsync) throw new UsageError('--appendfsync cannot be used with --load-async (the log is replayed before the port opens)')
+      p.appendfsync = m
+    }
     s.persistence = p
-  } else if (v.save !== undefined || v['keep-snapshots'] !== undefined || v['strict-load'] || v['load-async']) {
-    throw new UsageError('--save, --keep-snapshots, --strict-load and --load-async need --data-dir')
+  } else if (v.save !== undefined || v['keep-snapshots'] !== undefined || v['strict-load'] || v['load-async'] || v.appendfsync !== undefined) {
+    throw new UsageError('--save, --keep-snapshots, --strict-load, --load-async and --appendfsync need --data-dir')
   }
   if (s.maxItemSize > s.memoryLimit) throw new UsageError('-I/--max-item-size cannot be larger than -m/--memory-limit')
   return { kind: 'run', settings: s }

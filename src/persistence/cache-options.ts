@@ -1,6 +1,6 @@
 // The persistence part of `new Cache(options)`: checked here so the Cache only wires it up.
 import type { Logger } from 'pino'
-import type { PersistenceOptions } from './persistence'
+import type { AppendFsync, PersistenceOptions } from './persistence'
 
 /** Options of `new Cache()` / `Cache.open()` that turn persistence on. */
 export interface CachePersistenceOptions {
@@ -16,11 +16,17 @@ export interface CachePersistenceOptions {
   saveOnClose?: boolean
   /** Load on a worker thread and serve meanwhile (`cache.loaded` resolves when done). */
   loadAsync?: boolean
+  /**
+   * Append-only log (`appendonly.aof` in `dataDir`): every change is logged and replayed
+   * after the snapshot at start. `'always'` fsyncs before each write returns, `'everysec'`
+   * once a second, `'no'` leaves it to the OS. Default: off. Not with `loadAsync`.
+   */
+  appendfsync?: AppendFsync
   /** pino logger for load, save and failure messages (default: none). */
   logger?: Logger
 }
 
-export const PERSISTENCE_OPTION_NAMES = ['dataDir', 'save', 'keepSnapshots', 'strictLoad', 'saveOnClose', 'loadAsync', 'logger'] as const
+export const PERSISTENCE_OPTION_NAMES = ['dataDir', 'save', 'keepSnapshots', 'strictLoad', 'saveOnClose', 'loadAsync', 'appendfsync', 'logger'] as const
 
 export interface ResolvedPersistence extends PersistenceOptions {
   strictLoad: boolean
@@ -47,8 +53,15 @@ export function resolvePersistence(o: CachePersistenceOptions | undefined): Reso
   if (o.keepSnapshots !== undefined && typeof o.keepSnapshots !== 'number') {
     throw new TypeError(`keepSnapshots must be a number, got ${typeof o.keepSnapshots}`)
   }
+  if (o.appendfsync !== undefined && !['always', 'everysec', 'no'].includes(o.appendfsync)) {
+    throw new TypeError(`appendfsync must be 'always', 'everysec' or 'no', got ${String(o.appendfsync)}`)
+  }
+  if (o.appendfsync !== undefined && o.loadAsync === true) {
+    throw new TypeError('appendfsync cannot be used with loadAsync: the log is replayed before serving')
+  }
   return {
     dataDir: o.dataDir,
+    appendfsync: o.appendfsync,
     save: o.save,
     keepSnapshots: o.keepSnapshots,
     logger: o.logger,

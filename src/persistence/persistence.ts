@@ -15,8 +15,13 @@ export interface PersistenceOptions {
   save?: string
   /** Snapshots kept (default 2, at least 1). */
   keepSnapshots?: number
+  /** Append-only log fsync policy; absent = no log. */
+  appendfsync?: AppendFsync
   logger?: Logger
 }
+
+/** `--appendfsync`: when the append-only log is fsynced. */
+export type AppendFsync = 'always' | 'everysec' | 'no'
 
 /** How often the rules are checked. */
 const TICK_MS = 1_000
@@ -28,6 +33,7 @@ export class Persistence {
   readonly dataDir: string
   readonly rules: readonly SaveRule[]
   readonly keepSnapshots: number
+  readonly appendfsync: AppendFsync | undefined
   readonly #native: NativeCache
   readonly #log: Logger | undefined
   #timer: NodeJS.Timeout | undefined
@@ -67,9 +73,29 @@ export class Persistence {
     this.dataDir = options.dataDir
     this.rules = parseSaveRules(options.save ?? DEFAULT_SAVE)
     this.keepSnapshots = keep
+    this.appendfsync = options.appendfsync
     this.#native = cache
     this.#log = options.logger
     this.#lastRaw = native.snapshotChangeCount(cache)
+  }
+
+  /**
+   * Replays the append-only log over what `loadSync` loaded and logs every later change
+   * (with `appendfsync`; otherwise nothing). A torn tail is cut off with a warning.
+   */
+  openAof(): void {
+    if (this.appendfsync === undefined) return
+    const r = native.aofOpen(this.#native, this.dataDir, this.appendfsync)
+    if (r.error !== undefined && r.error !== null) {
+      const err = new SnapshotError(r.error, 'FERROCACHE_SNAPSHOT_IO', this.dataDir)
+      this.#log?.fatal({ err: r.error, dataDir: this.dataDir }, 'cannot open the append-only log')
+      throw err
+    }
+    for (const t of r.truncated) this.#log?.warn({ detail: t }, 'append-only log: torn tail cut off')
+    this.#log?.info({ records: r.records, appendfsync: this.appendfsync }, 'append-only log replayed')
+    // replayed changes are in the log already: count changes from here
+    this.#lastRaw = native.snapshotChangeCount(this.#native)
+    this.#changes = 0
   }
 
   /** Loads the newest valid snapshot now (before serving). With `strict` a damaged one throws. */
@@ -322,7 +348,17 @@ export class Persistence {
       ['rdb_last_save_bytes', String(this.#lastSave?.fileBytes ?? 0)],
       ['rdb_last_load_keys_loaded', String(this.#lastLoad?.items ?? 0)],
       ['rdb_last_load_keys_expired', String(this.#lastLoad?.expired ?? 0)],
-      ['aof_enabled', '0'],
+      ...this.#aofStats(),
+    ]
+  }
+
+  #aofStats(): Array<[string, string]> {
+    const st = this.appendfsync === undefined || this.#native.closed ? null : native.aofStatus(this.#native)
+    if (st === null || st === undefined) return [['aof_enabled', '0']]
+    return [
+      ['aof_enabled', '1'],
+      ['aof_current_size', String(st.size)],
+      ['aof_last_write_status', st.ok ? 'ok' : 'err'],
     ]
   }
 }

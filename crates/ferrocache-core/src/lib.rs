@@ -15,12 +15,14 @@
 //! The engine knows nothing of protocols or of Node: codecs live in `ferrocache-protocol`,
 //! bindings in `ferrocache-node`.
 
+pub mod aof;
 pub mod clock;
 pub mod config;
 mod crawler;
 pub mod error;
 mod hashtable;
 mod item;
+pub mod journal;
 mod lru;
 mod mover;
 mod shard;

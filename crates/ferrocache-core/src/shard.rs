@@ -13,13 +13,14 @@ use crate::clock::Clock;
 use crate::crawler::Crawler;
 use crate::hashtable::{hash_key, HashTable};
 use crate::item::{total_size, Item, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL};
+use crate::journal::{Journal, Record};
 use crate::lru::{Lru, COLD, HOT, WARM};
 use crate::slab::{SlabAlloc, SlabClasses, SlabMem};
 use crate::store::*;
 use crate::{Config, ConfigError, SlabClassStats, Stats, StoreError};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Rounds of "make room without locks, retry" before an operation takes every shard lock.
 const OPTIMISTIC_ROUNDS: usize = 4;
@@ -147,6 +148,8 @@ pub(crate) struct Core {
     pub mover_window: Mutex<Vec<(u64, u64)>>,
     /// Where the crawler continues: (shard, page slot).
     pub crawl_cursor: Mutex<(usize, usize)>,
+    /// Receives every change (the append-only log); unset = one branch per write.
+    pub journal: OnceLock<Arc<dyn Journal>>,
 }
 
 pub(crate) struct Shards {
@@ -201,6 +204,7 @@ impl Shards {
             cmd_flush: AtomicU64::new(0),
             mover_window: Mutex::new(vec![(0, 0); classes.len()]),
             crawl_cursor: Mutex::new((0, 0)),
+            journal: OnceLock::new(),
             classes,
             config,
         });
@@ -259,6 +263,30 @@ impl Shards {
         Err(StoreError::OutOfMemory)
     }
 
+    /// [`Shards::run`] for a change of `key`: with a journal, the key's resulting state is
+    /// logged under the same lock when `changed` says the operation changed it (and after an
+    /// error, which may have dropped the old value).
+    fn run_logged<T>(
+        &self,
+        hash: u64,
+        key: &[u8],
+        changed: impl Fn(&T) -> bool,
+        mut op: impl FnMut(&mut Shard, &Core, &Ctx) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        let Some(j) = self.core.journal.get() else {
+            return self.run(hash, op);
+        };
+        self.run(hash, |s, core, ctx| {
+            let r = op(s, core, ctx);
+            match &r {
+                Ok(v) if !changed(v) => {}
+                Ok(_) | Err(Fail::Err(_)) => s.log_key(ctx, hash, key, &**j),
+                Err(Fail::NeedPage(_)) => {}
+            }
+            r
+        })
+    }
+
     pub fn get<R>(
         &self,
         key: &[u8],
@@ -270,9 +298,13 @@ impl Shards {
         }
         let hash = hash_key(key);
         let mut f = Some(f);
-        self.run(hash, |s, core, ctx| {
-            s.do_get(core, ctx, hash, key, o, &mut f)
-        })
+        let changes = o.touch.is_some() || o.vivify.is_some();
+        self.run_logged(
+            hash,
+            key,
+            |r: &Option<R>| changes && r.is_some(),
+            |s, core, ctx| s.do_get(core, ctx, hash, key, o, &mut f),
+        )
         .ok()
         .flatten()
     }
@@ -282,7 +314,12 @@ impl Shards {
             return Err(StoreError::BadKey);
         }
         let hash = hash_key(r.key);
-        self.run(hash, |s, core, ctx| s.do_store(core, ctx, hash, r))
+        self.run_logged(
+            hash,
+            r.key,
+            |o: &StoreOutcome| o.status == StoreStatus::Stored,
+            |s, core, ctx| s.do_store(core, ctx, hash, r),
+        )
     }
 
     pub fn delete(&self, r: &DeleteRequest<'_>) -> DeleteStatus {
@@ -290,8 +327,13 @@ impl Shards {
             return DeleteStatus::NotFound;
         }
         let hash = hash_key(r.key);
-        self.run(hash, |s, core, ctx| Ok(s.do_delete(core, ctx, hash, r)))
-            .unwrap_or(DeleteStatus::NotFound)
+        self.run_logged(
+            hash,
+            r.key,
+            |d: &DeleteStatus| *d == DeleteStatus::Deleted,
+            |s, core, ctx| Ok(s.do_delete(core, ctx, hash, r)),
+        )
+        .unwrap_or(DeleteStatus::NotFound)
     }
 
     pub fn arith(&self, r: &ArithRequest<'_>) -> Result<ArithStatus, StoreError> {
@@ -299,7 +341,12 @@ impl Shards {
             return Err(StoreError::BadKey);
         }
         let hash = hash_key(r.key);
-        self.run(hash, |s, core, ctx| s.do_arith(core, ctx, hash, r))
+        self.run_logged(
+            hash,
+            r.key,
+            |a: &ArithStatus| matches!(a, ArithStatus::Ok { .. }),
+            |s, core, ctx| s.do_arith(core, ctx, hash, r),
+        )
     }
 
     pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
@@ -307,14 +354,20 @@ impl Shards {
             return false;
         }
         let hash = hash_key(key);
-        self.run(hash, |s, core, ctx| {
-            Ok(s.do_touch(core, ctx, hash, key, exptime))
-        })
+        self.run_logged(
+            hash,
+            key,
+            |hit: &bool| *hit,
+            |s, core, ctx| Ok(s.do_touch(core, ctx, hash, key, exptime)),
+        )
         .unwrap_or(false)
     }
 
     pub fn flush_all(&self, delay: i64) {
-        self.core.flush_all(delay)
+        match self.core.journal.get() {
+            None => self.core.flush_all(delay),
+            Some(j) => self.core.flush_all_logged(delay, &**j),
+        }
     }
 
     pub fn stats(&self) -> Stats {
@@ -442,6 +495,38 @@ impl Core {
                 self.purge(|_| true);
             }
         }
+    }
+
+    /// [`Core::flush_all`] holding every shard lock while it purges and logs, so no change
+    /// of any key lands on the wrong side of the flush in the log.
+    fn flush_all_logged(&self, delay: i64, j: &dyn Journal) {
+        let mut guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
+        self.cmd_flush.fetch_add(1, Ordering::Relaxed);
+        let ctx = self.ctx();
+        let at = match delay {
+            d if d > 0 => Clock::resolve_exptime(d, ctx.now).filter(|&at| at > ctx.now),
+            _ => None,
+        };
+        let passed = ctx.flush_rel != 0 && ctx.rel >= ctx.flush_rel;
+        match at {
+            Some(at) => self
+                .flush_rel
+                .store(at.saturating_sub(self.start).max(1), Ordering::Relaxed),
+            None => self.flush_rel.store(0, Ordering::Relaxed),
+        }
+        for s in guards.iter_mut() {
+            let mut all = Vec::with_capacity(s.ht.len());
+            s.ht.collect(&s.mem, 0, usize::MAX / 2, &mut all);
+            for h in all {
+                let it = s.mem.item(h);
+                if at.is_none() || (passed && ctx.dead(it) == Some(Dead::Flushed)) {
+                    s.unlink_item(self, h);
+                }
+            }
+        }
+        j.record(&Record::Flush {
+            at: at.unwrap_or(0),
+        });
     }
 
     fn purge(&self, pred: impl Fn(Item) -> bool) {
@@ -641,6 +726,22 @@ impl Shard {
         debug_assert!(removed);
         self.lru[c].unlink(&self.mem, h);
         self.req[c] -= it.total() as u64;
+    }
+
+    /// Logs `key`'s state after a change: the live item, or a delete.
+    fn log_key(&self, ctx: &Ctx, hash: u64, key: &[u8], j: &dyn Journal) {
+        let h = self.ht.find(&self.mem, hash, key);
+        let it = (h != NIL).then(|| self.mem.item(h));
+        match it.filter(|&it| ctx.dead(it).is_none()) {
+            Some(it) => j.record(&Record::Set {
+                key,
+                value: it.value(),
+                flags: it.client_flags(),
+                exptime: it.exptime(),
+                cas: it.cas(),
+            }),
+            None => j.record(&Record::Delete { key }),
+        }
     }
 
     /// The live item with this key, or NIL. A dead one met on the way is unlinked and counted
@@ -1142,6 +1243,10 @@ impl Shards {
     }
 
     /// The store-wide CAS counter: every CAS handed out so far is at most this.
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+
     pub fn cas_high_water(&self) -> u64 {
         self.core.cas.load(Ordering::Relaxed)
     }

@@ -246,6 +246,17 @@ impl Store {
         self.inner.cas_high_water()
     }
 
+    /// Installs the sink of every later change (the append-only log, [`crate::aof`]); a
+    /// store has at most one: `false` if it already has one.
+    pub fn set_journal(&self, j: std::sync::Arc<dyn crate::journal::Journal>) -> bool {
+        self.inner.core().journal.set(j).is_ok()
+    }
+
+    /// The installed journal, if any.
+    pub fn journal(&self) -> Option<&std::sync::Arc<dyn crate::journal::Journal>> {
+        self.inner.core().journal.get()
+    }
+
     /// Raises the CAS counter to at least `v`, so later items get CAS values above it
     /// (restoring a snapshot: CAS values stay unique across the restart).
     pub fn raise_cas(&self, v: u64) {

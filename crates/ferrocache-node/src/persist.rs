@@ -11,6 +11,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ferrocache_core::aof;
 use ferrocache_core::snapshot::{self, LoadReport, Progress, SaveReport, SnapshotError};
 use ferrocache_core::Store;
 use napi::bindgen_prelude::AsyncTask;
@@ -313,4 +314,63 @@ pub fn snapshot_change_count(cache: &NativeCache) -> Result<f64> {
     let store = cache.store()?;
     let st = store.stats();
     Ok(store.cas_high_water() as f64 + (st.delete_hits + st.touch_hits + st.cmd_flush) as f64)
+}
+
+/// What `aofOpen` replayed, or why it could not open the log.
+#[napi(object)]
+pub struct NativeAofReport {
+    pub records: f64,
+    /// One message per log file whose torn or damaged tail was cut off.
+    pub truncated: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// The append-only log's `stats` figures.
+#[napi(object)]
+pub struct NativeAofStatus {
+    /// Bytes of the log files.
+    pub size: f64,
+    /// Whether the last write (and fsync) succeeded.
+    pub ok: bool,
+}
+
+/// Replays `dir`'s append-only log into `cache` (after its snapshot was loaded) and logs
+/// every later change to it; `mode` is `'always'`, `'everysec'` or `'no'`.
+#[napi]
+pub fn aof_open(cache: &NativeCache, dir: String, mode: String) -> Result<NativeAofReport> {
+    let Some(mode) = aof::Fsync::parse(&mode) else {
+        return Err(napi::Error::from_reason(format!(
+            "appendfsync must be always, everysec or no, got {mode:?}"
+        )));
+    };
+    let store = cache.store()?;
+    Ok(match aof::open(&store, &PathBuf::from(dir), mode) {
+        Ok((_, rep)) => NativeAofReport {
+            records: rep.records as f64,
+            truncated: rep
+                .truncated
+                .iter()
+                .map(|(p, why, n)| format!("{}: {why}; {n} bytes cut off", p.display()))
+                .collect(),
+            error: None,
+        },
+        Err(e) => NativeAofReport {
+            records: 0.0,
+            truncated: Vec::new(),
+            error: Some(e.to_string()),
+        },
+    })
+}
+
+/// Size and health of `cache`'s append-only log; `null` without one.
+#[napi]
+pub fn aof_status(cache: &NativeCache) -> Result<Option<NativeAofStatus>> {
+    let store = cache.store()?;
+    Ok(store
+        .journal()
+        .and_then(|j| j.status())
+        .map(|(size, ok)| NativeAofStatus {
+            size: size as f64,
+            ok,
+        }))
 }

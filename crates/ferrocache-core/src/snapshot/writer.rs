@@ -28,6 +28,25 @@ pub fn save(
     progress: Option<&Progress>,
 ) -> Result<SaveReport, SnapshotError> {
     let _one_at_a_time = SAVING.lock();
+    let Some(journal) = store.journal() else {
+        return save_locked(store, dir, keep, progress);
+    };
+    // the append-only log starts a new file the snapshot will cover; the old one goes once
+    // the snapshot is durable (crate::aof)
+    journal
+        .before_snapshot()
+        .map_err(|e| io_err(dir, "start a new append-only log in", e))?;
+    let r = save_locked(store, dir, keep, progress);
+    journal.after_snapshot(r.is_ok());
+    r
+}
+
+fn save_locked(
+    store: &Store,
+    dir: &Path,
+    keep: usize,
+    progress: Option<&Progress>,
+) -> Result<SaveReport, SnapshotError> {
     let began = Instant::now();
     fs::create_dir_all(dir).map_err(|e| io_err(dir, "create the data directory", e))?;
     let gen = files::next_generation(dir).map_err(|e| io_err(dir, "list", e))?;

@@ -1,0 +1,551 @@
+//! The append-only log: every change of a store ([`crate::journal`] records) appended to
+//! `appendonly.aof` in the data directory, replayed over the newest snapshot at start.
+//!
+//! Files: `appendonly.aof` takes the records; `appendonly.aof.1` holds the records a
+//! snapshot in progress (or a failed one) has yet to cover. Each starts with a 12-byte
+//! header (magic `"\x89FCAOF\r\n"`, version u32). Compaction, crash-safe at every step:
+//! before a snapshot walks the store the current log is fsynced and renamed to `.aof.1`
+//! (or, if `.aof.1` is still there after a failed save, appended to it and emptied) and a
+//! fresh `.aof` takes the new records; once the snapshot is durable `.aof.1` is deleted.
+//! At start both are replayed, `.aof.1` first, over the newest snapshot: a record is the
+//! key's resulting state, so records the snapshot already holds replay harmlessly.
+//!
+//! Durability ([`Fsync`]): `Always` writes and fdatasyncs each record before the change's
+//! caller gets its reply; `EverySec` buffers and a thread writes and fdatasyncs once a second;
+//! `No` buffers and the thread writes once a second, leaving the flush to the OS.
+
+use crate::journal::{self, Journal, Record};
+use crate::{DeleteRequest, Store, StoreMode, StoreRequest};
+use parking_lot::Mutex;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+pub const FILE: &str = "appendonly.aof";
+pub const PREV_FILE: &str = "appendonly.aof.1";
+const MAGIC: &[u8; 8] = b"\x89FCAOF\r\n";
+const VERSION: u32 = 1;
+const HEADER_LEN: u64 = 12;
+/// Buffered bytes written out before the next tick.
+const FLUSH_AT: usize = 64 << 10;
+
+/// When the log is fsynced (`--appendfsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    Always,
+    EverySec,
+    No,
+}
+
+impl Fsync {
+    pub fn parse(s: &str) -> Option<Fsync> {
+        match s {
+            "always" => Some(Fsync::Always),
+            "everysec" => Some(Fsync::EverySec),
+            "no" => Some(Fsync::No),
+            _ => None,
+        }
+    }
+}
+
+/// What [`open`] replayed.
+#[derive(Debug, Default)]
+pub struct ReplayReport {
+    pub records: u64,
+    /// A torn or damaged tail cut off: (file, reason, bytes dropped).
+    pub truncated: Vec<(PathBuf, String, u64)>,
+}
+
+struct Writer {
+    file: File,
+    /// Records not yet written to the file.
+    pending: Vec<u8>,
+    /// Bytes of whole records in the file (where a failed write is cut back to).
+    written: u64,
+}
+
+/// The open log of one store; installed as its [`Journal`] by [`open`].
+pub struct Aof {
+    dir: PathBuf,
+    mode: Fsync,
+    w: Mutex<Writer>,
+    /// Bytes of `.aof` and `.aof.1` (written and buffered).
+    size: AtomicU64,
+    prev_size: AtomicU64,
+    ok: AtomicBool,
+}
+
+fn err_at(path: &Path, action: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot {action} {}: {e}", path.display()))
+}
+
+fn header() -> [u8; HEADER_LEN as usize] {
+    let mut h = [0u8; HEADER_LEN as usize];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..].copy_from_slice(&VERSION.to_le_bytes());
+    h
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Creates `path` holding just the header, durable.
+fn create(path: &Path) -> io::Result<File> {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| err_at(path, "create", e))?;
+    f.write_all(&header())
+        .and_then(|_| f.sync_data())
+        .map_err(|e| err_at(path, "write", e))?;
+    Ok(f)
+}
+
+/// Replays one log file into `store` and cuts off a torn tail. Returns the file's length.
+fn replay(store: &Store, path: &Path, report: &mut ReplayReport) -> io::Result<u64> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| err_at(path, "open", e))?;
+    let len = f.metadata().map_err(|e| err_at(path, "stat", e))?.len();
+    let mut h = [0u8; HEADER_LEN as usize];
+    let got = f.read(&mut h).map_err(|e| err_at(path, "read", e))?;
+    if (got as u64) < HEADER_LEN || len < HEADER_LEN {
+        // killed while creating it: nothing in it yet
+        drop(f);
+        create(path)?;
+        return Ok(HEADER_LEN);
+    }
+    if &h[..8] != MAGIC {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not a ferrocache append-only log", path.display()),
+        ));
+    }
+    let v = u32::from_le_bytes(h[8..12].try_into().unwrap());
+    if v != VERSION {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} has log format version {v}; this build reads {VERSION}",
+                path.display()
+            ),
+        ));
+    }
+    let now = store.now();
+    let mut max_cas = 0u64;
+    let end = journal::scan(BufReader::with_capacity(1 << 20, &mut f), |r| {
+        apply(store, now, r, &mut max_cas)
+    })
+    .map_err(|e| err_at(path, "read", e))?;
+    store.raise_cas(max_cas);
+    report.records += end.records;
+    let good = HEADER_LEN + end.valid_len;
+    if let Some(reason) = end.torn {
+        f.set_len(good)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| err_at(path, "truncate", e))?;
+        report
+            .truncated
+            .push((path.to_path_buf(), reason, len - good));
+    }
+    Ok(good)
+}
+
+fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) {
+    match *r {
+        Record::Set {
+            key,
+            value,
+            flags,
+            exptime,
+            cas,
+        } => {
+            if cas < 1 << 63 {
+                *max_cas = (*max_cas).max(cas);
+            }
+            let live = exptime == 0 || exptime > now;
+            let stored = live
+                && store
+                    .store(&StoreRequest {
+                        mode: StoreMode::Set,
+                        key,
+                        value,
+                        flags,
+                        exptime: exptime as i64,
+                        cas: None,
+                        invalidate: false,
+                        new_cas: Some(cas),
+                        vivify: None,
+                    })
+                    .is_ok();
+            if !stored {
+                // expired meanwhile, or refused (a smaller -I): no older value may survive
+                store.delete(&DeleteRequest {
+                    key,
+                    ..Default::default()
+                });
+            }
+        }
+        Record::Delete { key } => {
+            store.delete(&DeleteRequest {
+                key,
+                ..Default::default()
+            });
+        }
+        Record::Flush { at } => {
+            store.flush_all(if at > now { at as i64 } else { 0 });
+        }
+    }
+}
+
+/// Replays `dir`'s logs into `store` (after its snapshot was loaded), then opens the log
+/// and installs it as the store's journal, with a flush thread for `EverySec` and `No`.
+pub fn open(store: &Store, dir: &Path, mode: Fsync) -> io::Result<(Arc<Aof>, ReplayReport)> {
+    fs::create_dir_all(dir).map_err(|e| err_at(dir, "create", e))?;
+    let mut report = ReplayReport::default();
+    let prev = dir.join(PREV_FILE);
+    let cur = dir.join(FILE);
+    let prev_size = if prev.exists() {
+        replay(store, &prev, &mut report)?
+    } else {
+        0
+    };
+    let (mut file, written) = if cur.exists() {
+        let n = replay(store, &cur, &mut report)?;
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&cur)
+            .map_err(|e| err_at(&cur, "open", e))?;
+        (f, n)
+    } else {
+        let f = create(&cur)?;
+        sync_dir(dir).map_err(|e| err_at(dir, "fsync", e))?;
+        (f, HEADER_LEN)
+    };
+    file.seek(SeekFrom::Start(written))
+        .map_err(|e| err_at(&cur, "seek", e))?;
+    let aof = Arc::new(Aof {
+        dir: dir.to_path_buf(),
+        mode,
+        w: Mutex::new(Writer {
+            file,
+            pending: Vec::with_capacity(FLUSH_AT * 2),
+            written,
+        }),
+        size: AtomicU64::new(written),
+        prev_size: AtomicU64::new(prev_size),
+        ok: AtomicBool::new(true),
+    });
+    if !store.set_journal(aof.clone()) {
+        return Err(io::Error::other("the store already has a journal"));
+    }
+    if mode != Fsync::Always {
+        let weak = Arc::downgrade(&aof);
+        std::thread::Builder::new()
+            .name("ferrocache-aof".into())
+            .spawn(move || tick_loop(weak))
+            .map_err(|e| err_at(dir, "start the log thread for", e))?;
+    }
+    Ok((aof, report))
+}
+
+fn tick_loop(weak: Weak<Aof>) {
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let Some(aof) = weak.upgrade() else { return };
+        aof.tick();
+    }
+}
+
+impl Writer {
+    /// Writes the pending records; on failure cuts the file back to its last whole record and
+    /// keeps them for the next try.
+    fn write_out(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        match self.file.write_all(&self.pending) {
+            Ok(()) => {
+                self.written += self.pending.len() as u64;
+                self.pending.clear();
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.written);
+                let _ = self.file.seek(SeekFrom::Start(self.written));
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Aof {
+    /// Writes buffered records (and fdatasyncs with `EverySec`): the flush thread's second.
+    pub fn tick(&self) {
+        let synced = {
+            let mut w = self.w.lock();
+            let r = w.write_out();
+            match r {
+                Ok(()) if self.mode == Fsync::EverySec => w.file.try_clone().map(Some),
+                Ok(()) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        // the fsync runs without the lock: writers keep appending meanwhile
+        let r = synced.and_then(|f| f.map_or(Ok(()), |f| f.sync_data()));
+        self.ok.store(r.is_ok(), Ordering::Relaxed);
+    }
+
+    /// Writes and fsyncs everything buffered (at close).
+    pub fn sync(&self) -> io::Result<()> {
+        let mut w = self.w.lock();
+        let r = w.write_out().and_then(|_| w.file.sync_data());
+        self.ok.store(r.is_ok(), Ordering::Relaxed);
+        r
+    }
+
+    /// Bytes of the log files, buffered records included.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Relaxed) + self.prev_size.load(Ordering::Relaxed)
+    }
+
+    /// Whether the last write (and fsync) succeeded.
+    pub fn last_write_ok(&self) -> bool {
+        self.ok.load(Ordering::Relaxed)
+    }
+
+    fn rotate(&self) -> io::Result<()> {
+        let mut w = self.w.lock();
+        let cur = self.dir.join(FILE);
+        let prev = self.dir.join(PREV_FILE);
+        w.write_out()
+            .and_then(|_| w.file.sync_data())
+            .map_err(|e| err_at(&cur, "write", e))?;
+        if prev.exists() {
+            // a failed save left .aof.1: it keeps everything not yet in a snapshot
+            let mut p = OpenOptions::new()
+                .append(true)
+                .open(&prev)
+                .map_err(|e| err_at(&prev, "open", e))?;
+            let mut src = File::open(&cur).map_err(|e| err_at(&cur, "open", e))?;
+            src.seek(SeekFrom::Start(HEADER_LEN))
+                .map_err(|e| err_at(&cur, "seek", e))?;
+            io::copy(&mut src, &mut p)
+                .and_then(|_| p.sync_data())
+                .map_err(|e| err_at(&prev, "append to", e))?;
+            let plen = p.metadata().map(|m| m.len()).unwrap_or(0);
+            w.file
+                .set_len(HEADER_LEN)
+                .and_then(|_| w.file.seek(SeekFrom::Start(HEADER_LEN)))
+                .and_then(|_| w.file.sync_data())
+                .map_err(|e| err_at(&cur, "truncate", e))?;
+            self.prev_size.store(plen, Ordering::Relaxed);
+        } else {
+            fs::rename(&cur, &prev).map_err(|e| err_at(&cur, "rename", e))?;
+            self.prev_size.store(w.written, Ordering::Relaxed);
+            w.file = create(&cur)?;
+            w.file
+                .seek(SeekFrom::Start(HEADER_LEN))
+                .map_err(|e| err_at(&cur, "seek", e))?;
+            sync_dir(&self.dir).map_err(|e| err_at(&self.dir, "fsync", e))?;
+        }
+        w.written = HEADER_LEN;
+        self.size.store(HEADER_LEN, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Journal for Aof {
+    fn record(&self, r: &Record<'_>) {
+        let mut w = self.w.lock();
+        let before = w.pending.len();
+        journal::encode(r, &mut w.pending);
+        self.size
+            .fetch_add((w.pending.len() - before) as u64, Ordering::Relaxed);
+        let res = match self.mode {
+            Fsync::Always => w.write_out().and_then(|_| w.file.sync_data()),
+            _ if w.pending.len() >= FLUSH_AT => w.write_out(),
+            _ => return,
+        };
+        self.ok.store(res.is_ok(), Ordering::Relaxed);
+    }
+
+    fn before_snapshot(&self) -> io::Result<()> {
+        let r = self.rotate();
+        if r.is_err() {
+            self.ok.store(false, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn after_snapshot(&self, ok: bool) {
+        if !ok {
+            return;
+        }
+        // hold the writer so a rotation cannot interleave
+        let _w = self.w.lock();
+        if fs::remove_file(self.dir.join(PREV_FILE)).is_ok() {
+            let _ = sync_dir(&self.dir);
+        }
+        self.prev_size.store(0, Ordering::Relaxed);
+    }
+
+    fn status(&self) -> Option<(u64, bool)> {
+        Some((self.size(), self.last_write_ok()))
+    }
+}
+
+impl Drop for Aof {
+    fn drop(&mut self) {
+        let _ = self.sync();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ArithRequest, Config, GetOptions};
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ferrocache-aof-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    fn store() -> Store {
+        Store::new(Config::default().memory_limit(64 << 20)).unwrap()
+    }
+
+    fn set(s: &Store, k: &[u8], v: &[u8], flags: u32) {
+        s.store(&StoreRequest {
+            mode: StoreMode::Set,
+            key: k,
+            value: v,
+            flags,
+            exptime: 0,
+            cas: None,
+            invalidate: false,
+            new_cas: None,
+            vivify: None,
+        })
+        .unwrap();
+    }
+
+    fn get(s: &Store, k: &[u8]) -> Option<(Vec<u8>, u32, u64)> {
+        s.get(k, &GetOptions::default(), |v| {
+            (v.value.to_vec(), v.flags, v.cas)
+        })
+    }
+
+    #[test]
+    fn changes_replay_after_a_restart() {
+        let dir = tmpdir("replay");
+        let cas_a;
+        {
+            let s = store();
+            open(&s, &dir, Fsync::Always).unwrap();
+            set(&s, b"a", b"1", 5);
+            set(&s, b"b", b"2", 0);
+            set(&s, b"gone", b"x", 0);
+            s.delete(&DeleteRequest {
+                key: b"gone",
+                ..Default::default()
+            });
+            s.arith(&ArithRequest {
+                key: b"a",
+                incr: true,
+                delta: 41,
+                cas: None,
+                vivify: None,
+                touch: None,
+                new_cas: None,
+            })
+            .unwrap();
+            cas_a = get(&s, b"a").unwrap().2;
+        }
+        let s = store();
+        let (_aof, rep) = open(&s, &dir, Fsync::EverySec).unwrap();
+        assert_eq!(rep.records, 5);
+        assert!(rep.truncated.is_empty());
+        assert_eq!(get(&s, b"a"), Some((b"42".to_vec(), 5, cas_a)));
+        assert_eq!(get(&s, b"b").unwrap().0, b"2");
+        assert_eq!(get(&s, b"gone"), None);
+        assert!(s.cas_high_water() >= cas_a);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_and_later_records_append_after_it() {
+        let dir = tmpdir("torn");
+        {
+            let s = store();
+            open(&s, &dir, Fsync::No).unwrap();
+            set(&s, b"a", b"1", 0);
+            set(&s, b"b", b"2", 0);
+        } // dropped: buffered records written
+        let path = dir.join(FILE);
+        let len = fs::metadata(&path).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
+        {
+            let s = store();
+            let (_aof, rep) = open(&s, &dir, Fsync::Always).unwrap();
+            assert_eq!(rep.records, 1);
+            assert_eq!(rep.truncated.len(), 1);
+            assert_eq!(get(&s, b"b"), None);
+            set(&s, b"c", b"3", 0);
+        }
+        let s = store();
+        let (_aof, rep) = open(&s, &dir, Fsync::Always).unwrap();
+        assert_eq!(rep.records, 2);
+        assert!(rep.truncated.is_empty());
+        assert!(get(&s, b"a").is_some() && get(&s, b"c").is_some());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_snapshot_compacts_the_log_and_both_replay_together() {
+        let dir = tmpdir("compact");
+        {
+            let s = store();
+            open(&s, &dir, Fsync::Always).unwrap();
+            for i in 0..100u32 {
+                set(&s, format!("k{i}").as_bytes(), b"old", i);
+            }
+            crate::snapshot::save(&s, &dir, 2, None).unwrap();
+            assert!(!dir.join(PREV_FILE).exists());
+            set(&s, b"k1", b"new", 1);
+            s.flush_all(0);
+            set(&s, b"after", b"flush", 0);
+        }
+        let s = store();
+        crate::snapshot::load(&s, &dir, false).unwrap();
+        let (_aof, rep) = open(&s, &dir, Fsync::Always).unwrap();
+        assert_eq!(rep.records, 3);
+        assert_eq!(get(&s, b"k1"), None);
+        assert_eq!(get(&s, b"after").unwrap().0, b"flush");
+        let _ = fs::remove_dir_all(&dir);
+    }
+}
