@@ -202,6 +202,9 @@ test('embedded: new Cache({ dataDir, appendfsync }) replays its log', async () =
   assert.is(await b.get('k'), undefined)
   assert.equal((await b.get('k2'))?.toString(), 'v2')
   b.close()
+  const c = await Cache.open({ dataDir: dir, appendfsync: 'no', save: '', saveOnClose: false })
+  assert.equal((await c.get('k2'))?.toString(), 'v2')
+  c.close()
   assert.throws(() => new Cache({ dataDir: dir, appendfsync: 'always', loadAsync: true }), TypeError)
 })
 

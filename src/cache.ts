@@ -121,9 +121,13 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   /** Settles when the snapshot loaded at start is in (at once unless `loadAsync`). */
   loaded: Promise<LoadReport | undefined> = Promise.resolve(undefined)
 
-  /** A cache with `dataDir` whose snapshot is loaded on a worker thread before it resolves. */
+  /**
+   * A cache with `dataDir` whose snapshot is loaded on a worker thread before it resolves
+   * (with `appendfsync` on this thread: the log is replayed before any write is served).
+   */
   static async open<E extends Encoding = 'buffer'>(options?: CacheOptions<E>): Promise<Cache<E>> {
-    const cache = new Cache<E>({ ...options, ...(options?.dataDir === undefined ? {} : { loadAsync: true }) } as CacheOptions<E>)
+    const async = options?.dataDir !== undefined && options.appendfsync === undefined
+    const cache = new Cache<E>({ ...options, ...(async ? { loadAsync: true } : {}) } as CacheOptions<E>)
     try {
       await cache.loaded
     } catch (err) {
