@@ -21,6 +21,5 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
 
 Environment: FERROCACHE_<LONG_OPTION> for each long option (FERROCACHE_PORT,
 FERROCACHE_MEMORY_LIMIT, FERROCACHE_DISABLE_EVICTIONS=1, FERROCACHE_DATA_DIR, ...). Flags win.
-Logs are JSON lines on stderr. SIGTERM/SIGINT/SIGUSR1 stop gracefully, after a snapshot with
---data-dir; a second signal exits at once.
+JSON logs on stderr. SIGTERM/SIGINT/SIGUSR1: graceful stop (snapshot first); twice: at once.
 `
