@@ -17,17 +17,11 @@ fn key(i: usize) -> String {
 fn fill(s: &Store) {
     let value = [b'v'; 100];
     for i in 0..ITEMS {
-        s.store(&StoreRequest {
-            mode: StoreMode::Set,
-            key: key(i).as_bytes(),
-            value: &value,
-            flags: 0,
-            exptime: 0,
-            cas: None,
-            invalidate: false,
-            new_cas: None,
-            vivify: None,
-        })
+        s.store(&StoreRequest::new(
+            StoreMode::Set,
+            key(i).as_bytes(),
+            &value,
+        ))
         .unwrap();
     }
 }

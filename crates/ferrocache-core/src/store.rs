@@ -70,8 +70,8 @@ pub struct StoreRequest<'a> {
     pub value: &'a [u8],
     pub flags: u32,
     pub exptime: i64,
-    /// Compare-and-swap: 0 = no comparison (memcached treats `cas ... 0` as a plain compare
-    /// against 0, which never matches a live item; the codec decides what to pass).
+    /// Compare-and-swap: `None` = no comparison. `Some(0)` is a compare against 0, which
+    /// never matches a live item (memcached's `cas … 0`).
     pub cas: Option<u64>,
     /// Meta `I`: with a CAS older than the item's, mark the item stale instead of failing.
     pub invalidate: bool,
@@ -79,6 +79,30 @@ pub struct StoreRequest<'a> {
     pub new_cas: Option<u64>,
     /// Meta `N` with append/prepend: create the item on a miss with this exptime.
     pub vivify: Option<i64>,
+}
+
+impl<'a> StoreRequest<'a> {
+    /// A plain command: flags 0, never expires, no CAS and no meta options. Set other
+    /// fields with struct update syntax:
+    ///
+    /// ```
+    /// use ferrocache_core::{StoreMode, StoreRequest};
+    /// let req = StoreRequest { flags: 7, ..StoreRequest::new(StoreMode::Add, b"k", b"v") };
+    /// assert_eq!((req.flags, req.exptime, req.cas), (7, 0, None));
+    /// ```
+    pub fn new(mode: StoreMode, key: &'a [u8], value: &'a [u8]) -> Self {
+        StoreRequest {
+            mode,
+            key,
+            value,
+            flags: 0,
+            exptime: 0,
+            cas: None,
+            invalidate: false,
+            new_cas: None,
+            vivify: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

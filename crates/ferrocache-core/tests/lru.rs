@@ -14,17 +14,7 @@ fn store(warm_lru_pct: u8) -> Store {
 
 fn set(s: &Store, key: &str) {
     let value = [b'v'; 100];
-    let r = StoreRequest {
-        mode: StoreMode::Set,
-        key: key.as_bytes(),
-        value: &value,
-        flags: 0,
-        exptime: 0,
-        cas: None,
-        invalidate: false,
-        new_cas: None,
-        vivify: None,
-    };
+    let r = StoreRequest::new(StoreMode::Set, key.as_bytes(), &value);
     assert_eq!(s.store(&r).unwrap().status, StoreStatus::Stored);
 }
 

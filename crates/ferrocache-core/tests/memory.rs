@@ -12,17 +12,7 @@ fn one_million_small_items_cost_at_most_memcacheds_198_bytes_each() {
     for i in 0..N {
         let key = format!("key:{i:012}");
         assert_eq!(key.len(), 16);
-        let r = StoreRequest {
-            mode: StoreMode::Set,
-            key: key.as_bytes(),
-            value: &value,
-            flags: 0,
-            exptime: 0,
-            cas: None,
-            invalidate: false,
-            new_cas: None,
-            vivify: None,
-        };
+        let r = StoreRequest::new(StoreMode::Set, key.as_bytes(), &value);
         s.store(&r).unwrap();
     }
     let st = s.stats();

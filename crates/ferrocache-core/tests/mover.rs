@@ -19,17 +19,7 @@ fn store(automove: bool) -> Store {
 
 fn set(s: &Store, key: &str, len: usize) {
     let value = vec![b'x'; len];
-    let r = StoreRequest {
-        mode: StoreMode::Set,
-        key: key.as_bytes(),
-        value: &value,
-        flags: 0,
-        exptime: 0,
-        cas: None,
-        invalidate: false,
-        new_cas: None,
-        vivify: None,
-    };
+    let r = StoreRequest::new(StoreMode::Set, key.as_bytes(), &value);
     assert_eq!(s.store(&r).unwrap().status, StoreStatus::Stored);
 }
 
@@ -164,17 +154,7 @@ fn without_eviction_a_full_store_says_out_of_memory() {
     let mut stored = 0;
     let err = loop {
         let key = format!("k:{stored}");
-        let r = StoreRequest {
-            mode: StoreMode::Set,
-            key: key.as_bytes(),
-            value: &value,
-            flags: 0,
-            exptime: 0,
-            cas: None,
-            invalidate: false,
-            new_cas: None,
-            vivify: None,
-        };
+        let r = StoreRequest::new(StoreMode::Set, key.as_bytes(), &value);
         match s.store(&r) {
             Ok(_) => stored += 1,
             Err(e) => break e,
