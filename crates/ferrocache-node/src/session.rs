@@ -67,15 +67,7 @@ impl NativeServerInfo {
     /// Replaces the `stats settings` list: `[name, value]` pairs in the order printed.
     #[napi]
     pub fn set_settings(&self, settings: Vec<Vec<String>>) {
-        let pairs = settings
-            .into_iter()
-            .filter_map(|mut p| {
-                let value = p.pop()?;
-                let name = p.pop()?;
-                Some((name, value))
-            })
-            .collect();
-        self.inner.set_settings(pairs);
+        self.inner.set_settings(name_value_pairs(settings));
     }
 
     /// The listening socket, listed first by `stats conns` (e.g. `tcp:127.0.0.1:11211`).
@@ -112,15 +104,7 @@ impl NativeServerInfo {
     /// Lines appended to the general `stats`: `[name, value]` pairs (persistence's `rdb_*`).
     #[napi]
     pub fn set_extra_stats(&self, lines: Vec<Vec<String>>) {
-        let pairs = lines
-            .into_iter()
-            .filter_map(|mut p| {
-                let value = p.pop()?;
-                let name = p.pop()?;
-                Some((name, value))
-            })
-            .collect();
-        self.inner.set_extra_stats(pairs);
+        self.inner.set_extra_stats(name_value_pairs(lines));
     }
 
     /// The verbosity (`-v` count, or what the last `verbosity` command set).
@@ -570,4 +554,15 @@ fn send_direct(fd: i32, bytes: &[u8]) -> usize {
 #[cfg(not(unix))]
 fn send_direct(_fd: i32, _bytes: &[u8]) -> usize {
     0
+}
+
+/// `[name, value]` arrays from JavaScript as pairs; malformed entries are dropped.
+fn name_value_pairs(list: Vec<Vec<String>>) -> Vec<(String, String)> {
+    list.into_iter()
+        .filter_map(|mut p| {
+            let value = p.pop()?;
+            let name = p.pop()?;
+            Some((name, value))
+        })
+        .collect()
 }
