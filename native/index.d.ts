@@ -40,6 +40,12 @@ export declare class NativeServerInfo {
   setSnapshotEnabled(enabled: boolean): void
   /** Lines appended to the general `stats`: `[name, value]` pairs (persistence's `rdb_*`). */
   setExtraStats(lines: Array<Array<string>>): void
+  /**
+   * The `[name, value]` pairs `stats` (`family` empty) or `stats <family>` (`settings`,
+   * `items`, `slabs`, `sizes`) would print for `cache`, read without counting a request;
+   * `null` for another family. Metrics and the status page read them.
+   */
+  statsPairs(cache: NativeCache, family: string): Array<[string, string]> | null
   /** The verbosity (`-v` count, or what the last `verbosity` command set). */
   get verbosity(): number
   set verbosity(v: number)

@@ -107,6 +107,21 @@ impl NativeServerInfo {
         self.inner.set_extra_stats(name_value_pairs(lines));
     }
 
+    /// The `[name, value]` pairs `stats` (`family` empty) or `stats <family>` (`settings`,
+    /// `items`, `slabs`, `sizes`) would print for `cache`, read without counting a request;
+    /// `null` for another family. Metrics and the status page read them.
+    #[napi(ts_return_type = "Array<[string, string]> | null")]
+    pub fn stats_pairs(
+        &self,
+        cache: &NativeCache,
+        family: String,
+    ) -> Result<Option<Vec<Vec<String>>>> {
+        let session = Session::new(cache.store()?, self.inner.clone());
+        Ok(session
+            .stats_pairs(&family)
+            .map(|pairs| pairs.into_iter().map(|(k, v)| vec![k, v]).collect()))
+    }
+
     /// The verbosity (`-v` count, or what the last `verbosity` command set).
     #[napi(getter)]
     pub fn verbosity(&self) -> u32 {

@@ -72,6 +72,32 @@ pub(crate) fn stats<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Ve
     }
 }
 
+impl<S: Storage> Session<S> {
+    /// The `(name, value)` pairs of `stats` (`family` empty) or `stats <family>`
+    /// (`settings`, `items`, `slabs`, `sizes`), made by the code that writes the replies but
+    /// without counting a request or its bytes: for metrics exporters and status pages.
+    /// `None` for a family this does not report.
+    pub fn stats_pairs(&self, family: &str) -> Option<Vec<(String, String)>> {
+        let mut text = Vec::new();
+        match family {
+            "" => general(self, &mut text),
+            "settings" => settings_into(self, &mut text),
+            other if sub_into(self, other.as_bytes(), &mut text) => {}
+            _ => return None,
+        }
+        let text = String::from_utf8_lossy(&text);
+        let pairs = text
+            .split("\r\n")
+            .filter_map(|line| line.strip_prefix("STAT "))
+            .map(|body| match body.split_once(' ') {
+                Some((name, value)) => (name.to_string(), value.to_string()),
+                None => (body.to_string(), String::new()),
+            })
+            .collect();
+        Some(pairs)
+    }
+}
+
 /// `stats settings` lines, as the server listed them.
 pub(crate) fn settings_into<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     for (k, v) in s.info.settings() {

@@ -412,3 +412,58 @@ fn out_of_memory_without_eviction_is_reported_in_both_protocols() {
     assert_eq!(&out[6..8], &[0, 0x82], "ENOMEM");
     assert!(out.ends_with(b"Out of memory allocating item"));
 }
+
+#[test]
+fn stats_pairs_are_the_stats_reply_without_counting_it() {
+    let (mut s, info) = engine_session();
+    info.set_settings(vec![("maxconns".into(), "1024".into())]);
+    let mut out = Vec::new();
+    s.feed(b"set a 0 0 1\r\nx\r\nget a\r\nget b\r\n", &mut out);
+    let read = info.bytes_read();
+    for family in ["", "settings", "items", "slabs"] {
+        let pairs = s.stats_pairs(family).unwrap();
+        assert!(!pairs.is_empty(), "stats {family}");
+        out.clear();
+        let cmd = if family.is_empty() {
+            "stats\r\n".to_string()
+        } else {
+            format!("stats {family}\r\n")
+        };
+        s.feed(cmd.as_bytes(), &mut out);
+        let reply = String::from_utf8(out.clone()).unwrap();
+        // every pair is a line of the reply (uptime/time/rusage may tick between the two)
+        for (name, value) in &pairs {
+            if [
+                "uptime",
+                "time",
+                "rusage_user",
+                "rusage_system",
+                "bytes_read",
+                "bytes_written",
+            ]
+            .contains(&name.as_str())
+            {
+                assert!(reply.contains(&format!("STAT {name} ")), "{name}");
+            } else {
+                assert!(
+                    reply.contains(&format!("STAT {name} {value}\r\n")),
+                    "{name} {value} in {reply}"
+                );
+            }
+        }
+        assert_eq!(
+            reply.matches("STAT ").count(),
+            pairs.len(),
+            "stats {family}"
+        );
+    }
+    let general: std::collections::HashMap<_, _> = s.stats_pairs("").unwrap().into_iter().collect();
+    assert_eq!(general["get_hits"], "1");
+    assert_eq!(general["get_misses"], "1");
+    assert!(s.stats_pairs("nonsense").is_none());
+    // reading the pairs is not a request: only the fed `stats` commands were counted
+    let before = info.bytes_read();
+    s.stats_pairs("").unwrap();
+    assert_eq!(info.bytes_read(), before);
+    assert!(before > read);
+}
