@@ -14,7 +14,7 @@ export type {
   SlabClassStats,
   WriteOptions,
 } from './types'
-export { createServer, FerrocacheServer, type ServerOptions } from './server'
+export { createServer, FerrocacheServer, type ServerOptions, type StatsFamily, type StatusReport, type SlabClassStatus } from './server'
 export { Client, type ClientOptions, type ServerSpec, type CacheError, type ClientErrorCode } from './client'
 export {
   Persistence,

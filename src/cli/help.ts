@@ -10,8 +10,8 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   -n, --slab-min-size <bytes> min space for key+value+flags (default: 48)
   -M, --disable-evictions     return an error when memory is full instead of evicting
   -v, --verbose               log connections (-vv: also every read and reply)
-  -U, --udp-port <num>        UDP is not supported: only 0 is accepted
-  -A, --enable-shutdown       enable the text "shutdown" command
+  -A, --enable-shutdown       enable the text "shutdown" command; -U, --udp-port: only 0 (no UDP)
+  --metrics-port <num>        Prometheus /metrics, status page at / (HTTP); --metrics-host <addr>
   -o, --extended <k=v,...>    idle_timeout=<seconds> closes idle connections (0 = never)
   --data-dir <dir>            snapshots: load the newest at start, write one on stop and by rules
   --save "<s> <n> ..."        rules: after s seconds if n changes (default "900 1 300 100 60 10000")

@@ -48,6 +48,7 @@ async function run(s: CliSettings): Promise<void> {
       verbosity: s.verbosity,
       logger: log,
       followVerbosity: true,
+      ...(s.metricsPort === undefined ? {} : { metricsPort: s.metricsPort, metricsHost: s.metricsHost ?? s.listen }),
       cacheOptions: {
         memoryLimit: s.memoryLimit,
         maxItemSize: s.maxItemSize,

@@ -21,6 +21,10 @@ export interface CliSettings {
   idleTimeout: number
   /** `--data-dir` and friends; absent = no persistence (memcached's behaviour). */
   persistence?: CliPersistence
+  /** `--metrics-port`: serve /metrics and the status page; absent = off. */
+  metricsPort?: number
+  /** `--metrics-host` (default: the `-l` address). */
+  metricsHost?: string
 }
 
 /** Snapshot settings, present only with `--data-dir`. */
@@ -83,6 +87,8 @@ const OPTIONS = {
   'strict-load': { type: 'boolean' },
   'load-async': { type: 'boolean' },
   appendfsync: { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'metrics-host': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const
@@ -107,6 +113,8 @@ export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
   FERROCACHE_STRICT_LOAD: 'strict-load',
   FERROCACHE_LOAD_ASYNC: 'load-async',
   FERROCACHE_APPENDFSYNC: 'appendfsync',
+  FERROCACHE_METRICS_PORT: 'metrics-port',
+  FERROCACHE_METRICS_HOST: 'metrics-host',
 }
 
 const MB = 1024 * 1024
@@ -237,6 +245,12 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     s.persistence = p
   } else if (v.save !== undefined || v['keep-snapshots'] !== undefined || v['strict-load'] || v['load-async'] || v.appendfsync !== undefined) {
     throw new UsageError('--save, --keep-snapshots, --strict-load, --load-async and --appendfsync need --data-dir')
+  }
+  if (v['metrics-port'] !== undefined) s.metricsPort = integer(name('metrics-port', '--metrics-port'), v['metrics-port'], 0, 65535)
+  if (v['metrics-host'] !== undefined) {
+    if (v['metrics-host'].trim() === '') throw new UsageError(`${name('metrics-host', '--metrics-host')} needs an address`)
+    if (s.metricsPort === undefined) throw new UsageError('--metrics-host needs --metrics-port')
+    s.metricsHost = v['metrics-host'].trim()
   }
   if (s.maxItemSize > s.memoryLimit) throw new UsageError('-I/--max-item-size cannot be larger than -m/--memory-limit')
   return { kind: 'run', settings: s }

@@ -2,3 +2,4 @@
 export { createServer, FerrocacheServer, PROTOCOL_VERSION, TOO_MANY_CONNECTIONS } from './server'
 export type { ServerOptions, ResolvedServerOptions } from './options'
 export { createLogger, type Logger } from './logger'
+export { metricsText, statusReport, type StatsFamily, type StatsSource, type StatusReport, type SlabClassStatus } from './metrics'

@@ -26,6 +26,13 @@ export interface ServerOptions {
   followVerbosity?: boolean
   /** Settings of the cache created when `cache` is not given. */
   cacheOptions?: CacheOptions<'buffer'>
+  /**
+   * Serve Prometheus metrics (`/metrics`), a status page (`/`) and its JSON (`/stats.json`)
+   * over HTTP on this port (0 picks a free one). Default: no metrics server.
+   */
+  metricsPort?: number
+  /** Interface for the metrics port (default: `host`). */
+  metricsHost?: string
 }
 
 export interface ResolvedServerOptions {
@@ -38,6 +45,9 @@ export interface ResolvedServerOptions {
   verbosity: number
   followVerbosity: boolean
   cacheOptions: CacheOptions<'buffer'>
+  /** `undefined`: no metrics server. */
+  metricsPort: number | undefined
+  metricsHost: string
   /** For `stats settings`: */
   memoryLimit: number
   maxItemSize: number
@@ -57,6 +67,7 @@ function count(name: string, value: unknown, min: number, max: number): number {
 const KNOWN = new Set([
   'cache', 'port', 'host', 'connLimit', 'idleTimeout', 'enableShutdown',
   'maxPendingReplyBytes', 'verbosity', 'logger', 'followVerbosity', 'cacheOptions',
+  'metricsPort', 'metricsHost',
 ])
 
 export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
@@ -65,6 +76,9 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   }
   if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '')) {
     throw new TypeError('host must be a non-empty string')
+  }
+  if (o.metricsHost !== undefined && (typeof o.metricsHost !== 'string' || o.metricsHost === '')) {
+    throw new TypeError('metricsHost must be a non-empty string')
   }
   if (o.cache !== undefined && o.cacheOptions !== undefined) {
     throw new TypeError('pass either cache or cacheOptions, not both')
@@ -82,6 +96,8 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     verbosity: o.verbosity === undefined ? 0 : count('verbosity', o.verbosity, 0, 3),
     followVerbosity: o.followVerbosity ?? false,
     cacheOptions: c,
+    metricsPort: o.metricsPort === undefined ? undefined : count('metricsPort', o.metricsPort, 0, 65535),
+    metricsHost: o.metricsHost ?? o.host ?? '127.0.0.1',
     memoryLimit: Number(stats?.limit_maxbytes ?? sizeOf('memoryLimit', c.memoryLimit, 64 << 20)),
     maxItemSize: sizeOf('maxItemSize', c.maxItemSize, 1 << 20),
     growthFactor: c.growthFactor ?? 1.25,

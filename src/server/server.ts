@@ -6,6 +6,7 @@ import type { NativeCache, NativeServerInfo } from '../../native/index'
 import { Cache, nativeCacheOf } from '../cache'
 import { native } from '../native'
 import { Connection } from './connection'
+import { MetricsServer, type StatsFamily } from './metrics'
 import { levelForVerbosity, silentLogger, type Logger } from './logger'
 import { resolveServerOptions, type ServerOptions, type ResolvedServerOptions } from './options'
 import { settingsReport } from './settings'
@@ -44,6 +45,8 @@ export class FerrocacheServer extends EventEmitter {
   /** Polls the verbosity the `verbosity` command sets (only with followVerbosity). */
   private verbosityTimer: NodeJS.Timeout | undefined
   private verbosity: number
+  /** The HTTP server of `/metrics` and the status page (with `metricsPort`). */
+  private readonly metrics: MetricsServer | undefined
 
   constructor(options: ServerOptions = {}) {
     super()
@@ -61,6 +64,9 @@ export class FerrocacheServer extends EventEmitter {
     persistence?.onStats((lines) => this.info.setExtraStats(lines))
     this.info.verbosity = this.options.verbosity
     this.verbosity = this.options.verbosity
+    const { metricsPort, metricsHost } = this.options
+    this.metrics =
+      metricsPort === undefined ? undefined : new MetricsServer(this, { port: metricsPort, host: metricsHost, logger: this.log })
     // Half-open: a client that sends its requests and then shuts down its side (nc -N,
     // scripts) still gets every reply; Connection closes once they are written.
     // pauseOnConnect: nothing is read before Connection takes the socket over (adoptSocket).
@@ -75,8 +81,23 @@ export class FerrocacheServer extends EventEmitter {
     })
   }
 
-  /** Starts listening; resolves with the bound address (port 0 picks a free one). */
-  listen(): Promise<net.AddressInfo> {
+  /**
+   * Starts listening (and the metrics port, with `metricsPort`); resolves with the bound
+   * address (port 0 picks a free one). If the metrics port cannot listen, the server is
+   * closed again and the promise rejects.
+   */
+  async listen(): Promise<net.AddressInfo> {
+    const addr = await this.listenMemcached()
+    try {
+      await this.metrics?.listen()
+    } catch (err) {
+      await this.close(0)
+      throw err
+    }
+    return addr
+  }
+
+  private listenMemcached(): Promise<net.AddressInfo> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(err)
       this.server.once('error', onError)
@@ -101,6 +122,20 @@ export class FerrocacheServer extends EventEmitter {
   /** The bound address, once listening. */
   address(): net.AddressInfo | null {
     return this.server.address() as net.AddressInfo | null
+  }
+
+  /** Where the metrics port listens (`null` without `metricsPort` or before `listen()`). */
+  metricsAddress(): net.AddressInfo | null {
+    return this.metrics?.address() ?? null
+  }
+
+  /**
+   * The `[name, value]` pairs `stats` (`family` omitted) or `stats <family>` prints, read
+   * without a connection and without counting a request: what `/metrics` and the status
+   * page show. Throws if the cache is closed.
+   */
+  statsPairs(family: StatsFamily = ''): Array<[string, string]> {
+    return this.info.statsPairs(this.native, family) ?? []
   }
 
   /** Connections open right now. */
@@ -196,6 +231,7 @@ export class FerrocacheServer extends EventEmitter {
     this.closing ??= new Promise<void>((resolve) => {
       this.log.info({ connections: this.connections.size }, 'closing')
       clearInterval(this.verbosityTimer)
+      void this.metrics?.close()
       let listenerClosed = false
       const timer = setTimeout(() => {
         for (const c of this.connections) c.destroy()

@@ -1,0 +1,61 @@
+// ferrocache's own metrics: the snapshot and append-only-log lines persistence adds to
+// `stats` (rdb_*, aof_*), and whatever replication lines `stats` has. Known lines get
+// names and types of their own; any other line of those groups is exported generically
+// (numbers as gauges, words as an info sample), so new stat lines show up without a change here.
+import { metricName, type Exposition, type MetricType } from './exposition'
+import { statNumber } from './memcached-metrics'
+import { isPersistenceStat, isReplicationStat, type StatsSnapshot } from './stats-snapshot'
+
+type Known = readonly [metric: string, type: MetricType, help: string]
+
+/** Persistence lines (see src/persistence/persistence.ts) → metrics. */
+const PERSISTENCE: Readonly<Record<string, Known>> = {
+  rdb_changes_since_last_save: ['ferrocache_snapshot_changes_since_last_save', 'gauge', 'Writes since the last snapshot.'],
+  rdb_bgsave_in_progress: ['ferrocache_snapshot_in_progress', 'gauge', '1 while a snapshot is being written.'],
+  rdb_last_save_time: ['ferrocache_snapshot_last_save_time_seconds', 'gauge', 'Unix time of the last successful snapshot (or of the load at start).'],
+  rdb_last_bgsave_time_sec: ['ferrocache_snapshot_last_duration_seconds', 'gauge', 'How long the last snapshot took (-1: none yet).'],
+  rdb_current_bgsave_time_sec: ['ferrocache_snapshot_current_duration_seconds', 'gauge', 'How long the running snapshot has taken so far (-1: none running).'],
+  rdb_current_save_keys_processed: ['ferrocache_snapshot_current_items', 'gauge', 'Items the running snapshot has written so far.'],
+  rdb_current_save_bytes: ['ferrocache_snapshot_current_bytes', 'gauge', 'Bytes the running snapshot has written so far.'],
+  rdb_saves: ['ferrocache_snapshot_saves_total', 'counter', 'Snapshots written.'],
+  rdb_save_failures: ['ferrocache_snapshot_failures_total', 'counter', 'Snapshots that failed.'],
+  rdb_last_save_keys: ['ferrocache_snapshot_last_items', 'gauge', 'Items in the last snapshot.'],
+  rdb_last_save_bytes: ['ferrocache_snapshot_last_size_bytes', 'gauge', 'Size of the last snapshot file.'],
+  rdb_last_load_keys_loaded: ['ferrocache_snapshot_loaded_items', 'gauge', 'Items loaded from the snapshot at start.'],
+  rdb_last_load_keys_expired: ['ferrocache_snapshot_load_expired_items', 'gauge', 'Items of the snapshot loaded at start that had expired meanwhile.'],
+  aof_enabled: ['ferrocache_aof_enabled', 'gauge', '1 when the append-only log is on.'],
+  aof_current_size: ['ferrocache_aof_size_bytes', 'gauge', 'Size of the append-only log.'],
+}
+
+/** Status words → a 1/0 gauge saying whether the last attempt went well. */
+const STATUS: Readonly<Record<string, Known>> = {
+  rdb_last_bgsave_status: ['ferrocache_snapshot_last_ok', 'gauge', '1 if the last snapshot succeeded, 0 if it failed.'],
+  aof_last_write_status: ['ferrocache_aof_last_write_ok', 'gauge', '1 if the last append-only log write succeeded, 0 if it failed.'],
+}
+
+/** Adds the persistence and replication metrics of `s`; nothing when it has no such lines. */
+export function addFerrocacheMetrics(out: Exposition, s: StatsSnapshot): void {
+  for (const [name, value] of s.general) {
+    if (isPersistenceStat(name)) addPersistence(out, name, value)
+    else if (isReplicationStat(name)) addGeneric(out, 'ferrocache_replication', name.replace(/^(repl|replication)_/, ''), name, value)
+  }
+}
+
+function addPersistence(out: Exposition, name: string, value: string): void {
+  const known = PERSISTENCE[name]
+  if (known !== undefined) return out.add(known[0], known[1], known[2], statNumber(value))
+  const status = STATUS[name]
+  if (status !== undefined) return out.add(status[0], status[1], status[2], value === 'ok' ? 1 : 0)
+  const [group, rest] = name.startsWith('rdb_') ? ['ferrocache_snapshot', name.slice(4)] : ['ferrocache_aof', name.slice(4)]
+  addGeneric(out, group, rest, name, value)
+}
+
+/**
+ * A line without a mapping: a number becomes `<group>_<rest>` (a gauge); a word becomes
+ * `<group>_info{stat="<name>",value="<word>"} 1`.
+ */
+function addGeneric(out: Exposition, group: string, rest: string, stat: string, value: string): void {
+  const n = statNumber(value)
+  if (Number.isFinite(n)) out.add(`${group}_${metricName(rest)}`, 'gauge', `The ${stat} line of stats.`, n)
+  else out.add(`${group}_info`, 'gauge', `Stat lines with a word for a value (${group.replace('ferrocache_', '')}).`, 1, { stat, value })
+}
