@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ferrocache_core::Store;
-use ferrocache_protocol::{ConnEntry, Control, ServerInfo, Session};
+use ferrocache_protocol::{ConnEntry, Control, ServerInfo, Session, Users};
 use napi::bindgen_prelude::{Buffer, Object, ToNapiValue};
 use napi::{sys, Env, Error, JsValue, Result, Status};
 use napi_derive::napi;
@@ -99,6 +99,33 @@ impl NativeServerInfo {
         self.inner
             .snapshot_enabled
             .store(enabled, Ordering::Relaxed);
+    }
+
+    /// Authentication: `users` is the content of a memcached user file (`username:password`
+    /// lines); connections opened afterwards must log in (text `set` token or SASL PLAIN).
+    /// `null` turns it off. Throws (code `InvalidArg`) naming the first malformed line; returns
+    /// how many users were loaded.
+    #[napi]
+    pub fn set_users(&self, users: Option<Buffer>) -> Result<u32> {
+        let parsed = match users {
+            None => None,
+            Some(b) => Some(Users::parse(&b).map_err(|e| Error::new(Status::InvalidArg, e))?),
+        };
+        let n = parsed.as_ref().map_or(0, |u| u.len() as u32);
+        self.inner.set_users(parsed);
+        Ok(n)
+    }
+
+    /// Logins tried (`auth_cmds`).
+    #[napi(getter)]
+    pub fn auth_cmds(&self) -> f64 {
+        self.inner.auth_counts().0 as f64
+    }
+
+    /// Logins refused (`auth_errors`).
+    #[napi(getter)]
+    pub fn auth_errors(&self) -> f64 {
+        self.inner.auth_counts().1 as f64
     }
 
     /// Lines appended to the general `stats`: `[name, value]` pairs (persistence's `rdb_*`).

@@ -2,6 +2,7 @@
 //! headers, quiet variants that only report failures, status codes and error bodies as
 //! memcached 1.6.18 sends them.
 
+use crate::auth::{self, Sasl};
 use crate::session::{Session, Step};
 use crate::storage::*;
 use crate::text::KEY_MAX;
@@ -56,6 +57,8 @@ mod status {
     pub const EINVAL: u16 = 0x0004;
     pub const NOT_STORED: u16 = 0x0005;
     pub const DELTA_BADVAL: u16 = 0x0006;
+    pub const AUTH_ERROR: u16 = 0x0020;
+    pub const AUTH_CONTINUE: u16 = 0x0021;
     pub const UNKNOWN_COMMAND: u16 = 0x0081;
     pub const ENOMEM: u16 = 0x0082;
 }
@@ -70,6 +73,7 @@ fn message(status: u16) -> &'static [u8] {
         status::E2BIG => b"Too large.",
         status::DELTA_BADVAL => b"Non-numeric server-side value for incr or decr",
         status::NOT_STORED => b"Not stored.",
+        status::AUTH_ERROR => b"Auth failure.",
         _ => b"",
     }
 }
@@ -158,6 +162,16 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
     }
     if r.keylen > r.bodylen || r.keylen + r.extlen > r.bodylen {
         error(out, &r, status::UNKNOWN_COMMAND);
+        return Step::Close(head);
+    }
+    // Before logging in only the SASL requests and VERSION are served (memcached -S).
+    if !s.authenticated
+        && !matches!(
+            r.opcode,
+            op::SASL_LIST_MECHS | op::SASL_AUTH | op::SASL_STEP | op::VERSION
+        )
+    {
+        error(out, &r, status::AUTH_ERROR);
         return Step::Close(head);
     }
     if r.keylen > KEY_MAX {
@@ -323,6 +337,14 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
             Step::Done(head)
         }
         op::SASL_AUTH | op::SASL_STEP if !(el == 0 && kl != 0) => protocol_error(out),
+        op::SASL_LIST_MECHS if s.users.is_some() => {
+            // memcached's quirk, kept: listing the mechanisms logs the connection out.
+            s.authenticated = false;
+            header(out, &r, 0, 0, 0, auth::MECHS.len() as u32, 0);
+            out.extend_from_slice(auth::MECHS);
+            Step::Done(head)
+        }
+        op::SASL_AUTH | op::SASL_STEP if s.users.is_some() => sasl(s, &r, key, data, head, out),
         op::SASL_LIST_MECHS | op::SASL_AUTH | op::SASL_STEP => {
             // SASL is not offered: memcached without -S answers "unknown command".
             error(out, &r, status::UNKNOWN_COMMAND);
@@ -336,6 +358,41 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
             Step::Done(head)
         }
     }
+}
+
+/// SASL_AUTH / SASL_STEP with authentication on: the body is the mechanism's data.
+fn sasl<S: Storage>(
+    s: &mut Session<S>,
+    r: &Req,
+    mech: &[u8],
+    data: &[u8],
+    head: usize,
+    out: &mut Vec<u8>,
+) -> Step {
+    let vlen = r.bodylen - r.keylen;
+    if mech.len() > auth::MAX_MECH {
+        error(out, r, status::EINVAL);
+        s.swallow = vlen;
+        return Step::Done(head);
+    }
+    // memcached reads the body into an item: one that could not be stored is refused.
+    if !s.store.item_fits(mech.len(), vlen, 0) {
+        error(out, r, status::ENOMEM);
+        s.swallow = vlen;
+        return Step::Done(head);
+    }
+    if data.len() < head + vlen {
+        return Step::More;
+    }
+    match auth::sasl(s, r.opcode == op::SASL_STEP, mech, &data[head..head + vlen]) {
+        Sasl::Ok => {
+            header(out, r, 0, 0, 0, 13, 0);
+            out.extend_from_slice(b"Authenticated");
+        }
+        Sasl::Continue => header(out, r, status::AUTH_CONTINUE, 0, 0, 0, 0),
+        Sasl::Failed => error(out, r, status::AUTH_ERROR),
+    }
+    Step::Done(head + vlen)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::auth::Users;
 
 /// A connection as `stats conns` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +49,10 @@ pub struct ServerInfo {
     cmd_meta: AtomicU64,
     store_too_large: AtomicU64,
     store_no_memory: AtomicU64,
+    auth_cmds: AtomicU64,
+    auth_errors: AtomicU64,
+    /// With users, every new session must log in (text token or SASL PLAIN).
+    users: RwLock<Option<Arc<Users>>>,
     settings: Mutex<Vec<(String, String)>>,
     /// Lines the server appends to the general `stats` (persistence's `rdb_*`).
     extra_stats: Mutex<Vec<(String, String)>>,
@@ -75,10 +81,36 @@ impl ServerInfo {
             cmd_meta: AtomicU64::new(0),
             store_too_large: AtomicU64::new(0),
             store_no_memory: AtomicU64::new(0),
+            auth_cmds: AtomicU64::new(0),
+            auth_errors: AtomicU64::new(0),
+            users: RwLock::new(None),
             settings: Mutex::new(Vec::new()),
             extra_stats: Mutex::new(Vec::new()),
             listeners: Mutex::new(Vec::new()),
             conns: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Turns authentication on (`Some`: connections opened from now on must log in with
+    /// one of these users) or off (`None`).
+    pub fn set_users(&self, users: Option<Users>) {
+        *self.users.write().unwrap() = users.map(Arc::new);
+    }
+
+    /// The users new sessions check logins against; `None` = no authentication.
+    pub fn users(&self) -> Option<Arc<Users>> {
+        self.users.read().unwrap().clone()
+    }
+
+    /// Logins tried (`auth_cmds`) and failed (`auth_errors`).
+    pub fn auth_counts(&self) -> (u64, u64) {
+        (self.auth_cmds.load(Relaxed), self.auth_errors.load(Relaxed))
+    }
+
+    pub(crate) fn count_auth(&self, ok: bool) {
+        self.auth_cmds.fetch_add(1, Relaxed);
+        if !ok {
+            self.auth_errors.fetch_add(1, Relaxed);
         }
     }
 
@@ -188,6 +220,8 @@ impl ServerInfo {
         self.cmd_meta.store(0, Relaxed);
         self.store_too_large.store(0, Relaxed);
         self.store_no_memory.store(0, Relaxed);
+        self.auth_cmds.store(0, Relaxed);
+        self.auth_errors.store(0, Relaxed);
     }
     pub(crate) fn settings(&self) -> Vec<(String, String)> {
         self.settings.lock().unwrap().clone()

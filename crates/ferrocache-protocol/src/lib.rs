@@ -10,6 +10,7 @@
 //! Where a request goes: `session.rs` (buffering, protocol choice) → `text.rs` /
 //! `meta.rs` / `binary.rs` (parse, execute, reply) → `storage.rs` (the engine seam).
 
+mod auth;
 mod base64;
 mod binary;
 mod engine;
@@ -23,6 +24,7 @@ mod stats;
 pub mod storage;
 mod text;
 
+pub use auth::Users;
 pub use info::{ConnEntry, ServerInfo};
 pub use session::{Control, Limits, Session};
 pub use storage::Storage;

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::Users;
 use crate::info::ServerInfo;
 use crate::storage::Storage;
 
@@ -95,6 +96,12 @@ pub struct Session<S: Storage> {
     /// (what an abort can no longer take back).
     pub(crate) flush: bool,
     closed: bool,
+    /// The users logins are checked against (`None`: authentication is off).
+    pub(crate) users: Option<Arc<Users>>,
+    /// Logged in, or no login needed; until then only the login requests are served.
+    pub(crate) authenticated: bool,
+    /// A SASL PLAIN exchange waits for its `SASL_STEP`.
+    pub(crate) sasl_started: bool,
 }
 
 impl<S: Storage> Session<S> {
@@ -105,7 +112,11 @@ impl<S: Storage> Session<S> {
 
     /// A session with explicit input limits.
     pub fn with_limits(store: S, info: Arc<ServerInfo>, limits: Limits) -> Session<S> {
+        let users = info.users();
         Session {
+            authenticated: users.is_none(),
+            users,
+            sasl_started: false,
             store,
             info,
             limits,
@@ -161,6 +172,11 @@ impl<S: Storage> Session<S> {
         self.buf.len()
     }
 
+    /// Whether the connection may run commands: it logged in, or authentication is off.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
     /// Whether the connection speaks the binary protocol (decided by its first byte).
     pub fn is_binary(&self) -> bool {
         self.proto == Proto::Binary
@@ -199,6 +215,7 @@ impl<S: Storage> Session<S> {
             self.flush = false;
             let step = match self.proto {
                 Proto::Binary => crate::binary::step(self, rest, out),
+                _ if !self.authenticated => crate::auth::text_step(self, rest, out),
                 _ => crate::text::step(self, rest, out),
             };
             match step {

@@ -187,8 +187,8 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
         ("touch_misses", e.touch_misses),
         ("store_too_large", i.store_too_large()),
         ("store_no_memory", i.store_no_memory()),
-        ("auth_cmds", 0),
-        ("auth_errors", 0),
+        ("auth_cmds", i.auth_counts().0),
+        ("auth_errors", i.auth_counts().1),
     ];
     for (k, v) in pairs {
         stat_u(out, k, v);
