@@ -52,6 +52,42 @@ pub trait Journal: Send + Sync {
     }
 }
 
+/// Several journals behind one: the store has one journal slot, and the append-only log
+/// ([`crate::aof`]) and replication ([`crate::replication`]) both want every change. Each
+/// change goes to every sink in the order they were added.
+#[derive(Default)]
+pub struct Hub {
+    sinks: parking_lot::RwLock<Vec<std::sync::Arc<dyn Journal>>>,
+}
+
+impl Hub {
+    pub fn add(&self, j: std::sync::Arc<dyn Journal>) {
+        self.sinks.write().push(j);
+    }
+}
+
+impl Journal for Hub {
+    fn record(&self, r: &Record<'_>) {
+        for j in self.sinks.read().iter() {
+            j.record(r);
+        }
+    }
+    fn before_snapshot(&self) -> io::Result<()> {
+        for j in self.sinks.read().iter() {
+            j.before_snapshot()?;
+        }
+        Ok(())
+    }
+    fn after_snapshot(&self, ok: bool) {
+        for j in self.sinks.read().iter() {
+            j.after_snapshot(ok);
+        }
+    }
+    fn status(&self) -> Option<(u64, bool)> {
+        self.sinks.read().iter().find_map(|j| j.status())
+    }
+}
+
 const TAG_SET: u8 = 1;
 const TAG_DELETE: u8 = 2;
 const TAG_FLUSH: u8 = 3;
@@ -59,7 +95,7 @@ const TAG_FLUSH: u8 = 3;
 pub const FRAME_HEADER: usize = 8;
 /// No body is longer than this (a 250-byte key, a value under 1 GiB): a larger length is
 /// damage, not a record.
-const MAX_BODY: u32 = 1 << 30;
+pub const MAX_BODY: u32 = 1 << 30;
 
 /// Appends the framed record to `out`.
 pub fn encode(r: &Record<'_>, out: &mut Vec<u8>) {

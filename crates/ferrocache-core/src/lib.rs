@@ -25,6 +25,7 @@ mod item;
 pub mod journal;
 mod lru;
 mod mover;
+pub mod replication;
 mod shard;
 mod slab;
 pub mod snapshot;

@@ -168,12 +168,17 @@ pub enum ArithStatus {
 /// The storage engine. `Send + Sync`: share it with `Arc`.
 pub struct Store {
     pub(crate) inner: crate::shard::Shards,
+    /// The journals (append-only log, replication), installed as one on first use.
+    hub: std::sync::OnceLock<std::sync::Arc<crate::journal::Hub>>,
 }
 
 impl Store {
     /// Builds a store; errors name the bad setting.
     pub fn new(config: Config) -> Result<Store, ConfigError> {
-        crate::shard::Shards::new(config).map(|inner| Store { inner })
+        crate::shard::Shards::new(config).map(|inner| Store {
+            inner,
+            hub: std::sync::OnceLock::new(),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -270,10 +275,17 @@ impl Store {
         self.inner.cas_high_water()
     }
 
-    /// Installs the sink of every later change (the append-only log, [`crate::aof`]); a
-    /// store has at most one: `false` if it already has one.
+    /// Adds a sink of every later change (the append-only log, [`crate::aof`]; replication,
+    /// [`crate::replication`]); every sink gets every change, in the order they were added.
+    /// Always `true` (kept for callers that checked for an earlier sink).
     pub fn set_journal(&self, j: std::sync::Arc<dyn crate::journal::Journal>) -> bool {
-        self.inner.core().journal.set(j).is_ok()
+        let hub = self.hub.get_or_init(|| {
+            let hub = std::sync::Arc::new(crate::journal::Hub::default());
+            let _ = self.inner.core().journal.set(hub.clone());
+            hub
+        });
+        hub.add(j);
+        true
     }
 
     /// The installed journal, if any.

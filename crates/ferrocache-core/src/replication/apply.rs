@@ -1,0 +1,227 @@
+//! Both ends of a sync: [`FullSync`] turns a primary's store into snapshot frames, and
+//! [`Applier`] applies a received stream to a replica's store, one call per socket read.
+
+use super::log::ReplLog;
+use super::stream::{self, DecodeError, Frame};
+use crate::journal::Record;
+use crate::{DeleteRequest, ShardCursor, Store, StoreMode, StoreRequest};
+
+/// Items copied out per shard-lock hold (as the snapshot writer does).
+const ITEMS_PER_HOLD: usize = 128;
+
+/// The snapshot part of a full sync: every live item as a set frame, then a sync-end frame.
+/// Walks the store with [`Store::visit_shard_batch`] in short lock holds, so the primary
+/// keeps serving; an item changed during the walk is sent in its old or new state, and the
+/// stream from the sync's offset on brings it up to date.
+#[derive(Debug, Default)]
+pub struct FullSync {
+    shard: usize,
+    cursor: ShardCursor,
+    items: u64,
+    done: bool,
+}
+
+impl FullSync {
+    pub fn new() -> FullSync {
+        FullSync::default()
+    }
+
+    /// Appends frames to `out` until it holds about `max_bytes`; `true` once the sync-end
+    /// frame has been appended (nothing more to send).
+    pub fn next(&mut self, store: &Store, max_bytes: usize, out: &mut Vec<u8>) -> bool {
+        while !self.done && out.len() < max_bytes {
+            if self.shard >= store.shard_count() {
+                stream::encode(
+                    &Frame::SyncEnd {
+                        cas_high_water: store.cas_high_water(),
+                        items: self.items,
+                    },
+                    out,
+                );
+                self.done = true;
+                break;
+            }
+            let items = &mut self.items;
+            let finished =
+                store.visit_shard_batch(self.shard, &mut self.cursor, ITEMS_PER_HOLD, |it| {
+                    *items += 1;
+                    stream::encode(
+                        &Frame::Change(Record::Set {
+                            key: it.key,
+                            value: it.value,
+                            flags: it.flags,
+                            exptime: it.exptime,
+                            cas: it.cas,
+                        }),
+                        out,
+                    );
+                });
+            if finished {
+                self.shard += 1;
+                self.cursor = ShardCursor::default();
+            }
+        }
+        self.done
+    }
+
+    pub fn items(&self) -> u64 {
+        self.items
+    }
+}
+
+/// What one [`Applier::feed`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Records applied (snapshot items, changes, heartbeats).
+    pub records: u64,
+    /// Stream bytes applied (not counting the snapshot section): the offset moved this far.
+    pub stream_bytes: u64,
+    /// The snapshot section ended in this call.
+    pub sync_done: bool,
+    /// The last heartbeat applied: (primary's unix ms, its offset).
+    pub heartbeat: Option<(u64, u64)>,
+}
+
+/// A replica's side of one link: partial frames kept between reads, the phase (snapshot
+/// section or stream).
+#[derive(Debug, Default)]
+pub struct Applier {
+    pending: Vec<u8>,
+    in_snapshot: bool,
+}
+
+impl Applier {
+    pub fn new() -> Applier {
+        Applier::default()
+    }
+
+    /// A new link: `full` when a snapshot section comes first (the store is emptied).
+    pub fn begin(&mut self, store: &Store, full: bool) {
+        self.pending.clear();
+        self.in_snapshot = full;
+        if full {
+            store.flush_all(0);
+        }
+    }
+
+    pub fn in_snapshot(&self) -> bool {
+        self.in_snapshot
+    }
+
+    /// Bytes of a frame not complete yet.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Applies every whole frame of the held bytes followed by `input` to `store`, and
+    /// hands the stream frames applied to `log` (a replica's history, for its own
+    /// replicas). A damaged frame is an error: nothing after it is applied and the link
+    /// must be dropped (what was applied stays, the offset says how far).
+    pub fn feed(
+        &mut self,
+        store: &Store,
+        log: &ReplLog,
+        input: &[u8],
+    ) -> Result<Applied, DecodeError> {
+        let mut res = Applied::default();
+        let mut owned = std::mem::take(&mut self.pending);
+        let data: &[u8] = if owned.is_empty() {
+            input
+        } else {
+            owned.extend_from_slice(input);
+            &owned
+        };
+        let now = store.now();
+        let mut max_cas = 0u64;
+        let mut at = 0;
+        // stream frames since `stream_from` are forwarded to the log in one piece
+        let mut stream_from = 0;
+        let mut err = None;
+        while at < data.len() {
+            let (frame, n) = match stream::decode(&data[at..]) {
+                Ok(Some(x)) => x,
+                Ok(None) => break,
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            };
+            let in_snapshot = self.in_snapshot;
+            match frame {
+                Frame::Change(r) => apply_change(store, now, &r, &mut max_cas),
+                Frame::Heartbeat { unix_ms, offset } => res.heartbeat = Some((unix_ms, offset)),
+                Frame::SyncEnd { cas_high_water, .. } if in_snapshot => {
+                    max_cas = max_cas.max(cas_high_water);
+                    self.in_snapshot = false;
+                    res.sync_done = true;
+                }
+                Frame::SyncEnd { .. } => {
+                    err = Some(DecodeError::BadBody(17));
+                    break;
+                }
+            }
+            res.records += 1;
+            at += n;
+            if in_snapshot {
+                stream_from = at;
+            }
+        }
+        if at > stream_from {
+            log.append_upstream(&data[stream_from..at]);
+            res.stream_bytes = (at - stream_from) as u64;
+        }
+        if max_cas > 0 {
+            store.raise_cas(max_cas);
+        }
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if at < data.len() {
+            let rest = data[at..].to_vec();
+            self.pending = rest;
+        }
+        Ok(res)
+    }
+}
+
+/// Applies one change as the key's resulting state: a set keeps the primary's CAS and
+/// absolute expiry; an item already expired, or one this store cannot hold (a smaller item
+/// limit, no memory), is deleted so no older value survives.
+fn apply_change(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) {
+    match *r {
+        Record::Set {
+            key,
+            value,
+            flags,
+            exptime,
+            cas,
+        } => {
+            if cas < 1 << 63 {
+                *max_cas = (*max_cas).max(cas);
+            }
+            let live = exptime == 0 || exptime > now;
+            let stored = live
+                && store
+                    .store(&StoreRequest {
+                        flags,
+                        exptime: exptime as i64,
+                        new_cas: Some(cas),
+                        ..StoreRequest::new(StoreMode::Set, key, value)
+                    })
+                    .is_ok();
+            if !stored {
+                store.delete(&DeleteRequest {
+                    key,
+                    ..Default::default()
+                });
+            }
+        }
+        Record::Delete { key } => {
+            store.delete(&DeleteRequest {
+                key,
+                ..Default::default()
+            });
+        }
+        Record::Flush { at } => store.flush_all(if at > now { at as i64 } else { 0 }),
+    }
+}

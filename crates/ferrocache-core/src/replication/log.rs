@@ -1,0 +1,309 @@
+//! [`ReplLog`]: a node's position in a replication history and its backlog.
+//!
+//! On a primary it is a [`Journal`] sink: every change of the store is framed
+//! ([`super::stream`]) and appended to the backlog, advancing the offset. On a replica it
+//! ignores the store's changes (its own writes, with `--replica-writable`, are not
+//! replicated) and instead takes the upstream's bytes verbatim ([`ReplLog::append_upstream`]),
+//! so a replica of a replica sees the same stream, with the same replication id and offsets.
+
+use super::backlog::Backlog;
+use super::stream::{self, Frame};
+use crate::journal::{Journal, Record};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a `PSYNC replid offset` gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Psync {
+    /// The backlog covers `offset` of that history: stream from there.
+    Continue { replid: String },
+    /// Send the whole data set, then stream from `offset`.
+    Full { replid: String, offset: u64 },
+}
+
+/// A copy of the log's state, for `stats` and the links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogInfo {
+    pub primary: bool,
+    pub replid: String,
+    /// The history this one continues (after a promotion), valid up to `second_offset`.
+    pub replid2: String,
+    pub second_offset: u64,
+    /// Stream bytes produced (primary) or applied (replica) in this history.
+    pub offset: u64,
+    pub backlog_active: bool,
+    pub backlog_size: u64,
+    pub backlog_first: u64,
+    pub backlog_len: u64,
+}
+
+struct State {
+    primary: bool,
+    replid: String,
+    replid2: String,
+    second_offset: u64,
+    offset: u64,
+    /// Created when the first replica syncs (as Redis does): until then a primary keeps no
+    /// history and its offset stands still.
+    backlog: Option<Backlog>,
+    backlog_size: usize,
+    scratch: Vec<u8>,
+}
+
+pub struct ReplLog {
+    st: Mutex<State>,
+}
+
+static REPLID_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh 40-hex-digit replication id (time, pid and a counter, hashed).
+pub fn new_replid() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let seq = REPLID_SEQ.fetch_add(1, Ordering::Relaxed);
+    let seed = format!("{nanos}:{}:{seq}", std::process::id());
+    let a = xxhash_rust::xxh3::xxh3_128(seed.as_bytes());
+    let b = xxhash_rust::xxh3::xxh3_64_with_seed(seed.as_bytes(), 0x5eed);
+    format!("{a:032x}{:08x}", b as u32)
+}
+
+impl ReplLog {
+    /// A primary with a new replication id and no backlog yet.
+    pub fn new(backlog_size: usize) -> ReplLog {
+        ReplLog {
+            st: Mutex::new(State {
+                primary: true,
+                replid: new_replid(),
+                replid2: "0".repeat(40),
+                second_offset: 0,
+                offset: 0,
+                backlog: None,
+                backlog_size: backlog_size.max(1),
+                scratch: Vec::new(),
+            }),
+        }
+    }
+
+    pub fn info(&self) -> LogInfo {
+        let s = self.st.lock();
+        LogInfo {
+            primary: s.primary,
+            replid: s.replid.clone(),
+            replid2: s.replid2.clone(),
+            second_offset: s.second_offset,
+            offset: s.offset,
+            backlog_active: s.backlog.is_some(),
+            backlog_size: s.backlog_size as u64,
+            backlog_first: s.backlog.as_ref().map_or(0, |b| b.first()),
+            backlog_len: s.backlog.as_ref().map_or(0, |b| b.len() as u64),
+        }
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.st.lock().offset
+    }
+
+    /// Changes the backlog's size (its content is dropped: replicas behind resync in full).
+    pub fn set_backlog_size(&self, bytes: usize) {
+        let mut s = self.st.lock();
+        s.backlog_size = bytes.max(1);
+        let end = s.offset;
+        if s.backlog.is_some() {
+            s.backlog = Some(Backlog::new(s.backlog_size, end));
+        }
+    }
+
+    /// Answers a replica's `PSYNC replid offset`. A full sync starts the backlog if there is
+    /// none, so every change after the returned offset is kept for the replica.
+    pub fn psync(&self, replid: &str, offset: u64) -> Psync {
+        let mut s = self.st.lock();
+        let same_history = replid == s.replid || (replid == s.replid2 && offset <= s.second_offset);
+        if same_history {
+            if let Some(b) = &s.backlog {
+                if offset >= b.first() && offset <= b.end() {
+                    return Psync::Continue {
+                        replid: s.replid.clone(),
+                    };
+                }
+            }
+        }
+        if s.backlog.is_none() {
+            let (size, end) = (s.backlog_size, s.offset);
+            s.backlog = Some(Backlog::new(size, end));
+        }
+        Psync::Full {
+            replid: s.replid.clone(),
+            offset: s.offset,
+        }
+    }
+
+    /// Copies up to `max` stream bytes from `offset` on into `out`; `false` when the
+    /// backlog no longer (or never) covered `offset`.
+    pub fn read(&self, offset: u64, max: usize, out: &mut Vec<u8>) -> bool {
+        let s = self.st.lock();
+        match &s.backlog {
+            Some(b) => b.read(offset, max, out),
+            None => false,
+        }
+    }
+
+    /// On a primary with a backlog: appends a heartbeat (wall clock and offset) to the
+    /// stream. Returns whether it did.
+    pub fn heartbeat(&self, unix_ms: u64) -> bool {
+        let mut s = self.st.lock();
+        if !s.primary || s.backlog.is_none() {
+            return false;
+        }
+        let offset = s.offset;
+        s.append_frame(&Frame::Heartbeat { unix_ms, offset });
+        true
+    }
+
+    /// `replicaof no one`: this node now originates the stream under a new id; the history
+    /// it followed stays valid up to the current offset (its own replicas, and a former
+    /// primary pointed at it, can continue from there).
+    pub fn promote(&self) -> String {
+        let mut s = self.st.lock();
+        if s.primary {
+            return s.replid.clone();
+        }
+        s.replid2 = std::mem::replace(&mut s.replid, new_replid());
+        s.second_offset = s.offset;
+        s.primary = true;
+        s.replid.clone()
+    }
+
+    /// This node follows another from now on: its store's changes are no longer recorded.
+    pub fn demote(&self) {
+        self.st.lock().primary = false;
+    }
+
+    /// The upstream accepted our PSYNC. `full`: a new data set follows and the stream goes
+    /// on from `offset` in history `replid` (the backlog restarts there). Partial: the
+    /// stream continues from our offset; if the upstream's id changed (it was promoted) the
+    /// old one stays valid up to here.
+    pub fn follow(&self, replid: &str, offset: u64, full: bool) {
+        let mut s = self.st.lock();
+        if full {
+            s.replid = replid.to_string();
+            s.replid2 = "0".repeat(40);
+            s.second_offset = 0;
+            s.offset = offset;
+            if let Some(b) = s.backlog.as_mut() {
+                b.reset(offset);
+            }
+        } else if s.replid != replid {
+            s.replid2 = std::mem::replace(&mut s.replid, replid.to_string());
+            s.second_offset = s.offset;
+        }
+    }
+
+    /// On a replica: whole frames of the upstream's stream, applied; they extend this
+    /// node's history byte for byte (for its own replicas).
+    pub fn append_upstream(&self, bytes: &[u8]) {
+        let mut s = self.st.lock();
+        s.offset += bytes.len() as u64;
+        if let Some(b) = s.backlog.as_mut() {
+            b.append(bytes);
+        }
+    }
+}
+
+impl State {
+    fn append_frame(&mut self, f: &Frame<'_>) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        stream::encode(f, &mut scratch);
+        if let Some(b) = self.backlog.as_mut() {
+            b.append(&scratch);
+            self.offset += scratch.len() as u64;
+        }
+        self.scratch = scratch;
+    }
+}
+
+impl Journal for ReplLog {
+    fn record(&self, r: &Record<'_>) {
+        let mut s = self.st.lock();
+        if !s.primary || s.backlog.is_none() {
+            return;
+        }
+        s.append_frame(&Frame::Change(*r));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(log: &ReplLog, key: &[u8]) {
+        log.record(&Record::Set {
+            key,
+            value: b"v",
+            flags: 0,
+            exptime: 0,
+            cas: 1,
+        });
+    }
+
+    #[test]
+    fn partial_only_within_the_backlog_and_history() {
+        let log = ReplLog::new(100);
+        set(&log, b"before-any-replica");
+        assert_eq!(log.offset(), 0, "no backlog, no history");
+        let id = log.info().replid;
+        let Psync::Full { offset: 0, .. } = log.psync("?", 0) else {
+            panic!()
+        };
+        set(&log, b"a");
+        let mid = log.offset();
+        assert!(mid > 0);
+        assert_eq!(log.psync(&id, mid), Psync::Continue { replid: id.clone() });
+        assert_eq!(log.psync(&id, 0), Psync::Continue { replid: id.clone() });
+        assert!(matches!(log.psync("other", 0), Psync::Full { .. }));
+        for _ in 0..10 {
+            set(&log, b"fill-the-backlog");
+        }
+        assert!(matches!(log.psync(&id, 0), Psync::Full { .. }));
+        let end = log.offset();
+        assert!(matches!(log.psync(&id, end), Psync::Continue { .. }));
+        let mut out = Vec::new();
+        assert!(log.read(end, 10, &mut out) && out.is_empty());
+        assert!(!log.read(0, 10, &mut out));
+    }
+
+    #[test]
+    fn a_promoted_replica_continues_the_old_history() {
+        let up = ReplLog::new(1 << 20);
+        let _ = up.psync("?", 0);
+        set(&up, b"k");
+        let mut bytes = Vec::new();
+        assert!(up.read(0, 1 << 20, &mut bytes));
+        let old = up.info().replid;
+
+        let r = ReplLog::new(1 << 20);
+        r.demote();
+        r.follow(&old, 0, true);
+        let _ = r.psync(&old, 0); // a sub-replica: starts r's backlog
+        set(&r, b"ignored on a replica");
+        assert_eq!(r.offset(), 0);
+        r.append_upstream(&bytes);
+        assert_eq!(r.offset(), up.offset());
+        let new = r.promote();
+        assert_ne!(new, old);
+        let at = r.offset();
+        // the old primary, pointed at the promoted replica with its own id and offset
+        assert_eq!(
+            r.psync(&old, at),
+            Psync::Continue {
+                replid: new.clone()
+            }
+        );
+        set(&r, b"after promotion");
+        assert!(r.offset() > at);
+        assert!(matches!(r.psync(&old, r.offset()), Psync::Full { .. }));
+    }
+}

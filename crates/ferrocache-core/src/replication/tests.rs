@@ -1,0 +1,295 @@
+//! Primary → replica → replica in one process: random changes during a full sync, the
+//! stream in random read sizes, a partial resync; every store ends equal.
+
+use super::*;
+use crate::{ArithRequest, Config, DeleteRequest, GetOptions, Store, StoreMode, StoreRequest};
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+type Dump = BTreeMap<Vec<u8>, (Vec<u8>, u32, u64, u32)>;
+
+fn store() -> Arc<Store> {
+    Arc::new(Store::new(Config::default().background(false)).unwrap())
+}
+
+fn dump(s: &Store) -> Dump {
+    let mut d = Dump::new();
+    for shard in 0..s.shard_count() {
+        s.visit_shard(shard, |it| {
+            d.insert(
+                it.key.to_vec(),
+                (it.value.to_vec(), it.flags, it.cas, it.exptime),
+            );
+        });
+    }
+    d
+}
+
+fn random_op(s: &Store, rng: &mut SmallRng) {
+    let key = format!("k{}", rng.gen_range(0..200)).into_bytes();
+    let val = format!("{}", rng.gen_range(0..1000)).into_bytes();
+    let exp = if rng.gen_bool(0.1) { 1000 } else { 0 };
+    match rng.gen_range(0..10) {
+        0..=2 => {
+            let _ = s.store(&StoreRequest {
+                flags: rng.gen(),
+                exptime: exp,
+                ..StoreRequest::new(StoreMode::Set, &key, &val)
+            });
+        }
+        3 => {
+            let _ = s.store(&StoreRequest::new(StoreMode::Append, &key, b"x"));
+        }
+        4 => {
+            let _ = s.store(&StoreRequest::new(StoreMode::Add, &key, &val));
+        }
+        5 => {
+            let _ = s.arith(&ArithRequest {
+                key: &key,
+                incr: rng.gen(),
+                delta: 3,
+                cas: None,
+                vivify: None,
+                touch: None,
+                new_cas: None,
+            });
+        }
+        6 => {
+            s.delete(&DeleteRequest {
+                key: &key,
+                ..Default::default()
+            });
+        }
+        7 => {
+            s.touch(&key, 5000);
+        }
+        8 => {
+            let _ = s.get(
+                &key,
+                &GetOptions {
+                    touch: Some(100),
+                    ..Default::default()
+                },
+                |_| (),
+            );
+        }
+        _ => {
+            if rng.gen_range(0..50) == 0 {
+                s.flush_all(0);
+            }
+        }
+    }
+}
+
+struct Node {
+    store: Arc<Store>,
+    log: Arc<ReplLog>,
+    applier: Applier,
+}
+
+fn node(primary: bool, backlog: usize) -> Node {
+    let store = store();
+    let log = Arc::new(ReplLog::new(backlog));
+    if !primary {
+        log.demote();
+    }
+    store.set_journal(log.clone());
+    Node {
+        store,
+        log,
+        applier: Applier::new(),
+    }
+}
+
+/// Feeds `bytes` to `to` in random read sizes.
+fn feed(to: &mut Node, bytes: &[u8], rng: &mut SmallRng) {
+    let mut at = 0;
+    while at < bytes.len() {
+        let n = rng.gen_range(1..200).min(bytes.len() - at);
+        to.applier
+            .feed(&to.store, &to.log, &bytes[at..at + n])
+            .unwrap();
+        at += n;
+    }
+}
+
+/// Runs a full sync of `to` from `from` with changes on `from` in between; returns the
+/// stream offset reached.
+fn full_sync(from: &Node, to: &mut Node, rng: &mut SmallRng, writes: bool) -> u64 {
+    let Psync::Full { replid, offset } = from.log.psync("?", 0) else {
+        panic!("expected a full sync")
+    };
+    to.log.follow(&replid, offset, true);
+    to.applier.begin(&to.store, true);
+    let mut fs = FullSync::new();
+    loop {
+        let mut out = Vec::new();
+        let done = fs.next(&from.store, 4096, &mut out);
+        feed(to, &out, rng);
+        if writes {
+            for _ in 0..50 {
+                random_op(&from.store, rng);
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    assert!(!to.applier.in_snapshot());
+    offset
+}
+
+fn pump(from: &Node, to: &mut Node, rng: &mut SmallRng) {
+    let mut out = Vec::new();
+    assert!(from.log.read(to.log.offset(), usize::MAX, &mut out));
+    feed(to, &out, rng);
+    assert_eq!(to.log.offset(), from.log.offset());
+}
+
+#[test]
+fn chained_replicas_converge_through_full_and_partial_syncs() {
+    let mut rng = SmallRng::seed_from_u64(11);
+    let p = node(true, 1 << 20);
+    let mut r1 = node(false, 1 << 20);
+    let mut r2 = node(false, 1 << 20);
+    for _ in 0..2000 {
+        random_op(&p.store, &mut rng);
+    }
+    full_sync(&p, &mut r1, &mut rng, true);
+    pump(&p, &mut r1, &mut rng);
+    // r2 follows r1 (a replica of a replica)
+    let Psync::Full { replid, offset } = r1.log.psync("?", 0) else {
+        panic!()
+    };
+    assert_eq!(
+        replid,
+        p.log.info().replid,
+        "a replica serves its upstream's history"
+    );
+    r2.log.follow(&replid, offset, true);
+    r2.applier.begin(&r2.store, true);
+    let mut fs = FullSync::new();
+    loop {
+        let mut out = Vec::new();
+        let done = fs.next(&r1.store, 4096, &mut out);
+        feed(&mut r2, &out, &mut rng);
+        if done {
+            break;
+        }
+    }
+    for round in 0..20 {
+        for _ in 0..300 {
+            random_op(&p.store, &mut rng);
+        }
+        if round % 5 == 0 {
+            p.log.heartbeat(1_700_000_000_000 + round);
+        }
+        pump(&p, &mut r1, &mut rng);
+        if round != 7 {
+            pump(&r1, &mut r2, &mut rng);
+        }
+        if round == 7 {
+            // r2's link drops mid-frame: a new link from its offset continues
+            let mut out = Vec::new();
+            assert!(r1.log.read(r2.log.offset(), 100, &mut out));
+            let _ = r2
+                .applier
+                .feed(&r2.store, &r2.log, &out[..out.len().min(30)]);
+            let info = r2.log.info();
+            assert_eq!(
+                r1.log.psync(&info.replid, info.offset),
+                Psync::Continue {
+                    replid: info.replid.clone()
+                }
+            );
+            r2.applier.begin(&r2.store, false);
+        }
+    }
+    pump(&r1, &mut r2, &mut rng);
+    let want = dump(&p.store);
+    assert!(want.len() > 20);
+    assert_eq!(dump(&r1.store), want);
+    assert_eq!(dump(&r2.store), want);
+    // promotion: r1 keeps its data, writes of its own go to r2 under the new id
+    let new_id = r1.log.promote();
+    r1.store
+        .store(&StoreRequest::new(StoreMode::Set, b"after", b"promotion"))
+        .unwrap();
+    let info = r2.log.info();
+    assert_eq!(
+        r1.log.psync(&info.replid, info.offset),
+        Psync::Continue {
+            replid: new_id.clone()
+        }
+    );
+    r2.log.follow(&new_id, info.offset, false);
+    pump(&r1, &mut r2, &mut rng);
+    assert_eq!(dump(&r2.store), dump(&r1.store));
+    assert!(dump(&r2.store).contains_key(&b"after"[..]));
+}
+
+#[test]
+fn expired_and_deleted_items_never_survive_on_the_replica() {
+    let mut rng = SmallRng::seed_from_u64(3);
+    let p = node(true, 1 << 20);
+    let mut r = node(false, 1 << 20);
+    full_sync(&p, &mut r, &mut rng, false);
+    let now = p.store.now();
+    // an absolute expiry in the past at apply time: not stored
+    let mut out = Vec::new();
+    stream::encode(
+        &Frame::Change(crate::journal::Record::Set {
+            key: b"old",
+            value: b"v",
+            flags: 0,
+            exptime: now - 5,
+            cas: 5,
+        }),
+        &mut out,
+    );
+    r.store
+        .store(&StoreRequest::new(StoreMode::Set, b"old", b"stale"))
+        .unwrap();
+    r.applier.feed(&r.store, &r.log, &out).unwrap();
+    assert!(r
+        .store
+        .get(b"old", &GetOptions::default(), |_| ())
+        .is_none());
+    p.store
+        .store(&StoreRequest::new(StoreMode::Set, b"gone", b"v"))
+        .unwrap();
+    p.store.delete(&DeleteRequest {
+        key: b"gone",
+        ..Default::default()
+    });
+    let mut out = Vec::new();
+    assert!(p.log.read(r.log.offset(), usize::MAX, &mut out));
+    r.applier.feed(&r.store, &r.log, &out).unwrap();
+    assert!(r
+        .store
+        .get(b"gone", &GetOptions::default(), |_| ())
+        .is_none());
+}
+
+#[test]
+fn a_damaged_frame_stops_the_link() {
+    let p = node(true, 1 << 20);
+    let mut r = node(false, 1 << 20);
+    let _ = p.log.psync("?", 0);
+    p.store
+        .store(&StoreRequest::new(StoreMode::Set, b"a", b"1"))
+        .unwrap();
+    p.store
+        .store(&StoreRequest::new(StoreMode::Set, b"b", b"2"))
+        .unwrap();
+    let mut out = Vec::new();
+    assert!(p.log.read(0, usize::MAX, &mut out));
+    let last = out.len() - 3;
+    out[last] ^= 0xff;
+    r.applier.begin(&r.store, false);
+    assert!(r.applier.feed(&r.store, &r.log, &out).is_err());
+    assert!(r.store.get(b"a", &GetOptions::default(), |_| ()).is_some());
+    assert!(r.store.get(b"b", &GetOptions::default(), |_| ()).is_none());
+    assert!(r.log.offset() > 0 && r.log.offset() < out.len() as u64);
+}
