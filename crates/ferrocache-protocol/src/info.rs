@@ -41,6 +41,11 @@ pub struct ServerInfo {
     pub shutdown_enabled: AtomicBool,
     /// Whether the `snapshot` command is honoured (the server has a data directory).
     pub snapshot_enabled: AtomicBool,
+    /// A read-only replica: writes get `SERVER_ERROR replica is read-only`.
+    pub read_only: AtomicBool,
+    /// The last `replicaof` / `psync` line, for the server to act on (see
+    /// [`ServerInfo::take_admin_request`]).
+    admin_request: Mutex<Option<String>>,
     curr_connections: AtomicU64,
     total_connections: AtomicU64,
     rejected_connections: AtomicU64,
@@ -73,6 +78,8 @@ impl ServerInfo {
             verbosity: AtomicU32::new(0),
             shutdown_enabled: AtomicBool::new(false),
             snapshot_enabled: AtomicBool::new(false),
+            read_only: AtomicBool::new(false),
+            admin_request: Mutex::new(None),
             curr_connections: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
@@ -168,6 +175,23 @@ impl ServerInfo {
     /// Whether `shutdown` is honoured (`-A`).
     pub fn shutdown_enabled(&self) -> bool {
         self.shutdown_enabled.load(Relaxed)
+    }
+
+    /// Whether this server refuses writes (a read-only replica).
+    pub fn read_only(&self) -> bool {
+        self.read_only.load(Relaxed)
+    }
+
+    /// A replication command (`replicaof ...`, `psync ...`) for the server: the session
+    /// stops as for `snapshot` and the server takes the line (single-threaded: before any
+    /// other session runs).
+    pub(crate) fn set_admin_request(&self, line: &[u8]) {
+        *self.admin_request.lock().unwrap() = Some(String::from_utf8_lossy(line).into_owned());
+    }
+
+    /// The replication command line the last stopped session left, if any.
+    pub fn take_admin_request(&self) -> Option<String> {
+        self.admin_request.lock().unwrap().take()
     }
 
     /// Whether `snapshot` is honoured (persistence is on).

@@ -102,6 +102,11 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
         return Step::Done(line_end);
     }
     let cmd = t.get(0);
+    if s.info.read_only() {
+        if let Some(step) = refuse_write(s, &t, line_end, out) {
+            return step;
+        }
+    }
     if cmd.len() == 2 && cmd[0] == b'm' {
         return crate::meta::dispatch(s, &t, data, line_end, out);
     }
@@ -198,6 +203,12 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
                 Step::Done(line_end)
             }
         }
+        // replication (docs/replication.md): `replicaof host port` / `replicaof no one`, and
+        // `psync replid offset` from a replica; the server acts on them like on `snapshot`
+        b"replicaof" | b"psync" if ntok == 4 => {
+            s.info.set_admin_request(line);
+            Step::Snapshot(line_end)
+        }
         b"shutdown" => {
             if !s.info.shutdown_enabled() {
                 reply(out, false, b"ERROR: shutdown not enabled");
@@ -217,6 +228,41 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
             Step::Done(line_end)
         }
     }
+}
+
+/// A read-only replica's answer to a write (classic or meta), or `None` for anything else
+/// (and for malformed lines, which get their usual error). A storage command's data block
+/// is skipped unread.
+fn refuse_write<S: Storage>(
+    s: &mut Session<S>,
+    t: &Tokens<'_>,
+    line_end: usize,
+    out: &mut Vec<u8>,
+) -> Option<Step> {
+    const READ_ONLY: &[u8] = b"SERVER_ERROR replica is read-only";
+    let ntok = t.count();
+    let data_len = match t.get(0) {
+        b"set" | b"add" | b"replace" | b"append" | b"prepend" if (6..=7).contains(&ntok) => {
+            Some(parse_i32(t.get(4))?)
+        }
+        b"cas" if (7..=8).contains(&ntok) => Some(parse_i32(t.get(4))?),
+        b"ms" if ntok >= 4 => Some(parse_i32(t.get(2))?),
+        b"incr" | b"decr" if (4..=5).contains(&ntok) => None,
+        b"delete" if (3..=5).contains(&ntok) => None,
+        b"touch" if (4..=5).contains(&ntok) => None,
+        b"flush_all" if (2..=4).contains(&ntok) => None,
+        b"md" | b"ma" if ntok >= 3 => None,
+        _ => return None,
+    };
+    if let Some(n) = data_len {
+        if !(0..=i32::MAX - 2).contains(&n) {
+            return None;
+        }
+        s.swallow = n as usize + 2;
+    }
+    let meta = t.get(0).len() == 2;
+    reply(out, !meta && t.noreply(), READ_ONLY);
+    Some(Step::Done(line_end))
 }
 
 /// No newline yet. memcached tolerates long lines only for multigets; anything else past

@@ -19,7 +19,6 @@ td.name { text-align: left; font-family: ui-monospace, monospace; }
 
 const SCRIPT = `
 'use strict'
-var PAGE = 1048576
 function el(id) { return document.getElementById(id) }
 function count(v) { return v === undefined ? '\\u2013' : String(v).replace(/\\B(?=(\\d{3})+(?!\\d))/g, ',') }
 function bytes(v) {
@@ -36,7 +35,7 @@ function duration(secs) {
   var s = Number(secs), d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60)
   return (d ? d + 'd ' : '') + (d || h ? h + 'h ' : '') + m + 'm ' + (s % 60) + 's'
 }
-function unixTime(secs) { return Number(secs) > 0 ? new Date(Number(secs) * 1000).toISOString().replace('.000Z', 'Z') : 'never' }
+function unixTime(secs) { return Number(secs) > 0 ? new Date(Number(secs) * 1000).toISOString().replace('T', ' ').replace('.000Z', 'Z') : 'never' }
 // Fills every element whose data-stat names a line of the report (text only).
 function fill(root, report) {
   var nodes = root.querySelectorAll('[data-stat]')
@@ -45,7 +44,7 @@ function fill(root, report) {
     var v = report.stats[name]
     if (v === undefined) v = report.settings[name]
     node.title = v === undefined ? '' : String(v)
-    node.textContent = kind === 'bytes' ? bytes(v) : kind === 'duration' ? duration(v) : kind === 'time' ? unixTime(v) : kind === 'text' ? (v === undefined ? '\\u2013' : String(v)) : count(v)
+    node.textContent = kind === 'bytes' ? bytes(v) : kind === 'duration' ? duration(v) : kind === 'time' ? unixTime(v) : kind === 'flag' ? (v === undefined ? '\\u2013' : v === '1' ? 'yes' : 'no') : kind === 'text' ? (v === undefined ? '\\u2013' : String(v)) : count(v)
   }
 }
 function cell(row, text, exact, stat, cls) {
@@ -56,13 +55,14 @@ function cell(row, text, exact, stat, cls) {
   if (cls) td.className = cls
   row.appendChild(td)
 }
-function slabRows(classes) {
+// slab pages are 1 MiB, or the largest item size when that is larger (the engine's rule)
+function slabRows(classes, pageSize) {
   var body = el('slabs')
   body.textContent = ''
   for (var i = 0; i < classes.length; i++) {
     var c = classes[i], s = c.slabs, it = c.items, row = document.createElement('tr'), p = 'slab.' + c.id + '.'
     row.setAttribute('data-class', String(c.id))
-    var size = Number(s.chunk_size || 0), allocated = Number(s.total_pages || 0) * PAGE
+    var size = Number(s.chunk_size || 0), allocated = Number(s.total_pages || 0) * pageSize
     cell(row, String(c.id), c.id, p + 'id', 'name')
     cell(row, bytes(s.chunk_size), s.chunk_size, p + 'chunk_size')
     cell(row, count(s.total_pages), s.total_pages, p + 'total_pages')
@@ -90,7 +90,7 @@ function render(report) {
   fill(document, report)
   var hit = el('hit-ratio')
   hit.textContent = ratio(report.stats.get_hits, report.stats.get_misses)
-  slabRows(report.slabClasses)
+  slabRows(report.slabClasses, Math.max(1048576, Number(report.settings.item_size_max || 0)))
   el('persistence').hidden = report.persistence === null
   if (report.persistence !== null) keyValues(el('persistence-lines'), report.persistence)
   el('replication').hidden = report.replication === null
@@ -110,8 +110,8 @@ refresh()
 `
 
 const BODY = `
-<h1>ferrocached <span data-stat="version" data-format="text"></span></h1>
-<div class="sub">pid <span data-stat="pid" data-format="text"></span> · up <span data-stat="uptime" data-format="duration"></span> · <span id="state">loading…</span></div>
+<h1>ferrocached</h1>
+<div class="sub">memcached protocol <span data-stat="version" data-format="text"></span> · pid <span data-stat="pid" data-format="text"></span> · up <span data-stat="uptime" data-format="duration"></span> · <span id="state">loading…</span></div>
 
 <h2>Cache</h2>
 <div class="cards">
@@ -148,7 +148,7 @@ const BODY = `
     <div class="card"><div class="label">last snapshot</div><div class="value" data-stat="rdb_last_save_time" data-format="time"></div></div>
     <div class="card"><div class="label">last status</div><div class="value" data-stat="rdb_last_bgsave_status" data-format="text"></div></div>
     <div class="card"><div class="label">changes since</div><div class="value" data-stat="rdb_changes_since_last_save"></div></div>
-    <div class="card"><div class="label">writing now</div><div class="value" data-stat="rdb_bgsave_in_progress" data-format="text"></div></div>
+    <div class="card"><div class="label">writing now</div><div class="value" data-stat="rdb_bgsave_in_progress" data-format="flag"></div></div>
   </div>
   <details><summary>every persistence line of stats</summary><table><tbody id="persistence-lines"></tbody></table></details>
 </section>
