@@ -5,6 +5,7 @@
 
 mod cache;
 mod persist;
+mod replication;
 mod session;
 
 use napi::bindgen_prelude::Object;

@@ -128,6 +128,19 @@ impl NativeServerInfo {
         self.inner.auth_counts().1 as f64
     }
 
+    /// A read-only replica: writes get `SERVER_ERROR replica is read-only`.
+    #[napi]
+    pub fn set_read_only(&self, read_only: bool) {
+        self.inner.read_only.store(read_only, Ordering::Relaxed);
+    }
+
+    /// The `replicaof` / `psync` line of the session that just stopped for it (its state
+    /// has STATE_SNAPSHOT), or `null` when it stopped for a `snapshot`.
+    #[napi]
+    pub fn take_admin_request(&self) -> Option<String> {
+        self.inner.take_admin_request()
+    }
+
     /// Lines appended to the general `stats`: `[name, value]` pairs (persistence's `rdb_*`).
     #[napi]
     pub fn set_extra_stats(&self, lines: Vec<Vec<String>>) {
