@@ -38,6 +38,17 @@ export declare class NativeServerInfo {
   setShutdownEnabled(enabled: boolean): void
   /** Whether the `snapshot` command is honoured (persistence is on). */
   setSnapshotEnabled(enabled: boolean): void
+  /**
+   * Authentication: `users` is the content of a memcached user file (`username:password`
+   * lines); connections opened afterwards must log in (text `set` token or SASL PLAIN).
+   * `null` turns it off. Throws (code `InvalidArg`) naming the first malformed line; returns
+   * how many users were loaded.
+   */
+  setUsers(users?: Buffer | undefined | null): number
+  /** Logins tried (`auth_cmds`). */
+  get authCmds(): number
+  /** Logins refused (`auth_errors`). */
+  get authErrors(): number
   /** Lines appended to the general `stats`: `[name, value]` pairs (persistence's `rdb_*`). */
   setExtraStats(lines: Array<Array<string>>): void
   /**

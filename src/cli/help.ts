@@ -6,11 +6,11 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   -m, --memory-limit <mb>     item memory in megabytes (default: 64)
   -c, --conn-limit <num>      max simultaneous connections (default: 1024)
   -I, --max-item-size <size>  largest item, e.g. 512k, 2m (default: 1m, max: 16m)
-  -f, --factor <num>          slab chunk size growth factor (default: 1.25)
-  -n, --slab-min-size <bytes> min space for key+value+flags (default: 48)
+  -f, --factor <num>          slab growth factor (1.25); -n, --slab-min-size <bytes>: min chunk (48)
   -M, --disable-evictions     return an error when memory is full instead of evicting
   -v, --verbose               log connections (-vv: also every read and reply)
   -A, --enable-shutdown       enable the text "shutdown" command; -U, --udp-port: only 0 (no UDP)
+  -Y, --auth-file <file>      logins (user:pass lines, -S too); TLS: --tls-cert --tls-key [--tls-ca]
   --metrics-port <num>        Prometheus /metrics, status page at / (HTTP); --metrics-host <addr>
   -o, --extended <k=v,...>    idle_timeout=<seconds> closes idle connections (0 = never)
   --data-dir <dir>            snapshots: load the newest at start, write one on stop and by rules

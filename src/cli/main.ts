@@ -2,6 +2,7 @@
 import { SnapshotError } from '../persistence'
 import { createServer } from '../server'
 import { createLogger } from '../server/logger'
+import { readTlsFiles } from '../server/tls'
 import { HELP } from './help'
 import { parseCommandLine, UsageError, type CliSettings } from './options'
 
@@ -49,6 +50,8 @@ async function run(s: CliSettings): Promise<void> {
       logger: log,
       followVerbosity: true,
       ...(s.metricsPort === undefined ? {} : { metricsPort: s.metricsPort, metricsHost: s.metricsHost ?? s.listen }),
+      ...(s.authFile === undefined ? {} : { authFile: s.authFile }),
+      ...(s.tls === undefined ? {} : { tls: readTlsFiles(s.tls) }),
       cacheOptions: {
         memoryLimit: s.memoryLimit,
         maxItemSize: s.maxItemSize,

@@ -2,6 +2,7 @@
 // environment variables (flags win over the environment). Pure: no I/O, easy to test.
 import { parseArgs } from 'node:util'
 import { parseSaveRules } from '../persistence/rules'
+import type { TlsFiles } from '../server/tls'
 
 /** Everything the command line decides. Sizes in bytes, times in seconds, as memcached. */
 export interface CliSettings {
@@ -25,6 +26,10 @@ export interface CliSettings {
   metricsPort?: number
   /** `--metrics-host` (default: the `-l` address). */
   metricsHost?: string
+  /** `-Y/--auth-file`: connections must log in as one of its users (`-S` needs it). */
+  authFile?: string
+  /** `--tls-cert`/`--tls-key`/`--tls-ca` (or `-Z` with `-o ssl_chain_cert=,ssl_key=,ssl_ca_cert=`). */
+  tls?: TlsFiles
 }
 
 /** Snapshot settings, present only with `--data-dir`. */
@@ -89,6 +94,12 @@ const OPTIONS = {
   appendfsync: { type: 'string' },
   'metrics-port': { type: 'string' },
   'metrics-host': { type: 'string' },
+  'auth-file': { type: 'string', short: 'Y' },
+  'enable-sasl': { type: 'boolean', short: 'S' },
+  'enable-ssl': { type: 'boolean', short: 'Z' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const
@@ -115,6 +126,12 @@ export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
   FERROCACHE_APPENDFSYNC: 'appendfsync',
   FERROCACHE_METRICS_PORT: 'metrics-port',
   FERROCACHE_METRICS_HOST: 'metrics-host',
+  FERROCACHE_AUTH_FILE: 'auth-file',
+  FERROCACHE_ENABLE_SASL: 'enable-sasl',
+  FERROCACHE_ENABLE_SSL: 'enable-ssl',
+  FERROCACHE_TLS_CERT: 'tls-cert',
+  FERROCACHE_TLS_KEY: 'tls-key',
+  FERROCACHE_TLS_CA: 'tls-ca',
 }
 
 const MB = 1024 * 1024
@@ -157,13 +174,22 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof typeof OPTIONS, u
   return out
 }
 
-function applyExtended(settings: CliSettings, list: string[]): void {
+/** memcached's `-o` TLS names → ferrocached's flags. */
+const SSL_SUBOPTIONS: Readonly<Record<string, 'tls-cert' | 'tls-key' | 'tls-ca'>> = {
+  ssl_chain_cert: 'tls-cert',
+  ssl_key: 'tls-key',
+  ssl_ca_cert: 'tls-ca',
+}
+
+function applyExtended(settings: CliSettings, list: string[], tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string>>): void {
   for (const group of list) {
     for (const item of group.split(',')) {
       if (item === '') continue
       const [key, value = ''] = item.split('=', 2) as [string, string | undefined]
+      const tlsFlag = SSL_SUBOPTIONS[key]
       if (key === 'idle_timeout') settings.idleTimeout = integer('-o idle_timeout', value, 0, 2 ** 31 - 1)
-      else throw new UsageError(`unknown -o option "${key}" (supported: idle_timeout=<seconds>)`)
+      else if (tlsFlag !== undefined && value !== '') tlsFiles[tlsFlag] ??= value
+      else throw new UsageError(`unknown -o option "${key}" (supported: idle_timeout=<seconds>, ssl_chain_cert=, ssl_key=, ssl_ca_cert=<file>)`)
     }
   }
 }
@@ -219,7 +245,9 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     throw new UsageError(`${name('udp-port', '-U/--udp-port')}: UDP is not supported; only -U 0 (UDP off) is accepted, got "${v['udp-port']}"`)
   }
   if (v['enable-shutdown'] !== undefined) s.enableShutdown = v['enable-shutdown']
-  if (v.extended !== undefined) applyExtended(s, v.extended)
+  const tlsFiles = { 'tls-cert': v['tls-cert'], 'tls-key': v['tls-key'], 'tls-ca': v['tls-ca'] }
+  if (v.extended !== undefined) applyExtended(s, v.extended, tlsFiles)
+  applyAccessControl(s, v, tlsFiles, name)
   if (v['data-dir'] !== undefined) {
     if (v['data-dir'].trim() === '') throw new UsageError(`${name('data-dir', '--data-dir')} needs a directory`)
     const p: CliPersistence = { dataDir: v['data-dir'], save: undefined, keepSnapshots: 2, strictLoad: false, loadAsync: false }
@@ -254,6 +282,30 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   }
   if (s.maxItemSize > s.memoryLimit) throw new UsageError('-I/--max-item-size cannot be larger than -m/--memory-limit')
   return { kind: 'run', settings: s }
+}
+
+/** -Y/-S (logins) and -Z/--tls-* (TLS). */
+function applyAccessControl(
+  s: CliSettings,
+  v: Values,
+  files: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string>>,
+  name: (option: string, flag: string) => string,
+): void {
+  if (v['auth-file'] !== undefined) {
+    if (v['auth-file'].trim() === '') throw new UsageError(`${name('auth-file', '-Y/--auth-file')} needs a file`)
+    s.authFile = v['auth-file']
+  }
+  if (v['enable-sasl'] && s.authFile === undefined) {
+    throw new UsageError('-S/--enable-sasl needs the users: -Y/--auth-file <file> (username:password lines)')
+  }
+  const cert = files['tls-cert']
+  const key = files['tls-key']
+  if (v['enable-ssl'] || cert !== undefined || key !== undefined || files['tls-ca'] !== undefined) {
+    if (cert === undefined || key === undefined) {
+      throw new UsageError('TLS needs --tls-cert <pem> and --tls-key <pem> (or -Z -o ssl_chain_cert=<pem>,ssl_key=<pem>)')
+    }
+    s.tls = { cert, key, ...(files['tls-ca'] === undefined ? {} : { ca: files['tls-ca'] }) }
+  }
 }
 
 function dropUndefined<T extends object>(o: T): Partial<T> {

@@ -88,6 +88,11 @@ const { sessionFeed } = native as unknown as {
 export interface ConnectionOptions {
   /** Close the connection after this long without traffic; 0 = never. */
   idleTimeoutMs: number
+  /**
+   * Read into the shared buffer and send replies on the descriptor (plain TCP sockets
+   * from a `pauseOnConnect` server). False for TLS sockets: 'data' events and socket.write.
+   */
+  direct: boolean
   /** Replies queued for a client that does not read them, beyond which it is dropped. */
   maxPendingReplyBytes: number
   logger: Logger
@@ -125,7 +130,7 @@ export class Connection {
     this.log = opts.logger.child({ remote: `${accepted.remoteAddress}:${accepted.remotePort}` })
     this.trace = this.log.isLevelEnabled('trace')
     this.slot = session.slot
-    const adopted = adoptSocket(accepted, (n) => this.onData(READ_BUFFER, n))
+    const adopted = opts.direct ? adoptSocket(accepted, (n) => this.onData(READ_BUFFER, n)) : null
     const socket = (this.socket = adopted ?? accepted)
     const fd = (adopted as unknown as { _handle?: SocketHandle } | null)?._handle?.fd
     this.fd = typeof fd === 'number' && fd >= 0 && !this.trace ? fd : -1

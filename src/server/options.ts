@@ -2,6 +2,7 @@
 import type { Cache, CacheOptions } from '../cache'
 import { parseSize } from '../size'
 import type { Logger } from './logger'
+import type { TlsOptions } from './tls'
 
 export interface ServerOptions {
   /** Serve this cache (it stays open after the server closes). Default: a new one. */
@@ -33,6 +34,14 @@ export interface ServerOptions {
   metricsPort?: number
   /** Interface for the metrics port (default: `host`). */
   metricsHost?: string
+  /**
+   * A memcached user file (`username:password` per line, memcached's `-Y`): every
+   * connection must log in, text ones with `set <any> 0 0 <len>` + `user pass`, binary ones
+   * with SASL PLAIN. Default: no logins (fine on 127.0.0.1).
+   */
+  authFile?: string
+  /** Serve TLS only (PEM contents); with `ca`, clients need a certificate it signed. */
+  tls?: TlsOptions
 }
 
 export interface ResolvedServerOptions {
@@ -48,6 +57,8 @@ export interface ResolvedServerOptions {
   /** `undefined`: no metrics server. */
   metricsPort: number | undefined
   metricsHost: string
+  authFile: string | undefined
+  tls: TlsOptions | undefined
   /** For `stats settings`: */
   memoryLimit: number
   maxItemSize: number
@@ -67,7 +78,7 @@ function count(name: string, value: unknown, min: number, max: number): number {
 const KNOWN = new Set([
   'cache', 'port', 'host', 'connLimit', 'idleTimeout', 'enableShutdown',
   'maxPendingReplyBytes', 'verbosity', 'logger', 'followVerbosity', 'cacheOptions',
-  'metricsPort', 'metricsHost',
+  'metricsPort', 'metricsHost', 'authFile', 'tls',
 ])
 
 export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
@@ -79,6 +90,12 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   }
   if (o.metricsHost !== undefined && (typeof o.metricsHost !== 'string' || o.metricsHost === '')) {
     throw new TypeError('metricsHost must be a non-empty string')
+  }
+  if (o.authFile !== undefined && (typeof o.authFile !== 'string' || o.authFile === '')) {
+    throw new TypeError('authFile must be the path of a user file')
+  }
+  if (o.tls !== undefined && (typeof o.tls !== 'object' || o.tls === null || !o.tls.cert || !o.tls.key)) {
+    throw new TypeError('tls needs cert and key (PEM contents)')
   }
   if (o.cache !== undefined && o.cacheOptions !== undefined) {
     throw new TypeError('pass either cache or cacheOptions, not both')
@@ -98,6 +115,8 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     cacheOptions: c,
     metricsPort: o.metricsPort === undefined ? undefined : count('metricsPort', o.metricsPort, 0, 65535),
     metricsHost: o.metricsHost ?? o.host ?? '127.0.0.1',
+    authFile: o.authFile,
+    tls: o.tls,
     memoryLimit: Number(stats?.limit_maxbytes ?? sizeOf('memoryLimit', c.memoryLimit, 64 << 20)),
     maxItemSize: sizeOf('maxItemSize', c.maxItemSize, 1 << 20),
     growthFactor: c.growthFactor ?? 1.25,

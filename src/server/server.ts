@@ -5,11 +5,13 @@ import net from 'node:net'
 import type { NativeCache, NativeServerInfo } from '../../native/index'
 import { Cache, nativeCacheOf } from '../cache'
 import { native } from '../native'
+import { exposureWarning, readUserFile } from './auth'
 import { Connection } from './connection'
 import { MetricsServer, type StatsFamily } from './metrics'
 import { levelForVerbosity, silentLogger, type Logger } from './logger'
 import { resolveServerOptions, type ServerOptions, type ResolvedServerOptions } from './options'
 import { settingsReport } from './settings'
+import { createTlsServer } from './tls'
 
 /** memcached's reply to a connection over the limit, sent before closing it. */
 export const TOO_MANY_CONNECTIONS = 'ERROR Too many open connections\r\n'
@@ -70,9 +72,18 @@ export class FerrocacheServer extends EventEmitter {
     // Half-open: a client that sends its requests and then shuts down its side (nc -N,
     // scripts) still gets every reply; Connection closes once they are written.
     // pauseOnConnect: nothing is read before Connection takes the socket over (adoptSocket).
-    this.server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) =>
-      this.accept(socket),
-    )
+    // With TLS: node's tls server (see tls.ts), whose sockets Connection reads with 'data'.
+    const tlsOptions = this.options.tls
+    try {
+      this.server = tlsOptions
+        ? createTlsServer(tlsOptions, this.options.connLimit, (socket) => this.accept(socket), () => this.refusedEarly())
+        : net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket))
+      // Logins (-Y/--auth-file): sessions opened from now on must authenticate.
+      if (this.options.authFile !== undefined) this.loadUsers(this.options.authFile)
+    } catch (err) {
+      if (this.ownsCache) this.cache.close()
+      throw err
+    }
     // Listen errors reject listen(); later ones go to 'error' listeners, or the log.
     this.server.on('error', (err) => {
       if (!this.server.listening) return
@@ -113,6 +124,10 @@ export class FerrocacheServer extends EventEmitter {
           this.verbosityTimer.unref()
         }
         this.log.info({ host: addr.address, port: addr.port, version: VERSION, protocol: PROTOCOL_VERSION }, 'listening')
+        // Logins or required client certificates both keep strangers out.
+        const guarded = this.options.authFile !== undefined || this.options.tls?.ca !== undefined
+        const warning = exposureWarning(addr.address, guarded)
+        if (warning) this.log.warn({ host: addr.address, tls: this.options.tls !== undefined }, warning)
         this.emit('listening', addr)
         resolve(addr)
       })
@@ -165,8 +180,25 @@ export class FerrocacheServer extends EventEmitter {
       slabMinSize: o.slabMinSize,
       maxItemSize: o.maxItemSize,
       idleTimeout: Math.ceil(o.idleTimeout / 1000),
+      authFile: o.authFile,
+      tls: o.tls === undefined ? undefined : { clientCertificates: o.tls.ca !== undefined },
     })
     this.info.setSettings(settings)
+  }
+
+  private loadUsers(file: string): void {
+    try {
+      const users = this.info.setUsers(readUserFile(file))
+      this.log.info({ authFile: file, users }, 'authentication on')
+    } catch (err) {
+      throw new TypeError(`authFile ${file}: ${(err as Error).message}`)
+    }
+  }
+
+  /** A TLS connection dropped at the limit before its handshake (net's maxConnections). */
+  private refusedEarly(): void {
+    this.info.connRejected()
+    this.log.warn({ limit: this.options.connLimit }, 'too many open connections, refusing one')
   }
 
   private accept(socket: net.Socket): void {
@@ -196,6 +228,7 @@ export class FerrocacheServer extends EventEmitter {
     }
     const conn = new Connection(socket, session, {
       idleTimeoutMs: this.options.idleTimeout,
+      direct: this.options.tls === undefined,
       maxPendingReplyBytes: this.options.maxPendingReplyBytes,
       logger: this.log,
       onSnapshot: () => this.snapshotReply(),

@@ -1,6 +1,6 @@
 // `stats settings`: memcached 1.6.18's names in its order (clients and dashboards parse
-// them), with ferrocached's real values; features ferrocached does not have (UDP, TLS,
-// extstore, SASL) report memcached's "off" values.
+// them), with ferrocached's real values; features ferrocached does not have (UDP,
+// extstore) report memcached's "off" values.
 
 /** The settings a server runs with, as `stats settings` shows them. */
 export interface ReportedSettings {
@@ -16,6 +16,10 @@ export interface ReportedSettings {
   maxItemSize: number
   /** Seconds. */
   idleTimeout: number
+  /** The user file (-Y), when logins are required. */
+  authFile?: string | undefined
+  /** With TLS: whether client certificates are required (--tls-ca). */
+  tls?: { clientCertificates: boolean } | undefined
 }
 
 export function settingsReport(s: ReportedSettings): [string, string][] {
@@ -43,8 +47,9 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['cas_enabled', 'yes'],
     ['tcp_backlog', '1024'],
     ['binding_protocol', 'auto-negotiate'],
-    ['auth_enabled_sasl', 'no'],
-    ['auth_enabled_ascii', 'no'],
+    // Both protocols log in from the one user file (memcached prints its path here).
+    ['auth_enabled_sasl', yesNo(s.authFile !== undefined)],
+    ['auth_enabled_ascii', s.authFile ?? 'no'],
     ['item_size_max', String(s.maxItemSize)],
     ['maxconns_fast', 'yes'],
     ['hashpower_init', '0'],
@@ -85,10 +90,11 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['ext_max_frag', '0.00'],
     ['slab_automove_freeratio', '0.010'],
     ['ext_drop_unread', 'no'],
-    ['ssl_enabled', 'no'],
+    ['ssl_enabled', yesNo(s.tls !== undefined)],
     ['ssl_chain_cert', '(null)'],
     ['ssl_key', '(null)'],
-    ['ssl_verify_mode', '0'],
+    // memcached's 2 = "require" a client certificate (--tls-ca), 0 = none
+    ['ssl_verify_mode', s.tls?.clientCertificates ? '2' : '0'],
     ['ssl_keyformat', '1'],
     ['ssl_ciphers', 'NULL'],
     ['ssl_ca_cert', 'NULL'],
