@@ -4,6 +4,7 @@ import { parseSize } from '../size'
 import type { Logger } from './logger'
 import type { TlsOptions } from './tls'
 
+/** Options of `createServer()`: memcached's settings (port, interface, limits) and the cache to serve. */
 export interface ServerOptions {
   /** Serve this cache (it stays open after the server closes). Default: a new one. */
   cache?: Cache
@@ -44,6 +45,7 @@ export interface ServerOptions {
   tls?: TlsOptions
 }
 
+/** The options a server runs with, defaults filled in (`server.options`). */
 export interface ResolvedServerOptions {
   port: number
   host: string

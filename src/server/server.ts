@@ -31,6 +31,7 @@ export const PROTOCOL_VERSION = '1.6.18'
  * client sent `shutdown` with `enableShutdown`; the server is already closing), `'close'`.
  */
 export class FerrocacheServer extends EventEmitter {
+  /** The options in force, defaults filled in. */
   readonly options: ResolvedServerOptions
   /** The cache the server serves; created from the options unless one was passed. */
   readonly cache: Cache

@@ -1,0 +1,181 @@
+//! The fuzz harnesses on the stable toolchain: every seed in `fuzz/seeds/<target>/` and
+//! every input a fuzzer once crashed on, kept in `fuzz/regressions/<target>/`, replayed
+//! through the same functions the cargo-fuzz targets call (`fuzz/src/lib.rs`, included
+//! below). A crash input added to `fuzz/regressions/` fails here until its bug is fixed.
+//!
+//! `FUZZ_WRITE_SEEDS=1 cargo test -p ferrocache-protocol --test fuzz_replay` also writes
+//! the snapshot and append-only-log seeds: files made from the protocol seeds' stores.
+
+#[allow(dead_code)]
+#[path = "../../../fuzz/src/lib.rs"]
+mod harness;
+
+use std::fs;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ferrocache_core::{aof, snapshot, Clock};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+}
+
+/// The files of `fuzz/<kind>/<target>/`, sorted (none if the directory does not exist).
+fn inputs(kind: &str, target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = fuzz_dir().join(kind).join(target);
+    let Ok(list) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = list
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file() && !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            (
+                format!(
+                    "{kind}/{target}/{}",
+                    p.file_name().unwrap().to_string_lossy()
+                ),
+                fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Runs `f` on every input, reporting every one that panics (not only the first).
+fn replay(cases: &[(String, Vec<u8>)], f: fn(&[u8])) {
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|(_, data)| catch_unwind(AssertUnwindSafe(|| f(data))).is_err())
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} inputs fail: {failed:?}",
+        failed.len()
+    );
+}
+
+fn replay_target(target: &str, f: fn(&[u8]), min_seeds: usize) {
+    let seeds = inputs("seeds", target);
+    assert!(
+        seeds.len() >= min_seeds,
+        "{target}: {} seeds in fuzz/seeds/{target}, expected at least {min_seeds}",
+        seeds.len()
+    );
+    replay(&seeds, f);
+    replay(&inputs("regressions", target), f);
+}
+
+#[test]
+fn session_text_seeds_and_regressions() {
+    replay_target("session_text", harness::session_text, 100);
+}
+
+#[test]
+fn session_binary_seeds_and_regressions() {
+    replay_target("session_binary", harness::session_binary, 20);
+}
+
+#[test]
+fn snapshot_seeds_and_regressions() {
+    replay_target("snapshot", harness::snapshot, 5);
+    replay(&snapshot_seeds(), harness::snapshot);
+}
+
+#[test]
+fn aof_seeds_and_regressions() {
+    replay_target("aof", harness::aof, 5);
+    replay(&aof_seeds(), harness::aof);
+}
+
+/// The harness must be able to fail: broken inputs it has to catch.
+#[test]
+fn harness_checks_fail_on_broken_files() {
+    // a snapshot whose trailer disagrees with its chunks scans as corrupt, so only the
+    // raw decoder runs; the CRC repair itself must produce what the writer writes
+    let seeds = snapshot_seeds();
+    let (_, good) = &seeds[0];
+    assert_eq!(&harness::fix_snapshot_checksums(good), good);
+    let mut damaged = good.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    assert_ne!(&harness::fix_snapshot_checksums(&damaged), &damaged);
+    let log = &aof_seeds()[0].1;
+    assert_eq!(&harness::fix_frame_checksums(log), log);
+    // a reply bound or a lost write is a panic, which replay() reports
+    let r = catch_unwind(|| replay(&[("x".into(), vec![1])], |_| panic!("boom")));
+    assert!(r.is_err());
+}
+
+/// A directory name of its own for each call (tests run on several threads).
+fn temp_dir(what: &str) -> PathBuf {
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("ferrocache-fuzz-{what}-{}-{n}", std::process::id()))
+}
+
+/// Stores filled by the text seeds, saved as snapshots (one per few seeds, and an empty one).
+fn snapshot_seeds() -> Vec<(String, Vec<u8>)> {
+    let protocol = inputs("seeds", "session_text");
+    let dir = temp_dir("snapshot");
+    let mut out = Vec::new();
+    let empty: &[(String, Vec<u8>)] = &[];
+    for (i, group) in std::iter::once(empty)
+        .chain(protocol.chunks(40))
+        .enumerate()
+    {
+        let store = harness::new_store(&Clock::manual(harness::START));
+        for (_, data) in group {
+            harness::feed(&store, &[data]);
+        }
+        let _ = fs::remove_dir_all(&dir);
+        let saved = snapshot::save(&store, &dir, 1, None).unwrap();
+        out.push((format!("snapshot-{i}"), fs::read(&saved.path).unwrap()));
+    }
+    let _ = fs::remove_dir_all(&dir);
+    out
+}
+
+/// The records the text seeds' writes leave in an append-only log.
+fn aof_seeds() -> Vec<(String, Vec<u8>)> {
+    let protocol = inputs("seeds", "session_text");
+    let dir = temp_dir("aof");
+    let mut out = Vec::new();
+    for (i, group) in protocol.chunks(40).enumerate() {
+        let _ = fs::remove_dir_all(&dir);
+        let store = harness::new_store(&Clock::manual(harness::START));
+        let (log, _) = aof::open(&store, &dir, aof::Fsync::Always).unwrap();
+        for (_, data) in group {
+            harness::feed(&store, &[data]);
+        }
+        drop(store);
+        drop(log);
+        let bytes = fs::read(dir.join(aof::FILE)).unwrap();
+        out.push((
+            format!("aof-{i}"),
+            bytes[harness::AOF_HEADER.len()..].to_vec(),
+        ));
+    }
+    let _ = fs::remove_dir_all(&dir);
+    out
+}
+
+#[test]
+fn write_seeds_when_asked() {
+    if std::env::var_os("FUZZ_WRITE_SEEDS").is_none() {
+        return;
+    }
+    for (target, seeds) in [("snapshot", snapshot_seeds()), ("aof", aof_seeds())] {
+        let dir = fuzz_dir().join("seeds").join(target);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in seeds {
+            fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+}
