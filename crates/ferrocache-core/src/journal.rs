@@ -194,9 +194,10 @@ pub fn scan<R: Read>(mut r: R, mut f: impl FnMut(&Record<'_>)) -> io::Result<Sca
             end.torn = Some(format!("bad record length {len} at byte {}", end.valid_len));
             return Ok(end);
         }
+        // read what is there rather than allocate the declared length first: a damaged
+        // length field must not make a restart allocate up to MAX_BODY (found by fuzzing)
         body.clear();
-        body.resize(len as usize, 0);
-        if read_full(&mut r, &mut body)? < body.len() {
+        if (&mut r).take(len as u64).read_to_end(&mut body)? < len as usize {
             end.torn = Some(format!("record cut short at byte {}", end.valid_len));
             return Ok(end);
         }
