@@ -1,3 +1,12 @@
+/**
+ * ferrocache: a memcached-compatible in-memory cache for Node.js with its core in Rust.
+ * Use it embedded ({@link Cache}), serve it to memcached clients ({@link createServer},
+ * the `ferrocached` command), or talk to memcached-protocol servers ({@link Client}).
+ * Keyv and cache-manager: see `ferrocache/keyv`.
+ *
+ * @packageDocumentation
+ * @module ferrocache
+ */
 export { Cache, type CacheOptions } from './cache'
 export { native, platformTriple } from './native'
 export { parseSize } from './size'
@@ -14,13 +23,22 @@ export type {
   SlabClassStats,
   WriteOptions,
 } from './types'
-export { createServer, FerrocacheServer, type ServerOptions, type StatsFamily, type StatusReport, type SlabClassStatus } from './server'
+export {
+  createServer,
+  FerrocacheServer,
+  type ServerOptions,
+  type StatsFamily,
+  type StatusReport,
+  type SlabClassStatus,
+} from './server'
 export { Client, type ClientOptions, type ServerSpec, type CacheError, type ClientErrorCode } from './client'
 export {
   Persistence,
   SnapshotError,
   parseSaveRules,
+  type AppendFsync,
   type LoadReport,
+  type RejectedSnapshot,
   type SaveReport,
   type SaveRule,
   type SnapshotErrorCode,

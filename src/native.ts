@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type * as Binding from '../native/index'
 
+/** The napi-rs binding's exports (`native/index.d.ts`). */
 export type NativeBinding = typeof Binding
 
 function isMusl(): boolean {
@@ -40,4 +41,9 @@ function load(): NativeBinding {
   )
 }
 
+/**
+ * The loaded native binding. It is the package's engine room, not part of its stable
+ * API: use `Cache`, `createServer` and `Client`.
+ * @internal
+ */
 export const native: NativeBinding = load()

@@ -35,47 +35,83 @@ export type FetchLoader<V> = (key: string) => V | PromiseLike<V>
 
 /** A value with its CAS token and client flags (`gets`). */
 export interface CasEntry<V> {
+  /** The value, decoded with the read's encoding. */
   value: V
   /** The item's compare-and-swap token; pass it to `cas()`. */
   cas: bigint
+  /** The 32-bit client flags stored with the item (memcached's opaque flags). */
   flags: number
 }
 
 /** One slab class, named as memcached's `stats slabs` / `stats items`. */
 export interface SlabClassStats {
+  /** Class number (1 = smallest chunks), as in `stats slabs`. */
   id: number
+  /** Bytes per chunk: each item of this class takes one chunk. */
   chunk_size: number
+  /** Chunks cut from one slab page. */
   chunks_per_page: number
+  /** Pages assigned to this class. */
   total_pages: number
+  /** Chunks in those pages. */
   total_chunks: number
+  /** Chunks holding an item. */
   used_chunks: number
+  /** Chunks free for new items. */
   free_chunks: number
+  /** Bytes the items of this class actually need (key, value, header), without chunk slack. */
   mem_requested: number
+  /** Reads that found an item of this class. */
   get_hits: number
+  /** Stores into this class. */
   cmd_set: number
+  /** Deletes that removed an item of this class. */
   delete_hits: number
+  /** `incr` on an item of this class. */
   incr_hits: number
+  /** `decr` on an item of this class. */
   decr_hits: number
+  /** `cas` that stored into this class. */
   cas_hits: number
+  /** `cas` refused because the item had changed. */
   cas_badval: number
+  /** `touch`/`gat` on an item of this class. */
   touch_hits: number
+  /** Items stored in this class. */
   number: number
+  /** Items in the HOT LRU segment. */
   number_hot: number
+  /** Items in the WARM LRU segment. */
   number_warm: number
+  /** Items in the COLD LRU segment. */
   number_cold: number
+  /** Seconds since the oldest HOT item was last used. */
   age_hot: number
+  /** Seconds since the oldest WARM item was last used. */
   age_warm: number
+  /** Seconds since the oldest COLD item (the next to evict) was last used. */
   age: number
+  /** Live items removed to make room. */
   evicted: number
+  /** Evicted items that had a TTL. */
   evicted_nonzero: number
+  /** Seconds since the last eviction victim was last used. */
   evicted_time: number
+  /** Stores refused because no memory could be found (with `evict: false`, or all busy). */
   outofmemory: number
+  /** Stores that reused the chunk of an expired item. */
   reclaimed: number
+  /** Items that expired without ever being read. */
   expired_unfetched: number
+  /** Items evicted without ever being read. */
   evicted_unfetched: number
+  /** Expired items freed by the background crawler. */
   crawler_reclaimed: number
+  /** Items moved from HOT or WARM to COLD. */
   moves_to_cold: number
+  /** Items moved from COLD to WARM (read while COLD). */
   moves_to_warm: number
+  /** Items bumped within HOT or WARM. */
   moves_within_lru: number
 }
 
@@ -83,41 +119,77 @@ export interface SlabClassStats {
 export interface CacheStats {
   /** Unix time in seconds by the cache's clock. */
   time: number
+  /** Items stored now. */
   curr_items: number
+  /** Items stored since start (every successful store counts). */
   total_items: number
+  /** Bytes the stored items take (keys, values, headers). */
   bytes: number
+  /** The memory limit for items (`memoryLimit`). */
   limit_maxbytes: number
+  /** Bytes of slab pages allocated so far. */
   total_malloced: number
+  /** Bytes of the hash table. */
   hash_bytes: number
+  /** log2 of the hash table's slot count. */
   hash_power_level: number
+  /** Whether the hash table is growing right now. */
   hash_is_expanding: boolean
+  /** Keys read (`get`, `gets`, `gat`, `getMany` count each key). */
   cmd_get: number
+  /** Store commands (`set`, `add`, `replace`, `append`, `prepend`, `cas`). */
   cmd_set: number
+  /** `flush` / `flush_all` calls. */
   cmd_flush: number
+  /** `touch` / `gat` calls. */
   cmd_touch: number
+  /** Reads that found the key. */
   get_hits: number
+  /** Reads that did not. */
   get_misses: number
+  /** Reads that found the key expired. */
   get_expired: number
+  /** Reads that found the key invalidated by a flush. */
   get_flushed: number
+  /** Deletes of an existing key. */
   delete_hits: number
+  /** Deletes of a missing key. */
   delete_misses: number
+  /** `incr` on an existing key. */
   incr_hits: number
+  /** `incr` on a missing key. */
   incr_misses: number
+  /** `decr` on an existing key. */
   decr_hits: number
+  /** `decr` on a missing key. */
   decr_misses: number
+  /** `cas` that stored. */
   cas_hits: number
+  /** `cas` on a missing key. */
   cas_misses: number
+  /** `cas` refused because the item had changed. */
   cas_badval: number
+  /** `touch`/`gat` on an existing key. */
   touch_hits: number
+  /** `touch`/`gat` on a missing key. */
   touch_misses: number
+  /** Live items removed to make room for new ones. */
   evictions: number
+  /** Stores that reused the memory of an expired item. */
   reclaimed: number
+  /** Items that expired without ever being read. */
   expired_unfetched: number
+  /** Items evicted without ever being read. */
   evicted_unfetched: number
+  /** Expired items freed by the background crawler. */
   crawler_reclaimed: number
+  /** Slab page moves started between classes. */
   slab_reassign_count: number
+  /** Slab pages moved between classes (automove). */
   slabs_moved: number
+  /** Free pages not yet assigned to a class. */
   slab_global_page_pool: number
+  /** Passes of the LRU maintainer. */
   lru_maintainer_juggles: number
   /** Per slab class with at least one page. */
   slabs: SlabClassStats[]

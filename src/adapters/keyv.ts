@@ -7,6 +7,13 @@
 // (they leave by ttl or LRU eviction). Each operation reads the counter first, so a clear
 // by another process on the same servers is seen at once. A counter that was itself
 // evicted restarts from the clock (microseconds), never from an old generation.
+/**
+ * A Keyv 5 storage adapter over an embedded `Cache` or a remote `Client`
+ * ({@link KeyvFerrocache}), usable by Keyv and cache-manager.
+ *
+ * @packageDocumentation
+ * @module ferrocache/keyv
+ */
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { Cache } from '../cache'
@@ -29,7 +36,9 @@ export interface KeyvFerrocacheOptions {
 
 /** One entry of `setMany`, as Keyv passes it. */
 export interface KeyvEntry {
+  /** The key, as the caller gave it to Keyv (with Keyv's own namespace prefix). */
   key: string
+  /** What Keyv serialized. */
   value: unknown
   /** Time to live in milliseconds. */
   ttl?: number
@@ -50,7 +59,12 @@ function freshGeneration(): string {
 /** A Keyv storage adapter (`KeyvStoreAdapter`) storing in ferrocache. */
 export class KeyvFerrocache extends EventEmitter {
   /** What Keyv reads as the adapter's options. */
-  readonly opts: { prefix: string; dialect: 'ferrocache' }
+  readonly opts: {
+    /** Prefix of every key the adapter writes (default `keyv~`). */
+    prefix: string
+    /** Identifies the store to Keyv. */
+    dialect: 'ferrocache'
+  }
   /** Set by Keyv to its namespace; scopes `clear()`. */
   namespace: string | undefined
   /** The cache the adapter stores in. */
@@ -106,11 +120,13 @@ export class KeyvFerrocache extends EventEmitter {
     return `${head}h${digest(key)}`
   }
 
+  /** The value stored under `key` in this namespace, or `undefined`. */
   async get<Value>(key: string): Promise<Value | undefined> {
     const gen = await this.#generation()
     return (await this.cache.get(this.#itemKey(gen, key), { encoding: 'json' })) as Value | undefined
   }
 
+  /** The values of `keys`, in order (`undefined` for a miss). */
   async getMany<Value>(keys: string[]): Promise<Array<Value | undefined>> {
     const gen = await this.#generation()
     const itemKeys = keys.map((k) => this.#itemKey(gen, k))
@@ -124,6 +140,7 @@ export class KeyvFerrocache extends EventEmitter {
     return this.cache.set(this.#itemKey(gen, key), value, { encoding: 'json', ttl: ttl ?? 0 })
   }
 
+  /** Stores each entry with its own ttl; one result per entry. */
   async setMany(entries: KeyvEntry[]): Promise<boolean[]> {
     const gen = await this.#generation()
     return Promise.all(
@@ -131,6 +148,7 @@ export class KeyvFerrocache extends EventEmitter {
     )
   }
 
+  /** Deletes `key`; `false` if it was not there. */
   async delete(key: string): Promise<boolean> {
     const gen = await this.#generation()
     return this.cache.delete(this.#itemKey(gen, key))
@@ -144,11 +162,13 @@ export class KeyvFerrocache extends EventEmitter {
     return deleted === itemKeys.size
   }
 
+  /** Whether `key` is stored (not counted as a read). */
   async has(key: string): Promise<boolean> {
     const gen = await this.#generation()
     return this.cache.has(this.#itemKey(gen, key))
   }
 
+  /** `has` for each key, in order. */
   async hasMany(keys: string[]): Promise<boolean[]> {
     const gen = await this.#generation()
     return Promise.all(keys.map((k) => this.cache.has(this.#itemKey(gen, k))))

@@ -88,7 +88,12 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   /** `host:port` of each server, and whether it is currently marked dead. */
-  get servers(): Array<{ server: string; dead: boolean }> {
+  get servers(): Array<{
+    /** `host:port` */
+    server: string
+    /** Marked dead after `removeAfter` failures, until a probe succeeds. */
+    dead: boolean
+  }> {
     return this.#nodes.map((n) => ({ server: n.label, dead: n.dead }))
   }
 

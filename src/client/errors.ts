@@ -13,7 +13,9 @@ export type ClientErrorCode =
 
 type ErrorClass = ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor
 
+/** An error of a cache operation, with a machine-readable `code`. */
 export interface CacheError extends Error {
+  /** `FERROCACHE_TIMEOUT`, `FERROCACHE_CONNECTION`, `FERROCACHE_TOO_LARGE`… (see `ClientErrorCode`). */
   code: string
   /** `host:port` of the server involved, when there is one. */
   server?: string

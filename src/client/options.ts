@@ -5,8 +5,20 @@ import type { Encoding } from '../types'
 import type { NodeAddress, NodeSettings } from './node'
 
 /** A server: `'host:port'`, `'host:port:weight'` (twemproxy's form), or an object. */
-export type ServerSpec = string | { host: string; port?: number; weight?: number; name?: string }
+export type ServerSpec =
+  | string
+  | {
+      /** Host name or address. */
+      host: string
+      /** TCP port (default 11211). */
+      port?: number
+      /** Ketama weight: a server with weight 2 gets about twice the keys (default 1). */
+      weight?: number
+      /** The name ketama hashes instead of `host:port` (twemproxy's server names). */
+      name?: string
+    }
 
+/** Options of `new Client()`: the servers, timeouts and failover policy. */
 export interface ClientOptions<E extends Encoding = Encoding> {
   /** The pool; keys are spread over it by ketama (libmemcached/twemproxy compatible). */
   servers: readonly ServerSpec[]

@@ -5,12 +5,15 @@ import type { NativeLoadReport, NativeSaveReport, NativeSnapshotError } from '..
 export interface SaveReport {
   /** The snapshot file. */
   path: string
+  /** Items written. */
   items: number
+  /** Size of the snapshot file. */
   fileBytes: number
   /** Key and value bytes of the items. */
   dataBytes: number
   /** Unix milliseconds the snapshot was started. */
   createdMs: number
+  /** How long the save took, in milliseconds. */
   durationMs: number
   /** Part of `durationMs` spent in fsync and rename. */
   syncMs: number
@@ -20,8 +23,11 @@ export interface SaveReport {
 
 /** A damaged snapshot that loading skipped (and moved aside). */
 export interface RejectedSnapshot {
+  /** The damaged file. */
   path: string
+  /** Where it was moved (`*.corrupt`), `undefined` if it could not be moved. */
   movedTo: string | undefined
+  /** What is wrong with it (with the byte offset). */
   error: SnapshotError
 }
 
@@ -29,17 +35,25 @@ export interface RejectedSnapshot {
 export interface LoadReport {
   /** The snapshot loaded, `undefined` if there was none. */
   path: string | undefined
+  /** Items loaded into the cache. */
   items: number
   /** Items that expired while the cache was down, not loaded. */
   expired: number
   /** Items the cache refused (item size limit, or full with `evict: false`). */
   notStored: number
+  /** Size of the snapshot file. */
   fileBytes: number
+  /** How long loading took, in milliseconds. */
   durationMs: number
   /** Newer snapshots that failed their checks, newest first. */
   rejected: RejectedSnapshot[]
 }
 
+/**
+ * `FERROCACHE_SNAPSHOT_IO`: the file system failed (see `errno`); `_CORRUPT`: a checksum or
+ * structure check failed (see `offset`); `_UNSUPPORTED`: a newer format version;
+ * `_CLOSED`: the cache was closed.
+ */
 export type SnapshotErrorCode =
   | 'FERROCACHE_SNAPSHOT_IO'
   | 'FERROCACHE_SNAPSHOT_CORRUPT'
@@ -48,7 +62,9 @@ export type SnapshotErrorCode =
 
 /** A snapshot could not be written or read; the message names the file (and byte offset). */
 export class SnapshotError extends Error {
+  /** Always `'SnapshotError'`. */
   override name = 'SnapshotError'
+  /** What kind of failure it is. */
   readonly code: SnapshotErrorCode
   /** The file concerned. */
   readonly path: string

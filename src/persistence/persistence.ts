@@ -29,10 +29,19 @@ const TICK_MS = 1_000
 const RETRY_FIRST_MS = 5_000
 const RETRY_MAX_MS = 300_000
 
+/**
+ * A cache's persistence (`cache.persistence`, with `dataDir`): loads at start, writes
+ * snapshots by the `save` rules, on `cache.snapshot()` and on close, keeps the append-only
+ * log with `appendfsync`, and produces the `rdb_*` / `aof_*` lines of `stats`.
+ */
 export class Persistence {
+  /** Where snapshots (and the append-only log) are kept. */
   readonly dataDir: string
+  /** The `save` rules in force: a snapshot after `seconds` if at least `changes` writes happened. */
   readonly rules: readonly SaveRule[]
+  /** How many snapshot files are kept (older ones are deleted after a save). */
   readonly keepSnapshots: number
+  /** The append-only log's fsync policy; `undefined` when there is no log. */
   readonly appendfsync: AppendFsync | undefined
   readonly #native: NativeCache
   readonly #log: Logger | undefined
@@ -62,6 +71,7 @@ export class Persistence {
   /** Set while an asynchronous load runs. */
   #loading: Promise<void> | undefined
 
+  /** @internal `Cache` creates it; use `new Cache({ dataDir })`. */
   constructor(cache: NativeCache, options: PersistenceOptions) {
     if (typeof options.dataDir !== 'string' || options.dataDir === '') {
       throw new TypeError('dataDir must be a non-empty string (a directory path)')

@@ -3,7 +3,9 @@
 
 /** Save when at least `changes` changes are `seconds` old or older. */
 export interface SaveRule {
+  /** Seconds since the last snapshot… */
   seconds: number
+  /** …and at least this many writes since it: then a snapshot is written. */
   changes: number
 }
 

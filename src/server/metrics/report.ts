@@ -24,8 +24,11 @@ export function metricsText(source: StatsSource): string {
 
 /** One slab class: its `stats slabs` lines and its `stats items` lines, by name. */
 export interface SlabClassStatus {
+  /** The slab class id. */
   id: number
+  /** Its `stats slabs` lines (`chunk_size`, `total_pages`, `used_chunks`…). */
   slabs: Record<string, string>
+  /** Its `stats items` lines (`number`, `evicted`, `mem_requested`…); empty without items. */
   items: Record<string, string>
 }
 
