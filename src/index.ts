@@ -27,6 +27,7 @@ export {
   createServer,
   FerrocacheServer,
   type ServerOptions,
+  type TlsOptions,
   type StatsFamily,
   type StatusReport,
   type SlabClassStatus,
