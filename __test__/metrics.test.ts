@@ -218,8 +218,13 @@ test('replication and unknown persistence lines are exported generically; label 
   const general: Array<[string, string]> = [
     ['version', 'weird "1.6" \\ \n'],
     ['curr_items', '3'],
-    ['role', 'replica'],
-    ['repl_offset', '1234'],
+    ['role', 'primary'],
+    ['connected_slaves', '1'],
+    ['slave0', 'addr=127.0.0.1:4000,state=online,offset=90,lag_bytes=10'],
+    ['master_replid', 'abc'],
+    ['master_repl_offset', '100'],
+    ['repl_backlog_histlen', '1234'],
+    ['repl_sync_full', '2'],
     ['master_link_status', 'up'],
     ['rdb_saves', '2'],
     ['rdb_last_bgsave_status', 'err'],
@@ -233,9 +238,16 @@ test('replication and unknown persistence lines are exported generically; label 
   const m = parseStrict(metricsText(source))
   assert.is(value(m, 'memcached_current_items'), 3)
   assert.equal(m.get('memcached_version')!.metrics[0]!.labels, { version: 'weird "1.6" \\ \n' })
-  assert.is(value(m, 'ferrocache_replication_offset'), 1234)
-  assert.is(value(m, 'ferrocache_replication_info', { stat: 'role', value: 'replica' }), 1)
-  assert.is(value(m, 'ferrocache_replication_info', { stat: 'master_link_status', value: 'up' }), 1)
+  assert.is(value(m, 'ferrocache_replication_role', { role: 'primary' }), 1)
+  assert.is(value(m, 'ferrocache_replication_connected_replicas'), 1)
+  assert.is(value(m, 'ferrocache_replication_offset_bytes'), 100)
+  assert.is(value(m, 'ferrocache_replication_replica_lag_bytes', { replica: '127.0.0.1:4000', state: 'online' }), 10)
+  assert.is(value(m, 'ferrocache_replication_replica_offset_bytes', { replica: '127.0.0.1:4000' }), 90)
+  assert.is(value(m, 'ferrocache_replication_backlog_histlen'), 1234)
+  assert.is(value(m, 'ferrocache_replication_full_syncs_total'), 2)
+  assert.is(m.get('ferrocache_replication_full_syncs_total')!.type, 'COUNTER')
+  assert.is(value(m, 'ferrocache_replication_info', { stat: 'master_replid', value: 'abc' }), 1)
+  assert.is(value(m, 'ferrocache_replication_link_up'), 1)
   assert.is(value(m, 'ferrocache_snapshot_saves_total'), 2)
   assert.is(value(m, 'ferrocache_snapshot_last_ok'), 0)
   assert.is(value(m, 'ferrocache_snapshot_new_thing'), 7)

@@ -33,12 +33,42 @@ const STATUS: Readonly<Record<string, Known>> = {
   aof_last_write_status: ['ferrocache_aof_last_write_ok', 'gauge', '1 if the last append-only log write succeeded, 0 if it failed.'],
 }
 
+/** Replication lines (Redis's INFO replication words, see docs/replication.md) → metrics. */
+const REPLICATION: Readonly<Record<string, Known>> = {
+  connected_slaves: ['ferrocache_replication_connected_replicas', 'gauge', 'Replicas connected to this server.'],
+  connected_replicas: ['ferrocache_replication_connected_replicas', 'gauge', 'Replicas connected to this server.'],
+  master_repl_offset: ['ferrocache_replication_offset_bytes', 'gauge', "This server's offset in the replication stream."],
+  slave_repl_offset: ['ferrocache_replication_applied_offset_bytes', 'gauge', 'Offset of the stream this replica has applied.'],
+  repl_sync_full: ['ferrocache_replication_full_syncs_total', 'counter', 'Full synchronisations served to replicas.'],
+  repl_sync_partial_ok: ['ferrocache_replication_partial_syncs_total', 'counter', 'Partial resynchronisations served from the backlog.'],
+  repl_sync_partial_err: ['ferrocache_replication_partial_sync_refusals_total', 'counter', 'Partial resynchronisations refused (offset outside the backlog).'],
+  master_last_io_seconds_ago: ['ferrocache_replication_last_io_age_seconds', 'gauge', 'Seconds since the replica last heard from its primary (-1: never).'],
+}
+
 /** Adds the persistence and replication metrics of `s`; nothing when it has no such lines. */
 export function addFerrocacheMetrics(out: Exposition, s: StatsSnapshot): void {
   for (const [name, value] of s.general) {
     if (isPersistenceStat(name)) addPersistence(out, name, value)
-    else if (isReplicationStat(name)) addGeneric(out, 'ferrocache_replication', name.replace(/^(repl|replication)_/, ''), name, value)
+    else if (isReplicationStat(name)) addReplication(out, name, value)
   }
+}
+
+function addReplication(out: Exposition, name: string, value: string): void {
+  const known = REPLICATION[name]
+  if (known !== undefined) return out.add(known[0], known[1], known[2], statNumber(value))
+  if (name === 'role') return out.add('ferrocache_replication_role', 'gauge', "This server's role (label), always 1.", 1, { role: value })
+  if (name === 'master_link_status') {
+    return out.add('ferrocache_replication_link_up', 'gauge', "1 while a replica's link to its primary is up.", value === 'up' ? 1 : 0)
+  }
+  // `slave<n>`: addr=…,state=…,offset=…,lag_bytes=… for one connected replica
+  if (/^(slave|replica)\d+$/.test(name)) {
+    const f = Object.fromEntries(value.split(',').map((kv) => kv.split('=', 2) as [string, string]))
+    const labels = { replica: f.addr ?? name, state: f.state ?? '' }
+    out.add('ferrocache_replication_replica_offset_bytes', 'gauge', 'Stream offset sent to each connected replica.', statNumber(f.offset), labels)
+    out.add('ferrocache_replication_replica_lag_bytes', 'gauge', 'How far each connected replica is behind, in stream bytes.', statNumber(f.lag_bytes), labels)
+    return
+  }
+  addGeneric(out, 'ferrocache_replication', name.replace(/^(repl|replication)_/, ''), name, value)
 }
 
 function addPersistence(out: Exposition, name: string, value: string): void {

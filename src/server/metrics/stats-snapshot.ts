@@ -64,9 +64,12 @@ export function isPersistenceStat(name: string): boolean {
 
 /**
  * Stat lines replication adds to `stats`: `repl_*`, `replication_*`, `replica_*`,
- * `master_*`, `slave_*`, `role`, `connected_replicas` / `connected_slaves` (Redis's
- * words, which the replication lines follow).
+ * `master_*`, `slave_*`, `slave<n>` (one per connected replica), `role`,
+ * `connected_replicas` / `connected_slaves` (Redis's words, which the replication lines follow).
  */
 export function isReplicationStat(name: string): boolean {
-  return /^(repl|replication|replica|master|slave|primary)_/.test(name) || /^(role|connected_(replicas|slaves))$/.test(name)
+  return (
+    /^(repl|replication|replica|master|slave|primary)_/.test(name) ||
+    /^(role|connected_(replicas|slaves)|slave\d+|replica\d+)$/.test(name)
+  )
 }
