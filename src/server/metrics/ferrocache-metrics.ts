@@ -12,7 +12,7 @@ type Known = readonly [metric: string, type: MetricType, help: string]
 const PERSISTENCE: Readonly<Record<string, Known>> = {
   rdb_changes_since_last_save: ['ferrocache_snapshot_changes_since_last_save', 'gauge', 'Writes since the last snapshot.'],
   rdb_bgsave_in_progress: ['ferrocache_snapshot_in_progress', 'gauge', '1 while a snapshot is being written.'],
-  rdb_last_save_time: ['ferrocache_snapshot_last_save_time_seconds', 'gauge', 'Unix time of the last successful snapshot (or of the load at start).'],
+  rdb_last_save_time: ['ferrocache_snapshot_last_save_time_seconds', 'gauge', 'Unix time of the last successful snapshot (before the first: when persistence started).'],
   rdb_last_bgsave_time_sec: ['ferrocache_snapshot_last_duration_seconds', 'gauge', 'How long the last snapshot took (-1: none yet).'],
   rdb_current_bgsave_time_sec: ['ferrocache_snapshot_current_duration_seconds', 'gauge', 'How long the running snapshot has taken so far (-1: none running).'],
   rdb_current_save_keys_processed: ['ferrocache_snapshot_current_items', 'gauge', 'Items the running snapshot has written so far.'],
