@@ -18,6 +18,7 @@ const TARGETS: Record<string, string> = {
   session_binary: 'binary.dict',
   snapshot: 'snapshot.dict',
   aof: 'aof.dict',
+  replication: 'replication.dict',
 }
 
 interface Options {

@@ -17,6 +17,10 @@
 //! - [`aof`]: bytes as one journal record body and as an append-only log, raw and with
 //!   recomputed CRCs; the valid prefix replays through `aof::open` from a real file, the
 //!   torn tail is cut off, and a write after the replay lands in the log after it.
+//! - [`replication`]: bytes as a replication stream (`replication::decode`, then an
+//!   `Applier` into a replica's store), raw and with recomputed CRCs: every decoded frame
+//!   encodes back to the same bytes; fed whole or split the replica ends the same, its
+//!   offset is the stream bytes applied, and a full sync out of it rebuilds it exactly.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -25,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ferrocache_core::journal::{self, Record};
+use ferrocache_core::replication::{self as repl, stream, Applier, DecodeError, FullSync, ReplLog};
 use ferrocache_core::snapshot::{self, format};
 use ferrocache_core::{aof, Clock, Config, GetOptions, StoreMode, StoreRequest};
 use ferrocache_protocol::{Control, ServerInfo, Session};
@@ -566,4 +571,111 @@ pub fn aof(data: &[u8]) {
         assert_eq!(last, Some((b"fuzz:probe".to_vec(), b"after".to_vec())));
     }
     drop(log);
+}
+
+// ---------------------------------------------------------------------------------------
+// Replication stream
+
+/// Walks `data` frame by frame: each decoded frame encodes to exactly its bytes, and every
+/// strict prefix of it is "read more".
+fn walk_frames(data: &[u8]) {
+    let mut at = 0;
+    while let Ok(Some((frame, n))) = repl::decode(&data[at..]) {
+        assert!(n > journal::FRAME_HEADER && n <= data.len() - at);
+        let mut again = Vec::new();
+        stream::encode(&frame, &mut again);
+        assert!(again == data[at..at + n], "{frame:?} encodes differently");
+        assert_eq!(repl::decode(&data[at..at + n - 1]), Ok(None));
+        at += n;
+    }
+}
+
+/// How a replica ended after a stream.
+#[derive(Debug, PartialEq, Eq)]
+struct ReplicaEnd {
+    records: u64,
+    stream_bytes: u64,
+    sync_done: bool,
+    heartbeat: Option<(u64, u64)>,
+    error: Option<DecodeError>,
+    pending: usize,
+    offset: u64,
+}
+
+/// A replica after a full sync: `pieces` are its socket reads.
+fn replica(pieces: &[&[u8]]) -> (Arc<Store>, ReplicaEnd) {
+    let store = new_store(&Clock::manual(START));
+    let log = ReplLog::new(1 << 20);
+    log.demote();
+    log.follow(&"f".repeat(40), 0, true);
+    let mut applier = Applier::new();
+    applier.begin(&store, true);
+    let mut end = ReplicaEnd {
+        records: 0,
+        stream_bytes: 0,
+        sync_done: false,
+        heartbeat: None,
+        error: None,
+        pending: 0,
+        offset: 0,
+    };
+    for piece in pieces {
+        match applier.feed(&store, &log, piece) {
+            Ok(a) => {
+                end.records += a.records;
+                end.stream_bytes += a.stream_bytes;
+                end.sync_done |= a.sync_done;
+                end.heartbeat = a.heartbeat.or(end.heartbeat);
+            }
+            Err(e) => {
+                end.error = Some(e);
+                break;
+            }
+        }
+    }
+    end.pending = applier.pending();
+    end.offset = log.offset();
+    // the offset is the stream bytes applied (a failed feed reports none of its own)
+    if end.error.is_none() {
+        assert_eq!(end.offset, end.stream_bytes);
+    } else {
+        assert!(end.offset >= end.stream_bytes);
+    }
+    (store, end)
+}
+
+/// Fuzz target: `data` is what a replica reads from its primary after a full-sync reply.
+pub fn replication(data: &[u8]) {
+    walk_frames(data);
+    let fixed = fix_frame_checksums(data);
+    walk_frames(&fixed);
+    let (whole, whole_end) = replica(&[&fixed]);
+    let (split, split_end) = replica(&Splitter::new(&fixed).split(&fixed));
+    // the same records applied (a feed that fails reports no counts, so after a decode
+    // error only the error and the offset compare)
+    if whole_end.error.is_none() {
+        assert_eq!(whole_end, split_end);
+    } else {
+        assert_eq!(
+            (&whole_end.error, whole_end.offset),
+            (&split_end.error, split_end.offset)
+        );
+    }
+    let items = items_of(&whole);
+    assert!(items == items_of(&split), "split reads changed the replica");
+    check_store(&whole);
+
+    // a replica of this replica gets the same items through a full sync
+    let mut sync = FullSync::new();
+    let mut frames = Vec::new();
+    let mut rounds = 0;
+    while !sync.next(&whole, 64 << 10, &mut frames) {
+        rounds += 1;
+        assert!(rounds < 10_000, "full sync does not end");
+    }
+    assert_eq!(sync.items(), items.len() as u64);
+    let (second, end) = replica(&[&frames]);
+    assert_eq!(end.error, None);
+    assert!(end.sync_done && end.pending == 0);
+    assert!(items_of(&second) == items, "a full sync changed the items");
 }

@@ -15,7 +15,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ferrocache_core::{aof, snapshot, Clock};
+use ferrocache_core::{aof, replication, snapshot, Clock};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
@@ -93,6 +93,12 @@ fn aof_seeds_and_regressions() {
     replay(&aof_seeds(), harness::aof);
 }
 
+#[test]
+fn replication_seeds_and_regressions() {
+    replay_target("replication", harness::replication, 5);
+    replay(&replication_seeds(), harness::replication);
+}
+
 /// The harness must be able to fail: broken inputs it has to catch.
 #[test]
 fn harness_checks_fail_on_broken_files() {
@@ -165,12 +171,41 @@ fn aof_seeds() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// What a replica reads after a full-sync reply: the store of a few text seeds as a
+/// snapshot section, a heartbeat, then those seeds' changes as stream frames.
+fn replication_seeds() -> Vec<(String, Vec<u8>)> {
+    let protocol = inputs("seeds", "session_text");
+    let logs = aof_seeds();
+    let mut out = Vec::new();
+    for (i, group) in protocol.chunks(40).enumerate() {
+        let store = harness::new_store(&Clock::manual(harness::START));
+        for (_, data) in group {
+            harness::feed(&store, &[data]);
+        }
+        let mut frames = Vec::new();
+        let mut sync = replication::FullSync::new();
+        while !sync.next(&store, 1 << 20, &mut frames) {}
+        let beat = replication::Frame::Heartbeat {
+            unix_ms: 1_700_000_000_000,
+            offset: 0,
+        };
+        replication::stream::encode(&beat, &mut frames);
+        frames.extend_from_slice(&logs[i].1);
+        out.push((format!("replication-{i}"), frames));
+    }
+    out
+}
+
 #[test]
 fn write_seeds_when_asked() {
     if std::env::var_os("FUZZ_WRITE_SEEDS").is_none() {
         return;
     }
-    for (target, seeds) in [("snapshot", snapshot_seeds()), ("aof", aof_seeds())] {
+    for (target, seeds) in [
+        ("snapshot", snapshot_seeds()),
+        ("aof", aof_seeds()),
+        ("replication", replication_seeds()),
+    ] {
         let dir = fuzz_dir().join("seeds").join(target);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
