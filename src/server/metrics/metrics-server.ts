@@ -44,6 +44,9 @@ export class MetricsServer {
         this.http.on('error', (err) => this.options.logger.error({ err: err.message }, 'metrics server error'))
         const addr = this.http.address() as net.AddressInfo
         this.options.logger.info({ host: addr.address, port: addr.port }, 'metrics listening')
+        if (!isLoopback(addr.address)) {
+          this.options.logger.warn({ host: addr.address, port: addr.port }, 'the metrics port has no login: anyone who reaches it reads the stats')
+        }
         resolve(addr)
       })
     })
@@ -97,4 +100,8 @@ export class MetricsServer {
     res.writeHead(status, { ...COMMON_HEADERS, ...extra, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) })
     res.end(req.method === 'HEAD' ? undefined : body)
   }
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address === '::ffff:127.0.0.1'
 }
