@@ -7,6 +7,8 @@ import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { Browser, Page } from 'puppeteer-core'
+import { silentLogger } from '../src/server/logger'
+import { MetricsServer } from '../src/server/metrics'
 import { RawConn } from './helpers/raw'
 import { freePort, startFerrocached, type Running } from './helpers/servers'
 
@@ -45,13 +47,22 @@ test.after.each(async () => {
   dataDir = ''
 })
 
+/** False (with a clear message) when chromium is missing here; CI must have it. */
+function haveChromium(): boolean {
+  if (existsSync(CHROMIUM)) return true
+  // CI installs chromium (.ci/run), so there the page is always checked
+  if (process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium`)
+  console.warn(`SKIPPED status page test: ${CHROMIUM} is missing (apt-get install chromium)`)
+  return false
+}
+
+async function launch(): Promise<Browser> {
+  const { default: puppeteer } = await import('puppeteer-core')
+  return puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] })
+}
+
 test('the status page shows the numbers of stats and follows them', async () => {
-  if (!existsSync(CHROMIUM)) {
-    // CI installs chromium (.ci/run), so there the page is always checked
-    if (process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium`)
-    console.warn(`SKIPPED status page test: ${CHROMIUM} is missing (apt-get install chromium)`)
-    return
-  }
+  if (!haveChromium()) return
   const metricsPort = await freePort()
   dataDir = mkdtempSync(join(tmpdir(), 'ferrocache-status-'))
   server = await startFerrocached(['-m', '2', '--metrics-port', String(metricsPort), '--data-dir', dataDir, '--save', ''])
@@ -68,8 +79,7 @@ test('the status page shows the numbers of stats and follows them', async () => 
   conn.send('get small1 small2 small3 nope\r\nsnapshot\r\n')
   await conn.until('OK\r\n')
 
-  const { default: puppeteer } = await import('puppeteer-core')
-  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] })
+  browser = await launch()
   const page = await browser.newPage()
   const problems: string[] = []
   page.on('console', (msg) => {
@@ -132,6 +142,44 @@ test('the status page shows the numbers of stats and follows them', async () => 
   )
   assert.equal(problems, [], 'no script errors or CSP violations')
   conn.close()
+})
+
+test('stat values reach the page as text only: markup in them is shown, never run', async () => {
+  if (!haveChromium()) return
+  const hostile = '<img src=x onerror="window.__pwned=1"></td></script><script>window.__pwned=2</script>'
+  const general: Array<[string, string]> = [
+    ['version', hostile],
+    ['get_hits', '3'],
+    ['get_misses', '1'],
+    ['role', hostile],
+    ['master_link_status', '"><b id=injected>x</b>'],
+    ['rdb_last_bgsave_status', hostile],
+  ]
+  const source = {
+    statsPairs: (family: string): Array<[string, string]> =>
+      family === '' ? general : family === 'settings' ? [['maxconns', '10']] : family === 'slabs' ? [['1:chunk_size', '<i>96</i>']] : [],
+  }
+  const metrics = new MetricsServer(source, { port: 0, host: '127.0.0.1', logger: silentLogger() })
+  const { port } = await metrics.listen()
+  try {
+    browser = await launch()
+    const page = await browser.newPage()
+    const problems: string[] = []
+    page.on('pageerror', (err) => problems.push(String(err)))
+    await page.goto(`http://127.0.0.1:${port}/`, { timeout: 10_000 })
+    await refreshedAfter(page, 0)
+    const on = await shown(page)
+    assert.is(on.get('version')?.[0], hostile)
+    assert.is(on.get('rdb_last_bgsave_status')?.[0], hostile)
+    assert.is(on.get('line.role')?.[0], hostile)
+    assert.is(on.get('line.master_link_status')?.[0], '"><b id=injected>x</b>')
+    assert.is(await page.$eval('#hit-ratio', (e) => e.textContent), '75.0%')
+    assert.is(await page.$$eval('img, b#injected, i', (els) => els.length), 0, 'no element came from a stat value')
+    assert.is(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined)
+    assert.equal(problems, [])
+  } finally {
+    await metrics.close()
+  }
 })
 
 test.run()
