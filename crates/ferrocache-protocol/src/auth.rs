@@ -180,11 +180,15 @@ pub(crate) enum Sasl {
 }
 
 /// Runs `SASL_AUTH` (`step == false`) or `SASL_STEP` with mechanism `mech` and the
-/// request body `data`. As memcached's, any SASL request first logs the connection out.
+/// request body `data`, as memcached over Cyrus SASL answers: any SASL request first logs
+/// the connection out; a connection that logged in once cannot log in again (the SASL
+/// exchange is over); a failed `SASL_AUTH` ends the exchange, a failed `SASL_STEP` does not.
 pub(crate) fn sasl<S: Storage>(s: &mut Session<S>, step: bool, mech: &[u8], data: &[u8]) -> Sasl {
     s.authenticated = false;
-    let result = if step {
-        if s.sasl_started {
+    let result = if s.sasl == SaslState::Done {
+        Sasl::Failed
+    } else if step {
+        if s.sasl == SaslState::Started {
             plain(s, data)
         } else {
             Sasl::Failed
@@ -192,20 +196,36 @@ pub(crate) fn sasl<S: Storage>(s: &mut Session<S>, step: bool, mech: &[u8], data
     } else if !mech.eq_ignore_ascii_case(MECHS) {
         Sasl::Failed
     } else if data.is_empty() {
-        s.sasl_started = true;
+        s.sasl = SaslState::Started;
         return Sasl::Continue;
     } else {
-        s.sasl_started = true;
         plain(s, data)
     };
     match result {
         Sasl::Ok => {
             s.authenticated = true;
+            s.sasl = SaslState::Done;
             s.info.count_auth(true);
         }
-        _ => s.info.count_auth(false),
+        _ => {
+            if !step && s.sasl != SaslState::Done {
+                s.sasl = SaslState::Idle;
+            }
+            s.info.count_auth(false);
+        }
     }
     result
+}
+
+/// Where a connection's SASL exchange is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SaslState {
+    /// None started (or the last `SASL_AUTH` failed).
+    Idle,
+    /// `SASL_AUTH` asked for the credentials: `SASL_STEP` may bring them.
+    Started,
+    /// Logged in once; the exchange is over.
+    Done,
 }
 
 /// RFC 4616: `[authzid] NUL authcid NUL passwd`; an authzid must name the same user.

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::Users;
+use crate::auth::{SaslState, Users};
 use crate::info::ServerInfo;
 use crate::storage::Storage;
 
@@ -100,8 +100,10 @@ pub struct Session<S: Storage> {
     pub(crate) users: Option<Arc<Users>>,
     /// Logged in, or no login needed; until then only the login requests are served.
     pub(crate) authenticated: bool,
-    /// A SASL PLAIN exchange waits for its `SASL_STEP`.
-    pub(crate) sasl_started: bool,
+    /// The binary protocol's SASL exchange.
+    pub(crate) sasl: SaslState,
+    /// Requests handled so far (the idle timeout watches it for clients that trickle).
+    requests: u64,
 }
 
 impl<S: Storage> Session<S> {
@@ -116,7 +118,8 @@ impl<S: Storage> Session<S> {
         Session {
             authenticated: users.is_none(),
             users,
-            sasl_started: false,
+            sasl: SaslState::Idle,
+            requests: 0,
             store,
             info,
             limits,
@@ -172,6 +175,12 @@ impl<S: Storage> Session<S> {
         self.buf.len()
     }
 
+    /// Requests handled since the connection opened, complete or refused: a client whose
+    /// count stops while [`Session::buffered`] bytes wait is trickling a request in.
+    pub fn requests(&self) -> u64 {
+        self.requests
+    }
+
     /// Whether the connection may run commands: it logged in, or authentication is off.
     pub fn is_authenticated(&self) -> bool {
         self.authenticated
@@ -222,6 +231,7 @@ impl<S: Storage> Session<S> {
                 Step::Done(n) => {
                     pos += n;
                     handled += 1;
+                    self.requests += 1;
                     if self.flush || handled.is_multiple_of(21) {
                         sent = out.len();
                     }

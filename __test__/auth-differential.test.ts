@@ -1,0 +1,68 @@
+// Logins compared byte for byte with memcached 1.6.18: the sessions in
+// __test__/fixtures/auth/ are replayed against memcached and ferrocached, both requiring
+// logins. text-*: memcached -Y <file> vs ferrocached -Y <file>. binary-*: memcached -S
+// (Cyrus SASL, its sasldb made with saslpasswd2 from sasl2-bin) vs ferrocached -Y
+// <file>, which speaks SASL PLAIN from the same user file.
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { parseSession } from './helpers/corpus'
+import { replay } from './helpers/replay'
+import { startFerrocached, startMemcached, type Running } from './helpers/servers'
+
+const DIR = join(__dirname, 'fixtures', 'auth')
+const files = readdirSync(DIR).filter((f) => f.endsWith('.session')).sort()
+const SASLPASSWD = '/usr/sbin/saslpasswd2'
+const USERS = { alice: 'secret', bob: 'pw2' }
+
+let tmp: string
+let memcachedText: Running
+let memcachedSasl: Running
+let ferrocached: Running
+
+test.before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'ferrocache-auth-'))
+  const userFile = join(tmp, 'users')
+  writeFileSync(userFile, Object.entries(USERS).map(([u, p]) => `${u}:${p}\n`).join(''))
+  if (!existsSync(SASLPASSWD)) throw new Error(`${SASLPASSWD} is missing: CI installs sasl2-bin in .ci/run`)
+  // memcached -S reads SASL_CONF_PATH/memcached.conf: PLAIN only, users from a sasldb.
+  const sasldb = join(tmp, 'sasldb2')
+  for (const [user, pass] of Object.entries(USERS)) {
+    execFileSync(SASLPASSWD, ['-p', '-a', 'memcached', '-c', '-f', sasldb, user], { input: `${pass}\n` })
+  }
+  writeFileSync(join(tmp, 'memcached.conf'), `mech_list: plain\nsasldb_path: ${sasldb}\n`)
+  process.env.SASL_CONF_PATH = tmp // inherited by the memcached started next
+  ;[memcachedText, memcachedSasl, ferrocached] = await Promise.all([
+    startMemcached(['-Y', userFile]),
+    startMemcached(['-S']),
+    startFerrocached(['-Y', userFile]),
+  ])
+  delete process.env.SASL_CONF_PATH
+})
+
+test.after(async () => {
+  await Promise.all([memcachedText?.stop(), memcachedSasl?.stop(), ferrocached?.stop()])
+  if (tmp) rmSync(tmp, { recursive: true, force: true })
+})
+
+test('the auth corpus has text and binary sessions', () => {
+  assert.ok(files.filter((f) => f.startsWith('text-')).length >= 3)
+  assert.ok(files.filter((f) => f.startsWith('binary-')).length >= 3)
+})
+
+for (const file of files) {
+  test(`same replies as memcached with logins: ${file}`, async () => {
+    const steps = parseSession(readFileSync(join(DIR, file), 'utf8'))
+    const reference = file.startsWith('binary-') ? memcachedSasl : memcachedText
+    const [expected, actual] = await Promise.all([replay(reference.port, steps), replay(ferrocached.port, steps)])
+    if (actual.stream !== expected.stream) {
+      console.log(`\n${file}: ferrocached / memcached per step:\n${actual.transcript.join('\n')}\n---\n${expected.transcript.join('\n')}`)
+    }
+    assert.fixture(actual.stream, expected.stream)
+  })
+}
+
+test.run()
