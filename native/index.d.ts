@@ -21,6 +21,52 @@ export declare class NativeCache {
   close(): void
 }
 
+/** The snapshot part of one full sync, produced in pieces on the event loop. */
+export declare class NativeFullSync {
+  constructor(cache: NativeCache)
+  /** The next frames (about `max_bytes`), or `null` once the sync-end frame was returned. */
+  next(maxBytes: number): Buffer | null
+  /** Items sent so far. */
+  get items(): number
+}
+
+export declare class NativeReplication {
+  /**
+   * Starts recording `cache`'s changes (once a replica has synced; a primary keeps no
+   * backlog before that).
+   */
+  constructor(cache: NativeCache, backlogBytes: number)
+  info(): NativeReplInfo
+  /** The stream offset (cheap: for the links' poll). */
+  offset(): number
+  setBacklogSize(bytes: number): void
+  /** A replica's `PSYNC replid offset` (`?` and -1 for none). */
+  psync(replid: string, offset: number): NativePsync
+  /**
+   * Up to `max` stream bytes from `offset` on (empty when caught up), or `null` when the
+   * backlog no longer holds `offset`.
+   */
+  read(offset: number, max: number): Buffer | null
+  /**
+   * Appends a heartbeat (this clock, this offset) when this node is a primary with a
+   * backlog.
+   */
+  heartbeat(): boolean
+  /** `replicaof no one`: returns the new replication id. */
+  promote(): string
+  /** This node follows another from now on (its own changes are no longer streamed). */
+  demote(): void
+  /**
+   * The upstream answered our PSYNC: a full sync from `offset` of `replid`, or a
+   * continuation (`full` false). Resets the applier; a full sync empties the store.
+   */
+  follow(replid: string, offset: number, full: boolean): void
+  /** Applies the frames of one socket read to the store. */
+  apply(input: Buffer): NativeApplied
+  /** Whether the applier is inside a full sync's snapshot section. */
+  get syncing(): boolean
+}
+
 /**
  * Server-wide facts shared by every session of one server: settings for `stats settings`,
  * connection counters, the `-A` switch and the verbosity set by the `verbosity` command.
@@ -49,6 +95,13 @@ export declare class NativeServerInfo {
   get authCmds(): number
   /** Logins refused (`auth_errors`). */
   get authErrors(): number
+  /** A read-only replica: writes get `SERVER_ERROR replica is read-only`. */
+  setReadOnly(readOnly: boolean): void
+  /**
+   * The `replicaof` / `psync` line of the session that just stopped for it (its state
+   * has STATE_SNAPSHOT), or `null` when it stopped for a `snapshot`.
+   */
+  takeAdminRequest(): string | null
   /** Lines appended to the general `stats`: `[name, value]` pairs (persistence's `rdb_*`). */
   setExtraStats(lines: Array<Array<string>>): void
   /**
@@ -178,6 +231,21 @@ export interface NativeCacheOptions {
   /** Bytes of item memory (memcached `-m`; default 64 MiB). */
   memoryLimit?: number
   /** Largest item in bytes, header and key included (`-I`; default 1 MiB). */
+/** What one `apply` did. */
+export interface NativeApplied {
+  records: number
+  /** Stream bytes applied (the offset moved this far). */
+  streamBytes: number
+  /** The snapshot section of a full sync ended. */
+  syncDone: boolean
+  /** The last heartbeat's primary clock (unix ms), or -1 when none was applied. */
+  heartbeatMs: number
+  /** Offset after this call. */
+  offset: number
+  /** A damaged frame: the link must be dropped. */
+  error?: string
+}
+
   itemSizeMax?: number
   /** Ratio between slab class chunk sizes (`-f`; default 1.25). */
   growthFactor?: number
@@ -217,6 +285,17 @@ export interface NativeRejectedSnapshot {
   /** Where it was moved (`*.corrupt`, `*.unsupported`), if it was. */
   movedTo?: string
   error: NativeSnapshotError
+/** The answer to a replica's `PSYNC`. */
+export interface NativePsync {
+  /**
+   * A full sync (snapshot, then the stream from `offset`); else continue from the
+   * replica's offset.
+   */
+  full: boolean
+  replid: string
+  offset: number
+}
+
 }
 
 /** A snapshot written and durable. */
@@ -224,6 +303,20 @@ export interface NativeSaveReport {
   path: string
   items: number
   fileBytes: number
+/** A node's replication state (`stats` lines, the links' positions). */
+export interface NativeReplInfo {
+  /** This node originates its stream (a primary), rather than following one. */
+  primary: boolean
+  replid: string
+  replid2: string
+  secondOffset: number
+  offset: number
+  backlogActive: boolean
+  backlogSize: number
+  backlogFirst: number
+  backlogLen: number
+}
+
   /** Key and value bytes of the items. */
   dataBytes: number
   casHighWater: number

@@ -1,8 +1,7 @@
 // The --help screen: memcached's flags as ferrocached takes them, one screen (< 24 lines).
 export const HELP = `Usage: ferrocached [options]   memcached-compatible server with a Rust core
 
-  -p, --port <num>            TCP port to listen on (default: 11211)
-  -l, --listen <addr>         interface to listen on (default: 127.0.0.1)
+  -p, --port <num>            TCP port (default: 11211); -l, --listen <addr>: interface (127.0.0.1)
   -m, --memory-limit <mb>     item memory in megabytes (default: 64)
   -c, --conn-limit <num>      max simultaneous connections (default: 1024)
   -I, --max-item-size <size>  largest item, e.g. 512k, 2m (default: 1m, max: 16m)
@@ -17,6 +16,7 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   --save "<s> <n> ..."        rules: after s seconds if n changes (default "900 1 300 100 60 10000")
   --keep-snapshots <n>        snapshots kept (default: 2); --strict-load, --load-async (see README)
   --appendfsync <policy>      append-only log: always | everysec | no (fsync policy; default off)
+  --replica-of <host:port>    read-only replica (--replica-writable, --repl-backlog, --replica-auth)
   -h, --help / -V, --version  print this help / the version, and exit
 
 Environment: FERROCACHE_<LONG_OPTION> for each long option (FERROCACHE_PORT,

@@ -52,6 +52,7 @@ async function run(s: CliSettings): Promise<void> {
       ...(s.metricsPort === undefined ? {} : { metricsPort: s.metricsPort, metricsHost: s.metricsHost ?? s.listen }),
       ...(s.authFile === undefined ? {} : { authFile: s.authFile }),
       ...(s.tls === undefined ? {} : { tls: readTlsFiles(s.tls) }),
+      ...(s.replication === undefined ? {} : { replication: s.replication }),
       cacheOptions: {
         memoryLimit: s.memoryLimit,
         maxItemSize: s.maxItemSize,

@@ -2,6 +2,7 @@
 // environment variables (flags win over the environment). Pure: no I/O, easy to test.
 import { parseArgs } from 'node:util'
 import { parseSaveRules } from '../persistence/rules'
+import { parseTarget } from '../replication/options'
 import type { TlsFiles } from '../server/tls'
 
 /** Everything the command line decides. Sizes in bytes, times in seconds, as memcached. */
@@ -30,6 +31,17 @@ export interface CliSettings {
   authFile?: string
   /** `--tls-cert`/`--tls-key`/`--tls-ca` (or `-Z` with `-o ssl_chain_cert=,ssl_key=,ssl_ca_cert=`). */
   tls?: TlsFiles
+  /** `--replica-of host:port` and friends; absent = a primary with the default backlog. */
+  replication?: CliReplication
+}
+
+/** `--replica-of`, `--replica-writable`, `--repl-backlog`, `--replica-auth`. */
+export interface CliReplication {
+  replicaOf?: { host: string; port: number }
+  replicaWritable: boolean
+  /** Bytes (`--repl-backlog 64mb`). */
+  backlogSize?: number
+  auth?: { username: string; password: string }
 }
 
 /** Snapshot settings, present only with `--data-dir`. */
@@ -100,6 +112,10 @@ const OPTIONS = {
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   'tls-ca': { type: 'string' },
+  'replica-of': { type: 'string' },
+  'replica-writable': { type: 'boolean' },
+  'repl-backlog': { type: 'string' },
+  'replica-auth': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const
@@ -132,6 +148,10 @@ export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
   FERROCACHE_TLS_CERT: 'tls-cert',
   FERROCACHE_TLS_KEY: 'tls-key',
   FERROCACHE_TLS_CA: 'tls-ca',
+  FERROCACHE_REPLICA_OF: 'replica-of',
+  FERROCACHE_REPLICA_WRITABLE: 'replica-writable',
+  FERROCACHE_REPL_BACKLOG: 'repl-backlog',
+  FERROCACHE_REPLICA_AUTH: 'replica-auth',
 }
 
 const MB = 1024 * 1024
@@ -281,7 +301,33 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     s.metricsHost = v['metrics-host'].trim()
   }
   if (s.maxItemSize > s.memoryLimit) throw new UsageError('-I/--max-item-size cannot be larger than -m/--memory-limit')
+  applyReplication(s, v, name)
   return { kind: 'run', settings: s }
+}
+
+/** --replica-of host:port, --replica-writable, --repl-backlog <size>, --replica-auth user:pass. */
+function applyReplication(s: CliSettings, v: Values, name: (option: string, flag: string) => string): void {
+  const of = v['replica-of']
+  if (of === undefined && v['replica-writable'] === undefined && v['repl-backlog'] === undefined && v['replica-auth'] === undefined) return
+  const r: CliReplication = { replicaWritable: v['replica-writable'] ?? false }
+  if (of !== undefined) {
+    try {
+      r.replicaOf = parseTarget(of.trim())
+    } catch {
+      throw new UsageError(`${name('replica-of', '--replica-of')} must be host:port, got "${of}"`)
+    }
+  }
+  if (v['repl-backlog'] !== undefined) {
+    r.backlogSize = parseSize(name('repl-backlog', '--repl-backlog'), v['repl-backlog'].replace(/b$/i, ''), 1)
+    if (r.backlogSize < 1024) throw new UsageError('--repl-backlog must be at least 1k')
+  }
+  const auth = v['replica-auth']
+  if (auth !== undefined) {
+    const colon = auth.indexOf(':')
+    if (colon <= 0) throw new UsageError(`${name('replica-auth', '--replica-auth')} must be user:password`)
+    r.auth = { username: auth.slice(0, colon), password: auth.slice(colon + 1) }
+  }
+  s.replication = r
 }
 
 /** -Y/-S (logins) and -Z/--tls-* (TLS). */

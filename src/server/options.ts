@@ -1,6 +1,7 @@
 // Options of createServer(), their defaults (memcached's) and validation.
 import type { Cache, CacheOptions } from '../cache'
 import { parseSize } from '../size'
+import { resolveReplicationOptions, type ReplicationOptions, type ResolvedReplicationOptions } from '../replication/options'
 import type { Logger } from './logger'
 import type { TlsOptions } from './tls'
 
@@ -43,6 +44,8 @@ export interface ServerOptions {
   authFile?: string
   /** Serve TLS only (PEM contents); with `ca`, clients need a certificate it signed. */
   tls?: TlsOptions
+  /** Follow a primary, backlog size, replica login (docs/replication.md). Default: a primary. */
+  replication?: ReplicationOptions
 }
 
 /** The options a server runs with, defaults filled in (`server.options`). */
@@ -61,6 +64,7 @@ export interface ResolvedServerOptions {
   metricsHost: string
   authFile: string | undefined
   tls: TlsOptions | undefined
+  replication: ResolvedReplicationOptions
   /** For `stats settings`: */
   memoryLimit: number
   maxItemSize: number
@@ -80,7 +84,7 @@ function count(name: string, value: unknown, min: number, max: number): number {
 const KNOWN = new Set([
   'cache', 'port', 'host', 'connLimit', 'idleTimeout', 'enableShutdown',
   'maxPendingReplyBytes', 'verbosity', 'logger', 'followVerbosity', 'cacheOptions',
-  'metricsPort', 'metricsHost', 'authFile', 'tls',
+  'metricsPort', 'metricsHost', 'authFile', 'tls', 'replication',
 ])
 
 export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
@@ -119,6 +123,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     metricsHost: o.metricsHost ?? o.host ?? '127.0.0.1',
     authFile: o.authFile,
     tls: o.tls,
+    replication: resolveReplicationOptions(o.replication),
     memoryLimit: Number(stats?.limit_maxbytes ?? sizeOf('memoryLimit', c.memoryLimit, 64 << 20)),
     maxItemSize: sizeOf('maxItemSize', c.maxItemSize, 1 << 20),
     growthFactor: c.growthFactor ?? 1.25,

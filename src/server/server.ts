@@ -5,6 +5,7 @@ import net from 'node:net'
 import type { NativeCache, NativeServerInfo } from '../../native/index'
 import { Cache, nativeCacheOf } from '../cache'
 import { native } from '../native'
+import { Replication } from '../replication'
 import { exposureWarning, readUserFile } from './auth'
 import { Connection } from './connection'
 import { MetricsServer, type StatsFamily } from './metrics'
@@ -52,6 +53,10 @@ export class FerrocacheServer extends EventEmitter {
   private readonly metrics: MetricsServer | undefined
 
   constructor(options: ServerOptions = {}) {
+  /** Role, replica links, the link to a primary (docs/replication.md). */
+  readonly replication: Replication
+  /** The persistence lines of `stats` (rdb_*, aof_*), joined with replication's. */
+  private persistenceStats: string[][] = []
     super()
     this.options = resolveServerOptions(options)
     this.log = options.logger ?? silentLogger()
@@ -64,7 +69,14 @@ export class FerrocacheServer extends EventEmitter {
     // persistence: the `snapshot` command and the rdb_* lines of `stats`
     const persistence = this.cache.persistence
     this.info.setSnapshotEnabled(persistence !== undefined)
-    persistence?.onStats((lines) => this.info.setExtraStats(lines))
+    persistence?.onStats((lines) => {
+      this.persistenceStats = lines
+      this.updateExtraStats()
+    })
+    this.replication = new Replication(this.native, this.info, this.options.replication, this.log, () =>
+      this.updateExtraStats(),
+    )
+    this.replication.start()
     this.info.verbosity = this.options.verbosity
     this.verbosity = this.options.verbosity
     const { metricsPort, metricsHost } = this.options
@@ -227,12 +239,12 @@ export class FerrocacheServer extends EventEmitter {
       socket.destroy()
       return
     }
-    const conn = new Connection(socket, session, {
+    const conn: Connection = new Connection(socket, session, {
       idleTimeoutMs: this.options.idleTimeout,
       direct: this.options.tls === undefined,
       maxPendingReplyBytes: this.options.maxPendingReplyBytes,
       logger: this.log,
-      onSnapshot: () => this.snapshotReply(),
+      onSnapshot: (): Promise<string> => this.adminReply(conn.socket),
       onShutdown: () => {
         this.log.info('shutdown command received')
         this.emit('shutdown')
@@ -260,6 +272,17 @@ export class FerrocacheServer extends EventEmitter {
    * Stops accepting, lets every connection flush the replies already produced, then
    * closes them. Connections still open after `timeoutMs` are destroyed. Closes the
    * cache if the server created it.
+  /** The lines appended to `stats`: persistence's, then replication's. */
+  private updateExtraStats(): void {
+    this.info.setExtraStats([...this.persistenceStats, ...this.replication.statsLines()])
+  }
+
+  /** A session stopped for `snapshot`, or for a replication command (`replicaof`, `psync`). */
+  private adminReply(socket: net.Socket): Promise<string> {
+    const line = this.info.takeAdminRequest()
+    return line === null ? this.snapshotReply() : this.replication.command(line, socket)
+  }
+
    */
   close(timeoutMs = 5_000): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
@@ -281,6 +304,7 @@ export class FerrocacheServer extends EventEmitter {
         resolve()
       }
       this.server.close(() => {
+      this.replication.close()
         listenerClosed = true
         this.whenIdle?.()
       })

@@ -1,0 +1,9 @@
+export { Replication } from './replication'
+export {
+  DEFAULT_BACKLOG_SIZE,
+  parseTarget,
+  resolveReplicationOptions,
+  type ReplicationOptions,
+  type ReplicaTarget,
+  type ResolvedReplicationOptions,
+} from './options'

@@ -1,0 +1,52 @@
+// Replication settings of a server (createServer's `replication`, ferrocached's
+// --replica-of, --replica-writable, --repl-backlog, --replica-auth).
+import { parseSize } from '../size'
+
+export interface ReplicationOptions {
+  /** Follow this primary (`host:port` or `{ host, port }`); default: be a primary. */
+  replicaOf?: string | ReplicaTarget
+  /** A replica accepts writes of its own (not replicated further; default false: read-only). */
+  replicaWritable?: boolean
+  /** Bytes of recent stream kept for replicas that reconnect (default 64 MiB; `'64mb'` too). */
+  backlogSize?: number | string
+  /** Login on the link when the primary requires authentication. */
+  auth?: { username: string; password: string }
+}
+
+export interface ReplicaTarget {
+  host: string
+  port: number
+}
+
+export interface ResolvedReplicationOptions {
+  replicaOf: ReplicaTarget | undefined
+  replicaWritable: boolean
+  backlogSize: number
+  auth: { username: string; password: string } | undefined
+}
+
+export const DEFAULT_BACKLOG_SIZE = 64 << 20
+
+/** `host:port` (IPv6 in brackets: `[::1]:11211`) → a target; a bad one is a TypeError. */
+export function parseTarget(text: string): ReplicaTarget {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:\s]+):(\d+)$/.exec(text)
+  const port = m ? Number(m[2]) : NaN
+  if (!m || !(port >= 1 && port <= 65535)) throw new TypeError(`replicaOf must be host:port, got "${text}"`)
+  return { host: m[1]!, port }
+}
+
+export function resolveReplicationOptions(o: ReplicationOptions | undefined): ResolvedReplicationOptions {
+  const r = o ?? {}
+  const replicaOf = r.replicaOf === undefined ? undefined : typeof r.replicaOf === 'string' ? parseTarget(r.replicaOf) : r.replicaOf
+  if (replicaOf !== undefined && (typeof replicaOf.host !== 'string' || !Number.isInteger(replicaOf.port))) {
+    throw new TypeError('replicaOf needs a host and an integer port')
+  }
+  const backlogSize = r.backlogSize === undefined ? DEFAULT_BACKLOG_SIZE : parseSize('replication.backlogSize', r.backlogSize)
+  if (backlogSize > 2 ** 40) {
+    throw new RangeError(`replication.backlogSize must be 1 byte to 1 TiB, got ${String(r.backlogSize)}`)
+  }
+  if (r.auth !== undefined && (typeof r.auth.username !== 'string' || typeof r.auth.password !== 'string')) {
+    throw new TypeError('replication.auth needs username and password strings')
+  }
+  return { replicaOf, replicaWritable: r.replicaWritable ?? false, backlogSize, auth: r.auth }
+}

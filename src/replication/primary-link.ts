@@ -1,0 +1,127 @@
+// The primary's side of one replica: answers its PSYNC with a full sync (snapshot frames,
+// then the stream) or a continuation, then keeps writing the stream from the backlog.
+import type { Socket } from 'node:net'
+import type { NativeCache, NativeFullSync, NativeReplication } from '../../native/index'
+import { native } from '../native'
+import type { Logger } from '../server/logger'
+
+/** Stop filling the socket past this many queued bytes; 'drain' resumes. */
+const HIGH_WATER = 4 << 20
+/** Bytes taken from the backlog or the snapshot per call. */
+const CHUNK = 256 << 10
+
+export type LinkState = 'sync' | 'online' | 'closed'
+
+/** Counters the manager shows in `stats`. */
+export interface SyncCounters {
+  full: number
+  partialOk: number
+  partialErr: number
+}
+
+export class ReplicaLink {
+  state: LinkState = 'sync'
+  /** Stream offset of the next byte to write to this replica. */
+  private offset = 0
+  private fullSync: NativeFullSync | undefined
+  private waitingDrain = false
+  readonly addr: string
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly repl: NativeReplication,
+    private readonly cache: NativeCache,
+    private readonly log: Logger,
+    private readonly onClosed: (link: ReplicaLink) => void,
+  ) {
+    this.addr = `${socket.remoteAddress}:${socket.remotePort}`
+    socket.on('close', () => this.closed())
+    socket.on('error', (err: Error) => this.log.info({ replica: this.addr, err: err.message }, 'replica link error'))
+    socket.on('drain', () => {
+      this.waitingDrain = false
+      if (this.state === 'sync') this.sendSnapshot()
+      else this.pump()
+    })
+  }
+
+  /** Answers `PSYNC replid offset`; counts the outcome in `counters`. */
+  start(replid: string, offset: number, counters: SyncCounters): void {
+    const answer = this.repl.psync(replid, offset)
+    if (!answer.full) {
+      counters.partialOk++
+      this.offset = offset
+      this.state = 'online'
+      this.socket.write(`CONTINUE ${answer.replid}\r\n`)
+      this.log.info({ replica: this.addr, offset }, 'replica continues from the backlog')
+      this.pump()
+      return
+    }
+    counters.full++
+    if (replid !== '?') counters.partialErr++
+    this.offset = answer.offset
+    this.socket.write(`FULLRESYNC ${answer.replid} ${answer.offset}\r\n`)
+    this.log.info({ replica: this.addr, offset: answer.offset }, 'full sync to a replica')
+    this.fullSync = new native.NativeFullSync(this.cache)
+    this.sendSnapshot()
+  }
+
+  /** Writes snapshot frames a chunk per turn of the event loop (clients keep being served). */
+  private sendSnapshot(): void {
+    if (this.state !== 'sync' || this.waitingDrain || this.fullSync === undefined) return
+    const chunk = this.fullSync.next(CHUNK)
+    if (chunk === null) {
+      this.log.info({ replica: this.addr, items: this.fullSync.items }, 'snapshot sent, streaming')
+      this.fullSync = undefined
+      this.state = 'online'
+      this.pump()
+      return
+    }
+    if (!this.socket.write(chunk) && this.socket.writableLength > HIGH_WATER) {
+      this.waitingDrain = true
+      return
+    }
+    setImmediate(() => this.sendSnapshot())
+  }
+
+  /** Writes the stream bytes the replica has not had yet. */
+  pump(): void {
+    if (this.state !== 'online' || this.waitingDrain) return
+    for (;;) {
+      const bytes = this.repl.read(this.offset, CHUNK)
+      if (bytes === null) {
+        // the replica fell behind further than the backlog reaches: it must resync
+        this.log.warn({ replica: this.addr, offset: this.offset }, 'replica fell out of the backlog, dropping its link')
+        this.socket.destroy()
+        return
+      }
+      if (bytes.length === 0) return
+      this.offset += bytes.length
+      if (!this.socket.write(bytes) && this.socket.writableLength > HIGH_WATER) {
+        this.waitingDrain = true
+        return
+      }
+    }
+  }
+
+  /** Stream bytes produced that have not reached the kernel for this replica yet. */
+  lagBytes(primaryOffset: number): number {
+    return this.state === 'online' ? Math.max(0, primaryOffset - this.offset + this.socket.writableLength) : 0
+  }
+
+  /** Stream offset written to the socket so far. */
+  get sentOffset(): number {
+    return this.offset
+  }
+
+  close(): void {
+    this.socket.destroy()
+  }
+
+  private closed(): void {
+    if (this.state === 'closed') return
+    this.state = 'closed'
+    this.fullSync = undefined
+    this.log.info({ replica: this.addr }, 'replica link closed')
+    this.onClosed(this)
+  }
+}

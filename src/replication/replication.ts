@@ -1,0 +1,220 @@
+// A server's replication: its role, the replica links it serves, its link to a primary,
+// the `replicaof` / `psync` commands and the `stats` lines. See docs/replication.md.
+import type { Socket } from 'node:net'
+import type { NativeCache, NativeReplication, NativeServerInfo } from '../../native/index'
+import { native } from '../native'
+import type { Logger } from '../server/logger'
+import { parseTarget, type ResolvedReplicationOptions, type ReplicaTarget } from './options'
+import { ReplicaLink, type SyncCounters } from './primary-link'
+import { Upstream } from './upstream'
+
+/** How often replica links are topped up from the backlog (ms). */
+const PUMP_INTERVAL_MS = 2
+/** How often a primary with replicas writes a heartbeat into the stream (ms). */
+const HEARTBEAT_INTERVAL_MS = 100
+/** How often the `stats` lines are refreshed while replication is in use (ms). */
+const STATS_INTERVAL_MS = 100
+
+export class Replication {
+  private repl: NativeReplication | undefined
+  private readonly links = new Set<ReplicaLink>()
+  private upstream: Upstream | undefined
+  private readonly counters: SyncCounters = { full: 0, partialOk: 0, partialErr: 0 }
+  private pumpTimer: NodeJS.Timeout | undefined
+  private heartbeatTimer: NodeJS.Timeout | undefined
+  private statsTimer: NodeJS.Timeout | undefined
+  /** This node has applied a full data set from its primary (or is a primary). */
+  private synced = true
+  private closed = false
+
+  constructor(
+    private readonly cache: NativeCache,
+    private readonly info: NativeServerInfo,
+    private readonly options: ResolvedReplicationOptions,
+    private readonly log: Logger,
+    /** Called when the stats lines may have changed. */
+    private readonly onStatsChanged: () => void,
+  ) {}
+
+  /** Follows the configured primary, if any. */
+  start(): void {
+    if (this.options.replicaOf !== undefined) this.follow(this.options.replicaOf)
+  }
+
+  /**
+   * The native log, created on first need: until a replica syncs or this node follows a
+   * primary, the store records nothing for replication (and `stats` has no lines for it).
+   */
+  private native(): NativeReplication {
+    if (this.repl === undefined) {
+      this.repl = new native.NativeReplication(this.cache, this.options.backlogSize)
+      // offsets move all the time: refresh the stats lines a few times a second
+      this.statsTimer = setInterval(() => this.onStatsChanged(), STATS_INTERVAL_MS)
+      this.statsTimer.unref()
+    }
+    return this.repl
+  }
+
+  get role(): 'primary' | 'replica' {
+    return this.upstream === undefined ? 'primary' : 'replica'
+  }
+
+  /**
+   * A `replicaof` or `psync` line a session stopped for. Resolves with the reply; a psync
+   * that succeeds takes the socket over and never resolves (the connection stays paused).
+   */
+  command(line: string, socket: Socket): Promise<string> {
+    const words = line.trim().split(/\s+/)
+    if (words[0] === 'replicaof') return Promise.resolve(this.replicaof(words[1]!, words[2]!))
+    if (this.closed) return Promise.resolve('SERVER_ERROR shutting down\r\n')
+    if (!this.synced) return Promise.resolve('SERVER_ERROR replica not synced yet\r\n')
+    const offset = Number(words[2])
+    if (!/^\d+$/.test(words[2]!) || !Number.isSafeInteger(offset)) return Promise.resolve('CLIENT_ERROR bad offset\r\n')
+    const link = new ReplicaLink(socket, this.native(), this.cache, this.log, (l) => {
+      this.links.delete(l)
+      if (this.links.size === 0) this.stopTimers()
+      this.onStatsChanged()
+    })
+    this.links.add(link)
+    link.start(words[1]!, offset, this.counters)
+    this.startTimers()
+    this.onStatsChanged()
+    return new Promise<string>(() => {})
+  }
+
+  private replicaof(a: string, b: string): string {
+    if (a.toLowerCase() === 'no' && b.toLowerCase() === 'one') {
+      this.promote()
+      return 'OK\r\n'
+    }
+    let target: ReplicaTarget
+    try {
+      target = parseTarget(`${a.includes(':') ? `[${a}]` : a}:${b}`)
+    } catch {
+      return 'CLIENT_ERROR bad command line format\r\n'
+    }
+    this.follow(target)
+    return 'OK\r\n'
+  }
+
+  /** Becomes (or re-points) a replica of `target`. */
+  follow(target: ReplicaTarget): void {
+    this.upstream?.stop()
+    // a node that never kept a history has nothing to continue: it asks for a full sync
+    const fresh = this.repl === undefined
+    const repl = this.native()
+    repl.demote()
+    this.synced = false
+    this.info.setReadOnly(!this.options.replicaWritable)
+    // our replicas follow whatever we follow: they reconnect and resync through us
+    this.dropLinks()
+    this.log.info({ primary: `${target.host}:${target.port}` }, 'following a primary')
+    this.upstream = new Upstream(target, repl, fresh, this.options.auth, this.log, {
+      onSyncStart: (full) => {
+        this.synced = true
+        if (full) this.dropLinks()
+        this.onStatsChanged()
+      },
+      onApplied: () => this.pumpLinks(),
+    })
+    this.onStatsChanged()
+  }
+
+  /** `replicaof no one`: keeps the data, starts a new history (the old one stays valid up to here). */
+  promote(): void {
+    if (this.upstream === undefined) return
+    this.upstream.stop()
+    this.upstream = undefined
+    this.synced = true
+    const id = this.native().promote()
+    this.info.setReadOnly(false)
+    // replicas of ours reconnect and continue under the new id
+    this.dropLinks()
+    this.log.info({ replid: id }, 'promoted to primary')
+    this.onStatsChanged()
+  }
+
+  /** Cuts the link to the primary (it reconnects with backoff). */
+  cutUpstream(): void {
+    this.upstream?.cut()
+  }
+
+  private dropLinks(): void {
+    for (const l of this.links) l.close()
+  }
+
+  private pumpLinks(): void {
+    for (const l of this.links) l.pump()
+  }
+
+  private startTimers(): void {
+    if (this.pumpTimer !== undefined) return
+    this.pumpTimer = setInterval(() => this.pumpLinks(), PUMP_INTERVAL_MS)
+    this.heartbeatTimer = setInterval(() => {
+      if (this.upstream === undefined) this.repl?.heartbeat()
+    }, HEARTBEAT_INTERVAL_MS)
+  }
+
+  private stopTimers(): void {
+    clearInterval(this.pumpTimer)
+    clearInterval(this.heartbeatTimer)
+    this.pumpTimer = undefined
+    this.heartbeatTimer = undefined
+  }
+
+  /** The replication lines of `stats` (Redis's names where it has one; docs/replication.md). */
+  statsLines(): Array<[string, string]> {
+    if (this.repl === undefined) return []
+    const i = this.repl.info()
+    const offset = i?.offset ?? 0
+    const lines: Array<[string, string]> = [
+      ['role', this.role],
+      ['connected_slaves', String(this.links.size)],
+    ]
+    let n = 0
+    let maxLag = 0
+    for (const l of this.links) {
+      const lag = l.lagBytes(offset)
+      maxLag = Math.max(maxLag, lag)
+      lines.push([`slave${n++}`, `addr=${l.addr},state=${l.state},offset=${l.sentOffset},lag_bytes=${lag}`])
+    }
+    lines.push(
+      ['master_replid', i?.replid ?? ''],
+      ['master_replid2', i?.replid2 ?? ''],
+      ['master_repl_offset', String(offset)],
+      ['repl_second_offset', String(i?.secondOffset ?? 0)],
+      ['repl_backlog_active', i?.backlogActive ? '1' : '0'],
+      ['repl_backlog_size', String(i?.backlogSize ?? this.options.backlogSize)],
+      ['repl_backlog_first_byte_offset', String(i?.backlogFirst ?? 0)],
+      ['repl_backlog_histlen', String(i?.backlogLen ?? 0)],
+      ['repl_max_lag_bytes', String(maxLag)],
+      ['repl_sync_full', String(this.counters.full)],
+      ['repl_sync_partial_ok', String(this.counters.partialOk)],
+      ['repl_sync_partial_err', String(this.counters.partialErr)],
+    )
+    const u = this.upstream
+    if (u !== undefined) {
+      lines.push(
+        ['master_host', u.target.host],
+        ['master_port', String(u.target.port)],
+        ['master_link_status', u.linkUp ? 'up' : 'down'],
+        ['master_last_io_seconds_ago', u.lastIo === 0 ? '-1' : String(Math.floor((Date.now() - u.lastIo) / 1000))],
+        ['master_sync_in_progress', u.state === 'sync' ? '1' : '0'],
+        ['slave_repl_offset', String(offset)],
+        ['slave_read_only', this.options.replicaWritable ? '0' : '1'],
+        ['slave_full_syncs', String(u.fullSyncs)],
+        ['slave_partial_syncs', String(u.partialSyncs)],
+        ['repl_lag_ms', String(u.lagMs)],
+      )
+    }
+    return lines
+  }
+
+  close(): void {
+    this.closed = true
+    this.stopTimers()
+    clearInterval(this.statsTimer)
+    this.upstream?.stop()
+    this.dropLinks()
+  }
+}

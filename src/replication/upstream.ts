@@ -1,0 +1,157 @@
+// A replica's link to its primary: connect, log in if asked, PSYNC from our position,
+// then apply what arrives (one native call per read). Reconnects with backoff.
+import net from 'node:net'
+import type { NativeReplication } from '../../native/index'
+import type { Logger } from '../server/logger'
+import type { ReplicaTarget } from './options'
+
+const BACKOFF_MIN_MS = 50
+const BACKOFF_MAX_MS = 2_000
+/** A handshake line longer than this is not from a ferrocached. */
+const MAX_LINE = 1024
+
+export type UpstreamState = 'connecting' | 'handshake' | 'sync' | 'online' | 'stopped'
+
+export interface UpstreamEvents {
+  /** A sync began: `full` (the store was emptied; downstream replicas must resync). */
+  onSyncStart(full: boolean): void
+  /** Stream bytes were applied (downstream replicas can be fed). */
+  onApplied(): void
+}
+
+export class Upstream {
+  state: UpstreamState = 'connecting'
+  fullSyncs = 0
+  partialSyncs = 0
+  /** Delay of the last heartbeat applied (primary's clock to ours), ms; -1 = none yet. */
+  lagMs = -1
+  /** Date.now() of the last byte received. */
+  lastIo = 0
+  private socket: net.Socket | undefined
+  private timer: NodeJS.Timeout | undefined
+  private backoff = BACKOFF_MIN_MS
+  private line = ''
+
+  constructor(
+    readonly target: ReplicaTarget,
+    private readonly repl: NativeReplication,
+    /** No history of ours yet: the first PSYNC asks for a full sync (`psync ? 0`). */
+    private fresh: boolean,
+    private readonly auth: { username: string; password: string } | undefined,
+    private readonly log: Logger,
+    private readonly events: UpstreamEvents,
+  ) {
+    this.connect()
+  }
+
+  get linkUp(): boolean {
+    return this.state === 'online' || this.state === 'sync'
+  }
+
+  private connect(): void {
+    if (this.state === 'stopped') return
+    this.state = 'connecting'
+    this.line = ''
+    const socket = net.connect({ host: this.target.host, port: this.target.port })
+    this.socket = socket
+    socket.setNoDelay(true)
+    socket.on('connect', () => {
+      this.state = 'handshake'
+      const info = this.repl.info()
+      if (this.auth !== undefined) {
+        // memcached's text login: a set whose value is "user pass"
+        const login = `${this.auth.username} ${this.auth.password}`
+        socket.write(`set ferrocache-replica 0 0 ${Buffer.byteLength(login)}\r\n${login}\r\n`)
+      }
+      socket.write(this.fresh ? 'psync ? 0\r\n' : `psync ${info.replid} ${info.offset}\r\n`)
+    })
+    socket.on('data', (chunk: Buffer) => this.onData(socket, chunk))
+    socket.on('error', (err: Error) => this.log.info({ primary: this.where(), err: err.message }, 'link to the primary failed'))
+    socket.on('close', () => {
+      if (this.socket !== socket) return
+      this.socket = undefined
+      if (this.state === 'stopped') return
+      this.state = 'connecting'
+      this.timer = setTimeout(() => this.connect(), this.backoff)
+      this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS)
+    })
+  }
+
+  private where(): string {
+    return `${this.target.host}:${this.target.port}`
+  }
+
+  private onData(socket: net.Socket, chunk: Buffer): void {
+    if (this.socket !== socket) return
+    this.lastIo = Date.now()
+    if (this.state === 'handshake') {
+      let rest: Buffer | undefined = chunk
+      while (rest !== undefined && this.state === 'handshake') rest = this.handshake(socket, rest)
+      if (rest === undefined || rest.length === 0) return
+      chunk = rest
+    }
+    const r = this.repl.apply(chunk)
+    if (r.error != null) {
+      this.log.error({ primary: this.where(), err: r.error, offset: r.offset }, 'damaged replication stream, resyncing')
+      socket.destroy()
+      return
+    }
+    if (r.heartbeatMs >= 0) this.lagMs = Math.max(0, Date.now() - r.heartbeatMs)
+    if (r.syncDone) {
+      this.state = 'online'
+      this.backoff = BACKOFF_MIN_MS
+      this.log.info({ primary: this.where(), offset: r.offset }, 'full sync done')
+    }
+    if (r.streamBytes > 0) this.events.onApplied()
+  }
+
+  /** Consumes one reply line of the handshake; returns the bytes after it (undefined: need more). */
+  private handshake(socket: net.Socket, chunk: Buffer): Buffer | undefined {
+    const nl = chunk.indexOf(10)
+    if (nl < 0) {
+      this.line += chunk.toString('latin1')
+      if (this.line.length > MAX_LINE) socket.destroy()
+      return undefined
+    }
+    const line = (this.line + chunk.subarray(0, nl).toString('latin1')).replace(/\r$/, '')
+    this.line = ''
+    const rest = chunk.subarray(nl + 1)
+    const words = line.split(' ')
+    if (words[0] === 'STORED' && this.auth !== undefined) return rest
+    if (words[0] === 'FULLRESYNC' && words.length === 3) {
+      this.fullSyncs++
+      this.fresh = false
+      this.state = 'sync'
+      this.repl.follow(words[1]!, Number(words[2]), true)
+      this.log.info({ primary: this.where(), replid: words[1], offset: Number(words[2]) }, 'full sync from the primary')
+      this.events.onSyncStart(true)
+      return rest
+    }
+    if (words[0] === 'CONTINUE' && words.length === 2) {
+      this.partialSyncs++
+      this.state = 'online'
+      this.backoff = BACKOFF_MIN_MS
+      const offset = this.repl.offset()
+      this.repl.follow(words[1]!, offset, false)
+      this.log.info({ primary: this.where(), replid: words[1], offset }, 'partial resync from the primary')
+      this.events.onSyncStart(false)
+      return rest
+    }
+    this.log.warn({ primary: this.where(), reply: line.slice(0, 200) }, 'primary refused the replication link')
+    socket.destroy()
+    return undefined
+  }
+
+  /** Drops the link and stops reconnecting. */
+  stop(): void {
+    this.state = 'stopped'
+    clearTimeout(this.timer)
+    this.socket?.destroy()
+    this.socket = undefined
+  }
+
+  /** Cuts the link (it reconnects): for tests and operators. */
+  cut(): void {
+    this.socket?.destroy()
+  }
+}
