@@ -56,6 +56,25 @@ fn main() {
     fill(&s);
     println!("{} items in the store", s.stats().curr_items);
 
+    // SNAPSHOT_SAVES=N: only N saves back to back, nothing else running (for profiling)
+    if let Some(n) = std::env::var("SNAPSHOT_SAVES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        for round in 0..n {
+            let rep = snapshot::save(&s, &dir, 2, None).unwrap();
+            let secs = rep.duration.as_secs_f64();
+            println!(
+                "save {round}: {:.3} s ({:.3} s fsync+rename), {:.0} MB/s of item data",
+                secs,
+                rep.sync_duration.as_secs_f64(),
+                rep.data_bytes as f64 / 1e6 / secs
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+
     // gets alone, as long as a snapshot takes
     let stop = Arc::new(AtomicBool::new(false));
     let h = get_latencies(s.clone(), stop.clone());

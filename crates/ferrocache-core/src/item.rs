@@ -18,6 +18,10 @@
 
 /// Header bytes in front of the key.
 pub const HDR: usize = 36;
+/// Cache lines [`Item::prefetch`] asks for: the header, the key and the start of the value
+/// (the CPU's adjacent-line prefetch fetches more as the copy reads on; measured on a walk of
+/// 1M 152-byte items, one to three lines and 8 to 24 items ahead all took the same time).
+const PREFETCH_LINES: usize = 2;
 /// "No item": the end of a chain, list or free list.
 pub const NIL: u32 = u32::MAX;
 
@@ -170,6 +174,25 @@ impl Item {
     #[inline]
     pub fn clear(self) {
         self.wr32(OFF_LEN, 0)
+    }
+
+    /// Asks the CPU to start loading the first `PREFETCH_LINES` cache lines of the chunk
+    /// (header, key, the start of the value) without waiting: a walk over many items issues
+    /// this a few items ahead so their cache misses overlap instead of following each other.
+    /// Only a hint: no memory is read, a wrong address cannot fault.
+    #[inline]
+    pub fn prefetch(self) {
+        #[cfg(target_arch = "x86_64")]
+        for line in 0..PREFETCH_LINES {
+            // SAFETY: a prefetch never faults and changes nothing but the caches; the
+            // address stays inside the chunk's page or just past it (wrapping_add).
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(
+                    self.0.wrapping_add(line * 64) as *const i8,
+                    std::arch::x86_64::_MM_HINT_T0,
+                )
+            }
+        }
     }
 
     /// The key. The slice borrows the chunk; the caller keeps the shard locked meanwhile.

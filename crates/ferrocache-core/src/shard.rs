@@ -1233,7 +1233,16 @@ impl Shards {
             s.ht.collect_residues(&s.mem, cur.next..to, cur.modulus, &mut batch);
             cur.next = to;
         }
-        for &h in &batch {
+        // the items sit at random places in the slab pages: ask for each a few items before
+        // it is read, so the cache misses overlap (the walk is bound by them otherwise)
+        const AHEAD: usize = 12;
+        for &h in batch.iter().take(AHEAD) {
+            s.mem.item(h).prefetch();
+        }
+        for (i, &h) in batch.iter().enumerate() {
+            if let Some(&next) = batch.get(i + AHEAD) {
+                s.mem.item(next).prefetch();
+            }
             let it = s.mem.item(h);
             if ctx.dead(it).is_none() {
                 f(&view(it, &ctx, false, false));

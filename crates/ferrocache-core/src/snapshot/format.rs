@@ -64,23 +64,37 @@ pub fn encode_trailer(chunks: u32, items: u64, bytes_before: u64) -> [u8; TRAILE
     b
 }
 
+/// Where records are appended: a `Vec`, or the writer's aligned buffer.
+pub trait RecordSink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl RecordSink for Vec<u8> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes)
+    }
+}
+
 /// Appends one record to a chunk payload.
 #[inline]
 pub fn encode_record(
-    out: &mut Vec<u8>,
+    out: &mut impl RecordSink,
     key: &[u8],
     value: &[u8],
     flags: u32,
     exptime: u32,
     cas: u64,
 ) {
-    out.extend_from_slice(&cas.to_le_bytes());
-    out.extend_from_slice(&exptime.to_le_bytes());
-    out.extend_from_slice(&flags.to_le_bytes());
-    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
-    out.push(key.len() as u8);
-    out.extend_from_slice(key);
-    out.extend_from_slice(value);
+    let mut h = [0u8; RECORD_HEADER_LEN];
+    h[0..8].copy_from_slice(&cas.to_le_bytes());
+    h[8..12].copy_from_slice(&exptime.to_le_bytes());
+    h[12..16].copy_from_slice(&flags.to_le_bytes());
+    h[16..20].copy_from_slice(&(value.len() as u32).to_le_bytes());
+    h[20] = key.len() as u8;
+    out.put(&h);
+    out.put(key);
+    out.put(value);
 }
 
 /// Fills in the 16-byte chunk header reserved at the front of `buf` (tag, counts, CRC).

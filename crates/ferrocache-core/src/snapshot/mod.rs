@@ -14,6 +14,7 @@
 mod files;
 pub mod format;
 mod loader;
+mod output;
 mod writer;
 
 use std::fmt;
@@ -35,7 +36,7 @@ pub fn save(
     keep: usize,
     progress: Option<&Progress>,
 ) -> Result<SaveReport, SnapshotError> {
-    writer::save(store, dir, keep, progress)
+    writer::save(store, dir, keep, progress, output::Mode::DirectIfPossible)
 }
 
 /// Loads the newest valid snapshot of `dir` into `store` (normally empty). A missing
