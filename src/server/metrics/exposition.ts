@@ -31,11 +31,6 @@ export class Exposition {
     family.samples.push(`${name}${labelText(labels)} ${formatValue(value)}`)
   }
 
-  /** Whether a family has samples (each family is written once, with all its samples). */
-  has(name: string): boolean {
-    return this.families.has(name)
-  }
-
   /** The exposition text: each family's HELP and TYPE lines, then its samples. */
   render(): string {
     let out = ''
@@ -53,7 +48,7 @@ function labelText(labels: Record<string, string>): string {
 }
 
 /** Label values: backslash, double quote and newline are escaped. */
-export function escapeLabel(v: string): string {
+function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
 }
 
