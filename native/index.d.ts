@@ -156,6 +156,11 @@ export declare class NativeSession {
   get state(): number
   /** Bytes of an incomplete request held back. */
   get buffered(): number
+  /**
+   * Requests handled so far; with `buffered`, the idle timeout sees a client that
+   * trickles a request in without ever finishing it.
+   */
+  get requests(): number
   /** Frees the session and counts the connection as closed. Idempotent. */
   close(): void
 }

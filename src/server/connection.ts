@@ -71,6 +71,10 @@ export interface ProtocolSession {
    * replies, then its reply, then feed an empty buffer). 0 = keep reading.
    */
   readonly state: number
+  /** Bytes of an incomplete request waiting for the rest. */
+  readonly buffered: number
+  /** Requests handled so far. */
+  readonly requests: number
   /** Releases the session and counts the connection as closed. Idempotent. */
   close(): void
 }
@@ -118,6 +122,8 @@ export class Connection {
    */
   private readonly fd: number
   private readonly slot: number
+  /** `session.requests` at the last idle sweep (see stalled()). */
+  private requestsAtSweep = -1
 
   readonly socket: Socket
 
@@ -238,6 +244,19 @@ export class Connection {
     this.closing = true
     if (this.paused) this.resume()
     this.socket.end()
+  }
+
+  /**
+   * For the idle sweep (memcached's idle_timeout counts from the last request, not the
+   * last byte): true when part of a request waits and no request finished since the
+   * previous sweep, i.e. a client trickling bytes in to hold the connection (slowloris).
+   * Quiet connections are closed by the socket's own inactivity timeout.
+   */
+  stalled(): boolean {
+    const requests = this.session.requests
+    const stuck = requests === this.requestsAtSweep && this.session.buffered > 0
+    this.requestsAtSweep = requests
+    return stuck
   }
 
   /** Closes at once, dropping queued replies. */

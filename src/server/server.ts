@@ -49,6 +49,8 @@ export class FerrocacheServer extends EventEmitter {
   /** Polls the verbosity the `verbosity` command sets (only with followVerbosity). */
   private verbosityTimer: NodeJS.Timeout | undefined
   private verbosity: number
+  /** With an idle timeout: closes connections trickling a request in (Connection.stalled). */
+  private idleSweep: NodeJS.Timeout | undefined
   /** The HTTP server of `/metrics` and the status page (with `metricsPort`). */
   private readonly metrics: MetricsServer | undefined
 
@@ -131,6 +133,10 @@ export class FerrocacheServer extends EventEmitter {
         this.listenAddr = connAddr(addr.family, addr.address, addr.port)
         this.info.setListener(this.listenAddr)
         this.reportSettings(addr.port)
+        if (this.options.idleTimeout > 0) {
+          this.idleSweep = setInterval(() => this.sweepStalled(), this.options.idleTimeout)
+          this.idleSweep.unref()
+        }
         if (this.options.followVerbosity) {
           // Connections opened after a `verbosity` command log at its level.
           this.verbosityTimer = setInterval(() => this.followVerbosity(), 1000)
@@ -169,6 +175,14 @@ export class FerrocacheServer extends EventEmitter {
   /** Connections open right now. */
   get connectionCount(): number {
     return this.connections.size
+  }
+
+  private sweepStalled(): void {
+    for (const c of this.connections) {
+      if (!c.stalled()) continue
+      this.log.debug('no request finished within the idle timeout, closing')
+      c.destroy()
+    }
   }
 
   private followVerbosity(): void {
@@ -288,6 +302,7 @@ export class FerrocacheServer extends EventEmitter {
     this.closing ??= new Promise<void>((resolve) => {
       this.log.info({ connections: this.connections.size }, 'closing')
       clearInterval(this.verbosityTimer)
+      clearInterval(this.idleSweep)
       void this.metrics?.close()
       let listenerClosed = false
       const timer = setTimeout(() => {

@@ -423,6 +423,14 @@ impl NativeSession {
         conn.session.as_ref().map_or(0, |s| s.buffered() as u32)
     }
 
+    /// Requests handled so far; with `buffered`, the idle timeout sees a client that
+    /// trickles a request in without ever finishing it.
+    #[napi(getter)]
+    pub fn requests(&self) -> f64 {
+        let conn = self.conn.borrow();
+        conn.session.as_ref().map_or(0.0, |s| s.requests() as f64)
+    }
+
     /// Frees the session and counts the connection as closed. Idempotent.
     #[napi]
     pub fn close(&self) {

@@ -1,0 +1,173 @@
+// Limits that hold against ferrocached processes (server-bad-input.test.ts has the
+// never-reading client, huge values and endless lines): length headers near 2^63 answered
+// as memcached answers them, a binary header announcing 4 GiB that buffers at most one
+// key, clients that trickle a request in (slowloris) closed by the idle timeout, a flood
+// of 3000 connections against -c 1024, and RSS under churn within the item memory plus a
+// fixed overhead (figures in docs/security.md). Every loop is bounded.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { binaryPacket } from './helpers/corpus'
+import { RawConn } from './helpers/raw'
+import { sleep, startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { readFileSync } from 'node:fs'
+
+const MiB = 1024
+
+/** Peak resident memory (VmHWM) and current (VmRSS) of a process, KiB. */
+function memory(pid: number): { peak: number; now: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN)
+  return { peak: field('VmHWM'), now: field('VmRSS') }
+}
+
+async function exchange(port: number, request: string | Buffer): Promise<string> {
+  const c = await RawConn.open(port)
+  c.send(request)
+  const reply = (await c.settle(60, 3_000)).toString('latin1')
+  c.close()
+  return reply
+}
+
+async function serves(port: number): Promise<void> {
+  assert.is(await exchange(port, 'set alive 0 0 2\r\nok\r\nget alive\r\n'), 'STORED\r\nVALUE alive 0 2\r\nok\r\nEND\r\n')
+}
+
+test('length headers near 2^63 and 2^64: memcached\'s replies, nothing waited for', async () => {
+  const [mc, fc] = await Promise.all([startMemcached(), startFerrocached()])
+  try {
+    const requests = [
+      'set k 0 0 9223372036854775808\r\nversion\r\n',
+      'set k 0 0 18446744073709551615\r\nversion\r\n',
+      'ms k 9223372036854775807\r\nversion\r\n',
+      'ms k 2147483647\r\nversion\r\n',
+      'cas k 0 0 9223372036854775807 1\r\nversion\r\n',
+      'incr k 99999999999999999999999\r\nversion\r\n',
+    ]
+    for (const r of requests) {
+      const [expected, actual] = await Promise.all([exchange(mc.port, r), exchange(fc.port, r)])
+      assert.is(actual, expected, r)
+      assert.match(actual, /VERSION 1\.6\.18\r\n$/, 'the next request is served at once')
+    }
+  } finally {
+    await Promise.all([mc.stop(), fc.stop()])
+  }
+})
+
+test('a binary header announcing a 64 KiB key and a 4 GiB body buffers one key, then closes', async () => {
+  const fc = await startFerrocached()
+  try {
+    const before = memory(fc.child.pid!).now
+    const c = await RawConn.open(fc.port)
+    const header = binaryPacket('get keylen=65535 bodylen=4294967295').subarray(0, 24)
+    c.send(header)
+    c.send(Buffer.alloc(65535, 0x6b)) // the whole "key": over 250 bytes, refused
+    const reply = await c.settle(60, 3_000)
+    assert.ok(c.closed, 'connection closed')
+    assert.is(reply.readUInt16BE(6), 4, 'status EINVAL')
+    assert.ok(memory(fc.child.pid!).now - before < 16 * MiB, 'nothing large buffered')
+    await serves(fc.port)
+  } finally {
+    await fc.stop()
+  }
+})
+
+test('slowloris: trickling a line or a value is closed by the idle timeout, steady clients are not', async () => {
+  const fc = await startFerrocached(['-o', 'idle_timeout=1'])
+  try {
+    const line = await RawConn.open(fc.port)
+    const value = await RawConn.open(fc.port)
+    const steady = await RawConn.open(fc.port)
+    value.send('set v 0 0 100\r\n')
+    const started = Date.now()
+    // One byte every 200 ms keeps the socket busy but never finishes a request.
+    for (let i = 0; i < 25 && !(line.closed && value.closed); i++) {
+      line.send('g')
+      value.send('x')
+      steady.send('mn\r\n')
+      await sleep(200)
+    }
+    assert.ok(line.closed, 'a line that never ends is closed')
+    assert.ok(value.closed, 'a value that never ends is closed')
+    assert.ok(Date.now() - started < 4_500, 'within about twice the idle timeout')
+    assert.not.ok(steady.closed, 'a client finishing requests stays')
+    assert.match((await steady.settle()).toString(), /^(MN\r\n)+$/)
+    steady.close()
+  } finally {
+    await fc.stop()
+  }
+})
+
+test('3000 connections against -c 1024: at most 1024 stay, the rest are refused, all are served', async () => {
+  const fc = await startFerrocached(['-c', '1024'])
+  const conns: RawConn[] = []
+  try {
+    for (let i = 0; i < 3000; i += 250) {
+      conns.push(...(await Promise.all(Array.from({ length: 250 }, () => RawConn.open(fc.port, 10_000)))))
+    }
+    for (let waited = 0; waited < 8_000 && conns.filter((c) => !c.closed).length > 1024; waited += 50) await sleep(50)
+    const open = conns.filter((c) => !c.closed)
+    assert.ok(open.length <= 1024 && open.length >= 1000, `${open.length} open`)
+    const refused = conns.filter((c) => c.closed)
+    const refusal = await Promise.all(refused.slice(0, 20).map((c) => c.settle(10, 100)))
+    for (const r of refusal) assert.ok(r.length === 0 || r.toString() === 'ERROR Too many open connections\r\n')
+    const sample = open.filter((_, i) => i % 64 === 0)
+    const replies = await Promise.all(sample.map((c) => (c.send('mn\r\n'), c.until('MN\r\n', 3_000))))
+    for (const r of replies) assert.is(r, 'MN\r\n')
+    const stats = await open[0]!.until('END\r\n', 10).then(() => (open[0]!.send('stats\r\n'), open[0]!.until('END\r\n', 3_000)))
+    const rejected = Number(/STAT rejected_connections (\d+)/.exec(stats)?.[1])
+    assert.ok(rejected >= 3000 - 1024, `rejected_connections ${rejected}`)
+  } finally {
+    for (const c of conns) c.close()
+  }
+  await sleep(300)
+  try {
+    await serves(fc.port)
+  } finally {
+    await fc.stop()
+  }
+})
+
+/** Pipelines noreply sets of log-uniform sizes (1 byte..maxValue) until `totalBytes` are sent. */
+async function churn(port: number, totalBytes: number, maxValue: number, seed: number): Promise<void> {
+  let s = seed >>> 0
+  const rnd = (): number => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32
+  const payload = Buffer.alloc(maxValue, 0x61)
+  let sent = 0
+  const worker = async (id: number): Promise<void> => {
+    const c = await RawConn.open(port)
+    while (sent < totalBytes && !c.closed) {
+      const len = Math.max(1, Math.floor(Math.exp(rnd() * Math.log(maxValue))))
+      const head = Buffer.from(`set k${id}:${Math.floor(rnd() * 1e6)} 0 0 ${len} noreply\r\n`)
+      sent += len
+      if (!c.socket.write(Buffer.concat([head, payload.subarray(0, len), Buffer.from('\r\n')]))) {
+        await new Promise((r) => c.socket.once('drain', r))
+      }
+    }
+    c.send('mn\r\n')
+    await c.until('MN\r\n', 10_000)
+    c.close()
+  }
+  await Promise.all([0, 1, 2, 3].map(worker))
+}
+
+test('RSS under churn stays within -m plus the fixed overhead', async () => {
+  const limitMiB = 16
+  const fc = await startFerrocached(['-m', String(limitMiB)])
+  try {
+    await sleep(300)
+    const idle = memory(fc.child.pid!).now
+    // 4x the item memory in small values (many items: hash table, LRU), then in large ones.
+    await churn(fc.port, 4 * limitMiB * 1024 * 1024, 2_000, 1)
+    await churn(fc.port, 4 * limitMiB * 1024 * 1024, 1_000_000, 2)
+    const { peak } = memory(fc.child.pid!)
+    const stats = await exchange(fc.port, 'stats\r\n')
+    assert.ok(Number(/STAT evictions (\d+)/.exec(stats)?.[1]) > 0, 'the churn filled the cache')
+    const overhead = peak - idle - limitMiB * MiB
+    assert.ok(overhead < 16 * MiB, `peak RSS ${peak >> 10} MiB = idle ${idle >> 10} MiB + ${limitMiB} MiB items + ${overhead >> 10} MiB`)
+    await serves(fc.port)
+  } finally {
+    await fc.stop()
+  }
+})
+
+test.run()
