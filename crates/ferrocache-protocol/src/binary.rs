@@ -61,6 +61,7 @@ mod status {
     pub const AUTH_CONTINUE: u16 = 0x0021;
     pub const UNKNOWN_COMMAND: u16 = 0x0081;
     pub const ENOMEM: u16 = 0x0082;
+    pub const NOT_SUPPORTED: u16 = 0x0083;
 }
 
 fn message(status: u16) -> &'static [u8] {
@@ -197,6 +198,26 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
         op::GATKQ => (op::GATK, true),
         other => (other, false),
     };
+    // a read-only replica (docs/replication.md): refuse writes, skipping their values
+    if s.info.read_only()
+        && matches!(
+            cmd,
+            op::SET
+                | op::ADD
+                | op::REPLACE
+                | op::APPEND
+                | op::PREPEND
+                | op::DELETE
+                | op::INCREMENT
+                | op::DECREMENT
+                | op::FLUSH
+                | op::TOUCH
+        )
+    {
+        error_msg(out, &r, status::NOT_SUPPORTED, b"replica is read-only");
+        s.swallow = r.bodylen - r.extlen - r.keylen;
+        return Step::Done(head);
+    }
     let (el, kl, bl) = (r.extlen, r.keylen, r.bodylen);
     let protocol_error = |out: &mut Vec<u8>| {
         error(out, &r, status::EINVAL);
