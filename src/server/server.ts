@@ -71,13 +71,14 @@ export class FerrocacheServer extends EventEmitter {
     // persistence: the `snapshot` command and the rdb_* lines of `stats`
     const persistence = this.cache.persistence
     this.info.setSnapshotEnabled(persistence !== undefined)
+    // (before persistence: its first stats lines arrive at once and are joined with these)
+    this.replication = new Replication(this.native, this.info, this.options.replication, this.log, () =>
+      this.updateExtraStats(),
+    )
     persistence?.onStats((lines) => {
       this.persistenceStats = lines
       this.updateExtraStats()
     })
-    this.replication = new Replication(this.native, this.info, this.options.replication, this.log, () =>
-      this.updateExtraStats(),
-    )
     this.replication.start()
     this.info.verbosity = this.options.verbosity
     this.verbosity = this.options.verbosity
