@@ -21,6 +21,22 @@ export declare class NativeCache {
   close(): void
 }
 
+/**
+ * The exclusive lock on a data directory (`DIR/LOCK`, an `flock`): one cache per
+ * directory. Held from `acquire` until `release`, until this object is garbage-collected,
+ * or until the process ends (the kernel drops it, also on `kill -9`).
+ */
+export declare class NativeDataDirLock {
+  constructor()
+  /**
+   * Takes the lock on `dir` (created if missing) without waiting; `null` once held, else
+   * why not (`kind` `'locked'`: another cache holds it; `'io'`: the file system refused).
+   */
+  acquire(dir: string): NativeSnapshotError | null
+  /** Releases the lock (nothing if not held). */
+  release(): void
+}
+
 /** The snapshot part of one full sync, produced in pieces on the event loop. */
 export declare class NativeFullSync {
   constructor(cache: NativeCache)
@@ -231,11 +247,6 @@ export interface NativeAofStatus {
   ok: boolean
 }
 
-/** Engine settings from JS; anything left out keeps memcached's default. */
-export interface NativeCacheOptions {
-  /** Bytes of item memory (memcached `-m`; default 64 MiB). */
-  memoryLimit?: number
-  /** Largest item in bytes, header and key included (`-I`; default 1 MiB). */
 /** What one `apply` did. */
 export interface NativeApplied {
   records: number
@@ -251,6 +262,11 @@ export interface NativeApplied {
   error?: string
 }
 
+/** Engine settings from JS; anything left out keeps memcached's default. */
+export interface NativeCacheOptions {
+  /** Bytes of item memory (memcached `-m`; default 64 MiB). */
+  memoryLimit?: number
+  /** Largest item in bytes, header and key included (`-I`; default 1 MiB). */
   itemSizeMax?: number
   /** Ratio between slab class chunk sizes (`-f`; default 1.25). */
   growthFactor?: number
@@ -285,11 +301,6 @@ export interface NativeLoadResult {
   error?: NativeSnapshotError
 }
 
-/** A snapshot file that failed its check and was skipped. */
-export interface NativeRejectedSnapshot {
-  /** Where it was moved (`*.corrupt`, `*.unsupported`), if it was. */
-  movedTo?: string
-  error: NativeSnapshotError
 /** The answer to a replica's `PSYNC`. */
 export interface NativePsync {
   /**
@@ -301,13 +312,13 @@ export interface NativePsync {
   offset: number
 }
 
+/** A snapshot file that failed its check and was skipped. */
+export interface NativeRejectedSnapshot {
+  /** Where it was moved (`*.corrupt`, `*.unsupported`), if it was. */
+  movedTo?: string
+  error: NativeSnapshotError
 }
 
-/** A snapshot written and durable. */
-export interface NativeSaveReport {
-  path: string
-  items: number
-  fileBytes: number
 /** A node's replication state (`stats` lines, the links' positions). */
 export interface NativeReplInfo {
   /** This node originates its stream (a primary), rather than following one. */
@@ -322,6 +333,11 @@ export interface NativeReplInfo {
   backlogLen: number
 }
 
+/** A snapshot written and durable. */
+export interface NativeSaveReport {
+  path: string
+  items: number
+  fileBytes: number
   /** Key and value bytes of the items. */
   dataBytes: number
   casHighWater: number
@@ -343,8 +359,8 @@ export interface NativeSaveResult {
 /** Why a snapshot could not be written or read. */
 export interface NativeSnapshotError {
   /**
-   * `'io'` (the file system refused), `'corrupt'` (damaged or cut short) or
-   * `'unsupported'` (another format version).
+   * `'io'` (the file system refused), `'corrupt'` (damaged or cut short),
+   * `'unsupported'` (another format version) or `'locked'` (the data directory is in use).
    */
   kind: string
   /** Names the file, and for `'corrupt'` the byte offset. */
