@@ -32,7 +32,7 @@ use ferrocache_core::journal::{self, Record};
 use ferrocache_core::replication::{self as repl, stream, Applier, DecodeError, FullSync, ReplLog};
 use ferrocache_core::snapshot::{self, format};
 use ferrocache_core::{aof, Clock, Config, GetOptions, StoreMode, StoreRequest};
-use ferrocache_protocol::{Control, ServerInfo, Session};
+use ferrocache_protocol::{Control, ServerInfo, Session, Users};
 
 pub use ferrocache_core::Store;
 
@@ -112,18 +112,53 @@ pub struct Replies {
     pub closed: bool,
 }
 
-fn server_info() -> Arc<ServerInfo> {
+/// How the fuzzed server is configured; picked by a hash of the input, so mutations move
+/// an input between modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Open,
+    /// Logins required (`-Y`/`-S`): user `fuzz`, password `pass`.
+    Auth,
+    /// A read-only replica: writes are refused.
+    ReadOnly,
+}
+
+impl Mode {
+    pub fn of(data: &[u8]) -> Mode {
+        // not the low bit: the splitter seed is odd
+        match (Splitter::new(data).0 >> 8) % 8 {
+            6 => Mode::Auth,
+            7 => Mode::ReadOnly,
+            _ => Mode::Open,
+        }
+    }
+}
+
+/// The text login of [`Mode::Auth`].
+pub const LOGIN: &[u8] = b"set auth 0 0 9\r\nfuzz pass\r\n";
+
+fn server_info(mode: Mode) -> Arc<ServerInfo> {
     let info = ServerInfo::new("1.6.18");
     // reach the admin paths too: `snapshot` stops the session, `shutdown` closes it
     info.snapshot_enabled.store(true, Ordering::Relaxed);
     info.shutdown_enabled.store(true, Ordering::Relaxed);
+    match mode {
+        Mode::Open => {}
+        Mode::Auth => info.set_users(Some(Users::parse(b"fuzz:pass\n").unwrap())),
+        Mode::ReadOnly => info.read_only.store(true, Ordering::Relaxed),
+    }
     Arc::new(info)
 }
 
 /// Feeds `pieces` to a new session over `store`, as a server would: after a `snapshot`
 /// stop it feeds again with no new bytes (the server writes the snapshot in between).
 pub fn feed(store: &Arc<Store>, pieces: &[&[u8]]) -> Replies {
-    let mut s = Session::new(store.clone(), server_info());
+    feed_as(store, Mode::Open, pieces)
+}
+
+/// [`feed`] on a server in `mode`.
+pub fn feed_as(store: &Arc<Store>, mode: Mode, pieces: &[&[u8]]) -> Replies {
+    let mut s = Session::new(store.clone(), server_info(mode));
     let mut out = Vec::new();
     let mut fed = 0usize;
     for piece in pieces {
@@ -191,13 +226,14 @@ pub fn session_binary(data: &[u8]) {
 /// What a client sends on one connection (text and meta unless it starts with 0x80, then
 /// binary), fed whole and split; see the module notes for what is checked.
 pub fn session(data: &[u8]) {
+    let mode = Mode::of(data);
     let clock_a = Clock::manual(START);
     let store_a = new_store(&clock_a);
-    let whole = feed(&store_a, &[data]);
+    let whole = feed_as(&store_a, mode, &[data]);
 
     let clock_b = Clock::manual(START);
     let store_b = new_store(&clock_b);
-    let split = feed(&store_b, &Splitter::new(data).split(data));
+    let split = feed_as(&store_b, mode, &Splitter::new(data).split(data));
 
     let bound = (data.len() + 1) * REPLY_PER_INPUT_BYTE;
     for r in [&whole, &split] {
@@ -217,14 +253,14 @@ pub fn session(data: &[u8]) {
         );
     }
     check_store(&store_a);
-    probe(&store_a, data);
+    probe(&store_a, mode, data);
 
     // a month later, after the crawler and the page mover ran
     clock_b.advance(31 * 86_400);
     store_b.maintain();
     store_b.maintain();
     check_store(&store_b);
-    probe(&store_b, data);
+    probe(&store_b, mode, data);
 }
 
 fn show(b: &[u8]) -> String {
@@ -232,19 +268,38 @@ fn show(b: &[u8]) -> String {
     s.replace('\r', "\\r").replace('\n', "\\n")
 }
 
-/// A `set` acknowledged with STORED on a new connection is returned by the next `get`.
-fn probe(store: &Arc<Store>, data: &[u8]) {
+/// A `set` acknowledged with STORED on a new connection is returned by the next `get`
+/// (after a login in [`Mode::Auth`]; in [`Mode::ReadOnly`] the set is refused).
+fn probe(store: &Arc<Store>, mode: Mode, data: &[u8]) {
     let value = &data[..data.len().min(300)];
-    let mut req = format!("set fuzz:probe 7 0 {}\r\n", value.len()).into_bytes();
+    let mut req = if mode == Mode::Auth {
+        LOGIN.to_vec()
+    } else {
+        Vec::new()
+    };
+    req.extend_from_slice(format!("set fuzz:probe 7 0 {}\r\n", value.len()).as_bytes());
     req.extend_from_slice(value);
     req.extend_from_slice(b"\r\nget fuzz:probe\r\n");
-    let r = feed(store, &[&req]);
+    let r = feed_as(store, mode, &[&req]);
     assert!(
         !r.closed,
         "the probe connection was closed: {}",
         show(&r.out)
     );
-    if let Some(rest) = r.out.strip_prefix(b"STORED\r\n".as_slice()) {
+    let out = match mode {
+        Mode::Auth => r
+            .out
+            .strip_prefix(b"STORED\r\n".as_slice())
+            .expect("the login is accepted"),
+        _ => &r.out[..],
+    };
+    if mode == Mode::ReadOnly {
+        assert!(
+            out == b"SERVER_ERROR replica is read-only\r\nEND\r\n",
+            "read-only probe answered {}",
+            show(out)
+        );
+    } else if let Some(rest) = out.strip_prefix(b"STORED\r\n".as_slice()) {
         let mut want = format!("VALUE fuzz:probe 7 {}\r\n", value.len()).into_bytes();
         want.extend_from_slice(value);
         want.extend_from_slice(b"\r\nEND\r\n");
@@ -256,9 +311,9 @@ fn probe(store: &Arc<Store>, data: &[u8]) {
     } else {
         // every page held by other classes, none of their items evictable for this one
         assert!(
-            r.out.starts_with(b"SERVER_ERROR out of memory"),
+            out.starts_with(b"SERVER_ERROR out of memory"),
             "probe set answered {}",
-            show(&r.out)
+            show(out)
         );
     }
 }

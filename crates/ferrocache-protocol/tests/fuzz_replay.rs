@@ -76,6 +76,23 @@ fn session_text_seeds_and_regressions() {
     replay_target("session_text", harness::session_text, 100);
 }
 
+/// Some seeds run with logins required and some on a read-only replica.
+#[test]
+fn the_seeds_reach_every_server_mode() {
+    let seeds = inputs("seeds", "session_text");
+    for mode in [
+        harness::Mode::Open,
+        harness::Mode::Auth,
+        harness::Mode::ReadOnly,
+    ] {
+        let n = seeds
+            .iter()
+            .filter(|(_, d)| harness::Mode::of(d) == mode)
+            .count();
+        assert!(n >= 5, "{mode:?}: {n} seeds");
+    }
+}
+
 #[test]
 fn session_binary_seeds_and_regressions() {
     replay_target("session_binary", harness::session_binary, 20);
