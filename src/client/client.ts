@@ -60,6 +60,10 @@ function storeLine(key: string, value: RawValue, tail: string): [string, RawValu
  */
 export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   readonly #nodes: ServerNode[]
+  /** Replicas of each of `#nodes` (same index), with `readFrom: 'replica'`. */
+  readonly #replicas: ServerNode[][]
+  readonly #readFromReplica: boolean
+  #nextReplica = 0
   readonly #encoding: Encoding
   readonly #remove: boolean
   readonly #timeout: number
@@ -74,6 +78,8 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     this.#timeout = o.settings.timeout
     this.#plain = parseWrite(undefined, o.encoding)
     this.#nodes = o.servers.map((s) => new ServerNode(s, o.settings, () => this.#rebuild()))
+    this.#readFromReplica = o.readFromReplica
+    this.#replicas = o.servers.map((s) => (s.replicas ?? []).map((r) => new ServerNode(r, o.settings, () => {})))
     this.#continuum = new Continuum(this.#nodes)
   }
 
@@ -116,13 +122,25 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return this.#nodes[i]!
   }
 
+  /** Where a read of `key` goes: the key's server, or in turn one of its live replicas. */
+  #readRoute(key: string): ServerNode {
+    const node = this.#route(key)
+    if (!this.#readFromReplica) return node
+    const replicas = this.#replicas[this.#nodes.indexOf(node)]!
+    for (let tries = 0; tries < replicas.length; tries++) {
+      const r = replicas[this.#nextReplica++ % replicas.length]!
+      if (!r.dead) return r
+    }
+    return node
+  }
+
   #write(options: WriteOptions | undefined): Write {
     return options === undefined ? this.#plain : parseWrite(options, this.#encoding)
   }
 
   /** One request for `key`; the Promise settles with what `kind` reads from the reply. */
-  #one<T>(key: string, kind: Kind, encoding: Encoding, text: string, value?: RawValue, tail?: string): Promise<T> {
-    const node = this.#route(key)
+  #one<T>(key: string, kind: Kind, encoding: Encoding, text: string, value?: RawValue, tail?: string, read = false): Promise<T> {
+    const node = read ? this.#readRoute(key) : this.#route(key)
     return new Promise<T>((resolve, reject) => {
       const req = new Request(Date.now() + this.#timeout, kind, encoding, node.label, resolve as (v: unknown) => void, reject)
       node.send(req, text, value, tail)
@@ -130,10 +148,10 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   /** Groups key indexes by the server each key goes to. */
-  #group(keys: readonly string[]): Map<ServerNode, number[]> {
+  #group(keys: readonly string[], read: boolean): Map<ServerNode, number[]> {
     const groups = new Map<ServerNode, number[]>()
     keys.forEach((key, i) => {
-      const node = this.#route(key)
+      const node = read ? this.#readRoute(key) : this.#route(key)
       const list = groups.get(node)
       if (list === undefined) groups.set(node, [i])
       else list.push(i)
@@ -146,8 +164,9 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     keys: readonly string[],
     encoding: Encoding | undefined,
     line: (i: number) => [string, RawValue?, string?],
+    read = false,
   ): Promise<Array<{ indexes: number[]; values: unknown[]; hits: number }>> {
-    const groups = this.#group(keys)
+    const groups = this.#group(keys, read)
     return Promise.all(
       [...groups].map(
         ([node, indexes]) =>
@@ -175,7 +194,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   async get<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
     const encoding = options === undefined ? this.#encoding : readEncoding(options, this.#encoding)
-    return this.#one(checkKey(key), GET, encoding, `mg ${key} v\r\n`)
+    return this.#one(checkKey(key), GET, encoding, `mg ${key} v\r\n`, undefined, undefined, true)
   }
 
   async gets<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<CasEntry<Decoded<F>> | undefined> {
@@ -188,7 +207,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     const list = toArray(keys, 'keys')
     list.forEach((k, i) => checkKey(k, `keys[${i}]`))
     const found = new Array<unknown>(list.length)
-    for (const r of await this.#batch(list, encoding, (i) => [`mg ${list[i]} v\r\n`])) {
+    for (const r of await this.#batch(list, encoding, (i) => [`mg ${list[i]} v\r\n`], true)) {
       r.indexes.forEach((at, j) => (found[at] = r.values[j]))
     }
     const out = new Map<string, Decoded<F>>()
@@ -335,6 +354,6 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
    * connection; later calls reject with FERROCACHE_CLOSED. */
   async close(): Promise<void> {
     this.#closed = true
-    await Promise.all(this.#nodes.map((n) => n.close()))
+    await Promise.all([...this.#nodes, ...this.#replicas.flat()].map((n) => n.close()))
   }
 }

@@ -21,6 +21,8 @@ export interface NodeAddress {
   port: number
   weight: number
   name?: string
+  /** Replicas of this server, for `readFrom: 'replica'`. */
+  replicas?: NodeAddress[]
 }
 
 export class ServerNode {

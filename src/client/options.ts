@@ -16,6 +16,8 @@ export type ServerSpec =
       weight?: number
       /** The name ketama hashes instead of `host:port` (twemproxy's server names). */
       name?: string
+      /** Replicas of this server (`'host:port'` or `{ host, port }`), read with `readFrom: 'replica'`. */
+      replicas?: ReadonlyArray<string | { host: string; port?: number }>
     }
 
 /** Options of `new Client()`: the servers, timeouts and failover policy. */
@@ -39,9 +41,15 @@ export interface ClientOptions<E extends Encoding = Encoding> {
   /** Take dead servers out of the continuum so their keys go to the others (default false:
    * their keys fail fast with FERROCACHE_SERVER_DEAD), libmemcached's REMOVE_FAILED_SERVERS. */
   remove?: boolean
+  /**
+   * Where `get`/`getMany`/`fetch` read: `'primary'` (default) or `'replica'` — a live replica of
+   * the key's server, in turn (its copy may lag the primary by the replication delay; writes,
+   * `gets`, `gat` and `touch` always go to the primary). A server with no live replica is read itself.
+   */
+  readFrom?: 'primary' | 'replica'
 }
 
-const NAMES = new Set(['servers', 'encoding', 'poolSize', 'timeout', 'connectTimeout', 'retry', 'removeAfter', 'reconnect', 'remove'])
+const NAMES = new Set(['servers', 'encoding', 'poolSize', 'timeout', 'connectTimeout', 'retry', 'removeAfter', 'reconnect', 'remove', 'readFrom'])
 const DEFAULT_PORT = 11211
 
 function int(name: string, value: unknown, fallback: number, min: number, max = 2 ** 31 - 1): number {
@@ -67,11 +75,17 @@ function parseServer(spec: unknown, name: string): NodeAddress {
   const o = spec as Record<string, unknown>
   if (typeof o.host !== 'string' || o.host === '') throw new TypeError(`${name}.host must be a non-empty string`)
   if (o.name !== undefined && typeof o.name !== 'string') throw new TypeError(`${name}.name must be a string`)
+  if (o.replicas !== undefined && !Array.isArray(o.replicas)) throw new TypeError(`${name}.replicas must be an array`)
+  const replicas = (o.replicas as unknown[] | undefined)?.map((r, i) => {
+    const a = parseServer(r, `${name}.replicas[${i}]`)
+    return { host: a.host, port: a.port, weight: 1 }
+  })
   return {
     host: o.host,
     port: int(`${name}.port`, o.port, DEFAULT_PORT, 1, 65535),
     weight: int(`${name}.weight`, o.weight, 1, 1),
     ...(o.name === undefined ? {} : { name: o.name as string }),
+    ...(replicas === undefined || replicas.length === 0 ? {} : { replicas }),
   }
 }
 
@@ -80,6 +94,7 @@ export function parseClientOptions(options: unknown): {
   settings: NodeSettings
   encoding: Encoding
   remove: boolean
+  readFromReplica: boolean
 } {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object with servers')
   const o = options as Record<string, unknown>
@@ -97,7 +112,11 @@ export function parseClientOptions(options: unknown): {
     seen.add(id)
   }
   if (o.remove !== undefined && typeof o.remove !== 'boolean') throw new TypeError('remove must be a boolean')
+  if (o.readFrom !== undefined && o.readFrom !== 'primary' && o.readFrom !== 'replica') {
+    throw new TypeError(`readFrom must be 'primary' or 'replica', got ${String(o.readFrom)}`)
+  }
   return {
+    readFromReplica: o.readFrom === 'replica',
     servers,
     encoding: o.encoding === undefined ? 'buffer' : checkEncoding(o.encoding, 'encoding'),
     remove: o.remove === true,
