@@ -4,6 +4,7 @@
 //   npm run bench -- server      ferrocached vs memcached (bench/server.ts)
 //   npm run bench -- persistence snapshot/load time, get latency during snapshots (bench/persistence.ts)
 //   npm run bench -- client      remote Client vs memcslap (bench/client.ts)
+//   npm run bench -- replication primary ops/s with a replica vs none, replica lag (bench/replication.ts)
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -19,6 +20,10 @@ const SUITES: Record<string, { file: string; load: () => Runner }> = {
     load: () => (require('./persistence') as typeof import('./persistence')).runPersistenceBench,
   },
   client: { file: 'client.ts', load: () => (require('./client') as typeof import('./client')).runClientBench },
+  replication: {
+    file: 'replication.ts',
+    load: () => (require('./replication') as typeof import('./replication')).runReplicationBench,
+  },
 }
 
 async function main(): Promise<number> {
