@@ -258,6 +258,31 @@ function runToExit(args: string[], ms = 15_000): Promise<{ code: number | null; 
   })
 }
 
+test('a second server on the same data directory exits 1 naming the directory; the first serves on', async () => {
+  const dir = dataDir()
+  const a = await start(['--data-dir', dir, '--save', ''])
+  const port = await freePort()
+  const child = spawn(process.execPath, [BIN, '-p', String(port), '--data-dir', dir, '--save', ''], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let err = ''
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+  const second: Running = { port, child, stderr: () => err, stop: () => stopChild(child) }
+  running.push(second)
+  const late = new Promise<string>((r) => setTimeout(() => r('still running after 15 s'), 15_000).unref())
+  const code = await Promise.race([exited(second), late])
+  assert.is(code, 1, err)
+  assert.match(err, new RegExp(`data directory ${dir} is in use by another cache \\(process ${a.child.pid} holds`))
+  const c = await RawConn.open(a.port)
+  c.send('set k 0 0 1\r\nv\r\nsnapshot\r\n')
+  assert.is(await c.until('OK\r\n'), 'STORED\r\nOK\r\n')
+  c.close()
+  // kill -9 leaves no stale lock: the kernel drops it with the process
+  a.child.kill('SIGKILL')
+  await exited(a)
+  const b = await start(['--data-dir', dir, '--save', ''])
+  await logLine(b, 'snapshot loaded')
+  await stopChild(b.child)
+})
+
 test('an unwritable data directory: the save fails and is logged, serving goes on, the old snapshot stays', async () => {
   const dir = dataDir()
   const a = await start(['--data-dir', dir, '--save', ''])
@@ -304,7 +329,7 @@ test('an unwritable data directory: the save fails and is logged, serving goes o
   c.send('get more\r\n')
   assert.is(await c.until('END\r\n'), 'VALUE more 0 4\r\nmore\r\nEND\r\n')
   c.close()
-  assert.equal(files(dir), [only])
+  assert.equal(files(dir), ['LOCK', only]) // LOCK: the data directory's lock file
   assert.equal(readFileSync(join(dir, only!)), bytes)
   await stopChild(child)
   unmount()

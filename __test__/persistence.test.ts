@@ -152,6 +152,34 @@ test('save rules write a snapshot after enough changes', async () => {
   a.close()
 })
 
+test('one cache per data directory: a second one is refused until the first closes', () => {
+  const dir = dataDir()
+  const a = new Cache({ dataDir: dir, save: '', saveOnClose: false })
+  a.setSync('k', 'v')
+  for (let round = 0; round < 2; round++) {
+    assert.throws(
+      () => new Cache({ dataDir: dir, save: '' }),
+      (e: unknown) =>
+        e instanceof SnapshotError &&
+        e.code === 'FERROCACHE_DATA_DIR_LOCKED' &&
+        e.path === join(dir, 'LOCK') &&
+        e.message.includes(`data directory ${dir} is in use by another cache (process ${process.pid}`),
+    )
+  }
+  assert.is(a.getSync('k', { encoding: 'utf8' }), 'v', 'the first cache is untouched')
+  a.close()
+  const b = new Cache({ dataDir: dir, save: '' })
+  b.setSync('k2', 'v2')
+  b.close()
+  // a cache that failed to load releases the directory too
+  writeFileSync(join(dir, 'snapshot-9999999999.fcs'), 'not a snapshot')
+  assert.throws(() => new Cache({ dataDir: dir, strictLoad: true }), (e: unknown) => e instanceof SnapshotError && e.code === 'FERROCACHE_SNAPSHOT_CORRUPT')
+  rmSync(join(dir, 'snapshot-9999999999.fcs'))
+  const c = new Cache({ dataDir: dir, save: '', saveOnClose: false })
+  assert.is(c.getSync('k2', { encoding: 'utf8' }), 'v2')
+  c.close()
+})
+
 test('an unusable data directory fails the save; the cache keeps serving', async () => {
   const dir = dataDir()
   const file = join(dir, 'not-a-directory')
@@ -161,6 +189,7 @@ test('an unusable data directory fails the save; the cache keeps serving', async
   // ...and when it turns into one later, saves fail
   rmSync(file)
   const a = new Cache({ dataDir: file, save: '', saveOnClose: false })
+  rmSync(file, { recursive: true }) // the cache created it (with its lock file)
   writeFileSync(file, '')
   a.setSync('k', 'v')
   try {

@@ -52,13 +52,15 @@ export interface LoadReport {
 /**
  * `FERROCACHE_SNAPSHOT_IO`: the file system failed (see `errno`); `_CORRUPT`: a checksum or
  * structure check failed (see `offset`); `_UNSUPPORTED`: a newer format version;
- * `_CLOSED`: the cache was closed.
+ * `_CLOSED`: the cache was closed; `FERROCACHE_DATA_DIR_LOCKED`: another cache (in this
+ * process or another) uses the data directory (`path` is its lock file).
  */
 export type SnapshotErrorCode =
   | 'FERROCACHE_SNAPSHOT_IO'
   | 'FERROCACHE_SNAPSHOT_CORRUPT'
   | 'FERROCACHE_SNAPSHOT_UNSUPPORTED'
   | 'FERROCACHE_SNAPSHOT_CLOSED'
+  | 'FERROCACHE_DATA_DIR_LOCKED'
 
 /** A snapshot could not be written or read; the message names the file (and byte offset). */
 export class SnapshotError extends Error {
@@ -84,7 +86,13 @@ export class SnapshotError extends Error {
   /** @internal */
   static fromNative(e: NativeSnapshotError): SnapshotError {
     const code: SnapshotErrorCode =
-      e.kind === 'corrupt' ? 'FERROCACHE_SNAPSHOT_CORRUPT' : e.kind === 'unsupported' ? 'FERROCACHE_SNAPSHOT_UNSUPPORTED' : 'FERROCACHE_SNAPSHOT_IO'
+      e.kind === 'corrupt'
+        ? 'FERROCACHE_SNAPSHOT_CORRUPT'
+        : e.kind === 'unsupported'
+          ? 'FERROCACHE_SNAPSHOT_UNSUPPORTED'
+          : e.kind === 'locked'
+            ? 'FERROCACHE_DATA_DIR_LOCKED'
+            : 'FERROCACHE_SNAPSHOT_IO'
     return new SnapshotError(e.message, code, e.path, e.offset ?? undefined, e.errno ?? undefined)
   }
 }

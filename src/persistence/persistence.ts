@@ -3,7 +3,7 @@
 // runs in Rust on a worker thread (crates/ferrocache-node/src/persist.rs), so the event
 // loop keeps serving while it is written.
 import type { Logger } from 'pino'
-import type { NativeCache, NativeSnapshotProgress } from '../../native/index'
+import type { NativeCache, NativeDataDirLock, NativeSnapshotProgress } from '../../native/index'
 import { native } from '../native'
 import { loadReport, saveReport, SnapshotError, type LoadReport, type SaveReport } from './errors'
 import { DEFAULT_SAVE, dueRule, formatSaveRules, parseSaveRules, type SaveRule } from './rules'
@@ -70,6 +70,8 @@ export class Persistence {
   #statsTimer: NodeJS.Timeout | undefined
   /** Set while an asynchronous load runs. */
   #loading: Promise<void> | undefined
+  /** The data directory's lock (`DIR/LOCK`): one cache per directory, released by `close`. */
+  readonly #lock: NativeDataDirLock
 
   /** @internal `Cache` creates it; use `new Cache({ dataDir })`. */
   constructor(cache: NativeCache, options: PersistenceOptions) {
@@ -87,6 +89,9 @@ export class Persistence {
     this.#native = cache
     this.#log = options.logger
     this.#lastRaw = native.snapshotChangeCount(cache)
+    this.#lock = new native.NativeDataDirLock()
+    const refused = this.#lock.acquire(options.dataDir)
+    if (refused !== null && refused !== undefined) throw SnapshotError.fromNative(refused)
   }
 
   /**
@@ -99,6 +104,7 @@ export class Persistence {
     if (r.error !== undefined && r.error !== null) {
       const err = new SnapshotError(r.error, 'FERROCACHE_SNAPSHOT_IO', this.dataDir)
       this.#log?.fatal({ err: r.error, dataDir: this.dataDir }, 'cannot open the append-only log')
+      this.#lock.release() // the cache is not created
       throw err
     }
     for (const t of r.truncated) this.#log?.warn({ detail: t }, 'append-only log: torn tail cut off')
@@ -110,7 +116,12 @@ export class Persistence {
 
   /** Loads the newest valid snapshot now (before serving). With `strict` a damaged one throws. */
   loadSync(strict = false): LoadReport {
-    return this.#loaded(native.snapshotLoadSync(this.#native, this.dataDir, strict))
+    try {
+      return this.#loaded(native.snapshotLoadSync(this.#native, this.dataDir, strict))
+    } catch (err) {
+      this.#lock.release() // the cache is not created
+      throw err
+    }
   }
 
   /**
@@ -235,18 +246,20 @@ export class Persistence {
     return this.#succeeded(report, counted)
   }
 
-  /** Stops the rules; with `save`, writes a last snapshot synchronously (errors logged). */
+  /** Stops the rules; with `save`, writes a last snapshot synchronously (errors logged); releases the data directory. */
   close(save: boolean): SaveReport | undefined {
     this.stop()
-    if (!save) return undefined
-    if (this.#loading !== undefined) {
-      this.#log?.warn('closing while a snapshot is loading: no snapshot saved')
-      return undefined
-    }
     try {
+      if (!save) return undefined
+      if (this.#loading !== undefined) {
+        this.#log?.warn('closing while a snapshot is loading: no snapshot saved')
+        return undefined
+      }
       return this.snapshotSync()
     } catch {
       return undefined // logged
+    } finally {
+      this.#lock.release()
     }
   }
 

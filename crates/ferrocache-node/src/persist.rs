@@ -2,7 +2,8 @@
 //! `snapshotLoad` run on a libuv worker thread, so the event loop keeps serving while the
 //! engine walks the store in short lock holds; `snapshotLoadSync` is for a load that must
 //! finish before a port opens. Failures resolve as `{ error }` with the file and byte
-//! offset, for TypeScript to turn into a thrown error with a code.
+//! offset, for TypeScript to turn into a thrown error with a code. `NativeDataDirLock`
+//! keeps a second cache out of a data directory in use.
 
 // napi-rs compiles its export registration out of test builds, so in `cargo test` and
 // `clippy --all-targets` everything reached only from JS looks unused.
@@ -23,8 +24,8 @@ use crate::cache::NativeCache;
 /// Why a snapshot could not be written or read.
 #[napi(object)]
 pub struct NativeSnapshotError {
-    /// `'io'` (the file system refused), `'corrupt'` (damaged or cut short) or
-    /// `'unsupported'` (another format version).
+    /// `'io'` (the file system refused), `'corrupt'` (damaged or cut short),
+    /// `'unsupported'` (another format version) or `'locked'` (the data directory is in use).
     pub kind: String,
     /// Names the file, and for `'corrupt'` the byte offset.
     pub message: String,
@@ -132,6 +133,7 @@ fn error_of(e: &SnapshotError) -> NativeSnapshotError {
             ("corrupt", path, Some(*offset as f64), None)
         }
         SnapshotError::Unsupported { path, .. } => ("unsupported", path, None, None),
+        SnapshotError::Locked { path, .. } => ("locked", path, None, None),
     };
     NativeSnapshotError {
         kind: kind.into(),
@@ -314,6 +316,47 @@ pub fn snapshot_change_count(cache: &NativeCache) -> Result<f64> {
     let store = cache.store()?;
     let st = store.stats();
     Ok(store.cas_high_water() as f64 + (st.delete_hits + st.touch_hits + st.cmd_flush) as f64)
+}
+
+/// The exclusive lock on a data directory (`DIR/LOCK`, an `flock`): one cache per
+/// directory. Held from `acquire` until `release`, until this object is garbage-collected,
+/// or until the process ends (the kernel drops it, also on `kill -9`).
+#[napi]
+pub struct NativeDataDirLock {
+    held: Option<snapshot::DirLock>,
+}
+
+#[napi]
+impl NativeDataDirLock {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        NativeDataDirLock { held: None }
+    }
+
+    /// Takes the lock on `dir` (created if missing) without waiting; `null` once held, else
+    /// why not (`kind` `'locked'`: another cache holds it; `'io'`: the file system refused).
+    #[napi]
+    pub fn acquire(&mut self, dir: String) -> Option<NativeSnapshotError> {
+        match snapshot::lock_dir(&PathBuf::from(dir)) {
+            Ok(l) => {
+                self.held = Some(l);
+                None
+            }
+            Err(e) => Some(error_of(&e)),
+        }
+    }
+
+    /// Releases the lock (nothing if not held).
+    #[napi]
+    pub fn release(&mut self) {
+        self.held = None;
+    }
+}
+
+impl Default for NativeDataDirLock {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// What `aofOpen` replayed, or why it could not open the log.

@@ -53,7 +53,7 @@ pub fn load(store: &Store, dir: &Path, strict: bool) -> Result<LoadReport, Snaps
                     SnapshotError::Corrupt { .. } => Some("corrupt"),
                     SnapshotError::Unsupported { .. } => Some("unsupported"),
                     // unreadable (permissions, I/O error): left where it is
-                    SnapshotError::Io { .. } => None,
+                    SnapshotError::Io { .. } | SnapshotError::Locked { .. } => None,
                 };
                 let moved_to = suffix.and_then(|s| files::move_aside(&path, s).ok());
                 if moved_to.is_some() {

@@ -14,6 +14,7 @@
 mod files;
 pub mod format;
 mod loader;
+mod lock;
 mod output;
 mod writer;
 
@@ -26,6 +27,7 @@ use std::time::Duration;
 use crate::Store;
 
 pub use loader::verify;
+pub use lock::{lock as lock_dir, DirLock, LOCK_FILE};
 
 /// Writes a snapshot of `store` into `dir` (created if missing) and keeps the newest `keep`
 /// (at least 1). Returns once the file and its directory entry are durable. On failure the
@@ -120,6 +122,9 @@ pub enum SnapshotError {
     },
     /// Written by a different format version (a newer ferrocache, or not ours).
     Unsupported { path: PathBuf, version: u32 },
+    /// The data directory is in use: another cache holds its lock file `path`
+    /// ([`lock_dir`]); `holder` is the process id written in it, if readable.
+    Locked { path: PathBuf, holder: Option<u32> },
 }
 
 pub(crate) fn io_err(path: &Path, action: &'static str, source: io::Error) -> SnapshotError {
@@ -153,6 +158,24 @@ impl fmt::Display for SnapshotError {
                 path.display(),
                 format::VERSION
             ),
+            SnapshotError::Locked { path, holder } => {
+                let dir = path.parent().unwrap_or(path);
+                write!(
+                    f,
+                    "data directory {} is in use by another cache (",
+                    dir.display()
+                )?;
+                if let Some(pid) = holder {
+                    write!(f, "process {pid}")?;
+                } else {
+                    write!(f, "another process or this one")?;
+                }
+                write!(
+                    f,
+                    " holds the lock on {}); give each cache its own directory",
+                    path.display()
+                )
+            }
         }
     }
 }
