@@ -109,7 +109,8 @@ test('two replicas stay equal to the primary through a restart and cut links (pa
 test('writes on a replica get SERVER_ERROR replica is read-only, byte for byte; --replica-writable takes them', async () => {
   const primary = await server()
   const ro = await server(['--replica-of', `127.0.0.1:${primary.port}`])
-  const rw = await server(['--replica-of', `127.0.0.1:${primary.port}`, '--replica-writable'])
+  // credentials for a primary without logins: never sent (the login set would be stored)
+  const rw = await server(['--replica-of', `127.0.0.1:${primary.port}`, '--replica-writable', '--replica-auth', 'u:p'])
   const c = await TextConn.open(ro.port)
   const w = await TextConn.open(rw.port)
   try {
@@ -129,6 +130,7 @@ test('writes on a replica get SERVER_ERROR replica is read-only, byte for byte; 
     p.close()
     await converged(primary.port, [ro.port])
     assert.is(await c.retrieve('get fromp\r\n'), 'VALUE fromp 5 2\r\nhi\r\nEND\r\n')
+    assert.is(await w.retrieve('get fromp ferrocache-replica\r\n'), 'VALUE fromp 5 2\r\nhi\r\nEND\r\n')
   } finally {
     c.close()
     w.close()

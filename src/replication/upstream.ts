@@ -31,6 +31,7 @@ export class Upstream {
   private timer: NodeJS.Timeout | undefined
   private backoff = BACKOFF_MIN_MS
   private line = ''
+  private loginSent = false
 
   constructor(
     readonly target: ReplicaTarget,
@@ -57,13 +58,8 @@ export class Upstream {
     socket.setNoDelay(true)
     socket.on('connect', () => {
       this.state = 'handshake'
-      const info = this.repl.info()
-      if (this.auth !== undefined) {
-        // memcached's text login: a set whose value is "user pass"
-        const login = `${this.auth.username} ${this.auth.password}`
-        socket.write(`set ferrocache-replica 0 0 ${Buffer.byteLength(login)}\r\n${login}\r\n`)
-      }
-      socket.write(this.fresh ? 'psync ? 0\r\n' : `psync ${info.replid} ${info.offset}\r\n`)
+      this.loginSent = false
+      this.sendPsync(socket)
     })
     socket.on('data', (chunk: Buffer) => this.onData(socket, chunk))
     socket.on('error', (err: Error) => this.log.info({ primary: this.where(), err: err.message }, 'link to the primary failed'))
@@ -75,6 +71,25 @@ export class Upstream {
       this.timer = setTimeout(() => this.connect(), this.backoff)
       this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS)
     })
+  }
+
+  private sendPsync(socket: net.Socket): void {
+    const info = this.repl.info()
+    socket.write(this.fresh ? 'psync ? 0\r\n' : `psync ${info.replid} ${info.offset}\r\n`)
+  }
+
+  /**
+   * The primary wants a login (`-Y`): memcached's text login, a set whose value is
+   * "user pass", then the psync again. Sent only when asked, so a primary without logins
+   * never sees the set (it would store it).
+   */
+  private login(socket: net.Socket): boolean {
+    if (this.auth === undefined || this.loginSent) return false
+    this.loginSent = true
+    const token = `${this.auth.username} ${this.auth.password}`
+    socket.write(`set ferrocache-replica 0 0 ${Buffer.byteLength(token)}\r\n${token}\r\n`)
+    this.sendPsync(socket)
+    return true
   }
 
   private where(): string {
@@ -117,7 +132,8 @@ export class Upstream {
     this.line = ''
     const rest = chunk.subarray(nl + 1)
     const words = line.split(' ')
-    if (words[0] === 'STORED' && this.auth !== undefined) return rest
+    if (words[0] === 'STORED' && this.loginSent) return rest
+    if (line === 'CLIENT_ERROR unauthenticated' && this.login(socket)) return rest
     if (words[0] === 'FULLRESYNC' && words.length === 3) {
       this.fullSyncs++
       this.fresh = false
