@@ -33,6 +33,7 @@ export {
   type SlabClassStatus,
 } from './server'
 export { Client, type ClientOptions, type ServerSpec, type CacheError, type ClientErrorCode } from './client'
+export type { ReplicationOptions, ReplicaTarget } from './replication'
 export {
   Persistence,
   SnapshotError,

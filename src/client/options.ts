@@ -17,7 +17,15 @@ export type ServerSpec =
       /** The name ketama hashes instead of `host:port` (twemproxy's server names). */
       name?: string
       /** Replicas of this server (`'host:port'` or `{ host, port }`), read with `readFrom: 'replica'`. */
-      replicas?: ReadonlyArray<string | { host: string; port?: number }>
+      replicas?: ReadonlyArray<
+        | string
+        | {
+            /** Host name or address of the replica. */
+            host: string
+            /** TCP port (default 11211). */
+            port?: number
+          }
+      >
     }
 
 /** Options of `new Client()`: the servers, timeouts and failover policy. */

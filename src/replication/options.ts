@@ -2,6 +2,7 @@
 // --replica-of, --replica-writable, --repl-backlog, --replica-auth).
 import { parseSize } from '../size'
 
+/** Replication settings of a server (`createServer({ replication })`); see docs/replication.md. */
 export interface ReplicationOptions {
   /** Follow this primary (`host:port` or `{ host, port }`); default: be a primary. */
   replicaOf?: string | ReplicaTarget
@@ -9,12 +10,20 @@ export interface ReplicationOptions {
   replicaWritable?: boolean
   /** Bytes of recent stream kept for replicas that reconnect (default 64 MiB; `'64mb'` too). */
   backlogSize?: number | string
-  /** Login on the link when the primary requires authentication. */
-  auth?: { username: string; password: string }
+  /** Login on the link when the primary requires authentication (`-Y`); sent only when asked. */
+  auth?: {
+    /** A user of the primary's user file. */
+    username: string
+    /** Its password. */
+    password: string
+  }
 }
 
+/** The primary a replica follows. */
 export interface ReplicaTarget {
+  /** Host name or address. */
   host: string
+  /** Its memcached port. */
   port: number
 }
 

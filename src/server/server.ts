@@ -56,7 +56,7 @@ export class FerrocacheServer extends EventEmitter {
 
   constructor(options: ServerOptions = {}) {
   /** Role, replica links, the link to a primary (docs/replication.md). */
-  readonly replication: Replication
+  private readonly replication: Replication
   /** The persistence lines of `stats` (rdb_*, aof_*), joined with replication's. */
   private persistenceStats: string[][] = []
     super()
