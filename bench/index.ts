@@ -4,11 +4,16 @@
 //   npm run bench -- server      ferrocached vs memcached (bench/server.ts)
 //   npm run bench -- persistence snapshot/load time, get latency during snapshots (bench/persistence.ts)
 //   npm run bench -- client      remote Client vs memcslap (bench/client.ts)
+//   npm run bench -- soak        minutes of load with hostile clients, every write read back
+//                                (bench/soak.ts; only when named, like `npm run soak`)
 //   npm run bench -- replication primary ops/s with a replica vs none, replica lag (bench/replication.ts)
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 
 type Runner = () => Promise<void>
+
+/** Suites that run only when named (long, and a check rather than a measurement). */
+const ONLY_WHEN_NAMED = new Set(['soak'])
 
 // require(), not import(): the benches run under tsx's CommonJS hook (-r tsx/cjs), which
 // dynamic import() would bypass; a suite's module is only loaded when it runs.
@@ -20,6 +25,7 @@ const SUITES: Record<string, { file: string; load: () => Runner }> = {
     load: () => (require('./persistence') as typeof import('./persistence')).runPersistenceBench,
   },
   client: { file: 'client.ts', load: () => (require('./client') as typeof import('./client')).runClientBench },
+  soak: { file: 'soak.ts', load: () => (require('./soak') as typeof import('./soak')).runSoakBench },
   replication: {
     file: 'replication.ts',
     load: () => (require('./replication') as typeof import('./replication')).runReplicationBench,
@@ -33,7 +39,9 @@ async function main(): Promise<number> {
     console.error(`unknown benchmark suite(s): ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`)
     return 2
   }
-  const names = asked.length ? asked : Object.keys(SUITES).filter((n) => existsSync(join(__dirname, SUITES[n].file)))
+  const names = asked.length
+    ? asked
+    : Object.keys(SUITES).filter((n) => !ONLY_WHEN_NAMED.has(n) && existsSync(join(__dirname, SUITES[n].file)))
   let failed = 0
   for (const name of names) {
     console.log(`\n=== bench: ${name} ===`)
