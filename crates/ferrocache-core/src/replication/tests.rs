@@ -293,3 +293,27 @@ fn a_damaged_frame_stops_the_link() {
     assert!(r.store.get(b"b", &GetOptions::default(), |_| ()).is_none());
     assert!(r.log.offset() > 0 && r.log.offset() < out.len() as u64);
 }
+
+#[test]
+fn the_append_only_log_and_replication_both_get_every_change() {
+    let dir = std::env::temp_dir().join(format!("ferrocache-repl-aof-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut rng = SmallRng::seed_from_u64(21);
+    let p = node(true, 1 << 20);
+    let (aof, _) = crate::aof::open(&p.store, &dir, crate::aof::Fsync::Always).unwrap();
+    let mut r = node(false, 1 << 20);
+    full_sync(&p, &mut r, &mut rng, false);
+    for _ in 0..1500 {
+        random_op(&p.store, &mut rng);
+    }
+    pump(&p, &mut r, &mut rng);
+    aof.sync().unwrap();
+    drop(aof);
+    let replayed = store();
+    let (_again, report) = crate::aof::open(&replayed, &dir, crate::aof::Fsync::Always).unwrap();
+    assert!(report.records > 300, "{} records replayed", report.records);
+    let want = dump(&p.store);
+    assert_eq!(dump(&r.store), want);
+    assert_eq!(dump(&replayed), want);
+    let _ = std::fs::remove_dir_all(&dir);
+}
