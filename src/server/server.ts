@@ -53,12 +53,12 @@ export class FerrocacheServer extends EventEmitter {
   private idleSweep: NodeJS.Timeout | undefined
   /** The HTTP server of `/metrics` and the status page (with `metricsPort`). */
   private readonly metrics: MetricsServer | undefined
-
-  constructor(options: ServerOptions = {}) {
   /** Role, replica links, the link to a primary (docs/replication.md). */
   private readonly replication: Replication
   /** The persistence lines of `stats` (rdb_*, aof_*), joined with replication's. */
   private persistenceStats: string[][] = []
+
+  constructor(options: ServerOptions = {}) {
     super()
     this.options = resolveServerOptions(options)
     this.log = options.logger ?? silentLogger()
@@ -273,6 +273,17 @@ export class FerrocacheServer extends EventEmitter {
     this.connections.add(conn)
   }
 
+  /** The lines appended to `stats`: persistence's, then replication's. */
+  private updateExtraStats(): void {
+    this.info.setExtraStats([...this.persistenceStats, ...this.replication.statsLines()])
+  }
+
+  /** A session stopped for `snapshot`, or for a replication command (`replicaof`, `psync`). */
+  private adminReply(socket: net.Socket): Promise<string> {
+    const line = this.info.takeAdminRequest()
+    return line === null ? this.snapshotReply() : this.replication.command(line, socket)
+  }
+
   /** Runs a snapshot for the `snapshot` command: `OK` once durable, else the error. */
   private async snapshotReply(): Promise<string> {
     try {
@@ -287,17 +298,6 @@ export class FerrocacheServer extends EventEmitter {
    * Stops accepting, lets every connection flush the replies already produced, then
    * closes them. Connections still open after `timeoutMs` are destroyed. Closes the
    * cache if the server created it.
-  /** The lines appended to `stats`: persistence's, then replication's. */
-  private updateExtraStats(): void {
-    this.info.setExtraStats([...this.persistenceStats, ...this.replication.statsLines()])
-  }
-
-  /** A session stopped for `snapshot`, or for a replication command (`replicaof`, `psync`). */
-  private adminReply(socket: net.Socket): Promise<string> {
-    const line = this.info.takeAdminRequest()
-    return line === null ? this.snapshotReply() : this.replication.command(line, socket)
-  }
-
    */
   close(timeoutMs = 5_000): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
@@ -305,6 +305,7 @@ export class FerrocacheServer extends EventEmitter {
       clearInterval(this.verbosityTimer)
       clearInterval(this.idleSweep)
       void this.metrics?.close()
+      this.replication.close()
       let listenerClosed = false
       const timer = setTimeout(() => {
         for (const c of this.connections) c.destroy()
@@ -320,7 +321,6 @@ export class FerrocacheServer extends EventEmitter {
         resolve()
       }
       this.server.close(() => {
-      this.replication.close()
         listenerClosed = true
         this.whenIdle?.()
       })
