@@ -10,9 +10,10 @@
 //! At start both are replayed, `.aof.1` first, over the newest snapshot: a record is the
 //! key's resulting state, so records the snapshot already holds replay harmlessly.
 //!
-//! Durability ([`Fsync`]): `Always` writes and fdatasyncs each record before the change's
-//! caller gets its reply; `EverySec` buffers and a thread writes and fdatasyncs once a second;
-//! `No` buffers and the thread writes once a second, leaving the flush to the OS.
+//! Durability ([`Fsync`]): every record is written to the file (the kernel) before the
+//! change's caller gets its reply, so a crash of the process loses nothing acknowledged.
+//! `Always` also fdatasyncs it then; `EverySec` leaves that to a thread, once a second (an
+//! OS crash or power loss loses about the last second); `No` leaves the flush to the OS.
 
 use crate::journal::{self, Journal, Record};
 use crate::{DeleteRequest, Store, StoreMode, StoreRequest};
@@ -29,8 +30,6 @@ pub const PREV_FILE: &str = "appendonly.aof.1";
 const MAGIC: &[u8; 8] = b"\x89FCAOF\r\n";
 const VERSION: u32 = 1;
 const HEADER_LEN: u64 = 12;
-/// Buffered bytes written out before the next tick.
-const FLUSH_AT: usize = 64 << 10;
 
 /// When the log is fsynced (`--appendfsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +60,8 @@ pub struct ReplayReport {
 
 struct Writer {
     file: File,
-    /// Records not yet written to the file.
+    /// Records not yet written to the file: the one being added, or those a failed write
+    /// left (retried with the next record and on every tick).
     pending: Vec<u8>,
     /// Bytes of whole records in the file (where a failed write is cut back to).
     written: u64,
@@ -247,7 +247,7 @@ pub fn open(store: &Store, dir: &Path, mode: Fsync) -> io::Result<(Arc<Aof>, Rep
         mode,
         w: Mutex::new(Writer {
             file,
-            pending: Vec::with_capacity(FLUSH_AT * 2),
+            pending: Vec::with_capacity(64 << 10),
             written,
         }),
         size: AtomicU64::new(written),
@@ -298,7 +298,8 @@ impl Writer {
 }
 
 impl Aof {
-    /// Writes buffered records (and fdatasyncs with `EverySec`): the flush thread's second.
+    /// Writes records a failed write left (and fdatasyncs with `EverySec`): the log thread's
+    /// second.
     pub fn tick(&self) {
         let synced = {
             let mut w = self.w.lock();
@@ -380,10 +381,11 @@ impl Journal for Aof {
         journal::encode(r, &mut w.pending);
         self.size
             .fetch_add((w.pending.len() - before) as u64, Ordering::Relaxed);
+        // into the kernel before the change is acknowledged (one write per change, under
+        // the lock that orders the records); the fsync is per record only with `Always`
         let res = match self.mode {
             Fsync::Always => w.write_out().and_then(|_| w.file.sync_data()),
-            _ if w.pending.len() >= FLUSH_AT => w.write_out(),
-            _ => return,
+            Fsync::EverySec | Fsync::No => w.write_out(),
         };
         self.ok.store(res.is_ok(), Ordering::Relaxed);
     }
