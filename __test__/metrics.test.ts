@@ -9,7 +9,7 @@ import { Cache } from '../src/cache'
 import { createServer } from '../src/server'
 import { metricsText } from '../src/server/metrics'
 import { RawConn } from './helpers/raw'
-import { freePort, runCli, startFerrocached, waitFor, type Running } from './helpers/servers'
+import { freePort, runCli, startFerrocached, waitFor, waitForPort, type Running } from './helpers/servers'
 
 interface Sample {
   value: string
@@ -101,6 +101,7 @@ test('a scrape after sets, hits, misses and evictions matches stats, stats slabs
   const metricsPort = await freePort()
   dataDir = mkdtempSync(join(tmpdir(), 'ferrocache-metrics-'))
   server = await startFerrocached(['-m', '2', '--metrics-port', String(metricsPort), '--data-dir', dataDir, '--save', ''])
+  await waitForPort(metricsPort) // the metrics port opens right after the memcached port
   const c = await CountingConn.open(server.port)
   const big = 'v'.repeat(20_000)
   for (let i = 0; i < 300; i++) await c.request(`set big${i} 0 0 ${big.length}\r\n${big}\r\n`, 'STORED\r\n')
@@ -181,9 +182,49 @@ test('a scrape after sets, hits, misses and evictions matches stats, stats slabs
   c.close()
 })
 
+test('a primary and its replica export their replication state', async () => {
+  const [primaryMetrics, replicaMetrics] = [await freePort(), await freePort()]
+  server = await startFerrocached(['--metrics-port', String(primaryMetrics)])
+  await waitForPort(primaryMetrics) // the metrics port opens right after the memcached port
+  const replica = await startFerrocached(['--metrics-port', String(replicaMetrics), '--replica-of', `127.0.0.1:${server.port}`])
+  await waitForPort(replicaMetrics) // the metrics port opens right after the memcached port
+  try {
+    const c = await CountingConn.open(replica.port)
+    assert.ok(await waitForAsync(async () => (await c.stats()).get('master_link_status') === 'up', 10_000), 'the replica links up')
+    c.close()
+    const p = parseStrict(await (await scrape(primaryMetrics)).text())
+    assert.is(value(p, 'ferrocache_replication_role', { role: 'primary' }), 1)
+    assert.is(value(p, 'ferrocache_replication_connected_replicas'), 1)
+    const links = p.get('ferrocache_replication_replica_lag_bytes')!.metrics
+    assert.is(links.length, 1)
+    assert.match(links[0]!.labels!.replica!, /^127\.0\.0\.1:\d+$/)
+    assert.match(links[0]!.labels!.state!, /^(sync|online)$/)
+    const r = parseStrict(await (await scrape(replicaMetrics)).text())
+    assert.is(value(r, 'ferrocache_replication_role', { role: 'replica' }), 1)
+    assert.is(value(r, 'ferrocache_replication_link_up'), 1)
+    assert.is(value(r, 'ferrocache_replication_read_only'), 1)
+    assert.is(value(r, 'ferrocache_replication_info', { stat: 'master_host', value: '127.0.0.1' }), 1)
+    assert.is(value(r, 'ferrocache_replication_info', { stat: 'master_port', value: String(server.port) }), 1)
+    assert.is(value(r, 'ferrocache_replication_replica_full_syncs_total'), 1)
+    assert.ok(!r.has('ferrocache_replication_master_replid2'), 'ids are not numbers')
+  } finally {
+    await replica.stop()
+  }
+})
+
+async function waitForAsync(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > deadline) return false
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return true
+}
+
 test('other paths are 404, other methods 405; the page and its JSON are served', async () => {
   const metricsPort = await freePort()
   server = await startFerrocached(['--metrics-port', String(metricsPort)])
+  await waitForPort(metricsPort) // the metrics port opens right after the memcached port
   assert.is((await scrape(metricsPort, '/nope')).status, 404)
   const post = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { method: 'POST', body: 'x' })
   assert.is(post.status, 405)

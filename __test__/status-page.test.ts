@@ -10,7 +10,7 @@ import type { Browser, Page } from 'puppeteer-core'
 import { silentLogger } from '../src/server/logger'
 import { MetricsServer } from '../src/server/metrics'
 import { RawConn } from './helpers/raw'
-import { freePort, startFerrocached, type Running } from './helpers/servers'
+import { freePort, startFerrocached, waitForPort, type Running } from './helpers/servers'
 
 const CHROMIUM = '/usr/bin/chromium'
 
@@ -66,6 +66,7 @@ test('the status page shows the numbers of stats and follows them', async () => 
   const metricsPort = await freePort()
   dataDir = mkdtempSync(join(tmpdir(), 'ferrocache-status-'))
   server = await startFerrocached(['-m', '2', '--metrics-port', String(metricsPort), '--data-dir', dataDir, '--save', ''])
+  await waitForPort(metricsPort) // the metrics port opens right after the memcached port
   const conn = await RawConn.open(server.port)
   const big = 'v'.repeat(20_000)
   for (let i = 0; i < 200; i++) {
@@ -142,6 +143,42 @@ test('the status page shows the numbers of stats and follows them', async () => 
   )
   assert.equal(problems, [], 'no script errors or CSP violations')
   conn.close()
+})
+
+test('a primary and its replica show their replication state', async () => {
+  if (!haveChromium()) return
+  const [primaryMetrics, replicaMetrics] = [await freePort(), await freePort()]
+  server = await startFerrocached(['--metrics-port', String(primaryMetrics)])
+  await waitForPort(primaryMetrics) // the metrics port opens right after the memcached port
+  const replica = await startFerrocached(['--metrics-port', String(replicaMetrics), '--replica-of', `127.0.0.1:${server.port}`])
+  await waitForPort(replicaMetrics) // the metrics port opens right after the memcached port
+  try {
+    const conn = await RawConn.open(replica.port)
+    const deadline = Date.now() + 10_000
+    while ((await stats(conn)).get('master_link_status') !== 'up') {
+      assert.ok(Date.now() < deadline, 'the replica links up')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    conn.close()
+    browser = await launch()
+    const page = await browser.newPage()
+    await page.goto(`http://127.0.0.1:${replicaMetrics}/`, { timeout: 10_000 })
+    await refreshedAfter(page, 0)
+    let on = await shown(page)
+    assert.is(await page.$eval('#replication', (e) => (e as HTMLElement).hidden), false)
+    assert.is(on.get('role')?.[0], 'replica')
+    assert.is(on.get('master_link_status')?.[0], 'up')
+    assert.is(on.get('line.master_port')?.[0], String(server.port))
+    await page.goto(`http://127.0.0.1:${primaryMetrics}/`, { timeout: 10_000 })
+    await refreshedAfter(page, 0)
+    on = await shown(page)
+    assert.is(on.get('role')?.[0], 'primary')
+    assert.is(on.get('connected_slaves')?.[0], '1')
+    // a primary has no link to a primary: that card is hidden, not shown empty
+    assert.is(await page.$eval('[data-stat="master_link_status"]', (e) => (e.parentElement as HTMLElement).hidden), true)
+  } finally {
+    await replica.stop()
+  }
 })
 
 test('stat values reach the page as text only: markup in them is shown, never run', async () => {

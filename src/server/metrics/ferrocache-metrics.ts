@@ -43,7 +43,14 @@ const REPLICATION: Readonly<Record<string, Known>> = {
   repl_sync_partial_ok: ['ferrocache_replication_partial_syncs_total', 'counter', 'Partial resynchronisations served from the backlog.'],
   repl_sync_partial_err: ['ferrocache_replication_partial_sync_refusals_total', 'counter', 'Partial resynchronisations refused (offset outside the backlog).'],
   master_last_io_seconds_ago: ['ferrocache_replication_last_io_age_seconds', 'gauge', 'Seconds since the replica last heard from its primary (-1: never).'],
+  slave_full_syncs: ['ferrocache_replication_replica_full_syncs_total', 'counter', 'Full synchronisations this replica went through.'],
+  slave_partial_syncs: ['ferrocache_replication_replica_partial_syncs_total', 'counter', 'Partial resynchronisations this replica went through.'],
+  slave_read_only: ['ferrocache_replication_read_only', 'gauge', '1 when this replica refuses writes.'],
+  master_sync_in_progress: ['ferrocache_replication_sync_in_progress', 'gauge', '1 while this replica receives a full synchronisation.'],
 }
+
+/** Replication lines whose values are words or ids (even all-digit ones): info samples. */
+const REPLICATION_TEXT = new Set(['master_replid', 'master_replid2', 'master_host', 'master_port'])
 
 /** Adds the persistence and replication metrics of `s`; nothing when it has no such lines. */
 export function addFerrocacheMetrics(out: Exposition, s: StatsSnapshot): void {
@@ -57,6 +64,10 @@ function addReplication(out: Exposition, name: string, value: string): void {
   const known = REPLICATION[name]
   if (known !== undefined) return out.add(known[0], known[1], known[2], statNumber(value))
   if (name === 'role') return out.add('ferrocache_replication_role', 'gauge', "This server's role (label), always 1.", 1, { role: value })
+  if (name === 'repl_lag_ms') {
+    return out.add('ferrocache_replication_lag_seconds', 'gauge', 'How far this replica is behind its primary, in seconds.', statNumber(value) / 1000)
+  }
+  if (REPLICATION_TEXT.has(name)) return addText(out, 'ferrocache_replication', name, value)
   if (name === 'master_link_status') {
     return out.add('ferrocache_replication_link_up', 'gauge', "1 while a replica's link to its primary is up.", value === 'up' ? 1 : 0)
   }
@@ -87,5 +98,10 @@ function addPersistence(out: Exposition, name: string, value: string): void {
 function addGeneric(out: Exposition, group: string, rest: string, stat: string, value: string): void {
   const n = statNumber(value)
   if (Number.isFinite(n)) out.add(`${group}_${metricName(rest)}`, 'gauge', `The ${stat} line of stats.`, n)
-  else out.add(`${group}_info`, 'gauge', `Stat lines with a word for a value (${group.replace('ferrocache_', '')}).`, 1, { stat, value })
+  else addText(out, group, stat, value)
+}
+
+/** `<group>_info{stat="<name>",value="<word>"} 1`. */
+function addText(out: Exposition, group: string, stat: string, value: string): void {
+  out.add(`${group}_info`, 'gauge', `Stat lines with a word for a value (${group.replace('ferrocache_', '')}).`, 1, { stat, value })
 }

@@ -36,6 +36,11 @@ function duration(secs) {
   return (d ? d + 'd ' : '') + (d || h ? h + 'h ' : '') + m + 'm ' + (s % 60) + 's'
 }
 function unixTime(secs) { return Number(secs) > 0 ? new Date(Number(secs) * 1000).toISOString().replace('T', ' ').replace('.000Z', 'Z') : 'never' }
+var FORMATS = {
+  bytes: bytes, duration: duration, time: unixTime, text: String,
+  ms: function (v) { return count(v) + ' ms' },
+  flag: function (v) { return v === '1' ? 'yes' : 'no' },
+}
 // Fills every element whose data-stat names a line of the report (text only).
 function fill(root, report) {
   var nodes = root.querySelectorAll('[data-stat]')
@@ -44,7 +49,9 @@ function fill(root, report) {
     var v = report.stats[name]
     if (v === undefined) v = report.settings[name]
     node.title = v === undefined ? '' : String(v)
-    node.textContent = kind === 'bytes' ? bytes(v) : kind === 'duration' ? duration(v) : kind === 'time' ? unixTime(v) : kind === 'flag' ? (v === undefined ? '\\u2013' : v === '1' ? 'yes' : 'no') : kind === 'text' ? (v === undefined ? '\\u2013' : String(v)) : count(v)
+    // a card for a line this server does not have (a primary has no link to a primary) is hidden
+    if (node.hasAttribute('data-optional')) node.parentElement.hidden = v === undefined
+    node.textContent = v === undefined ? '\\u2013' : (FORMATS[kind] || count)(v)
   }
 }
 function cell(row, text, exact, stat, cls) {
@@ -155,7 +162,14 @@ const BODY = `
 
 <section id="replication" hidden>
   <h2>Replication</h2>
-  <table><tbody id="replication-lines"></tbody></table>
+  <div class="cards">
+    <div class="card"><div class="label">role</div><div class="value" data-stat="role" data-format="text"></div></div>
+    <div class="card"><div class="label">replicas connected</div><div class="value" data-stat="connected_slaves" data-optional></div></div>
+    <div class="card"><div class="label">stream offset</div><div class="value" data-stat="master_repl_offset" data-optional></div></div>
+    <div class="card"><div class="label">link to primary</div><div class="value" data-stat="master_link_status" data-format="text" data-optional></div></div>
+    <div class="card"><div class="label">lag behind primary</div><div class="value" data-stat="repl_lag_ms" data-format="ms" data-optional></div></div>
+  </div>
+  <details><summary>every replication line of stats</summary><table><tbody id="replication-lines"></tbody></table></details>
 </section>
 `
 
