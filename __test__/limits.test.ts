@@ -1,7 +1,7 @@
 // Limits that hold against ferrocached processes (server-bad-input.test.ts has the
 // never-reading client, huge values and endless lines): length headers near 2^63 answered
 // as memcached answers them, a binary header announcing 4 GiB that buffers at most one
-// key, clients that trickle a request in (slowloris) closed by the idle timeout, a flood
+// key, one multiget naming a big item thousands of times (built a budget at a time), clients that trickle a request in (slowloris) closed by the idle timeout, a flood
 // of 3000 connections against -c 1024, and RSS under churn within the item memory plus a
 // fixed overhead (figures in docs/security.md). Every loop is bounded.
 import { test } from 'uvu'
@@ -20,16 +20,17 @@ function memory(pid: number): { peak: number; now: number } {
   return { peak: field('VmHWM'), now: field('VmRSS') }
 }
 
-async function exchange(port: number, request: string | Buffer): Promise<string> {
+/** Sends `request` on a new connection; the reply once it ends with `until` (or the connection closes). */
+async function exchange(port: number, request: string | Buffer, until: string | RegExp = /\r\n$/): Promise<string> {
   const c = await RawConn.open(port)
   c.send(request)
-  const reply = (await c.settle(60, 3_000)).toString('latin1')
+  const reply = await c.until(until, 5_000)
   c.close()
   return reply
 }
 
 async function serves(port: number): Promise<void> {
-  assert.is(await exchange(port, 'set alive 0 0 2\r\nok\r\nget alive\r\n'), 'STORED\r\nVALUE alive 0 2\r\nok\r\nEND\r\n')
+  assert.is(await exchange(port, 'set alive 0 0 2\r\nok\r\nget alive\r\n', 'END\r\n'), 'STORED\r\nVALUE alive 0 2\r\nok\r\nEND\r\n')
 }
 
 test('length headers near 2^63 and 2^64: memcached\'s replies, nothing waited for', async () => {
@@ -44,7 +45,7 @@ test('length headers near 2^63 and 2^64: memcached\'s replies, nothing waited fo
       'incr k 99999999999999999999999\r\nversion\r\n',
     ]
     for (const r of requests) {
-      const [expected, actual] = await Promise.all([exchange(mc.port, r), exchange(fc.port, r)])
+      const [expected, actual] = await Promise.all([exchange(mc.port, r, 'VERSION 1.6.18\r\n'), exchange(fc.port, r, 'VERSION 1.6.18\r\n')])
       assert.is(actual, expected, r)
       assert.match(actual, /VERSION 1\.6\.18\r\n$/, 'the next request is served at once')
     }
@@ -66,6 +67,45 @@ test('a binary header announcing a 64 KiB key and a 4 GiB body buffers one key, 
     assert.is(reply.readUInt16BE(6), 4, 'status EINVAL')
     assert.ok(memory(fc.child.pid!).now - before < 16 * MiB, 'nothing large buffered')
     await serves(fc.port)
+  } finally {
+    await fc.stop()
+  }
+})
+
+test('one get naming a 1 MB item 5000 times: a client that does not read holds a few MiB, one that reads gets it all', async () => {
+  const fc = await startFerrocached()
+  try {
+    const value = 'b'.repeat(1_000_000)
+    assert.is(await exchange(fc.port, `set a 0 0 ${value.length}\r\n${value}\r\n`), 'STORED\r\n')
+    const before = memory(fc.child.pid!).now
+    const hog = await RawConn.open(fc.port)
+    hog.socket.pause() // 5 GB of replies if they were all built at once
+    hog.send(`get${' a'.repeat(5000)}\r\n`)
+    await sleep(1_000)
+    const grown = memory(fc.child.pid!).now - before
+    assert.ok(grown < 32 * MiB, `RSS grew by ${grown >> 10} MiB for one multiget nobody reads`)
+    hog.close()
+    // A reader gets every value and END, in order: the multiget resumes where it stopped.
+    const reader = await RawConn.open(fc.port)
+    const chunks: Buffer[] = []
+    let received = 0
+    const expected = Buffer.from(`${`VALUE a 0 ${value.length}\r\n${value}\r\n`.repeat(50)}END\r\nMN\r\n`)
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 20_000)
+      reader.socket.on('data', (d: Buffer) => {
+        chunks.push(d)
+        received += d.length
+        if (received >= expected.length) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    reader.send(`get${' a'.repeat(50)}\r\nmn\r\n`)
+    await done
+    assert.is(received, expected.length)
+    assert.ok(Buffer.concat(chunks).equals(expected), 'every value, then END, then the next reply')
+    reader.close()
   } finally {
     await fc.stop()
   }
@@ -160,7 +200,7 @@ test('RSS under churn stays within -m plus the fixed overhead', async () => {
     await churn(fc.port, 4 * limitMiB * 1024 * 1024, 2_000, 1)
     await churn(fc.port, 4 * limitMiB * 1024 * 1024, 1_000_000, 2)
     const { peak } = memory(fc.child.pid!)
-    const stats = await exchange(fc.port, 'stats\r\n')
+    const stats = await exchange(fc.port, 'stats\r\n', 'END\r\n')
     assert.ok(Number(/STAT evictions (\d+)/.exec(stats)?.[1]) > 0, 'the churn filled the cache')
     const overhead = peak - idle - limitMiB * MiB
     assert.ok(overhead < 16 * MiB, `peak RSS ${peak >> 10} MiB = idle ${idle >> 10} MiB + ${limitMiB} MiB items + ${overhead >> 10} MiB`)

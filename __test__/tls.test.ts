@@ -11,7 +11,7 @@ import tls from 'node:tls'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createServer, type FerrocacheServer } from '../src/server'
-import { runCli, startFerrocached } from './helpers/servers'
+import { rssKiB, runCli, sleep, startFerrocached } from './helpers/servers'
 
 const OPENSSL = '/usr/bin/openssl'
 let dir: string
@@ -126,6 +126,56 @@ test('TLS with logins: the login and then commands, over TLS', async () => {
     const r = await tlsExchange(port, 'get a\r\nset a 0 0 12\r\nalice s3cret\r\nset a 0 0 1\r\n1\r\nget a\r\n', 'END\r\n')
     assert.is(r.reply, 'CLIENT_ERROR unauthenticated\r\nSTORED\r\nSTORED\r\nVALUE a 0 1\r\n1\r\nEND\r\n')
   })
+})
+
+test('TLS handshakes count against the connection limit: a flood of silent TCP clients is cut at -c', async () => {
+  await withServer({ connLimit: 20, tls: { cert: pem('server.pem'), key: pem('server.key') } }, async (port, server) => {
+    const raws = await Promise.all(
+      Array.from({ length: 60 }, () => new Promise<net.Socket>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => resolve(s))
+        s.on('error', () => {})
+        s.on('close', () => resolve(s)) // dropped before its connect event
+      })),
+    )
+    try {
+      const open = async (): Promise<number> => {
+        await new Promise((r) => setTimeout(r, 300))
+        return raws.filter((s) => !s.destroyed && s.readyState === 'open').length
+      }
+      let held = await open()
+      for (let i = 0; i < 20 && held > 20; i++) held = await open()
+      assert.ok(held <= 20, `${held} silent connections held with -c 20`)
+      assert.ok(server.statsPairs().some(([k, v]) => k === 'rejected_connections' && Number(v) >= 40), 'counted as rejected')
+    } finally {
+      for (const s of raws) s.destroy()
+    }
+    await new Promise((r) => setTimeout(r, 200))
+    const r = await tlsExchange(port, 'version\r\n', '\r\n')
+    assert.is(r.reply, 'VERSION 1.6.18\r\n', 'served again once they are gone')
+  })
+})
+
+test('a TLS client that never reads its replies does not grow the server', async () => {
+  const server = await startFerrocached(['--tls-cert', join(dir, 'server.pem'), '--tls-key', join(dir, 'server.key')])
+  try {
+    const big = 'b'.repeat(1_000_000)
+    assert.is((await tlsExchange(server.port, `set big 0 0 ${big.length}\r\n${big}\r\n`, 'STORED\r\n')).reply, 'STORED\r\n')
+    const before = rssKiB(server.child.pid!)
+    const hog = await new Promise<tls.TLSSocket>((resolve) => {
+      const s = tls.connect({ port: server.port, host: '127.0.0.1', ca: pem('ca.pem') }, () => resolve(s))
+      s.on('error', () => {})
+    })
+    hog.pause() // never read: 2000 gets of 1 MB = 2 GB of replies
+    const request = Buffer.from('get big\r\n'.repeat(100))
+    for (let i = 0; i < 20; i++) hog.write(request)
+    await sleep(1_500)
+    const grown = rssKiB(server.child.pid!) - before
+    assert.ok(grown < 96 * 1024, `RSS grew by ${grown >> 10} MiB for a TLS client that does not read`)
+    assert.is((await tlsExchange(server.port, 'version\r\n', '\r\n')).reply, 'VERSION 1.6.18\r\n', 'others are served')
+    hog.destroy()
+  } finally {
+    await server.stop()
+  }
 })
 
 test('ferrocached -Z -o ssl_chain_cert=,ssl_key= serves TLS; -Z without files is a usage error', async () => {

@@ -60,7 +60,9 @@ export function createTlsServer(
         ...(requireCert ? { ca: opts.ca, requestCert: true, rejectUnauthorized: true } : {}),
         minVersion: 'TLSv1.2',
         handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
-        allowHalfOpen: true,
+        // Not half-open (unlike plain TCP): a client that closes its side during the
+        // handshake must free its place at once, not hold it until the handshake timeout.
+        allowHalfOpen: false,
         noDelay: true,
       },
       onSecure,

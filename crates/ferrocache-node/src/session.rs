@@ -228,12 +228,15 @@ impl Conn {
             joined = held;
             &joined
         };
-        if resume {
+        // `resume`: a snapshot was answered; `held_back`: the last feed stopped at the
+        // session's reply budget. Either way its own buffer goes first.
+        if resume || session.held_back() {
             self.control = session.feed(&[], &mut self.out);
         }
         let mut at = 0;
         let mut slice = FIRST_SLICE;
-        while self.control == Control::Continue && at < data.len() {
+        while self.control == Control::Continue && at < data.len() && self.out.len() < REPLY_BUDGET
+        {
             let end = (at + slice).min(data.len());
             let before = self.out.len();
             self.control = session.feed(&data[at..end], &mut self.out);
@@ -289,8 +292,9 @@ impl Conn {
             Control::Shutdown => STATE_CLOSE | STATE_SHUTDOWN,
             Control::Snapshot => STATE_SNAPSHOT,
         };
+        let held = self.session.as_ref().is_some_and(|s| s.held_back());
         control
-            | if self.pending.is_empty() {
+            | if self.pending.is_empty() && !held {
                 0
             } else {
                 STATE_PENDING

@@ -35,6 +35,11 @@ pub struct Limits {
     /// Longest `get`/`gets` line (memcached lets multigets grow without bound; we stop
     /// here and close).
     pub max_get_line: usize,
+    /// Reply bytes one [`Session::feed`] produces before it stops taking requests: the
+    /// rest wait in the session ([`Session::held_back`]), a multiget resumes at its next
+    /// key. At least one request (one key) is served per call. Bounds what a client that
+    /// does not read its replies, or one `get` of a big key repeated, can make us hold.
+    pub max_reply: usize,
 }
 
 impl Default for Limits {
@@ -42,6 +47,7 @@ impl Default for Limits {
         Limits {
             max_line: 2048,
             max_get_line: 1 << 20,
+            max_reply: 4 << 20,
         }
     }
 }
@@ -68,6 +74,9 @@ pub(crate) enum Step {
     Shutdown(usize),
     /// Stop here: the server writes a snapshot and replies, then feeds again.
     Snapshot(usize),
+    /// The replies reached [`Limits::max_reply`] within this request (a multiget): stop
+    /// without using it up; the next feed resumes it.
+    Yield,
 }
 
 /// One connection's protocol state over a [`Storage`].
@@ -104,6 +113,13 @@ pub struct Session<S: Storage> {
     pub(crate) sasl: SaslState,
     /// Requests handled so far (the idle timeout watches it for clients that trickle).
     requests: u64,
+    /// `out.len()` when this feed began: replies past `limits.max_reply` stop the feed.
+    reply_start: usize,
+    /// The last feed stopped at the reply budget with complete requests left.
+    held: bool,
+    /// Where a multiget that reached the reply budget resumes: the byte offset of its next
+    /// key in the request line (which stays first in the buffer).
+    pub(crate) get_resume: Option<usize>,
 }
 
 impl<S: Storage> Session<S> {
@@ -120,6 +136,9 @@ impl<S: Storage> Session<S> {
             users,
             sasl: SaslState::Idle,
             requests: 0,
+            reply_start: 0,
+            held: false,
+            get_resume: None,
             store,
             info,
             limits,
@@ -140,6 +159,8 @@ impl<S: Storage> Session<S> {
             return Control::Close;
         }
         let out_start = out.len();
+        self.reply_start = out_start;
+        self.held = false;
         let ctl = if self.buf.is_empty() {
             // Common case: parse straight from the caller's buffer, copy only leftovers.
             let (used, ctl) = self.run(input, out);
@@ -168,6 +189,18 @@ impl<S: Storage> Session<S> {
         }
         self.info.add_io(input.len(), out.len() - out_start);
         ctl
+    }
+
+    /// Whether the last feed stopped at [`Limits::max_reply`] with requests (or the rest
+    /// of a multiget) still to run: write the replies, then feed again (an empty input
+    /// is enough).
+    pub fn held_back(&self) -> bool {
+        self.held
+    }
+
+    /// Whether this feed's replies reached [`Limits::max_reply`].
+    pub(crate) fn over_budget(&self, out: &[u8]) -> bool {
+        out.len() - self.reply_start >= self.limits.max_reply
     }
 
     /// Bytes held back waiting for the rest of a request.
@@ -235,6 +268,14 @@ impl<S: Storage> Session<S> {
                     if self.flush || handled.is_multiple_of(21) {
                         sent = out.len();
                     }
+                    if pos < data.len() && self.swallow == 0 && self.over_budget(out) {
+                        self.held = true;
+                        return (pos, Ok(Control::Continue));
+                    }
+                }
+                Step::Yield => {
+                    self.held = true;
+                    return (pos, Ok(Control::Continue));
                 }
                 Step::More => return (pos, Ok(Control::Continue)),
                 Step::Close(n) => return (pos + n, Ok(Control::Close)),

@@ -125,9 +125,12 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
             want!(3, usize::MAX);
             let cas = cmd == b"gets" || cmd == b"gats";
             let touch = cmd == b"gat" || cmd == b"gats";
-            get(s, line, touch, cas, out);
             s.flush = true; // memcached writes a get's replies out at once
-            Step::Done(line_end)
+            if get(s, line, touch, cas, out) {
+                Step::Done(line_end)
+            } else {
+                Step::Yield
+            }
         }
         b"set" | b"add" | b"replace" | b"append" | b"prepend" => {
             want!(6, 7);
@@ -281,28 +284,51 @@ fn incomplete_line<S: Storage>(s: &Session<S>, data: &[u8]) -> Step {
 }
 
 /// get / gets / gat / gats over every key of the line (memcached re-tokenizes past 24
-/// tokens; splitting the whole line on spaces gives the same keys).
-fn get<S: Storage>(s: &Session<S>, line: &[u8], touch: bool, cas: bool, out: &mut Vec<u8>) {
-    let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
+/// tokens; splitting the whole line on spaces gives the same keys). Returns false when
+/// the replies reached the session's budget with keys left: `s.get_resume` says where the
+/// next feed goes on (END comes at the very end), so one line naming a big item many
+/// times cannot make us build its whole reply at once.
+fn get<S: Storage>(
+    s: &mut Session<S>,
+    line: &[u8],
+    touch: bool,
+    cas: bool,
+    out: &mut Vec<u8>,
+) -> bool {
+    let resume = s.get_resume.take();
+    let mut words = line
+        .split(|&b| b == b' ')
+        .map(|w| (w.as_ptr() as usize - line.as_ptr() as usize, w))
+        .filter(|(_, w)| !w.is_empty());
     words.next(); // the command
     let mut opts = GetOptions::default();
     if touch {
-        match words.next().and_then(parse_i32) {
+        match words.next().and_then(|(_, w)| parse_i32(w)) {
             Some(exp) => opts.touch = Some(exp as i64),
             None => {
                 reply(out, false, b"CLIENT_ERROR invalid exptime argument");
-                return;
+                return true;
             }
         }
     }
     let start = out.len();
-    for key in words {
+    let mut served = 0;
+    for (at, key) in words {
+        if resume.is_some_and(|r| at < r) {
+            continue; // sent by an earlier feed
+        }
         if key.len() > KEY_MAX {
-            // memcached drops the replies it had stacked for this command.
+            // memcached drops the replies it had stacked for this command (those an
+            // earlier feed sent are gone already).
             out.truncate(start);
             reply(out, false, b"CLIENT_ERROR bad command line format");
-            return;
+            return true;
         }
+        if served > 0 && s.over_budget(out) {
+            s.get_resume = Some(at);
+            return false;
+        }
+        served += 1;
         s.store.get(key, &opts, |it| {
             out.reserve(it.key.len() + it.value.len() + 64);
             out.extend_from_slice(b"VALUE ");
@@ -321,6 +347,7 @@ fn get<S: Storage>(s: &Session<S>, line: &[u8], touch: bool, cas: bool, out: &mu
         });
     }
     out.extend_from_slice(b"END\r\n");
+    true
 }
 
 /// set / add / replace / append / prepend / cas: validates the line, then waits for the

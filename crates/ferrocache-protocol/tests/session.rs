@@ -133,6 +133,7 @@ fn long_get_lines_are_allowed_up_to_the_limit() {
     let limits = Limits {
         max_line: 2048,
         max_get_line: 10_000,
+        ..Limits::default()
     };
     let mut s = Session::with_limits(
         common::Mock::default(),
