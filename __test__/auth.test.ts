@@ -2,7 +2,7 @@
 // the text login, the counters and settings memcached reports, command-line errors, and
 // the warning for a server reachable beyond loopback without logins. The byte-for-byte
 // comparison with memcached is auth-differential.test.ts.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import memjs from 'memjs'
@@ -112,6 +112,39 @@ test('createServer({ authFile }) requires logins for embedded servers too', asyn
     await s.close(1_000)
   }
   assert.throws(() => createServer({ authFile: '' }), /authFile must be the path/)
+})
+
+/** The socket inodes a process holds, from /proc/<pid>/fd. */
+function socketInodes(pid: number): Set<string> {
+  const inodes = new Set<string>()
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))
+      if (m) inodes.add(m[1]!)
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return inodes
+}
+
+/** Rows of /proc/net/{tcp,tcp6,udp,udp6} owned by `inodes`: [local address:port hex, state hex]. */
+function sockets(table: string, inodes: Set<string>): Array<[string, string]> {
+  return readFileSync(`/proc/net/${table}`, 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length > 9 && inodes.has(f[9]!))
+    .map((f) => [f[1]!, f[3]!])
+}
+
+test('defaults hold in a running ferrocached: no UDP socket, TCP listening on 127.0.0.1 only', () => {
+  const inodes = socketInodes(server.child.pid!)
+  assert.equal(sockets('udp', inodes), [])
+  assert.equal(sockets('udp6', inodes), [])
+  const listening = [...sockets('tcp', inodes), ...sockets('tcp6', inodes)].filter(([, state]) => state === '0A')
+  const port = server.port.toString(16).toUpperCase().padStart(4, '0')
+  assert.equal(listening, [[`0100007F:${port}`, '0A']], 'one listener, on 127.0.0.1')
 })
 
 test('loopback addresses and the warning for an open server without logins', () => {
