@@ -31,6 +31,8 @@ export interface ConnectionOptions {
 }
 
 const OUT_MIN = 16 * 1024
+/** Written buffers up to this size are kept for the next ticks' requests. */
+const OUT_KEEP_MAX = 4 * 1024 * 1024
 const VA = 0x4156 // "VA" read as a little-endian uint16 of the first two bytes
 
 export class Connection {
@@ -47,6 +49,9 @@ export class Connection {
   /** This tick's requests, encoded straight into one buffer (one copy, one write). */
   #out: Buffer = Buffer.allocUnsafe(OUT_MIN)
   #outLen = 0
+  /** Written buffers the socket has let go of, reused for the next ticks' requests: a
+   * fresh one per tick (hundreds of KB with large values) kept the GC busy. */
+  #spare: Buffer[] = []
   #flushQueued = false
   #timer: NodeJS.Timeout | undefined
   #connectTimer: NodeJS.Timeout | undefined
@@ -151,11 +156,20 @@ export class Connection {
     this.#flushQueued = false
     if (this.#closed || this.#outLen === 0) return
     const used = this.#outLen
-    this.#socket.write(this.#out.subarray(0, used))
-    // The socket may hold the written bytes until the kernel takes them: a new buffer,
-    // sized like this tick's so a busy connection does not grow it again every time.
-    this.#out = Buffer.allocUnsafe(Math.max(OUT_MIN, used))
+    const written = this.#out
+    // The socket may hold the bytes until the kernel takes them: the buffer comes back
+    // for reuse once the write is done.
+    this.#socket.write(written.subarray(0, used), (err) => {
+      if (err === undefined || err === null) this.#recycle(written)
+    })
+    // The next one sized like this tick's, so a busy connection does not grow it again.
+    const spare = this.#spare.pop()
+    this.#out = spare !== undefined && spare.length >= used ? spare : Buffer.allocUnsafe(Math.max(OUT_MIN, used))
     this.#outLen = 0
+  }
+
+  #recycle(buf: Buffer): void {
+    if (buf.length <= OUT_KEEP_MAX && this.#spare.length < 2 && !this.#closed) this.#spare.push(buf)
   }
 
   #reserve(bytes: number): void {
