@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ferrocache_core::Store;
@@ -200,6 +200,8 @@ struct Conn {
     session: Option<Session<Arc<Store>>>,
     info: Arc<ServerInfo>,
     id: u64,
+    /// Unix second of the last command, for `stats conns` (`ServerInfo::conn_opened`).
+    last_cmd: Arc<AtomicU32>,
     out: Vec<u8>,
     /// Input received but not yet executed because the reply budget ran out.
     pending: Vec<u8>,
@@ -215,6 +217,7 @@ impl Conn {
             self.control = Control::Close;
             return;
         };
+        let requests_before = session.requests();
         // after `snapshot` the requests that followed it wait in the session's buffer
         let resume = self.control == Control::Snapshot;
         self.control = Control::Continue;
@@ -250,6 +253,13 @@ impl Conn {
         }
         if matches!(self.control, Control::Continue | Control::Snapshot) && at < data.len() {
             self.pending = data[at..].to_vec();
+        }
+        if session.requests() != requests_before {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as u32)
+                .unwrap_or(0);
+            self.last_cmd.store(now, Ordering::Relaxed);
         }
     }
 
@@ -352,7 +362,7 @@ impl NativeSession {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as u32)
             .unwrap_or(0);
-        info.inner.conn_opened(
+        let last_cmd = info.inner.conn_opened(
             id,
             ConnEntry {
                 addr,
@@ -364,6 +374,7 @@ impl NativeSession {
             session: Some(Session::new(store, info.inner.clone())),
             info: info.inner.clone(),
             id,
+            last_cmd,
             out: Vec::new(),
             pending: Vec::new(),
             control: Control::Continue,

@@ -62,7 +62,8 @@ pub struct ServerInfo {
     /// Lines the server appends to the general `stats` (persistence's `rdb_*`).
     extra_stats: Mutex<Vec<(String, String)>>,
     listeners: Mutex<Vec<(u64, String)>>,
-    conns: Mutex<BTreeMap<u64, ConnEntry>>,
+    /// Open connections, each with the unix second of its last command.
+    conns: Mutex<BTreeMap<u64, (ConnEntry, Arc<AtomicU32>)>>,
 }
 
 impl ServerInfo {
@@ -132,11 +133,19 @@ impl ServerInfo {
         *self.listeners.lock().unwrap() = listeners;
     }
 
-    /// A connection was accepted; `id` is the server's (memcached prints the fd).
-    pub fn conn_opened(&self, id: u64, entry: ConnEntry) {
+    /// A connection was accepted; `id` is the server's (memcached prints the fd). Returns
+    /// the connection's last-command clock: store the unix second in it whenever the
+    /// connection runs a command (`stats conns` shows `secs_since_last_cmd` from it; it
+    /// starts at `entry.opened`).
+    pub fn conn_opened(&self, id: u64, entry: ConnEntry) -> Arc<AtomicU32> {
         self.curr_connections.fetch_add(1, Relaxed);
         self.total_connections.fetch_add(1, Relaxed);
-        self.conns.lock().unwrap().insert(id, entry);
+        let last_cmd = Arc::new(AtomicU32::new(entry.opened));
+        self.conns
+            .lock()
+            .unwrap()
+            .insert(id, (entry, last_cmd.clone()));
+        last_cmd
     }
 
     /// A connection closed.
@@ -253,12 +262,13 @@ impl ServerInfo {
     pub(crate) fn listeners(&self) -> Vec<(u64, String)> {
         self.listeners.lock().unwrap().clone()
     }
-    pub(crate) fn conns(&self) -> Vec<(u64, ConnEntry)> {
+    /// (id, entry, unix second of its last command) of every open connection.
+    pub(crate) fn conns(&self) -> Vec<(u64, ConnEntry, u32)> {
         self.conns
             .lock()
             .unwrap()
             .iter()
-            .map(|(k, v)| (*k, v.clone()))
+            .map(|(k, (e, last))| (*k, e.clone(), last.load(Relaxed)))
             .collect()
     }
 }

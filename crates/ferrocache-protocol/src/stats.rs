@@ -54,14 +54,14 @@ pub(crate) fn stats<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Ve
                     now.saturating_sub(s.info.started) as u64,
                 );
             }
-            for (id, c) in s.info.conns() {
+            for (id, c, last_cmd) in s.info.conns() {
                 stat(out, &format!("{id}:addr"), &c.addr);
                 stat(out, &format!("{id}:listen_addr"), &c.listen_addr);
                 stat(out, &format!("{id}:state"), "conn_parse_cmd");
                 stat_u(
                     out,
                     &format!("{id}:secs_since_last_cmd"),
-                    now.saturating_sub(c.opened) as u64,
+                    now.saturating_sub(last_cmd) as u64,
                 );
             }
             out.extend_from_slice(b"END\r\n");

@@ -287,7 +287,13 @@ fn stats_settings_and_conns_come_from_server_info() {
         listen_addr: "tcp:127.0.0.1:11211".into(),
         opened: 0,
     };
-    info.conn_opened(7, entry);
+    let last_cmd = info.conn_opened(7, entry);
+    // the connection's last command 5 s ago: stats conns counts from it, not from connect
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32;
+    last_cmd.store(now - 5, std::sync::atomic::Ordering::Relaxed);
     info.set_listeners(vec![(3, "tcp:127.0.0.1:11211".into())]);
     assert_eq!(info.curr_connections(), 1);
     let mut out = Vec::new();
@@ -302,6 +308,12 @@ fn stats_settings_and_conns_come_from_server_info() {
         "{text}"
     );
     assert!(text.contains("STAT 7:addr tcp:127.0.0.1:5000\r\nSTAT 7:listen_addr tcp:127.0.0.1:11211\r\nSTAT 7:state conn_parse_cmd\r\n"), "{text}");
+    // 5, or 6 if the second turned meanwhile (the entry says it opened at 0)
+    assert!(
+        text.contains("STAT 7:secs_since_last_cmd 5\r\n")
+            || text.contains("STAT 7:secs_since_last_cmd 6\r\n"),
+        "{text}"
+    );
     info.conn_closed(7);
     info.conn_closed(7);
     assert_eq!(info.curr_connections(), 0);
