@@ -2,7 +2,8 @@
 // snapshots written during the run and (when this build has replication) a replica
 // attached; then every acknowledged write is read back.
 //
-//   npm run soak [-- --seconds N] [--memory MB] [--no-replica] [--no-restart] [--json FILE]
+//   npm run soak [-- --seconds N] [--memory MB] [--writers N] [--hold N] [--json FILE]
+//                  [--no-replica | --replica] [--no-restart] [--no-hostile] [--no-snapshots]
 //
 // Passes when: the server never exits; its RSS stays under the bound; no acknowledged
 // write reads back wrong, deleted keys stay deleted, nothing outlives its TTL; no durable
@@ -28,6 +29,8 @@ export interface SoakOptions extends LoadShape {
   hold: number
   /** 'auto': attach a replica if this build accepts --replica-of. */
   replica: 'auto' | 'on' | 'off'
+  /** Persistence on (--data-dir, a --save rule, `snapshot` commands); off: none of it. */
+  snapshots: boolean
   /** Restart the primary from its snapshot at the end and check every item came back. */
   restart: boolean
   /** A `snapshot` command this often (the --save rule writes more). */
@@ -49,6 +52,7 @@ export const DEFAULT_OPTIONS: SoakOptions = {
   writers: 8,
   hold: 500,
   replica: 'auto',
+  snapshots: true,
   restart: true,
   snapshotEveryMs: 10_000,
   hostile: true,
@@ -155,7 +159,8 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     restart: { status: 'off' },
     failures,
   }
-  const primaryArgs = ['-m', String(o.memoryMb), '-c', String(o.hold + 1000), '--data-dir', dataDir, '--save', '5 1']
+  const primaryArgs = ['-m', String(o.memoryMb), '-c', String(o.hold + 1000)]
+  if (o.snapshots) primaryArgs.push('--data-dir', dataDir, '--save', '5 1')
   try {
     const primary = await startServer('primary', primaryArgs)
     servers.push(primary)
@@ -199,7 +204,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     await Promise.all([
       ...Array.from({ length: o.writers }, (_, w) => tracker.writer(client, w, deadline)),
       o.hostile ? runHostile({ port: primary.port, deadline, hold: o.hold, durableKeys: durableNames }, report.hostile) : undefined,
-      snapshotLoop(primary.port, deadline, o.snapshotEveryMs, report.snapshots),
+      o.snapshots ? snapshotLoop(primary.port, deadline, o.snapshotEveryMs, report.snapshots) : undefined,
     ])
     clearInterval(progress)
 
@@ -245,6 +250,10 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
     if (replica && replicaRss) {
       const replicaClient = newClient(replica.port)
       clients.push(replicaClient)
+      // let every TTL end first (at most 4 s + slack after the load): then expired keys
+      // compare too (the replica must not serve them either) instead of being skipped
+      const lastExpiry = Math.max(0, ...[...tracker.keys.values()].map((k) => k.expiresBy))
+      await sleep(Math.min(10_000, Math.max(0, lastExpiry + 2500 - Date.now())))
       const caughtUp = await waitForReplica(client, replicaClient, 60_000)
       if (caughtUp === undefined) failures.push('the replica did not catch up within 60 s')
       else {
@@ -278,7 +287,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakR
       failures.push(`primary RSS reached ${(report.rss.maxPrimary / MiB).toFixed(0)} MiB, bound ${(report.rss.boundPrimary / MiB).toFixed(0)} MiB`)
     }
 
-    if (o.restart) {
+    if (o.restart && o.snapshots) {
       log('soak: restarting the primary from the snapshot written on stop')
       const how = await primary.stop()
       if (how !== 'code 0') failures.push(`the primary stopped with ${how}: ${primary.stderr().slice(-1500)}`)
@@ -341,6 +350,7 @@ function parseArgs(argv: string[]): { options: Partial<SoakOptions>; json?: stri
     else if (a === '--no-replica') options.replica = 'off'
     else if (a === '--replica') options.replica = 'on'
     else if (a === '--no-restart') options.restart = false
+    else if (a === '--no-snapshots') options.snapshots = false
     else if (a === '--no-hostile') options.hostile = false
     else if (a === '--json') json = argv[++i]
     else throw new Error(`unknown option ${a}; see the top of bench/soak.ts`)
