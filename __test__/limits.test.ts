@@ -111,6 +111,43 @@ test('one get naming a 1 MB item 5000 times: a client that does not read holds a
   }
 })
 
+test('values on their way in: all connections together hold at most max(-m, 64 MiB); more get SERVER_ERROR', async () => {
+  const fc = await startFerrocached(['-m', '16'])
+  const conns: RawConn[] = []
+  try {
+    const before = memory(fc.child.pid!).now
+    const body = Buffer.alloc(1_000_000 - 10, 0x61) // each value 10 bytes short of complete
+    for (let i = 0; i < 150; i += 50) {
+      const batch = await Promise.all(Array.from({ length: 50 }, () => RawConn.open(fc.port)))
+      for (const [j, c] of batch.entries()) c.send(Buffer.concat([Buffer.from(`set k${i + j} 0 0 1000000\r\n`), body]))
+      conns.push(...batch)
+    }
+    for (let waited = 0; waited < 8_000 && conns.filter((c) => c.closed).length < 150 - 64; waited += 50) await sleep(50)
+    const refused = conns.filter((c) => c.closed)
+    assert.ok(refused.length >= 150 - 64, `${refused.length} of 150 refused`)
+    for (const c of refused.slice(0, 10)) assert.is((await c.settle(5, 50)).toString(), 'SERVER_ERROR out of memory storing object\r\n')
+    const grown = memory(fc.child.pid!).now - before
+    assert.ok(grown < 96 * MiB, `RSS grew by ${grown >> 10} MiB with 150 values half sent`)
+    const stats = await exchange(fc.port, 'stats\r\n', 'END\r\n')
+    assert.ok(Number(/STAT read_buf_bytes (\d+)/.exec(stats)?.[1]) <= 64 * 1024 * 1024)
+    assert.ok(Number(/STAT read_buf_oom (\d+)/.exec(stats)?.[1]) >= 150 - 64)
+    // The ones still held complete normally.
+    const held = conns.filter((c) => !c.closed)
+    const done = await Promise.all(held.slice(0, 5).map((c) => (c.send('bbbbbbbbbb\r\n'), c.until('\r\n', 3_000))))
+    for (const r of done) assert.is(r, 'STORED\r\n')
+  } finally {
+    for (const c of conns) c.close()
+  }
+  await sleep(200)
+  try {
+    const stats = await exchange(fc.port, 'stats\r\n', 'END\r\n')
+    assert.is(/STAT read_buf_bytes (\d+)/.exec(stats)?.[1], '0', 'given back when the connections close')
+    await serves(fc.port)
+  } finally {
+    await fc.stop()
+  }
+})
+
 test('slowloris: trickling a line or a value is closed by the idle timeout, steady clients are not', async () => {
   const fc = await startFerrocached(['-o', 'idle_timeout=1'])
   try {
@@ -175,14 +212,16 @@ async function churn(port: number, totalBytes: number, maxValue: number, seed: n
   let sent = 0
   const worker = async (id: number): Promise<void> => {
     const c = await RawConn.open(port)
+    const closed = new Promise<void>((r) => c.socket.once('close', () => r()))
     while (sent < totalBytes && !c.closed) {
       const len = Math.max(1, Math.floor(Math.exp(rnd() * Math.log(maxValue))))
       const head = Buffer.from(`set k${id}:${Math.floor(rnd() * 1e6)} 0 0 ${len} noreply\r\n`)
       sent += len
       if (!c.socket.write(Buffer.concat([head, payload.subarray(0, len), Buffer.from('\r\n')]))) {
-        await new Promise((r) => c.socket.once('drain', r))
+        await Promise.race([new Promise((r) => c.socket.once('drain', r)), closed])
       }
     }
+    assert.not.ok(c.closed, 'the server kept the connection')
     c.send('mn\r\n')
     await c.until('MN\r\n', 10_000)
     c.close()

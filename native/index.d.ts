@@ -107,6 +107,12 @@ export declare class NativeServerInfo {
    * how many users were loaded.
    */
   setUsers(users?: Buffer | undefined | null): number
+  /**
+   * The most bytes of partial requests (values on their way in) all connections together
+   * may buffer; a connection that would pass it gets `SERVER_ERROR out of memory storing
+   * object` and is closed. Shown in `stats` as `read_buf_bytes` / `read_buf_oom`.
+   */
+  setInflightLimit(bytes: number): void
   /** Logins tried (`auth_cmds`). */
   get authCmds(): number
   /** Logins refused (`auth_errors`). */

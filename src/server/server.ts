@@ -17,6 +17,9 @@ import { createTlsServer } from './tls'
 /** memcached's reply to a connection over the limit, sent before closing it. */
 export const TOO_MANY_CONNECTIONS = 'ERROR Too many open connections\r\n'
 
+/** The least room for partial requests of all connections together (see setInflightLimit). */
+const INFLIGHT_FLOOR = 64 * 1024 * 1024
+
 /** ferrocache's own version, logged at start. */
 const VERSION = (require('../../package.json') as { version: string }).version
 
@@ -68,6 +71,9 @@ export class FerrocacheServer extends EventEmitter {
     this.info = new native.NativeServerInfo(PROTOCOL_VERSION)
     this.info.setMaxConnections(this.options.connLimit)
     this.info.setShutdownEnabled(this.options.enableShutdown)
+    // Values on their way in are held outside the item memory: all connections together
+    // may buffer as much as -m (at least 64 MiB) before the one growing is refused.
+    this.info.setInflightLimit(Math.max(this.options.memoryLimit, INFLIGHT_FLOOR))
     // persistence: the `snapshot` command and the rdb_* lines of `stats`
     const persistence = this.cache.persistence
     this.info.setSnapshotEnabled(persistence !== undefined)

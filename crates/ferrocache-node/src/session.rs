@@ -116,6 +116,14 @@ impl NativeServerInfo {
         Ok(n)
     }
 
+    /// The most bytes of partial requests (values on their way in) all connections together
+    /// may buffer; a connection that would pass it gets `SERVER_ERROR out of memory storing
+    /// object` and is closed. Shown in `stats` as `read_buf_bytes` / `read_buf_oom`.
+    #[napi]
+    pub fn set_inflight_limit(&self, bytes: f64) {
+        self.inner.set_inflight_limit(bytes.max(0.0) as u64);
+    }
+
     /// Logins tried (`auth_cmds`).
     #[napi(getter)]
     pub fn auth_cmds(&self) -> f64 {

@@ -56,6 +56,11 @@ pub struct ServerInfo {
     store_no_memory: AtomicU64,
     auth_cmds: AtomicU64,
     auth_errors: AtomicU64,
+    /// Bytes of partial requests the sessions hold (values still arriving), and the most
+    /// all sessions together may hold; a session that would pass it is closed.
+    inflight: AtomicU64,
+    inflight_limit: AtomicU64,
+    inflight_refused: AtomicU64,
     /// With users, every new session must log in (text token or SASL PLAIN).
     users: RwLock<Option<Arc<Users>>>,
     settings: Mutex<Vec<(String, String)>>,
@@ -91,6 +96,9 @@ impl ServerInfo {
             store_no_memory: AtomicU64::new(0),
             auth_cmds: AtomicU64::new(0),
             auth_errors: AtomicU64::new(0),
+            inflight: AtomicU64::new(0),
+            inflight_limit: AtomicU64::new(u64::MAX),
+            inflight_refused: AtomicU64::new(0),
             users: RwLock::new(None),
             settings: Mutex::new(Vec::new()),
             extra_stats: Mutex::new(Vec::new()),
@@ -108,6 +116,39 @@ impl ServerInfo {
     /// The users new sessions check logins against; `None` = no authentication.
     pub fn users(&self) -> Option<Arc<Users>> {
         self.users.read().unwrap().clone()
+    }
+
+    /// The most bytes of partial requests all sessions together may buffer (values on their
+    /// way in); past it the session whose buffer grew is answered `SERVER_ERROR out of
+    /// memory storing object` and closed. Buffers under 16 KiB are never counted.
+    /// Default: no limit.
+    pub fn set_inflight_limit(&self, bytes: u64) {
+        self.inflight_limit.store(bytes, Relaxed);
+    }
+
+    /// (bytes of partial requests buffered now, sessions closed for passing the limit):
+    /// `stats` shows them as memcached's `read_buf_bytes` and `read_buf_oom`.
+    pub fn inflight(&self) -> (u64, u64) {
+        (
+            self.inflight.load(Relaxed),
+            self.inflight_refused.load(Relaxed),
+        )
+    }
+
+    /// Takes `n` bytes from the in-flight budget; false (nothing taken) when it is spent.
+    pub(crate) fn charge_inflight(&self, n: usize) -> bool {
+        let n = n as u64;
+        let before = self.inflight.fetch_add(n, Relaxed);
+        if before.saturating_add(n) > self.inflight_limit.load(Relaxed) {
+            self.inflight.fetch_sub(n, Relaxed);
+            self.inflight_refused.fetch_add(1, Relaxed);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn release_inflight(&self, n: usize) {
+        self.inflight.fetch_sub(n as u64, Relaxed);
     }
 
     /// Logins tried (`auth_cmds`) and failed (`auth_errors`).

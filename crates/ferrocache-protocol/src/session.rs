@@ -26,6 +26,10 @@ pub enum Control {
     Snapshot,
 }
 
+/// Partial input up to this size is not charged to the server-wide in-flight budget
+/// ([`ServerInfo::set_inflight_limit`]): request lines and small values never hit it.
+const UNCHARGED: usize = 16 * 1024;
+
 /// Limits a session enforces on its own input buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -120,6 +124,8 @@ pub struct Session<S: Storage> {
     /// Where a multiget that reached the reply budget resumes: the byte offset of its next
     /// key in the request line (which stays first in the buffer).
     pub(crate) get_resume: Option<usize>,
+    /// Bytes of `buf`'s capacity charged to the server-wide in-flight budget.
+    charged: usize,
 }
 
 impl<S: Storage> Session<S> {
@@ -139,6 +145,7 @@ impl<S: Storage> Session<S> {
             reply_start: 0,
             held: false,
             get_resume: None,
+            charged: 0,
             store,
             info,
             limits,
@@ -176,19 +183,49 @@ impl<S: Storage> Session<S> {
             self.buf = buf;
             ctl
         };
-        let ctl = match ctl {
+        let mut ctl = match ctl {
             Ok(ctl) => ctl,
             Err(sent) => {
                 out.truncate(sent);
                 Control::Close
             }
         };
+        if matches!(ctl, Control::Continue | Control::Snapshot) && !self.charge_buffer() {
+            // memcached's answer when it has no memory for a value on its way in
+            if self.proto != Proto::Binary {
+                out.extend_from_slice(b"SERVER_ERROR out of memory storing object\r\n");
+            }
+            ctl = Control::Close;
+        }
         if !matches!(ctl, Control::Continue | Control::Snapshot) {
             self.closed = true;
             self.buf = Vec::new();
+            self.charge_buffer();
         }
         self.info.add_io(input.len(), out.len() - out_start);
         ctl
+    }
+
+    /// Brings the buffer's charge on the server-wide in-flight budget up to date, giving
+    /// back the room a finished large value left; false when the budget is spent.
+    fn charge_buffer(&mut self) -> bool {
+        let cap = self.buf.capacity();
+        if cap > 4 * UNCHARGED && self.buf.len() < cap / 4 {
+            self.buf.shrink_to(self.buf.len().max(UNCHARGED));
+        }
+        let want = if self.buf.capacity() > UNCHARGED {
+            self.buf.capacity()
+        } else {
+            0
+        };
+        if want > self.charged && !self.info.charge_inflight(want - self.charged) {
+            return false;
+        }
+        if want < self.charged {
+            self.info.release_inflight(self.charged - want);
+        }
+        self.charged = want;
+        true
     }
 
     /// Whether the last feed stopped at [`Limits::max_reply`] with requests (or the rest
@@ -284,5 +321,11 @@ impl<S: Storage> Session<S> {
                 Step::Abort => return (data.len(), Err(sent)),
             }
         }
+    }
+}
+
+impl<S: Storage> Drop for Session<S> {
+    fn drop(&mut self) {
+        self.info.release_inflight(self.charged);
     }
 }

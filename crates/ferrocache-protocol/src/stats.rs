@@ -154,14 +154,12 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     ] {
         stat_u(out, name, 0);
     }
-    for name in [
-        "read_buf_count",
-        "read_buf_bytes",
-        "read_buf_bytes_free",
-        "read_buf_oom",
-    ] {
-        stat_u(out, name, 0);
-    }
+    // ferrocache's read buffers: the partial requests sessions hold (ServerInfo::inflight)
+    let (inflight, refused) = i.inflight();
+    stat_u(out, "read_buf_count", 0);
+    stat_u(out, "read_buf_bytes", inflight);
+    stat_u(out, "read_buf_bytes_free", 0);
+    stat_u(out, "read_buf_oom", refused);
     stat_u(out, "reserved_fds", 0);
     let touch = e.cmd_touch;
     let pairs: [(&str, u64); 24] = [
