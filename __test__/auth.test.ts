@@ -12,7 +12,8 @@ import * as assert from 'uvu/assert'
 import { exposureWarning, isLoopback } from '../src/server/auth'
 import { createServer } from '../src/server'
 import { RawConn } from './helpers/raw'
-import { runCli, startFerrocached, type Running } from './helpers/servers'
+import { run, runCli, sleep, startFerrocached, type Running } from './helpers/servers'
+import { parseCommandLine, type CliSettings } from '../src/cli/options'
 
 let dir: string
 let userFile: string
@@ -66,6 +67,47 @@ test('memjs with a wrong password fails and stores nothing', async () => {
   c.send('set x 0 0 12\r\nalice s3cret\r\nget w\r\n')
   assert.is(await c.until('END\r\n'), 'STORED\r\nEND\r\n')
   c.close()
+})
+
+test('libmemcached with SASL (memccp/memccat/memcstat --binary --username --password)', async () => {
+  const servers = `--servers=127.0.0.1:${server.port}`
+  const login = ['--binary', '--username=alice', '--password=s3cret']
+  const file = join(dir, 'payload.txt')
+  writeFileSync(file, 'stored through SASL\n')
+  const cp = await run('/usr/bin/memccp', [servers, ...login, file])
+  assert.is(cp.code, 0, cp.stderr)
+  // memccp's set is quiet and it exits at once: the value may land a moment later.
+  let cat = await run('/usr/bin/memccat', [servers, ...login, 'payload.txt'])
+  for (let i = 0; i < 20 && cat.stdout.trim() === ''; i++) {
+    await sleep(50)
+    cat = await run('/usr/bin/memccat', [servers, ...login, 'payload.txt'])
+  }
+  assert.is(cat.stdout, 'stored through SASL\n\n') // memccat adds a newline
+  const stat = await run('/usr/bin/memcstat', [servers, ...login])
+  assert.match(stat.stdout, /version: 1\.6\.18/)
+  const refused = await run('/usr/bin/memcstat', [servers, '--binary', '--username=alice', '--password=nope'])
+  assert.match(refused.stdout + refused.stderr, /AUTHENTICATION FAILURE/)
+  assert.not.match(refused.stdout, /version:/)
+})
+
+test('command line: -Y/-S/-Z/--tls-* and their FERROCACHE_* variables', () => {
+  const run = (argv: string[], env: NodeJS.ProcessEnv = {}): CliSettings => {
+    const c = parseCommandLine(argv, env)
+    if (c.kind !== 'run') throw new Error(c.kind)
+    return c.settings
+  }
+  assert.is(run(['-Y', '/u']).authFile, '/u')
+  assert.is(run(['-S', '--auth-file', '/u']).authFile, '/u')
+  assert.is(run([], { FERROCACHE_AUTH_FILE: '/e' }).authFile, '/e')
+  assert.is(run([]).authFile, undefined)
+  assert.equal(run(['--tls-cert', 'c', '--tls-key', 'k']).tls, { cert: 'c', key: 'k' })
+  assert.equal(run(['-Z', '-o', 'ssl_chain_cert=c,ssl_key=k,ssl_ca_cert=a,idle_timeout=3']).tls, { cert: 'c', key: 'k', ca: 'a' })
+  assert.equal(run([], { FERROCACHE_TLS_CERT: 'c', FERROCACHE_TLS_KEY: 'k', FERROCACHE_TLS_CA: 'a' }).tls, { cert: 'c', key: 'k', ca: 'a' })
+  assert.is(run([]).tls, undefined)
+  assert.throws(() => parseCommandLine(['-S']), /needs the users/)
+  assert.throws(() => parseCommandLine(['--tls-cert', 'c']), /--tls-key/)
+  assert.throws(() => parseCommandLine(['--tls-ca', 'a']), /--tls-cert/)
+  assert.throws(() => parseCommandLine(['-o', 'ssl_ciphers=x']), /unknown -o option/)
 })
 
 test('text login: passwords with spaces cannot be sent, colons can; counters and settings', async () => {
