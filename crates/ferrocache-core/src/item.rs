@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! offset  size  field
-//!      0     4  h_next      next handle in the free list when the chunk is free
+//!      0     4  h_next      next handle in the free list when the chunk is free; in a live
+//!                           item its own flags (bit 0 KEY_BINARY), 0 when stored
 //!      4     4  prev        LRU neighbour towards the head
 //!      8     4  next        LRU neighbour towards the tail
 //!     12     8  cas
@@ -22,6 +23,9 @@ pub const HDR: usize = 36;
 /// (the CPU's adjacent-line prefetch fetches more as the copy reads on; measured on a walk of
 /// 1M 152-byte items, one to three lines and 8 to 24 items ahead all took the same time).
 const PREFETCH_LINES: usize = 2;
+/// A live item's flag in the `h_next` word: its key came base64-encoded (meta `b`), so meta
+/// replies echo it in base64 (memcached's ITEM_KEY_BINARY).
+const X_KEY_BINARY: u32 = 1;
 /// "No item": the end of a chain, list or free list.
 pub const NIL: u32 = u32::MAX;
 
@@ -195,6 +199,24 @@ impl Item {
         }
     }
 
+    /// Whether the key came base64-encoded (see [`X_KEY_BINARY`]); live items only.
+    #[inline]
+    pub fn key_binary(self) -> bool {
+        self.rd32(OFF_HNEXT) & X_KEY_BINARY != 0
+    }
+    #[inline]
+    pub fn set_key_binary(self, on: bool) {
+        let x = self.rd32(OFF_HNEXT);
+        self.wr32(
+            OFF_HNEXT,
+            if on {
+                x | X_KEY_BINARY
+            } else {
+                x & !X_KEY_BINARY
+            },
+        )
+    }
+
     /// The key. The slice borrows the chunk; the caller keeps the shard locked meanwhile.
     #[inline]
     pub fn key<'a>(self) -> &'a [u8] {
@@ -217,7 +239,7 @@ impl Item {
     /// Writes a fresh header and the key; links are NIL, flags and segment clear.
     pub fn init(self, key: &[u8], vlen: usize, flags: u32, exptime: u32, cas: u64, time: u32) {
         debug_assert!(!key.is_empty() && key.len() <= 255 && vlen <= MAX_VLEN);
-        self.set_h_next(NIL);
+        self.set_h_next(0); // a live item's own flags: none yet
         self.set_prev(NIL);
         self.set_next(NIL);
         self.set_cas(cas);

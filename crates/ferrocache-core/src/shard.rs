@@ -349,6 +349,22 @@ impl Shards {
         )
     }
 
+    pub fn mark_key_binary(&self, key: &[u8]) -> bool {
+        if !key_ok(key) {
+            return false;
+        }
+        let hash = hash_key(key);
+        self.run(hash, |s, _core, ctx| {
+            let h = s.ht.find(&s.mem, hash, key);
+            if h == NIL || ctx.dead(s.mem.item(h)).is_some() {
+                return Ok(false);
+            }
+            s.mem.item(h).set_key_binary(true);
+            Ok(true)
+        })
+        .unwrap_or(false)
+    }
+
     pub fn touch(&self, key: &[u8], exptime: i64) -> bool {
         if !key_ok(key) {
             return false;
@@ -435,6 +451,7 @@ fn view<'a>(it: Item, ctx: &Ctx, won: bool, win_taken: bool) -> ItemView<'a> {
         stale: it.has(F_STALE),
         won,
         win_taken,
+        key_binary: it.key_binary(),
     }
 }
 

@@ -33,6 +33,9 @@ pub struct ItemView<'a> {
     pub won: bool,
     /// Another request already holds the win token (meta `Z`).
     pub win_taken: bool,
+    /// The key was stored base64-encoded (meta `b`, [`Store::mark_key_binary`]): meta
+    /// replies echo it in base64.
+    pub key_binary: bool,
 }
 
 /// How a read treats the item and which stats it counts under.
@@ -268,6 +271,13 @@ impl Store {
         f: impl FnMut(&ItemView<'_>),
     ) -> bool {
         self.inner.visit_shard_batch(shard, cursor, max_items, f)
+    }
+
+    /// Marks the live item `key` as stored with a base64 key (meta `b`), so meta replies echo
+    /// its key encoded however it is asked for, as memcached's ITEM_KEY_BINARY; a later store
+    /// of the key without `b` clears it. `false` on a miss.
+    pub fn mark_key_binary(&self, key: &[u8]) -> bool {
+        self.inner.mark_key_binary(key)
     }
 
     /// Every CAS value handed out so far is at most this.

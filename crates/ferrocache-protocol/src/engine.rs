@@ -43,6 +43,9 @@ impl Storage for Store {
         let c = self.config();
         slab_class_for(total, c.slab_min_size, c.growth_factor, c.page_size)
     }
+    fn mark_key_binary(&self, key: &[u8]) {
+        Store::mark_key_binary(self, key);
+    }
     fn visit(&self, mut f: impl FnMut(&ItemView<'_>)) {
         for shard in 0..self.shard_count() {
             self.visit_shard(shard, &mut f);

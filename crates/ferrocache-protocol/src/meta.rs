@@ -257,7 +257,8 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
                     out.push(b' ');
                     out.extend_from_slice(t.get(i));
                 }
-                b'k' => push_key(out, it.key, f.binary_key),
+                // as the item was stored (memcached's ITEM_KEY_BINARY), not as asked now
+                b'k' => push_key(out, it.key, it.key_binary),
                 _ => {}
             }
         }
@@ -363,6 +364,10 @@ fn ms<S: Storage>(
             return Step::Done(end);
         }
     };
+    if f.binary_key && outcome.status == StoreStatus::Stored {
+        // memcached keeps ITEM_KEY_BINARY on the item: mg echoes the key in base64 later
+        s.store.mark_key_binary(key);
+    }
     let code: &[u8] = match outcome.status {
         StoreStatus::Stored if f.quiet => return Step::Done(end),
         StoreStatus::Stored => b"HD",

@@ -58,6 +58,13 @@ pub trait Storage {
     fn item_fits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
         item_total_size(key_len, value_len, flags) <= self.item_size_max()
     }
+
+    /// Remembers that the live item `key` was stored with a base64 key (meta `b`), so meta
+    /// replies echo its key encoded ([`ItemView::key_binary`]). An engine that cannot keep
+    /// it ignores the call: replies then follow the request's `b`.
+    fn mark_key_binary(&self, key: &[u8]) {
+        let _ = key;
+    }
 }
 
 impl<T: Storage + ?Sized> Storage for Arc<T> {
@@ -104,5 +111,8 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn item_fits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
         (**self).item_fits(key_len, value_len, flags)
+    }
+    fn mark_key_binary(&self, key: &[u8]) {
+        (**self).mark_key_binary(key)
     }
 }

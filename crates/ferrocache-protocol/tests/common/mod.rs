@@ -22,6 +22,8 @@ struct Item {
     fetched: bool,
     stale: bool,
     token_sent: bool,
+    /// Stored with a base64 key (meta `b`).
+    key_binary: bool,
 }
 
 #[derive(Default)]
@@ -82,6 +84,7 @@ impl Mock {
             fetched: false,
             stale: false,
             token_sent: false,
+            key_binary: false,
         };
         st.items.insert(key.to_vec(), it);
         cas
@@ -107,6 +110,7 @@ fn view<'a>(
         stale: it.stale,
         won,
         win_taken: taken,
+        key_binary: it.key_binary,
     }
 }
 
@@ -266,6 +270,11 @@ impl Storage for Mock {
         Ok(ArithStatus::Ok { value: v, cas: c })
     }
 
+    fn mark_key_binary(&self, key: &[u8]) {
+        if let Some(it) = Self::live(&mut self.st.borrow_mut(), key) {
+            it.key_binary = true;
+        }
+    }
     fn touch(&self, key: &[u8], exptime: i64) -> bool {
         let mut st = self.st.borrow_mut();
         match Self::live(&mut st, key) {
