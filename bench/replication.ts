@@ -17,6 +17,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 import { join } from 'node:path'
+import { Cache, nativeCacheOf } from '../src/cache'
+import { native } from '../src/native'
 import { fmtOps, machineLine, writeSection } from './markdown'
 
 const ROOT = join(__dirname, '..')
@@ -230,6 +232,40 @@ async function sampleHeartbeatLag(replica: number, until: () => boolean): Promis
   return out
 }
 
+/**
+ * The engine's cost of recording changes for replication, apart from the network: sets
+ * into an embedded cache with an active replication backlog vs one without, in alternating
+ * 100 ms slices (so load from other processes hits both alike). Returns sets/s of each.
+ */
+export function engineOverhead(): { plain: number; recorded: number } {
+  const value = Buffer.alloc(100, 'v')
+  const plain = new Cache({ memoryLimit: '256mb' })
+  const recorded = new Cache({ memoryLimit: '256mb' })
+  const repl = new native.NativeReplication(nativeCacheOf(recorded), 64 << 20)
+  repl.psync('?', 0) // a replica asked for a full sync: the backlog records from now on
+  const ops = [0, 0]
+  const time = [0, 0]
+  const caches = [plain, recorded]
+  let k = 0
+  for (let slice = 0; slice < 40; slice++) {
+    const which = slice % 2
+    const c = caches[which]!
+    const t0 = performance.now()
+    let n = 0
+    while (performance.now() - t0 < 100) {
+      for (let i = 0; i < 1000; i++) c.setSync(`key:${(k + i) % 100_000}`, value)
+      n += 1000
+    }
+    k += n
+    time[which]! += performance.now() - t0
+    ops[which]! += n
+  }
+  if (repl.offset() === 0) throw new Error('the recorded cache wrote nothing to its backlog')
+  plain.close()
+  recorded.close()
+  return { plain: (ops[0]! / time[0]!) * 1000, recorded: (ops[1]! / time[1]!) * 1000 }
+}
+
 interface Round {
   alone: number
   withReplica: number
@@ -291,10 +327,12 @@ export async function runReplicationBench(): Promise<void> {
   // BENCH_REPL_FROM=<results json>: re-render a saved run into docs/benchmarks.md
   const from = process.env.BENCH_REPL_FROM
   if (from !== undefined) {
-    const saved = JSON.parse(readFileSync(from, 'utf8')) as { machine: string; seconds: number; warmup?: number; rounds: Round[] }
-    return publish(render(saved.rounds, saved.machine, saved.seconds, saved.warmup ?? WARMUP))
+    const saved = JSON.parse(readFileSync(from, 'utf8')) as Saved
+    return publish(render(saved.rounds, saved.machine, saved.seconds, saved.warmup ?? WARMUP, saved.engine))
   }
   buildLoadgen()
+  const engine = engineOverhead()
+  console.log(`  engine: ${fmtOps(engine.plain)} sets/s without, ${fmtOps(engine.recorded)} with replication recording`)
   const rounds: Round[] = []
   for (let i = 0; i < ROUNDS; i++) {
     const r = await round()
@@ -308,9 +346,17 @@ export async function runReplicationBench(): Promise<void> {
   mkdirSync(RESULTS_DIR, { recursive: true })
   writeFileSync(
     join(RESULTS_DIR, `replication-${new Date().toISOString().replace(/[:.]/g, '-')}.json`),
-    JSON.stringify({ machine, seconds: SECONDS, warmup: WARMUP, rounds }, null, 1),
+    JSON.stringify({ machine, seconds: SECONDS, warmup: WARMUP, engine, rounds }, null, 1),
   )
-  publish(render(rounds, machine, SECONDS, WARMUP))
+  publish(render(rounds, machine, SECONDS, WARMUP, engine))
+}
+
+interface Saved {
+  machine: string
+  seconds: number
+  warmup?: number
+  engine?: { plain: number; recorded: number }
+  rounds: Round[]
 }
 
 function publish(body: string): void {
@@ -318,7 +364,7 @@ function publish(body: string): void {
   if (process.env.BENCH_REPL_WRITE_DOCS !== '0') writeSection(DOCS, 'Replication', body)
 }
 
-function render(rounds: Round[], machine: string, seconds: number, warmup: number): string {
+function render(rounds: Round[], machine: string, seconds: number, warmup: number, engine?: { plain: number; recorded: number }): string {
   const byRatio = [...rounds].sort((x, y) => x.withReplica / x.alone - y.withReplica / y.alone)
   const median = byRatio[Math.floor(byRatio.length / 2)]!
   const probes = rounds.flatMap((r) => r.probeLags).sort((x, y) => x - y)
@@ -342,6 +388,12 @@ function render(rounds: Round[], machine: string, seconds: number, warmup: numbe
     `| no replica | ${fmtOps(median.alone)} | 1.00x | |`,
     `| one replica attached | ${fmtOps(median.withReplica)} | ${ratio.toFixed(2)}x | >= ${THROUGHPUT_TARGET}x ${verdict(ratio >= THROUGHPUT_TARGET)} |`,
     '',
+    ...(engine === undefined
+      ? []
+      : [
+          `Engine cost of recording (embedded \`setSync\` of 100-byte values, one cache without and one with an active backlog, alternating 100 ms slices): ${fmtOps(engine.plain)} vs ${fmtOps(engine.recorded)} sets/s (${(engine.recorded / engine.plain).toFixed(2)}x).`,
+          '',
+        ]),
     '| replica lag under that load | p50 | p99 | max | samples | target |',
     '|---|---:|---:|---:|---:|---:|',
     `| probe key: write acknowledged by the primary → visible on the replica | ${quantile(probes, 0.5).toFixed(1)} ms | ${p99.toFixed(1)} ms | ${(probes[probes.length - 1] ?? NaN).toFixed(1)} ms | ${probes.length} | p99 < ${LAG_P99_TARGET_MS} ms ${verdict(p99 < LAG_P99_TARGET_MS)} |`,
