@@ -245,8 +245,9 @@ impl<S: Storage> Session<S> {
         self.buf.len()
     }
 
-    /// Requests handled since the connection opened, complete or refused: a client whose
-    /// count stops while [`Session::buffered`] bytes wait is trickling a request in.
+    /// Requests handled since the connection opened, complete or refused (a multiget
+    /// answered in pieces counts each piece): a client whose count stops while
+    /// [`Session::buffered`] bytes wait is trickling a request in.
     pub fn requests(&self) -> u64 {
         self.requests
     }
@@ -311,6 +312,8 @@ impl<S: Storage> Session<S> {
                     }
                 }
                 Step::Yield => {
+                    // a multiget making progress is not a stalled client
+                    self.requests += 1;
                     self.held = true;
                     return (pos, Ok(Control::Continue));
                 }
