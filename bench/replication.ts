@@ -1,6 +1,7 @@
 // Replication benchmark: a ferrocached primary under the server benchmark's load
 // (bench/loadgen: 50 connections, depth 16, 90% get / 10% set, 100-byte values over 100k
-// keys), alone and with one replica attached, rounds alternating; plus the replica's lag
+// keys), alone and with one replica attached: both run side by side and are loaded in
+// alternating windows (so other work on the machine hits both alike); plus the replica's lag
 // while loaded: a probe writes a time-stamped key to the primary every 50 ms and polls the
 // replica until it appears (lag = seen - write acknowledged), and the replica's own
 // `repl_lag_ms` (heartbeat delay) sampled every 100 ms. Results go to the "Replication"
@@ -26,9 +27,9 @@ const LOADGEN_SRC = join(ROOT, 'bench', 'loadgen', 'loadgen.c')
 const LOADGEN_BIN = join(ROOT, 'bench', '.build', 'loadgen')
 const DOCS = join(ROOT, 'docs', 'benchmarks.md')
 const RESULTS_DIR = join(ROOT, 'bench', 'results')
-const SECONDS = Number(process.env.BENCH_REPL_SECONDS ?? 10)
-const WARMUP = Number(process.env.BENCH_REPL_WARMUP ?? 2)
-const ROUNDS = Number(process.env.BENCH_REPL_ROUNDS ?? 3)
+const SECONDS = Number(process.env.BENCH_REPL_SECONDS ?? 5)
+const WARMUP = Number(process.env.BENCH_REPL_WARMUP ?? 1)
+const ROUNDS = Number(process.env.BENCH_REPL_ROUNDS ?? 6)
 const NICE = process.env.BENCH_REPL_NICE ?? '-19'
 const PRIMARY_CORE = '0'
 const OTHER_CORE = '1'
@@ -276,50 +277,48 @@ interface Round {
   quiet: boolean
 }
 
-async function round(): Promise<Round> {
-  // alone
-  const a = await start(PRIMARY_CORE, [])
-  let alone: LoadgenResult
-  let quiet = true
-  try {
-    await loadgen(a.port, ['-L', '-t', '0', '-k', '100000', '-d', '16', '-v', '100'], 300)
-    quiet = (await waitForQuiet()) && quiet
-    alone = await loadgen(a.port, [...LOAD, '-t', String(SECONDS), '-w', String(WARMUP)], SECONDS + WARMUP + 60)
-  } finally {
-    await stop(a.child)
+interface Servers {
+  alone: { child: ChildProcess; port: number }
+  primary: { child: ChildProcess; port: number }
+  replica: { child: ChildProcess; port: number }
+}
+
+/** Both configurations side by side (only one is loaded at a time), preloaded, the replica synced. */
+async function startServers(): Promise<Servers> {
+  const alone = await start(PRIMARY_CORE, [])
+  const primary = await start(PRIMARY_CORE, [])
+  const replica = await start(undefined, ['--replica-of', `127.0.0.1:${primary.port}`])
+  for (const port of [alone.port, primary.port]) await loadgen(port, ['-L', '-t', '0', '-k', '100000', '-d', '16', '-v', '100'], 300)
+  const c = await Conn.open(replica.port)
+  for (let i = 0; i < 100; i++) {
+    const s = await c.call('stats\r\n', (t) => t.endsWith('END\r\n'))
+    if (/master_link_status up/.test(s) && /curr_items 100000\r/.test(s)) break
+    await sleep(100)
   }
-  // with one replica attached (synced before the load starts)
-  const p = await start(PRIMARY_CORE, [])
-  const r = await start(undefined, ['--replica-of', `127.0.0.1:${p.port}`])
-  try {
-    await loadgen(p.port, ['-L', '-t', '0', '-k', '100000', '-d', '16', '-v', '100'], 300)
-    const c = await Conn.open(r.port)
-    for (let i = 0; i < 100; i++) {
-      const s = await c.call('stats\r\n', (t) => t.endsWith('END\r\n'))
-      if (/master_link_status up/.test(s) && /curr_items 100000\r/.test(s)) break
-      await sleep(100)
-    }
-    c.close()
-    quiet = (await waitForQuiet()) && quiet
-    let over = false
-    const until = (): boolean => over
-    const measured = loadgen(p.port, [...LOAD, '-t', String(SECONDS), '-w', String(WARMUP)], SECONDS + WARMUP + 60)
-    await sleep(WARMUP * 1000)
-    const probes = probeLag(p.port, r.port, until)
-    const beats = sampleHeartbeatLag(r.port, until)
-    const withReplica = await measured
-    over = true
-    return {
-      alone: alone.ops_per_sec,
-      withReplica: withReplica.ops_per_sec,
-      probeLags: await probes,
-      heartbeatLags: await beats,
-      clean: repliesOk(alone) && repliesOk(withReplica),
-      quiet,
-    }
-  } finally {
-    await stop(r.child)
-    await stop(p.child)
+  c.close()
+  return { alone, primary, replica }
+}
+
+/** One window on the primary alone, then one on the primary with its replica (probing the lag). */
+async function round(s: Servers): Promise<Round> {
+  let quiet = await waitForQuiet()
+  const alone = await loadgen(s.alone.port, [...LOAD, '-t', String(SECONDS), '-w', String(WARMUP)], SECONDS + WARMUP + 60)
+  quiet = (await waitForQuiet()) && quiet
+  let over = false
+  const until = (): boolean => over
+  const measured = loadgen(s.primary.port, [...LOAD, '-t', String(SECONDS), '-w', String(WARMUP)], SECONDS + WARMUP + 60)
+  await sleep(WARMUP * 1000)
+  const probes = probeLag(s.primary.port, s.replica.port, until)
+  const beats = sampleHeartbeatLag(s.replica.port, until)
+  const withReplica = await measured
+  over = true
+  return {
+    alone: alone.ops_per_sec,
+    withReplica: withReplica.ops_per_sec,
+    probeLags: await probes,
+    heartbeatLags: await beats,
+    clean: repliesOk(alone) && repliesOk(withReplica),
+    quiet,
   }
 }
 
@@ -334,13 +333,18 @@ export async function runReplicationBench(): Promise<void> {
   const engine = engineOverhead()
   console.log(`  engine: ${fmtOps(engine.plain)} sets/s without, ${fmtOps(engine.recorded)} with replication recording`)
   const rounds: Round[] = []
-  for (let i = 0; i < ROUNDS; i++) {
-    const r = await round()
-    rounds.push(r)
-    console.log(
-      `  round ${i + 1}: alone ${fmtOps(r.alone)} ops/s, with a replica ${fmtOps(r.withReplica)} ops/s (${(r.withReplica / r.alone).toFixed(2)}x); ` +
-        `probe lag p99 ${quantile([...r.probeLags].sort((x, y) => x - y), 0.99).toFixed(1)} ms over ${r.probeLags.length}`,
-    )
+  const servers = await startServers()
+  try {
+    for (let i = 0; i < ROUNDS; i++) {
+      const r = await round(servers)
+      rounds.push(r)
+      console.log(
+        `  round ${i + 1}: alone ${fmtOps(r.alone)} ops/s, with a replica ${fmtOps(r.withReplica)} ops/s (${(r.withReplica / r.alone).toFixed(2)}x); ` +
+          `probe lag p99 ${quantile([...r.probeLags].sort((x, y) => x - y), 0.99).toFixed(1)} ms over ${r.probeLags.length}`,
+      )
+    }
+  } finally {
+    for (const x of [servers.replica, servers.primary, servers.alone]) await stop(x.child)
   }
   const machine = machineLine()
   mkdirSync(RESULTS_DIR, { recursive: true })
@@ -375,7 +379,7 @@ function render(rounds: Round[], machine: string, seconds: number, warmup: numbe
   // on a busy machine the other processes' share decides the figures: no verdict
   const verdict = (ok: boolean): string => (quiet ? (ok ? '(met)' : '(missed)') : '(not judged: busy machine)')
   return [
-    `Measured ${machine}; ${seconds} s windows after ${warmup} s warm-up, ${rounds.length} round(s) alternating (median round by ratio shown).`,
+    `Measured ${machine}; ${seconds} s windows after ${warmup} s warm-up, ${rounds.length} pairs of windows alternating between the two configurations (median pair by ratio shown).`,
     `Load: bench/loadgen, 50 connections, depth 16, text get/set 90/10, 100-byte values, 100k keys (preloaded; the replica synced before the load).`,
     `Primary pinned to core 0, generator to core 1, the replica unpinned (no third core). ${
       quiet
