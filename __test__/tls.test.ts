@@ -192,6 +192,10 @@ test('ferrocached -Z -o ssl_chain_cert=,ssl_key= serves TLS; -Z without files is
   const missing = await runCli(['--tls-cert', join(dir, 'nope.pem'), '--tls-key', join(dir, 'server.key'), '-p', '0'])
   assert.is(missing.code, 2)
   assert.match(missing.stderr, /nope\.pem/)
+  // a key that does not belong to the certificate
+  const mismatch = await runCli(['--tls-cert', join(dir, 'server.pem'), '--tls-key', join(dir, 'client.key'), '-p', '0'])
+  assert.is(mismatch.code, 2)
+  assert.match(mismatch.stderr, /tls: .*mismatch/i)
 })
 
 test.run()
