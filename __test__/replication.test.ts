@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { parseCommandLine, UsageError } from '../src/cli/options'
 import { TextConn } from './helpers/nutcracker'
 import { CutProxy, dump, dumpDiff, randomMutations, rng, stats, type DumpedItem } from './helpers/replication'
 import { sleep, startFerrocached, type Running } from './helpers/servers'
@@ -194,6 +195,22 @@ test('a replica logs in when the primary requires it; without the login the link
     assert.is(s.get('master_link_status'), 'down')
   } finally {
     c.close()
+  }
+})
+
+test('ferrocached parses --replica-of, --replica-writable, --repl-backlog and --replica-auth (and their FERROCACHE_ variables)', () => {
+  const run = parseCommandLine(['--replica-of', '10.0.0.1:11211', '--repl-backlog', '1m', '--replica-auth', 'u:p:w'])
+  assert.equal(run.kind === 'run' && run.settings.replication, {
+    replicaWritable: false,
+    replicaOf: { host: '10.0.0.1', port: 11211 },
+    backlogSize: 1 << 20,
+    auth: { username: 'u', password: 'p:w' },
+  })
+  const env = parseCommandLine([], { FERROCACHE_REPLICA_OF: '[::1]:7', FERROCACHE_REPLICA_WRITABLE: '1' })
+  assert.equal(env.kind === 'run' && env.settings.replication, { replicaWritable: true, replicaOf: { host: '::1', port: 7 } })
+  assert.is(parseCommandLine([]).kind === 'run' && (parseCommandLine([]) as { settings: { replication?: unknown } }).settings.replication, undefined)
+  for (const bad of [['--replica-of', 'nohost'], ['--replica-of', 'h:0'], ['--repl-backlog', '10'], ['--replica-auth', 'nopass']]) {
+    assert.throws(() => parseCommandLine(bad), (e: unknown) => e instanceof UsageError, bad.join(' '))
   }
 })
 
