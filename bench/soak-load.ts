@@ -270,6 +270,9 @@ export interface Comparison {
   different: number
   onlyFirst: number
   onlySecond: number
+  /** Keys only the second server has although their last acknowledged operation was a
+   * delete (the first evicted them before the delete, which then changed nothing there). */
+  deletedOnlySecond: number
   /** Keys whose TTL ends around the comparison: either answer is right, not compared. */
   expiring: number
   /** A few of the keys that differ or are on one side only, with their last known state. */
@@ -278,7 +281,16 @@ export interface Comparison {
 
 /** Compares every tracked key on two servers (keys with a TTL about to end are skipped). */
 export async function compareServers(a: Client, b: Client, tracker: Tracker): Promise<Comparison> {
-  const c: Comparison = { compared: 0, equal: 0, different: 0, onlyFirst: 0, onlySecond: 0, expiring: 0, samples: [] }
+  const c: Comparison = {
+    compared: 0,
+    equal: 0,
+    different: 0,
+    onlyFirst: 0,
+    onlySecond: 0,
+    deletedOnlySecond: 0,
+    expiring: 0,
+    samples: [],
+  }
   const keys = [...tracker.keys.keys()].sort()
   for (let at = 0; at < keys.length; at += 200) {
     const batch = keys.slice(at, at + 200)
@@ -295,11 +307,15 @@ export async function compareServers(a: Client, b: Client, tracker: Tracker): Pr
       const q = y.get(key)
       let kind = ''
       if (p === undefined && q === undefined) c.equal++
-      else if (p === undefined) (c.onlySecond++, (kind = 'only second'))
+      else if (p === undefined) {
+        c.onlySecond++
+        kind = 'only second'
+        if (!st.present && !st.uncertain) (c.deletedOnlySecond++, (kind = 'deleted, only second'))
+      }
       else if (q === undefined) (c.onlyFirst++, (kind = 'only first'))
       else if (p.equals(q)) c.equal++
       else (c.different++, (kind = 'different'))
-      if (kind && c.samples.length < 10) c.samples.push(`${key} ${kind}: ${JSON.stringify(st)}`)
+      if (kind && (c.samples.length < 10 || kind.startsWith('deleted'))) c.samples.push(`${key} ${kind}: ${JSON.stringify(st)}`)
     }
   }
   return c
