@@ -7,7 +7,7 @@ import type { NativeCache } from '../native/index'
 import { checkRaw, encodeValue } from './encoding'
 import { native } from './native'
 import { ops } from './native-ops'
-import { lastCas, lastFlags, takeHit } from './scratch'
+import { lastCas, lastFlags, takeHit, takeRead } from './scratch'
 import { type CacheOptions, parseCacheOptions, parseWrite, readEncoding, toU64, type Write } from './options'
 import { delayToSeconds, ttlToExptime } from './ttl'
 import { Persistence, SnapshotError, type LoadReport, type SaveReport } from './persistence'
@@ -172,7 +172,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   getSync<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Decoded<F> | undefined {
     const encoding = options === undefined ? this.#encoding : readEncoding(options, this.#encoding)
     const hit = cacheGet(this.#id, key, encoding !== 'buffer')
-    return (hit === -1 ? undefined : takeHit(hit, 0, encoding)) as Decoded<F> | undefined
+    return (hit === -1 ? undefined : takeRead(hit, encoding)) as Decoded<F> | undefined
   }
 
   /** `gets` without the Promise: returns or throws at once. */
@@ -182,7 +182,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     if (hit === -1) return undefined
     const cas = lastCas()
     const flags = lastFlags()
-    return { value: takeHit(hit, 0, encoding) as Decoded<F>, cas, flags }
+    return { value: takeRead(hit, encoding) as Decoded<F>, cas, flags }
   }
 
   /** `getMany` without the Promise: returns or throws at once. */
@@ -276,7 +276,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   gatSync<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Decoded<F> | undefined {
     const encoding = readEncoding(options, this.#encoding)
     const hit = cacheGat(this.#id, key, ttlToExptime(ttl), encoding !== 'buffer')
-    return (hit === -1 ? undefined : takeHit(hit, 0, encoding)) as Decoded<F> | undefined
+    return (hit === -1 ? undefined : takeRead(hit, encoding)) as Decoded<F> | undefined
   }
 
   /** `delete` without the Promise: returns or throws at once. */

@@ -2,8 +2,9 @@
 // generated native/index.d.ts; the hot single-key ones are napi callbacks registered by
 // hand for speed (crates/ferrocache-node/src/cache/ops.rs), so their types live here.
 // Every one takes the engine's id (`NativeCache.id`). A read returns -1 for a miss, the
-// value's length in the scratch buffer (src/scratch.ts), or the value itself when it is
-// too large for the scratch buffer (a string when `asString`).
+// value's length (its bytes in the read pool, or in the scratch buffer: see
+// src/scratch.ts `takeRead`), or the value itself when it is too large for the scratch
+// buffer (a string when `asString`).
 
 import { native, type NativeBinding } from './native'
 import type { NativeHit } from './scratch'

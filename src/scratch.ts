@@ -3,6 +3,8 @@
 // and the value is copied out here into a pooled Buffer or decoded to a string, which is
 // ten times cheaper than making the Buffer in native code.
 
+import { markAsUntransferable } from 'node:worker_threads'
+
 import { decodeValue } from './encoding'
 import { native } from './native'
 import type { Encoding } from './types'
@@ -11,6 +13,23 @@ import type { Encoding } from './types'
 const DATA = 16
 
 const scratch: Buffer = native.scratchBuffer()
+
+/** Single Buffer reads land here (see crates/ferrocache-node/src/cache/scratch.rs) and come
+ * back as views of it, one copy fewer; like Node's own Buffer pool, a returned value keeps
+ * its pool alive. */
+const POOL_SIZE = 64 * 1024
+/** Scratch byte where a pooled read leaves the value's offset in the pool (-1: not pooled). */
+const POOL_AT = 12
+let pool = newPool()
+
+/** A fresh read pool, registered with the native side. Untransferable (as Node's own pool),
+ * so posting a returned Buffer's `.buffer` cannot detach memory the native side writes to. */
+function newPool(): ArrayBuffer {
+  const fresh = new ArrayBuffer(POOL_SIZE)
+  markAsUntransferable(fresh)
+  native.readPool(fresh)
+  return fresh
+}
 const bytes = new Uint8Array(scratch.buffer, scratch.byteOffset + DATA, scratch.length - DATA)
 const text = scratch.subarray(DATA)
 
@@ -30,6 +49,19 @@ export function takeHit(hit: NativeHit, offset: number, encoding: Encoding): unk
   }
   const s = text.toString('utf8', offset, offset + hit)
   return encoding === 'json' ? JSON.parse(s) : s
+}
+
+/**
+ * The value of a single read (`cacheGet`/`cacheGets`/`cacheGat`). Must run before the next
+ * native read.
+ */
+export function takeRead(hit: NativeHit, encoding: Encoding): unknown {
+  if (typeof hit !== 'number' || encoding !== 'buffer') return takeHit(hit, 0, encoding)
+  const at = scratch.readInt32LE(POOL_AT)
+  if (at >= 0) return Buffer.from(pool, at, hit)
+  const out = takeHit(hit, 0, encoding) // the pool was full: the value is in scratch
+  pool = newPool()
+  return out
 }
 
 /** CAS of the item the last `gets` read. */

@@ -205,8 +205,9 @@ fn to_size(v: f64, name: &str) -> std::result::Result<usize, String> {
 
 const MISS: i32 = -1;
 
-/// One read (get/gets/gat): the value goes to the scratch buffer, and with `with_meta`
-/// its CAS and flags too.
+/// One read (get/gets/gat): a Buffer's bytes go to the read pool (or the scratch buffer
+/// when the pool is full), a string's to the scratch buffer; with `with_meta` the CAS and
+/// flags go to the scratch buffer too.
 fn read(
     env: sys::napi_env,
     id: u32,
@@ -223,7 +224,11 @@ fn read(
         if with_meta {
             out.put_meta(item.cas, item.flags);
         }
-        out.put(item.value, as_string)
+        if as_string {
+            out.put(item.value, true)
+        } else {
+            out.put_pooled(item.value)
+        }
     });
     match hit {
         Some(v) => v,

@@ -7,6 +7,12 @@
 //! into a Buffer or a string. Layout: bytes 0..8 the CAS (little-endian u64), 8..12 the
 //! flags (little-endian u32), values from byte [`DATA`] on. A value that does not fit is
 //! returned as a Buffer or string made here instead.
+//!
+//! A single read that wants a Buffer goes one step further: the value is copied straight
+//! into the read pool, an `ArrayBuffer` that `src/scratch.ts` hands over with [`read_pool`],
+//! at the offset written to scratch bytes 12..16; JS then returns a view of those bytes with
+//! no second copy (as `Buffer.allocUnsafe` slices its own pool). Offset -1 there means the
+//! pool was full and the value is in the scratch buffer as usual; JS then starts a new pool.
 
 use std::cell::Cell;
 use std::ptr;
@@ -14,7 +20,7 @@ use std::ptr;
 use napi::{sys, Env, Result};
 use napi_derive::napi;
 
-use super::convert::{check, encode, JsOut};
+use super::convert::{check, encode, JsArg, JsOut};
 
 /// Where values start; the bytes before hold the CAS and flags of the last `gets`.
 pub(crate) const DATA: usize = 16;
@@ -28,9 +34,42 @@ struct Scratch {
     base: *mut u8,
 }
 
+/// The read pool of one JS thread: bytes `used..cap` from `base` are free.
+#[derive(Clone, Copy)]
+struct Pool {
+    env: sys::napi_env,
+    base: *mut u8,
+    cap: usize,
+    used: usize,
+}
+
+/// Where a pooled read writes the value's offset in the pool (-1: it went to scratch).
+const POOL_AT: usize = 12;
+
 thread_local! {
     // One per JS thread (the main thread, each worker); a reference keeps it alive.
     static SCRATCH: Cell<Option<Scratch>> = const { Cell::new(None) };
+    // JS keeps the current pool alive and replaces it only through `read_pool`.
+    static POOL: Cell<Option<Pool>> = const { Cell::new(None) };
+}
+
+/// Makes `pool` this thread's read pool (internal to `Cache`; `src/scratch.ts` keeps it
+/// alive until it passes the next one).
+#[napi(ts_args_type = "pool: ArrayBuffer")]
+pub fn read_pool(env: Env, pool: JsArg) -> Result<()> {
+    let env = env.raw();
+    let mut data = ptr::null_mut();
+    let mut cap = 0usize;
+    check(env, unsafe {
+        sys::napi_get_arraybuffer_info(env, pool.0, &mut data, &mut cap)
+    })?;
+    POOL.set(Some(Pool {
+        env,
+        base: data as *mut u8,
+        cap,
+        used: 0,
+    }));
+    Ok(())
 }
 
 fn scratch(env: sys::napi_env) -> Result<Scratch> {
@@ -98,6 +137,31 @@ impl Out {
         };
         self.used += bytes.len();
         number(self.env, bytes.len() as i32)
+    }
+
+    /// As [`Out::put`] for a single Buffer read: into the read pool when it has room (its
+    /// offset at scratch byte [`POOL_AT`]), else into scratch with offset -1 there.
+    pub(crate) fn put_pooled(&mut self, bytes: &[u8]) -> Result<sys::napi_value> {
+        let at: i32 = match POOL.get() {
+            Some(mut p) if p.env == self.env && bytes.len() <= p.cap - p.used => {
+                // SAFETY: JS keeps the pool's ArrayBuffer alive while it is current, and the
+                // check above keeps the copy inside it.
+                unsafe {
+                    ptr::copy_nonoverlapping(bytes.as_ptr(), p.base.add(p.used), bytes.len())
+                };
+                let at = p.used;
+                p.used = (at + bytes.len() + 7) & !7; // 8-aligned, as Node's own pool
+                POOL.set(Some(p));
+                at as i32
+            }
+            _ => -1,
+        };
+        // SAFETY: bytes 12..16 lie inside the scratch buffer.
+        unsafe { ptr::copy_nonoverlapping(at.to_le_bytes().as_ptr(), self.base.add(POOL_AT), 4) };
+        if at >= 0 {
+            return number(self.env, bytes.len() as i32);
+        }
+        self.put(bytes, false)
     }
 
     /// Records the CAS and flags of the item just read (for `gets`).
