@@ -378,6 +378,12 @@ export interface NativeSnapshotError {
   errno?: number
 }
 
+/**
+ * Makes `pool` this thread's read pool (internal to `Cache`; `src/scratch.ts` keeps it
+ * alive until it passes the next one).
+ */
+export declare function readPool(pool: ArrayBuffer): void
+
 /** This thread's scratch buffer, which reads fill (internal to `Cache`). */
 export declare function scratchBuffer(): Buffer
 
