@@ -180,6 +180,29 @@ test('one cache per data directory: a second one is refused until the first clos
   c.close()
 })
 
+test('repeated snapshots do not grow the process (their buffers go back to the OS)', async () => {
+  // before: their buffers stayed in malloc arenas of the snapshot threads, ~2-3 MiB of RSS
+  // per snapshot (74 MiB over these 25); now flat (7 MiB, the churn's own)
+  const dir = dataDir()
+  const c = new Cache({ dataDir: dir, save: '', saveOnClose: false, memoryLimit: 64 * 1024 * 1024 })
+  const big = Buffer.alloc(200_000, 1)
+  for (let i = 0; i < 100_000; i++) c.setSync(`k${i}`, big.subarray(0, (i * 7919) % 2000))
+  const rssMiB = (): number => process.memoryUsage().rss / 2 ** 20
+  let settled = 0
+  for (let s = 0; s < 30; s++) {
+    const saved = c.snapshot()
+    // writes of assorted sizes while it runs
+    for (let i = 0; i < 20_000; i++) {
+      c.setSync(`k${(i * 31 + s) % 100_000}`, big.subarray(0, (i * 104729 + s) % (i % 50 === 0 ? 200_000 : 3000)))
+    }
+    await saved
+    if (s === 4) settled = rssMiB()
+  }
+  const grown = rssMiB() - settled
+  c.close()
+  assert.ok(grown < 30, `RSS grew ${grown.toFixed(1)} MiB over 25 snapshots`)
+})
+
 test('an unusable data directory fails the save; the cache keeps serving', async () => {
   const dir = dataDir()
   const file = join(dir, 'not-a-directory')

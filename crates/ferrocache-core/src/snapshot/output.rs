@@ -20,6 +20,12 @@ use std::ptr::NonNull;
 pub const ALIGN: usize = 4096;
 
 /// A growable byte buffer whose start is [`ALIGN`]-aligned (a `Vec<u8>` cannot promise it).
+///
+/// On Unix its memory is its own anonymous mapping, returned to the OS when it is dropped:
+/// from malloc, buffers of this size came from the arenas of the (fresh, per-save) snapshot
+/// threads and of the libuv pool once glibc's mmap threshold had risen past them, and the
+/// freed space stayed in those arenas: a server's RSS grew ~2 MiB per snapshot (measured
+/// over 40 snapshots with churn between them).
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
     cap: usize,
@@ -33,10 +39,11 @@ impl AlignedBuf {
     pub fn with_capacity(cap: usize) -> AlignedBuf {
         let cap = cap.max(ALIGN).next_multiple_of(ALIGN);
         let layout = Layout::from_size_align(cap, ALIGN).expect("snapshot buffer size");
-        // SAFETY: the layout has a non-zero size.
-        let p = unsafe { alloc::alloc(layout) };
-        let ptr = NonNull::new(p).unwrap_or_else(|| alloc::handle_alloc_error(layout));
-        AlignedBuf { ptr, cap, len: 0 }
+        AlignedBuf {
+            ptr: map(layout),
+            cap,
+            len: 0,
+        }
     }
 
     #[inline]
@@ -98,14 +105,49 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
-        // SAFETY: allocated in with_capacity with this size and alignment.
-        unsafe {
-            alloc::dealloc(
-                self.ptr.as_ptr(),
-                Layout::from_size_align_unchecked(self.cap, ALIGN),
-            )
-        }
+        unmap(self.ptr, self.cap);
     }
+}
+
+/// `layout.size()` bytes at an [`ALIGN`]-aligned address: a fresh anonymous mapping (Unix).
+#[cfg(unix)]
+fn map(layout: Layout) -> NonNull<u8> {
+    // SAFETY: an anonymous private mapping of a non-zero size; mappings are page-aligned,
+    // and pages are at least ALIGN (4 KiB) on every Unix this builds for.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            layout.size(),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        alloc::handle_alloc_error(layout);
+    }
+    debug_assert!((p as usize).is_multiple_of(ALIGN));
+    NonNull::new(p as *mut u8).unwrap_or_else(|| alloc::handle_alloc_error(layout))
+}
+
+#[cfg(unix)]
+fn unmap(ptr: NonNull<u8>, cap: usize) {
+    // SAFETY: `ptr` and `cap` are one mapping made by `map`, unmapped once (on drop).
+    unsafe { libc::munmap(ptr.as_ptr() as *mut libc::c_void, cap) };
+}
+
+#[cfg(not(unix))]
+fn map(layout: Layout) -> NonNull<u8> {
+    // SAFETY: the layout has a non-zero size.
+    let p = unsafe { alloc::alloc(layout) };
+    NonNull::new(p).unwrap_or_else(|| alloc::handle_alloc_error(layout))
+}
+
+#[cfg(not(unix))]
+fn unmap(ptr: NonNull<u8>, cap: usize) {
+    // SAFETY: allocated by `map` with this size and alignment.
+    unsafe { alloc::dealloc(ptr.as_ptr(), Layout::from_size_align_unchecked(cap, ALIGN)) }
 }
 
 /// How the snapshot file is opened.
