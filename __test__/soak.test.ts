@@ -1,4 +1,4 @@
-// A short soak (bench/soak.ts, `npm run soak` runs the long one): 20 s of mixed load with
+// A short soak (bench/soak.ts, `npm run soak` runs the long one): 15 s of mixed load with
 // values from 1 byte to 1 MB on ferrocached, hostile clients alongside (garbage, commands
 // cut short, absurd lengths, clients that never read, hang-ups mid-value, short and held
 // connections), snapshots during the run and a replica when the build has replication;
@@ -39,7 +39,7 @@ test("the soak's read-back catches a lost, a stale, a resurrected and a corrupte
 
 test('a short soak loses no acknowledged write and the server survives its hostile clients', async () => {
   const r = await runSoak({
-    seconds: 20,
+    seconds: 15,
     memoryMb: 64,
     durableKeys: 500,
     mixedKeys: 3000,
