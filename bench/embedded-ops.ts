@@ -62,7 +62,17 @@ export const SCENARIOS: Scenario[] = [
   { name: 'get, one hot key', getsPerSet: null, hot: true },
 ]
 
-export async function runOps(maxTime: number): Promise<OpsResult[]> {
+/** Extra rounds of the target's pair (getSync vs lru-cache get, 100% hits), in alternating
+ * order, so the verdict rests on a median rather than one pair of runs on a shared machine. */
+export const RATIO_ROUNDS = 5
+
+export interface OpsRun {
+  ops: OpsResult[]
+  /** getSync ops/s ÷ lru-cache get ops/s, one per extra round. */
+  getRatios: number[]
+}
+
+export async function runOps(maxTime: number): Promise<OpsRun> {
   const keys = makeKeys(KEYS)
   const value = Buffer.alloc(VALUE_SIZE, 'v')
   const all = contenders()
@@ -85,5 +95,22 @@ export async function runOps(maxTime: number): Promise<OpsResult[]> {
     const summary = await b.suite(scenario.name, ...cases, b.cycle())
     for (const r of summary.results) results.push({ scenario: scenario.name, name: r.name, ops: r.ops, margin: r.margin })
   }
-  return results
+  const sync = all[0]
+  const lru = all[2]
+  const getRatios: number[] = []
+  for (let round = 0; round < RATIO_ROUNDS; round++) {
+    const pair = round % 2 === 0 ? [sync, lru] : [lru, sync]
+    const cases = pair.map((c) => {
+      let i = 0
+      const op = (): unknown => {
+        i = (i + 7919) % KEYS
+        return (sink = c.get(keys[i]))
+      }
+      return b.add(c.name, () => op, { maxTime: maxTime / 2, minSamples: 5 })
+    })
+    const summary = await b.suite(`getSync vs lru-cache, round ${round + 1}`, ...cases, b.cycle())
+    const opsOf = (name: string) => summary.results.find((r) => r.name === name)?.ops ?? NaN
+    getRatios.push(opsOf(sync.name) / opsOf(lru.name))
+  }
+  return { ops: results, getRatios }
 }

@@ -30,26 +30,35 @@ const count = (n: number) => (n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`)
 // From profiling (perf with a symbol build, and per-step micro-benchmarks) on 2026-11-25;
 // static text, so re-check it when the crossing or the engine changes.
 const WHERE_THE_TIME_GOES = [
-  '### Where a `getSync` spends its time (profiled 2026-11-25)',
+  '### Where a `getSync` spends its time (profiled 2026-11-25 18:35 UTC)',
   '',
   '- **One hot key** (nothing misses the CPU cache), about 250 ns in a tight loop: the call into',
   '  Rust ~30 ns (a napi callback registered by hand; napi-rs’s generated functions cost ~70 ns',
   '  more, its class methods ~400 ns more because of a process-wide borrow table), reading the',
-  '  key ~40 ns, the engine’s lookup, LRU flags, stats and clock read ~80 ns (`clock_gettime`',
-  '  alone ~35 ns), and copying the value into a pooled `Buffer` in JS ~80 ns. Making the',
-  '  `Buffer` in native code (`napi_create_buffer_copy`) cost ~1 µs, so values come back',
-  '  through a per-thread scratch buffer instead.',
-  '- **100k keys in random order**, about 1 µs: perf puts ~20% in the engine’s hash-chain walk',
-  '  (misses on the bucket array and on each item header), ~13% in LRU relinking on the read',
-  '  path (cold→warm moves and juggling), ~8% copying the value out of its chunk, and ~25% in',
-  '  reading the key string and the benchmark’s key array (misses lru-cache pays too).',
-  '  lru-cache’s get touches a few dense arrays that stay in the CPU cache; the engine’s items',
-  '  and their intrusive LRU links are spread over many megabytes of slab pages.',
-  '- So the 1/3 target is out of reach of the binding alone: it needs fewer memory misses per',
-  '  engine lookup (e.g. a few hash bits beside each bucket entry so non-matching items are',
-  '  not touched), LRU moves off the read path (memcached queues them for a background',
-  '  thread), a clock read once per tick rather than per operation, and possibly 2 MB pages',
-  '  for slab memory to cut TLB misses (untested).',
+  '  key ~40 ns, the engine’s lookup, LRU flags, stats and clock read ~80 ns, and making the',
+  '  returned `Buffer`. Making it in native code (`napi_create_buffer_copy`) costs ~1 µs; a',
+  '  `Buffer` read now comes back as a view of a 64 KiB read pool that the native side copies',
+  '  the value into (src/scratch.ts), ~55 ns, where copying it out of a scratch buffer into',
+  '  `Buffer.allocUnsafe` took ~95 ns (micro-benchmarks of the two, same run).',
+  '- **100k keys in random order**, about 0.7-1 µs: `perf record -g` on a symbol build puts',
+  '  25% of the samples in `Shard::lookup`, split evenly between two loads that miss the CPU',
+  '  cache and depend on each other: the hash-table slot, then the item’s header and key. The',
+  '  table keeps 32 bits of each key’s hash in the slot, so no other item is touched, and a hit',
+  '  only sets LRU flags (no relinking on the read path), so those two misses are the floor of',
+  '  this layout. Another ~18% is `napi_get_value_string_utf8` touching the key string for the',
+  '  first time (lru-cache pays that miss too, reading the string’s hash), ~3% copying the value',
+  '  (its lines mostly arrive with the header’s), the rest the crossing and the JS side.',
+  '- Wall-clock figures on this shared 2-core machine swing by tens of percent (other work',
+  '  deschedules the process). In CPU time (`node -r tsx/cjs bench/embedded-ratio.ts`: alternating',
+  '  150 ms slices, a tight loop rather than benny’s, 18:46-18:47 UTC, load 3.3-4.5), getSync ran',
+  '  at 1.22-1.42M/s and lru-cache at 3.0-6.1M/s; medians of 15 rounds in six runs: 0.33, 0.42,',
+  '  0.39, 0.33, 0.32, 0.23. So the ratio sits around the 1/3 line, not clearly above it.',
+  '- Tried and not kept: 2 MB pages for slab memory (`MADV_HUGEPAGE` on 2 MB-aligned pages,',
+  '  30 MiB of the slab in huge pages, checked in smaps): 1.42M vs 1.37M getSync/s in CPU time,',
+  '  medians of 3 alternating runs, within the noise, so TLB misses are not what is left.',
+  '- What would close the gap: fewer dependent misses per lookup (e.g. the value or a copy of',
+  '  short values beside the slot, or a JS-side index so the hit path does not leave the JS heap',
+  '  at all), which is a change of the engine’s layout rather than of the binding.',
 ]
 
 interface Check {
@@ -58,7 +67,13 @@ interface Check {
   pass: boolean
 }
 
-function report(ops: OpsResult[], mem: MemoryResult[], machine: string, load: string): { markdown: string; checks: Check[] } {
+function report(
+  ops: OpsResult[],
+  getRatios: number[],
+  mem: MemoryResult[],
+  machine: string,
+  load: string,
+): { markdown: string; checks: Check[] } {
   const scenarios = [...new Set(ops.map((o) => o.scenario))]
   const names = [...new Set(ops.map((o) => o.name))]
   const cell = (s: string, n: string) => {
@@ -94,10 +109,15 @@ function report(ops: OpsResult[], mem: MemoryResult[], machine: string, load: st
   const getScenario = scenarios[0]
   const sync = opsOf(getScenario, 'Cache getSync/setSync')
   const lru = opsOf(getScenario, 'lru-cache')
+  // the verdict: the median of the extra alternating rounds when the run has them
+  const ratio = getRatios.length ? median(getRatios) : sync / lru
+  const rounds = getRatios.length
+    ? `; ${getRatios.length} more rounds of the pair alternating: ${getRatios.map((r) => r.toFixed(2)).join(', ')}, median ${ratio.toFixed(2)}`
+    : ''
   checks.push({
     target: 'getSync ≥ 1/3 of lru-cache’s get ops/s',
-    measured: `${fmtOps(sync)} vs ${fmtOps(lru)} ops/s (ratio ${(sync / lru).toFixed(2)})`,
-    pass: sync >= lru * GET_RATIO,
+    measured: `table: ${fmtOps(sync)} vs ${fmtOps(lru)} ops/s (ratio ${(sync / lru).toFixed(2)})${rounds}`,
+    pass: ratio >= GET_RATIO,
   })
 
   const lines = [
@@ -157,6 +177,8 @@ interface Saved {
   load: string
   quick: boolean
   ops: OpsResult[]
+  /** Absent in runs saved before the extra rounds existed. */
+  getRatios?: number[]
   mem: MemoryResult[]
 }
 
@@ -170,7 +192,7 @@ async function measure(): Promise<Saved> {
   }
   const machine = machineLine()
   console.log(`embedded benchmark${QUICK ? ' (quick)' : ''}: throughput`)
-  const ops = await runOps(MAX_TIME)
+  const { ops, getRatios } = await runOps(MAX_TIME)
   const mem: MemoryResult[] = []
   const runs: Array<[Impl, number]> = [
     ['cache', SMALL],
@@ -185,7 +207,7 @@ async function measure(): Promise<Saved> {
     console.log(`  ${m.bytesPerItem} B/item, gc ${m.gcMs.join(' ')} ms, insert ${m.insertMs} ms`)
     mem.push(m)
   }
-  const saved = { machine, load: LOAD, quick: QUICK, ops, mem }
+  const saved = { machine, load: LOAD, quick: QUICK, ops, getRatios, mem }
   const dir = join(ROOT, 'bench', 'results')
   mkdirSync(dir, { recursive: true })
   const file = join(dir, `embedded-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
@@ -195,8 +217,8 @@ async function measure(): Promise<Saved> {
 }
 
 export async function runEmbeddedBench(): Promise<void> {
-  const { machine, load, ops, mem } = await measure()
-  const { markdown } = report(ops, mem, machine, load)
+  const { machine, load, ops, getRatios, mem } = await measure()
+  const { markdown } = report(ops, getRatios ?? [], mem, machine, load)
   console.log('\n' + markdown)
   if (process.env.BENCH_WRITE_DOCS !== '0') {
     writeSection(join(ROOT, 'docs', 'benchmarks.md'), 'Embedded', markdown)
