@@ -25,7 +25,7 @@ let pool = newPool()
 /** A fresh read pool, registered with the native side. Untransferable (as Node's own pool),
  * so posting a returned Buffer's `.buffer` cannot detach memory the native side writes to. */
 function newPool(): ArrayBuffer {
-  const fresh = new ArrayBuffer(POOL_SIZE)
+  const fresh = Buffer.allocUnsafeSlow(POOL_SIZE).buffer // not zero-filled: views cover written bytes only
   markAsUntransferable(fresh)
   native.readPool(fresh)
   return fresh
