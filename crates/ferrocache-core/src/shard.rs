@@ -265,7 +265,9 @@ impl Shards {
 
     /// [`Shards::run`] for a change of `key`: with a journal, the key's resulting state is
     /// logged under the same lock when `changed` says the operation changed it (and after an
-    /// error, which may have dropped the old value).
+    /// error, which may have dropped the old value). A write that found no item logs the
+    /// key's absence too: a replica may still hold a copy the primary evicted (evictions are
+    /// not logged), and must not keep serving it after a delete, incr, touch or cas miss.
     fn run_logged<T>(
         &self,
         hash: u64,
@@ -302,7 +304,7 @@ impl Shards {
         self.run_logged(
             hash,
             key,
-            |r: &Option<R>| changes && r.is_some(),
+            |_: &Option<R>| changes,
             |s, core, ctx| s.do_get(core, ctx, hash, key, o, &mut f),
         )
         .ok()
@@ -317,7 +319,7 @@ impl Shards {
         self.run_logged(
             hash,
             r.key,
-            |o: &StoreOutcome| o.status == StoreStatus::Stored,
+            |o: &StoreOutcome| o.status != StoreStatus::Exists,
             |s, core, ctx| s.do_store(core, ctx, hash, r),
         )
     }
@@ -330,7 +332,7 @@ impl Shards {
         self.run_logged(
             hash,
             r.key,
-            |d: &DeleteStatus| *d == DeleteStatus::Deleted,
+            |d: &DeleteStatus| *d != DeleteStatus::Exists,
             |s, core, ctx| Ok(s.do_delete(core, ctx, hash, r)),
         )
         .unwrap_or(DeleteStatus::NotFound)
@@ -344,7 +346,7 @@ impl Shards {
         self.run_logged(
             hash,
             r.key,
-            |a: &ArithStatus| matches!(a, ArithStatus::Ok { .. }),
+            |a: &ArithStatus| !matches!(a, ArithStatus::Exists),
             |s, core, ctx| s.do_arith(core, ctx, hash, r),
         )
     }
@@ -373,7 +375,7 @@ impl Shards {
         self.run_logged(
             hash,
             key,
-            |hit: &bool| *hit,
+            |_: &bool| true,
             |s, core, ctx| Ok(s.do_touch(core, ctx, hash, key, exptime)),
         )
         .unwrap_or(false)

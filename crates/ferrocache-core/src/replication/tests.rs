@@ -317,3 +317,52 @@ fn the_append_only_log_and_replication_both_get_every_change() {
     assert_eq!(dump(&replayed), want);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_miss_on_the_primary_removes_a_copy_only_the_replica_still_has() {
+    // the primary evicted these keys (evictions are not replicated); the replica kept them
+    let mut rng = SmallRng::seed_from_u64(5);
+    let p = node(true, 1 << 20);
+    let mut r = node(false, 1 << 20);
+    full_sync(&p, &mut r, &mut rng, false);
+    let keys: [&[u8]; 5] = [b"del", b"incr", b"touch", b"cas", b"gat"];
+    for k in keys {
+        r.store
+            .store(&StoreRequest::new(StoreMode::Set, k, b"7"))
+            .unwrap();
+    }
+    assert_eq!(
+        p.store.delete(&DeleteRequest {
+            key: b"del",
+            ..Default::default()
+        }),
+        crate::DeleteStatus::NotFound
+    );
+    let _ = p.store.arith(&ArithRequest {
+        key: b"incr",
+        incr: true,
+        delta: 1,
+        cas: None,
+        vivify: None,
+        touch: None,
+        new_cas: None,
+    });
+    assert!(!p.store.touch(b"touch", 10));
+    let _ = p.store.store(&StoreRequest {
+        cas: Some(3),
+        ..StoreRequest::new(StoreMode::Set, b"cas", b"x")
+    });
+    let gat = GetOptions {
+        touch: Some(10),
+        ..Default::default()
+    };
+    assert!(p.store.get(b"gat", &gat, |_| ()).is_none());
+    pump(&p, &mut r, &mut rng);
+    for k in keys {
+        assert!(
+            r.store.get(k, &GetOptions::default(), |_| ()).is_none(),
+            "{} survived on the replica",
+            String::from_utf8_lossy(k)
+        );
+    }
+}
