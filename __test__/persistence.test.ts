@@ -85,6 +85,22 @@ test('close() writes a last snapshot unless told not to', async () => {
   c.close()
 })
 
+// ferrocached exited 1 on SIGTERM when a snapshot was running: the async snapshot held a
+// borrow of the native cache and close() asked for an exclusive one
+test('close() while a snapshot is being written closes, and the snapshot still finishes', async () => {
+  const dir = dataDir()
+  const a = new Cache({ dataDir: dir, save: '', saveOnClose: false })
+  for (let i = 0; i < 20_000; i++) a.setSync(`k${i}`, 'v'.repeat(100))
+  const running = a.snapshot()
+  a.close()
+  assert.ok(a.closed)
+  const report = await running
+  assert.is(report.items, 20_000)
+  const b = new Cache({ dataDir: dir, save: '', saveOnClose: false })
+  assert.is(b.getSync('k19999', { encoding: 'utf8' }), 'v'.repeat(100))
+  b.close()
+})
+
 test('a damaged newest snapshot is set aside and the previous one loads', async () => {
   const dir = dataDir()
   const a = new Cache({ dataDir: dir, save: '', saveOnClose: false })

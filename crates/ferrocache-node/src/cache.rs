@@ -137,10 +137,12 @@ impl NativeCache {
         stats::stats_object(env, &store.stats(), store.now()).map(JsOut)
     }
 
-    /// Drops the engine: its memory is freed at once unless a server session still
-    /// shares the store. Later calls throw.
+    /// Drops the engine: its memory is freed at once unless a server session or a
+    /// running snapshot still shares the store. Later calls throw.
+    // `&self`, not `&mut self`: napi-rs keeps a shared borrow of the cache for as long as
+    // an async task that took it (a snapshot) runs, and a `&mut self` close would throw then.
     #[napi]
-    pub fn close(&mut self) {
+    pub fn close(&self) {
         let store = REGISTRY.with(|r| r.borrow_mut().slots[self.id as usize].take());
         drop(store); // outside the borrow: dropping joins the engine's background thread
     }
