@@ -48,9 +48,6 @@ test('a short soak loses no acknowledged write and the server survives its hosti
     snapshotEveryMs: 5000,
     replica: 'auto',
     restart: true,
-    // known gap (docs/reliability.md, finding 2): a delete that misses on the primary
-    // after an eviction does not reach the replica; counted, not failed, until it does
-    staleDeleteOnReplica: 'count',
     log: () => undefined,
   })
   const summary = summarize(r)
