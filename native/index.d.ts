@@ -15,8 +15,8 @@ export declare class NativeCache {
   /** Every counter with memcached's stat names; per-class figures under `slabs`. */
   stats(): Record<string, unknown>
   /**
-   * Drops the engine: its memory is freed at once unless a server session still
-   * shares the store. Later calls throw.
+   * Drops the engine: its memory is freed at once unless a server session or a
+   * running snapshot still shares the store. Later calls throw.
    */
   close(): void
 }

@@ -18,7 +18,12 @@ fn session(max_reply: usize) -> Session<Arc<Store>> {
 
 /// Feeds `input`, then empty inputs while the session holds requests back; returns every
 /// reply and how many feeds it took (each one's output must stay near the budget).
-fn drain(s: &mut Session<Arc<Store>>, input: &[u8], budget: usize, item: usize) -> (Vec<u8>, usize) {
+fn drain(
+    s: &mut Session<Arc<Store>>,
+    input: &[u8],
+    budget: usize,
+    item: usize,
+) -> (Vec<u8>, usize) {
     let mut all = Vec::new();
     let mut out = Vec::new();
     let mut feeds = 0;
@@ -27,7 +32,11 @@ fn drain(s: &mut Session<Arc<Store>>, input: &[u8], budget: usize, item: usize) 
         out.clear();
         assert_eq!(s.feed(next, &mut out), Control::Continue);
         feeds += 1;
-        assert!(out.len() < budget + item + 100, "one feed produced {} bytes", out.len());
+        assert!(
+            out.len() < budget + item + 100,
+            "one feed produced {} bytes",
+            out.len()
+        );
         all.extend_from_slice(&out);
         next = &[];
         if !s.held_back() {
@@ -58,7 +67,10 @@ fn a_multiget_of_one_big_item_many_times_comes_out_in_pieces() {
     }
     expected.extend_from_slice(b"END\r\nMN\r\n");
     assert_eq!(all, expected);
-    assert!(feeds >= 20, "{feeds} feeds for 1 MB of replies at a 32 KiB budget");
+    assert!(
+        feeds >= 20,
+        "{feeds} feeds for 1 MB of replies at a 32 KiB budget"
+    );
 }
 
 #[test]
@@ -88,5 +100,8 @@ fn a_bad_key_after_a_resumed_multiget_still_ends_it() {
     let line = format!("get a a a {}\r\nversion\r\n", "k".repeat(251));
     let (all, _) = drain(&mut s, line.as_bytes(), 64, 100);
     let text = String::from_utf8(all).unwrap();
-    assert!(text.ends_with("CLIENT_ERROR bad command line format\r\nVERSION 1.6.18\r\n"), "{text}");
+    assert!(
+        text.ends_with("CLIENT_ERROR bad command line format\r\nVERSION 1.6.18\r\n"),
+        "{text}"
+    );
 }
