@@ -198,4 +198,47 @@ test('ferrocached -Z -o ssl_chain_cert=,ssl_key= serves TLS; -Z without files is
   assert.match(mismatch.stderr, /tls: .*mismatch/i)
 })
 
+test('a replica follows a TLS primary that requires client certificates (--replica-tls-*); without one its link stays down', async () => {
+  const file = (name: string): string => join(dir, name)
+  const primary = await startFerrocached(['--tls-cert', file('server.pem'), '--tls-key', file('server.key'), '--tls-ca', file('ca.pem')])
+  const args = ['--replica-of', `127.0.0.1:${primary.port}`, '--replica-tls-ca', file('ca.pem')]
+  const replica = await startFerrocached([...args, '--replica-tls-cert', file('client.pem'), '--replica-tls-key', file('client.key')])
+  const refused = await startFerrocached(args)
+  const client = { cert: pem('client.pem'), key: pem('client.key') }
+  try {
+    const set = await tlsExchange(primary.port, 'set over-tls 7 0 6\r\nsecret\r\n', 'STORED\r\n', client)
+    assert.is(set.reply, 'STORED\r\n')
+    const deadline = Date.now() + 10_000
+    let got = ''
+    while (Date.now() < deadline && !(got = await plainExchange(replica.port, 'get over-tls\r\n', 'END\r\n')).includes('VALUE')) await sleep(50)
+    assert.is(got, 'VALUE over-tls 7 6\r\nsecret\r\nEND\r\n')
+    const status = await plainExchange(refused.port, 'stats\r\n', 'END\r\n')
+    assert.match(status, /STAT master_link_status down\r\n/)
+    assert.is(await plainExchange(refused.port, 'get over-tls\r\n', 'END\r\n'), 'END\r\n')
+  } finally {
+    await Promise.all([refused.stop(), replica.stop(), primary.stop()])
+  }
+  const half = await runCli(['--replica-of', '127.0.0.1:1', '--replica-tls-cert', file('client.pem'), '-p', '0'])
+  assert.is(half.code, 2)
+  assert.match(half.stderr, /--replica-tls-key/)
+})
+
+/** A plain TCP exchange: sends `request`, collects until `until`. */
+function plainExchange(port: number, request: string, until: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let reply = ''
+    const s = net.connect({ port, host: '127.0.0.1' }, () => s.write(request))
+    const timer = setTimeout(() => s.destroy(new Error(`no ${JSON.stringify(until)} from ${port}: ${JSON.stringify(reply)}`)), 5_000)
+    s.on('data', (d: Buffer) => {
+      reply += d.toString('latin1')
+      if (reply.endsWith(until)) s.end()
+    })
+    s.on('error', reject)
+    s.on('close', () => {
+      clearTimeout(timer)
+      resolve(reply)
+    })
+  })
+}
+
 test.run()

@@ -33,7 +33,7 @@ export {
   type SlabClassStatus,
 } from './server'
 export { Client, type ClientOptions, type ServerSpec, type CacheError, type ClientErrorCode } from './client'
-export type { ReplicationOptions, ReplicaTarget } from './replication'
+export type { ReplicationOptions, ReplicaTarget, ReplicaTlsOptions } from './replication'
 export {
   Persistence,
   SnapshotError,

@@ -16,7 +16,7 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   --save "<s> <n> ..."        rules: after s seconds if n changes (default "900 1 300 100 60 10000")
   --keep-snapshots <n>        snapshots kept (default: 2); --strict-load, --load-async (see README)
   --appendfsync <policy>      append-only log: always | everysec | no (fsync policy; default off)
-  --replica-of <host:port>    read-only replica (--replica-writable, --repl-backlog, --replica-auth)
+  --replica-of <host:port>    replica (--replica-writable, --repl-backlog, --replica-auth|-tls*)
   -h, --help / -V, --version  print this help / the version, and exit
 
 Environment: FERROCACHE_<LONG_OPTION> for each long option (FERROCACHE_PORT,

@@ -4,7 +4,9 @@ import { createServer } from '../server'
 import { createLogger } from '../server/logger'
 import { readTlsFiles } from '../server/tls'
 import { HELP } from './help'
-import { parseCommandLine, UsageError, type CliSettings } from './options'
+import { parseCommandLine, UsageError, type CliReplication, type CliSettings } from './options'
+import type { ReplicationOptions } from '../replication'
+import { readFileSync } from 'node:fs'
 
 /** How long a graceful stop may take before connections are cut. */
 const SHUTDOWN_DEADLINE_MS = 5_000
@@ -14,6 +16,21 @@ const VERSION = (require('../../package.json') as { version: string }).version
 function usage(message: string): void {
   process.stderr.write(`ferrocached: ${message}\nTry 'ferrocached --help' for the list of options.\n`)
   process.exitCode = 2
+}
+
+/** The command line's replication settings, with the link's TLS files read (a bad path is a TypeError). */
+function replicationOptions(r: CliReplication): ReplicationOptions {
+  if (r.tls === undefined) return r
+  const read = (what: string, path: string | undefined): Buffer | undefined => {
+    if (path === undefined) return undefined
+    try {
+      return readFileSync(path)
+    } catch (err) {
+      throw new TypeError(`cannot read the replica link's TLS ${what}: ${(err as Error).message}`)
+    }
+  }
+  const tls = { ca: read('CA', r.tls.ca), cert: read('certificate', r.tls.cert), key: read('key', r.tls.key) }
+  return { ...r, tls: Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined)) }
 }
 
 /** Runs ferrocached with `argv` (without node and the script). */
@@ -52,7 +69,7 @@ async function run(s: CliSettings): Promise<void> {
       ...(s.metricsPort === undefined ? {} : { metricsPort: s.metricsPort, metricsHost: s.metricsHost ?? s.listen }),
       ...(s.authFile === undefined ? {} : { authFile: s.authFile }),
       ...(s.tls === undefined ? {} : { tls: readTlsFiles(s.tls) }),
-      ...(s.replication === undefined ? {} : { replication: s.replication }),
+      ...(s.replication === undefined ? {} : { replication: replicationOptions(s.replication) }),
       cacheOptions: {
         memoryLimit: s.memoryLimit,
         maxItemSize: s.maxItemSize,

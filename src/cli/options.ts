@@ -42,6 +42,8 @@ export interface CliReplication {
   /** Bytes (`--repl-backlog 64mb`). */
   backlogSize?: number
   auth?: { username: string; password: string }
+  /** `--replica-tls` / `--replica-tls-ca|cert|key <file>`: TLS on the link (file paths). */
+  tls?: { ca?: string; cert?: string; key?: string }
 }
 
 /** Snapshot settings, present only with `--data-dir`. */
@@ -116,6 +118,10 @@ const OPTIONS = {
   'replica-writable': { type: 'boolean' },
   'repl-backlog': { type: 'string' },
   'replica-auth': { type: 'string' },
+  'replica-tls': { type: 'boolean' },
+  'replica-tls-ca': { type: 'string' },
+  'replica-tls-cert': { type: 'string' },
+  'replica-tls-key': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
 } as const
@@ -152,6 +158,10 @@ export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
   FERROCACHE_REPLICA_WRITABLE: 'replica-writable',
   FERROCACHE_REPL_BACKLOG: 'repl-backlog',
   FERROCACHE_REPLICA_AUTH: 'replica-auth',
+  FERROCACHE_REPLICA_TLS: 'replica-tls',
+  FERROCACHE_REPLICA_TLS_CA: 'replica-tls-ca',
+  FERROCACHE_REPLICA_TLS_CERT: 'replica-tls-cert',
+  FERROCACHE_REPLICA_TLS_KEY: 'replica-tls-key',
 }
 
 const MB = 1024 * 1024
@@ -305,10 +315,17 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   return { kind: 'run', settings: s }
 }
 
-/** --replica-of host:port, --replica-writable, --repl-backlog <size>, --replica-auth user:pass. */
+const REPLICATION_FLAGS = [
+  'replica-of', 'replica-writable', 'repl-backlog', 'replica-auth', 'replica-tls', 'replica-tls-ca', 'replica-tls-cert', 'replica-tls-key',
+] as const
+
+/**
+ * --replica-of host:port, --replica-writable, --repl-backlog <size>, --replica-auth user:pass,
+ * --replica-tls and --replica-tls-ca|cert|key <file> (any of the files turns TLS on).
+ */
 function applyReplication(s: CliSettings, v: Values, name: (option: string, flag: string) => string): void {
   const of = v['replica-of']
-  if (of === undefined && v['replica-writable'] === undefined && v['repl-backlog'] === undefined && v['replica-auth'] === undefined) return
+  if (REPLICATION_FLAGS.every((f) => v[f] === undefined)) return
   const r: CliReplication = { replicaWritable: v['replica-writable'] ?? false }
   if (of !== undefined) {
     try {
@@ -326,6 +343,13 @@ function applyReplication(s: CliSettings, v: Values, name: (option: string, flag
     const colon = auth.indexOf(':')
     if (colon <= 0) throw new UsageError(`${name('replica-auth', '--replica-auth')} must be user:password`)
     r.auth = { username: auth.slice(0, colon), password: auth.slice(colon + 1) }
+  }
+  const tlsFiles = { ca: v['replica-tls-ca'], cert: v['replica-tls-cert'], key: v['replica-tls-key'] }
+  if (v['replica-tls'] || Object.values(tlsFiles).some((f) => f !== undefined)) {
+    if ((tlsFiles.cert === undefined) !== (tlsFiles.key === undefined)) {
+      throw new UsageError('--replica-tls-cert and --replica-tls-key go together')
+    }
+    r.tls = Object.fromEntries(Object.entries(tlsFiles).filter(([, f]) => f !== undefined))
   }
   s.replication = r
 }

@@ -5,5 +5,6 @@ export {
   resolveReplicationOptions,
   type ReplicationOptions,
   type ReplicaTarget,
+  type ReplicaTlsOptions,
   type ResolvedReplicationOptions,
 } from './options'

@@ -10,6 +10,12 @@ export interface ReplicationOptions {
   replicaWritable?: boolean
   /** Bytes of recent stream kept for replicas that reconnect (default 64 MiB; `'64mb'` too). */
   backlogSize?: number | string
+  /**
+   * TLS on the link, for a primary started with a certificate (`--tls-cert`): `true` verifies
+   * it against the system's CAs; an object adds a CA, and a client certificate for a primary
+   * that asks for one (`--tls-ca`). Default: plain TCP.
+   */
+  tls?: boolean | ReplicaTlsOptions
   /** Login on the link when the primary requires authentication (`-Y`); sent only when asked. */
   auth?: {
     /** A user of the primary's user file. */
@@ -17,6 +23,18 @@ export interface ReplicationOptions {
     /** Its password. */
     password: string
   }
+}
+
+/** TLS settings of a replica's link to its primary (PEM contents). */
+export interface ReplicaTlsOptions {
+  /** CA certificate(s) the primary's certificate must chain to (default: the system's). */
+  ca?: string | Buffer
+  /** Client certificate, for a primary that requires one. */
+  cert?: string | Buffer
+  /** Its private key. */
+  key?: string | Buffer
+  /** Name the primary's certificate must carry (default: the host). */
+  servername?: string
 }
 
 /** The primary a replica follows. */
@@ -32,6 +50,8 @@ export interface ResolvedReplicationOptions {
   replicaWritable: boolean
   backlogSize: number
   auth: { username: string; password: string } | undefined
+  /** TLS on the link (`undefined`: plain TCP). */
+  tls: ReplicaTlsOptions | undefined
 }
 
 export const DEFAULT_BACKLOG_SIZE = 64 << 20
@@ -57,5 +77,12 @@ export function resolveReplicationOptions(o: ReplicationOptions | undefined): Re
   if (r.auth !== undefined && (typeof r.auth.username !== 'string' || typeof r.auth.password !== 'string')) {
     throw new TypeError('replication.auth needs username and password strings')
   }
-  return { replicaOf, replicaWritable: r.replicaWritable ?? false, backlogSize, auth: r.auth }
+  if (r.tls !== undefined && typeof r.tls !== 'boolean' && (typeof r.tls !== 'object' || r.tls === null)) {
+    throw new TypeError('replication.tls must be true, false or { ca, cert, key, servername }')
+  }
+  if (typeof r.tls === 'object' && (r.tls.cert === undefined) !== (r.tls.key === undefined)) {
+    throw new TypeError('replication.tls needs cert and key together')
+  }
+  const tls = r.tls === true ? {} : r.tls === false ? undefined : r.tls
+  return { replicaOf, replicaWritable: r.replicaWritable ?? false, backlogSize, auth: r.auth, tls }
 }

@@ -109,7 +109,7 @@ export class Replication {
     // our replicas follow whatever we follow: they reconnect and resync through us
     this.dropLinks()
     this.log.info({ primary: `${target.host}:${target.port}` }, 'following a primary')
-    this.upstream = new Upstream(target, repl, fresh, this.options.auth, this.log, {
+    this.upstream = new Upstream(target, repl, fresh, this.options.auth, this.options.tls, this.log, {
       onSyncStart: (full) => {
         this.synced = true
         if (full) this.dropLinks()

@@ -1,9 +1,10 @@
 // A replica's link to its primary: connect, log in if asked, PSYNC from our position,
 // then apply what arrives (one native call per read). Reconnects with backoff.
 import net from 'node:net'
+import tls from 'node:tls'
 import type { NativeReplication } from '../../native/index'
 import type { Logger } from '../server/logger'
-import type { ReplicaTarget } from './options'
+import type { ReplicaTarget, ReplicaTlsOptions } from './options'
 
 const BACKOFF_MIN_MS = 50
 const BACKOFF_MAX_MS = 2_000
@@ -39,6 +40,8 @@ export class Upstream {
     /** No history of ours yet: the first PSYNC asks for a full sync (`psync ? 0`). */
     private fresh: boolean,
     private readonly auth: { username: string; password: string } | undefined,
+    /** TLS on the link (a primary with a certificate); undefined: plain TCP. */
+    private readonly tlsOptions: ReplicaTlsOptions | undefined,
     private readonly log: Logger,
     private readonly events: UpstreamEvents,
   ) {
@@ -53,10 +56,12 @@ export class Upstream {
     if (this.state === 'stopped') return
     this.state = 'connecting'
     this.line = ''
-    const socket = net.connect({ host: this.target.host, port: this.target.port })
+    const { host, port } = this.target
+    const socket = this.tlsOptions === undefined ? net.connect({ host, port }) : tls.connect({ host, port, ...this.tlsOptions })
     this.socket = socket
     socket.setNoDelay(true)
-    socket.on('connect', () => {
+    // over TLS nothing may be sent before the primary's certificate is verified
+    socket.on(this.tlsOptions === undefined ? 'connect' : 'secureConnect', () => {
       this.state = 'handshake'
       this.loginSent = false
       this.sendPsync(socket)
