@@ -14,7 +14,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Items copied out per shard-lock hold: some 10-20 µs, so a reader waits little.
 const ITEMS_PER_HOLD: usize = 128;
@@ -214,6 +214,17 @@ fn lower_priority() {
     }
 }
 
+/// How long the walk runs before it offers the CPU to a runnable thread sharing its core.
+/// The scheduler lets a running thread finish its slice (milliseconds) before a woken
+/// serving thread gets the core, even at a lower niceness; yielding this often bounds that
+/// wait near this figure.
+const YIELD_EVERY: Duration = Duration::from_micros(50);
+
+/// Offers the CPU to another runnable thread; returns at once when there is none.
+fn yield_cpu() {
+    std::thread::yield_now();
+}
+
 /// Bytes a walk buffer starts with: a chunk and a batch of items past it.
 const BUF_CAPACITY: usize = CHUNK_TARGET + (256 << 10);
 /// Buffers in use: one being filled, the rest queued for or in a write.
@@ -236,6 +247,7 @@ fn walk(
     // chunks closed during a lock hold, sealed (checksummed) after it
     let mut closed: Vec<(usize, u32)> = Vec::new();
     let (mut items, mut data_bytes, mut chunks, mut handed) = (0u64, 0u64, 0u32, 0u64);
+    let mut last_yield = Instant::now();
     for shard in 0..store.shard_count() {
         let mut cur = ShardCursor::default();
         loop {
@@ -255,6 +267,10 @@ fn walk(
             });
             if let Some(p) = progress {
                 p.items.store(items, Ordering::Relaxed);
+            }
+            if last_yield.elapsed() >= YIELD_EVERY {
+                yield_cpu();
+                last_yield = Instant::now();
             }
             if !closed.is_empty() {
                 for &(at, n) in &closed {
