@@ -16,7 +16,7 @@
 //! OS crash or power loss loses about the last second); `No` leaves the flush to the OS.
 
 use crate::journal::{self, Journal, Record};
-use crate::{DeleteRequest, Store, StoreMode, StoreRequest};
+use crate::Store;
 use parking_lot::Mutex;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
@@ -151,7 +151,7 @@ fn replay(store: &Store, path: &Path, report: &mut ReplayReport) -> io::Result<u
     let now = store.now();
     let mut max_cas = 0u64;
     let end = journal::scan(BufReader::with_capacity(1 << 20, &mut f), |r| {
-        apply(store, now, r, &mut max_cas)
+        journal::apply(store, now, r, &mut max_cas)
     })
     .map_err(|e| err_at(path, "read", e))?;
     store.raise_cas(max_cas);
@@ -166,53 +166,6 @@ fn replay(store: &Store, path: &Path, report: &mut ReplayReport) -> io::Result<u
             .push((path.to_path_buf(), reason, len - good));
     }
     Ok(good)
-}
-
-fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) {
-    match *r {
-        Record::Set {
-            key,
-            value,
-            flags,
-            exptime,
-            cas,
-        } => {
-            if cas < 1 << 63 {
-                *max_cas = (*max_cas).max(cas);
-            }
-            let live = exptime == 0 || exptime > now;
-            let stored = live
-                && store
-                    .store(&StoreRequest {
-                        mode: StoreMode::Set,
-                        key,
-                        value,
-                        flags,
-                        exptime: exptime as i64,
-                        cas: None,
-                        invalidate: false,
-                        new_cas: Some(cas),
-                        vivify: None,
-                    })
-                    .is_ok();
-            if !stored {
-                // expired meanwhile, or refused (a smaller -I): no older value may survive
-                store.delete(&DeleteRequest {
-                    key,
-                    ..Default::default()
-                });
-            }
-        }
-        Record::Delete { key } => {
-            store.delete(&DeleteRequest {
-                key,
-                ..Default::default()
-            });
-        }
-        Record::Flush { at } => {
-            store.flush_all(if at > now { at as i64 } else { 0 });
-        }
-    }
 }
 
 /// Replays `dir`'s logs into `store` (after its snapshot was loaded), then opens the log
@@ -424,7 +377,7 @@ impl Drop for Aof {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ArithRequest, Config, GetOptions};
+    use crate::{ArithRequest, Config, DeleteRequest, GetOptions, StoreMode, StoreRequest};
 
     fn tmpdir(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("ferrocache-aof-{name}-{}", std::process::id()));

@@ -14,6 +14,7 @@
 //! `2 | key` (delete) or `3 | at u32` (flush_all; `at` = 0 at once, else the absolute unix
 //! second a delayed flush takes effect).
 
+use crate::{DeleteRequest, Store, StoreMode, StoreRequest};
 use std::io::{self, Read};
 
 /// One change, borrowed from the store for the duration of the sink call.
@@ -227,6 +228,48 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// Applies one change as the key's resulting state (log replay and replicas alike): a set keeps the primary's CAS and
+/// absolute expiry; an item already expired, or one this store cannot hold (a smaller item
+/// limit, no memory), is deleted so no older value survives.
+pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) {
+    match *r {
+        Record::Set {
+            key,
+            value,
+            flags,
+            exptime,
+            cas,
+        } => {
+            if cas < 1 << 63 {
+                *max_cas = (*max_cas).max(cas);
+            }
+            let live = exptime == 0 || exptime > now;
+            let stored = live
+                && store
+                    .store(&StoreRequest {
+                        flags,
+                        exptime: exptime as i64,
+                        new_cas: Some(cas),
+                        ..StoreRequest::new(StoreMode::Set, key, value)
+                    })
+                    .is_ok();
+            if !stored {
+                store.delete(&DeleteRequest {
+                    key,
+                    ..Default::default()
+                });
+            }
+        }
+        Record::Delete { key } => {
+            store.delete(&DeleteRequest {
+                key,
+                ..Default::default()
+            });
+        }
+        Record::Flush { at } => store.flush_all(if at > now { at as i64 } else { 0 }),
+    }
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 
 use super::log::ReplLog;
 use super::stream::{self, DecodeError, Frame};
-use crate::journal::Record;
-use crate::{DeleteRequest, ShardCursor, Store, StoreMode, StoreRequest};
+use crate::journal::{self, Record};
+use crate::{ShardCursor, Store};
 
 /// Items copied out per shard-lock hold (as the snapshot writer does).
 const ITEMS_PER_HOLD: usize = 128;
@@ -148,7 +148,7 @@ impl Applier {
             };
             let in_snapshot = self.in_snapshot;
             match frame {
-                Frame::Change(r) => apply_change(store, now, &r, &mut max_cas),
+                Frame::Change(r) => journal::apply(store, now, &r, &mut max_cas),
                 Frame::Heartbeat { unix_ms, offset } => res.heartbeat = Some((unix_ms, offset)),
                 Frame::SyncEnd { cas_high_water, .. } if in_snapshot => {
                     max_cas = max_cas.max(cas_high_water);
@@ -181,47 +181,5 @@ impl Applier {
             self.pending = rest;
         }
         Ok(res)
-    }
-}
-
-/// Applies one change as the key's resulting state: a set keeps the primary's CAS and
-/// absolute expiry; an item already expired, or one this store cannot hold (a smaller item
-/// limit, no memory), is deleted so no older value survives.
-fn apply_change(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) {
-    match *r {
-        Record::Set {
-            key,
-            value,
-            flags,
-            exptime,
-            cas,
-        } => {
-            if cas < 1 << 63 {
-                *max_cas = (*max_cas).max(cas);
-            }
-            let live = exptime == 0 || exptime > now;
-            let stored = live
-                && store
-                    .store(&StoreRequest {
-                        flags,
-                        exptime: exptime as i64,
-                        new_cas: Some(cas),
-                        ..StoreRequest::new(StoreMode::Set, key, value)
-                    })
-                    .is_ok();
-            if !stored {
-                store.delete(&DeleteRequest {
-                    key,
-                    ..Default::default()
-                });
-            }
-        }
-        Record::Delete { key } => {
-            store.delete(&DeleteRequest {
-                key,
-                ..Default::default()
-            });
-        }
-        Record::Flush { at } => store.flush_all(if at > now { at as i64 } else { 0 }),
     }
 }
