@@ -106,7 +106,7 @@ test('--appendfsync and FERROCACHE_APPENDFSYNC', () => {
 
 test('appendfsync always: kill -9 at random moments loses no acknowledged write', async () => {
   const dir = dataDir()
-  const ROUNDS = 12
+  const ROUNDS = 16
   const acked: number[] = []
   for (let round = 0; round < ROUNDS; round++) {
     // snapshots every second in half the rounds: the log is compacted while it is written

@@ -346,7 +346,7 @@ test('kill -9 during snapshots and writes: every restart loads a valid state', a
   c.close()
   await stopChild(r.child)
   let midSave = 0
-  const ROUNDS = 8
+  const ROUNDS = 12
   for (let round = 1; round <= ROUNDS; round++) {
     r = await start(['--data-dir', dir, '--save', '1 1', '-m', '256'])
     const loaded = await logLine(r, 'snapshot loaded')
