@@ -9,26 +9,18 @@
 //   npm run bench -- client
 //   BENCH_CLIENT_OPS=100000 BENCH_CLIENT_WINDOW=256 BENCH_CLIENT_ROUNDS=3 npm run bench -- client
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { createServer, connect } from 'node:net'
+import { connect } from 'node:net'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { Client } from '../src'
 import { fmtOps, machineLine, writeSection } from './markdown'
+import { freePort } from './tools'
 
 const ROOT = join(__dirname, '..')
 const OPS = Number(process.env.BENCH_CLIENT_OPS ?? 200_000)
 const WINDOW = Number(process.env.BENCH_CLIENT_WINDOW ?? 256)
 const ROUNDS = Number(process.env.BENCH_CLIENT_ROUNDS ?? 3)
 const MEMCSLAP = '/usr/bin/memcslap'
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 async function startServer(): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort()

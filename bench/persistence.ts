@@ -11,17 +11,16 @@
 //                          otherwise nice warns and runs them unchanged): other work on the
 //                          machine then disturbs them less. The snapshot threads run 10 nicer
 //                          than the server, as always.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import net from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { machineLine } from './markdown'
+import { buildLoadgen, freePort, LOADGEN_BIN } from './tools'
 
 const ROOT = join(__dirname, '..')
 const BIN = process.env.FERROCACHED_BIN ?? join(ROOT, 'bin', 'ferrocached.js')
-const LOADGEN_SRC = join(ROOT, 'bench', 'loadgen', 'loadgen.c')
-const LOADGEN_BIN = join(ROOT, 'bench', '.build', 'loadgen')
 const ITEMS = 1_000_000
 const KEY_SIZE = 16
 const VALUE_SIZE = 100
@@ -30,24 +29,6 @@ const IDLE_SNAPSHOTS = 5
 const SECONDS = Number(process.env.BENCH_PERSIST_SECONDS ?? 8)
 const NICE = Number(process.env.BENCH_PERSIST_NICE ?? -10)
 if (!Number.isInteger(NICE) || NICE < -20 || NICE > 19) throw new RangeError('BENCH_PERSIST_NICE must be an integer from -20 to 19')
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-/** Compile the generator when the binary is missing or older than its source. */
-function buildLoadgen(): void {
-  if (existsSync(LOADGEN_BIN) && statSync(LOADGEN_BIN).mtimeMs >= statSync(LOADGEN_SRC).mtimeMs) return
-  mkdirSync(join(ROOT, 'bench', '.build'), { recursive: true })
-  execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-Wextra', '-std=gnu11', '-o', LOADGEN_BIN, LOADGEN_SRC, '-lpthread'], {
-    stdio: 'inherit',
-  })
-}
 
 /** The fields of the generator's JSON line this bench reads (see bench/loadgen/loadgen.c). */
 interface LoadgenResult {

@@ -14,17 +14,16 @@
 // unpinned (there is no third core: its work takes CPU from one of them, which the figures
 // include). Each window waits (up to BENCH_REPL_QUIET_WAIT s) for both cores to be nearly
 // idle, and the table reports how busy other processes kept them.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { connect, createServer, type Socket } from 'node:net'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { Cache, nativeCacheOf } from '../src/cache'
 import { native } from '../src/native'
 import { fmtOps, machineLine, writeSection } from './markdown'
+import { buildLoadgen, freePort, LOADGEN_BIN } from './tools'
 
 const ROOT = join(__dirname, '..')
-const LOADGEN_SRC = join(ROOT, 'bench', 'loadgen', 'loadgen.c')
-const LOADGEN_BIN = join(ROOT, 'bench', '.build', 'loadgen')
 const DOCS = join(ROOT, 'docs', 'benchmarks.md')
 const RESULTS_DIR = join(ROOT, 'bench', 'results')
 const SECONDS = Number(process.env.BENCH_REPL_SECONDS ?? 5)
@@ -54,24 +53,6 @@ function repliesOk(r: LoadgenResult): boolean {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-function buildLoadgen(): void {
-  if (existsSync(LOADGEN_BIN) && statSync(LOADGEN_BIN).mtimeMs >= statSync(LOADGEN_SRC).mtimeMs) return
-  mkdirSync(join(ROOT, 'bench', '.build'), { recursive: true })
-  execFileSync(process.env.CC ?? 'cc', ['-O2', '-Wall', '-std=gnu11', '-o', LOADGEN_BIN, LOADGEN_SRC, '-lpthread'], { stdio: 'inherit' })
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 /** A text connection answering one request at a time. */
 class Conn {

@@ -19,15 +19,14 @@
 //   BENCH_SERVER_WRITE_DOCS=0 leave docs/benchmarks.md alone
 //   MEMCACHED                 memcached binary (default: memcached on PATH)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { createServer, connect } from 'node:net'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
 import { cpus, release } from 'node:os'
 import { join } from 'node:path'
 import { fmtOps, machineLine, writeSection } from './markdown'
+import { buildLoadgen, freePort, LOADGEN_BIN } from './tools'
 
 const ROOT = join(__dirname, '..')
-const LOADGEN_SRC = join(ROOT, 'bench', 'loadgen', 'loadgen.c')
-const LOADGEN_BIN = join(ROOT, 'bench', '.build', 'loadgen')
 const DOCS = join(ROOT, 'docs', 'benchmarks.md')
 const PKG_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
 const RESULTS_DIR = join(ROOT, 'bench', 'results')
@@ -136,29 +135,6 @@ function numberEnv(name: string, fallback: number): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
-}
-
-/** Compile the generator when the binary is missing or older than its source. */
-function buildLoadgen(): void {
-  if (existsSync(LOADGEN_BIN) && statSync(LOADGEN_BIN).mtimeMs >= statSync(LOADGEN_SRC).mtimeMs) return
-  mkdirSync(join(ROOT, 'bench', '.build'), { recursive: true })
-  const cc = process.env.CC ?? 'cc'
-  execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-std=gnu11', '-o', LOADGEN_BIN, LOADGEN_SRC, '-lpthread'], {
-    stdio: 'inherit',
-  })
-}
-
-/** A port nobody listens on right now (the OS picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
 }
 
 /** Resolve once the server answers "version", or reject after `timeoutMs`. */
