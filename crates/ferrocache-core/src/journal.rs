@@ -230,9 +230,9 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Applies one change as the key's resulting state (log replay and replicas alike): a set keeps the primary's CAS and
-/// absolute expiry; an item already expired, or one this store cannot hold (a smaller item
-/// limit, no memory), is deleted so no older value survives.
+/// Applies one change as the key's resulting state (log replay and replicas alike): a set
+/// keeps the recorded CAS and absolute expiry; an item already expired, or one this store
+/// cannot hold (a smaller item limit, no memory), is deleted so no older value survives.
 pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) {
     match *r {
         Record::Set {
