@@ -52,6 +52,16 @@ function digest(s: string): string {
 }
 
 /** A generation nobody used before: the clock in microseconds. */
+/**
+ * The item ttl for a Keyv ttl: memcached's clock counts whole unix seconds, so an item
+ * given `ceil(ttl / 1000)` seconds can end up to a second early (at the next tick). Keyv
+ * must never find its value gone before the expiry it recorded, so the item gets one
+ * more second; Keyv's own check hides the value on time.
+ */
+function storeTtl(ttl: number | undefined): number {
+  return ttl === undefined || ttl <= 0 || ttl === Infinity ? 0 : ttl + 1000
+}
+
 function freshGeneration(): string {
   return (BigInt(Date.now()) * 1000n).toString()
 }
@@ -134,17 +144,21 @@ export class KeyvFerrocache extends EventEmitter {
     return itemKeys.map((k) => hits.get(k) as Value | undefined)
   }
 
-  /** Stores `value` (what Keyv serialized) for `ttl` milliseconds (none: no expiry). */
+  /**
+   * Stores `value` (what Keyv serialized) for at least `ttl` milliseconds (none: no
+   * expiry). Keyv hides the value at its exact expiry itself; the item stays up to two
+   * seconds longer (see {@link storeTtl}).
+   */
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
     const gen = await this.#generation()
-    return this.cache.set(this.#itemKey(gen, key), value, { encoding: 'json', ttl: ttl ?? 0 })
+    return this.cache.set(this.#itemKey(gen, key), value, { encoding: 'json', ttl: storeTtl(ttl) })
   }
 
   /** Stores each entry with its own ttl; one result per entry. */
   async setMany(entries: KeyvEntry[]): Promise<boolean[]> {
     const gen = await this.#generation()
     return Promise.all(
-      entries.map((e) => this.cache.set(this.#itemKey(gen, e.key), e.value, { encoding: 'json', ttl: e.ttl ?? 0 })),
+      entries.map((e) => this.cache.set(this.#itemKey(gen, e.key), e.value, { encoding: 'json', ttl: storeTtl(e.ttl) })),
     )
   }
 

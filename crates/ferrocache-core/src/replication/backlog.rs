@@ -91,6 +91,20 @@ impl Backlog {
         true
     }
 
+    /// Drops the bytes from `end` on (`end` at most [`Backlog::end`]); the next byte
+    /// appended is stream offset `end`.
+    pub fn truncate(&mut self, end: u64) {
+        if end >= self.end {
+            return;
+        }
+        if end < self.first() {
+            self.reset(end);
+        } else {
+            self.len -= (self.end - end) as usize;
+            self.end = end;
+        }
+    }
+
     /// Forgets everything; the next byte appended is stream offset `end`.
     pub fn reset(&mut self, end: u64) {
         self.end = end;
@@ -107,17 +121,20 @@ mod tests {
     fn reads_back_what_the_window_covers() {
         let mut rng = SmallRng::seed_from_u64(5);
         for cap in [1usize, 7, 64, 1000] {
-            let start = rng.gen_range(0..10_000u64);
+            let mut start = rng.gen_range(0..10_000u64);
             let mut b = Backlog::new(cap, start);
             let mut all: Vec<u8> = Vec::new();
+            // bytes the backlog should hold: a truncation can leave fewer than `cap`
+            let mut held = 0usize;
             for _ in 0..300 {
                 let n = rng.gen_range(0..cap * 2 + 3);
                 let chunk: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
                 b.append(&chunk);
                 all.extend_from_slice(&chunk);
+                held = (held + n).min(cap);
                 let end = start + all.len() as u64;
                 assert_eq!(b.end(), end);
-                assert_eq!(b.len(), all.len().min(cap));
+                assert_eq!(b.len(), held);
                 let first = b.first();
                 let from = rng.gen_range(first..=end);
                 let max = rng.gen_range(0..cap + 2);
@@ -130,6 +147,26 @@ mod tests {
                     assert!(!b.read(first - 1, 10, &mut Vec::new()));
                 }
                 assert!(!b.read(end + 1, 10, &mut Vec::new()));
+                if rng.gen_bool(0.1) {
+                    // cut a random tail: what stays readable is unchanged, the rest is gone
+                    let cut = rng.gen_range(start..=end);
+                    let kept_some = cut >= first;
+                    b.truncate(cut);
+                    held = held.saturating_sub((end - cut) as usize);
+                    all.truncate((cut - start) as usize);
+                    if !kept_some {
+                        // below the window: nothing is held, the stream restarts at `cut`
+                        assert!(b.is_empty());
+                        start = cut;
+                        all.clear();
+                    }
+                    assert_eq!(b.end(), cut);
+                    if !b.is_empty() {
+                        let mut out = Vec::new();
+                        assert!(b.read(b.first(), usize::MAX, &mut out));
+                        assert_eq!(out, &all[all.len() - b.len()..]);
+                    }
+                }
             }
         }
     }

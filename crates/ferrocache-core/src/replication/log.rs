@@ -8,7 +8,7 @@
 
 use super::backlog::Backlog;
 use super::stream::{self, Frame};
-use crate::journal::{Journal, Record};
+use crate::journal::{Journal, Record, FRAME_HEADER};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -48,6 +48,11 @@ struct State {
     /// history and its offset stands still.
     backlog: Option<Backlog>,
     backlog_size: usize,
+    /// Where the run of heartbeats ending the history starts, if it ends with any. They
+    /// change no data, so a node that starts following another drops them: the new
+    /// upstream (a promoted sibling) may not have received them, and asking it for a
+    /// position beyond its history would cost a full sync.
+    heartbeat_tail: Option<u64>,
     scratch: Vec<u8>,
 }
 
@@ -82,6 +87,7 @@ impl ReplLog {
                 offset: 0,
                 backlog: None,
                 backlog_size: backlog_size.max(1),
+                heartbeat_tail: None,
                 scratch: Vec::new(),
             }),
         }
@@ -176,9 +182,18 @@ impl ReplLog {
         s.replid.clone()
     }
 
-    /// This node follows another from now on: its store's changes are no longer recorded.
+    /// This node follows another from now on: its store's changes are no longer recorded,
+    /// and trailing heartbeats leave its history (see `State::heartbeat_tail`). Its own
+    /// replicas must be dropped: they may hold bytes past the new end.
     pub fn demote(&self) {
-        self.st.lock().primary = false;
+        let mut s = self.st.lock();
+        s.primary = false;
+        if let Some(at) = s.heartbeat_tail.take() {
+            s.offset = at;
+            if let Some(b) = s.backlog.as_mut() {
+                b.truncate(at);
+            }
+        }
     }
 
     /// The upstream accepted our PSYNC. `full`: a new data set follows and the stream goes
@@ -187,6 +202,13 @@ impl ReplLog {
     /// old one stays valid up to here.
     pub fn follow(&self, replid: &str, offset: u64, full: bool) {
         let mut s = self.st.lock();
+        s.heartbeat_tail = None;
+        // a replica keeps a backlog from its first sync on (as Redis does), so that after a
+        // promotion its former primary and siblings can continue instead of a full sync
+        if s.backlog.is_none() {
+            let (size, end) = (s.backlog_size, s.offset);
+            s.backlog = Some(Backlog::new(size, end));
+        }
         if full {
             s.replid = replid.to_string();
             s.replid2 = "0".repeat(40);
@@ -205,6 +227,7 @@ impl ReplLog {
     /// node's history byte for byte (for its own replicas).
     pub fn append_upstream(&self, bytes: &[u8]) {
         let mut s = self.st.lock();
+        s.note_frames(bytes);
         s.offset += bytes.len() as u64;
         if let Some(b) = s.backlog.as_mut() {
             b.append(bytes);
@@ -218,10 +241,31 @@ impl State {
         scratch.clear();
         stream::encode(f, &mut scratch);
         if let Some(b) = self.backlog.as_mut() {
+            self.heartbeat_tail = match f {
+                Frame::Heartbeat { .. } => self.heartbeat_tail.or(Some(self.offset)),
+                _ => None,
+            };
             b.append(&scratch);
             self.offset += scratch.len() as u64;
         }
         self.scratch = scratch;
+    }
+
+    /// Updates `heartbeat_tail` for whole frames about to be appended at `self.offset`
+    /// (only their headers and tags are read: the applier has checked them).
+    fn note_frames(&mut self, mut bytes: &[u8]) {
+        let mut at = self.offset;
+        while bytes.len() > FRAME_HEADER {
+            let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+            let frame = (FRAME_HEADER + len).min(bytes.len());
+            self.heartbeat_tail = if stream::is_heartbeat(&bytes[FRAME_HEADER..frame]) {
+                self.heartbeat_tail.or(Some(at))
+            } else {
+                None
+            };
+            at += frame as u64;
+            bytes = &bytes[frame..];
+        }
     }
 }
 
@@ -305,5 +349,60 @@ mod tests {
         set(&r, b"after promotion");
         assert!(r.offset() > at);
         assert!(matches!(r.psync(&old, r.offset()), Psync::Full { .. }));
+    }
+
+    #[test]
+    fn a_demoted_primary_drops_trailing_heartbeats_its_promoted_replica_missed() {
+        let p = ReplLog::new(1 << 20);
+        let _ = p.psync("?", 0);
+        set(&p, b"k");
+        let mut bytes = Vec::new();
+        assert!(p.read(0, 1 << 20, &mut bytes));
+        let old = p.info().replid;
+        let data_end = p.offset();
+        // the replica gets the data and one heartbeat, then is promoted; two more heartbeats
+        // were written that it never received
+        assert!(p.heartbeat(1));
+        let mut beat = Vec::new();
+        assert!(p.read(data_end, 1 << 20, &mut beat));
+        assert!(p.heartbeat(2) && p.heartbeat(3));
+        let r = ReplLog::new(1 << 20);
+        r.demote();
+        r.follow(&old, 0, true);
+        r.append_upstream(&bytes);
+        r.append_upstream(&beat);
+        let _ = r.promote();
+        assert!(
+            r.info().backlog_active,
+            "a replica keeps a backlog to be promoted with"
+        );
+        assert!(
+            matches!(r.psync(&old, p.offset()), Psync::Full { .. }),
+            "the gap is real"
+        );
+        p.demote();
+        assert_eq!(
+            p.offset(),
+            data_end,
+            "the heartbeats are gone, the data stays"
+        );
+        assert!(matches!(r.psync(&old, p.offset()), Psync::Continue { .. }));
+
+        // on a replica the heartbeats came from upstream: the same holds one level down
+        let q = ReplLog::new(1 << 20);
+        q.demote();
+        q.follow(&old, 0, true);
+        q.append_upstream(&bytes);
+        q.append_upstream(&beat);
+        q.demote();
+        assert_eq!(q.offset(), data_end);
+        // a data frame after heartbeats keeps them (they are inside the history now)
+        let s = ReplLog::new(1 << 20);
+        s.demote();
+        s.follow(&old, 0, true);
+        s.append_upstream(&beat);
+        s.append_upstream(&bytes);
+        s.demote();
+        assert_eq!(s.offset(), (beat.len() + bytes.len()) as u64);
     }
 }

@@ -50,6 +50,11 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// Whether a frame body (after the header) is a heartbeat.
+pub fn is_heartbeat(body: &[u8]) -> bool {
+    body.first() == Some(&TAG_HEARTBEAT)
+}
+
 /// Decodes the first frame of `buf`: `Ok(Some((frame, bytes used)))`, `Ok(None)` when
 /// `buf` holds only part of it (read more), or the damage found.
 pub fn decode(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, DecodeError> {
