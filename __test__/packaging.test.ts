@@ -6,7 +6,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -108,6 +108,16 @@ test('the root tarball holds the JS build, the CLI and the types, nothing else',
   )
   // Generous bound: the JS build is well under a megabyte; a binary or a target/ would not be.
   assert.ok(pk.size < 1024 * 1024, `root tarball is ${pk.size} bytes`)
+})
+
+test('the root package depends, optionally and at its own version, on every platform package', () => {
+  const manifest = (path: string): Record<string, unknown> => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
+  const root = manifest(join(ROOT, 'package.json'))
+  const targets = (root.napi as { targets: string[] }).targets
+  const platformNames = readdirSync(join(ROOT, 'npm')).map((d) => manifest(join(ROOT, 'npm', d, 'package.json')).name as string)
+  assert.is(platformNames.length, targets.length, 'one npm/ package per napi target')
+  const expected = Object.fromEntries(platformNames.sort().map((n) => [n, root.version]))
+  assert.equal(root.optionalDependencies, expected)
 })
 
 test('installed from the tarballs: require, import, a Cache, and npx ferrocached', async () => {
