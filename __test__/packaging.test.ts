@@ -120,6 +120,27 @@ test('the root package depends, optionally and at its own version, on every plat
   assert.equal(root.optionalDependencies, expected)
 })
 
+test('napi prepublish accepts the layout once every target has its binary (dry run)', () => {
+  if (!supported) return
+  // A scratch release checkout: package.json, npm/ and a binary per target (the linux one
+  // copied under every name: prepublish checks presence and manifests, not machine code).
+  const dir = join(work, 'prepublish')
+  mkdirSync(dir)
+  copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'))
+  cpSync(join(ROOT, 'npm'), join(dir, 'npm'), { recursive: true })
+  for (const platform of readdirSync(join(dir, 'npm'))) copyFileSync(BINARY, join(dir, 'npm', platform, `ferrocache.${platform}.node`))
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir')
+  const git = ['-c', 'user.email=ci@localhost', '-c', 'user.name=ci']
+  sh('git', ['init', '-q'], dir)
+  sh('git', [...git, 'add', 'package.json'], dir)
+  sh('git', [...git, 'commit', '-qm', 'v0.1.0'], dir)
+  const napi = join(ROOT, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
+  sh(process.execPath, [napi, 'prepublish', '-t', 'npm', '--dry-run', '--skip-optional-publish'], dir)
+  rmSync(join(dir, 'npm', TRIPLE, `ferrocache.${TRIPLE}.node`))
+  const missing = spawnSync(process.execPath, [napi, 'prepublish', '-t', 'npm', '--dry-run', '--skip-optional-publish'], { cwd: dir, env, encoding: 'utf8', timeout: 60_000 })
+  assert.is.not(missing.status, 0, 'a target without its binary is refused')
+})
+
 test('installed from the tarballs: require, import, a Cache, and npx ferrocached', async () => {
   if (!supported) return
   const proj = emptyProject('consumer')
