@@ -51,7 +51,6 @@ function digest(s: string): string {
   return createHash('sha256').update(s).digest('base64url')
 }
 
-/** A generation nobody used before: the clock in microseconds. */
 /**
  * The item ttl for a Keyv ttl: memcached's clock counts whole unix seconds, so an item
  * given `ceil(ttl / 1000)` seconds can end up to a second early (at the next tick). Keyv
@@ -62,6 +61,7 @@ function storeTtl(ttl: number | undefined): number {
   return ttl === undefined || ttl <= 0 || ttl === Infinity ? 0 : ttl + 1000
 }
 
+/** A generation nobody used before: the clock in microseconds. */
 function freshGeneration(): string {
   return (BigInt(Date.now()) * 1000n).toString()
 }
@@ -147,7 +147,7 @@ export class KeyvFerrocache extends EventEmitter {
   /**
    * Stores `value` (what Keyv serialized) for at least `ttl` milliseconds (none: no
    * expiry). Keyv hides the value at its exact expiry itself; the item stays up to two
-   * seconds longer (see {@link storeTtl}).
+   * seconds longer (memcached's whole-second clock; the item gets one extra second).
    */
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
     const gen = await this.#generation()
