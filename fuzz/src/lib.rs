@@ -336,6 +336,18 @@ pub fn items_of(store: &Store) -> BTreeMap<Vec<u8>, ItemState> {
     items
 }
 
+/// The meta state of every live item (stale, base64 key): a full sync carries it, a
+/// snapshot file does not.
+pub fn meta_state_of(store: &Store) -> BTreeMap<Vec<u8>, (bool, bool)> {
+    let mut items = BTreeMap::new();
+    for shard in 0..store.shard_count() {
+        store.visit_shard(shard, |it| {
+            items.insert(it.key.to_vec(), (it.stale, it.key_binary));
+        });
+    }
+    items
+}
+
 /// The store's structures agree with each other: keys unique and valid, every visited item
 /// found by a lookup with the same value, counters within the limits.
 pub fn check_store(store: &Store) {
@@ -733,4 +745,8 @@ pub fn replication(data: &[u8]) {
     assert_eq!(end.error, None);
     assert!(end.sync_done && end.pending == 0);
     assert!(items_of(&second) == items, "a full sync changed the items");
+    assert!(
+        meta_state_of(&second) == meta_state_of(&whole),
+        "a full sync changed the items' meta state"
+    );
 }

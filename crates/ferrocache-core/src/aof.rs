@@ -28,7 +28,13 @@ use std::time::Duration;
 pub const FILE: &str = "appendonly.aof";
 pub const PREV_FILE: &str = "appendonly.aof.1";
 const MAGIC: &[u8; 8] = b"\x89FCAOF\r\n";
-const VERSION: u32 = 1;
+/// 2: records may be of type 4 (an item with meta state, [`journal::ItemState`]). Version 1
+/// files (types 1-3 only) replay as before; the header of one opened to take new records
+/// is rewritten to 2 first, so a build that reads only version 1 refuses the file rather
+/// than cutting it off at the first record it does not know.
+const VERSION: u32 = 2;
+/// The oldest version this build reads.
+const OLDEST_VERSION: u32 = 1;
 const HEADER_LEN: u64 = 12;
 
 /// When the log is fsynced (`--appendfsync`).
@@ -139,11 +145,11 @@ fn replay(store: &Store, path: &Path, report: &mut ReplayReport) -> io::Result<u
         ));
     }
     let v = u32::from_le_bytes(h[8..12].try_into().unwrap());
-    if v != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&v) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "{} has log format version {v}; this build reads {VERSION}",
+                "{} has log format version {v}; this build reads {OLDEST_VERSION} to {VERSION}",
                 path.display()
             ),
         ));
@@ -164,6 +170,15 @@ fn replay(store: &Store, path: &Path, report: &mut ReplayReport) -> io::Result<u
         report
             .truncated
             .push((path.to_path_buf(), reason, len - good));
+    }
+    if v != VERSION {
+        // new records may follow (here, or appended to `.aof.1` by a rotation): say so
+        // before the first one is written. Four bytes in the first sector: either version
+        // is a valid header for what the file holds until then.
+        f.seek(SeekFrom::Start(8))
+            .and_then(|_| f.write_all(&VERSION.to_le_bytes()))
+            .and_then(|_| f.sync_data())
+            .map_err(|e| err_at(path, "update the header of", e))?;
     }
     Ok(good)
 }
@@ -477,6 +492,57 @@ mod tests {
         assert_eq!(rep.records, 2);
         assert!(rep.truncated.is_empty());
         assert!(get(&s, b"a").is_some() && get(&s, b"c").is_some());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_version_1_log_replays_and_is_upgraded_before_new_records() {
+        let dir = tmpdir("v1");
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(FILE);
+        // what the first build wrote: version 1, a plain item
+        let mut v1 = MAGIC.to_vec();
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        journal::encode(
+            &Record::Set {
+                key: b"old",
+                value: b"v1",
+                flags: 3,
+                exptime: 0,
+                cas: 7,
+                state: journal::ItemState::default(),
+            },
+            &mut v1,
+        );
+        fs::write(&path, &v1).unwrap();
+        {
+            let s = store();
+            let (_aof, rep) = open(&s, &dir, Fsync::Always).unwrap();
+            assert_eq!(rep.records, 1);
+            assert_eq!(get(&s, b"old"), Some((b"v1".to_vec(), 3, 7)));
+            assert_eq!(fs::read(&path).unwrap()[8..12], VERSION.to_le_bytes());
+            // meta md I: a type-4 record
+            s.delete(&DeleteRequest {
+                key: b"old",
+                invalidate: true,
+                exptime: Some(300),
+                ..Default::default()
+            });
+        }
+        let s = store();
+        let (_aof, rep) = open(&s, &dir, Fsync::Always).unwrap();
+        assert_eq!(rep.records, 2);
+        assert!(rep.truncated.is_empty());
+        let stale = s.get(b"old", &GetOptions::default(), |v| (v.stale, v.won));
+        assert_eq!(stale, Some((true, true)), "replayed as stale, token free");
+        drop(_aof);
+        // a later format is refused, not cut off
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[8..12].copy_from_slice(&(VERSION + 1).to_le_bytes());
+        fs::write(&path, &bytes).unwrap();
+        let err = open(&store(), &dir, Fsync::Always).err().unwrap();
+        assert!(err.to_string().contains("log format version 3"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), bytes);
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -11,11 +11,67 @@
 //!
 //! Frame (little-endian): body length u32 | CRC32C(body) u32 | body, where body is
 //! `1 | cas u64 | exptime u32 | flags u32 | key length u8 | key | value` (set),
-//! `2 | key` (delete) or `3 | at u32` (flush_all; `at` = 0 at once, else the absolute unix
-//! second a delayed flush takes effect).
+//! `2 | key` (delete), `3 | at u32` (flush_all; `at` = 0 at once, else the absolute unix
+//! second a delayed flush takes effect) or
+//! `4 | cas u64 | exptime u32 | flags u32 | state u8 | key length u8 | key | value` (set of
+//! an item with meta state bits, [`ItemState`]; never with state 0: such an item is a `1`,
+//! so each record has exactly one encoding and logs without meta state stay byte for byte
+//! what the first format wrote).
+//!
+//! Type 4 came second: readers of type 4 read every log and stream written before it. The
+//! append-only log's header version says a file may hold type 4 ([`crate::aof`]), so an
+//! older build refuses the file instead of cutting it off at the first record it cannot
+//! read; a replica must run a build at least as new as its primary's (as in Redis).
 
 use crate::{DeleteRequest, Store, StoreMode, StoreRequest};
 use std::io::{self, Read};
+
+/// The meta-protocol state of an item that a set record carries besides its value, so a
+/// replica and a log replay serve it as the primary does (`mg` flags `X`, `W`, `Z`, and
+/// keys echoed in base64).
+///
+/// - `stale`: invalidated by `md … I` (or `ms … I` with an older CAS): served with `X`.
+/// - `win_token`: a request holds the right to recache the item (`Z` to the others). It is
+///   the token as the *change* left it: `md … I` frees it (the next `mg` anywhere gets `W`),
+///   `mg … N` on a miss creates a placeholder whose creator holds it (readers of a replica get
+///   `Z`, not an empty value as if it were real). Winning it by a plain read is not a change
+///   and is not recorded: that would turn every `mg` of a stale item into a write to the log
+///   and the link. So each node hands out the token of an item the primary invalidated once
+///   (per node, not per cluster), and a token taken on the primary reaches replicas with the
+///   key's next change.
+/// - `key_binary`: the key was stored base64-encoded (meta `b`).
+///
+/// Not carried: whether the item was fetched and when it was last accessed (`h`, `l`,
+/// `t`'s LRU position): each node's own reads.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ItemState {
+    pub stale: bool,
+    pub win_token: bool,
+    pub key_binary: bool,
+}
+
+const STATE_STALE: u8 = 1;
+const STATE_WIN_TOKEN: u8 = 2;
+const STATE_KEY_BINARY: u8 = 4;
+
+impl ItemState {
+    /// The state byte of a type-4 record (0: a plain item, written as type 1).
+    pub fn bits(self) -> u8 {
+        (self.stale as u8 * STATE_STALE)
+            | (self.win_token as u8 * STATE_WIN_TOKEN)
+            | (self.key_binary as u8 * STATE_KEY_BINARY)
+    }
+
+    /// The state of a state byte; `None` for bits this build does not know (damage, or a
+    /// newer writer: applying the record without them would serve the item differently).
+    pub fn from_bits(b: u8) -> Option<ItemState> {
+        (b & !(STATE_STALE | STATE_WIN_TOKEN | STATE_KEY_BINARY) == 0).then_some(ItemState {
+            stale: b & STATE_STALE != 0,
+            win_token: b & STATE_WIN_TOKEN != 0,
+            key_binary: b & STATE_KEY_BINARY != 0,
+        })
+    }
+}
 
 /// One change, borrowed from the store for the duration of the sink call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +83,8 @@ pub enum Record<'a> {
         /// Absolute unix seconds; 0 = never.
         exptime: u32,
         cas: u64,
+        /// Meta state (stale, win token, base64 key); default for a plain item.
+        state: ItemState,
     },
     Delete {
         key: &'a [u8],
@@ -92,6 +150,7 @@ impl Journal for Hub {
 const TAG_SET: u8 = 1;
 const TAG_DELETE: u8 = 2;
 const TAG_FLUSH: u8 = 3;
+const TAG_SET_STATE: u8 = 4;
 /// Frame header: body length, CRC.
 pub const FRAME_HEADER: usize = 8;
 /// No body is longer than this (a 250-byte key, a value under 1 GiB): a larger length is
@@ -109,11 +168,16 @@ pub fn encode(r: &Record<'_>, out: &mut Vec<u8>) {
             flags,
             exptime,
             cas,
+            state,
         } => {
-            out.push(TAG_SET);
+            let bits = state.bits();
+            out.push(if bits == 0 { TAG_SET } else { TAG_SET_STATE });
             out.extend_from_slice(&cas.to_le_bytes());
             out.extend_from_slice(&exptime.to_le_bytes());
             out.extend_from_slice(&flags.to_le_bytes());
+            if bits != 0 {
+                out.push(bits);
+            }
             out.push(key.len() as u8);
             out.extend_from_slice(key);
             out.extend_from_slice(value);
@@ -138,12 +202,19 @@ pub fn encode(r: &Record<'_>, out: &mut Vec<u8>) {
 pub fn decode_body(b: &[u8]) -> Option<Record<'_>> {
     let (&tag, rest) = b.split_first()?;
     match tag {
-        TAG_SET if rest.len() >= 17 => {
+        TAG_SET | TAG_SET_STATE if rest.len() >= 17 => {
             let cas = u64::from_le_bytes(rest[0..8].try_into().ok()?);
             let exptime = u32::from_le_bytes(rest[8..12].try_into().ok()?);
             let flags = u32::from_le_bytes(rest[12..16].try_into().ok()?);
-            let klen = rest[16] as usize;
-            let kv = &rest[17..];
+            let (state, rest) = if tag == TAG_SET_STATE {
+                let (&bits, rest) = rest[16..].split_first()?;
+                // state 0 is written as type 1: one encoding per record
+                (ItemState::from_bits(bits).filter(|_| bits != 0)?, rest)
+            } else {
+                (ItemState::default(), &rest[16..])
+            };
+            let (&klen, kv) = rest.split_first()?;
+            let klen = klen as usize;
             if klen == 0 || kv.len() < klen {
                 return None;
             }
@@ -153,6 +224,7 @@ pub fn decode_body(b: &[u8]) -> Option<Record<'_>> {
                 flags,
                 exptime,
                 cas,
+                state,
             })
         }
         TAG_DELETE if !rest.is_empty() && rest.len() <= 250 => Some(Record::Delete { key: rest }),
@@ -231,8 +303,9 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Applies one change as the key's resulting state (log replay and replicas alike): a set
-/// keeps the recorded CAS and absolute expiry; an item already expired, or one this store
-/// cannot hold (a smaller item limit, no memory), is deleted so no older value survives.
+/// keeps the recorded CAS, absolute expiry and meta state; an item already expired, or one
+/// this store cannot hold (a smaller item limit, no memory), is deleted so no older value
+/// survives.
 pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) {
     match *r {
         Record::Set {
@@ -241,20 +314,19 @@ pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) 
             flags,
             exptime,
             cas,
+            state,
         } => {
             if cas < 1 << 63 {
                 *max_cas = (*max_cas).max(cas);
             }
             let live = exptime == 0 || exptime > now;
-            let stored = live
-                && store
-                    .store(&StoreRequest {
-                        flags,
-                        exptime: exptime as i64,
-                        new_cas: Some(cas),
-                        ..StoreRequest::new(StoreMode::Set, key, value)
-                    })
-                    .is_ok();
+            let req = StoreRequest {
+                flags,
+                exptime: exptime as i64,
+                new_cas: Some(cas),
+                ..StoreRequest::new(StoreMode::Set, key, value)
+            };
+            let stored = live && store.store_restored(&req, state).is_ok();
             if !stored {
                 store.delete(&DeleteRequest {
                     key,
@@ -275,6 +347,7 @@ pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::GetOptions;
 
     fn sample() -> Vec<u8> {
         let mut out = Vec::new();
@@ -285,6 +358,7 @@ mod tests {
                 flags: 7,
                 exptime: 1_900_000_000,
                 cas: 42,
+                state: ItemState::default(),
             },
             &mut out,
         );
@@ -297,10 +371,177 @@ mod tests {
                 flags: 0,
                 exptime: 0,
                 cas: 43,
+                state: ItemState::default(),
+            },
+            &mut out,
+        );
+        encode(
+            &Record::Set {
+                key: b"k4",
+                value: b"old",
+                flags: 9,
+                exptime: 1_900_000_030,
+                cas: 44,
+                state: ItemState {
+                    stale: true,
+                    win_token: false,
+                    key_binary: true,
+                },
             },
             &mut out,
         );
         out
+    }
+
+    /// Records a store's changes as log bytes.
+    #[derive(Default)]
+    struct Capture(parking_lot::Mutex<Vec<u8>>);
+
+    impl Journal for Capture {
+        fn record(&self, r: &Record<'_>) {
+            encode(r, &mut self.0.lock());
+        }
+    }
+
+    /// What a fresh `mg` sees: value, cas, exptime, X, W, Z, base64 key.
+    type MetaView = (Vec<u8>, u64, u32, bool, bool, bool, bool);
+
+    fn meta_view(s: &Store, k: &[u8]) -> Option<MetaView> {
+        s.get(k, &GetOptions::default(), |v| {
+            (
+                v.value.to_vec(),
+                v.cas,
+                v.exptime,
+                v.stale,
+                v.won,
+                v.win_taken,
+                v.key_binary,
+            )
+        })
+    }
+
+    #[test]
+    fn item_state_records_round_trip_and_have_one_encoding() {
+        for bits in 1..8u8 {
+            let state = ItemState::from_bits(bits).unwrap();
+            assert_eq!(state.bits(), bits);
+            let r = Record::Set {
+                key: b"k",
+                value: b"v",
+                flags: 1,
+                exptime: 2,
+                cas: 3,
+                state,
+            };
+            let mut out = Vec::new();
+            encode(&r, &mut out);
+            assert_eq!(out[FRAME_HEADER], TAG_SET_STATE);
+            assert_eq!(decode_body(&out[FRAME_HEADER..]), Some(r));
+            // a body with a state bit this build does not know, or state 0 under type 4
+            for bad in [0u8, 8, 0x80] {
+                let mut b = out[FRAME_HEADER..].to_vec();
+                b[17] = bad;
+                assert_eq!(decode_body(&b), None, "state {bad:#x}");
+            }
+        }
+        // without state: the first format's bytes, unchanged
+        let mut out = Vec::new();
+        let plain = Record::Set {
+            key: b"k",
+            value: b"v",
+            flags: 1,
+            exptime: 2,
+            cas: 3,
+            state: ItemState::default(),
+        };
+        encode(&plain, &mut out);
+        let mut v1 = vec![TAG_SET];
+        v1.extend_from_slice(&3u64.to_le_bytes());
+        v1.extend_from_slice(&2u32.to_le_bytes());
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(b"\x01kv");
+        assert_eq!(&out[FRAME_HEADER..], &v1[..]);
+    }
+
+    #[test]
+    fn invalidated_vivified_and_base64_items_apply_as_on_the_primary() {
+        use crate::{Clock, Config};
+        let clock = Clock::manual(1_800_000_000);
+        let new_store = || {
+            Store::new(
+                Config::default()
+                    .memory_limit(8 << 20)
+                    .background(false)
+                    .clock(clock.clone()),
+            )
+            .unwrap()
+        };
+        let primary = new_store();
+        let log = std::sync::Arc::new(Capture::default());
+        primary.set_journal(log.clone());
+        primary
+            .store(&StoreRequest::new(StoreMode::Set, b"inv", b"v1"))
+            .unwrap();
+        // md inv I T30: stale, fresh cas, new ttl, token free
+        assert_eq!(
+            primary.delete(&DeleteRequest {
+                key: b"inv",
+                invalidate: true,
+                exptime: Some(30),
+                ..Default::default()
+            }),
+            crate::DeleteStatus::Deleted
+        );
+        // mg viv N30: an empty placeholder whose creator holds the token
+        let created = primary.get(
+            b"viv",
+            &GetOptions {
+                vivify: Some(30),
+                ..Default::default()
+            },
+            |v| v.won,
+        );
+        assert_eq!(created, Some(true));
+        primary
+            .store(&StoreRequest::new(StoreMode::Set, b"b64", b"x"))
+            .unwrap();
+        assert!(primary.mark_key_binary(b"b64"));
+
+        let bytes = log.0.lock().clone();
+        let replica = new_store();
+        let mut max_cas = 0;
+        let end = scan(&bytes[..], |r| {
+            apply(&replica, clock.now(), r, &mut max_cas)
+        })
+        .unwrap();
+        assert_eq!((end.records, end.torn), (5, None));
+        for key in [&b"inv"[..], b"viv", b"b64"] {
+            let (p, r) = (meta_view(&primary, key), meta_view(&replica, key));
+            assert!(p.is_some(), "{key:?}");
+            assert_eq!(p, r, "first mg of {:?}", String::from_utf8_lossy(key));
+        }
+        let inv = meta_view(&replica, b"inv").unwrap();
+        // the second mg: stale, token taken (X Z), on both
+        assert!(inv.3 && !inv.4 && inv.5);
+        assert_eq!(inv.2, clock.now() + 30);
+        assert_eq!(meta_view(&primary, b"inv"), Some(inv));
+        // the first: stale and won (X W); the placeholder: Z; base64 key remembered
+        let mut max_cas = 0;
+        let fresh = new_store();
+        scan(&bytes[..], |r| apply(&fresh, clock.now(), r, &mut max_cas)).unwrap();
+        let first = meta_view(&fresh, b"inv").unwrap();
+        assert!(first.3 && first.4 && !first.5);
+        assert!(meta_view(&fresh, b"viv").unwrap().5);
+        assert!(meta_view(&fresh, b"b64").unwrap().6);
+        // a later plain set clears it all, on the replica too
+        primary
+            .store(&StoreRequest::new(StoreMode::Set, b"inv", b"v2"))
+            .unwrap();
+        let bytes = log.0.lock().clone();
+        scan(&bytes[..], |r| apply(&fresh, clock.now(), r, &mut max_cas)).unwrap();
+        let after = meta_view(&fresh, b"inv").unwrap();
+        assert_eq!(&after.0, b"v2");
+        assert!(!after.3 && !after.4 && !after.5);
     }
 
     fn all(b: &[u8]) -> (Vec<String>, ScanEnd) {
@@ -313,8 +554,9 @@ mod tests {
     fn records_round_trip() {
         let b = sample();
         let (seen, end) = all(&b);
-        assert_eq!(seen.len(), 4);
+        assert_eq!(seen.len(), 5);
         assert!(seen[0].contains("cas: 42") && seen[0].contains("flags: 7"));
+        assert!(seen[4].contains("stale: true") && seen[4].contains("key_binary: true"));
         assert!(seen[1].starts_with("Delete"));
         assert!(seen[2].starts_with("Flush"));
         assert_eq!(end.valid_len, b.len() as u64);
@@ -351,7 +593,7 @@ mod tests {
             d[i] ^= 0x10;
             let (seen, end) = all(&d);
             // the first record is intact; nothing from the damaged one on is applied
-            assert!(!seen.is_empty() && seen.len() < 4, "flip at {i}");
+            assert!(!seen.is_empty() && seen.len() < 5, "flip at {i}");
             assert!(end.torn.is_some());
             assert!(end.valid_len < b.len() as u64);
         }

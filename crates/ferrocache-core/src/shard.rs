@@ -13,7 +13,7 @@ use crate::clock::Clock;
 use crate::crawler::Crawler;
 use crate::hashtable::{hash_key, HashTable};
 use crate::item::{total_size, Item, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL};
-use crate::journal::{Journal, Record};
+use crate::journal::{ItemState, Journal, Record};
 use crate::lru::{Lru, COLD, HOT, WARM};
 use crate::slab::{SlabAlloc, SlabClasses, SlabMem};
 use crate::store::*;
@@ -324,6 +324,33 @@ impl Shards {
         )
     }
 
+    pub fn store_restored(
+        &self,
+        r: &StoreRequest<'_>,
+        state: ItemState,
+    ) -> Result<StoreOutcome, StoreError> {
+        if !key_ok(r.key) {
+            return Err(StoreError::BadKey);
+        }
+        let hash = hash_key(r.key);
+        self.run_logged(
+            hash,
+            r.key,
+            |o: &StoreOutcome| o.status != StoreStatus::Exists,
+            |s, core, ctx| {
+                let out = s.do_store(core, ctx, hash, r)?;
+                let h = s.ht.find(&s.mem, hash, r.key);
+                if out.status == StoreStatus::Stored && h != NIL {
+                    let it = s.mem.item(h);
+                    it.set_flag(F_STALE, state.stale);
+                    it.set_flag(F_TOKEN, state.win_token);
+                    it.set_key_binary(state.key_binary);
+                }
+                Ok(out)
+            },
+        )
+    }
+
     pub fn delete(&self, r: &DeleteRequest<'_>) -> DeleteStatus {
         if !key_ok(r.key) {
             return DeleteStatus::NotFound;
@@ -356,14 +383,20 @@ impl Shards {
             return false;
         }
         let hash = hash_key(key);
-        self.run(hash, |s, _core, ctx| {
-            let h = s.ht.find(&s.mem, hash, key);
-            if h == NIL || ctx.dead(s.mem.item(h)).is_some() {
-                return Ok(false);
-            }
-            s.mem.item(h).set_key_binary(true);
-            Ok(true)
-        })
+        // logged: replicas and the log replay echo the key in base64 too
+        self.run_logged(
+            hash,
+            key,
+            |marked: &bool| *marked,
+            |s, _core, ctx| {
+                let h = s.ht.find(&s.mem, hash, key);
+                if h == NIL || ctx.dead(s.mem.item(h)).is_some() {
+                    return Ok(false);
+                }
+                s.mem.item(h).set_key_binary(true);
+                Ok(true)
+            },
+        )
         .unwrap_or(false)
     }
 
@@ -758,6 +791,11 @@ impl Shard {
                 flags: it.client_flags(),
                 exptime: it.exptime(),
                 cas: it.cas(),
+                state: ItemState {
+                    stale: it.has(F_STALE),
+                    win_token: it.has(F_TOKEN),
+                    key_binary: it.key_binary(),
+                },
             }),
             None => j.record(&Record::Delete { key }),
         }
@@ -1264,7 +1302,8 @@ impl Shards {
             }
             let it = s.mem.item(h);
             if ctx.dead(it).is_none() {
-                f(&view(it, &ctx, false, false));
+                // win_taken: whether the item's token is held (a full sync sends it along)
+                f(&view(it, &ctx, false, it.has(F_TOKEN)));
             }
         }
         cur.next >= cur.modulus

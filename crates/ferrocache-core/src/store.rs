@@ -209,6 +209,17 @@ impl Store {
         self.inner.store(req)
     }
 
+    /// A store of a recorded item (append-only log replay, a replica's stream): like
+    /// [`Store::store`], and the item keeps the meta state the record carried (stale, win
+    /// token, base64 key), set under the same lock hold so no reader sees it without.
+    pub fn store_restored(
+        &self,
+        req: &StoreRequest<'_>,
+        state: crate::journal::ItemState,
+    ) -> Result<StoreOutcome, StoreError> {
+        self.inner.store_restored(req, state)
+    }
+
     pub fn delete(&self, req: &DeleteRequest<'_>) -> DeleteStatus {
         self.inner.delete(req)
     }

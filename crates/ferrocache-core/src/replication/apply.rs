@@ -3,7 +3,7 @@
 
 use super::log::ReplLog;
 use super::stream::{self, DecodeError, Frame};
-use crate::journal::{self, Record};
+use crate::journal::{self, ItemState, Record};
 use crate::{ShardCursor, Store};
 
 /// Items copied out per shard-lock hold (as the snapshot writer does).
@@ -52,6 +52,11 @@ impl FullSync {
                             flags: it.flags,
                             exptime: it.exptime,
                             cas: it.cas,
+                            state: ItemState {
+                                stale: it.stale,
+                                win_token: it.win_taken,
+                                key_binary: it.key_binary,
+                            },
                         }),
                         out,
                     );

@@ -290,6 +290,7 @@ mod tests {
             flags: 0,
             exptime: 0,
             cas: 1,
+            state: Default::default(),
         });
     }
 

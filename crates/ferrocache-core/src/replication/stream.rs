@@ -125,6 +125,7 @@ mod tests {
                 flags: 3,
                 exptime: 0,
                 cas: 9,
+                state: Default::default(),
             }),
             Frame::Heartbeat {
                 unix_ms: 1_700_000_000_000,

@@ -245,6 +245,7 @@ fn expired_and_deleted_items_never_survive_on_the_replica() {
             flags: 0,
             exptime: now - 5,
             cas: 5,
+            state: Default::default(),
         }),
         &mut out,
     );
