@@ -1,14 +1,18 @@
 // The primary's side of one replica: answers its PSYNC with a full sync (snapshot frames,
-// then the stream) or a continuation, then keeps writing the stream from the backlog.
+// then the stream) or a continuation, then keeps writing the stream from the backlog, and
+// reads the replica's acknowledgements (`REPLCONF ACK <offset>` lines).
 import type { Socket } from 'node:net'
 import type { NativeCache, NativeFullSync, NativeReplication } from '../../native/index'
 import { native } from '../native'
+import { divertReads } from '../server/connection'
 import type { Logger } from '../server/logger'
 
 /** Stop filling the socket past this many queued bytes; 'drain' resumes. */
 const HIGH_WATER = 4 << 20
 /** Bytes taken from the backlog or the snapshot per call. */
 const CHUNK = 256 << 10
+/** A line from the replica longer than this is not an acknowledgement: the link is dropped. */
+const MAX_ACK_LINE = 256
 
 export type LinkState = 'sync' | 'online' | 'closed'
 
@@ -25,6 +29,12 @@ export class ReplicaLink {
   private offset = 0
   private fullSync: NativeFullSync | undefined
   private waitingDrain = false
+  /** Stream offset the replica last said it applied (`REPLCONF ACK`); -1: none yet (an older replica never sends one). */
+  ackedOffset = -1
+  /** Date.now() of that acknowledgement (0: none). */
+  ackedAt = 0
+  /** The start of an acknowledgement line not complete yet. */
+  private ackLine = ''
   readonly addr: string
 
   constructor(
@@ -42,6 +52,33 @@ export class ReplicaLink {
       if (this.state === 'sync') this.sendSnapshot()
       else this.pump()
     })
+    // the text session is done with the socket: what the replica sends now is ours
+    if (!divertReads(socket, (bytes) => this.onReplicaBytes(bytes))) {
+      this.log.warn({ replica: this.addr }, 'cannot read acknowledgements on this link')
+    }
+  }
+
+  /**
+   * Bytes from the replica: `REPLCONF ACK <offset>\r\n` lines (Redis's words), the stream
+   * offset it has applied. Other lines are ignored (a later replica may say more), so a
+   * replica that sends nothing, or something new, never breaks the link.
+   */
+  private onReplicaBytes(bytes: Buffer): void {
+    let text = this.ackLine + bytes.toString('latin1')
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n')) {
+      const words = text.slice(0, nl).trim().split(' ')
+      text = text.slice(nl + 1)
+      if (words.length === 3 && words[0]!.toUpperCase() === 'REPLCONF' && words[1]!.toUpperCase() === 'ACK' && /^\d{1,16}$/.test(words[2]!)) {
+        this.ackedOffset = Number(words[2])
+        this.ackedAt = Date.now()
+      }
+    }
+    if (text.length > MAX_ACK_LINE) {
+      this.log.warn({ replica: this.addr }, 'replica sent an over-long line, dropping its link')
+      this.socket.destroy()
+      return
+    }
+    this.ackLine = text
   }
 
   /** Answers `PSYNC replid offset`; counts the outcome in `counters`. */
@@ -111,6 +148,11 @@ export class ReplicaLink {
   /** Stream offset written to the socket so far. */
   get sentOffset(): number {
     return this.offset
+  }
+
+  /** Stream bytes produced that the replica has not acknowledged applying; -1 without an acknowledgement. */
+  ackLagBytes(primaryOffset: number): number {
+    return this.ackedOffset < 0 ? -1 : Math.max(0, primaryOffset - this.ackedOffset)
   }
 
   close(): void {

@@ -173,10 +173,18 @@ export class Replication {
     ]
     let n = 0
     let maxLag = 0
+    let maxAckLag = 0
+    const now = Date.now()
     for (const l of this.links) {
       const lag = l.lagBytes(offset)
+      const ackLag = l.ackLagBytes(offset)
       maxLag = Math.max(maxLag, lag)
-      lines.push([`slave${n++}`, `addr=${l.addr},state=${l.state},offset=${l.sentOffset},lag_bytes=${lag}`])
+      maxAckLag = Math.max(maxAckLag, ackLag)
+      const ackAge = l.ackedAt === 0 ? -1 : now - l.ackedAt
+      lines.push([
+        `slave${n++}`,
+        `addr=${l.addr},state=${l.state},offset=${l.sentOffset},lag_bytes=${lag},ack_offset=${l.ackedOffset},ack_lag_bytes=${ackLag},ack_age_ms=${ackAge}`,
+      ])
     }
     lines.push(
       ['master_replid', i?.replid ?? ''],
@@ -188,6 +196,7 @@ export class Replication {
       ['repl_backlog_first_byte_offset', String(i?.backlogFirst ?? 0)],
       ['repl_backlog_histlen', String(i?.backlogLen ?? 0)],
       ['repl_max_lag_bytes', String(maxLag)],
+      ['repl_max_ack_lag_bytes', String(maxAckLag)],
       ['repl_sync_full', String(this.counters.full)],
       ['repl_sync_partial_ok', String(this.counters.partialOk)],
       ['repl_sync_partial_err', String(this.counters.partialErr)],

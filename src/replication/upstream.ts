@@ -8,6 +8,10 @@ import type { ReplicaTarget, ReplicaTlsOptions } from './options'
 
 const BACKOFF_MIN_MS = 50
 const BACKOFF_MAX_MS = 2_000
+/** How often an online replica tells its primary the offset it applied (the heartbeat's cadence). */
+const ACK_INTERVAL_MS = 100
+/** After applying stream bytes, acknowledge at most this often. */
+const ACK_MIN_GAP_MS = 10
 /** A handshake line longer than this is not from a ferrocached. */
 const MAX_LINE = 1024
 
@@ -33,6 +37,10 @@ export class Upstream {
   private backoff = BACKOFF_MIN_MS
   private line = ''
   private loginSent = false
+  private readonly ackTimer: NodeJS.Timeout
+  /** A throttled acknowledgement waiting to go out. */
+  private ackSoon: NodeJS.Timeout | undefined
+  private lastAckAt = 0
 
   constructor(
     readonly target: ReplicaTarget,
@@ -45,7 +53,33 @@ export class Upstream {
     private readonly log: Logger,
     private readonly events: UpstreamEvents,
   ) {
+    this.ackTimer = setInterval(() => this.ack(), ACK_INTERVAL_MS)
+    this.ackTimer.unref()
     this.connect()
+  }
+
+  /**
+   * Tells the primary the stream offset applied: `REPLCONF ACK <offset>\r\n` (Redis's
+   * words), once the link is online. Skipped while earlier bytes are still queued: an ack
+   * is only the latest position, and a primary that does not read them (an older build)
+   * must not make them pile up here.
+   */
+  private ack(): void {
+    const socket = this.socket
+    if (this.state !== 'online' || socket === undefined || socket.writableLength > 0) return
+    this.lastAckAt = Date.now()
+    socket.write(`REPLCONF ACK ${this.repl.offset()}\r\n`)
+  }
+
+  /** An ack after applied bytes, at most one per ACK_MIN_GAP_MS. */
+  private ackApplied(): void {
+    if (this.ackSoon !== undefined) return
+    const wait = this.lastAckAt + ACK_MIN_GAP_MS - Date.now()
+    if (wait <= 0) return this.ack()
+    this.ackSoon = setTimeout(() => {
+      this.ackSoon = undefined
+      this.ack()
+    }, wait)
   }
 
   get linkUp(): boolean {
@@ -123,6 +157,7 @@ export class Upstream {
       this.log.info({ primary: this.where(), offset: r.offset }, 'full sync done')
     }
     if (r.streamBytes > 0) this.events.onApplied()
+    if (r.streamBytes > 0 || r.syncDone) this.ackApplied()
   }
 
   /** Consumes one reply line of the handshake; returns the bytes after it (undefined: need more). */
@@ -167,6 +202,8 @@ export class Upstream {
   stop(): void {
     this.state = 'stopped'
     clearTimeout(this.timer)
+    clearInterval(this.ackTimer)
+    clearTimeout(this.ackSoon)
     this.socket?.destroy()
     this.socket = undefined
   }

@@ -107,8 +107,26 @@ export interface ConnectionOptions {
   onClose: (conn: Connection) => void
 }
 
+/** The connection of each socket, for divertReads. */
+const connectionOf = new WeakMap<Socket, Connection>()
+
+/**
+ * From now on the bytes `socket`'s client sends go to `onBytes` instead of its protocol
+ * session, and reading resumes: the replica link a `psync` turned the connection into
+ * reads the replica's acknowledgements (src/replication/primary-link.ts). False when the
+ * socket is not a connection's.
+ */
+export function divertReads(socket: Socket, onBytes: (bytes: Buffer) => void): boolean {
+  const conn = connectionOf.get(socket)
+  if (conn === undefined) return false
+  conn.divert(onBytes)
+  return true
+}
+
 export class Connection {
   private closing = false
+  /** Where reads go instead of the session (see divertReads). */
+  private diverted: ((bytes: Buffer) => void) | undefined
   /** The client half-closed: close once held-back input has been answered. */
   private clientDone = false
   /** Reading is paused for backpressure or held-back input. */
@@ -140,6 +158,7 @@ export class Connection {
     const socket = (this.socket = adopted ?? accepted)
     const fd = (adopted as unknown as { _handle?: SocketHandle } | null)?._handle?.fd
     this.fd = typeof fd === 'number' && fd >= 0 && !this.trace ? fd : -1
+    connectionOf.set(socket, this)
     socket.setNoDelay(true)
     if (opts.idleTimeoutMs > 0) socket.setTimeout(opts.idleTimeoutMs)
     if (adopted === null) {
@@ -168,6 +187,11 @@ export class Connection {
   /** The first `length` bytes of `input` arrived (length 0: run held-back input). */
   private onData(input: Buffer, length: number): void {
     if (this.closing) return
+    if (this.diverted !== undefined) {
+      // a copy: `input` may be the shared read buffer
+      if (length > 0) this.diverted(Buffer.from(input.subarray(0, length)))
+      return
+    }
     // -vv: what the client sent (the start of it), like memcached's command echo.
     if (this.trace) this.log.trace({ bytes: length, head: preview(input.subarray(0, length)) }, 'read')
     // Direct sends only while node has nothing queued, so replies stay in order; the
@@ -222,6 +246,12 @@ export class Connection {
     if (this.session.state & STATE_PENDING) this.onData(EMPTY, 0)
     else if (this.clientDone) this.finish()
     else this.resume()
+  }
+
+  /** See divertReads. */
+  divert(onBytes: (bytes: Buffer) => void): void {
+    this.diverted = onBytes
+    if (this.paused) this.resume()
   }
 
   private pause(): void {

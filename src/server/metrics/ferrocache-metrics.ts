@@ -77,6 +77,11 @@ function addReplication(out: Exposition, name: string, value: string): void {
     const labels = { replica: f.addr ?? name, state: f.state ?? '' }
     out.add('ferrocache_replication_replica_offset_bytes', 'gauge', 'Stream offset sent to each connected replica.', statNumber(f.offset), labels)
     out.add('ferrocache_replication_replica_lag_bytes', 'gauge', 'How far each connected replica is behind, in stream bytes.', statNumber(f.lag_bytes), labels)
+    // from the replica's acknowledgements (REPLCONF ACK); absent until it sent one (older replicas never do)
+    if (statNumber(f.ack_offset) >= 0) {
+      out.add('ferrocache_replication_replica_acked_offset_bytes', 'gauge', 'Stream offset each connected replica acknowledged applying.', statNumber(f.ack_offset), labels)
+      out.add('ferrocache_replication_replica_ack_lag_bytes', 'gauge', 'Stream bytes each connected replica has not acknowledged applying.', statNumber(f.ack_lag_bytes), labels)
+    }
     return
   }
   addGeneric(out, 'ferrocache_replication', name.replace(/^(repl|replication)_/, ''), name, value)
