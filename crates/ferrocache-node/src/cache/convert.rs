@@ -162,6 +162,32 @@ pub(crate) fn read_key(
     name: KeyName,
     buf: &mut KeyBuf,
 ) -> Result<&[u8]> {
+    // Fast path: V8 copies a string's UTF-16 units several times faster than it encodes
+    // UTF-8 (`WriteUtf8` goes character by character), and an all-ASCII key is its own
+    // UTF-8. Anything else takes napi's UTF-8 conversion below.
+    let mut units = [MaybeUninit::<u16>::uninit(); KEY_BUF];
+    let mut n = 0usize;
+    let status = unsafe {
+        sys::napi_get_value_string_utf16(env, value, units.as_mut_ptr().cast(), KEY_BUF, &mut n)
+    };
+    if status == sys::Status::napi_ok && n <= MAX_KEY_LEN {
+        // SAFETY: napi wrote `n` (< KEY_BUF) units at the start of `units`.
+        let units = unsafe { std::slice::from_raw_parts(units.as_ptr() as *const u16, n) };
+        if units.iter().all(|&u| u < 0x80) {
+            for (dst, &u) in buf.0.iter_mut().zip(units) {
+                dst.write(u as u8);
+            }
+            // SAFETY: the loop above initialised the first `n` bytes.
+            let key = unsafe { std::slice::from_raw_parts(buf.0.as_ptr() as *const u8, n) };
+            return match key_problem(env, value, key) {
+                None => Ok(key),
+                Some(problem) => {
+                    let msg = format!("{name} {problem}");
+                    Err(throw(env, Kind::Type, "FERROCACHE_BAD_KEY", &msg))
+                }
+            };
+        }
+    }
     let mut len = 0usize;
     let status = unsafe {
         sys::napi_get_value_string_utf8(

@@ -1,0 +1,60 @@
+// Keys cross into the engine as their UTF-8 bytes: an all-ASCII key by a fast copy of its
+// UTF-16 units, anything else by napi's UTF-8 conversion (crates/ferrocache-node/src/cache/convert.rs).
+// The item's size in `stats().bytes` (36-byte header + key + value) shows the bytes stored.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+
+import { Cache } from '../src'
+
+const HEADER = 36
+
+/** Bytes the engine stored for `key` with a one-byte value. */
+function storedKeyBytes(key: string): number {
+  const cache = new Cache()
+  try {
+    assert.ok(cache.setSync(key, 'v'))
+    return Number(cache.statsSync().bytes) - HEADER - 1
+  } finally {
+    cache.close()
+  }
+}
+
+test('a key is stored as its UTF-8 bytes, ASCII or not', () => {
+  assert.is(storedKeyBytes('user:1'), 6)
+  assert.is(storedKeyBytes('x'.repeat(250)), 250)
+  assert.is(storedKeyBytes('é'), 2, 'a Latin-1 character is two UTF-8 bytes')
+  assert.is(storedKeyBytes('Ł'), 2, 'U+0141 is not its low byte 0x41')
+  assert.is(storedKeyBytes('a€'), 4)
+  assert.is(storedKeyBytes('😀'), 4, 'a surrogate pair is one 4-byte character')
+  assert.is(storedKeyBytes('\ud800'), 3, 'a lone surrogate becomes U+FFFD, as napi converts it')
+})
+
+test('keys that differ only outside ASCII stay distinct, on every read path', () => {
+  const cache = new Cache()
+  const keys = ['A', 'Ł', 'é', '\u00c9', 'e\u0301', 'Ａ'] // 'Ł' is U+0141, 'Ａ' U+FF21
+  keys.forEach((k, i) => cache.setSync(k, `v${i}`))
+  keys.forEach((k, i) => {
+    assert.is(cache.getSync(k, { encoding: 'utf8' }), `v${i}`, k)
+    assert.is(cache.getsSync(k, { encoding: 'utf8' })?.value, `v${i}`, k)
+    assert.ok(cache.hasSync(k), k)
+  })
+  const many = cache.getManySync(keys, { encoding: 'utf8' })
+  assert.equal([...many.values()], keys.map((_, i) => `v${i}`))
+  assert.is(cache.deleteSync('Ł'), true)
+  assert.is(cache.getSync('A', { encoding: 'utf8' }), 'v0', 'deleting U+0141 left "A" alone')
+  cache.close()
+})
+
+test('a Buffer read is a plain Buffer', () => {
+  const cache = new Cache()
+  cache.setSync('k', 'hello world')
+  const v = cache.getSync('k') as Buffer
+  assert.ok(Buffer.isBuffer(v))
+  assert.is(Object.getPrototypeOf(v), Buffer.prototype)
+  assert.is(v.constructor, Buffer)
+  assert.is(Object.getPrototypeOf(v.subarray(0, 5)), Buffer.prototype)
+  assert.is(v.subarray(0, 5).toString(), 'hello')
+  cache.close()
+})
+
+test.run()
