@@ -30,6 +30,25 @@ function newPool(): ArrayBuffer {
   native.readPool(fresh)
   return fresh
 }
+/** Scratch bytes 12..16 as a number (cheaper than `readInt32LE`'s checks on every read). */
+const poolAt = new Int32Array(scratch.buffer, scratch.byteOffset + POOL_AT, 1)
+/**
+ * Node's own Buffer class (`FastBuffer`, which `Buffer.from` and `Buffer.allocUnsafe` construct),
+ * reached through the public `Buffer[Symbol.species]`: `new` of it over the read pool is a
+ * plain Buffer, without `Buffer.from(arrayBuffer, offset, length)`'s argument checks (two
+ * native calls) on every read.
+ */
+const NodeBuffer = (Buffer as unknown as { [Symbol.species]: unknown })[Symbol.species] as new (
+  pool: ArrayBuffer,
+  offset: number,
+  length: number,
+) => Buffer
+/** A Buffer over `length` bytes of `pool` at `offset` (Buffer.from where a runtime's species
+ * is not Node's Buffer class). */
+const poolView: (pool: ArrayBuffer, offset: number, length: number) => Buffer =
+  typeof NodeBuffer === 'function' && Object.getPrototypeOf(new NodeBuffer(new ArrayBuffer(8), 0, 8)) === Buffer.prototype
+    ? (pool, offset, length) => new NodeBuffer(pool, offset, length)
+    : (pool, offset, length) => Buffer.from(pool, offset, length)
 const bytes = new Uint8Array(scratch.buffer, scratch.byteOffset + DATA, scratch.length - DATA)
 const text = scratch.subarray(DATA)
 
@@ -57,8 +76,8 @@ export function takeHit(hit: NativeHit, offset: number, encoding: Encoding): unk
  */
 export function takeRead(hit: NativeHit, encoding: Encoding): unknown {
   if (typeof hit !== 'number' || encoding !== 'buffer') return takeHit(hit, 0, encoding)
-  const at = scratch.readInt32LE(POOL_AT)
-  if (at >= 0) return Buffer.from(pool, at, hit)
+  const at = poolAt[0]
+  if (at >= 0) return poolView(pool, at, hit)
   const out = takeHit(hit, 0, encoding) // the pool was full: the value is in scratch
   pool = newPool()
   return out
