@@ -7,7 +7,8 @@ use rand::{rngs::SmallRng, Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-type Dump = BTreeMap<Vec<u8>, (Vec<u8>, u32, u64, u32)>;
+/// value, flags, cas, exptime, stale, base64 key
+type Dump = BTreeMap<Vec<u8>, (Vec<u8>, u32, u64, u32, bool, bool)>;
 
 fn store() -> Arc<Store> {
     Arc::new(Store::new(Config::default().background(false)).unwrap())
@@ -19,7 +20,14 @@ fn dump(s: &Store) -> Dump {
         s.visit_shard(shard, |it| {
             d.insert(
                 it.key.to_vec(),
-                (it.value.to_vec(), it.flags, it.cas, it.exptime),
+                (
+                    it.value.to_vec(),
+                    it.flags,
+                    it.cas,
+                    it.exptime,
+                    it.stale,
+                    it.key_binary,
+                ),
             );
         });
     }
@@ -30,7 +38,7 @@ fn random_op(s: &Store, rng: &mut SmallRng) {
     let key = format!("k{}", rng.gen_range(0..200)).into_bytes();
     let val = format!("{}", rng.gen_range(0..1000)).into_bytes();
     let exp = if rng.gen_bool(0.1) { 1000 } else { 0 };
-    match rng.gen_range(0..10) {
+    match rng.gen_range(0..13) {
         0..=2 => {
             let _ = s.store(&StoreRequest {
                 flags: rng.gen(),
@@ -73,6 +81,28 @@ fn random_op(s: &Store, rng: &mut SmallRng) {
                 },
                 |_| (),
             );
+        }
+        // meta: md I (stale, new ttl), mg N (a placeholder), ms b (a base64 key)
+        9 => {
+            s.delete(&DeleteRequest {
+                key: &key,
+                invalidate: true,
+                exptime: Some(2000),
+                ..Default::default()
+            });
+        }
+        10 => {
+            let _ = s.get(
+                &key,
+                &GetOptions {
+                    vivify: Some(300),
+                    ..Default::default()
+                },
+                |_| (),
+            );
+        }
+        11 => {
+            s.mark_key_binary(&key);
         }
         _ => {
             if rng.gen_range(0..50) == 0 {
