@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { parseCommandLine, UsageError } from '../src/cli/options'
 import { Cache } from '../src'
 import { RawConn } from './helpers/raw'
-import { sleep, startFerrocached, stopChild, waitFor, type Running } from './helpers/servers'
+import { sleep, startFerrocached, stopChild, waitFor, within, type Running } from './helpers/servers'
 
 const dirs: string[] = []
 function dataDir(): string {
@@ -58,13 +58,16 @@ const flagsOf = (round: number, i: number): number => (round * 7919 + i) % 65536
 
 /**
  * Writes `r<round>k<i>` for i = 0.. with a window of 8 requests in flight until the socket
- * dies; resolves with how many were acknowledged (replies come in order, so the first n).
+ * dies; `done` resolves with how many were acknowledged (replies come in order, so the
+ * first n), `firstAck` once one was.
  */
-function writeUntilDead(port: number, round: number, max: number): Promise<number> {
-  return new Promise((resolve) => {
+function writeUntilDead(port: number, round: number, max: number): { done: Promise<number>; firstAck: Promise<void> } {
+  let acked = 0
+  let onFirstAck = (): void => {}
+  const firstAck = new Promise<void>((resolve) => (onFirstAck = resolve))
+  const done = new Promise<number>((resolve) => {
     const s = net.connect(port, '127.0.0.1')
     let sent = 0
-    let acked = 0
     let tail = ''
     const pump = (): void => {
       while (sent < max && sent - acked < 8) {
@@ -82,12 +85,14 @@ function writeUntilDead(port: number, round: number, max: number): Promise<numbe
         tail = tail.slice(at + 2)
         if (line === 'STORED') acked++
       }
+      if (acked > 0) onFirstAck()
       if (acked >= max) s.destroy()
       else pump()
     })
     s.on('error', () => {})
     s.on('close', () => resolve(acked))
   })
+  return { done, firstAck }
 }
 
 test('--appendfsync and FERROCACHE_APPENDFSYNC', () => {
@@ -125,11 +130,14 @@ test('appendfsync always: kill -9 at random moments loses no acknowledged write'
     }
     c.close()
     const writing = writeUntilDead(r.port, round, 200_000)
-    // in the snapshot rounds past the first scheduled save, so kills also land mid-save
-    await sleep((round % 2 === 0 ? 1_100 : 0) + 50 + Math.floor(Math.random() * 700))
+    // at least one write acknowledged first (with fsync on every write a busy machine can
+    // take longer than a fixed wait for it), then a random moment; in the snapshot rounds
+    // past the first scheduled save, so kills also land mid-save
+    await within(writing.firstAck, 15_000, `round ${round}: a first acknowledged write`)
+    await sleep((round % 2 === 0 ? 1_100 : 0) + Math.floor(Math.random() * 700))
     r.child.kill('SIGKILL')
     await exited(r)
-    acked.push(await writing)
+    acked.push(await writing.done)
     if (process.env.AOF_TEST_DEBUG) console.log(round, acked[round], readdirSync(dir).join(' '))
     assert.ok(acked[round]! > 0, `round ${round}: no write acknowledged`)
   }

@@ -169,6 +169,18 @@ export function run(
   })
 }
 
+/**
+ * `p`, or a rejection naming `what` once `ms` pass first: for awaits on another process or
+ * the network that would otherwise hang the run when the awaited thing never happens.
+ */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)
+  })
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
+}
+
 /** Polls `cond` every 20 ms until it holds or `ms` pass; returns whether it held. */
 export async function waitFor(cond: () => boolean, ms = 5_000): Promise<boolean> {
   const deadline = Date.now() + ms
