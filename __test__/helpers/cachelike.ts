@@ -149,9 +149,11 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>): void
   s('ttl: items expire, touch and gat extend, ttl 0 never expires', async (ctx) => {
     const cache = c(ctx)
     const p = fresh()
+    // whole-second clocks: a 1 s ttl can end at the next tick, milliseconds after the set,
+    // so the items touched next get 2 s (at least 1 s left); all end by 2 s after the set
     await cache.set(`${p}short`, 'x', { ttl: 1000 })
-    await cache.set(`${p}touched`, 'y', { ttl: 1000 })
-    await cache.set(`${p}gat`, 'z', { ttl: 1000 })
+    await cache.set(`${p}touched`, 'y', { ttl: 2000 })
+    await cache.set(`${p}gat`, 'z', { ttl: 2000 })
     await cache.set(`${p}forever`, 'f', { ttl: 0 })
     assert.is(await cache.touch(`${p}touched`, 60_000), true)
     assert.is(await cache.gat(`${p}gat`, 60_000, { encoding: 'utf8' }), 'z')
