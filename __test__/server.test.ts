@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert'
 import { Cache } from '../src/cache'
 import { createServer, PROTOCOL_VERSION, TOO_MANY_CONNECTIONS, type FerrocacheServer } from '../src/server'
 import { RawConn } from './helpers/raw'
-import { sleep, waitFor } from './helpers/servers'
+import { sleep, waitFor, within } from './helpers/servers'
 
 async function started(options: Parameters<typeof createServer>[0] = {}): Promise<[FerrocacheServer, number]> {
   const server = createServer({ port: 0, ...options })
@@ -80,7 +80,7 @@ test('connection limit: the next client gets memcached\'s error and is closed', 
 test('hundreds of connections at once, plus some over the limit', async () => {
   const [server, port] = await started({ connLimit: 300 })
   const conns = await Promise.all(Array.from({ length: 320 }, () => RawConn.open(port)))
-  for (let waited = 0; waited < 3_000 && conns.filter((c) => c.closed).length < 20; waited += 50) await sleep(50)
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline && conns.filter((c) => c.closed).length < 20; ) await sleep(50)
   await sleep(100)
   const refused = conns.filter((c) => c.closed)
   assert.is(refused.length, 20)
@@ -102,7 +102,7 @@ test('idle timeout closes quiet connections, not busy ones', async () => {
     await sleep(100)
   }
   assert.not.ok(busy.closed, 'busy connection still open')
-  assert.ok(await waitFor(() => quiet.closed, 3_000), 'idle connection closed')
+  assert.ok(await waitFor(() => quiet.closed, 10_000), 'idle connection closed')
   busy.close()
   await server.close()
 })
@@ -140,7 +140,7 @@ test('the shutdown command stops the server only when enabled', async () => {
   const closed = new Promise<void>((r) => on.once('close', r))
   const d = await RawConn.open(portOn)
   d.send('shutdown\r\n')
-  await closed
+  await within(closed, 10_000, "the server's close after shutdown")
   assert.ok(shutdownEvent)
 })
 
@@ -238,7 +238,7 @@ test('IPv6 loopback: stats conns prints tcp6 addresses as memcached does', async
   let text = ''
   c.on('data', (d: Buffer) => (text += d.toString()))
   c.write('stats conns\r\n')
-  for (let i = 0; i < 100 && !text.endsWith('END\r\n'); i++) await sleep(10)
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline && !text.endsWith('END\r\n'); ) await sleep(10)
   assert.match(text, `:addr tcp6:[::1]:${c.localPort}\r\n`)
   assert.match(text, `:listen_addr tcp6:[::1]:${port}\r\n`)
   c.destroy()
