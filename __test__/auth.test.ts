@@ -78,7 +78,7 @@ test('libmemcached with SASL (memccp/memccat/memcstat --binary --username --pass
   assert.is(cp.code, 0, cp.stderr)
   // memccp's set is quiet and it exits at once: the value may land a moment later.
   let cat = await run('/usr/bin/memccat', [servers, ...login, 'payload.txt'])
-  for (let i = 0; i < 20 && cat.stdout.trim() === ''; i++) {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline && cat.stdout.trim() === ''; ) {
     await sleep(50)
     cat = await run('/usr/bin/memccat', [servers, ...login, 'payload.txt'])
   }

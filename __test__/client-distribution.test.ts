@@ -91,7 +91,7 @@ test('remove: a killed server\'s keys move to the others, and come back after a 
   assert.ok(mine.length > 100)
   await stopChild(victim.child, 'SIGKILL')
 
-  const codes = await untilItWorks(() => client.set(mine[0]!, 'moved'), 5_000)
+  const codes = await untilItWorks(() => client.set(mine[0]!, 'moved'), 15_000)
   assert.ok(codes.length >= 1, 'the first requests saw the failure')
   for (const c of codes) assert.ok(['FERROCACHE_CONNECTION', 'FERROCACHE_SERVER_FAILING'].includes(c), c)
   assert.equal(client.servers.map((s) => s.dead), [false, true, false])
@@ -102,7 +102,7 @@ test('remove: a killed server\'s keys move to the others, and come back after a 
   assert.is((await client.getMany(mine)).size, mine.length)
 
   servers[1] = await startFerrocached([], {}, victim.port)
-  assert.ok(await waitFor(() => !client.servers[1]!.dead, 5_000), 'the probe brought it back')
+  assert.ok(await waitFor(() => !client.servers[1]!.dead, 15_000), 'the probe brought it back')
   for (const k of mine) assert.is(client.serverFor(k), addr(victim))
   await client.set(mine[0]!, 'home')
   const held = await keysHeldBy(victim.port, mine)
@@ -118,7 +118,7 @@ test('without remove: a dead server\'s keys fail fast, the others keep working',
   const other = keys.find((k) => client.serverFor(k) !== addr(victim))!
   await client.set(mine[0]!, 'x')
   await stopChild(victim.child, 'SIGKILL')
-  const end = Date.now() + 5_000
+  const end = Date.now() + 15_000
   let code = ''
   while (code !== 'FERROCACHE_SERVER_DEAD' && Date.now() < end) {
     code = await client.get(mine[0]!).then(
@@ -133,7 +133,7 @@ test('without remove: a dead server\'s keys fail fast, the others keep working',
   const err = (await client.get(mine[1]!).catch((e: unknown) => e)) as { code: string; server: string }
   assert.is(err.code, 'FERROCACHE_SERVER_DEAD')
   assert.is(err.server, addr(victim))
-  assert.ok(Date.now() - t0 < 100, 'no wait for a dead server')
+  assert.ok(Date.now() - t0 < 500, 'no wait for a dead server (the request timeout is 1000 ms)')
   assert.is(client.serverFor(mine[0]!), addr(victim), 'no rehash without remove')
   assert.is(await client.set(other, 'still'), true)
   await client.close()

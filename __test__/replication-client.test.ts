@@ -23,7 +23,8 @@ test('readFrom replica reads the replica, writes the primary, falls back when th
   try {
     assert.ok(await viaReplica.set('shared', 'from-primary'))
     let seen: string | undefined
-    for (let i = 0; i < 100 && seen === undefined; i++) {
+    // the replica links up and syncs after its port opens: seconds on a busy machine
+    for (const deadline = Date.now() + 15_000; seen === undefined && Date.now() < deadline; ) {
       seen = await viaReplica.get('shared')
       if (seen === undefined) await sleep(20)
     }
@@ -35,7 +36,7 @@ test('readFrom replica reads the replica, writes the primary, falls back when th
 
     await replica.stop()
     let fellBack: string | undefined
-    for (let i = 0; i < 50 && fellBack === undefined; i++) {
+    for (const deadline = Date.now() + 15_000; fellBack === undefined && Date.now() < deadline; ) {
       fellBack = await viaReplica.get('shared').catch(() => undefined)
       if (fellBack === undefined) await sleep(20)
     }

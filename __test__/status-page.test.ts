@@ -30,7 +30,7 @@ async function shown(page: Page): Promise<Map<string, [string, string]>> {
 
 /** Waits until the page has rendered a report read after `since` (ms since the epoch). */
 async function refreshedAfter(page: Page, since: number): Promise<void> {
-  await page.waitForFunction((t: number) => Number(document.body.getAttribute('data-read-at') ?? 0) > t, { timeout: 5_000 }, since)
+  await page.waitForFunction((t: number) => Number(document.body.getAttribute('data-read-at') ?? 0) > t, { timeout: 20_000 }, since)
 }
 
 const count = (v: string | undefined): string => String(v).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
@@ -87,7 +87,7 @@ test('the status page shows the numbers of stats and follows them', async () => 
     if (msg.type() === 'error') problems.push(msg.text())
   })
   page.on('pageerror', (err) => problems.push(String(err)))
-  await page.goto(`http://127.0.0.1:${metricsPort}/`, { timeout: 10_000 })
+  await page.goto(`http://127.0.0.1:${metricsPort}/`, { timeout: 30_000 })
 
   const s = await stats(conn)
   const slabs = await stats(conn, 'slabs')
@@ -138,7 +138,7 @@ test('the status page shows the numbers of stats and follows them', async () => 
   await conn.until('END\r\n')
   await page.waitForFunction(
     (want: string) => document.querySelector('[data-stat="get_hits"]')?.textContent === want,
-    { timeout: 5_000 },
+    { timeout: 20_000 },
     count(String(hits + 1)),
   )
   assert.equal(problems, [], 'no script errors or CSP violations')
@@ -162,14 +162,14 @@ test('a primary and its replica show their replication state', async () => {
     conn.close()
     browser = await launch()
     const page = await browser.newPage()
-    await page.goto(`http://127.0.0.1:${replicaMetrics}/`, { timeout: 10_000 })
+    await page.goto(`http://127.0.0.1:${replicaMetrics}/`, { timeout: 30_000 })
     await refreshedAfter(page, 0)
     let on = await shown(page)
     assert.is(await page.$eval('#replication', (e) => (e as HTMLElement).hidden), false)
     assert.is(on.get('role')?.[0], 'replica')
     assert.is(on.get('master_link_status')?.[0], 'up')
     assert.is(on.get('line.master_port')?.[0], String(server.port))
-    await page.goto(`http://127.0.0.1:${primaryMetrics}/`, { timeout: 10_000 })
+    await page.goto(`http://127.0.0.1:${primaryMetrics}/`, { timeout: 30_000 })
     await refreshedAfter(page, 0)
     on = await shown(page)
     assert.is(on.get('role')?.[0], 'primary')
@@ -203,7 +203,7 @@ test('stat values reach the page as text only: markup in them is shown, never ru
     const page = await browser.newPage()
     const problems: string[] = []
     page.on('pageerror', (err) => problems.push(String(err)))
-    await page.goto(`http://127.0.0.1:${port}/`, { timeout: 10_000 })
+    await page.goto(`http://127.0.0.1:${port}/`, { timeout: 30_000 })
     await refreshedAfter(page, 0)
     const on = await shown(page)
     assert.is(on.get('version')?.[0], hostile)

@@ -53,7 +53,7 @@ function tlsExchange(
     let reply = ''
     let error: string | undefined
     const s = tls.connect({ port, host: '127.0.0.1', ca: pem('ca.pem'), ...client }, () => s.write(request))
-    const timer = setTimeout(() => s.destroy(), 5_000)
+    const timer = setTimeout(() => s.destroy(), 15_000)
     s.on('data', (d: Buffer) => {
       reply += d.toString('latin1')
       if (reply.endsWith(until)) s.end()
@@ -228,7 +228,7 @@ function plainExchange(port: number, request: string, until: string): Promise<st
   return new Promise((resolve, reject) => {
     let reply = ''
     const s = net.connect({ port, host: '127.0.0.1' }, () => s.write(request))
-    const timer = setTimeout(() => s.destroy(new Error(`no ${JSON.stringify(until)} from ${port}: ${JSON.stringify(reply)}`)), 5_000)
+    const timer = setTimeout(() => s.destroy(new Error(`no ${JSON.stringify(until)} from ${port}: ${JSON.stringify(reply)}`)), 15_000)
     s.on('data', (d: Buffer) => {
       reply += d.toString('latin1')
       if (reply.endsWith(until)) s.end()
