@@ -258,6 +258,11 @@ impl HashTable {
         self.table.count + self.old.count
     }
 
+    /// The current table's slots and index mask, for [`SlotHint`].
+    fn probe_base(&self) -> (*mut u64, usize) {
+        (self.table.slots.as_ptr() as *mut u64, self.table.mask)
+    }
+
     /// Positions a walk over all items goes through: the new table's slots, then the old's.
     pub fn walk_len(&self) -> usize {
         self.table.len() + self.old.len()
@@ -346,6 +351,53 @@ impl HashTable {
                 }
             }
         }
+    }
+}
+
+/// Where a shard's current table lies, readable without the shard lock: a lookup asks the
+/// CPU for its slot's cache line before it takes the lock and reads the clock, so the miss
+/// overlaps that work. Updated under the lock whenever the table is replaced; a stale or torn
+/// value only prefetches the wrong line (a prefetch never faults).
+pub(crate) struct SlotHint {
+    base: std::sync::atomic::AtomicPtr<u64>,
+    mask: std::sync::atomic::AtomicUsize,
+}
+
+impl SlotHint {
+    pub fn new(ht: &HashTable) -> SlotHint {
+        let (base, mask) = ht.probe_base();
+        SlotHint {
+            base: std::sync::atomic::AtomicPtr::new(base),
+            mask: std::sync::atomic::AtomicUsize::new(mask),
+        }
+    }
+
+    /// Records `ht`'s current table (the caller holds the shard lock).
+    #[inline]
+    pub fn refresh(&self, ht: &HashTable) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (base, mask) = ht.probe_base();
+        if self.base.load(Relaxed) != base {
+            self.base.store(base, Relaxed);
+            self.mask.store(mask, Relaxed);
+        }
+    }
+
+    /// Starts loading the line of the slot a probe for `hash` begins at.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            let i = hash as u32 as usize & self.mask.load(Relaxed);
+            let p = self.base.load(Relaxed).wrapping_add(i);
+            // SAFETY: a prefetch never faults and changes nothing but the caches.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0)
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = hash;
     }
 }
 

@@ -11,7 +11,7 @@
 
 use crate::clock::Clock;
 use crate::crawler::Crawler;
-use crate::hashtable::{hash_key, HashTable};
+use crate::hashtable::{hash_key, HashTable, SlotHint};
 use crate::item::{total_size, Item, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL};
 use crate::journal::{ItemState, Journal, Record};
 use crate::lru::{Lru, COLD, HOT, WARM};
@@ -137,6 +137,8 @@ pub(crate) struct Core {
     /// The slab allocator; lock order: a shard (or all shards, in index order), then this.
     pub alloc: Mutex<SlabAlloc>,
     pub shards: Box<[Mutex<Shard>]>,
+    /// Each shard's current table, for a prefetch before its lock is taken.
+    slot_hints: Box<[SlotHint]>,
     pub slabs_moved: AtomicU64,
     shard_shift: u32,
     cas: AtomicU64,
@@ -177,7 +179,7 @@ impl Shards {
         }
         let mem = Arc::new(SlabMem::new(&classes, max_pages));
         let now = config.clock.now();
-        let shards = (0..config.shards)
+        let shards: Box<[Mutex<Shard>]> = (0..config.shards)
             .map(|_| {
                 Mutex::new(Shard {
                     mem: mem.clone(),
@@ -191,7 +193,12 @@ impl Shards {
                 })
             })
             .collect();
+        let slot_hints = shards
+            .iter()
+            .map(|s: &Mutex<Shard>| SlotHint::new(&s.lock().ht))
+            .collect();
         let core = Arc::new(Core {
+            slot_hints,
             alloc: Mutex::new(SlabAlloc::new(&classes, max_pages)),
             mem,
             slabs_moved: AtomicU64::new(0),
@@ -232,10 +239,14 @@ impl Shards {
         mut op: impl FnMut(&mut Shard, &Core, &Ctx) -> Result<T, Fail>,
     ) -> Result<T, StoreError> {
         let si = self.core.shard_index(hash);
+        let hint = &self.core.slot_hints[si];
+        hint.prefetch(hash);
         for _ in 0..OPTIMISTIC_ROUNDS {
             let ctx = self.core.ctx();
             let mut s = self.core.shards[si].lock();
-            match op(&mut s, &self.core, &ctx) {
+            let r = op(&mut s, &self.core, &ctx);
+            hint.refresh(&s.ht);
+            match r {
                 Ok(v) => return Ok(v),
                 Err(Fail::Err(e)) => return Err(e),
                 Err(Fail::NeedPage(c)) => {
@@ -249,7 +260,9 @@ impl Shards {
         let mut guards: Vec<_> = self.core.shards.iter().map(|m| m.lock()).collect();
         for _ in 0..16 {
             let ctx = self.core.ctx();
-            match op(&mut guards[si], &self.core, &ctx) {
+            let r = op(&mut guards[si], &self.core, &ctx);
+            hint.refresh(&guards[si].ht);
+            match r {
                 Ok(v) => return Ok(v),
                 Err(Fail::Err(e)) => return Err(e),
                 Err(Fail::NeedPage(c)) => {
