@@ -10,16 +10,30 @@ export const ROOT = join(__dirname, '..', '..')
 export const BIN = join(ROOT, 'bin', 'ferrocached.js')
 export const MEMCACHED = '/usr/bin/memcached'
 
-/** A port nobody listens on right now (the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo
-      srv.close(() => resolve(port))
+/** Ports `freePort` handed out in this process: it never hands one out twice. */
+const handedOut = new Set<number>()
+
+/**
+ * A port nobody listens on right now (the kernel picks it), and not one handed out before
+ * in this process: two servers started at once asked twice, and the kernel can offer a
+ * port again as soon as the first check closes it, before the first server has bound it.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = net.createServer()
+      srv.once('error', reject)
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as net.AddressInfo
+        srv.close(() => resolve(port))
+      })
     })
-  })
+    if (!handedOut.has(port)) {
+      handedOut.add(port)
+      return port
+    }
+  }
+  throw new Error('no port the kernel offered in 100 tries was new to this process')
 }
 
 /** Throws if something already listens on `port` (a fixed port must be ours). */
