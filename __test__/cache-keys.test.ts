@@ -29,6 +29,16 @@ test('a key is stored as its UTF-8 bytes, ASCII or not', () => {
   assert.is(storedKeyBytes('\ud800'), 3, 'a lone surrogate becomes U+FFFD, as napi converts it')
 })
 
+test('printable ASCII is accepted to its edges; DEL, tab and space are not', () => {
+  assert.is(storedKeyBytes('!~'), 2, '0x21 and 0x7e are the first and last printable bytes')
+  const cache = new Cache()
+  assert.throws(() => cache.getSync('a\x7f'), /byte 0x7f at offset 1/)
+  assert.throws(() => cache.getSync('\tb'), /byte 0x09 at offset 0/)
+  assert.throws(() => cache.setSync('a b', 'v'), /byte 0x20 at offset 1/)
+  assert.throws(() => cache.getSync('é\x7f'), /byte 0x7f at offset 2/, 'after a non-ASCII character')
+  cache.close()
+})
+
 test('keys that differ only outside ASCII stay distinct, on every read path', () => {
   const cache = new Cache()
   const keys = ['A', 'Ł', 'é', '\u00c9', 'e\u0301', 'Ａ'] // 'Ł' is U+0141, 'Ａ' U+FF21

@@ -163,29 +163,20 @@ pub(crate) fn read_key(
     buf: &mut KeyBuf,
 ) -> Result<&[u8]> {
     // Fast path: V8 copies a string's UTF-16 units several times faster than it encodes
-    // UTF-8 (`WriteUtf8` goes character by character), and an all-ASCII key is its own
-    // UTF-8. Anything else takes napi's UTF-8 conversion below.
+    // UTF-8 (`WriteUtf8` goes character by character), and a key of printable ASCII is its
+    // own UTF-8 and needs no other check. Anything else (non-ASCII, or a key to reject, whose
+    // message the path below words) takes napi's UTF-8 conversion.
     let mut units = [MaybeUninit::<u16>::uninit(); KEY_BUF];
     let mut n = 0usize;
     let status = unsafe {
         sys::napi_get_value_string_utf16(env, value, units.as_mut_ptr().cast(), KEY_BUF, &mut n)
     };
-    if status == sys::Status::napi_ok && n <= MAX_KEY_LEN {
+    if status == sys::Status::napi_ok && n > 0 && n <= MAX_KEY_LEN {
         // SAFETY: napi wrote `n` (< KEY_BUF) units at the start of `units`.
         let units = unsafe { std::slice::from_raw_parts(units.as_ptr() as *const u16, n) };
-        if units.iter().all(|&u| u < 0x80) {
-            for (dst, &u) in buf.0.iter_mut().zip(units) {
-                dst.write(u as u8);
-            }
-            // SAFETY: the loop above initialised the first `n` bytes.
-            let key = unsafe { std::slice::from_raw_parts(buf.0.as_ptr() as *const u8, n) };
-            return match key_problem(env, value, key) {
-                None => Ok(key),
-                Some(problem) => {
-                    let msg = format!("{name} {problem}");
-                    Err(throw(env, Kind::Type, "FERROCACHE_BAD_KEY", &msg))
-                }
-            };
+        if narrow_printable_ascii(units, &mut buf.0) {
+            // SAFETY: narrow_printable_ascii initialised the first `n` bytes.
+            return Ok(unsafe { std::slice::from_raw_parts(buf.0.as_ptr() as *const u8, n) });
         }
     }
     let mut len = 0usize;
@@ -210,6 +201,19 @@ pub(crate) fn read_key(
         return Err(throw(env, Kind::Type, "FERROCACHE_BAD_KEY", &msg));
     }
     Ok(key)
+}
+
+/// Copies `units` into `out` as bytes; `true` when every unit was printable ASCII (0x21 to
+/// 0x7e: no space, control character, DEL or non-ASCII), so the bytes are a valid key.
+/// Branch-free, so the compiler vectorises it.
+#[inline]
+fn narrow_printable_ascii(units: &[u16], out: &mut [MaybeUninit<u8>]) -> bool {
+    let mut ok = true;
+    for (dst, &u) in out.iter_mut().zip(units) {
+        ok &= u.wrapping_sub(0x21) < 0x5e;
+        dst.write(u as u8);
+    }
+    ok
 }
 
 fn key_problem(env: sys::napi_env, value: sys::napi_value, bytes: &[u8]) -> Option<String> {
