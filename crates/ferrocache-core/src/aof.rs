@@ -533,7 +533,11 @@ mod tests {
         let (_aof, rep) = open(&s, &dir, Fsync::Always).unwrap();
         assert_eq!(rep.records, 2);
         assert!(rep.truncated.is_empty());
-        let stale = s.get(b"old", &GetOptions::default(), |v| (v.stale, v.won));
+        let mg = GetOptions {
+            may_win: true,
+            ..Default::default()
+        };
+        let stale = s.get(b"old", &mg, |v| (v.stale, v.won));
         assert_eq!(stale, Some((true, true)), "replayed as stale, token free");
         drop(_aof);
         // a later format is refused, not cut off

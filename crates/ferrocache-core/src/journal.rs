@@ -406,8 +406,13 @@ mod tests {
     /// What a fresh `mg` sees: value, cas, exptime, X, W, Z, base64 key.
     type MetaView = (Vec<u8>, u64, u32, bool, bool, bool, bool);
 
+    /// What a meta `mg` sees (and takes: the win token).
     fn meta_view(s: &Store, k: &[u8]) -> Option<MetaView> {
-        s.get(k, &GetOptions::default(), |v| {
+        let mg = GetOptions {
+            may_win: true,
+            ..Default::default()
+        };
+        s.get(k, &mg, |v| {
             (
                 v.value.to_vec(),
                 v.cas,

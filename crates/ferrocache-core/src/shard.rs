@@ -938,13 +938,14 @@ impl Shard {
         }
         let win_taken = it.has(F_TOKEN);
         let mut won = created;
-        if let Some(r) = o.recache_below {
+        if let Some(r) = o.recache_below.filter(|_| o.may_win) {
             let e = it.exptime();
             if !win_taken && !created && e != 0 && (e as u64) < ctx.now as u64 + r as u64 {
                 won = true;
             }
         }
-        if it.has(F_STALE) && !win_taken {
+        // only meta mg takes the token; memcached's get/gets/gat/binary reads leave it
+        if o.may_win && it.has(F_STALE) && !win_taken {
             won = true;
         }
         if won {

@@ -53,6 +53,11 @@ pub struct GetOptions {
     /// A miss with `touch` counts as a get miss (cmd_get, get_misses), as memcached counts
     /// meta `mg ... T`; without it such a miss is a touch miss (gat/gats).
     pub miss_counts_as_get: bool,
+    /// Meta `mg`: this read may take the win token of a stale item (meta `W`, and `Z` to
+    /// the readers after it) or, with `recache_below`, of one about to expire. memcached's
+    /// other reads (get, gets, gat, gats, binary get/gat, the embedded API, internal peeks)
+    /// serve a stale item and leave its token for the next `mg`.
+    pub may_win: bool,
 }
 
 /// Which storage command a [`StoreRequest`] is.

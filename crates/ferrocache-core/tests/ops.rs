@@ -388,20 +388,22 @@ fn delete_plain_cas_and_invalidate() {
     assert_eq!(d(b"k", Some(c + 1), false, None), DeleteStatus::Exists);
     assert_eq!(d(b"k", Some(c), false, None), DeleteStatus::Deleted);
     assert_eq!(get(&s, "k"), None);
-    // invalidate: the item stays, stale, with a new cas; the next reader wins the recache
+    // invalidate: the item stays, stale, with a new cas; the next meta mg wins the recache
     let c = set(&s, "k", "v").cas;
     assert_eq!(d(b"k", None, true, Some(30)), DeleteStatus::Deleted);
+    let mg = GetOptions {
+        may_win: true,
+        ..GetOptions::default()
+    };
     let (stale, won, taken, cas, exp) = s
-        .get(b"k", &GetOptions::default(), |v| {
+        .get(b"k", &mg, |v| {
             (v.stale, v.won, v.win_taken, v.cas, v.exptime)
         })
         .unwrap();
     assert!(stale && won && !taken);
     assert!(cas > c);
     assert_eq!(exp, T0 + 30);
-    let (won, taken) = s
-        .get(b"k", &GetOptions::default(), |v| (v.won, v.win_taken))
-        .unwrap();
+    let (won, taken) = s.get(b"k", &mg, |v| (v.won, v.win_taken)).unwrap();
     assert!(!won && taken, "only one winner");
     // a set with an older cas and I replaces the value but stays stale
     let out = s
@@ -423,6 +425,80 @@ fn delete_plain_cas_and_invalidate() {
     assert!(!s.get(b"k", &GetOptions::default(), |v| v.stale).unwrap());
     let st = s.stats();
     assert_eq!((st.delete_hits, st.delete_misses), (1, 2));
+}
+
+/// memcached 1.6.18: get/gets/gat/gats and binary reads serve a stale item without taking
+/// its win token; only meta mg takes it (W), the readers after it see Z.
+#[test]
+fn only_meta_reads_take_the_win_token() {
+    let (s, clock) = store();
+    let mg = GetOptions {
+        may_win: true,
+        ..GetOptions::default()
+    };
+    let gat = GetOptions {
+        touch: Some(100),
+        ..GetOptions::default()
+    };
+    let peek = GetOptions {
+        no_bump: true,
+        ..GetOptions::default()
+    };
+    let invalidate = |key: &'static [u8]| {
+        s.delete(&DeleteRequest {
+            key,
+            invalidate: true,
+            ..Default::default()
+        })
+    };
+    set(&s, "k", "v");
+    assert_eq!(invalidate(b"k"), DeleteStatus::Deleted);
+    for o in [GetOptions::default(), gat, peek] {
+        let (stale, won, value) = s
+            .get(b"k", &o, |v| (v.stale, v.won, v.value.to_vec()))
+            .unwrap();
+        assert!(stale && !won, "{o:?} served it stale without the token");
+        assert_eq!(value, b"v");
+    }
+    assert_eq!(
+        s.get(b"k", &mg, |v| v.exptime),
+        Some(clock.now() + 100),
+        "gat touched it"
+    );
+    let _ = s.get(b"k", &GetOptions::default(), |_| ());
+    // the first mg won above (the token was still free); the next ones see it taken
+    assert_eq!(
+        s.get(b"k", &mg, |v| (v.stale, v.won, v.win_taken)),
+        Some((true, false, true))
+    );
+    // md I again frees the token for the next mg, not for a get
+    assert_eq!(invalidate(b"k"), DeleteStatus::Deleted);
+    assert_eq!(
+        s.get(b"k", &GetOptions::default(), |v| (v.won, v.win_taken)),
+        Some((false, false))
+    );
+    assert_eq!(
+        s.get(b"k", &mg, |v| (v.stale, v.won, v.win_taken)),
+        Some((true, true, false))
+    );
+    // md I on a missing key creates nothing
+    assert_eq!(invalidate(b"none"), DeleteStatus::NotFound);
+    assert_eq!(s.get(b"none", &mg, |_| ()), None);
+    // R (recache below a ttl) is a meta flag: without may_win it wins nothing
+    s.store(&StoreRequest {
+        exptime: 10,
+        ..req(StoreMode::Set, b"r", b"v")
+    })
+    .unwrap();
+    let r = GetOptions {
+        recache_below: Some(30),
+        ..GetOptions::default()
+    };
+    assert_eq!(s.get(b"r", &r, |v| v.won), Some(false));
+    assert_eq!(
+        s.get(b"r", &GetOptions { may_win: true, ..r }, |v| v.won),
+        Some(true)
+    );
 }
 
 #[test]
@@ -447,6 +523,7 @@ fn vivify_and_recache() {
     .unwrap();
     let r = GetOptions {
         recache_below: Some(30),
+        may_win: true,
         ..GetOptions::default()
     };
     assert!(!s.get(b"r", &r, |v| v.won).unwrap());

@@ -235,6 +235,8 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         no_bump: f.no_update,
         recache_below: f.recache,
         miss_counts_as_get: true,
+        // the only read that hands out the win token (memcached 1.6.18)
+        may_win: true,
     };
     let (now, before) = ttl_context(s, t, key);
     let hit = s.store.get(key, &opts, |it| {

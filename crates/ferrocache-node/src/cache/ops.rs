@@ -115,6 +115,8 @@ const PLAIN: GetOptions = GetOptions {
     no_bump: false,
     recache_below: None,
     miss_counts_as_get: false,
+    // as memcached's get: a stale item is served, its win token left for a meta mg
+    may_win: false,
 };
 
 // cacheGet(id, key, asString): number | Buffer | string — see `read`.

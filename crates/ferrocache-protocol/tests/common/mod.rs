@@ -135,7 +135,8 @@ impl Storage for Mock {
         }
         let taken = it.token_sent;
         let mut won = created;
-        if !created && !it.token_sent {
+        // only meta mg takes the token (memcached 1.6.18's get/gets/gat/binary reads do not)
+        if !created && !it.token_sent && o.may_win {
             if let Some(r) = o.recache_below {
                 if it.exptime != 0 && it.exptime.saturating_sub(n) < r {
                     won = true;

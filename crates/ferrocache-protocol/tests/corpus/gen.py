@@ -205,6 +205,14 @@ case('mg_t_before_T', 'set a 0 0 1\r\nx\r\nmg a t T100 v\r\nmg a t\r\nmg b t N50
 case('mg_t_after_T', 'set a 0 0 1\r\nx\r\nmg a T100 t\r\nmg c N50 t\r\n')
 case('mg_recache', 'set a 0 30 1\r\nx\r\nmg a R60 c\r\nmg a R60 c\r\nmg a R10\r\n')
 case('mg_stale_after_md_invalidate', 'set a 0 0 1\r\nx\r\nmd a I\r\nmg a v c\r\nmg a v c\r\nms a 1 C99 I\r\ny\r\nmg a v\r\n')
+# only mg takes a stale item's win token: get/gets/gat/gats/touch/me and mg's own t-before-T
+# peek serve it and leave the token for the next mg
+case('stale_reads_keep_win_token', 'set a 0 0 1\r\nx\r\nmd a I\r\nget a\r\ngets a\r\ngat 100 a\r\ngats 100 a\r\ntouch a 100\r\nmg a v c t\r\nmg a v\r\nget a\r\n')
+case('stale_me_keeps_win_token', 'set a 0 0 1\r\nx\r\nmd a I\r\nme a\r\nmg a v\r\n')
+case('stale_mg_t_before_T', 'set a 0 0 1\r\nx\r\nmd a I\r\nmg a t T30 v\r\nmg a t v\r\n')
+case('md_invalidate_twice', 'set a 0 0 1\r\nx\r\nmd a I\r\nmd a I\r\nmg a v\r\nmd a I\r\nget a\r\nmg a v\r\nmg a v\r\n')
+case('md_invalidate_miss', 'md a I\r\nmd a I T30\r\nmg a v\r\nget a\r\n')
+case('mg_vivify_on_stale', 'set a 0 0 1\r\nx\r\nmd a I\r\nget a\r\nmg a N30 v\r\nmg a N30 v\r\n')
 case('mg_quiet_hit', 'set a 0 0 1\r\nx\r\nmg a v q\r\nmg a q k\r\nmn\r\n')
 case('mg_base64_hit_k', 'ms YWJj 1 b\r\nx\r\nmg YWJj b k v s\r\n')
 case('mg_u_flag', 'set a 0 0 1\r\nx\r\nmg a u h\r\nmg a h\r\nmg a h\r\n')
