@@ -226,14 +226,10 @@ fn read(
         if with_meta {
             out.put_meta(item.cas, item.flags);
         }
-        if as_string {
-            out.put(item.value, true)
-        } else {
-            out.put_pooled(item.value)
-        }
+        out.place(item.value, as_string)
     });
     match hit {
-        Some(v) => v,
+        Some(placed) => placed.into_js(env, as_string),
         None => number(env, MISS),
     }
 }

@@ -139,29 +139,44 @@ impl Out {
         number(self.env, bytes.len() as i32)
     }
 
-    /// As [`Out::put`] for a single Buffer read: into the read pool when it has room (its
-    /// offset at scratch byte [`POOL_AT`]), else into scratch with offset -1 there.
-    pub(crate) fn put_pooled(&mut self, bytes: &[u8]) -> Result<sys::napi_value> {
-        let at: i32 = match POOL.get() {
-            Some(mut p) if p.env == self.env && bytes.len() <= p.cap - p.used => {
-                // SAFETY: JS keeps the pool's ArrayBuffer alive while it is current, and the
-                // check above keeps the copy inside it.
-                unsafe {
-                    ptr::copy_nonoverlapping(bytes.as_ptr(), p.base.add(p.used), bytes.len())
-                };
-                let at = p.used;
-                p.used = (at + bytes.len() + 7) & !7; // 8-aligned, as Node's own pool
-                POOL.set(Some(p));
-                at as i32
+    /// Copies the value of a single read where JS will find it, making no napi call (the
+    /// caller still holds the shard lock): a Buffer read into the read pool when it has room
+    /// (its offset at scratch byte [`POOL_AT`], else -1 there), otherwise, and for a string,
+    /// into scratch; a value too large for scratch is copied out to be made into a JS value
+    /// by [`Placed::into_js`] once the lock is released.
+    pub(crate) fn place(&mut self, bytes: &[u8], as_string: bool) -> Placed {
+        if !as_string {
+            let at: i32 = match POOL.get() {
+                Some(mut p) if p.env == self.env && bytes.len() <= p.cap - p.used => {
+                    // SAFETY: JS keeps the pool's ArrayBuffer alive while it is current, and
+                    // the check above keeps the copy inside it.
+                    unsafe {
+                        ptr::copy_nonoverlapping(bytes.as_ptr(), p.base.add(p.used), bytes.len())
+                    };
+                    let at = p.used;
+                    p.used = (at + bytes.len() + 7) & !7; // 8-aligned, as Node's own pool
+                    POOL.set(Some(p));
+                    at as i32
+                }
+                _ => -1,
+            };
+            // SAFETY: bytes 12..16 lie inside the scratch buffer.
+            unsafe {
+                ptr::copy_nonoverlapping(at.to_le_bytes().as_ptr(), self.base.add(POOL_AT), 4)
+            };
+            if at >= 0 {
+                return Placed::Len(bytes.len());
             }
-            _ => -1,
-        };
-        // SAFETY: bytes 12..16 lie inside the scratch buffer.
-        unsafe { ptr::copy_nonoverlapping(at.to_le_bytes().as_ptr(), self.base.add(POOL_AT), 4) };
-        if at >= 0 {
-            return number(self.env, bytes.len() as i32);
         }
-        self.put(bytes, false)
+        if bytes.len() > CAPACITY - self.used {
+            return Placed::Large(bytes.to_vec());
+        }
+        // SAFETY: as in `put`.
+        unsafe {
+            ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.add(DATA + self.used), bytes.len())
+        };
+        self.used += bytes.len();
+        Placed::Len(bytes.len())
     }
 
     /// Records the CAS and flags of the item just read (for `gets`).
@@ -170,6 +185,24 @@ impl Out {
         unsafe {
             ptr::copy_nonoverlapping(cas.to_le_bytes().as_ptr(), self.base, 8);
             ptr::copy_nonoverlapping(flags.to_le_bytes().as_ptr(), self.base.add(8), 4);
+        }
+    }
+}
+
+/// Where [`Out::place`] put a value: small, so returning it from under the shard lock
+/// copies next to nothing.
+pub(crate) enum Placed {
+    /// Copied to the read pool or scratch: JS gets the length.
+    Len(usize),
+    /// Larger than scratch: becomes a Buffer or string made here.
+    Large(Vec<u8>),
+}
+
+impl Placed {
+    pub(crate) fn into_js(self, env: sys::napi_env, as_string: bool) -> Result<sys::napi_value> {
+        match self {
+            Placed::Len(n) => number(env, n as i32),
+            Placed::Large(bytes) => encode(env, &bytes, as_string),
         }
     }
 }

@@ -1,6 +1,9 @@
-// Keys cross into the engine as their UTF-8 bytes: an all-ASCII key by a fast copy of its
-// UTF-16 units, anything else by napi's UTF-8 conversion (crates/ferrocache-node/src/cache/convert.rs).
-// The item's size in `stats().bytes` (36-byte header + key + value) shows the bytes stored.
+// The single-key read path (crates/ferrocache-node/src/cache.rs `read`): keys cross into the
+// engine as their UTF-8 bytes (printable ASCII by a fast copy of its UTF-16 units, anything
+// else by napi's UTF-8 conversion, convert.rs); values come back through the read pool, the
+// scratch buffer, or (larger than scratch) as a value made natively after the shard lock is
+// released (scratch.rs). The item's size in `stats().bytes` (36-byte header + key + value)
+// shows the key bytes stored.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 
@@ -52,6 +55,21 @@ test('keys that differ only outside ASCII stay distinct, on every read path', ()
   assert.equal([...many.values()], keys.map((_, i) => `v${i}`))
   assert.is(cache.deleteSync('Ł'), true)
   assert.is(cache.getSync('A', { encoding: 'utf8' }), 'v0', 'deleting U+0141 left "A" alone')
+  cache.close()
+})
+
+test('a value larger than the scratch buffer comes back whole in every encoding', () => {
+  const cache = new Cache({ memoryLimit: '16mb' })
+  const text = 'x'.repeat(200_000) + 'é'.repeat(50_000) // 300,000 bytes of UTF-8
+  cache.setSync('big', text)
+  assert.is(cache.getSync('big', { encoding: 'utf8' }), text)
+  assert.ok((cache.getSync('big') as Buffer).equals(Buffer.from(text)))
+  assert.is(cache.getsSync('big', { encoding: 'utf8' })?.value, text)
+  cache.setSync('json', { text }, { encoding: 'json' })
+  assert.equal(cache.getSync('json', { encoding: 'json' }), { text })
+  assert.is(cache.getSync('next', { encoding: 'utf8' }), undefined)
+  cache.setSync('next', 'small')
+  assert.is(cache.getSync('next', { encoding: 'utf8' }), 'small', 'the next read still uses scratch')
   cache.close()
 })
 
