@@ -110,6 +110,31 @@ test('md k I T30 on the primary: mg on the replica shows the same stale item (X 
   }
 })
 
+test('mg N on a read-only replica is served as a plain mg: a miss is EN and no placeholder only the replica has is made', async () => {
+  const primary = await server()
+  const replica = await server(['--replica-of', `127.0.0.1:${primary.port}`])
+  await statsUntil(replica.port, 'link up', (s) => s.get('master_link_status') === 'up')
+  const p = await TextConn.open(primary.port)
+  const r = await TextConn.open(replica.port)
+  try {
+    assert.is(await p.line('set k 0 0 2\r\nhi\r\n'), 'STORED\r\n')
+    await caughtUp(primary.port, replica.port, ['k'])
+    // a hit is served as usual; a miss is EN, twice (nothing was created by the first)
+    assert.match(await mg(r, 'k N30'), /^VA 2 c\d+ t-1\r\nhi\r\n$/)
+    assert.is(await mg(r, 'viv N30'), 'EN\r\n')
+    assert.is(await mg(r, 'viv N30'), 'EN\r\n')
+    assert.is((await metadump(replica.port)).has('viv'), false, 'no placeholder on the replica')
+    assert.is((await stats(replica.port)).get('curr_items'), '1')
+    // the primary still vivifies, and its placeholder reaches the replica (Z there)
+    assert.match(await mg(p, 'viv N30'), /^VA 0 c\d+ t30 W\r\n\r\n$/)
+    await caughtUp(primary.port, replica.port, ['viv'])
+    assert.match(await mg(r, 'viv N30'), /^VA 0 c\d+ t\d+ Z\r\n\r\n$/)
+  } finally {
+    p.close()
+    r.close()
+  }
+})
+
 test('the primary records each replica\'s acknowledged offset: equal to its own once writes converge', async () => {
   const primary = await server()
   const replica = await server(['--replica-of', `127.0.0.1:${primary.port}`])

@@ -229,9 +229,13 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         return reply(out, false, b"CLIENT_ERROR opaque token too long");
     }
     let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
+    // A read-only replica serves the read but not N's placeholder: it would be a write
+    // only this replica has (never streamed), and the recache N invites would be refused
+    // (text::refuse_write). So a miss is EN there, as a plain mg (docs/replication.md).
+    let vivify = f.vivify.filter(|_| !s.info.read_only());
     let opts = GetOptions {
         touch: f.ttl,
-        vivify: f.vivify,
+        vivify,
         no_bump: f.no_update,
         recache_below: f.recache,
         miss_counts_as_get: true,

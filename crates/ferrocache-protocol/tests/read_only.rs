@@ -34,6 +34,26 @@ set q 0 0 1 noreply\r\nz\r\nget k\r\n";
 }
 
 #[test]
+fn mg_vivify_is_served_as_a_plain_mg_without_a_placeholder() {
+    let (mut s, info) = read_only_session();
+    let mut out = Vec::new();
+    let input = b"mg miss N30 v\r\nmg miss N30 s t k O1\r\nmg miss N30 q v\r\nmg k N30 v\r\nmn\r\n";
+    assert_eq!(s.feed(input, &mut out), Control::Continue);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "EN\r\nEN kmiss O1\r\nVA 2\r\nhi\r\nMN\r\n"
+    );
+    // nothing was created: once writable, the key is still missing and N vivifies it
+    info.read_only.store(false, Ordering::Relaxed);
+    let mut out = Vec::new();
+    s.feed(b"mg miss v\r\nmg miss N30 v\r\nmg miss v\r\n", &mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "EN\r\nVA 0 W\r\n\r\nVA 0 Z\r\n\r\n"
+    );
+}
+
+#[test]
 fn binary_writes_are_refused_with_their_value_skipped() {
     // a new connection: its first byte picks the binary protocol
     let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
