@@ -336,8 +336,8 @@ pub fn items_of(store: &Store) -> BTreeMap<Vec<u8>, ItemState> {
     items
 }
 
-/// The meta state of every live item (stale, base64 key): a full sync carries it, a
-/// snapshot file does not.
+/// The meta state of every live item (stale, base64 key): a full sync and a snapshot file
+/// carry it.
 pub fn meta_state_of(store: &Store) -> BTreeMap<Vec<u8>, (bool, bool)> {
     let mut items = BTreeMap::new();
     for shard in 0..store.shard_count() {
@@ -535,6 +535,10 @@ pub fn snapshot(data: &[u8]) {
     assert!(
         items_of(&store) == items_of(&again),
         "items changed through save and load"
+    );
+    assert!(
+        meta_state_of(&store) == meta_state_of(&again),
+        "meta state changed through save and load"
     );
     check_store(&again);
 }

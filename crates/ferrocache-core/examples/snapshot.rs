@@ -91,9 +91,15 @@ fn main() {
             let mut buf = Vec::with_capacity(2 << 20);
             let mut n = 0;
             let mut copy = |it: &ItemView<'_>| {
-                snapshot::format::encode_record(
-                    &mut buf, it.key, it.value, it.flags, it.exptime, it.cas,
-                );
+                let rec = snapshot::format::Record {
+                    key: it.key,
+                    value: it.value,
+                    flags: it.flags,
+                    exptime: it.exptime,
+                    cas: it.cas,
+                    state: Default::default(),
+                };
+                snapshot::format::encode_record(&mut buf, &rec);
                 n += 1;
                 if buf.len() > 1 << 20 {
                     buf.clear();

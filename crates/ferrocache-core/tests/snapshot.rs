@@ -345,7 +345,7 @@ fn a_flipped_bit_in_the_newest_file_loads_the_older_one() {
 
 #[test]
 fn other_format_versions_are_set_aside() {
-    for version in [0u32, 2, 999] {
+    for version in [0u32, 3, 999] {
         let (lr, t, dir) = load_after(|p| {
             let mut b = fs::read(p).unwrap();
             b[8..12].copy_from_slice(&version.to_le_bytes());
@@ -359,6 +359,151 @@ fn other_format_versions_are_set_aside() {
             .unwrap()
             .to_string_lossy()
             .ends_with(".unsupported"));
+    }
+}
+
+/// (stale, win token held, base64 key) of `key`, read without taking the token.
+fn meta_state(s: &Store, key: &[u8]) -> Option<(bool, bool, bool)> {
+    let peek = GetOptions {
+        no_bump: true,
+        ..GetOptions::default()
+    };
+    s.get(key, &peek, |v| (v.stale, v.win_taken, v.key_binary))
+}
+
+/// What a meta `mg` answers about the token: (stale, won it, someone else holds it).
+fn mg(s: &Store, key: &[u8]) -> Option<(bool, bool, bool)> {
+    let mg = GetOptions {
+        may_win: true,
+        ..GetOptions::default()
+    };
+    s.get(key, &mg, |v| (v.stale, v.won, v.win_taken))
+}
+
+#[test]
+fn meta_state_survives_save_and_load() {
+    let clock = Clock::manual(T0);
+    let s = store_at(&clock, 16 << 20);
+    let invalidate = |key: &'static [u8]| {
+        s.delete(&DeleteRequest {
+            key,
+            invalidate: true,
+            exptime: Some(300),
+            ..Default::default()
+        })
+    };
+    set(&s, b"plain", b"v", 3, 0);
+    // md I: stale, token free; another md I'd item whose token an mg took
+    set(&s, b"stale", b"old", 1, 0);
+    assert_eq!(invalidate(b"stale"), DeleteStatus::Deleted);
+    set(&s, b"taken", b"old", 2, 0);
+    assert_eq!(invalidate(b"taken"), DeleteStatus::Deleted);
+    assert_eq!(mg(&s, b"taken"), Some((true, true, false)));
+    // mg N: a placeholder whose creator holds the token
+    let viv = GetOptions {
+        vivify: Some(60),
+        may_win: true,
+        ..GetOptions::default()
+    };
+    assert_eq!(s.get(b"viv", &viv, |v| v.won), Some(true));
+    // ms … b: a base64 key
+    set(&s, b"abc", b"binary", 0, 0);
+    assert!(s.mark_key_binary(b"abc"));
+    let keys: [&[u8]; 5] = [b"plain", b"stale", b"taken", b"viv", b"abc"];
+    let before: Vec<_> = keys.iter().map(|k| meta_state(&s, k)).collect();
+    assert_eq!(
+        before,
+        vec![
+            Some((false, false, false)),
+            Some((true, false, false)),
+            Some((true, true, false)),
+            Some((false, true, false)),
+            Some((false, false, true)),
+        ]
+    );
+    let dir = TempDir::new("meta");
+    let rep = snapshot::save(&s, &dir.0, 1, None).unwrap();
+    assert_eq!(snapshot::verify(&rep.path).unwrap().version, 2);
+
+    let t = store_at(&clock, 16 << 20);
+    let lr = snapshot::load(&t, &dir.0, true).unwrap();
+    assert_eq!(lr.items, 5);
+    assert_eq!(dump(&t), dump(&s), "values, flags, CAS and expiry");
+    let after: Vec<_> = keys.iter().map(|k| meta_state(&t, k)).collect();
+    assert_eq!(after, before);
+    // and served as before the restart: the first mg of the stale item wins (X W), the
+    // taken one and the placeholder answer Z
+    assert_eq!(mg(&t, b"stale"), Some((true, true, false)));
+    assert_eq!(mg(&t, b"stale"), Some((true, false, true)));
+    assert_eq!(mg(&t, b"taken"), Some((true, false, true)));
+    assert_eq!(mg(&t, b"viv"), Some((false, false, true)));
+    assert_eq!(mg(&t, b"plain"), Some((false, false, false)));
+}
+
+/// `tests/fixtures/snapshot-v1.fcs` was written by the version-1 writer (before item
+/// state): `plain` (flags 7), `expires` (absolute expiry 4000000000), `stale` (after
+/// md I, which version 1 could not keep) and `abc` (marked as a base64 key).
+#[test]
+fn version_1_files_still_load() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/snapshot-v1.fcs");
+    let dir = TempDir::new("v1");
+    let path = dir.0.join("snapshot-0000000001.fcs");
+    fs::copy(&fixture, &path).unwrap();
+    let sum = snapshot::verify(&path).unwrap();
+    assert_eq!((sum.version, sum.items), (1, 4));
+    let clock = Clock::manual(T0);
+    let t = store_at(&clock, 16 << 20);
+    let lr = snapshot::load(&t, &dir.0, true).unwrap();
+    assert_eq!((lr.items, lr.expired, lr.cas_high_water), (4, 0, 5));
+    let d = dump(&t);
+    assert_eq!(d[&b"plain"[..]], (b"value one".to_vec(), 7, 1, 0));
+    assert_eq!(
+        d[&b"expires"[..]],
+        (b"until 2096".to_vec(), 0, 2, 4_000_000_000)
+    );
+    assert_eq!(
+        d[&b"stale"[..]],
+        (b"old".to_vec(), 1, 4, 0),
+        "md I gave it CAS 4"
+    );
+    assert_eq!(d[&b"abc"[..]], (b"binary key".to_vec(), 0, 5, 0));
+    // no state in version 1: every item comes back plain
+    for k in [&b"plain"[..], b"expires", b"stale", b"abc"] {
+        assert_eq!(meta_state(&t, k), Some((false, false, false)), "{k:?}");
+    }
+    // the next save writes the current version, which loads the same items
+    let again = snapshot::save(&t, &dir.0, 1, None).unwrap();
+    assert_eq!(snapshot::verify(&again.path).unwrap().version, 2);
+    assert_eq!(&fs::read(&again.path).unwrap()[8..12], &2u32.to_le_bytes());
+    let u = store_at(&clock, 16 << 20);
+    snapshot::load(&u, &dir.0, true).unwrap();
+    assert_eq!(dump(&u), d);
+}
+
+#[test]
+fn unknown_item_state_bits_are_damage() {
+    let clock = Clock::manual(T0);
+    let s = store_at(&clock, 8 << 20);
+    set(&s, b"k", b"v", 0, 0);
+    let dir = TempDir::new("bits");
+    let path = snapshot::save(&s, &dir.0, 1, None).unwrap().path;
+    let mut b = fs::read(&path).unwrap();
+    // the one record's state byte, then the chunk's checksum made right again
+    let chunk = snapshot::format::HEADER_LEN;
+    let rec = chunk + snapshot::format::CHUNK_HEADER_LEN;
+    assert_eq!(b[rec + 21], 0);
+    b[rec + 21] = 8;
+    let payload_end =
+        rec + u32::from_le_bytes(b[chunk + 8..chunk + 12].try_into().unwrap()) as usize;
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&b[chunk..chunk + 12]), &b[rec..payload_end]);
+    b[chunk + 12..chunk + 16].copy_from_slice(&crc.to_le_bytes());
+    fs::write(&path, &b).unwrap();
+    match snapshot::verify(&path) {
+        Err(SnapshotError::Corrupt { offset, reason, .. }) => {
+            assert_eq!(offset, (rec + 21) as u64);
+            assert!(reason.contains("unknown item state bits 0x08"), "{reason}");
+        }
+        other => panic!("expected corrupt, got {other:?}"),
     }
 }
 

@@ -5,23 +5,35 @@
 //!                | items u64 | CAS high-water mark u64 | reserved u32 | CRC32C of bytes 0..44
 //! chunk*         tag "CHNK" | items u32 | payload length u32 | CRC32C of the tag, counts and
 //!                payload | payload: records
-//! record   21 B+ cas u64 | exptime u32 (absolute unix s, 0 never) | flags u32 | value length u32
-//!                | key length u8 | key | value
+//! record   22 B+ cas u64 | exptime u32 (absolute unix s, 0 never) | flags u32 | value length u32
+//!                | key length u8 | state u8 | key | value
 //! trailer  32 B  tag "END!" | chunks u32 | items u64 | bytes before the trailer u64
 //!                | reserved u32 | CRC32C of bytes 0..28; then the end of the file
 //! ```
 //!
+//! `state` is the item's meta state, the bits of the append-only log's type-4 records
+//! ([`ItemState::bits`]: 1 stale after `md … I`, 2 win token held, 4 base64 key; 0 for a
+//! plain item); a bit this build does not know makes the file corrupt, as loading the item
+//! without it would serve it differently. Version 1 (the first) had no `state` byte (21-byte
+//! record headers, every item plain); [`scan`] reads both, the writer writes version 2 only.
+//!
 //! [`scan`] reads a file front to back and checks every field it can: a flipped bit fails a
 //! checksum, a cut file ends before the trailer, and each error names its byte offset.
 
+use crate::journal::ItemState;
 use std::io::{self, Read};
 
 pub const MAGIC: [u8; 8] = *b"\x89FCSNAP\n";
-pub const VERSION: u32 = 1;
+/// The version the writer writes.
+pub const VERSION: u32 = 2;
+/// The oldest version [`scan`] reads (every version from it to [`VERSION`]).
+pub const OLDEST_VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 48;
 pub const CHUNK_HEADER_LEN: usize = 16;
 pub const TRAILER_LEN: usize = 32;
-pub const RECORD_HEADER_LEN: usize = 21;
+pub const RECORD_HEADER_LEN: usize = 22;
+/// A version-1 record header: no state byte.
+pub const RECORD_HEADER_LEN_V1: usize = 21;
 pub const CHUNK_TAG: [u8; 4] = *b"CHNK";
 pub const TRAILER_TAG: [u8; 4] = *b"END!";
 /// A chunk is closed once its payload reaches this size (one item may make it larger).
@@ -78,20 +90,15 @@ impl RecordSink for Vec<u8> {
 
 /// Appends one record to a chunk payload.
 #[inline]
-pub fn encode_record(
-    out: &mut impl RecordSink,
-    key: &[u8],
-    value: &[u8],
-    flags: u32,
-    exptime: u32,
-    cas: u64,
-) {
+pub fn encode_record(out: &mut impl RecordSink, r: &Record<'_>) {
     let mut h = [0u8; RECORD_HEADER_LEN];
-    h[0..8].copy_from_slice(&cas.to_le_bytes());
-    h[8..12].copy_from_slice(&exptime.to_le_bytes());
-    h[12..16].copy_from_slice(&flags.to_le_bytes());
-    h[16..20].copy_from_slice(&(value.len() as u32).to_le_bytes());
-    h[20] = key.len() as u8;
+    h[0..8].copy_from_slice(&r.cas.to_le_bytes());
+    h[8..12].copy_from_slice(&r.exptime.to_le_bytes());
+    h[12..16].copy_from_slice(&r.flags.to_le_bytes());
+    h[16..20].copy_from_slice(&(r.value.len() as u32).to_le_bytes());
+    h[20] = r.key.len() as u8;
+    h[21] = r.state.bits();
+    let (key, value) = (r.key, r.value);
     out.put(&h);
     out.put(key);
     out.put(value);
@@ -107,14 +114,17 @@ pub fn seal_chunk(buf: &mut [u8], items: u32) {
     buf[12..16].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// One item as read back.
+/// One item, as written and as read back.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
     pub key: &'a [u8],
     pub value: &'a [u8],
     pub flags: u32,
+    /// Absolute unix seconds; 0 = never.
     pub exptime: u32,
     pub cas: u64,
+    /// Meta state (stale, win token, base64 key); plain in a version-1 file.
+    pub state: ItemState,
 }
 
 /// Why a file cannot be used.
@@ -143,6 +153,8 @@ fn corrupt(offset: u64, reason: impl Into<String>) -> ScanError {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Summary {
     pub header: Header,
+    /// The file's format version ([`OLDEST_VERSION`]..=[`VERSION`]).
+    pub version: u32,
     pub chunks: u32,
     pub items: u64,
     pub file_bytes: u64,
@@ -215,9 +227,14 @@ pub fn scan<R: Read>(input: R, mut each: impl FnMut(&Record<'_>)) -> Result<Summ
         return Err(corrupt(0, "not a ferrocache snapshot (bad magic)"));
     }
     let version = u32_at(&h, 8);
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(ScanError::Unsupported { version });
     }
+    let record_header = if version == 1 {
+        RECORD_HEADER_LEN_V1
+    } else {
+        RECORD_HEADER_LEN
+    };
     r.fill(&mut h[12..], "header")?;
     if u32_at(&h, 44) != crc32c::crc32c(&h[..44]) {
         return Err(corrupt(0, "header checksum mismatch"));
@@ -232,6 +249,7 @@ pub fn scan<R: Read>(input: R, mut each: impl FnMut(&Record<'_>)) -> Result<Summ
     };
     let mut sum = Summary {
         header,
+        version,
         ..Summary::default()
     };
     let mut payload = Vec::new();
@@ -290,14 +308,14 @@ pub fn scan<R: Read>(input: R, mut each: impl FnMut(&Record<'_>)) -> Result<Summ
         }
         let body = start + CHUNK_HEADER_LEN as u64;
         // structure first, so `each` never sees a record of a chunk that fails
-        let n = records(&payload, body, |_| ())?;
+        let n = records(&payload, body, record_header, |_| ())?;
         if n != count {
             return Err(corrupt(
                 start,
                 format!("chunk says {count} items, holds {n}"),
             ));
         }
-        records(&payload, body, |rec| {
+        records(&payload, body, record_header, |rec| {
             sum.data_bytes += (rec.key.len() + rec.value.len()) as u64;
             each(rec)
         })?;
@@ -306,27 +324,44 @@ pub fn scan<R: Read>(input: R, mut each: impl FnMut(&Record<'_>)) -> Result<Summ
     }
 }
 
-/// Walks the records of one chunk payload (which starts at file offset `body`).
-fn records(payload: &[u8], body: u64, mut f: impl FnMut(&Record<'_>)) -> Result<u32, ScanError> {
+/// Walks the records of one chunk payload (which starts at file offset `body`) whose
+/// record headers are `head` bytes long (version 1: no state byte).
+fn records(
+    payload: &[u8],
+    body: u64,
+    head: usize,
+    mut f: impl FnMut(&Record<'_>),
+) -> Result<u32, ScanError> {
     let mut at = 0usize;
     let mut n = 0u32;
     while at < payload.len() {
         let rec_at = body + at as u64;
-        if payload.len() - at < RECORD_HEADER_LEN {
+        if payload.len() - at < head {
             return Err(corrupt(rec_at, "record header runs past its chunk"));
         }
         let p = &payload[at..];
         let (vlen, klen) = (u32_at(p, 16) as usize, p[20] as usize);
-        let end = RECORD_HEADER_LEN + klen + vlen;
+        let end = head + klen + vlen;
         if klen == 0 || end > p.len() {
             return Err(corrupt(rec_at, "record length runs past its chunk"));
         }
+        let state = if head == RECORD_HEADER_LEN_V1 {
+            ItemState::default()
+        } else {
+            ItemState::from_bits(p[21]).ok_or_else(|| {
+                corrupt(
+                    rec_at + 21,
+                    format!("unknown item state bits {:#04x}", p[21]),
+                )
+            })?
+        };
         f(&Record {
-            key: &p[RECORD_HEADER_LEN..RECORD_HEADER_LEN + klen],
-            value: &p[RECORD_HEADER_LEN + klen..end],
+            key: &p[head..head + klen],
+            value: &p[head + klen..end],
             flags: u32_at(p, 12),
             exptime: u32_at(p, 8),
             cas: u64_at(p, 0),
+            state,
         });
         at += end;
         n += 1;

@@ -5,6 +5,7 @@
 use super::files;
 use super::format::{self, Record, ScanError, Summary};
 use super::{io_err, LoadReport, Rejected, SnapshotError};
+use crate::journal::ItemState;
 use crate::{Store, StoreMode, StoreRequest};
 use std::fs::File;
 use std::io::BufReader;
@@ -78,8 +79,8 @@ pub fn load(store: &Store, dir: &Path, strict: bool) -> Result<LoadReport, Snaps
     Ok(report)
 }
 
-/// Stores every record of a verified file: same key, value, flags, CAS and absolute
-/// exptime; items that expired meanwhile are skipped. A smaller memory limit evicts as
+/// Stores every record of a verified file: same key, value, flags, CAS, absolute exptime
+/// and meta state; items that expired meanwhile are skipped. A smaller memory limit evicts as
 /// any insert would.
 fn apply(
     store: &Store,
@@ -107,7 +108,13 @@ fn apply(
             new_cas: Some(r.cas),
             vivify: None,
         };
-        match store.store(&req) {
+        let stored = if r.state == ItemState::default() {
+            store.store(&req)
+        } else {
+            // stale, win token and base64 key set under the same lock hold as the value
+            store.store_restored(&req, r.state)
+        };
+        match stored {
             Ok(_) => report.items += 1,
             // a smaller item size limit (-I) or no room without evicting (-M)
             Err(_) => report.not_stored += 1,

@@ -8,8 +8,9 @@
 //!
 //! A snapshot is per key consistent, not a point in time: each key is in the file once, in
 //! the state it had at the moment its part of the hash table was walked. Items keep their
-//! value, flags, CAS and absolute expiry; the store's CAS counter is raised to the file's
-//! high-water mark so CAS values stay unique across a restart.
+//! value, flags, CAS, absolute expiry and meta state (stale, win token, base64 key); the
+//! store's CAS counter is raised to the file's high-water mark so CAS values stay unique
+//! across a restart. Files of the previous format version (no meta state) still load.
 
 mod files;
 pub mod format;
@@ -154,8 +155,9 @@ impl fmt::Display for SnapshotError {
             ),
             SnapshotError::Unsupported { path, version } => write!(
                 f,
-                "snapshot {} has format version {version}; this build reads version {}",
+                "snapshot {} has format version {version}; this build reads versions {} to {}",
                 path.display(),
+                format::OLDEST_VERSION,
                 format::VERSION
             ),
             SnapshotError::Locked { path, holder } => {

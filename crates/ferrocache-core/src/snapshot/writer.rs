@@ -7,6 +7,7 @@ use super::files;
 use super::format::{self, Header, CHUNK_HEADER_LEN, CHUNK_TARGET, HEADER_LEN};
 use super::output::{self, AlignedBuf, Mode, ALIGN};
 use super::{io_err, Progress, SaveReport, SnapshotError};
+use crate::journal::ItemState;
 use crate::{ShardCursor, Store};
 use parking_lot::Mutex;
 use std::fs::{self, File};
@@ -252,7 +253,21 @@ fn walk(
         let mut cur = ShardCursor::default();
         loop {
             let done = store.visit_shard_batch(shard, &mut cur, ITEMS_PER_HOLD, |it| {
-                format::encode_record(&mut buf, it.key, it.value, it.flags, it.exptime, it.cas);
+                let state = ItemState {
+                    stale: it.stale,
+                    // the walk's view: whether a request holds the token now
+                    win_token: it.win_taken,
+                    key_binary: it.key_binary,
+                };
+                let rec = format::Record {
+                    key: it.key,
+                    value: it.value,
+                    flags: it.flags,
+                    exptime: it.exptime,
+                    cas: it.cas,
+                    state,
+                };
+                format::encode_record(&mut buf, &rec);
                 chunk_items += 1;
                 items += 1;
                 data_bytes += (it.key.len() + it.value.len()) as u64;
