@@ -228,6 +228,30 @@ test('the snapshot command answers OK once the file is durable; stats has the rd
   await stopChild(plain.child)
 })
 
+test('meta state survives a restart: a stale item still hands its win token to the first mg, a base64 key is echoed encoded', async () => {
+  const dir = dataDir()
+  const a = await start(['--data-dir', dir, '--save', ''])
+  const c = await RawConn.open(a.port)
+  // stale with the token free; stale with the token taken by an mg; stored with a base64 key
+  c.send('set st 0 0 3\r\nold\r\nmd st I\r\nset tk 0 0 1\r\nt\r\nmd tk I\r\nmg tk\r\nms YWJj 1 b\r\nx\r\nsnapshot\r\n')
+  assert.is(await c.until('OK\r\n'), 'STORED\r\nHD\r\nSTORED\r\nHD\r\nHD X W\r\nHD\r\nOK\r\n')
+  c.close()
+  await stopChild(a.child, 'SIGTERM')
+  assert.is(a.child.exitCode, 0, a.stderr())
+
+  const b = await start(['--data-dir', dir, '--save', ''])
+  assert.is((await logLine(b, 'snapshot loaded')).items, 3)
+  const d = await RawConn.open(b.port)
+  // the key asked plain is echoed as it was stored: base64, with b
+  d.send('mg st v\r\nmg st v\r\nmg tk v\r\nmg abc k v\r\n')
+  assert.is(
+    await d.until(/kYWJj b\r\nx\r\n$/),
+    'VA 3 X W\r\nold\r\nVA 3 Z X\r\nold\r\nVA 1 Z X\r\nt\r\nVA 1 kYWJj b\r\nx\r\n',
+  )
+  d.close()
+  await stopChild(b.child)
+})
+
 test('SIGUSR1 snapshots and exits 0; --load-async opens the port before the load ends', async () => {
   const dir = dataDir()
   const a = await start(['--data-dir', dir, '--save', '', '-m', '256'])
