@@ -8,7 +8,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { binaryPacket } from './helpers/corpus'
 import { RawConn } from './helpers/raw'
-import { sleep, startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { sleep, startFerrocached, startMemcached, within, type Running } from './helpers/servers'
 import { readFileSync } from 'node:fs'
 
 const MiB = 1024
@@ -236,7 +236,7 @@ async function churn(port: number, totalBytes: number, maxValue: number, seed: n
       const head = Buffer.from(`set k${id}:${Math.floor(rnd() * 1e6)} 0 0 ${len} noreply\r\n`)
       sent += len
       if (!c.socket.write(Buffer.concat([head, payload.subarray(0, len), Buffer.from('\r\n')]))) {
-        await Promise.race([new Promise((r) => c.socket.once('drain', r)), closed])
+        await within(Promise.race([new Promise((r) => c.socket.once('drain', r)), closed]), 30_000, 'the server reading on')
       }
     }
     assert.not.ok(c.closed, 'the server kept the connection')

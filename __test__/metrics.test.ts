@@ -226,10 +226,10 @@ test('other paths are 404, other methods 405; the page and its JSON are served',
   server = await startFerrocached(['--metrics-port', String(metricsPort)])
   await waitForPort(metricsPort) // the metrics port opens right after the memcached port
   assert.is((await scrape(metricsPort, '/nope')).status, 404)
-  const post = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { method: 'POST', body: 'x' })
+  const post = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { method: 'POST', body: 'x', signal: AbortSignal.timeout(5_000) })
   assert.is(post.status, 405)
   assert.is(post.headers.get('allow'), 'GET, HEAD')
-  const head = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { method: 'HEAD' })
+  const head = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { method: 'HEAD', signal: AbortSignal.timeout(5_000) })
   assert.is(head.status, 200)
   assert.ok(Number(head.headers.get('content-length')) > 1000)
   assert.is(await head.text(), '')

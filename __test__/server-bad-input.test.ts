@@ -5,7 +5,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { binaryPacket } from './helpers/corpus'
 import { RawConn } from './helpers/raw'
-import { rssKiB, sleep, startFerrocached, type Running } from './helpers/servers'
+import { rssKiB, sleep, startFerrocached, within, type Running } from './helpers/servers'
 
 let server: Running
 
@@ -95,7 +95,7 @@ test('huge declared lengths: refused, the data swallowed, memory flat', async ()
   const chunk = Buffer.alloc(1 << 20, 0x61)
   let peak = before
   for (let i = 0; i < 256; i++) {
-    if (!c.socket.write(chunk)) await new Promise((r) => c.socket.once('drain', r))
+    if (!c.socket.write(chunk)) await within(new Promise((r) => c.socket.once('drain', r)), 30_000, 'the server swallowing on')
     if (i % 32 === 0) peak = Math.max(peak, rssKiB(server.child.pid!))
   }
   await sleep(200)
