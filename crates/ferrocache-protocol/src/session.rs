@@ -165,6 +165,9 @@ impl<S: Storage> Session<S> {
         if self.closed {
             return Control::Close;
         }
+        // counted before the requests run, as memcached counts a read: a `stats` in it
+        // reports its own bytes
+        self.info.add_io(input.len(), 0);
         let out_start = out.len();
         self.reply_start = out_start;
         self.held = false;
@@ -202,7 +205,7 @@ impl<S: Storage> Session<S> {
             self.buf = Vec::new();
             self.charge_buffer();
         }
-        self.info.add_io(input.len(), out.len() - out_start);
+        self.info.add_io(0, out.len() - out_start);
         ctl
     }
 

@@ -206,6 +206,20 @@ fn verbosity_and_io_counters_reach_server_info() {
     assert_eq!(info.bytes_written(), 4);
 }
 
+#[test]
+fn bytes_read_counts_the_read_that_asks_for_stats() {
+    // memcached counts a read before running it: `stats` sees its own 7 bytes (16 + 7), and the
+    // replies written so far but not its own
+    let (mut s, _info) = engine_session();
+    let mut out = Vec::new();
+    s.feed(b"set a 0 0 1\r\nx\r\n", &mut out);
+    out.clear();
+    s.feed(b"stats\r\n", &mut out);
+    let reply = String::from_utf8(out).unwrap();
+    assert!(reply.contains("STAT bytes_read 23\r\n"), "{reply}");
+    assert!(reply.contains("STAT bytes_written 8\r\n"), "{reply}");
+}
+
 fn stat_names(out: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(out)
         .split("\r\n")
