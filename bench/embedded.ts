@@ -82,12 +82,19 @@ function report(
   const cacheRaw = small('cache')?.bytesPerItem ?? Infinity
   const cacheBytes = net(small('cache')) ?? Infinity
   const lruBytes = net(small('lru-cache')) ?? 0
-  const rawNote = loopBytes ? ` net of the loop (${cacheRaw} B raw, the loop alone ${loopBytes} B)` : ''
+  // the issue's figure is the raw RSS growth; the net one is reported beside it, not instead
   checks.push({
-    target: `bytes per item at ${count(SMALL)} ≤ ${MEMCACHED_BYTES_PER_ITEM} B (memcached)`,
-    measured: `${cacheBytes} B${rawNote}`,
-    pass: cacheBytes <= MEMCACHED_BYTES_PER_ITEM,
+    target: `bytes per item at ${count(SMALL)} ≤ ${MEMCACHED_BYTES_PER_ITEM} B (memcached), process RSS growth`,
+    measured: `${cacheRaw} B`,
+    pass: cacheRaw <= MEMCACHED_BYTES_PER_ITEM,
   })
+  if (loopBytes) {
+    checks.push({
+      target: `the same, net of the insert loop's own RSS`,
+      measured: `${cacheBytes} B (the loop alone ${loopBytes} B)`,
+      pass: cacheBytes <= MEMCACHED_BYTES_PER_ITEM,
+    })
+  }
   checks.push({
     target: 'bytes per item under half of lru-cache’s',
     measured:
