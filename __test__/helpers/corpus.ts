@@ -9,12 +9,15 @@
 //   >bin OP k=v  (also +bin, &bin) a binary-protocol request, see binaryPacket()
 //   >hex 80 00…  (also +hex, &hex) raw bytes
 //   sleep MS     wait (expiry tests)
+//   conn N       the lines after it go to connection N (opened on first use; a session starts
+//                on 1): a binary read and a meta read of one item, say
 // `$CAS` in a request is replaced by the last CAS value the server sent on the connection.
 // TEXT uses C escapes (\r \n \t \\ \0 \xNN) and {c*N} for N copies of the character c.
 
 export type Step =
   | { kind: 'send'; build: (cas: string) => Buffer; wait: 'reply' | 'none' | 'batch' }
   | { kind: 'sleep'; ms: number }
+  | { kind: 'conn'; id: number }
 
 export function unescape(text: string): Buffer {
   const expanded = text.replace(/\{(.)\*(\d+)\}/g, (_, c: string, n: string) => c.repeat(Number(n)))
@@ -80,6 +83,11 @@ export function parseSession(source: string): Step[] {
     const sleep = /^sleep (\d+)$/.exec(line)
     if (sleep) {
       steps.push({ kind: 'sleep', ms: Number(sleep[1]) })
+      continue
+    }
+    const conn = /^conn (\d+)$/.exec(line)
+    if (conn) {
+      steps.push({ kind: 'conn', id: Number(conn[1]) })
       continue
     }
     const m = /^([>+&])(bin|hex)? (.*)$/.exec(line)
