@@ -15,7 +15,7 @@
 // TEXT uses C escapes (\r \n \t \\ \0 \xNN) and {c*N} for N copies of the character c.
 
 export type Step =
-  | { kind: 'send'; build: (cas: string) => Buffer; wait: 'reply' | 'none' | 'batch' }
+  | { kind: 'send'; build: (cas: string) => Buffer; wait: 'reply' | 'none' | 'batch'; usesCas: boolean }
   | { kind: 'sleep'; ms: number }
   | { kind: 'conn'; id: number }
 
@@ -99,7 +99,7 @@ export function parseSession(source: string): Step[] {
       return form === 'hex' ? Buffer.from(b.replace(/\s+/g, ''), 'hex') : unescape(b)
     }
     build('0') // fail on a malformed line when the file is read, not halfway through a replay
-    steps.push({ kind: 'send', build, wait: mark === '>' ? 'reply' : mark === '+' ? 'none' : 'batch' })
+    steps.push({ kind: 'send', build, wait: mark === '>' ? 'reply' : mark === '+' ? 'none' : 'batch', usesCas: body.includes('$CAS') })
   }
   return steps
 }

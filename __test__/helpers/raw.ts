@@ -48,11 +48,18 @@ export class RawConn {
     return b
   }
 
-  /** Waits until nothing arrived for `quietMs` (at most `maxMs`), then takes it all. */
-  async settle(quietMs = 40, maxMs = 3_000): Promise<Buffer> {
+  /**
+   * Waits until nothing arrived for `quietMs` (at most `maxMs`), then takes it all. With
+   * `firstMs`, the quiet wait starts only once something arrived (or `firstMs` passed): for
+   * a reply known to come, however late a busy machine delivers it.
+   */
+  async settle(quietMs = 40, maxMs = 3_000, firstMs = 0): Promise<Buffer> {
     const start = Date.now()
+    while (firstMs > 0 && !this.closed && this.chunks.length === 0 && Date.now() - start < firstMs) {
+      await new Promise((r) => setTimeout(r, 5))
+    }
     this.lastData = Math.max(this.lastData, start)
-    while (!this.closed && Date.now() - this.lastData < quietMs && Date.now() - start < maxMs) {
+    while (!this.closed && Date.now() - this.lastData < quietMs && Date.now() - start < maxMs + firstMs) {
       await new Promise((r) => setTimeout(r, 5))
     }
     return this.take()

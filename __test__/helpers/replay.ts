@@ -53,7 +53,9 @@ export async function replay(port: number, steps: Step[]): Promise<Replayed> {
         await sleep(15)
         continue
       }
-      const reply = await conn.raw.settle()
+      // The next request quotes this reply's CAS: wait for the reply, not just 40 ms of quiet.
+      const next = steps[i + 1]
+      const reply = await conn.raw.settle(40, 3_000, next?.kind === 'send' && next.usesCas ? 10_000 : 0)
       conn.received.push(reply)
       conn.cas = lastCas(reply) ?? conn.cas
       transcript.push(`${label()}step ${i}: ${normalise(reply)}`)
