@@ -253,6 +253,11 @@ pub fn session(data: &[u8]) {
         );
     }
     check_store(&store_a);
+    if mode == Mode::ReadOnly {
+        // a read-only replica's session writes nothing, mg N included (docs/replication.md)
+        let items = store_a.stats().curr_items;
+        assert!(items == 0, "a read-only session left {items} items");
+    }
     probe(&store_a, mode, data);
 
     // a month later, after the crawler and the page mover ran
