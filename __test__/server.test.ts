@@ -50,6 +50,30 @@ test('embedded: serves an existing Cache, which stays open after close', async (
   cache.close()
 })
 
+test('embedded reads of an item md I made stale leave its win token to the next mg', async () => {
+  const cache = new Cache({ encoding: 'utf8' })
+  const [server, port] = await started({ cache })
+  const c = await RawConn.open(port)
+  try {
+    for (const key of ['k1', 'k2', 'k3']) {
+      assert.is(await ask(c, `set ${key} 0 0 1\r\nx\r\n`), 'STORED\r\n')
+      assert.is(await ask(c, `md ${key} I\r\n`), 'HD\r\n')
+    }
+    // served stale, as memcached's non-meta reads serve it
+    assert.is(cache.getSync('k1'), 'x')
+    assert.is(cache.getsSync('k2')?.value, 'x')
+    assert.is(await cache.get('k3'), 'x')
+    for (const key of ['k1', 'k2', 'k3']) {
+      assert.is(await ask(c, `mg ${key} v\r\n`, 'x\r\n'), 'VA 1 X W\r\nx\r\n', key)
+      assert.is(await ask(c, `mg ${key} v\r\n`, 'x\r\n'), 'VA 1 Z X\r\nx\r\n', key)
+    }
+  } finally {
+    c.close()
+    await server.close()
+    cache.close()
+  }
+})
+
 test('rejects bad options with TypeError/RangeError naming them', () => {
   assert.throws(() => createServer({ port: -1 }), (e: Error) => e instanceof RangeError && /port/.test(e.message))
   assert.throws(() => createServer({ connLimit: 1.5 }), (e: Error) => e instanceof TypeError && /connLimit/.test(e.message))
