@@ -12,7 +12,7 @@
 use crate::clock::Clock;
 use crate::crawler::Crawler;
 use crate::hashtable::{hash_key, HashTable, SlotHint};
-use crate::item::{total_size, Item, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL};
+use crate::item::{total_size, Item, F_ACTIVE, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL};
 use crate::journal::{ItemState, Journal, Record};
 use crate::lru::{Lru, COLD, HOT, WARM};
 use crate::slab::{SlabAlloc, SlabClasses, SlabMem};
@@ -480,6 +480,45 @@ impl Shards {
 
     pub fn maintain(&self) {
         self.core.maintain()
+    }
+
+    /// What memcached 1.6's `stats cachedump` walks: the live items of slab class `id`
+    /// (memcached's numbering, from 1) in the COLD LRU segment, newest store (highest CAS)
+    /// first, at most `max` of them. Skipped as memcached skips them: items stored with a
+    /// base64 key, and ACTIVE ones (read twice: memcached moves those to WARM at once through
+    /// its bump queue; here they move when they reach the COLD tail). `f` returns `false` to
+    /// stop.
+    pub fn visit_cold(&self, id: u32, max: usize, mut f: impl FnMut(&ItemView<'_>) -> bool) {
+        let c = id as usize;
+        if c == 0 || c > self.core.classes.len() || max == 0 {
+            return;
+        }
+        let c = c - 1;
+        // every shard at once (the stats lock order) so the items cannot change under the sort
+        let guards: Vec<_> = self.core.shards.iter().map(|m| m.lock()).collect();
+        let ctx = self.core.ctx();
+        let mut found: Vec<(u64, usize, u32)> = Vec::new();
+        for (si, s) in guards.iter().enumerate() {
+            let mut h = s.lru[c].head[COLD];
+            while h != NIL {
+                let it = s.mem.item(h);
+                if !it.has(F_ACTIVE) && !it.key_binary() && ctx.dead(it).is_none() {
+                    found.push((it.cas(), si, h));
+                }
+                h = it.next();
+            }
+        }
+        let newest_first = |a: &(u64, usize, u32), b: &(u64, usize, u32)| b.0.cmp(&a.0);
+        if found.len() > max {
+            found.select_nth_unstable_by(max - 1, newest_first);
+            found.truncate(max);
+        }
+        found.sort_unstable_by(newest_first);
+        for (_, si, h) in found {
+            if !f(&view(guards[si].mem.item(h), &ctx, false, false)) {
+                break;
+            }
+        }
     }
 }
 

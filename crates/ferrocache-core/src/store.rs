@@ -268,6 +268,14 @@ impl Store {
         self.inner.visit_shard(shard, f)
     }
 
+    /// The live items of slab class `id` (from 1) in the COLD LRU segment, newest store
+    /// first, at most `max`, without base64-keyed or ACTIVE ones: what memcached 1.6's
+    /// `stats cachedump` lists. Holds every shard's lock during the walk; `f` must not call
+    /// back into the store and returns `false` to stop.
+    pub fn visit_cold(&self, id: u32, max: usize, f: impl FnMut(&ItemView<'_>) -> bool) {
+        self.inner.visit_cold(id, max, f)
+    }
+
     /// Runs one pass of the background work (expiry crawl, slab automove) now; the
     /// crawler thread calls this periodically, tests call it directly.
     pub fn maintain(&self) {

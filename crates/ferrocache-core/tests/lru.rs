@@ -116,3 +116,53 @@ fn an_item_read_twice_in_cold_moves_to_warm_when_it_reaches_the_tail() {
     assert_eq!((0..5000).filter(|&i| hit(&s, &key("w", i))).count(), 5000);
     assert!(warm(&s) >= 5000);
 }
+
+/// Keys `visit_cold` lists for class `id` (what `stats cachedump` prints).
+fn cold_keys(s: &Store, id: u32, max: usize) -> Vec<String> {
+    let mut keys = Vec::new();
+    s.visit_cold(id, max, |it| {
+        keys.push(String::from_utf8(it.key.to_vec()).unwrap());
+        true
+    });
+    keys
+}
+
+#[test]
+fn cold_walk_lists_cold_items_newest_first_without_active_or_base64_ones() {
+    let s = Store::new(
+        Config::default()
+            .memory_limit(8 << 20)
+            .shards(4)
+            .background(false)
+            .clock(Clock::manual(1_700_000_000)),
+    )
+    .unwrap();
+    for k in ["a", "b", "c", "d"] {
+        set(&s, k); // a class holding under 5 items keeps none in HOT (20%)
+    }
+    let id = s.stats().classes.iter().find(|c| c.number > 0).unwrap().id;
+    assert!(hit(&s, "a")); // a first read only marks it FETCHED
+    assert_eq!(cold_keys(&s, id, usize::MAX), ["d", "c", "b", "a"]);
+    assert_eq!(cold_keys(&s, id, 2), ["d", "c"]);
+    assert!(cold_keys(&s, id + 1, usize::MAX).is_empty());
+    // a second read makes `a` ACTIVE (memcached moves it to WARM); a base64 key is skipped
+    assert!(hit(&s, "a"));
+    assert!(s.mark_key_binary(b"c"));
+    assert_eq!(cold_keys(&s, id, usize::MAX), ["d", "b"]);
+    // with 20 items in one shard HOT keeps 20% of them: the newest are not listed yet
+    let one = Store::new(
+        Config::default()
+            .memory_limit(8 << 20)
+            .shards(1)
+            .background(false)
+            .clock(Clock::manual(1_700_000_000)),
+    )
+    .unwrap();
+    for i in 0..20 {
+        set(&one, &format!("k{i:02}"));
+    }
+    let listed = cold_keys(&one, id, usize::MAX);
+    assert_eq!(listed.len(), 16, "{listed:?}");
+    assert_eq!(listed[0], "k15");
+    assert_eq!(listed[15], "k00");
+}

@@ -51,6 +51,9 @@ impl Storage for Store {
             self.visit_shard(shard, &mut f);
         }
     }
+    fn visit_cold(&self, id: u32, max: usize, f: impl FnMut(&ItemView<'_>) -> bool) {
+        Store::visit_cold(self, id, max, f)
+    }
 }
 
 /// memcached's `slabs_clsid` over the class table `slabs_init` builds: chunk sizes start

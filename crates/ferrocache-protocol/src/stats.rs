@@ -335,9 +335,11 @@ fn slabs(e: &Stats, out: &mut Vec<u8>) {
 /// memcached's cap on a dump reply.
 const DUMP_LIMIT: usize = 2 << 20;
 
-/// `stats cachedump <class> <limit>`: items of one slab class. memcached walks only the
-/// cold LRU; the engine does not expose segments, so every live item of the class is
-/// listed (limit 0 = all).
+/// The shortest cachedump line (`ITEM k [0 b; 0 s]\r\n`): no more items fit [`DUMP_LIMIT`].
+const DUMP_LINE_MIN: usize = 19;
+
+/// `stats cachedump <class> <limit>` (limit 0 = all): as memcached 1.6, the items of the
+/// class's COLD LRU segment, newest first, without base64-keyed ones, in at most 2 MiB.
 fn cachedump<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     if t.count() < 5 {
         return reply(out, false, b"CLIENT_ERROR bad command line");
@@ -348,15 +350,15 @@ fn cachedump<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     if id >= 64 {
         return reply(out, false, b"CLIENT_ERROR Illegal slab id");
     }
+    let fit = DUMP_LIMIT / DUMP_LINE_MIN + 1;
+    let max = if limit == 0 {
+        fit
+    } else {
+        (limit as usize).min(fit)
+    };
     let start = out.len();
-    let mut shown = 0;
-    s.store.visit(|it| {
-        let total = item_total_size(it.key.len(), it.value.len(), it.flags);
-        let full = limit != 0 && shown >= limit;
-        if full || s.store.slab_class(total) != id || out.len() - start > DUMP_LIMIT {
-            return;
-        }
-        shown += 1;
+    s.store.visit_cold(id, max, |it| {
+        let line_start = out.len();
         out.extend_from_slice(b"ITEM ");
         out.extend_from_slice(it.key);
         out.extend_from_slice(b" [");
@@ -364,6 +366,12 @@ fn cachedump<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(b" b; ");
         push_u64(out, it.exptime as u64);
         out.extend_from_slice(b" s]\r\n");
+        // memcached stops before the line that would not leave room for END\r\n\0
+        if out.len() - start + 6 > DUMP_LIMIT {
+            out.truncate(line_start);
+            return false;
+        }
+        true
     });
     out.extend_from_slice(b"END\r\n");
 }

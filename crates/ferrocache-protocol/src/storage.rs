@@ -53,6 +53,22 @@ pub trait Storage {
     /// `lru_crawler metadump`).
     fn visit(&self, f: impl FnMut(&ItemView<'_>));
 
+    /// What `stats cachedump` lists: at most `max` live items of slab class `id` in the
+    /// COLD LRU segment, newest first, without those stored with a base64 key; `f` returns
+    /// `false` to stop. An engine without LRU segments lists every live item of the class
+    /// (in [`Storage::visit`] order), minus the base64-keyed ones.
+    fn visit_cold(&self, id: u32, max: usize, mut f: impl FnMut(&ItemView<'_>) -> bool) {
+        let mut shown = 0;
+        let mut go = true;
+        self.visit(|it| {
+            let total = item_total_size(it.key.len(), it.value.len(), it.flags);
+            if go && shown < max && !it.key_binary && self.slab_class(total) == id {
+                shown += 1;
+                go = f(it);
+            }
+        });
+    }
+
     /// Whether an item with this key, value length and flags fits the item size limit,
     /// judged before its value is read so an oversized value can be skipped unbuffered.
     fn item_fits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
@@ -108,6 +124,9 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn visit(&self, f: impl FnMut(&ItemView<'_>)) {
         (**self).visit(f)
+    }
+    fn visit_cold(&self, id: u32, max: usize, f: impl FnMut(&ItemView<'_>) -> bool) {
+        (**self).visit_cold(id, max, f)
     }
     fn item_fits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
         (**self).item_fits(key_len, value_len, flags)
