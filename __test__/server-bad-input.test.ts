@@ -87,11 +87,12 @@ test('huge declared lengths: refused, the data swallowed, memory flat', async ()
   const c = await RawConn.open(server.port)
   c.send('set huge 0 0 4294967295\r\n')
   assert.is(await c.until('\r\n'), 'CLIENT_ERROR bad command line format\r\n')
-  // 2 GB declared: memcached refuses at once and discards what follows. Stream 256 MiB:
-  // were it buffered, RSS would grow by that much; garbage read buffers waiting for the
-  // GC account for a few tens of MiB at most.
+  // 2 GB declared: memcached refuses it and discards what follows (its SERVER_ERROR comes
+  // once the 2 GB are through, so nothing yet). Stream 256 MiB: were it buffered, RSS would
+  // grow by that much; garbage read buffers waiting for the GC account for a few tens of
+  // MiB at most.
   c.send('set huge 0 0 2000000000\r\n')
-  assert.is(await c.until('\r\n'), 'SERVER_ERROR object too large for cache\r\n')
+  assert.is((await c.settle(50, 500)).length, 0)
   const chunk = Buffer.alloc(1 << 20, 0x61)
   let peak = before
   for (let i = 0; i < 256; i++) {

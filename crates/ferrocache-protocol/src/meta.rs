@@ -193,7 +193,7 @@ pub(crate) fn dispatch<S: Storage>(
         reply(out, false, b"ERROR");
         return Step::Done(line_end);
     }
-    s.info.count_meta();
+    // cmd_meta counts `me` only, as memcached 1.6.18's meta_cmds
     let mut scratch = std::mem::take(&mut s.scratch);
     let step = match sub {
         b'g' => {
@@ -312,9 +312,10 @@ fn ms<S: Storage>(
         Some(v) if (0..=i32::MAX - 2).contains(&v) => v as usize,
         _ => return bad(out, b"CLIENT_ERROR bad command line format"),
     };
-    // From here on an error also skips the value, as memcached swallows it.
-    let fail = |s: &mut Session<S>, out: &mut Vec<u8>, msg: &[u8]| {
-        reply(out, false, msg);
+    // From here on an error also skips the value, as memcached swallows it (and sends the
+    // error once it has).
+    let fail = |s: &mut Session<S>, _out: &mut Vec<u8>, msg: &[u8]| {
+        reply(&mut s.after_swallow, false, msg);
         s.swallow = vlen + 2;
         Step::Done(line_end)
     };

@@ -103,11 +103,20 @@ pub struct Session<S: Storage> {
     proto: Proto,
     /// Bytes still to discard (the value of a refused storage request).
     pub(crate) swallow: usize,
+    /// The text reply to that refused request: memcached sends it once the value has been
+    /// swallowed (it only writes out when it next looks for a command).
+    pub(crate) after_swallow: Vec<u8>,
     /// Reused for decoded base64 keys, so meta requests do not allocate.
     pub(crate) scratch: Vec<u8>,
     /// Set by a codec when memcached would write its replies out right after this request
     /// (what an abort can no longer take back).
     pub(crate) flush: bool,
+    /// Length `out` had at memcached's last write-out point of this feed: replies after it
+    /// are the unsent ones a hang-up, or a multiget's overlong key, throws away.
+    pub(crate) sent: usize,
+    /// `out.len()` when the last feed returned: a feed finding `out` still that long (not
+    /// drained) continues the same read.
+    out_len_after: usize,
     closed: bool,
     /// The users logins are checked against (`None`: authentication is off).
     pub(crate) users: Option<Arc<Users>>,
@@ -152,8 +161,11 @@ impl<S: Storage> Session<S> {
             buf: Vec::new(),
             proto: Proto::Unknown,
             swallow: 0,
+            after_swallow: Vec::new(),
             scratch: Vec::new(),
             flush: false,
+            sent: 0,
+            out_len_after: 0,
             closed: false,
         }
     }
@@ -161,6 +173,11 @@ impl<S: Storage> Session<S> {
     /// Parses and executes every complete request in the bytes received so far (earlier
     /// leftovers first, then `input`), appending all replies to `out`. Incomplete requests
     /// are kept for the next call. After `Close`/`Shutdown` further input is ignored.
+    ///
+    /// One feed stands for one memcached read: replies already in `out` count as written,
+    /// unless `out` is exactly as the last feed left it (a caller slicing one socket read
+    /// into several feeds passes it back undrained): then they are still unsent, and a
+    /// hang-up or a multiget's overlong key drops them as memcached would.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Control {
         if self.closed {
             return Control::Close;
@@ -169,6 +186,10 @@ impl<S: Storage> Session<S> {
         // reports its own bytes
         self.info.add_io(input.len(), 0);
         let out_start = out.len();
+        if out_start != self.out_len_after {
+            self.sent = out_start;
+        }
+        self.sent = self.sent.min(out_start);
         self.reply_start = out_start;
         self.held = false;
         let ctl = if self.buf.is_empty() {
@@ -206,6 +227,7 @@ impl<S: Storage> Session<S> {
             self.charge_buffer();
         }
         self.info.add_io(0, out.len() - out_start);
+        self.out_len_after = out.len();
         ctl
     }
 
@@ -272,7 +294,6 @@ impl<S: Storage> Session<S> {
         // memcached writes replies out after certain commands and every 21 requests (the
         // first of a read plus `reqs_per_event` 20); later replies of the same read are
         // lost if it hangs up.
-        let mut sent = out.len();
         let mut handled: usize = 0;
         let mut pos = 0;
         loop {
@@ -283,6 +304,7 @@ impl<S: Storage> Session<S> {
                 if self.swallow > 0 {
                     return (pos, Ok(Control::Continue));
                 }
+                out.append(&mut self.after_swallow);
             }
             let rest = &data[pos..];
             if rest.is_empty() {
@@ -307,7 +329,7 @@ impl<S: Storage> Session<S> {
                     handled += 1;
                     self.requests += 1;
                     if self.flush || handled.is_multiple_of(21) {
-                        sent = out.len();
+                        self.sent = out.len();
                     }
                     if pos < data.len() && self.swallow == 0 && self.over_budget(out) {
                         self.held = true;
@@ -324,7 +346,7 @@ impl<S: Storage> Session<S> {
                 Step::Close(n) => return (pos + n, Ok(Control::Close)),
                 Step::Shutdown(n) => return (pos + n, Ok(Control::Shutdown)),
                 Step::Snapshot(n) => return (pos + n, Ok(Control::Snapshot)),
-                Step::Abort => return (data.len(), Err(sent)),
+                Step::Abort => return (data.len(), Err(self.sent)),
             }
         }
     }

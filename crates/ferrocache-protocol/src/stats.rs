@@ -101,7 +101,13 @@ impl<S: Storage> Session<S> {
 /// `stats settings` lines, as the server listed them.
 pub(crate) fn settings_into<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     for (k, v) in s.info.settings() {
-        stat(out, &k, v);
+        if k == "verbosity" {
+            // the `verbosity` command changes it, as it changes memcached's settings.verbose
+            let level = s.info.verbosity.load(std::sync::atomic::Ordering::Relaxed);
+            stat_u(out, &k, level as u64);
+        } else {
+            stat(out, &k, v);
+        }
     }
 }
 

@@ -318,9 +318,10 @@ fn get<S: Storage>(
             continue; // sent by an earlier feed
         }
         if key.len() > KEY_MAX {
-            // memcached drops the replies it had stacked for this command (those an
-            // earlier feed sent are gone already).
-            out.truncate(start);
+            // memcached culls every reply it has not written out yet (conn_release_items):
+            // this command's values and those of the requests before it since its last
+            // write-out point; what an earlier feed sent is gone already.
+            out.truncate(s.sent.min(start));
             reply(out, false, b"CLIENT_ERROR bad command line format");
             return true;
         }
@@ -390,7 +391,12 @@ fn update<S: Storage>(
     let vlen = vlen as usize;
     if !s.store.item_fits(key.len(), vlen, flags) {
         s.info.count_too_large();
-        reply(out, noreply, b"SERVER_ERROR object too large for cache");
+        // memcached answers after the value has been swallowed
+        reply(
+            &mut s.after_swallow,
+            noreply,
+            b"SERVER_ERROR object too large for cache",
+        );
         if mode == StoreMode::Set {
             // memcached unlinks the old value so a failed set never leaves stale data.
             s.store.delete(&DeleteRequest {
