@@ -1017,11 +1017,9 @@ impl Shard {
         let not = |status| Ok(StoreOutcome { status, cas: 0 });
         let key = r.key;
         let is_cas = r.cas.is_some() && matches!(r.mode, StoreMode::Set | StoreMode::Replace);
-        if core
-            .classes
-            .class_for(total_size(key.len(), r.value.len()))
-            .is_none()
-        {
+        // memcached counts a storage command (cmd_set) in the class of the item it allocates
+        // for the request's value, whatever the outcome
+        let Some(req_class) = core.classes.class_for(total_size(key.len(), r.value.len())) else {
             // memcached drops the old value of a `set` that cannot be stored
             if r.mode == StoreMode::Set && !is_cas {
                 let old = self.lookup(core, ctx, hash, key);
@@ -1030,7 +1028,7 @@ impl Shard {
                 }
             }
             return Err(Fail::Err(StoreError::TooLarge));
-        }
+        };
         let mut old = self.lookup(core, ctx, hash, key);
         let old_it = (old != NIL).then(|| self.mem.item(old));
 
@@ -1039,7 +1037,7 @@ impl Shard {
         let mut cas_hit = None;
         if is_cas {
             let Some(o) = old_it else {
-                self.st.cmd_set += 1;
+                self.count_set(req_class);
                 self.st.cas_misses += 1;
                 return not(StoreStatus::NotFound);
             };
@@ -1050,7 +1048,7 @@ impl Shard {
                 stale = true;
                 cas_hit = Some(self.class_of(old));
             } else {
-                self.st.cmd_set += 1;
+                self.count_set(req_class);
                 let c = self.class_of(old);
                 self.cs[c].cas_badval += 1;
                 return not(StoreStatus::Exists);
@@ -1066,12 +1064,12 @@ impl Shard {
             (StoreMode::Add, Some(o)) => {
                 // add on a live key fails but refreshes it (memcached's do_item_update)
                 o.set_time(ctx.rel);
-                self.st.cmd_set += 1;
+                self.count_set(req_class);
                 self.scratch = scratch;
                 return not(StoreStatus::NotStored);
             }
             (StoreMode::Replace, None) => {
-                self.st.cmd_set += 1;
+                self.count_set(req_class);
                 self.scratch = scratch;
                 return not(StoreStatus::NotStored);
             }
@@ -1081,7 +1079,7 @@ impl Shard {
                     false
                 }
                 None => {
-                    self.st.cmd_set += 1;
+                    self.count_set(req_class);
                     self.scratch = scratch;
                     return not(StoreStatus::NotStored);
                 }
@@ -1089,7 +1087,7 @@ impl Shard {
             (StoreMode::Append | StoreMode::Prepend, Some(o)) => {
                 if let Some(want) = r.cas {
                     if want != 0 && want != o.cas() {
-                        self.st.cmd_set += 1;
+                        self.count_set(req_class);
                         self.scratch = scratch;
                         return not(StoreStatus::Exists);
                     }
@@ -1123,7 +1121,7 @@ impl Shard {
             if let Some(oc) = cas_hit {
                 self.cs[oc].cas_hits += 1;
             }
-            self.st.cmd_set += 1;
+            self.count_set(req_class);
             self.st.total_items += 1;
             let cas = core.next_cas(r.new_cas);
             self.scratch = scratch;
@@ -1141,7 +1139,7 @@ impl Shard {
                 return match e {
                     // append/prepend that cannot get room: NOT_STORED, as memcached
                     Fail::Err(_) if combine => {
-                        self.st.cmd_set += 1;
+                        self.count_set(req_class);
                         not(StoreStatus::NotStored)
                     }
                     Fail::Err(StoreError::OutOfMemory) if r.mode == StoreMode::Set && !is_cas => {
@@ -1172,12 +1170,17 @@ impl Shard {
             self.cs[oc].cas_hits += 1;
         }
         self.link_new(core, hash, h, c, ctx);
-        self.st.cmd_set += 1;
-        self.cs[c].cmd_set += 1;
+        self.count_set(req_class);
         Ok(StoreOutcome {
             status: StoreStatus::Stored,
             cas: it.cas(),
         })
+    }
+
+    /// A storage command ran (stored or refused): `cmd_set`, overall and per class.
+    fn count_set(&mut self, class: usize) {
+        self.st.cmd_set += 1;
+        self.cs[class].cmd_set += 1;
     }
 
     fn do_delete(
