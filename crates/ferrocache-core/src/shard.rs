@@ -302,6 +302,28 @@ impl Shards {
         })
     }
 
+    /// Removes `key` without counting a delete, as memcached unlinks the old value of a
+    /// refused (too large) set. Whether a live item was removed.
+    pub fn unlink_quietly(&self, key: &[u8]) -> bool {
+        if !key_ok(key) {
+            return false;
+        }
+        let hash = hash_key(key);
+        self.run_logged(
+            hash,
+            key,
+            |gone: &bool| *gone,
+            |s, core, ctx| {
+                let h = s.lookup(core, ctx, hash, key);
+                if h != NIL {
+                    s.unlink_item(core, h);
+                }
+                Ok(h != NIL)
+            },
+        )
+        .unwrap_or(false)
+    }
+
     pub fn get<R>(
         &self,
         key: &[u8],

@@ -229,6 +229,12 @@ impl Store {
         self.inner.delete(req)
     }
 
+    /// Removes `key` without counting a delete (memcached drops the old value of a set it
+    /// refuses as too large silently). Whether a live item was removed.
+    pub fn unlink_quietly(&self, key: &[u8]) -> bool {
+        self.inner.unlink_quietly(key)
+    }
+
     /// incr / decr: 64-bit unsigned; incr wraps, decr floors at 0. A value that is not a
     /// decimal number is [`StoreError::NonNumeric`].
     pub fn arith(&self, req: &ArithRequest<'_>) -> Result<ArithStatus, StoreError> {

@@ -481,10 +481,7 @@ fn update<S: Storage>(
         s.info.count_too_large();
         error(out, r, status::E2BIG);
         if cmd == op::SET {
-            s.store.delete(&DeleteRequest {
-                key,
-                ..Default::default()
-            });
+            s.store.unlink_refused(key);
         }
         s.swallow = vlen;
         return Step::Done(head);
@@ -527,10 +524,7 @@ fn update<S: Storage>(
         Err(StoreError::OutOfMemory) => {
             s.info.count_no_memory();
             if cmd == op::SET {
-                s.store.delete(&DeleteRequest {
-                    key,
-                    ..Default::default()
-                });
+                s.store.unlink_refused(key);
             }
             // memcached's out_of_memory(): the text message without "SERVER_ERROR ".
             error_msg(out, r, status::ENOMEM, b"Out of memory allocating item")

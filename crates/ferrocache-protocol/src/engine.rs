@@ -46,6 +46,9 @@ impl Storage for Store {
     fn mark_key_binary(&self, key: &[u8]) {
         Store::mark_key_binary(self, key);
     }
+    fn unlink_refused(&self, key: &[u8]) {
+        Store::unlink_quietly(self, key);
+    }
     fn visit(&self, mut f: impl FnMut(&ItemView<'_>)) {
         for shard in 0..self.shard_count() {
             self.visit_shard(shard, &mut f);

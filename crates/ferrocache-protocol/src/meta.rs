@@ -337,10 +337,7 @@ fn ms<S: Storage>(
     let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
     if !s.store.item_fits(key.len(), vlen, f.client_flags) {
         s.info.count_too_large();
-        s.store.delete(&DeleteRequest {
-            key,
-            ..Default::default()
-        });
+        s.store.unlink_refused(key);
         return fail(s, out, b"SERVER_ERROR object too large for cache");
     }
     let end = line_end + vlen + 2;

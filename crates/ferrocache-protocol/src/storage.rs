@@ -75,6 +75,15 @@ pub trait Storage {
         item_total_size(key_len, value_len, flags) <= self.item_size_max()
     }
 
+    /// Drops the old value of a set refused as too large, without counting a delete as
+    /// memcached does; an engine that cannot ([`Storage::delete`]) counts one.
+    fn unlink_refused(&self, key: &[u8]) {
+        self.delete(&DeleteRequest {
+            key,
+            ..Default::default()
+        });
+    }
+
     /// Remembers that the live item `key` was stored with a base64 key (meta `b`), so meta
     /// replies echo its key encoded ([`ItemView::key_binary`]). An engine that cannot keep
     /// it ignores the call: replies then follow the request's `b`.
@@ -133,5 +142,8 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn mark_key_binary(&self, key: &[u8]) {
         (**self).mark_key_binary(key)
+    }
+    fn unlink_refused(&self, key: &[u8]) {
+        (**self).unlink_refused(key)
     }
 }

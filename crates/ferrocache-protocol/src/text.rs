@@ -399,10 +399,7 @@ fn update<S: Storage>(
         );
         if mode == StoreMode::Set {
             // memcached unlinks the old value so a failed set never leaves stale data.
-            s.store.delete(&DeleteRequest {
-                key,
-                ..Default::default()
-            });
+            s.store.unlink_refused(key);
         }
         s.swallow = vlen + 2;
         return Step::Done(line_end);
@@ -436,10 +433,7 @@ fn update<S: Storage>(
         Err(e) => {
             if e == StoreError::OutOfMemory && mode == StoreMode::Set {
                 // As for an oversized value: a failed set must not leave the old one.
-                s.store.delete(&DeleteRequest {
-                    key,
-                    ..Default::default()
-                });
+                s.store.unlink_refused(key);
             }
             store_error(s, e)
         }

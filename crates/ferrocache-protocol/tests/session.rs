@@ -552,3 +552,25 @@ fn cmd_meta_counts_me_and_settings_show_the_live_verbosity() {
     assert_eq!(stat_of(&out, "verbosity"), "2"); // memcached caps it at 2
     assert_eq!(stat_of(&out, "hash_algorithm"), "ahash");
 }
+
+/// A set refused as too large drops the key's old value without counting a delete, as
+/// memcached unlinks it (text, meta and binary alike).
+#[test]
+fn refused_too_large_set_drops_the_old_value_without_counting_a_delete() {
+    let (mut s, _) = engine_session();
+    let mut out = Vec::new();
+    let big = "y".repeat(1_048_577);
+    let input = format!(
+        "set a 0 0 1\r\nx\r\nset a 0 0 {n}\r\n{big}\r\nset b 0 0 1\r\nx\r\nms b {n}\r\n{big}\r\nset c 0 0 {n}\r\n{big}\r\nget a b\r\nstats\r\n",
+        n = big.len()
+    );
+    s.feed(input.as_bytes(), &mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("SERVER_ERROR object too large for cache\r\nEND\r\n"),
+        "{text}"
+    );
+    assert_eq!(stat_of(&out, "delete_hits"), "0");
+    assert_eq!(stat_of(&out, "delete_misses"), "0");
+    assert_eq!(stat_of(&out, "curr_items"), "0");
+}
