@@ -234,6 +234,8 @@ test('stats settings reports the real settings', async () => {
     assert.is(stat('chunk_size'), '60')
     assert.is(stat('item_size_max'), String(2 << 20))
     assert.is(stat('idle_timeout'), '30')
+    // stats cachedump and lru_crawler metadump both answer (memcached's -X would turn them off)
+    assert.is(stat('dump_enabled'), 'yes')
   } finally {
     await a.stop()
   }

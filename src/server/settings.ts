@@ -63,7 +63,7 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['lru_crawler_tocrawl', '0'],
     ['tail_repair_time', '0'],
     ['flush_enabled', 'yes'],
-    ['dump_enabled', 'no'],
+    ['dump_enabled', 'yes'],
     ['hash_algorithm', 'ahash'],
     ['lru_maintainer_thread', 'yes'],
     ['lru_segmented', 'yes'],
