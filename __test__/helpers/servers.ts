@@ -179,6 +179,9 @@ export function run(
       clearTimeout(timer)
       resolve({ code, stdout, stderr })
     })
+    // A program that exits without reading its input (memccat, memcslap) closes the pipe
+    // first; the EPIPE that our write then gets says nothing about the run.
+    child.stdin.on('error', () => {})
     child.stdin.end(opts.input ?? '')
   })
 }
