@@ -1,10 +1,11 @@
 // Starting and stopping the servers under test: Debian's memcached (the reference) and
 // ferrocached (bin/ferrocached.js, which runs the built dist/). Every process is killed by
 // its own PID when the test is done, and every wait is bounded.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import net from 'node:net'
 import { join } from 'node:path'
+import { ownChild } from './guard'
 
 export const ROOT = join(__dirname, '..', '..')
 export const BIN = join(ROOT, 'bin', 'ferrocached.js')
@@ -45,11 +46,28 @@ export function assertPortFree(port: number): Promise<void> {
   })
 }
 
+/** Why each child started by `spawnOwned` could not be started or signalled, if it could not. */
+const spawnErrors = new WeakMap<ChildProcess, Error>()
+
+/**
+ * `spawn`, plus: the child is killed at exit if nobody stopped it (guard.ts), and its 'error'
+ * event (it could not be started, or not signalled) is kept for `waitForPort` to report
+ * instead of ending the whole run as an unhandled 'error' event.
+ */
+export function spawnOwned(cmd: string, args: string[], options: SpawnOptions): ChildProcess {
+  const child = spawn(cmd, args, options)
+  ownChild(child, `${cmd} ${args.join(' ')}`.slice(0, 120))
+  child.on('error', (err) => spawnErrors.set(child, err))
+  return child
+}
+
 /** Resolves once something accepts TCP connections on the port; rejects after `ms`. */
 export async function waitForPort(port: number, ms = 10_000, child?: ChildProcess): Promise<void> {
   const deadline = Date.now() + ms
   for (;;) {
     if (child && child.exitCode !== null) throw new Error(`process exited with ${child.exitCode} before listening`)
+    const spawnError = child && spawnErrors.get(child)
+    if (spawnError) throw new Error(`process failed before listening: ${spawnError.message}`)
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, '127.0.0.1')
       s.once('connect', () => {
@@ -57,6 +75,11 @@ export async function waitForPort(port: number, ms = 10_000, child?: ChildProces
         resolve(true)
       })
       s.once('error', () => resolve(false))
+      // a connect that is neither accepted nor refused (a full backlog) counts as not yet
+      s.setTimeout(1_000, () => {
+        s.destroy()
+        resolve(false)
+      })
     })
     if (ok) return
     if (Date.now() > deadline) throw new Error(`nothing listens on port ${port} after ${ms} ms`)
@@ -108,7 +131,7 @@ export async function startMemcached(extra: string[] = [], fixedPort?: number): 
   const args = ['-U', '0', '-l', '127.0.0.1', '-p', String(port), '-t', '1', ...extra]
   // memcached refuses to run as root unless told which user to be.
   if (process.getuid?.() === 0) args.push('-u', 'root')
-  const child = spawn(MEMCACHED, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawnOwned(MEMCACHED, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   await waitForPort(port, 10_000, child)
   return track(child, port)
 }
@@ -124,7 +147,7 @@ export async function startFerrocached(
   }
   if (fixedPort !== undefined) await assertPortFree(fixedPort)
   const port = fixedPort ?? (await freePort())
-  const child = spawn(process.execPath, [BIN, '-p', String(port), ...extra], {
+  const child = spawnOwned(process.execPath, [BIN, '-p', String(port), ...extra], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...env },
   })
@@ -138,12 +161,14 @@ export function runCli(
   env: NodeJS.ProcessEnv = {},
   ms = 10_000,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } })
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    ownChild(child, `ferrocached ${args.join(' ')}`)
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', reject)
     const timer = setTimeout(() => child.kill('SIGKILL'), ms)
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
@@ -169,6 +194,7 @@ export function run(
   if (!existsSync(cmd)) throw new Error(`${cmd} is missing: CI installs it in .ci/run (apt-get)`)
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...opts.env } })
+    ownChild(child, `${cmd} ${args.join(' ')}`.slice(0, 120))
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))

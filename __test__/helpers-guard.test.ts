@@ -1,0 +1,72 @@
+// helpers/guard.ts, checked on the uvu runs of fixtures/guard/*.ts in a child process: a
+// failing setUp fails its tests, an error outside any assertion (an 'error' event nobody
+// listens to, a throw in a timer, an unhandled rejection) or a failing tearDown is reported
+// and fails the run without ending it, and leftovers of a failed test do not hang it.
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { ROOT } from './helpers/servers'
+
+const UVU = join(ROOT, 'node_modules', 'uvu', 'bin.js')
+
+/** Runs uvu on the fixtures matching `pattern` (killed after 60 s: code null); its exit code and output. */
+function uvu(pattern: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [UVU, join('__test__', 'fixtures', 'guard'), pattern, '-r', 'tsx/cjs', '-c', 'false'], {
+      cwd: ROOT,
+      env: { ...process.env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+    child.on('error', reject)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      resolve({ code, out })
+    })
+  })
+}
+
+/** Whether a process with this PID is running (and not a zombie). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  return true
+}
+
+test('a setUp that throws fails every test of its suite (uvu alone reports success)', async () => {
+  const r = await uvu('a-setup-fails\\.ts$')
+  assert.is(r.code, 1, r.out)
+  assert.match(r.out, 'setup failed on purpose')
+  assert.match(r.out, /\(0 \/ 1\)/)
+})
+
+test('an error event, a throw in a timer and a rejection nobody handles fail the run, which goes on', async () => {
+  const r = await uvu('(b-uncaught|c-teardown-fails|d-next-file)\\.ts$')
+  assert.is(r.code, 1, r.out)
+  assert.match(r.out, 'error event nobody listens to')
+  assert.match(r.out, 'thrown in a timer')
+  assert.match(r.out, 'rejection nobody handles')
+  assert.match(r.out, 'teardown failed on purpose')
+  assert.match(r.out, /\(2 \/ 2\)/, 'the test after the errors ran')
+  assert.match(r.out, 'NEXT FILE RAN')
+})
+
+test('a child process and a server a test left running neither hang the run nor outlive it', async () => {
+  const r = await uvu('e-leaks\\.ts$')
+  const pid = Number(/LEAKED PID (\d+)/.exec(r.out)?.[1])
+  assert.ok(pid > 0, r.out)
+  assert.is.not(r.code, null, 'uvu did not end within 60 s')
+  assert.not.ok(alive(pid), `the leaked child ${pid} still runs`)
+  assert.match(r.out, /killed what a test left running: \/bin\/sleep 600/)
+  assert.match(r.out, /open handles keep the process alive/)
+  assert.is(r.code, 0, 'a leak after passing tests is reported, not a failure')
+})
+
+test.run()

@@ -1,0 +1,124 @@
+// Keeps one broken test from ending or hanging the whole run: uvu runs every test file in
+// one process, so a single uncaught error would kill it and skip every file after it.
+// - An uncaught exception or unhandled rejection is printed where it happened and fails
+//   the run at exit (exit code 1); the remaining tests still run.
+// - `setUp`/`tearDown`/`tearDownEach` wrap uvu 0.5's hooks, which skip a suite silently
+//   (exit code 0) when `before` throws and end the whole run when `after` throws.
+// - Child processes the helpers start (`ownChild`) are killed by PID if still running at
+//   exit, and once uvu has finished, so a test that failed before stopping its servers
+//   neither hangs the run nor leaves processes behind.
+import type { ChildProcess } from 'node:child_process'
+import type { Callback, Test } from 'uvu'
+
+const failures: string[] = []
+const unhandled = new Map<Promise<unknown>, string>()
+
+function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err)
+}
+
+/** Prints `err` at once and makes the run fail at exit. */
+export function fail(what: string, err: unknown): void {
+  const text = `${what}: ${describe(err)}`
+  failures.push(text)
+  process.stderr.write(`\n✘ ${text}\n  (the run goes on; it fails at the end)\n`)
+}
+
+process.on('uncaughtException', (err) => fail('uncaught exception', err))
+process.on('unhandledRejection', (reason, promise) => {
+  const text = describe(reason)
+  unhandled.set(promise, text)
+  process.stderr.write(`\n✘ unhandled rejection: ${text}\n  (the run fails at the end unless it is handled later)\n`)
+})
+process.on('rejectionHandled', (promise) => unhandled.delete(promise))
+
+const children = new Map<ChildProcess, string>()
+
+/** Registers a child process to be killed if it is still running when the run ends. */
+export function ownChild(child: ChildProcess, what: string): void {
+  children.set(child, what)
+  child.once('exit', () => children.delete(child))
+}
+
+function killLeftovers(): string[] {
+  const left: string[] = []
+  for (const [child, what] of children) {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) continue
+    left.push(`${what} (pid ${child.pid})`)
+    try {
+      process.kill(child.pid, 'SIGKILL')
+    } catch {
+      // gone meanwhile
+    }
+  }
+  children.clear()
+  return left
+}
+
+process.on('exit', () => {
+  const left = killLeftovers()
+  if (left.length > 0) process.stderr.write(`\nkilled at exit, still running: ${left.join(', ')}\n`)
+  const total = failures.length + unhandled.size
+  if (total > 0) {
+    process.stderr.write(`\n✘ ${total} error(s) outside the tests' own assertions (printed above) fail this run\n`)
+    process.exitCode = 1
+  }
+})
+
+// uvu sets process.exitCode when its last file is done. Whatever a failed test left behind
+// then (a child process, a listening server) would keep the process alive for ever: kill the
+// children, and if something still holds the event loop after a grace period, exit anyway.
+const endWatch = setInterval(() => {
+  if (process.exitCode === undefined) return
+  clearInterval(endWatch)
+  const left = killLeftovers()
+  if (left.length > 0) process.stderr.write(`\nthe run is over; killed what a test left running: ${left.join(', ')}\n`)
+  setTimeout(() => {
+    process.stderr.write('\nthe run is over but open handles keep the process alive (a test did not close a server or socket); exiting\n')
+    process.exit()
+  }, 10_000).unref()
+}, 500)
+endWatch.unref()
+
+/**
+ * `test.before(fn)`, except that a failure fails every test of the suite with its error
+ * (uvu would skip them all and report success).
+ */
+export function setUp<T>(test: Test<T>, fn: Callback<T>): void {
+  let failure: { err: unknown } | undefined
+  test.before(async (context) => {
+    try {
+      await fn(context)
+    } catch (err) {
+      failure = { err }
+    }
+  })
+  test.before.each(() => {
+    if (failure !== undefined) throw failure.err
+  })
+}
+
+/** `test.after(fn)`, except that a failure is reported and fails the run instead of ending it. */
+export function tearDown<T>(test: Test<T>, fn: Callback<T>): void {
+  test.after(async (context) => {
+    try {
+      await fn(context)
+    } catch (err) {
+      fail('a test.after hook failed', err)
+    }
+  })
+}
+
+/**
+ * `test.after.each(fn)`, except that a failure is reported and fails the run (in uvu a
+ * throwing after.each hook skips the rest of the suite without a word).
+ */
+export function tearDownEach<T>(test: Test<T>, fn: Callback<T>): void {
+  test.after.each(async (context) => {
+    try {
+      await fn(context)
+    } catch (err) {
+      fail('a test.after.each hook failed', err)
+    }
+  })
+}
