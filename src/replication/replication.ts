@@ -111,8 +111,15 @@ export class Replication {
     this.log.info({ primary: `${target.host}:${target.port}` }, 'following a primary')
     this.upstream = new Upstream(target, repl, fresh, this.options.auth, this.options.tls, this.log, {
       onSyncStart: (full) => {
-        this.synced = true
+        // during a full sync the store is partial: a replica of ours that synced from it now
+        // would get a snapshot of the part loaded so far, and the rest never (those records
+        // are not in our stream), so it is told "not synced yet" until the sync is done
+        this.synced = !full
         if (full) this.dropLinks()
+        this.onStatsChanged()
+      },
+      onSyncDone: () => {
+        this.synced = true
         this.onStatsChanged()
       },
       onApplied: () => this.pumpLinks(),

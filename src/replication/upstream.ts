@@ -20,6 +20,8 @@ export type UpstreamState = 'connecting' | 'handshake' | 'sync' | 'online' | 'st
 export interface UpstreamEvents {
   /** A sync began: `full` (the store was emptied; downstream replicas must resync). */
   onSyncStart(full: boolean): void
+  /** A full sync's snapshot section was applied whole: the store holds the primary's data set. */
+  onSyncDone(): void
   /** Stream bytes were applied (downstream replicas can be fed). */
   onApplied(): void
 }
@@ -106,6 +108,10 @@ export class Upstream {
       if (this.socket !== socket) return
       this.socket = undefined
       if (this.state === 'stopped') return
+      // cut inside a full sync's snapshot section: the position FULLRESYNC gave is not ours
+      // (part of the data set never arrived), so continuing from it would keep the store
+      // short of those items for good; ask for a new full sync instead
+      if (this.state === 'sync') this.fresh = true
       this.state = 'connecting'
       this.timer = setTimeout(() => this.connect(), this.backoff)
       this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS)
@@ -155,6 +161,7 @@ export class Upstream {
       this.state = 'online'
       this.backoff = BACKOFF_MIN_MS
       this.log.info({ primary: this.where(), offset: r.offset }, 'full sync done')
+      this.events.onSyncDone()
     }
     if (r.streamBytes > 0) this.events.onApplied()
     if (r.streamBytes > 0 || r.syncDone) this.ackApplied()
