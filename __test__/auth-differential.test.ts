@@ -11,7 +11,8 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseSession } from './helpers/corpus'
 import { replay } from './helpers/replay'
-import { startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { setUp, tearDown } from './helpers/guard'
+import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
 
 const DIR = join(__dirname, 'fixtures', 'auth')
 const files = readdirSync(DIR).filter((f) => f.endsWith('.session')).sort()
@@ -23,7 +24,7 @@ let memcachedText: Running
 let memcachedSasl: Running
 let ferrocached: Running
 
-test.before(async () => {
+setUp(test, async () => {
   tmp = mkdtempSync(join(tmpdir(), 'ferrocache-auth-'))
   const userFile = join(tmp, 'users')
   writeFileSync(userFile, Object.entries(USERS).map(([u, p]) => `${u}:${p}\n`).join(''))
@@ -35,15 +36,18 @@ test.before(async () => {
   }
   writeFileSync(join(tmp, 'memcached.conf'), `mech_list: plain\nsasldb_path: ${sasldb}\n`)
   process.env.SASL_CONF_PATH = tmp // inherited by the memcached started next
-  ;[memcachedText, memcachedSasl, ferrocached] = await Promise.all([
-    startMemcached(['-Y', userFile]),
-    startMemcached(['-S']),
-    startFerrocached(['-Y', userFile]),
-  ])
-  delete process.env.SASL_CONF_PATH
+  try {
+    ;[memcachedText, memcachedSasl, ferrocached] = (await startAll([
+      () => startMemcached(['-Y', userFile]),
+      () => startMemcached(['-S']),
+      () => startFerrocached(['-Y', userFile]),
+    ])) as [Running, Running, Running]
+  } finally {
+    delete process.env.SASL_CONF_PATH
+  }
 })
 
-test.after(async () => {
+tearDown(test, async () => {
   await Promise.all([memcachedText?.stop(), memcachedSasl?.stop(), ferrocached?.stop()])
   if (tmp) rmSync(tmp, { recursive: true, force: true })
 })

@@ -12,6 +12,7 @@ import * as assert from 'uvu/assert'
 import { exposureWarning, isLoopback } from '../src/server/auth'
 import { createServer } from '../src/server'
 import { RawConn } from './helpers/raw'
+import { setUp, tearDown } from './helpers/guard'
 import { run, runCli, sleep, startFerrocached, type Running } from './helpers/servers'
 import { parseCommandLine, type CliSettings } from '../src/cli/options'
 
@@ -19,14 +20,14 @@ let dir: string
 let userFile: string
 let server: Running
 
-test.before(async () => {
+setUp(test, async () => {
   dir = mkdtempSync(join(tmpdir(), 'ferrocache-auth-'))
   userFile = join(dir, 'users')
   writeFileSync(userFile, 'alice:s3cret\nbob:two words:and colons\n')
   server = await startFerrocached(['-S', '-Y', userFile])
 })
 
-test.after(async () => {
+tearDown(test, async () => {
   await server?.stop()
   if (dir) rmSync(dir, { recursive: true, force: true })
 })

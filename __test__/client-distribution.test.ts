@@ -6,17 +6,18 @@ import * as assert from 'uvu/assert'
 import { Client } from '../src'
 import { Continuum } from '../src/client/ketama'
 import { keysHeldBy } from './helpers/nutcracker'
-import { startFerrocached, stopChild, waitFor, type Running } from './helpers/servers'
+import { setUp, tearDown } from './helpers/guard'
+import { startAll, startFerrocached, stopChild, waitFor, type Running } from './helpers/servers'
 
 let servers: Running[] = []
 const addr = (s: Running) => `127.0.0.1:${s.port}`
 const keys = Array.from({ length: 900 }, (_, i) => `dist:${i}`)
 
-test.before(async () => {
-  servers = await Promise.all([startFerrocached(), startFerrocached(), startFerrocached()])
+setUp(test, async () => {
+  servers = await startAll([() => startFerrocached(), () => startFerrocached(), () => startFerrocached()])
 })
 
-test.after(async () => {
+tearDown(test, async () => {
   await Promise.all(servers.map((s) => s.stop()))
 })
 

@@ -4,15 +4,16 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Cache, Client, type CacheLike } from '../src'
-import { startFerrocached, type Running } from './helpers/servers'
+import { setUp, tearDown } from './helpers/guard'
+import { startAll, startFerrocached, type Running } from './helpers/servers'
 
 let servers: Running[] = []
 
-test.before(async () => {
-  servers = await Promise.all([startFerrocached(), startFerrocached(), startFerrocached()])
+setUp(test, async () => {
+  servers = await startAll([() => startFerrocached(), () => startFerrocached(), () => startFerrocached()])
 })
 
-test.after(async () => {
+tearDown(test, async () => {
   await Promise.all(servers.map((s) => s.stop()))
 })
 

@@ -6,15 +6,16 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { setUp, tearDown } from './helpers/guard'
 import { run, startFerrocached, startMemcached, type Running } from './helpers/servers'
 
 let server: Running
 
-test.before(async () => {
+setUp(test, async () => {
   server = await startFerrocached()
 })
 
-test.after(async () => {
+tearDown(test, async () => {
   await server?.stop()
 })
 

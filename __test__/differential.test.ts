@@ -8,7 +8,8 @@ import * as assert from 'uvu/assert'
 import { parseSession } from './helpers/corpus'
 import { RawConn } from './helpers/raw'
 import { replay } from './helpers/replay'
-import { sleep, startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { setUp, tearDown } from './helpers/guard'
+import { sleep, startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
 
 const DIR = join(__dirname, 'fixtures', 'differential')
 const files = readdirSync(DIR).filter((f) => f.endsWith('.session')).sort()
@@ -16,11 +17,11 @@ const files = readdirSync(DIR).filter((f) => f.endsWith('.session')).sort()
 let memcached: Running
 let ferrocached: Running
 
-test.before(async () => {
-  ;[memcached, ferrocached] = await Promise.all([startMemcached(), startFerrocached()])
+setUp(test, async () => {
+  ;[memcached, ferrocached] = (await startAll([() => startMemcached(), () => startFerrocached()])) as [Running, Running]
 })
 
-test.after(async () => {
+tearDown(test, async () => {
   await Promise.all([memcached?.stop(), ferrocached?.stop()])
 })
 
@@ -56,7 +57,7 @@ for (const file of files) {
     const fresh = /^# fresh$/m.test(source)
     // "# known-difference: why" marks a divergence that is documented (docs/protocol.md).
     const known = /^# known-difference: /m.test(source)
-    const [mc, fc] = fresh ? await Promise.all([startMemcached(), startFerrocached()]) : [memcached, ferrocached]
+    const [mc, fc] = fresh ? ((await startAll([() => startMemcached(), () => startFerrocached()])) as [Running, Running]) : [memcached, ferrocached]
     // Both servers must have forgotten the probe connections that checked they were up.
     if (fresh) await Promise.all([onlyOwnConnection(mc.port), onlyOwnConnection(fc.port)])
     try {

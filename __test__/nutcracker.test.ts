@@ -6,18 +6,19 @@ import * as assert from 'uvu/assert'
 import { Client } from '../src'
 import { Continuum } from '../src/client/ketama'
 import { keysHeldBy, setAll, startNutcracker, TextConn } from './helpers/nutcracker'
-import { startFerrocached, type Running } from './helpers/servers'
+import { setUp, tearDown } from './helpers/guard'
+import { startAll, startFerrocached, type Running } from './helpers/servers'
 
 let backends: Running[] = []
 let proxy: Running
 const WEIGHTS = [1, 2, 1]
 
-test.before(async () => {
-  backends = await Promise.all([startFerrocached(), startFerrocached(), startFerrocached()])
+setUp(test, async () => {
+  backends = await startAll([() => startFerrocached(), () => startFerrocached(), () => startFerrocached()])
   proxy = await startNutcracker(backends.map((b, i) => ({ port: b.port, weight: WEIGHTS[i]! })))
 })
 
-test.after(async () => {
+tearDown(test, async () => {
   await proxy?.stop()
   await Promise.all(backends.map((b) => b.stop()))
 })

@@ -5,12 +5,13 @@
 // never leaves files in npm/.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, stopChild, waitForPort } from './helpers/servers'
+import { setUp, tearDown } from './helpers/guard'
+import { freePort, spawnOwned, stopChild, waitForPort } from './helpers/servers'
 
 const ROOT = join(__dirname, '..')
 const TRIPLE = 'linux-x64-gnu'
@@ -53,14 +54,8 @@ let rootTgz = ''
 let platformTgz = ''
 let rootPack: PackResult | undefined
 
-test.before(() => {
-  try {
-    setup()
-  } catch (err) {
-    console.error(err) // uvu does not report a failing hook's error
-    throw err
-  }
-})
+// setUp: a failure here fails every test with its error (a bare test.before would skip them silently)
+setUp(test, setup)
 function setup(): void {
   if (!supported) return
   // Stage the root package: its package.json decides the tarball's contents (`files`).
@@ -88,7 +83,7 @@ function setup(): void {
   platformTgz = join(work, pack(platform).filename)
 }
 
-test.after(() => {
+tearDown(test, () => {
   rmSync(work, { recursive: true, force: true })
 })
 
@@ -215,7 +210,7 @@ test('installed from the tarballs: require, import, a Cache, and npx ferrocached
 
   const port = await freePort()
   // npx runs the bin in a child of its own; a process group lets us stop both by npx's PID.
-  const child = spawn('npx', ['--no-install', 'ferrocached', '--port', String(port)], { cwd: proj, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawnOwned('npx', ['--no-install', 'ferrocached', '--port', String(port)], { cwd: proj, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
   const stop = async (): Promise<void> => {

@@ -13,6 +13,7 @@ import { parseCommandLine, UsageError } from '../src/cli/options'
 import { Cache } from '../src'
 import { RawConn } from './helpers/raw'
 import { sleep, startFerrocached, stopChild, waitFor, within, type Running } from './helpers/servers'
+import { tearDown } from './helpers/guard'
 
 const dirs: string[] = []
 function dataDir(): string {
@@ -31,7 +32,7 @@ function exited(r: Running): Promise<unknown> {
   return new Promise((resolve) => r.child.once('exit', resolve))
 }
 
-test.after(async () => {
+tearDown(test, async () => {
   for (const r of running) await stopChild(r.child, 'SIGKILL')
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })

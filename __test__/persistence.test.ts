@@ -9,6 +9,7 @@ import { Cache, SnapshotError, parseSaveRules } from '../src'
 import { createServer } from '../src/server'
 import { eventually } from './cache-assert'
 import { RawConn } from './helpers/raw'
+import { tearDown } from './helpers/guard'
 
 const dirs: string[] = []
 function dataDir(): string {
@@ -18,7 +19,7 @@ function dataDir(): string {
 }
 const snapshots = (d: string): string[] => readdirSync(d).filter((n) => n.endsWith('.fcs')).sort()
 
-test.after(() => {
+tearDown(test, () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
 

@@ -4,9 +4,10 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Client } from '../src/client'
 import { startFerrocached, sleep, type Running } from './helpers/servers'
+import { tearDown } from './helpers/guard'
 
 const started: Running[] = []
-test.after(async () => {
+tearDown(test, async () => {
   await Promise.all(started.map((r) => r.stop()))
 })
 

@@ -8,6 +8,7 @@ import { metricsText } from '../src/server/metrics'
 import { TextConn } from './helpers/nutcracker'
 import { stats } from './helpers/replication'
 import { sleep, startFerrocached, type Running } from './helpers/servers'
+import { tearDown } from './helpers/guard'
 
 const started: Running[] = []
 
@@ -17,7 +18,7 @@ async function server(args: string[] = []): Promise<Running> {
   return r
 }
 
-test.after(async () => {
+tearDown(test, async () => {
   await Promise.all(started.map((r) => r.stop()))
 })
 

@@ -11,6 +11,7 @@ import { parseCommandLine, UsageError } from '../src/cli/options'
 import { TextConn } from './helpers/nutcracker'
 import { CutProxy, dump, dumpDiff, randomMutations, rng, stats, type DumpedItem } from './helpers/replication'
 import { sleep, startFerrocached, type Running } from './helpers/servers'
+import { tearDown } from './helpers/guard'
 
 const started: Running[] = []
 const proxies: CutProxy[] = []
@@ -47,7 +48,7 @@ async function waitStat(port: number, name: string, ok: (v: string | undefined) 
   }
 }
 
-test.after(async () => {
+tearDown(test, async () => {
   for (const p of proxies) await p.close()
   await Promise.all(started.map((r) => r.stop()))
 })

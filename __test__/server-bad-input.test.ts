@@ -5,15 +5,16 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { binaryPacket } from './helpers/corpus'
 import { RawConn } from './helpers/raw'
+import { setUp, tearDown } from './helpers/guard'
 import { rssKiB, sleep, startFerrocached, within, type Running } from './helpers/servers'
 
 let server: Running
 
-test.before(async () => {
+setUp(test, async () => {
   server = await startFerrocached(['-c', '1024'])
 })
 
-test.after(async () => {
+tearDown(test, async () => {
   await server?.stop()
 })
 

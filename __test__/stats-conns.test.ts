@@ -5,10 +5,11 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { RawConn } from './helpers/raw'
 import { sleep, startFerrocached, stopChild, type Running } from './helpers/servers'
+import { tearDown } from './helpers/guard'
 
 let server: Running | undefined
 
-test.after(async () => {
+tearDown(test, async () => {
   if (server !== undefined) await stopChild(server.child)
 })
 

@@ -6,6 +6,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { CacheLike } from '../../src'
 import { rejectsLike, sleep } from '../cache-assert'
+import { setUp, tearDown } from './guard'
 
 export interface Subject {
   cache: CacheLike<'buffer'>
@@ -17,10 +18,10 @@ const fresh = () => `t${process.pid}-${++n}-${Date.now() % 100000}:`
 
 export function cacheLikeSuite(name: string, make: () => Promise<Subject>): void {
   const s = suite<{ subject?: Subject }>(`CacheLike: ${name}`, {})
-  s.before(async (ctx) => {
+  setUp(s, async (ctx) => {
     ctx.subject = await make()
   })
-  s.after(async (ctx) => {
+  tearDown(s, async (ctx) => {
     await ctx.subject?.close()
   })
   const c = (ctx: { subject?: Subject }) => ctx.subject!.cache

@@ -155,6 +155,18 @@ export async function startFerrocached(
   return track(child, port)
 }
 
+/**
+ * Starts several servers at once; if one fails, stops those that started and rethrows, so a
+ * failed start leaves nothing running (a bare Promise.all would leave them to nobody).
+ */
+export async function startAll(starts: ReadonlyArray<() => Promise<Running>>): Promise<Running[]> {
+  const settled = await Promise.allSettled(starts.map((start) => start()))
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed === undefined) return settled.map((r) => (r as PromiseFulfilledResult<Running>).value)
+  await Promise.all(settled.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)))
+  throw failed.reason
+}
+
 /** Runs the CLI to completion (for --help, bad flags); bounded by `ms`. */
 export function runCli(
   args: string[],
