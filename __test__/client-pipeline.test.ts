@@ -2,20 +2,20 @@
 // connections all get their own reply; replies cut into random pieces are reassembled;
 // a server that never answers times the request out, a connect that never completes
 // times out too; a refused connection fails at once.
-import { spawn } from 'node:child_process'
 import net from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Client } from '../src'
-import { startFerrocached, type Running } from './helpers/servers'
+import { setUp, tearDown } from './helpers/guard'
+import { spawnOwned, startFerrocached, stopChild, within, type Running } from './helpers/servers'
 
 let server: Running
 
-test.before(async () => {
+setUp(test, async () => {
   server = await startFerrocached()
 })
 
-test.after(async () => {
+tearDown(test, async () => {
   await server?.stop()
 })
 
@@ -71,75 +71,112 @@ function choppingProxy(port: number): Promise<net.Server> {
     up.on('error', end).on('close', end)
     down.on('error', end).on('close', end)
   })
-  return new Promise((resolve) => proxy.listen(0, '127.0.0.1', () => resolve(proxy)))
+  return listening(proxy)
+}
+
+/** `server` listening on a free port of 127.0.0.1. */
+function listening(server: net.Server): Promise<net.Server> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve(server))
+  })
+}
+
+/** Runs `body` on a test server, then closes it, dropping the connections it still has. */
+async function withTestServer(server: net.Server, body: (port: number) => Promise<void>): Promise<void> {
+  const sockets = new Set<net.Socket>()
+  server.on('connection', (s: net.Socket) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
+    // the client under test hangs up when it gives up on a reply: a reset there is expected
+    s.on('error', () => {})
+  })
+  await listening(server)
+  try {
+    await body((server.address() as net.AddressInfo).port)
+  } finally {
+    for (const s of sockets) s.destroy()
+    await new Promise((r) => server.close(r))
+  }
 }
 
 test('replies cut into pieces of 1-40 bytes are reassembled', async () => {
   const proxy = await choppingProxy(server.port)
   const client = new Client({ servers: [`127.0.0.1:${(proxy.address() as net.AddressInfo).port}`], encoding: 'utf8', timeout: 10_000 })
-  await burst(client, 'chop:')
-  const big = 'x'.repeat(100_000)
-  await client.set('chop:big', big)
-  assert.is(await client.get('chop:big'), big)
-  assert.is((await client.getMany(['chop:1', 'chop:big', 'chop:none'])).size, 2)
-  await client.close()
-  await new Promise((r) => proxy.close(r))
+  try {
+    await burst(client, 'chop:')
+    const big = 'x'.repeat(100_000)
+    await client.set('chop:big', big)
+    assert.is(await client.get('chop:big'), big)
+    assert.is((await client.getMany(['chop:1', 'chop:big', 'chop:none'])).size, 2)
+  } finally {
+    await client.close()
+    await new Promise((r) => proxy.close(r))
+  }
 })
 
 test('a server that never answers: the request times out after `timeout`', async () => {
-  const sockets: net.Socket[] = []
-  const silent = net.createServer((s) => sockets.push(s))
-  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r))
-  const port = (silent.address() as net.AddressInfo).port
-  const client = new Client({ servers: [`127.0.0.1:${port}`], timeout: 200 })
-  const t0 = Date.now()
-  const errors = await Promise.all([client.get('a'), client.set('b', 'v'), client.get('c')].map((p) => p.catch((e: unknown) => e)))
-  const took = Date.now() - t0
-  for (const e of errors) assert.is((e as { code: string }).code, 'FERROCACHE_TIMEOUT')
-  assert.match((errors[0] as Error).message, /timed out after 200 ms/)
-  assert.ok(took >= 190 && took < 1500, `took ${took} ms`)
-  // The timed-out connection was dropped; the next request fails fast (retry window).
-  assert.is(((await client.get('d').catch((e: unknown) => e)) as { code: string }).code, 'FERROCACHE_SERVER_FAILING')
-  await client.close()
-  for (const s of sockets) s.destroy()
-  await new Promise((r) => silent.close(r))
+  await withTestServer(net.createServer(), async (port) => {
+    const client = new Client({ servers: [`127.0.0.1:${port}`], timeout: 200 })
+    try {
+      const t0 = Date.now()
+      const errors = await Promise.all([client.get('a'), client.set('b', 'v'), client.get('c')].map((p) => p.catch((e: unknown) => e)))
+      const took = Date.now() - t0
+      for (const e of errors) assert.is((e as { code: string }).code, 'FERROCACHE_TIMEOUT')
+      assert.match((errors[0] as Error).message, /timed out after 200 ms/)
+      assert.ok(took >= 190 && took < 1500, `took ${took} ms`)
+      // The timed-out connection was dropped; the next request fails fast (retry window).
+      assert.is(((await client.get('d').catch((e: unknown) => e)) as { code: string }).code, 'FERROCACHE_SERVER_FAILING')
+    } finally {
+      await client.close()
+    }
+  })
 })
 
 test('a connection that never completes fails after `connectTimeout`', async () => {
   // A listener with a full accept queue that never accepts: further SYNs go unanswered.
-  const py = spawn('python3', ['-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(30)'])
+  const py = spawnOwned('/usr/bin/python3', ['-c', 'import socket,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(30)'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const fill: net.Socket[] = []
+  let client: Client | undefined
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      py.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())))
+    const listens = new Promise<number>((resolve, reject) => {
+      py.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())))
       py.once('error', reject)
+      py.once('exit', (code) => reject(new Error(`python3 exited with ${code} before printing its port`)))
     })
-    const fill = Array.from({ length: 3 }, () => net.connect(port, '127.0.0.1').on('error', () => {}))
+    const port = await within(listens, 15_000, 'python3 printing its port')
+    for (let i = 0; i < 3; i++) fill.push(net.connect(port, '127.0.0.1').on('error', () => {}))
     await new Promise((r) => setTimeout(r, 200))
-    const client = new Client({ servers: [`127.0.0.1:${port}`], connectTimeout: 300, timeout: 5_000 })
+    client = new Client({ servers: [`127.0.0.1:${port}`], connectTimeout: 300, timeout: 5_000 })
     const t0 = Date.now()
     const err = (await client.get('k').catch((e: unknown) => e)) as { code: string; message: string }
     const took = Date.now() - t0
     assert.is(err.code, 'FERROCACHE_TIMEOUT')
     assert.match(err.message, /connecting to 127\.0\.0\.1:\d+ timed out after 300 ms/)
     assert.ok(took >= 290 && took < 2_000, `took ${took} ms`)
-    await client.close()
-    for (const s of fill) s.destroy()
   } finally {
-    py.kill('SIGKILL')
+    await client?.close()
+    for (const s of fill) s.destroy()
+    await stopChild(py, 'SIGKILL')
   }
 })
 
 test('a reply that fits no request fails it and closes the connection', async () => {
-  const odd = net.createServer((s) => s.on('data', () => s.write('WHAT\r\n')))
-  await new Promise<void>((r) => odd.listen(0, '127.0.0.1', r))
-  const client = new Client({ servers: [`127.0.0.1:${(odd.address() as net.AddressInfo).port}`], poolSize: 1 })
-  const [a, b] = await Promise.all([client.get('a'), client.get('b')].map((p) => p.catch((e: unknown) => e as { code: string; message: string })))
-  assert.is(a!.code, 'FERROCACHE_SERVER_ERROR')
-  assert.match(a!.message, /unexpected reply from .*: WHAT/)
-  assert.is(b!.code, 'FERROCACHE_CONNECTION')
-  assert.match(b!.message, /out of step/)
-  await client.close()
-  await new Promise((r) => odd.close(r))
+  // the client hangs up after the first WHAT: a second one can meet a reset (on the socket's 'error' listener)
+  await withTestServer(net.createServer((s) => s.on('data', () => s.write('WHAT\r\n'))), async (port) => {
+    const client = new Client({ servers: [`127.0.0.1:${port}`], poolSize: 1 })
+    try {
+      const [a, b] = await Promise.all([client.get('a'), client.get('b')].map((p) => p.catch((e: unknown) => e as { code: string; message: string })))
+      assert.is(a!.code, 'FERROCACHE_SERVER_ERROR')
+      assert.match(a!.message, /unexpected reply from .*: WHAT/)
+      assert.is(b!.code, 'FERROCACHE_CONNECTION')
+      assert.match(b!.message, /out of step/)
+    } finally {
+      await client.close()
+    }
+  })
 })
 
 test('a refused connection fails the request, then the server is skipped until `retry`', async () => {
