@@ -3,13 +3,14 @@
 // Every server is stopped by its PID; every wait and loop is bounded.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, watch, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseCommandLine, UsageError } from '../src/cli/options'
 import { RawConn } from './helpers/raw'
-import { BIN, freePort, sleep, startFerrocached, stopChild, waitFor, waitForPort, type Running } from './helpers/servers'
+import { BIN, freePort, sleep, spawnOwned, startFerrocached, stopChild, waitFor, waitForPort, type Running } from './helpers/servers'
+import { tearDown } from './helpers/guard'
 
 const dirs: string[] = []
 function dataDir(): string {
@@ -49,7 +50,7 @@ function exited(r: Running): Promise<number | null> {
 /** Undoes the read-only directory of the unwritable-directory test, if it is still in place. */
 let unmount = (): void => {}
 
-test.after(async () => {
+tearDown(test, async () => {
   for (const r of running) await stopChild(r.child, 'SIGKILL')
   try {
     unmount()
@@ -280,9 +281,10 @@ test('SIGUSR1 snapshots and exits 0; --load-async opens the port before the load
 
 function runToExit(args: string[], ms = 15_000): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, '-p', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const child = spawnOwned(process.execPath, [BIN, '-p', '0', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.on('error', (err) => resolve({ code: null, stderr: `${stderr}\n${err.message}` }))
     const timer = setTimeout(() => child.kill('SIGKILL'), ms)
     child.on('exit', (code) => {
       clearTimeout(timer)
@@ -295,9 +297,9 @@ test('a second server on the same data directory exits 1 naming the directory; t
   const dir = dataDir()
   const a = await start(['--data-dir', dir, '--save', ''])
   const port = await freePort()
-  const child = spawn(process.execPath, [BIN, '-p', String(port), '--data-dir', dir, '--save', ''], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawnOwned(process.execPath, [BIN, '-p', String(port), '--data-dir', dir, '--save', ''], { stdio: ['ignore', 'ignore', 'pipe'] })
   let err = ''
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
   const second: Running = { port, child, stderr: () => err, stop: () => stopChild(child) }
   running.push(second)
   const late = new Promise<string>((r) => setTimeout(() => r('still running after 15 s'), 15_000).unref())
@@ -336,11 +338,11 @@ test('an unwritable data directory: the save fails and is logged, serving goes o
     chmodSync(dir, 0o555)
   }
   const port = await freePort()
-  const child = spawn(process.execPath, [BIN, '-p', String(port), '--data-dir', dir, '--save', '1 1'], {
+  const child = spawnOwned(process.execPath, [BIN, '-p', String(port), '--data-dir', dir, '--save', '1 1'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let err = ''
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
   const r: Running = { port, child, stderr: () => err, stop: () => stopChild(child) }
   running.push(r)
   unmount = () => {

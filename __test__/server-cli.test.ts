@@ -4,8 +4,7 @@ import * as assert from 'uvu/assert'
 import { DEFAULTS, parseCommandLine, UsageError } from '../src/cli/options'
 import { HELP } from '../src/cli/help'
 import { RawConn } from './helpers/raw'
-import { freePort, runCli, sleep, startFerrocached, startMemcached, stopChild, waitFor, waitForPort, within } from './helpers/servers'
-import { spawn } from 'node:child_process'
+import { freePort, runCli, sleep, spawnOwned, startFerrocached, startMemcached, stopChild, waitFor, waitForPort, within } from './helpers/servers'
 import { BIN } from './helpers/servers'
 
 function settings(argv: string[], env: NodeJS.ProcessEnv = {}) {
@@ -109,11 +108,11 @@ test('a port in use exits with code 1 and a JSON log line', async () => {
 
 test('FERROCACHE_PORT picks the port; logs are JSON on stderr; SIGTERM exits 0', async () => {
   const port = await freePort()
-  const child = spawn(process.execPath, [BIN], { env: { ...process.env, FERROCACHE_PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnOwned(process.execPath, [BIN], { env: { ...process.env, FERROCACHE_PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   let stdout = ''
-  child.stderr.on('data', (d: Buffer) => (stderr += d))
-  child.stdout.on('data', (d: Buffer) => (stdout += d))
+  child.stderr!.on('data', (d: Buffer) => (stderr += d))
+  child.stdout!.on('data', (d: Buffer) => (stdout += d))
   try {
     await waitForPort(port, 15_000, child)
     const c = await RawConn.open(port)
@@ -122,7 +121,7 @@ test('FERROCACHE_PORT picks the port; logs are JSON on stderr; SIGTERM exits 0',
     assert.match(reply, `STAT tcpport ${port}\r\n`)
     c.close()
   } finally {
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    const exited = new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (code) => r(code))))
     child.kill('SIGTERM')
     assert.is(await within(exited, 15_000, 'exit after SIGTERM').finally(() => child.kill('SIGKILL')), 0)
   }

@@ -1,11 +1,10 @@
 // twemproxy (Debian's nutcracker) in front of test backends, and a tiny text-protocol
 // connection to talk through it. Every process is ours, killed by PID; waits are bounded.
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { freePort, stopChild, waitForPort, type Running } from './servers'
+import { freePort, spawnOwned, stopChild, waitForPort, type Running } from './servers'
 
 export const NUTCRACKER = '/usr/sbin/nutcracker'
 
@@ -36,7 +35,7 @@ export async function startNutcracker(backends: readonly Backend[]): Promise<Run
   ].join('\n')
   writeFileSync(join(dir, 'conf.yml'), conf)
   const logFile = join(dir, 'nutcracker.log')
-  const child = spawn(
+  const child = spawnOwned(
     NUTCRACKER,
     ['-c', join(dir, 'conf.yml'), '-s', String(statsPort), '-a', '127.0.0.1', '-o', logFile, '-p', join(dir, 'pid')],
     { stdio: ['ignore', 'ignore', 'pipe'] },
@@ -75,11 +74,21 @@ export class TextConn {
     socket.on('error', () => {})
   }
 
-  static open(port: number): Promise<TextConn> {
+  static open(port: number, ms = 10_000): Promise<TextConn> {
     return new Promise((resolve, reject) => {
       const s = net.connect(port, '127.0.0.1')
-      s.once('connect', () => resolve(new TextConn(s)))
-      s.once('error', reject)
+      const timer = setTimeout(() => {
+        s.destroy()
+        reject(new Error(`connect to ${port} timed out after ${ms} ms`))
+      }, ms)
+      s.once('connect', () => {
+        clearTimeout(timer)
+        resolve(new TextConn(s))
+      })
+      s.once('error', (err) => {
+        clearTimeout(timer)
+        reject(err)
+      })
     })
   }
 

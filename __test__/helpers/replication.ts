@@ -1,6 +1,7 @@
 // Helpers for the replication tests: a cuttable TCP proxy, full dumps of a server's items,
 // `stats` as a map, and a seeded stream of every mutating command.
 import net from 'node:net'
+import { fail } from './guard'
 import { TextConn } from './nutcracker'
 import { freePort } from './servers'
 
@@ -34,7 +35,12 @@ export class CutProxy {
       client.pipe(upstream)
       upstream.pipe(client)
     })
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, '127.0.0.1', resolve)
+    })
+    // a later server error (none expected) is reported by guard.ts rather than ending the run
+    server.on('error', (err) => fail('CutProxy server error', err))
     proxy = new CutProxy(server, port)
     return proxy
   }
