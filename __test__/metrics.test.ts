@@ -9,6 +9,7 @@ import { Cache } from '../src/cache'
 import { createServer } from '../src/server'
 import { metricsText } from '../src/server/metrics'
 import { RawConn } from './helpers/raw'
+import { tearDownEach } from './helpers/guard'
 import { freePort, runCli, startFerrocached, waitFor, waitForPort, type Running } from './helpers/servers'
 
 interface Sample {
@@ -90,7 +91,7 @@ async function scrape(port: number, path = '/metrics'): Promise<Response> {
 
 let server: Running | undefined
 let dataDir = ''
-test.after.each(async () => {
+tearDownEach(test, async () => {
   await server?.stop()
   server = undefined
   if (dataDir) rmSync(dataDir, { recursive: true, force: true })
@@ -187,8 +188,8 @@ test('a primary and its replica export their replication state', async () => {
   server = await startFerrocached(['--metrics-port', String(primaryMetrics)])
   await waitForPort(primaryMetrics) // the metrics port opens right after the memcached port
   const replica = await startFerrocached(['--metrics-port', String(replicaMetrics), '--replica-of', `127.0.0.1:${server.port}`])
-  await waitForPort(replicaMetrics) // the metrics port opens right after the memcached port
   try {
+    await waitForPort(replicaMetrics) // the metrics port opens right after the memcached port
     const c = await CountingConn.open(replica.port)
     assert.ok(await waitForAsync(async () => (await c.stats()).get('master_link_status') === 'up', 10_000), 'the replica links up')
     c.close()
@@ -245,7 +246,10 @@ test('other paths are 404, other methods 405; the page and its JSON are served',
 test('a metrics port already in use stops ferrocached with an error; --metrics-host needs --metrics-port', async () => {
   const busy = await freePort()
   const blocker = require('node:net').createServer() as import('node:net').Server
-  await new Promise<void>((r) => blocker.listen(busy, '127.0.0.1', r))
+  await new Promise<void>((resolve, reject) => {
+    blocker.once('error', reject)
+    blocker.listen(busy, '127.0.0.1', resolve)
+  })
   try {
     const port = await freePort()
     const r = await runCli(['-p', String(port), '--metrics-port', String(busy)], {}, 15_000)
@@ -309,14 +313,17 @@ test('createServer({ metricsPort: 0 }) picks a port and closes it with the serve
   const cache = new Cache()
   const srv = createServer({ cache, port: 0, metricsPort: 0 })
   await srv.listen()
-  const addr = srv.metricsAddress()
-  assert.ok(addr && addr.port > 0)
-  cache.setSync('a', 'b')
-  const m = parseStrict(await (await scrape(addr!.port)).text())
-  assert.is(value(m, 'memcached_current_items'), 1)
-  assert.equal(new Map(srv.statsPairs()).get('curr_items'), '1')
-  await srv.close()
-  assert.ok(await waitFor(() => srv.metricsAddress() === null, 2_000))
+  try {
+    const addr = srv.metricsAddress()
+    assert.ok(addr && addr.port > 0)
+    cache.setSync('a', 'b')
+    const m = parseStrict(await (await scrape(addr!.port)).text())
+    assert.is(value(m, 'memcached_current_items'), 1)
+    assert.equal(new Map(srv.statsPairs()).get('curr_items'), '1')
+  } finally {
+    await srv.close()
+  }
+  assert.ok(await waitFor(() => srv.metricsAddress() === null, 10_000))
   cache.close()
 })
 

@@ -6,13 +6,22 @@ import * as assert from 'uvu/assert'
 import { Cache } from '../src/cache'
 import { createServer, PROTOCOL_VERSION, TOO_MANY_CONNECTIONS, type FerrocacheServer } from '../src/server'
 import { RawConn } from './helpers/raw'
+import { tearDownEach } from './helpers/guard'
 import { sleep, waitFor, within } from './helpers/servers'
+
+/** Servers the current test started: closed after it, also when it failed halfway. */
+const servers: FerrocacheServer[] = []
 
 async function started(options: Parameters<typeof createServer>[0] = {}): Promise<[FerrocacheServer, number]> {
   const server = createServer({ port: 0, ...options })
+  servers.push(server)
   const { port } = await server.listen()
   return [server, port]
 }
+
+tearDownEach(test, async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close(1_000)))
+})
 
 async function ask(conn: RawConn, request: string, end = '\r\n'): Promise<string> {
   conn.send(request)

@@ -10,6 +10,7 @@ import type { Browser, Page } from 'puppeteer-core'
 import { silentLogger } from '../src/server/logger'
 import { MetricsServer } from '../src/server/metrics'
 import { RawConn } from './helpers/raw'
+import { tearDownEach } from './helpers/guard'
 import { freePort, startFerrocached, waitForPort, type Running } from './helpers/servers'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -38,9 +39,12 @@ const count = (v: string | undefined): string => String(v).replace(/\B(?=(\d{3})
 let server: Running | undefined
 let browser: Browser | undefined
 let dataDir = ''
-test.after.each(async () => {
-  await browser?.close()
-  await server?.stop()
+tearDownEach(test, async () => {
+  try {
+    await browser?.close()
+  } finally {
+    await server?.stop()
+  }
   if (dataDir) rmSync(dataDir, { recursive: true, force: true })
   browser = undefined
   server = undefined
@@ -151,8 +155,8 @@ test('a primary and its replica show their replication state', async () => {
   server = await startFerrocached(['--metrics-port', String(primaryMetrics)])
   await waitForPort(primaryMetrics) // the metrics port opens right after the memcached port
   const replica = await startFerrocached(['--metrics-port', String(replicaMetrics), '--replica-of', `127.0.0.1:${server.port}`])
-  await waitForPort(replicaMetrics) // the metrics port opens right after the memcached port
   try {
+    await waitForPort(replicaMetrics) // the metrics port opens right after the memcached port
     const conn = await RawConn.open(replica.port)
     const deadline = Date.now() + 10_000
     while ((await stats(conn)).get('master_link_status') !== 'up') {
