@@ -88,6 +88,13 @@ export class RawConn {
     return this.take()
   }
 
+  /** Waits until some bytes arrived (at most `ms`); whether they did. They stay to take. */
+  async arrived(ms = 10_000): Promise<boolean> {
+    const deadline = Date.now() + ms
+    while (this.chunks.length === 0 && !this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+    return this.chunks.length > 0
+  }
+
   /** Waits until the connection is closed (at most `ms`); whether it was. Data stays to take. */
   async waitClosed(ms = 10_000): Promise<boolean> {
     const deadline = Date.now() + ms
