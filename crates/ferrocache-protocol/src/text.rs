@@ -125,7 +125,6 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
             want!(3, usize::MAX);
             let cas = cmd == b"gets" || cmd == b"gats";
             let touch = cmd == b"gat" || cmd == b"gats";
-            s.flush = true; // memcached writes a get's replies out at once
             if get(s, line, touch, cas, out) {
                 Step::Done(line_end)
             } else {
@@ -347,6 +346,9 @@ fn get<S: Storage>(
             out.extend_from_slice(b"\r\n");
         });
     }
+    // memcached writes a get's replies out at once (conn_mwrite), but only after its END:
+    // a get refused for a bad exptime or a long key is no write-out point.
+    s.flush = true;
     out.extend_from_slice(b"END\r\n");
     true
 }
