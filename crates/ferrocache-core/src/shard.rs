@@ -1343,7 +1343,7 @@ impl Shard {
 
 // Snapshot support (used by `snapshot/`): a resumable walk and the CAS counter.
 impl Shards {
-    /// Visits the live items of the next residues of `cur` in shard `si`, holding the lock
+    /// Visits the live items of the next parts of `cur` in shard `si`, holding the lock
     /// for one batch of about `max_items` items; `true` once the shard is walked.
     pub fn visit_shard_batch(
         &self,
@@ -1361,11 +1361,11 @@ impl Shards {
             cur.modulus = s.ht.min_len();
         }
         let mut batch = Vec::with_capacity(max_items.min(4096));
-        // about one item per residue once the table has grown to fit its items
+        // about one item per part once the table has grown to fit its items
         let step = (max_items / 8).clamp(1, 256);
         while cur.next < cur.modulus && batch.len() < max_items {
             let to = (cur.next + step).min(cur.modulus);
-            s.ht.collect_residues(&s.mem, cur.next..to, cur.modulus, &mut batch);
+            s.ht.collect_parts(&s.mem, cur.next..to, cur.modulus, &mut batch);
             cur.next = to;
         }
         // the items sit at random places in the slab pages: ask for each a few items before

@@ -344,7 +344,7 @@ impl Store {
 /// for each shard.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ShardCursor {
-    /// Bucket residues are taken modulo this (the hash table's size when the walk began).
+    /// The walk cuts the tag space into this many parts (the hash table's size when it began).
     pub(crate) modulus: usize,
     pub(crate) next: usize,
 }
