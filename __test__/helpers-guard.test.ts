@@ -1,7 +1,8 @@
 // helpers/guard.ts, checked on the uvu runs of fixtures/guard/*.ts in a child process: a
 // failing setUp fails its tests, an error outside any assertion (an 'error' event nobody
 // listens to, a throw in a timer, an unhandled rejection) or a failing tearDown is reported
-// and fails the run without ending it, and leftovers of a failed test do not hang it.
+// and fails the run without ending it, leftovers of a failed test do not hang it, and a
+// test that waits for ever ends the run after the stall limit.
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { test } from 'uvu'
@@ -11,11 +12,11 @@ import { ROOT } from './helpers/servers'
 const UVU = join(ROOT, 'node_modules', 'uvu', 'bin.js')
 
 /** Runs uvu on the fixtures matching `pattern` (killed after 60 s: code null); its exit code and output. */
-function uvu(pattern: string): Promise<{ code: number | null; out: string }> {
+function uvu(pattern: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [UVU, join('__test__', 'fixtures', 'guard'), pattern, '-r', 'tsx/cjs', '-c', 'false'], {
       cwd: ROOT,
-      env: { ...process.env, FORCE_COLOR: '0' },
+      env: { ...process.env, FORCE_COLOR: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let out = ''
@@ -67,6 +68,16 @@ test('a child process and a server a test left running neither hang the run nor 
   assert.match(r.out, /killed what a test left running: \/bin\/sleep 600/)
   assert.match(r.out, /open handles keep the process alive/)
   assert.is(r.code, 0, 'a leak after passing tests is reported, not a failure')
+})
+
+test('a test that waits for ever ends the run once nothing was printed for the stall limit', async () => {
+  const r = await uvu('f-stuck\\.ts$', { FERROCACHE_TEST_STALL_MS: '3000' })
+  assert.is(r.code, 1, r.out)
+  assert.match(r.out, /no test finished for 3 s: the run is stuck \(open: .*TCPServerWrap/)
+  // tests that keep finishing are no stall, however long they take together
+  const slow = await uvu('g-slow\\.ts$', { FERROCACHE_TEST_STALL_MS: '3000' })
+  assert.is(slow.code, 0, slow.out)
+  assert.match(slow.out, /\(4 \/ 4\)/)
 })
 
 test.run()

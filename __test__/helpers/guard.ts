@@ -7,6 +7,7 @@
 // - Child processes the helpers start (`ownChild`) are killed by PID if still running at
 //   exit, and once uvu has finished, so a test that failed before stopping its servers
 //   neither hangs the run nor leaves processes behind.
+// - A run with no test finishing for 10 minutes is stuck: it ends with exit code 1.
 import type { ChildProcess } from 'node:child_process'
 import type { Callback, Test } from 'uvu'
 
@@ -79,6 +80,26 @@ const endWatch = setInterval(() => {
   }, 10_000).unref()
 }, 500)
 endWatch.unref()
+
+// uvu has no time limit per test: a test awaiting something that never comes would hold the
+// run (and CI) until killed from outside. uvu prints a mark per finished test; with no
+// output at all for STALL_MS (10 min: the slowest test takes about 1 min on a loaded
+// machine), the run is stuck: say so, with what still holds the event loop, and exit 1.
+const STALL_MS = Number(process.env.FERROCACHE_TEST_STALL_MS) || 600_000
+let lastOutput = Date.now()
+const write = process.stdout.write.bind(process.stdout)
+process.stdout.write = ((...args: Parameters<typeof process.stdout.write>) => {
+  lastOutput = Date.now()
+  return write(...args)
+}) as typeof process.stdout.write
+const stallWatch = setInterval(() => {
+  if (Date.now() - lastOutput < STALL_MS) return
+  process.stderr.write(
+    `\n✘ no test finished for ${STALL_MS / 1000} s: the run is stuck (open: ${process.getActiveResourcesInfo().join(', ')}); exiting\n`,
+  )
+  process.exit(1)
+}, Math.min(10_000, STALL_MS / 4))
+stallWatch.unref()
 
 /**
  * `test.before(fn)`, except that a failure fails every test of the suite with its error
