@@ -6,6 +6,7 @@
 import net from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { tearDown } from './helpers/guard'
 import { dump, dumpDiff, stats } from './helpers/replication'
 import { freePort, sleep, startFerrocached, waitFor, type Running } from './helpers/servers'
 
@@ -18,7 +19,7 @@ async function server(args: string[] = []): Promise<Running> {
   return r
 }
 
-test.after(async () => {
+tearDown(test, async () => {
   for (const p of proxies) p.close()
   await Promise.all(started.map((r) => r.stop()))
 })
