@@ -2,7 +2,7 @@
 // against Client over three ferrocached servers and over one memcached 1.6.18.
 import { Cache, Client } from '../src'
 import { cacheLikeSuite } from './helpers/cachelike'
-import { startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
 
 cacheLikeSuite('embedded Cache', async () => {
   const cache = new Cache()
@@ -21,5 +21,5 @@ async function remote(start: () => Promise<Running[]>) {
   }
 }
 
-cacheLikeSuite('Client over three ferrocached', () => remote(() => Promise.all([startFerrocached(), startFerrocached(), startFerrocached()])))
+cacheLikeSuite('Client over three ferrocached', () => remote(() => startAll([() => startFerrocached(), () => startFerrocached(), () => startFerrocached()])))
 cacheLikeSuite('Client over memcached 1.6.18', () => remote(async () => [await startMemcached()]))

@@ -8,7 +8,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { binaryPacket } from './helpers/corpus'
 import { RawConn } from './helpers/raw'
-import { sleep, startFerrocached, startMemcached, within, type Running } from './helpers/servers'
+import { sleep, startAll, startFerrocached, startMemcached, within, type Running } from './helpers/servers'
 import { readFileSync } from 'node:fs'
 
 const MiB = 1024
@@ -49,7 +49,7 @@ async function servesAgain(port: number): Promise<void> {
 }
 
 test('length headers near 2^63 and 2^64: memcached\'s replies, nothing waited for', async () => {
-  const [mc, fc] = await Promise.all([startMemcached(), startFerrocached()])
+  const [mc, fc] = (await startAll([() => startMemcached(), () => startFerrocached()])) as [Running, Running]
   try {
     const requests = [
       'set k 0 0 9223372036854775808\r\nversion\r\n',
