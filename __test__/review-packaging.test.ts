@@ -1,5 +1,5 @@
-// The manifest the release workflow publishes (review of issue 6): no script that npm counts
-// as an install script. The checkout's `prepare` (it builds Rust and TypeScript) must not
+// The release workflow's publish job (review of issue 6): every step that publishes has the
+// npm token, and the manifest it publishes has no script that npm counts as an install script. The checkout's `prepare` (it builds Rust and TypeScript) must not
 // reach users: npm never runs it for a registry install, but npm 11 warns every user of a
 // package that has one. The workflow's own command is run on a copy of package.json.
 import { test } from 'uvu'
@@ -46,6 +46,21 @@ test('the publish job strips the install-time scripts from the manifest before n
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+})
+
+/** The publish job's steps, each as its text (`- run: …` / `- uses: …` and what follows). */
+function publishStepTexts(): string[] {
+  const text = readFileSync(join(ROOT, '.github', 'workflows', 'release.yml'), 'utf8')
+  const job = text.slice(text.indexOf('\n  publish:'))
+  return job.split(/\n(?=      - )/).slice(1)
+}
+
+test('every publish job step that publishes to npm has the token (napi prepublish publishes the platform packages)', () => {
+  const publishing = publishStepTexts().filter(
+    (step) => /^\s+- run: (npm publish|npx napi prepublish|npx napi pre-publish)\b/.test(step) && !/--dry-run|--skip-optional-publish/.test(step),
+  )
+  assert.is(publishing.length, 2, publishing.join('\n'))
+  for (const step of publishing) assert.match(step, /\n\s+env:\n\s+NODE_AUTH_TOKEN: \$\{\{ secrets\.NPM_TOKEN \}\}/, step)
 })
 
 test.run()
