@@ -138,6 +138,12 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
         let r = &out[before..];
         let error = r[6..8] != [0, 0] && r[2..4] == [0, 0];
         s.flush = r[1] == op::NOOP || (error && s.swallow == 0);
+        if s.swallow > 0 {
+            // memcached sends an error that skips a body (too large, unknown opcode,
+            // read-only) once the body has been swallowed, as for text.
+            s.after_swallow.extend_from_slice(&out[before..]);
+            out.truncate(before);
+        }
     }
     step
 }
