@@ -92,4 +92,36 @@ test('keepSnapshots: older snapshots beyond the count are deleted after each sav
   }
 })
 
+test('a save in progress reports the items and bytes written so far (rdb_current_save_*)', async () => {
+  const dir = dataDir()
+  const cache = new Cache({ dataDir: dir, save: '', saveOnClose: false, memoryLimit: '256mb' })
+  try {
+    const N = 300_000
+    const value = Buffer.alloc(100, 7)
+    for (let i = 0; i < N; i++) cache.setSync(`key${i}`, value)
+    const stat = (name: string): number => Number(Object.fromEntries(cache.persistence!.stats())[name])
+    const saving = cache.snapshot()
+    // the save runs on Rust threads: this loop (bounded in count and time) watches the
+    // counters move while the event loop is held
+    const seen = new Set<string>()
+    const deadline = Date.now() + 10_000
+    for (let n = 0; n < 5_000_000 && Date.now() < deadline; n++) {
+      const items = stat('rdb_current_save_keys_processed')
+      const bytes = stat('rdb_current_save_bytes')
+      assert.ok(items >= 0 && items <= N && bytes >= 0, `${items} items, ${bytes} bytes`)
+      if (items > 0 && items < N) seen.add(`${items}:${bytes}`)
+      if (items === N) break
+    }
+    assert.is(stat('rdb_bgsave_in_progress'), 1)
+    assert.ok(seen.size >= 2, `progress seen part-way: ${[...seen].join(' ')}`)
+    const report = await saving
+    assert.is(report.items, N)
+    assert.is(stat('rdb_bgsave_in_progress'), 0)
+    assert.is(stat('rdb_last_save_keys'), N)
+    assert.is(stat('rdb_last_save_bytes'), report.fileBytes)
+  } finally {
+    cache.close()
+  }
+})
+
 test.run()
