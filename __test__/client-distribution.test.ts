@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert'
 import { Client } from '../src'
 import { Continuum } from '../src/client/ketama'
 import { keysHeldBy } from './helpers/nutcracker'
-import { setUp, tearDown } from './helpers/guard'
+import { setUp, tearDown, tearDownEach } from './helpers/guard'
 import { startAll, startFerrocached, stopChild, waitFor, type Running } from './helpers/servers'
 
 let servers: Running[] = []
@@ -19,6 +19,14 @@ setUp(test, async () => {
 
 tearDown(test, async () => {
   await Promise.all(servers.map((s) => s.stop()))
+})
+
+// A test that kills a server restarts it itself; if it failed first, the next tests still
+// get all three (on the same ports: their keys hash by address).
+tearDownEach(test, async () => {
+  for (const [i, s] of servers.entries()) {
+    if (s.child.exitCode !== null || s.child.signalCode !== null) servers[i] = await startFerrocached([], {}, s.port)
+  }
 })
 
 /** Which server index holds each key, asked of each server directly (-1 = none). */

@@ -86,34 +86,40 @@ test('truncated commands and abandoned connections leave the server healthy', as
 test('huge declared lengths: refused, the data swallowed, memory flat', async () => {
   const before = rssKiB(server.child.pid!)
   const c = await RawConn.open(server.port)
-  c.send('set huge 0 0 4294967295\r\n')
-  assert.is(await c.until('\r\n'), 'CLIENT_ERROR bad command line format\r\n')
-  // 2 GB declared: memcached refuses it and discards what follows (its SERVER_ERROR comes
-  // once the 2 GB are through, so nothing yet). Stream 256 MiB: were it buffered, RSS would
-  // grow by that much; garbage read buffers waiting for the GC account for a few tens of
-  // MiB at most.
-  c.send('set huge 0 0 2000000000\r\n')
-  assert.is((await c.settle(50, 500)).length, 0)
-  const chunk = Buffer.alloc(1 << 20, 0x61)
-  let peak = before
-  for (let i = 0; i < 256; i++) {
-    if (!c.socket.write(chunk)) await within(new Promise((r) => c.socket.once('drain', r)), 30_000, 'the server swallowing on')
-    if (i % 32 === 0) peak = Math.max(peak, rssKiB(server.child.pid!))
+  try {
+    c.send('set huge 0 0 4294967295\r\n')
+    assert.is(await c.until('\r\n'), 'CLIENT_ERROR bad command line format\r\n')
+    // 2 GB declared: memcached refuses it and discards what follows (its SERVER_ERROR comes
+    // once the 2 GB are through, so nothing yet). Stream 256 MiB: were it buffered, RSS would
+    // grow by that much; garbage read buffers waiting for the GC account for a few tens of
+    // MiB at most.
+    c.send('set huge 0 0 2000000000\r\n')
+    assert.is((await c.settle(50, 500)).length, 0)
+    const chunk = Buffer.alloc(1 << 20, 0x61)
+    let peak = before
+    for (let i = 0; i < 256; i++) {
+      if (!c.socket.write(chunk)) await within(new Promise((r) => c.socket.once('drain', r)), 30_000, 'the server swallowing on')
+      if (i % 32 === 0) peak = Math.max(peak, rssKiB(server.child.pid!))
+    }
+    await sleep(200)
+    peak = Math.max(peak, rssKiB(server.child.pid!))
+    assert.ok(peak - before < 96 * 1024, `RSS grew by ${(peak - before) >> 10} MiB while swallowing 256 MiB`)
+    // Still swallowing: the connection answers nothing until the 2 GB are through.
+    c.send('version\r\n')
+    assert.is((await c.settle(50, 500)).length, 0)
+  } finally {
+    c.close() // the next tests share this server
   }
-  await sleep(200)
-  peak = Math.max(peak, rssKiB(server.child.pid!))
-  assert.ok(peak - before < 96 * 1024, `RSS grew by ${(peak - before) >> 10} MiB while swallowing 256 MiB`)
-  // Still swallowing: the connection answers nothing until the 2 GB are through.
-  c.send('version\r\n')
-  assert.is((await c.settle(50, 500)).length, 0)
-  c.close()
   // Binary: a body length of ~4 GB.
   const b = await RawConn.open(server.port)
-  b.send(binaryPacket('set key=h extras=0000000000000000 bodylen=4000000000'))
-  const reply = await b.atLeast(24)
-  assert.ok(reply.length >= 24 && reply[0] === 0x81, `binary error reply, got ${reply.length} bytes (${reply.subarray(0, 40).toString('hex')}), connection ${b.closed ? 'closed' : 'open'}`)
-  assert.is(reply.readUInt16BE(6), 3, 'status E2BIG')
-  b.close()
+  try {
+    b.send(binaryPacket('set key=h extras=0000000000000000 bodylen=4000000000'))
+    const reply = await b.atLeast(24)
+    assert.ok(reply.length >= 24 && reply[0] === 0x81, `binary error reply, got ${reply.length} bytes (${reply.subarray(0, 40).toString('hex')}), connection ${b.closed ? 'closed' : 'open'}`)
+    assert.is(reply.readUInt16BE(6), 3, 'status E2BIG')
+  } finally {
+    b.close() // the next tests share this server
+  }
   await stillServes()
 })
 
@@ -139,17 +145,20 @@ test('a client that never reads: its reads stop, memory stays bounded, others ar
 
   const before = rssKiB(server.child.pid!)
   const hog = await RawConn.open(server.port)
-  hog.socket.pause() // never read
-  // 20 000 pipelined gets of a 1 MB item = 20 GB of replies if the server buffered them.
-  const request = Buffer.from('get big\r\n'.repeat(1000))
-  for (let i = 0; i < 20; i++) hog.socket.write(request)
-  await sleep(1_500)
-  const during = rssKiB(server.child.pid!)
-  assert.ok(during - before < 64 * 1024, `RSS grew by ${(during - before) >> 10} MiB for a client that does not read`)
+  try {
+    hog.socket.pause() // never read
+    // 20 000 pipelined gets of a 1 MB item = 20 GB of replies if the server buffered them.
+    const request = Buffer.from('get big\r\n'.repeat(1000))
+    for (let i = 0; i < 20; i++) hog.socket.write(request)
+    await sleep(1_500)
+    const during = rssKiB(server.child.pid!)
+    assert.ok(during - before < 64 * 1024, `RSS grew by ${(during - before) >> 10} MiB for a client that does not read`)
 
-  // Everyone else is still served (within stillServes' bound).
-  await stillServes()
-  hog.close()
+    // Everyone else is still served (within stillServes' bound).
+    await stillServes()
+  } finally {
+    hog.close() // the next tests share this server
+  }
   await sleep(200)
   assert.ok(rssKiB(server.child.pid!) - before < 64 * 1024)
 })
