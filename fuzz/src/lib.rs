@@ -194,9 +194,14 @@ pub fn feed_as(store: &Arc<Store>, mode: Mode, pieces: &[&[u8]]) -> Replies {
 
 /// Whether the replies of a whole and of a split feed must be equal: not for `stats`
 /// (byte counters see the reads), not when either run closed (memcached drops the unsent
-/// replies of the read it hangs up in, and reads differ).
+/// replies of the read it hangs up in, and reads differ), not when a get names a key over
+/// 250 bytes (memcached culls the replies it has not written out, which depends on where
+/// its reads and its every-21-requests write-outs fall).
 fn same_replies_expected(data: &[u8], a: &Replies, b: &Replies) -> bool {
     if a.closed || b.closed {
+        return false;
+    }
+    if data.first() != Some(&0x80) && get_with_long_key(data) {
         return false;
     }
     if data.first() == Some(&0x80) {
@@ -205,6 +210,17 @@ fn same_replies_expected(data: &[u8], a: &Replies, b: &Replies) -> bool {
     } else {
         !data.windows(4).any(|w| w == b"stat")
     }
+}
+
+/// Whether a text line starting with a get-family command has a token over 250 bytes.
+fn get_with_long_key(data: &[u8]) -> bool {
+    data.split(|&b| b == b'\n').any(|line| {
+        let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
+        matches!(
+            words.next(),
+            Some(b"get" | b"gets" | b"gat" | b"gats" | b"bget")
+        ) && words.any(|w| w.len() > 250)
+    })
 }
 
 /// Fuzz target `session_text`: what a client sends on a text connection (classic and meta
