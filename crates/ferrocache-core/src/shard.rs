@@ -1343,6 +1343,20 @@ impl Shard {
 
 // Snapshot support (used by `snapshot/`): a resumable walk and the CAS counter.
 impl Shards {
+    /// See [`Store::reserve`].
+    pub fn reserve(&self, items: u64) {
+        let smallest = self.core.classes.sizes[0] as u64;
+        let fits = (self.core.config.memory_limit as u64 / smallest).min(items);
+        let shards = self.core.shards.len() as u64;
+        // an eighth more than the even share: shards differ by a few hundred items per 100k
+        let per_shard = (fits / shards + fits / shards / 8) as usize;
+        for (si, m) in self.core.shards.iter().enumerate() {
+            let mut s = m.lock();
+            s.ht.reserve(per_shard);
+            self.core.slot_hints[si].refresh(&s.ht);
+        }
+    }
+
     /// Visits the live items of the next parts of `cur` in shard `si`, holding the lock
     /// for one batch of about `max_items` items; `true` once the shard is walked.
     pub fn visit_shard_batch(
@@ -1358,15 +1372,16 @@ impl Shards {
         let ctx = self.core.ctx();
         let s = m.lock();
         if cur.modulus == 0 {
-            cur.modulus = s.ht.min_len();
+            cur.begin(s.ht.min_len());
         }
         let mut batch = Vec::with_capacity(max_items.min(4096));
         // about one item per part once the table has grown to fit its items
-        let step = (max_items / 8).clamp(1, 256);
-        while cur.next < cur.modulus && batch.len() < max_items {
-            let to = (cur.next + step).min(cur.modulus);
-            s.ht.collect_parts(&s.mem, cur.next..to, cur.modulus, &mut batch);
-            cur.next = to;
+        let want = (max_items / 8).clamp(1, 256);
+        while batch.len() < max_items {
+            let Some(parts) = cur.next_parts(want) else {
+                break;
+            };
+            s.ht.collect_parts(&s.mem, parts, cur.modulus, &mut batch);
         }
         // the items sit at random places in the slab pages: ask for each a few items before
         // it is read, so the cache misses overlap (the walk is bound by them otherwise)
@@ -1384,7 +1399,7 @@ impl Shards {
                 f(&view(it, &ctx, false, it.has(F_TOKEN)));
             }
         }
-        cur.next >= cur.modulus
+        cur.done()
     }
 
     /// The store-wide CAS counter: every CAS handed out so far is at most this.

@@ -267,6 +267,14 @@ impl Store {
         self.inner.shard_count()
     }
 
+    /// Sizes the hash tables for about `items` items (never shrinks them), before a bulk
+    /// load: a snapshot's items arrive in hash order, which a table that grows as they come
+    /// would pile into one cluster at its start. Capped at what the memory limit can hold in
+    /// the smallest chunks, so a snapshot larger than the store does not oversize it.
+    pub fn reserve(&self, items: u64) {
+        self.inner.reserve(items)
+    }
+
     /// Calls `f` for every live item of one shard, holding that shard's lock only (the
     /// walk of a whole store is a consistent per-shard iteration, for snapshots). `f` must
     /// not call back into the store.
@@ -346,5 +354,82 @@ impl Store {
 pub struct ShardCursor {
     /// The walk cuts the tag space into this many parts (the hash table's size when it began).
     pub(crate) modulus: usize,
+    /// Scattered walks: runs of [`RUN_SCATTERED`] parts, visited in the order
+    /// `i * stride % runs`.
+    pub(crate) runs: usize,
+    pub(crate) stride: usize,
+    /// Parts visited (in order) or runs visited (scattered).
     pub(crate) next: usize,
+    scattered: bool,
+}
+
+/// Parts per run of a scattered walk: each run's items are neighbours in any table.
+const RUN_SCATTERED: usize = 8;
+
+impl ShardCursor {
+    /// A walk whose items go, in walk order, into a store that is not sized for them (a
+    /// replica's full sync). A walk in tag order (`default()`, the faster one: it reads the
+    /// table front to back) would give the receiving table, which starts small, every key's
+    /// home at its start: one cluster that every insert probes to its end. Scattered runs of
+    /// parts arrive as keys in random order do. A snapshot walks in order; its loader sizes
+    /// the table first ([`Store::reserve`]).
+    pub fn scattered() -> ShardCursor {
+        ShardCursor {
+            scattered: true,
+            ..ShardCursor::default()
+        }
+    }
+
+    /// Starts a walk over a table of `modulus` parts.
+    pub(crate) fn begin(&mut self, modulus: usize) {
+        self.modulus = modulus;
+        self.runs = modulus.div_ceil(RUN_SCATTERED);
+        self.stride = coprime_stride(self.runs);
+        self.next = 0;
+    }
+
+    /// The next parts to visit, about `want` of them in order (a scattered walk takes one
+    /// run whatever `want`), or `None` when the walk is done.
+    pub(crate) fn next_parts(&mut self, want: usize) -> Option<std::ops::Range<usize>> {
+        if self.done() {
+            return None;
+        }
+        if !self.scattered {
+            let from = self.next;
+            self.next = (from + want.max(1)).min(self.modulus);
+            return Some(from..self.next);
+        }
+        let run = ((self.next as u64 * self.stride as u64) % self.runs as u64) as usize;
+        self.next += 1;
+        let from = run * RUN_SCATTERED;
+        Some(from..(from + RUN_SCATTERED).min(self.modulus))
+    }
+
+    pub(crate) fn done(&self) -> bool {
+        self.next
+            >= if self.scattered {
+                self.runs
+            } else {
+                self.modulus
+            }
+    }
+}
+
+/// A step near 0.618 × `n` that shares no factor with `n`, so `i * step % n` for `i` in
+/// `0..n` visits every run once, neighbours far apart.
+fn coprime_stride(n: usize) -> usize {
+    if n <= 2 {
+        return 1;
+    }
+    let gcd = |mut a: usize, mut b: usize| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let mut s = (n as f64 * 0.618) as usize | 1;
+    while gcd(s, n) != 1 {
+        s += 2;
+    }
+    s % n
 }

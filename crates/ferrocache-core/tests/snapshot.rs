@@ -614,6 +614,16 @@ fn a_full_disk_fails_the_save_and_keeps_the_previous_snapshot() {
 
 #[test]
 fn resumable_walk_sees_each_key_once_while_the_table_grows() {
+    resumable_walk_while_growing(ShardCursor::default);
+}
+
+#[test]
+fn scattered_walk_sees_each_key_once_while_the_table_grows() {
+    // a replica's full sync visits the table's parts out of order
+    resumable_walk_while_growing(ShardCursor::scattered);
+}
+
+fn resumable_walk_while_growing(cursor: fn() -> ShardCursor) {
     // one shard, a tiny table: writers make it grow (and migrate) between walk steps
     let clock = Clock::manual(T0);
     let s = Arc::new(
@@ -631,7 +641,7 @@ fn resumable_walk_sees_each_key_once_while_the_table_grows() {
         set(&s, format!("pre{i}").as_bytes(), b"p", 0, 0);
     }
     let mut seen: HashMap<Vec<u8>, u32> = HashMap::new();
-    let mut cur = ShardCursor::default();
+    let mut cur = cursor();
     let mut step = 0;
     loop {
         let done = s.visit_shard_batch(0, &mut cur, 16, |it| {

@@ -23,7 +23,11 @@ pub struct FullSync {
 
 impl FullSync {
     pub fn new() -> FullSync {
-        FullSync::default()
+        FullSync {
+            // the replica's table starts small: items in hash order would pile up there
+            cursor: ShardCursor::scattered(),
+            ..FullSync::default()
+        }
     }
 
     /// Appends frames to `out` until it holds about `max_bytes`; `true` once the sync-end
@@ -63,7 +67,7 @@ impl FullSync {
                 });
             if finished {
                 self.shard += 1;
-                self.cursor = ShardCursor::default();
+                self.cursor = ShardCursor::scattered();
             }
         }
         self.done

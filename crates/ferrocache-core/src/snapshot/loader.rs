@@ -89,6 +89,9 @@ fn apply(
     report: &mut LoadReport,
 ) -> Result<(), SnapshotError> {
     store.raise_cas(sum.header.cas_high_water);
+    // the records come in hash order (the writer's walk): a table sized as they come would
+    // pile them into one cluster at its start
+    store.reserve(sum.items + store.stats().curr_items);
     let file = File::open(path).map_err(|e| io_err(path, "open", e))?;
     let now = store.now();
     let mut put = |r: &Record<'_>| {
