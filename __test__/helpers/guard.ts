@@ -6,7 +6,8 @@
 //   (exit code 0) when `before` throws and end the whole run when `after` throws.
 // - Child processes the helpers start (`ownChild`) are killed by PID if still running at
 //   exit, and once uvu has finished, so a test that failed before stopping its servers
-//   neither hangs the run nor leaves processes behind.
+//   neither hangs the run nor leaves processes behind; also when the run is stopped by
+//   SIGINT or SIGTERM.
 // - A run with no test finishing for 10 minutes is stuck: it ends with exit code 1.
 import type { ChildProcess } from 'node:child_process'
 import type { Callback, Test } from 'uvu'
@@ -54,6 +55,16 @@ function killLeftovers(): string[] {
   }
   children.clear()
   return left
+}
+
+// Stopped from outside (Ctrl-C, a CI time limit): node would exit without 'exit' handlers
+// and leave the servers running.
+for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15]] as const) {
+  process.once(signal, () => {
+    const left = killLeftovers()
+    process.stderr.write(`\n${signal}: the run stops${left.length > 0 ? `; killed ${left.join(', ')}` : ''}\n`)
+    process.exit(128 + number)
+  })
 }
 
 process.on('exit', () => {
