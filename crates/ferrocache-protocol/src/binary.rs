@@ -137,6 +137,12 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
     if out.len() >= before + HEADER {
         let r = &out[before..];
         let error = r[6..8] != [0, 0] && r[2..4] == [0, 0];
+        if s.swallow > i32::MAX as usize {
+            // memcached's swallow count is an int: past 2^31 - 1 it is negative, so it
+            // answers at once and reads what follows as requests (measured: a set with a
+            // 4 GB body answers Too large. and then a noop sent after its key).
+            s.swallow = 0;
+        }
         s.flush = r[1] == op::NOOP || (error && s.swallow == 0);
         if s.swallow > 0 {
             // memcached sends an error that skips a body (too large, unknown opcode,
