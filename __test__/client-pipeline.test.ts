@@ -124,7 +124,8 @@ test('a server that never answers: the request times out after `timeout`', async
       const took = Date.now() - t0
       for (const e of errors) assert.is((e as { code: string }).code, 'FERROCACHE_TIMEOUT')
       assert.match((errors[0] as Error).message, /timed out after 200 ms/)
-      assert.ok(took >= 190 && took < 1500, `took ${took} ms`)
+      // the message names the 200 ms timer; the upper bound only catches a hang
+      assert.ok(took >= 190 && took < 10_000, `took ${took} ms`)
       // The timed-out connection was dropped; the next request fails fast (retry window).
       assert.is(((await client.get('d').catch((e: unknown) => e)) as { code: string }).code, 'FERROCACHE_SERVER_FAILING')
     } finally {
@@ -155,7 +156,7 @@ test('a connection that never completes fails after `connectTimeout`', async () 
     const took = Date.now() - t0
     assert.is(err.code, 'FERROCACHE_TIMEOUT')
     assert.match(err.message, /connecting to 127\.0\.0\.1:\d+ timed out after 300 ms/)
-    assert.ok(took >= 290 && took < 2_000, `took ${took} ms`)
+    assert.ok(took >= 290 && took < 4_500, `took ${took} ms`) // the 5 s request timeout did not fire first
   } finally {
     await client?.close()
     for (const s of fill) s.destroy()

@@ -37,7 +37,8 @@ test('secs_since_last_cmd restarts at each command', async () => {
   const idleSecs = await secsSinceLastCmd(admin, idle.socket.localPort!)
   const busySecs = await secsSinceLastCmd(admin, busy.socket.localPort!)
   assert.ok(idleSecs >= 2, `a connection without commands counts from connect: ${idleSecs}`)
-  assert.ok(busySecs <= 1, `counted from the last command: ${busySecs}`)
+  // relative to the idle one, so a stall of the machine before the stats read moves both
+  assert.ok(busySecs < idleSecs, `counted from the last command: ${busySecs} (idle ${idleSecs})`)
   for (const c of [idle, busy, admin]) c.close()
 })
 
