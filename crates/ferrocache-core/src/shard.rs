@@ -1022,9 +1022,9 @@ impl Shard {
                 self.st.cmd_get += 1;
                 self.cs[c].get_hits += 1;
             }
-            if !created {
-                self.lru_bump(h, ctx.rel);
-            }
+            // a vivified item counts as fetched too (memcached bumps it on the hit path that
+            // follows its creation: `me` shows fetch=yes)
+            self.lru_bump(h, ctx.rel);
         }
         Ok(out)
     }
