@@ -1281,6 +1281,7 @@ impl Shard {
             return Ok(ArithStatus::Ok {
                 value: initial,
                 cas: it.cas(),
+                created: true,
             });
         }
         let it = self.mem.item(old);
@@ -1337,6 +1338,7 @@ impl Shard {
         Ok(ArithStatus::Ok {
             value,
             cas: target.cas(),
+            created: false,
         })
     }
 }

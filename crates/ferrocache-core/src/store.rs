@@ -168,6 +168,8 @@ pub enum ArithStatus {
     Ok {
         value: u64,
         cas: u64,
+        /// The item did not exist: meta `N` created it with the initial value.
+        created: bool,
     },
     NotFound,
     Exists,

@@ -462,7 +462,7 @@ impl Harness {
                         } else {
                             n.saturating_sub(delta)
                         };
-                        let Ok(ArithStatus::Ok { value, cas }) = out else {
+                        let Ok(ArithStatus::Ok { value, cas, .. }) = out else {
                             panic!("{out:?}")
                         };
                         assert_eq!(value, v);

@@ -568,7 +568,7 @@ fn incr_decr() {
         ..req(StoreMode::Set, b"n", b"10")
     })
     .unwrap();
-    let ArithStatus::Ok { value, cas } = arith(&s, "n", true, 5).unwrap() else {
+    let ArithStatus::Ok { value, cas, .. } = arith(&s, "n", true, 5).unwrap() else {
         panic!()
     };
     assert_eq!(value, 15);
@@ -653,13 +653,22 @@ fn incr_decr() {
         touch: None,
         new_cas: None,
     };
+    // `created` says which call made the item (a quiet meta ma answers only then)
     assert!(matches!(
         s.arith(&rv),
-        Ok(ArithStatus::Ok { value: 42, .. })
+        Ok(ArithStatus::Ok {
+            value: 42,
+            created: true,
+            ..
+        })
     ));
     assert!(matches!(
         s.arith(&rv),
-        Ok(ArithStatus::Ok { value: 47, .. })
+        Ok(ArithStatus::Ok {
+            value: 47,
+            created: false,
+            ..
+        })
     ));
     let st = s.stats();
     assert_eq!((st.incr_misses, st.decr_misses, st.decr_hits), (1, 0, 2));

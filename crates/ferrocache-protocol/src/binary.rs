@@ -348,7 +348,7 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
                 new_cas: None,
             };
             match s.store.arith(&req) {
-                Ok(ArithStatus::Ok { value, cas }) => {
+                Ok(ArithStatus::Ok { value, cas, .. }) => {
                     if !quiet {
                         header(out, &r, 0, 0, 0, 8, cas);
                         out.extend_from_slice(&value.to_be_bytes());

@@ -455,16 +455,15 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         new_cas: None,
     };
     let (now, before) = ttl_context(s, t, key);
-    // memcached 1.6.18 hides a quiet ma's success only when the item was there: the reply
-    // of one that N created is sent anyway (its vivify path never sets the skip).
-    let peek = GetOptions {
-        no_bump: true,
-        ..Default::default()
-    };
-    let hide = f.quiet && (f.vivify.is_none() || s.store.get(key, &peek, |_| ()).is_some());
     match s.store.arith(&req) {
-        Ok(ArithStatus::Ok { value, cas }) => {
-            if hide {
+        Ok(ArithStatus::Ok {
+            value,
+            cas,
+            created,
+        }) => {
+            // memcached 1.6.18 hides a quiet ma's success only when the item was there: the
+            // reply of one that N created is sent anyway (its vivify path never sets the skip)
+            if f.quiet && !created {
                 return;
             }
             let mut digits = itoa::Buffer::new();

@@ -240,6 +240,7 @@ impl Storage for Mock {
                     Ok(ArithStatus::Ok {
                         value: initial,
                         cas,
+                        created: true,
                     })
                 }
                 None => Ok(ArithStatus::NotFound),
@@ -268,7 +269,11 @@ impl Storage for Mock {
         }
         let c = Self::cas(st);
         st.items.get_mut(r.key).unwrap().cas = c;
-        Ok(ArithStatus::Ok { value: v, cas: c })
+        Ok(ArithStatus::Ok {
+            value: v,
+            cas: c,
+            created: false,
+        })
     }
 
     fn mark_key_binary(&self, key: &[u8]) {
