@@ -52,6 +52,9 @@ test('bad input is a UsageError that names the flag', () => {
     [['-U', '1'], /UDP is not supported/],
     [['-I', '512'], /smaller than 1k/],
     [['-I', '32m'], /larger than 16m/],
+    // memcached: "Cannot set item size limit higher than 1/2 of memory max."
+    [['-m', '1'], /larger than half of -m/],
+    [['-m', '4', '-I', '3m'], /larger than half of -m/],
     [['-f', '1'], /factor/],
     [['-o', 'hashpower=20'], /unknown -o option "hashpower"/],
     [['-o', 'idle_timeout=abc'], /idle_timeout/],

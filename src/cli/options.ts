@@ -310,7 +310,11 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (s.metricsPort === undefined) throw new UsageError('--metrics-host needs --metrics-port')
     s.metricsHost = v['metrics-host'].trim()
   }
-  if (s.maxItemSize > s.memoryLimit) throw new UsageError('-I/--max-item-size cannot be larger than -m/--memory-limit')
+  // memcached 1.6.18 refuses to start the same way ("Cannot set item size limit higher than
+  // 1/2 of memory max."), so `-m 1` with the default 1m items is an error in both
+  if (s.maxItemSize > s.memoryLimit / 2) {
+    throw new UsageError('-I/--max-item-size cannot be larger than half of -m/--memory-limit')
+  }
   applyReplication(s, v, name)
   return { kind: 'run', settings: s }
 }
