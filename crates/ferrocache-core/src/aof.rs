@@ -358,6 +358,17 @@ impl Journal for Aof {
         self.ok.store(res.is_ok(), Ordering::Relaxed);
     }
 
+    fn accepting(&self) -> bool {
+        if self.ok.load(Ordering::Relaxed) {
+            return true;
+        }
+        // the last write or fsync failed: try the records it left once more, durably
+        let mut w = self.w.lock();
+        let ok = w.write_out().and_then(|_| w.file.sync_data()).is_ok();
+        self.ok.store(ok, Ordering::Relaxed);
+        ok
+    }
+
     fn before_snapshot(&self) -> io::Result<()> {
         let r = self.rotate();
         if r.is_err() {
@@ -423,6 +434,35 @@ mod tests {
         s.get(k, &GetOptions::default(), |v| {
             (v.value.to_vec(), v.flags, v.cas)
         })
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_log_that_cannot_write_refuses_writes_until_a_retry_succeeds() {
+        let dir = tmpdir("refuse");
+        let s = store();
+        let (aof, _) = open(&s, &dir, Fsync::Always).unwrap();
+        set(&s, b"a", b"1", 0);
+        assert!(s.accepting_writes());
+        // the disk fills: every write fails (/dev/full answers ENOSPC)
+        let good = {
+            let mut w = aof.w.lock();
+            let full = OpenOptions::new().write(true).open("/dev/full").unwrap();
+            std::mem::replace(&mut w.file, full)
+        };
+        set(&s, b"b", b"2", 0);
+        assert!(!aof.last_write_ok());
+        assert!(!s.accepting_writes(), "a retry on a full disk fails too");
+        // space again: the next check writes the record the failure left, durably
+        aof.w.lock().file = good;
+        assert!(s.accepting_writes());
+        assert!(aof.last_write_ok());
+        drop(aof);
+        drop(s);
+        let s = store();
+        open(&s, &dir, Fsync::Always).unwrap();
+        assert_eq!(get(&s, b"b").map(|v| v.0), Some(b"2".to_vec()));
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -109,6 +109,12 @@ pub trait Journal: Send + Sync {
     fn status(&self) -> Option<(u64, bool)> {
         None
     }
+    /// Whether a change may be made and acknowledged now: `false` while the journal cannot
+    /// keep changes (its last write failed and a retry fails too), so servers refuse writes
+    /// instead of acknowledging ones a crash would lose (Redis's rule for its log).
+    fn accepting(&self) -> bool {
+        true
+    }
 }
 
 /// Several journals behind one: the store has one journal slot, and the append-only log
@@ -144,6 +150,9 @@ impl Journal for Hub {
     }
     fn status(&self) -> Option<(u64, bool)> {
         self.sinks.read().iter().find_map(|j| j.status())
+    }
+    fn accepting(&self) -> bool {
+        self.sinks.read().iter().all(|j| j.accepting())
     }
 }
 

@@ -338,6 +338,12 @@ impl Store {
         true
     }
 
+    /// Whether writes may be acknowledged now: `false` while the append-only log cannot
+    /// write (see [`crate::journal::Journal::accepting`]). Servers check it before a write.
+    pub fn accepting_writes(&self) -> bool {
+        self.journal().is_none_or(|j| j.accepting())
+    }
+
     /// The installed journal, if any.
     pub fn journal(&self) -> Option<&std::sync::Arc<dyn crate::journal::Journal>> {
         self.inner.core().journal.get()

@@ -210,23 +210,35 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
         op::GATKQ => (op::GATK, true),
         other => (other, false),
     };
-    // a read-only replica (docs/replication.md): refuse writes, skipping their values
-    if s.info.read_only()
-        && matches!(
-            cmd,
-            op::SET
-                | op::ADD
-                | op::REPLACE
-                | op::APPEND
-                | op::PREPEND
-                | op::DELETE
-                | op::INCREMENT
-                | op::DECREMENT
-                | op::FLUSH
-                | op::TOUCH
-        )
-    {
-        error_msg(out, &r, status::NOT_SUPPORTED, b"replica is read-only");
+    // a read-only replica (docs/replication.md), or an append-only log that cannot write
+    // (docs/persistence.md): refuse writes, skipping their values
+    let is_write = matches!(
+        cmd,
+        op::SET
+            | op::ADD
+            | op::REPLACE
+            | op::APPEND
+            | op::PREPEND
+            | op::DELETE
+            | op::INCREMENT
+            | op::DECREMENT
+            | op::FLUSH
+            | op::TOUCH
+    );
+    let refusal: Option<(u16, &[u8])> = if !is_write {
+        None
+    } else if s.info.read_only() {
+        Some((status::NOT_SUPPORTED, b"replica is read-only"))
+    } else if !s.store.accepting_writes() {
+        Some((
+            status::ENOMEM,
+            b"append-only log write failed; writes refused",
+        ))
+    } else {
+        None
+    };
+    if let Some((code, msg)) = refusal {
+        error_msg(out, &r, code, msg);
         s.swallow = r.bodylen - r.extlen - r.keylen;
         return Step::Done(head);
     }

@@ -39,6 +39,9 @@ impl Storage for Store {
     fn item_size_max(&self) -> usize {
         self.config().item_size_max
     }
+    fn accepting_writes(&self) -> bool {
+        Store::accepting_writes(self)
+    }
     fn slab_class(&self, total: usize) -> u32 {
         let c = self.config();
         slab_class_for(total, c.slab_min_size, c.growth_factor, c.page_size)

@@ -232,7 +232,9 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
     // A read-only replica serves the read but not N's placeholder: it would be a write
     // only this replica has (never streamed), and the recache N invites would be refused
     // (text::refuse_write). So a miss is EN there, as a plain mg (docs/replication.md).
-    let vivify = f.vivify.filter(|_| !s.info.read_only());
+    let vivify = f
+        .vivify
+        .filter(|_| !s.info.read_only() && s.store.accepting_writes());
     let opts = GetOptions {
         touch: f.ttl,
         vivify,

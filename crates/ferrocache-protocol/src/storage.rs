@@ -47,6 +47,11 @@ pub trait Storage {
     fn reset_stats(&self);
     /// Largest item (header, key and value) the engine accepts (`-I`).
     fn item_size_max(&self) -> usize;
+    /// Whether a write may be acknowledged now (`false`: the append-only log cannot write,
+    /// so writes are refused until it can).
+    fn accepting_writes(&self) -> bool {
+        true
+    }
     /// memcached's slab class id for an item of `total` bytes (for `me`); 0 if none fits.
     fn slab_class(&self, total: usize) -> u32;
     /// Calls `f` for every live item, without bumping them (`stats cachedump`,
@@ -127,6 +132,9 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn item_size_max(&self) -> usize {
         (**self).item_size_max()
+    }
+    fn accepting_writes(&self) -> bool {
+        (**self).accepting_writes()
     }
     fn slab_class(&self, total: usize) -> u32 {
         (**self).slab_class(total)

@@ -102,10 +102,8 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
         return Step::Done(line_end);
     }
     let cmd = t.get(0);
-    if s.info.read_only() {
-        if let Some(step) = refuse_write(s, &t, line_end, out) {
-            return step;
-        }
+    if let Some(step) = refuse_write(s, &t, line_end, out) {
+        return step;
     }
     if cmd.len() == 2 && cmd[0] == b'm' {
         return crate::meta::dispatch(s, &t, data, line_end, out);
@@ -232,9 +230,9 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
     }
 }
 
-/// A read-only replica's answer to a write (classic or meta), or `None` for anything else
-/// (and for malformed lines, which get their usual error). A storage command's data block
-/// is skipped unread.
+/// The answer to a write (classic or meta) that a read-only replica, or an append-only log
+/// that cannot write, refuses; `None` for anything else (and for malformed lines, which get
+/// their usual error). A storage command's data block is skipped unread.
 fn refuse_write<S: Storage>(
     s: &mut Session<S>,
     t: &Tokens<'_>,
@@ -242,6 +240,8 @@ fn refuse_write<S: Storage>(
     out: &mut Vec<u8>,
 ) -> Option<Step> {
     const READ_ONLY: &[u8] = b"SERVER_ERROR replica is read-only";
+    // Redis's rule for its log: a write the log cannot keep is refused, not acknowledged
+    const LOG_FAILED: &[u8] = b"SERVER_ERROR append-only log write failed; writes refused";
     let ntok = t.count();
     let data_len = match t.get(0) {
         b"set" | b"add" | b"replace" | b"append" | b"prepend" if (6..=7).contains(&ntok) => {
@@ -256,6 +256,14 @@ fn refuse_write<S: Storage>(
         b"md" | b"ma" if ntok >= 3 => None,
         _ => return None,
     };
+    // only now, for writes: the log check takes a lock
+    let msg = if s.info.read_only() {
+        READ_ONLY
+    } else if !s.store.accepting_writes() {
+        LOG_FAILED
+    } else {
+        return None;
+    };
     if let Some(n) = data_len {
         if !(0..=i32::MAX - 2).contains(&n) {
             return None;
@@ -263,7 +271,7 @@ fn refuse_write<S: Storage>(
         s.swallow = n as usize + 2;
     }
     let meta = t.get(0).len() == 2;
-    reply(out, !meta && t.noreply(), READ_ONLY);
+    reply(out, !meta && t.noreply(), msg);
     Some(Step::Done(line_end))
 }
 
