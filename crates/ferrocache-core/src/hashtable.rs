@@ -217,16 +217,21 @@ impl HashTable {
             }
         }
         if self.old.count == 0 && self.table.over_load() {
-            let bigger = Table::new(grown(self.table.len()));
-            self.old = std::mem::replace(&mut self.table, bigger);
-            // start at an empty slot: a cluster that wraps around the end is moved whole
-            self.cursor = self
-                .old
-                .slots
-                .iter()
-                .position(|&s| handle_of(s) == NIL)
-                .expect("a table at most 3/4 full has an empty slot");
+            self.begin_growth(grown(self.table.len()));
         }
+    }
+
+    /// Makes a table of `len` slots current and the current one the old one, its entries to
+    /// be moved by [`HashTable::migrate`]. The old table must be empty.
+    fn begin_growth(&mut self, len: usize) {
+        self.old = std::mem::replace(&mut self.table, Table::new(len));
+        // start at an empty slot: a cluster that wraps around the end is moved whole
+        self.cursor = self
+            .old
+            .slots
+            .iter()
+            .position(|&s| handle_of(s) == NIL)
+            .expect("a table at most 3/4 full has an empty slot");
     }
 
     /// Makes room for `items` entries without growing again (tables never shrink): moves
@@ -241,13 +246,7 @@ impl HashTable {
         while items * 4 > len * 3 {
             len = grown(len);
         }
-        self.old = std::mem::replace(&mut self.table, Table::new(len));
-        self.cursor = self
-            .old
-            .slots
-            .iter()
-            .position(|&s| handle_of(s) == NIL)
-            .expect("a table at most 3/4 full has an empty slot");
+        self.begin_growth(len);
         self.migrate(usize::MAX);
     }
 
