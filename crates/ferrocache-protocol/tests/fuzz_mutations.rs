@@ -10,31 +10,18 @@
 //! `FUZZ_MUTATIONS=<n>` sets the inputs per target (default 2000; about 2 s in all in
 //! release on two shared cores).
 
+mod common;
 #[allow(dead_code)]
 #[path = "../../../fuzz/src/lib.rs"]
 mod harness;
 
+use common::Rng;
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
-}
-
-/// xorshift64*: small, deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 fn files(dir: &Path) -> Vec<Vec<u8>> {

@@ -3,23 +3,8 @@
 
 mod common;
 
-use common::mock_session;
+use common::{mock_session, Rng};
 use ferrocache_protocol::Control;
-
-/// xorshift64*: deterministic, no dependencies.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 const PIECES: &[&[u8]] = &[
     b"get a b\r\n", b"set a 0 0 5\r\nhello\r\n", b"set a 0 0 99999999\r\n", b"incr a 1\r\n",

@@ -361,3 +361,20 @@ pub fn feed_chunked<S: Storage>(s: &mut Session<S>, input: &[u8], chunk: usize) 
     }
     (out, false)
 }
+
+/// xorshift64*: a small deterministic generator for randomized tests (no dependency).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
