@@ -15,7 +15,7 @@
 //! `Always` also fdatasyncs it then; `EverySec` leaves that to a thread, once a second (an
 //! OS crash or power loss loses about the last second); `No` leaves the flush to the OS.
 
-use crate::journal::{self, Journal, Record};
+use crate::journal::{self, Journal, JournalError, Record};
 use crate::Store;
 use parking_lot::Mutex;
 use std::fs::{self, File, OpenOptions};
@@ -82,7 +82,12 @@ pub struct Aof {
     size: AtomicU64,
     prev_size: AtomicU64,
     ok: AtomicBool,
+    /// Why the last write or fsync failed (meaningful while `ok` is false).
+    error: Mutex<Option<JournalError>>,
 }
+
+/// A failed write or fsync: which of the two, and the OS error.
+type Fault = (&'static str, io::Error);
 
 fn err_at(path: &Path, action: &str, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("cannot {action} {}: {e}", path.display()))
@@ -221,6 +226,7 @@ pub fn open(store: &Store, dir: &Path, mode: Fsync) -> io::Result<(Arc<Aof>, Rep
         size: AtomicU64::new(written),
         prev_size: AtomicU64::new(prev_size),
         ok: AtomicBool::new(true),
+        error: Mutex::new(None),
     });
     if !store.set_journal(aof.clone()) {
         return Err(io::Error::other("the store already has a journal"));
@@ -263,32 +269,56 @@ impl Writer {
             }
         }
     }
+
+    /// `write_out`, then an fdatasync if `durable`.
+    fn flush(&mut self, durable: bool) -> Result<(), Fault> {
+        self.write_out().map_err(|e| ("write", e))?;
+        if durable {
+            self.file.sync_data().map_err(|e| ("fsync", e))?;
+        }
+        Ok(())
+    }
 }
 
 impl Aof {
+    /// Sets `ok` (and `error`) from the outcome of a write or fsync of the current log.
+    fn note(&self, r: &Result<(), Fault>) -> bool {
+        if let Err((action, e)) = r {
+            let path = self.dir.join(FILE);
+            *self.error.lock() = Some(JournalError {
+                message: format!("cannot {action} {}: {e}", path.display()),
+                errno: e.raw_os_error(),
+                path,
+            });
+        }
+        self.ok.store(r.is_ok(), Ordering::Relaxed);
+        r.is_ok()
+    }
+
     /// Writes records a failed write left (and fdatasyncs with `EverySec`): the log thread's
     /// second.
     pub fn tick(&self) {
         let synced = {
             let mut w = self.w.lock();
-            let r = w.write_out();
-            match r {
-                Ok(()) if self.mode == Fsync::EverySec => w.file.try_clone().map(Some),
+            match w.write_out() {
+                Ok(()) if self.mode == Fsync::EverySec => {
+                    w.file.try_clone().map(Some).map_err(|e| ("fsync", e))
+                }
                 Ok(()) => Ok(None),
-                Err(e) => Err(e),
+                Err(e) => Err(("write", e)),
             }
         };
         // the fsync runs without the lock: writers keep appending meanwhile
-        let r = synced.and_then(|f| f.map_or(Ok(()), |f| f.sync_data()));
-        self.ok.store(r.is_ok(), Ordering::Relaxed);
+        let r = synced.and_then(|f| f.map_or(Ok(()), |f| f.sync_data().map_err(|e| ("fsync", e))));
+        self.note(&r);
     }
 
     /// Writes and fsyncs everything buffered (at close).
     pub fn sync(&self) -> io::Result<()> {
         let mut w = self.w.lock();
-        let r = w.write_out().and_then(|_| w.file.sync_data());
-        self.ok.store(r.is_ok(), Ordering::Relaxed);
-        r
+        let r = w.flush(true);
+        self.note(&r);
+        r.map_err(|(_, e)| e)
     }
 
     /// Bytes of the log files, buffered records included.
@@ -351,11 +381,8 @@ impl Journal for Aof {
             .fetch_add((w.pending.len() - before) as u64, Ordering::Relaxed);
         // into the kernel before the change is acknowledged (one write per change, under
         // the lock that orders the records); the fsync is per record only with `Always`
-        let res = match self.mode {
-            Fsync::Always => w.write_out().and_then(|_| w.file.sync_data()),
-            Fsync::EverySec | Fsync::No => w.write_out(),
-        };
-        self.ok.store(res.is_ok(), Ordering::Relaxed);
+        let res = w.flush(self.mode == Fsync::Always);
+        self.note(&res);
     }
 
     fn accepting(&self) -> bool {
@@ -364,14 +391,26 @@ impl Journal for Aof {
         }
         // the last write or fsync failed: try the records it left once more, durably
         let mut w = self.w.lock();
-        let ok = w.write_out().and_then(|_| w.file.sync_data()).is_ok();
-        self.ok.store(ok, Ordering::Relaxed);
-        ok
+        let r = w.flush(true);
+        self.note(&r)
+    }
+
+    fn last_error(&self) -> Option<JournalError> {
+        if self.ok.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.error.lock().clone()
     }
 
     fn before_snapshot(&self) -> io::Result<()> {
         let r = self.rotate();
-        if r.is_err() {
+        if let Err(e) = &r {
+            // the message names the file (`err_at`)
+            *self.error.lock() = Some(JournalError {
+                path: self.dir.clone(),
+                errno: e.raw_os_error(),
+                message: e.to_string(),
+            });
             self.ok.store(false, Ordering::Relaxed);
         }
         r
@@ -450,13 +489,24 @@ mod tests {
             let full = OpenOptions::new().write(true).open("/dev/full").unwrap();
             std::mem::replace(&mut w.file, full)
         };
+        assert_eq!(s.journal().unwrap().last_error(), None);
         set(&s, b"b", b"2", 0);
         assert!(!aof.last_write_ok());
         assert!(!s.accepting_writes(), "a retry on a full disk fails too");
+        let e = s
+            .journal()
+            .unwrap()
+            .last_error()
+            .expect("the failure is kept");
+        assert_eq!(e.errno, Some(28), "ENOSPC");
+        assert_eq!(e.path, dir.join(FILE));
+        assert!(e.message.starts_with("cannot write "), "{}", e.message);
+        assert!(e.message.contains("appendonly.aof"), "{}", e.message);
         // space again: the next check writes the record the failure left, durably
         aof.w.lock().file = good;
         assert!(s.accepting_writes());
         assert!(aof.last_write_ok());
+        assert_eq!(s.journal().unwrap().last_error(), None);
         drop(aof);
         drop(s);
         let s = store();

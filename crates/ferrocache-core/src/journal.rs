@@ -115,6 +115,24 @@ pub trait Journal: Send + Sync {
     fn accepting(&self) -> bool {
         true
     }
+    /// Why [`Journal::accepting`] is `false`: the failed write or fsync; `None` while the
+    /// last one succeeded.
+    fn last_error(&self) -> Option<JournalError> {
+        None
+    }
+}
+
+/// A journal's failed write or fsync (e.g. a full disk), for the error writes are refused
+/// with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalError {
+    /// The file that could not be written.
+    pub path: std::path::PathBuf,
+    /// The OS error number (28 = ENOSPC), when there is one.
+    pub errno: Option<i32>,
+    /// Names the file and the OS error, e.g. `cannot write /d/appendonly.aof: No space
+    /// left on device (os error 28)`.
+    pub message: String,
 }
 
 /// Several journals behind one: the store has one journal slot, and the append-only log
@@ -153,6 +171,9 @@ impl Journal for Hub {
     }
     fn accepting(&self) -> bool {
         self.sinks.read().iter().all(|j| j.accepting())
+    }
+    fn last_error(&self) -> Option<JournalError> {
+        self.sinks.read().iter().find_map(|j| j.last_error())
     }
 }
 
