@@ -217,7 +217,10 @@ export declare function cacheArith(id: number, key: string, incr: boolean, delta
  */
 export declare function cacheCas(id: number, key: string, value: string | Uint8Array, flags: number, exptime: number, cas: bigint): boolean
 
-/** Deletes many keys in one crossing (all keys are checked first); the number deleted. */
+/**
+ * Deletes many keys in one crossing (all keys are checked first); the number deleted.
+ * A log that cannot write stops it at that key, the earlier ones stay deleted.
+ */
 export declare function cacheDeleteMany(id: number, keys: string[]): number
 
 /** memcached `flush_all [delay]`, the delay in seconds. */
@@ -232,8 +235,8 @@ export declare function cacheGetMany(id: number, keys: string[], asString: boole
 
 /**
  * Stores many items with the same flags and exptime in one crossing. Every key is
- * checked before anything is stored; an engine error (too large, out of memory) stops
- * the batch at that entry, the earlier ones stay stored.
+ * checked before anything is stored; an engine error (too large, out of memory, the log
+ * cannot write) stops the batch at that entry, the earlier ones stay stored.
  */
 export declare function cacheSetMany(id: number, keys: string[], values: Array<string | Uint8Array>, flags: number, exptime: number): void
 
@@ -251,6 +254,12 @@ export interface NativeAofStatus {
   size: number
   /** Whether the last write (and fsync) succeeded. */
   ok: boolean
+  /** Why not: names the file and the OS error. */
+  error?: string
+  /** The file that failed. */
+  errorPath?: string
+  /** The OS error number of the failure. */
+  errno?: number
 }
 
 /** What one `apply` did. */

@@ -37,9 +37,12 @@ export type { ReplicationOptions, ReplicaTarget, ReplicaTlsOptions } from './rep
 export {
   Persistence,
   SnapshotError,
+  isLogWriteError,
   parseSaveRules,
   type AppendFsync,
   type LoadReport,
+  type LogWriteError,
+  type LogWriteFailure,
   type RejectedSnapshot,
   type SaveReport,
   type SaveRule,

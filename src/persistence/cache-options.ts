@@ -19,7 +19,8 @@ export interface CachePersistenceOptions {
   /**
    * Append-only log (`appendonly.aof` in `dataDir`): every change is logged and replayed
    * after the snapshot at start. `'always'` fsyncs before each write returns, `'everysec'`
-   * once a second, `'no'` leaves it to the OS. Default: off. Not with `loadAsync`.
+   * once a second, `'no'` leaves it to the OS. Default: off. Not with `loadAsync`. While
+   * the log cannot write (a full disk), writes throw a `LogWriteError` and reads are served.
    */
   appendfsync?: AppendFsync
   /** pino logger for load, save and failure messages (default: none). */

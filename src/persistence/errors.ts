@@ -97,6 +97,45 @@ export class SnapshotError extends Error {
   }
 }
 
+/**
+ * What every write of a cache with `appendfsync` throws (or rejects with) while its
+ * append-only log cannot write (a full disk, an I/O error), as ferrocached refuses writes
+ * then: `set`, `add`, `replace`, `append`, `prepend`, `cas`, `incr`, `decr`, `touch`,
+ * `delete`, `flush`, `setMany`, `deleteMany` and their `…Sync` twins (and `fetch` storing a
+ * loaded value). Reads (`get`, `gets`, `getMany`, `has`, `gat`) are served. Each write
+ * first retries what the failure left; the first one that gets through goes ahead.
+ */
+export interface LogWriteError extends Error {
+  /** Always `'FERROCACHE_LOG_FAILED'`. */
+  readonly code: 'FERROCACHE_LOG_FAILED'
+  /** The log file that could not be written (also named in the message). */
+  readonly path: string | undefined
+  /** The OS error number (28 = ENOSPC, 27 = EFBIG, 5 = EIO), when there is one. */
+  readonly errno: number | undefined
+  /**
+   * `false`: the write was refused and changed nothing. `true`: the change was made in
+   * memory (reads see it) but its log record failed, so it is not durable yet; the record
+   * is kept and written before the next write that gets through. For `setMany` and
+   * `deleteMany`: the entries before the failing one were made.
+   */
+  readonly applied: boolean
+}
+
+/** Whether `err` is the error of a write refused because the append-only log cannot write. */
+export function isLogWriteError(err: unknown): err is LogWriteError {
+  return err instanceof Error && (err as { code?: unknown }).code === 'FERROCACHE_LOG_FAILED'
+}
+
+/** Why an append-only log cannot write (see `Persistence.logWriteError`). */
+export interface LogWriteFailure {
+  /** Names the file and the OS error, e.g. `cannot write /data/appendonly.aof: No space left on device (os error 28)`. */
+  message: string
+  /** The file (or, for a failed log rotation before a snapshot, the data directory). */
+  path: string
+  /** The OS error number, when there is one. */
+  errno: number | undefined
+}
+
 export function saveReport(r: NativeSaveReport): SaveReport {
   return {
     path: r.path,

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino'
 import type { NativeCache, NativeDataDirLock, NativeSnapshotProgress } from '../../native/index'
 import { native } from '../native'
-import { loadReport, saveReport, SnapshotError, type LoadReport, type SaveReport } from './errors'
+import { loadReport, saveReport, SnapshotError, type LoadReport, type LogWriteFailure, type SaveReport } from './errors'
 import { DEFAULT_SAVE, dueRule, formatSaveRules, parseSaveRules, type SaveRule } from './rules'
 
 export interface PersistenceOptions {
@@ -373,6 +373,17 @@ export class Persistence {
       ['rdb_last_load_keys_expired', String(this.#lastLoad?.expired ?? 0)],
       ...this.#aofStats(),
     ]
+  }
+
+  /**
+   * Why the append-only log cannot write (the last write or fsync failed and was not
+   * retried successfully yet); `undefined` while it can, and without a log. Meanwhile
+   * every write throws a `LogWriteError` (`aof_last_write_status` is `err`).
+   */
+  get logWriteError(): LogWriteFailure | undefined {
+    const st = this.appendfsync === undefined || this.#native.closed ? null : native.aofStatus(this.#native)
+    if (st === null || st === undefined || st.ok || typeof st.error !== 'string') return undefined
+    return { message: st.error, path: st.errorPath ?? this.dataDir, errno: st.errno ?? undefined }
   }
 
   #aofStats(): Array<[string, string]> {

@@ -32,8 +32,8 @@ use napi::{sys, Env, Error, Result, Status};
 use napi_derive::napi;
 
 use convert::{
-    array_len, check, error_code, new_bigint, read_key, read_u64, store_error, throw, undefined,
-    with_value, JsArg, JsOut, KeyBuf, KeyList, KeyName, Kind,
+    array_len, check, error_code, new_bigint, read_key, read_u64, store_error, throw,
+    throw_log_failed, undefined, with_value, JsArg, JsOut, KeyBuf, KeyList, KeyName, Kind,
 };
 use scratch::{number, Out};
 
@@ -269,6 +269,18 @@ pub fn cache_get_many(
 
 // ---- writes ----
 
+/// The server's rule for a log that cannot write (`Storage::accepting_writes`), checked by
+/// every write before its change, so a refused write changes nothing, and after it, so a
+/// change whose record failed is not acknowledged (`applied`: it was made). Without a log
+/// this is one load of an empty slot; with one it retries a failed write first.
+fn log_gate(env: sys::napi_env, store: &Store, applied: bool) -> Result<()> {
+    if store.accepting_writes() {
+        return Ok(());
+    }
+    let why = store.journal().and_then(|j| j.last_error());
+    Err(throw_log_failed(env, why, applied))
+}
+
 fn store_request<'a>(
     mode: StoreMode,
     key: &'a [u8],
@@ -306,8 +318,13 @@ fn store_one(
     let key = read_key(env, key, KeyName::Key, &mut buf)?;
     with_value(env, value, "value", |bytes| {
         let req = store_request(mode, key, bytes, flags, exptime, cas);
+        log_gate(env, &store, false)?;
         match store.store(&req) {
-            Ok(outcome) => Ok(outcome.status == StoreStatus::Stored),
+            Ok(outcome) => {
+                let stored = outcome.status == StoreStatus::Stored;
+                log_gate(env, &store, stored)?;
+                Ok(stored)
+            }
             Err(e) => Err(store_error(env, e, &store, &req)),
         }
     })
@@ -340,8 +357,8 @@ pub fn cache_cas(
 }
 
 /// Stores many items with the same flags and exptime in one crossing. Every key is
-/// checked before anything is stored; an engine error (too large, out of memory) stops
-/// the batch at that entry, the earlier ones stay stored.
+/// checked before anything is stored; an engine error (too large, out of memory, the log
+/// cannot write) stops the batch at that entry, the earlier ones stay stored.
 #[napi]
 pub fn cache_set_many(
     env: Env,
@@ -365,12 +382,13 @@ pub fn cache_set_many(
         })?;
         with_value(env, value, "value", |bytes| {
             let req = store_request(StoreMode::Set, keys.get(i), bytes, flags, exptime, None);
+            log_gate(env, &store, i > 0)?;
             store
                 .store(&req)
                 .map_err(|e| store_error(env, e, &store, &req))
         })?;
     }
-    Ok(())
+    log_gate(env, &store, keys.len() > 0)
 }
 
 /// memcached `incr`/`decr`: the new value, or `undefined` on a miss. incr wraps at 2^64,
@@ -397,7 +415,10 @@ pub fn cache_arith(
         touch: None,
         new_cas: None,
     };
-    match store.arith(&req) {
+    log_gate(env, &store, false)?;
+    let res = store.arith(&req);
+    log_gate(env, &store, matches!(res, Ok(ArithStatus::Ok { .. })))?;
+    match res {
         Ok(ArithStatus::Ok { value, .. }) => Ok(JsOut(new_bigint(env, value)?)),
         Ok(ArithStatus::NotFound | ArithStatus::Exists) => undefined(env),
         Err(StoreError::NonNumeric) => Err(throw(
@@ -419,6 +440,7 @@ fn delete_one(store: &Store, key: &[u8]) -> bool {
 }
 
 /// Deletes many keys in one crossing (all keys are checked first); the number deleted.
+/// A log that cannot write stops it at that key, the earlier ones stay deleted.
 #[napi]
 pub fn cache_delete_many(
     env: Env,
@@ -428,13 +450,21 @@ pub fn cache_delete_many(
     let env = env.raw();
     let store = store_of(env, id)?;
     let keys = KeyList::read(env, keys.0)?;
-    let deleted = (0..keys.len()).filter(|&i| delete_one(&store, keys.get(i)));
-    Ok(deleted.count() as u32)
+    let mut deleted = 0u32;
+    for i in 0..keys.len() {
+        log_gate(env, &store, deleted > 0)?;
+        deleted += delete_one(&store, keys.get(i)) as u32;
+    }
+    log_gate(env, &store, deleted > 0)?;
+    Ok(deleted)
 }
 
 /// memcached `flush_all [delay]`, the delay in seconds.
 #[napi]
 pub fn cache_flush_all(env: Env, id: u32, delay: i64) -> Result<()> {
-    store_of(env.raw(), id)?.flush_all(delay);
-    Ok(())
+    let env = env.raw();
+    let store = store_of(env, id)?;
+    log_gate(env, &store, false)?;
+    store.flush_all(delay);
+    log_gate(env, &store, true)
 }

@@ -375,6 +375,12 @@ pub struct NativeAofStatus {
     pub size: f64,
     /// Whether the last write (and fsync) succeeded.
     pub ok: bool,
+    /// Why not: names the file and the OS error.
+    pub error: Option<String>,
+    /// The file that failed.
+    pub error_path: Option<String>,
+    /// The OS error number of the failure.
+    pub errno: Option<i32>,
 }
 
 /// Replays `dir`'s append-only log into `cache` (after its snapshot was loaded) and logs
@@ -409,11 +415,15 @@ pub fn aof_open(cache: &NativeCache, dir: String, mode: String) -> Result<Native
 #[napi]
 pub fn aof_status(cache: &NativeCache) -> Result<Option<NativeAofStatus>> {
     let store = cache.store()?;
-    Ok(store
-        .journal()
-        .and_then(|j| j.status())
-        .map(|(size, ok)| NativeAofStatus {
-            size: size as f64,
-            ok,
-        }))
+    let Some(journal) = store.journal() else {
+        return Ok(None);
+    };
+    let why = journal.last_error();
+    Ok(journal.status().map(|(size, ok)| NativeAofStatus {
+        size: size as f64,
+        ok,
+        error_path: why.as_ref().map(|e| e.path.display().to_string()),
+        errno: why.as_ref().and_then(|e| e.errno),
+        error: why.map(|e| e.message),
+    }))
 }

@@ -8,6 +8,7 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::ptr;
 
+use ferrocache_core::journal::JournalError;
 use ferrocache_core::{Store, StoreError, StoreRequest, MAX_KEY_LEN};
 use napi::bindgen_prelude::{FromNapiValue, ToNapiValue, TypeName};
 use napi::{sys, Error, Result, Status, ValueType};
@@ -22,6 +23,17 @@ pub(crate) enum Kind {
 /// Throws a JS error of `kind` with `code`, and returns the error that tells napi-rs an
 /// exception is already pending (so it does not throw a second, generic one).
 pub(crate) fn throw(env: sys::napi_env, kind: Kind, code: &str, msg: &str) -> Error {
+    throw_with(env, kind, code, msg, |_| ())
+}
+
+/// [`throw`], with `more` setting further properties on the error before it is thrown.
+fn throw_with(
+    env: sys::napi_env,
+    kind: Kind,
+    code: &str,
+    msg: &str,
+    more: impl FnOnce(sys::napi_value),
+) -> Error {
     unsafe {
         let mut js_code = ptr::null_mut();
         let mut js_msg = ptr::null_mut();
@@ -34,10 +46,59 @@ pub(crate) fn throw(env: sys::napi_env, kind: Kind, code: &str, msg: &str) -> Er
             Kind::Range => sys::napi_create_range_error,
         };
         if create(env, js_code, js_msg, &mut err) == sys::Status::napi_ok {
+            more(err);
             sys::napi_throw(env, err);
         }
     }
     Error::new(Status::PendingException, msg.to_string())
+}
+
+/// Throws the error of a write while the append-only log cannot write (`FERROCACHE_LOG_FAILED`,
+/// typed as `LogWriteError` in `src/persistence/errors.ts`): the message names the file and
+/// the OS error, `path` and `errno` repeat them; `applied` says whether this call's change
+/// was made (in memory, its record kept for a retry) before its record failed.
+pub(crate) fn throw_log_failed(
+    env: sys::napi_env,
+    why: Option<JournalError>,
+    applied: bool,
+) -> Error {
+    let detail = why.as_ref().map_or("the log cannot write", |e| &e.message);
+    let msg = if applied {
+        format!(
+            "append-only log write failed: {detail}; this change was made in memory but is \
+             not durable (its record is retried), and writes are refused until the log can write"
+        )
+    } else {
+        format!(
+            "append-only log write failed: {detail}; writes are refused until the log can \
+             write (this change was not made)"
+        )
+    };
+    throw_with(
+        env,
+        Kind::Error,
+        "FERROCACHE_LOG_FAILED",
+        &msg,
+        |err| unsafe {
+            let mut v = ptr::null_mut();
+            if let Some(e) = &why {
+                let path = e.path.display().to_string();
+                sys::napi_create_string_utf8(
+                    env,
+                    path.as_ptr().cast(),
+                    path.len() as isize,
+                    &mut v,
+                );
+                sys::napi_set_named_property(env, err, c"path".as_ptr(), v);
+                if let Some(n) = e.errno {
+                    sys::napi_create_int32(env, n, &mut v);
+                    sys::napi_set_named_property(env, err, c"errno".as_ptr(), v);
+                }
+            }
+            sys::napi_get_boolean(env, applied, &mut v);
+            sys::napi_set_named_property(env, err, c"applied".as_ptr(), v);
+        },
+    )
 }
 
 /// A failed napi call: surface whatever napi has pending, or a generic error.

@@ -14,7 +14,7 @@ use napi::bindgen_prelude::Object;
 use napi::{sys, Env, JsValue, Result};
 
 use super::convert::{check, read_key, throw, type_of, KeyBuf, KeyName, Kind};
-use super::{delete_one, read, store_of, store_one};
+use super::{delete_one, log_gate, read, store_of, store_one};
 
 /// Reads the first `N` arguments; missing ones are `undefined`.
 unsafe fn args<const N: usize>(
@@ -196,7 +196,11 @@ callback!(touch, 3, |env, a| {
     let store = store_of(env, arg_u32(env, a[0], "id")?)?;
     let mut buf = KeyBuf::new();
     let key = read_key(env, a[1], KeyName::Key, &mut buf)?;
-    boolean(env, store.touch(key, arg_i64(env, a[2], "exptime")?))
+    let exptime = arg_i64(env, a[2], "exptime")?;
+    log_gate(env, &store, false)?;
+    let touched = store.touch(key, exptime);
+    log_gate(env, &store, touched)?;
+    boolean(env, touched)
 });
 
 // cacheDelete(id, key): whether the key existed.
@@ -204,7 +208,10 @@ callback!(delete, 2, |env, a| {
     let store = store_of(env, arg_u32(env, a[0], "id")?)?;
     let mut buf = KeyBuf::new();
     let key = read_key(env, a[1], KeyName::Key, &mut buf)?;
-    boolean(env, delete_one(&store, key))
+    log_gate(env, &store, false)?;
+    let deleted = delete_one(&store, key);
+    log_gate(env, &store, deleted)?;
+    boolean(env, deleted)
 });
 
 type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
