@@ -1,6 +1,8 @@
 //! Engine settings, with memcached's defaults and a builder with one documented setter each.
 
 use crate::{Clock, ConfigError};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize};
 
 /// Engine settings. Build with [`Config::default`] and the setters:
 ///
@@ -11,7 +13,8 @@ use crate::{Clock, ConfigError};
 /// ```
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Bytes of item memory (memcached `-m`, default 64 MiB). Pages never exceed it.
+    /// Bytes of item memory at start (memcached `-m`, default 64 MiB). Pages never exceed
+    /// it; [`crate::Store::set_memory_limit`] changes it at runtime.
     pub memory_limit: usize,
     /// Slab page size (1 MiB; raised to `item_size_max` when that is larger, as memcached).
     pub page_size: usize,
@@ -33,7 +36,8 @@ pub struct Config {
     pub hot_lru_pct: u8,
     /// Percentage of a class's items kept in the warm segment (default 40).
     pub warm_lru_pct: u8,
-    /// Move slab pages between classes when the size mix shifts (memcached `slab_automove`).
+    /// Move slab pages between classes when the size mix shifts (memcached `slab_automove`
+    /// 1; `false` is 0). The mode can change at runtime: [`crate::Store::set_slab_automove`].
     pub slab_automove: bool,
     /// Run the background crawler thread (expiry + automove). Tests turn it off and call
     /// [`crate::Store::maintain`] by hand.
@@ -226,4 +230,61 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The settings memcached's admin commands change at runtime (`cache_memlimit`, `slabs
+/// automove`, `lru_crawler enable|disable|sleep|tocrawl`). Read by the background work and
+/// the page allocator's slow path only, never by a get or a store.
+#[derive(Debug)]
+pub(crate) struct Tunables {
+    /// Bytes of item memory now ([`Config::memory_limit`] at start).
+    pub memory_limit: AtomicUsize,
+    /// memcached's `slab_automove`: 0 off, 1 on, 2 aggressive.
+    pub slab_automove: AtomicU8,
+    /// The expiry crawler runs (memcached's `lru_crawler`).
+    pub crawler: AtomicBool,
+    /// Microseconds the crawler sleeps between two lock holds (memcached's
+    /// `lru_crawler_sleep`, default 100).
+    pub crawler_sleep_us: AtomicU32,
+    /// Items of each class a requested crawl checks at most, 0 = all (memcached's
+    /// `lru_crawler_tocrawl`).
+    pub crawler_tocrawl: AtomicU32,
+}
+
+impl Tunables {
+    pub fn new(config: &Config) -> Tunables {
+        Tunables {
+            memory_limit: AtomicUsize::new(config.memory_limit),
+            slab_automove: AtomicU8::new(config.slab_automove as u8),
+            crawler: AtomicBool::new(true),
+            crawler_sleep_us: AtomicU32::new(100),
+            crawler_tocrawl: AtomicU32::new(0),
+        }
+    }
+
+    pub fn snapshot(&self) -> RuntimeSettings {
+        RuntimeSettings {
+            memory_limit: self.memory_limit.load(Relaxed),
+            slab_automove: self.slab_automove.load(Relaxed),
+            lru_crawler: self.crawler.load(Relaxed),
+            lru_crawler_sleep: self.crawler_sleep_us.load(Relaxed),
+            lru_crawler_tocrawl: self.crawler_tocrawl.load(Relaxed),
+        }
+    }
+}
+
+/// The runtime-adjustable settings as they are now ([`crate::Store::runtime_settings`]),
+/// named as memcached's `stats settings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeSettings {
+    /// `maxbytes`.
+    pub memory_limit: usize,
+    /// `slab_automove` (0, 1 or 2).
+    pub slab_automove: u8,
+    /// `lru_crawler`.
+    pub lru_crawler: bool,
+    /// `lru_crawler_sleep` (µs).
+    pub lru_crawler_sleep: u32,
+    /// `lru_crawler_tocrawl`.
+    pub lru_crawler_tocrawl: u32,
 }

@@ -3,14 +3,24 @@
 //! [`Core::maintain`] walks each shard's hash table, [`CRAWL_BATCH`] slots per lock hold
 //! and at most [`CRAWL_SLOTS_PER_PASS`] per pass, and unlinks expired or flushed items so
 //! their memory returns without anyone asking for them. It then keeps each class's HOT and
-//! WARM segments within their limits and lets the page mover look at the eviction window.
-//! With `Config::background` a thread runs it every [`INTERVAL`]; the thread holds only a
-//! weak reference to the store and is stopped and joined when the store is dropped.
+//! WARM segments within their limits, lets the page mover look at the eviction window and
+//! frees pages a lower memory limit left over budget. With `Config::background` a thread
+//! runs it every [`INTERVAL`] (or at once when woken); the thread holds only a weak
+//! reference to the store and is stopped and joined when the store is dropped.
+//!
+//! memcached's `lru_crawler` commands act here: `disable` stops the expiry walk (juggling,
+//! automove and hash growth go on: memcached's LRU maintainer is a separate thread),
+//! `crawl <classes>` queues one pass over the whole store that reclaims the dead items of
+//! those classes only (at most `tocrawl` checked per class), run by the thread (at once
+//! by the caller when there is none), and `sleep` is the pause between two lock holds of
+//! the thread's walks.
 
 use crate::item::F_FETCHED;
-use crate::shard::{Core, Dead};
-use parking_lot::{Condvar, Mutex};
-use std::sync::{Arc, Weak};
+use crate::shard::{Core, Dead, Shard};
+use parking_lot::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -31,16 +41,77 @@ const COLD_PULL_PER_PASS: usize = 64;
 /// Time between two background passes.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
+/// The crawler's counters (memcached's `lru_crawler_running`, `lru_crawler_starts`) and the
+/// crawl requested by `lru_crawler crawl`, if one waits.
+#[derive(Debug, Default)]
+pub(crate) struct CrawlState {
+    pub running: AtomicBool,
+    pub starts: AtomicU64,
+    /// Classes of the requested crawl not run yet; `Some` also while it runs.
+    pub requested: Mutex<Option<Vec<bool>>>,
+}
+
+/// What [`crate::Store::crawl`] did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrawlStart {
+    /// Queued (or, without a background thread, done).
+    Started,
+    /// A requested crawl is queued or running: memcached's `BUSY`.
+    Busy,
+}
+
 impl Core {
-    /// One pass: crawls up to [`CRAWL_SLOTS_PER_PASS`] hash slots from where the last
-    /// pass stopped, [`CRAWL_BATCH`] per lock hold, unlinking dead items; when a shard's walk
-    /// completes its LRUs are juggled and its hash table helped to grow. Then the mover looks
-    /// at the eviction window.
+    /// One pass of the background work, with no pause between lock holds.
     pub(crate) fn maintain(&self) {
+        self.maintain_pass(false)
+    }
+
+    /// One pass: a requested crawl, if one waits; the expiry walk (when the crawler is
+    /// enabled, otherwise the LRU juggling alone); automove; pages over a lowered memory
+    /// limit. `paced`: sleep `lru_crawler_sleep` between lock holds (the background thread).
+    pub(crate) fn maintain_pass(&self, paced: bool) {
+        self.run_requested_crawl(paced);
+        if self.tune.crawler.load(Relaxed) {
+            self.expiry_walk(paced);
+        } else {
+            for m in self.shards.iter() {
+                self.tend_shard(&mut m.lock());
+            }
+        }
+        self.automove();
+        self.shrink_to_limit(usize::MAX);
+    }
+
+    /// The juggling and hash growth a shard gets once per walk.
+    fn tend_shard(&self, s: &mut Shard) {
         let (hot, warm) = (self.config.hot_lru_pct, self.config.warm_lru_pct);
+        s.ht.help_grow(&s.mem, GROW_SLOTS_PER_PASS);
+        for c in 0..s.lru.len() {
+            if s.lru[c].total() > 0 {
+                s.lru_juggle(c, hot, warm);
+                s.lru_pull_cold(c, COLD_PULL_PER_PASS, warm);
+            }
+        }
+    }
+
+    fn pause(&self, paced: bool) {
+        let us = self.tune.crawler_sleep_us.load(Relaxed);
+        if paced && us > 0 {
+            std::thread::sleep(Duration::from_micros(us as u64));
+        }
+    }
+
+    /// The background expiry walk: up to [`CRAWL_SLOTS_PER_PASS`] hash slots from where the
+    /// last pass stopped, [`CRAWL_BATCH`] per lock hold, unlinking dead items; when a
+    /// shard's walk completes its LRUs are juggled and its hash table helped to grow.
+    fn expiry_walk(&self, paced: bool) {
         let n = self.shards.len();
         let mut cursor = self.crawl_cursor.lock();
         let (mut si, mut pos) = *cursor;
+        if (si, pos) == (0, 0) {
+            self.crawl.starts.fetch_add(1, Relaxed);
+        }
+        self.crawl.running.store(true, Relaxed);
         let mut budget = CRAWL_SLOTS_PER_PASS;
         let mut finished_shards = 0;
         let mut batch = Vec::new();
@@ -49,13 +120,7 @@ impl Core {
             let mut guard = self.shards[si].lock();
             let s = &mut *guard;
             if pos >= s.ht.walk_len() {
-                s.ht.help_grow(&s.mem, GROW_SLOTS_PER_PASS);
-                for c in 0..s.lru.len() {
-                    if s.lru[c].total() > 0 {
-                        s.lru_juggle(c, hot, warm);
-                        s.lru_pull_cold(c, COLD_PULL_PER_PASS, warm);
-                    }
-                }
+                self.tend_shard(s);
                 si = (si + 1) % n;
                 pos = 0;
                 finished_shards += 1;
@@ -65,33 +130,106 @@ impl Core {
             pos = s.ht.collect(&s.mem, pos, CRAWL_BATCH, &mut batch);
             budget = budget.saturating_sub(CRAWL_BATCH);
             for &h in &batch {
-                let it = s.mem.item(h);
-                if let Some(dead) = ctx.dead(it) {
-                    let c = s.class_of(h);
-                    s.cs[c].crawler_reclaimed += 1;
-                    if dead == Dead::Expired && !it.has(F_FETCHED) {
-                        s.cs[c].expired_unfetched += 1;
-                    }
-                    s.unlink_item(self, h);
-                }
+                let c = s.class_of(h);
+                s.cs[c].crawler_items_checked += 1;
+                reclaim_if_dead(self, s, &ctx, h, c);
             }
+            drop(guard);
+            self.pause(paced);
         }
         *cursor = (si, pos);
-        drop(cursor);
-        self.automove();
+        // a walk that did not come round yet is still running
+        self.crawl.running.store(
+            (si, pos) != (0, 0) || self.crawl.requested.lock().is_some(),
+            Relaxed,
+        );
+    }
+
+    /// Queues a crawl of the classes marked in `classes` (index 0 = memcached's class 1),
+    /// or runs it now when there is no background thread.
+    pub(crate) fn request_crawl(&self, classes: Vec<bool>) -> CrawlStart {
+        {
+            let mut req = self.crawl.requested.lock();
+            if req.is_some() {
+                return CrawlStart::Busy;
+            }
+            *req = Some(classes);
+        }
+        self.crawl.running.store(true, Relaxed);
+        if self.config.background {
+            self.wake.1.notify_all();
+        } else {
+            self.run_requested_crawl(false);
+        }
+        CrawlStart::Started
+    }
+
+    /// Runs the queued crawl, if any: every shard's table in batches; the dead items of the
+    /// requested classes are unlinked, at most `tocrawl` items of each class are checked.
+    fn run_requested_crawl(&self, paced: bool) {
+        let Some(want) = self.crawl.requested.lock().clone() else {
+            return;
+        };
+        self.crawl.starts.fetch_add(1, Relaxed);
+        let limit = match self.tune.crawler_tocrawl.load(Relaxed) {
+            0 => u64::MAX,
+            n => n as u64,
+        };
+        let mut checked = vec![0u64; want.len()];
+        let mut batch = Vec::new();
+        for m in self.shards.iter() {
+            let mut pos = 0;
+            loop {
+                let ctx = self.ctx();
+                let mut guard = m.lock();
+                let s = &mut *guard;
+                if pos >= s.ht.walk_len() {
+                    break;
+                }
+                batch.clear();
+                pos = s.ht.collect(&s.mem, pos, CRAWL_BATCH, &mut batch);
+                for &h in &batch {
+                    let c = s.class_of(h);
+                    if !want.get(c).copied().unwrap_or(false) || checked[c] >= limit {
+                        continue;
+                    }
+                    checked[c] += 1;
+                    s.cs[c].crawler_items_checked += 1;
+                    reclaim_if_dead(self, s, &ctx, h, c);
+                }
+                drop(guard);
+                self.pause(paced);
+            }
+        }
+        *self.crawl.requested.lock() = None;
+        let walking = *self.crawl_cursor.lock() != (0, 0);
+        self.crawl.running.store(walking, Relaxed);
+    }
+}
+
+/// Unlinks item `h` (class `c`) when it is expired or flushed, counting it as the crawler's.
+fn reclaim_if_dead(core: &Core, s: &mut Shard, ctx: &crate::shard::Ctx, h: u32, c: usize) {
+    let it = s.mem.item(h);
+    if let Some(dead) = ctx.dead(it) {
+        s.cs[c].crawler_reclaimed += 1;
+        if dead == Dead::Expired && !it.has(F_FETCHED) {
+            s.cs[c].expired_unfetched += 1;
+        }
+        s.unlink_item(core, h);
     }
 }
 
 /// The background thread; dropping it stops and joins it.
 pub(crate) struct Crawler {
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    stop: Arc<(Mutex<bool>, parking_lot::Condvar)>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Crawler {
-    pub fn spawn(core: Weak<Core>) -> Crawler {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    pub fn spawn(core: &Arc<Core>) -> Crawler {
+        let stop = core.wake.clone();
         let flag = stop.clone();
+        let core = Arc::downgrade(core);
         let thread = std::thread::Builder::new()
             .name("ferrocache-crawler".into())
             .spawn(move || loop {
@@ -105,7 +243,7 @@ impl Crawler {
                     }
                 }
                 match core.upgrade() {
-                    Some(c) => c.maintain(),
+                    Some(c) => c.maintain_pass(true),
                     None => return,
                 }
             })

@@ -14,17 +14,59 @@
 //!   while another class has a page's worth of free chunks, or did not evict and holds much
 //!   older items (or had no sets and items no younger), one of its pages moves to the
 //!   evicting class.
-//!   So memory follows the value-size mix instead of calcifying.
+//!   So memory follows the value-size mix instead of calcifying. In mode 2 (memcached's
+//!   aggressive `slab_automove=2`) every class that evicted during the window takes a page
+//!   from any class with two or more, whatever their ages;
+//! - [`Core::reassign`]: `slabs reassign <src> <dst>`, one page now, as memcached's
+//!   `slabs_reassign` decides (class 0 is the pool of unassigned pages, src -1 any class);
+//! - [`Core::shrink_to_limit`]: after `cache_memlimit` lowered the limit below the pages
+//!   that exist, the class with most pages gives up its emptiest page (items relocated or
+//!   evicted), which goes back to the system, until the pages fit the limit again.
 
 use crate::hashtable::hash_key;
 use crate::item::NIL;
 use crate::lru::{COLD, HOT, WARM};
 use crate::shard::{Core, Shard};
-use parking_lot::MutexGuard;
-use std::sync::atomic::Ordering;
+use crate::ConfigError;
+use parking_lot::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Pages automove moves per `maintain` pass.
 const AUTOMOVE_PAGES_PER_PASS: usize = 2;
+
+/// Pages automove mode 2 moves per `maintain` pass at most.
+const AGGRESSIVE_PAGES_PER_PASS: usize = 8;
+
+/// Pages `cache_memlimit` frees before it returns when a background thread can free the
+/// rest (a few milliseconds of work; the thread is woken for the others).
+const SHRINK_PAGES_INLINE: usize = 64;
+
+/// The mover's counters (memcached's `slab_reassign_rescues`,
+/// `slab_reassign_evictions_nomem`), the round-robin cursor of `src -1` and the guard that
+/// makes a second concurrent `slabs reassign` answer BUSY.
+#[derive(Debug, Default)]
+pub(crate) struct MoveState {
+    pub rescues: AtomicU64,
+    pub evictions_nomem: AtomicU64,
+    pick_cursor: AtomicUsize,
+    reassigning: Mutex<()>,
+}
+
+/// The outcome of [`crate::Store::slabs_reassign`], one per reply of memcached's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reassign {
+    /// The page moved (`OK`).
+    Moved,
+    /// Another reassign is under way (`BUSY currently processing reassign request`).
+    Busy,
+    /// A class id out of range, or src -1 with no class to take from (`BADCLASS …`).
+    BadClass,
+    /// The source has fewer than two pages, or (without eviction) its items cannot all be
+    /// relocated (`NOSPARE source class has no spare pages`).
+    NoSpare,
+    /// src = dst (`SAME src and dst class are identical`).
+    Same,
+}
 
 impl Core {
     /// Makes room in class `c` for shard `si`, which holds no lock now and found nothing of
@@ -78,11 +120,21 @@ impl Core {
         from: Option<usize>,
         to: Option<usize>,
     ) -> bool {
-        let mut a = self.alloc.lock();
-        let mem = &*self.mem;
-        if to.is_some() && a.can_grow() {
+        if to.is_some() && self.alloc.lock().can_grow() {
             return true; // someone freed a page meanwhile; the retry takes it
         }
+        self.move_one_page(guards, from, to)
+    }
+
+    /// Moves a page even when the budget has room (a reassign asks for this very move).
+    fn move_one_page(
+        &self,
+        guards: &mut [MutexGuard<'_, Shard>],
+        from: Option<usize>,
+        to: Option<usize>,
+    ) -> bool {
+        let mut a = self.alloc.lock();
+        let mem = &*self.mem;
         let donor = match from {
             Some(d) => d,
             None => match (0..self.classes.len())
@@ -129,9 +181,11 @@ impl Core {
                 it.copy_to(mem.item(nh));
                 s.ht.replace(mem, hash, h, nh);
                 s.lru[donor].replace(mem, h, nh);
+                self.moves.rescues.fetch_add(1, Ordering::Relaxed);
             } else {
                 s.count_eviction(&ctx, donor, it);
                 s.unlink_links(h);
+                self.moves.evictions_nomem.fetch_add(1, Ordering::Relaxed);
             }
             a.forget_chunk(mem, h);
         }
@@ -149,9 +203,120 @@ impl Core {
         true
     }
 
-    /// One automove decision (memcached `slab_automove=1`, simplified): see the module docs.
+    /// memcached's `slabs_reassign_pick_any`: the next class after the last one picked
+    /// (round robin) that has two or more pages and is not `dst`.
+    fn pick_any(&self, dst: Option<usize>) -> Option<usize> {
+        let n = self.classes.len();
+        let a = self.alloc.lock();
+        for _ in 0..n {
+            let c = self.moves.pick_cursor.fetch_add(1, Ordering::Relaxed) % n;
+            if Some(c) != dst && a.classes[c].pages > 1 {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// `slabs reassign <src> <dst>` with memcached's class ids (1-based; 0 = the pool of
+    /// unassigned pages; src -1 = any class with a spare page). Synchronous: the page has
+    /// moved when this returns [`Reassign::Moved`].
+    pub(crate) fn reassign(&self, src: i64, dst: i64) -> Reassign {
+        let Some(_one) = self.moves.reassigning.try_lock() else {
+            return Reassign::Busy;
+        };
+        if src == dst {
+            return Reassign::Same;
+        }
+        let n = self.classes.len() as i64;
+        let class = |id: i64| (id > 0).then(|| id as usize - 1);
+        let src = match src {
+            -1 => self.pick_any(class(dst)).map_or(-1, |c| c as i64 + 1),
+            s => s,
+        };
+        if !(0..=n).contains(&src) || !(0..=n).contains(&dst) {
+            return Reassign::BadClass;
+        }
+        let mut guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
+        let spare = {
+            let a = self.alloc.lock();
+            match class(src) {
+                Some(c) => a.classes[c].pages as usize,
+                None => a.pool().len(),
+            }
+        };
+        if spare < 2 {
+            return Reassign::NoSpare;
+        }
+        match class(src) {
+            Some(c) => {
+                if !self.move_one_page(&mut guards, Some(c), class(dst)) {
+                    return Reassign::NoSpare;
+                }
+            }
+            None => {
+                // from the pool: the page only changes hands
+                let mut a = self.alloc.lock();
+                if let (Some(d), Some(p)) = (class(dst), a.take_pooled()) {
+                    a.assign(&self.mem, &self.classes, p, d);
+                    self.slabs_moved.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        Reassign::Moved
+    }
+
+    /// `cache_memlimit`: a new limit in bytes. Raising it lets allocations take more pages
+    /// at once; lowering it frees pages over it ([`Core::shrink_to_limit`]): a few now, the
+    /// rest by the background thread. Errors when the limit holds no page or more than the
+    /// page table can name.
+    pub(crate) fn set_memory_limit(&self, bytes: usize) -> Result<(), ConfigError> {
+        let pages = bytes / self.config.page_size;
+        if pages == 0 || pages > self.mem.capacity() {
+            return Err(ConfigError(format!(
+                "memory limit must hold between 1 and {} pages",
+                self.mem.capacity()
+            )));
+        }
+        self.tune.memory_limit.store(bytes, Ordering::Relaxed);
+        self.alloc.lock().set_max_pages(pages);
+        let inline = if self.config.background {
+            SHRINK_PAGES_INLINE
+        } else {
+            usize::MAX
+        };
+        if !self.shrink_to_limit(inline) && self.config.background {
+            self.wake.1.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Frees pages while more exist than the memory limit allows, at most `max_moves` page
+    /// moves: pooled pages first, then the emptiest page of the class with most pages
+    /// (its items relocated or evicted). `true` once the pages fit the limit.
+    pub(crate) fn shrink_to_limit(&self, max_moves: usize) -> bool {
+        for _ in 0..max_moves {
+            {
+                let mut a = self.alloc.lock();
+                a.release_over_budget(&self.mem);
+                if a.over_budget() == 0 {
+                    return true;
+                }
+            }
+            let mut guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
+            if !self.move_one_page(&mut guards, None, None) {
+                return false; // without eviction (-M): items that cannot move yet
+            }
+        }
+        let mut a = self.alloc.lock();
+        a.release_over_budget(&self.mem);
+        a.over_budget() == 0
+    }
+
+    /// One automove decision (memcached `slab_automove=1`, simplified; 2 aggressive): see
+    /// the module docs.
     pub(crate) fn automove(&self) {
-        if !self.config.slab_automove || !self.config.evict {
+        let mode = self.tune.slab_automove.load(Ordering::Relaxed);
+        if mode == 0 || !self.config.evict {
             return;
         }
         let n = self.classes.len();
@@ -200,6 +365,16 @@ impl Core {
             window[c] = (evicted[c], sets[c]);
         }
         drop(window);
+        if mode == 2 {
+            let mut evicting: Vec<usize> = (0..n).filter(|&c| d_ev[c] > 0).collect();
+            evicting.sort_by_key(|&c| std::cmp::Reverse(d_ev[c]));
+            for &c in evicting.iter().take(AGGRESSIVE_PAGES_PER_PASS) {
+                if let Some(src) = self.pick_any(Some(c)) {
+                    self.move_page(Some(src), Some(c));
+                }
+            }
+            return;
+        }
         let Some(receiver) = (0..n).filter(|&c| d_ev[c] > 0).max_by_key(|&c| d_ev[c]) else {
             return;
         };

@@ -10,15 +10,17 @@
 //! page ([`Core::make_room`]) and runs the operation again.
 
 use crate::clock::Clock;
-use crate::crawler::Crawler;
+use crate::config::Tunables;
+use crate::crawler::{CrawlState, Crawler};
 use crate::hashtable::{hash_key, HashTable, SlotHint};
 use crate::item::{total_size, Item, F_ACTIVE, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL};
 use crate::journal::{ItemState, Journal, Record};
 use crate::lru::{Lru, COLD, HOT, WARM};
-use crate::slab::{SlabAlloc, SlabClasses, SlabMem};
+use crate::mover::MoveState;
+use crate::slab::{SlabAlloc, SlabClasses, SlabMem, MAX_PAGE_SLOTS};
 use crate::store::*;
 use crate::{Config, ConfigError, SlabClassStats, Stats, StoreError};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -108,6 +110,7 @@ pub(crate) struct ClassCounters {
     pub expired_unfetched: u64,
     pub evicted_unfetched: u64,
     pub crawler_reclaimed: u64,
+    pub crawler_items_checked: u64,
     pub moves_to_cold: u64,
     pub moves_to_warm: u64,
     pub moves_within_lru: u64,
@@ -150,6 +153,14 @@ pub(crate) struct Core {
     pub mover_window: Mutex<Vec<(u64, u64)>>,
     /// Where the crawler continues: (shard, page slot).
     pub crawl_cursor: Mutex<(usize, usize)>,
+    /// Settings the admin commands change at runtime.
+    pub tune: Tunables,
+    /// The crawler's counters and its queue of requested crawls (`crawler.rs`).
+    pub crawl: CrawlState,
+    /// The mover's counters and its one-at-a-time guard (`mover.rs`).
+    pub moves: MoveState,
+    /// Wakes the background thread before its interval ends (`true` = stop it).
+    pub wake: Arc<(Mutex<bool>, Condvar)>,
     /// Receives every change (the append-only log); unset = one branch per write.
     pub journal: OnceLock<Arc<dyn Journal>>,
 }
@@ -177,7 +188,11 @@ impl Shards {
                 "memory limit is too large for the page size".into(),
             ));
         }
-        let mem = Arc::new(SlabMem::new(&classes, max_pages));
+        // the page table covers every limit `set_memory_limit` may raise to (see SlabMem::new)
+        let capacity = (max_handle_pages as usize)
+            .min(MAX_PAGE_SLOTS)
+            .max(max_pages);
+        let mem = Arc::new(SlabMem::new(&classes, capacity));
         let now = config.clock.now();
         let shards: Box<[Mutex<Shard>]> = (0..config.shards)
             .map(|_| {
@@ -211,14 +226,15 @@ impl Shards {
             cmd_flush: AtomicU64::new(0),
             mover_window: Mutex::new(vec![(0, 0); classes.len()]),
             crawl_cursor: Mutex::new((0, 0)),
+            tune: Tunables::new(&config),
+            crawl: CrawlState::default(),
+            moves: MoveState::default(),
+            wake: Arc::new((Mutex::new(false), Condvar::new())),
             journal: OnceLock::new(),
             classes,
             config,
         });
-        let crawler = core
-            .config
-            .background
-            .then(|| Crawler::spawn(Arc::downgrade(&core)));
+        let crawler = core.config.background.then(|| Crawler::spawn(&core));
         Ok(Shards { core, crawler })
     }
 
@@ -675,12 +691,16 @@ impl Core {
         let ctx = self.ctx();
         let slabs_moved = self.slabs_moved.load(Ordering::Relaxed);
         let mut st = Stats {
-            limit_maxbytes: self.config.memory_limit as u64,
+            limit_maxbytes: self.tune.memory_limit.load(Ordering::Relaxed) as u64,
             total_malloced: (alloc.allocated() * self.config.page_size) as u64,
             slab_global_page_pool: alloc.pool_len() as u64,
             cmd_flush: self.cmd_flush.load(Ordering::Relaxed),
             slabs_moved,
             slab_reassign_count: slabs_moved,
+            slab_reassign_rescues: self.moves.rescues.load(Ordering::Relaxed),
+            slab_reassign_evictions_nomem: self.moves.evictions_nomem.load(Ordering::Relaxed),
+            lru_crawler_running: self.crawl.running.load(Ordering::Relaxed),
+            lru_crawler_starts: self.crawl.starts.load(Ordering::Relaxed),
             ..Stats::default()
         };
         let n = self.classes.len();
@@ -760,6 +780,7 @@ impl Core {
                 out.expired_unfetched += cc.expired_unfetched;
                 out.evicted_unfetched += cc.evicted_unfetched;
                 out.crawler_reclaimed += cc.crawler_reclaimed;
+                out.crawler_items_checked += cc.crawler_items_checked;
                 out.moves_to_cold += cc.moves_to_cold;
                 out.moves_to_warm += cc.moves_to_warm;
                 out.moves_within_lru += cc.moves_within_lru;
@@ -781,6 +802,7 @@ impl Core {
             st.expired_unfetched += c.expired_unfetched;
             st.evicted_unfetched += c.evicted_unfetched;
             st.crawler_reclaimed += c.crawler_reclaimed;
+            st.crawler_items_checked += c.crawler_items_checked;
         }
         st.hash_power_level = buckets.max(1).ilog2();
         st.classes = classes.into_iter().filter(|c| c.total_pages > 0).collect();
@@ -1348,7 +1370,8 @@ impl Shards {
     /// See [`Store::reserve`].
     pub fn reserve(&self, items: u64) {
         let smallest = self.core.classes.sizes[0] as u64;
-        let fits = (self.core.config.memory_limit as u64 / smallest).min(items);
+        let limit = self.core.tune.memory_limit.load(Ordering::Relaxed);
+        let fits = (limit as u64 / smallest).min(items);
         let shards = self.core.shards.len() as u64;
         // an eighth more than the even share: shards differ by a few hundred items per 100k
         let per_shard = (fits / shards + fits / shards / 8) as usize;

@@ -20,6 +20,11 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 const CHUNK_ALIGN: usize = 8;
 
+/// Most page slots a store's page table has (4 TiB of 1 MiB pages; 64 MiB of address
+/// space for the table, resident only where pages exist): the ceiling of a runtime
+/// memory limit, with the handle space's.
+pub const MAX_PAGE_SLOTS: usize = 1 << 22;
+
 /// The chunk sizes of a store (shared by all shards).
 #[derive(Debug, Clone)]
 pub struct SlabClasses {
@@ -76,8 +81,9 @@ impl SlabClasses {
     }
 }
 
-/// One page of zeroed memory. Freed only when the store is dropped; the mover hands pages
-/// from class to class without returning them to the allocator.
+/// One page of zeroed memory. The mover hands pages from class to class without returning
+/// them to the allocator; a page goes back only when the memory limit is lowered below the
+/// pages that exist ([`SlabAlloc::release_over_budget`]) and when the store is dropped.
 pub struct Page {
     ptr: NonNull<u8>,
     size: usize,
@@ -113,18 +119,33 @@ pub struct SlabMem {
     chunk_mask: u32,
 }
 
+/// `n` zeroed atomics from one zeroed allocation: the operating system hands the memory out
+/// as it is first written, so a table sized for the largest memory limit a store can be
+/// raised to costs resident memory only for the pages that exist.
+fn zeroed<T>(n: usize) -> Box<[T]> {
+    debug_assert!(std::mem::size_of::<T>() > 0);
+    // SAFETY: only used with AtomicPtr and AtomicU32, for which all-zero bits are a valid
+    // value (null, 0).
+    unsafe { Box::<[T]>::new_zeroed_slice(n).assume_init() }
+}
+
 impl SlabMem {
-    pub fn new(classes: &SlabClasses, max_pages: usize) -> SlabMem {
+    /// A table for pages `0..capacity` (every page the handle space can name, so the memory
+    /// limit can be raised at runtime without the table moving under lock-free readers).
+    pub fn new(classes: &SlabClasses, capacity: usize) -> SlabMem {
         let chunk_bits = classes.chunk_bits();
         SlabMem {
-            base: (0..max_pages)
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                .collect(),
-            chunk_size: (0..max_pages).map(|_| AtomicU32::new(0)).collect(),
-            class: (0..max_pages).map(|_| AtomicU32::new(0)).collect(),
+            base: zeroed::<AtomicPtr<u8>>(capacity),
+            chunk_size: zeroed::<AtomicU32>(capacity),
+            class: zeroed::<AtomicU32>(capacity),
             chunk_bits,
             chunk_mask: (1u32 << chunk_bits) - 1,
         }
+    }
+
+    /// Pages the table can name.
+    pub fn capacity(&self) -> usize {
+        self.base.len()
     }
 
     #[inline]
@@ -183,11 +204,17 @@ pub struct ClassMem {
 
 /// Chunks and pages; lives behind the store's allocator mutex.
 pub struct SlabAlloc {
-    pages: Vec<Page>,
+    /// Page slots (a page number is its index); `None` once a page went back to the system.
+    pages: Vec<Option<Page>>,
     pub meta: Vec<PageMeta>,
     pub classes: Vec<ClassMem>,
     /// Allocated pages no class holds (freed by the mover).
     pool: Vec<u32>,
+    /// Page slots whose page was released, reused first.
+    vacant: Vec<u32>,
+    /// Pages that exist (classes + pool).
+    live: usize,
+    /// The budget: `memory_limit / page_size`, changed by [`SlabAlloc::set_max_pages`].
     max_pages: usize,
 }
 
@@ -206,8 +233,38 @@ impl SlabAlloc {
                 classes.len()
             ],
             pool: Vec::new(),
+            vacant: Vec::new(),
+            live: 0,
             max_pages,
         }
+    }
+
+    /// Changes the page budget (a new memory limit). Pages already over it stay until
+    /// [`SlabAlloc::release_over_budget`] returns pooled ones; the mover empties others.
+    pub fn set_max_pages(&mut self, max_pages: usize) {
+        self.max_pages = max_pages;
+    }
+
+    /// Pages over the budget (after a lower memory limit).
+    pub fn over_budget(&self) -> usize {
+        self.live.saturating_sub(self.max_pages)
+    }
+
+    /// Returns pooled pages to the system while more pages exist than the budget allows;
+    /// how many went.
+    pub fn release_over_budget(&mut self, mem: &SlabMem) -> usize {
+        let mut released = 0;
+        while self.live > self.max_pages {
+            let Some(p) = self.pool.pop() else { break };
+            let p = p as usize;
+            mem.base[p].store(std::ptr::null_mut(), Ordering::Relaxed);
+            mem.chunk_size[p].store(0, Ordering::Relaxed);
+            self.pages[p] = None; // dropping the Page frees its memory
+            self.vacant.push(p as u32);
+            self.live -= 1;
+            released += 1;
+        }
+        released
     }
 
     /// A chunk of class `c`: free list, bump page, then a page from the pool or the budget.
@@ -215,19 +272,31 @@ impl SlabAlloc {
         if let Some(h) = self.alloc_chunk(mem, c) {
             return Some(h);
         }
+        if self.live > self.max_pages {
+            self.release_over_budget(mem); // a lower limit: pooled pages go, not reused
+        }
         let p = match self.pool.pop() {
             Some(p) => p as usize,
-            None if self.pages.len() < self.max_pages => {
+            None if self.live < self.max_pages => {
                 let page = Page::new(classes.page_size());
-                mem.base[self.pages.len()].store(page.ptr.as_ptr(), Ordering::Relaxed);
-                self.pages.push(page);
-                self.meta.push(PageMeta {
-                    class: UNASSIGNED,
-                    per_page: 0,
-                    carved: 0,
-                    used: 0,
-                });
-                self.pages.len() - 1
+                let p = match self.vacant.pop() {
+                    Some(p) => p as usize,
+                    None if self.pages.len() < mem.capacity() => {
+                        self.pages.push(None);
+                        self.meta.push(PageMeta {
+                            class: UNASSIGNED,
+                            per_page: 0,
+                            carved: 0,
+                            used: 0,
+                        });
+                        self.pages.len() - 1
+                    }
+                    None => return None,
+                };
+                mem.base[p].store(page.ptr.as_ptr(), Ordering::Relaxed);
+                self.pages[p] = Some(page);
+                self.live += 1;
+                p
             }
             None => return None,
         };
@@ -363,9 +432,14 @@ impl SlabAlloc {
         (0..self.meta[p].carved).map(move |i| mem.handle(p, i))
     }
 
-    /// Pages that exist (in classes or in the pool); never more than the budget.
+    /// Pages that exist (in classes or in the pool); more than the budget only between a
+    /// lower memory limit and the mover emptying the pages over it.
     pub fn allocated(&self) -> usize {
-        self.pages.len()
+        self.live
+    }
+
+    pub fn pool(&self) -> &[u32] {
+        &self.pool
     }
 
     pub fn pool_len(&self) -> usize {
@@ -374,7 +448,7 @@ impl SlabAlloc {
 
     /// Whether the budget still allows a new page.
     pub fn can_grow(&self) -> bool {
-        !self.pool.is_empty() || self.pages.len() < self.max_pages
+        self.live < self.max_pages || (!self.pool.is_empty() && self.live == self.max_pages)
     }
 }
 

@@ -37,7 +37,17 @@ pub struct Stats {
     pub expired_unfetched: u64,
     pub evicted_unfetched: u64,
     pub crawler_reclaimed: u64,
+    /// Items the crawler looked at (background walks and requested crawls).
+    pub crawler_items_checked: u64,
+    /// A crawl is under way (a requested one, or a background walk not finished yet).
+    pub lru_crawler_running: bool,
+    /// Crawls started: background walks begun from the start, and requested crawls.
+    pub lru_crawler_starts: u64,
     pub slab_reassign_count: u64,
+    /// Items the page mover relocated into another chunk of their class.
+    pub slab_reassign_rescues: u64,
+    /// Items the page mover evicted for want of a free chunk of their class.
+    pub slab_reassign_evictions_nomem: u64,
     pub slabs_moved: u64,
     pub slab_global_page_pool: u64,
     pub lru_maintainer_juggles: u64,
@@ -82,6 +92,7 @@ pub struct SlabClassStats {
     pub expired_unfetched: u64,
     pub evicted_unfetched: u64,
     pub crawler_reclaimed: u64,
+    pub crawler_items_checked: u64,
     pub moves_to_cold: u64,
     pub moves_to_warm: u64,
     pub moves_within_lru: u64,

@@ -8,7 +8,11 @@
 // CONTRACT (shared by ferrocache-protocol and ferrocache-node; change only with both):
 // the names and signatures below are the engine's API.
 
+pub use crate::config::RuntimeSettings;
+pub use crate::crawler::CrawlStart;
+pub use crate::mover::Reassign;
 use crate::{Config, ConfigError, Stats, StoreError};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Longest key memcached accepts.
 pub const MAX_KEY_LEN: usize = 250;
@@ -347,6 +351,74 @@ impl Store {
     /// The installed journal, if any.
     pub fn journal(&self) -> Option<&std::sync::Arc<dyn crate::journal::Journal>> {
         self.inner.core().journal.get()
+    }
+
+    /// `cache_memlimit`: changes the memory limit to `bytes` at runtime. Raising it lets
+    /// the store take more pages at once. Lowering it below the pages that exist frees the
+    /// pages over it (the emptiest page of the class with most pages, its items relocated
+    /// into free chunks of their class or evicted): up to 64 before this returns, the rest
+    /// within a background pass (all of them now without a background thread). Without
+    /// eviction (`-M`) a page whose items cannot be relocated stays until they can. Errors
+    /// when the limit holds no slab page or more than the store's page table can name.
+    pub fn set_memory_limit(&self, bytes: usize) -> Result<(), ConfigError> {
+        self.inner.core().set_memory_limit(bytes)
+    }
+
+    /// The settings admin commands change at runtime, as they are now.
+    pub fn runtime_settings(&self) -> RuntimeSettings {
+        self.inner.core().tune.snapshot()
+    }
+
+    /// Number of slab classes (memcached's ids 1 to this).
+    pub fn slab_class_count(&self) -> usize {
+        self.inner.core().classes.len()
+    }
+
+    /// `slabs reassign <src> <dst>`: moves one page from class `src` to class `dst`
+    /// (memcached's ids; 0 = the pool of unassigned pages; src -1 = the next class, round
+    /// robin, with two or more pages). The items on the page move to free chunks of their
+    /// class or are evicted. Done when this returns.
+    pub fn slabs_reassign(&self, src: i64, dst: i64) -> Reassign {
+        self.inner.core().reassign(src, dst)
+    }
+
+    /// `slabs automove <0|1|2>`: 0 off, 1 the balancer (see `mover.rs`), 2 aggressive (every
+    /// class that evicted takes a page from any class with two or more, each pass).
+    /// `false` for another mode.
+    pub fn set_slab_automove(&self, mode: u8) -> bool {
+        let ok = mode <= 2;
+        if ok {
+            self.inner.core().tune.slab_automove.store(mode, Relaxed);
+        }
+        ok
+    }
+
+    /// `lru_crawler enable|disable`: starts or stops the expiry walk of the background
+    /// pass. `false` when enabling a crawler that runs already (memcached's error).
+    pub fn set_crawler_enabled(&self, on: bool) -> bool {
+        let was = self.inner.core().tune.crawler.swap(on, Relaxed);
+        !(on && was)
+    }
+
+    /// `lru_crawler sleep <µs>`: the pause between two lock holds of the background walks.
+    pub fn set_crawler_sleep(&self, micros: u32) {
+        self.inner
+            .core()
+            .tune
+            .crawler_sleep_us
+            .store(micros, Relaxed);
+    }
+
+    /// `lru_crawler tocrawl <n>`: items of each class a requested crawl checks, 0 = all.
+    pub fn set_crawler_tocrawl(&self, items: u32) {
+        self.inner.core().tune.crawler_tocrawl.store(items, Relaxed);
+    }
+
+    /// `lru_crawler crawl <classes>`: a pass over the store that unlinks the expired and
+    /// flushed items of the classes marked in `classes` (index 0 = class 1), run by the
+    /// background thread (woken now), or before this returns when there is none.
+    pub fn crawl(&self, classes: Vec<bool>) -> CrawlStart {
+        self.inner.core().request_crawl(classes)
     }
 
     /// Raises the CAS counter to at least `v`, so later items get CAS values above it

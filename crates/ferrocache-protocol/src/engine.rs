@@ -52,6 +52,9 @@ impl Storage for Store {
     fn unlink_refused(&self, key: &[u8]) {
         Store::unlink_quietly(self, key);
     }
+    fn admin(&self) -> Option<&Store> {
+        Some(self)
+    }
     fn visit(&self, mut f: impl FnMut(&ItemView<'_>)) {
         for shard in 0..self.shard_count() {
             self.visit_shard(shard, &mut f);

@@ -10,6 +10,7 @@
 //! Where a request goes: `session.rs` (buffering, protocol choice) → `text.rs` /
 //! `meta.rs` / `binary.rs` (parse, execute, reply) → `storage.rs` (the engine seam).
 
+mod admin;
 mod auth;
 mod base64;
 mod binary;

@@ -98,15 +98,22 @@ impl<S: Storage> Session<S> {
     }
 }
 
-/// `stats settings` lines, as the server listed them.
+/// `stats settings` lines, as the server listed them; the ones admin commands change
+/// (`verbosity`, `cache_memlimit`, `slabs automove`, `lru_crawler …`) as they are now.
 pub(crate) fn settings_into<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
+    let now = s.store.admin().map(|a| a.runtime_settings());
     for (k, v) in s.info.settings() {
-        if k == "verbosity" {
-            // the `verbosity` command changes it, as it changes memcached's settings.verbose
-            let level = s.info.verbosity.load(std::sync::atomic::Ordering::Relaxed);
-            stat_u(out, &k, level as u64);
-        } else {
-            stat(out, &k, v);
+        match (k.as_str(), now) {
+            ("verbosity", _) => {
+                let level = s.info.verbosity.load(std::sync::atomic::Ordering::Relaxed);
+                stat_u(out, &k, level as u64);
+            }
+            ("maxbytes", Some(r)) => stat_u(out, &k, r.memory_limit as u64),
+            ("slab_automove", Some(r)) => stat_u(out, &k, r.slab_automove as u64),
+            ("lru_crawler", Some(r)) => stat(out, &k, if r.lru_crawler { "yes" } else { "no" }),
+            ("lru_crawler_sleep", Some(r)) => stat_u(out, &k, r.lru_crawler_sleep as u64),
+            ("lru_crawler_tocrawl", Some(r)) => stat_u(out, &k, r.lru_crawler_tocrawl as u64),
+            _ => stat(out, &k, v),
         }
     }
 }
@@ -212,20 +219,32 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     stat_u(out, "hash_power_level", e.hash_power_level as u64);
     stat_u(out, "hash_bytes", e.hash_bytes);
     stat_u(out, "hash_is_expanding", e.hash_is_expanding as u64);
-    for name in [
-        "slab_reassign_rescues",
-        "slab_reassign_chunk_rescues",
-        "slab_reassign_evictions_nomem",
-        "slab_reassign_inline_reclaim",
-        "slab_reassign_busy_items",
-        "slab_reassign_busy_deletes",
-        "slab_reassign_running",
-    ] {
-        stat_u(out, name, 0);
+    // the mover relocates or evicts at once (no chunked items, no busy ones, never running
+    // between two commands)
+    let reassign: [(&str, u64); 7] = [
+        ("slab_reassign_rescues", e.slab_reassign_rescues),
+        ("slab_reassign_chunk_rescues", 0),
+        (
+            "slab_reassign_evictions_nomem",
+            e.slab_reassign_evictions_nomem,
+        ),
+        ("slab_reassign_inline_reclaim", 0),
+        ("slab_reassign_busy_items", 0),
+        ("slab_reassign_busy_deletes", 0),
+        ("slab_reassign_running", 0),
+    ];
+    for (k, v) in reassign {
+        stat_u(out, k, v);
     }
     stat_u(out, "slabs_moved", e.slabs_moved);
-    stat_u(out, "lru_crawler_running", 0);
-    stat_u(out, "lru_crawler_starts", 0);
+    // memcached lists these two only while its crawler is enabled
+    if s.store
+        .admin()
+        .is_none_or(|a| a.runtime_settings().lru_crawler)
+    {
+        stat_u(out, "lru_crawler_running", e.lru_crawler_running as u64);
+        stat_u(out, "lru_crawler_starts", e.lru_crawler_starts);
+    }
     stat_u(out, "lru_maintainer_juggles", e.lru_maintainer_juggles);
     for name in [
         "malloc_fails",
@@ -249,7 +268,7 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     stat_u(out, "evictions", e.evictions);
     stat_u(out, "reclaimed", e.reclaimed);
     stat_u(out, "crawler_reclaimed", e.crawler_reclaimed);
-    stat_u(out, "crawler_items_checked", 0);
+    stat_u(out, "crawler_items_checked", e.crawler_items_checked);
     stat_u(out, "lrutail_reflocked", 0);
     let (mut cold, mut warm, mut within) = (0, 0, 0);
     for c in &e.classes {
@@ -290,7 +309,7 @@ fn items(e: &Stats, out: &mut Vec<u8>) {
             ("evicted_unfetched", c.evicted_unfetched),
             ("evicted_active", 0),
             ("crawler_reclaimed", c.crawler_reclaimed),
-            ("crawler_items_checked", 0),
+            ("crawler_items_checked", c.crawler_items_checked),
             ("lrutail_reflocked", 0),
             ("moves_to_cold", c.moves_to_cold),
             ("moves_to_warm", c.moves_to_warm),
@@ -382,19 +401,9 @@ fn cachedump<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"END\r\n");
 }
 
-/// `lru_crawler metadump all|<class>[,<class>…]`: one line per item, memcached's format.
-pub(crate) fn metadump<S: Storage>(s: &Session<S>, arg: &[u8], out: &mut Vec<u8>) {
-    let mut classes = [false; 64];
-    if arg == b"all" {
-        classes = [true; 64];
-    } else {
-        for part in arg.split(|&b| b == b',') {
-            match parse_u32(part) {
-                Some(c) if (1..64).contains(&c) => classes[c as usize] = true,
-                _ => return reply(out, false, b"BADCLASS invalid class id"),
-            }
-        }
-    }
+/// `lru_crawler metadump`'s lines for the items of the marked classes (memcached's ids,
+/// parsed in `admin.rs`): one line per item, memcached's format.
+pub(crate) fn metadump<S: Storage>(s: &Session<S>, classes: &[bool; 64], out: &mut Vec<u8>) {
     let now = s.store.now() as u64;
     s.store.visit(|it| {
         let size = item_total_size(it.key.len(), it.value.len(), it.flags);

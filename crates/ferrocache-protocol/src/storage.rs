@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 pub use ferrocache_core::{
-    ArithRequest, ArithStatus, DeleteRequest, DeleteStatus, GetOptions, ItemView, SlabClassStats,
-    Stats, StoreError, StoreMode, StoreOutcome, StoreRequest, StoreStatus,
+    ArithRequest, ArithStatus, CrawlStart, DeleteRequest, DeleteStatus, GetOptions, ItemView,
+    Reassign, SlabClassStats, Stats, StoreError, StoreMode, StoreOutcome, StoreRequest,
+    StoreStatus,
 };
 
 /// Bytes memcached 1.6 adds to key and value for an item (header 48 + CAS 8); used to
@@ -89,6 +90,13 @@ pub trait Storage {
         });
     }
 
+    /// The engine's runtime settings and page mover, for the admin commands
+    /// (`cache_memlimit`, `slabs`, `lru_crawler`: `admin.rs`). An engine without them
+    /// answers those commands `ERROR`.
+    fn admin(&self) -> Option<&ferrocache_core::Store> {
+        None
+    }
+
     /// Remembers that the live item `key` was stored with a base64 key (meta `b`), so meta
     /// replies echo its key encoded ([`ItemView::key_binary`]). An engine that cannot keep
     /// it ignores the call: replies then follow the request's `b`.
@@ -150,6 +158,9 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn mark_key_binary(&self, key: &[u8]) {
         (**self).mark_key_binary(key)
+    }
+    fn admin(&self) -> Option<&ferrocache_core::Store> {
+        (**self).admin()
     }
     fn unlink_refused(&self, key: &[u8]) {
         (**self).unlink_refused(key)

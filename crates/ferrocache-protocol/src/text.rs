@@ -189,8 +189,17 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
             }
             Step::Done(line_end)
         }
-        b"lru_crawler" if ntok == 4 && t.get(1) == b"metadump" => {
-            crate::stats::metadump(s, t.get(2), out);
+        b"lru_crawler" => {
+            crate::admin::lru_crawler(s, &t, out);
+            Step::Done(line_end)
+        }
+        b"slabs" => {
+            crate::admin::slabs(s, &t, out);
+            Step::Done(line_end)
+        }
+        b"cache_memlimit" => {
+            want!(3, 4);
+            crate::admin::cache_memlimit(s, &t, out);
             Step::Done(line_end)
         }
         b"quit" => Step::Close(line_end),

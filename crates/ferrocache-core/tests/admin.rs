@@ -1,0 +1,295 @@
+//! The engine side of memcached's runtime admin commands: `cache_memlimit`
+//! ([`Store::set_memory_limit`]), `slabs reassign` / `slabs automove`, `lru_crawler crawl |
+//! enable | disable | tocrawl`.
+
+use ferrocache_core::*;
+
+const MB: usize = 1 << 20;
+
+fn store(memory: usize, clock: &Clock) -> Store {
+    Store::new(
+        Config::default()
+            .memory_limit(memory)
+            .shards(2)
+            .background(false)
+            .clock(clock.clone()),
+    )
+    .unwrap()
+}
+
+fn set(s: &Store, key: &str, len: usize, exptime: i64) -> Result<StoreOutcome, StoreError> {
+    let value = vec![b'x'; len];
+    s.store(&StoreRequest {
+        exptime,
+        ..StoreRequest::new(StoreMode::Set, key.as_bytes(), &value)
+    })
+}
+
+fn has(s: &Store, key: &str) -> bool {
+    let opts = GetOptions {
+        no_bump: true,
+        ..GetOptions::default()
+    };
+    s.get(key.as_bytes(), &opts, |_| ()).is_some()
+}
+
+fn pages_of(s: &Store, chunk_size_at_least: u32) -> u64 {
+    s.stats()
+        .classes
+        .iter()
+        .find(|c| c.chunk_size >= chunk_size_at_least)
+        .map_or(0, |c| c.total_pages)
+}
+
+#[test]
+fn a_lower_memory_limit_frees_pages_at_once_and_memory_stays_under_it() {
+    let clock = Clock::manual(1_700_000_000);
+    let s = store(32 * MB, &clock);
+    for i in 0..400_000 {
+        set(&s, &format!("small:{i}"), 100, 0).unwrap();
+    }
+    for i in 0..4_000 {
+        set(&s, &format!("large:{i}"), 2000, 0).unwrap();
+    }
+    assert_eq!(s.stats().total_malloced, 32 * MB as u64, "memory is full");
+
+    s.set_memory_limit(8 * MB).unwrap();
+    let st = s.stats();
+    assert_eq!(st.limit_maxbytes, 8 * MB as u64);
+    assert!(st.total_malloced <= 8 * MB as u64, "{}", st.total_malloced);
+    assert!(st.slabs_moved >= 24, "pages left through the mover");
+    assert_eq!(s.runtime_settings().memory_limit, 8 * MB);
+    // what is left is readable, and the counts agree with what the pages hold
+    let small_kept = (0..400_000)
+        .filter(|i| has(&s, &format!("small:{i}")))
+        .count();
+    assert_eq!(
+        small_kept as u64
+            + (0..4_000)
+                .filter(|i| has(&s, &format!("large:{i}")))
+                .count() as u64,
+        st.curr_items
+    );
+    assert!(small_kept > 0);
+
+    // new writes evict instead of taking pages past the new limit
+    for i in 0..100_000 {
+        set(&s, &format!("again:{i}"), 300, 0).unwrap();
+        if i % 10_000 == 0 {
+            assert!(s.stats().total_malloced <= 8 * MB as u64);
+        }
+    }
+    assert!(s.stats().total_malloced <= 8 * MB as u64);
+    assert!(has(&s, "again:99999"));
+
+    // raising it lets the store take more pages at once
+    s.set_memory_limit(24 * MB).unwrap();
+    for i in 0..100_000 {
+        set(&s, &format!("more:{i}"), 100, 0).unwrap();
+    }
+    let st = s.stats();
+    assert!(st.total_malloced > 8 * MB as u64, "{}", st.total_malloced);
+    assert!(st.total_malloced <= 24 * MB as u64);
+    assert_eq!(st.limit_maxbytes, 24 * MB as u64);
+}
+
+#[test]
+fn a_memory_limit_that_holds_no_page_or_more_than_the_page_table_is_refused() {
+    let clock = Clock::manual(1_700_000_000);
+    let s = store(16 * MB, &clock);
+    assert!(s.set_memory_limit(MB - 1).is_err());
+    assert!(s.set_memory_limit(usize::MAX).is_err());
+    assert_eq!(s.stats().limit_maxbytes, 16 * MB as u64);
+}
+
+#[test]
+fn without_eviction_a_lower_limit_relocates_items_and_never_drops_one() {
+    let clock = Clock::manual(1_700_000_000);
+    let s = Store::new(
+        Config::default()
+            .memory_limit(16 * MB)
+            .shards(1)
+            .evict(false)
+            .background(false)
+            .clock(clock.clone()),
+    )
+    .unwrap();
+    // 12 pages of items, then half of them deleted: their pages are half empty
+    for i in 0..80_000 {
+        set(&s, &format!("k{i}"), 100, 0).unwrap();
+    }
+    for i in (0..80_000).step_by(2) {
+        s.delete(&DeleteRequest {
+            key: format!("k{i}").as_bytes(),
+            ..Default::default()
+        });
+    }
+    s.set_memory_limit(8 * MB).unwrap();
+    let st = s.stats();
+    assert!(st.total_malloced <= 8 * MB as u64, "{}", st.total_malloced);
+    assert_eq!(st.evictions, 0);
+    assert!(st.slab_reassign_rescues > 0);
+    assert!((1..80_000).step_by(2).all(|i| has(&s, &format!("k{i}"))));
+}
+
+#[test]
+fn slabs_reassign_moves_one_page_and_answers_as_memcached_decides() {
+    let clock = Clock::manual(1_700_000_000);
+    let s = store(16 * MB, &clock);
+    for i in 0..20_000 {
+        set(&s, &format!("k{i}"), 100, 0).unwrap(); // class 3 (152-byte chunks)
+    }
+    let n = s.slab_class_count() as i64;
+    assert_eq!(pages_of(&s, 152), 3);
+    assert_eq!(s.slabs_reassign(3, 3), Reassign::Same);
+    assert_eq!(s.slabs_reassign(3, n + 1), Reassign::BadClass);
+    assert_eq!(s.slabs_reassign(-2, 5), Reassign::BadClass);
+    assert_eq!(
+        s.slabs_reassign(7, 5),
+        Reassign::NoSpare,
+        "class 7 has no page"
+    );
+    assert_eq!(
+        s.slabs_reassign(0, 5),
+        Reassign::NoSpare,
+        "the pool is empty"
+    );
+
+    assert_eq!(s.slabs_reassign(3, 5), Reassign::Moved);
+    let st = s.stats();
+    assert_eq!(st.slabs_moved, 1);
+    assert_eq!(pages_of(&s, 152), 2);
+    assert_eq!(
+        st.classes.iter().find(|c| c.id == 5).unwrap().total_pages,
+        1
+    );
+    assert_eq!(st.total_malloced, 3 * MB as u64, "the page changed hands");
+    let moved = st.slab_reassign_rescues + st.slab_reassign_evictions_nomem;
+    assert!(moved > 0, "the page's items were relocated or evicted");
+    assert_eq!(st.curr_items, 20_000 - st.slab_reassign_evictions_nomem);
+
+    // -1: any class with a spare page (class 3 has 2)
+    assert_eq!(s.slabs_reassign(-1, 6), Reassign::Moved);
+    assert_eq!(pages_of(&s, 152), 1);
+    // now no class has two pages: src -1 finds none
+    assert_eq!(s.slabs_reassign(-1, 6), Reassign::BadClass);
+    assert_eq!(s.slabs_reassign(3, 6), Reassign::NoSpare);
+    // dst 0: the page goes to the pool
+    for i in 0..20_000 {
+        set(&s, &format!("j{i}"), 100, 0).unwrap();
+    }
+    assert_eq!(s.slabs_reassign(3, 0), Reassign::Moved);
+    assert_eq!(s.stats().slab_global_page_pool, 1);
+}
+
+#[test]
+fn slab_automove_takes_modes_0_to_2() {
+    let clock = Clock::manual(1_700_000_000);
+    let s = store(16 * MB, &clock);
+    assert_eq!(s.runtime_settings().slab_automove, 1);
+    assert!(s.set_slab_automove(2));
+    assert_eq!(s.runtime_settings().slab_automove, 2);
+    assert!(!s.set_slab_automove(3));
+    assert!(s.set_slab_automove(0));
+    assert_eq!(s.runtime_settings().slab_automove, 0);
+}
+
+#[test]
+fn aggressive_automove_gives_an_evicting_class_pages_each_pass() {
+    let clock = Clock::manual(1_700_000_000);
+    let s = store(16 * MB, &clock);
+    assert!(s.set_slab_automove(2));
+    for i in 0..200_000 {
+        set(&s, &format!("small:{i}"), 100, 0).unwrap();
+    }
+    s.maintain();
+    let before = pages_of(&s, 2052);
+    for i in 0..20_000 {
+        set(&s, &format!("large:{i}"), 2000, 0).unwrap();
+        if i % 1000 == 999 {
+            s.maintain();
+        }
+    }
+    assert!(
+        pages_of(&s, 2052) > before + 4,
+        "{before} -> {}",
+        pages_of(&s, 2052)
+    );
+    assert!(s.stats().total_malloced <= 16 * MB as u64);
+}
+
+#[test]
+fn a_requested_crawl_reclaims_the_expired_items_of_its_classes_only() {
+    let clock = Clock::manual(1_700_000_000);
+    let s = store(16 * MB, &clock);
+    assert!(s.set_crawler_enabled(false), "disabling is always accepted");
+    for i in 0..1000 {
+        set(&s, &format!("a{i}"), 100, 10).unwrap(); // class 3
+        set(&s, &format!("b{i}"), 1000, 10).unwrap(); // a larger class
+    }
+    set(&s, "keep", 100, 0).unwrap();
+    clock.advance(20);
+    let class_a = s
+        .stats()
+        .classes
+        .iter()
+        .find(|c| c.chunk_size == 152)
+        .unwrap()
+        .id;
+    let starts = s.stats().lru_crawler_starts;
+
+    let mut want = vec![false; s.slab_class_count()];
+    want[class_a as usize - 1] = true;
+    assert_eq!(s.crawl(want), CrawlStart::Started);
+    let st = s.stats();
+    assert_eq!(st.crawler_reclaimed, 1000);
+    assert_eq!(st.crawler_items_checked, 1001);
+    assert_eq!(st.lru_crawler_starts, starts + 1);
+    assert!(!st.lru_crawler_running);
+    assert_eq!(
+        st.curr_items, 1001,
+        "the other class's dead items are still linked"
+    );
+    assert!(has(&s, "keep"));
+
+    // tocrawl caps the items checked per class
+    s.set_crawler_tocrawl(100);
+    assert_eq!(
+        s.crawl(vec![true; s.slab_class_count()]),
+        CrawlStart::Started
+    );
+    let st = s.stats();
+    assert_eq!(st.crawler_items_checked, 1001 + 100 + 1);
+    assert_eq!(st.crawler_reclaimed, 1100);
+    s.set_crawler_tocrawl(0);
+    assert_eq!(
+        s.crawl(vec![true; s.slab_class_count()]),
+        CrawlStart::Started
+    );
+    assert_eq!(s.stats().curr_items, 1);
+}
+
+#[test]
+fn a_disabled_crawler_leaves_expired_items_until_it_is_enabled() {
+    let clock = Clock::manual(1_700_000_000);
+    let s = store(16 * MB, &clock);
+    for i in 0..500 {
+        set(&s, &format!("e{i}"), 50, 5).unwrap();
+    }
+    clock.advance(10);
+    assert!(s.set_crawler_enabled(false));
+    assert!(!s.runtime_settings().lru_crawler);
+    s.maintain();
+    let st = s.stats();
+    assert_eq!((st.curr_items, st.crawler_reclaimed), (500, 0));
+    assert!(s.set_crawler_enabled(true));
+    assert!(s.runtime_settings().lru_crawler);
+    assert!(
+        !s.set_crawler_enabled(true),
+        "enabling a running crawler is an error"
+    );
+    s.maintain();
+    let st = s.stats();
+    assert_eq!((st.curr_items, st.crawler_reclaimed), (0, 500));
+    assert!(st.crawler_items_checked >= 500);
+}

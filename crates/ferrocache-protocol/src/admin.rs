@@ -1,0 +1,175 @@
+//! memcached 1.6.18's runtime admin commands: `cache_memlimit`, `slabs reassign|automove`
+//! and `lru_crawler crawl|metadump|enable|disable|sleep|tocrawl`, with its replies word for
+//! word (measured; see `docs/protocol.md`). They act on the engine through
+//! [`Storage::admin`]; an engine without one answers them `ERROR`, as an unknown command.
+
+use crate::num::{parse_i32, parse_u32};
+use crate::session::Session;
+use crate::storage::*;
+use crate::text::{reply, Tokens};
+
+/// memcached refuses a limit under this many megabytes.
+const MEMLIMIT_MIN_MB: u32 = 8;
+/// memcached's guard against a limit given in bytes.
+const MEMLIMIT_MAX_MB: u32 = 1_000_000_000;
+/// memcached's `MAX_NUMBER_OF_SLAB_CLASSES`: class ids in a crawl list are 1 to 63.
+const MAX_CLASSES: usize = 64;
+/// `lru_crawler sleep` at most one second.
+const CRAWLER_SLEEP_MAX_US: u32 = 1_000_000;
+
+/// `cache_memlimit <megabytes> [noreply]` (3 or 4 tokens, checked by the caller).
+pub(crate) fn cache_memlimit<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    let noreply = t.noreply();
+    let Some(store) = s.store.admin() else {
+        return reply(out, false, b"ERROR");
+    };
+    let Some(mb) = parse_u32(t.get(1)) else {
+        return reply(out, noreply, b"ERROR");
+    };
+    let msg: &[u8] = if mb < MEMLIMIT_MIN_MB {
+        b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m"
+    } else if mb > MEMLIMIT_MAX_MB {
+        b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes"
+    } else if store.set_memory_limit(mb as usize * 1024 * 1024).is_ok() {
+        b"OK"
+    } else {
+        b"MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust"
+    };
+    reply(out, noreply, msg)
+}
+
+/// `slabs reassign <src> <dst>` (exactly 5 tokens: no noreply) and `slabs automove <0|1|2>
+/// [noreply]`.
+pub(crate) fn slabs<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    let Some(store) = s.store.admin() else {
+        return reply(out, false, b"ERROR");
+    };
+    let ntok = t.count();
+    if ntok == 5 && t.get(1) == b"reassign" {
+        let (Some(src), Some(dst)) = (parse_i32(t.get(2)), parse_i32(t.get(3))) else {
+            return reply(out, false, b"CLIENT_ERROR bad command line format");
+        };
+        let msg: &[u8] = match store.slabs_reassign(src as i64, dst as i64) {
+            Reassign::Moved => b"OK",
+            Reassign::Busy => b"BUSY currently processing reassign request",
+            Reassign::BadClass => b"BADCLASS invalid src or dst class id",
+            Reassign::NoSpare => b"NOSPARE source class has no spare pages",
+            Reassign::Same => b"SAME src and dst class are identical",
+        };
+        reply(out, false, msg)
+    } else if ntok >= 4 && t.get(1) == b"automove" {
+        let noreply = t.noreply();
+        if t.get(2) == b"ratio" {
+            // memcached's age ratio of automove 1: ferrocache's balancer has no such knob
+            return reply(out, noreply, b"ERROR");
+        }
+        match parse_u32(t.get(2)) {
+            None => reply(out, noreply, b"CLIENT_ERROR bad command line format"),
+            Some(mode) if mode <= 2 && store.set_slab_automove(mode as u8) => {
+                reply(out, noreply, b"OK")
+            }
+            Some(_) => reply(out, noreply, b"ERROR"),
+        }
+    } else {
+        reply(out, false, b"ERROR")
+    }
+}
+
+/// memcached's class list of `lru_crawler crawl|metadump`: `all`, or ids 1 to 63 separated
+/// by commas (empty parts skipped, as strtok does). `None` for a bad id.
+fn class_list(arg: &[u8]) -> Option<[bool; MAX_CLASSES]> {
+    let mut classes = [false; MAX_CLASSES];
+    if arg == b"all" {
+        classes[1..].fill(true);
+        return Some(classes);
+    }
+    for part in arg.split(|&b| b == b',').filter(|p| !p.is_empty()) {
+        match parse_u32(part) {
+            Some(c) if (1..MAX_CLASSES as u32).contains(&c) => classes[c as usize] = true,
+            _ => return None,
+        }
+    }
+    Some(classes)
+}
+
+/// `lru_crawler …` (no noreply form: a trailing `noreply` is an extra token, `ERROR`).
+pub(crate) fn lru_crawler<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    let Some(store) = s.store.admin() else {
+        // the dump needs no crawler of the engine's
+        if t.count() == 4 && t.get(1) == b"metadump" {
+            return metadump(s, t.get(2), out);
+        }
+        return reply(out, false, b"ERROR");
+    };
+    let enabled = store.runtime_settings().lru_crawler;
+    match (t.count(), t.get(1)) {
+        (4, b"crawl") => {
+            if !enabled {
+                return reply(out, false, b"CLIENT_ERROR lru crawler disabled");
+            }
+            let Some(classes) = class_list(t.get(2)) else {
+                return reply(out, false, b"BADCLASS invalid class id");
+            };
+            if !classes.contains(&true) {
+                return reply(out, false, b"NOTSTARTED no items to crawl");
+            }
+            // index 0 = class 1; ids past the engine's last class have nothing to crawl
+            let mut want: Vec<bool> = classes[1..].to_vec();
+            want.resize(store.slab_class_count(), false);
+            match store.crawl(want) {
+                CrawlStart::Started => reply(out, false, b"OK"),
+                CrawlStart::Busy => reply(out, false, b"BUSY currently processing crawler request"),
+            }
+        }
+        (4, b"metadump") => {
+            if !enabled {
+                return reply(out, false, b"CLIENT_ERROR lru crawler disabled");
+            }
+            metadump(s, t.get(2), out)
+        }
+        (4, b"tocrawl") => match parse_u32(t.get(2)) {
+            Some(n) => {
+                store.set_crawler_tocrawl(n);
+                reply(out, false, b"OK")
+            }
+            None => reply(out, false, b"CLIENT_ERROR bad command line format"),
+        },
+        (4, b"sleep") => match parse_u32(t.get(2)) {
+            Some(us) if us > CRAWLER_SLEEP_MAX_US => {
+                reply(out, false, b"CLIENT_ERROR sleep must be one second or less")
+            }
+            Some(us) => {
+                store.set_crawler_sleep(us);
+                reply(out, false, b"OK")
+            }
+            None => reply(out, false, b"CLIENT_ERROR bad command line format"),
+        },
+        (3, b"enable") => {
+            if store.set_crawler_enabled(true) {
+                reply(out, false, b"OK")
+            } else {
+                reply(out, false, b"ERROR failed to start lru crawler thread")
+            }
+        }
+        (3, b"disable") => {
+            store.set_crawler_enabled(false);
+            reply(out, false, b"OK")
+        }
+        _ => reply(out, false, b"ERROR"),
+    }
+}
+
+/// `lru_crawler metadump all|hash|<class list>`.
+fn metadump<S: Storage>(s: &Session<S>, arg: &[u8], out: &mut Vec<u8>) {
+    // `hash` (memcached walks the hash table instead of the LRUs): every item
+    let list = if arg == b"hash" {
+        class_list(b"all")
+    } else {
+        class_list(arg)
+    };
+    match list {
+        None => reply(out, false, b"BADCLASS invalid class id"),
+        Some(c) if !c.contains(&true) => reply(out, false, b"NOTSTARTED no items to crawl"),
+        Some(c) => crate::stats::metadump(s, &c, out),
+    }
+}
