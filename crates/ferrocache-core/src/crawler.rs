@@ -42,21 +42,28 @@ const COLD_PULL_PER_PASS: usize = 64;
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
 /// The crawler's counters (memcached's `lru_crawler_running`, `lru_crawler_starts`) and the
-/// crawl requested by `lru_crawler crawl`, if one waits.
+/// crawls requested by `lru_crawler crawl`: one may run while one more waits.
 #[derive(Debug, Default)]
 pub(crate) struct CrawlState {
     pub running: AtomicBool,
     pub starts: AtomicU64,
-    /// Classes of the requested crawl not run yet; `Some` also while it runs.
+    /// Classes of the requested crawl that waits (requests that come before it starts
+    /// add their classes to it).
     pub requested: Mutex<Option<Vec<bool>>>,
+    /// A requested crawl is running.
+    active: AtomicBool,
 }
+
+/// Requested crawls one background pass runs at most (requests keep coming: the rest wait
+/// for the next pass).
+const REQUESTED_CRAWLS_PER_PASS: usize = 4;
 
 /// What [`crate::Store::crawl`] did with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrawlStart {
     /// Queued (or, without a background thread, done).
     Started,
-    /// A requested crawl is queued or running: memcached's `BUSY`.
+    /// A requested crawl runs and another waits already: memcached's `BUSY`.
     Busy,
 }
 
@@ -70,7 +77,11 @@ impl Core {
     /// enabled, otherwise the LRU juggling alone); automove; pages over a lowered memory
     /// limit. `paced`: sleep `lru_crawler_sleep` between lock holds (the background thread).
     pub(crate) fn maintain_pass(&self, paced: bool) {
-        self.run_requested_crawl(paced);
+        for _ in 0..REQUESTED_CRAWLS_PER_PASS {
+            if !self.run_requested_crawl(paced) {
+                break;
+            }
+        }
         if self.tune.crawler.load(Relaxed) {
             self.expiry_walk(paced);
         } else {
@@ -150,10 +161,11 @@ impl Core {
     pub(crate) fn request_crawl(&self, classes: Vec<bool>) -> CrawlStart {
         {
             let mut req = self.crawl.requested.lock();
-            if req.is_some() {
-                return CrawlStart::Busy;
+            match req.as_mut() {
+                Some(_) if self.crawl.active.load(Relaxed) => return CrawlStart::Busy,
+                Some(waiting) => waiting.iter_mut().zip(&classes).for_each(|(w, c)| *w |= c),
+                None => *req = Some(classes),
             }
-            *req = Some(classes);
         }
         self.crawl.running.store(true, Relaxed);
         if self.config.background {
@@ -164,11 +176,19 @@ impl Core {
         CrawlStart::Started
     }
 
-    /// Runs the queued crawl, if any: every shard's table in batches; the dead items of the
-    /// requested classes are unlinked, at most `tocrawl` items of each class are checked.
-    fn run_requested_crawl(&self, paced: bool) {
-        let Some(want) = self.crawl.requested.lock().clone() else {
-            return;
+    /// Runs the queued crawl, if any (`false` when none waits): every shard's table in
+    /// batches; the dead items of the requested classes are unlinked, at most `tocrawl`
+    /// items of each class are checked.
+    fn run_requested_crawl(&self, paced: bool) -> bool {
+        let want = {
+            let mut req = self.crawl.requested.lock();
+            match req.take() {
+                Some(w) => {
+                    self.crawl.active.store(true, Relaxed);
+                    w
+                }
+                None => return false,
+            }
         };
         self.crawl.starts.fetch_add(1, Relaxed);
         let limit = match self.tune.crawler_tocrawl.load(Relaxed) {
@@ -201,9 +221,14 @@ impl Core {
                 self.pause(paced);
             }
         }
-        *self.crawl.requested.lock() = None;
+        let waiting = {
+            let req = self.crawl.requested.lock();
+            self.crawl.active.store(false, Relaxed);
+            req.is_some()
+        };
         let walking = *self.crawl_cursor.lock() != (0, 0);
-        self.crawl.running.store(walking, Relaxed);
+        self.crawl.running.store(walking || waiting, Relaxed);
+        true
     }
 }
 
