@@ -271,9 +271,21 @@ pub fn cache_get_many(
 
 /// The server's rule for a log that cannot write (`Storage::accepting_writes`), checked by
 /// every write before its change, so a refused write changes nothing, and after it, so a
-/// change whose record failed is not acknowledged (`applied`: it was made). Without a log
-/// this is one load of an empty slot; with one it retries a failed write first.
+/// change whose record failed is not acknowledged (`applied`: it was made). Without a
+/// journal this is one load of its empty slot, inlined; the check itself is out of line
+/// (inlined, with the check in `with_value`'s closure, it made every set about 110
+/// instructions longer under callgrind; now about 20 of the ~2,800 a set takes).
+#[inline(always)]
 fn log_gate(env: sys::napi_env, store: &Store, applied: bool) -> Result<()> {
+    match store.journal() {
+        None => Ok(()),
+        Some(_) => check_log(env, store, applied),
+    }
+}
+
+/// [`log_gate`] with a journal: retries a failed log write first (the server's rule).
+#[inline(never)]
+fn check_log(env: sys::napi_env, store: &Store, applied: bool) -> Result<()> {
     if store.accepting_writes() {
         return Ok(());
     }
@@ -316,18 +328,17 @@ fn store_one(
     let store = store_of(env, id)?;
     let mut buf = KeyBuf::new();
     let key = read_key(env, key, KeyName::Key, &mut buf)?;
-    with_value(env, value, "value", |bytes| {
+    // the log checks stay out of the closure, which is inlined twice (string and bytes)
+    log_gate(env, &store, false)?;
+    let stored = with_value(env, value, "value", |bytes| {
         let req = store_request(mode, key, bytes, flags, exptime, cas);
-        log_gate(env, &store, false)?;
         match store.store(&req) {
-            Ok(outcome) => {
-                let stored = outcome.status == StoreStatus::Stored;
-                log_gate(env, &store, stored)?;
-                Ok(stored)
-            }
+            Ok(outcome) => Ok(outcome.status == StoreStatus::Stored),
             Err(e) => Err(store_error(env, e, &store, &req)),
         }
-    })
+    })?;
+    log_gate(env, &store, stored)?;
+    Ok(stored)
 }
 
 /// memcached `cas`: stores only if the item's CAS is still `cas`; `false` when it
@@ -380,9 +391,9 @@ pub fn cache_set_many(
         check(env, unsafe {
             sys::napi_get_element(env, values.0, i as u32, &mut value)
         })?;
+        log_gate(env, &store, i > 0)?;
         with_value(env, value, "value", |bytes| {
             let req = store_request(StoreMode::Set, keys.get(i), bytes, flags, exptime, None);
-            log_gate(env, &store, i > 0)?;
             store
                 .store(&req)
                 .map_err(|e| store_error(env, e, &store, &req))
