@@ -3,7 +3,8 @@
 //! A [`Store`] is a set of shards, each behind its own lock, each owning a hash table
 //! (incremental growth) and a segmented LRU (hot / warm / cold) per slab class. Items live
 //! in chunks of 1 MiB slab pages from one allocator shared by the shards; at most
-//! [`Config::memory_limit`] bytes of pages ever exist. A background thread (the crawler)
+//! [`Config::memory_limit`] bytes of pages ever exist (a limit lowered at runtime,
+//! [`Store::set_memory_limit`], frees the pages over it). A background thread (the crawler)
 //! reclaims expired items and moves pages between slab classes. `docs/engine.md` has the
 //! design and the measured figures.
 //!
