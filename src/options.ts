@@ -92,10 +92,32 @@ export function parseCacheOptions(options: unknown): { config: NativeCacheOption
     }
     config.shards = n
   }
+  checkSlabSettings(config)
   if (o.evict !== undefined) config.evict = checkBoolean('evict', o.evict)
   if (o.slabAutomove !== undefined) config.slabAutomove = checkBoolean('slabAutomove', o.slabAutomove)
   const encoding = o.encoding === undefined ? 'buffer' : checkEncoding(o.encoding, 'encoding')
   return { config, encoding }
+}
+
+const MiB = 1024 * 1024
+
+/** The engine's limits on the slab settings (`Config::validate` in ferrocache-core), checked
+ * here so that the error names the option as the caller wrote it. */
+function checkSlabSettings(config: NativeCacheOptions): void {
+  const itemMax = config.itemSizeMax ?? MiB
+  if (itemMax < 1024 || itemMax > 16 * MiB) {
+    throw new RangeError(`maxItemSize must be from 1024 bytes ('1kb') to 16 MiB ('16mb'), got ${itemMax}`)
+  }
+  const page = Math.max(MiB, itemMax) // a page holds the largest item
+  const limit = config.memoryLimit ?? 64 * MiB
+  if (limit < page) {
+    const why = page > MiB ? '(maxItemSize)' : '(1 MiB)'
+    throw new RangeError(`memoryLimit must hold at least one slab page: ${page} bytes ${why}, got ${limit}`)
+  }
+  const minSizeMax = Math.floor(itemMax / 2) - 48
+  if (config.slabMinSize !== undefined && config.slabMinSize > minSizeMax) {
+    throw new RangeError(`slabMinSize must be at most ${minSizeMax} (half of maxItemSize minus 48), got ${config.slabMinSize}`)
+  }
 }
 
 /** The encoding a read uses. */
