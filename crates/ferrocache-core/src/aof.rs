@@ -298,19 +298,32 @@ impl Aof {
     /// Writes records a failed write left (and fdatasyncs with `EverySec`): the log thread's
     /// second.
     pub fn tick(&self) {
-        let synced = {
+        let file = {
             let mut w = self.w.lock();
-            match w.write_out() {
-                Ok(()) if self.mode == Fsync::EverySec => {
-                    w.file.try_clone().map(Some).map_err(|e| ("fsync", e))
+            let r = w.write_out().map_err(|e| ("write", e));
+            if r.is_err() || self.mode != Fsync::EverySec {
+                self.note(&r);
+                return;
+            }
+            match w.file.try_clone() {
+                Ok(f) => f,
+                Err(e) => {
+                    self.note(&Err(("fsync", e)));
+                    return;
                 }
-                Ok(()) => Ok(None),
-                Err(e) => Err(("write", e)),
             }
         };
         // the fsync runs without the lock: writers keep appending meanwhile
-        let r = synced.and_then(|f| f.map_or(Ok(()), |f| f.sync_data().map_err(|e| ("fsync", e))));
-        self.note(&r);
+        if let Err(e) = file.sync_data() {
+            self.note(&Err(("fsync", e)));
+            return;
+        }
+        // all good, unless a write failed meanwhile: its records are still pending, and
+        // setting `ok` now would let writes be acknowledged while they are
+        let w = self.w.lock();
+        if w.pending.is_empty() {
+            self.note(&Ok(()));
+        }
     }
 
     /// Writes and fsyncs everything buffered (at close).
@@ -382,7 +395,12 @@ impl Journal for Aof {
         // into the kernel before the change is acknowledged (one write per change, under
         // the lock that orders the records); the fsync is per record only with `Always`
         let res = w.flush(self.mode == Fsync::Always);
-        self.note(&res);
+        // a failure always counts; a success clears an earlier one only if it was durable:
+        // with `EverySec` a failed fsync is cleared by the next good fsync (the log thread's,
+        // or `accepting`'s retry), not by a write that only reached the kernel
+        if res.is_err() || self.mode == Fsync::Always {
+            self.note(&res);
+        }
     }
 
     fn accepting(&self) -> bool {
