@@ -150,6 +150,11 @@ test('slabs automove and reassign: the same replies and the same page moved', as
   assert.is(await same('slabs reassign -1 6'), 'OK\r\n')
   await settles('slabs_moved', '2')
   await settles('6:total_pages', '1', 'slabs')
+  // `stats reset` zeroes the mover's counters in both
+  await same('stats reset')
+  for (const name of ['slabs_moved', 'slab_reassign_rescues', 'slab_reassign_evictions_nomem']) {
+    assert.equal(await statBoth(name), ['0', '0'], name)
+  }
 })
 
 test('lru_crawler: the same replies, settings and crawl', async () => {

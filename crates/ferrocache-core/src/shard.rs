@@ -485,6 +485,15 @@ impl Shards {
             }
         }
         self.core.cmd_flush.store(0, Ordering::Relaxed);
+        // memcached's `stats reset` zeroes these too (measured)
+        for c in [
+            &self.core.slabs_moved,
+            &self.core.moves.rescues,
+            &self.core.moves.evictions_nomem,
+            &self.core.crawl.starts,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
         self.core
             .mover_window
             .lock()

@@ -206,6 +206,10 @@ fn slabs_reassign_and_automove_reply_as_memcached() {
         "NOSPARE source class has no spare pages\r\n"
     );
     assert_eq!(stat(&mut s, "stats", "slabs_moved").unwrap(), "2");
+    // memcached's `stats reset` zeroes the mover's counters
+    assert_eq!(ask(&mut s, "stats reset"), "RESET\r\n");
+    assert_eq!(stat(&mut s, "stats", "slabs_moved").unwrap(), "0");
+    assert_eq!(stat(&mut s, "stats", "slab_reassign_rescues").unwrap(), "0");
 }
 
 #[test]
