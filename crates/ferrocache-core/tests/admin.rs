@@ -293,3 +293,70 @@ fn a_disabled_crawler_leaves_expired_items_until_it_is_enabled() {
     assert_eq!((st.curr_items, st.crawler_reclaimed), (0, 500));
     assert!(st.crawler_items_checked >= 500);
 }
+
+#[test]
+fn the_limit_changes_while_writers_run_and_every_count_still_adds_up() {
+    let clock = Clock::manual(1_700_000_000);
+    let s = std::sync::Arc::new(store(16 * MB, &clock));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|t| {
+            let (s, stop) = (s.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 2_000_000 {
+                    let len = [50, 300, 2000][(i % 3) as usize];
+                    set(&s, &format!("w{t}:{}", i % 50_000), len, 0).unwrap();
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    for round in 0..12 {
+        let mb = [8, 12, 9, 16][round % 4];
+        s.set_memory_limit(mb * MB).unwrap();
+        assert!(
+            s.stats().total_malloced <= (mb * MB) as u64,
+            "round {round}"
+        );
+        s.maintain();
+        assert!(s.slabs_reassign(-1, 1 + (round as i64 % 5)) != Reassign::Same);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    let st = s.stats();
+    assert!(st.total_malloced <= 16 * MB as u64);
+    let number: u64 = st.classes.iter().map(|c| c.number).sum();
+    let used: u64 = st.classes.iter().map(|c| c.used_chunks).sum();
+    assert_eq!((number, used), (st.curr_items, st.curr_items));
+    let mut seen = 0u64;
+    for shard in 0..s.shard_count() {
+        s.visit_shard(shard, |it| {
+            assert!(it.key.starts_with(b"w"));
+            assert!(it.value.iter().all(|&b| b == b'x'));
+            seen += 1;
+        });
+    }
+    assert_eq!(seen, st.curr_items);
+}
+
+#[test]
+fn the_background_thread_frees_the_pages_a_lower_limit_leaves_over() {
+    let s = Store::new(Config::default().memory_limit(128 * MB).shards(2)).unwrap();
+    for i in 0..1_000_000 {
+        set(&s, &format!("k{i}"), 100, 0).unwrap();
+    }
+    assert_eq!(s.stats().total_malloced, 128 * MB as u64);
+    s.set_memory_limit(8 * MB).unwrap();
+    // 64 pages go before the call returns, the other 56 on the woken thread
+    let left = s.stats().total_malloced;
+    assert!(left <= 64 * MB as u64, "{left}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while s.stats().total_malloced > 8 * MB as u64 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(s.stats().total_malloced, 8 * MB as u64);
+}
