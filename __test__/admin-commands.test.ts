@@ -174,7 +174,7 @@ test('lru_crawler: the same replies, settings and crawl', async () => {
     'lru_crawler sleep x',
     'lru_crawler sleep -1',
     'lru_crawler sleep 5 noreply',
-    'lru_crawler sleep 1000000',
+    'lru_crawler sleep 1000',
     'lru_crawler tocrawl',
     'lru_crawler tocrawl x',
     'lru_crawler tocrawl -1',
