@@ -178,6 +178,32 @@ test('Promise writes reject with FERROCACHE_LOG_FAILED while the log cannot writ
   assertRecovers(c, dir, 'everysec')
 })
 
+test('setMany and deleteMany stop at the entry whose record fails; applied says earlier ones were made', () => {
+  if (process.platform !== 'linux') return
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-logfail-'))
+  dirs.push(dir)
+  const c = newCache(dir, 'always')
+  assert.ok(c.setSync('d1', '1'))
+  assert.ok(c.setSync('d2', '2'))
+  const big = 'b'.repeat(4000)
+  // room for the small records, not for the big one
+  withFileSizeLimit(statSync(join(dir, 'appendonly.aof')).size + 1000, () => {
+    const err = thrown(() => c.setManySync([['s1', 'x'], ['s2', big], ['s3', 'z']]))
+    assertLogError(err, dir, true, 'setMany')
+    assert.is(c.getSync('s1'), 'x')
+    assert.is(c.getSync('s2'), big, 'made in memory, its record kept for a retry')
+    assert.not.ok(c.hasSync('s3'), 'the batch stopped at the failing entry')
+    assertLogError(thrown(() => c.deleteManySync(['d1', 'd2'])), dir, false, 'deleteMany')
+    assert.ok(c.hasSync('d1'))
+  })
+  assert.is(c.deleteManySync(['d1', 'd2']), 2)
+  c.close()
+  const again = newCache(dir, 'always')
+  assert.is(again.getSync('s2'), big)
+  assert.not.ok(again.hasSync('d1'))
+  again.close()
+})
+
 test('a cache with dataDir but no log refuses nothing', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferrocache-logfail-'))
   dirs.push(dir)
