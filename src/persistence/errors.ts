@@ -116,7 +116,8 @@ export interface LogWriteError extends Error {
    * `false`: the write was refused and changed nothing. `true`: the change was made in
    * memory (reads see it) but its log record failed, so it is not durable yet; the record
    * is kept and written before the next write that gets through. For `setMany` and
-   * `deleteMany`: the entries before the failing one were made.
+   * `deleteMany`: entries were made (the batch stops after the entry whose record failed,
+   * or before the first one refused); later entries were not.
    */
   readonly applied: boolean
 }
