@@ -159,8 +159,17 @@ pub(crate) fn lru_crawler<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut 
     }
 }
 
-/// `lru_crawler metadump all|hash|<class list>`.
+/// `lru_crawler metadump all|hash|<class list>`. memcached hands the connection to its
+/// crawler thread for the dump, which it refuses while replies of earlier requests of the
+/// same read wait to be written (`mn` and the other write-out points clear them).
 fn metadump<S: Storage>(s: &Session<S>, arg: &[u8], out: &mut Vec<u8>) {
+    if out.len() > s.sent {
+        return reply(
+            out,
+            false,
+            b"ERROR cannot pipeline other commands before metadump",
+        );
+    }
     // `hash` (memcached walks the hash table instead of the LRUs): every item
     let list = if arg == b"hash" {
         class_list(b"all")

@@ -328,6 +328,28 @@ fn lru_crawler_commands_reply_as_memcached_and_really_crawl() {
 }
 
 #[test]
+fn metadump_after_unwritten_replies_of_the_same_read_is_refused() {
+    let (mut s, _) = session(Config::default());
+    let mut out = Vec::new();
+    s.feed(b"set a 0 0 1\r\nx\r\n", &mut out);
+    out.clear();
+    s.feed(b"version\r\nlru_crawler metadump x\r\n", &mut out);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "VERSION 1.6.18\r\nERROR cannot pipeline other commands before metadump\r\n"
+    );
+    // after a write-out point (`mn`, a get's END) the dump runs
+    out.clear();
+    s.feed(b"mn\r\nlru_crawler metadump all\r\n", &mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert!(text.starts_with("MN\r\nkey=a exp=-1 la="), "{text}");
+    assert!(text.ends_with(" cls=1 size=61\nEND\r\n"), "{text}");
+    out.clear();
+    s.feed(b"get b\r\nlru_crawler metadump all\r\n", &mut out);
+    assert!(String::from_utf8_lossy(&out).starts_with("END\r\nkey=a "));
+}
+
+#[test]
 fn an_engine_without_admin_answers_error() {
     let mut s = mock_session();
     let mut out = Vec::new();

@@ -388,10 +388,16 @@ fn cachedump_and_metadump_list_live_items() {
     assert_eq!(first[2], "", "class 2 is empty");
 
     out.clear();
-    s.feed(
-        b"lru_crawler metadump all\r\nlru_crawler metadump 1,2\r\nlru_crawler metadump 99\r\n",
-        &mut out,
-    );
+    // one read each: memcached refuses a metadump behind unwritten replies of the same read
+    for line in [
+        &b"lru_crawler metadump all\r\n"[..],
+        b"lru_crawler metadump 1,2\r\n",
+        b"lru_crawler metadump 99\r\n",
+    ] {
+        let mut one = Vec::new();
+        s.feed(line, &mut one);
+        out.extend_from_slice(&one);
+    }
     let text = String::from_utf8_lossy(&out).into_owned();
     let parts: Vec<&str> = text.split("END\r\n").collect();
     assert!(parts[0].contains("key=a%2Fb exp=-1 la="), "{text}");
