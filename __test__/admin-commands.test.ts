@@ -191,6 +191,14 @@ test('lru_crawler: the same replies, settings and crawl', async () => {
   ]) {
     await same(line)
   }
+  // a metadump behind a reply of the same read not yet written out is refused
+  const piped = await Promise.all(
+    conns.map(async (c) => {
+      c.send('version\r\nlru_crawler metadump all\r\n')
+      return (await c.until('metadump\r\n')).replace(/^VERSION .*\r\n/, '')
+    }),
+  )
+  assert.equal(piped, ['ERROR cannot pipeline other commands before metadump\r\n', 'ERROR cannot pipeline other commands before metadump\r\n'])
   for (const name of ['lru_crawler', 'lru_crawler_sleep', 'lru_crawler_tocrawl']) {
     const [mc, fc] = await statBoth(name, 'settings')
     assert.is(fc, mc, `stats settings ${name}`)
