@@ -79,6 +79,10 @@ fn message(status: u16) -> &'static [u8] {
     }
 }
 
+/// The error body of a write refused (or not acknowledged) while the append-only log
+/// cannot write.
+const LOG_FAILED: &[u8] = b"append-only log write failed; writes refused";
+
 /// The fields of a request header a reply needs.
 #[derive(Clone, Copy)]
 struct Req {
@@ -230,10 +234,7 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
     } else if s.info.read_only() {
         Some((status::NOT_SUPPORTED, b"replica is read-only"))
     } else if !s.store.accepting_writes() {
-        Some((
-            status::ENOMEM,
-            b"append-only log write failed; writes refused",
-        ))
+        Some((status::ENOMEM, LOG_FAILED))
     } else {
         None
     };
@@ -247,7 +248,8 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
         error(out, &r, status::EINVAL);
         Step::Close(head)
     };
-    match cmd {
+    let mark = out.len();
+    let step = match cmd {
         op::VERSION | op::NOOP | op::QUIT | op::SASL_LIST_MECHS
             if !(el == 0 && kl == 0 && bl == 0) =>
         {
@@ -402,7 +404,13 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
             s.swallow = bl;
             Step::Done(head)
         }
+    };
+    // A write whose own log record failed is not acknowledged either (text::unlogged_write)
+    if is_write && matches!(step, Step::Done(_)) && s.swallow == 0 && !s.store.accepting_writes() {
+        out.truncate(mark);
+        error_msg(out, &r, status::ENOMEM, LOG_FAILED);
     }
+    step
 }
 
 /// SASL_AUTH / SASL_STEP with authentication on: the body is the mechanism's data.

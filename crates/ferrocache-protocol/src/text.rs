@@ -101,12 +101,30 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
         reply(out, false, b"ERROR");
         return Step::Done(line_end);
     }
-    let cmd = t.get(0);
-    if let Some(step) = refuse_write(s, &t, line_end, out) {
-        return step;
+    let write = match refuse_write(s, &t, line_end, out) {
+        Err(step) => return step,
+        Ok(write) => write,
+    };
+    let mark = out.len();
+    let step = run(s, &t, data, line, line_end, out);
+    if write && matches!(step, Step::Done(_)) && s.swallow == 0 {
+        unlogged_write(s, &t, mark, out);
     }
+    step
+}
+
+/// Runs the request on `line` (its tokens `t`) once no refusal applies.
+fn run<S: Storage>(
+    s: &mut Session<S>,
+    t: &Tokens<'_>,
+    data: &[u8],
+    line: &[u8],
+    line_end: usize,
+    out: &mut Vec<u8>,
+) -> Step {
+    let cmd = t.get(0);
     if cmd.len() == 2 && cmd[0] == b'm' {
-        return crate::meta::dispatch(s, &t, data, line_end, out);
+        return crate::meta::dispatch(s, t, data, line_end, out);
     }
     let ntok = t.count();
     let bad_count = |min: usize, max: usize| ntok < min || ntok > max;
@@ -138,34 +156,34 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
                 b"append" => StoreMode::Append,
                 _ => StoreMode::Prepend,
             };
-            update(s, &t, data, line_end, mode, false, out)
+            update(s, t, data, line_end, mode, false, out)
         }
         b"cas" => {
             want!(7, 8);
-            update(s, &t, data, line_end, StoreMode::Set, true, out)
+            update(s, t, data, line_end, StoreMode::Set, true, out)
         }
         b"incr" | b"decr" => {
             want!(4, 5);
-            arith(s, &t, cmd == b"incr", out);
+            arith(s, t, cmd == b"incr", out);
             Step::Done(line_end)
         }
         b"delete" => {
             want!(3, 5);
-            delete(s, &t, out);
+            delete(s, t, out);
             Step::Done(line_end)
         }
         b"touch" => {
             want!(4, 5);
-            touch(s, &t, out);
+            touch(s, t, out);
             Step::Done(line_end)
         }
         b"stats" => {
-            crate::stats::stats(s, &t, out);
+            crate::stats::stats(s, t, out);
             Step::Done(line_end)
         }
         b"flush_all" => {
             want!(2, 4);
-            flush_all(s, &t, out);
+            flush_all(s, t, out);
             Step::Done(line_end)
         }
         b"version" => {
@@ -190,16 +208,16 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
             Step::Done(line_end)
         }
         b"lru_crawler" => {
-            crate::admin::lru_crawler(s, &t, out);
+            crate::admin::lru_crawler(s, t, out);
             Step::Done(line_end)
         }
         b"slabs" => {
-            crate::admin::slabs(s, &t, out);
+            crate::admin::slabs(s, t, out);
             Step::Done(line_end)
         }
         b"cache_memlimit" => {
             want!(3, 4);
-            crate::admin::cache_memlimit(s, &t, out);
+            crate::admin::cache_memlimit(s, t, out);
             Step::Done(line_end)
         }
         b"quit" => Step::Close(line_end),
@@ -239,20 +257,47 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
     }
 }
 
-/// The answer to a write (classic or meta) that a read-only replica, or an append-only log
-/// that cannot write, refuses; `None` for anything else (and for malformed lines, which get
-/// their usual error). A storage command's data block is skipped unread.
+/// Redis's rule for its log: a write the log cannot keep is refused, not acknowledged.
+const LOG_FAILED: &[u8] = b"SERVER_ERROR append-only log write failed; writes refused";
+
+/// The answer (`Err`) to a write (classic or meta) that a read-only replica, or an
+/// append-only log that cannot write, refuses; `Ok(true)` for a write that goes ahead,
+/// `Ok(false)` for anything else (and for malformed lines, which get their usual error). A
+/// refused storage command's data block is skipped unread.
 fn refuse_write<S: Storage>(
     s: &mut Session<S>,
     t: &Tokens<'_>,
     line_end: usize,
     out: &mut Vec<u8>,
-) -> Option<Step> {
+) -> Result<bool, Step> {
     const READ_ONLY: &[u8] = b"SERVER_ERROR replica is read-only";
-    // Redis's rule for its log: a write the log cannot keep is refused, not acknowledged
-    const LOG_FAILED: &[u8] = b"SERVER_ERROR append-only log write failed; writes refused";
+    let Some(data_len) = write_data_len(t) else {
+        return Ok(false);
+    };
+    // only now, for writes: the log check takes a lock
+    let msg = if s.info.read_only() {
+        READ_ONLY
+    } else if !s.store.accepting_writes() {
+        LOG_FAILED
+    } else {
+        return Ok(true);
+    };
+    if let Some(n) = data_len {
+        if !(0..=i32::MAX - 2).contains(&n) {
+            return Ok(false);
+        }
+        s.swallow = n as usize + 2;
+    }
+    let meta = t.get(0).len() == 2;
+    reply(out, !meta && t.noreply(), msg);
+    Err(Step::Done(line_end))
+}
+
+/// For a well-formed write: the length of its data block, if it has one (`None` for
+/// anything that is not a write, and for malformed lines).
+fn write_data_len(t: &Tokens<'_>) -> Option<Option<i32>> {
     let ntok = t.count();
-    let data_len = match t.get(0) {
+    Some(match t.get(0) {
         b"set" | b"add" | b"replace" | b"append" | b"prepend" if (6..=7).contains(&ntok) => {
             Some(parse_i32(t.get(4))?)
         }
@@ -264,24 +309,19 @@ fn refuse_write<S: Storage>(
         b"flush_all" if (2..=4).contains(&ntok) => None,
         b"md" | b"ma" if ntok >= 3 => None,
         _ => return None,
-    };
-    // only now, for writes: the log check takes a lock
-    let msg = if s.info.read_only() {
-        READ_ONLY
-    } else if !s.store.accepting_writes() {
-        LOG_FAILED
-    } else {
-        return None;
-    };
-    if let Some(n) = data_len {
-        if !(0..=i32::MAX - 2).contains(&n) {
-            return None;
-        }
-        s.swallow = n as usize + 2;
+    })
+}
+
+/// After a write went ahead: when its own log record failed (the log stopped accepting
+/// during it), its reply since `mark` becomes the refusal, so a change the log may not keep
+/// is never acknowledged (it is in memory, and its record is retried by the next write).
+fn unlogged_write<S: Storage>(s: &Session<S>, t: &Tokens<'_>, mark: usize, out: &mut Vec<u8>) {
+    if s.store.accepting_writes() {
+        return;
     }
+    out.truncate(mark);
     let meta = t.get(0).len() == 2;
-    reply(out, !meta && t.noreply(), msg);
-    Some(Step::Done(line_end))
+    reply(out, !meta && t.noreply(), LOG_FAILED);
 }
 
 /// No newline yet. memcached tolerates long lines only for multigets; anything else past

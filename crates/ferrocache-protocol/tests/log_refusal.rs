@@ -77,3 +77,80 @@ fn binary_writes_are_refused_with_their_value_skipped() {
     let noop = &out[24 + body..];
     assert_eq!(&noop[0..2], &[0x81, 0x0a], "the NOOP after it is answered");
 }
+
+/// A journal whose next record fails: the write that logs it finds the log refusing
+/// once it is done (a disk that fills during the write).
+struct FailsNext(AtomicBool, AtomicBool);
+
+impl Journal for FailsNext {
+    fn record(&self, _r: &Record<'_>) {
+        if self.1.swap(false, Ordering::Relaxed) {
+            self.0.store(false, Ordering::Relaxed);
+        }
+    }
+    fn accepting(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+fn failing_session() -> (Session<Arc<Store>>, Arc<FailsNext>) {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let log = Arc::new(FailsNext(AtomicBool::new(true), AtomicBool::new(false)));
+    store.set_journal(log.clone());
+    let s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
+    (s, log)
+}
+
+#[test]
+fn a_write_whose_own_record_fails_is_not_acknowledged() {
+    let (mut s, log) = failing_session();
+    let cases: &[(&[u8], &str)] = &[
+        (b"set k 0 0 2\r\nhi\r\n", REFUSED),
+        (b"incr n 1\r\n", REFUSED),
+        (b"ms m 2 q\r\nhi\r\n", REFUSED),
+        (b"set q 0 0 1 noreply\r\nx\r\n", ""),
+    ];
+    s.feed(b"set n 0 0 1\r\n5\r\n", &mut Vec::new());
+    for (input, want) in cases {
+        log.0.store(true, Ordering::Relaxed);
+        log.1.store(true, Ordering::Relaxed);
+        let mut out = Vec::new();
+        assert_eq!(s.feed(input, &mut out), Control::Continue);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            *want,
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+    // the changes were made (their records are retried by the next write), only not acknowledged
+    log.0.store(true, Ordering::Relaxed);
+    let mut out = Vec::new();
+    s.feed(b"get k n m q\r\n", &mut out);
+    assert_eq!(
+        out,
+        b"VALUE k 0 2\r\nhi\r\nVALUE n 0 1\r\n6\r\nVALUE m 0 2\r\nhi\r\nVALUE q 0 1\r\nx\r\nEND\r\n"
+    );
+    // a write whose record goes through is acknowledged as before
+    let mut out = Vec::new();
+    s.feed(b"set k 0 0 2\r\nok\r\n", &mut out);
+    assert_eq!(out, b"STORED\r\n");
+}
+
+#[test]
+fn a_binary_write_whose_own_record_fails_is_not_acknowledged() {
+    let (mut s, log) = failing_session();
+    log.1.store(true, Ordering::Relaxed);
+    // SET k = "hi" (extras 8, key 1, value 2)
+    let mut input = vec![0x80, 0x01, 0, 1, 8, 0, 0, 0, 0, 0, 0, 11, 0, 0, 0, 0];
+    input.extend_from_slice(&[0; 8]);
+    input.extend_from_slice(&[0; 8]);
+    input.extend_from_slice(b"khi");
+    let mut out = Vec::new();
+    assert_eq!(s.feed(&input, &mut out), Control::Continue);
+    assert_eq!(&out[0..2], &[0x81, 0x01]);
+    assert_eq!(&out[6..8], &[0x00, 0x82], "ENOMEM instead of success");
+    let body = u32::from_be_bytes(out[8..12].try_into().unwrap()) as usize;
+    assert_eq!(out.len(), 24 + body, "one reply");
+    assert_eq!(&out[24..], b"append-only log write failed; writes refused");
+}
