@@ -41,16 +41,18 @@ pub fn hash_key(key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(key)
 }
 
-/// An empty slot (its handle is NIL, which never names an item).
-const EMPTY: u64 = u64::MAX;
+/// An empty slot: all zeros. A slot holds the handle inverted, so an empty one (handle NIL,
+/// which never names an item) is 0 and a new table is zeroed memory, which the OS maps
+/// lazily: growing costs no write of the whole new table at once.
+const EMPTY: u64 = 0;
 
 #[inline]
 fn slot(tag: u32, h: u32) -> u64 {
-    ((tag as u64) << 32) | h as u64
+    ((tag as u64) << 32) | !h as u64
 }
 #[inline]
 fn handle_of(s: u64) -> u32 {
-    s as u32
+    !(s as u32)
 }
 #[inline]
 fn tag_of(s: u64) -> u32 {
@@ -67,7 +69,7 @@ struct Table {
 impl Table {
     fn new(len: usize) -> Table {
         Table {
-            slots: vec![EMPTY; len].into_boxed_slice(),
+            slots: vec![EMPTY; len].into_boxed_slice(), // zeroed allocation (calloc)
             count: 0,
         }
     }
