@@ -167,6 +167,13 @@ fn slabs_reassign_moves_one_page_and_answers_as_memcached_decides() {
     let moved = st.slab_reassign_rescues + st.slab_reassign_evictions_nomem;
     assert!(moved > 0, "the page's items were relocated or evicted");
     assert_eq!(st.curr_items, 20_000 - st.slab_reassign_evictions_nomem);
+    assert!(
+        st.slab_reassign_evictions_nomem > 0,
+        "a full page: items dropped"
+    );
+    // memcached 1.6.18 counts them in slab_reassign_evictions_nomem only
+    assert_eq!(st.evictions, 0);
+    assert_eq!(st.classes.iter().map(|c| c.evicted).sum::<u64>(), 0);
 
     // -1: any class with a spare page (class 3 has 2)
     assert_eq!(s.slabs_reassign(-1, 6), Reassign::Moved);
