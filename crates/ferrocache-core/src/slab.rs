@@ -3,9 +3,10 @@
 //!
 //! Classes follow memcached's `slabs_init`: the smallest chunk is 48 + `slab_min_size`
 //! bytes, each next one `growth_factor` times larger, 8-byte aligned, and the last class is
-//! a whole page. Pages are zeroed allocations carved lazily (a bump index per page), so a
-//! page's untouched tail costs no resident memory. A chunk is named by a u32 handle: page
-//! number in the high bits, chunk index in the low `chunk_bits`.
+//! a whole page. Pages are zeroed memory (each its own mapping on unix) carved lazily (a
+//! bump index per page), so a page's untouched tail costs no resident memory, and a page
+//! freed by a lower memory limit goes back to the system. A chunk is named by a u32 handle:
+//! page number in the high bits, chunk index in the low `chunk_bits`.
 //!
 //! Two halves: [`SlabMem`] turns a handle into an address without a lock (a fixed table of
 //! page bases and chunk sizes; a page's chunk size changes only while the mover holds every
@@ -14,7 +15,7 @@
 
 use crate::item::{Item, NIL};
 use crate::Config;
-use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::alloc::Layout;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
@@ -93,20 +94,55 @@ pub struct Page {
 unsafe impl Send for Page {}
 
 impl Page {
+    /// On unix a page is its own anonymous mapping: zero pages the kernel fills in as they
+    /// are first written, and unmapped when dropped, so a lower memory limit gives the memory
+    /// back. Not the global allocator's: glibc raises its mmap threshold to the size of the
+    /// first large block freed, then serves 1 MiB blocks from its heap, where freed ones in
+    /// the middle stay resident (and calloc writes them all to zero again).
+    #[cfg(unix)]
+    fn new(size: usize) -> Page {
+        // SAFETY: a fresh private anonymous mapping; size is non-zero (validated config).
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        let layout = Layout::from_size_align(size, CHUNK_ALIGN).expect("page layout");
+        if p == libc::MAP_FAILED {
+            std::alloc::handle_alloc_error(layout);
+        }
+        let ptr =
+            NonNull::new(p.cast::<u8>()).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        Page { ptr, size }
+    }
+
+    #[cfg(not(unix))]
     fn new(size: usize) -> Page {
         let layout = Layout::from_size_align(size, CHUNK_ALIGN).expect("page layout");
         // SAFETY: size is non-zero (validated config); zeroed so untouched memory stays lazy.
-        let p = unsafe { alloc_zeroed(layout) };
+        let p = unsafe { std::alloc::alloc_zeroed(layout) };
         let ptr = NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
         Page { ptr, size }
     }
 }
 
 impl Drop for Page {
+    #[cfg(unix)]
+    fn drop(&mut self) {
+        // SAFETY: mapped in Page::new with this size; no handle names it any more.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.size) };
+    }
+
+    #[cfg(not(unix))]
     fn drop(&mut self) {
         let layout = Layout::from_size_align(self.size, CHUNK_ALIGN).expect("page layout");
         // SAFETY: allocated in Page::new with this layout.
-        unsafe { dealloc(self.ptr.as_ptr(), layout) }
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) }
     }
 }
 
