@@ -105,11 +105,26 @@ impl Core {
         }
     }
 
-    fn pause(&self, paced: bool) {
-        let us = self.tune.crawler_sleep_us.load(Relaxed);
-        if paced && us > 0 {
-            std::thread::sleep(Duration::from_micros(us as u64));
+    /// Between two lock holds of a walk: with `paced` (the background thread), frees the
+    /// pages over a lowered memory limit, then sleeps `lru_crawler sleep` on the wake
+    /// condvar. A pass over a large table takes minutes at the longest sleep (1 s per
+    /// [`CRAWL_BATCH`]): the limit must not wait for it, and neither must the store stopping.
+    /// `false` when the store stops (the walk ends there).
+    fn pause(&self, paced: bool) -> bool {
+        if !paced {
+            return true;
         }
+        if self.alloc.lock().over_budget() > 0 {
+            self.shrink_to_limit(usize::MAX);
+        }
+        let us = self.tune.crawler_sleep_us.load(Relaxed);
+        let mut stopped = self.wake.0.lock();
+        if !*stopped && us > 0 {
+            self.wake
+                .1
+                .wait_for(&mut stopped, Duration::from_micros(us as u64));
+        }
+        !*stopped
     }
 
     /// The background expiry walk: up to [`CRAWL_SLOTS_PER_PASS`] hash slots from where the
@@ -146,7 +161,9 @@ impl Core {
                 reclaim_if_dead(self, s, &ctx, h, c);
             }
             drop(guard);
-            self.pause(paced);
+            if !self.pause(paced) {
+                break;
+            }
         }
         *cursor = (si, pos);
         // a walk that did not come round yet is still running
@@ -197,7 +214,7 @@ impl Core {
         };
         let mut checked = vec![0u64; want.len()];
         let mut batch = Vec::new();
-        for m in self.shards.iter() {
+        'shards: for m in self.shards.iter() {
             let mut pos = 0;
             loop {
                 let ctx = self.ctx();
@@ -218,7 +235,9 @@ impl Core {
                     reclaim_if_dead(self, s, &ctx, h, c);
                 }
                 drop(guard);
-                self.pause(paced);
+                if !self.pause(paced) {
+                    break 'shards;
+                }
             }
         }
         let waiting = {
