@@ -278,8 +278,13 @@ impl Core {
                 self.mem.capacity()
             )));
         }
-        self.tune.memory_limit.store(bytes, Ordering::Relaxed);
-        self.alloc.lock().set_max_pages(pages);
+        {
+            // both under the allocator's lock, so two changes at once cannot leave the
+            // reported limit and the enforced page budget from different requests
+            let mut a = self.alloc.lock();
+            self.tune.memory_limit.store(bytes, Ordering::Relaxed);
+            a.set_max_pages(pages);
+        }
         let inline = if self.config.background {
             SHRINK_PAGES_INLINE
         } else {
