@@ -30,7 +30,7 @@ pub(crate) fn cache_memlimit<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &m
         b"MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m"
     } else if mb > MEMLIMIT_MAX_MB {
         b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes"
-    } else if store.set_memory_limit(mb as usize * 1024 * 1024).is_ok() {
+    } else if store.set_memory_limit(mb as usize * 1024 * 1024) {
         b"OK"
     } else {
         b"MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust"

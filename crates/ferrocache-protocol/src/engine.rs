@@ -52,7 +52,7 @@ impl Storage for Store {
     fn unlink_refused(&self, key: &[u8]) {
         Store::unlink_quietly(self, key);
     }
-    fn admin(&self) -> Option<&Store> {
+    fn admin(&self) -> Option<&dyn Admin> {
         Some(self)
     }
     fn visit(&self, mut f: impl FnMut(&ItemView<'_>)) {
@@ -93,5 +93,35 @@ pub(crate) fn slab_class_for(total: usize, min: usize, factor: f64, page: usize)
         id
     } else {
         0
+    }
+}
+
+impl Admin for Store {
+    fn set_memory_limit(&self, bytes: usize) -> bool {
+        Store::set_memory_limit(self, bytes).is_ok()
+    }
+    fn runtime_settings(&self) -> RuntimeSettings {
+        Store::runtime_settings(self)
+    }
+    fn slab_class_count(&self) -> usize {
+        Store::slab_class_count(self)
+    }
+    fn slabs_reassign(&self, src: i64, dst: i64) -> Reassign {
+        Store::slabs_reassign(self, src, dst)
+    }
+    fn set_slab_automove(&self, mode: u8) -> bool {
+        Store::set_slab_automove(self, mode)
+    }
+    fn set_crawler_enabled(&self, on: bool) -> bool {
+        Store::set_crawler_enabled(self, on)
+    }
+    fn set_crawler_sleep(&self, micros: u32) {
+        Store::set_crawler_sleep(self, micros)
+    }
+    fn set_crawler_tocrawl(&self, items: u32) {
+        Store::set_crawler_tocrawl(self, items)
+    }
+    fn crawl(&self, classes: Vec<bool>) -> CrawlStart {
+        Store::crawl(self, classes)
     }
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 pub use ferrocache_core::{
     ArithRequest, ArithStatus, CrawlStart, DeleteRequest, DeleteStatus, GetOptions, ItemView,
-    Reassign, SlabClassStats, Stats, StoreError, StoreMode, StoreOutcome, StoreRequest,
-    StoreStatus,
+    Reassign, RuntimeSettings, SlabClassStats, Stats, StoreError, StoreMode, StoreOutcome,
+    StoreRequest, StoreStatus,
 };
 
 /// Bytes memcached 1.6 adds to key and value for an item (header 48 + CAS 8); used to
@@ -19,6 +19,29 @@ pub const ITEM_HEADER_SIZE: usize = 56;
 /// Size memcached accounts for an item: header, key + NUL, value + CRLF, flags if non-zero.
 pub fn item_total_size(key_len: usize, value_len: usize, flags: u32) -> usize {
     ITEM_HEADER_SIZE + key_len + 1 + value_len + 2 + if flags != 0 { 4 } else { 0 }
+}
+
+/// What the runtime admin commands change in an engine (memcached's `cache_memlimit`,
+/// `slabs reassign|automove` and `lru_crawler`); mirrors `ferrocache_core::Store`.
+pub trait Admin {
+    /// `cache_memlimit`: the new memory limit in bytes; false when the engine refuses it.
+    fn set_memory_limit(&self, bytes: usize) -> bool;
+    /// The settings these commands change, as they are now.
+    fn runtime_settings(&self) -> RuntimeSettings;
+    /// Number of slab classes (ids 1 to this).
+    fn slab_class_count(&self) -> usize;
+    /// `slabs reassign <src> <dst>`.
+    fn slabs_reassign(&self, src: i64, dst: i64) -> Reassign;
+    /// `slabs automove <mode>`; false for a mode the engine lacks.
+    fn set_slab_automove(&self, mode: u8) -> bool;
+    /// `lru_crawler enable|disable`; false when enabling a crawler already enabled.
+    fn set_crawler_enabled(&self, on: bool) -> bool;
+    /// `lru_crawler sleep <µs>`.
+    fn set_crawler_sleep(&self, micros: u32);
+    /// `lru_crawler tocrawl <n>`.
+    fn set_crawler_tocrawl(&self, items: u32);
+    /// `lru_crawler crawl`: the classes (by index) to crawl.
+    fn crawl(&self, classes: Vec<bool>) -> CrawlStart;
 }
 
 /// What a codec needs from a cache engine. Generic methods keep calls monomorphised.
@@ -93,7 +116,7 @@ pub trait Storage {
     /// The engine's runtime settings and page mover, for the admin commands
     /// (`cache_memlimit`, `slabs`, `lru_crawler`: `admin.rs`). An engine without them
     /// answers those commands `ERROR`.
-    fn admin(&self) -> Option<&ferrocache_core::Store> {
+    fn admin(&self) -> Option<&dyn Admin> {
         None
     }
 
@@ -159,7 +182,7 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     fn mark_key_binary(&self, key: &[u8]) {
         (**self).mark_key_binary(key)
     }
-    fn admin(&self) -> Option<&ferrocache_core::Store> {
+    fn admin(&self) -> Option<&dyn Admin> {
         (**self).admin()
     }
     fn unlink_refused(&self, key: &[u8]) {
