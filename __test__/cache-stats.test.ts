@@ -12,12 +12,14 @@ const GENERAL = [
   'get_expired', 'get_flushed', 'delete_hits', 'delete_misses', 'incr_hits', 'incr_misses',
   'decr_hits', 'decr_misses', 'cas_hits', 'cas_misses', 'cas_badval', 'touch_hits', 'touch_misses',
   'evictions', 'reclaimed', 'expired_unfetched', 'evicted_unfetched', 'crawler_reclaimed',
-  'slab_reassign_count', 'slabs_moved', 'slab_global_page_pool', 'lru_maintainer_juggles',
+  'crawler_items_checked', 'lru_crawler_starts', 'slab_reassign_count', 'slab_reassign_rescues',
+  'slab_reassign_evictions_nomem', 'slabs_moved', 'slab_global_page_pool', 'lru_maintainer_juggles',
 ]
 const PER_CLASS = [
   'id', 'chunk_size', 'chunks_per_page', 'total_pages', 'total_chunks', 'used_chunks', 'free_chunks',
   'mem_requested', 'get_hits', 'cmd_set', 'number', 'number_hot', 'number_warm', 'number_cold', 'age',
-  'evicted', 'evicted_unfetched', 'outofmemory', 'reclaimed', 'moves_to_cold', 'moves_to_warm',
+  'evicted', 'evicted_unfetched', 'outofmemory', 'reclaimed', 'crawler_items_checked', 'moves_to_cold',
+  'moves_to_warm',
 ]
 
 test('stats carry memcached names and count what happened', async () => {

@@ -107,6 +107,8 @@ export interface SlabClassStats {
   evicted_unfetched: number
   /** Expired items freed by the background crawler. */
   crawler_reclaimed: number
+  /** Items of this class the crawler looked at. */
+  crawler_items_checked: number
   /** Items moved from HOT or WARM to COLD. */
   moves_to_cold: number
   /** Items moved from COLD to WARM (read while COLD). */
@@ -183,8 +185,16 @@ export interface CacheStats {
   evicted_unfetched: number
   /** Expired items freed by the background crawler. */
   crawler_reclaimed: number
-  /** Slab page moves started between classes. */
+  /** Items the crawler looked at (background walks and requested crawls). */
+  crawler_items_checked: number
+  /** Crawls started: background walks begun from the start, and requested crawls. */
+  lru_crawler_starts: number
+  /** Slab page moves started between classes (ferrocache's own figure). */
   slab_reassign_count: number
+  /** Items a page move relocated into another chunk of their class. */
+  slab_reassign_rescues: number
+  /** Items a page move dropped for want of a free chunk of their class (not in `evictions`). */
+  slab_reassign_evictions_nomem: number
   /** Slab pages moved between classes (automove). */
   slabs_moved: number
   /** Free pages not yet assigned to a class. */

@@ -195,6 +195,11 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>): void
     assert.is(after.get_misses - before.get_misses, 10)
     assert.ok(after.curr_items >= 20)
     assert.ok(after.slabs.length >= 1 && after.slabs.every((sl) => sl.chunk_size > 0))
+    // the crawler and page-mover figures of `stats`, as memcached names them
+    for (const f of ['crawler_items_checked', 'lru_crawler_starts', 'slab_reassign_rescues', 'slab_reassign_evictions_nomem'] as const) {
+      assert.type(after[f], 'number', f)
+    }
+    assert.ok(after.slabs.every((sl) => typeof sl.crawler_items_checked === 'number'))
   })
 
   s('flush invalidates every key', async (ctx) => {

@@ -32,7 +32,8 @@ pub(crate) fn stats_object(env: sys::napi_env, s: &Stats, now: u32) -> Result<sy
       get_expired, get_flushed, delete_hits, delete_misses, incr_hits, incr_misses,
       decr_hits, decr_misses, cas_hits, cas_misses, cas_badval, touch_hits, touch_misses,
       evictions, reclaimed, expired_unfetched, evicted_unfetched, crawler_reclaimed,
-      slab_reassign_count, slabs_moved, slab_global_page_pool, lru_maintainer_juggles,
+      crawler_items_checked, lru_crawler_starts, slab_reassign_count, slab_reassign_rescues,
+      slab_reassign_evictions_nomem, slabs_moved, slab_global_page_pool, lru_maintainer_juggles,
     );
     let mut expanding = ptr::null_mut();
     check(env, unsafe {
@@ -60,8 +61,8 @@ fn class_object(env: sys::napi_env, c: &SlabClassStats) -> Result<sys::napi_valu
       mem_requested, get_hits, cmd_set, delete_hits, incr_hits, decr_hits, cas_hits,
       cas_badval, touch_hits, number, number_hot, number_warm, number_cold, age_hot,
       age_warm, age, evicted, evicted_nonzero, evicted_time, outofmemory, reclaimed,
-      expired_unfetched, evicted_unfetched, crawler_reclaimed, moves_to_cold, moves_to_warm,
-      moves_within_lru,
+      expired_unfetched, evicted_unfetched, crawler_reclaimed, crawler_items_checked,
+      moves_to_cold, moves_to_warm, moves_within_lru,
     );
     Ok(obj)
 }
