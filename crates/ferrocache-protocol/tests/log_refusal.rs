@@ -9,22 +9,38 @@ use ferrocache_core::journal::{Journal, Record};
 use ferrocache_core::{Config, Store};
 use ferrocache_protocol::{Control, ServerInfo, Session};
 
-/// A journal standing in for a log on a full disk: `accepting` is whatever the test says.
-struct Gate(AtomicBool);
+/// A journal standing in for a log on a full disk: `accepting` (.0) is whatever the test
+/// says, and with .1 set the next record fails (the write that logs it finds the log
+/// refusing once it is done: a disk that fills during the write).
+struct TestLog(AtomicBool, AtomicBool);
 
-impl Journal for Gate {
-    fn record(&self, _r: &Record<'_>) {}
+impl Journal for TestLog {
+    fn record(&self, _r: &Record<'_>) {
+        if self.1.swap(false, Ordering::Relaxed) {
+            self.0.store(false, Ordering::Relaxed);
+        }
+    }
     fn accepting(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
 }
 
-fn session() -> (Session<Arc<Store>>, Arc<Gate>) {
+fn session() -> (Session<Arc<Store>>, Arc<TestLog>) {
     let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
-    let gate = Arc::new(Gate(AtomicBool::new(true)));
-    store.set_journal(gate.clone());
+    let log = Arc::new(TestLog(AtomicBool::new(true), AtomicBool::new(false)));
+    store.set_journal(log.clone());
     let s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
-    (s, gate)
+    (s, log)
+}
+
+/// A binary SET of `key` (one byte) = `value` (two bytes), flags and expiry 0.
+fn binary_set(key: u8, value: &[u8; 2]) -> Vec<u8> {
+    let mut p = vec![0x80, 0x01, 0, 1, 8, 0, 0, 0, 0, 0, 0, 11, 0, 0, 0, 0];
+    p.extend_from_slice(&[0; 8]); // opaque + CAS
+    p.extend_from_slice(&[0; 8]); // extras: flags + exptime
+    p.push(key);
+    p.extend_from_slice(value);
+    p
 }
 
 const REFUSED: &str = "SERVER_ERROR append-only log write failed; writes refused\r\n";
@@ -58,11 +74,8 @@ ms k 2\r\nno\r\nmd k\r\nma k\r\nmg miss N30 v\r\nget k\r\n";
 fn binary_writes_are_refused_with_their_value_skipped() {
     let (mut s, gate) = session();
     gate.0.store(false, Ordering::Relaxed);
-    // SET k = "no" (extras 8, key 1, value 2), then NOOP
-    let mut input = vec![0x80, 0x01, 0, 1, 8, 0, 0, 0, 0, 0, 0, 11, 0, 0, 0, 0];
-    input.extend_from_slice(&[0; 8]);
-    input.extend_from_slice(&[0; 8]);
-    input.extend_from_slice(b"kno");
+    // SET k = "no", then NOOP
+    let mut input = binary_set(b'k', b"no");
     input.extend_from_slice(&[0x80, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     input.extend_from_slice(&[0; 8]);
     let mut out = Vec::new();
@@ -78,32 +91,9 @@ fn binary_writes_are_refused_with_their_value_skipped() {
     assert_eq!(&noop[0..2], &[0x81, 0x0a], "the NOOP after it is answered");
 }
 
-/// A journal whose next record fails: the write that logs it finds the log refusing
-/// once it is done (a disk that fills during the write).
-struct FailsNext(AtomicBool, AtomicBool);
-
-impl Journal for FailsNext {
-    fn record(&self, _r: &Record<'_>) {
-        if self.1.swap(false, Ordering::Relaxed) {
-            self.0.store(false, Ordering::Relaxed);
-        }
-    }
-    fn accepting(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-fn failing_session() -> (Session<Arc<Store>>, Arc<FailsNext>) {
-    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
-    let log = Arc::new(FailsNext(AtomicBool::new(true), AtomicBool::new(false)));
-    store.set_journal(log.clone());
-    let s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
-    (s, log)
-}
-
 #[test]
 fn a_write_whose_own_record_fails_is_not_acknowledged() {
-    let (mut s, log) = failing_session();
+    let (mut s, log) = session();
     let cases: &[(&[u8], &str)] = &[
         (b"set k 0 0 2\r\nhi\r\n", REFUSED),
         (b"incr n 1\r\n", REFUSED),
@@ -139,13 +129,9 @@ fn a_write_whose_own_record_fails_is_not_acknowledged() {
 
 #[test]
 fn a_binary_write_whose_own_record_fails_is_not_acknowledged() {
-    let (mut s, log) = failing_session();
+    let (mut s, log) = session();
     log.1.store(true, Ordering::Relaxed);
-    // SET k = "hi" (extras 8, key 1, value 2)
-    let mut input = vec![0x80, 0x01, 0, 1, 8, 0, 0, 0, 0, 0, 0, 11, 0, 0, 0, 0];
-    input.extend_from_slice(&[0; 8]);
-    input.extend_from_slice(&[0; 8]);
-    input.extend_from_slice(b"khi");
+    let input = binary_set(b'k', b"hi");
     let mut out = Vec::new();
     assert_eq!(s.feed(&input, &mut out), Control::Continue);
     assert_eq!(&out[0..2], &[0x81, 0x01]);
