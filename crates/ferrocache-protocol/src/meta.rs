@@ -329,11 +329,12 @@ fn ms<S: Storage>(
         return fail(s, out, b"CLIENT_ERROR opaque token too long");
     }
     let mode = match f.mode {
-        0 | b'S' | b's' => StoreMode::Set,
-        b'E' | b'e' => StoreMode::Add,
-        b'A' | b'a' => StoreMode::Append,
-        b'P' | b'p' => StoreMode::Prepend,
-        b'R' | b'r' => StoreMode::Replace,
+        // upper case only: memcached 1.6.18 refuses `Ms`, `Ma`…
+        0 | b'S' => StoreMode::Set,
+        b'E' => StoreMode::Add,
+        b'A' => StoreMode::Append,
+        b'P' => StoreMode::Prepend,
+        b'R' => StoreMode::Replace,
         _ => return fail(s, out, b"CLIENT_ERROR invalid mode for ms M token"),
     };
     let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
@@ -439,8 +440,9 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         return reply(out, false, b"CLIENT_ERROR invalid or duplicate flag");
     };
     let incr = match f.mode {
-        0 | b'I' | b'i' | b'+' => true,
-        b'D' | b'd' | b'-' => false,
+        // no lower case: memcached 1.6.18 refuses `Mi` and `Md`
+        0 | b'I' | b'+' => true,
+        b'D' | b'-' => false,
         _ => return reply(out, false, b"CLIENT_ERROR invalid mode for ma M token"),
     };
     if opaque_too_long(t) {
