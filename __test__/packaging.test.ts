@@ -91,7 +91,7 @@ test('the root tarball holds the JS build, the CLI and the types, nothing else',
   if (!supported) return
   const pk = rootPack as PackResult
   const paths = pk.files.map((f) => f.path)
-  for (const need of ['package.json', 'README.md', 'bin/ferrocached.js', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/adapters/keyv.js', 'dist/adapters/keyv.mjs', 'dist/adapters/keyv.d.ts', 'native/index.d.ts']) {
+  for (const need of ['package.json', 'README.md', 'bin/ferrocached.js', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/adapters/keyv.js', 'dist/adapters/keyv.mjs', 'dist/adapters/keyv.d.ts', 'dist/adapters/keyv.d.mts', 'native/index.d.ts']) {
     assert.ok(paths.includes(need), `missing ${need}`)
   }
   const stray = paths.filter(
@@ -207,6 +207,18 @@ test('installed from the tarballs: require, import, a Cache, and npx ferrocached
   for (const resolution of [['--module', 'commonjs', '--moduleResolution', 'node'], ['--module', 'node16', '--moduleResolution', 'node16']]) {
     sh(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', ...resolution, 'consumer.ts'], proj)
   }
+  // An ES module (.mts) gets the types of the ESM entries: ferrocache/keyv's default export
+  // is the class there, as in keyv.mjs (README: "also the default export").
+  writeFileSync(
+    join(proj, 'consumer-esm.mts'),
+    `import KeyvFerrocache, { KeyvFerrocache as Named } from 'ferrocache/keyv'
+     import ferrocache, { Cache } from 'ferrocache'
+     const adapter: Named = new KeyvFerrocache(new Cache())
+     export const cache: Cache = new ferrocache.Cache()
+     export { adapter }
+`,
+  )
+  sh(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--module', 'node16', '--moduleResolution', 'node16', 'consumer-esm.mts'], proj)
 
   const port = await freePort()
   // npx runs the bin in a child of its own; a process group lets us stop both by npx's PID.

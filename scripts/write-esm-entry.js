@@ -1,5 +1,8 @@
 // Writes the ESM entries (dist/index.mjs, dist/adapters/keyv.mjs): each re-exports its
 // CommonJS build, so both module systems share one instance of the native binding.
+// An entry with a default export of its own also gets ESM types (dist/adapters/keyv.d.mts):
+// its CommonJS .d.ts would make TypeScript type an ES module's default import as the whole
+// module, where keyv.mjs exports the class.
 const { writeFileSync } = require('node:fs')
 const { basename, join } = require('node:path')
 const dist = join(__dirname, '..', 'dist')
@@ -16,4 +19,11 @@ for (const entry of ['index.js', join('adapters', 'keyv.js')]) {
     '',
   ].join('\n')
   writeFileSync(join(dist, entry.replace(/\.js$/, '.mjs')), body)
+  if ('default' in cjs) {
+    const defaultName = names.find((n) => cjs[n] === cjs.default)
+    if (defaultName === undefined) throw new Error(`${entry}: the default export must also be a named export (for its .d.mts)`)
+    const from = `./${basename(entry)}`
+    const types = [`export * from '${from}'`, `export { ${defaultName} as default } from '${from}'`, ''].join('\n')
+    writeFileSync(join(dist, entry.replace(/\.js$/, '.d.mts')), types)
+  }
 }
