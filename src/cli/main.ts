@@ -98,16 +98,10 @@ async function run(s: CliSettings): Promise<void> {
       process.exit(1)
     })
   }
-  try {
-    await server.listen()
-  } catch (err) {
-    log.fatal({ err: (err as Error).message, host: s.listen, port: s.port }, 'cannot listen')
-    process.exitCode = 1
-    await server.close(0)
-    return
-  }
-
+  // The handlers go in before listen(): a signal sent as soon as "listening" is logged (a
+  // supervisor's readiness check) must get the graceful stop, not the default action.
   let stopping = false
+  let listening: Promise<unknown> = Promise.resolve()
   const stop = (signal: string): void => {
     if (stopping) {
       log.warn({ signal }, 'second signal, exiting at once')
@@ -117,7 +111,11 @@ async function run(s: CliSettings): Promise<void> {
     log.info({ signal }, 'stopping: no new connections, finishing replies')
     // Whatever happens, the process is gone shortly after the deadline.
     setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS + 1_000).unref()
-    void server.close(SHUTDOWN_DEADLINE_MS)
+    // During listen() the close waits for it (a failed listen closes the server itself).
+    void listening.then(
+      () => server.close(SHUTDOWN_DEADLINE_MS),
+      () => undefined,
+    )
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
@@ -126,6 +124,15 @@ async function run(s: CliSettings): Promise<void> {
   server.on('shutdown', () => {
     stopping = true
   })
+  try {
+    listening = server.listen()
+    await listening
+  } catch (err) {
+    log.fatal({ err: (err as Error).message, host: s.listen, port: s.port }, 'cannot listen')
+    process.exitCode = 1
+    await server.close(0)
+    return
+  }
   await new Promise<void>((resolve) => server.once('close', resolve))
   log.info('exiting')
   process.exit(0)
