@@ -1,0 +1,138 @@
+// README's TypeScript examples run as a new user would run them: each block is taken from
+// README.md as it is, given the few names it assumes (`user`, `db`, `id`), and run in a
+// fresh node process that imports 'ferrocache' by name (the package resolves itself from
+// the checkout: needs dist/, `npm run build`). Addresses of servers that exist only in the
+// example are pointed at local servers; `./data` at a temporary directory.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ROOT } from './helpers/servers'
+
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8')
+
+/** The `index`-th ```ts block under the `## heading` section of README.md. */
+function block(heading: string, index = 0): string {
+  const start = README.indexOf(`\n## ${heading}\n`)
+  assert.ok(start >= 0, `README has no section "${heading}"`)
+  const end = README.indexOf('\n## ', start + 1)
+  const section = README.slice(start, end === -1 ? undefined : end)
+  const blocks = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
+  assert.ok(blocks.length > index, `README section "${heading}" has no ts block #${index}`)
+  return blocks[index]!
+}
+
+/** Runs `code` as an ES module (or CommonJS) in a fresh node, from the checkout. */
+function runNode(code: string, kind: 'module' | 'commonjs' = 'module'): string {
+  const r = spawnSync(process.execPath, [`--input-type=${kind}`, '-e', code], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, NODE_OPTIONS: '' },
+  })
+  assert.is(r.status, 0, `exit ${r.status} ${r.signal ?? ''}\n--- code ---\n${code}\n--- stderr ---\n${r.stderr}`)
+  return r.stdout
+}
+
+const USER = "const user = { name: 'ada' }\n"
+
+/** Servers on free ports for the examples that talk to some; `close()` after the example. */
+const SERVERS = (n: number): string => `
+import { Cache as ExampleCache, createServer as exampleServer } from 'ferrocache'
+const exampleServers = []
+for (let i = 0; i < ${n}; i++) {
+  const server = exampleServer({ cache: new ExampleCache(), port: 0 })
+  exampleServers.push({ server, port: (await server.listen()).port })
+}
+`
+const CLOSE_SERVERS = '\nfor (const { server } of exampleServers) await server.close()\n'
+
+test('Embedded API: the example runs as an ES module and as CommonJS, with the results its comments say', () => {
+  const code = block('Embedded API')
+  const checks = `
+if (!Buffer.isBuffer(buf) || JSON.parse(buf.toString()).name !== 'ada') throw new Error('get: ' + buf)
+if (!entry || typeof entry.cas !== 'bigint' || entry.flags !== 0) throw new Error('gets: ' + String(entry))
+if ((await json.get('user:1')).seen !== true) throw new Error('cas did not store')
+console.log('ok')
+`
+  assert.is(runNode(USER + code + checks).trim(), 'ok')
+  // The CommonJS form the first line's comment gives.
+  const cjs = code.replace(/^import \{ Cache \} from 'ferrocache'.*$/m, "const { Cache } = require('ferrocache')")
+  assert.is.not(cjs, code, 'the import line changed')
+  assert.is(runNode(`(async () => {\n${USER}${cjs}${checks}})().catch((e) => { console.error(e); process.exit(1) })`, 'commonjs').trim(), 'ok')
+  // The comment on incrSync says 1n.
+  assert.match(code, "cache.incrSync('hits') // 1n")
+})
+
+test('Client, fetch and Keyv: the examples run against local servers', () => {
+  // Client: the three example addresses become three local servers (the weight stays).
+  let n = 0
+  const client = block('Client').replace(/'10\.0\.0\.\d:11211(:\d+)?'/g, (_, weight?: string) => `\`127.0.0.1:\${exampleServers[${n++}].port}${weight ?? ''}\``)
+  assert.is(n, 3, 'three server addresses in the Client example')
+  const clientCode = SERVERS(3) + USER + client +
+    "\nif (JSON.parse(buf.toString()).name !== 'ada') throw new Error('client get: ' + buf)\n" + CLOSE_SERVERS + "console.log('ok')\n"
+  assert.is(runNode(clientCode).trim(), 'ok')
+
+  // fetch: the one-liner on an embedded cache, with a db stub counting its calls.
+  const fetchCode = `import { Cache } from 'ferrocache'
+const cache = new Cache()
+const id = 7
+let calls = 0
+const db = { users: { find: async (i) => { calls++; return { id: i, name: 'ada' } } } }
+${block('Read-through: fetch')}
+const again = await cache.fetch(\`user:\${id}\`, () => db.users.find(id), { ttl: 60_000, encoding: 'json' })
+if (user.name !== 'ada' || again.id !== 7 || calls !== 1) throw new Error(JSON.stringify({ user, again, calls }))
+cache.close()
+console.log('ok')
+`
+  assert.is(runNode(fetchCode).trim(), 'ok')
+
+  // Keyv and cache-manager: the adapter over a Client to a local server, and over a Cache.
+  const keyv = block('Keyv and cache-manager').replace("'127.0.0.1:11211'", '`127.0.0.1:${exampleServers[0].port}`')
+  assert.is.not(keyv, block('Keyv and cache-manager'), 'the Keyv example names 127.0.0.1:11211')
+  const keyvCode = `${SERVERS(1)}${keyv}
+const got = await keyv.get('1')
+if (got?.name !== 'ada') throw new Error('keyv get: ' + JSON.stringify(got))
+await cache.set('m', 'v', 10_000)
+if ((await cache.get('m')) !== 'v') throw new Error('cache-manager get')
+await keyv.disconnect()
+await cache.disconnect()
+${CLOSE_SERVERS}console.log('ok')
+`
+  assert.is(runNode(keyvCode).trim(), 'ok')
+})
+
+test('Server: createServer serves an embedded cache (on a free port instead of 11211)', () => {
+  const code = block('Server').replace('port: 11211', 'port: 0')
+  assert.is.not(code, block('Server'))
+  const out = runNode(`${code}
+if (cache.closed) throw new Error('the cache should stay open after server.close()')
+if (cache.getSync('k', { encoding: 'utf8' }) !== 'v') throw new Error('setSync')
+cache.close()
+console.log('ok')
+`)
+  assert.is(out.trim(), 'ok')
+})
+
+test('Persistence: the embedded example writes a snapshot that a new cache loads', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-readme-'))
+  try {
+    const code = block('Persistence').replace(/'\.\/data'/g, JSON.stringify(join(dir, 'data')))
+    assert.is.not(code, block('Persistence'))
+    const out = runNode(`import { Cache } from 'ferrocache'
+${code}
+const warm = new Cache({ dataDir: ${JSON.stringify(join(dir, 'data'))} })
+if (warm.persistence.stats().find(([k]) => k === 'rdb_last_load_keys_loaded')?.[1] !== '1') throw new Error('not loaded')
+if (warm.getSync('k', { encoding: 'utf8' }) !== 'v') throw new Error('k not restored')
+warm.close()
+console.log('ok')
+`.replace('await cache.snapshot()', "cache.setSync('k', 'v')\nawait cache.snapshot()"))
+    assert.is(out.trim(), 'ok')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test.run()
