@@ -102,7 +102,60 @@ fn preparse(t: &Tokens<'_>, start: usize, scratch: &mut Vec<u8>) -> Result<Flags
 }
 
 fn opaque_too_long(t: &Tokens<'_>) -> bool {
-    (2..t.n).any(|i| t.get(i)[0] == b'O' && t.get(i).len() > MAX_OPAQUE)
+    long_opaque_at(t).is_some()
+}
+
+/// The token index of the first `O` longer than memcached allows.
+fn long_opaque_at(t: &Tokens<'_>) -> Option<usize> {
+    (2..t.n).find(|&i| t.get(i)[0] == b'O' && t.get(i).len() > MAX_OPAQUE)
+}
+
+/// The exptime `mg`/`ma` leave on an item their `N` created: memcached creates it never
+/// expiring, then applies `N` and `T` in token order while writing the reply, up to
+/// token `upto` (a too-long opaque stops it there); the last of them wins.
+fn created_exptime(t: &Tokens<'_>, f: &Flags, upto: usize) -> i64 {
+    let mut exptime = 0;
+    for i in 2..upto {
+        match t.get(i)[0] {
+            b'N' => exptime = f.vivify.unwrap_or(0),
+            b'T' => exptime = f.ttl.unwrap_or(0),
+            _ => {}
+        }
+    }
+    exptime
+}
+
+/// Whether token `c` comes before token index `upto`.
+fn flag_before(t: &Tokens<'_>, c: u8, upto: usize) -> bool {
+    (2..upto).any(|i| t.get(i)[0] == c)
+}
+
+/// An `mg` whose opaque is too long: memcached notices while writing the reply, so the read
+/// has happened, `N` has created a missing item (without handing out the win token) and
+/// the `T`/`N` before the opaque have set its expiry. Only the error is answered.
+fn mg_too_long_opaque<S: Storage>(
+    s: &Session<S>,
+    t: &Tokens<'_>,
+    f: &Flags,
+    key: &[u8],
+    upto: usize,
+) {
+    // memcached bumps the item only when no flag made it hold the item lock
+    let locked = (2..t.n).any(|i| matches!(t.get(i)[0], b'T' | b'N' | b'R' | b'l' | b'h'));
+    let opts = GetOptions {
+        touch: f.ttl.filter(|_| flag_before(t, b'T', upto)),
+        no_bump: f.no_update || locked,
+        miss_counts_as_get: true,
+        ..Default::default()
+    };
+    let writable = !s.info.read_only() && s.store.accepting_writes();
+    if s.store.get(key, &opts, |_| ()).is_none() && f.vivify.is_some() && writable {
+        let req = StoreRequest {
+            exptime: created_exptime(t, f, upto),
+            ..StoreRequest::new(StoreMode::Add, key, b"")
+        };
+        let _ = s.store.store(&req);
+    }
 }
 
 /// Appends ` k<key>` (base64 and ` b` for binary keys).
@@ -225,16 +278,18 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         Ok(f) => f,
         Err(e) => return reply(out, false, e.as_bytes()),
     };
-    if opaque_too_long(t) {
+    let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
+    if let Some(upto) = long_opaque_at(t) {
+        mg_too_long_opaque(s, t, &f, key, upto);
         return reply(out, false, b"CLIENT_ERROR opaque token too long");
     }
-    let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
     // A read-only replica serves the read but not N's placeholder: it would be a write
     // only this replica has (never streamed), and the recache N invites would be refused
     // (text::refuse_write). So a miss is EN there, as a plain mg (docs/replication.md).
     let vivify = f
         .vivify
-        .filter(|_| !s.info.read_only() && s.store.accepting_writes());
+        .filter(|_| !s.info.read_only() && s.store.accepting_writes())
+        .map(|_| created_exptime(t, &f, t.n));
     let opts = GetOptions {
         touch: f.ttl,
         vivify,
@@ -445,19 +500,23 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         b'D' | b'-' => false,
         _ => return reply(out, false, b"CLIENT_ERROR invalid mode for ma M token"),
     };
-    if opaque_too_long(t) {
-        return reply(out, false, b"CLIENT_ERROR opaque token too long");
-    }
     let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
+    // memcached checks the opaque while writing the reply: the arithmetic, `N`, and the
+    // `T`/`N` before a too-long opaque have been applied by then
+    let upto = long_opaque_at(t).unwrap_or(t.n);
     let req = ArithRequest {
         key,
         incr,
         delta: f.delta.unwrap_or(1),
         cas: f.cas,
-        vivify: f.vivify.map(|exp| (f.initial, exp)),
-        touch: f.ttl,
+        vivify: f.vivify.map(|_| (f.initial, created_exptime(t, &f, upto))),
+        touch: f.ttl.filter(|_| flag_before(t, b'T', upto)),
         new_cas: None,
     };
+    if upto < t.n {
+        let _ = s.store.arith(&req);
+        return reply(out, false, b"CLIENT_ERROR opaque token too long");
+    }
     let (now, before) = ttl_context(s, t, key);
     match s.store.arith(&req) {
         Ok(ArithStatus::Ok {
@@ -549,7 +608,8 @@ fn me<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     };
     let hit = s.store.get(key, &opts, |it| {
         out.extend_from_slice(b"ME ");
-        if binary {
+        // base64 if the item was stored with a base64 key, however it is asked for now
+        if it.key_binary {
             base64::encode(it.key, out);
         } else {
             out.extend_from_slice(it.key);

@@ -41,3 +41,50 @@ fn lower_case_modes_are_invalid() {
         "STORED\r\nVA 1\r\n6\r\nVA 1\r\n5\r\nVA 1\r\n6\r\nVA 1\r\n5\r\n"
     );
 }
+
+/// `me` prints the key in base64 when the item was stored with a base64 key, however it is
+/// asked for, and plain when it was not (even when asked with `b`).
+#[test]
+fn me_shows_the_key_as_stored() {
+    assert_eq!(
+        replies(b"ms ZTI= 1 b\r\nx\r\nme e2\r\nme ZTI= b\r\nset e3 0 0 1\r\n5\r\nme ZTM= b\r\n"),
+        "HD\r\nME ZTI= exp=-1 la=0 cas=1 fetch=no cls=1 size=62\r\n\
+         ME ZTI= exp=-1 la=0 cas=1 fetch=no cls=1 size=62\r\nSTORED\r\n\
+         ME e3 exp=-1 la=0 cas=2 fetch=no cls=1 size=62\r\n"
+    );
+}
+
+/// memcached checks an opaque's length while writing the reply: by then `mg` has read the
+/// item, `N` has created a missing one (with no win token: the next `mg` sees neither `W`
+/// nor `Z`), and the `T`/`N` before the opaque have set the expiry; `ma` has done its
+/// arithmetic. Measured on memcached 1.6.18.
+#[test]
+fn a_too_long_opaque_is_noticed_after_the_work() {
+    let o = format!("O{}", "x".repeat(32));
+    let err = "CLIENT_ERROR opaque token too long\r\n";
+    let input = format!(
+        "set o2 0 0 1\r\n5\r\nmg o2 T-1 {o}\r\nmg o2 v\r\n\
+         ma o4 N0 {o}\r\nmg o4 v\r\n\
+         mg o5 N100 {o}\r\nmg o5 t v\r\nmg o6 {o} N100\r\nmg o6 t v\r\n\
+         set o7 0 0 1\r\n5\r\nma o7 {o}\r\nmg o7 v\r\nmg o7 {o} T100\r\nmg o7 t\r\n\
+         ma q1 N100 {o}\r\nmg q1 t v\r\nma q2 {o} N100\r\nmg q2 t v\r\n"
+    );
+    let expected = format!(
+        "STORED\r\n{err}EN\r\n\
+         {err}VA 1\r\n0\r\n\
+         {err}VA 0 t100\r\n\r\n{err}VA 0 t-1\r\n\r\n\
+         STORED\r\n{err}VA 1\r\n6\r\n{err}HD t-1\r\n\
+         {err}VA 1 t100\r\n0\r\n{err}VA 1 t-1\r\n0\r\n"
+    );
+    assert_eq!(replies(input.as_bytes()), expected);
+}
+
+/// `N` and `T` on an item `N` creates apply in token order, the last one winning (memcached
+/// 1.6.18: `ma k N50 T100 t` shows `t100`, `ma k T100 N50 t` `t50`; so does `mg`).
+#[test]
+fn n_and_t_on_a_created_item_apply_in_order() {
+    assert_eq!(
+        replies(b"ma a N50 T100 t\r\nma b T100 N50 t\r\nmg c N50 T100 t\r\nmg d T100 N50 t\r\nmg c t\r\n"),
+        "HD t100\r\nHD t50\r\nHD t100 W\r\nHD t50 W\r\nHD t100 Z\r\n"
+    );
+}
