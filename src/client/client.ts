@@ -310,7 +310,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return this.#one(checkKey(key), FOUND, 'buffer', `mg ${key}\r\n`)
   }
 
-  /** Every server that is not marked dead (all of them without `remove`). */
+  /** Every server that is not marked dead (`remove` or not: it only decides where dead servers' keys go). */
   #live(): ServerNode[] {
     if (this.#closed) throw cacheError(Error, 'FERROCACHE_CLOSED', 'the client is closed')
     const live = this.#nodes.filter((n) => !n.dead)
