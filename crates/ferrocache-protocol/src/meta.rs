@@ -125,6 +125,29 @@ fn created_exptime(t: &Tokens<'_>, f: &Flags, upto: usize) -> i64 {
     exptime
 }
 
+/// `R` for the engine, which judges it after applying `T`. memcached applies them in token
+/// order, so an `R` before a `T` judges the expiry the item had: then the decision is made
+/// here on a peek, and handed over as "always" or "never" (`T0`, never expiring, cannot
+/// win that way: memcached would hand the token).
+fn recache_below<S: Storage>(s: &Session<S>, t: &Tokens<'_>, f: &Flags, key: &[u8]) -> Option<u32> {
+    let pos = |c: u8| (2..t.n).find(|&i| t.get(i)[0] == c);
+    let (Some(r), Some(rp), Some(tp)) = (f.recache, pos(b'R'), pos(b'T')) else {
+        return f.recache;
+    };
+    if rp > tp {
+        return f.recache;
+    }
+    let peek = GetOptions {
+        no_bump: true,
+        ..Default::default()
+    };
+    let now = s.store.now() as u64;
+    let due = s.store.get(key, &peek, |it| {
+        it.exptime != 0 && (it.exptime as u64) < now + r as u64
+    });
+    due.unwrap_or(false).then_some(u32::MAX)
+}
+
 /// Whether token `c` comes before token index `upto`.
 fn flag_before(t: &Tokens<'_>, c: u8, upto: usize) -> bool {
     (2..upto).any(|i| t.get(i)[0] == c)
@@ -294,7 +317,7 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         touch: f.ttl,
         vivify,
         no_bump: f.no_update,
-        recache_below: f.recache,
+        recache_below: recache_below(s, t, &f, key),
         miss_counts_as_get: true,
         // the only read that hands out the win token (memcached 1.6.18)
         may_win: true,

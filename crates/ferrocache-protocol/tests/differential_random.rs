@@ -88,3 +88,17 @@ fn n_and_t_on_a_created_item_apply_in_order() {
         "HD t100\r\nHD t50\r\nHD t100 W\r\nHD t50 W\r\nHD t100 Z\r\n"
     );
 }
+
+/// `mg` applies `R` and `T` in token order: an `R` before `T` judges the expiry the item had
+/// (memcached 1.6.18: `mg k R50000 T2592001` on an item that never expires is `HD`, no
+/// `W`, though `T` leaves it about to expire; `T` first and it wins).
+#[test]
+fn recache_before_ttl_judges_the_old_expiry() {
+    assert_eq!(
+        replies(
+            b"set a 0 0 1\r\n1\r\nmg a R50000 T2592001\r\nset b 0 0 1\r\n1\r\nmg b T2592001 R50000\r\n\
+              set c 0 1000 1\r\n1\r\nmg c R50000 T2000 t\r\nmg c R50000 t\r\n"
+        ),
+        "STORED\r\nHD\r\nSTORED\r\nHD W\r\nSTORED\r\nHD t2000 W\r\nHD t2000 Z\r\n"
+    );
+}
