@@ -331,6 +331,7 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
                 return protocol_error(out);
             }
             let cas = if r.cas != 0 { Some(r.cas) } else { None };
+            crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
             match s.store.delete(&DeleteRequest {
                 key,
                 cas,
@@ -361,6 +362,7 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
                 touch: None,
                 new_cas: None,
             };
+            crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
             match s.store.arith(&req) {
                 Ok(ArithStatus::Ok { value, cas, .. }) => {
                     if !quiet {
@@ -463,7 +465,12 @@ fn get<S: Storage>(
         touch,
         ..Default::default()
     };
+    let watching = s.info.watch.wants(crate::watch::FETCHERS);
+    let mut seen = crate::watch::Lookup::NotFound;
     let hit = s.store.get(key, &opts, |it| {
+        if watching {
+            seen = crate::watch::found(&s.store, it);
+        }
         let vlen = if with_value { it.value.len() } else { 0 };
         let klen = if with_key { key.len() } else { 0 };
         out.reserve(HEADER + 4 + klen + vlen);
@@ -476,6 +483,9 @@ fn get<S: Storage>(
             out.extend_from_slice(it.value);
         }
     });
+    if watching {
+        s.info.watch.item_get(key, seen, s.cfd);
+    }
     if hit.is_none() && !quiet {
         if with_key {
             header(
@@ -513,6 +523,7 @@ fn update<S: Storage>(
         s.info.count_too_large();
         error(out, r, status::E2BIG);
         if cmd == op::SET {
+            crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
             s.store.unlink_refused(key);
         }
         s.swallow = vlen;
@@ -542,7 +553,14 @@ fn update<S: Storage>(
         new_cas: None,
         vivify: None,
     };
-    match s.store.store(&req) {
+    crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
+    let outcome = s.store.store(&req);
+    if let Ok(o) = &outcome {
+        let request = (vlen, flags, exptime);
+        let (store, w) = (&s.store, &s.info.watch);
+        crate::watch::log_store(store, w, key, mode, cas_cmd, o.status, request, s.cfd);
+    }
+    match outcome {
         Ok(o) => match o.status {
             StoreStatus::Stored => ok(out, r, quiet, o.cas),
             StoreStatus::Exists => error(out, r, status::KEY_EEXISTS),

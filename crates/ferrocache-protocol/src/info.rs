@@ -43,6 +43,8 @@ pub struct ServerInfo {
     pub snapshot_enabled: AtomicBool,
     /// A read-only replica: writes get `SERVER_ERROR replica is read-only`.
     pub read_only: AtomicBool,
+    /// The `watch` log stream: its watchers and buffers (see [`crate::watch`]).
+    pub watch: crate::watch::Logger,
     /// The last `replicaof` / `psync` line, for the server to act on (see
     /// [`ServerInfo::take_admin_request`]).
     admin_request: Mutex<Option<String>>,
@@ -85,6 +87,7 @@ impl ServerInfo {
             shutdown_enabled: AtomicBool::new(false),
             snapshot_enabled: AtomicBool::new(false),
             read_only: AtomicBool::new(false),
+            watch: crate::watch::Logger::new(unix_now()),
             admin_request: Mutex::new(None),
             curr_connections: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),

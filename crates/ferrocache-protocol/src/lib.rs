@@ -24,6 +24,8 @@ mod stats;
 /// The [`Storage`] trait and the engine types its methods take and return.
 pub mod storage;
 mod text;
+/// memcached's log stream (`watch`): filters, the server-wide [`watch::Logger`], its lines.
+pub mod watch;
 
 pub use auth::Users;
 pub use info::{ConnEntry, ServerInfo};

@@ -323,7 +323,12 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         may_win: true,
     };
     let (now, before) = ttl_context(s, t, key);
+    let watching = s.info.watch.wants(crate::watch::FETCHERS);
+    let mut seen = crate::watch::Lookup::NotFound;
     let hit = s.store.get(key, &opts, |it| {
+        if watching {
+            seen = crate::watch::found(&s.store, it);
+        }
         out.reserve(it.value.len() + 64);
         if f.value {
             out.extend_from_slice(b"VA ");
@@ -363,6 +368,9 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
             out.extend_from_slice(b"\r\n");
         }
     });
+    if watching {
+        s.info.watch.item_get(key, seen, s.cfd);
+    }
     if hit.is_none() && !f.quiet {
         out.extend_from_slice(b"EN");
         push_echo(out, t, 2, key, f.binary_key);
@@ -418,6 +426,7 @@ fn ms<S: Storage>(
     let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
     if !s.store.item_fits(key.len(), vlen, f.client_flags) {
         s.info.count_too_large();
+        crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
         s.store.unlink_refused(key);
         return fail(s, out, b"SERVER_ERROR object too large for cache");
     }
@@ -442,8 +451,14 @@ fn ms<S: Storage>(
         // memcached 1.6.18 ignores N on ms (append-mode vivify came later).
         vivify: None,
     };
+    crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
     let outcome = match s.store.store(&req) {
-        Ok(o) => o,
+        Ok(o) => {
+            let request = (vlen, f.client_flags, req.exptime);
+            let (store, w) = (&s.store, &s.info.watch);
+            crate::watch::log_store(store, w, key, mode, cas_mode, o.status, request, s.cfd);
+            o
+        }
         Err(e) => {
             reply(out, false, crate::text::store_error(s, e));
             return Step::Done(end);
@@ -496,6 +511,7 @@ fn md<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         invalidate: f.invalidate,
         exptime: if f.invalidate { f.ttl } else { None },
     };
+    crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
     let code: &[u8] = match s.store.delete(&req) {
         DeleteStatus::Deleted if f.quiet => return,
         DeleteStatus::Deleted => b"HD",
@@ -541,6 +557,7 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         return reply(out, false, b"CLIENT_ERROR opaque token too long");
     }
     let (now, before) = ttl_context(s, t, key);
+    crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
     match s.store.arith(&req) {
         Ok(ArithStatus::Ok {
             value,

@@ -135,6 +135,11 @@ pub struct Session<S: Storage> {
     pub(crate) get_resume: Option<usize>,
     /// Bytes of `buf`'s capacity charged to the server-wide in-flight budget.
     charged: usize,
+    /// The connection's descriptor, as the `watch` log shows it (`cfd=`); -1 unknown.
+    pub(crate) cfd: i32,
+    /// The `watch` command made this connection a watcher: it runs no more commands
+    /// (what it sends is ignored) and its log lines come from [`crate::watch::Logger`].
+    pub(crate) watcher: Option<u64>,
 }
 
 impl<S: Storage> Session<S> {
@@ -155,6 +160,8 @@ impl<S: Storage> Session<S> {
             held: false,
             get_resume: None,
             charged: 0,
+            cfd: -1,
+            watcher: None,
             store,
             info,
             limits,
@@ -181,6 +188,9 @@ impl<S: Storage> Session<S> {
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Control {
         if self.closed {
             return Control::Close;
+        }
+        if self.watcher.is_some() {
+            return Control::Continue;
         }
         // counted before the requests run, as memcached counts a read: a `stats` in it
         // reports its own bytes
@@ -282,6 +292,17 @@ impl<S: Storage> Session<S> {
         self.authenticated
     }
 
+    /// Sets the connection's descriptor, shown as `cfd=` in `watch` lines.
+    pub fn set_fd(&mut self, fd: i32) {
+        self.cfd = fd;
+    }
+
+    /// The watcher id once `watch` made this connection one: the server writes what
+    /// `ServerInfo::watch.take(id, …)` gives it to this connection's socket.
+    pub fn watcher(&self) -> Option<u64> {
+        self.watcher
+    }
+
     /// Whether the connection speaks the binary protocol (decided by its first byte).
     pub fn is_binary(&self) -> bool {
         self.proto == Proto::Binary
@@ -331,6 +352,10 @@ impl<S: Storage> Session<S> {
                     if self.flush || handled.is_multiple_of(21) {
                         self.sent = out.len();
                     }
+                    if self.watcher.is_some() {
+                        // memcached hands the connection to its logger: the rest is ignored
+                        return (data.len(), Ok(Control::Continue));
+                    }
                     if pos < data.len() && self.swallow == 0 && self.over_budget(out) {
                         self.held = true;
                         return (pos, Ok(Control::Continue));
@@ -355,5 +380,8 @@ impl<S: Storage> Session<S> {
 impl<S: Storage> Drop for Session<S> {
     fn drop(&mut self) {
         self.info.release_inflight(self.charged);
+        if let Some(id) = self.watcher {
+            self.info.watch.remove_watcher(id);
+        }
     }
 }

@@ -246,18 +246,15 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
         stat_u(out, "lru_crawler_starts", e.lru_crawler_starts);
     }
     stat_u(out, "lru_maintainer_juggles", e.lru_maintainer_juggles);
-    for name in [
-        "malloc_fails",
-        "log_worker_dropped",
-        "log_worker_written",
-        "log_watcher_skipped",
-        "log_watcher_sent",
-        "log_watchers",
-        "unexpected_napi_ids",
-        "round_robin_fallback",
-    ] {
-        stat_u(out, name, 0);
-    }
+    stat_u(out, "malloc_fails", 0);
+    let log = i.watch.stats();
+    stat_u(out, "log_worker_dropped", log.worker_dropped);
+    stat_u(out, "log_worker_written", log.worker_written);
+    stat_u(out, "log_watcher_skipped", log.watcher_skipped);
+    stat_u(out, "log_watcher_sent", log.watcher_sent);
+    stat_u(out, "log_watchers", log.watchers);
+    stat_u(out, "unexpected_napi_ids", 0);
+    stat_u(out, "round_robin_fallback", 0);
     stat_u(out, "bytes", e.bytes);
     stat_u(out, "curr_items", e.curr_items);
     stat_u(out, "total_items", e.total_items);

@@ -221,6 +221,10 @@ fn run<S: Storage>(
             Step::Done(line_end)
         }
         b"quit" => Step::Close(line_end),
+        b"watch" => {
+            watch(s, t, out);
+            Step::Done(line_end)
+        }
         // ferrocache's admin command: write a snapshot now, reply once it is durable
         b"snapshot" if ntok == 2 => {
             if s.info.snapshot_enabled() {
@@ -369,6 +373,7 @@ fn get<S: Storage>(
     }
     let start = out.len();
     let mut served = 0;
+    let watching = s.info.watch.wants(crate::watch::FETCHERS);
     for (at, key) in words {
         if resume.is_some_and(|r| at < r) {
             continue; // sent by an earlier feed
@@ -386,7 +391,7 @@ fn get<S: Storage>(
             return false;
         }
         served += 1;
-        s.store.get(key, &opts, |it| {
+        let seen = s.store.get(key, &opts, |it| {
             out.reserve(it.key.len() + it.value.len() + 64);
             out.extend_from_slice(b"VALUE ");
             out.extend_from_slice(it.key);
@@ -401,7 +406,12 @@ fn get<S: Storage>(
             out.extend_from_slice(b"\r\n");
             out.extend_from_slice(it.value);
             out.extend_from_slice(b"\r\n");
+            watching.then(|| crate::watch::found(&s.store, it))
         });
+        if watching {
+            let seen = seen.flatten().unwrap_or(crate::watch::Lookup::NotFound);
+            s.info.watch.item_get(key, seen, s.cfd);
+        }
     }
     // memcached writes a get's replies out at once (conn_mwrite), but only after its END:
     // a get refused for a bad exptime or a long key is no write-out point.
@@ -458,6 +468,7 @@ fn update<S: Storage>(
         );
         if mode == StoreMode::Set {
             // memcached unlinks the old value so a failed set never leaves stale data.
+            crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
             s.store.unlink_refused(key);
         }
         s.swallow = vlen + 2;
@@ -482,7 +493,14 @@ fn update<S: Storage>(
         new_cas: None,
         vivify: None,
     };
-    let msg: &[u8] = match s.store.store(&req) {
+    crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
+    let outcome = s.store.store(&req);
+    if let Ok(o) = &outcome {
+        let request = (vlen, flags, exptime as i64);
+        let (store, w) = (&s.store, &s.info.watch);
+        crate::watch::log_store(store, w, key, mode, with_cas, o.status, request, s.cfd);
+    }
+    let msg: &[u8] = match outcome {
         Ok(o) => match o.status {
             StoreStatus::Stored => b"STORED",
             StoreStatus::NotStored => b"NOT_STORED",
@@ -535,6 +553,7 @@ fn arith<S: Storage>(s: &Session<S>, t: &Tokens<'_>, incr: bool, out: &mut Vec<u
         touch: None,
         new_cas: None,
     };
+    crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
     match s.store.arith(&req) {
         Ok(ArithStatus::Ok { value, .. }) => {
             if !noreply {
@@ -568,6 +587,7 @@ fn delete<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     if key.len() > KEY_MAX {
         return reply(out, noreply, b"CLIENT_ERROR bad command line format");
     }
+    crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
     let msg: &[u8] = match s.store.delete(&DeleteRequest {
         key,
         ..Default::default()
@@ -587,6 +607,7 @@ fn touch<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     let Some(exp) = parse_i32(t.get(2)) else {
         return reply(out, noreply, b"CLIENT_ERROR invalid exptime argument");
     };
+    crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
     let msg: &[u8] = if s.store.touch(key, exp as i64) {
         b"TOUCHED"
     } else {
@@ -607,4 +628,17 @@ fn flush_all<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     // memcached treats a negative delay as none.
     s.store.flush_all(delay.max(0) as i64);
     reply(out, noreply, b"OK");
+}
+
+/// `watch [filters]`: the connection becomes a watcher of the log stream
+/// ([`crate::watch`]); its `OK` is the first thing in its stream.
+fn watch<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    let noreply = t.noreply();
+    let Some(flags) = crate::watch::parse_filters((1..t.n).map(|i| t.get(i))) else {
+        return reply(out, noreply, b"ERROR");
+    };
+    match s.info.watch.add_watcher(flags) {
+        Some(id) => s.watcher = Some(id),
+        None => reply(out, noreply, b"WATCHER_TOO_MANY log watcher limit reached"),
+    }
 }

@@ -1,0 +1,152 @@
+//! `watch`: a session becomes a watcher of the log stream; other sessions' lookups and
+//! stores show up in its buffer as memcached 1.6.18 words them (measured against it; the
+//! server-level differential test is `__test__/watch.test.ts`).
+
+use std::sync::Arc;
+
+use ferrocache_core::{Config, Store};
+use ferrocache_protocol::{Control, ServerInfo, Session};
+
+fn server() -> (Arc<Store>, Arc<ServerInfo>) {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    (store, Arc::new(ServerInfo::new("1.6.18")))
+}
+
+fn feed(s: &mut Session<Arc<Store>>, input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    assert_eq!(s.feed(input, &mut out), Control::Continue);
+    out
+}
+
+/// What watcher `id` has waiting, its `ts=` and `gid=` fields dropped.
+fn lines(info: &ServerInfo, id: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    info.watch.take(id, &mut out);
+    String::from_utf8(out)
+        .unwrap()
+        .split('\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.strip_prefix("ts=") {
+            Some(rest) => rest.splitn(3, ' ').nth(2).unwrap().to_string(),
+            None => l.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn lookups_and_stores_are_logged_in_memcached_words() {
+    let (store, info) = server();
+    let mut w = Session::new(store.clone(), info.clone());
+    // the rest of the read is ignored, as memcached hands the connection to its logger
+    assert_eq!(
+        feed(&mut w, b"watch fetchers mutations\r\nversion\r\n"),
+        b""
+    );
+    let id = w.watcher().expect("a watcher");
+    assert_eq!(lines(&info, id), ["OK\r"]);
+    let mut c = Session::new(store.clone(), info.clone());
+    c.set_fd(23);
+    feed(
+        &mut c,
+        b"get a\r\nset a 5 100 3\r\nabc\r\ngets a b\r\nappend a 0 0 1\r\nz\r\n\
+          add n 0 0 1\r\nx\r\nincr n 1\r\ndelete a\r\nmg n v\r\nms m 2 T50\r\nhi\r\nms m 2 ME\r\nhi\r\n\
+          cas n 0 0 1 999\r\n5\r\nget k%y\r\n",
+    );
+    let want = [
+        "type=item_get key=a status=not_found clsid=0 cfd=23 size=0",
+        "type=item_get key=a status=not_found clsid=0 cfd=23 size=0",
+        "type=item_store key=a status=stored cmd=set ttl=100 clsid=1 cfd=23 size=3",
+        "type=item_get key=a status=found clsid=1 cfd=23 size=3",
+        "type=item_get key=b status=not_found clsid=0 cfd=23 size=0",
+        "type=item_get key=a status=found clsid=1 cfd=23 size=3",
+        "type=item_store key=a status=stored cmd=append ttl=100 clsid=1 cfd=23 size=4",
+        "type=item_get key=n status=not_found clsid=0 cfd=23 size=0",
+        "type=item_store key=n status=stored cmd=add ttl=0 clsid=1 cfd=23 size=1",
+        "type=item_get key=n status=found clsid=1 cfd=23 size=1",
+        "type=item_get key=a status=found clsid=1 cfd=23 size=4",
+        "type=item_get key=n status=found clsid=1 cfd=23 size=1",
+        "type=item_get key=m status=not_found clsid=0 cfd=23 size=0",
+        "type=item_store key=m status=stored cmd=set ttl=50 clsid=1 cfd=23 size=2",
+        "type=item_get key=m status=found clsid=1 cfd=23 size=2",
+        "type=item_store key=m status=not_stored cmd=add ttl=0 clsid=1 cfd=23 size=2",
+        "type=item_get key=n status=found clsid=1 cfd=23 size=1",
+        "type=item_store key=n status=exists cmd=cas ttl=0 clsid=1 cfd=23 size=1",
+        "type=item_get key=k%25y status=not_found clsid=0 cfd=23 size=0",
+    ];
+    assert_eq!(lines(&info, id), want);
+    // the watcher's own input does nothing
+    assert_eq!(feed(&mut w, b"set x 0 0 1\r\nx\r\n"), b"");
+    assert_eq!(feed(&mut c, b"get x\r\n"), b"END\r\n");
+    let s = info.watch.stats();
+    assert_eq!((s.worker_written, s.watcher_sent, s.watchers), (20, 20, 1));
+    drop(w);
+    assert_eq!(info.watch.stats().watchers, 0);
+    feed(&mut c, b"get a\r\n");
+    assert_eq!(info.watch.stats().worker_written, 20, "nobody watches");
+}
+
+#[test]
+fn refused_filters_answer_error_and_noreply_silences_it() {
+    let (store, info) = server();
+    let mut s = Session::new(store, info.clone());
+    assert_eq!(feed(&mut s, b"watch evictions\r\n"), b"ERROR\r\n");
+    assert_eq!(feed(&mut s, b"watch fetchers bogus\r\n"), b"ERROR\r\n");
+    assert_eq!(feed(&mut s, b"watch deletions\r\n"), b"ERROR\r\n");
+    assert_eq!(
+        feed(
+            &mut s,
+            b"watch noreply\r\nwatch fetchers noreply\r\nversion\r\n"
+        ),
+        b"VERSION 1.6.18\r\n"
+    );
+    assert_eq!(s.watcher(), None);
+    assert_eq!(info.watch.stats().watchers, 0);
+}
+
+#[test]
+fn the_twenty_first_watcher_is_refused_and_stays_a_client() {
+    let (store, info) = server();
+    let mut watchers: Vec<_> = (0..20)
+        .map(|_| {
+            let mut w = Session::new(store.clone(), info.clone());
+            assert_eq!(feed(&mut w, b"watch\r\n"), b"");
+            w
+        })
+        .collect();
+    let mut extra = Session::new(store.clone(), info.clone());
+    assert_eq!(
+        feed(&mut extra, b"watch\r\nversion\r\n"),
+        b"WATCHER_TOO_MANY log watcher limit reached\r\nVERSION 1.6.18\r\n"
+    );
+    watchers.pop();
+    assert_eq!(feed(&mut extra, b"watch mutations\r\n"), b"");
+    assert!(extra.watcher().is_some());
+}
+
+#[test]
+fn binary_requests_are_logged_too() {
+    let (store, info) = server();
+    let mut w = Session::new(store.clone(), info.clone());
+    feed(&mut w, b"watch fetchers mutations\r\n");
+    let id = w.watcher().unwrap();
+    let mut c = Session::new(store, info.clone());
+    c.set_fd(7);
+    // binary SET bk = "vv" (flags 0, exptime 0), then GET bk
+    let mut set = vec![0x80, 0x01, 0, 2, 8, 0, 0, 0, 0, 0, 0, 12];
+    set.extend_from_slice(&[0; 12]);
+    set.extend_from_slice(&[0; 8]);
+    set.extend_from_slice(b"bkvv");
+    let mut get = vec![0x80, 0x00, 0, 2, 0, 0, 0, 0, 0, 0, 0, 2];
+    get.extend_from_slice(&[0; 12]);
+    get.extend_from_slice(b"bk");
+    feed(&mut c, &[set, get].concat());
+    assert_eq!(
+        lines(&info, id),
+        [
+            "OK\r",
+            "type=item_get key=bk status=not_found clsid=0 cfd=7 size=0",
+            "type=item_store key=bk status=stored cmd=set ttl=0 clsid=1 cfd=7 size=2",
+            "type=item_get key=bk status=found clsid=1 cfd=7 size=2",
+        ]
+    );
+}
