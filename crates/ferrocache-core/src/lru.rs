@@ -226,9 +226,15 @@ impl Shard {
         // every ACTIVE item at the tail moves first (each move clears ACTIVE, so the work is
         // paid once per item per two reads, not per eviction; `maintain()` moves some ahead)
         self.lru_pull_cold(c, usize::MAX, core.config.warm_lru_pct);
+        // the pinned item (an append's old item) is passed over, as memcached's tail walk
+        // skips an item whose lock is held
+        let pinned = self.pinned;
         let Some(h) = [COLD, WARM, HOT]
             .iter()
-            .map(|&s| self.lru[c].tail[s])
+            .map(|&s| match self.lru[c].tail[s] {
+                t if t == pinned && t != NIL => self.mem.item(t).prev(),
+                t => t,
+            })
             .find(|&h| h != NIL)
         else {
             return false;

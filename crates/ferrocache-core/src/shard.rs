@@ -128,8 +128,11 @@ pub(crate) struct Shard {
     /// Bumped whenever items vanish behind an operation's back (eviction, page move), so a
     /// handle read before an allocation is known to be stale.
     pub gen: u64,
-    /// Scratch for append/prepend (the old value may be evicted by the allocation).
+    /// Scratch for append/prepend (the old value is read before the joined item exists).
     scratch: Vec<u8>,
+    /// An item eviction must pass over (NIL: none): the one an append/prepend is joining
+    /// while it allocates the joined item.
+    pub pinned: u32,
 }
 
 /// Shared state of a store; the crawler thread holds a weak reference to it.
@@ -205,6 +208,7 @@ impl Shards {
                     st: ShardCounters::default(),
                     gen: 0,
                     scratch: Vec::new(),
+                    pinned: NIL,
                 })
             })
             .collect();
@@ -1060,6 +1064,11 @@ impl Shard {
         Ok(out)
     }
 
+    /// A storage command, in memcached's order: the request's item is allocated first
+    /// (`process_update_command`), then the key is looked up (`do_store_item`). Under memory
+    /// pressure that allocation may evict the very item the command then looks for: a
+    /// `replace`, `append`, `prepend` or `cas` then finds no key (NOT_STORED, NOT_FOUND for
+    /// `cas`) and an `add` finds none to refuse, as in memcached 1.6.18.
     fn do_store(
         &mut self,
         core: &Core,
@@ -1067,12 +1076,15 @@ impl Shard {
         hash: u64,
         r: &StoreRequest<'_>,
     ) -> Result<StoreOutcome, Fail> {
-        let not = |status| Ok(StoreOutcome { status, cas: 0 });
         let key = r.key;
         let is_cas = r.cas.is_some() && matches!(r.mode, StoreMode::Set | StoreMode::Replace);
+        let joins = matches!(r.mode, StoreMode::Append | StoreMode::Prepend);
         // memcached counts a storage command (cmd_set) in the class of the item it allocates
         // for the request's value, whatever the outcome
-        let Some(req_class) = core.classes.class_for(total_size(key.len(), r.value.len())) else {
+        let req_class = (r.value.len() <= MAX_VLEN)
+            .then(|| core.classes.class_for(total_size(key.len(), r.value.len())))
+            .flatten();
+        let Some(req_class) = req_class else {
             // memcached drops the old value of a `set` that cannot be stored
             if r.mode == StoreMode::Set && !is_cas {
                 let old = self.lookup(core, ctx, hash, key);
@@ -1082,17 +1094,38 @@ impl Shard {
             }
             return Err(Fail::Err(StoreError::TooLarge));
         };
-        let mut old = self.lookup(core, ctx, hash, key);
+        let first = match self.alloc(core, ctx, req_class) {
+            Ok(h) => h,
+            // append/prepend store a new item for the joined value; their request item only
+            // matters for what its allocation evicts, and with nothing of its class in this
+            // shard to evict it cannot evict the key's item (memcached would give the class a
+            // page beyond its limit or evict in another thread's items)
+            Err(Fail::NeedPage(_)) if joins => NIL,
+            Err(Fail::Err(StoreError::OutOfMemory)) if r.mode == StoreMode::Set && !is_cas => {
+                let old = self.lookup(core, ctx, hash, key);
+                if old != NIL {
+                    self.unlink_item(core, old);
+                }
+                return Err(Fail::Err(StoreError::OutOfMemory));
+            }
+            Err(e) => return Err(e),
+        };
+        let old = self.lookup(core, ctx, hash, key);
         let old_it = (old != NIL).then(|| self.mem.item(old));
+        // refused: the request's chunk goes back, the command still counts
+        let refuse = |s: &mut Shard, status| {
+            s.free_unlinked(core, first);
+            s.count_set(req_class);
+            Ok(StoreOutcome { status, cas: 0 })
+        };
 
         let mut stale = false;
         // counted once the store happens, in the class of the item it replaces
         let mut cas_hit = None;
         if is_cas {
             let Some(o) = old_it else {
-                self.count_set(req_class);
                 self.st.cas_misses += 1;
-                return not(StoreStatus::NotFound);
+                return refuse(self, StoreStatus::NotFound);
             };
             let want = r.cas.unwrap_or(0);
             if want != 0 && want == o.cas() {
@@ -1101,14 +1134,13 @@ impl Shard {
                 stale = true;
                 cas_hit = Some(self.class_of(old));
             } else {
-                self.count_set(req_class);
                 let c = self.class_of(old);
                 self.cs[c].cas_badval += 1;
-                return not(StoreStatus::Exists);
+                return refuse(self, StoreStatus::Exists);
             }
         }
 
-        // value, flags and exptime of the new item; append/prepend copy the old value aside
+        // value, flags and exptime of the new item; append/prepend join the old value aside
         let mut flags = r.flags;
         let mut exptime = Clock::resolve_exptime(r.exptime, ctx.now);
         let mut scratch = std::mem::take(&mut self.scratch);
@@ -1117,14 +1149,12 @@ impl Shard {
             (StoreMode::Add, Some(o)) => {
                 // add on a live key fails but refreshes it (memcached's do_item_update)
                 o.set_time(ctx.rel);
-                self.count_set(req_class);
                 self.scratch = scratch;
-                return not(StoreStatus::NotStored);
+                return refuse(self, StoreStatus::NotStored);
             }
             (StoreMode::Replace, None) => {
-                self.count_set(req_class);
                 self.scratch = scratch;
-                return not(StoreStatus::NotStored);
+                return refuse(self, StoreStatus::NotStored);
             }
             (StoreMode::Append | StoreMode::Prepend, None) => match r.vivify {
                 Some(v) => {
@@ -1132,17 +1162,15 @@ impl Shard {
                     false
                 }
                 None => {
-                    self.count_set(req_class);
                     self.scratch = scratch;
-                    return not(StoreStatus::NotStored);
+                    return refuse(self, StoreStatus::NotStored);
                 }
             },
             (StoreMode::Append | StoreMode::Prepend, Some(o)) => {
                 if let Some(want) = r.cas {
                     if want != 0 && want != o.cas() {
-                        self.count_set(req_class);
                         self.scratch = scratch;
-                        return not(StoreStatus::Exists);
+                        return refuse(self, StoreStatus::Exists);
                     }
                 }
                 flags = o.client_flags();
@@ -1168,6 +1196,7 @@ impl Shard {
 
         let Some(exptime) = exptime else {
             // stored already expired: the key's old value is gone, nothing new to keep
+            self.free_unlinked(core, first);
             if old != NIL {
                 self.unlink_item(core, old);
             }
@@ -1184,26 +1213,36 @@ impl Shard {
             });
         };
 
-        let gen = self.gen;
-        let (h, c) = match self.new_item(core, ctx, key, value.len(), flags, exptime, r.new_cas) {
-            Ok(v) => v,
-            Err(e) => {
-                self.scratch = scratch;
-                return match e {
-                    // append/prepend that cannot get room: NOT_STORED, as memcached
-                    Fail::Err(_) if combine => {
-                        self.count_set(req_class);
-                        not(StoreStatus::NotStored)
-                    }
-                    Fail::Err(StoreError::OutOfMemory) if r.mode == StoreMode::Set && !is_cas => {
-                        let old = self.ht.find(&self.mem, hash, key);
-                        if old != NIL {
-                            self.unlink_item(core, old);
+        let (h, c) = if first != NIL && !combine {
+            // the request's item is the one stored
+            let cas = core.next_cas(r.new_cas);
+            let it = self.mem.item(first);
+            it.init(key, value.len(), flags, exptime, cas, ctx.rel);
+            (first, req_class)
+        } else {
+            // the joined value (or a vivified append whose request item was skipped): a
+            // second allocation, which may not evict the item it joins (memcached holds
+            // that item's lock: its LRU walk skips it)
+            self.pinned = old;
+            let got = self.new_item(core, ctx, key, value.len(), flags, exptime, r.new_cas);
+            self.pinned = NIL;
+            self.free_unlinked(core, first);
+            match got {
+                Ok(v) => v,
+                Err(e) => {
+                    self.scratch = scratch;
+                    return match e {
+                        // append/prepend that cannot get room: NOT_STORED, as memcached
+                        Fail::Err(_) if combine => {
+                            self.count_set(req_class);
+                            Ok(StoreOutcome {
+                                status: StoreStatus::NotStored,
+                                cas: 0,
+                            })
                         }
-                        Err(e)
-                    }
-                    _ => Err(e),
-                };
+                        _ => Err(e),
+                    };
+                }
             }
         };
         let it = self.mem.item(h);
@@ -1213,10 +1252,8 @@ impl Shard {
             it.set_flag(F_STALE, true);
             it.set_flag(F_TOKEN, keep_token);
         }
-        if self.gen != gen {
-            old = self.ht.find(&self.mem, hash, key);
-        }
         if old != NIL {
+            debug_assert_eq!(self.ht.find(&self.mem, hash, key), old);
             self.unlink_item(core, old);
         }
         if let Some(oc) = cas_hit {
@@ -1228,6 +1265,13 @@ impl Shard {
             status: StoreStatus::Stored,
             cas: it.cas(),
         })
+    }
+
+    /// Gives back a chunk that was allocated but never linked (NIL: none).
+    fn free_unlinked(&mut self, core: &Core, h: u32) {
+        if h != NIL {
+            core.alloc.lock().free_chunk(&self.mem, h);
+        }
     }
 
     /// A storage command ran (stored or refused): `cmd_set`, overall and per class.

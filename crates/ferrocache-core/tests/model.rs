@@ -169,10 +169,21 @@ impl Harness {
         }
     }
 
-    /// An operation that needed room had to release its shard lock while another shard or
-    /// the mover made room, and that evicted the very item it was about to replace: it then
-    /// answers as if the key had been evicted just before (memcached pins the item instead).
+    /// The operation's own allocation evicted the item it then looked for (it was at the
+    /// COLD tail; memcached allocates before the lookup and answers the same way), or it
+    /// had to release its shard lock while another shard or the mover made room, and that
+    /// evicted the item: it then answers as if the key had been evicted just before.
     /// Accepted only when the key really is gone now; counted as a lost key.
+    /// An `add` the model refuses was stored: accepted when the store now holds the add's
+    /// item (its CAS), i.e. the item the model knows was evicted by the add's allocation.
+    fn stored_after_own_eviction(&self, key: &[u8], cas: u64) -> bool {
+        let quiet = GetOptions {
+            no_bump: true,
+            ..GetOptions::default()
+        };
+        self.store.get(key, &quiet, |v| v.cas) == Some(cas)
+    }
+
     fn evicted_meanwhile(&mut self, key: &[u8], want: StoreStatus, got: StoreStatus) -> bool {
         use StoreStatus::*;
         let as_if_missing = matches!(
@@ -392,12 +403,25 @@ impl Harness {
                         }
                     };
                     if out.status != want && self.evicted_meanwhile(&key, want, out.status) {
+                        // counted as the miss it turned out to be
+                        match want {
+                            StoreStatus::Stored => self.expect.cas_hits -= 1,
+                            _ => self.expect.cas_badval -= 1,
+                        }
+                        self.expect.cas_misses += 1;
                         return;
                     }
                     assert_eq!(out.status, want);
                     if want == StoreStatus::Stored {
                         self.put(&key, value, flags, resolved, out.cas);
                     }
+                    return;
+                }
+                if (mode, present, out.status) == (StoreMode::Add, true, StoreStatus::Stored)
+                    && self.stored_after_own_eviction(&key, out.cas)
+                {
+                    // the add's own allocation evicted the key's item, then found no key
+                    self.put(&key, value, flags, resolved, out.cas);
                     return;
                 }
                 let before = self.model.get(&key).cloned();
