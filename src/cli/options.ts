@@ -126,6 +126,9 @@ const OPTIONS = {
   version: { type: 'boolean', short: 'V' },
 } as const
 
+/** The long options (`--port` is `port`). */
+export const LONG_OPTIONS = Object.keys(OPTIONS) as ReadonlyArray<keyof typeof OPTIONS>
+
 /** Environment variable → the long option it stands for. */
 export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
   FERROCACHE_PORT: 'port',
@@ -134,6 +137,7 @@ export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
   FERROCACHE_CONN_LIMIT: 'conn-limit',
   FERROCACHE_MAX_ITEM_SIZE: 'max-item-size',
   FERROCACHE_FACTOR: 'factor',
+  FERROCACHE_SLAB_GROWTH_FACTOR: 'slab-growth-factor',
   FERROCACHE_SLAB_MIN_SIZE: 'slab-min-size',
   FERROCACHE_DISABLE_EVICTIONS: 'disable-evictions',
   FERROCACHE_VERBOSE: 'verbose',
@@ -260,11 +264,17 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (s.maxItemSize < 1024) throw new UsageError('-I/--max-item-size cannot be smaller than 1k')
     if (s.maxItemSize > 16 * MB) throw new UsageError('-I/--max-item-size cannot be larger than 16m')
   }
-  const factor = v.factor ?? v['slab-growth-factor']
+  // -f and its memcached alias: a flag wins over either variable, -f over the alias.
+  const factorOption =
+    flags.factor !== undefined ? 'factor'
+    : flags['slab-growth-factor'] !== undefined ? 'slab-growth-factor'
+    : v.factor !== undefined ? 'factor' : 'slab-growth-factor'
+  const factor = v[factorOption]
   if (factor !== undefined) {
     const f = Number(factor)
     if (!/^\d+(\.\d+)?$/.test(factor.trim()) || !(f > 1)) {
-      throw new UsageError(`${name('factor', '-f/--factor')} must be a number greater than 1, got "${factor}"`)
+      const flag = factorOption === 'factor' ? '-f/--factor' : '--slab-growth-factor'
+      throw new UsageError(`${name(factorOption, flag)} must be a number greater than 1, got "${factor}"`)
     }
     s.growthFactor = f
   }
