@@ -9,7 +9,7 @@ import { native } from './native'
 import { ops } from './native-ops'
 import { lastCas, lastFlags, takeHit, takeRead } from './scratch'
 import { type CacheOptions, parseCacheOptions, parseWrite, readEncoding, toU64, type Write } from './options'
-import { delayToSeconds, ttlToExptime } from './ttl'
+import { delayToSeconds, requiredTtlToExptime, ttlToExptime } from './ttl'
 import { Persistence, SnapshotError, type LoadReport, type SaveReport } from './persistence'
 import { resolvePersistence } from './persistence/cache-options'
 import { Fetcher } from './fetch'
@@ -269,13 +269,13 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** `touch` without the Promise: returns or throws at once. */
   touchSync(key: string, ttl: number): boolean {
-    return cacheTouch(this.#id, key, ttlToExptime(ttl))
+    return cacheTouch(this.#id, key, requiredTtlToExptime(ttl))
   }
 
   /** `gat` without the Promise: returns or throws at once. */
   gatSync<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Decoded<F> | undefined {
     const encoding = readEncoding(options, this.#encoding)
-    const hit = cacheGat(this.#id, key, ttlToExptime(ttl), encoding !== 'buffer')
+    const hit = cacheGat(this.#id, key, requiredTtlToExptime(ttl), encoding !== 'buffer')
     return (hit === -1 ? undefined : takeRead(hit, encoding)) as Decoded<F> | undefined
   }
 

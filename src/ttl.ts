@@ -27,6 +27,15 @@ export function ttlToExptime(ttl: unknown, name = 'ttl'): number {
   return Math.min(Math.ceil((Date.now() + ms) / 1000), MAX_EXPTIME)
 }
 
+/**
+ * The exptime for `touch`/`gat`, whose ttl is a required argument: leaving it out is a
+ * mistake (memcached answers a `touch` without one with ERROR), not "never expires".
+ */
+export function requiredTtlToExptime(ttl: unknown): number {
+  if (ttl === undefined) checkMs('ttl', ttl)
+  return ttlToExptime(ttl)
+}
+
 /** A flush delay in ms as whole seconds (rounded up; 0 = now), at most 30 days. */
 export function delayToSeconds(delay: unknown): number {
   if (delay === undefined) return 0

@@ -181,6 +181,12 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>): void
     await rejectsLike(() => cache.set('k', 42 as unknown as string), TypeError, /value must be a string, Buffer or Uint8Array/)
     await rejectsLike(() => cache.get('k', { encoding: 'hex' as 'utf8' }), TypeError, /encoding/)
     await rejectsLike(() => cache.cas('k', 'v', -1), RangeError, /cas/)
+    // touch/gat take the ttl as a required argument: leaving it out is not "never expires"
+    await cache.set('untouched', 'v', { ttl: 60_000 })
+    const noTtl = undefined as unknown as number
+    await rejectsLike(() => cache.touch('untouched', noTtl), TypeError, /^ttl must be a number of milliseconds, got undefined$/)
+    await rejectsLike(() => cache.gat('untouched', noTtl), TypeError, /^ttl must be a number of milliseconds, got undefined$/)
+    await rejectsLike(() => cache.touch('untouched', '5' as unknown as number), TypeError, /got string/)
   })
 
   s('stats count what this test did (memcached names)', async (ctx) => {

@@ -4,7 +4,7 @@
 // pipelined on a few connections per server.
 import { checkRaw, encodeValue } from '../encoding'
 import { parseWrite, readEncoding, toU64, type Write } from '../options'
-import { delayToSeconds, ttlToExptime } from '../ttl'
+import { delayToSeconds, requiredTtlToExptime, ttlToExptime } from '../ttl'
 import { Fetcher } from '../fetch'
 import type {
   CacheLike,
@@ -284,13 +284,13 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   async touch(key: string, ttl: number): Promise<boolean> {
-    const exptime = ttlToExptime(ttl)
+    const exptime = requiredTtlToExptime(ttl)
     return this.#one(checkKey(key), FOUND, 'buffer', `mg ${key} T${exptime}\r\n`)
   }
 
   async gat<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
     const encoding = readEncoding(options, this.#encoding)
-    const exptime = ttlToExptime(ttl)
+    const exptime = requiredTtlToExptime(ttl)
     return this.#one(checkKey(key), GET, encoding, `mg ${key} v T${exptime}\r\n`)
   }
 
