@@ -4,7 +4,7 @@
 // pipelined on a few connections per server.
 import { checkRaw, encodeValue } from '../encoding'
 import { parseWrite, readEncoding, toU64, type Write } from '../options'
-import { delayToSeconds, requiredTtlToExptime, ttlToExptime } from '../ttl'
+import { delayToSeconds, requiredTtlToExptime } from '../ttl'
 import { Fetcher } from '../fetch'
 import type {
   CacheLike,
