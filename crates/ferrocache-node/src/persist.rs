@@ -29,6 +29,7 @@ pub struct NativeSnapshotError {
     pub kind: String,
     /// Names the file, and for `'corrupt'` the byte offset.
     pub message: String,
+    /// The file (or directory, for `'locked'`) concerned.
     pub path: String,
     /// Byte offset of the damage (`'corrupt'`).
     pub offset: Option<f64>,
@@ -39,14 +40,19 @@ pub struct NativeSnapshotError {
 /// A snapshot written and durable.
 #[napi(object)]
 pub struct NativeSaveReport {
+    /// The snapshot file written.
     pub path: String,
+    /// Items written.
     pub items: f64,
+    /// Size of the file.
     pub file_bytes: f64,
     /// Key and value bytes of the items.
     pub data_bytes: f64,
+    /// The highest CAS the store had handed out; a load resumes numbering above it.
     pub cas_high_water: f64,
     /// Unix milliseconds.
     pub created_ms: f64,
+    /// From the start of the walk to the file being durable.
     pub duration_ms: f64,
     /// Part of `durationMs` spent making it durable (fsync, rename).
     pub sync_ms: f64,
@@ -57,7 +63,9 @@ pub struct NativeSaveReport {
 /// `report` or `error`.
 #[napi(object)]
 pub struct NativeSaveResult {
+    /// What was written, when it succeeded.
     pub report: Option<NativeSaveReport>,
+    /// Why not, when it failed.
     pub error: Option<NativeSnapshotError>,
 }
 
@@ -66,6 +74,7 @@ pub struct NativeSaveResult {
 pub struct NativeRejectedSnapshot {
     /// Where it was moved (`*.corrupt`, `*.unsupported`), if it was.
     pub moved_to: Option<String>,
+    /// What was wrong with it.
     pub error: NativeSnapshotError,
 }
 
@@ -74,21 +83,30 @@ pub struct NativeRejectedSnapshot {
 pub struct NativeLoadReport {
     /// The file loaded; absent when there was none to load.
     pub path: Option<String>,
+    /// Items stored from it.
     pub items: f64,
     /// Skipped: expired while the cache was down.
     pub expired: f64,
     /// Refused by the store (too large for its item size limit, no memory with `-M`).
     pub not_stored: f64,
+    /// Size of the file.
     pub file_bytes: f64,
+    /// When the snapshot was taken (unix milliseconds).
     pub created_ms: f64,
+    /// The CAS high-water mark it recorded; the store numbers on above it.
     pub cas_high_water: f64,
+    /// Time to read and store it.
     pub duration_ms: f64,
+    /// Newer files that failed their check and were skipped before this one loaded.
     pub rejected: Vec<NativeRejectedSnapshot>,
 }
 
+/// `report` or `error`.
 #[napi(object)]
 pub struct NativeLoadResult {
+    /// What was loaded, when it succeeded (also when there was nothing to load).
     pub report: Option<NativeLoadReport>,
+    /// Why not, when no snapshot could be loaded.
     pub error: Option<NativeSnapshotError>,
 }
 
@@ -100,6 +118,7 @@ pub struct NativeSnapshotProgress {
 
 #[napi]
 impl NativeSnapshotProgress {
+    /// Figures at zero, to pass to `snapshotSave`.
     #[napi(constructor)]
     pub fn new() -> Self {
         NativeSnapshotProgress {
@@ -328,6 +347,7 @@ pub struct NativeDataDirLock {
 
 #[napi]
 impl NativeDataDirLock {
+    /// A lock not held yet: `acquire` takes it.
     #[napi(constructor)]
     pub fn new() -> Self {
         NativeDataDirLock { held: None }
@@ -362,9 +382,11 @@ impl Default for NativeDataDirLock {
 /// What `aofOpen` replayed, or why it could not open the log.
 #[napi(object)]
 pub struct NativeAofReport {
+    /// Records replayed into the store.
     pub records: f64,
     /// One message per log file whose torn or damaged tail was cut off.
     pub truncated: Vec<String>,
+    /// Why the log could not be opened or read (names the file and the OS error).
     pub error: Option<String>,
 }
 

@@ -23,13 +23,22 @@ use crate::cache::NativeCache;
 pub struct NativeReplInfo {
     /// This node originates its stream (a primary), rather than following one.
     pub primary: bool,
+    /// The id of the history this node holds.
     pub replid: String,
+    /// The history this one continues (after a promotion), valid up to `second_offset`.
     pub replid2: String,
+    /// Up to which offset `replid2`'s history is this node's too: replicas of the old
+    /// primary at or before it continue without a full sync.
     pub second_offset: f64,
+    /// Stream bytes produced (primary) or applied (replica).
     pub offset: f64,
+    /// Whether a backlog is kept (from the first replica's sync on).
     pub backlog_active: bool,
+    /// The backlog's capacity in bytes.
     pub backlog_size: f64,
+    /// The stream offset of the backlog's first byte.
     pub backlog_first: f64,
+    /// Bytes the backlog holds.
     pub backlog_len: f64,
 }
 
@@ -39,13 +48,16 @@ pub struct NativePsync {
     /// A full sync (snapshot, then the stream from `offset`); else continue from the
     /// replica's offset.
     pub full: bool,
+    /// The id to answer with (`FULLRESYNC <replid> <offset>` or `CONTINUE <replid>`).
     pub replid: String,
+    /// Where the stream starts for this replica.
     pub offset: f64,
 }
 
 /// What one `apply` did.
 #[napi(object)]
 pub struct NativeApplied {
+    /// Records applied to the store.
     pub records: f64,
     /// Stream bytes applied (the offset moved this far).
     pub stream_bytes: f64,
@@ -59,6 +71,8 @@ pub struct NativeApplied {
     pub error: Option<String>,
 }
 
+/// One node's replication: the stream it records as a primary (backlog, `PSYNC`
+/// answers) and the frames it applies as a replica.
 #[napi]
 pub struct NativeReplication {
     store: Arc<Store>,
@@ -89,6 +103,7 @@ impl NativeReplication {
         })
     }
 
+    /// The state `stats` reports and the links use.
     #[napi]
     pub fn info(&self) -> NativeReplInfo {
         let i = self.log.info();
@@ -111,6 +126,8 @@ impl NativeReplication {
         self.log.offset() as f64
     }
 
+    /// Resizes the backlog (at least one byte). Its content is dropped: replicas behind
+    /// the offset resync in full.
     #[napi]
     pub fn set_backlog_size(&self, bytes: f64) {
         self.log.set_backlog_size(bytes.max(1.0) as usize);
@@ -212,6 +229,7 @@ pub struct NativeFullSync {
 
 #[napi]
 impl NativeFullSync {
+    /// A full sync of `cache` from its first item.
     #[napi(constructor)]
     pub fn new(cache: &NativeCache) -> Result<Self> {
         Ok(NativeFullSync {
