@@ -1360,6 +1360,10 @@ impl Shard {
             });
         }
         let it = self.mem.item(old);
+        // memcached's do_add_delta refuses an empty value before it compares the CAS
+        if it.vlen() == 0 {
+            return Err(Fail::Err(StoreError::NonNumeric));
+        }
         if let Some(want) = r.cas {
             if want != 0 && want != it.cas() {
                 return Ok(ArithStatus::Exists);

@@ -213,14 +213,22 @@ fn push_flag(out: &mut Vec<u8>, c: u8, v: u64) {
     push_u64(out, v);
 }
 
-/// memcached prints remaining TTL as an unsigned 32-bit number, -1 for "never".
-fn push_ttl(out: &mut Vec<u8>, exptime: u32, now: u32) {
+/// memcached prints remaining TTL as an unsigned 32-bit number, -1 for "never". An
+/// exptime already past when it was set (`T-1`) is memcached's relative second 1; its
+/// clock reads uptime + 60 then, so such an item (served once more) shows 1 - that.
+fn push_ttl(out: &mut Vec<u8>, exptime: u32, now: u32, started: u32) {
     if exptime == 0 {
         out.extend_from_slice(b" t-1");
+    } else if exptime == PAST {
+        let memcached_now = now.wrapping_sub(started).wrapping_add(60);
+        push_flag(out, b't', 1u32.wrapping_sub(memcached_now) as u64);
     } else {
         push_flag(out, b't', exptime.wrapping_sub(now) as u64);
     }
 }
+
+/// The exptime the engine stores for one already past when set.
+const PAST: u32 = 1;
 
 /// For a request with `t`: the time now, and the expiry `t` must show when memcached
 /// would print it before applying a later `T`/`N` (it walks flags in order; the engine
@@ -339,7 +347,7 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         for i in 2..t.n {
             match t.get(i)[0] {
                 b's' => push_flag(out, b's', it.value.len() as u64),
-                b't' => push_ttl(out, before.unwrap_or(it.exptime), now),
+                b't' => push_ttl(out, before.unwrap_or(it.exptime), now, s.info.started),
                 b'c' => push_flag(out, b'c', it.cas),
                 b'f' => push_flag(out, b'f', it.flags as u64),
                 b'l' => push_flag(out, b'l', it.last_access_secs as u64),
@@ -411,9 +419,6 @@ fn ms<S: Storage>(
         Ok(f) => f,
         Err(e) => return fail(s, out, e.as_bytes()),
     };
-    if opaque_too_long(t) {
-        return fail(s, out, b"CLIENT_ERROR opaque token too long");
-    }
     let mode = match f.mode {
         // upper case only: memcached 1.6.18 refuses `Ms`, `Ma`…
         0 | b'S' => StoreMode::Set,
@@ -423,6 +428,10 @@ fn ms<S: Storage>(
         b'R' => StoreMode::Replace,
         _ => return fail(s, out, b"CLIENT_ERROR invalid mode for ms M token"),
     };
+    // after the mode, as memcached checks them
+    if opaque_too_long(t) {
+        return fail(s, out, b"CLIENT_ERROR opaque token too long");
+    }
     let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
     if !s.store.item_fits(key.len(), vlen, f.client_flags) {
         s.info.count_too_large();
@@ -552,13 +561,11 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         touch: f.ttl.filter(|_| flag_before(t, b'T', upto)),
         new_cas: None,
     };
-    if upto < t.n {
-        let _ = s.store.arith(&req);
-        return reply(out, false, b"CLIENT_ERROR opaque token too long");
-    }
     let (now, before) = ttl_context(s, t, key);
     crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
     match s.store.arith(&req) {
+        // the error memcached meets writing the reply, after the arithmetic's own errors
+        Ok(_) if upto < t.n => reply(out, false, b"CLIENT_ERROR opaque token too long"),
         Ok(ArithStatus::Ok {
             value,
             cas,
@@ -588,9 +595,10 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
                         };
                         let exptime = match before {
                             Some(e) => e,
-                            None => s.store.get(key, &peek, |it| it.exptime).unwrap_or(0),
+                            // gone at once: its T or N was already past
+                            None => s.store.get(key, &peek, |it| it.exptime).unwrap_or(PAST),
                         };
-                        push_ttl(out, exptime, now);
+                        push_ttl(out, exptime, now, s.info.started);
                     }
                     b'O' => {
                         out.push(b' ');

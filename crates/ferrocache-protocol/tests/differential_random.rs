@@ -102,3 +102,46 @@ fn recache_before_ttl_judges_the_old_expiry() {
         "STORED\r\nHD\r\nSTORED\r\nHD W\r\nSTORED\r\nHD t2000 W\r\nHD t2000 Z\r\n"
     );
 }
+
+/// memcached's order of errors: `ma` on an empty value is non-numeric before its CAS is
+/// compared (a non-empty one is compared first), and before a too-long opaque is noticed;
+/// `ms` reports a bad mode before a too-long opaque.
+#[test]
+fn which_error_comes_first() {
+    let o = format!("O{}", "x".repeat(32));
+    let input = format!(
+        "mg e N0\r\nma e C12345\r\nset f 0 0 1\r\nx\r\nma f C12345\r\nma f {o}\r\nma g {o}\r\n\
+         ms h 1 {o} MX\r\n1\r\nms h 1 MX {o}\r\n1\r\nms h 1 {o} MS\r\n1\r\n"
+    );
+    let non_numeric = "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+    let bad_mode = "CLIENT_ERROR invalid mode for ms M token\r\n";
+    let long = "CLIENT_ERROR opaque token too long\r\n";
+    assert_eq!(
+        replies(input.as_bytes()),
+        format!(
+            "HD W\r\n{non_numeric}STORED\r\nEX\r\n{non_numeric}{long}{bad_mode}{bad_mode}{long}"
+        )
+    );
+}
+
+/// An item whose `T` or `N` was already past is served once more; its TTL is memcached's
+/// relative second 1 minus memcached's clock, which reads uptime + 60 (measured: uptime
+/// 938, `mg k T-1 t` answered `t4294966299`).
+#[test]
+fn a_ttl_already_past_shows_as_memcached_prints_it() {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    let mut s = Session::new(store, info.clone());
+    let mut out = Vec::new();
+    s.feed(
+        b"set a 0 0 1\r\n1\r\nmg a T-1 t\r\nma b N-1 t\r\nmg a t\r\n",
+        &mut out,
+    );
+    let uptime = ferrocache_core::Clock::System.now() - info.started;
+    let past = |up: u32| format!("t{}", 1u32.wrapping_sub(up + 60));
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let ok = [uptime, uptime.saturating_sub(1)]
+        .iter()
+        .any(|&up| text == format!("STORED\r\nHD {}\r\nHD {}\r\nEN\r\n", past(up), past(up)));
+    assert!(ok, "{text:?} (uptime {uptime})");
+}
