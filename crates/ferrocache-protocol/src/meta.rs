@@ -6,6 +6,7 @@ use crate::num::{parse_i32, parse_u32, parse_u64, push_u64};
 use crate::session::{Session, Step};
 use crate::storage::*;
 use crate::text::{reply, Tokens, KEY_MAX};
+use ferrocache_core::Clock;
 
 /// memcached's `MFLAG_MAX_OPT_LENGTH`: most tokens (terminal included) a meta line may have.
 const MAX_OPT_TOKENS: usize = 20;
@@ -232,24 +233,35 @@ const PAST: u32 = 1;
 
 /// For a request with `t`: the time now, and the expiry `t` must show when memcached
 /// would print it before applying a later `T`/`N` (it walks flags in order; the engine
-/// applies them first). Only then does it cost an extra, non-bumping lookup.
-fn ttl_context<S: Storage>(s: &Session<S>, t: &Tokens<'_>, key: &[u8]) -> (u32, Option<u32>) {
+/// applies them first): the item's own, or what the `T` before `t` set; on an item `N`
+/// creates, never, or the last of the `N`/`T` before `t`. Only then does it cost an
+/// extra, non-bumping lookup.
+fn ttl_context<S: Storage>(
+    s: &Session<S>,
+    t: &Tokens<'_>,
+    f: &Flags,
+    key: &[u8],
+) -> (u32, Option<u32>) {
     let pos = |c: u8| (2..t.n).find(|&i| t.get(i)[0] == c);
     let Some(tp) = pos(b't') else {
         return (0, None);
     };
     let later = |c: u8| pos(c).is_some_and(|p| p > tp);
-    let earlier = |c: u8| pos(c).is_some_and(|p| p < tp);
-    let before = if (later(b'T') || later(b'N')) && !earlier(b'T') && !earlier(b'N') {
-        let peek = GetOptions {
-            no_bump: true,
-            ..Default::default()
-        };
-        Some(s.store.get(key, &peek, |it| it.exptime).unwrap_or(0))
-    } else {
-        None
+    let now = s.store.now();
+    if !later(b'T') && !later(b'N') {
+        return (now, None);
+    }
+    let peek = GetOptions {
+        no_bump: true,
+        ..Default::default()
     };
-    (s.store.now(), before)
+    let resolve = |exptime: i64| Clock::resolve_exptime(exptime, now).unwrap_or(PAST);
+    let before = match s.store.get(key, &peek, |it| it.exptime) {
+        Some(_) if flag_before(t, b'T', tp) => resolve(f.ttl.unwrap_or(0)),
+        Some(exptime) => exptime,
+        None => resolve(created_exptime(t, f, tp)),
+    };
+    (now, Some(before))
 }
 
 pub(crate) fn dispatch<S: Storage>(
@@ -330,7 +342,7 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         // the only read that hands out the win token (memcached 1.6.18)
         may_win: true,
     };
-    let (now, before) = ttl_context(s, t, key);
+    let (now, before) = ttl_context(s, t, &f, key);
     let watching = s.info.watch.wants(crate::watch::FETCHERS);
     let mut seen = crate::watch::Lookup::NotFound;
     let hit = s.store.get(key, &opts, |it| {
@@ -561,7 +573,7 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         touch: f.ttl.filter(|_| flag_before(t, b'T', upto)),
         new_cas: None,
     };
-    let (now, before) = ttl_context(s, t, key);
+    let (now, before) = ttl_context(s, t, &f, key);
     crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
     match s.store.arith(&req) {
         // the error memcached meets writing the reply, after the arithmetic's own errors
@@ -665,7 +677,8 @@ fn me<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
         let exp: i64 = if it.exptime == 0 {
             -1
         } else {
-            now as i64 - it.exptime as i64
+            // memcached's rel_time_t difference, printed as an int
+            now.wrapping_sub(it.exptime) as i32 as i64
         };
         let size = item_total_size(it.key.len(), it.value.len(), it.flags);
         let line = format!(

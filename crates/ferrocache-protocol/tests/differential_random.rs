@@ -145,3 +145,39 @@ fn a_ttl_already_past_shows_as_memcached_prints_it() {
         .any(|&up| text == format!("STORED\r\nHD {}\r\nHD {}\r\nEN\r\n", past(up), past(up)));
     assert!(ok, "{text:?} (uptime {uptime})");
 }
+
+/// A `t` before a later `T` on an item `N` creates shows what the `N`/`T` before it set
+/// (memcached 1.6.18: `mg k R5 N1000 t T2592001` is `t1000`, `mg k N0 t T2592001` `t-1`).
+#[test]
+fn t_on_a_created_item_before_a_later_t() {
+    assert_eq!(
+        replies(b"mg a R5 N1000 t T2592001\r\nmg b N0 k v t T2592001\r\nma c N100 t T0\r\n"),
+        "HD t1000 W\r\nVA 0 kb t-1 W\r\n\r\nHD t100\r\n"
+    );
+}
+
+/// `me`'s exp is memcached's 32-bit difference printed as an int: an item expiring in 2106
+/// (binary exptime 0xffffffff) shows a positive number, not a negative one below -2^31.
+#[test]
+fn me_exp_wraps_like_memcached() {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    // binary set of "a" = "1", flags 0, exptime 0xffffffff
+    let mut set = vec![0x80, 0x01, 0, 1, 8, 0, 0, 0, 0, 0, 0, 10];
+    set.extend_from_slice(&[0; 12]);
+    set.extend_from_slice(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, b'a', b'1']);
+    let mut out = Vec::new();
+    Session::new(store.clone(), info.clone()).feed(&set, &mut out);
+    assert_eq!(out[..8], [0x81, 0x01, 0, 0, 0, 0, 0, 0], "{out:?}");
+    out.clear();
+    Session::new(store, info).feed(b"me a\r\n", &mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let exp: i64 = text
+        .split("exp=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text:?}"));
+    let now = ferrocache_core::Clock::System.now() as i64;
+    assert!((exp - now).abs() <= 2, "{text:?}: exp={exp}, now={now}");
+}
