@@ -197,10 +197,11 @@ export declare class NativeSnapshotProgress {
 }
 
 /**
- * Replays `dir`'s append-only log into `cache` (after its snapshot was loaded) and logs
- * every later change to it; `mode` is `'always'`, `'everysec'` or `'no'`.
+ * Replays `dir`'s append-only log into `cache` over the snapshot of generation
+ * `loadedGeneration` just loaded (absent: none was; every segment kept is replayed) and
+ * logs every later change to it; `mode` is `'always'`, `'everysec'` or `'no'`.
  */
-export declare function aofOpen(cache: NativeCache, dir: string, mode: string): NativeAofReport
+export declare function aofOpen(cache: NativeCache, dir: string, mode: string, loadedGeneration?: number | undefined | null): NativeAofReport
 
 /** Size and health of `cache`'s append-only log; `null` without one. */
 export declare function aofStatus(cache: NativeCache): NativeAofStatus | null
@@ -299,6 +300,8 @@ export interface NativeCacheOptions {
 export interface NativeLoadReport {
   /** The file loaded; absent when there was none to load. */
   path?: string
+  /** Its generation (the number in its name), for `aofOpen`; absent with `path`. */
+  generation?: number
   items: number
   /** Skipped: expired while the cache was down. */
   expired: number

@@ -134,6 +134,8 @@ async function run(s: CliSettings): Promise<void> {
     return
   }
   await new Promise<void>((resolve) => server.once('close', resolve))
-  log.info('exiting')
-  process.exit(0)
+  // the last snapshot failed (logged as 'snapshot failed; …'): a supervisor must see it
+  const lastSave = server.cache.persistence?.closeSaveError
+  log.info({ exitCode: lastSave === undefined ? 0 : 1 }, 'exiting')
+  process.exit(lastSave === undefined ? 0 : 1)
 }

@@ -55,6 +55,8 @@ export class Persistence {
   #lastDurationMs = -1
   #lastSave: SaveReport | undefined
   #lastLoad: LoadReport | undefined
+  /** The generation of the snapshot `loadSync` loaded: the log is replayed from there. */
+  #loadedGeneration: number | undefined
   #saves = 0
   #failures = 0
   /** Consecutive failures, and when the rules may try again. */
@@ -100,7 +102,7 @@ export class Persistence {
    */
   openAof(): void {
     if (this.appendfsync === undefined) return
-    const r = native.aofOpen(this.#native, this.dataDir, this.appendfsync)
+    const r = native.aofOpen(this.#native, this.dataDir, this.appendfsync, this.#loadedGeneration)
     if (r.error !== undefined && r.error !== null) {
       const err = new SnapshotError(r.error, 'FERROCACHE_SNAPSHOT_IO', this.dataDir)
       this.#log?.fatal({ err: r.error, dataDir: this.dataDir }, 'cannot open the append-only log')
@@ -147,6 +149,7 @@ export class Persistence {
       throw err
     }
     const report = loadReport(res.report)
+    this.#loadedGeneration = res.report.generation ?? undefined
     for (const r of report.rejected) {
       this.#log?.error(
         { err: r.error.message, code: r.error.code, file: r.path, offset: r.error.offset, movedTo: r.movedTo },
@@ -246,7 +249,17 @@ export class Persistence {
     return this.#succeeded(report, counted)
   }
 
-  /** Stops the rules; with `save`, writes a last snapshot synchronously (errors logged); releases the data directory. */
+  /**
+   * Why the last snapshot at close failed (the error was logged); `undefined` before
+   * `close`, when it succeeded, or when none was written. ferrocached exits 1 when it is set.
+   */
+  get closeSaveError(): SnapshotError | undefined {
+    return this.#closeSaveError
+  }
+
+  #closeSaveError: SnapshotError | undefined
+
+  /** Stops the rules; with `save`, writes a last snapshot synchronously (errors logged, kept in `closeSaveError`); releases the data directory. */
   close(save: boolean): SaveReport | undefined {
     this.stop()
     try {
@@ -256,8 +269,11 @@ export class Persistence {
         return undefined
       }
       return this.snapshotSync()
-    } catch {
-      return undefined // logged
+    } catch (err) {
+      // logged by snapshotSync
+      this.#closeSaveError =
+        err instanceof SnapshotError ? err : new SnapshotError(`cannot snapshot: ${(err as Error).message}`, 'FERROCACHE_SNAPSHOT_IO', this.dataDir)
+      return undefined
     } finally {
       this.#lock.release()
     }

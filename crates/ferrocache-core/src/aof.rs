@@ -1,14 +1,20 @@
 //! The append-only log: every change of a store ([`crate::journal`] records) appended to
 //! `appendonly.aof` in the data directory, replayed over the newest snapshot at start.
 //!
-//! Files: `appendonly.aof` takes the records; `appendonly.aof.1` holds the records a
-//! snapshot in progress (or a failed one) has yet to cover. Each starts with a 12-byte
-//! header (magic `"\x89FCAOF\r\n"`, version u32). Compaction, crash-safe at every step:
-//! before a snapshot walks the store the current log is fsynced and renamed to `.aof.1`
-//! (or, if `.aof.1` is still there after a failed save, appended to it and emptied) and a
-//! fresh `.aof` takes the new records; once the snapshot is durable `.aof.1` is deleted.
-//! At start both are replayed, `.aof.1` first, over the newest snapshot: a record is the
-//! key's resulting state, so records the snapshot already holds replay harmlessly.
+//! Files: `appendonly.aof` takes the records; sealed segments `appendonly-<G>.aof` hold the
+//! records written before snapshot generation `G` began its walk (and after the segment
+//! before). Each starts with a 12-byte header (magic `"\x89FCAOF\r\n"`, version u32).
+//! Compaction, crash-safe at every step: before snapshot `G` walks the store the current
+//! log is fsynced and renamed to segment `G`, and a fresh `.aof` takes the new records; once
+//! the snapshot is durable and older snapshots are pruned, the segments no kept snapshot
+//! needs (`G` at most the oldest kept snapshot's generation) are deleted. So the log holds
+//! every record since the walk of the *oldest* kept snapshot, and at start the segments
+//! newer than the snapshot that loaded (whichever it is: an older one when the newest is
+//! damaged) are replayed over it, oldest first, then `.aof`: a record is the key's
+//! resulting state, so records the snapshot already holds replay harmlessly.
+//!
+//! `appendonly.aof.1`, where builds before segments kept the records of a snapshot in
+//! progress, is replayed first and then renamed to a segment newer than every snapshot.
 //!
 //! Durability ([`Fsync`]): every record is written to the file (the kernel) before the
 //! change's caller gets its reply, so a crash of the process loses nothing acknowledged.
@@ -26,7 +32,10 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 pub const FILE: &str = "appendonly.aof";
-pub const PREV_FILE: &str = "appendonly.aof.1";
+/// Where builds before segments kept the records a snapshot in progress had yet to cover.
+pub const LEGACY_PREV_FILE: &str = "appendonly.aof.1";
+const SEGMENT_PREFIX: &str = "appendonly-";
+const SEGMENT_SUFFIX: &str = ".aof";
 const MAGIC: &[u8; 8] = b"\x89FCAOF\r\n";
 /// 2: records may be of type 4 (an item with meta state, [`journal::ItemState`]). Version 1
 /// files (types 1-3 only) replay as before; the header of one opened to take new records
@@ -56,6 +65,49 @@ impl Fsync {
     }
 }
 
+/// The name of the segment sealed when snapshot generation `gen` began.
+pub fn segment_name(gen: u64) -> String {
+    format!("{SEGMENT_PREFIX}{gen:010}{SEGMENT_SUFFIX}")
+}
+
+fn parse_segment(name: &str) -> Option<u64> {
+    let digits = name
+        .strip_prefix(SEGMENT_PREFIX)?
+        .strip_suffix(SEGMENT_SUFFIX)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The sealed log segments in `dir`, oldest first: (generation, path). A missing directory
+/// has none.
+pub fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    let list = match fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for e in list {
+        let e = e?;
+        if let Some(gen) = e.file_name().to_str().and_then(parse_segment) {
+            out.push((gen, e.path()));
+        }
+    }
+    out.sort_by_key(|s| s.0);
+    Ok(out)
+}
+
+fn segments_size(dir: &Path) -> u64 {
+    segments(dir)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|(_, p)| fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 /// What [`open`] replayed.
 #[derive(Debug, Default)]
 pub struct ReplayReport {
@@ -78,7 +130,7 @@ pub struct Aof {
     dir: PathBuf,
     mode: Fsync,
     w: Mutex<Writer>,
-    /// Bytes of `.aof` and `.aof.1` (written and buffered).
+    /// Bytes of `.aof` (written and buffered), and of the sealed segments.
     size: AtomicU64,
     prev_size: AtomicU64,
     ok: AtomicBool,
@@ -188,18 +240,38 @@ fn replay(store: &Store, path: &Path, report: &mut ReplayReport) -> io::Result<u
     Ok(good)
 }
 
-/// Replays `dir`'s logs into `store` (after its snapshot was loaded), then opens the log
-/// and installs it as the store's journal, with a flush thread for `EverySec` and `No`.
+/// Replays `dir`'s whole log into `store` (every segment kept, then `.aof`), then opens the
+/// log and installs it as the store's journal: [`open_after`] with no snapshot loaded.
 pub fn open(store: &Store, dir: &Path, mode: Fsync) -> io::Result<(Arc<Aof>, ReplayReport)> {
+    open_after(store, dir, mode, None)
+}
+
+/// Replays `dir`'s log into `store` over the snapshot of generation `loaded` that was just
+/// loaded into it (`None`: none was): the segments newer than it, oldest first, then `.aof`.
+/// Then opens the log and installs it as the store's journal, with a flush thread for
+/// `EverySec` and `No`.
+pub fn open_after(
+    store: &Store,
+    dir: &Path,
+    mode: Fsync,
+    loaded: Option<u64>,
+) -> io::Result<(Arc<Aof>, ReplayReport)> {
     fs::create_dir_all(dir).map_err(|e| err_at(dir, "create", e))?;
     let mut report = ReplayReport::default();
-    let prev = dir.join(PREV_FILE);
+    let legacy = dir.join(LEGACY_PREV_FILE);
+    if legacy.exists() {
+        // records since the walk of a snapshot that was in progress or failed: newer than
+        // every segment (an older build wrote none)
+        replay(store, &legacy, &mut report)?;
+    }
+    for (gen, path) in segments(dir).map_err(|e| err_at(dir, "list", e))? {
+        // segment `gen` was sealed before snapshot `gen` began: a loaded snapshot at least
+        // as new holds all of it
+        if loaded.is_none_or(|l| gen > l) {
+            replay(store, &path, &mut report)?;
+        }
+    }
     let cur = dir.join(FILE);
-    let prev_size = if prev.exists() {
-        replay(store, &prev, &mut report)?
-    } else {
-        0
-    };
     let (mut file, written) = if cur.exists() {
         let n = replay(store, &cur, &mut report)?;
         let f = OpenOptions::new()
@@ -213,6 +285,15 @@ pub fn open(store: &Store, dir: &Path, mode: Fsync) -> io::Result<(Arc<Aof>, Rep
         sync_dir(dir).map_err(|e| err_at(dir, "fsync", e))?;
         (f, HEADER_LEN)
     };
+    if legacy.exists() {
+        // from now on a segment newer than every snapshot, replayed over any of them
+        let gen =
+            crate::snapshot::files::next_generation(dir).map_err(|e| err_at(dir, "list", e))?;
+        let to = dir.join(segment_name(gen));
+        fs::rename(&legacy, &to)
+            .and_then(|_| sync_dir(dir))
+            .map_err(|e| err_at(&legacy, "rename", e))?;
+    }
     file.seek(SeekFrom::Start(written))
         .map_err(|e| err_at(&cur, "seek", e))?;
     let aof = Arc::new(Aof {
@@ -224,7 +305,7 @@ pub fn open(store: &Store, dir: &Path, mode: Fsync) -> io::Result<(Arc<Aof>, Rep
             written,
         }),
         size: AtomicU64::new(written),
-        prev_size: AtomicU64::new(prev_size),
+        prev_size: AtomicU64::new(segments_size(dir)),
         ok: AtomicBool::new(true),
         error: Mutex::new(None),
     });
@@ -344,44 +425,70 @@ impl Aof {
         self.ok.load(Ordering::Relaxed)
     }
 
-    fn rotate(&self) -> io::Result<()> {
+    /// Seals the current log as segment `gen` (snapshot `gen` is about to walk the store)
+    /// and starts a new one. A `kill -9` between any two steps leaves every record in a file
+    /// that is replayed: the segment (newer than every snapshot) or `.aof`.
+    fn rotate(&self, gen: u64) -> io::Result<()> {
         let mut w = self.w.lock();
         let cur = self.dir.join(FILE);
-        let prev = self.dir.join(PREV_FILE);
+        let seg = self.dir.join(segment_name(gen));
         w.write_out()
             .and_then(|_| w.file.sync_data())
             .map_err(|e| err_at(&cur, "write", e))?;
-        if prev.exists() {
-            // a failed save left .aof.1: it keeps everything not yet in a snapshot
-            let mut p = OpenOptions::new()
-                .append(true)
-                .open(&prev)
-                .map_err(|e| err_at(&prev, "open", e))?;
-            let mut src = File::open(&cur).map_err(|e| err_at(&cur, "open", e))?;
-            src.seek(SeekFrom::Start(HEADER_LEN))
-                .map_err(|e| err_at(&cur, "seek", e))?;
-            io::copy(&mut src, &mut p)
-                .and_then(|_| p.sync_data())
-                .map_err(|e| err_at(&prev, "append to", e))?;
-            let plen = p.metadata().map(|m| m.len()).unwrap_or(0);
-            w.file
-                .set_len(HEADER_LEN)
-                .and_then(|_| w.file.seek(SeekFrom::Start(HEADER_LEN)))
-                .and_then(|_| w.file.sync_data())
-                .map_err(|e| err_at(&cur, "truncate", e))?;
-            self.prev_size.store(plen, Ordering::Relaxed);
-        } else {
-            fs::rename(&cur, &prev).map_err(|e| err_at(&cur, "rename", e))?;
-            self.prev_size.store(w.written, Ordering::Relaxed);
-            w.file = create(&cur)?;
-            w.file
-                .seek(SeekFrom::Start(HEADER_LEN))
-                .map_err(|e| err_at(&cur, "seek", e))?;
-            sync_dir(&self.dir).map_err(|e| err_at(&self.dir, "fsync", e))?;
+        if seg.exists() {
+            // cannot happen: a snapshot's generation is above every segment's
+            return Err(err_at(
+                &seg,
+                "create",
+                io::Error::from(io::ErrorKind::AlreadyExists),
+            ));
         }
+        fs::rename(&cur, &seg).map_err(|e| err_at(&cur, "rename", e))?;
+        crate::snapshot::files::step(&self.dir, "log sealed as a segment");
+        let fresh = match create(&cur) {
+            Ok(f) => f,
+            Err(e) => {
+                // keep appending where the records are: put the file back
+                let _ = fs::rename(&seg, &cur);
+                return Err(e);
+            }
+        };
+        crate::snapshot::files::step(&self.dir, "new log created");
+        self.prev_size.fetch_add(w.written, Ordering::Relaxed);
+        w.file = fresh;
         w.written = HEADER_LEN;
         self.size.store(HEADER_LEN, Ordering::Relaxed);
+        w.file
+            .seek(SeekFrom::Start(HEADER_LEN))
+            .map_err(|e| err_at(&cur, "seek", e))?;
+        // before the first record goes to the new file, so a power loss cannot keep that
+        // record and lose the rename
+        sync_dir(&self.dir).map_err(|e| err_at(&self.dir, "fsync", e))?;
+        crate::snapshot::files::step(&self.dir, "log rotation durable");
         Ok(())
+    }
+
+    /// Deletes the segments no kept snapshot needs: those sealed before the oldest one began
+    /// (it holds their records, and so does every newer one).
+    fn drop_covered_segments(&self) {
+        let Ok(snapshots) = crate::snapshot::files::snapshots(&self.dir) else {
+            return;
+        };
+        let Some(&(oldest, _)) = snapshots.last() else {
+            return;
+        };
+        let mut removed = false;
+        for (gen, path) in segments(&self.dir).unwrap_or_default() {
+            if gen <= oldest && fs::remove_file(&path).is_ok() {
+                removed = true;
+                crate::snapshot::files::step(&self.dir, "a covered segment deleted");
+            }
+        }
+        if removed {
+            let _ = sync_dir(&self.dir);
+        }
+        self.prev_size
+            .store(segments_size(&self.dir), Ordering::Relaxed);
     }
 }
 
@@ -420,8 +527,8 @@ impl Journal for Aof {
         self.error.lock().clone()
     }
 
-    fn before_snapshot(&self) -> io::Result<()> {
-        let r = self.rotate();
+    fn before_snapshot(&self, generation: u64) -> io::Result<()> {
+        let r = self.rotate(generation);
         if let Err(e) = &r {
             // the message names the file (`err_at`)
             *self.error.lock() = Some(JournalError {
@@ -435,15 +542,10 @@ impl Journal for Aof {
     }
 
     fn after_snapshot(&self, ok: bool) {
-        if !ok {
-            return;
+        // after a failed save its segment stays: the next snapshot covers it
+        if ok {
+            self.drop_covered_segments();
         }
-        // hold the writer so a rotation cannot interleave
-        let _w = self.w.lock();
-        if fs::remove_file(self.dir.join(PREV_FILE)).is_ok() {
-            let _ = sync_dir(&self.dir);
-        }
-        self.prev_size.store(0, Ordering::Relaxed);
     }
 
     fn status(&self) -> Option<(u64, bool)> {
@@ -668,17 +770,268 @@ mod tests {
                 set(&s, format!("k{i}").as_bytes(), b"old", i);
             }
             crate::snapshot::save(&s, &dir, 2, None).unwrap();
-            assert!(!dir.join(PREV_FILE).exists());
+            // the only snapshot holds everything sealed before it began
+            assert!(segments(&dir).unwrap().is_empty());
             set(&s, b"k1", b"new", 1);
             s.flush_all(0);
             set(&s, b"after", b"flush", 0);
         }
         let s = store();
-        crate::snapshot::load(&s, &dir, false).unwrap();
-        let (_aof, rep) = open(&s, &dir, Fsync::Always).unwrap();
+        let loaded = crate::snapshot::load(&s, &dir, false).unwrap();
+        assert_eq!(loaded.generation, Some(1));
+        let (_aof, rep) = open_after(&s, &dir, Fsync::Always, loaded.generation).unwrap();
         assert_eq!(rep.records, 3);
         assert_eq!(get(&s, b"k1"), None);
         assert_eq!(get(&s, b"after").unwrap().0, b"flush");
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// What `get` answers for each key: value, flags, CAS.
+    type Dump = Vec<Option<(Vec<u8>, u32, u64)>>;
+
+    fn dump(s: &Store, keys: &[Vec<u8>]) -> Dump {
+        keys.iter().map(|k| get(s, k)).collect()
+    }
+
+    fn delete(s: &Store, k: &[u8]) {
+        s.delete(&DeleteRequest {
+            key: k,
+            ..Default::default()
+        });
+    }
+
+    fn incr(s: &Store, k: &[u8], delta: u64) {
+        s.arith(&ArithRequest {
+            key: k,
+            incr: true,
+            delta,
+            cas: None,
+            vivify: None,
+            touch: None,
+            new_cas: None,
+        })
+        .unwrap();
+    }
+
+    /// Three rounds of writes (sets, overwrites, deletes of keys an older snapshot holds,
+    /// incr), `after(store, dir, round)` called after each. Returns every key touched.
+    fn three_rounds(
+        s: &Store,
+        dir: &Path,
+        after: &mut dyn FnMut(&Store, &Path, u32),
+    ) -> Vec<Vec<u8>> {
+        let mut keys = Vec::new();
+        for round in 0..3u32 {
+            for i in 0..150u32 {
+                let k = format!("r{round}k{i}").into_bytes();
+                set(s, &k, format!("v{round}.{i}").as_bytes(), round * 1000 + i);
+                keys.push(k);
+            }
+            if round > 0 {
+                // overwrite and delete keys of the round before
+                for i in 0..20u32 {
+                    let k = format!("r{}k{i}", round - 1).into_bytes();
+                    set(s, &k, format!("again{round}.{i}").as_bytes(), 7);
+                }
+                for i in 20..30u32 {
+                    delete(s, format!("r{}k{i}", round - 1).as_bytes());
+                }
+                incr(s, b"counter", 10);
+            } else {
+                set(s, b"counter", b"5", 0);
+                keys.push(b"counter".to_vec());
+            }
+            after(s, dir, round);
+        }
+        keys
+    }
+
+    fn corrupt(path: &Path) {
+        let mut bytes = fs::read(path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x5a;
+        fs::write(path, bytes).unwrap();
+    }
+
+    /// Loads `dir` as a restart does (newest valid snapshot, then the log over it) into a
+    /// fresh store.
+    fn restart(dir: &Path) -> (Store, crate::snapshot::LoadReport, Arc<Aof>) {
+        let s = store();
+        let loaded = crate::snapshot::load(&s, dir, false).unwrap();
+        let (aof, _) = open_after(&s, dir, Fsync::Always, loaded.generation).unwrap();
+        (s, loaded, aof)
+    }
+
+    #[test]
+    fn a_damaged_newest_snapshot_falls_back_to_an_older_one_and_loses_no_logged_write() {
+        let dir = tmpdir("fallback");
+        let (keys, want, high) = {
+            let s = store();
+            let _aof = open(&s, &dir, Fsync::Always).unwrap();
+            // snapshots after the first two rounds; the third is only in the log
+            let keys = three_rounds(&s, &dir, &mut |s, d, round| {
+                if round < 2 {
+                    crate::snapshot::save(s, d, 2, None).unwrap();
+                }
+            });
+            (keys.clone(), dump(&s, &keys), s.cas_high_water())
+        };
+        assert!(
+            want.iter().filter(|v| v.is_none()).count() == 20,
+            "the deletes"
+        );
+        let snaps = crate::snapshot::files::snapshots(&dir).unwrap();
+        assert_eq!(snaps.len(), 2);
+        // kept: the segment the older snapshot needs (sealed before the newer one began)
+        assert_eq!(
+            segments(&dir)
+                .unwrap()
+                .iter()
+                .map(|s| s.0)
+                .collect::<Vec<_>>(),
+            [2]
+        );
+        corrupt(&snaps[0].1);
+        let (s, loaded, _aof) = restart(&dir);
+        assert_eq!(loaded.generation, Some(1), "the older snapshot");
+        assert_eq!(loaded.rejected.len(), 1);
+        let got = dump(&s, &keys);
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(got[i], want[i], "{}", String::from_utf8_lossy(k));
+        }
+        assert_eq!(get(&s, b"counter").unwrap().0, b"25");
+        assert!(s.cas_high_water() >= high, "CAS values stay unique");
+        set(&s, b"new", b"x", 0);
+        assert!(get(&s, b"new").unwrap().2 > high);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_flush_the_fallback_replays_removes_what_the_older_snapshot_holds() {
+        let dir = tmpdir("fallback-flush");
+        {
+            let s = store();
+            let _aof = open(&s, &dir, Fsync::Always).unwrap();
+            set(&s, b"before", b"1", 0);
+            crate::snapshot::save(&s, &dir, 3, None).unwrap();
+            s.flush_all(0);
+            set(&s, b"after", b"2", 0);
+            crate::snapshot::save(&s, &dir, 3, None).unwrap();
+            delete(&s, b"after");
+            set(&s, b"last", b"3", 0);
+            crate::snapshot::save(&s, &dir, 3, None).unwrap();
+            set(&s, b"tail", b"4", 0);
+        }
+        // keep 3: the log goes back to the oldest; the two newest are damaged
+        let snaps = crate::snapshot::files::snapshots(&dir).unwrap();
+        assert_eq!(snaps.len(), 3);
+        corrupt(&snaps[0].1);
+        corrupt(&snaps[1].1);
+        let (s, loaded, _aof) = restart(&dir);
+        assert_eq!(loaded.generation, Some(1));
+        assert_eq!(get(&s, b"before"), None, "flushed after the snapshot");
+        assert_eq!(get(&s, b"after"), None, "deleted after the second");
+        assert_eq!(get(&s, b"last").unwrap().0, b"3");
+        assert_eq!(get(&s, b"tail").unwrap().0, b"4");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Copies the files of `from` into a fresh directory `to`.
+    fn copy_dir(from: &Path, to: &Path) {
+        let _ = fs::remove_dir_all(to);
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_kill_between_any_two_file_steps_of_a_save_loses_nothing_even_on_fallback() {
+        let dir = tmpdir("crash");
+        let states = tmpdir("crash-states");
+        // (directory as a kill -9 after the step left it, step, what was acknowledged then)
+        let mut crashes: Vec<(PathBuf, &'static str, usize)> = Vec::new();
+        let mut wants: Vec<Dump> = Vec::new();
+        let keys = {
+            let s = store();
+            let _aof = open(&s, &dir, Fsync::Always).unwrap();
+            three_rounds(&s, &dir, &mut |s, d, round| {
+                if round == 0 {
+                    crate::snapshot::save(s, d, 2, None).unwrap();
+                    return;
+                }
+                // the rounds' keys are r<round>k<i> and counter: name them all
+                let all: Vec<Vec<u8>> = (0..3u32)
+                    .flat_map(|r| (0..150u32).map(move |i| format!("r{r}k{i}").into_bytes()))
+                    .chain([b"counter".to_vec()])
+                    .collect();
+                wants.push(dump(s, &all));
+                let which = wants.len() - 1;
+                let (tx, rx) = std::sync::mpsc::channel();
+                let states = states.clone();
+                let mut n = crashes.len();
+                crate::snapshot::files::CRASH_HOOK.with(|h| {
+                    *h.borrow_mut() = Some(Box::new(move |dir: &Path, what| {
+                        n += 1;
+                        let to = states.join(format!("{n}"));
+                        copy_dir(dir, &to);
+                        tx.send((to, what, which)).unwrap();
+                    }))
+                });
+                crate::snapshot::save(s, d, 2, None).unwrap();
+                crate::snapshot::files::CRASH_HOOK.with(|h| *h.borrow_mut() = None);
+                crashes.extend(rx.try_iter());
+            });
+            (0..3u32)
+                .flat_map(|r| (0..150u32).map(move |i| format!("r{r}k{i}").into_bytes()))
+                .chain([b"counter".to_vec()])
+                .collect::<Vec<_>>()
+        };
+        // the second save walks over snapshot 1; the third also prunes it and the segment
+        // only it needed
+        let names: Vec<_> = crashes.iter().map(|c| c.1).collect();
+        let save = [
+            "log sealed as a segment",
+            "new log created",
+            "log rotation durable",
+            "snapshot temp file durable",
+            "snapshot renamed",
+            "snapshot directory entry durable",
+            "older snapshots pruned",
+        ];
+        let mut expected: Vec<_> = save.iter().chain(save.iter()).copied().collect();
+        expected.push("a covered segment deleted");
+        assert_eq!(names, expected, "the steps of two saves");
+        let mut fallbacks = 0;
+        for (state, what, which) in &crashes {
+            let want = &wants[*which];
+            {
+                let (s, _, _aof) = restart(state);
+                assert!(
+                    dump(&s, &keys) == *want,
+                    "restart after {what:?} ({state:?})"
+                );
+            }
+            // and with the newest snapshot damaged, if an older one is there to fall back to
+            let snaps = crate::snapshot::files::snapshots(state).unwrap();
+            if snaps.len() >= 2 {
+                corrupt(&snaps[0].1);
+                let (s, loaded, _aof) = restart(state);
+                assert_eq!(loaded.rejected.len(), 1);
+                assert!(
+                    dump(&s, &keys) == *want,
+                    "fallback to {:?} after {what:?} ({state:?})",
+                    loaded.path
+                );
+                fallbacks += 1;
+            }
+        }
+        assert!(
+            fallbacks >= 10,
+            "{fallbacks} states with a snapshot to fall back to"
+        );
+        let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(&states);
     }
 }

@@ -98,9 +98,9 @@ pub enum Record<'a> {
 /// shard lock held (a flush: every shard lock): it must not call back into the store.
 pub trait Journal: Send + Sync {
     fn record(&self, r: &Record<'_>);
-    /// A snapshot is about to walk the store: changes from now on must be kept until it is
-    /// durable. An error aborts the snapshot.
-    fn before_snapshot(&self) -> io::Result<()> {
+    /// Snapshot `generation` is about to walk the store: changes from now on must be kept
+    /// until it is durable. An error aborts the snapshot.
+    fn before_snapshot(&self, _generation: u64) -> io::Result<()> {
         Ok(())
     }
     /// The snapshot begun after the last [`Journal::before_snapshot`] ended (`ok`: durable).
@@ -155,9 +155,9 @@ impl Journal for Hub {
             j.record(r);
         }
     }
-    fn before_snapshot(&self) -> io::Result<()> {
+    fn before_snapshot(&self, generation: u64) -> io::Result<()> {
         for j in self.sinks.read().iter() {
-            j.before_snapshot()?;
+            j.before_snapshot(generation)?;
         }
         Ok(())
     }

@@ -83,6 +83,8 @@ pub struct NativeRejectedSnapshot {
 pub struct NativeLoadReport {
     /// The file loaded; absent when there was none to load.
     pub path: Option<String>,
+    /// Its generation (the number in its name), for `aofOpen`; absent with `path`.
+    pub generation: Option<f64>,
     /// Items stored from it.
     pub items: f64,
     /// Skipped: expired while the cache was down.
@@ -195,6 +197,7 @@ fn load_result(r: std::result::Result<LoadReport, SnapshotError>) -> NativeLoadR
         Ok(r) => NativeLoadResult {
             report: Some(NativeLoadReport {
                 path: r.path.map(|p| p.display().to_string()),
+                generation: r.generation.map(|g| g as f64),
                 items: r.items as f64,
                 expired: r.expired as f64,
                 not_stored: r.not_stored as f64,
@@ -405,17 +408,25 @@ pub struct NativeAofStatus {
     pub errno: Option<i32>,
 }
 
-/// Replays `dir`'s append-only log into `cache` (after its snapshot was loaded) and logs
-/// every later change to it; `mode` is `'always'`, `'everysec'` or `'no'`.
+/// Replays `dir`'s append-only log into `cache` over the snapshot of generation
+/// `loadedGeneration` just loaded (absent: none was; every segment kept is replayed) and
+/// logs every later change to it; `mode` is `'always'`, `'everysec'` or `'no'`.
 #[napi]
-pub fn aof_open(cache: &NativeCache, dir: String, mode: String) -> Result<NativeAofReport> {
+pub fn aof_open(
+    cache: &NativeCache,
+    dir: String,
+    mode: String,
+    loaded_generation: Option<f64>,
+) -> Result<NativeAofReport> {
     let Some(mode) = aof::Fsync::parse(&mode) else {
         return Err(napi::Error::from_reason(format!(
             "appendfsync must be always, everysec or no, got {mode:?}"
         )));
     };
     let store = cache.store()?;
-    Ok(match aof::open(&store, &PathBuf::from(dir), mode) {
+    let loaded = loaded_generation.map(|g| g as u64);
+    let opened = aof::open_after(&store, &PathBuf::from(dir), mode, loaded);
+    Ok(match opened {
         Ok((_, rep)) => NativeAofReport {
             records: rep.records as f64,
             truncated: rep

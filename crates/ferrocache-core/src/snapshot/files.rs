@@ -53,9 +53,13 @@ pub fn snapshots(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     Ok(v)
 }
 
-/// The generation a new snapshot takes: above every file of ours, moved-aside ones too.
+/// The generation a new snapshot takes: above every file of ours, moved-aside ones too, and
+/// above every sealed segment of the append-only log ([`crate::aof`]: a segment is named by
+/// the snapshot that began after it, so the next one must sort after it).
 pub fn next_generation(dir: &Path) -> io::Result<u64> {
-    Ok(entries(dir)?.iter().map(|e| e.0).max().unwrap_or(0) + 1)
+    let snapshots = entries(dir)?.iter().map(|e| e.0).max().unwrap_or(0);
+    let segments = crate::aof::segments(dir)?.last().map_or(0, |s| s.0);
+    Ok(snapshots.max(segments) + 1)
 }
 
 /// Deletes finished snapshots beyond the newest `keep`, and temp files older than `gen`
@@ -103,6 +107,29 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
         let _ = dir;
         Ok(())
     }
+}
+
+/// Called between two file operations of a save or a log rotation, naming the step just
+/// done. Test builds only: a test installs [`CRASH_HOOK`] (on its own thread) to copy the
+/// directory as a `kill -9` at that moment would leave it; otherwise nothing.
+#[inline]
+pub fn step(dir: &Path, what: &'static str) {
+    #[cfg(test)]
+    CRASH_HOOK.with(|h| {
+        if let Some(f) = h.borrow_mut().as_mut() {
+            f(dir, what)
+        }
+    });
+    #[cfg(not(test))]
+    let _ = (dir, what);
+}
+
+/// Test builds only: see [`step`].
+#[cfg(test)]
+type Hook = Box<dyn FnMut(&Path, &'static str)>;
+#[cfg(test)]
+thread_local! {
+    pub static CRASH_HOOK: std::cell::RefCell<Option<Hook>> = const { std::cell::RefCell::new(None) };
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ pub fn load(store: &Store, dir: &Path, strict: bool) -> Result<LoadReport, Snaps
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(report),
         Err(e) => return Err(io_err(dir, "list", e)),
     };
-    for (_, path) in list {
+    for (gen, path) in list {
         let sum = match verify(&path) {
             Ok(s) => s,
             Err(e) => {
@@ -70,6 +70,7 @@ pub fn load(store: &Store, dir: &Path, strict: bool) -> Result<LoadReport, Snaps
         };
         apply(store, &path, &sum, &mut report)?;
         report.path = Some(path);
+        report.generation = Some(gen);
         report.file_bytes = sum.file_bytes;
         report.created_ms = sum.header.created_ms;
         report.cas_high_water = sum.header.cas_high_water;

@@ -12,7 +12,7 @@
 //! store's CAS counter is raised to the file's high-water mark so CAS values stay unique
 //! across a restart. Files of the previous format version (no meta state) still load.
 
-mod files;
+pub(crate) mod files;
 pub mod format;
 mod loader;
 mod lock;
@@ -82,6 +82,9 @@ pub struct SaveReport {
 pub struct LoadReport {
     /// The snapshot applied, if any.
     pub path: Option<PathBuf>,
+    /// Its generation (the number in its name): replay the append-only log over it with
+    /// [`crate::aof::open_after`].
+    pub generation: Option<u64>,
     /// Items stored.
     pub items: u64,
     /// Items skipped because they expired while the store was down.

@@ -31,15 +31,17 @@ pub fn save(
     mode: Mode,
 ) -> Result<SaveReport, SnapshotError> {
     let _one_at_a_time = SAVING.lock();
+    fs::create_dir_all(dir).map_err(|e| io_err(dir, "create the data directory", e))?;
+    let gen = files::next_generation(dir).map_err(|e| io_err(dir, "list", e))?;
     let Some(journal) = store.journal() else {
-        return save_locked(store, dir, keep, progress, mode);
+        return save_locked(store, dir, gen, keep, progress, mode);
     };
-    // the append-only log starts a new file the snapshot will cover; the old one goes once
-    // the snapshot is durable (crate::aof)
+    // the append-only log seals the records this snapshot will cover as segment `gen` and
+    // starts a new file; segments go once no kept snapshot needs them (crate::aof)
     journal
-        .before_snapshot()
+        .before_snapshot(gen)
         .map_err(|e| io_err(dir, "start a new append-only log in", e))?;
-    let r = save_locked(store, dir, keep, progress, mode);
+    let r = save_locked(store, dir, gen, keep, progress, mode);
     journal.after_snapshot(r.is_ok());
     r
 }
@@ -47,13 +49,12 @@ pub fn save(
 fn save_locked(
     store: &Store,
     dir: &Path,
+    gen: u64,
     keep: usize,
     progress: Option<&Progress>,
     mode: Mode,
 ) -> Result<SaveReport, SnapshotError> {
     let began = Instant::now();
-    fs::create_dir_all(dir).map_err(|e| io_err(dir, "create the data directory", e))?;
-    let gen = files::next_generation(dir).map_err(|e| io_err(dir, "list", e))?;
     let path = dir.join(files::name(gen));
     let tmp = dir.join(format!("{}{}", files::name(gen), files::TMP_SUFFIX));
     let (file, direct) = output::create(&tmp, mode).map_err(|e| io_err(&tmp, "create", e))?;
@@ -69,16 +70,20 @@ fn save_locked(
             return Err(e);
         }
     };
+    files::step(dir, "snapshot temp file durable");
     let fsync_began = Instant::now();
     if let Err(e) = fs::rename(&tmp, &path) {
         let _ = fs::remove_file(&tmp);
         return Err(io_err(&path, "rename the temp file to", e));
     }
+    files::step(dir, "snapshot renamed");
     files::sync_dir(dir).map_err(|e| io_err(dir, "fsync", e))?;
+    files::step(dir, "snapshot directory entry durable");
     let removed = files::prune(dir, keep, gen);
     if !removed.is_empty() {
         let _ = files::sync_dir(dir);
     }
+    files::step(dir, "older snapshots pruned");
     Ok(SaveReport {
         path,
         items: header.items,
