@@ -27,6 +27,7 @@ export declare class NativeCache {
  * or until the process ends (the kernel drops it, also on `kill -9`).
  */
 export declare class NativeDataDirLock {
+  /** A lock not held yet: `acquire` takes it. */
   constructor()
   /**
    * Takes the lock on `dir` (created if missing) without waiting; `null` once held, else
@@ -39,6 +40,7 @@ export declare class NativeDataDirLock {
 
 /** The snapshot part of one full sync, produced in pieces on the event loop. */
 export declare class NativeFullSync {
+  /** A full sync of `cache` from its first item. */
   constructor(cache: NativeCache)
   /** The next frames (about `max_bytes`), or `null` once the sync-end frame was returned. */
   next(maxBytes: number): Buffer | null
@@ -46,15 +48,24 @@ export declare class NativeFullSync {
   get items(): number
 }
 
+/**
+ * One node's replication: the stream it records as a primary (backlog, `PSYNC`
+ * answers) and the frames it applies as a replica.
+ */
 export declare class NativeReplication {
   /**
    * Starts recording `cache`'s changes (once a replica has synced; a primary keeps no
    * backlog before that).
    */
   constructor(cache: NativeCache, backlogBytes: number)
+  /** The state `stats` reports and the links use. */
   info(): NativeReplInfo
   /** The stream offset (cheap: for the links' poll). */
   offset(): number
+  /**
+   * Resizes the backlog (at least one byte). Its content is dropped: replicas behind
+   * the offset resync in full.
+   */
   setBacklogSize(bytes: number): void
   /** A replica's `PSYNC replid offset` (`?` and -1 for none). */
   psync(replid: string, offset: number): NativePsync
@@ -151,9 +162,10 @@ export declare class NativeServerInfo {
 export declare class NativeSession {
   /**
    * A session over `cache`'s engine. `addr` and `listenAddr` are shown by `stats conns`
-   * (e.g. `tcp:127.0.0.1:50112`). Throws if the cache is closed.
+   * (e.g. `tcp:127.0.0.1:50112`); `fd`, the socket's descriptor, is the `cfd=` of
+   * `watch` lines (-1 or absent: unknown). Throws if the cache is closed.
    */
-  constructor(cache: NativeCache, info: NativeServerInfo, addr: string, listenAddr: string)
+  constructor(cache: NativeCache, info: NativeServerInfo, addr: string, listenAddr: string, fd?: number | undefined | null)
   /** The slot `sessionFeed` takes. */
   get slot(): number
   /**
@@ -183,12 +195,22 @@ export declare class NativeSession {
    * trickles a request in without ever finishing it.
    */
   get requests(): number
-  /** Frees the session and counts the connection as closed. Idempotent. */
-  close(): void
+  /**
+   * Frees the session and counts the connection as closed. Idempotent. `reason`
+   * (for `watch connevents`): 0 the client closed or quit, 1 an error, 2 the idle
+   * timeout, 3 the server shutting down.
+   */
+  close(reason?: number | undefined | null): void
+  /**
+   * For a `watch` watcher (state has STATE_WATCHER): its log lines waiting to be
+   * written, or `null` when there are none.
+   */
+  watchTake(): Buffer | null
 }
 
 /** Live figures of a running `snapshotSave`. */
 export declare class NativeSnapshotProgress {
+  /** Figures at zero, to pass to `snapshotSave`. */
   constructor()
   /** Items copied out of the store so far. */
   get items(): number
@@ -243,9 +265,11 @@ export declare function cacheSetMany(id: number, keys: string[], values: Array<s
 
 /** What `aofOpen` replayed, or why it could not open the log. */
 export interface NativeAofReport {
+  /** Records replayed into the store. */
   records: number
   /** One message per log file whose torn or damaged tail was cut off. */
   truncated: Array<string>
+  /** Why the log could not be opened or read (names the file and the OS error). */
   error?: string
 }
 
@@ -265,6 +289,7 @@ export interface NativeAofStatus {
 
 /** What one `apply` did. */
 export interface NativeApplied {
+  /** Records applied to the store. */
   records: number
   /** Stream bytes applied (the offset moved this far). */
   streamBytes: number
@@ -302,20 +327,29 @@ export interface NativeLoadReport {
   path?: string
   /** Its generation (the number in its name), for `aofOpen`; absent with `path`. */
   generation?: number
+  /** Items stored from it. */
   items: number
   /** Skipped: expired while the cache was down. */
   expired: number
   /** Refused by the store (too large for its item size limit, no memory with `-M`). */
   notStored: number
+  /** Size of the file. */
   fileBytes: number
+  /** When the snapshot was taken (unix milliseconds). */
   createdMs: number
+  /** The CAS high-water mark it recorded; the store numbers on above it. */
   casHighWater: number
+  /** Time to read and store it. */
   durationMs: number
+  /** Newer files that failed their check and were skipped before this one loaded. */
   rejected: Array<NativeRejectedSnapshot>
 }
 
+/** `report` or `error`. */
 export interface NativeLoadResult {
+  /** What was loaded, when it succeeded (also when there was nothing to load). */
   report?: NativeLoadReport
+  /** Why not, when no snapshot could be loaded. */
   error?: NativeSnapshotError
 }
 
@@ -326,7 +360,9 @@ export interface NativePsync {
    * replica's offset.
    */
   full: boolean
+  /** The id to answer with (`FULLRESYNC <replid> <offset>` or `CONTINUE <replid>`). */
   replid: string
+  /** Where the stream starts for this replica. */
   offset: number
 }
 
@@ -334,6 +370,7 @@ export interface NativePsync {
 export interface NativeRejectedSnapshot {
   /** Where it was moved (`*.corrupt`, `*.unsupported`), if it was. */
   movedTo?: string
+  /** What was wrong with it. */
   error: NativeSnapshotError
 }
 
@@ -341,26 +378,42 @@ export interface NativeRejectedSnapshot {
 export interface NativeReplInfo {
   /** This node originates its stream (a primary), rather than following one. */
   primary: boolean
+  /** The id of the history this node holds. */
   replid: string
+  /** The history this one continues (after a promotion), valid up to `second_offset`. */
   replid2: string
+  /**
+   * Up to which offset `replid2`'s history is this node's too: replicas of the old
+   * primary at or before it continue without a full sync.
+   */
   secondOffset: number
+  /** Stream bytes produced (primary) or applied (replica). */
   offset: number
+  /** Whether a backlog is kept (from the first replica's sync on). */
   backlogActive: boolean
+  /** The backlog's capacity in bytes. */
   backlogSize: number
+  /** The stream offset of the backlog's first byte. */
   backlogFirst: number
+  /** Bytes the backlog holds. */
   backlogLen: number
 }
 
 /** A snapshot written and durable. */
 export interface NativeSaveReport {
+  /** The snapshot file written. */
   path: string
+  /** Items written. */
   items: number
+  /** Size of the file. */
   fileBytes: number
   /** Key and value bytes of the items. */
   dataBytes: number
+  /** The highest CAS the store had handed out; a load resumes numbering above it. */
   casHighWater: number
   /** Unix milliseconds. */
   createdMs: number
+  /** From the start of the walk to the file being durable. */
   durationMs: number
   /** Part of `durationMs` spent making it durable (fsync, rename). */
   syncMs: number
@@ -370,7 +423,9 @@ export interface NativeSaveReport {
 
 /** `report` or `error`. */
 export interface NativeSaveResult {
+  /** What was written, when it succeeded. */
   report?: NativeSaveReport
+  /** Why not, when it failed. */
   error?: NativeSnapshotError
 }
 
@@ -383,6 +438,7 @@ export interface NativeSnapshotError {
   kind: string
   /** Names the file, and for `'corrupt'` the byte offset. */
   message: string
+  /** The file (or directory, for `'locked'`) concerned. */
   path: string
   /** Byte offset of the damage (`'corrupt'`). */
   offset?: number

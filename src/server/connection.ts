@@ -59,6 +59,16 @@ export const STATE_CLOSE = 1
 export const STATE_SHUTDOWN = 2
 export const STATE_PENDING = 4
 export const STATE_SNAPSHOT = 8
+/** The connection sent `watch`: it is a log watcher now (see Connection.flushWatch). */
+export const STATE_WATCHER = 16
+/** Some watcher of the server has log lines waiting. */
+export const STATE_WATCH_DATA = 32
+
+/** Why a connection closed, as `watch connevents` reports it (`reason=`). */
+const CLOSE_NORMAL = 0
+const CLOSE_ERROR = 1
+const CLOSE_IDLE_TIMEOUT = 2
+export const CLOSE_SHUTDOWN = 3
 
 /** The per-connection protocol state machine (ferrocache-node's `NativeSession`). */
 export interface ProtocolSession {
@@ -68,15 +78,22 @@ export interface ProtocolSession {
    * After a feed: STATE_CLOSE (close once the replies are out), STATE_SHUTDOWN (and stop
    * the server), STATE_PENDING (input held back because the replies reached the budget:
    * feed again once they are written), STATE_SNAPSHOT (a `snapshot` command: write the
-   * replies, then its reply, then feed an empty buffer). 0 = keep reading.
+   * replies, then its reply, then feed an empty buffer), STATE_WATCHER (the connection
+   * is a `watch` watcher), STATE_WATCH_DATA (some watcher has log lines waiting). 0 =
+   * keep reading.
    */
   readonly state: number
   /** Bytes of an incomplete request waiting for the rest. */
   readonly buffered: number
   /** Requests handled so far. */
   readonly requests: number
-  /** Releases the session and counts the connection as closed. Idempotent. */
-  close(): void
+  /**
+   * Releases the session and counts the connection as closed. Idempotent. `reason` is
+   * what `watch connevents` reports: 0 normal, 1 error, 2 idle timeout, 3 shutdown.
+   */
+  close(reason?: number): void
+  /** A watcher's log lines waiting to be written, or null. */
+  watchTake(): Buffer | null
 }
 
 /**
@@ -105,6 +122,10 @@ export interface ConnectionOptions {
   /** The client sent `snapshot` (only with persistence): resolves with the reply line. */
   onSnapshot?: () => Promise<string>
   onClose: (conn: Connection) => void
+  /** The client sent `watch`: from now on the connection receives the log stream. */
+  onWatcher?: (conn: Connection) => void
+  /** Some watcher has log lines waiting (after the requests that logged them). */
+  onWatchData?: () => void
 }
 
 /** The connection of each socket, for divertReads. */
@@ -142,6 +163,10 @@ export class Connection {
   private readonly slot: number
   /** `session.requests` at the last idle sweep (see stalled()). */
   private requestsAtSweep = -1
+  /** The client became a `watch` watcher. */
+  private watching = false
+  /** What `watch connevents` will say when the connection closes. */
+  private closeReason = CLOSE_NORMAL
 
   readonly socket: Socket
 
@@ -165,9 +190,10 @@ export class Connection {
       socket.on('data', (chunk: Buffer) => this.onData(chunk, chunk.length))
       socket.resume()
     }
-    socket.on('drain', () => this.continueReading())
+    socket.on('drain', () => (this.watching ? this.flushWatch() : this.continueReading()))
     socket.on('timeout', () => {
       this.log.debug('idle timeout, closing')
+      this.closeReason = CLOSE_IDLE_TIMEOUT
       socket.destroy()
     })
     socket.on('end', () => {
@@ -175,9 +201,12 @@ export class Connection {
       this.clientDone = true
       if (!(this.session.state & (STATE_PENDING | STATE_SNAPSHOT))) this.finish()
     })
-    socket.on('error', (err: Error) => this.log.debug({ err: err.message }, 'socket error'))
+    socket.on('error', (err: Error) => {
+      this.closeReason = CLOSE_ERROR
+      this.log.debug({ err: err.message }, 'socket error')
+    })
     socket.on('close', () => {
-      this.session.close()
+      this.session.close(this.closeReason)
       opts.onClose(this)
       this.log.debug('connection closed')
     })
@@ -213,6 +242,7 @@ export class Connection {
       }
       state = this.session.state
     }
+    if (state & (STATE_WATCHER | STATE_WATCH_DATA)) this.watchState(state)
     if (state & STATE_CLOSE) {
       this.finish()
       if (state & STATE_SHUTDOWN) this.opts.onShutdown()
@@ -238,6 +268,27 @@ export class Connection {
     }
     if (this.clientDone) this.finish()
     else if (this.paused) this.resume()
+  }
+
+  /** A feed turned the connection into a watcher, or left log lines for watchers. */
+  private watchState(state: number): void {
+    if (state & STATE_WATCHER && !this.watching) {
+      this.watching = true
+      this.opts.onWatcher?.(this)
+    }
+    if (state & STATE_WATCH_DATA) this.opts.onWatchData?.()
+  }
+
+  /**
+   * For a watcher: writes the log lines waiting for it, unless the client is not reading
+   * what was written before ('drain' calls this again); meanwhile its lines wait in the
+   * native buffer, which is bounded (lines past it are skipped, then counted in a
+   * `skipped=N` line).
+   */
+  flushWatch(): void {
+    if (!this.watching || this.socket.destroyed || this.socket.writableNeedDrain) return
+    const lines = this.session.watchTake()
+    if (lines !== null) this.socket.write(lines)
   }
 
   /** After the replies went out: run held-back input, or read again. */
@@ -269,8 +320,9 @@ export class Connection {
    * whatever arrives dropped (onData ignores it once closing), until the client closes its
    * side: reads paused now would never see its FIN, so the socket would never close.
    */
-  finish(): void {
+  finish(reason = CLOSE_NORMAL): void {
     if (this.closing) return
+    this.closeReason = reason
     this.closing = true
     if (this.paused) this.resume()
     this.socket.end()

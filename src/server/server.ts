@@ -7,7 +7,7 @@ import { Cache, nativeCacheOf } from '../cache'
 import { native } from '../native'
 import { Replication } from '../replication'
 import { exposureWarning, readUserFile } from './auth'
-import { Connection } from './connection'
+import { CLOSE_SHUTDOWN, Connection } from './connection'
 import { MetricsServer, type StatsFamily } from './metrics'
 import { levelForVerbosity, silentLogger, type Logger } from './logger'
 import { resolveServerOptions, type ServerOptions, type ResolvedServerOptions } from './options'
@@ -44,6 +44,8 @@ export class FerrocacheServer extends EventEmitter {
   private readonly info: NativeServerInfo
   private readonly server: net.Server
   private readonly connections = new Set<Connection>()
+  /** Connections that sent `watch` (memcached's log stream). */
+  private readonly watchers = new Set<Connection>()
   private readonly log: Logger
   private closing: Promise<void> | undefined
   /** Set while closing: resolves the close once the last connection is gone. */
@@ -253,7 +255,9 @@ export class FerrocacheServer extends EventEmitter {
     let session
     try {
       const remote = connAddr(socket.remoteFamily, socket.remoteAddress, socket.remotePort)
-      session = new native.NativeSession(this.native, this.info, remote, this.listenAddr)
+      // the descriptor, for `watch` lines (cfd=)
+      const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd
+      session = new native.NativeSession(this.native, this.info, remote, this.listenAddr, fd ?? -1)
     } catch (err) {
       // The cache was closed under us: nothing can be served.
       this.log.error({ err: (err as Error).message }, 'cannot open a session')
@@ -273,10 +277,20 @@ export class FerrocacheServer extends EventEmitter {
       },
       onClose: (c) => {
         this.connections.delete(c)
+        this.watchers.delete(c)
+        this.flushWatchers()
         this.whenIdle?.()
       },
+      onWatcher: (c) => this.watchers.add(c),
+      onWatchData: () => this.flushWatchers(),
     })
     this.connections.add(conn)
+    this.flushWatchers()
+  }
+
+  /** Writes the log lines waiting for each `watch` watcher (none: nothing to do). */
+  private flushWatchers(): void {
+    for (const w of this.watchers) w.flushWatch()
   }
 
   /** The lines appended to `stats`: persistence's, then replication's. */
@@ -330,7 +344,7 @@ export class FerrocacheServer extends EventEmitter {
         listenerClosed = true
         this.whenIdle?.()
       })
-      for (const c of this.connections) c.finish()
+      for (const c of this.connections) c.finish(CLOSE_SHUTDOWN)
     })
     return this.closing
   }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use ferrocache_core::Store;
+use ferrocache_protocol::watch::CloseReason;
 use ferrocache_protocol::{ConnEntry, Control, ServerInfo, Session, Users};
 use napi::bindgen_prelude::{Buffer, Object, ToNapiValue};
 use napi::{sys, Env, Error, JsValue, Result, Status};
@@ -43,6 +44,10 @@ const STATE_CLOSE: u32 = 1;
 const STATE_SHUTDOWN: u32 = 2;
 const STATE_PENDING: u32 = 4;
 const STATE_SNAPSHOT: u32 = 8;
+/// The connection is a `watch` log watcher: write what `watchTake` gives it.
+const STATE_WATCHER: u32 = 16;
+/// Some watcher of this server has log lines waiting (`watchTake`).
+const STATE_WATCH_DATA: u32 = 32;
 
 /// Ids for `stats conns` (memcached prints file descriptors; we number connections).
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
@@ -210,6 +215,11 @@ struct Conn {
     id: u64,
     /// Unix second of the last command, for `stats conns` (`ServerInfo::conn_opened`).
     last_cmd: Arc<AtomicU32>,
+    /// The client's address (`tcp:1.2.3.4:5`), for the `watch connevents` lines.
+    addr: String,
+    fd: i32,
+    /// `conn_close` was logged already (at `quit`, as memcached closes then).
+    close_logged: bool,
     out: Vec<u8>,
     /// Input received but not yet executed because the reply budget ran out.
     pending: Vec<u8>,
@@ -269,6 +279,9 @@ impl Conn {
                 .unwrap_or(0);
             self.last_cmd.store(now, Ordering::Relaxed);
         }
+        if !matches!(self.control, Control::Continue | Control::Snapshot) {
+            self.log_close(CloseReason::Normal);
+        }
     }
 
     /// Sends the replies on `fd` when it is given (>= 0); returns how many bytes went.
@@ -311,7 +324,15 @@ impl Conn {
             Control::Snapshot => STATE_SNAPSHOT,
         };
         let held = self.session.as_ref().is_some_and(|s| s.held_back());
-        control
+        let watcher = self.session.as_ref().is_some_and(|s| s.watcher().is_some());
+        let watch = if watcher { STATE_WATCHER } else { 0 }
+            | if self.info.watch.pending() {
+                STATE_WATCH_DATA
+            } else {
+                0
+            };
+        watch
+            | control
             | if self.pending.is_empty() && !held {
                 0
             } else {
@@ -319,8 +340,24 @@ impl Conn {
             }
     }
 
-    fn close(&mut self) {
-        if self.session.take().is_some() {
+    /// `watch connevents`: this connection closed (once).
+    fn log_close(&mut self, reason: CloseReason) {
+        if !self.close_logged {
+            self.close_logged = true;
+            self.info.watch.conn_event(&self.addr, self.fd, Some(reason));
+        }
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if let Some(session) = self.session.take() {
+            // memcached's logger closes a watcher's connection as an error
+            let reason = if session.watcher().is_some() {
+                CloseReason::Error
+            } else {
+                reason
+            };
+            drop(session);
+            self.log_close(reason);
             self.info.conn_closed(self.id);
         }
         self.out = Vec::new();
@@ -356,13 +393,15 @@ pub struct NativeSession {
 #[napi]
 impl NativeSession {
     /// A session over `cache`'s engine. `addr` and `listenAddr` are shown by `stats conns`
-    /// (e.g. `tcp:127.0.0.1:50112`). Throws if the cache is closed.
+    /// (e.g. `tcp:127.0.0.1:50112`); `fd`, the socket's descriptor, is the `cfd=` of
+    /// `watch` lines (-1 or absent: unknown). Throws if the cache is closed.
     #[napi(constructor)]
     pub fn new(
         cache: &NativeCache,
         info: &NativeServerInfo,
         addr: String,
         listen_addr: String,
+        fd: Option<i32>,
     ) -> Result<Self> {
         let store = cache.store()?;
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
@@ -370,19 +409,26 @@ impl NativeSession {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as u32)
             .unwrap_or(0);
+        let fd = fd.unwrap_or(-1);
+        info.inner.watch.conn_event(&addr, fd, None);
         let last_cmd = info.inner.conn_opened(
             id,
             ConnEntry {
-                addr,
+                addr: addr.clone(),
                 listen_addr,
                 opened,
             },
         );
+        let mut session = Session::new(store, info.inner.clone());
+        session.set_fd(fd);
         let conn = Rc::new(RefCell::new(Conn {
-            session: Some(Session::new(store, info.inner.clone())),
+            session: Some(session),
             info: info.inner.clone(),
             id,
             last_cmd,
+            addr,
+            fd,
+            close_logged: false,
             out: Vec::new(),
             pending: Vec::new(),
             control: Control::Continue,
@@ -454,10 +500,23 @@ impl NativeSession {
         conn.session.as_ref().map_or(0.0, |s| s.requests() as f64)
     }
 
-    /// Frees the session and counts the connection as closed. Idempotent.
+    /// Frees the session and counts the connection as closed. Idempotent. `reason`
+    /// (for `watch connevents`): 0 the client closed or quit, 1 an error, 2 the idle
+    /// timeout, 3 the server shutting down.
     #[napi]
-    pub fn close(&self) {
-        self.conn.borrow_mut().close();
+    pub fn close(&self, reason: Option<u32>) {
+        let reason = CloseReason::from_code(reason.unwrap_or(0));
+        self.conn.borrow_mut().close(reason);
+    }
+
+    /// For a `watch` watcher (state has STATE_WATCHER): its log lines waiting to be
+    /// written, or `null` when there are none.
+    #[napi]
+    pub fn watch_take(&self) -> Option<Buffer> {
+        let conn = self.conn.borrow();
+        let id = conn.session.as_ref()?.watcher()?;
+        let mut bytes = Vec::new();
+        conn.info.watch.take(id, &mut bytes).then(|| bytes.into())
     }
 }
 
@@ -465,7 +524,7 @@ impl Drop for NativeSession {
     fn drop(&mut self) {
         // never borrowed here: a session is fed only through a live NativeSession's slot
         if let Ok(mut conn) = self.conn.try_borrow_mut() {
-            conn.close();
+            conn.close(CloseReason::Normal);
         }
         let slot = self.slot;
         // `try_with`: at thread exit the registry may already be gone.

@@ -363,7 +363,11 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
                 new_cas: None,
             };
             crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
-            match s.store.arith(&req) {
+            let result = s.store.arith(&req);
+            if let Ok(ArithStatus::Ok { created: true, .. }) = result {
+                crate::watch::log_created(&s.store, &s.info.watch, key, s.cfd);
+            }
+            match result {
                 Ok(ArithStatus::Ok { value, cas, .. }) => {
                     if !quiet {
                         header(out, &r, 0, 0, 0, 8, cas);

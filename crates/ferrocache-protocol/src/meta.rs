@@ -344,9 +344,11 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
     };
     let (now, before) = ttl_context(s, t, &f, key);
     let watching = s.info.watch.wants(crate::watch::FETCHERS);
+    // memcached logs the miss N turns into a new item as a miss
+    let created = watching && opts.vivify.is_some() && crate::watch::peek(&s.store, key).is_none();
     let mut seen = crate::watch::Lookup::NotFound;
     let hit = s.store.get(key, &opts, |it| {
-        if watching {
+        if watching && !created {
             seen = crate::watch::found(&s.store, it);
         }
         out.reserve(it.value.len() + 64);
@@ -575,7 +577,11 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
     };
     let (now, before) = ttl_context(s, t, &f, key);
     crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
-    match s.store.arith(&req) {
+    let result = s.store.arith(&req);
+    if let Ok(ArithStatus::Ok { created: true, .. }) = result {
+        crate::watch::log_created(&s.store, &s.info.watch, key, s.cfd);
+    }
+    match result {
         // the error memcached meets writing the reply, after the arithmetic's own errors
         Ok(_) if upto < t.n => reply(out, false, b"CLIENT_ERROR opaque token too long"),
         Ok(ArithStatus::Ok {

@@ -91,6 +91,16 @@ pub(crate) fn log_lookup<S: Storage>(store: &S, logger: &Logger, key: &[u8], cfd
     }
 }
 
+/// Logs an item incr/decr (binary, meta `N`) created on a miss: memcached stores it as
+/// an `add`, whose own lookup misses first.
+pub(crate) fn log_created<S: Storage>(store: &S, logger: &Logger, key: &[u8], cfd: i32) {
+    if logger.wants(FETCHERS) {
+        logger.item_get(key, Lookup::NotFound, cfd);
+    }
+    let (mode, status) = (StoreMode::Add, StoreStatus::Stored);
+    log_store(store, logger, key, mode, false, status, (0, 0, 0), cfd);
+}
+
 /// Logs a storage command's outcome (`item_store`): the stored item's class, size and
 /// ttl as the engine now holds it, else those of the request.
 #[allow(clippy::too_many_arguments)]
