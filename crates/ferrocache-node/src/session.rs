@@ -344,7 +344,9 @@ impl Conn {
     fn log_close(&mut self, reason: CloseReason) {
         if !self.close_logged {
             self.close_logged = true;
-            self.info.watch.conn_event(&self.addr, self.fd, Some(reason));
+            self.info
+                .watch
+                .conn_event(&self.addr, self.fd, Some(reason));
         }
     }
 
