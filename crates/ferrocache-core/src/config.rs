@@ -2,7 +2,7 @@
 
 use crate::{Clock, ConfigError};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize};
 
 /// Engine settings. Build with [`Config::default`] and the setters:
 ///
@@ -232,9 +232,18 @@ impl Config {
     }
 }
 
+/// memcached's default `hot_max_factor`: a HOT item older than this times the age of the
+/// COLD tail moves to COLD.
+pub const HOT_MAX_FACTOR: f64 = 0.2;
+/// memcached's default `warm_max_factor`, the same for WARM.
+pub const WARM_MAX_FACTOR: f64 = 2.0;
+/// memcached's default `slab_automove_ratio`.
+pub const SLAB_AUTOMOVE_RATIO: f64 = 0.8;
+
 /// The settings memcached's admin commands change at runtime (`cache_memlimit`, `slabs
-/// automove`, `lru_crawler enable|disable|sleep|tocrawl`). Read by the background work and
-/// the page allocator's slow path only, never by a get or a store.
+/// automove [ratio]`, `lru_crawler enable|disable|sleep|tocrawl`, `lru tune|mode`). Read by
+/// the background work and the page allocator's slow path only, never by a get or a store
+/// (those read the shard's own copy of the LRU settings, [`LruTune`]).
 #[derive(Debug)]
 pub(crate) struct Tunables {
     /// Bytes of item memory now ([`Config::memory_limit`] at start).
@@ -249,6 +258,38 @@ pub(crate) struct Tunables {
     /// Items of each class a requested crawl checks at most, 0 = all (memcached's
     /// `lru_crawler_tocrawl`).
     pub crawler_tocrawl: AtomicU32,
+    /// The LRU settings of `lru tune|mode` (each shard holds a copy, set under its lock).
+    pub lru: parking_lot::Mutex<LruTune>,
+    /// `hot_max_factor` (f64 bits).
+    pub hot_max_factor: AtomicU64,
+    /// `warm_max_factor` (f64 bits).
+    pub warm_max_factor: AtomicU64,
+    /// `slab_automove_ratio` (f64 bits): automove 1 takes a page from a class whose oldest
+    /// item is older than the evicting class's by more than 1 / this.
+    pub automove_ratio: AtomicU64,
+}
+
+/// The LRU settings the request path reads, one copy per shard (changed under every shard
+/// lock by `lru tune|mode`, so a get or a store reads no shared atomic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LruTune {
+    /// memcached's `hot_lru_pct`: HOT holds at most this share of a class's items.
+    pub hot_pct: u32,
+    /// `warm_lru_pct`.
+    pub warm_pct: u32,
+    /// `lru_segmented`: false is memcached's flat mode (`lru mode flat`): new items go to
+    /// COLD, a read relinks its item at the head at most once a minute, no HOT/WARM.
+    pub segmented: bool,
+}
+
+impl LruTune {
+    pub fn new(config: &Config) -> LruTune {
+        LruTune {
+            hot_pct: config.hot_lru_pct as u32,
+            warm_pct: config.warm_lru_pct as u32,
+            segmented: true,
+        }
+    }
 }
 
 impl Tunables {
@@ -259,11 +300,26 @@ impl Tunables {
             crawler: AtomicBool::new(true),
             crawler_sleep_us: AtomicU32::new(100),
             crawler_tocrawl: AtomicU32::new(0),
+            lru: parking_lot::Mutex::new(LruTune::new(config)),
+            hot_max_factor: AtomicU64::new(HOT_MAX_FACTOR.to_bits()),
+            warm_max_factor: AtomicU64::new(WARM_MAX_FACTOR.to_bits()),
+            automove_ratio: AtomicU64::new(SLAB_AUTOMOVE_RATIO.to_bits()),
         }
     }
 
+    pub fn factor(v: &AtomicU64) -> f64 {
+        f64::from_bits(v.load(Relaxed))
+    }
+
     pub fn snapshot(&self) -> RuntimeSettings {
+        let lru = *self.lru.lock();
         RuntimeSettings {
+            hot_lru_pct: lru.hot_pct,
+            warm_lru_pct: lru.warm_pct,
+            lru_segmented: lru.segmented,
+            hot_max_factor: Self::factor(&self.hot_max_factor),
+            warm_max_factor: Self::factor(&self.warm_max_factor),
+            slab_automove_ratio: Self::factor(&self.automove_ratio),
             memory_limit: self.memory_limit.load(Relaxed),
             slab_automove: self.slab_automove.load(Relaxed),
             lru_crawler: self.crawler.load(Relaxed),
@@ -275,7 +331,7 @@ impl Tunables {
 
 /// The runtime-adjustable settings as they are now ([`crate::Store::runtime_settings`]),
 /// named as memcached's `stats settings`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RuntimeSettings {
     /// `maxbytes`.
     pub memory_limit: usize,
@@ -287,4 +343,16 @@ pub struct RuntimeSettings {
     pub lru_crawler_sleep: u32,
     /// `lru_crawler_tocrawl`.
     pub lru_crawler_tocrawl: u32,
+    /// `hot_lru_pct`.
+    pub hot_lru_pct: u32,
+    /// `warm_lru_pct`.
+    pub warm_lru_pct: u32,
+    /// `hot_max_factor`.
+    pub hot_max_factor: f64,
+    /// `warm_max_factor`.
+    pub warm_max_factor: f64,
+    /// `lru_segmented` (false: `lru mode flat`).
+    pub lru_segmented: bool,
+    /// `slab_automove_ratio`.
+    pub slab_automove_ratio: f64,
 }

@@ -15,6 +15,7 @@
 //! by the caller when there is none), and `sleep` is the pause between two lock holds of
 //! the thread's walks.
 
+use crate::config::Tunables;
 use crate::item::F_FETCHED;
 use crate::shard::{Core, Dead, Shard};
 use parking_lot::Mutex;
@@ -95,11 +96,17 @@ impl Core {
 
     /// The juggling and hash growth a shard gets once per walk.
     fn tend_shard(&self, s: &mut Shard) {
-        let (hot, warm) = (self.config.hot_lru_pct, self.config.warm_lru_pct);
+        let (hot, warm) = (s.lru_tune.hot_pct, s.lru_tune.warm_pct);
+        let hot_factor = Tunables::factor(&self.tune.hot_max_factor);
+        let warm_factor = Tunables::factor(&self.tune.warm_max_factor);
+        let rel = self.ctx().rel;
         s.ht.help_grow(&s.mem, GROW_SLOTS_PER_PASS);
         for c in 0..s.lru.len() {
             if s.lru[c].total() > 0 {
-                s.lru_juggle(c, hot, warm);
+                if s.lru_tune.segmented {
+                    s.lru_juggle(c, hot, warm);
+                }
+                s.lru_age_juggle(c, rel, hot_factor, warm_factor, COLD_PULL_PER_PASS);
                 s.lru_pull_cold(c, COLD_PULL_PER_PASS, warm);
             }
         }

@@ -13,6 +13,13 @@
 //! One-hit keys therefore pass HOT -> COLD -> out, and a scan of them cannot push a
 //! working set that is being read out of WARM.
 //!
+//! Besides the count limits, the background pass ([`Shard::lru_age_juggle`], memcached's
+//! LRU maintainer) moves a HOT tail item older than `hot_max_factor` times the COLD tail's
+//! age to COLD (an ACTIVE one to WARM), and a WARM one older than `warm_max_factor` times it.
+//! `lru mode flat` ((`LruTune::segmented`) false) is memcached's flat LRU: new items go to
+//! COLD, a read relinks its item at the head of its list at most once a minute, the pass
+//! drains HOT and WARM into COLD, and eviction takes the COLD tail without rescuing.
+//!
 //! The lists are doubly linked through the items' `prev`/`next` header fields; the head is
 //! the most recently linked item.
 
@@ -29,6 +36,9 @@ pub const COLD: usize = 2;
 const JUGGLE_MOVES: usize = 4;
 /// Tail items examined for expiry before an allocation evicts (memcached's lru_pull_tail).
 const TAIL_RECLAIM_SEARCH: usize = 5;
+/// Seconds between two relinks of a read item in flat mode (memcached's
+/// ITEM_UPDATE_INTERVAL).
+const ITEM_UPDATE_INTERVAL: u32 = 60;
 
 #[derive(Clone)]
 pub struct Lru {
@@ -105,14 +115,20 @@ impl Lru {
 }
 
 impl Shard {
-    /// Links a new item at the HOT head and keeps the segments within their limits.
-    pub(crate) fn lru_link_new(&mut self, c: usize, h: u32, hot_pct: u8, warm_pct: u8) {
+    /// Links a new item at the HOT head and keeps the segments within their limits (flat
+    /// mode: at the COLD head).
+    pub(crate) fn lru_link_new(&mut self, c: usize, h: u32) {
+        let t = self.lru_tune;
+        if !t.segmented {
+            self.lru[c].link(&self.mem, COLD, h);
+            return;
+        }
         self.lru[c].link(&self.mem, HOT, h);
-        self.lru_juggle(c, hot_pct, warm_pct);
+        self.lru_juggle(c, t.hot_pct, t.warm_pct);
     }
 
     /// Moves HOT and WARM tails on when the segments exceed their share of the class.
-    pub(crate) fn lru_juggle(&mut self, c: usize, hot_pct: u8, warm_pct: u8) {
+    pub(crate) fn lru_juggle(&mut self, c: usize, hot_pct: u32, warm_pct: u32) {
         let total = self.lru[c].total() as u64;
         let hot_limit = total * hot_pct as u64 / 100;
         let warm_limit = total * warm_pct as u64 / 100;
@@ -159,6 +175,9 @@ impl Shard {
     /// from the COLD tail ([`Shard::lru_pull_cold`]).
     #[inline]
     pub(crate) fn lru_bump(&mut self, h: u32, rel: u32) {
+        if !self.lru_tune.segmented {
+            return self.lru_bump_flat(h, rel);
+        }
         let it = self.mem.item(h);
         if it.time() != rel.min(crate::item::TIME_MASK) {
             it.set_time(rel); // only on change: repeated hits leave the cache line clean
@@ -173,9 +192,86 @@ impl Shard {
         }
     }
 
+    /// A fetch in flat mode (memcached's do_item_update): FETCHED, and the item is relinked
+    /// at the head of its list, with its time, when its time is a minute old.
+    fn lru_bump_flat(&mut self, h: u32, rel: u32) {
+        let it = self.mem.item(h);
+        if !it.has(F_FETCHED) {
+            it.set_flag(F_FETCHED, true);
+        }
+        if it.time().saturating_add(ITEM_UPDATE_INTERVAL) < rel.min(crate::item::TIME_MASK) {
+            let c = self.class_of(h);
+            let seg = it.seg();
+            self.lru[c].unlink(&self.mem, h);
+            self.lru[c].link(&self.mem, seg, h);
+            it.set_time(rel);
+        }
+    }
+
+    /// memcached's LRU maintainer juggle for class `c`, up to `max` moves per list: a HOT
+    /// tail that is ACTIVE moves to WARM, one older than `hot_factor` times the COLD tail's
+    /// age to COLD; a WARM tail that is ACTIVE is requeued, one older than `warm_factor`
+    /// times that age goes to COLD. In flat mode HOT and WARM drain into COLD. Returns how
+    /// many moved.
+    pub(crate) fn lru_age_juggle(
+        &mut self,
+        c: usize,
+        rel: u32,
+        hot_factor: f64,
+        warm_factor: f64,
+        max: usize,
+    ) -> usize {
+        let segmented = self.lru_tune.segmented;
+        let cold_tail = self.lru[c].tail[COLD];
+        let cold_age = match cold_tail {
+            NIL => 0,
+            t => rel.saturating_sub(self.mem.item(t).time()),
+        };
+        // memcached converts the products to its unsigned rel_time_t; flat mode: 0
+        let limit = |f: f64| {
+            if segmented {
+                (cold_age as f64 * f).clamp(0.0, u32::MAX as f64) as u32
+            } else {
+                0
+            }
+        };
+        let (hot_age, warm_age) = (limit(hot_factor), limit(warm_factor));
+        let mut moved = 0;
+        for (seg, max_age) in [(HOT, hot_age), (WARM, warm_age)] {
+            for _ in 0..max {
+                let h = self.lru[c].tail[seg];
+                if h == NIL {
+                    break;
+                }
+                let it = self.mem.item(h);
+                let to = if it.has(F_ACTIVE) && segmented {
+                    WARM
+                } else if !segmented || rel.saturating_sub(it.time()) > max_age {
+                    COLD
+                } else {
+                    break;
+                };
+                it.set_flag(F_ACTIVE, false);
+                self.lru[c].unlink(&self.mem, h);
+                self.lru[c].link(&self.mem, to, h);
+                match (seg, to) {
+                    (_, COLD) => self.cs[c].moves_to_cold += 1,
+                    (HOT, _) => self.cs[c].moves_to_warm += 1,
+                    _ => self.cs[c].moves_within_lru += 1,
+                }
+                moved += 1;
+            }
+        }
+        self.st.lru_juggles += moved as u64;
+        moved
+    }
+
     /// Moves up to `max` ACTIVE items at the COLD tail to WARM (losing ACTIVE), stopping at
     /// the first idle one, then keeps WARM within its limit. Returns how many moved.
-    pub(crate) fn lru_pull_cold(&mut self, c: usize, max: usize, warm_pct: u8) -> usize {
+    pub(crate) fn lru_pull_cold(&mut self, c: usize, max: usize, warm_pct: u32) -> usize {
+        if !self.lru_tune.segmented {
+            return 0;
+        }
         let mut moved = 0;
         while moved < max {
             let h = self.lru[c].tail[COLD];
@@ -225,7 +321,7 @@ impl Shard {
     pub(crate) fn lru_evict(&mut self, core: &Core, ctx: &Ctx, c: usize) -> bool {
         // every ACTIVE item at the tail moves first (each move clears ACTIVE, so the work is
         // paid once per item per two reads, not per eviction; `maintain()` moves some ahead)
-        self.lru_pull_cold(c, usize::MAX, core.config.warm_lru_pct);
+        self.lru_pull_cold(c, usize::MAX, self.lru_tune.warm_pct);
         // the pinned item (an append's old item) is passed over, as memcached's tail walk
         // skips an item whose lock is held
         let pinned = self.pinned;

@@ -384,6 +384,7 @@ impl Core {
         let Some(receiver) = (0..n).filter(|&c| d_ev[c] > 0).max_by_key(|&c| d_ev[c]) else {
             return;
         };
+        let ratio = crate::config::Tunables::factor(&self.tune.automove_ratio);
         let mut pages = pages;
         let mut free = free;
         for _ in 0..AUTOMOVE_PAGES_PER_PASS {
@@ -391,11 +392,13 @@ impl Core {
                 .filter(|&d| d != receiver && pages[d] > 0)
                 .filter_map(|d| {
                     let free_page = free[d] >= self.classes.per_page[d] as u64;
-                    // much older items, or no sets lately and items no younger than the
-                    // receiver's: its memory is worth less than the evicting class's
+                    // much older items (the receiver's oldest younger than `ratio` times
+                    // the donor's, memcached's slab_automove_ratio), or no sets lately and
+                    // items no younger than the receiver's: its memory is worth less than
+                    // the evicting class's
                     let idle = d_ev[d] == 0
                         && pages[d] >= 2
-                        && (age[d] > age[receiver].saturating_mul(2)
+                        && ((age[receiver] as f64) < age[d] as f64 * ratio
                             || (d_set[d] == 0 && age[d] >= age[receiver]));
                     (free_page || idle).then_some((free_page, age[d], pages[d], d))
                 })

@@ -10,7 +10,7 @@
 //! page ([`Core::make_room`]) and runs the operation again.
 
 use crate::clock::Clock;
-use crate::config::Tunables;
+use crate::config::{LruTune, Tunables};
 use crate::crawler::{CrawlState, Crawler};
 use crate::hashtable::{hash_key, HashTable, SlotHint};
 use crate::item::{total_size, Item, F_ACTIVE, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL};
@@ -133,6 +133,8 @@ pub(crate) struct Shard {
     /// An item eviction must pass over (NIL: none): the one an append/prepend is joining
     /// while it allocates the joined item.
     pub pinned: u32,
+    /// This shard's copy of the LRU settings (`lru tune|mode`).
+    pub lru_tune: LruTune,
 }
 
 /// Shared state of a store; the crawler thread holds a weak reference to it.
@@ -209,6 +211,7 @@ impl Shards {
                     gen: 0,
                     scratch: Vec::new(),
                     pinned: NIL,
+                    lru_tune: LruTune::new(&config),
                 })
             })
             .collect();
@@ -526,6 +529,13 @@ impl Shards {
                     f(&view(it, &ctx, false, false));
                 }
             }
+        }
+    }
+
+    /// Gives every shard the LRU settings `t` (under its lock).
+    pub fn set_lru_tune(&self, t: LruTune) {
+        for m in self.core.shards.iter() {
+            m.lock().lru_tune = t;
         }
     }
 
@@ -931,12 +941,12 @@ impl Shard {
         }
     }
 
-    fn link_new(&mut self, core: &Core, hash: u64, h: u32, c: usize, ctx: &Ctx) {
+    fn link_new(&mut self, hash: u64, h: u32, c: usize, ctx: &Ctx) {
         let it = self.mem.item(h);
         it.set_time(ctx.rel);
         self.req[c] += it.total() as u64;
         self.ht.insert(&self.mem, hash, h);
-        self.lru_link_new(c, h, core.config.hot_lru_pct, core.config.warm_lru_pct);
+        self.lru_link_new(c, h);
         self.st.total_items += 1;
     }
 
@@ -1021,7 +1031,7 @@ impl Shard {
             };
             // meta N: an empty placeholder item whose creator wins the recache
             let (nh, c) = self.new_item(core, ctx, key, 0, 0, ctx.exptime(viv), None)?;
-            self.link_new(core, hash, nh, c, ctx);
+            self.link_new(hash, nh, c, ctx);
             h = nh;
             created = true;
         }
@@ -1259,7 +1269,7 @@ impl Shard {
         if let Some(oc) = cas_hit {
             self.cs[oc].cas_hits += 1;
         }
-        self.link_new(core, hash, h, c, ctx);
+        self.link_new(hash, h, c, ctx);
         self.count_set(req_class);
         Ok(StoreOutcome {
             status: StoreStatus::Stored,
@@ -1352,7 +1362,7 @@ impl Shard {
                 self.new_item(core, ctx, r.key, text.len(), 0, ctx.exptime(exp), r.new_cas)?;
             let it = self.mem.item(h);
             it.value_mut().copy_from_slice(text);
-            self.link_new(core, hash, h, c, ctx);
+            self.link_new(hash, h, c, ctx);
             return Ok(ArithStatus::Ok {
                 value: initial,
                 cas: it.cas(),
@@ -1406,7 +1416,7 @@ impl Shard {
             if old != NIL {
                 self.unlink_item(core, old);
             }
-            self.link_new(core, hash, h, nc, ctx);
+            self.link_new(hash, h, nc, ctx);
             nit
         };
         if r.incr {

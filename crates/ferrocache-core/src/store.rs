@@ -393,6 +393,52 @@ impl Store {
         ok
     }
 
+    /// `lru tune <hot_pct> <warm_pct> <hot_max_factor> <warm_max_factor>`: HOT and WARM hold
+    /// at most these shares of a class's items (checked at each insert), and the background
+    /// pass moves a HOT (WARM) tail item older than `hot_max_factor` (`warm_max_factor`)
+    /// times the COLD tail's age to COLD. memcached's checks (pcts adding up to 80 at most,
+    /// factors above 0) are the caller's.
+    pub fn set_lru_tune(
+        &self,
+        hot_pct: u32,
+        warm_pct: u32,
+        hot_max_factor: f64,
+        warm_max_factor: f64,
+    ) {
+        let core = self.inner.core();
+        let mut t = core.tune.lru.lock();
+        t.hot_pct = hot_pct;
+        t.warm_pct = warm_pct;
+        core.tune
+            .hot_max_factor
+            .store(hot_max_factor.to_bits(), Relaxed);
+        core.tune
+            .warm_max_factor
+            .store(warm_max_factor.to_bits(), Relaxed);
+        self.inner.set_lru_tune(*t);
+    }
+
+    /// `lru mode flat|segmented`: `false` is memcached's flat LRU (new items go to COLD, a
+    /// read relinks its item at the head at most once a minute, HOT and WARM drain into
+    /// COLD in the background pass, eviction takes the COLD tail as it is).
+    pub fn set_lru_segmented(&self, segmented: bool) {
+        let core = self.inner.core();
+        let mut t = core.tune.lru.lock();
+        t.segmented = segmented;
+        self.inner.set_lru_tune(*t);
+    }
+
+    /// `slabs automove ratio <r>`: automove 1 gives a page of a class that evicts nothing to
+    /// the evicting class when the evicting class's oldest item is younger than `r` times
+    /// the other's (memcached's `slab_automove_ratio`, default 0.8).
+    pub fn set_slab_automove_ratio(&self, ratio: f64) {
+        self.inner
+            .core()
+            .tune
+            .automove_ratio
+            .store(ratio.to_bits(), Relaxed);
+    }
+
     /// `lru_crawler enable|disable`: starts or stops the expiry walk of the background
     /// pass. `false` when enabling a crawler that runs already (memcached's error).
     pub fn set_crawler_enabled(&self, on: bool) -> bool {

@@ -1,7 +1,8 @@
-//! memcached 1.6.18's runtime admin commands: `cache_memlimit`, `slabs reassign|automove`
-//! and `lru_crawler crawl|metadump|enable|disable|sleep|tocrawl`, with its replies word for
-//! word (measured; see `docs/protocol.md`). They act on the engine through
-//! [`Storage::admin`]; an engine without one answers them `ERROR`, as an unknown command.
+//! memcached 1.6.18's runtime admin commands: `cache_memlimit`, `slabs reassign|automove`,
+//! `lru_crawler crawl|metadump|enable|disable|sleep|tocrawl` and `lru tune|mode|temp_ttl`,
+//! with its replies word for word (measured; see `docs/protocol.md`). They act on the engine
+//! through [`Storage::admin`]; an engine without one answers them `ERROR`, as an unknown
+//! command.
 
 use crate::num::{parse_i32, parse_u32};
 use crate::session::Session;
@@ -60,8 +61,14 @@ pub(crate) fn slabs<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8
     } else if ntok >= 4 && t.get(1) == b"automove" {
         let noreply = t.noreply();
         if t.get(2) == b"ratio" {
-            // memcached's age ratio of automove 1: ferrocache's balancer has no such knob
-            return reply(out, noreply, b"ERROR");
+            // memcached's age ratio of automove 1 (any double strtod reads, even negative)
+            return match (ntok >= 5).then(|| parse_strtod(t.get(3))).flatten() {
+                Some(r) => {
+                    store.set_slab_automove_ratio(r);
+                    reply(out, noreply, b"OK")
+                }
+                None => reply(out, noreply, b"ERROR"),
+            };
         }
         match parse_u32(t.get(2)) {
             None => reply(out, noreply, b"CLIENT_ERROR bad command line format"),
@@ -181,4 +188,139 @@ fn metadump<S: Storage>(s: &Session<S>, arg: &[u8], out: &mut Vec<u8>) {
         Some(c) if !c.contains(&true) => reply(out, false, b"NOTSTARTED no items to crawl"),
         Some(c) => crate::stats::metadump(s, &c, out),
     }
+}
+
+/// `lru tune|mode|temp_ttl …` (3 tokens at least, checked by the caller), as memcached's
+/// `process_lru_command`: a trailing `noreply` silences every reply, even `ERROR`.
+pub(crate) fn lru<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    let noreply = t.noreply();
+    let Some(store) = s.store.admin() else {
+        return reply(out, noreply, b"ERROR");
+    };
+    let ntok = t.count();
+    let msg: &[u8] = match t.get(1) {
+        b"tune" if ntok >= 7 => {
+            let (hot, warm) = (parse_u32(t.get(2)), parse_u32(t.get(3)));
+            let (hot_factor, warm_factor) = (parse_strtod(t.get(4)), parse_strtod(t.get(5)));
+            match (hot, warm, hot_factor, warm_factor) {
+                (Some(hot), Some(warm), Some(hf), Some(wf)) => {
+                    // memcached adds the two as uint32_t (so it may wrap) and compares doubles
+                    // with <= 0 (NaN passes)
+                    if hot.wrapping_add(warm) > 80 {
+                        b"ERROR hot and warm pcts must not exceed 80"
+                    } else if wf <= 0.0 || hf <= 0.0 {
+                        b"ERROR hot/warm age factors must be greater than 0"
+                    } else {
+                        store.set_lru_tune(hot, warm, hf, wf);
+                        b"OK"
+                    }
+                }
+                _ => b"ERROR",
+            }
+        }
+        b"mode" if ntok >= 4 => match t.get(2) {
+            b"flat" => {
+                store.set_lru_segmented(false);
+                b"OK"
+            }
+            b"segmented" => {
+                store.set_lru_segmented(true);
+                b"OK"
+            }
+            _ => b"ERROR",
+        },
+        // A TTL below 0 turns memcached's TEMP LRU off, which ferrocache's always is; the
+        // engine has no TEMP LRU to turn on (docs/protocol.md, "Admin commands")
+        b"temp_ttl" if ntok >= 4 => match parse_i32(t.get(2)) {
+            Some(ttl) if ttl < 0 => b"OK",
+            _ => b"ERROR",
+        },
+        _ => b"ERROR",
+    };
+    reply(out, noreply, msg)
+}
+
+/// memcached's `safe_strtod`: the whole token read by C's `strtod` (decimal or hexadecimal
+/// floats, `inf`/`infinity`, `nan`/`nan(…)`, any case, a sign), refused when it overflows
+/// or underflows (ERANGE: a result past `f64::MAX`, or below the smallest normal double
+/// while its digits are not all 0).
+pub(crate) fn parse_strtod(tok: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(tok).ok()?;
+    let (neg, body) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let lower = body.to_ascii_lowercase();
+    let sign = if neg { -1.0 } else { 1.0 };
+    if lower == "inf" || lower == "infinity" {
+        return Some(sign * f64::INFINITY);
+    }
+    if lower == "nan"
+        || (lower.starts_with("nan(")
+            && lower.ends_with(')')
+            && lower[4..lower.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        return Some(if neg { -f64::NAN } else { f64::NAN });
+    }
+    let (value, nonzero) = if let Some(hex) = lower.strip_prefix("0x") {
+        parse_hex_float(hex)?
+    } else {
+        let (mantissa, exp) = match lower.split_once('e') {
+            Some((m, e)) => (m, Some(e)),
+            None => (lower.as_str(), None),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+        if int.len() + frac.len() == 0 || !digits(int) || !digits(frac) {
+            return None;
+        }
+        if let Some(e) = exp {
+            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if e.is_empty() || !digits(e) {
+                return None;
+            }
+        }
+        let nonzero = int.bytes().chain(frac.bytes()).any(|b| b != b'0');
+        (lower.parse::<f64>().ok()?, nonzero)
+    };
+    let out_of_range = value.is_infinite() || (nonzero && value.abs() < f64::MIN_POSITIVE);
+    (!out_of_range).then_some(sign * value)
+}
+
+/// The part of a hexadecimal float after `0x`: hex digits with an optional point, then an
+/// optional binary exponent `p[+-]digits`. The value and whether a digit was not 0.
+fn parse_hex_float(hex: &str) -> Option<(f64, bool)> {
+    let (mantissa, exp) = match hex.split_once('p') {
+        Some((m, e)) => {
+            let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            (
+                m,
+                e.parse::<i64>().unwrap_or(if e.starts_with('-') {
+                    i64::MIN / 2
+                } else {
+                    i64::MAX / 2
+                }),
+            )
+        }
+        None => (hex, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.len() + frac.len() == 0 {
+        return None;
+    }
+    let mut value = 0f64;
+    let mut nonzero = false;
+    for b in int.bytes().chain(frac.bytes()) {
+        let d = (b as char).to_digit(16)?;
+        nonzero |= d != 0;
+        value = value * 16.0 + d as f64;
+    }
+    let shift = exp.saturating_sub(4 * frac.len() as i64).clamp(-4000, 4000) as i32;
+    Some((value * 2f64.powi(shift), nonzero))
 }

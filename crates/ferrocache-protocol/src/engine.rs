@@ -112,6 +112,15 @@ impl Admin for Store {
     fn set_slab_automove(&self, mode: u8) -> bool {
         Store::set_slab_automove(self, mode)
     }
+    fn set_slab_automove_ratio(&self, ratio: f64) {
+        Store::set_slab_automove_ratio(self, ratio)
+    }
+    fn set_lru_tune(&self, hot_pct: u32, warm_pct: u32, hot_max_factor: f64, warm_max_factor: f64) {
+        Store::set_lru_tune(self, hot_pct, warm_pct, hot_max_factor, warm_max_factor)
+    }
+    fn set_lru_segmented(&self, segmented: bool) {
+        Store::set_lru_segmented(self, segmented)
+    }
     fn set_crawler_enabled(&self, on: bool) -> bool {
         Store::set_crawler_enabled(self, on)
     }

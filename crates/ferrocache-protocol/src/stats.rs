@@ -113,8 +113,24 @@ pub(crate) fn settings_into<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
             ("lru_crawler", Some(r)) => stat(out, &k, if r.lru_crawler { "yes" } else { "no" }),
             ("lru_crawler_sleep", Some(r)) => stat_u(out, &k, r.lru_crawler_sleep as u64),
             ("lru_crawler_tocrawl", Some(r)) => stat_u(out, &k, r.lru_crawler_tocrawl as u64),
+            // memcached keeps the pcts in ints and prints them signed (4294967295 is -1)
+            ("hot_lru_pct", Some(r)) => stat(out, &k, (r.hot_lru_pct as i32).to_string()),
+            ("warm_lru_pct", Some(r)) => stat(out, &k, (r.warm_lru_pct as i32).to_string()),
+            ("hot_max_factor", Some(r)) => stat(out, &k, c_fixed2(r.hot_max_factor)),
+            ("warm_max_factor", Some(r)) => stat(out, &k, c_fixed2(r.warm_max_factor)),
+            ("slab_automove_ratio", Some(r)) => stat(out, &k, c_fixed2(r.slab_automove_ratio)),
+            ("lru_segmented", Some(r)) => stat(out, &k, if r.lru_segmented { "yes" } else { "no" }),
             _ => stat(out, &k, v),
         }
+    }
+}
+
+/// C's `printf("%.2f")`: NaN as `nan` or `-nan` (Rust writes `NaN`).
+fn c_fixed2(v: f64) -> String {
+    match (v.is_nan(), v.is_sign_negative()) {
+        (true, true) => "-nan".to_string(),
+        (true, false) => "nan".to_string(),
+        _ => format!("{v:.2}"),
     }
 }
 

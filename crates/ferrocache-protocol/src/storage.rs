@@ -22,7 +22,7 @@ pub fn item_total_size(key_len: usize, value_len: usize, flags: u32) -> usize {
 }
 
 /// What the runtime admin commands change in an engine (memcached's `cache_memlimit`,
-/// `slabs reassign|automove` and `lru_crawler`); mirrors `ferrocache_core::Store`.
+/// `slabs reassign|automove`, `lru_crawler` and `lru`); mirrors `ferrocache_core::Store`.
 pub trait Admin {
     /// `cache_memlimit`: the new memory limit in bytes; false when the engine refuses it.
     fn set_memory_limit(&self, bytes: usize) -> bool;
@@ -34,6 +34,12 @@ pub trait Admin {
     fn slabs_reassign(&self, src: i64, dst: i64) -> Reassign;
     /// `slabs automove <mode>`; false for a mode the engine lacks.
     fn set_slab_automove(&self, mode: u8) -> bool;
+    /// `slabs automove ratio <r>`.
+    fn set_slab_automove_ratio(&self, ratio: f64);
+    /// `lru tune <hot_pct> <warm_pct> <hot_max_factor> <warm_max_factor>` (checked).
+    fn set_lru_tune(&self, hot_pct: u32, warm_pct: u32, hot_max_factor: f64, warm_max_factor: f64);
+    /// `lru mode segmented` (true) or `flat`.
+    fn set_lru_segmented(&self, segmented: bool);
     /// `lru_crawler enable|disable`; false when enabling a crawler already enabled.
     fn set_crawler_enabled(&self, on: bool) -> bool;
     /// `lru_crawler sleep <µs>`.

@@ -215,6 +215,11 @@ fn run<S: Storage>(
             crate::admin::slabs(s, t, out);
             Step::Done(line_end)
         }
+        b"lru" => {
+            want!(3, usize::MAX);
+            crate::admin::lru(s, t, out);
+            Step::Done(line_end)
+        }
         b"cache_memlimit" => {
             want!(3, 4);
             crate::admin::cache_memlimit(s, t, out);
