@@ -74,7 +74,9 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['temp_lru', 'no'],
     ['temporary_ttl', '61'],
     ['idle_timeout', String(s.idleTimeout)],
-    ['watcher_logbuf_size', '0'],
+    // the `watch` buffer of each watcher (crates/ferrocache-protocol/src/watch.rs); no
+    // per-worker log buffers here
+    ['watcher_logbuf_size', '262144'],
     ['worker_logbuf_size', '0'],
     ['read_buf_mem_limit', '0'],
     ['track_sizes', 'no'],
