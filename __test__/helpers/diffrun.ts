@@ -1,0 +1,286 @@
+// Runs a generated request stream (diffgen.ts) on a server and makes its replies comparable:
+// each write is followed by an end marker (text `mn`, binary noop with opaque 0xfeedface) and
+// the next write waits for its reply, so the order across connections is fixed without
+// sleeping. Compared is each connection's whole reply stream, with CAS values numbered by
+// first appearance and remaining TTLs / access ages coarsened (they tick during a run).
+import net from 'node:net'
+import { binaryPacket } from './corpus'
+import type { Render, Request } from './diffgen'
+
+const MARK_OPAQUE = 0xfeedface
+const BIN_MARK = binaryPacket(`noop opaque=${MARK_OPAQUE}`)
+
+/** One client connection: what it received, and a way to wait for more. */
+class Conn {
+  received: Buffer = Buffer.alloc(0)
+  closed = false
+  private wake: (() => void) | null = null
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.received = Buffer.concat([this.received, d])
+      this.wake?.()
+    })
+    socket.on('close', () => {
+      this.closed = true
+      this.wake?.()
+    })
+    socket.on('error', () => {})
+  }
+
+  static open(port: number): Promise<Conn> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1')
+      s.setNoDelay(true)
+      const timer = setTimeout(() => {
+        s.destroy()
+        reject(new Error(`connect to ${port} timed out`))
+      }, 5_000)
+      s.once('connect', () => {
+        clearTimeout(timer)
+        resolve(new Conn(s))
+      })
+      s.once('error', (e) => {
+        clearTimeout(timer)
+        reject(e)
+      })
+    })
+  }
+
+  /** Resolves once `done()` holds, the connection closed, or `ms` passed. */
+  async waitFor(done: () => boolean, ms: number): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!done() && !this.closed && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()))
+        this.wake = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      this.wake = null
+    }
+  }
+}
+
+/** Counts `MN` reply lines (values never hold upper case). */
+const countMn = (b: Buffer): number => (b.toString('latin1').match(/(?<=^|\n)MN\r\n/g) ?? []).length
+
+/** Whether a binary stream holds the marker noop's reply. */
+function hasBinaryMark(b: Buffer): boolean {
+  for (let at = 0; at + 24 <= b.length; at += 24 + b.readUInt32BE(at + 8)) {
+    if (b[at] !== 0x81) return false
+    if (b[at + 1] === 0x0a && b.readUInt32BE(at + 12) === MARK_OPAQUE) return true
+  }
+  return false
+}
+
+/** The last non-zero CAS value in a reply, as sent. */
+function lastCasIn(b: Buffer, binary: boolean): string | undefined {
+  let found: string | undefined
+  if (binary) {
+    for (let at = 0; at + 24 <= b.length && b[at] === 0x81; at += 24 + b.readUInt32BE(at + 8)) {
+      const cas = b.readBigUInt64BE(at + 16)
+      if (cas !== 0n) found = cas.toString()
+    }
+    return found
+  }
+  for (const m of b.toString('latin1').matchAll(/^VALUE \S+ \S+ \S+ (\d+)\r$|^(?:VA|HD|EX|NS|NF|EN)\b.*? c(\d+)/gm)) {
+    found = m[1] ?? m[2]
+  }
+  return found
+}
+
+/** Groups requests into writes: consecutive ones on one connection joined by `batch`. */
+export function writesOf(requests: readonly Request[]): Request[][] {
+  const writes: Request[][] = []
+  let current: Request[] = []
+  for (const req of requests) {
+    if (current.length > 0 && (current.at(-1)!.conn !== req.conn || !current.at(-1)!.batch)) {
+      writes.push(current)
+      current = []
+    }
+    current.push(req)
+  }
+  if (current.length > 0) writes.push(current)
+  return writes
+}
+
+export interface RunResult {
+  /** Per connection, normalised: what is compared. */
+  stream: string
+}
+
+/** Sends `requests` to the server on `port` with keys under `prefix`. */
+export async function runStream(port: number, requests: readonly Request[], prefix: string): Promise<RunResult> {
+  const conns = new Map<number, Conn>()
+  let cas = '0'
+  try {
+    for (const write of writesOf(requests)) {
+      const id = write[0]!.conn
+      let conn = conns.get(id)
+      if (!conn) {
+        conn = await Conn.open(port)
+        conns.set(id, conn)
+      }
+      if (conn.closed) continue
+      const binary = id === 3
+      const render: Render = { prefix, cas, now: Math.floor(Date.now() / 1000) }
+      const risky = write.some((r) => r.risky)
+      const parts = write.map((r) => r.build(render))
+      const before = conn.received.length
+      const mnBefore = countMn(conn.received)
+      const userMn = write.filter((r) => r.show === 'mn\r\n').length
+      parts.push(binary ? BIN_MARK : Buffer.from(risky ? 'mn\r\nmn\r\n' : 'mn\r\n'))
+      conn.socket.write(Buffer.concat(parts))
+      const c = conn
+      const marked = binary
+        ? () => hasBinaryMark(c.received.subarray(before))
+        : () => countMn(c.received) - mnBefore > userMn
+      // a wrong length can eat the marker: then wait less, the replies are compared anyway
+      await conn.waitFor(marked, risky ? 300 : 3_000)
+      cas = lastCasIn(conn.received.subarray(before), binary) ?? cas
+    }
+    // late replies, and whether the server hung up
+    await Promise.all([...conns.values()].map((c) => c.waitFor(() => false, 30)))
+  } finally {
+    for (const c of conns.values()) c.socket.destroy()
+  }
+  const casIds = new Map<string, string>()
+  const ids = [...conns.keys()].sort()
+  const stream = ids
+    .map((id) => {
+      const c = conns.get(id)!
+      const body = id === 3 ? normaliseBinary(c.received, casIds) : normaliseText(c.received, casIds)
+      return `[conn ${id}]\n${body}\n[${c.closed ? 'closed by server' : 'open'}]`
+    })
+    .join('\n')
+  return { stream }
+}
+
+function casName(value: string, casIds: Map<string, string>): string {
+  if (value === '0') return '0'
+  let name = casIds.get(value)
+  if (name === undefined) {
+    name = `#${casIds.size + 1}`
+    casIds.set(value, name)
+  }
+  return name
+}
+
+/**
+ * TTLs left (and `me`'s exp, negative) tick during a run: compared in tens of seconds, small
+ * ones exactly; past 30 days (an absolute exptime, or a 32-bit wrap) and already past ones
+ * (memcached prints those relative to its own clock, uptime + 60) only as such.
+ */
+function ttl(n: string): string {
+  const v = Number(n)
+  if (v >= 2 ** 31) return '<past>'
+  if (Math.abs(v) > 2_592_000) return '<far>'
+  return Math.abs(v) < 10 ? n : `~${Math.round(v / 10)}0`
+}
+
+function normaliseText(b: Buffer, casIds: Map<string, string>): string {
+  return b
+    .toString('latin1')
+    .split('\r\n')
+    .map((line) => {
+      const value = /^(VALUE \S+ \S+ \S+) (\d+)$/.exec(line)
+      if (value) return `${value[1]} ${casName(value[2]!, casIds)}`
+      if (/^(VA|HD|EN|NF|NS|EX) /.test(line)) {
+        return line
+          .split(' ')
+          .map((tok, i) => {
+            if (i === 0) return tok
+            const m = /^([ctl])(-?\d+)$/.exec(tok)
+            if (!m) return tok
+            if (m[1] === 'c') return `c${casName(m[2]!, casIds)}`
+            if (m[1] === 't') return `t${ttl(m[2]!)}`
+            return 'l<s>'
+          })
+          .join(' ')
+      }
+      if (line.startsWith('ME ')) {
+        return line
+          .replace(/ cas=(\d+)/, (_, v: string) => ` cas=${casName(v, casIds)}`)
+          .replace(/ la=\d+/, ' la=<s>')
+          .replace(/ exp=(-?\d+)/, (_, v: string) => ` exp=${ttl(v)}`)
+      }
+      return line
+    })
+    .join('\r\n')
+}
+
+function normaliseBinary(b: Buffer, casIds: Map<string, string>): string {
+  const out: string[] = []
+  let at = 0
+  while (at + 24 <= b.length && b[at] === 0x81) {
+    const keyLen = b.readUInt16BE(at + 2)
+    const extrasLen = b[at + 4]!
+    const bodyLen = b.readUInt32BE(at + 8)
+    const body = b.subarray(at + 24, at + 24 + bodyLen)
+    out.push(
+      `op=${b[at + 1]!.toString(16)} status=${b.readUInt16BE(at + 6)} extras=${body.subarray(0, extrasLen).toString('hex')} ` +
+        `key=${JSON.stringify(body.subarray(extrasLen, extrasLen + keyLen).toString('latin1'))} ` +
+        `value=${JSON.stringify(body.subarray(extrasLen + keyLen).toString('latin1'))} bodylen=${bodyLen} ` +
+        `opaque=${b.readUInt32BE(at + 12)} cas=${casName(b.readBigUInt64BE(at + 16).toString(), casIds)}`,
+    )
+    at += 24 + bodyLen
+  }
+  if (at < b.length) out.push(`trailing=${JSON.stringify(b.subarray(at).toString('latin1'))}`)
+  return out.join('\n')
+}
+
+/** Ports of a memcached and a ferrocached to compare. */
+export interface Pair {
+  memcached: number
+  ferrocached: number
+}
+
+let runs = 0
+
+/** Runs `requests` on both servers at once (own key prefix); both normalised streams. */
+export async function runBoth(pair: Pair, requests: readonly Request[]): Promise<{ expected: string; actual: string }> {
+  const prefix = `r${++runs}:`
+  const [expected, actual] = await Promise.all([runStream(pair.memcached, requests, prefix), runStream(pair.ferrocached, requests, prefix)])
+  return { expected: expected.stream, actual: actual.stream }
+}
+
+/**
+ * Shrinks a stream that makes the servers differ (ddmin over requests) within `budget` runs;
+ * a smaller stream is kept only if it still differs.
+ */
+export async function minimise(pair: Pair, requests: readonly Request[], budget = 150): Promise<Request[]> {
+  let current = [...requests]
+  let tries = 0
+  const differs = async (candidate: Request[]): Promise<boolean> => {
+    tries++
+    const { expected, actual } = await runBoth(pair, candidate)
+    return expected !== actual
+  }
+  let parts = 2
+  while (current.length >= 2 && tries < budget) {
+    const size = Math.ceil(current.length / parts)
+    let shrunk = false
+    for (let start = 0; start < current.length && tries < budget; start += size) {
+      const candidate = [...current.slice(0, start), ...current.slice(start + size)]
+      if (candidate.length > 0 && (await differs(candidate))) {
+        current = candidate
+        parts = Math.max(parts - 1, 2)
+        shrunk = true
+        break
+      }
+    }
+    if (!shrunk) {
+      if (size === 1) break
+      parts = Math.min(current.length, parts * 2)
+    }
+  }
+  return current
+}
+
+/** A stream as it reads: one request per line, `|` joining those sent in one write. */
+export function showStream(requests: readonly Request[]): string {
+  return writesOf(requests)
+    .map((write) => `conn ${write[0]!.conn}: ${write.map((r) => JSON.stringify(r.show)).join(' | ')}`)
+    .join('\n')
+}
