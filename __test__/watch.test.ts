@@ -228,6 +228,31 @@ test('watch connevents: quit and a client hanging up are logged as memcached log
   ])
 })
 
+test('watch connevents: the idle timeout closes clients, not watchers, and says so', async () => {
+  const pair = await startAll([() => startMemcached(['-o', 'idle_timeout=1']), () => startFerrocached(['-o', 'idle_timeout=1'])])
+  try {
+    const w = await Promise.all(pair.map((s) => open(s.port)))
+    for (const c of w) c.send('watch connevents\r\n')
+    assert.equal(await Promise.all(w.map((c) => c.until('OK\r\n', 10_000))), ['OK\r\n', 'OK\r\n'])
+    const idle = await Promise.all(pair.map((s) => open(s.port)))
+    const ports = idle.map((c) => [port(c)])
+    for (const c of idle) c.send('version\r\n')
+    await Promise.all(idle.map((c) => c.until('\r\n')))
+    const streams = await Promise.all(
+      w.map((c, i) => c.until(new RegExp(`type=conn_close rip=\\S+ rport=${ports[i]![0]} [^\\n]*\\n$`), 15_000)),
+    )
+    const [mc, fc] = streams.map((s, i) => normalise(s, ports[i]!, true))
+    assert.equal(fc, mc)
+    assert.equal(mc, [
+      'type=conn_new rip=127.0.0.1 rport=# transport=tcp cfd=#',
+      'type=conn_close rip=127.0.0.1 rport=# transport=tcp reason=idle_timeout cfd=#',
+    ])
+    assert.ok(!w.some((c) => c.closed), 'the watchers stay open')
+  } finally {
+    await Promise.all(pair.map((s) => s.stop()))
+  }
+})
+
 test('watch: at most 20 watchers; the one refused stays a client; stats count them', async () => {
   assert.equal(await watcherCount(0), ['0', '0'], 'no watcher left from earlier tests')
   for (let i = 0; i < 20; i++) await watchers('mutations')

@@ -274,6 +274,8 @@ export class Connection {
   private watchState(state: number): void {
     if (state & STATE_WATCHER && !this.watching) {
       this.watching = true
+      // memcached's logger owns a watcher's connection: no idle timeout for it
+      this.socket.setTimeout(0)
       this.opts.onWatcher?.(this)
     }
     if (state & STATE_WATCH_DATA) this.opts.onWatchData?.()
