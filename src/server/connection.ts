@@ -288,7 +288,8 @@ export class Connection {
    * `skipped=N` line).
    */
   flushWatch(): void {
-    if (!this.watching || this.socket.destroyed || this.socket.writableNeedDrain) return
+    const socket = this.socket
+    if (!this.watching || socket.destroyed || socket.writableEnded || socket.writableNeedDrain) return
     const lines = this.session.watchTake()
     if (lines !== null) this.socket.write(lines)
   }
