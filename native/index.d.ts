@@ -145,11 +145,15 @@ export declare class NativeServerInfo {
   statsPairs(cache: NativeCache, family: string): Array<[string, string]> | null
   /** The verbosity (`-v` count, or what the last `verbosity` command set). */
   get verbosity(): number
+  /** Sets the verbosity, as the `verbosity` command does. */
   set verbosity(v: number)
   /** Counts a connection refused by the connection limit. */
   connRejected(): void
+  /** Connections open now (`curr_connections`). */
   get currConnections(): number
+  /** Connections accepted or refused since start or `stats reset` (`total_connections`). */
   get totalConnections(): number
+  /** Connections refused by the connection limit (`rejected_connections`). */
   get rejectedConnections(): number
 }
 

@@ -181,6 +181,7 @@ impl NativeServerInfo {
         self.inner.verbosity.load(Ordering::Relaxed)
     }
 
+    /// Sets the verbosity, as the `verbosity` command does.
     #[napi(setter)]
     pub fn set_verbosity(&self, v: u32) {
         self.inner.verbosity.store(v, Ordering::Relaxed);
@@ -192,16 +193,19 @@ impl NativeServerInfo {
         self.inner.conn_rejected();
     }
 
+    /// Connections open now (`curr_connections`).
     #[napi(getter)]
     pub fn curr_connections(&self) -> f64 {
         self.inner.curr_connections() as f64
     }
 
+    /// Connections accepted or refused since start or `stats reset` (`total_connections`).
     #[napi(getter)]
     pub fn total_connections(&self) -> f64 {
         self.inner.total_connections() as f64
     }
 
+    /// Connections refused by the connection limit (`rejected_connections`).
     #[napi(getter)]
     pub fn rejected_connections(&self) -> f64 {
         self.inner.rejected_connections() as f64
