@@ -14,7 +14,11 @@
 //! resulting state, so records the snapshot already holds replay harmlessly.
 //!
 //! `appendonly.aof.1`, where builds before segments kept the records of a snapshot in
-//! progress, is replayed first and then renamed to a segment newer than every snapshot.
+//! progress, is replayed first and then renamed to a segment newer than every snapshot; so
+//! is an `appendonly.aof` of an older format version (after it).
+//!
+//! A delayed flush_all's deadline is marked in the log (format 3, [`Flushes`]), so a replay
+//! flushes what memcached flushes at the deadline: every item stored before it.
 //!
 //! Durability ([`Fsync`]): every record is written to the file (the kernel) before the
 //! change's caller gets its reply, so a crash of the process loses nothing acknowledged.
@@ -37,11 +41,15 @@ pub const LEGACY_PREV_FILE: &str = "appendonly.aof.1";
 const SEGMENT_PREFIX: &str = "appendonly-";
 const SEGMENT_SUFFIX: &str = ".aof";
 const MAGIC: &[u8; 8] = b"\x89FCAOF\r\n";
-/// 2: records may be of type 4 (an item with meta state, [`journal::ItemState`]). Version 1
-/// files (types 1-3 only) replay as before; the header of one opened to take new records
-/// is rewritten to 2 first, so a build that reads only version 1 refuses the file rather
-/// than cutting it off at the first record it does not know.
-const VERSION: u32 = 2;
+/// 2: records may be of type 4 (an item with meta state, [`journal::ItemState`]).
+/// 3: a delayed flush_all's deadline is marked: the first record logged once it has passed
+/// is preceded by an immediate flush (see [`Flushes`]).
+/// Files of an older version replay as they were written and never take new records: at
+/// open an older `.aof` is sealed as a segment and a new one started, so a build that reads
+/// only older versions refuses the directory rather than misreading a file.
+const VERSION: u32 = 3;
+/// The first version that marks delayed flushes' deadlines.
+const MARKS_DEADLINES: u32 = 3;
 /// The oldest version this build reads.
 const OLDEST_VERSION: u32 = 1;
 const HEADER_LEN: u64 = 12;
@@ -114,6 +122,10 @@ pub struct ReplayReport {
     pub records: u64,
     /// A torn or damaged tail cut off: (file, reason, bytes dropped).
     pub truncated: Vec<(PathBuf, String, u64)>,
+    /// The deadline of a delayed flush_all that passed after the last record (the server
+    /// was down, or idle until it stopped): applied at the end of the replay; its mark (an
+    /// immediate flush record) goes before the next record.
+    pub deadline_passed: Option<u32>,
 }
 
 struct Writer {
@@ -123,12 +135,16 @@ struct Writer {
     pending: Vec<u8>,
     /// Bytes of whole records in the file (where a failed write is cut back to).
     written: u64,
+    /// The deadline (unix second) of a delayed flush_all not yet marked in the log.
+    deadline: Option<u32>,
 }
 
 /// The open log of one store; installed as its [`Journal`] by [`open`].
 pub struct Aof {
     dir: PathBuf,
     mode: Fsync,
+    /// The store's clock: a delayed flush's deadline is judged as the store judges it.
+    clock: crate::Clock,
     w: Mutex<Writer>,
     /// Bytes of `.aof` (written and buffered), and of the sealed segments.
     size: AtomicU64,
@@ -179,8 +195,32 @@ fn create(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
-/// Replays one log file into `store` and cuts off a torn tail. Returns the file's length.
-fn replay(store: &Store, path: &Path, report: &mut ReplayReport) -> io::Result<u64> {
+/// A delayed flush_all across the files of one replay.
+///
+/// memcached's `flush_all <delay>` invalidates, once the deadline comes, every item stored
+/// (or last accessed) before it, including the ones set after the command. The engine does
+/// that while it runs; the log (from version 3) marks the moment: the first record logged
+/// once the deadline has passed is preceded by an immediate flush record (also at open
+/// and before a rotation, see [`Aof`]). So on replay a delayed flush whose deadline is
+/// still ahead is handed to the engine as is, and one whose deadline has passed takes
+/// effect at its mark, or at the end of the log if none was written (no record followed
+/// the deadline: the server was down, or idle until a crash).
+#[derive(Debug, Default)]
+struct Flushes {
+    /// A deadline that has passed and was not marked yet.
+    passed: Option<u32>,
+    /// A deadline still ahead (the engine has it).
+    ahead: Option<u32>,
+}
+
+/// Replays one log file into `store` and cuts off a torn tail. Returns the file's length and
+/// format version.
+fn replay(
+    store: &Store,
+    path: &Path,
+    report: &mut ReplayReport,
+    flushes: &mut Flushes,
+) -> io::Result<(u64, u32)> {
     let mut f = OpenOptions::new()
         .read(true)
         .write(true)
@@ -193,7 +233,7 @@ fn replay(store: &Store, path: &Path, report: &mut ReplayReport) -> io::Result<u
         // killed while creating it: nothing in it yet
         drop(f);
         create(path)?;
-        return Ok(HEADER_LEN);
+        return Ok((HEADER_LEN, VERSION));
     }
     if &h[..8] != MAGIC {
         return Err(io::Error::new(
@@ -213,8 +253,22 @@ fn replay(store: &Store, path: &Path, report: &mut ReplayReport) -> io::Result<u
     }
     let now = store.now();
     let mut max_cas = 0u64;
-    let end = journal::scan(BufReader::with_capacity(1 << 20, &mut f), |r| {
-        journal::apply(store, now, r, &mut max_cas)
+    let end = journal::scan(BufReader::with_capacity(1 << 20, &mut f), |r| match *r {
+        Record::Flush { at } if v >= MARKS_DEADLINES => {
+            // the latest flush_all replaces an earlier deadline, as in memcached
+            *flushes = Flushes::default();
+            if at != 0 && at <= now {
+                // takes effect at its mark (or the log's end), not here: items set until
+                // the deadline go with it
+                flushes.passed = Some(at);
+            } else {
+                if at != 0 {
+                    flushes.ahead = Some(at);
+                }
+                journal::apply(store, now, r, &mut max_cas);
+            }
+        }
+        _ => journal::apply(store, now, r, &mut max_cas),
     })
     .map_err(|e| err_at(path, "read", e))?;
     store.raise_cas(max_cas);
@@ -228,16 +282,7 @@ fn replay(store: &Store, path: &Path, report: &mut ReplayReport) -> io::Result<u
             .truncated
             .push((path.to_path_buf(), reason, len - good));
     }
-    if v != VERSION {
-        // new records may follow (here, or appended to `.aof.1` by a rotation): say so
-        // before the first one is written. Four bytes in the first sector: either version
-        // is a valid header for what the file holds until then.
-        f.seek(SeekFrom::Start(8))
-            .and_then(|_| f.write_all(&VERSION.to_le_bytes()))
-            .and_then(|_| f.sync_data())
-            .map_err(|e| err_at(path, "update the header of", e))?;
-    }
-    Ok(good)
+    Ok((good, v))
 }
 
 /// Replays `dir`'s whole log into `store` (every segment kept, then `.aof`), then opens the
@@ -258,52 +303,71 @@ pub fn open_after(
 ) -> io::Result<(Arc<Aof>, ReplayReport)> {
     fs::create_dir_all(dir).map_err(|e| err_at(dir, "create", e))?;
     let mut report = ReplayReport::default();
+    let mut flushes = Flushes::default();
     let legacy = dir.join(LEGACY_PREV_FILE);
     if legacy.exists() {
         // records since the walk of a snapshot that was in progress or failed: newer than
         // every segment (an older build wrote none)
-        replay(store, &legacy, &mut report)?;
+        replay(store, &legacy, &mut report, &mut flushes)?;
     }
     for (gen, path) in segments(dir).map_err(|e| err_at(dir, "list", e))? {
         // segment `gen` was sealed before snapshot `gen` began: a loaded snapshot at least
         // as new holds all of it
         if loaded.is_none_or(|l| gen > l) {
-            replay(store, &path, &mut report)?;
+            replay(store, &path, &mut report, &mut flushes)?;
         }
     }
     let cur = dir.join(FILE);
+    let cur_version = if cur.exists() {
+        Some(replay(store, &cur, &mut report, &mut flushes)?.1)
+    } else {
+        None
+    };
+    // a file of an older version takes no new records (it would be read by its version's
+    // rules): it becomes a segment newer than every snapshot, after `.aof.1`
+    let mut seal = vec![legacy];
+    if cur_version.is_some_and(|v| v < VERSION) {
+        seal.push(cur.clone());
+    }
+    for from in seal.into_iter().filter(|p| p.exists()) {
+        let gen =
+            crate::snapshot::files::next_generation(dir).map_err(|e| err_at(dir, "list", e))?;
+        fs::rename(&from, dir.join(segment_name(gen)))
+            .and_then(|_| sync_dir(dir))
+            .map_err(|e| err_at(&from, "rename", e))?;
+    }
     let (mut file, written) = if cur.exists() {
-        let n = replay(store, &cur, &mut report)?;
         let f = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&cur)
             .map_err(|e| err_at(&cur, "open", e))?;
-        (f, n)
+        let len = f.metadata().map_err(|e| err_at(&cur, "stat", e))?.len();
+        (f, len)
     } else {
         let f = create(&cur)?;
         sync_dir(dir).map_err(|e| err_at(dir, "fsync", e))?;
         (f, HEADER_LEN)
     };
-    if legacy.exists() {
-        // from now on a segment newer than every snapshot, replayed over any of them
-        let gen =
-            crate::snapshot::files::next_generation(dir).map_err(|e| err_at(dir, "list", e))?;
-        let to = dir.join(segment_name(gen));
-        fs::rename(&legacy, &to)
-            .and_then(|_| sync_dir(dir))
-            .map_err(|e| err_at(&legacy, "rename", e))?;
-    }
     file.seek(SeekFrom::Start(written))
         .map_err(|e| err_at(&cur, "seek", e))?;
+    if flushes.passed.is_some() {
+        // the deadline passed after the last record: it takes effect now, and its mark goes
+        // before the next record (which is later than the deadline)
+        store.flush_all(0);
+        report.deadline_passed = flushes.passed;
+    }
+    let writer = Writer {
+        file,
+        pending: Vec::with_capacity(64 << 10),
+        written,
+        deadline: flushes.passed.or(flushes.ahead),
+    };
     let aof = Arc::new(Aof {
         dir: dir.to_path_buf(),
         mode,
-        w: Mutex::new(Writer {
-            file,
-            pending: Vec::with_capacity(64 << 10),
-            written,
-        }),
+        clock: store.config().clock.clone(),
+        w: Mutex::new(writer),
         size: AtomicU64::new(written),
         prev_size: AtomicU64::new(segments_size(dir)),
         ok: AtomicBool::new(true),
@@ -425,6 +489,16 @@ impl Aof {
         self.ok.load(Ordering::Relaxed)
     }
 
+    /// Before a record: if a delayed flush's deadline has passed since the last record, its
+    /// mark (an immediate flush) goes first. Judged by the store's clock after the change
+    /// the record follows was made. The caller counts the bytes.
+    fn mark_deadline(&self, w: &mut Writer) {
+        if w.deadline.is_some_and(|d| self.clock.now() >= d) {
+            w.deadline = None;
+            journal::encode(&Record::Flush { at: 0 }, &mut w.pending);
+        }
+    }
+
     /// Seals the current log as segment `gen` (snapshot `gen` is about to walk the store)
     /// and starts a new one. A `kill -9` between any two steps leaves every record in a file
     /// that is replayed: the segment (newer than every snapshot) or `.aof`.
@@ -432,6 +506,11 @@ impl Aof {
         let mut w = self.w.lock();
         let cur = self.dir.join(FILE);
         let seg = self.dir.join(segment_name(gen));
+        // a deadline passed meanwhile is marked in the segment it belongs to
+        let before = w.pending.len();
+        self.mark_deadline(&mut w);
+        self.size
+            .fetch_add((w.pending.len() - before) as u64, Ordering::Relaxed);
         w.write_out()
             .and_then(|_| w.file.sync_data())
             .map_err(|e| err_at(&cur, "write", e))?;
@@ -465,6 +544,15 @@ impl Aof {
         // record and lose the rename
         sync_dir(&self.dir).map_err(|e| err_at(&self.dir, "fsync", e))?;
         crate::snapshot::files::step(&self.dir, "log rotation durable");
+        if let Some(at) = w.deadline {
+            // a snapshot does not keep a pending delayed flush: the new log restates it, so
+            // a replay over the snapshot applies it to the snapshot's items too
+            journal::encode(&Record::Flush { at }, &mut w.pending);
+            self.size
+                .fetch_add(w.pending.len() as u64, Ordering::Relaxed);
+            w.flush(true)
+                .map_err(|(action, e)| err_at(&cur, action, e))?;
+        }
         Ok(())
     }
 
@@ -496,6 +584,11 @@ impl Journal for Aof {
     fn record(&self, r: &Record<'_>) {
         let mut w = self.w.lock();
         let before = w.pending.len();
+        self.mark_deadline(&mut w);
+        if let Record::Flush { at } = *r {
+            // an immediate flush marks itself; a later flush_all replaces the deadline
+            w.deadline = (at != 0).then_some(at);
+        }
         journal::encode(r, &mut w.pending);
         self.size
             .fetch_add((w.pending.len() - before) as u64, Ordering::Relaxed);
@@ -706,7 +799,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_1_log_replays_and_is_upgraded_before_new_records() {
+    fn a_version_1_log_replays_and_is_sealed_before_new_records() {
         let dir = tmpdir("v1");
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join(FILE);
@@ -730,6 +823,10 @@ mod tests {
             let (_aof, rep) = open(&s, &dir, Fsync::Always).unwrap();
             assert_eq!(rep.records, 1);
             assert_eq!(get(&s, b"old"), Some((b"v1".to_vec(), 3, 7)));
+            // kept as written, as a segment; new records go to a new file of this version
+            let segs = segments(&dir).unwrap();
+            assert_eq!(segs.len(), 1);
+            assert_eq!(fs::read(&segs[0].1).unwrap(), v1);
             assert_eq!(fs::read(&path).unwrap()[8..12], VERSION.to_le_bytes());
             // meta md I: a type-4 record
             s.delete(&DeleteRequest {
@@ -755,7 +852,11 @@ mod tests {
         bytes[8..12].copy_from_slice(&(VERSION + 1).to_le_bytes());
         fs::write(&path, &bytes).unwrap();
         let err = open(&store(), &dir, Fsync::Always).err().unwrap();
-        assert!(err.to_string().contains("log format version 3"), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("log format version {}", VERSION + 1)),
+            "{err}"
+        );
         assert_eq!(fs::read(&path).unwrap(), bytes);
         let _ = fs::remove_dir_all(&dir);
     }
@@ -1033,5 +1134,131 @@ mod tests {
         );
         let _ = fs::remove_dir_all(&dir);
         let _ = fs::remove_dir_all(&states);
+    }
+
+    fn store_at(clock: &crate::Clock) -> Store {
+        let mut c = Config::default().memory_limit(64 << 20);
+        c.clock = clock.clone();
+        Store::new(c).unwrap()
+    }
+
+    /// Unix seconds the delayed-flush tests start at (a manual clock).
+    const T0: u32 = 1_900_000_000;
+
+    #[test]
+    fn a_delayed_flush_replays_at_its_deadline_when_the_server_ran_past_it() {
+        let clock = crate::Clock::manual(T0);
+        let dir = tmpdir("flush-ran-past");
+        {
+            let s = store_at(&clock);
+            let _aof = open(&s, &dir, Fsync::Always).unwrap();
+            set(&s, b"before", b"1", 0);
+            s.flush_all(60);
+            clock.advance(10);
+            set(&s, b"meanwhile", b"2", 0);
+            clock.advance(60);
+            assert_eq!(
+                get(&s, b"meanwhile"),
+                None,
+                "memcached's rule: stored before the deadline"
+            );
+            set(&s, b"after", b"3", 0);
+        }
+        clock.advance(30);
+        let s = store_at(&clock);
+        let _aof = open(&s, &dir, Fsync::Always).unwrap();
+        assert_eq!(get(&s, b"before"), None);
+        assert_eq!(
+            get(&s, b"meanwhile"),
+            None,
+            "set between the command and its deadline"
+        );
+        assert_eq!(get(&s, b"after").unwrap().0, b"3", "set after the deadline");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_delayed_flush_whose_deadline_passed_while_down_takes_what_was_set_before_it() {
+        let clock = crate::Clock::manual(T0);
+        let dir = tmpdir("flush-while-down");
+        {
+            let s = store_at(&clock);
+            let _aof = open(&s, &dir, Fsync::Always).unwrap();
+            set(&s, b"before", b"1", 0);
+            s.flush_all(60);
+            clock.advance(10);
+            set(&s, b"meanwhile", b"2", 0);
+        }
+        clock.advance(100);
+        {
+            let s = store_at(&clock);
+            let _aof = open(&s, &dir, Fsync::Always).unwrap();
+            assert_eq!(get(&s, b"before"), None);
+            assert_eq!(get(&s, b"meanwhile"), None);
+            set(&s, b"restarted", b"3", 0);
+        }
+        // the deadline was marked at open: what was set after it survives the next restart
+        let s = store_at(&clock);
+        let _aof = open(&s, &dir, Fsync::Always).unwrap();
+        assert_eq!(get(&s, b"meanwhile"), None);
+        assert_eq!(get(&s, b"restarted").unwrap().0, b"3");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_delayed_flush_still_ahead_at_a_restart_keeps_its_deadline() {
+        let clock = crate::Clock::manual(T0);
+        let dir = tmpdir("flush-ahead");
+        {
+            let s = store_at(&clock);
+            let _aof = open(&s, &dir, Fsync::Always).unwrap();
+            set(&s, b"before", b"1", 0);
+            s.flush_all(60);
+            clock.advance(10);
+            set(&s, b"meanwhile", b"2", 0);
+        }
+        clock.advance(10);
+        {
+            let s = store_at(&clock);
+            let _aof = open(&s, &dir, Fsync::Always).unwrap();
+            assert_eq!(get(&s, b"meanwhile").unwrap().0, b"2", "not due yet");
+            clock.advance(50);
+            assert_eq!(get(&s, b"meanwhile"), None, "due now");
+            set(&s, b"after", b"3", 0);
+        }
+        let s = store_at(&clock);
+        let _aof = open(&s, &dir, Fsync::Always).unwrap();
+        assert_eq!(get(&s, b"before"), None);
+        assert_eq!(get(&s, b"meanwhile"), None);
+        assert_eq!(get(&s, b"after").unwrap().0, b"3");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_delayed_flush_pending_at_a_snapshot_applies_to_the_snapshot_on_replay() {
+        let clock = crate::Clock::manual(T0);
+        let dir = tmpdir("flush-snapshot");
+        {
+            let s = store_at(&clock);
+            let _aof = open(&s, &dir, Fsync::Always).unwrap();
+            set(&s, b"before", b"1", 0);
+            s.flush_all(60);
+            clock.advance(10);
+            set(&s, b"meanwhile", b"2", 0);
+            crate::snapshot::save(&s, &dir, 2, None).unwrap();
+            set(&s, b"later", b"3", 0);
+        }
+        clock.advance(100);
+        let (s, loaded, _aof) = {
+            let s = store_at(&clock);
+            let loaded = crate::snapshot::load(&s, &dir, false).unwrap();
+            let (aof, _) = open_after(&s, &dir, Fsync::Always, loaded.generation).unwrap();
+            (s, loaded, aof)
+        };
+        assert_eq!(loaded.items, 2, "the snapshot holds both");
+        assert_eq!(get(&s, b"before"), None);
+        assert_eq!(get(&s, b"meanwhile"), None);
+        assert_eq!(get(&s, b"later"), None, "set before the deadline too");
+        let _ = fs::remove_dir_all(&dir);
     }
 }
