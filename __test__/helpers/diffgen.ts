@@ -199,7 +199,7 @@ function meta(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
   const name = randomName(rand)
   if (cmd === 'me') return textRequest(conn, `me $KEY(${name})\r\n`)
   const flags = metaFlags(rand, cmd)
-  const key = flags.includes('b') ? `$B64(${name})` : `$KEY(${name})`
+  const key = flags.includes('b') ? (chance(rand, 0.1) ? pick(rand, ['!!!!', 'YQ', 'a===']) : `$B64(${name})`) : `$KEY(${name})`
   if (cmd !== 'ms') return textRequest(conn, `${cmd} ${key}${flags.map((f) => ` ${f}`).join('')}\r\n`)
   const value = randomValue(rand)
   let len = String(Buffer.byteLength(value))
@@ -226,7 +226,7 @@ function binary(rand: Rand): Omit<Request, 'batch'> {
   const opaque = chance(rand, 0.5) ? int(rand, 1, 1000) : 0
   const cas = chance(rand, 0.2) ? pick(rand, ['$CAS', '$CAS', '1', '999999999']) : '0'
   let spec: string
-  switch (int(rand, 0, 6)) {
+  switch (int(rand, 0, 7)) {
     case 0:
     case 1: {
       const flags = pick(rand, [0, 1, 0xffffffff])
@@ -250,6 +250,21 @@ function binary(rand: Rand): Omit<Request, 'batch'> {
     case 5:
       spec = `${pick(rand, ['delete', 'deleteq'])} key=$KEY(${name}) cas=${cas}`
       break
+    case 6:
+      if (chance(rand, 0.15)) {
+        // malformed: extras or a key where the opcode takes none, a short body
+        spec = pick(rand, [
+          `get key=$KEY(${name}) extras=00000001`,
+          `delete key=$KEY(${name}) extras=00000000`,
+          'noop key=x',
+          'flush extras=0000000000000000',
+          `touch key=$KEY(${name})`,
+          `getk key=$KEY(${name}) value=v`,
+          `append key=$KEY(${name}) value=v extras=00000000`,
+        ])
+        break
+      }
+    // falls through
     default: {
       const op = pick(rand, ['noop', 'flush', 'flushq', 'touch', 'gat', 'gatq', 'gatk', 'gatkq'] as const)
       if (op === 'noop') spec = 'noop'
