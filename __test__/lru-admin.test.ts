@@ -1,7 +1,6 @@
 // memcached's `lru tune|mode|temp_ttl` and `slabs automove ratio`, side by side with Debian's
 // memcached 1.6.18: the same reply bytes for valid, invalid and out-of-range forms, and the
-// same `stats settings` values afterwards. `lru temp_ttl <n >= 0>` is the one measured
-// difference (ferrocache has no TEMP LRU: ERROR instead of OK; docs/protocol.md).
+// same `stats settings` values afterwards (what each one does: crates/ferrocache-core/tests/lru_tune.rs).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { setUp, tearDown } from './helpers/guard'
@@ -146,21 +145,35 @@ test('slabs automove ratio: the same replies, and slab_automove_ratio follows', 
   }
 })
 
-// last: memcached keeps the temporary_ttl of `lru temp_ttl 100` after `-1`, ferrocache never
-// takes it, so the two servers' settings differ from here on
-test('lru temp_ttl: off is the same; ferrocache refuses to turn a TEMP LRU on', async () => {
-  for (const line of ['lru temp_ttl', 'lru temp_ttl noreply', 'lru temp_ttl abc', 'lru temp_ttl -1', 'lru temp_ttl -5 noreply']) {
+test('lru temp_ttl: the same replies, settings, and TEMP items in stats items', async () => {
+  for (const line of ['lru temp_ttl', 'lru temp_ttl noreply', 'lru temp_ttl abc', 'lru temp_ttl 12x']) await same(line)
+  for (const [line, settings] of [
+    ['lru temp_ttl -1', 'no 61'],
+    ['lru temp_ttl 100', 'yes 100'],
+    ['lru temp_ttl -5 noreply', 'no 100'],
+    ['lru temp_ttl 0 extra', 'yes 0'],
+    ['lru temp_ttl 2147483648', 'no 0'],
+    ['lru temp_ttl -2147483649', 'yes 2147483647'],
+    ['lru temp_ttl 100 a b', 'yes 100'],
+  ] as const) {
     await same(line)
+    assert.is((await sameSettings(line)).split(' ').slice(5, 7).join(' '), settings)
   }
-  assert.is(await sameSettings('temp_ttl off'), '20 40 0.20 2.00 yes no 61 0.80')
-  const [mc, fc] = await Promise.all(conns.map((c) => ask(c, 'lru temp_ttl 100')))
-  assert.is(mc, 'OK\r\n')
-  assert.is(fc, 'ERROR\r\n')
-  await Promise.all(conns.map((c) => ask(c, 'lru temp_ttl -1')))
-  const [mcTtl, fcTtl] = await Promise.all(
-    conns.map(async (c) => /^STAT temporary_ttl (\d+)\r$/m.exec(await ask(c, 'stats settings'))?.[1]),
-  )
-  assert.equal([mcTtl, fcTtl], ['100', '61'])
+  // TTL 50 and 100: TEMP; 0 (never expires) and 101: not
+  for (const [key, ttl] of [['t50', 50], ['t0', 0], ['t100', 100], ['t101', 101]] as const) {
+    await same(`set ${key} 0 ${ttl} 1\r\nx`)
+  }
+  const itemLines = async (c: RawConn): Promise<string> => {
+    const text = await ask(c, 'stats items')
+    return [...text.matchAll(/^STAT items:\d+:(number|number_temp) (\d+)\r$/gm)].map((m) => `${m[1]}=${m[2]}`).join(' ')
+  }
+  const [mc, fc] = await Promise.all(conns.map(itemLines))
+  assert.is(mc, 'number=4 number_temp=2')
+  assert.is(fc, mc)
+  await same('lru temp_ttl -1')
+  const [mcOff, fcOff] = await Promise.all(conns.map(itemLines))
+  assert.is(mcOff, 'number=4', 'number_temp only while the TEMP LRU is on')
+  assert.is(fcOff, mcOff)
 })
 
 test.run()

@@ -237,6 +237,8 @@ impl Config {
 pub const HOT_MAX_FACTOR: f64 = 0.2;
 /// memcached's default `warm_max_factor`, the same for WARM.
 pub const WARM_MAX_FACTOR: f64 = 2.0;
+/// memcached's default `temporary_ttl` (the TEMP LRU itself is off by default).
+pub const TEMPORARY_TTL: u32 = 61;
 /// memcached's default `slab_automove_ratio`.
 pub const SLAB_AUTOMOVE_RATIO: f64 = 0.8;
 
@@ -280,6 +282,11 @@ pub(crate) struct LruTune {
     /// `lru_segmented`: false is memcached's flat mode (`lru mode flat`): new items go to
     /// COLD, a read relinks its item at the head at most once a minute, no HOT/WARM.
     pub segmented: bool,
+    /// `temp_lru` on with this `temporary_ttl` (`lru temp_ttl <ttl>`), or off.
+    pub temp_ttl: Option<u32>,
+    /// `temporary_ttl` as `stats settings` shows it (memcached keeps it when the TEMP LRU
+    /// is turned off).
+    pub temp_ttl_shown: u32,
 }
 
 impl LruTune {
@@ -288,6 +295,8 @@ impl LruTune {
             hot_pct: config.hot_lru_pct as u32,
             warm_pct: config.warm_lru_pct as u32,
             segmented: true,
+            temp_ttl: None,
+            temp_ttl_shown: TEMPORARY_TTL,
         }
     }
 }
@@ -317,6 +326,8 @@ impl Tunables {
             hot_lru_pct: lru.hot_pct,
             warm_lru_pct: lru.warm_pct,
             lru_segmented: lru.segmented,
+            temp_lru: lru.temp_ttl.is_some(),
+            temporary_ttl: lru.temp_ttl_shown,
             hot_max_factor: Self::factor(&self.hot_max_factor),
             warm_max_factor: Self::factor(&self.warm_max_factor),
             slab_automove_ratio: Self::factor(&self.automove_ratio),
@@ -353,6 +364,10 @@ pub struct RuntimeSettings {
     pub warm_max_factor: f64,
     /// `lru_segmented` (false: `lru mode flat`).
     pub lru_segmented: bool,
+    /// `temp_lru`.
+    pub temp_lru: bool,
+    /// `temporary_ttl`.
+    pub temporary_ttl: u32,
     /// `slab_automove_ratio`.
     pub slab_automove_ratio: f64,
 }

@@ -30,6 +30,9 @@ use crate::slab::SlabMem;
 pub const HOT: usize = 0;
 pub const WARM: usize = 1;
 pub const COLD: usize = 2;
+/// memcached's TEMP LRU (`lru temp_ttl`): items whose TTL is at most `temporary_ttl` when
+/// stored. Never juggled, never evicted; only reclaimed once expired.
+pub const TEMP: usize = 3;
 
 /// Items moved per juggle call and segment: enough to keep each segment within its limit
 /// (every insert adds one item to HOT), little enough to keep the lock hold short.
@@ -42,17 +45,17 @@ const ITEM_UPDATE_INTERVAL: u32 = 60;
 
 #[derive(Clone)]
 pub struct Lru {
-    pub head: [u32; 3],
-    pub tail: [u32; 3],
-    pub count: [u32; 3],
+    pub head: [u32; 4],
+    pub tail: [u32; 4],
+    pub count: [u32; 4],
 }
 
 impl Default for Lru {
     fn default() -> Self {
         Lru {
-            head: [NIL; 3],
-            tail: [NIL; 3],
-            count: [0; 3],
+            head: [NIL; 4],
+            tail: [NIL; 4],
+            count: [0; 4],
         }
     }
 }
@@ -112,13 +115,27 @@ impl Lru {
     pub fn total(&self) -> u32 {
         self.count.iter().sum()
     }
+
+    /// Items eviction may take (all but TEMP's).
+    pub fn evictable(&self) -> u32 {
+        self.count[HOT] + self.count[WARM] + self.count[COLD]
+    }
 }
 
 impl Shard {
     /// Links a new item at the HOT head and keeps the segments within their limits (flat
-    /// mode: at the COLD head).
-    pub(crate) fn lru_link_new(&mut self, c: usize, h: u32) {
+    /// mode: at the COLD head). With a TEMP LRU (`lru temp_ttl`), an item expiring within
+    /// `temp_ttl` seconds of `now` goes there instead (memcached compares the unsigned
+    /// difference, so an item that never expires is never TEMP).
+    pub(crate) fn lru_link_new(&mut self, c: usize, h: u32, now: u32) {
         let t = self.lru_tune;
+        if let Some(ttl) = t.temp_ttl {
+            let e = self.mem.item(h).exptime();
+            if e != 0 && e.wrapping_sub(now) <= ttl {
+                self.lru[c].link(&self.mem, TEMP, h);
+                return;
+            }
+        }
         if !t.segmented {
             self.lru[c].link(&self.mem, COLD, h);
             return;
@@ -129,7 +146,7 @@ impl Shard {
 
     /// Moves HOT and WARM tails on when the segments exceed their share of the class.
     pub(crate) fn lru_juggle(&mut self, c: usize, hot_pct: u32, warm_pct: u32) {
-        let total = self.lru[c].total() as u64;
+        let total = self.lru[c].evictable() as u64;
         let hot_limit = total * hot_pct as u64 / 100;
         let warm_limit = total * warm_pct as u64 / 100;
         let mut moved = 0;
@@ -294,7 +311,7 @@ impl Shard {
     /// counted as `reclaimed`). Returns whether any chunk was freed.
     pub(crate) fn lru_reclaim_tails(&mut self, core: &Core, ctx: &Ctx, c: usize) -> bool {
         let mut freed = false;
-        for seg in [COLD, HOT, WARM] {
+        for seg in [COLD, HOT, WARM, TEMP] {
             let mut h = self.lru[c].tail[seg];
             for _ in 0..TAIL_RECLAIM_SEARCH {
                 if h == NIL {

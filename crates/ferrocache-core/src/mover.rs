@@ -75,7 +75,7 @@ impl Core {
     pub(crate) fn make_room(&self, _si: usize, c: usize) -> bool {
         let mut best: Option<(usize, u32)> = None;
         for (i, m) in self.shards.iter().enumerate() {
-            let n = m.lock().lru[c].total();
+            let n = m.lock().lru[c].evictable();
             if n > 0 && best.is_none_or(|(_, b)| n > b) {
                 best = Some((i, n));
             }
@@ -94,8 +94,8 @@ impl Core {
     /// cannot be taken by anyone else before it allocates).
     pub(crate) fn make_room_locked(&self, guards: &mut [MutexGuard<'_, Shard>], c: usize) -> bool {
         let best = (0..guards.len())
-            .filter(|&i| guards[i].lru[c].total() > 0)
-            .max_by_key(|&i| guards[i].lru[c].total());
+            .filter(|&i| guards[i].lru[c].evictable() > 0)
+            .max_by_key(|&i| guards[i].lru[c].evictable());
         match best {
             Some(t) => {
                 let ctx = self.ctx();

@@ -15,7 +15,7 @@ use crate::crawler::{CrawlState, Crawler};
 use crate::hashtable::{hash_key, HashTable, SlotHint};
 use crate::item::{total_size, Item, F_ACTIVE, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL};
 use crate::journal::{ItemState, Journal, Record};
-use crate::lru::{Lru, COLD, HOT, WARM};
+use crate::lru::{Lru, COLD, HOT, TEMP, WARM};
 use crate::mover::MoveState;
 use crate::slab::{SlabAlloc, SlabClasses, SlabMem, MAX_PAGE_SLOTS};
 use crate::store::*;
@@ -772,6 +772,7 @@ impl Core {
                 out.number_hot += lru.count[HOT] as u64;
                 out.number_warm += lru.count[WARM] as u64;
                 out.number_cold += lru.count[COLD] as u64;
+                out.number_temp += lru.count[TEMP] as u64;
                 let age = |h: u32| {
                     if h == NIL {
                         0
@@ -946,7 +947,7 @@ impl Shard {
         it.set_time(ctx.rel);
         self.req[c] += it.total() as u64;
         self.ht.insert(&self.mem, hash, h);
-        self.lru_link_new(c, h);
+        self.lru_link_new(c, h, ctx.now);
         self.st.total_items += 1;
     }
 

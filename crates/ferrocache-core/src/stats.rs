@@ -80,6 +80,8 @@ pub struct SlabClassStats {
     pub number_hot: u64,
     pub number_warm: u64,
     pub number_cold: u64,
+    /// Items in the TEMP LRU (`lru temp_ttl`; shown only while it is on, as memcached).
+    pub number_temp: u64,
     pub age_hot: u32,
     pub age_warm: u32,
     /// Seconds since last access of the oldest item (LRU tail).

@@ -428,6 +428,21 @@ impl Store {
         self.inner.set_lru_tune(*t);
     }
 
+    /// `lru temp_ttl <ttl>`: `Some(ttl)` turns memcached's TEMP LRU on: an item stored with
+    /// a TTL of at most `ttl` seconds goes to a list of its own, never juggled, bumped to
+    /// another list or evicted (reclaimed once expired; with only such items a class answers
+    /// out of memory, as memcached); items already stored stay where they are. `None`
+    /// turns it off (TEMP items stay there until they expire or are replaced).
+    pub fn set_lru_temp_ttl(&self, ttl: Option<u32>) {
+        let core = self.inner.core();
+        let mut t = core.tune.lru.lock();
+        t.temp_ttl = ttl;
+        if let Some(ttl) = ttl {
+            t.temp_ttl_shown = ttl;
+        }
+        self.inner.set_lru_tune(*t);
+    }
+
     /// `slabs automove ratio <r>`: automove 1 gives a page of a class that evicts nothing to
     /// the evicting class when the evicting class's oldest item is younger than `r` times
     /// the other's (memcached's `slab_automove_ratio`, default 0.8).

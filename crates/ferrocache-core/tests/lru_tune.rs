@@ -226,3 +226,85 @@ fn slab_automove_ratio_decides_whether_a_page_moves() {
         assert_eq!(s.runtime_settings().slab_automove_ratio, ratio);
     }
 }
+
+fn set_ttl(s: &Store, key: &str, len: usize, exptime: i64) -> Result<StoreOutcome, StoreError> {
+    let value = vec![b't'; len];
+    s.store(&StoreRequest {
+        exptime,
+        ..StoreRequest::new(StoreMode::Set, key.as_bytes(), &value)
+    })
+}
+
+fn temp_count(s: &Store) -> u64 {
+    s.stats().classes.iter().map(|c| c.number_temp).sum()
+}
+
+/// `lru temp_ttl`: items whose TTL is at most the setting go to the TEMP LRU; they are
+/// never evicted (others are, however old the TEMP items are) and go once expired.
+#[test]
+fn temp_lru_items_are_never_evicted_and_go_when_expired() {
+    let clock = Clock::manual(1_700_000_000);
+    let s = store(&clock);
+    s.set_lru_temp_ttl(Some(100));
+    let r = s.runtime_settings();
+    assert!(r.temp_lru);
+    assert_eq!(r.temporary_ttl, 100);
+    set_ttl(&s, "never", 100, 0).unwrap();
+    set_ttl(&s, "long", 100, 101).unwrap();
+    for i in 0..200 {
+        set_ttl(&s, &format!("temp{i}"), 100, 100).unwrap();
+    }
+    assert_eq!(temp_count(&s), 200);
+    // the TEMP items are the oldest; writing four times the memory evicts all others
+    for i in 0..120_000 {
+        set(&s, &format!("fill{i}"), 100);
+    }
+    assert!(s.stats().evictions > 10_000);
+    assert!(!present(&s, "never") && !present(&s, "long"));
+    for i in 0..200 {
+        assert!(present(&s, &format!("temp{i}")), "temp{i} evicted");
+    }
+    // expired: reclaimed by the background pass, no longer in TEMP
+    clock.advance(101);
+    s.maintain();
+    assert!(!present(&s, "temp0"));
+    assert_eq!(temp_count(&s), 0);
+    // off again: a short TTL goes to HOT; temporary_ttl stays as memcached shows it
+    s.set_lru_temp_ttl(None);
+    set_ttl(&s, "short", 100, 5).unwrap();
+    assert_eq!(temp_count(&s), 0);
+    let r = s.runtime_settings();
+    assert!(!r.temp_lru);
+    assert_eq!(r.temporary_ttl, 100);
+}
+
+/// A class holding only TEMP items has nothing to evict: a store in it is refused for
+/// memory (memcached: SERVER_ERROR out of memory) instead of evicting one.
+#[test]
+fn a_class_of_only_temp_items_is_out_of_memory() {
+    let clock = Clock::manual(1_700_000_000);
+    let s = Store::new(
+        Config::default()
+            .memory_limit(1 << 20)
+            .shards(1)
+            .slab_automove(false)
+            .background(false)
+            .clock(clock.clone()),
+    )
+    .unwrap();
+    s.set_lru_temp_ttl(Some(1000));
+    let mut stored = 0;
+    let mut refused = None;
+    for i in 0..20_000 {
+        match set_ttl(&s, &format!("t{i}"), 100, 500) {
+            Ok(_) => stored += 1,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    assert_eq!(refused, Some(StoreError::OutOfMemory), "after {stored}");
+    assert_eq!(s.stats().evictions, 0);
+    assert!(present(&s, "t0"));
+}

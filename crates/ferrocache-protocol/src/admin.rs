@@ -229,11 +229,14 @@ pub(crate) fn lru<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>)
             }
             _ => b"ERROR",
         },
-        // A TTL below 0 turns memcached's TEMP LRU off, which ferrocache's always is; the
-        // engine has no TEMP LRU to turn on (docs/protocol.md, "Admin commands")
+        // a TTL below 0 turns the TEMP LRU off (memcached keeps `temporary_ttl`); the
+        // 32-bit truncation of safe_strtol may make a large number negative
         b"temp_ttl" if ntok >= 4 => match parse_i32(t.get(2)) {
-            Some(ttl) if ttl < 0 => b"OK",
-            _ => b"ERROR",
+            Some(ttl) => {
+                store.set_lru_temp_ttl(u32::try_from(ttl).ok());
+                b"OK"
+            }
+            None => b"ERROR",
         },
         _ => b"ERROR",
     };

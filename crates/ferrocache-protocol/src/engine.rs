@@ -121,6 +121,9 @@ impl Admin for Store {
     fn set_lru_segmented(&self, segmented: bool) {
         Store::set_lru_segmented(self, segmented)
     }
+    fn set_lru_temp_ttl(&self, ttl: Option<u32>) {
+        Store::set_lru_temp_ttl(self, ttl)
+    }
     fn set_crawler_enabled(&self, on: bool) -> bool {
         Store::set_crawler_enabled(self, on)
     }

@@ -120,6 +120,8 @@ pub(crate) fn settings_into<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
             ("warm_max_factor", Some(r)) => stat(out, &k, c_fixed2(r.warm_max_factor)),
             ("slab_automove_ratio", Some(r)) => stat(out, &k, c_fixed2(r.slab_automove_ratio)),
             ("lru_segmented", Some(r)) => stat(out, &k, if r.lru_segmented { "yes" } else { "no" }),
+            ("temp_lru", Some(r)) => stat(out, &k, if r.temp_lru { "yes" } else { "no" }),
+            ("temporary_ttl", Some(r)) => stat_u(out, &k, r.temporary_ttl as u64),
             _ => stat(out, &k, v),
         }
     }
@@ -138,7 +140,13 @@ fn c_fixed2(v: f64) -> String {
 /// a name memcached does not know.
 pub(crate) fn sub_into<S: Storage>(s: &Session<S>, name: &[u8], out: &mut Vec<u8>) -> bool {
     match name {
-        b"items" => items(&s.store.stats(), out),
+        b"items" => {
+            let temp_lru = s
+                .store
+                .admin()
+                .is_some_and(|a| a.runtime_settings().temp_lru);
+            items(&s.store.stats(), temp_lru, out)
+        }
         b"slabs" => slabs(&s.store.stats(), out),
         // memcached's size histogram is off unless started with -o track_sizes.
         b"sizes" => stat(out, "sizes_status", "disabled"),
@@ -299,8 +307,9 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     }
 }
 
-/// `stats items`: one block per class holding items.
-fn items(e: &Stats, out: &mut Vec<u8>) {
+/// `stats items`: one block per class holding items (`number_temp` while the TEMP LRU is
+/// on, as memcached).
+fn items(e: &Stats, temp_lru: bool, out: &mut Vec<u8>) {
     for c in e.classes.iter().filter(|c| c.number > 0) {
         let id = c.id;
         let rows: [(&str, u64); 28] = [
@@ -333,8 +342,11 @@ fn items(e: &Stats, out: &mut Vec<u8>) {
             ("hits_to_cold", 0),
             ("hits_to_temp", 0),
         ];
-        for (k, v) in rows {
+        for (i, (k, v)) in rows.into_iter().enumerate() {
             stat_u(out, &format!("items:{id}:{k}"), v);
+            if i == 3 && temp_lru {
+                stat_u(out, &format!("items:{id}:number_temp"), c.number_temp);
+            }
         }
     }
 }

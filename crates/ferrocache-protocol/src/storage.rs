@@ -40,6 +40,8 @@ pub trait Admin {
     fn set_lru_tune(&self, hot_pct: u32, warm_pct: u32, hot_max_factor: f64, warm_max_factor: f64);
     /// `lru mode segmented` (true) or `flat`.
     fn set_lru_segmented(&self, segmented: bool);
+    /// `lru temp_ttl <ttl>`: `Some` turns the TEMP LRU on with that TTL, `None` off.
+    fn set_lru_temp_ttl(&self, ttl: Option<u32>);
     /// `lru_crawler enable|disable`; false when enabling a crawler already enabled.
     fn set_crawler_enabled(&self, on: bool) -> bool;
     /// `lru_crawler sleep <µs>`.
