@@ -117,6 +117,29 @@ test('a command whose own allocation evicts its key: the same replies as memcach
   }
 })
 
+test('TEMP LRU: a class holding only TEMP items answers out of memory, none evicted', async () => {
+  const outcome = await Promise.all(
+    conns.map(async (c, s) => {
+      assert.is(await request(s, 'lru temp_ttl 1000\r\n'), 'OK\r\n')
+      // TTL 500: TEMP items, never evicted; the class's other items are evicted for them
+      let stored = 0
+      let refusal = ''
+      for (let i = 0; i < KEYS && refusal === ''; i++) {
+        const reply = await request(s, `set temp${i} 0 500 1000\r\n${VALUE}\r\n`)
+        if (reply === 'STORED\r\n') stored++
+        else refusal = reply
+      }
+      const after = await stats(c)
+      const first = await request(s, 'mg temp0\r\n')
+      await request(s, 'lru temp_ttl -1\r\n')
+      return { refusal, stored, items: after.get('curr_items'), first }
+    }),
+  )
+  const [mc, fc] = outcome
+  assert.is(mc!.refusal, 'SERVER_ERROR out of memory storing object\r\n')
+  assert.equal(fc, mc)
+})
+
 test('embedded Cache: a replace whose allocation evicts its key is refused, an add stored', () => {
   const cache = new Cache({ memoryLimit: '2mb', shards: 1, slabAutomove: false })
   try {
