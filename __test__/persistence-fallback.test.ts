@@ -1,7 +1,8 @@
 // ferrocached with a damaged newest snapshot and the append-only log: the older snapshot
 // loads and the log, kept back to the oldest kept snapshot, brings back every acknowledged
-// write (docs/persistence.md "The append-only log"); and a last snapshot at stop that fails
-// makes the process exit 1. Every server is stopped by its PID; every wait is bounded.
+// write (docs/persistence.md "The append-only log"); a delayed flush_all replays at its
+// deadline; and a last snapshot at stop that fails makes the process exit 1. Every server
+// is stopped by its PID; every wait is bounded.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFileSync } from 'node:child_process'
@@ -9,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RawConn } from './helpers/raw'
-import { startFerrocached, stopChild, waitFor, type Running } from './helpers/servers'
+import { sleep, startFerrocached, stopChild, waitFor, type Running } from './helpers/servers'
 import { tearDown } from './helpers/guard'
 
 const dirs: string[] = []
@@ -116,6 +117,34 @@ test('appendfsync always: a damaged newest snapshot falls back to the older one 
   assert.is(got.size, want.size)
   assert.ok(existsSync(`${path}.corrupt`), 'the damaged snapshot is set aside')
   await stopChild(b.child)
+})
+
+test('a delayed flush_all whose deadline passes while the server is down takes the items set before its deadline', async () => {
+  const dir = dataDir()
+  const args = ['--data-dir', dir, '--save', '', '--appendfsync', 'always']
+  const a = await start(args)
+  let c = await RawConn.open(a.port)
+  c.send('set before 0 0 1\r\n1\r\nflush_all 2\r\nset meanwhile 0 0 1\r\n2\r\n')
+  assert.is(await c.until('STORED\r\nOK\r\nSTORED\r\n'), 'STORED\r\nOK\r\nSTORED\r\n')
+  c.close()
+  a.child.kill('SIGKILL')
+  await exited(a)
+  // past the deadline (2 s after the command, whole seconds) while down
+  await sleep(3_100)
+  const b = await start(args)
+  c = await RawConn.open(b.port)
+  c.send('get before meanwhile\r\nset after 0 0 1\r\n3\r\n')
+  assert.is(await c.until('STORED\r\n'), 'END\r\nSTORED\r\n', 'both were stored before the deadline')
+  c.close()
+  b.child.kill('SIGKILL')
+  await exited(b)
+  // the deadline is marked in the log now: what was set after it survives the next restart
+  const d = await start(args)
+  c = await RawConn.open(d.port)
+  c.send('get before meanwhile after\r\n')
+  assert.is(await c.until('END\r\n'), 'VALUE after 0 1\r\n3\r\nEND\r\n')
+  c.close()
+  await stopChild(d.child)
 })
 
 test('a last snapshot at stop that fails is logged and ferrocached exits 1', async () => {
