@@ -273,6 +273,37 @@ test('watch connevents: the idle timeout closes clients, not watchers, and says 
   }
 })
 
+test('watch: the log_* stats count as memcached counts', async () => {
+  const pair = await startAll([() => startMemcached(), () => startFerrocached()])
+  try {
+    const logStats = (p: number): Promise<string[]> =>
+      stats(p).then((m) => [...m].filter(([k]) => k.startsWith('log_')).map(([k, v]) => `${k} ${v}`))
+    const fetchers = await Promise.all(pair.map((s) => open(s.port)))
+    const both = await Promise.all(pair.map((s) => open(s.port)))
+    for (const [i, s] of pair.entries()) {
+      for (const [w, filters] of [
+        [fetchers[i]!, 'fetchers'],
+        [both[i]!, 'fetchers mutations'],
+      ] as const) {
+        w.send(`watch ${filters}\r\n`)
+        assert.is(await w.until('OK\r\n', 10_000), 'OK\r\n')
+      }
+      const c = await open(s.port)
+      c.send(Array.from({ length: 10 }, (_, k) => `get k${k}\r\n`).join('') + 'set a 0 0 1\r\nx\r\n')
+      await c.until('STORED\r\n')
+    }
+    // 12 events (10 gets, the set's lookup and its store); 11 + 12 lines sent
+    const want = ['log_worker_dropped 0', 'log_worker_written 12', 'log_watcher_skipped 0', 'log_watcher_sent 23', 'log_watchers 2']
+    const deadline = Date.now() + 10_000
+    let got: string[][] = []
+    do got = await Promise.all(pair.map((s) => logStats(s.port)))
+    while (got.some((g) => g.join() !== want.join()) && Date.now() < deadline)
+    assert.equal(got, [want, want])
+  } finally {
+    await Promise.all(pair.map((s) => s.stop()))
+  }
+})
+
 test('watch: at most 20 watchers; the one refused stays a client; stats count them', async () => {
   assert.equal(await watcherCount(0), ['0', '0'], 'no watcher left from earlier tests')
   for (let i = 0; i < 20; i++) await watchers('mutations')
