@@ -1,5 +1,5 @@
 //! The append-only log: every change of a store ([`crate::journal`] records) appended to
-//! `appendonly.aof` in the data directory, replayed over the newest snapshot at start.
+//! `appendonly.aof` in the data directory, replayed over the snapshot loaded at start.
 //!
 //! Files: `appendonly.aof` takes the records; sealed segments `appendonly-<G>.aof` hold the
 //! records written before snapshot generation `G` began its walk (and after the segment
@@ -17,7 +17,7 @@
 //! progress, is replayed first and then renamed to a segment newer than every snapshot; so
 //! is an `appendonly.aof` of an older format version (after it).
 //!
-//! A delayed flush_all's deadline is marked in the log (format 3, [`Flushes`]), so a replay
+//! A delayed flush_all's deadline is marked in the log (format 3, `Flushes`), so a replay
 //! flushes what memcached flushes at the deadline: every item stored before it.
 //!
 //! Durability ([`Fsync`]): every record is written to the file (the kernel) before the
