@@ -93,7 +93,11 @@ const FLAGS = ['0', '0', '1', '65535', '4294967295', '4294967296', '-1', 'x', '1
 
 const DELTAS = ['1', '1', '5', '0', '18446744073709551615', '18446744073709551616', '99999999999999999999999', '-1', 'abc', '007', '9223372036854775808'] as const
 
-const CAS_ARGS = ['$CAS', '$CAS', '$CAS', '0', '1', '999999999', '18446744073709551615', 'x', '-1'] as const
+/**
+ * CAS arguments: quoted from a reply, or values no item reaches (a small literal would match
+ * some item once a server's counter passes it, at a different point on each server).
+ */
+const CAS_ARGS = ['$CAS', '$CAS', '$CAS', '0', '999999999999', '18446744073709551615', 'x', '-1'] as const
 
 /** Fills `$NOW±N`, `$CAS` and `$KEY(name)` in a request's text at send time. */
 function fill(text: string, r: Render): string {
@@ -164,7 +168,7 @@ const META_TOKENS: Record<string, readonly string[]> = {
   N: ['0', '1000', '-1', 'x'],
   R: ['5', '50000', 'x'],
   O: ['1', 'op123', '', 'x'.repeat(33)],
-  C: ['$CAS', '$CAS', '0', '12345', 'x'],
+  C: ['$CAS', '$CAS', '0', '999999999999', 'x'],
   E: ['7000000001', '3', '18446744073709551615', 'x'],
   F: ['0', '7', '4294967295', '4294967296', 'x'],
   D: ['1', '5', '18446744073709551615', '0', 'x', '-1'],
@@ -224,7 +228,7 @@ const binValue = (v: string): string => v.replace(/\\/g, '\\\\').replace(/ /g, '
 function binary(rand: Rand): Omit<Request, 'batch'> {
   const name = randomName(rand)
   const opaque = chance(rand, 0.5) ? int(rand, 1, 1000) : 0
-  const cas = chance(rand, 0.2) ? pick(rand, ['$CAS', '$CAS', '1', '999999999']) : '0'
+  const cas = chance(rand, 0.2) ? pick(rand, ['$CAS', '$CAS', '999999999999']) : '0'
   let spec: string
   switch (int(rand, 0, 7)) {
     case 0:
