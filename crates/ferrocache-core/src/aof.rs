@@ -1261,4 +1261,73 @@ mod tests {
         assert_eq!(get(&s, b"later"), None, "set before the deadline too");
         let _ = fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn a_directory_of_an_earlier_build_replays_and_its_files_become_segments() {
+        let dir = tmpdir("earlier-build");
+        fs::create_dir_all(&dir).unwrap();
+        // what the build before segments left after a failed save: snapshot 1, the records
+        // since its walk in .aof.1 and the newer ones in .aof, both format 2
+        {
+            let s = store();
+            set(&s, b"snap", b"0", 0);
+            crate::snapshot::save(&s, &dir, 2, None).unwrap();
+        }
+        let v2 = |recs: &[Record<'_>]| {
+            let mut out = MAGIC.to_vec();
+            out.extend_from_slice(&2u32.to_le_bytes());
+            for r in recs {
+                journal::encode(r, &mut out);
+            }
+            out
+        };
+        let item = |key: &'static [u8], value: &'static [u8], cas| Record::Set {
+            key,
+            value,
+            flags: 0,
+            exptime: 0,
+            cas,
+            state: journal::ItemState::default(),
+        };
+        fs::write(
+            dir.join(LEGACY_PREV_FILE),
+            v2(&[item(b"a", b"1", 10), item(b"b", b"1", 11)]),
+        )
+        .unwrap();
+        fs::write(dir.join(FILE), v2(&[item(b"a", b"2", 12)])).unwrap();
+        {
+            let (s, loaded, _aof) = restart(&dir);
+            assert_eq!(loaded.generation, Some(1));
+            assert_eq!(get(&s, b"a").unwrap().0, b"2", ".aof after .aof.1");
+            assert_eq!(get(&s, b"b").unwrap().0, b"1");
+            assert!(!dir.join(LEGACY_PREV_FILE).exists());
+            let gens: Vec<_> = segments(&dir).unwrap().iter().map(|s| s.0).collect();
+            assert_eq!(gens, [2, 3], "newer than the snapshot, in their order");
+            assert_eq!(fs::read(dir.join(FILE)).unwrap(), header(), "a new file");
+            set(&s, b"c", b"3", 0);
+            // the next snapshot takes a generation above them
+            let saved = crate::snapshot::save(&s, &dir, 2, None).unwrap();
+            assert!(saved.path.ends_with(crate::snapshot::files::name(4)));
+            set(&s, b"d", b"4", 0);
+        }
+        // and a damaged newest snapshot still falls back with nothing lost
+        corrupt(&dir.join(crate::snapshot::files::name(4)));
+        let (s, loaded, _aof) = restart(&dir);
+        assert_eq!(loaded.generation, Some(1));
+        for (k, v) in [
+            (&b"snap"[..], &b"0"[..]),
+            (b"a", b"2"),
+            (b"b", b"1"),
+            (b"c", b"3"),
+            (b"d", b"4"),
+        ] {
+            assert_eq!(
+                get(&s, k).map(|g| g.0),
+                Some(v.to_vec()),
+                "{}",
+                String::from_utf8_lossy(k)
+            );
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
