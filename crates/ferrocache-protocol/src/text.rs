@@ -639,6 +639,16 @@ fn flush_all<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
 /// ([`crate::watch`]); its `OK` is the first thing in its stream.
 fn watch<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     let noreply = t.noreply();
+    // memcached hands the connection to its logger only with no replies of earlier
+    // requests of the same read waiting to be written (as for `metadump`); checked
+    // before the filters
+    if out.len() > s.sent {
+        return reply(
+            out,
+            noreply,
+            b"ERROR cannot pipeline other commands before watch",
+        );
+    }
     let Some(flags) = crate::watch::parse_filters((1..t.n).map(|i| t.get(i))) else {
         return reply(out, noreply, b"ERROR");
     };

@@ -1,0 +1,73 @@
+//! `watch` behind replies of the same read: memcached 1.6.18 refuses it
+//! (`resp_has_stack`: `ERROR cannot pipeline other commands before watch`) and the
+//! connection stays a normal one, running what follows; a text `get`, `mn` or the
+//! previous read's end has written the earlier replies out, and then it is accepted.
+//! Replies measured against memcached 1.6.18.
+
+use std::sync::Arc;
+
+use ferrocache_core::{Config, Store};
+use ferrocache_protocol::{Control, ServerInfo, Session};
+
+fn session() -> (Session<Arc<Store>>, Arc<ServerInfo>) {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    (Session::new(store, info.clone()), info)
+}
+
+fn feed(s: &mut Session<Arc<Store>>, input: &[u8]) -> String {
+    let mut out = Vec::new();
+    assert_eq!(s.feed(input, &mut out), Control::Continue);
+    String::from_utf8(out).unwrap()
+}
+
+const REFUSED: &str = "ERROR cannot pipeline other commands before watch\r\n";
+
+#[test]
+fn watch_behind_unwritten_replies_is_refused_and_the_rest_runs() {
+    let (mut s, info) = session();
+    let got = feed(
+        &mut s,
+        b"set x 0 0 1\r\n1\r\nwatch mutations fetchers\r\nget x\r\nset y 0 0 1\r\n2\r\n",
+    );
+    assert_eq!(
+        got,
+        format!("STORED\r\n{REFUSED}VALUE x 0 1\r\n1\r\nEND\r\nSTORED\r\n")
+    );
+    assert_eq!(s.watcher(), None);
+    assert_eq!(info.watch.stats().watchers, 0);
+    // the same for other replies before it, checked before the filters
+    for before in [
+        &b"version\r\n"[..],
+        b"bogus\r\n",
+        b"delete nope\r\n",
+        b"mg x v\r\n",
+    ] {
+        let (mut s, info) = session();
+        let mut input = before.to_vec();
+        input.extend_from_slice(b"watch bogus\r\nversion\r\n");
+        let got = feed(&mut s, &input);
+        assert!(
+            got.ends_with(&format!("{REFUSED}VERSION 1.6.18\r\n")),
+            "{before:?}: {got:?}"
+        );
+        assert_eq!(info.watch.stats().watchers, 0);
+    }
+}
+
+#[test]
+fn watch_after_a_write_out_point_or_in_a_new_read_is_accepted() {
+    for first in [&b"get x\r\n"[..], b"mn\r\n", b"gets x\r\n"] {
+        let (mut s, info) = session();
+        let mut input = first.to_vec();
+        input.extend_from_slice(b"watch\r\nversion\r\n");
+        let got = feed(&mut s, &input);
+        assert!(!got.contains("ERROR"), "{first:?}: {got:?}");
+        assert!(s.watcher().is_some(), "{first:?}");
+        assert_eq!(info.watch.stats().watchers, 1);
+    }
+    let (mut s, _) = session();
+    assert_eq!(feed(&mut s, b"set x 0 0 1\r\n1\r\n"), "STORED\r\n");
+    assert_eq!(feed(&mut s, b"watch\r\n"), "");
+    assert!(s.watcher().is_some());
+}
