@@ -487,8 +487,10 @@ fn ms<S: Storage>(
             return Step::Done(end);
         }
     };
-    if f.binary_key && outcome.status == StoreStatus::Stored {
-        // memcached keeps ITEM_KEY_BINARY on the item: mg echoes the key in base64 later
+    // memcached keeps ITEM_KEY_BINARY on the item: mg echoes the key in base64 later; not
+    // after an append or prepend, whose joined item starts without it
+    let joined = matches!(mode, StoreMode::Append | StoreMode::Prepend);
+    if f.binary_key && outcome.status == StoreStatus::Stored && !joined {
         s.store.mark_key_binary(key);
     }
     let code: &[u8] = match outcome.status {

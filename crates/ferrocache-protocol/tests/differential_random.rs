@@ -181,3 +181,20 @@ fn me_exp_wraps_like_memcached() {
     let now = ferrocache_core::Clock::System.now() as i64;
     assert!((exp - now).abs() <= 2, "{text:?}: exp={exp}, now={now}");
 }
+
+/// An append or prepend makes a new joined item without memcached's ITEM_KEY_BINARY, `b` or
+/// not: `me` then prints the key plain (memcached 1.6.18, measured for `MA`/`MP` with and
+/// without `b` on items stored with and without it).
+#[test]
+fn an_append_leaves_the_key_plain() {
+    assert_eq!(
+        replies(
+            b"set kb1 0 0 1\r\nx\r\nms a2Ix 1 MA b\r\ny\r\nme kb1\r\n\
+              ms a2Iy 1 b\r\nx\r\nms kb2 1 MA\r\ny\r\nme kb2\r\n\
+              ms a2Iz 1 b\r\nx\r\nms a2Iz 1 MP b\r\ny\r\nme kb3\r\n"
+        ),
+        "STORED\r\nHD\r\nME kb1 exp=-1 la=0 cas=2 fetch=no cls=1 size=64\r\n\
+         HD\r\nHD\r\nME kb2 exp=-1 la=0 cas=4 fetch=no cls=1 size=64\r\n\
+         HD\r\nHD\r\nME kb3 exp=-1 la=0 cas=6 fetch=no cls=1 size=64\r\n"
+    );
+}
