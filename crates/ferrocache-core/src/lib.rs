@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 mod crawler;
 pub mod error;
+pub mod eviction;
 mod hashtable;
 mod item;
 pub mod journal;

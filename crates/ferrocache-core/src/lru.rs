@@ -352,7 +352,21 @@ impl Shard {
         else {
             return false;
         };
-        self.count_eviction(ctx, c, self.mem.item(h));
+        let it = self.mem.item(h);
+        self.count_eviction(ctx, c, it);
+        if core.evictions.any() {
+            core.evictions.notify(|| crate::eviction::Eviction {
+                key: it.key(),
+                fetched: it.has(F_FETCHED),
+                ttl: match it.exptime() {
+                    0 => -1,
+                    e => e as i64 - ctx.now as i64,
+                },
+                last_access: ctx.rel.saturating_sub(it.time()),
+                class_id: c as u32 + 1,
+                value_len: it.value().len(),
+            });
+        }
         self.unlink_item(core, h);
         true
     }

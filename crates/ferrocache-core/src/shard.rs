@@ -168,6 +168,8 @@ pub(crate) struct Core {
     pub wake: Arc<(Mutex<bool>, Condvar)>,
     /// Receives every change (the append-only log); unset = one branch per write.
     pub journal: OnceLock<Arc<dyn Journal>>,
+    /// Who hears about evictions (`watch evictions`); none = one relaxed load each.
+    pub evictions: crate::eviction::EvictionHooks,
 }
 
 pub(crate) struct Shards {
@@ -238,6 +240,7 @@ impl Shards {
             moves: MoveState::default(),
             wake: Arc::new((Mutex::new(false), Condvar::new())),
             journal: OnceLock::new(),
+            evictions: Default::default(),
             classes,
             config,
         });

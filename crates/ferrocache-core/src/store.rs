@@ -342,6 +342,16 @@ impl Store {
         true
     }
 
+    /// Registers `sink` to hear about every later eviction (see [`crate::eviction`]);
+    /// false if it was registered already. The store keeps only a weak reference: a sink
+    /// dropped elsewhere stops hearing and is forgotten.
+    pub fn add_eviction_sink(
+        &self,
+        sink: std::sync::Weak<dyn crate::eviction::EvictionSink>,
+    ) -> bool {
+        self.inner.core().evictions.add(sink)
+    }
+
     /// Whether writes may be acknowledged now: `false` while the append-only log cannot
     /// write (see [`crate::journal::Journal::accepting`]). Servers check it before a write.
     pub fn accepting_writes(&self) -> bool {
