@@ -52,6 +52,10 @@ impl Storage for Store {
     fn unlink_refused(&self, key: &[u8]) {
         Store::unlink_quietly(self, key);
     }
+    fn log_evictions(&self, info: &std::sync::Arc<crate::info::ServerInfo>) {
+        let weak: std::sync::Weak<crate::info::ServerInfo> = std::sync::Arc::downgrade(info);
+        self.add_eviction_sink(weak);
+    }
     fn admin(&self) -> Option<&dyn Admin> {
         Some(self)
     }

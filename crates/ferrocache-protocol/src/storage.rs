@@ -134,6 +134,13 @@ pub trait Storage {
     fn mark_key_binary(&self, key: &[u8]) {
         let _ = key;
     }
+
+    /// A watcher asked for `watch evictions`: have the engine report its evictions to
+    /// `info`'s log from now on (once per server; later calls change nothing). An engine
+    /// without an eviction hook ignores the call: such watchers then see no lines.
+    fn log_evictions(&self, info: &Arc<crate::info::ServerInfo>) {
+        let _ = info;
+    }
 }
 
 impl<T: Storage + ?Sized> Storage for Arc<T> {
@@ -195,5 +202,8 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn unlink_refused(&self, key: &[u8]) {
         (**self).unlink_refused(key)
+    }
+    fn log_evictions(&self, info: &Arc<crate::info::ServerInfo>) {
+        (**self).log_evictions(info)
     }
 }

@@ -653,7 +653,12 @@ fn watch<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
         return reply(out, noreply, b"ERROR");
     };
     match s.info.watch.add_watcher(flags) {
-        Some(id) => s.watcher = Some(id),
+        Some(id) => {
+            if flags & crate::watch::EVICTIONS != 0 {
+                s.store.log_evictions(&s.info);
+            }
+            s.watcher = Some(id)
+        }
         None => reply(out, noreply, b"WATCHER_TOO_MANY log watcher limit reached"),
     }
 }

@@ -15,6 +15,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use ferrocache_core::eviction::{Eviction, EvictionSink};
+
 use crate::storage::{item_total_size, GetOptions, ItemView, Storage, StoreMode, StoreStatus};
 
 /// `watch fetchers` (and `watch` with no filter): every item lookup (`item_get`).
@@ -23,6 +25,9 @@ pub const FETCHERS: u32 = 1;
 pub const MUTATIONS: u32 = 1 << 1;
 /// `watch connevents`: connections opened and closed (`conn_new`, `conn_close`).
 pub const CONNEVENTS: u32 = 1 << 2;
+/// `watch evictions`: every item the LRU evicts (`eviction`), through the engine's
+/// eviction hook ([`crate::storage::Storage::log_evictions`]).
+pub const EVICTIONS: u32 = 1 << 4;
 /// Filters memcached 1.6.18 accepts that log nothing in it either (`rawcmds`, and the
 /// proxy's three in a build without the proxy): accepted, never matched by an event.
 const SILENT: u32 = 1 << 3;
@@ -35,7 +40,7 @@ pub const WATCHER_BUF: usize = 256 * 1024;
 const SKIP_ROOM: usize = 128;
 
 /// The filter bits for the words after `watch`, memcached's way: no word means fetchers;
-/// an unknown word (`evictions`, `sysevents` and `deletions` among them here, see
+/// an unknown word (`sysevents` and `deletions` among them here, see
 /// `docs/protocol.md`) refuses the whole command. `None` = answer `ERROR`.
 pub fn parse_filters<'a>(words: impl IntoIterator<Item = &'a [u8]>) -> Option<u32> {
     let mut flags = 0;
@@ -46,6 +51,7 @@ pub fn parse_filters<'a>(words: impl IntoIterator<Item = &'a [u8]>) -> Option<u3
             b"fetchers" => FETCHERS,
             b"mutations" => MUTATIONS,
             b"connevents" => CONNEVENTS,
+            b"evictions" => EVICTIONS,
             b"rawcmds" | b"proxyreqs" | b"proxyevents" | b"proxyuser" => SILENT,
             _ => return None,
         };
@@ -404,6 +410,23 @@ impl Logger {
         });
     }
 
+    /// `type=eviction`: the engine evicted an item to make room (memcached's line: `ttl`
+    /// -1 for none, `la` seconds since its last access, `size` its value's length).
+    pub fn eviction(&self, e: &Eviction<'_>) {
+        self.log(EVICTIONS, |line| {
+            line.extend_from_slice(b"type=eviction key=");
+            uri_encode(e.key, line);
+            let fetch = if e.fetched { "yes" } else { "no" };
+            push_fmt(
+                line,
+                format_args!(
+                    " fetch={fetch} ttl={} la={} clsid={} size={}\n",
+                    e.ttl, e.last_access, e.class_id, e.value_len
+                ),
+            );
+        });
+    }
+
     /// `type=conn_new` / `type=conn_close` for a TCP client at `addr` (the server's
     /// `tcp:1.2.3.4:5` / `tcp6:[::1]:5` form); `close` is `None` for a new connection.
     pub fn conn_event(&self, addr: &str, cfd: i32, close: Option<CloseReason>) {
@@ -471,6 +494,18 @@ impl Logger {
     }
 }
 
+/// The engine's eviction hook feeds the server's log: registered by
+/// [`crate::storage::Storage::log_evictions`] when a watcher asks for `evictions`; it
+/// only formats the line into the watchers' buffers (it runs under the engine's lock).
+impl EvictionSink for crate::info::ServerInfo {
+    fn wants_evictions(&self) -> bool {
+        self.watch.wants(EVICTIONS)
+    }
+    fn evicted(&self, e: &Eviction<'_>) {
+        self.watch.eviction(e);
+    }
+}
+
 fn push_fmt(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = out.write_fmt(args);
@@ -530,13 +565,8 @@ mod tests {
             Some(MUTATIONS | CONNEVENTS)
         );
         assert_eq!(parse_filters([&b"rawcmds"[..]]), Some(SILENT));
-        for bad in [
-            &b"evictions"[..],
-            b"deletions",
-            b"sysevents",
-            b"FETCHERS",
-            b"noreply",
-        ] {
+        assert_eq!(parse_filters([&b"evictions"[..]]), Some(EVICTIONS));
+        for bad in [&b"deletions"[..], b"sysevents", b"FETCHERS", b"noreply"] {
             assert_eq!(parse_filters([&b"fetchers"[..], bad]), None);
         }
     }
@@ -558,7 +588,9 @@ mod tests {
     #[test]
     fn lines_have_memcached_words_and_growing_gids() {
         let l = Logger::new(0);
-        let id = l.add_watcher(FETCHERS | MUTATIONS | CONNEVENTS).unwrap();
+        let id = l
+            .add_watcher(FETCHERS | MUTATIONS | CONNEVENTS | EVICTIONS)
+            .unwrap();
         l.item_get(
             b"a b%=\x01\xff-._~",
             Lookup::Found { clsid: 1, size: 3 },
@@ -567,6 +599,14 @@ mod tests {
         l.item_store(b"a", "stored", "set", 100, 1, 23, 3);
         l.conn_event("tcp:127.0.0.1:4000", 24, None);
         l.conn_event("tcp6:[::1]:4001", 24, Some(CloseReason::IdleTimeout));
+        l.eviction(&Eviction {
+            key: b"b%20\x01",
+            fetched: false,
+            ttl: -1,
+            last_access: 13,
+            class_id: 9,
+            value_len: 500,
+        });
         let text = lines(&l, id);
         let got: Vec<&str> = text.strip_prefix("OK\r\n").unwrap().lines().collect();
         assert_eq!(
@@ -576,15 +616,17 @@ mod tests {
                 "type=item_store key=a status=stored cmd=set ttl=100 clsid=1 cfd=23 size=3",
                 "type=conn_new rip=127.0.0.1 rport=4000 transport=tcp cfd=24",
                 "type=conn_close rip=::1 rport=4001 transport=tcp reason=idle_timeout cfd=24",
+                // as memcached 1.6.18 printed it for this key
+                "type=eviction key=b%2520%01 fetch=no ttl=-1 la=13 clsid=9 size=500",
             ]
         );
         let gids: Vec<u64> = got
             .iter()
             .map(|x| x.split(' ').nth(1).unwrap()[4..].parse().unwrap())
             .collect();
-        assert_eq!(gids, [2, 3, 4, 5]);
+        assert_eq!(gids, [2, 3, 4, 5, 6]);
         let s = l.stats();
-        assert_eq!((s.worker_written, s.watcher_sent, s.watchers), (4, 4, 1));
+        assert_eq!((s.worker_written, s.watcher_sent, s.watchers), (5, 5, 1));
     }
 
     #[test]

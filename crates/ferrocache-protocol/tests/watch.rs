@@ -86,10 +86,87 @@ fn lookups_and_stores_are_logged_in_memcached_words() {
 }
 
 #[test]
+fn evictions_are_logged_in_memcached_words() {
+    let clock = ferrocache_core::Clock::manual(1_700_000_000);
+    let store = Arc::new(
+        Store::new(
+            Config::default()
+                .memory_limit(2 << 20)
+                .shards(1)
+                .slab_automove(false)
+                .background(false)
+                .clock(clock.clone()),
+        )
+        .unwrap(),
+    );
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    let mut c = Session::new(store.clone(), info.clone());
+    let value = [b'v'; 500];
+    let set = |c: &mut Session<Arc<Store>>, key: &[u8], exptime: u32| {
+        let mut req = b"set ".to_vec();
+        req.extend_from_slice(key);
+        req.extend_from_slice(format!(" 0 {exptime} 500 noreply\r\n").as_bytes());
+        req.extend_from_slice(&value);
+        req.extend_from_slice(b"\r\n");
+        assert_eq!(feed(c, &req), b"");
+    };
+    // evictions before any watcher asked are not heard
+    for i in 0..5000 {
+        set(&mut c, format!("early{i}").as_bytes(), 0);
+    }
+    let before = store.stats().evictions;
+    assert!(before > 0);
+    let mut w = Session::new(store.clone(), info.clone());
+    let mut other = Session::new(store.clone(), info.clone());
+    assert_eq!(feed(&mut w, b"watch evictions\r\n"), b"");
+    assert_eq!(feed(&mut other, b"watch fetchers\r\n"), b"");
+    let (id, other) = (w.watcher().unwrap(), other.watcher().unwrap());
+    let mut heard = lines(&info, id);
+    assert_eq!(heard, ["OK\r"]);
+    heard.clear();
+    clock.advance(3);
+    // its room evicts an early item, 3 s after its store
+    set(&mut c, b"b%20\x01", 1000);
+    clock.advance(2);
+    for i in 0..5000 {
+        set(&mut c, format!("late{i}").as_bytes(), 0);
+        if i % 500 == 0 {
+            heard.extend(lines(&info, id));
+        }
+    }
+    heard.extend(lines(&info, id));
+    assert_eq!(heard.len() as u64, store.stats().evictions - before);
+    // memcached 1.6.18 wrote `key=b%2520%01 fetch=no ttl=987 la=13 clsid=9 size=500` for
+    // this key 13 s after its `set` with ttl 1000 (-m 2, 500-byte values)
+    let odd: Vec<&String> = heard.iter().filter(|l| l.contains("key=b%")).collect();
+    assert_eq!(
+        odd,
+        ["type=eviction key=b%2520%01 fetch=no ttl=998 la=2 clsid=9 size=500"]
+    );
+    assert!(heard[0].ends_with(" fetch=no ttl=-1 la=3 clsid=9 size=500"));
+    for l in heard.iter().skip(1).filter(|l| !l.contains("key=b%")) {
+        let rest = l.strip_prefix("type=eviction key=").unwrap();
+        let (key, rest) = rest.split_once(' ').unwrap();
+        assert!(key.starts_with("early") || key.starts_with("late"), "{l}");
+        let la = if key.starts_with("early") { 5 } else { 0 };
+        assert_eq!(
+            rest,
+            format!("fetch=no ttl=-1 la={la} clsid=9 size=500"),
+            "{l}"
+        );
+    }
+    // the fetchers watcher hears the sets' lookups, none of the evictions
+    let fetched = lines(&info, other);
+    assert!(fetched
+        .iter()
+        .any(|l| l.starts_with("type=item_get key=late9 ")));
+    assert_eq!(fetched.iter().filter(|l| l.contains("eviction")).count(), 0);
+}
+
+#[test]
 fn refused_filters_answer_error_and_noreply_silences_it() {
     let (store, info) = server();
     let mut s = Session::new(store, info.clone());
-    assert_eq!(feed(&mut s, b"watch evictions\r\n"), b"ERROR\r\n");
     assert_eq!(feed(&mut s, b"watch fetchers bogus\r\n"), b"ERROR\r\n");
     assert_eq!(feed(&mut s, b"watch deletions\r\n"), b"ERROR\r\n");
     assert_eq!(
