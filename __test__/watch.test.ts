@@ -114,6 +114,8 @@ test('watch: the same replies to its filters as memcached', async () => {
     'watch mutations',
     'watch connevents',
     'watch rawcmds',
+    'watch evictions',
+    'watch fetchers evictions',
     'watch fetchers mutations connevents',
     'watch fetchers fetchers',
     'watch ' + Array(25).fill('fetchers').join(' '),
@@ -312,6 +314,60 @@ test('watch: at most 20 watchers; the one refused stays a client; stats count th
   const replies = await Promise.all(extra.map((c) => c.until('VERSION 1.6.18\r\n', 10_000)))
   assert.equal(replies, Array(2).fill('WATCHER_TOO_MANY log watcher limit reached\r\nVERSION 1.6.18\r\n'))
   assert.equal(await watcherCount(20), ['20', '20'])
+})
+
+test('watch evictions: the same eviction lines as memcached (-m 2, 500-byte values)', async () => {
+  const pair = await startAll([() => startMemcached(['-m', '2']), () => startFerrocached(['-m', '2'])])
+  try {
+    const value = 'v'.repeat(500)
+    const ws = await Promise.all(pair.map((s) => open(s.port)))
+    for (const w of ws) w.send('watch evictions\r\n')
+    const oks = await Promise.all(ws.map((w) => w.until('OK\r\n', 10_000)))
+    assert.equal(oks, ['OK\r\n', 'OK\r\n'])
+    const streams = await Promise.all(
+      pair.map(async (s, i) => {
+        const c = await open(s.port)
+        // a key memcached prints uri-encoded, one with a ttl, one read before the fill
+        c.send(`set b%20\x01 0 1000 500\r\n${value}\r\nset read 0 0 500\r\n${value}\r\nget read\r\n`)
+        await c.until('END\r\n')
+        for (let b = 0; b < 60; b++) {
+          let batch = ''
+          for (let k = 0; k < 100; k++) batch += `set key${b * 100 + k} 0 0 500 noreply\r\n${value}\r\n`
+          c.send(batch + 'mn\r\n')
+          await c.until('MN\r\n', 10_000)
+        }
+        const st = await stats(s.port)
+        const evictions = Number(st.get('evictions'))
+        assert.ok(evictions > 1000, `the fill evicts (${evictions})`)
+        assert.is(st.get('log_worker_dropped'), '0', 'memcached kept every line')
+        // the watcher's lines, up to one per eviction (at most 10 s)
+        const w = ws[i]!
+        let text = ''
+        const deadline = Date.now() + 10_000
+        while (text.split('\n').length - 1 < evictions && Date.now() < deadline) text += (await w.settle(50, 500)).toString('latin1')
+        return { evictions, lines: normalise(text, []) }
+      }),
+    )
+    const [mc, fc] = streams
+    assert.is(fc!.evictions, mc!.evictions, 'as many evictions')
+    assert.is(mc!.lines.length, mc!.evictions, 'memcached: a line per eviction')
+    assert.is(fc!.lines.length, fc!.evictions, 'ferrocached: a line per eviction')
+    // ferrocached's LRU is per shard, so which fill key goes when differs; what each line
+    // says does not. `la=` / `ttl=` count seconds: the fill may cross a second boundary
+    // on one server only
+    const shape = (l: string): string =>
+      l.replace(/ key=key\d+ /, ' key=key# ').replace(/ la=[01] /, ' la=# ').replace(/ ttl=(999|1000) /, ' ttl=99# ')
+    const kinds = (lines: string[]): string[] => [...new Set(lines.map(shape))].sort()
+    assert.equal(kinds(fc!.lines), kinds(mc!.lines))
+    assert.equal(kinds(mc!.lines), [
+      'type=eviction key=b%2520%01 fetch=no ttl=99# la=# clsid=9 size=500',
+      'type=eviction key=key# fetch=no ttl=-1 la=# clsid=9 size=500',
+      'type=eviction key=read fetch=yes ttl=-1 la=# clsid=9 size=500',
+    ])
+    for (const { lines } of streams) assert.is(new Set(lines.map((l) => l.split(' ')[1])).size, lines.length, 'each key once')
+  } finally {
+    await Promise.all(pair.map((s) => s.stop()))
+  }
 })
 
 test('watch: a watcher that does not read stays bounded and hears how many lines it lost', async () => {
