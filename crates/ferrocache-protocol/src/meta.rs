@@ -449,6 +449,9 @@ fn ms<S: Storage>(
     let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
     if !s.store.item_fits(key.len(), vlen, f.client_flags) {
         s.info.count_too_large();
+        // `cmd=cas` for a set or replace with `C`, as memcached 1.6.18 logs it
+        let cas = f.cas.is_some() && matches!(mode, StoreMode::Set | StoreMode::Replace);
+        crate::watch::log_too_large(&s.info.watch, key, mode, cas, s.cfd);
         crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
         s.store.unlink_refused(key);
         return fail(s, out, b"SERVER_ERROR object too large for cache");

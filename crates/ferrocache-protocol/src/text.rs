@@ -471,8 +471,10 @@ fn update<S: Storage>(
             noreply,
             b"SERVER_ERROR object too large for cache",
         );
-        if mode == StoreMode::Set {
-            // memcached unlinks the old value so a failed set never leaves stale data.
+        crate::watch::log_too_large(&s.info.watch, key, mode, with_cas, s.cfd);
+        if mode == StoreMode::Set && !with_cas {
+            // memcached unlinks the old value so a failed set never leaves stale data
+            // (not for `cas`, measured: the item stays)
             crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
             s.store.unlink_refused(key);
         }

@@ -144,17 +144,7 @@ pub(crate) fn log_store<S: Storage>(
             (clsid, len, request_ttl(exptime, now, logger.started()))
         }
     };
-    let cmd = if cas {
-        "cas"
-    } else {
-        match mode {
-            StoreMode::Set => "set",
-            StoreMode::Add => "add",
-            StoreMode::Replace => "replace",
-            StoreMode::Append => "append",
-            StoreMode::Prepend => "prepend",
-        }
-    };
+    let cmd = cmd_word(mode, cas);
     let status = match status {
         StoreStatus::Stored => "stored",
         StoreStatus::NotStored => "not_stored",
@@ -162,6 +152,31 @@ pub(crate) fn log_store<S: Storage>(
         StoreStatus::NotFound => "not_found",
     };
     logger.item_store(key, status, cmd, ttl, clsid, cfd, size);
+}
+
+/// memcached's `cmd=` of `item_store`.
+fn cmd_word(mode: StoreMode, cas: bool) -> &'static str {
+    if cas {
+        return "cas";
+    }
+    match mode {
+        StoreMode::Set => "set",
+        StoreMode::Add => "add",
+        StoreMode::Replace => "replace",
+        StoreMode::Append => "append",
+        StoreMode::Prepend => "prepend",
+    }
+}
+
+/// Logs a storage command refused because the item would exceed the item size limit, as
+/// memcached 1.6.18 does before it swallows the value: `status=too_large` with `ttl=0`
+/// and `size=0`. memcached's `clsid=` and `cfd=` there are values its logger never set
+/// (measured `clsid=24 cfd=0`, `clsid=72 cfd=0`, `clsid=26 cfd=459377312`); ferrocached
+/// writes `clsid=0` and the connection's descriptor.
+pub(crate) fn log_too_large(logger: &Logger, key: &[u8], mode: StoreMode, cas: bool, cfd: i32) {
+    if logger.wants(MUTATIONS) {
+        logger.item_store(key, "too_large", cmd_word(mode, cas), 0, 0, cfd, 0);
+    }
 }
 
 /// memcached's `ttl=` for a request's exptime (`realtime(exptime) - current_time`, as an

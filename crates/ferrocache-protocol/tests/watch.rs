@@ -164,6 +164,62 @@ fn evictions_are_logged_in_memcached_words() {
 }
 
 #[test]
+fn a_value_too_large_logs_memcached_too_large_store() {
+    let (store, info) = server();
+    let mut w = Session::new(store.clone(), info.clone());
+    assert_eq!(feed(&mut w, b"watch fetchers mutations\r\n"), b"");
+    let id = w.watcher().unwrap();
+    assert_eq!(lines(&info, id), ["OK\r"]);
+    let mut c = Session::new(store.clone(), info.clone());
+    c.set_fd(23);
+    assert_eq!(feed(&mut c, b"set k4 0 0 1 noreply\r\na\r\n"), b"");
+    assert_eq!(lines(&info, id).len(), 2);
+    let big = vec![b'x'; 1_048_577];
+    for head in [
+        &b"set k1 0 100 1048577"[..],
+        b"add k2 0 0 1048577",
+        b"append k3 0 0 1048577 noreply",
+        b"cas k4 0 0 1048577 5",
+        b"ms m1 1048577 T100",
+        b"ms m2 1048577 C5",
+        b"ms m3 1048577 MA C5",
+    ] {
+        let mut req = head.to_vec();
+        req.extend_from_slice(b"\r\n");
+        req.extend_from_slice(&big);
+        req.extend_from_slice(b"\r\n");
+        let want: &[u8] = if head.ends_with(b"noreply") {
+            b""
+        } else {
+            b"SERVER_ERROR object too large for cache\r\n"
+        };
+        assert_eq!(feed(&mut c, &req), want);
+    }
+    // as memcached 1.6.18 logged these requests, but for `clsid=` and `cfd=` of the
+    // too_large lines: there memcached prints values its logger never set
+    let tail = "ttl=0 clsid=0 cfd=23 size=0";
+    let miss = "status=not_found clsid=0 cfd=23 size=0";
+    assert_eq!(
+        lines(&info, id),
+        [
+            format!("type=item_store key=k1 status=too_large cmd=set {tail}"),
+            format!("type=item_get key=k1 {miss}"),
+            format!("type=item_store key=k2 status=too_large cmd=add {tail}"),
+            format!("type=item_store key=k3 status=too_large cmd=append {tail}"),
+            format!("type=item_store key=k4 status=too_large cmd=cas {tail}"),
+            format!("type=item_store key=m1 status=too_large cmd=set {tail}"),
+            format!("type=item_get key=m1 {miss}"),
+            format!("type=item_store key=m2 status=too_large cmd=cas {tail}"),
+            format!("type=item_get key=m2 {miss}"),
+            format!("type=item_store key=m3 status=too_large cmd=append {tail}"),
+            format!("type=item_get key=m3 {miss}"),
+        ]
+    );
+    // a too large cas leaves the item (memcached unlinks only for set)
+    assert_eq!(feed(&mut c, b"get k4\r\n"), b"VALUE k4 0 1\r\na\r\nEND\r\n");
+}
+
+#[test]
 fn refused_filters_answer_error_and_noreply_silences_it() {
     let (store, info) = server();
     let mut s = Session::new(store, info.clone());
