@@ -207,6 +207,31 @@ test('watch fetchers mutations connevents: text, meta and binary requests log wh
   assert.ok(mc!.length > 90, `a long stream (${mc!.length} lines)`)
 })
 
+test('watch fetchers mutations: a value too large logs what memcached logs (and a cas keeps its item)', async () => {
+  const w = await watchers('fetchers mutations')
+  const clients = await Promise.all(servers.map((s) => open(s.port)))
+  const big = 'x'.repeat(1_048_577)
+  const requests =
+    'set c 0 0 1\r\na\r\n' +
+    ['set k1 0 100', 'add k2 0 0', 'append k3 0 0', 'prepend k4 0 0', 'replace k5 0 0', 'cas c 0 0']
+      .map((head) => `${head} ${big.length}${head.startsWith('cas') ? ' 5' : ''}\r\n${big}\r\n`)
+      .join('') +
+    ['m1 T100', 'm2 MA', 'm3 ME', 'm4 C5', 'm5 MR C5', 'm6 MA C5']
+      .map((keyFlags) => `ms ${keyFlags.replace(' ', ` ${big.length} `)}\r\n${big}\r\n`)
+      .join('') +
+    'get c\r\nget __end__\r\n'
+  for (const c of clients) c.send(requests)
+  const replies = await Promise.all(clients.map((c) => c.until(/END\r\nEND\r\n$/, 10_000)))
+  assert.is(replies[1], replies[0])
+  assert.ok(replies[0]!.includes('VALUE c 0 1\r\na\r\n'), 'the cas refused as too large left the item')
+  const streams = await Promise.all(w.map((c) => upTo(c, '__end__')))
+  // memcached prints values its logger never set as `clsid=`/`cfd=` of a too_large line
+  const unset = (stream: string): string => stream.replace(/(status=too_large cmd=\S+ ttl=0) clsid=\d+ cfd=-?\d+/g, '$1 clsid=? cfd=?')
+  const [mc, fc] = streams.map((s) => normalise(unset(s), []))
+  assert.equal(fc, mc)
+  assert.is(mc!.filter((l) => l.includes('status=too_large')).length, 12)
+})
+
 test('watch: two watchers with different filters each get only their kind', async () => {
   const fetchers = await watchers('fetchers')
   const mutations = await watchers('mutations')
