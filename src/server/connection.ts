@@ -199,7 +199,7 @@ export class Connection {
     socket.on('end', () => {
       // The client sent all it will send: answer what is held back first, then close.
       this.clientDone = true
-      if (!(this.session.state & (STATE_PENDING | STATE_SNAPSHOT))) this.finish()
+      if (this.watching || !(this.session.state & (STATE_PENDING | STATE_SNAPSHOT))) this.finish()
     })
     socket.on('error', (err: Error) => {
       this.closeReason = CLOSE_ERROR
@@ -246,6 +246,13 @@ export class Connection {
     if (state & STATE_CLOSE) {
       this.finish()
       if (state & STATE_SHUTDOWN) this.opts.onShutdown()
+      return
+    }
+    if (this.watching) {
+      // A watcher's input is ignored, but reading goes on, also while replies of its
+      // earlier requests are queued: a paused socket would not see the client hang up,
+      // leaving the watcher (and its slot) until lines to it fail.
+      if (this.paused) this.resume()
       return
     }
     if (state & STATE_SNAPSHOT) {
