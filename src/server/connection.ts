@@ -70,6 +70,9 @@ const CLOSE_ERROR = 1
 const CLOSE_IDLE_TIMEOUT = 2
 export const CLOSE_SHUTDOWN = 3
 
+/** How long a stopping server waits for a client's FIN after sending its own. */
+const SHUTDOWN_LINGER_MS = 200
+
 /** The per-connection protocol state machine (ferrocache-node's `NativeSession`). */
 export interface ProtocolSession {
   /** What `sessionFeed` takes to find this session. */
@@ -336,6 +339,13 @@ export class Connection {
     this.closing = true
     if (this.paused) this.resume()
     this.socket.end()
+    // A stopping server does not wait on clients that keep their side open (pooled idle
+    // connections never close it): once the replies are handed to the kernel and the FIN
+    // is out, a short linger for the client's FIN, then the socket closes. The input is
+    // being read and dropped meanwhile, so closing sends no RST over unread data.
+    if (reason === CLOSE_SHUTDOWN) {
+      this.socket.once('finish', () => setTimeout(() => this.socket.destroy(), SHUTDOWN_LINGER_MS).unref())
+    }
   }
 
   /**
