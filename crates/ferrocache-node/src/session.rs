@@ -240,6 +240,9 @@ impl Conn {
             return;
         };
         let requests_before = session.requests();
+        // one run is one socket read (the earlier replies were sent): memcached refuses
+        // `watch`/`metadump` behind any request of the same read, quiet ones too
+        session.start_read();
         // after `snapshot` the requests that followed it wait in the session's buffer
         let resume = self.control == Control::Snapshot;
         self.control = Control::Continue;

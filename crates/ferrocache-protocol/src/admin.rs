@@ -167,10 +167,10 @@ pub(crate) fn lru_crawler<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut 
 }
 
 /// `lru_crawler metadump all|hash|<class list>`. memcached hands the connection to its
-/// crawler thread for the dump, which it refuses while replies of earlier requests of the
-/// same read wait to be written (`mn` and the other write-out points clear them).
+/// crawler thread for the dump, which it refuses behind any earlier request of the same
+/// read, quiet ones too (`mn` and the other write-out points clear them).
 fn metadump<S: Storage>(s: &Session<S>, arg: &[u8], out: &mut Vec<u8>) {
-    if out.len() > s.sent {
+    if out.len() > s.sent || s.stacked {
         return reply(
             out,
             false,

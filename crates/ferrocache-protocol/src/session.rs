@@ -117,6 +117,12 @@ pub struct Session<S: Storage> {
     /// `out.len()` when the last feed returned: a feed finding `out` still that long (not
     /// drained) continues the same read.
     out_len_after: usize,
+    /// A request ran since memcached's last write-out point of this read (its response
+    /// object is stacked even when quiet and empty): `watch` and `lru_crawler metadump`
+    /// are refused then, as memcached's `resp_has_stack` check.
+    pub(crate) stacked: bool,
+    /// [`Session::start_read`] was called: the next feed begins a new socket read.
+    read_start: bool,
     closed: bool,
     /// The users logins are checked against (`None`: authentication is off).
     pub(crate) users: Option<Arc<Users>>,
@@ -173,8 +179,20 @@ impl<S: Storage> Session<S> {
             flush: false,
             sent: 0,
             out_len_after: 0,
+            stacked: false,
+            read_start: false,
             closed: false,
         }
+    }
+
+    /// Marks the start of a new socket read: the next feed begins it, so what earlier
+    /// feeds answered counts as written out and no request of this read has run yet. A
+    /// caller that feeds each read whole with a drained `out` need not call it, but
+    /// without it a read whose requests were all quiet (nothing in `out`) cannot be told
+    /// from a slice of the same read, and a `watch` or `lru_crawler metadump` at the start
+    /// of the next read would be refused as pipelined behind them.
+    pub fn start_read(&mut self) {
+        self.read_start = true;
     }
 
     /// Parses and executes every complete request in the bytes received so far (earlier
@@ -196,8 +214,10 @@ impl<S: Storage> Session<S> {
         // reports its own bytes
         self.info.add_io(input.len(), 0);
         let out_start = out.len();
-        if out_start != self.out_len_after {
+        if self.read_start || out_start != self.out_len_after {
             self.sent = out_start;
+            self.stacked = false;
+            self.read_start = false;
         }
         self.sent = self.sent.min(out_start);
         self.reply_start = out_start;
@@ -351,6 +371,9 @@ impl<S: Storage> Session<S> {
                     self.requests += 1;
                     if self.flush || handled.is_multiple_of(21) {
                         self.sent = out.len();
+                        self.stacked = false;
+                    } else {
+                        self.stacked = true;
                     }
                     if self.watcher.is_some() {
                         // memcached hands the connection to its logger: the rest is ignored

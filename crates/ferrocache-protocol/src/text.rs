@@ -641,10 +641,10 @@ fn flush_all<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
 /// ([`crate::watch`]); its `OK` is the first thing in its stream.
 fn watch<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     let noreply = t.noreply();
-    // memcached hands the connection to its logger only with no replies of earlier
-    // requests of the same read waiting to be written (as for `metadump`); checked
-    // before the filters
-    if out.len() > s.sent {
+    // memcached hands the connection to its logger only with no earlier request of the
+    // same read since its last write-out point, quiet ones with nothing to send too (as
+    // for `metadump`); checked before the filters
+    if out.len() > s.sent || s.stacked {
         return reply(
             out,
             noreply,

@@ -71,3 +71,74 @@ fn watch_after_a_write_out_point_or_in_a_new_read_is_accepted() {
     assert_eq!(feed(&mut s, b"watch\r\n"), "");
     assert!(s.watcher().is_some());
 }
+
+/// Quiet requests have nothing to send, yet memcached 1.6.18 stacks a response object for
+/// each one: `watch` and `lru_crawler metadump` behind them in the same read are refused
+/// too, unless a `get`/`gets`/`mn` wrote out in between (measured replies).
+#[test]
+fn watch_and_metadump_behind_quiet_requests_of_the_same_read_are_refused() {
+    const METADUMP_REFUSED: &str = "ERROR cannot pipeline other commands before metadump\r\n";
+    for (input, want) in [
+        (
+            &b"set x 0 0 1 noreply\r\n1\r\nwatch\r\n"[..],
+            REFUSED.to_string(),
+        ),
+        (b"ms k 1 q\r\n1\r\nwatch\r\n", REFUSED.to_string()),
+        (b"mg nope q\r\nwatch\r\n", REFUSED.to_string()),
+        (b"mn\r\nmg nope q\r\nwatch\r\n", format!("MN\r\n{REFUSED}")),
+        (
+            b"get x\r\nmg nope q\r\nwatch\r\n",
+            format!("END\r\n{REFUSED}"),
+        ),
+        (
+            b"set x 0 0 1 noreply\r\n1\r\nlru_crawler metadump all\r\n",
+            METADUMP_REFUSED.to_string(),
+        ),
+        (
+            b"mg nope q\r\nlru_crawler metadump all\r\n",
+            METADUMP_REFUSED.to_string(),
+        ),
+    ] {
+        let (mut s, info) = session();
+        s.start_read();
+        assert_eq!(feed(&mut s, input), want, "{input:?}");
+        assert_eq!(s.watcher(), None, "{input:?}");
+        assert_eq!(info.watch.stats().watchers, 0, "{input:?}");
+        // still a normal connection
+        assert_eq!(feed(&mut s, b"version\r\n"), "VERSION 1.6.18\r\n");
+    }
+    // a write-out point after the quiet ones clears them
+    for (input, want) in [
+        (&b"mg nope q\r\nmn\r\nwatch\r\n"[..], "MN\r\n"),
+        (
+            b"set x 0 0 1 noreply\r\n1\r\nget x\r\nwatch\r\n",
+            "VALUE x 0 1\r\n1\r\nEND\r\n",
+        ),
+    ] {
+        let (mut s, _) = session();
+        s.start_read();
+        assert_eq!(feed(&mut s, input), want, "{input:?}");
+        assert!(s.watcher().is_some(), "{input:?}");
+    }
+    // the same requests sliced into several feeds of one read: still refused
+    let (mut s, _) = session();
+    s.start_read();
+    let mut out = Vec::new();
+    assert_eq!(s.feed(b"mg nope q\r\n", &mut out), Control::Continue);
+    assert_eq!(s.feed(b"watch\r\n", &mut out), Control::Continue);
+    assert_eq!(String::from_utf8(out).unwrap(), REFUSED);
+    assert_eq!(s.watcher(), None);
+    // quiet requests in one read, `watch` in the next: accepted
+    let (mut s, _) = session();
+    s.start_read();
+    let mut out = Vec::new();
+    assert_eq!(
+        s.feed(b"mg nope q\r\nms k 1 q\r\n1\r\n", &mut out),
+        Control::Continue
+    );
+    assert!(out.is_empty());
+    s.start_read();
+    assert_eq!(s.feed(b"watch\r\n", &mut out), Control::Continue);
+    assert!(out.is_empty(), "{out:?}");
+    assert!(s.watcher().is_some());
+}
