@@ -157,6 +157,45 @@ test('watch: a watcher runs no more commands, even those sent with watch', async
   )
 })
 
+test('watch / lru_crawler metadump behind quiet requests of the same read: refused as memcached refuses them', async () => {
+  // each request stacks a response object in memcached, quiet ones too, until a write-out
+  // point (get/gets/mn): one send is one read on loopback
+  const refused = [
+    'set x 0 0 1 noreply\r\n1\r\nwatch\r\n',
+    'ms k 1 q\r\n1\r\nwatch\r\n',
+    'mg nope q\r\nwatch\r\n',
+    'mn\r\nmg nope q\r\nwatch\r\n',
+    'get nope\r\nmg nope q\r\nwatch\r\n',
+    'set x 0 0 1 noreply\r\n1\r\nlru_crawler metadump all\r\n',
+    'mg nope q\r\nlru_crawler metadump all\r\n',
+  ]
+  for (const input of refused) {
+    const conns = await Promise.all(servers.map((s) => open(s.port)))
+    for (const c of conns) c.send(input)
+    const replies = await Promise.all(conns.map((c) => c.until(/before (watch|metadump)\r\n$/, 10_000)))
+    assert.is(replies[1], replies[0], JSON.stringify(input))
+    assert.match(replies[0]!, /ERROR cannot pipeline/, JSON.stringify(input))
+    // still a normal connection
+    for (const c of conns) c.send('version\r\n')
+    const after = await Promise.all(conns.map((c) => c.until('\r\n')))
+    assert.equal(after, ['VERSION 1.6.18\r\n', 'VERSION 1.6.18\r\n'], JSON.stringify(input))
+    for (const c of conns) c.close()
+  }
+  // a write-out point after the quiet requests, or watch in a later read: accepted
+  for (const reads of [['mg nope q\r\nmn\r\nwatch\r\n'], ['set x 0 0 1 noreply\r\n1\r\nget nope\r\nwatch\r\n'], ['mg nope q\r\nms k 1 q\r\n1\r\n', 'watch\r\n']]) {
+    const conns = await Promise.all(servers.map((s) => open(s.port)))
+    for (const [i, read] of reads.entries()) {
+      // quiet requests answer nothing: a pause lets each server read them on their own
+      if (i > 0) await new Promise((r) => setTimeout(r, 200))
+      for (const c of conns) c.send(read)
+    }
+    const replies = await Promise.all(conns.map((c) => c.until(/OK\r\n$/, 10_000)))
+    assert.is(replies[1], replies[0], JSON.stringify(reads))
+    assert.not.match(replies[0]!, /ERROR/, JSON.stringify(reads))
+    for (const c of conns) c.close()
+  }
+})
+
 test('watch fetchers mutations connevents: text, meta and binary requests log what memcached logs', async () => {
   const w = await watchers('fetchers mutations connevents')
   // each client answered once before the requests: memcached logs conn_new when its worker
