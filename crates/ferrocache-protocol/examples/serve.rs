@@ -32,6 +32,8 @@ fn main() -> std::io::Result<()> {
                     Ok(n) => n,
                 };
                 out.clear();
+                // one feed per socket read (matters after a read of only quiet requests)
+                session.start_read();
                 let ctl = session.feed(&buf[..n], &mut out);
                 if conn.write_all(&out).is_err() {
                     return;
