@@ -168,6 +168,8 @@ test('watch / lru_crawler metadump behind quiet requests of the same read: refus
     'get nope\r\nmg nope q\r\nwatch\r\n',
     'set x 0 0 1 noreply\r\n1\r\nlru_crawler metadump all\r\n',
     'mg nope q\r\nlru_crawler metadump all\r\n',
+    // memcached writes out after a read's 21st request, then every 20th: 42 are refused
+    'mg nope q\r\n'.repeat(42) + 'watch\r\n',
   ]
   for (const input of refused) {
     const conns = await Promise.all(servers.map((s) => open(s.port)))
@@ -182,7 +184,7 @@ test('watch / lru_crawler metadump behind quiet requests of the same read: refus
     for (const c of conns) c.close()
   }
   // a write-out point after the quiet requests, or watch in a later read: accepted
-  for (const reads of [['mg nope q\r\nmn\r\nwatch\r\n'], ['set x 0 0 1 noreply\r\n1\r\nget nope\r\nwatch\r\n'], ['mg nope q\r\nms k 1 q\r\n1\r\n', 'watch\r\n']]) {
+  for (const reads of [['mg nope q\r\n'.repeat(41) + 'watch\r\n'], ['mg nope q\r\nmn\r\nwatch\r\n'], ['set x 0 0 1 noreply\r\n1\r\nget nope\r\nwatch\r\n'], ['mg nope q\r\nms k 1 q\r\n1\r\n', 'watch\r\n']]) {
     const conns = await Promise.all(servers.map((s) => open(s.port)))
     for (const [i, read] of reads.entries()) {
       // quiet requests answer nothing: a pause lets each server read them on their own

@@ -142,3 +142,45 @@ fn watch_and_metadump_behind_quiet_requests_of_the_same_read_are_refused() {
     assert!(out.is_empty(), "{out:?}");
     assert!(s.watcher().is_some());
 }
+
+/// memcached writes a read's replies out after its 21st request, then after every 20th
+/// (measured on 1.6.18 with n quiet `mg nope q` then `watch` in one read: accepted for
+/// n = 21, 41, 61, 81, 101, refused for 19, 20, 22, 40, 42, 60, 62, 80), however the
+/// read is sliced into feeds.
+#[test]
+fn the_write_out_every_20_requests_counts_the_whole_read() {
+    for slice in [usize::MAX, 256, 7] {
+        for (n, accepted) in [
+            (19, false),
+            (20, false),
+            (21, true),
+            (22, false),
+            (40, false),
+            (41, true),
+            (42, false),
+            (60, false),
+            (61, true),
+            (62, false),
+            (80, false),
+            (81, true),
+            (101, true),
+        ] {
+            let (mut s, _) = session();
+            let mut input = b"mg nope q\r\n".repeat(n);
+            input.extend_from_slice(b"watch\r\n");
+            s.start_read();
+            let mut out = Vec::new();
+            for part in input.chunks(slice.min(input.len())) {
+                assert_eq!(s.feed(part, &mut out), Control::Continue);
+            }
+            let got = String::from_utf8(out).unwrap();
+            if accepted {
+                assert_eq!(got, "", "n={n} slice={slice}");
+                assert!(s.watcher().is_some(), "n={n} slice={slice}");
+            } else {
+                assert_eq!(got, REFUSED, "n={n} slice={slice}");
+                assert_eq!(s.watcher(), None, "n={n} slice={slice}");
+            }
+        }
+    }
+}
