@@ -10,6 +10,7 @@
 // version, item sizes near the -I cap, values that evict, positive exptimes short enough to
 // pass during a run, flush_all with a delay.
 import { binaryPacket } from './corpus'
+import { rng } from './prng'
 
 /** What a request needs from the run when it is written. */
 export interface Render {
@@ -37,17 +38,6 @@ export interface Request {
   does?: 'read' | 'arith' | 'cull'
 }
 
-/** mulberry32: a small seeded PRNG, so that a seed replays the same stream. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Rand = () => number
 
@@ -290,7 +280,7 @@ function binary(rand: Rand): Omit<Request, 'batch'> {
 
 /** A stream of `count` requests (about), from `seed`. */
 export function generate(seed: number, count = 40): Request[] {
-  const rand = prng(seed)
+  const rand = rng(seed)
   const withBinary = chance(rand, 0.4)
   const withSecondText = chance(rand, 0.3)
   const out: Request[] = []

@@ -5,6 +5,7 @@
 // first appearance and remaining TTLs / access ages coarsened (they tick during a run).
 import net from 'node:net'
 import { binaryPacket } from './corpus'
+import { connectLocal } from './raw'
 import type { Render, Request } from './diffgen'
 
 const MARK_OPAQUE = 0xfeedface
@@ -27,23 +28,8 @@ class Conn {
     socket.on('error', () => {})
   }
 
-  static open(port: number): Promise<Conn> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1')
-      s.setNoDelay(true)
-      const timer = setTimeout(() => {
-        s.destroy()
-        reject(new Error(`connect to ${port} timed out`))
-      }, 5_000)
-      s.once('connect', () => {
-        clearTimeout(timer)
-        resolve(new Conn(s))
-      })
-      s.once('error', (e) => {
-        clearTimeout(timer)
-        reject(e)
-      })
-    })
+  static async open(port: number): Promise<Conn> {
+    return new Conn(await connectLocal(port))
   }
 
   /** Resolves once `done()` holds, the connection closed, or `ms` passed. */

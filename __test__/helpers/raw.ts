@@ -2,6 +2,26 @@
 // until it has been quiet for a while (or closed the connection).
 import net from 'node:net'
 
+/** A connected socket to 127.0.0.1:`port` (Nagle off), or a rejection after `ms`. */
+export function connectLocal(port: number, ms = 5_000): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1')
+    s.setNoDelay(true)
+    const timer = setTimeout(() => {
+      s.destroy()
+      reject(new Error(`connect to ${port} timed out`))
+    }, ms)
+    s.once('connect', () => {
+      clearTimeout(timer)
+      resolve(s)
+    })
+    s.once('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+  })
+}
+
 export class RawConn {
   private chunks: Buffer[] = []
   private lastData = Date.now()
@@ -18,23 +38,8 @@ export class RawConn {
     socket.on('error', () => {})
   }
 
-  static open(port: number, ms = 5_000): Promise<RawConn> {
-    return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1')
-      s.setNoDelay(true)
-      const timer = setTimeout(() => {
-        s.destroy()
-        reject(new Error(`connect to ${port} timed out`))
-      }, ms)
-      s.once('connect', () => {
-        clearTimeout(timer)
-        resolve(new RawConn(s))
-      })
-      s.once('error', (e) => {
-        clearTimeout(timer)
-        reject(e)
-      })
-    })
+  static async open(port: number, ms = 5_000): Promise<RawConn> {
+    return new RawConn(await connectLocal(port, ms))
   }
 
   send(data: Buffer | string): void {
