@@ -1,7 +1,8 @@
 // The remote cache: the embedded `Cache`'s Promise API (CacheLike) over one or many
-// memcached-protocol servers (ferrocached, memcached). Each key goes to one server by
-// ketama; requests are meta commands (one reply each, flags and CAS in one round trip)
-// pipelined on a few connections per server.
+// memcached-protocol servers (ferrocached, memcached), or a proxy in front of them. Each
+// key goes to one server by ketama; requests are meta commands (one reply each, flags and
+// CAS in one round trip), or text commands (`protocol`, wire.ts), pipelined on a few
+// connections per server.
 import { checkRaw, encodeValue } from '../encoding'
 import { parseWrite, readEncoding, toU64, type Write } from '../options'
 import { delayToSeconds, requiredTtlToExptime } from '../ttl'
@@ -18,16 +19,25 @@ import type {
   ReadOptions,
   WriteOptions,
 } from '../types'
-import { Connection } from './connection'
+import { Connection, type Pending } from './connection'
 import { cacheError } from './errors'
 import { Continuum } from './ketama'
 import { checkKey } from './keys'
 import { ServerNode } from './node'
 import { parseClientOptions, type ClientOptions } from './options'
-import { ARITH, Batch, FOUND, GET, GETS, OK, Request, STORE, StatsRequest } from './requests'
+import { ARITH, FOUND, GET, GETS, OK, STORE, StatsRequest, type Kind } from './requests'
 import { sumStats, toCacheStats } from './stats'
+import type { BatchResult, Reject, StoreMode, Wire } from './wire'
 
-type Kind = ConstructorParameters<typeof Request>[1]
+/** A request as `Connection.send` takes it: text, and for a store the value and the tail. */
+type Wired = [text: string, value?: RawValue, tail?: string]
+
+/** The requests of one server's share of a batch, and what reads their replies. */
+interface BatchPart {
+  pending: Pending
+  count: number
+  request(j: number): Wired
+}
 
 function toArray<T>(items: Iterable<T>, name: string): T[] {
   if (Array.isArray(items)) return items
@@ -37,15 +47,12 @@ function toArray<T>(items: Iterable<T>, name: string): T[] {
   return Array.from(items)
 }
 
-/** ` T<exptime> F<flags>` as far as they differ from the defaults. */
-function writeFlags(w: Write): string {
-  return (w.exptime === 0 ? '' : ` T${w.exptime}`) + (w.flags === 0 ? '' : ` F${w.flags}`)
-}
-
-/** An `ms` as `send` takes it: the connection puts the value's byte length in between. */
-function storeLine(key: string, value: RawValue, tail: string): [string, RawValue, string] {
-  return [`ms ${key} `, value, tail]
-}
+/** What twemproxy (nutcracker 0.5) does not forward, and what to do instead. */
+const NOT_FORWARDED = {
+  gat: ['gat', 'use get and touch'],
+  flush: ['flush_all', 'flush through a Client connected to the servers themselves'],
+  stats: ['stats', "read the servers' stats through a Client connected to them, or nutcracker's own stats port"],
+} as const
 
 /**
  * A cache spread over memcached-protocol servers, with the same methods as the embedded
@@ -65,6 +72,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   readonly #readFromReplica: boolean
   #nextReplica = 0
   readonly #encoding: Encoding
+  readonly #wire: Wire
   readonly #remove: boolean
   readonly #timeout: number
   readonly #plain: Write
@@ -74,6 +82,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   constructor(options: ClientOptions<E>) {
     const o = parseClientOptions(options)
     this.#encoding = o.encoding
+    this.#wire = o.settings.wire
     this.#remove = o.remove
     this.#timeout = o.settings.timeout
     this.#plain = parseWrite(undefined, o.encoding)
@@ -86,6 +95,11 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   /** The default encoding of values read. */
   get encoding(): E {
     return this.#encoding as E
+  }
+
+  /** The dialect spoken: `'meta'`, `'text'` or `'twemproxy'` (the `protocol` option). */
+  get protocol(): 'meta' | 'text' | 'twemproxy' {
+    return this.#wire.protocol
   }
 
   /** Whether `close()` has been called. */
@@ -142,9 +156,19 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   #one<T>(key: string, kind: Kind, encoding: Encoding, text: string, value?: RawValue, tail?: string, read = false): Promise<T> {
     const node = read ? this.#readRoute(key) : this.#route(key)
     return new Promise<T>((resolve, reject) => {
-      const req = new Request(Date.now() + this.#timeout, kind, encoding, node.label, resolve as (v: unknown) => void, reject)
-      node.send(req, text, value, tail)
+      node.send(this.#wire.one(kind, Date.now() + this.#timeout, encoding, node.label, resolve as (v: unknown) => void, reject), text, value, tail)
     })
+  }
+
+  /** Rejects what twemproxy would answer by closing the connection (and every request on it). */
+  #forwarded(method: keyof typeof NOT_FORWARDED): void {
+    if (this.#wire.protocol !== 'twemproxy') return
+    const [command, instead] = NOT_FORWARDED[method]
+    throw cacheError(
+      Error,
+      'FERROCACHE_NOT_FORWARDED',
+      `${method}() is not available with protocol 'twemproxy': nutcracker 0.5 does not forward '${command}' (it closes the connection); ${instead}`,
+    )
   }
 
   /** Groups key indexes by the server each key goes to. */
@@ -159,34 +183,27 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return groups
   }
 
-  /** One pipelined batch per server: `line(i)` is the request for key index i. */
+  /** One pipelined batch per server: `part` gives a server's requests for its key
+   * indexes, all written together, and what reads their replies. */
   #batch(
     keys: readonly string[],
-    encoding: Encoding | undefined,
-    line: (i: number) => [string, RawValue?, string?],
-    read = false,
-  ): Promise<Array<{ indexes: number[]; values: unknown[]; hits: number }>> {
+    read: boolean,
+    part: (indexes: number[], deadline: number, server: string, resolve: (r: BatchResult) => void, reject: Reject) => BatchPart,
+  ): Promise<Array<BatchResult & { indexes: number[] }>> {
     const groups = this.#group(keys, read)
     return Promise.all(
       [...groups].map(
         ([node, indexes]) =>
-          new Promise<{ indexes: number[]; values: unknown[]; hits: number }>((resolve, reject) => {
+          new Promise<BatchResult & { indexes: number[] }>((resolve, reject) => {
             const conn = node.connection()
-            const batch = new Batch(
-              Date.now() + this.#timeout,
-              indexes.length,
-              encoding,
-              node.label,
-              (r) => resolve({ indexes, ...r }),
-              reject,
-            )
+            const p = part(indexes, Date.now() + this.#timeout, node.label, (r) => resolve({ indexes, ...r }), reject)
             if (!(conn instanceof Connection)) return reject(conn)
             // One queue entry for the batch; every request goes into the same write.
-            indexes.forEach((at, j) => {
-              const [t, v, tail] = line(at)
-              if (j === 0) conn.send(batch, t, v, tail)
+            for (let j = 0; j < p.count; j++) {
+              const [t, v, tail] = p.request(j)
+              if (j === 0) conn.send(p.pending, t, v, tail)
               else conn.sendMore(t, v, tail)
-            })
+            }
           }),
       ),
     )
@@ -194,12 +211,12 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   async get<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
     const encoding = options === undefined ? this.#encoding : readEncoding(options, this.#encoding)
-    return this.#one(checkKey(key), GET, encoding, `mg ${key} v\r\n`, undefined, undefined, true)
+    return this.#one(checkKey(key), GET, encoding, this.#wire.get(key), undefined, undefined, true)
   }
 
   async gets<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<CasEntry<Decoded<F>> | undefined> {
     const encoding = readEncoding(options, this.#encoding)
-    return this.#one(checkKey(key), GETS, encoding, `mg ${key} v f c\r\n`)
+    return this.#one(checkKey(key), GETS, encoding, this.#wire.gets(key))
   }
 
   async getMany<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Promise<Map<string, Decoded<F>>> {
@@ -207,9 +224,11 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     const list = toArray(keys, 'keys')
     list.forEach((k, i) => checkKey(k, `keys[${i}]`))
     const found = new Array<unknown>(list.length)
-    for (const r of await this.#batch(list, encoding, (i) => [`mg ${list[i]} v\r\n`], true)) {
-      r.indexes.forEach((at, j) => (found[at] = r.values[j]))
-    }
+    const results = await this.#batch(list, true, (indexes, deadline, server, resolve, reject) => {
+      const { pending, lines } = this.#wire.getMany(indexes.map((i) => list[i]!), deadline, encoding, server, resolve, reject)
+      return { pending, count: lines.length, request: (j) => [lines[j]!] }
+    })
+    for (const r of results) r.indexes.forEach((at, j) => (found[at] = r.values[j]))
     const out = new Map<string, Decoded<F>>()
     list.forEach((k, i) => {
       if (found[i] !== undefined) out.set(k, found[i] as Decoded<F>)
@@ -217,11 +236,11 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return out
   }
 
-  #store(mode: string, key: string, value: unknown, options: WriteOptions | undefined, cas = ''): Promise<boolean> {
+  #store(mode: StoreMode, key: string, value: unknown, options: WriteOptions | undefined, cas?: bigint): Promise<boolean> {
     const w = this.#write(options)
     checkKey(key)
-    const [text, bytes, tail] = storeLine(key, encodeValue(value, w.encoding), writeFlags(w) + mode + cas)
-    return this.#one(key, STORE, w.encoding, text, bytes, tail)
+    const [text, tail] = this.#wire.store(key, mode, w, cas)
+    return this.#one(key, STORE, w.encoding, text, encodeValue(value, w.encoding), tail)
   }
 
   readonly #fetcher: Fetcher<E> = new Fetcher<E>(this)
@@ -233,7 +252,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   async set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
-    return this.#store('', key, value, options)
+    return this.#store('set', key, value, options)
   }
 
   async setMany<F extends Encoding = E>(entries: Iterable<readonly [string, Encodable<F>]>, options?: WriteOptions<F>): Promise<void> {
@@ -245,69 +264,81 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
       keys.push(checkKey(entry[0], `entries[${keys.length}] key`))
       values.push(encodeValue(entry[1], w.encoding, `value of '${String(entry[0])}'`))
     }
-    const tail = writeFlags(w)
-    await this.#batch(keys, undefined, (i) => storeLine(keys[i]!, values[i]!, tail))
+    await this.#batch(keys, false, (indexes, deadline, server, resolve, reject) => ({
+      pending: this.#wire.many(indexes.length, deadline, server, resolve, reject),
+      count: indexes.length,
+      request: (j) => {
+        const i = indexes[j]!
+        const [text, tail] = this.#wire.store(keys[i]!, 'set', w, undefined)
+        return [text, values[i]!, tail]
+      },
+    }))
   }
 
   async add<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
-    return this.#store(' ME', key, value, options)
+    return this.#store('add', key, value, options)
   }
 
   async replace<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
-    return this.#store(' MR', key, value, options)
+    return this.#store('replace', key, value, options)
   }
 
   async append(key: string, value: RawValue): Promise<boolean> {
-    return this.#store(' MA', key, checkRaw(value), { encoding: 'buffer' })
+    return this.#store('append', key, checkRaw(value), { encoding: 'buffer' })
   }
 
   async prepend(key: string, value: RawValue): Promise<boolean> {
-    return this.#store(' MP', key, checkRaw(value), { encoding: 'buffer' })
+    return this.#store('prepend', key, checkRaw(value), { encoding: 'buffer' })
   }
 
   async cas<F extends Encoding = E>(key: string, value: Encodable<F>, cas: bigint | number, options?: WriteOptions<F>): Promise<boolean> {
     const token = toU64('cas', cas)
-    return this.#store('', key, value, options, ` C${token}`)
+    return this.#store('cas', key, value, options, token)
   }
 
-  #arith(key: string, mode: string, delta: bigint | number): Promise<bigint | undefined> {
+  #arith(key: string, incr: boolean, delta: bigint | number): Promise<bigint | undefined> {
     const d = toU64('delta', delta)
-    return this.#one(checkKey(key), ARITH, 'buffer', `ma ${key} v ${mode}${d === 1n ? '' : ` D${d}`}\r\n`)
+    return this.#one(checkKey(key), ARITH, 'buffer', this.#wire.arith(key, incr, d))
   }
 
   async incr(key: string, delta: bigint | number = 1n): Promise<bigint | undefined> {
-    return this.#arith(key, 'MI', delta)
+    return this.#arith(key, true, delta)
   }
 
   async decr(key: string, delta: bigint | number = 1n): Promise<bigint | undefined> {
-    return this.#arith(key, 'MD', delta)
+    return this.#arith(key, false, delta)
   }
 
   async touch(key: string, ttl: number): Promise<boolean> {
     const exptime = requiredTtlToExptime(ttl)
-    return this.#one(checkKey(key), FOUND, 'buffer', `mg ${key} T${exptime}\r\n`)
+    return this.#one(checkKey(key), FOUND, 'buffer', this.#wire.touch(key, exptime))
   }
 
   async gat<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
     const encoding = readEncoding(options, this.#encoding)
     const exptime = requiredTtlToExptime(ttl)
-    return this.#one(checkKey(key), GET, encoding, `mg ${key} v T${exptime}\r\n`)
+    checkKey(key)
+    this.#forwarded('gat')
+    return this.#one(key, GET, encoding, this.#wire.gat(key, exptime))
   }
 
   async delete(key: string): Promise<boolean> {
-    return this.#one(checkKey(key), FOUND, 'buffer', `md ${key}\r\n`)
+    return this.#one(checkKey(key), FOUND, 'buffer', this.#wire.delete(key))
   }
 
   async deleteMany(keys: Iterable<string>): Promise<number> {
     const list = toArray(keys, 'keys')
     list.forEach((k, i) => checkKey(k, `keys[${i}]`))
-    const results = await this.#batch(list, undefined, (i) => [`md ${list[i]}\r\n`])
+    const results = await this.#batch(list, false, (indexes, deadline, server, resolve, reject) => ({
+      pending: this.#wire.many(indexes.length, deadline, server, resolve, reject),
+      count: indexes.length,
+      request: (j) => [this.#wire.delete(list[indexes[j]!]!)],
+    }))
     return results.reduce((n, r) => n + r.hits, 0)
   }
 
   async has(key: string): Promise<boolean> {
-    // `mg` with no flags: HD or EN, no value sent. Servers count it as a get.
-    return this.#one(checkKey(key), FOUND, 'buffer', `mg ${key}\r\n`)
+    return this.#one(checkKey(key), this.#wire.hasKind, 'buffer', this.#wire.has(key))
   }
 
   /** Every server that is not marked dead (`remove` or not: it only decides where dead servers' keys go). */
@@ -321,11 +352,12 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   /** Invalidates every item on every live server. */
   async flush(delay?: number): Promise<void> {
     const seconds = delayToSeconds(delay)
+    this.#forwarded('flush')
     await Promise.all(
       this.#live().map(
         (node) =>
           new Promise((resolve, reject) => {
-            node.send(new Request(Date.now() + this.#timeout, OK, 'buffer', node.label, resolve, reject), `flush_all ${seconds}\r\n`)
+            node.send(this.#wire.one(OK, Date.now() + this.#timeout, 'buffer', node.label, resolve, reject), `flush_all ${seconds}\r\n`)
           }),
       ),
     )
@@ -333,6 +365,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** Each live server's counters, by `host:port`. */
   async statsByServer(): Promise<Map<string, CacheStats>> {
+    this.#forwarded('stats')
     const live = this.#live()
     const all = await Promise.all(
       live.map(

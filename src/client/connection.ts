@@ -5,18 +5,22 @@
 // (its reply could still come and be taken for the next request's) and fails everything
 // queued behind it.
 import net from 'node:net'
+import { hostPort } from './address'
 import { cacheError, type CacheError } from './errors'
+import { LoginReply, loginRequest, type Login } from './login'
 
 /** A request's share of the reply stream. */
 export interface Pending {
   /** Epoch ms after which the request times out. */
   deadline: number
-  /** One reply line; for a `VA` reply the value is `buf[start, end)`. Returns true when
+  /** One reply line; for a `VA` or `VALUE` reply the value is `buf[start, end)`. Returns true when
    * this request has all its replies. Must not throw. */
   reply(head: string, buf: Buffer, start: number, end: number): boolean
   fail(err: Error): void
   /** Set by `reply` when the reply fits no request: the connection is closed. */
   broken?: boolean
+  /** Why, when `reply` knows better than "out of step" (a refused login). */
+  failure?: CacheError
 }
 
 export interface ConnectionOptions {
@@ -24,9 +28,12 @@ export interface ConnectionOptions {
   port: number
   connectTimeout: number
   timeout: number
+  /** Sent first, before any request: memcached's text login. */
+  login?: Login
   /** The connection ended on its own (not through `close`). `failed` is false when an
    * idle, established connection was closed by the server (an idle timeout, say). */
   onFailure(conn: Connection, err: CacheError, failed: boolean): void
+  /** Connected (and logged in, with `login`). */
   onConnect(conn: Connection): void
 }
 
@@ -34,6 +41,16 @@ const OUT_MIN = 16 * 1024
 /** Written buffers up to this size are kept for the next ticks' requests. */
 const OUT_KEEP_MAX = 4 * 1024 * 1024
 const VA = 0x4156 // "VA" read as a little-endian uint16 of the first two bytes
+const LUE_ = 0x2045554c // "LUE " as a little-endian uint32: the rest of "VALUE "
+
+/** Where the byte count of a text `VALUE <key> <flags> <bytes>` line starts, or -1 when
+ * the line is not one (the meta path's `VA <bytes>` is told apart by its third byte). */
+function textValueSizeAt(buf: Buffer, pos: number, nl: number): number {
+  if (nl - pos < 11 || buf.readUInt32LE(pos + 2) !== LUE_) return -1
+  const afterKey = buf.indexOf(32, pos + 6)
+  const afterFlags = afterKey === -1 || afterKey >= nl ? -1 : buf.indexOf(32, afterKey + 1)
+  return afterFlags === -1 || afterFlags >= nl ? -1 : afterFlags + 1
+}
 
 export class Connection {
   readonly #o: ConnectionOptions
@@ -63,7 +80,7 @@ export class Connection {
 
   constructor(o: ConnectionOptions) {
     this.#o = o
-    this.#label = `${o.host}:${o.port}`
+    this.#label = hostPort(o.host, o.port)
     const socket = net.connect({ host: o.host, port: o.port, noDelay: true })
     this.#socket = socket
     this.#closedPromise = new Promise((resolve) => socket.once('close', () => resolve()))
@@ -74,7 +91,7 @@ export class Connection {
       clearTimeout(this.#connectTimer)
       this.#connectTimer = undefined
       this.#connected = true
-      o.onConnect(this)
+      if (o.login === undefined) o.onConnect(this)
     })
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -84,6 +101,12 @@ export class Connection {
       this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} closed`, this.#label))
     })
     this.#setRef(false)
+    if (o.login !== undefined) {
+      // First in the queue and in the first write; requests made meanwhile follow it.
+      const [text, value] = loginRequest(o.login)
+      const reply = new LoginReply(Date.now() + o.connectTimeout + o.timeout, o.login.username, this.#label, () => o.onConnect(this))
+      this.send(reply, text, value)
+    }
   }
 
   /** Requests written and not yet answered. */
@@ -226,20 +249,23 @@ export class Connection {
       let end = 0
       let next = nl + 1
       if (nl - pos > 3 && buf.readUInt16LE(pos) === VA) {
-        const size = parseInt(buf.toString('latin1', pos + 3, Math.min(nl, pos + 16)), 10)
-        if (next + size + 2 > buf.length) {
-          this.#need = next + size + 2 - pos // the value is still coming
-          break
+        const sizeAt = buf[pos + 2] === 32 ? pos + 3 : textValueSizeAt(buf, pos, nl)
+        if (sizeAt !== -1) {
+          const size = parseInt(buf.toString('latin1', sizeAt, Math.min(nl, sizeAt + 13)), 10)
+          if (next + size + 2 > buf.length) {
+            this.#need = next + size + 2 - pos // the value is still coming
+            break
+          }
+          start = next
+          end = next + size
+          next = end + 2
         }
-        start = next
-        end = next + size
-        next = end + 2
       }
       const head = buf.toString('latin1', pos, buf[nl - 1] === 13 ? nl - 1 : nl)
       pos = next
       const done = p.reply(head, buf, start, end)
       if (p.broken === true) {
-        this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a reply out of step; connection closed`, this.#label))
+        this.#fail(p.failure ?? cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a reply out of step; connection closed`, this.#label))
         return
       }
       if (done) {

@@ -9,6 +9,8 @@ export type ClientErrorCode =
   | 'FERROCACHE_SERVER_DEAD' // marked dead after `removeAfter` failures (and `remove` is off)
   | 'FERROCACHE_NO_SERVERS' // every server is dead or removed
   | 'FERROCACHE_SERVER_ERROR' // the server answered ERROR / CLIENT_ERROR / SERVER_ERROR
+  | 'FERROCACHE_AUTH' // the server refused the login (`username`/`password`)
+  | 'FERROCACHE_NOT_FORWARDED' // protocol 'twemproxy': the proxy does not forward this command
   | 'FERROCACHE_CLOSED'
 
 type ErrorClass = ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor

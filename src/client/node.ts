@@ -1,11 +1,14 @@
 // One server of the pool: a few pipelined connections, and its health. A connection
 // failure makes the server "failing": requests to it fail at once for `retry` ms, then
 // a new connection is tried. After `removeAfter` failures in a row it is dead: it stays
-// out for `reconnect` ms, then a background probe (`mn`) brings it back when it answers.
+// out for `reconnect` ms, then a background probe (`mn`; text: `version`) brings it back.
 // (libmemcached's RETRY_TIMEOUT / SERVER_FAILURE_LIMIT / DEAD_TIMEOUT, twemproxy's
 // server_retry_timeout / server_failure_limit.)
+import { hostPort } from './address'
 import { Connection, type Pending } from './connection'
 import { cacheError, type CacheError } from './errors'
+import type { Login } from './login'
+import type { Wire } from './wire'
 
 export interface NodeSettings {
   poolSize: number
@@ -14,6 +17,10 @@ export interface NodeSettings {
   retry: number
   removeAfter: number
   reconnect: number
+  /** The dialect: decides the probe. */
+  wire: Wire
+  /** Sent first on every connection. */
+  login: Login | undefined
 }
 
 export interface NodeAddress {
@@ -36,6 +43,8 @@ export class ServerNode {
   readonly #onChange: (node: ServerNode) => void
   #conns: Connection[] = []
   #failures = 0
+  /** What the last failure was, for the messages of requests refused meanwhile. */
+  #lastFailure = ''
   #retryAt = 0
   #dead = false
   #probeTimer: NodeJS.Timeout | undefined
@@ -46,7 +55,7 @@ export class ServerNode {
     this.port = address.port
     this.weight = address.weight
     this.name = address.name
-    this.label = `${address.host}:${address.port}`
+    this.label = hostPort(address.host, address.port)
     this.#s = settings
     this.#onChange = onChange
   }
@@ -61,14 +70,19 @@ export class ServerNode {
   connection(): Connection | CacheError {
     if (this.#closed) return cacheError(Error, 'FERROCACHE_CLOSED', 'the client is closed')
     if (this.#dead) {
-      return cacheError(Error, 'FERROCACHE_SERVER_DEAD', `${this.label} is marked dead after ${this.#failures} failures`, this.label)
+      return cacheError(Error, 'FERROCACHE_SERVER_DEAD', `${this.label} is marked dead after ${this.#failures} failures (${this.#lastFailure})`, this.label)
     }
     let best: Connection | undefined
     for (const c of this.#conns) if (best === undefined || c.pending < best.pending) best = c
     if (best !== undefined && (best.pending === 0 || this.#conns.length >= this.#s.poolSize)) return best
     if (this.#failures > 0 && Date.now() < this.#retryAt) {
       if (best !== undefined) return best
-      return cacheError(Error, 'FERROCACHE_SERVER_FAILING', `${this.label} failed ${this.#failures} time(s); retrying after ${this.#s.retry} ms`, this.label)
+      return cacheError(
+        Error,
+        'FERROCACHE_SERVER_FAILING',
+        `${this.label} failed ${this.#failures} time(s) (${this.#lastFailure}); retrying after ${this.#s.retry} ms`,
+        this.label,
+      )
     }
     const conn = this.#open()
     this.#conns.push(conn)
@@ -96,16 +110,18 @@ export class ServerNode {
       port: this.port,
       timeout: this.#s.timeout,
       connectTimeout: this.#s.connectTimeout,
+      login: this.#s.login,
       onConnect: () => {
         this.#failures = 0
       },
-      onFailure: (conn, _err, failed) => this.#lost(conn, failed),
+      onFailure: (conn, err, failed) => this.#lost(conn, err, failed),
     })
   }
 
-  #lost(conn: Connection, failed: boolean): void {
+  #lost(conn: Connection, err: CacheError, failed: boolean): void {
     this.#conns = this.#conns.filter((c) => c !== conn)
     if (!failed || this.#closed || this.#dead) return
+    this.#lastFailure = err.message
     // Connections failing together (a crash breaks them all) count once per retry window.
     if (this.#failures > 0 && Date.now() < this.#retryAt) return
     this.#failures++
@@ -126,7 +142,8 @@ export class ServerNode {
     this.#probeTimer.unref()
   }
 
-  /** One `mn` on a fresh connection: an answer brings the server back. */
+  /** One `mn` (text: `version`) on a fresh connection, after the login if there is
+   * one: an answer brings the server back. */
   #probe(): void {
     if (this.#closed) return
     const conn = new Connection({
@@ -134,17 +151,19 @@ export class ServerNode {
       port: this.port,
       timeout: this.#s.timeout,
       connectTimeout: this.#s.connectTimeout,
+      login: this.#s.login,
       onConnect: () => {},
       // Counts only once the probe succeeded and the connection joined the pool.
-      onFailure: (c, _err, failed) => {
-        if (this.#conns.includes(c)) this.#lost(c, failed)
+      onFailure: (c, err, failed) => {
+        if (this.#conns.includes(c)) this.#lost(c, err, failed)
       },
     })
+    const wire = this.#s.wire
     conn.send(
       {
-        deadline: Date.now() + this.#s.timeout,
+        deadline: Date.now() + this.#s.connectTimeout + this.#s.timeout,
         reply: (head) => {
-          if (head !== 'MN' || this.#closed) {
+          if (!wire.probeAnswered(head) || this.#closed) {
             void conn.close()
             if (!this.#closed) this.#scheduleProbe()
             return true
@@ -160,7 +179,7 @@ export class ServerNode {
           if (!this.#closed) this.#scheduleProbe()
         },
       },
-      'mn\r\n',
+      wire.probe,
     )
   }
 }

@@ -2,13 +2,17 @@
 // TypeError / RangeError naming the option, as for `new Cache()`.
 import { checkEncoding } from '../encoding'
 import type { Encoding } from '../types'
+import { DEFAULT_PORT, hostPort, plainHost, splitAddress } from './address'
+import type { Login } from './login'
 import type { NodeAddress, NodeSettings } from './node'
+import { wireFor, type Protocol } from './wire'
 
-/** A server: `'host:port'`, `'host:port:weight'` (twemproxy's form), or an object. */
+/** A server: `'host:port'`, `'host:port:weight'` (twemproxy's form), `'[ipv6]:port'`, a
+ * bare IPv6 address (port 11211), or an object. */
 export type ServerSpec =
   | string
   | {
-      /** Host name or address. */
+      /** Host name or address (IPv6 with or without brackets). */
       host: string
       /** TCP port (default 11211). */
       port?: number
@@ -55,10 +59,26 @@ export interface ClientOptions<E extends Encoding = Encoding> {
    * `gets`, `gat` and `touch` always go to the primary). A server with no live replica is read itself.
    */
   readFrom?: 'primary' | 'replica'
+  /**
+   * The dialect spoken (default `'meta'`): `'meta'` — memcached's meta commands, one reply
+   * per request; `'text'` — the classic text commands (`get`/`set`/`incr`…), for servers and
+   * proxies without meta commands, with the same results; `'twemproxy'` — the text commands
+   * twemproxy (nutcracker) 0.5 forwards: `gat`, `flush`, `stats` and `statsByServer` reject
+   * with FERROCACHE_NOT_FORWARDED instead of being sent (the proxy would close the connection).
+   */
+  protocol?: 'meta' | 'text' | 'twemproxy'
+  /** With `password`: memcached's text login (`-Y` user file), sent first on every
+   * connection, in either dialect. No spaces or control characters. */
+  username?: string
+  /** With `username`: the password of the text login (no spaces or control characters). */
+  password?: string
 }
 
-const NAMES = new Set(['servers', 'encoding', 'poolSize', 'timeout', 'connectTimeout', 'retry', 'removeAfter', 'reconnect', 'remove', 'readFrom'])
-const DEFAULT_PORT = 11211
+const NAMES = new Set([
+  'servers', 'encoding', 'poolSize', 'timeout', 'connectTimeout', 'retry', 'removeAfter', 'reconnect', 'remove', 'readFrom',
+  'protocol', 'username', 'password',
+])
+const PROTOCOLS: readonly Protocol[] = ['meta', 'text', 'twemproxy']
 
 function int(name: string, value: unknown, fallback: number, min: number, max = 2 ** 31 - 1): number {
   if (value === undefined) return fallback
@@ -71,12 +91,11 @@ function int(name: string, value: unknown, fallback: number, min: number, max = 
 
 function parseServer(spec: unknown, name: string): NodeAddress {
   if (typeof spec === 'string') {
-    const m = /^([^\s:]+)(?::(\d+))?(?::(\d+))?$/.exec(spec)
-    if (!m) throw new TypeError(`${name} must look like 'host:port' or 'host:port:weight', got '${spec}'`)
+    const a = splitAddress(spec, name)
     return {
-      host: m[1]!,
-      port: int(`${name} port`, m[2] === undefined ? undefined : Number(m[2]), DEFAULT_PORT, 1, 65535),
-      weight: int(`${name} weight`, m[3] === undefined ? undefined : Number(m[3]), 1, 1),
+      host: a.host,
+      port: int(`${name} port`, a.port === undefined ? undefined : Number(a.port), DEFAULT_PORT, 1, 65535),
+      weight: int(`${name} weight`, a.weight === undefined ? undefined : Number(a.weight), 1, 1),
     }
   }
   if (typeof spec !== 'object' || spec === null) throw new TypeError(`${name} must be a string or an object`)
@@ -89,7 +108,7 @@ function parseServer(spec: unknown, name: string): NodeAddress {
     return { host: a.host, port: a.port, weight: 1 }
   })
   return {
-    host: o.host,
+    host: plainHost(o.host, `${name}.host`),
     port: int(`${name}.port`, o.port, DEFAULT_PORT, 1, 65535),
     weight: int(`${name}.weight`, o.weight, 1, 1),
     ...(o.name === undefined ? {} : { name: o.name as string }),
@@ -103,6 +122,7 @@ export function parseClientOptions(options: unknown): {
   encoding: Encoding
   remove: boolean
   readFromReplica: boolean
+  protocol: Protocol
 } {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object with servers')
   const o = options as Record<string, unknown>
@@ -115,7 +135,7 @@ export function parseClientOptions(options: unknown): {
   const servers = o.servers.map((s, i) => parseServer(s, `servers[${i}]`))
   const seen = new Set<string>()
   for (const s of servers) {
-    const id = `${s.host}:${s.port}`
+    const id = hostPort(s.host, s.port)
     if (seen.has(id)) throw new RangeError(`servers lists ${id} twice`)
     seen.add(id)
   }
@@ -123,7 +143,16 @@ export function parseClientOptions(options: unknown): {
   if (o.readFrom !== undefined && o.readFrom !== 'primary' && o.readFrom !== 'replica') {
     throw new TypeError(`readFrom must be 'primary' or 'replica', got ${String(o.readFrom)}`)
   }
+  if (o.protocol !== undefined && !PROTOCOLS.includes(o.protocol as Protocol)) {
+    throw new TypeError(`protocol must be 'meta', 'text' or 'twemproxy', got ${String(o.protocol)}`)
+  }
+  const protocol = (o.protocol ?? 'meta') as Protocol
+  const login = parseLogin(o.username, o.password)
+  if (login !== undefined && protocol === 'twemproxy') {
+    throw new TypeError("username/password cannot be used with protocol 'twemproxy': the proxy keeps its own connections to the servers and does not log in")
+  }
   return {
+    protocol,
     readFromReplica: o.readFrom === 'replica',
     servers,
     encoding: o.encoding === undefined ? 'buffer' : checkEncoding(o.encoding, 'encoding'),
@@ -135,6 +164,25 @@ export function parseClientOptions(options: unknown): {
       retry: int('retry', o.retry, 1000, 0),
       removeAfter: int('removeAfter', o.removeAfter, 2, 1),
       reconnect: int('reconnect', o.reconnect, 10_000, 1),
+      wire: wireFor(protocol),
+      login,
     },
   }
+}
+
+/** A login credential: what `user pass` can carry (memcached splits it on spaces). */
+function credential(name: string, value: unknown): string {
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string, got ${typeof value}`)
+  if (value === '') throw new TypeError(`${name} must not be empty`)
+  if (/[\x00-\x20\x7f]/.test(value)) {
+    throw new TypeError(`${name} must not contain spaces or control characters (memcached's text login sends 'username password' split on spaces)`)
+  }
+  return value
+}
+
+function parseLogin(username: unknown, password: unknown): Login | undefined {
+  if (username === undefined && password === undefined) return undefined
+  if (username === undefined) throw new TypeError('password needs username')
+  if (password === undefined) throw new TypeError('username needs password')
+  return { username: credential('username', username), password: credential('password', password) }
 }

@@ -11,11 +11,13 @@ export const FOUND = 2 // mg k [T] / md k → true on HD, false on EN/NF
 export const STORE = 3 // ms              → true on HD, false on NS/EX/NF
 export const ARITH = 4 // ma k v          → bigint | undefined
 export const OK = 5 // flush_all          → undefined on OK
-type Kind = typeof GET | typeof GETS | typeof FOUND | typeof STORE | typeof ARITH | typeof OK
+export const HAS = 6 // text `get k`      → true on a value, false on a miss (meta: FOUND)
+export type Kind = typeof GET | typeof GETS | typeof FOUND | typeof STORE | typeof ARITH | typeof OK | typeof HAS
 
-type Settle = (value: unknown) => void
+export type Settle = (value: unknown) => void
 
-function isError(head: string): boolean {
+/** An error line of either protocol: ERROR, CLIENT_ERROR …, SERVER_ERROR …. */
+export function isError(head: string): boolean {
   const c = head.charCodeAt(0)
   return (c === 67 /*C*/ || c === 83 /*S*/ || c === 69 /*E*/) && /^(CLIENT_ERROR|SERVER_ERROR|ERROR)\b/.test(head)
 }
@@ -31,7 +33,8 @@ export function decode(buf: Buffer, start: number, end: number, encoding: Encodi
   return encoding === 'json' ? JSON.parse(text) : text
 }
 
-function unexpected(head: string, server: string, p: Pending): Error {
+/** The error for a reply that fits no request; marks `p` broken (the connection closes). */
+export function unexpected(head: string, server: string, p: Pending): Error {
   // Replies are matched by position: after one that fits no request, none can be trusted.
   p.broken = true
   return cacheError(Error, 'FERROCACHE_SERVER_ERROR', `unexpected reply from ${server}: ${head.slice(0, 100)}`, server)
@@ -82,6 +85,7 @@ export class Request implements Pending {
         if (head === 'EN') return undefined
         break
       case FOUND:
+      case HAS:
         if (head === 'HD') return true
         if (head === 'EN' || head === 'NF') return false
         break
