@@ -1,5 +1,6 @@
 // Differential: the same seeded random sequence of every CacheLike operation against the
-// embedded Cache and against Client over three ferrocached; every result must match
+// embedded Cache and against Client over three ferrocached, in meta and in text commands;
+// every result must match
 // (CAS tokens are compared by what they do, each side using its own).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -77,23 +78,25 @@ function plan(seed: number, count: number): Array<[string, Op]> {
 const big = (_: string, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)
 const short = (v: unknown) => (JSON.stringify(v, big) ?? 'undefined').replace(/v{20,}/g, (m) => `v*${m.length}`).slice(0, 300)
 
-test('3000 random operations give the same results embedded and over three servers', async () => {
-  const embedded = new Cache({ encoding: 'utf8' })
-  const remote = new Client({ servers: servers.map((s) => `127.0.0.1:${s.port}`), encoding: 'utf8' })
-  await remote.flush()
-  const casA = new Map<string, bigint>()
-  const casB = new Map<string, bigint>()
-  const ops = plan(20261125, 3000)
-  for (const [i, [name, op]] of ops.entries()) {
-    const a = await op(embedded, casA)
-    const b = await op(remote, casB)
-    if (JSON.stringify(b, big) !== JSON.stringify(a, big)) assert.unreachable(`op ${i}: ${name}: embedded ${short(a)}, remote ${short(b)}`)
-  }
-  // And the final contents agree key by key.
-  const all = Array.from({ length: 40 }, (_, i) => `m:${i}`)
-  assert.equal([...(await remote.getMany(all))], [...(await embedded.getMany(all))])
-  embedded.close()
-  await remote.close()
-})
+for (const protocol of ['meta', 'text'] as const) {
+  test(`3000 random operations give the same results embedded and over three servers (${protocol})`, async () => {
+    const embedded = new Cache({ encoding: 'utf8' })
+    const remote = new Client({ servers: servers.map((s) => `127.0.0.1:${s.port}`), encoding: 'utf8', protocol })
+    await remote.flush()
+    const casA = new Map<string, bigint>()
+    const casB = new Map<string, bigint>()
+    const ops = plan(20261125, 3000)
+    for (const [i, [name, op]] of ops.entries()) {
+      const a = await op(embedded, casA)
+      const b = await op(remote, casB)
+      if (JSON.stringify(b, big) !== JSON.stringify(a, big)) assert.unreachable(`op ${i}: ${name}: embedded ${short(a)}, remote ${short(b)}`)
+    }
+    // And the final contents agree key by key.
+    const all = Array.from({ length: 40 }, (_, i) => `m:${i}`)
+    assert.equal([...(await remote.getMany(all))], [...(await embedded.getMany(all))])
+    embedded.close()
+    await remote.close()
+  })
+}
 
 test.run()
