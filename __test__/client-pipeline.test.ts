@@ -171,20 +171,24 @@ test('a connection that never completes fails after `connectTimeout`', async () 
   }
 })
 
-test('a reply that fits no request fails it and closes the connection', async () => {
+test('a reply that fits no request fails it and closes the connection (meta and text)', async () => {
   // the client hangs up after the first WHAT: a second one can meet a reset (on the socket's 'error' listener)
-  await withTestServer(net.createServer((s) => s.on('data', () => s.write('WHAT\r\n'))), async (port) => {
-    const client = new Client({ servers: [`127.0.0.1:${port}`], poolSize: 1 })
-    try {
-      const [a, b] = await Promise.all([client.get('a'), client.get('b')].map((p) => p.then(() => undefined, (e: unknown) => e as { code: string; message: string })))
-      assert.is(a!.code, 'FERROCACHE_SERVER_ERROR')
-      assert.match(a!.message, /unexpected reply from .*: WHAT/)
-      assert.is(b!.code, 'FERROCACHE_CONNECTION')
-      assert.match(b!.message, /out of step/)
-    } finally {
-      await client.close()
-    }
-  })
+  // text: a VALUE for a key not asked for is as wrong as a WHAT
+  for (const [protocol, reply] of [['meta', 'WHAT\r\n'], ['text', 'WHAT\r\n'], ['text', 'VALUE other 0 1\r\nx\r\nEND\r\n']] as const) {
+    await withTestServer(net.createServer((s) => s.on('data', () => s.write(reply))), async (port) => {
+      const client = new Client({ servers: [`127.0.0.1:${port}`], poolSize: 1, protocol })
+      try {
+        const first = reply.startsWith('VALUE') ? client.getMany(['a', 'c']) : client.get('a')
+        const [a, b] = await Promise.all([first, client.get('b')].map((p) => p.then(() => undefined, (e: unknown) => e as { code: string; message: string })))
+        assert.is(a!.code, 'FERROCACHE_SERVER_ERROR', `${protocol} ${reply}`)
+        assert.match(a!.message, new RegExp(`unexpected reply from .*: ${reply.slice(0, 4)}`))
+        assert.is(b!.code, 'FERROCACHE_CONNECTION')
+        assert.match(b!.message, /out of step/)
+      } finally {
+        await client.close()
+      }
+    })
+  }
 })
 
 test('a refused connection fails the request, then the server is skipped until `retry`', async () => {

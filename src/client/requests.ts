@@ -33,7 +33,8 @@ export function decode(buf: Buffer, start: number, end: number, encoding: Encodi
   return encoding === 'json' ? JSON.parse(text) : text
 }
 
-/** The error for a reply that fits no request; marks `p` broken (the connection closes). */
+/** The error for a reply that fits no request; marks `p` broken (the connection closes
+ * and fails what is queued: `p` itself should settle with this error first). */
 export function unexpected(head: string, server: string, p: Pending): Error {
   // Replies are matched by position: after one that fits no request, none can be trusted.
   p.broken = true
@@ -136,9 +137,13 @@ export class Batch implements Pending {
       this.values.push(undefined)
     } else if (head === 'EN' || head === 'NF' || head === 'NS' || head === 'EX') {
       this.values.push(undefined)
-    } else {
-      this.#error ??= isError(head) ? serverError(head, this.server) : unexpected(head, this.server, this)
+    } else if (isError(head)) {
+      this.#error ??= serverError(head, this.server)
       this.values.push(undefined)
+    } else {
+      // Out of step: the connection closes behind this; the batch says why.
+      this.reject(unexpected(head, this.server, this))
+      return true
     }
     if (this.values.length < this.count) return false
     if (this.#error !== undefined) this.reject(this.#error)

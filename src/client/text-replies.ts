@@ -41,8 +41,8 @@ export class TextRequest implements Pending {
     const kind = this.kind
     if ((kind === GET || kind === GETS || kind === HAS) && head.startsWith('VALUE ')) {
       if (this.#hit) {
-        this.#error ??= unexpected(head, this.server, this)
-        return false
+        this.reject(unexpected(head, this.server, this))
+        return true
       }
       this.#hit = true
       try {
@@ -114,7 +114,11 @@ export class TextBatch implements Pending {
   reply(head: string): boolean {
     if (head === 'STORED' || head === 'DELETED') this.#hits++
     else if (head !== 'NOT_STORED' && head !== 'EXISTS' && head !== 'NOT_FOUND') {
-      this.#error ??= isError(head) ? serverError(head, this.server) : unexpected(head, this.server, this)
+      if (!isError(head)) {
+        this.reject(unexpected(head, this.server, this))
+        return true
+      }
+      this.#error ??= serverError(head, this.server)
     }
     if (++this.#replies < this.count) return false
     if (this.#error !== undefined) this.reject(this.#error)
@@ -167,8 +171,8 @@ export class TextMultiGet implements Pending {
     if (head.startsWith('VALUE ')) {
       const positions = this.#positions.get(head.slice(6, head.indexOf(' ', 6)))
       if (positions === undefined) {
-        this.#error ??= unexpected(head, this.server, this)
-        return false
+        this.reject(unexpected(head, this.server, this))
+        return true
       }
       try {
         const value = decode(buf, start, end, this.encoding)
@@ -178,8 +182,14 @@ export class TextMultiGet implements Pending {
       }
       return false
     }
-    // An error line ends its `get` line's reply in place of END.
-    if (head !== 'END') this.#error ??= isError(head) ? serverError(head, this.server) : unexpected(head, this.server, this)
+    if (head !== 'END') {
+      if (!isError(head)) {
+        this.reject(unexpected(head, this.server, this))
+        return true
+      }
+      // An error line ends its `get` line's reply in place of END.
+      this.#error ??= serverError(head, this.server)
+    }
     if (++this.#ends < this.lines) return false
     if (this.#error !== undefined) this.reject(this.#error)
     else this.resolve({ values: this.#values, hits: 0 })
