@@ -63,6 +63,10 @@ const NOT_FORWARDED = {
  * await cache.set('user:1', JSON.stringify(user), { ttl: 60_000 })
  * const buf = await cache.get('user:1') // Buffer | undefined
  * await cache.close()
+ *
+ * // through twemproxy/nutcracker (text commands only), or logging in to `-Y` servers
+ * const proxied = new Client({ servers: ['127.0.0.1:22121'], protocol: 'twemproxy' })
+ * const loggedIn = new Client({ servers: ['[fd00::5]:11211'], username: 'app', password: 's3cret' })
  * ```
  */
 export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
