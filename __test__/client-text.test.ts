@@ -188,6 +188,52 @@ s('text: a dead server is probed with `version` and comes back', async () => {
   }
 })
 
+s('a backend down behind nutcracker: its keys fail with the proxy\'s SERVER_ERROR, the others go on, in step', async () => {
+  const backends = await startAll([() => startMemcached(), () => startMemcached()])
+  const proxy = await startNutcracker(backends.map((b) => ({ port: b.port, weight: 1 }))).catch(async (err) => {
+    await Promise.all(backends.map((b) => b.stop()))
+    throw err
+  })
+  const direct = new Client({ servers: backends.map((b) => `127.0.0.1:${b.port}`) })
+  const client = new Client({ servers: [`127.0.0.1:${proxy.port}`], protocol: 'twemproxy', encoding: 'utf8', poolSize: 1 })
+  try {
+    const keys = Array.from({ length: 40 }, (_, i) => `down:${i}`)
+    await client.setMany(keys.map((k) => [k, k] as const))
+    await backends[1]!.stop()
+    const up = keys.filter((k) => direct.serverFor(k) === `127.0.0.1:${backends[0]!.port}`)
+    const down = keys.filter((k) => !up.includes(k))
+    assert.ok(up.length > 5 && down.length > 5)
+    // nutcracker answers for the dead backend (SERVER_ERROR Connection refused, or reset)
+    const refused = 'the proxy\'s SERVER_ERROR'
+    const outcome = (p: Promise<unknown>) =>
+      p.then(
+        (v) => v,
+        (e: Error & { code: string }) => (e.code === 'FERROCACHE_SERVER_ERROR' && / answered: SERVER_ERROR /.test(e.message) ? refused : `${e.code}: ${e.message}`),
+      )
+    // all pipelined on one connection: each reply must still go to its own request
+    const results = await Promise.all([
+      outcome(client.get(down[0]!)),
+      outcome(client.get(up[0]!)),
+      outcome(client.getMany(keys)),
+      outcome(client.set(down[1]!, 'x')),
+      outcome(client.getMany(up)),
+      outcome(client.incr(down[2]!)),
+      outcome(client.delete(up[1]!)),
+      outcome(client.get(up[2]!)),
+    ])
+    assert.equal(results.slice(0, 2), [refused, up[0]])
+    assert.is(results[2], refused, 'a multi-get touching the dead backend fails as a whole, as nutcracker answers it')
+    assert.is(results[3], refused)
+    assert.equal(results[4], new Map(up.map((k) => [k, k])))
+    assert.equal(results.slice(5), [refused, true, up[2]])
+  } finally {
+    await client.close()
+    await direct.close()
+    await proxy.stop()
+    await Promise.all(backends.map((b) => b.stop()))
+  }
+})
+
 s('twemproxy: methods nutcracker does not forward reject before sending; the connection keeps working', async (ctx) => {
   const client = new Client({ servers: [`127.0.0.1:${ctx.pool!.proxy.port}`], protocol: 'twemproxy', encoding: 'utf8' })
   try {
