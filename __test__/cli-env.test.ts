@@ -5,8 +5,8 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ENV_VARS, LONG_OPTIONS, parseCommandLine, UsageError } from '../src/cli/options'
 
-test('every long option but --help and --version has its FERROCACHE_<LONG_OPTION> variable', () => {
-  const missing = LONG_OPTIONS.filter((o) => o !== 'help' && o !== 'version').filter(
+test('every long option but --help, --version and --license has its FERROCACHE_<LONG_OPTION> variable', () => {
+  const missing = LONG_OPTIONS.filter((o) => o !== 'help' && o !== 'version' && o !== 'license').filter(
     (o) => ENV_VARS[`FERROCACHE_${o.toUpperCase().replace(/-/g, '_')}`] !== o,
   )
   assert.equal(missing, [])

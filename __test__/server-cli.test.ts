@@ -56,7 +56,8 @@ test('bad input is a UsageError that names the flag', () => {
     [['-m', '1'], /larger than half of -m/],
     [['-m', '4', '-I', '3m'], /larger than half of -m/],
     [['-f', '1'], /factor/],
-    [['-o', 'hashpower=20'], /unknown -o option "hashpower"/],
+    [['-o', 'hashpower=2'], /hashpower/],
+    [['-o', 'nosuch=20'], /unknown -o option "nosuch"/],
     [['-o', 'idle_timeout=abc'], /idle_timeout/],
     [['extra'], /positional|Unexpected argument/],
     [['-p'], /argument missing/],
@@ -83,9 +84,9 @@ test('--help fits one screen and --version prints the version', async () => {
   assert.match(version.stdout, /^ferrocached \d+\.\d+\.\d+\n$/)
 })
 
-test('an unknown flag exits with code 2 and a clear message', async () => {
+test('an unknown flag exits with code 1 (memcached\'s) and a clear message', async () => {
   const r = await runCli(['--no-such-flag'])
-  assert.is(r.code, 2)
+  assert.is(r.code, 1)
   assert.match(r.stderr, /ferrocached: Unknown option '--no-such-flag'/)
   assert.match(r.stderr, /--help/)
   assert.is(r.stdout, '')

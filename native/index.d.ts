@@ -112,6 +112,18 @@ export declare class NativeServerInfo {
   /** Whether the `snapshot` command is honoured (persistence is on). */
   setSnapshotEnabled(enabled: boolean): void
   /**
+   * memcached's reply-changing switches: `-C` (`cas` false), `-F` (`flush`), `-X`
+   * (`dump`), `-W` (`watch`), `-R` (`reqsPerEvent`, at least 1) and `-B` (`protocol`:
+   * `auto`, `ascii` or `binary`; anything else is an `InvalidArg` error).
+   */
+  setSwitches(switches: NativeSwitches): void
+  /**
+   * Runs one text admin command (`lru tune 10 30 0.3 1.5`, `slabs automove 2`…) on
+   * `cache`'s engine, as a client would send it, and returns the reply line (`OK` and
+   * CRLF, or the error memcached words). No connection is counted. For settings given at start.
+   */
+  runAdmin(cache: NativeCache, line: string): string
+  /**
    * Authentication: `users` is the content of a memcached user file (`username:password`
    * lines); connections opened afterwards must log in (text `set` token or SASL PLAIN).
    * `null` turns it off. Throws (code `InvalidArg`) naming the first malformed line; returns
@@ -448,6 +460,22 @@ export interface NativeSnapshotError {
   offset?: number
   /** The OS error number (`'io'`), e.g. 28 for ENOSPC. */
   errno?: number
+}
+
+/** memcached's command-line switches that change replies (see `setSwitches`). */
+export interface NativeSwitches {
+  /** false: `-C`. */
+  cas: boolean
+  /** false: `-F`. */
+  flush: boolean
+  /** false: `-X`. */
+  dump: boolean
+  /** false: `-W`. */
+  watch: boolean
+  /** `-R`. */
+  reqsPerEvent: number
+  /** `-B`: `auto`, `ascii` or `binary`. */
+  protocol: string
 }
 
 /**

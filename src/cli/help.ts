@@ -1,25 +1,25 @@
 // The --help screen: memcached's flags as ferrocached takes them, one screen (< 24 lines).
-export const HELP = `Usage: ferrocached [options]   memcached-compatible server with a Rust core
+export const HELP = `Usage: ferrocached [options]   memcached-compatible server (memcached 1.6.18 flags)
 
-  -p, --port <num>            TCP port (default: 11211); -l, --listen <addr>: interface (127.0.0.1)
-  -m, --memory-limit <mb>     item memory in megabytes (default: 64)
-  -c, --conn-limit <num>      max simultaneous connections (default: 1024)
-  -I, --max-item-size <size>  largest item, e.g. 512k, 2m (default: 1m, max: 16m)
+  -p, --port <num>            TCP port (11211); -l, --listen <a,b:port,...>: interfaces (127.0.0.1)
+  -s, --unix-socket <path>    Unix socket instead of TCP; -a <octal>: its mode (700); -b: backlog
+  -m, --memory-limit <mb>     item memory in megabytes (64); -c, --conn-limit: connections (1024)
+  -I, --max-item-size <size>  largest item, e.g. 512k, 2m (1m, max 16m); -M: errors, no evictions
   -f, --factor <num>          slab growth factor (1.25); -n, --slab-min-size <bytes>: min chunk (48)
-  -M, --disable-evictions     return an error when memory is full instead of evicting
-  -v, --verbose               log connections (-vv: also every read and reply)
-  -A, --enable-shutdown       enable the text "shutdown" command; -U, --udp-port: only 0 (no UDP)
+  -d, -u <user>, -P <file>    run detached; switch user after binding (as root); write the pid
+  -C, -F, -X, -W              disable CAS / flush_all / cachedump+metadump / watch
+  -B ascii|binary|auto        protocols; -R <n>: requests per read before replies are written (20)
+  -o, --extended <k=v,...>    idle_timeout, hot_lru_pct, warm_lru_pct, temporary_ttl, slab_automove,
+                              no_lru_crawler, lru_crawler_sleep... (others: accepted, logged)
+  -v, -vv; -A; -U 0           log connections / every read; "shutdown" command; no UDP (only 0)
   -Y, --auth-file <file>      logins (user:pass lines, -S too); TLS: --tls-cert --tls-key [--tls-ca]
   --metrics-port <num>        Prometheus /metrics, status page at / (HTTP); --metrics-host <addr>
-  -o, --extended <k=v,...>    idle_timeout=<seconds> closes idle connections (0 = never)
-  --data-dir <dir>            snapshots: load the newest at start, write one on stop and by rules
-  --save "<s> <n> ..."        rules: after s seconds if n changes (default "900 1 300 100 60 10000")
-  --keep-snapshots <n>        snapshots kept (default: 2); --strict-load, --load-async (see README)
-  --appendfsync <policy>      append-only log: always | everysec | no (fsync policy; default off)
+  --data-dir <dir>            snapshots: load at start, write on stop and by --save "<s> <n> ..."
+  --keep-snapshots <n>        snapshots kept (2); --strict-load, --load-async; --appendfsync <p>
   --replica-of <host:port>    replica (--replica-writable, --repl-backlog, --replica-auth|-tls*)
-  -h, --help / -V, --version  print this help / the version, and exit
+  -h, -V, -i                  this help / the version / the license; -t, -L, -k, -r, -D: see README
 
 Environment: FERROCACHE_<LONG_OPTION> for each long option (FERROCACHE_PORT,
-FERROCACHE_MEMORY_LIMIT, FERROCACHE_DISABLE_EVICTIONS=1, FERROCACHE_DATA_DIR, ...). Flags win.
+FERROCACHE_MEMORY_LIMIT, FERROCACHE_DISABLE_EVICTIONS=1, ...). Flags win. -e: use --data-dir.
 JSON logs on stderr. SIGTERM/SIGINT/SIGUSR1: graceful stop (snapshot first); twice: at once.
 `

@@ -7,15 +7,24 @@ import { HELP } from './help'
 import { parseCommandLine, UsageError, type CliReplication, type CliSettings } from './options'
 import type { ReplicationOptions } from '../replication'
 import { readFileSync } from 'node:fs'
+import { tuningCommands } from './extended'
+import { daemonize, DAEMON_CHILD, lookUpUser, removePidFile, switchUser, tellParentListening, writePidFile } from './process'
 
 /** How long a graceful stop may take before connections are cut. */
 const SHUTDOWN_DEADLINE_MS = 5_000
 
 const VERSION = (require('../../package.json') as { version: string }).version
 
-function usage(message: string): void {
+/** `-i`: ferrocached's license (memcached prints its own and libevent's). */
+const LICENSE = `ferrocached ${VERSION}: MIT License (see the package's package.json and repository).
+ferrocache is not memcached: it implements memcached 1.6.18's protocols and command line,
+and contains no memcached or libevent code.
+`
+
+/** Prints a usage mistake and sets the exit code (2, or memcached's for its own mistakes: UsageError.exitCode). */
+function usage(message: string, exitCode = 2): void {
   process.stderr.write(`ferrocached: ${message}\nTry 'ferrocached --help' for the list of options.\n`)
-  process.exitCode = 2
+  process.exitCode = exitCode
 }
 
 /** The command line's replication settings, with the link's TLS files read (a bad path is a TypeError). */
@@ -39,7 +48,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   try {
     command = parseCommandLine(argv, env)
   } catch (err) {
-    if (err instanceof UsageError) return usage(err.message)
+    if (err instanceof UsageError) return usage(err.message, err.exitCode)
     throw err
   }
   if (command.kind === 'help') {
@@ -50,16 +59,35 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(`ferrocached ${VERSION}\n`)
     return
   }
+  if (command.kind === 'license') {
+    process.stdout.write(LICENSE)
+    return
+  }
+  // -d: this process starts a detached copy and returns once it listens
+  if (command.settings.daemonize && env[DAEMON_CHILD] !== '1') {
+    process.exitCode = await daemonize(argv, env, command.settings.verbosity > 0)
+    return
+  }
   await run(command.settings)
 }
 
 async function run(s: CliSettings): Promise<void> {
   const log = createLogger(s.verbosity)
+  for (const note of s.notes ?? []) log.info(note)
+  // -u: an unknown user is fatal before anything is bound, as memcached
+  const user = s.user === undefined ? undefined : lookUpUser(s.user)
+  if (user === null) return usage(`can't find the user ${s.user} to switch to (-u/--user)`, 67)
   let server
   try {
     server = createServer({
       port: s.port,
       host: s.listen,
+      ...(s.listenAddresses === undefined ? {} : { listen: s.listenAddresses }),
+      ...(s.unixSocket === undefined ? {} : { unixSocket: s.unixSocket }),
+      ...(s.backlog === undefined ? {} : { backlog: s.backlog }),
+      ...(s.switches === undefined ? {} : { switches: s.switches }),
+      ...(s.tuning === undefined ? {} : { startupCommands: tuningCommands(s.tuning) }),
+      ...(s.prefixDelimiter === undefined ? {} : { prefixDelimiter: s.prefixDelimiter }),
       connLimit: s.connLimit,
       idleTimeout: s.idleTimeout * 1000,
       enableShutdown: s.enableShutdown,
@@ -128,11 +156,28 @@ async function run(s: CliSettings): Promise<void> {
     listening = server.listen()
     await listening
   } catch (err) {
-    log.fatal({ err: (err as Error).message, host: s.listen, port: s.port }, 'cannot listen')
+    log.fatal({ err: (err as Error).message, host: s.listen, port: s.port, ...(s.unixSocket ? { socket: s.unixSocket.path } : {}) }, 'cannot listen')
     process.exitCode = 1
     await server.close(0)
     return
   }
+  // bound: now -u (ports under 1024 and root-owned socket directories work), then -P
+  if (user !== undefined) {
+    try {
+      switchUser(user, log)
+    } catch (err) {
+      log.fatal({ err: (err as Error).message, user: s.user }, 'cannot switch user')
+      process.exitCode = 1
+      await server.close(0)
+      return
+    }
+  }
+  if (s.pidFile !== undefined && writePidFile(s.pidFile, log)) {
+    // however the process ends (a second signal, the stop deadline): removed if still ours
+    const pidFile = s.pidFile
+    process.once('exit', () => removePidFile(pidFile, log))
+  }
+  tellParentListening()
   await new Promise<void>((resolve) => server.once('close', resolve))
   // the last snapshot failed (logged as 'snapshot failed; …'): a supervisor must see it
   const lastSave = server.cache.persistence?.closeSaveError

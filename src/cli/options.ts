@@ -3,7 +3,13 @@
 import { parseArgs } from 'node:util'
 import { parseSaveRules } from '../persistence/rules'
 import { parseTarget } from '../replication/options'
+import type { CommandSwitches, ListenAddress } from '../server/options'
 import type { TlsFiles } from '../server/tls'
+import { memcachedError, UsageError } from './errors'
+import { parseExtended, type EngineTuning } from './extended'
+import { applyMemcachedFlags } from './memcached'
+
+export { UsageError }
 
 /** Everything the command line decides. Sizes in bytes, times in seconds, as memcached. */
 export interface CliSettings {
@@ -33,6 +39,27 @@ export interface CliSettings {
   tls?: TlsFiles
   /** `--replica-of host:port` and friends; absent = a primary with the default backlog. */
   replication?: CliReplication
+  // memcached's other flags, absent when not given (src/cli/memcached.ts):
+  /** `-l a,b:port,[::1]:port,notls:c`: every address (`listen` is the first's host). */
+  listenAddresses?: ListenAddress[]
+  /** `-s <path>` and `-a <octal mask>` (default 0o700): a Unix socket instead of TCP. */
+  unixSocket?: { path: string; mode: number }
+  /** `-b`. */
+  backlog?: number
+  /** `-P`: written once listening (after `-u`), removed at stop. */
+  pidFile?: string
+  /** `-d`: the command returns once a detached copy of the server listens. */
+  daemonize?: boolean
+  /** `-u`: switch to this user after binding, when started as root. */
+  user?: string
+  /** `-C`, `-F`, `-X`, `-W`, `-R`, `-B`. */
+  switches?: Partial<CommandSwitches>
+  /** `-o` settings of the engine (LRU, slab automover, LRU crawler). */
+  tuning?: EngineTuning
+  /** `-D`. */
+  prefixDelimiter?: string
+  /** Options accepted without effect: one log line each at start, saying why. */
+  notes?: string[]
 }
 
 /** `--replica-of`, `--replica-writable`, `--repl-backlog`, `--replica-auth`. */
@@ -65,11 +92,7 @@ export type CliCommand =
   | { kind: 'run'; settings: CliSettings }
   | { kind: 'help' }
   | { kind: 'version' }
-
-/** A usage mistake: the message is printed and the process exits with code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError'
-}
+  | { kind: 'license' }
 
 export const DEFAULTS: Readonly<CliSettings> = {
   port: 11211,
@@ -122,8 +145,29 @@ const OPTIONS = {
   'replica-tls-ca': { type: 'string' },
   'replica-tls-cert': { type: 'string' },
   'replica-tls-key': { type: 'string' },
+  // memcached's remaining flags, with its long names (-D has none in memcached)
+  'unix-socket': { type: 'string', short: 's' },
+  'unix-mask': { type: 'string', short: 'a' },
+  'listen-backlog': { type: 'string', short: 'b' },
+  pidfile: { type: 'string', short: 'P' },
+  daemon: { type: 'boolean', short: 'd' },
+  user: { type: 'string', short: 'u' },
+  threads: { type: 'string', short: 't' },
+  'max-reqs-per-event': { type: 'string', short: 'R' },
+  protocol: { type: 'string', short: 'B' },
+  'disable-cas': { type: 'boolean', short: 'C' },
+  'disable-flush-all': { type: 'boolean', short: 'F' },
+  'disable-dumping': { type: 'boolean', short: 'X' },
+  'disable-watch': { type: 'boolean', short: 'W' },
+  'prefix-delimiter': { type: 'string', short: 'D' },
+  'enable-largepages': { type: 'boolean', short: 'L' },
+  'lock-memory': { type: 'boolean', short: 'k' },
+  'enable-coredumps': { type: 'boolean', short: 'r' },
+  'memory-file': { type: 'string', short: 'e' },
+  napi_ids: { type: 'string', short: 'N' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
+  license: { type: 'boolean', short: 'i' },
 } as const
 
 /** The long options (`--port` is `port`). */
@@ -166,6 +210,25 @@ export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
   FERROCACHE_REPLICA_TLS_CA: 'replica-tls-ca',
   FERROCACHE_REPLICA_TLS_CERT: 'replica-tls-cert',
   FERROCACHE_REPLICA_TLS_KEY: 'replica-tls-key',
+  FERROCACHE_UNIX_SOCKET: 'unix-socket',
+  FERROCACHE_UNIX_MASK: 'unix-mask',
+  FERROCACHE_LISTEN_BACKLOG: 'listen-backlog',
+  FERROCACHE_PIDFILE: 'pidfile',
+  FERROCACHE_DAEMON: 'daemon',
+  FERROCACHE_USER: 'user',
+  FERROCACHE_THREADS: 'threads',
+  FERROCACHE_MAX_REQS_PER_EVENT: 'max-reqs-per-event',
+  FERROCACHE_PROTOCOL: 'protocol',
+  FERROCACHE_DISABLE_CAS: 'disable-cas',
+  FERROCACHE_DISABLE_FLUSH_ALL: 'disable-flush-all',
+  FERROCACHE_DISABLE_DUMPING: 'disable-dumping',
+  FERROCACHE_DISABLE_WATCH: 'disable-watch',
+  FERROCACHE_PREFIX_DELIMITER: 'prefix-delimiter',
+  FERROCACHE_ENABLE_LARGEPAGES: 'enable-largepages',
+  FERROCACHE_LOCK_MEMORY: 'lock-memory',
+  FERROCACHE_ENABLE_COREDUMPS: 'enable-coredumps',
+  FERROCACHE_MEMORY_FILE: 'memory-file',
+  FERROCACHE_NAPI_IDS: 'napi_ids',
 }
 
 const MB = 1024 * 1024
@@ -191,7 +254,7 @@ function boolEnv(name: string, text: string): boolean {
   throw new UsageError(`${name} must be 1/true or 0/false, got "${text}"`)
 }
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values']
+export type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values']
 
 /** Turns environment variables into the same shape parseArgs produces for flags. */
 function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof typeof OPTIONS, unknown>> {
@@ -208,26 +271,6 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof typeof OPTIONS, u
   return out
 }
 
-/** memcached's `-o` TLS names → ferrocached's flags. */
-const SSL_SUBOPTIONS: Readonly<Record<string, 'tls-cert' | 'tls-key' | 'tls-ca'>> = {
-  ssl_chain_cert: 'tls-cert',
-  ssl_key: 'tls-key',
-  ssl_ca_cert: 'tls-ca',
-}
-
-function applyExtended(settings: CliSettings, list: string[], tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string>>): void {
-  for (const group of list) {
-    for (const item of group.split(',')) {
-      if (item === '') continue
-      const [key, value = ''] = item.split('=', 2) as [string, string | undefined]
-      const tlsFlag = SSL_SUBOPTIONS[key]
-      if (key === 'idle_timeout') settings.idleTimeout = integer('-o idle_timeout', value, 0, 2 ** 31 - 1)
-      else if (tlsFlag !== undefined && value !== '') tlsFiles[tlsFlag] ??= value
-      else throw new UsageError(`unknown -o option "${key}" (supported: idle_timeout=<seconds>, ssl_chain_cert=, ssl_key=, ssl_ca_cert=<file>)`)
-    }
-  }
-}
-
 /**
  * Parses argv (without node and the script) and the environment. Throws [[UsageError]]
  * for anything memcached would reject or ferrocached cannot honour.
@@ -237,10 +280,12 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   try {
     flags = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values
   } catch (err) {
-    throw new UsageError((err as Error).message)
+    // unknown option, missing argument: memcached's getopt error exits 1
+    throw memcachedError((err as Error).message)
   }
   if (flags.help) return { kind: 'help' }
   if (flags.version) return { kind: 'version' }
+  if (flags.license) return { kind: 'license' }
   const v = { ...fromEnv(env), ...dropUndefined(flags) } as Values
   // Errors name the environment variable when that is where a value came from.
   const given = flags as Record<string, unknown>
@@ -254,11 +299,18 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (v.listen.trim() === '') throw new UsageError(`${name('listen', '-l/--listen')} needs an address`)
     s.listen = v.listen.trim()
   }
+  // (-l lists and host:port forms: applyMemcachedFlags, once -p is known)
   if (v['memory-limit'] !== undefined) {
     s.memoryLimit = parseSize(name('memory-limit', '-m/--memory-limit'), v['memory-limit'], MB)
     if (s.memoryLimit < MB) throw new UsageError('-m/--memory-limit must be at least 1 (megabyte)')
   }
-  if (v['conn-limit'] !== undefined) s.connLimit = integer(name('conn-limit', '-c/--conn-limit'), v['conn-limit'], 1, 1_000_000)
+  if (v['conn-limit'] !== undefined) {
+    try {
+      s.connLimit = integer(name('conn-limit', '-c/--conn-limit'), v['conn-limit'], 1, 1_000_000)
+    } catch (err) {
+      throw memcachedError((err as Error).message) // memcached: "Maximum connections must be greater than 0", 1
+    }
+  }
   if (v['max-item-size'] !== undefined) {
     s.maxItemSize = parseSize(name('max-item-size', '-I/--max-item-size'), v['max-item-size'], 1)
     if (s.maxItemSize < 1024) throw new UsageError('-I/--max-item-size cannot be smaller than 1k')
@@ -274,7 +326,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     const f = Number(factor)
     if (!/^\d+(\.\d+)?$/.test(factor.trim()) || !(f > 1)) {
       const flag = factorOption === 'factor' ? '-f/--factor' : '--slab-growth-factor'
-      throw new UsageError(`${name(factorOption, flag)} must be a number greater than 1, got "${factor}"`)
+      throw memcachedError(`${name(factorOption, flag)} must be a number greater than 1, got "${factor}"`)
     }
     s.growthFactor = f
   }
@@ -285,8 +337,15 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     throw new UsageError(`${name('udp-port', '-U/--udp-port')}: UDP is not supported; only -U 0 (UDP off) is accepted, got "${v['udp-port']}"`)
   }
   if (v['enable-shutdown'] !== undefined) s.enableShutdown = v['enable-shutdown']
-  const tlsFiles = { 'tls-cert': v['tls-cert'], 'tls-key': v['tls-key'], 'tls-ca': v['tls-ca'] }
-  if (v.extended !== undefined) applyExtended(s, v.extended, tlsFiles)
+  const tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string | undefined>> = { 'tls-cert': v['tls-cert'], 'tls-key': v['tls-key'], 'tls-ca': v['tls-ca'] }
+  if (v.extended !== undefined) {
+    const x = parseExtended(v.extended)
+    if (x.idleTimeout !== undefined) s.idleTimeout = x.idleTimeout
+    for (const [flag, file] of Object.entries(x.tlsFiles)) tlsFiles[flag as keyof typeof tlsFiles] ??= file
+    if (Object.keys(x.tuning).length > 0) s.tuning = x.tuning
+    if (x.notes.length > 0) s.notes = x.notes
+  }
+  applyMemcachedFlags(s, v, name)
   applyAccessControl(s, v, tlsFiles, name)
   if (v['data-dir'] !== undefined) {
     if (v['data-dir'].trim() === '') throw new UsageError(`${name('data-dir', '--data-dir')} needs a directory`)
@@ -323,7 +382,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   // memcached 1.6.18 refuses to start the same way ("Cannot set item size limit higher than
   // 1/2 of memory max."), so `-m 1` with the default 1m items is an error in both
   if (s.maxItemSize > s.memoryLimit / 2) {
-    throw new UsageError('-I/--max-item-size cannot be larger than half of -m/--memory-limit')
+    throw memcachedError('-I/--max-item-size cannot be larger than half of -m/--memory-limit', 64)
   }
   applyReplication(s, v, name)
   return { kind: 'run', settings: s }

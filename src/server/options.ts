@@ -46,6 +46,58 @@ export interface ServerOptions {
   tls?: TlsOptions
   /** Follow a primary, backlog size, replica login (docs/replication.md). Default: a primary. */
   replication?: ReplicationOptions
+  /**
+   * Listen on each of these instead of `host`:`port` (memcached's `-l a,b:port`); an
+   * address without `port` takes `port`; `tls: false` serves it without TLS (`notls:`).
+   */
+  listen?: ReadonlyArray<ListenAddress>
+  /** Listen on this Unix socket only, no TCP (memcached's `-s`). */
+  unixSocket?: UnixSocketOptions
+  /** The listen backlog (memcached's `-b`; default 1024). */
+  backlog?: number
+  /** memcached's `-C`, `-F`, `-X`, `-W`, `-R`, `-B` (default: all on, 20, auto). */
+  switches?: Partial<CommandSwitches>
+  /**
+   * Text admin commands run on the engine before the port opens (`lru tune 10 30 0.3 1.5`,
+   * `slabs automove 2`…: what memcached's `-o` settings set); a reply other than `OK` throws.
+   */
+  startupCommands?: readonly string[]
+  /** memcached's `-D`: shown as `stat_key_prefix` (per-prefix stats are not kept). */
+  prefixDelimiter?: string
+}
+
+/** A Unix socket to listen on (memcached's `-s` and `-a`). */
+export interface UnixSocketOptions {
+  /** The socket file (a stale socket left there is removed first, as memcached does). */
+  path: string
+  /** Its permissions (memcached's `-a` mask; default 0o700). */
+  mode?: number
+}
+
+/** One listening address (`-l host[:port]`). */
+export interface ListenAddress {
+  /** An interface address (IPv4, IPv6 or a name). */
+  host: string
+  /** Its port (default: the server's `port`). */
+  port?: number
+  /** false: no TLS on this one even when `tls` is set (memcached's `notls:`). */
+  tls?: boolean
+}
+
+/** memcached's switches that change replies. */
+export interface CommandSwitches {
+  /** `-C` turns it off: CAS values read 0 and CAS comparisons fail. */
+  cas: boolean
+  /** `-F` turns it off: `flush_all` is refused. */
+  flush: boolean
+  /** `-X` turns it off: `stats cachedump` and `lru_crawler metadump` are refused. */
+  dump: boolean
+  /** `-W` turns it off: `watch` is refused. */
+  watch: boolean
+  /** `-R`: requests of one read before its replies are written out. */
+  reqsPerEvent: number
+  /** `-B`: which protocols connections may speak. */
+  protocol: 'auto' | 'ascii' | 'binary'
 }
 
 /** The options a server runs with, defaults filled in (`server.options`). */
@@ -65,6 +117,13 @@ export interface ResolvedServerOptions {
   authFile: string | undefined
   tls: TlsOptions | undefined
   replication: ResolvedReplicationOptions
+  /** Every TCP address, or none with a Unix socket. */
+  listen: ReadonlyArray<ListenAddress & { port: number }>
+  unixSocket: Required<UnixSocketOptions> | undefined
+  backlog: number
+  switches: CommandSwitches
+  startupCommands: readonly string[]
+  prefixDelimiter: string
   /** For `stats settings`: */
   memoryLimit: number
   maxItemSize: number
@@ -85,7 +144,21 @@ const KNOWN = new Set([
   'cache', 'port', 'host', 'connLimit', 'idleTimeout', 'enableShutdown',
   'maxPendingReplyBytes', 'verbosity', 'logger', 'followVerbosity', 'cacheOptions',
   'metricsPort', 'metricsHost', 'authFile', 'tls', 'replication',
+  'listen', 'unixSocket', 'backlog', 'switches', 'startupCommands', 'prefixDelimiter',
 ])
+
+function resolveSwitches(w: Partial<CommandSwitches> = {}): CommandSwitches {
+  const protocol = w.protocol ?? 'auto'
+  if (!['auto', 'ascii', 'binary'].includes(protocol)) throw new TypeError(`switches.protocol must be auto, ascii or binary, got ${String(protocol)}`)
+  return {
+    cas: w.cas ?? true,
+    flush: w.flush ?? true,
+    dump: w.dump ?? true,
+    watch: w.watch ?? true,
+    reqsPerEvent: w.reqsPerEvent === undefined ? 20 : count('switches.reqsPerEvent', w.reqsPerEvent, 1, 2 ** 31 - 1),
+    protocol,
+  }
+}
 
 export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   for (const key of Object.keys(o)) {
@@ -108,9 +181,22 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   }
   const c = o.cacheOptions ?? {}
   const stats = o.cache?.statsSync()
+  const port = o.port === undefined ? 11211 : count('port', o.port, 0, 65535)
+  const host = o.host ?? '127.0.0.1'
+  if (o.unixSocket !== undefined && (typeof o.unixSocket.path !== 'string' || o.unixSocket.path === '')) {
+    throw new TypeError('unixSocket needs a path')
+  }
+  const listen = (o.listen ?? [{ host }]).map((a) => ({ ...a, port: a.port === undefined ? port : count('listen port', a.port, 0, 65535) }))
+  if (listen.length === 0) throw new TypeError('listen needs at least one address')
   return {
-    port: o.port === undefined ? 11211 : count('port', o.port, 0, 65535),
-    host: o.host ?? '127.0.0.1',
+    listen: o.unixSocket === undefined ? listen : [],
+    unixSocket: o.unixSocket === undefined ? undefined : { path: o.unixSocket.path, mode: o.unixSocket.mode ?? 0o700 },
+    backlog: o.backlog === undefined ? 1024 : count('backlog', o.backlog, 1, 2 ** 31 - 1),
+    switches: resolveSwitches(o.switches),
+    startupCommands: o.startupCommands ?? [],
+    prefixDelimiter: o.prefixDelimiter ?? ':',
+    port,
+    host,
     connLimit: o.connLimit === undefined ? 1024 : count('connLimit', o.connLimit, 1, 1_000_000),
     idleTimeout: o.idleTimeout === undefined ? 0 : count('idleTimeout', o.idleTimeout, 0, 2 ** 31 - 1),
     enableShutdown: o.enableShutdown ?? false,

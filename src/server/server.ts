@@ -1,6 +1,7 @@
 // The TCP server: accepts connections (node `net`), enforces the connection limit, gives
 // each socket a native protocol session, and shuts down gracefully.
 import { EventEmitter } from 'node:events'
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import net from 'node:net'
 import type { NativeCache, NativeServerInfo } from '../../native/index'
 import { Cache, nativeCacheOf } from '../cache'
@@ -42,7 +43,9 @@ export class FerrocacheServer extends EventEmitter {
   private readonly ownsCache: boolean
   private readonly native: NativeCache
   private readonly info: NativeServerInfo
+  /** The first listener (`address()`); `listenServers` holds them all (`-l a,b`). */
   private readonly server: net.Server
+  private readonly listenServers: net.Server[]
   private readonly connections = new Set<Connection>()
   /** Connections that sent `watch` (memcached's log stream). */
   private readonly watchers = new Set<Connection>()
@@ -50,7 +53,8 @@ export class FerrocacheServer extends EventEmitter {
   private closing: Promise<void> | undefined
   /** Set while closing: resolves the close once the last connection is gone. */
   private whenIdle: (() => void) | undefined
-  private listenAddr = ''
+  /** Each listener's address as `stats conns` prints it (`tcp:127.0.0.1:11211`, `unix:/path`). */
+  private readonly listenAddrs = new Map<net.Server, string>()
   /** Polls the verbosity the `verbosity` command sets (only with followVerbosity). */
   private verbosityTimer: NodeJS.Timeout | undefined
   private verbosity: number
@@ -79,6 +83,7 @@ export class FerrocacheServer extends EventEmitter {
     // persistence: the `snapshot` command and the rdb_* lines of `stats`
     const persistence = this.cache.persistence
     this.info.setSnapshotEnabled(persistence !== undefined)
+    this.info.setSwitches(this.options.switches)
     // (before persistence: its first stats lines arrive at once and are joined with these)
     this.replication = new Replication(this.native, this.info, this.options.replication, this.log, () =>
       this.updateExtraStats(),
@@ -99,9 +104,19 @@ export class FerrocacheServer extends EventEmitter {
     // With TLS: node's tls server (see tls.ts), whose sockets Connection reads with 'data'.
     const tlsOptions = this.options.tls
     try {
-      this.server = tlsOptions
-        ? createTlsServer(tlsOptions, this.options.connLimit, (socket) => this.accept(socket), () => this.refusedEarly())
-        : net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket))
+      // memcached's -o settings, through the admin commands' code (before logins exist)
+      for (const line of this.options.startupCommands) {
+        const reply = this.info.runAdmin(this.native, line)
+        if (reply !== 'OK\r\n') throw new RangeError(`${line}: ${reply.trim()}`)
+      }
+      const create = (tls: boolean): net.Server => {
+        const server: net.Server = tlsOptions && tls
+          ? createTlsServer(tlsOptions, this.options.connLimit, (socket) => this.accept(socket, server), () => this.refusedEarly())
+          : net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket, server))
+        return server
+      }
+      this.listenServers = this.options.unixSocket ? [create(true)] : this.options.listen.map((a) => create(a.tls !== false))
+      this.server = this.listenServers[0]!
       // Logins (-Y/--auth-file): sessions opened from now on must authenticate.
       if (this.options.authFile !== undefined) this.loadUsers(this.options.authFile)
     } catch (err) {
@@ -109,11 +124,13 @@ export class FerrocacheServer extends EventEmitter {
       throw err
     }
     // Listen errors reject listen(); later ones go to 'error' listeners, or the log.
-    this.server.on('error', (err) => {
-      if (!this.server.listening) return
-      if (this.listenerCount('error') > 0) this.emit('error', err)
-      else this.log.error({ err: err.message }, 'server error')
-    })
+    for (const server of this.listenServers) {
+      server.on('error', (err) => {
+        if (!server.listening) return
+        if (this.listenerCount('error') > 0) this.emit('error', err)
+        else this.log.error({ err: err.message }, 'server error')
+      })
+    }
   }
 
   /**
@@ -132,39 +149,71 @@ export class FerrocacheServer extends EventEmitter {
     return addr
   }
 
-  private listenMemcached(): Promise<net.AddressInfo> {
+  /** Listens on every address (or the Unix socket); resolves with the first's address. */
+  private async listenMemcached(): Promise<net.AddressInfo> {
+    const unix = this.options.unixSocket
+    if (unix !== undefined) {
+      removeStaleSocket(unix.path)
+      await this.listenOne(this.server, { path: unix.path, backlog: this.options.backlog })
+      // memcached's -a: the socket's permissions
+      chmodSync(unix.path, unix.mode)
+      this.listenAddrs.set(this.server, `unix:${unix.path}`)
+      return this.listening({ address: unix.path, family: 'unix', port: 0 })
+    }
+    let first: net.AddressInfo | undefined
+    for (const [i, a] of this.options.listen.entries()) {
+      const server = this.listenServers[i]!
+      await this.listenOne(server, { port: a.port, host: a.host, backlog: this.options.backlog })
+      const addr = server.address() as net.AddressInfo
+      this.listenAddrs.set(server, connAddr(addr.family, addr.address, addr.port))
+      first ??= addr
+    }
+    return this.listening(first!)
+  }
+
+  private listenOne(server: net.Server, where: net.ListenOptions): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(err)
-      this.server.once('error', onError)
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', onError)
-        const addr = this.server.address() as net.AddressInfo
-        this.listenAddr = connAddr(addr.family, addr.address, addr.port)
-        this.info.setListener(this.listenAddr)
-        this.reportSettings(addr.port)
-        if (this.options.idleTimeout > 0) {
-          this.idleSweep = setInterval(() => this.sweepStalled(), this.options.idleTimeout)
-          this.idleSweep.unref()
-        }
-        if (this.options.followVerbosity) {
-          // Connections opened after a `verbosity` command log at its level.
-          this.verbosityTimer = setInterval(() => this.followVerbosity(), 1000)
-          this.verbosityTimer.unref()
-        }
-        this.log.info({ host: addr.address, port: addr.port, version: VERSION, protocol: PROTOCOL_VERSION }, 'listening')
-        // Logins or required client certificates both keep strangers out.
-        const guarded = this.options.authFile !== undefined || this.options.tls?.ca !== undefined
-        const warning = exposureWarning(addr.address, guarded)
-        if (warning) this.log.warn({ host: addr.address, tls: this.options.tls !== undefined }, warning)
-        this.emit('listening', addr)
-        resolve(addr)
+      server.once('error', onError)
+      server.listen(where, () => {
+        server.off('error', onError)
+        resolve()
       })
     })
   }
 
-  /** The bound address, once listening. */
+  /** Everything after the listeners are bound. */
+  private listening(addr: net.AddressInfo): net.AddressInfo {
+    // `stats conns` lists the first listener
+    this.info.setListener(this.listenAddrs.get(this.server) ?? '')
+    this.reportSettings(addr.port)
+    if (this.options.idleTimeout > 0) {
+      this.idleSweep = setInterval(() => this.sweepStalled(), this.options.idleTimeout)
+      this.idleSweep.unref()
+    }
+    if (this.options.followVerbosity) {
+      // Connections opened after a `verbosity` command log at its level.
+      this.verbosityTimer = setInterval(() => this.followVerbosity(), 1000)
+      this.verbosityTimer.unref()
+    }
+    const also = [...this.listenAddrs.values()].slice(1)
+    this.log.info({ host: addr.address, port: addr.port, ...(also.length > 0 ? { also } : {}), version: VERSION, protocol: PROTOCOL_VERSION }, 'listening')
+    // Logins or required client certificates both keep strangers out.
+    const guarded = this.options.authFile !== undefined || this.options.tls?.ca !== undefined
+    for (const server of this.listenServers) {
+      const bound = server.address()
+      if (bound === null || typeof bound === 'string') continue
+      const warning = exposureWarning(bound.address, guarded)
+      if (warning) this.log.warn({ host: bound.address, tls: this.options.tls !== undefined }, warning)
+    }
+    this.emit('listening', addr)
+    return addr
+  }
+
+  /** The (first) bound TCP address, once listening; null before, and with a Unix socket. */
   address(): net.AddressInfo | null {
-    return this.server.address() as net.AddressInfo | null
+    const addr = this.server.address()
+    return typeof addr === 'string' ? null : addr
   }
 
   /** Where the metrics port listens (`null` without `metricsPort` or before `listen()`). */
@@ -208,7 +257,8 @@ export class FerrocacheServer extends EventEmitter {
       memoryLimit: o.memoryLimit,
       connLimit: o.connLimit,
       port,
-      host: o.host,
+      // memcached prints its -l text; a Unix socket only: NULL
+      host: o.unixSocket ? 'NULL' : o.listen.map((a) => a.host).join(','),
       verbosity: o.verbosity,
       evictions: o.evictions,
       enableShutdown: o.enableShutdown,
@@ -218,6 +268,10 @@ export class FerrocacheServer extends EventEmitter {
       idleTimeout: Math.ceil(o.idleTimeout / 1000),
       authFile: o.authFile,
       tls: o.tls === undefined ? undefined : { clientCertificates: o.tls.ca !== undefined },
+      unixSocket: o.unixSocket,
+      backlog: o.backlog,
+      switches: o.switches,
+      prefixDelimiter: o.prefixDelimiter,
     })
     this.info.setSettings(settings)
   }
@@ -237,7 +291,7 @@ export class FerrocacheServer extends EventEmitter {
     this.log.warn({ limit: this.options.connLimit }, 'too many open connections, refusing one')
   }
 
-  private accept(socket: net.Socket): void {
+  private accept(socket: net.Socket, listener: net.Server): void {
     if (this.closing) {
       socket.destroy()
       return
@@ -254,10 +308,12 @@ export class FerrocacheServer extends EventEmitter {
     }
     let session
     try {
-      const remote = connAddr(socket.remoteFamily, socket.remoteAddress, socket.remotePort)
+      const listenAddr = this.listenAddrs.get(listener) ?? ''
+      // a Unix socket's peers have no address: the socket's path stands for them
+      const remote = this.options.unixSocket ? listenAddr : connAddr(socket.remoteFamily, socket.remoteAddress, socket.remotePort)
       // the descriptor, for `watch` lines (cfd=)
       const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd
-      session = new native.NativeSession(this.native, this.info, remote, this.listenAddr, fd ?? -1)
+      session = new native.NativeSession(this.native, this.info, remote, listenAddr, fd ?? -1)
     } catch (err) {
       // The cache was closed under us: nothing can be served.
       this.log.error({ err: (err as Error).message }, 'cannot open a session')
@@ -340,13 +396,26 @@ export class FerrocacheServer extends EventEmitter {
         this.emit('close')
         resolve()
       }
-      this.server.close(() => {
-        listenerClosed = true
-        this.whenIdle?.()
-      })
+      let open = this.listenServers.length
+      for (const server of this.listenServers) {
+        server.close(() => {
+          if (--open > 0) return
+          listenerClosed = true
+          this.whenIdle?.()
+        })
+      }
       for (const c of this.connections) c.finish(CLOSE_SHUTDOWN)
     })
     return this.closing
+  }
+}
+
+/** memcached unlinks a socket file left by an earlier run before binding; nothing else. */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path)
+  } catch {
+    // absent: nothing to remove
   }
 }
 

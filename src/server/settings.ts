@@ -20,11 +20,20 @@ export interface ReportedSettings {
   authFile?: string | undefined
   /** With TLS: whether client certificates are required (--tls-ca). */
   tls?: { clientCertificates: boolean } | undefined
+  /** `-s`/`-a`: the Unix socket (then `inter` is NULL). */
+  unixSocket?: { path: string; mode: number } | undefined
+  /** `-b`. */
+  backlog?: number
+  /** `-C`, `-F`, `-X`, `-R`, `-B` (`-W` has no line in memcached 1.6.18). */
+  switches?: { cas: boolean; flush: boolean; dump: boolean; reqsPerEvent: number; protocol: 'auto' | 'ascii' | 'binary' }
+  /** `-D`. */
+  prefixDelimiter?: string
 }
 
 export function settingsReport(s: ReportedSettings): [string, string][] {
   const onOff = (b: boolean): string => (b ? 'on' : 'off')
   const yesNo = (b: boolean): string => (b ? 'yes' : 'no')
+  const w = s.switches ?? { cas: true, flush: true, dump: true, reqsPerEvent: 20, protocol: 'auto' }
   return [
     ['maxbytes', String(s.memoryLimit)],
     ['maxconns', String(s.connLimit)],
@@ -34,19 +43,21 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['verbosity', String(s.verbosity)],
     ['oldest', '0'],
     ['evictions', onOff(s.evictions)],
-    ['domain_socket', 'NULL'],
-    ['umask', '700'],
+    ['domain_socket', s.unixSocket?.path ?? 'NULL'],
+    ['umask', (s.unixSocket?.mode ?? 0o700).toString(8)],
     ['shutdown_command', yesNo(s.enableShutdown)],
     ['growth_factor', s.growthFactor.toFixed(2)],
     ['chunk_size', String(s.slabMinSize)],
+    // one event loop, whatever -t asked for
     ['num_threads', '1'],
     ['num_threads_per_udp', '1'],
-    ['stat_key_prefix', ':'],
+    ['stat_key_prefix', s.prefixDelimiter ?? ':'],
+    // per-prefix stats are not kept (stats detail dump is empty), -D or not
     ['detail_enabled', 'no'],
-    ['reqs_per_event', '20'],
-    ['cas_enabled', 'yes'],
-    ['tcp_backlog', '1024'],
-    ['binding_protocol', 'auto-negotiate'],
+    ['reqs_per_event', String(w.reqsPerEvent)],
+    ['cas_enabled', yesNo(w.cas)],
+    ['tcp_backlog', String(s.backlog ?? 1024)],
+    ['binding_protocol', w.protocol === 'auto' ? 'auto-negotiate' : w.protocol],
     // Both protocols log in from the one user file (memcached prints its path here).
     ['auth_enabled_sasl', yesNo(s.authFile !== undefined)],
     ['auth_enabled_ascii', s.authFile ?? 'no'],
@@ -62,8 +73,8 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['lru_crawler_sleep', '100'],
     ['lru_crawler_tocrawl', '0'],
     ['tail_repair_time', '0'],
-    ['flush_enabled', 'yes'],
-    ['dump_enabled', 'yes'],
+    ['flush_enabled', yesNo(w.flush)],
+    ['dump_enabled', yesNo(w.dump)],
     ['hash_algorithm', 'ahash'],
     ['lru_maintainer_thread', 'yes'],
     ['lru_segmented', 'yes'],

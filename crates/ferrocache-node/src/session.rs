@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use ferrocache_core::Store;
 use ferrocache_protocol::watch::CloseReason;
-use ferrocache_protocol::{ConnEntry, Control, ServerInfo, Session, Users};
+use ferrocache_protocol::{ConnEntry, Control, Protocols, ServerInfo, Session, Users};
 use napi::bindgen_prelude::{Buffer, Object, ToNapiValue};
 use napi::{sys, Env, Error, JsValue, Result, Status};
 use napi_derive::napi;
@@ -51,6 +51,23 @@ const STATE_WATCH_DATA: u32 = 32;
 
 /// Ids for `stats conns` (memcached prints file descriptors; we number connections).
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// memcached's command-line switches that change replies (see `setSwitches`).
+#[napi(object)]
+pub struct NativeSwitches {
+    /// false: `-C`.
+    pub cas: bool,
+    /// false: `-F`.
+    pub flush: bool,
+    /// false: `-X`.
+    pub dump: bool,
+    /// false: `-W`.
+    pub watch: bool,
+    /// `-R`.
+    pub reqs_per_event: u32,
+    /// `-B`: `auto`, `ascii` or `binary`.
+    pub protocol: String,
+}
 
 /// Server-wide facts shared by every session of one server: settings for `stats settings`,
 /// connection counters, the `-A` switch and the verbosity set by the `verbosity` command.
@@ -104,6 +121,47 @@ impl NativeServerInfo {
         self.inner
             .snapshot_enabled
             .store(enabled, Ordering::Relaxed);
+    }
+
+    /// memcached's reply-changing switches: `-C` (`cas` false), `-F` (`flush`), `-X`
+    /// (`dump`), `-W` (`watch`), `-R` (`reqsPerEvent`, at least 1) and `-B` (`protocol`:
+    /// `auto`, `ascii` or `binary`; anything else is an `InvalidArg` error).
+    #[napi]
+    pub fn set_switches(&self, switches: NativeSwitches) -> Result<()> {
+        let protocols = match switches.protocol.as_str() {
+            "auto" => Protocols::Auto,
+            "ascii" => Protocols::Ascii,
+            "binary" => Protocols::Binary,
+            other => {
+                return Err(Error::new(
+                    Status::InvalidArg,
+                    format!("protocol must be auto, ascii or binary, got {other}"),
+                ))
+            }
+        };
+        let w = &self.inner.switches;
+        w.cas.store(switches.cas, Ordering::Relaxed);
+        w.flush.store(switches.flush, Ordering::Relaxed);
+        w.dump.store(switches.dump, Ordering::Relaxed);
+        w.watch.store(switches.watch, Ordering::Relaxed);
+        w.reqs_per_event
+            .store(switches.reqs_per_event.max(1), Ordering::Relaxed);
+        w.set_protocols(protocols);
+        Ok(())
+    }
+
+    /// Runs one text admin command (`lru tune 10 30 0.3 1.5`, `slabs automove 2`…) on
+    /// `cache`'s engine, as a client would send it, and returns the reply line (`OK` and
+    /// CRLF, or the error memcached words). No connection is counted. For settings given at start.
+    #[napi]
+    pub fn run_admin(&self, cache: &NativeCache, line: String) -> Result<String> {
+        let store = cache.store()?;
+        let mut session = Session::new(store, self.inner.clone());
+        let mut out = Vec::new();
+        let mut request = line.into_bytes();
+        request.extend_from_slice(b"\r\n");
+        session.feed(&request, &mut out);
+        Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
     /// Authentication: `users` is the content of a memcached user file (`username:password`

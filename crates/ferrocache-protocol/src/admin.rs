@@ -170,6 +170,10 @@ pub(crate) fn lru_crawler<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut 
 /// crawler thread for the dump, which it refuses behind any earlier request of the same
 /// read, quiet ones too (`mn` and the other write-out points clear them).
 fn metadump<S: Storage>(s: &Session<S>, arg: &[u8], out: &mut Vec<u8>) {
+    if !s.info.switches.dump_on() {
+        // `-X`, checked after `lru crawler disabled`, before the pipelining check
+        return reply(out, false, b"ERROR metadump not allowed");
+    }
     if out.len() > s.sent || s.stacked {
         return reply(
             out,

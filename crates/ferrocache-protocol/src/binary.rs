@@ -92,6 +92,8 @@ struct Req {
     bodylen: usize,
     opaque: [u8; 4],
     cas: u64,
+    /// `-C` off: the request's CAS is ignored and replies carry 0, as memcached's.
+    cas_on: bool,
 }
 
 fn be32(b: &[u8]) -> u32 {
@@ -112,7 +114,7 @@ fn header(out: &mut Vec<u8>, r: &Req, status: u16, extlen: u8, keylen: u16, body
     out.extend_from_slice(&status.to_be_bytes());
     out.extend_from_slice(&body.to_be_bytes());
     out.extend_from_slice(&r.opaque);
-    out.extend_from_slice(&cas.to_be_bytes());
+    out.extend_from_slice(&if r.cas_on { cas } else { 0 }.to_be_bytes());
 }
 
 /// memcached's `write_bin_error`: the status and its stock message.
@@ -171,7 +173,12 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
         extlen: data[4] as usize,
         bodylen: be32(&data[8..12]) as usize,
         opaque: [data[12], data[13], data[14], data[15]],
-        cas: be64(&data[16..24]),
+        cas: if s.info.switches.cas() {
+            be64(&data[16..24])
+        } else {
+            0
+        },
+        cas_on: s.info.switches.cas(),
     };
     let head = HEADER + r.extlen + r.keylen;
     if data.len() < head {
@@ -272,6 +279,11 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
         op::FLUSH => {
             if !(kl == 0 && bl == el && (el == 0 || el == 4)) {
                 return protocol_error(out);
+            }
+            if !s.info.switches.flush_on() {
+                // `-F`: memcached answers "Auth failure." (measured)
+                error(out, &r, status::AUTH_ERROR);
+                return Step::Done(head);
             }
             let delay = if el == 4 { be32(ext) as i64 } else { 0 };
             s.store.flush_all(delay);

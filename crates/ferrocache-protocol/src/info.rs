@@ -4,7 +4,7 @@
 //! come and go; sessions add the bytes they read and write. Hot-path fields are atomics.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,6 +19,99 @@ pub struct ConnEntry {
     pub listen_addr: String,
     /// Unix second the connection was opened.
     pub opened: u32,
+}
+
+/// The protocols a server speaks (memcached's `-B`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocols {
+    /// Decided by each connection's first byte (`0x80`: binary).
+    Auto = 0,
+    /// Text only: every byte is read as text, a binary request too.
+    Ascii = 1,
+    /// Binary only: every request is read as a binary header (bad magic: hang up).
+    Binary = 2,
+}
+
+/// The CAS comparisons use with `-C`: the engine numbers items from 1 up and never
+/// reaches it.
+pub(crate) const CAS_NEVER: u64 = u64::MAX;
+
+/// memcached's command-line switches that change replies, read by every session.
+#[derive(Debug)]
+pub struct Switches {
+    /// `-C` clears it: CAS values read 0 and no CAS comparison matches.
+    pub cas: AtomicBool,
+    /// `-F` clears it: `flush_all` is refused.
+    pub flush: AtomicBool,
+    /// `-X` clears it: `stats cachedump` and `lru_crawler metadump` are refused.
+    pub dump: AtomicBool,
+    /// `-W` clears it: `watch` is refused.
+    pub watch: AtomicBool,
+    /// `-R`: requests of one read before its replies are written out (default 20).
+    pub reqs_per_event: AtomicU32,
+    /// `-B`, a [`Protocols`] as a number.
+    protocols: AtomicU8,
+}
+
+impl Default for Switches {
+    fn default() -> Self {
+        Switches {
+            cas: AtomicBool::new(true),
+            flush: AtomicBool::new(true),
+            dump: AtomicBool::new(true),
+            watch: AtomicBool::new(true),
+            reqs_per_event: AtomicU32::new(20),
+            protocols: AtomicU8::new(Protocols::Auto as u8),
+        }
+    }
+}
+
+impl Switches {
+    /// The protocols new connections may speak.
+    pub fn protocols(&self) -> Protocols {
+        match self.protocols.load(Relaxed) {
+            1 => Protocols::Ascii,
+            2 => Protocols::Binary,
+            _ => Protocols::Auto,
+        }
+    }
+    /// Sets the protocols new connections may speak (`-B`).
+    pub fn set_protocols(&self, p: Protocols) {
+        self.protocols.store(p as u8, Relaxed);
+    }
+    pub(crate) fn cas(&self) -> bool {
+        self.cas.load(Relaxed)
+    }
+    pub(crate) fn flush_on(&self) -> bool {
+        self.flush.load(Relaxed)
+    }
+    pub(crate) fn dump_on(&self) -> bool {
+        self.dump.load(Relaxed)
+    }
+    pub(crate) fn watch_on(&self) -> bool {
+        self.watch.load(Relaxed)
+    }
+    /// A CAS value as replies show it: 0 with `-C`.
+    pub(crate) fn cas_out(&self, cas: u64) -> u64 {
+        if self.cas() {
+            cas
+        } else {
+            0
+        }
+    }
+    /// A CAS value a request compares with: with `-C` one no item has ([`CAS_NEVER`]),
+    /// so `cas` answers `EXISTS` and meta `C` `EX` whenever the item exists, as memcached.
+    pub(crate) fn cas_in(&self, cas: Option<u64>) -> Option<u64> {
+        if self.cas() {
+            cas
+        } else {
+            cas.map(|_| CAS_NEVER)
+        }
+    }
+    /// `-R`, at least 1.
+    pub(crate) fn reqs_per_event(&self) -> usize {
+        self.reqs_per_event.load(Relaxed).max(1) as usize
+    }
 }
 
 /// Server-wide facts and counters for `stats`, `stats settings`, `stats conns`, `version`
@@ -43,6 +136,8 @@ pub struct ServerInfo {
     pub snapshot_enabled: AtomicBool,
     /// A read-only replica: writes get `SERVER_ERROR replica is read-only`.
     pub read_only: AtomicBool,
+    /// memcached's command-line switches (`-C`, `-F`, `-X`, `-W`, `-R`, `-B`).
+    pub switches: Switches,
     /// The `watch` log stream: its watchers and buffers (see [`crate::watch`]).
     pub watch: crate::watch::Logger,
     /// The last `replicaof` / `psync` line, for the server to act on (see
@@ -87,6 +182,7 @@ impl ServerInfo {
             shutdown_enabled: AtomicBool::new(false),
             snapshot_enabled: AtomicBool::new(false),
             read_only: AtomicBool::new(false),
+            switches: Switches::default(),
             watch: crate::watch::Logger::new(unix_now()),
             admin_request: Mutex::new(None),
             curr_connections: AtomicU64::new(0),

@@ -362,7 +362,7 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
             match t.get(i)[0] {
                 b's' => push_flag(out, b's', it.value.len() as u64),
                 b't' => push_ttl(out, before.unwrap_or(it.exptime), now, s.info.started),
-                b'c' => push_flag(out, b'c', it.cas),
+                b'c' => push_flag(out, b'c', s.info.switches.cas_out(it.cas)),
                 b'f' => push_flag(out, b'f', it.flags as u64),
                 b'l' => push_flag(out, b'l', it.last_access_secs as u64),
                 b'h' => out.extend_from_slice(if it.fetched_before { b" h1" } else { b" h0" }),
@@ -471,7 +471,7 @@ fn ms<S: Storage>(
         value: &data[line_end..line_end + vlen],
         flags: f.client_flags,
         exptime: f.ttl.unwrap_or(0),
-        cas: f.cas,
+        cas: s.info.switches.cas_in(f.cas),
         invalidate: f.invalidate && cas_mode,
         new_cas: None,
         // memcached 1.6.18 ignores N on ms (append-mode vivify came later).
@@ -511,7 +511,7 @@ fn ms<S: Storage>(
                 out.extend_from_slice(t.get(i));
             }
             b'k' => push_key(out, key, f.binary_key),
-            b'c' => push_flag(out, b'c', outcome.cas),
+            b'c' => push_flag(out, b'c', s.info.switches.cas_out(outcome.cas)),
             _ => {}
         }
     }
@@ -535,7 +535,7 @@ fn md<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
     let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
     let req = DeleteRequest {
         key,
-        cas: f.cas,
+        cas: s.info.switches.cas_in(f.cas),
         invalidate: f.invalidate,
         exptime: if f.invalidate { f.ttl } else { None },
     };
@@ -575,7 +575,7 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         key,
         incr,
         delta: f.delta.unwrap_or(1),
-        cas: f.cas,
+        cas: s.info.switches.cas_in(f.cas),
         vivify: f.vivify.map(|_| (f.initial, created_exptime(t, &f, upto))),
         touch: f.ttl.filter(|_| flag_before(t, b'T', upto)),
         new_cas: None,
@@ -609,7 +609,7 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
             }
             for i in 2..t.n {
                 match t.get(i)[0] {
-                    b'c' => push_flag(out, b'c', cas),
+                    b'c' => push_flag(out, b'c', s.info.switches.cas_out(cas)),
                     b't' => {
                         // The engine's arith does not return the expiry; read it back.
                         let peek = GetOptions {
@@ -696,7 +696,7 @@ fn me<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
             " exp={} la={} cas={} fetch={} cls={} size={}\r\n",
             exp,
             it.last_access_secs,
-            it.cas,
+            s.info.switches.cas_out(it.cas),
             if it.fetched_before { "yes" } else { "no" },
             s.store.slab_class(size),
             size

@@ -338,8 +338,9 @@ impl<S: Storage> Session<S> {
     /// memcached would already have written).
     fn run(&mut self, data: &[u8], out: &mut Vec<u8>) -> (usize, Result<Control, usize>) {
         // memcached writes replies out after certain commands and after the 21st request
-        // of a read (the first plus `reqs_per_event` 20), then every 20th (measured: 21,
-        // 41, 61, 81, 101); later replies of the same read are lost if it hangs up.
+        // of a read (the first plus `reqs_per_event`, 20 unless `-R`), then every 20th
+        // (measured: 21, 41, 61, 81, 101); later replies of the same read are lost if it
+        // hangs up.
         let mut pos = 0;
         loop {
             if self.swallow > 0 {
@@ -356,10 +357,12 @@ impl<S: Storage> Session<S> {
                 return (pos, Ok(Control::Continue));
             }
             if self.proto == Proto::Unknown {
-                self.proto = if rest[0] == 0x80 {
-                    Proto::Binary
-                } else {
-                    Proto::Text
+                // `-B ascii|binary`: the other protocol's bytes are read as this one's
+                self.proto = match self.info.switches.protocols() {
+                    crate::info::Protocols::Ascii => Proto::Text,
+                    crate::info::Protocols::Binary => Proto::Binary,
+                    crate::info::Protocols::Auto if rest[0] == 0x80 => Proto::Binary,
+                    crate::info::Protocols::Auto => Proto::Text,
                 };
             }
             self.flush = false;
@@ -374,7 +377,8 @@ impl<S: Storage> Session<S> {
                     self.read_handled += 1;
                     self.requests += 1;
                     let n = self.read_handled;
-                    if self.flush || (n >= 21 && (n - 1).is_multiple_of(20)) {
+                    let per_event = self.info.switches.reqs_per_event();
+                    if self.flush || (n > per_event && (n - 1).is_multiple_of(per_event)) {
                         self.sent = out.len();
                         self.stacked = false;
                     } else {

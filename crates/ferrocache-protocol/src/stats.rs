@@ -391,6 +391,10 @@ const DUMP_LINE_MIN: usize = 19;
 /// `stats cachedump <class> <limit>` (limit 0 = all): as memcached 1.6, the items of the
 /// class's COLD LRU segment, newest first, without base64-keyed ones, in at most 2 MiB.
 fn cachedump<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    if !s.info.switches.dump_on() {
+        // `-X`
+        return reply(out, false, b"CLIENT_ERROR stats cachedump not allowed");
+    }
     if t.count() < 5 {
         return reply(out, false, b"CLIENT_ERROR bad command line");
     }
@@ -454,7 +458,7 @@ pub(crate) fn metadump<S: Storage>(s: &Session<S>, classes: &[bool; 64], out: &m
         out.extend_from_slice(b" la=");
         push_u64(out, now.saturating_sub(it.last_access_secs as u64));
         out.extend_from_slice(b" cas=");
-        push_u64(out, it.cas);
+        push_u64(out, s.info.switches.cas_out(it.cas));
         out.extend_from_slice(if it.fetched_before {
             b" fetch=yes cls="
         } else {

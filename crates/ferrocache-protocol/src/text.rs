@@ -406,7 +406,7 @@ fn get<S: Storage>(
             push_u64(out, it.value.len() as u64);
             if cas {
                 out.push(b' ');
-                push_u64(out, it.cas);
+                push_u64(out, s.info.switches.cas_out(it.cas));
             }
             out.extend_from_slice(b"\r\n");
             out.extend_from_slice(it.value);
@@ -455,7 +455,7 @@ fn update<S: Storage>(
     let mut cas = None;
     if with_cas {
         match parse_u64(t.get(5)) {
-            Some(c) => cas = Some(c),
+            Some(c) => cas = s.info.switches.cas_in(Some(c)),
             None => return bad(out),
         }
     }
@@ -625,6 +625,10 @@ fn touch<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
 
 fn flush_all<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     let noreply = t.noreply();
+    if !s.info.switches.flush_on() {
+        // `-F` (measured: before the delay is read; noreply silences it)
+        return reply(out, noreply, b"CLIENT_ERROR flush_all not allowed");
+    }
     let mut delay = 0i32;
     if t.count() != if noreply { 3 } else { 2 } {
         match parse_i32(t.get(1)) {
@@ -641,6 +645,10 @@ fn flush_all<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
 /// ([`crate::watch`]); its `OK` is the first thing in its stream.
 fn watch<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     let noreply = t.noreply();
+    if !s.info.switches.watch_on() {
+        // `-W`
+        return reply(out, noreply, b"CLIENT_ERROR watch commands not allowed");
+    }
     // memcached hands the connection to its logger only with no earlier request of the
     // same read since its last write-out point, quiet ones with nothing to send too (as
     // for `metadump`); checked before the filters

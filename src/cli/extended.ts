@@ -1,0 +1,216 @@
+// memcached 1.6.18's `-o` suboptions: the ones ferrocache has an engine setting for set it
+// (as the `lru tune`, `lru mode`, `lru temp_ttl`, `slabs automove` and `lru_crawler`
+// commands do); the others are accepted with one log line saying why they do nothing.
+// Names memcached does not know are an error (exit code 1, as memcached's "Illegal suboption").
+import { memcachedError } from './errors'
+
+/** Engine settings `-o` can give; absent = the engine's default (memcached's). */
+export interface EngineTuning {
+  hotLruPct?: number
+  warmLruPct?: number
+  hotMaxFactor?: number
+  warmMaxFactor?: number
+  /** `temporary_ttl`: turns the TEMP LRU on with this TTL. */
+  temporaryTtl?: number
+  /** `no_lru_maintainer` / `no_modern`: one LRU per class instead of HOT/WARM/COLD. */
+  lruSegmented?: boolean
+  slabAutomove?: 0 | 1 | 2
+  slabAutomoveRatio?: number
+  lruCrawler?: boolean
+  lruCrawlerSleep?: number
+  lruCrawlerTocrawl?: number
+}
+
+/** What the `-o` list decided. */
+export interface ExtendedResult {
+  /** `idle_timeout`, seconds. */
+  idleTimeout?: number
+  tuning: EngineTuning
+  /** `ssl_chain_cert`, `ssl_key`, `ssl_ca_cert`. */
+  tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string>>
+  /** One line per suboption accepted without effect: what ferrocache does instead. */
+  notes: string[]
+}
+
+const SSL_FILES: Readonly<Record<string, 'tls-cert' | 'tls-key' | 'tls-ca'>> = {
+  ssl_chain_cert: 'tls-cert',
+  ssl_key: 'tls-key',
+  ssl_ca_cert: 'tls-ca',
+}
+
+/** Suboptions ferrocache accepts without effect, and why. */
+const IGNORED: Readonly<Record<string, string>> = {
+  modern: 'memcached 1.6.18 enables nothing with it either',
+  lru_maintainer: 'the segmented LRU is on by default',
+  slab_reassign: 'slab pages can always be reassigned',
+  no_slab_reassign: 'slab pages can always be reassigned (slabs reassign stays available)',
+  hashpower: "ferrocache's hash table sizes itself",
+  no_hashexpand: "ferrocache's hash table always grows as needed",
+  hash_algorithm: 'ferrocache hashes keys with ahash (stats settings: hash_algorithm ahash)',
+  slab_automove_window: 'the automover decides from its own window of evictions',
+  slab_chunk_max: 'ferrocache chains items larger than half a slab page itself',
+  tail_repair_time: 'ferrocache never force-frees a referenced LRU tail item',
+  watcher_logbuf_size: 'each watcher has a fixed 256 KiB buffer',
+  worker_logbuf_size: 'ferrocache has no per-worker log buffers (one event loop)',
+  track_sizes: "ferrocache's stats sizes does not track item sizes",
+  read_buf_mem_limit: 'partial requests are bounded by max(-m, 64 MiB) in total',
+  maxconns_fast: 'connections past -c always get "ERROR Too many open connections" and are closed',
+  no_maxconns_fast: 'connections past -c always get "ERROR Too many open connections" and are closed',
+  sock_cookie_id: 'ferrocache sets no SO_MARK on its sockets',
+  drop_privileges: 'memcached restricts its system calls; ferrocache does not (-u still switches user)',
+  no_drop_privileges: 'memcached restricts its system calls; ferrocache does not',
+  slab_automove_freeratio: 'ferrocache has no external storage (extstore)',
+  ssl_keyformat: 'keys are read as PEM',
+  ssl_verify_mode: 'client certificates are required exactly when ssl_ca_cert/--tls-ca is given',
+  ssl_ciphers: "node's default TLS ciphers are used",
+  ssl_wbuf_size: "node's TLS sockets buffer their own output",
+  ssl_session_cache: "node's TLS server keeps no session cache here",
+  ssl_kernel_tls: 'no kernel TLS offload',
+  ssl_min_version: 'TLS 1.2 is the minimum (node default)',
+}
+
+/** memcached's extstore options: accepted, ferrocache keeps every item in memory. */
+const EXTSTORE = new Set([
+  'ext_path', 'ext_page_size', 'ext_wbuf_size', 'ext_threads', 'ext_io_depth', 'ext_item_size', 'ext_item_age',
+  'ext_low_ttl', 'ext_recache_rate', 'ext_compact_under', 'ext_drop_under', 'ext_max_frag', 'ext_max_sleep',
+  'ext_drop_unread',
+])
+
+/** memcached's names that take `=value` (a missing value is its "Missing ... argument"). */
+const WITH_VALUE = new Set([
+  'hashpower', 'slab_automove', 'slab_automove_ratio', 'slab_automove_window', 'tail_repair_time',
+  'hash_algorithm', 'lru_crawler_sleep', 'lru_crawler_tocrawl', 'read_buf_mem_limit', 'hot_lru_pct',
+  'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temporary_ttl', 'idle_timeout', 'slab_chunk_max',
+  'watcher_logbuf_size', 'worker_logbuf_size', 'sock_cookie_id', 'slab_automove_freeratio',
+  'ssl_chain_cert', 'ssl_key', 'ssl_ca_cert', 'ssl_keyformat', 'ssl_verify_mode', 'ssl_ciphers',
+  'ssl_wbuf_size', 'ssl_min_version', ...[...EXTSTORE].filter((e) => e !== 'ext_drop_unread'),
+])
+
+function whole(key: string, value: string, min: number, max: number, message: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw memcachedError(`-o ${key}: ${message}, got "${value}"`)
+  return Number(value)
+}
+
+function decimal(key: string, value: string, ok: (n: number) => boolean, message: string): number {
+  const n = Number(value)
+  if (!/^\d*\.?\d+$/.test(value) || !ok(n)) throw memcachedError(`-o ${key}: ${message}, got "${value}"`)
+  return n
+}
+
+/** Applies one `key[=value]` item; false if memcached does not know the name. */
+function applyOne(r: ExtendedResult, key: string, value: string): boolean {
+  const t = r.tuning
+  switch (key) {
+    case 'idle_timeout':
+      r.idleTimeout = whole(key, value, 0, 2 ** 31 - 1, 'must be a whole number of seconds')
+      return true
+    case 'hot_lru_pct':
+      t.hotLruPct = whole(key, value, 2, 79, 'hot_lru_pct must be > 1 and < 80')
+      return true
+    case 'warm_lru_pct':
+      t.warmLruPct = whole(key, value, 2, 79, 'warm_lru_pct must be > 1 and < 80')
+      return true
+    case 'hot_max_factor':
+      t.hotMaxFactor = decimal(key, value, (n) => n > 0, 'hot_max_factor must be > 0')
+      return true
+    case 'warm_max_factor':
+      t.warmMaxFactor = decimal(key, value, (n) => n > 0, 'warm_max_factor must be > 0')
+      return true
+    case 'temporary_ttl':
+      t.temporaryTtl = whole(key, value, 0, 2 ** 31 - 1, 'must be a whole number of seconds')
+      return true
+    case 'no_lru_maintainer':
+      t.lruSegmented = false
+      r.notes.push('-o no_lru_maintainer: one LRU per slab class (lru mode flat); ferrocache\'s background LRU upkeep still runs')
+      return true
+    case 'no_modern':
+      // memcached 1.4 defaults, as far as ferrocache has them
+      Object.assign(t, { lruSegmented: false, slabAutomove: 0, lruCrawler: false })
+      r.notes.push('-o no_modern: flat LRU, slab_automove 0 and no LRU crawler; hash algorithm, slab_chunk_max and maxconns_fast stay ferrocache\'s')
+      return true
+    case 'slab_automove':
+      if (!/^[012]$/.test(value)) throw memcachedError(`-o slab_automove: slab_automove must be between 0 and 2, got "${value}"`)
+      t.slabAutomove = Number(value) as 0 | 1 | 2
+      return true
+    case 'slab_automove_ratio':
+      t.slabAutomoveRatio = decimal(key, value, (n) => n > 0 && n < 1, 'slab_automove_ratio must be > 0 and < 1')
+      return true
+    case 'lru_crawler':
+      t.lruCrawler = true
+      return true
+    case 'no_lru_crawler':
+      t.lruCrawler = false
+      return true
+    case 'lru_crawler_sleep':
+      t.lruCrawlerSleep = whole(key, value, 0, 1_000_000, 'LRU crawler sleep must be between 0 and 1 second (microseconds)')
+      return true
+    case 'lru_crawler_tocrawl':
+      t.lruCrawlerTocrawl = whole(key, value, 0, 2 ** 32 - 1, 'lru_crawler_tocrawl takes a numeric 32bit value')
+      return true
+    case 'hash_algorithm':
+      if (!['jenkins', 'murmur3', 'xxh3'].includes(value)) throw memcachedError(`-o hash_algorithm: Unknown hash_algorithm option (jenkins, murmur3, xxh3), got "${value}"`)
+      break
+    case 'hashpower': {
+      const n = Number(value)
+      if (!/^\d+$/.test(value) || n < 12 || n > 32) throw memcachedError(`-o hashpower: must be between 12 and 32 (memcached's limits), got "${value}"`)
+      break
+    }
+    case 'tail_repair_time':
+      if (value !== '0') whole(key, value, 10, 2 ** 31 - 1, 'Cannot set tail_repair_time to less than 10 seconds')
+      break
+    case 'slab_automove_window':
+      whole(key, value, 3, 2 ** 31 - 1, 'slab_automove_window must be > 2')
+      break
+  }
+  const file = SSL_FILES[key]
+  if (file !== undefined) {
+    if (value === '') throw memcachedError(`-o ${key} needs a file`)
+    r.tlsFiles[file] ??= value
+    return true
+  }
+  const why = IGNORED[key] ?? (EXTSTORE.has(key) ? 'ferrocache has no external storage (extstore): every item stays in memory' : undefined)
+  if (why === undefined) return false
+  r.notes.push(`-o ${key}: accepted and ignored; ${why}`)
+  return true
+}
+
+/** Parses `-o` lists (each comma-separated), memcached's names and checks. */
+export function parseExtended(lists: readonly string[]): ExtendedResult {
+  const r: ExtendedResult = { tuning: {}, tlsFiles: {}, notes: [] }
+  for (const list of lists) {
+    for (const item of list.split(',')) {
+      if (item === '') continue
+      const eq = item.indexOf('=')
+      const key = eq < 0 ? item : item.slice(0, eq)
+      const value = eq < 0 ? '' : item.slice(eq + 1)
+      if (WITH_VALUE.has(key) && eq < 0) throw memcachedError(`-o ${key} needs a value (${key}=...)`)
+      if (!applyOne(r, key, value)) {
+        throw memcachedError(`unknown -o option "${key}" (memcached 1.6.18's names: see ferrocached --help and docs/architecture.md)`)
+      }
+    }
+  }
+  const { hotLruPct = 20, warmLruPct = 40 } = r.tuning
+  if (hotLruPct + warmLruPct > 80) {
+    throw memcachedError('-o hot_lru_pct + warm_lru_pct cannot be more than 80% combined', 64)
+  }
+  return r
+}
+
+/**
+ * The admin commands that give the engine these settings (the same code paths as a
+ * client's `lru tune`, `lru mode`, `lru temp_ttl`, `slabs automove`, `lru_crawler`).
+ */
+export function tuningCommands(t: EngineTuning): string[] {
+  const lines: string[] = []
+  if (t.hotLruPct !== undefined || t.warmLruPct !== undefined || t.hotMaxFactor !== undefined || t.warmMaxFactor !== undefined) {
+    lines.push(`lru tune ${t.hotLruPct ?? 20} ${t.warmLruPct ?? 40} ${t.hotMaxFactor ?? 0.2} ${t.warmMaxFactor ?? 2}`)
+  }
+  if (t.lruSegmented !== undefined) lines.push(`lru mode ${t.lruSegmented ? 'segmented' : 'flat'}`)
+  if (t.temporaryTtl !== undefined) lines.push(`lru temp_ttl ${t.temporaryTtl}`)
+  if (t.slabAutomove !== undefined) lines.push(`slabs automove ${t.slabAutomove}`)
+  if (t.slabAutomoveRatio !== undefined) lines.push(`slabs automove ratio ${t.slabAutomoveRatio}`)
+  if (t.lruCrawlerSleep !== undefined) lines.push(`lru_crawler sleep ${t.lruCrawlerSleep}`)
+  if (t.lruCrawlerTocrawl !== undefined) lines.push(`lru_crawler tocrawl ${t.lruCrawlerTocrawl}`)
+  if (t.lruCrawler !== undefined) lines.push(`lru_crawler ${t.lruCrawler ? 'enable' : 'disable'}`)
+  return lines
+}

@@ -1,0 +1,107 @@
+// The process side of memcached's flags: -u (switch user after binding), -P (pid file),
+// -d (run detached; the command returns once the server listens).
+import { execFileSync, spawn } from 'node:child_process'
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import type { Logger } from '../server/logger'
+
+/** Set in the detached copy -d starts (the copy then runs as usual and reports "listening"). */
+export const DAEMON_CHILD = 'FERROCACHED_DAEMON_CHILD'
+
+/** A user's ids, from the system's user database. */
+export interface UserIds {
+  name: string
+  uid: number
+  gid: number
+}
+
+/** `getent passwd <name>` (NSS: files, LDAP…), else /etc/passwd; null if there is no such user. */
+export function lookUpUser(name: string): UserIds | null {
+  let line: string | undefined
+  try {
+    line = execFileSync('getent', ['passwd', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]
+  } catch {
+    // getent missing, or exit 2: not found; /etc/passwd decides
+    try {
+      line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.split(':')[0] === name)
+    } catch {
+      line = undefined
+    }
+  }
+  const fields = line?.split(':')
+  if (fields === undefined || fields.length < 4 || fields[0] !== name) return null
+  const uid = Number(fields[2])
+  const gid = Number(fields[3])
+  return Number.isInteger(uid) && Number.isInteger(gid) ? { name, uid, gid } : null
+}
+
+/**
+ * memcached's -u: as root, drop supplementary groups, then take the user's group and id.
+ * Not root: nothing to do (memcached ignores -u then too). Throws if the system refuses.
+ */
+export function switchUser(user: UserIds, log: Logger): void {
+  if (process.getuid === undefined || process.getuid() !== 0) {
+    log.info({ user: user.name }, '-u: not running as root, the user stays as it is')
+    return
+  }
+  process.setgroups!([user.gid])
+  process.setgid!(user.gid)
+  process.setuid!(user.uid)
+  log.info({ user: user.name, uid: user.uid, gid: user.gid }, 'switched user')
+}
+
+/** -P: writes this process's id; a failure is logged and the server keeps running (as memcached). */
+export function writePidFile(path: string, log: Logger): boolean {
+  try {
+    writeFileSync(path, `${process.pid}\n`)
+    return true
+  } catch (err) {
+    log.error({ err: (err as Error).message, pidFile: path }, 'cannot write the pid file')
+    return false
+  }
+}
+
+/** Removes the pid file if it still holds this process's id. */
+export function removePidFile(path: string, log: Logger): void {
+  try {
+    if (readFileSync(path, 'utf8').trim() === String(process.pid)) unlinkSync(path)
+  } catch (err) {
+    log.warn({ err: (err as Error).message, pidFile: path }, 'cannot remove the pid file')
+  }
+}
+
+/** In a -d copy: tells the waiting command that the server listens, and lets it go. */
+export function tellParentListening(): void {
+  if (process.env[DAEMON_CHILD] !== '1' || process.send === undefined) return
+  process.send('listening')
+  process.disconnect?.()
+}
+
+/**
+ * -d: starts a detached copy of this command (its own session, stdin closed; stderr kept
+ * only with -v, as memcached keeps its output when verbose) and waits until it listens:
+ * 0, or the copy's exit code if it stops first (the reason is in its log).
+ */
+export function daemonize(argv: string[], env: NodeJS.ProcessEnv, keepStderr: boolean): Promise<number> {
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
+    detached: true,
+    stdio: ['ignore', 'ignore', keepStderr ? 'inherit' : 'ignore', 'ipc'],
+    env: { ...env, [DAEMON_CHILD]: '1' },
+  })
+  return new Promise((resolve) => {
+    child.once('message', () => {
+      child.disconnect()
+      child.unref()
+      resolve(0)
+    })
+    child.once('exit', (code, signal) => {
+      process.stderr.write(
+        `ferrocached: the daemon stopped before listening (${signal ?? `exit code ${code}`})${keepStderr ? '' : '; run without -d, or with -v, to see why'}\n`,
+      )
+      resolve(code ?? 1)
+    })
+    child.once('error', (err) => {
+      process.stderr.write(`ferrocached: cannot start the daemon: ${err.message}\n`)
+      resolve(1)
+    })
+  })
+}
