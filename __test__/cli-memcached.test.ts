@@ -1,0 +1,280 @@
+// memcached 1.6.18's command line, unchanged, starts ferrocached: Debian's flags (-u, -P,
+// -t, -c), -d, -s/-a, -l lists, and the switches that change replies (-B, -C, -F, -X, -W,
+// -R, -o LRU settings) compared with Debian's memcached. Runs dist/ (npm run build first).
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseCommandLine, UsageError } from '../src/cli/options'
+import { setUp, tearDown } from './helpers/guard'
+import { RawConn } from './helpers/raw'
+import { BIN, freePort, MEMCACHED, run, runCli, spawnOwned, startAll, startFerrocached, startMemcached, stopChild, waitFor, waitForPort, type Running } from './helpers/servers'
+
+let dir = ''
+setUp(test, () => {
+  dir = mkdtempSync(join(tmpdir(), 'ferrocache-cli-memcached-'))
+  // -u nobody writes the pid file here
+  chmodSync(dir, 0o777)
+})
+tearDown(test, () => rmSync(dir, { recursive: true, force: true }))
+
+const isRoot = process.getuid?.() === 0
+
+/** Sends `request` and collects the reply until it ends with `end` (or the server goes quiet). */
+async function exchange(port: number, request: string | Buffer, end?: string): Promise<string> {
+  const c = await RawConn.open(port)
+  try {
+    c.send(request)
+    return end === undefined ? (await c.settle(150, 3_000)).toString('latin1') : await c.until(end)
+  } finally {
+    c.close()
+  }
+}
+
+/** `stats settings` as a map. */
+async function settingsOf(port: number): Promise<Map<string, string>> {
+  const reply = await exchange(port, 'stats settings\r\n', 'END\r\n')
+  return new Map(reply.split('\r\n').filter((l) => l.startsWith('STAT ')).map((l) => l.slice(5).split(' ', 2) as [string, string]))
+}
+
+/** A binary protocol request (memcached's 24-byte header). */
+function binary(opcode: number, key = '', extras = Buffer.alloc(0), value = '', cas = 0n): Buffer {
+  const header = Buffer.alloc(24)
+  header[0] = 0x80
+  header[1] = opcode
+  header.writeUInt16BE(key.length, 2)
+  header[4] = extras.length
+  header.writeUInt32BE(extras.length + key.length + value.length, 8)
+  header.writeBigUInt64BE(cas, 16)
+  return Buffer.concat([header, extras, Buffer.from(key), Buffer.from(value)])
+}
+const SET_EXTRAS = Buffer.alloc(8)
+
+test('parsing: Debian\'s command line and memcached\'s other flags', () => {
+  const c = parseCommandLine(['-m', '64', '-p', '11211', '-u', 'memcache', '-l', '127.0.0.1', '-P', '/run/memcached.pid', '-R', '20', '-t', '4', '-B', 'auto', '-b', '1024', '-C', '-L', '-k', '-r', '-F', '-X', '-W', '-D', '#', '-c', '1024', '-vv'])
+  if (c.kind !== 'run') throw new Error(c.kind)
+  const s = c.settings
+  assert.equal([s.user, s.pidFile, s.backlog, s.prefixDelimiter, s.verbosity], ['memcache', '/run/memcached.pid', 1024, '#', 2])
+  assert.equal(s.switches, { reqsPerEvent: 20, protocol: 'auto', cas: false, flush: false, dump: false, watch: false })
+  // each accepted-and-ignored flag has its log line, saying what ferrocache does instead
+  for (const flag of ['-t 4', '-L', '-k', '-r', '-D #']) assert.ok(s.notes?.some((n) => n.startsWith(`${flag}:`)), flag)
+  const l = parseCommandLine(['-l', '127.0.0.1:11300,[::1]:11301,::1,notls:10.0.0.1'])
+  if (l.kind !== 'run') throw new Error(l.kind)
+  assert.equal(l.settings.listenAddresses, [{ host: '127.0.0.1', port: 11300 }, { host: '::1', port: 11301 }, { host: '::1' }, { host: '10.0.0.1', tls: false }])
+  const o = parseCommandLine(['-o', 'hot_lru_pct=10,warm_lru_pct=30,temporary_ttl=30,slab_automove=2,no_lru_crawler,hashpower=20,ext_path=/x:1G'])
+  if (o.kind !== 'run') throw new Error(o.kind)
+  assert.equal(o.settings.tuning, { hotLruPct: 10, warmLruPct: 30, temporaryTtl: 30, slabAutomove: 2, lruCrawler: false })
+  assert.ok(o.settings.notes?.some((n) => n.startsWith('-o hashpower: accepted and ignored')))
+  assert.ok(o.settings.notes?.some((n) => n.startsWith('-o ext_path: accepted and ignored')))
+  assert.is(parseCommandLine(['-i']).kind, 'license')
+  const refused: [string[], RegExp, number][] = [
+    [['-e', '/dev/shm/memory_file'], /--data-dir/, 1],
+    [['-B', 'udp'], /binding protocol/, 64],
+    [['-o', 'hot_lru_pct=50,warm_lru_pct=40'], /more than 80%/, 64],
+    [['-o', 'temp_lru'], /unknown -o option "temp_lru"/, 1],
+    [['-R', '0'], /requests per event/, 1],
+    [['-s', '/tmp/m.sock', '-a', '9'], /octal/, 1],
+  ]
+  for (const [argv, message, code] of refused) {
+    try {
+      parseCommandLine(argv)
+      assert.unreachable(`${argv.join(' ')} was accepted`)
+    } catch (err) {
+      assert.instance(err, UsageError, argv.join(' '))
+      assert.match((err as Error).message, message)
+      assert.is((err as UsageError).exitCode, code, argv.join(' '))
+    }
+  }
+})
+
+test('exit codes of bad command lines are memcached\'s', async () => {
+  const cases = [['-j'], ['--bogus'], ['-o', 'bogus'], ['-B', 'foo'], ['-o', 'hot_lru_pct=50,warm_lru_pct=40'], ['-t', '0'], ['-R', '0'], ['-u', 'no-such-user-here']]
+  const root = isRoot ? ['-u', 'root'] : []
+  const results = await Promise.all(
+    cases.map(async (argv) => {
+      const memcached = await run(MEMCACHED, [...(argv[0] === '-u' ? [] : root), '-p', '0', '-U', '0', ...argv], { ms: 10_000 })
+      const ours = await runCli(['-p', '0', ...argv])
+      return { argv: argv.join(' '), memcached: memcached.code, ours: ours.code, stderr: ours.stderr }
+    }),
+  )
+  for (const r of results) {
+    assert.is(r.ours, r.memcached, `${r.argv}: ${r.stderr}`)
+    assert.match(r.stderr, /^ferrocached: /, r.argv)
+  }
+})
+
+test('Debian\'s command line (-m -p -u -l -P -c -t) starts and serves; pid file; user switched; pid file removed at stop', async () => {
+  const pidFile = join(dir, 'memcached.pid')
+  const f = await startFerrocached(['-m', '64', '-u', 'nobody', '-l', '127.0.0.1', '-P', pidFile, '-c', '1024', '-t', '4'])
+  try {
+    assert.is(await exchange(f.port, 'set k 0 0 2\r\nhi\r\nget k\r\n', 'END\r\n'), 'STORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\n')
+    assert.ok(await waitFor(() => existsSync(pidFile), 5_000), 'pid file written')
+    assert.is(readFileSync(pidFile, 'utf8'), `${f.child.pid}\n`)
+    const uid = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${f.child.pid}/status`, 'utf8'))
+    // as root, -u nobody switches to nobody (65534); otherwise the user stays
+    assert.equal([uid?.[1], uid?.[2]], isRoot ? ['65534', '65534'] : [String(process.getuid?.()), String(process.getuid?.())])
+    const s = await settingsOf(f.port)
+    // -t is accepted, but ferrocache serves on one event loop: num_threads stays truthful
+    assert.equal([s.get('num_threads'), s.get('maxconns'), s.get('maxbytes')], ['1', '1024', String(64 << 20)])
+    assert.match(f.stderr(), /-t 4: accepted and ignored; ferrocache serves every connection on one event loop/)
+  } finally {
+    await f.stop()
+  }
+  assert.is(f.child.exitCode, 0)
+  assert.not.ok(existsSync(pidFile), 'pid file removed at stop')
+})
+
+test('-l with a comma-separated list and host:port forms: one listener each', async () => {
+  const [a, b] = [await freePort(), await freePort()]
+  const child = spawnOwned(process.execPath, [BIN, '-l', `127.0.0.1:${a},[127.0.0.1]:${b}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+  try {
+    await waitForPort(a, 15_000, child)
+    await waitForPort(b, 15_000, child)
+    for (const port of [a, b]) assert.is(await exchange(port, 'version\r\n', '\r\n'), 'VERSION 1.6.18\r\n')
+  } finally {
+    await stopChild(child)
+  }
+})
+
+/** Talks to a Unix socket: sends `request`, reads until the reply ends with `end`. */
+function unixExchange(path: string, request: string, end: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ path })
+    let got = ''
+    const timer = setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no "${JSON.stringify(end)}" from ${path}: ${JSON.stringify(got)}`))
+    }, 5_000)
+    socket.on('error', (err) => {
+      clearTimeout(timer)
+      reject(err)
+    })
+    socket.on('data', (d: Buffer) => {
+      got += d.toString('latin1')
+      if (!got.endsWith(end)) return
+      clearTimeout(timer)
+      socket.end()
+      resolve(got)
+    })
+    socket.write(request)
+  })
+}
+
+test('-s <path> -a 666: a Unix socket with those permissions, no TCP port; stats settings as memcached', async () => {
+  const ours = join(dir, 'ferrocached.sock')
+  const theirs = join(dir, 'memcached.sock')
+  const child = spawnOwned(process.execPath, [BIN, '-s', ours, '-a', '666'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const memcached = spawnOwned(MEMCACHED, [...(isRoot ? ['-u', 'root'] : []), '-s', theirs, '-a', '666'], { stdio: ['ignore', 'ignore', 'ignore'] })
+  try {
+    assert.ok(await waitFor(() => existsSync(ours) && existsSync(theirs), 15_000), 'both sockets created')
+    assert.is(statSync(ours).mode & 0o777, 0o666)
+    assert.is(statSync(ours).mode & 0o777, statSync(theirs).mode & 0o777)
+    assert.is(await unixExchange(ours, 'set u 0 0 3\r\nabc\r\nget u\r\n', 'END\r\n'), 'STORED\r\nVALUE u 0 3\r\nabc\r\nEND\r\n')
+    const pick = (reply: string): string[] => reply.split('\r\n').filter((l) => /^STAT (inter|domain_socket|umask) /.test(l.replace(theirs, ours)))
+    const [a, b] = await Promise.all([unixExchange(ours, 'stats settings\r\n', 'END\r\n'), unixExchange(theirs, 'stats settings\r\n', 'END\r\n')])
+    assert.equal(pick(a), pick(b.replaceAll(theirs, ours)))
+    assert.equal(pick(a), ['STAT inter NULL', `STAT domain_socket ${ours}`, 'STAT umask 666'])
+  } finally {
+    await Promise.all([stopChild(child), stopChild(memcached)])
+  }
+})
+
+test('-d returns once the daemon listens; it serves, and stops by the pid file\'s PID', async () => {
+  const port = await freePort()
+  const pidFile = join(dir, 'daemon.pid')
+  const r = await runCli(['-d', '-p', String(port), '-P', pidFile], {}, 15_000)
+  assert.is(r.code, 0, r.stderr)
+  // the command returned: the port already listens and the pid file is there
+  const pid = Number(readFileSync(pidFile, 'utf8').trim())
+  try {
+    assert.ok(pid > 0 && pid !== process.pid)
+    assert.is(await exchange(port, 'version\r\n', '\r\n'), 'VERSION 1.6.18\r\n')
+    // detached: its own session, not a child of the command that started it
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    assert.is(Number(stat[3]), pid, 'session leader')
+    process.kill(pid, 'SIGTERM')
+    assert.ok(await waitFor(() => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'), 10_000), 'daemon stopped')
+    assert.not.ok(existsSync(pidFile), 'pid file removed')
+  } finally {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+})
+
+/** A server of each kind with the same flags. */
+async function pair(flags: string[]): Promise<[Running, Running]> {
+  return (await startAll([() => startMemcached(flags), () => startFerrocached(flags)])) as [Running, Running]
+}
+
+test('-C -F -X -W -R -o: replies and stats settings as memcached\'s', async () => {
+  const flags = ['-C', '-F', '-X', '-W', '-R', '5', '-b', '64', '-D', '#', '-o', 'hot_lru_pct=10,warm_lru_pct=30,hot_max_factor=0.3,warm_max_factor=1.5,temporary_ttl=30,slab_automove=2,slab_automove_ratio=0.5,lru_crawler_sleep=50,lru_crawler_tocrawl=7']
+  const [m, f] = await pair(flags)
+  try {
+    const requests: Array<string | Buffer> = [
+      // -C: CAS values read 0; cas finds no match
+      'set a 0 0 1\r\nx\r\ngets a\r\ngats 0 a\r\ncas a 0 0 1 0\r\ny\r\ncas nokey 0 0 1 5\r\nz\r\n',
+      'mg a c v\r\nms b 1 c\r\nz\r\nms a 1 C0\r\ny\r\nma n N0 J0 c\r\n',
+      binary(0x00, 'a'),
+      binary(0x01, 'bk', SET_EXTRAS, 'v', 5n),
+      // -F, -X, -W
+      'flush_all\r\nflush_all noreply\r\nflush_all 10\r\nget a\r\n',
+      binary(0x08),
+      'stats cachedump 1 0\r\n',
+      'lru_crawler metadump all\r\n',
+      'watch\r\n',
+      'watch fetchers\r\n',
+    ]
+    for (const request of requests) {
+      const [theirs, ours] = await Promise.all([exchange(m.port, request), exchange(f.port, request)])
+      assert.is(ours, theirs, JSON.stringify(request.toString('latin1')))
+    }
+    const [sm, sf] = await Promise.all([settingsOf(m.port), settingsOf(f.port)])
+    const keys = ['cas_enabled', 'flush_enabled', 'dump_enabled', 'reqs_per_event', 'tcp_backlog', 'stat_key_prefix', 'hot_lru_pct', 'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temp_lru', 'temporary_ttl', 'slab_automove', 'slab_automove_ratio', 'lru_crawler_sleep', 'lru_crawler_tocrawl']
+    assert.equal(keys.map((k) => `${k} ${sf.get(k)}`), keys.map((k) => `${k} ${sm.get(k)}`))
+    assert.is(sf.get('hot_lru_pct'), '10') // not the default
+  } finally {
+    await Promise.all([m.stop(), f.stop()])
+  }
+})
+
+test('-B ascii / -B binary and -o no_lru_crawler, no_lru_maintainer: as memcached', async () => {
+  const [[ma, fa], [mb, fb]] = await Promise.all([pair(['-B', 'ascii', '-o', 'no_lru_crawler,no_lru_maintainer']), pair(['-B', 'binary'])])
+  try {
+    const cases: Array<[Running, Running, string | Buffer]> = [
+      [ma, fa, 'set a 0 0 1\r\nx\r\nget a\r\n'],
+      // binary bytes on a text-only server: one text line that never ends
+      [ma, fa, binary(0x01, 'bk', SET_EXTRAS, 'v')],
+      [ma, fa, 'lru_crawler crawl all\r\n'],
+      [mb, fb, binary(0x01, 'bk', SET_EXTRAS, 'v')],
+      [mb, fb, binary(0x00, 'bk')],
+      // text on a binary-only server: a bad 24-byte header hangs up, a shorter one waits
+      [mb, fb, 'flush_all noreply\r\nget a\r\n'],
+      [mb, fb, 'version\r\n'],
+    ]
+    for (const [m, f, request] of cases) {
+      const [cm, cf] = await Promise.all([RawConn.open(m.port), RawConn.open(f.port)])
+      try {
+        cm.send(request)
+        cf.send(request)
+        const [theirs, ours] = await Promise.all([cm.settle(200, 3_000), cf.settle(200, 3_000)])
+        const what = `${m === ma ? '-B ascii' : '-B binary'}: ${JSON.stringify(request.toString('latin1'))}`
+        assert.is(ours.toString('latin1'), theirs.toString('latin1'), what)
+        assert.is(cf.closed, cm.closed, `${what}: closed`)
+      } finally {
+        cm.close()
+        cf.close()
+      }
+    }
+    const [sm, sf] = await Promise.all([settingsOf(ma.port), settingsOf(fa.port)])
+    for (const k of ['binding_protocol', 'lru_crawler', 'lru_segmented']) assert.is(`${k} ${sf.get(k)}`, `${k} ${sm.get(k)}`)
+  } finally {
+    await Promise.all([ma.stop(), fa.stop(), mb.stop(), fb.stop()])
+  }
+})
+
+test.run()
