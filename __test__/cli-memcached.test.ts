@@ -242,8 +242,8 @@ test('-C -F -X -W -R -o: replies and stats settings as memcached\'s', async () =
   }
 })
 
-test('-B ascii / -B binary and -o no_lru_crawler, no_lru_maintainer: as memcached', async () => {
-  const [[ma, fa], [mb, fb]] = await Promise.all([pair(['-B', 'ascii', '-o', 'no_lru_crawler,no_lru_maintainer']), pair(['-B', 'binary'])])
+test('-B ascii / -B binary, -R 3 and -o no_lru_crawler, no_lru_maintainer: as memcached', async () => {
+  const [[ma, fa], [mb, fb]] = await Promise.all([pair(['-B', 'ascii', '-R', '3', '-o', 'no_lru_crawler,no_lru_maintainer']), pair(['-B', 'binary'])])
   try {
     const cases: Array<[Running, Running, string | Buffer]> = [
       [ma, fa, 'set a 0 0 1\r\nx\r\nget a\r\n'],
@@ -270,8 +270,15 @@ test('-B ascii / -B binary and -o no_lru_crawler, no_lru_maintainer: as memcache
         cf.close()
       }
     }
+    // -R 3: replies are written out after the 4th request of a read, then every 3rd; a
+    // `watch` right after such a point is accepted, elsewhere it counts as pipelined
+    const watchAfter = async (port: number, n: number): Promise<string> => (await exchange(port, `${'mg miss q\r\n'.repeat(n)}watch\r\n`)).slice(0, 2)
+    for (let n = 0; n <= 8; n++) {
+      const [theirs, ours] = await Promise.all([watchAfter(ma.port, n), watchAfter(fa.port, n)])
+      assert.is(ours, theirs, `-R 3: watch after ${n} requests`)
+    }
     const [sm, sf] = await Promise.all([settingsOf(ma.port), settingsOf(fa.port)])
-    for (const k of ['binding_protocol', 'lru_crawler', 'lru_segmented']) assert.is(`${k} ${sf.get(k)}`, `${k} ${sm.get(k)}`)
+    for (const k of ['binding_protocol', 'lru_crawler', 'lru_segmented', 'reqs_per_event']) assert.is(`${k} ${sf.get(k)}`, `${k} ${sm.get(k)}`)
   } finally {
     await Promise.all([ma.stop(), fa.stop(), mb.stop(), fb.stop()])
   }
