@@ -354,7 +354,7 @@ pub fn open_after(
     if flushes.passed.is_some() {
         // the deadline passed after the last record: it takes effect now, and its mark goes
         // before the next record (which is later than the deadline)
-        store.flush_all(0);
+        store.flush_all_at_once();
         report.deadline_passed = flushes.passed;
     }
     let writer = Writer {

@@ -165,7 +165,7 @@ impl Core {
             for &h in &batch {
                 let c = s.class_of(h);
                 s.cs[c].crawler_items_checked += 1;
-                reclaim_if_dead(self, s, &ctx, h, c);
+                reclaim_if_dead(self, s, &ctx, h, c, Reaper::Walk);
             }
             drop(guard);
             if !self.pause(paced) {
@@ -239,7 +239,7 @@ impl Core {
                     }
                     checked[c] += 1;
                     s.cs[c].crawler_items_checked += 1;
-                    reclaim_if_dead(self, s, &ctx, h, c);
+                    reclaim_if_dead(self, s, &ctx, h, c, Reaper::Requested);
                 }
                 drop(guard);
                 if !self.pause(paced) {
@@ -258,16 +258,47 @@ impl Core {
     }
 }
 
-/// Unlinks item `h` (class `c`) when it is expired or flushed, counting it as the crawler's.
-fn reclaim_if_dead(core: &Core, s: &mut Shard, ctx: &crate::shard::Ctx, h: u32, c: usize) {
+/// Which walk met a dead item.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reaper {
+    /// The background expiry walk.
+    Walk,
+    /// A crawl requested by `lru_crawler crawl`.
+    Requested,
+}
+
+/// Unlinks item `h` (class `c`) when it is expired or flushed. Counted as memcached counts
+/// it: the crawler's (`crawler_reclaimed`, and `expired_unfetched` for an expired item
+/// never read), except a flushed item met by the background walk, which stands in for
+/// memcached's LRU maintainer: it reaps flushed items at the LRU tails within a fraction
+/// of a second of the flush, counting `reclaimed` and, when never read, `expired_unfetched`
+/// (measured: `set a`, `set b`, `flush_all`, `get a`, then `reclaimed 1`,
+/// `expired_unfetched 1`, `crawler_reclaimed 0`).
+fn reclaim_if_dead(
+    core: &Core,
+    s: &mut Shard,
+    ctx: &crate::shard::Ctx,
+    h: u32,
+    c: usize,
+    by: Reaper,
+) {
     let it = s.mem.item(h);
-    if let Some(dead) = ctx.dead(it) {
-        s.cs[c].crawler_reclaimed += 1;
-        if dead == Dead::Expired && !it.has(F_FETCHED) {
-            s.cs[c].expired_unfetched += 1;
+    let Some(dead) = ctx.dead(it) else {
+        return;
+    };
+    let cs = &mut s.cs[c];
+    if dead == Dead::Flushed && by == Reaper::Walk {
+        cs.reclaimed += 1;
+        if !it.has(F_FETCHED) {
+            cs.expired_unfetched += 1;
         }
-        s.unlink_item(core, h);
+    } else {
+        cs.crawler_reclaimed += 1;
+        if dead == Dead::Expired && !it.has(F_FETCHED) {
+            cs.expired_unfetched += 1;
+        }
     }
+    s.unlink_item(core, h);
 }
 
 /// The background thread; dropping it stops and joins it.

@@ -370,7 +370,8 @@ pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) 
                 ..Default::default()
             });
         }
-        Record::Flush { at } => store.flush_all(if at > now { at as i64 } else { 0 }),
+        Record::Flush { at } if at > now => store.flush_all(at as i64),
+        Record::Flush { .. } => store.flush_all_at_once(),
     }
 }
 

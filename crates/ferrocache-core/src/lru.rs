@@ -319,9 +319,11 @@ impl Shard {
                 }
                 let it = self.mem.item(h);
                 let prev = it.prev();
-                if let Some(dead) = ctx.dead(it) {
+                if ctx.dead(it).is_some() {
+                    // memcached's lru_pull_tail counts a flushed item never read as it counts
+                    // an expired one
                     self.cs[c].reclaimed += 1;
-                    if dead == crate::shard::Dead::Expired && !it.has(F_FETCHED) {
+                    if !it.has(F_FETCHED) {
                         self.cs[c].expired_unfetched += 1;
                     }
                     self.unlink_item(core, h);

@@ -73,6 +73,20 @@ impl Core {
     /// the class to evict (it may have some again by now: then it is a candidate too).
     /// `false` when nothing could be done.
     pub(crate) fn make_room(&self, _si: usize, c: usize) -> bool {
+        if self.flush_pending.load(Ordering::Relaxed) {
+            // flushed items may sit at other shards' tails: their chunks go first
+            for m in self.shards.iter() {
+                let mut s = m.lock();
+                let ctx = self.ctx();
+                if s.lru_reclaim_tails(self, &ctx, c) {
+                    return true;
+                }
+            }
+            self.flush_pending.store(false, Ordering::Relaxed);
+            if !self.config.evict {
+                return true;
+            }
+        }
         let mut best: Option<(usize, u32)> = None;
         for (i, m) in self.shards.iter().enumerate() {
             let n = m.lock().lru[c].evictable();
@@ -93,6 +107,19 @@ impl Core {
     /// [`Core::make_room`] for a caller that holds every shard lock (so the room it makes
     /// cannot be taken by anyone else before it allocates).
     pub(crate) fn make_room_locked(&self, guards: &mut [MutexGuard<'_, Shard>], c: usize) -> bool {
+        if self.flush_pending.load(Ordering::Relaxed) {
+            let ctx = self.ctx();
+            if guards
+                .iter_mut()
+                .any(|s| s.lru_reclaim_tails(self, &ctx, c))
+            {
+                return true;
+            }
+            self.flush_pending.store(false, Ordering::Relaxed);
+            if !self.config.evict {
+                return true;
+            }
+        }
         let best = (0..guards.len())
             .filter(|&i| guards[i].lru[c].evictable() > 0)
             .max_by_key(|&i| guards[i].lru[c].evictable());

@@ -21,7 +21,7 @@ use crate::slab::{SlabAlloc, SlabClasses, SlabMem, MAX_PAGE_SLOTS};
 use crate::store::*;
 use crate::{Config, ConfigError, SlabClassStats, Stats, StoreError};
 use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Rounds of "make room without locks, retry" before an operation takes every shard lock.
@@ -53,14 +53,28 @@ pub(crate) struct Ctx {
     pub now: u32,
     /// Seconds since the store started (the items' time base).
     pub rel: u32,
-    /// A delayed flush_all's deadline in store seconds; 0 = none.
+    /// The last flush_all's mark in store seconds (0 = none): from this second on, items
+    /// last stamped before it are flushed. An immediate flush marks the second it ran in, a
+    /// delayed one its deadline (memcached's `settings.oldest_live` + 1).
     pub flush_rel: u32,
+    /// An immediate flush_all's CAS boundary minus one (0 = none): while the mark is active,
+    /// an item of the flush's own second whose CAS is non-zero and below the boundary is
+    /// flushed too, so the items stored before the flush in that second go and those stored
+    /// after it stay (memcached's `settings.oldest_cas`; memcached applies it to items of
+    /// any second, which differs only for a client-given CAS, meta `E`, below the boundary:
+    /// memcached hides such an item stored after the flush for good, ferrocache only within
+    /// the flush's second).
+    pub flush_cas: u64,
 }
 
 impl Ctx {
     #[inline]
     pub fn dead(&self, it: Item) -> Option<Dead> {
-        if self.flush_rel != 0 && self.rel >= self.flush_rel && it.time() < self.flush_rel {
+        if self.flush_rel != 0
+            && self.rel >= self.flush_rel
+            && (it.time() < self.flush_rel
+                || (it.time() == self.flush_rel && it.cas().wrapping_sub(1) < self.flush_cas))
+        {
             return Some(Dead::Flushed);
         }
         let e = it.exptime();
@@ -152,7 +166,14 @@ pub(crate) struct Core {
     cas: AtomicU64,
     /// Unix second the items' time base starts at.
     start: u32,
+    /// [`Ctx::flush_rel`] and [`Ctx::flush_cas`]: written under every shard lock, read
+    /// (relaxed) under one.
     flush_rel: AtomicU32,
+    flush_cas: AtomicU64,
+    /// An immediate flush may have left flushed items at other shards' LRU tails: an
+    /// allocation that finds none at its own shard's asks the others before it evicts
+    /// ([`Core::make_room`]); cleared when none has any at its tails.
+    pub flush_pending: AtomicBool,
     cmd_flush: AtomicU64,
     /// Evictions and sets per class at the last automove look.
     pub mover_window: Mutex<Vec<(u64, u64)>>,
@@ -232,6 +253,8 @@ impl Shards {
             // a little before now, so an item's time is never 0 and age maths never wraps
             start: now.saturating_sub(2),
             flush_rel: AtomicU32::new(0),
+            flush_cas: AtomicU64::new(0),
+            flush_pending: AtomicBool::new(false),
             cmd_flush: AtomicU64::new(0),
             mover_window: Mutex::new(vec![(0, 0); classes.len()]),
             crawl_cursor: Mutex::new((0, 0)),
@@ -268,8 +291,10 @@ impl Shards {
         let hint = &self.core.slot_hints[si];
         hint.prefetch(hash);
         for _ in 0..OPTIMISTIC_ROUNDS {
-            let ctx = self.core.ctx();
             let mut s = self.core.shards[si].lock();
+            // read under the lock: a flush_all (which holds every shard lock) is wholly
+            // before or after this operation
+            let ctx = self.core.ctx();
             let r = op(&mut s, &self.core, &ctx);
             hint.refresh(&s.ht);
             match r {
@@ -476,10 +501,12 @@ impl Shards {
     }
 
     pub fn flush_all(&self, delay: i64) {
-        match self.core.journal.get() {
-            None => self.core.flush_all(delay),
-            Some(j) => self.core.flush_all_logged(delay, &**j),
-        }
+        self.core.flush_all(delay, false);
+    }
+
+    /// An immediate flush_all that unlinks every item now and clears the flush marks.
+    pub fn flush_all_at_once(&self) {
+        self.core.flush_all(0, true);
     }
 
     pub fn stats(&self) -> Stats {
@@ -519,8 +546,8 @@ impl Shards {
         let Some(m) = self.core.shards.get(si) else {
             return;
         };
-        let ctx = self.core.ctx();
         let s = m.lock();
+        let ctx = self.core.ctx();
         let mut batch = Vec::new();
         let mut pos = 0;
         while pos < s.ht.walk_len() {
@@ -622,6 +649,7 @@ impl Core {
             now,
             rel: now.saturating_sub(self.start),
             flush_rel: self.flush_rel.load(Ordering::Relaxed),
+            flush_cas: self.flush_cas.load(Ordering::Relaxed),
         }
     }
 
@@ -640,34 +668,24 @@ impl Core {
         }
     }
 
-    fn flush_all(&self, delay: i64) {
-        self.cmd_flush.fetch_add(1, Ordering::Relaxed);
-        let ctx = self.ctx();
-        let deadline = if delay > 0 {
-            Clock::resolve_exptime(delay, ctx.now)
-        } else {
-            None
-        };
-        match deadline {
-            Some(at) if at > ctx.now => {
-                // a passed earlier deadline must take effect before it is replaced
-                if ctx.flush_rel != 0 && ctx.rel >= ctx.flush_rel {
-                    self.purge(|it| ctx.dead(it) == Some(Dead::Flushed));
-                }
-                self.flush_rel
-                    .store(at.saturating_sub(self.start).max(1), Ordering::Relaxed);
-            }
-            _ => {
-                // immediate: drop everything now (memory back to the free lists at once)
-                self.flush_rel.store(0, Ordering::Relaxed);
-                self.purge(|_| true);
-            }
-        }
-    }
-
-    /// [`Core::flush_all`] holding every shard lock while it purges and logs, so no change
-    /// of any key lands on the wrong side of the flush in the log.
-    fn flush_all_logged(&self, delay: i64, j: &dyn Journal) {
+    /// memcached's flush_all, holding every shard lock (operations read the marks under
+    /// theirs), with the record logged under them too, so no change of any key lands on the
+    /// wrong side of the flush in the log.
+    ///
+    /// Immediate (`delay` <= 0, or a deadline already past): marks this second and the next
+    /// CAS as the boundary (one CAS is used up, as memcached's `get_cas_id()`); the items
+    /// below it are dead from now on, counted in `get_flushed` by the lookups that meet
+    /// them, reaped by the next background pass (within a second; memcached's maintainer
+    /// takes a fraction of one) or reclaimed by allocation, and counted in
+    /// `curr_items` until then. No item is walked. `at_once` instead unlinks every item
+    /// now and clears the marks (a replayed log or a replication stream: it hides exactly
+    /// the items present, whatever CAS values they carry).
+    ///
+    /// Delayed: the deadline replaces the mark. memcached's items hidden by an earlier
+    /// mark that already took effect would live again until the new deadline if its LRU
+    /// maintainer had not reaped them yet (it does within a fraction of a second): they
+    /// are unlinked here first.
+    fn flush_all(&self, delay: i64, at_once: bool) {
         let mut guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
         self.cmd_flush.fetch_add(1, Ordering::Relaxed);
         let ctx = self.ctx();
@@ -675,31 +693,45 @@ impl Core {
             d if d > 0 => Clock::resolve_exptime(d, ctx.now).filter(|&at| at > ctx.now),
             _ => None,
         };
-        let passed = ctx.flush_rel != 0 && ctx.rel >= ctx.flush_rel;
+        let active = ctx.flush_rel != 0 && ctx.rel >= ctx.flush_rel;
         match at {
-            Some(at) => self
-                .flush_rel
-                .store(at.saturating_sub(self.start).max(1), Ordering::Relaxed),
-            None => self.flush_rel.store(0, Ordering::Relaxed),
-        }
-        for s in guards.iter_mut() {
-            let mut all = Vec::with_capacity(s.ht.len());
-            s.ht.collect(&s.mem, 0, usize::MAX / 2, &mut all);
-            for h in all {
-                let it = s.mem.item(h);
-                if at.is_none() || (passed && ctx.dead(it) == Some(Dead::Flushed)) {
-                    s.unlink_item(self, h);
+            Some(at) => {
+                if active {
+                    self.purge(&mut guards, |it| ctx.dead(it) == Some(Dead::Flushed));
                 }
+                self.flush_rel
+                    .store(at.saturating_sub(self.start).max(1), Ordering::Relaxed);
+                // (memcached keeps its oldest_cas: the same but for items of the deadline's
+                // second with a client-given CAS below it)
+                self.flush_cas.store(0, Ordering::Relaxed);
+            }
+            None if at_once => {
+                self.flush_rel.store(0, Ordering::Relaxed);
+                self.flush_cas.store(0, Ordering::Relaxed);
+                self.purge(&mut guards, |_| true);
+            }
+            None => {
+                let boundary = self.next_cas(None);
+                self.flush_cas
+                    .store(boundary.saturating_sub(1), Ordering::Relaxed);
+                self.flush_rel.store(ctx.rel.max(1), Ordering::Relaxed);
+                self.flush_pending.store(true, Ordering::Relaxed);
             }
         }
-        j.record(&Record::Flush {
-            at: at.unwrap_or(0),
-        });
+        if let Some(j) = self.journal.get() {
+            j.record(&Record::Flush {
+                at: at.unwrap_or(0),
+            });
+        }
     }
 
-    fn purge(&self, pred: impl Fn(Item) -> bool) {
-        for m in self.shards.iter() {
-            let mut s = m.lock();
+    /// Unlinks, in every shard (its guards held in index order), the items `pred` picks.
+    fn purge(
+        &self,
+        guards: &mut [parking_lot::MutexGuard<'_, Shard>],
+        pred: impl Fn(Item) -> bool,
+    ) {
+        for s in guards.iter_mut() {
             let mut all = Vec::with_capacity(s.ht.len());
             s.ht.collect(&s.mem, 0, usize::MAX / 2, &mut all);
             for h in all {
@@ -965,6 +997,10 @@ impl Shard {
             }
             if self.lru_reclaim_tails(core, ctx, c) {
                 continue;
+            }
+            if core.flush_pending.load(Ordering::Relaxed) {
+                // other shards' flushed items before any eviction (memcached: one LRU)
+                return Err(Fail::NeedPage(c));
             }
             if !core.config.evict {
                 self.cs[c].outofmemory += 1;
@@ -1465,8 +1501,8 @@ impl Shards {
         let Some(m) = self.core.shards.get(si) else {
             return true;
         };
-        let ctx = self.core.ctx();
         let s = m.lock();
+        let ctx = self.core.ctx();
         if cur.modulus == 0 {
             cur.begin(s.ht.min_len());
         }

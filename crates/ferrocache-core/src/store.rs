@@ -252,10 +252,20 @@ impl Store {
         self.inner.touch(key, exptime)
     }
 
-    /// flush_all: with `delay` 0 at once, otherwise every item stored before now+delay
-    /// becomes invalid at that time (memcached's semantics).
+    /// flush_all, as memcached 1.6.18: with `delay` 0 (or negative) every item stored before
+    /// now is invalid at once, otherwise every item stored before now+delay becomes invalid
+    /// at that time. Invalid items are not walked: lookups that meet them count
+    /// `get_flushed`, the background walk reaps them (`reclaimed`, `expired_unfetched`) and
+    /// allocation reuses their memory before it evicts; `curr_items` counts them until then.
     pub fn flush_all(&self, delay: i64) {
         self.inner.flush_all(delay)
+    }
+
+    /// An immediate flush_all that unlinks every item now (memory back at once, nothing
+    /// left to reap): how a replayed log or a replication stream applies an immediate flush,
+    /// so it hides exactly the items present whatever CAS values they carry.
+    pub fn flush_all_at_once(&self) {
+        self.inner.flush_all_at_once()
     }
 
     /// A snapshot of every counter, with memcached's names.

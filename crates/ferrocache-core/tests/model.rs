@@ -62,6 +62,13 @@ struct Harness {
     clock: Clock,
     model: HashMap<Vec<u8>, Entry>,
     flush_at: Option<u32>,
+    /// The largest CAS the store has handed out or been given (its counter, but for the
+    /// values refused stores used up unseen, a few at a time).
+    max_cas: u64,
+    /// The last immediate flush: its second and CAS boundary. An item stored in that
+    /// second with a client-given CAS (meta `E`) below the boundary is flushed with the
+    /// items before it, as memcached's `item_is_flushed` (`cas < settings.oldest_cas`).
+    flush_mark: Option<(u32, u64)>,
     expect: Expect,
     /// Model keys found missing from the store (each must be an eviction).
     lost: u64,
@@ -106,6 +113,8 @@ impl Harness {
             clock,
             model: HashMap::new(),
             flush_at: None,
+            max_cas: 0,
+            flush_mark: None,
             expect: Expect::default(),
             lost: 0,
             rng,
@@ -239,8 +248,20 @@ impl Harness {
         }
     }
 
+    /// Notes a CAS the store handed out or was given.
+    fn saw_cas(&mut self, cas: u64) {
+        if cas < 1 << 63 {
+            self.max_cas = self.max_cas.max(cas);
+        }
+    }
+
     fn put(&mut self, key: &[u8], value: Vec<u8>, flags: u32, exptime: Option<u32>, cas: u64) {
-        match exptime {
+        self.saw_cas(cas);
+        let now = self.now();
+        let flushed = self
+            .flush_mark
+            .is_some_and(|(second, boundary)| second == now && cas < boundary);
+        match exptime.filter(|_| !flushed) {
             Some(exptime) => {
                 self.model.insert(
                     key.to_vec(),
@@ -275,10 +296,14 @@ impl Harness {
                 self.store.flush_all(0);
                 self.model.clear();
                 self.flush_at = None;
+                // the flush uses up the next CAS as its boundary
+                self.max_cas += 1;
+                self.flush_mark = Some((self.now(), self.max_cas));
             } else {
                 let delay = self.rng.gen_range(1..5);
                 self.store.flush_all(delay);
                 self.flush_at = Some(self.now() + delay as u32);
+                self.flush_mark = None;
             }
             return;
         }
@@ -302,6 +327,7 @@ impl Harness {
                 );
                 if let (Some(n), false) = (vivify, present) {
                     let (value, cas, exptime, won) = got.expect("vivified");
+                    self.saw_cas(cas);
                     assert!(value.is_empty() && won);
                     assert_eq!(exptime, Clock::resolve_exptime(n, now).unwrap_or(1));
                     self.model.insert(
@@ -374,6 +400,9 @@ impl Harness {
                     vivify: None,
                 };
                 let out = self.store.store(&r);
+                if let Ok(o) = &out {
+                    self.saw_cas(o.cas);
+                }
                 if !fits(&key, value.len()) {
                     assert_eq!(out, Err(StoreError::TooLarge));
                     if mode == StoreMode::Set && !use_cas {
@@ -519,6 +548,7 @@ impl Harness {
                             e.value = text;
                         }
                         e.cas = cas;
+                        self.max_cas = self.max_cas.max(cas);
                         if incr {
                             self.expect.incr_hits += 1;
                         } else {

@@ -109,7 +109,7 @@ impl Applier {
         self.pending.clear();
         self.in_snapshot = full;
         if full {
-            store.flush_all(0);
+            store.flush_all_at_once();
         }
     }
 
