@@ -59,7 +59,7 @@ test('parsing: Debian\'s command line and memcached\'s other flags', () => {
   assert.equal([s.user, s.pidFile, s.backlog, s.prefixDelimiter, s.verbosity], ['memcache', '/run/memcached.pid', 1024, '#', 2])
   assert.equal(s.switches, { reqsPerEvent: 20, protocol: 'auto', cas: false, flush: false, dump: false, watch: false })
   // each accepted-and-ignored flag has its log line, saying what ferrocache does instead
-  for (const flag of ['-t 4', '-L', '-k', '-r', '-D #']) assert.ok(s.notes?.some((n) => n.startsWith(`${flag}:`)), flag)
+  for (const flag of ['-t 4', '-L', '-k', '-r']) assert.ok(s.notes?.some((n) => n.startsWith(`${flag}:`)), flag)
   const l = parseCommandLine(['-l', '127.0.0.1:11300,[::1]:11301,::1,notls:10.0.0.1'])
   if (l.kind !== 'run') throw new Error(l.kind)
   assert.equal(l.settings.listenAddresses, [{ host: '127.0.0.1', port: 11300 }, { host: '::1', port: 11301 }, { host: '::1' }, { host: '10.0.0.1', tls: false }])
@@ -228,13 +228,19 @@ test('-C -F -X -W -R -o: replies and stats settings as memcached\'s', async () =
       'lru_crawler metadump all\r\n',
       'watch\r\n',
       'watch fetchers\r\n',
+      // -D #: per-prefix stats from the start (text and binary; meta, touch, incr not counted)
+      'set user#1 0 0 1\r\nx\r\nget user#1 user#2 sess#1 nopfx\r\ndelete sess#9\r\nmg user#1 v\r\nappend user#1 0 0 1\r\ny\r\n',
+      binary(0x00, 'bin#1'),
+      binary(0x04, 'bin#2'),
+      'stats detail dump\r\n',
+      'stats detail off\r\nget user#1\r\nstats detail dump\r\n',
     ]
     for (const request of requests) {
       const [theirs, ours] = await Promise.all([exchange(m.port, request), exchange(f.port, request)])
       assert.is(ours, theirs, JSON.stringify(request.toString('latin1')))
     }
     const [sm, sf] = await Promise.all([settingsOf(m.port), settingsOf(f.port)])
-    const keys = ['cas_enabled', 'flush_enabled', 'dump_enabled', 'reqs_per_event', 'tcp_backlog', 'stat_key_prefix', 'hot_lru_pct', 'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temp_lru', 'temporary_ttl', 'slab_automove', 'slab_automove_ratio', 'lru_crawler_sleep', 'lru_crawler_tocrawl']
+    const keys = ['cas_enabled', 'flush_enabled', 'dump_enabled', 'reqs_per_event', 'tcp_backlog', 'stat_key_prefix', 'detail_enabled', 'hot_lru_pct', 'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temp_lru', 'temporary_ttl', 'slab_automove', 'slab_automove_ratio', 'lru_crawler_sleep', 'lru_crawler_tocrawl']
     assert.equal(keys.map((k) => `${k} ${sf.get(k)}`), keys.map((k) => `${k} ${sm.get(k)}`))
     assert.is(sf.get('hot_lru_pct'), '10') // not the default
   } finally {
@@ -255,6 +261,8 @@ test('-B ascii / -B binary, -R 3 and -o no_lru_crawler, no_lru_maintainer: as me
       // text on a binary-only server: a bad 24-byte header hangs up, a shorter one waits
       [mb, fb, 'flush_all noreply\r\nget a\r\n'],
       [mb, fb, 'version\r\n'],
+      // no -D: `stats detail on` counts by the ':' prefix; the dump is in memcached's order
+      [ma, fa, 'stats detail on\r\nset p:1 0 0 1\r\n1\r\ngat 0 p:1\r\ngets p:2 q:1 r:1 s:1 t:1 u:1\r\ncas p:1 0 0 1 99\r\nx\r\nstats detail dump\r\n'],
     ]
     for (const [m, f, request] of cases) {
       const [cm, cf] = await Promise.all([RawConn.open(m.port), RawConn.open(f.port)])

@@ -113,8 +113,9 @@ export declare class NativeServerInfo {
   setSnapshotEnabled(enabled: boolean): void
   /**
    * memcached's reply-changing switches: `-C` (`cas` false), `-F` (`flush`), `-X`
-   * (`dump`), `-W` (`watch`), `-R` (`reqsPerEvent`, at least 1) and `-B` (`protocol`:
-   * `auto`, `ascii` or `binary`; anything else is an `InvalidArg` error).
+   * (`dump`), `-W` (`watch`), `-R` (`reqsPerEvent`, at least 1), `-B` (`protocol`:
+   * `auto`, `ascii` or `binary`; anything else is an `InvalidArg` error) and `-D`
+   * (`prefixDelimiter`: per-prefix stats on, split at that character).
    */
   setSwitches(switches: NativeSwitches): void
   /**
@@ -476,6 +477,8 @@ export interface NativeSwitches {
   reqsPerEvent: number
   /** `-B`: `auto`, `ascii` or `binary`. */
   protocol: string
+  /** `-D`: the prefix delimiter (its first byte); per-prefix stats start on. */
+  prefixDelimiter?: string
 }
 
 /**

@@ -17,7 +17,7 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   --data-dir <dir>            snapshots: load at start, write on stop and by --save "<s> <n> ..."
   --keep-snapshots <n>        snapshots kept (2); --strict-load, --load-async; --appendfsync <p>
   --replica-of <host:port>    replica (--replica-writable, --repl-backlog, --replica-auth|-tls*)
-  -h, -V, -i                  this help / the version / the license; -t, -L, -k, -r, -D: see README
+  -h, -V, -i                  this help / the version / the license; -t, -L, -k, -r: see README
 
 Environment: FERROCACHE_<LONG_OPTION> for each long option (FERROCACHE_PORT,
 FERROCACHE_MEMORY_LIMIT, FERROCACHE_DISABLE_EVICTIONS=1, ...). Flags win. -e: use --data-dir.

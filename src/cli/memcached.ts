@@ -1,6 +1,6 @@
 // memcached 1.6.18's flags beyond the basic ones: listening (-l lists, -s/-a, -b), the
-// process (-P, -d, -u), reply switches (-C, -F, -X, -W, -R, -B), and the ones ferrocache
-// accepts without effect (-t, -L, -k, -r, -N, -D's per-prefix stats), each with a note.
+// process (-P, -d, -u), reply switches (-C, -F, -X, -W, -R, -B, -D), and the ones
+// ferrocache accepts without effect (-t, -L, -k, -r, -N), each with a note.
 import type { ListenAddress } from '../server/options'
 import { memcachedError } from './errors'
 import type { CliSettings, Values } from './options'
@@ -100,9 +100,8 @@ export function applyMemcachedFlags(s: CliSettings, v: Values, name: (option: st
   if (Object.keys(switches).length > 0) s.switches = switches
   if (v['prefix-delimiter'] !== undefined) {
     if (v['prefix-delimiter'] === '') throw memcachedError(`No delimiter specified (${name('prefix-delimiter', '-D')})`)
-    // memcached takes the first character
+    // memcached takes the first character, and turns per-prefix stats on
     s.prefixDelimiter = v['prefix-delimiter'][0]!
-    notes.push(`-D ${s.prefixDelimiter}: shown as stat_key_prefix; ferrocache keeps no per-prefix stats (stats detail dump stays empty)`)
   }
   if (v['enable-largepages']) notes.push('-L: accepted and ignored; ferrocache takes item memory from the system allocator, no large pages are requested')
   if (v['lock-memory']) notes.push('-k: accepted and ignored; ferrocache does not lock its memory (no mlockall), pages may be swapped')

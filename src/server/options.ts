@@ -62,7 +62,10 @@ export interface ServerOptions {
    * `slabs automove 2`…: what memcached's `-o` settings set); a reply other than `OK` throws.
    */
   startupCommands?: readonly string[]
-  /** memcached's `-D`: shown as `stat_key_prefix` (per-prefix stats are not kept). */
+  /**
+   * memcached's `-D`: per-prefix stats (`stats detail dump`) on from the start, keys split
+   * at this character. Default: off until `stats detail on`, split at `:`.
+   */
   prefixDelimiter?: string
 }
 
@@ -123,7 +126,7 @@ export interface ResolvedServerOptions {
   backlog: number
   switches: CommandSwitches
   startupCommands: readonly string[]
-  prefixDelimiter: string
+  prefixDelimiter: string | undefined
   /** For `stats settings`: */
   memoryLimit: number
   maxItemSize: number
@@ -183,6 +186,9 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   const stats = o.cache?.statsSync()
   const port = o.port === undefined ? 11211 : count('port', o.port, 0, 65535)
   const host = o.host ?? '127.0.0.1'
+  if (o.prefixDelimiter !== undefined && (typeof o.prefixDelimiter !== 'string' || o.prefixDelimiter.length !== 1)) {
+    throw new TypeError('prefixDelimiter must be one character')
+  }
   if (o.unixSocket !== undefined && (typeof o.unixSocket.path !== 'string' || o.unixSocket.path === '')) {
     throw new TypeError('unixSocket needs a path')
   }
@@ -194,7 +200,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     backlog: o.backlog === undefined ? 1024 : count('backlog', o.backlog, 1, 2 ** 31 - 1),
     switches: resolveSwitches(o.switches),
     startupCommands: o.startupCommands ?? [],
-    prefixDelimiter: o.prefixDelimiter ?? ':',
+    prefixDelimiter: o.prefixDelimiter,
     port,
     host,
     connLimit: o.connLimit === undefined ? 1024 : count('connLimit', o.connLimit, 1, 1_000_000),

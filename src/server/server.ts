@@ -83,7 +83,8 @@ export class FerrocacheServer extends EventEmitter {
     // persistence: the `snapshot` command and the rdb_* lines of `stats`
     const persistence = this.cache.persistence
     this.info.setSnapshotEnabled(persistence !== undefined)
-    this.info.setSwitches(this.options.switches)
+    // -D: per-prefix stats on from the start (`stats detail on` turns them on, split at ':')
+    this.info.setSwitches({ ...this.options.switches, prefixDelimiter: this.options.prefixDelimiter })
     // (before persistence: its first stats lines arrive at once and are joined with these)
     this.replication = new Replication(this.native, this.info, this.options.replication, this.log, () =>
       this.updateExtraStats(),

@@ -52,8 +52,8 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['num_threads', '1'],
     ['num_threads_per_udp', '1'],
     ['stat_key_prefix', s.prefixDelimiter ?? ':'],
-    // per-prefix stats are not kept (stats detail dump is empty), -D or not
-    ['detail_enabled', 'no'],
+    // (both follow `stats detail on|off` and -D: crates/ferrocache-protocol/src/detail.rs)
+    ['detail_enabled', s.prefixDelimiter === undefined ? 'no' : 'yes'],
     ['reqs_per_event', String(w.reqsPerEvent)],
     ['cas_enabled', yesNo(w.cas)],
     ['tcp_backlog', String(s.backlog ?? 1024)],

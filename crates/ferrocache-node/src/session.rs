@@ -67,6 +67,8 @@ pub struct NativeSwitches {
     pub reqs_per_event: u32,
     /// `-B`: `auto`, `ascii` or `binary`.
     pub protocol: String,
+    /// `-D`: the prefix delimiter (its first byte); per-prefix stats start on.
+    pub prefix_delimiter: Option<String>,
 }
 
 /// Server-wide facts shared by every session of one server: settings for `stats settings`,
@@ -124,8 +126,9 @@ impl NativeServerInfo {
     }
 
     /// memcached's reply-changing switches: `-C` (`cas` false), `-F` (`flush`), `-X`
-    /// (`dump`), `-W` (`watch`), `-R` (`reqsPerEvent`, at least 1) and `-B` (`protocol`:
-    /// `auto`, `ascii` or `binary`; anything else is an `InvalidArg` error).
+    /// (`dump`), `-W` (`watch`), `-R` (`reqsPerEvent`, at least 1), `-B` (`protocol`:
+    /// `auto`, `ascii` or `binary`; anything else is an `InvalidArg` error) and `-D`
+    /// (`prefixDelimiter`: per-prefix stats on, split at that character).
     #[napi]
     pub fn set_switches(&self, switches: NativeSwitches) -> Result<()> {
         let protocols = match switches.protocol.as_str() {
@@ -147,6 +150,14 @@ impl NativeServerInfo {
         w.reqs_per_event
             .store(switches.reqs_per_event.max(1), Ordering::Relaxed);
         w.set_protocols(protocols);
+        if let Some(&c) = switches
+            .prefix_delimiter
+            .as_ref()
+            .and_then(|d| d.as_bytes().first())
+        {
+            self.inner.detail.set_delimiter(c);
+            self.inner.detail.set_enabled(true);
+        }
         Ok(())
     }
 

@@ -343,6 +343,7 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
                 return protocol_error(out);
             }
             let cas = if r.cas != 0 { Some(r.cas) } else { None };
+            s.info.detail.record_delete(key);
             crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
             match s.store.delete(&DeleteRequest {
                 key,
@@ -499,6 +500,7 @@ fn get<S: Storage>(
             out.extend_from_slice(it.value);
         }
     });
+    s.info.detail.record_get(key, hit.is_some());
     if watching {
         s.info.watch.item_get(key, seen, s.cfd);
     }
@@ -543,11 +545,13 @@ fn update<S: Storage>(
             s.store.unlink_refused(key);
         }
         s.swallow = vlen;
+        s.info.detail.record_set(key);
         return Step::Done(head);
     }
     if data.len() < head + vlen {
         return Step::More;
     }
+    s.info.detail.record_set(key);
     let mode = match cmd {
         op::SET => StoreMode::Set,
         op::ADD => StoreMode::Add,

@@ -138,6 +138,8 @@ pub struct ServerInfo {
     pub read_only: AtomicBool,
     /// memcached's command-line switches (`-C`, `-F`, `-X`, `-W`, `-R`, `-B`).
     pub switches: Switches,
+    /// Per-prefix stats (`stats detail`, `-D`).
+    pub detail: crate::detail::Detail,
     /// The `watch` log stream: its watchers and buffers (see [`crate::watch`]).
     pub watch: crate::watch::Logger,
     /// The last `replicaof` / `psync` line, for the server to act on (see
@@ -183,6 +185,7 @@ impl ServerInfo {
             snapshot_enabled: AtomicBool::new(false),
             read_only: AtomicBool::new(false),
             switches: Switches::default(),
+            detail: crate::detail::Detail::default(),
             watch: crate::watch::Logger::new(unix_now()),
             admin_request: Mutex::new(None),
             curr_connections: AtomicU64::new(0),

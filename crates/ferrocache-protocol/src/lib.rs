@@ -14,6 +14,7 @@ mod admin;
 mod auth;
 mod base64;
 mod binary;
+pub mod detail;
 mod engine;
 mod info;
 mod meta;

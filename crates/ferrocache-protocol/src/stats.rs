@@ -31,12 +31,15 @@ pub(crate) fn stats<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Ve
         b"reset" => {
             s.store.reset_stats();
             s.info.reset();
+            s.info.detail.clear();
             reply(out, false, b"RESET");
         }
         b"detail" => match t.get(2) {
-            b"on" | b"off" => reply(out, false, b"OK"),
-            // Per-prefix stats are not kept: the dump is empty.
-            b"dump" => reply(out, false, b"END"),
+            b"on" | b"off" => {
+                s.info.detail.set_enabled(t.get(2) == b"on");
+                reply(out, false, b"OK")
+            }
+            b"dump" => s.info.detail.dump(out),
             _ => reply(out, false, b"CLIENT_ERROR usage: stats detail on|off|dump"),
         },
         b"settings" => {
@@ -122,6 +125,14 @@ pub(crate) fn settings_into<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
             ("lru_segmented", Some(r)) => stat(out, &k, if r.lru_segmented { "yes" } else { "no" }),
             ("temp_lru", Some(r)) => stat(out, &k, if r.temp_lru { "yes" } else { "no" }),
             ("temporary_ttl", Some(r)) => stat_u(out, &k, r.temporary_ttl as u64),
+            ("detail_enabled", _) => {
+                stat(out, &k, if s.info.detail.enabled() { "yes" } else { "no" })
+            }
+            ("stat_key_prefix", _) => stat(
+                out,
+                &k,
+                String::from_utf8_lossy(&[s.info.detail.delimiter()]),
+            ),
             _ => stat(out, &k, v),
         }
     }

@@ -413,6 +413,7 @@ fn get<S: Storage>(
             out.extend_from_slice(b"\r\n");
             watching.then(|| crate::watch::found(&s.store, it))
         });
+        s.info.detail.record_get(key, seen.is_some());
         if watching {
             let seen = seen.flatten().unwrap_or(crate::watch::Lookup::NotFound);
             s.info.watch.item_get(key, seen, s.cfd);
@@ -479,12 +480,15 @@ fn update<S: Storage>(
             s.store.unlink_refused(key);
         }
         s.swallow = vlen + 2;
+        s.info.detail.record_set(key);
         return Step::Done(line_end);
     }
     let end = line_end + vlen + 2;
     if data.len() < end {
         return Step::More;
     }
+    // (memcached counts it before reading the value: a bad data chunk too)
+    s.info.detail.record_set(key);
     if &data[line_end + vlen..end] != b"\r\n" {
         reply(out, noreply, b"CLIENT_ERROR bad data chunk");
         return Step::Done(end);
@@ -594,6 +598,7 @@ fn delete<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     if key.len() > KEY_MAX {
         return reply(out, noreply, b"CLIENT_ERROR bad command line format");
     }
+    s.info.detail.record_delete(key);
     crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
     let msg: &[u8] = match s.store.delete(&DeleteRequest {
         key,
