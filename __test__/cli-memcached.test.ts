@@ -126,13 +126,17 @@ test('Debian\'s command line (-m -p -u -l -P -c -t) starts and serves; pid file;
   assert.not.ok(existsSync(pidFile), 'pid file removed at stop')
 })
 
-test('-l with a comma-separated list and host:port forms: one listener each', async () => {
-  const [a, b] = [await freePort(), await freePort()]
-  const child = spawnOwned(process.execPath, [BIN, '-l', `127.0.0.1:${a},[127.0.0.1]:${b}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+test('-l with a comma-separated list and host:port forms: one listener each; inter and tcpport as memcached', async () => {
+  const [a, b, p] = [await freePort(), await freePort(), await freePort()]
+  const listen = `127.0.0.1:${a},127.0.0.1:${b}`
+  const child = spawnOwned(process.execPath, [BIN, '-p', String(p), '-l', listen], { stdio: ['ignore', 'ignore', 'pipe'] })
   try {
     await waitForPort(a, 15_000, child)
     await waitForPort(b, 15_000, child)
     for (const port of [a, b]) assert.is(await exchange(port, 'version\r\n', '\r\n'), 'VERSION 1.6.18\r\n')
+    const s = await settingsOf(a)
+    // as memcached's: tcpport is -p, inter the -l text
+    assert.equal([s.get('tcpport'), s.get('inter')], [String(p), listen])
   } finally {
     await stopChild(child)
   }

@@ -120,6 +120,8 @@ export interface ResolvedServerOptions {
   authFile: string | undefined
   tls: TlsOptions | undefined
   replication: ResolvedReplicationOptions
+  /** The interfaces as memcached's `stats settings` prints its `-l` (`a,b:port,[::1]:port`). */
+  inter: string
   /** Every TCP address, or none with a Unix socket. */
   listen: ReadonlyArray<ListenAddress & { port: number }>
   unixSocket: Required<UnixSocketOptions> | undefined
@@ -194,7 +196,11 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   }
   const listen = (o.listen ?? [{ host }]).map((a) => ({ ...a, port: a.port === undefined ? port : count('listen port', a.port, 0, 65535) }))
   if (listen.length === 0) throw new TypeError('listen needs at least one address')
+  // as given: a port only where the address named one
+  const given = o.listen ?? [{ host }]
+  const inter = given.map((a) => (a.port === undefined ? a.host : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`)).join(',')
   return {
+    inter,
     listen: o.unixSocket === undefined ? listen : [],
     unixSocket: o.unixSocket === undefined ? undefined : { path: o.unixSocket.path, mode: o.unixSocket.mode ?? 0o700 },
     backlog: o.backlog === undefined ? 1024 : count('backlog', o.backlog, 1, 2 ** 31 - 1),

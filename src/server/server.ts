@@ -187,7 +187,8 @@ export class FerrocacheServer extends EventEmitter {
   private listening(addr: net.AddressInfo): net.AddressInfo {
     // `stats conns` lists the first listener
     this.info.setListener(this.listenAddrs.get(this.server) ?? '')
-    this.reportSettings(addr.port)
+    // memcached's tcpport is -p, whatever -l and -s say (port 0 here: the port picked)
+    this.reportSettings(this.options.port !== 0 || this.options.unixSocket ? this.options.port : addr.port)
     if (this.options.idleTimeout > 0) {
       this.idleSweep = setInterval(() => this.sweepStalled(), this.options.idleTimeout)
       this.idleSweep.unref()
@@ -259,7 +260,7 @@ export class FerrocacheServer extends EventEmitter {
       connLimit: o.connLimit,
       port,
       // memcached prints its -l text; a Unix socket only: NULL
-      host: o.unixSocket ? 'NULL' : o.listen.map((a) => a.host).join(','),
+      host: o.unixSocket ? 'NULL' : o.inter,
       verbosity: o.verbosity,
       evictions: o.evictions,
       enableShutdown: o.enableShutdown,
