@@ -223,9 +223,21 @@ s('a backend down behind nutcracker: its keys fail with the proxy\'s SERVER_ERRO
     ])
     assert.equal(results.slice(0, 2), [refused, up[0]])
     assert.is(results[2], refused, 'a multi-get touching the dead backend fails as a whole, as nutcracker answers it')
-    assert.is(results[3], refused)
-    assert.equal(results[4], new Map(up.map((k) => [k, k])))
-    assert.equal(results.slice(5), [refused, true, up[2]])
+    // Behind that reply nutcracker may close the connection (it does about every other
+    // run): what was in flight then fails with FERROCACHE_CONNECTION, from one point on;
+    // nothing gets another request's reply.
+    const expected = [refused, new Map(up.map((k) => [k, k])), refused, true, up[2]]
+    const closedAt = results.findIndex((r, i) => i >= 3 && typeof r === 'string' && r.startsWith('FERROCACHE_CONNECTION: '))
+    const answered = closedAt === -1 ? 5 : closedAt - 3
+    assert.equal(results.slice(3, 3 + answered), expected.slice(0, answered))
+    for (const r of results.slice(3 + answered)) assert.match(String(r), /^FERROCACHE_CONNECTION: connection to .* closed$/)
+    // The proxy is not taken for a failing server: the next request goes through, or, if
+    // it went out before the close was seen, the one after it (not FERROCACHE_SERVER_FAILING).
+    const next = await outcome(client.get(up[3]!))
+    if (next !== up[3]) {
+      assert.match(String(next), /^FERROCACHE_CONNECTION: connection to .* closed$/)
+      assert.is(await outcome(client.get(up[3]!)), up[3])
+    }
   } finally {
     await client.close()
     await direct.close()

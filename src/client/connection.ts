@@ -31,8 +31,10 @@ export interface ConnectionOptions {
   /** Sent first, before any request: memcached's text login. */
   login?: Login
   /** The connection ended on its own (not through `close`). `failed` is false when an
-   * idle, established connection was closed by the server (an idle timeout, say). */
-  onFailure(conn: Connection, err: CacheError, failed: boolean): void
+   * idle, established connection was closed by the server (an idle timeout, say);
+   * `byPeer` is true when an established connection was closed by the server in an
+   * orderly way (its FIN: no reset, timeout or reply out of step). */
+  onFailure(conn: Connection, err: CacheError, failed: boolean, byPeer: boolean): void
   /** Connected (and logged in, with `login`). */
   onConnect(conn: Connection): void
 }
@@ -42,6 +44,25 @@ const OUT_MIN = 16 * 1024
 const OUT_KEEP_MAX = 4 * 1024 * 1024
 const VA = 0x4156 // "VA" read as a little-endian uint16 of the first two bytes
 const LUE_ = 0x2045554c // "LUE " as a little-endian uint32: the rest of "VALUE "
+
+/** The largest value a reply may announce: memcached's item size limit (`-I`) tops out
+ * at 1 GiB. A larger count is garbage, not a value to wait for. */
+const MAX_VALUE_BYTES = 1024 * 1024 * 1024
+
+/** The byte count written at `at` (up to a space or the line's end), or -1 when it is not
+ * a plain decimal number of at most MAX_VALUE_BYTES (`-5`, `5x`, empty: the server is not
+ * speaking the protocol, and a negative count would send the parser backwards). */
+function valueSize(buf: Buffer, at: number, lineEnd: number): number {
+  let size = 0
+  let i = at
+  for (; i < lineEnd && buf[i] !== 32; i++) {
+    const digit = buf[i]! - 48
+    if (digit < 0 || digit > 9) return -1
+    size = size * 10 + digit
+    if (size > MAX_VALUE_BYTES) return -1
+  }
+  return i === at ? -1 : size
+}
 
 /** Where the byte count of a text `VALUE <key> <flags> <bytes>` line starts, or -1 when
  * the line is not one (the meta path's `VA <bytes>` is told apart by its third byte). */
@@ -97,8 +118,14 @@ export class Connection {
     socket.on('error', (err: NodeJS.ErrnoException) => {
       this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} failed: ${err.code ?? err.message}`, this.#label))
     })
+    // The server's FIN: nothing more will be read, so the connection is gone now, not at
+    // 'close' (a request sent in between would be written to a half-closed socket).
+    socket.on('end', () => {
+      this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} closed`, this.#label), true)
+    })
+    // After 'error' or a timeout the connection has failed already: this is the server's own close.
     socket.on('close', () => {
-      this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} closed`, this.#label))
+      this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} closed`, this.#label), true)
     })
     this.#setRef(false)
     if (o.login !== undefined) {
@@ -172,6 +199,13 @@ export class Connection {
   close(): Promise<void> {
     this.#closing = true
     if (this.pending === 0) this.#socket.destroy()
+    return this.#closedPromise
+  }
+
+  /** Closes now, failing what is queued with FERROCACHE_CLOSED; resolves when closed. */
+  destroy(): Promise<void> {
+    this.#closing = true
+    this.#fail(cacheError(Error, 'FERROCACHE_CLOSED', 'the client is closed', this.#label))
     return this.#closedPromise
   }
 
@@ -251,7 +285,12 @@ export class Connection {
       if (nl - pos > 3 && buf.readUInt16LE(pos) === VA) {
         const sizeAt = buf[pos + 2] === 32 ? pos + 3 : textValueSizeAt(buf, pos, nl)
         if (sizeAt !== -1) {
-          const size = parseInt(buf.toString('latin1', sizeAt, Math.min(nl, sizeAt + 13)), 10)
+          const size = valueSize(buf, sizeAt, buf[nl - 1] === 13 ? nl - 1 : nl)
+          if (size === -1) {
+            const line = buf.toString('latin1', pos, Math.min(nl, pos + 100))
+            this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a malformed value header: ${line}`, this.#label))
+            return
+          }
           if (next + size + 2 > buf.length) {
             this.#need = next + size + 2 - pos // the value is still coming
             break
@@ -284,7 +323,7 @@ export class Connection {
     }
   }
 
-  #fail(err: CacheError): void {
+  #fail(err: CacheError, byPeer = false): void {
     if (this.#closed) return
     this.#closed = true
     clearTimeout(this.#connectTimer)
@@ -295,6 +334,6 @@ export class Connection {
     this.#queue = []
     this.#head = 0
     for (let i = from; i < queue.length; i++) queue[i]!.fail(err)
-    if (!this.#closing) this.#o.onFailure(this, err, !this.#connected || queue.length > from)
+    if (!this.#closing) this.#o.onFailure(this, err, !this.#connected || queue.length > from, byPeer && this.#connected)
   }
 }

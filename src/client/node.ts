@@ -48,6 +48,8 @@ export class ServerNode {
   #retryAt = 0
   #dead = false
   #probeTimer: NodeJS.Timeout | undefined
+  /** The probe's connection while its answer is awaited (not in the pool yet). */
+  #probing: Connection | undefined
   #closed = false
 
   constructor(address: NodeAddress, settings: NodeSettings, onChange: (node: ServerNode) => void) {
@@ -101,7 +103,8 @@ export class ServerNode {
     clearTimeout(this.#probeTimer)
     const conns = this.#conns
     this.#conns = []
-    await Promise.all(conns.map((c) => c.close()))
+    // A probe is no caller's request: it is not waited for.
+    await Promise.all([...conns.map((c) => c.close()), this.#probing?.destroy()])
   }
 
   #open(): Connection {
@@ -114,13 +117,18 @@ export class ServerNode {
       onConnect: () => {
         this.#failures = 0
       },
-      onFailure: (conn, err, failed) => this.#lost(conn, err, failed),
+      onFailure: (conn, err, failed, byPeer) => this.#lost(conn, err, failed, byPeer),
     })
   }
 
-  #lost(conn: Connection, err: CacheError, failed: boolean): void {
+  #lost(conn: Connection, err: CacheError, failed: boolean, byPeer: boolean): void {
     this.#conns = this.#conns.filter((c) => c !== conn)
     if (!failed || this.#closed || this.#dead) return
+    // nutcracker closes a client's connection behind some of its own error replies (a
+    // multi-get touching a backend it cannot reach): the proxy is up, and counting that
+    // would refuse every key for `retry` ms. The next request opens a new connection;
+    // a refused or timed-out one counts.
+    if (byPeer && this.#s.wire.protocol === 'twemproxy') return
     this.#lastFailure = err.message
     // Connections failing together (a crash breaks them all) count once per retry window.
     if (this.#failures > 0 && Date.now() < this.#retryAt) return
@@ -154,15 +162,17 @@ export class ServerNode {
       login: this.#s.login,
       onConnect: () => {},
       // Counts only once the probe succeeded and the connection joined the pool.
-      onFailure: (c, err, failed) => {
-        if (this.#conns.includes(c)) this.#lost(c, err, failed)
+      onFailure: (c, err, failed, byPeer) => {
+        if (this.#conns.includes(c)) this.#lost(c, err, failed, byPeer)
       },
     })
     const wire = this.#s.wire
+    this.#probing = conn
     conn.send(
       {
         deadline: Date.now() + this.#s.connectTimeout + this.#s.timeout,
         reply: (head) => {
+          this.#probing = undefined
           if (!wire.probeAnswered(head) || this.#closed) {
             void conn.close()
             if (!this.#closed) this.#scheduleProbe()
@@ -176,6 +186,7 @@ export class ServerNode {
           return true
         },
         fail: () => {
+          this.#probing = undefined
           if (!this.#closed) this.#scheduleProbe()
         },
       },

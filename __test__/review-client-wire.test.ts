@@ -1,0 +1,181 @@
+// Review of the Client's reply parsing and connection handling against scripted servers
+// that misbehave on purpose: malformed value headers (a negative byte count crashed the
+// process), a proxy that closes a connection behind an error reply (it made the whole
+// proxy "failing"), a late reply after a timeout, a probe still waiting when the client
+// closes, and IPv6 zone ids. Every server here is an in-process net.Server of this file.
+import net from 'node:net'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { Client } from '../src'
+import { tearDown } from './helpers/guard'
+import { sleep, waitFor } from './helpers/servers'
+
+type Err = Error & { code: string }
+const failure = (p: Promise<unknown>): Promise<Err> =>
+  p.then(
+    (v) => assert.unreachable(`expected a rejection, got ${String(v)}`) as never,
+    (e: Err) => e,
+  )
+
+/** A scripted server: `answer` gets each request line and the socket, and writes what it likes. */
+interface Scripted {
+  port: number
+  /** Connections open now, as the server sees them. */
+  open(): number
+  /** Connections accepted so far. */
+  accepted(): number
+  close(): Promise<void>
+}
+
+const servers: Scripted[] = []
+tearDown(test, async () => {
+  await Promise.all(servers.map((s) => s.close()))
+})
+
+async function scripted(answer: (line: string, socket: net.Socket, n: number) => void): Promise<Scripted> {
+  const sockets = new Set<net.Socket>()
+  let accepted = 0
+  const server = net.createServer((socket) => {
+    sockets.add(socket)
+    const n = accepted++
+    socket.on('error', () => {})
+    socket.on('close', () => sockets.delete(socket))
+    let buf = ''
+    socket.on('data', (d: Buffer) => {
+      buf += d.toString('latin1')
+      for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl).replace(/\r$/, '')
+        buf = buf.slice(nl + 1)
+        if (!socket.destroyed) answer(line, socket, n)
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const s: Scripted = {
+    port: (server.address() as net.AddressInfo).port,
+    open: () => sockets.size,
+    accepted: () => accepted,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      }),
+  }
+  servers.push(s)
+  return s
+}
+
+test('a malformed value header (negative, non-numeric, huge byte count) drops the connection, in both protocols', async () => {
+  const cases: Array<['meta' | 'text', string]> = [
+    ['text', 'VALUE k 0 -100\r\n'],
+    ['meta', 'VA -100\r\n'],
+    ['text', 'VALUE k 0 -1\r\nEND\r\n'],
+    ['text', 'VALUE k 0 abc\r\nEND\r\n'],
+    ['meta', 'VA 5x\r\nhello\r\n'],
+    ['meta', 'VA 99999999999999999\r\n'],
+    ['text', 'VALUE k 0 \r\nEND\r\n'],
+  ]
+  for (const [protocol, reply] of cases) {
+    const server = await scripted((_line, socket) => socket.write(reply))
+    const c = new Client({ servers: [`127.0.0.1:${server.port}`], protocol, timeout: 2_000 })
+    try {
+      const err = await failure(c.get('k'))
+      assert.is(err.code, 'FERROCACHE_CONNECTION', `${protocol} ${JSON.stringify(reply)}: ${err.message}`)
+      assert.match(err.message, /sent a malformed value header/)
+    } finally {
+      await c.close()
+    }
+  }
+})
+
+test('twemproxy: the proxy closing a connection behind an error reply does not make it failing', async () => {
+  // nutcracker 0.5 answers a multi-get touching an unreachable backend with SERVER_ERROR
+  // and (depending on timing) closes the client connection: the next requests must be
+  // sent on a new connection, not refused with FERROCACHE_SERVER_FAILING for `retry` ms.
+  const proxy = await scripted((line, socket) => {
+    if (line.startsWith('get down')) {
+      socket.end('SERVER_ERROR Connection refused\r\n')
+    } else if (line.startsWith('get ')) {
+      socket.write('END\r\n')
+    }
+  })
+  const c = new Client({ servers: [`127.0.0.1:${proxy.port}`], protocol: 'twemproxy', retry: 60_000, poolSize: 1 })
+  try {
+    for (let i = 0; i < 3; i++) {
+      // a get pipelined behind the multi-get is in flight when the proxy closes
+      const [many, behind] = await Promise.all([failure(c.getMany(['down:1', 'down:2'])), failure(c.get('up'))])
+      assert.is(many.code, 'FERROCACHE_SERVER_ERROR', many.message)
+      assert.is(behind.code, 'FERROCACHE_CONNECTION', behind.message)
+      assert.is(await c.get('up'), undefined, `round ${i}: the proxy is up`)
+    }
+    assert.equal(c.servers[0]!.dead, false)
+  } finally {
+    await c.close()
+  }
+  // Toward a server (protocol 'text') such a close still counts as the server failing.
+  const t = new Client({ servers: [`127.0.0.1:${proxy.port}`], protocol: 'text', retry: 60_000, poolSize: 1 })
+  try {
+    await Promise.all([failure(t.get('down:1')), failure(t.get('up'))])
+    assert.is((await failure(t.get('up'))).code, 'FERROCACHE_SERVER_FAILING')
+  } finally {
+    await t.close()
+  }
+})
+
+test('a reply arriving after its request timed out is never taken for the next request', async () => {
+  // The first request of each connection is answered 300 ms late with a VALUE; later
+  // ones at once with END. A client that kept the connection would read the late VALUE
+  // as the reply to the second get.
+  const server = await scripted((line, socket, n) => {
+    if (line === 'get slow' && n === 0) setTimeout(() => socket.destroyed || socket.write('VALUE slow 0 4\r\nlate\r\nEND\r\n'), 300)
+    else if (line.startsWith('get ')) socket.write('END\r\n')
+  })
+  const c = new Client({ servers: [`127.0.0.1:${server.port}`], protocol: 'text', timeout: 100, retry: 0, encoding: 'utf8' })
+  try {
+    assert.is((await failure(c.get('slow'))).code, 'FERROCACHE_TIMEOUT')
+    const after = c.get('other')
+    await sleep(400)
+    assert.is(await after, undefined)
+    assert.is(await c.get('slow'), undefined, 'a new connection: answered at once')
+    assert.is(server.accepted(), 2)
+  } finally {
+    await c.close()
+  }
+})
+
+test('close() also ends a probe that is still waiting for its answer', async () => {
+  // Answers nothing: the first request times out, the server is dead, its probe hangs.
+  const server = await scripted(() => {})
+  const c = new Client({ servers: [`127.0.0.1:${server.port}`], timeout: 100, removeAfter: 1, reconnect: 20, connectTimeout: 10_000 })
+  await failure(c.get('k'))
+  assert.ok(c.servers[0]!.dead)
+  assert.ok(await waitFor(() => server.accepted() === 2 && server.open() === 1, 3_000), 'the probe connected')
+  await c.close()
+  assert.ok(await waitFor(() => server.open() === 0, 500), 'no socket left open once close() resolved')
+})
+
+test('create and close 60 clients in text and meta: no sockets or timers left behind', async () => {
+  const server = await scripted((line, socket) => {
+    if (line.startsWith('get ')) socket.write('END\r\n')
+    else if (line.startsWith('mg ')) socket.write('EN\r\n')
+  })
+  const handles = () => (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length
+  const before = handles()
+  for (let i = 0; i < 60; i++) {
+    const c = new Client({ servers: [`127.0.0.1:${server.port}`], protocol: i % 2 === 0 ? 'text' : 'meta', poolSize: 2 })
+    if (i % 2 === 0) assert.is(await c.get('k'), undefined)
+    else assert.equal(await Promise.all([c.has('a'), c.has('b')]), [false, false])
+    await c.close()
+  }
+  assert.ok(await waitFor(() => server.open() === 0, 2_000), 'every connection closed')
+  assert.ok(handles() <= before, `${handles()} active handles, ${before} before`)
+})
+
+test('IPv6 zone ids: kept in brackets and alone; a zone id with a colon is refused, not read as a port', () => {
+  assert.equal(new Client({ servers: ['fe80::1%lo', '[fe80::1%lo]:11311'] }).servers.map((s) => s.server), ['[fe80::1%lo]:11211', '[fe80::1%lo]:11311'])
+  assert.throws(() => new Client({ servers: ['fe80::1%lo:11311'] }), /servers\[0\]: 'fe80::1%lo:11311' is not an IPv6 address; write an IPv6 address with a port as '\[address\]:port'/)
+  assert.throws(() => new Client({ servers: ['[fe80::1%lo:1]:11311'] }), /in brackets is not an IPv6 address/)
+  assert.throws(() => new Client({ servers: [{ host: '[fe80::1%a:b]' }] }), /servers\[0\]\.host must be a host name or an address/)
+})
+
+test.run()
