@@ -2,7 +2,8 @@
 // each write is followed by an end marker (text `mn`, binary noop with opaque 0xfeedface) and
 // the next write waits for its reply, so the order across connections is fixed without
 // sleeping. Compared is each connection's whole reply stream, with CAS values numbered by
-// first appearance and remaining TTLs / access ages coarsened (they tick during a run).
+// first appearance and remaining TTLs / access ages coarsened (they tick during a run), and
+// then the command counters of `stats` (reset on a control connection before the stream).
 import net from 'node:net'
 import { binaryPacket } from './corpus'
 import { connectLocal } from './raw'
@@ -91,6 +92,35 @@ export function writesOf(requests: readonly Request[]): Request[][] {
   return writes
 }
 
+/**
+ * The `stats` counters compared after a stream: those docs/protocol.md says count as
+ * memcached's do. Not `curr_items`, `total_items`, `get_flushed`, `expired_unfetched` or
+ * byte and LRU figures (the engine's own, or memcached's crawler timing), nor
+ * `get_expired`: memcached keeps an item stored already expired until a lookup counts it
+ * (docs/protocol.md, known differences).
+ */
+const COUNTERS = [
+  'cmd_get', 'cmd_set', 'cmd_flush', 'cmd_touch', 'cmd_meta', 'get_hits', 'get_misses',
+  'delete_misses', 'delete_hits', 'incr_misses', 'incr_hits', 'decr_misses', 'decr_hits', 'cas_misses',
+  'cas_hits', 'cas_badval', 'touch_hits', 'touch_misses', 'store_too_large', 'store_no_memory', 'auth_cmds',
+  'auth_errors',
+] as const
+
+/** Sends a text command on `conn` and waits (bounded) for a reply line ending in `last`. */
+async function ask(conn: Conn, command: string, last: string): Promise<string> {
+  const before = conn.received.length
+  conn.socket.write(command)
+  const done = (): boolean => conn.received.subarray(before).toString('latin1').endsWith(last)
+  await conn.waitFor(done, 3_000)
+  return conn.received.subarray(before).toString('latin1')
+}
+
+/** The `COUNTERS` lines of a `stats` reply, in order (a missing one reads `<none>`). */
+function countersOf(stats: string): string {
+  const values = new Map([...stats.matchAll(/^STAT (\S+) (\S+)\r$/gm)].map((m) => [m[1]!, m[2]!]))
+  return COUNTERS.map((name) => `${name} ${values.get(name) ?? '<none>'}`).join(' ')
+}
+
 export interface RunResult {
   /** Per connection, normalised: what is compared. */
   stream: string
@@ -100,7 +130,11 @@ export interface RunResult {
 export async function runStream(port: number, requests: readonly Request[], prefix: string): Promise<RunResult> {
   const conns = new Map<number, Conn>()
   let cas = '0'
+  // the control connection: counters from zero (no other stream runs on the server now)
+  const control = await Conn.open(port)
+  let counters = ''
   try {
+    await ask(control, 'stats reset\r\n', 'RESET\r\n')
     for (const write of writesOf(requests)) {
       const id = write[0]!.conn
       let conn = conns.get(id)
@@ -128,8 +162,10 @@ export async function runStream(port: number, requests: readonly Request[], pref
     }
     // late replies, and whether the server hung up
     await Promise.all([...conns.values()].map((c) => c.waitFor(() => false, 30)))
+    counters = countersOf(await ask(control, 'stats\r\n', 'END\r\n'))
   } finally {
     for (const c of conns.values()) c.socket.destroy()
+    control.socket.destroy()
   }
   const casIds = new Map<string, string>()
   const ids = [...conns.keys()].sort()
@@ -140,7 +176,7 @@ export async function runStream(port: number, requests: readonly Request[], pref
       return `[conn ${id}]\n${body}\n[${c.closed ? 'closed by server' : 'open'}]`
     })
     .join('\n')
-  return { stream }
+  return { stream: `${stream}\n[stats] ${counters}` }
 }
 
 function casName(value: string, casIds: Map<string, string>): string {

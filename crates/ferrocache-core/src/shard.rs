@@ -1051,7 +1051,7 @@ impl Shard {
         o: &GetOptions,
         f: &mut Option<F>,
     ) -> Result<Option<R>, Fail> {
-        let counted = !o.no_bump;
+        let counted = !o.no_bump || o.count_unbumped;
         let mut h = self.lookup(core, ctx, hash, key);
         let mut created = false;
         if h == NIL {
@@ -1099,7 +1099,7 @@ impl Shard {
         }
         let v = view(it, ctx, won, win_taken);
         let out = f.take().map(|f| f(&v));
-        if counted {
+        if counted && !o.uncounted_hit {
             if o.touch.is_some() {
                 self.st.cmd_touch += 1;
                 self.cs[c].touch_hits += 1;
@@ -1107,6 +1107,8 @@ impl Shard {
                 self.st.cmd_get += 1;
                 self.cs[c].get_hits += 1;
             }
+        }
+        if !o.no_bump {
             // a vivified item counts as fetched too (memcached bumps it on the hit path that
             // follows its creation: `me` shows fetch=yes)
             self.lru_bump(h, ctx.rel);
@@ -1345,7 +1347,9 @@ impl Shard {
         let it = self.mem.item(h);
         if let Some(want) = r.cas {
             if want != it.cas() {
-                self.st.delete_misses += 1;
+                if !r.mismatch_uncounted {
+                    self.st.delete_misses += 1;
+                }
                 return DeleteStatus::Exists;
             }
         }

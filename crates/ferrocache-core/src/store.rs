@@ -62,6 +62,12 @@ pub struct GetOptions {
     /// other reads (get, gets, gat, gats, binary get/gat, the embedded API, internal peeks)
     /// serve a stale item and leave its token for the next `mg`.
     pub may_win: bool,
+    /// Count the read even with `no_bump` (meta `u`: no LRU bump and no fetched mark, but
+    /// memcached counts it).
+    pub count_unbumped: bool,
+    /// A hit counts nothing (an `mg` refused for a too-long opaque: memcached counts its
+    /// misses at once and its hits only once the reply is written).
+    pub uncounted_hit: bool,
 }
 
 /// Which storage command a [`StoreRequest`] is.
@@ -143,6 +149,8 @@ pub struct DeleteRequest<'a> {
     pub invalidate: bool,
     /// Meta `T` together with `I`.
     pub exptime: Option<i64>,
+    /// A CAS mismatch counts no `delete_misses` (binary delete; meta `md` counts one).
+    pub mismatch_uncounted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

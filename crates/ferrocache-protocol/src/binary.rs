@@ -348,6 +348,8 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
             match s.store.delete(&DeleteRequest {
                 key,
                 cas,
+                // memcached's binary delete counts no miss for a CAS mismatch
+                mismatch_uncounted: true,
                 ..Default::default()
             }) {
                 DeleteStatus::Deleted => ok(out, &r, quiet, 0),

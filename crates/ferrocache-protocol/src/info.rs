@@ -151,6 +151,11 @@ pub struct ServerInfo {
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
     cmd_meta: AtomicU64,
+    /// Storage commands whose value was not stored for a bad data chunk, and `flush_all`s
+    /// refused (bad delay, `-F`): memcached counts them in `cmd_set` / `cmd_flush`, the
+    /// engine does not see them.
+    cmd_set_unstored: AtomicU64,
+    cmd_flush_refused: AtomicU64,
     store_too_large: AtomicU64,
     store_no_memory: AtomicU64,
     auth_cmds: AtomicU64,
@@ -194,6 +199,8 @@ impl ServerInfo {
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             cmd_meta: AtomicU64::new(0),
+            cmd_set_unstored: AtomicU64::new(0),
+            cmd_flush_refused: AtomicU64::new(0),
             store_too_large: AtomicU64::new(0),
             store_no_memory: AtomicU64::new(0),
             auth_cmds: AtomicU64::new(0),
@@ -372,6 +379,21 @@ impl ServerInfo {
     pub(crate) fn count_meta(&self) {
         self.cmd_meta.fetch_add(1, Relaxed);
     }
+    /// A storage command refused for a bad data chunk (memcached counts it in `cmd_set`).
+    pub(crate) fn count_bad_chunk(&self) {
+        self.cmd_set_unstored.fetch_add(1, Relaxed);
+    }
+    /// A `flush_all` refused (memcached counts it in `cmd_flush`).
+    pub(crate) fn count_flush_refused(&self) {
+        self.cmd_flush_refused.fetch_add(1, Relaxed);
+    }
+    /// What `stats` adds to the engine's `cmd_set` and `cmd_flush`.
+    pub(crate) fn uncounted_by_engine(&self) -> (u64, u64) {
+        (
+            self.cmd_set_unstored.load(Relaxed),
+            self.cmd_flush_refused.load(Relaxed),
+        )
+    }
     pub(crate) fn count_too_large(&self) {
         self.store_too_large.fetch_add(1, Relaxed);
     }
@@ -394,6 +416,8 @@ impl ServerInfo {
         self.bytes_read.store(0, Relaxed);
         self.bytes_written.store(0, Relaxed);
         self.cmd_meta.store(0, Relaxed);
+        self.cmd_set_unstored.store(0, Relaxed);
+        self.cmd_flush_refused.store(0, Relaxed);
         self.store_too_large.store(0, Relaxed);
         self.store_no_memory.store(0, Relaxed);
         self.auth_cmds.store(0, Relaxed);

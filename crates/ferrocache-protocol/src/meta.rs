@@ -170,6 +170,10 @@ fn mg_too_long_opaque<S: Storage>(
         touch: f.ttl.filter(|_| flag_before(t, b'T', upto)),
         no_bump: f.no_update || locked,
         miss_counts_as_get: true,
+        // memcached counts the miss at once (not one N turns into an item), the hit only
+        // with the reply this error stops
+        count_unbumped: f.vivify.is_none(),
+        uncounted_hit: true,
         ..Default::default()
     };
     let writable = !s.info.read_only() && s.store.accepting_writes();
@@ -341,6 +345,9 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         miss_counts_as_get: true,
         // the only read that hands out the win token (memcached 1.6.18)
         may_win: true,
+        // `u` leaves the LRU and the fetched mark alone; memcached still counts the read
+        count_unbumped: true,
+        uncounted_hit: false,
     };
     let (now, before) = ttl_context(s, t, &f, key);
     let watching = s.info.watch.wants(crate::watch::FETCHERS);
@@ -461,6 +468,7 @@ fn ms<S: Storage>(
         return Step::More;
     }
     if &data[line_end + vlen..end] != b"\r\n" {
+        s.info.count_bad_chunk();
         reply(out, false, b"CLIENT_ERROR bad data chunk");
         return Step::Done(end);
     }
@@ -538,6 +546,7 @@ fn md<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         cas: s.info.switches.cas_in(f.cas),
         invalidate: f.invalidate,
         exptime: if f.invalidate { f.ttl } else { None },
+        mismatch_uncounted: false,
     };
     crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
     let code: &[u8] = match s.store.delete(&req) {

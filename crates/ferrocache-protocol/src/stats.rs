@@ -210,10 +210,11 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     stat_u(out, "read_buf_oom", refused);
     stat_u(out, "reserved_fds", 0);
     let touch = e.cmd_touch;
+    let (sets_unstored, flushes_refused) = i.uncounted_by_engine();
     let pairs: [(&str, u64); 24] = [
         ("cmd_get", e.cmd_get),
-        ("cmd_set", e.cmd_set),
-        ("cmd_flush", e.cmd_flush),
+        ("cmd_set", e.cmd_set + sets_unstored),
+        ("cmd_flush", e.cmd_flush + flushes_refused),
         ("cmd_touch", touch),
         ("cmd_meta", i.cmd_meta()),
         ("get_hits", e.get_hits),

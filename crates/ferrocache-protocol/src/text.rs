@@ -490,6 +490,7 @@ fn update<S: Storage>(
     // (memcached counts it before reading the value: a bad data chunk too)
     s.info.detail.record_set(key);
     if &data[line_end + vlen..end] != b"\r\n" {
+        s.info.count_bad_chunk();
         reply(out, noreply, b"CLIENT_ERROR bad data chunk");
         return Step::Done(end);
     }
@@ -632,13 +633,17 @@ fn flush_all<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     let noreply = t.noreply();
     if !s.info.switches.flush_on() {
         // `-F` (measured: before the delay is read; noreply silences it)
+        s.info.count_flush_refused();
         return reply(out, noreply, b"CLIENT_ERROR flush_all not allowed");
     }
     let mut delay = 0i32;
     if t.count() != if noreply { 3 } else { 2 } {
         match parse_i32(t.get(1)) {
             Some(d) => delay = d,
-            None => return reply(out, noreply, b"CLIENT_ERROR invalid exptime argument"),
+            None => {
+                s.info.count_flush_refused();
+                return reply(out, noreply, b"CLIENT_ERROR invalid exptime argument");
+            }
         }
     }
     // memcached treats a negative delay as none.

@@ -117,6 +117,8 @@ const PLAIN: GetOptions = GetOptions {
     miss_counts_as_get: false,
     // as memcached's get: a stale item is served, its win token left for a meta mg
     may_win: false,
+    count_unbumped: false,
+    uncounted_hit: false,
 };
 
 // cacheGet(id, key, asString): number | Buffer | string — see `read`.

@@ -1,0 +1,102 @@
+//! `stats` command counters after edge-case requests, as memcached 1.6.18 counts them
+//! (measured; found by the randomized differential test, which compares the counters
+//! after each stream).
+
+use std::sync::Arc;
+
+use ferrocache_core::{Config, Store};
+use ferrocache_protocol::{ServerInfo, Session};
+
+const NAMES: [&str; 8] = [
+    "cmd_get",
+    "cmd_set",
+    "cmd_flush",
+    "cmd_touch",
+    "get_hits",
+    "get_misses",
+    "touch_hits",
+    "delete_misses",
+];
+
+/// Feeds each input to its own session on one server, then reads `stats`: the `NAMES`
+/// counters that are not zero, as `name=value` joined by spaces.
+fn counters_after(inputs: &[&[u8]]) -> String {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    let mut out = Vec::new();
+    for input in inputs {
+        Session::new(store.clone(), info.clone()).feed(input, &mut out);
+    }
+    let mut stats = Vec::new();
+    Session::new(store, info).feed(b"stats\r\n", &mut stats);
+    let stats = String::from_utf8_lossy(&stats).into_owned();
+    let mut shown = Vec::new();
+    for line in stats.lines() {
+        let mut parts = line.split(' ');
+        let (Some("STAT"), Some(name), Some(value)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if NAMES.contains(&name) && value != "0" {
+            shown.push(format!("{name}={value}"));
+        }
+    }
+    shown.join(" ")
+}
+
+const LONG_OPAQUE: &str = "OXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX";
+
+/// `mg … u` does not bump the item, but memcached counts the read (was: not counted).
+#[test]
+fn mg_u_counts_the_read() {
+    assert_eq!(
+        counters_after(&[b"set k 0 0 1\r\nx\r\nmg k u v\r\nmg k u T10\r\nmg j u\r\n"]),
+        "cmd_get=2 cmd_set=1 cmd_touch=1 get_hits=1 get_misses=1 touch_hits=1"
+    );
+}
+
+/// An `mg` refused for a too-long opaque: memcached counts a miss (with `T` too), not a hit.
+#[test]
+fn mg_with_a_long_opaque_counts_misses_only() {
+    let hit = format!("set k 0 0 1\r\nx\r\nmg k v {LONG_OPAQUE}\r\n");
+    let misses = format!("mg j {LONG_OPAQUE}\r\nmg j T10 {LONG_OPAQUE}\r\n");
+    assert_eq!(counters_after(&[hit.as_bytes()]), "cmd_set=1");
+    assert_eq!(
+        counters_after(&[misses.as_bytes()]),
+        "cmd_get=2 get_misses=2"
+    );
+}
+
+/// A value without its `\r\n` (bad data chunk) still counts in `cmd_set`, text and meta.
+#[test]
+fn a_bad_data_chunk_counts_a_set() {
+    assert_eq!(
+        counters_after(&[b"set k 0 0 3\r\nabcde\r\nms k 2\r\nabcd\r\n"]),
+        "cmd_set=2"
+    );
+}
+
+/// `flush_all` with a bad delay is refused but counted.
+#[test]
+fn a_refused_flush_all_counts() {
+    assert_eq!(counters_after(&[b"flush_all x\r\n"]), "cmd_flush=1");
+}
+
+/// A binary delete whose CAS does not match answers `0x0002` and counts no miss (text `md`
+/// with a wrong `C` counts one).
+#[test]
+fn a_binary_delete_cas_mismatch_counts_no_miss() {
+    let mut set = vec![0x80, 0x01, 0, 1, 8, 0, 0, 0, 0, 0, 0, 10];
+    set.extend_from_slice(&[0; 12]);
+    set.extend_from_slice(&[0; 8]);
+    set.extend_from_slice(b"kx");
+    let mut delete = vec![0x80, 0x04, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+    delete.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
+    delete.push(b'k');
+    let binary = [set, delete].concat();
+    assert_eq!(counters_after(&[&binary]), "cmd_set=1");
+    assert_eq!(
+        counters_after(&[b"set k 0 0 1\r\nx\r\nmd k C5\r\n"]),
+        "cmd_set=1 delete_misses=1"
+    );
+}
