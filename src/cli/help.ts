@@ -7,7 +7,7 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   -I, --max-item-size <size>  largest item, e.g. 512k, 2m (1m, max 16m); -M: errors, no evictions
   -f, --factor <num>          slab growth factor (1.25); -n, --slab-min-size <bytes>: min chunk (48)
   -d, -u <user>, -P <file>    run detached; switch user after binding (as root); write the pid
-  -C, -F, -X, -W              disable CAS / flush_all / cachedump+metadump / watch
+  -C, -F, -X, -W, -D <c>      no CAS / flush_all / cachedump+metadump / watch; per-prefix stats
   -B ascii|binary|auto        protocols; -R <n>: requests per read before replies are written (20)
   -o, --extended <k=v,...>    idle_timeout, hot_lru_pct, warm_lru_pct, temporary_ttl, slab_automove,
                               no_lru_crawler, lru_crawler_sleep... (others: accepted, logged)
