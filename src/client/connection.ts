@@ -74,7 +74,7 @@ function textValueSizeAt(buf: Buffer, pos: number, nl: number): number {
 }
 
 export class Connection {
-  readonly #o: ConnectionOptions
+  readonly #options: ConnectionOptions
   readonly #socket: net.Socket
   readonly #label: string
   #queue: Array<Pending | undefined> = []
@@ -100,7 +100,7 @@ export class Connection {
   readonly #closedPromise: Promise<void>
 
   constructor(o: ConnectionOptions) {
-    this.#o = o
+    this.#options = o
     this.#label = hostPort(o.host, o.port)
     const socket = net.connect({ host: o.host, port: o.port, noDelay: true })
     this.#socket = socket
@@ -155,7 +155,7 @@ export class Connection {
     if (this.pending === 0) this.#setRef(true)
     this.#queue.push(p)
     this.sendMore(text, value, tail)
-    if (this.#timer === undefined) this.#arm(this.#o.timeout)
+    if (this.#timer === undefined) this.#arm(this.#options.timeout)
   }
 
   /** More requests answered as part of the one just queued by `send` (a batch). */
@@ -247,7 +247,7 @@ export class Connection {
     if (head === undefined || this.#closed) return
     const left = head.deadline - Date.now()
     if (left > 0) return this.#arm(left)
-    this.#fail(cacheError(Error, 'FERROCACHE_TIMEOUT', `request to ${this.#label} timed out after ${this.#o.timeout} ms`, this.#label))
+    this.#fail(cacheError(Error, 'FERROCACHE_TIMEOUT', `request to ${this.#label} timed out after ${this.#options.timeout} ms`, this.#label))
   }
 
   #setRef(on: boolean): void {
@@ -334,6 +334,6 @@ export class Connection {
     this.#queue = []
     this.#head = 0
     for (let i = from; i < queue.length; i++) queue[i]!.fail(err)
-    if (!this.#closing) this.#o.onFailure(this, err, !this.#connected || queue.length > from, byPeer && this.#connected)
+    if (!this.#closing) this.#options.onFailure(this, err, !this.#connected || queue.length > from, byPeer && this.#connected)
   }
 }

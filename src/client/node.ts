@@ -39,7 +39,7 @@ export class ServerNode {
   readonly name: string | undefined
   /** `host:port`, for messages and per-server results. */
   readonly label: string
-  readonly #s: NodeSettings
+  readonly #settings: NodeSettings
   readonly #onChange: (node: ServerNode) => void
   #conns: Connection[] = []
   #failures = 0
@@ -58,7 +58,7 @@ export class ServerNode {
     this.weight = address.weight
     this.name = address.name
     this.label = hostPort(address.host, address.port)
-    this.#s = settings
+    this.#settings = settings
     this.#onChange = onChange
   }
 
@@ -76,13 +76,13 @@ export class ServerNode {
     }
     let best: Connection | undefined
     for (const c of this.#conns) if (best === undefined || c.pending < best.pending) best = c
-    if (best !== undefined && (best.pending === 0 || this.#conns.length >= this.#s.poolSize)) return best
+    if (best !== undefined && (best.pending === 0 || this.#conns.length >= this.#settings.poolSize)) return best
     if (this.#failures > 0 && Date.now() < this.#retryAt) {
       if (best !== undefined) return best
       return cacheError(
         Error,
         'FERROCACHE_SERVER_FAILING',
-        `${this.label} failed ${this.#failures} time(s) (${this.#lastFailure}); retrying after ${this.#s.retry} ms`,
+        `${this.label} failed ${this.#failures} time(s) (${this.#lastFailure}); retrying after ${this.#settings.retry} ms`,
         this.label,
       )
     }
@@ -111,9 +111,9 @@ export class ServerNode {
     return new Connection({
       host: this.host,
       port: this.port,
-      timeout: this.#s.timeout,
-      connectTimeout: this.#s.connectTimeout,
-      login: this.#s.login,
+      timeout: this.#settings.timeout,
+      connectTimeout: this.#settings.connectTimeout,
+      login: this.#settings.login,
       onConnect: () => {
         this.#failures = 0
       },
@@ -128,13 +128,13 @@ export class ServerNode {
     // multi-get touching a backend it cannot reach): the proxy is up, and counting that
     // would refuse every key for `retry` ms. The next request opens a new connection;
     // a refused or timed-out one counts.
-    if (byPeer && this.#s.wire.protocol === 'twemproxy') return
+    if (byPeer && this.#settings.wire.protocol === 'twemproxy') return
     this.#lastFailure = err.message
     // Connections failing together (a crash breaks them all) count once per retry window.
     if (this.#failures > 0 && Date.now() < this.#retryAt) return
     this.#failures++
-    this.#retryAt = Date.now() + this.#s.retry
-    if (this.#failures >= this.#s.removeAfter) this.#markDead()
+    this.#retryAt = Date.now() + this.#settings.retry
+    if (this.#failures >= this.#settings.removeAfter) this.#markDead()
   }
 
   #markDead(): void {
@@ -146,7 +146,7 @@ export class ServerNode {
   }
 
   #scheduleProbe(): void {
-    this.#probeTimer = setTimeout(() => this.#probe(), this.#s.reconnect)
+    this.#probeTimer = setTimeout(() => this.#probe(), this.#settings.reconnect)
     this.#probeTimer.unref()
   }
 
@@ -157,20 +157,20 @@ export class ServerNode {
     const conn = new Connection({
       host: this.host,
       port: this.port,
-      timeout: this.#s.timeout,
-      connectTimeout: this.#s.connectTimeout,
-      login: this.#s.login,
+      timeout: this.#settings.timeout,
+      connectTimeout: this.#settings.connectTimeout,
+      login: this.#settings.login,
       onConnect: () => {},
       // Counts only once the probe succeeded and the connection joined the pool.
       onFailure: (c, err, failed, byPeer) => {
         if (this.#conns.includes(c)) this.#lost(c, err, failed, byPeer)
       },
     })
-    const wire = this.#s.wire
+    const wire = this.#settings.wire
     this.#probing = conn
     conn.send(
       {
-        deadline: Date.now() + this.#s.connectTimeout + this.#s.timeout,
+        deadline: Date.now() + this.#settings.connectTimeout + this.#settings.timeout,
         reply: (head) => {
           this.#probing = undefined
           if (!wire.probeAnswered(head) || this.#closed) {
