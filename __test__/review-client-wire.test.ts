@@ -122,6 +122,38 @@ test('twemproxy: the proxy closing a connection behind an error reply does not m
   }
 })
 
+test('a reply cut in two at every byte boundary is read whole (text and meta)', async () => {
+  const replies = {
+    text: 'VALUE a 5 7\r\nEND\r\nVA\r\nVALUE b 0 0\r\n\r\nEND\r\n',
+    meta: 'VA 7 f5 c12\r\nEND\r\nVA\r\nEN\r\n',
+  }
+  for (const protocol of ['text', 'meta'] as const) {
+    const reply = replies[protocol]
+    for (let cut = 1; cut < reply.length; cut++) {
+      // answers the last request of a write (text: the `get a b` line; meta: the second mg)
+      const server = await scripted((line, socket) => {
+        if (line === 'get a b' || line === 'mg b v f c') {
+          socket.write(reply.slice(0, cut))
+          setTimeout(() => socket.destroyed || socket.write(reply.slice(cut)), 5)
+        }
+      })
+      const c = new Client({ servers: [`127.0.0.1:${server.port}`], protocol, encoding: 'utf8', poolSize: 1 })
+      try {
+        if (protocol === 'text') {
+          const many = await c.getMany(['a', 'b'])
+          assert.equal([...many], [['a', 'END\r\nVA'], ['b', '']], `cut at ${cut}`)
+        } else {
+          const [a, b] = await Promise.all([c.gets('a'), c.gets('b')])
+          assert.equal([a, b], [{ value: 'END\r\nVA', cas: 12n, flags: 5 }, undefined], `cut at ${cut}`)
+        }
+      } finally {
+        await c.close()
+        await server.close()
+      }
+    }
+  }
+})
+
 test('a reply arriving after its request timed out is never taken for the next request', async () => {
   // The first request of each connection is answered 300 ms late with a VALUE; later
   // ones at once with END. A client that kept the connection would read the late VALUE
