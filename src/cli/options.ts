@@ -248,6 +248,16 @@ export function parseSize(name: string, text: string, unitIfBare: number): numbe
   return Number(m[1]) * unit
 }
 
+/** Runs a check whose UsageError memcached refuses too: its exit code becomes memcached's. */
+function asMemcached<T>(check: () => T, exitCode: number): T {
+  try {
+    return check()
+  } catch (err) {
+    if (err instanceof UsageError) throw memcachedError(err.message, exitCode)
+    throw err
+  }
+}
+
 function boolEnv(name: string, text: string): boolean {
   if (/^(1|true|yes|on)$/i.test(text)) return true
   if (/^(0|false|no|off|)$/i.test(text)) return false
@@ -301,19 +311,15 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   }
   // (-l lists and host:port forms: applyMemcachedFlags, once -p is known)
   if (v['memory-limit'] !== undefined) {
-    s.memoryLimit = parseSize(name('memory-limit', '-m/--memory-limit'), v['memory-limit'], MB)
-    if (s.memoryLimit < MB) throw new UsageError('-m/--memory-limit must be at least 1 (megabyte)')
+    // memcached reads a bad -m as 0 and then refuses it (exit 64), as a bad -I
+    s.memoryLimit = asMemcached(() => parseSize(name('memory-limit', '-m/--memory-limit'), v['memory-limit']!, MB), 64)
+    if (s.memoryLimit < MB) throw memcachedError('-m/--memory-limit must be at least 1 (megabyte)', 64)
   }
-  if (v['conn-limit'] !== undefined) {
-    try {
-      s.connLimit = integer(name('conn-limit', '-c/--conn-limit'), v['conn-limit'], 1, 1_000_000)
-    } catch (err) {
-      throw memcachedError((err as Error).message) // memcached: "Maximum connections must be greater than 0", 1
-    }
-  }
+  // memcached: "Maximum connections must be greater than 0", exit 1
+  if (v['conn-limit'] !== undefined) s.connLimit = asMemcached(() => integer(name('conn-limit', '-c/--conn-limit'), v['conn-limit']!, 1, 1_000_000), 1)
   if (v['max-item-size'] !== undefined) {
-    s.maxItemSize = parseSize(name('max-item-size', '-I/--max-item-size'), v['max-item-size'], 1)
-    if (s.maxItemSize < 1024) throw new UsageError('-I/--max-item-size cannot be smaller than 1k')
+    s.maxItemSize = asMemcached(() => parseSize(name('max-item-size', '-I/--max-item-size'), v['max-item-size']!, 1), 64)
+    if (s.maxItemSize < 1024) throw memcachedError('-I/--max-item-size cannot be smaller than 1k', 64)
     if (s.maxItemSize > 16 * MB) throw new UsageError('-I/--max-item-size cannot be larger than 16m')
   }
   // -f and its memcached alias: a flag wins over either variable, -f over the alias.
@@ -330,7 +336,9 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     }
     s.growthFactor = f
   }
-  if (v['slab-min-size'] !== undefined) s.slabMinSize = integer(name('slab-min-size', '-n/--slab-min-size'), v['slab-min-size'], 1, MB)
+  if (v['slab-min-size'] !== undefined) {
+    s.slabMinSize = asMemcached(() => integer(name('slab-min-size', '-n/--slab-min-size'), v['slab-min-size']!, 1, MB), 1)
+  }
   if (v['disable-evictions'] !== undefined) s.evictions = !v['disable-evictions']
   if (v.verbose !== undefined) s.verbosity = Math.min(v.verbose.length, 3)
   if (v['udp-port'] !== undefined && v['udp-port'].trim() !== '0') {
