@@ -92,12 +92,12 @@ test('parsing: Debian\'s command line and memcached\'s other flags', () => {
 test('exit codes of bad command lines are memcached\'s', async () => {
   const cases = [
     ['-j'], ['--bogus'], ['-P'], ['-o', 'bogus'], ['-B', 'foo'], ['-o', 'hot_lru_pct=50,warm_lru_pct=40'], ['-t', '0'], ['-R', '0'],
-    ['-u', 'no-such-user-here'], ['-m', 'abc'], ['-I', '512'], ['-n', '0'], ['-c', '0'], ['-f', '1'],
+    ['-u', 'no-such-user-here'], ['-d', '-u', 'no-such-user-here'], ['-m', 'abc'], ['-I', '512'], ['-n', '0'], ['-c', '0'], ['-f', '1'],
   ]
   const root = isRoot ? ['-u', 'root'] : []
   const results = await Promise.all(
     cases.map(async (argv) => {
-      const memcached = await run(MEMCACHED, [...(argv[0] === '-u' ? [] : root), '-p', '0', '-U', '0', ...argv], { ms: 10_000 })
+      const memcached = await run(MEMCACHED, [...(argv.includes('-u') ? [] : root), '-p', '0', '-U', '0', ...argv], { ms: 10_000 })
       const ours = await runCli(['-p', '0', ...argv])
       return { argv: argv.join(' '), memcached: memcached.code, ours: ours.code, stderr: ours.stderr }
     }),

@@ -8,7 +8,7 @@ import { parseCommandLine, UsageError, type CliReplication, type CliSettings } f
 import type { ReplicationOptions } from '../replication'
 import { readFileSync } from 'node:fs'
 import { tuningCommands } from './extended'
-import { daemonize, DAEMON_CHILD, lookUpUser, removePidFile, switchUser, tellParentListening, writePidFile } from './process'
+import { daemonize, DAEMON_CHILD, lookUpUser, removePidFile, switchUser, tellParentListening, writePidFile, type UserIds } from './process'
 
 /** How long a graceful stop may take before connections are cut. */
 const SHUTDOWN_DEADLINE_MS = 5_000
@@ -63,20 +63,21 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stdout.write(LICENSE)
     return
   }
-  // -d: this process starts a detached copy and returns once it listens
-  if (command.settings.daemonize && env[DAEMON_CHILD] !== '1') {
-    process.exitCode = await daemonize(argv, env, command.settings.verbosity > 0)
-    return
-  }
-  await run(command.settings)
-}
-
-async function run(s: CliSettings): Promise<void> {
-  const log = createLogger(s.verbosity)
-  for (const note of s.notes ?? []) log.info(note)
-  // -u: an unknown user is fatal before anything is bound, as memcached
+  const s = command.settings
+  // -u: an unknown user is fatal before anything is bound (or detached), as memcached
   const user = s.user === undefined ? undefined : lookUpUser(s.user)
   if (user === null) return usage(`can't find the user ${s.user} to switch to (-u/--user)`, 67)
+  // -d: this process starts a detached copy and returns once it listens
+  if (s.daemonize && env[DAEMON_CHILD] !== '1') {
+    process.exitCode = await daemonize(argv, env, s.verbosity > 0)
+    return
+  }
+  await run(s, user)
+}
+
+async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
+  const log = createLogger(s.verbosity)
+  for (const note of s.notes ?? []) log.info(note)
   let server
   try {
     server = createServer({
