@@ -4,11 +4,16 @@
 // proxy "failing"), a late reply after a timeout, a probe still waiting when the client
 // closes, and IPv6 zone ids. Every server here is an in-process net.Server of this file.
 import net from 'node:net'
+import v8 from 'node:v8'
+import vm from 'node:vm'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Client } from '../src'
 import { tearDown } from './helpers/guard'
 import { sleep, waitFor } from './helpers/servers'
+
+// gc() for the memory check (a flag that can be set at run time, before first use)
+v8.setFlagsFromString('--expose-gc')
 
 type Err = Error & { code: string }
 const failure = (p: Promise<unknown>): Promise<Err> =>
@@ -201,6 +206,56 @@ test('create and close 60 clients in text and meta: no sockets or timers left be
   }
   assert.ok(await waitFor(() => server.open() === 0, 2_000), 'every connection closed')
   assert.ok(handles() <= before, `${handles()} active handles, ${before} before`)
+})
+
+test('after one 32 MiB value an idle connection does not keep a buffer of its size', async () => {
+  const gc = vm.runInNewContext('gc') as () => void
+  // A server that reads `ms` requests by their byte counts and answers NS to each.
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {})
+    let skip = 0
+    let head = ''
+    socket.on('data', (chunk: Buffer) => {
+      let at = 0
+      while (at < chunk.length) {
+        if (skip > 0) {
+          const n = Math.min(skip, chunk.length - at)
+          skip -= n
+          at += n
+          if (skip === 0) socket.write('NS\r\n')
+          continue
+        }
+        const nl = chunk.indexOf(10, at)
+        if (nl === -1) {
+          head += chunk.toString('latin1', at)
+          break
+        }
+        const line = head + chunk.toString('latin1', at, nl)
+        head = ''
+        at = nl + 1
+        const size = /^ms \S+ (\d+)/.exec(line)
+        if (size) skip = Number(size[1]) + 2
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const c = new Client({ servers: [`127.0.0.1:${(server.address() as net.AddressInfo).port}`], poolSize: 1, timeout: 20_000 })
+  const held = () => {
+    gc()
+    gc()
+    return process.memoryUsage().arrayBuffers
+  }
+  try {
+    assert.is(await c.set('warm', 'x'), false)
+    const before = held()
+    assert.is(await c.set('big', Buffer.alloc(32 * 1024 * 1024, 1)), false)
+    await sleep(50)
+    const after = held()
+    assert.ok(after - before < 8 * 1024 * 1024, `${Math.round((after - before) / 1024 / 1024)} MiB still held by the idle connection`)
+  } finally {
+    await c.close()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
 })
 
 test('IPv6 zone ids: kept in brackets and alone; a zone id with a colon is refused, not read as a port', () => {

@@ -219,9 +219,12 @@ export class Connection {
     this.#socket.write(written.subarray(0, used), (err) => {
       if (err === undefined || err === null) this.#recycle(written)
     })
-    // The next one sized like this tick's, so a busy connection does not grow it again.
+    // The next one sized like this tick's, so a busy connection does not grow it again;
+    // at most OUT_KEEP_MAX, or one large value would leave an idle connection holding
+    // a buffer of its size.
+    const size = Math.max(OUT_MIN, Math.min(used, OUT_KEEP_MAX))
     const spare = this.#spare.pop()
-    this.#out = spare !== undefined && spare.length >= used ? spare : Buffer.allocUnsafe(Math.max(OUT_MIN, used))
+    this.#out = spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(size)
     this.#outLen = 0
   }
 
