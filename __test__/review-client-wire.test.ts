@@ -93,6 +93,23 @@ test('a malformed value header (negative, non-numeric, huge byte count) drops th
   }
 })
 
+test('a reply line that never ends (1 MiB without a line end) drops the connection before the timeout', async () => {
+  const server = await scripted((_line, socket) => {
+    socket.write('SERVER_ERROR ')
+    socket.write(Buffer.alloc(1024 * 1024, 0x78))
+  })
+  for (const protocol of ['meta', 'text'] as const) {
+    const c = new Client({ servers: [`127.0.0.1:${server.port}`], protocol, timeout: 10_000 })
+    try {
+      const err = await failure(c.get('k'))
+      assert.is(err.code, 'FERROCACHE_CONNECTION', err.message)
+      assert.match(err.message, /sent a line of over 65536 bytes: SERVER_ERROR xxx/)
+    } finally {
+      await c.close()
+    }
+  }
+})
+
 test('twemproxy: the proxy closing a connection behind an error reply does not make it failing', async () => {
   // nutcracker 0.5 answers a multi-get touching an unreachable backend with SERVER_ERROR
   // and (depending on timing) closes the client connection: the next requests must be

@@ -45,6 +45,11 @@ const OUT_KEEP_MAX = 4 * 1024 * 1024
 const VA = 0x4156 // "VA" read as a little-endian uint16 of the first two bytes
 const LUE_ = 0x2045554c // "LUE " as a little-endian uint32: the rest of "VALUE "
 
+/** Reply lines are short (a VALUE line with a 250-byte key is about 300 bytes): more
+ * than this without a line end is not the protocol, and would be joined again with every
+ * chunk that arrives until the request timed out. */
+const MAX_LINE_BYTES = 64 * 1024
+
 /** The largest value a reply may announce: memcached's item size limit (`-I`) tops out
  * at 1 GiB. A larger count is garbage, not a value to wait for. */
 const MAX_VALUE_BYTES = 1024 * 1024 * 1024
@@ -281,7 +286,12 @@ export class Connection {
         return
       }
       const nl = buf.indexOf(10, pos)
-      if (nl === -1) break
+      if (nl === -1) {
+        if (buf.length - pos <= MAX_LINE_BYTES) break
+        const line = buf.toString('latin1', pos, pos + 100)
+        this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a line of over ${MAX_LINE_BYTES} bytes: ${line}`, this.#label))
+        return
+      }
       let start = 0
       let end = 0
       let next = nl + 1
