@@ -1,8 +1,8 @@
 // Review of the Client's text protocol against memcached 1.6.18, beside the meta path:
 // values whose bytes look like protocol (END, VALUE, CRLF, nothing), values near 1 MiB
 // and past it on a server with -I 4m, the edges of numbers (incr at 2^64-1, CAS tokens,
-// flags at 2^32-1, ttls past 30 days), UTF-8 and repeated keys in a multi-get; then key
-// placement through nutcracker with an IPv6 backend.
+// flags at 2^32-1, ttls past 30 days), UTF-8 and repeated keys in a multi-get, a login
+// with 10 000 requests behind it; then key placement through nutcracker with an IPv6 backend.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -118,6 +118,32 @@ s('UTF-8 and repeated keys in a getMany split over get lines (text) match the me
     assert.is(many.size, keys.filter((_, i) => i % 3 !== 0).length, protocol)
     for (const [k, v] of many) assert.equal(v, Buffer.from(k), protocol)
   })
+})
+
+s('a login with a UTF-8 password, 10 000 requests queued behind it: all through, or all FERROCACHE_AUTH', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-review-login-'))
+  writeFileSync(join(dir, 'users'), 'app:pässwörd-✓\n')
+  const server = await startMemcached(['-Y', join(dir, 'users')])
+  try {
+    for (const protocol of PROTOCOLS) {
+      for (const password of ['pässwörd-✓', 'pässwörd-x']) {
+        const c = new Client({ servers: [`127.0.0.1:${server.port}`], protocol, username: 'app', password, poolSize: 1 })
+        try {
+          const outcomes = await Promise.all(
+            Array.from({ length: 10_000 }, (_, i) => c.set(`login:${i}`, 'v').then(String, (e: Err) => e.code)),
+          )
+          const counts = new Map<string, number>()
+          for (const o of outcomes) counts.set(o, (counts.get(o) ?? 0) + 1)
+          assert.equal([...counts], [[password.endsWith('✓') ? 'true' : 'FERROCACHE_AUTH', 10_000]], `${protocol} ${password}`)
+        } finally {
+          await c.close()
+        }
+      }
+    }
+  } finally {
+    await server.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 s('through nutcracker with an IPv6 backend: every key is where the Client puts it', async (ctx) => {
