@@ -5,6 +5,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import net from 'node:net'
+import tls from 'node:tls'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseCommandLine, UsageError } from '../src/cli/options'
@@ -140,6 +141,43 @@ test('-l with a comma-separated list and host:port forms: one listener each; int
     const s = await settingsOf(a)
     // as memcached's: tcpport is -p, inter the -l text
     assert.equal([s.get('tcpport'), s.get('inter')], [String(p), listen])
+  } finally {
+    await stopChild(child)
+  }
+})
+
+test('-Z with -o ssl_chain_cert=,ssl_key= and -l a,notls:b: TLS on a, plain text on b', async () => {
+  const made = await run('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.pem'), '-days', '2', '-subj', '/CN=localhost'], { ms: 20_000 })
+  assert.is(made.code, 0, made.stderr)
+  const [a, b] = [await freePort(), await freePort()]
+  const child = spawnOwned(process.execPath, [BIN, '-Z', '-o', `ssl_chain_cert=${join(dir, 'tls.pem')},ssl_key=${join(dir, 'tls.key')}`, '-l', `127.0.0.1:${a},notls:127.0.0.1:${b}`], { stdio: ['ignore', 'ignore', 'pipe'] })
+  try {
+    await waitForPort(a, 15_000, child)
+    await waitForPort(b, 15_000, child)
+    assert.is(await exchange(b, 'version\r\n', '\r\n'), 'VERSION 1.6.18\r\n')
+    const overTls = await new Promise<string>((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: a, rejectUnauthorized: false }, () => socket.write('version\r\n'))
+      let got = ''
+      const timer = setTimeout(() => {
+        socket.destroy()
+        reject(new Error(`no TLS reply: ${JSON.stringify(got)}`))
+      }, 5_000)
+      socket.on('error', (err) => {
+        clearTimeout(timer)
+        reject(err)
+      })
+      socket.on('data', (d: Buffer) => {
+        got += d.toString()
+        if (!got.endsWith('\r\n')) return
+        clearTimeout(timer)
+        socket.end()
+        resolve(got)
+      })
+    })
+    assert.is(overTls, 'VERSION 1.6.18\r\n')
+    // plain text on the TLS listener gets no memcached reply
+    assert.not.match(await exchange(a, 'version\r\n'), /VERSION/)
   } finally {
     await stopChild(child)
   }
