@@ -3,7 +3,8 @@
 // to requests in order, as the text protocol answers them. One timer per connection
 // watches the oldest request's deadline; a request that times out closes the connection
 // (its reply could still come and be taken for the next request's) and fails everything
-// queued behind it.
+// queued behind it; so does a reply that is not the protocol (one that fits no request,
+// a value header with a bad byte count, a line that never ends), and the server's FIN.
 import net from 'node:net'
 import { hostPort } from './address'
 import { cacheError, type CacheError } from './errors'
