@@ -8,6 +8,7 @@
 import net from 'node:net'
 import { hostPort } from './address'
 import { cacheError, type CacheError } from './errors'
+import { announcedBytes, MALFORMED, MAX_LINE_BYTES, NO_VALUE } from './framing'
 import { LoginReply, loginRequest, type Login } from './login'
 
 /** A request's share of the reply stream. */
@@ -43,41 +44,6 @@ export interface ConnectionOptions {
 const OUT_MIN = 16 * 1024
 /** Written buffers up to this size are kept for the next ticks' requests. */
 const OUT_KEEP_MAX = 4 * 1024 * 1024
-const VA = 0x4156 // "VA" read as a little-endian uint16 of the first two bytes
-const LUE_ = 0x2045554c // "LUE " as a little-endian uint32: the rest of "VALUE "
-
-/** Reply lines are short (a VALUE line with a 250-byte key is about 300 bytes): more
- * than this without a line end is not the protocol, and would be joined again with every
- * chunk that arrives until the request timed out. */
-const MAX_LINE_BYTES = 64 * 1024
-
-/** The largest value a reply may announce: memcached's item size limit (`-I`) tops out
- * at 1 GiB. A larger count is garbage, not a value to wait for. */
-const MAX_VALUE_BYTES = 1024 * 1024 * 1024
-
-/** The byte count written at `at` (up to a space or the line's end), or -1 when it is not
- * a plain decimal number of at most MAX_VALUE_BYTES (`-5`, `5x`, empty: the server is not
- * speaking the protocol, and a negative count would send the parser backwards). */
-function valueSize(buf: Buffer, at: number, lineEnd: number): number {
-  let size = 0
-  let i = at
-  for (; i < lineEnd && buf[i] !== 32; i++) {
-    const digit = buf[i]! - 48
-    if (digit < 0 || digit > 9) return -1
-    size = size * 10 + digit
-    if (size > MAX_VALUE_BYTES) return -1
-  }
-  return i === at ? -1 : size
-}
-
-/** Where the byte count of a text `VALUE <key> <flags> <bytes>` line starts, or -1 when
- * the line is not one (the meta path's `VA <bytes>` is told apart by its third byte). */
-function textValueSizeAt(buf: Buffer, pos: number, nl: number): number {
-  if (nl - pos < 11 || buf.readUInt32LE(pos + 2) !== LUE_) return -1
-  const afterKey = buf.indexOf(32, pos + 6)
-  const afterFlags = afterKey === -1 || afterKey >= nl ? -1 : buf.indexOf(32, afterKey + 1)
-  return afterFlags === -1 || afterFlags >= nl ? -1 : afterFlags + 1
-}
 
 export class Connection {
   readonly #options: ConnectionOptions
@@ -296,23 +262,20 @@ export class Connection {
       let start = 0
       let end = 0
       let next = nl + 1
-      if (nl - pos > 3 && buf.readUInt16LE(pos) === VA) {
-        const sizeAt = buf[pos + 2] === 32 ? pos + 3 : textValueSizeAt(buf, pos, nl)
-        if (sizeAt !== -1) {
-          const size = valueSize(buf, sizeAt, buf[nl - 1] === 13 ? nl - 1 : nl)
-          if (size === -1) {
-            const line = buf.toString('latin1', pos, Math.min(nl, pos + 100))
-            this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a malformed value header: ${line}`, this.#label))
-            return
-          }
-          if (next + size + 2 > buf.length) {
-            this.#need = next + size + 2 - pos // the value is still coming
-            break
-          }
-          start = next
-          end = next + size
-          next = end + 2
+      const size = announcedBytes(buf, pos, nl)
+      if (size === MALFORMED) {
+        const line = buf.toString('latin1', pos, Math.min(nl, pos + 100))
+        this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a malformed value header: ${line}`, this.#label))
+        return
+      }
+      if (size !== NO_VALUE) {
+        if (next + size + 2 > buf.length) {
+          this.#need = next + size + 2 - pos // the value is still coming
+          break
         }
+        start = next
+        end = next + size
+        next = end + 2
       }
       const head = buf.toString('latin1', pos, buf[nl - 1] === 13 ? nl - 1 : nl)
       pos = next
