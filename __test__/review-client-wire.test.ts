@@ -176,6 +176,26 @@ test('a reply cut in two at every byte boundary is read whole (text and meta)', 
   }
 })
 
+test('text: an error line in place of a get line\'s END fails the getMany; what follows stays in step', async () => {
+  // memcached answers a multi-get that fails midway with the error line alone (no END)
+  const server = await scripted((line, socket) => {
+    if (line.startsWith('get k0 ')) socket.write('VALUE k0 0 1\r\na\r\nSERVER_ERROR out of memory writing get response\r\n')
+    else if (line.startsWith('get k100 ')) socket.write('VALUE k100 0 1\r\nb\r\nEND\r\n')
+    else if (line === 'get after') socket.write('VALUE after 0 1\r\nz\r\nEND\r\n')
+  })
+  const c = new Client({ servers: [`127.0.0.1:${server.port}`], protocol: 'text', encoding: 'utf8', poolSize: 1 })
+  try {
+    const keys = Array.from({ length: 150 }, (_, i) => `k${i}`)
+    const [many, after] = await Promise.all([failure(c.getMany(keys)), c.get('after')])
+    assert.is(many.code, 'FERROCACHE_OUT_OF_MEMORY', many.message)
+    assert.is(after, 'z')
+    assert.is(await c.get('after'), 'z')
+    assert.is(server.accepted(), 1, 'the connection stayed')
+  } finally {
+    await c.close()
+  }
+})
+
 test('a reply arriving after its request timed out is never taken for the next request', async () => {
   // The first request of each connection is answered 300 ms late with a VALUE; later
   // ones at once with END. A client that kept the connection would read the late VALUE
