@@ -105,6 +105,34 @@ test('flush_all 0, -1 and noreply flush at once; a delayed flush does not', asyn
   for (const s of await reaped(0)) assert.is(s.get('curr_items'), '0')
 })
 
+test('flush_all: watch fetchers logs status=flushed for the lookup that meets a flushed item', async () => {
+  await start(['-m', '64'])
+  const keys = ['w', 'm', 'g', 't', 'd', 'i', 's', 'a']
+  await same(keys.map((k) => `set ${k} 0 0 1\r\n5\r\n`).join(''), 'sets')
+  const watchers = await Promise.all(servers.map((s) => RawConn.open(s.port)))
+  try {
+    for (const w of watchers) {
+      w.send('watch fetchers\r\n')
+      await w.until('OK\r\n')
+    }
+    await same(
+      'flush_all\r\nget w\r\nmg m v\r\ngat 0 g\r\ntouch t 0\r\ndelete d\r\nincr i 1\r\n' +
+        'set s 0 0 1\r\nx\r\nappend a 0 0 1\r\nx\r\nget w\r\n',
+      'commands on flushed keys',
+    )
+    const [mc, fc] = await Promise.all(
+      watchers.map(async (w) => {
+        const text = await w.until(/(?:type=item_get[^\n]*\n){9}/)
+        return [...text.matchAll(/type=item_get key=(\S+) status=(\S+)/g)].map((m) => `${m[1]} ${m[2]}`)
+      }),
+    )
+    assert.equal(fc, mc)
+    assert.equal(mc, [...keys.map((k) => `${k} flushed`), 'w not_found'])
+  } finally {
+    for (const w of watchers) w.close()
+  }
+})
+
 test('flush_all: refilling memory reuses the flushed chunks without evicting', async () => {
   await start(['-m', '8'])
   const value = 'x'.repeat(1000)

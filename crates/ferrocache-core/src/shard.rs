@@ -509,6 +509,18 @@ impl Shards {
         self.core.flush_all(0, true);
     }
 
+    /// Whether `key`'s item is hidden by a flush and not unlinked yet; counts nothing.
+    pub fn flushed(&self, key: &[u8]) -> bool {
+        if !key_ok(key) {
+            return false;
+        }
+        let hash = hash_key(key);
+        let s = self.core.shards[self.core.shard_index(hash)].lock();
+        let ctx = self.core.ctx();
+        let h = s.ht.find(&s.mem, hash, key);
+        h != NIL && ctx.dead(s.mem.item(h)) == Some(Dead::Flushed)
+    }
+
     pub fn stats(&self) -> Stats {
         self.core.stats()
     }

@@ -276,6 +276,13 @@ impl Store {
         self.inner.flush_all_at_once()
     }
 
+    /// Whether `key`'s item is hidden by a flush_all and nothing has unlinked it yet (the
+    /// next lookup will, counting `get_flushed`). Counts and changes nothing: what
+    /// memcached's watch log reports as `status=flushed`.
+    pub fn flushed(&self, key: &[u8]) -> bool {
+        self.inner.flushed(key)
+    }
+
     /// A snapshot of every counter, with memcached's names.
     pub fn stats(&self) -> Stats {
         self.inner.stats()

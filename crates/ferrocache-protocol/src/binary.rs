@@ -485,7 +485,7 @@ fn get<S: Storage>(
         ..Default::default()
     };
     let watching = s.info.watch.wants(crate::watch::FETCHERS);
-    let mut seen = crate::watch::Lookup::NotFound;
+    let mut seen = crate::watch::miss(&s.store, key, watching);
     let hit = s.store.get(key, &opts, |it| {
         if watching {
             seen = crate::watch::found(&s.store, it);

@@ -27,6 +27,9 @@ impl Storage for Store {
     fn touch(&self, key: &[u8], exptime: i64) -> bool {
         Store::touch(self, key, exptime)
     }
+    fn flushed(&self, key: &[u8]) -> bool {
+        Store::flushed(self, key)
+    }
     fn flush_all(&self, delay: i64) {
         Store::flush_all(self, delay)
     }

@@ -349,11 +349,12 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         count_unbumped: true,
         uncounted_hit: false,
     };
-    let (now, before) = ttl_context(s, t, &f, key);
     let watching = s.info.watch.wants(crate::watch::FETCHERS);
+    // before anything below looks the key up (and unlinks a flushed item)
+    let mut seen = crate::watch::miss(&s.store, key, watching);
+    let (now, before) = ttl_context(s, t, &f, key);
     // memcached logs the miss N turns into a new item as a miss
     let created = watching && opts.vivify.is_some() && crate::watch::peek(&s.store, key).is_none();
-    let mut seen = crate::watch::Lookup::NotFound;
     let hit = s.store.get(key, &opts, |it| {
         if watching && !created {
             seen = crate::watch::found(&s.store, it);

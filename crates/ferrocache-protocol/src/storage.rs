@@ -79,6 +79,12 @@ pub trait Storage {
     fn reset_stats(&self);
     /// Largest item (header, key and value) the engine accepts (`-I`).
     fn item_size_max(&self) -> usize;
+    /// Whether `key`'s item is hidden by a flush_all and not unlinked yet (a watch log's
+    /// `status=flushed`); counts and changes nothing.
+    fn flushed(&self, key: &[u8]) -> bool {
+        let _ = key;
+        false
+    }
     /// Whether a write may be acknowledged now (`false`: the append-only log cannot write,
     /// so writes are refused until it can).
     fn accepting_writes(&self) -> bool {
@@ -169,6 +175,9 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn flush_all(&self, delay: i64) {
         (**self).flush_all(delay)
+    }
+    fn flushed(&self, key: &[u8]) -> bool {
+        (**self).flushed(key)
     }
     fn stats(&self) -> Stats {
         (**self).stats()

@@ -396,6 +396,7 @@ fn get<S: Storage>(
             return false;
         }
         served += 1;
+        let miss = crate::watch::miss(&s.store, key, watching);
         let seen = s.store.get(key, &opts, |it| {
             out.reserve(it.key.len() + it.value.len() + 64);
             out.extend_from_slice(b"VALUE ");
@@ -415,7 +416,7 @@ fn get<S: Storage>(
         });
         s.info.detail.record_get(key, seen.is_some());
         if watching {
-            let seen = seen.flatten().unwrap_or(crate::watch::Lookup::NotFound);
+            let seen = seen.flatten().unwrap_or(miss);
             s.info.watch.item_get(key, seen, s.cfd);
         }
     }

@@ -68,6 +68,8 @@ pub enum Lookup {
         size: usize,
     },
     NotFound,
+    /// An item a flush_all hid, met by this lookup (which unlinks it).
+    Flushed,
 }
 
 /// One item lookup as the log shows it: `clsid` and `size` of a live item.
@@ -92,8 +94,20 @@ pub(crate) fn peek<S: Storage>(store: &S, key: &[u8]) -> Option<(Lookup, u32, u3
 /// touch, incr/decr, and the lookup every storage command makes first).
 pub(crate) fn log_lookup<S: Storage>(store: &S, logger: &Logger, key: &[u8], cfd: i32) {
     if logger.wants(FETCHERS) {
-        let seen = peek(store, key).map_or(Lookup::NotFound, |p| p.0);
+        let seen = match store.flushed(key) {
+            true => Lookup::Flushed,
+            false => peek(store, key).map_or(Lookup::NotFound, |p| p.0),
+        };
         logger.item_get(key, seen, cfd);
+    }
+}
+
+/// What a read that finds nothing logs: `Flushed` when, before the read, `key`'s item was
+/// one a flush_all hid (`watching`: fetchers are logged, else nothing is looked at).
+pub(crate) fn miss<S: Storage>(store: &S, key: &[u8], watching: bool) -> Lookup {
+    match watching && store.flushed(key) {
+        true => Lookup::Flushed,
+        false => Lookup::NotFound,
     }
 }
 
@@ -390,6 +404,7 @@ impl Logger {
         let (status, clsid, size) = match seen {
             Lookup::Found { clsid, size } => ("found", clsid, size),
             Lookup::NotFound => ("not_found", 0, 0),
+            Lookup::Flushed => ("flushed", 0, 0),
         };
         self.log(FETCHERS, |line| {
             line.extend_from_slice(b"type=item_get key=");
