@@ -134,6 +134,15 @@ test('twemproxy: the proxy closing a connection behind an error reply does not m
   } finally {
     await c.close()
   }
+  // A proxy closing connections before any reply counts as failing.
+  const closer = await scripted((_line, socket) => socket.destroy())
+  const early = new Client({ servers: [`127.0.0.1:${closer.port}`], protocol: 'twemproxy', retry: 60_000, poolSize: 1 })
+  try {
+    assert.is((await failure(early.get('k'))).code, 'FERROCACHE_CONNECTION')
+    assert.is((await failure(early.get('k'))).code, 'FERROCACHE_SERVER_FAILING')
+  } finally {
+    await early.close()
+  }
   // Toward a server (protocol 'text') such a close still counts as the server failing.
   const t = new Client({ servers: [`127.0.0.1:${proxy.port}`], protocol: 'text', retry: 60_000, poolSize: 1 })
   try {

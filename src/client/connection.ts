@@ -34,8 +34,8 @@ export interface ConnectionOptions {
   login?: Login
   /** The connection ended on its own (not through `close`). `failed` is false when an
    * idle, established connection was closed by the server (an idle timeout, say);
-   * `byPeer` is true when an established connection was closed by the server in an
-   * orderly way (its FIN: no reset, timeout or reply out of step). */
+   * `byPeer` is true when a connection that had answered was closed by the server in
+   * an orderly way (its FIN: no reset, timeout or reply out of step). */
   onFailure(conn: Connection, err: CacheError, failed: boolean, byPeer: boolean): void
   /** Connected (and logged in, with `login`). */
   onConnect(conn: Connection): void
@@ -68,6 +68,8 @@ export class Connection {
   #closed = false
   #closing = false
   #connected = false
+  /** A reply came: the server at the other end speaks the protocol. */
+  #answered = false
   #referenced = true
   readonly #closedPromise: Promise<void>
 
@@ -279,6 +281,7 @@ export class Connection {
       }
       const head = buf.toString('latin1', pos, buf[nl - 1] === 13 ? nl - 1 : nl)
       pos = next
+      this.#answered = true
       const done = p.reply(head, buf, start, end)
       if (p.broken === true) {
         this.#fail(p.failure ?? cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a reply out of step; connection closed`, this.#label))
@@ -311,6 +314,6 @@ export class Connection {
     this.#queue = []
     this.#head = 0
     for (let i = from; i < queue.length; i++) queue[i]!.fail(err)
-    if (!this.#closing) this.#options.onFailure(this, err, !this.#connected || queue.length > from, byPeer && this.#connected)
+    if (!this.#closing) this.#options.onFailure(this, err, !this.#connected || queue.length > from, byPeer && this.#answered)
   }
 }

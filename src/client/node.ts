@@ -127,7 +127,7 @@ export class ServerNode {
     // nutcracker closes a client's connection behind some of its own error replies (a
     // multi-get touching a backend it cannot reach): the proxy is up, and counting that
     // would refuse every key for `retry` ms. The next request opens a new connection;
-    // a refused or timed-out one counts.
+    // a refused or timed-out one counts, and so does one closed before any reply.
     if (byPeer && this.#settings.wire.protocol === 'twemproxy') return
     this.#lastFailure = err.message
     // Connections failing together (a crash breaks them all) count once per retry window.
