@@ -39,6 +39,9 @@ const GROW_SLOTS_PER_PASS: usize = 1 << 14;
 /// mark them; see `lru.rs`).
 const COLD_PULL_PER_PASS: usize = 64;
 
+/// Flushed items reaped from each shard's LRU tails per pass while the expiry walk is off.
+const FLUSHED_REAP_PER_PASS: usize = 1 << 16;
+
 /// Time between two background passes.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
@@ -87,7 +90,14 @@ impl Core {
             self.expiry_walk(paced);
         } else {
             for m in self.shards.iter() {
-                self.tend_shard(&mut m.lock());
+                let mut s = m.lock();
+                // memcached's LRU maintainer reaps flushed items at the tails whether its
+                // crawler runs or not
+                let ctx = self.ctx();
+                if ctx.flush_rel != 0 && ctx.rel >= ctx.flush_rel {
+                    s.lru_reap_flushed_tails(self, &ctx, FLUSHED_REAP_PER_PASS);
+                }
+                self.tend_shard(&mut s);
             }
         }
         self.automove();

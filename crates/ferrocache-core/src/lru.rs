@@ -335,6 +335,31 @@ impl Shard {
         freed
     }
 
+    /// Unlinks flushed items from the tails of every class and segment, each tail until a
+    /// live item, at most `max` in all (memcached's LRU maintainer, which reaps them at
+    /// the tails: `reclaimed`, and `expired_unfetched` for one never read). Returns how
+    /// many it unlinked.
+    pub(crate) fn lru_reap_flushed_tails(&mut self, core: &Core, ctx: &Ctx, max: usize) -> usize {
+        let mut reaped = 0;
+        for c in 0..self.lru.len() {
+            for seg in [HOT, WARM, COLD, TEMP] {
+                while reaped < max {
+                    let h = self.lru[c].tail[seg];
+                    if h == NIL || ctx.dead(self.mem.item(h)) != Some(crate::shard::Dead::Flushed) {
+                        break;
+                    }
+                    self.cs[c].reclaimed += 1;
+                    if !self.mem.item(h).has(F_FETCHED) {
+                        self.cs[c].expired_unfetched += 1;
+                    }
+                    self.unlink_item(core, h);
+                    reaped += 1;
+                }
+            }
+        }
+        reaped
+    }
+
     /// Evicts the least valuable item of class `c`: the COLD tail once its ACTIVE items
     /// have moved to WARM, then WARM, then HOT.
     pub(crate) fn lru_evict(&mut self, core: &Core, ctx: &Ctx, c: usize) -> bool {
