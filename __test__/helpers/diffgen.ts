@@ -6,9 +6,14 @@
 // so runs on one server pair do not see each other's items, `$CAS` stands for the last CAS
 // value that server sent, and absolute exptimes are relative to the clock at send time.
 //
-// Left out on purpose (they differ by design or by timing, see docs/protocol.md): stats,
-// version, item sizes near the -I cap, values that evict, positive exptimes short enough to
-// pass during a run, flush_all with a delay.
+// Odd forms come now and then: upper-case verbs, trailing spaces, bare `\n` line ends, keys
+// with control characters, values holding `\r\n`, missing and extra tokens, binary packets
+// whose lengths do not add up or whose magic is wrong, `quit`.
+//
+// Left out on purpose (they differ by design or by timing, see docs/protocol.md): stats
+// other than `stats reset` (the runner compares the command counters after each stream),
+// item sizes near the -I cap, values that evict, positive exptimes short enough to pass
+// during a run, flush_all with a delay.
 import { binaryPacket } from './corpus'
 import { rng } from './prng'
 
@@ -50,6 +55,9 @@ const NAMES = ['a', 'b', 'c', 'd'] as const
 const LONG_OK = '<250>'
 const LONG_BAD = '<251>'
 
+/** Keys with a control character, a tab (part of a token) or a byte over 0x7f. */
+const ODD_NAMES = ['c\x01', 'd\x7f', 'e\tf', 'g\xe9'] as const
+
 function keyOf(name: string, r: Render): string {
   if (name === LONG_OK) return r.prefix + 'L'.repeat(250 - r.prefix.length)
   if (name === LONG_BAD) return r.prefix + 'L'.repeat(251 - r.prefix.length)
@@ -58,6 +66,7 @@ function keyOf(name: string, r: Render): string {
 
 function randomName(rand: Rand): string {
   if (chance(rand, 0.03)) return pick(rand, [LONG_OK, LONG_BAD])
+  if (chance(rand, 0.02)) return pick(rand, ODD_NAMES)
   return pick(rand, NAMES)
 }
 
@@ -68,7 +77,15 @@ const NUMERIC = [
   '9223372036854775807', '9223372036854775808',
 ] as const
 
+/**
+ * Values that hold line ends or look like replies (never `MN`: the runner counts those).
+ * None of only white space: memcached's incr reads on past such a value into whatever the
+ * chunk held before (docs/protocol.md, known differences).
+ */
+const ODD_VALUES = ['a\r\nb', 'x\r\nEND', 'END', 'ab\r\n\r\ncd', '\r\nz'] as const
+
 function randomValue(rand: Rand): string {
+  if (chance(rand, 0.04)) return pick(rand, ODD_VALUES)
   if (chance(rand, 0.45)) return pick(rand, NUMERIC)
   const len = chance(rand, 0.1) ? int(rand, 20, 60) : int(rand, 0, 8)
   let v = ''
@@ -89,13 +106,17 @@ const DELTAS = ['1', '1', '5', '0', '18446744073709551615', '1844674407370955161
  */
 const CAS_ARGS = ['$CAS', '$CAS', '$CAS', '0', '999999999999', '18446744073709551615', 'x', '-1'] as const
 
+/** A key as `binaryPacket` reads it: bytes other than letters, digits, `:` as `\xNN`. */
+const binEscape = (key: string): string =>
+  [...key].map((ch) => (/[A-Za-z0-9:]/.test(ch) ? ch : `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`)).join('')
+
 /** Fills `$NOW±N`, `$CAS` and `$KEY(name)` in a request's text at send time. */
-function fill(text: string, r: Render): string {
+function fill(text: string, r: Render, binaryKeys = false): string {
   return text
     .replace(/\$NOW([+-]\d+)/g, (_, d: string) => String(r.now + Number(d)))
     .replaceAll('$CAS', r.cas)
-    .replace(/\$KEY\(([^)]*)\)/g, (_, name: string) => keyOf(name, r))
-    .replace(/\$B64\(([^)]*)\)/g, (_, name: string) => Buffer.from(keyOf(name, r)).toString('base64'))
+    .replace(/\$KEY\(([^)]*)\)/g, (_, name: string) => (binaryKeys ? binEscape(keyOf(name, r)) : keyOf(name, r)))
+    .replace(/\$B64\(([^)]*)\)/g, (_, name: string) => Buffer.from(keyOf(name, r), 'latin1').toString('base64'))
 }
 
 function textRequest(conn: 1 | 2, show: string, risky = false): Omit<Request, 'batch'> {
@@ -105,6 +126,29 @@ function textRequest(conn: 1 | 2, show: string, risky = false): Omit<Request, 'b
 }
 
 const noreply = (rand: Rand): string => (chance(rand, 0.15) ? ' noreply' : '')
+
+/**
+ * Now and then an odd form of a command line (`line` without its `\r\n`): the verb in
+ * upper case, a trailing space, a bare `\n`. `upper` is whether the verb was changed (a
+ * storage command's value then reads as a command line).
+ */
+function oddLine(rand: Rand, line: string): { line: string; upper: boolean } {
+  if (!chance(rand, 0.06)) return { line: `${line}\r\n`, upper: false }
+  switch (int(rand, 0, 3)) {
+    case 0: {
+      const at = line.indexOf(' ')
+      const verb = at < 0 ? line : line.slice(0, at)
+      const changed = chance(rand, 0.5) ? verb.toUpperCase() : verb[0]!.toUpperCase() + verb.slice(1)
+      return { line: `${changed}${at < 0 ? '' : line.slice(at)}\r\n`, upper: changed !== verb }
+    }
+    case 1:
+      return { line: `${line} \r\n`, upper: false }
+    case 2:
+      return { line: `${line}  \r\n`, upper: false }
+    default:
+      return { line: `${line}\n`, upper: false }
+  }
+}
 
 function storage(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
   const cmd = pick(rand, ['set', 'set', 'add', 'replace', 'append', 'prepend', 'cas'] as const)
@@ -124,25 +168,31 @@ function storage(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
     shape === ''
       ? `${cmd} $KEY(${randomName(rand)}) ${pick(rand, FLAGS)}`
       : `${cmd} $KEY(${randomName(rand)}) ${pick(rand, FLAGS)} ${pick(rand, EXPTIMES)} ${len}${cas}${shape ?? ''}${noreply(rand)}`
-  return textRequest(conn, `${head}\r\n${value}${end}`, risky || shape !== null)
+  const odd = oddLine(rand, head)
+  return textRequest(conn, `${odd.line}${value}${end}`, risky || shape !== null || odd.upper)
 }
 
 function retrieval(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
   const cmd = pick(rand, ['get', 'get', 'gets', 'gat', 'gats'] as const)
   const keys = Array.from({ length: int(rand, chance(rand, 0.05) ? 0 : 1, 4) }, () => `$KEY(${randomName(rand)})`)
   const exptime = cmd.startsWith('gat') ? ` ${pick(rand, EXPTIMES)}` : ''
-  return textRequest(conn, `${cmd}${exptime}${keys.map((k) => ` ${k}`).join('')}\r\n`)
+  return textRequest(conn, oddLine(rand, `${cmd}${exptime}${keys.map((k) => ` ${k}`).join('')}`).line)
 }
 
 function otherText(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
   const key = `$KEY(${randomName(rand)})`
-  switch (int(rand, 0, 5)) {
+  switch (int(rand, 0, 7)) {
     case 0:
-      return textRequest(conn, `${pick(rand, ['incr', 'decr'])} ${key} ${pick(rand, DELTAS)}${noreply(rand)}\r\n`)
+      return textRequest(conn, oddLine(rand, `${pick(rand, ['incr', 'decr'])} ${key} ${pick(rand, DELTAS)}${noreply(rand)}${pick(rand, EXTRA)}`).line)
     case 1:
-      return textRequest(conn, `delete ${key}${pick(rand, ['', '', ' 0', ' 5', ' noreply', ' 0 noreply', ' x'])}\r\n`)
+      return textRequest(conn, oddLine(rand, `delete ${key}${pick(rand, ['', '', ' 0', ' 5', ' noreply', ' 0 noreply', ' x', ' 0 noreply x', ' noreply x'])}`).line)
     case 2:
-      return textRequest(conn, `touch ${key} ${pick(rand, EXPTIMES)}${noreply(rand)}\r\n`)
+      return textRequest(conn, oddLine(rand, `touch ${key} ${pick(rand, EXPTIMES)}${noreply(rand)}${pick(rand, EXTRA)}`).line)
+    case 6:
+      return textRequest(conn, oddLine(rand, pick(rand, ['version', 'version x', 'stats reset', 'stats reset x', 'stats detail on', 'stats detail off'])).line)
+    case 7:
+      // rare: the connection ends here (the runner skips its later writes)
+      return textRequest(conn, chance(rand, 0.15) ? pick(rand, ['quit\r\n', 'quit x\r\n']) : 'version\r\n')
     case 3:
       return textRequest(conn, `flush_all${pick(rand, ['', '', ' 0', ' noreply', ' 0 noreply', ' -1'])}\r\n`)
     case 4:
@@ -151,6 +201,9 @@ function otherText(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
       return textRequest(conn, pick(rand, ['incr\r\n', `touch ${key}\r\n`, `get\r\n`, 'bogus\r\n', `incr ${key}\r\n`]))
   }
 }
+
+/** Tokens after a command's own: none mostly, else one it may ignore or refuse. */
+const EXTRA = ['', '', '', '', '', '', ' x', ' noreply', ' 1 2'] as const
 
 /** Meta flags that take a token, with the values tried. */
 const META_TOKENS: Record<string, readonly string[]> = {
@@ -180,7 +233,9 @@ function metaFlags(rand: Rand, cmd: keyof typeof META_FLAGS): string[] {
   const n = int(rand, 0, 5)
   for (let i = 0; i < n; i++) {
     // now and then a letter the command does not take, or a repeated one
-    const letter = chance(rand, 0.04) ? pick(rand, ['Z', 'y', 'a', '9', 'v']) : allowed[int(rand, 0, allowed.length - 1)]!
+    const letter = chance(rand, 0.04)
+      ? pick(rand, [...'ZyavhlftuNRSIx9', 'Ox'.repeat(20)])
+      : allowed[int(rand, 0, allowed.length - 1)]!
     const values = META_TOKENS[letter]
     out.push(values ? letter + pick(rand, values) : letter)
   }
@@ -189,10 +244,18 @@ function metaFlags(rand: Rand, cmd: keyof typeof META_FLAGS): string[] {
 
 function meta(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
   const cmd = pick(rand, ['mg', 'mg', 'ms', 'ms', 'md', 'ma', 'ma', 'mn', 'me'] as const)
-  if (cmd === 'mn') return textRequest(conn, 'mn\r\n')
+  if (cmd === 'mn') return textRequest(conn, chance(rand, 0.1) ? 'mn x y\r\n' : 'mn\r\n')
   const name = randomName(rand)
-  if (cmd === 'me') return textRequest(conn, `me $KEY(${name})\r\n`)
-  const flags = metaFlags(rand, cmd)
+  if (chance(rand, 0.03)) {
+    // no key, no length, too many flags
+    const many = Array.from({ length: 22 }, () => 'v').join(' ')
+    return textRequest(conn, pick(rand, [`${cmd}\r\n`, `${cmd} \r\n`, `me\r\n`, `ms $KEY(${name})\r\n`, `mg $KEY(${name}) ${many}\r\n`, `ma $KEY(${name}) ${many}\r\n`]))
+  }
+  if (cmd === 'me') return textRequest(conn, `me $KEY(${name})${pick(rand, ['', '', '', ' b', ' x'])}\r\n`)
+  let flags = metaFlags(rand, cmd)
+  // kept apart (docs/protocol.md, known differences): an N whose item a too-long opaque
+  // stops memcached counts in no cmd_set, ferrocache in one
+  if (cmd === 'mg' && flags.some((f) => f.startsWith('O') && f.length > 32)) flags = flags.filter((f) => !f.startsWith('N'))
   const key = flags.includes('b') ? (chance(rand, 0.1) ? pick(rand, ['!!!!', 'YQ', 'a===']) : `$B64(${name})`) : `$KEY(${name})`
   if (cmd !== 'ms') return textRequest(conn, `${cmd} ${key}${flags.map((f) => ` ${f}`).join('')}\r\n`)
   const value = randomValue(rand)
@@ -213,7 +276,8 @@ const BIN_EXPTIMES = [0, 0, 0, 1000, 0xffffffff, 2592001, 0x80000000] as const
 
 const hex32 = (n: number): string => (n >>> 0).toString(16).padStart(8, '0')
 const hex64 = (n: bigint): string => BigInt.asUintN(64, n).toString(16).padStart(16, '0')
-const binValue = (v: string): string => v.replace(/\\/g, '\\\\').replace(/ /g, '\\x20')
+const binValue = (v: string): string =>
+  v.replace(/\\/g, '\\\\').replace(/ /g, '\\x20').replace(/\r/g, '\\r').replace(/\n/g, '\\n').replace(/\t/g, '\\t')
 
 function binary(rand: Rand): Omit<Request, 'batch'> {
   const name = randomName(rand)
@@ -248,6 +312,20 @@ function binary(rand: Rand): Omit<Request, 'batch'> {
       if (chance(rand, 0.15)) {
         // malformed: extras or a key where the opcode takes none, a short body
         spec = pick(rand, [
+          `get key=$KEY(${name}) keylen=300`,
+          `get key=$KEY(${name}) keylen=0 bodylen=1`,
+          `set key=$KEY(${name}) value=v extras=0000000000000000 bodylen=4`,
+          `increment key=$KEY(${name}) extras=0000000000000001`,
+          `stat key=${pick(rand, ['bogus', 'reset', 'detail\\x20on', 'detail\\x20off'])}`,
+          'version key=x',
+          'version',
+          '0x1b extras=00000001',
+          '0x20',
+          `0x40 key=$KEY(${name})`,
+          `0xfe value=abc`,
+          'quit',
+          'quitq',
+          `get key=$KEY(${name}) magic=129`,
           `get key=$KEY(${name}) extras=00000001`,
           `delete key=$KEY(${name}) extras=00000000`,
           'noop key=x',
@@ -260,10 +338,10 @@ function binary(rand: Rand): Omit<Request, 'batch'> {
       }
     // falls through
     default: {
-      const op = pick(rand, ['noop', 'flush', 'flushq', 'touch', 'gat', 'gatq', 'gatk', 'gatkq'] as const)
-      if (op === 'noop') spec = 'noop'
+      const op = pick(rand, ['noop', 'flush', 'flushq', 'touch', 'gat', 'gatq', 'gatk', 'gatkq', 'version'] as const)
+      if (op === 'noop' || op === 'version') spec = op
       else if (op.startsWith('flush')) spec = `${op}${chance(rand, 0.5) ? ' extras=00000000' : ''}`
-      else spec = `${op} key=$KEY(${name}) extras=${hex32(pick(rand, BIN_EXPTIMES))}`
+      else spec = `${op} key=$KEY(${name}) extras=${hex32(pick(rand, BIN_EXPTIMES))} cas=${cas}`
     }
   }
   spec += ` opaque=${opaque}`
@@ -271,7 +349,7 @@ function binary(rand: Rand): Omit<Request, 'batch'> {
   return {
     conn: 3,
     show: `bin ${spec}`,
-    build: (r) => binaryPacket(fill(spec, r)),
+    build: (r) => binaryPacket(fill(spec, r, true)),
     usesCas: spec.includes('$CAS'),
     risky: false,
     does: /^(get|gat)/.test(op) ? 'read' : /^(in|de)crement/.test(op) ? 'arith' : undefined,

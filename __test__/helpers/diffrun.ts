@@ -149,7 +149,7 @@ export async function runStream(port: number, requests: readonly Request[], pref
       const parts = write.map((r) => r.build(render))
       const before = conn.received.length
       const mnBefore = countMn(conn.received)
-      const userMn = write.filter((r) => r.show === 'mn\r\n').length
+      const userMn = write.filter((r) => /^mn( [^\r\n]*)?\r?\n$/.test(r.show)).length
       parts.push(binary ? BIN_MARK : Buffer.from(risky ? 'mn\r\nmn\r\n' : 'mn\r\n'))
       conn.socket.write(Buffer.concat(parts))
       const c = conn

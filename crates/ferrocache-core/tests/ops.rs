@@ -381,6 +381,7 @@ fn delete_plain_cas_and_invalidate() {
             cas,
             invalidate: inv,
             exptime: exp,
+            mismatch_uncounted: false,
         })
     };
     assert_eq!(d(b"k", None, false, None), DeleteStatus::NotFound);

@@ -13,27 +13,34 @@ fn dec(c: u8) -> Option<u32> {
     } as u32)
 }
 
-/// Decodes padded base64 into `out`; `None` (memcached's "error decoding key") if the
-/// input is not valid, empty, or decodes to nothing.
+/// Decodes base64 into `out` as memcached 1.6.18's `base64_decode` does; `None`
+/// (memcached's "error decoding key") when it returns nothing. Bytes outside the alphabet
+/// are skipped; the rest must make whole groups of four; `=` reads as 0 and, after the
+/// group it is in, ends the input (one drops a byte, two drop two, more are refused).
 pub fn decode(input: &[u8], out: &mut Vec<u8>) -> Option<()> {
     out.clear();
-    if input.is_empty() || !input.len().is_multiple_of(4) {
+    let value = |c: u8| if c == b'=' { Some(0) } else { dec(c) };
+    let count = input.iter().filter(|&&c| value(c).is_some()).count();
+    if count == 0 || !count.is_multiple_of(4) {
         return None;
     }
-    let quads = input.len() / 4;
-    for (qi, q) in input.chunks_exact(4).enumerate() {
-        let last = qi + 1 == quads;
-        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && !last) {
-            return None;
+    let (mut n, mut filled, mut pad) = (0u32, 0, 0);
+    for &c in input {
+        let Some(v) = value(c) else { continue };
+        pad += usize::from(c == b'=');
+        n = (n << 6) | v;
+        filled += 1;
+        if filled == 4 {
+            out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+            (n, filled) = (0, 0);
+            if pad > 0 {
+                if pad > 2 {
+                    return None;
+                }
+                out.truncate(out.len() - pad);
+                break;
+            }
         }
-        let mut n = 0u32;
-        for &c in &q[..4 - pad] {
-            n = (n << 6) | dec(c)?;
-        }
-        n <<= 6 * pad as u32;
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..3 - pad]);
     }
     if out.is_empty() {
         None
@@ -80,7 +87,21 @@ mod tests {
         assert_eq!(d, b"abc");
         assert!(decode(b"a", &mut d).is_none());
         assert!(decode(b"zz", &mut d).is_none());
-        assert!(decode(b"YW=j", &mut d).is_none());
         assert!(decode(b"Y!Jj", &mut d).is_none());
+        assert!(decode(b"A===", &mut d).is_none());
+    }
+
+    /// memcached 1.6.18 skips bytes outside the alphabet and stops after a padded group
+    /// (measured: `me r10:c b` is `EN`, `me r1:c b` an error).
+    #[test]
+    fn skips_what_memcached_skips() {
+        let mut d = Vec::new();
+        assert!(decode(b"r10:c", &mut d).is_some());
+        assert_eq!(d, [0xaf, 0x5d, 0x1c]);
+        assert!(decode(b"r1:c", &mut d).is_none());
+        assert!(decode(b"YWI=YWJj", &mut d).is_some());
+        assert_eq!(d, b"ab");
+        assert!(decode(b"YW=j", &mut d).is_some());
+        assert_eq!(d, b"a`");
     }
 }

@@ -625,12 +625,22 @@ fn stat<S: Storage>(s: &mut Session<S>, r: &Req, key: &[u8], out: &mut Vec<u8>) 
     } else if key.starts_with(b"reset") {
         s.store.reset_stats();
         s.info.reset();
+        s.info.detail.clear();
     } else if key.starts_with(b"settings") {
         crate::stats::settings_into(s, &mut text);
     } else if key.starts_with(b"detail") {
+        // as memcached's process_bin_stat: on/off switch, dump is one `detailed` packet
         match &key[6..] {
-            k if k.starts_with(b" on") || k.starts_with(b" off") => {}
-            k if k.starts_with(b" dump") => {}
+            k if k.starts_with(b" dump") => {
+                let mut dump = Vec::new();
+                s.info.detail.dump(&mut dump);
+                let name = b"detailed";
+                header(out, r, 0, 0, 8, (name.len() + dump.len()) as u32, 0);
+                out.extend_from_slice(name);
+                out.extend_from_slice(&dump);
+            }
+            k if k.starts_with(b" on") => s.info.detail.set_enabled(true),
+            k if k.starts_with(b" off") => s.info.detail.set_enabled(false),
             _ => return error(out, r, status::KEY_ENOENT),
         }
     } else if !crate::stats::sub_into(s, key, &mut text) {

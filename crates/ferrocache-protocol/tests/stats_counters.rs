@@ -100,3 +100,49 @@ fn a_binary_delete_cas_mismatch_counts_no_miss() {
         "cmd_set=1 delete_misses=1"
     );
 }
+
+/// A binary STAT request (opcode 0x10) for `key`.
+fn binary_stat(key: &[u8]) -> Vec<u8> {
+    let mut p = vec![
+        0x80,
+        0x10,
+        0,
+        key.len() as u8,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        key.len() as u8,
+    ];
+    p.extend_from_slice(&[0; 12]);
+    p.extend_from_slice(key);
+    p
+}
+
+/// Binary `stat detail on|off|dump` act as memcached's: on/off switch the per-prefix stats,
+/// dump answers one `detailed` packet holding the text dump (measured: key `detailed`, value
+/// `END\r\n` when nothing was recorded), then the closing empty packet.
+#[test]
+fn binary_stat_detail_switches_and_dumps() {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    let mut out = Vec::new();
+    Session::new(store.clone(), info.clone()).feed(&binary_stat(b"detail dump"), &mut out);
+    let mut want = vec![0x81, 0x10, 0, 8, 0, 0, 0, 0, 0, 0, 0, 13];
+    want.extend_from_slice(&[0; 12]);
+    want.extend_from_slice(b"detailedEND\r\n");
+    want.extend_from_slice(&[0x81, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    want.extend_from_slice(&[0; 12]);
+    assert_eq!(out, want);
+    out.clear();
+    Session::new(store.clone(), info.clone()).feed(&binary_stat(b"detail on"), &mut out);
+    let mut text = Vec::new();
+    Session::new(store, info).feed(b"get p:k\r\nstats detail dump\r\n", &mut text);
+    assert_eq!(
+        String::from_utf8_lossy(&text),
+        "END\r\nPREFIX p get 1 hit 0 set 0 del 0\r\nEND\r\n"
+    );
+}
