@@ -93,6 +93,20 @@ test('a malformed value header (negative, non-numeric, huge byte count) drops th
   }
 })
 
+test('half a reply, then the server closes: FERROCACHE_CONNECTION at once, in both protocols', async () => {
+  const halves = { text: 'VALUE k 0 5\r\nhel', meta: 'VA 5\r\nhel' }
+  for (const protocol of ['meta', 'text'] as const) {
+    const server = await scripted((_line, socket) => socket.end(halves[protocol]))
+    const c = new Client({ servers: [`127.0.0.1:${server.port}`], protocol, timeout: 10_000 })
+    try {
+      const err = await failure(c.get('k'))
+      assert.is(err.code, 'FERROCACHE_CONNECTION', err.message)
+    } finally {
+      await c.close()
+    }
+  }
+})
+
 test('a reply line that never ends (1 MiB without a line end) drops the connection before the timeout', async () => {
   const server = await scripted((_line, socket) => {
     socket.write('SERVER_ERROR ')
