@@ -540,7 +540,7 @@ fn update<S: Storage>(
 ) -> Step {
     let vlen = r.bodylen - r.keylen - r.extlen;
     if !s.store.item_fits(key.len(), vlen, flags) {
-        s.info.count_too_large();
+        // memcached 1.6.18 counts no store_too_large for a binary store (measured)
         error(out, r, status::E2BIG);
         if cmd == op::SET {
             crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
@@ -589,10 +589,7 @@ fn update<S: Storage>(
             StoreStatus::NotFound => error(out, r, status::KEY_ENOENT),
             StoreStatus::NotStored => not_stored(out, r, mode, cas_cmd),
         },
-        Err(StoreError::TooLarge) => {
-            s.info.count_too_large();
-            error(out, r, status::E2BIG)
-        }
+        Err(StoreError::TooLarge) => error(out, r, status::E2BIG),
         Err(StoreError::OutOfMemory) => {
             s.info.count_no_memory();
             if cmd == op::SET {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use ferrocache_core::{Config, Store};
 use ferrocache_protocol::{ServerInfo, Session};
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 9] = [
     "cmd_get",
     "cmd_set",
     "cmd_flush",
@@ -16,6 +16,7 @@ const NAMES: [&str; 8] = [
     "get_misses",
     "touch_hits",
     "delete_misses",
+    "store_too_large",
 ];
 
 /// Feeds each input to its own session on one server, then reads `stats`: the `NAMES`
@@ -145,4 +146,22 @@ fn binary_stat_detail_switches_and_dumps() {
         String::from_utf8_lossy(&text),
         "END\r\nPREFIX p get 1 hit 0 set 0 del 0\r\nEND\r\n"
     );
+}
+
+/// A value over the item size limit: the text `set` counts `store_too_large`, the binary one
+/// does not (memcached 1.6.18, measured with a 2 MiB value: `Too large.` and 0).
+#[test]
+fn only_a_text_store_counts_too_large() {
+    let vlen: u32 = 2 << 20;
+    let mut set = vec![0x80, 0x01, 0, 1, 8, 0, 0, 0];
+    set.extend_from_slice(&(vlen + 9).to_be_bytes());
+    set.extend_from_slice(&[0; 12]);
+    set.extend_from_slice(&[0; 8]);
+    set.push(b'k');
+    set.resize(set.len() + vlen as usize, b'x');
+    assert_eq!(counters_after(&[&set]), "");
+    let mut text = format!("set k 0 0 {vlen}\r\n").into_bytes();
+    text.resize(text.len() + vlen as usize, b'x');
+    text.extend_from_slice(b"\r\n");
+    assert_eq!(counters_after(&[&text]), "store_too_large=1");
 }
