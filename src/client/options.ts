@@ -68,7 +68,8 @@ export interface ClientOptions<E extends Encoding = Encoding> {
    */
   protocol?: 'meta' | 'text' | 'twemproxy'
   /** With `password`: memcached's text login (`-Y` user file), sent first on every
-   * connection, in either dialect. No spaces or control characters. */
+   * connection, with `'meta'` or `'text'` (not `'twemproxy'`: the proxy does not log in).
+   * No spaces or control characters. */
   username?: string
   /** With `username`: the password of the text login (no spaces or control characters). */
   password?: string

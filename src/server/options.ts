@@ -42,7 +42,8 @@ export interface ServerOptions {
    * with SASL PLAIN. Default: no logins (fine on 127.0.0.1).
    */
   authFile?: string
-  /** Serve TLS only (PEM contents); with `ca`, clients need a certificate it signed. */
+  /** Serve TLS (PEM contents) on every listener but `listen`'s `tls: false` ones; with
+   * `ca`, clients need a certificate it signed. */
   tls?: TlsOptions
   /** Follow a primary, backlog size, replica login (docs/replication.md). Default: a primary. */
   replication?: ReplicationOptions
