@@ -8,7 +8,7 @@ import { parseCommandLine, UsageError, type CliReplication, type CliSettings } f
 import type { ReplicationOptions } from '../replication'
 import { readFileSync } from 'node:fs'
 import { tuningCommands } from './extended'
-import { daemonize, DAEMON_CHILD, lookUpUser, removePidFile, switchUser, tellParentListening, writePidFile, type UserIds } from './process'
+import { daemonize, dataDirProblem, DAEMON_CHILD, lookUpUser, removePidFile, switchUser, tellParentListening, writePidFile, type UserIds } from './process'
 
 /** How long a graceful stop may take before connections are cut. */
 const SHUTDOWN_DEADLINE_MS = 5_000
@@ -78,6 +78,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
   const log = createLogger(s.verbosity)
   for (const note of s.notes ?? []) log.info(note)
+  const dirProblem = user === undefined || s.persistence === undefined ? null : dataDirProblem(s.persistence.dataDir, user)
+  if (dirProblem !== null) {
+    log.fatal({ dataDir: s.persistence?.dataDir, user: s.user }, dirProblem)
+    process.exitCode = 1
+    return
+  }
   let server
   try {
     server = createServer({
@@ -165,7 +171,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
   // bound: now -u (ports under 1024 and root-owned socket directories work), then -P
   if (user !== undefined) {
     try {
-      switchUser(user, log)
+      switchUser(user, log, s.unixSocket === undefined ? [] : [s.unixSocket.path])
     } catch (err) {
       log.fatal({ err: (err as Error).message, user: s.user }, 'cannot switch user')
       process.exitCode = 1

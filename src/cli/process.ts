@@ -1,7 +1,7 @@
 // The process side of memcached's flags: -u (switch user after binding), -P (pid file),
 // -d (run detached; the command returns once the server listens).
-import { execFileSync, spawn } from 'node:child_process'
-import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { chownSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import type { Logger } from '../server/logger'
 
 /** Set in the detached copy -d starts (the copy then runs as usual and reports "listening"). */
@@ -34,19 +34,50 @@ export function lookUpUser(name: string): UserIds | null {
   return Number.isInteger(uid) && Number.isInteger(gid) ? { name, uid, gid } : null
 }
 
+/** Whether this process runs as root (-u switches users only then). */
+export function isRoot(): boolean {
+  return process.getuid?.() === 0
+}
+
 /**
  * memcached's -u: as root, drop supplementary groups, then take the user's group and id.
+ * `handOver` (the Unix socket, bound as root) is given to the user first: memcached creates
+ * its socket after switching, so the user (and, with -a, its group) can connect, and the
+ * socket can be removed at stop from a sticky directory such as /tmp.
  * Not root: nothing to do (memcached ignores -u then too). Throws if the system refuses.
  */
-export function switchUser(user: UserIds, log: Logger): void {
-  if (process.getuid === undefined || process.getuid() !== 0) {
+export function switchUser(user: UserIds, log: Logger, handOver: string[] = []): void {
+  if (!isRoot()) {
     log.info({ user: user.name }, '-u: not running as root, the user stays as it is')
     return
   }
+  for (const path of handOver) chownSync(path, user.uid, user.gid)
   process.setgroups!([user.gid])
   process.setgid!(user.gid)
   process.setuid!(user.uid)
   log.info({ user: user.name, uid: user.uid, gid: user.gid }, 'switched user')
+}
+
+/**
+ * -u with --data-dir, as root: snapshots and the append-only log's rewrites are written
+ * after the switch, as the user. A missing directory is created for the user; an existing
+ * one the user cannot write to is an error message (else every save would fail, seen only
+ * at stop). Checked as the user (ACLs count) by a short-lived node; null when fine.
+ */
+export function dataDirProblem(dir: string, user: UserIds): string | null {
+  if (!isRoot()) return null
+  try {
+    if (!existsSync(dir)) {
+      mkdirSync(dir, { recursive: true, mode: 0o755 })
+      chownSync(dir, user.uid, user.gid)
+    }
+  } catch (err) {
+    return `cannot create the data directory ${dir} for the user ${user.name}: ${(err as Error).message}`
+  }
+  const check = 'require("fs").accessSync(process.argv[1], require("fs").constants.W_OK | require("fs").constants.X_OK)'
+  const r = spawnSync(process.execPath, ['-e', check, dir], { uid: user.uid, gid: user.gid, stdio: 'ignore', timeout: 10_000 })
+  if (r.status === 0) return null
+  return `the data directory ${dir} is not writable by the user ${user.name} (-u): snapshots are written as that user; make it the owner (chown ${user.name} ${dir}) or run without -u`
 }
 
 /** -P: writes this process's id; a failure is logged and the server keeps running (as memcached). */
