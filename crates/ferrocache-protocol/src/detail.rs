@@ -92,7 +92,13 @@ impl Detail {
         let bucket = murmur3_32(name) as usize % BUCKETS;
         let mut guard = self.table.lock().unwrap();
         let (buckets, count) = &mut *guard;
-        if let Some(p) = buckets[bucket].iter_mut().find(|p| p.name == name) {
+        // memcached's stats_prefix_find compares with strncmp(prefix, key, length): the first
+        // prefix of the bucket that begins with this one is taken (`b:1` counts under `bad`
+        // when both hash to one bucket, an empty prefix under bucket 0's first; measured)
+        if let Some(p) = buckets[bucket]
+            .iter_mut()
+            .find(|p| p.name.starts_with(name))
+        {
             return f(p);
         }
         if *count >= MAX_PREFIXES {

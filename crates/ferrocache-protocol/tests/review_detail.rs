@@ -1,0 +1,46 @@
+//! Per-prefix stats (`stats detail`) where memcached 1.6.18's prefix lookup is a prefix
+//! match: `strncmp(prefix, key, length)` takes the first prefix of the key's bucket that
+//! begins with the key's prefix. The expected dumps were measured on memcached 1.6.18
+//! (`"b"` and `"bad"` share a MurmurHash3 bucket, as do `""` and `"dv"`, bucket 0).
+
+use std::sync::Arc;
+
+use ferrocache_core::{Config, Store};
+use ferrocache_protocol::{ServerInfo, Session};
+
+fn run(input: &str) -> String {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let mut s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
+    let mut out = Vec::new();
+    s.feed(input.as_bytes(), &mut out);
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn a_shorter_prefix_counts_under_a_longer_one_of_its_bucket() {
+    assert_eq!(
+        run("stats detail on\r\nset bad:1 0 0 1\r\nx\r\nget b:1\r\nstats detail dump\r\n"),
+        "OK\r\nSTORED\r\nEND\r\nPREFIX bad get 1 hit 0 set 1 del 0\r\nEND\r\n"
+    );
+}
+
+#[test]
+fn an_empty_prefix_counts_under_the_first_of_bucket_zero() {
+    assert_eq!(
+        run("stats detail on\r\nset dv:1 0 0 1\r\nx\r\nget :1\r\nstats detail dump\r\n"),
+        "OK\r\nSTORED\r\nEND\r\nPREFIX dv get 1 hit 0 set 1 del 0\r\nEND\r\n"
+    );
+    // alone, the empty prefix has its own line
+    assert_eq!(
+        run("stats detail on\r\nget :1\r\nstats detail dump\r\n"),
+        "OK\r\nEND\r\nPREFIX  get 1 hit 0 set 0 del 0\r\nEND\r\n"
+    );
+}
+
+#[test]
+fn a_longer_prefix_never_counts_under_a_shorter_one() {
+    assert_eq!(
+        run("stats detail on\r\nset b:1 0 0 1\r\nx\r\nget bad:1\r\nstats detail dump\r\n"),
+        "OK\r\nSTORED\r\nEND\r\nPREFIX bad get 1 hit 0 set 0 del 0\r\nPREFIX b get 0 hit 0 set 1 del 0\r\nEND\r\n"
+    );
+}
