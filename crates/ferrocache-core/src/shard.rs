@@ -1102,6 +1102,9 @@ impl Shard {
                 won = true;
             }
         }
+        if o.recache_won && o.may_win && !win_taken && !created {
+            won = true;
+        }
         // only meta mg takes the token; memcached's get/gets/gat/binary reads leave it
         if o.may_win && it.has(F_STALE) && !win_taken {
             won = true;

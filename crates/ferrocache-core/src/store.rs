@@ -68,6 +68,9 @@ pub struct GetOptions {
     /// A hit counts nothing (an `mg` refused for a too-long opaque: memcached counts its
     /// misses at once and its hits only once the reply is written).
     pub uncounted_hit: bool,
+    /// Meta `R` already judged a win on a peek (an `R` before a `T`: memcached judges it on
+    /// the expiry the item had); with `may_win`, hands out the token as `recache_below` would.
+    pub recache_won: bool,
 }
 
 /// Which storage command a [`StoreRequest`] is.

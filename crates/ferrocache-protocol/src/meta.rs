@@ -126,17 +126,22 @@ fn created_exptime(t: &Tokens<'_>, f: &Flags, upto: usize) -> i64 {
     exptime
 }
 
-/// `R` for the engine, which judges it after applying `T`. memcached applies them in token
-/// order, so an `R` before a `T` judges the expiry the item had: then the decision is made
-/// here on a peek, and handed over as "always" or "never" (`T0`, never expiring, cannot
-/// win that way: memcached would hand the token).
-fn recache_below<S: Storage>(s: &Session<S>, t: &Tokens<'_>, f: &Flags, key: &[u8]) -> Option<u32> {
+/// `R` for the engine, which judges it after applying `T`: (`recache_below`,
+/// `recache_won`). memcached applies them in token order, so an `R` before a `T` judges the
+/// expiry the item had: then the decision is made here on a peek and handed over as won or
+/// not (also when `T0` then makes the item never expire).
+fn recache_below<S: Storage>(
+    s: &Session<S>,
+    t: &Tokens<'_>,
+    f: &Flags,
+    key: &[u8],
+) -> (Option<u32>, bool) {
     let pos = |c: u8| (2..t.n).find(|&i| t.get(i)[0] == c);
     let (Some(r), Some(rp), Some(tp)) = (f.recache, pos(b'R'), pos(b'T')) else {
-        return f.recache;
+        return (f.recache, false);
     };
     if rp > tp {
-        return f.recache;
+        return (f.recache, false);
     }
     let peek = GetOptions {
         no_bump: true,
@@ -146,7 +151,7 @@ fn recache_below<S: Storage>(s: &Session<S>, t: &Tokens<'_>, f: &Flags, key: &[u
     let due = s.store.get(key, &peek, |it| {
         it.exptime != 0 && (it.exptime as u64) < now + r as u64
     });
-    due.unwrap_or(false).then_some(u32::MAX)
+    (None, due.unwrap_or(false))
 }
 
 /// Whether token `c` comes before token index `upto`.
@@ -337,11 +342,13 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         .vivify
         .filter(|_| !s.info.read_only() && s.store.accepting_writes())
         .map(|_| created_exptime(t, &f, t.n));
+    let (recache_below, recache_won) = recache_below(s, t, &f, key);
     let opts = GetOptions {
         touch: f.ttl,
         vivify,
         no_bump: f.no_update,
-        recache_below: recache_below(s, t, &f, key),
+        recache_below,
+        recache_won,
         miss_counts_as_get: true,
         // the only read that hands out the win token (memcached 1.6.18)
         may_win: true,

@@ -119,6 +119,7 @@ const PLAIN: GetOptions = GetOptions {
     may_win: false,
     count_unbumped: false,
     uncounted_hit: false,
+    recache_won: false,
 };
 
 // cacheGet(id, key, asString): number | Buffer | string — see `read`.
