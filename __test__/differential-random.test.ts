@@ -1,7 +1,8 @@
 // Randomized differential test: seeded random streams of text, meta and binary requests over a
 // few keys (helpers/diffgen.ts) go to Debian's memcached 1.6.18 and to ferrocached; each
 // connection's reply stream must match byte for byte, CAS values aside (numbered by first
-// appearance, helpers/diffrun.ts). A mismatch is shrunk to a minimal stream and printed.
+// appearance, helpers/diffrun.ts), and so must the `stats` command counters after the
+// stream. A mismatch is shrunk to a minimal stream and printed.
 //
 // By default a fixed set of seeds runs (500 streams, about 20 s). A longer run:
 //   DIFF_SEEDS=5000 [DIFF_FIRST=1] npx uvu __test__ 'differential-random\.test\.ts$' -r tsx/cjs
