@@ -70,12 +70,15 @@ pub(crate) struct Ctx {
 impl Ctx {
     #[inline]
     pub fn dead(&self, it: Item) -> Option<Dead> {
-        if self.flush_rel != 0
-            && self.rel >= self.flush_rel
-            && (it.time() < self.flush_rel
-                || (it.time() == self.flush_rel && it.cas().wrapping_sub(1) < self.flush_cas))
-        {
-            return Some(Dead::Flushed);
+        if self.flush_rel != 0 && self.rel >= self.flush_rel {
+            // item times saturate at TIME_MASK (~776 days of uptime): a later mark is that
+            // second, and the CAS boundary alone tells the items before the flush from
+            // those after (else every item stored after it would be dead at once)
+            let mark = self.flush_rel.min(crate::item::TIME_MASK);
+            let t = it.time();
+            if t < mark || (t == mark && it.cas().wrapping_sub(1) < self.flush_cas) {
+                return Some(Dead::Flushed);
+            }
         }
         let e = it.exptime();
         (e != 0 && e <= self.now).then_some(Dead::Expired)
@@ -711,11 +714,18 @@ impl Core {
                 if active {
                     self.purge(&mut guards, |it| ctx.dead(it) == Some(Dead::Flushed));
                 }
-                self.flush_rel
-                    .store(at.saturating_sub(self.start).max(1), Ordering::Relaxed);
+                let at_rel = at.saturating_sub(self.start).max(1);
+                self.flush_rel.store(at_rel, Ordering::Relaxed);
                 // (memcached keeps its oldest_cas: the same but for items of the deadline's
-                // second with a client-given CAS below it)
-                self.flush_cas.store(0, Ordering::Relaxed);
+                // second with a client-given CAS below it). A deadline past the items'
+                // saturated time (~776 days of uptime) cannot be told by time: the items
+                // present now go at the deadline, those stored until then stay.
+                let boundary = if at_rel >= crate::item::TIME_MASK {
+                    self.cas.load(Ordering::Relaxed)
+                } else {
+                    0
+                };
+                self.flush_cas.store(boundary, Ordering::Relaxed);
             }
             None if at_once => {
                 self.flush_rel.store(0, Ordering::Relaxed);

@@ -358,7 +358,10 @@ fn with_the_crawler_disabled_the_background_pass_still_reaps_flushed_items_at_th
     // flushed: the maintainer stand-in reaps flushed items only)
     assert_eq!(st.curr_items, 1);
     assert_eq!(st.reclaimed, 301);
-    assert_eq!(st.expired_unfetched, 300, "the touched one counts as fetched");
+    assert_eq!(
+        st.expired_unfetched, 300,
+        "the touched one counts as fetched"
+    );
     assert_eq!(st.crawler_reclaimed, 0);
     assert_eq!(live_keys(&s), ["new"]);
 }
