@@ -121,7 +121,7 @@ export interface SlabClassStats {
 export interface CacheStats {
   /** Unix time in seconds by the cache's clock. */
   time: number
-  /** Items stored now. */
+  /** Items stored now (after an immediate `flush`, the flushed ones until they are reaped, within a second or so, as memcached counts them). */
   curr_items: number
   /** Items stored since start (every successful store counts). */
   total_items: number
@@ -260,7 +260,11 @@ export interface CacheLike<E extends Encoding = 'buffer'> {
   deleteMany(keys: Iterable<string>): Promise<number>
   /** Whether the key is live (does not count as a get or refresh its LRU position). */
   has(key: string): Promise<boolean>
-  /** Invalidates every item, now or after `delay` milliseconds (rounded up to seconds). */
+  /**
+   * Invalidates every item, now or after `delay` milliseconds (rounded up to seconds). Reads
+   * miss at once; the items' memory is reused for new ones before anything is evicted, and
+   * `curr_items`/`bytes` count them until the background pass reaps them (within a second).
+   */
   flush(delay?: number): Promise<void>
   /** Counters with memcached's stat names. */
   stats(): Promise<CacheStats>
