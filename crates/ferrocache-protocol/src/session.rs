@@ -126,6 +126,8 @@ pub struct Session<S: Storage> {
     /// Requests handled in this read so far, over all its feeds (memcached writes out
     /// after the 21st and then every 20th).
     read_handled: usize,
+    /// This feed begins a new memcached read (not a further slice of the last one).
+    new_read: bool,
     closed: bool,
     /// The users logins are checked against (`None`: authentication is off).
     pub(crate) users: Option<Arc<Users>>,
@@ -185,6 +187,7 @@ impl<S: Storage> Session<S> {
             stacked: false,
             read_start: false,
             read_handled: 0,
+            new_read: false,
             closed: false,
         }
     }
@@ -218,7 +221,8 @@ impl<S: Storage> Session<S> {
         // reports its own bytes
         self.info.add_io(input.len(), 0);
         let out_start = out.len();
-        if self.read_start || out_start != self.out_len_after {
+        self.new_read = self.read_start || out_start != self.out_len_after;
+        if self.new_read {
             self.sent = out_start;
             self.stacked = false;
             self.read_start = false;
@@ -344,6 +348,10 @@ impl<S: Storage> Session<S> {
         let mut pos = 0;
         loop {
             if self.swallow > 0 {
+                // a skip left over from an earlier read: memcached reads just the rest of
+                // it from the socket, then writes its replies out, and what follows is a
+                // read of its own
+                let from_socket = pos == 0 && self.new_read;
                 let n = self.swallow.min(data.len() - pos);
                 self.swallow -= n;
                 pos += n;
@@ -351,6 +359,11 @@ impl<S: Storage> Session<S> {
                     return (pos, Ok(Control::Continue));
                 }
                 out.append(&mut self.after_swallow);
+                if from_socket {
+                    self.sent = out.len();
+                    self.stacked = false;
+                    self.read_handled = 0;
+                }
             }
             let rest = &data[pos..];
             if rest.is_empty() {
