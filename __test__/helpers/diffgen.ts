@@ -352,7 +352,9 @@ function binary(rand: Rand): Omit<Request, 'batch'> {
     build: (r) => binaryPacket(fill(spec, r, true)),
     usesCas: spec.includes('$CAS'),
     risky: false,
-    does: /^(get|gat)/.test(op) ? 'read' : /^(in|de)crement/.test(op) ? 'arith' : undefined,
+    // a binary touch's reply holds the item too, as a get's (memcached then writes an
+    // increment behind it as a new item)
+    does: /^(get|gat|touch)/.test(op) ? 'read' : /^(in|de)crement/.test(op) ? 'arith' : undefined,
   }
 }
 
