@@ -128,11 +128,14 @@ pub(crate) fn settings_into<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
             ("detail_enabled", _) => {
                 stat(out, &k, if s.info.detail.enabled() { "yes" } else { "no" })
             }
-            ("stat_key_prefix", _) => stat(
-                out,
-                &k,
-                String::from_utf8_lossy(&[s.info.detail.delimiter()]),
-            ),
+            ("stat_key_prefix", _) => {
+                // the raw byte, as memcached's %c (`-D é` is its first byte, 0xc3)
+                out.extend_from_slice(b"STAT ");
+                out.extend_from_slice(k.as_bytes());
+                out.push(b' ');
+                out.push(s.info.detail.delimiter());
+                out.extend_from_slice(b"\r\n");
+            }
             _ => stat(out, &k, v),
         }
     }

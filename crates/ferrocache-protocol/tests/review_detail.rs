@@ -8,12 +8,37 @@ use std::sync::Arc;
 use ferrocache_core::{Config, Store};
 use ferrocache_protocol::{ServerInfo, Session};
 
-fn run(input: &str) -> String {
+fn run_with(info: ServerInfo, input: &[u8]) -> Vec<u8> {
     let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
-    let mut s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
+    let mut s = Session::new(store, Arc::new(info));
     let mut out = Vec::new();
-    s.feed(input.as_bytes(), &mut out);
-    String::from_utf8(out).unwrap()
+    s.feed(input, &mut out);
+    out
+}
+
+fn run(input: &str) -> String {
+    String::from_utf8(run_with(ServerInfo::new("1.6.18"), input.as_bytes())).unwrap()
+}
+
+#[test]
+fn a_non_ascii_delimiter_is_shown_as_its_byte() {
+    // `-D é`: memcached takes the first byte (0xc3) and prints it with %c (measured)
+    let info = ServerInfo::new("1.6.18");
+    info.detail.set_delimiter(0xc3);
+    info.detail.set_enabled(true);
+    // the server lists the settings (the value shown is the live delimiter)
+    info.set_settings(vec![("stat_key_prefix".into(), "\u{e9}".into())]);
+    let out = run_with(
+        info,
+        "set x\u{e9}1 0 0 1\r\nx\r\nstats detail dump\r\nstats settings\r\n".as_bytes(),
+    );
+    let text = |b: &[u8]| out.windows(b.len()).any(|w| w == b);
+    assert!(text(b"PREFIX x get 0 hit 0 set 1 del 0\r\n"));
+    assert!(
+        text(b"\r\nSTAT stat_key_prefix \xc3\r\n"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
 }
 
 #[test]
