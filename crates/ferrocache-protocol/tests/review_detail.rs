@@ -69,3 +69,17 @@ fn a_longer_prefix_never_counts_under_a_shorter_one() {
         "OK\r\nSTORED\r\nEND\r\nPREFIX bad get 1 hit 0 set 0 del 0\r\nPREFIX b get 0 hit 0 set 1 del 0\r\nEND\r\n"
     );
 }
+
+#[test]
+fn distinct_prefixes_past_the_cap_are_not_kept() {
+    // memory stays bounded whatever a client sends: 65536 prefixes at most
+    let mut input = String::from("stats detail on\r\n");
+    for i in 0..70_000 {
+        input.push_str(&format!("get p{i}:x\r\n"));
+    }
+    input.push_str("stats detail dump\r\n");
+    let out = run(&input);
+    let dump = &out[out.find("PREFIX ").unwrap()..];
+    assert_eq!(dump.matches("PREFIX ").count(), 65_536);
+    assert!(dump.ends_with("END\r\n"));
+}
