@@ -129,6 +129,8 @@ export interface RunResult {
 /** Sends `requests` to the server on `port` with keys under `prefix`. */
 export async function runStream(port: number, requests: readonly Request[], prefix: string): Promise<RunResult> {
   const conns = new Map<number, Conn>()
+  /** Connections whose end marker a risky write left unanswered. */
+  const stuck = new Set<number>()
   let cas = '0'
   // the control connection: counters from zero (no other stream runs on the server now)
   const control = await Conn.open(port)
@@ -157,7 +159,9 @@ export async function runStream(port: number, requests: readonly Request[], pref
         ? () => hasBinaryMark(c.received.subarray(before))
         : () => countMn(c.received) - mnBefore > userMn
       // a wrong length can eat the marker: then wait less, the replies are compared anyway
-      await conn.waitFor(marked, risky ? 300 : 3_000)
+      // (also on later writes: the connection may wait for bytes that never come)
+      await conn.waitFor(marked, risky || stuck.has(id) ? 300 : 3_000)
+      if (risky && !marked()) stuck.add(id)
       cas = lastCasIn(conn.received.subarray(before), binary) ?? cas
     }
     // late replies, and whether the server hung up
