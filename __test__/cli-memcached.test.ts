@@ -76,6 +76,9 @@ test('parsing: Debian\'s command line and memcached\'s other flags', () => {
     [['-o', 'hot_lru_pct=50,warm_lru_pct=40'], /more than 80%/, 64],
     [['-o', 'temp_lru'], /unknown -o option "temp_lru"/, 1],
     [['-R', '0'], /requests per event/, 1],
+    [['-o', 'hashpower=11'], /Initial hashtable multiplier of 11 is too low/, 1],
+    [['-o', 'hashpower=abc'], /Initial hashtable multiplier of 0 is too low/, 1],
+    [['-o', 'hashpower=33'], /Initial hashtable multiplier of 33 is too high/, 1],
     [['-s', '/tmp/m.sock', '-a', '9'], /octal/, 1],
   ]
   for (const [argv, message, code] of refused) {
@@ -93,6 +96,7 @@ test('parsing: Debian\'s command line and memcached\'s other flags', () => {
 test('exit codes of bad command lines are memcached\'s', async () => {
   const cases = [
     ['-j'], ['--bogus'], ['-P'], ['-o', 'bogus'], ['-B', 'foo'], ['-o', 'hot_lru_pct=50,warm_lru_pct=40'], ['-t', '0'], ['-R', '0'],
+    ['-o', 'hashpower=11'], ['-o', 'hashpower=33'],
     ['-u', 'no-such-user-here'], ['-d', '-u', 'no-such-user-here'], ['-m', 'abc'], ['-I', '512'], ['-n', '0'], ['-c', '0'], ['-f', '1'],
   ]
   const root = isRoot ? ['-u', 'root'] : []

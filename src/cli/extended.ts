@@ -121,7 +121,7 @@ function applyOne(r: ExtendedResult, key: string, value: string): boolean {
       return true
     case 'no_lru_maintainer':
       t.lruSegmented = false
-      r.notes.push('-o no_lru_maintainer: one LRU per slab class (lru mode flat); ferrocache\'s background LRU upkeep still runs')
+      r.notes.push('-o no_lru_maintainer: one LRU per slab class (lru mode flat); ferrocache\'s background LRU upkeep still runs (stats settings: lru_maintainer_thread yes)')
       return true
     case 'no_modern':
       // memcached 1.4 defaults, as far as ferrocache has them
@@ -151,8 +151,10 @@ function applyOne(r: ExtendedResult, key: string, value: string): boolean {
       if (!['jenkins', 'murmur3', 'xxh3'].includes(value)) throw memcachedError(`-o hash_algorithm: Unknown hash_algorithm option (jenkins, murmur3, xxh3), got "${value}"`)
       break
     case 'hashpower': {
-      const n = Number(value)
-      if (!/^\d+$/.test(value) || n < 12 || n > 32) throw memcachedError(`-o hashpower: must be between 12 and 32 (memcached's limits), got "${value}"`)
+      // memcached's words and exit code 1; it reads garbage as 0 ("of 0 is too low")
+      const n = /^\d+$/.test(value) ? Number(value) : 0
+      if (n < 12) throw memcachedError(`-o hashpower: Initial hashtable multiplier of ${n} is too low, got "${value}"`)
+      if (n > 32) throw memcachedError(`-o hashpower: Initial hashtable multiplier of ${n} is too high, got "${value}"`)
       break
     }
     case 'tail_repair_time':
