@@ -9,37 +9,12 @@
 use ferrocache_core::*;
 use std::path::PathBuf;
 
-const T0: u32 = 1_700_000_000;
+mod common;
 
-fn store_with(memory: usize) -> (Store, Clock) {
-    let clock = Clock::manual(T0);
-    let s = Store::new(
-        Config::default()
-            .memory_limit(memory)
-            .shards(2)
-            .background(false)
-            .clock(clock.clone()),
-    )
-    .unwrap();
-    (s, clock)
-}
-
-fn store() -> (Store, Clock) {
-    store_with(16 << 20)
-}
+use common::{store, store_with};
 
 fn req<'a>(mode: StoreMode, key: &'a [u8], value: &'a [u8]) -> StoreRequest<'a> {
-    StoreRequest {
-        mode,
-        key,
-        value,
-        flags: 0,
-        exptime: 0,
-        cas: None,
-        invalidate: false,
-        new_cas: None,
-        vivify: None,
-    }
+    StoreRequest::new(mode, key, value)
 }
 
 fn set(s: &Store, key: &str, value: &[u8]) -> StoreOutcome {

@@ -1,34 +1,12 @@
 //! Every operation's memcached semantics and the stats it counts, on a manual clock.
 
+mod common;
+
+use common::{store, T0};
 use ferrocache_core::*;
 
-const T0: u32 = 1_700_000_000;
-
-fn store() -> (Store, Clock) {
-    let clock = Clock::manual(T0);
-    let s = Store::new(
-        Config::default()
-            .memory_limit(16 << 20)
-            .shards(2)
-            .background(false)
-            .clock(clock.clone()),
-    )
-    .unwrap();
-    (s, clock)
-}
-
 fn req<'a>(mode: StoreMode, key: &'a [u8], value: &'a [u8]) -> StoreRequest<'a> {
-    StoreRequest {
-        mode,
-        key,
-        value,
-        flags: 0,
-        exptime: 0,
-        cas: None,
-        invalidate: false,
-        new_cas: None,
-        vivify: None,
-    }
+    StoreRequest::new(mode, key, value)
 }
 
 fn set(s: &Store, key: &str, value: &str) -> StoreOutcome {

@@ -3,24 +3,13 @@
 //! it, and a delayed one only those present when it was sent, never the items stored after
 //! (which would all be dead at once, for good: a cache that stores nothing).
 
+mod common;
+
+use common::store;
 use ferrocache_core::*;
 
-const T0: u32 = 1_700_000_000;
 /// Past the items' saturated time (2^26 s, ~776 days).
 const LONG_UPTIME: u32 = 1 << 26;
-
-fn store() -> (Store, Clock) {
-    let clock = Clock::manual(T0);
-    let s = Store::new(
-        Config::default()
-            .memory_limit(16 << 20)
-            .shards(2)
-            .background(false)
-            .clock(clock.clone()),
-    )
-    .unwrap();
-    (s, clock)
-}
 
 fn set(s: &Store, key: &str, value: &[u8]) {
     s.store(&StoreRequest {
