@@ -12,18 +12,8 @@ use ferrocache_core::*;
 const LONG_UPTIME: u32 = 1 << 26;
 
 fn set(s: &Store, key: &str, value: &[u8]) {
-    s.store(&StoreRequest {
-        mode: StoreMode::Set,
-        key: key.as_bytes(),
-        value,
-        flags: 0,
-        exptime: 0,
-        cas: None,
-        invalidate: false,
-        new_cas: None,
-        vivify: None,
-    })
-    .unwrap();
+    s.store(&StoreRequest::new(StoreMode::Set, key.as_bytes(), value))
+        .unwrap();
 }
 
 fn get(s: &Store, key: &str) -> Option<Vec<u8>> {

@@ -1,18 +1,13 @@
 //! Differences from memcached 1.6.18 found by the randomized differential test
 //! (`__test__/differential-random.test.ts`), each checked by hand against memcached.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::engine_replies as replies;
 use ferrocache_core::{Config, Store};
 use ferrocache_protocol::{ServerInfo, Session};
-
-fn replies(input: &[u8]) -> String {
-    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
-    let mut s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
-    let mut out = Vec::new();
-    s.feed(input, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 /// Mode letters are upper case (or `+`/`-` for `ma`): memcached refuses `Ms`, `Me`, `Ma`,
 /// `Mp`, `Mr` on `ms` (the value is swallowed) and `Mi`, `Md` on `ma`.

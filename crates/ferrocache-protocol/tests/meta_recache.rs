@@ -1,18 +1,9 @@
 //! meta `R` before `T`: memcached 1.6.18 judges the recache on the expiry the item had, in
 //! token order (found by the randomized differential test, seed 6537).
 
-use std::sync::Arc;
+mod common;
 
-use ferrocache_core::{Config, Store};
-use ferrocache_protocol::{ServerInfo, Session};
-
-fn replies(input: &[u8]) -> String {
-    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
-    let mut s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
-    let mut out = Vec::new();
-    s.feed(input, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
+use common::engine_replies as replies;
 
 /// An item expiring in 1000 s, `R50000` then `T0`: memcached hands out the win token even
 /// though `T0` then makes the item never expire (measured: `HD Oop123 W`); the next `mg`

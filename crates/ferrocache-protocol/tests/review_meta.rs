@@ -1,17 +1,8 @@
 //! Meta details measured against memcached 1.6.18 in review.
 
-use std::sync::Arc;
+mod common;
 
-use ferrocache_core::{Config, Store};
-use ferrocache_protocol::{ServerInfo, Session};
-
-fn replies(input: &[u8]) -> String {
-    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
-    let mut s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
-    let mut out = Vec::new();
-    s.feed(input, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
+use common::engine_replies as replies;
 
 /// `q` hides an `ma` success only when the item was there: memcached answers one that `N`
 /// created (measured: `HD`, `VA 1\r\n0`, `VA 1 t5\r\n3`), and hides the next one.

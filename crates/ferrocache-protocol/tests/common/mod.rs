@@ -351,6 +351,18 @@ pub fn mock_session() -> Session<Mock> {
     Session::new(Mock::default(), Arc::new(ServerInfo::new("1.6.18")))
 }
 
+/// The replies of the real engine (no background thread) to `input` fed in one piece, as
+/// text: for checks of codec and engine together against replies measured on memcached.
+pub fn engine_replies(input: &[u8]) -> String {
+    let store = Arc::new(
+        ferrocache_core::Store::new(ferrocache_core::Config::default().background(false)).unwrap(),
+    );
+    let mut s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
+    let mut out = Vec::new();
+    s.feed(input, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Feeds `input` in pieces of `chunk` bytes; returns the replies and whether it closed.
 pub fn feed_chunked<S: Storage>(s: &mut Session<S>, input: &[u8], chunk: usize) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
