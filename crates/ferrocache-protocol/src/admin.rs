@@ -174,7 +174,7 @@ fn metadump<S: Storage>(s: &Session<S>, arg: &[u8], out: &mut Vec<u8>) {
         // `-X`, checked after `lru crawler disabled`, before the pipelining check
         return reply(out, false, b"ERROR metadump not allowed");
     }
-    if out.len() > s.sent || s.stacked {
+    if s.behind_earlier_requests(out) {
         return reply(
             out,
             false,

@@ -154,6 +154,13 @@ pub struct Session<S: Storage> {
 }
 
 impl<S: Storage> Session<S> {
+    /// Whether an earlier request of this read is unwritten or stacked since the last
+    /// write-out point: memcached then refuses to hand the connection over (`watch`,
+    /// `lru_crawler metadump`), as its `resp_has_stack` check.
+    pub(crate) fn behind_earlier_requests(&self, out: &[u8]) -> bool {
+        out.len() > self.sent || self.stacked
+    }
+
     /// A session for a new connection.
     pub fn new(store: S, info: Arc<ServerInfo>) -> Session<S> {
         Session::with_limits(store, info, Limits::default())

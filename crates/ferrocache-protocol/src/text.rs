@@ -663,7 +663,7 @@ fn watch<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     // memcached hands the connection to its logger only with no earlier request of the
     // same read since its last write-out point, quiet ones with nothing to send too (as
     // for `metadump`); checked before the filters
-    if out.len() > s.sent || s.stacked {
+    if s.behind_earlier_requests(out) {
         return reply(
             out,
             noreply,
