@@ -9,6 +9,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Client } from '../src'
 import { TEXT, TEXT_KEYS_PER_GET } from '../src/client/wire'
+import { burst } from './helpers/burst'
 import { cacheLikeSuite } from './helpers/cachelike'
 import { setUp, tearDown } from './helpers/guard'
 import { keysHeldBy, startNutcracker } from './helpers/nutcracker'
@@ -112,28 +113,7 @@ s('6000 concurrent requests pipelined through nutcracker and directly in text: e
     new Client({ servers: backends.map((b) => `127.0.0.1:${b.port}`), protocol: 'text', encoding: 'utf8', poolSize: 1, timeout: 10_000 }),
   ]
   try {
-    for (const [c, client] of clients.entries()) {
-      const p = `burst${c}:`
-      const n = 1500
-      await Promise.all(Array.from({ length: n }, (_, i) => client.set(`${p}${i}`, `v${i}`.repeat(1 + (i % 40)), { flags: i })))
-      await client.set(`${p}ctr`, '0')
-      const ops: Array<Promise<unknown>> = []
-      for (let i = 0; i < n; i++) {
-        ops.push(client.get(`${p}${i}`))
-        ops.push(client.incr(`${p}ctr`))
-        ops.push(client.get(`${p}miss${i}`))
-        ops.push(client.gets(`${p}${i}`).then((e) => e?.flags))
-      }
-      const results = await Promise.all(ops)
-      const incrs = new Set<bigint>()
-      for (let i = 0; i < n; i++) {
-        assert.is(results[4 * i], `v${i}`.repeat(1 + (i % 40)), `get ${i}`)
-        incrs.add(results[4 * i + 1] as bigint)
-        assert.is(results[4 * i + 2], undefined, `miss ${i}`)
-        assert.is(results[4 * i + 3], i, `gets ${i}`)
-      }
-      assert.is(incrs.size, n, 'every incr saw its own value: no reply went to another request')
-    }
+    for (const [c, client] of clients.entries()) await burst(client, `burst${c}:`)
   } finally {
     await Promise.all(clients.map((c) => c.close()))
   }
