@@ -336,6 +336,16 @@ export interface NativeCacheOptions {
   shards?: number
   /** Move slab pages between classes as the value-size mix shifts (default true). */
   slabAutomove?: boolean
+  /**
+   * The hash table's first size: 2^N slots in all, split between the shards (memcached
+   * `-o hashpower`; default 2^12 per shard).
+   */
+  hashPower?: number
+  /**
+   * Grow the hash table once 3/4 full (default); `false` (memcached `-o no_hashexpand`)
+   * only once 15/16 full.
+   */
+  hashExpand?: boolean
 }
 
 /** What a load did. */

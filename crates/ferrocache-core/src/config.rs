@@ -30,8 +30,16 @@ pub struct Config {
     /// Number of independently locked shards (a power of two, default 8). Each owns a hash
     /// table and LRUs; slab memory is shared.
     pub shards: usize,
-    /// Initial hash table size per shard as a power of two (default 12); grows by itself.
-    pub hash_power: u8,
+    /// Initial size of the whole store's hash table as a power of two (memcached's
+    /// `-o hashpower`): 2^N slots of 8 bytes in all, split evenly between the shards (each
+    /// gets 2^(N - log2 shards), at least 2^4). `None` (default): 2^12 slots per shard, 2^15
+    /// with 8 shards. 4 to 32; more than the machine's memory and swap is refused when the
+    /// store is built. The memory is mapped lazily: only slots written become resident.
+    pub hash_power: Option<u8>,
+    /// Tables grow once 3/4 full (default). `false` is memcached's `-o no_hashexpand`: a
+    /// table keeps its size until 15/16 full; a slot holds one item, so past that it grows
+    /// all the same (`hashtable.rs`).
+    pub hash_expand: bool,
     /// Percentage of a class's items kept in the hot segment (default 20, memcached's).
     pub hot_lru_pct: u8,
     /// Percentage of a class's items kept in the warm segment (default 40).
@@ -56,7 +64,8 @@ impl Default for Config {
             item_size_max: 1 << 20,
             evict: true,
             shards: 8,
-            hash_power: 12,
+            hash_power: None,
+            hash_expand: true,
             hot_lru_pct: 20,
             warm_lru_pct: 40,
             slab_automove: true,
@@ -127,15 +136,32 @@ impl Config {
         /// assert_eq!(Store::new(Config::default().shards(4)).unwrap().shard_count(), 4);
         /// ```
         shards: usize);
+    /// Sets [`Config::hash_power`]: 2^`v` slots in all (memcached's `-o hashpower=v`).
+    ///
+    /// ```
+    /// # use ferrocache_core::{Config, Store};
+    /// let store = Store::new(Config::default().shards(4).hash_power(16)).unwrap();
+    /// assert_eq!(store.stats().hash_bytes, 8 << 16); // 8-byte slots: hash tag + handle
+    /// assert_eq!(store.stats().hash_power_level, 16);
+    /// ```
+    pub fn hash_power(mut self, v: u8) -> Self {
+        self.hash_power = Some(v);
+        self
+    }
+
     setter!(
-        /// Sets [`Config::hash_power`].
+        /// Sets [`Config::hash_expand`]; `false` is memcached's `-o no_hashexpand`.
         ///
         /// ```
-        /// # use ferrocache_core::{Config, Store};
-        /// let store = Store::new(Config::default().shards(1).hash_power(16)).unwrap();
-        /// assert_eq!(store.stats().hash_bytes, 8 << 16); // 8-byte slots: hash tag + handle
+        /// # use ferrocache_core::*;
+        /// let store = Store::new(Config::default().shards(1).hash_power(12).hash_expand(false)).unwrap();
+        /// for i in 0..3800 {
+        ///     let key = format!("k{i}");
+        ///     store.store(&StoreRequest::new(StoreMode::Set, key.as_bytes(), b"v")).unwrap();
+        /// }
+        /// assert_eq!(store.stats().hash_power_level, 12); // 93% full: a growing table would be larger
         /// ```
-        hash_power: u8);
+        hash_expand: bool);
     setter!(
         /// Sets [`Config::hot_lru_pct`].
         ///
@@ -198,6 +224,17 @@ impl Config {
         self
     }
 
+    /// The power of two of each shard's first hash table: [`Config::hash_power`] less the
+    /// shards' share, at least 4 (12 without `hash_power`).
+    pub fn shard_hash_power(&self) -> u8 {
+        match self.hash_power {
+            None => 12,
+            Some(p) => p
+                .saturating_sub(self.shards.max(1).trailing_zeros() as u8)
+                .max(4),
+        }
+    }
+
     /// Checks every setting; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |m: &str| Err(ConfigError(m.to_string()));
@@ -222,8 +259,8 @@ impl Config {
         if self.shards == 0 || !self.shards.is_power_of_two() || self.shards > 256 {
             return err("shards must be a power of two between 1 and 256");
         }
-        if !(4..=30).contains(&self.hash_power) {
-            return err("hash power must be between 4 and 30");
+        if self.hash_power.is_some_and(|p| !(4..=32).contains(&p)) {
+            return err("hash power must be between 4 and 32");
         }
         if self.hot_lru_pct as u16 + self.warm_lru_pct as u16 >= 100 {
             return err("hot and warm LRU percentages must add up to less than 100");

@@ -14,6 +14,12 @@
 //! new one, so no operation rehashes the whole table. Lookups search the new table, then the
 //! old. Homes by scaling rather than by a power-of-two mask let the table grow by a quarter
 //! (10.7-13.3 bytes of slots per item between growths) instead of doubling (10.7-21.3).
+//!
+//! Without growth (memcached's `-o no_hashexpand`, [`crate::Config::hash_expand`]) a table
+//! stays at its size until it is 15/16 full. A slot holds one item, so unlike memcached's
+//! chained buckets a table cannot hold more items than it has slots: past 15/16 it grows
+//! all the same (a lookup that misses would probe ~128 slots there, 16 cache lines; more
+//! would soon be thousands, and a full table none would end).
 
 use crate::item::NIL;
 use crate::slab::SlabMem;
@@ -24,16 +30,40 @@ use crate::slab::SlabMem;
 /// both tables are held only briefly.
 const MIGRATE_PER_OP: usize = 32;
 
+/// The most slots a table has: a home is `tag * len >> 32` in 64 bits. Handles are 32-bit,
+/// so a shard never holds 2^32 items and a table this long always has an empty slot.
+const MAX_SLOTS: u64 = 1 << 32;
+
 /// A table's length after growing from `len`: a quarter more, in whole cache lines of slots.
 fn grown(len: usize) -> usize {
-    (len + len / 4).div_ceil(8) * 8
+    ((len + len / 4).div_ceil(8) * 8).min(MAX_SLOTS as usize)
 }
+
+/// How full a table may get before it grows, in sixteenths: 3/4 normally, 15/16 with
+/// growth turned off.
+const GROW_AT: usize = 12;
+const GROW_AT_NO_EXPAND: usize = 15;
 
 /// The home slot of `tag` in a table of `len` slots. Monotonic in the tag, so each table
 /// keeps entries in tag order (up to probing), whatever its length.
 #[inline]
 fn home(tag: u32, len: usize) -> usize {
     ((tag as u64 * len as u64) >> 32) as usize
+}
+
+/// Bytes of RAM and swap on this machine (Linux), the most one allocation may take under
+/// the kernel's default heuristic overcommit.
+pub(crate) fn memory_and_swap() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sysinfo only writes the struct it is given.
+        let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+        if unsafe { libc::sysinfo(&mut info) } == 0 {
+            let unit = info.mem_unit.max(1) as u64;
+            return Some((info.totalram as u64 + info.totalswap as u64).saturating_mul(unit));
+        }
+    }
+    None
 }
 
 #[inline]
@@ -72,6 +102,25 @@ impl Table {
             slots: vec![EMPTY; len].into_boxed_slice(), // zeroed allocation (calloc)
             count: 0,
         }
+    }
+
+    /// A table of `len` empty slots, or `None` when the allocator refuses the memory (an
+    /// initial table sized by the user; a large one is mapped lazily, so it costs no
+    /// resident memory until slots are written).
+    fn try_new(len: usize) -> Option<Table> {
+        let layout = std::alloc::Layout::array::<u64>(len).ok()?;
+        if layout.size() == 0 {
+            return Some(Table::none());
+        }
+        // SAFETY: the layout's size is not zero; all-zero bytes are valid u64s (EMPTY).
+        let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut u64;
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` is a fresh allocation of `len` initialised u64s with the layout a
+        // `Box<[u64]>` of that length frees with.
+        let slots = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len)) };
+        Some(Table { slots, count: 0 })
     }
 
     fn none() -> Table {
@@ -175,8 +224,9 @@ impl Table {
         self.count -= 1;
     }
 
-    fn over_load(&self) -> bool {
-        self.count * 4 > self.len() * 3
+    /// More than `sixteenths`/16 full, and not yet as long as a table gets.
+    fn over_load(&self, sixteenths: usize) -> bool {
+        self.count * 16 > self.len() * sixteenths && (self.len() as u64) < MAX_SLOTS
     }
 }
 
@@ -187,15 +237,27 @@ pub struct HashTable {
     /// Where the migration continues in `old`: always an empty slot or the start of a
     /// cluster, so no cluster is ever half moved when the lock is released.
     cursor: usize,
+    /// How full (in sixteenths) the current table gets before it grows.
+    grow_at: usize,
 }
 
 impl HashTable {
+    /// A growing table of 2^`power` slots.
+    #[cfg(test)]
     pub fn new(power: u8) -> HashTable {
-        HashTable {
-            table: Table::new(1usize << power),
+        HashTable::try_new(power, true).expect("hash table allocation")
+    }
+
+    /// A table of 2^`power` slots (at most 2^32) that grows past 3/4 full, or with `expand`
+    /// false only past 15/16; `None` when its memory cannot be allocated.
+    pub fn try_new(power: u8, expand: bool) -> Option<HashTable> {
+        let len = 1u64.checked_shl(power as u32).filter(|&l| l <= MAX_SLOTS)?;
+        Some(HashTable {
+            table: Table::try_new(usize::try_from(len).ok()?)?,
             old: Table::none(),
             cursor: 0,
-        }
+            grow_at: if expand { GROW_AT } else { GROW_AT_NO_EXPAND },
+        })
     }
 
     /// The item with this key, or NIL.
@@ -214,11 +276,11 @@ impl HashTable {
         self.table.insert(hash as u32, h);
         if self.old.count > 0 {
             self.migrate(MIGRATE_PER_OP);
-            if self.table.over_load() {
+            if self.table.over_load(self.grow_at) {
                 self.migrate(usize::MAX); // cannot happen at these rates; stays correct if it does
             }
         }
-        if self.old.count == 0 && self.table.over_load() {
+        if self.old.count == 0 && self.table.over_load(self.grow_at) {
             self.begin_growth(grown(self.table.len()));
         }
     }
@@ -233,19 +295,21 @@ impl HashTable {
             .slots
             .iter()
             .position(|&s| handle_of(s) == NIL)
-            .expect("a table at most 3/4 full has an empty slot");
+            .expect("a table at most 15/16 full has an empty slot");
     }
 
     /// Makes room for `items` entries without growing again (tables never shrink): moves
     /// every entry at once into a table of the size growth would reach. For a bulk load
     /// into a table that is still small, which is cheap then.
     pub fn reserve(&mut self, items: usize) {
-        if items * 4 <= self.table.len() * 3 {
+        let grow_at = self.grow_at;
+        let fits = |len: usize| items * 16 <= len * grow_at || len as u64 >= MAX_SLOTS;
+        if fits(self.table.len()) {
             return;
         }
         self.migrate(usize::MAX);
         let mut len = self.table.len();
-        while items * 4 > len * 3 {
+        while !fits(len) {
             len = grown(len);
         }
         self.begin_growth(len);
@@ -409,7 +473,8 @@ impl HashTable {
             return;
         }
         // the tags of parts a..b: from the least tag with home >= a to the least with home >= b
-        let first_tag = |p: usize| ((p as u64) << 32).div_ceil(modulus as u64);
+        // (in 128 bits: a part may be 2^32, the end of a table of 2^32 slots)
+        let first_tag = |p: usize| (((p as u128) << 32).div_ceil(modulus as u128)) as u64;
         let lo = first_tag(parts.start);
         let hi = first_tag(parts.end); // exclusive; at most 2^32
         if lo >= hi {
@@ -421,7 +486,8 @@ impl HashTable {
                 continue;
             }
             // entries of those tags have homes from `start` to `end` and sit in the runs of
-            // full slots that begin there (tables at most 3/4 full: a run never covers all)
+            // full slots that begin there (a table always has an empty slot: a run never
+            // covers all)
             let start = t.home(lo as u32);
             let end = t.home((hi - 1) as u32);
             let span = t.dist(start, end);

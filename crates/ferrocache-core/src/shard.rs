@@ -223,13 +223,15 @@ impl Shards {
         let capacity = (max_handle_pages as usize)
             .min(MAX_PAGE_SLOTS)
             .max(max_pages);
+        let tables = hash_tables(&config)?;
         let mem = Arc::new(SlabMem::new(&classes, capacity));
         let now = config.clock.now();
-        let shards: Box<[Mutex<Shard>]> = (0..config.shards)
-            .map(|_| {
+        let shards: Box<[Mutex<Shard>]> = tables
+            .into_iter()
+            .map(|ht| {
                 Mutex::new(Shard {
                     mem: mem.clone(),
-                    ht: HashTable::new(config.hash_power),
+                    ht,
                     req: vec![0; classes.len()],
                     lru: vec![Lru::default(); classes.len()],
                     cs: vec![ClassCounters::default(); classes.len()],
@@ -891,6 +893,31 @@ impl Core {
     }
 }
 
+/// Each shard's first hash table: 2^[`Config::shard_hash_power`] slots. memcached's
+/// "Failed to init hashtable." (it exits) when the tables cannot be allocated, or when they
+/// would take more than the machine's memory and swap: that is where memcached's one
+/// `calloc` of its table fails under Linux's default (heuristic) overcommit, while tables
+/// allocated shard by shard would each pass that check. Their memory is mapped lazily, so
+/// only the slots items are written to become resident.
+fn hash_tables(config: &Config) -> Result<Vec<HashTable>, ConfigError> {
+    let power = config.shard_hash_power();
+    let bytes = (config.shards as u64) << (power as u32 + 3);
+    let refuse = |why: String| Err(ConfigError(format!("Failed to init hashtable. ({why})")));
+    if let Some(room) = crate::hashtable::memory_and_swap().filter(|&room| bytes > room) {
+        return refuse(format!(
+            "{bytes} bytes of hash table, more than this machine's memory and swap ({room} bytes)"
+        ));
+    }
+    let expand = config.hash_expand;
+    let tables: Option<Vec<HashTable>> = (0..config.shards)
+        .map(|_| HashTable::try_new(power, expand))
+        .collect();
+    match tables {
+        Some(t) => Ok(t),
+        None => refuse(format!("cannot allocate {bytes} bytes of hash table")),
+    }
+}
+
 /// memcached's safe_strtoull over an item's value: optional leading whitespace and sign,
 /// decimal digits, then the end or whitespace. `None` when that is not a u64.
 pub(crate) fn parse_counter(v: &[u8]) -> Option<u64> {
@@ -1538,10 +1565,14 @@ impl Shards {
         let mut batch = Vec::with_capacity(max_items.min(4096));
         // about one item per part once the table has grown to fit its items
         let want = (max_items / 8).clamp(1, 256);
-        while batch.len() < max_items {
+        // a table made large at start (`Config::hash_power`) may be nearly empty: the parts
+        // one hold scans are bounded too, so walking it never holds the lock for long
+        let mut parts_left = max_items.max(1).saturating_mul(64);
+        while batch.len() < max_items && parts_left > 0 {
             let Some(parts) = cur.next_parts(want) else {
                 break;
             };
+            parts_left = parts_left.saturating_sub(parts.len());
             s.ht.collect_parts(&s.mem, parts, cur.modulus, &mut batch);
         }
         // the items sit at random places in the slab pages: ask for each a few items before

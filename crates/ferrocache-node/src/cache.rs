@@ -56,6 +56,12 @@ pub struct NativeCacheOptions {
     pub shards: Option<u32>,
     /// Move slab pages between classes as the value-size mix shifts (default true).
     pub slab_automove: Option<bool>,
+    /// The hash table's first size: 2^N slots in all, split between the shards (memcached
+    /// `-o hashpower`; default 2^12 per shard).
+    pub hash_power: Option<u32>,
+    /// Grow the hash table once 3/4 full (default); `false` (memcached `-o no_hashexpand`)
+    /// only once 15/16 full.
+    pub hash_expand: Option<bool>,
 }
 
 /// Stores of this thread by id. A slot is reused only after its `NativeCache` is
@@ -191,6 +197,13 @@ fn build_config(o: NativeCacheOptions) -> std::result::Result<Config, String> {
     }
     if let Some(v) = o.slab_automove {
         c = c.slab_automove(v);
+    }
+    if let Some(v) = o.hash_power {
+        let p = u8::try_from(v).map_err(|_| format!("hashPower must be at most 32, got {v}"))?;
+        c = c.hash_power(p);
+    }
+    if let Some(v) = o.hash_expand {
+        c = c.hash_expand(v);
     }
     Ok(c)
 }
