@@ -26,6 +26,14 @@ export interface CacheOptions<E extends Encoding = Encoding> extends CachePersis
   shards?: number
   /** Move slab pages between size classes as the value-size mix shifts (default true). */
   slabAutomove?: boolean
+  /** The hash table's first size, 2^`hashPower` slots of 8 bytes split between the shards
+   * (memcached's `-o hashpower`, 12 to 32; default 2^12 slots per shard). The memory is
+   * mapped lazily; a table larger than the machine's memory and swap is refused. */
+  hashPower?: number
+  /** Grow the hash table once 3/4 full (default true). `false` is memcached's
+   * `-o no_hashexpand`: it keeps its size until 15/16 full (a slot holds one item, so it
+   * grows past that all the same). */
+  hashExpand?: boolean
   /** Default encoding of values read (default `'buffer'`). */
   encoding?: E
 }
@@ -38,6 +46,8 @@ const CACHE_OPTIONS = new Set([
   'evict',
   'shards',
   'slabAutomove',
+  'hashPower',
+  'hashExpand',
   'encoding',
   ...PERSISTENCE_OPTION_NAMES,
 ])
@@ -95,6 +105,14 @@ export function parseCacheOptions(options: unknown): { config: NativeCacheOption
   checkSlabSettings(config)
   if (o.evict !== undefined) config.evict = checkBoolean('evict', o.evict)
   if (o.slabAutomove !== undefined) config.slabAutomove = checkBoolean('slabAutomove', o.slabAutomove)
+  if (o.hashPower !== undefined) {
+    const n = checkNumber('hashPower', o.hashPower)
+    if (!Number.isInteger(n) || n < 12 || n > 32) {
+      throw new RangeError(`hashPower must be an integer from 12 to 32 (memcached's -o hashpower range), got ${n}`)
+    }
+    config.hashPower = n
+  }
+  if (o.hashExpand !== undefined) config.hashExpand = checkBoolean('hashExpand', o.hashExpand)
   const encoding = o.encoding === undefined ? 'buffer' : checkEncoding(o.encoding, 'encoding')
   return { config, encoding }
 }

@@ -1,6 +1,6 @@
 // memcached 1.6.18's `-o` suboptions: the ones ferrocache has an engine setting for set it
 // (as the `lru tune`, `lru mode`, `lru temp_ttl`, `slabs automove` and `lru_crawler`
-// commands do); the others are accepted with one log line saying why they do nothing.
+// commands do; `hashpower` and `no_hashexpand` size the cache when it is built); the others are accepted with one log line saying why they do nothing.
 // Names memcached does not know are an error (exit code 1, as memcached's "Illegal suboption").
 import { memcachedError } from './errors'
 
@@ -26,6 +26,10 @@ export interface ExtendedResult {
   /** `idle_timeout`, seconds. */
   idleTimeout?: number
   tuning: EngineTuning
+  /** `hashpower=N`: the hash table's first size (`cacheOptions.hashPower`). */
+  hashPower?: number
+  /** `no_hashexpand`: false (`cacheOptions.hashExpand`). */
+  hashExpand?: boolean
   /** `ssl_chain_cert`, `ssl_key`, `ssl_ca_cert`. */
   tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string>>
   /** One line per suboption accepted without effect: what ferrocache does instead. */
@@ -44,8 +48,6 @@ const IGNORED: Readonly<Record<string, string>> = {
   lru_maintainer: 'the segmented LRU is on by default',
   slab_reassign: 'slab pages can always be reassigned',
   no_slab_reassign: 'slab pages can always be reassigned (slabs reassign stays available)',
-  hashpower: "ferrocache's hash table sizes itself",
-  no_hashexpand: "ferrocache's hash table always grows as needed",
   hash_algorithm: 'ferrocache hashes keys with ahash (stats settings: hash_algorithm ahash)',
   slab_automove_window: 'the automover decides from its own window of evictions',
   slab_chunk_max: 'ferrocache chains items larger than half a slab page itself',
@@ -155,8 +157,14 @@ function applyOne(r: ExtendedResult, key: string, value: string): boolean {
       const n = /^\d+$/.test(value) ? Number(value) : 0
       if (n < 12) throw memcachedError(`-o hashpower: Initial hashtable multiplier of ${n} is too low, got "${value}"`)
       if (n > 32) throw memcachedError(`-o hashpower: Initial hashtable multiplier of ${n} is too high, got "${value}"`)
-      break
+      r.hashPower = n
+      return true
     }
+    case 'no_hashexpand':
+      r.hashExpand = false
+      // a slot holds one item (open addressing): the table cannot stay put past full
+      r.notes.push('-o no_hashexpand: the hash table keeps its size until 15/16 full, then grows all the same (one item per slot; memcached chains items in its buckets)')
+      return true
     case 'tail_repair_time':
       if (value !== '0') whole(key, value, 10, 2 ** 31 - 1, 'Cannot set tail_repair_time to less than 10 seconds')
       break

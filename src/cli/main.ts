@@ -111,12 +111,16 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
         growthFactor: s.growthFactor,
         slabMinSize: s.slabMinSize,
         evict: s.evictions,
+        ...(s.hashPower === undefined ? {} : { hashPower: s.hashPower }),
+        ...(s.hashExpand === undefined ? {} : { hashExpand: s.hashExpand }),
         // persistence: loaded here, before the port opens (unless --load-async); the last
         // snapshot is written when the server closes the cache, after the last reply
         ...(s.persistence === undefined ? {} : { ...s.persistence, logger: log }),
       },
     })
   } catch (err) {
+    // -o hashpower larger than this machine can hold: memcached's words and exit code 1
+    if (err instanceof RangeError && err.message.includes('Failed to init hashtable.')) return usage(err.message, 1)
     // The engine refused a combination of settings (e.g. -I larger than a slab page allows).
     if (err instanceof RangeError || err instanceof TypeError) return usage(err.message)
     // --strict-load and a damaged snapshot, or an unreadable data directory (logged)

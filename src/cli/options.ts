@@ -56,6 +56,10 @@ export interface CliSettings {
   switches?: Partial<CommandSwitches>
   /** `-o` settings of the engine (LRU, slab automover, LRU crawler). */
   tuning?: EngineTuning
+  /** `-o hashpower=N`: the hash table's first size, 2^N slots. */
+  hashPower?: number
+  /** `-o no_hashexpand`: false. */
+  hashExpand?: boolean
   /** `-D`. */
   prefixDelimiter?: string
   /** Options accepted without effect: one log line each at start, saying why. */
@@ -351,6 +355,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (x.idleTimeout !== undefined) s.idleTimeout = x.idleTimeout
     for (const [flag, file] of Object.entries(x.tlsFiles)) tlsFiles[flag as keyof typeof tlsFiles] ??= file
     if (Object.keys(x.tuning).length > 0) s.tuning = x.tuning
+    if (x.hashPower !== undefined) s.hashPower = x.hashPower
+    if (x.hashExpand !== undefined) s.hashExpand = x.hashExpand
     if (x.notes.length > 0) s.notes = x.notes
   }
   applyMemcachedFlags(s, v, name)

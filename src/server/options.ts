@@ -136,6 +136,8 @@ export interface ResolvedServerOptions {
   growthFactor: number
   slabMinSize: number
   evictions: boolean
+  /** `hashpower_init`: `cacheOptions.hashPower`, 0 when not given (as memcached). */
+  hashPowerInit: number
 }
 
 function count(name: string, value: unknown, min: number, max: number): number {
@@ -228,6 +230,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     growthFactor: c.growthFactor ?? 1.25,
     slabMinSize: c.slabMinSize ?? 48,
     evictions: c.evict ?? true,
+    hashPowerInit: c.hashPower ?? 0,
   }
 }
 

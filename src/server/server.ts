@@ -274,6 +274,7 @@ export class FerrocacheServer extends EventEmitter {
       backlog: o.backlog,
       switches: o.switches,
       prefixDelimiter: o.prefixDelimiter,
+      hashPowerInit: o.hashPowerInit,
     })
     this.info.setSettings(settings)
   }

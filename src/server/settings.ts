@@ -28,6 +28,8 @@ export interface ReportedSettings {
   switches?: { cas: boolean; flush: boolean; dump: boolean; reqsPerEvent: number; protocol: 'auto' | 'ascii' | 'binary' }
   /** `-D`. */
   prefixDelimiter?: string
+  /** `-o hashpower` (`cacheOptions.hashPower`); 0 when not given. */
+  hashPowerInit?: number
 }
 
 export function settingsReport(s: ReportedSettings): [string, string][] {
@@ -63,7 +65,7 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['auth_enabled_ascii', s.authFile ?? 'no'],
     ['item_size_max', String(s.maxItemSize)],
     ['maxconns_fast', 'yes'],
-    ['hashpower_init', '0'],
+    ['hashpower_init', String(s.hashPowerInit ?? 0)],
     ['slab_reassign', 'yes'],
     ['slab_automove', '1'],
     ['slab_automove_ratio', '0.80'],
