@@ -35,7 +35,7 @@ export {
   type StatusReport,
   type SlabClassStatus,
 } from './server'
-export { Client, type ClientOptions, type ServerSpec, type CacheError, type ClientErrorCode } from './client'
+export { Client, type ClientOptions, type ServerSpec, type TlsOption, type CacheError, type ClientErrorCode } from './client'
 export type { ReplicationOptions, ReplicaTarget, ReplicaTlsOptions } from './replication'
 export {
   Persistence,

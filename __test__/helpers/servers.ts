@@ -129,8 +129,8 @@ export async function startMemcached(extra: string[] = [], fixedPort?: number): 
   if (fixedPort !== undefined) await assertPortFree(fixedPort)
   const port = fixedPort ?? (await freePort())
   const args = ['-U', '0', '-l', '127.0.0.1', '-p', String(port), '-t', '1', ...extra]
-  // memcached refuses to run as root unless told which user to be.
-  if (process.getuid?.() === 0) args.push('-u', 'root')
+  // memcached refuses to run as root unless told which user to be (`extra` may name one).
+  if (process.getuid?.() === 0 && !extra.includes('-u')) args.push('-u', 'root')
   const child = spawnOwned(MEMCACHED, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   await waitForPort(port, 10_000, child)
   return track(child, port)

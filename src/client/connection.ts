@@ -5,11 +5,13 @@
 // (its reply could still come and be taken for the next request's) and fails everything
 // queued behind it; so does a reply that is not the protocol (one that fits no request,
 // a value header with a bad byte count, a line that never ends), and the server's FIN.
+// With `tls` the socket is a TLS one; requests made during the handshake wait in it.
 import net from 'node:net'
 import { hostPort } from './address'
 import { cacheError, type CacheError } from './errors'
 import { announcedBytes, MALFORMED, MAX_LINE_BYTES, NO_VALUE } from './framing'
 import { LoginReply, loginRequest, type Login } from './login'
+import { connectTls, type TlsSettings } from './tls'
 
 /** A request's share of the reply stream. */
 export interface Pending {
@@ -32,6 +34,8 @@ export interface ConnectionOptions {
   timeout: number
   /** Sent first, before any request: memcached's text login. */
   login?: Login
+  /** Connect with TLS (the `tls` option). */
+  tls?: TlsSettings
   /** The connection ended on its own (not through `close`). `failed` is false when an
    * idle, established connection was closed by the server (an idle timeout, say);
    * `byPeer` is true when a connection that had answered was closed by the server in
@@ -70,28 +74,32 @@ export class Connection {
   #connected = false
   /** A reply came: the server at the other end speaks the protocol. */
   #answered = false
+  /** TCP is up and the TLS handshake has not finished (with `tls`). */
+  #handshaking = false
   #referenced = true
   readonly #closedPromise: Promise<void>
 
   constructor(o: ConnectionOptions) {
     this.#options = o
     this.#label = hostPort(o.host, o.port)
-    const socket = net.connect({ host: o.host, port: o.port, noDelay: true })
+    const socket = o.tls === undefined ? net.connect({ host: o.host, port: o.port, noDelay: true }) : connectTls(o.host, o.port, o.tls)
     this.#socket = socket
     this.#closedPromise = new Promise((resolve) => socket.once('close', () => resolve()))
     this.#connectTimer = setTimeout(() => {
-      this.#fail(cacheError(Error, 'FERROCACHE_TIMEOUT', `connecting to ${this.#label} timed out after ${o.connectTimeout} ms`, this.#label))
+      const what = this.#handshaking ? `the TLS handshake with ${this.#label} (is it a TLS server?)` : `connecting to ${this.#label}`
+      this.#fail(cacheError(Error, 'FERROCACHE_TIMEOUT', `${what} timed out after ${o.connectTimeout} ms`, this.#label))
     }, o.connectTimeout)
-    socket.once('connect', () => {
+    // connectTimeout covers the TLS handshake too: the connection is ready after it.
+    if (o.tls !== undefined) socket.once('connect', () => (this.#handshaking = true))
+    socket.once(o.tls === undefined ? 'connect' : 'secureConnect', () => {
       clearTimeout(this.#connectTimer)
       this.#connectTimer = undefined
+      this.#handshaking = false
       this.#connected = true
       if (o.login === undefined) o.onConnect(this)
     })
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} failed: ${err.code ?? err.message}`, this.#label))
-    })
+    socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(this.#socketError(err)))
     // The server's FIN: nothing more will be read, so the connection is gone now, not at
     // 'close' (a request sent in between would be written to a half-closed socket).
     socket.on('end', () => {
@@ -303,6 +311,17 @@ export class Connection {
     }
   }
 
+  /** A certificate refused, a handshake cut off, a TLS alert: FERROCACHE_TLS with OpenSSL's
+   * words; anything else (refused, reset) FERROCACHE_CONNECTION. */
+  #socketError(err: NodeJS.ErrnoException): CacheError {
+    const tlsFailure = this.#options.tls !== undefined && (this.#handshaking || err.code?.startsWith('ERR_SSL_') === true)
+    if (!tlsFailure) {
+      return cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} failed: ${err.code ?? err.message}`, this.#label)
+    }
+    const what = this.#connected ? 'TLS connection to' : 'TLS handshake with'
+    return cacheError(Error, 'FERROCACHE_TLS', `${what} ${this.#label} failed: ${tlsReason(err)}`, this.#label)
+  }
+
   #fail(err: CacheError, byPeer = false): void {
     if (this.#closed) return
     this.#closed = true
@@ -316,4 +335,15 @@ export class Connection {
     for (let i = from; i < queue.length; i++) queue[i]!.fail(err)
     if (!this.#closing) this.#options.onFailure(this, err, !this.#connected || queue.length > from, byPeer && this.#answered)
   }
+}
+
+/** OpenSSL's words for a TLS failure, and Node's code: `unable to verify the first
+ * certificate (UNABLE_TO_VERIFY_LEAF_SIGNATURE)`, not the library's whole error stack. */
+function tlsReason(err: NodeJS.ErrnoException): string {
+  // `write EPROTO 80…:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:…`
+  const reason = /error:[0-9A-F]+:[^:]*:[^:]*:([^:\n]+)/.exec(err.message)?.[1] ?? err.message
+  const code = err.code === undefined || reason.includes(err.code) ? '' : ` (${err.code})`
+  // what a TLS client reads when the server answers in plain text
+  const hint = reason === 'wrong version number' ? ': is it a TLS server?' : ''
+  return `${reason}${code}${hint}`
 }

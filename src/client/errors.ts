@@ -10,6 +10,7 @@ export type ClientErrorCode =
   | 'FERROCACHE_NO_SERVERS' // every server is dead or removed
   | 'FERROCACHE_SERVER_ERROR' // the server answered ERROR / CLIENT_ERROR / SERVER_ERROR
   | 'FERROCACHE_AUTH' // the server refused the login (`username`/`password`)
+  | 'FERROCACHE_TLS' // the TLS handshake failed (certificate refused, not a TLS server…) or a TLS alert (`tls`)
   | 'FERROCACHE_NOT_FORWARDED' // protocol 'twemproxy': the proxy does not forward this command
   | 'FERROCACHE_CLOSED'
 

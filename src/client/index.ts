@@ -1,4 +1,5 @@
 export { Client } from './client'
 export type { ClientOptions, ServerSpec } from './options'
+export type { TlsOption } from './tls'
 export type { CacheError, ClientErrorCode } from './errors'
 export { Continuum, ketamaHash, ketamaName, type KetamaNode } from './ketama'

@@ -8,6 +8,7 @@ import { hostPort } from './address'
 import { Connection, type Pending } from './connection'
 import { cacheError, type CacheError } from './errors'
 import type { Login } from './login'
+import type { TlsSettings } from './tls'
 import type { Wire } from './wire'
 
 export interface NodeSettings {
@@ -30,6 +31,8 @@ export interface NodeAddress {
   name?: string
   /** Replicas of this server, for `readFrom: 'replica'`. */
   replicas?: NodeAddress[]
+  /** Connect with TLS. */
+  tls?: TlsSettings
 }
 
 export class ServerNode {
@@ -40,6 +43,7 @@ export class ServerNode {
   /** `host:port`, for messages and per-server results. */
   readonly label: string
   readonly #settings: NodeSettings
+  readonly #tls: TlsSettings | undefined
   readonly #onChange: (node: ServerNode) => void
   #conns: Connection[] = []
   #failures = 0
@@ -59,6 +63,7 @@ export class ServerNode {
     this.name = address.name
     this.label = hostPort(address.host, address.port)
     this.#settings = settings
+    this.#tls = address.tls
     this.#onChange = onChange
   }
 
@@ -114,6 +119,7 @@ export class ServerNode {
       timeout: this.#settings.timeout,
       connectTimeout: this.#settings.connectTimeout,
       login: this.#settings.login,
+      tls: this.#tls,
       onConnect: () => {
         this.#failures = 0
       },
@@ -160,6 +166,7 @@ export class ServerNode {
       timeout: this.#settings.timeout,
       connectTimeout: this.#settings.connectTimeout,
       login: this.#settings.login,
+      tls: this.#tls,
       onConnect: () => {},
       // Counts only once the probe succeeded and the connection joined the pool.
       onFailure: (c, err, failed, byPeer) => {

@@ -5,6 +5,7 @@ import type { Encoding } from '../types'
 import { DEFAULT_PORT, hostPort, plainHost, splitAddress } from './address'
 import type { Login } from './login'
 import type { NodeAddress, NodeSettings } from './node'
+import { parseTls, type TlsOption, type TlsSettings } from './tls'
 import { wireFor, type Protocol } from './wire'
 
 /** A server: `'host:port'`, `'host:port:weight'` (twemproxy's form), `'[ipv6]:port'`, a
@@ -20,6 +21,8 @@ export type ServerSpec =
       weight?: number
       /** The name ketama hashes instead of `host:port` (twemproxy's server names). */
       name?: string
+      /** This server's own `tls` option, in place of the Client's (`false`: plain TCP). */
+      tls?: TlsOption
       /** Replicas of this server (`'host:port'` or `{ host, port }`), read with `readFrom: 'replica'`. */
       replicas?: ReadonlyArray<
         | string
@@ -28,6 +31,8 @@ export type ServerSpec =
             host: string
             /** TCP port (default 11211). */
             port?: number
+            /** This replica's own `tls` option, in place of the Client's. */
+            tls?: TlsOption
           }
       >
     }
@@ -73,12 +78,22 @@ export interface ClientOptions<E extends Encoding = Encoding> {
   username?: string
   /** With `username`: the password of the text login (no spaces or control characters). */
   password?: string
+  /**
+   * TLS to every server (memcached `-Z`, ferrocached `--tls-cert`): `true` trusts the system's
+   * CAs; an object is `tls.connect`'s options — `ca`, `cert`/`key` for servers that ask for a
+   * client certificate, `servername` (default: the host, unless it is an IP address),
+   * `rejectUnauthorized`… A server object's own `tls` replaces this one for that server.
+   * Default `false`: plain TCP.
+   */
+  tls?: TlsOption
 }
 
 const NAMES = new Set([
   'servers', 'encoding', 'poolSize', 'timeout', 'connectTimeout', 'retry', 'removeAfter', 'reconnect', 'remove', 'readFrom',
-  'protocol', 'username', 'password',
+  'protocol', 'username', 'password', 'tls',
 ])
+const SERVER_NAMES = new Set(['host', 'port', 'weight', 'name', 'tls', 'replicas'])
+const REPLICA_NAMES = new Set(['host', 'port', 'tls'])
 const PROTOCOLS: readonly Protocol[] = ['meta', 'text', 'twemproxy']
 
 function int(name: string, value: unknown, fallback: number, min: number, max = 2 ** 31 - 1): number {
@@ -90,30 +105,35 @@ function int(name: string, value: unknown, fallback: number, min: number, max = 
   return value
 }
 
-function parseServer(spec: unknown, name: string): NodeAddress {
+/** A server (or a replica: `known` lists the fields it may have); `tls` is the Client's
+ * TLS, used unless the object has its own. */
+function parseServer(spec: unknown, name: string, tls: TlsSettings | undefined, known = SERVER_NAMES): NodeAddress {
   if (typeof spec === 'string') {
     const a = splitAddress(spec, name)
     return {
       host: a.host,
       port: int(`${name} port`, a.port === undefined ? undefined : Number(a.port), DEFAULT_PORT, 1, 65535),
       weight: int(`${name} weight`, a.weight === undefined ? undefined : Number(a.weight), 1, 1),
+      ...(tls === undefined ? {} : { tls }),
     }
   }
   if (typeof spec !== 'object' || spec === null) throw new TypeError(`${name} must be a string or an object`)
   const o = spec as Record<string, unknown>
+  for (const key of Object.keys(o)) {
+    if (!known.has(key)) throw new TypeError(`${name} has an unknown field '${key}' (known: ${[...known].join(', ')})`)
+  }
   if (typeof o.host !== 'string' || o.host === '') throw new TypeError(`${name}.host must be a non-empty string`)
   if (o.name !== undefined && typeof o.name !== 'string') throw new TypeError(`${name}.name must be a string`)
   if (o.replicas !== undefined && !Array.isArray(o.replicas)) throw new TypeError(`${name}.replicas must be an array`)
-  const replicas = (o.replicas as unknown[] | undefined)?.map((r, i) => {
-    const a = parseServer(r, `${name}.replicas[${i}]`)
-    return { host: a.host, port: a.port, weight: 1 }
-  })
+  const own = o.tls === undefined ? tls : parseTls(o.tls, `${name}.tls`)
+  const replicas = (o.replicas as unknown[] | undefined)?.map((r, i) => parseServer(r, `${name}.replicas[${i}]`, tls, REPLICA_NAMES))
   return {
     host: plainHost(o.host, `${name}.host`),
     port: int(`${name}.port`, o.port, DEFAULT_PORT, 1, 65535),
     weight: int(`${name}.weight`, o.weight, 1, 1),
     ...(o.name === undefined ? {} : { name: o.name as string }),
     ...(replicas === undefined || replicas.length === 0 ? {} : { replicas }),
+    ...(own === undefined ? {} : { tls: own }),
   }
 }
 
@@ -133,7 +153,8 @@ export function parseClientOptions(options: unknown): {
   if (!Array.isArray(o.servers) || o.servers.length === 0) {
     throw new TypeError('servers must be a non-empty array of \'host:port\' strings or { host, port } objects')
   }
-  const servers = o.servers.map((s, i) => parseServer(s, `servers[${i}]`))
+  const tls = parseTls(o.tls, 'tls')
+  const servers = o.servers.map((s, i) => parseServer(s, `servers[${i}]`, tls))
   const seen = new Set<string>()
   for (const s of servers) {
     const id = hostPort(s.host, s.port)
