@@ -49,7 +49,8 @@ test('bad input is a UsageError that names the flag', () => {
     [['-x'], /-x/],
     [['-p', 'abc'], /port/],
     [['-p', '70000'], /port/],
-    [['-U', '1'], /UDP is not supported/],
+    [['-U', 'abc'], /-U\/--udp-port must be a whole number/],
+    [['-U', '70000'], /-U\/--udp-port must be between 0 and 65535/],
     [['-I', '512'], /smaller than 1k/],
     [['-I', '32m'], /larger than 16m/],
     // memcached: "Cannot set item size limit higher than 1/2 of memory max."
@@ -92,10 +93,10 @@ test('an unknown flag exits with code 1 (memcached\'s) and a clear message', asy
   assert.is(r.stdout, '')
 })
 
-test('-U 1 is rejected with code 2', async () => {
-  const r = await runCli(['-U', '1'])
-  assert.is(r.code, 2)
-  assert.match(r.stderr, /only -U 0/)
+test('-U with logins (-Y) exits with memcached\'s code 64 and message', async () => {
+  const r = await runCli(['-U', '1', '-Y', '/nonexistent'])
+  assert.is(r.code, 64)
+  assert.match(r.stderr, /Cannot use UDP with ascii authentication enabled \(-U 0 to disable\)/)
 })
 
 test('a port in use exits with code 1 and a JSON log line', async () => {

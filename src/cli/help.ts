@@ -11,7 +11,7 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   -B ascii|binary|auto        protocols; -R <n>: requests per read before replies are written (20)
   -o, --extended <k=v,...>    idle_timeout, hot_lru_pct, warm_lru_pct, temporary_ttl, slab_automove,
                               no_lru_crawler, lru_crawler_sleep... (others: accepted, logged)
-  -v, -vv; -A; -U 0           log connections / every read; "shutdown" command; no UDP (only 0)
+  -v, -vv; -A; -U <port>      log connections / every read; "shutdown" command; UDP port (0: off)
   -Y, --auth-file <file>      logins (user:pass lines, -S too); TLS: --tls-cert --tls-key [--tls-ca]
   --metrics-port <num>        Prometheus /metrics, status page at / (HTTP); --metrics-host <addr>
   --data-dir <dir>            snapshots: load at start, write on stop and by --save "<s> <n> ..."

@@ -91,6 +91,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
       host: s.listen,
       ...(s.listenAddresses === undefined ? {} : { listen: s.listenAddresses }),
       ...(s.unixSocket === undefined ? {} : { unixSocket: s.unixSocket }),
+      ...(s.udpPort === undefined ? {} : { udpPort: s.udpPort }),
       ...(s.backlog === undefined ? {} : { backlog: s.backlog }),
       ...(s.switches === undefined ? {} : { switches: s.switches }),
       ...(s.tuning === undefined ? {} : { startupCommands: tuningCommands(s.tuning) }),

@@ -33,6 +33,8 @@ export interface CliSettings {
   metricsPort?: number
   /** `--metrics-host` (default: the `-l` address). */
   metricsHost?: string
+  /** `-U`: memcached's UDP protocol on this port; absent (or `-U 0`): no UDP. */
+  udpPort?: number
   /** `-Y/--auth-file`: connections must log in as one of its users (`-S` needs it). */
   authFile?: string
   /** `--tls-cert`/`--tls-key`/`--tls-ca` (or `-Z` with `-o ssl_chain_cert=,ssl_key=,ssl_ca_cert=`). */
@@ -345,9 +347,6 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   }
   if (v['disable-evictions'] !== undefined) s.evictions = !v['disable-evictions']
   if (v.verbose !== undefined) s.verbosity = Math.min(v.verbose.length, 3)
-  if (v['udp-port'] !== undefined && v['udp-port'].trim() !== '0') {
-    throw new UsageError(`${name('udp-port', '-U/--udp-port')}: UDP is not supported; only -U 0 (UDP off) is accepted, got "${v['udp-port']}"`)
-  }
   if (v['enable-shutdown'] !== undefined) s.enableShutdown = v['enable-shutdown']
   const tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string | undefined>> = { 'tls-cert': v['tls-cert'], 'tls-key': v['tls-key'], 'tls-ca': v['tls-ca'] }
   if (v.extended !== undefined) {
@@ -361,6 +360,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   }
   applyMemcachedFlags(s, v, name)
   applyAccessControl(s, v, tlsFiles, name)
+  applyUdp(s, v, name)
   if (v['data-dir'] !== undefined) {
     if (v['data-dir'].trim() === '') throw new UsageError(`${name('data-dir', '--data-dir')} needs a directory`)
     const p: CliPersistence = { dataDir: v['data-dir'], save: undefined, keepSnapshots: 2, strictLoad: false, loadAsync: false }
@@ -439,6 +439,24 @@ function applyReplication(s: CliSettings, v: Values, name: (option: string, flag
     r.tls = Object.fromEntries(Object.entries(tlsFiles).filter(([, f]) => f !== undefined))
   }
   s.replication = r
+}
+
+/**
+ * -U: UDP on that port (0: off, memcached 1.6.18's default). As memcached: without -p the
+ * TCP port is -U's too; logins (-Y, -S) refuse to start with it (exit 64); -s turns it off.
+ */
+function applyUdp(s: CliSettings, v: Values, name: (option: string, flag: string) => string): void {
+  if (v['udp-port'] === undefined) return
+  const port = integer(name('udp-port', '-U/--udp-port'), v['udp-port'], 0, 65535)
+  if (port === 0) return
+  if (v['enable-sasl']) throw memcachedError('ERROR: Cannot enable UDP while using binary SASL authentication.', 64)
+  if (s.authFile !== undefined) throw memcachedError('Cannot use UDP with ascii authentication enabled (-U 0 to disable)', 64)
+  if (s.unixSocket !== undefined) {
+    s.notes = [...(s.notes ?? []), `-U ${port}: ignored, as memcached does: a Unix socket (-s) turns TCP and UDP off`]
+    return
+  }
+  s.udpPort = port
+  if (v.port === undefined) s.port = port
 }
 
 /** -Y/-S (logins) and -Z/--tls-* (TLS). */

@@ -50,7 +50,7 @@ function adoptSocket(accepted: Socket, onRead: (n: number) => void): Socket | nu
 }
 
 /** The first bytes of a read or reply, printable, for -vv logs. */
-function preview(b: Buffer): string {
+export function preview(b: Buffer): string {
   return b.subarray(0, 80).toString('latin1').replace(/[^\x20-\x7e]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : '.'))
 }
 
@@ -105,7 +105,7 @@ export interface ProtocolSession {
  * sends the replies on `fd` (-1: don't), and returns the session's state bits when nothing
  * is left to write, else the replies still to write (then read `session.state`).
  */
-const { sessionFeed } = native as unknown as {
+export const { sessionFeed } = native as unknown as {
   sessionFeed(slot: number, input: Uint8Array, length: number, fd: number): number | Buffer
 }
 

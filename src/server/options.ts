@@ -54,6 +54,12 @@ export interface ServerOptions {
   listen?: ReadonlyArray<ListenAddress>
   /** Listen on this Unix socket only, no TCP (memcached's `-s`). */
   unixSocket?: UnixSocketOptions
+  /**
+   * Also serve memcached's UDP protocol (`-U`) on this port, on every `listen` address
+   * (one that names its own port uses that one, as memcached does); 0 picks a free one.
+   * Default: no UDP. Not with `unixSocket`, nor with `authFile` (UDP has no logins).
+   */
+  udpPort?: number
   /** The listen backlog (memcached's `-b`; default 1024). */
   backlog?: number
   /** memcached's `-C`, `-F`, `-X`, `-W`, `-R`, `-B` (default: all on, 20, auto). */
@@ -126,6 +132,10 @@ export interface ResolvedServerOptions {
   /** Every TCP address, or none with a Unix socket. */
   listen: ReadonlyArray<ListenAddress & { port: number }>
   unixSocket: Required<UnixSocketOptions> | undefined
+  /** `undefined`: no UDP. */
+  udpPort: number | undefined
+  /** Where UDP is served: each `listen` host, on its own port if it names one, else `udpPort`. */
+  udpListen: ReadonlyArray<{ host: string; port: number }>
   backlog: number
   switches: CommandSwitches
   startupCommands: readonly string[]
@@ -152,7 +162,7 @@ const KNOWN = new Set([
   'cache', 'port', 'host', 'connLimit', 'idleTimeout', 'enableShutdown',
   'maxPendingReplyBytes', 'verbosity', 'logger', 'followVerbosity', 'cacheOptions',
   'metricsPort', 'metricsHost', 'authFile', 'tls', 'replication',
-  'listen', 'unixSocket', 'backlog', 'switches', 'startupCommands', 'prefixDelimiter',
+  'listen', 'unixSocket', 'udpPort', 'backlog', 'switches', 'startupCommands', 'prefixDelimiter',
 ])
 
 function resolveSwitches(w: Partial<CommandSwitches> = {}): CommandSwitches {
@@ -197,6 +207,9 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   if (o.unixSocket !== undefined && (typeof o.unixSocket.path !== 'string' || o.unixSocket.path === '')) {
     throw new TypeError('unixSocket needs a path')
   }
+  if (o.udpPort !== undefined && o.unixSocket !== undefined) throw new TypeError('udpPort cannot be used with unixSocket (memcached: a Unix socket turns the network off)')
+  if (o.udpPort !== undefined && o.authFile !== undefined) throw new TypeError('udpPort cannot be used with authFile: UDP has no logins (memcached refuses -U with -Y or -S)')
+  const udpPort = o.udpPort === undefined ? undefined : count('udpPort', o.udpPort, 0, 65535)
   const listen = (o.listen ?? [{ host }]).map((a) => ({ ...a, port: a.port === undefined ? port : count('listen port', a.port, 0, 65535) }))
   if (listen.length === 0) throw new TypeError('listen needs at least one address')
   // as given: a port only where the address named one
@@ -206,6 +219,8 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     inter,
     listen: o.unixSocket === undefined ? listen : [],
     unixSocket: o.unixSocket === undefined ? undefined : { path: o.unixSocket.path, mode: o.unixSocket.mode ?? 0o700 },
+    udpPort,
+    udpListen: udpPort === undefined ? [] : given.map((a) => ({ host: a.host, port: a.port ?? udpPort })),
     backlog: o.backlog === undefined ? 1024 : count('backlog', o.backlog, 1, 2 ** 31 - 1),
     switches: resolveSwitches(o.switches),
     startupCommands: o.startupCommands ?? [],

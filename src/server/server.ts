@@ -1,5 +1,6 @@
 // The TCP server: accepts connections (node `net`), enforces the connection limit, gives
-// each socket a native protocol session, and shuts down gracefully.
+// each socket a native protocol session, and shuts down gracefully. With `udpPort` it
+// serves memcached's UDP protocol too (udp.ts).
 import { EventEmitter } from 'node:events'
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import net from 'node:net'
@@ -14,6 +15,7 @@ import { levelForVerbosity, silentLogger, type Logger } from './logger'
 import { resolveServerOptions, type ServerOptions, type ResolvedServerOptions } from './options'
 import { settingsReport } from './settings'
 import { createTlsServer } from './tls'
+import { UdpListener } from './udp'
 
 /** memcached's reply to a connection over the limit, sent before closing it. */
 export const TOO_MANY_CONNECTIONS = 'ERROR Too many open connections\r\n'
@@ -46,6 +48,8 @@ export class FerrocacheServer extends EventEmitter {
   /** The first listener (`address()`); `listenServers` holds them all (`-l a,b`). */
   private readonly server: net.Server
   private readonly listenServers: net.Server[]
+  /** memcached's UDP (`udpPort`, -U): one socket per address (src/server/udp.ts). */
+  private readonly udpListeners: UdpListener[]
   private readonly connections = new Set<Connection>()
   /** Connections that sent `watch` (memcached's log stream). */
   private readonly watchers = new Set<Connection>()
@@ -118,6 +122,7 @@ export class FerrocacheServer extends EventEmitter {
       }
       this.listenServers = this.options.unixSocket ? [create(true)] : this.options.listen.map((a) => create(a.tls !== false))
       this.server = this.listenServers[0]!
+      this.udpListeners = this.options.udpListen.map((a) => this.createUdp(a.host, a.port))
       // Logins (-Y/--auth-file): sessions opened from now on must authenticate.
       if (this.options.authFile !== undefined) this.loadUsers(this.options.authFile)
     } catch (err) {
@@ -161,6 +166,8 @@ export class FerrocacheServer extends EventEmitter {
       this.listenAddrs.set(this.server, `unix:${unix.path}`)
       return this.listening({ address: unix.path, family: 'unix', port: 0 })
     }
+    // UDP first: once TCP accepts (what readiness checks watch), UDP answers too
+    for (const udp of this.udpListeners) await udp.bind()
     let first: net.AddressInfo | undefined
     for (const [i, a] of this.options.listen.entries()) {
       const server = this.listenServers[i]!
@@ -218,6 +225,12 @@ export class FerrocacheServer extends EventEmitter {
     return typeof addr === 'string' ? null : addr
   }
 
+  /** The (first) bound UDP address, once listening; null without `udpPort`. */
+  udpAddress(): net.AddressInfo | null {
+    const addr = this.udpListeners[0]?.address()
+    return addr === undefined || addr === null ? null : { address: addr.address, family: addr.family, port: addr.port }
+  }
+
   /** Where the metrics port listens (`null` without `metricsPort` or before `listen()`). */
   metricsAddress(): net.AddressInfo | null {
     return this.metrics?.address() ?? null
@@ -259,6 +272,8 @@ export class FerrocacheServer extends EventEmitter {
       memoryLimit: o.memoryLimit,
       connLimit: o.connLimit,
       port,
+      // memcached's udpport is -U (port 0 here: the port picked)
+      udpPort: this.options.udpPort === 0 ? (this.udpAddress()?.port ?? 0) : (this.options.udpPort ?? 0),
       // memcached prints its -l text; a Unix socket only: NULL
       host: o.unixSocket ? 'NULL' : o.inter,
       verbosity: o.verbosity,
@@ -329,11 +344,7 @@ export class FerrocacheServer extends EventEmitter {
       maxPendingReplyBytes: this.options.maxPendingReplyBytes,
       logger: this.log,
       onSnapshot: (): Promise<string> => this.adminReply(conn.socket),
-      onShutdown: () => {
-        this.log.info('shutdown command received')
-        this.emit('shutdown')
-        void this.close()
-      },
+      onShutdown: () => this.shutdownCommand(),
       onClose: (c) => {
         this.connections.delete(c)
         this.watchers.delete(c)
@@ -345,6 +356,31 @@ export class FerrocacheServer extends EventEmitter {
     })
     this.connections.add(conn)
     this.flushWatchers()
+  }
+
+  /** A client sent `shutdown` (only reachable with `enableShutdown`). */
+  private shutdownCommand(): void {
+    this.log.info('shutdown command received')
+    this.emit('shutdown')
+    void this.close()
+  }
+
+  /** The UDP socket of one address; its datagrams share its sessions (see udp.ts). */
+  private createUdp(host: string, port: number): UdpListener {
+    return new UdpListener({
+      host,
+      port,
+      openSession: (addr) => new native.NativeSession(this.native, this.info, addr, addr, -1),
+      maxReplyBytes: this.options.maxPendingReplyBytes,
+      logger: this.log,
+      onShutdown: () => this.shutdownCommand(),
+      // `snapshot` works; replication needs a connection (psync streams on it)
+      onAdmin: () =>
+        this.info.takeAdminRequest() === null
+          ? this.snapshotReply()
+          : Promise.resolve('SERVER_ERROR replication commands need a TCP connection\r\n'),
+      onWatchData: () => this.flushWatchers(),
+    })
   }
 
   /** Writes the log lines waiting for each `watch` watcher (none: nothing to do). */
@@ -383,6 +419,7 @@ export class FerrocacheServer extends EventEmitter {
       this.log.info({ connections: this.connections.size }, 'closing')
       clearInterval(this.verbosityTimer)
       clearInterval(this.idleSweep)
+      for (const udp of this.udpListeners) void udp.close()
       void this.metrics?.close()
       this.replication.close()
       let listenerClosed = false

@@ -1,12 +1,14 @@
 // `stats settings`: memcached 1.6.18's names in its order (clients and dashboards parse
-// them), with ferrocached's real values; features ferrocached does not have (UDP,
-// extstore) report memcached's "off" values.
+// them), with ferrocached's real values; features ferrocached does not have (extstore)
+// report memcached's "off" values.
 
 /** The settings a server runs with, as `stats settings` shows them. */
 export interface ReportedSettings {
   memoryLimit: number
   connLimit: number
   port: number
+  /** memcached's -U; 0 = no UDP. */
+  udpPort?: number
   host: string
   verbosity: number
   evictions: boolean
@@ -40,7 +42,7 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['maxbytes', String(s.memoryLimit)],
     ['maxconns', String(s.connLimit)],
     ['tcpport', String(s.port)],
-    ['udpport', '0'],
+    ['udpport', String(s.udpPort ?? 0)],
     ['inter', s.host],
     ['verbosity', String(s.verbosity)],
     ['oldest', '0'],

@@ -1,0 +1,333 @@
+// memcached's UDP protocol (-U): the same datagrams go to Debian's memcached 1.6.18 and to
+// ferrocached, and the reply datagrams are compared byte for byte, headers and split
+// points included, where a datagram's requests make one reply (memcached frames each
+// response object apart; ferrocached frames all of a datagram's replies as one message,
+// docs/protocol.md "UDP"). Then libmemcached's UDP clients, the command line and the API.
+// Every wait is bounded; servers are stopped by their PIDs.
+import dgram from 'node:dgram'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { parseCommandLine } from '../src/cli/options'
+import { createServer } from '../src/server'
+import { setUp, tearDown } from './helpers/guard'
+import { RawConn } from './helpers/raw'
+import { BIN, freePort, MEMCACHED, run, runCli, spawnOwned, startAll, startFerrocached, startMemcached, stopChild, waitForPort, type Running } from './helpers/servers'
+
+const HEADER = 8
+const MAX_DATAGRAM = 1400
+
+/** UDP ports this file handed out (never twice). */
+const udpPorts = new Set<number>()
+
+/** A UDP port nothing is bound to on 127.0.0.1 right now (the kernel picks it). */
+async function freeUdpPort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = dgram.createSocket('udp4')
+      s.once('error', reject)
+      s.bind(0, '127.0.0.1', () => {
+        const { port } = s.address()
+        s.close(() => resolve(port))
+      })
+    })
+    if (!udpPorts.has(port)) {
+      udpPorts.add(port)
+      return port
+    }
+  }
+  throw new Error('no new UDP port in 100 tries')
+}
+
+/** A request datagram: the 8-byte frame header, then `payload`. */
+function frame(requestId: number, payload: Buffer | string, seq = 0, total = 1, reserved = 0): Buffer {
+  const header = Buffer.alloc(HEADER)
+  header.writeUInt16BE(requestId, 0)
+  header.writeUInt16BE(seq, 2)
+  header.writeUInt16BE(total, 4)
+  header.writeUInt16BE(reserved, 6)
+  return Buffer.concat([header, Buffer.from(payload as string, 'latin1')])
+}
+
+/** A UDP client socket on 127.0.0.1 that keeps what arrives. */
+class UdpClient {
+  private received: Buffer[] = []
+  private lastAt = 0
+  private constructor(private readonly socket: dgram.Socket, private readonly port: number) {
+    socket.on('message', (msg) => {
+      this.received.push(msg)
+      this.lastAt = Date.now()
+    })
+    socket.on('error', () => {})
+  }
+
+  static open(port: number): Promise<UdpClient> {
+    return new Promise((resolve, reject) => {
+      const s = dgram.createSocket('udp4')
+      s.once('error', reject)
+      s.bind(0, '127.0.0.1', () => resolve(new UdpClient(s, port)))
+    })
+  }
+
+  /**
+   * Sends `datagram` and returns the datagrams that came back: waits up to `firstMs` for
+   * the first, then until none arrived for `quietMs` (at most 5 s in all).
+   */
+  async exchange(datagram: Buffer, firstMs = 1_500, quietMs = 120): Promise<Buffer[]> {
+    this.received = []
+    const start = Date.now()
+    this.socket.send(datagram, this.port, '127.0.0.1')
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 10))
+      const now = Date.now()
+      if (now - start > 5_000) break
+      if (this.received.length === 0 ? now - start > firstMs : now - this.lastAt > quietMs) break
+    }
+    return this.received
+  }
+
+  /** For requests that get no reply: a shorter wait. */
+  silent(datagram: Buffer): Promise<Buffer[]> {
+    return this.exchange(datagram, 300)
+  }
+
+  close(): void {
+    this.socket.close()
+  }
+}
+
+/** Datagrams as comparable text: the header in hex, then the payload. */
+function show(datagrams: Buffer[]): string[] {
+  return datagrams.map((d) => `${d.subarray(0, HEADER).toString('hex')} ${d.length} ${JSON.stringify(d.subarray(HEADER).toString('latin1'))}`)
+}
+
+/** The replies' payloads, headers dropped and joined. */
+function payload(datagrams: Buffer[]): string {
+  return Buffer.concat(datagrams.map((d) => d.subarray(HEADER))).toString('latin1')
+}
+
+interface Pair {
+  memcached: Running & { udp: number }
+  ferrocached: Running & { udp: number }
+}
+let pair: Pair | undefined
+const started: Running[] = []
+
+setUp(test, async () => {
+  const [mu, fu] = [await freeUdpPort(), await freeUdpPort()]
+  // memcached with one worker thread: one UDP connection, as ferrocached's one session
+  const [m, f] = await startAll([() => startMemcached(['-U', String(mu)]), () => startFerrocached(['-U', String(fu)])])
+  started.push(m!, f!)
+  pair = { memcached: { ...m!, udp: mu }, ferrocached: { ...f!, udp: fu } }
+  // the same items in both, over TCP
+  const big = 'x'.repeat(5000)
+  for (const s of [m!, f!]) {
+    const c = await RawConn.open(s.port)
+    c.send(`set k1 1 0 3\r\nabc\r\nset k2 2 0 4\r\ndefg\r\nset big 0 0 5000\r\n${big}\r\nset n 0 0 2\r\n10\r\n`)
+    assert.is(await c.until('STORED\r\n'.repeat(4)), 'STORED\r\n'.repeat(4))
+    c.close()
+  }
+})
+
+tearDown(test, async () => {
+  await Promise.all(started.map((s) => stopChild(s.child)))
+})
+
+/** Sends each datagram in order from one client per server; returns both servers' replies. */
+async function both(datagrams: Buffer[], silent = false): Promise<{ memcached: Buffer[][]; ferrocached: Buffer[][] }> {
+  const p = pair!
+  const runOn = async (port: number): Promise<Buffer[][]> => {
+    const c = await UdpClient.open(port)
+    try {
+      const out: Buffer[][] = []
+      for (const d of datagrams) out.push(silent ? await c.silent(d) : await c.exchange(d))
+      return out
+    } finally {
+      c.close()
+    }
+  }
+  const [memcached, ferrocached] = await Promise.all([runOn(p.memcached.udp), runOn(p.ferrocached.udp)])
+  return { memcached, ferrocached }
+}
+
+/** The datagram sequences memcached answers with exactly one response object each. */
+const SAME_BYTES: Array<[string, Buffer[]]> = [
+  ['version', [frame(0x1234, 'version\r\n')]],
+  ['get, hit', [frame(7, 'get k1\r\n')]],
+  ['get, miss', [frame(8, 'get nope\r\n')]],
+  ['a reply of 4 datagrams (1392 payload bytes each but the last)', [frame(0xfffe, 'get big\r\n')]],
+  ['meta get of the large item', [frame(9, 'mg big v f\r\n')]],
+  ['a 60000-byte set in one datagram, then its 44-datagram reply', [frame(10, `set s60 0 0 60000\r\n${'y'.repeat(60000)}\r\n`), frame(11, 'mg s60 v\r\n')]],
+  ['incr', [frame(12, 'incr n 5\r\n')]],
+  ['mn, unknown command, shutdown when not enabled', [frame(13, 'mn\r\n'), frame(14, 'foo\r\n'), frame(15, 'shutdown\r\n')]],
+  ['the sequence number and reserved field are ignored', [frame(16, 'version\r\n', 1), frame(17, 'version\r\n', 0, 1, 9)]],
+  ['quit alone: a bare header, 0 datagrams', [frame(18, 'quit\r\n'), frame(19, 'version\r\n')]],
+  ['quit skips the rest of the datagram', [frame(20, 'version\r\nquit\r\nversion\r\n')]],
+  ['noreply, then a get, in one datagram (one response)', [frame(21, 'set nr 0 0 1 noreply\r\ny\r\nget nr\r\n')]],
+  ['a line cut off at the end of the datagram is dropped', [frame(25, 'get k1'), frame(26, '\r\n')]],
+  ['binary version, then text on the same socket', [
+    frame(27, Buffer.from('800b0000000000000000000000000001', 'hex').subarray(0, 16).toString('latin1') + '\0'.repeat(8)),
+    frame(28, 'version\r\n'),
+  ]],
+  ['binary noop', [frame(29, Buffer.from('800a0000000000000000000000000006', 'hex').toString('latin1') + '\0'.repeat(8))]],
+]
+
+for (const [name, datagrams] of SAME_BYTES) {
+  test(`same datagrams as memcached: ${name}`, async () => {
+    const r = await both(datagrams)
+    for (let i = 0; i < datagrams.length; i++) assert.equal(show(r.ferrocached[i]!), show(r.memcached[i]!), `reply to datagram ${i}`)
+    assert.ok(r.memcached.some((d) => d.length > 0), 'memcached answered')
+  })
+}
+
+test('no reply, as memcached: short, header-only and multi-datagram requests, noreply', async () => {
+  const requests = [
+    Buffer.from('abc'),
+    frame(30, ''),
+    frame(31, 'version\r\n', 0, 2),
+    frame(32, 'version\r\n', 0, 0),
+    frame(33, 'set q 0 0 1 noreply\r\nz\r\n'),
+  ]
+  const r = await both(requests, true)
+  assert.equal(r.memcached.map((d) => d.length), [0, 0, 0, 0, 0])
+  assert.equal(r.ferrocached.map((d) => d.length), [0, 0, 0, 0, 0])
+})
+
+test('a value cut off at the end of a datagram: dropped here, memcached eats the next datagram with it', async () => {
+  const r = await both([frame(22, 'set cut 0 0 10\r\nabc'), frame(23, 'defghij\r\n'), frame(24, 'get cut\r\n')])
+  // memcached reads the next datagram's first bytes, header included, as the rest of the
+  // value: that datagram is lost, answered under the earlier request id
+  assert.equal(show(r.memcached.flat()), ['0016000000010000 37 "CLIENT_ERROR bad data chunk\\r\\n"', '0018000000010000 13 "END\\r\\n"'])
+  // ferrocached: each datagram stands alone
+  assert.equal(show(r.ferrocached.flat()), ['0017000000010000 15 "ERROR\\r\\n"', '0018000000010000 13 "END\\r\\n"'])
+})
+
+test('several responses in one datagram: the same bytes, framed as one message', async () => {
+  const requests = [frame(40, 'set a 1 0 1\r\nx\r\nget a\r\n'), frame(41, 'get k1 nope k2\r\n'), frame(42, 'get nope k1\r\n')]
+  const r = await both(requests)
+  for (let i = 0; i < requests.length; i++) {
+    assert.is(payload(r.ferrocached[i]!), payload(r.memcached[i]!))
+    // memcached: one message per response object (two or three datagrams, each "0 of 1")
+    assert.ok(r.memcached[i]!.length > 1)
+    assert.equal(show(r.ferrocached[i]!).map((s) => s.slice(0, 16)), [`00${(40 + i).toString(16)}000000010000`])
+  }
+})
+
+test('stats settings over UDP: udpport and tcpport, the reply split at 1400 bytes', async () => {
+  const { memcached, ferrocached } = await both([frame(50, 'stats settings\r\n')])
+  for (const [server, replies] of [[pair!.memcached, memcached[0]!], [pair!.ferrocached, ferrocached[0]!]] as const) {
+    const text = payload(replies)
+    assert.match(text, `STAT tcpport ${server.port}\r\nSTAT udpport ${server.udp}\r\n`)
+    assert.ok(text.endsWith('END\r\n'))
+    const n = replies.length
+    replies.forEach((d, seq) => {
+      assert.is(d.readUInt16BE(0), 50)
+      assert.is(d.readUInt16BE(2), seq)
+      assert.is(d.readUInt16BE(4), n)
+      assert.is(d.readUInt16BE(6), 0)
+      if (seq < n - 1) assert.is(d.length, MAX_DATAGRAM)
+    })
+  }
+})
+
+test('libmemcached over UDP: memccp stores a file, memcslap sets keys', async () => {
+  const f = pair!.ferrocached
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-udp-'))
+  const file = join(dir, 'udp-file.txt')
+  writeFileSync(file, 'sent over udp\n')
+  const cp = await run('/usr/bin/memccp', [`--servers=127.0.0.1:${f.udp}`, '--udp', file])
+  assert.is(cp.code, 0, cp.stderr)
+  const c = await RawConn.open(f.port)
+  c.send('get udp-file.txt\r\n')
+  assert.match(await c.until('END\r\n'), /^VALUE udp-file\.txt \d+ 14\r\nsent over udp\n\r\nEND\r\n$/)
+  // memcslap's UDP sets are sent without waiting (noreply): some may be dropped when the
+  // socket buffer fills, so the count is at most what it sent, and each arrived whole
+  c.send('stats\r\n')
+  const before = Number(/STAT cmd_set (\d+)/.exec(await c.until('END\r\n'))?.[1])
+  const slap = await run('/usr/bin/memcslap', [`--servers=127.0.0.1:${f.udp}`, '--udp', '--execute-number=20', '--concurrency=1'], { ms: 20_000 })
+  assert.is(slap.code, 0, slap.stderr)
+  c.send('stats\r\n')
+  const stats = await c.until('END\r\n')
+  const sets = Number(/STAT cmd_set (\d+)/.exec(stats)?.[1]) - before
+  assert.ok(sets > 0 && sets <= 20, `memcslap's sets arrived: ${sets}`)
+  c.close()
+})
+
+test('command line: -U without -p puts TCP on the same port, as memcached', async () => {
+  const [mp, fp] = [await freePort(), await freePort()]
+  const root = process.getuid?.() === 0 ? ['-u', 'root'] : []
+  const m = spawnOwned(MEMCACHED, ['-U', String(mp), '-l', '127.0.0.1', '-t', '1', ...root], { stdio: 'ignore' })
+  const f = spawnOwned(process.execPath, [BIN, '-U', String(fp)], { stdio: 'ignore' })
+  try {
+    await Promise.all([waitForPort(mp, 10_000, m), waitForPort(fp, 15_000, f)])
+    for (const port of [mp, fp]) {
+      const c = await UdpClient.open(port)
+      assert.equal(show(await c.exchange(frame(1, 'version\r\n'))), [`0001000000010000 24 "VERSION 1.6.18\\r\\n"`])
+      c.close()
+    }
+  } finally {
+    await Promise.all([stopChild(m), stopChild(f)])
+  }
+})
+
+test('command line: -U with logins is refused as memcached refuses it (exit 64)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-udp-'))
+  const users = join(dir, 'users')
+  writeFileSync(users, 'user:pass\n', { mode: 0o644 })
+  const port = String(await freeUdpPort())
+  const root = process.getuid?.() === 0 ? ['-u', 'root'] : []
+  const m = await run(MEMCACHED, ['-U', port, '-p', '0', '-Y', users, ...root], { ms: 10_000 })
+  const f = await runCli(['-U', port, '-Y', users])
+  assert.is(m.code, 64)
+  assert.is(f.code, 64)
+  assert.ok(f.stderr.includes(m.stderr.trim()), `${f.stderr} / ${m.stderr}`)
+})
+
+test('command line: -U 0 is off, -U N sets the UDP port (and TCP without -p), -s turns it off', () => {
+  const settings = (argv: string[], env: NodeJS.ProcessEnv = {}): Record<string, unknown> => {
+    const c = parseCommandLine(argv, env)
+    assert.is(c.kind, 'run')
+    return (c as { settings: Record<string, unknown> }).settings
+  }
+  assert.is(settings(['-U', '0']).udpPort, undefined)
+  assert.is(settings(['-U', '0']).port, 11211)
+  assert.equal([settings(['-U', '5000']).udpPort, settings(['-U', '5000']).port], [5000, 5000])
+  assert.equal([settings(['-U', '5000', '-p', '6000']).udpPort, settings(['-U', '5000', '-p', '6000']).port], [5000, 6000])
+  assert.is(settings([], { FERROCACHE_UDP_PORT: '7000', FERROCACHE_PORT: '7001' }).udpPort, 7000)
+  const unix = settings(['-s', '/tmp/x.sock', '-U', '5000'])
+  assert.is(unix.udpPort, undefined)
+  assert.match(String(unix.notes), /-U 5000: ignored/)
+})
+
+test('API: udpPort 0 picks a port; replication commands refused; shutdown works; close frees the port', async () => {
+  const server = createServer({ port: 0, udpPort: 0, enableShutdown: true })
+  await server.listen()
+  const udp = server.udpAddress()
+  assert.ok(udp !== null && udp.port > 0)
+  const c = await UdpClient.open(udp!.port)
+  try {
+    assert.equal(show(await c.exchange(frame(3, 'replicaof no one\r\n'))), [
+      `0003000000010000 65 "SERVER_ERROR replication commands need a TCP connection\\r\\n"`,
+    ])
+    // a `watch` needs a connection: nothing comes back, and the next datagram is served
+    assert.equal(await c.silent(frame(4, 'watch\r\n')), [])
+    assert.equal(payload(await c.exchange(frame(5, 'version\r\n'))), 'VERSION 1.6.18\r\n')
+    const closed = new Promise<void>((resolve) => server.once('close', resolve))
+    assert.equal(payload(await c.silent(frame(6, 'shutdown\r\n'))), '')
+    await closed
+    assert.equal(await c.silent(frame(7, 'version\r\n')), [])
+  } finally {
+    c.close()
+    await server.close()
+  }
+  // the port is free again
+  const again = createServer({ port: 0, udpPort: udp!.port })
+  await again.listen()
+  assert.is(again.udpAddress()?.port, udp!.port)
+  await again.close()
+  assert.throws(() => createServer({ udpPort: 0, authFile: '/x' }), /UDP has no logins/)
+})
+
+test.run()

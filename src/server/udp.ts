@@ -1,0 +1,243 @@
+// memcached's UDP protocol (-U): each datagram starts with an 8-byte frame header (request
+// id, sequence number, datagram count, reserved) and carries whole requests. Its payload
+// goes to a protocol session in one native call, as a TCP read does; the replies go back
+// split into datagrams of at most 1400 bytes, each with the header. A datagram stands
+// alone: a request it cuts off is dropped, not continued by the next datagram, and its
+// first byte says its protocol (0x80: binary), whatever earlier datagrams spoke.
+import dgram from 'node:dgram'
+import { isIPv6 } from 'node:net'
+import {
+  preview,
+  sessionFeed,
+  STATE_CLOSE,
+  STATE_PENDING,
+  STATE_SHUTDOWN,
+  STATE_SNAPSHOT,
+  STATE_WATCH_DATA,
+  STATE_WATCHER,
+  type ProtocolSession,
+} from './connection'
+import type { Logger } from './logger'
+
+/** The frame header before every request and reply datagram. */
+export const UDP_HEADER_SIZE = 8
+/** memcached's UDP_MAX_PAYLOAD_SIZE: a reply datagram, header included, is at most this long. */
+export const UDP_MAX_PAYLOAD_SIZE = 1400
+/** Reply bytes per datagram (memcached's UDP_DATA_SIZE). */
+const UDP_DATA_SIZE = UDP_MAX_PAYLOAD_SIZE - UDP_HEADER_SIZE
+/** The datagram count is 16 bits; memcached caps it there. */
+const MAX_DATAGRAMS = 0xffff
+/** Datagrams kept while a `snapshot` request is answered; later ones are dropped, as a full socket buffer would. */
+const MAX_QUEUED = 1024
+
+const EMPTY = Buffer.alloc(0)
+
+export interface UdpListenerOptions {
+  /** Where to bind: the interface and its port (0 picks a free one). */
+  host: string
+  port: number
+  /** A session for the datagrams of this socket; `addr` is its `udp:host:port`. */
+  openSession: (addr: string) => ProtocolSession
+  /** The replies to one datagram beyond which the rest are dropped. */
+  maxReplyBytes: number
+  logger: Logger
+  /** A datagram sent `shutdown` (only reachable when the server enables it). */
+  onShutdown: () => void
+  /** A session stopped for `snapshot` or a replication command: resolves with the reply line. */
+  onAdmin: () => Promise<string>
+  /** Some `watch` watcher has log lines waiting. */
+  onWatchData: () => void
+}
+
+/** The session a datagram goes to: by its protocol (a session keeps the first it sees). */
+const TEXT = 0
+const BINARY = 1
+type Kind = typeof TEXT | typeof BINARY
+
+/** The first byte of every binary request. */
+const BINARY_MAGIC = 0x80
+
+/** One received datagram, kept while an earlier one waits for its `snapshot` reply. */
+interface Datagram {
+  msg: Buffer
+  port: number
+  address: string
+}
+
+/**
+ * One UDP socket (one per `-l` address) and the sessions all its datagrams share, one per
+ * protocol. A session is replaced only when a datagram leaves it unusable for the next
+ * one: a request cut off at the datagram's end, `quit`, or `watch`.
+ */
+export class UdpListener {
+  private readonly socket: dgram.Socket
+  private readonly log: Logger
+  /** -vv: each datagram and reply logged (checked per datagram: `verbosity` changes it). */
+  private trace = false
+  /** By Kind; the binary one opened at the first binary datagram. */
+  private readonly sessions: Array<ProtocolSession | undefined> = [undefined, undefined]
+  private addr = ''
+  /** A `snapshot` reply is awaited: datagrams wait in `queue`. */
+  private busy = false
+  private readonly queue: Datagram[] = []
+  private closed = false
+
+  constructor(private readonly opts: UdpListenerOptions) {
+    this.log = opts.logger
+    this.socket = dgram.createSocket({ type: isIPv6(opts.host) ? 'udp6' : 'udp4' })
+    this.socket.on('message', (msg, rinfo) => this.receive({ msg, port: rinfo.port, address: rinfo.address }))
+    this.socket.on('error', (err) => this.log.warn({ err: err.message, udp: opts.host }, 'udp socket error'))
+  }
+
+  /** Binds; resolves with the bound address (rejects if it cannot bind). */
+  bind(): Promise<{ address: string; port: number; family: string }> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err)
+      this.socket.once('error', onError)
+      this.socket.bind({ port: this.opts.port, address: this.opts.host, exclusive: true }, () => {
+        this.socket.off('error', onError)
+        const bound = this.socket.address()
+        this.addr = bound.family === 'IPv6' ? `udp6:[${bound.address}]:${bound.port}` : `udp:${bound.address}:${bound.port}`
+        this.replaceSession(TEXT)
+        this.log.info({ host: bound.address, port: bound.port }, 'listening (udp)')
+        resolve(bound)
+      })
+    })
+  }
+
+  /** The bound address, once bound. */
+  address(): { address: string; port: number; family: string } | null {
+    try {
+      return this.socket.address()
+    } catch {
+      return null
+    }
+  }
+
+  /** Closes the socket and releases the sessions. Idempotent. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve()
+    this.closed = true
+    this.queue.length = 0
+    for (const kind of [TEXT, BINARY] as const) this.replaceSession(kind)
+    return new Promise((resolve) => {
+      try {
+        this.socket.close(() => resolve())
+      } catch {
+        resolve() // never bound
+      }
+    })
+  }
+
+  private receive(d: Datagram): void {
+    // memcached 1.6.18 (try_read_udp): a datagram of the header alone or less, or one that
+    // says it is part of a larger request (count other than 1), gets no reply at all
+    if (this.closed || d.msg.length <= UDP_HEADER_SIZE) return
+    if (d.msg[4] !== 0 || d.msg[5] !== 1) {
+      this.log.debug({ udp: `${d.address}:${d.port}`, count: d.msg.readUInt16BE(4) }, 'multi-datagram request, dropped')
+      return
+    }
+    if (this.busy) {
+      if (this.queue.length < MAX_QUEUED) this.queue.push(d)
+      return
+    }
+    this.run(d)
+  }
+
+  /** Runs one datagram's requests and sends their replies. */
+  private run(d: Datagram): void {
+    const kind = d.msg[UDP_HEADER_SIZE] === BINARY_MAGIC ? BINARY : TEXT
+    if (this.sessions[kind] === undefined) this.replaceSession(kind)
+    const session = this.sessions[kind]
+    if (session === undefined) return
+    const requestId = d.msg.readUInt16BE(0)
+    const length = d.msg.length - UDP_HEADER_SIZE
+    this.trace = this.log.isLevelEnabled('trace')
+    if (this.trace) this.log.trace({ udp: `${d.address}:${d.port}`, requestId, bytes: length, head: preview(d.msg.subarray(UDP_HEADER_SIZE)) }, 'read')
+    this.continue(kind, session, d, requestId, d.msg.subarray(UDP_HEADER_SIZE), length, 0)
+  }
+
+  /**
+   * Feeds `input` (then what the session held back) and sends each batch of replies as
+   * one framed message; `sent` counts the reply bytes of this datagram so far.
+   */
+  private continue(kind: Kind, session: ProtocolSession, d: Datagram, requestId: number, input: Buffer, length: number, sent: number): void {
+    for (let feedInput = input, feedLength = length; ; feedInput = EMPTY, feedLength = 0) {
+      const out = sessionFeed(session.slot, feedInput, feedLength, -1)
+      const state = typeof out === 'number' ? out : session.state
+      if (state & STATE_WATCHER) {
+        // a watcher needs a connection to stream to; memcached sends nothing back either
+        this.replaceSession(kind)
+        return this.next()
+      }
+      if (typeof out !== 'number' && sent < this.opts.maxReplyBytes) {
+        sent += out.length
+        this.sendMessage(out, requestId, d)
+      }
+      if (state & STATE_WATCH_DATA) this.opts.onWatchData()
+      if (state & STATE_CLOSE) {
+        // `quit`: memcached answers one alone with a bare header (0 datagrams follow) and
+        // skips the rest of the datagram
+        if (typeof out === 'number') this.sendMessage(EMPTY, requestId, d)
+        this.replaceSession(kind)
+        if (state & STATE_SHUTDOWN) this.opts.onShutdown()
+        return this.next()
+      }
+      if (state & STATE_SNAPSHOT) {
+        this.busy = true
+        void this.opts.onAdmin().then((line) => {
+          if (this.closed || this.sessions[kind] !== session) return
+          this.sendMessage(Buffer.from(line, 'latin1'), requestId, d)
+          this.busy = false
+          this.continue(kind, session, d, requestId, EMPTY, 0, sent + line.length)
+        })
+        return
+      }
+      if (!(state & STATE_PENDING)) break
+    }
+    if (sent >= this.opts.maxReplyBytes) this.log.warn({ udp: `${d.address}:${d.port}`, limit: this.opts.maxReplyBytes }, 'udp replies over the limit, the rest dropped')
+    // the datagram ended inside a request: it is dropped, the next datagram starts afresh
+    if (session.buffered > 0) this.replaceSession(kind)
+    this.next()
+  }
+
+  /** Runs the datagrams that arrived while a `snapshot` was answered. */
+  private next(): void {
+    while (!this.busy && this.queue.length > 0) this.run(this.queue.shift()!)
+  }
+
+  /** A fresh session of `kind` for the next datagram (none once closed, or if the cache is closed). */
+  private replaceSession(kind: Kind): void {
+    this.sessions[kind]?.close(0)
+    this.sessions[kind] = undefined
+    if (this.closed) return
+    try {
+      this.sessions[kind] = this.opts.openSession(this.addr)
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'cannot open a session, udp datagrams dropped')
+    }
+  }
+
+  /**
+   * Sends `reply` as one message: datagrams of at most UDP_DATA_SIZE reply bytes, each
+   * after the header (request id echoed, sequence number, datagram count, 0). An empty
+   * reply is a bare header with a count of 0, as memcached sends for `quit`.
+   */
+  private sendMessage(reply: Buffer, requestId: number, d: Datagram): void {
+    if (this.trace) this.log.trace({ udp: `${d.address}:${d.port}`, requestId, bytes: reply.length, head: preview(reply) }, 'reply')
+    const total = Math.min(Math.ceil(reply.length / UDP_DATA_SIZE), MAX_DATAGRAMS)
+    let seq = 0
+    let at = 0
+    do {
+      const header = Buffer.allocUnsafe(UDP_HEADER_SIZE)
+      header.writeUInt16BE(requestId, 0)
+      header.writeUInt16BE(seq & 0xffff, 2)
+      header.writeUInt16BE(total, 4)
+      header.writeUInt16BE(0, 6)
+      const chunk = reply.subarray(at, at + UDP_DATA_SIZE)
+      this.socket.send(chunk.length > 0 ? [header, chunk] : header, d.port, d.address)
+      at += UDP_DATA_SIZE
+      seq++
+    } while (at < reply.length)
+  }
+}
