@@ -152,6 +152,26 @@ async function both(datagrams: Buffer[], silent = false): Promise<{ memcached: B
   return { memcached, ferrocached }
 }
 
+/** A `stats` line over TCP. */
+async function statOf(port: number, name: string, family = ''): Promise<string> {
+  const c = await RawConn.open(port)
+  c.send(`stats${family === '' ? '' : ` ${family}`}\r\n`)
+  const text = await c.until('END\r\n')
+  c.close()
+  const value = new RegExp(`STAT ${name} (\\S+)\r\n`).exec(text)?.[1]
+  assert.ok(value !== undefined, `${name} in ${text}`)
+  return value!
+}
+
+// first: binary datagrams open a second session in ferrocached (docs/protocol.md "UDP")
+test('the UDP connection counts in curr_connections as memcached\'s (-t 1: one)', async () => {
+  const p = pair!
+  for (const name of ['curr_connections']) {
+    assert.is(await statOf(p.ferrocached.port, name), await statOf(p.memcached.port, name), name)
+  }
+  assert.is(await statOf(p.ferrocached.port, 'num_threads_per_udp', 'settings'), await statOf(p.memcached.port, 'num_threads_per_udp', 'settings'))
+})
+
 /** The datagram sequences memcached answers with exactly one response object each. */
 const SAME_BYTES: Array<[string, Buffer[]]> = [
   ['version', [frame(0x1234, 'version\r\n')]],
@@ -205,13 +225,21 @@ test('a value cut off at the end of a datagram: dropped here, memcached eats the
 })
 
 test('several responses in one datagram: the same bytes, framed as one message', async () => {
-  const requests = [frame(40, 'set a 1 0 1\r\nx\r\nget a\r\n'), frame(41, 'get k1 nope k2\r\n'), frame(42, 'get nope k1\r\n')]
+  const requests = [
+    frame(40, 'set a 1 0 1\r\nx\r\nget a\r\n'),
+    frame(41, 'get k1 nope k2\r\n'),
+    frame(42, 'get nope k1\r\n'),
+    frame(43, `get ${'big '.repeat(20)}\r\n`),
+  ]
   const r = await both(requests)
   for (let i = 0; i < requests.length; i++) {
     assert.is(payload(r.ferrocached[i]!), payload(r.memcached[i]!))
     // memcached: one message per response object (two or three datagrams, each "0 of 1")
     assert.ok(r.memcached[i]!.length > 1)
-    assert.equal(show(r.ferrocached[i]!).map((s) => s.slice(0, 16)), [`00${(40 + i).toString(16)}000000010000`])
+    const n = r.ferrocached[i]!.length
+    const id = (40 + i).toString(16).padStart(4, '0')
+    const count = n.toString(16).padStart(4, '0')
+    assert.equal(show(r.ferrocached[i]!).map((s) => s.slice(0, 16)), [...Array(n).keys()].map((seq) => `${id}${seq.toString(16).padStart(4, '0')}${count}0000`))
   }
 })
 
