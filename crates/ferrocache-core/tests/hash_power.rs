@@ -44,9 +44,14 @@ fn delete(s: &Store, key: &str) -> bool {
 
 /// Every live key a snapshot walk of the store sees, each once.
 fn walk(s: &Store, max_items: usize) -> Vec<Vec<u8>> {
+    walk_from(s, max_items, ShardCursor::default)
+}
+
+/// The same with each shard's walk starting at `start()` (a replica's full sync: scattered).
+fn walk_from(s: &Store, max_items: usize, start: fn() -> ShardCursor) -> Vec<Vec<u8>> {
     let mut keys = Vec::new();
     for shard in 0..s.shard_count() {
-        let mut cur = ShardCursor::default();
+        let mut cur = start();
         while !s.visit_shard_batch(shard, &mut cur, max_items, |it| keys.push(it.key.to_vec())) {}
     }
     keys.sort();
@@ -186,6 +191,7 @@ fn ten_times_more_items_than_slots_without_expansion() {
         );
     }
     assert_eq!(walk(&s, 64).len(), N);
+    assert_eq!(walk_from(&s, 64, ShardCursor::scattered).len(), N);
     // the crawler's walk finds and reclaims every expired item
     clock.advance(101);
     for _ in 0..8 {
