@@ -358,4 +358,26 @@ test('API: udpPort 0 picks a port; replication commands refused; shutdown works;
   assert.throws(() => createServer({ udpPort: 0, authFile: '/x' }), /UDP has no logins/)
 })
 
+test('API: an address with its own port serves UDP there (memcached\'s -l host:port); watchers see UDP requests', async () => {
+  const server = createServer({ port: 0, listen: [{ host: '127.0.0.1', port: await freePort() }], udpPort: await freeUdpPort() })
+  await server.listen()
+  const other = createServer({ port: 0, listen: [{ host: '127.0.0.1', port: 0 }], udpPort: 0 })
+  await other.listen()
+  try {
+    // without a port of its own the address takes udpPort; with one, UDP goes there
+    assert.is(server.udpAddress()?.port, server.address()?.port)
+    assert.is.not(other.udpAddress()?.port, other.address()?.port)
+    const watcher = await RawConn.open(server.address()!.port)
+    watcher.send('watch fetchers\r\n')
+    assert.is(await watcher.until('OK\r\n'), 'OK\r\n')
+    const c = await UdpClient.open(server.udpAddress()!.port)
+    assert.equal(payload(await c.exchange(frame(1, 'get seen\r\n'))), 'END\r\n')
+    assert.match(await watcher.until(/\n$/), /item_get key=seen status=not_found/)
+    c.close()
+    watcher.close()
+  } finally {
+    await Promise.all([server.close(), other.close()])
+  }
+})
+
 test.run()
