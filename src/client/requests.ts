@@ -1,5 +1,7 @@
 // What each request makes of its replies (meta protocol: VA/EN/HD/NS/EX/NF/MN, and the
 // classic OK / STAT…END for flush_all and stats). One object per request, settled once.
+// The status lines (replies without a value) of either dialect are read from a table:
+// `Statuses`, here for meta, in text-replies.ts for text; batches of both are `Batch`.
 import type { Pending } from './connection'
 import { cacheError, serverError } from './errors'
 import type { Encoding } from '../types'
@@ -41,6 +43,44 @@ export function unexpected(head: string, server: string, p: Pending): Error {
   return cacheError(Error, 'FERROCACHE_SERVER_ERROR', `unexpected reply from ${server}: ${head.slice(0, 100)}`, server)
 }
 
+/** A dialect's status lines (replies without a value), indexed by `Kind`: the lines that
+ * answer a request of that kind, and the result each settles it with. */
+export type Statuses = ReadonlyArray<ReadonlyMap<string, unknown>>
+
+/** `Statuses` from a table written out for every kind. */
+export function statuses(table: Record<Kind, Record<string, unknown>>): Statuses {
+  const byKind: Array<ReadonlyMap<string, unknown>> = []
+  for (const [kind, lines] of Object.entries(table)) byKind[Number(kind)] = new Map(Object.entries(lines))
+  return byKind
+}
+
+/** The result status line `head` gives a request of `kind`; a line the table does not
+ * list throws: the server's error, or one that fits no request (marking `p` broken). */
+export function statusResult(table: Statuses, kind: Kind, head: string, server: string, p: Pending): unknown {
+  const lines = table[kind]
+  const result = lines.get(head)
+  if (result !== undefined || lines.has(head)) return result
+  throw isError(head) ? serverError(head, server) : unexpected(head, server, p)
+}
+
+/** The lines a store or delete of a batch may get: true where it did something (text's
+ * TOUCHED among them, though a touch is never batched). */
+export function batchStatuses(table: Statuses): ReadonlyMap<string, unknown> {
+  return new Map([...table[STORE], ...table[FOUND]])
+}
+
+const MISS = { EN: undefined }
+const FOUND_OR_NOT = { HD: true, EN: false, NF: false }
+export const META_STATUSES = statuses({
+  [GET]: MISS,
+  [GETS]: MISS,
+  [FOUND]: FOUND_OR_NOT,
+  [HAS]: FOUND_OR_NOT,
+  [STORE]: { HD: true, NS: false, EX: false, NF: false },
+  [ARITH]: { NF: undefined },
+  [OK]: { OK: undefined },
+})
+
 /** A request answered by one reply line (plus a value for VA). */
 export class Request implements Pending {
   broken = false
@@ -67,14 +107,11 @@ export class Request implements Pending {
   }
 
   #read(head: string, buf: Buffer, start: number, end: number): unknown {
-    const isVa = head.startsWith('VA ')
-    switch (this.kind) {
-      case GET:
-        if (isVa) return decode(buf, start, end, this.encoding)
-        if (head === 'EN') return undefined
-        break
-      case GETS:
-        if (isVa) {
+    if (head.startsWith('VA ')) {
+      switch (this.kind) {
+        case GET:
+          return decode(buf, start, end, this.encoding)
+        case GETS: {
           let flags = 0
           let cas = 0n
           for (const t of head.split(' ')) {
@@ -83,32 +120,18 @@ export class Request implements Pending {
           }
           return { value: decode(buf, start, end, this.encoding), cas, flags }
         }
-        if (head === 'EN') return undefined
-        break
-      case FOUND:
-      case HAS:
-        if (head === 'HD') return true
-        if (head === 'EN' || head === 'NF') return false
-        break
-      case STORE:
-        if (head === 'HD') return true
-        if (head === 'NS' || head === 'EX' || head === 'NF') return false
-        break
-      case ARITH:
-        if (isVa) return BigInt(buf.toString('latin1', start, end))
-        if (head === 'NF') return undefined
-        break
-      case OK:
-        if (head === 'OK') return undefined
-        break
+        case ARITH:
+          return BigInt(buf.toString('latin1', start, end))
+      }
     }
-    throw isError(head) ? serverError(head, this.server) : unexpected(head, this.server, this)
+    return statusResult(META_STATUSES, this.kind, head, this.server, this)
   }
 }
 
-/** `count` pipelined requests of one kind to one server, settled together: values for
- * GET (undefined for misses), or how many answered HD for FOUND/STORE. The first error
- * rejects the whole batch once every reply is in. */
+/** `count` pipelined requests to one server, one reply each, settled together: with an
+ * `encoding`, meta gets' values (undefined for misses); for stores and deletes (of either
+ * dialect: `lines` from `batchStatuses`), how many did something. The first error rejects
+ * the whole batch once every reply is in. */
 export class Batch implements Pending {
   broken = false
   readonly values: unknown[] = []
@@ -119,12 +142,14 @@ export class Batch implements Pending {
     readonly deadline: number,
     private readonly count: number,
     private readonly encoding: Encoding | undefined,
+    private readonly lines: ReadonlyMap<string, unknown>,
     private readonly server: string,
     private readonly resolve: (result: { values: unknown[]; hits: number }) => void,
     private readonly reject: (err: Error) => void,
   ) {}
 
   reply(head: string, buf: Buffer, start: number, end: number): boolean {
+    const status = this.lines.get(head)
     if (this.encoding !== undefined && head.startsWith('VA ')) {
       try {
         this.values.push(decode(buf, start, end, this.encoding))
@@ -132,10 +157,8 @@ export class Batch implements Pending {
         this.#error ??= err as Error
         this.values.push(undefined)
       }
-    } else if (head === 'HD') {
-      this.#hits++
-      this.values.push(undefined)
-    } else if (head === 'EN' || head === 'NF' || head === 'NS' || head === 'EX') {
+    } else if (status !== undefined) {
+      if (status === true) this.#hits++
       this.values.push(undefined)
     } else if (isError(head)) {
       this.#error ??= serverError(head, this.server)

@@ -1,11 +1,24 @@
 // What each request makes of its replies in the classic text protocol: `VALUE … END`
 // for retrievals (a miss has no line of its own, so a retrieval ends at its END),
 // STORED / NOT_STORED / EXISTS / NOT_FOUND for stores, DELETED / TOUCHED / NOT_FOUND,
-// a bare number for incr/decr, OK for flush_all. Results match the meta path's.
+// a bare number for incr/decr, OK for flush_all. Results match the meta path's. Stores and
+// deletes sent together are a `Batch` (requests.ts) reading TEXT_STATUSES.
 import type { Pending } from './connection'
 import { serverError } from './errors'
-import { ARITH, decode, FOUND, GET, GETS, HAS, isError, OK, STORE, unexpected, type Kind, type Settle } from './requests'
+import { ARITH, decode, FOUND, GET, GETS, HAS, isError, OK, STORE, statuses, statusResult, unexpected, type Kind, type Settle } from './requests'
 import type { Encoding } from '../types'
+
+/** The text protocol's status lines. A retrieval's END, and incr's number, are read by
+ * `TextRequest` itself. */
+export const TEXT_STATUSES = statuses({
+  [GET]: {},
+  [GETS]: {},
+  [HAS]: {},
+  [FOUND]: { DELETED: true, TOUCHED: true, NOT_FOUND: false },
+  [STORE]: { STORED: true, NOT_STORED: false, EXISTS: false, NOT_FOUND: false },
+  [ARITH]: { NOT_FOUND: undefined },
+  [OK]: { OK: undefined },
+})
 
 /** `VALUE <key> <flags> <bytes> [<cas>]` split on spaces. */
 function valueFields(head: string): string[] {
@@ -67,67 +80,13 @@ export class TextRequest implements Pending {
   }
 
   #read(head: string): unknown {
-    switch (this.kind) {
-      case GET:
-      case GETS:
-        if (head === 'END') return this.#found
-        break
-      case HAS:
-        if (head === 'END') return this.#hit
-        break
-      case FOUND:
-        if (head === 'DELETED' || head === 'TOUCHED') return true
-        if (head === 'NOT_FOUND') return false
-        break
-      case STORE:
-        if (head === 'STORED') return true
-        if (head === 'NOT_STORED' || head === 'EXISTS' || head === 'NOT_FOUND') return false
-        break
-      case ARITH:
-        if (/^\d+$/.test(head)) return BigInt(head)
-        if (head === 'NOT_FOUND') return undefined
-        break
-      case OK:
-        if (head === 'OK') return undefined
-        break
+    const kind = this.kind
+    if (head === 'END') {
+      if (kind === GET || kind === GETS) return this.#found
+      if (kind === HAS) return this.#hit
     }
-    throw isError(head) ? serverError(head, this.server) : unexpected(head, this.server, this)
-  }
-}
-
-/** `count` stores or deletes sent together, one reply line each: how many succeeded.
- * The first error rejects the whole batch once every reply is in. */
-export class TextBatch implements Pending {
-  broken = false
-  #replies = 0
-  #hits = 0
-  #error: Error | undefined
-
-  constructor(
-    readonly deadline: number,
-    private readonly count: number,
-    private readonly server: string,
-    private readonly resolve: (result: { values: unknown[]; hits: number }) => void,
-    private readonly reject: (err: Error) => void,
-  ) {}
-
-  reply(head: string): boolean {
-    if (head === 'STORED' || head === 'DELETED') this.#hits++
-    else if (head !== 'NOT_STORED' && head !== 'EXISTS' && head !== 'NOT_FOUND') {
-      if (!isError(head)) {
-        this.reject(unexpected(head, this.server, this))
-        return true
-      }
-      this.#error ??= serverError(head, this.server)
-    }
-    if (++this.#replies < this.count) return false
-    if (this.#error !== undefined) this.reject(this.#error)
-    else this.resolve({ values: [], hits: this.#hits })
-    return true
-  }
-
-  fail(err: Error): void {
-    this.reject(err)
+    if (kind === ARITH && /^\d+$/.test(head)) return BigInt(head)
+    return statusResult(TEXT_STATUSES, kind, head, this.server, this)
   }
 }
 

@@ -5,8 +5,8 @@
 import type { Write } from '../options'
 import type { Encoding } from '../types'
 import type { Pending } from './connection'
-import { Batch, FOUND, HAS, Request, type Kind, type Settle } from './requests'
-import { TextBatch, TextMultiGet, TextRequest } from './text-replies'
+import { Batch, batchStatuses, FOUND, HAS, META_STATUSES, Request, type Kind, type Settle } from './requests'
+import { TEXT_STATUSES, TextMultiGet, TextRequest } from './text-replies'
 
 /** The dialect spoken: `'twemproxy'` is `'text'` without what twemproxy does not forward. */
 export type Protocol = 'meta' | 'text' | 'twemproxy'
@@ -53,6 +53,9 @@ export interface Wire {
   probeAnswered(head: string): boolean
 }
 
+const META_BATCH = batchStatuses(META_STATUSES)
+const TEXT_BATCH = batchStatuses(TEXT_STATUSES)
+
 const META_MODE: Record<StoreMode, string> = { set: '', add: ' ME', replace: ' MR', append: ' MA', prepend: ' MP', cas: '' }
 
 /** ` T<exptime> F<flags>` as far as they differ from the defaults. */
@@ -63,9 +66,9 @@ function metaFlags(w: Write): string {
 export const META: Wire = {
   protocol: 'meta',
   one: (kind, deadline, encoding, server, resolve, reject) => new Request(deadline, kind, encoding, server, resolve, reject),
-  many: (count, deadline, server, resolve, reject) => new Batch(deadline, count, undefined, server, resolve, reject),
+  many: (count, deadline, server, resolve, reject) => new Batch(deadline, count, undefined, META_BATCH, server, resolve, reject),
   getMany: (keys, deadline, encoding, server, resolve, reject) => ({
-    pending: new Batch(deadline, keys.length, encoding, server, resolve, reject),
+    pending: new Batch(deadline, keys.length, encoding, META_BATCH, server, resolve, reject),
     lines: keys.map((k) => `mg ${k} v\r\n`),
   }),
   get: (key) => `mg ${key} v\r\n`,
@@ -90,7 +93,7 @@ function textWire(protocol: 'text' | 'twemproxy'): Wire {
   return {
     protocol,
     one: (kind, deadline, encoding, server, resolve, reject) => new TextRequest(deadline, kind, encoding, server, resolve, reject),
-    many: (count, deadline, server, resolve, reject) => new TextBatch(deadline, count, server, resolve, reject),
+    many: (count, deadline, server, resolve, reject) => new Batch(deadline, count, undefined, TEXT_BATCH, server, resolve, reject),
     getMany: (keys, deadline, encoding, server, resolve, reject) => {
       const unique = [...new Set(keys)]
       const lines: string[] = []
