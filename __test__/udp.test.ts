@@ -184,7 +184,8 @@ const SAME_BYTES: Array<[string, Buffer[]]> = [
   ['mn, unknown command, shutdown when not enabled', [frame(13, 'mn\r\n'), frame(14, 'foo\r\n'), frame(15, 'shutdown\r\n')]],
   ['the sequence number and reserved field are ignored', [frame(16, 'version\r\n', 1), frame(17, 'version\r\n', 0, 1, 9)]],
   ['quit alone: a bare header, 0 datagrams', [frame(18, 'quit\r\n'), frame(19, 'version\r\n')]],
-  ['quit skips the rest of the datagram', [frame(20, 'version\r\nquit\r\nversion\r\n')]],
+  ['quit skips the rest of the datagram', [frame(20, 'version\r\nquit\r\nversion\r\n'), frame(34, 'quit\r\nversion\r\n'), frame(35, 'quit\n')]],
+  ['QUIT is no command', [frame(36, 'QUIT\r\n')]],
   ['noreply, then a get, in one datagram (one response)', [frame(21, 'set nr 0 0 1 noreply\r\ny\r\nget nr\r\n')]],
   ['a line cut off at the end of the datagram is dropped', [frame(25, 'get k1'), frame(26, '\r\n')]],
   ['binary version, then text on the same socket', [
@@ -209,10 +210,12 @@ test('no reply, as memcached: short, header-only and multi-datagram requests, no
     frame(31, 'version\r\n', 0, 2),
     frame(32, 'version\r\n', 0, 0),
     frame(33, 'set q 0 0 1 noreply\r\nz\r\n'),
+    // a line too long: the session ends, without a bare header (only `quit` gets one)
+    frame(37, 'a'.repeat(3000)),
   ]
   const r = await both(requests, true)
-  assert.equal(r.memcached.map((d) => d.length), [0, 0, 0, 0, 0])
-  assert.equal(r.ferrocached.map((d) => d.length), [0, 0, 0, 0, 0])
+  assert.equal(r.memcached.map((d) => d.length), [0, 0, 0, 0, 0, 0])
+  assert.equal(r.ferrocached.map((d) => d.length), [0, 0, 0, 0, 0, 0])
 })
 
 test('a value cut off at the end of a datagram: dropped here, memcached eats the next datagram with it', async () => {
@@ -281,6 +284,13 @@ test('libmemcached over UDP: memccp stores a file, memcslap sets keys', async ()
   const sets = Number(/STAT cmd_set (\d+)/.exec(stats)?.[1]) - before
   assert.ok(sets > 0 && sets <= 20, `memcslap's sets arrived: ${sets}`)
   c.close()
+})
+
+// last on these servers: their UDP sessions skip the next megabyte of datagrams
+test('a value over the item size limit is skipped across the following datagrams, as memcached', async () => {
+  const r = await both([frame(60, `set huge 0 0 1048577\r\n${'h'.repeat(100)}`), frame(61, 'version\r\n')], true)
+  assert.equal(r.memcached.map((d) => d.length), [0, 0])
+  assert.equal(r.ferrocached.map((d) => d.length), [0, 0])
 })
 
 test('command line: -U without -p puts TCP on the same port, as memcached', async () => {

@@ -32,6 +32,9 @@ const MAX_QUEUED = 1024
 
 const EMPTY = Buffer.alloc(0)
 
+/** A datagram that starts with a text `quit`. */
+const QUIT = /^quit(\r?\n| )/
+
 export interface UdpListenerOptions {
   /** Where to bind: the interface and its port (0 picks a free one). */
   host: string
@@ -176,9 +179,9 @@ export class UdpListener {
       }
       if (state & STATE_WATCH_DATA) this.opts.onWatchData()
       if (state & STATE_CLOSE) {
-        // `quit`: memcached answers one alone with a bare header (0 datagrams follow) and
-        // skips the rest of the datagram
-        if (typeof out === 'number') this.sendMessage(EMPTY, requestId, d)
+        // the rest of the datagram is skipped; a `quit` first gets a bare header (0
+        // datagrams follow) from memcached, a line too long or a bad request nothing
+        if (typeof out === 'number' && QUIT.test(input.subarray(0, 6).toString('latin1'))) this.sendMessage(EMPTY, requestId, d)
         this.replaceSession(kind)
         if (state & STATE_SHUTDOWN) this.opts.onShutdown()
         return this.next()
