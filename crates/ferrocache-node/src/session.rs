@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use ferrocache_core::Store;
 use ferrocache_protocol::watch::CloseReason;
-use ferrocache_protocol::{ConnEntry, Control, Protocols, ServerInfo, Session, Users};
+use ferrocache_protocol::{ConnEntry, Control, Limits, Protocols, ServerInfo, Session, Users};
 use napi::bindgen_prelude::{Buffer, Object, ToNapiValue};
 use napi::{sys, Env, Error, JsValue, Result, Status};
 use napi_derive::napi;
@@ -29,6 +29,20 @@ const COPY_REPLY_MAX: usize = 64 * 1024;
 /// `pending`) until JS has written the replies out and calls `feed` again: a pipeline of
 /// `get`s for large items cannot make one call allocate gigabytes.
 const REPLY_BUDGET: usize = 4 << 20;
+
+/// Replies one call may leave unsent (the kernel did not take them, or there is no
+/// descriptor to send on: TLS) before the rest of the input waits. A client that does not
+/// read holds about this much plus one item, whatever it asked for.
+const UNSENT_BUDGET: usize = 1 << 20;
+
+/// Replies the session produces per `feed` of a slice (its `Limits::max_reply`): between
+/// feeds the replies memcached would have written out go to the socket, so a client that
+/// stops reading is noticed before a whole budget is built for it.
+const FEED_REPLY: usize = 256 << 10;
+
+/// An idle connection keeps reply and held-back buffers up to this capacity; larger ones
+/// (a multiget's megabytes) are given back once their bytes are out.
+const KEEP_CAPACITY: usize = 64 * 1024;
 
 /// Input is executed in slices so the budget is checked between them. The first slice of
 /// a call is small: its reply is at most its requests times the largest item (256 bytes
@@ -294,6 +308,8 @@ struct Conn {
     /// `conn_close` was logged already (at `quit`, as memcached closes then).
     close_logged: bool,
     out: Vec<u8>,
+    /// Bytes of `out` already sent on the descriptor during `run`.
+    sent: usize,
     /// Input received but not yet executed because the reply budget ran out.
     pending: Vec<u8>,
     control: Control,
@@ -301,9 +317,13 @@ struct Conn {
 
 impl Conn {
     /// Runs the complete requests of the held-back input followed by `input`; the replies
-    /// are left in `out`.
-    fn run(&mut self, input: &[u8]) {
+    /// are left in `out`, those before `sent` already sent on `fd` (when it is >= 0): what
+    /// memcached would have written out by then goes as soon as a slice's replies reach
+    /// FEED_REPLY, and once the kernel stops taking them (the client is not reading) or
+    /// UNSENT_BUDGET is left unsent, the rest of the input waits.
+    fn run(&mut self, input: &[u8], fd: i32) {
         self.out.clear();
+        self.sent = 0;
         let Some(session) = self.session.as_mut() else {
             self.control = Control::Close;
             return;
@@ -332,7 +352,12 @@ impl Conn {
         }
         let mut at = 0;
         let mut slice = FIRST_SLICE;
-        while self.control == Control::Continue && at < data.len() && self.out.len() < REPLY_BUDGET
+        // a feed that stopped at the session's budget continues with the next slice, or
+        // with nothing once the input is used up
+        while self.control == Control::Continue
+            && (at < data.len() || session.held_back())
+            && self.out.len() < REPLY_BUDGET
+            && self.out.len() - self.sent < UNSENT_BUDGET
         {
             let end = (at + slice).min(data.len());
             let before = self.out.len();
@@ -341,8 +366,14 @@ impl Conn {
                 slice = (slice * 4).min(MAX_SLICE);
             }
             at = end;
-            if self.control != Control::Continue || self.out.len() >= REPLY_BUDGET {
-                break;
+            // the kernel not taking all of it: the client is behind, build no more now
+            let ready = session.written_out().min(self.out.len());
+            if fd >= 0 && ready - self.sent >= FEED_REPLY {
+                let n = send_direct(fd, &self.out[self.sent..ready]);
+                self.sent += n;
+                if self.sent < ready {
+                    break;
+                }
             }
         }
         if matches!(self.control, Control::Continue | Control::Snapshot) && at < data.len() {
@@ -360,12 +391,23 @@ impl Conn {
         }
     }
 
-    /// Sends the replies on `fd` when it is given (>= 0); returns how many bytes went.
-    fn send(&self, fd: i32) -> usize {
-        if fd >= 0 && !self.out.is_empty() {
-            send_direct(fd, &self.out)
-        } else {
-            0
+    /// Sends the replies not sent yet on `fd` when it is given (>= 0); returns how many
+    /// bytes of `out` have gone.
+    fn send(&mut self, fd: i32) -> usize {
+        if fd >= 0 && self.sent < self.out.len() {
+            self.sent += send_direct(fd, &self.out[self.sent..]);
+        }
+        self.sent
+    }
+
+    /// After the replies went out (or were copied for JS): buffers grown by a large reply
+    /// or a large held-back input are not kept by an idle connection.
+    fn shrink(&mut self) {
+        if self.out.capacity() > KEEP_CAPACITY {
+            self.out = Vec::new();
+        }
+        if self.pending.is_empty() && self.pending.capacity() > KEEP_CAPACITY {
+            self.pending = Vec::new();
         }
     }
 
@@ -388,7 +430,11 @@ impl Conn {
             return Ok(value);
         }
         self.out.drain(..sent);
+        // the Buffer keeps the allocation while the client is not reading: not the spare
+        // half a doubling growth left
+        self.out.shrink_to_fit();
         let owned: Buffer = std::mem::take(&mut self.out).into();
+        self.sent = 0;
         unsafe { Buffer::to_napi_value(env, owned) }
     }
 
@@ -497,7 +543,11 @@ impl NativeSession {
                 opened,
             },
         );
-        let mut session = Session::new(store, info.inner.clone());
+        let limits = Limits {
+            max_reply: FEED_REPLY,
+            ..Limits::default()
+        };
+        let mut session = Session::with_limits(store, info.inner.clone(), limits);
         session.set_fd(fd);
         let conn = Rc::new(RefCell::new(Conn {
             session: Some(session),
@@ -508,6 +558,7 @@ impl NativeSession {
             fd,
             close_logged: false,
             out: Vec::new(),
+            sent: 0,
             pending: Vec::new(),
             control: Control::Continue,
         }));
@@ -545,12 +596,16 @@ impl NativeSession {
     #[napi(ts_return_type = "Buffer | null")]
     pub fn feed(&self, env: Env, input: &[u8], fd: Option<i32>) -> Result<Option<JsReply>> {
         let mut conn = self.conn.borrow_mut();
-        conn.run(input);
-        let sent = conn.send(fd.unwrap_or(-1));
+        let fd = fd.unwrap_or(-1);
+        conn.run(input, fd);
+        let sent = conn.send(fd);
         if sent == conn.out.len() {
+            conn.shrink();
             return Ok(None);
         }
-        Ok(Some(JsReply(conn.rest(env.raw(), sent)?)))
+        let reply = conn.rest(env.raw(), sent)?;
+        conn.shrink();
+        Ok(Some(JsReply(reply)))
     }
 
     /// What to do after the last `feed`, in one call: bit 1 close the connection once the
@@ -718,14 +773,17 @@ unsafe fn session_feed_inner(
         unsafe { std::slice::from_raw_parts(data as *const u8, length as usize) }
     };
     let mut conn = conn.borrow_mut();
-    conn.run(input);
+    conn.run(input, fd);
     let sent = conn.send(fd);
     if sent == conn.out.len() {
+        conn.shrink();
         let mut out = ptr::null_mut();
         check(unsafe { sys::napi_create_uint32(env, conn.state(), &mut out) })?;
         return Ok(out);
     }
-    conn.rest(env, sent)
+    let reply = conn.rest(env, sent)?;
+    conn.shrink();
+    Ok(reply)
 }
 
 /// Adds `sessionFeed` to the module's exports (typed in `src/server/connection.ts`).

@@ -311,6 +311,14 @@ impl<S: Storage> Session<S> {
         out.len() - self.reply_start >= self.limits.max_reply
     }
 
+    /// How much of `out` memcached would have written to the socket by now: replies up to
+    /// its last write-out point of the current read (see [`Session::feed`]). A caller may
+    /// send that much before the read ends; a later hang-up or a multiget's overlong key
+    /// in the same read never takes back replies before it.
+    pub fn written_out(&self) -> usize {
+        self.sent
+    }
+
     /// Bytes held back waiting for the rest of a request.
     pub fn buffered(&self) -> usize {
         self.buf.len()

@@ -1,0 +1,115 @@
+// Memory a connection holds for its replies, against ferrocached processes (RSS from
+// /proc): connections that once fetched megabytes and now sit idle, and many clients that
+// pipeline gets of big items and never read. Every loop is bounded in count and time.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { RawConn } from './helpers/raw'
+import { rssKiB, sleep, spawnOwned, startFerrocached, stopChild, type Running } from './helpers/servers'
+
+const MiB = 1024
+
+/** Stores `size` bytes under `key` on a new connection. */
+async function store(port: number, key: string, size: number): Promise<void> {
+  const c = await RawConn.open(port)
+  try {
+    c.send(`set ${key} 0 0 ${size}\r\n${'v'.repeat(size)}\r\n`)
+    assert.is(await c.until('\r\n'), 'STORED\r\n')
+  } finally {
+    c.close()
+  }
+}
+
+/** Whether the server still answers a new client at once. */
+async function serves(port: number): Promise<void> {
+  const c = await RawConn.open(port)
+  try {
+    c.send('version\r\n')
+    assert.is(await c.until('\r\n'), 'VERSION 1.6.18\r\n')
+  } finally {
+    c.close()
+  }
+}
+
+async function withServer(args: string[], body: (fc: Running) => Promise<void>): Promise<void> {
+  const fc = await startFerrocached(args)
+  try {
+    await body(fc)
+  } finally {
+    await fc.stop()
+  }
+}
+
+test('40 idle connections that each read a 5 MB multiget keep no reply buffer', () =>
+  withServer([], async (fc) => {
+    await store(fc.port, 'big', 1_000_000)
+    const before = rssKiB(fc.child.pid!)
+    const conns: RawConn[] = []
+    try {
+      for (let i = 0; i < 40; i++) {
+        const c = await RawConn.open(fc.port)
+        conns.push(c)
+        c.send('get big big big big big\r\n')
+        const reply = await c.atLeast(5 * 1_000_023 + 5, 10_000)
+        assert.is(reply.length, 5 * 1_000_023 + 5, `connection ${i} got every value`)
+      }
+      await sleep(300)
+      const grown = rssKiB(fc.child.pid!) - before
+      // was up to +4.7 MiB per connection (the reply buffer's capacity, kept until it closed)
+      assert.ok(grown < 60 * MiB, `RSS grew by ${grown >> 10} MiB for 40 idle connections`)
+    } finally {
+      for (const c of conns) c.close()
+    }
+  }),
+)
+
+/**
+ * `clients` connections that each send `request` `times` over and never read, from a
+ * python3 child: its sockets have a 4 KiB receive buffer (node's cannot be set), so the
+ * kernel cannot absorb the replies for them. Resolves once all is sent; `stop` ends it.
+ */
+async function hogs(port: number, clients: number, request: string, times: number): Promise<{ stop: () => Promise<void> }> {
+  const script = [
+    'import socket, sys, time',
+    'socks = []',
+    `for i in range(${clients}):`,
+    '    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)',
+    `    s.connect(("127.0.0.1", ${port})); s.settimeout(10)`,
+    `    s.sendall(${JSON.stringify(request)}.encode() * ${times}); socks.append(s)`,
+    'print("sent", flush=True)',
+    'sys.stdin.read()',
+  ].join('\n')
+  const child = spawnOwned('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const stop = (): Promise<void> => stopChild(child, 'SIGKILL')
+  const sent = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 20_000)
+    child.stdout!.on('data', () => {
+      clearTimeout(timer)
+      resolve(true)
+    })
+    child.on('exit', () => resolve(false))
+  })
+  if (!sent) {
+    await stop()
+    throw new Error('the hog clients could not send their requests')
+  }
+  return { stop }
+}
+
+test('60 clients pipelining gets of a 100 KB item and never reading hold little each', () =>
+  withServer([], async (fc) => {
+    await store(fc.port, 'item', 100_000)
+    const before = rssKiB(fc.child.pid!)
+    const clients = await hogs(fc.port, 60, 'get item\r\n', 2000)
+    try {
+      await sleep(1_000)
+      const grown = rssKiB(fc.child.pid!) - before
+      // was +5.4 MiB per client (a 4 MiB reply budget each); now about one feed's replies
+      assert.ok(grown < 160 * MiB, `RSS grew by ${grown >> 10} MiB for 60 clients that do not read`)
+      await serves(fc.port)
+    } finally {
+      await clients.stop()
+    }
+  }),
+)
+
+test.run()
