@@ -28,7 +28,7 @@ export interface CacheOptions<E extends Encoding = Encoding> extends CachePersis
   slabAutomove?: boolean
   /** The hash table's first size, 2^`hashPower` slots of 8 bytes split between the shards
    * (memcached's `-o hashpower`, 12 to 32; default 2^12 slots per shard). The memory is
-   * mapped lazily; a table larger than the machine's memory and swap is refused. */
+   * mapped lazily; on Linux a table larger than the machine's RAM and swap is refused. */
   hashPower?: number
   /** Grow the hash table once 3/4 full (default true). `false` is memcached's
    * `-o no_hashexpand`: it keeps its size until 15/16 full (a slot holds one item, so it

@@ -33,8 +33,8 @@ pub struct Config {
     /// Initial size of the whole store's hash table as a power of two (memcached's
     /// `-o hashpower`): 2^N slots of 8 bytes in all, split evenly between the shards (each
     /// gets 2^(N - log2 shards), at least 2^4). `None` (default): 2^12 slots per shard, 2^15
-    /// with 8 shards. 4 to 32; more than the machine's memory and swap is refused when the
-    /// store is built. The memory is mapped lazily: only slots written become resident.
+    /// with 8 shards. 4 to 32; more than the machine's RAM and swap (Linux) is refused when
+    /// the store is built. The memory is mapped lazily: only slots written become resident.
     pub hash_power: Option<u8>,
     /// Tables grow once 3/4 full (default). `false` is memcached's `-o no_hashexpand`: a
     /// table keeps its size until 15/16 full; a slot holds one item, so past that it grows

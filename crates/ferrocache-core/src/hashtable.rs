@@ -36,7 +36,7 @@ const MAX_SLOTS: u64 = 1 << 32;
 
 /// A table's length after growing from `len`: a quarter more, in whole cache lines of slots.
 fn grown(len: usize) -> usize {
-    ((len + len / 4).div_ceil(8) * 8).min(MAX_SLOTS as usize)
+    ((len + len / 4).div_ceil(8) * 8).min(usize::try_from(MAX_SLOTS).unwrap_or(usize::MAX))
 }
 
 /// How full a table may get before it grows, in sixteenths: 3/4 normally, 15/16 with
