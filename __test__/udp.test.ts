@@ -206,11 +206,11 @@ function marked(reply: Buffer, binary: boolean, ownMn: number): boolean {
 /**
  * The randomized differential test's text request streams (helpers/diffgen.ts), each write
  * one datagram with an end mark: the replies' payloads, normalised, per datagram. Left out:
- * binary requests (memcached drops the rest of a datagram after some failed ones, see
- * docs/protocol.md; a binary datagram is compared above), requests that may cut a value off (`risky`: a wrong length; they differ by design, see
- * below), CAS-quoting ones (they need each server's CAS values), and `quit`: after one,
- * memcached 1.6.18 runs every later datagram only up to its first `get`/`gets`/`gat`/
- * `gats`/`mn` (docs/protocol.md "UDP").
+ * requests that may cut a value off (`risky`: a wrong length; they differ by design, see
+ * below), CAS-quoting ones (they need each server's CAS values), `quit` and binary
+ * requests: after a `quit` or a binary protocol error memcached 1.6.18 runs every later
+ * datagram only up to its first write-out (docs/protocol.md "UDP"); binary datagrams are
+ * compared one by one above.
  */
 async function randomRun(port: number, seed: number): Promise<string[]> {
   const c = await UdpClient.open(port)
