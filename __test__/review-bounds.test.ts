@@ -1,6 +1,7 @@
 // Memory a connection holds for its replies, against ferrocached processes (RSS from
 // /proc): connections that once fetched megabytes and now sit idle, and many clients that
-// pipeline gets of big items and never read. Every loop is bounded in count and time.
+// pipeline gets of big items and never read, and an `lru_crawler metadump` whose dump is
+// larger than the replies a connection may queue. Every loop is bounded in count and time.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { RawConn } from './helpers/raw'
@@ -108,6 +109,59 @@ test('60 clients pipelining gets of a 100 KB item and never reading hold little 
       await serves(fc.port)
     } finally {
       await clients.stop()
+    }
+  }),
+)
+
+test('lru_crawler metadump of 120 000 items with long keys: built as it is read, the reader gets every line', () =>
+  withServer(['-m', '64'], async (fc) => {
+    // 240 '%' each: 720 bytes percent-encoded, so the dump (~100 MB) is well past the
+    // 64 MiB of queued replies that drops a connection
+    const items = 120_000
+    const filler = await RawConn.open(fc.port)
+    try {
+      for (let from = 0; from < items; from += 10_000) {
+        let batch = ''
+        for (let i = from; i < from + 10_000; i++) batch += `set ${String(i).padStart(8, '0')}${'%'.repeat(240)} 0 0 1 noreply\r\nx\r\n`
+        filler.send(batch)
+      }
+      filler.send('mn\r\n')
+      assert.is(await filler.until('MN\r\n', 30_000), 'MN\r\n')
+    } finally {
+      filler.close()
+    }
+    const before = rssKiB(fc.child.pid!)
+    const reader = await RawConn.open(fc.port)
+    try {
+      let bytes = 0
+      let lines = 0
+      let tail = ''
+      let peak = 0
+      const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(fc.child.pid!))), 20)
+      let timer: NodeJS.Timeout | undefined
+      // counted as it arrives (RawConn would keep all 100 MB)
+      reader.socket.removeAllListeners('data')
+      const ended = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), 30_000)
+        reader.socket.on('data', (d: Buffer) => {
+          bytes += d.length
+          for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) lines++
+          tail = (tail + d.toString('latin1', Math.max(0, d.length - 16))).slice(-16)
+          if (tail.endsWith('END\r\nMN\r\n')) resolve(true)
+        })
+        reader.socket.on('close', () => resolve(false))
+      })
+      reader.send('lru_crawler metadump all\r\nmn\r\n')
+      const done = await ended
+      clearTimeout(timer)
+      clearInterval(sampler)
+      assert.ok(done, `the dump ended (got ${bytes} bytes, ${lines} lines)`)
+      assert.is(lines, items + 2, 'one line per item, then END and MN')
+      const grown = Math.max(peak, rssKiB(fc.child.pid!)) - before
+      // was the whole dump at once (+150 MiB, and the client dropped at 64 MiB queued)
+      assert.ok(grown < 48 * MiB, `RSS grew by ${grown >> 10} MiB during the dump`)
+    } finally {
+      reader.close()
     }
   }),
 )

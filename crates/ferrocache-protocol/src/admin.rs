@@ -100,15 +100,38 @@ fn class_list(arg: &[u8]) -> Option<[bool; MAX_CLASSES]> {
 }
 
 /// `lru_crawler …` (no noreply form: a trailing `noreply` is an extra token, `ERROR`).
-pub(crate) fn lru_crawler<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+/// False when a `metadump` reached the reply budget: the next feed resumes it.
+pub(crate) fn lru_crawler<S: Storage>(
+    s: &mut Session<S>,
+    t: &Tokens<'_>,
+    out: &mut Vec<u8>,
+) -> bool {
+    if let Some((classes, cursor)) = s.dump_resume.take() {
+        // the dump this line began, stopped at the budget: its checks were passed
+        return crate::stats::metadump(s, classes, cursor, out);
+    }
     let Some(store) = s.store.admin() else {
         // the dump needs no crawler of the engine's
         if t.count() == 4 && t.get(1) == b"metadump" {
             return metadump(s, t.get(2), out);
         }
-        return reply(out, false, b"ERROR");
+        reply(out, false, b"ERROR");
+        return true;
     };
     let enabled = store.runtime_settings().lru_crawler;
+    if (t.count(), t.get(1)) == (4, b"metadump".as_slice()) {
+        if !enabled {
+            reply(out, false, b"CLIENT_ERROR lru crawler disabled");
+            return true;
+        }
+        return metadump(s, t.get(2), out);
+    }
+    crawler_command(store, enabled, t, out);
+    true
+}
+
+/// The `lru_crawler` subcommands other than `metadump`.
+fn crawler_command(store: &dyn Admin, enabled: bool, t: &Tokens<'_>, out: &mut Vec<u8>) {
     match (t.count(), t.get(1)) {
         (4, b"crawl") => {
             if !enabled {
@@ -127,12 +150,6 @@ pub(crate) fn lru_crawler<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut 
                 CrawlStart::Started => reply(out, false, b"OK"),
                 CrawlStart::Busy => reply(out, false, b"BUSY currently processing crawler request"),
             }
-        }
-        (4, b"metadump") => {
-            if !enabled {
-                return reply(out, false, b"CLIENT_ERROR lru crawler disabled");
-            }
-            metadump(s, t.get(2), out)
         }
         (4, b"tocrawl") => match parse_u32(t.get(2)) {
             Some(n) => {
@@ -168,18 +185,21 @@ pub(crate) fn lru_crawler<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut 
 
 /// `lru_crawler metadump all|hash|<class list>`. memcached hands the connection to its
 /// crawler thread for the dump, which it refuses behind any earlier request of the same
-/// read, quiet ones too (`mn` and the other write-out points clear them).
-fn metadump<S: Storage>(s: &Session<S>, arg: &[u8], out: &mut Vec<u8>) {
+/// read, quiet ones too (`mn` and the other write-out points clear them). False when the
+/// dump reached the reply budget (see [`crate::stats::metadump`]).
+fn metadump<S: Storage>(s: &mut Session<S>, arg: &[u8], out: &mut Vec<u8>) -> bool {
     if !s.info.switches.dump_on() {
         // `-X`, checked after `lru crawler disabled`, before the pipelining check
-        return reply(out, false, b"ERROR metadump not allowed");
+        reply(out, false, b"ERROR metadump not allowed");
+        return true;
     }
     if s.behind_earlier_requests(out) {
-        return reply(
+        reply(
             out,
             false,
             b"ERROR cannot pipeline other commands before metadump",
         );
+        return true;
     }
     // `hash` (memcached walks the hash table instead of the LRUs): every item
     let list = if arg == b"hash" {
@@ -190,8 +210,9 @@ fn metadump<S: Storage>(s: &Session<S>, arg: &[u8], out: &mut Vec<u8>) {
     match list {
         None => reply(out, false, b"BADCLASS invalid class id"),
         Some(c) if !c.contains(&true) => reply(out, false, b"NOTSTARTED no items to crawl"),
-        Some(c) => crate::stats::metadump(s, &c, out),
+        Some(c) => return crate::stats::metadump(s, Box::new(c), VisitCursor::default(), out),
     }
+    true
 }
 
 /// `lru tune|mode|temp_ttl …` (3 tokens at least, checked by the caller), as memcached's

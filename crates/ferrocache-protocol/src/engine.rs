@@ -67,6 +67,21 @@ impl Storage for Store {
             self.visit_shard(shard, &mut f);
         }
     }
+    fn visit_batch(
+        &self,
+        cursor: &mut VisitCursor,
+        max_items: usize,
+        f: impl FnMut(&ItemView<'_>),
+    ) -> bool {
+        let shards = self.shard_count();
+        if cursor.shard < shards
+            && self.visit_shard_batch(cursor.shard, &mut cursor.within, max_items, f)
+        {
+            cursor.shard += 1;
+            cursor.within = ShardCursor::default();
+        }
+        cursor.shard >= shards
+    }
     fn visit_cold(&self, id: u32, max: usize, f: impl FnMut(&ItemView<'_>) -> bool) {
         Store::visit_cold(self, id, max, f)
     }

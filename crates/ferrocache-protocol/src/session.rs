@@ -144,6 +144,9 @@ pub struct Session<S: Storage> {
     /// Where a multiget that reached the reply budget resumes: the byte offset of its next
     /// key in the request line (which stays first in the buffer).
     pub(crate) get_resume: Option<usize>,
+    /// Where an `lru_crawler metadump` that reached the reply budget resumes: its classes
+    /// and the walk's cursor (its request line stays first in the buffer).
+    pub(crate) dump_resume: Option<(Box<[bool; 64]>, crate::storage::VisitCursor)>,
     /// Bytes of `buf`'s capacity charged to the server-wide in-flight budget.
     charged: usize,
     /// The connection's descriptor, as the `watch` log shows it (`cfd=`); -1 unknown.
@@ -177,6 +180,7 @@ impl<S: Storage> Session<S> {
             reply_start: 0,
             held: false,
             get_resume: None,
+            dump_resume: None,
             charged: 0,
             cfd: -1,
             watcher: None,

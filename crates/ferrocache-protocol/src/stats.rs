@@ -445,11 +445,45 @@ fn cachedump<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b"END\r\n");
 }
 
+/// Items a metadump walks between checks of the reply budget (a line is at most about
+/// 850 bytes: a 250-byte key percent-encoded, then the fields).
+const DUMP_BATCH: usize = 256;
+
 /// `lru_crawler metadump`'s lines for the items of the marked classes (memcached's ids,
-/// parsed in `admin.rs`): one line per item, memcached's format.
-pub(crate) fn metadump<S: Storage>(s: &Session<S>, classes: &[bool; 64], out: &mut Vec<u8>) {
+/// parsed in `admin.rs`) from `cursor` on: one line per item, memcached's format, then
+/// `END`. The walk goes in short steps (one shard lock hold each) and stops once the
+/// replies of this feed pass the session's budget: then it returns false and the session
+/// keeps the cursor, so a dump of millions of items is built a budget at a time as the
+/// client reads it (memcached's crawler writes it out through a small buffer).
+pub(crate) fn metadump<S: Storage>(
+    s: &mut Session<S>,
+    classes: Box<[bool; 64]>,
+    mut cursor: VisitCursor,
+    out: &mut Vec<u8>,
+) -> bool {
+    let start = out.len();
+    loop {
+        let done = metadump_lines(s, &classes, &mut cursor, out);
+        if done {
+            out.extend_from_slice(b"END\r\n");
+            return true;
+        }
+        if out.len() > start && s.over_budget(out) {
+            s.dump_resume = Some((classes, cursor));
+            return false;
+        }
+    }
+}
+
+/// One step of [`metadump`]: the lines of about DUMP_BATCH items; true once the walk is done.
+fn metadump_lines<S: Storage>(
+    s: &Session<S>,
+    classes: &[bool; 64],
+    cursor: &mut VisitCursor,
+    out: &mut Vec<u8>,
+) -> bool {
     let now = s.store.now() as u64;
-    s.store.visit(|it| {
+    s.store.visit_batch(cursor, DUMP_BATCH, |it| {
         let size = item_total_size(it.key.len(), it.value.len(), it.flags);
         let cls = s.store.slab_class(size);
         if !classes[cls as usize % 64] {
@@ -483,6 +517,5 @@ pub(crate) fn metadump<S: Storage>(s: &Session<S>, classes: &[bool; 64], out: &m
         out.extend_from_slice(b" size=");
         push_u64(out, size as u64);
         out.push(b'\n');
-    });
-    out.extend_from_slice(b"END\r\n");
+    })
 }

@@ -8,9 +8,18 @@ use std::sync::Arc;
 
 pub use ferrocache_core::{
     ArithRequest, ArithStatus, CrawlStart, DeleteRequest, DeleteStatus, GetOptions, ItemView,
-    Reassign, RuntimeSettings, SlabClassStats, Stats, StoreError, StoreMode, StoreOutcome,
-    StoreRequest, StoreStatus,
+    Reassign, RuntimeSettings, ShardCursor, SlabClassStats, Stats, StoreError, StoreMode,
+    StoreOutcome, StoreRequest, StoreStatus,
 };
+
+/// Where a [`Storage::visit_batch`] walk continues; start with `VisitCursor::default()`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VisitCursor {
+    /// The shard being walked (engines without shards: 0 until done).
+    pub shard: usize,
+    /// Where that shard's walk continues.
+    pub within: ShardCursor,
+}
 
 /// Bytes memcached 1.6 adds to key and value for an item (header 48 + CAS 8); used to
 /// reproduce its "too large" boundary and the `size=` of `me`.
@@ -95,6 +104,23 @@ pub trait Storage {
     /// Calls `f` for every live item, without bumping them (`stats cachedump`,
     /// `lru_crawler metadump`).
     fn visit(&self, f: impl FnMut(&ItemView<'_>));
+
+    /// [`Storage::visit`] in steps: about `max_items` live items from `cursor` on, then
+    /// `true` once every item has been visited. A key not written during the walk is seen
+    /// exactly once. The default visits everything in the first step.
+    fn visit_batch(
+        &self,
+        cursor: &mut VisitCursor,
+        max_items: usize,
+        f: impl FnMut(&ItemView<'_>),
+    ) -> bool {
+        let _ = max_items;
+        if cursor.shard == 0 {
+            self.visit(f);
+            cursor.shard = 1;
+        }
+        true
+    }
 
     /// What `stats cachedump` lists: at most `max` live items of slab class `id` in the
     /// COLD LRU segment, newest first, without those stored with a base64 key; `f` returns
@@ -196,6 +222,14 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn visit(&self, f: impl FnMut(&ItemView<'_>)) {
         (**self).visit(f)
+    }
+    fn visit_batch(
+        &self,
+        cursor: &mut VisitCursor,
+        max_items: usize,
+        f: impl FnMut(&ItemView<'_>),
+    ) -> bool {
+        (**self).visit_batch(cursor, max_items, f)
     }
     fn visit_cold(&self, id: u32, max: usize, f: impl FnMut(&ItemView<'_>) -> bool) {
         (**self).visit_cold(id, max, f)

@@ -208,8 +208,11 @@ fn run<S: Storage>(
             Step::Done(line_end)
         }
         b"lru_crawler" => {
-            crate::admin::lru_crawler(s, t, out);
-            Step::Done(line_end)
+            if crate::admin::lru_crawler(s, t, out) {
+                Step::Done(line_end)
+            } else {
+                Step::Yield
+            }
         }
         b"slabs" => {
             crate::admin::slabs(s, t, out);
