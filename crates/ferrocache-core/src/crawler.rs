@@ -14,10 +14,14 @@
 //! those classes only (at most `tocrawl` checked per class), run by the thread (at once
 //! by the caller when there is none), and `sleep` is the pause between two lock holds of
 //! the thread's walks.
+//!
+//! While a system-event sink listens (`watch sysevents`, [`crate::sysevent`]) the walk
+//! tallies each round's items per class and LRU segment and reports the round when it ends.
 
 use crate::config::Tunables;
 use crate::item::F_FETCHED;
 use crate::shard::{Core, Dead, Shard};
+use crate::sysevent::{CrawlRound, SysEvent};
 use parking_lot::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -56,6 +60,34 @@ pub(crate) struct CrawlState {
     pub requested: Mutex<Option<Vec<bool>>>,
     /// A requested crawl is running.
     active: AtomicBool,
+    /// The expiry walk's current round, tallied for `watch sysevents`.
+    round: Mutex<Round>,
+}
+
+/// One round of the expiry walk (every slot of every shard once), tallied per class and LRU
+/// segment while a system-event sink wants it ([`crate::sysevent`]).
+#[derive(Debug, Default)]
+struct Round {
+    /// Store second (`Ctx::rel`) the round started at.
+    started: u32,
+    /// A sink wanted events in every pass of the round so far: the counts are whole.
+    tallied: bool,
+    /// Items met and items reclaimed, per class and segment.
+    examined: Vec<[u64; 4]>,
+    reclaimed: Vec<[u64; 4]>,
+}
+
+impl Round {
+    fn begin(&mut self, rel: u32, tallied: bool, classes: usize) {
+        self.started = rel;
+        self.tallied = tallied;
+        self.examined.clear();
+        self.reclaimed.clear();
+        if tallied {
+            self.examined.resize(classes, [0; 4]);
+            self.reclaimed.resize(classes, [0; 4]);
+        }
+    }
 }
 
 /// Requested crawls one background pass runs at most (requests keep coming: the rest wait
@@ -147,13 +179,21 @@ impl Core {
     /// The background expiry walk: up to [`CRAWL_SLOTS_PER_PASS`] hash slots from where the
     /// last pass stopped, [`CRAWL_BATCH`] per lock hold, unlinking dead items; when a
     /// shard's walk completes its LRUs are juggled and its hash table helped to grow.
+    /// A round that ends is reported to the system-event sinks ([`Core::report_round`]).
     fn expiry_walk(&self, paced: bool) {
         let n = self.shards.len();
         let mut cursor = self.crawl_cursor.lock();
+        let mut round = self.crawl.round.lock();
+        // one relaxed load while nobody listens; counted only if someone did all round
+        let tally = self.sysevents.wanted();
         let (mut si, mut pos) = *cursor;
         if (si, pos) == (0, 0) {
             self.crawl.starts.fetch_add(1, Relaxed);
+            round.begin(self.ctx().rel, tally, self.classes.len());
+        } else if !tally {
+            round.tallied = false;
         }
+        let mut ended = None;
         self.crawl.running.store(true, Relaxed);
         let mut budget = CRAWL_SLOTS_PER_PASS;
         let mut finished_shards = 0;
@@ -167,6 +207,14 @@ impl Core {
                 si = (si + 1) % n;
                 pos = 0;
                 finished_shards += 1;
+                if si == 0 {
+                    // the round ended; the next one starts here
+                    let next = std::mem::take(&mut *round);
+                    if next.tallied {
+                        ended = Some((next, ctx.rel));
+                    }
+                    round.begin(ctx.rel, tally, self.classes.len());
+                }
                 continue;
             }
             batch.clear();
@@ -175,7 +223,15 @@ impl Core {
             for &h in &batch {
                 let c = s.class_of(h);
                 s.cs[c].crawler_items_checked += 1;
-                reclaim_if_dead(self, s, &ctx, h, c, Reaper::Walk);
+                if round.tallied {
+                    let seg = s.mem.item(h).seg();
+                    round.examined[c][seg] += 1;
+                    if reclaim_if_dead(self, s, &ctx, h, c, Reaper::Walk) {
+                        round.reclaimed[c][seg] += 1;
+                    }
+                } else {
+                    reclaim_if_dead(self, s, &ctx, h, c, Reaper::Walk);
+                }
             }
             drop(guard);
             if !self.pause(paced) {
@@ -183,11 +239,43 @@ impl Core {
             }
         }
         *cursor = (si, pos);
+        drop(round);
         // a walk that did not come round yet is still running
         self.crawl.running.store(
             (si, pos) != (0, 0) || self.crawl.requested.lock().is_some(),
             Relaxed,
         );
+        if let Some((r, end)) = ended {
+            // the next round began in this pass, or begins with the next one
+            let next_run = match (si, pos) != (0, 0) {
+                true => Some(0),
+                false => self.config.background.then_some(INTERVAL.as_secs() as u32),
+            };
+            drop(cursor);
+            self.report_round(&r, end, next_run);
+        }
+    }
+
+    /// One `Crawl` event per class and segment the ended round met items of, ordered as
+    /// memcached writes its status lines (every class's HOT, then WARM, COLD, TEMP).
+    fn report_round(&self, r: &Round, end: u32, next_run: Option<u32>) {
+        for lru in 0..4 {
+            for (c, examined) in r.examined.iter().enumerate() {
+                if examined[lru] == 0 {
+                    continue;
+                }
+                let round = CrawlRound {
+                    class_id: c as u32 + 1,
+                    lru,
+                    since_run: 0,
+                    next_run,
+                    elapsed: end.saturating_sub(r.started),
+                    examined: examined[lru],
+                    reclaimed: r.reclaimed[c][lru],
+                };
+                self.sysevents.notify(&SysEvent::Crawl(round));
+            }
+        }
     }
 
     /// Queues a crawl of the classes marked in `classes` (index 0 = memcached's class 1),
@@ -277,7 +365,7 @@ enum Reaper {
     Requested,
 }
 
-/// Unlinks item `h` (class `c`) when it is expired or flushed. Counted as memcached counts
+/// Unlinks item `h` (class `c`) when it is expired or flushed (`true` then). Counted as memcached counts
 /// it: the crawler's (`crawler_reclaimed`, and `expired_unfetched` for an expired item
 /// never read), except a flushed item met by the background walk, which stands in for
 /// memcached's LRU maintainer: it reaps flushed items at the LRU tails within a fraction
@@ -291,10 +379,10 @@ fn reclaim_if_dead(
     h: u32,
     c: usize,
     by: Reaper,
-) {
+) -> bool {
     let it = s.mem.item(h);
     let Some(dead) = ctx.dead(it) else {
-        return;
+        return false;
     };
     let cs = &mut s.cs[c];
     if dead == Dead::Flushed && by == Reaper::Walk {
@@ -309,6 +397,7 @@ fn reclaim_if_dead(
         }
     }
     s.unlink_item(core, h);
+    true
 }
 
 /// The background thread; dropping it stops and joins it.

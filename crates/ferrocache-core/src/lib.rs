@@ -33,6 +33,7 @@ mod slab;
 pub mod snapshot;
 pub mod stats;
 mod store;
+pub mod sysevent;
 
 pub use clock::Clock;
 pub use config::Config;

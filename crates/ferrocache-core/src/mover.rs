@@ -14,7 +14,8 @@
 //!   while another class has a page's worth of free chunks, or did not evict and holds much
 //!   older items (or had no sets and items no younger), one of its pages moves to the
 //!   evicting class.
-//!   So memory follows the value-size mix instead of calcifying. In mode 2 (memcached's
+//!   So memory follows the value-size mix instead of calcifying. Each such move is a
+//!   system event ([`crate::sysevent`], `watch sysevents`). In mode 2 (memcached's
 //!   aggressive `slab_automove=2`) every class that evicted during the window takes a page
 //!   from any class with two or more, whatever their ages;
 //! - [`Core::reassign`]: `slabs reassign <src> <dst>`, one page now, as memcached's
@@ -27,6 +28,7 @@ use crate::hashtable::hash_key;
 use crate::item::NIL;
 use crate::lru::{COLD, HOT, WARM};
 use crate::shard::{Core, Shard};
+use crate::sysevent::SysEvent;
 use crate::ConfigError;
 use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -432,9 +434,21 @@ impl Core {
                 .max()
                 .map(|(_, _, _, d)| d);
             let Some(donor) = donor else { return };
-            if !self.move_page(Some(donor), Some(receiver)) {
+            let moved = {
+                let mut guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
+                if self.alloc.lock().can_grow() {
+                    return; // a page came free meanwhile: the receiver takes that one
+                }
+                self.move_one_page(&mut guards, Some(donor), Some(receiver))
+            };
+            if !moved {
                 return;
             }
+            // memcached logs its `slab_automove=1` moves (`watch sysevents`)
+            self.sysevents.notify(&SysEvent::SlabMove {
+                src: donor as u32 + 1,
+                dst: receiver as u32 + 1,
+            });
             pages[donor] -= 1;
             free[donor] = free[donor].saturating_sub(self.classes.per_page[donor] as u64);
         }

@@ -194,6 +194,9 @@ pub(crate) struct Core {
     pub journal: OnceLock<Arc<dyn Journal>>,
     /// Who hears about evictions (`watch evictions`); none = one relaxed load each.
     pub evictions: crate::eviction::EvictionHooks,
+    /// Who hears about the background work (`watch sysevents`); none = one relaxed load
+    /// per background pass.
+    pub sysevents: crate::sysevent::SysEventHooks,
 }
 
 pub(crate) struct Shards {
@@ -269,6 +272,7 @@ impl Shards {
             wake: Arc::new((Mutex::new(false), Condvar::new())),
             journal: OnceLock::new(),
             evictions: Default::default(),
+            sysevents: Default::default(),
             classes,
             config,
         });

@@ -380,6 +380,16 @@ impl Store {
         self.inner.core().evictions.add(sink)
     }
 
+    /// Registers `sink` to hear about the background work from now on: expiry-walk rounds
+    /// and automove page moves (see [`crate::sysevent`]); false if it was registered
+    /// already. The store keeps only a weak reference, as for eviction sinks.
+    pub fn add_sysevent_sink(
+        &self,
+        sink: std::sync::Weak<dyn crate::sysevent::SysEventSink>,
+    ) -> bool {
+        self.inner.core().sysevents.add(sink)
+    }
+
     /// Whether writes may be acknowledged now: `false` while the append-only log cannot
     /// write (see [`crate::journal::Journal::accepting`]). Servers check it before a write.
     pub fn accepting_writes(&self) -> bool {

@@ -59,6 +59,10 @@ impl Storage for Store {
         let weak: std::sync::Weak<crate::info::ServerInfo> = std::sync::Arc::downgrade(info);
         self.add_eviction_sink(weak);
     }
+    fn log_sysevents(&self, info: &std::sync::Arc<crate::info::ServerInfo>) {
+        let weak: std::sync::Weak<crate::info::ServerInfo> = std::sync::Arc::downgrade(info);
+        self.add_sysevent_sink(weak);
+    }
     fn admin(&self) -> Option<&dyn Admin> {
         Some(self)
     }

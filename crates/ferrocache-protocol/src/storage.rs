@@ -173,6 +173,14 @@ pub trait Storage {
     fn log_evictions(&self, info: &Arc<crate::info::ServerInfo>) {
         let _ = info;
     }
+
+    /// A watcher asked for `watch sysevents`: have the engine report its background work
+    /// (expiry-walk rounds, automove page moves) to `info`'s log from now on (once per
+    /// server). An engine without a system-event hook ignores the call: such watchers
+    /// then see no lines.
+    fn log_sysevents(&self, info: &Arc<crate::info::ServerInfo>) {
+        let _ = info;
+    }
 }
 
 impl<T: Storage + ?Sized> Storage for Arc<T> {
@@ -248,5 +256,8 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn log_evictions(&self, info: &Arc<crate::info::ServerInfo>) {
         (**self).log_evictions(info)
+    }
+    fn log_sysevents(&self, info: &Arc<crate::info::ServerInfo>) {
+        (**self).log_sysevents(info)
     }
 }

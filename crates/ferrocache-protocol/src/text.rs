@@ -681,6 +681,9 @@ fn watch<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
             if flags & crate::watch::EVICTIONS != 0 {
                 s.store.log_evictions(&s.info);
             }
+            if flags & crate::watch::SYSEVENTS != 0 {
+                s.store.log_sysevents(&s.info);
+            }
             s.watcher = Some(id)
         }
         None => reply(out, noreply, b"WATCHER_TOO_MANY log watcher limit reached"),

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use ferrocache_core::eviction::{Eviction, EvictionSink};
+use ferrocache_core::sysevent::{SysEvent, SysEventSink, LRU_NAMES};
 
 use crate::storage::{item_total_size, GetOptions, ItemView, Storage, StoreMode, StoreStatus};
 
@@ -28,6 +29,10 @@ pub const CONNEVENTS: u32 = 1 << 2;
 /// `watch evictions`: every item the LRU evicts (`eviction`), through the engine's
 /// eviction hook ([`crate::storage::Storage::log_evictions`]).
 pub const EVICTIONS: u32 = 1 << 4;
+/// `watch sysevents`: the engine's background work, through its system-event hook
+/// ([`crate::storage::Storage::log_sysevents`]): a round of the expiry walk per class and
+/// LRU (`lru_crawler`), an automove page move (`slab_move`).
+pub const SYSEVENTS: u32 = 1 << 5;
 /// Filters memcached 1.6.18 accepts that log nothing in it either (`rawcmds`, and the
 /// proxy's three in a build without the proxy): accepted, never matched by an event.
 const SILENT: u32 = 1 << 3;
@@ -40,8 +45,8 @@ pub const WATCHER_BUF: usize = 256 * 1024;
 const SKIP_ROOM: usize = 128;
 
 /// The filter bits for the words after `watch`, memcached's way: no word means fetchers;
-/// an unknown word (`sysevents` and `deletions` among them here, see
-/// `docs/protocol.md`) refuses the whole command. `None` = answer `ERROR`.
+/// an unknown word (`deletions`, a later memcached's, among them) refuses the whole
+/// command. `None` = answer `ERROR`.
 pub fn parse_filters<'a>(words: impl IntoIterator<Item = &'a [u8]>) -> Option<u32> {
     let mut flags = 0;
     let mut any = false;
@@ -52,6 +57,7 @@ pub fn parse_filters<'a>(words: impl IntoIterator<Item = &'a [u8]>) -> Option<u3
             b"mutations" => MUTATIONS,
             b"connevents" => CONNEVENTS,
             b"evictions" => EVICTIONS,
+            b"sysevents" => SYSEVENTS,
             b"rawcmds" | b"proxyreqs" | b"proxyevents" | b"proxyuser" => SILENT,
             _ => return None,
         };
@@ -457,6 +463,38 @@ impl Logger {
         });
     }
 
+    /// `type=lru_crawler` (a round of the expiry walk, for one class and LRU segment) or
+    /// `type=slab_move` (an automove page move), with memcached's field names; the
+    /// fields ferrocache has no figure for are left out (see `docs/protocol.md`).
+    pub fn sysevent(&self, e: &SysEvent) {
+        self.log(SYSEVENTS, |line| match e {
+            SysEvent::Crawl(r) => {
+                push_fmt(
+                    line,
+                    format_args!(
+                        "type=lru_crawler crawler={} lru={} since_run={}",
+                        r.class_id,
+                        LRU_NAMES[r.lru & 3],
+                        r.since_run
+                    ),
+                );
+                if let Some(next) = r.next_run {
+                    push_fmt(line, format_args!(" next_run={next}"));
+                }
+                push_fmt(
+                    line,
+                    format_args!(
+                        " elapsed={} examined={} reclaimed={}\n",
+                        r.elapsed, r.examined, r.reclaimed
+                    ),
+                );
+            }
+            SysEvent::SlabMove { src, dst } => {
+                push_fmt(line, format_args!("type=slab_move src={src} dst={dst}\n"));
+            }
+        });
+    }
+
     /// `type=conn_new` / `type=conn_close` for a TCP client at `addr` (the server's
     /// `tcp:1.2.3.4:5` / `tcp6:[::1]:5` form); `close` is `None` for a new connection.
     pub fn conn_event(&self, addr: &str, cfd: i32, close: Option<CloseReason>) {
@@ -536,6 +574,18 @@ impl EvictionSink for crate::info::ServerInfo {
     }
 }
 
+/// The engine's system-event hook feeds the server's log: registered by
+/// [`crate::storage::Storage::log_sysevents`] when a watcher asks for `sysevents`; called
+/// from the engine's background thread.
+impl SysEventSink for crate::info::ServerInfo {
+    fn wants_sysevents(&self) -> bool {
+        self.watch.wants(SYSEVENTS)
+    }
+    fn sysevent(&self, e: &SysEvent) {
+        self.watch.sysevent(e);
+    }
+}
+
 fn push_fmt(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = out.write_fmt(args);
@@ -596,7 +646,11 @@ mod tests {
         );
         assert_eq!(parse_filters([&b"rawcmds"[..]]), Some(SILENT));
         assert_eq!(parse_filters([&b"evictions"[..]]), Some(EVICTIONS));
-        for bad in [&b"deletions"[..], b"sysevents", b"FETCHERS", b"noreply"] {
+        assert_eq!(
+            parse_filters([&b"sysevents"[..], b"fetchers"]),
+            Some(SYSEVENTS | FETCHERS)
+        );
+        for bad in [&b"deletions"[..], b"SYSEVENTS", b"FETCHERS", b"noreply"] {
             assert_eq!(parse_filters([&b"fetchers"[..], bad]), None);
         }
     }
@@ -657,6 +711,44 @@ mod tests {
         assert_eq!(gids, [2, 3, 4, 5, 6]);
         let s = l.stats();
         assert_eq!((s.worker_written, s.watcher_sent, s.watchers), (5, 5, 1));
+    }
+
+    #[test]
+    fn sysevent_lines_have_memcached_field_names() {
+        use ferrocache_core::sysevent::CrawlRound;
+        let l = Logger::new(0);
+        let fetch = l.add_watcher(FETCHERS).unwrap();
+        let sys = l.add_watcher(SYSEVENTS | FETCHERS).unwrap();
+        let mut round = CrawlRound {
+            class_id: 3,
+            lru: 2,
+            since_run: 0,
+            next_run: Some(1),
+            elapsed: 4,
+            examined: 120,
+            reclaimed: 7,
+        };
+        l.sysevent(&SysEvent::Crawl(round));
+        round.next_run = None;
+        round.lru = 3;
+        l.sysevent(&SysEvent::Crawl(round));
+        l.sysevent(&SysEvent::SlabMove { src: 12, dst: 5 });
+        l.item_get(b"k", Lookup::NotFound, 9);
+        let text = lines(&l, sys);
+        let got: Vec<&str> = text.strip_prefix("OK\r\n").unwrap().lines().collect();
+        assert_eq!(
+            got.iter().map(|x| body(x)).collect::<Vec<_>>(),
+            [
+                "type=lru_crawler crawler=3 lru=cold since_run=0 next_run=1 elapsed=4 examined=120 reclaimed=7",
+                "type=lru_crawler crawler=3 lru=temp since_run=0 elapsed=4 examined=120 reclaimed=7",
+                "type=slab_move src=12 dst=5",
+                "type=item_get key=k status=not_found clsid=0 cfd=9 size=0",
+            ]
+        );
+        // a fetchers-only watcher sees none of them
+        let other = lines(&l, fetch);
+        assert_eq!(other.matches("type=").count(), 1);
+        assert!(other.contains("type=item_get"));
     }
 
     #[test]

@@ -237,6 +237,52 @@ fn refused_filters_answer_error_and_noreply_silences_it() {
 }
 
 #[test]
+fn sysevents_show_the_crawler_rounds_and_mix_with_other_filters() {
+    let clock = ferrocache_core::Clock::manual(1_700_000_000);
+    let store = Arc::new(
+        Store::new(
+            Config::default()
+                .shards(1)
+                .background(false)
+                .clock(clock.clone()),
+        )
+        .unwrap(),
+    );
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    // accepted alone and with other filters, as memcached 1.6.18
+    let (mut sys, mut both, mut fetch) = (
+        Session::new(store.clone(), info.clone()),
+        Session::new(store.clone(), info.clone()),
+        Session::new(store.clone(), info.clone()),
+    );
+    assert_eq!(feed(&mut sys, b"watch sysevents\r\n"), b"");
+    assert_eq!(feed(&mut both, b"watch sysevents fetchers\r\n"), b"");
+    assert_eq!(feed(&mut fetch, b"watch fetchers\r\n"), b"");
+    let ids = [sys.watcher(), both.watcher(), fetch.watcher()].map(Option::unwrap);
+    for id in ids {
+        assert_eq!(lines(&info, id), ["OK\r"]);
+    }
+    let mut c = Session::new(store.clone(), info.clone());
+    c.set_fd(7);
+    feed(
+        &mut c,
+        b"set a 0 5 1 noreply\r\na\r\nset b 0 0 1 noreply\r\nb\r\n",
+    );
+    clock.advance(10);
+    store.maintain();
+    // one round of the expiry walk: class 1's two items, in COLD (HOT holds 20% of a
+    // class), one expired; no background thread, so no next_run
+    let round = "type=lru_crawler crawler=1 lru=cold since_run=0 elapsed=0 examined=2 reclaimed=1";
+    assert_eq!(lines(&info, ids[0]), [round]);
+    let get = |k: &str| format!("type=item_get key={k} status=not_found clsid=0 cfd=7 size=0");
+    assert_eq!(
+        lines(&info, ids[1]),
+        [get("a"), get("b"), round.to_string()]
+    );
+    assert_eq!(lines(&info, ids[2]), [get("a"), get("b")]);
+}
+
+#[test]
 fn the_twenty_first_watcher_is_refused_and_stays_a_client() {
     let (store, info) = server();
     let mut watchers: Vec<_> = (0..20)
