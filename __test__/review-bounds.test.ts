@@ -1,7 +1,8 @@
 // Memory a connection holds for its replies, against ferrocached processes (RSS from
 // /proc): connections that once fetched megabytes and now sit idle, and many clients that
-// pipeline gets of big items and never read, and an `lru_crawler metadump` whose dump is
-// larger than the replies a connection may queue. Every loop is bounded in count and time.
+// pipeline gets of big items and never read, clients that send `psync` and never read the
+// full sync, and an `lru_crawler metadump` whose dump is larger than the replies a
+// connection may queue. Every loop is bounded in count and time.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { RawConn } from './helpers/raw'
@@ -106,6 +107,36 @@ test('60 clients pipelining gets of a 100 KB item and never reading hold little 
       const grown = rssKiB(fc.child.pid!) - before
       // was +5.4 MiB per client (a 4 MiB reply budget each); now about one feed's replies
       assert.ok(grown < 160 * MiB, `RSS grew by ${grown >> 10} MiB for 60 clients that do not read`)
+      await serves(fc.port)
+    } finally {
+      await clients.stop()
+    }
+  }),
+)
+
+test('40 clients that send psync and never read: each replica link holds about a chunk', () =>
+  withServer(['-m', '64'], async (fc) => {
+    // 40 MB of items: a full sync's snapshot is far past what a link may queue
+    const filler = await RawConn.open(fc.port)
+    try {
+      const value = 'v'.repeat(1000)
+      for (let from = 0; from < 40_000; from += 5_000) {
+        let batch = ''
+        for (let i = from; i < from + 5_000; i++) batch += `set k${i} 0 0 1000 noreply\r\n${value}\r\n`
+        filler.send(batch)
+      }
+      filler.send('mn\r\n')
+      assert.is(await filler.until('MN\r\n', 30_000), 'MN\r\n')
+    } finally {
+      filler.close()
+    }
+    const before = rssKiB(fc.child.pid!)
+    const clients = await hogs(fc.port, 40, 'psync ? 0\r\n', 1)
+    try {
+      await sleep(2_000)
+      const grown = rssKiB(fc.child.pid!) - before
+      // was +5 MiB per link (4 MiB queued before waiting for 'drain')
+      assert.ok(grown < 140 * MiB, `RSS grew by ${grown >> 10} MiB for 40 replica links that do not read`)
       await serves(fc.port)
     } finally {
       await clients.stop()

@@ -7,10 +7,14 @@ import { native } from '../native'
 import { divertReads } from '../server/connection'
 import type { Logger } from '../server/logger'
 
-/** Stop filling the socket past this many queued bytes; 'drain' resumes. */
-const HIGH_WATER = 4 << 20
 /** Bytes taken from the backlog or the snapshot per call. */
 const CHUNK = 256 << 10
+/**
+ * Stop filling the socket past this many queued bytes; 'drain' resumes. One chunk: any
+ * client may send `psync`, and a link whose peer does not read holds about this much
+ * plus a chunk (at 4 MiB, 50 such links held +248 MB).
+ */
+const HIGH_WATER = CHUNK
 /** A line from the replica longer than this is not an acknowledgement: the link is dropped. */
 const MAX_ACK_LINE = 256
 
