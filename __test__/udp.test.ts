@@ -12,6 +12,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseCommandLine } from '../src/cli/options'
 import { createServer } from '../src/server'
+import { readReplyMessages } from '../src/server/udp-framing'
 import { binaryPacket, normalise } from './helpers/corpus'
 import { generate } from './helpers/diffgen'
 import { writesOf } from './helpers/diffrun'
@@ -258,6 +259,16 @@ const SAME_BYTES: Array<[string, Buffer[]]> = [
   ['version', [frame(0x1234, 'version\r\n')]],
   ['get, hit', [frame(7, 'get k1\r\n')]],
   ['get, miss', [frame(8, 'get nope\r\n')]],
+  // multi-key reads: a message per key's response object, a bare header first when the
+  // first key misses, END on the last key's
+  ['get, hit miss hit', [frame(41, 'get k1 nope k2\r\n')]],
+  ['get, miss hit', [frame(42, 'get nope k1\r\n')]],
+  ['get, hit miss', [frame(44, 'get k1 nope\r\n')]],
+  ['get, miss miss', [frame(45, 'get nope nope\r\n')]],
+  ['get, miss miss hit miss, spaces doubled', [frame(46, 'get  nope nope  k1 nope\n')]],
+  ['gat, miss hit', [frame(47, 'gat 0 nope k2\r\n')]],
+  ['two gets in one datagram', [frame(48, 'get nope k1\r\nget k2 nope\r\n')]],
+  ['a 20-key get of 5000-byte items', [frame(43, `get ${'big '.repeat(20)}\r\n`)]],
   ['a reply of 4 datagrams (1392 payload bytes each but the last)', [frame(0xfffe, 'get big\r\n')]],
   ['meta get of the large item', [frame(9, 'mg big v f\r\n')]],
   ['a 60000-byte set in one datagram, then its 44-datagram reply', [frame(10, `set s60 0 0 60000\r\n${'y'.repeat(60000)}\r\n`), frame(11, 'mg s60 v\r\n')]],
@@ -308,13 +319,8 @@ test('a value cut off at the end of a datagram: dropped here, memcached eats the
   assert.equal(show(r.ferrocached.flat()), ['0017000000010000 15 "ERROR\\r\\n"', '0018000000010000 13 "END\\r\\n"'])
 })
 
-test('several responses in one datagram: the same bytes, framed as one message', async () => {
-  const requests = [
-    frame(40, 'set a 1 0 1\r\nx\r\nget a\r\n'),
-    frame(41, 'get k1 nope k2\r\n'),
-    frame(42, 'get nope k1\r\n'),
-    frame(43, `get ${'big '.repeat(20)}\r\n`),
-  ]
+test('other requests with several responses in one datagram: the same bytes, framed as one message', async () => {
+  const requests = [frame(40, 'set a 1 0 1\r\nx\r\nget a\r\n'), frame(41, 'version\r\nget k1 k2\r\n'), frame(42, 'delete nope\r\nget nope k1\r\n')]
   const r = await both(requests)
   for (let i = 0; i < requests.length; i++) {
     assert.is(payload(r.ferrocached[i]!), payload(r.memcached[i]!))
@@ -402,6 +408,28 @@ test('command line: -U with logins is refused as memcached refuses it (exit 64)'
   assert.is(m.code, 64)
   assert.is(f.code, 64)
   assert.ok(f.stderr.includes(m.stderr.trim()), `${f.stderr} / ${m.stderr}`)
+})
+
+test('framing of text reads: a message per key\'s response object, else null (one message)', () => {
+  const messages = (request: string, reply: string): string[] | null =>
+    readReplyMessages(Buffer.from(request, 'latin1'), Buffer.from(reply, 'latin1'))?.map((m) => m.toString('latin1')) ?? null
+  assert.equal(messages('get a\r\n', 'END\r\n'), ['END\r\n'])
+  assert.equal(messages('get a b\r\n', 'VALUE a 0 1\r\nx\r\nEND\r\n'), ['VALUE a 0 1\r\nx\r\n', 'END\r\n'])
+  assert.equal(messages('gets x a\n', 'VALUE a 0 2 7\r\nxy\r\nEND\r\n'), ['', 'VALUE a 0 2 7\r\nxy\r\nEND\r\n'])
+  // a value holding what looks like a VALUE line is skipped by its length
+  assert.equal(messages('get a b\r\n', 'VALUE a 0 16\r\nVALUE b 0 1\r\nz\r\n\r\nEND\r\n'), ['VALUE a 0 16\r\nVALUE b 0 1\r\nz\r\n\r\n', 'END\r\n'])
+  for (const [request, reply] of [
+    ['get a\r\nversion\r\n', 'END\r\nVERSION 1.6.18\r\n'],
+    ['get a', 'END\r\n'],
+    ['get\r\n', 'ERROR\r\n'],
+    ['GET a\r\n', 'ERROR\r\n'],
+    [`get ${'k'.repeat(251)}\r\n`, 'CLIENT_ERROR bad command line format\r\n'],
+    ['gat abc a\r\n', 'CLIENT_ERROR invalid exptime argument\r\n'],
+    ['get a\r\n', 'VALUE a 0 5\r\nxy\r\nEND\r\n'],
+    ['get a\r\n', 'END\r\nEND\r\n'],
+  ]) {
+    assert.is(messages(request!, reply!), null, JSON.stringify(request))
+  }
 })
 
 test('command line: -U 0 is off, -U N sets the UDP port (and TCP without -p), -s turns it off', () => {

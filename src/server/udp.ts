@@ -1,9 +1,10 @@
 // memcached's UDP protocol (-U): each datagram starts with an 8-byte frame header (request
 // id, sequence number, datagram count, reserved) and carries whole requests. Its payload
 // goes to a protocol session in one native call, as a TCP read does; the replies go back
-// split into datagrams of at most 1400 bytes, each with the header. A datagram stands
-// alone: a request it cuts off is dropped, not continued by the next datagram, and its
-// first byte says its protocol (0x80: binary), whatever earlier datagrams spoke.
+// split into datagrams of at most 1400 bytes, each with the header (the replies to text
+// reads one message per key, as memcached: udp-framing.ts). A datagram stands alone: a
+// request it cuts off is dropped, not continued by the next datagram, and its first byte
+// says its protocol (0x80: binary), whatever earlier datagrams spoke.
 import dgram from 'node:dgram'
 import { isIPv6 } from 'node:net'
 import {
@@ -18,6 +19,7 @@ import {
   type ProtocolSession,
 } from './connection'
 import type { Logger } from './logger'
+import { readReplyMessages } from './udp-framing'
 
 /** The frame header before every request and reply datagram. */
 export const UDP_HEADER_SIZE = 8
@@ -31,6 +33,9 @@ const MAX_DATAGRAMS = 0xffff
 const MAX_QUEUED = 1024
 
 const EMPTY = Buffer.alloc(0)
+
+/** `g`: how a datagram of text reads (`get`, `gets`, `gat`, `gats`) starts. */
+const LOWER_G = 0x67
 
 /** A datagram that starts with a text `quit`. */
 const QUIT = /^quit(\r?\n| )/
@@ -175,7 +180,10 @@ export class UdpListener {
       }
       if (typeof out !== 'number' && sent < this.opts.maxReplyBytes) {
         sent += out.length
-        this.sendMessage(out, requestId, d)
+        // a datagram of text reads answered whole: framed per key as memcached frames it
+        const reads = feedInput[0] === LOWER_G && !(state & STATE_PENDING) ? readReplyMessages(feedInput.subarray(0, feedLength), out) : null
+        if (reads === null) this.sendMessage(out, requestId, d)
+        else for (const message of reads) this.sendMessage(message, requestId, d)
       }
       if (state & STATE_WATCH_DATA) this.opts.onWatchData()
       if (state & STATE_CLOSE) {
