@@ -23,6 +23,9 @@ export const TOO_MANY_CONNECTIONS = 'ERROR Too many open connections\r\n'
 /** The least room for partial requests of all connections together (see setInflightLimit). */
 const INFLIGHT_FLOOR = 64 * 1024 * 1024
 
+/** How often log lines the engine's background thread wrote are sent to watchers. */
+const WATCH_POLL_MS = 100
+
 /** ferrocache's own version, logged at start. */
 const VERSION = (require('../../package.json') as { version: string }).version
 
@@ -53,6 +56,12 @@ export class FerrocacheServer extends EventEmitter {
   private readonly connections = new Set<Connection>()
   /** Connections that sent `watch` (memcached's log stream). */
   private readonly watchers = new Set<Connection>()
+  /**
+   * While watchers exist: writes the lines the engine's background thread logged (`watch
+   * sysevents`), which no request's batch flushes (memcached's logger thread writes on its
+   * own passes too).
+   */
+  private watchPoll: NodeJS.Timeout | undefined
   private readonly log: Logger
   private closing: Promise<void> | undefined
   /** Set while closing: resolves the close once the last connection is gone. */
@@ -348,10 +357,17 @@ export class FerrocacheServer extends EventEmitter {
       onClose: (c) => {
         this.connections.delete(c)
         this.watchers.delete(c)
+        if (this.watchers.size === 0) {
+          clearInterval(this.watchPoll)
+          this.watchPoll = undefined
+        }
         this.flushWatchers()
         this.whenIdle?.()
       },
-      onWatcher: (c) => this.watchers.add(c),
+      onWatcher: (c) => {
+        this.watchers.add(c)
+        this.watchPoll ??= setInterval(() => this.flushWatchers(), WATCH_POLL_MS).unref()
+      },
       onWatchData: () => this.flushWatchers(),
     })
     this.connections.add(conn)
@@ -419,6 +435,7 @@ export class FerrocacheServer extends EventEmitter {
       this.log.info({ connections: this.connections.size }, 'closing')
       clearInterval(this.verbosityTimer)
       clearInterval(this.idleSweep)
+      clearInterval(this.watchPoll)
       for (const udp of this.udpListeners) void udp.close()
       void this.metrics?.close()
       this.replication.close()
