@@ -30,7 +30,7 @@ const UDP_DATA_SIZE = UDP_MAX_PAYLOAD_SIZE - UDP_HEADER_SIZE
 /** The datagram count is 16 bits; memcached caps it there. */
 const MAX_DATAGRAMS = 0xffff
 /** Datagrams kept while a `snapshot` request is answered; later ones are dropped, as a full socket buffer would. */
-const MAX_QUEUED = 1024
+const MAX_QUEUED = 256
 
 const EMPTY = Buffer.alloc(0)
 
@@ -94,7 +94,10 @@ export class UdpListener {
     this.log = opts.logger
     this.socket = dgram.createSocket({ type: isIPv6(opts.host) ? 'udp6' : 'udp4' })
     this.socket.on('message', (msg, rinfo) => this.receive({ msg, port: rinfo.port, address: rinfo.address }))
-    this.socket.on('error', (err) => this.log.warn({ err: err.message, udp: opts.host }, 'udp socket error'))
+    // (a bind error is bind()'s to report)
+    this.socket.on('error', (err) => {
+      if (this.addr !== '') this.log.warn({ err: err.message, udp: this.addr }, 'udp socket error')
+    })
   }
 
   /** Binds; resolves with the bound address (rejects if it cannot bind). */
