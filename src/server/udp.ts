@@ -1,10 +1,10 @@
 // memcached's UDP protocol (-U): each datagram starts with an 8-byte frame header (request
 // id, sequence number, datagram count, reserved) and carries whole requests. Its payload
 // goes to a protocol session in one native call, as a TCP read does; the replies go back
-// split into datagrams of at most 1400 bytes, each with the header (the replies to text
-// reads one message per key, as memcached: udp-framing.ts). A datagram stands alone: a
-// request it cuts off is dropped, not continued by the next datagram, and its first byte
-// says its protocol (0x80: binary), whatever earlier datagrams spoke.
+// split into datagrams of at most 1400 bytes, each with the header (text reads and binary
+// requests one message per response, as memcached: udp-framing.ts). A datagram stands
+// alone: a request it cuts off is dropped, not continued by the next datagram, and its
+// first byte says its protocol (0x80: binary), whatever earlier datagrams spoke.
 import dgram from 'node:dgram'
 import { isIPv6 } from 'node:net'
 import {
@@ -19,7 +19,7 @@ import {
   type ProtocolSession,
 } from './connection'
 import type { Logger } from './logger'
-import { readReplyMessages } from './udp-framing'
+import { replyMessages } from './udp-framing'
 
 /** The frame header before every request and reply datagram. */
 export const UDP_HEADER_SIZE = 8
@@ -34,9 +34,6 @@ const MAX_QUEUED = 256
 
 const EMPTY = Buffer.alloc(0)
 
-/** `g`: how a datagram of text reads (`get`, `gets`, `gat`, `gats`) starts. */
-const LOWER_G = 0x67
-
 /** A datagram that starts with a text `quit`. */
 const QUIT = /^quit(\r?\n| )/
 
@@ -48,6 +45,8 @@ export interface UdpListenerOptions {
   openSession: (addr: string) => ProtocolSession
   /** The replies to one datagram beyond which the rest are dropped. */
   maxReplyBytes: number
+  /** `-R`: memcached writes replies out after this many requests (plus one) of a datagram. */
+  reqsPerEvent: number
   logger: Logger
   /** A datagram sent `shutdown` (only reachable when the server enables it). */
   onShutdown: () => void
@@ -183,10 +182,10 @@ export class UdpListener {
       }
       if (typeof out !== 'number' && sent < this.opts.maxReplyBytes) {
         sent += out.length
-        // a datagram of text reads answered whole: framed per key as memcached frames it
-        const reads = feedInput[0] === LOWER_G && !(state & STATE_PENDING) ? readReplyMessages(feedInput.subarray(0, feedLength), out) : null
-        if (reads === null) this.sendMessage(out, requestId, d)
-        else for (const message of reads) this.sendMessage(message, requestId, d)
+        // text reads or binary requests answered whole: framed per response as memcached
+        const messages = feedLength > 0 && !(state & STATE_PENDING) ? replyMessages(feedInput.subarray(0, feedLength), out, this.opts.reqsPerEvent) : null
+        if (messages === null) this.sendMessage(out, requestId, d)
+        else for (const message of messages) this.sendMessage(message, requestId, d)
       }
       if (state & STATE_WATCH_DATA) this.opts.onWatchData()
       if (state & STATE_CLOSE) {
