@@ -40,9 +40,20 @@ const UNSENT_BUDGET: usize = 1 << 20;
 /// stops reading is noticed before a whole budget is built for it.
 const FEED_REPLY: usize = 256 << 10;
 
-/// An idle connection keeps reply and held-back buffers up to this capacity; larger ones
-/// (a multiget's megabytes) are given back once their bytes are out.
+/// An idle connection keeps a held-back input buffer up to this capacity; a larger one is
+/// given back once its bytes are used.
 const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// The reply buffer kept between calls (shared by this thread's connections, see
+/// REPLY_BUFFER) is given back when it grew past this.
+const KEEP_REPLY_CAPACITY: usize = 2 * REPLY_BUDGET;
+
+thread_local! {
+    /// The reply buffer of the call running now. A call's replies are all sent, copied or
+    /// handed to JS before it returns, so one buffer serves every connection of the thread:
+    /// an idle connection holds none, and a busy one does not grow a fresh one each call.
+    static REPLY_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Input is executed in slices so the budget is checked between them. The first slice of
 /// a call is small: its reply is at most its requests times the largest item (256 bytes
@@ -322,6 +333,7 @@ impl Conn {
     /// FEED_REPLY, and once the kernel stops taking them (the client is not reading) or
     /// UNSENT_BUDGET is left unsent, the rest of the input waits.
     fn run(&mut self, input: &[u8], fd: i32) {
+        self.out = REPLY_BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
         self.out.clear();
         self.sent = 0;
         let Some(session) = self.session.as_mut() else {
@@ -400,11 +412,19 @@ impl Conn {
         self.sent
     }
 
-    /// After the replies went out (or were copied for JS): buffers grown by a large reply
-    /// or a large held-back input are not kept by an idle connection.
+    /// After the replies went out (or were copied or handed to JS): the reply buffer goes
+    /// back to REPLY_BUFFER for the next call, and a large held-back input buffer is not
+    /// kept by an idle connection.
     fn shrink(&mut self) {
-        if self.out.capacity() > KEEP_CAPACITY {
-            self.out = Vec::new();
+        let mut out = std::mem::take(&mut self.out);
+        if out.capacity() <= KEEP_REPLY_CAPACITY {
+            out.clear();
+            REPLY_BUFFER.with(|b| {
+                let mut b = b.borrow_mut();
+                if out.capacity() > b.capacity() {
+                    *b = out;
+                }
+            });
         }
         if self.pending.is_empty() && self.pending.capacity() > KEEP_CAPACITY {
             self.pending = Vec::new();
