@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseCommandLine } from '../src/cli/options'
+import { parseCommandLine, type CliSettings } from '../src/cli/options'
 import { createServer } from '../src/server'
 import { readReplyMessages } from '../src/server/udp-framing'
 import { binaryPacket, normalise } from './helpers/corpus'
@@ -493,10 +493,10 @@ test('framing of text reads: a message per key\'s response object, else null (on
 })
 
 test('command line: -U 0 is off, -U N sets the UDP port (and TCP without -p), -s turns it off', () => {
-  const settings = (argv: string[], env: NodeJS.ProcessEnv = {}): Record<string, unknown> => {
+  const settings = (argv: string[], env: NodeJS.ProcessEnv = {}): CliSettings => {
     const c = parseCommandLine(argv, env)
-    assert.is(c.kind, 'run')
-    return (c as { settings: Record<string, unknown> }).settings
+    if (c.kind !== 'run') throw new Error(`${argv.join(' ')}: ${c.kind}`)
+    return c.settings
   }
   assert.is(settings(['-U', '0']).udpPort, undefined)
   assert.is(settings(['-U', '0']).port, 11211)
