@@ -2,11 +2,12 @@
 // /proc): connections that once fetched megabytes and now sit idle, and many clients that
 // pipeline gets of big items and never read, clients that send `psync` and never read the
 // full sync, and an `lru_crawler metadump` whose dump is larger than the replies a
-// connection may queue. Every loop is bounded in count and time.
+// connection may queue; and `-c` past the open-file limit, refused at start as memcached
+// refuses it. Every loop is bounded in count and time.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { RawConn } from './helpers/raw'
-import { rssKiB, sleep, spawnOwned, startFerrocached, stopChild, type Running } from './helpers/servers'
+import { BIN, freePort, MEMCACHED, rssKiB, run, sleep, spawnOwned, startFerrocached, stopChild, type Running } from './helpers/servers'
 
 const MiB = 1024
 
@@ -196,5 +197,32 @@ test('lru_crawler metadump of 120 000 items with long keys: built as it is read,
     }
   }),
 )
+
+/** `cmd args` in a shell whose open-file limit is 256: its exit code, or null if still running at 2.5 s. */
+async function underFileLimit(cmd: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const { code, stderr } = await run('/bin/sh', ['-c', 'ulimit -n 256 && exec "$0" "$@"', cmd, ...args], { ms: 2_500 })
+  return { code, stderr }
+}
+
+test('-c past an open-file limit that cannot be raised: memcached stops at start, and so does ferrocached', async () => {
+  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()])
+  const user = process.getuid?.() === 0 ? ['-u', 'root'] : []
+  const memcached = (port: number, conns: string): Promise<{ code: number | null; stderr: string }> =>
+    underFileLimit(MEMCACHED, ['-U', '0', '-l', '127.0.0.1', '-p', String(port), '-c', conns, ...user])
+  const ferrocached = (port: number, conns: string): Promise<{ code: number | null; stderr: string }> =>
+    underFileLimit(process.execPath, [BIN, '-p', String(port), '-c', conns])
+  const [mcOver, fcOver, mcUnder, fcUnder] = await Promise.all([
+    memcached(ports[0]!, '100000'),
+    ferrocached(ports[1]!, '100000'),
+    memcached(ports[2]!, '200'),
+    ferrocached(ports[3]!, '200'),
+  ])
+  // was: ferrocached started, then dropped connections past ~250 without a word
+  // (71 where the limit cannot be raised; with the privilege to raise it both run)
+  assert.is(fcOver.code, mcOver.code, `memcached: ${mcOver.stderr}; ferrocached: ${fcOver.stderr}`)
+  if (mcOver.code === 71) assert.is(fcOver.stderr, mcOver.stderr)
+  assert.is(mcUnder.code, null, `memcached -c 200 runs: ${mcUnder.stderr}`)
+  assert.is(fcUnder.code, null, `ferrocached -c 200 runs: ${fcUnder.stderr}`)
+})
 
 test.run()

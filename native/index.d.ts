@@ -492,6 +492,15 @@ export interface NativeSwitches {
 }
 
 /**
+ * Makes room for `connections` open sockets, as memcached's start does: when the
+ * open-file limit (`RLIMIT_NOFILE`) is lower, the soft and hard limits are raised to
+ * `connections` (as memcached sets them); false when that is refused (the hard limit
+ * needs privileges). With room already, the soft limit is raised towards the hard one
+ * for the process's own descriptors and nothing is refused. Always true off Unix.
+ */
+export declare function raiseFileLimit(connections: number): boolean
+
+/**
  * Makes `pool` this thread's read pool (internal to `Cache`; `src/scratch.ts` keeps it
  * alive until it passes the next one).
  */

@@ -3,6 +3,7 @@ import { SnapshotError } from '../persistence'
 import { createServer } from '../server'
 import { createLogger } from '../server/logger'
 import { readTlsFiles } from '../server/tls'
+import { FILE_LIMIT_EXIT, FILE_LIMIT_REFUSED, roomForConnections } from './file-limit'
 import { HELP } from './help'
 import { parseCommandLine, UsageError, type CliReplication, type CliSettings } from './options'
 import type { ReplicationOptions } from '../replication'
@@ -64,6 +65,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return
   }
   const s = command.settings
+  // -c: room for that many sockets, or stop (before -u and -d, as memcached)
+  if (!roomForConnections(s.connLimit)) {
+    process.stderr.write(`${FILE_LIMIT_REFUSED}\n`)
+    process.exitCode = FILE_LIMIT_EXIT
+    return
+  }
   // -u: an unknown user is fatal before anything is bound (or detached), as memcached
   const user = s.user === undefined ? undefined : lookUpUser(s.user)
   if (user === null) return usage(`can't find the user ${s.user} to switch to (-u/--user)`, 67)

@@ -4,6 +4,7 @@
 #![deny(clippy::all)]
 
 mod cache;
+mod limits;
 mod persist;
 mod replication;
 mod session;
