@@ -1,8 +1,8 @@
 // The remote cache: the embedded `Cache`'s Promise API (CacheLike) over one or many
 // memcached-protocol servers (ferrocached, memcached), or a proxy in front of them. Each
 // key goes to one server by ketama; requests are meta commands (one reply each, flags and
-// CAS in one round trip), or text commands (`protocol`, wire.ts), pipelined on a few
-// connections per server.
+// CAS in one round trip), text commands or binary packets (`protocol`, wire.ts, binary.ts),
+// pipelined on a few connections per server.
 import { checkRaw, encodeValue } from '../encoding'
 import { parseWrite, readEncoding, toU64, type Write } from '../options'
 import { delayToSeconds, requiredTtlToExptime } from '../ttl'
@@ -25,18 +25,21 @@ import { Continuum } from './ketama'
 import { checkKey } from './keys'
 import { ServerNode } from './node'
 import { parseClientOptions, type ClientOptions } from './options'
-import { ARITH, FOUND, GET, GETS, OK, STORE, StatsRequest, type Kind } from './requests'
+import { ARITH, FOUND, GET, GETS, OK, STORE, type Kind } from './requests'
 import { sumStats, toCacheStats } from './stats'
-import type { BatchResult, Reject, StoreMode, Wire } from './wire'
+import type { BatchResult, Bytes, Reject, StoreMode, Wire } from './wire'
 
-/** A request as `Connection.send` takes it: text, and for a store the value and the tail. */
-type Wired = [text: string, value?: RawValue, tail?: string]
+/** A request as `Connection.send` takes it: text (or a binary packet), and for a store the
+ * value and the tail. */
+type Wired = [text: Bytes, value?: RawValue, tail?: string]
 
 /** The requests of one server's share of a batch, and what reads their replies. */
 interface BatchPart {
   pending: Pending
   count: number
   request(j: number): Wired
+  /** What follows the requests (binary: the noop ending a batch of quiet requests). */
+  end?(): Bytes | undefined
 }
 
 function toArray<T>(items: Iterable<T>, name: string): T[] {
@@ -101,8 +104,8 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return this.#encoding as E
   }
 
-  /** The dialect spoken: `'meta'`, `'text'` or `'twemproxy'` (the `protocol` option). */
-  get protocol(): 'meta' | 'text' | 'twemproxy' {
+  /** The dialect spoken: `'meta'`, `'text'`, `'twemproxy'` or `'binary'` (the `protocol` option). */
+  get protocol(): 'meta' | 'text' | 'twemproxy' | 'binary' {
     return this.#wire.protocol
   }
 
@@ -157,7 +160,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   /** One request for `key`; the Promise settles with what `kind` reads from the reply. */
-  #one<T>(key: string, kind: Kind, encoding: Encoding, text: string, value?: RawValue, tail?: string, read = false): Promise<T> {
+  #one<T>(key: string, kind: Kind, encoding: Encoding, text: Bytes, value?: RawValue, tail?: string, read = false): Promise<T> {
     const node = read ? this.#readRoute(key) : this.#route(key)
     return new Promise<T>((resolve, reject) => {
       node.send(this.#wire.one(kind, Date.now() + this.#timeout, encoding, node.label, resolve as (v: unknown) => void, reject), text, value, tail)
@@ -208,6 +211,8 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
               if (j === 0) conn.send(p.pending, t, v, tail)
               else conn.sendMore(t, v, tail)
             }
+            const end = p.end?.()
+            if (end !== undefined) conn.sendMore(end)
           }),
       ),
     )
@@ -243,8 +248,15 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   #store(mode: StoreMode, key: string, value: unknown, options: WriteOptions | undefined, cas?: bigint): Promise<boolean> {
     const w = this.#write(options)
     checkKey(key)
+    const raw = encodeValue(value, w.encoding)
+    // A binary header's CAS 0 means "no CAS" (a plain set): token 0 cannot be sent. No
+    // item holds it (servers hand out CAS from 1), so the compare fails, as `ms … C0` does.
+    if (cas === 0n && this.#wire.binary) {
+      this.#route(key) // a closed client, or no live server, still rejects
+      return Promise.resolve(false)
+    }
     const [text, tail] = this.#wire.store(key, mode, w, cas)
-    return this.#one(key, STORE, w.encoding, text, encodeValue(value, w.encoding), tail)
+    return this.#one(key, STORE, w.encoding, text, raw, tail)
   }
 
   readonly #fetcher: Fetcher<E> = new Fetcher<E>(this)
@@ -273,9 +285,10 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
       count: indexes.length,
       request: (j) => {
         const i = indexes[j]!
-        const [text, tail] = this.#wire.store(keys[i]!, 'set', w, undefined)
+        const [text, tail] = this.#wire.batchStore(keys[i]!, w)
         return [text, values[i]!, tail]
       },
+      end: () => this.#wire.batchEnd(),
     }))
   }
 
@@ -336,7 +349,8 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     const results = await this.#batch(list, false, (indexes, deadline, server, resolve, reject) => ({
       pending: this.#wire.many(indexes.length, deadline, server, resolve, reject),
       count: indexes.length,
-      request: (j) => [this.#wire.delete(list[indexes[j]!]!)],
+      request: (j) => [this.#wire.batchDelete(list[indexes[j]!]!)],
+      end: () => this.#wire.batchEnd(),
     }))
     return results.reduce((n, r) => n + r.hits, 0)
   }
@@ -361,7 +375,8 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
       this.#live().map(
         (node) =>
           new Promise((resolve, reject) => {
-            node.send(this.#wire.one(OK, Date.now() + this.#timeout, 'buffer', node.label, resolve, reject), `flush_all ${seconds}\r\n`)
+            const request = this.#wire.flush(seconds)
+            node.send(this.#wire.one(OK, Date.now() + this.#timeout, 'buffer', node.label, resolve, reject), request)
           }),
       ),
     )
@@ -375,7 +390,8 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
       live.map(
         (node) =>
           new Promise<Map<string, string>>((resolve, reject) => {
-            node.send(new StatsRequest(Date.now() + this.#timeout, 3, node.label, resolve, reject), 'stats\r\nstats slabs\r\nstats items\r\n')
+            const { pending, request } = this.#wire.stats(Date.now() + this.#timeout, node.label, resolve, reject)
+            node.send(pending, request)
           }),
       ),
     )

@@ -6,8 +6,12 @@
 // queued behind it; so does a reply that is not the protocol (one that fits no request,
 // a value header with a bad byte count, a line that never ends), and the server's FIN.
 // With `tls` the socket is a TLS one; requests made during the handshake wait in it.
+// With `binary` (memcached's binary protocol) replies are packets framed by their
+// 24-byte headers instead of lines, and the login is SASL PLAIN.
 import net from 'node:net'
 import { hostPort } from './address'
+import { HEADER_BYTES, RESPONSE_MAGIC } from './binary-replies'
+import { saslLogin } from './binary'
 import { cacheError, type CacheError } from './errors'
 import { announcedBytes, MALFORMED, MAX_LINE_BYTES, NO_VALUE } from './framing'
 import { LoginReply, loginRequest, type Login } from './login'
@@ -17,7 +21,8 @@ import { connectTls, type TlsSettings } from './tls'
 export interface Pending {
   /** Epoch ms after which the request times out. */
   deadline: number
-  /** One reply line; for a `VA` or `VALUE` reply the value is `buf[start, end)`. Returns true when
+  /** One reply line; for a `VA` or `VALUE` reply the value is `buf[start, end)`. Binary: one
+   * response packet, `buf[start, end)` (header included), and `head` empty. Returns true when
    * this request has all its replies. Must not throw. */
   reply(head: string, buf: Buffer, start: number, end: number): boolean
   fail(err: Error): void
@@ -32,8 +37,10 @@ export interface ConnectionOptions {
   port: number
   connectTimeout: number
   timeout: number
-  /** Sent first, before any request: memcached's text login. */
+  /** Sent first, before any request: memcached's text login (binary: SASL PLAIN). */
   login?: Login
+  /** Speak memcached's binary protocol: requests are packets, replies framed by headers. */
+  binary: boolean
   /** Connect with TLS (the `tls` option). */
   tls?: TlsSettings
   /** The connection ended on its own (not through `close`). `failed` is false when an
@@ -44,6 +51,10 @@ export interface ConnectionOptions {
   /** Connected (and logged in, with `login`). */
   onConnect(conn: Connection): void
 }
+
+/** The largest binary response body taken: memcached's largest item (`-I` 1 GiB) and
+ * its header fields. A larger length is not the protocol. */
+const MAX_PACKET_BODY = 1024 * 1024 * 1024 + 64 * 1024
 
 const OUT_MIN = 16 * 1024
 /** Written buffers up to this size are kept for the next ticks' requests. */
@@ -112,9 +123,16 @@ export class Connection {
     this.#setRef(false)
     if (o.login !== undefined) {
       // First in the queue and in the first write; requests made meanwhile follow it.
-      const [text, value] = loginRequest(o.login)
-      const reply = new LoginReply(Date.now() + o.connectTimeout + o.timeout, o.login.username, this.#label, () => o.onConnect(this))
-      this.send(reply, text, value)
+      const deadline = Date.now() + o.connectTimeout + o.timeout
+      const loggedIn = () => o.onConnect(this)
+      if (o.binary) {
+        const { reply, requests } = saslLogin(o.login, deadline, this.#label, loggedIn)
+        this.send(reply, requests[0]!)
+        for (const r of requests.slice(1)) this.sendMore(r)
+      } else {
+        const [text, value] = loginRequest(o.login)
+        this.send(new LoginReply(deadline, o.login.username, this.#label, loggedIn), text, value)
+      }
     }
   }
 
@@ -128,8 +146,9 @@ export class Connection {
   }
 
   /** Queues `p` and writes its request: `text` alone, or with a value, a store:
-   * `text`, the value's length in bytes, `tail`, CRLF, the value, CRLF. */
-  send(p: Pending, text: string, value?: string | Uint8Array, tail = ''): void {
+   * `text`, the value's length in bytes, `tail`, CRLF, the value, CRLF. Binary: `text` is
+   * a packet, the value follows it (its bytes added to the packet's body length). */
+  send(p: Pending, text: string | Uint8Array, value?: string | Uint8Array, tail = ''): void {
     if (this.#closed || this.#closing) {
       p.fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} is closed`, this.#label))
       return
@@ -141,9 +160,10 @@ export class Connection {
   }
 
   /** More requests answered as part of the one just queued by `send` (a batch). */
-  sendMore(text: string, value?: string | Uint8Array, tail = ''): void {
+  sendMore(text: string | Uint8Array, value?: string | Uint8Array, tail = ''): void {
     if (this.#closed) return
-    if (value === undefined) {
+    if (typeof text !== 'string') this.#packet(text, value)
+    else if (value === undefined) {
       // UTF-8 takes at most 3 bytes per UTF-16 unit.
       this.#reserve(text.length * 3)
       this.#outLen += this.#out.write(text, this.#outLen)
@@ -175,6 +195,23 @@ export class Connection {
       this.#flushQueued = true
       process.nextTick(() => this.#flush())
     }
+  }
+
+  /** A binary request: the packet, then the value, whose byte length is added to the
+   * body length in the packet's header (offset 8). */
+  #packet(packet: Uint8Array, value: string | Uint8Array | undefined): void {
+    const size = value === undefined ? 0 : typeof value === 'string' ? value.length * 3 : value.length
+    this.#reserve(packet.length + size)
+    const out = this.#out
+    const at = this.#outLen
+    out.set(packet, at)
+    let end = at + packet.length
+    if (value !== undefined) {
+      const n = typeof value === 'string' ? out.write(value, end) : (out.set(value, end), value.length)
+      out.writeUInt32BE(out.readUInt32BE(at + 8) + n, at + 8)
+      end += n
+    }
+    this.#outLen = end
   }
 
   /** Closes once every queued request is answered (or failed); resolves when closed. */
@@ -254,20 +291,30 @@ export class Connection {
       this.#inLen = 0
     }
     this.#need = 0
+    const pos = this.#options.binary ? this.#readPackets(buf) : this.#readLines(buf)
+    if (pos >= 0 && pos < buf.length) {
+      this.#in = [buf.subarray(pos)]
+      this.#inLen = buf.length - pos
+    }
+  }
+
+  /** Reads the reply lines (and values) in `buf`: where the unread rest starts, or -1 when
+   * the connection failed. */
+  #readLines(buf: Buffer): number {
     let pos = 0
     while (pos < buf.length) {
       const p = this.#queue[this.#head]
       if (p === undefined) {
         // A reply nobody asked for: the stream can no longer be trusted.
         this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent an unexpected reply`, this.#label))
-        return
+        return -1
       }
       const nl = buf.indexOf(10, pos)
       if (nl === -1) {
         if (buf.length - pos <= MAX_LINE_BYTES) break
         const line = buf.toString('latin1', pos, pos + 100)
         this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a line of over ${MAX_LINE_BYTES} bytes: ${line}`, this.#label))
-        return
+        return -1
       }
       let start = 0
       let end = 0
@@ -276,7 +323,7 @@ export class Connection {
       if (size === MALFORMED) {
         const line = buf.toString('latin1', pos, Math.min(nl, pos + 100))
         this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a malformed value header: ${line}`, this.#label))
-        return
+        return -1
       }
       if (size !== NO_VALUE) {
         if (next + size + 2 > buf.length) {
@@ -289,26 +336,54 @@ export class Connection {
       }
       const head = buf.toString('latin1', pos, buf[nl - 1] === 13 ? nl - 1 : nl)
       pos = next
-      this.#answered = true
-      const done = p.reply(head, buf, start, end)
-      if (p.broken === true) {
-        this.#fail(p.failure ?? cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a reply out of step; connection closed`, this.#label))
-        return
+      if (!this.#deliver(p, head, buf, start, end)) return -1
+    }
+    return pos
+  }
+
+  /** Reads the binary response packets in `buf`, each whole to the request at the head of
+   * the queue: where the unread rest starts, or -1 when the connection failed. */
+  #readPackets(buf: Buffer): number {
+    let pos = 0
+    while (buf.length - pos >= HEADER_BYTES) {
+      const p = this.#queue[this.#head]
+      const body = buf.readUInt32BE(pos + 8)
+      if (buf[pos] !== RESPONSE_MAGIC || body > MAX_PACKET_BODY || p === undefined) {
+        const what = p === undefined ? 'an unexpected reply' : `a malformed packet header (magic 0x${buf[pos]!.toString(16)}, body ${body} bytes)`
+        this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent ${what}`, this.#label))
+        return -1
       }
-      if (done) {
-        this.#queue[this.#head++] = undefined
-        if (this.#head === this.#queue.length) {
-          this.#queue = []
-          this.#head = 0
-          this.#setRef(false)
-          if (this.#closing) this.#socket.destroy()
-        }
+      const end = pos + HEADER_BYTES + body
+      if (end > buf.length) {
+        this.#need = end - pos // the body is still coming
+        break
+      }
+      const at = pos
+      pos = end
+      if (!this.#deliver(p, '', buf, at, end)) return -1
+    }
+    return pos
+  }
+
+  /** Gives `p` a reply; dequeues it when it has all of them. False when the reply broke
+   * the connection (it fit no request, or a login was refused). */
+  #deliver(p: Pending, head: string, buf: Buffer, start: number, end: number): boolean {
+    this.#answered = true
+    const done = p.reply(head, buf, start, end)
+    if (p.broken === true) {
+      this.#fail(p.failure ?? cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a reply out of step; connection closed`, this.#label))
+      return false
+    }
+    if (done) {
+      this.#queue[this.#head++] = undefined
+      if (this.#head === this.#queue.length) {
+        this.#queue = []
+        this.#head = 0
+        this.#setRef(false)
+        if (this.#closing) this.#socket.destroy()
       }
     }
-    if (pos < buf.length) {
-      this.#in = [buf.subarray(pos)]
-      this.#inLen = buf.length - pos
-    }
+    return true
   }
 
   /** A certificate refused, a handshake cut off, a TLS alert: FERROCACHE_TLS with OpenSSL's

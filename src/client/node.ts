@@ -1,7 +1,8 @@
 // One server of the pool: a few pipelined connections, and its health. A connection
 // failure makes the server "failing": requests to it fail at once for `retry` ms, then
 // a new connection is tried. After `removeAfter` failures in a row it is dead: it stays
-// out for `reconnect` ms, then a background probe (`mn`; text: `version`) brings it back.
+// out for `reconnect` ms, then a background probe (`mn`; text and binary: `version`)
+// brings it back.
 // (libmemcached's RETRY_TIMEOUT / SERVER_FAILURE_LIMIT / DEAD_TIMEOUT, twemproxy's
 // server_retry_timeout / server_failure_limit.)
 import { hostPort } from './address'
@@ -97,7 +98,7 @@ export class ServerNode {
   }
 
   /** Sends on the best connection, or fails `p` with the reason it cannot go. */
-  send(p: Pending, text: string, value?: string | Uint8Array, tail?: string): void {
+  send(p: Pending, text: string | Uint8Array, value?: string | Uint8Array, tail?: string): void {
     const conn = this.connection()
     if (conn instanceof Connection) conn.send(p, text, value, tail)
     else p.fail(conn)
@@ -119,6 +120,7 @@ export class ServerNode {
       timeout: this.#settings.timeout,
       connectTimeout: this.#settings.connectTimeout,
       login: this.#settings.login,
+      binary: this.#settings.wire.binary,
       tls: this.#tls,
       onConnect: () => {
         this.#failures = 0
@@ -156,7 +158,7 @@ export class ServerNode {
     this.#probeTimer.unref()
   }
 
-  /** One `mn` (text: `version`) on a fresh connection, after the login if there is
+  /** One `mn` (text and binary: `version`) on a fresh connection, after the login if there is
    * one: an answer brings the server back. */
   #probe(): void {
     if (this.#closed) return
@@ -166,6 +168,7 @@ export class ServerNode {
       timeout: this.#settings.timeout,
       connectTimeout: this.#settings.connectTimeout,
       login: this.#settings.login,
+      binary: this.#settings.wire.binary,
       tls: this.#tls,
       onConnect: () => {},
       // Counts only once the probe succeeded and the connection joined the pool.
@@ -178,9 +181,9 @@ export class ServerNode {
     conn.send(
       {
         deadline: Date.now() + this.#settings.connectTimeout + this.#settings.timeout,
-        reply: (head) => {
+        reply: (head, buf, at) => {
           this.#probing = undefined
-          if (!wire.probeAnswered(head) || this.#closed) {
+          if (!wire.probeAnswered(head, buf, at) || this.#closed) {
             void conn.close()
             if (!this.#closed) this.#scheduleProbe()
             return true

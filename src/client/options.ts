@@ -69,14 +69,16 @@ export interface ClientOptions<E extends Encoding = Encoding> {
    * per request; `'text'` — the classic text commands (`get`/`set`/`incr`…), for servers and
    * proxies without meta commands, with the same results; `'twemproxy'` — the text commands
    * twemproxy (nutcracker) 0.5 forwards: `gat`, `flush`, `stats` and `statsByServer` reject
-   * with FERROCACHE_NOT_FORWARDED instead of being sent (the proxy would close the connection).
+   * with FERROCACHE_NOT_FORWARDED instead of being sent (the proxy would close the connection);
+   * `'binary'` — memcached's binary protocol, with SASL PLAIN logins (servers started with `-S`).
    */
-  protocol?: 'meta' | 'text' | 'twemproxy'
-  /** With `password`: memcached's text login (`-Y` user file), sent first on every
-   * connection, with `'meta'` or `'text'` (not `'twemproxy'`: the proxy does not log in).
-   * No spaces or control characters. */
+  protocol?: 'meta' | 'text' | 'twemproxy' | 'binary'
+  /** With `password`: sent first on every connection — memcached's text login (`-Y` user
+   * file) with `'meta'` or `'text'` (no spaces or control characters), SASL PLAIN with
+   * `'binary'` (no NUL characters); not with `'twemproxy'` (the proxy does not log in). */
   username?: string
-  /** With `username`: the password of the text login (no spaces or control characters). */
+  /** With `username`: the password of the login (text: no spaces or control characters;
+   * binary: no NUL characters). */
   password?: string
   /**
    * TLS to every server (memcached `-Z`, ferrocached `--tls-cert`): `true` trusts the system's
@@ -94,7 +96,7 @@ const NAMES = new Set([
 ])
 const SERVER_NAMES = new Set(['host', 'port', 'weight', 'name', 'tls', 'replicas'])
 const REPLICA_NAMES = new Set(['host', 'port', 'tls'])
-const PROTOCOLS: readonly Protocol[] = ['meta', 'text', 'twemproxy']
+const PROTOCOLS: readonly Protocol[] = ['meta', 'text', 'twemproxy', 'binary']
 
 function int(name: string, value: unknown, fallback: number, min: number, max = 2 ** 31 - 1): number {
   if (value === undefined) return fallback
@@ -166,10 +168,10 @@ export function parseClientOptions(options: unknown): {
     throw new TypeError(`readFrom must be 'primary' or 'replica', got ${String(o.readFrom)}`)
   }
   if (o.protocol !== undefined && !PROTOCOLS.includes(o.protocol as Protocol)) {
-    throw new TypeError(`protocol must be 'meta', 'text' or 'twemproxy', got ${String(o.protocol)}`)
+    throw new TypeError(`protocol must be 'meta', 'text', 'twemproxy' or 'binary', got ${String(o.protocol)}`)
   }
   const protocol = (o.protocol ?? 'meta') as Protocol
-  const login = parseLogin(o.username, o.password)
+  const login = parseLogin(o.username, o.password, protocol === 'binary')
   if (login !== undefined && protocol === 'twemproxy') {
     throw new TypeError("username/password cannot be used with protocol 'twemproxy': the proxy keeps its own connections to the servers and does not log in")
   }
@@ -192,19 +194,24 @@ export function parseClientOptions(options: unknown): {
   }
 }
 
-/** A login credential: what `user pass` can carry (memcached splits it on spaces). */
-function credential(name: string, value: unknown): string {
+/** A login credential: what `user pass` can carry (memcached splits it on spaces), or
+ * with `sasl` what SASL PLAIN's `\0user\0password` can. */
+function credential(name: string, value: unknown, sasl: boolean): string {
   if (typeof value !== 'string') throw new TypeError(`${name} must be a string, got ${typeof value}`)
   if (value === '') throw new TypeError(`${name} must not be empty`)
+  if (sasl) {
+    if (value.includes('\0')) throw new TypeError(`${name} must not contain NUL characters (SASL PLAIN separates the fields with them)`)
+    return value
+  }
   if (/[\x00-\x20\x7f]/.test(value)) {
     throw new TypeError(`${name} must not contain spaces or control characters (memcached's text login sends 'username password' split on spaces)`)
   }
   return value
 }
 
-function parseLogin(username: unknown, password: unknown): Login | undefined {
+function parseLogin(username: unknown, password: unknown, sasl: boolean): Login | undefined {
   if (username === undefined && password === undefined) return undefined
   if (username === undefined) throw new TypeError('password needs username')
   if (password === undefined) throw new TypeError('username needs password')
-  return { username: credential('username', username), password: credential('password', password) }
+  return { username: credential('username', username, sasl), password: credential('password', password, sasl) }
 }

@@ -1,15 +1,21 @@
 // How each request looks on the wire, in the two dialects of memcached's protocol: meta
 // commands (`mg`/`ms`/`md`/`ma`: one reply per request, flags and CAS in one round trip;
 // the default) and the classic text commands (`get`/`set`/`delete`/`incr`…), which
-// proxies such as twemproxy forward. `flush_all` and `stats` are the same in both.
+// proxies such as twemproxy forward. `flush_all` and `stats` are the same in both. The
+// binary protocol's requests are in binary.ts.
 import type { Write } from '../options'
 import type { Encoding } from '../types'
 import type { Pending } from './connection'
-import { Batch, batchStatuses, FOUND, HAS, META_STATUSES, Request, type Kind, type Settle } from './requests'
+import { BINARY } from './binary'
+import { Batch, batchStatuses, FOUND, HAS, META_STATUSES, Request, StatsRequest, type Kind, type Settle } from './requests'
 import { TEXT_STATUSES, TextMultiGet, TextRequest } from './text-replies'
 
-/** The dialect spoken: `'twemproxy'` is `'text'` without what twemproxy does not forward. */
-export type Protocol = 'meta' | 'text' | 'twemproxy'
+/** The dialect spoken: `'twemproxy'` is `'text'` without what twemproxy does not forward;
+ * `'binary'` is memcached's binary protocol (with SASL logins). */
+export type Protocol = 'meta' | 'text' | 'twemproxy' | 'binary'
+
+/** A request's bytes: a text line (or lines), or a binary packet. */
+export type Bytes = string | Uint8Array
 
 export type StoreMode = 'set' | 'add' | 'replace' | 'append' | 'prepend' | 'cas'
 
@@ -23,6 +29,8 @@ export interface BatchResult {
 
 export interface Wire {
   readonly protocol: Protocol
+  /** Replies are binary packets, not lines (`Connection` frames them by their headers). */
+  readonly binary: boolean
   /** What reads the replies of one request of `kind`. */
   one(kind: Kind, deadline: number, encoding: Encoding, server: string, resolve: Settle, reject: Reject): Pending
   /** What reads the replies of `count` stores or deletes sent together. */
@@ -35,22 +43,37 @@ export interface Wire {
     server: string,
     resolve: (r: BatchResult) => void,
     reject: Reject,
-  ): { pending: Pending; lines: string[] }
-  get(key: string): string
-  gets(key: string): string
-  gat(key: string, exptime: number): string
-  touch(key: string, exptime: number): string
+  ): { pending: Pending; lines: Bytes[] }
+  get(key: string): Bytes
+  gets(key: string): Bytes
+  gat(key: string, exptime: number): Bytes
+  touch(key: string, exptime: number): Bytes
   /** `has`'s request; `hasKind` is how its reply is read. */
-  has(key: string): string
+  has(key: string): Bytes
   readonly hasKind: Kind
-  delete(key: string): string
-  arith(key: string, incr: boolean, delta: bigint): string
-  /** A store's text before the value's byte length, and after it. */
-  store(key: string, mode: StoreMode, w: Write, cas: bigint | undefined): [string, string]
-  /** A request every server answers, and whether a reply line is its answer (the probe
-   * that brings a dead server back). */
-  readonly probe: string
-  probeAnswered(head: string): boolean
+  delete(key: string): Bytes
+  arith(key: string, incr: boolean, delta: bigint): Bytes
+  /** A store's text before the value's byte length, and after it (binary: the packet
+   * before the value, and nothing). */
+  store(key: string, mode: StoreMode, w: Write, cas: bigint | undefined): [Bytes, string]
+  /** A `set` and a `delete` of a batch made by `many` (binary: the quiet opcodes)… */
+  batchStore(key: string, w: Write): [Bytes, string]
+  batchDelete(key: string): Bytes
+  /** …and what follows the batch's requests (binary: the noop that ends it). */
+  batchEnd(): Bytes | undefined
+  /** `flush_all` after `seconds` (0: now), read as `OK`. */
+  flush(seconds: number): Bytes
+  /** `stats`, `stats slabs` and `stats items` in one request, and what reads them. */
+  stats(
+    deadline: number,
+    server: string,
+    resolve: (stats: Map<string, string>) => void,
+    reject: Reject,
+  ): { pending: Pending; request: Bytes }
+  /** A request every server answers, and whether a reply is its answer (the probe that
+   * brings a dead server back): a line `head`, or binary: the packet at `buf[at]`. */
+  readonly probe: Bytes
+  probeAnswered(head: string, buf: Buffer, at: number): boolean
 }
 
 const META_BATCH = batchStatuses(META_STATUSES)
@@ -63,8 +86,18 @@ function metaFlags(w: Write): string {
   return (w.exptime === 0 ? '' : ` T${w.exptime}`) + (w.flags === 0 ? '' : ` F${w.flags}`)
 }
 
+/** flush_all and the three stats, the same in meta and text. */
+const TEXT_FLUSH_STATS: Pick<Wire, 'flush' | 'stats'> = {
+  flush: (seconds) => `flush_all ${seconds}\r\n`,
+  stats: (deadline, server, resolve, reject) => ({
+    pending: new StatsRequest(deadline, 3, server, resolve, reject),
+    request: 'stats\r\nstats slabs\r\nstats items\r\n',
+  }),
+}
+
 export const META: Wire = {
   protocol: 'meta',
+  binary: false,
   one: (kind, deadline, encoding, server, resolve, reject) => new Request(deadline, kind, encoding, server, resolve, reject),
   many: (count, deadline, server, resolve, reject) => new Batch(deadline, count, undefined, META_BATCH, server, resolve, reject),
   getMany: (keys, deadline, encoding, server, resolve, reject) => ({
@@ -81,6 +114,10 @@ export const META: Wire = {
   delete: (key) => `md ${key}\r\n`,
   arith: (key, incr, delta) => `ma ${key} v ${incr ? 'MI' : 'MD'}${delta === 1n ? '' : ` D${delta}`}\r\n`,
   store: (key, mode, w, cas) => [`ms ${key} `, metaFlags(w) + META_MODE[mode] + (cas === undefined ? '' : ` C${cas}`)],
+  batchStore: (key, w) => [`ms ${key} `, metaFlags(w)],
+  batchDelete: (key) => `md ${key}\r\n`,
+  batchEnd: () => undefined,
+  ...TEXT_FLUSH_STATS,
   probe: 'mn\r\n',
   probeAnswered: (head) => head === 'MN',
 }
@@ -92,6 +129,7 @@ export const TEXT_KEYS_PER_GET = 100
 function textWire(protocol: 'text' | 'twemproxy'): Wire {
   return {
     protocol,
+    binary: false,
     one: (kind, deadline, encoding, server, resolve, reject) => new TextRequest(deadline, kind, encoding, server, resolve, reject),
     many: (count, deadline, server, resolve, reject) => new Batch(deadline, count, undefined, TEXT_BATCH, server, resolve, reject),
     getMany: (keys, deadline, encoding, server, resolve, reject) => {
@@ -113,6 +151,10 @@ function textWire(protocol: 'text' | 'twemproxy'): Wire {
     arith: (key, incr, delta) => `${incr ? 'incr' : 'decr'} ${key} ${delta}\r\n`,
     // append/prepend take flags and exptime in the syntax and ignore them.
     store: (key, mode, w, cas) => [`${mode} ${key} ${w.flags} ${w.exptime} `, cas === undefined ? '' : ` ${cas}`],
+    batchStore: (key, w) => [`set ${key} ${w.flags} ${w.exptime} `, ''],
+    batchDelete: (key) => `delete ${key}\r\n`,
+    batchEnd: () => undefined,
+    ...TEXT_FLUSH_STATS,
     probe: 'version\r\n',
     probeAnswered: (head) => head.startsWith('VERSION '),
   }
@@ -122,5 +164,5 @@ export const TEXT = textWire('text')
 export const TWEMPROXY = textWire('twemproxy')
 
 export function wireFor(protocol: Protocol): Wire {
-  return protocol === 'meta' ? META : protocol === 'text' ? TEXT : TWEMPROXY
+  return protocol === 'meta' ? META : protocol === 'text' ? TEXT : protocol === 'binary' ? BINARY : TWEMPROXY
 }
