@@ -4,6 +4,11 @@
 // full sync, and an `lru_crawler metadump` whose dump is larger than the replies a
 // connection may queue; and `-c` past the open-file limit, refused at start as memcached
 // refuses it. Every loop is bounded in count and time.
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { connect as tlsConnect } from 'node:tls'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { RawConn } from './helpers/raw'
@@ -68,15 +73,18 @@ test('40 idle connections that each read a 5 MB multiget keep no reply buffer', 
 /**
  * `clients` connections that each send `request` `times` over and never read, from a
  * python3 child: its sockets have a 4 KiB receive buffer (node's cannot be set), so the
- * kernel cannot absorb the replies for them. Resolves once all is sent; `stop` ends it.
+ * kernel cannot absorb the replies for them (`tls`: over TLS, certificate unchecked).
+ * Resolves once all is sent; `stop` ends it.
  */
-async function hogs(port: number, clients: number, request: string, times: number): Promise<{ stop: () => Promise<void> }> {
+async function hogs(port: number, clients: number, request: string, times: number, tls = false): Promise<{ stop: () => Promise<void> }> {
   const script = [
-    'import socket, sys, time',
+    'import socket, ssl, sys, time',
+    'ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE',
     'socks = []',
     `for i in range(${clients}):`,
     '    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)',
     `    s.connect(("127.0.0.1", ${port})); s.settimeout(10)`,
+    ...(tls ? ['    s = ctx.wrap_socket(s)'] : []),
     `    s.sendall(${JSON.stringify(request)}.encode() * ${times}); socks.append(s)`,
     'print("sent", flush=True)',
     'sys.stdin.read()',
@@ -202,6 +210,45 @@ test('lru_crawler metadump of 120 000 items with long keys: built as it is read,
     }
   }),
 )
+
+test('30 TLS clients pipelining gets of a 100 KB item and never reading hold little each', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-bounds-'))
+  try {
+    const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')]
+    execFileSync('/usr/bin/openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' })
+    await withServer(['--tls-cert', cert, '--tls-key', key], async (fc) => {
+      const stored = await new Promise<string>((resolve) => {
+        const c = tlsConnect({ port: fc.port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+          c.write(`set item 0 0 100000\r\n${'v'.repeat(100_000)}\r\n`)
+        })
+        const timer = setTimeout(() => c.destroy(), 10_000)
+        let reply = ''
+        c.on('data', (d: Buffer) => {
+          reply += d.toString('latin1')
+          if (reply.endsWith('\r\n')) c.end()
+        })
+        c.on('error', () => {})
+        c.on('close', () => {
+          clearTimeout(timer)
+          resolve(reply)
+        })
+      })
+      assert.is(stored, 'STORED\r\n')
+      const before = rssKiB(fc.child.pid!)
+      const clients = await hogs(fc.port, 30, 'get item\r\n', 2000, true)
+      try {
+        await sleep(1_500)
+        const grown = rssKiB(fc.child.pid!) - before
+        // was +10.8 MiB per client (a 4 MiB budget, and node's TLS copies of it); now about 2
+        assert.ok(grown < 160 * MiB, `RSS grew by ${grown >> 10} MiB for 30 TLS clients that do not read`)
+      } finally {
+        await clients.stop()
+      }
+    })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
 
 /** `cmd args` in a shell whose open-file limit is 256: its exit code, or null if still running at 2.5 s. */
 async function underFileLimit(cmd: string, args: string[]): Promise<{ code: number | null; stderr: string }> {

@@ -30,9 +30,10 @@ const COPY_REPLY_MAX: usize = 64 * 1024;
 /// `get`s for large items cannot make one call allocate gigabytes.
 const REPLY_BUDGET: usize = 4 << 20;
 
-/// Replies one call may leave unsent (the kernel did not take them, or there is no
-/// descriptor to send on: TLS) before the rest of the input waits. A client that does not
-/// read holds about this much plus one item, whatever it asked for.
+/// Replies one call may leave unsent (the kernel did not take them yet) before the rest of
+/// the input waits. A client that does not read holds about this much plus one item,
+/// whatever it asked for. Without a descriptor to send on (TLS, UDP, or node has replies
+/// queued already) every reply is left to JS: then FEED_REPLY.
 const UNSENT_BUDGET: usize = 1 << 20;
 
 /// Replies the session produces per `feed` of a slice (its `Limits::max_reply`): between
@@ -364,12 +365,13 @@ impl Conn {
         }
         let mut at = 0;
         let mut slice = FIRST_SLICE;
+        let unsent_budget = if fd >= 0 { UNSENT_BUDGET } else { FEED_REPLY };
         // a feed that stopped at the session's budget continues with the next slice, or
         // with nothing once the input is used up
         while self.control == Control::Continue
             && (at < data.len() || session.held_back())
             && self.out.len() < REPLY_BUDGET
-            && self.out.len() - self.sent < UNSENT_BUDGET
+            && self.out.len() - self.sent < unsent_budget
         {
             let end = (at + slice).min(data.len());
             let before = self.out.len();
