@@ -1,7 +1,8 @@
 // Client `protocol: 'binary'`: the shared CacheLike suite over memcached's binary protocol
 // to ferrocached and to memcached 1.6.18; SASL PLAIN logins against ferrocached -S and
 // memcached -S (Cyrus SASL, a sasldb from saslpasswd2): every method logged in, a wrong
-// password or none refused within bounds, a server without SASL let through; a pipelined
+// password or none refused within bounds, a server without SASL let through, one without
+// PLAIN refused; a pipelined
 // burst (quiet batches, opaques); the server's error statuses mapped to the meta path's
 // errors; replies that fit no request; TLS; a dead server probed back with `version`.
 import { execFileSync } from 'node:child_process'
@@ -158,12 +159,19 @@ s('a wrong password, an unknown user or no login: FERROCACHE_AUTH, within bounds
 })
 
 s('credentials against a server without SASL: let through, as the text login is', async (ctx) => {
-  const c = client(ctx.plain!.port, { username: USER, password: PASS })
+  const memcached = await startMemcached(asNobody)
   try {
-    assert.is(await c.set('x', 'y'), true)
-    assert.is(await c.get('x'), 'y')
+    for (const port of [ctx.plain!.port, memcached.port]) {
+      const c = client(port, { username: USER, password: PASS })
+      try {
+        assert.is(await c.set('x', 'y'), true)
+        assert.is(await c.get('x'), 'y')
+      } finally {
+        await c.close()
+      }
+    }
   } finally {
-    await c.close()
+    await memcached.stop()
   }
 })
 
@@ -272,6 +280,17 @@ s('statuses only a server in trouble sends, and a reply with another opaque', as
       await c.close()
       await fake.close()
     }
+  }
+  // a SASL server without PLAIN: the login is refused before anything else is read
+  const cram = await fakeServer((opcode, opaque) => response(opcode, opaque, 0, opcode === 0x20 ? 'CRAM-MD5 DIGEST-MD5' : ''))
+  const login = client(cram.port, { username: USER, password: PASS })
+  try {
+    const err = await failure(login.get('k'))
+    assert.is(err.code, 'FERROCACHE_AUTH')
+    assert.match(err.message, /offers no PLAIN login \(mechanisms: CRAM-MD5 DIGEST-MD5\)/)
+  } finally {
+    await login.close()
+    await cram.close()
   }
   // an answer that echoes some other request's opaque: out of step, the connection closes
   const liar = await fakeServer((opcode, opaque) => response(opcode, opaque + 7, 0))

@@ -58,14 +58,20 @@ function nextOpaque(): number {
  * counts extras and key; `Connection` adds a value's bytes when it writes one behind. */
 function packet(opcode: number, key: string, extras: number, opaque: number, cas = 0n): Buffer {
   const keyBytes = key === '' ? 0 : Buffer.byteLength(key)
-  const buf = Buffer.alloc(HEADER_BYTES + extras + keyBytes)
+  // every byte is written below (extras by the caller): no zero fill needed
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + extras + keyBytes)
   buf[0] = 0x80
   buf[1] = opcode
   buf.writeUInt16BE(keyBytes, 2)
   buf[4] = extras
+  buf[5] = 0 // data type: raw bytes
+  buf.writeUInt16BE(0, 6) // vbucket
   buf.writeUInt32BE(extras + keyBytes, 8)
   buf.writeUInt32BE(opaque, 12)
-  if (cas !== 0n) buf.writeBigUInt64BE(cas, 16)
+  if (cas === 0n) {
+    buf.writeUInt32BE(0, 16)
+    buf.writeUInt32BE(0, 20)
+  } else buf.writeBigUInt64BE(cas, 16)
   if (keyBytes > 0) buf.write(key, HEADER_BYTES + extras, 'utf8')
   return buf
 }
