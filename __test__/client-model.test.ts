@@ -1,5 +1,5 @@
 // Differential: the same seeded random sequence of every CacheLike operation against the
-// embedded Cache and against Client over three ferrocached, in meta and in text commands;
+// embedded Cache and against Client over three ferrocached, in meta, text and binary;
 // every result must match
 // (CAS tokens are compared by what they do, each side using its own).
 import { test } from 'uvu'
@@ -78,7 +78,7 @@ function plan(seed: number, count: number): Array<[string, Op]> {
 const big = (_: string, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)
 const short = (v: unknown) => (JSON.stringify(v, big) ?? 'undefined').replace(/v{20,}/g, (m) => `v*${m.length}`).slice(0, 300)
 
-for (const protocol of ['meta', 'text'] as const) {
+for (const protocol of ['meta', 'text', 'binary'] as const) {
   test(`3000 random operations give the same results embedded and over three servers (${protocol})`, async () => {
     const embedded = new Cache({ encoding: 'utf8' })
     const remote = new Client({ servers: servers.map((s) => `127.0.0.1:${s.port}`), encoding: 'utf8', protocol })
