@@ -78,10 +78,10 @@ async function withTestServer(server: net.Server, body: (port: number) => Promis
   }
 }
 
-test('replies cut into pieces of 1-40 bytes are reassembled (meta and text)', async () => {
+test('replies cut into pieces of 1-40 bytes are reassembled (meta, text and binary)', async () => {
   const proxy = await choppingProxy(server.port)
   try {
-    for (const protocol of ['meta', 'text'] as const) {
+    for (const protocol of ['meta', 'text', 'binary'] as const) {
       const client = new Client({ servers: [`127.0.0.1:${(proxy.address() as net.AddressInfo).port}`], encoding: 'utf8', timeout: 10_000, protocol })
       try {
         const p = `chop-${protocol}:`
