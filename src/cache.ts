@@ -48,8 +48,11 @@ const {
   cacheTouch,
 } = ops
 
-function toArray<T>(items: Iterable<T>, name: string): T[] {
+/** `items` as an array; `what` names its elements for the error of a string (iterable,
+ * but one key per character would be read: `deleteMany('user:1')` deleting 'u', 's'...). */
+function toArray<T>(items: Iterable<T>, name: string, what: string): T[] {
   if (Array.isArray(items)) return items
+  if (typeof items === 'string') throw new TypeError(`${name} must be an iterable of ${what}, not a string`)
   if (items == null || typeof (items as Iterable<T>)[Symbol.iterator] !== 'function') {
     throw new TypeError(`${name} must be an iterable`)
   }
@@ -188,7 +191,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   /** `getMany` without the Promise: returns or throws at once. */
   getManySync<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Map<string, Decoded<F>> {
     const encoding = readEncoding(options, this.#encoding)
-    const list = toArray(keys, 'keys')
+    const list = toArray(keys, 'keys', 'keys')
     const hits = cacheGetMany(this.#id, list, encoding !== 'buffer')
     const out = new Map<string, Decoded<F>>()
     let offset = 0 // values that fitted lie one after another in the scratch buffer
@@ -215,7 +218,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     const w = this.#write(options)
     const keys: string[] = []
     const values: RawValue[] = []
-    for (const entry of toArray(entries, 'entries')) {
+    for (const entry of toArray(entries, 'entries', '[key, value] pairs')) {
       if (!Array.isArray(entry)) throw new TypeError(`entries must hold [key, value] pairs`)
       keys.push(entry[0] as string)
       values.push(encodeValue(entry[1], w.encoding, `value of '${String(entry[0])}'`))
@@ -286,7 +289,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** `deleteMany` without the Promise: returns or throws at once. */
   deleteManySync(keys: Iterable<string>): number {
-    return cacheDeleteMany(this.#id, toArray(keys, 'keys'))
+    return cacheDeleteMany(this.#id, toArray(keys, 'keys', 'keys'))
   }
 
   /** `has` without the Promise: returns or throws at once. */

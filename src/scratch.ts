@@ -20,7 +20,20 @@ const scratch: Buffer = native.scratchBuffer()
 const POOL_SIZE = 64 * 1024
 /** Scratch byte where a pooled read leaves the value's offset in the pool (-1: not pooled). */
 const POOL_AT = 12
-let pool = newPool()
+
+/** The current read pool of this thread's native binding. */
+interface ReadPool {
+  current: ArrayBuffer
+}
+/**
+ * Shared by every copy of this module in the thread (a cleared `require.cache`,
+ * `jest.resetModules()`): the native side writes into the pool registered last, so all of
+ * them must read that one. Kept on the binding, as a reloaded `.node` (a napi env of its
+ * own) has its own scratch buffer and pool.
+ */
+const SHARED = Symbol.for('ferrocache.readPool')
+const holder = native as unknown as { [SHARED]?: ReadPool }
+const reads: ReadPool = holder[SHARED] ?? (holder[SHARED] = { current: newPool() })
 
 /** A fresh read pool, registered with the native side. Untransferable (as Node's own pool),
  * so posting a returned Buffer's `.buffer` cannot detach memory the native side writes to. */
@@ -77,9 +90,9 @@ export function takeHit(hit: NativeHit, offset: number, encoding: Encoding): unk
 export function takeRead(hit: NativeHit, encoding: Encoding): unknown {
   if (typeof hit !== 'number' || encoding !== 'buffer') return takeHit(hit, 0, encoding)
   const at = poolAt[0]
-  if (at >= 0) return poolView(pool, at, hit)
+  if (at >= 0) return poolView(reads.current, at, hit)
   const out = takeHit(hit, 0, encoding) // the pool was full: the value is in scratch
-  pool = newPool()
+  reads.current = newPool()
   return out
 }
 

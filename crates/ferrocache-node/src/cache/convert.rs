@@ -232,13 +232,16 @@ pub(crate) fn read_key(
     let status = unsafe {
         sys::napi_get_value_string_utf16(env, value, units.as_mut_ptr().cast(), KEY_BUF, &mut n)
     };
-    if status == sys::Status::napi_ok && n > 0 && n <= MAX_KEY_LEN {
-        // SAFETY: napi wrote `n` (< KEY_BUF) units at the start of `units`.
-        let units = unsafe { std::slice::from_raw_parts(units.as_ptr() as *const u16, n) };
-        if narrow_printable_ascii(units, &mut buf.0) {
-            // SAFETY: narrow_printable_ascii initialised the first `n` bytes.
-            return Ok(unsafe { std::slice::from_raw_parts(buf.0.as_ptr() as *const u8, n) });
-        }
+    // SAFETY: napi wrote `n` (< KEY_BUF) units at the start of `units` (none on failure).
+    let units = match status {
+        sys::Status::napi_ok => unsafe {
+            std::slice::from_raw_parts(units.as_ptr() as *const u16, n)
+        },
+        _ => &[][..],
+    };
+    if n > 0 && n <= MAX_KEY_LEN && narrow_printable_ascii(units, &mut buf.0) {
+        // SAFETY: narrow_printable_ascii initialised the first `n` bytes.
+        return Ok(unsafe { std::slice::from_raw_parts(buf.0.as_ptr() as *const u8, n) });
     }
     let mut len = 0usize;
     let status = unsafe {
@@ -257,11 +260,39 @@ pub(crate) fn read_key(
     check(env, status)?;
     // SAFETY: napi wrote `len` (< KEY_BUF) initialised bytes at the start of `buf`.
     let key = unsafe { std::slice::from_raw_parts(buf.0.as_ptr() as *const u8, len) };
-    if let Some(problem) = key_problem(env, value, key) {
+    if let Some(problem) = key_problem(env, value, key).or_else(|| lone_surrogate(key, units)) {
         let msg = format!("{name} {problem}");
         return Err(throw(env, Kind::Type, "FERROCACHE_BAD_KEY", &msg));
     }
     Ok(key)
+}
+
+/// A lone surrogate in a key: napi encodes it as U+FFFD, which would make keys that differ
+/// only there one key. Looked for only when the UTF-8 holds a U+FFFD (EF BF BD); a key that
+/// passed [`key_problem`] is at most 250 bytes, so `units` (up to 255 units) holds all of it.
+fn lone_surrogate(key: &[u8], units: &[u16]) -> Option<String> {
+    if !key.windows(3).any(|w| w == [0xef, 0xbf, 0xbd]) {
+        return None;
+    }
+    let mut i = 0;
+    while i < units.len() {
+        let u = units[i];
+        let high = (0xd800..0xdc00).contains(&u);
+        let low_next = units
+            .get(i + 1)
+            .is_some_and(|&v| (0xdc00..0xe000).contains(&v));
+        if high && low_next {
+            i += 2;
+            continue;
+        }
+        if (0xd800..0xe000).contains(&u) {
+            return Some(format!(
+                "must be well-formed Unicode: a lone surrogate (0x{u:04x}) at index {i}"
+            ));
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Copies `units` into `out` as bytes; `true` when every unit was printable ASCII (0x21 to
@@ -308,9 +339,12 @@ pub(crate) struct KeyList {
 impl KeyList {
     pub(crate) fn read(env: sys::napi_env, array: sys::napi_value) -> Result<KeyList> {
         let n = array_len(env, array, "keys")?;
+        // `n` is the array's length, which a sparse array sets to anything up to 2^32-1:
+        // reserve for at most 4096 keys, and grow with the keys actually read.
+        let reserve = n.min(4096);
         let mut list = KeyList {
-            bytes: Vec::with_capacity(n * 24),
-            ends: Vec::with_capacity(n),
+            bytes: Vec::with_capacity(reserve * 24),
+            ends: Vec::with_capacity(reserve),
         };
         for i in 0..n {
             let mut el = ptr::null_mut();
@@ -407,6 +441,13 @@ pub(crate) fn with_value<R>(
         };
         if status == sys::Status::napi_ok && ty == sys::TypedarrayType::uint8_array {
             let bytes = if len == 0 || data.is_null() {
+                if is_detached_view(env, value) {
+                    let msg = format!(
+                        "{name} is a view of a detached ArrayBuffer (transferred away): \
+                         it has no bytes to store"
+                    );
+                    return Err(throw(env, Kind::Type, "FERROCACHE_BAD_VALUE", &msg));
+                }
                 &[][..]
             } else {
                 // SAFETY: the typed array keeps its bytes alive for this synchronous call.
@@ -420,6 +461,28 @@ pub(crate) fn with_value<R>(
         type_of(env, value)
     );
     Err(throw(env, Kind::Type, "FERROCACHE_BAD_VALUE", &msg))
+}
+
+/// Whether the typed array `view` (of length 0) is over a detached ArrayBuffer: its bytes
+/// were transferred away, so storing it would store nothing where the caller meant bytes.
+/// Asked only of empty views, as getting the buffer can make V8 allocate one.
+#[cold]
+fn is_detached_view(env: sys::napi_env, view: sys::napi_value) -> bool {
+    let mut buffer = ptr::null_mut();
+    let mut detached = false;
+    unsafe {
+        sys::napi_get_typedarray_info(
+            env,
+            view,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            &mut buffer,
+            ptr::null_mut(),
+        ) == sys::Status::napi_ok
+            && sys::napi_is_detached_arraybuffer(env, buffer, &mut detached) == sys::Status::napi_ok
+            && detached
+    }
 }
 
 /// A non-negative bigint below 2^64.

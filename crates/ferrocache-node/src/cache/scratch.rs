@@ -13,8 +13,13 @@
 //! at the offset written to scratch bytes 12..16; JS then returns a view of those bytes with
 //! no second copy (as `Buffer.allocUnsafe` slices its own pool). Offset -1 there means the
 //! pool was full and the value is in the scratch buffer as usual; JS then starts a new pool.
+//!
+//! Both belong to a napi env: the module loaded a second time in one thread (a cleared
+//! `require.cache`) gets an env of its own, and each env keeps its own scratch buffer and
+//! pool, parked in [`PARKED`] while another env's are current.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
 use std::ptr;
 
 use napi::{sys, Env, Result};
@@ -51,6 +56,9 @@ thread_local! {
     static SCRATCH: Cell<Option<Scratch>> = const { Cell::new(None) };
     // JS keeps the current pool alive and replaces it only through `read_pool`.
     static POOL: Cell<Option<Pool>> = const { Cell::new(None) };
+    // The scratch buffers and pools of this thread's other envs, each kept until its env
+    // is torn down (see `scratch`).
+    static PARKED: RefCell<Vec<(Scratch, Option<Pool>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Makes `pool` this thread's read pool (internal to `Cache`; `src/scratch.ts` keeps it
@@ -58,6 +66,7 @@ thread_local! {
 #[napi(ts_args_type = "pool: ArrayBuffer")]
 pub fn read_pool(env: Env, pool: JsArg) -> Result<()> {
     let env = env.raw();
+    scratch(env)?; // makes this env's state the current one
     let mut data = ptr::null_mut();
     let mut cap = 0usize;
     check(env, unsafe {
@@ -78,6 +87,28 @@ fn scratch(env: sys::napi_env) -> Result<Scratch> {
             return Ok(s);
         }
     }
+    switch_env(env)
+}
+
+/// Makes `env`'s scratch buffer and pool the current ones, parking the previous env's
+/// (out of line: only a thread with the module loaded twice ever gets here twice).
+#[inline(never)]
+fn switch_env(env: sys::napi_env) -> Result<Scratch> {
+    let parked = PARKED.with(|p| {
+        let mut p = p.borrow_mut();
+        if let Some(current) = SCRATCH.get() {
+            p.push((current, POOL.get()));
+        }
+        let at = p.iter().position(|(s, _)| s.env == env)?;
+        Some(p.swap_remove(at))
+    });
+    SCRATCH.set(None);
+    POOL.set(None);
+    if let Some((s, pool)) = parked {
+        SCRATCH.set(Some(s));
+        POOL.set(pool);
+        return Ok(s);
+    }
     let mut value = ptr::null_mut();
     let mut data = ptr::null_mut();
     check(env, unsafe {
@@ -92,8 +123,26 @@ fn scratch(env: sys::napi_env) -> Result<Scratch> {
         buffer,
         base: data as *mut u8,
     };
+    // Forget the env's state when it goes, so a later env at the same address starts afresh.
+    check(env, unsafe {
+        sys::napi_add_env_cleanup_hook(env, Some(forget_env), env as *mut c_void)
+    })?;
     SCRATCH.set(Some(s));
     Ok(s)
+}
+
+/// Env cleanup hook: drops the state of the env being torn down.
+unsafe extern "C" fn forget_env(env: *mut c_void) {
+    let env = env as sys::napi_env;
+    if SCRATCH.try_with(|s| s.get().is_some_and(|s| s.env == env)) == Ok(true) {
+        SCRATCH.set(None);
+        POOL.set(None);
+    }
+    let _ = PARKED.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            p.retain(|(s, _)| s.env != env);
+        }
+    });
 }
 
 /// This thread's scratch buffer, which reads fill (internal to `Cache`).

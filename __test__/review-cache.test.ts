@@ -1,0 +1,113 @@
+// Adversarial review of the embedded Cache as a Node developer uses it (issue 2): inputs a
+// JS caller can pass that TypeScript would not, and the module loaded twice in one thread.
+// Each test here failed before its fix.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { Cache } from '../src'
+import { throwsLike } from './cache-assert'
+
+const SRC = JSON.stringify(join(__dirname, '..', 'src'))
+
+/** Runs `script` in a fresh node (with tsx) and returns its stdout lines; the process must
+ * exit 0 (a native abort or a thrown error fails the test with its stderr). */
+function runNode(script: string): string[] {
+  const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', '-e', script], { encoding: 'utf8', timeout: 60_000 })
+  assert.is(r.status, 0, `exit ${r.status} signal ${r.signal}: ${r.stderr}`)
+  return r.stdout.trim().split('\n')
+}
+
+test('a batch given a sparse array of length 2^32-1 is refused, not a native abort', () => {
+  // KeyList reserved room for `length` keys before reading one: 100 GB, and the
+  // allocation failure aborted the process.
+  const lines = runNode(`
+    const { Cache } = require(${SRC})
+    const cache = new Cache()
+    const keys = ['x']
+    keys.length = 2 ** 32 - 1
+    for (const call of [() => cache.getManySync(keys), () => cache.deleteManySync(keys), () => cache.getManySync(['a', , 'b'])]) {
+      try { call(); console.log('returned') } catch (e) { console.log(e.constructor.name + ': ' + e.message) }
+    }
+    cache.close()`)
+  assert.equal(lines, ['TypeError: keys[1] must be a string, got undefined', 'TypeError: keys[1] must be a string, got undefined', 'TypeError: keys[1] must be a string, got undefined'])
+})
+
+test('keys with a lone surrogate are refused instead of colliding as U+FFFD', () => {
+  // UTF-8 cannot hold a lone surrogate: napi replaced it with U+FFFD, so 'k\uD800',
+  // 'k\uDC00' and 'k\uFFFD' were one key and a set of one overwrote the others.
+  const cache = new Cache({ encoding: 'utf8' })
+  cache.setSync('k\uFFFD', 'replacement character')
+  for (const key of ['k\uD800', 'k\uDC00', '\uDC00', 'a\uD800b', `${'a'.repeat(200)}\uDBFF`]) {
+    throwsLike(() => cache.setSync(key, 'v'), TypeError, /^key must be well-formed Unicode: a lone surrogate \(0x[0-9a-f]{4}\) at index \d+$/)
+    throwsLike(() => cache.getSync(key), TypeError, /lone surrogate/)
+    throwsLike(() => cache.deleteSync(key), TypeError, /lone surrogate/)
+  }
+  throwsLike(() => cache.getManySync(['ok', 'k\uD800']), TypeError, /^keys\[1\] must be well-formed Unicode/)
+  assert.is(cache.getSync('k\uFFFD'), 'replacement character')
+  // a pair is a character: stored as its 4 UTF-8 bytes, distinct from its halves' U+FFFD
+  assert.ok(cache.setSync('k\uD83D\uDE00', 'emoji'))
+  assert.is(cache.getSync('k\u{1F600}'), 'emoji')
+  assert.is(cache.getSync('k\uFFFD'), 'replacement character')
+  cache.close()
+})
+
+test('a value viewing a detached ArrayBuffer is refused, not stored empty', () => {
+  // A transferred buffer's views read as 0 bytes: the write "succeeded" with an empty value.
+  const cache = new Cache()
+  const buffer = new ArrayBuffer(16)
+  const view = new Uint8Array(buffer).fill(7)
+  structuredClone(buffer, { transfer: [buffer] })
+  throwsLike(() => cache.setSync('k', view), TypeError, /^value is a view of a detached ArrayBuffer/)
+  throwsLike(() => cache.appendSync('k', view), TypeError, /detached/)
+  throwsLike(() => cache.setManySync([['k', view]]), TypeError, /value of 'k' is a view of a detached ArrayBuffer|detached/)
+  assert.is(cache.hasSync('k'), false)
+  // empty values of live buffers are still fine
+  assert.ok(cache.setSync('k', new Uint8Array(0)))
+  assert.ok(cache.setSync('k2', Buffer.alloc(8).subarray(8)))
+  assert.is(cache.getSync('k')?.length, 0)
+  cache.close()
+})
+
+test('a string where an iterable of keys belongs is refused, not read as one key per character', () => {
+  // deleteMany('user:1') deleted 'u', 's', 'e', 'r', ':' and '1'.
+  const cache = new Cache()
+  for (const k of ['u', 's', 'e', 'r', ':', '1']) cache.setSync(k, k)
+  throwsLike(() => cache.deleteManySync('user:1' as unknown as string[]), TypeError, /^keys must be an iterable of keys, not a string/)
+  throwsLike(() => cache.getManySync('user:1' as unknown as string[]), TypeError, /not a string/)
+  throwsLike(() => cache.setManySync('ab' as unknown as [string, string][]), TypeError, /^entries must be an iterable of \[key, value\] pairs, not a string/)
+  assert.is(cache.statsSync().curr_items, 6)
+  cache.close()
+})
+
+test('two copies of the module in one thread (jest.resetModules, cleared require.cache) read their own values', () => {
+  // Each copy of src/scratch.ts registered its own read pool; the native side wrote into the
+  // newest, so Buffer reads through the older copy returned another pool's bytes.
+  // With the .node reloaded as well (a second napi env), the older copy read a scratch
+  // buffer the native side no longer wrote to.
+  for (const dropNative of [false, true]) {
+    const lines = runNode(`
+      const A = require(${SRC})
+      const a = new A.Cache()
+      a.setSync('k', 'from-a', { flags: 7 })
+      for (const k of Object.keys(require.cache)) {
+        if (k.includes('/src/') || (${dropNative} && k.endsWith('.node'))) delete require.cache[k]
+      }
+      const B = require(${SRC})
+      if (A.Cache === B.Cache) throw new Error('the module was not loaded twice')
+      const b = new B.Cache()
+      b.setSync('k', 'from-b, longer')
+      const out = []
+      for (let i = 0; i < 3; i++) {
+        out.push(b.getSync('k').toString(), a.getSync('k').toString(), a.getSync('k', { encoding: 'utf8' }))
+        const e = a.getsSync('k')
+        out.push(e.value.toString() + ' ' + e.flags, a.getManySync(['k']).get('k').toString())
+        out.push(b.getSync('k', { encoding: 'utf8' }))
+      }
+      console.log(JSON.stringify(out))`)
+    const round = ['from-b, longer', 'from-a', 'from-a', 'from-a 7', 'from-a', 'from-b, longer']
+    assert.equal(JSON.parse(lines[0]), [...round, ...round, ...round], dropNative ? 'native reloaded' : 'native shared')
+  }
+})
+
+test.run()
