@@ -4,7 +4,8 @@
 // password or none refused within bounds, a server without SASL let through, one without
 // PLAIN refused; a pipelined
 // burst (quiet batches, opaques); the server's error statuses mapped to the meta path's
-// errors; replies that fit no request; TLS; a dead server probed back with `version`.
+// errors; replies that fit no request or no protocol; TLS; a dead server probed back with
+// `version`.
 import { execFileSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -302,6 +303,29 @@ s('statuses only a server in trouble sends, and a reply with another opaque', as
   } finally {
     await c.close()
     await liar.close()
+  }
+})
+
+s('a reply header that is not the protocol drops the connection: a request magic, a 4 GiB body', async () => {
+  const bad: Array<[string, (opcode: number, opaque: number) => Buffer]> = [
+    ['magic 0x80', (opcode, opaque) => Object.assign(response(opcode, opaque, 0), { 0: 0x80 })],
+    ['body 4294967280 bytes', (opcode, opaque) => {
+      const head = response(opcode, opaque, 0)
+      head.writeUInt32BE(0xfffffff0, 8)
+      return head
+    }],
+  ]
+  for (const [what, answer] of bad) {
+    const fake = await fakeServer(answer)
+    const c = client(fake.port, { timeout: 5000 })
+    try {
+      const err = await failure(c.get('k'))
+      assert.is(err.code, 'FERROCACHE_CONNECTION', err.message)
+      assert.ok(err.message.includes('sent a malformed packet header') && err.message.includes(what), err.message)
+    } finally {
+      await c.close()
+      await fake.close()
+    }
   }
 })
 

@@ -29,10 +29,24 @@ export const UDP_MAX_PAYLOAD_SIZE = 1400
 const UDP_DATA_SIZE = UDP_MAX_PAYLOAD_SIZE - UDP_HEADER_SIZE
 /** The datagram count is 16 bits; memcached caps it there. */
 const MAX_DATAGRAMS = 0xffff
-/** Datagrams kept while a `snapshot` request is answered; later ones are dropped, as a full socket buffer would. */
+/**
+ * Datagrams kept while an earlier one waits (for its `snapshot` reply, or for the socket
+ * to send its replies); later ones are dropped, as a full socket buffer would drop them.
+ */
 const MAX_QUEUED = 256
+/**
+ * Reply bytes handed to the socket and not yet sent: past this, a datagram whose replies
+ * come in pieces waits for the socket before its session makes the next piece (Node's
+ * dgram queues every send in memory; memcached waits for the socket to be writable).
+ */
+export const MAX_SEND_QUEUE_BYTES = 4 << 20
+/** Reply pieces made in one go before the event loop gets a turn (other clients' work). */
+const PIECES_PER_TURN = 4
 
 const EMPTY = Buffer.alloc(0)
+
+/** Drops are logged at the 1st, 2nd, 4th, 8th… (a flood logs a few lines, not one each). */
+const isPowerOfTwo = (n: number): boolean => (n & (n - 1)) === 0
 
 /** A datagram that starts with a text `quit`. */
 const QUIT = /^quit(\r?\n| )/
@@ -71,6 +85,24 @@ interface Datagram {
   address: string
 }
 
+/** A datagram whose requests are being run: what `continue` needs to go on with it. */
+interface Job {
+  kind: Kind
+  session: ProtocolSession
+  d: Datagram
+  requestId: number
+  /** Reply bytes of this datagram so far (past `maxReplyBytes` the rest of it is not run). */
+  sent: number
+}
+
+/** What the listener dropped: datagrams (queue full) and reply datagrams (over the limit). */
+export interface UdpDrops {
+  /** Request datagrams dropped because `MAX_QUEUED` were already waiting. */
+  requests: number
+  /** Datagrams cut off once their replies passed `maxReplyBytes`: the rest of their requests not run. */
+  cutOff: number
+}
+
 /**
  * One UDP socket (one per `-l` address) and the sessions all its datagrams share, one per
  * protocol. A session is replaced only when a datagram leaves it unusable for the next
@@ -84,10 +116,22 @@ export class UdpListener {
   /** By Kind; the binary one opened at the first binary datagram. */
   private readonly sessions: Array<ProtocolSession | undefined> = [undefined, undefined]
   private addr = ''
-  /** A `snapshot` reply is awaited: datagrams wait in `queue`. */
+  /** A datagram waits (for a `snapshot` reply or for the socket): later ones wait in `queue`. */
   private busy = false
   private readonly queue: Datagram[] = []
   private closed = false
+  /** Reply bytes given to socket.send whose callback has not run yet. */
+  private sendQueueBytes = 0
+  /** The datagram waiting for the socket to send its replies, if any. */
+  private waiting: Job | null = null
+  /** `resume` is scheduled (setImmediate). */
+  private resuming = false
+  /** What was dropped so far (a warning is logged when a run of drops starts). */
+  readonly drops: UdpDrops = { requests: 0, cutOff: 0 }
+  /** Request datagrams received (with a frame header and a payload). */
+  datagrams = 0
+  /** Most reply bytes the socket held at once (for tests and diagnostics). */
+  peakSendQueueBytes = 0
 
   constructor(private readonly opts: UdpListenerOptions) {
     this.log = opts.logger
@@ -124,11 +168,17 @@ export class UdpListener {
     }
   }
 
+  /** No datagram is being run or waiting. */
+  get idle(): boolean {
+    return !this.busy && this.queue.length === 0
+  }
+
   /** Closes the socket and releases the sessions. Idempotent. */
   close(): Promise<void> {
     if (this.closed) return Promise.resolve()
     this.closed = true
     this.queue.length = 0
+    this.waiting = null
     for (const kind of [TEXT, BINARY] as const) this.replaceSession(kind)
     return new Promise((resolve) => {
       try {
@@ -143,12 +193,14 @@ export class UdpListener {
     // memcached 1.6.18 (try_read_udp): a datagram of the header alone or less, or one that
     // says it is part of a larger request (count other than 1), gets no reply at all
     if (this.closed || d.msg.length <= UDP_HEADER_SIZE) return
+    this.datagrams++
     if (d.msg[4] !== 0 || d.msg[5] !== 1) {
       this.log.debug({ udp: `${d.address}:${d.port}`, count: d.msg.readUInt16BE(4) }, 'multi-datagram request, dropped')
       return
     }
     if (this.busy) {
       if (this.queue.length < MAX_QUEUED) this.queue.push(d)
+      else if (isPowerOfTwo(++this.drops.requests)) this.dropWarning('udp request queue full, datagrams dropped')
       return
     }
     this.run(d)
@@ -164,14 +216,16 @@ export class UdpListener {
     const length = d.msg.length - UDP_HEADER_SIZE
     this.trace = this.log.isLevelEnabled('trace')
     if (this.trace) this.log.trace({ udp: `${d.address}:${d.port}`, requestId, bytes: length, head: preview(d.msg.subarray(UDP_HEADER_SIZE)) }, 'read')
-    this.continue(kind, session, d, requestId, d.msg.subarray(UDP_HEADER_SIZE), length, 0)
+    this.continue({ kind, session, d, requestId, sent: 0 }, d.msg.subarray(UDP_HEADER_SIZE), length)
   }
 
   /**
    * Feeds `input` (then what the session held back) and sends each batch of replies as
    * one framed message; `sent` counts the reply bytes of this datagram so far.
    */
-  private continue(kind: Kind, session: ProtocolSession, d: Datagram, requestId: number, input: Buffer, length: number, sent: number): void {
+  private continue(job: Job, input: Buffer, length: number): void {
+    const { kind, session, d, requestId } = job
+    let pieces = 0
     for (let feedInput = input, feedLength = length; ; feedInput = EMPTY, feedLength = 0) {
       const out = sessionFeed(session.slot, feedInput, feedLength, -1)
       const state = typeof out === 'number' ? out : session.state
@@ -180,8 +234,8 @@ export class UdpListener {
         this.replaceSession(kind)
         return this.next()
       }
-      if (typeof out !== 'number' && sent < this.opts.maxReplyBytes) {
-        sent += out.length
+      if (typeof out !== 'number') {
+        job.sent += out.length
         // text reads or binary requests answered whole: framed per response as memcached
         const messages = feedLength > 0 && !(state & STATE_PENDING) ? replyMessages(feedInput.subarray(0, feedLength), out, this.opts.reqsPerEvent) : null
         if (messages === null) this.sendMessage(out, requestId, d)
@@ -202,21 +256,67 @@ export class UdpListener {
           if (this.closed || this.sessions[kind] !== session) return
           this.sendMessage(Buffer.from(line, 'latin1'), requestId, d)
           this.busy = false
-          this.continue(kind, session, d, requestId, EMPTY, 0, sent + line.length)
+          job.sent += line.length
+          this.continue(job, EMPTY, 0)
         })
         return
       }
       if (!(state & STATE_PENDING)) break
+      if (job.sent >= this.opts.maxReplyBytes) {
+        // the rest of the datagram is not run: its replies would be built only to be dropped
+        if (isPowerOfTwo(++this.drops.cutOff)) this.dropWarning('udp replies over the limit, the rest of the datagram dropped')
+        this.replaceSession(kind)
+        return this.next()
+      }
+      // more replies to come: not before the socket has taken most of the earlier ones
+      // (else they pile up in memory), and not without letting the event loop run
+      if (this.sendQueueBytes >= MAX_SEND_QUEUE_BYTES || ++pieces >= PIECES_PER_TURN) {
+        this.busy = true
+        this.waiting = job
+        if (this.sendQueueBytes < MAX_SEND_QUEUE_BYTES) this.resumeLater()
+        return
+      }
     }
-    if (sent >= this.opts.maxReplyBytes) this.log.warn({ udp: `${d.address}:${d.port}`, limit: this.opts.maxReplyBytes }, 'udp replies over the limit, the rest dropped')
     // the datagram ended inside a request: it is dropped, the next datagram starts afresh
     if (session.buffered > 0) this.replaceSession(kind)
     this.next()
   }
 
-  /** Runs the datagrams that arrived while a `snapshot` was answered. */
+  /** Goes on with the datagram that waited for the socket (once, whoever calls first). */
+  private resume(): void {
+    const job = this.waiting
+    if (job === null) return
+    this.waiting = null
+    this.busy = false
+    if (this.closed || this.sessions[job.kind] !== job.session) return
+    this.continue(job, EMPTY, 0)
+  }
+
+  /** Runs the datagrams that arrived while an earlier one waited. */
   private next(): void {
     while (!this.busy && this.queue.length > 0) this.run(this.queue.shift()!)
+  }
+
+  private dropWarning(what: string): void {
+    this.log.warn({ udp: this.addr, queued: MAX_QUEUED, maxReplyBytes: this.opts.maxReplyBytes, ...this.drops }, what)
+  }
+
+  /**
+   * A send completed (or failed): a waiting datagram goes on once half the queue is out,
+   * in a later turn of the event loop (send callbacks run as next-tick callbacks: going
+   * on from here would keep the loop from ever reaching timers or other sockets).
+   */
+  private readonly onSent = (bytes: number): void => {
+    this.sendQueueBytes -= bytes
+    if (this.waiting !== null && !this.resuming && this.sendQueueBytes < MAX_SEND_QUEUE_BYTES / 2) this.resumeLater()
+  }
+
+  private resumeLater(): void {
+    this.resuming = true
+    setImmediate(() => {
+      this.resuming = false
+      this.resume()
+    })
   }
 
   /** A fresh session of `kind` for the next datagram (none once closed, or if the cache is closed). */
@@ -248,7 +348,10 @@ export class UdpListener {
       header.writeUInt16BE(total, 4)
       header.writeUInt16BE(0, 6)
       const chunk = reply.subarray(at, at + UDP_DATA_SIZE)
-      this.socket.send(chunk.length > 0 ? [header, chunk] : header, d.port, d.address)
+      const bytes = UDP_HEADER_SIZE + chunk.length
+      this.sendQueueBytes += bytes
+      if (this.sendQueueBytes > this.peakSendQueueBytes) this.peakSendQueueBytes = this.sendQueueBytes
+      this.socket.send(chunk.length > 0 ? [header, chunk] : header, d.port, d.address, () => this.onSent(bytes))
       at += UDP_DATA_SIZE
       seq++
     } while (at < reply.length)
