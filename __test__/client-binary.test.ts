@@ -2,10 +2,9 @@
 // to ferrocached and to memcached 1.6.18; SASL PLAIN logins against ferrocached -S and
 // memcached -S (Cyrus SASL, a sasldb from saslpasswd2): every method logged in, a wrong
 // password or none refused within bounds, a server without SASL let through, one without
-// PLAIN refused; a pipelined
-// burst (quiet batches, opaques); the server's error statuses mapped to the meta path's
-// errors; replies that fit no request or no protocol; TLS; a dead server probed back with
-// `version`.
+// PLAIN refused; a pipelined burst (quiet batches, opaques); the server's error statuses
+// mapped to the meta path's errors; replies that fit no request or no protocol; TLS; a
+// dead server probed back with `version`.
 import { execFileSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'

@@ -70,6 +70,8 @@ const NOT_FORWARDED = {
  * // through twemproxy/nutcracker (text commands only), or logging in to `-Y` servers
  * const proxied = new Client({ servers: ['127.0.0.1:22121'], protocol: 'twemproxy' })
  * const loggedIn = new Client({ servers: ['[fd00::5]:11211'], username: 'app', password: 's3cret' })
+ * // memcached's binary protocol, logging in with SASL PLAIN to servers started with -S
+ * const sasl = new Client({ servers: ['10.0.0.1:11211'], protocol: 'binary', username: 'app', password: 's3cret' })
  * ```
  */
 export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
