@@ -110,4 +110,26 @@ test('two copies of the module in one thread (jest.resetModules, cleared require
   }
 })
 
+test('a ttl over 30 days counts from the engine clock, not a faked Date.now()', () => {
+  // memcached reads an exptime over 30 days as a unix time, which was computed from
+  // Date.now(): with a test's fake clock in the past (jest/sinon setSystemTime) the item
+  // expired as it was stored, and set() still returned true.
+  const cache = new Cache()
+  const realNow = Date.now
+  const day = 86_400_000
+  try {
+    Date.now = () => Date.UTC(2020, 0, 1)
+    assert.ok(cache.setSync('set', 'v', { ttl: 31 * day }))
+    cache.setManySync([['setMany', 'v']], { ttl: 40 * day })
+    cache.setSync('touched', 'v')
+    assert.ok(cache.touchSync('touched', 60 * day))
+    cache.setSync('gat', 'v')
+    assert.is(cache.gatSync('gat', 90 * day)?.toString(), 'v')
+    for (const key of ['set', 'setMany', 'touched', 'gat']) assert.ok(cache.hasSync(key), `${key} was stored expired`)
+  } finally {
+    Date.now = realNow
+  }
+  cache.close()
+})
+
 test.run()

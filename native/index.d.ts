@@ -12,6 +12,11 @@ export declare class NativeCache {
   get id(): number
   /** Whether `close()` has been called. */
   get closed(): boolean
+  /**
+   * Unix seconds by the engine's clock: what a ttl over 30 days is counted from, since
+   * memcached reads such an exptime as an absolute time (`Date.now()` may be a test's fake).
+   */
+  get now(): number
   /** Every counter with memcached's stat names; per-class figures under `slabs`. */
   stats(): Record<string, unknown>
   /**

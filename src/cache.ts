@@ -83,6 +83,10 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   readonly #encoding: Encoding
   /** The write options of a call that passes none, parsed once. */
   readonly #plain: Write
+  /** The engine's clock in ms, which a ttl over 30 days (an absolute exptime) is counted
+   * from: `Date.now()` may be a test's fake clock (jest/sinon `setSystemTime`), and an
+   * absolute time in the engine's past would expire the item as it is stored. */
+  readonly #now = (): number => this.#native.now * 1000
 
   static {
     // Lets the network server (src/server) serve this cache's engine; not public API.
@@ -158,7 +162,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   #write(options: WriteOptions | undefined): Write {
-    return options === undefined ? this.#plain : parseWrite(options, this.#encoding)
+    return options === undefined ? this.#plain : parseWrite(options, this.#encoding, this.#now)
   }
 
   /** The default encoding of values read. */
@@ -272,13 +276,13 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** `touch` without the Promise: returns or throws at once. */
   touchSync(key: string, ttl: number): boolean {
-    return cacheTouch(this.#id, key, requiredTtlToExptime(ttl))
+    return cacheTouch(this.#id, key, requiredTtlToExptime(ttl, this.#now))
   }
 
   /** `gat` without the Promise: returns or throws at once. */
   gatSync<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Decoded<F> | undefined {
     const encoding = readEncoding(options, this.#encoding)
-    const hit = cacheGat(this.#id, key, requiredTtlToExptime(ttl), encoding !== 'buffer')
+    const hit = cacheGat(this.#id, key, requiredTtlToExptime(ttl, this.#now), encoding !== 'buffer')
     return (hit === -1 ? undefined : takeRead(hit, encoding)) as Decoded<F> | undefined
   }
 

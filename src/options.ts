@@ -5,7 +5,7 @@ import type { NativeCacheOptions } from '../native/index'
 import { checkEncoding } from './encoding'
 import { type CachePersistenceOptions, PERSISTENCE_OPTION_NAMES } from './persistence/cache-options'
 import { parseSize } from './size'
-import { ttlToExptime } from './ttl'
+import { type NowMs, ttlToExptime } from './ttl'
 import type { Encoding, ReadOptions, WriteOptions } from './types'
 
 /** Settings of an embedded cache; every one has memcached's default. Persistence
@@ -160,12 +160,13 @@ export function checkFlags(value: unknown): number {
   return n
 }
 
-export function parseWrite(options: WriteOptions | undefined, fallback: Encoding): Write {
+/** A write's options checked; a ttl over 30 days becomes a unix time counted from `now`. */
+export function parseWrite(options: WriteOptions | undefined, fallback: Encoding, now?: NowMs): Write {
   if (options === undefined) return { flags: 0, exptime: 0, encoding: fallback }
   const o = checkObject(options, 'options', WRITE_OPTIONS)
   return {
     flags: o.flags === undefined ? 0 : checkFlags(o.flags),
-    exptime: ttlToExptime(o.ttl, 'options.ttl'),
+    exptime: ttlToExptime(o.ttl, 'options.ttl', now),
     encoding: o.encoding === undefined ? fallback : checkEncoding(o.encoding, 'options.encoding'),
   }
 }

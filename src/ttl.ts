@@ -12,28 +12,32 @@ function checkMs(name: string, ms: unknown): number {
   return ms
 }
 
+/** The time in ms that a ttl over 30 days is counted from (the clock of the cache that
+ * reads the exptime; `Date.now` for a remote server). */
+export type NowMs = () => number
+
 /**
  * memcached exptime for a ttl in ms: 0 (or Infinity) never expires; otherwise whole
  * seconds rounded up, so an item never lives shorter than asked by more than the clock's
  * one-second granularity. Beyond 30 days memcached reads the number as a unix time, so
- * long ttls are sent as an absolute time.
+ * long ttls are sent as an absolute time, counted from `now`.
  */
-export function ttlToExptime(ttl: unknown, name = 'ttl'): number {
+export function ttlToExptime(ttl: unknown, name = 'ttl', now: NowMs = Date.now): number {
   if (ttl === undefined) return 0
   const ms = checkMs(name, ttl)
   if (ms === 0 || ms === Infinity) return 0
   const seconds = Math.ceil(ms / 1000)
   if (seconds <= MAX_RELATIVE_EXPTIME) return seconds
-  return Math.min(Math.ceil((Date.now() + ms) / 1000), MAX_EXPTIME)
+  return Math.min(Math.ceil((now() + ms) / 1000), MAX_EXPTIME)
 }
 
 /**
  * The exptime for `touch`/`gat`, whose ttl is a required argument: leaving it out is a
  * mistake (memcached answers a `touch` without one with ERROR), not "never expires".
  */
-export function requiredTtlToExptime(ttl: unknown): number {
+export function requiredTtlToExptime(ttl: unknown, now: NowMs = Date.now): number {
   if (ttl === undefined) checkMs('ttl', ttl)
-  return ttlToExptime(ttl)
+  return ttlToExptime(ttl, 'ttl', now)
 }
 
 /** A flush delay in ms as whole seconds (rounded up; 0 = now), at most 30 days. */

@@ -135,6 +135,13 @@ impl NativeCache {
         REGISTRY.with(|r| r.borrow().slots[self.id as usize].is_none())
     }
 
+    /// Unix seconds by the engine's clock: what a ttl over 30 days is counted from, since
+    /// memcached reads such an exptime as an absolute time (`Date.now()` may be a test's fake).
+    #[napi(getter)]
+    pub fn now(&self, env: Env) -> Result<u32> {
+        Ok(store_of(env.raw(), self.id)?.now())
+    }
+
     /// Every counter with memcached's stat names; per-class figures under `slabs`.
     #[napi(ts_return_type = "Record<string, unknown>")]
     pub fn stats(&self, env: Env) -> Result<JsOut> {
