@@ -7,8 +7,10 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createServer, type FerrocacheServer } from '../src/server'
 import { MAX_SEND_QUEUE_BYTES, type UdpListener } from '../src/server/udp'
+import { ReadReplyFramer, readReplyMessages } from '../src/server/udp-framing'
 import { setUp, tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
+import { freePort, run, startMemcached, stopChild } from './helpers/servers'
 
 const HEADER = 8
 const MiB = 1 << 20
@@ -92,6 +94,88 @@ test('a flood of datagrams asking for huge replies, never read: memory stays bou
   c.send('version\r\n')
   assert.match(await c.until('\r\n'), /^VERSION /)
   c.close()
+})
+
+/**
+ * Python's socket, as root, can take a large reply without losing datagrams (Node's cannot
+ * raise its receive buffer past rmem_max): sends `payload` in one datagram to `port` and
+ * prints each reply message: [datagram count, datagrams received, bytes, payload].
+ */
+const RECEIVER = `
+import socket, struct, sys, json
+port, payload = int(sys.argv[1]), sys.argv[2].encode('latin1')
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try: u.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE
+except OSError: u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
+u.settimeout(3)
+u.connect(('127.0.0.1', port))
+u.send(struct.pack('>HHHH', 9, 0, 1, 0) + payload)
+messages = []
+try:
+    for _ in range(100000):
+        d = u.recv(2000)
+        rid, seq, count, _ = struct.unpack('>HHHH', d[:8])
+        if seq == 0: messages.append([count, 0, b''])
+        m = messages[-1]; m[1] += 1; m[2] += d[8:]
+        u.settimeout(0.5)
+except socket.timeout: pass
+print(json.dumps([[m[0], m[1], len(m[2]), m[2].decode('latin1')] for m in messages]))
+`
+
+/** The reply messages to a datagram of `payload`, each as [count, received, bytes, text]. */
+async function messagesOf(port: number, payload: string): Promise<Array<[number, number, number, string]>> {
+  const { code, stdout, stderr } = await run('/usr/bin/python3', ['-c', RECEIVER, String(port), payload], { ms: 20_000 })
+  assert.is(code, 0, stderr)
+  return JSON.parse(stdout) as Array<[number, number, number, string]>
+}
+
+test('a datagram of reads whose replies come in pieces (over 256 KiB): a message per key, as memcached', async () => {
+  const s = server!
+  const udp = await freePort()
+  const memcached = await startMemcached(['-U', String(udp)])
+  try {
+    for (const port of [memcached.port, s.address()!.port]) await store(port, 6, 100_000)
+    // 600 KB of replies: the session hands them over in pieces
+    for (const request of ['get k0 k1 k2 k3 k4 k5\r\n', 'get k0 nope k2\r\nget nope k4 k5 nope\r\ngets k1 k3 k5 k0\r\n']) {
+      const [expected, got] = [await messagesOf(udp, request), await messagesOf(s.udpAddress()!.port, request)]
+      // before: a message per piece, several keys each (the same bytes); CAS values aside
+      const shape = (m: Array<[number, number, number, string]>): Array<[number, number, number, string]> =>
+        m.map(([count, received, , text]) => {
+          const masked = text.replace(/^(VALUE \S+ \d+ \d+) \d+\r$/gm, '$1 C\r')
+          return [count, received, masked.length, masked.slice(0, 24)]
+        })
+      assert.equal(shape(got), shape(expected), request)
+      // (a bare header says 0 datagrams and is one)
+      assert.ok(
+        got.every(([count, received]) => received === Math.max(count, 1)),
+        'every datagram came',
+      )
+      assert.is(shape(got).length, request.startsWith('get k0 k1') ? 6 : 10)
+    }
+  } finally {
+    await stopChild(memcached.child)
+  }
+})
+
+test('framing of reads in pieces cut anywhere: the messages of the whole reply, else one message a piece', () => {
+  const request = Buffer.from('get a nope b\r\nget nope\r\ngets a b nope\r\n', 'latin1')
+  const reply = Buffer.from('VALUE a 0 3\r\nabc\r\nVALUE b 1 2\r\nde\r\nEND\r\nEND\r\nVALUE a 0 3 7\r\nabc\r\nVALUE b 1 2 8\r\nde\r\nEND\r\n', 'latin1')
+  const whole = readReplyMessages(request, reply)!.map((m) => m.toString('latin1'))
+  assert.equal(whole, ['VALUE a 0 3\r\nabc\r\n', 'VALUE b 1 2\r\nde\r\nEND\r\n', 'END\r\n', 'VALUE a 0 3 7\r\nabc\r\n', 'VALUE b 1 2 8\r\nde\r\n', 'END\r\n'])
+  // every way to cut it in two or three pieces
+  for (let i = 0; i <= reply.length; i++) {
+    for (let j = i; j <= reply.length; j += 7) {
+      const framer = ReadReplyFramer.of(request)!
+      const pieces = [reply.subarray(0, i), reply.subarray(i, j), reply.subarray(j)]
+      const messages = pieces.flatMap((p, n) => framer.push(p, n === 2)!)
+      assert.equal(messages.map((m) => m.toString('latin1')), whole, `cut at ${i}, ${j}`)
+    }
+  }
+  // replies that are not the reads' (a server error): what is left goes as one message
+  const framer = ReadReplyFramer.of(request)!
+  assert.equal(framer.push(Buffer.from('VALUE a 0 3\r\nabc\r\nSERVER_ERROR out of memory\r\n'), false)!.map(String), ['VALUE a 0 3\r\nabc\r\n', 'SERVER_ERROR out of memory\r\n'])
+  assert.is(framer.push(Buffer.from('END\r\n'), true), null)
+  assert.is(ReadReplyFramer.of(Buffer.from('set a 0 0 1\r\n1\r\n')), null)
 })
 
 test.run()

@@ -41,39 +41,112 @@ function readKeys(request: Buffer): string[][] | null {
 }
 
 /**
+ * Frames the replies to a datagram of text reads as memcached does, piece by piece: the
+ * session hands a datagram's replies over in pieces once they pass its budget (a
+ * multiget resumes at a key), and each key's response object must still be its own
+ * message. An object cut by a piece's end waits for the next piece (at most one item).
+ */
+export class ReadReplyFramer {
+  /** The command and the key whose response object comes next. */
+  private command = 0
+  private key = 0
+  /** Reply bytes of an object not yet whole at the end of the last piece. */
+  private carry: Buffer = Buffer.alloc(0)
+  /** A piece that did not parse: the rest goes unframed (one message a piece). */
+  private failed = false
+
+  constructor(private readonly commands: string[][]) {}
+
+  /** False once a piece did not parse. */
+  get framed(): boolean {
+    return !this.failed
+  }
+
+  /** The framer for `request`, when it holds only text reads; else null. */
+  static of(request: Buffer): ReadReplyFramer | null {
+    const commands = readKeys(request)
+    return commands === null ? null : new ReadReplyFramer(commands)
+  }
+
+  /**
+   * The messages of `piece` (with what the last piece left); `last`: no piece follows.
+   * Null when the replies are not the reads' VALUE blocks and `END`s: send the piece (and
+   * any later one) as one message then.
+   */
+  push(piece: Buffer, last: boolean): Buffer[] | null {
+    if (this.failed) return null
+    const reply = this.carry.length === 0 ? piece : Buffer.concat([this.carry, piece])
+    const messages: Buffer[] = []
+    let at = 0
+    while (this.command < this.commands.length) {
+      const keys = this.commands[this.command]!
+      const end = objectEnd(reply, at, keys[this.key]!, last)
+      if (end === undefined) break // cut by the piece's end: waits for the next
+      if (end === null) return this.fail(reply.subarray(at), messages)
+      let objectEndAt = end
+      if (this.key === keys.length - 1) {
+        // `END` goes on the last key's object
+        if (reply.length - end < 5 && !last && reply.toString('latin1', end) === 'END\r\n'.slice(0, reply.length - end)) break
+        if (reply.toString('latin1', end, end + 5) !== 'END\r\n') return this.fail(reply.subarray(at), messages)
+        objectEndAt = end + 5
+      }
+      // a miss (empty object) is sent only first in its command, as a bare header
+      if (this.key === 0 || objectEndAt > at) messages.push(reply.subarray(at, objectEndAt))
+      at = objectEndAt
+      if (++this.key === keys.length) {
+        this.key = 0
+        this.command++
+      }
+    }
+    this.carry = reply.subarray(at)
+    if (this.command === this.commands.length && this.carry.length > 0) return this.fail(this.carry, messages)
+    if (last && (this.carry.length > 0 || this.command < this.commands.length)) return this.fail(this.carry, messages)
+    // a copy when the rest of a large piece waits: not the whole piece kept for it
+    if (this.carry.length > 0 && this.carry.length < reply.length / 2) this.carry = Buffer.from(this.carry)
+    return messages
+  }
+
+  /** Gives up framing: `rest` goes as one message after those already made. */
+  private fail(rest: Buffer, messages: Buffer[]): Buffer[] {
+    this.failed = true
+    this.carry = Buffer.alloc(0)
+    if (rest.length > 0) messages.push(rest)
+    return messages
+  }
+}
+
+/**
+ * Where `key`'s response object starting at `at` ends: after its VALUE block, or at `at`
+ * for a miss; undefined when the piece ends too soon to tell (unless `last`), null when
+ * the bytes are not a VALUE block.
+ */
+function objectEnd(reply: Buffer, at: number, key: string, last: boolean): number | null | undefined {
+  const head = `VALUE ${key} `
+  const seen = reply.toString('latin1', at, at + head.length)
+  if (seen !== head) {
+    // a piece ending inside (or right before) a VALUE line: more may come
+    if (!last && seen.length < head.length && head.startsWith(seen)) return undefined
+    return at
+  }
+  const lineEnd = reply.indexOf('\r\n', at)
+  if (lineEnd < 0) return last ? null : undefined
+  const bytes = Number(reply.toString('latin1', at, lineEnd).split(' ')[3])
+  if (!Number.isSafeInteger(bytes) || bytes < 0) return null
+  const end = lineEnd + 2 + bytes + 2
+  if (end > reply.length) return last ? null : undefined
+  return reply.toString('latin1', end - 2, end) === '\r\n' ? end : null
+}
+
+/**
  * The UDP messages memcached sends for `reply` to `request`, when `request` holds only
  * text reads and `reply` is their VALUE blocks and `END`s; else null (then the replies go
  * as one message).
  */
 export function readReplyMessages(request: Buffer, reply: Buffer): Buffer[] | null {
-  const commands = readKeys(request)
-  if (commands === null) return null
-  const messages: Buffer[] = []
-  let at = 0
-  for (const keys of commands) {
-    // each key's response object: [start, end) of `reply`
-    const objects: Array<[number, number]> = []
-    for (const key of keys) {
-      const start = at
-      const head = `VALUE ${key} `
-      if (reply.toString('latin1', at, at + head.length) === head) {
-        const lineEnd = reply.indexOf('\r\n', at)
-        if (lineEnd < 0) return null
-        const bytes = Number(reply.toString('latin1', at, lineEnd).split(' ')[3])
-        if (!Number.isSafeInteger(bytes)) return null
-        at = lineEnd + 2 + bytes + 2
-        if (at > reply.length || reply.toString('latin1', at - 2, at) !== '\r\n') return null
-      }
-      objects.push([start, at])
-    }
-    if (reply.toString('latin1', at, at + 5) !== 'END\r\n') return null
-    at += 5
-    objects[objects.length - 1]![1] = at
-    objects.forEach(([start, end], i) => {
-      if (i === 0 || end > start) messages.push(reply.subarray(start, end))
-    })
-  }
-  return at === reply.length ? messages : null
+  const framer = ReadReplyFramer.of(request)
+  if (framer === null) return null
+  const messages = framer.push(reply, true)
+  return messages === null || framer.framed ? messages : null
 }
 
 /** Binary opcodes that answer only errors (and a get's hit). */

@@ -19,7 +19,7 @@ import {
   type ProtocolSession,
 } from './connection'
 import type { Logger } from './logger'
-import { replyMessages } from './udp-framing'
+import { ReadReplyFramer, replyMessages } from './udp-framing'
 
 /** The frame header before every request and reply datagram. */
 export const UDP_HEADER_SIZE = 8
@@ -93,6 +93,8 @@ interface Job {
   requestId: number
   /** Reply bytes of this datagram so far (past `maxReplyBytes` the rest of it is not run). */
   sent: number
+  /** A datagram of text reads: frames its replies per key, piece by piece. */
+  reads: ReadReplyFramer | null
 }
 
 /** What the listener dropped: datagrams (queue full) and reply datagrams (over the limit). */
@@ -216,7 +218,8 @@ export class UdpListener {
     const length = d.msg.length - UDP_HEADER_SIZE
     this.trace = this.log.isLevelEnabled('trace')
     if (this.trace) this.log.trace({ udp: `${d.address}:${d.port}`, requestId, bytes: length, head: preview(d.msg.subarray(UDP_HEADER_SIZE)) }, 'read')
-    this.continue({ kind, session, d, requestId, sent: 0 }, d.msg.subarray(UDP_HEADER_SIZE), length)
+    const reads = kind === TEXT ? ReadReplyFramer.of(d.msg.subarray(UDP_HEADER_SIZE)) : null
+    this.continue({ kind, session, d, requestId, sent: 0, reads }, d.msg.subarray(UDP_HEADER_SIZE), length)
   }
 
   /**
@@ -236,8 +239,14 @@ export class UdpListener {
       }
       if (typeof out !== 'number') {
         job.sent += out.length
-        // text reads or binary requests answered whole: framed per response as memcached
-        const messages = feedLength > 0 && !(state & STATE_PENDING) ? replyMessages(feedInput.subarray(0, feedLength), out, this.opts.reqsPerEvent) : null
+        // text reads (in pieces too) or binary requests answered whole: framed per
+        // response as memcached frames them
+        const messages =
+          job.reads !== null
+            ? job.reads.push(out, !(state & STATE_PENDING))
+            : feedLength > 0 && !(state & STATE_PENDING)
+              ? replyMessages(feedInput.subarray(0, feedLength), out, this.opts.reqsPerEvent)
+              : null
         if (messages === null) this.sendMessage(out, requestId, d)
         else for (const message of messages) this.sendMessage(message, requestId, d)
       }
