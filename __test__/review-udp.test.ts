@@ -96,6 +96,31 @@ test('a flood of datagrams asking for huge replies, never read: memory stays bou
   c.close()
 })
 
+test('a datagram whose replies pass the limit: a write after them still runs; reads only stop there', async () => {
+  const s = server!
+  const listener = listenerOf(s)
+  const client = dgram.createSocket('udp4')
+  client.on('error', () => {})
+  await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve))
+  const keys = Array.from({ length: 32 }, (_, i) => `k${i % 16}`).join(' ')
+  const before = { ...listener.drops }
+  const datagrams = listener.datagrams
+  try {
+    // 16 MiB asked, 8 MiB sent: the set after it must still be stored
+    client.send(frame(2, `get ${keys}\r\nset after-big 0 0 2\r\nok\r\n`), s.udpAddress()!.port, '127.0.0.1')
+    client.send(frame(3, `get ${keys}\r\nget ${keys}\r\n`), s.udpAddress()!.port, '127.0.0.1')
+    assert.ok(await waitFor(() => listener.datagrams === datagrams + 2 && listener.idle, 30_000), 'both datagrams run')
+  } finally {
+    client.close()
+  }
+  const c = await RawConn.open(s.address()!.port)
+  c.send('get after-big\r\n')
+  assert.is(await c.until('END\r\n'), 'VALUE after-big 0 2\r\nok\r\nEND\r\n')
+  c.close()
+  assert.ok(listener.drops.replyBytes - before.replyBytes >= 7 * MiB, `replies dropped: ${JSON.stringify(listener.drops)}`)
+  assert.is(listener.drops.cutOff - before.cutOff, 1, 'the reads-only datagram stopped at the limit')
+})
+
 /**
  * Python's socket, as root, can take a large reply without losing datagrams (Node's cannot
  * raise its receive buffer past rmem_max): sends `payload` in one datagram to `port` and

@@ -91,18 +91,20 @@ interface Job {
   session: ProtocolSession
   d: Datagram
   requestId: number
-  /** Reply bytes of this datagram so far (past `maxReplyBytes` the rest of it is not run). */
+  /** Reply bytes of this datagram sent so far (past `maxReplyBytes` the rest are dropped). */
   sent: number
   /** A datagram of text reads: frames its replies per key, piece by piece. */
   reads: ReadReplyFramer | null
 }
 
-/** What the listener dropped: datagrams (queue full) and reply datagrams (over the limit). */
+/** What the listener dropped: datagrams (queue full) and replies (over the limit). */
 export interface UdpDrops {
   /** Request datagrams dropped because `MAX_QUEUED` were already waiting. */
   requests: number
-  /** Datagrams cut off once their replies passed `maxReplyBytes`: the rest of their requests not run. */
+  /** Datagrams of text reads cut off once their replies passed `maxReplyBytes`: the rest not run. */
   cutOff: number
+  /** Reply bytes not sent: other datagrams' replies past `maxReplyBytes` (their requests still run). */
+  replyBytes: number
 }
 
 /**
@@ -129,7 +131,7 @@ export class UdpListener {
   /** `resume` is scheduled (setImmediate). */
   private resuming = false
   /** What was dropped so far (a warning is logged when a run of drops starts). */
-  readonly drops: UdpDrops = { requests: 0, cutOff: 0 }
+  readonly drops: UdpDrops = { requests: 0, cutOff: 0, replyBytes: 0 }
   /** Request datagrams received (with a frame header and a payload). */
   datagrams = 0
   /** Most reply bytes the socket held at once (for tests and diagnostics). */
@@ -237,7 +239,11 @@ export class UdpListener {
         this.replaceSession(kind)
         return this.next()
       }
-      if (typeof out !== 'number') {
+      if (typeof out !== 'number' && job.sent >= this.opts.maxReplyBytes) {
+        const before = this.drops.replyBytes
+        this.drops.replyBytes += out.length
+        if (Math.clz32(before) !== Math.clz32(this.drops.replyBytes)) this.dropWarning('udp replies over the limit, dropped')
+      } else if (typeof out !== 'number') {
         job.sent += out.length
         // text reads (in pieces too) or binary requests answered whole: framed per
         // response as memcached frames them
@@ -271,8 +277,9 @@ export class UdpListener {
         return
       }
       if (!(state & STATE_PENDING)) break
-      if (job.sent >= this.opts.maxReplyBytes) {
-        // the rest of the datagram is not run: its replies would be built only to be dropped
+      if (job.sent >= this.opts.maxReplyBytes && job.reads !== null) {
+        // reads only: the rest is not run, its replies would be built only to be dropped
+        // (other datagrams run to their end, replies dropped: a write in them must not be lost)
         if (isPowerOfTwo(++this.drops.cutOff)) this.dropWarning('udp replies over the limit, the rest of the datagram dropped')
         this.replaceSession(kind)
         return this.next()
