@@ -132,4 +132,26 @@ test('a ttl over 30 days counts from the engine clock, not a faked Date.now()', 
   cache.close()
 })
 
+test('caches dropped without close() are collected by ordinary GCs, not only forced ones', () => {
+  // V8 saw each cache as a small object, so nothing prompted a GC for its slab pages: 100
+  // filled 4 MiB caches dropped one after another (little JS garbage) kept all ~400 MiB.
+  // The cache now reports its memory limit to V8 as external memory.
+  const [grown] = runNode(`
+    const { Cache } = require(${SRC})
+    const keys = Array.from({ length: 1000 }, (_, i) => 'k' + i)
+    const value = Buffer.alloc(4000, 1)
+    const before = process.memoryUsage.rss()
+    let max = 0
+    ;(async () => {
+      for (let round = 0; round < 100; round++) {
+        const cache = new Cache({ memoryLimit: '4mb' })
+        for (const k of keys) cache.setSync(k, value)
+        max = Math.max(max, process.memoryUsage.rss() - before)
+        await new Promise((r) => setImmediate(r)) // napi finalizers run between turns
+      }
+      process.stdout.write(String(Math.round(max / 2 ** 20)))
+    })()`)
+  assert.ok(Number(grown) < 250, `RSS grew by ${grown} MiB for 100 dropped 4 MiB caches`)
+})
+
 test.run()

@@ -20,7 +20,7 @@ mod ops;
 mod scratch;
 mod stats;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ptr;
 use std::sync::Arc;
 
@@ -28,6 +28,7 @@ use ferrocache_core::{
     ArithRequest, ArithStatus, Config, DeleteRequest, DeleteStatus, GetOptions, Store, StoreError,
     StoreMode, StoreRequest, StoreStatus,
 };
+use napi::bindgen_prelude::ObjectFinalize;
 use napi::{sys, Env, Error, Result, Status};
 use napi_derive::napi;
 
@@ -86,9 +87,13 @@ fn store_of(env: sys::napi_env, id: u32) -> Result<Arc<Store>> {
 
 /// The storage engine behind one embedded cache: its lifetime and stats. The operations
 /// are the `cache*` functions, which take `id`. Use `Cache` from the package instead.
-#[napi]
+#[napi(custom_finalize)]
 pub struct NativeCache {
     id: u32,
+    /// Bytes reported to V8 as held by this object (the memory limit) until the store is
+    /// dropped: V8 sees only a small object, and without this a program that drops caches
+    /// without `close()` grew by their slab pages for as long as no GC happened to run.
+    external: Cell<i64>,
 }
 
 #[napi]
@@ -120,7 +125,28 @@ impl NativeCache {
                 }
             }
         });
-        Ok(NativeCache { id })
+        let cache = NativeCache {
+            id,
+            external: Cell::new(0),
+        };
+        let limit = REGISTRY.with(|r| {
+            r.borrow().slots[id as usize]
+                .as_ref()
+                .map(|s| s.config().memory_limit)
+        });
+        let bytes = i64::try_from(limit.unwrap_or(0)).unwrap_or(i64::MAX);
+        if env.adjust_external_memory(bytes).is_ok() {
+            cache.external.set(bytes);
+        }
+        Ok(cache)
+    }
+
+    /// Tells V8 the store's memory is gone (once).
+    fn release_external(&self, env: &Env) {
+        let bytes = self.external.replace(0);
+        if bytes != 0 {
+            let _ = env.adjust_external_memory(-bytes);
+        }
     }
 
     /// The id the `cache*` functions take.
@@ -155,9 +181,10 @@ impl NativeCache {
     // `&self`, not `&mut self`: napi-rs keeps a shared borrow of the cache for as long as
     // an async task that took it (a snapshot) runs, and a `&mut self` close would throw then.
     #[napi]
-    pub fn close(&self) {
+    pub fn close(&self, env: Env) {
         let store = REGISTRY.with(|r| r.borrow_mut().slots[self.id as usize].take());
         drop(store); // outside the borrow: dropping joins the engine's background thread
+        self.release_external(&env);
     }
 
     /// The engine, shared (e.g. with a network server session); fails once closed.
@@ -165,6 +192,14 @@ impl NativeCache {
         REGISTRY
             .with(|r| r.borrow().slots[self.id as usize].clone())
             .ok_or_else(|| Error::new(Status::GenericFailure, "the cache is closed"))
+    }
+}
+
+impl ObjectFinalize for NativeCache {
+    /// Collected: the store goes in `drop`, and V8 hears that its memory went with it.
+    fn finalize(self, env: Env) -> Result<()> {
+        self.release_external(&env);
+        Ok(())
     }
 }
 
