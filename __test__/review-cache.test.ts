@@ -154,4 +154,19 @@ test('caches dropped without close() are collected by ordinary GCs, not only for
   assert.ok(Number(grown) < 250, `RSS grew by ${grown} MiB for 100 dropped 4 MiB caches`)
 })
 
+test('a value JSON cannot encode is a TypeError naming it and its key', () => {
+  // JSON.stringify's own TypeError ("Do not know how to serialize a BigInt") named neither,
+  // so a failed setMany of many entries did not say which one.
+  const cache = new Cache({ encoding: 'json' })
+  const cyclic: Record<string, unknown> = {}
+  cyclic.self = cyclic
+  const err = throwsLike(() => cache.setManySync([['a', 1], ['b', 2n]]), TypeError, /^value of 'b' cannot be encoded as JSON: .*BigInt/)
+  assert.instance(err.cause, TypeError)
+  throwsLike(() => cache.setSync('c', cyclic), TypeError, /^value cannot be encoded as JSON: Converting circular structure/)
+  const thrower = { toJSON: () => { throw new RangeError('nope') } }
+  throwsLike(() => cache.setSync('t', thrower), RangeError, /^nope$/) // the value's own error, as it is
+  assert.is(cache.statsSync().curr_items, 0)
+  cache.close()
+})
+
 test.run()

@@ -20,7 +20,15 @@ export function checkRaw(value: unknown, name = 'value'): RawValue {
 /** What to store for `value` under `encoding`. */
 export function encodeValue(value: unknown, encoding: Encoding, name = 'value'): RawValue {
   if (encoding !== 'json') return checkRaw(value, name)
-  const text = JSON.stringify(value)
+  let text: string | undefined
+  try {
+    text = JSON.stringify(value)
+  } catch (err) {
+    // a BigInt or a cycle: V8's message names neither the value nor its key (an error of
+    // the value's own toJSON other than a TypeError is the caller's, passed on as it is)
+    if (!(err instanceof TypeError)) throw err
+    throw new TypeError(`${name} cannot be encoded as JSON: ${err.message}`, { cause: err })
+  }
   if (text === undefined) throw new TypeError(`${name} cannot be encoded as JSON (${describe(value)})`)
   return text
 }
