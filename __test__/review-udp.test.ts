@@ -7,7 +7,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createServer, type FerrocacheServer } from '../src/server'
 import { MAX_SEND_QUEUE_BYTES, type UdpListener } from '../src/server/udp'
-import { ReadReplyFramer, readReplyMessages } from '../src/server/udp-framing'
+import { onlyReads, ReadReplyFramer, readReplyMessages } from '../src/server/udp-framing'
 import { setUp, tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
 import { freePort, run, startMemcached, stopChild } from './helpers/servers'
@@ -201,6 +201,54 @@ test('framing of reads in pieces cut anywhere: the messages of the whole reply, 
   assert.equal(framer.push(Buffer.from('VALUE a 0 3\r\nabc\r\nSERVER_ERROR out of memory\r\n'), false)!.map(String), ['VALUE a 0 3\r\nabc\r\n', 'SERVER_ERROR out of memory\r\n'])
   assert.is(framer.push(Buffer.from('END\r\n'), true), null)
   assert.is(ReadReplyFramer.of(Buffer.from('set a 0 0 1\r\n1\r\n')), null)
+})
+
+test('reads only (their run may stop at the reply limit): get/gets lines, binary gets, noop, version, stat', () => {
+  const packet = (opcode: number, key = ''): Buffer => {
+    const header = Buffer.alloc(24)
+    header[0] = 0x80
+    header[1] = opcode
+    header.writeUInt16BE(key.length, 2)
+    header.writeUInt32BE(key.length, 8)
+    return Buffer.concat([header, Buffer.from(key)])
+  }
+  assert.ok(onlyReads(Buffer.from('get a b\r\ngets c\r\n')))
+  assert.not.ok(onlyReads(Buffer.from('get a\r\ngat 10 a\r\n')), 'gat touches')
+  assert.not.ok(onlyReads(Buffer.from('get a\r\nset b 0 0 1\r\n1\r\n')))
+  assert.not.ok(onlyReads(Buffer.from('get a')), 'cut off')
+  assert.ok(onlyReads(Buffer.concat([packet(0x0d, 'k'), packet(0x0c, 'k'), packet(0x0a)])))
+  assert.not.ok(onlyReads(Buffer.concat([packet(0x0d, 'k'), packet(0x14, 'k')])), 'deleteq')
+  assert.not.ok(onlyReads(packet(0x0d, 'k').subarray(0, 20)), 'cut off')
+})
+
+test('a binary datagram of getkq past the limit stops there; with a write after them it runs on', async () => {
+  const s = server!
+  const listener = listenerOf(s)
+  const client = dgram.createSocket('udp4')
+  client.on('error', () => {})
+  await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve))
+  const getkq = (key: string): Buffer => {
+    const header = Buffer.alloc(24)
+    header[0] = 0x80
+    header[1] = 0x0d
+    header.writeUInt16BE(key.length, 2)
+    header.writeUInt32BE(key.length, 8)
+    return Buffer.concat([header, Buffer.from(key)])
+  }
+  const gets = Buffer.concat(Array.from({ length: 400 }, (_, i) => getkq(`k${i % 16}`)))
+  const before = { ...listener.drops }
+  const datagrams = listener.datagrams
+  try {
+    const header = Buffer.alloc(HEADER)
+    header.writeUInt16BE(1, 4)
+    client.send(Buffer.concat([header, gets]), s.udpAddress()!.port, '127.0.0.1')
+    assert.ok(await waitFor(() => listener.datagrams === datagrams + 1 && listener.idle, 30_000), 'the datagram ran')
+  } finally {
+    client.close()
+  }
+  // 200 MiB asked: stopped at the limit, not built and dropped
+  assert.is(listener.drops.cutOff - before.cutOff, 1)
+  assert.ok(listener.drops.replyBytes - before.replyBytes < 8 * MiB, `dropped ${listener.drops.replyBytes - before.replyBytes}`)
 })
 
 test.run()

@@ -192,6 +192,26 @@ export function binaryReplyMessages(request: Buffer, reply: Buffer, reqsPerEvent
   return out === reply.length ? messages : null
 }
 
+/** Binary opcodes that change nothing: get, getq, noop, version, getk, getkq, stat. */
+const BINARY_READS = new Set([0x00, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x10])
+
+/**
+ * Whether `request` (a datagram's payload) only reads: `get`/`gets` lines, or binary
+ * gets, `noop`, `version` and `stat` (not `gat`: it touches). Replies past a limit can
+ * then stop its run without losing a write.
+ */
+export function onlyReads(request: Buffer): boolean {
+  if (request[0] === REQUEST_MAGIC) {
+    for (let at = 0; at < request.length; ) {
+      if (at + BINARY_HEADER > request.length || request[at] !== REQUEST_MAGIC || !BINARY_READS.has(request[at + 1]!)) return false
+      at += BINARY_HEADER + request.readUInt32BE(at + 8)
+    }
+    return true
+  }
+  const text = request.toString('latin1')
+  return text.endsWith('\n') && text.slice(0, -1).split('\n').every((line) => /^gets? /.test(line))
+}
+
 /**
  * The UDP messages memcached sends for the replies to one datagram's requests, for a
  * datagram of text reads or of binary requests; null for any other (one message then).

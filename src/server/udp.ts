@@ -19,7 +19,7 @@ import {
   type ProtocolSession,
 } from './connection'
 import type { Logger } from './logger'
-import { ReadReplyFramer, replyMessages } from './udp-framing'
+import { onlyReads, ReadReplyFramer, replyMessages } from './udp-framing'
 
 /** The frame header before every request and reply datagram. */
 export const UDP_HEADER_SIZE = 8
@@ -95,13 +95,15 @@ interface Job {
   sent: number
   /** A datagram of text reads: frames its replies per key, piece by piece. */
   reads: ReadReplyFramer | null
+  /** It changes nothing: past `maxReplyBytes` its run stops (else it runs on, replies dropped). */
+  readOnly: boolean
 }
 
 /** What the listener dropped: datagrams (queue full) and replies (over the limit). */
 export interface UdpDrops {
   /** Request datagrams dropped because `MAX_QUEUED` were already waiting. */
   requests: number
-  /** Datagrams of text reads cut off once their replies passed `maxReplyBytes`: the rest not run. */
+  /** Datagrams of reads only (`onlyReads`) cut off once their replies passed `maxReplyBytes`: the rest not run. */
   cutOff: number
   /** Reply bytes not sent: other datagrams' replies past `maxReplyBytes` (their requests still run). */
   replyBytes: number
@@ -220,8 +222,9 @@ export class UdpListener {
     const length = d.msg.length - UDP_HEADER_SIZE
     this.trace = this.log.isLevelEnabled('trace')
     if (this.trace) this.log.trace({ udp: `${d.address}:${d.port}`, requestId, bytes: length, head: preview(d.msg.subarray(UDP_HEADER_SIZE)) }, 'read')
-    const reads = kind === TEXT ? ReadReplyFramer.of(d.msg.subarray(UDP_HEADER_SIZE)) : null
-    this.continue({ kind, session, d, requestId, sent: 0, reads }, d.msg.subarray(UDP_HEADER_SIZE), length)
+    const payload = d.msg.subarray(UDP_HEADER_SIZE)
+    const reads = kind === TEXT ? ReadReplyFramer.of(payload) : null
+    this.continue({ kind, session, d, requestId, sent: 0, reads, readOnly: onlyReads(payload) }, payload, length)
   }
 
   /**
@@ -277,7 +280,7 @@ export class UdpListener {
         return
       }
       if (!(state & STATE_PENDING)) break
-      if (job.sent >= this.opts.maxReplyBytes && job.reads !== null) {
+      if (job.sent >= this.opts.maxReplyBytes && job.readOnly) {
         // reads only: the rest is not run, its replies would be built only to be dropped
         // (other datagrams run to their end, replies dropped: a write in them must not be lost)
         if (isPowerOfTwo(++this.drops.cutOff)) this.dropWarning('udp replies over the limit, the rest of the datagram dropped')
