@@ -169,4 +169,15 @@ test('a value JSON cannot encode is a TypeError naming it and its key', () => {
   cache.close()
 })
 
+test('keys in a Proxy of an array (Vue reactive, MobX observable) work in getMany and deleteMany', () => {
+  // Array.isArray is true for such a Proxy, so it went to napi as it was, which reads only
+  // real arrays: 'keys must be an array, got object'.
+  const cache = new Cache({ encoding: 'utf8' })
+  cache.setManySync(new Proxy([['a', '1'], ['b', '2']] as [string, string][], {}))
+  const keys = new Proxy(['a', 'b', 'c'], {})
+  assert.equal([...cache.getManySync(keys)], [['a', '1'], ['b', '2']])
+  assert.is(cache.deleteManySync(keys), 2)
+  cache.close()
+})
+
 test.run()

@@ -3,6 +3,8 @@
 // work is well under a microsecond, so a thread hop would only add cost) and reject
 // instead of throwing.
 
+import { types } from 'node:util'
+
 import type { NativeCache } from '../native/index'
 import { checkRaw, encodeValue } from './encoding'
 import { native } from './native'
@@ -58,6 +60,15 @@ function toArray<T>(items: Iterable<T>, name: string, what: string): T[] {
   }
   return Array.from(items)
 }
+
+/** Keys as the native batch calls take them: a plain array (a Proxy of one, such as a Vue
+ * `reactive` or MobX observable array, is copied; napi reads only real arrays). */
+function toKeyArray(keys: Iterable<string>): string[] {
+  const list = toArray(keys, 'keys', 'keys')
+  return isProxy(list) ? Array.from(list) : list
+}
+
+const { isProxy } = types
 
 let nativeOf: (cache: Cache<Encoding>) => NativeCache
 
@@ -195,7 +206,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   /** `getMany` without the Promise: returns or throws at once. */
   getManySync<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Map<string, Decoded<F>> {
     const encoding = readEncoding(options, this.#encoding)
-    const list = toArray(keys, 'keys', 'keys')
+    const list = toKeyArray(keys)
     const hits = cacheGetMany(this.#id, list, encoding !== 'buffer')
     const out = new Map<string, Decoded<F>>()
     let offset = 0 // values that fitted lie one after another in the scratch buffer
@@ -293,7 +304,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** `deleteMany` without the Promise: returns or throws at once. */
   deleteManySync(keys: Iterable<string>): number {
-    return cacheDeleteMany(this.#id, toArray(keys, 'keys', 'keys'))
+    return cacheDeleteMany(this.#id, toKeyArray(keys))
   }
 
   /** `has` without the Promise: returns or throws at once. */
