@@ -119,10 +119,13 @@ export class BinaryRequest implements Pending {
 /** `count` quiet requests with consecutive opaques from `first`, then a noop (opaque
  * `first + count`) whose answer ends the batch. Gets (`encoding` given: getkq) answer only
  * hits; stores (setq) and deletes (deleteq) only what they could not do (not stored, not
- * found) and errors. The first error rejects the batch at the noop. */
+ * found) and errors. The first error rejects the batch at the noop; a second answer to
+ * one request (or one for an opaque never sent) is out of step. */
 export class BinaryBatch implements Pending {
   broken = false
   readonly #values: unknown[]
+  /** Which quiet requests have answered: a second answer to one is out of step. */
+  readonly #answered: Uint8Array
   #misses = 0
   #error: Error | undefined
 
@@ -136,11 +139,12 @@ export class BinaryBatch implements Pending {
     private readonly reject: (err: Error) => void,
   ) {
     this.#values = new Array<unknown>(count)
+    this.#answered = new Uint8Array(count)
   }
 
   reply(_head: string, buf: Buffer, at: number, end: number): boolean {
     const j = (opaqueOf(buf, at) - this.first) >>> 0
-    if (j > this.count) {
+    if (j > this.count || (j < this.count && this.#answered[j]++ !== 0)) {
       this.reject(outOfStep(buf, at, this.server, this))
       return true
     }

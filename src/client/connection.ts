@@ -348,8 +348,14 @@ export class Connection {
     while (buf.length - pos >= HEADER_BYTES) {
       const p = this.#queue[this.#head]
       const body = buf.readUInt32BE(pos + 8)
-      if (buf[pos] !== RESPONSE_MAGIC || body > MAX_PACKET_BODY || p === undefined) {
-        const what = p === undefined ? 'an unexpected reply' : `a malformed packet header (magic 0x${buf[pos]!.toString(16)}, body ${body} bytes)`
+      // extras and key are inside the body: one that cannot hold them is not a packet
+      // (its value would start past its end, a GETS' flags be read from the next one)
+      const extrasAndKey = buf[pos + 4]! + buf.readUInt16BE(pos + 2)
+      if (buf[pos] !== RESPONSE_MAGIC || body > MAX_PACKET_BODY || extrasAndKey > body || p === undefined) {
+        const what =
+          p === undefined
+            ? 'an unexpected reply'
+            : `a malformed packet header (magic 0x${buf[pos]!.toString(16)}, body ${body} bytes, extras and key ${extrasAndKey})`
         this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent ${what}`, this.#label))
         return -1
       }

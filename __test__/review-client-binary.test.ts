@@ -1,0 +1,275 @@
+// Adversarial review of Client `protocol: 'binary'`: scripted servers answering chosen
+// packets (a body too short for its extras and key, a quiet reply answered twice or after
+// the noop, a stats answer of thousands of packets sent a byte at a time), and the same
+// edge cases (incr past 2^63, flags 2^32-1, ttl over 30 days, CAS past 2^53 and 0, values
+// at the item size limit, quiet batches with an error) through meta, text and binary
+// against memcached 1.6.18 and ferrocached: every dialect must give the same results.
+import net from 'node:net'
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { Client, type ClientOptions } from '../src'
+import { setUp, tearDown } from './helpers/guard'
+import { startAll, startFerrocached, startMemcached, within, type Running } from './helpers/servers'
+
+type Err = Error & { code: string }
+const failure = (p: Promise<unknown>): Promise<Err> =>
+  within(
+    p.then(
+      () => assert.unreachable('expected a rejection') as never,
+      (e: Err) => e,
+    ),
+    10_000,
+    'the rejection',
+  )
+
+interface Packet {
+  extras?: Buffer
+  key?: string
+  value?: string
+  status?: number
+}
+
+/** A response packet; `body` overrides the body length written in the header. */
+function response(opcode: number, opaque: number, p: Packet = {}, body?: number): Buffer {
+  const extras = p.extras ?? Buffer.alloc(0)
+  const key = Buffer.from(p.key ?? '')
+  const value = Buffer.from(p.value ?? '')
+  const head = Buffer.alloc(24)
+  head[0] = 0x81
+  head[1] = opcode
+  head.writeUInt16BE(key.length, 2)
+  head[4] = extras.length
+  head.writeUInt16BE(p.status ?? 0, 6)
+  head.writeUInt32BE(body ?? extras.length + key.length + value.length, 8)
+  head.writeUInt32BE(opaque, 12)
+  return Buffer.concat([head, extras, key, value])
+}
+
+type Answer = (opcode: number, opaque: number) => Buffer | undefined
+
+/** A server answering each request packet with `answer`'s bytes, written `chop` bytes at
+ * a time when given. */
+async function fakeServer(answer: Answer, chop?: number): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((sock) => {
+    sockets.add(sock)
+    sock.on('error', () => {})
+    sock.on('close', () => sockets.delete(sock))
+    let pending = Buffer.alloc(0)
+    sock.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk])
+      while (pending.length >= 24 && pending.length >= 24 + pending.readUInt32BE(8)) {
+        const out = answer(pending[1]!, pending.readUInt32BE(12))
+        pending = pending.subarray(24 + pending.readUInt32BE(8))
+        if (out === undefined) continue
+        if (chop === undefined) sock.write(out)
+        else for (let i = 0; i < out.length; i += chop) sock.write(out.subarray(i, i + chop))
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const sock of sockets) sock.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+async function withFake(answer: Answer, run: (c: Client<'utf8'>) => Promise<void>, chop?: number): Promise<void> {
+  const fake = await fakeServer(answer, chop)
+  const c = new Client({ servers: [`127.0.0.1:${fake.port}`], protocol: 'binary', encoding: 'utf8', timeout: 5000, poolSize: 1, retry: 0 })
+  try {
+    await run(c)
+  } finally {
+    await c.close()
+    await fake.close()
+  }
+}
+
+const OP_GET = 0x00
+const OP_NOOP = 0x0a
+const OP_GETKQ = 0x0d
+const OP_STAT = 0x10
+const OP_DELETEQ = 0x14
+
+interface Ctx {
+  memcached?: Running
+  ferrocached?: Running
+}
+
+const s = suite<Ctx>('Client binary review', {})
+
+setUp(s, async (ctx) => {
+  const asNobody = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
+  ;[ctx.memcached, ctx.ferrocached] = await startAll([() => startMemcached(['-I', '1m', ...asNobody]), () => startFerrocached(['-I', '1m'])])
+})
+
+tearDown(s, async (ctx) => {
+  await Promise.all([ctx.memcached?.stop(), ctx.ferrocached?.stop()])
+})
+
+s('a body too short for its extras and key is not a packet: the connection drops, no value or flags read past it', async () => {
+  // a GET answer whose header claims 4 bytes of extras (the flags) in a body of 0 bytes;
+  // the flags were read from the next packet's header and the value came back empty
+  const flags = Buffer.from([0, 0, 0, 9])
+  await withFake(
+    (opcode, opaque) => Buffer.concat([response(opcode, opaque, { extras: flags }, 0), response(OP_GET, opaque + 1, { extras: flags, value: 'x' })]),
+    async (c) => {
+      const err = await failure(c.gets('a'))
+      assert.is(err.code, 'FERROCACHE_CONNECTION', err.message)
+      assert.match(err.message, /malformed packet header \(magic 0x81, body 0 bytes, extras and key 4\)/)
+    },
+  )
+  // a stat packet whose key runs past its body
+  await withFake(
+    (opcode, opaque) => response(opcode, opaque, { key: 'curr_items', value: '5' }, 3),
+    async (c) => {
+      const err = await failure(c.stats())
+      assert.is(err.code, 'FERROCACHE_CONNECTION', err.message)
+      assert.match(err.message, /body 3 bytes, extras and key 10/)
+    },
+  )
+})
+
+s('a quiet reply answered twice is out of step: deleteMany does not count a miss twice', async () => {
+  // two "not found" for each deleteq: the count came out as -3
+  await withFake(
+    (opcode, opaque) => {
+      if (opcode === OP_NOOP) return response(opcode, opaque)
+      const miss = response(opcode, opaque, { status: 0x01, value: 'Not found' })
+      return opcode === OP_DELETEQ ? Buffer.concat([miss, miss]) : miss
+    },
+    async (c) => {
+      const err = await failure(c.deleteMany(['a', 'b', 'c']))
+      assert.is(err.code, 'FERROCACHE_SERVER_ERROR', err.message)
+      assert.match(err.message, /unexpected reply/)
+      // the connection was dropped: a new one answers the next request
+      assert.is(await c.delete('a'), false)
+    },
+  )
+  // getkq hits answered twice: same
+  await withFake(
+    (opcode, opaque) => {
+      if (opcode === OP_NOOP) return response(opcode, opaque)
+      const hit = response(opcode, opaque, { extras: Buffer.alloc(4), key: 'k', value: 'v' })
+      return opcode === OP_GETKQ ? Buffer.concat([hit, hit]) : response(opcode, opaque, { status: 0x01 })
+    },
+    async (c) => {
+      const err = await failure(c.getMany(['a', 'b']))
+      assert.match(err.message, /unexpected reply/)
+    },
+  )
+})
+
+s('a quiet reply after the noop is taken for no request: the next request fails, never gets its value', async () => {
+  let held: Buffer | undefined
+  await withFake(
+    (opcode, opaque) => {
+      if (opcode === OP_GETKQ) {
+        held = response(opcode, opaque, { extras: Buffer.alloc(4), key: 'k', value: 'late' })
+        return undefined
+      }
+      if (opcode === OP_NOOP) {
+        const late = held!
+        held = undefined
+        return Buffer.concat([response(opcode, opaque), late])
+      }
+      return response(opcode, opaque, { status: 0x01 })
+    },
+    async (c) => {
+      const [many, one] = await Promise.allSettled([c.getMany(['a']), c.get('b')])
+      assert.is(many.status, 'fulfilled')
+      assert.is(many.status === 'fulfilled' && many.value.size, 0)
+      assert.is(one.status, 'rejected', 'the late hit must not answer get(b)')
+    },
+  )
+})
+
+s('stats: 3000 stat packets a byte at a time, every one read', async () => {
+  const COUNT = 3000
+  await withFake(
+    (opcode, opaque) => {
+      if (opcode !== OP_STAT) return response(opcode, opaque, { status: 0x81 })
+      const parts: Buffer[] = []
+      for (let i = 0; i < COUNT; i++) parts.push(response(opcode, opaque, { key: `stat_${i}`, value: String(i) }))
+      parts.push(response(opcode, opaque, { key: 'curr_items', value: '42' }), response(opcode, opaque))
+      return Buffer.concat(parts)
+    },
+    async (c) => {
+      const stats = await within(c.stats(), 20_000, 'stats')
+      assert.is(stats.curr_items, 42)
+    },
+    1,
+  )
+})
+
+type Step = (c: Client<'utf8'>) => Promise<unknown>
+
+const EDGES: Array<[string, Step]> = [
+  ['flush', (c) => c.flush()],
+  ['set n', (c) => c.set('n', '18446744073709551610')],
+  ['incr past 2^64', (c) => c.incr('n', 2n ** 63n + 5n)],
+  ['incr', (c) => c.incr('n', 10n)],
+  ['decr by 2^64-1', (c) => c.decr('n', 2n ** 64n - 1n)],
+  ['incr missing', (c) => c.incr('missing')],
+  ['set flags 2^32-1, ttl 31 days', (c) => c.set('f', 'x', { flags: 0xffffffff, ttl: 31 * 86_400_000 })],
+  ['gets f', (c) => c.gets('f').then((e) => e && [e.value, e.flags, typeof e.cas])],
+  ['set at the limit', (c) => c.set('k'.repeat(200), 'x'.repeat(1048317))],
+  ['set a byte over', (c) => c.set('k'.repeat(200), 'x'.repeat(1048318))],
+  ['setMany with one too large', (c) => c.setMany([['q1', 'a'], ['q2', 'x'.repeat(1048576 + 1)], ['q3', 'c']])],
+  ['getMany after it', (c) => c.getMany(['q1', 'q2', 'q3']).then((m) => [...m.keys()])],
+  ['cas 2^60', (c) => c.cas('f', 'y', 2n ** 60n)],
+  ['cas 0', (c) => c.cas('f', 'y', 0)],
+  ['cas missing', (c) => c.cas('nokey', 'y', 5)],
+  ['append missing', (c) => c.append('nokey', Buffer.from('a'))],
+  ['prepend', (c) => c.prepend('f', Buffer.from('a'))],
+  ['get f', (c) => c.get('f')],
+  ['incr non-numeric', (c) => c.set('nn', 'abc').then(() => c.incr('nn'))],
+  ['incr " 12"', (c) => c.set('sp', ' 12').then(() => c.incr('sp'))],
+  ['incr "-1"', (c) => c.set('neg', '-1').then(() => c.incr('neg'))],
+  ['incr "007"', (c) => c.set('lead', '007').then(() => c.incr('lead'))],
+  ['empty value', (c) => c.set('e', '').then(() => c.get('e'))],
+  ['incr empty', (c) => c.incr('e')],
+  ['touch 31 days', (c) => c.touch('f', 31 * 86_400_000)],
+  ['gat', (c) => c.gat('f', 1000)],
+  ['has', (c) => c.has('f')],
+  ['deleteMany a key twice', (c) => c.deleteMany(['f', 'f', 'zz'])],
+  ['key with a space', (c) => c.set('k w', 'x')],
+  ['key with a newline', (c) => c.get('k\nw')],
+  ['key of 251 bytes', (c) => c.delete('k'.repeat(251))],
+]
+
+async function outcomes(port: number, protocol: ClientOptions['protocol']): Promise<string[]> {
+  const c = new Client({ servers: [`127.0.0.1:${port}`], protocol, encoding: 'utf8' })
+  const out: string[] = []
+  try {
+    for (const [name, step] of EDGES) {
+      const result = await step(c).then(
+        (v) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x)),
+        (e: Err) => `${e.name} ${e.code}`,
+      )
+      out.push(`${name}: ${result}`)
+    }
+  } finally {
+    await c.close()
+  }
+  return out
+}
+
+s('edge cases give the same results in meta, text and binary, on memcached 1.6.18 and ferrocached', async (ctx) => {
+  const expected = await outcomes(ctx.memcached!.port, 'meta')
+  // the expectation itself is checked where it is plain
+  assert.ok(expected.includes('incr past 2^64: "9223372036854775807n"'), expected.join('\n'))
+  assert.ok(expected.includes('set a byte over: RangeError FERROCACHE_TOO_LARGE'), expected.join('\n'))
+  assert.ok(expected.includes('key with a space: TypeError FERROCACHE_BAD_KEY'), expected.join('\n'))
+  for (const [name, server] of [['memcached', ctx.memcached!], ['ferrocached', ctx.ferrocached!]] as const) {
+    for (const protocol of ['meta', 'text', 'binary'] as const) {
+      assert.equal(await outcomes(server.port, protocol), expected, `${name} ${protocol}`)
+    }
+  }
+})
+
+s.run()
