@@ -3,8 +3,12 @@
 // the noop, a stats answer of thousands of packets sent a byte at a time), and the same
 // edge cases (incr past 2^63, flags 2^32-1, ttl over 30 days, CAS past 2^53 and 0, values
 // at the item size limit, quiet batches with an error) through meta, text and binary
-// against memcached 1.6.18 and ferrocached: every dialect must give the same results.
+// against memcached 1.6.18 and ferrocached: every dialect must give the same results; a
+// server that answers in text (memcached -Y) fails at once with its line.
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Client, type ClientOptions } from '../src'
@@ -98,17 +102,30 @@ const OP_DELETEQ = 0x14
 interface Ctx {
   memcached?: Running
   ferrocached?: Running
+  /** memcached -Y: text logins, no binary protocol. */
+  textLogins?: Running
+  dir?: string
 }
 
 const s = suite<Ctx>('Client binary review', {})
 
 setUp(s, async (ctx) => {
   const asNobody = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
-  ;[ctx.memcached, ctx.ferrocached] = await startAll([() => startMemcached(['-I', '1m', ...asNobody]), () => startFerrocached(['-I', '1m'])])
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-review-client-binary-'))
+  ctx.dir = dir
+  chmodSync(dir, 0o711) // memcached -u nobody reads the user file
+  const users = join(dir, 'users')
+  writeFileSync(users, 'app:pw\n', { mode: 0o644 })
+  ;[ctx.memcached, ctx.ferrocached, ctx.textLogins] = await startAll([
+    () => startMemcached(['-I', '1m', ...asNobody]),
+    () => startFerrocached(['-I', '1m']),
+    () => startMemcached(['-Y', users, ...asNobody]),
+  ])
 })
 
 tearDown(s, async (ctx) => {
-  await Promise.all([ctx.memcached?.stop(), ctx.ferrocached?.stop()])
+  await Promise.all([ctx.memcached?.stop(), ctx.ferrocached?.stop(), ctx.textLogins?.stop()])
+  if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true })
 })
 
 s('a body too short for its extras and key is not a packet: the connection drops, no value or flags read past it', async () => {
@@ -186,6 +203,57 @@ s('a quiet reply after the noop is taken for no request: the next request fails,
       assert.is(one.status, 'rejected', 'the late hit must not answer get(b)')
     },
   )
+})
+
+s('a late quiet reply before a stats answer is out of step, not a statistic', async () => {
+  let held: Buffer | undefined
+  await withFake(
+    (opcode, opaque) => {
+      if (opcode === OP_GETKQ) {
+        held = response(opcode, opaque, { extras: Buffer.alloc(4), key: 'curr_items', value: '999' })
+        return undefined
+      }
+      if (opcode === OP_NOOP) return response(opcode, opaque)
+      if (opcode !== OP_STAT) return response(opcode, opaque, { status: 0x81 })
+      const late = held ?? Buffer.alloc(0)
+      held = undefined
+      return Buffer.concat([late, response(opcode, opaque, { key: 'curr_items', value: '1' }), response(opcode, opaque)])
+    },
+    async (c) => {
+      const [many, stats] = await Promise.allSettled([c.getMany(['a']), c.stats()])
+      assert.is(many.status, 'fulfilled')
+      // the late getkq hit (key curr_items, value 999) was read as a statistic
+      assert.is(stats.status, 'rejected', stats.status === 'fulfilled' ? `curr_items ${stats.value.curr_items}` : '')
+      assert.match(String(stats.status === 'rejected' && (stats.reason as Error).message), /unexpected reply.*opcode 0xd/)
+    },
+  )
+})
+
+s('a server answering in text: FERROCACHE_CONNECTION naming the line, at once (not a timeout waiting for 24 bytes)', async (ctx) => {
+  const server = net.createServer((sock) => {
+    sock.on('error', () => {})
+    sock.on('data', () => sock.write('ERROR\r\n'))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as net.AddressInfo).port
+  const c = new Client({ servers: [`127.0.0.1:${port}`], protocol: 'binary', timeout: 3000 })
+  try {
+    const err = await failure(c.get('k'))
+    assert.is(err.code, 'FERROCACHE_CONNECTION', err.message)
+    assert.match(err.message, /answered in text, not the binary protocol: ERROR$/)
+  } finally {
+    await c.close()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+  // memcached -Y (text logins) takes no binary request: it answers CLIENT_ERROR
+  const mc = new Client({ servers: [`127.0.0.1:${ctx.textLogins!.port}`], protocol: 'binary', username: 'app', password: 'pw' })
+  try {
+    const err = await failure(mc.set('k', 'v'))
+    assert.is(err.code, 'FERROCACHE_CONNECTION', err.message)
+    assert.match(err.message, /answered in text, not the binary protocol: CLIENT_ERROR unauthenticated/)
+  } finally {
+    await mc.close()
+  }
 })
 
 s('stats: 3000 stat packets a byte at a time, every one read', async () => {

@@ -26,6 +26,7 @@ export const STATUS = {
 } as const
 
 const OPCODE_VERSION = 0x0b
+const OPCODE_STAT = 0x10
 
 const status = (buf: Buffer, at: number): number => buf.readUInt16BE(at + 6)
 const opaqueOf = (buf: Buffer, at: number): number => buf.readUInt32BE(at + 12)
@@ -191,6 +192,12 @@ export class BinaryStats implements Pending {
   ) {}
 
   reply(_head: string, buf: Buffer, at: number, end: number): boolean {
+    // every stat packet answers a `stat` (opaque 0): anything else, a late quiet reply
+    // say, would be taken for a statistic
+    if (buf[at + 1] !== OPCODE_STAT || opaqueOf(buf, at) !== 0) {
+      this.reject(outOfStep(buf, at, this.server, this))
+      return true
+    }
     const keyBytes = buf.readUInt16BE(at + 2)
     if (status(buf, at) !== STATUS.OK) this.#error ??= statusError(buf, at, end, this.server)
     else if (keyBytes > 0) {

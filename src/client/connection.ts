@@ -345,17 +345,21 @@ export class Connection {
    * the queue: where the unread rest starts, or -1 when the connection failed. */
   #readPackets(buf: Buffer): number {
     let pos = 0
-    while (buf.length - pos >= HEADER_BYTES) {
+    while (pos < buf.length) {
+      // known from the first byte: a text reply (`ERROR`, memcached -Y's `CLIENT_ERROR
+      // unauthenticated`) fails now, not when the request times out waiting for 24 bytes
+      if (buf[pos] !== RESPONSE_MAGIC) {
+        this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} ${notBinary(buf, pos)}`, this.#label))
+        return -1
+      }
+      if (buf.length - pos < HEADER_BYTES) break
       const p = this.#queue[this.#head]
       const body = buf.readUInt32BE(pos + 8)
       // extras and key are inside the body: one that cannot hold them is not a packet
       // (its value would start past its end, a GETS' flags be read from the next one)
       const extrasAndKey = buf[pos + 4]! + buf.readUInt16BE(pos + 2)
-      if (buf[pos] !== RESPONSE_MAGIC || body > MAX_PACKET_BODY || extrasAndKey > body || p === undefined) {
-        const what =
-          p === undefined
-            ? 'an unexpected reply'
-            : `a malformed packet header (magic 0x${buf[pos]!.toString(16)}, body ${body} bytes, extras and key ${extrasAndKey})`
+      if (body > MAX_PACKET_BODY || extrasAndKey > body || p === undefined) {
+        const what = p === undefined ? 'an unexpected reply' : `a malformed packet header (magic 0x81, body ${body} bytes, extras and key ${extrasAndKey})`
         this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent ${what}`, this.#label))
         return -1
       }
@@ -416,6 +420,14 @@ export class Connection {
     for (let i = from; i < queue.length; i++) queue[i]!.fail(err)
     if (!this.#closing) this.#options.onFailure(this, err, !this.#connected || queue.length > from, byPeer && this.#answered)
   }
+}
+
+/** What a reply that does not start with the binary response magic is: a text line (a
+ * server that does not take binary requests answering in text), else a bad header. */
+function notBinary(buf: Buffer, pos: number): string {
+  const line = buf.toString('latin1', pos, Math.min(buf.length, pos + 100)).split(/\r?\n/)[0]!
+  if (/^[\x20-\x7e]+$/.test(line)) return `answered in text, not the binary protocol: ${line}`
+  return `sent a malformed packet header (magic 0x${buf[pos]!.toString(16)})`
 }
 
 /** OpenSSL's words for a TLS failure, and Node's code: `unable to verify the first
