@@ -180,4 +180,24 @@ test('keys in a Proxy of an array (Vue reactive, MobX observable) work in getMan
   cache.close()
 })
 
+test('a constructor that throws over its dataDir leaves no engine running', () => {
+  // The engine was built before the persistence layer threw (another cache holds the
+  // directory's lock), and nothing closed it: its background thread and memory stayed
+  // until a GC. Threads of this process counted in /proc (Linux).
+  const lines = runNode(`
+    const { Cache } = require(${SRC})
+    const { mkdtempSync, readdirSync } = require('node:fs')
+    const dir = mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'review-cache-'))
+    const threads = () => readdirSync('/proc/self/task').length
+    const holder = new Cache({ dataDir: dir, saveOnClose: false })
+    const before = threads()
+    for (let i = 0; i < 3; i++) {
+      try { new Cache({ dataDir: dir }); console.log('opened') } catch (e) { console.log(e.name) }
+    }
+    console.log(String(threads() - before))
+    holder.close()
+    require('node:fs').rmSync(dir, { recursive: true })`)
+  assert.equal(lines, ['SnapshotError', 'SnapshotError', 'SnapshotError', '0'])
+})
+
 test.run()

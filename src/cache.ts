@@ -112,7 +112,13 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     this.#encoding = encoding
     this.#plain = parseWrite(undefined, encoding)
     if (persist !== undefined) {
-      const p = new Persistence(this.#native, persist)
+      let p: Persistence
+      try {
+        p = new Persistence(this.#native, persist) // throws when dataDir is locked or unusable
+      } catch (err) {
+        this.#native.close() // the caller never gets this cache to close
+        throw err
+      }
       this.#persistence = p
       this.#saveOnClose = persist.saveOnClose
       if (persist.loadAsync) {
