@@ -203,7 +203,7 @@ test('framing of reads in pieces cut anywhere: the messages of the whole reply, 
   assert.is(ReadReplyFramer.of(Buffer.from('set a 0 0 1\r\n1\r\n')), null)
 })
 
-test('reads only (their run may stop at the reply limit): get/gets lines, binary gets, noop, version, stat', () => {
+test('reads only (their run may stop at the reply limit): get/gets, stats, metadump lines; binary gets, noop, version, stat', () => {
   const packet = (opcode: number, key = ''): Buffer => {
     const header = Buffer.alloc(24)
     header[0] = 0x80
@@ -213,6 +213,10 @@ test('reads only (their run may stop at the reply limit): get/gets lines, binary
     return Buffer.concat([header, Buffer.from(key)])
   }
   assert.ok(onlyReads(Buffer.from('get a b\r\ngets c\r\n')))
+  assert.ok(onlyReads(Buffer.from('lru_crawler metadump all\r\nstats cachedump 1 0\r\nstats\r\nstats detail dump\nversion\r\nmn\r\n')))
+  assert.not.ok(onlyReads(Buffer.from('stats reset\r\n')))
+  assert.not.ok(onlyReads(Buffer.from('stats detail on\r\n')))
+  assert.not.ok(onlyReads(Buffer.from('lru_crawler metadump all\r\nflush_all\r\n')))
   assert.not.ok(onlyReads(Buffer.from('get a\r\ngat 10 a\r\n')), 'gat touches')
   assert.not.ok(onlyReads(Buffer.from('get a\r\nset b 0 0 1\r\n1\r\n')))
   assert.not.ok(onlyReads(Buffer.from('get a')), 'cut off')

@@ -196,9 +196,15 @@ export function binaryReplyMessages(request: Buffer, reply: Buffer, reqsPerEvent
 const BINARY_READS = new Set([0x00, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x10])
 
 /**
- * Whether `request` (a datagram's payload) only reads: `get`/`gets` lines, or binary
- * gets, `noop`, `version` and `stat` (not `gat`: it touches). Replies past a limit can
- * then stop its run without losing a write.
+ * Text commands that change nothing: `get`/`gets` (not `gat`: it touches), `version`,
+ * `mn`, `me`, `lru_crawler metadump`, `stats` (not `stats reset`, `stats detail on|off`).
+ */
+const TEXT_READ = /^(gets? |version\r?$|mn\r?$|me |lru_crawler metadump |stats(\r?$| (?!reset|detail o)))/
+
+/**
+ * Whether `request` (a datagram's payload) only reads: TEXT_READ lines, or binary gets,
+ * `noop`, `version` and `stat`. Replies past a limit can then stop its run without
+ * losing a write.
  */
 export function onlyReads(request: Buffer): boolean {
   if (request[0] === REQUEST_MAGIC) {
@@ -209,7 +215,7 @@ export function onlyReads(request: Buffer): boolean {
     return true
   }
   const text = request.toString('latin1')
-  return text.endsWith('\n') && text.slice(0, -1).split('\n').every((line) => /^gets? /.test(line))
+  return text.endsWith('\n') && text.slice(0, -1).split('\n').every((line) => TEXT_READ.test(line))
 }
 
 /**
