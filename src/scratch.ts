@@ -91,8 +91,8 @@ export function takeRead(hit: NativeHit, encoding: Encoding): unknown {
   if (typeof hit !== 'number' || encoding !== 'buffer') return takeHit(hit, 0, encoding)
   const at = poolAt[0]
   if (at >= 0) return poolView(reads.current, at, hit)
-  const out = takeHit(hit, 0, encoding) // the pool was full: the value is in scratch
-  reads.current = newPool()
+  const out = takeHit(hit, 0, encoding) // the pool was full, or the value larger than a pool
+  if (hit <= POOL_SIZE) reads.current = newPool() // a larger one would not fit a fresh pool either
   return out
 }
 
