@@ -228,8 +228,9 @@ export class UdpListener {
   }
 
   /**
-   * Feeds `input` (then what the session held back) and sends each batch of replies as
-   * one framed message; `sent` counts the reply bytes of this datagram so far.
+   * Feeds `input` (then what the session held back) and sends each piece of replies,
+   * framed per response where udp-framing.ts can tell them apart, else as one message;
+   * parks the job (`waiting`) while the socket is behind or after PIECES_PER_TURN pieces.
    */
   private continue(job: Job, input: Buffer, length: number): void {
     const { kind, session, d, requestId } = job
