@@ -122,9 +122,10 @@ test('a datagram whose replies pass the limit: a write after them still runs; re
 })
 
 /**
- * Python's socket, as root, can take a large reply without losing datagrams (Node's cannot
- * raise its receive buffer past rmem_max): sends `payload` in one datagram to `port` and
- * prints each reply message: [datagram count, datagrams received, bytes, payload].
+ * Python's socket, as root (CI; else rmem_max must allow ~4 MiB), can take a large reply
+ * without losing datagrams (Node's cannot raise its receive buffer past rmem_max): sends
+ * `payload` in one datagram to `port` and prints each reply message: [datagram count,
+ * datagrams received, bytes, payload].
  */
 const RECEIVER = `
 import socket, struct, sys, json
