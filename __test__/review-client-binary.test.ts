@@ -308,6 +308,11 @@ const EDGES: Array<[string, Step]> = [
   ['key with a space', (c) => c.set('k w', 'x')],
   ['key with a newline', (c) => c.get('k\nw')],
   ['key of 251 bytes', (c) => c.delete('k'.repeat(251))],
+  ['incr a value of 2^64', (c) => c.set('big', '18446744073709551616').then(() => c.incr('big'))],
+  ['incr a 20-digit value', (c) => c.set('big', '18446744073709551615').then(() => c.incr('big'))],
+  // a delay of 30 days (the largest): nothing goes now, and the next run's flush replaces it
+  ['flush in 30 days', (c) => c.flush(30 * 86_400_000)],
+  ['get after it', (c) => c.get('big')],
 ]
 
 async function outcomes(port: number, protocol: ClientOptions['protocol']): Promise<string[]> {
@@ -333,6 +338,8 @@ s('edge cases give the same results in meta, text and binary, on memcached 1.6.1
   assert.ok(expected.includes('incr past 2^64: "9223372036854775807n"'), expected.join('\n'))
   assert.ok(expected.includes('set a byte over: RangeError FERROCACHE_TOO_LARGE'), expected.join('\n'))
   assert.ok(expected.includes('key with a space: TypeError FERROCACHE_BAD_KEY'), expected.join('\n'))
+  // memcached rewrites a shorter incr result in place, padded with spaces, in every dialect
+  assert.ok(expected.includes(`get after it: "0${' '.repeat(19)}"`), expected.join('\n'))
   for (const [name, server] of [['memcached', ctx.memcached!], ['ferrocached', ctx.ferrocached!]] as const) {
     for (const protocol of ['meta', 'text', 'binary'] as const) {
       assert.equal(await outcomes(server.port, protocol), expected, `${name} ${protocol}`)
