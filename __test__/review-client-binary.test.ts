@@ -256,6 +256,97 @@ s('a server answering in text: FERROCACHE_CONNECTION naming the line, at once (n
   }
 })
 
+const OP_SASL_LIST = 0x20
+const OP_SASL_AUTH = 0x21
+
+/** A SASL server offering PLAIN that answers the auth with `auth` (or closes: undefined)
+ * and every other request with "not found"; counts connections and logins. */
+async function saslServer(auth: number | undefined): Promise<{ port: number; connections: number; logins: number; close(): Promise<void> }> {
+  const state = { connections: 0, logins: 0 }
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((sock) => {
+    state.connections++
+    sockets.add(sock)
+    sock.on('error', () => {})
+    sock.on('close', () => sockets.delete(sock))
+    let pending = Buffer.alloc(0)
+    sock.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk])
+      while (pending.length >= 24 && pending.length >= 24 + pending.readUInt32BE(8)) {
+        const opcode = pending[1]!
+        const opaque = pending.readUInt32BE(12)
+        pending = pending.subarray(24 + pending.readUInt32BE(8))
+        if (opcode === OP_SASL_LIST) sock.write(response(opcode, opaque, { value: 'PLAIN' }))
+        else if (opcode === OP_SASL_AUTH && auth === undefined) return void sock.destroy()
+        else if (opcode === OP_SASL_AUTH) {
+          if (auth === 0) state.logins++
+          sock.write(response(opcode, opaque, { status: auth, value: auth === 0 ? 'Authenticated' : 'Auth failure.' }))
+        } else if (opcode === 0x01) return void sock.destroy() // a set: the server goes away
+        else sock.write(response(opcode, opaque, { status: 0x01, value: 'Not found' }))
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get connections() {
+      return state.connections
+    },
+    get logins() {
+      return state.logins
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const sock of sockets) sock.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+s('SASL against scripted servers: closed during the auth, logged in again after a close, no reconnect loop on a refusal', async () => {
+  const login = { protocol: 'binary', username: 'app', password: 'pw', timeout: 3000 } as const
+  // PLAIN offered, the connection closed at the auth: the request fails, and counts
+  const closing = await saslServer(undefined)
+  const a = new Client({ servers: [`127.0.0.1:${closing.port}`], ...login })
+  try {
+    assert.is((await failure(a.get('k'))).code, 'FERROCACHE_CONNECTION')
+    assert.is((await failure(a.get('k'))).code, 'FERROCACHE_SERVER_FAILING')
+  } finally {
+    await a.close()
+    await closing.close()
+  }
+  // logged in, then the server closes the connection: the next one logs in again
+  const ok = await saslServer(0)
+  const b = new Client({ servers: [`127.0.0.1:${ok.port}`], ...login, poolSize: 1, retry: 0 })
+  try {
+    assert.is(await b.get('k'), undefined)
+    assert.is((await failure(b.set('k', 'v'))).code, 'FERROCACHE_CONNECTION')
+    assert.is(await b.get('k'), undefined)
+    assert.is(ok.logins, 2)
+  } finally {
+    await b.close()
+    await ok.close()
+  }
+  // a refused login with requests every few ms for a second: connections at most one per
+  // `retry` window (then, dead, one probe per `reconnect`), not one per request
+  const refusing = await saslServer(0x20)
+  const c = new Client({ servers: [`127.0.0.1:${refusing.port}`], ...login, retry: 100, reconnect: 200 })
+  let requests = 0
+  try {
+    const until = Date.now() + 1000
+    while (Date.now() < until && requests < 1000) {
+      requests++
+      await c.get('k').catch(() => undefined)
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+    assert.ok(refusing.connections >= 1 && refusing.connections <= 12, `${refusing.connections} connections for ${requests} requests`)
+    assert.ok(requests > 20, `${requests} requests`)
+  } finally {
+    await c.close()
+    await refusing.close()
+  }
+})
+
 s('stats: 3000 stat packets a byte at a time, every one read', async () => {
   const COUNT = 3000
   await withFake(
