@@ -347,6 +347,30 @@ s('SASL against scripted servers: closed during the auth, logged in again after 
   }
 })
 
+s('a SASL login, gets, quiet batches and a store, every reply a byte at a time: CAS past 2^53 and flags 2^32-2 intact', async () => {
+  const flags = Buffer.from([0xff, 0xff, 0xff, 0xfe])
+  const fake = await fakeServer((opcode, opaque) => {
+    if (opcode === OP_SASL_LIST) return response(opcode, opaque, { value: 'SCRAM-SHA-1 PLAIN' })
+    if (opcode === OP_SASL_AUTH) return response(opcode, opaque, { value: 'Authenticated' })
+    if (opcode === OP_GETKQ) return response(opcode, opaque, { extras: flags, key: 'k', value: 'hit' })
+    if (opcode !== OP_GET) return response(opcode, opaque)
+    const hit = response(opcode, opaque, { extras: flags, value: 'value' })
+    hit.writeBigUInt64BE(2n ** 60n + 3n, 16)
+    return hit
+  }, 1)
+  const c = new Client({ servers: [`127.0.0.1:${fake.port}`], protocol: 'binary', encoding: 'utf8', username: 'app', password: 'pw', timeout: 10_000 })
+  try {
+    const [entry, many, stored, deleted] = await within(Promise.all([c.gets('a'), c.getMany(['x', 'y', 'x']), c.set('s', 'v'), c.deleteMany(['d', 'e'])]), 20_000, 'the replies')
+    assert.equal(entry, { value: 'value', cas: 2n ** 60n + 3n, flags: 0xffff_fffe })
+    assert.equal([...many], [['x', 'hit'], ['y', 'hit']])
+    assert.is(stored, true)
+    assert.is(deleted, 2)
+  } finally {
+    await c.close()
+    await fake.close()
+  }
+})
+
 s('stats: 3000 stat packets a byte at a time, every one read', async () => {
   const COUNT = 3000
   await withFake(
