@@ -371,6 +371,39 @@ s('a SASL login, gets, quiet batches and a store, every reply a byte at a time: 
   }
 })
 
+s('a server closing mid-batch: the batch fails, nothing is sent twice (no write applied twice)', async () => {
+  const opaques: number[] = []
+  let packets = 0
+  const server = net.createServer((sock) => {
+    sock.on('error', () => {})
+    let pending = Buffer.alloc(0)
+    sock.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk])
+      while (pending.length >= 24 && pending.length >= 24 + pending.readUInt32BE(8)) {
+        const opcode = pending[1]!
+        const opaque = pending.readUInt32BE(12)
+        opaques.push(opaque)
+        pending = pending.subarray(24 + pending.readUInt32BE(8))
+        // the 50th packet of the first connection: gone without a word
+        if (++packets === 50) return void sock.destroy()
+        if (packets > 50 && opcode !== 0x11) sock.write(response(opcode, opaque))
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const c = new Client({ servers: [`127.0.0.1:${(server.address() as net.AddressInfo).port}`], protocol: 'binary', retry: 0, poolSize: 1 })
+  try {
+    const err = await failure(c.setMany(Array.from({ length: 100 }, (_, i) => [`k${i}`, 'v'] as const)))
+    assert.is(err.code, 'FERROCACHE_CONNECTION', err.message)
+    assert.is(await c.set('after', 'v'), true)
+    assert.is(new Set(opaques).size, opaques.length, 'a packet was sent twice')
+    assert.ok(opaques.length >= 51 && opaques.length <= 102, `${opaques.length} packets`)
+  } finally {
+    await c.close()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+})
+
 s('stats: 3000 stat packets a byte at a time, every one read', async () => {
   const COUNT = 3000
   await withFake(
