@@ -7,8 +7,7 @@
 //! allocated there while nobody listens. The sink is called with the shard lock held: it
 //! must only copy what it needs and return, never call back into the store.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{RwLock, Weak};
+use crate::sinks::Sinks;
 
 /// One item evicted to make room, as memcached's `type=eviction` line describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,49 +34,25 @@ pub trait EvictionSink: Send + Sync {
     fn evicted(&self, eviction: &Eviction<'_>);
 }
 
-/// The registered sinks; a sink that went away is dropped at the next registration.
-#[derive(Default)]
-pub(crate) struct EvictionHooks {
-    any: AtomicBool,
-    sinks: RwLock<Vec<Weak<dyn EvictionSink>>>,
-}
+/// The registered eviction sinks.
+pub(crate) type EvictionHooks = Sinks<dyn EvictionSink>;
 
-impl EvictionHooks {
-    /// Adds `sink` unless it is registered already; false if it was.
-    pub fn add(&self, sink: Weak<dyn EvictionSink>) -> bool {
-        let mut sinks = self.sinks.write().unwrap_or_else(|e| e.into_inner());
-        sinks.retain(|s| s.strong_count() > 0);
-        let fresh = !sinks.iter().any(|s| Weak::ptr_eq(s, &sink));
-        if fresh {
-            sinks.push(sink);
-        }
-        self.any.store(!sinks.is_empty(), Ordering::Relaxed);
-        fresh
-    }
-
-    /// Whether some sink is registered: the eviction path's only cost otherwise.
-    #[inline]
-    pub fn any(&self) -> bool {
-        self.any.load(Ordering::Relaxed)
-    }
-
+impl Sinks<dyn EvictionSink> {
     /// Hands the eviction `build` describes to every sink that wants it (built at most
     /// once, only if one does).
     pub fn notify<'a>(&self, build: impl FnOnce() -> Eviction<'a>) {
-        let sinks = self.sinks.read().unwrap_or_else(|e| e.into_inner());
-        let mut built = None;
         let mut build = Some(build);
-        for s in sinks.iter() {
-            let Some(s) = s.upgrade() else { continue };
-            if !s.wants_evictions() {
-                continue;
-            }
-            if let Some(b) = build.take() {
-                built = Some(b());
-            }
-            if let Some(e) = &built {
-                s.evicted(e);
-            }
-        }
+        let mut built = None;
+        self.each_wanting(
+            |s| s.wants_evictions(),
+            |s| {
+                if let Some(b) = build.take() {
+                    built = Some(b());
+                }
+                if let Some(e) = &built {
+                    s.evicted(e);
+                }
+            },
+        );
     }
 }

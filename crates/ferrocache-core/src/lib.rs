@@ -29,6 +29,7 @@ mod lru;
 mod mover;
 pub mod replication;
 mod shard;
+mod sinks;
 mod slab;
 pub mod snapshot;
 pub mod stats;

@@ -17,8 +17,7 @@
 //! background thread with no store lock held; it should only copy what it needs and
 //! return (the next background step waits for it).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{RwLock, Weak};
+use crate::sinks::Sinks;
 
 /// The LRU segment names memcached prints (`lru=`), by segment index.
 pub const LRU_NAMES: [&str; 4] = ["hot", "warm", "cold", "temp"];
@@ -62,50 +61,18 @@ pub trait SysEventSink: Send + Sync {
     fn sysevent(&self, event: &SysEvent);
 }
 
-/// The registered sinks; a sink that went away is dropped at the next registration.
-#[derive(Default)]
-pub(crate) struct SysEventHooks {
-    any: AtomicBool,
-    sinks: RwLock<Vec<Weak<dyn SysEventSink>>>,
-}
+/// The registered system-event sinks.
+pub(crate) type SysEventHooks = Sinks<dyn SysEventSink>;
 
-impl SysEventHooks {
-    /// Adds `sink` unless it is registered already; false if it was.
-    pub fn add(&self, sink: Weak<dyn SysEventSink>) -> bool {
-        let mut sinks = self.sinks.write().unwrap_or_else(|e| e.into_inner());
-        sinks.retain(|s| s.strong_count() > 0);
-        let fresh = !sinks.iter().any(|s| Weak::ptr_eq(s, &sink));
-        if fresh {
-            sinks.push(sink);
-        }
-        self.any.store(!sinks.is_empty(), Ordering::Relaxed);
-        fresh
-    }
-
+impl Sinks<dyn SysEventSink> {
     /// Whether some registered sink wants events now: `false` at the cost of one relaxed
     /// load while none is registered.
     pub fn wanted(&self) -> bool {
-        if !self.any.load(Ordering::Relaxed) {
-            return false;
-        }
-        let sinks = self.sinks.read().unwrap_or_else(|e| e.into_inner());
-        sinks
-            .iter()
-            .any(|s| s.upgrade().is_some_and(|s| s.wants_sysevents()))
+        self.any_wants(|s| s.wants_sysevents())
     }
 
     /// Hands `event` to every sink that wants it.
     pub fn notify(&self, event: &SysEvent) {
-        if !self.any.load(Ordering::Relaxed) {
-            return;
-        }
-        let sinks = self.sinks.read().unwrap_or_else(|e| e.into_inner());
-        for s in sinks.iter() {
-            if let Some(s) = s.upgrade() {
-                if s.wants_sysevents() {
-                    s.sysevent(event);
-                }
-            }
-        }
+        self.each_wanting(|s| s.wants_sysevents(), |s| s.sysevent(event));
     }
 }
