@@ -7,7 +7,7 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   -I, --max-item-size <size>  largest item, e.g. 512k, 2m (1m, max 16m); -M: errors, no evictions
   -f, --factor <num>          slab growth factor (1.25); -n, --slab-min-size <bytes>: min chunk (48)
   -d, -u <user>, -P <file>    run detached; switch user after binding (as root); write the pid
-  -C, -F, -X, -W, -D <c>      no CAS / flush_all / cachedump+metadump / watch; per-prefix stats
+  -C, -F, -X, -W, -D <c>      no CAS / flush_all / dumps (cachedump, psync) / watch; prefix stats
   -B ascii|binary|auto        protocols; -R <n>: requests per read before replies are written (20)
   -o, --extended <k=v,...>    idle_timeout, hot_lru_pct, warm_lru_pct, temporary_ttl, slab_automove,
                               no_lru_crawler, lru_crawler_sleep... (others: accepted, logged)
@@ -17,9 +17,9 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   --data-dir <dir>            snapshots: load at start, write on stop and by --save "<s> <n> ..."
   --keep-snapshots <n>        snapshots kept (2); --strict-load, --load-async; --appendfsync <p>
   --replica-of <host:port>    replica (--replica-writable, --repl-backlog, --replica-auth|-tls*)
-  -h, -V, -i                  this help / the version / the license; -t, -L, -k, -r: see README
+  --no-replication-commands   replicaof/psync answer ERROR (plain memcached; not with --replica-of)
+  -h, -V, -i                  help / version / license; -t, -L, -k, -r: see README; -e: --data-dir
 
-Environment: FERROCACHE_<LONG_OPTION> for each long option (FERROCACHE_PORT,
-FERROCACHE_MEMORY_LIMIT, FERROCACHE_DISABLE_EVICTIONS=1, ...). Flags win. -e: use --data-dir.
+Environment: FERROCACHE_<LONG_OPTION> per long option (FERROCACHE_PORT, ...); flags win.
 JSON logs on stderr. SIGTERM/SIGINT/SIGUSR1: graceful stop (snapshot first); twice: at once.
 `

@@ -101,6 +101,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
       ...(s.udpPort === undefined ? {} : { udpPort: s.udpPort }),
       ...(s.backlog === undefined ? {} : { backlog: s.backlog }),
       ...(s.switches === undefined ? {} : { switches: s.switches }),
+      ...(s.replicationCommands === undefined ? {} : { replicationCommands: s.replicationCommands }),
       ...(s.tuning === undefined ? {} : { startupCommands: tuningCommands(s.tuning) }),
       ...(s.prefixDelimiter === undefined ? {} : { prefixDelimiter: s.prefixDelimiter }),
       connLimit: s.connLimit,

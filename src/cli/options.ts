@@ -41,6 +41,8 @@ export interface CliSettings {
   tls?: TlsFiles
   /** `--replica-of host:port` and friends; absent = a primary with the default backlog. */
   replication?: CliReplication
+  /** `--no-replication-commands`: false (`replicaof`/`psync` answer `ERROR`); absent = on. */
+  replicationCommands?: false
   // memcached's other flags, absent when not given (src/cli/memcached.ts):
   /** `-l a,b:port,[::1]:port,notls:c`: every address (`listen` is the first's host). */
   listenAddresses?: ListenAddress[]
@@ -148,6 +150,7 @@ const OPTIONS = {
   'repl-backlog': { type: 'string' },
   'replica-auth': { type: 'string' },
   'replica-tls': { type: 'boolean' },
+  'no-replication-commands': { type: 'boolean' },
   'replica-tls-ca': { type: 'string' },
   'replica-tls-cert': { type: 'string' },
   'replica-tls-key': { type: 'string' },
@@ -213,6 +216,7 @@ export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
   FERROCACHE_REPL_BACKLOG: 'repl-backlog',
   FERROCACHE_REPLICA_AUTH: 'replica-auth',
   FERROCACHE_REPLICA_TLS: 'replica-tls',
+  FERROCACHE_NO_REPLICATION_COMMANDS: 'no-replication-commands',
   FERROCACHE_REPLICA_TLS_CA: 'replica-tls-ca',
   FERROCACHE_REPLICA_TLS_CERT: 'replica-tls-cert',
   FERROCACHE_REPLICA_TLS_KEY: 'replica-tls-key',
@@ -399,6 +403,12 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     throw memcachedError('-I/--max-item-size cannot be larger than half of -m/--memory-limit', 64)
   }
   applyReplication(s, v, name)
+  if (v['no-replication-commands']) {
+    if (s.replication?.replicaOf !== undefined) {
+      throw new UsageError(`${name('no-replication-commands', '--no-replication-commands')} cannot be used with ${name('replica-of', '--replica-of')}`)
+    }
+    s.replicationCommands = false
+  }
   return { kind: 'run', settings: s }
 }
 

@@ -48,6 +48,12 @@ export interface ServerOptions {
   /** Follow a primary, backlog size, replica login (docs/replication.md). Default: a primary. */
   replication?: ReplicationOptions
   /**
+   * false: `replicaof` and `psync` answer `ERROR` like any unknown command (plain memcached):
+   * no client can make this server follow another or read every item with `psync`. Default:
+   * true. Not with `replication.replicaOf`.
+   */
+  replicationCommands?: boolean
+  /**
    * Listen on each of these instead of `host`:`port` (memcached's `-l a,b:port`); an
    * address without `port` takes `port`; `tls: false` serves it without TLS (`notls:`).
    */
@@ -127,6 +133,8 @@ export interface ResolvedServerOptions {
   authFile: string | undefined
   tls: TlsOptions | undefined
   replication: ResolvedReplicationOptions
+  /** false: `replicaof`/`psync` answer `ERROR`. */
+  replicationCommands: boolean
   /** The interfaces as memcached's `stats settings` prints its `-l` (`a,b:port,[::1]:port`). */
   inter: string
   /** Every TCP address, or none with a Unix socket. */
@@ -161,7 +169,7 @@ function count(name: string, value: unknown, min: number, max: number): number {
 const KNOWN = new Set([
   'cache', 'port', 'host', 'connLimit', 'idleTimeout', 'enableShutdown',
   'maxPendingReplyBytes', 'verbosity', 'logger', 'followVerbosity', 'cacheOptions',
-  'metricsPort', 'metricsHost', 'authFile', 'tls', 'replication',
+  'metricsPort', 'metricsHost', 'authFile', 'tls', 'replication', 'replicationCommands',
   'listen', 'unixSocket', 'udpPort', 'backlog', 'switches', 'startupCommands', 'prefixDelimiter',
 ])
 
@@ -209,6 +217,9 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   }
   if (o.udpPort !== undefined && o.unixSocket !== undefined) throw new TypeError('udpPort cannot be used with unixSocket (memcached: a Unix socket turns the network off)')
   if (o.udpPort !== undefined && o.authFile !== undefined) throw new TypeError('udpPort cannot be used with authFile: UDP has no logins (memcached refuses -U with -Y or -S)')
+  if (o.replicationCommands === false && o.replication?.replicaOf !== undefined) {
+    throw new TypeError('replicationCommands: false cannot be used with replication.replicaOf (a replica needs `replicaof no one` to be promoted)')
+  }
   const udpPort = o.udpPort === undefined ? undefined : count('udpPort', o.udpPort, 0, 65535)
   const listen = (o.listen ?? [{ host }]).map((a) => ({ ...a, port: a.port === undefined ? port : count('listen port', a.port, 0, 65535) }))
   if (listen.length === 0) throw new TypeError('listen needs at least one address')
@@ -240,6 +251,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     authFile: o.authFile,
     tls: o.tls,
     replication: resolveReplicationOptions(o.replication),
+    replicationCommands: o.replicationCommands ?? true,
     memoryLimit: Number(stats?.limit_maxbytes ?? sizeOf('memoryLimit', c.memoryLimit, 64 << 20)),
     maxItemSize: sizeOf('maxItemSize', c.maxItemSize, 1 << 20),
     growthFactor: c.growthFactor ?? 1.25,

@@ -410,10 +410,17 @@ export class FerrocacheServer extends EventEmitter {
     this.info.setExtraStats([...this.persistenceStats, ...this.replication.statsLines()])
   }
 
-  /** A session stopped for `snapshot`, or for a replication command (`replicaof`, `psync`). */
+  /**
+   * A session stopped for `snapshot`, or for a replication command (`replicaof`, `psync`):
+   * the one place replication commands are gated. `replicationCommands: false` answers
+   * memcached's unknown-command `ERROR`; `-X` (no dumps) refuses `psync`, a full dump.
+   */
   private adminReply(socket: net.Socket): Promise<string> {
     const line = this.info.takeAdminRequest()
-    return line === null ? this.snapshotReply() : this.replication.command(line, socket)
+    if (line === null) return this.snapshotReply()
+    if (!this.options.replicationCommands) return Promise.resolve('ERROR\r\n')
+    if (!this.options.switches.dump && line.trim().startsWith('psync')) return Promise.resolve('CLIENT_ERROR psync not allowed\r\n')
+    return this.replication.command(line, socket)
   }
 
   /** Runs a snapshot for the `snapshot` command: `OK` once durable, else the error. */
