@@ -2,6 +2,7 @@
 // a full dump of every item, while a primary without it still feeds its replicas; and
 // `--no-replication-commands` makes both answer like memcached 1.6.18 answers any unknown
 // command, byte for byte. Needs `npm run build` and /usr/bin/memcached.
+import dgram from 'node:dgram'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createServer } from '../src/server'
@@ -23,6 +24,38 @@ async function exchange(port: number, request: string, end: string | RegExp): Pr
     return await c.until(end)
   } finally {
     c.socket.destroy()
+  }
+}
+
+/** A UDP port free on 127.0.0.1 right now (the kernel picks it). */
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4')
+    s.once('error', reject)
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** One request datagram (8-byte frame header, request id 1) to `port`; the reply datagram. */
+async function datagram(port: number, payload: string): Promise<Buffer> {
+  const s = dgram.createSocket('udp4')
+  s.on('error', () => {})
+  try {
+    const header = Buffer.from([0, 1, 0, 0, 0, 1, 0, 0])
+    const reply = new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no UDP reply to ${JSON.stringify(payload)} in 3 s`)), 3_000)
+      s.once('message', (m: Buffer) => {
+        clearTimeout(timer)
+        resolve(m)
+      })
+    })
+    s.send(Buffer.concat([header, Buffer.from(payload, 'latin1')]), port, '127.0.0.1')
+    return await reply
+  } finally {
+    s.close()
   }
 }
 
@@ -56,9 +89,10 @@ test('-X refuses psync (a full dump); a primary without -X still feeds a replica
 test('--no-replication-commands: replicaof and psync answer ERROR byte for byte like memcached', async () => {
   // memcached refuses root without -u; `nobody` as the brief's reference run
   const asRoot = process.getuid?.() === 0
+  const [mu, fu] = [await freeUdpPort(), await freeUdpPort()]
   const [memcached, plain, plainEnv] = await startAll([
-    () => startMemcached(asRoot ? ['-u', 'nobody'] : []),
-    () => startFerrocached(['--no-replication-commands']),
+    () => startMemcached(['-U', String(mu), ...(asRoot ? ['-u', 'nobody'] : [])]),
+    () => startFerrocached(['--no-replication-commands', '-U', String(fu)]),
     () => startFerrocached([], { FERROCACHE_NO_REPLICATION_COMMANDS: '1' }),
   ])
   started.push(memcached!, plain!, plainEnv!)
@@ -66,6 +100,12 @@ test('--no-replication-commands: replicaof and psync answer ERROR byte for byte 
   assert.is(expected, 'ERROR\r\nERROR\r\nERROR\r\nEND\r\n', 'memcached 1.6.18 reference')
   assert.is(await exchange(plain!.port, REPLICATION_REQUEST, 'END\r\n'), expected)
   assert.is(await exchange(plainEnv!.port, REPLICATION_REQUEST, 'END\r\n'), expected)
+  // over UDP too (where replication is refused anyway), the same datagram as memcached's
+  for (const line of ['replicaof 127.0.0.1 1\r\n', 'psync ? 0\r\n']) {
+    const want = await datagram(mu, line)
+    assert.is(want.subarray(8).toString('latin1'), 'ERROR\r\n', 'memcached over UDP')
+    assert.equal(await datagram(fu, line), want, `UDP ${JSON.stringify(line)}`)
+  }
 })
 
 test('--no-replication-commands with --replica-of: usage error naming both (exit 2)', async () => {

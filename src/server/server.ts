@@ -388,14 +388,13 @@ export class FerrocacheServer extends EventEmitter {
       port,
       openSession: (addr) => new native.NativeSession(this.native, this.info, addr, addr, -1),
       maxReplyBytes: this.options.maxPendingReplyBytes,
-      reqsPerEvent: this.options.switches.reqsPerEvent,
       logger: this.log,
       onShutdown: () => this.shutdownCommand(),
       // `snapshot` works; replication needs a connection (psync streams on it)
       onAdmin: () =>
         this.info.takeAdminRequest() === null
           ? this.snapshotReply()
-          : Promise.resolve('SERVER_ERROR replication commands need a TCP connection\r\n'),
+          : Promise.resolve(this.options.replicationCommands ? 'SERVER_ERROR replication commands need a TCP connection\r\n' : 'ERROR\r\n'),
       onWatchData: () => this.flushWatchers(),
     })
   }
