@@ -7,7 +7,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { createServer, type FerrocacheServer } from '../src/server'
 import { MAX_SEND_QUEUE_BYTES, type UdpListener } from '../src/server/udp'
-import { onlyReads, ReadReplyFramer, readReplyMessages } from '../src/server/udp-framing'
+import { onlyReads } from '../src/server/udp-reads'
 import { setUp, tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
 import { freePort, run, startMemcached, stopChild } from './helpers/servers'
@@ -181,27 +181,6 @@ test('a datagram of reads whose replies come in pieces (over 256 KiB): a message
   } finally {
     await stopChild(memcached.child)
   }
-})
-
-test('framing of reads in pieces cut anywhere: the messages of the whole reply, else one message a piece', () => {
-  const request = Buffer.from('get a nope b\r\nget nope\r\ngets a b nope\r\n', 'latin1')
-  const reply = Buffer.from('VALUE a 0 3\r\nabc\r\nVALUE b 1 2\r\nde\r\nEND\r\nEND\r\nVALUE a 0 3 7\r\nabc\r\nVALUE b 1 2 8\r\nde\r\nEND\r\n', 'latin1')
-  const whole = readReplyMessages(request, reply)!.map((m) => m.toString('latin1'))
-  assert.equal(whole, ['VALUE a 0 3\r\nabc\r\n', 'VALUE b 1 2\r\nde\r\nEND\r\n', 'END\r\n', 'VALUE a 0 3 7\r\nabc\r\n', 'VALUE b 1 2 8\r\nde\r\n', 'END\r\n'])
-  // every way to cut it in two or three pieces
-  for (let i = 0; i <= reply.length; i++) {
-    for (let j = i; j <= reply.length; j += 7) {
-      const framer = ReadReplyFramer.of(request)!
-      const pieces = [reply.subarray(0, i), reply.subarray(i, j), reply.subarray(j)]
-      const messages = pieces.flatMap((p, n) => framer.push(p, n === 2)!)
-      assert.equal(messages.map((m) => m.toString('latin1')), whole, `cut at ${i}, ${j}`)
-    }
-  }
-  // replies that are not the reads' (a server error): what is left goes as one message
-  const framer = ReadReplyFramer.of(request)!
-  assert.equal(framer.push(Buffer.from('VALUE a 0 3\r\nabc\r\nSERVER_ERROR out of memory\r\n'), false)!.map(String), ['VALUE a 0 3\r\nabc\r\n', 'SERVER_ERROR out of memory\r\n'])
-  assert.is(framer.push(Buffer.from('END\r\n'), true), null)
-  assert.is(ReadReplyFramer.of(Buffer.from('set a 0 0 1\r\n1\r\n')), null)
 })
 
 test('reads only (their run may stop at the reply limit): get/gets, stats, metadump lines; binary gets, noop, version, stat', () => {

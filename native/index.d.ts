@@ -210,6 +210,17 @@ export declare class NativeSession {
    * reply to it, then call `feed` again (with an empty buffer). 0 means keep reading.
    */
   get state(): number
+  /**
+   * Records where each reply message ends, as memcached's UDP frames replies (one
+   * message per response object; see `messageEnds`). For UDP sessions only.
+   */
+  frameMessages(): void
+  /**
+   * After `frameMessages`: the end offsets, in the replies the last feed returned, of
+   * each reply message (an end equal to the one before it, or a first end of 0: an empty
+   * message, a bare UDP header).
+   */
+  messageEnds(): Array<number>
   /** Bytes of an incomplete request held back. */
   get buffered(): number
   /**

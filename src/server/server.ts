@@ -388,7 +388,6 @@ export class FerrocacheServer extends EventEmitter {
       port,
       openSession: (addr) => new native.NativeSession(this.native, this.info, addr, addr, -1),
       maxReplyBytes: this.options.maxPendingReplyBytes,
-      reqsPerEvent: this.options.switches.reqsPerEvent,
       logger: this.log,
       onShutdown: () => this.shutdownCommand(),
       // `snapshot` works; replication needs a connection (psync streams on it)

@@ -1,10 +1,11 @@
 // memcached's UDP protocol (-U): each datagram starts with an 8-byte frame header (request
 // id, sequence number, datagram count, reserved) and carries whole requests. Its payload
 // goes to a protocol session in one native call, as a TCP read does; the replies go back
-// split into datagrams of at most 1400 bytes, each with the header (text reads and binary
-// requests one message per response, as memcached: udp-framing.ts). A datagram stands
-// alone: a request it cuts off is dropped, not continued by the next datagram, and its
-// first byte says its protocol (0x80: binary), whatever earlier datagrams spoke.
+// split into datagrams of at most 1400 bytes, each with the header, one message per
+// response object as memcached frames them (the session says where each ends). A
+// datagram stands alone: a request it cuts off is dropped, not continued by the next
+// datagram, and its first byte says its protocol (0x80: binary), whatever earlier
+// datagrams spoke.
 import dgram from 'node:dgram'
 import { isIPv6 } from 'node:net'
 import {
@@ -19,7 +20,7 @@ import {
   type ProtocolSession,
 } from './connection'
 import type { Logger } from './logger'
-import { onlyReads, ReadReplyFramer, replyMessages } from './udp-framing'
+import { onlyReads } from './udp-reads'
 
 /** The frame header before every request and reply datagram. */
 export const UDP_HEADER_SIZE = 8
@@ -51,16 +52,27 @@ const isPowerOfTwo = (n: number): boolean => (n & (n - 1)) === 0
 /** A datagram that starts with a text `quit`. */
 const QUIT = /^quit(\r?\n| )/
 
+/** A session that records where each reply message ends (the native `NativeSession`). */
+export interface UdpSession extends ProtocolSession {
+  /** Starts recording message ends (once, when the session opens). */
+  frameMessages(): void
+  /**
+   * The end offsets of each reply message in what the last feed returned (an end equal to
+   * the one before it, or a first end of 0: an empty message, a bare header). memcached sends each response object as its own
+   * message, skips `noreply` and quiet meta ones, and sends an empty one (a get's miss
+   * before its last key, a quiet binary request) only first in a write-out.
+   */
+  messageEnds(): number[]
+}
+
 export interface UdpListenerOptions {
   /** Where to bind: the interface and its port (0 picks a free one). */
   host: string
   port: number
   /** A session for the datagrams of this socket; `addr` is its `udp:host:port`. */
-  openSession: (addr: string) => ProtocolSession
+  openSession: (addr: string) => UdpSession
   /** The replies to one datagram beyond which the rest are dropped. */
   maxReplyBytes: number
-  /** `-R`: memcached writes replies out after this many requests (plus one) of a datagram. */
-  reqsPerEvent: number
   logger: Logger
   /** A datagram sent `shutdown` (only reachable when the server enables it). */
   onShutdown: () => void
@@ -88,13 +100,11 @@ interface Datagram {
 /** A datagram whose requests are being run: what `continue` needs to go on with it. */
 interface Job {
   kind: Kind
-  session: ProtocolSession
+  session: UdpSession
   d: Datagram
   requestId: number
   /** Reply bytes of this datagram sent so far (past `maxReplyBytes` the rest are dropped). */
   sent: number
-  /** A datagram of text reads: frames its replies per key, piece by piece. */
-  reads: ReadReplyFramer | null
   /** It changes nothing: past `maxReplyBytes` its run stops (else it runs on, replies dropped). */
   readOnly: boolean
 }
@@ -120,7 +130,7 @@ export class UdpListener {
   /** -vv: each datagram and reply logged (checked per datagram: `verbosity` changes it). */
   private trace = false
   /** By Kind; the binary one opened at the first binary datagram. */
-  private readonly sessions: Array<ProtocolSession | undefined> = [undefined, undefined]
+  private readonly sessions: Array<UdpSession | undefined> = [undefined, undefined]
   private addr = ''
   /** A datagram waits (for a `snapshot` reply or for the socket): later ones wait in `queue`. */
   private busy = false
@@ -223,14 +233,13 @@ export class UdpListener {
     this.trace = this.log.isLevelEnabled('trace')
     if (this.trace) this.log.trace({ udp: `${d.address}:${d.port}`, requestId, bytes: length, head: preview(d.msg.subarray(UDP_HEADER_SIZE)) }, 'read')
     const payload = d.msg.subarray(UDP_HEADER_SIZE)
-    const reads = kind === TEXT ? ReadReplyFramer.of(payload) : null
-    this.continue({ kind, session, d, requestId, sent: 0, reads, readOnly: onlyReads(payload) }, payload, length)
+    this.continue({ kind, session, d, requestId, sent: 0, readOnly: onlyReads(payload) }, payload, length)
   }
 
   /**
    * Feeds `input` (then what the session held back) and sends each piece of replies,
-   * framed per response where udp-framing.ts can tell them apart, else as one message;
-   * parks the job (`waiting`) while the socket is behind or after PIECES_PER_TURN pieces.
+   * one message per response object as the session marks them; parks the job
+   * (`waiting`) while the socket is behind or after PIECES_PER_TURN pieces.
    */
   private continue(job: Job, input: Buffer, length: number): void {
     const { kind, session, d, requestId } = job
@@ -243,28 +252,25 @@ export class UdpListener {
         this.replaceSession(kind)
         return this.next()
       }
-      if (typeof out !== 'number' && job.sent >= this.opts.maxReplyBytes) {
+      const reply = typeof out === 'number' ? EMPTY : out
+      if (job.sent >= this.opts.maxReplyBytes) {
         const before = this.drops.replyBytes
-        this.drops.replyBytes += out.length
+        this.drops.replyBytes += reply.length
         if (Math.clz32(before) !== Math.clz32(this.drops.replyBytes)) this.dropWarning('udp replies over the limit, dropped')
-      } else if (typeof out !== 'number') {
-        job.sent += out.length
-        // text reads (in pieces too) or binary requests answered whole: framed per
-        // response as memcached frames them
-        const messages =
-          job.reads !== null
-            ? job.reads.push(out, !(state & STATE_PENDING))
-            : feedLength > 0 && !(state & STATE_PENDING)
-              ? replyMessages(feedInput.subarray(0, feedLength), out, this.opts.reqsPerEvent)
-              : null
-        if (messages === null) this.sendMessage(out, requestId, d)
-        else for (const message of messages) this.sendMessage(message, requestId, d)
+      } else {
+        job.sent += reply.length
+        // a quiet binary request alone still gets a bare header: ends with no bytes
+        let start = 0
+        for (const end of session.messageEnds()) {
+          this.sendMessage(reply.subarray(start, end), requestId, d)
+          start = end
+        }
       }
       if (state & STATE_WATCH_DATA) this.opts.onWatchData()
       if (state & STATE_CLOSE) {
         // the rest of the datagram is skipped; a `quit` first gets a bare header (0
         // datagrams follow) from memcached, a line too long or a bad request nothing
-        if (typeof out === 'number' && QUIT.test(input.subarray(0, 6).toString('latin1'))) this.sendMessage(EMPTY, requestId, d)
+        if (typeof out === 'number' && session.messageEnds().length === 0 && QUIT.test(input.subarray(0, 6).toString('latin1'))) this.sendMessage(EMPTY, requestId, d)
         this.replaceSession(kind)
         if (state & STATE_SHUTDOWN) this.opts.onShutdown()
         return this.next()
@@ -345,7 +351,9 @@ export class UdpListener {
     this.sessions[kind] = undefined
     if (this.closed) return
     try {
-      this.sessions[kind] = this.opts.openSession(this.addr)
+      const session = this.opts.openSession(this.addr)
+      session.frameMessages()
+      this.sessions[kind] = session
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'cannot open a session, udp datagrams dropped')
     }

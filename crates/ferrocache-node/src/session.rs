@@ -345,6 +345,7 @@ impl Conn {
         // one run is one socket read (the earlier replies were sent): memcached refuses
         // `watch`/`metadump` behind any request of the same read, quiet ones too
         session.start_read();
+        session.clear_messages();
         // after `snapshot` the requests that followed it wait in the session's buffer
         let resume = self.control == Control::Snapshot;
         self.control = Control::Continue;
@@ -638,6 +639,27 @@ impl NativeSession {
     #[napi(getter)]
     pub fn state(&self) -> u32 {
         self.conn.borrow().state()
+    }
+
+    /// Records where each reply message ends, as memcached's UDP frames replies (one
+    /// message per response object; see `messageEnds`). For UDP sessions only.
+    #[napi]
+    pub fn frame_messages(&self) {
+        let mut conn = self.conn.borrow_mut();
+        if let Some(session) = conn.session.as_mut() {
+            session.frame_messages();
+        }
+    }
+
+    /// After `frameMessages`: the end offsets, in the replies the last feed returned, of
+    /// each reply message (an end equal to the one before it, or a first end of 0: an empty
+    /// message, a bare UDP header).
+    #[napi]
+    pub fn message_ends(&self) -> Vec<u32> {
+        let conn = self.conn.borrow();
+        conn.session.as_ref().map_or_else(Vec::new, |s| {
+            s.messages().iter().map(|&end| end as u32).collect()
+        })
     }
 
     /// Bytes of an incomplete request held back.

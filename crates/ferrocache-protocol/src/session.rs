@@ -154,6 +154,14 @@ pub struct Session<S: Storage> {
     /// The `watch` command made this connection a watcher: it runs no more commands
     /// (what it sends is ignored) and its log lines come from [`crate::watch::Logger`].
     pub(crate) watcher: Option<u64>,
+    /// Where each reply message memcached's UDP would send ends in `out`
+    /// ([`Session::frame_messages`]); `None` (TCP): nothing recorded.
+    messages: Option<Vec<usize>>,
+    /// Where the next response object begins in `out` (recorded only with `messages`).
+    object_start: usize,
+    /// A message went out since the last write-out point: memcached sends an empty
+    /// response object only first in a write-out (a bare header), later ones go with it.
+    absorbing: bool,
 }
 
 impl<S: Storage> Session<S> {
@@ -184,6 +192,9 @@ impl<S: Storage> Session<S> {
             charged: 0,
             cfd: -1,
             watcher: None,
+            messages: None,
+            object_start: 0,
+            absorbing: false,
             store,
             info,
             limits,
@@ -233,6 +244,11 @@ impl<S: Storage> Session<S> {
         self.info.add_io(input.len(), 0);
         let out_start = out.len();
         self.new_read = self.read_start || out_start != self.out_len_after;
+        // a read going on where the reply budget stopped it is still one write-out
+        if self.new_read && !self.held {
+            self.absorbing = false;
+        }
+        self.object_start = out_start;
         if self.new_read {
             self.sent = out_start;
             self.stacked = false;
@@ -276,9 +292,84 @@ impl<S: Storage> Session<S> {
             self.buf = Vec::new();
             self.charge_buffer();
         }
+        if let Some(ends) = self.messages.as_mut() {
+            // replies a hang-up took back are gone; bytes of no recorded object (a
+            // request that closed the session, say) are one message
+            let len = out.len();
+            while ends.last().is_some_and(|&end| end > len) {
+                ends.pop();
+            }
+            if ends.last().map_or(len > 0, |&end| len > end) {
+                ends.push(len);
+                self.absorbing = true;
+            }
+            self.object_start = len;
+        }
         self.info.add_io(0, out.len() - out_start);
         self.out_len_after = out.len();
         ctl
+    }
+
+    /// Records where each reply message ends, as memcached's UDP sends them: each
+    /// response object (a request's replies, or one key's of a text multiget) is its own
+    /// message, a `noreply` or quiet meta one is skipped, and an empty one (a get's miss
+    /// before its last key, a quiet binary request answered with nothing) goes out as a
+    /// bare header only first in a write-out. Off by default: TCP pays one branch per
+    /// request for it.
+    pub fn frame_messages(&mut self) {
+        self.messages.get_or_insert_with(Vec::new);
+    }
+
+    /// With [`Session::frame_messages`]: the end offsets in `out` of the reply messages
+    /// since [`Session::clear_messages`] (ascending; an end equal to the one before it, or a
+    /// first end of 0, is an empty message: a bare header). Empty when not recording.
+    pub fn messages(&self) -> &[usize] {
+        self.messages.as_deref().unwrap_or(&[])
+    }
+
+    /// Forgets the recorded message ends: call it when `out` is drained.
+    pub fn clear_messages(&mut self) {
+        if let Some(ends) = self.messages.as_mut() {
+            ends.clear();
+        }
+    }
+
+    /// The response object that began at the last one's end ends at `end`; `bare`: an
+    /// empty one is memcached's empty object (sent as a bare header first in a
+    /// write-out), not a skipped one.
+    #[inline]
+    pub(crate) fn end_object(&mut self, end: usize, bare: bool) {
+        if self.messages.is_some() {
+            self.record_object(end, bare);
+        }
+    }
+
+    /// [`Session::end_object`] when recording (kept out of line: TCP never calls it).
+    #[inline(never)]
+    fn record_object(&mut self, end: usize, bare: bool) {
+        let Some(ends) = self.messages.as_mut() else {
+            return;
+        };
+        if end > self.object_start || (bare && !self.absorbing) {
+            ends.push(end);
+            self.absorbing = true;
+        }
+        self.object_start = end;
+    }
+
+    /// `out` was cut back to `len` (replies memcached culls before writing them out):
+    /// messages past it are gone.
+    pub(crate) fn cull_messages(&mut self, len: usize) {
+        let Some(ends) = self.messages.as_mut() else {
+            return;
+        };
+        while ends.last().is_some_and(|&end| end > len) {
+            ends.pop();
+        }
+        self.object_start = self.object_start.min(len);
+        self.absorbing = ends
+            .last()
+            .is_some_and(|&end| end == len && end > self.sent);
     }
 
     /// Brings the buffer's charge on the server-wide in-flight budget up to date, giving
@@ -378,8 +469,10 @@ impl<S: Storage> Session<S> {
                     return (pos, Ok(Control::Continue));
                 }
                 out.append(&mut self.after_swallow);
+                self.end_object(out.len(), false);
                 if from_socket {
                     self.sent = out.len();
+                    self.absorbing = false;
                     self.stacked = false;
                     self.read_handled = 0;
                 }
@@ -410,8 +503,10 @@ impl<S: Storage> Session<S> {
                     self.requests += 1;
                     let n = self.read_handled;
                     let per_event = self.info.switches.reqs_per_event();
+                    self.end_object(out.len(), self.proto == Proto::Binary);
                     if self.flush || (n > per_event && (n - 1).is_multiple_of(per_event)) {
                         self.sent = out.len();
+                        self.absorbing = false;
                         self.stacked = false;
                     } else {
                         self.stacked = true;

@@ -391,12 +391,17 @@ fn get<S: Storage>(
             // this command's values and those of the requests before it since its last
             // write-out point; what an earlier feed sent is gone already.
             out.truncate(s.sent.min(start));
+            s.cull_messages(out.len());
             reply(out, false, b"CLIENT_ERROR bad command line format");
             return true;
         }
         if served > 0 && s.over_budget(out) {
             s.get_resume = Some(at);
             return false;
+        }
+        if served > 0 || resume.is_some() {
+            // each key is a response object of its own (UDP); `END` goes on the last's
+            s.end_object(out.len(), true);
         }
         served += 1;
         let miss = crate::watch::miss(&s.store, key, watching);
