@@ -70,6 +70,34 @@ for (const [name, make] of [['Cache', embedded], ['Client', remote]] as const) {
     }
   })
 
+  t('bad write options are refused before the loader runs (no wasted load)', async () => {
+    const s = await make('utf8')
+    try {
+      let calls = 0
+      const loader = (): string => {
+        calls++
+        return 'loaded'
+      }
+      await s.cache.fetch('k', loader, { ttl: -1 }).then(
+        () => assert.unreachable('a negative ttl was taken'),
+        (e: Error) => assert.instance(e, RangeError),
+      )
+      await s.cache.fetch('k', loader, { flags: 2 ** 32 } as never).then(
+        () => assert.unreachable('flags over 32 bits were taken'),
+        (e: Error) => assert.instance(e, RangeError),
+      )
+      await s.cache.fetch('k', loader, { ttl: 1000, bogus: true } as never).then(
+        () => assert.unreachable('an unknown option was taken'),
+        (e: Error) => assert.instance(e, TypeError),
+      )
+      assert.is(calls, 0)
+      assert.is(await s.cache.fetch('k', loader, { ttl: 60_000 }), 'loaded')
+      assert.is(calls, 1)
+    } finally {
+      await s.close()
+    }
+  })
+
   t('concurrent misses of one key call the loader once and all get its value', async () => {
     const s = await make('utf8')
     try {

@@ -2,6 +2,7 @@
 // `Client`: `fetch(key, loader)` returns the cached value, or on a miss calls `loader` once
 // for every concurrent caller of the same key, stores its result and hands it to all of
 // them. A failing loader (or store) rejects every waiter and leaves nothing in the cache.
+import { parseWrite } from './options'
 import type { CacheLike, Decoded, Encodable, Encoding, FetchLoader, WriteOptions } from './types'
 
 /** What a `Fetcher` works on: the cache's own Promise API and its default encoding. */
@@ -34,6 +35,11 @@ export class Fetcher<E extends Encoding> {
   fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: WriteOptions<F>): Promise<Decoded<F>> {
     if (typeof loader !== 'function') return Promise.reject(new TypeError('fetch: loader must be a function'))
     const encoding: Encoding = options?.encoding ?? this.#cache.encoding
+    try {
+      parseWrite(options, encoding) // bad options fail now, not after a wasted load
+    } catch (err) {
+      return Promise.reject(err)
+    }
     // Keys never contain spaces, so the space cannot make two different pairs collide.
     const slot = `${encoding} ${key}`
     const running = this.#inflight.get(slot)
