@@ -154,6 +154,34 @@ test('caches dropped without close() are collected by ordinary GCs, not only for
   assert.ok(Number(grown) < 250, `RSS grew by ${grown} MiB for 100 dropped 4 MiB caches`)
 })
 
+test('an empty cache with a large memory limit does not make V8 collect', () => {
+  // The memory limit was reported to V8 as external memory whole, so every empty 1 GiB
+  // cache pushed V8 over its external-memory limit and started a full GC (8 to 15 for these
+  // 20). Now only the slab pages a cache holds count (the dropped-cache test above checks
+  // that a filled cache's pages still do). Node's process.memoryUsage().external never showed
+  // that figure: it counts ArrayBuffers only.
+  const [major] = runNode(`
+    const { Cache } = require(${SRC})
+    const { PerformanceObserver, constants } = require('node:perf_hooks')
+    let major = 0
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (e.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++
+    })
+    obs.observe({ entryTypes: ['gc'] })
+    const caches = []
+    ;(async () => {
+      for (let i = 0; i < 20; i++) {
+        caches.push(new Cache({ memoryLimit: '1gb' }))
+        await new Promise((r) => setImmediate(r))
+      }
+      await new Promise((r) => setTimeout(r, 50)) // gc entries are delivered later
+      for (const cache of caches) cache.close()
+      obs.disconnect()
+      process.stdout.write(String(major))
+    })()`)
+  assert.ok(Number(major) <= 2, `${major} full GCs while 20 empty 1 GiB caches were made`)
+})
+
 test('a value JSON cannot encode is a TypeError naming it and its key', () => {
   // JSON.stringify's own TypeError ("Do not know how to serialize a BigInt") named neither,
   // so a failed setMany of many entries did not say which one.

@@ -17,7 +17,7 @@ use crate::item::{Item, NIL};
 use crate::Config;
 use std::alloc::Layout;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 const CHUNK_ALIGN: usize = 8;
 
@@ -153,6 +153,9 @@ pub struct SlabMem {
     class: Box<[AtomicU32]>,
     chunk_bits: u32,
     chunk_mask: u32,
+    /// [`SlabAlloc::allocated`], written under the allocator lock, for readers that must
+    /// not take it (an embedder reporting the store's memory on every write).
+    live_pages: AtomicUsize,
 }
 
 /// `n` zeroed atomics from one zeroed allocation: the operating system hands the memory out
@@ -176,7 +179,14 @@ impl SlabMem {
             class: zeroed::<AtomicU32>(capacity),
             chunk_bits,
             chunk_mask: (1u32 << chunk_bits) - 1,
+            live_pages: AtomicUsize::new(0),
         }
+    }
+
+    /// Slab pages that exist now, without the allocator lock (one relaxed load).
+    #[inline]
+    pub fn live_pages(&self) -> usize {
+        self.live_pages.load(Ordering::Relaxed)
     }
 
     /// Pages the table can name.
@@ -298,6 +308,7 @@ impl SlabAlloc {
             self.pages[p] = None; // dropping the Page frees its memory
             self.vacant.push(p as u32);
             self.live -= 1;
+            mem.live_pages.store(self.live, Ordering::Relaxed);
             released += 1;
         }
         released
@@ -332,6 +343,7 @@ impl SlabAlloc {
                 mem.base[p].store(page.ptr.as_ptr(), Ordering::Relaxed);
                 self.pages[p] = Some(page);
                 self.live += 1;
+                mem.live_pages.store(self.live, Ordering::Relaxed);
                 p
             }
             None => return None,
@@ -534,5 +546,25 @@ mod tests {
         assert_eq!(a.classes[0].pages, 0);
         assert_eq!(a.alloc_chunk(&mem, 0), None);
         assert_eq!(a.allocated(), 2);
+    }
+
+    #[test]
+    fn live_pages_follows_the_pages_that_exist() {
+        let classes = SlabClasses::new(&Config::default());
+        let mem = SlabMem::new(&classes, 4);
+        let mut a = SlabAlloc::new(&classes, 4);
+        assert_eq!(mem.live_pages(), 0);
+        let x = a.alloc(&mem, &classes, 0).unwrap();
+        assert!(a.alloc(&mem, &classes, 5).is_some());
+        assert_eq!(mem.live_pages(), 2);
+        // page 0 emptied into the pool, then a lower budget returns it
+        mem.item(x).init(b"k", 1, 0, 0, 1, 0);
+        a.free_chunk(&mem, x);
+        a.detach(&mem, 0);
+        a.unassign(0);
+        a.set_max_pages(1);
+        assert_eq!(a.release_over_budget(&mem), 1);
+        assert_eq!(mem.live_pages(), 1);
+        assert_eq!(mem.live_pages(), a.allocated());
     }
 }

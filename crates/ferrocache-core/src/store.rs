@@ -401,6 +401,15 @@ impl Store {
         self.inner.core().journal.get()
     }
 
+    /// Bytes of slab pages allocated now (`total_malloced`), read without any lock: one
+    /// relaxed load, so an embedder can check it on every write. Pages the background
+    /// thread takes or releases show up at the next read.
+    #[inline]
+    pub fn slab_bytes(&self) -> usize {
+        let core = self.inner.core();
+        core.mem.live_pages() * core.config.page_size
+    }
+
     /// `cache_memlimit`: changes the memory limit to `bytes` at runtime. Raising it lets
     /// the store take more pages at once. Lowering it below the pages that exist frees the
     /// pages over it (the emptiest page of the class with most pages, its items relocated

@@ -20,7 +20,7 @@ mod ops;
 mod scratch;
 mod stats;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ptr;
 use std::sync::Arc;
 
@@ -68,8 +68,41 @@ pub struct NativeCacheOptions {
 /// Stores of this thread by id. A slot is reused only after its `NativeCache` is
 /// collected, so a closed cache's id can never reach another cache's store.
 struct Registry {
-    slots: Vec<Option<Arc<Store>>>,
+    slots: Vec<Option<Slot>>,
     free: Vec<u32>,
+}
+
+/// One live store and the memory V8 was told it holds.
+///
+/// V8 sees a `NativeCache` as a small object, so without a report a program that drops
+/// caches without `close()` grew by their slab pages for as long as no GC happened to run.
+/// The report is the store's slab pages (`total_malloced`), not its limit: reported whole,
+/// the limit of an empty 1 GiB cache pushed V8 over its external-memory limit and started a
+/// full GC for every such cache made. (`process.memoryUsage().external` counts only
+/// ArrayBuffers, so it never showed either figure.) The report is brought up
+/// to date on this thread after the calls that can allocate, only once it is `step` off
+/// (few V8 adjustments; the check is one relaxed load and a compare), and given back on
+/// `close()` or when the cache is collected. Pages the engine's background thread takes
+/// or releases show up at the next such call.
+struct Slot {
+    store: Arc<Store>,
+    /// Bytes reported to V8 for this store.
+    reported: usize,
+    /// How far the slab bytes may drift from `reported` before V8 hears of it.
+    step: usize,
+}
+
+/// Most a report may lag the store's slab pages: 4 MiB, or a quarter of a smaller limit
+/// (at least one 1 MiB page), so that small dropped caches count too.
+fn report_step(limit: usize) -> usize {
+    (limit / 4).clamp(1 << 20, 4 << 20)
+}
+
+/// What a write needs to keep the report current: the slot's figures, copied.
+#[derive(Clone, Copy)]
+struct Mark {
+    reported: usize,
+    step: usize,
 }
 
 thread_local! {
@@ -81,8 +114,85 @@ thread_local! {
 /// The store behind `id`, or a thrown "closed" error. The `Arc` is cloned so the registry
 /// is not borrowed while the engine runs (a GC during the call may finalize a cache).
 fn store_of(env: sys::napi_env, id: u32) -> Result<Arc<Store>> {
-    let store = REGISTRY.with(|r| r.borrow().slots.get(id as usize).cloned().flatten());
+    let store = REGISTRY.with(|r| {
+        let r = r.borrow();
+        r.slots.get(id as usize)?.as_ref().map(|s| s.store.clone())
+    });
     store.ok_or_else(|| throw(env, Kind::Error, "FERROCACHE_CLOSED", "the cache is closed"))
+}
+
+/// [`store_of`] for a call that can allocate slab pages; pass the mark to [`note_memory`]
+/// after it.
+fn store_for_write(env: sys::napi_env, id: u32) -> Result<(Arc<Store>, Mark)> {
+    let found = REGISTRY.with(|r| {
+        let r = r.borrow();
+        let s = r.slots.get(id as usize)?.as_ref()?;
+        let mark = Mark {
+            reported: s.reported,
+            step: s.step,
+        };
+        Some((s.store.clone(), mark))
+    });
+    found.ok_or_else(|| throw(env, Kind::Error, "FERROCACHE_CLOSED", "the cache is closed"))
+}
+
+/// Tells V8 of the store's slab pages once they are a step off the last report.
+#[inline(always)]
+fn note_memory(env: sys::napi_env, id: u32, store: &Arc<Store>, mark: Mark) {
+    if store.slab_bytes().abs_diff(mark.reported) >= mark.step {
+        report_memory(env, id, store);
+    }
+}
+
+/// Reports `store`'s slab bytes for cache `id` to V8 now (nothing if `id` holds another
+/// store: a server session may outlive its cache). Also for the server session.
+#[inline(never)]
+pub(crate) fn report_memory(env: sys::napi_env, id: u32, store: &Arc<Store>) {
+    let change = REGISTRY.with(|r| {
+        let mut r = r.borrow_mut();
+        let slot = r.slots.get_mut(id as usize)?.as_mut()?;
+        if !Arc::ptr_eq(&slot.store, store) {
+            return None;
+        }
+        let now = store.slab_bytes();
+        let change = now as i64 - slot.reported as i64;
+        slot.reported = now;
+        Some(change)
+    });
+    // outside the borrow: V8 may run a GC, and a finalizer may reach the registry
+    if let Some(change) = change.filter(|&c| c != 0) {
+        adjust_external(env, change);
+    }
+}
+
+/// [`report_memory`] when the report may be a step off (after a server session's input).
+pub(crate) fn note_memory_of(env: sys::napi_env, id: u32, store: &Arc<Store>) {
+    let mark = REGISTRY.with(|r| {
+        let r = r.borrow();
+        let s = r.slots.get(id as usize)?.as_ref()?;
+        Some(Mark {
+            reported: s.reported,
+            step: s.step,
+        })
+    });
+    if let Some(mark) = mark {
+        note_memory(env, id, store, mark);
+    }
+}
+
+fn adjust_external(env: sys::napi_env, change: i64) {
+    let mut total = 0i64;
+    // SAFETY: called on the JS thread with the env of the current call.
+    unsafe { sys::napi_adjust_external_memory(env, change, &mut total) };
+}
+
+/// Takes cache `id`'s store out of the registry and gives back what V8 was told it holds.
+fn take_slot(env: sys::napi_env, id: u32) -> Option<Arc<Store>> {
+    let slot = REGISTRY.with(|r| r.borrow_mut().slots[id as usize].take())?;
+    if slot.reported != 0 {
+        adjust_external(env, -(slot.reported as i64));
+    }
+    Some(slot.store)
 }
 
 /// The storage engine behind one embedded cache: its lifetime and stats. The operations
@@ -90,10 +200,6 @@ fn store_of(env: sys::napi_env, id: u32) -> Result<Arc<Store>> {
 #[napi(custom_finalize)]
 pub struct NativeCache {
     id: u32,
-    /// Bytes reported to V8 as held by this object (the memory limit) until the store is
-    /// dropped: V8 sees only a small object, and without this a program that drops caches
-    /// without `close()` grew by their slab pages for as long as no GC happened to run.
-    external: Cell<i64>,
 }
 
 #[napi]
@@ -112,41 +218,25 @@ impl NativeCache {
                 return Err(throw(env.raw(), Kind::Range, "FERROCACHE_BAD_OPTION", &msg));
             }
         };
+        let slot = Slot {
+            step: report_step(store.config().memory_limit),
+            reported: 0,
+            store,
+        };
         let id = REGISTRY.with(|r| {
             let mut r = r.borrow_mut();
             match r.free.pop() {
                 Some(id) => {
-                    r.slots[id as usize] = Some(store);
+                    r.slots[id as usize] = Some(slot);
                     id
                 }
                 None => {
-                    r.slots.push(Some(store));
+                    r.slots.push(Some(slot));
                     (r.slots.len() - 1) as u32
                 }
             }
         });
-        let cache = NativeCache {
-            id,
-            external: Cell::new(0),
-        };
-        let limit = REGISTRY.with(|r| {
-            r.borrow().slots[id as usize]
-                .as_ref()
-                .map(|s| s.config().memory_limit)
-        });
-        let bytes = i64::try_from(limit.unwrap_or(0)).unwrap_or(i64::MAX);
-        if env.adjust_external_memory(bytes).is_ok() {
-            cache.external.set(bytes);
-        }
-        Ok(cache)
-    }
-
-    /// Tells V8 the store's memory is gone (once).
-    fn release_external(&self, env: &Env) {
-        let bytes = self.external.replace(0);
-        if bytes != 0 {
-            let _ = env.adjust_external_memory(-bytes);
-        }
+        Ok(NativeCache { id })
     }
 
     /// The id the `cache*` functions take.
@@ -182,15 +272,17 @@ impl NativeCache {
     // an async task that took it (a snapshot) runs, and a `&mut self` close would throw then.
     #[napi]
     pub fn close(&self, env: Env) {
-        let store = REGISTRY.with(|r| r.borrow_mut().slots[self.id as usize].take());
+        let store = take_slot(env.raw(), self.id);
         drop(store); // outside the borrow: dropping joins the engine's background thread
-        self.release_external(&env);
     }
 
     /// The engine, shared (e.g. with a network server session); fails once closed.
     pub(crate) fn store(&self) -> Result<Arc<Store>> {
         REGISTRY
-            .with(|r| r.borrow().slots[self.id as usize].clone())
+            .with(|r| {
+                let r = r.borrow();
+                r.slots[self.id as usize].as_ref().map(|s| s.store.clone())
+            })
             .ok_or_else(|| Error::new(Status::GenericFailure, "the cache is closed"))
     }
 }
@@ -198,7 +290,8 @@ impl NativeCache {
 impl ObjectFinalize for NativeCache {
     /// Collected: the store goes in `drop`, and V8 hears that its memory went with it.
     fn finalize(self, env: Env) -> Result<()> {
-        self.release_external(&env);
+        let store = take_slot(env.raw(), self.id);
+        drop(store); // `drop(self)` then frees the id
         Ok(())
     }
 }
@@ -209,9 +302,9 @@ impl Drop for NativeCache {
         // try_with: at thread exit the registry may already be gone, taking the stores.
         let store = REGISTRY.try_with(|r| {
             let mut r = r.try_borrow_mut().ok()?;
-            let store = r.slots[id as usize].take();
+            let slot = r.slots[id as usize].take();
             r.free.push(id);
-            store
+            slot
         });
         drop(store);
     }
@@ -380,7 +473,7 @@ fn store_one(
     exptime: i64,
     cas: Option<u64>,
 ) -> Result<bool> {
-    let store = store_of(env, id)?;
+    let (store, mark) = store_for_write(env, id)?;
     let mut buf = KeyBuf::new();
     let key = read_key(env, key, KeyName::Key, &mut buf)?;
     // the log checks stay out of the closure, which is inlined twice (string and bytes)
@@ -391,7 +484,9 @@ fn store_one(
             Ok(outcome) => Ok(outcome.status == StoreStatus::Stored),
             Err(e) => Err(store_error(env, e, &store, &req)),
         }
-    })?;
+    });
+    note_memory(env, id, &store, mark);
+    let stored = stored?;
     log_gate(env, &store, stored)?;
     Ok(stored)
 }
@@ -435,25 +530,31 @@ pub fn cache_set_many(
     exptime: i64,
 ) -> Result<()> {
     let env = env.raw();
-    let store = store_of(env, id)?;
+    let (store, mark) = store_for_write(env, id)?;
     let keys = KeyList::read(env, keys.0)?;
     if array_len(env, values.0, "values")? != keys.len() {
         let msg = "keys and values must have the same length";
         return Err(throw(env, Kind::Type, "FERROCACHE_BAD_ARGUMENT", msg));
     }
-    for i in 0..keys.len() {
-        let mut value = ptr::null_mut();
-        check(env, unsafe {
-            sys::napi_get_element(env, values.0, i as u32, &mut value)
-        })?;
-        log_gate(env, &store, i > 0)?;
-        with_value(env, value, "value", |bytes| {
-            let req = store_request(StoreMode::Set, keys.get(i), bytes, flags, exptime, None);
-            store
-                .store(&req)
-                .map_err(|e| store_error(env, e, &store, &req))
-        })?;
-    }
+    // the report is brought up to date however the batch ends
+    let stored = (|| -> Result<()> {
+        for i in 0..keys.len() {
+            let mut value = ptr::null_mut();
+            check(env, unsafe {
+                sys::napi_get_element(env, values.0, i as u32, &mut value)
+            })?;
+            log_gate(env, &store, i > 0)?;
+            with_value(env, value, "value", |bytes| {
+                let req = store_request(StoreMode::Set, keys.get(i), bytes, flags, exptime, None);
+                store
+                    .store(&req)
+                    .map_err(|e| store_error(env, e, &store, &req))
+            })?;
+        }
+        Ok(())
+    })();
+    note_memory(env, id, &store, mark);
+    stored?;
     log_gate(env, &store, keys.len() > 0)
 }
 
@@ -468,7 +569,7 @@ pub fn cache_arith(
     #[napi(ts_arg_type = "bigint")] delta: JsArg,
 ) -> Result<JsOut> {
     let env = env.raw();
-    let store = store_of(env, id)?;
+    let (store, mark) = store_for_write(env, id)?;
     let mut buf = KeyBuf::new();
     let key = read_key(env, key.0, KeyName::Key, &mut buf)?;
     let delta = read_u64(env, delta.0, "delta")?;
@@ -483,6 +584,7 @@ pub fn cache_arith(
     };
     log_gate(env, &store, false)?;
     let res = store.arith(&req);
+    note_memory(env, id, &store, mark);
     log_gate(env, &store, matches!(res, Ok(ArithStatus::Ok { .. })))?;
     match res {
         Ok(ArithStatus::Ok { value, .. }) => Ok(JsOut(new_bigint(env, value)?)),

@@ -19,7 +19,7 @@ use napi::bindgen_prelude::{Buffer, Object, ToNapiValue};
 use napi::{sys, Env, Error, JsValue, Result, Status};
 use napi_derive::napi;
 
-use crate::cache::NativeCache;
+use crate::cache::{note_memory_of, report_memory, NativeCache};
 
 /// Replies up to this size are copied into a fresh JS Buffer and the Rust buffer is
 /// reused; larger ones are handed over without a copy.
@@ -191,13 +191,14 @@ impl NativeServerInfo {
     /// `cache`'s engine, as a client would send it, and returns the reply line (`OK` and
     /// CRLF, or the error memcached words). No connection is counted. For settings given at start.
     #[napi]
-    pub fn run_admin(&self, cache: &NativeCache, line: String) -> Result<String> {
+    pub fn run_admin(&self, env: Env, cache: &NativeCache, line: String) -> Result<String> {
         let store = cache.store()?;
-        let mut session = Session::new(store, self.inner.clone());
+        let mut session = Session::new(store.clone(), self.inner.clone());
         let mut out = Vec::new();
         let mut request = line.into_bytes();
         request.extend_from_slice(b"\r\n");
         session.feed(&request, &mut out);
+        report_memory(env.raw(), cache.id(), &store); // `cache_memlimit` frees pages
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
 
@@ -310,6 +311,8 @@ impl NativeServerInfo {
 /// One connection's protocol state, behind [`NativeSession`] and the `sessionFeed` callback.
 struct Conn {
     session: Option<Session<Arc<Store>>>,
+    /// The cache's id and store, to report the slab pages its writes take to V8.
+    cache: (u32, Arc<Store>),
     info: Arc<ServerInfo>,
     id: u64,
     /// Unix second of the last command, for `stats conns` (`ServerInfo::conn_opened`).
@@ -570,10 +573,11 @@ impl NativeSession {
             max_reply: FEED_REPLY,
             ..Limits::default()
         };
-        let mut session = Session::with_limits(store, info.inner.clone(), limits);
+        let mut session = Session::with_limits(store.clone(), info.inner.clone(), limits);
         session.set_fd(fd);
         let conn = Rc::new(RefCell::new(Conn {
             session: Some(session),
+            cache: (cache.id(), store),
             info: info.inner.clone(),
             id,
             last_cmd,
@@ -818,6 +822,7 @@ unsafe fn session_feed_inner(
     };
     let mut conn = conn.borrow_mut();
     conn.run(input, fd);
+    note_memory_of(env, conn.cache.0, &conn.cache.1);
     let sent = conn.send(fd);
     if sent == conn.out.len() {
         conn.shrink();
