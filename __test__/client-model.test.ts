@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert'
 import { Cache, Client, type CacheLike } from '../src'
 import { setUp, tearDown } from './helpers/guard'
 import { startAll, startFerrocached, type Running } from './helpers/servers'
+import { intRng as rng } from './helpers/prng'
 
 let servers: Running[] = []
 
@@ -17,18 +18,6 @@ setUp(test, async () => {
 tearDown(test, async () => {
   await Promise.all(servers.map((s) => s.stop()))
 })
-
-function rng(seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1
-  return (n) => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x % n
-  }
-}
 
 type Op = (c: CacheLike<'utf8'>, cas: Map<string, bigint>) => Promise<unknown>
 

@@ -14,6 +14,7 @@ import * as assert from 'uvu/assert'
 import { Client, type ClientOptions } from '../src'
 import { setUp, tearDown } from './helpers/guard'
 import { startAll, startFerrocached, startMemcached, within, type Running } from './helpers/servers'
+import { intRng as rng } from './helpers/prng'
 
 type Err = Error & { code: string }
 const failure = (p: Promise<unknown>): Promise<Err> =>
@@ -494,19 +495,6 @@ s('edge cases give the same results in meta, text and binary, on memcached 1.6.1
     }
   }
 })
-
-/** xorshift32: the same sequence for every dialect. */
-function rng(seed: number): (n: number) => number {
-  let x = seed >>> 0 || 1
-  return (n) => {
-    x ^= x << 13
-    x >>>= 0
-    x ^= x >>> 17
-    x ^= x << 5
-    x >>>= 0
-    return x % n
-  }
-}
 
 /** 1500 random operations on keys under `prefix` (each dialect its own keys on one
  * server), results written out without the prefix; CAS tokens are used, not compared. */
