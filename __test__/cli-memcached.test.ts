@@ -12,6 +12,7 @@ import { parseCommandLine, UsageError } from '../src/cli/options'
 import { setUp, tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
 import { BIN, freePort, MEMCACHED, run, runCli, spawnOwned, startAll, startFerrocached, startMemcached, stopChild, waitFor, waitForPort, type Running } from './helpers/servers'
+import { binaryRequest as binary } from './helpers/binary'
 
 let dir = ''
 setUp(test, () => {
@@ -40,17 +41,6 @@ async function settingsOf(port: number): Promise<Map<string, string>> {
   return new Map(reply.split('\r\n').filter((l) => l.startsWith('STAT ')).map((l) => l.slice(5).split(' ', 2) as [string, string]))
 }
 
-/** A binary protocol request (memcached's 24-byte header). */
-function binary(opcode: number, key = '', extras = Buffer.alloc(0), value = '', cas = 0n): Buffer {
-  const header = Buffer.alloc(24)
-  header[0] = 0x80
-  header[1] = opcode
-  header.writeUInt16BE(key.length, 2)
-  header[4] = extras.length
-  header.writeUInt32BE(extras.length + key.length + value.length, 8)
-  header.writeBigUInt64BE(cas, 16)
-  return Buffer.concat([header, extras, Buffer.from(key), Buffer.from(value)])
-}
 const SET_EXTRAS = Buffer.alloc(8)
 
 test('parsing: Debian\'s command line and memcached\'s other flags', () => {
@@ -269,7 +259,7 @@ test('-C -F -X -W -R -o: replies and stats settings as memcached\'s', async () =
       'set a 0 0 1\r\nx\r\ngets a\r\ngats 0 a\r\ncas a 0 0 1 0\r\ny\r\ncas nokey 0 0 1 5\r\nz\r\n',
       'mg a c v\r\nms b 1 c\r\nz\r\nms a 1 C0\r\ny\r\nma n N0 J0 c\r\n',
       binary(0x00, 'a'),
-      binary(0x01, 'bk', SET_EXTRAS, 'v', 5n),
+      binary(0x01, 'bk', SET_EXTRAS, 'v', { cas: 5n }),
       // -F, -X, -W
       'flush_all\r\nflush_all noreply\r\nflush_all 10\r\nget a\r\n',
       binary(0x08),

@@ -11,6 +11,7 @@ import { onlyReads } from '../src/server/udp-reads'
 import { setUp, tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
 import { freePort, run, startMemcached, stopChild } from './helpers/servers'
+import { binaryRequest } from './helpers/binary'
 
 const HEADER = 8
 const MiB = 1 << 20
@@ -184,14 +185,6 @@ test('a datagram of reads whose replies come in pieces (over 256 KiB): a message
 })
 
 test('reads only (their run may stop at the reply limit): get/gets, stats, metadump lines; binary gets, noop, version, stat', () => {
-  const packet = (opcode: number, key = ''): Buffer => {
-    const header = Buffer.alloc(24)
-    header[0] = 0x80
-    header[1] = opcode
-    header.writeUInt16BE(key.length, 2)
-    header.writeUInt32BE(key.length, 8)
-    return Buffer.concat([header, Buffer.from(key)])
-  }
   assert.ok(onlyReads(Buffer.from('get a b\r\ngets c\r\n')))
   assert.ok(onlyReads(Buffer.from('lru_crawler metadump all\r\nstats cachedump 1 0\r\nstats\r\nstats detail dump\nversion\r\nmn\r\n')))
   assert.not.ok(onlyReads(Buffer.from('stats reset\r\n')))
@@ -200,9 +193,9 @@ test('reads only (their run may stop at the reply limit): get/gets, stats, metad
   assert.not.ok(onlyReads(Buffer.from('get a\r\ngat 10 a\r\n')), 'gat touches')
   assert.not.ok(onlyReads(Buffer.from('get a\r\nset b 0 0 1\r\n1\r\n')))
   assert.not.ok(onlyReads(Buffer.from('get a')), 'cut off')
-  assert.ok(onlyReads(Buffer.concat([packet(0x0d, 'k'), packet(0x0c, 'k'), packet(0x0a)])))
-  assert.not.ok(onlyReads(Buffer.concat([packet(0x0d, 'k'), packet(0x14, 'k')])), 'deleteq')
-  assert.not.ok(onlyReads(packet(0x0d, 'k').subarray(0, 20)), 'cut off')
+  assert.ok(onlyReads(Buffer.concat([binaryRequest(0x0d, 'k'), binaryRequest(0x0c, 'k'), binaryRequest(0x0a)])))
+  assert.not.ok(onlyReads(Buffer.concat([binaryRequest(0x0d, 'k'), binaryRequest(0x14, 'k')])), 'deleteq')
+  assert.not.ok(onlyReads(binaryRequest(0x0d, 'k').subarray(0, 20)), 'cut off')
 })
 
 test('a binary datagram of getkq past the limit stops there; with a write after them it runs on', async () => {
@@ -211,14 +204,7 @@ test('a binary datagram of getkq past the limit stops there; with a write after 
   const client = dgram.createSocket('udp4')
   client.on('error', () => {})
   await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', resolve))
-  const getkq = (key: string): Buffer => {
-    const header = Buffer.alloc(24)
-    header[0] = 0x80
-    header[1] = 0x0d
-    header.writeUInt16BE(key.length, 2)
-    header.writeUInt32BE(key.length, 8)
-    return Buffer.concat([header, Buffer.from(key)])
-  }
+  const getkq = (key: string): Buffer => binaryRequest(0x0d, key)
   const gets = Buffer.concat(Array.from({ length: 400 }, (_, i) => getkq(`k${i % 16}`)))
   const before = { ...listener.drops }
   const datagrams = listener.datagrams

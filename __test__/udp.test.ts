@@ -17,6 +17,7 @@ import { writesOf } from './helpers/diffrun'
 import { setUp, tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
 import { BIN, freePort, MEMCACHED, run, runCli, spawnOwned, startAll, startFerrocached, startMemcached, stopChild, waitForPort, type Running } from './helpers/servers'
+import { binaryRequest as packet } from './helpers/binary'
 
 const HEADER = 8
 const MAX_DATAGRAM = 1400
@@ -255,18 +256,6 @@ test('randomized request streams, one datagram per write: the same replies as me
   }
 })
 
-/** A binary request packet. */
-function packet(opcode: number, key = '', extras = Buffer.alloc(0), value = '', opaque = 0): Buffer {
-  const header = Buffer.alloc(24)
-  header[0] = 0x80
-  header[1] = opcode
-  header.writeUInt16BE(key.length, 2)
-  header[4] = extras.length
-  header.writeUInt32BE(extras.length + key.length + value.length, 8)
-  header.writeUInt32BE(opaque, 12)
-  return Buffer.concat([header, extras, Buffer.from(key + value, 'latin1')])
-}
-
 /** `show`, with the CAS of each binary response packet zeroed (the servers' CAS values differ). */
 function showMasked(datagrams: Buffer[]): string[] {
   return show(
@@ -280,7 +269,7 @@ function showMasked(datagrams: Buffer[]): string[] {
 
 // before the `quit` tests (see randomRun)
 test('binary requests in one datagram: a message per response, bare headers where memcached sends them', async () => {
-  const noop = packet(0x0a, '', undefined, '', 9)
+  const noop = packet(0x0a, '', undefined, '', { opaque: 9 })
   const flags = Buffer.alloc(8)
   const cases: Buffer[] = [
     Buffer.concat([packet(0x0d, 'nope'), packet(0x0d, 'k1'), noop]),
