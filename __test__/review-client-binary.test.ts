@@ -50,13 +50,16 @@ function response(opcode: number, opaque: number, p: Packet = {}, body?: number)
   return Buffer.concat([head, extras, key, value])
 }
 
-type Answer = (opcode: number, opaque: number) => Buffer | undefined
+/** The bytes to answer a request packet with, nothing, or 'hang up' to close the connection. */
+type Answer = (opcode: number, opaque: number) => Buffer | undefined | 'hang up'
 
 /** A server answering each request packet with `answer`'s bytes, written `chop` bytes at
- * a time when given. */
-async function fakeServer(answer: Answer, chop?: number): Promise<{ port: number; close(): Promise<void> }> {
+ * a time when given; `connections` counts the connections it accepted. */
+async function fakeServer(answer: Answer, chop?: number): Promise<{ port: number; readonly connections: number; close(): Promise<void> }> {
+  let connections = 0
   const sockets = new Set<net.Socket>()
   const server = net.createServer((sock) => {
+    connections++
     sockets.add(sock)
     sock.on('error', () => {})
     sock.on('close', () => sockets.delete(sock))
@@ -67,6 +70,7 @@ async function fakeServer(answer: Answer, chop?: number): Promise<{ port: number
         const out = answer(pending[1]!, pending.readUInt32BE(12))
         pending = pending.subarray(24 + pending.readUInt32BE(8))
         if (out === undefined) continue
+        if (out === 'hang up') return void sock.destroy()
         if (chop === undefined) sock.write(out)
         else for (let i = 0; i < out.length; i += chop) sock.write(out.subarray(i, i + chop))
       }
@@ -75,6 +79,9 @@ async function fakeServer(answer: Answer, chop?: number): Promise<{ port: number
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
     port: (server.address() as net.AddressInfo).port,
+    get connections() {
+      return connections
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const sock of sockets) sock.destroy()
@@ -263,44 +270,26 @@ const OP_SASL_AUTH = 0x21
 /** A SASL server offering PLAIN that answers the auth with `auth` (or closes: undefined)
  * and every other request with "not found"; counts connections and logins. */
 async function saslServer(auth: number | undefined): Promise<{ port: number; connections: number; logins: number; close(): Promise<void> }> {
-  const state = { connections: 0, logins: 0 }
-  const sockets = new Set<net.Socket>()
-  const server = net.createServer((sock) => {
-    state.connections++
-    sockets.add(sock)
-    sock.on('error', () => {})
-    sock.on('close', () => sockets.delete(sock))
-    let pending = Buffer.alloc(0)
-    sock.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk])
-      while (pending.length >= 24 && pending.length >= 24 + pending.readUInt32BE(8)) {
-        const opcode = pending[1]!
-        const opaque = pending.readUInt32BE(12)
-        pending = pending.subarray(24 + pending.readUInt32BE(8))
-        if (opcode === OP_SASL_LIST) sock.write(response(opcode, opaque, { value: 'PLAIN' }))
-        else if (opcode === OP_SASL_AUTH && auth === undefined) return void sock.destroy()
-        else if (opcode === OP_SASL_AUTH) {
-          if (auth === 0) state.logins++
-          sock.write(response(opcode, opaque, { status: auth, value: auth === 0 ? 'Authenticated' : 'Auth failure.' }))
-        } else if (opcode === 0x01) return void sock.destroy() // a set: the server goes away
-        else sock.write(response(opcode, opaque, { status: 0x01, value: 'Not found' }))
-      }
-    })
+  let logins = 0
+  const fake = await fakeServer((opcode, opaque) => {
+    if (opcode === OP_SASL_LIST) return response(opcode, opaque, { value: 'PLAIN' })
+    if (opcode === OP_SASL_AUTH && auth === undefined) return 'hang up'
+    if (opcode === OP_SASL_AUTH) {
+      if (auth === 0) logins++
+      return response(opcode, opaque, { status: auth, value: auth === 0 ? 'Authenticated' : 'Auth failure.' })
+    }
+    if (opcode === 0x01) return 'hang up' // a set: the server goes away
+    return response(opcode, opaque, { status: 0x01, value: 'Not found' })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port: fake.port,
     get connections() {
-      return state.connections
+      return fake.connections
     },
     get logins() {
-      return state.logins
+      return logins
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const sock of sockets) sock.destroy()
-        server.close(() => resolve())
-      }),
+    close: () => fake.close(),
   }
 }
 
