@@ -1607,6 +1607,14 @@ impl Shards {
         self.core.cas.load(Ordering::Relaxed)
     }
 
+    /// The deadline (absolute unix second) of a delayed flush_all that has not taken
+    /// effect yet, if one is pending.
+    pub fn pending_flush_deadline(&self) -> Option<u32> {
+        let ctx = self.core.ctx();
+        (ctx.flush_rel != 0 && ctx.rel < ctx.flush_rel)
+            .then(|| self.core.start.saturating_add(ctx.flush_rel))
+    }
+
     /// Raises the CAS counter to at least `v` (a restored snapshot's high-water mark).
     pub fn raise_cas(&self, v: u64) {
         self.core.cas.fetch_max(v, Ordering::Relaxed);

@@ -357,6 +357,12 @@ impl Store {
         self.inner.cas_high_water()
     }
 
+    /// The deadline (absolute unix second) of a delayed `flush_all` that has not taken
+    /// effect yet: a full sync to a replica sends it, since its items do not carry it.
+    pub fn pending_flush_deadline(&self) -> Option<u32> {
+        self.inner.pending_flush_deadline()
+    }
+
     /// Adds a sink of every later change (the append-only log, [`crate::aof`]; replication,
     /// [`crate::replication`]); every sink gets every change, in the order they were added.
     /// Always `true` (kept for callers that checked for an earlier sink).

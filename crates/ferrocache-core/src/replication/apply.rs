@@ -18,6 +18,7 @@ pub struct FullSync {
     shard: usize,
     cursor: ShardCursor,
     items: u64,
+    started: bool,
     done: bool,
 }
 
@@ -33,6 +34,15 @@ impl FullSync {
     /// Appends frames to `out` until it holds about `max_bytes`; `true` once the sync-end
     /// frame has been appended (nothing more to send).
     pub fn next(&mut self, store: &Store, max_bytes: usize, out: &mut Vec<u8>) -> bool {
+        if !self.started {
+            self.started = true;
+            // a delayed flush_all pending now is no item's state: without it the replica
+            // would keep every item the primary drops at the deadline. Sent first, so the
+            // replica's deadline covers the items that follow (as a streamed one does)
+            if let Some(at) = store.pending_flush_deadline() {
+                stream::encode(&Frame::Change(Record::Flush { at }), out);
+            }
+        }
         while !self.done && out.len() < max_bytes {
             if self.shard >= store.shard_count() {
                 stream::encode(

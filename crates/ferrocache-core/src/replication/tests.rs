@@ -397,3 +397,47 @@ fn a_miss_on_the_primary_removes_a_copy_only_the_replica_still_has() {
         );
     }
 }
+
+#[test]
+fn a_delayed_flush_pending_at_a_full_sync_reaches_the_replica() {
+    let mut rng = SmallRng::seed_from_u64(9);
+    let clock = crate::Clock::manual(1_700_000_000);
+    let node_at = |primary: bool| {
+        let store =
+            Arc::new(Store::new(Config::default().background(false).clock(clock.clone())).unwrap());
+        let log = Arc::new(ReplLog::new(1 << 20));
+        if !primary {
+            log.demote();
+        }
+        store.set_journal(log.clone());
+        Node {
+            store,
+            log,
+            applier: Applier::new(),
+        }
+    };
+    let p = node_at(true);
+    for i in 0..20 {
+        let key = format!("k{i}");
+        p.store
+            .store(&StoreRequest::new(StoreMode::Set, key.as_bytes(), b"v"))
+            .unwrap();
+    }
+    p.store.flush_all(10);
+    assert_eq!(p.store.pending_flush_deadline(), Some(1_700_000_010));
+    let mut r = node_at(false);
+    full_sync(&p, &mut r, &mut rng, false);
+    assert_eq!(
+        dump(&r.store).len(),
+        20,
+        "the items live until the deadline"
+    );
+    clock.advance(11);
+    assert_eq!(p.store.pending_flush_deadline(), None, "it took effect");
+    assert!(dump(&p.store).is_empty());
+    assert_eq!(
+        dump(&r.store),
+        dump(&p.store),
+        "the replica drops them at the same deadline"
+    );
+}

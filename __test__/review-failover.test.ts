@@ -1,0 +1,73 @@
+// Replication under failure (review, session 9): states the stream does not carry. Each
+// test failed before its fix: a replica that full-synced while a delayed flush_all was
+// pending kept the primary's items past the deadline for good. Real processes, stopped by
+// PID; every wait is bounded.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { tearDown } from './helpers/guard'
+import { TextConn } from './helpers/nutcracker'
+import { dump, dumpDiff, stats } from './helpers/replication'
+import { sleep, startFerrocached, type Running } from './helpers/servers'
+
+const started: Running[] = []
+const conns: TextConn[] = []
+
+async function server(args: string[] = []): Promise<Running> {
+  const r = await startFerrocached(args)
+  started.push(r)
+  return r
+}
+
+async function open(port: number): Promise<TextConn> {
+  const c = await TextConn.open(port)
+  conns.push(c)
+  return c
+}
+
+tearDown(test, async () => {
+  for (const c of conns) c.close()
+  await Promise.all(started.map((r) => r.stop()))
+})
+
+const ONE_LINE = (t: string): boolean => t.endsWith('\r\n')
+const END = (t: string): boolean => t.endsWith('END\r\n')
+
+/** Waits (bounded) until `replica`'s link is up, out of its full sync, at `primary`'s offset. */
+async function caughtUp(primary: Running, replica: Running, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  let last = ''
+  while (Date.now() < deadline) {
+    const [p, r] = await Promise.all([stats(primary.port), stats(replica.port)])
+    last = `link ${r.get('master_link_status')}, sync ${r.get('master_sync_in_progress')}, offsets ${p.get('master_repl_offset')}/${r.get('slave_repl_offset')}`
+    if (r.get('master_link_status') === 'up' && r.get('master_sync_in_progress') === '0' && p.get('master_repl_offset') === r.get('slave_repl_offset')) return
+    await sleep(50)
+  }
+  assert.unreachable(`replica ${replica.port} did not catch up with ${primary.port} in ${ms} ms (${last})`)
+}
+
+async function sameItems(a: Running, b: Running, what: string): Promise<number> {
+  const want = await dump(a.port)
+  const diff = dumpDiff(want, await dump(b.port))
+  assert.equal(diff.slice(0, 5), [], `${what}: ${diff.length} differences`)
+  return want.size
+}
+
+test('a delayed flush_all pending when a replica full-syncs flushes its items there at the deadline (and one level down)', async () => {
+  const primary = await server()
+  const c = await open(primary.port)
+  for (let i = 0; i < 20; i++) await c.call(`set k${i} 0 0 2\r\nv${i % 10}\r\n`, ONE_LINE)
+  assert.is(await c.call('flush_all 2\r\n', ONE_LINE), 'OK\r\n')
+  const replica = await server(['--replica-of', `127.0.0.1:${primary.port}`])
+  await caughtUp(primary, replica)
+  // a replica of the replica full-syncs from it: the deadline must travel on from there too
+  const chained = await server(['--replica-of', `127.0.0.1:${replica.port}`])
+  await caughtUp(replica, chained)
+  assert.is(await sameItems(primary, replica, 'before the deadline'), 20)
+  await sameItems(primary, chained, 'chained, before the deadline')
+  await sleep(3_200)
+  assert.is((await dump(primary.port)).size, 0, 'the primary flushed at the deadline')
+  await sameItems(primary, replica, 'after the deadline')
+  await sameItems(primary, chained, 'chained, after the deadline')
+})
+
+test.run()
