@@ -48,8 +48,10 @@ export interface ConnectionOptions {
    * `byPeer` is true when a connection that had answered was closed by the server in
    * an orderly way (its FIN: no reset, timeout or reply out of step). */
   onFailure(conn: Connection, err: CacheError, failed: boolean, byPeer: boolean): void
-  /** Connected (and logged in, with `login`). */
-  onConnect(conn: Connection): void
+  /** The server answered: its first reply on this connection (with `login`: the login
+   * accepted). A TCP connection alone proves nothing: the kernel accepts for a hung or
+   * stopped server too. */
+  onAnswer(conn: Connection): void
 }
 
 /** The largest binary response body taken: memcached's largest item (`-I` 1 GiB) and
@@ -107,7 +109,6 @@ export class Connection {
       this.#connectTimer = undefined
       this.#handshaking = false
       this.#connected = true
-      if (o.login === undefined) o.onConnect(this)
     })
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
     socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(this.#socketError(err)))
@@ -124,7 +125,7 @@ export class Connection {
     if (o.login !== undefined) {
       // First in the queue and in the first write; requests made meanwhile follow it.
       const deadline = Date.now() + o.connectTimeout + o.timeout
-      const loggedIn = () => o.onConnect(this)
+      const loggedIn = () => o.onAnswer(this)
       if (o.binary) {
         const { reply, requests } = saslLogin(o.login, deadline, this.#label, loggedIn)
         this.send(reply, requests[0]!)
@@ -378,12 +379,15 @@ export class Connection {
   /** Gives `p` a reply; dequeues it when it has all of them. False when the reply broke
    * the connection (it fit no request, or a login was refused). */
   #deliver(p: Pending, head: string, buf: Buffer, start: number, end: number): boolean {
+    const first = !this.#answered
     this.#answered = true
     const done = p.reply(head, buf, start, end)
     if (p.broken === true) {
       this.#fail(p.failure ?? cacheError(Error, 'FERROCACHE_CONNECTION', `${this.#label} sent a reply out of step; connection closed`, this.#label))
       return false
     }
+    // with a login, its reply says whether the server let us in (`loggedIn`)
+    if (first && this.#options.login === undefined) this.#options.onAnswer(this)
     if (done) {
       this.#queue[this.#head++] = undefined
       if (this.#head === this.#queue.length) {

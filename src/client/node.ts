@@ -122,7 +122,10 @@ export class ServerNode {
       login: this.#settings.login,
       binary: this.#settings.wire.binary,
       tls: this.#tls,
-      onConnect: () => {
+      // a server counts as up once it answers, not once TCP connects: the kernel
+      // accepts connections for a hung (or SIGSTOPped) server, whose requests then time
+      // out; reset on connect, its failures never reached `removeAfter`
+      onAnswer: () => {
         this.#failures = 0
       },
       onFailure: (conn, err, failed, byPeer) => this.#lost(conn, err, failed, byPeer),
@@ -170,7 +173,7 @@ export class ServerNode {
       login: this.#settings.login,
       binary: this.#settings.wire.binary,
       tls: this.#tls,
-      onConnect: () => {},
+      onAnswer: () => {},
       // Counts only once the probe succeeded and the connection joined the pool.
       onFailure: (c, err, failed, byPeer) => {
         if (this.#conns.includes(c)) this.#lost(c, err, failed, byPeer)

