@@ -125,4 +125,22 @@ s('a hung server (SIGSTOP: TCP still accepted) is marked dead, its keys move, an
   }
 })
 
+s('a second close() waits for the requests in flight, as the first does', async () => {
+  // answers every request line 200 ms late
+  const slow = await fake((socket) => {
+    socket.on('data', (d: Buffer) => {
+      const lines = d.toString('latin1').split('\n').length - 1
+      setTimeout(() => socket.destroyed || socket.write('HD\r\n'.repeat(lines)), 200)
+    })
+  })
+  const c = new Client({ servers: [`127.0.0.1:${slow.port}`], timeout: 5_000 })
+  const order: string[] = []
+  const inFlight = c.delete('k').then((v) => order.push(`delete ${v}`))
+  await sleep(20)
+  const first = c.close().then(() => order.push('first close'))
+  const second = c.close().then(() => order.push('second close'))
+  await within(Promise.all([inFlight, first, second]), 5_000, 'close')
+  assert.equal(order, ['delete true', 'first close', 'second close'], 'a second close() resolved before the request in flight was answered')
+})
+
 s.run()

@@ -87,6 +87,8 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   readonly #plain: Write
   #continuum: Continuum
   #closed = false
+  /** What `close()` returns, every time it is called. */
+  #closing: Promise<void> | undefined
 
   constructor(options: ClientOptions<E>) {
     const o = parseClientOptions(options)
@@ -407,8 +409,11 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** Lets requests in flight finish (each within `timeout`), then closes every
    * connection; later calls reject with FERROCACHE_CLOSED. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    // a second call waits for the same requests as the first (the nodes have let go of
+    // their connections by then: closing them again would resolve at once)
     this.#closed = true
-    await Promise.all([...this.#nodes, ...this.#replicas.flat()].map((n) => n.close()))
+    this.#closing ??= Promise.all([...this.#nodes, ...this.#replicas.flat()].map((n) => n.close())).then(() => {})
+    return this.#closing
   }
 }
