@@ -1,7 +1,9 @@
 // Replication under failure (review, session 9): states the stream does not carry. Each
 // test failed before its fix: a replica that full-synced while a delayed flush_all was
-// pending kept the primary's items past the deadline for good. Real processes, stopped by
-// PID; every wait is bounded.
+// pending kept the primary's items past the deadline for good; a gat (or mg T) on a
+// read-only replica gave its copy a TTL the primary's item did not have, so the replica
+// served it after it expired on the primary. Real processes, stopped by PID; every wait is
+// bounded.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { tearDown } from './helpers/guard'
@@ -68,6 +70,22 @@ test('a delayed flush_all pending when a replica full-syncs flushes its items th
   assert.is((await dump(primary.port)).size, 0, 'the primary flushed at the deadline')
   await sameItems(primary, replica, 'after the deadline')
   await sameItems(primary, chained, 'chained, after the deadline')
+})
+
+test('gat and mg T on a read-only replica serve the item without outliving the primary\'s expiry', async () => {
+  const primary = await server()
+  const replica = await server(['--replica-of', `127.0.0.1:${primary.port}`])
+  await caughtUp(primary, replica)
+  const c = await open(primary.port)
+  await c.call('set g 5 2 2\r\ngv\r\n', ONE_LINE)
+  await c.call('set m 0 2 2\r\nmv\r\n', ONE_LINE)
+  await caughtUp(primary, replica)
+  const r = await open(replica.port)
+  assert.is(await r.call('gat 0 g\r\n', END), 'VALUE g 5 2\r\ngv\r\nEND\r\n', 'gat is served')
+  assert.match(await r.call('mg m T1000 v\r\n', ONE_LINE), /^VA 2/, 'mg T is served')
+  await sleep(3_200)
+  assert.is(await c.call('get g m\r\n', END), 'END\r\n', 'expired on the primary')
+  assert.is(await r.call('get g m\r\n', END), 'END\r\n', 'and on the replica')
 })
 
 test.run()

@@ -481,7 +481,8 @@ fn get<S: Storage>(
     out: &mut Vec<u8>,
 ) {
     let opts = GetOptions {
-        touch,
+        // a read-only replica serves GAT as a get (text::get says why)
+        touch: touch.filter(|_| !s.info.read_only()),
         ..Default::default()
     };
     let watching = s.info.watch.wants(crate::watch::FETCHERS);

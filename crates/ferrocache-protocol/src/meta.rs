@@ -172,7 +172,9 @@ fn mg_too_long_opaque<S: Storage>(
     // memcached bumps the item only when no flag made it hold the item lock
     let locked = (2..t.n).any(|i| matches!(t.get(i)[0], b'T' | b'N' | b'R' | b'l' | b'h'));
     let opts = GetOptions {
-        touch: f.ttl.filter(|_| flag_before(t, b'T', upto)),
+        touch: f
+            .ttl
+            .filter(|_| flag_before(t, b'T', upto) && !s.info.read_only()),
         no_bump: f.no_update || locked,
         miss_counts_as_get: true,
         // memcached counts the miss at once (not one N turns into an item), the hit only
@@ -344,7 +346,8 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         .map(|_| created_exptime(t, &f, t.n));
     let (recache_below, recache_won) = recache_below(s, t, &f, key);
     let opts = GetOptions {
-        touch: f.ttl,
+        // nor T's new TTL: it would outlive the primary's expiry, which is never streamed
+        touch: f.ttl.filter(|_| !s.info.read_only()),
         vivify,
         no_bump: f.no_update,
         recache_below,

@@ -372,7 +372,9 @@ fn get<S: Storage>(
     let mut opts = GetOptions::default();
     if touch {
         match words.next().and_then(|(_, w)| parse_i32(w)) {
-            Some(exp) => opts.touch = Some(exp as i64),
+            // a read-only replica serves gat as a get: a new TTL there would outlive the
+            // primary's expiry, which is never streamed (docs/replication.md)
+            Some(exp) => opts.touch = Some(exp as i64).filter(|_| !s.info.read_only()),
             None => {
                 reply(out, false, b"CLIENT_ERROR invalid exptime argument");
                 return true;

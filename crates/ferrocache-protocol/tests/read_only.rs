@@ -103,3 +103,44 @@ fn replication_commands_stop_the_session_for_the_server() {
         Some("replicaof no one")
     );
 }
+
+#[test]
+fn gat_and_mg_t_are_served_without_changing_the_ttl() {
+    // the primary's expiry is never streamed: a TTL set here would outlive it
+    let clock = ferrocache_core::Clock::manual(1_700_000_000);
+    let store = Arc::new(Store::new(Config::default().background(false).clock(clock)).unwrap());
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    let ttl_of = |key: &str| {
+        let mut s = Session::new(store.clone(), info.clone());
+        let mut out = Vec::new();
+        s.feed(format!("mg {key} t\r\n").as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    };
+    let mut s = Session::new(store.clone(), info.clone());
+    let mut out = Vec::new();
+    s.feed(b"set k 3 100 2\r\nhi\r\nset b 0 100 1\r\nx\r\n", &mut out);
+    info.read_only.store(true, Ordering::Relaxed);
+    let mut out = Vec::new();
+    s.feed(b"gat 0 k\r\ngats 5000 k\r\nmg k T0 v\r\n", &mut out);
+    assert!(
+        String::from_utf8(out).unwrap().starts_with("VALUE k 3 2\r\nhi\r\nEND\r\nVALUE k 3 2 "),
+        "served"
+    );
+    assert_eq!(ttl_of("k"), "HD t100\r\n");
+    // binary GAT b with exptime 0 (never), on its own session
+    let mut b = Session::new(store.clone(), info.clone());
+    let mut input = vec![0x80, 0x1d, 0, 1, 4, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0];
+    input.extend_from_slice(&[0; 8]);
+    input.extend_from_slice(&[0, 0, 0, 0]);
+    input.push(b'b');
+    let mut out = Vec::new();
+    b.feed(&input, &mut out);
+    assert_eq!(&out[6..8], &[0, 0], "GAT served");
+    assert!(out.ends_with(b"x"));
+    assert_eq!(ttl_of("b"), "HD t100\r\n");
+    // a writable node (a primary, or --replica-writable) changes it as before
+    info.read_only.store(false, Ordering::Relaxed);
+    let mut out = Vec::new();
+    s.feed(b"gat 0 k\r\n", &mut out);
+    assert_eq!(ttl_of("k"), "HD t-1\r\n");
+}
