@@ -143,4 +143,18 @@ s('a second close() waits for the requests in flight, as the first does', async 
   assert.equal(order, ['delete true', 'first close', 'second close'], 'a second close() resolved before the request in flight was answered')
 })
 
+s('after close(), getMany, setMany and deleteMany of no keys reject as the embedded Cache does', async () => {
+  const c = new Client({ servers: ['127.0.0.1:1'] })
+  await c.close()
+  for (const [name, call] of [
+    ['getMany', () => c.getMany([])],
+    ['setMany', () => c.setMany([])],
+    ['deleteMany', () => c.deleteMany([])],
+    ['getMany of a key', () => c.getMany(['k'])],
+    ['flush', () => c.flush()],
+  ] as const) {
+    assert.is((await failure(call())).code, 'FERROCACHE_CLOSED', name)
+  }
+})
+
 s.run()

@@ -201,6 +201,9 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     read: boolean,
     part: (indexes: number[], deadline: number, server: string, resolve: (r: BatchResult) => void, reject: Reject) => BatchPart,
   ): Promise<Array<BatchResult & { indexes: number[] }>> {
+    // checked here too: with no keys nothing is routed, and a closed client must still
+    // reject (as the embedded Cache does), not resolve an empty batch
+    if (this.#closed) throw cacheError(Error, 'FERROCACHE_CLOSED', 'the client is closed')
     const groups = this.#group(keys, read)
     return Promise.all(
       [...groups].map(
