@@ -157,4 +157,33 @@ s('after close(), getMany, setMany and deleteMany of no keys reject as the embed
   }
 })
 
+s('TLS: a handshake the server cuts off is FERROCACHE_TLS; one it never answers fails after connectTimeout', async () => {
+  // reads the ClientHello, answers half a ServerHello record header, then closes
+  const cutOff = await fake((socket) => socket.once('data', () => socket.end(Buffer.from([0x16, 0x03, 0x03, 0x00, 0x40, 0x02]))))
+  const silent = await fake(() => {})
+  for (const protocol of PROTOCOLS) {
+    const c = new Client({ servers: [`127.0.0.1:${cutOff.port}`], protocol, tls: { rejectUnauthorized: false }, retry: 10_000 })
+    try {
+      const [get, set] = await Promise.all([failure(c.get('k')), failure(c.set('k', 'v'))])
+      for (const err of [get, set]) {
+        assert.is(err.code, 'FERROCACHE_TLS', `${protocol}: ${err.message}`)
+        assert.match(err.message, `TLS handshake with 127.0.0.1:${cutOff.port} failed: the server closed the connection`)
+      }
+      const next = await failure(c.get('k'))
+      assert.is(next.code, 'FERROCACHE_SERVER_FAILING')
+      assert.match(next.message, 'the server closed the connection')
+    } finally {
+      await c.close()
+    }
+    const stalled = new Client({ servers: [`127.0.0.1:${silent.port}`], protocol, tls: true, connectTimeout: 200, timeout: 5_000 })
+    try {
+      const err = await failure(stalled.getMany(['a', 'b']), 3_000)
+      assert.is(err.code, 'FERROCACHE_TIMEOUT')
+      assert.match(err.message, `the TLS handshake with 127.0.0.1:${silent.port} (is it a TLS server?) timed out after 200 ms`)
+    } finally {
+      await stalled.close()
+    }
+  }
+})
+
 s.run()

@@ -115,7 +115,9 @@ export class Connection {
     // The server's FIN: nothing more will be read, so the connection is gone now, not at
     // 'close' (a request sent in between would be written to a half-closed socket).
     socket.on('end', () => {
-      this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} closed`, this.#label), true)
+      // during the handshake: a TLS failure (Node reports it as an 'error' too, after this)
+      if (this.#handshaking) this.#fail(cacheError(Error, 'FERROCACHE_TLS', `TLS handshake with ${this.#label} failed: the server closed the connection`, this.#label))
+      else this.#fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} closed`, this.#label), true)
     })
     // After 'error' or a timeout the connection has failed already: this is the server's own close.
     socket.on('close', () => {
