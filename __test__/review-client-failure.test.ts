@@ -186,4 +186,30 @@ s('TLS: a handshake the server cuts off is FERROCACHE_TLS; one it never answers 
   }
 })
 
+s('readFrom replica: a replica that just failed is skipped for the primary, not refused for `retry` ms', async (ctx) => {
+  const [primary] = ctx.pair!
+  // a replica address nobody listens on: the port of a server of this file, closed
+  const gone = await fake(() => {})
+  await gone.close()
+  for (const protocol of PROTOCOLS) {
+    const c = new Client({
+      servers: [{ host: '127.0.0.1', port: primary!.port, replicas: [`127.0.0.1:${gone.port}`] }],
+      readFrom: 'replica',
+      protocol,
+      encoding: 'utf8',
+      retry: 10_000,
+    })
+    try {
+      await c.set('replicated', protocol)
+      // the read in flight when the replica fails is not resent (docs: Failures)
+      assert.is((await failure(c.get('replicated'))).code, 'FERROCACHE_CONNECTION')
+      // within `retry` the replica is failing: reads go to the primary
+      assert.is(await c.get('replicated'), protocol, `${protocol}: a read went to the failing replica`)
+      assert.equal(await c.getMany(['replicated', 'missing']), new Map([['replicated', protocol]]))
+    } finally {
+      await c.close()
+    }
+  }
+})
+
 s.run()

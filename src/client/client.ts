@@ -154,7 +154,9 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     const replicas = this.#replicas[this.#nodes.indexOf(node)]!
     for (let tries = 0; tries < replicas.length; tries++) {
       const r = replicas[this.#nextReplica++ % replicas.length]!
-      if (!r.dead) return r
+      // a replica that just failed is skipped too: the primary can answer, where the
+      // replica would refuse every read for `retry` ms before it is marked dead
+      if (!r.down) return r
     }
     return node
   }

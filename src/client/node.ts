@@ -73,6 +73,12 @@ export class ServerNode {
     return this.#dead
   }
 
+  /** Dead, or failed within the last `retry` ms: a new request would likely fail
+   * (`FERROCACHE_SERVER_FAILING`), so a read that has another server goes there. */
+  get down(): boolean {
+    return this.#dead || (this.#failures > 0 && Date.now() < this.#retryAt)
+  }
+
   /** The least busy connection, a new one while the pool is not full and all are busy,
    * or the reason no request can go to this server now. */
   connection(): Connection | CacheError {
