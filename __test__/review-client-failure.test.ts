@@ -35,6 +35,12 @@ function tally(results: Array<PromiseSettledResult<unknown>>): Record<string, nu
   return out
 }
 
+/** `p`, its rejection marked handled: it is looked at later, once all have settled. */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {})
+  return p
+}
+
 /** A TCP server of this file: `onSocket` does what it likes with each connection. */
 interface Fake {
   port: number
@@ -206,6 +212,167 @@ s('readFrom replica: a replica that just failed is skipped for the primary, not 
       // within `retry` the replica is failing: reads go to the primary
       assert.is(await c.get('replicated'), protocol, `${protocol}: a read went to the failing replica`)
       assert.equal(await c.getMany(['replicated', 'missing']), new Map([['replicated', protocol]]))
+    } finally {
+      await c.close()
+    }
+  }
+})
+
+s('a server SIGKILLed under pipelined getMany/setMany/get across three: every promise settles, never with another key\'s value', async (ctx) => {
+  const asNobody = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
+  const [a, b] = ctx.pair!
+  const valueOf = (k: string): string => `${k}|`.repeat(40)
+  for (const protocol of PROTOCOLS) {
+    const victim = await startMemcached(asNobody)
+    const servers = [a!, b!, victim].map((r) => `127.0.0.1:${r.port}`)
+    const c = new Client({ servers, protocol, encoding: 'utf8', timeout: 2_000, retry: 10_000 })
+    try {
+      const keys = Array.from({ length: 600 }, (_, i) => `${protocol}:batch:${i}`)
+      await c.setMany(keys.map((k) => [k, valueOf(k)]))
+      const gets: Array<Promise<Map<string, string>>> = []
+      const singles: Array<Promise<string | undefined>> = []
+      const writes: Array<Promise<void>> = []
+      for (let round = 0; round < 12; round++) {
+        gets.push(handled(c.getMany(keys)))
+        writes.push(handled(c.setMany(keys.slice(round * 50, round * 50 + 50).map((k) => [k, valueOf(k)]))))
+        for (let i = 0; i < 25; i++) singles.push(handled(c.get(keys[(round * 25 + i) % keys.length]!)))
+        if (round === 3) victim.child.kill('SIGKILL')
+        await sleep(1)
+      }
+      const settled = await within(Promise.allSettled([...gets, ...singles, ...writes]), 10_000, 'every request settles')
+      const allowed = ['ok', 'FERROCACHE_CONNECTION', 'FERROCACHE_SERVER_FAILING']
+      for (const [code, n] of Object.entries(tally(settled))) assert.ok(allowed.includes(code), `${protocol}: ${n} settled with ${code}`)
+      for (const r of settled.slice(0, gets.length)) {
+        if (r.status === 'fulfilled') for (const [k, v] of r.value as Map<string, string>) assert.is(v, valueOf(k), `${protocol}: getMany gave ${k} another value`)
+      }
+      settled.slice(gets.length, gets.length + singles.length).forEach((r, i) => {
+        const k = keys[i % keys.length]!
+        if (r.status === 'fulfilled') assert.is(r.value, valueOf(k), `${protocol}: get(${k}) gave another value`)
+      })
+      assert.ok(settled.some((r) => r.status === 'rejected'), `${protocol}: the kill failed nothing`)
+      // the live servers' keys read as before, on the connections left
+      const live = keys.filter((k) => c.serverFor(k) !== servers[2])
+      const found = await c.getMany(live)
+      assert.is(found.size, live.length)
+      for (const [k, v] of found) assert.is(v, valueOf(k))
+      const err = await failure(c.getMany(keys))
+      assert.is(err.code, 'FERROCACHE_SERVER_FAILING', err.message)
+    } finally {
+      await c.close()
+      await victim.stop()
+    }
+  }
+})
+
+s('a server that never reads: 20 000 requests all fail with FERROCACHE_TIMEOUT, then the server is failing; close() in flight settles them', async () => {
+  const deaf = await fake((socket) => socket.pause())
+  const c = new Client({ servers: [`127.0.0.1:${deaf.port}`], timeout: 300, retry: 10_000, encoding: 'utf8' })
+  try {
+    const value = 'v'.repeat(1000)
+    const pending = Array.from({ length: 20_000 }, (_, i) => (i % 2 === 0 ? c.set(`deaf:${i}`, value) : c.get(`deaf:${i}`)))
+    const settled = await within(Promise.allSettled(pending), 10_000, 'every request settles')
+    assert.equal(tally(settled), { FERROCACHE_TIMEOUT: 20_000 })
+    assert.is((await failure(c.get('next'))).code, 'FERROCACHE_SERVER_FAILING')
+  } finally {
+    await c.close()
+  }
+  const closing = new Client({ servers: [`127.0.0.1:${deaf.port}`], timeout: 300 })
+  const inFlight = Promise.allSettled(Array.from({ length: 1000 }, (_, i) => closing.get(`deaf:${i}`)))
+  await within(closing.close(), 5_000, 'close() with requests in flight')
+  assert.equal(tally(await inFlight), { FERROCACHE_TIMEOUT: 1000 })
+})
+
+s('a reply arriving after its request timed out is not taken for the next one (meta and binary)', async () => {
+  // the first request is answered 300 ms late with a hit; the others at once with a miss
+  let n = 0
+  const lateMeta = await fake((socket) => {
+    socket.on('data', (d: Buffer) => {
+      for (let lines = d.toString('latin1').split('\n').length - 1; lines > 0; lines--) {
+        if (n++ === 0) setTimeout(() => socket.destroyed || socket.write('VA 4\r\nlate\r\n'), 300)
+        else socket.write('EN\r\n')
+      }
+    })
+  })
+  const lateBinary = await fake((socket) => {
+    let buf = Buffer.alloc(0)
+    socket.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d])
+      while (buf.length >= 24 && buf.length >= 24 + buf.readUInt32BE(8)) {
+        const opaque = buf.readUInt32BE(12)
+        buf = buf.subarray(24 + buf.readUInt32BE(8))
+        const head = Buffer.alloc(24)
+        head[0] = 0x81
+        head.writeUInt32BE(opaque, 12)
+        if (n++ === 0) {
+          head[4] = 4 // flags
+          head.writeUInt32BE(8, 8)
+          setTimeout(() => socket.destroyed || socket.write(Buffer.concat([head, Buffer.alloc(4), Buffer.from('late')])), 300)
+        } else {
+          head.writeUInt16BE(1, 6) // not found
+          socket.write(head)
+        }
+      }
+    })
+  })
+  for (const [protocol, server] of [['meta', lateMeta], ['binary', lateBinary]] as const) {
+    n = 0
+    const c = new Client({ servers: [`127.0.0.1:${server.port}`], protocol, encoding: 'utf8', timeout: 100, retry: 0 })
+    try {
+      assert.is((await failure(c.get('slow'))).code, 'FERROCACHE_TIMEOUT')
+      const after = c.get('other')
+      await sleep(400)
+      assert.is(await after, undefined, `${protocol}: the late reply was taken for the next request`)
+      assert.is(server.accepted(), 2, `${protocol}: the timed-out connection was not closed`)
+    } finally {
+      await c.close()
+    }
+  }
+})
+
+s('a host name that does not resolve fails with the name, then failing and dead like a refused one', async () => {
+  for (const protocol of PROTOCOLS) {
+    const c = new Client({ servers: ['no-such-host.invalid:11211'], protocol, connectTimeout: 3_000, retry: 0, removeAfter: 2 })
+    try {
+      for (let i = 0; i < 2; i++) {
+        const err = await failure(c.get('k'))
+        assert.ok(['FERROCACHE_CONNECTION', 'FERROCACHE_TIMEOUT'].includes(err.code), err.message)
+        assert.match(err.message, 'no-such-host.invalid:11211')
+      }
+      const dead = await failure(c.get('k'))
+      assert.is(dead.code, 'FERROCACHE_SERVER_DEAD')
+    } finally {
+      await c.close()
+    }
+  }
+})
+
+s('keys the wire cannot carry are TypeErrors sent nowhere; requests around them in the same tick stay in step', async (ctx) => {
+  const [a, b] = ctx.pair!
+  const bad = ['has space', 'new\nline', 'tab\tkey', 'nul\u0000', 'del\u007f', 'k'.repeat(251), 'é'.repeat(126), '']
+  for (const protocol of PROTOCOLS) {
+    const c = new Client({ servers: [`127.0.0.1:${a!.port}`, `127.0.0.1:${b!.port}`], protocol, encoding: 'utf8' })
+    try {
+      const longest = 'é'.repeat(125) // 250 bytes
+      const keys = [`${protocol}:good`, longest, `${protocol}:ключ`]
+      // stores first: requests of one tick may go on different connections of the pool,
+      // in no set order
+      assert.equal(await Promise.all(keys.map((k) => c.set(k, `v:${k}`))), [true, true, true])
+      const round = await Promise.allSettled([
+        ...keys.map((k) => c.set(k, `v:${k}`)),
+        ...bad.map((k) => c.set(k, 'x')),
+        c.getMany([keys[0]!, bad[0]!]),
+        c.setMany([[keys[0]!, 'never'], [bad[1]!, 'never']]),
+        ...bad.map((k) => c.get(k)),
+        ...keys.map((k) => c.get(k)),
+      ])
+      const refused = round.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason as Err)
+      assert.is(refused.length, bad.length * 2 + 2)
+      for (const e of refused) assert.ok(e instanceof TypeError && e.code === 'FERROCACHE_BAD_KEY', `${protocol}: ${e.message}`)
+      assert.equal(
+        round.slice(-keys.length).map((r) => (r as PromiseFulfilledResult<unknown>).value),
+        keys.map((k) => `v:${k}`),
+      )
+      assert.equal(await c.getMany(keys), new Map(keys.map((k) => [k, `v:${k}`])), `${protocol}: the refused setMany stored nothing`)
     } finally {
       await c.close()
     }
