@@ -379,4 +379,46 @@ s('keys the wire cannot carry are TypeErrors sent nowhere; requests around them 
   }
 })
 
+s('a server without meta commands: its ERROR closes the connection, naming the fix; a store\'s value read as a command is answered to nobody', async () => {
+  // memcached before 1.6: every line is a command; `get` is known, meta commands are not
+  const executed: string[] = []
+  const old = await fake((socket) => {
+    let buf = ''
+    socket.on('data', (d: Buffer) => {
+      buf += d.toString('latin1')
+      for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl).replace(/\r$/, '')
+        buf = buf.slice(nl + 1)
+        if (socket.destroyed) return
+        if (line.startsWith('get ')) {
+          executed.push(line)
+          socket.write(line === 'get secret' ? 'VALUE secret 0 6\r\nhunter\r\nEND\r\n' : 'END\r\n')
+        } else socket.write('ERROR\r\n')
+      }
+    })
+  })
+  const c = new Client({ servers: [`127.0.0.1:${old.port}`], poolSize: 1, encoding: 'utf8', retry: 0 })
+  try {
+    const settled = await within(Promise.allSettled([c.set('a', 'get secret'), c.get('b'), c.has('c'), c.getMany(['d', 'e'])]), 5_000, 'the requests')
+    for (const r of settled) {
+      assert.is(r.status, 'rejected')
+      const err = (r as PromiseRejectedResult).reason as Err
+      assert.is(err.code, 'FERROCACHE_SERVER_ERROR')
+      assert.match(err.message, "answered ERROR: it does not know the command (memcached before 1.6 has no meta commands: use protocol 'text')")
+    }
+  } finally {
+    await c.close()
+  }
+  // the same server in text: what it speaks
+  const text = new Client({ servers: [`127.0.0.1:${old.port}`], protocol: 'text', encoding: 'utf8' })
+  try {
+    assert.is(await text.get('secret'), 'hunter')
+    // the pipelined value did run as a command (nothing prevents that but 'text'); its
+    // answer was read by nobody
+    assert.equal(executed, ['get secret', 'get secret'])
+  } finally {
+    await text.close()
+  }
+})
+
 s.run()

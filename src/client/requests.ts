@@ -43,6 +43,22 @@ export function unexpected(head: string, server: string, p: Pending): Error {
   return cacheError(Error, 'FERROCACHE_SERVER_ERROR', `unexpected reply from ${server}: ${head.slice(0, 100)}`, server)
 }
 
+/** A bare `ERROR`: the server does not know the command. A meta-capable server never
+ * answers one to the Client's requests; a server without meta commands (memcached before
+ * 1.6) answers every one, and reads a store's value as a command line of its own, whose
+ * reply would be taken for the next request's. Marks `p` broken: the connection closes. */
+export function unknownCommand(server: string, p: Pending): Error {
+  p.broken = true
+  // the requests queued behind fail with it too: the reason, not "out of step"
+  p.failure = cacheError(
+    Error,
+    'FERROCACHE_SERVER_ERROR',
+    `${server} answered ERROR: it does not know the command (memcached before 1.6 has no meta commands: use protocol 'text'); connection closed`,
+    server,
+  )
+  return p.failure
+}
+
 /** A dialect's status lines (replies without a value), indexed by `Kind`: the lines that
  * answer a request of that kind, and the result each settles it with. */
 export type Statuses = ReadonlyArray<ReadonlyMap<string, unknown>>
@@ -124,6 +140,7 @@ export class Request implements Pending {
           return BigInt(buf.toString('latin1', start, end))
       }
     }
+    if (head === 'ERROR') throw unknownCommand(this.server, this)
     return statusResult(META_STATUSES, this.kind, head, this.server, this)
   }
 }
@@ -160,6 +177,9 @@ export class Batch implements Pending {
     } else if (status !== undefined) {
       if (status === true) this.#hits++
       this.values.push(undefined)
+    } else if (head === 'ERROR') {
+      this.reject(unknownCommand(this.server, this))
+      return true
     } else if (isError(head)) {
       this.#error ??= serverError(head, this.server)
       this.values.push(undefined)
