@@ -7,7 +7,7 @@
 import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Client, type ClientOptions } from '../src'
+import { Cache, Client, type ClientOptions } from '../src'
 import { setUp, tearDown } from './helpers/guard'
 import { sleep, startAll, startMemcached, waitFor, within, type Running } from './helpers/servers'
 
@@ -418,6 +418,40 @@ s('a server without meta commands: its ERROR closes the connection, naming the f
     assert.equal(executed, ['get secret', 'get secret'])
   } finally {
     await text.close()
+  }
+})
+
+s('a key with a lone surrogate is refused as the embedded Cache refuses it, not sent as U+FFFD (one key for many)', async (ctx) => {
+  const [a] = ctx.pair!
+  const cache = new Cache({ memoryLimit: '16mb' })
+  try {
+    for (const protocol of PROTOCOLS) {
+      const c = new Client({ servers: [`127.0.0.1:${a!.port}`], protocol, encoding: 'utf8' })
+      try {
+        for (const key of ['\ud800', 'a\udfffb', 'pair\ud83d\ude00lone\ud83d']) {
+          let expected = ''
+          try {
+            cache.getSync(key)
+          } catch (e) {
+            expected = (e as Error).message
+          }
+          assert.match(expected, 'lone surrogate', 'the embedded Cache refuses it')
+          for (const call of [() => c.set(key, 'x'), () => c.get(key), () => c.getMany(['ok', key]), () => c.delete(key)]) {
+            const err = await failure(call())
+            assert.ok(err instanceof TypeError && err.code === 'FERROCACHE_BAD_KEY', `${protocol}: ${err.message}`)
+            assert.is(err.message.replace(/^keys\[1\]/, 'key'), expected)
+          }
+        }
+        // the key it would have collided with works as itself
+        assert.ok(await c.set('\ufffd', `${protocol} replacement char`))
+        assert.is(await c.get('\ufffd'), `${protocol} replacement char`)
+        assert.is(await c.get('\ud83d\ude00'), undefined)
+      } finally {
+        await c.close()
+      }
+    }
+  } finally {
+    cache.close()
   }
 })
 
