@@ -96,7 +96,7 @@ s('a hung server (SIGSTOP: TCP still accepted) is marked dead, its keys move, an
   const [a, b] = ctx.pair!
   for (const protocol of PROTOCOLS) {
     const servers = [`127.0.0.1:${a!.port}`, `127.0.0.1:${b!.port}`]
-    const c = new Client({ servers, protocol, encoding: 'utf8', timeout: 150, retry: 50, removeAfter: 2, reconnect: 300, remove: true })
+    const c = new Client({ servers, protocol, encoding: 'utf8', timeout: 300, retry: 50, removeAfter: 2, reconnect: 300, remove: true })
     try {
       const keys = Array.from({ length: 40 }, (_, i) => `${protocol}:hung:${i}`)
       await c.setMany(keys.map((k) => [k, `value of ${k}`]))
