@@ -1,6 +1,6 @@
 // Adversarial review of the Client under failure, in meta, text and binary: a hung server
 // (memcached SIGSTOPped: the kernel still accepts its connections) must be marked dead and
-// its keys moved, then probed back; servers killed in the middle of pipelined batches; a
+// its keys moved, then probed back; servers killed under pipelined batches (memcached and ferrocached); a
 // server that takes requests and never reads them; TLS handshakes cut off or stalled;
 // host names that do not resolve; the Client closed with requests in flight and used after.
 // Every request must settle, with the documented error or its own result, never another's.
@@ -9,7 +9,7 @@ import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Cache, Client, type ClientOptions } from '../src'
 import { setUp, tearDown } from './helpers/guard'
-import { sleep, startAll, startMemcached, waitFor, within, type Running } from './helpers/servers'
+import { sleep, startAll, startFerrocached, startMemcached, waitFor, within, type Running } from './helpers/servers'
 
 type Err = Error & { code: string }
 type Protocol = NonNullable<ClientOptions['protocol']>
@@ -77,19 +77,22 @@ async function fake(onSocket: (socket: net.Socket) => void): Promise<Fake> {
 interface Ctx {
   /** Two memcached for the hung-server test (the second one is stopped and continued). */
   pair?: Running[]
+  ferrocached?: Running
 }
 
 const s = suite<Ctx>('Client under failure', {})
 
 setUp(s, async (ctx) => {
   const asNobody = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
-  ctx.pair = await startAll([() => startMemcached(asNobody), () => startMemcached(asNobody)])
+  const [a, b, ferrocached] = await startAll([() => startMemcached(asNobody), () => startMemcached(asNobody), () => startFerrocached()])
+  ctx.pair = [a!, b!]
+  ctx.ferrocached = ferrocached
 })
 
 tearDown(s, async (ctx) => {
   // a stopped process takes SIGTERM only once continued
   for (const r of ctx.pair ?? []) r.child.kill('SIGCONT')
-  await Promise.all([...(ctx.pair ?? []).map((r) => r.stop()), ...fakes.map((f) => f.close())])
+  await Promise.all([...(ctx.pair ?? []).map((r) => r.stop()), ctx.ferrocached?.stop(), ...fakes.map((f) => f.close())])
 })
 
 s('a hung server (SIGSTOP: TCP still accepted) is marked dead, its keys move, and it is probed back (meta, text, binary)', async (ctx) => {
@@ -218,9 +221,10 @@ s('readFrom replica: a replica that just failed is skipped for the primary, not 
   }
 })
 
-s('a server SIGKILLed under pipelined getMany/setMany/get across three: every promise settles, never with another key\'s value', async (ctx) => {
+s('a server SIGKILLed under pipelined getMany/setMany/get across three (memcached, ferrocached): every promise settles, never with another key\'s value', async (ctx) => {
   const asNobody = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
-  const [a, b] = ctx.pair!
+  const [a] = ctx.pair!
+  const b = ctx.ferrocached
   const valueOf = (k: string): string => `${k}|`.repeat(40)
   for (const protocol of PROTOCOLS) {
     const victim = await startMemcached(asNobody)
