@@ -1,6 +1,7 @@
 // Replication under failure (review, session 9): states the stream does not carry. Each
 // test failed before its fix: a replica that full-synced while a delayed flush_all was
-// pending kept the primary's items past the deadline for good; a gat (or mg T) on a
+// pending kept the primary's items past the deadline for good, and so did one that applied
+// the records before a deadline only after it (lag); a gat (or mg T) on a
 // read-only replica gave its copy a TTL the primary's item did not have, so the replica
 // served it after it expired on the primary. Real processes, stopped by PID; every wait is
 // bounded.
@@ -47,6 +48,20 @@ async function caughtUp(primary: Running, replica: Running, ms = 10_000): Promis
   assert.unreachable(`replica ${replica.port} did not catch up with ${primary.port} in ${ms} ms (${last})`)
 }
 
+/**
+ * Waits (bounded) until `port` holds `key` (`stats` offsets are refreshed every 100 ms, so
+ * equal offsets alone do not say the last write arrived).
+ */
+async function holds(port: number, key: string, ms = 10_000): Promise<void> {
+  const c = await open(port)
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if ((await c.call(`mg ${key}\r\n`, ONE_LINE)).startsWith('HD')) return
+    await sleep(20)
+  }
+  assert.unreachable(`${port} did not get ${key} within ${ms} ms`)
+}
+
 async function sameItems(a: Running, b: Running, what: string): Promise<number> {
   const want = await dump(a.port)
   const diff = dumpDiff(want, await dump(b.port))
@@ -72,6 +87,29 @@ test('a delayed flush_all pending when a replica full-syncs flushes its items th
   await sameItems(primary, chained, 'chained, after the deadline')
 })
 
+test('a replica that applies records after a delayed flush_all deadline (it lagged) drops the items set before it', async () => {
+  const primary = await server()
+  const replica = await server(['--replica-of', `127.0.0.1:${primary.port}`])
+  await caughtUp(primary, replica)
+  const c = await open(primary.port)
+  await c.call('set before 0 0 1\r\nb\r\n', ONE_LINE)
+  await holds(replica.port, 'before')
+  // the replica stops reading while the deadline passes; the stream waits in its socket
+  process.kill(replica.child.pid!, 'SIGSTOP')
+  try {
+    await c.call('flush_all 1\r\n', ONE_LINE)
+    await c.call('set during 0 0 1\r\nd\r\n', ONE_LINE)
+    await sleep(2_200)
+    await c.call('set after 0 0 1\r\na\r\n', ONE_LINE)
+  } finally {
+    process.kill(replica.child.pid!, 'SIGCONT')
+  }
+  await holds(replica.port, 'after')
+  await caughtUp(primary, replica)
+  assert.equal([...(await dump(primary.port)).keys()], ['after'])
+  await sameItems(primary, replica, 'after the lag')
+})
+
 test('gat and mg T on a read-only replica serve the item without outliving the primary\'s expiry', async () => {
   const primary = await server()
   const replica = await server(['--replica-of', `127.0.0.1:${primary.port}`])
@@ -79,7 +117,7 @@ test('gat and mg T on a read-only replica serve the item without outliving the p
   const c = await open(primary.port)
   await c.call('set g 5 2 2\r\ngv\r\n', ONE_LINE)
   await c.call('set m 0 2 2\r\nmv\r\n', ONE_LINE)
-  await caughtUp(primary, replica)
+  await holds(replica.port, 'm')
   const r = await open(replica.port)
   assert.is(await r.call('gat 0 g\r\n', END), 'VALUE g 5 2\r\ngv\r\nEND\r\n', 'gat is served')
   assert.match(await r.call('mg m T1000 v\r\n', ONE_LINE), /^VA 2/, 'mg T is served')

@@ -228,6 +228,11 @@ pub fn encode(r: &Record<'_>, out: &mut Vec<u8>) {
     out[start + 4..start + 8].copy_from_slice(&crc);
 }
 
+/// Whether a record body (after the frame header) is a flush_all.
+pub fn is_flush(body: &[u8]) -> bool {
+    body.first() == Some(&TAG_FLUSH)
+}
+
 /// Parses one body (its CRC already checked).
 pub fn decode_body(b: &[u8]) -> Option<Record<'_>> {
     let (&tag, rest) = b.split_first()?;

@@ -94,7 +94,10 @@ impl NativeReplication {
     #[napi(constructor)]
     pub fn new(cache: &NativeCache, backlog_bytes: f64) -> Result<Self> {
         let store = cache.store()?;
-        let log = Arc::new(ReplLog::new(backlog_bytes.max(1.0) as usize));
+        let log = Arc::new(ReplLog::with_clock(
+            backlog_bytes.max(1.0) as usize,
+            store.config().clock.clone(),
+        ));
         store.set_journal(log.clone());
         Ok(NativeReplication {
             store,

@@ -167,7 +167,12 @@ impl Applier {
             };
             let in_snapshot = self.in_snapshot;
             match frame {
-                Frame::Change(r) => journal::apply(store, now, &r, &mut max_cas),
+                Frame::Change(r) => {
+                    if let (true, Record::Flush { at }) = (in_snapshot, r) {
+                        log.note_flush(at);
+                    }
+                    journal::apply(store, now, &r, &mut max_cas)
+                }
                 Frame::Heartbeat { unix_ms, offset } => res.heartbeat = Some((unix_ms, offset)),
                 Frame::SyncEnd { cas_high_water, .. } if in_snapshot => {
                     max_cas = max_cas.max(cas_high_water);

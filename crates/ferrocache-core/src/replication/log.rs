@@ -9,6 +9,7 @@
 use super::backlog::Backlog;
 use super::stream::{self, Frame};
 use crate::journal::{Journal, Record, FRAME_HEADER};
+use crate::Clock;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -53,11 +54,19 @@ struct State {
     /// upstream (a promoted sibling) may not have received them, and asking it for a
     /// position beyond its history would cost a full sync.
     heartbeat_tail: Option<u64>,
+    /// The deadline (unix second) of a delayed flush_all in this history not marked yet.
+    /// Once it has passed, the next frame is preceded by an immediate flush (the mark, as
+    /// the append-only log does): a replica that applies the records from before the
+    /// deadline only after it (lag, a partial resync) stores them after its own deadline,
+    /// and the mark drops them where the primary's deadline dropped them.
+    flush_deadline: Option<u32>,
     scratch: Vec<u8>,
 }
 
 pub struct ReplLog {
     st: Mutex<State>,
+    /// The store's clock: a delayed flush's deadline is judged as the store judges it.
+    clock: Clock,
 }
 
 static REPLID_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -76,9 +85,15 @@ pub fn new_replid() -> String {
 }
 
 impl ReplLog {
-    /// A primary with a new replication id and no backlog yet.
+    /// A primary with a new replication id and no backlog yet, on the system clock.
     pub fn new(backlog_size: usize) -> ReplLog {
+        ReplLog::with_clock(backlog_size, Clock::System)
+    }
+
+    /// As [`ReplLog::new`], judging delayed flush deadlines by `clock` (the store's).
+    pub fn with_clock(backlog_size: usize, clock: Clock) -> ReplLog {
         ReplLog {
+            clock,
             st: Mutex::new(State {
                 primary: true,
                 replid: new_replid(),
@@ -88,6 +103,7 @@ impl ReplLog {
                 backlog: None,
                 backlog_size: backlog_size.max(1),
                 heartbeat_tail: None,
+                flush_deadline: None,
                 scratch: Vec::new(),
             }),
         }
@@ -136,6 +152,12 @@ impl ReplLog {
                 }
             }
         }
+        if s.primary {
+            // a passed deadline is marked for the replicas streaming now, before the offset
+            // this one starts from (its snapshot holds what the deadline left)
+            let now = self.clock.now();
+            s.mark_deadline(now);
+        }
         if s.backlog.is_none() {
             let (size, end) = (s.backlog_size, s.offset);
             s.backlog = Some(Backlog::new(size, end));
@@ -163,6 +185,9 @@ impl ReplLog {
         if !s.primary || s.backlog.is_none() {
             return false;
         }
+        // an idle primary marks a passed deadline within a heartbeat
+        let now = self.clock.now();
+        s.mark_deadline(now);
         let offset = s.offset;
         s.append_frame(&Frame::Heartbeat { unix_ms, offset });
         true
@@ -214,6 +239,8 @@ impl ReplLog {
             s.replid2 = "0".repeat(40);
             s.second_offset = 0;
             s.offset = offset;
+            // the snapshot section restates a pending one (`note_flush`)
+            s.flush_deadline = None;
             if let Some(b) = s.backlog.as_mut() {
                 b.reset(offset);
             }
@@ -221,6 +248,12 @@ impl ReplLog {
             s.replid2 = std::mem::replace(&mut s.replid, replid.to_string());
             s.second_offset = s.offset;
         }
+    }
+
+    /// On a replica: a flush record of a full sync's snapshot section (not part of the
+    /// stream): a delayed flush pending upstream, which this node marks if promoted.
+    pub fn note_flush(&self, at: u32) {
+        self.st.lock().flush_deadline = (at != 0).then_some(at);
     }
 
     /// On a replica: whole frames of the upstream's stream, applied; they extend this
@@ -236,6 +269,15 @@ impl ReplLog {
 }
 
 impl State {
+    /// Appends the mark of a delayed flush whose deadline has passed by `now` (see
+    /// `flush_deadline`).
+    fn mark_deadline(&mut self, now: u32) {
+        if self.flush_deadline.is_some_and(|d| now >= d) {
+            self.flush_deadline = None;
+            self.append_frame(&Frame::Change(Record::Flush { at: 0 }));
+        }
+    }
+
     fn append_frame(&mut self, f: &Frame<'_>) {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
@@ -258,11 +300,19 @@ impl State {
         while bytes.len() > FRAME_HEADER {
             let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
             let frame = (FRAME_HEADER + len).min(bytes.len());
-            self.heartbeat_tail = if stream::is_heartbeat(&bytes[FRAME_HEADER..frame]) {
+            let body = &bytes[FRAME_HEADER..frame];
+            self.heartbeat_tail = if stream::is_heartbeat(body) {
                 self.heartbeat_tail.or(Some(at))
             } else {
                 None
             };
+            // upstream's delayed flushes and their marks: kept for a promotion
+            if let Some(Record::Flush { at }) = crate::journal::is_flush(body)
+                .then(|| crate::journal::decode_body(body))
+                .flatten()
+            {
+                self.flush_deadline = (at != 0).then_some(at);
+            }
             at += frame as u64;
             bytes = &bytes[frame..];
         }
@@ -272,10 +322,20 @@ impl State {
 impl Journal for ReplLog {
     fn record(&self, r: &Record<'_>) {
         let mut s = self.st.lock();
-        if !s.primary || s.backlog.is_none() {
+        if !s.primary {
             return;
         }
-        s.append_frame(&Frame::Change(*r));
+        if s.flush_deadline.is_some() {
+            let now = self.clock.now();
+            s.mark_deadline(now);
+        }
+        if let Record::Flush { at } = *r {
+            // an immediate flush is its own mark; a later flush_all replaces the deadline
+            s.flush_deadline = (at != 0).then_some(at);
+        }
+        if s.backlog.is_some() {
+            s.append_frame(&Frame::Change(*r));
+        }
     }
 }
 

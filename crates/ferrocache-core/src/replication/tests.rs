@@ -398,34 +398,45 @@ fn a_miss_on_the_primary_removes_a_copy_only_the_replica_still_has() {
     }
 }
 
+/// A node whose store and log run on `clock`.
+fn node_on(clock: &crate::Clock, primary: bool) -> Node {
+    let store =
+        Arc::new(Store::new(Config::default().background(false).clock(clock.clone())).unwrap());
+    let log = Arc::new(ReplLog::with_clock(1 << 20, clock.clone()));
+    if !primary {
+        log.demote();
+    }
+    store.set_journal(log.clone());
+    Node {
+        store,
+        log,
+        applier: Applier::new(),
+    }
+}
+
+fn set_key(s: &Store, key: &str) {
+    s.store(&StoreRequest::new(StoreMode::Set, key.as_bytes(), b"v"))
+        .unwrap();
+}
+
+fn keys(s: &Store) -> Vec<String> {
+    dump(s)
+        .into_keys()
+        .map(|k| String::from_utf8(k).unwrap())
+        .collect()
+}
+
 #[test]
 fn a_delayed_flush_pending_at_a_full_sync_reaches_the_replica() {
     let mut rng = SmallRng::seed_from_u64(9);
     let clock = crate::Clock::manual(1_700_000_000);
-    let node_at = |primary: bool| {
-        let store =
-            Arc::new(Store::new(Config::default().background(false).clock(clock.clone())).unwrap());
-        let log = Arc::new(ReplLog::new(1 << 20));
-        if !primary {
-            log.demote();
-        }
-        store.set_journal(log.clone());
-        Node {
-            store,
-            log,
-            applier: Applier::new(),
-        }
-    };
-    let p = node_at(true);
+    let p = node_on(&clock, true);
     for i in 0..20 {
-        let key = format!("k{i}");
-        p.store
-            .store(&StoreRequest::new(StoreMode::Set, key.as_bytes(), b"v"))
-            .unwrap();
+        set_key(&p.store, &format!("k{i}"));
     }
     p.store.flush_all(10);
     assert_eq!(p.store.pending_flush_deadline(), Some(1_700_000_010));
-    let mut r = node_at(false);
+    let mut r = node_on(&clock, false);
     full_sync(&p, &mut r, &mut rng, false);
     assert_eq!(
         dump(&r.store).len(),
@@ -440,4 +451,50 @@ fn a_delayed_flush_pending_at_a_full_sync_reaches_the_replica() {
         dump(&p.store),
         "the replica drops them at the same deadline"
     );
+}
+
+#[test]
+fn a_replica_applying_records_after_a_delayed_flush_deadline_drops_those_from_before_it() {
+    let mut rng = SmallRng::seed_from_u64(10);
+    let clock = crate::Clock::manual(1_700_000_000);
+    let p = node_on(&clock, true);
+    let mut r = node_on(&clock, false);
+    full_sync(&p, &mut r, &mut rng, false);
+    set_key(&p.store, "before");
+    p.store.flush_all(2);
+    set_key(&p.store, "during");
+    clock.advance(3);
+    set_key(&p.store, "after");
+    assert_eq!(keys(&p.store), ["after"]);
+    // the replica reads all of it only now, past the deadline (lag, or a partial resync)
+    pump(&p, &mut r, &mut rng);
+    assert_eq!(keys(&r.store), ["after"], "'during' was flushed upstream");
+
+    // an idle primary: its next heartbeat carries the mark
+    set_key(&p.store, "during2");
+    p.store.flush_all(2);
+    set_key(&p.store, "during3");
+    clock.advance(3);
+    assert!(p.log.heartbeat(0));
+    pump(&p, &mut r, &mut rng);
+    assert!(keys(&p.store).is_empty());
+    assert!(keys(&r.store).is_empty(), "{:?}", keys(&r.store));
+
+    // a replica of r, promoted after r saw the deadline but before it passed, marks it
+    let mut q = node_on(&clock, false);
+    full_sync(&r, &mut q, &mut rng, false);
+    set_key(&p.store, "x");
+    p.store.flush_all(2);
+    set_key(&p.store, "y");
+    pump(&p, &mut r, &mut rng);
+    pump(&r, &mut q, &mut rng);
+    q.log.promote();
+    let mut z = node_on(&clock, false);
+    full_sync(&q, &mut z, &mut rng, false);
+    set_key(&q.store, "w");
+    clock.advance(3);
+    set_key(&q.store, "z");
+    pump(&q, &mut z, &mut rng);
+    assert_eq!(keys(&q.store), ["z"]);
+    assert_eq!(keys(&z.store), ["z"]);
 }
