@@ -1,10 +1,11 @@
 // Replication under failure (review, session 9): states the stream does not carry. Each
 // test failed before its fix: a replica that full-synced while a delayed flush_all was
 // pending kept the primary's items past the deadline for good, and so did one that applied
-// the records before a deadline only after it (lag); a gat (or mg T) on a
-// read-only replica gave its copy a TTL the primary's item did not have, so the replica
-// served it after it expired on the primary. Real processes, stopped by PID; every wait is
-// bounded.
+// the records before a deadline only after it (lag); a gat (or mg T) on a read-only
+// replica gave its copy a TTL the primary's item did not have, so the replica served it
+// after it expired on the primary; a replica whose primary stopped (SIGSTOP: the link
+// stays open, nothing arrives) kept reporting the last heartbeat's 1 ms as its lag. Real
+// processes, stopped by PID; every wait is bounded.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { tearDown } from './helpers/guard'
@@ -124,6 +125,28 @@ test('gat and mg T on a read-only replica serve the item without outliving the p
   await sleep(3_200)
   assert.is(await c.call('get g m\r\n', END), 'END\r\n', 'expired on the primary')
   assert.is(await r.call('get g m\r\n', END), 'END\r\n', 'and on the replica')
+})
+
+test('repl_lag_ms grows while a stopped primary sends nothing over a link that stays open, and falls back after', async () => {
+  const primary = await server()
+  const replica = await server(['--replica-of', `127.0.0.1:${primary.port}`])
+  await caughtUp(primary, replica)
+  const lag = async (): Promise<number> => Number((await stats(replica.port)).get('repl_lag_ms'))
+  await sleep(300)
+  assert.ok((await lag()) < 1_000, 'a live link')
+  process.kill(primary.child.pid!, 'SIGSTOP')
+  let stopped: number
+  try {
+    await sleep(1_500)
+    stopped = await lag()
+    assert.is((await stats(replica.port)).get('master_link_status'), 'up', 'the socket stays open')
+  } finally {
+    process.kill(primary.child.pid!, 'SIGCONT')
+  }
+  assert.ok(stopped >= 1_000, `repl_lag_ms ${stopped} after 1.5 s without a heartbeat`)
+  const deadline = Date.now() + 5_000
+  while ((await lag()) >= 1_000 && Date.now() < deadline) await sleep(50)
+  assert.ok((await lag()) < 1_000, 'heartbeats again')
 })
 
 test.run()

@@ -10,7 +10,7 @@ import { Upstream } from './upstream'
 
 /** How often replica links are topped up from the backlog (ms). */
 const PUMP_INTERVAL_MS = 2
-/** How often a primary with replicas writes a heartbeat into the stream (ms). */
+/** How often a primary with replicas writes a heartbeat into the stream (ms; upstream.ts counts on it). */
 const HEARTBEAT_INTERVAL_MS = 100
 /** How often the `stats` lines are refreshed while replication is in use (ms). */
 const STATS_INTERVAL_MS = 100

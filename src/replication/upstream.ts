@@ -8,8 +8,10 @@ import type { ReplicaTarget, ReplicaTlsOptions } from './options'
 
 const BACKOFF_MIN_MS = 50
 const BACKOFF_MAX_MS = 2_000
+/** How often a primary with replicas writes a heartbeat into the stream (ms). */
+const HEARTBEAT_INTERVAL_MS = 100
 /** How often an online replica tells its primary the offset it applied (the heartbeat's cadence). */
-const ACK_INTERVAL_MS = 100
+const ACK_INTERVAL_MS = HEARTBEAT_INTERVAL_MS
 /** After applying stream bytes, acknowledge at most this often. */
 const ACK_MIN_GAP_MS = 10
 /** A handshake line longer than this is not from a ferrocached. */
@@ -31,7 +33,9 @@ export class Upstream {
   fullSyncs = 0
   partialSyncs = 0
   /** Delay of the last heartbeat applied (primary's clock to ours), ms; -1 = none yet. */
-  lagMs = -1
+  private beatDelayMs = -1
+  /** The primary's clock (unix ms) in the last heartbeat applied; -1 = none yet. */
+  private beatAtMs = -1
   /** Date.now() of the last byte received. */
   lastIo = 0
   private socket: net.Socket | undefined
@@ -82,6 +86,16 @@ export class Upstream {
       this.ackSoon = undefined
       this.ack()
     }, wait)
+  }
+
+  /**
+   * `repl_lag_ms`: the last heartbeat's delay, or, once the next heartbeat is overdue (a
+   * stopped primary, a silent network: the link stays open), how long it has been due: the
+   * primary may have made changes since that this replica has not seen. -1 before the first.
+   */
+  get lagMs(): number {
+    if (this.beatAtMs < 0) return -1
+    return Math.max(this.beatDelayMs, Date.now() - this.beatAtMs - HEARTBEAT_INTERVAL_MS)
   }
 
   get linkUp(): boolean {
@@ -156,7 +170,10 @@ export class Upstream {
       socket.destroy()
       return
     }
-    if (r.heartbeatMs >= 0) this.lagMs = Math.max(0, Date.now() - r.heartbeatMs)
+    if (r.heartbeatMs >= 0) {
+      this.beatAtMs = r.heartbeatMs
+      this.beatDelayMs = Math.max(0, Date.now() - r.heartbeatMs)
+    }
     if (r.syncDone) {
       this.state = 'online'
       this.backoff = BACKOFF_MIN_MS
