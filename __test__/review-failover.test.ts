@@ -4,17 +4,21 @@
 // the records before a deadline only after it (lag); a gat (or mg T) on a read-only
 // replica gave its copy a TTL the primary's item did not have, so the replica served it
 // after it expired on the primary; a replica whose primary stopped (SIGSTOP: the link
-// stays open, nothing arrives) kept reporting the last heartbeat's 1 ms as its lag. Real
-// processes, stopped by PID; every wait is bounded.
+// stays open, nothing arrives) kept reporting the last heartbeat's 1 ms as its lag; a
+// replica re-pointed at a sibling inside a full sync continued from the position the
+// unfinished sync gave and stayed short of most items for good. Real processes, stopped by
+// PID; every wait is bounded.
+import net from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { tearDown } from './helpers/guard'
 import { TextConn } from './helpers/nutcracker'
 import { dump, dumpDiff, stats } from './helpers/replication'
-import { sleep, startFerrocached, type Running } from './helpers/servers'
+import { freePort, sleep, startFerrocached, type Running } from './helpers/servers'
 
 const started: Running[] = []
 const conns: TextConn[] = []
+const proxies: net.Server[] = []
 
 async function server(args: string[] = []): Promise<Running> {
   const r = await startFerrocached(args)
@@ -29,6 +33,7 @@ async function open(port: number): Promise<TextConn> {
 }
 
 tearDown(test, async () => {
+  for (const p of proxies) p.close()
   for (const c of conns) c.close()
   await Promise.all(started.map((r) => r.stop()))
 })
@@ -147,6 +152,60 @@ test('repl_lag_ms grows while a stopped primary sends nothing over a link that s
   const deadline = Date.now() + 5_000
   while ((await lag()) >= 1_000 && Date.now() < deadline) await sleep(50)
   assert.ok((await lag()) < 1_000, 'heartbeats again')
+})
+
+/** A proxy to `target` that passes the first `limit` bytes the target sends on its first connection, then nothing more. */
+async function stallAfter(target: number, limit: number): Promise<number> {
+  const port = await freePort()
+  let first = true
+  const srv = net.createServer((client) => {
+    const stalls = first
+    first = false
+    const upstream = net.connect(target, '127.0.0.1')
+    let passed = 0
+    upstream.on('data', (d: Buffer) => {
+      if (!stalls) return void client.write(d)
+      const room = Math.max(0, limit - passed)
+      if (room > 0) client.write(d.subarray(0, room))
+      passed += Math.min(room, d.length)
+    })
+    client.on('data', (d: Buffer) => upstream.write(d))
+    const drop = (): void => {
+      client.destroy()
+      upstream.destroy()
+    }
+    client.on('error', drop).on('close', drop)
+    upstream.on('error', drop).on('close', drop)
+  })
+  await new Promise<void>((resolve) => srv.listen(port, '127.0.0.1', resolve))
+  proxies.push(srv)
+  return port
+}
+
+test('a replica re-pointed (replicaof) at a sibling inside its full sync gets a full sync there, not a continuation', async () => {
+  const primary = await server()
+  const c = await open(primary.port)
+  const value = 'v'.repeat(100)
+  let fill = ''
+  for (let i = 0; i < 20_000; i++) fill += `set key${i} 0 0 ${value.length} noreply\r\n${value}\r\n`
+  await c.call(`${fill}mn\r\n`, (t) => t.endsWith('MN\r\n'), 20_000)
+  const sibling = await server(['--replica-of', `127.0.0.1:${primary.port}`])
+  await caughtUp(primary, sibling)
+  // the first link's snapshot stops about a tenth of the way (the primary "died" mid-sync)
+  const stalled = await stallAfter(primary.port, 300_000)
+  const replica = await server(['--replica-of', `127.0.0.1:${stalled}`])
+  const deadline = Date.now() + 10_000
+  while (Number((await stats(replica.port)).get('curr_items') ?? 0) === 0 && Date.now() < deadline) await sleep(50)
+  const s0 = await stats(replica.port)
+  assert.is(s0.get('master_sync_in_progress'), '1', 'inside the full sync')
+  assert.ok(Number(s0.get('curr_items')) < 20_000, `part of the items: ${s0.get('curr_items')}`)
+  const r = await open(replica.port)
+  assert.is(await r.call(`replicaof 127.0.0.1 ${sibling.port}\r\n`, ONE_LINE), 'OK\r\n')
+  await c.call('set after 0 0 1\r\na\r\n', ONE_LINE)
+  await holds(replica.port, 'after')
+  await caughtUp(sibling, replica)
+  assert.is(await sameItems(primary, replica, 'after the re-point'), 20_001)
+  assert.is((await stats(replica.port)).get('slave_full_syncs'), '1')
 })
 
 test.run()

@@ -100,8 +100,11 @@ export class Replication {
   /** Becomes (or re-points) a replica of `target`. */
   follow(target: ReplicaTarget): void {
     this.upstream?.stop()
-    // a node that never kept a history has nothing to continue: it asks for a full sync
-    const fresh = this.repl === undefined
+    // a node that never kept a history has nothing to continue: it asks for a full sync;
+    // so does one re-pointed inside a full sync (or before its first sync with the last
+    // target finished): its store holds part of a snapshot, and the position FULLRESYNC gave
+    // would let a sibling of the old primary continue from there, short of the rest for good
+    const fresh = this.repl === undefined || !this.synced
     const repl = this.native()
     repl.demote()
     this.synced = false
