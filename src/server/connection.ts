@@ -247,7 +247,10 @@ export class Connection {
     }
     if (state & (STATE_WATCHER | STATE_WATCH_DATA)) this.watchState(state)
     if (state & STATE_CLOSE) {
-      this.finish()
+      // the connection that sent `shutdown` closes as the server's others do: `watch
+      // connevents` says reason=shutdown (memcached's), and it lingers only briefly for the
+      // client's FIN, where an open client used to hold the exit for the 5 s close timeout
+      this.finish(state & STATE_SHUTDOWN ? CLOSE_SHUTDOWN : CLOSE_NORMAL)
       if (state & STATE_SHUTDOWN) this.opts.onShutdown()
       return
     }

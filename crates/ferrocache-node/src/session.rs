@@ -404,8 +404,11 @@ impl Conn {
                 .unwrap_or(0);
             self.last_cmd.store(now, Ordering::Relaxed);
         }
-        if !matches!(self.control, Control::Continue | Control::Snapshot) {
-            self.log_close(CloseReason::Normal);
+        match self.control {
+            Control::Continue | Control::Snapshot => {}
+            // memcached logs the connection that sent `shutdown` as closed for it
+            Control::Shutdown => self.log_close(CloseReason::Shutdown),
+            Control::Close => self.log_close(CloseReason::Normal),
         }
     }
 

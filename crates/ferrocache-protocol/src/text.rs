@@ -253,6 +253,9 @@ fn run<S: Storage>(
                 reply(out, false, b"ERROR: shutdown not enabled");
                 Step::Done(line_end)
             } else if ntok == 2 || (ntok == 3 && t.get(1) == b"graceful") {
+                // memcached closes the connection at once: the replies of this read it had
+                // not written out yet are lost (`version\r\nshutdown` answers nothing)
+                out.truncate(s.sent);
                 Step::Shutdown(line_end)
             } else {
                 reply(out, false, b"CLIENT_ERROR invalid shutdown mode");
