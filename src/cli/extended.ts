@@ -69,7 +69,23 @@ const IGNORED: Readonly<Record<string, string>> = {
   ssl_session_cache: "node's TLS server keeps no session cache here",
   ssl_kernel_tls: 'no kernel TLS offload',
   ssl_min_version: 'TLS 1.2 is the minimum (node default)',
+  inline_ascii_resp: 'memcached 1.6 accepts it and does nothing with it either',
+  no_inline_ascii_resp: 'memcached 1.6 accepts it and does nothing with it either',
 }
+
+/**
+ * Suboptions without a ferrocache setting whose value memcached still reads as a number
+ * (`safe_strtoul`, or `safe_strtod` for the ratios): anything else is its "could not parse
+ * argument to <name>", exit 1, so a line memcached refuses does not start ferrocached either.
+ */
+const UNSIGNED_VALUE = new Set([
+  'watcher_logbuf_size', 'worker_logbuf_size', 'read_buf_mem_limit', 'ssl_wbuf_size', 'ext_page_size',
+  'ext_wbuf_size', 'ext_threads', 'ext_io_depth', 'ext_item_size', 'ext_item_age', 'ext_low_ttl',
+  'ext_recache_rate', 'ext_compact_under', 'ext_drop_under', 'ext_max_sleep',
+])
+const DOUBLE_VALUE = new Set(['slab_automove_freeratio', 'ext_max_frag'])
+/** memcached's `ssl_verify_mode`: 0 none, 1 request, 2 require, 3 once. */
+const SSL_VERIFY_MODES = /^[0-3]$/
 
 /** memcached's extstore options: accepted, ferrocache keeps every item in memory. */
 const EXTSTORE = new Set([
@@ -80,7 +96,7 @@ const EXTSTORE = new Set([
 
 /** memcached's names that take `=value` (a missing value is its "Missing ... argument"). */
 const WITH_VALUE = new Set([
-  'hashpower', 'slab_automove', 'slab_automove_ratio', 'slab_automove_window', 'tail_repair_time',
+  'hashpower', 'slab_automove_ratio', 'slab_automove_window', 'tail_repair_time',
   'hash_algorithm', 'lru_crawler_sleep', 'lru_crawler_tocrawl', 'read_buf_mem_limit', 'hot_lru_pct',
   'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temporary_ttl', 'idle_timeout', 'slab_chunk_max',
   'watcher_logbuf_size', 'worker_logbuf_size', 'sock_cookie_id', 'slab_automove_freeratio',
@@ -93,6 +109,15 @@ function whole(key: string, value: string, min: number, max: number, message: st
   return Number(value)
 }
 
+/** Whether C's `strtod` reads all of `value` in range (memcached's `safe_strtod`). */
+function strtodReads(value: string): boolean {
+  if (/^[+-]?(inf|infinity|nan)$/i.test(value)) return true
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(value)) return false
+  const n = Number(value)
+  // ERANGE: past the largest double, or a non-zero number below the smallest normal one
+  return Number.isFinite(n) && (n === 0 ? !/[1-9]/.test(value.replace(/e.*$/i, '')) : Math.abs(n) >= 2.2250738585072014e-308)
+}
+
 function decimal(key: string, value: string, ok: (n: number) => boolean, message: string): number {
   const n = Number(value)
   if (!/^\d*\.?\d+$/.test(value) || !ok(n)) throw memcachedError(`-o ${key}: ${message}, got "${value}"`)
@@ -100,17 +125,18 @@ function decimal(key: string, value: string, ok: (n: number) => boolean, message
 }
 
 /** Applies one `key[=value]` item; false if memcached does not know the name. */
-function applyOne(r: ExtendedResult, key: string, value: string): boolean {
+function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boolean): boolean {
   const t = r.tuning
   switch (key) {
     case 'idle_timeout':
       r.idleTimeout = whole(key, value, 0, 2 ** 31 - 1, 'must be a whole number of seconds')
       return true
     case 'hot_lru_pct':
-      t.hotLruPct = whole(key, value, 2, 79, 'hot_lru_pct must be > 1 and < 80')
+      // memcached's message says > 1, its check refuses only < 1 (1 starts)
+      t.hotLruPct = whole(key, value, 1, 79, 'hot_lru_pct must be > 1 and < 80')
       return true
     case 'warm_lru_pct':
-      t.warmLruPct = whole(key, value, 2, 79, 'warm_lru_pct must be > 1 and < 80')
+      t.warmLruPct = whole(key, value, 1, 79, 'warm_lru_pct must be > 1 and < 80')
       return true
     case 'hot_max_factor':
       t.hotMaxFactor = decimal(key, value, (n) => n > 0, 'hot_max_factor must be > 0')
@@ -131,6 +157,11 @@ function applyOne(r: ExtendedResult, key: string, value: string): boolean {
       r.notes.push('-o no_modern: flat LRU, slab_automove 0 and no LRU crawler; hash algorithm, slab_chunk_max and maxconns_fast stay ferrocache\'s')
       return true
     case 'slab_automove':
+      // memcached: without a value it is 1
+      if (value === '' && !hasValue) {
+        t.slabAutomove = 1
+        return true
+      }
       if (!/^[012]$/.test(value)) throw memcachedError(`-o slab_automove: slab_automove must be between 0 and 2, got "${value}"`)
       t.slabAutomove = Number(value) as 0 | 1 | 2
       return true
@@ -171,6 +202,13 @@ function applyOne(r: ExtendedResult, key: string, value: string): boolean {
     case 'slab_automove_window':
       whole(key, value, 3, 2 ** 31 - 1, 'slab_automove_window must be > 2')
       break
+    case 'ssl_verify_mode':
+      if (!/^\d+$/.test(value)) throw memcachedError(`-o ${key}: could not parse argument to ${key}, got "${value}"`)
+      if (!SSL_VERIFY_MODES.test(value)) throw memcachedError(`-o ${key}: Invalid ssl_verify_mode. Use help to see valid options., got "${value}"`)
+      break
+  }
+  if ((UNSIGNED_VALUE.has(key) && !/^\+?\d+$/.test(value)) || (DOUBLE_VALUE.has(key) && !strtodReads(value))) {
+    throw memcachedError(`-o ${key}: could not parse argument to ${key}, got "${value}"`)
   }
   const file = SSL_FILES[key]
   if (file !== undefined) {
@@ -188,13 +226,16 @@ function applyOne(r: ExtendedResult, key: string, value: string): boolean {
 export function parseExtended(lists: readonly string[]): ExtendedResult {
   const r: ExtendedResult = { tuning: {}, tlsFiles: {}, notes: [] }
   for (const list of lists) {
-    for (const item of list.split(',')) {
-      if (item === '') continue
+    const items = list.split(',')
+    for (const [i, item] of items.entries()) {
+      // memcached's getsubopt loop: an empty item before the end is `Illegal suboption ""`
+      if (item === '' && i === items.length - 1) continue
+      if (item === '') throw memcachedError('-o: Illegal suboption "" (an empty item between commas)')
       const eq = item.indexOf('=')
       const key = eq < 0 ? item : item.slice(0, eq)
       const value = eq < 0 ? '' : item.slice(eq + 1)
       if (WITH_VALUE.has(key) && eq < 0) throw memcachedError(`-o ${key} needs a value (${key}=...)`)
-      if (!applyOne(r, key, value)) {
+      if (!applyOne(r, key, value, eq >= 0)) {
         throw memcachedError(`unknown -o option "${key}" (memcached 1.6.18's names: see ferrocached --help and docs/architecture.md)`)
       }
     }
@@ -221,6 +262,9 @@ export function tuningCommands(t: EngineTuning): string[] {
   if (t.slabAutomoveRatio !== undefined) lines.push(`slabs automove ratio ${t.slabAutomoveRatio}`)
   if (t.lruCrawlerSleep !== undefined) lines.push(`lru_crawler sleep ${t.lruCrawlerSleep}`)
   if (t.lruCrawlerTocrawl !== undefined) lines.push(`lru_crawler tocrawl ${t.lruCrawlerTocrawl}`)
-  if (t.lruCrawler !== undefined) lines.push(`lru_crawler ${t.lruCrawler ? 'enable' : 'disable'}`)
+  // the crawler runs from the start (memcached's default too): `-o lru_crawler` asks for
+  // nothing more, and `lru_crawler enable` on a running one is memcached's "ERROR failed to
+  // start lru crawler thread", which used to stop ferrocached at start
+  if (t.lruCrawler === false) lines.push('lru_crawler disable')
   return lines
 }

@@ -356,7 +356,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   if (v.extended !== undefined) {
     const x = parseExtended(v.extended)
     if (x.idleTimeout !== undefined) s.idleTimeout = x.idleTimeout
-    for (const [flag, file] of Object.entries(x.tlsFiles)) tlsFiles[flag as keyof typeof tlsFiles] ??= file
+    // memcached reads its ssl_* files only with -Z: without it they are set and unused
+    if (v['enable-ssl']) for (const [flag, file] of Object.entries(x.tlsFiles)) tlsFiles[flag as keyof typeof tlsFiles] ??= file
     if (Object.keys(x.tuning).length > 0) s.tuning = x.tuning
     if (x.hashPower !== undefined) s.hashPower = x.hashPower
     if (x.hashExpand !== undefined) s.hashExpand = x.hashExpand
