@@ -673,3 +673,23 @@ fn resumable_walk_while_growing(cursor: fn() -> ShardCursor) {
     }
     assert!(seen.values().all(|&n| n == 1), "no key twice");
 }
+
+#[test]
+fn a_load_keeps_what_clients_stored_meanwhile() {
+    // --load-async opens the port before the load: a key a client stores before the load
+    // reaches it is newer than the snapshot's copy and must stay
+    let (s, clock) = filled(1_000);
+    let dir = TempDir::new("async");
+    snapshot::save(&s, &dir.0, 2, None).unwrap();
+    let t = store_at(&clock, 64 << 20);
+    let written = set(&t, b"key:5", b"written during the load", 1, 0);
+    let lr = snapshot::load(&t, &dir.0, false).unwrap();
+    assert_eq!(lr.items, 999, "every other item loads");
+    let after = dump(&t);
+    assert_eq!(after.len(), 1_000);
+    assert_eq!(
+        after[&b"key:5"[..]],
+        (b"written during the load".to_vec(), 1, written, 0)
+    );
+    assert_eq!(after[&b"key:6"[..]], dump(&s)[&b"key:6"[..]]);
+}

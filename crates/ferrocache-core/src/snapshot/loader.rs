@@ -6,7 +6,7 @@ use super::files;
 use super::format::{self, Record, ScanError, Summary};
 use super::{io_err, LoadReport, Rejected, SnapshotError};
 use crate::journal::ItemState;
-use crate::{Store, StoreMode, StoreRequest};
+use crate::{Store, StoreMode, StoreRequest, StoreStatus};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
@@ -81,8 +81,9 @@ pub fn load(store: &Store, dir: &Path, strict: bool) -> Result<LoadReport, Snaps
 }
 
 /// Stores every record of a verified file: same key, value, flags, CAS, absolute exptime
-/// and meta state; items that expired meanwhile are skipped. A smaller memory limit evicts as
-/// any insert would.
+/// and meta state; items that expired meanwhile are skipped, and so are keys that hold a live
+/// item already (written during an async load: newer). A smaller memory limit evicts as any
+/// insert would.
 fn apply(
     store: &Store,
     path: &Path,
@@ -101,7 +102,10 @@ fn apply(
             return;
         }
         let req = StoreRequest {
-            mode: StoreMode::Set,
+            // never over a live item: with --load-async clients write while the load runs,
+            // and what they stored is newer than the snapshot's copy (an empty store, the
+            // usual case, takes every record either way)
+            mode: StoreMode::Add,
             key: r.key,
             value: r.value,
             flags: r.flags,
@@ -119,7 +123,9 @@ fn apply(
             store.store_restored(&req, r.state)
         };
         match stored {
-            Ok(_) => report.items += 1,
+            Ok(o) if o.status == StoreStatus::Stored => report.items += 1,
+            // a client stored the key during the load: its value stays
+            Ok(_) => {}
             // a smaller item size limit (-I) or no room without evicting (-M)
             Err(_) => report.not_stored += 1,
         }
