@@ -19,7 +19,7 @@ import type {
   ReadOptions,
   WriteOptions,
 } from '../types'
-import { Connection, type Pending } from './connection'
+import type { Pending } from './connection'
 import { cacheError } from './errors'
 import { Continuum } from './ketama'
 import { checkKey } from './keys'
@@ -169,7 +169,8 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   #one<T>(key: string, kind: Kind, encoding: Encoding, text: Bytes, value?: RawValue, tail?: string, read = false): Promise<T> {
     const node = read ? this.#readRoute(key) : this.#route(key)
     return new Promise<T>((resolve, reject) => {
-      node.send(this.#wire.one(kind, Date.now() + this.#timeout, encoding, node.label, resolve as (v: unknown) => void, reject), text, value, tail)
+      const p = this.#wire.one(kind, Date.now() + this.#timeout, encoding, node.label, resolve as (v: unknown) => void, reject)
+      node.send(node.slotOf(key), p, text, value, tail)
     })
   }
 
@@ -184,20 +185,27 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     )
   }
 
-  /** Groups key indexes by the server each key goes to. */
-  #group(keys: readonly string[], read: boolean): Map<ServerNode, number[]> {
-    const groups = new Map<ServerNode, number[]>()
+  /** Groups key indexes by the connection each key goes on: its server, and its slot in
+   * that server's pool (as single requests on the key go), so a batch is answered in
+   * order with the requests on its keys made before and after it. */
+  #group(keys: readonly string[], read: boolean): Array<[ServerNode, number, number[]]> {
+    const groups: Array<[ServerNode, number, number[]]> = []
+    const bySlot = new Map<ServerNode, number[][]>()
     keys.forEach((key, i) => {
       const node = read ? this.#readRoute(key) : this.#route(key)
-      const list = groups.get(node)
-      if (list === undefined) groups.set(node, [i])
-      else list.push(i)
+      const slot = node.slotOf(key)
+      let slots = bySlot.get(node)
+      if (slots === undefined) bySlot.set(node, (slots = []))
+      const list = slots[slot]
+      if (list !== undefined) return list.push(i)
+      slots[slot] = [i]
+      groups.push([node, slot, slots[slot]])
     })
     return groups
   }
 
-  /** One pipelined batch per server: `part` gives a server's requests for its key
-   * indexes, all written together, and what reads their replies. */
+  /** One pipelined batch per connection: `part` gives the requests for its key indexes,
+   * all written together, and what reads their replies. */
   #batch(
     keys: readonly string[],
     read: boolean,
@@ -206,22 +214,21 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     // checked here too: with no keys nothing is routed, and a closed client must still
     // reject (as the embedded Cache does), not resolve an empty batch
     if (this.#closed) throw cacheError(Error, 'FERROCACHE_CLOSED', 'the client is closed')
-    const groups = this.#group(keys, read)
     return Promise.all(
-      [...groups].map(
-        ([node, indexes]) =>
+      this.#group(keys, read).map(
+        ([node, slot, indexes]) =>
           new Promise<BatchResult & { indexes: number[] }>((resolve, reject) => {
-            const conn = node.connection()
             const p = part(indexes, Date.now() + this.#timeout, node.label, (r) => resolve({ indexes, ...r }), reject)
-            if (!(conn instanceof Connection)) return reject(conn)
             // One queue entry for the batch; every request goes into the same write.
-            for (let j = 0; j < p.count; j++) {
-              const [t, v, tail] = p.request(j)
-              if (j === 0) conn.send(p.pending, t, v, tail)
-              else conn.sendMore(t, v, tail)
-            }
-            const end = p.end?.()
-            if (end !== undefined) conn.sendMore(end)
+            node.sendWith(slot, p.pending, (conn) => {
+              for (let j = 0; j < p.count; j++) {
+                const [t, v, tail] = p.request(j)
+                if (j === 0) conn.send(p.pending, t, v, tail)
+                else conn.sendMore(t, v, tail)
+              }
+              const end = p.end?.()
+              if (end !== undefined) conn.sendMore(end)
+            })
           }),
       ),
     )
@@ -376,7 +383,8 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return live
   }
 
-  /** Invalidates every item on every live server. */
+  /** Invalidates every item on every live server: after the requests made before it
+   * are answered, and before those made after it are sent. */
   async flush(delay?: number): Promise<void> {
     const seconds = delayToSeconds(delay)
     this.#forwarded('flush')
@@ -385,7 +393,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
         (node) =>
           new Promise((resolve, reject) => {
             const request = this.#wire.flush(seconds)
-            node.send(this.#wire.one(OK, Date.now() + this.#timeout, 'buffer', node.label, resolve, reject), request)
+            node.sendFenced(this.#wire.one(OK, Date.now() + this.#timeout, 'buffer', node.label, resolve, reject), request)
           }),
       ),
     )
@@ -400,7 +408,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
         (node) =>
           new Promise<Map<string, string>>((resolve, reject) => {
             const { pending, request } = this.#wire.stats(Date.now() + this.#timeout, node.label, resolve, reject)
-            node.send(pending, request)
+            node.sendAny(pending, request)
           }),
       ),
     )

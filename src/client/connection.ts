@@ -90,6 +90,8 @@ export class Connection {
   /** TCP is up and the TLS handshake has not finished (with `tls`). */
   #handshaking = false
   #referenced = true
+  /** Called once no request is in flight (`whenIdle`). */
+  #idle: Array<() => void> = []
   readonly #closedPromise: Promise<void>
 
   constructor(o: ConnectionOptions) {
@@ -215,6 +217,17 @@ export class Connection {
       end += n
     }
     this.#outLen = end
+  }
+
+  /** Calls `then` once no request is in flight: at once if none is, else when the last
+   * is answered, or fails with the connection. */
+  whenIdle(then: () => void): void {
+    if (this.pending === 0) then()
+    else this.#idle.push(then)
+  }
+
+  #becameIdle(): void {
+    for (const then of this.#idle.splice(0)) then()
   }
 
   /** Closes once every queued request is answered (or failed); resolves when closed. */
@@ -397,6 +410,7 @@ export class Connection {
         this.#head = 0
         this.#setRef(false)
         if (this.#closing) this.#socket.destroy()
+        if (this.#idle.length > 0) this.#becameIdle()
       }
     }
     return true
@@ -425,6 +439,7 @@ export class Connection {
     this.#head = 0
     for (let i = from; i < queue.length; i++) queue[i]!.fail(err)
     if (!this.#closing) this.#options.onFailure(this, err, !this.#connected || queue.length > from, byPeer && this.#answered)
+    this.#becameIdle()
   }
 }
 
