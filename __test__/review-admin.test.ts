@@ -7,7 +7,7 @@
 // - `-o`: `lru_crawler` started nothing (exit 2), `inline_ascii_resp`, `hot_lru_pct=1` and a
 //   bare `slab_automove` were refused, an empty item between commas and unparsable values
 //   of the ignored numeric suboptions were accepted, and `ssl_*` files without -Z turned TLS
-//   on (memcached serves plain text).
+//   on (memcached serves plain text); `-I 128m` (over half of -m) exited 2, not memcached's 64.
 // Runs dist/ (npm run build).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -109,6 +109,8 @@ test('-o lists memcached refuses or takes, with its exit codes', async () => {
     { args: ['-o', 'slab_automove_freeratio=1e400'], code: 1 },
     { args: ['-o', 'ext_item_age=x'], code: 1 },
     { args: ['-o', 'ssl_verify_mode=9'], code: 1 },
+    // over half of -m (64 MB): memcached's 64 before ferrocache's own 16 MiB cap (was 2)
+    { args: ['-I', '128m'], code: 64 },
   ]
   const theirs = await Promise.all(cases.map((c) => memcachedExit(c.args)))
   const ours = await Promise.all(cases.map((c) => runCli(['-p', '0', ...c.args], {}, 1_500)))

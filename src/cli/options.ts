@@ -330,7 +330,9 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   if (v['max-item-size'] !== undefined) {
     s.maxItemSize = asMemcached(() => parseSize(name('max-item-size', '-I/--max-item-size'), v['max-item-size']!, 1), 64)
     if (s.maxItemSize < 1024) throw memcachedError('-I/--max-item-size cannot be smaller than 1k', 64)
-    if (s.maxItemSize > 16 * MB) throw new UsageError('-I/--max-item-size cannot be larger than 16m')
+    // past half of -m memcached refuses too (exit 64, checked again below); else a size
+    // memcached takes and ferrocache cannot honour (exit 2)
+    if (s.maxItemSize > 16 * MB && s.maxItemSize <= s.memoryLimit / 2) throw new UsageError('-I/--max-item-size cannot be larger than 16m')
   }
   // -f and its memcached alias: a flag wins over either variable, -f over the alias.
   const factorOption =
