@@ -143,13 +143,18 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
     if out.len() >= before + HEADER {
         let r = &out[before..];
         let error = r[6..8] != [0, 0] && r[2..4] == [0, 0];
+        let mut no_write_out = false;
         if s.swallow > i32::MAX as usize {
             // memcached's swallow count is an int: past 2^31 - 1 it is negative, so it
             // answers at once and reads what follows as requests (measured: a set with a
-            // 4 GB body answers Too large. and then a noop sent after its key).
+            // 4 GB body answers Too large. and then a noop sent after its key). A store
+            // then still enters its swallow state with nothing to skip, which goes on to
+            // the next request without writing out (a bad magic byte behind it in the
+            // same read takes the error back); other errors write out.
             s.swallow = 0;
+            no_write_out = is_store(r[1]);
         }
-        s.flush = r[1] == op::NOOP || (error && s.swallow == 0);
+        s.flush = r[1] == op::NOOP || (error && s.swallow == 0 && !no_write_out);
         if s.swallow > 0 {
             // memcached sends an error that skips a body (too large, unknown opcode,
             // read-only) once the body has been swallowed, as for text.
@@ -158,6 +163,23 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
         }
     }
     step
+}
+
+/// set / add / replace / append / prepend and their quiet forms.
+fn is_store(opcode: u8) -> bool {
+    matches!(
+        opcode,
+        op::SET
+            | op::ADD
+            | op::REPLACE
+            | op::APPEND
+            | op::PREPEND
+            | op::SETQ
+            | op::ADDQ
+            | op::REPLACEQ
+            | op::APPENDQ
+            | op::PREPENDQ
+    )
 }
 
 fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Step {
