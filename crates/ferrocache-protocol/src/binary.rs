@@ -663,7 +663,8 @@ fn stat<S: Storage>(s: &mut Session<S>, r: &Req, key: &[u8], out: &mut Vec<u8>) 
             k if k.starts_with(b" off") => s.info.detail.set_enabled(false),
             _ => return error(out, r, status::KEY_ENOENT),
         }
-    } else if !crate::stats::sub_into(s, key, &mut text) {
+    } else if key == b"extstore" || !crate::stats::sub_into(s, key, &mut text) {
+        // memcached's binary stats go to its engine's get_stats, which knows no extstore
         return error(out, r, status::KEY_ENOENT);
     }
     // Re-frame "STAT name value\r\n" lines as binary packets.

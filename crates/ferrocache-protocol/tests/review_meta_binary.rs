@@ -62,3 +62,14 @@ fn a_negative_body_length_store_error_is_not_written_out() {
     assert_eq!(s.feed(&read, &mut out), Control::Continue);
     assert_eq!(statuses(&out), [3], "Too large. when nothing follows");
 }
+
+/// Binary `stat extstore`: memcached's binary stats know only items, slabs, sizes (and
+/// reset, settings, detail): `Not found`.
+#[test]
+fn binary_stat_extstore_is_not_found() {
+    let mut s = session();
+    let mut out = Vec::new();
+    s.feed(&packet(0x10, b"extstore", b"", b"", None), &mut out);
+    assert_eq!(statuses(&out), [1]);
+    assert!(out.ends_with(b"Not found"));
+}
