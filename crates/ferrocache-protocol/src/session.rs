@@ -30,6 +30,11 @@ pub enum Control {
 /// ([`ServerInfo::set_inflight_limit`]): request lines and small values never hit it.
 const UNCHARGED: usize = 16 * 1024;
 
+/// memcached's `READ_BUFFER_SIZE`: a TCP read takes at most this much (less the part of an
+/// unfinished request line or header it holds). A value running past its read is read
+/// straight from the socket, and what follows is a read of its own.
+const MC_READ: u64 = 16 * 1024;
+
 /// Limits a session enforces on its own input buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -128,6 +133,12 @@ pub struct Session<S: Storage> {
     read_handled: usize,
     /// This feed begins a new memcached read (not a further slice of the last one).
     new_read: bool,
+    /// Stream offset of the first byte the next `run` sees (`buf`'s first, else `input`'s).
+    stream_off: u64,
+    /// Stream offset where memcached's current read ends (see [`MC_READ`]): a request line
+    /// or header reaching past it is a new read (memcached writes out before it reads on),
+    /// a value or skipped body running past it ends with a write-out and a new read.
+    read_end: u64,
     closed: bool,
     /// The users logins are checked against (`None`: authentication is off).
     pub(crate) users: Option<Arc<Users>>,
@@ -210,6 +221,8 @@ impl<S: Storage> Session<S> {
             read_start: false,
             read_handled: 0,
             new_read: false,
+            stream_off: 0,
+            read_end: MC_READ,
             closed: false,
         }
     }
@@ -228,7 +241,8 @@ impl<S: Storage> Session<S> {
     /// leftovers first, then `input`), appending all replies to `out`. Incomplete requests
     /// are kept for the next call. After `Close`/`Shutdown` further input is ignored.
     ///
-    /// One feed stands for one memcached read: replies already in `out` count as written,
+    /// One feed stands for one memcached socket read (cut further where memcached's 16 KiB
+    /// reads end, see `MC_READ`): replies already in `out` count as written,
     /// unless `out` is exactly as the last feed left it (a caller slicing one socket read
     /// into several feeds passes it back undrained): then they are still unsent, and a
     /// hang-up or a multiget's overlong key drops them as memcached would.
@@ -254,6 +268,17 @@ impl<S: Storage> Session<S> {
             self.stacked = false;
             self.read_start = false;
             self.read_handled = 0;
+            if !self.held {
+                // a value (or skipped body) begun in the last read is read on from the
+                // socket: that read ended with what was buffered; else the leftover of a
+                // request line starts this read
+                let pending = self.swallow > 0 || self.header_len(&self.buf).is_some();
+                self.read_end = if pending {
+                    self.stream_off + self.buf.len() as u64
+                } else {
+                    self.stream_off + MC_READ
+                };
+            }
         }
         self.sent = self.sent.min(out_start);
         self.reply_start = out_start;
@@ -261,6 +286,7 @@ impl<S: Storage> Session<S> {
         let ctl = if self.buf.is_empty() {
             // Common case: parse straight from the caller's buffer, copy only leftovers.
             let (used, ctl) = self.run(input, out);
+            self.stream_off += used.min(input.len()) as u64;
             if matches!(ctl, Ok(Control::Continue | Control::Snapshot)) {
                 self.buf.extend_from_slice(&input[used..]);
             }
@@ -269,6 +295,7 @@ impl<S: Storage> Session<S> {
             self.buf.extend_from_slice(input);
             let mut buf = std::mem::take(&mut self.buf);
             let (used, ctl) = self.run(&buf, out);
+            self.stream_off += used.min(buf.len()) as u64;
             buf.drain(..used.min(buf.len()));
             self.buf = buf;
             ctl
@@ -458,10 +485,9 @@ impl<S: Storage> Session<S> {
         let mut pos = 0;
         loop {
             if self.swallow > 0 {
-                // a skip left over from an earlier read: memcached reads just the rest of
-                // it from the socket, then writes its replies out, and what follows is a
-                // read of its own
-                let from_socket = pos == 0 && self.new_read;
+                // a skip running past its read (or left over from an earlier one):
+                // memcached reads just the rest of it from the socket, then writes its
+                // replies out, and what follows is a read of its own
                 let n = self.swallow.min(data.len() - pos);
                 self.swallow -= n;
                 pos += n;
@@ -470,11 +496,9 @@ impl<S: Storage> Session<S> {
                 }
                 out.append(&mut self.after_swallow);
                 self.end_object(out.len(), false);
-                if from_socket {
-                    self.sent = out.len();
-                    self.absorbing = false;
-                    self.stacked = false;
-                    self.read_handled = 0;
+                let end = self.stream_off + pos as u64;
+                if self.models_reads() && end > self.read_end {
+                    self.new_mc_read(out.len(), end);
                 }
             }
             let rest = &data[pos..];
@@ -490,6 +514,11 @@ impl<S: Storage> Session<S> {
                     crate::info::Protocols::Auto => Proto::Text,
                 };
             }
+            if self.models_reads() {
+                if let Some(hang_up) = self.check_read_boundary(rest, pos, data.len(), out.len()) {
+                    return (data.len(), Err(hang_up));
+                }
+            }
             self.flush = false;
             let step = match self.proto {
                 Proto::Binary => crate::binary::step(self, rest, out),
@@ -504,7 +533,12 @@ impl<S: Storage> Session<S> {
                     let n = self.read_handled;
                     let per_event = self.info.switches.reqs_per_event();
                     self.end_object(out.len(), self.proto == Proto::Binary);
-                    if self.flush || (n > per_event && (n - 1).is_multiple_of(per_event)) {
+                    let end = self.stream_off + pos as u64;
+                    if self.models_reads() && end > self.read_end {
+                        // its value ran past the read: memcached read the rest straight
+                        // from the socket, writes out, and reads anew
+                        self.new_mc_read(out.len(), end.saturating_add(MC_READ));
+                    } else if self.flush || (n > per_event && (n - 1).is_multiple_of(per_event)) {
                         self.sent = out.len();
                         self.absorbing = false;
                         self.stacked = false;
@@ -534,6 +568,82 @@ impl<S: Storage> Session<S> {
             }
         }
     }
+}
+
+impl<S: Storage> Session<S> {
+    /// Whether TCP's read boundaries are modelled: not for UDP (one datagram is one read,
+    /// memcached's UDP buffer holds any).
+    fn models_reads(&self) -> bool {
+        self.messages.is_none()
+    }
+
+    /// The length of the request line (through `\n`) or binary header with extras and
+    /// key at the start of `data`, if all there: what memcached needs in its buffer
+    /// before it parses a request.
+    fn header_len(&self, data: &[u8]) -> Option<usize> {
+        match self.proto {
+            Proto::Binary if data.len() < 24 => None,
+            Proto::Binary if data[0] != 0x80 => Some(24),
+            Proto::Binary => {
+                let key = u16::from_be_bytes([data[2], data[3]]) as usize;
+                Some(24 + data[4] as usize + key).filter(|&h| h <= data.len())
+            }
+            _ => memchr::memchr(b'\n', data).map(|i| i + 1),
+        }
+    }
+
+    /// Before the request at `pos` of `data` (`rest`): when its line or header reaches
+    /// past memcached's read, memcached writes its replies out and reads on, the leftover
+    /// first in its buffer. `Some(sent)`: it hangs up instead (a line with no `\n` in
+    /// more than 2048 bytes of its buffer that is not a multiget).
+    fn check_read_boundary(
+        &mut self,
+        rest: &[u8],
+        pos: usize,
+        data_len: usize,
+        out_len: usize,
+    ) -> Option<usize> {
+        let start = self.stream_off + pos as u64;
+        let data_end = self.stream_off + data_len as u64;
+        let header_end = self.header_len(rest).map(|h| start + h as u64);
+        let crosses = |read_end: u64| header_end.map_or(data_end > read_end, |e| e > read_end);
+        if !crosses(self.read_end) {
+            return None;
+        }
+        let text = self.proto == Proto::Text;
+        let held = self.read_end.saturating_sub(start);
+        if !text || held <= self.limits.max_line as u64 {
+            self.new_mc_read(out_len, start.saturating_add(MC_READ));
+            if !(text && crosses(self.read_end)) {
+                return None;
+            }
+        }
+        // no `\n` in more than 2048 bytes of memcached's buffer
+        if !long_get_line(rest) {
+            return Some(self.sent);
+        }
+        // a multiget line: memcached's buffer grows to take all there is
+        self.new_mc_read(out_len, u64::MAX);
+        None
+    }
+
+    /// A memcached write-out point that also begins its next read, ending at `read_end`:
+    /// replies so far count as sent and the per-read request count starts over.
+    fn new_mc_read(&mut self, out_len: usize, read_end: u64) {
+        self.sent = out_len;
+        self.absorbing = false;
+        self.stacked = false;
+        self.read_handled = 0;
+        self.read_end = read_end;
+    }
+}
+
+/// memcached's test of a line with no `\n` in the first 2048 bytes: kept (its buffer
+/// grows) only for `get `/`gets ` after at most 100 spaces.
+fn long_get_line(line: &[u8]) -> bool {
+    let spaces = line.iter().take_while(|&&b| b == b' ').count();
+    let rest = &line[spaces..];
+    spaces <= 100 && (rest.starts_with(b"get ") || rest.starts_with(b"gets "))
 }
 
 impl<S: Storage> Drop for Session<S> {

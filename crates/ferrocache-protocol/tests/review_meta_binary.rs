@@ -29,6 +29,9 @@ fn packet(opcode: u8, key: &[u8], extras: &[u8], value: &[u8], bodylen: Option<u
     p
 }
 
+fn set(key: &[u8], value: &[u8]) -> Vec<u8> {
+    packet(0x01, key, &[0; 8], value, None)
+}
 
 /// A binary reply header's status.
 fn statuses(mut out: &[u8]) -> Vec<u16> {
@@ -43,6 +46,128 @@ fn statuses(mut out: &[u8]) -> Vec<u16> {
 
 const BAD_MAGIC: [u8; 24] = [0; 24];
 
+fn key_251() -> String {
+    "k".repeat(251)
+}
+
+/// `set b` with a 17000-byte value runs past memcached's first 16 KiB read: it writes
+/// both `STORED` out once the value is in, so the later overlong key culls only `set c`'s.
+#[test]
+fn a_text_value_past_the_read_is_written_out() {
+    let mut s = session();
+    let mut read = b"set a 0 0 1\r\nx\r\nset b 0 0 17000\r\n".to_vec();
+    read.extend_from_slice(&[b'y'; 17000]);
+    read.extend_from_slice(b"\r\nset c 0 0 1\r\nz\r\nget ");
+    read.extend_from_slice(key_251().as_bytes());
+    read.extend_from_slice(b"\r\n");
+    let mut out = Vec::new();
+    assert_eq!(s.feed(&read, &mut out), Control::Continue);
+    assert_eq!(
+        out,
+        b"STORED\r\nSTORED\r\nCLIENT_ERROR bad command line format\r\n"
+    );
+}
+
+/// The same within 16 KiB: one read, the overlong key culls every `STORED`.
+#[test]
+fn a_value_inside_the_read_is_culled_with_the_rest() {
+    let mut s = session();
+    let mut read = b"set a 0 0 1\r\nx\r\nset b 0 0 15000\r\n".to_vec();
+    read.extend_from_slice(&[b'y'; 15000]);
+    read.extend_from_slice(b"\r\nset c 0 0 1\r\nz\r\nget ");
+    read.extend_from_slice(key_251().as_bytes());
+    read.extend_from_slice(b"\r\n");
+    let mut out = Vec::new();
+    s.feed(&read, &mut out);
+    assert_eq!(out, b"CLIENT_ERROR bad command line format\r\n");
+}
+
+/// A request line reaching past the read (here `set c` at 16 300 bytes in): memcached
+/// writes out before it reads the rest of the line, then `set c`'s read is culled alone.
+#[test]
+fn a_line_across_the_read_boundary_is_a_write_out_point() {
+    let mut s = session();
+    let mut read = b"set a 0 0 1\r\nx\r\nms b 16300\r\n".to_vec();
+    read.extend_from_slice(&[b'y'; 16300]);
+    read.extend_from_slice(b"\r\nms c 1\r\nz\r\nget ");
+    read.extend_from_slice(key_251().as_bytes());
+    read.extend_from_slice(b"\r\n");
+    let mut out = Vec::new();
+    s.feed(&read, &mut out);
+    assert_eq!(
+        out,
+        b"STORED\r\nHD\r\nHD\r\nCLIENT_ERROR bad command line format\r\n"
+    );
+}
+
+/// A too-large value running past the read: its `SERVER_ERROR` is written once skipped.
+#[test]
+fn a_skipped_value_past_the_read_is_written_out() {
+    let mut s = session();
+    let n = 1_048_576 + 1000;
+    let mut read = format!("set a 0 0 1\r\nx\r\nset b 0 0 {n}\r\n").into_bytes();
+    read.extend(std::iter::repeat_n(b'y', n));
+    read.extend_from_slice(b"\r\nset c 0 0 1\r\nz\r\nget ");
+    read.extend_from_slice(key_251().as_bytes());
+    read.extend_from_slice(b"\r\n");
+    let mut out = Vec::new();
+    s.feed(&read, &mut out);
+    assert_eq!(
+        out,
+        b"STORED\r\nSERVER_ERROR object too large for cache\r\n\
+          CLIENT_ERROR bad command line format\r\n"
+    );
+}
+
+/// Binary: a 30000-byte set value and an unknown opcode's 30000-byte body each end a
+/// read; the bad magic byte behind them takes back only the last set's reply.
+#[test]
+fn binary_bodies_past_the_read_are_written_out() {
+    let mut s = session();
+    let mut read = set(b"a", b"v");
+    read.extend(set(b"b", &[b'y'; 30000]));
+    read.extend(set(b"c", b"v"));
+    read.extend_from_slice(&BAD_MAGIC);
+    let mut out = Vec::new();
+    assert_eq!(s.feed(&read, &mut out), Control::Close);
+    assert_eq!(statuses(&out), [0, 0]);
+
+    let mut s = session();
+    let mut read = set(b"a", b"v");
+    read.extend(packet(0x50, b"", b"", &[b'y'; 30000], None));
+    read.extend(set(b"c", b"v"));
+    read.extend_from_slice(&BAD_MAGIC);
+    let mut out = Vec::new();
+    assert_eq!(s.feed(&read, &mut out), Control::Close);
+    assert_eq!(statuses(&out), [0, 0x81]);
+}
+
+/// A line with no `\n` in more than 2048 bytes of memcached's buffer closes the
+/// connection even when its `\n` comes later (here the line starts 14 000 bytes in);
+/// a `get` line in that place is served (its 3000-byte key refused), after a write-out.
+#[test]
+fn a_long_line_cut_by_the_read_closes_unless_a_get() {
+    let long_key_line = |cmd: &str| {
+        let mut read = b"set a 0 0 13960\r\n".to_vec();
+        read.extend_from_slice(&[b'y'; 13960]);
+        read.extend_from_slice(b"\r\n");
+        read.extend_from_slice(cmd.as_bytes());
+        read.extend(std::iter::repeat_n(b'a', 3000));
+        read.extend_from_slice(b" \r\n");
+        read
+    };
+    let mut s = session();
+    let mut out = Vec::new();
+    assert_eq!(s.feed(&long_key_line("mg a O"), &mut out), Control::Close);
+    assert_eq!(out, b"");
+    let mut s = session();
+    let mut out = Vec::new();
+    assert_eq!(
+        s.feed(&long_key_line("get a "), &mut out),
+        Control::Continue
+    );
+    assert_eq!(out, b"STORED\r\nCLIENT_ERROR bad command line format\r\n");
+}
 
 /// A set whose body length makes its value length negative as an int: memcached answers
 /// `Too large.` but does not write out, so a bad magic byte in the same read loses it;
