@@ -2,7 +2,7 @@
 // are not awaited, as the embedded Cache does: a `get` made right after a `set` of its key
 // sees it, incrs come back in sequence, a batch made after a write of some of its keys sees
 // it, and a flush() applies after the requests made before it and before those made after.
-// Each key's requests go on one connection of the server's pool (a hash of the key), so this
+// A key with a request in flight stays on that request's connection of the pool, so this
 // holds with a pool of four, in meta, text and binary, against ferrocached (also over TLS)
 // and memcached 1.6.18 with four worker threads (where connections run in parallel).
 // Also: many keys still spread over the whole pool, one key opens one connection, and the

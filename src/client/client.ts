@@ -23,7 +23,7 @@ import type { Pending } from './connection'
 import { cacheError } from './errors'
 import { Continuum } from './ketama'
 import { checkKey } from './keys'
-import { ServerNode } from './node'
+import { ServerNode, type BatchGroup } from './node'
 import { parseClientOptions, type ClientOptions } from './options'
 import { ARITH, FOUND, GET, GETS, OK, STORE, type Kind } from './requests'
 import { sumStats, toCacheStats } from './stats'
@@ -170,7 +170,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     const node = read ? this.#readRoute(key) : this.#route(key)
     return new Promise<T>((resolve, reject) => {
       const p = this.#wire.one(kind, Date.now() + this.#timeout, encoding, node.label, resolve as (v: unknown) => void, reject)
-      node.send(node.slotOf(key), p, text, value, tail)
+      node.send(key, p, text, value, tail)
     })
   }
 
@@ -185,27 +185,21 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     )
   }
 
-  /** Groups key indexes by the connection each key goes on: its server, and its slot in
-   * that server's pool (as single requests on the key go), so a batch is answered in
-   * order with the requests on its keys made before and after it. */
-  #group(keys: readonly string[], read: boolean): Array<[ServerNode, number, number[]]> {
-    const groups: Array<[ServerNode, number, number[]]> = []
-    const bySlot = new Map<ServerNode, number[][]>()
+  /** Groups key indexes by the server each key goes to. */
+  #group(keys: readonly string[], read: boolean): Map<ServerNode, number[]> {
+    const groups = new Map<ServerNode, number[]>()
     keys.forEach((key, i) => {
       const node = read ? this.#readRoute(key) : this.#route(key)
-      const slot = node.slotOf(key)
-      let slots = bySlot.get(node)
-      if (slots === undefined) bySlot.set(node, (slots = []))
-      const list = slots[slot]
-      if (list !== undefined) return list.push(i)
-      slots[slot] = [i]
-      groups.push([node, slot, slots[slot]])
+      const list = groups.get(node)
+      if (list === undefined) groups.set(node, [i])
+      else list.push(i)
     })
     return groups
   }
 
-  /** One pipelined batch per connection: `part` gives the requests for its key indexes,
-   * all written together, and what reads their replies. */
+  /** One pipelined batch per server, split there by connection (a key goes where requests
+   * on it are in flight, so it is answered in order with them): `part` gives the requests
+   * for some key indexes, all written together, and what reads their replies. */
   #batch(
     keys: readonly string[],
     read: boolean,
@@ -214,24 +208,34 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     // checked here too: with no keys nothing is routed, and a closed client must still
     // reject (as the embedded Cache does), not resolve an empty batch
     if (this.#closed) throw cacheError(Error, 'FERROCACHE_CLOSED', 'the client is closed')
-    return Promise.all(
-      this.#group(keys, read).map(
-        ([node, slot, indexes]) =>
-          new Promise<BatchResult & { indexes: number[] }>((resolve, reject) => {
-            const p = part(indexes, Date.now() + this.#timeout, node.label, (r) => resolve({ indexes, ...r }), reject)
-            // One queue entry for the batch; every request goes into the same write.
-            node.sendWith(slot, p.pending, (conn) => {
-              for (let j = 0; j < p.count; j++) {
-                const [t, v, tail] = p.request(j)
-                if (j === 0) conn.send(p.pending, t, v, tail)
+    const perServer = [...this.#group(keys, read)].map(([node, indexes]) =>
+      node.sendBatch(
+        indexes.map((i) => keys[i]!),
+        (positions): BatchGroup<BatchResult & { indexes: number[] }> => {
+          const mine = positions.map((j) => indexes[j]!)
+          let p: BatchPart | undefined
+          const result = new Promise<BatchResult & { indexes: number[] }>((resolve, reject) => {
+            p = part(mine, Date.now() + this.#timeout, node.label, (r) => resolve({ indexes: mine, ...r }), reject)
+          })
+          const made = p!
+          return {
+            pending: made.pending,
+            result,
+            // One queue entry for the part; every request goes into the same write.
+            write: (conn) => {
+              for (let j = 0; j < made.count; j++) {
+                const [t, v, tail] = made.request(j)
+                if (j === 0) conn.send(made.pending, t, v, tail)
                 else conn.sendMore(t, v, tail)
               }
-              const end = p.end?.()
+              const end = made.end?.()
               if (end !== undefined) conn.sendMore(end)
-            })
-          }),
+            },
+          }
+        },
       ),
     )
+    return Promise.all(perServer).then((parts) => parts.flat())
   }
 
   async get<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {

@@ -63,6 +63,8 @@ const OUT_MIN = 16 * 1024
 const OUT_KEEP_MAX = 4 * 1024 * 1024
 
 export class Connection {
+  /** Its place in its server's pool (set by the pool). */
+  poolIndex = 0
   readonly #options: ConnectionOptions
   readonly #socket: net.Socket
   readonly #label: string
@@ -90,6 +92,9 @@ export class Connection {
   /** TCP is up and the TLS handshake has not finished (with `tls`). */
   #handshaking = false
   #referenced = true
+  /** Requests queued so far, and how many of them were answered or failed (`settled`). */
+  #queuedCount = 0
+  #settledCount = 0
   /** Called once no request is in flight (`whenIdle`). */
   #idle: Array<() => void> = []
   readonly #closedPromise: Promise<void>
@@ -150,6 +155,18 @@ export class Connection {
     return this.#closed || this.#closing
   }
 
+  /** How many requests were queued on this connection so far: the number of the latest. */
+  get queued(): number {
+    return this.#queuedCount
+  }
+
+  /** Whether the request numbered `n` (`queued` just after it went in, its low 24 bits)
+   * has been answered, or failed: requests are answered in order. */
+  settled(n: number): boolean {
+    // modulo 2^24: fewer than 2^23 requests are ever in flight on a connection
+    return ((this.#settledCount - n) & 0xffffff) < 0x800000
+  }
+
   /** Queues `p` and writes its request: `text` alone, or with a value, a store:
    * `text`, the value's length in bytes, `tail`, CRLF, the value, CRLF. Binary: `text` is
    * a packet, the value follows it (its bytes added to the packet's body length). */
@@ -160,6 +177,7 @@ export class Connection {
     }
     if (this.pending === 0) this.#setRef(true)
     this.#queue.push(p)
+    this.#queuedCount++
     this.sendMore(text, value, tail)
     if (this.#timer === undefined) this.#arm(this.#options.timeout)
   }
@@ -405,6 +423,7 @@ export class Connection {
     if (first && this.#options.login === undefined) this.#options.onAnswer(this)
     if (done) {
       this.#queue[this.#head++] = undefined
+      this.#settledCount++
       if (this.#head === this.#queue.length) {
         this.#queue = []
         this.#head = 0
@@ -437,6 +456,7 @@ export class Connection {
     const from = this.#head
     this.#queue = []
     this.#head = 0
+    this.#settledCount = this.#queuedCount
     for (let i = from; i < queue.length; i++) queue[i]!.fail(err)
     if (!this.#closing) this.#options.onFailure(this, err, !this.#connected || queue.length > from, byPeer && this.#answered)
     this.#becameIdle()

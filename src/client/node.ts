@@ -48,10 +48,13 @@ export class ServerNode {
   readonly #onChange: (node: ServerNode) => void
   /** The pool's open connections. */
   #conns: Connection[] = []
-  /** Each slot's connection: its own, or one borrowed while the server is failing. */
-  readonly #slots: Array<Connection | undefined>
-  /** The connection each slot opened. */
-  readonly #own: Array<Connection | undefined>
+  /** The pool's connections by `poolIndex`. */
+  readonly #byIndex: Array<Connection | undefined>
+  /** Each key's latest request, while it may be in flight: its connection's `poolIndex`
+   * << 24 | its number there (`Connection.queued`, low 24 bits). The key's next requests
+   * go on that connection until it is answered. Settled entries are swept as it grows. */
+  readonly #latest = new Map<string, number>()
+  #sweepAt = SWEEP_MIN
   /** A flush (`sendFenced`) waits for the requests made before it, or for its answer:
    * requests made meanwhile wait in `#held`, in order. */
   #fenced = false
@@ -77,8 +80,7 @@ export class ServerNode {
     this.#settings = settings
     this.#tls = address.tls
     this.#onChange = onChange
-    this.#slots = new Array<Connection | undefined>(settings.poolSize).fill(undefined)
-    this.#own = [...this.#slots]
+    this.#byIndex = new Array<Connection | undefined>(settings.poolSize).fill(undefined)
   }
 
   /** Marked dead (after `removeAfter` failures) and not yet back. */
@@ -97,45 +99,78 @@ export class ServerNode {
     return this.#failures > 0 && Date.now() < this.#retryAt
   }
 
-  /** The slot of the pool `key` goes to: every request on a key goes on its slot's
-   * connection, so the server answers them in the order they were made. */
-  slotOf(key: string): number {
-    const size = this.#settings.poolSize
-    return size === 1 ? 0 : keyHash(key) % size
-  }
-
-  /** Sends one request on `slot`'s connection, or fails `p` with the reason it cannot go. */
-  send(slot: number, p: Pending, text: Bytes, value?: Bytes, tail?: string): void {
+  /** Sends one request on `key`, or fails `p` with the reason it cannot go. It goes on the
+   * connection where the key's latest request is still in flight, so the server answers
+   * them in the order they were made; else on the least busy one. */
+  send(key: string, p: Pending, text: Bytes, value?: Bytes, tail?: string): void {
     const refused = this.#refused()
     if (refused !== undefined) return p.fail(refused)
-    if (this.#fenced) this.#held.push(() => this.#sendNow(slot, p, text, value, tail))
-    else this.#sendNow(slot, p, text, value, tail)
+    if (this.#fenced) this.#hold(key, p, text, value, tail)
+    else this.#sendNow(key, p, text, value, tail)
   }
 
-  #sendNow(slot: number, p: Pending, text: Bytes, value?: Bytes, tail?: string): void {
-    const conn = this.#connection(slot)
-    if (conn instanceof Connection) conn.send(p, text, value, tail)
-    else p.fail(conn)
+  // apart from `send`, so its arguments are only captured when a fence holds them
+  #hold(key: string, p: Pending, text: Bytes, value?: Bytes, tail?: string): void {
+    this.#held.push(() => this.#sendNow(key, p, text, value, tail))
   }
 
-  /** Runs `write` (which queues `p` first, then may add more requests to it: a batch) on
-   * `slot`'s connection, or fails `p` with the reason it cannot go. */
-  sendWith(slot: number, p: Pending, write: (conn: Connection) => void): void {
+  #sendNow(key: string, p: Pending, text: Bytes, value?: Bytes, tail?: string): void {
+    const conn = this.#connection(key)
+    if (!(conn instanceof Connection)) return p.fail(conn)
+    conn.send(p, text, value, tail)
+    this.#inFlight(key, conn)
+  }
+
+  /** Sends a batch on `keys` (this server's share), split by the connection each key must
+   * go on: where its latest request is in flight, else (all the others) the least busy
+   * one. `group` makes one part for the keys at `positions`: what reads its replies, and
+   * what writes its requests. Resolves with every part's result. */
+  sendBatch<R>(keys: readonly string[], group: (positions: number[]) => BatchGroup<R>): Promise<R[]> {
+    return new Promise<R[]>((resolve, reject) => {
+      const refused = this.#refused()
+      if (refused !== undefined) {
+        const all = group(keys.map((_, j) => j))
+        all.pending.fail(refused)
+        return all.result.then((r) => resolve([r]), reject)
+      }
+      const go = (): void => {
+        const parts = new Map<Connection | CacheError, number[]>()
+        let free: Connection | CacheError | undefined
+        keys.forEach((key, j) => {
+          const target = this.#pinned(key) ?? (free ??= this.#dead ? this.#deadError() : this.#pick())
+          const list = parts.get(target)
+          if (list === undefined) parts.set(target, [j])
+          else list.push(j)
+        })
+        const results: Array<Promise<R>> = []
+        for (const [target, positions] of parts) {
+          const g = group(positions)
+          results.push(g.result)
+          if (!(target instanceof Connection)) {
+            g.pending.fail(target)
+            continue
+          }
+          g.write(target)
+          for (const j of positions) this.#inFlight(keys[j]!, target)
+        }
+        Promise.all(results).then(resolve, reject)
+      }
+      if (this.#fenced) this.#held.push(go)
+      else go()
+    })
+  }
+
+  /** Sends a request about no key (`stats`) on the least busy connection. */
+  sendAny(p: Pending, text: Bytes): void {
     const refused = this.#refused()
     if (refused !== undefined) return p.fail(refused)
     const go = (): void => {
-      const conn = this.#connection(slot)
-      if (conn instanceof Connection) write(conn)
+      const conn = this.#dead ? this.#deadError() : this.#pick()
+      if (conn instanceof Connection) conn.send(p, text)
       else p.fail(conn)
     }
     if (this.#fenced) this.#held.push(go)
     else go()
-  }
-
-  /** Sends a request about no key (`stats`) on the least busy open connection. */
-  sendAny(p: Pending, text: Bytes): void {
-    const best = leastBusy(this.#conns)
-    this.send(best === undefined ? 0 : Math.max(0, this.#slots.indexOf(best)), p, text)
   }
 
   /** Sends a request that applies to every key (`flush_all`) in order with all the
@@ -147,7 +182,7 @@ export class ServerNode {
     const start = (): void => {
       this.#fenced = true
       this.#whenIdle(() => {
-        const conn = this.#connection(0)
+        const conn = this.#dead ? this.#deadError() : this.#pick()
         if (conn instanceof Connection) return conn.send(this.#lifting(p), text)
         p.fail(conn)
         this.#lift()
@@ -179,16 +214,54 @@ export class ServerNode {
     return cacheError(Error, 'FERROCACHE_SERVER_DEAD', `${this.label} is marked dead after ${this.#failures} failures (${this.#lastFailure})`, this.label)
   }
 
-  /** `slot`'s connection: its own, opened on first use. While the server is failing (a
-   * connection broke within `retry` ms) a slot without one borrows the least busy other,
-   * and keeps it while requests are in flight on it: its keys' requests stay in order. */
-  #connection(slot: number): Connection | CacheError {
+  /** The connection for a request on `key`: where its latest one is in flight, else the
+   * least busy. */
+  #connection(key: string): Connection | CacheError {
     if (this.#dead) return this.#deadError()
-    const current = this.#slots[slot]
-    if (current !== undefined && !current.closed && (current === this.#own[slot] || current.pending > 0 || this.#failing())) return current
+    return this.#pinned(key) ?? this.#pick()
+  }
+
+  /** The connection where `key`'s latest request is in flight (not yet answered or failed). */
+  #pinned(key: string): Connection | undefined {
+    // one connection at a time: a new one opens only once the last failed with its requests
+    if (this.#settings.poolSize === 1) return undefined
+    const at = this.#latest.get(key)
+    if (at === undefined) return undefined
+    const conn = this.#byIndex[at >>> 24]
+    return conn !== undefined && !conn.closed && !conn.settled(at & SEQ_MASK) ? conn : undefined
+  }
+
+  /** Notes that `key`'s latest request is the one just queued on `conn`. */
+  #inFlight(key: string, conn: Connection): void {
+    if (this.#settings.poolSize === 1) return
+    this.#latest.set(key, (conn.poolIndex << 24) | (conn.queued & SEQ_MASK))
+    if (this.#latest.size >= this.#sweepAt) this.#sweep()
+  }
+
+  /** Drops the keys whose latest request was answered; next sweep at twice what is left. */
+  #sweep(): void {
+    for (const [key, at] of this.#latest) {
+      const conn = this.#byIndex[at >>> 24]
+      if (conn === undefined || conn.closed || conn.settled(at & SEQ_MASK)) this.#latest.delete(key)
+    }
+    this.#sweepAt = Math.max(SWEEP_MIN, this.#latest.size * 2)
+  }
+
+  /** Puts `conn` in the pool, at an index no open connection holds. */
+  #join(conn: Connection): void {
+    const free = this.#byIndex.findIndex((c) => c === undefined || c.closed)
+    conn.poolIndex = free === -1 ? 0 : free
+    this.#byIndex[conn.poolIndex] = conn
+    this.#conns.push(conn)
+  }
+
+  /** The least busy connection, a new one while the pool is not full and all are busy,
+   * or the reason no request can go to this server now. */
+  #pick(): Connection | CacheError {
+    const best = leastBusy(this.#conns)
+    if (best !== undefined && (best.pending === 0 || this.#conns.length >= this.#settings.poolSize)) return best
     if (this.#failing()) {
-      const borrowed = leastBusy(this.#conns)
-      if (borrowed !== undefined) return (this.#slots[slot] = borrowed)
+      if (best !== undefined) return best
       return cacheError(
         Error,
         'FERROCACHE_SERVER_FAILING',
@@ -197,9 +270,7 @@ export class ServerNode {
       )
     }
     const conn = this.#open()
-    this.#conns.push(conn)
-    this.#own[slot] = conn
-    this.#slots[slot] = conn
+    this.#join(conn)
     return conn
   }
 
@@ -333,13 +404,7 @@ export class ServerNode {
           this.#dead = false
           this.#failures = 0
           this.#retryAt = 0
-          // slot 0's connection, unless one closed when the server died still has requests in flight
-          const old = this.#slots[0]
-          if (old === undefined || old.pending === 0) {
-            this.#conns.push(conn)
-            this.#own[0] = conn
-            this.#slots[0] = conn
-          } else void conn.close()
+          this.#join(conn)
           this.#onChange(this)
           return true
         },
@@ -353,22 +418,24 @@ export class ServerNode {
   }
 }
 
+/** A request's number on its connection, as `#latest` keeps it (wrapping: far fewer are
+ * ever in flight at once). */
+const SEQ_MASK = 0xffffff
+/** `#latest` is swept of answered keys when it reaches this size, or twice what the last
+ * sweep left. */
+const SWEEP_MIN = 4096
+
+/** One connection's part of a batch (`ServerNode.sendBatch`): the queue entry that reads its
+ * replies, its result, and what writes its requests (`pending` first). */
+export interface BatchGroup<R> {
+  pending: Pending
+  result: Promise<R>
+  write(conn: Connection): void
+}
+
 /** The open connection with the fewest requests in flight. */
 function leastBusy(conns: readonly Connection[]): Connection | undefined {
   let best: Connection | undefined
   for (const c of conns) if (!c.closed && (best === undefined || c.pending < best.pending)) best = c
   return best
-}
-
-/** FNV-1a over the key's UTF-16 units, then murmur3's finalizer (FNV's low bits alone
- * follow the characters' low bits: `k1` and `k3` would share a connection of two). */
-function keyHash(key: string): number {
-  let h = 0x811c9dc5
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return h >>> 0
 }

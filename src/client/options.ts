@@ -43,8 +43,8 @@ export interface ClientOptions<E extends Encoding = Encoding> {
   servers: readonly ServerSpec[]
   /** Default encoding of values read (default `'buffer'`). */
   encoding?: E
-  /** Connections per server; requests are pipelined on each, and each key's go on one
-   * (a hash of the key), so they are answered in the order they were made (default 2). */
+  /** Connections per server; requests are pipelined on each, a key's on one while it has
+   * requests in flight, so they are answered in the order they were made (default 2). */
   poolSize?: number
   /** Milliseconds to wait for a reply before failing the request (default 1000). */
   timeout?: number
