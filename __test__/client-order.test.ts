@@ -104,6 +104,28 @@ test('2000 unawaited set/get pairs on 500 keys: every get sees the set made just
   })
 })
 
+test('8000 keys over ticks, past the size where answered keys are swept: each get still sees its set', async () => {
+  await everywhere(async (c, what) => {
+    const gets: Array<Promise<string | undefined>> = []
+    const wanted: string[] = []
+    const sets: Array<Promise<boolean>> = []
+    // 16 ticks of 1000 pairs: while later ticks' requests are made, earlier ones are
+    // answered, so the client's record of keys in flight is swept with both kinds in it
+    for (let tick = 0; tick < 16; tick++) {
+      for (let i = 0; i < 1000; i++) {
+        const key = `sweep:${(tick * 1000 + i * 7) % 8000}`
+        const value = valueOf(key, tick)
+        sets.push(c.set(key, value.slice(0, 200)))
+        gets.push(c.get(key))
+        wanted.push(value.slice(0, 200))
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    assert.ok((await Promise.all(sets)).every((ok) => ok), `${what}: every set stored`)
+    same(await Promise.all(gets), wanted, `${what}: gets after their set`)
+  })
+})
+
 test('2000 unawaited incrs and decrs of three counters come back in sequence', async () => {
   await everywhere(async (c, what) => {
     const counters = ['seq:a', 'seq:b', 'seq:c']
