@@ -94,6 +94,9 @@ struct Req {
     cas: u64,
     /// `-C` off: the request's CAS is ignored and replies carry 0, as memcached's.
     cas_on: bool,
+    /// The request's CAS as sent, also with `-C`: memcached's delete and incr/decr still
+    /// compare it (with its items' CAS 0 then, any non-zero one mismatches).
+    sent_cas: u64,
 }
 
 fn be32(b: &[u8]) -> u32 {
@@ -201,6 +204,7 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
             0
         },
         cas_on: s.info.switches.cas(),
+        sent_cas: be64(&data[16..24]),
     };
     let head = HEADER + r.extlen + r.keylen;
     if data.len() < head {
@@ -364,7 +368,7 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
             if !(kl > 0 && el == 0 && bl == kl) {
                 return protocol_error(out);
             }
-            let cas = if r.cas != 0 { Some(r.cas) } else { None };
+            let cas = compared_cas(s, &r);
             s.info.detail.record_delete(key);
             crate::watch::log_lookup(&s.store, &s.info.watch, key, s.cfd);
             match s.store.delete(&DeleteRequest {
@@ -389,7 +393,7 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
                 key,
                 incr: cmd == op::INCREMENT,
                 delta,
-                cas: if r.cas != 0 { Some(r.cas) } else { None },
+                cas: compared_cas(s, &r),
                 // An expiration of all ones means "do not create".
                 vivify: if exp != u32::MAX {
                     Some((initial, exp as i64))
@@ -454,6 +458,12 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
         error_msg(out, &r, status::ENOMEM, LOG_FAILED);
     }
     step
+}
+
+/// The CAS a delete or incr/decr compares with: the request's, unless 0 (`-C` makes it
+/// one no item has).
+fn compared_cas<S: Storage>(s: &Session<S>, r: &Req) -> Option<u64> {
+    s.info.switches.cas_in(Some(r.sent_cas).filter(|&c| c != 0))
 }
 
 /// SASL_AUTH / SASL_STEP with authentication on: the body is the mechanism's data.

@@ -198,3 +198,29 @@ fn binary_stat_extstore_is_not_found() {
     assert_eq!(statuses(&out), [1]);
     assert!(out.ends_with(b"Not found"));
 }
+
+/// `-C`: memcached's binary delete and incr/decr still compare the request's CAS with the
+/// item's (0 then), so any non-zero one answers `Data exists for key.`; set ignores it.
+#[test]
+fn binary_delete_and_incr_compare_a_cas_under_minus_c() {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    info.switches
+        .cas
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut s = Session::new(store, info);
+    let with_cas = |mut p: Vec<u8>| {
+        p[16..24].copy_from_slice(&5u64.to_be_bytes());
+        p
+    };
+    let mut incr = vec![0; 20];
+    incr[7] = 1;
+    let mut read = set(b"a", b"1");
+    read.extend(with_cas(set(b"a", b"2")));
+    read.extend(with_cas(packet(0x05, b"a", &incr, b"", None)));
+    read.extend(with_cas(packet(0x04, b"a", b"", b"", None)));
+    read.extend(packet(0x05, b"a", &incr, b"", None));
+    let mut out = Vec::new();
+    s.feed(&read, &mut out);
+    assert_eq!(statuses(&out), [0, 0, 2, 2, 0]);
+}
