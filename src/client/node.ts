@@ -53,7 +53,7 @@ export class ServerNode {
   /** Each key's latest request, while it may be in flight: its connection's `poolIndex`
    * << 24 | its number there (`Connection.queued`, low 24 bits). The key's next requests
    * go on that connection until it is answered. Settled entries are swept as it grows. */
-  readonly #latest = new Map<string, number>()
+  #latest = new Map<string, number>()
   #sweepAt = SWEEP_MIN
   /** A flush (`sendFenced`) waits for the requests made before it, or for its answer:
    * requests made meanwhile wait in `#held`, in order. */
@@ -238,13 +238,16 @@ export class ServerNode {
     if (this.#latest.size >= this.#sweepAt) this.#sweep()
   }
 
-  /** Drops the keys whose latest request was answered; next sweep at twice what is left. */
+  /** Drops the keys whose latest request was answered; next sweep at twice what is left.
+   * The few in flight go to a new map (cheaper than deleting most entries one by one). */
   #sweep(): void {
+    const inFlight = new Map<string, number>()
     for (const [key, at] of this.#latest) {
       const conn = this.#byIndex[at >>> 24]
-      if (conn === undefined || conn.closed || conn.settled(at & SEQ_MASK)) this.#latest.delete(key)
+      if (conn !== undefined && !conn.closed && !conn.settled(at & SEQ_MASK)) inFlight.set(key, at)
     }
-    this.#sweepAt = Math.max(SWEEP_MIN, this.#latest.size * 2)
+    this.#latest = inFlight
+    this.#sweepAt = Math.max(SWEEP_MIN, inFlight.size * 2)
   }
 
   /** Puts `conn` in the pool, at an index no open connection holds. */
