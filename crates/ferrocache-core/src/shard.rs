@@ -1615,6 +1615,13 @@ impl Shards {
             .then(|| self.core.start.saturating_add(ctx.flush_rel))
     }
 
+    /// The mark of the flush_all in effect now (items last stamped before it are hidden),
+    /// if any: it changes when a flush takes effect.
+    pub(crate) fn flush_in_effect(&self) -> Option<u32> {
+        let ctx = self.core.ctx();
+        (ctx.flush_rel != 0 && ctx.rel >= ctx.flush_rel).then_some(ctx.flush_rel)
+    }
+
     /// Raises the CAS counter to at least `v` (a restored snapshot's high-water mark).
     pub fn raise_cas(&self, v: u64) {
         self.core.cas.fetch_max(v, Ordering::Relaxed);

@@ -357,6 +357,11 @@ impl Store {
         self.inner.cas_high_water()
     }
 
+    /// The mark of the flush_all in effect now, if any (it changes when one takes effect).
+    pub(crate) fn flush_in_effect(&self) -> Option<u32> {
+        self.inner.flush_in_effect()
+    }
+
     /// The deadline (absolute unix second) of a delayed `flush_all` that has not taken
     /// effect yet: a full sync to a replica sends it, since its items do not carry it.
     pub fn pending_flush_deadline(&self) -> Option<u32> {

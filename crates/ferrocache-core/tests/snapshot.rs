@@ -693,3 +693,23 @@ fn a_load_keeps_what_clients_stored_meanwhile() {
     );
     assert_eq!(after[&b"key:6"[..]], dump(&s)[&b"key:6"[..]]);
 }
+
+#[test]
+fn a_flush_all_in_effect_during_an_async_load_keeps_the_rest_out() {
+    // --load-async: a flush_all a client sends while records are still to be stored is
+    // newer than all of them (here it takes effect before the first; the loader checks
+    // before each record)
+    let (s, clock) = filled(2_000);
+    let dir = TempDir::new("flush");
+    snapshot::save(&s, &dir.0, 2, None).unwrap();
+    let t = store_at(&clock, 64 << 20);
+    clock.advance(5);
+    t.flush_all(1);
+    clock.advance(1); // the deadline passes: in effect from now on, before any record
+    let lr = snapshot::load(&t, &dir.0, false).unwrap();
+    assert_eq!(lr.items, 0);
+    assert!(dump(&t).is_empty(), "nothing flushed comes back");
+    // without a flush every item loads (items whose expiry passed excepted: none here)
+    let u = store_at(&clock, 64 << 20);
+    assert_eq!(snapshot::load(&u, &dir.0, false).unwrap().items, 2_000);
+}

@@ -96,7 +96,15 @@ fn apply(
     store.reserve(sum.items + store.stats().curr_items);
     let file = File::open(path).map_err(|e| io_err(path, "open", e))?;
     let now = store.now();
+    // with --load-async clients may flush_all while the load runs (a load starts on a store
+    // no flush has touched): every record not stored yet is older than that flush, so none
+    // of them may come back
+    let mut flushed = false;
     let mut put = |r: &Record<'_>| {
+        flushed = flushed || store.flush_in_effect().is_some();
+        if flushed {
+            return;
+        }
         if r.exptime != 0 && r.exptime <= now {
             report.expired += 1;
             return;
