@@ -603,8 +603,12 @@ impl<S: Storage> Session<S> {
         data_len: usize,
         out_len: usize,
     ) -> Option<usize> {
-        let start = self.stream_off + pos as u64;
         let data_end = self.stream_off + data_len as u64;
+        if data_end <= self.read_end {
+            // nothing buffered reaches past the read: the usual case, without a line scan
+            return None;
+        }
+        let start = self.stream_off + pos as u64;
         let header_end = self.header_len(rest).map(|h| start + h as u64);
         let crosses = |read_end: u64| header_end.map_or(data_end > read_end, |e| e > read_end);
         if !crosses(self.read_end) {
