@@ -1,6 +1,8 @@
 // Review of the administrative commands and start-up options against Debian's memcached
 // 1.6.18, side by side: each case here differed before its fix (see CHANGELOG.md).
 // - `lru_crawler crawl hash`: memcached's "ERROR an unknown error happened" (was BADCLASS).
+// - `extstore <setting> <value>`: memcached (extstore built in, not configured) answers OK
+//   and shows the value in `stats settings` (was ERROR, as an unknown command).
 // - `shutdown` (-A): the replies of the same read not written out yet are lost, `watch
 //   connevents` logs the sender's close as reason=shutdown, and the server exits without
 //   waiting for that client to hang up (it used to wait for its 5 s close timeout).
@@ -55,6 +57,38 @@ test('lru_crawler crawl hash: memcached 1.6.18 starts no hash crawl for expiry',
   await sameReplies(['lru_crawler disable', 'lru_crawler crawl hash', 'lru_crawler enable'])
 })
 
+test('extstore <setting> <value>: OK and stored (stats settings) as memcached 1.6.18 without ext_path', async () => {
+  const lines = [
+    'extstore compact_under 5',
+    'extstore drop_under 3 noreply',
+    'extstore low_ttl 9 extra',
+    'extstore item_size 4294967296',
+    'extstore max_frag 0.5',
+    'extstore drop_unread 7',
+    'extstore free_memchunks 63 2',
+    'extstore free_memchunks 64 2',
+    'extstore free_memchunks 1',
+    'extstore max_frag x',
+    'extstore compact_under x noreply',
+    'extstore compact_under',
+    'extstore bogus 1',
+  ]
+  const conns = await Promise.all(servers.map((s) => RawConn.open(s.port)))
+  try {
+    for (const line of lines) {
+      // `mn` after each line shows a silenced reply as nothing
+      const [mc, fc] = await Promise.all(conns.map((c) => (c.send(`${line}\r\nmn\r\n`), c.until('MN\r\n'))))
+      assert.is(fc, mc, `reply to ${JSON.stringify(line)}`)
+    }
+    const [mine, theirs] = await Promise.all([settingsOf(servers[1]!.port), settingsOf(servers[0]!.port)])
+    for (const name of ['ext_compact_under', 'ext_drop_under', 'ext_low_ttl', 'ext_item_size', 'ext_max_frag', 'ext_drop_unread']) {
+      assert.is(mine.get(name), theirs.get(name), name)
+    }
+  } finally {
+    for (const c of conns) c.close()
+  }
+})
+
 /** A server with -A, a `watch connevents` watcher on it and a client; `stop` ends all. */
 async function shutdownRig(start: () => Promise<Running>): Promise<{ server: Running; watcher: RawConn; client: RawConn }> {
   const server = await start()
@@ -96,7 +130,7 @@ test('shutdown: earlier replies of the read are lost, the close is reason=shutdo
 /** memcached's exit code for a command line (null: it started and was stopped). */
 async function memcachedExit(args: string[]): Promise<number | null> {
   const root = process.getuid?.() === 0 ? ['-u', 'root'] : []
-  const r = await run(MEMCACHED, [...root, '-p', '0', '-U', '0', '-l', '127.0.0.1', ...args], { ms: 1_500 })
+  const r = await run(MEMCACHED, [...root, '-p', '0', '-U', '0', '-l', '127.0.0.1', ...args], { ms: 5_000 })
   return r.code
 }
 
@@ -113,7 +147,7 @@ test('-o lists memcached refuses or takes, with its exit codes', async () => {
     { args: ['-I', '128m'], code: 64 },
   ]
   const theirs = await Promise.all(cases.map((c) => memcachedExit(c.args)))
-  const ours = await Promise.all(cases.map((c) => runCli(['-p', '0', ...c.args], {}, 1_500)))
+  const ours = await Promise.all(cases.map((c) => runCli(['-p', '0', ...c.args], {}, 10_000)))
   cases.forEach((c, i) => {
     assert.is(theirs[i], c.code, `memcached ${c.args.join(' ')}`)
     assert.is(ours[i]!.code, c.code, `ferrocached ${c.args.join(' ')}: ${ours[i]!.stderr}`)

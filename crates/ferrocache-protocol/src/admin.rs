@@ -6,6 +6,7 @@
 
 use crate::num::{parse_i32, parse_u32};
 use crate::session::Session;
+use crate::stats::c_fixed2;
 use crate::storage::*;
 use crate::text::{reply, Tokens};
 
@@ -218,6 +219,52 @@ fn metadump<S: Storage>(s: &mut Session<S>, arg: &[u8], out: &mut Vec<u8>) -> bo
         Some(c) => return crate::stats::metadump(s, Box::new(c), VisitCursor::default(), out),
     }
     true
+}
+
+/// `extstore <setting> <value> [noreply]`, as memcached 1.6.18 built with extstore but
+/// started without `-o ext_path` (Debian's): the setting is stored and shown by `stats
+/// settings` (ferrocache has no external storage to apply it to) and the reply is `OK`; a
+/// setting it does not know, a value `safe_strtoul`/`safe_strtod` refuses or fewer than 3
+/// tokens is `ERROR`. A trailing `noreply` silences both. `free_memchunks <class> <n>`
+/// (deprecated there) only checks its numbers.
+pub(crate) fn extstore<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
+    let noreply = t.noreply();
+    let value = t.get(2);
+    let number = |name: &'static str| (name, parse_u32(value).map(|v| v.to_string()), "0");
+    // (the setting, its new value or None when memcached refuses the number, the value
+    // memcached's safe_strtoul/safe_strtod leave in the setting then: they zero it first)
+    let setting = match t.get(1) {
+        _ if t.count() < 4 => None,
+        b"free_memchunks" if t.count() > 4 => {
+            let class_ok = parse_u32(value).is_some_and(|c| (c as usize) < MAX_CLASSES);
+            let ok = class_ok && parse_u32(t.get(3)).is_some();
+            return reply(out, noreply, if ok { b"OK" } else { b"ERROR" });
+        }
+        b"item_size" => Some(number("ext_item_size")),
+        b"item_age" => Some(number("ext_item_age")),
+        b"low_ttl" => Some(number("ext_low_ttl")),
+        b"recache_rate" => Some(number("ext_recache_rate")),
+        b"compact_under" => Some(number("ext_compact_under")),
+        b"drop_under" => Some(number("ext_drop_under")),
+        b"max_frag" => Some(("ext_max_frag", parse_strtod(value).map(c_fixed2), "0.00")),
+        // read into a local there: a bad number leaves the setting
+        b"drop_unread" => parse_u32(value).map(|v| {
+            let shown = if v == 0 { "no" } else { "yes" };
+            ("ext_drop_unread", Some(shown.to_string()), "")
+        }),
+        _ => None,
+    };
+    match setting {
+        Some((name, Some(v), _)) => {
+            s.info.change_setting(name, v);
+            reply(out, noreply, b"OK")
+        }
+        Some((name, None, zero)) => {
+            s.info.change_setting(name, zero.to_string());
+            reply(out, noreply, b"ERROR")
+        }
+        None => reply(out, noreply, b"ERROR"),
+    }
 }
 
 /// `lru tune|mode|temp_ttl …` (3 tokens at least, checked by the caller), as memcached's

@@ -277,6 +277,20 @@ impl ServerInfo {
         *self.settings.lock().unwrap() = settings;
     }
 
+    /// Changes the value `stats settings` shows for `name`, if the server listed it (the
+    /// `extstore` command's settings).
+    pub(crate) fn change_setting(&self, name: &str, value: String) {
+        if let Some(entry) = self
+            .settings
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .find(|(k, _)| k == name)
+        {
+            entry.1 = value;
+        }
+    }
+
     /// The listening sockets `stats conns` lists first: (id, address such as
     /// `tcp:127.0.0.1:11211`).
     pub fn set_listeners(&self, listeners: Vec<(u64, String)>) {

@@ -142,7 +142,7 @@ pub(crate) fn settings_into<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
 }
 
 /// C's `printf("%.2f")`: NaN as `nan` or `-nan` (Rust writes `NaN`).
-fn c_fixed2(v: f64) -> String {
+pub(crate) fn c_fixed2(v: f64) -> String {
     match (v.is_nan(), v.is_sign_negative()) {
         (true, true) => "-nan".to_string(),
         (true, false) => "nan".to_string(),

@@ -223,6 +223,10 @@ fn run<S: Storage>(
             crate::admin::lru(s, t, out);
             Step::Done(line_end)
         }
+        b"extstore" => {
+            crate::admin::extstore(s, t, out);
+            Step::Done(line_end)
+        }
         b"cache_memlimit" => {
             want!(3, 4);
             crate::admin::cache_memlimit(s, t, out);
