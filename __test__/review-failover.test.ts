@@ -87,8 +87,20 @@ test('a delayed flush_all pending when a replica full-syncs flushes its items th
   await caughtUp(replica, chained)
   assert.is(await sameItems(primary, replica, 'before the deadline'), 20)
   await sameItems(primary, chained, 'chained, before the deadline')
-  await sleep(3_200)
-  assert.is((await dump(primary.port)).size, 0, 'the primary flushed at the deadline')
+  // and a key set before the deadline that the replicas apply only after it (the replica
+  // stops reading; the command came before replication was in use, so the stream never
+  // carried it: the primary must still mark the deadline)
+  process.kill(replica.child.pid!, 'SIGSTOP')
+  try {
+    await c.call('set during 0 0 1\r\nd\r\n', ONE_LINE)
+    await sleep(3_200)
+    await c.call('set after 0 0 1\r\na\r\n', ONE_LINE)
+  } finally {
+    process.kill(replica.child.pid!, 'SIGCONT')
+  }
+  await holds(replica.port, 'after')
+  await holds(chained.port, 'after')
+  assert.equal([...(await dump(primary.port)).keys()], ['after'], 'the primary flushed at the deadline')
   await sameItems(primary, replica, 'after the deadline')
   await sameItems(primary, chained, 'chained, after the deadline')
 })

@@ -99,6 +99,11 @@ impl NativeReplication {
             store.config().clock.clone(),
         ));
         store.set_journal(log.clone());
+        // a delayed flush_all sent before replication was in use is this history's too:
+        // its deadline gets marked in the stream like one sent later
+        if let Some(at) = store.pending_flush_deadline() {
+            log.note_flush(at);
+        }
         Ok(NativeReplication {
             store,
             log,

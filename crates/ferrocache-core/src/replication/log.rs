@@ -250,8 +250,9 @@ impl ReplLog {
         }
     }
 
-    /// On a replica: a flush record of a full sync's snapshot section (not part of the
-    /// stream): a delayed flush pending upstream, which this node marks if promoted.
+    /// A delayed flush pending that the stream did not carry: on a replica, the flush record
+    /// of a full sync's snapshot section (marked if this node is promoted); on a primary,
+    /// one sent before this log existed. `0`: none.
     pub fn note_flush(&self, at: u32) {
         self.st.lock().flush_deadline = (at != 0).then_some(at);
     }
