@@ -123,7 +123,9 @@ fn gat_and_mg_t_are_served_without_changing_the_ttl() {
     let mut out = Vec::new();
     s.feed(b"gat 0 k\r\ngats 5000 k\r\nmg k T0 v\r\n", &mut out);
     assert!(
-        String::from_utf8(out).unwrap().starts_with("VALUE k 3 2\r\nhi\r\nEND\r\nVALUE k 3 2 "),
+        String::from_utf8(out)
+            .unwrap()
+            .starts_with("VALUE k 3 2\r\nhi\r\nEND\r\nVALUE k 3 2 "),
         "served"
     );
     assert_eq!(ttl_of("k"), "HD t100\r\n");
