@@ -296,4 +296,54 @@ test('after a restart under pipelined requests, the order holds again', async ()
   }
 })
 
+/** A server that hangs up on every connection as soon as a request arrives. */
+async function hangingUp(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((s) => {
+    sockets.add(s)
+    s.on('error', () => {})
+    s.on('close', () => sockets.delete(s))
+    s.on('data', () => s.destroy())
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+/** What a request came to: 'ok', or its error's code. */
+const outcome = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => 'ok',
+    (e: Error & { code: string }) => e.code,
+  )
+
+test('flushes in a row to a server that hangs up: every request fails, none twice, and close() returns', async () => {
+  // The second flush, held behind the first, fails at once when the first does (the server
+  // is failing): it lifted its own fence from inside the loop sending the held requests,
+  // which started over, re-sent the first ones, and the flush again, until the stack overflowed.
+  const fake = await hangingUp()
+  try {
+    for (const protocol of PROTOCOLS) {
+      for (const removeAfter of [1, 100]) {
+        const c = new Client({ servers: [`127.0.0.1:${fake.port}`], encoding: 'utf8', poolSize: 2, protocol, removeAfter, timeout: 2_000 })
+        try {
+          const made = [c.set('x', '1'), c.flush(), c.get('x'), c.flush(), c.getMany(['x', 'y']), c.flush(), c.get('y')]
+          const codes = await within(Promise.all(made.map(outcome)), 5_000, `${protocol} removeAfter ${removeAfter}`)
+          assert.ok(codes.every((o) => o.startsWith('FERROCACHE_')), `${protocol} removeAfter ${removeAfter}: ${codes.join(', ')}`)
+        } finally {
+          await within(c.close(), 5_000, 'close()')
+        }
+      }
+    }
+  } finally {
+    await fake.close()
+  }
+})
+
 test.run()

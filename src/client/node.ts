@@ -59,6 +59,8 @@ export class ServerNode {
    * requests made meanwhile wait in `#held`, in order. */
   #fenced = false
   #held: Array<() => void> = []
+  /** `#lift` is sending the held requests. */
+  #liftRunning = false
   /** `close()` waiting for the fence to lift. */
   readonly #unfenced: Array<() => void> = []
   #failures = 0
@@ -318,11 +320,20 @@ export class ServerNode {
   /** Sends the requests held by a fence, in order, until one of them fences again. */
   #lift(): void {
     this.#fenced = false
+    // A held flush that fails at once (the server failing or dead) lifts its own fence
+    // from inside the loop below: that loop goes on with the next one. Starting over here
+    // re-sent the requests already gone, and the flush again, without end.
+    if (this.#liftRunning) return
+    this.#liftRunning = true
     const held = this.#held
     let i = 0
-    while (i < held.length && !this.#fenced) held[i++]!()
-    // a new fence keeps the rest; requests made meanwhile were pushed behind them
-    this.#held = held.slice(i)
+    try {
+      while (i < held.length && !this.#fenced) held[i++]!()
+    } finally {
+      this.#liftRunning = false
+      // a new fence keeps the rest; requests made meanwhile were pushed behind them
+      this.#held = held.slice(i)
+    }
     if (!this.#fenced) for (const resolve of this.#unfenced.splice(0)) resolve()
   }
 
