@@ -181,4 +181,21 @@ test('-o lists memcached starts with: the same settings, and plain text without 
   }
 })
 
+test('stats settings ext_* lines: memcached 1.6.18 defaults, and the -o ext_* values its extstore command also sets', async () => {
+  const extLines = (m: Map<string, string>): string[] => [...m].filter(([k]) => k.startsWith('ext_')).map(([k, v]) => `${k} ${v}`)
+  const [mcDefault, fcDefault] = await Promise.all(servers.map((s) => settingsOf(s.port)))
+  assert.ok(extLines(mcDefault!).length >= 10, 'memcached lists its ext_* settings')
+  assert.equal(extLines(fcDefault!), extLines(mcDefault!), 'defaults')
+  const flags = ['-o', 'ext_item_size=100,ext_item_age=+7,ext_low_ttl=9,ext_recache_rate=3,ext_compact_under=4,ext_drop_under=5,ext_max_frag=0.5,ext_drop_unread']
+  let m: Running | undefined
+  let f: Running | undefined
+  try {
+    ;[m, f] = await startAll([() => startMemcached(flags), () => startFerrocached(flags)])
+    const [mine, theirs] = await Promise.all([settingsOf(f!.port), settingsOf(m!.port)])
+    assert.equal(extLines(mine), extLines(theirs), 'with -o ext_*')
+  } finally {
+    await Promise.all([m?.stop(), f?.stop()])
+  }
+})
+
 test.run()

@@ -19,6 +19,11 @@ export interface EngineTuning {
   lruCrawler?: boolean
   lruCrawlerSleep?: number
   lruCrawlerTocrawl?: number
+  /**
+   * memcached's extstore settings given as `-o ext_*` (`extstore <name> <value>` pairs):
+   * nothing to apply them to, but `stats settings` shows them as memcached does.
+   */
+  extstore?: [string, string][]
 }
 
 /** What the `-o` list decided. */
@@ -93,6 +98,22 @@ const EXTSTORE = new Set([
   'ext_low_ttl', 'ext_recache_rate', 'ext_compact_under', 'ext_drop_under', 'ext_max_frag', 'ext_max_sleep',
   'ext_drop_unread',
 ])
+
+/**
+ * The `-o ext_*` suboptions memcached's `extstore` command can also set, by that
+ * command's names (`stats settings` shows them; ext_wbuf_size and ext_max_sleep it cannot
+ * set, so they keep memcached's defaults there).
+ */
+const EXTSTORE_SHOWN: Readonly<Record<string, string>> = {
+  ext_item_size: 'item_size',
+  ext_item_age: 'item_age',
+  ext_low_ttl: 'low_ttl',
+  ext_recache_rate: 'recache_rate',
+  ext_compact_under: 'compact_under',
+  ext_drop_under: 'drop_under',
+  ext_max_frag: 'max_frag',
+  ext_drop_unread: 'drop_unread',
+}
 
 /** memcached's names that take `=value` (a missing value is its "Missing ... argument"). */
 const WITH_VALUE = new Set([
@@ -216,6 +237,11 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
     r.tlsFiles[file] ??= value
     return true
   }
+  const shown = EXTSTORE_SHOWN[key]
+  if (shown !== undefined) {
+    // memcached's `extstore` command sets the same fields at run time
+    ;(r.tuning.extstore ??= []).push([shown, key === 'ext_drop_unread' ? '1' : value.replace(/^\+/, '')])
+  }
   const why = IGNORED[key] ?? (EXTSTORE.has(key) ? 'ferrocache has no external storage (extstore): every item stays in memory' : undefined)
   if (why === undefined) return false
   r.notes.push(`-o ${key}: accepted and ignored; ${why}`)
@@ -266,5 +292,6 @@ export function tuningCommands(t: EngineTuning): string[] {
   // nothing more, and `lru_crawler enable` on a running one is memcached's "ERROR failed to
   // start lru crawler thread", which used to stop ferrocached at start
   if (t.lruCrawler === false) lines.push('lru_crawler disable')
+  for (const [name, value] of t.extstore ?? []) lines.push(`extstore ${name} ${value}`)
   return lines
 }

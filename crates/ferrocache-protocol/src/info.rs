@@ -168,6 +168,9 @@ pub struct ServerInfo {
     /// With users, every new session must log in (text token or SASL PLAIN).
     users: RwLock<Option<Arc<Users>>>,
     settings: Mutex<Vec<(String, String)>>,
+    /// Values the `extstore` command changed, kept for a table set after them (the
+    /// server's start-up commands run before its port, and so its table, is known).
+    setting_changes: Mutex<Vec<(String, String)>>,
     /// Lines the server appends to the general `stats` (persistence's `rdb_*`).
     extra_stats: Mutex<Vec<(String, String)>>,
     listeners: Mutex<Vec<(u64, String)>>,
@@ -210,6 +213,7 @@ impl ServerInfo {
             inflight_refused: AtomicU64::new(0),
             users: RwLock::new(None),
             settings: Mutex::new(Vec::new()),
+            setting_changes: Mutex::new(Vec::new()),
             extra_stats: Mutex::new(Vec::new()),
             listeners: Mutex::new(Vec::new()),
             conns: Mutex::new(BTreeMap::new()),
@@ -273,13 +277,24 @@ impl ServerInfo {
     }
 
     /// Replaces the `stats settings` list (name, value), printed in this order.
-    pub fn set_settings(&self, settings: Vec<(String, String)>) {
+    pub fn set_settings(&self, mut settings: Vec<(String, String)>) {
+        for (name, value) in self.setting_changes.lock().unwrap().iter() {
+            if let Some(entry) = settings.iter_mut().find(|(k, _)| k == name) {
+                entry.1.clone_from(value);
+            }
+        }
         *self.settings.lock().unwrap() = settings;
     }
 
-    /// Changes the value `stats settings` shows for `name`, if the server listed it (the
-    /// `extstore` command's settings).
+    /// Changes the value `stats settings` shows for `name`, if the server lists it (the
+    /// `extstore` command's settings), now and in any table set later.
     pub(crate) fn change_setting(&self, name: &str, value: String) {
+        let mut changes = self.setting_changes.lock().unwrap();
+        match changes.iter_mut().find(|(k, _)| k == name) {
+            Some(entry) => entry.1.clone_from(&value),
+            None => changes.push((name.to_string(), value.clone())),
+        }
+        drop(changes);
         if let Some(entry) = self
             .settings
             .lock()
