@@ -346,4 +346,45 @@ test('flushes in a row to a server that hangs up: every request fails, none twic
   }
 })
 
+test("a connection that takes a failed one's place in the pool does not hold the keys that failed with it", async () => {
+  // The first connection is cut as its requests arrive; the others relay to ferrocached and
+  // count the gets (`mg `) they carry.
+  const gets: number[] = []
+  const sockets = new Set<net.Socket>()
+  const relay = net.createServer((down) => {
+    const at = gets.push(0) - 1
+    sockets.add(down)
+    down.on('error', () => {})
+    if (at === 0) return void down.once('data', () => down.destroy())
+    const up = net.connect(servers[0]!.port, '127.0.0.1')
+    sockets.add(up)
+    up.on('error', () => {})
+    down.on('data', (b: Buffer) => {
+      gets[at]! += b.toString('latin1').split('mg ').length - 1
+      up.write(b)
+    })
+    up.pipe(down)
+    for (const s of [up, down]) s.on('close', () => (up.destroy(), down.destroy()))
+  })
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve))
+  const c = new Client({ servers: [`127.0.0.1:${(relay.address() as net.AddressInfo).port}`], encoding: 'utf8', poolSize: 2, retry: 0, removeAfter: 1000 })
+  try {
+    const keys = Array.from({ length: 1000 }, (_, i) => `slot:${i}`)
+    const outcomes = await within(Promise.all(keys.map((k) => outcome(c.set(k, 'v')))), 10_000, 'sets')
+    const failed = keys.filter((_, i) => outcomes[i] !== 'ok')
+    assert.ok(failed.length >= 100 && gets.length === 2, `${failed.length} sets failed with the first connection, ${gets.length} connections`)
+    await c.get('warm')
+    await Promise.all([c.get('warm:1'), c.get('warm:2')])
+    assert.is(gets.length, 3, 'a new connection took the failed one\'s place')
+    const before = [...gets]
+    await within(Promise.all(failed.map((k) => c.get(k))), 10_000, 'gets')
+    const spread = gets.map((n, i) => n - before[i]!)
+    assert.ok(spread[1]! >= failed.length / 5 && spread[2]! >= failed.length / 5, `gets of the failed keys per connection: ${spread.join(', ')} (the least busy takes each)`)
+  } finally {
+    await c.close()
+    for (const s of sockets) s.destroy()
+    await new Promise((resolve) => relay.close(resolve))
+  }
+})
+
 test.run()

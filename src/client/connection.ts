@@ -160,6 +160,14 @@ export class Connection {
     return this.#queuedCount
   }
 
+  /** Numbers this connection's requests on from `n` (the `queued` of the connection whose
+   * place in the pool it takes): the numbers its predecessor gave out stay answered. Only
+   * before any request of it was noted by number. */
+  numberFrom(n: number): void {
+    this.#queuedCount += n
+    this.#settledCount += n
+  }
+
   /** Whether the request numbered `n` (`queued` just after it went in, its low 24 bits)
    * has been answered, or failed: requests are answered in order. */
   settled(n: number): boolean {

@@ -256,6 +256,11 @@ export class ServerNode {
   #join(conn: Connection): void {
     const free = this.#byIndex.findIndex((c) => c === undefined || c.closed)
     conn.poolIndex = free === -1 ? 0 : free
+    // `#latest` still names the closed one's requests by this index: numbered from 0, the
+    // new one would count them in flight, holding those keys to it (every key that failed
+    // with the old one, until the new one had answered as many) and keeping them at sweeps
+    const before = this.#byIndex[conn.poolIndex]
+    if (before !== undefined) conn.numberFrom(before.queued)
     this.#byIndex[conn.poolIndex] = conn
     this.#conns.push(conn)
   }
