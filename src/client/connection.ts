@@ -52,6 +52,8 @@ export interface ConnectionOptions {
    * accepted). A TCP connection alone proves nothing: the kernel accepts for a hung or
    * stopped server too. */
   onAnswer(conn: Connection): void
+  /** Every request queued was answered: none is in flight. */
+  onIdle?(conn: Connection): void
 }
 
 /** The largest binary response body taken: memcached's largest item (`-I` 1 GiB) and
@@ -438,6 +440,7 @@ export class Connection {
         this.#setRef(false)
         if (this.#closing) this.#socket.destroy()
         if (this.#idle.length > 0) this.#becameIdle()
+        this.#options.onIdle?.(this)
       }
     }
     return true

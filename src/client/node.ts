@@ -252,6 +252,17 @@ export class ServerNode {
     this.#sweepAt = Math.max(SWEEP_MIN, inFlight.size * 2)
   }
 
+  /** A connection answered all its requests: once none is in flight on the pool, the
+   * record of keys in flight goes at once. Else, after a burst of many keys (a large
+   * `setMany`), it kept them all until twice as many were recorded: never, with fewer
+   * keys in use after it. */
+  #drained(): void {
+    if (this.#latest.size < SWEEP_MIN) return
+    for (const c of this.#conns) if (c.pending > 0) return
+    this.#latest = new Map()
+    this.#sweepAt = SWEEP_MIN
+  }
+
   /** Puts `conn` in the pool, at an index no open connection holds. */
   #join(conn: Connection): void {
     const free = this.#byIndex.findIndex((c) => c === undefined || c.closed)
@@ -358,6 +369,7 @@ export class ServerNode {
         this.#failures = 0
       },
       onFailure: (conn, err, failed, byPeer) => this.#lost(conn, err, failed, byPeer),
+      onIdle: () => this.#drained(),
     })
   }
 
@@ -403,6 +415,7 @@ export class ServerNode {
       binary: this.#settings.wire.binary,
       tls: this.#tls,
       onAnswer: () => {},
+      onIdle: () => this.#drained(),
       // Counts only once the probe succeeded and the connection joined the pool.
       onFailure: (c, err, failed, byPeer) => {
         if (this.#conns.includes(c)) this.#lost(c, err, failed, byPeer)
