@@ -177,6 +177,9 @@ pub(crate) struct Core {
     /// allocation that finds none at its own shard's asks the others before it evicts
     /// ([`Core::make_room`]); cleared when none has any at its tails.
     pub flush_pending: AtomicBool,
+    /// An immediate flush that unlinks every item ([`Shards::flush_all_at_once`]) ran: it
+    /// leaves no flush mark, so a snapshot load running meanwhile learns of it here.
+    flushed_at_once: AtomicBool,
     cmd_flush: AtomicU64,
     /// Evictions and sets per class at the last automove look.
     pub mover_window: Mutex<Vec<(u64, u64)>>,
@@ -263,6 +266,7 @@ impl Shards {
             flush_rel: AtomicU32::new(0),
             flush_cas: AtomicU64::new(0),
             flush_pending: AtomicBool::new(false),
+            flushed_at_once: AtomicBool::new(false),
             cmd_flush: AtomicU64::new(0),
             mover_window: Mutex::new(vec![(0, 0); classes.len()]),
             crawl_cursor: Mutex::new((0, 0)),
@@ -734,6 +738,7 @@ impl Core {
                 self.flush_cas.store(boundary, Ordering::Relaxed);
             }
             None if at_once => {
+                self.flushed_at_once.store(true, Ordering::Relaxed);
                 self.flush_rel.store(0, Ordering::Relaxed);
                 self.flush_cas.store(0, Ordering::Relaxed);
                 self.purge(&mut guards, |_| true);
@@ -1620,6 +1625,13 @@ impl Shards {
     pub(crate) fn flush_in_effect(&self) -> Option<u32> {
         let ctx = self.core.ctx();
         (ctx.flush_rel != 0 && ctx.rel >= ctx.flush_rel).then_some(ctx.flush_rel)
+    }
+
+    /// Whether an immediate flush that unlinks every item ran (a replica's full sync, an
+    /// immediate flush in a replication stream or a replayed log): it leaves no mark for
+    /// [`Shards::flush_in_effect`].
+    pub(crate) fn flushed_at_once(&self) -> bool {
+        self.core.flushed_at_once.load(Ordering::Relaxed)
     }
 
     /// Raises the CAS counter to at least `v` (a restored snapshot's high-water mark).

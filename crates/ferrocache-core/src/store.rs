@@ -362,6 +362,11 @@ impl Store {
         self.inner.flush_in_effect()
     }
 
+    /// Whether a flush that unlinks every item at once ([`Store::flush_all_at_once`]) ran.
+    pub(crate) fn flushed_at_once(&self) -> bool {
+        self.inner.flushed_at_once()
+    }
+
     /// The deadline (absolute unix second) of a delayed `flush_all` that has not taken
     /// effect yet: a full sync to a replica sends it, since its items do not carry it.
     pub fn pending_flush_deadline(&self) -> Option<u32> {

@@ -713,3 +713,19 @@ fn a_flush_all_in_effect_during_an_async_load_keeps_the_rest_out() {
     let u = store_at(&clock, 64 << 20);
     assert_eq!(snapshot::load(&u, &dir.0, false).unwrap().items, 2_000);
 }
+
+#[test]
+fn an_immediate_flush_applied_during_an_async_load_keeps_the_rest_out() {
+    // a replica started with --load-async: its full sync (or an immediate flush_all in the
+    // primary's stream, or a replayed one) applies flush_all_at_once, which leaves no flush
+    // mark; the loader must stop at it as at a client's flush_all, or it brings back
+    // records the primary does not have
+    let (s, clock) = filled(2_000);
+    let dir = TempDir::new("flush-at-once");
+    snapshot::save(&s, &dir.0, 2, None).unwrap();
+    let t = store_at(&clock, 64 << 20);
+    t.flush_all_at_once();
+    let lr = snapshot::load(&t, &dir.0, false).unwrap();
+    assert_eq!(lr.items, 0);
+    assert!(dump(&t).is_empty(), "nothing flushed comes back");
+}

@@ -98,10 +98,11 @@ fn apply(
     let now = store.now();
     // with --load-async clients may flush_all while the load runs (a load starts on a store
     // no flush has touched): every record not stored yet is older than that flush, so none
-    // of them may come back
+    // of them may come back. So is a replica's full sync or a streamed immediate flush,
+    // which unlink everything at once and leave no flush mark
     let mut flushed = false;
     let mut put = |r: &Record<'_>| {
-        flushed = flushed || store.flush_in_effect().is_some();
+        flushed = flushed || store.flush_in_effect().is_some() || store.flushed_at_once();
         if flushed {
             return;
         }
