@@ -377,7 +377,16 @@ impl Conn {
             && self.out.len() < REPLY_BUDGET
             && self.out.len() - self.sent < unsent_budget
         {
-            let end = (at + slice).min(data.len());
+            let mut end = (at + slice).min(data.len());
+            if end < data.len() && !session.is_binary() {
+                // a slice ends at a line's end: memcached sees the lines of its read whole,
+                // and a line cut here with over 2048 bytes of it fed would be closed as one
+                // with no newline (a 3000-byte `gat` across a slice end was)
+                end = data[end..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(data.len(), |i| end + i + 1);
+            }
             let before = self.out.len();
             self.control = session.feed(&data[at..end], &mut self.out);
             if self.out.len() - before < (end - at) * SMALL_RATIO {
