@@ -7,7 +7,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { setUp, tearDown } from './helpers/guard'
-import { RawConn } from './helpers/raw'
+import { askOnce as ask, type Answer } from './helpers/raw'
 import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
 
 let memcached: Running
@@ -20,21 +20,6 @@ setUp(test, async () => {
 tearDown(test, async () => {
   await Promise.all([memcached?.stop(), ferrocached?.stop()])
 })
-
-interface Answer {
-  reply: string
-  closed: boolean
-}
-
-/** Sends `request` in one write on a new connection; what came back once it went quiet. */
-async function ask(port: number, request: Buffer): Promise<Answer> {
-  const conn = await RawConn.open(port)
-  conn.send(request)
-  const reply = await conn.settle(150, 5_000, 1_000)
-  const closed = conn.closed
-  conn.close()
-  return { reply: reply.toString('latin1'), closed }
-}
 
 /** Asserts both servers answer `request` alike; returns memcached's answer. */
 async function same(request: Buffer): Promise<Answer> {

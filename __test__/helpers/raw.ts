@@ -111,3 +111,19 @@ export class RawConn {
     this.socket.destroy()
   }
 }
+
+/** What a server answered to one write, and whether it hung up. */
+export interface Answer {
+  reply: string
+  closed: boolean
+}
+
+/** Sends `request` in one write on a new connection to `port`; what came back once quiet. */
+export async function askOnce(port: number, request: Buffer): Promise<Answer> {
+  const conn = await RawConn.open(port)
+  conn.send(request)
+  const reply = await conn.settle(150, 5_000, 1_000)
+  const closed = conn.closed
+  conn.close()
+  return { reply: reply.toString('latin1'), closed }
+}
