@@ -6,8 +6,9 @@
 // after it expired on the primary; a replica whose primary stopped (SIGSTOP: the link
 // stays open, nothing arrives) kept reporting the last heartbeat's 1 ms as its lag; a
 // replica re-pointed at a sibling inside a full sync continued from the position the
-// unfinished sync gave and stayed short of most items for good. Real processes, stopped by
-// PID; every wait is bounded.
+// unfinished sync gave and stayed short of most items for good; a replica of a stopped
+// primary kept its link `up` until TCP gave up (no read timeout, now --repl-timeout).
+// Real processes, stopped by PID; every wait is bounded.
 import net from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -218,6 +219,31 @@ test('a replica re-pointed (replicaof) at a sibling inside its full sync gets a 
   await caughtUp(sibling, replica)
   assert.is(await sameItems(primary, replica, 'after the re-point'), 20_001)
   assert.is((await stats(replica.port)).get('slave_full_syncs'), '1')
+})
+
+test('with --repl-timeout 1 a replica drops the link to a stopped primary (link down), then reconnects and continues after it resumes', async () => {
+  const primary = await server()
+  const replica = await server(['--replica-of', `127.0.0.1:${primary.port}`, '--repl-timeout', '1'])
+  await caughtUp(primary, replica)
+  const link = async (): Promise<string | undefined> => (await stats(replica.port)).get('master_link_status')
+  process.kill(primary.child.pid!, 'SIGSTOP')
+  let status: string | undefined
+  try {
+    // the socket stays open (and a reconnect is accepted by the stopped process's kernel):
+    // only the timeout can take the link down
+    const deadline = Date.now() + 5_000
+    while ((status = await link()) === 'up' && Date.now() < deadline) await sleep(50)
+  } finally {
+    process.kill(primary.child.pid!, 'SIGCONT')
+  }
+  assert.is(status, 'down', 'link down within 5 s of a silent primary')
+  const c = await open(primary.port)
+  assert.is(await c.call('set back 0 0 1\r\nb\r\n', ONE_LINE), 'STORED\r\n')
+  await holds(replica.port, 'back')
+  await caughtUp(primary, replica)
+  const s = await stats(replica.port)
+  assert.is(s.get('slave_full_syncs'), '1', 'no second full sync')
+  assert.ok(Number(s.get('slave_partial_syncs')) >= 1, 'continued from the backlog')
 })
 
 test.run()

@@ -70,12 +70,14 @@ export interface CliSettings {
   notes?: string[]
 }
 
-/** `--replica-of`, `--replica-writable`, `--repl-backlog`, `--replica-auth`. */
+/** `--replica-of`, `--replica-writable`, `--repl-backlog`, `--repl-timeout`, `--replica-auth`. */
 export interface CliReplication {
   replicaOf?: { host: string; port: number }
   replicaWritable: boolean
   /** Bytes (`--repl-backlog 64mb`). */
   backlogSize?: number
+  /** ms (`--repl-timeout <seconds>`; 0: none). */
+  linkTimeout?: number
   auth?: { username: string; password: string }
   /** `--replica-tls` / `--replica-tls-ca|cert|key <file>`: TLS on the link (file paths). */
   tls?: { ca?: string; cert?: string; key?: string }
@@ -148,6 +150,7 @@ const OPTIONS = {
   'replica-of': { type: 'string' },
   'replica-writable': { type: 'boolean' },
   'repl-backlog': { type: 'string' },
+  'repl-timeout': { type: 'string' },
   'replica-auth': { type: 'string' },
   'replica-tls': { type: 'boolean' },
   'no-replication-commands': { type: 'boolean' },
@@ -214,6 +217,7 @@ export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
   FERROCACHE_REPLICA_OF: 'replica-of',
   FERROCACHE_REPLICA_WRITABLE: 'replica-writable',
   FERROCACHE_REPL_BACKLOG: 'repl-backlog',
+  FERROCACHE_REPL_TIMEOUT: 'repl-timeout',
   FERROCACHE_REPLICA_AUTH: 'replica-auth',
   FERROCACHE_REPLICA_TLS: 'replica-tls',
   FERROCACHE_NO_REPLICATION_COMMANDS: 'no-replication-commands',
@@ -416,11 +420,12 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
 }
 
 const REPLICATION_FLAGS = [
-  'replica-of', 'replica-writable', 'repl-backlog', 'replica-auth', 'replica-tls', 'replica-tls-ca', 'replica-tls-cert', 'replica-tls-key',
+  'replica-of', 'replica-writable', 'repl-backlog', 'repl-timeout', 'replica-auth', 'replica-tls', 'replica-tls-ca', 'replica-tls-cert', 'replica-tls-key',
 ] as const
 
 /**
- * --replica-of host:port, --replica-writable, --repl-backlog <size>, --replica-auth user:pass,
+ * --replica-of host:port, --replica-writable, --repl-backlog <size>, --repl-timeout <seconds>
+ * (0: none), --replica-auth user:pass,
  * --replica-tls and --replica-tls-ca|cert|key <file> (any of the files turns TLS on).
  */
 function applyReplication(s: CliSettings, v: Values, name: (option: string, flag: string) => string): void {
@@ -437,6 +442,9 @@ function applyReplication(s: CliSettings, v: Values, name: (option: string, flag
   if (v['repl-backlog'] !== undefined) {
     r.backlogSize = parseSize(name('repl-backlog', '--repl-backlog'), v['repl-backlog'].replace(/b$/i, ''), 1)
     if (r.backlogSize < 1024) throw new UsageError('--repl-backlog must be at least 1k')
+  }
+  if (v['repl-timeout'] !== undefined) {
+    r.linkTimeout = integer(name('repl-timeout', '--repl-timeout'), v['repl-timeout'], 0, 2_147_483) * 1000
   }
   const auth = v['replica-auth']
   if (auth !== undefined) {

@@ -1,5 +1,5 @@
 // Replication settings of a server (createServer's `replication`, ferrocached's
-// --replica-of, --replica-writable, --repl-backlog, --replica-auth).
+// --replica-of, --replica-writable, --repl-backlog, --replica-auth, --repl-timeout).
 import { parseSize } from '../size'
 
 /** Replication settings of a server (`createServer({ replication })`); see docs/replication.md. */
@@ -10,6 +10,12 @@ export interface ReplicationOptions {
   replicaWritable?: boolean
   /** Bytes of recent stream kept for replicas that reconnect (default 64 MiB; `'64mb'` too). */
   backlogSize?: number | string
+  /**
+   * A replica drops its link and reconnects when nothing (record, heartbeat, full-sync data,
+   * handshake reply) has arrived from the primary for this long, ms (Redis's `repl-timeout`;
+   * default 10 000: a primary writes a heartbeat every 100 ms). 0: never.
+   */
+  linkTimeout?: number
   /**
    * TLS on the link, for a primary started with a certificate (`--tls-cert`): `true` verifies
    * it against the system's CAs; an object adds a CA, and a client certificate for a primary
@@ -49,12 +55,16 @@ export interface ResolvedReplicationOptions {
   replicaOf: ReplicaTarget | undefined
   replicaWritable: boolean
   backlogSize: number
+  /** ms; 0: no read timeout on the link. */
+  linkTimeout: number
   auth: { username: string; password: string } | undefined
   /** TLS on the link (`undefined`: plain TCP). */
   tls: ReplicaTlsOptions | undefined
 }
 
 export const DEFAULT_BACKLOG_SIZE = 64 << 20
+/** A replica's read timeout on its link (ms): 100 heartbeats missed (docs/replication.md). */
+export const DEFAULT_LINK_TIMEOUT_MS = 10_000
 
 /** `host:port` (IPv6 in brackets: `[::1]:11211`) → a target; a bad one is a TypeError. */
 export function parseTarget(text: string): ReplicaTarget {
@@ -74,6 +84,10 @@ export function resolveReplicationOptions(o: ReplicationOptions | undefined): Re
   if (backlogSize > 2 ** 40) {
     throw new RangeError(`replication.backlogSize must be 1 byte to 1 TiB, got ${String(r.backlogSize)}`)
   }
+  const linkTimeout = r.linkTimeout ?? DEFAULT_LINK_TIMEOUT_MS
+  if (typeof linkTimeout !== 'number' || !Number.isInteger(linkTimeout) || linkTimeout < 0 || linkTimeout > 2 ** 31 - 1) {
+    throw new RangeError(`replication.linkTimeout must be an integer number of ms, 0 (off) to 2^31-1, got ${String(r.linkTimeout)}`)
+  }
   if (r.auth !== undefined && (typeof r.auth.username !== 'string' || typeof r.auth.password !== 'string')) {
     throw new TypeError('replication.auth needs username and password strings')
   }
@@ -84,5 +98,5 @@ export function resolveReplicationOptions(o: ReplicationOptions | undefined): Re
     throw new TypeError('replication.tls needs cert and key together')
   }
   const tls = r.tls === true ? {} : r.tls === false ? undefined : r.tls
-  return { replicaOf, replicaWritable: r.replicaWritable ?? false, backlogSize, auth: r.auth, tls }
+  return { replicaOf, replicaWritable: r.replicaWritable ?? false, backlogSize, linkTimeout, auth: r.auth, tls }
 }

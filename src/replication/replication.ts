@@ -112,7 +112,7 @@ export class Replication {
     // our replicas follow whatever we follow: they reconnect and resync through us
     this.dropLinks()
     this.log.info({ primary: `${target.host}:${target.port}` }, 'following a primary')
-    this.upstream = new Upstream(target, repl, fresh, this.options.auth, this.options.tls, this.log, {
+    this.upstream = new Upstream(target, repl, fresh, this.options.auth, this.options.tls, this.options.linkTimeout, this.log, {
       onSyncStart: (full) => {
         // during a full sync the store is partial: a replica of ours that synced from it now
         // would get a snapshot of the part loaded so far, and the rest never (those records

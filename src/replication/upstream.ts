@@ -1,5 +1,6 @@
 // A replica's link to its primary: connect, log in if asked, PSYNC from our position,
-// then apply what arrives (one native call per read). Reconnects with backoff.
+// then apply what arrives (one native call per read). Reconnects with backoff, and when the
+// primary falls silent for the link timeout (Redis's repl-timeout).
 import net from 'node:net'
 import tls from 'node:tls'
 import type { NativeReplication } from '../../native/index'
@@ -16,6 +17,8 @@ const ACK_INTERVAL_MS = HEARTBEAT_INTERVAL_MS
 const ACK_MIN_GAP_MS = 10
 /** A handshake line longer than this is not from a ferrocached. */
 const MAX_LINE = 1024
+/** The link-timeout check runs at most this far apart (ms). */
+const WATCH_MAX_MS = 1_000
 
 export type UpstreamState = 'connecting' | 'handshake' | 'sync' | 'online' | 'stopped'
 
@@ -38,6 +41,12 @@ export class Upstream {
   private beatAtMs = -1
   /** Date.now() of the last byte received. */
   lastIo = 0
+  /** Date.now() of the last sign of the primary on this connection (its start, connected, a byte). */
+  private heardAt = 0
+  /** Checks the link timeout (undefined: no timeout). */
+  private readonly watchTimer: NodeJS.Timeout | undefined
+  /** Date.now() of the last check. */
+  private watchedAt = 0
   private socket: net.Socket | undefined
   private timer: NodeJS.Timeout | undefined
   private backoff = BACKOFF_MIN_MS
@@ -56,12 +65,36 @@ export class Upstream {
     private readonly auth: { username: string; password: string } | undefined,
     /** TLS on the link (a primary with a certificate); undefined: plain TCP. */
     private readonly tlsOptions: ReplicaTlsOptions | undefined,
+    /** Drop the link after this long without a byte from the primary (ms; 0: never). */
+    private readonly linkTimeoutMs: number,
     private readonly log: Logger,
     private readonly events: UpstreamEvents,
   ) {
     this.ackTimer = setInterval(() => this.ack(), ACK_INTERVAL_MS)
     this.ackTimer.unref()
+    if (linkTimeoutMs > 0) {
+      const every = Math.max(10, Math.min(WATCH_MAX_MS, Math.floor(linkTimeoutMs / 4)))
+      this.watchedAt = Date.now()
+      this.watchTimer = setInterval(() => this.watch(every), every)
+      this.watchTimer.unref()
+    }
     this.connect()
+  }
+
+  /**
+   * The link timeout: a connection (connecting, handshake, full sync or stream) that has had
+   * nothing from the primary for `linkTimeoutMs` is closed; 'close' reconnects with backoff.
+   * A check that runs late (this event loop was blocked) is skipped: bytes that arrived
+   * meanwhile are read after timers, so they would not have counted yet.
+   */
+  private watch(every: number): void {
+    const now = Date.now()
+    const late = now - this.watchedAt > 2 * every
+    this.watchedAt = now
+    const socket = this.socket
+    if (late || socket === undefined || this.state === 'stopped' || now - this.heardAt < this.linkTimeoutMs) return
+    this.log.warn({ primary: this.where(), state: this.state, silentMs: now - this.heardAt }, 'primary silent for the link timeout, reconnecting')
+    socket.destroy()
   }
 
   /**
@@ -106,6 +139,7 @@ export class Upstream {
     if (this.state === 'stopped') return
     this.state = 'connecting'
     this.line = ''
+    this.heardAt = Date.now()
     const { host, port } = this.target
     const socket = this.tlsOptions === undefined ? net.connect({ host, port }) : tls.connect({ host, port, ...this.tlsOptions })
     this.socket = socket
@@ -113,6 +147,7 @@ export class Upstream {
     // over TLS nothing may be sent before the primary's certificate is verified
     socket.on(this.tlsOptions === undefined ? 'connect' : 'secureConnect', () => {
       this.state = 'handshake'
+      this.heardAt = Date.now()
       this.loginSent = false
       this.sendPsync(socket)
     })
@@ -158,6 +193,7 @@ export class Upstream {
   private onData(socket: net.Socket, chunk: Buffer): void {
     if (this.socket !== socket) return
     this.lastIo = Date.now()
+    this.heardAt = this.lastIo
     if (this.state === 'handshake') {
       let rest: Buffer | undefined = chunk
       while (rest !== undefined && this.state === 'handshake') rest = this.handshake(socket, rest)
@@ -227,6 +263,7 @@ export class Upstream {
     this.state = 'stopped'
     clearTimeout(this.timer)
     clearInterval(this.ackTimer)
+    clearInterval(this.watchTimer)
     clearTimeout(this.ackSoon)
     this.socket?.destroy()
     this.socket = undefined
