@@ -210,7 +210,12 @@ test('ferrocached parses --replica-of, --replica-writable, --repl-backlog and --
   const env = parseCommandLine([], { FERROCACHE_REPLICA_OF: '[::1]:7', FERROCACHE_REPLICA_WRITABLE: '1' })
   assert.equal(env.kind === 'run' && env.settings.replication, { replicaWritable: true, replicaOf: { host: '::1', port: 7 } })
   assert.is(parseCommandLine([]).kind === 'run' && (parseCommandLine([]) as { settings: { replication?: unknown } }).settings.replication, undefined)
-  for (const bad of [['--replica-of', 'nohost'], ['--replica-of', 'h:0'], ['--repl-backlog', '10'], ['--replica-auth', 'nopass']]) {
+  const timeout = parseCommandLine(['--replica-of', 'h:1', '--repl-timeout', '3'])
+  assert.is(timeout.kind === 'run' && timeout.settings.replication?.linkTimeout, 3000)
+  const timeoutEnv = parseCommandLine(['--replica-of', 'h:1'], { FERROCACHE_REPL_TIMEOUT: '0' })
+  assert.is(timeoutEnv.kind === 'run' && timeoutEnv.settings.replication?.linkTimeout, 0)
+  const badTimeouts = [['--repl-timeout', 'abc'], ['--repl-timeout', '1.5'], ['--repl-timeout=-1'], ['--repl-timeout', '']]
+  for (const bad of [['--replica-of', 'nohost'], ['--replica-of', 'h:0'], ['--repl-backlog', '10'], ['--replica-auth', 'nopass'], ...badTimeouts]) {
     assert.throws(() => parseCommandLine(bad), (e: unknown) => e instanceof UsageError, bad.join(' '))
   }
 })
