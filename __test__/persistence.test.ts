@@ -53,7 +53,10 @@ test('items come back with values, flags, CAS and their remaining TTL', async ()
 
   const b = new Cache({ dataDir: dir, save: '' })
   const loaded = await b.loaded
-  assert.is(loaded?.items, 5002)
+  // `short` ends on the whole second 2-3 s after its set: a load that starts past that
+  // second (a set late in its second, a slow snapshot or reopen) counts it expired instead
+  assert.is(loaded!.items + loaded!.expired, 5002)
+  assert.ok(loaded!.items >= 5001, `loaded ${loaded!.items}`)
   for (let i = 0; i < 5000; i += 499) {
     const e = b.getsSync(`k${i}`, { encoding: 'utf8' })!
     assert.is(e.value, `value ${i}`)
