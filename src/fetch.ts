@@ -2,6 +2,7 @@
 // `Client`: `fetch(key, loader)` returns the cached value, or on a miss calls `loader` once
 // for every concurrent caller of the same key, stores its result and hands it to all of
 // them. A failing loader (or store) rejects every waiter and leaves nothing in the cache.
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { parseWrite } from './options'
 import type { CacheLike, Decoded, Encodable, Encoding, FetchLoader, WriteOptions } from './types'
 
@@ -17,6 +18,11 @@ function asRead(value: unknown, encoding: Encoding): unknown {
   if (encoding === 'utf8') return typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8')
   return Buffer.isBuffer(bytes) ? bytes : typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes)
 }
+
+/** The loads whose loader the running code is part of (it and what it awaits): a fetch
+ * that would join one of them waits for itself, a deadlock that would also hold every
+ * later fetch of the key, so it is refused instead. */
+const insideLoads = new AsyncLocalStorage<ReadonlySet<Promise<unknown>>>()
 
 /** The in-flight loads of one cache, by encoding and key. */
 export class Fetcher<E extends Encoding> {
@@ -43,10 +49,17 @@ export class Fetcher<E extends Encoding> {
     // Keys never contain spaces, so the space cannot make two different pairs collide.
     const slot = `${encoding} ${key}`
     const running = this.#inflight.get(slot)
-    if (running !== undefined) return running as Promise<Decoded<F>>
+    if (running !== undefined) {
+      if (insideLoads.getStore()?.has(running)) {
+        return Promise.reject(new Error(`fetch: the loader for "${key}" called fetch for "${key}" (it would wait for itself)`))
+      }
+      return running as Promise<Decoded<F>>
+    }
     // The whole read-then-load is shared, not only the load: a caller arriving while the
     // first one's `get` is on its way joins it instead of issuing a get of its own.
-    const run = this.#load(key, loader, options, encoding).finally(() => this.#inflight.delete(slot))
+    const run: Promise<Decoded<F>> = this.#load(key, loader, options, encoding, () => run).finally(() =>
+      this.#inflight.delete(slot),
+    )
     this.#inflight.set(slot, run)
     return run
   }
@@ -56,10 +69,13 @@ export class Fetcher<E extends Encoding> {
     loader: FetchLoader<Encodable<F>>,
     options: WriteOptions<F> | undefined,
     encoding: Encoding,
+    self: () => Promise<unknown>,
   ): Promise<Decoded<F>> {
     const hit = await this.#cache.get<F>(key, { encoding: encoding as F })
     if (hit !== undefined) return hit
-    const value = await loader(key)
+    // `self()` is set by now: the loader runs after the `get` above was awaited.
+    const loads = new Set(insideLoads.getStore()).add(self())
+    const value = await insideLoads.run(loads, () => loader(key))
     if (value === undefined) throw new TypeError(`fetch: the loader for "${key}" returned undefined (nothing to store)`)
     await this.#cache.set<F>(key, value, options)
     return asRead(value, encoding) as Decoded<F>

@@ -3,8 +3,10 @@
 /** memcached's boundary: an exptime up to 30 days is relative, anything larger absolute. */
 export const MAX_RELATIVE_EXPTIME = 60 * 60 * 24 * 30
 
-/** The largest exptime the engine can hold (unix seconds in 32 bits). */
-const MAX_EXPTIME = 0xffff_ffff
+/** The latest exptime memcached keeps (2038-01-19): its text and meta commands read the
+ * exptime as a signed 32-bit number, and a larger one (or one past 2^31 - 1 on ferrocached,
+ * which matches it) stores an item that is expired at once. Later ends are capped here. */
+export const MAX_EXPTIME = 0x7fff_ffff
 
 function checkMs(name: string, ms: unknown): number {
   if (typeof ms !== 'number') throw new TypeError(`${name} must be a number of milliseconds, got ${typeof ms}`)
@@ -20,7 +22,8 @@ export type NowMs = () => number
  * memcached exptime for a ttl in ms: 0 (or Infinity) never expires; otherwise whole
  * seconds rounded up, so an item never lives shorter than asked by more than the clock's
  * one-second granularity. Beyond 30 days memcached reads the number as a unix time, so
- * long ttls are sent as an absolute time, counted from `now`.
+ * long ttls are sent as an absolute time, counted from `now`, and one ending after
+ * 2038-01-19 03:14:07 UTC ends then (`MAX_EXPTIME`).
  */
 export function ttlToExptime(ttl: unknown, name = 'ttl', now: NowMs = Date.now): number {
   if (ttl === undefined) return 0

@@ -22,7 +22,8 @@ export interface ReadOptions<E extends Encoding = Encoding> {
 /** Options of a write. */
 export interface WriteOptions<E extends Encoding = Encoding> {
   /** Time to live in milliseconds; 0 or omitted = never expires. memcached counts whole
-   * seconds, so the ttl is rounded up to the next second. */
+   * seconds, so the ttl is rounded up to the next second; past 30 days it is sent as a unix
+   * time, at the latest 2038-01-19 03:14:07 UTC (memcached's signed 32-bit exptime). */
   ttl?: number
   /** 32-bit unsigned client flags stored with the item (default 0). */
   flags?: number
@@ -220,7 +221,9 @@ export interface CacheLike<E extends Encoding = 'buffer'> {
   /** Read-through: the value, or on a miss the loader's result, stored with `options`
    * (ttl, flags, encoding) and returned as `get` would return it. Concurrent misses of one
    * key share a single loader call; if it throws, every waiter rejects and nothing is
-   * stored. A loader resolving `undefined` is an error (there is nothing to store). */
+   * stored. A loader resolving `undefined` is an error (there is nothing to store); one that
+   * fetches its own key (directly or through other loaders) is refused, as it would wait
+   * for itself. There is no timeout: a loader that never settles holds the key's fetches. */
   fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: WriteOptions<F>): Promise<Decoded<F>>
   /** Stores the value unconditionally. Resolves `true`. */
   set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean>

@@ -55,10 +55,50 @@ function digest(s: string): string {
  * The item ttl for a Keyv ttl: memcached's clock counts whole unix seconds, so an item
  * given `ceil(ttl / 1000)` seconds can end up to a second early (at the next tick). Keyv
  * must never find its value gone before the expiry it recorded, so the item gets one
- * more second; Keyv's own check hides the value on time.
+ * more second; Keyv's own check hides the value on time (and `has` checks it too).
+ * NaN, Infinity and 0 store no expiry, as Keyv records none that ever passes; a negative
+ * ttl (already past for Keyv) ends the item within two seconds instead of never.
  */
 function storeTtl(ttl: number | undefined): number {
-  return ttl === undefined || ttl <= 0 || ttl === Infinity ? 0 : ttl + 1000
+  return ttl === undefined || ttl === 0 || !Number.isFinite(ttl) ? 0 : Math.max(ttl, 0) + 1000
+}
+
+/**
+ * Whether a stored value is one Keyv would still return: present and, when it is Keyv's
+ * `{ value, expires }` record (JSON text from Keyv's default serializer, or the object when
+ * Keyv has no serializer), not past `expires`. The item itself outlives that by up to two
+ * seconds (see `storeTtl`). A text another serializer wrote counts as present.
+ */
+function live(stored: unknown): boolean {
+  if (stored === undefined) return false
+  let record: unknown = stored
+  if (typeof stored === 'string') {
+    if (!stored.includes('"expires":')) return true // no ttl (or not JSON): nothing to parse
+    try {
+      record = JSON.parse(stored)
+    } catch {
+      return true
+    }
+  }
+  const expires = typeof record === 'object' && record !== null ? (record as { expires?: unknown }).expires : undefined
+  return typeof expires !== 'number' || Date.now() <= expires
+}
+
+/** Marks an item holding a string as it is: JSON text never starts with '~'. Keyv hands
+ * the adapter strings (its serializer's output); storing them as JSON escaped every quote
+ * again (about a fifth more bytes, and a stringify and parse per call). Other values (Keyv
+ * without a serializer) are stored as JSON. */
+const TEXT = '~'
+
+/** What to store for `value`, and how. */
+function encode(value: unknown): { stored: unknown; encoding: 'utf8' | 'json' } {
+  return typeof value === 'string' ? { stored: TEXT + value, encoding: 'utf8' } : { stored: value, encoding: 'json' }
+}
+
+/** The value an item holds (`undefined` for a miss). */
+function decode(text: string | undefined): unknown {
+  if (text === undefined) return undefined
+  return text.startsWith(TEXT) ? text.slice(TEXT.length) : JSON.parse(text)
 }
 
 /** A generation nobody used before: the clock in microseconds. */
@@ -133,15 +173,15 @@ export class KeyvFerrocache extends EventEmitter {
   /** The value stored under `key` in this namespace, or `undefined`. */
   async get<Value>(key: string): Promise<Value | undefined> {
     const gen = await this.#generation()
-    return (await this.cache.get(this.#itemKey(gen, key), { encoding: 'json' })) as Value | undefined
+    return decode(await this.cache.get(this.#itemKey(gen, key), { encoding: 'utf8' })) as Value | undefined
   }
 
   /** The values of `keys`, in order (`undefined` for a miss). */
   async getMany<Value>(keys: string[]): Promise<Array<Value | undefined>> {
     const gen = await this.#generation()
     const itemKeys = keys.map((k) => this.#itemKey(gen, k))
-    const hits = await this.cache.getMany(itemKeys, { encoding: 'json' })
-    return itemKeys.map((k) => hits.get(k) as Value | undefined)
+    const hits = await this.cache.getMany(itemKeys, { encoding: 'utf8' })
+    return itemKeys.map((k) => decode(hits.get(k)) as Value | undefined)
   }
 
   /**
@@ -151,14 +191,18 @@ export class KeyvFerrocache extends EventEmitter {
    */
   async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
     const gen = await this.#generation()
-    return this.cache.set(this.#itemKey(gen, key), value, { encoding: 'json', ttl: storeTtl(ttl) })
+    const { stored, encoding } = encode(value)
+    return this.cache.set(this.#itemKey(gen, key), stored, { encoding, ttl: storeTtl(ttl) })
   }
 
   /** Stores each entry with its own ttl; one result per entry. */
   async setMany(entries: KeyvEntry[]): Promise<boolean[]> {
     const gen = await this.#generation()
     return Promise.all(
-      entries.map((e) => this.cache.set(this.#itemKey(gen, e.key), e.value, { encoding: 'json', ttl: storeTtl(e.ttl) })),
+      entries.map((e) => {
+        const { stored, encoding } = encode(e.value)
+        return this.cache.set(this.#itemKey(gen, e.key), stored, { encoding, ttl: storeTtl(e.ttl) })
+      }),
     )
   }
 
@@ -176,16 +220,19 @@ export class KeyvFerrocache extends EventEmitter {
     return deleted === itemKeys.size
   }
 
-  /** Whether `key` is stored (not counted as a read). */
+  /** Whether `key` is stored and not past the expiry Keyv recorded (a read: Keyv calls this
+   * instead of its own check, and the item outlives that expiry by up to two seconds). */
   async has(key: string): Promise<boolean> {
     const gen = await this.#generation()
-    return this.cache.has(this.#itemKey(gen, key))
+    return live(decode(await this.cache.get(this.#itemKey(gen, key), { encoding: 'utf8' })))
   }
 
   /** `has` for each key, in order. */
   async hasMany(keys: string[]): Promise<boolean[]> {
     const gen = await this.#generation()
-    return Promise.all(keys.map((k) => this.cache.has(this.#itemKey(gen, k))))
+    const itemKeys = keys.map((k) => this.#itemKey(gen, k))
+    const hits = await this.cache.getMany(itemKeys, { encoding: 'utf8' })
+    return itemKeys.map((k) => live(decode(hits.get(k))))
   }
 
   /** Removes this namespace's items (and only those) by moving it to a new generation. */

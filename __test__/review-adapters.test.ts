@@ -1,0 +1,179 @@
+// Adversarial review of the embedded-API conveniences as a Node developer uses them: the
+// Keyv adapter (ferrocache/keyv) through keyv from npm, fetch, and ttls on the shared
+// Cache/Client interface. Each test here failed before its fix.
+import { suite } from 'uvu'
+import * as assert from 'uvu/assert'
+import Keyv from 'keyv'
+import { Cache, Client } from '../src'
+import { KeyvFerrocache } from '../src/adapters/keyv'
+import { setUp, tearDown } from './helpers/guard'
+import { sleep, startFerrocached, within, type Running } from './helpers/servers'
+
+const YEAR = 365 * 24 * 3600 * 1000
+
+// ---- against ferrocached (bin/, needs `npm run build`) ----
+
+const remote = suite<{ server?: Running; client?: Client<'utf8'> }>('Client and Keyv over ferrocached')
+
+setUp(remote, async (ctx) => {
+  ctx.server = await startFerrocached()
+  ctx.client = new Client({ servers: [`127.0.0.1:${ctx.server.port}`], encoding: 'utf8' })
+})
+
+tearDown(remote, async (ctx) => {
+  await ctx.client?.close()
+  await ctx.server?.stop()
+})
+
+remote('a ttl ending after 2038 keeps the item (it was stored already expired)', async ({ client }) => {
+  // memcached and ferrocached read an exptime past 2^31 - 1 as expired at once; the Client
+  // sent up to 2^32 - 1, so set answered true and the item was gone.
+  const c = client as Client<'utf8'>
+  for (const ttl of [20 * YEAR, 1e15, Number.MAX_SAFE_INTEGER]) {
+    assert.is(await c.set('far', 'v', { ttl }), true)
+    assert.is(await c.get('far'), 'v', `set with ttl ${ttl}`)
+    assert.is(await c.touch('far', ttl), true)
+    assert.is(await c.get('far'), 'v', `touch with ttl ${ttl}`)
+  }
+  const keyv = new Keyv({ store: new KeyvFerrocache(c), namespace: 'far' })
+  assert.is(await keyv.set('k', { n: 1 }, 50 * YEAR), true)
+  assert.equal(await keyv.get('k'), { n: 1 })
+})
+
+remote('Keyv over Client: has() is false once Keyv considers the value expired', async ({ client }) => {
+  const keyv = new Keyv({ store: new KeyvFerrocache(client as Client<'utf8'>), namespace: 'h' })
+  await keyv.set('short', 'v', 50)
+  await keyv.set('long', 'v')
+  await sleep(120)
+  assert.is(await keyv.has('short'), false)
+  assert.equal(await keyv.has(['short', 'long', 'missing']), [false, true, false])
+})
+
+remote.run()
+
+// ---- the Keyv adapter on the embedded Cache ----
+
+const kv = suite('Keyv adapter: expiry as Keyv records it')
+
+kv('has()/hasMany() follow the expiry Keyv recorded, as with a Map store', async () => {
+  // The item lives up to two seconds past Keyv's expiry (memcached's whole-second clock
+  // plus one second), and Keyv returns a store's has() as it is: has() said true while
+  // get() said undefined.
+  const cache = new Cache()
+  try {
+    for (const store of [new KeyvFerrocache(cache), new Map()]) {
+      const keyv = new Keyv({ store })
+      await keyv.set('short', 'v', 40)
+      await keyv.set('long', { a: 'expires' }, 60_000)
+      await keyv.set('forever', 'x')
+      await sleep(100)
+      const name = store instanceof Map ? 'Map' : 'ferrocache'
+      assert.is(await keyv.has('short'), false, name)
+      assert.equal(await keyv.has(['short', 'long', 'forever', 'missing']), [false, true, true, false], name)
+      // Keyv without a serializer hands the adapter its record object itself
+      const plain = new Keyv({ store: new KeyvFerrocache({ cache, namespace: 'plain' }), serialize: undefined, deserialize: undefined })
+      await plain.set('short', 'v', 40)
+      await sleep(60)
+      assert.is(await plain.has('short'), false, `${name}: no serializer`)
+      await keyv.clear()
+    }
+  } finally {
+    cache.close()
+  }
+})
+
+kv('a NaN ttl stores the value (Keyv records no expiry), a negative one lets the item go', async () => {
+  // NaN failed the set with a RangeError (Keyv: set() false and an 'error'); a Map store
+  // keeps the value, Keyv never finding NaN past. A negative ttl stored the item forever.
+  const cache = new Cache()
+  try {
+    const adapter = new KeyvFerrocache(cache)
+    const keyv = new Keyv({ store: adapter })
+    const errors: unknown[] = []
+    keyv.on('error', (e: unknown) => errors.push(e))
+    assert.is(await keyv.set('nan', 'v', Number.NaN), true)
+    assert.is(await keyv.get('nan'), 'v')
+    assert.is(await adapter.set('past', '"v"', -5), true)
+    assert.equal(errors, [])
+    const deadline = Date.now() + 2_500 // ttl rounds to one second; the clock ticks within one more
+    while ((await adapter.has('past')) && Date.now() < deadline) await sleep(50)
+    assert.is(await adapter.has('past'), false, 'the item with a past ttl is gone within 2.5 s')
+  } finally {
+    cache.close()
+  }
+})
+
+kv('a Keyv value that fits maxItemSize is stored (its text was JSON-escaped again)', async () => {
+  // Keyv serializes to text; the adapter stored that as JSON, escaping each quote and
+  // backslash again: a 0.9 MB quote-heavy value became 1.5 MB and failed the 1 MB limit.
+  const cache = new Cache()
+  try {
+    const keyv = new Keyv({ store: new KeyvFerrocache(cache) })
+    const errors: unknown[] = []
+    keyv.on('error', (e: unknown) => errors.push(e))
+    const html = '<a href="x">'.repeat(70_000) // 840 KB, 940 KB once Keyv escaped its quotes
+    assert.is(await keyv.set('page', html), true)
+    assert.is(await keyv.get('page'), html)
+    assert.equal(errors, [])
+    // values the adapter stored as JSON before still read back ('keyv' in base64url: a2V5dg)
+    const gen = await cache.get('keyv~na2V5dg.gen', { encoding: 'utf8' })
+    assert.type(gen, 'string')
+    const record = JSON.stringify({ value: 'old', expires: null })
+    await cache.set(`keyv~na2V5dg.${gen}.kkeyv:legacy`, JSON.stringify(record))
+    assert.is(await keyv.get('legacy'), 'old')
+    // and strings that start like the new format's mark or are empty round-trip
+    const raw = new KeyvFerrocache(cache)
+    for (const v of ['', '~', '~~x', '"q"', '{"value":1}']) {
+      await raw.set('s', v)
+      assert.is(await raw.get('s'), v)
+    }
+    await raw.set('o', { value: 1, expires: null }) // Keyv without a serializer passes objects
+    assert.equal(await raw.get('o'), { value: 1, expires: null })
+  } finally {
+    cache.close()
+  }
+})
+
+kv.run()
+
+// ---- fetch ----
+
+const f = suite('fetch: a loader that fetches its own key')
+
+f('is refused instead of waiting for itself (which also hung every later fetch of the key)', async () => {
+  const cache = new Cache({ encoding: 'utf8' })
+  try {
+    const self = within(cache.fetch('a', () => cache.fetch('a', () => 'inner')), 2_000, 'a re-entrant fetch')
+    await self.then(
+      () => assert.unreachable('a fetch waiting for itself resolved'),
+      (e: Error) => assert.match(e.message, /called fetch for "a"/),
+    )
+    // a cycle through another key is the same wait
+    const cycle = within(cache.fetch('x', () => cache.fetch('y', () => cache.fetch('x', () => 'z'))), 2_000, 'a fetch cycle')
+    await cycle.then(
+      () => assert.unreachable('a fetch cycle resolved'),
+      (e: Error) => assert.match(e.message, /called fetch for "x"/),
+    )
+    // the keys are free again, and nesting other keys (or another cache's) still works
+    assert.is(await within(cache.fetch('a', () => 'loaded'), 2_000, 'a later fetch'), 'loaded')
+    const other = new Cache({ encoding: 'utf8' })
+    try {
+      const v = await within(
+        cache.fetch('p', async () => `${await cache.fetch('q', () => 'q')}+${await other.fetch('p', () => 'other p')}`),
+        2_000,
+        'nested fetches',
+      )
+      assert.is(v, 'q+other p')
+    } finally {
+      other.close()
+    }
+    // callers that join a load from outside it still share it
+    let calls = 0
+    const slow = () => new Promise<string>((r) => setTimeout(() => r(String(++calls)), 20))
+    assert.equal(await Promise.all([cache.fetch('s', slow), cache.fetch('s', slow)]), ['1', '1'])
+  } finally {
+    cache.close()
+  }
+})
+
+f.run()
