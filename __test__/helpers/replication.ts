@@ -5,7 +5,11 @@ import { fail } from './guard'
 import { TextConn } from './nutcracker'
 import { freePort } from './servers'
 
-/** Forwards a port to a target; `cut()` drops every connection, `down` refuses new ones. */
+/**
+ * Forwards a port to a target; `cut()` drops every connection, `stall()` stops forwarding on
+ * them (both ways; they stay open, as over a network that drops packets), `down` refuses
+ * new ones.
+ */
 export class CutProxy {
   down = false
   private readonly pairs = new Set<[net.Socket, net.Socket]>()
@@ -51,6 +55,15 @@ export class CutProxy {
       b.destroy()
     }
     this.pairs.clear()
+  }
+
+  stall(): void {
+    for (const [a, b] of this.pairs) {
+      a.unpipe(b)
+      b.unpipe(a)
+      a.pause()
+      b.pause()
+    }
   }
 
   get connections(): number {

@@ -11,9 +11,12 @@ export interface ReplicationOptions {
   /** Bytes of recent stream kept for replicas that reconnect (default 64 MiB; `'64mb'` too). */
   backlogSize?: number | string
   /**
-   * A replica drops its link and reconnects when nothing (record, heartbeat, full-sync data,
-   * handshake reply) has arrived from the primary for this long, ms (Redis's `repl-timeout`;
-   * default 10 000: a primary writes a heartbeat every 100 ms). 0: never.
+   * The link timeout, ms (Redis's `repl-timeout`; default 10 000; 0: never), on both sides:
+   * a replica drops its link and reconnects when nothing (record, heartbeat, full-sync data,
+   * handshake reply) has arrived from the primary for this long (a primary writes a
+   * heartbeat every 100 ms), and a primary drops the link of a replica that has sent
+   * nothing for this long (a replica acks every 100 ms, and sends keepalives during a full
+   * sync).
    */
   linkTimeout?: number
   /**
@@ -55,7 +58,7 @@ export interface ResolvedReplicationOptions {
   replicaOf: ReplicaTarget | undefined
   replicaWritable: boolean
   backlogSize: number
-  /** ms; 0: no read timeout on the link. */
+  /** ms; 0: no read timeout on links (to the primary or from replicas). */
   linkTimeout: number
   auth: { username: string; password: string } | undefined
   /** TLS on the link (`undefined`: plain TCP). */

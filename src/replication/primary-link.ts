@@ -1,6 +1,7 @@
 // The primary's side of one replica: answers its PSYNC with a full sync (snapshot frames,
 // then the stream) or a continuation, then keeps writing the stream from the backlog, and
-// reads the replica's acknowledgements (`REPLCONF ACK <offset>` lines).
+// reads the replica's acknowledgements (`REPLCONF ACK <offset>` lines) and keepalives,
+// which tell it the replica is alive (the manager drops a link silent for the link timeout).
 import type { Socket } from 'node:net'
 import type { NativeCache, NativeFullSync, NativeReplication } from '../../native/index'
 import { native } from '../native'
@@ -25,6 +26,8 @@ export interface SyncCounters {
   full: number
   partialOk: number
   partialErr: number
+  /** Links dropped because the replica's next byte left the backlog (it reads too slowly). */
+  overruns: number
 }
 
 export class ReplicaLink {
@@ -32,11 +35,14 @@ export class ReplicaLink {
   /** Stream offset of the next byte to write to this replica. */
   private offset = 0
   private fullSync: NativeFullSync | undefined
+  private counters: SyncCounters | undefined
   private waitingDrain = false
   /** Stream offset the replica last said it applied (`REPLCONF ACK`); -1: none yet (an older replica never sends one). */
   ackedOffset = -1
   /** Date.now() of that acknowledgement (0: none). */
   ackedAt = 0
+  /** Date.now() of the last byte from the replica (or of the link's start). */
+  heardAt = Date.now()
   /** The start of an acknowledgement line not complete yet. */
   private ackLine = ''
   readonly addr: string
@@ -64,10 +70,11 @@ export class ReplicaLink {
 
   /**
    * Bytes from the replica: `REPLCONF ACK <offset>\r\n` lines (Redis's words), the stream
-   * offset it has applied. Other lines are ignored (a later replica may say more), so a
-   * replica that sends nothing, or something new, never breaks the link.
+   * offset it has applied, and during a full sync empty lines (keepalives). Other lines are
+   * ignored (a later replica may say more); any byte says the replica is alive.
    */
   private onReplicaBytes(bytes: Buffer): void {
+    this.heardAt = Date.now()
     let text = this.ackLine + bytes.toString('latin1')
     for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n')) {
       const words = text.slice(0, nl).trim().split(' ')
@@ -87,6 +94,7 @@ export class ReplicaLink {
 
   /** Answers `PSYNC replid offset`; counts the outcome in `counters`. */
   start(replid: string, offset: number, counters: SyncCounters): void {
+    this.counters = counters
     const answer = this.repl.psync(replid, offset)
     if (!answer.full) {
       counters.partialOk++
@@ -129,12 +137,7 @@ export class ReplicaLink {
     if (this.state !== 'online' || this.waitingDrain) return
     for (;;) {
       const bytes = this.repl.read(this.offset, CHUNK)
-      if (bytes === null) {
-        // the replica fell behind further than the backlog reaches: it must resync
-        this.log.warn({ replica: this.addr, offset: this.offset }, 'replica fell out of the backlog, dropping its link')
-        this.socket.destroy()
-        return
-      }
+      if (bytes === null) return this.overrun()
       if (bytes.length === 0) return
       this.offset += bytes.length
       if (!this.socket.write(bytes) && this.socket.writableLength > HIGH_WATER) {
@@ -161,6 +164,29 @@ export class ReplicaLink {
 
   close(): void {
     this.socket.destroy()
+  }
+
+  /**
+   * The replica fell behind further than the backlog reaches (its next byte is gone): it
+   * must resync, so the link is dropped. This bounds what a slow reader costs the primary
+   * (Redis's client-output-buffer-limit for replicas): the shared backlog, plus the bytes
+   * queued here (about two chunks).
+   */
+  overrun(): void {
+    if (this.dropped) return
+    if (this.counters !== undefined) this.counters.overruns++
+    this.log.warn({ replica: this.addr, state: this.state, offset: this.offset }, 'replica fell out of the backlog, dropping its link')
+    this.socket.destroy()
+  }
+
+  /** Closed, or closing ('close' comes later). */
+  get dropped(): boolean {
+    return this.state === 'closed' || this.socket.destroyed
+  }
+
+  /** Bytes queued for this replica in this process (not yet taken by the kernel). */
+  get queuedBytes(): number {
+    return this.socket.writableLength
   }
 
   private closed(): void {

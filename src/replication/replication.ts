@@ -14,15 +14,22 @@ const PUMP_INTERVAL_MS = 2
 const HEARTBEAT_INTERVAL_MS = 100
 /** How often the `stats` lines are refreshed while replication is in use (ms). */
 const STATS_INTERVAL_MS = 100
+/** The link-timeout check of replica links runs at most this far apart (ms). */
+const WATCH_MAX_MS = 1_000
 
 export class Replication {
   private repl: NativeReplication | undefined
   private readonly links = new Set<ReplicaLink>()
   private upstream: Upstream | undefined
-  private readonly counters: SyncCounters = { full: 0, partialOk: 0, partialErr: 0 }
+  private readonly counters: SyncCounters = { full: 0, partialOk: 0, partialErr: 0, overruns: 0 }
   private pumpTimer: NodeJS.Timeout | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
   private statsTimer: NodeJS.Timeout | undefined
+  private watchTimer: NodeJS.Timeout | undefined
+  /** Date.now() of the last link-timeout check. */
+  private watchedAt = 0
+  /** Replica links dropped because the replica was silent for the link timeout. */
+  private timeouts = 0
   /** This node has applied a full data set from its primary (or is a primary). */
   private synced = true
   private closed = false
@@ -163,13 +170,50 @@ export class Replication {
     this.heartbeatTimer = setInterval(() => {
       if (this.upstream === undefined) this.repl?.heartbeat()
     }, HEARTBEAT_INTERVAL_MS)
+    const timeout = this.options.linkTimeout
+    const every = timeout > 0 ? Math.max(10, Math.min(WATCH_MAX_MS, Math.floor(timeout / 4))) : WATCH_MAX_MS
+    this.watchedAt = Date.now()
+    this.watchTimer = setInterval(() => this.watchLinks(timeout, every), every)
   }
 
   private stopTimers(): void {
     clearInterval(this.pumpTimer)
     clearInterval(this.heartbeatTimer)
+    clearInterval(this.watchTimer)
     this.pumpTimer = undefined
     this.heartbeatTimer = undefined
+    this.watchTimer = undefined
+  }
+
+  /**
+   * Drops replica links that cannot go on. One whose next byte left the backlog must resync
+   * (a link waiting for 'drain' would only find out once its replica reads again). And the
+   * link timeout, primary side (Redis's repl-timeout; 0: none): a replica acks every 100 ms
+   * once online and sends a keepalive line as often during a full sync, so one silent for
+   * the timeout is stopped or cut off (SIGSTOP, a network that drops packets); its link is
+   * dropped, and with it the link's queued bytes and its place in `connected_slaves`. A slow
+   * replica in a full sync still sends keepalives and is not cut. A check that runs late
+   * (this event loop was blocked) is skipped: acks that arrived meanwhile are read after
+   * timers, so they would not have counted yet.
+   */
+  private watchLinks(timeout: number, every: number): void {
+    const info = this.repl?.info()
+    if (info?.backlogActive) {
+      for (const l of this.links) if (!l.dropped && l.sentOffset < info.backlogFirst) l.overrun()
+    }
+    const now = Date.now()
+    const late = now - this.watchedAt > 2 * every
+    this.watchedAt = now
+    if (late || timeout === 0) return
+    for (const l of this.links) {
+      if (l.dropped || now - l.heardAt < timeout) continue
+      this.timeouts++
+      this.log.warn(
+        { replica: l.addr, state: l.state, silentMs: now - l.heardAt, queuedBytes: l.queuedBytes },
+        'replica silent for the link timeout, dropping its link',
+      )
+      l.close()
+    }
   }
 
   /** The replication lines of `stats` (Redis's names where it has one; docs/replication.md). */
@@ -210,6 +254,8 @@ export class Replication {
       ['repl_sync_full', String(this.counters.full)],
       ['repl_sync_partial_ok', String(this.counters.partialOk)],
       ['repl_sync_partial_err', String(this.counters.partialErr)],
+      ['repl_replica_timeouts', String(this.timeouts)],
+      ['repl_replica_overruns', String(this.counters.overruns)],
     )
     const u = this.upstream
     if (u !== undefined) {

@@ -99,15 +99,17 @@ export class Upstream {
 
   /**
    * Tells the primary the stream offset applied: `REPLCONF ACK <offset>\r\n` (Redis's
-   * words), once the link is online. Skipped while earlier bytes are still queued: an ack
-   * is only the latest position, and a primary that does not read them (an older build)
-   * must not make them pile up here.
+   * words), once the link is online; during a full sync, where no offset is applied yet, an
+   * empty line (as a loading Redis replica sends "\n"). Either tells the primary this
+   * replica is alive (its link timeout). Skipped while earlier bytes are still queued: each
+   * is only the latest news, and a primary that does not read them must not make them pile
+   * up here.
    */
   private ack(): void {
     const socket = this.socket
-    if (this.state !== 'online' || socket === undefined || socket.writableLength > 0) return
+    if ((this.state !== 'online' && this.state !== 'sync') || socket === undefined || socket.writableLength > 0) return
     this.lastAckAt = Date.now()
-    socket.write(`REPLCONF ACK ${this.repl.offset()}\r\n`)
+    socket.write(this.state === 'online' ? `REPLCONF ACK ${this.repl.offset()}\r\n` : '\r\n')
   }
 
   /** An ack after applied bytes, at most one per ACK_MIN_GAP_MS. */
