@@ -7,7 +7,7 @@ import Keyv from 'keyv'
 import { Cache, Client } from '../src'
 import { KeyvFerrocache } from '../src/adapters/keyv'
 import { setUp, tearDown } from './helpers/guard'
-import { sleep, startFerrocached, within, type Running } from './helpers/servers'
+import { freePort, sleep, startFerrocached, within, type Running } from './helpers/servers'
 
 const YEAR = 365 * 24 * 3600 * 1000
 
@@ -51,9 +51,9 @@ remote('Keyv over Client: has() is false once Keyv considers the value expired',
 
 remote.run()
 
-// ---- the Keyv adapter on the embedded Cache ----
+// ---- the Keyv adapter ----
 
-const kv = suite('Keyv adapter: expiry as Keyv records it')
+const kv = suite('Keyv adapter')
 
 kv('has()/hasMany() follow the expiry Keyv recorded, as with a Map store', async () => {
   // The item lives up to two seconds past Keyv's expiry (memcached's whole-second clock
@@ -131,6 +131,24 @@ kv('a Keyv value that fits maxItemSize is stored (its text was JSON-escaped agai
     assert.equal(await raw.get('o'), { value: 1, expires: null })
   } finally {
     cache.close()
+  }
+})
+
+kv("a failed get reaches Keyv's 'error' listeners (Keyv 5 drops it silently otherwise)", async () => {
+  // Nothing listens on the port: every request fails. Keyv emits 'error' for a failed set,
+  // delete or clear, but turns a failed get into undefined with no event at all.
+  const client = new Client({ servers: [`127.0.0.1:${await freePort()}`], timeout: 500, connectTimeout: 500 })
+  try {
+    const keyv = new Keyv({ store: new KeyvFerrocache(client) })
+    const errors: unknown[] = []
+    keyv.on('error', (e: unknown) => errors.push(e))
+    assert.is(await within(keyv.get('k'), 3_000, 'a get on a dead server'), undefined)
+    assert.is(errors.length, 1)
+    assert.instance(errors[0], Error)
+    assert.is(await within(keyv.set('k', 1), 3_000, 'a set on a dead server'), false)
+    assert.is(errors.length, 2, 'a failed set is reported once (by Keyv)')
+  } finally {
+    await client.close()
   }
 })
 

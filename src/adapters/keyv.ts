@@ -170,10 +170,17 @@ export class KeyvFerrocache extends EventEmitter {
     return `${head}h${digest(key)}`
   }
 
-  /** The value stored under `key` in this namespace, or `undefined`. */
+  /** The value stored under `key` in this namespace, or `undefined`. A failure (a server
+   * down) is also emitted as `'error'`: Keyv 5 turns a failed `get` into `undefined`
+   * without an event of its own, as it does for no other operation. */
   async get<Value>(key: string): Promise<Value | undefined> {
-    const gen = await this.#generation()
-    return decode(await this.cache.get(this.#itemKey(gen, key), { encoding: 'utf8' })) as Value | undefined
+    try {
+      const gen = await this.#generation()
+      return decode(await this.cache.get(this.#itemKey(gen, key), { encoding: 'utf8' })) as Value | undefined
+    } catch (err) {
+      if (this.listenerCount('error') > 0) this.emit('error', err)
+      throw err
+    }
   }
 
   /** The values of `keys`, in order (`undefined` for a miss). */
