@@ -134,6 +134,26 @@ kv('a Keyv value that fits maxItemSize is stored (its text was JSON-escaped agai
   }
 })
 
+kv('keys and namespaces with a lone surrogate stay apart, as in a Map store', async () => {
+  // They were hashed as UTF-8, which turns a lone surrogate into U+FFFD: 'k\uD800',
+  // 'k\uDC00' and 'k\uFFFD' were one item (the core Cache refuses such keys; the adapter
+  // promises any key).
+  const cache = new Cache()
+  try {
+    const keyv = new Keyv({ store: new KeyvFerrocache(cache) })
+    const keys = ['k\uD800', 'k\uDC00', 'k\uFFFD', 'k\uD83D\uDE00', 'k\uDE00\uD83D']
+    for (const [i, k] of keys.entries()) await keyv.set(k, i)
+    assert.equal(await keyv.get(keys), [0, 1, 2, 3, 4])
+    const spaces = ['\uD800', '\uFFFD'].map((namespace) => new Keyv({ store: new KeyvFerrocache(cache), namespace, useKeyPrefix: false }))
+    await spaces[0].set('k', 'lone')
+    await spaces[1].set('k', 'replacement')
+    await spaces[1].clear()
+    assert.is(await spaces[0].get('k'), 'lone')
+  } finally {
+    cache.close()
+  }
+})
+
 kv("a failed get reaches Keyv's 'error' listeners (Keyv 5 drops it silently otherwise)", async () => {
   // Nothing listens on the port: every request fails. Keyv emits 'error' for a failed set,
   // delete or clear, but turns a failed get into undefined with no event at all.

@@ -47,8 +47,17 @@ export interface KeyvEntry {
 const MAX_KEY = 250
 const SAFE = /^[\x21-\x7e]*$/
 
+/** A lone surrogate (half of a UTF-16 pair): UTF-8 cannot hold one. */
+const LONE_SURROGATE = /\p{Surrogate}/u
+
+/** SHA-256 of `s` in base64url. UTF-8 turns each lone surrogate into U+FFFD, so 'k\uD800',
+ * 'k\uDC00' and 'k\uFFFD' would be one key: a string with one is hashed as its UTF-16
+ * code units instead, after a 0xff byte (which UTF-8 never holds) to keep the two apart. */
 function digest(s: string): string {
-  return createHash('sha256').update(s).digest('base64url')
+  const hash = createHash('sha256')
+  if (LONE_SURROGATE.test(s)) hash.update(Buffer.from([0xff])).update(Buffer.from(s, 'utf16le'))
+  else hash.update(s, 'utf8')
+  return hash.digest('base64url')
 }
 
 /**
@@ -148,7 +157,7 @@ export class KeyvFerrocache extends EventEmitter {
     const ns = this.namespace ?? ''
     // base64url has no '.', so the token cannot run into the generation that follows it.
     const b64 = Buffer.from(ns, 'utf8').toString('base64url')
-    return b64.length <= 64 ? `n${b64}` : `h${digest(ns)}`
+    return b64.length <= 64 && !LONE_SURROGATE.test(ns) ? `n${b64}` : `h${digest(ns)}`
   }
 
   /** The current generation of the namespace, creating the counter if needed. */
