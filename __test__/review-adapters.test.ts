@@ -176,9 +176,9 @@ kv.run()
 
 // ---- fetch ----
 
-const f = suite('fetch: a loader that fetches its own key')
+const f = suite('fetch')
 
-f('is refused instead of waiting for itself (which also hung every later fetch of the key)', async () => {
+f('a loader fetching its own key is refused instead of waiting for itself (which also hung every later fetch of the key)', async () => {
   const cache = new Cache({ encoding: 'utf8' })
   try {
     const self = within(cache.fetch('a', () => cache.fetch('a', () => 'inner')), 2_000, 'a re-entrant fetch')
@@ -209,6 +209,28 @@ f('is refused instead of waiting for itself (which also hung every later fetch o
     let calls = 0
     const slow = () => new Promise<string>((r) => setTimeout(() => r(String(++calls)), 20))
     assert.equal(await Promise.all([cache.fetch('s', slow), cache.fetch('s', slow)]), ['1', '1'])
+  } finally {
+    cache.close()
+  }
+})
+
+f('a value set while the loader runs is kept, not overwritten by the older load', async () => {
+  // fetch stored its load with `set`: a writer that updated the source and set the key
+  // during a slow load saw its value replaced by what the loader had read before. lru-cache
+  // discards a fetch when the key is set meanwhile.
+  const cache = new Cache({ encoding: 'utf8' })
+  try {
+    let release!: (v: string) => void
+    const held = new Promise<string>((r) => (release = r))
+    const loading = cache.fetch('user', () => held, { ttl: 60_000 })
+    await sleep(10)
+    await cache.set('user', 'written meanwhile')
+    release('loaded before the write')
+    assert.is(await within(loading, 2_000, 'the fetch'), 'loaded before the write')
+    assert.is(await cache.get('user'), 'written meanwhile')
+    // with nothing written meanwhile the load is stored, ttl included
+    assert.is(await cache.fetch('other', () => 'loaded', { ttl: 60_000 }), 'loaded')
+    assert.is(await cache.get('other'), 'loaded')
   } finally {
     cache.close()
   }

@@ -1,7 +1,8 @@
 // Read-through with stampede protection, shared by the embedded `Cache` and the remote
 // `Client`: `fetch(key, loader)` returns the cached value, or on a miss calls `loader` once
-// for every concurrent caller of the same key, stores its result and hands it to all of
-// them. A failing loader (or store) rejects every waiter and leaves nothing in the cache.
+// for every concurrent caller of the same key, stores its result (unless the key was set
+// meanwhile) and hands it to all of them. A failing loader (or store) rejects every waiter
+// and leaves nothing in the cache.
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { parseWrite } from './options'
 import type { CacheLike, Decoded, Encodable, Encoding, FetchLoader, WriteOptions } from './types'
@@ -77,7 +78,10 @@ export class Fetcher<E extends Encoding> {
     const loads = new Set(insideLoads.getStore()).add(self())
     const value = await insideLoads.run(loads, () => loader(key))
     if (value === undefined) throw new TypeError(`fetch: the loader for "${key}" returned undefined (nothing to store)`)
-    await this.#cache.set<F>(key, value, options)
+    // `add`, not `set`: a value stored while the loader ran (a writer's `set` after updating
+    // the source) is newer than what the loader read, and stays (as lru-cache discards a
+    // fetch when the key is set meanwhile). The callers still get the loader's value.
+    await this.#cache.add<F>(key, value, options)
     return asRead(value, encoding) as Decoded<F>
   }
 }

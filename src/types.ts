@@ -219,7 +219,8 @@ export interface CacheLike<E extends Encoding = 'buffer'> {
   /** Every hit among `keys` (misses are absent from the Map). */
   getMany<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Promise<Map<string, Decoded<F>>>
   /** Read-through: the value, or on a miss the loader's result, stored with `options`
-   * (ttl, flags, encoding) and returned as `get` would return it. Concurrent misses of one
+   * (ttl, flags, encoding; with `add`, so a value set while the loader ran stays) and
+   * returned as `get` would return it. Concurrent misses of one
    * key share a single loader call; if it throws, every waiter rejects and nothing is
    * stored. A loader resolving `undefined` is an error (there is nothing to store); one that
    * fetches its own key (directly or through other loaders) is refused, as it would wait
