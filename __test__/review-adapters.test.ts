@@ -1,6 +1,7 @@
 // Adversarial review of the embedded-API conveniences as a Node developer uses them: the
 // Keyv adapter (ferrocache/keyv) through keyv from npm, fetch, and ttls on the shared
 // Cache/Client interface. Each test here failed before its fix.
+import { runInNewContext } from 'node:vm'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import Keyv from 'keyv'
@@ -49,7 +50,38 @@ remote('Keyv over Client: has() is false once Keyv considers the value expired',
   assert.equal(await keyv.has(['short', 'long', 'missing']), [false, true, false])
 })
 
+remote("a Uint8Array of another realm (jest's vm context) is a value on the Client too", async ({ client }) => {
+  const c = client as Client<'utf8'>
+  const foreign = runInNewContext('new Uint8Array([104, 105])') as Uint8Array
+  assert.is(await c.set('realm', foreign), true)
+  assert.is(await c.append('realm', foreign), true)
+  assert.is(await c.get('realm'), 'hihi')
+})
+
 remote.run()
+
+// ---- values ----
+
+const values = suite('Cache values')
+
+values("a Uint8Array of another realm (jest's vm context) is bytes, not a TypeError", async () => {
+  // `instanceof Uint8Array` is false for a typed array made in another vm context, as in
+  // jest's test environment: set refused it with 'must be a ... Uint8Array, got Uint8Array'.
+  const cache = new Cache({ encoding: 'utf8' })
+  try {
+    const foreign = runInNewContext('new Uint8Array([104, 105])') as Uint8Array
+    assert.not.ok(foreign instanceof Uint8Array)
+    assert.is(cache.setSync('k', foreign), true)
+    assert.is(cache.appendSync('k', foreign), true)
+    cache.setManySync([['m', foreign]])
+    assert.is(await cache.fetch('f', () => foreign, { encoding: 'buffer' }).then((b) => b.toString()), 'hi')
+    assert.equal([cache.getSync('k'), cache.getSync('m'), cache.getSync('f')], ['hihi', 'hi', 'hi'])
+  } finally {
+    cache.close()
+  }
+})
+
+values.run()
 
 // ---- the Keyv adapter ----
 

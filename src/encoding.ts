@@ -1,6 +1,10 @@
 // Values in and out: bytes and text pass through untouched, `json` goes through JSON.
 
+import { types } from 'node:util'
+
 import type { Encoding, RawValue } from './types'
+
+const { isUint8Array } = types
 
 const ENCODINGS: ReadonlySet<string> = new Set(['buffer', 'utf8', 'json'])
 
@@ -11,9 +15,11 @@ export function checkEncoding(value: unknown, name = 'encoding'): Encoding {
   return value as Encoding
 }
 
-/** Bytes or text as given; anything else is a TypeError naming `name`. */
+/** Bytes or text as given; anything else is a TypeError naming `name`. A Uint8Array of
+ * another realm (a `vm` context, such as jest's test environment) fails `instanceof`, so
+ * that case asks V8 for the type instead. */
 export function checkRaw(value: unknown, name = 'value'): RawValue {
-  if (typeof value === 'string' || value instanceof Uint8Array) return value
+  if (typeof value === 'string' || value instanceof Uint8Array || isUint8Array(value)) return value
   throw new TypeError(`${name} must be a string, Buffer or Uint8Array, got ${describe(value)}`)
 }
 
