@@ -108,8 +108,12 @@ export declare class NativeServerInfo {
   constructor(version: string)
   /** Replaces the `stats settings` list: `[name, value]` pairs in the order printed. */
   setSettings(settings: Array<Array<string>>): void
-  /** The listening socket, listed first by `stats conns` (e.g. `tcp:127.0.0.1:11211`). */
-  setListener(addr: string): void
+  /**
+   * The listening sockets (TCP or Unix; e.g. `tcp:127.0.0.1:11211`), listed first by
+   * `stats conns` and counted as memcached counts them in `curr_connections`,
+   * `total_connections` and `connection_structures`.
+   */
+  setListeners(addrs: Array<string>): void
   /** `-c`, shown as `max_connections`. */
   setMaxConnections(n: number): void
   /** `-A`: whether the `shutdown` command is honoured. */

@@ -2,7 +2,8 @@
 // (as the `lru tune`, `lru mode`, `lru temp_ttl`, `slabs automove` and `lru_crawler`
 // commands do; `hashpower` and `no_hashexpand` size the cache when it is built); the others are accepted with one log line saying why they do nothing.
 // Names memcached does not know are an error (exit code 1, as memcached's "Illegal suboption").
-import { memcachedError } from './errors'
+import { atof, atoi, safeStrtoul } from './c-numbers'
+import { memcachedError, UsageError } from './errors'
 
 /** Engine settings `-o` can give; absent = the engine's default (memcached's). */
 export interface EngineTuning {
@@ -30,6 +31,11 @@ export interface EngineTuning {
 export interface ExtendedResult {
   /** `idle_timeout`, seconds. */
   idleTimeout?: number
+  /**
+   * `stats settings` lines as memcached shows them where ferrocache runs without the value
+   * (`ext_wbuf_size`, `ext_max_sleep`, an `idle_timeout` below 0 or past Node's timers).
+   */
+  shown?: [string, string][]
   tuning: EngineTuning
   /** `hashpower=N`: the hash table's first size (`cacheOptions.hashPower`). */
   hashPower?: number
@@ -102,7 +108,7 @@ const EXTSTORE = new Set([
 /**
  * The `-o ext_*` suboptions memcached's `extstore` command can also set, by that
  * command's names (`stats settings` shows them; ext_wbuf_size and ext_max_sleep it cannot
- * set, so they keep memcached's defaults there).
+ * set: they go to `stats settings` through `shown`).
  */
 const EXTSTORE_SHOWN: Readonly<Record<string, string>> = {
   ext_item_size: 'item_size',
@@ -125,10 +131,21 @@ const WITH_VALUE = new Set([
   'ssl_wbuf_size', 'ssl_min_version', ...[...EXTSTORE].filter((e) => e !== 'ext_drop_unread'),
 ])
 
-function whole(key: string, value: string, min: number, max: number, message: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw memcachedError(`-o ${key}: ${message}, got "${value}"`)
-  return Number(value)
+/** `n` (what memcached read from `value`) within min..max, else memcached's `message` (exit 1). */
+function inRange(key: string, value: string, n: number, min: number, max: number, message: string): number {
+  if (n < min || n > max) throw memcachedError(`-o ${key}: ${message}, got "${value}"`)
+  return n
 }
+
+/** memcached's factor checks (`<= 0` refused: NaN passes, as in C). */
+function factor(key: string, value: string, ok: (n: number) => boolean, message: string): number {
+  const n = atof(value)
+  if (!ok(n) && !Number.isNaN(n)) throw memcachedError(`-o ${key}: ${message}, got "${value}"`)
+  return n
+}
+
+/** Node's timers stop at 2^31 - 1 ms: the longest idle timeout, in seconds. */
+const IDLE_TIMEOUT_MAX = Math.floor((2 ** 31 - 1) / 1000)
 
 /** Whether C's `strtod` reads all of `value` in range (memcached's `safe_strtod`). */
 function strtodReads(value: string): boolean {
@@ -139,35 +156,39 @@ function strtodReads(value: string): boolean {
   return Number.isFinite(n) && (n === 0 ? !/[1-9]/.test(value.replace(/e.*$/i, '')) : Math.abs(n) >= 2.2250738585072014e-308)
 }
 
-function decimal(key: string, value: string, ok: (n: number) => boolean, message: string): number {
-  const n = Number(value)
-  if (!/^\d*\.?\d+$/.test(value) || !ok(n)) throw memcachedError(`-o ${key}: ${message}, got "${value}"`)
-  return n
-}
-
 /** Applies one `key[=value]` item; false if memcached does not know the name. */
 function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boolean): boolean {
   const t = r.tuning
   switch (key) {
-    case 'idle_timeout':
-      r.idleTimeout = whole(key, value, 0, 2 ** 31 - 1, 'must be a whole number of seconds')
+    // memcached reads these with atoi/atof: a leading number, garbage as 0 (c-numbers.ts)
+    case 'idle_timeout': {
+      // 0 or less never times out (memcached compares it unsigned), shown as read
+      const n = atoi(value)
+      r.idleTimeout = Math.min(Math.max(n, 0), IDLE_TIMEOUT_MAX)
+      if (n !== r.idleTimeout) (r.shown ??= []).push([key, String(n)])
       return true
+    }
     case 'hot_lru_pct':
       // memcached's message says > 1, its check refuses only < 1 (1 starts)
-      t.hotLruPct = whole(key, value, 1, 79, 'hot_lru_pct must be > 1 and < 80')
+      t.hotLruPct = inRange(key, value, atoi(value), 1, 79, 'hot_lru_pct must be > 1 and < 80')
       return true
     case 'warm_lru_pct':
-      t.warmLruPct = whole(key, value, 1, 79, 'warm_lru_pct must be > 1 and < 80')
+      t.warmLruPct = inRange(key, value, atoi(value), 1, 79, 'warm_lru_pct must be > 1 and < 80')
       return true
     case 'hot_max_factor':
-      t.hotMaxFactor = decimal(key, value, (n) => n > 0, 'hot_max_factor must be > 0')
+      t.hotMaxFactor = factor(key, value, (n) => n > 0, 'hot_max_factor must be > 0')
       return true
     case 'warm_max_factor':
-      t.warmMaxFactor = decimal(key, value, (n) => n > 0, 'warm_max_factor must be > 0')
+      t.warmMaxFactor = factor(key, value, (n) => n > 0, 'warm_max_factor must be > 0')
       return true
-    case 'temporary_ttl':
-      t.temporaryTtl = whole(key, value, 0, 2 ** 31 - 1, 'must be a whole number of seconds')
+    case 'temporary_ttl': {
+      const n = atoi(value)
+      // memcached keeps atoi's int in an unsigned field (-1: 4294967295, every item TEMP);
+      // `lru temp_ttl` takes 0 to 2^31 - 1
+      if (n < 0) throw new UsageError(`-o temporary_ttl: "${value}" reads as ${n}, memcached's TTL of ${n + 2 ** 32} s; ferrocache's TEMP LRU takes 0 to 2147483647`)
+      t.temporaryTtl = n
       return true
+    }
     case 'no_lru_maintainer':
       t.lruSegmented = false
       r.notes.push('-o no_lru_maintainer: one LRU per slab class (lru mode flat); ferrocache\'s background LRU upkeep still runs (stats settings: lru_maintainer_thread yes)')
@@ -183,11 +204,10 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
         t.slabAutomove = 1
         return true
       }
-      if (!/^[012]$/.test(value)) throw memcachedError(`-o slab_automove: slab_automove must be between 0 and 2, got "${value}"`)
-      t.slabAutomove = Number(value) as 0 | 1 | 2
+      t.slabAutomove = inRange(key, value, atoi(value), 0, 2, 'slab_automove must be between 0 and 2') as 0 | 1 | 2
       return true
     case 'slab_automove_ratio':
-      t.slabAutomoveRatio = decimal(key, value, (n) => n > 0 && n < 1, 'slab_automove_ratio must be > 0 and < 1')
+      t.slabAutomoveRatio = factor(key, value, (n) => n > 0 && n < 1, 'slab_automove_ratio must be > 0 and < 1')
       return true
     case 'lru_crawler':
       t.lruCrawler = true
@@ -196,17 +216,20 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       t.lruCrawler = false
       return true
     case 'lru_crawler_sleep':
-      t.lruCrawlerSleep = whole(key, value, 0, 1_000_000, 'LRU crawler sleep must be between 0 and 1 second (microseconds)')
+      t.lruCrawlerSleep = inRange(key, value, atoi(value), 0, 1_000_000, 'LRU crawler sleep must be between 0 and 1 second (microseconds)')
       return true
-    case 'lru_crawler_tocrawl':
-      t.lruCrawlerTocrawl = whole(key, value, 0, 2 ** 32 - 1, 'lru_crawler_tocrawl takes a numeric 32bit value')
+    case 'lru_crawler_tocrawl': {
+      const n = safeStrtoul(value)
+      if (n === undefined) throw memcachedError(`-o ${key}: lru_crawler_tocrawl takes a numeric 32bit value, got "${value}"`)
+      t.lruCrawlerTocrawl = n
       return true
+    }
     case 'hash_algorithm':
       if (!['jenkins', 'murmur3', 'xxh3'].includes(value)) throw memcachedError(`-o hash_algorithm: Unknown hash_algorithm option (jenkins, murmur3, xxh3), got "${value}"`)
       break
     case 'hashpower': {
-      // memcached's words and exit code 1; it reads garbage as 0 ("of 0 is too low")
-      const n = /^\d+$/.test(value) ? Number(value) : 0
+      // memcached's words and exit code 1; atoi: garbage reads as 0 ("of 0 is too low")
+      const n = atoi(value)
       if (n < 12) throw memcachedError(`-o hashpower: Initial hashtable multiplier of ${n} is too low, got "${value}"`)
       if (n > 32) throw memcachedError(`-o hashpower: Initial hashtable multiplier of ${n} is too high, got "${value}"`)
       r.hashPower = n
@@ -218,17 +241,19 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       r.notes.push('-o no_hashexpand: the hash table keeps its size until 15/16 full, then grows all the same (one item per slot; memcached chains items in its buckets)')
       return true
     case 'tail_repair_time':
-      if (value !== '0') whole(key, value, 10, 2 ** 31 - 1, 'Cannot set tail_repair_time to less than 10 seconds')
+      inRange(key, value, atoi(value), 10, 2 ** 31 - 1, 'Cannot set tail_repair_time to less than 10 seconds')
       break
     case 'slab_automove_window':
-      whole(key, value, 3, 2 ** 31 - 1, 'slab_automove_window must be > 2')
+      // (memcached 1.6.18 crashes at start below 0)
+      inRange(key, value, atoi(value), 3, 2 ** 31 - 1, 'slab_automove_window must be > 2')
       break
     case 'ssl_verify_mode':
       if (!/^\d+$/.test(value)) throw memcachedError(`-o ${key}: could not parse argument to ${key}, got "${value}"`)
       if (!SSL_VERIFY_MODES.test(value)) throw memcachedError(`-o ${key}: Invalid ssl_verify_mode. Use help to see valid options., got "${value}"`)
       break
   }
-  if ((UNSIGNED_VALUE.has(key) && !/^\+?\d+$/.test(value)) || (DOUBLE_VALUE.has(key) && !strtodReads(value))) {
+  const unsigned = UNSIGNED_VALUE.has(key) ? safeStrtoul(value) : undefined
+  if ((UNSIGNED_VALUE.has(key) && unsigned === undefined) || (DOUBLE_VALUE.has(key) && !strtodReads(value))) {
     throw memcachedError(`-o ${key}: could not parse argument to ${key}, got "${value}"`)
   }
   const file = SSL_FILES[key]
@@ -240,8 +265,11 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
   const shown = EXTSTORE_SHOWN[key]
   if (shown !== undefined) {
     // memcached's `extstore` command sets the same fields at run time
-    ;(r.tuning.extstore ??= []).push([shown, key === 'ext_drop_unread' ? '1' : value.replace(/^\+/, '')])
+    ;(r.tuning.extstore ??= []).push([shown, key === 'ext_drop_unread' ? '1' : String(unsigned ?? value)])
   }
+  // memcached shows these two as read (the write buffer given in MiB, in a 32-bit field)
+  if (key === 'ext_wbuf_size') (r.shown ??= []).push([key, String((unsigned! * 2 ** 20) % 2 ** 32)])
+  if (key === 'ext_max_sleep') (r.shown ??= []).push([key, String(unsigned)])
   const why = IGNORED[key] ?? (EXTSTORE.has(key) ? 'ferrocache has no external storage (extstore): every item stays in memory' : undefined)
   if (why === undefined) return false
   r.notes.push(`-o ${key}: accepted and ignored; ${why}`)

@@ -104,6 +104,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
       ...(s.replicationCommands === undefined ? {} : { replicationCommands: s.replicationCommands }),
       ...(s.tuning === undefined ? {} : { startupCommands: tuningCommands(s.tuning) }),
       ...(s.prefixDelimiter === undefined ? {} : { prefixDelimiter: s.prefixDelimiter }),
+      ...(s.settingsShown === undefined ? {} : { settingsShown: s.settingsShown }),
       connLimit: s.connLimit,
       idleTimeout: s.idleTimeout * 1000,
       enableShutdown: s.enableShutdown,

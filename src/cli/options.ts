@@ -68,6 +68,8 @@ export interface CliSettings {
   prefixDelimiter?: string
   /** Options accepted without effect: one log line each at start, saying why. */
   notes?: string[]
+  /** `stats settings` values shown as memcached shows them (`-o ext_wbuf_size`…). */
+  settingsShown?: [string, string][]
 }
 
 /** `--replica-of`, `--replica-writable`, `--repl-backlog`, `--repl-timeout`, `--replica-auth`. */
@@ -367,6 +369,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (Object.keys(x.tuning).length > 0) s.tuning = x.tuning
     if (x.hashPower !== undefined) s.hashPower = x.hashPower
     if (x.hashExpand !== undefined) s.hashExpand = x.hashExpand
+    if (x.shown !== undefined) s.settingsShown = x.shown
     if (x.notes.length > 0) s.notes = x.notes
   }
   applyMemcachedFlags(s, v, name)

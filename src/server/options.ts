@@ -80,6 +80,13 @@ export interface ServerOptions {
    * at this character. Default: off until `stats detail on`, split at `:`.
    */
   prefixDelimiter?: string
+  /**
+   * `stats settings` lines to show with these values instead of the server's own, by
+   * name (names the list does not have are ignored): memcached's command line sets some
+   * that ferrocache has no use for (`-o ext_wbuf_size`, `ext_max_sleep`, a negative
+   * `idle_timeout`), and its clients may read them back.
+   */
+  settingsShown?: ReadonlyArray<readonly [string, string]>
 }
 
 /** A Unix socket to listen on (memcached's `-s` and `-a`). */
@@ -148,6 +155,7 @@ export interface ResolvedServerOptions {
   switches: CommandSwitches
   startupCommands: readonly string[]
   prefixDelimiter: string | undefined
+  settingsShown: ReadonlyArray<readonly [string, string]>
   /** For `stats settings`: */
   memoryLimit: number
   maxItemSize: number
@@ -171,6 +179,7 @@ const KNOWN = new Set([
   'maxPendingReplyBytes', 'verbosity', 'logger', 'followVerbosity', 'cacheOptions',
   'metricsPort', 'metricsHost', 'authFile', 'tls', 'replication', 'replicationCommands',
   'listen', 'unixSocket', 'udpPort', 'backlog', 'switches', 'startupCommands', 'prefixDelimiter',
+  'settingsShown',
 ])
 
 function resolveSwitches(w: Partial<CommandSwitches> = {}): CommandSwitches {
@@ -236,6 +245,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     switches: resolveSwitches(o.switches),
     startupCommands: o.startupCommands ?? [],
     prefixDelimiter: o.prefixDelimiter,
+    settingsShown: o.settingsShown ?? [],
     port,
     host,
     connLimit: o.connLimit === undefined ? 1024 : count('connLimit', o.connLimit, 1, 1_000_000),

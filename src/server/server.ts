@@ -201,8 +201,8 @@ export class FerrocacheServer extends EventEmitter {
 
   /** Everything after the listeners are bound. */
   private listening(addr: net.AddressInfo): net.AddressInfo {
-    // `stats conns` lists the first listener
-    this.info.setListener(this.listenAddrs.get(this.server) ?? '')
+    // `stats conns` lists them first; memcached counts them as connections
+    this.info.setListeners([...this.listenAddrs.values()])
     // memcached's tcpport is -p, whatever -l and -s say (port 0 here: the port picked)
     this.reportSettings(this.options.port !== 0 || this.options.unixSocket ? this.options.port : addr.port)
     if (this.options.idleTimeout > 0) {
@@ -300,6 +300,10 @@ export class FerrocacheServer extends EventEmitter {
       prefixDelimiter: o.prefixDelimiter,
       hashPowerInit: o.hashPowerInit,
     })
+    for (const [name, value] of o.settingsShown) {
+      const line = settings.find(([k]) => k === name)
+      if (line !== undefined) line[1] = value
+    }
     this.info.setSettings(settings)
   }
 

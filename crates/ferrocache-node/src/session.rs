@@ -120,11 +120,14 @@ impl NativeServerInfo {
         self.inner.set_settings(name_value_pairs(settings));
     }
 
-    /// The listening socket, listed first by `stats conns` (e.g. `tcp:127.0.0.1:11211`).
+    /// The listening sockets (TCP or Unix; e.g. `tcp:127.0.0.1:11211`), listed first by
+    /// `stats conns` and counted as memcached counts them in `curr_connections`,
+    /// `total_connections` and `connection_structures`.
     #[napi]
-    pub fn set_listener(&self, addr: String) {
-        // Connection ids start at 1, so the listener sorts first, as memcached's lower fd.
-        self.inner.set_listeners(vec![(0, addr)]);
+    pub fn set_listeners(&self, addrs: Vec<String>) {
+        // numbered 0, 1, …: `stats conns` moves the connections' ids (from 1) past them
+        let listeners = (0u64..).zip(addrs).collect();
+        self.inner.set_listeners(listeners);
     }
 
     /// `-c`, shown as `max_connections`.
@@ -295,7 +298,8 @@ impl NativeServerInfo {
         self.inner.curr_connections() as f64
     }
 
-    /// Connections accepted or refused since start or `stats reset` (`total_connections`).
+    /// Connections opened, and the listening sockets, since start or `stats reset`
+    /// (`total_connections`; refused ones are not counted, as in memcached).
     #[napi(getter)]
     pub fn total_connections(&self) -> f64 {
         self.inner.total_connections() as f64

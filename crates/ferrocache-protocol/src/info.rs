@@ -145,8 +145,13 @@ pub struct ServerInfo {
     /// The last `replicaof` / `psync` line, for the server to act on (see
     /// [`ServerInfo::take_admin_request`]).
     admin_request: Mutex<Option<String>>,
+    /// Sessions open now (client connections and UDP sessions).
     curr_connections: AtomicU64,
+    /// Sessions opened, plus listening sockets (see [`ServerInfo::set_listeners`]).
     total_connections: AtomicU64,
+    /// Most sessions open at once, never reset (memcached's `conn_structs` less its
+    /// listeners: one struct per descriptor number, reused after a close).
+    peak_connections: AtomicU64,
     rejected_connections: AtomicU64,
     bytes_read: AtomicU64,
     bytes_written: AtomicU64,
@@ -198,6 +203,7 @@ impl ServerInfo {
             admin_request: Mutex::new(None),
             curr_connections: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
+            peak_connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
@@ -307,9 +313,14 @@ impl ServerInfo {
     }
 
     /// The listening sockets `stats conns` lists first: (id, address such as
-    /// `tcp:127.0.0.1:11211`).
+    /// `tcp:127.0.0.1:11211`). memcached counts each as a connection: in
+    /// `total_connections` (until `stats reset`), `connection_structures` and, past the
+    /// first, `curr_connections`; a listener added by a later call is counted then.
     pub fn set_listeners(&self, listeners: Vec<(u64, String)>) {
-        *self.listeners.lock().unwrap() = listeners;
+        let mut known = self.listeners.lock().unwrap();
+        let added = listeners.len().saturating_sub(known.len());
+        self.total_connections.fetch_add(added as u64, Relaxed);
+        *known = listeners;
     }
 
     /// A connection was accepted; `id` is the server's (memcached prints the fd). Returns
@@ -317,7 +328,8 @@ impl ServerInfo {
     /// connection runs a command (`stats conns` shows `secs_since_last_cmd` from it; it
     /// starts at `entry.opened`).
     pub fn conn_opened(&self, id: u64, entry: ConnEntry) -> Arc<AtomicU32> {
-        self.curr_connections.fetch_add(1, Relaxed);
+        let open = self.curr_connections.fetch_add(1, Relaxed) + 1;
+        self.peak_connections.fetch_max(open, Relaxed);
         self.total_connections.fetch_add(1, Relaxed);
         let last_cmd = Arc::new(AtomicU32::new(entry.opened));
         self.conns
@@ -334,19 +346,29 @@ impl ServerInfo {
         }
     }
 
-    /// A connection was refused because of the connection limit.
+    /// A connection was refused because of the connection limit (memcached closes it
+    /// before making it a connection: not in `total_connections`, measured).
     pub fn conn_rejected(&self) {
         self.rejected_connections.fetch_add(1, Relaxed);
-        self.total_connections.fetch_add(1, Relaxed);
     }
 
-    /// Open connections (`curr_connections`).
-    pub fn curr_connections(&self) -> u64 {
-        self.curr_connections.load(Relaxed)
+    fn listener_count(&self) -> u64 {
+        self.listeners.lock().unwrap().len() as u64
     }
-    /// Connections accepted or refused since start or `stats reset` (`total_connections`).
+    /// `curr_connections` as memcached counts it: open connections (UDP sessions too)
+    /// and listening sockets, less one; with one listener (or none set), the open ones.
+    pub fn curr_connections(&self) -> u64 {
+        self.curr_connections.load(Relaxed) + self.listener_count().saturating_sub(1)
+    }
+    /// Connections opened (and listening sockets) since start or `stats reset`
+    /// (`total_connections`); refused ones are not counted, as in memcached.
     pub fn total_connections(&self) -> u64 {
         self.total_connections.load(Relaxed)
+    }
+    /// `connection_structures`: the listening sockets and the most connections open at
+    /// once, as memcached's structs (one per descriptor, reused) number them.
+    pub fn connection_structures(&self) -> u64 {
+        self.listener_count() + self.peak_connections.load(Relaxed)
     }
     /// Connections refused by the limit (`rejected_connections`).
     pub fn rejected_connections(&self) -> u64 {

@@ -48,7 +48,11 @@ pub(crate) fn stats<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Ve
         }
         b"conns" => {
             let now = unix_now();
-            for (id, addr) in s.info.listeners() {
+            let listeners = s.info.listeners();
+            // session ids start at 1: past the first listener's id they move up, so the
+            // listeners' numbers (0, 1, …) stay their own and come first, as memcached's fds
+            let shift = listeners.len().saturating_sub(1) as u64;
+            for (id, addr) in listeners {
                 stat(out, &format!("{id}:addr"), addr);
                 stat(out, &format!("{id}:state"), "conn_listening");
                 stat_u(
@@ -58,6 +62,7 @@ pub(crate) fn stats<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Ve
                 );
             }
             for (id, c, last_cmd) in s.info.conns() {
+                let id = id + shift;
                 stat(out, &format!("{id}:addr"), &c.addr);
                 stat(out, &format!("{id}:listen_addr"), &c.listen_addr);
                 stat(out, &format!("{id}:state"), "conn_parse_cmd");
@@ -197,7 +202,7 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     stat_u(out, "curr_connections", i.curr_connections());
     stat_u(out, "total_connections", i.total_connections());
     stat_u(out, "rejected_connections", i.rejected_connections());
-    stat_u(out, "connection_structures", i.curr_connections());
+    stat_u(out, "connection_structures", i.connection_structures());
     for name in [
         "response_obj_oom",
         "response_obj_count",

@@ -334,9 +334,53 @@ fn stats_settings_and_conns_come_from_server_info() {
     info.conn_closed(7);
     info.conn_closed(7);
     assert_eq!(info.curr_connections(), 0);
-    assert_eq!(info.total_connections(), 1);
+    // the listener counts, as memcached's listening connection does
+    assert_eq!(info.total_connections(), 2);
+    assert_eq!(info.connection_structures(), 2);
     info.conn_rejected();
     assert_eq!(info.rejected_connections(), 1);
+    // memcached closes a refused connection before it becomes one
+    assert_eq!(info.total_connections(), 2);
+}
+
+#[test]
+fn listeners_count_as_memcached_counts_them() {
+    let (mut s, info) = engine_session();
+    let entry = |port: u16| ConnEntry {
+        addr: format!("tcp:127.0.0.1:{port}"),
+        listen_addr: "tcp:127.0.0.1:11211".into(),
+        opened: 0,
+    };
+    info.set_listeners(vec![
+        (0, "tcp:127.0.0.1:11211".into()),
+        (1, "tcp:127.0.0.2:11211".into()),
+    ]);
+    info.conn_opened(1, entry(5000));
+    info.conn_opened(2, entry(5001));
+    info.conn_closed(2);
+    // every connection and listener less one; listeners plus the most open at once
+    assert_eq!(info.curr_connections(), 2);
+    assert_eq!(info.total_connections(), 4);
+    assert_eq!(info.connection_structures(), 4);
+    let mut out = Vec::new();
+    s.feed(b"stats conns\r\n", &mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    // the listeners keep 0 and 1; connection 1 is listed past them
+    assert!(
+        text.starts_with("STAT 0:addr tcp:127.0.0.1:11211\r\nSTAT 0:state conn_listening\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("STAT 1:addr tcp:127.0.0.2:11211\r\nSTAT 1:state conn_listening\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("STAT 2:addr tcp:127.0.0.1:5000\r\n"),
+        "{text}"
+    );
+    s.feed(b"stats reset\r\n", &mut out);
+    assert_eq!(info.total_connections(), 0);
+    assert_eq!(info.connection_structures(), 4);
 }
 
 #[test]
