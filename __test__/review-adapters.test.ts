@@ -1,6 +1,7 @@
 // Adversarial review of the embedded-API conveniences as a Node developer uses them: the
 // Keyv adapter (ferrocache/keyv) through keyv from npm, fetch, and ttls on the shared
 // Cache/Client interface. Each test here failed before its fix.
+import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -242,6 +243,32 @@ f('a loader fetching its own key is refused instead of waiting for itself (which
     const slow = () => new Promise<string>((r) => setTimeout(() => r(String(++calls)), 20))
     assert.equal(await Promise.all([cache.fetch('s', slow), cache.fetch('s', slow)]), ['1', '1'])
   } finally {
+    cache.close()
+  }
+})
+
+f('a loader that leaves a timer behind does not keep its value alive', async () => {
+  // What a loader starts (a timer, a pooled socket) keeps the loader's async context; the
+  // record of the loads a loader runs inside held their promises, and so their values.
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const cache = new Cache({ encoding: 'json' })
+  let timer: NodeJS.Timeout | undefined
+  try {
+    let ref: WeakRef<object> | undefined
+    await cache.fetch('v', () => {
+      timer = setTimeout(() => undefined, 60_000)
+      const value = { text: 'x'.repeat(1000) }
+      ref = new WeakRef(value)
+      return value
+    })
+    for (let i = 0; i < 5 && ref?.deref() !== undefined; i++) {
+      await new Promise((r) => setImmediate(r))
+      gc()
+    }
+    assert.is(ref?.deref(), undefined)
+  } finally {
+    clearTimeout(timer)
     cache.close()
   }
 })

@@ -20,15 +20,22 @@ function asRead(value: unknown, encoding: Encoding): unknown {
   return Buffer.isBuffer(bytes) ? bytes : typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes)
 }
 
+/** One load in flight; `id` names it in `insideLoads` (an empty object, so that resources
+ * a loader creates, which keep its async context for good, do not keep the value). */
+interface Load {
+  readonly run: Promise<unknown>
+  readonly id: object
+}
+
 /** The loads whose loader the running code is part of (it and what it awaits): a fetch
  * that would join one of them waits for itself, a deadlock that would also hold every
  * later fetch of the key, so it is refused instead. */
-const insideLoads = new AsyncLocalStorage<ReadonlySet<Promise<unknown>>>()
+const insideLoads = new AsyncLocalStorage<ReadonlySet<object>>()
 
 /** The in-flight loads of one cache, by encoding and key. */
 export class Fetcher<E extends Encoding> {
   readonly #cache: Fetchable<E>
-  readonly #inflight = new Map<string, Promise<unknown>>()
+  readonly #inflight = new Map<string, Load>()
 
   constructor(cache: Fetchable<E>) {
     this.#cache = cache
@@ -51,17 +58,16 @@ export class Fetcher<E extends Encoding> {
     const slot = `${encoding} ${key}`
     const running = this.#inflight.get(slot)
     if (running !== undefined) {
-      if (insideLoads.getStore()?.has(running)) {
+      if (insideLoads.getStore()?.has(running.id)) {
         return Promise.reject(new Error(`fetch: the loader for "${key}" called fetch for "${key}" (it would wait for itself)`))
       }
-      return running as Promise<Decoded<F>>
+      return running.run as Promise<Decoded<F>>
     }
     // The whole read-then-load is shared, not only the load: a caller arriving while the
     // first one's `get` is on its way joins it instead of issuing a get of its own.
-    const run: Promise<Decoded<F>> = this.#load(key, loader, options, encoding, () => run).finally(() =>
-      this.#inflight.delete(slot),
-    )
-    this.#inflight.set(slot, run)
+    const id = {}
+    const run = this.#load(key, loader, options, encoding, id).finally(() => this.#inflight.delete(slot))
+    this.#inflight.set(slot, { run, id })
     return run
   }
 
@@ -70,12 +76,11 @@ export class Fetcher<E extends Encoding> {
     loader: FetchLoader<Encodable<F>>,
     options: WriteOptions<F> | undefined,
     encoding: Encoding,
-    self: () => Promise<unknown>,
+    id: object,
   ): Promise<Decoded<F>> {
     const hit = await this.#cache.get<F>(key, { encoding: encoding as F })
     if (hit !== undefined) return hit
-    // `self()` is set by now: the loader runs after the `get` above was awaited.
-    const loads = new Set(insideLoads.getStore()).add(self())
+    const loads = new Set(insideLoads.getStore()).add(id)
     const value = await insideLoads.run(loads, () => loader(key))
     if (value === undefined) throw new TypeError(`fetch: the loader for "${key}" returned undefined (nothing to store)`)
     // `add`, not `set`: a value stored while the loader ran (a writer's `set` after updating
