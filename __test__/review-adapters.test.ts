@@ -211,7 +211,7 @@ kv.run()
 
 const f = suite('fetch')
 
-f('a loader fetching its own key is refused instead of waiting for itself (which also hung every later fetch of the key)', async () => {
+f('a loader fetching its own key at once is refused instead of waiting for itself (which also hung every later fetch of the key)', async () => {
   const cache = new Cache({ encoding: 'utf8' })
   try {
     const self = within(cache.fetch('a', () => cache.fetch('a', () => 'inner')), 2_000, 'a re-entrant fetch')
@@ -219,11 +219,11 @@ f('a loader fetching its own key is refused instead of waiting for itself (which
       () => assert.unreachable('a fetch waiting for itself resolved'),
       (e: Error) => assert.match(e.message, /called fetch for "a"/),
     )
-    // a cycle through another key is the same wait
-    const cycle = within(cache.fetch('x', () => cache.fetch('y', () => cache.fetch('x', () => 'z'))), 2_000, 'a fetch cycle')
-    await cycle.then(
-      () => assert.unreachable('a fetch cycle resolved'),
-      (e: Error) => assert.match(e.message, /called fetch for "x"/),
+    // an async loader's first step runs at once too (after an await it is not covered)
+    const asyncSelf = within(cache.fetch('b', async (k) => cache.fetch(k, () => 'inner')), 2_000, 'an async re-entrant fetch')
+    await asyncSelf.then(
+      () => assert.unreachable('an async fetch waiting for itself resolved'),
+      (e: Error) => assert.match(e.message, /called fetch for "b"/),
     )
     // the keys are free again, and nesting other keys (or another cache's) still works
     assert.is(await within(cache.fetch('a', () => 'loaded'), 2_000, 'a later fetch'), 'loaded')

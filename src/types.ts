@@ -222,9 +222,10 @@ export interface CacheLike<E extends Encoding = 'buffer'> {
    * (ttl, flags, encoding; with `add`, so a value set while the loader ran stays) and
    * returned as `get` would return it. Concurrent misses of one
    * key share a single loader call; if it throws, every waiter rejects and nothing is
-   * stored. A loader resolving `undefined` is an error (there is nothing to store); one that
-   * fetches its own key (directly or through other loaders) is refused, as it would wait
-   * for itself. There is no timeout: a loader that never settles holds the key's fetches. */
+   * stored. A loader resolving `undefined` is an error (there is nothing to store). A loader
+   * must not wait for a fetch of its own key (it would wait for itself; one called before
+   * the loader's first `await` is refused). There is no timeout: a loader that never settles
+   * holds the key's fetches. */
   fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: WriteOptions<F>): Promise<Decoded<F>>
   /** Stores the value unconditionally. Resolves `true`. */
   set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean>
