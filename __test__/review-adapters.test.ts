@@ -273,6 +273,27 @@ f('a loader that leaves a timer behind does not keep its value alive', async () 
   }
 })
 
+f("with encoding 'json' a miss returns what a hit returns, not the loader's own object", async () => {
+  // The loader's object came back as it was: a Date on the miss, a string on every hit
+  // after it; an undefined property there, gone later.
+  const cache = new Cache({ encoding: 'json' })
+  try {
+    const load = () => ({ at: new Date(0), gone: undefined, list: [1, undefined], n: 1 })
+    const miss = await cache.fetch('k', load, { ttl: 60_000 })
+    const hit = await cache.fetch('k', load)
+    assert.equal(miss, { at: '1970-01-01T00:00:00.000Z', list: [1, null], n: 1 })
+    assert.equal(miss, hit)
+    assert.equal(await cache.get('k'), miss)
+    await cache.fetch('b', () => ({ big: 1n })).then(
+      () => assert.unreachable('a BigInt was taken'),
+      (e: Error) => assert.instance(e, TypeError),
+    )
+    assert.is(await cache.has('b'), false)
+  } finally {
+    cache.close()
+  }
+})
+
 f('a value set while the loader runs is kept, not overwritten by the older load', async () => {
   // fetch stored its load with `set`: a writer that updated the source and set the key
   // during a slow load saw its value replaced by what the loader had read before. lru-cache

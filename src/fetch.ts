@@ -3,6 +3,7 @@
 // for every concurrent caller of the same key, stores its result (unless the key was set
 // meanwhile) and hands it to all of them. A failing loader (or store) rejects every waiter
 // and leaves nothing in the cache.
+import { encodeValue } from './encoding'
 import { parseWrite } from './options'
 import type { CacheLike, Decoded, Encodable, Encoding, FetchLoader, WriteOptions } from './types'
 
@@ -11,9 +12,9 @@ export interface Fetchable<E extends Encoding> extends CacheLike<E> {
   readonly encoding: E
 }
 
-/** The value a `get` with `encoding` would return for what the loader produced. */
+/** The value a `get` with `encoding` would return for what the loader produced (`json`
+ * is handled by the caller: it is the stored text parsed). */
 function asRead(value: unknown, encoding: Encoding): unknown {
-  if (encoding === 'json') return value
   const bytes = value as string | Uint8Array
   if (encoding === 'utf8') return typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8')
   return Buffer.isBuffer(bytes) ? bytes : typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes)
@@ -92,7 +93,14 @@ export class Fetcher<E extends Encoding> {
     // `add`, not `set`: a value stored while the loader ran (a writer's `set` after updating
     // the source) is newer than what the loader read, and stays (as lru-cache discards a
     // fetch when the key is set meanwhile). The callers still get the loader's value.
-    await this.#cache.add<F>(key, value, options)
-    return asRead(value, encoding) as Decoded<F>
+    if (encoding !== 'json') {
+      await this.#cache.add<F>(key, value, options)
+      return asRead(value, encoding) as Decoded<F>
+    }
+    // JSON: the callers get the stored text parsed, as a hit would return it (a Date comes
+    // back a string, an undefined property is gone), not the loader's own object.
+    const text = encodeValue(value, 'json') as string
+    await this.#cache.add(key, text, { ...options, encoding: 'utf8' })
+    return JSON.parse(text) as Decoded<F>
   }
 }
