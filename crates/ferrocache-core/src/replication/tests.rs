@@ -356,7 +356,9 @@ fn a_miss_on_the_primary_removes_a_copy_only_the_replica_still_has() {
     let p = node(true, 1 << 20);
     let mut r = node(false, 1 << 20);
     full_sync(&p, &mut r, &mut rng, false);
-    let keys: [&[u8]; 5] = [b"del", b"incr", b"touch", b"cas", b"gat"];
+    let keys: [&[u8]; 8] = [
+        b"del", b"incr", b"touch", b"cas", b"gat", b"replace", b"append", b"prepend",
+    ];
     for k in keys {
         r.store
             .store(&StoreRequest::new(StoreMode::Set, k, b"7"))
@@ -388,6 +390,14 @@ fn a_miss_on_the_primary_removes_a_copy_only_the_replica_still_has() {
         ..Default::default()
     };
     assert!(p.store.get(b"gat", &gat, |_| ()).is_none());
+    let misses: [(&[u8], StoreMode); 3] = [
+        (b"replace", StoreMode::Replace),
+        (b"append", StoreMode::Append),
+        (b"prepend", StoreMode::Prepend),
+    ];
+    for (k, mode) in misses {
+        let _ = p.store.store(&StoreRequest::new(mode, k, b"x"));
+    }
     pump(&p, &mut r, &mut rng);
     for k in keys {
         assert!(
