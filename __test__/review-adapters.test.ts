@@ -187,6 +187,28 @@ kv('keys and namespaces with a lone surrogate stay apart, as in a Map store', as
   }
 })
 
+kv('setMany: an entry that fails (too large) is false on its own; the others are stored', async () => {
+  // One rejection failed the whole batch: Keyv answered false for every entry although the
+  // others were stored (Keyv's own per-entry path, for stores without setMany, says which).
+  const cache = new Cache()
+  try {
+    const keyv = new Keyv({ store: new KeyvFerrocache(cache) })
+    const errors: unknown[] = []
+    keyv.on('error', (e: unknown) => errors.push(e))
+    const results = await keyv.setMany([
+      { key: 'a', value: 1 },
+      { key: 'huge', value: 'x'.repeat(2 * 1024 * 1024) },
+      { key: 'b', value: 2 },
+    ])
+    assert.equal(results, [true, false, true])
+    assert.equal(await keyv.get(['a', 'huge', 'b']), [1, undefined, 2])
+    assert.is(errors.length, 1)
+    assert.is((errors[0] as { code?: string }).code, 'FERROCACHE_TOO_LARGE')
+  } finally {
+    cache.close()
+  }
+})
+
 kv("a failed get reaches Keyv's 'error' listeners (Keyv 5 drops it silently otherwise)", async () => {
   // Nothing listens on the port: every request fails. Keyv emits 'error' for a failed set,
   // delete or clear, but turns a failed get into undefined with no event at all.

@@ -211,15 +211,22 @@ export class KeyvFerrocache extends EventEmitter {
     return this.cache.set(this.#itemKey(gen, key), stored, { encoding, ttl: storeTtl(ttl) })
   }
 
-  /** Stores each entry with its own ttl; one result per entry. */
+  /** Stores each entry with its own ttl; one result per entry: `false` for one that failed
+   * (too large, say), whose error is emitted as `'error'`, as Keyv does for each failed
+   * `set` when a store has no `setMany`. */
   async setMany(entries: KeyvEntry[]): Promise<boolean[]> {
     const gen = await this.#generation()
-    return Promise.all(
-      entries.map((e) => {
+    const settled = await Promise.allSettled(
+      entries.map(async (e) => {
         const { stored, encoding } = encode(e.value)
         return this.cache.set(this.#itemKey(gen, e.key), stored, { encoding, ttl: storeTtl(e.ttl) })
       }),
     )
+    return settled.map((r) => {
+      if (r.status === 'fulfilled') return r.value
+      if (this.listenerCount('error') > 0) this.emit('error', r.reason)
+      return false
+    })
   }
 
   /** Deletes `key`; `false` if it was not there. */
