@@ -1,0 +1,177 @@
+// The metrics port under hostile clients: it has no login and shares the process (event
+// loop, file descriptors) with the memcached port, so a bad request target, many idle
+// connections, pipelined requests or a client that stops reading must stay its own problem.
+import net from 'node:net'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { Cache } from '../src/cache'
+import { createServer } from '../src/server'
+import { silentLogger } from '../src/server/logger'
+import { MetricsServer } from '../src/server/metrics'
+import { METRICS_MAX_CONNECTIONS, METRICS_MAX_PIPELINED, METRICS_REUSE_MS } from '../src/server/metrics/metrics-server'
+import { askOnce, RawConn } from './helpers/raw'
+import { tearDownEach } from './helpers/guard'
+import { freePort, startFerrocached, waitForPort, type Running } from './helpers/servers'
+
+let running: Running | undefined
+const cleanups: Array<() => Promise<void> | void> = []
+tearDownEach(test, async () => {
+  for (const c of cleanups.splice(0).reverse()) await c()
+  await running?.stop()
+  running = undefined
+})
+
+/** A server in this process with both ports; closed after the test. */
+async function inProcess(): Promise<{ port: number; metricsPort: number }> {
+  const cache = new Cache()
+  const srv = createServer({ cache, port: 0, metricsPort: 0, logger: silentLogger() })
+  const addr = await srv.listen()
+  cleanups.push(async () => {
+    await srv.close(0)
+    cache.close()
+  })
+  return { port: addr.port, metricsPort: srv.metricsAddress()!.port }
+}
+
+async function memcachedVersion(port: number): Promise<string> {
+  return (await askOnce(port, Buffer.from('version\r\n'))).reply
+}
+
+const get = (target: string): Buffer => Buffer.from(`GET ${target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`)
+const statusLine = (reply: string): string => reply.slice(0, reply.indexOf('\r\n'))
+
+test('a request target that is no URL is a 400, not the end of ferrocached; //metrics is not /metrics', async () => {
+  const metricsPort = await freePort()
+  running = await startFerrocached(['--metrics-port', String(metricsPort)])
+  await waitForPort(metricsPort) // the metrics port opens right after the memcached port
+  // (each of the first three ended the process: new URL() threw in the request handler)
+  const bad: Array<[string, string]> = [
+    ['//[', 'HTTP/1.1 404 Not Found'],
+    ['http://[/metrics', 'HTTP/1.1 400 Bad Request'],
+    ['http://%zz/', 'HTTP/1.1 400 Bad Request'],
+    ['/metrics%', 'HTTP/1.1 400 Bad Request'],
+  ]
+  for (const [target, status] of bad) assert.is(statusLine((await askOnce(metricsPort, get(target))).reply), status, target)
+  assert.is(running.child.exitCode, null, 'still running')
+  assert.is(await memcachedVersion(running.port), 'VERSION 1.6.18\r\n')
+  // origin-form paths as sent (percent-decoded, query dropped); absolute-form by its path
+  const served: Array<[string, string, RegExp]> = [
+    ['//metrics', 'HTTP/1.1 404 Not Found', /^text\/plain; charset/],
+    ['//stats.json', 'HTTP/1.1 404 Not Found', /^text\/plain; charset/],
+    ['/m%65trics?x=1', 'HTTP/1.1 200 OK', /^text\/plain; version=0\.0\.4/],
+    ['http://example.com/stats.json?x', 'HTTP/1.1 200 OK', /^application\/json/],
+  ]
+  for (const [target, status, type] of served) {
+    const reply = (await askOnce(metricsPort, get(target))).reply
+    assert.is(statusLine(reply), status, target)
+    assert.match(/^Content-Type: (.*)$/im.exec(reply)?.[1] ?? '', type, target)
+  }
+})
+
+test('connections past the limit are closed at once, idle ones within seconds; memcached keeps serving', async () => {
+  const { port, metricsPort } = await inProcess()
+  const conns = await Promise.all(Array.from({ length: METRICS_MAX_CONNECTIONS + 8 }, () => RawConn.open(metricsPort)))
+  cleanups.push(() => conns.forEach((c) => c.close()))
+  await new Promise((r) => setTimeout(r, 300))
+  assert.is(conns.filter((c) => c.closed).length, 8, 'the ones past the limit')
+  assert.is(await memcachedVersion(port), 'VERSION 1.6.18\r\n')
+  // the rest sent nothing: closed once the headers timeout (10 s) is noticed, not 30 s later
+  const start = Date.now()
+  const all = await Promise.all(conns.map((c) => c.waitClosed(13_000)))
+  assert.ok(all.every(Boolean), `idle connections still open after ${Date.now() - start} ms`)
+  assert.is(statusLine((await askOnce(metricsPort, get('/metrics'))).reply), 'HTTP/1.1 200 OK')
+})
+
+test('requests pipelined past the limit close the connection before they are all answered', async () => {
+  const { port, metricsPort } = await inProcess()
+  const conn = await RawConn.open(metricsPort)
+  cleanups.push(() => conn.close())
+  conn.send('GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(50))
+  assert.ok(await conn.waitClosed(3_000), 'closed')
+  const answers = conn.take().toString('latin1').split('HTTP/1.1 200 OK').length - 1
+  assert.ok(answers <= METRICS_MAX_PIPELINED, `${answers} answers`)
+  // a client that reads each answer before asking again is not limited
+  const polite = await RawConn.open(metricsPort)
+  cleanups.push(() => polite.close())
+  for (let i = 0; i < METRICS_MAX_PIPELINED + 2; i++) {
+    polite.send('GET /stats.json HTTP/1.1\r\nHost: a\r\n\r\n')
+    assert.match(await polite.until(/\}$/), /^HTTP\/1\.1 200 OK/)
+  }
+  assert.is(await memcachedVersion(port), 'VERSION 1.6.18\r\n')
+})
+
+test('a client that stops reading its answer is disconnected after the idle timeout', async () => {
+  const big = 'x'.repeat(20_000_000) // more than the kernel buffers of both ends hold
+  const metrics = new MetricsServer({ statsPairs: (family) => (family === '' ? [['big', big]] : []) }, {
+    port: 0,
+    host: '127.0.0.1',
+    logger: silentLogger(),
+    idleTimeout: 300,
+  })
+  const { port } = await metrics.listen()
+  cleanups.push(() => metrics.close())
+  const socket = net.connect(port, '127.0.0.1')
+  cleanups.push(() => void socket.destroy())
+  let received = 0
+  let closed = false
+  socket.on('error', () => {})
+  socket.on('close', () => (closed = true))
+  socket.on('data', (d: Buffer) => (received += d.length))
+  await new Promise((r) => socket.once('connect', r))
+  socket.pause()
+  socket.write('GET /stats.json HTTP/1.1\r\nHost: a\r\n\r\n')
+  await new Promise((r) => setTimeout(r, 1_500))
+  socket.resume()
+  for (let i = 0; i < 100 && !closed; i++) await new Promise((r) => setTimeout(r, 50))
+  assert.ok(closed, 'the server closed the connection')
+  assert.ok(received < big.length, `${received} bytes: the answer was cut`)
+})
+
+test('a flood of scrapes reads the stats once per route per interval, the event loop being the memcached port\'s', async () => {
+  let readings = 0
+  const source = {
+    statsPairs: (family: string): Array<[string, string]> => {
+      if (family === '') readings++
+      return family === '' ? [['curr_items', String(readings)]] : []
+    },
+  }
+  const metrics = new MetricsServer(source, { port: 0, host: '127.0.0.1', logger: silentLogger() })
+  const { port } = await metrics.listen()
+  cleanups.push(() => metrics.close())
+  const conn = await RawConn.open(port)
+  cleanups.push(() => conn.close())
+  const scrape = async (): Promise<string> => {
+    conn.send('GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n')
+    return conn.until(/memcached_current_items \d+\n$/)
+  }
+  const start = performance.now()
+  for (let i = 0; i < 20; i++) assert.match(await scrape(), /^HTTP\/1\.1 200 OK/)
+  const elapsed = performance.now() - start
+  assert.ok(readings <= Math.ceil(elapsed / METRICS_REUSE_MS), `${readings} readings in ${elapsed.toFixed(0)} ms`)
+  await new Promise((r) => setTimeout(r, METRICS_REUSE_MS + 50))
+  const before = readings
+  assert.match(await scrape(), new RegExp(`memcached_current_items ${before + 1}\n$`), 'a later scrape reads again')
+})
+
+test('a metrics port already taken fails listen() with an error that names it', async () => {
+  const busy = net.createServer()
+  await new Promise<void>((resolve, reject) => {
+    busy.once('error', reject)
+    busy.listen(0, '127.0.0.1', resolve)
+  })
+  cleanups.push(() => new Promise<void>((r) => busy.close(() => r())))
+  const taken = (busy.address() as net.AddressInfo).port
+  const cache = new Cache()
+  cleanups.push(() => cache.close())
+  const srv = createServer({ cache, port: 0, metricsPort: taken, logger: silentLogger() })
+  const err = await srv.listen().then(
+    () => null,
+    (e: NodeJS.ErrnoException) => e,
+  )
+  cleanups.push(() => srv.close(0))
+  assert.ok(err, 'listen() rejects')
+  assert.match(err!.message, new RegExp(`^metrics port 127\\.0\\.0\\.1:${taken}: .*EADDRINUSE`))
+  assert.is(err!.code, 'EADDRINUSE')
+})
+
+test.run()
