@@ -117,7 +117,7 @@ test('--tls-ca: clients need a certificate the CA signed', async () => {
     assert.not.match(stranger.reply, /VERSION/)
     const ok = await tlsExchange(port, 'version\r\nstats settings\r\n', 'END\r\n', { cert: pem('client.pem'), key: pem('client.key') })
     assert.match(ok.reply, /^VERSION 1\.6\.18\r\n/)
-    assert.match(ok.reply, /STAT ssl_verify_mode 2\r\n/)
+    assert.match(ok.reply, /STAT ssl_verify_mode 3\r\n/)
   })
 })
 

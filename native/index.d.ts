@@ -169,6 +169,12 @@ export declare class NativeServerInfo {
   get verbosity(): number
   /** Sets the verbosity, as the `verbosity` command does. */
   set verbosity(v: number)
+  /** TLS is on: `stats` shows `ssl_handshake_errors` and `time_since_server_cert_refresh`. */
+  setTls(): void
+  /** Counts a failed TLS handshake (`ssl_handshake_errors`, `total_connections`). */
+  tlsHandshakeFailed(): void
+  /** `refresh_certs` loaded the certificates again (`time_since_server_cert_refresh` 0). */
+  tlsCertsLoaded(): void
   /** Counts a connection refused by the connection limit. */
   connRejected(): void
   /** Connections open now (`curr_connections`). */

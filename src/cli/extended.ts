@@ -2,6 +2,7 @@
 // (as the `lru tune`, `lru mode`, `lru temp_ttl`, `slabs automove` and `lru_crawler`
 // commands do; `hashpower` and `no_hashexpand` size the cache when it is built); the others are accepted with one log line saying why they do nothing.
 // Names memcached does not know are an error (exit code 1, as memcached's "Illegal suboption").
+import type { TlsSettings } from '../server/tls'
 import { atof, atoi, safeStrtoul } from './c-numbers'
 import { memcachedError, UsageError } from './errors'
 
@@ -43,6 +44,8 @@ export interface ExtendedResult {
   hashExpand?: boolean
   /** `ssl_chain_cert`, `ssl_key`, `ssl_ca_cert`. */
   tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string>>
+  /** `ssl_verify_mode`, `ssl_min_version`, `ssl_ciphers`. */
+  tlsSettings: TlsSettings
   /** One line per suboption accepted without effect: what ferrocache does instead. */
   notes: string[]
 }
@@ -74,12 +77,10 @@ const IGNORED: Readonly<Record<string, string>> = {
   no_drop_privileges: 'memcached restricts its system calls; ferrocache does not',
   slab_automove_freeratio: 'ferrocache has no external storage (extstore)',
   ssl_keyformat: 'keys are read as PEM',
-  ssl_verify_mode: 'client certificates are required exactly when ssl_ca_cert/--tls-ca is given',
-  ssl_ciphers: "node's default TLS ciphers are used",
   ssl_wbuf_size: "node's TLS sockets buffer their own output",
   ssl_session_cache: "node's TLS server keeps no session cache here",
   ssl_kernel_tls: 'no kernel TLS offload',
-  ssl_min_version: 'TLS 1.2 is the minimum (node default)',
+  ssl_min_version: 'TLS 1.2 is the least ferrocache accepts (OpenSSL 3 refuses 1.0 and 1.1 at its default security level)',
   inline_ascii_resp: 'memcached 1.6 accepts it and does nothing with it either',
   no_inline_ascii_resp: 'memcached 1.6 accepts it and does nothing with it either',
 }
@@ -250,7 +251,23 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
     case 'ssl_verify_mode':
       if (!/^\d+$/.test(value)) throw memcachedError(`-o ${key}: could not parse argument to ${key}, got "${value}"`)
       if (!SSL_VERIFY_MODES.test(value)) throw memcachedError(`-o ${key}: Invalid ssl_verify_mode. Use help to see valid options., got "${value}"`)
+      r.tlsSettings.verifyMode = Number(value) as 0 | 1 | 2 | 3
+      return true
+    case 'ssl_min_version':
+      // memcached: 0 tlsv1.0, 1 tlsv1.1, 2 tlsv1.2, 3 tlsv1.3 (numbers only)
+      if (!/^\d+$/.test(value)) throw memcachedError(`-o ${key}: could not parse argument to ${key}, got "${value}"`)
+      if (!SSL_VERIFY_MODES.test(value)) throw memcachedError(`-o ${key}: Invalid ssl_min_version. Use help to see valid options., got "${value}"`)
+      if (value === '3') {
+        r.tlsSettings.minVersion = 'TLSv1.3'
+        return true
+      }
+      r.tlsSettings.minVersion = 'TLSv1.2'
+      if (value === '2') return true
       break
+    case 'ssl_ciphers':
+      if (value === '') throw memcachedError(`-o ${key} needs a cipher list`)
+      r.tlsSettings.ciphers = value
+      return true
   }
   const unsigned = UNSIGNED_VALUE.has(key) ? safeStrtoul(value) : undefined
   if ((UNSIGNED_VALUE.has(key) && unsigned === undefined) || (DOUBLE_VALUE.has(key) && !strtodReads(value))) {
@@ -278,7 +295,7 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
 
 /** Parses `-o` lists (each comma-separated), memcached's names and checks. */
 export function parseExtended(lists: readonly string[]): ExtendedResult {
-  const r: ExtendedResult = { tuning: {}, tlsFiles: {}, notes: [] }
+  const r: ExtendedResult = { tuning: {}, tlsFiles: {}, tlsSettings: {}, notes: [] }
   for (const list of lists) {
     const items = list.split(',')
     for (const [i, item] of items.entries()) {

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util'
 import { parseSaveRules } from '../persistence/rules'
 import { parseTarget } from '../replication/options'
 import type { CommandSwitches, ListenAddress } from '../server/options'
-import type { TlsFiles } from '../server/tls'
+import type { TlsFiles, TlsSettings } from '../server/tls'
 import { memcachedError, UsageError } from './errors'
 import { parseExtended, type EngineTuning } from './extended'
 import { applyMemcachedFlags } from './memcached'
@@ -361,11 +361,13 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   if (v.verbose !== undefined) s.verbosity = Math.min(v.verbose.length, 3)
   if (v['enable-shutdown'] !== undefined) s.enableShutdown = v['enable-shutdown']
   const tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string | undefined>> = { 'tls-cert': v['tls-cert'], 'tls-key': v['tls-key'], 'tls-ca': v['tls-ca'] }
+  let tlsSettings: TlsSettings = {}
   if (v.extended !== undefined) {
     const x = parseExtended(v.extended)
     if (x.idleTimeout !== undefined) s.idleTimeout = x.idleTimeout
     // memcached reads its ssl_* files only with -Z: without it they are set and unused
     if (v['enable-ssl']) for (const [flag, file] of Object.entries(x.tlsFiles)) tlsFiles[flag as keyof typeof tlsFiles] ??= file
+    if (v['enable-ssl']) tlsSettings = x.tlsSettings
     if (Object.keys(x.tuning).length > 0) s.tuning = x.tuning
     if (x.hashPower !== undefined) s.hashPower = x.hashPower
     if (x.hashExpand !== undefined) s.hashExpand = x.hashExpand
@@ -373,7 +375,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (x.notes.length > 0) s.notes = x.notes
   }
   applyMemcachedFlags(s, v, name)
-  applyAccessControl(s, v, tlsFiles, name)
+  applyAccessControl(s, v, tlsFiles, tlsSettings, name)
   applyUdp(s, v, name)
   if (v['data-dir'] !== undefined) {
     if (v['data-dir'].trim() === '') throw new UsageError(`${name('data-dir', '--data-dir')} needs a directory`)
@@ -488,6 +490,7 @@ function applyAccessControl(
   s: CliSettings,
   v: Values,
   files: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string>>,
+  tlsSettings: TlsSettings,
   name: (option: string, flag: string) => string,
 ): void {
   if (v['auth-file'] !== undefined) {
@@ -503,7 +506,13 @@ function applyAccessControl(
     if (cert === undefined || key === undefined) {
       throw new UsageError('TLS needs --tls-cert <pem> and --tls-key <pem> (or -Z -o ssl_chain_cert=<pem>,ssl_key=<pem>)')
     }
-    s.tls = { cert, key, ...(files['tls-ca'] === undefined ? {} : { ca: files['tls-ca'] }) }
+    const ca = files['tls-ca']
+    const mode = tlsSettings.verifyMode
+    if (mode !== undefined && mode > 0 && ca === undefined) {
+      // memcached would refuse every client certificate, node would check them against public CAs
+      throw new UsageError(`-o ssl_verify_mode=${mode} needs the CA file: -o ssl_ca_cert=<pem> (or --tls-ca)`)
+    }
+    s.tls = { cert, key, ...(ca === undefined ? {} : { ca }), ...tlsSettings }
   }
 }
 

@@ -1,6 +1,6 @@
 // The network server's public API: run a memcached-compatible server on a Cache.
 export { createServer, FerrocacheServer, PROTOCOL_VERSION, TOO_MANY_CONNECTIONS } from './server'
 export type { ServerOptions, ResolvedServerOptions, ListenAddress, UnixSocketOptions, CommandSwitches } from './options'
-export type { TlsOptions } from './tls'
+export { readTlsFiles, type TlsOptions, type TlsFiles, type TlsSettings, type TlsVerifyMode } from './tls'
 export { createLogger, type Logger } from './logger'
 export { metricsText, statusReport, type StatsFamily, type StatsSource, type StatusReport, type SlabClassStatus } from './metrics'

@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events'
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import net from 'node:net'
+import tls from 'node:tls'
 import type { NativeCache, NativeServerInfo } from '../../native/index'
 import { Cache, nativeCacheOf } from '../cache'
 import { native } from '../native'
@@ -14,7 +15,7 @@ import { MetricsServer, type StatsFamily } from './metrics'
 import { levelForVerbosity, silentLogger, type Logger } from './logger'
 import { resolveServerOptions, type ServerOptions, type ResolvedServerOptions } from './options'
 import { settingsReport } from './settings'
-import { createTlsServer } from './tls'
+import { createTlsServer, refreshTls, verifyModeOf, type TlsOptions } from './tls'
 import { UdpListener } from './udp'
 
 /** memcached's reply to a connection over the limit, sent before closing it. */
@@ -79,6 +80,9 @@ export class FerrocacheServer extends EventEmitter {
   private readonly replication: Replication
   /** The persistence lines of `stats` (rdb_*, aof_*), joined with replication's. */
   private persistenceStats: string[][] = []
+  /** With TLS: the options in force (`refresh_certs` replaces the PEMs) and the TLS listeners. */
+  private tlsOptions: TlsOptions | undefined
+  private readonly tlsServers: tls.Server[] = []
 
   constructor(options: ServerOptions = {}) {
     super()
@@ -117,19 +121,31 @@ export class FerrocacheServer extends EventEmitter {
     // pauseOnConnect: nothing is read before Connection takes the socket over (adoptSocket).
     // With TLS: node's tls server (see tls.ts), whose sockets Connection reads with 'data'.
     const tlsOptions = this.options.tls
+    this.tlsOptions = tlsOptions
+    if (tlsOptions) this.info.setTls()
     try {
       // memcached's -o settings, through the admin commands' code (before logins exist)
       for (const line of this.options.startupCommands) {
         const reply = this.info.runAdmin(this.native, line)
         if (reply !== 'OK\r\n') throw new RangeError(`${line}: ${reply.trim()}`)
       }
-      const create = (tls: boolean): net.Server => {
-        const server: net.Server = tlsOptions && tls
-          ? createTlsServer(tlsOptions, this.options.connLimit, (socket) => this.accept(socket, server), () => this.refusedEarly())
-          : net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket, server))
+      const create = (secure: boolean): net.Server => {
+        if (!tlsOptions || !secure) {
+          const plain: net.Server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket, plain))
+          return plain
+        }
+        const server: tls.Server = createTlsServer(
+          tlsOptions,
+          this.options.connLimit,
+          (socket) => this.accept(socket, server),
+          () => this.refusedEarly(),
+          (err, socket) => this.handshakeFailed(err, socket),
+        )
+        this.tlsServers.push(server)
         return server
       }
-      this.listenServers = this.options.unixSocket ? [create(true)] : this.options.listen.map((a) => create(a.tls !== false))
+      // a Unix socket is plain text with TLS on, as memcached's (-s with -Z)
+      this.listenServers = this.options.unixSocket ? [create(false)] : this.options.listen.map((a) => create(a.tls !== false))
       this.server = this.listenServers[0]!
       this.udpListeners = this.options.udpListen.map((a) => this.createUdp(a.host, a.port))
       // Logins (-Y/--auth-file): sessions opened from now on must authenticate.
@@ -293,7 +309,7 @@ export class FerrocacheServer extends EventEmitter {
       maxItemSize: o.maxItemSize,
       idleTimeout: Math.ceil(o.idleTimeout / 1000),
       authFile: o.authFile,
-      tls: o.tls === undefined ? undefined : { clientCertificates: o.tls.ca !== undefined },
+      tls: o.tls === undefined ? undefined : { ...o.tls, verifyMode: verifyModeOf(o.tls) },
       unixSocket: o.unixSocket,
       backlog: o.backlog,
       switches: o.switches,
@@ -320,6 +336,30 @@ export class FerrocacheServer extends EventEmitter {
   private refusedEarly(): void {
     this.info.connRejected()
     this.log.warn({ limit: this.options.connLimit }, 'too many open connections, refusing one')
+  }
+
+  /** A TLS handshake failed: counted (ssl_handshake_errors), logged at -v. */
+  private handshakeFailed(err: Error, socket: tls.TLSSocket): void {
+    this.info.tlsHandshakeFailed()
+    this.log.debug({ remote: `${socket.remoteAddress}:${socket.remotePort}`, err: err.message.trim() }, 'TLS handshake failed')
+  }
+
+  /**
+   * memcached's `refresh_certs`: rereads the certificate files for new handshakes.
+   * `OK` (nothing with noreply), or memcached's error line, which noreply does not hide.
+   */
+  private refreshCerts(line: string): string {
+    const current = this.tlsOptions
+    if (current === undefined) return 'Error TLS not enabled\r\n'
+    try {
+      this.tlsOptions = refreshTls(this.tlsServers, current)
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'refresh_certs failed; the certificates in use stay')
+      return `${(err as Error).message}\r\n`
+    }
+    this.info.tlsCertsLoaded()
+    this.log.info('refresh_certs: certificates reloaded')
+    return line.trim().split(/ +/).at(-1) === 'noreply' ? '' : 'OK\r\n'
   }
 
   private accept(socket: net.Socket, listener: net.Server): void {
@@ -353,7 +393,8 @@ export class FerrocacheServer extends EventEmitter {
     }
     const conn: Connection = new Connection(socket, session, {
       idleTimeoutMs: this.options.idleTimeout,
-      direct: this.options.tls === undefined,
+      // plain sockets (also notls: listeners and -s with TLS on) take the direct path
+      direct: !(socket instanceof tls.TLSSocket),
       maxPendingReplyBytes: this.options.maxPendingReplyBytes,
       logger: this.log,
       onSnapshot: (): Promise<string> => this.adminReply(conn.socket),
@@ -395,10 +436,12 @@ export class FerrocacheServer extends EventEmitter {
       logger: this.log,
       onShutdown: () => this.shutdownCommand(),
       // `snapshot` works; replication needs a connection (psync streams on it)
-      onAdmin: () =>
-        this.info.takeAdminRequest() === null
-          ? this.snapshotReply()
-          : Promise.resolve(this.options.replicationCommands ? 'SERVER_ERROR replication commands need a TCP connection\r\n' : 'ERROR\r\n'),
+      onAdmin: () => {
+        const line = this.info.takeAdminRequest()
+        if (line === null) return this.snapshotReply()
+        if (isRefreshCerts(line)) return Promise.resolve(this.refreshCerts(line))
+        return Promise.resolve(this.options.replicationCommands ? 'SERVER_ERROR replication commands need a TCP connection\r\n' : 'ERROR\r\n')
+      },
       onWatchData: () => this.flushWatchers(),
     })
   }
@@ -414,13 +457,14 @@ export class FerrocacheServer extends EventEmitter {
   }
 
   /**
-   * A session stopped for `snapshot`, or for a replication command (`replicaof`, `psync`):
-   * the one place replication commands are gated. `replicationCommands: false` answers
+   * A session stopped for `snapshot`, `refresh_certs`, or a replication command (`replicaof`,
+   * `psync`): the one place replication commands are gated. `replicationCommands: false` answers
    * memcached's unknown-command `ERROR`; `-X` (no dumps) refuses `psync`, a full dump.
    */
   private adminReply(socket: net.Socket): Promise<string> {
     const line = this.info.takeAdminRequest()
     if (line === null) return this.snapshotReply()
+    if (isRefreshCerts(line)) return Promise.resolve(this.refreshCerts(line))
     if (!this.options.replicationCommands) return Promise.resolve('ERROR\r\n')
     if (!this.options.switches.dump && line.trim().startsWith('psync')) return Promise.resolve('CLIENT_ERROR psync not allowed\r\n')
     return this.replication.command(line, socket)
@@ -476,6 +520,11 @@ export class FerrocacheServer extends EventEmitter {
     })
     return this.closing
   }
+}
+
+/** The admin line the session stopped for is `refresh_certs` (else `replicaof`/`psync`). */
+function isRefreshCerts(line: string): boolean {
+  return /^ *refresh_certs( |$)/.test(line)
 }
 
 /** memcached unlinks a socket file left by an earlier run before binding; nothing else. */

@@ -20,8 +20,8 @@ export interface ReportedSettings {
   idleTimeout: number
   /** The user file (-Y), when logins are required. */
   authFile?: string | undefined
-  /** With TLS: whether client certificates are required (--tls-ca). */
-  tls?: { clientCertificates: boolean } | undefined
+  /** With TLS: memcached's verify mode (0-3), the files (CLI), the ssl_* settings. */
+  tls?: { verifyMode: number; files?: { cert: string; key: string; ca?: string }; minVersion?: string; ciphers?: string } | undefined
   /** `-s`/`-a`: the Unix socket (then `inter` is NULL). */
   unixSocket?: { path: string; mode: number } | undefined
   /** `-b`. */
@@ -110,17 +110,18 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['slab_automove_freeratio', '0.010'],
     ['ext_drop_unread', 'no'],
     ['ssl_enabled', yesNo(s.tls !== undefined)],
-    ['ssl_chain_cert', '(null)'],
-    ['ssl_key', '(null)'],
-    // memcached's 2 = "require" a client certificate (--tls-ca), 0 = none
-    ['ssl_verify_mode', s.tls?.clientCertificates ? '2' : '0'],
+    ['ssl_chain_cert', s.tls?.files?.cert ?? '(null)'],
+    ['ssl_key', s.tls?.files?.key ?? '(null)'],
+    // memcached prints OpenSSL's flags: 1 request = PEER, 2 require = PEER|FAIL_IF_NO_PEER_CERT
+    // (3), 3 once = those|CLIENT_ONCE (7)
+    ['ssl_verify_mode', String([0, 1, 3, 7][s.tls?.verifyMode ?? 0] ?? 0)],
     ['ssl_keyformat', '1'],
-    ['ssl_ciphers', 'NULL'],
-    ['ssl_ca_cert', 'NULL'],
+    ['ssl_ciphers', s.tls?.ciphers ?? 'NULL'],
+    ['ssl_ca_cert', s.tls?.files?.ca ?? 'NULL'],
     ['ssl_wbuf_size', '0'],
     ['ssl_session_cache', 'no'],
     ['ssl_kernel_tls', 'no'],
-    ['ssl_min_version', 'tlsv1.2'],
+    ['ssl_min_version', s.tls?.minVersion === 'TLSv1.3' ? 'tlsv1.3' : 'tlsv1.2'],
     ['num_napi_ids', '(null)'],
     ['memory_file', '(null)'],
   ]

@@ -1,23 +1,44 @@
 // TLS for the memcached port (--tls-cert/--tls-key/--tls-ca, memcached's -Z): node's `tls`
 // server in front of the same Connection, which then reads with 'data' events and writes
 // with socket.write (its direct-to-descriptor path only suits plain TCP sockets).
+import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import tls from 'node:tls'
 
+/** memcached's `-o ssl_verify_mode`: 0 none, 1 request (checked if sent), 2 require, 3 once (= 2 here). */
+export type TlsVerifyMode = 0 | 1 | 2 | 3
+
+/** The settings beside the PEM files (memcached's `-o ssl_*`). */
+export interface TlsSettings {
+  /** Default: 2 (require) with `ca`, else 0. 1 to 3 need `ca`. */
+  verifyMode?: TlsVerifyMode
+  /** memcached's `ssl_min_version`; default TLS 1.2. */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3'
+  /** memcached's `ssl_ciphers`: an OpenSSL cipher list (TLS 1.2 ciphers); default node's. */
+  ciphers?: string
+  /** A handshake not done after this long is dropped; default HANDSHAKE_TIMEOUT_MS. */
+  handshakeTimeoutMs?: number
+}
+
 /** PEM contents (not paths), as node's `tls.createServer` takes them. */
-export interface TlsOptions {
+export interface TlsOptions extends TlsSettings {
   /** The server's certificate chain. */
   cert: string | Buffer
   /** Its private key. */
   key: string | Buffer
   /** CA certificates: with one, clients must present a certificate it signed. */
   ca?: string | Buffer
+  /** Where they were read from: `refresh_certs` reads these again (without: it fails). */
+  files?: TlsFiles
 }
 
 /** Paths of the PEM files, as the command line names them. */
-export interface TlsFiles {
+export interface TlsFiles extends TlsSettings {
+  /** The certificate chain's PEM file (memcached's `ssl_chain_cert`). */
   cert: string
+  /** The private key's PEM file (`ssl_key`). */
   key: string
+  /** The CA file client certificates are checked against (`ssl_ca_cert`). */
   ca?: string
 }
 
@@ -33,48 +54,113 @@ export function readTlsFiles(files: TlsFiles): TlsOptions {
       throw new TypeError(`cannot read the TLS ${what}: ${(err as Error).message}`)
     }
   }
-  const out: TlsOptions = { cert: read('certificate', files.cert), key: read('key', files.key) }
-  if (files.ca !== undefined) out.ca = read('CA file', files.ca)
+  const { cert, key, ca, ...settings } = files
+  const out: TlsOptions = { ...settings, cert: read('certificate', cert), key: read('key', key), files }
+  if (ca !== undefined) out.ca = read('CA file', ca)
   return out
 }
 
+/** The verification mode in force: memcached's number (`ca` alone means 2, require). */
+export function verifyModeOf(opts: TlsOptions): TlsVerifyMode {
+  return opts.verifyMode ?? (opts.ca === undefined ? 0 : 2)
+}
+
+/** What node's secure context takes (for createServer and for setSecureContext alike). */
+function contextOptions(opts: TlsOptions): tls.SecureContextOptions {
+  const useCa = opts.ca !== undefined && verifyModeOf(opts) > 0
+  return {
+    cert: opts.cert,
+    key: opts.key,
+    ...(useCa ? { ca: opts.ca } : {}),
+    minVersion: opts.minVersion ?? 'TLSv1.2',
+    ...(opts.ciphers === undefined ? {} : { ciphers: opts.ciphers }),
+  }
+}
+
 /**
- * A TLS server: TLS 1.2 or later; with `ca`, client certificates are required and checked.
- * `connLimit` counts connections still in their handshake too (net.Server's
- * `maxConnections`: more are closed at once, reported by `onRefused`), so clients that
- * never finish one cannot pile up; each is also dropped after HANDSHAKE_TIMEOUT_MS.
+ * A TLS server: TLS 1.2 or later; client certificates as `verifyModeOf` says (2: required
+ * and checked against `ca`; 1: asked for, checked only when sent). `connLimit` counts
+ * connections still in their handshake too (net.Server's `maxConnections`: more are
+ * closed at once, reported by `onRefused`), so clients that never finish one cannot pile
+ * up; each is also dropped after HANDSHAKE_TIMEOUT_MS. `onFailed` hears of every handshake
+ * that failed (not TLS, a refused certificate, a timeout, a reset).
  */
 export function createTlsServer(
   opts: TlsOptions,
   connLimit: number,
   onSecure: (socket: tls.TLSSocket) => void,
   onRefused: () => void,
+  onFailed: (err: Error, socket: tls.TLSSocket) => void,
 ): tls.Server {
-  const requireCert = opts.ca !== undefined
+  const mode = verifyModeOf(opts)
+  if (mode > 0 && opts.ca === undefined) {
+    // node would check client certificates against its bundled public CAs (memcached
+    // refuses them all): neither is what a client certificate check is for
+    throw new TypeError(`tls: ssl_verify_mode ${mode} needs the CA file (ssl_ca_cert / --tls-ca)`)
+  }
   let server: tls.Server
   try {
     server = tls.createServer(
       {
-        cert: opts.cert,
-        key: opts.key,
-        ...(requireCert ? { ca: opts.ca, requestCert: true, rejectUnauthorized: true } : {}),
-        minVersion: 'TLSv1.2',
-        handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+        ...contextOptions(opts),
+        ...(mode > 0 ? { requestCert: true, rejectUnauthorized: mode >= 2 } : {}),
+        handshakeTimeout: opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
         // Not half-open (unlike plain TCP): a client that closes its side during the
         // handshake must free its place at once, not hold it until the handshake timeout.
         allowHalfOpen: false,
         noDelay: true,
       },
-      onSecure,
+      (socket) => {
+        // mode 1 (request): no certificate is fine, one that does not verify is not
+        if (mode === 1 && !socket.authorized && socket.getPeerCertificate().raw !== undefined) {
+          // (node gives the reason as a string code, whatever its types say)
+          onFailed(new Error(`client certificate refused: ${String(socket.authorizationError)}`), socket)
+          socket.destroy()
+          return
+        }
+        onSecure(socket)
+      },
     )
   } catch (err) {
-    // Not PEM, or a key that does not match the certificate.
+    // Not PEM, a key that does not match the certificate, a cipher list OpenSSL refuses.
     throw new TypeError(`tls: ${(err as Error).message}`)
   }
   server.maxConnections = connLimit
   server.on('drop', onRefused)
-  // A failed handshake (no or a bad client certificate, not TLS at all): node destroys
-  // the socket; nothing to answer.
-  server.on('tlsClientError', () => {})
+  server.on('tlsClientError', (err, socket) => {
+    // Nothing to answer. node destroys the socket after a TLS error, but not after the
+    // handshake timeout: it only reports it here, and the client would keep its place.
+    socket.destroy()
+    onFailed(err, socket)
+  })
   return server
+}
+
+/**
+ * memcached's `refresh_certs`: reads the certificate, key and CA files again and gives
+ * the servers the new context, for handshakes from now on (connections keep theirs).
+ * Returns the options now in force, or throws an Error with memcached's reply words
+ * (`Error loading the certificate chain: <path> : <reason>`); then nothing changes.
+ */
+export function refreshTls(servers: readonly tls.Server[], current: TlsOptions): TlsOptions {
+  const files = current.files
+  if (files === undefined) throw new Error('Error loading the certificate chain: the certificates were given as PEM contents, not files')
+  const load = (what: string, path: string, check: (pem: Buffer) => void): Buffer => {
+    try {
+      const pem = readFileSync(path)
+      check(pem)
+      return pem
+    } catch (err) {
+      throw new Error(`Error loading the ${what}: ${path} : ${(err as Error).message.replace(/[\r\n]+/g, ' ')}`)
+    }
+  }
+  const cert = load('certificate chain', files.cert, (pem) => tls.createSecureContext({ cert: pem }))
+  const key = load('key', files.key, (pem) => tls.createSecureContext({ cert, key: pem }))
+  // node skips what is not a certificate in a CA file: refuse a file without one
+  const ca = files.ca === undefined ? undefined : load('CA certificate', files.ca, (pem) => new X509Certificate(pem))
+  const next: TlsOptions = { ...current, cert, key, ...(ca === undefined ? {} : { ca }) }
+  const context = contextOptions(next)
+  tls.createSecureContext(context) // throws before any server has changed
+  for (const server of servers) server.setSecureContext(context)
+  return next
 }

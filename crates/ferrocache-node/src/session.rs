@@ -286,6 +286,24 @@ impl NativeServerInfo {
         self.inner.verbosity.store(v, Ordering::Relaxed);
     }
 
+    /// TLS is on: `stats` shows `ssl_handshake_errors` and `time_since_server_cert_refresh`.
+    #[napi]
+    pub fn set_tls(&self) {
+        self.inner.set_tls();
+    }
+
+    /// Counts a failed TLS handshake (`ssl_handshake_errors`, `total_connections`).
+    #[napi]
+    pub fn tls_handshake_failed(&self) {
+        self.inner.tls_handshake_failed();
+    }
+
+    /// `refresh_certs` loaded the certificates again (`time_since_server_cert_refresh` 0).
+    #[napi]
+    pub fn tls_certs_loaded(&self) {
+        self.inner.tls_certs_loaded();
+    }
+
     /// Counts a connection refused by the connection limit.
     #[napi]
     pub fn conn_rejected(&self) {

@@ -165,6 +165,11 @@ pub struct ServerInfo {
     store_no_memory: AtomicU64,
     auth_cmds: AtomicU64,
     auth_errors: AtomicU64,
+    /// With TLS ([`ServerInfo::set_tls`]): `ssl_handshake_errors`, and the unix second the
+    /// certificates were last loaded (`time_since_server_cert_refresh`).
+    tls: AtomicBool,
+    ssl_handshake_errors: AtomicU64,
+    certs_loaded: AtomicU32,
     /// Bytes of partial requests the sessions hold (values still arriving), and the most
     /// all sessions together may hold; a session that would pass it is closed.
     inflight: AtomicU64,
@@ -214,6 +219,9 @@ impl ServerInfo {
             store_no_memory: AtomicU64::new(0),
             auth_cmds: AtomicU64::new(0),
             auth_errors: AtomicU64::new(0),
+            tls: AtomicBool::new(false),
+            ssl_handshake_errors: AtomicU64::new(0),
+            certs_loaded: AtomicU32::new(0),
             inflight: AtomicU64::new(0),
             inflight_limit: AtomicU64::new(u64::MAX),
             inflight_refused: AtomicU64::new(0),
@@ -370,6 +378,34 @@ impl ServerInfo {
     pub fn connection_structures(&self) -> u64 {
         self.listener_count() + self.peak_connections.load(Relaxed)
     }
+    /// TLS is on: `stats` shows its two lines, counted from now.
+    pub fn set_tls(&self) {
+        self.tls.store(true, Relaxed);
+        self.certs_loaded.store(unix_now(), Relaxed);
+    }
+
+    /// A TLS handshake failed (no TLS, a refused certificate, a timeout): an accepted
+    /// connection, as memcached counts it, that never became a session.
+    pub fn tls_handshake_failed(&self) {
+        self.ssl_handshake_errors.fetch_add(1, Relaxed);
+        self.total_connections.fetch_add(1, Relaxed);
+    }
+
+    /// `refresh_certs` loaded the certificates again.
+    pub fn tls_certs_loaded(&self) {
+        self.certs_loaded.store(unix_now(), Relaxed);
+    }
+
+    /// With TLS: failed handshakes and the unix second the certificates were loaded.
+    pub(crate) fn tls_stats(&self) -> Option<(u64, u32)> {
+        self.tls.load(Relaxed).then(|| {
+            (
+                self.ssl_handshake_errors.load(Relaxed),
+                self.certs_loaded.load(Relaxed),
+            )
+        })
+    }
+
     /// Connections refused by the limit (`rejected_connections`).
     pub fn rejected_connections(&self) -> u64 {
         self.rejected_connections.load(Relaxed)
@@ -473,6 +509,7 @@ impl ServerInfo {
         self.store_no_memory.store(0, Relaxed);
         self.auth_cmds.store(0, Relaxed);
         self.auth_errors.store(0, Relaxed);
+        self.ssl_handshake_errors.store(0, Relaxed);
     }
     pub(crate) fn settings(&self) -> Vec<(String, String)> {
         self.settings.lock().unwrap().clone()

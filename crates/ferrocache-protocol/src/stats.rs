@@ -297,6 +297,14 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     stat_u(out, "log_watcher_skipped", log.watcher_skipped);
     stat_u(out, "log_watcher_sent", log.watcher_sent);
     stat_u(out, "log_watchers", log.watchers);
+    if let Some((errors, loaded)) = i.tls_stats() {
+        stat_u(out, "ssl_handshake_errors", errors);
+        stat_u(
+            out,
+            "time_since_server_cert_refresh",
+            now.saturating_sub(loaded) as u64,
+        );
+    }
     stat_u(out, "unexpected_napi_ids", 0);
     stat_u(out, "round_robin_fallback", 0);
     stat_u(out, "bytes", e.bytes);

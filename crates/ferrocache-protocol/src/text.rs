@@ -252,6 +252,11 @@ fn run<S: Storage>(
             s.info.set_admin_request(line);
             Step::Snapshot(line_end)
         }
+        // memcached's TLS certificate reload: the server rereads the files (src/server/tls.ts)
+        b"refresh_certs" => {
+            s.info.set_admin_request(line);
+            Step::Snapshot(line_end)
+        }
         b"shutdown" => {
             if !s.info.shutdown_enabled() {
                 reply(out, false, b"ERROR: shutdown not enabled");
