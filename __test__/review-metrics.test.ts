@@ -7,7 +7,8 @@ import * as assert from 'uvu/assert'
 import { Cache } from '../src/cache'
 import { createServer } from '../src/server'
 import { silentLogger } from '../src/server/logger'
-import { MetricsServer } from '../src/server/metrics'
+import { existsSync } from 'node:fs'
+import { MetricsServer, metricsText } from '../src/server/metrics'
 import { METRICS_MAX_CONNECTIONS, METRICS_MAX_PIPELINED, METRICS_REUSE_MS } from '../src/server/metrics/metrics-server'
 import { askOnce, RawConn } from './helpers/raw'
 import { tearDownEach } from './helpers/guard'
@@ -151,6 +152,50 @@ test('a flood of scrapes reads the stats once per route per interval, the event 
   await new Promise((r) => setTimeout(r, METRICS_REUSE_MS + 50))
   const before = readings
   assert.match(await scrape(), new RegExp(`memcached_current_items ${before + 1}\n$`), 'a later scrape reads again')
+})
+
+/** A replica before its first heartbeat, which has dropped links of its own replicas. */
+const replicaSource = {
+  statsPairs: (family: string): Array<[string, string]> =>
+    family === ''
+      ? [
+          ['role', 'replica'],
+          ['repl_replica_timeouts', '2'],
+          ['repl_replica_overruns', '1'],
+          ['master_link_status', 'down'],
+          ['repl_lag_ms', '-1'],
+        ]
+      : [],
+}
+
+test('replication: a lag not known yet is -1, not -0.001 s; dropped-link counts are counters', () => {
+  const text = metricsText(replicaSource)
+  assert.match(text, /^ferrocache_replication_lag_seconds -1$/m)
+  assert.match(text, /^# TYPE ferrocache_replication_replica_timeouts_total counter\nferrocache_replication_replica_timeouts_total 2$/m)
+  assert.match(text, /^# TYPE ferrocache_replication_replica_overruns_total counter\nferrocache_replication_replica_overruns_total 1$/m)
+  const lag = (ms: string): string =>
+    /^ferrocache_replication_lag_seconds (.*)$/m.exec(metricsText({ statsPairs: (f) => (f === '' ? [['repl_lag_ms', ms]] : []) }))![1]!
+  assert.is(lag('1500'), '1.5')
+  assert.is(lag('0'), '0')
+})
+
+test('the status page shows a lag not known yet as a dash, not "-1 ms"', async () => {
+  if (!existsSync('/usr/bin/chromium')) {
+    if (process.env.CI) throw new Error('/usr/bin/chromium is missing: .ci/run installs it')
+    console.warn('SKIPPED: /usr/bin/chromium is missing')
+    return
+  }
+  const metrics = new MetricsServer(replicaSource, { port: 0, host: '127.0.0.1', logger: silentLogger() })
+  const { port } = await metrics.listen()
+  cleanups.push(() => metrics.close())
+  const { default: puppeteer } = await import('puppeteer-core')
+  const browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] })
+  cleanups.push(() => browser.close())
+  const page = await browser.newPage()
+  await page.goto(`http://127.0.0.1:${port}/`, { timeout: 30_000 })
+  await page.waitForFunction(() => document.body.hasAttribute('data-read-at'), { timeout: 20_000 })
+  assert.is(await page.$eval('[data-stat="repl_lag_ms"]', (e) => e.textContent), '\u2013')
+  assert.is(await page.$eval('[data-stat="master_link_status"]', (e) => e.textContent), 'down')
 })
 
 test('a metrics port already taken fails listen() with an error that names it', async () => {

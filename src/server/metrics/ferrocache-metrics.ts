@@ -47,6 +47,8 @@ const REPLICATION: Readonly<Record<string, Known>> = {
   slave_partial_syncs: ['ferrocache_replication_replica_partial_syncs_total', 'counter', 'Partial resynchronisations this replica went through.'],
   slave_read_only: ['ferrocache_replication_read_only', 'gauge', '1 when this replica refuses writes.'],
   master_sync_in_progress: ['ferrocache_replication_sync_in_progress', 'gauge', '1 while this replica receives a full synchronisation.'],
+  repl_replica_timeouts: ['ferrocache_replication_replica_timeouts_total', 'counter', 'Replica links dropped for being silent for the link timeout.'],
+  repl_replica_overruns: ['ferrocache_replication_replica_overruns_total', 'counter', 'Replica links dropped because the backlog no longer held their next byte.'],
 }
 
 /** Replication lines whose values are words or ids (even all-digit ones): info samples. */
@@ -65,7 +67,9 @@ function addReplication(out: Exposition, name: string, value: string): void {
   if (known !== undefined) return out.add(known[0], known[1], known[2], statNumber(value))
   if (name === 'role') return out.add('ferrocache_replication_role', 'gauge', "This server's role (label), always 1.", 1, { role: value })
   if (name === 'repl_lag_ms') {
-    return out.add('ferrocache_replication_lag_seconds', 'gauge', 'How far this replica is behind its primary, in seconds.', statNumber(value) / 1000)
+    // -1 (no heartbeat yet) stays -1, as master_last_io_seconds_ago's does, not -0.001
+    const ms = statNumber(value)
+    return out.add('ferrocache_replication_lag_seconds', 'gauge', 'How far this replica is behind its primary, in seconds (-1: no heartbeat yet).', ms < 0 ? -1 : ms / 1000)
   }
   if (REPLICATION_TEXT.has(name)) return addText(out, 'ferrocache_replication', name, value)
   if (name === 'master_link_status') {

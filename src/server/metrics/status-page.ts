@@ -38,7 +38,7 @@ function duration(secs) {
 function unixTime(secs) { return Number(secs) > 0 ? new Date(Number(secs) * 1000).toISOString().replace('T', ' ').replace('.000Z', 'Z') : 'never' }
 var FORMATS = {
   bytes: bytes, duration: duration, time: unixTime, text: String,
-  ms: function (v) { return count(v) + ' ms' },
+  ms: function (v) { return Number(v) < 0 ? '\\u2013' : count(v) + ' ms' },
   flag: function (v) { return v === '1' ? 'yes' : 'no' },
 }
 // Fills every element whose data-stat names a line of the report (text only).
