@@ -225,7 +225,8 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
             write: (conn) => {
               for (let j = 0; j < made.count; j++) {
                 const [t, v, tail] = made.request(j)
-                if (j === 0) conn.send(made.pending, t, v, tail)
+                // counted by keys (a text getMany sends up to 100 on a line) for maxPending
+                if (j === 0) conn.send(made.pending, t, v, tail, mine.length)
                 else conn.sendMore(t, v, tail)
               }
               const end = made.end?.()

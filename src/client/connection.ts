@@ -72,6 +72,10 @@ export class Connection {
   readonly #label: string
   #queue: Array<Pending | undefined> = []
   #head = 0
+  /** How many requests each queue entry stands for (a batch: one per key), and their sum:
+   * what `ServerNode` bounds with `maxPending`. */
+  #weights: number[] = []
+  #requests = 0
   /** Unparsed bytes: a partial reply, in chunks until `#need` bytes are there (a large
    * value is joined once, not once per chunk). */
   #in: Buffer[] = []
@@ -157,6 +161,11 @@ export class Connection {
     return this.#closed || this.#closing
   }
 
+  /** Requests (a batch's keys each) written and not yet answered or failed. */
+  get requests(): number {
+    return this.#requests
+  }
+
   /** How many requests were queued on this connection so far: the number of the latest. */
   get queued(): number {
     return this.#queuedCount
@@ -179,14 +188,17 @@ export class Connection {
 
   /** Queues `p` and writes its request: `text` alone, or with a value, a store:
    * `text`, the value's length in bytes, `tail`, CRLF, the value, CRLF. Binary: `text` is
-   * a packet, the value follows it (its bytes added to the packet's body length). */
-  send(p: Pending, text: string | Uint8Array, value?: string | Uint8Array, tail = ''): void {
+   * a packet, the value follows it (its bytes added to the packet's body length).
+   * `requests`: how many requests `p` reads the replies of (a batch's keys). */
+  send(p: Pending, text: string | Uint8Array, value?: string | Uint8Array, tail = '', requests = 1): void {
     if (this.#closed || this.#closing) {
       p.fail(cacheError(Error, 'FERROCACHE_CONNECTION', `connection to ${this.#label} is closed`, this.#label))
       return
     }
     if (this.pending === 0) this.#setRef(true)
     this.#queue.push(p)
+    this.#weights.push(requests)
+    this.#requests += requests
     this.#queuedCount++
     this.sendMore(text, value, tail)
     if (this.#timer === undefined) this.#arm(this.#options.timeout)
@@ -432,10 +444,12 @@ export class Connection {
     // with a login, its reply says whether the server let us in (`loggedIn`)
     if (first && this.#options.login === undefined) this.#options.onAnswer(this)
     if (done) {
+      this.#requests -= this.#weights[this.#head]!
       this.#queue[this.#head++] = undefined
       this.#settledCount++
       if (this.#head === this.#queue.length) {
         this.#queue = []
+        this.#weights = []
         this.#head = 0
         this.#setRef(false)
         if (this.#closing) this.#socket.destroy()
@@ -466,6 +480,8 @@ export class Connection {
     const queue = this.#queue
     const from = this.#head
     this.#queue = []
+    this.#weights = []
+    this.#requests = 0
     this.#head = 0
     this.#settledCount = this.#queuedCount
     for (let i = from; i < queue.length; i++) queue[i]!.fail(err)

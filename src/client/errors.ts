@@ -12,6 +12,7 @@ export type ClientErrorCode =
   | 'FERROCACHE_AUTH' // the server refused the login (`username`/`password`)
   | 'FERROCACHE_TLS' // the TLS handshake failed (certificate refused, not a TLS server…) or a TLS alert (`tls`)
   | 'FERROCACHE_NOT_FORWARDED' // protocol 'twemproxy': the proxy does not forward this command
+  | 'FERROCACHE_QUEUE_FULL' // `maxPending` requests already wait for the server's replies
   | 'FERROCACHE_CLOSED'
 
 type ErrorClass = ErrorConstructor | TypeErrorConstructor | RangeErrorConstructor

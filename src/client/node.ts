@@ -19,6 +19,9 @@ export interface NodeSettings {
   retry: number
   removeAfter: number
   reconnect: number
+  /** Requests waiting for replies (queued on the pool or held by a flush) at which new
+   * ones are refused at once with FERROCACHE_QUEUE_FULL. */
+  maxPending: number
   /** The dialect: decides the probe. */
   wire: Wire
   /** Sent first on every connection. */
@@ -58,7 +61,9 @@ export class ServerNode {
   /** A flush (`sendFenced`) waits for the requests made before it, or for its answer:
    * requests made meanwhile wait in `#held`, in order. */
   #fenced = false
-  #held: Array<() => void> = []
+  #held: Held[] = []
+  /** The requests `#held` stands for (a batch's keys each). */
+  #heldRequests = 0
   /** `#lift` is sending the held requests. */
   #liftRunning = false
   /** `close()` waiting for the fence to lift. */
@@ -105,7 +110,7 @@ export class ServerNode {
    * connection where the key's latest request is still in flight, so the server answers
    * them in the order they were made; else on the least busy one. */
   send(key: string, p: Pending, text: Bytes, value?: Bytes, tail?: string): void {
-    const refused = this.#refused()
+    const refused = this.#refused() ?? this.#full()
     if (refused !== undefined) return p.fail(refused)
     if (this.#fenced) this.#hold(key, p, text, value, tail)
     else this.#sendNow(key, p, text, value, tail)
@@ -113,7 +118,7 @@ export class ServerNode {
 
   // apart from `send`, so its arguments are only captured when a fence holds them
   #hold(key: string, p: Pending, text: Bytes, value?: Bytes, tail?: string): void {
-    this.#held.push(() => this.#sendNow(key, p, text, value, tail))
+    this.#holdGo(() => this.#sendNow(key, p, text, value, tail), 1)
   }
 
   #sendNow(key: string, p: Pending, text: Bytes, value?: Bytes, tail?: string): void {
@@ -129,7 +134,8 @@ export class ServerNode {
    * what writes its requests. Resolves with every part's result. */
   sendBatch<R>(keys: readonly string[], group: (positions: number[]) => BatchGroup<R>): Promise<R[]> {
     return new Promise<R[]>((resolve, reject) => {
-      const refused = this.#refused()
+      // a batch larger than maxPending still goes when nothing waits: only its start is bounded
+      const refused = this.#refused() ?? this.#full()
       if (refused !== undefined) {
         const all = group(keys.map((_, j) => j))
         all.pending.fail(refused)
@@ -157,21 +163,21 @@ export class ServerNode {
         }
         Promise.all(results).then(resolve, reject)
       }
-      if (this.#fenced) this.#held.push(go)
+      if (this.#fenced) this.#holdGo(go, keys.length)
       else go()
     })
   }
 
   /** Sends a request about no key (`stats`) on the least busy connection. */
   sendAny(p: Pending, text: Bytes): void {
-    const refused = this.#refused()
+    const refused = this.#refused() ?? this.#full()
     if (refused !== undefined) return p.fail(refused)
     const go = (): void => {
       const conn = this.#dead ? this.#deadError() : this.#pick()
       if (conn instanceof Connection) conn.send(p, text)
       else p.fail(conn)
     }
-    if (this.#fenced) this.#held.push(go)
+    if (this.#fenced) this.#holdGo(go, 1)
     else go()
   }
 
@@ -179,7 +185,7 @@ export class ServerNode {
    * others: once every request made before it is answered, and before any made after
    * it is sent (those wait for its answer). */
   sendFenced(p: Pending, text: Bytes): void {
-    const refused = this.#refused()
+    const refused = this.#refused() ?? this.#full()
     if (refused !== undefined) return p.fail(refused)
     const start = (): void => {
       this.#fenced = true
@@ -190,7 +196,7 @@ export class ServerNode {
         this.#lift()
       })
     }
-    if (this.#fenced) this.#held.push(start)
+    if (this.#fenced) this.#holdGo(start, 1)
     else start()
   }
 
@@ -210,6 +216,27 @@ export class ServerNode {
     if (this.#closed) return cacheError(Error, 'FERROCACHE_CLOSED', 'the client is closed')
     if (this.#dead) return this.#deadError()
     return undefined
+  }
+
+  /** FERROCACHE_QUEUE_FULL when `maxPending` requests already wait for this server's
+   * replies: a server that stopped reading (or answers slower than requests come) would
+   * otherwise hold every request made meanwhile in memory until its `timeout`. Not a
+   * failure of the server: the requests already sent decide that. */
+  #full(): CacheError | undefined {
+    let waiting = this.#heldRequests
+    for (const c of this.#conns) waiting += c.requests
+    if (waiting < this.#settings.maxPending) return undefined
+    return cacheError(
+      Error,
+      'FERROCACHE_QUEUE_FULL',
+      `${this.label} has ${waiting} requests waiting for replies (maxPending ${this.#settings.maxPending}); refused without sending`,
+      this.label,
+    )
+  }
+
+  #holdGo(go: () => void, requests: number): void {
+    this.#held.push({ go, requests })
+    this.#heldRequests += requests
   }
 
   #deadError(): CacheError {
@@ -344,7 +371,11 @@ export class ServerNode {
     const held = this.#held
     let i = 0
     try {
-      while (i < held.length && !this.#fenced) held[i++]!()
+      while (i < held.length && !this.#fenced) {
+        const h = held[i++]!
+        this.#heldRequests -= h.requests
+        h.go()
+      }
     } finally {
       this.#liftRunning = false
       // a new fence keeps the rest; requests made meanwhile were pushed behind them
@@ -448,6 +479,12 @@ export class ServerNode {
       wire.probe,
     )
   }
+}
+
+/** What a fence holds: what sends it, and how many requests that is. */
+interface Held {
+  go: () => void
+  requests: number
 }
 
 /** A request's number on its connection, as `#latest` keeps it (wrapping: far fewer are

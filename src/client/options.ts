@@ -60,6 +60,14 @@ export interface ClientOptions<E extends Encoding = Encoding> {
    * their keys fail fast with FERROCACHE_SERVER_DEAD), libmemcached's REMOVE_FAILED_SERVERS. */
   remove?: boolean
   /**
+   * Requests waiting for one server's replies (a batch counts its keys) at which new ones
+   * to it are refused at once with FERROCACHE_QUEUE_FULL (default 100000, ~100 MB of small
+   * requests). Bounds the memory held for a server that stopped reading or answers slower
+   * than requests come, which `timeout` alone frees only as it passes. A batch is refused
+   * only when the bound is reached already, so one larger than it still goes.
+   */
+  maxPending?: number
+  /**
    * Where `get`/`getMany`/`fetch` read: `'primary'` (default) or `'replica'` — a live replica of
    * the key's server, in turn (its copy may lag the primary by the replication delay; writes,
    * `gets`, `gat` and `touch` always go to the primary). A server with no live replica is read itself.
@@ -92,12 +100,17 @@ export interface ClientOptions<E extends Encoding = Encoding> {
 }
 
 const NAMES = new Set([
-  'servers', 'encoding', 'poolSize', 'timeout', 'connectTimeout', 'retry', 'removeAfter', 'reconnect', 'remove', 'readFrom',
+  'servers', 'encoding', 'poolSize', 'timeout', 'connectTimeout', 'retry', 'removeAfter', 'reconnect', 'remove', 'maxPending', 'readFrom',
   'protocol', 'username', 'password', 'tls',
 ])
 const SERVER_NAMES = new Set(['host', 'port', 'weight', 'name', 'tls', 'replicas'])
 const REPLICA_NAMES = new Set(['host', 'port', 'tls'])
 const PROTOCOLS: readonly Protocol[] = ['meta', 'text', 'twemproxy', 'binary']
+
+/** Measured with a server that never reads: ~1 KB of memory per request waiting (a get, or
+ * a set of 100 bytes; a set's value adds about its size), so ~100 MB per stuck server. At
+ * the Client's top rate (~500k requests/s) a server must stall ~0.2 s to reach it. */
+const DEFAULT_MAX_PENDING = 100_000
 
 function int(name: string, value: unknown, fallback: number, min: number, max = 2 ** 31 - 1): number {
   if (value === undefined) return fallback
@@ -189,6 +202,7 @@ export function parseClientOptions(options: unknown): {
       retry: int('retry', o.retry, 1000, 0),
       removeAfter: int('removeAfter', o.removeAfter, 2, 1),
       reconnect: int('reconnect', o.reconnect, 10_000, 1),
+      maxPending: int('maxPending', o.maxPending, DEFAULT_MAX_PENDING, 1),
       wire: wireFor(protocol),
       login,
     },
