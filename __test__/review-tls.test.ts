@@ -9,7 +9,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseCommandLine } from '../src/cli/options'
 import { createServer, type FerrocacheServer } from '../src/server'
-import { readTlsFiles, type TlsFiles, type TlsSettings } from '../src/server/tls'
+import { readTlsFiles, requiresClientCertificates, type TlsFiles, type TlsSettings } from '../src/server/tls'
 import { makeCertificates, type TestCertificates } from './helpers/certs'
 import { setUp, tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
@@ -208,6 +208,17 @@ test('ssl_verify_mode 1 asks for a certificate: none is fine, a foreign one is r
   // memcached: "could not parse argument to ssl_min_version" / "Invalid ssl_min_version"
   assert.throws(() => run(o('ssl_min_version=tlsv1.3')), /could not parse argument/)
   assert.throws(() => run(o('ssl_min_version=4')), /Invalid ssl_min_version/)
+})
+
+test('the exposure warning counts client certificates as a guard only when required (mode 2 or 3)', () => {
+  const pems = { cert: 'c', key: 'k' }
+  assert.is(requiresClientCertificates(undefined), false)
+  assert.is(requiresClientCertificates(pems), false)
+  assert.is(requiresClientCertificates({ ...pems, ca: 'a' }), true)
+  // ssl_ca_cert with ssl_verify_mode 0 or 1: anyone without a certificate is served
+  assert.is(requiresClientCertificates({ ...pems, ca: 'a', verifyMode: 0 }), false)
+  assert.is(requiresClientCertificates({ ...pems, ca: 'a', verifyMode: 1 }), false)
+  assert.is(requiresClientCertificates({ ...pems, ca: 'a', verifyMode: 3 }), true)
 })
 
 test('ssl_min_version 3: a TLS 1.2 client is refused, TLS 1.3 served', async () => {

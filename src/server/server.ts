@@ -15,7 +15,7 @@ import { MetricsServer, type StatsFamily } from './metrics'
 import { levelForVerbosity, silentLogger, type Logger } from './logger'
 import { resolveServerOptions, type ServerOptions, type ResolvedServerOptions } from './options'
 import { settingsReport } from './settings'
-import { createTlsServer, refreshTls, verifyModeOf, type TlsOptions } from './tls'
+import { createTlsServer, refreshTls, requiresClientCertificates, verifyModeOf, type TlsOptions } from './tls'
 import { UdpListener } from './udp'
 
 /** memcached's reply to a connection over the limit, sent before closing it. */
@@ -232,13 +232,15 @@ export class FerrocacheServer extends EventEmitter {
     }
     const also = [...this.listenAddrs.values()].slice(1)
     this.log.info({ host: addr.address, port: addr.port, ...(also.length > 0 ? { also } : {}), version: VERSION, protocol: PROTOCOL_VERSION }, 'listening')
-    // Logins or required client certificates both keep strangers out.
-    const guarded = this.options.authFile !== undefined || this.options.tls?.ca !== undefined
     for (const server of this.listenServers) {
       const bound = server.address()
       if (bound === null || typeof bound === 'string') continue
+      // Logins, or client certificates this listener requires, keep strangers out (not on
+      // a notls: listener, nor with ssl_verify_mode 0 or 1).
+      const secure = this.tlsServers.includes(server as tls.Server)
+      const guarded = this.options.authFile !== undefined || (secure && requiresClientCertificates(this.options.tls))
       const warning = exposureWarning(bound.address, guarded)
-      if (warning) this.log.warn({ host: bound.address, tls: this.options.tls !== undefined }, warning)
+      if (warning) this.log.warn({ host: bound.address, tls: secure }, warning)
     }
     this.emit('listening', addr)
     return addr

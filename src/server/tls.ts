@@ -65,6 +65,11 @@ export function verifyModeOf(opts: TlsOptions): TlsVerifyMode {
   return opts.verifyMode ?? (opts.ca === undefined ? 0 : 2)
 }
 
+/** Whether only clients with a certificate the CA signed get through (modes 2 and 3). */
+export function requiresClientCertificates(opts: TlsOptions | undefined): boolean {
+  return opts !== undefined && verifyModeOf(opts) >= 2
+}
+
 /** What node's secure context takes (for createServer and for setSecureContext alike). */
 function contextOptions(opts: TlsOptions): tls.SecureContextOptions {
   const useCa = opts.ca !== undefined && verifyModeOf(opts) > 0
