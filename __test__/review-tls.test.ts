@@ -198,6 +198,9 @@ test('ssl_verify_mode 1 asks for a certificate: none is fine, a foreign one is r
     assert.match(await once(port, { cert: certs.read('other-ca.pem'), key: certs.read('other-ca.key') }), /^refused/)
   })
   assert.throws(() => createServer({ port: 0, tls: { ...readTlsFiles(liveFiles('nocA')), verifyMode: 2 } }), /needs the CA file/)
+  // a CA file without a certificate: memcached does not start either
+  writeFileSync(path('junk-ca.pem'), 'junk\n')
+  assert.throws(() => readTlsFiles({ ...liveFiles('junkca'), ca: path('junk-ca.pem') }), /junk-ca\.pem holds no certificate/)
   const run = (argv: string[]): unknown => {
     const c = parseCommandLine(argv)
     return c.kind === 'run' ? c.settings.tls : c.kind

@@ -56,7 +56,16 @@ export function readTlsFiles(files: TlsFiles): TlsOptions {
   }
   const { cert, key, ca, ...settings } = files
   const out: TlsOptions = { ...settings, cert: read('certificate', cert), key: read('key', key), files }
-  if (ca !== undefined) out.ca = read('CA file', ca)
+  if (ca !== undefined) {
+    out.ca = read('CA file', ca)
+    // node skips what is not a certificate in a CA file, so a wrong file would refuse every
+    // client certificate; memcached stops at start (`Error loading the CA certificate`)
+    try {
+      new X509Certificate(out.ca)
+    } catch (err) {
+      throw new TypeError(`the TLS CA file ${ca} holds no certificate: ${(err as Error).message}`)
+    }
+  }
   return out
 }
 
