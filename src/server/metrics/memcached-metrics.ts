@@ -150,7 +150,10 @@ export function addMemcachedMetrics(out: Exposition, s: StatsSnapshot): void {
       out.add('memcached_slab_commands_total', 'counter', SLAB_COMMANDS_HELP, value, { slab, command: cmd, status })
     for (const cmd of HIT_MISS_COMMANDS) slabCommand(cmd, 'hit', n(`${cmd}_hits`))
     slabCommand('cas', 'badval', n('cas_badval'))
-    slabCommand('set', 'hit', n('cmd_set') - n('cas_hits') - n('cas_badval'))
+    // a class's cmd_set counts stores of values of its size, its cas_hits / cas_badval cas
+    // requests on items of its size (memcached's rule): a cas whose new value changes class
+    // can take the difference below 0, which a counter must not be
+    slabCommand('set', 'hit', Math.max(0, n('cmd_set') - n('cas_hits') - n('cas_badval')))
     // mem_requested is in `stats items` (memcached >= 1.6): only one source per class
     addRows(out, s.items.get(id)?.has('mem_requested') ? SLABS.filter((r) => r[2] !== 'mem_requested') : SLABS, stats, { slab })
   }
