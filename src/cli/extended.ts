@@ -78,7 +78,7 @@ const IGNORED: Readonly<Record<string, string>> = {
   slab_automove_freeratio: 'ferrocache has no external storage (extstore)',
   ssl_keyformat: 'keys are read as PEM',
   ssl_wbuf_size: "node's TLS sockets buffer their own output",
-  ssl_session_cache: "node's TLS server keeps no session cache here",
+  ssl_session_cache: 'sessions resume with TLS tickets (as without it in memcached); no server-side cache, no ssl_new_sessions',
   ssl_kernel_tls: 'no kernel TLS offload',
   ssl_min_version: 'TLS 1.2 is the least ferrocache accepts (OpenSSL 3 refuses 1.0 and 1.1 at its default security level)',
   inline_ascii_resp: 'memcached 1.6 accepts it and does nothing with it either',
