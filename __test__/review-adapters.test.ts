@@ -149,10 +149,10 @@ kv('a Keyv value that fits maxItemSize is stored (its text was JSON-escaped agai
     assert.is(await keyv.get('page'), html)
     assert.equal(errors, [])
     // values the adapter stored as JSON before still read back ('keyv' in base64url: a2V5dg)
-    const gen = await cache.get('keyv~na2V5dg.gen', { encoding: 'utf8' })
+    const gen = await cache.get('keyv~|na2V5dg.gen', { encoding: 'utf8' })
     assert.type(gen, 'string')
     const record = JSON.stringify({ value: 'old', expires: null })
-    await cache.set(`keyv~na2V5dg.${gen}.kkeyv:legacy`, JSON.stringify(record))
+    await cache.set(`keyv~|na2V5dg.${gen}.kkeyv:legacy`, JSON.stringify(record))
     assert.is(await keyv.get('legacy'), 'old')
     // and strings that start like the new format's mark or are empty round-trip
     const raw = new KeyvFerrocache(cache)

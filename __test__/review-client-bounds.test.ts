@@ -3,7 +3,8 @@
 import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Client, type ClientOptions } from '../src'
+import { Cache, Client, type ClientOptions } from '../src'
+import { KeyvFerrocache } from '../src/adapters/keyv'
 import { setUp, tearDown } from './helpers/guard'
 import { sleep, startMemcached, within, type Running } from './helpers/servers'
 
@@ -169,6 +170,25 @@ s('maxPending: finite by default (100000) and checked', async () => {
   }
   assert.throws(() => new Client({ servers: ['127.0.0.1:1'], maxPending: 0 }), /maxPending must be an integer from 1/)
   assert.throws(() => new Client({ servers: ['127.0.0.1:1'], maxPending: '5' as unknown as number }), /maxPending must be a number/)
+})
+
+s('keyv adapter: a prefix that extends another (x, xnQ) does not share its namespaces; | is refused in a prefix', async () => {
+  const cache = new Cache()
+  try {
+    // 'xnQ' + the token of 'sess' ('n' + base64url 'c2Vzcw') spelt 'x' + the token of
+    // 'Bw6W70' ('n' + 'Qnc2Vzcw'): the two used one generation counter and one set of items
+    const a = new KeyvFerrocache({ cache, prefix: 'x', namespace: 'Bw6W70' })
+    const b = new KeyvFerrocache({ cache, prefix: 'xnQ', namespace: 'sess' })
+    await a.set('k', 'from a')
+    assert.is(await b.get('k'), undefined, "b reads a's item")
+    await b.set('k', 'from b')
+    assert.is(await a.get('k'), 'from a', "b's set overwrote a's item")
+    await b.clear()
+    assert.is(await a.get('k'), 'from a', "b's clear() cleared a's namespace")
+    assert.throws(() => new KeyvFerrocache({ cache, prefix: 'a|b' }), /prefix must be .* without spaces or '\|'/)
+  } finally {
+    cache.close()
+  }
 })
 
 s.run()

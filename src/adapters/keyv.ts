@@ -28,7 +28,8 @@ export interface KeyvFerrocacheOptions {
   /** Shorthand for `cache: new Client({ servers })` (owned by the adapter). */
   servers?: readonly ServerSpec[]
   /** Prefix of every key the adapter writes (default `"keyv~"`): printable ASCII, no
-   * spaces, at most 32 characters. Lets other users of the same cache keep clear of it. */
+   * spaces and no `|` (the adapter writes one after it), at most 32 characters. Lets other
+   * users of the same cache keep clear of it. */
   prefix?: string
   /** The namespace whose items `clear()` removes. Keyv sets it from its own `namespace`. */
   namespace?: string
@@ -46,6 +47,10 @@ export interface KeyvEntry {
 
 const MAX_KEY = 250
 const SAFE = /^[\x21-\x7e]*$/
+/** Ends the prefix in every key. A prefix cannot hold it, so where the prefix ends is
+ * known: without it a prefix that extends another ('x' and 'xnQ') could spell the other's
+ * namespace token, and the two adapters shared a namespace ('Bw6W70' and 'sess' there). */
+const END_OF_PREFIX = '|'
 
 /** A lone surrogate (half of a UTF-16 pair): UTF-8 cannot hold one. */
 const LONE_SURROGATE = /\p{Surrogate}/u
@@ -135,13 +140,13 @@ export class KeyvFerrocache extends EventEmitter {
     super()
     const o: KeyvFerrocacheOptions = isCacheLike(options) ? { cache: options } : options
     const prefix = o.prefix ?? 'keyv~'
-    if (typeof prefix !== 'string' || prefix.length > 32 || !SAFE.test(prefix)) {
-      throw new TypeError('KeyvFerrocache: prefix must be at most 32 printable ASCII characters without spaces')
+    if (typeof prefix !== 'string' || prefix.length > 32 || !SAFE.test(prefix) || prefix.includes(END_OF_PREFIX)) {
+      throw new TypeError(`KeyvFerrocache: prefix must be at most 32 printable ASCII characters without spaces or '${END_OF_PREFIX}'`)
     }
     if (o.cache !== undefined && o.servers !== undefined) {
       throw new TypeError('KeyvFerrocache: pass either cache or servers, not both')
     }
-    this.#prefix = prefix
+    this.#prefix = prefix + END_OF_PREFIX
     this.opts = { prefix, dialect: 'ferrocache' }
     this.namespace = o.namespace
     this.#owned = o.cache === undefined
