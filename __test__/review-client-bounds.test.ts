@@ -172,6 +172,46 @@ s('maxPending: finite by default (100000) and checked', async () => {
   assert.throws(() => new Client({ servers: ['127.0.0.1:1'], maxPending: '5' as unknown as number }), /maxPending must be a number/)
 })
 
+s('a ttl over 30 days ends on the real clock when the app fakes Date (set, touch, gat; meta, text, binary)', async (ctx) => {
+  const DAY = 24 * 3600 * 1000
+  const realNow = Date.now
+  for (const protocol of ['meta', 'text', 'binary'] as Protocol[]) {
+    const c = new Client({ servers: [`127.0.0.1:${ctx.memcached!.port}`], protocol, encoding: 'utf8' })
+    try {
+      // as MockDate or fake timers with a fixed date do: the server's clock stays real
+      Date.now = () => Date.UTC(2020, 0, 1)
+      assert.is(await c.set(`long:${protocol}`, 'v', { ttl: 60 * DAY }), true)
+      await c.set(`touched:${protocol}`, 'v')
+      assert.is(await c.touch(`touched:${protocol}`, 45 * DAY), true)
+      await c.set(`gat:${protocol}`, 'v')
+      assert.is(await c.gat(`gat:${protocol}`, 45 * DAY), 'v')
+      Date.now = realNow
+      assert.is(await c.get(`long:${protocol}`), 'v', `${protocol}: stored already expired`)
+      assert.is(await c.get(`touched:${protocol}`), 'v', `${protocol}: touched to an expired time`)
+      assert.is(await c.get(`gat:${protocol}`), 'v', `${protocol}: gat to an expired time`)
+    } finally {
+      Date.now = realNow
+      await c.close()
+    }
+  }
+})
+
+s('a frozen Date.now (a mocked date) does not stop timeouts: a request to a server that never answers still fails after timeout', async () => {
+  const server = await deaf()
+  const realNow = Date.now
+  const frozen = realNow()
+  const c = new Client({ servers: [`127.0.0.1:${server.port}`], timeout: 300, retry: 0 })
+  try {
+    Date.now = () => frozen
+    const started = performance.now()
+    assert.is((await failure(c.get('frozen'), 3_000)).code, 'FERROCACHE_TIMEOUT')
+    assert.ok(performance.now() - started < 1_500, 'within about timeout')
+  } finally {
+    Date.now = realNow
+    await c.close()
+  }
+})
+
 s('keyv adapter: a prefix that extends another (x, xnQ) does not share its namespaces; | is refused in a prefix', async () => {
   const cache = new Cache()
   try {

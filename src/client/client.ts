@@ -5,7 +5,7 @@
 // pipelined on a few connections per server.
 import { checkRaw, encodeValue } from '../encoding'
 import { parseWrite, readEncoding, toU64, type Write } from '../options'
-import { delayToSeconds, requiredTtlToExptime } from '../ttl'
+import { delayToSeconds, requiredTtlToExptime, type NowMs } from '../ttl'
 import { Fetcher } from '../fetch'
 import type {
   CacheLike,
@@ -28,6 +28,12 @@ import { parseClientOptions, type ClientOptions } from './options'
 import { ARITH, FOUND, GET, GETS, OK, STORE, type Kind } from './requests'
 import { sumStats, toCacheStats } from './stats'
 import type { BatchResult, Bytes, Reject, StoreMode, Wire } from './wire'
+
+/** The clock a ttl over 30 days is counted from: memcached takes such an exptime as a unix
+ * time and reads it on the server's clock, which no test fakes. Taken when this module
+ * loads, so a clock faked later (jest/sinon/vitest fake timers, MockDate) moves the app's
+ * time, not where its items end: set to 2020, it stored every such item expired. */
+const wallClock: NowMs = Date.now
 
 /** A request as `Connection.send` takes it: text (or a binary packet), and for a store the
  * value and the tail. */
@@ -162,7 +168,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   #write(options: WriteOptions | undefined): Write {
-    return options === undefined ? this.#plain : parseWrite(options, this.#encoding)
+    return options === undefined ? this.#plain : parseWrite(options, this.#encoding, wallClock)
   }
 
   /** One request for `key`; the Promise settles with what `kind` reads from the reply. */
@@ -348,13 +354,13 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   async touch(key: string, ttl: number): Promise<boolean> {
-    const exptime = requiredTtlToExptime(ttl)
+    const exptime = requiredTtlToExptime(ttl, wallClock)
     return this.#one(checkKey(key), FOUND, 'buffer', this.#wire.touch(key, exptime))
   }
 
   async gat<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
     const encoding = readEncoding(options, this.#encoding)
-    const exptime = requiredTtlToExptime(ttl)
+    const exptime = requiredTtlToExptime(ttl, wallClock)
     checkKey(key)
     this.#forwarded('gat')
     return this.#one(key, GET, encoding, this.#wire.gat(key, exptime))

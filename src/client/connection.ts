@@ -89,6 +89,8 @@ export class Connection {
   #spare: Buffer[] = []
   #flushQueued = false
   #timer: NodeJS.Timeout | undefined
+  /** The request at the head of the queue when `#timer` was armed for its deadline. */
+  #timerFor: Pending | undefined
   #connectTimer: NodeJS.Timeout | undefined
   #closed = false
   #closing = false
@@ -201,7 +203,7 @@ export class Connection {
     this.#requests += requests
     this.#queuedCount++
     this.sendMore(text, value, tail)
-    if (this.#timer === undefined) this.#arm(this.#options.timeout)
+    if (this.#timer === undefined) this.#arm(p.deadline - Date.now())
   }
 
   /** More requests answered as part of the one just queued by `send` (a batch). */
@@ -315,6 +317,7 @@ export class Connection {
   }
 
   #arm(ms: number): void {
+    this.#timerFor = this.#queue[this.#head]
     this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, ms))
     this.#timer.unref()
   }
@@ -323,8 +326,11 @@ export class Connection {
     this.#timer = undefined
     const head = this.#queue[this.#head]
     if (head === undefined || this.#closed) return
+    // The timer was armed for the head's deadline: if that request is still waiting, its
+    // time is up by the timer's clock, whatever `Date.now` says. A frozen `Date.now` (a
+    // mocked date) left `left` at its full value and re-armed forever: no timeout ever.
     const left = head.deadline - Date.now()
-    if (left > 0) return this.#arm(left)
+    if (left > 0 && head !== this.#timerFor) return this.#arm(left)
     this.#fail(cacheError(Error, 'FERROCACHE_TIMEOUT', `request to ${this.#label} timed out after ${this.#options.timeout} ms`, this.#label))
   }
 
