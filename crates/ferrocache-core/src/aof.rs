@@ -137,6 +137,12 @@ struct Writer {
     written: u64,
     /// The deadline (unix second) of a delayed flush_all not yet marked in the log.
     deadline: Option<u32>,
+    /// Inside [`Journal::begin_batch`]: `Always` defers its fdatasync to the batch's end.
+    batch: bool,
+    /// Records written in a batch and not fdatasynced yet.
+    unsynced: bool,
+    /// fdatasyncs of records made so far ([`Aof::record_syncs`]).
+    syncs: u64,
 }
 
 /// The open log of one store; installed as its [`Journal`] by [`open`].
@@ -362,6 +368,9 @@ pub fn open_after(
         pending: Vec::with_capacity(64 << 10),
         written,
         deadline: flushes.passed.or(flushes.ahead),
+        batch: false,
+        unsynced: false,
+        syncs: 0,
     };
     let aof = Arc::new(Aof {
         dir: dir.to_path_buf(),
@@ -419,6 +428,7 @@ impl Writer {
     fn flush(&mut self, durable: bool) -> Result<(), Fault> {
         self.write_out().map_err(|e| ("write", e))?;
         if durable {
+            self.syncs += 1;
             self.file.sync_data().map_err(|e| ("fsync", e))?;
         }
         Ok(())
@@ -477,6 +487,12 @@ impl Aof {
         let r = w.flush(true);
         self.note(&r);
         r.map_err(|(_, e)| e)
+    }
+
+    /// How many fdatasyncs records have cost so far (`Always`: one per change, or per
+    /// batch; tests check the batching with it).
+    pub fn record_syncs(&self) -> u64 {
+        self.w.lock().syncs
     }
 
     /// Bytes of the log files, buffered records included.
@@ -593,12 +609,28 @@ impl Journal for Aof {
         self.size
             .fetch_add((w.pending.len() - before) as u64, Ordering::Relaxed);
         // into the kernel before the change is acknowledged (one write per change, under
-        // the lock that orders the records); the fsync is per record only with `Always`
-        let res = w.flush(self.mode == Fsync::Always);
+        // the lock that orders the records); the fsync is per record only with `Always`,
+        // and inside a batch once at its end
+        let durable = self.mode == Fsync::Always && !w.batch;
+        w.unsynced |= self.mode == Fsync::Always && w.batch;
+        let res = w.flush(durable);
         // a failure always counts; a success clears an earlier one only if it was durable:
         // with `EverySec` a failed fsync is cleared by the next good fsync (the log thread's,
         // or `accepting`'s retry), not by a write that only reached the kernel
-        if res.is_err() || self.mode == Fsync::Always {
+        if res.is_err() || durable {
+            self.note(&res);
+        }
+    }
+
+    fn begin_batch(&self) {
+        self.w.lock().batch = true;
+    }
+
+    fn end_batch(&self) {
+        let mut w = self.w.lock();
+        w.batch = false;
+        if std::mem::take(&mut w.unsynced) {
+            let res = w.flush(true);
             self.note(&res);
         }
     }

@@ -120,6 +120,13 @@ pub trait Journal: Send + Sync {
     fn last_error(&self) -> Option<JournalError> {
         None
     }
+    /// The records until [`Journal::end_batch`] are acknowledged together, after it (a
+    /// replica applying one read of its stream): a journal may make them durable once, at
+    /// the end, instead of one by one. Only for a caller that makes every change of the
+    /// batch itself (no other thread's acknowledged writes in between).
+    fn begin_batch(&self) {}
+    /// Ends the batch begun by [`Journal::begin_batch`]: its records are durable after it.
+    fn end_batch(&self) {}
 }
 
 /// A journal's failed write or fsync (e.g. a full disk), for the error writes are refused
@@ -174,6 +181,16 @@ impl Journal for Hub {
     }
     fn last_error(&self) -> Option<JournalError> {
         self.sinks.read().iter().find_map(|j| j.last_error())
+    }
+    fn begin_batch(&self) {
+        for j in self.sinks.read().iter() {
+            j.begin_batch();
+        }
+    }
+    fn end_batch(&self) {
+        for j in self.sinks.read().iter() {
+            j.end_batch();
+        }
     }
 }
 

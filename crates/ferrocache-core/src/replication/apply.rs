@@ -156,6 +156,13 @@ impl Applier {
         // stream frames since `stream_from` are forwarded to the log in one piece
         let mut stream_from = 0;
         let mut err = None;
+        // with `--appendfsync always`, one fdatasync for the read rather than one per
+        // record (which held the event loop for seconds under a fast primary): the offset
+        // is acknowledged to the primary only after `feed` returns
+        let journal = store.journal();
+        if let Some(j) = journal {
+            j.begin_batch();
+        }
         while at < data.len() {
             let (frame, n) = match stream::decode(&data[at..]) {
                 Ok(Some(x)) => x,
@@ -189,6 +196,9 @@ impl Applier {
             if in_snapshot {
                 stream_from = at;
             }
+        }
+        if let Some(j) = journal {
+            j.end_batch();
         }
         if at > stream_from {
             log.append_upstream(&data[stream_from..at]);
