@@ -101,12 +101,15 @@ function live(stored: unknown): boolean {
 /** Marks an item holding a string as it is: JSON text never starts with '~'. Keyv hands
  * the adapter strings (its serializer's output); storing them as JSON escaped every quote
  * again (about a fifth more bytes, and a stringify and parse per call). Other values (Keyv
- * without a serializer) are stored as JSON. */
+ * without a serializer) are stored as JSON, and so is a string with a lone surrogate:
+ * UTF-8 would turn it into U+FFFD, JSON escapes it (`\ud800`). */
 const TEXT = '~'
 
 /** What to store for `value`, and how. */
 function encode(value: unknown): { stored: unknown; encoding: 'utf8' | 'json' } {
-  return typeof value === 'string' ? { stored: TEXT + value, encoding: 'utf8' } : { stored: value, encoding: 'json' }
+  return typeof value === 'string' && !LONE_SURROGATE.test(value)
+    ? { stored: TEXT + value, encoding: 'utf8' }
+    : { stored: value, encoding: 'json' }
 }
 
 /** The value an item holds (`undefined` for a miss). */
