@@ -157,6 +157,26 @@ s('maxPending: the bound frees as replies come; a batch larger than it goes alon
   }
 })
 
+s("maxPending with readFrom: 'replica': reads go to the primary while the replica's bound is reached", async () => {
+  const primary = await held()
+  primary.resume()
+  const replica = await deaf()
+  const c = new Client({
+    servers: [{ host: '127.0.0.1', port: primary.port, replicas: [`127.0.0.1:${replica.port}`] }],
+    readFrom: 'replica',
+    maxPending: 10,
+    timeout: 500,
+    retry: 0,
+  })
+  try {
+    const onReplica = Promise.allSettled(Array.from({ length: 10 }, (_, i) => c.get(`r:${i}`)))
+    assert.equal(tally(await Promise.allSettled(Array.from({ length: 5 }, (_, i) => c.get(`p:${i}`)))), { ok: 5 })
+    assert.equal(tally(await onReplica), { FERROCACHE_TIMEOUT: 10 })
+  } finally {
+    await c.close()
+  }
+})
+
 s('maxPending: finite by default (100000) and checked', async () => {
   const server = await deaf()
   const c = new Client({ servers: [`127.0.0.1:${server.port}`], timeout: 1_000, retry: 0 })

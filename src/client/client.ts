@@ -161,8 +161,9 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     for (let tries = 0; tries < replicas.length; tries++) {
       const r = replicas[this.#nextReplica++ % replicas.length]!
       // a replica that just failed is skipped too: the primary can answer, where the
-      // replica would refuse every read for `retry` ms before it is marked dead
-      if (!r.down) return r
+      // replica would refuse every read for `retry` ms before it is marked dead; so is
+      // one with `maxPending` requests waiting (stopped, or slower than the reads come)
+      if (!r.down && !r.full) return r
     }
     return node
   }

@@ -101,6 +101,12 @@ export class ServerNode {
     return this.#dead || this.#failing()
   }
 
+  /** `maxPending` requests wait for its replies: a new one would be refused
+   * (`FERROCACHE_QUEUE_FULL`), so a read that has another server goes there. */
+  get full(): boolean {
+    return this.#full() !== undefined
+  }
+
   /** A connection failed within the last `retry` ms. */
   #failing(): boolean {
     return this.#failures > 0 && Date.now() < this.#retryAt
