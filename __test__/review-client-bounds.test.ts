@@ -232,6 +232,25 @@ s('a frozen Date.now (a mocked date) does not stop timeouts: a request to a serv
   }
 })
 
+s('a frozen Date.now does not keep a failed server failing: after retry ms it is tried again', async () => {
+  const server = await deaf()
+  const port = server.port
+  await server.close() // nothing listens: connections are refused
+  const realNow = Date.now
+  const frozen = realNow()
+  const c = new Client({ servers: [`127.0.0.1:${port}`], retry: 200, removeAfter: 100 })
+  try {
+    Date.now = () => frozen
+    assert.is((await failure(c.get('a'))).code, 'FERROCACHE_CONNECTION')
+    assert.is((await failure(c.get('b'))).code, 'FERROCACHE_SERVER_FAILING')
+    await sleep(400)
+    assert.is((await failure(c.get('c'))).code, 'FERROCACHE_CONNECTION', 'tried again after retry ms')
+  } finally {
+    Date.now = realNow
+    await c.close()
+  }
+})
+
 s('keyv adapter: a prefix that extends another (x, xnQ) does not share its namespaces; | is refused in a prefix', async () => {
   const cache = new Cache()
   try {

@@ -71,7 +71,9 @@ export class ServerNode {
   #failures = 0
   /** What the last failure was, for the messages of requests refused meanwhile. */
   #lastFailure = ''
-  #retryAt = 0
+  /** Within `retry` ms of the last counted failure (`#openRetryWindow`). */
+  #inRetry = false
+  #retryTimer: NodeJS.Timeout | undefined
   #dead = false
   #probeTimer: NodeJS.Timeout | undefined
   /** The probe's connection while its answer is awaited (not in the pool yet). */
@@ -109,7 +111,7 @@ export class ServerNode {
 
   /** A connection failed within the last `retry` ms. */
   #failing(): boolean {
-    return this.#failures > 0 && Date.now() < this.#retryAt
+    return this.#failures > 0 && this.#inRetry
   }
 
   /** Sends one request on `key`, or fails `p` with the reason it cannot go. It goes on the
@@ -209,6 +211,7 @@ export class ServerNode {
   async close(): Promise<void> {
     this.#closed = true
     clearTimeout(this.#probeTimer)
+    clearTimeout(this.#retryTimer)
     // requests held by a flush were made before close(): they go, and are answered, first
     if (this.#fenced) await new Promise<void>((resolve) => this.#unfenced.push(resolve))
     const conns = this.#conns
@@ -422,8 +425,18 @@ export class ServerNode {
     // Connections failing together (a crash breaks them all) count once per retry window.
     if (this.#failing()) return
     this.#failures++
-    this.#retryAt = Date.now() + this.#settings.retry
+    this.#openRetryWindow()
     if (this.#failures >= this.#settings.removeAfter) this.#markDead()
+  }
+
+  /** `retry` ms during which the server is not tried again, ended by a timer: compared
+   * with `Date.now`, a frozen one (a mocked date) kept the server failing for good. */
+  #openRetryWindow(): void {
+    clearTimeout(this.#retryTimer)
+    this.#inRetry = this.#settings.retry > 0
+    if (!this.#inRetry) return
+    this.#retryTimer = setTimeout(() => (this.#inRetry = false), this.#settings.retry)
+    this.#retryTimer.unref()
   }
 
   #markDead(): void {
@@ -472,7 +485,8 @@ export class ServerNode {
           }
           this.#dead = false
           this.#failures = 0
-          this.#retryAt = 0
+          this.#inRetry = false
+          clearTimeout(this.#retryTimer)
           this.#join(conn)
           this.#onChange(this)
           return true
