@@ -4,6 +4,7 @@ import net from 'node:net'
 import { suite } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Cache, Client, type ClientOptions } from '../src'
+import { DEFAULT_MAX_PENDING, parseClientOptions } from '../src/client/options'
 import { KeyvFerrocache } from '../src/adapters/keyv'
 import { setUp, tearDown } from './helpers/guard'
 import { sleep, startMemcached, within, type Running } from './helpers/servers'
@@ -177,11 +178,13 @@ s("maxPending with readFrom: 'replica': reads go to the primary while the replic
   }
 })
 
-s('maxPending: finite by default (100000) and checked', async () => {
+s('maxPending: finite by default (1000000), a large batch bounds the rest, checked', async () => {
+  assert.is(parseClientOptions({ servers: ['127.0.0.1:1'] }).settings.maxPending, DEFAULT_MAX_PENDING)
+  assert.ok(Number.isSafeInteger(DEFAULT_MAX_PENDING) && DEFAULT_MAX_PENDING >= 100_000)
   const server = await deaf()
-  const c = new Client({ servers: [`127.0.0.1:${server.port}`], timeout: 1_000, retry: 0 })
+  const c = new Client({ servers: [`127.0.0.1:${server.port}`], timeout: 1_000, retry: 0, maxPending: 20_000 })
   try {
-    const waiting = c.getMany(Array.from({ length: 100_000 }, (_, i) => `d:${i}`))
+    const waiting = c.getMany(Array.from({ length: 20_000 }, (_, i) => `d:${i}`))
     waiting.catch(() => {})
     assert.is((await failure(c.get('one-more'))).code, 'FERROCACHE_QUEUE_FULL')
     assert.is((await failure(waiting, 5_000)).code, 'FERROCACHE_TIMEOUT')

@@ -61,10 +61,11 @@ export interface ClientOptions<E extends Encoding = Encoding> {
   remove?: boolean
   /**
    * Requests waiting for one server's replies (a batch counts its keys) at which new ones
-   * to it are refused at once with FERROCACHE_QUEUE_FULL (default 100000, ~100 MB of small
+   * to it are refused at once with FERROCACHE_QUEUE_FULL (default 1000000, ~1 GB of small
    * requests). Bounds the memory held for a server that stopped reading or answers slower
-   * than requests come, which `timeout` alone frees only as it passes. A batch is refused
-   * only when the bound is reached already, so one larger than it still goes.
+   * than requests come, which `timeout` alone frees only as it passes (with a long
+   * `timeout`). A batch is refused only when the bound is reached already, so one larger
+   * than it still goes.
    */
   maxPending?: number
   /**
@@ -108,9 +109,12 @@ const REPLICA_NAMES = new Set(['host', 'port', 'tls'])
 const PROTOCOLS: readonly Protocol[] = ['meta', 'text', 'twemproxy', 'binary']
 
 /** Measured with a server that never reads: ~1 KB of memory per request waiting (a get, or
- * a set of 100 bytes; a set's value adds about its size), so ~100 MB per stuck server. At
- * the Client's top rate (~500k requests/s) a server must stall ~0.2 s to reach it. */
-const DEFAULT_MAX_PENDING = 100_000
+ * a set of 100 bytes; a set's value adds about its size), so ~1 GB per stuck server. High
+ * on purpose: a batch counts its keys, and a lower default refused the other requests to a
+ * healthy server while a large `getMany` was answered (100 000 keys take 0.2-0.5 s); at the
+ * Client's top rate (~500k requests/s) it takes a stall of ~2 s, past the default
+ * `timeout`, so it is the backstop of long timeouts. */
+export const DEFAULT_MAX_PENDING = 1_000_000
 
 function int(name: string, value: unknown, fallback: number, min: number, max = 2 ** 31 - 1): number {
   if (value === undefined) return fallback
