@@ -213,4 +213,31 @@ test('-o values memcached refuses stop ferrocached with its exit code', async ()
   for (const r of results) assert.is(r.ours, r.memcached, `${r.o}: ${r.stderr}`)
 })
 
+test('flush_all 1 acts at once and hides what is stored in the rest of its second, as memcached\'s', async () => {
+  const [m, f] = await Promise.all([track(startMemcached()), track(startFerrocached())])
+  // memcached's deadline is realtime(delay) - 1 and hides the items of that second: with a
+  // delay of 1 that is the current second
+  const exchange = async (port: number): Promise<string[]> => {
+    const c = await Client.open(port)
+    // one write, one second of both clocks (retried if a second turned in between)
+    const ask = (): Promise<string> => c.ask('set a 0 0 1\r\nx\r\nflush_all 1\r\nget a\r\nset b 0 0 1\r\ny\r\nget b\r\nmn\r\n', 'MN\r\n')
+    const now = (): number => Math.floor(Date.now() / 1000)
+    let first = ''
+    for (let i = 0; i < 3; i++) {
+      const before = now()
+      first = await ask()
+      if (now() === before) break
+      await sleep(300)
+    }
+    // the next second's items stay
+    await sleep(1_100)
+    const later = await c.ask('set c 0 0 1\r\nz\r\nget c\r\n')
+    c.close()
+    return [first, later]
+  }
+  const [theirs, ours] = await Promise.all([exchange(m.port), exchange(f.port)])
+  assert.equal(ours, theirs)
+  assert.is(theirs[0], 'STORED\r\nOK\r\nEND\r\nSTORED\r\nEND\r\nMN\r\n')
+})
+
 test.run()

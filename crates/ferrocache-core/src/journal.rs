@@ -392,7 +392,9 @@ pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) 
                 ..Default::default()
             });
         }
-        Record::Flush { at } if at > now => store.flush_all(at as i64),
+        // (as memcached's command: an embedded Cache's flush(delay) replayed acts a
+        // second early too, hiding the same items)
+        Record::Flush { at } if at > now => store.flush_all_as_memcached(at as i64),
         Record::Flush { .. } => store.flush_all_at_once(),
     }
 }

@@ -55,7 +55,9 @@ pub(crate) struct Ctx {
     pub rel: u32,
     /// The last flush_all's mark in store seconds (0 = none): from this second on, items
     /// last stamped before it are flushed. An immediate flush marks the second it ran in, a
-    /// delayed one its deadline (memcached's `settings.oldest_live` + 1).
+    /// delayed one the second before its deadline, with [`INCLUSIVE_MARK`] as `flush_cas`
+    /// so the items of that second go too (memcached's `settings.oldest_live`:
+    /// `realtime(delay) - 1`, and `it->time <= oldest_live` is flushed).
     pub flush_rel: u32,
     /// An immediate flush_all's CAS boundary minus one (0 = none): while the mark is active,
     /// an item of the flush's own second whose CAS is non-zero and below the boundary is
@@ -66,6 +68,10 @@ pub(crate) struct Ctx {
     /// the flush's second).
     pub flush_cas: u64,
 }
+
+/// [`Ctx::flush_cas`] of a delayed flush's mark: every item of the mark's second is
+/// flushed (each has a CAS of at least 1, so `cas - 1` is below it).
+pub(crate) const INCLUSIVE_MARK: u64 = u64::MAX;
 
 impl Ctx {
     #[inline]
@@ -514,12 +520,18 @@ impl Shards {
     }
 
     pub fn flush_all(&self, delay: i64) {
-        self.core.flush_all(delay, false);
+        self.core.flush_all(delay, false, false);
+    }
+
+    /// [`Shards::flush_all`] as memcached's command: a delay acts from the second before
+    /// its deadline, that second's items included.
+    pub fn flush_all_as_memcached(&self, delay: i64) {
+        self.core.flush_all(delay, false, true);
     }
 
     /// An immediate flush_all that unlinks every item now and clears the flush marks.
     pub fn flush_all_at_once(&self) {
-        self.core.flush_all(0, true);
+        self.core.flush_all(0, true, false);
     }
 
     /// Whether `key`'s item is hidden by a flush and not unlinked yet; counts nothing.
@@ -710,7 +722,7 @@ impl Core {
     /// mark that already took effect would live again until the new deadline if its LRU
     /// maintainer had not reaped them yet (it does within a fraction of a second): they
     /// are unlinked here first.
-    fn flush_all(&self, delay: i64, at_once: bool) {
+    fn flush_all(&self, delay: i64, at_once: bool, early: bool) {
         let mut guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
         self.cmd_flush.fetch_add(1, Ordering::Relaxed);
         let ctx = self.ctx();
@@ -725,16 +737,23 @@ impl Core {
                     self.purge(&mut guards, |it| ctx.dead(it) == Some(Dead::Flushed));
                 }
                 let at_rel = at.saturating_sub(self.start).max(1);
-                self.flush_rel.store(at_rel, Ordering::Relaxed);
-                // (memcached keeps its oldest_cas: the same but for items of the deadline's
-                // second with a client-given CAS below it). A deadline past the items'
-                // saturated time (~776 days of uptime) cannot be told by time: the items
-                // present now go at the deadline, those stored until then stay.
-                let boundary = if at_rel >= crate::item::TIME_MASK {
-                    self.cas.load(Ordering::Relaxed)
+                // memcached's deadline is realtime(delay) - 1, that second's items included
+                // (`flush_all 1` hides what is stored for the rest of the current second):
+                // as its command (`early`) the mark is the second before `at`, with every
+                // CAS below the boundary (never 0, "none": the store's clock starts at 2);
+                // the log and replicas keep `at`, which hides the same items. (memcached
+                // keeps its oldest_cas: the same but for items of that second with a
+                // client-given CAS below it.) A deadline past the items' saturated time
+                // (~776 days of uptime) cannot be told by time: the items present now go
+                // at the deadline, those stored until then stay.
+                let (mark, boundary) = if at_rel >= crate::item::TIME_MASK {
+                    (at_rel, self.cas.load(Ordering::Relaxed))
+                } else if early && at_rel >= 2 {
+                    (at_rel - 1, INCLUSIVE_MARK)
                 } else {
-                    0
+                    (at_rel, 0)
                 };
+                self.flush_rel.store(mark, Ordering::Relaxed);
                 self.flush_cas.store(boundary, Ordering::Relaxed);
             }
             None if at_once => {
@@ -1612,12 +1631,14 @@ impl Shards {
         self.core.cas.load(Ordering::Relaxed)
     }
 
-    /// The deadline (absolute unix second) of a delayed flush_all that has not taken
-    /// effect yet, if one is pending.
+    /// The deadline (absolute unix second) of a delayed flush_all whose deadline has not
+    /// come yet, if one is pending: the time the client asked for, which the log and
+    /// replicas keep (the items it hides are those last stamped before it; the engine
+    /// hides them from the second before, see [`Ctx::flush_rel`]).
     pub fn pending_flush_deadline(&self) -> Option<u32> {
         let ctx = self.core.ctx();
-        (ctx.flush_rel != 0 && ctx.rel < ctx.flush_rel)
-            .then(|| self.core.start.saturating_add(ctx.flush_rel))
+        let deadline = ctx.flush_rel + u32::from(ctx.flush_cas == INCLUSIVE_MARK);
+        (ctx.flush_rel != 0 && ctx.rel < deadline).then(|| self.core.start.saturating_add(deadline))
     }
 
     /// The mark of the flush_all in effect now (items last stamped before it are hidden),

@@ -272,6 +272,14 @@ impl Store {
         self.inner.flush_all(delay)
     }
 
+    /// [`Store::flush_all`] as memcached's `flush_all <delay>` (`realtime(delay) - 1`):
+    /// the items stored or read before now+delay are invalid from the second before it
+    /// (`1`: at once, and so is what is stored in the rest of this second). The same items
+    /// go; the journal keeps the deadline now+delay.
+    pub fn flush_all_as_memcached(&self, delay: i64) {
+        self.inner.flush_all_as_memcached(delay)
+    }
+
     /// An immediate flush_all that unlinks every item now (memory back at once, nothing
     /// left to reap): how a replayed log or a replication stream applies an immediate flush,
     /// so it hides exactly the items present whatever CAS values they carry.

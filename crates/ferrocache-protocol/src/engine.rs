@@ -31,7 +31,7 @@ impl Storage for Store {
         Store::flushed(self, key)
     }
     fn flush_all(&self, delay: i64) {
-        Store::flush_all(self, delay)
+        Store::flush_all_as_memcached(self, delay)
     }
     fn stats(&self) -> Stats {
         Store::stats(self)

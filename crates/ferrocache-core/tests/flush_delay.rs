@@ -1,0 +1,76 @@
+//! memcached 1.6.18's `flush_all <delay>` (`Store::flush_all_as_memcached`): its deadline is
+//! `realtime(delay) - 1` and the items of that second go too, so `flush_all 1` hides at once
+//! what was stored before and what is stored in the rest of the second, and `flush_all 2`
+//! acts in the next second. The deadline the journal and replicas keep (and
+//! `pending_flush_deadline` reports) stays the one the client asked for: the same items go.
+//! The embedded `Store::flush_all` keeps its deadline as given.
+
+use ferrocache_core::*;
+
+mod common;
+
+use common::{store, T0};
+
+fn set(s: &Store, key: &str) {
+    s.store(&StoreRequest::new(StoreMode::Set, key.as_bytes(), b"v"))
+        .unwrap();
+}
+
+fn has(s: &Store, key: &str) -> bool {
+    s.get(key.as_bytes(), &GetOptions::default(), |_| ())
+        .is_some()
+}
+
+#[test]
+fn flush_all_1_hides_at_once_and_for_the_rest_of_the_second() {
+    let (s, clock) = store();
+    clock.advance(5);
+    set(&s, "before");
+    s.flush_all_as_memcached(1);
+    assert!(!has(&s, "before"));
+    set(&s, "same-second");
+    assert!(
+        !has(&s, "same-second"),
+        "memcached: it->time <= oldest_live"
+    );
+    assert_eq!(s.pending_flush_deadline(), Some(T0 + 6));
+    clock.advance(1);
+    assert_eq!(s.pending_flush_deadline(), None);
+    set(&s, "next-second");
+    assert!(has(&s, "next-second"));
+}
+
+#[test]
+fn flush_all_2_acts_in_the_next_second() {
+    let (s, clock) = store();
+    clock.advance(5);
+    set(&s, "before");
+    s.flush_all_as_memcached(2);
+    set(&s, "same-second");
+    assert!(has(&s, "before") && has(&s, "same-second"));
+    clock.advance(1);
+    assert!(!has(&s, "before") && !has(&s, "same-second"));
+    set(&s, "deadline-minus-one");
+    assert!(!has(&s, "deadline-minus-one"));
+    assert_eq!(
+        s.pending_flush_deadline(),
+        Some(T0 + 7),
+        "the deadline asked for"
+    );
+    clock.advance(1);
+    set(&s, "at-deadline");
+    assert!(has(&s, "at-deadline"));
+    assert_eq!(s.pending_flush_deadline(), None);
+}
+
+#[test]
+fn the_embedded_flush_all_keeps_its_deadline() {
+    let (s, clock) = store();
+    clock.advance(5);
+    set(&s, "before");
+    s.flush_all(2);
+    clock.advance(1);
+    assert!(has(&s, "before"));
+    clock.advance(1);
+    assert!(!has(&s, "before"));
+}
