@@ -179,7 +179,10 @@ export declare class NativeServerInfo {
   connRejected(): void
   /** Connections open now (`curr_connections`). */
   get currConnections(): number
-  /** Connections accepted or refused since start or `stats reset` (`total_connections`). */
+  /**
+   * Connections opened, and the listening sockets, since start or `stats reset`
+   * (`total_connections`; refused ones are not counted, as in memcached).
+   */
   get totalConnections(): number
   /** Connections refused by the connection limit (`rejected_connections`). */
   get rejectedConnections(): number
