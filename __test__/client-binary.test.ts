@@ -17,7 +17,8 @@ import { burst } from './helpers/burst'
 import { cacheLikeSuite } from './helpers/cachelike'
 import { makeCertificates } from './helpers/certs'
 import { setUp, tearDown } from './helpers/guard'
-import { startAll, startFerrocached, startMemcached, waitFor, within, type Running } from './helpers/servers'
+import { startAll, startFerrocached, startMemcached, waitFor, type Running } from './helpers/servers'
+import { failure } from './helpers/settled'
 
 const USER = 'app'
 const PASS = 's3cret token' // a space: SASL PLAIN carries it (the text login could not)
@@ -73,16 +74,6 @@ tearDown(s, async (ctx) => {
   if (ctx.dir) rmSync(ctx.dir, { recursive: true, force: true })
 })
 
-type Err = Error & { code: string; server?: string }
-const failure = (p: Promise<unknown>): Promise<Err> =>
-  within(
-    p.then(
-      () => assert.unreachable('expected a rejection') as never,
-      (e: Err) => e,
-    ),
-    10_000,
-    'the rejection',
-  )
 
 function client(port: number, more: Partial<ClientOptions<'utf8'>> = {}): Client<'utf8'> {
   return new Client({ servers: [`127.0.0.1:${port}`], encoding: 'utf8', protocol: 'binary', ...more })

@@ -12,6 +12,7 @@ import { Client, type ClientOptions } from '../src'
 import { setUp, tearDown } from './helpers/guard'
 import { TextConn } from './helpers/nutcracker'
 import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { failure } from './helpers/settled'
 
 const USER = 'app'
 const PASS = 's3cret-token'
@@ -42,11 +43,6 @@ tearDown(s, async (ctx) => {
 })
 
 type Err = Error & { code: string; server?: string }
-const failure = (p: Promise<unknown>): Promise<Err> =>
-  p.then(
-    () => assert.unreachable('expected a rejection') as never,
-    (e: Err) => e,
-  )
 
 function client(port: number, more: Partial<ClientOptions<'utf8'>> = {}): Client<'utf8'> {
   return new Client({ servers: [`127.0.0.1:${port}`], encoding: 'utf8', username: USER, password: PASS, ...more })

@@ -16,6 +16,7 @@ import { cacheLikeSuite } from './helpers/cachelike'
 import { makeCertificates, type TestCertificates } from './helpers/certs'
 import { setUp, tearDown } from './helpers/guard'
 import { startAll, startFerrocached, startMemcached, waitFor, within, type Running } from './helpers/servers'
+import { failure } from './helpers/settled'
 
 const USER = 'app'
 const PASS = 's3cret-token'
@@ -71,12 +72,6 @@ tearDown(s, async (ctx) => {
   made?.remove()
 })
 
-type Err = Error & { code: string; server?: string }
-const failure = (p: Promise<unknown>): Promise<Err> =>
-  within(p, 10_000, 'the request').then(
-    () => assert.unreachable('expected a rejection') as never,
-    (e: Err) => e,
-  )
 
 function client(port: number, more: Partial<ClientOptions<'utf8'>> = {}): Client<'utf8'> {
   return new Client({ servers: [`127.0.0.1:${port}`], encoding: 'utf8', tls: trusting(), ...more })

@@ -15,17 +15,9 @@ import { Client, type ClientOptions } from '../src'
 import { setUp, tearDown } from './helpers/guard'
 import { startAll, startFerrocached, startMemcached, within, type Running } from './helpers/servers'
 import { intRng as rng } from './helpers/prng'
+import { failure } from './helpers/settled'
 
 type Err = Error & { code: string }
-const failure = (p: Promise<unknown>): Promise<Err> =>
-  within(
-    p.then(
-      () => assert.unreachable('expected a rejection') as never,
-      (e: Err) => e,
-    ),
-    10_000,
-    'the rejection',
-  )
 
 interface Packet {
   extras?: Buffer

@@ -8,29 +8,11 @@ import { DEFAULT_MAX_PENDING, parseClientOptions } from '../src/client/options'
 import { KeyvFerrocache } from '../src/adapters/keyv'
 import { setUp, tearDown } from './helpers/guard'
 import { sleep, startMemcached, within, type Running } from './helpers/servers'
+import { failure, tally } from './helpers/settled'
 
 type Err = Error & { code: string }
 type Protocol = NonNullable<ClientOptions['protocol']>
 
-/** The rejection of `p`, which must come within `ms`. */
-const failure = (p: Promise<unknown>, ms = 2_000): Promise<Err> =>
-  within(
-    p.then(
-      (v) => assert.unreachable(`expected a rejection, got ${String(v)}`) as never,
-      (e: Err) => e,
-    ),
-    ms,
-    'the rejection',
-  )
-
-function tally(results: Array<PromiseSettledResult<unknown>>): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const r of results) {
-    const what = r.status === 'fulfilled' ? 'ok' : String((r.reason as Err).code)
-    out[what] = (out[what] ?? 0) + 1
-  }
-  return out
-}
 
 /** A TCP server of this file: `onSocket` does what it likes with each connection. */
 interface Fake {

@@ -10,30 +10,12 @@ import * as assert from 'uvu/assert'
 import { Cache, Client, type ClientOptions } from '../src'
 import { setUp, tearDown } from './helpers/guard'
 import { sleep, startAll, startFerrocached, startMemcached, waitFor, within, type Running } from './helpers/servers'
+import { failure, tally } from './helpers/settled'
 
 type Err = Error & { code: string }
 type Protocol = NonNullable<ClientOptions['protocol']>
 const PROTOCOLS: Protocol[] = ['meta', 'text', 'binary']
 
-const failure = (p: Promise<unknown>, ms = 10_000): Promise<Err> =>
-  within(
-    p.then(
-      (v) => assert.unreachable(`expected a rejection, got ${String(v)}`) as never,
-      (e: Err) => e,
-    ),
-    ms,
-    'the rejection',
-  )
-
-/** How many of `results` settled how: 'ok', or the rejection's code. */
-function tally(results: Array<PromiseSettledResult<unknown>>): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const r of results) {
-    const what = r.status === 'fulfilled' ? 'ok' : String((r.reason as Err).code)
-    out[what] = (out[what] ?? 0) + 1
-  }
-  return out
-}
 
 /** `p`, its rejection marked handled: it is looked at later, once all have settled. */
 function handled<T>(p: Promise<T>): Promise<T> {

@@ -11,16 +11,11 @@ import * as assert from 'uvu/assert'
 import { Client } from '../src'
 import { tearDown } from './helpers/guard'
 import { sleep, waitFor } from './helpers/servers'
+import { failure } from './helpers/settled'
 
 // gc() for the memory check (a flag that can be set at run time, before first use)
 v8.setFlagsFromString('--expose-gc')
 
-type Err = Error & { code: string }
-const failure = (p: Promise<unknown>): Promise<Err> =>
-  p.then(
-    (v) => assert.unreachable(`expected a rejection, got ${String(v)}`) as never,
-    (e: Err) => e,
-  )
 
 /** A scripted server: `answer` gets each request line and the socket, and writes what it likes. */
 interface Scripted {
