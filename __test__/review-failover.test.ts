@@ -14,7 +14,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { tearDown } from './helpers/guard'
 import { TextConn } from './helpers/nutcracker'
-import { dump, dumpDiff, stats } from './helpers/replication'
+import { caughtUp, dump, dumpDiff, stats } from './helpers/replication'
 import { freePort, sleep, startFerrocached, type Running } from './helpers/servers'
 
 const started: Running[] = []
@@ -41,19 +41,6 @@ tearDown(test, async () => {
 
 const ONE_LINE = (t: string): boolean => t.endsWith('\r\n')
 const END = (t: string): boolean => t.endsWith('END\r\n')
-
-/** Waits (bounded) until `replica`'s link is up, out of its full sync, at `primary`'s offset. */
-async function caughtUp(primary: Running, replica: Running, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  let last = ''
-  while (Date.now() < deadline) {
-    const [p, r] = await Promise.all([stats(primary.port), stats(replica.port)])
-    last = `link ${r.get('master_link_status')}, sync ${r.get('master_sync_in_progress')}, offsets ${p.get('master_repl_offset')}/${r.get('slave_repl_offset')}`
-    if (r.get('master_link_status') === 'up' && r.get('master_sync_in_progress') === '0' && p.get('master_repl_offset') === r.get('slave_repl_offset')) return
-    await sleep(50)
-  }
-  assert.unreachable(`replica ${replica.port} did not catch up with ${primary.port} in ${ms} ms (${last})`)
-}
 
 /**
  * Waits (bounded) until `port` holds `key` (`stats` offsets are refreshed every 100 ms, so

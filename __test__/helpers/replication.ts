@@ -1,9 +1,10 @@
 // Helpers for the replication tests: a cuttable TCP proxy, full dumps of a server's items,
 // `stats` as a map, and a seeded stream of every mutating command.
 import net from 'node:net'
+import * as assert from 'uvu/assert'
 import { fail } from './guard'
 import { TextConn } from './nutcracker'
-import { freePort } from './servers'
+import { freePort, sleep, type Running } from './servers'
 
 /**
  * Forwards a port to a target; `cut()` drops every connection, `stall()` stops forwarding on
@@ -141,6 +142,19 @@ export async function stats(port: number): Promise<Map<string, string>> {
   } finally {
     c.close()
   }
+}
+
+/** Waits (bounded) until `replica`'s link is up, out of its full sync, at `primary`'s offset. */
+export async function caughtUp(primary: Running, replica: Running, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  let last = ''
+  while (Date.now() < deadline) {
+    const [p, r] = await Promise.all([stats(primary.port), stats(replica.port)])
+    last = `link ${r.get('master_link_status')}, sync ${r.get('master_sync_in_progress')}, offsets ${p.get('master_repl_offset')}/${r.get('slave_repl_offset')}`
+    if (r.get('master_link_status') === 'up' && r.get('master_sync_in_progress') === '0' && p.get('master_repl_offset') === r.get('slave_repl_offset')) return
+    await sleep(50)
+  }
+  assert.unreachable(`replica ${replica.port} did not catch up with ${primary.port} in ${ms} ms (${last})`)
 }
 
 export { rng } from './prng'
