@@ -52,7 +52,8 @@ export interface LoadReport {
 /**
  * `FERROCACHE_SNAPSHOT_IO`: the file system failed (see `errno`); `_CORRUPT`: a checksum or
  * structure check failed (see `offset`); `_UNSUPPORTED`: a newer format version;
- * `_CLOSED`: the cache was closed; `FERROCACHE_DATA_DIR_LOCKED`: another cache (in this
+ * `_CLOSED`: the cache was closed; `_HELD`: saves are held (a replica inside its full sync:
+ * the store holds part of the data set); `FERROCACHE_DATA_DIR_LOCKED`: another cache (in this
  * process or another) uses the data directory (`path` is its lock file).
  */
 export type SnapshotErrorCode =
@@ -60,6 +61,7 @@ export type SnapshotErrorCode =
   | 'FERROCACHE_SNAPSHOT_CORRUPT'
   | 'FERROCACHE_SNAPSHOT_UNSUPPORTED'
   | 'FERROCACHE_SNAPSHOT_CLOSED'
+  | 'FERROCACHE_SNAPSHOT_HELD'
   | 'FERROCACHE_DATA_DIR_LOCKED'
 
 /** A snapshot could not be written or read; the message names the file (and byte offset). */

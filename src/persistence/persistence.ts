@@ -72,6 +72,10 @@ export class Persistence {
   #statsTimer: NodeJS.Timeout | undefined
   /** Set while an asynchronous load runs. */
   #loading: Promise<void> | undefined
+  /** Why saves are held (`hold`): the store holds part of a data set; `undefined`: not held. */
+  #held: string | undefined
+  /** A rule came due while held (logged once per hold). */
+  #deferred = false
   /** The data directory's lock (`DIR/LOCK`): one cache per directory, released by `close`. */
   readonly #lock: NativeDataDirLock
 
@@ -200,6 +204,29 @@ export class Persistence {
     this.#statsTimer = undefined
   }
 
+  /**
+   * Holds every save while the store holds only part of a data set (a replica inside its
+   * full sync): the rules wait (a rule due then runs once released, if still due),
+   * `snapshot()` rejects with `FERROCACHE_SNAPSHOT_HELD`, the save at close is skipped. Such
+   * a snapshot would become the newest and a node started from it alone would come up
+   * short; the older, complete one stays. `hold(undefined)` releases.
+   */
+  hold(reason: string | undefined): void {
+    if (reason === this.#held) return
+    this.#held = reason
+    if (reason === undefined && this.#deferred) this.#log?.info('saves released: a deferred scheduled snapshot runs if still due')
+    this.#deferred = false
+  }
+
+  /** Why saves are held, or `undefined` (see `hold`). */
+  get heldReason(): string | undefined {
+    return this.#held
+  }
+
+  #heldError(): SnapshotError {
+    return new SnapshotError(`cannot snapshot: ${this.#held}`, 'FERROCACHE_SNAPSHOT_HELD', this.dataDir)
+  }
+
   /** Whether a save is being written. */
   get saving(): boolean {
     return this.#saving !== undefined
@@ -217,11 +244,14 @@ export class Persistence {
    */
   snapshot(): Promise<SaveReport> {
     if (this.#loading !== undefined) return this.#loading.then(() => this.snapshot())
+    if (this.#held !== undefined) return Promise.reject(this.#heldError())
     if (this.#saving === undefined) return this.#run()
     this.#queued ??= this.#saving
       .catch(() => undefined)
       .then(() => {
         this.#queued = undefined
+        // held meanwhile (a full sync began while the running save was written)
+        if (this.#held !== undefined) throw this.#heldError()
         return this.#run()
       })
     return this.#queued
@@ -235,6 +265,7 @@ export class Persistence {
     if (this.#loading !== undefined) {
       throw new SnapshotError('cannot snapshot while a snapshot is still loading', 'FERROCACHE_SNAPSHOT_IO', this.dataDir)
     }
+    if (this.#held !== undefined) throw this.#heldError()
     this.#refresh()
     const counted = this.#changes
     const started = Date.now()
@@ -268,6 +299,10 @@ export class Persistence {
         this.#log?.warn('closing while a snapshot is loading: no snapshot saved')
         return undefined
       }
+      if (this.#held !== undefined) {
+        this.#log?.warn({ reason: this.#held }, 'closing with saves held: no snapshot saved, the previous one is kept')
+        return undefined
+      }
       return this.snapshotSync()
     } catch (err) {
       // logged by snapshotSync
@@ -297,6 +332,12 @@ export class Persistence {
     if (now < this.#retryAt) return
     const rule = dueRule(this.rules, (now - this.#lastSaveMs) / 1000, this.#changes)
     if (rule === undefined) return
+    if (this.#held !== undefined) {
+      // the changes stay counted: the rule is checked again once released
+      if (!this.#deferred) this.#log?.info({ reason: this.#held, rule: `${rule.seconds} ${rule.changes}` }, 'scheduled snapshot deferred')
+      this.#deferred = true
+      return
+    }
     this.#log?.info({ changes: this.#changes, rule: `${rule.seconds} ${rule.changes}` }, 'scheduled snapshot')
     this.snapshot().catch(() => undefined) // logged by #run
   }

@@ -32,7 +32,14 @@ export class Replication {
   private timeouts = 0
   /** This node has applied a full data set from its primary (or is a primary). */
   private synced = true
+  /** The store was emptied for a full sync that has not completed since (a cut keeps it). */
+  private partial = false
   private closed = false
+  /**
+   * Told when the store starts or stops holding part of a data set (the server holds the
+   * snapshots meanwhile: one taken then would be the newest, and short). Set before `start`.
+   */
+  onPartialStore: ((partial: boolean) => void) | undefined
 
   constructor(
     private readonly cache: NativeCache,
@@ -125,11 +132,15 @@ export class Replication {
         // would get a snapshot of the part loaded so far, and the rest never (those records
         // are not in our stream), so it is told "not synced yet" until the sync is done
         this.synced = !full
-        if (full) this.dropLinks()
+        if (full) {
+          this.dropLinks()
+          this.setPartial(true)
+        }
         this.onStatsChanged()
       },
       onSyncDone: () => {
         this.synced = true
+        this.setPartial(false)
         this.onStatsChanged()
       },
       onApplied: () => this.pumpLinks(),
@@ -143,12 +154,22 @@ export class Replication {
     this.upstream.stop()
     this.upstream = undefined
     this.synced = true
+    // promoted inside a full sync: what arrived is this primary's data set now, and its
+    // writes must reach snapshots again
+    if (this.partial) this.log.warn('promoted inside a full sync: the data set holds only the part that had arrived')
+    this.setPartial(false)
     const id = this.native().promote()
     this.info.setReadOnly(false)
     // replicas of ours reconnect and continue under the new id
     this.dropLinks()
     this.log.info({ replid: id }, 'promoted to primary')
     this.onStatsChanged()
+  }
+
+  private setPartial(partial: boolean): void {
+    if (partial === this.partial) return
+    this.partial = partial
+    this.onPartialStore?.(partial)
   }
 
   /** Cuts the link to the primary (it reconnects with backoff). */

@@ -110,6 +110,9 @@ export class FerrocacheServer extends EventEmitter {
       this.persistenceStats = lines
       this.updateExtraStats()
     })
+    // a replica inside its full sync saves no snapshot (docs/replication.md, Snapshots)
+    this.replication.onPartialStore = (partial) =>
+      persistence?.hold(partial ? "replica full sync in progress (the store holds part of the primary's data)" : undefined)
     this.replication.start()
     this.info.verbosity = this.options.verbosity
     this.verbosity = this.options.verbosity

@@ -1,0 +1,116 @@
+// A replica with --data-dir inside its full sync (the store holds part of the primary's
+// data): no snapshot may be written then. Before the fix a save rule, the `snapshot`
+// command and the save at SIGTERM each wrote the part that had arrived as the newest
+// snapshot, and a node started from that directory alone came up short. Every process is
+// stopped by its PID; every wait is bounded.
+import { mkdtempSync, rmSync } from 'node:fs'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { tearDown } from './helpers/guard'
+import { TextConn } from './helpers/nutcracker'
+import { stats } from './helpers/replication'
+import { freePort, sleep, startFerrocached, stopChild, type Running } from './helpers/servers'
+
+const ITEMS = 150_000
+const started: Running[] = []
+const sockets = new Set<net.Socket>()
+const proxies: net.Server[] = []
+const dirs: string[] = []
+
+async function server(args: string[]): Promise<Running> {
+  const r = await startFerrocached(['-m', '256', ...args])
+  started.push(r)
+  return r
+}
+
+tearDown(test, async () => {
+  for (const s of sockets) s.destroy()
+  for (const p of proxies) p.close()
+  await Promise.all(started.map((r) => r.stop()))
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+/** Stores `n` items of 100 bytes on `port` (pipelined, noreply, then `mn` to wait). */
+async function fill(port: number, n: number): Promise<void> {
+  const c = await TextConn.open(port)
+  const value = 'v'.repeat(100)
+  let req = ''
+  for (let i = 0; i < n; i++) req += `set key${i} 0 0 ${value.length} noreply\r\n${value}\r\n`
+  try {
+    await c.call(`${req}mn\r\n`, (t) => t.includes('MN\r\n'), 20_000)
+  } finally {
+    c.close()
+  }
+}
+
+/** A proxy to `target` that passes what the primary sends one read per 25 ms (a slow link). */
+async function slowLink(target: number): Promise<number> {
+  const port = await freePort()
+  const srv = net.createServer((client) => {
+    const up = net.connect(target, '127.0.0.1')
+    sockets.add(client).add(up)
+    const drop = (): void => {
+      client.destroy()
+      up.destroy()
+    }
+    client.on('error', drop).on('close', drop)
+    up.on('error', drop).on('close', drop)
+    client.pipe(up)
+    up.on('data', (d: Buffer) => {
+      client.write(d)
+      up.pause()
+      setTimeout(() => up.resume(), 25).unref()
+    })
+  })
+  proxies.push(srv)
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject)
+    srv.listen(port, '127.0.0.1', resolve)
+  })
+  return port
+}
+
+test('a replica stopped inside its full sync leaves no partial snapshot behind', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-replica-save-'))
+  dirs.push(dir)
+  const primary = await server([])
+  await fill(primary.port, ITEMS)
+  const link = await slowLink(primary.port)
+  // "1 1": a rule comes due every second of the sync
+  const replica = await server(['--replica-of', `127.0.0.1:${link}`, '--data-dir', dir, '--save', '1 1'])
+
+  // inside the full sync, with part of the items in
+  let st = await stats(replica.port)
+  for (let i = 0; i < 200 && !(st.get('master_sync_in_progress') === '1' && Number(st.get('curr_items')) > 1000); i++) {
+    await sleep(25)
+    st = await stats(replica.port)
+  }
+  assert.is(st.get('master_sync_in_progress'), '1', 'the replica is in its full sync')
+
+  const c = await TextConn.open(replica.port)
+  const reply = await c.call('snapshot\r\n', (t) => t.endsWith('\r\n'), 10_000)
+  c.close()
+  assert.match(reply, /^SERVER_ERROR cannot snapshot: replica full sync in progress/, `snapshot during the sync: ${reply.trim()}`)
+
+  // a rule came due meanwhile (and was deferred)
+  await sleep(1_500)
+  st = await stats(replica.port)
+  assert.is(st.get('master_sync_in_progress'), '1', 'still in the full sync when stopped')
+  assert.ok(Number(st.get('curr_items')) < ITEMS, 'part of the items arrived')
+  assert.is(st.get('rdb_saves'), '0', 'no snapshot written during the sync')
+
+  await stopChild(replica.child)
+  assert.is(replica.child.exitCode, 0, 'a skipped save at stop is not a failure')
+  assert.match(replica.stderr(), 'scheduled snapshot deferred')
+  assert.match(replica.stderr(), 'no snapshot saved, the previous one is kept')
+
+  // the same directory alone, as a primary: the complete data set or nothing, never a part
+  const alone = await server(['--data-dir', dir])
+  const items = Number((await stats(alone.port)).get('curr_items'))
+  assert.ok(items === 0 || items === ITEMS, `started from the replica's snapshots with ${items} of ${ITEMS} items`)
+})
+
+test.run()
