@@ -1,7 +1,7 @@
 // TLS for the memcached port (--tls-cert/--tls-key/--tls-ca, memcached's -Z): node's `tls`
 // server in front of the same Connection, which then reads with 'data' events and writes
 // with socket.write (its direct-to-descriptor path only suits plain TCP sockets).
-import { X509Certificate } from 'node:crypto'
+import { X509Certificate, createPrivateKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import tls from 'node:tls'
 
@@ -135,6 +135,7 @@ export function createTlsServer(
         onSecure(socket)
       },
     )
+    checkKeyMatches(opts.cert, opts.key)
   } catch (err) {
     // Not PEM, a key that does not match the certificate, a cipher list OpenSSL refuses.
     throw new TypeError(`tls: ${(err as Error).message}`)
@@ -169,7 +170,10 @@ export function refreshTls(servers: readonly tls.Server[], current: TlsOptions):
     }
   }
   const cert = load('certificate chain', files.cert, (pem) => tls.createSecureContext({ cert: pem }))
-  const key = load('key', files.key, (pem) => tls.createSecureContext({ cert, key: pem }))
+  const key = load('key', files.key, (pem) => {
+    tls.createSecureContext({ cert, key: pem }) // OpenSSL's reason for a same-type mismatch
+    checkKeyMatches(cert, pem)
+  })
   // node skips what is not a certificate in a CA file: refuse a file without one
   const ca = files.ca === undefined ? undefined : load('CA certificate', files.ca, (pem) => new X509Certificate(pem))
   const next: TlsOptions = { ...current, cert, key, ...(ca === undefined ? {} : { ca }) }
@@ -177,4 +181,15 @@ export function refreshTls(servers: readonly tls.Server[], current: TlsOptions):
   tls.createSecureContext(context) // throws before any server has changed
   for (const server of servers) server.setSecureContext(context)
   return next
+}
+
+/**
+ * Throws unless `key` is the private key of `cert`'s first (leaf) certificate. OpenSSL
+ * checks a pair only when the key is of the certificate's type: an RSA key beside an EC
+ * certificate was taken (each in its own slot), and every handshake then failed.
+ */
+function checkKeyMatches(cert: string | Buffer, key: string | Buffer): void {
+  if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) {
+    throw new Error('the key does not match the certificate')
+  }
 }
