@@ -11,7 +11,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { tearDown } from './helpers/guard'
 import { TextConn } from './helpers/nutcracker'
-import { stats } from './helpers/replication'
+import { caughtUp, stats } from './helpers/replication'
 import { freePort, sleep, startFerrocached, stopChild, type Running } from './helpers/servers'
 
 const ITEMS = 150_000
@@ -46,8 +46,8 @@ async function fill(port: number, n: number): Promise<void> {
   }
 }
 
-/** A proxy to `target` that passes what the primary sends one read per 25 ms (a slow link). */
-async function slowLink(target: number): Promise<number> {
+/** A proxy to `target` that passes what the primary sends one read per `gapMs` (a slow link). */
+async function slowLink(target: number, gapMs: number): Promise<number> {
   const port = await freePort()
   const srv = net.createServer((client) => {
     const up = net.connect(target, '127.0.0.1')
@@ -62,7 +62,7 @@ async function slowLink(target: number): Promise<number> {
     up.on('data', (d: Buffer) => {
       client.write(d)
       up.pause()
-      setTimeout(() => up.resume(), 25).unref()
+      setTimeout(() => up.resume(), gapMs).unref()
     })
   })
   proxies.push(srv)
@@ -78,7 +78,7 @@ test('a replica stopped inside its full sync leaves no partial snapshot behind',
   dirs.push(dir)
   const primary = await server([])
   await fill(primary.port, ITEMS)
-  const link = await slowLink(primary.port)
+  const link = await slowLink(primary.port, 25)
   // "1 1": a rule comes due every second of the sync
   const replica = await server(['--replica-of', `127.0.0.1:${link}`, '--data-dir', dir, '--save', '1 1'])
 
@@ -111,6 +111,32 @@ test('a replica stopped inside its full sync leaves no partial snapshot behind',
   const alone = await server(['--data-dir', dir])
   const items = Number((await stats(alone.port)).get('curr_items'))
   assert.ok(items === 0 || items === ITEMS, `started from the replica's snapshots with ${items} of ${ITEMS} items`)
+})
+
+test('a rule deferred by the full sync runs once it is done, with every item', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-replica-save-'))
+  dirs.push(dir)
+  const primary = await server([])
+  await fill(primary.port, ITEMS)
+  // about 2 s of sync: rules come due inside it
+  const link = await slowLink(primary.port, 4)
+  const replica = await server(['--replica-of', `127.0.0.1:${link}`, '--data-dir', dir, '--save', '1 1'])
+  await caughtUp(primary, replica, 15_000)
+  let st = await stats(replica.port)
+  for (let i = 0; i < 60 && st.get('rdb_last_save_keys') !== String(ITEMS); i++) {
+    await sleep(50)
+    st = await stats(replica.port)
+  }
+  assert.is(st.get('rdb_last_save_keys'), String(ITEMS), 'a snapshot of the whole data set after the sync')
+  await stopChild(replica.child)
+  // every snapshot it wrote holds all of the items (an empty store before the sync aside)
+  const saved = replica
+    .stderr()
+    .split('\n')
+    .filter((l) => l.includes('"snapshot saved"'))
+    .map((l) => (JSON.parse(l) as { items: number }).items)
+  assert.ok(saved.length >= 1, 'snapshots were written')
+  for (const n of saved) assert.ok(n === 0 || n === ITEMS, `a snapshot of ${n} of ${ITEMS} items`)
 })
 
 test.run()
