@@ -34,11 +34,11 @@ tearDown(test, async () => {
 })
 
 /** Stores `n` items of 100 bytes on `port` (pipelined, noreply, then `mn` to wait). */
-async function fill(port: number, n: number): Promise<void> {
+async function fill(port: number, n: number, prefix = 'key'): Promise<void> {
   const c = await TextConn.open(port)
   const value = 'v'.repeat(100)
   let req = ''
-  for (let i = 0; i < n; i++) req += `set key${i} 0 0 ${value.length} noreply\r\n${value}\r\n`
+  for (let i = 0; i < n; i++) req += `set ${prefix}${i} 0 0 ${value.length} noreply\r\n${value}\r\n`
   try {
     await c.call(`${req}mn\r\n`, (t) => t.includes('MN\r\n'), 20_000)
   } finally {
@@ -137,6 +137,31 @@ test('a rule deferred by the full sync runs once it is done, with every item', a
     .map((l) => (JSON.parse(l) as { items: number }).items)
   assert.ok(saved.length >= 1, 'snapshots were written')
   for (const n of saved) assert.ok(n === 0 || n === ITEMS, `a snapshot of ${n} of ${ITEMS} items`)
+})
+
+test('a full sync that begins while a snapshot is written waits for it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-replica-save-'))
+  dirs.push(dir)
+  const primary = await server([])
+  await fill(primary.port, 1_000, 'p')
+  const node = await server(['--data-dir', dir, '--save', ''])
+  await fill(node.port, ITEMS, 'old')
+  const [a, b] = await Promise.all([TextConn.open(node.port), TextConn.open(node.port)])
+  try {
+    const saving = a.call('snapshot\r\n', (t) => t.endsWith('\r\n'), 20_000)
+    // the full sync begins while the save walks the store (before the fix its emptying cut
+    // the walk short: 46,903 of 150,000 items in that snapshot)
+    await sleep(5)
+    assert.is(await b.call(`replicaof 127.0.0.1 ${primary.port}\r\n`, (t) => t.endsWith('\r\n')), 'OK\r\n')
+    assert.is(await saving, 'OK\r\n')
+  } finally {
+    a.close()
+    b.close()
+  }
+  await caughtUp(primary, node, 15_000)
+  const st = await stats(node.port)
+  assert.is(st.get('curr_items'), '1000', 'the full sync replaced the data set')
+  assert.is(st.get('rdb_last_save_keys'), String(ITEMS), 'the snapshot holds the whole data set it began with')
 })
 
 test.run()

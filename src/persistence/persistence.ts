@@ -209,13 +209,20 @@ export class Persistence {
    * full sync): the rules wait (a rule due then runs once released, if still due),
    * `snapshot()` rejects with `FERROCACHE_SNAPSHOT_HELD`, the save at close is skipped. Such
    * a snapshot would become the newest and a node started from it alone would come up
-   * short; the older, complete one stays. `hold(undefined)` releases.
+   * short; the older, complete one stays. `hold(undefined)` releases. Returns, when holding,
+   * a promise that settles once a save already being written is done (else `undefined`).
    */
-  hold(reason: string | undefined): void {
-    if (reason === this.#held) return
-    this.#held = reason
-    if (reason === undefined && this.#deferred) this.#log?.info('saves released: a deferred scheduled snapshot runs if still due')
-    this.#deferred = false
+  hold(reason: string | undefined): Promise<void> | undefined {
+    if (reason !== this.#held) {
+      this.#held = reason
+      if (reason === undefined && this.#deferred) this.#log?.info('saves released: a deferred scheduled snapshot runs if still due')
+      this.#deferred = false
+    }
+    if (reason === undefined || this.#saving === undefined) return undefined
+    return this.#saving.then(
+      () => undefined,
+      () => undefined,
+    )
   }
 
   /** Why saves are held, or `undefined` (see `hold`). */

@@ -37,9 +37,11 @@ export class Replication {
   private closed = false
   /**
    * Told when the store starts or stops holding part of a data set (the server holds the
-   * snapshots meanwhile: one taken then would be the newest, and short). Set before `start`.
+   * snapshots meanwhile: one taken then would be the newest, and short); a promise returned
+   * when it starts delays the emptying until a save already being written is done. Set
+   * before `start`.
    */
-  onPartialStore: ((partial: boolean) => void) | undefined
+  onPartialStore: ((partial: boolean) => Promise<void> | undefined) | undefined
 
   constructor(
     private readonly cache: NativeCache,
@@ -127,15 +129,14 @@ export class Replication {
     this.dropLinks()
     this.log.info({ primary: `${target.host}:${target.port}` }, 'following a primary')
     this.upstream = new Upstream(target, repl, fresh, this.options.auth, this.options.tls, this.options.linkTimeout, this.log, {
+      // saves are held from FULLRESYNC on, and one being written ends before the store empties
+      beforeFullSync: () => this.setPartial(true),
       onSyncStart: (full) => {
         // during a full sync the store is partial: a replica of ours that synced from it now
         // would get a snapshot of the part loaded so far, and the rest never (those records
         // are not in our stream), so it is told "not synced yet" until the sync is done
         this.synced = !full
-        if (full) {
-          this.dropLinks()
-          this.setPartial(true)
-        }
+        if (full) this.dropLinks()
         this.onStatsChanged()
       },
       onSyncDone: () => {
@@ -166,10 +167,10 @@ export class Replication {
     this.onStatsChanged()
   }
 
-  private setPartial(partial: boolean): void {
-    if (partial === this.partial) return
+  private setPartial(partial: boolean): Promise<void> | undefined {
+    if (partial === this.partial) return undefined
     this.partial = partial
-    this.onPartialStore?.(partial)
+    return this.onPartialStore?.(partial)
   }
 
   /** Cuts the link to the primary (it reconnects with backoff). */

@@ -23,6 +23,11 @@ const WATCH_MAX_MS = 1_000
 export type UpstreamState = 'connecting' | 'handshake' | 'sync' | 'online' | 'stopped'
 
 export interface UpstreamEvents {
+  /**
+   * FULLRESYNC arrived, the store is not emptied yet: a promise delays that (and the sync)
+   * until it settles (a snapshot being written, whose walk the emptying would cut short).
+   */
+  beforeFullSync(): Promise<void> | undefined
   /** A sync began: `full` (the store was emptied; downstream replicas must resync). */
   onSyncStart(full: boolean): void
   /** A full sync's snapshot section was applied whole: the store holds the primary's data set. */
@@ -222,6 +227,13 @@ export class Upstream {
     if (r.streamBytes > 0 || r.syncDone) this.ackApplied()
   }
 
+  /** Empties the store and applies what follows as the primary's snapshot section. */
+  private beginFullSync(replid: string, offset: number): void {
+    this.repl.follow(replid, offset, true)
+    this.log.info({ primary: this.where(), replid, offset }, 'full sync from the primary')
+    this.events.onSyncStart(true)
+  }
+
   /** Consumes one reply line of the handshake; returns the bytes after it (undefined: need more). */
   private handshake(socket: net.Socket, chunk: Buffer): Buffer | undefined {
     const nl = chunk.indexOf(10)
@@ -239,11 +251,22 @@ export class Upstream {
     if (words[0] === 'FULLRESYNC' && words.length === 3) {
       this.fullSyncs++
       this.fresh = false
+      // from here a cut asks for a full sync again (see 'close'); keepalives go on
       this.state = 'sync'
-      this.repl.follow(words[1]!, Number(words[2]), true)
-      this.log.info({ primary: this.where(), replid: words[1], offset: Number(words[2]) }, 'full sync from the primary')
-      this.events.onSyncStart(true)
-      return rest
+      const wait = this.events.beforeFullSync()
+      if (wait === undefined) {
+        this.beginFullSync(words[1]!, Number(words[2]))
+        return rest
+      }
+      this.log.info({ primary: this.where() }, 'full sync waits for the snapshot being written')
+      socket.pause()
+      void wait.then(() => {
+        if (this.socket !== socket || this.state !== 'sync' || socket.destroyed) return
+        this.beginFullSync(words[1]!, Number(words[2]))
+        if (rest.length > 0) this.onData(socket, rest)
+        socket.resume()
+      })
+      return undefined
     }
     if (words[0] === 'CONTINUE' && words.length === 2) {
       this.partialSyncs++
