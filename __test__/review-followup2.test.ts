@@ -16,6 +16,7 @@ setUp(test, () => {
   certs = makeCertificates()
   // a key of another type than the EC test certificates
   execFileSync('/usr/bin/openssl', ['genrsa', '-out', path('rsa.key'), '2048'], { stdio: 'ignore' })
+  execFileSync('/usr/bin/openssl', ['x509', '-in', path('ca.pem'), '-outform', 'DER', '-out', path('ca.der')], { stdio: 'ignore' })
 })
 
 tearDown(test, () => certs?.remove())
@@ -32,11 +33,15 @@ function handshake(port: number): Promise<string> {
   })
 }
 
-/** Sends `request` on a new TLS connection; the first reply line. */
+/** Sends `request` on a new TLS connection (with the client certificate); the first reply
+ * line, or 'closed' (a refused client certificate closes the connection after TLS 1.3's
+ * handshake). */
 function askLine(port: number, request: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = ''
-    const s = tls.connect({ port, host: '127.0.0.1', ca: certs.read('ca.pem') }, () => s.write(request))
+    const client = { cert: certs.read('client.pem'), key: certs.read('client.key') }
+    const s = tls.connect({ port, host: '127.0.0.1', ca: certs.read('ca.pem'), ...client }, () => s.write(request))
+    s.once('close', () => resolve('closed'))
     s.setTimeout(5_000, () => s.destroy(new Error(`no reply to ${JSON.stringify(request)}: ${JSON.stringify(text)}`)))
     s.once('error', reject)
     s.on('data', (d: Buffer) => {
@@ -68,6 +73,25 @@ test('refresh_certs and the start refuse a key of another type than the certific
     await server.close(1_000)
   }
   assert.throws(() => createServer({ port: 0, tls: readTlsFiles({ cert: path('server.pem'), key: path('rsa.key') }) }), /tls: .*does not match/)
+})
+
+// node's `ca` takes PEM certificates only and skips the rest without a word; the check
+// against a CA file without one parsed it with X509Certificate, which reads DER too: a DER
+// CA file started the server (and passed refresh_certs), which then refused every client.
+test('a DER CA file is refused at the start and by refresh_certs (node would skip it)', async () => {
+  assert.throws(() => readTlsFiles({ cert: path('server.pem'), key: path('server.key'), ca: path('ca.der') }), /CA file .*ca\.der holds no certificate/)
+  const files = { cert: path('server.pem'), key: path('server.key'), ca: path('live-ca.pem') }
+  copyFileSync(path('ca.pem'), files.ca)
+  const server = createServer({ port: 0, tls: readTlsFiles(files) })
+  const { port } = await server.listen()
+  try {
+    assert.match(await askLine(port, 'version\r\n'), /^VERSION /)
+    copyFileSync(path('ca.der'), files.ca)
+    assert.match(await askLine(port, 'refresh_certs\r\n'), /^Error loading the CA certificate: .*live-ca\.pem : /)
+    assert.match(await askLine(port, 'version\r\n'), /^VERSION /, 'the CA in use stays')
+  } finally {
+    await server.close(1_000)
+  }
 })
 
 test.run()

@@ -61,7 +61,7 @@ export function readTlsFiles(files: TlsFiles): TlsOptions {
     // node skips what is not a certificate in a CA file, so a wrong file would refuse every
     // client certificate; memcached stops at start (`Error loading the CA certificate`)
     try {
-      new X509Certificate(out.ca)
+      checkCaFile(out.ca)
     } catch (err) {
       throw new TypeError(`the TLS CA file ${ca} holds no certificate: ${(err as Error).message}`)
     }
@@ -175,7 +175,7 @@ export function refreshTls(servers: readonly tls.Server[], current: TlsOptions):
     checkKeyMatches(cert, pem)
   })
   // node skips what is not a certificate in a CA file: refuse a file without one
-  const ca = files.ca === undefined ? undefined : load('CA certificate', files.ca, (pem) => new X509Certificate(pem))
+  const ca = files.ca === undefined ? undefined : load('CA certificate', files.ca, checkCaFile)
   const next: TlsOptions = { ...current, cert, key, ...(ca === undefined ? {} : { ca }) }
   const context = contextOptions(next)
   tls.createSecureContext(context) // throws before any server has changed
@@ -192,4 +192,19 @@ function checkKeyMatches(cert: string | Buffer, key: string | Buffer): void {
   if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) {
     throw new Error('the key does not match the certificate')
   }
+}
+
+/** A PEM certificate block, the only form node takes from a CA file (OpenSSL's
+ * PEM_read_bio_X509_AUX: CERTIFICATE, X509 CERTIFICATE or TRUSTED CERTIFICATE). */
+const PEM_CERTIFICATE = /-----BEGIN ((?:TRUSTED |X509 )?CERTIFICATE)-----[^-]*-----END \1-----/
+
+/**
+ * Throws unless a CA file holds a PEM certificate: node skips anything else without a word
+ * and would then refuse every client certificate. (X509Certificate alone also reads DER,
+ * which node's `ca` skips: a DER CA file passed that check.)
+ */
+function checkCaFile(pem: Buffer): void {
+  const block = PEM_CERTIFICATE.exec(pem.toString('latin1'))
+  if (block === null) throw new Error('no PEM certificate (-----BEGIN CERTIFICATE-----) in it')
+  if (block[1] === 'CERTIFICATE') new X509Certificate(block[0])
 }
