@@ -27,6 +27,52 @@ export function atoi(text: string): number {
 const DECIMAL_FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/
 const HEX_FLOAT = /^([+-]?)0[xX]([0-9a-fA-F]*)\.?([0-9a-fA-F]*)(?:[pP]([+-]?\d+))?/
 const INF_NAN = /^([+-]?)(?:(inf(?:inity)?)|nan(?:\([0-9A-Za-z_]*\))?)/i
+const LEADING_SPACE = new RegExp(`^${SPACE}*`)
+/** The smallest normal double: below it a result is subnormal. */
+const MIN_NORMAL = 2.2250738585072014e-308
+
+/** What glibc's `strtod` makes of `text`: the value, where it stopped, and ERANGE. */
+export interface Strtod {
+  value: number
+  /** Characters read (0: nothing, `endptr == str`). */
+  end: number
+  /** errno ERANGE: past the largest double, or a subnormal result that is not exact. */
+  erange: boolean
+}
+
+/** glibc's `strtod`: the longest leading decimal, hexadecimal, `inf` or `nan` after white space. */
+export function strtod(text: string): Strtod {
+  const skip = LEADING_SPACE.exec(text)![0].length
+  const s = text.slice(skip)
+  const hex = HEX_FLOAT.exec(s)
+  if (hex !== null && hex[2]! + hex[3]! !== '') {
+    const [whole, sign, int, frac, exp] = hex
+    // exact: the digits as an integer times a power of two
+    const m = BigInt(`0x${int!}${frac!}`)
+    const e = Number(exp ?? 0) - 4 * frac!.length
+    // (2 ** e alone is 0 below 2^-1074: scale in two steps)
+    let value = m === 0n ? 0 : e >= -1074 ? Number(m) * 2 ** e : (Number(m) / 2 ** (-1074 - e)) * 2 ** -1074
+    const bits = m.toString(2).length
+    const subnormal = m !== 0n && e + bits - 1 < -1022
+    // below the smallest normal it is exact only when no bit under 2^-1074 is set
+    const inexact = subnormal && e < -1074 && m % 2n ** BigInt(-1074 - e) !== 0n
+    const erange = (m !== 0n && !Number.isFinite(value)) || inexact
+    if (sign === '-') value = -value
+    return { value, end: skip + whole!.length, erange }
+  }
+  const special = INF_NAN.exec(s)
+  if (special !== null) {
+    const value = special[2] === undefined ? Number.NaN : special[1] === '-' ? -Infinity : Infinity
+    return { value, end: skip + special[0].length, erange: false }
+  }
+  const dec = DECIMAL_FLOAT.exec(s)
+  if (dec === null) return { value: 0, end: 0, erange: false }
+  const value = Number(dec[0])
+  // a decimal subnormal is never exact in binary
+  const nonZero = /[1-9]/.test(dec[0].replace(/e.*$/i, ''))
+  const erange = !Number.isFinite(value) || (nonZero && Math.abs(value) < MIN_NORMAL)
+  return { value, end: skip + dec[0].length, erange }
+}
 
 /**
  * glibc's `atof` (`strtod` without its end pointer): the longest leading floating-point
@@ -34,22 +80,17 @@ const INF_NAN = /^([+-]?)(?:(inf(?:inity)?)|nan(?:\([0-9A-Za-z_]*\))?)/i
  * 0. Out of range reads as ±infinity (`1e400`), as strtod returns HUGE_VAL.
  */
 export function atof(text: string): number {
-  const s = text.replace(new RegExp(`^${SPACE}+`), '')
-  const hex = HEX_FLOAT.exec(s)
-  if (hex !== null && hex[2]! + hex[3]! !== '') {
-    const [, sign, whole, frac, exp] = hex
-    let n = Number.parseInt(whole! === '' ? '0' : whole!, 16)
-    for (const [i, ch] of [...frac!].entries()) n += Number.parseInt(ch, 16) / 16 ** (i + 1)
-    n *= 2 ** Number(exp ?? 0)
-    return sign === '-' ? -n : n
-  }
-  const special = INF_NAN.exec(s)
-  if (special !== null) {
-    if (special[2] === undefined) return Number.NaN
-    return special[1] === '-' ? -Infinity : Infinity
-  }
-  const dec = DECIMAL_FLOAT.exec(s)
-  return dec === null ? 0 : Number(dec[0])
+  return strtod(text).value
+}
+
+/**
+ * memcached's `safe_strtod`: refused (`undefined`) on ERANGE or when nothing is read;
+ * accepted when the number ends the text or white space follows it (`0.5 x` reads 0.5).
+ */
+export function safeStrtod(text: string): number | undefined {
+  const r = strtod(text)
+  if (r.erange || r.end === 0) return undefined
+  return r.end === text.length || new RegExp(`^${SPACE}`).test(text.slice(r.end)) ? r.value : undefined
 }
 
 /**

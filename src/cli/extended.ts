@@ -3,7 +3,7 @@
 // commands do; `hashpower` and `no_hashexpand` size the cache when it is built); the others are accepted with one log line saying why they do nothing.
 // Names memcached does not know are an error (exit code 1, as memcached's "Illegal suboption").
 import type { TlsSettings } from '../server/tls'
-import { atof, atoi, safeStrtoul } from './c-numbers'
+import { atof, atoi, safeStrtod, safeStrtoul } from './c-numbers'
 import { memcachedError, UsageError } from './errors'
 
 /** Engine settings `-o` can give; absent = the engine's default (memcached's). */
@@ -148,15 +148,6 @@ function factor(key: string, value: string, ok: (n: number) => boolean, message:
 /** Node's timers stop at 2^31 - 1 ms: the longest idle timeout, in seconds. */
 const IDLE_TIMEOUT_MAX = Math.floor((2 ** 31 - 1) / 1000)
 
-/** Whether C's `strtod` reads all of `value` in range (memcached's `safe_strtod`). */
-function strtodReads(value: string): boolean {
-  if (/^[+-]?(inf|infinity|nan)$/i.test(value)) return true
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(value)) return false
-  const n = Number(value)
-  // ERANGE: past the largest double, or a non-zero number below the smallest normal one
-  return Number.isFinite(n) && (n === 0 ? !/[1-9]/.test(value.replace(/e.*$/i, '')) : Math.abs(n) >= 2.2250738585072014e-308)
-}
-
 /** Applies one `key[=value]` item; false if memcached does not know the name. */
 function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boolean): boolean {
   const t = r.tuning
@@ -270,7 +261,7 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       return true
   }
   const unsigned = UNSIGNED_VALUE.has(key) ? safeStrtoul(value) : undefined
-  if ((UNSIGNED_VALUE.has(key) && unsigned === undefined) || (DOUBLE_VALUE.has(key) && !strtodReads(value))) {
+  if ((UNSIGNED_VALUE.has(key) && unsigned === undefined) || (DOUBLE_VALUE.has(key) && safeStrtod(value) === undefined)) {
     throw memcachedError(`-o ${key}: could not parse argument to ${key}, got "${value}"`)
   }
   const file = SSL_FILES[key]

@@ -74,3 +74,40 @@ fn the_embedded_flush_all_keeps_its_deadline() {
     clock.advance(1);
     assert!(!has(&s, "before"));
 }
+
+/// Counts the flushes a journal is told of.
+struct FlushCount(std::sync::atomic::AtomicU32);
+
+impl journal::Journal for FlushCount {
+    fn record(&self, r: &journal::Record<'_>) {
+        if matches!(r, journal::Record::Flush { .. }) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn a_unix_time_before_the_start_hides_nothing_and_is_not_logged() {
+    // memcached: realtime() of a time up to process_started + 1 (start - 61 s) is 1, its
+    // mark 0: no flush (`flush_all 2592001` measured against 1.6.18)
+    let (s, clock) = store();
+    let log = std::sync::Arc::new(FlushCount(Default::default()));
+    s.set_journal(log.clone());
+    clock.advance(5);
+    set(&s, "kept");
+    for past in [2_592_001, T0 as i64 - 61] {
+        s.flush_all_as_memcached(past);
+        assert!(has(&s, "kept"), "{past}");
+    }
+    assert_eq!(s.stats().cmd_flush, 2, "counted as memcached counts it");
+    assert_eq!(log.0.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(s.pending_flush_deadline(), None);
+    // a second later it is a time in the past: everything goes at once
+    s.flush_all_as_memcached(T0 as i64 - 60);
+    assert!(!has(&s, "kept"));
+    assert_eq!(log.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // the embedded flush keeps taking any past time as now
+    set(&s, "embedded");
+    s.flush_all(2_592_001);
+    assert!(!has(&s, "embedded"));
+}

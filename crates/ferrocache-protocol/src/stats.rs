@@ -8,6 +8,20 @@ use crate::storage::*;
 use crate::text::{reply, Tokens};
 
 /// Writes `STAT name value\r\n`.
+/// A listener's address in `stats conns`: memcached keeps a Unix socket's `unix:<path>` in
+/// a 32-byte buffer, so it shows the first 31 bytes (measured; the clients' `listen_addr`
+/// shows the whole path).
+fn listener_addr(addr: &str) -> &str {
+    if !addr.starts_with("unix:") || addr.len() <= 31 {
+        return addr;
+    }
+    let mut end = 31;
+    while !addr.is_char_boundary(end) {
+        end -= 1;
+    }
+    &addr[..end]
+}
+
 fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
     use std::io::Write;
     let _ = write!(out, "STAT {name} {value}\r\n");
@@ -53,7 +67,7 @@ pub(crate) fn stats<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Ve
             // listeners' numbers (0, 1, …) stay their own and come first, as memcached's fds
             let shift = listeners.len().saturating_sub(1) as u64;
             for (id, addr) in listeners {
-                stat(out, &format!("{id}:addr"), addr);
+                stat(out, &format!("{id}:addr"), listener_addr(&addr));
                 stat(out, &format!("{id}:state"), "conn_listening");
                 stat_u(
                     out,
@@ -63,7 +77,13 @@ pub(crate) fn stats<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Ve
             }
             for (id, c, last_cmd) in s.info.conns() {
                 let id = id + shift;
-                stat(out, &format!("{id}:addr"), &c.addr);
+                // memcached's accept on a Unix socket leaves the peer's address family 0
+                let addr = if c.listen_addr.starts_with("unix:") {
+                    "?:<AF 0>"
+                } else {
+                    &c.addr
+                };
+                stat(out, &format!("{id}:addr"), addr);
                 stat(out, &format!("{id}:listen_addr"), &c.listen_addr);
                 stat(out, &format!("{id}:state"), "conn_parse_cmd");
                 stat_u(

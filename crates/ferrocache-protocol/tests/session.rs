@@ -626,3 +626,27 @@ fn refused_too_large_set_drops_the_old_value_without_counting_a_delete() {
     assert_eq!(stat_of(&out, "delete_misses"), "0");
     assert_eq!(stat_of(&out, "curr_items"), "0");
 }
+
+#[test]
+fn stats_conns_shows_a_unix_socket_as_memcached() {
+    // memcached 1.6.18 -s <65-byte path> (measured): the listener's `unix:<path>` cut to
+    // 31 bytes, a client's address `?:<AF 0>`, its listen_addr whole
+    let (mut s, info) = engine_session();
+    let path = "unix:/tmp/ag2/a-very-long-socket-path-name-for-testing-0123456789.sock";
+    info.set_listeners(vec![(0, path.into())]);
+    let entry = ConnEntry {
+        addr: path.into(),
+        listen_addr: path.into(),
+        opened: 0,
+    };
+    info.conn_opened(1, entry);
+    let mut out = Vec::new();
+    s.feed(b"stats conns\r\n", &mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert!(
+        text.starts_with("STAT 0:addr unix:/tmp/ag2/a-very-long-socke\r\n"),
+        "{text}"
+    );
+    let client = format!("STAT 1:addr ?:<AF 0>\r\nSTAT 1:listen_addr {path}\r\n");
+    assert!(text.contains(&client), "{text}");
+}
