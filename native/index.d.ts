@@ -315,6 +315,11 @@ export interface NativeAofReport {
   records: number
   /** One message per log file whose torn or damaged tail was cut off. */
   truncated: Array<string>
+  /**
+   * The log of a replica's full sync whose snapshot did not load was deleted (what it
+   * says); the state is the one before that sync.
+   */
+  syncDropped?: string
   /** Why the log could not be opened or read (names the file and the OS error). */
   error?: string
 }

@@ -114,6 +114,9 @@ export class Persistence {
       throw err
     }
     for (const t of r.truncated) this.#log?.warn({ detail: t }, 'append-only log: torn tail cut off')
+    if (typeof r.syncDropped === 'string') {
+      this.#log?.warn({ detail: r.syncDropped }, "append-only log: started from the state before a replica's full sync")
+    }
     this.#log?.info({ records: r.records, appendfsync: this.appendfsync }, 'append-only log replayed')
     // replayed changes are in the log already: count changes from here
     this.#lastRaw = native.snapshotChangeCount(this.#native)

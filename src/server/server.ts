@@ -111,8 +111,15 @@ export class FerrocacheServer extends EventEmitter {
       this.updateExtraStats()
     })
     // a replica inside its full sync saves no snapshot (docs/replication.md, Snapshots)
-    this.replication.onPartialStore = (partial) =>
-      persistence?.hold(partial ? "replica full sync in progress (the store holds part of the primary's data)" : undefined)
+    this.replication.onPartialStore = (partial) => {
+      const held = persistence?.hold(partial ? "replica full sync in progress (the store holds part of the primary's data)" : undefined)
+      if (!partial && persistence?.appendfsync !== undefined) {
+        // the log skipped the sync (docs/persistence.md): it resumes from this snapshot's walk
+        this.log.info('snapshot after the full sync: the append-only log resumes from it')
+        persistence.snapshot().catch(() => undefined) // logged by Persistence
+      }
+      return held
+    }
     this.replication.start()
     this.info.verbosity = this.options.verbosity
     this.verbosity = this.options.verbosity

@@ -17,6 +17,15 @@
 //! progress, is replayed first and then renamed to a segment newer than every snapshot; so
 //! is an `appendonly.aof` of an older format version (after it).
 //!
+//! A replica's full sync is not logged (its flush, its items, the stream after them until
+//! the next snapshot begins): a replay would give the flush and the part that had arrived.
+//! The log keeps the state before the sync (and the replica's own writes) until a snapshot
+//! `G` begins its walk; then the log rotates as usual and the empty mark `synced-<G>` is
+//! made durable before any record goes to the new `.aof`. The records after segment `G`
+//! hold on to a snapshot of generation `G` or newer: at start, over an older one (or none),
+//! the segments up to `G` are replayed (the state before the sync) and the later segments
+//! and `.aof` deleted, with the marks from `G` on.
+//!
 //! A delayed flush_all's deadline is marked in the log (format 3, `Flushes`), so a replay
 //! flushes what memcached flushes at the deadline: every item stored before it.
 //!
@@ -40,6 +49,8 @@ pub const FILE: &str = "appendonly.aof";
 pub const LEGACY_PREV_FILE: &str = "appendonly.aof.1";
 const SEGMENT_PREFIX: &str = "appendonly-";
 const SEGMENT_SUFFIX: &str = ".aof";
+/// `synced-<G>`: the records after segment `G` need snapshot `G` or newer (a full sync).
+const SYNCED_PREFIX: &str = "appendonly-synced-";
 const MAGIC: &[u8; 8] = b"\x89FCAOF\r\n";
 /// 2: records may be of type 4 (an item with meta state, [`journal::ItemState`]).
 /// 3: a delayed flush_all's deadline is marked: the first record logged once it has passed
@@ -88,6 +99,35 @@ fn parse_segment(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// The name of the mark made when the log rotates for snapshot `gen` after a full sync.
+pub fn synced_name(gen: u64) -> String {
+    format!("{SYNCED_PREFIX}{gen:010}")
+}
+
+/// The full-sync marks in `dir`, oldest first: (generation, path).
+pub fn synced_marks(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    let list = match fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for e in list {
+        let e = e?;
+        let name = e.file_name();
+        let gen = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SYNCED_PREFIX))
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse().ok());
+        if let Some(gen) = gen {
+            out.push((gen, e.path()));
+        }
+    }
+    out.sort_by_key(|s| s.0);
+    Ok(out)
+}
+
 /// The sealed log segments in `dir`, oldest first: (generation, path). A missing directory
 /// has none.
 pub fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
@@ -126,6 +166,9 @@ pub struct ReplayReport {
     /// was down, or idle until it stopped): applied at the end of the replay; its mark (an
     /// immediate flush record) goes before the next record.
     pub deadline_passed: Option<u32>,
+    /// The log of a full sync whose snapshot did not load (killed before it was durable, or
+    /// damaged): (the sync's generation, files deleted). The state is the one before it.
+    pub sync_dropped: Option<(u64, usize)>,
 }
 
 struct Writer {
@@ -143,6 +186,14 @@ struct Writer {
     unsynced: bool,
     /// fdatasyncs of records made so far ([`Aof::record_syncs`]).
     syncs: u64,
+    /// A replica's full sync began and no snapshot has begun since: its records are not
+    /// logged ([`Journal::full_sync_begins`]).
+    quiet: bool,
+    /// The replica's applier is making the records ([`Journal::applying`]).
+    applying: bool,
+    /// While `quiet`: the delayed flush the sync left pending (the engine's, restated in
+    /// the new log at the rotation; `deadline` stays the old log's).
+    sync_deadline: Option<u32>,
 }
 
 /// The open log of one store; installed as its [`Journal`] by [`open`].
@@ -316,6 +367,33 @@ pub fn open_after(
         // every segment (an older build wrote none)
         replay(store, &legacy, &mut report, &mut flushes)?;
     }
+    // a full sync after the loaded snapshot: its records (after segment `cut`) need a
+    // snapshot that did not load; the state before the sync is the one to come up with
+    let marks = synced_marks(dir).map_err(|e| err_at(dir, "list", e))?;
+    let cut = marks
+        .iter()
+        .map(|m| m.0)
+        .find(|&g| loaded.is_none_or(|l| g > l));
+    let cur = dir.join(FILE);
+    if let Some(cut) = cut {
+        let mut dropped = 0;
+        let later = segments(dir).map_err(|e| err_at(dir, "list", e))?;
+        let later = later.into_iter().filter(|s| s.0 > cut).map(|s| s.1);
+        for path in later.chain(std::iter::once(cur.clone())) {
+            match fs::remove_file(&path) {
+                Ok(()) => dropped += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(err_at(&path, "delete", e)),
+            }
+        }
+        // the marks go last: a kill before leaves them to cut again
+        sync_dir(dir).map_err(|e| err_at(dir, "fsync", e))?;
+        for (_, path) in marks.iter().filter(|m| m.0 >= cut) {
+            fs::remove_file(path).map_err(|e| err_at(path, "delete", e))?;
+        }
+        sync_dir(dir).map_err(|e| err_at(dir, "fsync", e))?;
+        report.sync_dropped = Some((cut, dropped));
+    }
     for (gen, path) in segments(dir).map_err(|e| err_at(dir, "list", e))? {
         // segment `gen` was sealed before snapshot `gen` began: a loaded snapshot at least
         // as new holds all of it
@@ -323,7 +401,6 @@ pub fn open_after(
             replay(store, &path, &mut report, &mut flushes)?;
         }
     }
-    let cur = dir.join(FILE);
     let cur_version = if cur.exists() {
         Some(replay(store, &cur, &mut report, &mut flushes)?.1)
     } else {
@@ -371,6 +448,9 @@ pub fn open_after(
         batch: false,
         unsynced: false,
         syncs: 0,
+        quiet: false,
+        applying: false,
+        sync_deadline: None,
     };
     let aof = Arc::new(Aof {
         dir: dir.to_path_buf(),
@@ -560,6 +640,16 @@ impl Aof {
         // record and lose the rename
         sync_dir(&self.dir).map_err(|e| err_at(&self.dir, "fsync", e))?;
         crate::snapshot::files::step(&self.dir, "log rotation durable");
+        if w.quiet {
+            // the new log holds on to this snapshot: durable before its first record
+            let mark = self.dir.join(synced_name(gen));
+            File::create(&mark)
+                .and_then(|_| sync_dir(&self.dir))
+                .map_err(|e| err_at(&mark, "create", e))?;
+            crate::snapshot::files::step(&self.dir, "full sync mark created");
+            w.quiet = false;
+            w.deadline = w.sync_deadline.take();
+        }
         if let Some(at) = w.deadline {
             // a snapshot does not keep a pending delayed flush: the new log restates it, so
             // a replay over the snapshot applies it to the snapshot's items too
@@ -588,6 +678,12 @@ impl Aof {
                 crate::snapshot::files::step(&self.dir, "a covered segment deleted");
             }
         }
+        for (gen, path) in synced_marks(&self.dir).unwrap_or_default() {
+            // every kept snapshot is at least as new as that sync
+            if gen <= oldest && fs::remove_file(&path).is_ok() {
+                removed = true;
+            }
+        }
         if removed {
             let _ = sync_dir(&self.dir);
         }
@@ -599,6 +695,13 @@ impl Aof {
 impl Journal for Aof {
     fn record(&self, r: &Record<'_>) {
         let mut w = self.w.lock();
+        if w.quiet && w.applying {
+            // a full sync's: the next snapshot holds it (and the rotation restates this)
+            if let Record::Flush { at } = *r {
+                w.sync_deadline = (at != 0).then_some(at);
+            }
+            return;
+        }
         let before = w.pending.len();
         self.mark_deadline(&mut w);
         if let Record::Flush { at } = *r {
@@ -633,6 +736,16 @@ impl Journal for Aof {
             let res = w.flush(true);
             self.note(&res);
         }
+    }
+
+    fn full_sync_begins(&self) {
+        let mut w = self.w.lock();
+        w.quiet = true;
+        w.sync_deadline = None;
+    }
+
+    fn applying(&self, on: bool) {
+        self.w.lock().applying = on;
     }
 
     fn accepting(&self) -> bool {

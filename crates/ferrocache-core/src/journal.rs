@@ -127,6 +127,14 @@ pub trait Journal: Send + Sync {
     fn begin_batch(&self) {}
     /// Ends the batch begun by [`Journal::begin_batch`]: its records are durable after it.
     fn end_batch(&self) {}
+    /// A replica's full sync begins (before its flush): until the next snapshot begins its
+    /// walk ([`Journal::before_snapshot`]), the records made between [`Journal::applying`]
+    /// `true` and `false` (the sync's flush, its items, the stream after them) need not be
+    /// kept; the replica's own writes still are. A log keeps the previous complete state
+    /// rather than a part of the new one (see [`crate::aof`]).
+    fn full_sync_begins(&self) {}
+    /// The records until `applying(false)` are a replica applying its primary's stream.
+    fn applying(&self, _on: bool) {}
 }
 
 /// A journal's failed write or fsync (e.g. a full disk), for the error writes are refused
@@ -190,6 +198,16 @@ impl Journal for Hub {
     fn end_batch(&self) {
         for j in self.sinks.read().iter() {
             j.end_batch();
+        }
+    }
+    fn full_sync_begins(&self) {
+        for j in self.sinks.read().iter() {
+            j.full_sync_begins();
+        }
+    }
+    fn applying(&self, on: bool) {
+        for j in self.sinks.read().iter() {
+            j.applying(on);
         }
     }
 }

@@ -389,6 +389,9 @@ pub struct NativeAofReport {
     pub records: f64,
     /// One message per log file whose torn or damaged tail was cut off.
     pub truncated: Vec<String>,
+    /// The log of a replica's full sync whose snapshot did not load was deleted (what it
+    /// says); the state is the one before that sync.
+    pub sync_dropped: Option<String>,
     /// Why the log could not be opened or read (names the file and the OS error).
     pub error: Option<String>,
 }
@@ -434,11 +437,15 @@ pub fn aof_open(
                 .iter()
                 .map(|(p, why, n)| format!("{}: {why}; {n} bytes cut off", p.display()))
                 .collect(),
+            sync_dropped: rep.sync_dropped.map(|(gen, files)| {
+                format!("{files} log files after segment {gen} deleted: they followed a replica's full sync whose snapshot {gen} did not load")
+            }),
             error: None,
         },
         Err(e) => NativeAofReport {
             records: 0.0,
             truncated: Vec::new(),
+            sync_dropped: None,
             error: Some(e.to_string()),
         },
     })

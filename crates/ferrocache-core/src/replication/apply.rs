@@ -119,7 +119,17 @@ impl Applier {
         self.pending.clear();
         self.in_snapshot = full;
         if full {
+            // a log keeps the state before the sync until a snapshot holds the new one (a
+            // replay to the flush and the part that had arrived would come up short)
+            let journal = store.journal();
+            if let Some(j) = journal {
+                j.full_sync_begins();
+                j.applying(true);
+            }
             store.flush_all_at_once();
+            if let Some(j) = journal {
+                j.applying(false);
+            }
         }
     }
 
@@ -162,6 +172,7 @@ impl Applier {
         let journal = store.journal();
         if let Some(j) = journal {
             j.begin_batch();
+            j.applying(true);
         }
         while at < data.len() {
             let (frame, n) = match stream::decode(&data[at..]) {
@@ -198,6 +209,7 @@ impl Applier {
             }
         }
         if let Some(j) = journal {
+            j.applying(false);
             j.end_batch();
         }
         if at > stream_from {
