@@ -1281,6 +1281,77 @@ mod tests {
         let _ = fs::remove_dir_all(&states);
     }
 
+    #[test]
+    fn a_kill_at_any_step_of_the_snapshot_after_a_full_sync_gives_a_whole_state() {
+        use crate::replication::{Applier, FullSync, ReplLog};
+        let dir = tmpdir("sync-crash");
+        let states = tmpdir("sync-crash-states");
+        let keys: Vec<Vec<u8>> = (0..200u32)
+            .map(|i| format!("old{i}").into_bytes())
+            .chain((0..300u32).map(|i| format!("new{i}").into_bytes()))
+            .collect();
+        let mut crashes: Vec<(PathBuf, &'static str)> = Vec::new();
+        let (before, after) = {
+            let s = store();
+            let _aof = open(&s, &dir, Fsync::Always).unwrap();
+            for i in 0..200u32 {
+                set(&s, format!("old{i}").as_bytes(), b"o", 0);
+                if i == 99 {
+                    crate::snapshot::save(&s, &dir, 2, None).unwrap();
+                }
+            }
+            let before = dump(&s, &keys);
+            let p = store();
+            for i in 0..300u32 {
+                set(&p, format!("new{i}").as_bytes(), b"n", 0);
+            }
+            // the replica's full sync, applied whole
+            let (mut ap, rlog, mut fs) = (Applier::new(), ReplLog::new(1 << 20), FullSync::new());
+            ap.begin(&s, true);
+            loop {
+                let mut out = Vec::new();
+                let done = fs.next(&p, 4096, &mut out);
+                ap.feed(&s, &rlog, &out).unwrap();
+                if done {
+                    break;
+                }
+            }
+            let after = dump(&s, &keys);
+            let (tx, rx) = std::sync::mpsc::channel();
+            let states = states.clone();
+            let mut n = 0;
+            crate::snapshot::files::CRASH_HOOK.with(|h| {
+                *h.borrow_mut() = Some(Box::new(move |dir: &Path, what| {
+                    n += 1;
+                    let to = states.join(format!("{n}"));
+                    copy_dir(dir, &to);
+                    tx.send((to, what)).unwrap();
+                }))
+            });
+            crate::snapshot::save(&s, &dir, 2, None).unwrap();
+            crate::snapshot::files::CRASH_HOOK.with(|h| *h.borrow_mut() = None);
+            crashes.extend(rx.try_iter());
+            (before, after)
+        };
+        assert!(before != after);
+        let names: Vec<_> = crashes.iter().map(|c| c.1).collect();
+        assert_eq!(names[3], "full sync mark created", "{names:?}");
+        for (i, (state, what)) in crashes.iter().enumerate() {
+            let (s, _, _aof) = restart(state);
+            // the state before the sync until the snapshot is in place, then the new one
+            let want = if i < 5 { &before } else { &after };
+            assert!(
+                dump(&s, &keys) == *want,
+                "restart after {what:?} ({state:?})"
+            );
+        }
+        // and once the new snapshot is the one that loads
+        let (s, _, _aof) = restart(&dir);
+        assert!(dump(&s, &keys) == after);
+        let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(&states);
+    }
+
     fn store_at(clock: &crate::Clock) -> Store {
         let mut c = Config::default().memory_limit(64 << 20);
         c.clock = clock.clone();
