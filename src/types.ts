@@ -269,6 +269,8 @@ export interface CacheLike<E extends Encoding = 'buffer'> {
    * Invalidates every item, now or after `delay` milliseconds (rounded up to seconds). Reads
    * miss at once; the items' memory is reused for new ones before anything is evicted, and
    * `curr_items`/`bytes` count them until the background pass reaps them (within a second).
+   * Over the network (`Client`) a delay is memcached's `flush_all <seconds>`, which acts from
+   * the second before its deadline (up to a second early; `flush(1000)` hides at once).
    */
   flush(delay?: number): Promise<void>
   /** Counters with memcached's stat names. */
