@@ -16,8 +16,7 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   --metrics-port <num>        Prometheus /metrics, status page at / (HTTP); --metrics-host <addr>
   --data-dir <dir>            snapshots: load at start, write on stop and by --save "<s> <n> ..."
   --keep-snapshots <n>        snapshots kept (2); --strict-load, --load-async; --appendfsync <p>
-  --replica-of <host:port>    replica (--replica-writable|-auth|-tls*); --repl-backlog, --repl-timeout
-                              <s>: the link's (primary's and replica's side)
+  --replica-of <host:port>    replica (--replica-writable|-auth|-tls*); --repl-backlog|-timeout <s>
   --no-replication-commands   replicaof/psync answer ERROR (plain memcached; not with --replica-of)
   -h, -V, -i                  help / version / license; -t, -L, -k, -r: see README; -e: --data-dir
 
