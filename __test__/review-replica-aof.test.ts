@@ -4,21 +4,19 @@
 // short. Now the sync is not logged: the log resumes from the snapshot taken as it ends.
 // Every process is stopped by its PID; every wait is bounded.
 import { mkdtempSync, rmSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { tearDown } from './helpers/guard'
 import { TextConn } from './helpers/nutcracker'
-import { caughtUp, stats } from './helpers/replication'
-import { freePort, sleep, startFerrocached, stopChild, type Running } from './helpers/servers'
+import { caughtUp, CutProxy, fill, stats } from './helpers/replication'
+import { sleep, startFerrocached, stopChild, type Running } from './helpers/servers'
 
 const ITEMS = 150_000
 const PRE = 1_000
 const started: Running[] = []
-const sockets = new Set<net.Socket>()
-const proxies: net.Server[] = []
+const proxies: CutProxy[] = []
 const dirs: string[] = []
 
 async function server(args: string[]): Promise<Running> {
@@ -34,23 +32,16 @@ function dataDir(): string {
 }
 
 tearDown(test, async () => {
-  for (const s of sockets) s.destroy()
-  for (const p of proxies) p.close()
+  await Promise.all(proxies.map((p) => p.close()))
   await Promise.all(started.map((r) => r.stop()))
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
 
-/** Stores `n` items of 100 bytes on `port` (pipelined, noreply, then `mn` to wait). */
-async function fill(port: number, n: number, prefix: string): Promise<void> {
-  const c = await TextConn.open(port)
-  const value = 'v'.repeat(100)
-  let req = ''
-  for (let i = 0; i < n; i++) req += `set ${prefix}${i} 0 0 ${value.length} noreply\r\n${value}\r\n`
-  try {
-    await c.call(`${req}mn\r\n`, (t) => t.includes('MN\r\n'), 20_000)
-  } finally {
-    c.close()
-  }
+/** A slow link to `target` (one read of what it sends per `gapMs`); its port. */
+async function slowLink(target: number, gapMs = 25): Promise<number> {
+  const proxy = await CutProxy.start(target, gapMs)
+  proxies.push(proxy)
+  return proxy.port
 }
 
 async function command(port: number, line: string): Promise<string> {
@@ -60,33 +51,6 @@ async function command(port: number, line: string): Promise<string> {
   } finally {
     c.close()
   }
-}
-
-/** A proxy to `target` that passes what the primary sends one read per 25 ms (a slow link). */
-async function slowLink(target: number): Promise<number> {
-  const port = await freePort()
-  const srv = net.createServer((client) => {
-    const up = net.connect(target, '127.0.0.1')
-    sockets.add(client).add(up)
-    const drop = (): void => {
-      client.destroy()
-      up.destroy()
-    }
-    client.on('error', drop).on('close', drop)
-    up.on('error', drop).on('close', drop)
-    client.pipe(up)
-    up.on('data', (d: Buffer) => {
-      client.write(d)
-      up.pause()
-      setTimeout(() => up.resume(), 25).unref()
-    })
-  })
-  proxies.push(srv)
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject)
-    srv.listen(port, '127.0.0.1', resolve)
-  })
-  return port
 }
 
 async function items(port: number): Promise<number> {

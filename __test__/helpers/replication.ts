@@ -9,17 +9,19 @@ import { freePort, sleep, type Running } from './servers'
 /**
  * Forwards a port to a target; `cut()` drops every connection, `stall()` stops forwarding on
  * them (both ways; they stay open, as over a network that drops packets), `down` refuses
- * new ones.
+ * new ones. With `gapMs`, what the target sends passes one read per `gapMs` (a slow link).
  */
 export class CutProxy {
   down = false
+  /** `stall()` was called: a slow link's paused reads are not resumed. */
+  stalled = false
   private readonly pairs = new Set<[net.Socket, net.Socket]>()
   private constructor(
     private readonly server: net.Server,
     readonly port: number,
   ) {}
 
-  static async start(targetPort: number): Promise<CutProxy> {
+  static async start(targetPort: number, gapMs = 0): Promise<CutProxy> {
     const port = await freePort()
     let proxy: CutProxy | undefined
     const server = net.createServer((client) => {
@@ -38,7 +40,13 @@ export class CutProxy {
       client.on('error', drop).on('close', drop)
       upstream.on('error', drop).on('close', drop)
       client.pipe(upstream)
-      upstream.pipe(client)
+      if (gapMs === 0) upstream.pipe(client)
+      else
+        upstream.on('data', (d: Buffer) => {
+          client.write(d)
+          upstream.pause()
+          setTimeout(() => proxy?.stalled === false && upstream.resume(), gapMs).unref()
+        })
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -59,6 +67,7 @@ export class CutProxy {
   }
 
   stall(): void {
+    this.stalled = true
     for (const [a, b] of this.pairs) {
       a.unpipe(b)
       b.unpipe(a)
@@ -139,6 +148,19 @@ export async function stats(port: number): Promise<Map<string, string>> {
       if (parts) m.set(parts[1]!, parts[2]!)
     }
     return m
+  } finally {
+    c.close()
+  }
+}
+
+/** Stores `n` items of 100 bytes on `port` as `<prefix><i>` (pipelined, noreply, then `mn` to wait). */
+export async function fill(port: number, n: number, prefix = 'key'): Promise<void> {
+  const c = await TextConn.open(port)
+  const value = 'v'.repeat(100)
+  let req = ''
+  for (let i = 0; i < n; i++) req += `set ${prefix}${i} 0 0 ${value.length} noreply\r\n${value}\r\n`
+  try {
+    await c.call(`${req}mn\r\n`, (t) => t.includes('MN\r\n'), 20_000)
   } finally {
     c.close()
   }
