@@ -106,31 +106,27 @@ pub fn synced_name(gen: u64) -> String {
 
 /// The full-sync marks in `dir`, oldest first: (generation, path).
 pub fn synced_marks(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
-    let mut out = Vec::new();
-    let list = match fs::read_dir(dir) {
-        Ok(l) => l,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(e),
-    };
-    for e in list {
-        let e = e?;
-        let name = e.file_name();
-        let gen = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(SYNCED_PREFIX))
-            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|d| d.parse().ok());
-        if let Some(gen) = gen {
-            out.push((gen, e.path()));
+    numbered(dir, |name| {
+        let digits = name.strip_prefix(SYNCED_PREFIX)?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
         }
-    }
-    out.sort_by_key(|s| s.0);
-    Ok(out)
+        digits.parse().ok()
+    })
 }
 
 /// The sealed log segments in `dir`, oldest first: (generation, path). A missing directory
 /// has none.
 pub fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    numbered(dir, parse_segment)
+}
+
+/// The files of `dir` whose names `generation` reads, oldest first: (generation, path). A
+/// missing directory has none.
+fn numbered(
+    dir: &Path,
+    generation: impl Fn(&str) -> Option<u64>,
+) -> io::Result<Vec<(u64, PathBuf)>> {
     let mut out = Vec::new();
     let list = match fs::read_dir(dir) {
         Ok(l) => l,
@@ -139,7 +135,7 @@ pub fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     };
     for e in list {
         let e = e?;
-        if let Some(gen) = e.file_name().to_str().and_then(parse_segment) {
+        if let Some(gen) = e.file_name().to_str().and_then(&generation) {
             out.push((gen, e.path()));
         }
     }
