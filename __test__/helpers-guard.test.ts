@@ -68,7 +68,8 @@ test('an error event, a throw in a timer and a rejection nobody handles fail the
 })
 
 test('a child process and a server a test left running neither hang the run nor outlive it', async () => {
-  const r = await uvu('e-leaks\\.ts$')
+  // (the run waits FERROCACHE_TEST_EXIT_GRACE_MS for what keeps it alive: 1 s, not 10)
+  const r = await uvu('e-leaks\\.ts$', { FERROCACHE_TEST_EXIT_GRACE_MS: '1000' })
   const pid = Number(/LEAKED PID (\d+)/.exec(r.out)?.[1])
   assert.ok(pid > 0, r.out)
   assert.is.not(r.code, null, 'uvu did not end within 60 s')
@@ -94,11 +95,11 @@ test('a run stopped by SIGTERM kills the children its tests started', async () =
 })
 
 test('a test that waits for ever ends the run once nothing was printed for the stall limit', async () => {
-  const r = await uvu('f-stuck\\.ts$', { FERROCACHE_TEST_STALL_MS: '3000' })
+  const r = await uvu('f-stuck\\.ts$', { FERROCACHE_TEST_STALL_MS: '2000' })
   assert.is(r.code, 1, r.out)
-  assert.match(r.out, /no test finished for 3 s: the run is stuck \(open: .*TCPServerWrap/)
+  assert.match(r.out, /no test finished for 2 s: the run is stuck \(open: .*TCPServerWrap/)
   // tests that keep finishing are no stall, however long they take together
-  const slow = await uvu('g-slow\\.ts$', { FERROCACHE_TEST_STALL_MS: '3000' })
+  const slow = await uvu('g-slow\\.ts$', { FERROCACHE_TEST_STALL_MS: '2000' })
   assert.is(slow.code, 0, slow.out)
   assert.match(slow.out, /\(4 \/ 4\)/)
 })

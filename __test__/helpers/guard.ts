@@ -79,7 +79,9 @@ process.on('exit', () => {
 
 // uvu sets process.exitCode when its last file is done. Whatever a failed test left behind
 // then (a child process, a listening server) would keep the process alive for ever: kill the
-// children, and if something still holds the event loop after a grace period, exit anyway.
+// children, and if something still holds the event loop after a grace period (10 s;
+// FERROCACHE_TEST_EXIT_GRACE_MS), exit anyway.
+const EXIT_GRACE_MS = Number(process.env.FERROCACHE_TEST_EXIT_GRACE_MS) || 10_000
 const endWatch = setInterval(() => {
   if (process.exitCode === undefined) return
   clearInterval(endWatch)
@@ -88,7 +90,7 @@ const endWatch = setInterval(() => {
   setTimeout(() => {
     process.stderr.write('\nthe run is over but open handles keep the process alive (a test did not close a server or socket); exiting\n')
     process.exit()
-  }, 10_000).unref()
+  }, EXIT_GRACE_MS).unref()
 }, 500)
 endWatch.unref()
 
