@@ -63,13 +63,21 @@ function ask(s: tls.TLSSocket, request: string, until: string): Promise<string> 
       if (text.endsWith(until)) done()
     }
     const timer = setTimeout(() => done(new Error(`no ${JSON.stringify(until)}: ${JSON.stringify(text)}`)), 10_000)
+    // a server that refuses the client's certificate after the handshake (TLS 1.3) ends the
+    // connection: that is the answer, not a wait for the timer
+    const onError = (err: Error): void => done(err)
+    const onClose = (): void => done(new Error(`closed before ${JSON.stringify(until)}: ${JSON.stringify(text)}`))
     const done = (err?: Error): void => {
       clearTimeout(timer)
       s.off('data', onData)
+      s.off('error', onError)
+      s.off('close', onClose)
       if (err) reject(err)
       else resolve(text)
     }
     s.on('data', onData)
+    s.once('error', onError)
+    s.once('close', onClose)
     s.write(request)
   })
 }
