@@ -25,6 +25,8 @@ export type AppendFsync = 'always' | 'everysec' | 'no'
 
 /** How often the rules are checked. */
 const TICK_MS = 1_000
+/** The errno of a log write refused because `appendonly.aof` was deleted (its directory removed). */
+const LOG_FILE_DELETED = 2
 /** After a failed scheduled save the next one waits 5 s, doubling up to 5 min. */
 const RETRY_FIRST_MS = 5_000
 const RETRY_MAX_MS = 300_000
@@ -191,9 +193,12 @@ export class Persistence {
     this.#statsSink?.(this.stats())
   }
 
-  /** Starts checking the save rules every second. */
+  /**
+   * Starts checking the save rules every second (with a log also without rules: a deleted
+   * log file needs a snapshot).
+   */
   start(): void {
-    if (this.#timer !== undefined || this.rules.length === 0) return
+    if (this.#timer !== undefined || (this.rules.length === 0 && this.appendfsync === undefined)) return
     this.#log?.info({ dataDir: this.dataDir, save: formatSaveRules(this.rules), keep: this.keepSnapshots }, 'persistence on')
     this.#timer = setInterval(() => this.#tick(), TICK_MS)
     this.#timer.unref()
@@ -340,6 +345,12 @@ export class Persistence {
     this.#refresh()
     const now = Date.now()
     if (now < this.#retryAt) return
+    if (this.#held === undefined && this.logWriteError?.errno === LOG_FILE_DELETED) {
+      // writes are refused until a snapshot starts a new log (docs/persistence.md)
+      this.#log?.warn({ dataDir: this.dataDir }, 'append-only log file deleted: snapshot to start a new log')
+      this.snapshot().catch(() => undefined) // logged by #run
+      return
+    }
     const rule = dueRule(this.rules, (now - this.#lastSaveMs) / 1000, this.#changes)
     if (rule === undefined) return
     if (this.#held !== undefined) {

@@ -64,6 +64,8 @@ const MARKS_DEADLINES: u32 = 3;
 /// The oldest version this build reads.
 const OLDEST_VERSION: u32 = 1;
 const HEADER_LEN: u64 = 12;
+/// The errno of a deleted log file (Linux, macOS and the BSDs agree).
+const ENOENT: i32 = 2;
 
 /// When the log is fsynced (`--appendfsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,10 +207,28 @@ pub struct Aof {
     ok: AtomicBool,
     /// Why the last write or fsync failed (meaningful while `ok` is false).
     error: Mutex<Option<JournalError>>,
+    /// `.aof` was deleted under the open file (its directory removed or emptied): records
+    /// written to it are in no file a restart reads, so writes are refused until the next
+    /// snapshot starts a new log ([`Aof::rotate`]); a retry cannot help.
+    gone: AtomicBool,
 }
 
 /// A failed write or fsync: which of the two, and the OS error.
 type Fault = (&'static str, io::Error);
+
+/// Whether `file` has no name left (deleted, or its directory removed).
+fn unlinked(file: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        file.metadata().is_ok_and(|m| m.nlink() == 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        false
+    }
+}
 
 fn err_at(path: &Path, action: &str, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("cannot {action} {}: {e}", path.display()))
@@ -457,6 +477,7 @@ pub fn open_after(
         prev_size: AtomicU64::new(segments_size(dir)),
         ok: AtomicBool::new(true),
         error: Mutex::new(None),
+        gone: AtomicBool::new(false),
     });
     if !store.set_journal(aof.clone()) {
         return Err(io::Error::other("the store already has a journal"));
@@ -513,6 +534,7 @@ impl Writer {
 
 impl Aof {
     /// Sets `ok` (and `error`) from the outcome of a write or fsync of the current log.
+    /// While the file is deleted ([`Aof::gone`]) a success changes nothing.
     fn note(&self, r: &Result<(), Fault>) -> bool {
         if let Err((action, e)) = r {
             let path = self.dir.join(FILE);
@@ -521,9 +543,34 @@ impl Aof {
                 errno: e.raw_os_error(),
                 path,
             });
+        } else if self.gone.load(Ordering::Relaxed) {
+            return false;
         }
         self.ok.store(r.is_ok(), Ordering::Relaxed);
         r.is_ok()
+    }
+
+    /// Checks that `.aof` still has its name; if not, refuses writes from now until a
+    /// snapshot starts a new log. Returns whether it is gone.
+    fn check_gone(&self, w: &Writer) -> bool {
+        if self.gone.load(Ordering::Relaxed) {
+            return true;
+        }
+        if !unlinked(&w.file) {
+            return false;
+        }
+        let path = self.dir.join(FILE);
+        *self.error.lock() = Some(JournalError {
+            message: format!(
+                "cannot write {}: the file was deleted (its directory removed or emptied); the changes since the last snapshot are in memory only, writes are refused until a snapshot starts a new log",
+                path.display()
+            ),
+            errno: Some(ENOENT),
+            path,
+        });
+        self.gone.store(true, Ordering::Relaxed);
+        self.ok.store(false, Ordering::Relaxed);
+        true
     }
 
     /// Writes records a failed write left (and fdatasyncs with `EverySec`): the log thread's
@@ -531,6 +578,9 @@ impl Aof {
     pub fn tick(&self) {
         let file = {
             let mut w = self.w.lock();
+            if self.check_gone(&w) {
+                return;
+            }
             let r = w.write_out().map_err(|e| ("write", e));
             if r.is_err() || self.mode != Fsync::EverySec {
                 self.note(&r);
@@ -603,29 +653,20 @@ impl Aof {
         self.mark_deadline(&mut w);
         self.size
             .fetch_add((w.pending.len() - before) as u64, Ordering::Relaxed);
-        w.write_out()
-            .and_then(|_| w.file.sync_data())
-            .map_err(|e| err_at(&cur, "write", e))?;
-        if seg.exists() {
-            // cannot happen: a snapshot's generation is above every segment's
-            return Err(err_at(
-                &seg,
-                "create",
-                io::Error::from(io::ErrorKind::AlreadyExists),
-            ));
-        }
-        fs::rename(&cur, &seg).map_err(|e| err_at(&cur, "rename", e))?;
-        crate::snapshot::files::step(&self.dir, "log sealed as a segment");
-        let fresh = match create(&cur) {
-            Ok(f) => f,
-            Err(e) => {
-                // keep appending where the records are: put the file back
-                let _ = fs::rename(&seg, &cur);
-                return Err(e);
-            }
+        let gone = self.check_gone(&w);
+        let fresh = if gone {
+            // `.aof` was deleted: nothing to seal. This snapshot walks every change the
+            // deleted file held (they are in memory), pending ones too (the snapshot made
+            // the directory again if it was removed)
+            w.pending.clear();
+            create(&cur)?
+        } else {
+            self.seal(&mut w, &cur, &seg)?
         };
         crate::snapshot::files::step(&self.dir, "new log created");
-        self.prev_size.fetch_add(w.written, Ordering::Relaxed);
+        if !gone {
+            self.prev_size.fetch_add(w.written, Ordering::Relaxed);
+        }
         w.file = fresh;
         w.written = HEADER_LEN;
         self.size.store(HEADER_LEN, Ordering::Relaxed);
@@ -655,7 +696,34 @@ impl Aof {
             w.flush(true)
                 .map_err(|(action, e)| err_at(&cur, action, e))?;
         }
+        if gone {
+            // the new file has a name again: writes are durable from here
+            self.gone.store(false, Ordering::Relaxed);
+            self.note(&Ok(()));
+        }
         Ok(())
+    }
+
+    /// The first steps of [`Aof::rotate`]: `.aof` made durable and renamed to `seg`, and a
+    /// fresh `.aof` created (on failure the records stay where they were).
+    fn seal(&self, w: &mut Writer, cur: &Path, seg: &Path) -> io::Result<File> {
+        w.write_out()
+            .and_then(|_| w.file.sync_data())
+            .map_err(|e| err_at(cur, "write", e))?;
+        if seg.exists() {
+            // cannot happen: a snapshot's generation is above every segment's
+            return Err(err_at(
+                seg,
+                "create",
+                io::Error::from(io::ErrorKind::AlreadyExists),
+            ));
+        }
+        fs::rename(cur, seg).map_err(|e| err_at(cur, "rename", e))?;
+        crate::snapshot::files::step(&self.dir, "log sealed as a segment");
+        create(cur).inspect_err(|_| {
+            // keep appending where the records are: put the file back
+            let _ = fs::rename(seg, cur);
+        })
     }
 
     /// Deletes the segments no kept snapshot needs: those sealed before the oldest one began
@@ -719,6 +787,11 @@ impl Journal for Aof {
         if res.is_err() || durable {
             self.note(&res);
         }
+        // `Always` promises this record is on disk: not if the file was deleted (one fstat
+        // beside the fdatasync; the other policies check once a second, in `tick`)
+        if self.mode == Fsync::Always {
+            self.check_gone(&w);
+        }
     }
 
     fn begin_batch(&self) {
@@ -750,6 +823,9 @@ impl Journal for Aof {
         }
         // the last write or fsync failed: try the records it left once more, durably
         let mut w = self.w.lock();
+        if self.check_gone(&w) {
+            return false;
+        }
         let r = w.flush(true);
         self.note(&r)
     }

@@ -65,18 +65,29 @@ pub fn next_generation(dir: &Path) -> io::Result<u64> {
 /// Deletes finished snapshots beyond the newest `keep`, and temp files older than `gen`
 /// (left by a writer that was killed). Errors are ignored: pruning is housekeeping.
 pub fn prune(dir: &Path, keep: usize, gen: u64) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
+    let mut removed = remove_stale_tmp(dir, gen);
     let Ok(all) = entries(dir) else {
         return removed;
     };
     let mut done: Vec<_> = all.iter().filter(|e| e.1).collect();
     done.sort_by_key(|e| std::cmp::Reverse(e.0));
-    let stale_tmp = all
-        .iter()
-        .filter(|e| !e.1 && e.0 < gen && e.2.to_str().is_some_and(|p| p.ends_with(TMP_SUFFIX)));
-    for e in done.into_iter().skip(keep.max(1)).chain(stale_tmp) {
+    for e in done.into_iter().skip(keep.max(1)) {
         if fs::remove_file(&e.2).is_ok() {
             removed.push(e.2.clone());
+        }
+    }
+    removed
+}
+
+/// Deletes the temp files of generations below `gen`: a writer killed mid-save left them
+/// (one save runs at a time, and one cache per directory), and on a nearly full disk their
+/// space is what the next save needs. Errors are ignored.
+pub fn remove_stale_tmp(dir: &Path, gen: u64) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for (g, done, path) in entries(dir).unwrap_or_default() {
+        let tmp = path.to_str().is_some_and(|p| p.ends_with(TMP_SUFFIX));
+        if !done && g < gen && tmp && fs::remove_file(&path).is_ok() {
+            removed.push(path);
         }
     }
     removed

@@ -57,6 +57,8 @@ fn save_locked(
     let began = Instant::now();
     let path = dir.join(files::name(gen));
     let tmp = dir.join(format!("{}{}", files::name(gen), files::TMP_SUFFIX));
+    // before this file takes space: a killed save's temp file could hold what it needs
+    let mut removed = files::remove_stale_tmp(dir, gen);
     let (file, direct) = output::create(&tmp, mode).map_err(|e| io_err(&tmp, "create", e))?;
     let created_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -79,11 +81,12 @@ fn save_locked(
     files::step(dir, "snapshot renamed");
     files::sync_dir(dir).map_err(|e| io_err(dir, "fsync", e))?;
     files::step(dir, "snapshot directory entry durable");
-    let removed = files::prune(dir, keep, gen);
-    if !removed.is_empty() {
+    let pruned = files::prune(dir, keep, gen);
+    if !pruned.is_empty() {
         let _ = files::sync_dir(dir);
     }
     files::step(dir, "older snapshots pruned");
+    removed.extend(pruned);
     Ok(SaveReport {
         path,
         items: header.items,

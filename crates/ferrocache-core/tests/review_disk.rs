@@ -1,0 +1,146 @@
+//! Persistence under disk faults (review): the append-only log's file deleted under a
+//! running store (its data directory removed), and a temp file a killed save left on a
+//! nearly full disk.
+
+use ferrocache_core::aof::{self, Fsync};
+use ferrocache_core::snapshot;
+use ferrocache_core::{Config, GetOptions, Store, StoreMode, StoreRequest};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!(
+            "ferrocache-review-disk-{tag}-{}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn store() -> Store {
+    Store::new(Config::default().memory_limit(64 << 20).background(false)).unwrap()
+}
+
+fn set(s: &Store, key: &str, value: &[u8]) {
+    s.store(&StoreRequest::new(StoreMode::Set, key.as_bytes(), value))
+        .unwrap();
+}
+
+fn value(s: &Store, key: &str) -> Option<Vec<u8>> {
+    s.get(key.as_bytes(), &GetOptions::default(), |it| {
+        it.value.to_vec()
+    })
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+#[cfg(unix)]
+fn a_deleted_log_refuses_writes_until_a_snapshot_starts_a_new_one() {
+    for mode in [Fsync::Always, Fsync::EverySec] {
+        let tmp = TempDir::new(&format!("gone-{mode:?}"));
+        let dir = tmp.0.join("data");
+        {
+            let s = store();
+            let (log, _) = aof::open(&s, &dir, mode).unwrap();
+            set(&s, "before", b"1");
+            // the operator removes the data directory: the open log is now a deleted file,
+            // and records written to it are in no file a restart reads
+            fs::remove_dir_all(&dir).unwrap();
+            set(&s, "lost", b"2");
+            log.tick(); // the log thread's second (EverySec; Always checks each record)
+            assert!(
+                !s.accepting_writes(),
+                "{mode:?}: a write to a deleted log would be acknowledged and lost"
+            );
+            let e = s
+                .journal()
+                .unwrap()
+                .last_error()
+                .expect("the reason is kept");
+            assert_eq!(e.errno, Some(2), "{mode:?}: ENOENT: {}", e.message);
+            assert!(e.message.contains("deleted"), "{}", e.message);
+            // a snapshot walks everything in memory and starts a new log in a new directory
+            let saved = snapshot::save(&s, &dir, 2, None);
+            assert!(saved.is_ok(), "{mode:?}: {:?}", saved.err());
+            assert!(s.accepting_writes(), "{mode:?}: the new log takes records");
+            assert_eq!(s.journal().unwrap().last_error(), None);
+            set(&s, "after", b"3");
+            drop(log);
+        }
+        let t = store();
+        let loaded = snapshot::load(&t, &dir, true).unwrap();
+        aof::open_after(&t, &dir, mode, loaded.generation).unwrap();
+        for (k, v) in [("before", b"1"), ("lost", b"2"), ("after", b"3")] {
+            assert_eq!(value(&t, k).as_deref(), Some(&v[..]), "{mode:?}: {k}");
+        }
+        assert!(names(&dir).contains(&"appendonly.aof".to_string()));
+    }
+}
+
+/// A tmpfs of `kib` KiB, unmounted on drop; `None` where mounting is not allowed (not root).
+struct SmallDisk(TempDir);
+
+impl SmallDisk {
+    fn mount(kib: u32) -> Option<SmallDisk> {
+        let dir = TempDir::new("disk");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(&dir.0)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(&self.0 .0)
+            .status();
+    }
+}
+
+#[test]
+fn a_temp_file_left_by_a_killed_save_does_not_fill_the_disk_for_the_next_one() {
+    let Some(disk) = SmallDisk::mount(1024) else {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
+        return;
+    };
+    let dir = &disk.0 .0;
+    let s = store();
+    for i in 0..380 {
+        set(&s, &format!("k{i}"), &[b'v'; 1000]);
+    }
+    let first = snapshot::save(&s, dir, 1, None).unwrap();
+    // a save killed (kill -9, power loss) near its end left its temp file
+    let stale = dir.join("snapshot-0000000002.fcs.tmp");
+    fs::write(&stale, vec![0u8; first.file_bytes as usize]).unwrap();
+    set(&s, "k0", b"new");
+    // the old snapshot and the new one fit; the stale temp file as well does not
+    let second = snapshot::save(&s, dir, 1, None);
+    assert!(second.is_ok(), "{:?}", second.err());
+    assert_eq!(names(dir), vec!["snapshot-0000000003.fcs"]);
+    let t = store();
+    snapshot::load(&t, dir, true).unwrap();
+    assert_eq!(value(&t, "k0").as_deref(), Some(&b"new"[..]));
+}
