@@ -9,6 +9,7 @@ import { parseCommandLine, UsageError, type CliReplication, type CliSettings } f
 import type { ReplicationOptions } from '../replication'
 import { readFileSync } from 'node:fs'
 import { tuningCommands } from './extended'
+import { hideSecretArgs, moveSecretToEnv } from './secret-args'
 import { daemonize, dataDirProblem, DAEMON_CHILD, lookUpUser, removePidFile, switchUser, tellParentListening, writePidFile, type UserIds } from './process'
 
 /** How long a graceful stop may take before connections are cut. */
@@ -45,6 +46,7 @@ function replicationOptions(r: CliReplication): ReplicationOptions {
 
 /** Runs ferrocached with `argv` (without node and the script). */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  hideSecretArgs(argv)
   let command
   try {
     command = parseCommandLine(argv, env)
@@ -76,7 +78,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   if (user === null) return usage(`can't find the user ${s.user} to switch to (-u/--user)`, 67)
   // -d: this process starts a detached copy and returns once it listens
   if (s.daemonize && env[DAEMON_CHILD] !== '1') {
-    process.exitCode = await daemonize(argv, env, s.verbosity > 0)
+    const copy = moveSecretToEnv(argv, env)
+    process.exitCode = await daemonize(copy.argv, copy.env, s.verbosity > 0)
     return
   }
   await run(s, user)

@@ -2,6 +2,7 @@
 // -d (run detached; the command returns once the server listens).
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chownSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import type { Logger } from '../server/logger'
 
 /** Set in the detached copy -d starts (the copy then runs as usual and reports "listening"). */
@@ -68,7 +69,9 @@ export function dataDirProblem(dir: string, user: UserIds): string | null {
   if (!isRoot()) return null
   try {
     if (!existsSync(dir)) {
-      mkdirSync(dir, { recursive: true, mode: 0o755 })
+      // parents as usual (the user must get through them), the directory for the user only
+      mkdirSync(dirname(resolve(dir)), { recursive: true })
+      mkdirSync(dir, { mode: 0o700 })
       chownSync(dir, user.uid, user.gid)
     }
   } catch (err) {

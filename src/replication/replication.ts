@@ -79,9 +79,9 @@ export class Replication {
    * A `replicaof` or `psync` line a session stopped for. Resolves with the reply; a psync
    * that succeeds takes the socket over and never resolves (the connection stays paused).
    */
-  command(line: string, socket: Socket): Promise<string> {
+  command(line: string, socket: Socket, identified: boolean): Promise<string> {
     const words = line.trim().split(/\s+/)
-    if (words[0] === 'replicaof') return Promise.resolve(this.replicaof(words[1]!, words[2]!))
+    if (words[0] === 'replicaof') return Promise.resolve(this.replicaof(words[1]!, words[2]!, identified))
     if (this.closed) return Promise.resolve('SERVER_ERROR shutting down\r\n')
     if (!this.synced) return Promise.resolve('SERVER_ERROR replica not synced yet\r\n')
     const offset = Number(words[2])
@@ -98,7 +98,13 @@ export class Replication {
     return new Promise<string>(() => {})
   }
 
-  private replicaof(a: string, b: string): string {
+  /**
+   * `identified`: the client logged in (`-Y`) or showed a verified certificate. Only then may
+   * it point the link at a server other than the configured primary with the link's login:
+   * else anyone who reaches a replica could point it at a server of theirs that asks for a
+   * login and read `--replica-auth` off the wire.
+   */
+  private replicaof(a: string, b: string, identified: boolean): string {
     if (a.toLowerCase() === 'no' && b.toLowerCase() === 'one') {
       this.promote()
       return 'OK\r\n'
@@ -109,12 +115,23 @@ export class Replication {
     } catch {
       return 'CLIENT_ERROR bad command line format\r\n'
     }
-    this.follow(target)
+    this.follow(target, identified)
     return 'OK\r\n'
   }
 
-  /** Becomes (or re-points) a replica of `target`. */
-  follow(target: ReplicaTarget): void {
+  /**
+   * Becomes (or re-points) a replica of `target`; the link logs in (if asked) when `withAuth`
+   * or `target` is the configured primary (host and port as given).
+   */
+  follow(target: ReplicaTarget, withAuth = true): void {
+    const configured = this.options.replicaOf
+    const auth = withAuth || (configured?.host === target.host && configured.port === target.port) ? this.options.auth : undefined
+    if (auth === undefined && this.options.auth !== undefined) {
+      this.log.warn(
+        { primary: `${target.host}:${target.port}` },
+        'replicaof from a client without a login or client certificate: the link does not send --replica-auth to a server other than the configured primary',
+      )
+    }
     this.upstream?.stop()
     // a node that never kept a history has nothing to continue: it asks for a full sync;
     // so does one re-pointed inside a full sync (or before its first sync with the last
@@ -128,7 +145,7 @@ export class Replication {
     // our replicas follow whatever we follow: they reconnect and resync through us
     this.dropLinks()
     this.log.info({ primary: `${target.host}:${target.port}` }, 'following a primary')
-    this.upstream = new Upstream(target, repl, fresh, this.options.auth, this.options.tls, this.options.linkTimeout, this.log, {
+    this.upstream = new Upstream(target, repl, fresh, auth, this.options.tls, this.options.linkTimeout, this.log, {
       // saves are held from FULLRESYNC on, and one being written ends before the store empties
       beforeFullSync: () => this.setPartial(true),
       onSyncStart: (full) => {

@@ -133,6 +133,7 @@ export class FerrocacheServer extends EventEmitter {
     const tlsOptions = this.options.tls
     this.tlsOptions = tlsOptions
     if (tlsOptions) this.info.setTls()
+    if (tlsOptions?.sessionCache === true) this.info.setTlsSessionCache()
     try {
       // memcached's -o settings, through the admin commands' code (before logins exist)
       for (const line of this.options.startupCommands) {
@@ -150,6 +151,7 @@ export class FerrocacheServer extends EventEmitter {
           (socket) => this.accept(socket, server),
           () => this.refusedEarly(),
           (err, socket) => this.handshakeFailed(err, socket),
+          () => this.info.tlsNewSession(),
         )
         this.tlsServers.push(server)
         return server
@@ -479,7 +481,8 @@ export class FerrocacheServer extends EventEmitter {
     if (isRefreshCerts(line)) return Promise.resolve(this.refreshCerts(line))
     if (!this.options.replicationCommands) return Promise.resolve('ERROR\r\n')
     if (!this.options.switches.dump && line.trim().startsWith('psync')) return Promise.resolve('CLIENT_ERROR psync not allowed\r\n')
-    return this.replication.command(line, socket)
+    const identified = this.options.authFile !== undefined || (socket instanceof tls.TLSSocket && socket.authorized)
+    return this.replication.command(line, socket, identified)
   }
 
   /** Runs a snapshot for the `snapshot` command: `OK` once durable, else the error. */

@@ -255,13 +255,16 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Creates `path` holding just the header, durable.
 fn create(path: &Path) -> io::Result<File> {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| err_at(path, "create", e))?;
+    let mut f = crate::snapshot::files::private(
+        OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true),
+        0,
+    )
+    .open(path)
+    .map_err(|e| err_at(path, "create", e))?;
     f.write_all(&header())
         .and_then(|_| f.sync_data())
         .map_err(|e| err_at(path, "write", e))?;
@@ -294,9 +297,7 @@ fn replay(
     report: &mut ReplayReport,
     flushes: &mut Flushes,
 ) -> io::Result<(u64, u32)> {
-    let mut f = OpenOptions::new()
-        .read(true)
-        .write(true)
+    let mut f = crate::snapshot::files::private(OpenOptions::new().read(true).write(true), 0)
         .open(path)
         .map_err(|e| err_at(path, "open", e))?;
     let len = f.metadata().map_err(|e| err_at(path, "stat", e))?.len();
@@ -374,7 +375,7 @@ pub fn open_after(
     mode: Fsync,
     loaded: Option<u64>,
 ) -> io::Result<(Arc<Aof>, ReplayReport)> {
-    fs::create_dir_all(dir).map_err(|e| err_at(dir, "create", e))?;
+    crate::snapshot::files::create_dir(dir).map_err(|e| err_at(dir, "create", e))?;
     let mut report = ReplayReport::default();
     let mut flushes = Flushes::default();
     let legacy = dir.join(LEGACY_PREV_FILE);
@@ -436,9 +437,7 @@ pub fn open_after(
             .map_err(|e| err_at(&from, "rename", e))?;
     }
     let (mut file, written) = if cur.exists() {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
+        let f = crate::snapshot::files::private(OpenOptions::new().read(true).write(true), 0)
             .open(&cur)
             .map_err(|e| err_at(&cur, "open", e))?;
         let len = f.metadata().map_err(|e| err_at(&cur, "stat", e))?.len();
@@ -680,9 +679,13 @@ impl Aof {
         if w.quiet {
             // the new log holds on to this snapshot: durable before its first record
             let mark = self.dir.join(synced_name(gen));
-            File::create(&mark)
-                .and_then(|_| sync_dir(&self.dir))
-                .map_err(|e| err_at(&mark, "create", e))?;
+            crate::snapshot::files::private(
+                OpenOptions::new().write(true).create(true).truncate(true),
+                0,
+            )
+            .open(&mark)
+            .and_then(|_| sync_dir(&self.dir))
+            .map_err(|e| err_at(&mark, "create", e))?;
             crate::snapshot::files::step(&self.dir, "full sync mark created");
             w.quiet = false;
             w.deadline = w.sync_deadline.take();

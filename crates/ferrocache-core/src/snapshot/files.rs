@@ -106,6 +106,42 @@ pub fn move_aside(path: &Path, suffix: &str) -> io::Result<PathBuf> {
     Ok(to)
 }
 
+/// Creates the data directory for this user only (0700 before the umask; missing parents
+/// as usual): its files hold every cached value. An existing directory keeps its mode.
+pub fn create_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    let mut b = fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    match b.create(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        r => r,
+    }
+}
+
+/// Makes `opts` create files readable by this user only (0600: snapshots and logs hold
+/// every cached value) and refuse a symlink in the file's place (`O_NOFOLLOW`: one planted
+/// in the directory would otherwise aim a truncation at any file the server may write).
+/// `extra` are more `open(2)` flags (they replace earlier custom flags).
+pub fn private(opts: &mut fs::OpenOptions, extra: i32) -> &mut fs::OpenOptions {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600).custom_flags(libc::O_NOFOLLOW | extra);
+    }
+    #[cfg(not(unix))]
+    let _ = extra;
+    opts
+}
+
 /// Makes a rename or removal in `dir` durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]

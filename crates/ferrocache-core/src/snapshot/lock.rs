@@ -6,7 +6,7 @@
 //! never leaves a stale lock; the file itself stays and holds the last owner's process id.
 
 use super::{io_err, SnapshotError};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 #[cfg(unix)]
 use std::io::Read;
 use std::io::{Seek, SeekFrom, Write};
@@ -33,14 +33,17 @@ impl DirLock {
 
 /// Takes the lock on `dir` (created if missing) without waiting.
 pub fn lock(dir: &Path) -> Result<DirLock, SnapshotError> {
-    fs::create_dir_all(dir).map_err(|e| io_err(dir, "create the data directory", e))?;
+    super::files::create_dir(dir).map_err(|e| io_err(dir, "create the data directory", e))?;
     let path = dir.join(LOCK_FILE);
-    let opened = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path);
+    let opened = super::files::private(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+        0,
+    )
+    .open(&path);
     let mut file = match opened {
         Ok(f) => f,
         // a read-only directory (permissions, a read-only mount): lock the file if it is
@@ -90,6 +93,7 @@ fn read_only(e: &std::io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn a_second_lock_fails_until_the_first_is_dropped() {

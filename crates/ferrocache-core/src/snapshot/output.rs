@@ -164,12 +164,11 @@ pub enum Mode {
 /// writes bypass the page cache.
 pub fn create(path: &std::path::Path, mode: Mode) -> io::Result<(File, bool)> {
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    super::files::private(opts.write(true).create_new(true), 0);
     #[cfg(target_os = "linux")]
     if mode == Mode::DirectIfPossible {
-        use std::os::unix::fs::OpenOptionsExt;
         let mut direct = opts.clone();
-        direct.custom_flags(libc::O_DIRECT);
+        super::files::private(&mut direct, libc::O_DIRECT);
         match direct.open(path) {
             Ok(f) => return Ok((f, true)),
             // the filesystem does not do direct I/O: an ordinary file then

@@ -31,7 +31,7 @@ pub fn save(
     mode: Mode,
 ) -> Result<SaveReport, SnapshotError> {
     let _one_at_a_time = SAVING.lock();
-    fs::create_dir_all(dir).map_err(|e| io_err(dir, "create the data directory", e))?;
+    super::files::create_dir(dir).map_err(|e| io_err(dir, "create the data directory", e))?;
     let gen = files::next_generation(dir).map_err(|e| io_err(dir, "list", e))?;
     let Some(journal) = store.journal() else {
         return save_locked(store, dir, gen, keep, progress, mode);
