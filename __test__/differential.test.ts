@@ -7,22 +7,46 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseSession } from './helpers/corpus'
 import { RawConn } from './helpers/raw'
-import { replay } from './helpers/replay'
+import { replay, type Replayed } from './helpers/replay'
 import { setUp, tearDown } from './helpers/guard'
 import { sleep, startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
 
 const DIR = join(__dirname, 'fixtures', 'differential')
 const files = readdirSync(DIR).filter((f) => f.endsWith('.session')).sort()
 
-let memcached: Running
-let ferrocached: Running
+/**
+ * Sessions are replayed LANES at a time (each waits mostly on its 40 ms quiet windows):
+ * lane i takes every LANES-th session in name order, one after another, on its own pair of
+ * servers, so the sessions sharing a pair are always the same ones in the same order (a
+ * flush_all in one reaches only the later sessions of its lane, on both servers alike).
+ * Each test awaits its session's replay.
+ */
+const LANES = 4
+
+let pairs: Array<[Running, Running]> = []
+const replayed = new Map<string, Promise<{ ok: true; value: Compared } | { ok: false; err: unknown }>>()
 
 setUp(test, async () => {
-  ;[memcached, ferrocached] = (await startAll([() => startMemcached(), () => startFerrocached()])) as [Running, Running]
+  const servers = await startAll(Array.from({ length: 2 * LANES }, (_, k) => (k % 2 === 0 ? () => startMemcached() : () => startFerrocached())))
+  pairs = Array.from({ length: LANES }, (_, lane) => [servers[2 * lane]!, servers[2 * lane + 1]!])
+  for (let lane = 0; lane < LANES; lane++) {
+    let previous: Promise<unknown> = Promise.resolve()
+    for (let i = lane; i < files.length; i += LANES) {
+      const file = files[i]!
+      const run = previous.then(() => compare(file, pairs[lane]!))
+      const settled = run.then(
+        (value) => ({ ok: true as const, value }),
+        (err: unknown) => ({ ok: false as const, err }),
+      )
+      replayed.set(file, settled)
+      previous = settled
+    }
+  }
 })
 
 tearDown(test, async () => {
-  await Promise.all([memcached?.stop(), ferrocached?.stop()])
+  await Promise.all(replayed.values())
+  await Promise.all(pairs.flat().map((r) => r.stop()))
 })
 
 /**
@@ -49,32 +73,47 @@ test('the corpus is not empty', () => {
   assert.ok(files.length >= 30, `only ${files.length} sessions in ${DIR}`)
 })
 
-for (const file of files) {
-  test(`same replies as memcached: ${file}`, async () => {
-    const source = readFileSync(join(DIR, file), 'utf8')
-    const steps = parseSession(source)
-    // Sessions marked "# fresh" look at server-wide state (stats) and get their own pair.
-    const fresh = /^# fresh$/m.test(source)
-    // "# known-difference: why" marks a divergence that is documented (docs/protocol.md).
-    const known = /^# known-difference: /m.test(source)
-    const [mc, fc] = fresh ? ((await startAll([() => startMemcached(), () => startFerrocached()])) as [Running, Running]) : [memcached, ferrocached]
+interface Compared {
+  source: string
+  expected: Replayed
+  actual: Replayed
+}
+
+/** Replays one session on `pair` (on a pair of its own if it is marked "# fresh"). */
+async function compare(file: string, pair: [Running, Running]): Promise<Compared> {
+  const source = readFileSync(join(DIR, file), 'utf8')
+  const steps = parseSession(source)
+  // Sessions marked "# fresh" look at server-wide state (stats) and get their own pair.
+  const fresh = /^# fresh$/m.test(source)
+  const [mc, fc] = fresh ? ((await startAll([() => startMemcached(), () => startFerrocached()])) as [Running, Running]) : pair
+  try {
     // Both servers must have forgotten the probe connections that checked they were up.
     if (fresh) await Promise.all([onlyOwnConnection(mc.port), onlyOwnConnection(fc.port)])
-    try {
-      const [expected, actual] = await Promise.all([replay(mc.port, steps), replay(fc.port, steps)])
-      if (known) {
-        // A documented difference stays visible: once it is gone the marker must go too.
-        assert.is.not(actual.stream, expected.stream, `${file} now matches memcached: remove its known-difference line`)
-        return
-      }
-      if (actual.stream !== expected.stream) {
-        // The per-step view says which request diverged; the stream diff follows.
-        console.log(`\n${file}: ferrocached / memcached per step:\n${actual.transcript.join('\n')}\n---\n${expected.transcript.join('\n')}`)
-      }
-      assert.fixture(actual.stream, expected.stream)
-    } finally {
-      if (fresh) await Promise.all([mc.stop(), fc.stop()])
+    const [expected, actual] = await Promise.all([replay(mc.port, steps), replay(fc.port, steps)])
+    return { source, expected, actual }
+  } finally {
+    if (fresh) await Promise.all([mc.stop(), fc.stop()])
+  }
+}
+
+for (const file of files) {
+  test(`same replies as memcached: ${file}`, async () => {
+    const result = await replayed.get(file)
+    if (result === undefined) throw new Error(`${file} was not replayed`)
+    if (!result.ok) throw result.err
+    const { source, expected, actual } = result.value
+    // "# known-difference: why" marks a divergence that is documented (docs/protocol.md).
+    const known = /^# known-difference: /m.test(source)
+    if (known) {
+      // A documented difference stays visible: once it is gone the marker must go too.
+      assert.is.not(actual.stream, expected.stream, `${file} now matches memcached: remove its known-difference line`)
+      return
     }
+    if (actual.stream !== expected.stream) {
+      // The per-step view says which request diverged; the stream diff follows.
+      console.log(`\n${file}: ferrocached / memcached per step:\n${actual.transcript.join('\n')}\n---\n${expected.transcript.join('\n')}`)
+    }
+    assert.fixture(actual.stream, expected.stream)
   })
 }
 

@@ -22,20 +22,54 @@ export function connectLocal(port: number, ms = 5_000): Promise<net.Socket> {
   })
 }
 
+/** Bytes held untaken up to which every arrival wakes a waiting read at once (see `tick`). */
+const WAKE_BELOW = 64 * 1024
+
 export class RawConn {
   private chunks: Buffer[] = []
+  private held = 0
   private lastData = Date.now()
+  private wake: (() => void) | undefined
   closed = false
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (d: Buffer) => {
       this.chunks.push(d)
+      this.held += d.length
       this.lastData = Date.now()
+      if (this.held < WAKE_BELOW) this.notify()
     })
     socket.on('close', () => {
       this.closed = true
       this.lastData = Date.now()
+      this.notify()
     })
     socket.on('error', () => {})
+  }
+
+  private notify(): void {
+    const wake = this.wake
+    this.wake = undefined
+    wake?.()
+  }
+
+  /**
+   * Resolves when data arrives or the connection closes, or after 5 ms: the waits below check
+   * their condition after each. A reply in a request/reply loop is seen as it arrives, not at
+   * the next 5 ms poll (thousands of round trips took that many polls); past WAKE_BELOW
+   * untaken bytes a big transfer is looked at every 5 ms only, not once per chunk.
+   */
+  private tick(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.wake === done) this.wake = undefined
+        resolve()
+      }, 5)
+      const done = (): void => {
+        clearTimeout(timer)
+        resolve()
+      }
+      this.wake = done
+    })
   }
 
   static async open(port: number, ms = 5_000): Promise<RawConn> {
@@ -50,6 +84,7 @@ export class RawConn {
   take(): Buffer {
     const b = Buffer.concat(this.chunks)
     this.chunks = []
+    this.held = 0
     return b
   }
 
@@ -60,9 +95,7 @@ export class RawConn {
    */
   async settle(quietMs = 40, maxMs = 3_000, firstMs = 0): Promise<Buffer> {
     const start = Date.now()
-    while (firstMs > 0 && !this.closed && this.chunks.length === 0 && Date.now() - start < firstMs) {
-      await new Promise((r) => setTimeout(r, 5))
-    }
+    while (firstMs > 0 && !this.closed && this.chunks.length === 0 && Date.now() - start < firstMs) await this.tick()
     this.lastData = Math.max(this.lastData, start)
     while (!this.closed && Date.now() - this.lastData < quietMs && Date.now() - start < maxMs + firstMs) {
       await new Promise((r) => setTimeout(r, 5))
@@ -78,32 +111,31 @@ export class RawConn {
       const done = typeof suffix === 'string' ? text.endsWith(suffix) : suffix.test(text)
       if (done || this.closed || Date.now() > deadline) {
         this.chunks = []
+        this.held = 0
         return text
       }
-      await new Promise((r) => setTimeout(r, 5))
+      await this.tick()
     }
   }
 
   /** Waits until at least `n` bytes arrived (or the connection closed, or `ms` passed); takes them. */
   async atLeast(n: number, ms = 10_000): Promise<Buffer> {
     const deadline = Date.now() + ms
-    while (!this.closed && this.chunks.reduce((sum, c) => sum + c.length, 0) < n && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5))
-    }
+    while (!this.closed && this.held < n && Date.now() < deadline) await this.tick()
     return this.take()
   }
 
   /** Waits until some bytes arrived (at most `ms`); whether they did. They stay to take. */
   async arrived(ms = 10_000): Promise<boolean> {
     const deadline = Date.now() + ms
-    while (this.chunks.length === 0 && !this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+    while (this.chunks.length === 0 && !this.closed && Date.now() < deadline) await this.tick()
     return this.chunks.length > 0
   }
 
   /** Waits until the connection is closed (at most `ms`); whether it was. Data stays to take. */
   async waitClosed(ms = 10_000): Promise<boolean> {
     const deadline = Date.now() + ms
-    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+    while (!this.closed && Date.now() < deadline) await this.tick()
     return this.closed
   }
 
