@@ -53,6 +53,14 @@ pub const F_STALE: u32 = 1 << 30;
 /// A win token (meta `W`) has been handed out.
 pub const F_TOKEN: u32 = 1 << 31;
 
+/// Bytes memcached 1.6 accounts for an item (header 48 + CAS 8, key + NUL, value + CRLF, 4
+/// for non-zero flags), its "too large" bound against `-I`; the codecs check a request's
+/// value with the same sum (`item_total_size` in ferrocache-protocol), the engine an
+/// append/prepend's joined value.
+pub fn memcached_size(klen: usize, vlen: usize, flags: u32) -> usize {
+    56 + klen + 1 + vlen + 2 + if flags != 0 { 4 } else { 0 }
+}
+
 /// Bytes an item with these lengths occupies before rounding up to its chunk.
 pub fn total_size(klen: usize, vlen: usize) -> usize {
     HDR + klen + vlen

@@ -13,7 +13,9 @@ use crate::clock::Clock;
 use crate::config::{LruTune, Tunables};
 use crate::crawler::{CrawlState, Crawler};
 use crate::hashtable::{hash_key, HashTable, SlotHint};
-use crate::item::{total_size, Item, F_ACTIVE, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL};
+use crate::item::{
+    memcached_size, total_size, Item, F_ACTIVE, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL,
+};
 use crate::journal::{ItemState, Journal, Record};
 use crate::lru::{Lru, COLD, HOT, TEMP, WARM};
 use crate::mover::MoveState;
@@ -955,7 +957,8 @@ fn hash_tables(config: &Config) -> Result<Vec<HashTable>, ConfigError> {
 }
 
 /// memcached's safe_strtoull over an item's value: optional leading whitespace and sign,
-/// decimal digits, then the end or whitespace. `None` when that is not a u64.
+/// decimal digits, then the end, whitespace or a NUL (where C's string ends). `None` when
+/// that is not a u64.
 pub(crate) fn parse_counter(v: &[u8]) -> Option<u64> {
     let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
     let mut i = 0;
@@ -973,7 +976,7 @@ pub(crate) fn parse_counter(v: &[u8]) -> Option<u64> {
         n = n.checked_mul(10)?.checked_add((v[i] - b'0') as u64)?;
         i += 1;
     }
-    if i == start || (i < v.len() && !is_space(v[i])) {
+    if i == start || (i < v.len() && !is_space(v[i]) && v[i] != 0) {
         return None;
     }
     // strtoull negates; memcached rejects a '-' only when the result looks negative as i64
@@ -1333,6 +1336,11 @@ impl Shard {
             keep_token = o.has(F_TOKEN);
         }
         let value: &[u8] = if combine { &scratch } else { r.value };
+        if combine && memcached_size(key.len(), value.len(), flags) > core.config.item_size_max {
+            // memcached's do_item_alloc refuses the joined item as too large: NOT_STORED
+            self.scratch = scratch;
+            return refuse(self, StoreStatus::NotStored);
+        }
 
         let Some(exptime) = exptime else {
             // stored already expired: the key's old value is gone, nothing new to keep

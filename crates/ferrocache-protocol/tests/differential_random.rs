@@ -193,3 +193,60 @@ fn an_append_leaves_the_key_plain() {
          HD\r\nHD\r\nME kb3 exp=-1 la=0 cas=6 fetch=no cls=1 size=64\r\n"
     );
 }
+
+/// memcached's safe_strtoull takes a NUL after the digits as the number's end (C's string
+/// ends there): `incr` on `5\0x` is `6`, written in place padded with spaces; text, meta
+/// and binary alike (measured on memcached 1.6.18).
+#[test]
+fn a_nul_after_the_digits_ends_the_number() {
+    assert_eq!(
+        replies(b"set n 0 0 3\r\n5\0x\r\nincr n 1\r\nget n\r\nset m 0 0 2\r\n7\0\r\nma m v\r\nset z 0 0 2\r\n\x005\r\nincr z 1\r\n"),
+        "STORED\r\n6\r\nVALUE n 0 3\r\n6  \r\nEND\r\nSTORED\r\nVA 1\r\n8\r\nSTORED\r\n\
+         CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+    );
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    let mut out = Vec::new();
+    Session::new(store.clone(), info.clone()).feed(b"set b 0 0 3\r\n5\0x\r\n", &mut out);
+    // binary increment of "b" by 1, initial 0, exptime 0
+    let mut incr = vec![0x80, 0x05, 0, 1, 20, 0, 0, 0, 0, 0, 0, 21];
+    incr.extend_from_slice(&[0; 12]);
+    incr.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+    incr.extend_from_slice(&[0; 12]);
+    incr.push(b'b');
+    out.clear();
+    Session::new(store, info).feed(&incr, &mut out);
+    assert_eq!(out[..8], [0x81, 0x05, 0, 0, 0, 0, 0, 0], "{out:?}");
+    assert_eq!(out[24..32], [0, 0, 0, 0, 0, 0, 0, 6], "{out:?}");
+}
+
+/// An append or prepend whose joined item is over `-I` by memcached's accounting (header
+/// 56 + key + 1 + value + 2, 4 more for non-zero flags) is refused as NOT_STORED and leaves
+/// the old value (memcached's do_item_alloc fails for the joined item): text `NOT_STORED`,
+/// meta `NS`, binary `0x0005` (measured on memcached 1.6.18 with `-I 1m`).
+#[test]
+fn a_join_over_the_item_limit_is_not_stored() {
+    // key "t": a value of 1048576 - 56 - 1 - 1 - 2 bytes is the largest with flags 0
+    let max = 1048576 - 56 - 1 - 1 - 2;
+    let tail = "v".repeat(max - 1);
+    let over = "v".repeat(max);
+    let input = format!(
+        "set t 0 0 1\r\n5\r\nappend t 0 0 {n}\r\n{over}\r\nprepend t 0 0 {n}\r\n{over}\r\n\
+         ms t {n} MA\r\n{over}\r\nmg t s\r\nappend t 0 0 {m}\r\n{tail}\r\nmg t s\r\n\
+         set f 1 0 1\r\n5\r\nappend f 0 0 {m4}\r\n{tail4}\r\nappend f 0 0 {m5}\r\n{tail5}\r\nmg f s\r\n",
+        n = max,
+        m = max - 1,
+        m4 = max - 4,
+        m5 = max - 5,
+        tail4 = "v".repeat(max - 4),
+        tail5 = "v".repeat(max - 5),
+    );
+    assert_eq!(
+        replies(input.as_bytes()),
+        format!(
+            "STORED\r\nNOT_STORED\r\nNOT_STORED\r\nNS\r\nHD s1\r\nSTORED\r\nHD s{max}\r\n\
+             STORED\r\nNOT_STORED\r\nSTORED\r\nHD s{}\r\n",
+            max - 4
+        )
+    );
+}
