@@ -90,7 +90,7 @@ async function linkUp(port: number, ms = 5_000): Promise<boolean> {
 
 setUp(test, async () => {
   writeFileSync(users, `repl:${PASSWORD}\nother:pw2\n`, { mode: 0o600 })
-  primary = await startFerrocached(['-Y', users, '--data-dir', dataDir, '--appendfsync', 'everysec'])
+  primary = await startFerrocached(['-Y', users, '--data-dir', dataDir, '--appendfsync', 'everysec', '-vv'])
   const link = ['--replica-of', `127.0.0.1:${primary.port}`, '--replica-auth', `repl:${PASSWORD}`]
   ;[open, guarded] = await startAll([() => startFerrocached(link), () => startFerrocached(['-Y', users, ...link])])
   assert.ok(await linkUp(open.port), 'the replica logs in to its primary')
@@ -154,6 +154,27 @@ test('the data directory, snapshots and the log are private to the server user',
   const files = ['appendonly.aof', 'LOCK', ...readdirSync(dataDir).filter((f) => f.startsWith('snapshot-'))]
   assert.ok(files.length >= 3, files.join(' '))
   for (const f of files) assert.is(mode(join(dataDir, f)) & 0o077, 0, `${f}: mode ${mode(join(dataDir, f)).toString(8)}`)
+})
+
+test('-vv on a server with logins does not log the bytes of reads (logins: text, SASL PLAIN, the replica link\'s)', async () => {
+  const sasl = Buffer.from(`PLAIN\0repl\0${PASSWORD}`, 'latin1')
+  const header = Buffer.alloc(24)
+  header.writeUInt8(0x80, 0)
+  header.writeUInt8(0x21, 1)
+  header.writeUInt16BE(5, 2)
+  header.writeUInt32BE(sasl.length, 8)
+  const c = await RawConn.open(primary.port)
+  try {
+    c.send(Buffer.concat([header, sasl]))
+    assert.match((await c.atLeast(24 + 13, 5_000)).toString('latin1'), /Authenticated$/)
+  } finally {
+    c.close()
+  }
+  assert.is(await exchange(primary.port, LOGIN, '\r\n'), 'STORED\r\n')
+  const deadline = Date.now() + 5_000
+  while (Date.now() < deadline && (primary.stderr().match(/"msg":"read"/g) ?? []).length < 3) await sleep(10)
+  assert.ok((primary.stderr().match(/"msg":"read"/g) ?? []).length >= 3, 'reads are logged')
+  assert.not.ok(primary.stderr().includes(PASSWORD), 'a password in the log')
 })
 
 test('a symlink planted in place of the log is not followed (the file it names is left alone)', async () => {

@@ -120,6 +120,11 @@ export interface ConnectionOptions {
   /** Replies queued for a client that does not read them, beyond which it is dropped. */
   maxPendingReplyBytes: number
   logger: Logger
+  /**
+   * -vv logs the start of each read; false (a server with logins) logs only its length: the
+   * read may hold a login's password (memcached's -vv never prints it).
+   */
+  logReadBytes?: boolean
   /** The client sent `shutdown` (only reachable when the server enables it). */
   onShutdown: () => void
   /** The client sent `snapshot` (only with persistence): resolves with the reply line. */
@@ -225,7 +230,9 @@ export class Connection {
       return
     }
     // -vv: what the client sent (the start of it), like memcached's command echo.
-    if (this.trace) this.log.trace({ bytes: length, head: preview(input.subarray(0, length)) }, 'read')
+    if (this.trace) {
+      this.log.trace({ bytes: length, ...(this.opts.logReadBytes === false ? {} : { head: preview(input.subarray(0, length)) }) }, 'read')
+    }
     // Direct sends only while node has nothing queued, so replies stay in order; the
     // descriptor is valid until the socket is destroyed (its handle closes it).
     const direct = this.fd >= 0 && this.socket.writableLength === 0 && !this.socket.destroyed

@@ -411,6 +411,7 @@ export class FerrocacheServer extends EventEmitter {
       direct: !(socket instanceof tls.TLSSocket),
       maxPendingReplyBytes: this.options.maxPendingReplyBytes,
       logger: this.log,
+      logReadBytes: this.options.authFile === undefined,
       onSnapshot: (): Promise<string> => this.adminReply(conn.socket),
       onShutdown: () => this.shutdownCommand(),
       onClose: (c) => {
