@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { createServer } from '../src/server'
 import { setUp, tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
 import { stats } from './helpers/replication'
@@ -175,6 +176,27 @@ test('-vv on a server with logins does not log the bytes of reads (logins: text,
   while (Date.now() < deadline && (primary.stderr().match(/"msg":"read"/g) ?? []).length < 3) await sleep(10)
   assert.ok((primary.stderr().match(/"msg":"read"/g) ?? []).length >= 3, 'reads are logged')
   assert.not.ok(primary.stderr().includes(PASSWORD), 'a password in the log')
+})
+
+test('the Unix socket has its -a mode from the bind on, whatever the umask (no moment others may connect)', async () => {
+  const path = join(dir, 'fc.sock')
+  let modeAtListening = -1
+  const listen = net.Server.prototype.listen
+  const old = process.umask(0)
+  const server = createServer({ unixSocket: { path, mode: 0o700 } })
+  // the first 'listening' listener runs as the socket starts accepting, before anything else
+  net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
+    this.once('listening', () => (modeAtListening = statSync(path).mode & 0o777))
+    return (listen as (...a: unknown[]) => net.Server).apply(this, args)
+  } as typeof listen
+  try {
+    await server.listen()
+  } finally {
+    net.Server.prototype.listen = listen
+    process.umask(old)
+    await server.close()
+  }
+  assert.is(modeAtListening.toString(8), '700')
 })
 
 test('a symlink planted in place of the log is not followed (the file it names is left alone)', async () => {

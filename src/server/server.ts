@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events'
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs'
 import net from 'node:net'
 import tls from 'node:tls'
+import { isMainThread } from 'node:worker_threads'
 import type { NativeCache, NativeServerInfo } from '../../native/index'
 import { Cache, nativeCacheOf } from '../cache'
 import { native } from '../native'
@@ -197,8 +198,13 @@ export class FerrocacheServer extends EventEmitter {
     const unix = this.options.unixSocket
     if (unix !== undefined) {
       removeStaleSocket(unix.path)
-      await this.listenOne(this.server, { path: unix.path, backlog: this.options.backlog })
-      // memcached's -a: the socket's permissions
+      // memcached's -a: the socket's permissions, from the bind on (as memcached, by the
+      // umask: a chmod after it left a moment where the umask's mode let others connect).
+      // The bind is synchronous in listen(); workers may not set the umask.
+      const umask = isMainThread ? process.umask(0o777 & ~unix.mode) : undefined
+      const listened = this.listenOne(this.server, { path: unix.path, backlog: this.options.backlog })
+      if (umask !== undefined) process.umask(umask)
+      await listened
       chmodSync(unix.path, unix.mode)
       this.listenAddrs.set(this.server, `unix:${unix.path}`)
       return this.listening({ address: unix.path, family: 'unix', port: 0 })
