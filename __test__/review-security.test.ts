@@ -1,8 +1,8 @@
 // Ways into a running ferrocached that leaked secrets or data (docs/security.md): the
-// replication login (--replica-auth) sent to any server a client named with `replicaof`, and
-// shown to every local user by `ps`; snapshot and log files every local user could read, and
-// a symlink in the data directory followed. One set of servers for the file. Needs
-// `npm run build`.
+// replication login (--replica-auth) sent to any server a client named with `replicaof`,
+// shown to every local user by `ps`, and logins' passwords in the -vv log; snapshot and log
+// files every local user could read, a symlink in the data directory followed, and a Unix
+// socket open to all for a moment. One set of servers for the file. Needs `npm run build`.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
