@@ -173,6 +173,10 @@ export declare class NativeServerInfo {
   setTls(): void
   /** Counts a failed TLS handshake (`ssl_handshake_errors`, `total_connections`). */
   tlsHandshakeFailed(): void
+  /** memcached's `-o ssl_session_cache` with TLS: `stats` shows `ssl_new_sessions`. */
+  setTlsSessionCache(): void
+  /** Counts a new (not resumed) TLS session (`ssl_new_sessions`). */
+  tlsNewSession(): void
   /** `refresh_certs` loaded the certificates again (`time_since_server_cert_refresh` 0). */
   tlsCertsLoaded(): void
   /** Counts a connection refused by the connection limit. */

@@ -44,7 +44,7 @@ export interface ExtendedResult {
   hashExpand?: boolean
   /** `ssl_chain_cert`, `ssl_key`, `ssl_ca_cert`. */
   tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string>>
-  /** `ssl_verify_mode`, `ssl_min_version`, `ssl_ciphers`. */
+  /** `ssl_verify_mode`, `ssl_min_version`, `ssl_ciphers`, `ssl_session_cache`. */
   tlsSettings: TlsSettings
   /** One line per suboption accepted without effect: what ferrocache does instead. */
   notes: string[]
@@ -78,7 +78,6 @@ const IGNORED: Readonly<Record<string, string>> = {
   slab_automove_freeratio: 'ferrocache has no external storage (extstore)',
   ssl_keyformat: 'keys are read as PEM',
   ssl_wbuf_size: "node's TLS sockets buffer their own output",
-  ssl_session_cache: 'sessions resume with TLS tickets (as without it in memcached); no server-side cache, no ssl_new_sessions',
   ssl_kernel_tls: 'no kernel TLS offload',
   ssl_min_version: 'TLS 1.2 is the least ferrocache accepts (OpenSSL 3 refuses 1.0 and 1.1 at its default security level)',
   inline_ascii_resp: 'memcached 1.6 accepts it and does nothing with it either',
@@ -258,6 +257,11 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
     case 'ssl_ciphers':
       if (value === '') throw memcachedError(`-o ${key} needs a cipher list`)
       r.tlsSettings.ciphers = value
+      return true
+    case 'ssl_session_cache':
+      // memcached shows it set with or without -Z; with -Z `stats` counts new sessions
+      r.tlsSettings.sessionCache = true
+      ;(r.shown ??= []).push([key, 'yes'])
       return true
   }
   const unsigned = UNSIGNED_VALUE.has(key) ? safeStrtoul(value) : undefined

@@ -21,7 +21,7 @@ export interface ReportedSettings {
   /** The user file (-Y), when logins are required. */
   authFile?: string | undefined
   /** With TLS: memcached's verify mode (0-3), the files (CLI), the ssl_* settings. */
-  tls?: { verifyMode: number; files?: { cert: string; key: string; ca?: string }; minVersion?: string; ciphers?: string } | undefined
+  tls?: { verifyMode: number; files?: { cert: string; key: string; ca?: string }; minVersion?: string; ciphers?: string; sessionCache?: boolean } | undefined
   /** `-s`/`-a`: the Unix socket (then `inter` is NULL). */
   unixSocket?: { path: string; mode: number } | undefined
   /** `-b`. */
@@ -119,7 +119,7 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['ssl_ciphers', s.tls?.ciphers ?? 'NULL'],
     ['ssl_ca_cert', s.tls?.files?.ca ?? 'NULL'],
     ['ssl_wbuf_size', '0'],
-    ['ssl_session_cache', 'no'],
+    ['ssl_session_cache', yesNo(s.tls?.sessionCache === true)],
     ['ssl_kernel_tls', 'no'],
     ['ssl_min_version', s.tls?.minVersion === 'TLSv1.3' ? 'tlsv1.3' : 'tlsv1.2'],
     ['num_napi_ids', '(null)'],

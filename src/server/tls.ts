@@ -18,6 +18,12 @@ export interface TlsSettings {
   ciphers?: string
   /** A handshake not done after this long is dropped; default HANDSHAKE_TIMEOUT_MS. */
   handshakeTimeoutMs?: number
+  /**
+   * memcached's `ssl_session_cache`: `stats` counts the new sessions (`ssl_new_sessions`:
+   * each TLS 1.3 session ticket issued, as OpenSSL reports them). Sessions resume with TLS
+   * tickets either way; there is no server-side session cache.
+   */
+  sessionCache?: boolean
 }
 
 /** PEM contents (not paths), as node's `tls.createServer` takes them. */
@@ -97,7 +103,8 @@ function contextOptions(opts: TlsOptions): tls.SecureContextOptions {
  * connections still in their handshake too (net.Server's `maxConnections`: more are
  * closed at once, reported by `onRefused`), so clients that never finish one cannot pile
  * up; each is also dropped after HANDSHAKE_TIMEOUT_MS. `onFailed` hears of every handshake
- * that failed (not TLS, a refused certificate, a timeout, a reset).
+ * that failed (not TLS, a refused certificate, a timeout, a reset); `onNewSession`, with
+ * `sessionCache`, of every new session OpenSSL negotiates (not of a resumed one).
  */
 export function createTlsServer(
   opts: TlsOptions,
@@ -105,6 +112,7 @@ export function createTlsServer(
   onSecure: (socket: tls.TLSSocket) => void,
   onRefused: () => void,
   onFailed: (err: Error, socket: tls.TLSSocket) => void,
+  onNewSession: () => void = () => {},
 ): tls.Server {
   const mode = verifyModeOf(opts)
   if (mode > 0 && opts.ca === undefined) {
@@ -142,6 +150,14 @@ export function createTlsServer(
   }
   server.maxConnections = connLimit
   server.on('drop', onRefused)
+  if (opts.sessionCache === true) {
+    // OpenSSL's new-session callback, which memcached counts (`ssl_new_sessions`): node
+    // holds the handshake until `done` is called
+    server.on('newSession', (_id: Buffer, _data: Buffer, done: () => void) => {
+      onNewSession()
+      done()
+    })
+  }
   server.on('tlsClientError', (err, socket) => {
     // Nothing to answer. node destroys the socket after a TLS error, but not after the
     // handshake timeout: it only reports it here, and the client would keep its place.

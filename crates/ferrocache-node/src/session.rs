@@ -298,6 +298,18 @@ impl NativeServerInfo {
         self.inner.tls_handshake_failed();
     }
 
+    /// memcached's `-o ssl_session_cache` with TLS: `stats` shows `ssl_new_sessions`.
+    #[napi]
+    pub fn set_tls_session_cache(&self) {
+        self.inner.set_tls_session_cache();
+    }
+
+    /// Counts a new (not resumed) TLS session (`ssl_new_sessions`).
+    #[napi]
+    pub fn tls_new_session(&self) {
+        self.inner.tls_new_session();
+    }
+
     /// `refresh_certs` loaded the certificates again (`time_since_server_cert_refresh` 0).
     #[napi]
     pub fn tls_certs_loaded(&self) {

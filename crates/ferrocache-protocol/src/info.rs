@@ -169,6 +169,9 @@ pub struct ServerInfo {
     /// certificates were last loaded (`time_since_server_cert_refresh`).
     tls: AtomicBool,
     ssl_handshake_errors: AtomicU64,
+    /// With `ssl_session_cache` ([`ServerInfo::set_tls_session_cache`]): `ssl_new_sessions`.
+    tls_session_cache: AtomicBool,
+    ssl_new_sessions: AtomicU64,
     certs_loaded: AtomicU32,
     /// Bytes of partial requests the sessions hold (values still arriving), and the most
     /// all sessions together may hold; a session that would pass it is closed.
@@ -221,6 +224,8 @@ impl ServerInfo {
             auth_errors: AtomicU64::new(0),
             tls: AtomicBool::new(false),
             ssl_handshake_errors: AtomicU64::new(0),
+            tls_session_cache: AtomicBool::new(false),
+            ssl_new_sessions: AtomicU64::new(0),
             certs_loaded: AtomicU32::new(0),
             inflight: AtomicU64::new(0),
             inflight_limit: AtomicU64::new(u64::MAX),
@@ -391,6 +396,22 @@ impl ServerInfo {
         self.total_connections.fetch_add(1, Relaxed);
     }
 
+    /// memcached's `-o ssl_session_cache` with TLS: `stats` shows `ssl_new_sessions`.
+    pub fn set_tls_session_cache(&self) {
+        self.tls_session_cache.store(true, Relaxed);
+    }
+
+    /// OpenSSL negotiated a new (not resumed) session: memcached's new-session callback.
+    pub fn tls_new_session(&self) {
+        self.ssl_new_sessions.fetch_add(1, Relaxed);
+    }
+
+    /// `ssl_new_sessions`, when `stats` shows it (TLS with `ssl_session_cache`).
+    pub(crate) fn tls_new_sessions(&self) -> Option<u64> {
+        (self.tls.load(Relaxed) && self.tls_session_cache.load(Relaxed))
+            .then(|| self.ssl_new_sessions.load(Relaxed))
+    }
+
     /// `refresh_certs` loaded the certificates again.
     pub fn tls_certs_loaded(&self) {
         self.certs_loaded.store(unix_now(), Relaxed);
@@ -510,6 +531,7 @@ impl ServerInfo {
         self.auth_cmds.store(0, Relaxed);
         self.auth_errors.store(0, Relaxed);
         self.ssl_handshake_errors.store(0, Relaxed);
+        self.ssl_new_sessions.store(0, Relaxed);
     }
     pub(crate) fn settings(&self) -> Vec<(String, String)> {
         self.settings.lock().unwrap().clone()

@@ -317,6 +317,9 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
     stat_u(out, "log_watcher_skipped", log.watcher_skipped);
     stat_u(out, "log_watcher_sent", log.watcher_sent);
     stat_u(out, "log_watchers", log.watchers);
+    if let Some(n) = i.tls_new_sessions() {
+        stat_u(out, "ssl_new_sessions", n);
+    }
     if let Some((errors, loaded)) = i.tls_stats() {
         stat_u(out, "ssl_handshake_errors", errors);
         stat_u(
