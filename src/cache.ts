@@ -23,6 +23,7 @@ import type {
   Encodable,
   Encoding,
   FetchLoader,
+  FetchOptions,
   RawValue,
   ReadOptions,
   WriteOptions,
@@ -350,7 +351,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** Read-through with one loader call per missing key, however many callers wait: see
    * `CacheLike.fetch`. */
-  fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: WriteOptions<F>): Promise<Decoded<F>> {
+  fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: FetchOptions<F>): Promise<Decoded<F>> {
     return this.#fetcher.fetch(key, loader, options)
   }
 

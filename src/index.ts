@@ -18,6 +18,7 @@ export type {
   Encodable,
   Encoding,
   FetchLoader,
+  FetchOptions,
   RawValue,
   ReadOptions,
   SlabClassStats,

@@ -31,8 +31,22 @@ export interface WriteOptions<E extends Encoding = Encoding> {
   encoding?: E
 }
 
-/** Produces the value of a missing key for `fetch` (its result is stored, then returned). */
-export type FetchLoader<V> = (key: string) => V | PromiseLike<V>
+/** Produces the value of a missing key for `fetch` (its result is stored, then returned).
+ * `signal` aborts when every caller waiting on this load has given up (its `timeout` or
+ * `signal`): pass it to the backend call to cancel it. */
+export type FetchLoader<V> = (key: string, signal: AbortSignal) => V | PromiseLike<V>
+
+/** `fetch`'s options: how to store the loaded value, and how long this call may wait. */
+export interface FetchOptions<E extends Encoding = Encoding> extends WriteOptions<E> {
+  /** Milliseconds this call waits at most (for the read, the loader and the store); then it
+   * rejects with a `DOMException` named `TimeoutError`. Other callers of the same load keep
+   * waiting; when none is left the load is dropped (its loader's `signal` aborts, nothing
+   * is stored) and the next `fetch` of the key calls the loader again. Default: no limit. */
+  timeout?: number
+  /** Aborting it rejects this call with `signal.reason` (as `fetch` in Node does); the
+   * load itself goes on for the other callers, as with `timeout`. */
+  signal?: AbortSignal
+}
 
 /** A value with its CAS token and client flags (`gets`). */
 export interface CasEntry<V> {
@@ -224,9 +238,9 @@ export interface CacheLike<E extends Encoding = 'buffer'> {
    * key share a single loader call; if it throws, every waiter rejects and nothing is
    * stored. A loader resolving `undefined` is an error (there is nothing to store). A loader
    * must not wait for a fetch of its own key (it would wait for itself; one called before
-   * the loader's first `await` is refused). There is no timeout: a loader that never settles
-   * holds the key's fetches. */
-  fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: WriteOptions<F>): Promise<Decoded<F>>
+   * the loader's first `await` is refused). Without `timeout` or `signal` a call waits as
+   * long as the loader: one that never settles holds the key's fetches that have neither. */
+  fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: FetchOptions<F>): Promise<Decoded<F>>
   /** Stores the value unconditionally. Resolves `true`. */
   set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean>
   /** Stores every entry with the same options. */

@@ -15,6 +15,7 @@ import type {
   Encodable,
   Encoding,
   FetchLoader,
+  FetchOptions,
   RawValue,
   ReadOptions,
   WriteOptions,
@@ -291,7 +292,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** Read-through with one loader call per missing key, however many callers wait: see
    * `CacheLike.fetch`. */
-  fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: WriteOptions<F>): Promise<Decoded<F>> {
+  fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: FetchOptions<F>): Promise<Decoded<F>> {
     return this.#fetcher.fetch(key, loader, options)
   }
 
