@@ -15,6 +15,7 @@ use crate::crawler::{CrawlState, Crawler};
 use crate::hashtable::{hash_key, HashTable, SlotHint};
 use crate::item::{
     memcached_size, total_size, Item, F_ACTIVE, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL,
+    SLAB_CHUNK_MAX,
 };
 use crate::journal::{ItemState, Journal, Record};
 use crate::lru::{Lru, COLD, HOT, TEMP, WARM};
@@ -1510,8 +1511,11 @@ impl Shard {
             });
         }
         let it = self.mem.item(old);
-        // memcached's do_add_delta refuses an empty value before it compares the CAS
-        if it.vlen() == 0 {
+        // memcached's do_add_delta refuses an empty value, and one it chunks, before it
+        // compares the CAS
+        if it.vlen() == 0
+            || memcached_size(r.key.len(), it.vlen(), it.client_flags()) > SLAB_CHUNK_MAX
+        {
             return Err(Fail::Err(StoreError::NonNumeric));
         }
         if let Some(want) = r.cas {

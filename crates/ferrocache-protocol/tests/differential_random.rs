@@ -250,3 +250,29 @@ fn a_join_over_the_item_limit_is_not_stored() {
         )
     );
 }
+
+/// memcached chunks an item over its `slab_chunk_max` (512 KiB by its accounting: header 56,
+/// key + 1, value + 2, 4 for flags), and its incr/decr refuses a chunked item as
+/// non-numeric, before comparing a CAS; one byte less is counted (measured on memcached
+/// 1.6.18 with values of `5` and spaces).
+#[test]
+fn incr_on_a_chunked_item_is_non_numeric() {
+    let value = |len: usize| format!("5{}", " ".repeat(len - 1));
+    // key "c" (1 byte): 56 + 1 + 1 + value + 2 <= 524288
+    let fits = 524288 - 60;
+    let input = format!(
+        "set c 0 0 {n}\r\n{v}\r\nincr c 1\r\nset c 0 0 {m}\r\n{w}\r\nincr c 1\r\nma c C1\r\n\
+         set f 1 0 {n4}\r\n{v4}\r\ndecr f 1\r\nset f 1 0 {n}\r\n{v}\r\ndecr f 1\r\n",
+        n = fits,
+        v = value(fits),
+        m = fits + 1,
+        w = value(fits + 1),
+        n4 = fits - 4,
+        v4 = value(fits - 4),
+    );
+    let non_numeric = "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+    assert_eq!(
+        replies(input.as_bytes()),
+        format!("STORED\r\n6\r\nSTORED\r\n{non_numeric}{non_numeric}STORED\r\n4\r\nSTORED\r\n{non_numeric}")
+    );
+}
