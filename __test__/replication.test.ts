@@ -108,7 +108,7 @@ test('two replicas stay equal to the primary through a restart and cut links (pa
   }
 })
 
-test('writes on a replica get SERVER_ERROR replica is read-only, byte for byte; --replica-writable takes them', async () => {
+test('writes on a replica get SERVER_ERROR replica is read-only, byte for byte; --replica-writable takes them; stats offsets are current', async () => {
   const primary = await server()
   const ro = await server(['--replica-of', `127.0.0.1:${primary.port}`])
   // credentials for a primary without logins: never sent (the login set would be stored)
@@ -133,6 +133,17 @@ test('writes on a replica get SERVER_ERROR replica is read-only, byte for byte; 
     await converged(primary.port, [ro.port])
     assert.is(await c.retrieve('get fromp\r\n'), 'VALUE fromp 5 2\r\nhi\r\nEND\r\n')
     assert.is(await w.retrieve('get fromp ferrocache-replica\r\n'), 'VALUE fromp 5 2\r\nhi\r\nEND\r\n')
+
+    // `stats` reads the offsets as it runs (they were refreshed every 100 ms): a stats in
+    // the same read as a write shows it, and a replica at that offset has the write
+    const offset = (reply: string, name: string): number => Number(new RegExp(`STAT ${name} (\\d+)`).exec(reply)?.[1])
+    const q = await TextConn.open(primary.port)
+    const before = offset(await q.call('stats\r\n', (t) => t.endsWith('END\r\n')), 'master_repl_offset')
+    const after = offset(await q.call('set live 0 0 1\r\nz\r\nstats\r\n', (t) => t.endsWith('END\r\n')), 'master_repl_offset')
+    q.close()
+    assert.ok(after > before, `master_repl_offset ${before} -> ${after} with the write`)
+    await waitStat(ro.port, 'slave_repl_offset', (v) => Number(v) >= after)
+    assert.is(await c.retrieve('get live\r\n'), 'VALUE live 0 1\r\nz\r\nEND\r\n')
   } finally {
     c.close()
     w.close()

@@ -64,6 +64,9 @@ export class Replication {
   private native(): NativeReplication {
     if (this.repl === undefined) {
       this.repl = new native.NativeReplication(this.cache, this.options.backlogSize)
+      // `stats` reads the offsets when it runs: a primary's and a replica's compared say
+      // whether the replica has every write so far
+      this.info.setLiveReplOffset(this.repl)
       // offsets move all the time: refresh the stats lines a few times a second
       this.statsTimer = setInterval(() => this.onStatsChanged(), STATS_INTERVAL_MS)
       this.statsTimer.unref()

@@ -134,6 +134,11 @@ impl NativeReplication {
         self.log.offset() as f64
     }
 
+    /// The log, for readers outside JavaScript (`stats` reads its offset).
+    pub(crate) fn log(&self) -> Arc<ReplLog> {
+        self.log.clone()
+    }
+
     /// Resizes the backlog (at least one byte). Its content is dropped: replicas behind
     /// the offset resync in full.
     #[napi]

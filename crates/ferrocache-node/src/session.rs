@@ -14,12 +14,15 @@ use std::sync::Arc;
 
 use ferrocache_core::Store;
 use ferrocache_protocol::watch::CloseReason;
-use ferrocache_protocol::{ConnEntry, Control, Limits, Protocols, ServerInfo, Session, Users};
+use ferrocache_protocol::{
+    ConnEntry, Control, Limits, LiveOffset, Protocols, ServerInfo, Session, Users,
+};
 use napi::bindgen_prelude::{Buffer, Object, ToNapiValue};
 use napi::{sys, Env, Error, JsValue, Result, Status};
 use napi_derive::napi;
 
 use crate::cache::{note_memory_of, report_memory, NativeCache};
+use crate::replication::NativeReplication;
 
 /// Replies up to this size are copied into a fresh JS Buffer and the Rust buffer is
 /// reused; larger ones are handed over without a copy.
@@ -257,6 +260,15 @@ impl NativeServerInfo {
     #[napi]
     pub fn set_extra_stats(&self, lines: Vec<Vec<String>>) {
         self.inner.set_extra_stats(name_value_pairs(lines));
+    }
+
+    /// Reads the `master_repl_offset` and `slave_repl_offset` of the extra lines from `repl`
+    /// each time they are printed.
+    #[napi]
+    pub fn set_live_repl_offset(&self, repl: &NativeReplication) {
+        let log = repl.log();
+        self.inner
+            .set_live_offset(Some(LiveOffset::new(move || log.offset())));
     }
 
     /// The `[name, value]` pairs `stats` (`family` empty) or `stats <family>` (`settings`,

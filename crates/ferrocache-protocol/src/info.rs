@@ -114,6 +114,22 @@ impl Switches {
     }
 }
 
+/// Reads a figure that changes too often to be pushed into [`ServerInfo`] (see
+/// [`ServerInfo::set_live_offset`]).
+pub struct LiveOffset(Box<dyn Fn() -> u64 + Send + Sync>);
+
+impl LiveOffset {
+    pub fn new(read: impl Fn() -> u64 + Send + Sync + 'static) -> LiveOffset {
+        LiveOffset(Box::new(read))
+    }
+}
+
+impl std::fmt::Debug for LiveOffset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LiveOffset({})", (self.0)())
+    }
+}
+
 /// Server-wide facts and counters for `stats`, `stats settings`, `stats conns`, `version`
 /// and `shutdown`. All methods take `&self`; share it with `Arc`.
 #[derive(Debug)]
@@ -186,6 +202,10 @@ pub struct ServerInfo {
     setting_changes: Mutex<Vec<(String, String)>>,
     /// Lines the server appends to the general `stats` (persistence's `rdb_*`).
     extra_stats: Mutex<Vec<(String, String)>>,
+    /// Reads the replication stream's offset when `stats` runs: the offset moves with every
+    /// write, and a figure refreshed a few times a second let a client that compares a
+    /// primary's offset with its replica's see "caught up" before the replica had a write.
+    live_offset: RwLock<Option<LiveOffset>>,
     listeners: Mutex<Vec<(u64, String)>>,
     /// Open connections, each with the unix second of its last command.
     conns: Mutex<BTreeMap<u64, (ConnEntry, Arc<AtomicU32>)>>,
@@ -234,6 +254,7 @@ impl ServerInfo {
             settings: Mutex::new(Vec::new()),
             setting_changes: Mutex::new(Vec::new()),
             extra_stats: Mutex::new(Vec::new()),
+            live_offset: RwLock::new(None),
             listeners: Mutex::new(Vec::new()),
             conns: Mutex::new(BTreeMap::new()),
         }
@@ -472,8 +493,24 @@ impl ServerInfo {
         *self.extra_stats.lock().unwrap() = lines;
     }
 
+    /// Where `master_repl_offset` and `slave_repl_offset` among the extra lines are read
+    /// when they are printed (the server's other replication lines may lag a little).
+    pub fn set_live_offset(&self, offset: Option<LiveOffset>) {
+        *self.live_offset.write().unwrap() = offset;
+    }
+
     pub(crate) fn extra_stats(&self) -> Vec<(String, String)> {
-        self.extra_stats.lock().unwrap().clone()
+        let mut lines = self.extra_stats.lock().unwrap().clone();
+        if let Some(read) = self.live_offset.read().unwrap().as_ref() {
+            // read once: on a replica both lines are the offset applied
+            let offset = (read.0)().to_string();
+            for (name, value) in &mut lines {
+                if name == "master_repl_offset" || name == "slave_repl_offset" {
+                    value.clone_from(&offset);
+                }
+            }
+        }
+        lines
     }
 
     pub(crate) fn add_io(&self, read: usize, written: usize) {

@@ -29,6 +29,6 @@ mod text;
 pub mod watch;
 
 pub use auth::Users;
-pub use info::{ConnEntry, Protocols, ServerInfo, Switches};
+pub use info::{ConnEntry, LiveOffset, Protocols, ServerInfo, Switches};
 pub use session::{Control, Limits, Session};
 pub use storage::Storage;
