@@ -160,6 +160,11 @@ export declare class NativeServerInfo {
   /** Lines appended to the general `stats`: `[name, value]` pairs (persistence's `rdb_*`). */
   setExtraStats(lines: Array<Array<string>>): void
   /**
+   * Reads the `master_repl_offset` and `slave_repl_offset` of the extra lines from `repl`
+   * each time they are printed.
+   */
+  setLiveReplOffset(repl: NativeReplication): void
+  /**
    * The `[name, value]` pairs `stats` (`family` empty) or `stats <family>` (`settings`,
    * `items`, `slabs`, `sizes`) would print for `cache`, read without counting a request;
    * `null` for another family. Metrics and the status page read them.
