@@ -348,7 +348,13 @@ fn replay(
     store.raise_cas(max_cas);
     report.records += end.records;
     let good = HEADER_LEN + end.valid_len;
-    if let Some(reason) = end.torn {
+    if let Some(mut reason) = end.torn {
+        if let Some(aside) = keep_damage_aside(&mut f, path, good, len)? {
+            reason = format!(
+                "{reason}; the bytes cut off are kept in {}",
+                aside.display()
+            );
+        }
         f.set_len(good)
             .and_then(|_| f.sync_all())
             .map_err(|e| err_at(path, "truncate", e))?;
@@ -357,6 +363,62 @@ fn replay(
             .push((path.to_path_buf(), reason, len - good));
     }
     Ok((good, v))
+}
+
+/// Before a replay cuts `path` back to `good` (of `len` bytes): if the cut part is not a
+/// torn tail (a last record cut short by a crash) but whole records behind a damaged one
+/// (a flipped bit, a bad sector), copies it to `path.corrupt` (numbered if taken) so the
+/// acknowledged records after the damage can still be recovered by hand. If that copy
+/// cannot be made, fails (the start is refused) rather than destroy them. Returns the copy.
+fn keep_damage_aside(
+    f: &mut File,
+    path: &Path,
+    good: u64,
+    len: u64,
+) -> io::Result<Option<PathBuf>> {
+    let mut frame = [0u8; journal::FRAME_HEADER];
+    if len - good < frame.len() as u64 {
+        return Ok(None); // a record header cut short
+    }
+    f.seek(SeekFrom::Start(good))
+        .and_then(|_| f.read_exact(&mut frame))
+        .map_err(|e| err_at(path, "read", e))?;
+    // a plausible length running past the end: the body cut short
+    let body = u32::from_le_bytes(frame[..4].try_into().unwrap());
+    let end = good + (frame.len() as u64) + u64::from(body);
+    if body != 0 && body <= journal::MAX_BODY && end > len {
+        return Ok(None);
+    }
+    let base = path.as_os_str().to_string_lossy().into_owned();
+    let mut aside = PathBuf::from(format!("{base}.corrupt"));
+    let mut n = 1;
+    while aside.exists() {
+        aside = PathBuf::from(format!("{base}.corrupt.{n}"));
+        n += 1;
+    }
+    // streamed: a log can be hundreds of megabytes
+    let kept = f
+        .seek(SeekFrom::Start(good))
+        .and_then(|_| {
+            // the log's own mode (records hold cached values), never through a symlink
+            crate::snapshot::files::private(OpenOptions::new().write(true).create_new(true), 0)
+                .open(&aside)
+        })
+        .and_then(|mut a| io::copy(f, &mut a).and_then(|_| a.sync_all()))
+        .and_then(|_| sync_dir(path.parent().unwrap_or(Path::new("."))));
+    if let Err(e) = kept {
+        let _ = fs::remove_file(&aside);
+        return Err(io::Error::new(
+            e.kind(),
+            format!(
+                "{} is damaged at byte {good} with {} bytes of records after it, which cannot be kept aside in {} before it is cut there ({e}); nothing was cut: free space or move the file away",
+                path.display(),
+                len - good,
+                aside.display()
+            ),
+        ));
+    }
+    Ok(Some(aside))
 }
 
 /// Replays `dir`'s whole log into `store` (every segment kept, then `.aof`), then opens the

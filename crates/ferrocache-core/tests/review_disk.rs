@@ -144,3 +144,52 @@ fn a_temp_file_left_by_a_killed_save_does_not_fill_the_disk_for_the_next_one() {
     snapshot::load(&t, dir, true).unwrap();
     assert_eq!(value(&t, "k0").as_deref(), Some(&b"new"[..]));
 }
+
+#[test]
+fn a_damaged_record_inside_the_log_keeps_the_records_after_it_aside() {
+    let tmp = TempDir::new("midlog");
+    let dir = tmp.0.join("data");
+    {
+        let s = store();
+        let _log = aof::open(&s, &dir, Fsync::Always).unwrap();
+        for i in 0..10 {
+            set(&s, &format!("k{i}"), format!("value-{i}").as_bytes());
+        }
+    }
+    let path = dir.join(aof::FILE);
+    let mut bytes = fs::read(&path).unwrap();
+    // a bit flips in the value of the fourth record (a bad sector): the six after it are
+    // whole and were acknowledged
+    let at = bytes
+        .windows(7)
+        .position(|w| w == b"value-3")
+        .expect("the fourth record's value");
+    bytes[at] ^= 0x20;
+    fs::write(&path, &bytes).unwrap();
+    let s = store();
+    let (_log, rep) = aof::open(&s, &dir, Fsync::Always).unwrap();
+    assert_eq!(rep.records, 3, "replay stops at the damaged record");
+    assert_eq!(rep.truncated.len(), 1);
+    assert!(value(&s, "k2").is_some() && value(&s, "k4").is_none());
+    // the cut bytes are not destroyed: they are kept beside the log for recovery
+    let aside: Vec<String> = names(&dir)
+        .into_iter()
+        .filter(|n| n.starts_with("appendonly.aof.corrupt"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{:?}", names(&dir));
+    let kept = fs::read(dir.join(&aside[0])).unwrap();
+    let cut = rep.truncated[0].2 as usize;
+    assert_eq!(
+        kept,
+        bytes[bytes.len() - cut..],
+        "the damaged record and all after it"
+    );
+    assert!(kept.windows(7).any(|w| w == b"value-9"));
+    // the log goes on from the last whole record
+    set(&s, "k10", b"after");
+    drop(_log);
+    drop(s);
+    let t = store();
+    aof::open(&t, &dir, Fsync::Always).unwrap();
+    assert_eq!(value(&t, "k10").as_deref(), Some(&b"after"[..]));
+}
