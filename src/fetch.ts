@@ -58,6 +58,34 @@ function splitOptions<F extends Encoding>(
  * promise of the process once used (an awaited `get` took about 1.7x as long). */
 const calling = new Set<object>()
 
+/** The waits bounded by each signal: one 'abort' listener per signal, however many fetches
+ * share it (a listener per call warned MaxListenersExceeded from 11 concurrent fetches with
+ * one request-scoped signal). */
+const watched = new WeakMap<AbortSignal, { readonly waits: Set<() => void>; readonly fire: () => void }>()
+
+/** Calls `onAbort` when `signal` aborts; returns what stops watching (the listener goes with
+ * the signal's last watcher). */
+function watch(signal: AbortSignal, onAbort: () => void): () => void {
+  let w = watched.get(signal)
+  if (w === undefined) {
+    const waits = new Set<() => void>()
+    const fire = (): void => {
+      watched.delete(signal)
+      for (const f of waits) f()
+    }
+    w = { waits, fire }
+    watched.set(signal, w)
+    signal.addEventListener('abort', fire, { once: true })
+  }
+  const { waits, fire } = w
+  waits.add(onAbort)
+  return () => {
+    if (!waits.delete(onAbort) || waits.size > 0 || watched.get(signal)?.waits !== waits) return
+    watched.delete(signal)
+    signal.removeEventListener('abort', fire)
+  }
+}
+
 /** The in-flight loads of one cache, by encoding and key. */
 export class Fetcher<E extends Encoding> {
   readonly #cache: Fetchable<E>
@@ -112,9 +140,10 @@ export class Fetcher<E extends Encoding> {
     if (timeout === undefined && signal === undefined) return load.run
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined
+      let unwatch: (() => void) | undefined
       const done = (): void => {
         clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
+        unwatch?.()
       }
       const giveUp = (reason: unknown): void => {
         done()
@@ -130,7 +159,7 @@ export class Fetcher<E extends Encoding> {
           giveUp(new DOMException(`fetch: "${key}" was not loaded within ${timeout} ms`, 'TimeoutError'))
         }, timeout)
       }
-      signal?.addEventListener('abort', onAbort, { once: true })
+      if (signal !== undefined) unwatch = watch(signal, onAbort)
       load.run.then(
         (value) => {
           done()
