@@ -591,7 +591,7 @@ fn check_record(r: &Record<'_>) {
     match *r {
         Record::Set { key, .. } => assert!(!key.is_empty() && key.len() <= 255),
         Record::Delete { key } => assert!(!key.is_empty() && key.len() <= 250),
-        Record::Flush { .. } => {}
+        Record::Flush { .. } | Record::FlushCancel => {}
     }
 }
 

@@ -55,10 +55,12 @@ const MAGIC: &[u8; 8] = b"\x89FCAOF\r\n";
 /// 2: records may be of type 4 (an item with meta state, [`journal::ItemState`]).
 /// 3: a delayed flush_all's deadline is marked: the first record logged once it has passed
 /// is preceded by an immediate flush (see [`Flushes`]).
+/// 4: records may be of type 5 (a pending delayed flush_all dropped: `flush_all` with a
+/// unix time before the server's start).
 /// Files of an older version replay as they were written and never take new records: at
 /// open an older `.aof` is sealed as a segment and a new one started, so a build that reads
 /// only older versions refuses the directory rather than misreading a file.
-const VERSION: u32 = 3;
+const VERSION: u32 = 4;
 /// The first version that marks delayed flushes' deadlines.
 const MARKS_DEADLINES: u32 = 3;
 /// The oldest version this build reads.
@@ -341,6 +343,11 @@ fn replay(
                 }
                 journal::apply(store, now, r, &mut max_cas);
             }
+        }
+        Record::FlushCancel => {
+            // neither a passed deadline not marked yet nor one ahead acts
+            *flushes = Flushes::default();
+            journal::apply(store, now, r, &mut max_cas);
         }
         _ => journal::apply(store, now, r, &mut max_cas),
     })
@@ -826,16 +833,17 @@ impl Journal for Aof {
         let mut w = self.w.lock();
         if w.quiet && w.applying {
             // a full sync's: the next snapshot holds it (and the rotation restates this)
-            if let Record::Flush { at } = *r {
-                w.sync_deadline = (at != 0).then_some(at);
+            if let Some(d) = r.flush_deadline() {
+                w.sync_deadline = d;
             }
             return;
         }
         let before = w.pending.len();
         self.mark_deadline(&mut w);
-        if let Record::Flush { at } = *r {
-            // an immediate flush marks itself; a later flush_all replaces the deadline
-            w.deadline = (at != 0).then_some(at);
+        if let Some(d) = r.flush_deadline() {
+            // an immediate flush marks itself; a later flush_all (or a cancel) replaces
+            // the deadline
+            w.deadline = d;
         }
         journal::encode(r, &mut w.pending);
         self.size
@@ -1556,6 +1564,38 @@ mod tests {
         assert_eq!(get(&s, b"meanwhile"), None);
         assert_eq!(get(&s, b"restarted").unwrap().0, b"3");
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_cancelled_delayed_flush_never_acts_on_replay() {
+        // memcached 1.6.18: `flush_all <unix time before its start>` drops a pending delayed
+        // flush (its mark becomes 0); the log says so, whether the deadline passes while the
+        // server runs or while it is down
+        for down in [false, true] {
+            let clock = crate::Clock::manual(T0);
+            let dir = tmpdir(&format!("flush-cancel-{down}"));
+            {
+                let s = store_at(&clock);
+                let _aof = open(&s, &dir, Fsync::Always).unwrap();
+                set(&s, b"before", b"1", 0);
+                s.flush_all_as_memcached(60);
+                clock.advance(10);
+                s.flush_all_as_memcached(2_592_001);
+                assert_eq!(s.pending_flush_deadline(), None);
+                set(&s, b"meanwhile", b"2", 0);
+                if !down {
+                    clock.advance(60);
+                    assert_eq!(get(&s, b"before").unwrap().0, b"1", "never acts");
+                    set(&s, b"after", b"3", 0);
+                }
+            }
+            clock.advance(100);
+            let s = store_at(&clock);
+            let _aof = open(&s, &dir, Fsync::Always).unwrap();
+            assert_eq!(get(&s, b"before").unwrap().0, b"1", "down: {down}");
+            assert_eq!(get(&s, b"meanwhile").unwrap().0, b"2", "down: {down}");
+            let _ = fs::remove_dir_all(&dir);
+        }
     }
 
     #[test]

@@ -92,6 +92,21 @@ pub enum Record<'a> {
     Flush {
         at: u32,
     },
+    /// A delayed flush_all still pending is dropped: memcached's `flush_all <unix time
+    /// before its start>` sets its flush mark to 0. Only logged when one was pending.
+    FlushCancel,
+}
+
+impl Record<'_> {
+    /// The flush deadline this record leaves (`Some(None)`: none pending, as after an
+    /// immediate flush or a cancel), or `None` if it is no flush record.
+    pub fn flush_deadline(&self) -> Option<Option<u32>> {
+        match *self {
+            Record::Flush { at } => Some((at != 0).then_some(at)),
+            Record::FlushCancel => Some(None),
+            _ => None,
+        }
+    }
 }
 
 /// Receives every change of a store (see [`crate::Store::set_journal`]). Called with a
@@ -216,6 +231,7 @@ const TAG_SET: u8 = 1;
 const TAG_DELETE: u8 = 2;
 const TAG_FLUSH: u8 = 3;
 const TAG_SET_STATE: u8 = 4;
+const TAG_FLUSH_CANCEL: u8 = 5;
 /// Frame header: body length, CRC.
 pub const FRAME_HEADER: usize = 8;
 /// No body is longer than this (a 250-byte key, a value under 1 GiB): a larger length is
@@ -255,6 +271,7 @@ pub fn encode(r: &Record<'_>, out: &mut Vec<u8>) {
             out.push(TAG_FLUSH);
             out.extend_from_slice(&at.to_le_bytes());
         }
+        Record::FlushCancel => out.push(TAG_FLUSH_CANCEL),
     }
     let body = &out[start + FRAME_HEADER..];
     let len = (body.len() as u32).to_le_bytes();
@@ -263,9 +280,9 @@ pub fn encode(r: &Record<'_>, out: &mut Vec<u8>) {
     out[start + 4..start + 8].copy_from_slice(&crc);
 }
 
-/// Whether a record body (after the frame header) is a flush_all.
+/// Whether a record body (after the frame header) is a flush_all or a cancel of one.
 pub fn is_flush(body: &[u8]) -> bool {
-    body.first() == Some(&TAG_FLUSH)
+    matches!(body.first(), Some(&(TAG_FLUSH | TAG_FLUSH_CANCEL)))
 }
 
 /// Parses one body (its CRC already checked).
@@ -301,6 +318,7 @@ pub fn decode_body(b: &[u8]) -> Option<Record<'_>> {
         TAG_FLUSH if rest.len() == 4 => Some(Record::Flush {
             at: u32::from_le_bytes(rest.try_into().ok()?),
         }),
+        TAG_FLUSH_CANCEL if rest.is_empty() => Some(Record::FlushCancel),
         _ => None,
     }
 }
@@ -414,6 +432,7 @@ pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) 
         // second early too, hiding the same items)
         Record::Flush { at } if at > now => store.flush_all_as_memcached(at as i64),
         Record::Flush { .. } => store.flush_all_at_once(),
+        Record::FlushCancel => store.cancel_pending_flush(),
     }
 }
 

@@ -30,6 +30,7 @@ mod mover;
 pub mod replication;
 mod shard;
 mod sinks;
+mod sizes;
 mod slab;
 pub mod snapshot;
 pub mod stats;

@@ -20,6 +20,7 @@ use crate::item::{
 use crate::journal::{ItemState, Journal, Record};
 use crate::lru::{Lru, COLD, HOT, TEMP, WARM};
 use crate::mover::MoveState;
+use crate::sizes::{SizesHist, SizesState};
 use crate::slab::{SlabAlloc, SlabClasses, SlabMem, MAX_PAGE_SLOTS};
 use crate::store::*;
 use crate::{Config, ConfigError, SlabClassStats, Stats, StoreError};
@@ -161,6 +162,9 @@ pub(crate) struct Shard {
     pub pinned: u32,
     /// This shard's copy of the LRU settings (`lru tune|mode`).
     pub lru_tune: LruTune,
+    /// memcached's `stats sizes` buckets of this shard's items, and whether it is on.
+    pub sizes: SizesHist,
+    pub sizes_state: Arc<SizesState>,
 }
 
 /// Shared state of a store; the crawler thread holds a weak reference to it.
@@ -209,6 +213,8 @@ pub(crate) struct Core {
     /// Who hears about the background work (`watch sysevents`); none = one relaxed load
     /// per background pass.
     pub sysevents: crate::sysevent::SysEventHooks,
+    /// memcached's `stats sizes` histogram: on or off (each shard keeps its buckets).
+    pub sizes: Arc<SizesState>,
 }
 
 pub(crate) struct Shards {
@@ -241,6 +247,7 @@ impl Shards {
         let tables = hash_tables(&config)?;
         let mem = Arc::new(SlabMem::new(&classes, capacity));
         let now = config.clock.now();
+        let sizes_state = Arc::new(SizesState::new(config.item_size_max));
         let shards: Box<[Mutex<Shard>]> = tables
             .into_iter()
             .map(|ht| {
@@ -255,6 +262,8 @@ impl Shards {
                     scratch: Vec::new(),
                     pinned: NIL,
                     lru_tune: LruTune::new(&config),
+                    sizes: SizesHist::default(),
+                    sizes_state: sizes_state.clone(),
                 })
             })
             .collect();
@@ -286,6 +295,7 @@ impl Shards {
             journal: OnceLock::new(),
             evictions: Default::default(),
             sysevents: Default::default(),
+            sizes: sizes_state,
             classes,
             config,
         });
@@ -537,6 +547,49 @@ impl Shards {
         self.core.flush_all(0, true, false);
     }
 
+    /// memcached's `stats sizes_enable`: from now on the items stored count in the size
+    /// histogram (one CAS value is used up as the floor, as memcached's `get_cas_id()`).
+    /// `use_cas` false: as memcached with `-C`. Nothing changes if it is on already.
+    pub fn sizes_enable(&self, use_cas: bool) {
+        let mut guards: Vec<_> = self.core.shards.iter().map(|m| m.lock()).collect();
+        if self.core.sizes.enabled() {
+            return;
+        }
+        let floor = if use_cas { self.core.next_cas(None) } else { 0 };
+        for g in guards.iter_mut() {
+            g.sizes.clear();
+        }
+        self.core.sizes.enable(floor, use_cas);
+    }
+
+    /// memcached's `stats sizes_disable`: the histogram is dropped.
+    pub fn sizes_disable(&self) {
+        let mut guards: Vec<_> = self.core.shards.iter().map(|m| m.lock()).collect();
+        self.core.sizes.disable();
+        for g in guards.iter_mut() {
+            g.sizes.clear();
+        }
+    }
+
+    /// memcached's `stats sizes`: `(bucket size in bytes, items)` for each non-empty
+    /// 32-byte bucket, smallest first; `None` while the histogram is off.
+    pub fn sizes(&self) -> Option<Vec<(u64, u32)>> {
+        let guards: Vec<_> = self.core.shards.iter().map(|m| m.lock()).collect();
+        if !self.core.sizes.enabled() {
+            return None;
+        }
+        let mut sum = std::collections::BTreeMap::new();
+        for g in &guards {
+            g.sizes.sum_into(&mut sum);
+        }
+        Some(crate::sizes::listed(sum))
+    }
+
+    /// Drops a delayed flush_all still pending (a replayed or streamed cancel).
+    pub fn cancel_pending_flush(&self) {
+        self.core.cancel_pending_flush();
+    }
+
     /// Whether `key`'s item is hidden by a flush and not unlinked yet; counts nothing.
     pub fn flushed(&self, key: &[u8]) -> bool {
         if !key_ok(key) {
@@ -727,11 +780,12 @@ impl Core {
     /// are unlinked here first.
     fn flush_all(&self, delay: i64, at_once: bool, early: bool) {
         // memcached's realtime() reads a unix time up to a second past its process_started
-        // (start - 62 s; ours is start - 2) as 1, so its mark becomes 0: it hides nothing.
-        // Nothing changes here either, nor is logged (memcached's 0 also drops an earlier
-        // flush's mark, un-hiding what is not reaped yet: not followed, see protocol.md).
+        // (start - 62 s; ours is start - 2) as 1, so its mark becomes 0: it hides nothing,
+        // and a delayed flush still pending never acts. (Its 0 also un-hides what an earlier
+        // flush hid and its maintainer has not reaped yet: not followed, see protocol.md.)
         if early && delay > crate::clock::REALTIME_MAXDELTA && delay <= self.start as i64 - 59 {
             self.cmd_flush.fetch_add(1, Ordering::Relaxed);
+            self.cancel_pending_flush();
             return;
         }
         let mut guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
@@ -785,6 +839,21 @@ impl Core {
             j.record(&Record::Flush {
                 at: at.unwrap_or(0),
             });
+        }
+    }
+
+    /// Drops a delayed flush whose mark has not taken effect yet, under every shard lock,
+    /// and logs the cancel; nothing (and no record) if none is pending.
+    fn cancel_pending_flush(&self) {
+        let _guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
+        let ctx = self.ctx();
+        if ctx.flush_rel == 0 || ctx.rel >= ctx.flush_rel {
+            return;
+        }
+        self.flush_rel.store(0, Ordering::Relaxed);
+        self.flush_cas.store(0, Ordering::Relaxed);
+        if let Some(j) = self.journal.get() {
+            j.record(&Record::FlushCancel);
         }
     }
 
@@ -1022,6 +1091,19 @@ impl Shard {
         debug_assert!(removed);
         self.lru[c].unlink(&self.mem, h);
         self.req[c] -= it.total() as u64;
+        if let Some(b) = self.size_bucket(it) {
+            self.sizes.remove(b);
+        }
+    }
+
+    /// The `stats sizes` bucket `it` counts in, if the histogram is on and it counts.
+    #[inline]
+    fn size_bucket(&self, it: Item) -> Option<u32> {
+        if !self.sizes_state.enabled() {
+            return None;
+        }
+        self.sizes_state
+            .bucket(it.key().len(), it.vlen(), it.client_flags(), it.cas())
     }
 
     /// Logs `key`'s state after a change: the live item, or a delete.
@@ -1073,6 +1155,9 @@ impl Shard {
         self.ht.insert(&self.mem, hash, h);
         self.lru_link_new(c, h, ctx.now);
         self.st.total_items += 1;
+        if let Some(b) = self.size_bucket(it) {
+            self.sizes.add(b);
+        }
     }
 
     /// A chunk of class `c`: from the allocator (free list, bump page, a new or pooled page),

@@ -287,6 +287,31 @@ impl Store {
         self.inner.flush_all_at_once()
     }
 
+    /// memcached's `stats sizes_enable`: items stored from now on count in a histogram of
+    /// 32-byte buckets of the size memcached 1.6 gives an item (48-byte header, key + NUL,
+    /// value + CRLF, 4 bytes of non-zero flags, 8 of CAS unless `use_cas` is false, as
+    /// memcached's `-C`). Uses up one CAS value, as memcached does; a no-op when on.
+    pub fn sizes_enable(&self, use_cas: bool) {
+        self.inner.sizes_enable(use_cas)
+    }
+
+    /// memcached's `stats sizes_disable`: the histogram is dropped.
+    pub fn sizes_disable(&self) {
+        self.inner.sizes_disable()
+    }
+
+    /// memcached's `stats sizes`: `(size, items)` for each non-empty bucket, `size` the
+    /// bucket's upper bound in bytes (a multiple of 32); `None` while it is off.
+    pub fn sizes(&self) -> Option<Vec<(u64, u32)>> {
+        self.inner.sizes()
+    }
+
+    /// Drops a delayed flush_all whose deadline has not come (nothing if none is pending):
+    /// what memcached's `flush_all <unix time before its start>` does to one. Logged.
+    pub fn cancel_pending_flush(&self) {
+        self.inner.cancel_pending_flush()
+    }
+
     /// Whether `key`'s item is hidden by a flush_all and nothing has unlinked it yet (the
     /// next lookup will, counting `get_flushed`). Counts and changes nothing: what
     /// memcached's watch log reports as `status=flushed`.

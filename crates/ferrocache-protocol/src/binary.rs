@@ -650,6 +650,7 @@ fn not_stored(out: &mut Vec<u8>, r: &Req, mode: StoreMode, cas_cmd: bool) {
 /// STAT: one packet per stat (key = name, value = value), then an empty packet.
 fn stat<S: Storage>(s: &mut Session<S>, r: &Req, key: &[u8], out: &mut Vec<u8>) {
     let mut text = Vec::new();
+    let mut terminated = true;
     if key.is_empty() {
         crate::stats::general_into(s, &mut text);
     } else if key.starts_with(b"reset") {
@@ -673,6 +674,9 @@ fn stat<S: Storage>(s: &mut Session<S>, r: &Req, key: &[u8], out: &mut Vec<u8>) 
             k if k.starts_with(b" off") => s.info.detail.set_enabled(false),
             _ => return error(out, r, status::KEY_ENOENT),
         }
+    } else if crate::stats::sizes_switch(s, key, &mut text) {
+        // memcached's get_stats answers these without a terminator packet
+        terminated = false;
     } else if key == b"extstore" || !crate::stats::sub_into(s, key, &mut text) {
         // memcached's binary stats go to its engine's get_stats, which knows no extstore
         return error(out, r, status::KEY_ENOENT);
@@ -697,5 +701,7 @@ fn stat<S: Storage>(s: &mut Session<S>, r: &Req, key: &[u8], out: &mut Vec<u8>) 
         out.extend_from_slice(name);
         out.extend_from_slice(value);
     }
-    header(out, r, 0, 0, 0, 0, 0);
+    if terminated {
+        header(out, r, 0, 0, 0, 0, 0);
+    }
 }

@@ -66,6 +66,17 @@ impl Storage for Store {
     fn admin(&self) -> Option<&dyn Admin> {
         Some(self)
     }
+    fn sizes(&self) -> Option<Vec<(u64, u32)>> {
+        Store::sizes(self)
+    }
+    fn set_sizes(&self, on: bool, use_cas: bool) -> bool {
+        if on {
+            Store::sizes_enable(self, use_cas);
+        } else {
+            Store::sizes_disable(self);
+        }
+        true
+    }
     fn visit(&self, mut f: impl FnMut(&ItemView<'_>)) {
         for shard in 0..self.shard_count() {
             self.visit_shard(shard, &mut f);

@@ -95,6 +95,8 @@ pub(crate) fn stats<S: Storage>(s: &mut Session<S>, t: &Tokens<'_>, out: &mut Ve
             out.extend_from_slice(b"END\r\n");
         }
         b"cachedump" => cachedump(s, t, out),
+        // no END: memcached's item_stats_sizes_enable/disable never end their reply
+        sub if sizes_switch(s, sub, out) => {}
         sub if sub_into(s, sub, out) => out.extend_from_slice(b"END\r\n"),
         _ => reply(out, false, b"ERROR"),
     }
@@ -187,10 +189,34 @@ pub(crate) fn sub_into<S: Storage>(s: &Session<S>, name: &[u8], out: &mut Vec<u8
             items(&s.store.stats(), temp_lru, out)
         }
         b"slabs" => slabs(&s.store.stats(), out),
-        // memcached's size histogram is off unless started with -o track_sizes.
-        b"sizes" => stat(out, "sizes_status", "disabled"),
+        // memcached's item_stats_sizes: the non-empty buckets (none: no line at all)
+        b"sizes" => match s.store.sizes() {
+            Some(buckets) => {
+                for (size, n) in buckets {
+                    stat_u(out, &size.to_string(), n as u64);
+                }
+            }
+            None => stat(out, "sizes_status", "disabled"),
+        },
         // memcached 1.6.18 as Debian builds it has extstore compiled in but unconfigured.
         b"extstore" => {}
+        _ => return false,
+    }
+    true
+}
+
+/// `stats sizes_enable` / `sizes_disable` (text and binary): memcached's reply lines, which
+/// have no END line (nor a binary terminator packet); `false` for another name, or an
+/// engine without the histogram.
+pub(crate) fn sizes_switch<S: Storage>(s: &Session<S>, name: &[u8], out: &mut Vec<u8>) -> bool {
+    match name {
+        b"sizes_enable" if !s.info.switches.cas() => {
+            // memcached needs CAS values to tell items stored before apart
+            stat(out, "sizes_status", "error");
+            stat(out, "sizes_error", "cas_support_disabled");
+        }
+        b"sizes_enable" if s.store.set_sizes(true, true) => stat(out, "sizes_status", "enabled"),
+        b"sizes_disable" if s.store.set_sizes(false, true) => stat(out, "sizes_status", "disabled"),
         _ => return false,
     }
     true

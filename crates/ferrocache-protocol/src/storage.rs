@@ -153,6 +153,19 @@ pub trait Storage {
         });
     }
 
+    /// memcached's `stats sizes`: `(bucket size, items)` for each non-empty 32-byte bucket
+    /// of its item sizes; `None` while the histogram is off or the engine has none.
+    fn sizes(&self) -> Option<Vec<(u64, u32)>> {
+        None
+    }
+
+    /// `stats sizes_enable` (`on`; `use_cas` false as memcached's `-C`) and
+    /// `sizes_disable`; `false` for an engine without the histogram.
+    fn set_sizes(&self, on: bool, use_cas: bool) -> bool {
+        let _ = (on, use_cas);
+        false
+    }
+
     /// The engine's runtime settings and page mover, for the admin commands
     /// (`cache_memlimit`, `slabs`, `lru_crawler`: `admin.rs`). An engine without them
     /// answers those commands `ERROR`.
@@ -250,6 +263,12 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn admin(&self) -> Option<&dyn Admin> {
         (**self).admin()
+    }
+    fn sizes(&self) -> Option<Vec<(u64, u32)>> {
+        (**self).sizes()
+    }
+    fn set_sizes(&self, on: bool, use_cas: bool) -> bool {
+        (**self).set_sizes(on, use_cas)
     }
     fn unlink_refused(&self, key: &[u8]) {
         (**self).unlink_refused(key)

@@ -308,11 +308,12 @@ impl State {
                 None
             };
             // upstream's delayed flushes and their marks: kept for a promotion
-            if let Some(Record::Flush { at }) = crate::journal::is_flush(body)
+            if let Some(d) = crate::journal::is_flush(body)
                 .then(|| crate::journal::decode_body(body))
                 .flatten()
+                .and_then(|r| r.flush_deadline())
             {
-                self.flush_deadline = (at != 0).then_some(at);
+                self.flush_deadline = d;
             }
             at += frame as u64;
             bytes = &bytes[frame..];
@@ -330,9 +331,10 @@ impl Journal for ReplLog {
             let now = self.clock.now();
             s.mark_deadline(now);
         }
-        if let Record::Flush { at } = *r {
-            // an immediate flush is its own mark; a later flush_all replaces the deadline
-            s.flush_deadline = (at != 0).then_some(at);
+        if let Some(d) = r.flush_deadline() {
+            // an immediate flush is its own mark; a later flush_all (or a cancel) replaces
+            // the deadline
+            s.flush_deadline = d;
         }
         if s.backlog.is_some() {
             s.append_frame(&Frame::Change(*r));
