@@ -111,6 +111,18 @@ test('stats sizes, sizes_enable, sizes_disable: text and binary replies as memca
   )
 })
 
+test('-o track_sizes: stats sizes counts from the start (one CAS used up), stats settings track_sizes yes', async () => {
+  const [m, f] = await track([() => startMemcached(['-o', 'track_sizes']), () => startFerrocached(['-o', 'track_sizes'])])
+  const exchange = async (port: number): Promise<string> => {
+    const reply = await text(port, 'stats sizes\r\nset a 0 0 1\r\nx\r\ngets a\r\nstats sizes\r\n')
+    const settings = await text(port, 'stats settings\r\n')
+    return reply + (/STAT track_sizes \w+\r\n/.exec(settings)?.[0] ?? '')
+  }
+  const [theirs, ours] = await Promise.all([exchange(m!.port), exchange(f!.port)])
+  assert.is(ours, theirs)
+  assert.is(theirs, 'END\r\nSTORED\r\nVALUE a 0 1 2\r\nx\r\nEND\r\nSTAT 64 1\r\nEND\r\nSTAT track_sizes yes\r\n')
+})
+
 /** A TLS connection (any certificate) at `version`; resolves once `tickets` session
  * tickets have come, with the socket still open. */
 function tlsOpen(port: number, version: tls.SecureVersion, tickets: number): Promise<tls.TLSSocket> {

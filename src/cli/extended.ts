@@ -21,6 +21,8 @@ export interface EngineTuning {
   lruCrawler?: boolean
   lruCrawlerSleep?: number
   lruCrawlerTocrawl?: number
+  /** `track_sizes`: `stats sizes` counts from the start (`stats sizes_enable`). */
+  trackSizes?: boolean
   /**
    * memcached's extstore settings given as `-o ext_*` (`extstore <name> <value>` pairs):
    * nothing to apply them to, but `stats settings` shows them as memcached does.
@@ -68,7 +70,6 @@ const IGNORED: Readonly<Record<string, string>> = {
   tail_repair_time: 'ferrocache never force-frees a referenced LRU tail item',
   watcher_logbuf_size: 'each watcher has a fixed 256 KiB buffer',
   worker_logbuf_size: 'ferrocache has no per-worker log buffers (one event loop)',
-  track_sizes: "ferrocache's stats sizes does not track item sizes",
   read_buf_mem_limit: 'partial requests are bounded by max(-m, 64 MiB) in total',
   maxconns_fast: 'connections past -c always get "ERROR Too many open connections" and are closed',
   no_maxconns_fast: 'connections past -c always get "ERROR Too many open connections" and are closed',
@@ -258,6 +259,10 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       if (value === '') throw memcachedError(`-o ${key} needs a cipher list`)
       r.tlsSettings.ciphers = value
       return true
+    case 'track_sizes':
+      t.trackSizes = true
+      ;(r.shown ??= []).push([key, 'yes'])
+      return true
     case 'ssl_session_cache':
       // memcached shows it set with or without -Z; with -Z `stats` counts new sessions
       r.tlsSettings.sessionCache = true
@@ -333,5 +338,6 @@ export function tuningCommands(t: EngineTuning): string[] {
   // start lru crawler thread", which used to stop ferrocached at start
   if (t.lruCrawler === false) lines.push('lru_crawler disable')
   for (const [name, value] of t.extstore ?? []) lines.push(`extstore ${name} ${value}`)
+  if (t.trackSizes === true) lines.push('stats sizes_enable')
   return lines
 }

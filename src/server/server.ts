@@ -139,7 +139,8 @@ export class FerrocacheServer extends EventEmitter {
       // memcached's -o settings, through the admin commands' code (before logins exist)
       for (const line of this.options.startupCommands) {
         const reply = this.info.runAdmin(this.native, line)
-        if (reply !== 'OK\r\n') throw new RangeError(`${line}: ${reply.trim()}`)
+        // `stats sizes_enable` (-o track_sizes) answers its status (with -C an error: off)
+        if (reply !== 'OK\r\n' && !reply.startsWith('STAT sizes_status ')) throw new RangeError(`${line}: ${reply.trim()}`)
       }
       const create = (secure: boolean): net.Server => {
         if (!tlsOptions || !secure) {
