@@ -68,7 +68,9 @@ export function binaryPacket(spec: string): Buffer {
   header[0] = Number(f.get('magic') ?? 0x80)
   header[1] = opcode
   header.writeUInt16BE(Number(f.get('keylen') ?? key.length), 2)
-  header[4] = extras.length
+  header[4] = Number(f.get('extlen') ?? extras.length)
+  header[5] = Number(f.get('datatype') ?? 0)
+  header.writeUInt16BE(Number(f.get('vbucket') ?? 0), 6)
   header.writeUInt32BE(Number(f.get('bodylen') ?? extras.length + key.length + value.length), 8)
   header.writeUInt32BE(Number(f.get('opaque') ?? 0), 12)
   header.writeBigUInt64BE(BigInt(f.get('cas') ?? 0), 16)

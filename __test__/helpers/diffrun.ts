@@ -4,6 +4,7 @@
 // sleeping. Compared is each connection's whole reply stream, with CAS values numbered by
 // first appearance and remaining TTLs / access ages coarsened (they tick during a run), and
 // then the command counters of `stats` (reset on a control connection before the stream).
+import { createHash } from 'node:crypto'
 import net from 'node:net'
 import { binaryPacket } from './corpus'
 import { connectLocal } from './raw'
@@ -150,14 +151,24 @@ export async function runStream(port: number, requests: readonly Request[], pref
       const risky = write.some((r) => r.risky)
       const parts = write.map((r) => r.build(render))
       const before = conn.received.length
-      const mnBefore = countMn(conn.received)
       const userMn = write.filter((r) => /^mn( [^\r\n]*)?\r?\n$/.test(r.show)).length
       parts.push(binary ? BIN_MARK : Buffer.from(risky ? 'mn\r\nmn\r\n' : 'mn\r\n'))
       conn.socket.write(Buffer.concat(parts))
       const c = conn
+      // counts the MN lines of this write's replies, each complete line once (a value of a
+      // megabyte arrives in many pieces)
+      let scanned = before
+      let mn = 0
       const marked = binary
         ? () => hasBinaryMark(c.received.subarray(before))
-        : () => countMn(c.received) - mnBefore > userMn
+        : () => {
+            const end = c.received.lastIndexOf(0x0a) + 1
+            if (end > scanned) {
+              mn += countMn(c.received.subarray(scanned, end))
+              scanned = end
+            }
+            return mn > userMn
+          }
       // a wrong length can eat the marker: then wait less, the replies are compared anyway
       // (also on later writes: the connection may wait for bytes that never come)
       await conn.waitFor(marked, risky || stuck.has(id) ? 300 : 3_000)
@@ -205,10 +216,18 @@ function ttl(n: string): string {
   return Math.abs(v) < 10 ? n : `~${Math.round(v / 10)}0`
 }
 
+/** A line of over 1000 bytes (a limit-sized value) as its start, length and digest. */
+function shorten(line: string): string {
+  if (line.length <= 1000) return line
+  const digest = createHash('sha1').update(line, 'latin1').digest('hex').slice(0, 12)
+  return `${line.slice(0, 20)}…<${line.length} bytes, sha1 ${digest}>`
+}
+
 function normaliseText(b: Buffer, casIds: Map<string, string>): string {
   return b
     .toString('latin1')
     .split('\r\n')
+    .map(shorten)
     .map((line) => {
       const value = /^(VALUE \S+ \S+ \S+) (\d+)$/.exec(line)
       if (value) return `${value[1]} ${casName(value[2]!, casIds)}`
@@ -247,7 +266,7 @@ function normaliseBinary(b: Buffer, casIds: Map<string, string>): string {
     out.push(
       `op=${b[at + 1]!.toString(16)} status=${b.readUInt16BE(at + 6)} extras=${body.subarray(0, extrasLen).toString('hex')} ` +
         `key=${JSON.stringify(body.subarray(extrasLen, extrasLen + keyLen).toString('latin1'))} ` +
-        `value=${JSON.stringify(body.subarray(extrasLen + keyLen).toString('latin1'))} bodylen=${bodyLen} ` +
+        `value=${JSON.stringify(shorten(body.subarray(extrasLen + keyLen).toString('latin1')))} bodylen=${bodyLen} ` +
         `opaque=${b.readUInt32BE(at + 12)} cas=${casName(b.readBigUInt64BE(at + 16).toString(), casIds)}`,
     )
     at += 24 + bodyLen
