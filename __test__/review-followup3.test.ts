@@ -2,10 +2,14 @@
 // gating, process title masking, private data files, the deleted-log refusal): what they
 // missed or broke. Needs `npm run build` for the server tests.
 import { getEventListeners } from 'node:events'
+import net from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Cache } from '../src'
+import { Cache, createServer } from '../src'
 import { setUp, tearDown } from './helpers/guard'
+import { sameTarget } from '../src/replication/options'
+import { RawConn } from './helpers/raw'
+import { waitFor } from './helpers/servers'
 
 setUp(test, async () => {})
 
@@ -51,6 +55,64 @@ test('fetch: concurrent fetches sharing one AbortSignal add one abort listener (
     process.off('warning', onWarning)
     cache.close()
   }
+})
+
+const PASSWORD = 'link-pw-53c1'
+
+/** Poses as a primary that asks every link for a login; keeps what each link sent. */
+async function fakePrimary(): Promise<{ port: number; links: string[]; close(): void }> {
+  const links: string[] = []
+  const server = net.createServer((s) => {
+    const i = links.push('') - 1
+    s.on('error', () => {})
+    s.on('data', (d: Buffer) => {
+      const first = !links[i]!.includes('\n')
+      links[i] += d.toString('latin1')
+      if (first && links[i]!.includes('\n')) s.write('CLIENT_ERROR unauthenticated\r\n')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const sockets = new Set<net.Socket>()
+  server.on('connection', (s) => sockets.add(s))
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    links,
+    close: () => {
+      for (const s of sockets) s.destroy()
+      server.close()
+    },
+  }
+}
+
+test('replicaof from anyone: the configured primary written in another case still gets --replica-auth (a host name is case-insensitive)', async () => {
+  const fake = await fakePrimary()
+  const replica = createServer({
+    port: 0,
+    host: '127.0.0.1',
+    replication: { replicaOf: `LocalHost:${fake.port}`, auth: { username: 'repl', password: PASSWORD } },
+  })
+  const { port } = await replica.listen()
+  try {
+    assert.ok(await waitFor(() => fake.links[0]?.includes(PASSWORD) === true), 'the link logs in at start')
+    const c = await RawConn.open(port)
+    try {
+      c.send(`replicaof localhost ${fake.port}\r\n`)
+      assert.is(await c.until('\r\n'), 'OK\r\n')
+    } finally {
+      c.close()
+    }
+    // the re-pointed link's login, or its next try after going without one
+    await waitFor(() => fake.links.length > 2 || (fake.links[1]?.includes(PASSWORD) ?? false), 3_000)
+    assert.ok(fake.links[1]?.includes(PASSWORD), `no login to the configured primary: ${JSON.stringify(fake.links[1])}`)
+  } finally {
+    await replica.close()
+    fake.close()
+  }
+  // an IPv6 literal written out is the same address; a name and an address stay apart
+  assert.ok(sameTarget({ host: '0:0:0:0:0:0:0:1', port: 1 }, { host: '::1', port: 1 }))
+  assert.ok(sameTarget({ host: '2001:DB8::1', port: 1 }, { host: '2001:db8:0::1', port: 1 }))
+  assert.not.ok(sameTarget({ host: 'localhost', port: 1 }, { host: '127.0.0.1', port: 1 }))
+  assert.not.ok(sameTarget({ host: '::1', port: 1 }, { host: '::1', port: 2 }))
 })
 
 test.run()

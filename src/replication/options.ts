@@ -1,5 +1,6 @@
 // Replication settings of a server (createServer's `replication`, ferrocached's
 // --replica-of, --replica-writable, --repl-backlog, --replica-auth, --repl-timeout).
+import { isIPv6 } from 'node:net'
 import { parseSize } from '../size'
 
 /** Replication settings of a server (`createServer({ replication })`); see docs/replication.md. */
@@ -75,6 +76,24 @@ export function parseTarget(text: string): ReplicaTarget {
   const port = m ? Number(m[2]) : NaN
   if (!m || !(port >= 1 && port <= 65535)) throw new TypeError(`replicaOf must be host:port, got "${text}"`)
   return { host: m[1]!, port }
+}
+
+/** `host` as compared between two spellings of one target: a name in lower case (DNS is
+ * case-insensitive), an IPv6 literal in its canonical form (`0:0::1` is `::1`). Names are not
+ * resolved: a name and its address stay different. */
+function hostKey(host: string): string {
+  const h = host.toLowerCase()
+  if (!isIPv6(h)) return h
+  try {
+    return new URL(`http://[${h}]/`).hostname
+  } catch {
+    return h // a zone id (`fe80::1%eth0`): as written
+  }
+}
+
+/** Whether `a` and `b` name the same host and port as written (see `hostKey`). */
+export function sameTarget(a: ReplicaTarget, b: ReplicaTarget): boolean {
+  return a.port === b.port && hostKey(a.host) === hostKey(b.host)
 }
 
 export function resolveReplicationOptions(o: ReplicationOptions | undefined): ResolvedReplicationOptions {

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import type { NativeCache, NativeReplication, NativeServerInfo } from '../../native/index'
 import { native } from '../native'
 import type { Logger } from '../server/logger'
-import { parseTarget, type ResolvedReplicationOptions, type ReplicaTarget } from './options'
+import { parseTarget, sameTarget, type ResolvedReplicationOptions, type ReplicaTarget } from './options'
 import { ReplicaLink, type SyncCounters } from './primary-link'
 import { Upstream } from './upstream'
 
@@ -124,11 +124,11 @@ export class Replication {
 
   /**
    * Becomes (or re-points) a replica of `target`; the link logs in (if asked) when `withAuth`
-   * or `target` is the configured primary (host and port as given).
+   * or `target` is the configured primary (host and port as written, a name's case aside).
    */
   follow(target: ReplicaTarget, withAuth = true): void {
     const configured = this.options.replicaOf
-    const auth = withAuth || (configured?.host === target.host && configured.port === target.port) ? this.options.auth : undefined
+    const auth = withAuth || (configured !== undefined && sameTarget(configured, target)) ? this.options.auth : undefined
     if (auth === undefined && this.options.auth !== undefined) {
       this.log.warn(
         { primary: `${target.host}:${target.port}` },
