@@ -209,25 +209,34 @@ pub struct Aof {
     ok: AtomicBool,
     /// Why the last write or fsync failed (meaningful while `ok` is false).
     error: Mutex<Option<JournalError>>,
-    /// `.aof` was deleted under the open file (its directory removed or emptied): records
-    /// written to it are in no file a restart reads, so writes are refused until the next
-    /// snapshot starts a new log ([`Aof::rotate`]); a retry cannot help.
+    /// `.aof` was deleted or moved under the open file (its directory removed or renamed):
+    /// records written to it are in no file a restart reads, so writes are refused until the
+    /// next snapshot starts a new log ([`Aof::rotate`]); a retry cannot help.
     gone: AtomicBool,
 }
 
 /// A failed write or fsync: which of the two, and the OS error.
 type Fault = (&'static str, io::Error);
 
-/// Whether `file` has no name left (deleted, or its directory removed).
-fn unlinked(file: &File) -> bool {
+/// Whether `file` is no longer the file at `path`, the one a restart replays: deleted, its
+/// directory removed or renamed away, or another file put in its place.
+fn unlinked(file: &File, path: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        file.metadata().is_ok_and(|m| m.nlink() == 0)
+        let Ok(open) = file.metadata() else {
+            return false;
+        };
+        match fs::metadata(path) {
+            Ok(named) => {
+                open.nlink() == 0 || (named.dev(), named.ino()) != (open.dev(), open.ino())
+            }
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        }
     }
     #[cfg(not(unix))]
     {
-        let _ = file;
+        let _ = (file, path);
         false
     }
 }
@@ -618,19 +627,22 @@ impl Aof {
         r.is_ok()
     }
 
-    /// Checks that `.aof` still has its name; if not, refuses writes from now until a
-    /// snapshot starts a new log. Returns whether it is gone.
+    /// Checks that the open file is still `.aof` in the data directory; if not, refuses
+    /// writes from now until a snapshot starts a new log (or the file is back in its place:
+    /// a directory renamed back). Returns whether it is gone.
     fn check_gone(&self, w: &Writer) -> bool {
+        let path = self.dir.join(FILE);
+        if !unlinked(&w.file, &path) {
+            // the next good write or fsync clears the refusal (`note`)
+            self.gone.store(false, Ordering::Relaxed);
+            return false;
+        }
         if self.gone.load(Ordering::Relaxed) {
             return true;
         }
-        if !unlinked(&w.file) {
-            return false;
-        }
-        let path = self.dir.join(FILE);
         *self.error.lock() = Some(JournalError {
             message: format!(
-                "cannot write {}: the file was deleted (its directory removed or emptied); the changes since the last snapshot are in memory only, writes are refused until a snapshot starts a new log",
+                "cannot write {}: the file was deleted or moved (its directory removed, emptied or renamed); the changes since the last snapshot are in memory only, writes are refused until a snapshot starts a new log",
                 path.display()
             ),
             errno: Some(ENOENT),
@@ -646,10 +658,10 @@ impl Aof {
     pub fn tick(&self) {
         let file = {
             let mut w = self.w.lock();
-            if self.check_gone(&w) {
+            let r = w.write_out().map_err(|e| ("write", e));
+            if r.is_ok() && self.check_gone(&w) {
                 return;
             }
-            let r = w.write_out().map_err(|e| ("write", e));
             if r.is_err() || self.mode != Fsync::EverySec {
                 self.note(&r);
                 return;
@@ -860,9 +872,10 @@ impl Journal for Aof {
         if res.is_err() || durable {
             self.note(&res);
         }
-        // `Always` promises this record is on disk: not if the file was deleted (one fstat
-        // beside the fdatasync; the other policies check once a second, in `tick`)
-        if self.mode == Fsync::Always {
+        // `Always` promises this record is on disk: not if the file was deleted or moved (an
+        // fstat and a stat beside the fdatasync; the other policies check once a second, in
+        // `tick`)
+        if self.mode == Fsync::Always && res.is_ok() {
             self.check_gone(&w);
         }
     }
@@ -896,10 +909,10 @@ impl Journal for Aof {
         }
         // the last write or fsync failed: try the records it left once more, durably
         let mut w = self.w.lock();
-        if self.check_gone(&w) {
+        let r = w.flush(true);
+        if r.is_ok() && self.check_gone(&w) {
             return false;
         }
-        let r = w.flush(true);
         self.note(&r)
     }
 

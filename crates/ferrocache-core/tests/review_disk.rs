@@ -55,16 +55,24 @@ fn names(dir: &Path) -> Vec<String> {
 #[test]
 #[cfg(unix)]
 fn a_deleted_log_refuses_writes_until_a_snapshot_starts_a_new_one() {
-    for mode in [Fsync::Always, Fsync::EverySec] {
-        let tmp = TempDir::new(&format!("gone-{mode:?}"));
+    for (mode, renamed) in [
+        (Fsync::Always, false),
+        (Fsync::EverySec, false),
+        (Fsync::Always, true),
+    ] {
+        let tmp = TempDir::new(&format!("gone-{mode:?}-{renamed}"));
         let dir = tmp.0.join("data");
         {
             let s = store();
             let (log, _) = aof::open(&s, &dir, mode).unwrap();
             set(&s, "before", b"1");
-            // the operator removes the data directory: the open log is now a deleted file,
-            // and records written to it are in no file a restart reads
-            fs::remove_dir_all(&dir).unwrap();
+            // the operator removes (or renames) the data directory: the open log is now a
+            // file no restart with this directory reads
+            if renamed {
+                fs::rename(&dir, tmp.0.join("data.old")).unwrap();
+            } else {
+                fs::remove_dir_all(&dir).unwrap();
+            }
             set(&s, "lost", b"2");
             log.tick(); // the log thread's second (EverySec; Always checks each record)
             assert!(
