@@ -1049,9 +1049,11 @@ pub(crate) fn parse_counter(v: &[u8]) -> Option<u64> {
     if i == start || (i < v.len() && !is_space(v[i]) && v[i] != 0) {
         return None;
     }
-    // strtoull negates; memcached rejects a '-' only when the result looks negative as i64
+    // strtoull negates; when the result looks negative as i64 memcached refuses a '-'
+    // anywhere in the C string (strchr), after the number too (`18446744073709551615 -0`)
     let n = if neg { n.wrapping_neg() } else { n };
-    if neg && (n as i64) < 0 {
+    let c_str = v.split(|&b| b == 0).next().unwrap_or(v);
+    if (n as i64) < 0 && c_str.contains(&b'-') {
         return None;
     }
     Some(n)

@@ -276,3 +276,23 @@ fn incr_on_a_chunked_item_is_non_numeric() {
         format!("STORED\r\n6\r\nSTORED\r\n{non_numeric}{non_numeric}STORED\r\n4\r\nSTORED\r\n{non_numeric}")
     );
 }
+
+/// memcached's safe_strtoull refuses a number that reads negative as a signed 64-bit one
+/// when the value holds a `-` anywhere before a NUL (`strchr`), after the digits too
+/// (measured on memcached 1.6.18; randomized seed 501563).
+#[test]
+fn a_minus_after_a_huge_number_is_non_numeric() {
+    let non_numeric = "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
+    assert_eq!(
+        replies(
+            b"set a 0 0 23\r\n18446744073709551615 -0\r\nincr a 1\r\n\
+              set b 0 0 21\r\n9223372036854775807 -\r\nincr b 0\r\n\
+              set c 0 0 22\r\n9223372036854775808\0-x\r\nincr c 0\r\n\
+              set d 0 0 4\r\n5 -0\r\nma d v\r\n"
+        ),
+        format!(
+            "STORED\r\n{non_numeric}STORED\r\n9223372036854775807\r\n\
+             STORED\r\n9223372036854775808\r\nSTORED\r\nVA 1\r\n6\r\n"
+        )
+    );
+}
