@@ -873,9 +873,9 @@ impl Journal for Aof {
             self.note(&res);
         }
         // `Always` promises this record is on disk: not if the file was deleted or moved (an
-        // fstat and a stat beside the fdatasync; the other policies check once a second, in
-        // `tick`)
-        if self.mode == Fsync::Always && res.is_ok() {
+        // fstat and a stat beside each fdatasync, a batch's at its end; the other policies
+        // check once a second, in `tick`)
+        if durable && res.is_ok() {
             self.check_gone(&w);
         }
     }
@@ -889,7 +889,9 @@ impl Journal for Aof {
         w.batch = false;
         if std::mem::take(&mut w.unsynced) {
             let res = w.flush(true);
-            self.note(&res);
+            if self.note(&res) {
+                self.check_gone(&w);
+            }
         }
     }
 
