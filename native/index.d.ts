@@ -438,7 +438,7 @@ export interface NativePsync {
 
 /** A snapshot file that failed its check and was skipped. */
 export interface NativeRejectedSnapshot {
-  /** Where it was moved (`*.corrupt`, `*.unsupported`), if it was. */
+  /** Where it was moved (`*.corrupt`, `*.unsupported`, `*.unreadable`), if it was. */
   movedTo?: string
   /** What was wrong with it. */
   error: NativeSnapshotError

@@ -25,7 +25,7 @@ export interface SaveReport {
 export interface RejectedSnapshot {
   /** The damaged file. */
   path: string
-  /** Where it was moved (`*.corrupt`), `undefined` if it could not be moved. */
+  /** Where it was moved (`*.corrupt`, `*.unsupported`, `*.unreadable`), `undefined` if it could not be moved. */
   movedTo: string | undefined
   /** What is wrong with it (with the byte offset). */
   error: SnapshotError

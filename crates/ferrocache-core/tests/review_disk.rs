@@ -201,3 +201,33 @@ fn a_damaged_record_inside_the_log_keeps_the_records_after_it_aside() {
     aof::open(&t, &dir, Fsync::Always).unwrap();
     assert_eq!(value(&t, "k10").as_deref(), Some(&b"after"[..]));
 }
+
+#[test]
+fn an_unreadable_newest_snapshot_does_not_count_as_a_kept_one() {
+    let tmp = TempDir::new("unreadable");
+    let dir = &tmp.0;
+    let s = store();
+    set(&s, "k", b"1");
+    let good = snapshot::save(&s, dir, 2, None).unwrap().path;
+    // the newest "snapshot" cannot be read (here a directory: EISDIR; for a server not run
+    // as root also a file it may not read, or a bad sector's EIO)
+    fs::create_dir(dir.join("snapshot-0000000002.fcs")).unwrap();
+    let t = store();
+    let loaded = snapshot::load(&t, dir, false).unwrap();
+    assert_eq!(loaded.path.as_deref(), Some(good.as_path()));
+    assert_eq!(loaded.rejected.len(), 1);
+    // two saves later, with two kept: the older good snapshot must not have been pruned in
+    // favour of the unreadable one (a damaged newest would then have nothing to fall back on)
+    snapshot::save(&t, dir, 2, None).unwrap();
+    let listed: Vec<u64> = snapshot::load(&store(), dir, true)
+        .map(|r| r.generation.unwrap())
+        .into_iter()
+        .collect();
+    assert_eq!(listed, vec![3]);
+    let names = names(dir);
+    assert!(
+        names.contains(&"snapshot-0000000001.fcs".to_string()),
+        "the good older snapshot was pruned: {names:?}"
+    );
+    assert!(!names.contains(&"snapshot-0000000002.fcs".to_string()), "{names:?}");
+}

@@ -72,7 +72,7 @@ pub struct NativeSaveResult {
 /// A snapshot file that failed its check and was skipped.
 #[napi(object)]
 pub struct NativeRejectedSnapshot {
-    /// Where it was moved (`*.corrupt`, `*.unsupported`), if it was.
+    /// Where it was moved (`*.corrupt`, `*.unsupported`, `*.unreadable`), if it was.
     pub moved_to: Option<String>,
     /// What was wrong with it.
     pub error: NativeSnapshotError,

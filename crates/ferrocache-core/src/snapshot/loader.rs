@@ -53,8 +53,10 @@ pub fn load(store: &Store, dir: &Path, strict: bool) -> Result<LoadReport, Snaps
                 let suffix = match e {
                     SnapshotError::Corrupt { .. } => Some("corrupt"),
                     SnapshotError::Unsupported { .. } => Some("unsupported"),
-                    // unreadable (permissions, I/O error): left where it is
-                    SnapshotError::Io { .. } | SnapshotError::Locked { .. } => None,
+                    // unreadable (permissions, an I/O error): left in place it would count as
+                    // a kept snapshot, and pruning would delete a good older one for it
+                    SnapshotError::Io { .. } => Some("unreadable"),
+                    SnapshotError::Locked { .. } => None,
                 };
                 let moved_to = suffix.and_then(|s| files::move_aside(&path, s).ok());
                 if moved_to.is_some() {

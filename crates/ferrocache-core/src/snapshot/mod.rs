@@ -104,7 +104,8 @@ pub struct LoadReport {
 #[derive(Debug)]
 pub struct Rejected {
     pub path: PathBuf,
-    /// Where it was moved (`*.corrupt`, `*.unsupported`); `None` if it stayed.
+    /// Where it was moved (`*.corrupt`, `*.unsupported`, `*.unreadable`); `None` if it
+    /// stayed.
     pub moved_to: Option<PathBuf>,
     pub error: SnapshotError,
 }
