@@ -229,5 +229,8 @@ fn an_unreadable_newest_snapshot_does_not_count_as_a_kept_one() {
         names.contains(&"snapshot-0000000001.fcs".to_string()),
         "the good older snapshot was pruned: {names:?}"
     );
-    assert!(!names.contains(&"snapshot-0000000002.fcs".to_string()), "{names:?}");
+    assert!(
+        !names.contains(&"snapshot-0000000002.fcs".to_string()),
+        "{names:?}"
+    );
 }
