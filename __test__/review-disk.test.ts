@@ -6,7 +6,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RawConn } from './helpers/raw'
@@ -62,6 +62,8 @@ test('--appendfsync always: a removed data directory, then a full disk, lose no 
   for (let i = 0; i < 50 && !ok; i++) ok = (await stat(c, 'aof_last_write_status')) === 'ok'
   assert.ok(ok, r.stderr())
   assert.match(r.stderr(), /append-only log file deleted: snapshot to start a new log/)
+  // the new directory is locked again: its LOCK names this server
+  assert.is(readFileSync(join(dir, 'LOCK'), 'utf8').trim(), String(r.child.pid))
   assert.is(await ask(c, 'set after 0 0 1\r\n3\r\n'), 'STORED\r\n')
 
   // then the disk fills: writes are refused, none acknowledged is lost

@@ -2,6 +2,8 @@
 // retries with backoff after a failure, logs and the rdb_* stat lines. The snapshot itself
 // runs in Rust on a worker thread (crates/ferrocache-node/src/persist.rs), so the event
 // loop keeps serving while it is written.
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { NativeCache, NativeDataDirLock, NativeSnapshotProgress } from '../../native/index'
 import { native } from '../native'
@@ -391,6 +393,7 @@ export class Persistence {
   }
 
   #succeeded(report: SaveReport, counted: number): SaveReport {
+    this.#relock()
     this.#saving = undefined
     this.#progress = undefined
     this.#saves++
@@ -408,6 +411,22 @@ export class Persistence {
     )
     this.#pushStats()
     return report
+  }
+
+  /**
+   * After a save into a data directory that was removed (or emptied) meanwhile: the lock is
+   * on a deleted file, so it is taken again on the new `LOCK` (else a second cache could
+   * start on the directory).
+   */
+  #relock(): void {
+    if (existsSync(join(this.dataDir, 'LOCK'))) return
+    this.#lock.release()
+    const refused = this.#lock.acquire(this.dataDir)
+    if (refused !== null && refused !== undefined) {
+      this.#log?.error({ err: refused.message, dataDir: this.dataDir }, 'cannot lock the data directory again after it was removed')
+    } else {
+      this.#log?.warn({ dataDir: this.dataDir }, 'data directory was removed: locked again')
+    }
   }
 
   #failed(err: unknown, started: number): SnapshotError {
