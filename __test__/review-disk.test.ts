@@ -23,10 +23,22 @@ try {
   // not root: the full-disk part is skipped (said in the test)
 }
 const running: Running[] = []
+function unmount(): void {
+  if (mounted) execFileSync('umount', ['-l', root])
+  mounted = false
+}
 tearDown(test, async () => {
   for (const r of running) await stopChild(r.child, 'SIGKILL')
-  if (mounted) execFileSync('umount', [root])
+  unmount()
   rmSync(root, { recursive: true, force: true })
+})
+// a run that ends early (an uncaught error, process.exit) still leaves no mount behind
+process.on('exit', () => {
+  try {
+    unmount()
+  } catch {
+    // reported by tearDown when it ran; nothing more to do at exit
+  }
 })
 
 function exited(r: Running): Promise<void> {
