@@ -2,11 +2,15 @@
 // gating, process title masking, private data files, the deleted-log refusal): what they
 // missed or broke. Needs `npm run build` for the server tests.
 import { getEventListeners } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import net from 'node:net'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Cache, createServer } from '../src'
 import { setUp, tearDown } from './helpers/guard'
+import { parseCommandLine } from '../src/cli/options'
 import { sameTarget } from '../src/replication/options'
 import { RawConn } from './helpers/raw'
 import { waitFor } from './helpers/servers'
@@ -113,6 +117,37 @@ test('replicaof from anyone: the configured primary written in another case stil
   assert.ok(sameTarget({ host: '2001:DB8::1', port: 1 }, { host: '2001:db8:0::1', port: 1 }))
   assert.not.ok(sameTarget({ host: 'localhost', port: 1 }, { host: '127.0.0.1', port: 1 }))
   assert.not.ok(sameTarget({ host: '::1', port: 1 }, { host: '::1', port: 2 }))
+})
+
+test('--replica-auth (and replication.auth) with a space is refused at start: the link\'s text login splits at spaces, so no primary could accept it', async () => {
+  // why: a text login of a user file's 'repl:two words' fails, as on memcached 1.6.18
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-followup3-'))
+  const users = join(dir, 'users')
+  writeFileSync(users, 'repl:two words\n', { mode: 0o600 })
+  const primary = createServer({ port: 0, host: '127.0.0.1', authFile: users })
+  try {
+    const c = await RawConn.open((await primary.listen()).port)
+    try {
+      c.send('set x 0 0 14\r\nrepl two words\r\n')
+      assert.is(await c.until('\r\n'), 'CLIENT_ERROR authentication failure\r\n')
+    } finally {
+      c.close()
+    }
+  } finally {
+    await primary.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  const link = ['--replica-of', '127.0.0.1:11211']
+  assert.throws(() => parseCommandLine([...link, '--replica-auth', 'repl:two words'], {}), /--replica-auth: the password cannot hold a space/)
+  assert.throws(() => parseCommandLine(link, { FERROCACHE_REPLICA_AUTH: 'repl:two words' }), /FERROCACHE_REPLICA_AUTH: the password cannot hold a space/)
+  assert.throws(() => parseCommandLine([...link, '--replica-auth', 'my user:pw'], {}), /user name/)
+  assert.throws(
+    () => createServer({ replication: { replicaOf: '127.0.0.1:11211', auth: { username: 'repl', password: 'two words' } } }),
+    (e: unknown) => e instanceof TypeError && /replication\.auth: the password cannot hold a space/.test(e.message),
+  )
+  // a colon in the password is fine (the user ends at the first one)
+  const ok = parseCommandLine([...link, '--replica-auth', 'repl:pw:with:colons'], {})
+  assert.is(ok.kind, 'run')
 })
 
 test.run()

@@ -2,7 +2,7 @@
 // environment variables (flags win over the environment). Pure: no I/O, easy to test.
 import { parseArgs } from 'node:util'
 import { parseSaveRules } from '../persistence/rules'
-import { parseTarget } from '../replication/options'
+import { loginProblem, parseTarget } from '../replication/options'
 import type { CommandSwitches, ListenAddress } from '../server/options'
 import type { TlsFiles, TlsSettings } from '../server/tls'
 import { memcachedError, UsageError } from './errors'
@@ -456,6 +456,8 @@ function applyReplication(s: CliSettings, v: Values, name: (option: string, flag
     const colon = auth.indexOf(':')
     if (colon <= 0) throw new UsageError(`${name('replica-auth', '--replica-auth')} must be user:password`)
     r.auth = { username: auth.slice(0, colon), password: auth.slice(colon + 1) }
+    const problem = loginProblem(r.auth.username, r.auth.password)
+    if (problem !== undefined) throw new UsageError(`${name('replica-auth', '--replica-auth')}: ${problem}`)
   }
   const tlsFiles = { ca: v['replica-tls-ca'], cert: v['replica-tls-cert'], key: v['replica-tls-key'] }
   if (v['replica-tls'] || Object.values(tlsFiles).some((f) => f !== undefined)) {

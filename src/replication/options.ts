@@ -78,6 +78,17 @@ export function parseTarget(text: string): ReplicaTarget {
   return { host: m[1]!, port }
 }
 
+/**
+ * Why the link could never log in with this user and password, if so: it logs in with
+ * memcached's text login (`user pass` as a `set`'s data), which splits at a space and ends
+ * at a NUL, so a primary (ferrocached or memcached) refuses every try.
+ */
+export function loginProblem(username: string, password: string): string | undefined {
+  if (username === '' || /[ \0]/.test(username)) return 'the user name must be non-empty, without a space or NUL'
+  if (/[ \0]/.test(password)) return 'the password cannot hold a space or NUL (the text login splits at spaces: the primary would refuse every login)'
+  return undefined
+}
+
 /** `host` as compared between two spellings of one target: a name in lower case (DNS is
  * case-insensitive), an IPv6 literal in its canonical form (`0:0::1` is `::1`). Names are not
  * resolved: a name and its address stay different. */
@@ -113,6 +124,8 @@ export function resolveReplicationOptions(o: ReplicationOptions | undefined): Re
   if (r.auth !== undefined && (typeof r.auth.username !== 'string' || typeof r.auth.password !== 'string')) {
     throw new TypeError('replication.auth needs username and password strings')
   }
+  const unsendable = r.auth === undefined ? undefined : loginProblem(r.auth.username, r.auth.password)
+  if (unsendable !== undefined) throw new TypeError(`replication.auth: ${unsendable}`)
   if (r.tls !== undefined && typeof r.tls !== 'boolean' && (typeof r.tls !== 'object' || r.tls === null)) {
     throw new TypeError('replication.tls must be true, false or { ca, cert, key, servername }')
   }
