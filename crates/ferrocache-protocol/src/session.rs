@@ -332,7 +332,9 @@ impl<S: Storage> Session<S> {
             }
             self.object_start = len;
         }
-        self.info.add_io(0, out.len() - out_start);
+        // a hang-up may take back replies an earlier feed of this read left: the counter
+        // goes down by them (it wraps back), as memcached never wrote them
+        self.info.add_io(0, out.len().wrapping_sub(out_start));
         self.out_len_after = out.len();
         ctl
     }

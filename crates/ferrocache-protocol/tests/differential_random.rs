@@ -296,3 +296,31 @@ fn a_minus_after_a_huge_number_is_non_numeric() {
         )
     );
 }
+
+/// A hang-up that takes back replies an earlier feed of the same read left unsent (the HTTP
+/// guard here) shortens the reply buffer below where this feed began: `bytes_written` goes
+/// back down by them, and a debug build (the fuzz targets') no longer panics on the
+/// subtraction (found by `npm run fuzz` on a committed seed; this fails before the fix in
+/// `cargo test` without `--release`).
+#[test]
+fn a_hang_up_taking_back_an_earlier_feeds_replies_counts_no_bytes() {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    let mut s = Session::new(store.clone(), info.clone());
+    let mut out = Vec::new();
+    s.feed(b"version\r\n", &mut out);
+    assert_eq!(out, b"VERSION 1.6.18\r\n");
+    // the reply buffer comes back undrained: the same read, as the server slices one
+    s.feed(b"GET / HTTP/1.1\r\n", &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    let mut stats = Vec::new();
+    Session::new(store, info).feed(b"stats\r\n", &mut stats);
+    let text = String::from_utf8_lossy(&stats).into_owned();
+    let written: u64 = text
+        .split("STAT bytes_written ")
+        .nth(1)
+        .and_then(|rest| rest.split('\r').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(written < 1000, "bytes_written {written}");
+}
