@@ -93,6 +93,14 @@ fn fits(key: &[u8], vlen: usize) -> bool {
     36 + key.len() + vlen <= ITEM_MAX
 }
 
+/// An append/prepend's joined value is held to memcached's own item size (its 56-byte
+/// header with CAS, key + 1, value + 2, 4 for non-zero flags) against the limit, as its
+/// do_item_alloc is.
+fn joined_fits(key: &[u8], vlen: usize, flags: u32) -> bool {
+    let memcached = 56 + key.len() + 1 + vlen + 2 + if flags != 0 { 4 } else { 0 };
+    fits(key, vlen) && memcached <= ITEM_MAX
+}
+
 impl Harness {
     fn new(seed: u64, wide: bool, keys: u32, timeless: bool) -> Harness {
         let clock = Clock::manual(T0);
@@ -466,7 +474,7 @@ impl Harness {
                         } else {
                             [value, e.value].concat()
                         };
-                        if fits(&key, joined.len()) {
+                        if joined_fits(&key, joined.len(), e.flags) {
                             self.put(&key, joined, e.flags, Some(e.exptime), out.cas);
                             StoreStatus::Stored
                         } else {
@@ -675,7 +683,8 @@ fn strtoull(v: &[u8]) -> Option<u64> {
         _ => (false, &v[start..]),
     };
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 || rest.get(digits).is_some_and(|b| !ws(b)) {
+    // a NUL ends the C string strtoull reads: the number ends there too
+    if digits == 0 || rest.get(digits).is_some_and(|b| !ws(b) && *b != 0) {
         return None;
     }
     let n: u64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
