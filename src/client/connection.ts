@@ -457,6 +457,9 @@ export class Connection {
         this.#queue = []
         this.#weights = []
         this.#head = 0
+        // the request the timer was armed for is answered: holding it would keep it (and a
+        // batch's keys and values with it) until the timer is armed again
+        this.#timerFor = undefined
         this.#setRef(false)
         if (this.#closing) this.#socket.destroy()
         if (this.#idle.length > 0) this.#becameIdle()
