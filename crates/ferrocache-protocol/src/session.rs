@@ -430,9 +430,10 @@ impl<S: Storage> Session<S> {
         self.held
     }
 
-    /// Whether this feed's replies reached [`Limits::max_reply`].
+    /// Whether this feed's replies reached [`Limits::max_reply`] (an overlong `get` key
+    /// may have culled `out` to below where the feed began: then it holds none).
     pub(crate) fn over_budget(&self, out: &[u8]) -> bool {
-        out.len() - self.reply_start >= self.limits.max_reply
+        out.len().saturating_sub(self.reply_start) >= self.limits.max_reply
     }
 
     /// How much of `out` memcached would have written to the socket by now: replies up to

@@ -324,3 +324,26 @@ fn a_hang_up_taking_back_an_earlier_feeds_replies_counts_no_bytes() {
         .unwrap_or_else(|| panic!("{text}"));
     assert!(written < 1000, "bytes_written {written}");
 }
+
+/// A `get` with a key over 250 bytes culls replies an earlier feed of the same read left;
+/// the reply budget of the requests after it then counts from there (it underflowed: a
+/// panic in debug builds, found by `npm run fuzz`; this fails before the fix in `cargo test`
+/// without `--release`).
+#[test]
+fn a_cull_into_an_earlier_feed_leaves_the_reply_budget_sane() {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let mut s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
+    let mut out = Vec::new();
+    s.feed(b"delete k1\r\ngat x k1\r\n", &mut out);
+    let long = format!(
+        "get {}\r\ndelete k1\r\ngats x k1\r\nget k1 k2\r\n",
+        "x".repeat(260)
+    );
+    s.feed(long.as_bytes(), &mut out);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "CLIENT_ERROR bad command line format\r\nNOT_FOUND\r\n\
+         CLIENT_ERROR invalid exptime argument\r\nEND\r\n"
+    );
+    assert!(!s.held_back());
+}
