@@ -241,6 +241,20 @@ fn unlinked(file: &File, path: &Path) -> bool {
     }
 }
 
+/// Whether `file` has no name left anywhere (deleted, not moved).
+fn unnamed(file: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        file.metadata().is_ok_and(|m| m.nlink() == 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        false
+    }
+}
+
 fn err_at(path: &Path, action: &str, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("cannot {action} {}: {e}", path.display()))
 }
@@ -614,12 +628,17 @@ impl Aof {
     /// While the file is deleted ([`Aof::gone`]) a success changes nothing.
     fn note(&self, r: &Result<(), Fault>) -> bool {
         if let Err((action, e)) = r {
-            let path = self.dir.join(FILE);
-            *self.error.lock() = Some(JournalError {
-                message: format!("cannot {action} {}: {e}", path.display()),
-                errno: e.raw_os_error(),
-                path,
-            });
+            // while the file is gone its reason stands: a write into it failing (a full disk
+            // the deleted file still takes space on) is cured by the same snapshot, which
+            // that reason (ENOENT) starts
+            if !self.gone.load(Ordering::Relaxed) {
+                let path = self.dir.join(FILE);
+                *self.error.lock() = Some(JournalError {
+                    message: format!("cannot {action} {}: {e}", path.display()),
+                    errno: e.raw_os_error(),
+                    path,
+                });
+            }
         } else if self.gone.load(Ordering::Relaxed) {
             return false;
         }
@@ -659,7 +678,9 @@ impl Aof {
         let file = {
             let mut w = self.w.lock();
             let r = w.write_out().map_err(|e| ("write", e));
-            if r.is_ok() && self.check_gone(&w) {
+            // a failed write too if the file was deleted: on a full disk it always fails (the
+            // deleted file keeps its space), and only the snapshot the check asks for frees it
+            if (r.is_ok() || unnamed(&w.file)) && self.check_gone(&w) {
                 return;
             }
             if r.is_err() || self.mode != Fsync::EverySec {
@@ -739,6 +760,12 @@ impl Aof {
             // deleted file held (they are in memory), pending ones too (the snapshot made
             // the directory again if it was removed)
             w.pending.clear();
+            // a deleted file still holds its space until closed: on a full disk (the usual
+            // reason to delete a data directory) not even the new log's header would fit.
+            // Its records are in this snapshot; a file moved elsewhere keeps its bytes
+            if unnamed(&w.file) {
+                let _ = w.file.set_len(0);
+            }
             create(&cur)?
         } else {
             self.seal(&mut w, &cur, &seg)?
@@ -912,7 +939,8 @@ impl Journal for Aof {
         // the last write or fsync failed: try the records it left once more, durably
         let mut w = self.w.lock();
         let r = w.flush(true);
-        if r.is_ok() && self.check_gone(&w) {
+        // a failed retry too if the file was deleted: see `tick`
+        if (r.is_ok() || unnamed(&w.file)) && self.check_gone(&w) {
             return false;
         }
         self.note(&r)
