@@ -259,7 +259,8 @@ fn err_at(path: &Path, action: &str, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("cannot {action} {}: {e}", path.display()))
 }
 
-fn header() -> [u8; HEADER_LEN as usize] {
+/// The bytes a log of the current format starts with (magic and version).
+pub fn header() -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
     h[..8].copy_from_slice(MAGIC);
     h[8..].copy_from_slice(&VERSION.to_le_bytes());

@@ -181,7 +181,7 @@ fn aof_seeds() -> Vec<(String, Vec<u8>)> {
         let bytes = fs::read(dir.join(aof::FILE)).unwrap();
         out.push((
             format!("aof-{i}"),
-            bytes[harness::AOF_HEADER.len()..].to_vec(),
+            bytes[harness::aof_header().len()..].to_vec(),
         ));
     }
     let _ = fs::remove_dir_all(&dir);
