@@ -15,7 +15,7 @@ import * as assert from 'uvu/assert'
 import { Client, type ClientOptions } from '../src'
 import { makeCertificates, type TestCertificates } from './helpers/certs'
 import { setUp, tearDown } from './helpers/guard'
-import { sleep, startAll, startFerrocached, startMemcached, waitFor, within, type Running } from './helpers/servers'
+import { startAll, startFerrocached, startMemcached, waitFor, within, type Running } from './helpers/servers'
 
 type Protocol = NonNullable<ClientOptions['protocol']>
 const PROTOCOLS: Protocol[] = ['meta', 'text', 'binary']
@@ -396,11 +396,9 @@ test('after a burst of 100000 keys is answered, the record of keys in flight let
   const gc = vm.runInNewContext('gc') as () => void
   const c = new Client({ servers: [`127.0.0.1:${servers[0]!.port}`], encoding: 'utf8', poolSize: 2, timeout: 10_000 })
   try {
-    await c.set('burst:warm', 'v')
-    // past the request timer armed for that set (timeout 1 s): the burst's first request
-    // arms the next one, which held on to it (and its batch) once answered; a timer that
-    // fired inside a slow burst (a busy machine) re-armed for a burst request likewise
-    await sleep(1_100)
+    // no request before the burst: its first request arms the connection's request timer,
+    // which held on to it (and its batch) once answered. The 10 s timeout keeps a slow
+    // burst on a busy machine from timing out, and the timer from firing within the test
     gc()
     const base = process.memoryUsage().heapUsed
     await within(c.setMany(Array.from({ length: 100_000 }, (_, i) => [`burst:${i}:${'k'.repeat(200)}`, 'v'] as const)), 15_000, 'setMany')
