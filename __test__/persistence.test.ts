@@ -47,7 +47,10 @@ test('items come back with values, flags, CAS and their remaining TTL', async ()
   // `short` alive until 5 s after it was set
   await new Promise((r) => setTimeout(r, 2_000))
   const report = await a.snapshot()
-  assert.is(report.items, 5002)
+  // `short` ends on the whole second 2-3 s after its set, which may fall before this
+  // snapshot's walk (a set late in its second): then it is gone now too
+  const shortGone = a.getSync('short') === undefined
+  assert.ok(report.items === 5002 || (report.items === 5001 && shortGone), `snapshot of ${report.items} items`)
   assert.ok(report.path.startsWith(dir) && statSync(report.path).size === report.fileBytes)
   a.close()
 
@@ -55,7 +58,7 @@ test('items come back with values, flags, CAS and their remaining TTL', async ()
   const loaded = await b.loaded
   // `short` ends on the whole second 2-3 s after its set: a load that starts past that
   // second (a set late in its second, a slow snapshot or reopen) counts it expired instead
-  assert.is(loaded!.items + loaded!.expired, 5002)
+  assert.is(loaded!.items + loaded!.expired, report.items)
   assert.ok(loaded!.items >= 5001, `loaded ${loaded!.items}`)
   for (let i = 0; i < 5000; i += 499) {
     const e = b.getsSync(`k${i}`, { encoding: 'utf8' })!
