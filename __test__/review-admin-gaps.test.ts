@@ -88,30 +88,30 @@ function pick(text: string, names: readonly string[]): string {
   return names.map((n) => `${n} ${new RegExp(`STAT ${n} (\\S+)\r\n`).exec(text)?.[1] ?? '-'}`).join(', ')
 }
 
+/** Waits (at most 5 s) until `stats conns` lists `n` client connections: each close reaches the server in its own time. */
+async function clientsAre(admin: Client, n: number): Promise<void> {
+  for (const deadline = Date.now() + 5_000; Date.now() < deadline; await sleep(20)) {
+    if ((await admin.ask('stats conns\r\n')).match(/:listen_addr /g)?.length === n) return
+  }
+}
+
 /**
  * The counts at each step: 3 clients open (each answered once, so the server took it),
  * after they closed, after `stats reset`; with the listeners `stats conns` lists.
  */
 async function countsOf(where: number | string): Promise<string[]> {
-  // the start-up probe's close reaches the server first
-  await sleep(300)
+  const admin = await Client.open(where)
+  // the start-up probe's close reaches the server first (late on a busy machine: waited for)
+  await clientsAre(admin, 1)
   const clients: Client[] = []
   for (let i = 0; i < 3; i++) {
     const c = await Client.open(where)
     await c.ask('version\r\n', '\r\n')
     clients.push(c)
   }
-  const admin = await Client.open(where)
   const steps = [pick(await admin.ask('stats\r\n'), COUNTS)]
   for (const c of clients) c.close()
-  // both servers see the closes within a moment; poll until the count settles
-  let after = ''
-  for (let i = 0; i < 50; i++) {
-    after = pick(await admin.ask('stats\r\n'), COUNTS)
-    if (after !== steps[0]) break
-    await sleep(40)
-  }
-  await sleep(200)
+  await clientsAre(admin, 1)
   steps.push(pick(await admin.ask('stats\r\n'), COUNTS))
   await admin.ask('stats reset\r\n', 'RESET\r\n')
   steps.push(pick(await admin.ask('stats\r\n'), COUNTS))
