@@ -127,7 +127,8 @@ s('a login with a UTF-8 password, 10 000 requests queued behind it: all through,
   try {
     for (const protocol of PROTOCOLS) {
       for (const password of ['pässwörd-✓', 'pässwörd-x']) {
-        const c = new Client({ servers: [`127.0.0.1:${server.port}`], protocol, username: 'app', password, poolSize: 1 })
+        // 10 s: 10 000 sets on one connection took ~350 ms beside two busy processes, a third of the default 1 s
+        const c = new Client({ servers: [`127.0.0.1:${server.port}`], protocol, username: 'app', password, poolSize: 1, timeout: 10_000 })
         try {
           const outcomes = await Promise.all(
             Array.from({ length: 10_000 }, (_, i) => c.set(`login:${i}`, 'v').then(String, (e: Err) => e.code)),
