@@ -6,27 +6,11 @@ use ferrocache_core::aof::{self, Fsync};
 use ferrocache_core::snapshot;
 use ferrocache_core::{Config, GetOptions, Store, StoreMode, StoreRequest};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "ferrocache-review-disk-{tag}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "common/disk.rs"]
+mod disk;
+use disk::{SmallDisk, TempDir};
 
 fn store() -> Store {
     Store::new(Config::default().memory_limit(64 << 20).background(false)).unwrap()
@@ -104,37 +88,13 @@ fn a_deleted_log_refuses_writes_until_a_snapshot_starts_a_new_one() {
     }
 }
 
-/// A tmpfs of `kib` KiB, unmounted on drop; `None` where mounting is not allowed (not root).
-struct SmallDisk(TempDir);
-
-impl SmallDisk {
-    fn mount(kib: u32) -> Option<SmallDisk> {
-        let dir = TempDir::new("disk");
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-            .arg(&dir.0)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk(dir))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(&self.0 .0)
-            .status();
-    }
-}
-
 #[test]
 fn a_temp_file_left_by_a_killed_save_does_not_fill_the_disk_for_the_next_one() {
     let Some(disk) = SmallDisk::mount(1024) else {
         eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
         return;
     };
-    let dir = &disk.0 .0;
+    let dir = disk.path();
     let s = store();
     for i in 0..380 {
         set(&s, &format!("k{i}"), &[b'v'; 1000]);

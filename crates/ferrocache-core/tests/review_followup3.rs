@@ -5,35 +5,10 @@ use ferrocache_core::aof::{self, Fsync};
 use ferrocache_core::snapshot;
 use ferrocache_core::{Config, Store, StoreMode, StoreRequest};
 use std::fs;
-use std::path::PathBuf;
 
-/// A tmpfs of `kib` KiB, unmounted (and removed) on drop; `None` where mounting is not
-/// allowed (not root).
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(kib: u32) -> Option<SmallDisk> {
-        let dir = std::env::temp_dir().join(format!("ferrocache-followup3-{}", std::process::id()));
-        fs::create_dir_all(&dir).ok()?;
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-            .arg(&dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = fs::remove_dir(&dir);
-        }
-        ok.then_some(SmallDisk(dir))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-        let _ = fs::remove_dir(&self.0);
-    }
-}
+#[path = "common/disk.rs"]
+mod disk;
+use disk::SmallDisk;
 
 #[test]
 fn a_full_disk_then_the_data_directory_deleted_still_asks_for_the_snapshot_that_cures_it() {
@@ -41,7 +16,7 @@ fn a_full_disk_then_the_data_directory_deleted_still_asks_for_the_snapshot_that_
         eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
         return;
     };
-    let dir = disk.0.join("data");
+    let dir = disk.path().join("data");
     let s = Store::new(Config::default().memory_limit(64 << 20).background(false)).unwrap();
     let (log, _) = aof::open(&s, &dir, Fsync::EverySec).unwrap();
     // the disk fills up: the log's writes fail (ENOSPC) and writes are refused

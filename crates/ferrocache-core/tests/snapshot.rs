@@ -5,32 +5,15 @@ use ferrocache_core::snapshot::{self, SnapshotError};
 use ferrocache_core::*;
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 const T0: u32 = 1_700_000_000;
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let p =
-            std::env::temp_dir().join(format!("ferrocache-snap-{tag}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "common/disk.rs"]
+mod disk;
+use disk::{SmallDisk, TempDir};
 
 fn store_at(clock: &Clock, memory: usize) -> Store {
     Store::new(
@@ -552,38 +535,13 @@ fn an_unusable_data_directory_is_an_error_naming_it() {
     assert!(e.to_string().contains("plain"), "{e}");
 }
 
-/// A tmpfs of `kib` KiB mounted for the test, unmounted on drop; `None` where mounting is
-/// not allowed (not root).
-struct SmallDisk(TempDir);
-
-impl SmallDisk {
-    fn mount(kib: u32) -> Option<SmallDisk> {
-        let dir = TempDir::new("disk");
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-            .arg(&dir.0)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk(dir))
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(&self.0 .0)
-            .status();
-    }
-}
-
 #[test]
 fn a_full_disk_fails_the_save_and_keeps_the_previous_snapshot() {
     let Some(disk) = SmallDisk::mount(512) else {
         eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
         return;
     };
-    let dir = &disk.0 .0;
+    let dir = disk.path();
     let (s, _) = filled(200);
     let good = snapshot::save(&s, dir, 2, None).unwrap().path;
     let bytes = fs::read(&good).unwrap();
