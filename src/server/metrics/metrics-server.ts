@@ -18,6 +18,8 @@ export interface MetricsServerOptions {
   logger: Logger
   /** Ms without socket activity (a client that stops reading its answer) before a connection is closed; 30 s. */
   idleTimeout?: number
+  /** Ms a connection has to send a request's headers (and its whole request) before a 408 closes it; 10 s. */
+  headersTimeout?: number
 }
 
 const COMMON_HEADERS = { 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-store' }
@@ -52,8 +54,8 @@ export class MetricsServer {
     this.http = http.createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => this.serve(req, res))
     // a scraper is not a browser: keep idle keep-alive sockets from piling up
     this.http.keepAliveTimeout = 5_000
-    this.http.headersTimeout = 10_000
-    this.http.requestTimeout = 10_000
+    this.http.headersTimeout = options.headersTimeout ?? 10_000
+    this.http.requestTimeout = this.http.headersTimeout
     this.http.maxConnections = METRICS_MAX_CONNECTIONS
     // a client that stops reading its answer: no socket activity for 30 s closes it
     this.http.setTimeout(options.idleTimeout ?? 30_000)
