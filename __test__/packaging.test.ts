@@ -204,9 +204,13 @@ test('installed from the tarballs: require, import, a Cache, and npx ferrocached
 `,
   )
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
-  for (const resolution of [['--module', 'commonjs', '--moduleResolution', 'node'], ['--module', 'node16', '--moduleResolution', 'node16']]) {
-    sh(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', ...resolution, 'consumer.ts'], proj)
-  }
+  sh(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--module', 'commonjs', '--moduleResolution', 'node', 'consumer.ts'], proj)
+  // The strictest consumer: the shipped .d.ts checked too (no skipLibCheck) under
+  // exactOptionalPropertyTypes, and the types a user relies on pinned (encoding overloads,
+  // gets' shape, bigint incr, one CacheLike for Cache and Client, misuse caught).
+  writeFileSync(join(proj, 'consumer-strict.ts'), STRICT_CONSUMER)
+  const strict = ['--exactOptionalPropertyTypes', '--noUncheckedIndexedAccess', '--target', 'es2022', '--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node']
+  sh(process.execPath, [tsc, '--noEmit', '--strict', ...strict, '--module', 'node16', '--moduleResolution', 'node16', 'consumer.ts', 'consumer-strict.ts'], proj)
   // An ES module (.mts) gets the types of the ESM entries: ferrocache/keyv's default export
   // is the class there, as in keyv.mjs (README: "also the default export").
   writeFileSync(
@@ -277,3 +281,54 @@ test('without the platform package the loader says what is missing and how to bu
 })
 
 test.run()
+
+/** A TypeScript user's file: compiles only if the shipped types say what the README says. */
+const STRICT_CONSUMER = `import { Cache, Client, type CacheLike, type CasEntry, type CacheStats } from 'ferrocache'
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
+const is = <T extends true>(): T | undefined => undefined
+export async function embedded(): Promise<void> {
+  const cache = new Cache({ memoryLimit: '64mb' })
+  const buf = await cache.get('k')
+  is<Equal<typeof buf, Buffer | undefined>>()
+  const text = await cache.get('k', { encoding: 'utf8' })
+  is<Equal<typeof text, string | undefined>>()
+  const entry = await cache.gets('k')
+  is<Equal<typeof entry, CasEntry<Buffer> | undefined>>()
+  if (entry) is<Equal<[typeof entry.cas, typeof entry.flags], [bigint, number]>>()
+  const textEntry = await cache.gets('k', { encoding: 'utf8' })
+  is<Equal<typeof textEntry, CasEntry<string> | undefined>>()
+  is<Equal<ReturnType<typeof cache.incrSync>, bigint | undefined>>()
+  await cache.incr('n', 2n ** 63n)
+  const many = await cache.getMany(['a', 'b'], { encoding: 'utf8' })
+  is<Equal<typeof many, Map<string, string>>>()
+  const loaded = await cache.fetch('k', async () => 'v', { ttl: 1000, encoding: 'utf8', timeout: 50 })
+  is<Equal<typeof loaded, string>>()
+  const json = new Cache({ encoding: 'json' })
+  await json.set('k', { any: ['json', 1] })
+  const parsed = await json.get('k')
+  is<Equal<typeof parsed, unknown>>()
+  const raw = await json.get('k', { encoding: 'buffer' })
+  is<Equal<typeof raw, Buffer | undefined>>()
+  const stats = await cache.stats()
+  is<Equal<typeof stats, CacheStats>>()
+  // @ts-expect-error a key is a string
+  await cache.set(1, 'v')
+  // @ts-expect-error an object needs encoding: 'json'
+  await cache.set('k', { a: 1 })
+  // @ts-expect-error a missing await: a Promise is not a value
+  const notAwaited: Buffer | undefined = cache.get('k')
+  // @ts-expect-error lru-cache's option names are not Cache's
+  new Cache({ max: 500 })
+  // @ts-expect-error encodings are 'buffer' | 'utf8' | 'json'
+  await cache.get('k', { encoding: 'hex' })
+  void notAwaited
+}
+export async function shared(): Promise<void> {
+  const use = async (c: CacheLike): Promise<Buffer | undefined> => c.get('k')
+  await use(new Cache())
+  await use(new Client({ servers: ['127.0.0.1:11211'] }))
+  const utf8: CacheLike<'utf8'> = new Client({ servers: ['127.0.0.1:11211'], encoding: 'utf8' })
+  const got = await utf8.get('k')
+  is<Equal<typeof got, string | undefined>>()
+}
+`

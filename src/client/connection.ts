@@ -28,8 +28,10 @@ export interface Pending {
   fail(err: Error): void
   /** Set by `reply` when the reply fits no request: the connection is closed. */
   broken?: boolean
-  /** Why, when `reply` knows better than "out of step" (a refused login). */
-  failure?: CacheError
+  /** Why, when `reply` knows better than "out of step" (a refused login). `| undefined`:
+   * the login replies hold it as such, and a consumer's `exactOptionalPropertyTypes`
+   * checks the shipped .d.ts against this. */
+  failure?: CacheError | undefined
 }
 
 export interface ConnectionOptions {
