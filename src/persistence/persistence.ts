@@ -2,7 +2,7 @@
 // retries with backoff after a failure, logs and the rdb_* stat lines. The snapshot itself
 // runs in Rust on a worker thread (crates/ferrocache-node/src/persist.rs), so the event
 // loop keeps serving while it is written.
-import { existsSync } from 'node:fs'
+import { accessSync, constants, existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { NativeCache, NativeDataDirLock, NativeSnapshotProgress } from '../../native/index'
@@ -102,6 +102,20 @@ export class Persistence {
     this.#lock = new native.NativeDataDirLock()
     const refused = this.#lock.acquire(options.dataDir)
     if (refused !== null && refused !== undefined) throw SnapshotError.fromNative(refused)
+    this.#warnIfReadOnly()
+  }
+
+  /** A directory this process cannot write to still loads (a read-only mount), but every
+   * save would fail, seen only at the first rule or at stop (exit 1): said at start. */
+  #warnIfReadOnly(): void {
+    try {
+      accessSync(this.dataDir, constants.W_OK | constants.X_OK)
+    } catch (err) {
+      this.#log?.warn(
+        { dataDir: this.dataDir, err: (err as Error).message },
+        'the data directory is not writable by this process: every snapshot will fail (what loads is served, nothing is saved)',
+      )
+    }
   }
 
   /**

@@ -1,0 +1,49 @@
+// What a new user meets first, beyond the README's examples (readme-examples.test.ts): the
+// start-up of ferrocached with a data directory it cannot write to. Runs dist/ (npm run
+// build first). The user switch needs root (CI runs as root); without it the test checks
+// nothing and says so.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setUp, tearDown } from './helpers/guard'
+import { BIN, freePort, spawnOwned, stopChild, waitFor } from './helpers/servers'
+
+const NOBODY = 65534
+const isRoot = process.getuid?.() === 0
+
+let dir = ''
+setUp(test, () => {
+  dir = mkdtempSync(join(tmpdir(), 'ferrocache-review-journey-'))
+  chmodSync(dir, 0o755)
+})
+tearDown(test, () => rmSync(dir, { recursive: true, force: true }))
+
+test('--data-dir the process cannot write to: a warning at start, before listening (every save would fail, seen only at stop)', async () => {
+  if (!isRoot) {
+    console.log('    (not root: cannot start ferrocached as another user; nothing checked)')
+    return
+  }
+  const readOnly = join(dir, 'data')
+  mkdirSync(readOnly, { mode: 0o755 }) // root's: nobody reads it, cannot write it
+  const child = spawnOwned(process.execPath, [BIN, '-p', String(await freePort()), '--data-dir', readOnly], {
+    uid: NOBODY,
+    gid: NOBODY,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+  try {
+    assert.ok(await waitFor(() => stderr.includes('"listening"') || child.exitCode !== null, 15_000), `no start:\n${stderr}`)
+    const lines = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string; dataDir?: string })
+    const warning = lines.findIndex((l) => l.level === 40 && l.msg.startsWith('the data directory is not writable by this process'))
+    assert.ok(warning >= 0, `no warning:\n${stderr}`)
+    assert.is(lines[warning]!.dataDir, readOnly)
+    assert.ok(warning < lines.findIndex((l) => l.msg === 'listening'), 'warned before listening')
+  } finally {
+    await stopChild(child)
+  }
+})
+
+test.run()
