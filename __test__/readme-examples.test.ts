@@ -66,6 +66,27 @@ console.log('ok')
   assert.match(code, "cache.incrSync('hits') // 1n")
 })
 
+test('Coming from lru-cache: the example runs, with the results its comments and table say', () => {
+  const code = block('Coming from lru-cache')
+  const checks = `
+const id = 7
+${code.replace(/^import .*$/m, '').replace('cache.hasSync(`user:${id}`) ', 'const had = cache.hasSync(`user:${id}`) ')}
+if (copy === user || JSON.stringify(copy) !== JSON.stringify(user)) throw new Error('getSync: ' + JSON.stringify(copy))
+if (had !== true || cache.hasSync(\`user:\${id}\`)) throw new Error('hasSync/deleteSync')
+cache.setSync('a', 1)
+if (cache.statsSync().curr_items !== 1) throw new Error('curr_items')
+cache.flushSync()
+if (cache.getSync('a') !== undefined) throw new Error('flushSync')
+for (const option of [{ ttl: 60_000 }, { max: 10 }]) {
+  try { new Cache(option); throw new Error('accepted ' + JSON.stringify(option)) } catch (e) { if (!(e instanceof TypeError)) throw e }
+}
+cache.close()
+console.log('ok')
+`
+  assert.ok(code.includes("import { Cache } from 'ferrocache'"))
+  assert.is(runNode(`import { Cache } from 'ferrocache'\n${USER}${checks}`).trim(), 'ok')
+})
+
 test('Client, fetch and Keyv: the examples run against local servers', () => {
   // Client: the three example addresses become three local servers (the weight stays).
   let n = 0
