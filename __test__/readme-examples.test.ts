@@ -1,6 +1,6 @@
-// README's TypeScript examples run as a new user would run them: each block is taken from
-// README.md as it is, given the few names it assumes (`user`, `db`, `id`), and run in a
-// fresh node process that imports 'ferrocache' by name (the package resolves itself from
+// README's TypeScript examples (and docs/persistence.md's) run as a new user would run
+// them: each block is taken from README.md as it is, given the few names it assumes
+// (`user`, `db`, `id`), and run in a fresh node process that imports 'ferrocache' by name (the package resolves itself from
 // the checkout: needs dist/, `npm run build`). Addresses of servers that exist only in the
 // example are pointed at local servers; `./data` at a temporary directory.
 import { test } from 'uvu'
@@ -150,6 +150,25 @@ if (warm.getSync('k', { encoding: 'utf8' }) !== 'v') throw new Error('k not rest
 warm.close()
 console.log('ok')
 `.replace('await cache.snapshot()', "cache.setSync('k', 'v')\nawait cache.snapshot()"))
+    assert.is(out.trim(), 'ok')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('docs/persistence.md: the embedded example, Cache.open included, loads what was saved', () => {
+  const doc = readFileSync(join(ROOT, 'docs', 'persistence.md'), 'utf8')
+  const code = /```ts\n([\s\S]*?)```/.exec(doc)?.[1]
+  assert.ok(code?.includes('Cache.open'), 'the first ts block of persistence.md opens a cache')
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-docs-'))
+  try {
+    const data = JSON.stringify(join(dir, 'data'))
+    const out = runNode(`import { Cache } from 'ferrocache'
+${code!.replace(/'\.\/data'/g, data)}
+if (warm.getSync('k', { encoding: 'utf8' }) !== 'v' || (await warm.loaded)?.items !== 1) throw new Error('not loaded')
+warm.close()
+console.log('ok')
+`)
     assert.is(out.trim(), 'ok')
   } finally {
     rmSync(dir, { recursive: true, force: true })
