@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RawConn } from './helpers/raw'
-import { startFerrocached, stopChild, waitFor, type Running } from './helpers/servers'
+import { sleep, startFerrocached, stopChild, waitFor, type Running } from './helpers/servers'
 import { tearDown } from './helpers/guard'
 
 const root = mkdtempSync(join(tmpdir(), 'ferrocached-review-disk-'))
@@ -70,8 +70,11 @@ test('--appendfsync always: a removed data directory, then a full disk, lose no 
   assert.is(refused, 'SERVER_ERROR append-only log write failed; writes refused\r\n')
   // a snapshot starts a new log on its own (within the rule check's second) and writes go on
   assert.ok(await waitFor(() => readdirSync(root).includes('data') && readdirSync(dir).some((n) => n.endsWith('.fcs')), 5_000), r.stderr())
+  // (a deadline, not 50 back-to-back polls, which a busy machine can answer in 50 ms)
   let ok = false
-  for (let i = 0; i < 50 && !ok; i++) ok = (await stat(c, 'aof_last_write_status')) === 'ok'
+  for (const deadline = Date.now() + 5_000; !ok && Date.now() < deadline; await sleep(20)) {
+    ok = (await stat(c, 'aof_last_write_status')) === 'ok'
+  }
   assert.ok(ok, r.stderr())
   assert.match(r.stderr(), /append-only log file deleted: snapshot to start a new log/)
   // the new directory is locked again: its LOCK names this server
