@@ -1,6 +1,7 @@
-// What a new user meets first, beyond the README's examples (readme-examples.test.ts): the
-// start-up of ferrocached with a data directory it cannot write to. Runs dist/ (npm run
-// build first). The user switch needs root (CI runs as root); without it the test checks
+// What a new user meets first, beyond the README's examples (readme-examples.test.ts): a
+// ttl or encoding passed where options go (as memcached clients and Keyv take them), and
+// the start-up of ferrocached with a data directory it cannot write to. Runs dist/ (npm run
+// build first). The user switch needs root (CI runs as root); without it that test checks
 // nothing and says so.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -8,6 +9,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setUp, tearDown } from './helpers/guard'
+import { Cache, Client } from '../src'
+import { rejectsLike, throwsLike } from './cache-assert'
 import { BIN, freePort, spawnOwned, stopChild, waitFor } from './helpers/servers'
 
 const NOBODY = 65534
@@ -19,6 +22,27 @@ setUp(test, () => {
   chmodSync(dir, 0o755)
 })
 tearDown(test, () => rmSync(dir, { recursive: true, force: true }))
+
+test('a positional ttl or encoding is refused with the options object it should have been', async () => {
+  const cache = new Cache()
+  const client = new Client({ servers: ['127.0.0.1:1'] }) // refused before any connection
+  try {
+    const ttl = /^options must be an object, got number \(a ttl in ms goes as \{ ttl: 60000 \}\)$/
+    const utf8 = /^options must be an object, got string \(an encoding goes as \{ encoding: 'utf8' \}\)$/
+    throwsLike(() => cache.setSync('k', 'v', 60_000 as never), TypeError, ttl)
+    await rejectsLike(() => cache.set('k', 'v', 60_000 as never), TypeError, ttl)
+    await rejectsLike(() => client.set('k', 'v', 60_000 as never), TypeError, ttl)
+    await rejectsLike(() => client.fetch('k', () => 'v', 60_000 as never), TypeError, ttl)
+    throwsLike(() => cache.getSync('k', 'utf8' as never), TypeError, utf8)
+    await rejectsLike(() => client.get('k', 'utf8' as never), TypeError, utf8)
+    // no hint where none fits: a number for read options, a string that is no encoding
+    throwsLike(() => cache.getSync('k', 5 as never), TypeError, /^options must be an object, got number$/)
+    throwsLike(() => cache.getSync('k', 'hex' as never), TypeError, /^options must be an object, got string$/)
+  } finally {
+    cache.close()
+    await client.close()
+  }
+})
 
 test('--data-dir the process cannot write to: a warning at start, before listening (every save would fail, seen only at stop)', async () => {
   if (!isRoot) {

@@ -8,6 +8,10 @@ const { isUint8Array } = types
 
 const ENCODINGS: ReadonlySet<string> = new Set(['buffer', 'utf8', 'json'])
 
+export function isEncoding(value: string): value is Encoding {
+  return ENCODINGS.has(value)
+}
+
 export function checkEncoding(value: unknown, name = 'encoding'): Encoding {
   if (typeof value !== 'string' || !ENCODINGS.has(value)) {
     throw new TypeError(`${name} must be 'buffer', 'utf8' or 'json', got ${JSON.stringify(value) ?? typeof value}`)

@@ -2,7 +2,7 @@
 // TypeError (wrong type, unknown name) or RangeError (out of range) naming the option.
 
 import type { NativeCacheOptions } from '../native/index'
-import { checkEncoding } from './encoding'
+import { checkEncoding, isEncoding } from './encoding'
 import { type CachePersistenceOptions, PERSISTENCE_OPTION_NAMES } from './persistence/cache-options'
 import { parseSize } from './size'
 import { type NowMs, ttlToExptime } from './ttl'
@@ -54,9 +54,17 @@ const CACHE_OPTIONS = new Set([
 const READ_OPTIONS = new Set(['encoding'])
 const WRITE_OPTIONS = new Set(['ttl', 'flags', 'encoding'])
 
+/** What a positional ttl or encoding (memcached clients' `set(key, value, lifetime)`,
+ * Keyv's `set(key, value, ttl)`, `get(key, 'utf8')`) should have been. */
+function positionalHint(value: unknown, allowed: ReadonlySet<string>): string {
+  if (typeof value === 'number' && allowed.has('ttl')) return ` (a ttl in ms goes as { ttl: ${value} })`
+  if (typeof value === 'string' && allowed.has('encoding') && isEncoding(value)) return ` (an encoding goes as { encoding: '${value}' })`
+  return ''
+}
+
 function checkObject(value: unknown, name: string, allowed: ReadonlySet<string>): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`${name} must be an object, got ${value === null ? 'null' : typeof value}`)
+    throw new TypeError(`${name} must be an object, got ${value === null ? 'null' : typeof value}${positionalHint(value, allowed)}`)
   }
   // for-in over a small literal is cheap (no key array); options often come per call.
   for (const key in value) {
