@@ -1,8 +1,9 @@
 // README's TypeScript examples (and docs/persistence.md's) run as a new user would run
 // them: each block is taken from README.md as it is, given the few names it assumes
-// (`user`, `db`, `id`), and run in a fresh node process that imports 'ferrocache' by name (the package resolves itself from
-// the checkout: needs dist/, `npm run build`). Addresses of servers that exist only in the
-// example are pointed at local servers; `./data` at a temporary directory.
+// (`user`, `db`, `id`), and run in a fresh node process that imports 'ferrocache' by name
+// (the package resolves itself from the checkout: needs dist/, `npm run build`). Addresses
+// of servers that exist only in the example are pointed at local servers; `./data` at a
+// temporary directory.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { spawnSync } from 'node:child_process'
