@@ -63,4 +63,27 @@ test('every publish job step that publishes to npm has the token (napi prepublis
   for (const step of publishing) assert.match(step, /\n\s+env:\n\s+NODE_AUTH_TOKEN: \$\{\{ secrets\.NPM_TOKEN \}\}/, step)
 })
 
+test('the manifest published with --provenance names the repository that builds it (npm refuses it otherwise, E422)', () => {
+  const steps = publishSteps()
+  const publish = steps.findIndex((s) => s.startsWith('npm publish'))
+  assert.ok(publish >= 0, steps.join('\n'))
+  if (!steps[publish]!.includes('--provenance')) return
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-manifest-'))
+  try {
+    copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'))
+    // the job's npm pkg steps, as GitHub Actions expands them for owner/name
+    for (const step of steps.slice(0, publish).filter((s) => s.startsWith('npm pkg '))) {
+      const args = step.replaceAll('${{ github.repository }}', 'owner/name').split(/\s+/).slice(1)
+      const r = spawnSync('npm', args, { cwd: dir, encoding: 'utf8', timeout: 30_000 })
+      assert.is(r.status, 0, `${step}: ${r.stderr}`)
+    }
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { repository?: { url?: string } | string }
+    const url = typeof manifest.repository === 'string' ? manifest.repository : manifest.repository?.url
+    // npm compares it, normalized, with https://github.com/<owner>/<name> from the provenance
+    assert.match(url ?? '', /^(git\+)?https:\/\/github\.com\/owner\/name(\.git)?$/, `repository: ${JSON.stringify(manifest.repository)}`)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test.run()
