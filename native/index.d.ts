@@ -17,6 +17,12 @@ export declare class NativeCache {
    * memcached reads such an exptime as an absolute time (`Date.now()` may be a test's fake).
    */
   get now(): number
+  /**
+   * memcached's `-C` (`false`): the engine sizes items as memcached does without its 8
+   * bytes of CAS, for the item size limit of an append/prepend and incr/decr's chunked
+   * items (the server's replies show CAS 0 through `NativeServerInfo.setSwitches`).
+   */
+  setUseCas(on: boolean): void
   /** Every counter with memcached's stat names; per-class figures under `slabs`. */
   stats(): Record<string, unknown>
   /**

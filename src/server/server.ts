@@ -103,6 +103,8 @@ export class FerrocacheServer extends EventEmitter {
     this.info.setSnapshotEnabled(persistence !== undefined)
     // -D: per-prefix stats on from the start (`stats detail on` turns them on, split at ':')
     this.info.setSwitches({ ...this.options.switches, prefixDelimiter: this.options.prefixDelimiter })
+    // -C: memcached's items are 8 bytes smaller, so its size limits let 8 more bytes in
+    this.native.setUseCas(this.options.switches.cas)
     // (before persistence: its first stats lines arrive at once and are joined with these)
     this.replication = new Replication(this.native, this.info, this.options.replication, this.log, () =>
       this.updateExtraStats(),

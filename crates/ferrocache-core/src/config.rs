@@ -306,6 +306,9 @@ pub(crate) struct Tunables {
     /// `slab_automove_ratio` (f64 bits): automove 1 takes a page from a class whose oldest
     /// item is older than the evicting class's by more than 1 / this.
     pub automove_ratio: AtomicU64,
+    /// Whether memcached's item header would hold 8 bytes of CAS: false is memcached's
+    /// `-C`, whose items are 8 bytes smaller, so its "too large" bound lets 8 more in.
+    pub use_cas: AtomicBool,
 }
 
 /// The LRU settings the request path reads, one copy per shard (changed under every shard
@@ -350,6 +353,7 @@ impl Tunables {
             hot_max_factor: AtomicU64::new(HOT_MAX_FACTOR.to_bits()),
             warm_max_factor: AtomicU64::new(WARM_MAX_FACTOR.to_bits()),
             automove_ratio: AtomicU64::new(SLAB_AUTOMOVE_RATIO.to_bits()),
+            use_cas: AtomicBool::new(true),
         }
     }
 

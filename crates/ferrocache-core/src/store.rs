@@ -210,7 +210,9 @@ impl Store {
         self.inner.config()
     }
 
-    /// Current unix time in seconds by the store's clock.
+    /// Current unix time in seconds by the store's clock, which never goes back: when the
+    /// clock steps back, the store's time goes on from where it was (as memcached's
+    /// monotonic clock), ahead of the clock by the step.
     pub fn now(&self) -> u32 {
         self.inner.now()
     }
@@ -298,6 +300,19 @@ impl Store {
     /// memcached's `stats sizes_disable`: the histogram is dropped.
     pub fn sizes_disable(&self) {
         self.inner.sizes_disable()
+    }
+
+    /// `false` is memcached's `-C`: its items lack 8 bytes of CAS, so an append/prepend
+    /// may grow an item 8 bytes closer to `item_size_max` before it is too large, and an
+    /// incr/decr reaches 8 bytes further before the item counts as chunked. CAS values
+    /// themselves are the codecs' concern (they show 0). On (`true`) at start.
+    pub fn set_use_cas(&self, on: bool) {
+        self.inner.core().tune.use_cas.store(on, Relaxed);
+    }
+
+    /// Whether [`Store::set_use_cas`] left CAS on.
+    pub fn use_cas(&self) -> bool {
+        self.inner.core().tune.use_cas.load(Relaxed)
     }
 
     /// memcached's `stats sizes`: `(size, items)` for each non-empty bucket, `size` the

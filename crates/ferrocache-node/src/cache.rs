@@ -258,6 +258,15 @@ impl NativeCache {
         Ok(store_of(env.raw(), self.id)?.now())
     }
 
+    /// memcached's `-C` (`false`): the engine sizes items as memcached does without its 8
+    /// bytes of CAS, for the item size limit of an append/prepend and incr/decr's chunked
+    /// items (the server's replies show CAS 0 through `NativeServerInfo.setSwitches`).
+    #[napi]
+    pub fn set_use_cas(&self, env: Env, on: bool) -> Result<()> {
+        store_of(env.raw(), self.id)?.set_use_cas(on);
+        Ok(())
+    }
+
     /// Every counter with memcached's stat names; per-class figures under `slabs`.
     #[napi(ts_return_type = "Record<string, unknown>")]
     pub fn stats(&self, env: Env) -> Result<JsOut> {

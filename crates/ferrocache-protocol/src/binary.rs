@@ -463,7 +463,9 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
 /// The CAS a delete or incr/decr compares with: the request's, unless 0 (`-C` makes it
 /// one no item has).
 fn compared_cas<S: Storage>(s: &Session<S>, r: &Req) -> Option<u64> {
-    s.info.switches.cas_in(Some(r.sent_cas).filter(|&c| c != 0))
+    s.info
+        .switches
+        .cas_compared(Some(r.sent_cas).filter(|&c| c != 0))
 }
 
 /// SASL_AUTH / SASL_STEP with authentication on: the body is the mechanism's data.

@@ -42,6 +42,9 @@ impl Storage for Store {
     fn item_size_max(&self) -> usize {
         self.config().item_size_max
     }
+    fn use_cas(&self) -> bool {
+        Store::use_cas(self)
+    }
     fn accepting_writes(&self) -> bool {
         Store::accepting_writes(self)
     }

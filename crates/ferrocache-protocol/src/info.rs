@@ -99,13 +99,25 @@ impl Switches {
             0
         }
     }
-    /// A CAS value a request compares with: with `-C` one no item has ([`CAS_NEVER`]),
-    /// so `cas` answers `EXISTS` and meta `C` `EX` whenever the item exists, as memcached.
+    /// The CAS a storage command (`cas`, `ms … C`) stores under: with `-C` memcached's
+    /// new item cannot hold one, so it reads 0 whatever was sent, as a `C0` does with CAS
+    /// on: `cas` and a set or replace answer `EXISTS`/`EX` when the item exists, an
+    /// append or prepend goes ahead.
     pub(crate) fn cas_in(&self, cas: Option<u64>) -> Option<u64> {
         if self.cas() {
             cas
         } else {
-            cas.map(|_| CAS_NEVER)
+            cas.map(|_| 0)
+        }
+    }
+    /// The CAS a delete or arithmetic (`md`, `ma`, binary) compares with: with `-C`
+    /// memcached compares it with the item's, which reads 0, so 0 matches (nothing to
+    /// compare) and any other value is one no item has ([`CAS_NEVER`]).
+    pub(crate) fn cas_compared(&self, cas: Option<u64>) -> Option<u64> {
+        if self.cas() {
+            cas
+        } else {
+            cas.filter(|&c| c != 0).map(|_| CAS_NEVER)
         }
     }
     /// `-R`, at least 1.

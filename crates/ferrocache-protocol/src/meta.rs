@@ -554,7 +554,7 @@ fn md<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
     let key: &[u8] = if f.binary_key { scratch } else { t.get(1) };
     let req = DeleteRequest {
         key,
-        cas: s.info.switches.cas_in(f.cas),
+        cas: s.info.switches.cas_compared(f.cas),
         invalidate: f.invalidate,
         exptime: if f.invalidate { f.ttl } else { None },
         mismatch_uncounted: false,
@@ -595,7 +595,7 @@ fn ma<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         key,
         incr,
         delta: f.delta.unwrap_or(1),
-        cas: s.info.switches.cas_in(f.cas),
+        cas: s.info.switches.cas_compared(f.cas),
         vivify: f.vivify.map(|_| (f.initial, created_exptime(t, &f, upto))),
         touch: f.ttl.filter(|_| flag_before(t, b'T', upto)),
         new_cas: None,
@@ -711,7 +711,7 @@ fn me<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
             // memcached's rel_time_t difference, printed as an int
             now.wrapping_sub(it.exptime) as i32 as i64
         };
-        let size = item_total_size(it.key.len(), it.value.len(), it.flags);
+        let size = s.store.item_size(it.key.len(), it.value.len(), it.flags);
         let line = format!(
             " exp={} la={} cas={} fetch={} cls={} size={}\r\n",
             exp,

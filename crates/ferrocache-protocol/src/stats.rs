@@ -546,7 +546,7 @@ fn metadump_lines<S: Storage>(
 ) -> bool {
     let now = s.store.now() as u64;
     s.store.visit_batch(cursor, DUMP_BATCH, |it| {
-        let size = item_total_size(it.key.len(), it.value.len(), it.flags);
+        let size = s.store.item_size(it.key.len(), it.value.len(), it.flags);
         let cls = s.store.slab_class(size);
         if !classes[cls as usize % 64] {
             return;

@@ -130,7 +130,7 @@ pub trait Storage {
         let mut shown = 0;
         let mut go = true;
         self.visit(|it| {
-            let total = item_total_size(it.key.len(), it.value.len(), it.flags);
+            let total = self.item_size(it.key.len(), it.value.len(), it.flags);
             if go && shown < max && !it.key_binary && self.slab_class(total) == id {
                 shown += 1;
                 go = f(it);
@@ -138,10 +138,21 @@ pub trait Storage {
         });
     }
 
+    /// Whether items carry memcached's 8 bytes of CAS in its accounting (`false`: `-C`).
+    fn use_cas(&self) -> bool {
+        true
+    }
+
+    /// [`item_total_size`] as memcached runs now: without CAS (`-C`) 8 bytes less, which
+    /// moves its "too large" bound, `me`'s `size=` and the slab class it names.
+    fn item_size(&self, key_len: usize, value_len: usize, flags: u32) -> usize {
+        item_total_size(key_len, value_len, flags) - if self.use_cas() { 0 } else { 8 }
+    }
+
     /// Whether an item with this key, value length and flags fits the item size limit,
     /// judged before its value is read so an oversized value can be skipped unbuffered.
     fn item_fits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
-        item_total_size(key_len, value_len, flags) <= self.item_size_max()
+        self.item_size(key_len, value_len, flags) <= self.item_size_max()
     }
 
     /// Drops the old value of a set refused as too large, without counting a delete as
@@ -254,6 +265,9 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn visit_cold(&self, id: u32, max: usize, f: impl FnMut(&ItemView<'_>) -> bool) {
         (**self).visit_cold(id, max, f)
+    }
+    fn use_cas(&self) -> bool {
+        (**self).use_cas()
     }
     fn item_fits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
         (**self).item_fits(key_len, value_len, flags)

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use ferrocache_core::eviction::{Eviction, EvictionSink};
 use ferrocache_core::sysevent::{SysEvent, SysEventSink, LRU_NAMES};
 
-use crate::storage::{item_total_size, GetOptions, ItemView, Storage, StoreMode, StoreStatus};
+use crate::storage::{GetOptions, ItemView, Storage, StoreMode, StoreStatus};
 
 /// `watch fetchers` (and `watch` with no filter): every item lookup (`item_get`).
 pub const FETCHERS: u32 = 1;
@@ -81,7 +81,7 @@ pub enum Lookup {
 /// One item lookup as the log shows it: `clsid` and `size` of a live item.
 pub(crate) fn found<S: Storage>(store: &S, it: &ItemView<'_>) -> Lookup {
     Lookup::Found {
-        clsid: store.slab_class(item_total_size(it.key.len(), it.value.len(), it.flags)),
+        clsid: store.slab_class(store.item_size(it.key.len(), it.value.len(), it.flags)),
         size: it.value.len(),
     }
 }
@@ -160,7 +160,7 @@ pub(crate) fn log_store<S: Storage>(
         }
         _ => {
             let (len, flags, exptime) = request;
-            let clsid = store.slab_class(item_total_size(key.len(), len, flags));
+            let clsid = store.slab_class(store.item_size(key.len(), len, flags));
             (clsid, len, request_ttl(exptime, now, logger.started()))
         }
     };

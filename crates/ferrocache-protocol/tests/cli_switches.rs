@@ -24,6 +24,19 @@ fn text(store: &Arc<Store>, info: &Arc<ServerInfo>, input: &str) -> String {
     String::from_utf8(feed(store, info, input.as_bytes()).0).unwrap()
 }
 
+/// [`text`] with `me`'s `la=` (seconds since the last access, may tick) as `la=_`.
+fn text_la(store: &Arc<Store>, info: &Arc<ServerInfo>, input: &str) -> String {
+    let out = text(store, info, input);
+    let mut parts = out.split(" la=");
+    let mut shown = parts.next().unwrap_or_default().to_string();
+    for rest in parts {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        shown.push_str(" la=_");
+        shown.push_str(&rest[digits..]);
+    }
+    shown
+}
+
 #[test]
 fn disabled_cas_reads_zero_and_never_matches() {
     let (store, info) = server();
@@ -122,4 +135,88 @@ fn reqs_per_event_moves_the_write_out_points() {
         let refused = out.contains("ERROR cannot pipeline other commands before watch");
         assert_eq!(!refused, accepted, "watch after {n}: {out:?}");
     }
+}
+
+/// memcached with `-C`: the session's switch and the engine's item sizes, as the server sets them.
+fn no_cas_server() -> (Arc<Store>, Arc<ServerInfo>) {
+    let (store, info) = server();
+    info.switches.cas.store(false, Relaxed);
+    store.set_use_cas(false);
+    (store, info)
+}
+
+#[test]
+fn disabled_cas_meta_compares_as_memcached() {
+    // memcached compares md/ma's C with the item's CAS, which reads 0 (C0 goes ahead), and
+    // stores ms's C on an item that cannot hold it (0: an append goes ahead, a set is EX)
+    let (store, info) = no_cas_server();
+    assert_eq!(
+        text(
+            &store,
+            &info,
+            "set k 0 0 1\r\n5\r\nma k C0 v\r\nma k C7 v\r\nms k 1 MA C0\r\nx\r\n\
+             ms k 1 MP C9\r\nz\r\nms k 1 C0\r\nw\r\nms k 1 MS C3 I\r\nw\r\nmg k v\r\n\
+             md k C7\r\nmd k C0\r\nmg k v\r\nset n 0 0 1\r\n1\r\nmd n C0 I T30\r\nmg n v\r\n"
+        ),
+        "STORED\r\nVA 1\r\n6\r\nEX\r\nHD\r\nHD\r\nEX\r\nEX\r\nVA 3\r\nz6x\r\nEX\r\nHD\r\nEN\r\n\
+         STORED\r\nHD\r\nVA 1 X W\r\n1\r\n"
+    );
+}
+
+#[test]
+fn disabled_cas_items_are_eight_bytes_smaller() {
+    // measured with memcached 1.6.18 -C (-I 1m): no 8 bytes of CAS in the item header
+    let (store, info) = no_cas_server();
+    let big = |n: usize| "v".repeat(n);
+    assert_eq!(
+        text(
+            &store,
+            &info,
+            &format!("set a 0 0 1048524\r\n{}\r\n", big(1048524))
+        ),
+        "STORED\r\n"
+    );
+    assert_eq!(
+        text(
+            &store,
+            &info,
+            &format!("set a 0 0 1048525\r\n{}\r\n", big(1048525))
+        ),
+        "SERVER_ERROR object too large for cache\r\n"
+    );
+    assert_eq!(
+        text_la(
+            &store,
+            &info,
+            &format!("set k 0 0 1048520\r\n{}\r\nappend k 0 0 4\r\nwxyz\r\nappend k 0 0 1\r\nw\r\nme k\r\n", big(1048520))
+        ),
+        "STORED\r\nSTORED\r\nNOT_STORED\r\nME k exp=-1 la=_ cas=0 fetch=no cls=39 size=1048576\r\n"
+    );
+    assert_eq!(
+        text_la(&store, &info, "set j 1 0 10\r\n0123456789\r\nme j\r\n"),
+        "STORED\r\nME j exp=-1 la=_ cas=0 fetch=no cls=1 size=66\r\n"
+    );
+    // chunked past 512 KiB by memcached's size: incr refuses it as non-numeric
+    assert_eq!(
+        text(
+            &store,
+            &info,
+            &format!(
+                "set i 0 0 524236\r\n1{}\r\nincr i 1\r\n",
+                " ".repeat(524235)
+            )
+        ),
+        "STORED\r\n2\r\n"
+    );
+    assert_eq!(
+        text(
+            &store,
+            &info,
+            &format!(
+                "set h 0 0 524237\r\n1{}\r\nincr h 1\r\n",
+                " ".repeat(524236)
+            )
+        ),
+        "STORED\r\nCLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+    );
 }
