@@ -278,6 +278,13 @@ test('without the platform package the loader says what is missing and how to bu
   assert.match(r.stderr, 'npm install ferrocache-linux-x64-gnu')
   assert.match(r.stderr, 'build from source')
   assert.match(r.stderr, 'Rust toolchain')
+  // the command: the same message (and its code for programs), no stack trace over it
+  const code = spawnSync(process.execPath, ['-e', `try { require('ferrocache') } catch (e) { console.log(e.code) }`], { cwd: proj, env, encoding: 'utf8', timeout: 20_000 })
+  assert.is(code.stdout.trim(), 'FERROCACHE_NO_BINARY')
+  const cli = spawnSync(process.execPath, [join(proj, 'node_modules', '.bin', 'ferrocached'), '--help'], { cwd: proj, env, encoding: 'utf8', timeout: 20_000 })
+  assert.is(cli.status, 1)
+  assert.ok(cli.stderr.startsWith(`ferrocached: ferrocache has no native binary for this platform (${TRIPLE}).\n`), cli.stderr)
+  assert.not.match(cli.stderr, /^\s+at /m, 'no stack trace')
 })
 
 test.run()

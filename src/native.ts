@@ -33,12 +33,14 @@ function load(): NativeBinding {
   }
   if (existsSync(localFile)) return require(localFile) as NativeBinding
   failures.push(`${localFile}: not found`)
-  throw new Error(
+  const err = new Error(
     `ferrocache has no native binary for this platform (${triple}).\n` +
       `Looked for the package "${packageName}" and a local build:\n  ${failures.join('\n  ')}\n` +
       `Install the platform package (npm install ${packageName}), or build from source with a ` +
       `Rust toolchain: in a checkout of ferrocache run "npm install" (it runs "napi build").`,
   )
+  // the ferrocached command prints such an error as it is, without a stack
+  throw Object.assign(err, { code: 'FERROCACHE_NO_BINARY' })
 }
 
 /**
