@@ -1,5 +1,6 @@
 // What a new user meets first, beyond the README's examples (readme-examples.test.ts): a
-// ttl or encoding passed where options go (as memcached clients and Keyv take them), and
+// Promise passed for a key or value (a missing await), a ttl or encoding passed where
+// options go (as memcached clients and Keyv take them), and
 // the start-up of ferrocached with a data directory it cannot write to. Runs dist/ (npm run
 // build first). The user switch needs root (CI runs as root); without it that test checks
 // nothing and says so.
@@ -22,6 +23,35 @@ setUp(test, () => {
   chmodSync(dir, 0o755)
 })
 tearDown(test, () => rmSync(dir, { recursive: true, force: true }))
+
+test('a Promise for a key, value or delta (a missing await) is named so, and never stored as JSON', async () => {
+  const cache = new Cache()
+  const json = new Cache({ encoding: 'json' })
+  const client = new Client({ servers: ['127.0.0.1:1'] }) // refused before any connection
+  const pending = Promise.resolve('user:1')
+  const missing = /got Promise \(is an await missing\?\)/
+  try {
+    for (const call of [
+      () => cache.getSync(pending as never), // native key check
+      () => cache.setSync(pending as never, 'v'),
+      () => cache.getManySync([pending as never]),
+      () => cache.setSync('k', pending as never), // native value check
+      () => cache.setManySync([['k', pending as never]]),
+      () => cache.incrSync('n', pending as never),
+    ]) {
+      throwsLike(call, TypeError, missing)
+    }
+    // JSON.stringify makes '{}' of it: refused, nothing stored
+    throwsLike(() => json.setSync('k', pending), TypeError, /^value cannot be encoded as JSON \(Promise \(is an await missing\?\)\)$/)
+    assert.is(json.getSync('k'), undefined)
+    await rejectsLike(() => client.get(pending as never), TypeError, missing)
+    await rejectsLike(() => client.set('k', pending as never), TypeError, missing)
+  } finally {
+    cache.close()
+    json.close()
+    await client.close()
+  }
+})
 
 test('a positional ttl or encoding is refused with the options object it should have been', async () => {
   const cache = new Cache()

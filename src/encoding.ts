@@ -30,6 +30,8 @@ export function checkRaw(value: unknown, name = 'value'): RawValue {
 /** What to store for `value` under `encoding`. */
 export function encodeValue(value: unknown, encoding: Encoding, name = 'value'): RawValue {
   if (encoding !== 'json') return checkRaw(value, name)
+  // JSON.stringify makes '{}' of a Promise: a missing await would store that silently
+  if (value instanceof Promise) throw new TypeError(`${name} cannot be encoded as JSON (${describe(value)})`)
   let text: string | undefined
   try {
     text = JSON.stringify(value)
@@ -48,8 +50,10 @@ export function decodeValue(raw: Buffer | string, encoding: Encoding): unknown {
   return encoding === 'json' ? JSON.parse(raw as string) : raw
 }
 
-function describe(value: unknown): string {
+export function describe(value: unknown): string {
   if (value === null) return 'null'
+  // the usual way to pass one: a call missing its `await`; say so (as the native checks do)
+  if (value instanceof Promise) return 'Promise (is an await missing?)'
   if (typeof value === 'object') return (value as object).constructor?.name ?? 'object'
   return typeof value
 }

@@ -2,7 +2,7 @@
 // TypeError (wrong type, unknown name) or RangeError (out of range) naming the option.
 
 import type { NativeCacheOptions } from '../native/index'
-import { checkEncoding, isEncoding } from './encoding'
+import { checkEncoding, describe, isEncoding } from './encoding'
 import { type CachePersistenceOptions, PERSISTENCE_OPTION_NAMES } from './persistence/cache-options'
 import { parseSize } from './size'
 import { type NowMs, ttlToExptime } from './ttl'
@@ -193,5 +193,5 @@ export function toU64(name: string, value: unknown): bigint {
     }
     return BigInt(value)
   }
-  throw new TypeError(`${name} must be a bigint or a number, got ${typeof value}`)
+  throw new TypeError(`${name} must be a bigint or a number, got ${value instanceof Promise ? describe(value) : typeof value}`)
 }

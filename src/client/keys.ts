@@ -1,6 +1,7 @@
 // Key checks done before a request leaves: the embedded cache's rules and messages
 // (1-250 UTF-8 bytes, no spaces or control characters, no lone surrogates), so both fail
 // the same way and a bad key can never break the text protocol's framing.
+import { describe } from '../encoding'
 import { cacheError } from './errors'
 
 const MAX_KEY_LEN = 250
@@ -11,7 +12,7 @@ function bad(name: string, what: string): Error {
 
 /** Throws a TypeError naming `name` unless `key` is a valid memcached key. */
 export function checkKey(key: unknown, name = 'key'): string {
-  if (typeof key !== 'string') throw bad(name, `must be a string, got ${key === null ? 'null' : typeof key}`)
+  if (typeof key !== 'string') throw bad(name, `must be a string, got ${key instanceof Promise ? describe(key) : key === null ? 'null' : typeof key}`)
   if (key.length === 0) throw bad(name, 'must not be empty')
   let ascii = true
   let control = -1

@@ -514,9 +514,21 @@ pub(crate) fn type_of(env: sys::napi_env, value: sys::napi_value) -> &'static st
         sys::ValueType::napi_symbol => "symbol",
         sys::ValueType::napi_function => "function",
         sys::ValueType::napi_bigint => "bigint",
-        _ => "object",
+        _ => {
+            // the usual way to pass one: a call missing its `await`; say so
+            let mut promise = false;
+            unsafe { sys::napi_is_promise(env, value, &mut promise) };
+            if promise {
+                PROMISE
+            } else {
+                "object"
+            }
+        }
     }
 }
+
+/// How argument errors name a Promise (`src/encoding.ts` and `src/client/keys.ts` too).
+const PROMISE: &str = "Promise (is an await missing?)";
 
 pub(crate) fn undefined(env: sys::napi_env) -> Result<JsOut> {
     let mut out = ptr::null_mut();
