@@ -1,6 +1,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { run } from './helpers/servers'
+import net from 'node:net'
+import { askOnce } from './helpers/raw'
+import { freePort, listensOn, MEMCACHED, run, spawnOwned, startOwned } from './helpers/servers'
 
 // CI once died of an unhandled EPIPE: memccat exited before `run` wrote its (empty) input.
 test('run: a program that exits without reading its input is not an error', async () => {
@@ -13,6 +15,30 @@ test('run: a program that exits without reading its input is not an error', asyn
 test('run: input reaches a program that reads it', async () => {
   const r = await run('/bin/cat', [], { input: 'hello' })
   assert.is(r.stdout, 'hello')
+})
+
+// A "free" port can be bound by another process (the other uvu shard) before the server
+// binds it: the test then talked to that process (a ferrocached test got memcached's ERROR).
+test('a server whose port another process took first starts on another port, not mistaken for that one', async () => {
+  const squatter = net.createServer((s) => s.on('error', () => {}).end('ERROR\r\n'))
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve))
+  const taken = (squatter.address() as net.AddressInfo).port
+  const offered = [taken]
+  const root = process.getuid?.() === 0 ? ['-u', 'root'] : []
+  const spawnOn = (port: number) => spawnOwned(MEMCACHED, ['-U', '0', '-l', '127.0.0.1', '-p', String(port), '-t', '1', ...root], { stdio: ['ignore', 'ignore', 'pipe'] })
+  try {
+    const r = await startOwned(undefined, 10_000, spawnOn, async () => offered.shift() ?? (await freePort()))
+    try {
+      assert.is.not(r.port, taken)
+      assert.ok(listensOn(r.child.pid, r.port), 'the child listens on the port it was given')
+      assert.not.ok(listensOn(r.child.pid, taken))
+      assert.is((await askOnce(r.port, Buffer.from('version\r\n'))).reply, 'VERSION 1.6.18\r\n')
+    } finally {
+      await r.stop()
+    }
+  } finally {
+    await new Promise((resolve) => squatter.close(resolve))
+  }
 })
 
 test.run()

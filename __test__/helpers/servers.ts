@@ -2,7 +2,7 @@
 // ferrocached (bin/ferrocached.js, which runs the built dist/). Every process is killed by
 // its own PID when the test is done, and every wait is bounded.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import net from 'node:net'
 import { join } from 'node:path'
 import { ownChild } from './guard'
@@ -127,13 +127,12 @@ export async function startMemcached(extra: string[] = [], fixedPort?: number): 
     throw new Error(`${MEMCACHED} is missing: the differential tests need Debian's memcached (apt-get install memcached)`)
   }
   if (fixedPort !== undefined) await assertPortFree(fixedPort)
-  const port = fixedPort ?? (await freePort())
-  const args = ['-U', '0', '-l', '127.0.0.1', '-p', String(port), '-t', '1', ...extra]
-  // memcached refuses to run as root unless told which user to be (`extra` may name one).
-  if (process.getuid?.() === 0 && !extra.includes('-u')) args.push('-u', 'root')
-  const child = spawnOwned(MEMCACHED, args, { stdio: ['ignore', 'ignore', 'pipe'] })
-  await waitForPort(port, 10_000, child)
-  return track(child, port)
+  return startOwned(fixedPort, 10_000, (port) => {
+    const args = ['-U', '0', '-l', '127.0.0.1', '-p', String(port), '-t', '1', ...extra]
+    // memcached refuses to run as root unless told which user to be (`extra` may name one).
+    if (process.getuid?.() === 0 && !extra.includes('-u')) args.push('-u', 'root')
+    return spawnOwned(MEMCACHED, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  })
 }
 
 /** ferrocached from bin/ (needs `npm run build`), on a free port unless `-p` is given. */
@@ -146,13 +145,83 @@ export async function startFerrocached(
     throw new Error('dist/cli/main.js is missing: run "npm run build" before the server tests')
   }
   if (fixedPort !== undefined) await assertPortFree(fixedPort)
-  const port = fixedPort ?? (await freePort())
-  const child = spawnOwned(process.execPath, [BIN, '-p', String(port), ...extra], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...env },
-  })
-  await waitForPort(port, 15_000, child)
-  return track(child, port)
+  return startOwned(fixedPort, 15_000, (port) =>
+    spawnOwned(process.execPath, [BIN, '-p', String(port), ...extra], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...env },
+    }),
+  )
+}
+
+/**
+ * Starts a server on `fixedPort`, else on a `freePort()`, and waits until it listens. A free
+ * port is only free when asked: another process (the other uvu shard, anything on the
+ * machine) can bind it before the server does. Then the server exits (address in use) or,
+ * worse, `waitForPort` reaches the other process's listener first and the test talks to
+ * the wrong server (a ferrocached test got memcached's `ERROR` to `snapshot`). So the
+ * listener must be this child's (Linux: /proc), else it starts again on another port (at
+ * most 3 tries). `nextPort` is for the test of this.
+ */
+export async function startOwned(
+  fixedPort: number | undefined,
+  ms: number,
+  spawnOn: (port: number) => ChildProcess,
+  nextPort: () => Promise<number> = freePort,
+): Promise<Running> {
+  for (let attempt = 1; ; attempt++) {
+    const port = fixedPort ?? (await nextPort())
+    const running = track(spawnOn(port), port)
+    let taken = false
+    try {
+      await waitForPort(port, ms, running.child)
+      if (listensOn(running.child.pid, port)) return running
+      taken = true
+    } catch (err) {
+      taken = /EADDRINUSE|Address already in use/.test(running.stderr())
+      if (!taken || fixedPort !== undefined || attempt >= 3) throw err
+    }
+    await stopChild(running.child, 'SIGKILL')
+    if (fixedPort !== undefined || attempt >= 3) throw new Error(`port ${port}: another process listens on it, not the server started there`)
+  }
+}
+
+/**
+ * Whether process `pid` holds a socket listening on TCP `port` (any address, IPv4 or 6),
+ * by /proc/net/tcp{,6} and /proc/<pid>/fd. True where /proc cannot tell (not Linux).
+ */
+export function listensOn(pid: number | undefined, port: number): boolean {
+  if (pid === undefined) return false
+  const inodes = new Set<string>()
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0')
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string
+    try {
+      text = readFileSync(table, 'latin1')
+    } catch {
+      continue
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/)
+      // local_address is ADDR:PORT in hex; st 0A is LISTEN; the inode is the tenth field
+      if (f.length > 9 && f[1]!.endsWith(`:${hexPort}`) && f[3] === '0A') inodes.add(f[9]!)
+    }
+  }
+  if (inodes.size === 0) return !existsSync('/proc/net/tcp')
+  let fds: string[]
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`)
+  } catch {
+    return true // not ours to read (another user): cannot tell
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))
+      if (m && inodes.has(m[1]!)) return true
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return false
 }
 
 /**
