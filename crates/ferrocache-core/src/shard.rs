@@ -180,8 +180,15 @@ pub(crate) struct Core {
     pub slabs_moved: AtomicU64,
     shard_shift: u32,
     cas: AtomicU64,
-    /// Unix second the items' time base starts at.
+    /// Unix second the store started at, less 2 (memcached's `process_started`).
     start: u32,
+    /// Seconds the wall clock has stepped back in all (an NTP step) since the store
+    /// started: the engine's time is the wall clock plus this, so it never goes back, as
+    /// memcached's monotonic clock. Else a flush_all after a step marks a second below the
+    /// items stamped before it and misses them, and expired items come back.
+    skew: AtomicU32,
+    /// The latest engine time (unix seconds) handed out.
+    now_high: AtomicU32,
     /// [`Ctx::flush_rel`] and [`Ctx::flush_cas`]: written under every shard lock, read
     /// (relaxed) under one.
     flush_rel: AtomicU32,
@@ -281,6 +288,8 @@ impl Shards {
             cas: AtomicU64::new(0),
             // a little before now, so an item's time is never 0 and age maths never wraps
             start: now.saturating_sub(2),
+            skew: AtomicU32::new(0),
+            now_high: AtomicU32::new(now),
             flush_rel: AtomicU32::new(0),
             flush_cas: AtomicU64::new(0),
             flush_pending: AtomicBool::new(false),
@@ -308,7 +317,7 @@ impl Shards {
     }
 
     pub fn now(&self) -> u32 {
-        self.core.config.clock.now()
+        self.core.now()
     }
 
     /// Runs `op` on the key's shard. On [`Fail::NeedPage`] room is made elsewhere with no lock
@@ -748,13 +757,36 @@ impl Core {
     }
 
     pub fn ctx(&self) -> Ctx {
-        let now = self.config.clock.now();
+        let now = self.now();
         Ctx {
             now,
             rel: now.saturating_sub(self.start),
             flush_rel: self.flush_rel.load(Ordering::Relaxed),
             flush_cas: self.flush_cas.load(Ordering::Relaxed),
         }
+    }
+
+    /// The engine's time: the clock's unix second plus [`Core::skew`], never before a time
+    /// already handed out (one relaxed load more per operation; a write once a second).
+    pub fn now(&self) -> u32 {
+        let wall = self.config.clock.now();
+        let skew = self.skew.load(Ordering::Relaxed);
+        let now = wall.saturating_add(skew);
+        let high = self.now_high.load(Ordering::Relaxed);
+        if now >= high {
+            if now > high {
+                self.now_high.fetch_max(now, Ordering::Relaxed);
+            }
+            return now;
+        }
+        // a second behind is another thread's read of the coarse clock from before a tick
+        if now.saturating_add(1) < high {
+            // the clock stepped back: time goes on from `high`
+            let _ =
+                self.skew
+                    .compare_exchange(skew, high - wall, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        high
     }
 
     /// A fresh CAS, or the client's (meta `E`), keeping the counter above any value seen

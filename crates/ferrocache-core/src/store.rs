@@ -210,7 +210,9 @@ impl Store {
         self.inner.config()
     }
 
-    /// Current unix time in seconds by the store's clock.
+    /// Current unix time in seconds by the store's clock, which never goes back: when the
+    /// clock steps back, the store's time goes on from where it was (as memcached's
+    /// monotonic clock), ahead of the clock by the step.
     pub fn now(&self) -> u32 {
         self.inner.now()
     }

@@ -1,0 +1,99 @@
+//! The wall clock stepping back (an NTP step; the engine reads `CLOCK_REALTIME_COARSE`): the
+//! engine's time goes on from where it was, as memcached's monotonic clock, so a flush_all
+//! after the step still hides what was stored before it and expired items stay expired.
+
+use ferrocache_core::*;
+
+const T0: u32 = 1_700_000_000;
+
+fn store() -> (Store, Clock) {
+    let clock = Clock::manual(T0);
+    let s = Store::new(Config::default().background(false).clock(clock.clone())).unwrap();
+    (s, clock)
+}
+
+fn set(s: &Store, key: &[u8], exptime: i64) {
+    let r = StoreRequest {
+        exptime,
+        ..StoreRequest::new(StoreMode::Set, key, b"v")
+    };
+    s.store(&r).unwrap();
+}
+
+fn has(s: &Store, key: &[u8]) -> bool {
+    s.get(key, &GetOptions::default(), |_| ()).is_some()
+}
+
+/// A read that does not bump (a bump would stamp the item with the time it reads).
+fn peek(s: &Store, key: &[u8]) -> bool {
+    let quiet = GetOptions {
+        no_bump: true,
+        ..GetOptions::default()
+    };
+    s.get(key, &quiet, |_| ()).is_some()
+}
+
+#[test]
+fn a_flush_after_the_clock_stepped_back_hides_what_was_stored_before() {
+    let (s, clock) = store();
+    clock.advance(1000);
+    set(&s, b"a", 0);
+    clock.set(T0 + 10);
+    s.flush_all(0);
+    assert!(!has(&s, b"a"), "stored before the flush, kept after it");
+    set(&s, b"b", 0);
+    assert!(has(&s, b"b"), "stored after the flush");
+    assert_eq!(s.stats().curr_items, 1);
+}
+
+#[test]
+fn a_delayed_flush_after_the_clock_stepped_back_comes_on_time() {
+    let (s, clock) = store();
+    clock.advance(1000);
+    set(&s, b"a", 0);
+    clock.set(T0 + 10);
+    s.flush_all(5);
+    clock.advance(4);
+    assert!(peek(&s, b"a"), "before the deadline");
+    clock.advance(1);
+    assert!(!has(&s, b"a"), "at the deadline, 5 s after the flush");
+}
+
+#[test]
+fn expired_items_stay_expired_when_the_clock_steps_back() {
+    let (s, clock) = store();
+    set(&s, b"a", 10);
+    set(&s, b"b", 20);
+    clock.advance(15);
+    assert_eq!(s.stats().curr_items, 2, "a not yet reaped");
+    clock.set(T0 + 5);
+    assert!(!has(&s, b"a"), "expired 5 s ago by the store's time");
+    assert!(has(&s, b"b"));
+    // time goes on from where it was: b has 5 s left
+    assert_eq!(s.now(), T0 + 15);
+    clock.advance(4);
+    assert!(has(&s, b"b"));
+    clock.advance(1);
+    assert!(!has(&s, b"b"));
+}
+
+#[test]
+fn time_goes_forward_with_the_clock_after_a_step_back() {
+    let (s, clock) = store();
+    clock.advance(100);
+    assert_eq!(s.now(), T0 + 100);
+    clock.set(T0 + 40);
+    assert_eq!(s.now(), T0 + 100);
+    clock.advance(3);
+    assert_eq!(s.now(), T0 + 103);
+    // a step forward is followed as it is
+    clock.advance(86_400);
+    assert_eq!(s.now(), T0 + 103 + 86_400);
+    // a second behind (another thread's read from before a tick) moves nothing
+    clock.set(T0 + 43 + 86_400 - 1);
+    assert_eq!(s.now(), T0 + 103 + 86_400);
+    clock.advance(1);
+    assert_eq!(s.now(), T0 + 103 + 86_400);
+    clock.advance(1);
+    assert_eq!(s.now(), T0 + 104 + 86_400);
+}
