@@ -3,24 +3,25 @@
 // (`user`, `db`, `id`), and run in a fresh node process that imports 'ferrocache' by name
 // (the package resolves itself from the checkout: needs dist/, `npm run build`). Addresses
 // of servers that exist only in the example are pointed at local servers; `./data` at a
-// temporary directory.
+// temporary directory. The sections' `npx ferrocached …` lines are started as written, on
+// free ports, each in a directory of its own.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { spawnSync } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ROOT } from './helpers/servers'
+import { BIN, ROOT, freePort, spawnOwned, stopChild, waitFor } from './helpers/servers'
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8')
 
-/** The `index`-th ```ts block under the `## heading` section of README.md. */
-function block(heading: string, index = 0): string {
+/** The `index`-th ```ts (or `lang`) block under the `## heading` section of README.md. */
+function block(heading: string, index = 0, lang = 'ts'): string {
   const start = README.indexOf(`\n## ${heading}\n`)
   assert.ok(start >= 0, `README has no section "${heading}"`)
   const end = README.indexOf('\n## ', start + 1)
   const section = README.slice(start, end === -1 ? undefined : end)
-  const blocks = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
+  const blocks = [...section.matchAll(new RegExp('```' + lang + '\\n([\\s\\S]*?)```', 'g'))].map((m) => m[1]!)
   assert.ok(blocks.length > index, `README section "${heading}" has no ts block #${index}`)
   return blocks[index]!
 }
@@ -155,6 +156,48 @@ console.log('ok')
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test("the ferrocached command lines of Server, Metrics, Persistence and Replication start as written (ports swapped for free ones)", async () => {
+  // every port a section's lines name becomes a free one (the same one within the section);
+  // a line without a port (memcached's default 11211) gets one of its own
+  const PORT = /((?:-p|--metrics-port) |_PORT=|:)(\d{4,5})\b/g
+  const commands: Array<{ line: string; cmd: string }> = []
+  let metricsPort = 0
+  for (const heading of ['Server', 'Metrics and status page', 'Persistence', 'Replication']) {
+    const ports = new Map<string, number>()
+    for (const line of block(heading, 0, 'sh').split('\n').filter((l) => /^(\S+=\S+ )*npx ferrocached\b/.test(l))) {
+      for (const m of line.matchAll(PORT)) if (!ports.has(m[2]!)) ports.set(m[2]!, await freePort())
+      let cmd = line.replace(/\s+#.*$/, '').replace(PORT, (_, flag: string, p: string) => `${flag}${ports.get(p)!}`)
+      if (!/ -p |FERROCACHE_PORT=/.test(cmd)) cmd += ` -p ${await freePort()}`
+      commands.push({ line, cmd: cmd.replace('npx ferrocached', `exec '${process.execPath}' '${BIN}'`) })
+    }
+    metricsPort ||= ports.get('9150') ?? 0
+  }
+  assert.ok(commands.length >= 6 && metricsPort > 0, commands.map((c) => c.line).join('\n'))
+  const dirs: string[] = []
+  const running: Array<{ line: string; child: ChildProcess; stderr: () => string }> = []
+  try {
+    for (const { line, cmd } of commands) {
+      const dir = mkdtempSync(join(tmpdir(), 'ferrocache-readme-cli-')) // a ./data of its own
+      dirs.push(dir)
+      const child = spawnOwned('/bin/sh', ['-c', cmd], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+      let err = ''
+      child.stderr?.on('data', (d: Buffer) => (err += d.toString()))
+      running.push({ line, child, stderr: () => err })
+    }
+    for (const r of running) {
+      assert.ok(await waitFor(() => r.stderr().includes('"msg":"listening"') || r.child.exitCode !== null, 20_000), `${r.line}: no start\n${r.stderr()}`)
+      assert.is(r.child.exitCode, null, `${r.line}: exited\n${r.stderr()}`)
+    }
+    // the Metrics section's curl line
+    const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((res) => res.text())
+    assert.match(metrics, /^memcached_commands_total\{/m)
+  } finally {
+    for (const r of running) await stopChild(r.child)
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  }
+  for (const r of running) assert.is(r.child.exitCode, 0, `${r.line}: exit ${r.child.exitCode}\n${r.stderr()}`)
 })
 
 test('docs/persistence.md: the embedded example, Cache.open included, loads what was saved', () => {
