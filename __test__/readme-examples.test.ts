@@ -79,6 +79,8 @@ cache.setSync('a', 1)
 if (cache.statsSync().curr_items !== 1) throw new Error('curr_items')
 cache.flushSync()
 if (cache.getSync('a') !== undefined) throw new Error('flushSync')
+try { cache.setSync('big', 'x'.repeat(2 ** 20)); throw new Error('1 MiB stored') } catch (e) { if (e.code !== 'FERROCACHE_TOO_LARGE') throw e }
+if (!new Cache({ maxItemSize: '16mb' }).setSync('big', Buffer.alloc(2 ** 20))) throw new Error('maxItemSize')
 for (const option of [{ ttl: 60_000 }, { max: 10 }]) {
   try { new Cache(option); throw new Error('accepted ' + JSON.stringify(option)) } catch (e) { if (!(e instanceof TypeError)) throw e }
 }
