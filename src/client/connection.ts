@@ -47,8 +47,8 @@ export interface ConnectionOptions {
   tls?: TlsSettings
   /** The connection ended on its own (not through `close`). `failed` is false when an
    * idle, established connection was closed by the server (an idle timeout, say);
-   * `byPeer` is true when a connection that had answered was closed by the server in
-   * an orderly way (its FIN: no reset, timeout or reply out of step). */
+   * `byPeer` is true when a connection that had answered was closed by the server (its
+   * FIN, or a reset: a close with requests unread; no timeout or reply out of step). */
   onFailure(conn: Connection, err: CacheError, failed: boolean, byPeer: boolean): void
   /** The server answered: its first reply on this connection (with `login`: the login
    * accepted). A TCP connection alone proves nothing: the kernel accepts for a hung or
@@ -128,7 +128,9 @@ export class Connection {
       this.#connected = true
     })
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
-    socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(this.#socketError(err)))
+    // A reset is the peer's close too: one with a request of ours unread in its socket (how
+    // nutcracker's close behind an error reply can come) arrives as RST, not FIN.
+    socket.on('error', (err: NodeJS.ErrnoException) => this.#fail(this.#socketError(err), err.code === 'ECONNRESET'))
     // The server's FIN: nothing more will be read, so the connection is gone now, not at
     // 'close' (a request sent in between would be written to a half-closed socket).
     socket.on('end', () => {
