@@ -205,17 +205,19 @@ s('a backend down behind nutcracker: its keys fail with the proxy\'s SERVER_ERRO
     assert.is(results[2], refused, 'a multi-get touching the dead backend fails as a whole, as nutcracker answers it')
     // Behind that reply nutcracker may close the connection (it does about every other
     // run): what was in flight then fails with FERROCACHE_CONNECTION, from one point on;
-    // nothing gets another request's reply.
+    // nothing gets another request's reply. The close is a FIN, or a reset when a request
+    // was still unread in the proxy's socket (seen once in a full run)
+    const proxyClosed = /^FERROCACHE_CONNECTION: connection to .* (closed|failed: ECONNRESET)$/
     const expected = [refused, new Map(up.map((k) => [k, k])), refused, true, up[2]]
     const closedAt = results.findIndex((r, i) => i >= 3 && typeof r === 'string' && r.startsWith('FERROCACHE_CONNECTION: '))
     const answered = closedAt === -1 ? 5 : closedAt - 3
     assert.equal(results.slice(3, 3 + answered), expected.slice(0, answered))
-    for (const r of results.slice(3 + answered)) assert.match(String(r), /^FERROCACHE_CONNECTION: connection to .* closed$/)
+    for (const r of results.slice(3 + answered)) assert.match(String(r), proxyClosed, String(r))
     // The proxy is not taken for a failing server: the next request goes through, or, if
     // it went out before the close was seen, the one after it (not FERROCACHE_SERVER_FAILING).
     const next = await outcome(client.get(up[3]!))
     if (next !== up[3]) {
-      assert.match(String(next), /^FERROCACHE_CONNECTION: connection to .* closed$/)
+      assert.match(String(next), proxyClosed, String(next))
       assert.is(await outcome(client.get(up[3]!)), up[3])
     }
   } finally {
