@@ -105,9 +105,18 @@ export interface ProtocolSession {
  * sends the replies on `fd` (-1: don't), and returns the session's state bits when nothing
  * is left to write, else the replies still to write (then read `session.state`).
  */
-export const { sessionFeed } = native as unknown as {
+export const { sessionFeed, sessionRead, sessionReadBuffer } = native as unknown as {
   sessionFeed(slot: number, input: Uint8Array, length: number, fd: number): number | Buffer
+  /** `sessionFeed` over the buffer `sessionReadBuffer` registered (READ_BUFFER). */
+  sessionRead(slot: number, length: number, fd: number): number | Buffer
+  /** Registers the buffer `sessionRead` reads from and keeps it alive. */
+  sessionReadBuffer(buffer: Uint8Array): void
 }
+
+// Every read of the onread path lands in READ_BUFFER: registered once, so a read's native
+// call does not look the typed array up again (measured: ~180 instructions of ~5800 per
+// unpipelined request).
+sessionReadBuffer(READ_BUFFER)
 
 export interface ConnectionOptions {
   /** Close the connection after this long without traffic; 0 = never. */
@@ -236,7 +245,8 @@ export class Connection {
     // Direct sends only while node has nothing queued, so replies stay in order; the
     // descriptor is valid until the socket is destroyed (its handle closes it).
     const direct = this.fd >= 0 && this.socket.writableLength === 0 && !this.socket.destroyed
-    const out = sessionFeed(this.slot, input, length, direct ? this.fd : -1)
+    const fd = direct ? this.fd : -1
+    const out = input === READ_BUFFER ? sessionRead(this.slot, length, fd) : sessionFeed(this.slot, input, length, fd)
     let blocked = false
     let state: number
     if (typeof out === 'number') {

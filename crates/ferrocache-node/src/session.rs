@@ -803,9 +803,34 @@ unsafe extern "C" fn session_feed(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
-    let result = catch_unwind(AssertUnwindSafe(|| unsafe {
-        session_feed_inner(env, info)
-    }));
+    unsafe { guarded(env, info, session_feed_inner) }
+}
+
+/// `sessionRead(slot, length, fd)`: `sessionFeed` over the first `length` bytes of the
+/// buffer `sessionReadBuffer` registered, the one every socket read lands in. Looking
+/// the typed array up was a tenth of the call's own cost on an unpipelined get.
+unsafe extern "C" fn session_read(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe { guarded(env, info, session_read_inner) }
+}
+
+/// `sessionReadBuffer(buffer)`: the buffer `sessionRead` reads from, kept alive here.
+unsafe extern "C" fn session_read_buffer(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe { guarded(env, info, session_read_buffer_inner) }
+}
+
+/// Runs a hand-registered callback: an error or a panic becomes a thrown TypeError.
+unsafe fn guarded(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    f: unsafe fn(sys::napi_env, sys::napi_callback_info) -> Result<sys::napi_value>,
+) -> sys::napi_value {
+    let result = catch_unwind(AssertUnwindSafe(|| unsafe { f(env, info) }));
     let msg = match result {
         Ok(Ok(v)) => return v,
         Ok(Err(e)) => e.reason,
@@ -820,12 +845,30 @@ unsafe extern "C" fn session_feed(
     ptr::null_mut()
 }
 
-unsafe fn session_feed_inner(
+/// The buffer `sessionRead` reads from: its bytes, and the env and reference that keep it.
+#[derive(Clone, Copy)]
+struct ReadBuffer {
+    env: sys::napi_env,
+    reference: sys::napi_ref,
+    data: *const u8,
+    len: usize,
+}
+
+thread_local! {
+    static READ_BUFFER: std::cell::Cell<Option<ReadBuffer>> = const { std::cell::Cell::new(None) };
+}
+
+fn bad_arg(what: &str) -> Error {
+    Error::new(Status::InvalidArg, format!("sessionFeed: {what}"))
+}
+
+/// Reads the callback's arguments into `argv`.
+unsafe fn args<const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-) -> Result<sys::napi_value> {
-    let mut argc = 4;
-    let mut argv = [ptr::null_mut(); 4];
+) -> Result<[sys::napi_value; N]> {
+    let mut argc = N;
+    let mut argv = [ptr::null_mut(); N];
     check(unsafe {
         sys::napi_get_cb_info(
             env,
@@ -836,17 +879,17 @@ unsafe fn session_feed_inner(
             ptr::null_mut(),
         )
     })?;
-    let bad = |what: &str| Error::new(Status::InvalidArg, format!("sessionFeed: {what}"));
-    let mut slot = 0u32;
-    if unsafe { sys::napi_get_value_uint32(env, argv[0], &mut slot) } != sys::Status::napi_ok {
-        return Err(bad("slot must be a number"));
-    }
+    Ok(argv)
+}
+
+/// A Uint8Array's bytes (a Buffer is one).
+unsafe fn bytes_of(env: sys::napi_env, value: sys::napi_value) -> Result<(*const u8, usize)> {
     let mut data = ptr::null_mut();
     let mut len = 0usize;
     if unsafe {
         sys::napi_get_typedarray_info(
             env,
-            argv[1],
+            value,
             ptr::null_mut(),
             &mut len,
             &mut data,
@@ -855,28 +898,105 @@ unsafe fn session_feed_inner(
         )
     } != sys::Status::napi_ok
     {
-        return Err(bad("input must be a Uint8Array"));
+        return Err(bad_arg("input must be a Uint8Array"));
     }
-    let mut length = 0u32;
-    if unsafe { sys::napi_get_value_uint32(env, argv[2], &mut length) } != sys::Status::napi_ok
-        || length as usize > len
-    {
-        return Err(bad("length must be a number within the input"));
+    Ok((data as *const u8, len))
+}
+
+unsafe fn u32_arg(env: sys::napi_env, value: sys::napi_value, what: &str) -> Result<u32> {
+    let mut n = 0u32;
+    if unsafe { sys::napi_get_value_uint32(env, value, &mut n) } != sys::Status::napi_ok {
+        return Err(bad_arg(what));
     }
+    Ok(n)
+}
+
+unsafe fn fd_arg(env: sys::napi_env, value: sys::napi_value) -> Result<i32> {
     let mut fd = -1i32;
-    if unsafe { sys::napi_get_value_int32(env, argv[3], &mut fd) } != sys::Status::napi_ok {
-        return Err(bad("fd must be a number"));
+    if unsafe { sys::napi_get_value_int32(env, value, &mut fd) } != sys::Status::napi_ok {
+        return Err(bad_arg("fd must be a number"));
+    }
+    Ok(fd)
+}
+
+unsafe fn session_feed_inner(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Result<sys::napi_value> {
+    let argv = unsafe { args::<4>(env, info) }?;
+    let slot = unsafe { u32_arg(env, argv[0], "slot must be a number") }?;
+    let (data, len) = unsafe { bytes_of(env, argv[1]) }?;
+    let length = unsafe { u32_arg(env, argv[2], "length must be a number within the input") }?;
+    let fd = unsafe { fd_arg(env, argv[3]) }?;
+    // SAFETY: napi reported `len` bytes at `data`; the caller's array stays alive for the call.
+    unsafe { feed_slot(env, slot, data, len, length, fd) }
+}
+
+unsafe fn session_read_inner(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Result<sys::napi_value> {
+    let argv = unsafe { args::<3>(env, info) }?;
+    let slot = unsafe { u32_arg(env, argv[0], "slot must be a number") }?;
+    let length = unsafe { u32_arg(env, argv[1], "length must be a number within the input") }?;
+    let fd = unsafe { fd_arg(env, argv[2]) }?;
+    let buffer = READ_BUFFER
+        .with(|b| b.get())
+        .filter(|b| b.env == env)
+        .ok_or_else(|| bad_arg("no read buffer (sessionReadBuffer)"))?;
+    // SAFETY: the registered buffer is held by `reference` (never released while this env
+    // lives) and its backing store does not move.
+    unsafe { feed_slot(env, slot, buffer.data, buffer.len, length, fd) }
+}
+
+unsafe fn session_read_buffer_inner(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> Result<sys::napi_value> {
+    let argv = unsafe { args::<1>(env, info) }?;
+    let (data, len) = unsafe { bytes_of(env, argv[0]) }?;
+    let mut reference = ptr::null_mut();
+    check(unsafe { sys::napi_create_reference(env, argv[0], 1, &mut reference) })?;
+    let old = READ_BUFFER.with(|b| {
+        b.replace(Some(ReadBuffer {
+            env,
+            reference,
+            data,
+            len,
+        }))
+    });
+    if let Some(old) = old.filter(|old| old.env == env) {
+        check(unsafe { sys::napi_delete_reference(env, old.reference) })?;
+    }
+    let mut undefined = ptr::null_mut();
+    check(unsafe { sys::napi_get_undefined(env, &mut undefined) })?;
+    Ok(undefined)
+}
+
+/// Runs the first `length` bytes of the `len` at `data` through the session in `slot`,
+/// sends its replies on `fd`, and returns the state bits or the replies left to write.
+///
+/// # Safety
+/// `data` must point to `len` readable bytes that stay alive for the call.
+unsafe fn feed_slot(
+    env: sys::napi_env,
+    slot: u32,
+    data: *const u8,
+    len: usize,
+    length: u32,
+    fd: i32,
+) -> Result<sys::napi_value> {
+    if length as usize > len {
+        return Err(bad_arg("length must be a number within the input"));
     }
     let conn = SESSIONS
         .with(|r| r.borrow().slots.get(slot as usize).cloned().flatten())
-        .ok_or_else(|| bad("no such session"))?;
+        .ok_or_else(|| bad_arg("no such session"))?;
     let input: &[u8] = if length == 0 {
         &[]
     } else {
-        // SAFETY: napi reported `len` bytes at `data` (element size 1 for a Uint8Array,
-        // the only typed array a Buffer is) and `length <= len`; the caller's array stays
-        // alive for the call.
-        unsafe { std::slice::from_raw_parts(data as *const u8, length as usize) }
+        // SAFETY: `length <= len` readable bytes at `data` (the caller's promise).
+        unsafe { std::slice::from_raw_parts(data, length as usize) }
     };
     let mut conn = conn.borrow_mut();
     conn.run(input, fd);
@@ -893,22 +1013,31 @@ unsafe fn session_feed_inner(
     Ok(reply)
 }
 
-/// Adds `sessionFeed` to the module's exports (typed in `src/server/connection.ts`).
+/// Adds `sessionFeed`, `sessionRead` and `sessionReadBuffer` to the module's exports (typed
+/// in `src/server/connection.ts`).
 pub(crate) fn register_session_ops(exports: &Object, env: Env) -> Result<()> {
+    type Callback = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
     let env = env.raw();
-    let name = c"sessionFeed";
-    let mut f = ptr::null_mut();
-    check(unsafe {
-        sys::napi_create_function(
-            env,
-            name.as_ptr(),
-            name.to_bytes().len() as isize,
-            Some(session_feed),
-            ptr::null_mut(),
-            &mut f,
-        )
-    })?;
-    check(unsafe { sys::napi_set_named_property(env, exports.raw(), name.as_ptr(), f) })
+    let ops: [(&std::ffi::CStr, Callback); 3] = [
+        (c"sessionFeed", session_feed),
+        (c"sessionRead", session_read),
+        (c"sessionReadBuffer", session_read_buffer),
+    ];
+    for (name, op) in ops {
+        let mut f = ptr::null_mut();
+        check(unsafe {
+            sys::napi_create_function(
+                env,
+                name.as_ptr(),
+                name.to_bytes().len() as isize,
+                Some(op),
+                ptr::null_mut(),
+                &mut f,
+            )
+        })?;
+        check(unsafe { sys::napi_set_named_property(env, exports.raw(), name.as_ptr(), f) })?;
+    }
+    Ok(())
 }
 
 /// Sends as much of `bytes` on the socket `fd` as it takes without blocking; returns how
