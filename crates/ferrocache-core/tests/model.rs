@@ -23,10 +23,71 @@ use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 
 const T0: u32 = 1_700_000_000;
-const MEMORY: usize = 16 << 20;
-const ITEM_MAX: usize = 32 << 10;
-const OPS: u64 = 2_000_000;
 const CHECK_EVERY: u64 = 25_000;
+
+/// A run's configuration: the engine's settings and the workload's shape.
+#[derive(Debug, Clone)]
+struct Setup {
+    memory: usize,
+    item_max: usize,
+    shards: usize,
+    growth: f64,
+    min_size: usize,
+    hash_power: Option<u8>,
+    hash_expand: bool,
+    hot_pct: u8,
+    warm_pct: u8,
+    /// false: memcached's `-M` (out of memory instead of eviction; `evictions` stays 0)
+    evict: bool,
+    automove: u8,
+    /// false: `lru mode flat`
+    segmented: bool,
+    /// `lru temp_ttl`: TEMP items are never evicted, so stores can fail for memory
+    temp_ttl: Option<u32>,
+    /// The wall clock steps back (and far forward) now and then.
+    clock_steps: bool,
+    /// false: memcached's `-C` (items sized without its 8 bytes of CAS).
+    use_cas: bool,
+    /// The chance that one op in 1000 that would pass time is a flush_all instead.
+    flush_rate: f64,
+    /// Values spread over ~27 slab classes (more than the pages: constant page moves)
+    /// instead of a few.
+    wide: bool,
+    keys: u32,
+    /// No expiry and no flushes: then every key the store loses must be an eviction, one
+    /// for one (`lost == evictions`), instead of only `lost <= evictions`. (With expiry the
+    /// count cannot be exact: an evicted key whose model entry expired before it was looked
+    /// at is not counted as lost.)
+    timeless: bool,
+    ops: u64,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup {
+            memory: 16 << 20,
+            item_max: 32 << 10,
+            shards: 2,
+            growth: 1.25,
+            min_size: 48,
+            hash_power: None,
+            hash_expand: true,
+            hot_pct: 20,
+            warm_pct: 40,
+            evict: true,
+            automove: 1,
+            segmented: true,
+            temp_ttl: None,
+            clock_steps: false,
+            flush_rate: 0.005,
+            use_cas: true,
+            wide: false,
+            keys: 400_000,
+            timeless: false,
+            ops: 2_000_000,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -58,6 +119,7 @@ struct Expect {
 }
 
 struct Harness {
+    s: Setup,
     store: Store,
     clock: Clock,
     model: HashMap<Vec<u8>, Entry>,
@@ -74,49 +136,49 @@ struct Harness {
     lost: u64,
     rng: SmallRng,
     noise: Vec<u8>,
-    /// Values spread over ~27 slab classes (more than the pages: constant page moves)
-    /// instead of a few.
-    wide: bool,
-    keys: u32,
-    /// No expiry and no flushes: then every key the store loses must be an eviction, one
-    /// for one (`lost == evictions`), instead of only `lost <= evictions`. (With expiry the
-    /// count cannot be exact: an evicted key whose model entry expired before it was looked
-    /// at is not counted as lost.)
-    timeless: bool,
     /// The largest `evictions - lost` a timeless run saw at a check.
     max_gap: u64,
     /// Outcomes explained by an eviction during the operation (see `evicted_meanwhile`).
     evicted_meanwhile: u64,
+    /// Operations that failed for memory (see [`Harness::may_run_out`]).
+    out_of_memory: u64,
 }
 
-fn fits(key: &[u8], vlen: usize) -> bool {
-    36 + key.len() + vlen <= ITEM_MAX
-}
-
-/// An append/prepend's joined value is held to memcached's own item size (its 56-byte
-/// header with CAS, key + 1, value + 2, 4 for non-zero flags) against the limit, as its
-/// do_item_alloc is.
-fn joined_fits(key: &[u8], vlen: usize, flags: u32) -> bool {
-    let memcached = 56 + key.len() + 1 + vlen + 2 + if flags != 0 { 4 } else { 0 };
-    fits(key, vlen) && memcached <= ITEM_MAX
+/// memcached's own item size (its 48-byte header, 8 of CAS unless `-C`, key + 1,
+/// value + 2, 4 for non-zero flags).
+fn memcached_size(key: &[u8], vlen: usize, flags: u32, use_cas: bool) -> usize {
+    let cas = if use_cas { 8 } else { 0 };
+    48 + cas + key.len() + 1 + vlen + 2 + if flags != 0 { 4 } else { 0 }
 }
 
 impl Harness {
-    fn new(seed: u64, wide: bool, keys: u32, timeless: bool) -> Harness {
+    fn new(seed: u64, s: Setup) -> Harness {
         let clock = Clock::manual(T0);
-        let store = Store::new(
-            Config::default()
-                .memory_limit(MEMORY)
-                .item_size_max(ITEM_MAX)
-                .shards(2)
-                .background(false)
-                .clock(clock.clone()),
-        )
-        .unwrap();
-        assert_eq!(store.shard_count(), 2);
+        let mut config = Config::default()
+            .memory_limit(s.memory)
+            .item_size_max(s.item_max)
+            .shards(s.shards)
+            .growth_factor(s.growth)
+            .slab_min_size(s.min_size)
+            .hash_expand(s.hash_expand)
+            .hot_lru_pct(s.hot_pct)
+            .warm_lru_pct(s.warm_pct)
+            .evict(s.evict)
+            .background(false)
+            .clock(clock.clone());
+        if let Some(p) = s.hash_power {
+            config = config.hash_power(p);
+        }
+        let store = Store::new(config).unwrap();
+        assert_eq!(store.shard_count(), s.shards);
+        assert!(store.set_slab_automove(s.automove));
+        store.set_lru_segmented(s.segmented);
+        store.set_lru_temp_ttl(s.temp_ttl);
+        store.set_use_cas(s.use_cas);
         let mut rng = SmallRng::seed_from_u64(seed);
-        let noise = (0..ITEM_MAX * 2).map(|_| rng.gen()).collect();
+        let noise = (0..s.item_max * 2).map(|_| rng.gen()).collect();
         Harness {
+            s,
             store,
             clock,
             model: HashMap::new(),
@@ -127,16 +189,30 @@ impl Harness {
             lost: 0,
             rng,
             noise,
-            wide,
-            keys,
-            timeless,
             max_gap: 0,
             evicted_meanwhile: 0,
+            out_of_memory: 0,
         }
     }
 
+    /// The store's time (ahead of the clock once the clock stepped back).
     fn now(&self) -> u32 {
-        self.clock.now()
+        self.store.now()
+    }
+
+    fn fits(&self, key: &[u8], vlen: usize) -> bool {
+        36 + key.len() + vlen <= self.s.item_max
+    }
+
+    /// An append/prepend's joined value is held to memcached's own item size against the
+    /// limit, as its do_item_alloc is.
+    fn joined_fits(&self, key: &[u8], vlen: usize, flags: u32) -> bool {
+        self.fits(key, vlen) && memcached_size(key, vlen, flags, self.s.use_cas) <= self.s.item_max
+    }
+
+    /// A store may fail for memory: without eviction, or with TEMP items (never evicted).
+    fn may_run_out(&self) -> bool {
+        !self.s.evict || self.s.temp_ttl.is_some()
     }
 
     fn alive(e: &Entry, now: u32) -> bool {
@@ -229,13 +305,18 @@ impl Harness {
 
     fn value(&mut self) -> Vec<u8> {
         let r: u32 = self.rng.gen_range(0..1000);
+        let max = self.s.item_max;
         let len = match r {
-            _ if !self.wide => self.rng.gen_range(0..300),
+            _ if !self.s.wide => self.rng.gen_range(0..300),
             0..=599 => self.rng.gen_range(0..200),
             600..=899 => self.rng.gen_range(200..2000),
             900..=989 => self.rng.gen_range(2000..16_000),
-            _ => self.rng.gen_range(16_000..ITEM_MAX + 100),
+            // the largest values, up to just past the limit, are rare when it is large
+            _ if max > 64 << 10 && self.rng.gen_bool(0.9) => self.rng.gen_range(16_000..64_000),
+            _ => self.rng.gen_range(16_000..max.max(16_000) + 100),
         };
+        // a small limit: the longer values land around it (some fit, some are too large)
+        let len = len.min(max - 100 + self.rng.gen_range(0..200));
         if self.rng.gen_bool(0.1) {
             return self.rng.gen_range(0u64..1_000_000).to_string().into_bytes();
         }
@@ -244,7 +325,7 @@ impl Harness {
     }
 
     fn exptime(&mut self) -> i64 {
-        if self.timeless {
+        if self.s.timeless {
             return 0;
         }
         match self.rng.gen_range(0..100) {
@@ -288,18 +369,27 @@ impl Harness {
     }
 
     fn step(&mut self) {
-        let key = format!("key:{}", self.rng.gen_range(0..self.keys)).into_bytes();
+        let key = format!("key:{}", self.rng.gen_range(0..self.s.keys)).into_bytes();
         let roll = self.rng.gen_range(0..1000);
-        if roll < 2 && !self.timeless {
+        if roll < 2 && !self.s.timeless {
             // time passes; a delayed flush takes effect when its deadline is reached
-            self.clock.advance(self.rng.gen_range(1..3));
+            match self.rng.gen_range(0..100) {
+                // the wall clock steps back: the store's time stands, then goes on
+                0..=9 if self.s.clock_steps => {
+                    let back = self.rng.gen_range(2..120);
+                    self.clock.set(self.clock.now() - back);
+                }
+                // or far forward (a day or two: everything with a TTL expires)
+                10 if self.s.clock_steps => self.clock.advance(self.rng.gen_range(86_400..200_000)),
+                _ => self.clock.advance(self.rng.gen_range(1..3)),
+            }
             if self.flush_at.is_some_and(|at| self.now() >= at) {
                 self.model.clear();
                 self.flush_at = None;
             }
             return;
         }
-        if roll == 2 && !self.timeless && self.rng.gen_bool(0.005) {
+        if roll == 2 && !self.s.timeless && self.rng.gen_bool(self.s.flush_rate) {
             if self.rng.gen_bool(0.5) {
                 self.store.flush_all(0);
                 self.model.clear();
@@ -321,9 +411,11 @@ impl Harness {
         match roll {
             3..=299 => {
                 let gat = self.rng.gen_bool(0.05);
-                let touch = gat.then(|| self.rng.gen_range(0..40) * i64::from(!self.timeless));
-                // meta N: a miss creates an empty item and wins the recache
-                let vivify = (!gat && self.rng.gen_bool(0.05)).then(|| self.exptime());
+                let touch = gat.then(|| self.rng.gen_range(0..40) * i64::from(!self.s.timeless));
+                // meta N: a miss creates an empty item and wins the recache (not when that
+                // may fail for memory: the model cannot tell that from a miss)
+                let vivify = (!gat && !self.may_run_out() && self.rng.gen_bool(0.05))
+                    .then(|| self.exptime());
                 let got = self.store.get(
                     &key,
                     &GetOptions {
@@ -411,11 +503,20 @@ impl Harness {
                 if let Ok(o) = &out {
                     self.saw_cas(o.cas);
                 }
-                if !fits(&key, value.len()) {
+                if !self.fits(&key, value.len()) {
                     assert_eq!(out, Err(StoreError::TooLarge));
                     if mode == StoreMode::Set && !use_cas {
                         self.model.remove(&key);
                     }
+                    return;
+                }
+                if out == Err(StoreError::OutOfMemory) && self.may_run_out() {
+                    // not counted (memcached counts a set once it has the item); a plain
+                    // set drops the old value, anything else leaves it
+                    if mode == StoreMode::Set && !use_cas {
+                        self.model.remove(&key);
+                    }
+                    self.out_of_memory += 1;
                     return;
                 }
                 let out = out.expect("no other error with eviction on");
@@ -474,7 +575,7 @@ impl Harness {
                         } else {
                             [value, e.value].concat()
                         };
-                        if joined_fits(&key, joined.len(), e.flags) {
+                        if self.joined_fits(&key, joined.len(), e.flags) {
                             self.put(&key, joined, e.flags, Some(e.exptime), out.cas);
                             StoreStatus::Stored
                         } else {
@@ -484,6 +585,17 @@ impl Harness {
                     _ => StoreStatus::NotStored,
                 };
                 if out.status != want && self.evicted_meanwhile(&key, want, out.status) {
+                    return;
+                }
+                let joins = matches!(mode, StoreMode::Append | StoreMode::Prepend);
+                if joins
+                    && (want, out.status) == (StoreStatus::Stored, StoreStatus::NotStored)
+                    && self.may_run_out()
+                {
+                    // no memory for the joined value: NOT_STORED, the old value stays
+                    self.model
+                        .insert(key.clone(), before.expect("append to a present key"));
+                    self.out_of_memory += 1;
                     return;
                 }
                 if out.status != want {
@@ -525,6 +637,11 @@ impl Harness {
                     touch: None,
                     new_cas: None,
                 });
+                if out == Err(StoreError::OutOfMemory) && self.may_run_out() {
+                    // a longer result needs a new item; the old one stays, nothing counted
+                    self.out_of_memory += 1;
+                    return;
+                }
                 let Some(e) = self.model.get_mut(&key) else {
                     assert_eq!(out, Ok(ArithStatus::NotFound));
                     if incr {
@@ -534,7 +651,10 @@ impl Harness {
                     }
                     return;
                 };
-                match strtoull(&e.value) {
+                // memcached refuses a value it would chunk before parsing it
+                let size = memcached_size(&key, e.value.len(), e.flags, self.s.use_cas);
+                let chunked = size > 512 << 10;
+                match strtoull(&e.value).filter(|_| !chunked) {
                     None => assert_eq!(out, Err(StoreError::NonNumeric), "value {:?}", e.value),
                     Some(n) => {
                         let v = if incr {
@@ -582,7 +702,12 @@ impl Harness {
     }
 
     fn check(&mut self) {
-        self.store.maintain();
+        // enough passes for the expiry walk to cover every slot (2^19 a pass), so that no
+        // dead item the walk below skips is still counted in `curr_items`
+        let slots = self.store.stats().hash_bytes / 8;
+        for _ in 0..=slots >> 19 {
+            self.store.maintain();
+        }
         let now = self.now();
         let mut count = 0u64;
         let mut bytes = 0u64;
@@ -614,19 +739,25 @@ impl Harness {
         self.model.retain(|_, e| Self::alive(e, now));
 
         let st = self.store.stats();
+        let memory = self.s.memory as u64;
         assert!(
-            st.total_malloced <= MEMORY as u64,
+            st.total_malloced <= memory,
             "pages over the limit: {}",
             st.total_malloced
         );
         let pages: u64 = st.classes.iter().map(|c| c.total_pages).sum();
-        assert!((pages + st.slab_global_page_pool) * (1 << 20) <= MEMORY as u64);
+        let page = self.store.config().page_size as u64;
+        assert!((pages + st.slab_global_page_pool) * page <= memory);
+        if !self.s.evict {
+            assert_eq!(st.evictions, 0, "evictions without eviction");
+        }
         assert_eq!(st.curr_items, count, "curr_items vs walk");
         assert_eq!(st.bytes, bytes, "bytes vs walk");
         assert_eq!(st.classes.iter().map(|c| c.number).sum::<u64>(), count);
         assert_eq!(st.classes.iter().map(|c| c.used_chunks).sum::<u64>(), count);
         for c in &st.classes {
-            assert_eq!(c.number_hot + c.number_warm + c.number_cold, c.number);
+            let segments = c.number_hot + c.number_warm + c.number_cold + c.number_temp;
+            assert_eq!(segments, c.number);
             assert_eq!(c.used_chunks + c.free_chunks, c.total_chunks);
             assert!(c.mem_requested <= c.used_chunks * c.chunk_size as u64);
         }
@@ -638,7 +769,7 @@ impl Harness {
             self.lost,
             dropped
         );
-        if self.timeless {
+        if self.s.timeless {
             // the only evictions that lose no key: an operation's own allocation evicting the
             // old version of the key it then stores (it was at the COLD tail); rare
             let gap = dropped - self.lost;
@@ -692,9 +823,23 @@ fn strtoull(v: &[u8]) -> Option<u64> {
 }
 
 fn run(seed: u64, wide: bool, keys: u32, timeless: bool) -> (Harness, Stats) {
+    run_setup(
+        seed,
+        Setup {
+            wide,
+            keys,
+            timeless,
+            ..Setup::default()
+        },
+    )
+}
+
+fn run_setup(seed: u64, s: Setup) -> (Harness, Stats) {
     let started = std::time::Instant::now();
-    let mut h = Harness::new(seed, wide, keys, timeless);
-    for i in 1..=OPS {
+    let (ops, timeless, memory) = (s.ops, s.timeless, s.memory as u64);
+    let described = format!("{s:?}");
+    let mut h = Harness::new(seed, s);
+    for i in 1..=ops {
         h.step();
         if i % CHECK_EVERY == 0 {
             h.check();
@@ -702,17 +847,18 @@ fn run(seed: u64, wide: bool, keys: u32, timeless: bool) -> (Harness, Stats) {
     }
     h.check();
     let st = h.store.stats();
-    assert_eq!(st.total_malloced, MEMORY as u64);
+    assert_eq!(st.total_malloced, memory, "memory never filled");
     assert!(
-        timeless || st.get_expired + st.crawler_reclaimed + st.reclaimed > 100,
+        timeless || st.get_expired + st.crawler_reclaimed + st.reclaimed > ops / 20_000,
         "expiry never happened"
     );
     eprintln!(
-        "wide={wide} timeless={timeless}: {OPS} ops in {:?}: evictions {}, lost {} ({} during the op), pages moved {}, expired {}+{}+{}, items {}, get_hits {}, evictions - lost at most {}",
+        "{described} seed {seed:#x}: {ops} ops in {:?}: evictions {}, lost {} ({} during the op), out of memory {}, pages moved {}, expired {}+{}+{}, items {}, get_hits {}, evictions - lost at most {}",
         started.elapsed(),
         st.evictions,
         h.lost,
         h.evicted_meanwhile,
+        h.out_of_memory,
         st.slabs_moved,
         st.get_expired,
         st.crawler_reclaimed,
@@ -747,4 +893,209 @@ fn without_expiry_every_lost_key_is_an_eviction() {
     assert!(st.evictions > 5_000, "evictions {}", st.evictions);
     let (_, st) = run(0xbead_feed, true, 60_000, true);
     assert!(st.slabs_moved > 1000, "pages moved {}", st.slabs_moved);
+}
+
+/// The non-default configurations, each a short run (CI) or, with `FERROCACHE_MODEL_SCALE=n`,
+/// n times as long over n seeds (`cargo test --release --test model configurations --
+/// --nocapture`, for minutes of random operations locally).
+fn configurations() -> Vec<(&'static str, Setup)> {
+    let short = Setup {
+        ops: 120_000,
+        keys: 60_000,
+        wide: true,
+        ..Setup::default()
+    };
+    vec![
+        (
+            "growth 1.05 (~200 classes)",
+            Setup {
+                growth: 1.05,
+                ..short.clone()
+            },
+        ),
+        (
+            "growth 2.0, 4 shards",
+            Setup {
+                growth: 2.0,
+                shards: 4,
+                ..short.clone()
+            },
+        ),
+        (
+            "smallest chunk 16 + 48",
+            Setup {
+                min_size: 16,
+                growth: 1.5,
+                ..short.clone()
+            },
+        ),
+        (
+            "smallest chunk 2000 + 48",
+            Setup {
+                min_size: 2000,
+                ..short.clone()
+            },
+        ),
+        (
+            "item max 2 MiB (2 MiB pages), 8 pages",
+            Setup {
+                item_max: 2 << 20,
+                ..short.clone()
+            },
+        ),
+        (
+            "item max 1 KiB, 6 pages",
+            Setup {
+                item_max: 1024,
+                memory: 6 << 20,
+                keys: 200_000,
+                ..short.clone()
+            },
+        ),
+        (
+            "4 pages, automove 2",
+            Setup {
+                memory: 4 << 20,
+                automove: 2,
+                ..short.clone()
+            },
+        ),
+        (
+            "4 pages, automove 0",
+            Setup {
+                memory: 4 << 20,
+                automove: 0,
+                ..short.clone()
+            },
+        ),
+        (
+            "no eviction (-M)",
+            Setup {
+                evict: false,
+                ..short.clone()
+            },
+        ),
+        (
+            "no eviction (-M), no expiry, 3 pages, automove 2",
+            Setup {
+                evict: false,
+                timeless: true,
+                memory: 3 << 20,
+                automove: 2,
+                ..short.clone()
+            },
+        ),
+        (
+            "hash power 4, 1 shard (growth from 16 slots)",
+            Setup {
+                hash_power: Some(4),
+                shards: 1,
+                ..short.clone()
+            },
+        ),
+        (
+            "hash power 24, no expansion, 8 shards",
+            Setup {
+                hash_power: Some(24),
+                hash_expand: false,
+                shards: 8,
+                ..short.clone()
+            },
+        ),
+        (
+            "hash power 10, no expansion (grows past 15/16)",
+            Setup {
+                hash_power: Some(10),
+                hash_expand: false,
+                ..short.clone()
+            },
+        ),
+        (
+            "hot 1%, warm 98%",
+            Setup {
+                hot_pct: 1,
+                warm_pct: 98,
+                ..short.clone()
+            },
+        ),
+        (
+            "hot 60%, warm 0%",
+            Setup {
+                hot_pct: 60,
+                warm_pct: 0,
+                ..short.clone()
+            },
+        ),
+        (
+            "no CAS (-C), item max 1 MiB",
+            Setup {
+                use_cas: false,
+                item_max: 1 << 20,
+                ..short.clone()
+            },
+        ),
+        (
+            "flat LRU",
+            Setup {
+                segmented: false,
+                ..short.clone()
+            },
+        ),
+        (
+            "TEMP LRU (ttl 20)",
+            Setup {
+                temp_ttl: Some(20),
+                ..short.clone()
+            },
+        ),
+        (
+            "clock steps back and forward",
+            Setup {
+                clock_steps: true,
+                flush_rate: 0.2,
+                ..short.clone()
+            },
+        ),
+        (
+            "clock steps, few sizes",
+            Setup {
+                clock_steps: true,
+                flush_rate: 0.02,
+                wide: false,
+                memory: 8 << 20,
+                keys: 400_000,
+                ..short.clone()
+            },
+        ),
+    ]
+}
+
+#[test]
+fn configurations_match_the_model() {
+    let scale: u64 = std::env::var("FERROCACHE_MODEL_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let only = std::env::var("FERROCACHE_MODEL_ONLY").ok();
+    for (name, setup) in configurations() {
+        if only.as_ref().is_some_and(|o| !name.contains(o.as_str())) {
+            continue;
+        }
+        for n in 0..scale {
+            let seed = 0xc0f1_6000 + n * 7919 + name.len() as u64;
+            eprintln!("{name}:");
+            let (_, st) = run_setup(
+                seed,
+                Setup {
+                    ops: setup.ops * scale,
+                    ..setup.clone()
+                },
+            );
+            if setup.evict && !setup.timeless {
+                // (with few pages, the page mover's drops stand in for evictions)
+                let dropped = st.evictions + st.slab_reassign_evictions_nomem;
+                assert!(dropped > 0, "{name}: nothing evicted");
+            }
+        }
+    }
 }

@@ -1,0 +1,134 @@
+//! Edge values at the engine's API: exptime at memcached's 30-day boundary, absolute times
+//! now / in the past / past u32, the widest flags, incr/decr at the ends of u64.
+
+use ferrocache_core::*;
+
+const T0: u32 = 1_700_000_000;
+const DAYS_30: i64 = 60 * 60 * 24 * 30;
+
+fn store() -> (Store, Clock) {
+    let clock = Clock::manual(T0);
+    let s = Store::new(Config::default().background(false).clock(clock.clone())).unwrap();
+    (s, clock)
+}
+
+fn set(s: &Store, key: &[u8], value: &[u8], flags: u32, exptime: i64) -> StoreOutcome {
+    let r = StoreRequest {
+        flags,
+        exptime,
+        ..StoreRequest::new(StoreMode::Set, key, value)
+    };
+    s.store(&r).unwrap()
+}
+
+/// (value, flags, exptime) without bumping the item.
+fn peek(s: &Store, key: &[u8]) -> Option<(Vec<u8>, u32, u32)> {
+    let o = GetOptions {
+        no_bump: true,
+        ..GetOptions::default()
+    };
+    s.get(key, &o, |v| (v.value.to_vec(), v.flags, v.exptime))
+}
+
+#[test]
+fn exptime_at_the_30_day_boundary() {
+    let (s, clock) = store();
+    // exactly 30 days is still relative
+    set(&s, b"rel", b"v", 0, DAYS_30);
+    assert_eq!(peek(&s, b"rel").unwrap().2, T0 + DAYS_30 as u32);
+    // one more second is an absolute time: 1970, long past, so stored already expired
+    let out = set(&s, b"abs", b"v", 0, DAYS_30 + 1);
+    assert_eq!(out.status, StoreStatus::Stored);
+    assert_eq!(peek(&s, b"abs"), None);
+    // absolute now: expired (an item is dead when exptime <= now); a second later: alive
+    set(&s, b"now", b"v", 0, T0 as i64);
+    assert_eq!(peek(&s, b"now"), None);
+    set(&s, b"next", b"v", 0, T0 as i64 + 1);
+    assert!(peek(&s, b"next").is_some());
+    // past u32: held at the last second u32 names
+    set(&s, b"far", b"v", 0, u32::MAX as i64 + 10);
+    assert_eq!(peek(&s, b"far").unwrap().2, u32::MAX);
+    // touch and gat at the boundary
+    assert!(s.touch(b"rel", DAYS_30));
+    assert_eq!(peek(&s, b"rel").unwrap().2, T0 + DAYS_30 as u32);
+    assert!(s.touch(b"rel", DAYS_30 + 1), "a hit: the item now expired");
+    assert_eq!(peek(&s, b"rel"), None);
+    set(&s, b"g", b"v", 0, 0);
+    let o = GetOptions {
+        touch: Some(-1),
+        ..GetOptions::default()
+    };
+    assert!(
+        s.get(b"g", &o, |_| ()).is_some(),
+        "gat -1 hits, then expires"
+    );
+    assert_eq!(peek(&s, b"g"), None);
+    clock.advance(DAYS_30 as u32 - 1);
+    assert!(peek(&s, b"next").is_none());
+}
+
+#[test]
+fn the_widest_flags_survive_every_rewrite() {
+    let (s, _) = store();
+    set(&s, b"f", b"10", u32::MAX, 0);
+    let app = StoreRequest::new(StoreMode::Append, b"f", b"0");
+    s.store(&app).unwrap();
+    assert_eq!(peek(&s, b"f"), Some((b"100".to_vec(), u32::MAX, 0)));
+    let incr = ArithRequest {
+        key: b"f",
+        incr: true,
+        delta: 99_900,
+        cas: None,
+        vivify: None,
+        touch: None,
+        new_cas: None,
+    };
+    s.arith(&incr).unwrap();
+    assert_eq!(peek(&s, b"f"), Some((b"100000".to_vec(), u32::MAX, 0)));
+}
+
+#[test]
+fn incr_and_decr_at_the_ends_of_u64() {
+    let (s, _) = store();
+    let arith = |incr, delta| {
+        let r = ArithRequest {
+            key: b"n",
+            incr,
+            delta,
+            cas: None,
+            vivify: None,
+            touch: None,
+            new_cas: None,
+        };
+        match s.arith(&r) {
+            Ok(ArithStatus::Ok { value, .. }) => value,
+            other => panic!("{other:?}"),
+        }
+    };
+    set(&s, b"n", b"1", 0, 0);
+    assert_eq!(arith(true, u64::MAX), 0, "1 + (2^64 - 1) wraps to 0");
+    assert_eq!(peek(&s, b"n").unwrap().0, b"0");
+    assert_eq!(arith(false, u64::MAX), 0, "decr floors at 0");
+    assert_eq!(arith(true, u64::MAX), u64::MAX);
+    assert_eq!(peek(&s, b"n").unwrap().0, b"18446744073709551615");
+    assert_eq!(arith(true, 0), u64::MAX, "incr 0 keeps the value");
+    assert_eq!(arith(false, u64::MAX - 1), 1);
+    assert_eq!(
+        peek(&s, b"n").unwrap().0,
+        b"1                   ",
+        "in place, padded to the old length"
+    );
+    assert_eq!(arith(true, u64::MAX), 0);
+    // one past u64 is not a number
+    set(&s, b"n", b"18446744073709551616", 0, 0);
+    let r = ArithRequest {
+        key: b"n",
+        incr: true,
+        delta: 1,
+        cas: None,
+        vivify: None,
+        touch: None,
+        new_cas: None,
+    };
+    assert_eq!(s.arith(&r), Err(StoreError::NonNumeric));
+}
