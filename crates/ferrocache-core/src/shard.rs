@@ -779,8 +779,11 @@ impl Core {
             }
             return now;
         }
-        // a second behind is another thread's read of the coarse clock from before a tick
-        if now.saturating_add(1) < high {
+        // a second behind is another thread's read of the coarse clock from before a tick;
+        // further behind, read again: the first read may be old (this thread was descheduled
+        // before loading `high`), and taking it for a step would move time ahead for good
+        let wall = self.config.clock.now();
+        if wall.saturating_add(skew).saturating_add(1) < high {
             // the clock stepped back: time goes on from `high`
             let _ =
                 self.skew
