@@ -115,10 +115,15 @@ export class Connection {
     const socket = o.tls === undefined ? net.connect({ host: o.host, port: o.port, noDelay: true }) : connectTls(o.host, o.port, o.tls)
     this.#socket = socket
     this.#closedPromise = new Promise((resolve) => socket.once('close', () => resolve()))
-    this.#connectTimer = setTimeout(() => {
-      const what = this.#handshaking ? `the TLS handshake with ${this.#label} (is it a TLS server?)` : `connecting to ${this.#label}`
-      this.#fail(cacheError(Error, 'FERROCACHE_TIMEOUT', `${what} timed out after ${o.connectTimeout} ms`, this.#label))
-    }, o.connectTimeout)
+    this.#connectTimer = setTimeout(
+      () =>
+        afterPendingIo(() => {
+          if (this.#connected) return
+          const what = this.#handshaking ? `the TLS handshake with ${this.#label} (is it a TLS server?)` : `connecting to ${this.#label}`
+          this.#fail(cacheError(Error, 'FERROCACHE_TIMEOUT', `${what} timed out after ${o.connectTimeout} ms`, this.#label))
+        }),
+      o.connectTimeout,
+    )
     // connectTimeout covers the TLS handshake too: the connection is ready after it.
     if (o.tls !== undefined) socket.once('connect', () => (this.#handshaking = true))
     socket.once(o.tls === undefined ? 'connect' : 'secureConnect', () => {
@@ -322,7 +327,7 @@ export class Connection {
 
   #arm(ms: number): void {
     this.#timerFor = this.#queue[this.#head]
-    this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, ms))
+    this.#timer = setTimeout(() => afterPendingIo(() => this.#onTimer()), Math.max(1, ms))
     this.#timer.unref()
   }
 
@@ -501,6 +506,15 @@ export class Connection {
     if (!this.#closing) this.#options.onFailure(this, err, !this.#connected || queue.length > from, byPeer && this.#answered)
     this.#becameIdle()
   }
+}
+
+/**
+ * Runs `verdict` after the I/O that is ready now. Node runs due timers before it reads
+ * sockets: after the event loop was held (a long synchronous run, a busy machine) a timer
+ * would time out a connect that was up or a request whose reply was in the socket.
+ */
+function afterPendingIo(verdict: () => void): void {
+  setImmediate(verdict).unref()
 }
 
 /** What a reply that does not start with the binary response magic is: a text line (a
