@@ -126,8 +126,24 @@ const binEscape = (key: string): string =>
 
 /** memcached's item size limit (-I 1m): header 56, key + NUL, value + CRLF, 4 for flags. */
 const ITEM_MAX = 1 << 20
-const bigLength = (key: string, flags: string, delta: string): number =>
-  ITEM_MAX - 56 - Buffer.byteLength(key, 'latin1') - 1 - 2 - (flags === '0' ? 0 : 4) + Number(delta)
+const HEADER = 56
+
+/** How the servers size items, for limit-sized values: `-I`, and `-C` (a 48-byte header). */
+export interface Sizing {
+  /** memcached's `-I` in bytes (1 MiB). */
+  itemMax?: number
+  /** `-C`: memcached's items have no 8 bytes of CAS. */
+  noCas?: boolean
+}
+
+/** The sizing of the stream being generated (`generate`'s option), for `bigValue`. */
+let sizing = { itemMax: ITEM_MAX, header: HEADER }
+
+/** `extra`: `,<itemMax>,<header>` when not the default (a default stream reads as before). */
+const bigLength = (key: string, flags: string, delta: string, extra = ''): number => {
+  const [max, header] = extra === '' ? [ITEM_MAX, HEADER] : extra.slice(1).split(',').map(Number)
+  return max! - header! - Buffer.byteLength(key, 'latin1') - 1 - 2 - (flags === '0' ? 0 : 4) + Number(delta)
+}
 
 /**
  * Fills `$NOW±N`, `$CAS`, `$KEY(name)`, `$B64(name)` and the limit-sized values
@@ -136,8 +152,8 @@ const bigLength = (key: string, flags: string, delta: string): number =>
  */
 function fill(text: string, r: Render, binaryKeys = false): string {
   return text
-    .replace(/\$BIG(LEN)?\(([^,]*),([^,]*),([^)]*)\)/g, (_, len: string | undefined, name: string, flags: string, delta: string) => {
-      const n = bigLength(keyOf(name, r), flags, delta)
+    .replace(/\$BIG(LEN)?\(([^,]*),([^,]*),([^,)]*)((?:,\d+){2})?\)/g, (_, len: string | undefined, name: string, flags: string, delta: string, extra: string | undefined) => {
+      const n = bigLength(keyOf(name, r), flags, delta, extra)
       return len ? String(n) : 'v'.repeat(n)
     })
     .replace(/\$NOW([+-]\d+)/g, (_, d: string) => String(r.now + Number(d)))
@@ -179,7 +195,8 @@ function oddLine(rand: Rand, line: string): { line: string; upper: boolean } {
 
 /** A limit-sized value for `name`: one byte under, at or over it (`$BIGLEN`/`$BIG`). */
 const bigValue = (rand: Rand, name: string, flags: string): { len: string; value: string } => {
-  const args = `${name},${flags},${pick(rand, ['-1', '0', '0', '1'])}`
+  const extra = sizing.itemMax === ITEM_MAX && sizing.header === HEADER ? '' : `,${sizing.itemMax},${sizing.header}`
+  const args = `${name},${flags},${pick(rand, ['-1', '0', '0', '1'])}${extra}`
   return { len: `$BIGLEN(${args})`, value: `$BIG(${args})` }
 }
 
@@ -351,9 +368,9 @@ const binValue = (v: string): string =>
 function binaryBuild(spec: string, r: Render): Buffer {
   const big = /\$BIG\(([^)]*)\)/.exec(spec)
   if (!big) return binaryPacket(fill(spec, r, true))
-  const [name, flags, delta] = big[1]!.split(',') as [string, string, string]
+  const [name, flags, delta, ...extra] = big[1]!.split(',') as [string, string, string, ...string[]]
   const packet = binaryPacket(fill(spec.replace(big[0], ''), r, true))
-  const value = Buffer.alloc(bigLength(keyOf(name, r), flags, delta), 'v')
+  const value = Buffer.alloc(bigLength(keyOf(name, r), flags, delta, extra.map((x) => `,${x}`).join('')), 'v')
   packet.writeUInt32BE(packet.readUInt32BE(8) + value.length, 8)
   return Buffer.concat([packet, value])
 }
@@ -463,8 +480,12 @@ function binary(rand: Rand): Omit<Request, 'batch'> {
   }
 }
 
-/** A stream of `count` requests (about), from `seed`. */
-export function generate(seed: number, count = 40): Request[] {
+/**
+ * A stream of `count` requests (about), from `seed`; `options` sizes its limit-sized values
+ * for servers started with other `-I`/`-C` (the default stream is unchanged by it).
+ */
+export function generate(seed: number, count = 40, options: Sizing = {}): Request[] {
+  sizing = { itemMax: options.itemMax ?? ITEM_MAX, header: options.noCas ? HEADER - 8 : HEADER }
   const rand = rng(seed)
   const withBinary = chance(rand, 0.4)
   const withSecondText = chance(rand, 0.3)
