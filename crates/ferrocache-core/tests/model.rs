@@ -48,6 +48,8 @@ struct Setup {
     clock_steps: bool,
     /// false: memcached's `-C` (items sized without its 8 bytes of CAS).
     use_cas: bool,
+    /// `cache_memlimit` lowers and raises the limit now and then (with eviction).
+    limit_changes: bool,
     /// The chance that one op in 1000 that would pass time is a flush_all instead.
     flush_rate: f64,
     /// Values spread over ~27 slab classes (more than the pages: constant page moves)
@@ -81,6 +83,7 @@ impl Default for Setup {
             clock_steps: false,
             flush_rate: 0.005,
             use_cas: true,
+            limit_changes: false,
             wide: false,
             keys: 400_000,
             timeless: false,
@@ -142,6 +145,8 @@ struct Harness {
     evicted_meanwhile: u64,
     /// Operations that failed for memory (see [`Harness::may_run_out`]).
     out_of_memory: u64,
+    /// The memory limit now.
+    limit: usize,
 }
 
 /// memcached's own item size (its 48-byte header, 8 of CAS unless `-C`, key + 1,
@@ -177,6 +182,7 @@ impl Harness {
         store.set_use_cas(s.use_cas);
         let mut rng = SmallRng::seed_from_u64(seed);
         let noise = (0..s.item_max * 2).map(|_| rng.gen()).collect();
+        let limit = s.memory;
         Harness {
             s,
             store,
@@ -192,6 +198,7 @@ impl Harness {
             max_gap: 0,
             evicted_meanwhile: 0,
             out_of_memory: 0,
+            limit,
         }
     }
 
@@ -387,6 +394,19 @@ impl Harness {
                 self.model.clear();
                 self.flush_at = None;
             }
+            return;
+        }
+        if roll == 3 && self.s.limit_changes && self.rng.gen_bool(0.05) {
+            // between half and all of the configured memory, whole pages
+            let page = self.store.config().page_size;
+            let pages = self.s.memory / page;
+            let to = self.rng.gen_range(pages / 2..=pages) * page;
+            self.store.set_memory_limit(to).unwrap();
+            self.limit = to;
+            assert!(
+                self.store.stats().total_malloced <= to as u64,
+                "over {to} at once"
+            );
             return;
         }
         if roll == 2 && !self.s.timeless && self.rng.gen_bool(self.s.flush_rate) {
@@ -739,7 +759,7 @@ impl Harness {
         self.model.retain(|_, e| Self::alive(e, now));
 
         let st = self.store.stats();
-        let memory = self.s.memory as u64;
+        let memory = self.limit as u64;
         assert!(
             st.total_malloced <= memory,
             "pages over the limit: {}",
@@ -845,6 +865,15 @@ fn run_setup(seed: u64, s: Setup) -> (Harness, Stats) {
             h.check();
         }
     }
+    if h.limit != h.s.memory {
+        // back to the configured limit, which the last operations fill again
+        h.s.limit_changes = false;
+        h.store.set_memory_limit(h.s.memory).unwrap();
+        h.limit = h.s.memory;
+        for _ in 0..40_000 {
+            h.step();
+        }
+    }
     h.check();
     let st = h.store.stats();
     assert_eq!(st.total_malloced, memory, "memory never filled");
@@ -907,9 +936,16 @@ fn configurations() -> Vec<(&'static str, Setup)> {
     };
     vec![
         (
-            "growth 1.05 (~200 classes)",
+            "growth 1.05 (63 classes, the cap)",
             Setup {
                 growth: 1.05,
+                ..short.clone()
+            },
+        ),
+        (
+            "growth 1.01 (62 classes of 96 bytes, then pages, as memcached)",
+            Setup {
+                growth: 1.01,
                 ..short.clone()
             },
         ),
@@ -1031,6 +1067,23 @@ fn configurations() -> Vec<(&'static str, Setup)> {
             Setup {
                 use_cas: false,
                 item_max: 1 << 20,
+                ..short.clone()
+            },
+        ),
+        (
+            "memory limit lowered and raised (cache_memlimit)",
+            Setup {
+                limit_changes: true,
+                ..short.clone()
+            },
+        ),
+        (
+            "memory limit lowered and raised, few sizes",
+            Setup {
+                limit_changes: true,
+                wide: false,
+                memory: 8 << 20,
+                keys: 400_000,
                 ..short.clone()
             },
         ),
