@@ -6,11 +6,11 @@
 // nothing and says so.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setUp, tearDown } from './helpers/guard'
-import { Cache, Client } from '../src'
+import { Cache, Client, SnapshotError } from '../src'
 import { rejectsLike, throwsLike } from './cache-assert'
 import { BIN, freePort, spawnOwned, stopChild, waitFor } from './helpers/servers'
 
@@ -72,6 +72,13 @@ test('a positional ttl or encoding is refused with the options object it should 
     cache.close()
     await client.close()
   }
+})
+
+test('a dataDir that is a file is named as such (the engine said "cannot create the data directory …: File exists")', () => {
+  const file = join(dir, 'a-file')
+  writeFileSync(file, '')
+  const err = throwsLike(() => new Cache({ dataDir: file }), SnapshotError, /^the data directory .*a-file is not a directory$/)
+  assert.is((err as SnapshotError).code, 'FERROCACHE_SNAPSHOT_IO')
 })
 
 test('--data-dir the process cannot write to: a warning at start, before listening (every save would fail, seen only at stop)', async () => {

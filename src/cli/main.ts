@@ -136,9 +136,10 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
     if (err instanceof RangeError && err.message.includes('Failed to init hashtable.')) return usage(err.message, 1)
     // The engine refused a combination of settings (e.g. -I larger than a slab page allows).
     if (err instanceof RangeError || err instanceof TypeError) return usage(err.message)
-    // --strict-load and a damaged snapshot, or an unreadable data directory (logged)
+    // --strict-load and a damaged snapshot, or a data directory that is locked, not a
+    // directory or cannot be made (logged)
     if (err instanceof SnapshotError) {
-      log.fatal({ err: err.message, dataDir: s.persistence?.dataDir }, 'cannot load the snapshot, not starting')
+      log.fatal({ err: err.message, dataDir: s.persistence?.dataDir }, 'cannot use the data directory or its snapshot, not starting')
       process.exitCode = 1
       return
     }

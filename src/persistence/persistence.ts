@@ -2,7 +2,7 @@
 // retries with backoff after a failure, logs and the rdb_* stat lines. The snapshot itself
 // runs in Rust on a worker thread (crates/ferrocache-node/src/persist.rs), so the event
 // loop keeps serving while it is written.
-import { accessSync, constants, existsSync } from 'node:fs'
+import { accessSync, constants, existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { NativeCache, NativeDataDirLock, NativeSnapshotProgress } from '../../native/index'
@@ -99,6 +99,10 @@ export class Persistence {
     this.#native = cache
     this.#log = options.logger
     this.#lastRaw = native.snapshotChangeCount(cache)
+    if (statSync(options.dataDir, { throwIfNoEntry: false })?.isDirectory() === false) {
+      // the engine's words would be "cannot create the data directory …: File exists"
+      throw new SnapshotError(`the data directory ${options.dataDir} is not a directory`, 'FERROCACHE_SNAPSHOT_IO', options.dataDir, undefined, 20)
+    }
     this.#lock = new native.NativeDataDirLock()
     const refused = this.#lock.acquire(options.dataDir)
     if (refused !== null && refused !== undefined) throw SnapshotError.fromNative(refused)
