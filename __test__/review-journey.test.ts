@@ -10,7 +10,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setUp, tearDown } from './helpers/guard'
-import { Cache, Client, SnapshotError } from '../src'
+import { Cache, Client, SnapshotError, createServer } from '../src'
 import { rejectsLike, throwsLike } from './cache-assert'
 import { BIN, freePort, spawnOwned, stopChild, waitFor } from './helpers/servers'
 
@@ -70,6 +70,17 @@ test('a positional ttl or encoding is refused with the options object it should 
     throwsLike(() => cache.getSync('k', 'hex' as never), TypeError, /^options must be an object, got string$/)
   } finally {
     cache.close()
+    await client.close()
+  }
+})
+
+test('createServer with something else than a Cache names what it got', async () => {
+  const client = new Client({ servers: ['127.0.0.1:1'] })
+  try {
+    for (const [cache, got] of [[client, 'Client'], [new Map(), 'Map'], [null, 'null']] as const) {
+      throwsLike(() => createServer({ cache: cache as never }), TypeError, new RegExp(`^cache must be an embedded Cache \\(new Cache\\(\\)\\), got ${got}$`))
+    }
+  } finally {
     await client.close()
   }
 })

@@ -1,6 +1,7 @@
 // Options of createServer(), their defaults (memcached's) and validation.
 import type { Cache, CacheOptions } from '../cache'
 import { parseSize } from '../size'
+import { describe } from '../encoding'
 import { resolveReplicationOptions, type ReplicationOptions, type ResolvedReplicationOptions } from '../replication/options'
 import type { Logger } from './logger'
 import type { TlsOptions } from './tls'
@@ -213,6 +214,10 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   }
   if (o.cache !== undefined && o.cacheOptions !== undefined) {
     throw new TypeError('pass either cache or cacheOptions, not both')
+  }
+  // a Client, an lru-cache or a Keyv store here failed as "o.cache?.statsSync is not a function"
+  if (o.cache !== undefined && typeof (o.cache as Partial<Cache> | null)?.statsSync !== 'function') {
+    throw new TypeError(`cache must be an embedded Cache (new Cache()), got ${describe(o.cache)}`)
   }
   const c = o.cacheOptions ?? {}
   const stats = o.cache?.statsSync()
