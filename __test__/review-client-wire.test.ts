@@ -4,13 +4,15 @@
 // proxy "failing"), a late reply after a timeout, a probe still waiting when the client
 // closes, and IPv6 zone ids. Every server here is an in-process net.Server of this file.
 import net from 'node:net'
+import path from 'node:path'
 import v8 from 'node:v8'
 import vm from 'node:vm'
+import { Worker } from 'node:worker_threads'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Client } from '../src'
 import { tearDown } from './helpers/guard'
-import { sleep, startMemcached, waitFor } from './helpers/servers'
+import { sleep, startMemcached, waitFor, within } from './helpers/servers'
 import { failure } from './helpers/settled'
 
 // gc() for the memory check (a flag that can be set at run time, before first use)
@@ -369,6 +371,53 @@ test('a connect or request timer due while the event loop was held lets the I/O 
     }
   } finally {
     await memcached.stop()
+  }
+})
+
+// The verdict's immediate must be referenced: an unreferenced one left the poll blocking
+// on the open socket with no timer due, so a request to a server that never answers (or a
+// TLS handshake it never answers) waited for other I/O or another timer. Run in a worker,
+// whose event loop has no timer of the test harness to wake it: only the 3 s bound there.
+test('a server that never answers: the request and the TLS handshake time out on time', async () => {
+  const code = `
+    const net = require('node:net')
+    const { parentPort } = require('node:worker_threads')
+    const { Client } = require(${JSON.stringify(path.join(__dirname, '../src'))})
+    const silent = net.createServer((s) => s.on('error', () => {})).listen(0, '127.0.0.1', async () => {
+      const servers = ['127.0.0.1:' + silent.address().port]
+      const took = {}
+      for (const [what, options] of [['request', { timeout: 200 }], ['handshake', { connectTimeout: 200, tls: { rejectUnauthorized: false } }]]) {
+        const client = new Client({ servers, retry: 0, ...options })
+        const began = performance.now()
+        let bound
+        const code = await Promise.race([
+          client.get('k').then(() => 'answered', (e) => e.code),
+          new Promise((resolve) => (bound = setTimeout(resolve, 3000, 'bound'))),
+        ])
+        clearTimeout(bound)
+        took[what] = [code, Math.round(performance.now() - began)]
+        await client.close()
+      }
+      silent.close()
+      parentPort.postMessage(took)
+    })`
+  const worker = new Worker(code, { eval: true, execArgv: ['--require', 'tsx/cjs'] })
+  try {
+    const took = await within(
+      new Promise<Record<string, [string, number]>>((resolve, reject) => {
+        worker.once('message', resolve)
+        worker.once('error', reject)
+      }),
+      20_000,
+      "the worker's report",
+    )
+    for (const what of ['request', 'handshake']) {
+      const [code, ms] = took[what]!
+      assert.is(code, 'FERROCACHE_TIMEOUT', what)
+      assert.ok(ms < 1500, `${what}: timed out after ${ms} ms, not ~200`)
+    }
+  } finally {
+    await worker.terminate()
   }
 })
 

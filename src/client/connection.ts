@@ -512,9 +512,11 @@ export class Connection {
  * Runs `verdict` after the I/O that is ready now. Node runs due timers before it reads
  * sockets: after the event loop was held (a long synchronous run, a busy machine) a timer
  * would time out a connect that was up or a request whose reply was in the socket.
+ * Referenced: only a referenced immediate keeps the poll from blocking; an unreferenced
+ * one waited there for I/O or another timer, so a silent server's request never timed out.
  */
 function afterPendingIo(verdict: () => void): void {
-  setImmediate(verdict).unref()
+  setImmediate(verdict)
 }
 
 /** What a reply that does not start with the binary response magic is: a text line (a
