@@ -1683,7 +1683,18 @@ impl Shard {
             // a longer one becomes a new item of exactly its length
             let gen = self.gen;
             let flags = it.client_flags();
-            let (h, nc) = self.new_item(core, ctx, r.key, text.len(), flags, exptime, r.new_cas)?;
+            let (h, nc) =
+                match self.new_item(core, ctx, r.key, text.len(), flags, exptime, r.new_cas) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        // memcached's do_add_delta counts the hit before it allocates (a retry
+                        // after room was made elsewhere, `NeedPage`, counts it then)
+                        if let Fail::Err(_) = e {
+                            self.count_delta_hit(c, r.incr);
+                        }
+                        return Err(e);
+                    }
+                };
             let nit = self.mem.item(h);
             nit.value_mut().copy_from_slice(text);
             let old = if self.gen != gen {
@@ -1697,16 +1708,20 @@ impl Shard {
             self.link_new(hash, h, nc, ctx);
             nit
         };
-        if r.incr {
-            self.cs[c].incr_hits += 1;
-        } else {
-            self.cs[c].decr_hits += 1;
-        }
+        self.count_delta_hit(c, r.incr);
         Ok(ArithStatus::Ok {
             value,
             cas: target.cas(),
             created: false,
         })
+    }
+
+    fn count_delta_hit(&mut self, class: usize, incr: bool) {
+        if incr {
+            self.cs[class].incr_hits += 1;
+        } else {
+            self.cs[class].decr_hits += 1;
+        }
     }
 }
 

@@ -132,3 +132,49 @@ fn incr_and_decr_at_the_ends_of_u64() {
     };
     assert_eq!(s.arith(&r), Err(StoreError::NonNumeric));
 }
+
+#[test]
+fn an_incr_that_runs_out_of_memory_still_counts_its_hit() {
+    // memcached 1.6.18 with -M -m 2, class 1 full, `incr n 1` on "9": SERVER_ERROR out of
+    // memory, and `incr_hits` 1 (its do_add_delta counts the hit before it allocates the
+    // longer value); a refused set is not counted in cmd_set (measured)
+    let s = Store::new(
+        Config::default()
+            .memory_limit(1 << 20)
+            .shards(1)
+            .evict(false)
+            .background(false),
+    )
+    .unwrap();
+    set(&s, b"n", b"9", 0, 0);
+    set(&s, b"d", b"10", 0, 0);
+    let mut i = 0;
+    while s
+        .store(&StoreRequest::new(
+            StoreMode::Set,
+            format!("k{i}").as_bytes(),
+            b"x",
+        ))
+        .is_ok()
+    {
+        i += 1;
+    }
+    let arith = |key: &'static [u8], incr| {
+        s.arith(&ArithRequest {
+            key,
+            incr,
+            delta: 1,
+            cas: None,
+            vivify: None,
+            touch: None,
+            new_cas: None,
+        })
+    };
+    assert_eq!(arith(b"n", true), Err(StoreError::OutOfMemory));
+    assert_eq!(peek(&s, b"n").unwrap().0, b"9", "the old value stays");
+    assert!(arith(b"d", false).is_ok(), "in place: no allocation");
+    let st = s.stats();
+    assert_eq!((st.incr_hits, st.decr_hits), (1, 1));
+    assert_eq!(st.classes[0].incr_hits, 1);
+    assert_eq!(st.cmd_set, 2 + i, "the refused set is not counted");
+}

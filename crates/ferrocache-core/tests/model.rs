@@ -660,7 +660,14 @@ impl Harness {
                     new_cas: None,
                 });
                 if out == Err(StoreError::OutOfMemory) && self.may_run_out() {
-                    // a longer result needs a new item; the old one stays, nothing counted
+                    // a longer result needs a new item; the old one stays, and the hit
+                    // counts (memcached counts it before it allocates)
+                    assert!(present, "only a hit allocates");
+                    if incr {
+                        self.expect.incr_hits += 1;
+                    } else {
+                        self.expect.decr_hits += 1;
+                    }
                     self.out_of_memory += 1;
                     return;
                 }
