@@ -47,7 +47,11 @@ fn worker(store: &Store, seed: u64, shape: Shape, until: Instant) -> u64 {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut ops = 0u64;
     let evict = store.config().evict;
+    let mut last = store.now();
     while Instant::now() < until {
+        let now = store.now();
+        assert!(now >= last, "the store's time went back: {last} -> {now}");
+        last = now;
         for _ in 0..256 {
             ops += 1;
             let key = format!("k{}", rng.gen_range(0..shape.keys)).into_bytes();
@@ -239,6 +243,8 @@ fn threads_under_each_configuration_keep_the_invariants() {
                             store.set_memory_limit(limit).unwrap();
                         }
                         3 if rng.gen_bool(0.05) => store.flush_all(0),
+                        // the wall clock steps back: the store's time must not
+                        4 if rng.gen_bool(0.1) => clock.set(clock.now() - rng.gen_range(2..30)),
                         _ => {
                             let st = store.stats();
                             assert!(st.total_malloced <= limit as u64);
