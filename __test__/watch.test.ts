@@ -428,10 +428,11 @@ test('watch evictions: the same eviction lines as memcached (-m 2, 500-byte valu
     assert.is(mc!.lines.length, mc!.evictions, 'memcached: a line per eviction')
     assert.is(fc!.lines.length, fc!.evictions, 'ferrocached: a line per eviction')
     // ferrocached's LRU is per shard, so which fill key goes when differs; what each line
-    // says does not. `la=` / `ttl=` count seconds: the fill may cross a second boundary
-    // on one server only
+    // says does not. `la=` / `ttl=` count seconds since the set: the fill may cross second
+    // boundaries on one server only, and more than one on a busy machine (it waits for
+    // the watcher after each batch; seen failing with the bounds of 1 s)
     const shape = (l: string): string =>
-      l.replace(/ key=key\d+ /, ' key=key# ').replace(/ la=[01] /, ' la=# ').replace(/ ttl=(999|1000) /, ' ttl=99# ')
+      l.replace(/ key=key\d+ /, ' key=key# ').replace(/ la=\d /, ' la=# ').replace(/ ttl=(99\d|1000) /, ' ttl=99# ')
     const kinds = (lines: string[]): string[] => [...new Set(lines.map(shape))].sort()
     assert.equal(kinds(fc!.lines), kinds(mc!.lines))
     assert.equal(kinds(mc!.lines), [
