@@ -72,7 +72,8 @@ function lastCasIn(b: Buffer, binary: boolean): string | undefined {
     }
     return found
   }
-  for (const m of b.toString('latin1').matchAll(/^VALUE \S+ \S+ \S+ (\d+)\r$|^(?:VA|HD|EX|NS|NF|EN)\b.*? c(\d+)/gm)) {
+  // (a key may hold a tab: memcached splits a line on spaces only)
+  for (const m of b.toString('latin1').matchAll(/^VALUE [^ ]+ \S+ \S+ (\d+)\r$|^(?:VA|HD|EX|NS|NF|EN)\b.*? c(\d+)/gm)) {
     found = m[1] ?? m[2]
   }
   return found
@@ -229,7 +230,8 @@ function normaliseText(b: Buffer, casIds: Map<string, string>): string {
     .split('\r\n')
     .map(shorten)
     .map((line) => {
-      const value = /^(VALUE \S+ \S+ \S+) (\d+)$/.exec(line)
+      // (a key may hold a tab: its CAS was left raw, so servers whose counters differ differed)
+      const value = /^(VALUE [^ ]+ \S+ \S+) (\d+)$/.exec(line)
       if (value) return `${value[1]} ${casName(value[2]!, casIds)}`
       if (/^(VA|HD|EN|NF|NS|EX) /.test(line)) {
         return line
