@@ -357,7 +357,8 @@ fn replay(
         Record::Flush { at } if v >= MARKS_DEADLINES => {
             // the latest flush_all replaces an earlier deadline, as in memcached
             *flushes = Flushes::default();
-            if at != 0 && at <= now {
+            // `at` is the clock's second (Core::to_clock), as the writer's deadline checks
+            if at != 0 && store.of_clock(at) <= now {
                 // takes effect at its mark (or the log's end), not here: items set until
                 // the deadline go with it
                 flushes.passed = Some(at);

@@ -407,6 +407,7 @@ pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) 
             if cas < 1 << 63 {
                 *max_cas = (*max_cas).max(cas);
             }
+            let exptime = store.of_clock(exptime);
             let live = exptime == 0 || exptime > now;
             let req = StoreRequest {
                 flags,
@@ -430,7 +431,9 @@ pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) 
         }
         // (as memcached's command: an embedded Cache's flush(delay) replayed acts a
         // second early too, hiding the same items)
-        Record::Flush { at } if at > now => store.flush_all_as_memcached(at as i64),
+        Record::Flush { at } if store.of_clock(at) > now => {
+            store.flush_all_as_memcached(store.of_clock(at) as i64)
+        }
         Record::Flush { .. } => store.flush_all_at_once(),
         Record::FlushCancel => store.cancel_pending_flush(),
     }

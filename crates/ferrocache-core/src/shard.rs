@@ -320,6 +320,14 @@ impl Shards {
         self.core.now()
     }
 
+    pub fn to_clock(&self, t: u32) -> u32 {
+        self.core.to_clock(t)
+    }
+
+    pub fn of_clock(&self, t: u32) -> u32 {
+        self.core.of_clock(t)
+    }
+
     /// Runs `op` on the key's shard. On [`Fail::NeedPage`] room is made elsewhere with no lock
     /// held and `op` runs again; when other threads keep taking that room, the last rounds
     /// hold every shard lock (in index order) so the room made is the caller's.
@@ -387,7 +395,7 @@ impl Shards {
             let r = op(s, core, ctx);
             match &r {
                 Ok(v) if !changed(v) => {}
-                Ok(_) | Err(Fail::Err(_)) => s.log_key(ctx, hash, key, &**j),
+                Ok(_) | Err(Fail::Err(_)) => s.log_key(core, ctx, hash, key, &**j),
                 Err(Fail::NeedPage(_)) => {}
             }
             r
@@ -792,6 +800,27 @@ impl Core {
         high
     }
 
+    /// An engine time (an exptime, a flush deadline; 0 = none) as the clock's unix second:
+    /// what the log, snapshots and replicas carry, so a restart (whose time starts at the
+    /// clock again), a replica and the log's writer (which read the clock) see the same
+    /// instant after the clock stepped back. A time before the step's size is long past (1).
+    pub fn to_clock(&self, t: u32) -> u32 {
+        if t == 0 {
+            0
+        } else {
+            t.saturating_sub(self.skew.load(Ordering::Relaxed)).max(1)
+        }
+    }
+
+    /// The clock's unix second (from the log, a snapshot, a primary) as engine time.
+    pub fn of_clock(&self, t: u32) -> u32 {
+        if t == 0 {
+            0
+        } else {
+            t.saturating_add(self.skew.load(Ordering::Relaxed))
+        }
+    }
+
     /// A fresh CAS, or the client's (meta `E`), keeping the counter above any value seen
     /// below 2^63 (a larger one is used as given: raising the counter to it would leave no
     /// room for fresh values before they wrap to 0).
@@ -883,7 +912,7 @@ impl Core {
         }
         if let Some(j) = self.journal.get() {
             j.record(&Record::Flush {
-                at: at.unwrap_or(0),
+                at: self.to_clock(at.unwrap_or(0)),
             });
         }
     }
@@ -1155,7 +1184,7 @@ impl Shard {
     }
 
     /// Logs `key`'s state after a change: the live item, or a delete.
-    fn log_key(&self, ctx: &Ctx, hash: u64, key: &[u8], j: &dyn Journal) {
+    fn log_key(&self, core: &Core, ctx: &Ctx, hash: u64, key: &[u8], j: &dyn Journal) {
         let h = self.ht.find(&self.mem, hash, key);
         let it = (h != NIL).then(|| self.mem.item(h));
         match it.filter(|&it| ctx.dead(it).is_none()) {
@@ -1163,7 +1192,7 @@ impl Shard {
                 key,
                 value: it.value(),
                 flags: it.client_flags(),
-                exptime: it.exptime(),
+                exptime: core.to_clock(it.exptime()),
                 cas: it.cas(),
                 state: ItemState {
                     stale: it.has(F_STALE),

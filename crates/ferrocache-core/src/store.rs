@@ -217,6 +217,18 @@ impl Store {
         self.inner.now()
     }
 
+    /// A time of this store (an exptime, a flush deadline; 0 = none) as the clock's unix
+    /// second, as logs, snapshots and replicas carry it: the store's time is ahead of the
+    /// clock by the steps back it has seen.
+    pub fn to_clock(&self, t: u32) -> u32 {
+        self.inner.to_clock(t)
+    }
+
+    /// The clock's unix second (read from a log, a snapshot or a primary) as this store's time.
+    pub fn of_clock(&self, t: u32) -> u32 {
+        self.inner.of_clock(t)
+    }
+
     /// get / gets / gat / gats / meta `mg`. Returns `None` on a miss (counted in stats).
     /// `f` runs with the key's shard locked: it must not call back into the store.
     pub fn get<R>(

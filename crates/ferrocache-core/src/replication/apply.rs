@@ -64,7 +64,7 @@ impl FullSync {
                             key: it.key,
                             value: it.value,
                             flags: it.flags,
-                            exptime: it.exptime,
+                            exptime: store.to_clock(it.exptime),
                             cas: it.cas,
                             state: ItemState {
                                 stale: it.stale,

@@ -108,7 +108,9 @@ fn apply(
         if flushed {
             return;
         }
-        if r.exptime != 0 && r.exptime <= now {
+        // the file's times are the clock's; this store's may be ahead of it (a step back)
+        let exptime = store.of_clock(r.exptime);
+        if exptime != 0 && exptime <= now {
             report.expired += 1;
             return;
         }
@@ -121,7 +123,7 @@ fn apply(
             value: r.value,
             flags: r.flags,
             // absolute unix seconds (far above memcached's 30-day relative range)
-            exptime: r.exptime as i64,
+            exptime: exptime as i64,
             cas: None,
             invalidate: false,
             new_cas: Some(r.cas),

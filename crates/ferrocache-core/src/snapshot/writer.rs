@@ -271,7 +271,7 @@ fn walk(
                     key: it.key,
                     value: it.value,
                     flags: it.flags,
-                    exptime: it.exptime,
+                    exptime: store.to_clock(it.exptime),
                     cas: it.cas,
                     state,
                 };

@@ -1,0 +1,101 @@
+//! After the wall clock stepped back the store's time is ahead of the clock by the step
+//! (tests/clock_steps.rs). What leaves the store (the log, snapshots, a replica's stream)
+//! carries the clock's unix seconds: the log's writer reads the clock, and a restart's time
+//! starts at the clock again.
+
+use ferrocache_core::aof::{self, Fsync};
+use ferrocache_core::snapshot;
+use ferrocache_core::*;
+
+mod common;
+#[path = "common/disk.rs"]
+mod disk;
+
+use common::{store, T0};
+use disk::TempDir;
+
+/// A store started (restarted) with the clock at `at`.
+fn store_at(at: u32) -> (Store, Clock) {
+    let clock = Clock::manual(at);
+    let s = Store::new(Config::default().background(false).clock(clock.clone())).unwrap();
+    (s, clock)
+}
+
+fn set(s: &Store, key: &[u8], exptime: i64) {
+    let r = StoreRequest {
+        exptime,
+        ..StoreRequest::new(StoreMode::Set, key, b"v")
+    };
+    s.store(&r).unwrap();
+}
+
+fn has(s: &Store, key: &[u8]) -> bool {
+    s.get(key, &GetOptions::default(), |_| ()).is_some()
+}
+
+/// Steps `clock` back by `by` seconds and lets the store see it.
+fn step_back(s: &Store, clock: &Clock, by: u32) {
+    let before = s.now();
+    clock.set(clock.now() - by);
+    assert_eq!(s.now(), before, "the store's time does not go back");
+}
+
+#[test]
+fn a_snapshot_after_a_step_back_keeps_each_items_time_left() {
+    let dir = TempDir::new("clock-snapshot");
+    {
+        let (s, clock) = store();
+        set(&s, b"k", 100);
+        step_back(&s, &clock, 50);
+        snapshot::save(&s, dir.path(), 1, None).unwrap();
+    }
+    // restarted at the clock's time, 100 s left of the item's life as before the restart
+    let (s, clock) = store_at(T0 - 50);
+    snapshot::load(&s, dir.path(), false).unwrap();
+    clock.set(T0 + 49);
+    assert!(has(&s, b"k"), "1 s left");
+    clock.set(T0 + 51);
+    assert!(!has(&s, b"k"), "lived 50 s past its ttl");
+}
+
+#[test]
+fn a_logged_delayed_flush_after_a_step_back_is_marked_when_it_acted() {
+    let dir = TempDir::new("clock-aof");
+    {
+        let (s, clock) = store();
+        let (_aof, _) = aof::open(&s, dir.path(), Fsync::Always).unwrap();
+        step_back(&s, &clock, 100);
+        set(&s, b"before", 0);
+        s.flush_all(10);
+        clock.advance(20);
+        assert!(!has(&s, b"before"), "the flush acted");
+        set(&s, b"after", 0);
+        assert!(has(&s, b"after"));
+    }
+    // replayed at the clock's time: the flush's mark comes before the set that followed it
+    let (s, clock) = store_at(T0 - 80);
+    let (_aof, _) = aof::open(&s, dir.path(), Fsync::Always).unwrap();
+    assert!(!has(&s, b"before"));
+    clock.set(T0 + 20);
+    assert!(
+        has(&s, b"after"),
+        "set after the flush acted, flushed by the replay"
+    );
+}
+
+#[test]
+fn a_logged_items_exptime_after_a_step_back_keeps_its_time_left() {
+    let dir = TempDir::new("clock-aof-exptime");
+    {
+        let (s, clock) = store();
+        let (_aof, _) = aof::open(&s, dir.path(), Fsync::Always).unwrap();
+        step_back(&s, &clock, 50);
+        set(&s, b"k", 100);
+    }
+    let (s, clock) = store_at(T0 - 50);
+    let (_aof, _) = aof::open(&s, dir.path(), Fsync::Always).unwrap();
+    clock.set(T0 + 49);
+    assert!(has(&s, b"k"), "1 s left");
+    clock.set(T0 + 51);
+    assert!(!has(&s, b"k"), "lived 50 s past its ttl");
+}
