@@ -110,6 +110,37 @@ test('two copies of the module in one thread (jest.resetModules, cleared require
   }
 })
 
+test("two copies of the module in one thread: the first copy's server still reads its own sockets", () => {
+  // The native side keeps one registered read buffer per thread (e122fbd): the second copy
+  // registered its own, and the first copy's server fed requests from that one (no reply).
+  const lines = runNode(`
+    const net = require('node:net')
+    const SERVER = require('node:path').join(${SRC}, 'server')
+    const A = require(SERVER)
+    const ask = (port, text) => new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write(text))
+      let got = ''
+      s.on('data', (d) => { got += d; if (got.endsWith('END\\r\\n')) { s.destroy(); resolve(got) } })
+      s.on('error', (e) => resolve('error ' + e.message))
+      setTimeout(() => { s.destroy(); resolve('no reply: ' + JSON.stringify(got)) }, 2000)
+    })
+    ;(async () => {
+      const a = A.createServer({ port: 0, host: '127.0.0.1' })
+      await a.listen()
+      const out = [await ask(a.address().port, 'set k 0 0 1\\r\\nx\\r\\nget k\\r\\n')]
+      for (const k of Object.keys(require.cache)) if (k.includes('/src/')) delete require.cache[k]
+      const B = require(SERVER)
+      if (A.createServer === B.createServer) throw new Error('the module was not loaded twice')
+      const b = B.createServer({ port: 0, host: '127.0.0.1' })
+      await b.listen()
+      out.push(await ask(a.address().port, 'get k\\r\\n'), await ask(b.address().port, 'get k\\r\\n'))
+      await a.close()
+      await b.close()
+      console.log(JSON.stringify(out))
+    })()`)
+  assert.equal(JSON.parse(lines[0]!), ['STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n', 'VALUE k 0 1\r\nx\r\nEND\r\n', 'END\r\n'])
+})
+
 test('a ttl over 30 days counts from the engine clock, not a faked Date.now()', () => {
   // memcached reads an exptime over 30 days as a unix time, which was computed from
   // Date.now(): with a test's fake clock in the past (jest/sinon setSystemTime) the item

@@ -115,7 +115,12 @@ export const { sessionFeed, sessionRead, sessionReadBuffer } = native as unknown
 
 // Every read of the onread path lands in READ_BUFFER: registered once, so a read's native
 // call does not look the typed array up again (measured: ~180 instructions of ~5800 per
-// unpipelined request).
+// unpipelined request). The registration is one per thread: a second copy of this module
+// (jest.resetModules, a cleared require.cache) registers its own, and this copy's reads
+// then go through sessionFeed (sessionRead would read the other copy's buffer).
+const REGISTERED = Symbol.for('ferrocache.readBuffer')
+const registry = globalThis as { [REGISTERED]?: Uint8Array }
+registry[REGISTERED] = READ_BUFFER
 sessionReadBuffer(READ_BUFFER)
 
 export interface ConnectionOptions {
@@ -246,7 +251,8 @@ export class Connection {
     // descriptor is valid until the socket is destroyed (its handle closes it).
     const direct = this.fd >= 0 && this.socket.writableLength === 0 && !this.socket.destroyed
     const fd = direct ? this.fd : -1
-    const out = input === READ_BUFFER ? sessionRead(this.slot, length, fd) : sessionFeed(this.slot, input, length, fd)
+    const out =
+      input === READ_BUFFER && registry[REGISTERED] === READ_BUFFER ? sessionRead(this.slot, length, fd) : sessionFeed(this.slot, input, length, fd)
     let blocked = false
     let state: number
     if (typeof out === 'number') {
