@@ -777,8 +777,10 @@ impl Core {
     /// The engine's time: the clock's unix second plus [`Core::skew`], never before a time
     /// already handed out (one relaxed load more per operation; a write once a second).
     pub fn now(&self) -> u32 {
+        // the step before the clock: a clock read from before a step with the step added
+        // after it would count the step twice and move time ahead for good
+        let skew = self.skew.load(Ordering::Acquire);
         let wall = self.config.clock.now();
-        let skew = self.skew.load(Ordering::Relaxed);
         let now = wall.saturating_add(skew);
         let high = self.now_high.load(Ordering::Relaxed);
         if now >= high {
@@ -795,7 +797,7 @@ impl Core {
             // the clock stepped back: time goes on from `high`
             let _ =
                 self.skew
-                    .compare_exchange(skew, high - wall, Ordering::Relaxed, Ordering::Relaxed);
+                    .compare_exchange(skew, high - wall, Ordering::Release, Ordering::Relaxed);
         }
         high
     }

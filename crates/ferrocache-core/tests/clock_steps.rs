@@ -97,3 +97,46 @@ fn time_goes_forward_with_the_clock_after_a_step_back() {
     clock.advance(1);
     assert_eq!(s.now(), T0 + 104 + 86_400);
 }
+
+/// Threads reading the store's time while the clock keeps stepping back by a day: the
+/// store's time must stay where it was, never jump ahead. A reader that reads the clock
+/// before the step and the accumulated step after it would add the step twice, for good.
+#[test]
+fn readers_racing_clock_steps_never_move_time_ahead() {
+    const DAY: u32 = 86_400;
+    let (s, clock) = store();
+    let s = std::sync::Arc::new(s);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (s, stop) = (s.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut highest = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    highest = highest.max(s.now());
+                }
+                highest
+            })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(400);
+    let mut steps = 0u32;
+    while std::time::Instant::now() < deadline && steps < 10_000 {
+        steps += 1;
+        clock.set(T0 - steps * DAY);
+        // let a reader see the step before the next one
+        for _ in 0..200 {
+            std::hint::spin_loop();
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        let highest = r.join().unwrap();
+        assert!(
+            highest <= T0,
+            "the store's time moved {} s ahead",
+            highest - T0
+        );
+    }
+    assert_eq!(s.now(), T0);
+}
