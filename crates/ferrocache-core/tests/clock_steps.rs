@@ -4,24 +4,15 @@
 
 use ferrocache_core::*;
 
+#[path = "common/clocked.rs"]
+mod clocked;
+
+use clocked::{has, set, store_at};
+
 const T0: u32 = 1_700_000_000;
 
 fn store() -> (Store, Clock) {
-    let clock = Clock::manual(T0);
-    let s = Store::new(Config::default().background(false).clock(clock.clone())).unwrap();
-    (s, clock)
-}
-
-fn set(s: &Store, key: &[u8], exptime: i64) {
-    let r = StoreRequest {
-        exptime,
-        ..StoreRequest::new(StoreMode::Set, key, b"v")
-    };
-    s.store(&r).unwrap();
-}
-
-fn has(s: &Store, key: &[u8]) -> bool {
-    s.get(key, &GetOptions::default(), |_| ()).is_some()
+    store_at(T0)
 }
 
 /// A read that does not bump (a bump would stamp the item with the time it reads).

@@ -7,31 +7,15 @@ use ferrocache_core::aof::{self, Fsync};
 use ferrocache_core::snapshot;
 use ferrocache_core::*;
 
+#[path = "common/clocked.rs"]
+mod clocked;
 mod common;
 #[path = "common/disk.rs"]
 mod disk;
 
+use clocked::{has, set, store_at};
 use common::{store, T0};
 use disk::TempDir;
-
-/// A store started (restarted) with the clock at `at`.
-fn store_at(at: u32) -> (Store, Clock) {
-    let clock = Clock::manual(at);
-    let s = Store::new(Config::default().background(false).clock(clock.clone())).unwrap();
-    (s, clock)
-}
-
-fn set(s: &Store, key: &[u8], exptime: i64) {
-    let r = StoreRequest {
-        exptime,
-        ..StoreRequest::new(StoreMode::Set, key, b"v")
-    };
-    s.store(&r).unwrap();
-}
-
-fn has(s: &Store, key: &[u8]) -> bool {
-    s.get(key, &GetOptions::default(), |_| ()).is_some()
-}
 
 /// Steps `clock` back by `by` seconds and lets the store see it.
 fn step_back(s: &Store, clock: &Clock, by: u32) {
