@@ -427,10 +427,13 @@ impl Store {
         self.inner.flushed_at_once()
     }
 
-    /// The deadline (absolute unix second) of a delayed `flush_all` that has not taken
-    /// effect yet: a full sync to a replica sends it, since its items do not carry it.
+    /// The deadline of a delayed `flush_all` that has not taken effect yet, as the clock's
+    /// unix second ([`Store::to_clock`], as a log or stream record carries it): a full sync
+    /// to a replica sends it, since its items do not carry it.
     pub fn pending_flush_deadline(&self) -> Option<u32> {
-        self.inner.pending_flush_deadline()
+        self.inner
+            .pending_flush_deadline()
+            .map(|t| self.to_clock(t))
     }
 
     /// Adds a sink of every later change (the append-only log, [`crate::aof`]; replication,

@@ -463,6 +463,42 @@ fn a_delayed_flush_pending_at_a_full_sync_reaches_the_replica() {
     );
 }
 
+/// A primary whose clock stepped back (its store's time ahead of the clock) sends a pending
+/// flush's deadline in the clock's seconds, as it sends exptimes: a replica whose clock
+/// did not step drops the items when the primary does, not the step's seconds later.
+#[test]
+fn a_pending_flush_reaches_a_replica_in_the_clocks_seconds_after_a_step_back() {
+    let mut rng = SmallRng::seed_from_u64(11);
+    let t = 1_700_000_000;
+    let (pc, rc) = (crate::Clock::manual(t + 100), crate::Clock::manual(t));
+    let p = node_on(&pc, true);
+    for i in 0..20 {
+        set_key(&p.store, &format!("k{i}"));
+    }
+    pc.set(t);
+    assert_eq!(p.store.now(), t + 100, "the store's time stays");
+    p.store.flush_all(10);
+    assert_eq!(
+        p.store.pending_flush_deadline(),
+        Some(t + 10),
+        "clock seconds"
+    );
+    let mut r = node_on(&rc, false);
+    full_sync(&p, &mut r, &mut rng, false);
+    assert_eq!(
+        dump(&r.store).len(),
+        20,
+        "the items live until the deadline"
+    );
+    pc.advance(10);
+    rc.advance(10);
+    assert!(dump(&p.store).is_empty(), "the primary's deadline came");
+    assert!(
+        dump(&r.store).is_empty(),
+        "the replica's deadline came with it"
+    );
+}
+
 #[test]
 fn a_replica_applying_records_after_a_delayed_flush_deadline_drops_those_from_before_it() {
     let mut rng = SmallRng::seed_from_u64(10);
