@@ -141,6 +141,53 @@ test("two copies of the module in one thread: the first copy's server still read
   assert.equal(JSON.parse(lines[0]!), ['STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n', 'VALUE k 0 1\r\nx\r\nEND\r\n', 'END\r\n'])
 })
 
+test("the module loaded again in a vm context (jest's test environment): the first realm's server still reads its sockets", () => {
+  // The realm's globals said which copy's read buffer was registered (70b024d): a copy in
+  // another realm of the thread registered its own and set its own globals, and the first
+  // realm's server then fed its requests from the other buffer (no reply).
+  const lines = runNode(`
+    const net = require('node:net'), vm = require('node:vm'), fs = require('node:fs'), Module = require('node:module')
+    const { transformSync } = require('esbuild')
+    const SERVER = require('node:path').join(${SRC}, 'server')
+    const ask = (port, text) => new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write(text))
+      let got = ''
+      s.on('data', (d) => { got += d; if (got.endsWith('END\\r\\n')) { s.destroy(); resolve(got) } })
+      s.on('error', (e) => resolve('error ' + e.message))
+      setTimeout(() => { s.destroy(); resolve('no reply: ' + JSON.stringify(got)) }, 2000)
+    })
+    // src's files evaluated in a new context, as jest's runtime does; packages and the
+    // native binary come from this realm (jest loads addons that way too)
+    const context = vm.createContext({ console, process, Buffer, setTimeout, clearTimeout, setImmediate, clearImmediate, setInterval, clearInterval, queueMicrotask, URL, TextEncoder, TextDecoder })
+    const loaded = new Map()
+    const load = (from, id) => {
+      const file = Module.isBuiltin(id) ? id : Module.createRequire(from).resolve(id)
+      if (!file.endsWith('.ts')) return require(file)
+      if (!loaded.has(file)) {
+        const module = { exports: {} }
+        loaded.set(file, module)
+        const code = transformSync(fs.readFileSync(file, 'utf8'), { loader: 'ts', format: 'cjs', target: 'node20' }).code
+        vm.runInContext('(function (exports, require, module, __filename, __dirname) {' + code + '\\n})', context, { filename: file })(
+          module.exports, (i) => load(file, i), module, file, require('node:path').dirname(file))
+      }
+      return loaded.get(file).exports
+    }
+    ;(async () => {
+      const A = require(SERVER)
+      const a = A.createServer({ port: 0, host: '127.0.0.1' })
+      await a.listen()
+      const out = [await ask(a.address().port, 'set k 0 0 1\\r\\nx\\r\\nget k\\r\\n')]
+      const B = load(require.resolve(SERVER), SERVER)
+      const b = B.createServer({ port: 0, host: '127.0.0.1' })
+      await b.listen()
+      out.push(await ask(a.address().port, 'get k\\r\\n'), await ask(b.address().port, 'get k\\r\\n'))
+      await a.close()
+      await b.close()
+      console.log(JSON.stringify(out))
+    })()`)
+  assert.equal(JSON.parse(lines[0]!), ['STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n', 'VALUE k 0 1\r\nx\r\nEND\r\n', 'END\r\n'])
+})
+
 test('a ttl over 30 days counts from the engine clock, not a faked Date.now()', () => {
   // memcached reads an exptime over 30 days as a unix time, which was computed from
   // Date.now(): with a test's fake clock in the past (jest/sinon setSystemTime) the item

@@ -107,21 +107,21 @@ export interface ProtocolSession {
  */
 export const { sessionFeed, sessionRead, sessionReadBuffer } = native as unknown as {
   sessionFeed(slot: number, input: Uint8Array, length: number, fd: number): number | Buffer
-  /** `sessionFeed` over the buffer `sessionReadBuffer` registered (READ_BUFFER). */
-  sessionRead(slot: number, length: number, fd: number): number | Buffer
-  /** Registers the buffer `sessionRead` reads from and keeps it alive. */
-  sessionReadBuffer(buffer: Uint8Array): void
+  /** `sessionFeed` over the buffer `sessionReadBuffer` registered (READ_BUFFER) under
+   * `token`; null, nothing fed, once a later registration replaced it. */
+  sessionRead(slot: number, length: number, fd: number, token: number): number | Buffer | null
+  /** Registers the buffer `sessionRead` reads from and keeps it alive; returns its token. */
+  sessionReadBuffer(buffer: Uint8Array): number
 }
 
 // Every read of the onread path lands in READ_BUFFER: registered once, so a read's native
 // call does not look the typed array up again (measured: ~180 instructions of ~5800 per
-// unpipelined request). The registration is one per thread: a second copy of this module
-// (jest.resetModules, a cleared require.cache) registers its own, and this copy's reads
-// then go through sessionFeed (sessionRead would read the other copy's buffer).
-const REGISTERED = Symbol.for('ferrocache.readBuffer')
-const registry = globalThis as { [REGISTERED]?: Uint8Array }
-registry[REGISTERED] = READ_BUFFER
-sessionReadBuffer(READ_BUFFER)
+// unpipelined request). The registration is one per thread: a later copy of this module
+// (jest.resetModules, a cleared require.cache, jest's or another vm context, whose realm has
+// its own globals) registers its own, and sessionRead then answers null to this copy's
+// token: its reads go through sessionFeed from then on.
+const READ_TOKEN = sessionReadBuffer(READ_BUFFER)
+let readRegistered = true
 
 export interface ConnectionOptions {
   /** Close the connection after this long without traffic; 0 = never. */
@@ -251,8 +251,11 @@ export class Connection {
     // descriptor is valid until the socket is destroyed (its handle closes it).
     const direct = this.fd >= 0 && this.socket.writableLength === 0 && !this.socket.destroyed
     const fd = direct ? this.fd : -1
-    const out =
-      input === READ_BUFFER && registry[REGISTERED] === READ_BUFFER ? sessionRead(this.slot, length, fd) : sessionFeed(this.slot, input, length, fd)
+    let out = readRegistered && input === READ_BUFFER ? sessionRead(this.slot, length, fd, READ_TOKEN) : null
+    if (out === null) {
+      if (input === READ_BUFFER) readRegistered = false
+      out = sessionFeed(this.slot, input, length, fd)
+    }
     let blocked = false
     let state: number
     if (typeof out === 'number') {

@@ -806,9 +806,10 @@ unsafe extern "C" fn session_feed(
     unsafe { guarded(env, info, session_feed_inner) }
 }
 
-/// `sessionRead(slot, length, fd)`: `sessionFeed` over the first `length` bytes of the
-/// buffer `sessionReadBuffer` registered, the one every socket read lands in. Looking
-/// the typed array up was a tenth of the call's own cost on an unpipelined get.
+/// `sessionRead(slot, length, fd, token)`: `sessionFeed` over the first `length` bytes of
+/// the buffer `sessionReadBuffer` registered under `token`, the one every socket read
+/// lands in; `null` (nothing fed) when a later registration replaced it. Looking the typed
+/// array up was a tenth of the call's own cost on an unpipelined get.
 unsafe extern "C" fn session_read(
     env: sys::napi_env,
     info: sys::napi_callback_info,
@@ -816,7 +817,8 @@ unsafe extern "C" fn session_read(
     unsafe { guarded(env, info, session_read_inner) }
 }
 
-/// `sessionReadBuffer(buffer)`: the buffer `sessionRead` reads from, kept alive here.
+/// `sessionReadBuffer(buffer)`: the buffer `sessionRead` reads from, kept alive here;
+/// returns the registration's token, which `sessionRead` must be given.
 unsafe extern "C" fn session_read_buffer(
     env: sys::napi_env,
     info: sys::napi_callback_info,
@@ -848,6 +850,11 @@ unsafe fn guarded(
 /// The buffer `sessionRead` reads from: its bytes, and the env and reference that keep it.
 #[derive(Clone, Copy)]
 struct ReadBuffer {
+    /// Which registration this is: every copy of the JS module in the thread registers its
+    /// own buffer at load, each in its own realm (a vm context such as jest's, a cleared
+    /// require.cache) and perhaps the same env, and only the latest is read here; a copy
+    /// holding an older token feeds its own buffer through `sessionFeed`.
+    token: u32,
     env: sys::napi_env,
     reference: sys::napi_ref,
     data: *const u8,
@@ -856,6 +863,7 @@ struct ReadBuffer {
 
 thread_local! {
     static READ_BUFFER: std::cell::Cell<Option<ReadBuffer>> = const { std::cell::Cell::new(None) };
+    static READ_TOKENS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 fn bad_arg(what: &str) -> Error {
@@ -936,14 +944,20 @@ unsafe fn session_read_inner(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> Result<sys::napi_value> {
-    let argv = unsafe { args::<3>(env, info) }?;
+    let argv = unsafe { args::<4>(env, info) }?;
     let slot = unsafe { u32_arg(env, argv[0], "slot must be a number") }?;
     let length = unsafe { u32_arg(env, argv[1], "length must be a number within the input") }?;
     let fd = unsafe { fd_arg(env, argv[2]) }?;
-    let buffer = READ_BUFFER
+    let token = unsafe { u32_arg(env, argv[3], "token must be a number") }?;
+    let Some(buffer) = READ_BUFFER
         .with(|b| b.get())
-        .filter(|b| b.env == env)
-        .ok_or_else(|| bad_arg("no read buffer (sessionReadBuffer)"))?;
+        .filter(|b| b.env == env && b.token == token)
+    else {
+        // another copy's buffer is the registered one: the caller feeds its own
+        let mut null = ptr::null_mut();
+        check(unsafe { sys::napi_get_null(env, &mut null) })?;
+        return Ok(null);
+    };
     // SAFETY: the registered buffer is held by `reference` (never released while this env
     // lives) and its backing store does not move.
     unsafe { feed_slot(env, slot, buffer.data, buffer.len, length, fd) }
@@ -957,8 +971,13 @@ unsafe fn session_read_buffer_inner(
     let (data, len) = unsafe { bytes_of(env, argv[0]) }?;
     let mut reference = ptr::null_mut();
     check(unsafe { sys::napi_create_reference(env, argv[0], 1, &mut reference) })?;
+    let token = READ_TOKENS.with(|t| {
+        t.set(t.get().wrapping_add(1));
+        t.get()
+    });
     let old = READ_BUFFER.with(|b| {
         b.replace(Some(ReadBuffer {
+            token,
             env,
             reference,
             data,
@@ -968,9 +987,9 @@ unsafe fn session_read_buffer_inner(
     if let Some(old) = old.filter(|old| old.env == env) {
         check(unsafe { sys::napi_delete_reference(env, old.reference) })?;
     }
-    let mut undefined = ptr::null_mut();
-    check(unsafe { sys::napi_get_undefined(env, &mut undefined) })?;
-    Ok(undefined)
+    let mut out = ptr::null_mut();
+    check(unsafe { sys::napi_create_uint32(env, token, &mut out) })?;
+    Ok(out)
 }
 
 /// Runs the first `length` bytes of the `len` at `data` through the session in `slot`,
