@@ -57,7 +57,10 @@ test('a positional ttl or encoding is refused with the options object it should 
   const cache = new Cache()
   const client = new Client({ servers: ['127.0.0.1:1'] }) // refused before any connection
   try {
-    const ttl = /^options must be an object, got number \(a ttl in ms goes as \{ ttl: 60000 \}\)$/
+    const ttl = /^options must be an object, got number \(a ttl goes as \{ ttl: ms \}: 60000 ms is \{ ttl: 60000 \}, 60000 s is \{ ttl: 60000000 \}\)$/
+    // memcached clients' lifetime is seconds: the hint must not make 60 s into { ttl: 60 } alone
+    throwsLike(() => cache.setSync('k', 'v', 60 as never), TypeError, /\(a ttl goes as \{ ttl: ms \}: 60 ms is \{ ttl: 60 \}, 60 s is \{ ttl: 60000 \}\)$/)
+    throwsLike(() => cache.setSync('k', 'v', -1 as never), TypeError, /got number \(a ttl goes as \{ ttl: ms \}\)$/)
     const utf8 = /^options must be an object, got string \(an encoding goes as \{ encoding: 'utf8' \}\)$/
     throwsLike(() => cache.setSync('k', 'v', 60_000 as never), TypeError, ttl)
     await rejectsLike(() => cache.set('k', 'v', 60_000 as never), TypeError, ttl)

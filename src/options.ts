@@ -55,9 +55,14 @@ const READ_OPTIONS = new Set(['encoding'])
 const WRITE_OPTIONS = new Set(['ttl', 'flags', 'encoding'])
 
 /** What a positional ttl or encoding (memcached clients' `set(key, value, lifetime)`,
- * Keyv's `set(key, value, ttl)`, `get(key, 'utf8')`) should have been. */
+ * Keyv's `set(key, value, ttl)`, `get(key, 'utf8')`) should have been. Both readings of a
+ * number: memcached clients' lifetime is seconds, Keyv's ttl ms, and `{ ttl: 60 }` after
+ * `set(key, value, 60)` would keep the item 60 ms. */
 function positionalHint(value: unknown, allowed: ReadonlySet<string>): string {
-  if (typeof value === 'number' && allowed.has('ttl')) return ` (a ttl in ms goes as { ttl: ${value} })`
+  if (typeof value === 'number' && allowed.has('ttl')) {
+    if (!(value > 0 && Number.isSafeInteger(value * 1000))) return ' (a ttl goes as { ttl: ms })'
+    return ` (a ttl goes as { ttl: ms }: ${value} ms is { ttl: ${value} }, ${value} s is { ttl: ${value * 1000} })`
+  }
   if (typeof value === 'string' && allowed.has('encoding') && isEncoding(value)) return ` (an encoding goes as { encoding: '${value}' })`
   return ''
 }
