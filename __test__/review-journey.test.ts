@@ -88,6 +88,17 @@ test('createServer with something else than a Cache names what it got', async ()
   }
 })
 
+test("createServer given a Cache of another copy of the module says so (it failed reading the class's private field)", () => {
+  // dist/ is another copy of src/: its Cache class is not this one
+  const other = require(join(__dirname, '..', 'dist')) as { Cache: typeof Cache }
+  const cache = new other.Cache()
+  try {
+    throwsLike(() => createServer({ cache }), TypeError, /^cache is a Cache from another copy of the ferrocache module .*: create it with the same import as createServer$/)
+  } finally {
+    cache.close()
+  }
+})
+
 test('a dataDir that is a file is named as such (the engine said "cannot create the data directory …: File exists")', () => {
   const file = join(dir, 'a-file')
   writeFileSync(file, '')

@@ -102,7 +102,17 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   static {
     // Lets the network server (src/server) serve this cache's engine; not public API.
-    nativeOf = (cache) => cache.#native
+    nativeOf = (cache) => {
+      // another copy of this module (a second install, jest.resetModules or its test
+      // environment's realm) has its own Cache class: reading #native failed as "Cannot
+      // read private member #native from an object whose class did not declare it"
+      if (!(#native in cache)) {
+        throw new TypeError(
+          'cache is a Cache from another copy of the ferrocache module (a second install, jest.resetModules, another realm): create it with the same import as createServer',
+        )
+      }
+      return cache.#native
+    }
   }
 
   constructor(options?: CacheOptions<E>) {
