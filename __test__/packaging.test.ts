@@ -10,7 +10,9 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type * as TS from 'typescript'
 import { setUp, tearDown } from './helpers/guard'
+import { typecheck, type ConsumerConfig } from './helpers/typecheck'
 import { freePort, spawnOwned, stopChild, waitForPort } from './helpers/servers'
 
 const ROOT = join(__dirname, '..')
@@ -136,10 +138,19 @@ test('napi prepublish accepts the layout once every target has its binary (dry r
   assert.is.not(missing.status, 0, 'a target without its binary is refused')
 })
 
-test('installed from the tarballs: require, import, a Cache, and npx ferrocached', async () => {
-  if (!supported) return
+let consumerDir = ''
+/** The project that installed both tarballs (once, for every test that uses it). */
+function consumer(): string {
+  if (consumerDir !== '') return consumerDir
   const proj = emptyProject('consumer')
   sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', rootTgz, platformTgz], proj, 90_000)
+  consumerDir = proj
+  return proj
+}
+
+test('installed from the tarballs: require, import, a Cache, and npx ferrocached', async () => {
+  if (!supported) return
+  const proj = consumer()
   assert.ok(!existsSync(join(proj, 'node_modules', 'ferrocache', 'native', `ferrocache.${TRIPLE}.node`)))
 
   const cjs = sh(
@@ -191,39 +202,6 @@ test('installed from the tarballs: require, import, a Cache, and npx ferrocached
   )
   assert.is(keyv.stdout.trim(), 'function true v')
 
-  // TypeScript consumers find the types of both entries, with the old (node10) resolution
-  // (through typesVersions) and with node16 (through exports).
-  writeFileSync(
-    join(proj, 'consumer.ts'),
-    `import { Cache, type CacheLike } from 'ferrocache'
-     import { KeyvFerrocache } from 'ferrocache/keyv'
-     const cache: CacheLike<'utf8'> = new Cache({ encoding: 'utf8' })
-     const adapter: KeyvFerrocache = new KeyvFerrocache(cache)
-     export const n: Promise<string | undefined> = cache.fetch('k', () => 'v').then((v) => v.toUpperCase())
-     export { adapter }
-`,
-  )
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
-  sh(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--module', 'commonjs', '--moduleResolution', 'node', 'consumer.ts'], proj)
-  // The strictest consumer: the shipped .d.ts checked too (no skipLibCheck) under
-  // exactOptionalPropertyTypes, and the types a user relies on pinned (encoding overloads,
-  // gets' shape, bigint incr, one CacheLike for Cache and Client, misuse caught).
-  writeFileSync(join(proj, 'consumer-strict.ts'), STRICT_CONSUMER)
-  const strict = ['--exactOptionalPropertyTypes', '--noUncheckedIndexedAccess', '--target', 'es2022', '--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node']
-  sh(process.execPath, [tsc, '--noEmit', '--strict', ...strict, '--module', 'node16', '--moduleResolution', 'node16', 'consumer.ts', 'consumer-strict.ts'], proj)
-  // An ES module (.mts) gets the types of the ESM entries: ferrocache/keyv's default export
-  // is the class there, as in keyv.mjs (README: "also the default export").
-  writeFileSync(
-    join(proj, 'consumer-esm.mts'),
-    `import KeyvFerrocache, { KeyvFerrocache as Named } from 'ferrocache/keyv'
-     import ferrocache, { Cache } from 'ferrocache'
-     const adapter: Named = new KeyvFerrocache(new Cache())
-     export const cache: Cache = new ferrocache.Cache()
-     export { adapter }
-`,
-  )
-  sh(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', '--module', 'node16', '--moduleResolution', 'node16', 'consumer-esm.mts'], proj)
-
   const port = await freePort()
   // npx runs the bin in a child of its own; a process group lets us stop both by npx's PID.
   const child = spawnOwned('npx', ['--no-install', 'ferrocached', '--port', String(port)], { cwd: proj, env, detached: true, stdio: ['ignore', 'ignore', 'pipe'] })
@@ -265,6 +243,105 @@ test('installed from the tarballs: require, import, a Cache, and npx ferrocached
   } finally {
     await stop()
   }
+})
+
+test('TypeScript consumers compile against the shipped types under each common configuration, skipLibCheck off', () => {
+  if (!supported) return
+  const proj = consumer()
+  const files: Record<string, string> = {
+    'consumer.ts': CONSUMER,
+    'consumer-strict.ts': STRICT_CONSUMER,
+    'consumer-default.ts': DEFAULT_IMPORT_CONSUMER,
+    'consumer-pino.ts': PINO_CONSUMER,
+    // An ES module gets the ESM entries' types: ferrocache/keyv's default export is the
+    // class there, as in keyv.mjs (README: "also the default export").
+    'consumer-esm.mts': `import KeyvFerrocache, { KeyvFerrocache as Named } from 'ferrocache/keyv'
+import ferrocache, { Cache } from 'ferrocache'
+const adapter: Named = new KeyvFerrocache(new Cache())
+export const cache: Cache = new ferrocache.Cache()
+export { adapter }
+`,
+    // A CommonJS file under verbatimModuleSyntax: import = require, and type-only imports.
+    'consumer-cjs.cts': `import ferrocache = require('ferrocache')
+import type { CacheLike, ServerOptions } from 'ferrocache'
+const cache: CacheLike<'utf8'> = new ferrocache.Cache({ encoding: 'utf8' })
+const options: ServerOptions = { cache: new ferrocache.Cache(), port: 0 }
+export = { cache, server: ferrocache.createServer(options) }
+`,
+  }
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(proj, name), text)
+  // @types/node from this checkout (the consumer's own, in a real project).
+  const node = { typeRoots: [join(ROOT, 'node_modules', '@types')], types: ['node'] }
+  const strict = { strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true }
+  const configs: ConsumerConfig[] = [
+    // the set-up that broke on default imports of node:net and on pino's own types
+    { name: 'commonjs + node10, no esModuleInterop, strict', files: ['consumer.ts', 'consumer-strict.ts'], compilerOptions: { ...node, ...strict, module: 'commonjs', moduleResolution: 'node10', target: 'es2020' } },
+    { name: 'commonjs + node10, esModuleInterop, not strict', files: ['consumer.ts', 'consumer-default.ts', 'consumer-pino.ts'], compilerOptions: { ...node, module: 'commonjs', moduleResolution: 'node10', target: 'es2020', esModuleInterop: true } },
+    { name: 'node16 + node16, no esModuleInterop, strict', files: ['consumer.ts', 'consumer-strict.ts', 'consumer-esm.mts'], compilerOptions: { ...node, ...strict, module: 'node16', moduleResolution: 'node16', esModuleInterop: false } },
+    { name: 'nodenext + nodenext, verbatimModuleSyntax, strict', files: ['consumer-esm.mts', 'consumer-cjs.cts'], compilerOptions: { ...node, ...strict, module: 'nodenext', moduleResolution: 'nodenext', verbatimModuleSyntax: true } },
+    { name: 'esnext + bundler, verbatimModuleSyntax, no esModuleInterop, strict', files: ['consumer.ts', 'consumer-strict.ts', 'consumer-default.ts'], compilerOptions: { ...node, ...strict, module: 'esnext', moduleResolution: 'bundler', target: 'es2022', verbatimModuleSyntax: true, esModuleInterop: false } },
+  ]
+  const ts = require(join(ROOT, 'node_modules', 'typescript')) as typeof TS
+  // module: preserve (TypeScript 5.4 and later)
+  if ('Preserve' in ts.ModuleKind) {
+    configs.push({ name: 'preserve + bundler, strict', files: ['consumer.ts', 'consumer-strict.ts', 'consumer-default.ts'], compilerOptions: { ...node, ...strict, module: 'preserve', moduleResolution: 'bundler', target: 'es2022' } })
+  }
+  const started = Date.now()
+  const cpu = process.cpuUsage()
+  const results = typecheck(ts, proj, 'ferrocache', configs)
+  const { user, system } = process.cpuUsage(cpu)
+  console.log(`    ${configs.length} consumer configurations type-checked in ${Date.now() - started} ms, ${Math.round((user + system) / 1000)} ms CPU (TypeScript ${ts.version})`)
+  for (const config of configs) {
+    const r = results.get(config.name)
+    assert.ok(r !== undefined && r.packageFiles > 0, `${config.name}: the program never loaded ferrocache's types`)
+    assert.is(r.errors, '', `${config.name}:\n${r.errors}`)
+  }
+})
+
+test('one API under require and import: named and default imports, instanceof across the entries', () => {
+  if (!supported) return
+  const proj = consumer()
+  // Node's own ES modules: named imports, and a Cache made through require() (the
+  // CommonJS entry) served by createServer from the ESM entry and read by its Client.
+  writeFileSync(
+    join(proj, 'across.mjs'),
+    `import { createRequire } from 'node:module'
+import ferrocache, { Cache, Client, createServer } from 'ferrocache'
+import KeyvDefault, { KeyvFerrocache } from 'ferrocache/keyv'
+const require = createRequire(import.meta.url)
+const cjs = require('ferrocache')
+const checks = {
+  same: cjs.Cache === Cache && cjs.createServer === createServer && ferrocache.Cache === Cache,
+  instanceOf: new cjs.Cache() instanceof Cache && new Cache() instanceof cjs.Cache,
+  keyv: require('ferrocache/keyv').KeyvFerrocache === KeyvFerrocache && KeyvDefault === KeyvFerrocache,
+}
+const cache = new cjs.Cache({ encoding: 'utf8' })
+cache.setSync('k', 'across')
+const server = createServer({ cache, port: 0, host: '127.0.0.1' })
+const { port } = await server.listen()
+const client = new Client({ servers: ['127.0.0.1:' + port], encoding: 'utf8' })
+try {
+  checks.served = await client.get('k')
+} finally {
+  await client.close()
+  await server.close()
+  cache.close()
+}
+console.log(JSON.stringify(checks))
+`,
+  )
+  const across = JSON.parse(sh(process.execPath, ['across.mjs'], proj, 30_000).stdout) as Record<string, unknown>
+  assert.equal(across, { same: true, instanceOf: true, keyv: true, served: 'across' })
+
+  // What tsc emits for a CommonJS project with esModuleInterop, run by node: the default
+  // import reads exports.default, which the types promise is the module.
+  const ts = require(join(ROOT, 'node_modules', 'typescript')) as typeof TS
+  const emitted = ts.transpileModule(DEFAULT_IMPORT_CONSUMER, {
+    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+  }).outputText
+  writeFileSync(join(proj, 'default-import.cjs'), `${emitted}\nconsole.log(JSON.stringify(report()))\n`)
+  const seen = JSON.parse(sh(process.execPath, ['default-import.cjs'], proj, 30_000).stdout) as Record<string, unknown>
+  assert.equal(seen, { value: 'default', same: true, keyv: 'function', keys: false })
 })
 
 test('without the platform package the loader says what is missing and how to build', () => {
@@ -338,4 +415,52 @@ export async function shared(): Promise<void> {
   const got = await utf8.get('k')
   is<Equal<typeof got, string | undefined>>()
 }
+`
+
+/** A typical user's file: the three entry points and the public types, in a few typed lines. */
+const CONSUMER = `import { Cache, Client, createServer, type CacheLike, type Decoded, type Encoding, type FerrocacheServer, type ServerOptions } from 'ferrocache'
+import { KeyvFerrocache } from 'ferrocache/keyv'
+/** One function for Cache and Client alike: the interface they share, over any encoding. */
+export async function hits<E extends Encoding>(caches: ReadonlyArray<CacheLike<E>>, key: string): Promise<Array<Decoded<E>>> {
+  const found: Array<Decoded<E>> = []
+  for (const c of caches) {
+    const value = await c.get(key)
+    if (value !== undefined) found.push(value)
+  }
+  return found
+}
+export async function main(): Promise<string[]> {
+  const local = new Cache({ encoding: 'utf8', memoryLimit: '16mb' })
+  const remote = new Client({ servers: ['127.0.0.1:11211'], encoding: 'utf8' })
+  const both: Array<CacheLike<'utf8'>> = [local, remote]
+  const options: ServerOptions = { cache: new Cache(), port: 0 }
+  const server: FerrocacheServer = createServer(options)
+  const { port } = await server.listen()
+  const adapter = new KeyvFerrocache(local)
+  await adapter.set('port', String(port))
+  const found: string[] = await hits(both, 'k')
+  await Promise.all([remote.close(), server.close()])
+  local.close()
+  return found
+}
+`
+
+/** The module as a default import (CommonJS with esModuleInterop, bundlers); run by node too. */
+const DEFAULT_IMPORT_CONSUMER = `import ferrocache from 'ferrocache'
+import * as all from 'ferrocache'
+import KeyvFerrocache from 'ferrocache/keyv'
+export function report(): { value: string | undefined; same: boolean; keyv: string; keys: boolean } {
+  const cache = new ferrocache.Cache({ encoding: 'utf8' })
+  cache.setSync('k', 'default')
+  const value = cache.getSync('k')
+  cache.close()
+  return { value, same: ferrocache.createServer === all.createServer, keyv: typeof KeyvFerrocache, keys: Object.keys(ferrocache).includes('default') }
+}
+`
+
+/** pino, our logging dependency, as the logger a user passes (its types need esModuleInterop). */
+const PINO_CONSUMER = `import pino from 'pino'
+import { createServer, Cache } from 'ferrocache'
+export const server = createServer({ logger: pino({ level: 'warn' }) })
+export const persisted = new Cache({ dataDir: '/tmp/x', logger: pino() })
 `

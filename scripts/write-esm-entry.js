@@ -8,6 +8,8 @@ const { basename, join } = require('node:path')
 const dist = join(__dirname, '..', 'dist')
 for (const entry of ['index.js', join('adapters', 'keyv.js')]) {
   const cjs = require(join(dist, entry))
+  // index.js's default is itself (for CommonJS default imports): not a default of its own.
+  const ownDefault = cjs.default !== undefined && cjs.default !== cjs
   const names = Object.keys(cjs).filter((n) => n !== 'default' && n !== '__esModule')
   const body = [
     "import { createRequire } from 'node:module'",
@@ -15,11 +17,11 @@ for (const entry of ['index.js', join('adapters', 'keyv.js')]) {
     `const cjs = require('./${basename(entry)}')`,
     ...names.map((n) => `export const ${n} = cjs.${n}`),
     // A module with its own default export keeps it; otherwise the default is the module.
-    `export default ${'default' in cjs ? 'cjs.default' : 'cjs'}`,
+    `export default ${ownDefault ? 'cjs.default' : 'cjs'}`,
     '',
   ].join('\n')
   writeFileSync(join(dist, entry.replace(/\.js$/, '.mjs')), body)
-  if ('default' in cjs) {
+  if (ownDefault) {
     const defaultName = names.find((n) => cjs[n] === cjs.default)
     if (defaultName === undefined) throw new Error(`${entry}: the default export must also be a named export (for its .d.mts)`)
     const from = `./${basename(entry)}`

@@ -39,6 +39,8 @@ export {
   type StatsFamily,
   type StatusReport,
   type SlabClassStatus,
+  type Logger,
+  type LogFn,
 } from './server'
 export { Client, type ClientOptions, type ServerSpec, type TlsOption, type CacheError, type ClientErrorCode } from './client'
 export type { ReplicationOptions, ReplicaTarget, ReplicaTlsOptions } from './replication'
@@ -56,3 +58,9 @@ export {
   type SaveRule,
   type SnapshotErrorCode,
 } from './persistence'
+
+// `import ferrocache from 'ferrocache'` compiled to CommonJS with esModuleInterop reads
+// `exports.default`, and TypeScript types that default as the whole module (our .d.ts has
+// no default export): give it the module, as index.mjs does. Not enumerable, so
+// `Object.keys(require('ferrocache'))` lists the API only.
+Object.defineProperty(exports, 'default', { value: exports })

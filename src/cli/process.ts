@@ -3,7 +3,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chownSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import type { Logger } from '../server/logger'
+import type { Logger } from '../server/log'
 
 /** Set in the detached copy -d starts (the copy then runs as usual and reports "listening"). */
 export const DAEMON_CHILD = 'FERROCACHED_DAEMON_CHILD'

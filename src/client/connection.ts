@@ -8,7 +8,7 @@
 // With `tls` the socket is a TLS one; requests made during the handshake wait in it.
 // With `binary` (memcached's binary protocol) replies are packets framed by their
 // 24-byte headers instead of lines, and the login is SASL PLAIN.
-import net from 'node:net'
+import * as net from 'node:net'
 import { hostPort } from './address'
 import { HEADER_BYTES, RESPONSE_MAGIC } from './binary-replies'
 import { saslLogin } from './binary'

@@ -2,7 +2,7 @@
 // once, its certificates loaded once into a secure context every connection shares, and
 // the sockets opened with `tls.connect`, SNI naming the host unless it is an address.
 import { isIP } from 'node:net'
-import tls from 'node:tls'
+import * as tls from 'node:tls'
 
 /** The `tls` option: `true` (the system's CAs), `false` (plain TCP, the default), or
  * Node's `tls.connect` options (`ca`, `cert`, `key`, `servername`, `rejectUnauthorized`…). */

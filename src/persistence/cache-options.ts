@@ -1,5 +1,5 @@
 // The persistence part of `new Cache(options)`: checked here so the Cache only wires it up.
-import type { Logger } from 'pino'
+import type { Logger } from '../server/log'
 import type { AppendFsync, PersistenceOptions } from './persistence'
 
 /** Options of `new Cache()` / `Cache.open()` that turn persistence on. */
@@ -23,7 +23,7 @@ export interface CachePersistenceOptions {
    * the log cannot write (a full disk), writes throw a `LogWriteError` and reads are served.
    */
   appendfsync?: AppendFsync
-  /** pino logger for load, save and failure messages (default: none). */
+  /** Logger for load, save and failure messages, e.g. `pino()` (default: none). */
   logger?: Logger
 }
 

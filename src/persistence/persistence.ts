@@ -4,7 +4,7 @@
 // loop keeps serving while it is written.
 import { accessSync, constants, existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Logger } from 'pino'
+import type { Logger } from '../server/log'
 import type { NativeCache, NativeDataDirLock, NativeSnapshotProgress } from '../../native/index'
 import { native } from '../native'
 import { loadReport, saveReport, SnapshotError, type LoadReport, type LogWriteFailure, type SaveReport } from './errors'

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net'
 import type { NativeCache, NativeFullSync, NativeReplication } from '../../native/index'
 import { native } from '../native'
 import { divertReads } from '../server/connection'
-import type { Logger } from '../server/logger'
+import type { Logger } from '../server/log'
 
 /** Bytes taken from the backlog or the snapshot per call. */
 const CHUNK = 256 << 10

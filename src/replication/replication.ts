@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net'
 import type { NativeCache, NativeReplication, NativeServerInfo } from '../../native/index'
 import { native } from '../native'
-import type { Logger } from '../server/logger'
+import type { Logger } from '../server/log'
 import { parseTarget, sameTarget, type ResolvedReplicationOptions, type ReplicaTarget } from './options'
 import { ReplicaLink, type SyncCounters } from './primary-link'
 import { Upstream } from './upstream'

@@ -1,10 +1,10 @@
 // A replica's link to its primary: connect, log in if asked, PSYNC from our position,
 // then apply what arrives (one native call per read). Reconnects with backoff, and when the
 // primary falls silent for the link timeout (Redis's repl-timeout).
-import net from 'node:net'
-import tls from 'node:tls'
+import * as net from 'node:net'
+import * as tls from 'node:tls'
 import type { NativeReplication } from '../../native/index'
-import type { Logger } from '../server/logger'
+import type { Logger } from '../server/log'
 import type { ReplicaTarget, ReplicaTlsOptions } from './options'
 
 const BACKOFF_MIN_MS = 50

@@ -2,7 +2,7 @@
 // (memcached's -Y format, checked in Rust: crates/ferrocache-protocol/src/auth.rs) and
 // the warning for a cache reachable from other machines without them.
 import { readFileSync } from 'node:fs'
-import net from 'node:net'
+import * as net from 'node:net'
 
 /**
  * Reads a memcached user file (`username:password` per line); its lines are checked by

@@ -3,7 +3,7 @@
 // Rust. When the client stops reading its replies we stop reading its requests.
 import { Socket } from 'node:net'
 import { native } from '../native'
-import type { Logger } from './logger'
+import type { Logger } from './log'
 
 const EMPTY = Buffer.alloc(0)
 

@@ -2,5 +2,6 @@
 export { createServer, FerrocacheServer, PROTOCOL_VERSION, TOO_MANY_CONNECTIONS } from './server'
 export type { ServerOptions, ResolvedServerOptions, ListenAddress, UnixSocketOptions, CommandSwitches } from './options'
 export { readTlsFiles, type TlsOptions, type TlsFiles, type TlsSettings, type TlsVerifyMode } from './tls'
-export { createLogger, type Logger } from './logger'
+export { createLogger } from './logger'
+export type { Logger, LogFn } from './log'
 export { metricsText, statusReport, type StatsFamily, type StatsSource, type StatusReport, type SlabClassStatus } from './metrics'

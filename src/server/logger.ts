@@ -1,11 +1,12 @@
 // Structured logs: one JSON object per line on stderr (pino), so stdout stays free and
 // log shippers need no parsing rules. memcached's -v/-vv map onto log levels.
-import pino, { type Logger } from 'pino'
+import pino from 'pino'
+import type { Logger } from './log'
 
-export type { Logger }
+export type { Logger, LogFn } from './log'
 
 /** 0 → info (start, stop, warnings), 1 (-v) → debug (connections), 2+ (-vv) → trace (reads). */
-export function levelForVerbosity(verbosity: number): pino.Level {
+export function levelForVerbosity(verbosity: number): 'info' | 'debug' | 'trace' {
   if (verbosity >= 2) return 'trace'
   if (verbosity === 1) return 'debug'
   return 'info'

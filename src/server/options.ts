@@ -3,7 +3,7 @@ import type { Cache, CacheOptions } from '../cache'
 import { parseSize } from '../size'
 import { describe } from '../encoding'
 import { resolveReplicationOptions, type ReplicationOptions, type ResolvedReplicationOptions } from '../replication/options'
-import type { Logger } from './logger'
+import type { Logger } from './log'
 import type { TlsOptions } from './tls'
 
 /** Options of `createServer()`: memcached's settings (port, interface, limits) and the cache to serve. */

@@ -3,7 +3,7 @@
 // with socket.write (its direct-to-descriptor path only suits plain TCP sockets).
 import { X509Certificate, createPrivateKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import tls from 'node:tls'
+import * as tls from 'node:tls'
 
 /** memcached's `-o ssl_verify_mode`: 0 none, 1 request (checked if sent), 2 require, 3 once (= 2 here). */
 export type TlsVerifyMode = 0 | 1 | 2 | 3

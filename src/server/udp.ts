@@ -6,7 +6,7 @@
 // datagram stands alone: a request it cuts off is dropped, not continued by the next
 // datagram, and its first byte says its protocol (0x80: binary), whatever earlier
 // datagrams spoke.
-import dgram from 'node:dgram'
+import * as dgram from 'node:dgram'
 import { isIPv6 } from 'node:net'
 import {
   preview,
@@ -19,7 +19,7 @@ import {
   STATE_WATCHER,
   type ProtocolSession,
 } from './connection'
-import type { Logger } from './logger'
+import type { Logger } from './log'
 import { onlyReads } from './udp-reads'
 
 /** The frame header before every request and reply datagram. */

@@ -1,9 +1,9 @@
 // The metrics port (`--metrics-port`): a small node:http server with three read-only
 // routes: `/metrics` (Prometheus text), `/` (the status page) and `/stats.json` (what the
 // page reads). Every answer is computed from the stats when asked for (and reused for 500 ms).
-import http from 'node:http'
-import type net from 'node:net'
-import type { Logger } from '../logger'
+import * as http from 'node:http'
+import type * as net from 'node:net'
+import type { Logger } from '../log'
 import { EXPOSITION_CONTENT_TYPE } from './exposition'
 import { metricsText, statusReport } from './report'
 import type { StatsSource } from './stats-snapshot'
