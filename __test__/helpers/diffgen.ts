@@ -18,6 +18,10 @@
 // values that evict, positive exptimes short enough to pass during a run, flush_all with a
 // delay, and admin commands that change server-wide state (watch, cache_memlimit <n>, slabs
 // reassign, lru tune/mode, lru_crawler metadump): only their refused forms are sent.
+//
+// `Sizing.wide` (opt-in; CI's default streams are the same without it) widens a stream:
+// writes cut at random bytes, noreply and limit-sized values more often, more meta
+// requests with more flags, binary packets on a text connection.
 import { binaryPacket } from './corpus'
 import { rng } from './prng'
 
@@ -45,6 +49,12 @@ export interface Request {
   risky: boolean
   /** What it does to an item, for the writes the generator keeps apart. */
   does?: 'read' | 'arith' | 'cull'
+  /**
+   * Set on a write's first request in wide streams: the write goes out in pieces cut at
+   * these fractions of its bytes, each piece a socket write of its own after a short pause,
+   * so the servers read commands cut at any byte.
+   */
+  split?: number[]
 }
 
 
@@ -130,6 +140,12 @@ const HEADER = 56
 
 /** How the servers size items, for limit-sized values: `-I`, and `-C` (a 48-byte header). */
 export interface Sizing {
+  /**
+   * Wider streams (not CI's default): noreply and limit-sized values more often, more
+   * meta requests with more flags, writes cut at random bytes, and binary packets on a text
+   * connection.
+   */
+  wide?: boolean
   /** memcached's `-I` in bytes (1 MiB). */
   itemMax?: number
   /** `-C`: memcached's items have no 8 bytes of CAS. */
@@ -138,6 +154,8 @@ export interface Sizing {
 
 /** The sizing of the stream being generated (`generate`'s option), for `bigValue`. */
 let sizing = { itemMax: ITEM_MAX, header: HEADER }
+/** Whether the stream being generated is a wide one (`Sizing.wide`). */
+let wide = false
 
 /** `extra`: `,<itemMax>,<header>` when not the default (a default stream reads as before). */
 const bigLength = (key: string, flags: string, delta: string, extra = ''): number => {
@@ -168,7 +186,7 @@ function textRequest(conn: 1 | 2, show: string, risky = false): Omit<Request, 'b
   return { conn, show, build: (r) => Buffer.from(fill(show, r), 'latin1'), usesCas: show.includes('$CAS'), risky, does }
 }
 
-const noreply = (rand: Rand): string => (chance(rand, 0.15) ? ' noreply' : '')
+const noreply = (rand: Rand): string => (chance(rand, wide ? 0.4 : 0.15) ? ' noreply' : '')
 
 /**
  * Now and then an odd form of a command line (`line` without its `\r\n`): the verb in
@@ -202,7 +220,7 @@ const bigValue = (rand: Rand, name: string, flags: string): { len: string; value
 
 function storage(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
   const cmd = pick(rand, ['set', 'set', 'add', 'replace', 'append', 'prepend', 'cas'] as const)
-  if (chance(rand, 0.004)) {
+  if (chance(rand, wide ? 0.015 : 0.004)) {
     // at memcached's item size limit (an append/prepend then grows the item past it)
     const name = pick(rand, NAMES)
     const flags = pick(rand, ['0', '0', '1', '4294967295'])
@@ -244,8 +262,15 @@ function retrieval(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
 function otherText(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
   const key = `$KEY(${randomName(rand)})`
   switch (int(rand, 0, 7)) {
-    case 0:
-      return textRequest(conn, oddLine(rand, `${pick(rand, ['incr', 'decr'])} ${key} ${pick(rand, DELTAS)}${noreply(rand)}${pick(rand, EXTRA)}`).line)
+    case 0: {
+      // never noreply: memcached may refuse an increment of a value of 2^63 or more by what
+      // its memory holds past the value (docs/protocol.md), which a silent one would hide
+      // until a later read, where the runner cannot tell it (diffrun.ts, memcachedReadPastValue)
+      const verb = `${pick(rand, ['incr', 'decr'])} ${key} ${pick(rand, DELTAS)}`
+      noreply(rand)
+      const extra = pick(rand, EXTRA)
+      return textRequest(conn, oddLine(rand, `${verb}${extra === ' noreply' ? '' : extra}`).line)
+    }
     case 1:
       return textRequest(conn, oddLine(rand, `delete ${key}${pick(rand, ['', '', ' 0', ' 5', ' noreply', ' 0 noreply', ' x', ' 0 noreply x', ' noreply x'])}`).line)
     case 2:
@@ -307,7 +332,7 @@ function metaFlags(rand: Rand, cmd: keyof typeof META_FLAGS): string[] {
   const allowed = META_FLAGS[cmd]
   const out: string[] = []
   // now and then around memcached's limit of flags (20 tokens after the key)
-  const n = chance(rand, 0.03) ? int(rand, 17, 23) : int(rand, 0, 5)
+  const n = chance(rand, 0.03) ? int(rand, 17, 23) : int(rand, 0, wide ? 9 : 5)
   for (let i = 0; i < n; i++) {
     // now and then a letter the command does not take, or a repeated one
     const letter = chance(rand, 0.04)
@@ -335,7 +360,7 @@ function meta(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
   if (cmd === 'mg' && flags.some((f) => f.startsWith('O') && f.length > 32)) flags = flags.filter((f) => !f.startsWith('N'))
   const key = flags.includes('b') ? (chance(rand, 0.1) ? pick(rand, ['!!!!', 'YQ', 'a===']) : `$B64(${name})`) : `$KEY(${name})`
   if (cmd !== 'ms') return textRequest(conn, `${cmd} ${key}${flags.map((f) => ` ${f}`).join('')}\r\n`)
-  if (chance(rand, 0.004) && !flags.includes('b')) {
+  if (chance(rand, wide ? 0.015 : 0.004) && !flags.includes('b')) {
     // at memcached's item size limit, for the flags asked for; not so many flags that the
     // value is left unread (see storage())
     flags = flags.slice(0, 5)
@@ -375,6 +400,15 @@ function binaryBuild(spec: string, r: Render): Buffer {
   return Buffer.concat([packet, value])
 }
 
+/**
+ * A binary packet on a text connection (wide streams): its bytes read as a command line,
+ * ended by the `\r\n` after it (a packet may hold a `\n` of its own).
+ */
+function binaryOnText(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
+  const b = binary(rand)
+  return { ...b, conn, show: `${b.show} +CRLF`, build: (r) => Buffer.concat([b.build(r), Buffer.from('\r\n')]), risky: true, does: undefined }
+}
+
 function binary(rand: Rand): Omit<Request, 'batch'> {
   const name = randomName(rand)
   const opaque = chance(rand, 0.5) ? int(rand, 1, 1000) : 0
@@ -384,7 +418,7 @@ function binary(rand: Rand): Omit<Request, 'batch'> {
     case 0:
     case 1: {
       const flags = pick(rand, [0, 1, 0xffffffff])
-      if (chance(rand, 0.006)) {
+      if (chance(rand, wide ? 0.02 : 0.006)) {
         // at memcached's item size limit (the 4 bytes of non-zero flags count)
         const plain = pick(rand, NAMES)
         const big = bigValue(rand, plain, flags === 0 ? '0' : '1')
@@ -486,6 +520,7 @@ function binary(rand: Rand): Omit<Request, 'batch'> {
  */
 export function generate(seed: number, count = 40, options: Sizing = {}): Request[] {
   sizing = { itemMax: options.itemMax ?? ITEM_MAX, header: options.noCas ? HEADER - 8 : HEADER }
+  wide = options.wide === true
   const rand = rng(seed)
   const withBinary = chance(rand, 0.4)
   const withSecondText = chance(rand, 0.3)
@@ -501,7 +536,9 @@ export function generate(seed: number, count = 40, options: Sizing = {}): Reques
       if (conn === 3) write.push(binary(rand))
       else {
         const kind = rand()
-        write.push(kind < 0.35 ? storage(rand, conn) : kind < 0.55 ? retrieval(rand, conn) : kind < 0.7 ? otherText(rand, conn) : meta(rand, conn))
+        const [s, r, o] = wide ? [0.25, 0.4, 0.5] : [0.35, 0.55, 0.7]
+        if (wide && chance(rand, 0.02)) write.push(binaryOnText(rand, conn))
+        else write.push(kind < s ? storage(rand, conn) : kind < r ? retrieval(rand, conn) : kind < o ? otherText(rand, conn) : meta(rand, conn))
       }
     }
     // Kept apart (docs/protocol.md, known differences): an incr/decr behind a read in one
@@ -512,6 +549,12 @@ export function generate(seed: number, count = 40, options: Sizing = {}): Reques
     // ferrocached sends before it meets the key; memcached culls them all).
     big ||= write.some((r) => r.show.includes('$BIG('))
     if (big) write.splice(0, write.length, ...write.filter((r) => r.does !== 'cull'))
+    // wide: now and then cut the write at random bytes (not one whose replies depend on how
+    // the servers' reads split it: a long-key cull, a hang-up, a wrong length)
+    const split =
+      wide && chance(rand, 0.3) && !write.some((r) => r.does === 'cull' || r.risky || /^quit/i.test(r.show))
+        ? Array.from({ length: int(rand, 1, 3) }, () => rand()).sort((a, b) => a - b)
+        : undefined
     write.forEach((req, i) => {
       const next = write[i + 1]
       // A binary request that may leave the server skipping bytes, and a limit-sized value,
@@ -522,7 +565,7 @@ export function generate(seed: number, count = 40, options: Sizing = {}): Reques
       const apart =
         next !== undefined &&
         (alone || (next.does === 'arith' && write.slice(0, i + 1).some((r) => r.does === 'read')) || req.does === 'cull' || next.does === 'cull')
-      out.push({ ...req, batch: next !== undefined && !apart })
+      out.push({ ...req, batch: next !== undefined && !apart, ...(split && i === 0 ? { split } : {}) })
     })
   }
   return out

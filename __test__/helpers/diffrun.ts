@@ -154,7 +154,20 @@ export async function runStream(port: number, requests: readonly Request[], pref
       const before = conn.received.length
       const userMn = write.filter((r) => /^mn( [^\r\n]*)?\r?\n$/.test(r.show)).length
       parts.push(binary ? BIN_MARK : Buffer.from(risky ? 'mn\r\nmn\r\n' : 'mn\r\n'))
-      conn.socket.write(Buffer.concat(parts))
+      const bytes = Buffer.concat(parts)
+      const split = write[0]!.split
+      if (split === undefined) conn.socket.write(bytes)
+      else {
+        // pieces a few milliseconds apart, so each is a read of its own
+        const cuts = [...new Set(split.map((f) => Math.floor(f * bytes.length)))].filter((n) => n > 0)
+        let from = 0
+        for (const cut of [...cuts, bytes.length]) {
+          if (cut <= from) continue
+          conn.socket.write(bytes.subarray(from, cut))
+          from = cut
+          if (cut < bytes.length) await new Promise<void>((resolve) => setTimeout(resolve, 3))
+        }
+      }
       const c = conn
       // counts the MN lines of this write's replies, each complete line once (a value of a
       // megabyte arrives in many pieces)
@@ -275,6 +288,26 @@ function normaliseBinary(b: Buffer, casIds: Map<string, string>): string {
   }
   if (at < b.length) out.push(`trailing=${JSON.stringify(b.subarray(at).toString('latin1'))}`)
   return out.join('\n')
+}
+
+/** memcached's reply to an incr/decr/ma on a value it does not read as a number. */
+const NON_NUMERIC = 'CLIENT_ERROR cannot increment or decrement non-numeric value'
+
+/**
+ * Whether two streams first differ where memcached answers an increment as non-numeric and
+ * ferrocached does not (text, meta, binary; a quiet binary success has no reply). For a
+ * value of 2^63 or more, memcached 1.6.18's `safe_strtoull` looks for a `-` with `strchr`,
+ * reading on past the value into whatever its slab memory holds up to a NUL: what earlier
+ * items left in the chunk, the next chunk's header (docs/protocol.md, known differences).
+ */
+export function memcachedReadPastValue(expected: string, actual: string): boolean {
+  const e = expected.split('\n')
+  const a = actual.split('\n')
+  const at = e.findIndex((line, i) => line !== a[i])
+  if (at < 0) return false
+  if (e[at] === `${NON_NUMERIC}\r`) return !(a[at] ?? '').startsWith('CLIENT_ERROR')
+  const bin = /^op=(5|6|15|16) status=6 /.exec(e[at]!)
+  return bin !== null && !(a[at] ?? '').startsWith(`op=${bin[1]} status=6 `)
 }
 
 /** Ports of a memcached and a ferrocached to compare. */
