@@ -70,8 +70,8 @@ const CLOSE_ERROR = 1
 const CLOSE_IDLE_TIMEOUT = 2
 export const CLOSE_SHUTDOWN = 3
 
-/** How long a stopping server waits for a client's FIN after sending its own. */
-const SHUTDOWN_LINGER_MS = 200
+/** How long a closing connection waits for the client's FIN after sending its own. */
+const CLOSE_LINGER_MS = 200
 
 /** The per-connection protocol state machine (ferrocache-node's `NativeSession`). */
 export interface ProtocolSession {
@@ -358,9 +358,9 @@ export class Connection {
   }
 
   /**
-   * Sends what is queued, then closes (graceful shutdown, quit). Reading goes on, with
-   * whatever arrives dropped (onData ignores it once closing), until the client closes its
-   * side: reads paused now would never see its FIN, so the socket would never close.
+   * Sends what is queued, then closes (graceful shutdown, quit, a request that ends the
+   * connection). Reading goes on, with whatever arrives dropped (onData ignores it once
+   * closing), until the client closes its side: reads paused now would never see its FIN.
    */
   finish(reason = CLOSE_NORMAL): void {
     if (this.closing) return
@@ -368,13 +368,12 @@ export class Connection {
     this.closing = true
     if (this.paused) this.resume()
     this.socket.end()
-    // A stopping server does not wait on clients that keep their side open (pooled idle
-    // connections never close it): once the replies are handed to the kernel and the FIN
-    // is out, a short linger for the client's FIN, then the socket closes. The input is
-    // being read and dropped meanwhile, so closing sends no RST over unread data.
-    if (reason === CLOSE_SHUTDOWN) {
-      this.socket.once('finish', () => setTimeout(() => this.socket.destroy(), SHUTDOWN_LINGER_MS).unref())
-    }
+    // Once the replies are handed to the kernel and the FIN is out, a short linger for the
+    // client's FIN, then the socket closes: a client that keeps its side open (a pooled
+    // idle connection at a stop, one that sent `quit` and never closed) held its descriptor
+    // and a connection slot for good (memcached closes at once). The input is being read
+    // and dropped meanwhile, so closing sends no RST over unread data.
+    if (!this.clientDone) this.socket.once('finish', () => setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref())
   }
 
   /**
