@@ -344,6 +344,24 @@ console.log(JSON.stringify(checks))
   assert.equal(seen, { value: 'default', same: true, keyv: 'function', keys: false })
 })
 
+test('bundled by esbuild, CommonJS and ES module output, from a TypeScript file importing ferrocache', async () => {
+  if (!supported) return
+  const proj = consumer()
+  writeFileSync(join(proj, 'bundled.ts'), BUNDLED_APP)
+  const esbuild = require(join(ROOT, 'node_modules', 'esbuild')) as typeof import('esbuild')
+  const common = { entryPoints: [join(proj, 'bundled.ts')], bundle: true, platform: 'node', target: 'node20', logLevel: 'silent' } as const
+  // ES module output: esbuild's usual shim for the CommonJS inside (pino's, ours).
+  const banner = { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }
+  await esbuild.build({ ...common, format: 'cjs', outfile: join(proj, 'out', 'bundled.cjs') })
+  await esbuild.build({ ...common, format: 'esm', banner, outfile: join(proj, 'out', 'bundled.mjs') })
+  // The engine comes from the platform package in node_modules at run time.
+  for (const out of ['bundled.cjs', 'bundled.mjs']) {
+    const r = spawnSync(process.execPath, [join('out', out)], { cwd: proj, env, encoding: 'utf8', timeout: 30_000 })
+    assert.is(r.status, 0, `${out}: ${r.stderr}`)
+    assert.is(r.stdout.trim(), 'bundled served', out)
+  }
+})
+
 test('without the platform package the loader says what is missing and how to build', () => {
   if (!supported) return
   const proj = emptyProject('no-binary')
@@ -463,4 +481,26 @@ const PINO_CONSUMER = `import pino from 'pino'
 import { createServer, Cache } from 'ferrocache'
 export const server = createServer({ logger: pino({ level: 'warn' }) })
 export const persisted = new Cache({ dataDir: '/tmp/x', logger: pino() })
+`
+
+/** An application bundled with its dependencies (ferrocache and pino inside, the .node not). */
+const BUNDLED_APP = `import { Cache, Client, createServer } from 'ferrocache'
+async function main(): Promise<void> {
+  const cache = new Cache({ encoding: 'utf8' })
+  cache.setSync('k', 'bundled')
+  const server = createServer({ cache, port: 0, host: '127.0.0.1' })
+  const { port } = await server.listen()
+  const client = new Client({ servers: ['127.0.0.1:' + port], encoding: 'utf8' })
+  try {
+    console.log(await client.get('k'), 'served')
+  } finally {
+    await client.close()
+    await server.close()
+    cache.close()
+  }
+}
+main().catch((err: unknown) => {
+  console.error(err)
+  process.exitCode = 1
+})
 `

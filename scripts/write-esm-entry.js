@@ -1,5 +1,7 @@
 // Writes the ESM entries (dist/index.mjs, dist/adapters/keyv.mjs): each re-exports its
-// CommonJS build, so both module systems share one instance of the native binding.
+// CommonJS build, so both module systems share one instance of the native binding. A static
+// import, not createRequire: Node loads it through the same module cache as require(), and
+// bundlers follow it (a createRequire of './index.js' resolved against the bundle's path).
 // An entry with a default export of its own also gets ESM types (dist/adapters/keyv.d.mts):
 // its CommonJS .d.ts would make TypeScript type an ES module's default import as the whole
 // module, where keyv.mjs exports the class.
@@ -12,9 +14,7 @@ for (const entry of ['index.js', join('adapters', 'keyv.js')]) {
   const ownDefault = cjs.default !== undefined && cjs.default !== cjs
   const names = Object.keys(cjs).filter((n) => n !== 'default' && n !== '__esModule')
   const body = [
-    "import { createRequire } from 'node:module'",
-    'const require = createRequire(import.meta.url)',
-    `const cjs = require('./${basename(entry)}')`,
+    `import cjs from './${basename(entry)}'`,
     ...names.map((n) => `export const ${n} = cjs.${n}`),
     // A module with its own default export keeps it; otherwise the default is the module.
     `export default ${ownDefault ? 'cjs.default' : 'cjs'}`,

@@ -24,15 +24,19 @@ export function platformTriple(): string {
 function load(): NativeBinding {
   const triple = platformTriple()
   const packageName = `ferrocache-${triple}`
-  const localFile = join(__dirname, '..', 'native', `ferrocache.${triple}.node`)
   const failures: string[] = []
   try {
     return require(packageName) as NativeBinding
   } catch (err) {
     failures.push(`${packageName}: ${(err as Error).message.split('\n')[0]}`)
   }
-  if (existsSync(localFile)) return require(localFile) as NativeBinding
-  failures.push(`${localFile}: not found`)
+  // A checkout's own build, beside dist/ (bundled into an ES module there is no __dirname,
+  // nor a checkout).
+  if (typeof __dirname === 'string') {
+    const localFile = join(__dirname, '..', 'native', `ferrocache.${triple}.node`)
+    if (existsSync(localFile)) return require(localFile) as NativeBinding
+    failures.push(`${localFile}: not found`)
+  }
   const err = new Error(
     `ferrocache has no native binary for this platform (${triple}).\n` +
       `Looked for the package "${packageName}" and a local build:\n  ${failures.join('\n  ')}\n` +
