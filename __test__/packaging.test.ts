@@ -273,11 +273,13 @@ export = { cache, server: ferrocache.createServer(options) }
   // @types/node from this checkout (the consumer's own, in a real project).
   const node = { typeRoots: [join(ROOT, 'node_modules', '@types')], types: ['node'] }
   const strict = { strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true }
+  // Without `lib`, TypeScript adds the DOM's types; Node projects often leave them out
+  // (`lib: ['es2022']`), so two configurations do.
   const configs: ConsumerConfig[] = [
     // the set-up that broke on default imports of node:net and on pino's own types
-    { name: 'commonjs + node10, no esModuleInterop, strict', files: ['consumer.ts', 'consumer-strict.ts'], compilerOptions: { ...node, ...strict, module: 'commonjs', moduleResolution: 'node10', target: 'es2020' } },
+    { name: 'commonjs + node10, no esModuleInterop, strict', files: ['consumer.ts', 'consumer-strict.ts'], compilerOptions: { ...node, ...strict, module: 'commonjs', moduleResolution: 'node10', target: 'es2020', lib: ['es2020'] } },
     { name: 'commonjs + node10, esModuleInterop, not strict', files: ['consumer.ts', 'consumer-default.ts', 'consumer-pino.ts'], compilerOptions: { ...node, module: 'commonjs', moduleResolution: 'node10', target: 'es2020', esModuleInterop: true } },
-    { name: 'node16 + node16, no esModuleInterop, strict', files: ['consumer.ts', 'consumer-strict.ts', 'consumer-esm.mts'], compilerOptions: { ...node, ...strict, module: 'node16', moduleResolution: 'node16', esModuleInterop: false } },
+    { name: 'node16 + node16, no esModuleInterop, strict', files: ['consumer.ts', 'consumer-strict.ts', 'consumer-esm.mts'], compilerOptions: { ...node, ...strict, module: 'node16', moduleResolution: 'node16', esModuleInterop: false, lib: ['es2022'] } },
     { name: 'nodenext + nodenext, verbatimModuleSyntax, strict', files: ['consumer-esm.mts', 'consumer-cjs.cts'], compilerOptions: { ...node, ...strict, module: 'nodenext', moduleResolution: 'nodenext', verbatimModuleSyntax: true } },
     { name: 'esnext + bundler, verbatimModuleSyntax, no esModuleInterop, strict', files: ['consumer.ts', 'consumer-strict.ts', 'consumer-default.ts'], compilerOptions: { ...node, ...strict, module: 'esnext', moduleResolution: 'bundler', target: 'es2022', verbatimModuleSyntax: true, esModuleInterop: false } },
   ]
