@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseSession } from './helpers/corpus'
-import { replay } from './helpers/replay'
+import { replayPair } from './helpers/replay'
 import { setUp, tearDown } from './helpers/guard'
 import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
 
@@ -61,7 +61,7 @@ for (const file of files) {
   test(`same replies as memcached with logins: ${file}`, async () => {
     const steps = parseSession(readFileSync(join(DIR, file), 'utf8'))
     const reference = file.startsWith('binary-') ? memcachedSasl : memcachedText
-    const [expected, actual] = await Promise.all([replay(reference.port, steps), replay(ferrocached.port, steps)])
+    const [expected, actual] = await replayPair(reference.port, ferrocached.port, steps)
     if (actual.stream !== expected.stream) {
       console.log(`\n${file}: ferrocached / memcached per step:\n${actual.transcript.join('\n')}\n---\n${expected.transcript.join('\n')}`)
     }

@@ -21,18 +21,25 @@ interface Conn {
   cas: string
 }
 
-export async function replay(port: number, steps: Step[]): Promise<Replayed> {
+/** A session played up to its last step: its connections, still open, and the transcript. */
+interface Played {
+  conns: Conn[]
+  transcript: string[]
+}
+
+/** Plays every step on `port`; the connections stay open for the tail (closed on a throw). */
+async function play(port: number, steps: Step[]): Promise<Played> {
   const conns: Conn[] = []
   const open = async (id: number): Promise<Conn> => {
     const c: Conn = { id, raw: await RawConn.open(port), received: [], cas: '0' }
     conns.push(c)
     return c
   }
-  let conn = await open(1)
   const transcript: string[] = []
-  const label = (): string => (conns.length > 1 ? `conn ${conn.id} ` : '')
-  let pending: Buffer[] = []
   try {
+    let conn = await open(1)
+    const label = (): string => (conns.length > 1 ? `conn ${conn.id} ` : '')
+    let pending: Buffer[] = []
     for (const [i, step] of steps.entries()) {
       if (step.kind === 'sleep') {
         await sleep(step.ms)
@@ -61,20 +68,63 @@ export async function replay(port: number, steps: Step[]): Promise<Replayed> {
       transcript.push(`${label()}step ${i}: ${normalise(reply)}`)
       if (conn.raw.closed) break
     }
+  } catch (err) {
+    for (const c of conns) c.raw.close()
+    throw err
+  }
+  return { conns, transcript }
+}
+
+/** Takes what arrived since (after `quietMs` of quiet) on each connection. */
+async function tail(played: Played, quietMs: number): Promise<void> {
+  for (const c of played.conns) {
+    const late = await c.raw.settle(quietMs)
+    c.received.push(late)
+    if (late.length > 0) played.transcript.push(`${played.conns.length > 1 ? `conn ${c.id} ` : ''}late: ${normalise(late)}`)
+  }
+}
+
+function result(played: Played): Replayed {
+  const { conns } = played
+  const several = conns.length > 1
+  const streams = conns.map(
+    (c) => `${several ? `[conn ${c.id}]\n` : ''}${normalise(Buffer.concat(c.received))}\n[${c.raw.closed ? 'closed by server' : 'open'}]`,
+  )
+  const ends = conns.map((c) => `${several ? `conn ${c.id} ` : ''}${c.raw.closed ? 'closed by server' : 'open'}`)
+  return { stream: streams.join('\n'), transcript: [...played.transcript, ...ends] }
+}
+
+/** Replays `steps` on `port`, then takes anything that arrives late (150 ms of quiet). */
+export async function replay(port: number, steps: Step[]): Promise<Replayed> {
+  const played = await play(port, steps)
+  try {
     // Anything that arrives late, and whether the server hung up: a longer wait, since
     // the stream compared ends here.
-    for (const c of conns) {
-      conn = c
-      const tail = await c.raw.settle(150)
-      c.received.push(tail)
-      if (tail.length > 0) transcript.push(`${label()}late: ${normalise(tail)}`)
-      transcript.push(`${label()}${c.raw.closed ? 'closed by server' : 'open'}`)
-    }
+    await tail(played, 150)
+    return result(played)
   } finally {
-    for (const c of conns) c.raw.close()
+    for (const c of played.conns) c.raw.close()
   }
-  const streams = conns.map(
-    (c) => `${conns.length > 1 ? `[conn ${c.id}]\n` : ''}${normalise(Buffer.concat(c.received))}\n[${c.raw.closed ? 'closed by server' : 'open'}]`,
-  )
-  return { stream: streams.join('\n'), transcript }
+}
+
+/**
+ * Replays `steps` on both servers at once, for comparing: [reference, subject]. The
+ * streams end where the replies stop, so a server held up past the 150 ms tail (a busy
+ * machine) would lose its last replies: while the two streams differ, both are read on,
+ * up to `catchUpMs`. The same streams cost nothing more; a real difference costs the
+ * wait once.
+ */
+export async function replayPair(reference: number, subject: number, steps: Step[], catchUpMs = 5_000): Promise<[Replayed, Replayed]> {
+  const runs = await Promise.allSettled([play(reference, steps), play(subject, steps)])
+  const played = runs.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))
+  try {
+    for (const r of runs) if (r.status === 'rejected') throw r.reason
+    const [a, b] = played as [Played, Played]
+    await Promise.all([tail(a, 150), tail(b, 150)])
+    const deadline = Date.now() + catchUpMs
+    while (result(a).stream !== result(b).stream && Date.now() < deadline) await Promise.all([tail(a, 150), tail(b, 150)])
+    return [result(a), result(b)]
+  } finally {
+    for (const p of played) for (const c of p.conns) c.raw.close()
+  }
 }
