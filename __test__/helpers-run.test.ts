@@ -1,8 +1,24 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import net from 'node:net'
-import { askOnce } from './helpers/raw'
+import { askOnce, connectLocal } from './helpers/raw'
 import { freePort, listensOn, MEMCACHED, run, spawnOwned, startOwned } from './helpers/servers'
+
+// A busy machine held a differential run's loop past a connect's 5 s: the timer ran first
+// ('connect to … timed out') though the connection was up.
+test('connectLocal: a connection made while the loop was held is not a timeout', async () => {
+  const server = net.createServer((s) => s.on('error', () => {}))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  try {
+    const pending = connectLocal((server.address() as net.AddressInfo).port, 100)
+    for (const until = Date.now() + 300; Date.now() < until; ) {
+      // the loop held past the 100 ms timeout
+    }
+    ;(await pending).destroy()
+  } finally {
+    server.close()
+  }
+})
 
 // CI once died of an unhandled EPIPE: memccat exited before `run` wrote its (empty) input.
 test('run: a program that exits without reading its input is not an error', async () => {

@@ -7,11 +7,21 @@ export function connectLocal(port: number, ms = 5_000): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1')
     s.setNoDelay(true)
-    const timer = setTimeout(() => {
-      s.destroy()
-      reject(new Error(`connect to ${port} timed out`))
-    }, ms)
+    let connected = false
+    // Node runs due timers before it reads sockets: after the loop was held (a busy
+    // machine, a long synchronous run) the timer fires first though the connection is up.
+    // The verdict waits for the I/O ready by then (setImmediate runs after the poll).
+    const timer = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (connected) return
+          s.destroy()
+          reject(new Error(`connect to ${port} timed out`))
+        }),
+      ms,
+    )
     s.once('connect', () => {
+      connected = true
       clearTimeout(timer)
       resolve(s)
     })
