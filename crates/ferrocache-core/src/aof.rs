@@ -178,7 +178,8 @@ struct Writer {
     pending: Vec<u8>,
     /// Bytes of whole records in the file (where a failed write is cut back to).
     written: u64,
-    /// The deadline (unix second) of a delayed flush_all not yet marked in the log.
+    /// The deadline (the store's time, [`crate::Store::time`]) of a delayed flush_all not
+    /// yet marked in the log.
     deadline: Option<u32>,
     /// Inside [`Journal::begin_batch`]: `Always` defers its fdatasync to the batch's end.
     batch: bool,
@@ -200,8 +201,9 @@ struct Writer {
 pub struct Aof {
     dir: PathBuf,
     mode: Fsync,
-    /// The store's clock: a delayed flush's deadline is judged as the store judges it.
-    clock: crate::Clock,
+    /// The store's time: a delayed flush's deadline is judged as the store judges it, also
+    /// after the clock stepped back (the store's time then runs ahead of the clock).
+    time: crate::clock::StoreTime,
     w: Mutex<Writer>,
     /// Bytes of `.aof` (written and buffered), and of the sealed segments.
     size: AtomicU64,
@@ -553,7 +555,7 @@ pub fn open_after(
         file,
         pending: Vec::with_capacity(64 << 10),
         written,
-        deadline: flushes.passed.or(flushes.ahead),
+        deadline: flushes.passed.or(flushes.ahead).map(|t| store.of_clock(t)),
         batch: false,
         unsynced: false,
         syncs: 0,
@@ -564,7 +566,7 @@ pub fn open_after(
     let aof = Arc::new(Aof {
         dir: dir.to_path_buf(),
         mode,
-        clock: store.config().clock.clone(),
+        time: store.time(),
         w: Mutex::new(writer),
         size: AtomicU64::new(written),
         prev_size: AtomicU64::new(segments_size(dir)),
@@ -738,7 +740,7 @@ impl Aof {
     /// mark (an immediate flush) goes first. Judged by the store's clock after the change
     /// the record follows was made. The caller counts the bytes.
     fn mark_deadline(&self, w: &mut Writer) {
-        if w.deadline.is_some_and(|d| self.clock.now() >= d) {
+        if w.deadline.is_some_and(|d| self.time.now() >= d) {
             w.deadline = None;
             journal::encode(&Record::Flush { at: 0 }, &mut w.pending);
         }
@@ -803,6 +805,7 @@ impl Aof {
         if let Some(at) = w.deadline {
             // a snapshot does not keep a pending delayed flush: the new log restates it, so
             // a replay over the snapshot applies it to the snapshot's items too
+            let at = self.time.to_clock(at);
             journal::encode(&Record::Flush { at }, &mut w.pending);
             self.size
                 .fetch_add(w.pending.len() as u64, Ordering::Relaxed);
@@ -875,7 +878,7 @@ impl Journal for Aof {
         if w.quiet && w.applying {
             // a full sync's: the next snapshot holds it (and the rotation restates this)
             if let Some(d) = r.flush_deadline() {
-                w.sync_deadline = d;
+                w.sync_deadline = d.map(|t| self.time.of_clock(t));
             }
             return;
         }
@@ -883,8 +886,9 @@ impl Journal for Aof {
         self.mark_deadline(&mut w);
         if let Some(d) = r.flush_deadline() {
             // an immediate flush marks itself; a later flush_all (or a cancel) replaces
-            // the deadline
-            w.deadline = d;
+            // the deadline (the record's clock second as the store's time: a step back
+            // after it must not make the mark late)
+            w.deadline = d.map(|t| self.time.of_clock(t));
         }
         journal::encode(r, &mut w.pending);
         self.size

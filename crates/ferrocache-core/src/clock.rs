@@ -4,6 +4,55 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The store's time for what judges it outside the store (the log's writer and a
+/// replication log marking a delayed flush's deadline): the clock plus the steps back the
+/// store has seen ([`crate::Store::now`]), shared with the store. A deadline recorded
+/// before a step is still judged when the store acts on it, not the step's seconds later.
+#[derive(Debug, Clone, Default)]
+pub struct StoreTime {
+    clock: Clock,
+    skew: Arc<AtomicU32>,
+}
+
+impl StoreTime {
+    /// `clock` alone, for a log no store's steps move (tests).
+    pub fn new(clock: Clock) -> StoreTime {
+        StoreTime {
+            clock,
+            skew: Arc::default(),
+        }
+    }
+
+    pub(crate) fn with_skew(clock: Clock, skew: Arc<AtomicU32>) -> StoreTime {
+        StoreTime { clock, skew }
+    }
+
+    /// The store's time now (within the second a thread's coarse clock read may lag).
+    pub fn now(&self) -> u32 {
+        // the step before the clock, as the store reads them
+        let skew = self.skew.load(Ordering::Acquire);
+        self.clock.now().saturating_add(skew)
+    }
+
+    /// The clock's unix second (a log's or stream's record) as the store's time; 0 = none.
+    pub fn of_clock(&self, t: u32) -> u32 {
+        if t == 0 {
+            0
+        } else {
+            t.saturating_add(self.skew.load(Ordering::Relaxed))
+        }
+    }
+
+    /// The store's time as the clock's unix second, as records carry it; 0 = none.
+    pub fn to_clock(&self, t: u32) -> u32 {
+        if t == 0 {
+            0
+        } else {
+            t.saturating_sub(self.skew.load(Ordering::Relaxed)).max(1)
+        }
+    }
+}
+
 /// memcached's boundary: an exptime up to this many seconds is relative, above it absolute.
 pub const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
 

@@ -186,7 +186,7 @@ pub(crate) struct Core {
     /// started: the engine's time is the wall clock plus this, so it never goes back, as
     /// memcached's monotonic clock. Else a flush_all after a step marks a second below the
     /// items stamped before it and misses them, and expired items come back.
-    skew: AtomicU32,
+    skew: Arc<AtomicU32>,
     /// The latest engine time (unix seconds) handed out.
     now_high: AtomicU32,
     /// [`Ctx::flush_rel`] and [`Ctx::flush_cas`]: written under every shard lock, read
@@ -288,7 +288,7 @@ impl Shards {
             cas: AtomicU64::new(0),
             // a little before now, so an item's time is never 0 and age maths never wraps
             start: now.saturating_sub(2),
-            skew: AtomicU32::new(0),
+            skew: Arc::default(),
             now_high: AtomicU32::new(now),
             flush_rel: AtomicU32::new(0),
             flush_cas: AtomicU64::new(0),
@@ -322,6 +322,10 @@ impl Shards {
 
     pub fn to_clock(&self, t: u32) -> u32 {
         self.core.to_clock(t)
+    }
+
+    pub fn time(&self) -> crate::clock::StoreTime {
+        self.core.time()
     }
 
     pub fn of_clock(&self, t: u32) -> u32 {
@@ -800,6 +804,11 @@ impl Core {
                     .compare_exchange(skew, high - wall, Ordering::Release, Ordering::Relaxed);
         }
         high
+    }
+
+    /// The engine's time as the log and replication logs judge deadlines by it.
+    pub fn time(&self) -> crate::clock::StoreTime {
+        crate::clock::StoreTime::with_skew(self.config.clock.clone(), self.skew.clone())
     }
 
     /// An engine time (an exptime, a flush deadline; 0 = none) as the clock's unix second:

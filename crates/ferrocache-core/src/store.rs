@@ -224,6 +224,12 @@ impl Store {
         self.inner.to_clock(t)
     }
 
+    /// The store's time for a writer outside it: the log's, a replication log's (a delayed
+    /// flush's deadline is marked when the store acts on it, also after a step back).
+    pub fn time(&self) -> crate::clock::StoreTime {
+        self.inner.time()
+    }
+
     /// The clock's unix second (read from a log, a snapshot or a primary) as this store's time.
     pub fn of_clock(&self, t: u32) -> u32 {
         self.inner.of_clock(t)

@@ -83,3 +83,30 @@ fn a_logged_items_exptime_after_a_step_back_keeps_its_time_left() {
     clock.set(T0 + 51);
     assert!(!has(&s, b"k"), "lived 50 s past its ttl");
 }
+
+#[test]
+fn a_logged_delayed_flush_pending_across_a_step_back_is_marked_when_it_acted() {
+    let dir = TempDir::new("clock-aof-across");
+    {
+        let (s, clock) = store();
+        let (_aof, _) = aof::open(&s, dir.path(), Fsync::Always).unwrap();
+        set(&s, b"before", 0);
+        s.flush_all(10);
+        step_back(&s, &clock, 100);
+        clock.advance(20);
+        assert!(!has(&s, b"before"), "the flush acted");
+        set(&s, b"after", 0);
+        // past the deadline by the clock too: the log's mark must not come only now
+        clock.advance(100);
+        set(&s, b"later", 0);
+        assert!(has(&s, b"after"));
+    }
+    let (s, _clock) = store_at(T0 + 21);
+    let (_aof, _) = aof::open(&s, dir.path(), Fsync::Always).unwrap();
+    assert!(!has(&s, b"before"));
+    assert!(has(&s, b"later"));
+    assert!(
+        has(&s, b"after"),
+        "set after the flush acted, flushed by the replay"
+    );
+}

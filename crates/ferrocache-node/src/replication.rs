@@ -94,9 +94,9 @@ impl NativeReplication {
     #[napi(constructor)]
     pub fn new(cache: &NativeCache, backlog_bytes: f64) -> Result<Self> {
         let store = cache.store()?;
-        let log = Arc::new(ReplLog::with_clock(
+        let log = Arc::new(ReplLog::with_time(
             backlog_bytes.max(1.0) as usize,
-            store.config().clock.clone(),
+            store.time(),
         ));
         store.set_journal(log.clone());
         // a delayed flush_all sent before replication was in use is this history's too:

@@ -8,6 +8,7 @@
 
 use super::backlog::Backlog;
 use super::stream::{self, Frame};
+use crate::clock::StoreTime;
 use crate::journal::{Journal, Record, FRAME_HEADER};
 use crate::Clock;
 use parking_lot::Mutex;
@@ -54,7 +55,8 @@ struct State {
     /// upstream (a promoted sibling) may not have received them, and asking it for a
     /// position beyond its history would cost a full sync.
     heartbeat_tail: Option<u64>,
-    /// The deadline (unix second) of a delayed flush_all in this history not marked yet.
+    /// The deadline (the store's time, [`crate::Store::time`]) of a delayed flush_all in
+    /// this history not marked yet.
     /// Once it has passed, the next frame is preceded by an immediate flush (the mark, as
     /// the append-only log does): a replica that applies the records from before the
     /// deadline only after it (lag, a partial resync) stores them after its own deadline,
@@ -65,8 +67,9 @@ struct State {
 
 pub struct ReplLog {
     st: Mutex<State>,
-    /// The store's clock: a delayed flush's deadline is judged as the store judges it.
-    clock: Clock,
+    /// The store's time: a delayed flush's deadline is judged as the store judges it, also
+    /// after the clock stepped back (the store's time then runs ahead of the clock).
+    time: StoreTime,
 }
 
 static REPLID_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -90,10 +93,16 @@ impl ReplLog {
         ReplLog::with_clock(backlog_size, Clock::System)
     }
 
-    /// As [`ReplLog::new`], judging delayed flush deadlines by `clock` (the store's).
+    /// As [`ReplLog::new`], judging delayed flush deadlines by `clock` (no store's steps).
     pub fn with_clock(backlog_size: usize, clock: Clock) -> ReplLog {
+        ReplLog::with_time(backlog_size, StoreTime::new(clock))
+    }
+
+    /// As [`ReplLog::new`], judging delayed flush deadlines by the store's time
+    /// ([`crate::Store::time`]).
+    pub fn with_time(backlog_size: usize, time: StoreTime) -> ReplLog {
         ReplLog {
-            clock,
+            time,
             st: Mutex::new(State {
                 primary: true,
                 replid: new_replid(),
@@ -155,7 +164,7 @@ impl ReplLog {
         if s.primary {
             // a passed deadline is marked for the replicas streaming now, before the offset
             // this one starts from (its snapshot holds what the deadline left)
-            let now = self.clock.now();
+            let now = self.time.now();
             s.mark_deadline(now);
         }
         if s.backlog.is_none() {
@@ -186,7 +195,7 @@ impl ReplLog {
             return false;
         }
         // an idle primary marks a passed deadline within a heartbeat
-        let now = self.clock.now();
+        let now = self.time.now();
         s.mark_deadline(now);
         let offset = s.offset;
         s.append_frame(&Frame::Heartbeat { unix_ms, offset });
@@ -254,14 +263,14 @@ impl ReplLog {
     /// of a full sync's snapshot section (marked if this node is promoted); on a primary,
     /// one sent before this log existed. `0`: none.
     pub fn note_flush(&self, at: u32) {
-        self.st.lock().flush_deadline = (at != 0).then_some(at);
+        self.st.lock().flush_deadline = (at != 0).then(|| self.time.of_clock(at));
     }
 
     /// On a replica: whole frames of the upstream's stream, applied; they extend this
     /// node's history byte for byte (for its own replicas).
     pub fn append_upstream(&self, bytes: &[u8]) {
         let mut s = self.st.lock();
-        s.note_frames(bytes);
+        s.note_frames(bytes, &self.time);
         s.offset += bytes.len() as u64;
         if let Some(b) = s.backlog.as_mut() {
             b.append(bytes);
@@ -296,7 +305,7 @@ impl State {
 
     /// Updates `heartbeat_tail` for whole frames about to be appended at `self.offset`
     /// (only their headers and tags are read: the applier has checked them).
-    fn note_frames(&mut self, mut bytes: &[u8]) {
+    fn note_frames(&mut self, mut bytes: &[u8], time: &StoreTime) {
         let mut at = self.offset;
         while bytes.len() > FRAME_HEADER {
             let len = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
@@ -313,7 +322,7 @@ impl State {
                 .flatten()
                 .and_then(|r| r.flush_deadline())
             {
-                self.flush_deadline = d;
+                self.flush_deadline = d.map(|t| time.of_clock(t));
             }
             at += frame as u64;
             bytes = &bytes[frame..];
@@ -328,13 +337,14 @@ impl Journal for ReplLog {
             return;
         }
         if s.flush_deadline.is_some() {
-            let now = self.clock.now();
+            let now = self.time.now();
             s.mark_deadline(now);
         }
         if let Some(d) = r.flush_deadline() {
             // an immediate flush is its own mark; a later flush_all (or a cancel) replaces
-            // the deadline
-            s.flush_deadline = d;
+            // the deadline (the record's clock second as the store's time: a step back
+            // after it must not make the mark late)
+            s.flush_deadline = d.map(|t| self.time.of_clock(t));
         }
         if s.backlog.is_some() {
             s.append_frame(&Frame::Change(*r));

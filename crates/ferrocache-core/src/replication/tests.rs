@@ -412,7 +412,7 @@ fn a_miss_on_the_primary_removes_a_copy_only_the_replica_still_has() {
 fn node_on(clock: &crate::Clock, primary: bool) -> Node {
     let store =
         Arc::new(Store::new(Config::default().background(false).clock(clock.clone())).unwrap());
-    let log = Arc::new(ReplLog::with_clock(1 << 20, clock.clone()));
+    let log = Arc::new(ReplLog::with_time(1 << 20, store.time()));
     if !primary {
         log.demote();
     }
@@ -496,6 +496,38 @@ fn a_pending_flush_reaches_a_replica_in_the_clocks_seconds_after_a_step_back() {
     assert!(
         dump(&r.store).is_empty(),
         "the replica's deadline came with it"
+    );
+}
+
+/// A delayed flush pending when the primary's clock steps back: the primary's store acts on
+/// it by its own time, and the mark it streams must come then, not when the clock reaches
+/// the deadline it was recorded with (the replica would drop what was set in between).
+#[test]
+fn a_flush_pending_across_a_step_back_is_marked_to_replicas_when_it_acted() {
+    let mut rng = SmallRng::seed_from_u64(12);
+    let t = 1_700_000_000;
+    let (pc, rc) = (crate::Clock::manual(t), crate::Clock::manual(t));
+    let p = node_on(&pc, true);
+    let mut r = node_on(&rc, false);
+    set_key(&p.store, "before");
+    full_sync(&p, &mut r, &mut rng, false);
+    p.store.flush_all(10);
+    pump(&p, &mut r, &mut rng);
+    pc.set(t - 100);
+    assert_eq!(p.store.now(), t, "the store's time stays");
+    pc.advance(20);
+    set_key(&p.store, "after");
+    pump(&p, &mut r, &mut rng);
+    assert_eq!(keys(&p.store), ["after"]);
+    // the replica's clock reaches the deadline; the primary's heartbeats go on
+    rc.set(t + 21);
+    pc.advance(100);
+    assert!(p.log.heartbeat(0));
+    pump(&p, &mut r, &mut rng);
+    assert_eq!(
+        keys(&r.store),
+        keys(&p.store),
+        "the replica keeps what the primary keeps"
     );
 }
 
