@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseCommandLine, UsageError } from '../src/cli/options'
 import { setUp, tearDown } from './helpers/guard'
-import { RawConn } from './helpers/raw'
+import { askAlike, RawConn } from './helpers/raw'
 import { BIN, freePort, MEMCACHED, run, runCli, spawnOwned, startAll, startFerrocached, startMemcached, stopChild, waitFor, waitForPort, type Running } from './helpers/servers'
 import { binaryRequest as binary } from './helpers/binary'
 
@@ -108,7 +108,8 @@ test('Debian\'s command line (-m -p -u -l -P -c -t) starts and serves; pid file;
   const f = await startFerrocached(['-m', '64', '-u', 'nobody', '-l', '127.0.0.1', '-P', pidFile, '-c', '1024', '-t', '4'])
   try {
     assert.is(await exchange(f.port, 'set k 0 0 2\r\nhi\r\nget k\r\n', 'END\r\n'), 'STORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\n')
-    assert.ok(await waitFor(() => existsSync(pidFile), 5_000), 'pid file written')
+    // written once the server listens, by open then write: wait for the whole line
+    assert.ok(await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').endsWith('\n'), 10_000), 'pid file written')
     assert.is(readFileSync(pidFile, 'utf8'), `${f.child.pid}\n`)
     const uid = /^Uid:\s+(\d+)\s+(\d+)/m.exec(readFileSync(`/proc/${f.child.pid}/status`, 'utf8'))
     // as root, -u nobody switches to nobody (65534); otherwise the user stays
@@ -177,6 +178,20 @@ test('-Z with -o ssl_chain_cert=,ssl_key= and -l a,notls:b: TLS on a, plain text
   }
 })
 
+/** Whether a connection to the Unix socket at `path` is accepted within `ms` (tried every 20 ms). */
+async function unixListening(path: string, ms: number): Promise<boolean> {
+  const connects = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const socket = net.connect({ path })
+      socket.once('connect', () => (socket.destroy(), resolve(true)))
+      socket.once('error', () => resolve(false))
+    })
+  for (const deadline = Date.now() + ms; ; await new Promise((r) => setTimeout(r, 20))) {
+    if (await connects()) return true
+    if (Date.now() > deadline) return false
+  }
+}
+
 /** Talks to a Unix socket: sends `request`, reads until the reply ends with `end`. */
 function unixExchange(path: string, request: string, end: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -207,7 +222,9 @@ test('-s <path> -a 666: a Unix socket with those permissions, no TCP port; stats
   const child = spawnOwned(process.execPath, [BIN, '-s', ours, '-a', '666'], { stdio: ['ignore', 'ignore', 'pipe'] })
   const memcached = spawnOwned(MEMCACHED, [...(isRoot ? ['-u', 'root'] : []), '-s', theirs, '-a', '666'], { stdio: ['ignore', 'ignore', 'ignore'] })
   try {
-    assert.ok(await waitFor(() => existsSync(ours) && existsSync(theirs), 15_000), 'both sockets created')
+    // The file exists from the bind on, a moment before the listen: connect to know.
+    assert.ok(await unixListening(ours, 15_000), 'ferrocached listens on its socket')
+    assert.ok(await unixListening(theirs, 15_000), 'memcached listens on its socket')
     assert.is(statSync(ours).mode & 0o777, 0o666)
     assert.is(statSync(ours).mode & 0o777, statSync(theirs).mode & 0o777)
     assert.is(await unixExchange(ours, 'set u 0 0 3\r\nabc\r\nget u\r\n', 'END\r\n'), 'STORED\r\nVALUE u 0 3\r\nabc\r\nEND\r\n')
@@ -275,8 +292,8 @@ test('-C -F -X -W -R -o: replies and stats settings as memcached\'s', async () =
       'stats detail off\r\nget user#1\r\nstats detail dump\r\n',
     ]
     for (const request of requests) {
-      const [theirs, ours] = await Promise.all([exchange(m.port, request), exchange(f.port, request)])
-      assert.is(ours, theirs, JSON.stringify(request.toString('latin1')))
+      const [theirs, ours] = await askAlike(m.port, f.port, request)
+      assert.is(ours.reply, theirs.reply, JSON.stringify(request.toString('latin1')))
     }
     const [sm, sf] = await Promise.all([settingsOf(m.port), settingsOf(f.port)])
     const keys = ['cas_enabled', 'flush_enabled', 'dump_enabled', 'reqs_per_event', 'tcp_backlog', 'stat_key_prefix', 'detail_enabled', 'hot_lru_pct', 'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temp_lru', 'temporary_ttl', 'slab_automove', 'slab_automove_ratio', 'lru_crawler_sleep', 'lru_crawler_tocrawl']
@@ -304,25 +321,16 @@ test('-B ascii / -B binary, -R 3 and -o no_lru_crawler, no_lru_maintainer: as me
       [ma, fa, 'stats detail on\r\nset p:1 0 0 1\r\n1\r\ngat 0 p:1\r\ngets p:2 q:1 r:1 s:1 t:1 u:1\r\ncas p:1 0 0 1 99\r\nx\r\nstats detail dump\r\n'],
     ]
     for (const [m, f, request] of cases) {
-      const [cm, cf] = await Promise.all([RawConn.open(m.port), RawConn.open(f.port)])
-      try {
-        cm.send(request)
-        cf.send(request)
-        const [theirs, ours] = await Promise.all([cm.settle(200, 3_000), cf.settle(200, 3_000)])
-        const what = `${m === ma ? '-B ascii' : '-B binary'}: ${JSON.stringify(request.toString('latin1'))}`
-        assert.is(ours.toString('latin1'), theirs.toString('latin1'), what)
-        assert.is(cf.closed, cm.closed, `${what}: closed`)
-      } finally {
-        cm.close()
-        cf.close()
-      }
+      const [theirs, ours] = await askAlike(m.port, f.port, request, 200)
+      const what = `${m === ma ? '-B ascii' : '-B binary'}: ${JSON.stringify(request.toString('latin1'))}`
+      assert.is(ours.reply, theirs.reply, what)
+      assert.is(ours.closed, theirs.closed, `${what}: closed`)
     }
     // -R 3: replies are written out after the 4th request of a read, then every 3rd; a
     // `watch` right after such a point is accepted, elsewhere it counts as pipelined
-    const watchAfter = async (port: number, n: number): Promise<string> => (await exchange(port, `${'mg miss q\r\n'.repeat(n)}watch\r\n`)).slice(0, 2)
     for (let n = 0; n <= 8; n++) {
-      const [theirs, ours] = await Promise.all([watchAfter(ma.port, n), watchAfter(fa.port, n)])
-      assert.is(ours, theirs, `-R 3: watch after ${n} requests`)
+      const [theirs, ours] = await askAlike(ma.port, fa.port, `${'mg miss q\r\n'.repeat(n)}watch\r\n`)
+      assert.is(ours.reply.slice(0, 2), theirs.reply.slice(0, 2), `-R 3: watch after ${n} requests`)
     }
     const [sm, sf] = await Promise.all([settingsOf(ma.port), settingsOf(fa.port)])
     for (const k of ['binding_protocol', 'lru_crawler', 'lru_segmented', 'reqs_per_event']) assert.is(`${k} ${sf.get(k)}`, `${k} ${sm.get(k)}`)

@@ -1,7 +1,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import net from 'node:net'
-import { askOnce, connectLocal } from './helpers/raw'
+import { askAlike, askOnce, connectLocal } from './helpers/raw'
 import { freePort, listensOn, MEMCACHED, run, spawnOwned, startOwned } from './helpers/servers'
 
 // A busy machine held a differential run's loop past a connect's 5 s: the timer ran first
@@ -17,6 +17,24 @@ test('connectLocal: a connection made while the loop was held is not a timeout',
     ;(await pending).destroy()
   } finally {
     server.close()
+  }
+})
+
+// A busy machine held ferrocached's reply past the 150 ms quiet window of a comparison
+// with memcached (cli-memcached: '' against memcached's binary 'Auth failure.').
+test('askAlike: a reply held past the quiet window is still compared', async () => {
+  const answering = (delayMs: number): net.Server =>
+    net.createServer((s) => s.on('error', () => {}).on('data', () => setTimeout(() => s.write('PONG\r\n'), delayMs)))
+  const [prompt, late] = [answering(0), answering(400)]
+  const ports = await Promise.all(
+    [prompt, late].map((srv) => new Promise<number>((resolve) => srv.listen(0, '127.0.0.1', () => resolve((srv.address() as net.AddressInfo).port)))),
+  )
+  try {
+    const [a, b] = await askAlike(ports[0]!, ports[1]!, 'ping\r\n')
+    assert.equal([a.reply, b.reply], ['PONG\r\n', 'PONG\r\n'])
+  } finally {
+    prompt.close()
+    late.close()
   }
 })
 

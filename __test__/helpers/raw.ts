@@ -169,3 +169,34 @@ export async function askOnce(port: number, request: Buffer): Promise<Answer> {
   conn.close()
   return { reply: reply.toString('latin1'), closed }
 }
+
+/**
+ * Sends `request` in one write to each of two servers (a reference and the one compared
+ * with it) on new connections; what each answered once quiet (`quietMs`), and whether it
+ * hung up. While the two differ both are read on, up to `catchUpMs`: a busy machine can
+ * hold one server's reply past a quiet window, and the comparison would see a difference
+ * that is only timing. The same answers cost nothing more; a real difference costs the
+ * wait once.
+ */
+export async function askAlike(reference: number, subject: number, request: Buffer | string, quietMs = 150, catchUpMs = 5_000): Promise<[Answer, Answer]> {
+  const opened = await Promise.allSettled([RawConn.open(reference), RawConn.open(subject)])
+  const conns = opened.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []))
+  try {
+    for (const o of opened) if (o.status === 'rejected') throw o.reason
+    for (const c of conns) c.send(request)
+    const got = ['', '']
+    const read = async (): Promise<void> => {
+      const parts = await Promise.all(conns.map((c) => c.settle(quietMs, 3_000)))
+      parts.forEach((p, i) => (got[i] += p.toString('latin1')))
+    }
+    const alike = (): boolean => got[0] === got[1] && conns[0]!.closed === conns[1]!.closed
+    await read()
+    for (const deadline = Date.now() + catchUpMs; !alike() && Date.now() < deadline; ) await read()
+    return [
+      { reply: got[0]!, closed: conns[0]!.closed },
+      { reply: got[1]!, closed: conns[1]!.closed },
+    ]
+  } finally {
+    for (const c of conns) c.close()
+  }
+}
