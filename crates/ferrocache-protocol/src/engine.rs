@@ -50,7 +50,7 @@ impl Storage for Store {
     }
     fn slab_class(&self, total: usize) -> u32 {
         let c = self.config();
-        slab_class_for(total, c.slab_min_size, c.growth_factor, c.page_size)
+        slab_class_for(total, c.slab_min_size, c.growth_factor, c.item_size_max)
     }
     fn mark_key_binary(&self, key: &[u8]) {
         Store::mark_key_binary(self, key);
@@ -105,17 +105,22 @@ impl Storage for Store {
     }
 }
 
+/// memcached's `slab_chunk_max`: half its slab page, which is 1 MiB whatever `-I` says
+/// (the engine's own pages grow with `-I`; memcached chunks larger items from these).
+const MEMCACHED_CHUNK_MAX: usize = 512 * 1024;
+
 /// memcached's `slabs_clsid` over the class table `slabs_init` builds: chunk sizes start
-/// at header + `min`, grow by `factor` (8-byte aligned) up to half a page; the last
-/// class holds whole-page chunks.
-pub(crate) fn slab_class_for(total: usize, min: usize, factor: f64, page: usize) -> u32 {
-    if total == 0 {
+/// at header + `min`, grow by `factor` (8-byte aligned) up to `slab_chunk_max`, the last
+/// class's size. An item larger than that (up to `-I`) is chunked and reports the last
+/// class (measured on memcached 1.6.18 with `-I 2m`: a 2 MB item is in class 39, as with
+/// `-I 1m`); one over `-I` has none.
+pub(crate) fn slab_class_for(total: usize, min: usize, factor: f64, item_size_max: usize) -> u32 {
+    if total == 0 || total > item_size_max {
         return 0;
     }
-    let max_chunk = page / 2;
     let mut size = 48 + min;
     let mut id = 1u32;
-    while id < 63 && (size as f64) <= max_chunk as f64 / factor {
+    while id < 63 && (size as f64) <= MEMCACHED_CHUNK_MAX as f64 / factor {
         if !size.is_multiple_of(8) {
             size += 8 - size % 8;
         }
@@ -125,15 +130,7 @@ pub(crate) fn slab_class_for(total: usize, min: usize, factor: f64, page: usize)
         size = (size as f64 * factor) as usize;
         id += 1;
     }
-    if total <= max_chunk {
-        return id;
-    }
-    // Larger items are chained from max-size chunks; memcached reports the last class.
-    if total <= page.max(1 << 20) {
-        id
-    } else {
-        0
-    }
+    id
 }
 
 impl Admin for Store {

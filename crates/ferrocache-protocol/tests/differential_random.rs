@@ -347,3 +347,29 @@ fn a_cull_into_an_earlier_feed_leaves_the_reply_budget_sane() {
     );
     assert!(!s.held_back());
 }
+
+/// `me`'s `cls` is memcached's class, whose table ends at 512 KiB chunks whatever `-I`
+/// (its slab page stays 1 MiB): with `-I 2m` an item over that is in the last class, 39,
+/// as with `-I 1m`, not in a class of the engine's larger pages (was 42; measured on
+/// memcached 1.6.18 `-I 2m`; randomized with `-I 2m`, seed 500140).
+#[test]
+fn me_class_under_a_larger_item_limit_is_memcacheds() {
+    let store =
+        Arc::new(Store::new(Config::default().item_size_max(2 << 20).background(false)).unwrap());
+    let mut s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
+    for (cas, (len, cls)) in [(390_000, 38), (400_000, 39), (600_000, 39), (2_097_092, 39)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut out = Vec::new();
+        let input = format!("set c 0 0 {len}\r\n{}\r\nme c\r\n", "v".repeat(len));
+        s.feed(input.as_bytes(), &mut out);
+        let size = len + 60;
+        let cas = cas + 1;
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            format!("STORED\r\nME c exp=-1 la=0 cas={cas} fetch=no cls={cls} size={size}\r\n"),
+            "{len} bytes"
+        );
+    }
+}
