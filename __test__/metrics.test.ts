@@ -253,7 +253,7 @@ test('a metrics port already in use stops ferrocached with an error; --metrics-h
   try {
     const port = await freePort()
     const r = await runCli(['-p', String(port), '--metrics-port', String(busy)], {}, 15_000)
-    assert.is(r.code, 1)
+    assert.is(r.code, 71)
     assert.match(r.stderr, /cannot listen/)
   } finally {
     blocker.close()

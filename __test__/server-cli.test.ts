@@ -100,11 +100,11 @@ test('-U with logins (-Y) exits with memcached\'s code 64 and message', async ()
   assert.match(r.stderr, /Cannot use UDP with ascii authentication enabled \(-U 0 to disable\)/)
 })
 
-test('a port in use exits with code 1 and a JSON log line', async () => {
+test('a port in use exits with code 71 (memcached\'s EX_OSERR) and a JSON log line', async () => {
   const a = await startFerrocached()
   try {
     const r = await runCli(['-p', String(a.port)])
-    assert.is(r.code, 1)
+    assert.is(r.code, 71)
     const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; level: number })
     assert.ok(lines.some((l) => l.msg === 'cannot listen' && l.level === 60), r.stderr)
   } finally {

@@ -481,13 +481,13 @@ test('command line: -U with logins is refused as memcached refuses it (exit 64)'
   assert.ok(f.stderr.includes(m.stderr.trim()), `${f.stderr} / ${m.stderr}`)
 })
 
-test('command line: a UDP port in use stops the start (exit 1, "cannot listen")', async () => {
+test('command line: a UDP port in use stops the start (exit 71, "cannot listen")', async () => {
   const taken = dgram.createSocket('udp4')
   taken.on('error', () => {})
   await new Promise<void>((resolve) => taken.bind(0, '127.0.0.1', () => resolve()))
   try {
     const r = await runCli(['-U', String(taken.address().port), '-p', String(await freePort())])
-    assert.is(r.code, 1)
+    assert.is(r.code, 71)
     assert.match(r.stderr, /"err":"bind EADDRINUSE[^"]*","host":"127\.0\.0\.1","port":\d+,"msg":"cannot listen"/)
   } finally {
     taken.close()

@@ -386,6 +386,11 @@ export interface NativeCacheOptions {
   /** Move slab pages between classes as the value-size mix shifts (default true). */
   slabAutomove?: boolean
   /**
+   * Pages may change class (default); `false` (memcached `-o no_slab_reassign`) refuses
+   * `slabs reassign`, and automove and a lowered memory limit move no page.
+   */
+  slabReassign?: boolean
+  /**
    * The hash table's first size: 2^N slots in all, split between the shards (memcached
    * `-o hashpower`; default 2^12 per shard).
    */

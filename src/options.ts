@@ -26,6 +26,10 @@ export interface CacheOptions<E extends Encoding = Encoding> extends CachePersis
   shards?: number
   /** Move slab pages between size classes as the value-size mix shifts (default true). */
   slabAutomove?: boolean
+  /** Let slab pages change size class at all (default true). `false` is memcached's
+   * `-o no_slab_reassign`: `slabs reassign` is refused, automove moves nothing and a lowered
+   * memory limit frees no page holding items. */
+  slabReassign?: boolean
   /** The hash table's first size, 2^`hashPower` slots of 8 bytes split between the shards
    * (memcached's `-o hashpower`, 12 to 32; default 2^12 slots per shard). The memory is
    * mapped lazily; on Linux a table larger than the machine's RAM and swap is refused. */
@@ -46,6 +50,7 @@ const CACHE_OPTIONS = new Set([
   'evict',
   'shards',
   'slabAutomove',
+  'slabReassign',
   'hashPower',
   'hashExpand',
   'encoding',
@@ -118,6 +123,7 @@ export function parseCacheOptions(options: unknown): { config: NativeCacheOption
   checkSlabSettings(config)
   if (o.evict !== undefined) config.evict = checkBoolean('evict', o.evict)
   if (o.slabAutomove !== undefined) config.slabAutomove = checkBoolean('slabAutomove', o.slabAutomove)
+  if (o.slabReassign !== undefined) config.slabReassign = checkBoolean('slabReassign', o.slabReassign)
   if (o.hashPower !== undefined) {
     const n = checkNumber('hashPower', o.hashPower)
     if (!Number.isInteger(n) || n < 12 || n > 32) {

@@ -20,3 +20,6 @@ export class UsageError extends Error {
 export function memcachedError(message: string, exitCode = 1): UsageError {
   return new UsageError(message, exitCode)
 }
+
+/** memcached's exit code when a listener cannot be bound (EX_OSERR; measured: a port in use). */
+export const LISTEN_FAILED_EXIT = 71

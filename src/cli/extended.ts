@@ -44,6 +44,8 @@ export interface ExtendedResult {
   hashPower?: number
   /** `no_hashexpand`: false (`cacheOptions.hashExpand`). */
   hashExpand?: boolean
+  /** `no_slab_reassign`, `no_modern`: false; `slab_reassign`: true (`cacheOptions.slabReassign`). */
+  slabReassign?: boolean
   /** `ssl_chain_cert`, `ssl_key`, `ssl_ca_cert`. */
   tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string>>
   /** `ssl_verify_mode`, `ssl_min_version`, `ssl_ciphers`, `ssl_session_cache`. */
@@ -62,8 +64,6 @@ const SSL_FILES: Readonly<Record<string, 'tls-cert' | 'tls-key' | 'tls-ca'>> = {
 const IGNORED: Readonly<Record<string, string>> = {
   modern: 'memcached 1.6.18 enables nothing with it either',
   lru_maintainer: 'the segmented LRU is on by default',
-  slab_reassign: 'slab pages can always be reassigned',
-  no_slab_reassign: 'slab pages can always be reassigned (slabs reassign stays available)',
   hash_algorithm: 'ferrocache hashes keys with ahash (stats settings: hash_algorithm ahash)',
   slab_automove_window: 'the automover decides from its own window of evictions',
   slab_chunk_max: 'ferrocache chains items larger than half a slab page itself',
@@ -188,7 +188,15 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
     case 'no_modern':
       // memcached 1.4 defaults, as far as ferrocache has them
       Object.assign(t, { lruSegmented: false, slabAutomove: 0, lruCrawler: false })
-      r.notes.push('-o no_modern: flat LRU, slab_automove 0 and no LRU crawler; hash algorithm, slab_chunk_max and maxconns_fast stay ferrocache\'s')
+      r.slabReassign = false
+      r.notes.push('-o no_modern: flat LRU, slab_automove 0, no LRU crawler, no page moves; hash algorithm, slab_chunk_max and maxconns_fast stay ferrocache\'s')
+      return true
+    case 'slab_reassign':
+      r.slabReassign = true
+      return true
+    case 'no_slab_reassign':
+      // memcached then runs no page rebalancer: slabs reassign refused, automove idle
+      r.slabReassign = false
       return true
     case 'slab_automove':
       // memcached: without a value it is 1

@@ -8,6 +8,7 @@ import { HELP } from './help'
 import { parseCommandLine, UsageError, type CliReplication, type CliSettings } from './options'
 import type { ReplicationOptions } from '../replication'
 import { readFileSync } from 'node:fs'
+import { LISTEN_FAILED_EXIT } from './errors'
 import { tuningCommands } from './extended'
 import { hideSecretArgs, moveSecretToEnv } from './secret-args'
 import { daemonize, dataDirProblem, DAEMON_CHILD, lookUpUser, removePidFile, switchUser, tellParentListening, writePidFile, type UserIds } from './process'
@@ -126,6 +127,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
         evict: s.evictions,
         ...(s.hashPower === undefined ? {} : { hashPower: s.hashPower }),
         ...(s.hashExpand === undefined ? {} : { hashExpand: s.hashExpand }),
+        ...(s.slabReassign === undefined ? {} : { slabReassign: s.slabReassign }),
         // persistence: loaded here, before the port opens (unless --load-async); the last
         // snapshot is written when the server closes the cache, after the last reply
         ...(s.persistence === undefined ? {} : { ...s.persistence, logger: log }),
@@ -182,7 +184,9 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
     await listening
   } catch (err) {
     log.fatal({ err: (err as Error).message, host: s.listen, port: s.port, ...(s.unixSocket ? { socket: s.unixSocket.path } : {}) }, 'cannot listen')
-    process.exitCode = 1
+    // memcached's "failed to listen on …" exit code (EX_OSERR): a port in use, an
+    // address not on this machine, a socket path that cannot be bound
+    process.exitCode = LISTEN_FAILED_EXIT
     await server.close(0)
     return
   }

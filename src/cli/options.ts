@@ -64,6 +64,8 @@ export interface CliSettings {
   hashPower?: number
   /** `-o no_hashexpand`: false. */
   hashExpand?: boolean
+  /** `-o no_slab_reassign` / `no_modern`: false (`slab_reassign` after them: true). */
+  slabReassign?: boolean
   /** `-D`. */
   prefixDelimiter?: string
   /** Options accepted without effect: one log line each at start, saying why. */
@@ -371,6 +373,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (Object.keys(x.tuning).length > 0) s.tuning = x.tuning
     if (x.hashPower !== undefined) s.hashPower = x.hashPower
     if (x.hashExpand !== undefined) s.hashExpand = x.hashExpand
+    if (x.slabReassign !== undefined) s.slabReassign = x.slabReassign
     if (x.shown !== undefined) s.settingsShown = x.shown
     if (x.notes.length > 0) s.notes = x.notes
   }

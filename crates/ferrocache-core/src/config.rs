@@ -47,6 +47,12 @@ pub struct Config {
     /// Move slab pages between classes when the size mix shifts (memcached `slab_automove`
     /// 1; `false` is 0). The mode can change at runtime: [`crate::Store::set_slab_automove`].
     pub slab_automove: bool,
+    /// Pages may change class (default). `false` is memcached's `-o no_slab_reassign`:
+    /// `slabs reassign` is refused ([`crate::Reassign::Disabled`]), automove moves nothing
+    /// whatever its mode, and a lowered memory limit frees no page that holds items (new
+    /// pages stay within it). A class without a page still gets one (memcached grants a
+    /// class its first page past the limit; here it is taken from the class with most).
+    pub slab_reassign: bool,
     /// Run the background crawler thread (expiry + automove). Tests turn it off and call
     /// [`crate::Store::maintain`] by hand.
     pub background: bool,
@@ -69,6 +75,7 @@ impl Default for Config {
             hot_lru_pct: 20,
             warm_lru_pct: 40,
             slab_automove: true,
+            slab_reassign: true,
             background: true,
             clock: Clock::System,
         }
@@ -186,6 +193,16 @@ impl Config {
         /// assert!(!Config::default().slab_automove(false).slab_automove);
         /// ```
         slab_automove: bool);
+    setter!(
+        /// Sets [`Config::slab_reassign`]; `false` is memcached's `-o no_slab_reassign`.
+        ///
+        /// ```
+        /// # use ferrocache_core::{Config, Reassign, Store};
+        /// let store = Store::new(Config::default().slab_reassign(false)).unwrap();
+        /// assert_eq!(store.slabs_reassign(1, 2), Reassign::Disabled);
+        /// assert!(!store.runtime_settings().slab_reassign);
+        /// ```
+        slab_reassign: bool);
     setter!(
         /// Sets [`Config::background`]; without it, call [`crate::Store::maintain`] yourself.
         ///
@@ -309,6 +326,8 @@ pub(crate) struct Tunables {
     /// Whether memcached's item header would hold 8 bytes of CAS: false is memcached's
     /// `-C`, whose items are 8 bytes smaller, so its "too large" bound lets 8 more in.
     pub use_cas: AtomicBool,
+    /// [`Config::slab_reassign`] (fixed at start, as memcached's).
+    pub slab_reassign: bool,
 }
 
 /// The LRU settings the request path reads, one copy per shard (changed under every shard
@@ -354,6 +373,7 @@ impl Tunables {
             warm_max_factor: AtomicU64::new(WARM_MAX_FACTOR.to_bits()),
             automove_ratio: AtomicU64::new(SLAB_AUTOMOVE_RATIO.to_bits()),
             use_cas: AtomicBool::new(true),
+            slab_reassign: config.slab_reassign,
         }
     }
 
@@ -377,6 +397,7 @@ impl Tunables {
             lru_crawler: self.crawler.load(Relaxed),
             lru_crawler_sleep: self.crawler_sleep_us.load(Relaxed),
             lru_crawler_tocrawl: self.crawler_tocrawl.load(Relaxed),
+            slab_reassign: self.slab_reassign,
         }
     }
 }
@@ -411,4 +432,6 @@ pub struct RuntimeSettings {
     pub temporary_ttl: u32,
     /// `slab_automove_ratio`.
     pub slab_automove_ratio: f64,
+    /// `slab_reassign` ([`Config::slab_reassign`]).
+    pub slab_reassign: bool,
 }

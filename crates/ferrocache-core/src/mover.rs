@@ -68,6 +68,9 @@ pub enum Reassign {
     NoSpare,
     /// src = dst (`SAME src and dst class are identical`).
     Same,
+    /// Pages never change class ([`crate::Config::slab_reassign`] false: `CLIENT_ERROR slab
+    /// reassignment disabled`, checked before anything else).
+    Disabled,
 }
 
 impl Core {
@@ -251,6 +254,9 @@ impl Core {
     /// unassigned pages; src -1 = any class with a spare page). Synchronous: the page has
     /// moved when this returns [`Reassign::Moved`].
     pub(crate) fn reassign(&self, src: i64, dst: i64) -> Reassign {
+        if !self.tune.slab_reassign {
+            return Reassign::Disabled;
+        }
         let Some(_one) = self.moves.reassigning.try_lock() else {
             return Reassign::Busy;
         };
@@ -337,6 +343,9 @@ impl Core {
                     return true;
                 }
             }
+            if !self.tune.slab_reassign {
+                return false; // pages with items stay (memcached: no rebalancer to empty them)
+            }
             let mut guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
             if !self.move_one_page(&mut guards, None, None) {
                 return false; // without eviction (-M): items that cannot move yet
@@ -351,7 +360,9 @@ impl Core {
     /// the module docs.
     pub(crate) fn automove(&self) {
         let mode = self.tune.slab_automove.load(Ordering::Relaxed);
-        if mode == 0 || !self.config.evict {
+        // memcached without slab_reassign runs no rebalancer: its automover's requests
+        // are never carried out
+        if mode == 0 || !self.config.evict || !self.tune.slab_reassign {
             return;
         }
         let n = self.classes.len();

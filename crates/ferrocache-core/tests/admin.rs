@@ -226,6 +226,43 @@ fn aggressive_automove_gives_an_evicting_class_pages_each_pass() {
 }
 
 #[test]
+fn without_slab_reassign_no_page_changes_class() {
+    // memcached's -o no_slab_reassign: no rebalancer, so neither `slabs reassign`, automove
+    // (even aggressive) nor a lowered limit moves a page; only a class without any page
+    // gets its first one (memcached grants it past the limit, here it is taken)
+    let s = Store::new(
+        Config::default()
+            .memory_limit(16 * MB)
+            .shards(2)
+            .slab_reassign(false)
+            .background(false)
+            .clock(Clock::manual(1_700_000_000)),
+    )
+    .unwrap();
+    assert!(!s.runtime_settings().slab_reassign);
+    assert!(s.set_slab_automove(2));
+    for i in 0..200_000 {
+        set(&s, &format!("small:{i}"), 100, 0).unwrap();
+    }
+    assert_eq!(s.slabs_reassign(-1, 0), Reassign::Disabled);
+    for i in 0..20_000 {
+        set(&s, &format!("large:{i}"), 2000, 0).unwrap();
+        if i % 1000 == 999 {
+            s.maintain();
+        }
+    }
+    assert_eq!(pages_of(&s, 2052), 1, "only the first page");
+    assert_eq!(s.stats().slabs_moved, 1);
+    s.set_memory_limit(8 * MB).unwrap();
+    s.maintain();
+    let st = s.stats();
+    assert_eq!(st.limit_maxbytes, 8 * MB as u64);
+    assert_eq!(st.total_malloced, 16 * MB as u64, "pages with items stay");
+    assert_eq!(st.slabs_moved, 1);
+    assert!(has(&s, "small:199999") && has(&s, "large:19999"));
+}
+
+#[test]
 fn a_requested_crawl_reclaims_the_expired_items_of_its_classes_only() {
     let clock = Clock::manual(1_700_000_000);
     let s = store(16 * MB, &clock);

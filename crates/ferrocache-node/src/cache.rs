@@ -57,6 +57,9 @@ pub struct NativeCacheOptions {
     pub shards: Option<u32>,
     /// Move slab pages between classes as the value-size mix shifts (default true).
     pub slab_automove: Option<bool>,
+    /// Pages may change class (default); `false` (memcached `-o no_slab_reassign`) refuses
+    /// `slabs reassign`, and automove and a lowered memory limit move no page.
+    pub slab_reassign: Option<bool>,
     /// The hash table's first size: 2^N slots in all, split between the shards (memcached
     /// `-o hashpower`; default 2^12 per shard).
     pub hash_power: Option<u32>,
@@ -341,6 +344,9 @@ fn build_config(o: NativeCacheOptions) -> std::result::Result<Config, String> {
     }
     if let Some(v) = o.slab_automove {
         c = c.slab_automove(v);
+    }
+    if let Some(v) = o.slab_reassign {
+        c = c.slab_reassign(v);
     }
     if let Some(v) = o.hash_power {
         let p = u8::try_from(v).map_err(|_| format!("hashPower must be at most 32, got {v}"))?;

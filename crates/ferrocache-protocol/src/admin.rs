@@ -40,6 +40,9 @@ pub(crate) fn cache_memlimit<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &m
     reply(out, noreply, msg)
 }
 
+/// memcached's reply to `slabs reassign` under `-o no_slab_reassign` (or `no_modern`).
+const REASSIGN_DISABLED: &[u8] = b"CLIENT_ERROR slab reassignment disabled";
+
 /// `slabs reassign <src> <dst>` (exactly 5 tokens: no noreply) and `slabs automove <0|1|2>
 /// [noreply]`.
 pub(crate) fn slabs<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
@@ -48,6 +51,10 @@ pub(crate) fn slabs<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8
     };
     let ntok = t.count();
     if ntok == 5 && t.get(1) == b"reassign" {
+        // memcached checks its setting before it reads the class ids
+        if !store.runtime_settings().slab_reassign {
+            return reply(out, false, REASSIGN_DISABLED);
+        }
         let (Some(src), Some(dst)) = (parse_i32(t.get(2)), parse_i32(t.get(3))) else {
             return reply(out, false, b"CLIENT_ERROR bad command line format");
         };
@@ -57,6 +64,7 @@ pub(crate) fn slabs<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8
             Reassign::BadClass => b"BADCLASS invalid src or dst class id",
             Reassign::NoSpare => b"NOSPARE source class has no spare pages",
             Reassign::Same => b"SAME src and dst class are identical",
+            Reassign::Disabled => REASSIGN_DISABLED,
         };
         reply(out, false, msg)
     } else if ntok >= 4 && t.get(1) == b"automove" {

@@ -140,6 +140,7 @@ pub(crate) fn settings_into<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
             }
             ("maxbytes", Some(r)) => stat_u(out, &k, r.memory_limit as u64),
             ("slab_automove", Some(r)) => stat_u(out, &k, r.slab_automove as u64),
+            ("slab_reassign", Some(r)) => stat(out, &k, if r.slab_reassign { "yes" } else { "no" }),
             ("lru_crawler", Some(r)) => stat(out, &k, if r.lru_crawler { "yes" } else { "no" }),
             ("lru_crawler_sleep", Some(r)) => stat_u(out, &k, r.lru_crawler_sleep as u64),
             ("lru_crawler_tocrawl", Some(r)) => stat_u(out, &k, r.lru_crawler_tocrawl as u64),
@@ -323,10 +324,16 @@ fn general<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
         ("slab_reassign_busy_deletes", 0),
         ("slab_reassign_running", 0),
     ];
-    for (k, v) in reassign {
-        stat_u(out, k, v);
+    // memcached lists these only with slab_reassign (not under `-o no_slab_reassign`)
+    if s.store
+        .admin()
+        .is_none_or(|a| a.runtime_settings().slab_reassign)
+    {
+        for (k, v) in reassign {
+            stat_u(out, k, v);
+        }
+        stat_u(out, "slabs_moved", e.slabs_moved);
     }
-    stat_u(out, "slabs_moved", e.slabs_moved);
     // memcached lists these two only while its crawler is enabled
     if s.store
         .admin()
