@@ -51,8 +51,9 @@ export interface Request {
   does?: 'read' | 'arith' | 'cull'
   /**
    * Set on a write's first request in wide streams: the write goes out in pieces cut at
-   * these fractions of its bytes, each piece a socket write of its own after a short pause,
-   * so the servers read commands cut at any byte.
+   * these fractions of its bytes (`[-1]`: between the `\r` and `\n` of its first lines),
+   * each piece a socket write of its own after a short pause, so the servers read
+   * commands cut at any byte.
    */
   split?: number[]
 }
@@ -402,11 +403,12 @@ function binaryBuild(spec: string, r: Render): Buffer {
 
 /**
  * A binary packet on a text connection (wide streams): its bytes read as a command line,
- * ended by the `\r\n` after it (a packet may hold a `\n` of its own).
+ * ended by the `\r\n` after it (a packet may hold a `\n` of its own). An empty line goes
+ * first: as a connection's first byte, 0x80 would make it a binary one.
  */
 function binaryOnText(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
   const b = binary(rand)
-  return { ...b, conn, show: `${b.show} +CRLF`, build: (r) => Buffer.concat([b.build(r), Buffer.from('\r\n')]), risky: true, does: undefined }
+  return { ...b, conn, show: `CRLF+ ${b.show} +CRLF`, build: (r) => Buffer.concat([Buffer.from('\r\n'), b.build(r), Buffer.from('\r\n')]), risky: true, does: undefined }
 }
 
 function binary(rand: Rand): Omit<Request, 'batch'> {
@@ -553,7 +555,9 @@ export function generate(seed: number, count = 40, options: Sizing = {}): Reques
     // the servers' reads split it: a long-key cull, a hang-up, a wrong length)
     const split =
       wide && chance(rand, 0.3) && !write.some((r) => r.does === 'cull' || r.risky || /^quit/i.test(r.show))
-        ? Array.from({ length: int(rand, 1, 3) }, () => rand()).sort((a, b) => a - b)
+        ? chance(rand, 0.25)
+          ? [-1]
+          : Array.from({ length: int(rand, 1, 3) }, () => rand()).sort((a, b) => a - b)
         : undefined
     write.forEach((req, i) => {
       const next = write[i + 1]

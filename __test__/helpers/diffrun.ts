@@ -159,7 +159,9 @@ export async function runStream(port: number, requests: readonly Request[], pref
       if (split === undefined) conn.socket.write(bytes)
       else {
         // pieces a few milliseconds apart, so each is a read of its own
-        const cuts = [...new Set(split.map((f) => Math.floor(f * bytes.length)))].filter((n) => n > 0)
+        // (a negative fraction: cut between the \r and \n of the first lines instead)
+        const crlf = [...bytes.entries()].filter(([i, b]) => b === 0x0d && bytes[i + 1] === 0x0a).map(([i]) => i + 1)
+        const cuts = split[0]! < 0 ? crlf.slice(0, 6) : [...new Set(split.map((f) => Math.floor(f * bytes.length)))].filter((n) => n > 0)
         let from = 0
         for (const cut of [...cuts, bytes.length]) {
           if (cut <= from) continue
