@@ -2,9 +2,13 @@
 // `-o no_modern` (`slabs reassign` refused, `slab_reassign no`, no `slab_reassign_*` or
 // `slabs_moved` in `stats`) and the exit status of a listener that cannot be bound (71).
 // One memcached and one ferrocached per configuration, started together and stopped by PID.
+import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { Cache } from '../src'
 import { tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
 import { freePort, MEMCACHED, run, runCli, startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
@@ -85,6 +89,32 @@ test('a listener that cannot be bound exits 71 (EX_OSERR), as memcached', async 
     }
   } finally {
     blocker.close()
+  }
+})
+
+test('with --load-async, a listener that cannot be bound still exits 71 (not as a failed strict load)', async () => {
+  // A snapshot that takes a while to load: the listen fails while it is loading, and the
+  // server's close rejects the load for the closed cache (was: exit 1, 'cannot load the
+  // snapshot (strict)'). A load done first leaves nothing to reject: 71 either way.
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-flags-'))
+  const blocker = net.createServer()
+  blocker.on('error', () => {})
+  try {
+    const cache = new Cache({ memoryLimit: 64 * 1024 * 1024, dataDir: dir })
+    const value = Buffer.alloc(100, 'v')
+    for (let i = 0; i < 150_000; i++) cache.setSync(`key:${i}`, value)
+    cache.close()
+    const port = await freePort()
+    await new Promise<void>((resolve, reject) => {
+      blocker.once('error', reject)
+      blocker.listen(port, '127.0.0.1', resolve)
+    })
+    const f = await runCli(['-p', String(port), '-l', '127.0.0.1', '-U', '0', '-m', '64', '--data-dir', dir, '--load-async'], {}, 15_000)
+    assert.is(f.code, 71, f.stderr)
+    assert.not.match(f.stderr, /cannot load the snapshot/)
+  } finally {
+    blocker.close()
+    rmSync(dir, { recursive: true, force: true })
   }
 })
 

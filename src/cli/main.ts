@@ -147,8 +147,12 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
     }
     throw err
   }
+  // Set when the server closes on purpose (a stop, a failed listen or -u): a load still
+  // running then rejects for the closed cache, which is no fault of the snapshot.
+  let closing = false
   if (s.persistence?.loadAsync) {
     server.cache.loaded.catch((err: Error) => {
+      if (closing) return
       log.fatal({ err: err.message }, 'cannot load the snapshot (strict), exiting')
       process.exit(1)
     })
@@ -163,6 +167,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
       process.exit(1)
     }
     stopping = true
+    closing = true
     log.info({ signal }, 'stopping: no new connections, finishing replies')
     // Whatever happens, the process is gone shortly after the deadline.
     setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS + 1_000).unref()
@@ -178,6 +183,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
   process.on('SIGUSR1', () => stop('SIGUSR1'))
   server.on('shutdown', () => {
     stopping = true
+    closing = true
   })
   try {
     listening = server.listen()
@@ -187,6 +193,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
     // memcached's "failed to listen on …" exit code (EX_OSERR): a port in use, an
     // address not on this machine, a socket path that cannot be bound
     process.exitCode = LISTEN_FAILED_EXIT
+    closing = true
     await server.close(0)
     return
   }
@@ -197,6 +204,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
     } catch (err) {
       log.fatal({ err: (err as Error).message, user: s.user }, 'cannot switch user')
       process.exitCode = 1
+      closing = true
       await server.close(0)
       return
     }
