@@ -10,10 +10,10 @@
 // noreply, meta flags and limit-sized values, binary packets on a text connection.)
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { generate, type Request } from './helpers/diffgen'
+import { DELTAS, generate, NUMERIC, type Request } from './helpers/diffgen'
 import { memcachedReadPastValue, minimise, runBoth, showStream, type Pair } from './helpers/diffrun'
 import { setUp, tearDown } from './helpers/guard'
-import { askOnce } from './helpers/raw'
+import { askOnce, RawConn } from './helpers/raw'
 import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
 
 const FIRST = Number(process.env.DIFF_FIRST ?? 1)
@@ -107,6 +107,37 @@ test('an increment memcached refuses for the bytes past a value of 2^63 or more 
   // a wrong number, or ferrocached refusing where memcached counts, is not told apart
   assert.not.ok(memcachedReadPastValue(actual.replace('611', '612'), actual))
   assert.not.ok(memcachedReadPastValue(actual, expected))
+})
+
+// memcachedReadPastValue excuses memcached's non-numeric answer where ferrocached counts,
+// which would also hide ferrocached counting on a value that is not a number ('12abc',
+// ' 5', '5\x00x'). So every value the generator writes that is not a number of 2^63 or
+// more (the only ones memcached may refuse for what lies past them) is incremented and
+// decremented by every delta here, where nothing is excused.
+test('incr/decr of every generated value below 2^63 by every delta answers as memcached', async () => {
+  const big = (v: string): boolean => /^\s*0*(1844674407370955161[0-9]|922337203685477580[89])/.test(v)
+  let request = ''
+  let n = 0
+  for (const value of NUMERIC.filter((v) => !big(v))) {
+    for (const delta of DELTAS) {
+      for (const op of ['incr', 'decr']) {
+        const key = `arith:${n++}`
+        request += `set ${key} 0 0 ${Buffer.byteLength(value, 'latin1')}\r\n${value}\r\n${op} ${key} ${delta}\r\nget ${key}\r\n`
+      }
+    }
+  }
+  const answer = async (port: number): Promise<string> => {
+    const c = await RawConn.open(port)
+    try {
+      c.send(Buffer.from(`${request}mn\r\n`, 'latin1'))
+      return await c.until('MN\r\n')
+    } finally {
+      c.close()
+    }
+  }
+  const [expected, actual] = await Promise.all([answer(pair.memcached), answer(pair.ferrocached)])
+  assert.match(expected, /CLIENT_ERROR cannot increment or decrement non-numeric value/)
+  assert.fixture(actual, expected)
 })
 
 test.run()
