@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert'
 import { parseSession } from './helpers/corpus'
 import { replayPair } from './helpers/replay'
 import { setUp, tearDown } from './helpers/guard'
-import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { run, startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
 
 const DIR = join(__dirname, 'fixtures', 'auth')
 const files = readdirSync(DIR).filter((f) => f.endsWith('.session')).sort()
@@ -68,5 +68,34 @@ for (const file of files) {
     assert.fixture(actual.stream, expected.stream)
   })
 }
+
+test('libmemcached tools log in with SASL as against memcached -S (right and wrong password)', async () => {
+  const payload = join(tmp, 'k')
+  writeFileSync(payload, 'v')
+  const tools = async (port: number): Promise<string> => {
+    let out = ''
+    for (const password of ['secret', 'nope']) {
+      const login = [`--servers=127.0.0.1:${port}`, '--username=alice', `--password=${password}`]
+      for (const [tool, ...args] of [
+        ['memccp', '--binary', payload],
+        ['memcexist', '--binary', 'k', 'zz'],
+        ['memctouch', '--binary', '--expire=50', 'k', 'zz'],
+        ['memcping'],
+        ['memcstat', '-S'],
+        ['memcrm', '--binary', 'k', 'zz'],
+        ['memcflush', '--binary'],
+      ] as const) {
+        const r = await run(`/usr/bin/${tool}`, [...login, ...args])
+        const said = (r.stdout + r.stderr).replaceAll(String(port), 'PORT').replace(/\(0x[0-9a-f]+\)/g, '(0xADDR)')
+        out += `$ ${tool} ${password} ${args.join(' ')}\n${said}exit ${r.code}\n`
+      }
+    }
+    return out
+  }
+  const expected = await tools(memcachedSasl.port)
+  const actual = await tools(ferrocached.port)
+  assert.match(actual, /\$ memcping nope \nFailed to ping '127.0.0.1:PORT:AUTHENTICATION FAILURE.\nexit 1\n/)
+  assert.fixture(actual, expected)
+})
 
 test.run()

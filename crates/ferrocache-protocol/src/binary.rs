@@ -313,6 +313,7 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
             }
             let delay = if el == 4 { be32(ext) as i64 } else { 0 };
             s.store.flush_all(delay);
+            s.info.note_flush(delay, crate::info::unix_now());
             ok(out, &r, quiet, 0);
             Step::Done(head)
         }

@@ -138,6 +138,7 @@ pub(crate) fn settings_into<S: Storage>(s: &Session<S>, out: &mut Vec<u8>) {
                 let level = s.info.verbosity.load(std::sync::atomic::Ordering::Relaxed);
                 stat_u(out, &k, level as u64);
             }
+            ("oldest", _) => stat_u(out, &k, s.info.oldest_live() as u64),
             ("maxbytes", Some(r)) => stat_u(out, &k, r.memory_limit as u64),
             ("slab_automove", Some(r)) => stat_u(out, &k, r.slab_automove as u64),
             ("slab_reassign", Some(r)) => stat(out, &k, if r.slab_reassign { "yes" } else { "no" }),

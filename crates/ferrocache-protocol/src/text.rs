@@ -671,6 +671,7 @@ fn flush_all<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     }
     // memcached treats a negative delay as none.
     s.store.flush_all(delay.max(0) as i64);
+    s.info.note_flush(delay as i64, crate::info::unix_now());
     reply(out, noreply, b"OK");
 }
 

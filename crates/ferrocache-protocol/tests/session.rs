@@ -605,6 +605,58 @@ fn cmd_meta_counts_me_and_settings_show_the_live_verbosity() {
     assert_eq!(stat_of(&out, "hash_algorithm"), "ahash");
 }
 
+/// `stats settings` `oldest` is memcached's flush mark (`settings.oldest_live`) on its clock,
+/// which starts 62 s before the process: after `flush_all` the second before now, after a
+/// delay the second before the deadline, the mark itself with `-C`, 0 for a unix time up to
+/// that clock's start; the binary flush too (libmemcached's `memcstat settings` showed 0).
+#[test]
+fn settings_oldest_is_memcacheds_flush_mark() {
+    let (mut s, info) = engine_session();
+    info.set_settings(vec![("oldest".into(), "0".into())]);
+    let shown = |s: &mut Session<Arc<Store>>| -> i64 {
+        let mut out = Vec::new();
+        s.feed(b"stats settings\r\n", &mut out);
+        stat_of(&out, "oldest").parse().unwrap()
+    };
+    // the mark as seconds from now (either side of a clock tick passes)
+    let from_now = |mark: i64| mark - (now_secs() - info.started as i64 + 62);
+    assert_eq!(shown(&mut s), 0);
+    let mut out = Vec::new();
+    s.feed(b"flush_all\r\n", &mut out);
+    assert!([-1, -2].contains(&from_now(shown(&mut s))), "flush_all");
+    s.feed(b"flush_all 100\r\n", &mut out);
+    assert!([99, 98].contains(&from_now(shown(&mut s))), "flush_all 100");
+    s.feed(b"flush_all 2592001 noreply\r\n", &mut out);
+    assert_eq!(shown(&mut s), 0);
+    assert_eq!(count(&out, b"OK\r\n"), 2);
+    info.switches.cas.store(false, Ordering::Relaxed);
+    s.feed(b"flush_all -1\r\n", &mut out); // a negative delay is none
+    assert!(
+        [0, -1].contains(&from_now(shown(&mut s))),
+        "flush_all -1 with -C"
+    );
+    // binary flush (a connection of its own: the first byte picks the protocol), delay 10
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let mut bin = Session::new(store, info.clone());
+    let mut req = vec![0x80, 0x08, 0, 0, 4, 0, 0, 0, 0, 0, 0, 4];
+    req.extend_from_slice(&[0; 12]);
+    req.extend_from_slice(&10u32.to_be_bytes());
+    let mut bin_out = Vec::new();
+    bin.feed(&req, &mut bin_out);
+    assert_eq!(&bin_out[..2], &[0x81, 0x08]);
+    assert!(
+        [10, 9].contains(&from_now(shown(&mut s))),
+        "binary flush 10 with -C"
+    );
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 /// A set refused as too large drops the key's old value without counting a delete, as
 /// memcached unlinks it (text, meta and binary alike).
 #[test]
