@@ -98,4 +98,17 @@ test('libmemcached tools log in with SASL as against memcached -S (right and wro
   assert.fixture(actual, expected)
 })
 
+test('python3-pylibmc logs in with SASL as against memcached -S (right and wrong password)', async () => {
+  const script = join(__dirname, 'fixtures', 'clients', 'pylibmc_sasl.py')
+  const results: string[] = []
+  for (const server of [memcachedSasl, ferrocached]) {
+    const r = await run('/usr/bin/python3', [script, String(server.port)])
+    assert.is(r.code, 0, r.stderr)
+    results.push(r.stdout)
+  }
+  const parsed = JSON.parse(results[1]!) as Record<string, string[]>
+  assert.equal(parsed.secret!.slice(0, 3), ['True', "b'v'", "(b'v', True)"])
+  assert.is(results[1], results[0])
+})
+
 test.run()
