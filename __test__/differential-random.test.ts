@@ -113,16 +113,17 @@ test('an increment memcached refuses for the bytes past a value of 2^63 or more 
 // which would also hide ferrocached counting on a value that is not a number ('12abc',
 // ' 5', '5\x00x'). So every value the generator writes that is not a number of 2^63 or
 // more (the only ones memcached may refuse for what lies past them) is incremented and
-// decremented by every delta here, where nothing is excused.
-test('incr/decr of every generated value below 2^63 by every delta answers as memcached', async () => {
+// decremented by every delta here, where nothing is excused; with noreply too, which the
+// generator no longer sends on text incr/decr.
+test('incr/decr (and noreply) of every generated value below 2^63 by every delta answers as memcached', async () => {
   const big = (v: string): boolean => /^\s*0*(1844674407370955161[0-9]|922337203685477580[89])/.test(v)
   let request = ''
   let n = 0
   for (const value of NUMERIC.filter((v) => !big(v))) {
     for (const delta of DELTAS) {
-      for (const op of ['incr', 'decr']) {
+      for (const [op, tail] of [['incr', ''], ['decr', ''], ['incr', ' noreply'], ['decr', ' noreply']]) {
         const key = `arith:${n++}`
-        request += `set ${key} 0 0 ${Buffer.byteLength(value, 'latin1')}\r\n${value}\r\n${op} ${key} ${delta}\r\nget ${key}\r\n`
+        request += `set ${key} 0 0 ${Buffer.byteLength(value, 'latin1')}\r\n${value}\r\n${op} ${key} ${delta}${tail}\r\nget ${key}\r\n`
       }
     }
   }
