@@ -23,6 +23,7 @@
 
 use crate::item::NIL;
 use crate::slab::SlabMem;
+use crate::zeroed::Zeroed;
 
 /// Old slots scanned per insert while growing. The new table reaches 3/4 full after
 /// 0.1875 × (old length) inserts, by when the old table's 0.75 × (old length) entries must
@@ -92,14 +93,15 @@ fn tag_of(s: u64) -> u32 {
 /// One linear-probing table. Invariant: every slot between an entry's home and the slot it
 /// sits in (cyclically) is full, so a probe from the home stops at the first empty slot.
 struct Table {
-    slots: Box<[u64]>,
+    slots: Zeroed<u64>,
     count: usize,
 }
 
 impl Table {
     fn new(len: usize) -> Table {
         Table {
-            slots: vec![EMPTY; len].into_boxed_slice(), // zeroed allocation (calloc)
+            // SAFETY: all-zero bytes are valid u64s (EMPTY).
+            slots: unsafe { Zeroed::new(len) },
             count: 0,
         }
     }
@@ -108,24 +110,14 @@ impl Table {
     /// initial table sized by the user; a large one is mapped lazily, so it costs no
     /// resident memory until slots are written).
     fn try_new(len: usize) -> Option<Table> {
-        let layout = std::alloc::Layout::array::<u64>(len).ok()?;
-        if layout.size() == 0 {
-            return Some(Table::none());
-        }
-        // SAFETY: the layout's size is not zero; all-zero bytes are valid u64s (EMPTY).
-        let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut u64;
-        if p.is_null() {
-            return None;
-        }
-        // SAFETY: `p` is a fresh allocation of `len` initialised u64s with the layout a
-        // `Box<[u64]>` of that length frees with.
-        let slots = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len)) };
+        // SAFETY: all-zero bytes are valid u64s (EMPTY).
+        let slots = unsafe { Zeroed::try_new(len) }?;
         Some(Table { slots, count: 0 })
     }
 
     fn none() -> Table {
         Table {
-            slots: Box::new([]),
+            slots: Zeroed::empty(),
             count: 0,
         }
     }

@@ -36,6 +36,7 @@ pub mod snapshot;
 pub mod stats;
 mod store;
 pub mod sysevent;
+mod zeroed;
 
 pub use clock::Clock;
 pub use config::Config;

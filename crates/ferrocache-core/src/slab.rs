@@ -16,6 +16,8 @@
 use crate::item::{Item, NIL};
 use crate::Config;
 use std::alloc::Layout;
+
+use crate::zeroed::Zeroed;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
@@ -148,9 +150,9 @@ impl Drop for Page {
 
 /// Handle → address, without a lock.
 pub struct SlabMem {
-    base: Box<[AtomicPtr<u8>]>,
-    chunk_size: Box<[AtomicU32]>,
-    class: Box<[AtomicU32]>,
+    base: Zeroed<AtomicPtr<u8>>,
+    chunk_size: Zeroed<AtomicU32>,
+    class: Zeroed<AtomicU32>,
     chunk_bits: u32,
     chunk_mask: u32,
     /// [`SlabAlloc::allocated`], written under the allocator lock, for readers that must
@@ -158,14 +160,14 @@ pub struct SlabMem {
     live_pages: AtomicUsize,
 }
 
-/// `n` zeroed atomics from one zeroed allocation: the operating system hands the memory out
-/// as it is first written, so a table sized for the largest memory limit a store can be
+/// `n` zeroed atomics (their own mapping when large): the operating system hands the memory
+/// out as it is first written, so a table sized for the largest memory limit a store can be
 /// raised to costs resident memory only for the pages that exist.
-fn zeroed<T>(n: usize) -> Box<[T]> {
+fn zeroed<T>(n: usize) -> Zeroed<T> {
     debug_assert!(std::mem::size_of::<T>() > 0);
     // SAFETY: only used with AtomicPtr and AtomicU32, for which all-zero bits are a valid
     // value (null, 0).
-    unsafe { Box::<[T]>::new_zeroed_slice(n).assume_init() }
+    unsafe { Zeroed::new(n) }
 }
 
 impl SlabMem {
