@@ -15,8 +15,8 @@ function runNode(script: string): string {
 }
 
 test('small caches dropped without close() do not fragment the heap into hundreds of MiB', () => {
-  // Each store's hash tables and slab page table were calloc'd from glibc. Once a dropped
-  // store was freed, glibc's mmap threshold rose past their size, so later stores' tables
+  // Each store's slab page table (~4 MiB) was calloc'd from glibc. Once a dropped store
+  // was freed, glibc's mmap threshold rose past its size, so later stores' tables
   // came from the heap, written to zero whole, and freed out of order they fragmented it:
   // 1,200 such caches grew RSS by ~600 MiB, still resident after all were collected.
   // The tables are now their own mappings (crates/ferrocache-core/src/zeroed.rs).

@@ -1,10 +1,11 @@
 //! Zeroed arrays for a store's large tables (hash slots, the slab page table).
 //!
-//! From the global allocator these were `calloc`s of 32 KiB to 1 MiB per store. glibc raises
-//! its mmap threshold to the size of the largest mapped block freed (up to 32 MiB), so once
-//! one store was dropped the next stores' tables came from its heap: `calloc` wrote them all
-//! to zero (resident at once, though a table is mostly empty) and, freed in any order while
-//! many dropped caches awaited collection, they fragmented the heap, which stayed resident.
+//! From the global allocator a store's page table was ~4 MiB of `calloc` (2^18 pages ×
+//! 16 bytes, mostly never written). glibc raises its mmap threshold to the size of the
+//! largest mapped block freed (up to 32 MiB), so once one store was dropped the next stores'
+//! tables came from its heap: `calloc` wrote them all to zero (resident at once) and, freed
+//! in any order while many dropped caches awaited collection, they fragmented the heap,
+//! which stayed resident.
 //! 3,000 small caches dropped without `close()` held ~700 MiB that way, 160 MiB with the
 //! threshold pinned. Here a large array is its own anonymous mapping on unix (zero pages
 //! the kernel fills in as they are first written, unmapped when dropped); small ones, and
