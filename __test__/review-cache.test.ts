@@ -110,6 +110,15 @@ test('two copies of the module in one thread (jest.resetModules, cleared require
   }
 })
 
+// For the child scripts below: one request on a fresh connection, its reply up to END.
+const ASK = `const ask = (port, text) => new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.write(text))
+      let got = ''
+      s.on('data', (d) => { got += d; if (got.endsWith('END\\r\\n')) { s.destroy(); resolve(got) } })
+      s.on('error', (e) => resolve('error ' + e.message))
+      setTimeout(() => { s.destroy(); resolve('no reply: ' + JSON.stringify(got)) }, 2000)
+    })`
+
 test("two copies of the module in one thread: the first copy's server still reads its own sockets", () => {
   // The native side keeps one registered read buffer per thread (e122fbd): the second copy
   // registered its own, and the first copy's server fed requests from that one (no reply).
@@ -117,13 +126,7 @@ test("two copies of the module in one thread: the first copy's server still read
     const net = require('node:net')
     const SERVER = require('node:path').join(${SRC}, 'server')
     const A = require(SERVER)
-    const ask = (port, text) => new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => s.write(text))
-      let got = ''
-      s.on('data', (d) => { got += d; if (got.endsWith('END\\r\\n')) { s.destroy(); resolve(got) } })
-      s.on('error', (e) => resolve('error ' + e.message))
-      setTimeout(() => { s.destroy(); resolve('no reply: ' + JSON.stringify(got)) }, 2000)
-    })
+    ${ASK}
     ;(async () => {
       const a = A.createServer({ port: 0, host: '127.0.0.1' })
       await a.listen()
@@ -149,13 +152,7 @@ test("the module loaded again in a vm context (jest's test environment): the fir
     const net = require('node:net'), vm = require('node:vm'), fs = require('node:fs'), Module = require('node:module')
     const { transformSync } = require('esbuild')
     const SERVER = require('node:path').join(${SRC}, 'server')
-    const ask = (port, text) => new Promise((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => s.write(text))
-      let got = ''
-      s.on('data', (d) => { got += d; if (got.endsWith('END\\r\\n')) { s.destroy(); resolve(got) } })
-      s.on('error', (e) => resolve('error ' + e.message))
-      setTimeout(() => { s.destroy(); resolve('no reply: ' + JSON.stringify(got)) }, 2000)
-    })
+    ${ASK}
     // src's files evaluated in a new context, as jest's runtime does; packages and the
     // native binary come from this realm (jest loads addons that way too)
     const context = vm.createContext({ console, process, Buffer, setTimeout, clearTimeout, setImmediate, clearImmediate, setInterval, clearInterval, queueMicrotask, URL, TextEncoder, TextDecoder })
