@@ -7,12 +7,12 @@ import * as assert from 'uvu/assert'
 import { Cache } from '../src/cache'
 import { createServer } from '../src/server'
 import { silentLogger } from '../src/server/logger'
-import { existsSync } from 'node:fs'
 import { MetricsServer, metricsText } from '../src/server/metrics'
 import { METRICS_MAX_CONNECTIONS, METRICS_MAX_PIPELINED, METRICS_REUSE_MS } from '../src/server/metrics/metrics-server'
 import { askOnce, RawConn } from './helpers/raw'
 import { tearDownEach } from './helpers/guard'
 import { freePort, startFerrocached, waitFor, waitForPort, type Running } from './helpers/servers'
+import { haveChromium, launchChromium } from './helpers/chromium'
 
 let running: Running | undefined
 const cleanups: Array<() => Promise<void> | void> = []
@@ -215,16 +215,11 @@ test('a slab class whose cas requests stored values of another size has set/hit 
 })
 
 test('the status page shows a lag not known yet as a dash, not "-1 ms"', async () => {
-  if (!existsSync('/usr/bin/chromium')) {
-    if (process.env.CI) throw new Error('/usr/bin/chromium is missing: .ci/run installs it')
-    console.warn('SKIPPED: /usr/bin/chromium is missing')
-    return
-  }
+  if (!haveChromium('status page lag test')) return
   const metrics = new MetricsServer(replicaSource, { port: 0, host: '127.0.0.1', logger: silentLogger() })
   const { port } = await metrics.listen()
   cleanups.push(() => metrics.close())
-  const { default: puppeteer } = await import('puppeteer-core')
-  const browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] })
+  const browser = await launchChromium()
   cleanups.push(() => browser.close())
   const page = await browser.newPage()
   await page.goto(`http://127.0.0.1:${port}/`, { timeout: 30_000 })

@@ -1,7 +1,7 @@
 // The status page at / of the metrics port, loaded in headless Chromium (Debian's
 // `chromium`, driven by puppeteer-core): the numbers it shows are those of `stats`,
 // `stats slabs` and `stats items`, it refreshes itself, and its CSP lets it run.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
@@ -12,8 +12,7 @@ import { MetricsServer } from '../src/server/metrics'
 import { RawConn } from './helpers/raw'
 import { tearDownEach } from './helpers/guard'
 import { freePort, startFerrocached, waitForPort, type Running } from './helpers/servers'
-
-const CHROMIUM = '/usr/bin/chromium'
+import { haveChromium, launchChromium as launch } from './helpers/chromium'
 
 async function stats(conn: RawConn, family = ''): Promise<Map<string, string>> {
   conn.send(family === '' ? 'stats\r\n' : `stats ${family}\r\n`)
@@ -52,18 +51,7 @@ tearDownEach(test, async () => {
 })
 
 /** False (with a clear message) when chromium is missing here; CI must have it. */
-function haveChromium(): boolean {
-  if (existsSync(CHROMIUM)) return true
-  // CI installs chromium (.ci/run), so there the page is always checked
-  if (process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium`)
-  console.warn(`SKIPPED status page test: ${CHROMIUM} is missing (apt-get install chromium)`)
-  return false
-}
 
-async function launch(): Promise<Browser> {
-  const { default: puppeteer } = await import('puppeteer-core')
-  return puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] })
-}
 
 test('the status page shows the numbers of stats and follows them', async () => {
   if (!haveChromium()) return
