@@ -119,28 +119,34 @@ const ASK = `const ask = (port, text) => new Promise((resolve) => {
       setTimeout(() => { s.destroy(); resolve('no reply: ' + JSON.stringify(got)) }, 2000)
     })`
 
-test("two copies of the module in one thread: the first copy's server still reads its own sockets", () => {
-  // The native side keeps one registered read buffer per thread (e122fbd): the second copy
-  // registered its own, and the first copy's server fed requests from that one (no reply).
-  const lines = runNode(`
-    const net = require('node:net')
-    const SERVER = require('node:path').join(${SRC}, 'server')
-    const A = require(SERVER)
-    ${ASK}
-    ;(async () => {
+// For the child scripts below: a server of the module as loaded first (A), then `loadB` loads
+// it again (B) and serves from that copy too; prints both servers' replies (an item set
+// through A is seen through A, not B: each copy has its own cache).
+const serveTwoCopies = (loadB: string): string => `;(async () => {
+      const A = require(SERVER)
       const a = A.createServer({ port: 0, host: '127.0.0.1' })
       await a.listen()
       const out = [await ask(a.address().port, 'set k 0 0 1\\r\\nx\\r\\nget k\\r\\n')]
-      for (const k of Object.keys(require.cache)) if (k.includes('/src/')) delete require.cache[k]
-      const B = require(SERVER)
-      if (A.createServer === B.createServer) throw new Error('the module was not loaded twice')
+      ${loadB}
       const b = B.createServer({ port: 0, host: '127.0.0.1' })
       await b.listen()
       out.push(await ask(a.address().port, 'get k\\r\\n'), await ask(b.address().port, 'get k\\r\\n'))
       await a.close()
       await b.close()
       console.log(JSON.stringify(out))
-    })()`)
+    })()`
+
+test("two copies of the module in one thread: the first copy's server still reads its own sockets", () => {
+  // The native side keeps one registered read buffer per thread (e122fbd): the second copy
+  // registered its own, and the first copy's server fed requests from that one (no reply).
+  const lines = runNode(`
+    const net = require('node:net')
+    const SERVER = require('node:path').join(${SRC}, 'server')
+    ${ASK}
+    ${serveTwoCopies(`
+      for (const k of Object.keys(require.cache)) if (k.includes('/src/')) delete require.cache[k]
+      const B = require(SERVER)
+      if (A.createServer === B.createServer) throw new Error('the module was not loaded twice')`)}`)
   assert.equal(JSON.parse(lines[0]!), ['STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n', 'VALUE k 0 1\r\nx\r\nEND\r\n', 'END\r\n'])
 })
 
@@ -169,19 +175,8 @@ test("the module loaded again in a vm context (jest's test environment): the fir
       }
       return loaded.get(file).exports
     }
-    ;(async () => {
-      const A = require(SERVER)
-      const a = A.createServer({ port: 0, host: '127.0.0.1' })
-      await a.listen()
-      const out = [await ask(a.address().port, 'set k 0 0 1\\r\\nx\\r\\nget k\\r\\n')]
-      const B = load(require.resolve(SERVER), SERVER)
-      const b = B.createServer({ port: 0, host: '127.0.0.1' })
-      await b.listen()
-      out.push(await ask(a.address().port, 'get k\\r\\n'), await ask(b.address().port, 'get k\\r\\n'))
-      await a.close()
-      await b.close()
-      console.log(JSON.stringify(out))
-    })()`)
+    ${serveTwoCopies(`
+      const B = load(require.resolve(SERVER), SERVER)`)}`)
   assert.equal(JSON.parse(lines[0]!), ['STORED\r\nVALUE k 0 1\r\nx\r\nEND\r\n', 'VALUE k 0 1\r\nx\r\nEND\r\n', 'END\r\n'])
 })
 
