@@ -104,21 +104,43 @@ test('a primary drops a replica behind a network that stopped forwarding, and th
   // primary's side too, and only the primary's timeout is under test
   const replica = await server(['--replica-of', `127.0.0.1:${proxy.port}`, '--repl-timeout', '0'])
   await caughtUp(primary, replica)
-  proxy.stall()
-  // writes the stalled link cannot carry: they queue on the primary's side of it once the
-  // kernel's buffers on both sides of the link are full. How much those hold depends on the
-  // machine's TCP autotuning (a CI run's took all of a fixed 4 MB), so 1 MB rounds go on
-  // until the primary holds bytes back (its lag_bytes counts them), well inside the backlog
+  // output the stalled link cannot carry queues on the primary's side once the kernel's
+  // buffers on both sides are full, and how much those take depends on the machine's TCP
+  // autotuning (a CI run's took all of a fixed 4 MB). Nor is lag_bytes > 0 enough: the stats
+  // lines are a snapshot of every 100 ms that can catch bytes not yet pumped, and a kernel
+  // with 64/128 MB tcp_wmem/rmem maxima took 2.3 MB more ~0.6 s after the link had stopped
+  // (queuedBytes 0 at the timeout). So first only the primary's bytes stop (the replica's
+  // acks still pass: no timeout yet) and 1 MB rounds go on until the link has been held for
+  // 1.5 s: its offset stays put with bytes waiting (it waits for 'drain', over a chunk
+  // queued); then the acks stop too
+  proxy.stall('fromTarget')
   const c = await open(primary.port)
   const value = 'w'.repeat(1000)
   let fill = ''
   for (let i = 0; i < 1_000; i++) fill += `set w${i} 0 0 ${value.length} noreply\r\n${value}\r\n`
-  for (let round = 0; round < 40; round++) {
-    await c.call(`${fill}mn\r\n`, (t) => t.endsWith('MN\r\n'), 10_000)
-    await sleep(20)
-    const line = (await stats(primary.port)).get('slave0')
-    if (line === undefined || !/lag_bytes=0,/.test(line)) break
+  const link = async (): Promise<{ online: boolean; offset: number; lag: number }> => {
+    const line = (await stats(primary.port)).get('slave0') ?? ''
+    const n = (name: string): number => Number(new RegExp(`${name}=(\\d+)`).exec(line)?.[1] ?? -1)
+    return { online: line.includes('state=online'), offset: n('offset'), lag: n('lag_bytes') }
   }
+  let before = await link()
+  let heldSince: number | undefined
+  let heldMs = 0
+  for (let rounds = 0, deadline = Date.now() + 30_000; heldMs < 1_500 && rounds < 40 && Date.now() < deadline; ) {
+    if (before.lag < 1 << 20) {
+      await c.call(`${fill}mn\r\n`, (t) => t.endsWith('MN\r\n'), 10_000)
+      rounds++
+    }
+    const at = Date.now()
+    await sleep(150) // past a refresh of the stats lines (100 ms)
+    const now = await link()
+    const held = before.online && now.online && now.offset === before.offset && now.lag > 0
+    heldSince = held ? (heldSince ?? at) : undefined
+    heldMs = heldSince === undefined ? 0 : Date.now() - heldSince
+    before = now
+  }
+  assert.ok(heldMs >= 1_500, `the link is waiting for the stalled network: ${JSON.stringify(before)}`)
+  proxy.stall()
   const s = await replicasBecome(primary, '0', 5_000)
   assert.is(s.get('connected_slaves'), '0', 'the silent replica is no longer listed')
   assert.is(s.get('repl_replica_timeouts'), '1')

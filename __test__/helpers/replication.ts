@@ -8,7 +8,7 @@ import { freePort, sleep, type Running } from './servers'
 
 /**
  * Forwards a port to a target; `cut()` drops every connection, `stall()` stops forwarding on
- * them (both ways; they stay open, as over a network that drops packets), `down` refuses
+ * them (both ways, or only the target's bytes; they stay open, as over a network that drops packets), `down` refuses
  * new ones. With `gapMs`, what the target sends passes one read per `gapMs` (a slow link).
  */
 export class CutProxy {
@@ -66,13 +66,15 @@ export class CutProxy {
     this.pairs.clear()
   }
 
-  stall(): void {
+  /** `fromTarget`: only what the target sends stops (the client's bytes still pass). */
+  stall(only?: 'fromTarget'): void {
     this.stalled = true
     for (const [a, b] of this.pairs) {
-      a.unpipe(b)
       b.unpipe(a)
-      a.pause()
       b.pause()
+      if (only === 'fromTarget') continue
+      a.unpipe(b)
+      a.pause()
     }
   }
 
