@@ -46,6 +46,14 @@ export interface ExtendedResult {
   hashExpand?: boolean
   /** `no_slab_reassign`, `no_modern`: false; `slab_reassign`: true (`cacheOptions.slabReassign`). */
   slabReassign?: boolean
+  /**
+   * `slab_sizes` (or `worker_logbuf_size`, which memcached 1.6.18 also reads as one: its
+   * case falls through), memcached's text: checked by [[checkSlabSizes]] once `-n` and
+   * `-I` are known; ferrocache's classes still follow `-f` and `-n`.
+   */
+  slabSizes?: string
+  /** `no_chunked_items`: memcached's largest chunk becomes a whole 1 MiB page. */
+  noChunkedItems?: boolean
   /** `ssl_chain_cert`, `ssl_key`, `ssl_ca_cert`. */
   tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string>>
   /** `ssl_verify_mode`, `ssl_min_version`, `ssl_ciphers`, `ssl_session_cache`. */
@@ -82,6 +90,7 @@ const IGNORED: Readonly<Record<string, string>> = {
   ssl_kernel_tls: 'no kernel TLS offload',
   ssl_min_version: 'TLS 1.2 is the least ferrocache accepts (OpenSSL 3 refuses 1.0 and 1.1 at its default security level)',
   inline_ascii_resp: 'memcached 1.6 accepts it and does nothing with it either',
+  resp_obj_mem_limit: 'memcached 1.6.18 no longer uses it either ("DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit")',
   no_inline_ascii_resp: 'memcached 1.6 accepts it and does nothing with it either',
 }
 
@@ -129,7 +138,7 @@ const WITH_VALUE = new Set([
   'warm_lru_pct', 'hot_max_factor', 'warm_max_factor', 'temporary_ttl', 'idle_timeout', 'slab_chunk_max',
   'watcher_logbuf_size', 'worker_logbuf_size', 'sock_cookie_id', 'slab_automove_freeratio',
   'ssl_chain_cert', 'ssl_key', 'ssl_ca_cert', 'ssl_keyformat', 'ssl_verify_mode', 'ssl_ciphers',
-  'ssl_wbuf_size', 'ssl_min_version', ...[...EXTSTORE].filter((e) => e !== 'ext_drop_unread'),
+  'ssl_wbuf_size', 'ssl_min_version', 'slab_sizes', ...[...EXTSTORE].filter((e) => e !== 'ext_drop_unread'),
 ])
 
 /** `n` (what memcached read from `value`) within min..max, else memcached's `message` (exit 1). */
@@ -193,6 +202,17 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       return true
     case 'slab_reassign':
       r.slabReassign = true
+      return true
+    case 'no_slab_automove':
+      t.slabAutomove = 0
+      return true
+    case 'slab_sizes':
+      r.slabSizes = value
+      r.notes.push(`-o slab_sizes: checked as memcached does and not used; ferrocache's slab classes follow -f and -n (stats slabs lists them)`)
+      return true
+    case 'no_chunked_items':
+      r.noChunkedItems = true
+      r.notes.push('-o no_chunked_items: ferrocache chunks no items either: its largest slab class is a whole page')
       return true
     case 'no_slab_reassign':
       // memcached then runs no page rebalancer: slabs reassign refused, automove idle
@@ -281,6 +301,8 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
   if ((UNSIGNED_VALUE.has(key) && unsigned === undefined) || (DOUBLE_VALUE.has(key) && safeStrtod(value) === undefined)) {
     throw memcachedError(`-o ${key}: could not parse argument to ${key}, got "${value}"`)
   }
+  // memcached 1.6.18's worker_logbuf_size case has no break: the value is also its slab_sizes
+  if (key === 'worker_logbuf_size') r.slabSizes = value
   const file = SSL_FILES[key]
   if (file !== undefined) {
     if (value === '') throw memcachedError(`-o ${key} needs a file`)
@@ -299,6 +321,33 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
   if (why === undefined) return false
   r.notes.push(`-o ${key}: accepted and ignored; ${why}`)
   return true
+}
+
+/** memcached's `CHUNK_ALIGN_BYTES`. */
+const CHUNK_ALIGN = 8
+/** memcached's `MAX_NUMBER_OF_SLAB_CLASSES` less the largest class it adds itself. */
+const MOST_SLAB_SIZES = 62
+
+/**
+ * memcached 1.6.18's `_parse_slab_sizes`: sizes split at `-` (empty parts skipped), each
+ * `safe_strtoul` (0 when unreadable) from `minChunk` (`-n`) to `maxChunk` (`slab_chunk_max`)
+ * and more than 8 bytes above the one before; an empty text is refused without a message.
+ * Its refusals exit 64 with its messages.
+ */
+export function checkSlabSizes(text: string, minChunk: number, maxChunk: number): void {
+  if (text === '') throw memcachedError('-o slab_sizes: no sizes given', 64)
+  let last = 0
+  let count = 0
+  for (const part of text.split('-').filter((p) => p !== '')) {
+    const size = safeStrtoul(part) ?? 0
+    if (size < minChunk || size > maxChunk) throw memcachedError(`-o slab_sizes: slab size ${size} is out of valid range`, 64)
+    if (last >= size) throw memcachedError(`-o slab_sizes: slab size ${size} cannot be lower than or equal to a previous class size`, 64)
+    if (size <= last + CHUNK_ALIGN) {
+      throw memcachedError(`-o slab_sizes: slab size ${size} must be at least ${CHUNK_ALIGN} bytes larger than previous class`, 64)
+    }
+    last = size
+    if (++count > MOST_SLAB_SIZES) throw memcachedError('-o slab_sizes: too many slab classes specified', 64)
+  }
 }
 
 /** Parses `-o` lists (each comma-separated), memcached's names and checks. */

@@ -6,7 +6,7 @@ import { loginProblem, parseTarget } from '../replication/options'
 import type { CommandSwitches, ListenAddress } from '../server/options'
 import type { TlsFiles, TlsSettings } from '../server/tls'
 import { memcachedError, UsageError } from './errors'
-import { parseExtended, type EngineTuning } from './extended'
+import { checkSlabSizes, parseExtended, type EngineTuning, type ExtendedResult } from './extended'
 import { applyMemcachedFlags } from './memcached'
 
 export { UsageError }
@@ -376,6 +376,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (x.slabReassign !== undefined) s.slabReassign = x.slabReassign
     if (x.shown !== undefined) s.settingsShown = x.shown
     if (x.notes.length > 0) s.notes = x.notes
+    applyChunkOptions(s, x)
   }
   applyMemcachedFlags(s, v, name)
   applyAccessControl(s, v, tlsFiles, tlsSettings, name)
@@ -425,6 +426,23 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     s.replicationCommands = false
   }
   return { kind: 'run', settings: s }
+}
+
+/**
+ * `-o no_chunked_items` and `slab_sizes` against `-I` and `-n`, as memcached 1.6.18 checks
+ * them (measured): without chunked items its largest chunk is a 1 MiB page, which `-I`
+ * below 1 MiB refuses and `-I` above 1 MiB overrides (chunks stay 512 KiB).
+ */
+function applyChunkOptions(s: CliSettings, x: ExtendedResult): void {
+  let chunkMax = 512 * 1024
+  if (x.noChunkedItems === true && s.maxItemSize < MB) {
+    throw memcachedError(`-o no_chunked_items: slab_chunk_max (bytes: ${MB}) cannot be larger than -I (item_size_max ${s.maxItemSize})`, 64)
+  }
+  if (x.noChunkedItems === true && s.maxItemSize === MB) {
+    chunkMax = MB
+    s.settingsShown = [...(s.settingsShown ?? []), ['slab_chunk_max', String(MB)]]
+  }
+  if (x.slabSizes !== undefined) checkSlabSizes(x.slabSizes, s.slabMinSize, chunkMax)
 }
 
 const REPLICATION_FLAGS = [

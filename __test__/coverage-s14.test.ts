@@ -1,0 +1,98 @@
+// Gaps found by comparing ferrocached with memcached 1.6.18's own documentation (doc/protocol.txt,
+// `memcached -h`, its long options), each checked beside Debian's memcached: `-o` names it
+// takes that ferrocached refused, and how its getopt reads long options.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { parseCommandLine, UsageError } from '../src/cli/options'
+import './helpers/guard'
+import { RawConn } from './helpers/raw'
+import { MEMCACHED, run, startAll, startFerrocached, startMemcached } from './helpers/servers'
+
+const root = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
+
+/** ferrocached's verdict on a command line: 'starts', or the exit code and message of its refusal. */
+function ours(argv: string[]): { code: number | null; message: string } {
+  try {
+    const c = parseCommandLine(argv)
+    if (c.kind !== 'run') throw new Error(c.kind)
+    return { code: null, message: '' }
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    return { code: err.exitCode, message: err.message }
+  }
+}
+
+/** memcached's: null when it is still running after `ms` (it started), else its exit code and stderr. */
+async function theirs(argv: string[], ms = 400): Promise<{ code: number | null; message: string }> {
+  const r = await run(MEMCACHED, [...root, '-p', '0', '-U', '0', ...argv], { ms })
+  return { code: r.code, message: r.stderr.trim() }
+}
+
+test('-o slab_sizes, no_chunked_items, no_slab_automove, resp_obj_mem_limit: taken or refused as memcached', async () => {
+  const many = (n: number): string => Array.from({ length: n }, (_, i) => 100 + 16 * i).join('-')
+  const cases: string[][] = [
+    ['-o', 'slab_sizes=64-128-256'],
+    ['-o', 'slab_sizes=48'],
+    ['-o', 'slab_sizes=524288'],
+    ['-o', 'slab_sizes=64-73'],
+    ['-o', 'slab_sizes=64--128-'],
+    ['-o', 'slab_sizes=-'],
+    ['-o', `slab_sizes=${many(62)}`],
+    ['-n', '20', '-o', 'slab_sizes=20'],
+    ['-o', 'no_chunked_items,slab_sizes=1048576'],
+    ['-o', 'no_slab_automove'],
+    ['-o', 'resp_obj_mem_limit=abc'],
+    ['-o', 'worker_logbuf_size=64'],
+    // refused, with memcached's words
+    ['-o', 'slab_sizes='],
+    ['-o', 'slab_sizes=47'],
+    ['-o', 'slab_sizes=524289'],
+    ['-o', 'slab_sizes=64-64'],
+    ['-o', 'slab_sizes=64-72'],
+    ['-o', 'slab_sizes=100-50'],
+    ['-o', 'slab_sizes=64-abc'],
+    ['-o', 'slab_sizes=64-4294967360'],
+    ['-o', `slab_sizes=${many(63)}`],
+    ['-n', '100', '-o', 'slab_sizes=64'],
+    ['-o', 'slab_sizes=64', '-n', '100'],
+    ['-I', '2m', '-o', 'no_chunked_items,slab_sizes=1048576'],
+    ['-I', '768k', '-o', 'no_chunked_items'],
+    ['-o', 'worker_logbuf_size=10'],
+  ]
+  const results = await Promise.all(cases.map(async (argv) => ({ argv: argv.join(' '), ours: ours(argv), theirs: await theirs(argv) })))
+  for (const r of results) {
+    assert.is(r.ours.code, r.theirs.code, `${r.argv}: ${r.ours.message} / memcached: ${r.theirs.message}`)
+    // memcached's message, where it prints one, is in ours
+    if (r.theirs.code !== null && r.theirs.message !== '') assert.ok(r.ours.message.includes(r.theirs.message.split('\n')[0]!), `${r.argv}: "${r.ours.message}" lacks "${r.theirs.message}"`)
+  }
+  // each accepted name says what ferrocached does with it
+  const c = parseCommandLine(['-o', 'slab_sizes=64-128,no_chunked_items,resp_obj_mem_limit=5,no_slab_automove'])
+  if (c.kind !== 'run') throw new Error(c.kind)
+  for (const name of ['slab_sizes', 'no_chunked_items', 'resp_obj_mem_limit']) assert.ok(c.settings.notes?.some((n) => n.startsWith(`-o ${name}:`)), name)
+  assert.is(c.settings.tuning?.slabAutomove, 0)
+})
+
+test('-o no_slab_automove,no_chunked_items,slab_sizes: stats settings as memcached', async () => {
+  const flags = ['-o', 'no_slab_automove,no_chunked_items,slab_sizes=64-128-256,resp_obj_mem_limit=5']
+  const servers = await startAll([() => startMemcached(flags), () => startFerrocached(flags)])
+  try {
+    const settings = await Promise.all(
+      servers.map(async (s) => {
+        const c = await RawConn.open(s.port)
+        try {
+          c.send('stats settings\r\n')
+          const text = await c.until('END\r\n')
+          return ['slab_automove', 'slab_chunk_max', 'chunk_size'].map((n) => new RegExp(`^STAT ${n} (.*)\r$`, 'm').exec(text)?.[1])
+        } finally {
+          c.close()
+        }
+      }),
+    )
+    assert.equal(settings[1], settings[0])
+    assert.equal(settings[0], ['0', '1048576', '48'])
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()))
+  }
+})
+
+test.run()
