@@ -95,4 +95,28 @@ test('-o no_slab_automove,no_chunked_items,slab_sizes: stats settings as memcach
   }
 })
 
+test('long options read as memcached\'s getopt_long: unique prefixes, --verbose=N, --napi-ids, values starting with -', async () => {
+  const cases: string[][] = [
+    ['--enable-shut'],
+    ['--memory-l=64'],
+    ['--max-reqs', '5'],
+    ['--verbose=2'],
+    ['--napi-ids=1'],
+    ['-D', '-'],
+    // refused: ambiguous prefixes, memcached -h's spelling its getopt does not know
+    ['--mem=64'],
+    ['--dis'],
+  ]
+  const results = await Promise.all(cases.map(async (argv) => ({ argv: argv.join(' '), ours: ours(argv), theirs: await theirs(argv) })))
+  for (const r of results) assert.is(r.ours.code, r.theirs.code, `${r.argv}: ${r.ours.message} / memcached: ${r.theirs.message}`)
+  const read = (argv: string[]): Record<string, unknown> => {
+    const c = parseCommandLine(argv)
+    if (c.kind !== 'run') throw new Error(c.kind)
+    const s = c.settings
+    return { shutdown: s.enableShutdown, memory: s.memoryLimit, verbosity: s.verbosity, delimiter: s.prefixDelimiter, reqs: s.switches?.reqsPerEvent }
+  }
+  assert.equal(read(['--enable-shut', '--memory-l=32', '--verbose=3', '-D', '-', '--max-r', '5']), { shutdown: true, memory: 32 * 2 ** 20, verbosity: 1, delimiter: '-', reqs: 5 })
+  assert.match(ours(['--mem=64']).message, /'--mem' is ambiguous; possibilities: '--memory-limit' '--memory-file'/)
+})
+
 test.run()

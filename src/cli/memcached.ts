@@ -106,7 +106,7 @@ export function applyMemcachedFlags(s: CliSettings, v: Values, name: (option: st
   if (v['enable-largepages']) notes.push('-L: accepted and ignored; ferrocache takes item memory from the system allocator, no large pages are requested')
   if (v['lock-memory']) notes.push('-k: accepted and ignored; ferrocache does not lock its memory (no mlockall), pages may be swapped')
   if (v['enable-coredumps']) notes.push('-r: accepted and ignored; the core file limit is left as the process got it (ulimit -c)')
-  if (v.napi_ids !== undefined) notes.push('-N: accepted and ignored; ferrocache does not group connections by NAPI id')
+  if (v['napi-ids'] !== undefined) notes.push('-N: accepted and ignored; ferrocache does not group connections by NAPI id')
   if (v['memory-file'] !== undefined) {
     throw memcachedError(
       `${name('memory-file', '-e/--memory-file')}: ferrocache has no memory-mapped item memory; for a cache that survives restarts use --data-dir <dir> (a snapshot written at stop and loaded at start)`,

@@ -180,7 +180,8 @@ const OPTIONS = {
   'lock-memory': { type: 'boolean', short: 'k' },
   'enable-coredumps': { type: 'boolean', short: 'r' },
   'memory-file': { type: 'string', short: 'e' },
-  napi_ids: { type: 'string', short: 'N' },
+  // memcached's getopt name (its -h spells it --napi_ids, which normalizeArgv also takes)
+  'napi-ids': { type: 'string', short: 'N' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
   license: { type: 'boolean', short: 'i' },
@@ -246,7 +247,7 @@ export const ENV_VARS: Readonly<Record<string, keyof typeof OPTIONS>> = {
   FERROCACHE_LOCK_MEMORY: 'lock-memory',
   FERROCACHE_ENABLE_COREDUMPS: 'enable-coredumps',
   FERROCACHE_MEMORY_FILE: 'memory-file',
-  FERROCACHE_NAPI_IDS: 'napi_ids',
+  FERROCACHE_NAPI_IDS: 'napi-ids',
 }
 
 const MB = 1024 * 1024
@@ -299,6 +300,67 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof typeof OPTIONS, u
   return out
 }
 
+/** The option a long name stands for: itself, or the one long option it is a prefix of. */
+function longOption(name: string): string | undefined {
+  if (name === 'napi_ids') return 'napi-ids'
+  if ((LONG_OPTIONS as readonly string[]).includes(name)) return name
+  const matches = LONG_OPTIONS.filter((o) => o.startsWith(name))
+  if (matches.length > 1) {
+    throw memcachedError(`option '--${name}' is ambiguous; possibilities: ${matches.map((m) => `'--${m}'`).join(' ')}`)
+  }
+  return matches[0]
+}
+
+function takesValue(option: string): boolean {
+  return OPTIONS[option as keyof typeof OPTIONS]?.type === 'string'
+}
+
+const SHORT_TAKES_VALUE: ReadonlySet<string> = new Set<string>(Object.values(OPTIONS).flatMap((o) => ('short' in o && o.type === 'string' ? [o.short] : [])))
+
+/**
+ * Rewrites argv where memcached's getopt_long reads it otherwise than Node's parseArgs: a
+ * unique prefix of a long option is that option (`--enable-shut`; an ambiguous one is
+ * refused, exit 1), `--verbose` takes an optional value and ignores it (`--verbose=2` is
+ * one `-v`), and an option that takes a value takes the next word whatever it starts with
+ * (`-p -1`, `--port -1`, `-D -`), where parseArgs refuses a value starting with `-`.
+ */
+export function normalizeArgv(argv: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === '--') {
+      out.push(...argv.slice(i))
+      break
+    }
+    const next = argv[i + 1]
+    const long = /^--([^=]+)(=.*)?$/s.exec(arg)
+    if (long !== null) {
+      const option = longOption(long[1]!)
+      if (option === undefined) {
+        out.push(arg)
+        continue
+      }
+      if (option === 'verbose') out.push('--verbose')
+      else if (long[2] === undefined && takesValue(option) && next !== undefined && next.startsWith('-')) {
+        out.push(`--${option}=${next}`)
+        i++
+      } else out.push(`--${option}${long[2] ?? ''}`)
+      continue
+    }
+    // a group of short flags whose last one takes the next word as its value
+    const short = /^-([A-Za-z]+)$/.exec(arg)
+    const letters = short?.[1] ?? ''
+    const valueAt = [...letters].findIndex((c) => SHORT_TAKES_VALUE.has(c))
+    if (short !== null && valueAt === letters.length - 1 && next !== undefined && next.startsWith('-')) {
+      out.push(arg + next)
+      i++
+      continue
+    }
+    out.push(arg)
+  }
+  return out
+}
+
 /**
  * Parses argv (without node and the script) and the environment. Throws [[UsageError]]
  * for anything memcached would reject or ferrocached cannot honour.
@@ -306,7 +368,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof typeof OPTIONS, u
 export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): CliCommand {
   let flags: Values
   try {
-    flags = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values
+    flags = parseArgs({ args: normalizeArgv(argv), options: OPTIONS, strict: true, allowPositionals: false }).values
   } catch (err) {
     // unknown option, missing argument: memcached's getopt error exits 1
     throw memcachedError((err as Error).message)
