@@ -6,7 +6,10 @@ import * as assert from 'uvu/assert'
 import { parseCommandLine, UsageError } from '../src/cli/options'
 import './helpers/guard'
 import { RawConn } from './helpers/raw'
-import { MEMCACHED, run, startAll, startFerrocached, startMemcached } from './helpers/servers'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { BIN, MEMCACHED, run, spawnOwned, startAll, startFerrocached, startMemcached, stopChild, waitFor } from './helpers/servers'
 
 const root = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
 
@@ -117,6 +120,38 @@ test('long options read as memcached\'s getopt_long: unique prefixes, --verbose=
   }
   assert.equal(read(['--enable-shut', '--memory-l=32', '--verbose=3', '-D', '-', '--max-r', '5']), { shutdown: true, memory: 32 * 2 ** 20, verbosity: 1, delimiter: '-', reqs: 5 })
   assert.match(ours(['--mem=64']).message, /'--mem' is ambiguous; possibilities: '--memory-limit' '--memory-file'/)
+})
+
+test('-p -1 -U -1 and MEMCACHED_PORT_FILENAME (memcached\'s test suite): ports picked by the system, written to the file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-coverage-'))
+  chmodSync(dir, 0o777) // memcached writes it as -u nobody
+  const args = ['-p', '-1', '-U', '-1', '-l', '127.0.0.1']
+  const children = [
+    spawnOwned(MEMCACHED, [...root, ...args], { stdio: 'ignore', env: { ...process.env, MEMCACHED_PORT_FILENAME: join(dir, 'mc') } }),
+    spawnOwned(process.execPath, [BIN, ...args], { stdio: 'ignore', env: { ...process.env, MEMCACHED_PORT_FILENAME: join(dir, 'fc') } }),
+  ]
+  try {
+    const files = [join(dir, 'mc'), join(dir, 'fc')]
+    assert.ok(await waitFor(() => files.every((f) => existsSync(f)), 10_000), 'both wrote the port file')
+    const texts = files.map((f) => readFileSync(f, 'latin1'))
+    assert.equal(texts.map((t) => t.replace(/\d+/g, 'N')), ['TCP INET: N\nUDP INET: N\n', 'TCP INET: N\nUDP INET: N\n'])
+    const settings = await Promise.all(
+      texts.map(async (t) => {
+        const c = await RawConn.open(Number(/^TCP INET: (\d+)$/m.exec(t)![1]))
+        try {
+          c.send('stats settings\r\n')
+          const reply = await c.until('END\r\n')
+          return ['tcpport', 'udpport'].map((n) => new RegExp(`^STAT ${n} (.*)\r$`, 'm').exec(reply)?.[1])
+        } finally {
+          c.close()
+        }
+      }),
+    )
+    assert.equal(settings, [['-1', '-1'], ['-1', '-1']])
+  } finally {
+    await Promise.all(children.map((c) => stopChild(c)))
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 test.run()

@@ -27,6 +27,7 @@ export type {
 export {
   createServer,
   FerrocacheServer,
+  type ListenerAddresses,
   type ServerOptions,
   type ListenAddress,
   type UnixSocketOptions,

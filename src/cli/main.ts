@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs'
 import { LISTEN_FAILED_EXIT } from './errors'
 import { tuningCommands } from './extended'
 import { hideSecretArgs, moveSecretToEnv } from './secret-args'
-import { daemonize, dataDirProblem, DAEMON_CHILD, lookUpUser, removePidFile, switchUser, tellParentListening, writePidFile, type UserIds } from './process'
+import { daemonize, dataDirProblem, DAEMON_CHILD, lookUpUser, removePidFile, switchUser, tellParentListening, writePidFile, writePortFile, type UserIds } from './process'
 
 /** How long a graceful stop may take before connections are cut. */
 const SHUTDOWN_DEADLINE_MS = 5_000
@@ -214,6 +214,9 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
     const pidFile = s.pidFile
     process.once('exit', () => removePidFile(pidFile, log))
   }
+  // memcached writes it for TCP and UDP listeners, none with -s
+  const portFile = process.env.MEMCACHED_PORT_FILENAME
+  if (portFile !== undefined && portFile !== '' && s.unixSocket === undefined) writePortFile(portFile, server.addresses(), log)
   tellParentListening()
   await new Promise<void>((resolve) => server.once('close', resolve))
   // the last snapshot failed (logged as 'snapshot failed; …'): a supervisor must see it

@@ -384,7 +384,10 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   const name = (o: string, flag: string): string => envName(o) ?? flag
 
   const s: CliSettings = { ...DEFAULTS }
-  if (v.port !== undefined) s.port = integer(name('port', '-p/--port'), v.port, 0, 65535)
+  if (v.port !== undefined && ephemeral(v.port)) {
+    s.port = 0
+    s.settingsShown = [...(s.settingsShown ?? []), ['tcpport', '-1']]
+  } else if (v.port !== undefined) s.port = integer(name('port', '-p/--port'), v.port, 0, 65535)
   if (v.listen !== undefined) {
     if (v.listen.trim() === '') throw new UsageError(`${name('listen', '-l/--listen')} needs an address`)
     s.listen = v.listen.trim()
@@ -436,7 +439,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (x.hashPower !== undefined) s.hashPower = x.hashPower
     if (x.hashExpand !== undefined) s.hashExpand = x.hashExpand
     if (x.slabReassign !== undefined) s.slabReassign = x.slabReassign
-    if (x.shown !== undefined) s.settingsShown = x.shown
+    if (x.shown !== undefined) s.settingsShown = [...(s.settingsShown ?? []), ...x.shown]
     if (x.notes.length > 0) s.notes = x.notes
     applyChunkOptions(s, x)
   }
@@ -558,8 +561,9 @@ function applyReplication(s: CliSettings, v: Values, name: (option: string, flag
  */
 function applyUdp(s: CliSettings, v: Values, name: (option: string, flag: string) => string): void {
   if (v['udp-port'] === undefined) return
-  const port = integer(name('udp-port', '-U/--udp-port'), v['udp-port'], 0, 65535)
-  if (port === 0) return
+  const any = ephemeral(v['udp-port'])
+  const port = any ? 0 : integer(name('udp-port', '-U/--udp-port'), v['udp-port'], 0, 65535)
+  if (port === 0 && !any) return
   if (v['enable-sasl']) throw memcachedError('ERROR: Cannot enable UDP while using binary SASL authentication.', 64)
   if (s.authFile !== undefined) throw memcachedError('Cannot use UDP with ascii authentication enabled (-U 0 to disable)', 64)
   if (s.unixSocket !== undefined) {
@@ -567,7 +571,20 @@ function applyUdp(s: CliSettings, v: Values, name: (option: string, flag: string
     return
   }
   s.udpPort = port
-  if (v.port === undefined) s.port = port
+  if (any) s.settingsShown = [...(s.settingsShown ?? []), ['udpport', '-1']]
+  if (v.port === undefined) {
+    s.port = port
+    if (any) s.settingsShown = [...(s.settingsShown ?? []), ['tcpport', '-1']]
+  }
+}
+
+/**
+ * memcached's `-p -1` / `-U -1` (its test suite's way to start on a free port, read back
+ * from the `MEMCACHED_PORT_FILENAME` file): the system picks the port, `stats settings`
+ * shows -1. (`-p 0` is memcached's "no TCP"; here it picks a port too.)
+ */
+function ephemeral(text: string): boolean {
+  return text.trim() === '-1'
 }
 
 /** -Y/-S (logins) and -Z/--tls-* (TLS). */

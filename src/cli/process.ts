@@ -1,7 +1,8 @@
 // The process side of memcached's flags: -u (switch user after binding), -P (pid file),
 // -d (run detached; the command returns once the server listens).
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { chownSync, existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { chownSync, existsSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
 import { dirname, resolve } from 'node:path'
 import type { Logger } from '../server/log'
 
@@ -91,6 +92,23 @@ export function writePidFile(path: string, log: Logger): boolean {
   } catch (err) {
     log.error({ err: (err as Error).message, pidFile: path }, 'cannot write the pid file')
     return false
+  }
+}
+
+/**
+ * memcached's `MEMCACHED_PORT_FILENAME` (its test suite starts it with `-p -1` and reads the
+ * port picked there): a `TCP INET: <port>` / `TCP INET6: …` line per TCP listener, then the
+ * `UDP …` ones, written to `<path>.lck` and renamed to `path`. A failure is logged and the
+ * server keeps running, as memcached's "Failed to open".
+ */
+export function writePortFile(path: string, bound: { tcp: readonly AddressInfo[]; udp: readonly AddressInfo[] }, log: Logger): void {
+  const line = (kind: string, a: AddressInfo): string => `${kind} ${a.family === 'IPv6' ? 'INET6' : 'INET'}: ${a.port}\n`
+  const text = [...bound.tcp.map((a) => line('TCP', a)), ...bound.udp.map((a) => line('UDP', a))].join('')
+  try {
+    writeFileSync(`${path}.lck`, text)
+    renameSync(`${path}.lck`, path)
+  } catch (err) {
+    log.error({ err: (err as Error).message, portFile: path }, 'cannot write the port file (MEMCACHED_PORT_FILENAME)')
   }
 }
 

@@ -39,6 +39,14 @@ const VERSION = (require('../../package.json') as { version: string }).version
  */
 export const PROTOCOL_VERSION = '1.6.18'
 
+/** The addresses a server listens on ([[FerrocacheServer.addresses]]). */
+export interface ListenerAddresses {
+  /** Each TCP listener, in `listen` order. */
+  tcp: net.AddressInfo[]
+  /** Each UDP socket (`udpPort`), one per `listen` address. */
+  udp: net.AddressInfo[]
+}
+
 /**
  * A memcached-compatible server over a [[Cache]]. Events: `'listening'`, `'shutdown'` (a
  * client sent `shutdown` with `enableShutdown`; the server is already closing), `'close'`.
@@ -278,6 +286,19 @@ export class FerrocacheServer extends EventEmitter {
   udpAddress(): net.AddressInfo | null {
     const addr = this.udpListeners[0]?.address()
     return addr === undefined || addr === null ? null : { address: addr.address, family: addr.family, port: addr.port }
+  }
+
+  /**
+   * Every bound TCP listener (`listen` order) and UDP socket: what memcached writes to its
+   * `MEMCACHED_PORT_FILENAME` file. Empty before `listen()` and for a Unix socket.
+   */
+  addresses(): ListenerAddresses {
+    const tcp = this.listenServers.map((s) => s.address()).filter((a): a is net.AddressInfo => a !== null && typeof a !== 'string')
+    const udp = this.udpListeners.flatMap((u) => {
+      const a = u.address()
+      return a === null ? [] : [{ address: a.address, family: a.family, port: a.port }]
+    })
+    return { tcp, udp }
   }
 
   /** Where the metrics port listens (`null` without `metricsPort` or before `listen()`). */
