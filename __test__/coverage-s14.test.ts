@@ -5,7 +5,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseCommandLine, UsageError } from '../src/cli/options'
 import './helpers/guard'
-import { RawConn } from './helpers/raw'
+import { askAlike, RawConn } from './helpers/raw'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -120,6 +120,25 @@ test('long options read as memcached\'s getopt_long: unique prefixes, --verbose=
   }
   assert.equal(read(['--enable-shut', '--memory-l=32', '--verbose=3', '-D', '-', '--max-r', '5']), { shutdown: true, memory: 32 * 2 ** 20, verbosity: 1, delimiter: '-', reqs: 5 })
   assert.match(ours(['--mem=64']).message, /'--mem' is ambiguous; possibilities: '--memory-limit' '--memory-file'/)
+})
+
+test('lines of memcached 1.6.18\'s protocol.txt no other test sends: the same bytes', async () => {
+  const servers = await startAll([() => startMemcached(), () => startFerrocached()])
+  try {
+    const lines = [
+      // debug-build and later commands: ERROR in 1.6.18 (mgdump came in 1.6.19)
+      'debugtime 5', 'lru_crawler mgdump hash', 'misbehave',
+      // stats arguments with words after them, unknown ones, case
+      'stats extstore', 'stats items x', 'stats slabs x', 'stats proxy', 'stats detail on x',
+      'stats detail dump x', 'stats cachedump 1 0 x', 'STATS', 'Get a',
+      // extra tokens where memcached reads none, or reads them its own way
+      'touch a 0 noreply x', 'delete a 0 0', 'me a b c', 'incr a 1 noreply x',
+    ]
+    const answers = await Promise.all(lines.map((l) => askAlike(servers[0]!.port, servers[1]!.port, `${l}\r\nmn\r\n`)))
+    answers.forEach(([mc, fc], i) => assert.equal(fc, mc, lines[i]))
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()))
+  }
 })
 
 test('-p -1 -U -1 and MEMCACHED_PORT_FILENAME (memcached\'s test suite): ports picked by the system, written to the file', async () => {
