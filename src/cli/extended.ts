@@ -71,7 +71,6 @@ const SSL_FILES: Readonly<Record<string, 'tls-cert' | 'tls-key' | 'tls-ca'>> = {
 /** Suboptions ferrocache accepts without effect, and why. */
 const IGNORED: Readonly<Record<string, string>> = {
   modern: 'memcached 1.6.18 enables nothing with it either',
-  lru_maintainer: 'the segmented LRU is on by default',
   hash_algorithm: 'ferrocache hashes keys with ahash (stats settings: hash_algorithm ahash)',
   slab_automove_window: 'the automover decides from its own window of evictions',
   slab_chunk_max: 'ferrocache chains items larger than half a slab page itself',
@@ -190,6 +189,10 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       t.temporaryTtl = n
       return true
     }
+    case 'lru_maintainer':
+      // memcached's also sets lru_segmented: it undoes an earlier no_lru_maintainer/no_modern
+      t.lruSegmented = true
+      return true
     case 'no_lru_maintainer':
       t.lruSegmented = false
       r.notes.push('-o no_lru_maintainer: one LRU per slab class (lru mode flat); ferrocache\'s background LRU upkeep still runs (stats settings: lru_maintainer_thread yes)')
