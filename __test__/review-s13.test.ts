@@ -2,14 +2,35 @@
 // `-o` lists that combine `no_modern`/`no_lru_maintainer` with what they turn off.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { parseCommandLine, UsageError } from '../src/cli/options'
 import { tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
-import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { MEMCACHED, run, startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
 
 const running: Running[] = []
 tearDown(test, async () => {
   await Promise.all(running.map((r) => r.stop()))
 })
+
+const asRoot = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
+
+/** ferrocached's verdict on a command line: starts (code null), or its exit code and message. */
+function ours(argv: string[]): { code: number | null; message: string } {
+  try {
+    const c = parseCommandLine(argv)
+    if (c.kind !== 'run') throw new Error(c.kind)
+    return { code: null, message: '' }
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err
+    return { code: err.exitCode, message: err.message }
+  }
+}
+
+/** memcached's: code null when it is still running after `ms` (it started), else its exit code and stderr. */
+async function theirs(argv: string[], ms = 400): Promise<{ code: number | null; message: string }> {
+  const r = await run(MEMCACHED, [...asRoot, '-p', '0', '-U', '0', '-l', '127.0.0.1', ...argv], { ms })
+  return { code: r.code, message: r.stderr.trim() }
+}
 
 async function settings(port: number, names: readonly string[]): Promise<string[]> {
   const c = await RawConn.open(port)
@@ -35,6 +56,29 @@ test('-o no_modern,lru_maintainer and no_lru_maintainer,lru_maintainer: segmente
     assert.equal(f, m, flags.join(' '))
     assert.ok(m.includes('lru_segmented yes'), m.join(', '))
   }
+})
+
+/** Each command line refused (exit code, memcached's message) or started as memcached does. */
+async function sameVerdicts(cases: string[][]): Promise<void> {
+  const results = await Promise.all(cases.map(async (argv) => ({ argv: argv.join(' '), ours: ours(argv), theirs: await theirs(argv) })))
+  for (const r of results) {
+    assert.is(r.ours.code, r.theirs.code, `${r.argv}: ${r.ours.message} / memcached: ${r.theirs.message}`)
+    if (r.theirs.code !== null) assert.ok(r.ours.message.includes(r.theirs.message.split('\n')[0]!), `${r.argv}: "${r.ours.message}" lacks "${r.theirs.message}"`)
+  }
+}
+
+// memcached refuses a TEMP LRU without its maintainer thread: "temporary_ttl requires
+// lru_maintainer to be enabled", exit 64, whatever the order; ferrocached started.
+test('-o temporary_ttl without the LRU maintainer: refused as memcached', async () => {
+  await sameVerdicts([
+    ['-o', 'no_modern,temporary_ttl=10'],
+    ['-o', 'temporary_ttl=10,no_lru_maintainer'],
+    ['-o', 'no_lru_maintainer,temporary_ttl=0'],
+    ['-o', 'no_lru_maintainer', '-o', 'temporary_ttl=5'],
+    ['-o', 'no_modern,lru_maintainer,temporary_ttl=10'],
+    ['-o', 'temporary_ttl=5,no_lru_maintainer,lru_maintainer'],
+    ['-o', 'temporary_ttl=5'],
+  ])
 })
 
 test.run()

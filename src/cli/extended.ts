@@ -54,6 +54,11 @@ export interface ExtendedResult {
   slabSizes?: string
   /** `no_chunked_items`: memcached's largest chunk becomes a whole 1 MiB page. */
   noChunkedItems?: boolean
+  /**
+   * memcached's start_lru_maintainer: false after `no_lru_maintainer` or `no_modern`, true
+   * after `lru_maintainer` (its default); `temporary_ttl` needs it.
+   */
+  lruMaintainer?: boolean
   /** `ssl_chain_cert`, `ssl_key`, `ssl_ca_cert`. */
   tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string>>
   /** `ssl_verify_mode`, `ssl_min_version`, `ssl_ciphers`, `ssl_session_cache`. */
@@ -192,15 +197,18 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
     case 'lru_maintainer':
       // memcached's also sets lru_segmented: it undoes an earlier no_lru_maintainer/no_modern
       t.lruSegmented = true
+      r.lruMaintainer = true
       return true
     case 'no_lru_maintainer':
       t.lruSegmented = false
+      r.lruMaintainer = false
       r.notes.push('-o no_lru_maintainer: one LRU per slab class (lru mode flat); ferrocache\'s background LRU upkeep still runs (stats settings: lru_maintainer_thread yes)')
       return true
     case 'no_modern':
       // memcached 1.4 defaults, as far as ferrocache has them
       Object.assign(t, { lruSegmented: false, slabAutomove: 0, lruCrawler: false })
       r.slabReassign = false
+      r.lruMaintainer = false
       r.notes.push('-o no_modern: flat LRU, slab_automove 0, no LRU crawler, no page moves; hash algorithm, slab_chunk_max and maxconns_fast stay ferrocache\'s')
       return true
     case 'slab_reassign':
@@ -374,6 +382,10 @@ export function parseExtended(lists: readonly string[]): ExtendedResult {
   const { hotLruPct = 20, warmLruPct = 40 } = r.tuning
   if (hotLruPct + warmLruPct > 80) {
     throw memcachedError('-o hot_lru_pct + warm_lru_pct cannot be more than 80% combined', 64)
+  }
+  // memcached's TEMP LRU is the maintainer thread's work: it refuses one without it
+  if (r.tuning.temporaryTtl !== undefined && r.lruMaintainer === false) {
+    throw memcachedError('-o temporary_ttl requires lru_maintainer to be enabled', 64)
   }
   return r
 }
