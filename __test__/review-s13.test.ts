@@ -81,4 +81,25 @@ test('-o temporary_ttl without the LRU maintainer: refused as memcached', async 
   ])
 })
 
+// `no_modern` makes memcached's largest chunk a 1 MiB page, as `no_chunked_items` does,
+// unless `slab_chunk_max` came before it (a later one overrides either): `-I` below 1 MiB
+// is then refused (exit 64), and `stats settings` shows slab_chunk_max 1048576.
+test('-o no_modern: the 1 MiB slab_chunk_max of no_chunked_items, refused under -I 1m, as memcached', async () => {
+  await sameVerdicts([
+    ['-I', '768k', '-o', 'no_modern'],
+    ['-I', '512k', '-o', 'slab_chunk_max=262144,no_chunked_items'],
+    ['-I', '512k', '-o', 'slab_chunk_max=262144,no_modern'],
+    ['-I', '512k', '-o', 'no_modern,slab_chunk_max=262144'],
+    ['-I', '512k', '-o', 'no_chunked_items,slab_chunk_max=262144'],
+    ['-I', '2m', '-o', 'no_modern'],
+    ['-o', 'no_modern,slab_sizes=1048576'],
+  ])
+  const flags = ['-o', 'no_modern']
+  const servers = await startAll([() => startMemcached(flags), () => startFerrocached(['-l', '127.0.0.1', '-U', '0', ...flags])])
+  running.push(...servers)
+  const [m, f] = await Promise.all(servers.map((s) => settings(s.port, ['slab_chunk_max', 'item_size_max'])))
+  assert.equal(f, m)
+  assert.equal(m, ['slab_chunk_max 1048576', 'item_size_max 1048576'])
+})
+
 test.run()

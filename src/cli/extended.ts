@@ -52,8 +52,14 @@ export interface ExtendedResult {
    * `-I` are known; ferrocache's classes still follow `-f` and `-n`.
    */
   slabSizes?: string
-  /** `no_chunked_items`: memcached's largest chunk becomes a whole 1 MiB page. */
-  noChunkedItems?: boolean
+  /**
+   * `no_chunked_items`, or `no_modern` without an earlier `slab_chunk_max`: memcached's
+   * largest chunk becomes a whole 1 MiB page (the name that did it); a later
+   * `slab_chunk_max` sets its own.
+   */
+  noChunkedItems?: 'no_chunked_items' | 'no_modern'
+  /** `slab_chunk_max` was given (memcached's slab_chunk_size_changed). */
+  slabChunkMaxGiven?: boolean
   /**
    * memcached's start_lru_maintainer: false after `no_lru_maintainer` or `no_modern`, true
    * after `lru_maintainer` (its default); `temporary_ttl` needs it.
@@ -209,7 +215,9 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       Object.assign(t, { lruSegmented: false, slabAutomove: 0, lruCrawler: false })
       r.slabReassign = false
       r.lruMaintainer = false
-      r.notes.push('-o no_modern: flat LRU, slab_automove 0, no LRU crawler, no page moves; hash algorithm, slab_chunk_max and maxconns_fast stay ferrocache\'s')
+      // memcached's largest chunk becomes a 1 MiB page, unless slab_chunk_max was given
+      if (r.slabChunkMaxGiven !== true) r.noChunkedItems = 'no_modern'
+      r.notes.push('-o no_modern: flat LRU, slab_automove 0, no LRU crawler, no page moves; hash algorithm and maxconns_fast stay ferrocache\'s')
       return true
     case 'slab_reassign':
       r.slabReassign = true
@@ -222,7 +230,7 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       r.notes.push(`-o slab_sizes: checked as memcached does and not used; ferrocache's slab classes follow -f and -n (stats slabs lists them)`)
       return true
     case 'no_chunked_items':
-      r.noChunkedItems = true
+      r.noChunkedItems = 'no_chunked_items'
       r.notes.push('-o no_chunked_items: ferrocache chunks no items either: its largest slab class is a whole page')
       return true
     case 'no_slab_reassign':
@@ -271,6 +279,12 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       // a slot holds one item (open addressing): the table cannot stay put past full
       r.notes.push('-o no_hashexpand: the hash table keeps its size until 15/16 full, then grows all the same (one item per slot; memcached chains items in its buckets)')
       return true
+    case 'slab_chunk_max':
+      // (its value is not used: see IGNORED) it replaces the 1 MiB page of an earlier
+      // no_chunked_items/no_modern, and a later no_modern keeps it
+      r.noChunkedItems = undefined
+      r.slabChunkMaxGiven = true
+      break
     case 'tail_repair_time':
       inRange(key, value, atoi(value), 10, 2 ** 31 - 1, 'Cannot set tail_repair_time to less than 10 seconds')
       break

@@ -494,16 +494,17 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
 }
 
 /**
- * `-o no_chunked_items` and `slab_sizes` against `-I` and `-n`, as memcached 1.6.18 checks
- * them (measured): without chunked items its largest chunk is a 1 MiB page, which `-I`
- * below 1 MiB refuses and `-I` above 1 MiB overrides (chunks stay 512 KiB).
+ * `-o no_chunked_items` (or `no_modern`) and `slab_sizes` against `-I` and `-n`, as
+ * memcached 1.6.18 checks them (measured): without chunked items its largest chunk is a
+ * 1 MiB page, which `-I` below 1 MiB refuses and `-I` above 1 MiB overrides (chunks stay
+ * 512 KiB).
  */
 function applyChunkOptions(s: CliSettings, x: ExtendedResult): void {
   let chunkMax = 512 * 1024
-  if (x.noChunkedItems === true && s.maxItemSize < MB) {
-    throw memcachedError(`-o no_chunked_items: slab_chunk_max (bytes: ${MB}) cannot be larger than -I (item_size_max ${s.maxItemSize})`, 64)
+  if (x.noChunkedItems !== undefined && s.maxItemSize < MB) {
+    throw memcachedError(`-o ${x.noChunkedItems}: slab_chunk_max (bytes: ${MB}) cannot be larger than -I (item_size_max ${s.maxItemSize})`, 64)
   }
-  if (x.noChunkedItems === true && s.maxItemSize === MB) {
+  if (x.noChunkedItems !== undefined && s.maxItemSize === MB) {
     chunkMax = MB
     s.settingsShown = [...(s.settingsShown ?? []), ['slab_chunk_max', String(MB)]]
   }
