@@ -9,7 +9,7 @@ import { askAlike, RawConn } from './helpers/raw'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BIN, MEMCACHED, run, spawnOwned, startAll, startFerrocached, startMemcached, stopChild, waitFor } from './helpers/servers'
+import { BIN, MEMCACHED, run, sleep, spawnOwned, startAll, startFerrocached, startMemcached, stopChild, waitFor } from './helpers/servers'
 
 const root = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
 
@@ -170,6 +170,19 @@ test('-p -1 -U -1 and MEMCACHED_PORT_FILENAME (memcached\'s test suite): ports p
   } finally {
     await Promise.all(children.map((c) => stopChild(c)))
     rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('SIGHUP (a closed terminal, a reload) leaves the server running, as memcached', async () => {
+  const servers = await startAll([() => startMemcached(), () => startFerrocached()])
+  try {
+    for (const s of servers) s.child.kill('SIGHUP')
+    await sleep(300)
+    const [mc, fc] = await askAlike(servers[0]!.port, servers[1]!.port, 'version\r\n')
+    assert.equal([mc.reply, fc.reply], ['VERSION 1.6.18\r\n', 'VERSION 1.6.18\r\n'])
+    assert.equal(servers.map((s) => s.child.exitCode ?? s.child.signalCode), [null, null])
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()))
   }
 })
 

@@ -21,5 +21,5 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   -h, -V, -i                  help / version / license; -t, -L, -k, -r: see README; -e: --data-dir
 
 Environment: FERROCACHE_<LONG_OPTION> per long option (FERROCACHE_PORT, ...); flags win.
-JSON logs on stderr. SIGTERM/SIGINT/SIGUSR1: graceful stop (snapshot first); twice: at once.
+JSON logs on stderr. SIGTERM/INT/USR1: graceful stop (snapshot first); twice: at once. HUP: ignored
 `

@@ -181,6 +181,9 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
   // memcached's restart convention: SIGUSR1 = stop gracefully (here: snapshot, then exit)
   process.on('SIGUSR1', () => stop('SIGUSR1'))
+  // memcached 1.6.18 takes SIGHUP and carries on (its handler only flags a proxy reload);
+  // node's default ended the process at once, without the last snapshot
+  process.on('SIGHUP', () => log.info({ signal: 'SIGHUP' }, 'ignored, as memcached does'))
   server.on('shutdown', () => {
     stopping = true
     closing = true
