@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { tearDown } from './helpers/guard'
+import { connectUnix } from './helpers/raw'
 import {
   BIN,
   freePort,
@@ -51,9 +52,10 @@ class Client {
     socket.on('error', () => {})
   }
 
-  static open(where: number | string): Promise<Client> {
+  static async open(where: number | string): Promise<Client> {
+    if (typeof where === 'string') return new Client(await connectUnix(where))
     return new Promise((resolve, reject) => {
-      const s = typeof where === 'number' ? net.connect(where, '127.0.0.1') : net.connect(where)
+      const s = net.connect(where, '127.0.0.1')
       const timer = setTimeout(() => {
         s.destroy()
         reject(new Error(`connect to ${where} timed out`))

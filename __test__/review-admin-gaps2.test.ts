@@ -5,14 +5,13 @@
 // number), and `stats conns` on a Unix socket. Every server is stopped by its PID; every
 // wait is bounded.
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { binaryRequest } from './helpers/binary'
 import { tearDown } from './helpers/guard'
-import { askOnce } from './helpers/raw'
+import { askOnce, connectUnix } from './helpers/raw'
 import { caughtUp } from './helpers/replication'
 import { BIN, MEMCACHED, run, spawnOwned, startFerrocached, startMemcached, stopChild, waitFor, type Running } from './helpers/servers'
 
@@ -111,9 +110,9 @@ function startsOrExits(args: string[]): Promise<{ code: number | null; stderr: s
 }
 
 /** `stats conns` asked over the Unix socket at `path`. */
-function statsConns(path: string): Promise<string> {
+async function statsConns(path: string): Promise<string> {
+  const s = await connectUnix(path)
   return new Promise((resolve, reject) => {
-    const s = net.connect(path)
     let got = ''
     const timer = setTimeout(() => {
       s.destroy()
@@ -137,6 +136,7 @@ test('stats conns on a Unix socket: the listener cut at 31 bytes, a client as ?:
   const start = async (cmd: string, args: string[], p: string): Promise<void> => {
     const child = spawnOwned(cmd, [...args, '-s', p], { stdio: ['ignore', 'ignore', 'ignore'] })
     running.push({ port: 0, child, stderr: () => '', stop: () => stopChild(child) })
+    // the file comes at the bind, a moment before the listen: statsConns retries a refusal
     assert.ok(await waitFor(() => existsSync(p), 10_000), `${cmd} made no socket at ${p}`)
   }
   await Promise.all([start(MEMCACHED, ['-u', 'nobody', '-t', '1'], path('m')), start(process.execPath, [BIN], path('f'))])

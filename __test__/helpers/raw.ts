@@ -32,6 +32,32 @@ export function connectLocal(port: number, ms = 5_000): Promise<net.Socket> {
   })
 }
 
+/**
+ * A connection to the Unix socket at `path`, tried again every 20 ms while it is refused or
+ * missing (at most `ms`). A server makes the file when it binds, a moment before it listens:
+ * a connect in between is refused (2 in 100 starts of ferrocached under load), so the file
+ * alone does not say the server takes connections.
+ */
+export async function connectUnix(path: string, ms = 10_000): Promise<net.Socket> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    try {
+      return await new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect(path)
+        s.once('error', reject)
+        s.once('connect', () => {
+          s.off('error', reject)
+          resolve(s)
+        })
+      })
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if ((code !== 'ECONNREFUSED' && code !== 'ENOENT') || Date.now() > deadline) throw err
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+}
+
 /** Bytes held untaken up to which every arrival wakes a waiting read at once (see `tick`). */
 const WAKE_BELOW = 64 * 1024
 
