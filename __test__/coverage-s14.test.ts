@@ -141,6 +141,15 @@ test('lines of memcached 1.6.18\'s protocol.txt no other test sends: the same by
   }
 })
 
+test('-N (NAPI ids): checked as memcached checks it, against -t (default 4)', async () => {
+  const cases = [['-N', '4'], ['-t', '1', '-N', '1'], ['-N', '5'], ['-t', '1', '-N', '2'], ['--napi-ids=3', '-t', '2'], ['-N', '0'], ['-N', 'abc'], ['-N', '-1']]
+  const results = await Promise.all(cases.map(async (argv) => ({ argv: argv.join(' '), ours: ours(argv), theirs: await theirs(argv) })))
+  for (const r of results) {
+    assert.is(r.ours.code, r.theirs.code, `${r.argv}: ${r.ours.message} / memcached: ${r.theirs.message}`)
+    if (r.theirs.code !== null) assert.ok(r.ours.message.includes(r.theirs.message.split('\n')[0]!), `${r.argv}: "${r.ours.message}" lacks "${r.theirs.message}"`)
+  }
+})
+
 test('-p -1 -U -1 and MEMCACHED_PORT_FILENAME (memcached\'s test suite): ports picked by the system, written to the file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferrocache-coverage-'))
   chmodSync(dir, 0o777) // memcached writes it as -u nobody

@@ -2,6 +2,7 @@
 // process (-P, -d, -u), reply switches (-C, -F, -X, -W, -R, -B, -D), and the ones
 // ferrocache accepts without effect (-t, -L, -k, -r, -N), each with a note.
 import type { ListenAddress } from '../server/options'
+import { atoi } from './c-numbers'
 import { memcachedError } from './errors'
 import type { CliSettings, Values } from './options'
 
@@ -106,7 +107,14 @@ export function applyMemcachedFlags(s: CliSettings, v: Values, name: (option: st
   if (v['enable-largepages']) notes.push('-L: accepted and ignored; ferrocache takes item memory from the system allocator, no large pages are requested')
   if (v['lock-memory']) notes.push('-k: accepted and ignored; ferrocache does not lock its memory (no mlockall), pages may be swapped')
   if (v['enable-coredumps']) notes.push('-r: accepted and ignored; the core file limit is left as the process got it (ulimit -c)')
-  if (v['napi-ids'] !== undefined) notes.push('-N: accepted and ignored; ferrocache does not group connections by NAPI id')
+  if (v['napi-ids'] !== undefined) {
+    // memcached's atoi, then its check against the threads it would start (-t, default 4)
+    const n = atoi(v['napi-ids'])
+    if (n <= 0) throw memcachedError(`Maximum number of NAPI IDs must be greater than 0 (-N/--napi-ids), got "${v['napi-ids']}"`)
+    const threads = v.threads === undefined ? 4 : Number(v.threads)
+    if (n > threads) throw memcachedError(`Number of napi_ids(${n}) cannot be greater than number of threads(${threads}) (-N/--napi-ids)`, 64)
+    notes.push('-N: accepted and ignored; ferrocache does not group connections by NAPI id')
+  }
   if (v['memory-file'] !== undefined) {
     throw memcachedError(
       `${name('memory-file', '-e/--memory-file')}: ferrocache has no memory-mapped item memory; for a cache that survives restarts use --data-dir <dir> (a snapshot written at stop and loaded at start)`,
