@@ -56,7 +56,8 @@ setUp(s, async (ctx) => {
   const sasldb = join(dir, 'sasldb2')
   execFileSync(SASLPASSWD, ['-p', '-a', 'memcached', '-c', '-f', sasldb, USER], { input: `${PASS}\n` })
   chmodSync(sasldb, 0o644)
-  writeFileSync(join(dir, 'memcached.conf'), `mech_list: plain\nsasldb_path: ${sasldb}\n`, { mode: 0o644 })
+  writeFileSync(join(dir, 'memcached.conf'), `mech_list: plain\nsasldb_path: ${sasldb}\n`)
+  chmodSync(join(dir, 'memcached.conf'), 0o644) // not writeFileSync's mode, which the umask cuts (027: nobody reads nothing)
   process.env.SASL_CONF_PATH = dir // inherited by the memcached started next
   try {
     ;[ctx.ferrocached, ctx.memcached, ctx.plain] = await startAll([

@@ -26,7 +26,8 @@ let made: TestCertificates | undefined
 function certs(): TestCertificates {
   if (made !== undefined) return made
   made = makeCertificates()
-  writeFileSync(made.path('users'), `${USER}:${PASS}\n`, { mode: 0o644 })
+  writeFileSync(made.path('users'), `${USER}:${PASS}\n`)
+  chmodSync(made.path('users'), 0o644) // not writeFileSync's mode, which the umask cuts (027: nobody reads nothing)
   // memcached -u nobody reads the -Y file after dropping root (the certificates before)
   chmodSync(made.dir, 0o711)
   return made

@@ -115,7 +115,8 @@ setUp(s, async (ctx) => {
   ctx.dir = dir
   chmodSync(dir, 0o711) // memcached -u nobody reads the user file
   const users = join(dir, 'users')
-  writeFileSync(users, 'app:pw\n', { mode: 0o644 })
+  writeFileSync(users, 'app:pw\n')
+  chmodSync(users, 0o644) // not writeFileSync's mode, which the umask cuts (027: nobody reads nothing)
   ;[ctx.memcached, ctx.ferrocached, ctx.textLogins] = await startAll([
     () => startMemcached(['-I', '1m', ...asNobody]),
     () => startFerrocached(['-I', '1m']),
