@@ -146,9 +146,13 @@ test('a primary and its replica show their replication state', async () => {
   try {
     await waitForPort(replicaMetrics) // the metrics port opens right after the memcached port
     const conn = await RawConn.open(replica.port)
+    // linked up (from FULLRESYNC on) and past the first heartbeat, ~100 ms later: until then
+    // repl_lag_ms is -1, which the lag card shows as a dash
     const deadline = Date.now() + 10_000
-    while ((await stats(conn)).get('master_link_status') !== 'up') {
-      assert.ok(Date.now() < deadline, 'the replica links up')
+    for (;;) {
+      const s = await stats(conn)
+      if (s.get('master_link_status') === 'up' && Number(s.get('repl_lag_ms')) >= 0) break
+      assert.ok(Date.now() < deadline, `the replica links up and hears a heartbeat: link ${s.get('master_link_status')}, lag ${s.get('repl_lag_ms')}`)
       await new Promise((r) => setTimeout(r, 50))
     }
     conn.close()
@@ -160,6 +164,8 @@ test('a primary and its replica show their replication state', async () => {
     assert.is(await page.$eval('#replication', (e) => (e as HTMLElement).hidden), false)
     assert.is(on.get('role')?.[0], 'replica')
     assert.is(on.get('master_link_status')?.[0], 'up')
+    // the last heartbeat's delay (or how overdue the next one is): ms, never a dash again
+    assert.match(on.get('repl_lag_ms')?.[0] ?? '', /^\d[\d,]* ms$/)
     assert.is(on.get('line.master_port')?.[0], String(server.port))
     await page.goto(`http://127.0.0.1:${primaryMetrics}/`, { timeout: 30_000 })
     await refreshedAfter(page, 0)
