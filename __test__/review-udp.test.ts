@@ -123,10 +123,12 @@ test('a datagram whose replies pass the limit: a write after them still runs; re
 })
 
 /**
- * Python's socket, as root (CI; else rmem_max must allow ~4 MiB), can take a large reply
- * without losing datagrams (Node's cannot raise its receive buffer past rmem_max): sends
- * `payload` in one datagram to `port` and prints each reply message: [datagram count,
- * datagrams received, bytes, payload].
+ * Python's socket, with CAP_NET_ADMIN (root, outside a container that drops it) or an
+ * rmem_max of 2 MiB or more, can take a large reply without losing datagrams (Node's cannot
+ * raise its receive buffer past rmem_max): sends `payload` in one datagram to `port` and
+ * prints each reply message: [datagram count, datagrams received, bytes, payload]. Exits
+ * 77 when the buffer stays under 4 MiB (as the kernel counts it, twice what is granted):
+ * with Linux's default rmem_max (208 KiB) 600 KB of replies lost 11-56% of their datagrams.
  */
 const RECEIVER = `
 import socket, struct, sys, json
@@ -134,6 +136,7 @@ port, payload = int(sys.argv[1]), sys.argv[2].encode('latin1')
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 try: u.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE
 except OSError: u.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
+if u.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < 4 << 20: sys.exit(77)
 u.settimeout(3)
 u.connect(('127.0.0.1', port))
 u.send(struct.pack('>HHHH', 9, 0, 1, 0) + payload)
@@ -149,9 +152,19 @@ except socket.timeout: pass
 print(json.dumps([[m[0], m[1], len(m[2]), m[2].decode('latin1')] for m in messages]))
 `
 
+const SMALL_BUFFER = 'a UDP receive buffer of 2 MiB is not allowed here (no CAP_NET_ADMIN, net.core.rmem_max under 2 MiB; sysctl -w net.core.rmem_max=8388608 allows it)'
+
+/** SMALL_BUFFER (datagrams would be lost for the machine's sake) skips, but not on CI; anything else is thrown. */
+function skipSmallBuffer(err: unknown): undefined {
+  if (process.env.CI || !(err instanceof Error) || err.message !== SMALL_BUFFER) throw err
+  console.warn(`SKIPPED replies in pieces over UDP: ${SMALL_BUFFER}`)
+  return undefined
+}
+
 /** The reply messages to a datagram of `payload`, each as [count, received, bytes, text]. */
 async function messagesOf(port: number, payload: string): Promise<Array<[number, number, number, string]>> {
   const { code, stdout, stderr } = await run('/usr/bin/python3', ['-c', RECEIVER, String(port), payload], { ms: 20_000 })
+  if (code === 77) throw new Error(SMALL_BUFFER)
   assert.is(code, 0, stderr)
   return JSON.parse(stdout) as Array<[number, number, number, string]>
 }
@@ -164,7 +177,9 @@ test('a datagram of reads whose replies come in pieces (over 256 KiB): a message
     for (const port of [memcached.port, s.address()!.port]) await store(port, 6, 100_000)
     // 600 KB of replies: the session hands them over in pieces
     for (const request of ['get k0 k1 k2 k3 k4 k5\r\n', 'get k0 nope k2\r\nget nope k4 k5 nope\r\ngets k1 k3 k5 k0\r\n']) {
-      const [expected, got] = [await messagesOf(udp, request), await messagesOf(s.udpAddress()!.port, request)]
+      const both = await (async () => [await messagesOf(udp, request), await messagesOf(s.udpAddress()!.port, request)] as const)().catch(skipSmallBuffer)
+      if (both === undefined) return
+      const [expected, got] = both
       // before: a message per piece, several keys each (the same bytes); CAS values aside
       const shape = (m: Array<[number, number, number, string]>): Array<[number, number, number, string]> =>
         m.map(([count, received, , text]) => {
