@@ -182,6 +182,39 @@ test('-p -1 -U -1 and MEMCACHED_PORT_FILENAME (memcached\'s test suite): ports p
   }
 })
 
+test('memcached-tool (memcached\'s own admin script): each mode gives what it gives against memcached', async () => {
+  const tool = '/usr/share/memcached/scripts/memcached-tool'
+  if (!existsSync(tool)) throw new Error(`${tool} is missing: it comes with Debian's memcached package`)
+  const servers = await startAll([() => startMemcached(), () => startFerrocached()])
+  try {
+    const fill = Array.from({ length: 5 }, (_, i) => `set key${i} ${i} 0 ${10 * i + 1}\r\n${'v'.repeat(10 * i + 1)}\r\n`).join('') + 'set b%C3 0 0 2\r\nhi\r\n'
+    for (const s of servers) {
+      const c = await RawConn.open(s.port)
+      c.send(`${fill}mn\r\n`)
+      await c.until('MN\r\n')
+      c.close()
+    }
+    const runTool = (port: number, mode: string[]): Promise<{ code: number | null; stdout: string }> => run('/usr/bin/perl', [tool, `127.0.0.1:${port}`, ...mode], { ms: 10_000 })
+    // the names each mode prints (values are each engine's own: item sizes, timings)
+    const shape = (mode: string, out: string): string[] => {
+      const all = out.split('\n').filter((l) => l !== '')
+      // keys and dump print no heading (their "Dumping memcache keys" goes to stderr)
+      if (mode === 'keys') return all.map((l) => l.replace(/ exp=.*/, '')).sort()
+      if (mode === 'dump') return all.sort()
+      const lines = all.slice(1)
+      if (mode === 'stats' || mode === 'settings') return lines.map((l) => l.trim().split(/\s+/)[0]!)
+      return lines.map((l) => l.replace(/\d+/g, 'N').replace(/\s+/g, ' ').replace(/(?:yes|no)/, 'B')).slice(0, 1)
+    }
+    for (const mode of [['display'], ['stats'], ['settings'], ['sizes'], ['keys'], ['dump'], ['dump', '100']]) {
+      const [mc, fc] = await Promise.all(servers.map((s) => runTool(s.port, mode)))
+      assert.equal([fc!.code, mc!.code], [0, 0], mode.join(' '))
+      assert.equal(shape(mode[0]!, fc!.stdout), shape(mode[0]!, mc!.stdout), mode.join(' '))
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()))
+  }
+})
+
 test('SIGHUP (a closed terminal, a reload) leaves the server running, as memcached', async () => {
   const servers = await startAll([() => startMemcached(), () => startFerrocached()])
   try {
