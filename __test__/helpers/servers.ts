@@ -1,7 +1,7 @@
 // Starting and stopping the servers under test: Debian's memcached (the reference) and
 // ferrocached (bin/ferrocached.js, which runs the built dist/). Every process is killed by
 // its own PID when the test is done, and every wait is bounded.
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import net from 'node:net'
 import { join } from 'node:path'
@@ -121,10 +121,18 @@ export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM
   })
 }
 
-/** Debian's memcached 1.6.18, one worker thread, TCP only. Fails loudly if it is missing. */
+/** `memcached -V` once per process: checked, since .ci/run installs whatever the Debian release has. */
+let memcachedVersion: string | undefined
+
+/** Debian's memcached 1.6.18, one worker thread, TCP only. Fails loudly if it is missing or another release. */
 export async function startMemcached(extra: string[] = [], fixedPort?: number): Promise<Running> {
   if (!existsSync(MEMCACHED)) {
     throw new Error(`${MEMCACHED} is missing: the differential tests need Debian's memcached (apt-get install memcached)`)
+  }
+  memcachedVersion ??= execFileSync(MEMCACHED, ['-V'], { encoding: 'latin1', timeout: 10_000 }).trim()
+  if (memcachedVersion !== 'memcached 1.6.18') {
+    // another release answers in other bytes: every comparison would fail, none say why
+    throw new Error(`${MEMCACHED} is ${memcachedVersion}: the tests compare with memcached 1.6.18 (Debian 12's package)`)
   }
   if (fixedPort !== undefined) await assertPortFree(fixedPort)
   return startOwned(fixedPort, 10_000, (port) => {
