@@ -16,6 +16,8 @@
 //! The engine knows nothing of protocols or of Node: codecs live in `ferrocache-protocol`,
 //! bindings in `ferrocache-node`.
 
+#[cfg(unix)]
+mod anon_map;
 pub mod aof;
 pub mod clock;
 pub mod config;

@@ -96,30 +96,18 @@ pub struct Page {
 unsafe impl Send for Page {}
 
 impl Page {
-    /// On unix a page is its own anonymous mapping: zero pages the kernel fills in as they
-    /// are first written, and unmapped when dropped, so a lower memory limit gives the memory
-    /// back. Not the global allocator's: glibc raises its mmap threshold to the size of the
-    /// first large block freed, then serves 1 MiB blocks from its heap, where freed ones in
-    /// the middle stay resident (and calloc writes them all to zero again).
+    /// On unix a page is its own anonymous mapping ([`crate::anon_map`]: resident as it is
+    /// written, unmapped when dropped), so a lower memory limit gives the memory back. Not
+    /// the global allocator's: glibc raises its mmap threshold to the size of the first large
+    /// block freed, then serves 1 MiB blocks from its heap, where freed ones in the middle
+    /// stay resident (and calloc writes them all to zero again).
     #[cfg(unix)]
     fn new(size: usize) -> Page {
-        // SAFETY: a fresh private anonymous mapping; size is non-zero (validated config).
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                size,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        let layout = Layout::from_size_align(size, CHUNK_ALIGN).expect("page layout");
-        if p == libc::MAP_FAILED {
-            std::alloc::handle_alloc_error(layout);
-        }
-        let ptr =
-            NonNull::new(p.cast::<u8>()).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        // size is non-zero (validated config)
+        let ptr = crate::anon_map::map(size).unwrap_or_else(|| {
+            let layout = Layout::from_size_align(size, CHUNK_ALIGN).expect("page layout");
+            std::alloc::handle_alloc_error(layout)
+        });
         Page { ptr, size }
     }
 
@@ -137,7 +125,7 @@ impl Drop for Page {
     #[cfg(unix)]
     fn drop(&mut self) {
         // SAFETY: mapped in Page::new with this size; no handle names it any more.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.size) };
+        unsafe { crate::anon_map::unmap(self.ptr, self.size) };
     }
 
     #[cfg(not(unix))]

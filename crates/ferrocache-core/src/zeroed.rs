@@ -40,23 +40,8 @@ impl<T> Zeroed<T> {
         }
         #[cfg(unix)]
         if bytes >= MAP_AT {
-            // SAFETY: a fresh private anonymous mapping of a non-zero size.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    bytes,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                return None;
-            }
-            let ptr = NonNull::new(p.cast::<T>())?;
             return Some(Zeroed {
-                ptr,
+                ptr: crate::anon_map::map(bytes)?.cast::<T>(),
                 len,
                 mapped: true,
             });
@@ -125,8 +110,8 @@ impl<T> Drop for Zeroed<T> {
         }
         #[cfg(unix)]
         if self.mapped {
-            // SAFETY: mapped in try_new with this size.
-            unsafe { libc::munmap(self.ptr.as_ptr().cast(), bytes) };
+            // SAFETY: mapped in try_new with this size; the elements were dropped above.
+            unsafe { crate::anon_map::unmap(self.ptr.cast(), bytes) };
             return;
         }
         let layout = std::alloc::Layout::array::<T>(self.len).expect("layout of an allocation");
