@@ -80,4 +80,13 @@ test('caches with items dropped without close() give their memory back once coll
   assert.ok(keptMiB < 30, `1,500 dropped caches kept ${keptMiB} MiB after collection`)
 })
 
+test('caches never written to and dropped are collected before their threads pile up', () => {
+  // V8 heard only of slab pages, so an empty cache looked free: 5,000 dropped kept up to
+  // 1,508 engine threads alive and ~490 MiB resident after collection. The store's other
+  // memory is now reported when it is made. After: ~335 threads at most, ~27 MiB kept.
+  const { threads, keptMiB } = dropLoop(5000, 0)
+  assert.ok(threads < 1000, `${threads} engine threads alive at once`)
+  assert.ok(keptMiB < 60, `5,000 dropped empty caches kept ${keptMiB} MiB after collection`)
+})
+
 test.run()

@@ -495,6 +495,13 @@ impl Store {
         core.mem.live_pages() * core.config.page_size
     }
 
+    /// Bytes the store holds besides its slab pages: hash tables, per-class and per-page
+    /// bookkeeping, the background thread's stack as far as it is resident. Takes each
+    /// shard's lock in turn.
+    pub fn native_bytes(&self) -> usize {
+        self.inner.native_bytes()
+    }
+
     /// `cache_memlimit`: changes the memory limit to `bytes` at runtime. Raising it lets
     /// the store take more pages at once. Lowering it below the pages that exist frees the
     /// pages over it (the emptiest page of the class with most pages, its items relocated
