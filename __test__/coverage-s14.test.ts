@@ -7,6 +7,7 @@ import { parseCommandLine, UsageError } from '../src/cli/options'
 import './helpers/guard'
 import { askAlike, RawConn } from './helpers/raw'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BIN, MEMCACHED, run, sleep, spawnOwned, startAll, startFerrocached, startMemcached, stopChild, waitFor } from './helpers/servers'
@@ -147,6 +148,41 @@ test('-N (NAPI ids): checked as memcached checks it, against -t (default 4)', as
   for (const r of results) {
     assert.is(r.ours.code, r.theirs.code, `${r.argv}: ${r.ours.message} / memcached: ${r.theirs.message}`)
     if (r.theirs.code !== null) assert.ok(r.ours.message.includes(r.theirs.message.split('\n')[0]!), `${r.argv}: "${r.ours.message}" lacks "${r.theirs.message}"`)
+  }
+})
+
+test('repeated -l: every address listens, as memcached joins them (inter a,b)', async () => {
+  const servers = await startAll([() => startMemcached(['-l', '127.0.0.2']), () => startFerrocached(['-l', '127.0.0.1', '-l', '127.0.0.2', '-l', '127.0.0.1'])])
+  try {
+    const ask = (host: string, port: number, request: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const c = net.connect(port, host)
+        let got = ''
+        const timer = setTimeout(() => c.destroy(new Error(`no reply from ${host}:${port}`)), 5_000)
+        c.on('data', (d: Buffer) => {
+          got += d.toString('latin1')
+          if (/(?:END|VERSION .*)\r\n$/.test(got)) {
+            clearTimeout(timer)
+            c.end()
+            resolve(got)
+          }
+        })
+        c.on('error', (err) => {
+          clearTimeout(timer)
+          reject(err)
+        })
+        c.write(request)
+      })
+    const seen = await Promise.all(
+      servers.map(async (s) => [
+        /^STAT inter (.*)\r$/m.exec(await ask('127.0.0.1', s.port, 'stats settings\r\n'))?.[1],
+        await ask('127.0.0.2', s.port, 'version\r\n'),
+      ]),
+    )
+    assert.equal(seen[1], seen[0])
+    assert.equal(seen[0], ['127.0.0.1,127.0.0.2', 'VERSION 1.6.18\r\n'])
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()))
   }
 })
 

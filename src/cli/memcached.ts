@@ -14,6 +14,16 @@ function port(text: string, what: string): number {
 }
 
 /**
+ * Repeated `-l` flags as memcached joins them: one comma-separated list, a repeat left out
+ * (memcached leaves out any `-l` whose text is already in the list, even as a part of an
+ * address: `-l 127.0.0.10 -l 127.0.0.1` listens on 127.0.0.10 alone; here only the same
+ * text is left out).
+ */
+export function joinListen(values: readonly string[]): string {
+  return values.filter((v, i) => values.indexOf(v) === i).join(',')
+}
+
+/**
  * memcached's `-l`: addresses separated by commas, each `host`, `host:port`, `[v6]`,
  * `[v6]:port` or a bare IPv6 address, optionally prefixed `notls:`. Port-less ones take -p.
  */
@@ -53,7 +63,7 @@ function positive(text: string, message: string): number {
 export function applyMemcachedFlags(s: CliSettings, v: Values, name: (option: string, flag: string) => string): void {
   const notes: string[] = s.notes ?? []
   if (v.listen !== undefined) {
-    const addresses = parseListen(v.listen)
+    const addresses = parseListen(joinListen(v.listen))
     if (addresses.length === 0) throw memcachedError(`${name('listen', '-l/--listen')} needs an address`)
     s.listen = addresses[0]!.host
     if (addresses.length > 1 || addresses.some((a) => a.port !== undefined || a.tls === false)) s.listenAddresses = addresses

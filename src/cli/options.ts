@@ -7,7 +7,7 @@ import type { CommandSwitches, ListenAddress } from '../server/options'
 import type { TlsFiles, TlsSettings } from '../server/tls'
 import { memcachedError, UsageError } from './errors'
 import { checkSlabSizes, parseExtended, type EngineTuning, type ExtendedResult } from './extended'
-import { applyMemcachedFlags } from './memcached'
+import { applyMemcachedFlags, joinListen } from './memcached'
 
 export { UsageError }
 
@@ -124,7 +124,8 @@ export const DEFAULTS: Readonly<CliSettings> = {
 
 const OPTIONS = {
   port: { type: 'string', short: 'p' },
-  listen: { type: 'string', short: 'l' },
+  // repeated -l add addresses, as memcached's (joinListen)
+  listen: { type: 'string', short: 'l', multiple: true },
   'memory-limit': { type: 'string', short: 'm' },
   'conn-limit': { type: 'string', short: 'c' },
   'max-item-size': { type: 'string', short: 'I' },
@@ -293,7 +294,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof typeof OPTIONS, u
     if (text === undefined) continue
     const spec = OPTIONS[option]
     if (option === 'verbose') out.verbose = Array(integer(name, text, 0, 3)).fill(true)
-    else if (option === 'extended') out.extended = [text]
+    else if (option === 'extended' || option === 'listen') out[option] = [text]
     else if (spec.type === 'boolean') out[option] = boolEnv(name, text)
     else out[option] = text
   }
@@ -389,8 +390,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     s.settingsShown = [...(s.settingsShown ?? []), ['tcpport', '-1']]
   } else if (v.port !== undefined) s.port = integer(name('port', '-p/--port'), v.port, 0, 65535)
   if (v.listen !== undefined) {
-    if (v.listen.trim() === '') throw new UsageError(`${name('listen', '-l/--listen')} needs an address`)
-    s.listen = v.listen.trim()
+    if (v.listen.some((l) => l.trim() === '')) throw new UsageError(`${name('listen', '-l/--listen')} needs an address`)
+    s.listen = joinListen(v.listen).trim()
   }
   // (-l lists and host:port forms: applyMemcachedFlags, once -p is known)
   if (v['memory-limit'] !== undefined) {
