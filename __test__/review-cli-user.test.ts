@@ -6,7 +6,7 @@
 // Runs dist/ (npm run build first).
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setUp, tearDown } from './helpers/guard'
@@ -54,7 +54,7 @@ test('-u nobody -s <path>: the socket belongs to nobody (as memcached\'s), who c
   assert.not.ok(existsSync(ours), 'socket removed at stop')
 })
 
-test('-u nobody --data-dir: a directory nobody cannot write to is refused at start; a missing one is made for nobody and saved to at stop', async () => {
+test('-u nobody --data-dir: a directory nobody cannot write to or reach is refused at start, naming the path at fault; a missing one is made for nobody with its parents (under umask 027 too) and saved to at stop', async () => {
   if (!isRoot) return console.log('  (not root: -u does nothing, skipped)')
   const rootOwned = join(dir, 'root-owned')
   mkdirSync(rootOwned, { mode: 0o755 })
@@ -63,14 +63,28 @@ test('-u nobody --data-dir: a directory nobody cannot write to is refused at sta
   assert.match(refused.stderr, /not writable by the user nobody/)
   assert.equal(readdirSync(rootOwned), [], 'nothing written')
 
-  const made = join(dir, 'made', 'data')
+  // behind a parent nobody cannot pass through: refused, naming that parent (not the
+  // directory, which nobody owns)
+  const shut = join(dir, 'shut')
+  mkdirSync(join(shut, 'data'), { recursive: true })
+  chmodSync(shut, 0o750)
+  chownSync(join(shut, 'data'), NOBODY, NOBODY)
+  const behind = await runCli(['-p', String(await freePort()), '-l', '127.0.0.1', '-u', 'nobody', '--data-dir', join(shut, 'data')], {}, 15_000)
+  assert.is(behind.code, 1, behind.stderr)
+  assert.match(behind.stderr, `cannot be reached by the user nobody (-u): ${shut} does not let it through`)
+
+  // made with its parents under a umask that shuts others out (a hardened root's 027): the
+  // parents made for it are nobody's too, so nobody reaches it
+  const made = join(dir, 'made', 'deeper', 'data')
   const port = await freePort()
-  const child = spawnOwned(process.execPath, [BIN, '-p', String(port), '-l', '127.0.0.1', '-u', 'nobody', '--data-dir', made], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const argv = [BIN, '-p', String(port), '-l', '127.0.0.1', '-u', 'nobody', '--data-dir', made]
+  const child = spawnOwned('/bin/sh', ['-c', 'umask 027; exec "$0" "$@"', process.execPath, ...argv], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
   try {
     await waitForPort(port, 15_000, child)
     assert.is(statSync(made).uid, NOBODY)
+    assert.is(statSync(join(dir, 'made')).mode & 0o777, 0o750, 'the umask still holds for others')
   } finally {
     await stopChild(child)
   }

@@ -62,26 +62,48 @@ export function switchUser(user: UserIds, log: Logger, handOver: string[] = []):
 
 /**
  * -u with --data-dir, as root: snapshots and the append-only log's rewrites are written
- * after the switch, as the user. A missing directory is created for the user; an existing
- * one the user cannot write to is an error message (else every save would fail, seen only
- * at stop). Checked as the user (ACLs count) by a short-lived node; null when fine.
+ * after the switch, as the user. A missing directory is created for the user, and so are the
+ * missing parents it needs (owned by the user, so a umask such as 027 cannot shut the user
+ * out of the directory made for it); a directory the user cannot write to, or cannot reach
+ * through a parent, is an error message naming the path at fault (else every save would
+ * fail, seen only at stop). Checked as the user (ACLs count) by a short-lived node; null
+ * when fine.
  */
 export function dataDirProblem(dir: string, user: UserIds): string | null {
   if (!isRoot()) return null
+  const full = resolve(dir)
   try {
-    if (!existsSync(dir)) {
-      // parents as usual (the user must get through them), the directory for the user only
-      mkdirSync(dirname(resolve(dir)), { recursive: true })
-      mkdirSync(dir, { mode: 0o700 })
-      chownSync(dir, user.uid, user.gid)
+    if (!existsSync(full)) {
+      const firstMade = mkdirSync(dirname(full), { recursive: true })
+      mkdirSync(full, { mode: 0o700 })
+      for (const made of firstMade === undefined ? [full] : [...madeBelow(firstMade, full), full]) chownSync(made, user.uid, user.gid)
     }
   } catch (err) {
     return `cannot create the data directory ${dir} for the user ${user.name}: ${(err as Error).message}`
   }
-  const check = 'require("fs").accessSync(process.argv[1], require("fs").constants.W_OK | require("fs").constants.X_OK)'
-  const r = spawnSync(process.execPath, ['-e', check, dir], { uid: user.uid, gid: user.gid, stdio: 'ignore', timeout: 10_000 })
+  // prints the first parent the user cannot pass through, or the directory itself if that is
+  // what fails; nothing when all is well
+  const check = `const fs = require('fs'), path = require('path'); const dir = process.argv[1];
+const parents = []; for (let p = path.dirname(dir); ; p = path.dirname(p)) { parents.unshift(p); if (p === path.dirname(p)) break }
+for (const p of parents) { try { fs.accessSync(p, fs.constants.X_OK) } catch { process.stdout.write(p); process.exit(1) } }
+try { fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK) } catch { process.stdout.write(dir); process.exit(1) }`
+  const r = spawnSync(process.execPath, ['-e', check, full], { uid: user.uid, gid: user.gid, stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 })
   if (r.status === 0) return null
+  const blocking = r.stdout.toString()
+  if (blocking !== '' && blocking !== full) {
+    return `the data directory ${dir} cannot be reached by the user ${user.name} (-u): ${blocking} does not let it through; snapshots are written as that user; give it search permission there (chmod o+x ${blocking}) or run without -u`
+  }
   return `the data directory ${dir} is not writable by the user ${user.name} (-u): snapshots are written as that user; make it the owner (chown ${user.name} ${dir}) or run without -u`
+}
+
+/** The directories from `top` down to `leaf`'s parent: what a recursive mkdir that began at `top` made. */
+function madeBelow(top: string, leaf: string): string[] {
+  const made: string[] = []
+  for (let p = dirname(leaf); p.length >= top.length; p = dirname(p)) {
+    made.unshift(p)
+    if (p === top || p === dirname(p)) break
+  }
+  return made
 }
 
 /** -P: writes this process's id; a failure is logged and the server keeps running (as memcached). */
