@@ -1,6 +1,8 @@
 // Gaps found by comparing ferrocached with memcached 1.6.18's own documentation (doc/protocol.txt,
-// `memcached -h`, its long options), each checked beside Debian's memcached: `-o` names it
-// takes that ferrocached refused, and how its getopt reads long options.
+// `memcached -h`, its long options, its scripts), each checked beside Debian's memcached: `-o`
+// names it takes that ferrocached refused, how its getopt reads long options and repeated
+// `-l`, `-N`, `-p -1` with its port file, SIGHUP, protocol.txt lines no other test sends, and
+// memcached-tool.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseCommandLine, UsageError } from '../src/cli/options'
@@ -26,8 +28,11 @@ function ours(argv: string[]): { code: number | null; message: string } {
   }
 }
 
-/** memcached's: null when it is still running after `ms` (it started), else its exit code and stderr. */
-async function theirs(argv: string[], ms = 400): Promise<{ code: number | null; message: string }> {
+/**
+ * memcached's: null when it is still running after `ms` (it started), else its exit code and
+ * stderr. A refusal comes at once; `ms` leaves a loaded machine time to start the process.
+ */
+async function theirs(argv: string[], ms = 1_500): Promise<{ code: number | null; message: string }> {
   const r = await run(MEMCACHED, [...root, '-p', '0', '-U', '0', ...argv], { ms })
   return { code: r.code, message: r.stderr.trim() }
 }
