@@ -19,7 +19,8 @@ struct Flags {
     binary_key: bool,
     vivify: Option<i64>,
     ttl: Option<i64>,
-    recache: Option<u32>,
+    /// `R`'s token as given (an exptime: `recache_within` reads it).
+    recache: Option<i64>,
     value: bool,
     no_update: bool,
     quiet: bool,
@@ -62,7 +63,7 @@ fn preparse(t: &Tokens<'_>, start: usize, scratch: &mut Vec<u8>) -> Result<Flags
                 None => err = Some(BAD_TOKEN),
             },
             b'R' => match parse_i32(arg) {
-                Some(v) => f.recache = Some(v.max(0) as u32),
+                Some(v) => f.recache = Some(v as i64),
                 None => err = Some(BAD_TOKEN),
             },
             b'l' | b'O' | b'P' | b'L' | b'k' | b's' | b't' | b'c' | b'f' | b'h' => {}
@@ -137,21 +138,42 @@ fn recache_below<S: Storage>(
     key: &[u8],
 ) -> (Option<u32>, bool) {
     let pos = |c: u8| (2..t.n).find(|&i| t.get(i)[0] == c);
-    let (Some(r), Some(rp), Some(tp)) = (f.recache, pos(b'R'), pos(b'T')) else {
-        return (f.recache, false);
+    let now = s.store.now();
+    let within = f
+        .recache
+        .and_then(|r| recache_within(r, now, s.info.started));
+    let (Some(r), Some(rp), Some(tp)) = (within, pos(b'R'), pos(b'T')) else {
+        return (within, false);
     };
     if rp > tp {
-        return (f.recache, false);
+        return (within, false);
     }
     let peek = GetOptions {
         no_bump: true,
         ..Default::default()
     };
-    let now = s.store.now() as u64;
+    let now = now as u64;
     let due = s.store.get(key, &peek, |it| {
         it.exptime != 0 && (it.exptime as u64) < now + r as u64
     });
     (None, due.unwrap_or(false))
+}
+
+/// `R`'s token as seconds from `now` for the engine's `exptime < now + r`, or `None` for
+/// a token no item is due before. memcached compares the item's expiry with the token read
+/// as an exptime (`realtime()`): 0 is 0 and a negative token relative time 1, below every
+/// expiry; over 30 days it is a unix time, one up to `process_started` (the start less
+/// 62 s) relative time 1 too, and one already past is above only an expired item's
+/// expiry (an item a `T` before it has just expired), which `Some(0)` keeps.
+fn recache_within(r: i64, now: u32, started: u32) -> Option<u32> {
+    const MAX_DELTA: i64 = 60 * 60 * 24 * 30;
+    if r <= 0 || (r > MAX_DELTA && r <= started as i64 - 62) {
+        None
+    } else if r <= MAX_DELTA {
+        Some(r as u32)
+    } else {
+        Some((r - now as i64).clamp(0, u32::MAX as i64) as u32)
+    }
 }
 
 /// Whether token `c` comes before token index `upto`.
