@@ -309,7 +309,8 @@ const EXTRA = ['', '', '', '', '', '', ' x', ' noreply', ' 1 2'] as const
 const META_TOKENS: Record<string, readonly string[]> = {
   T: ['0', '1000', '-1', '$NOW+100000', 'x', '2592001'],
   N: ['0', '1000', '-1', 'x'],
-  R: ['5', '50000', 'x'],
+  // R0, a negative R and one over 30 days (a unix time) read as exptimes (session 14)
+  R: ['5', '50000', 'x', '0', '-1', '2592001', '$NOW+100000'],
   // 31 characters after the O is the longest memcached takes
   O: ['1', 'op123', '', 'x'.repeat(33), 'x'.repeat(31), 'x'.repeat(32)],
   C: ['$CAS', '$CAS', '0', '999999999999', 'x'],
