@@ -10,10 +10,29 @@
 
 use std::ptr::NonNull;
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: the sizes of maps refused on this thread (empty: none).
+    static REFUSED: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Tests: from now on this thread's maps of `sizes` bytes are refused, as the system
+/// refuses them under an address-space limit or strict overcommit (`0..0`: none).
+#[cfg(test)]
+pub(crate) fn refuse(sizes: std::ops::Range<usize>) {
+    REFUSED.with(|r| r.set((sizes.start, sizes.end)));
+}
+
 /// `bytes` (non-zero) of fresh zeroed memory, page-aligned, or `None` when the system
 /// refuses it. Give it back with [`unmap`].
 pub(crate) fn map(bytes: usize) -> Option<NonNull<u8>> {
     debug_assert!(bytes > 0);
+    #[cfg(test)]
+    let (from, to) = REFUSED.with(|r| r.get());
+    #[cfg(test)]
+    if (from..to).contains(&bytes) {
+        return None;
+    }
     // SAFETY: a fresh private anonymous mapping, placed by the kernel (no address is passed,
     // so no existing mapping is replaced); it aliases nothing.
     let p = unsafe {
@@ -40,4 +59,97 @@ pub(crate) fn map(bytes: usize) -> Option<NonNull<u8>> {
 pub(crate) unsafe fn unmap(ptr: NonNull<u8>, bytes: usize) {
     // SAFETY: the caller's promise: a whole live mapping of ours that no one uses any more.
     unsafe { libc::munmap(ptr.as_ptr().cast(), bytes) };
+}
+
+/// A store whose mappings the system refuses goes on (out of memory, eviction, no growth),
+/// as memcached does when its malloc fails; an abort would take a Node process with it.
+#[cfg(test)]
+mod tests {
+    use super::refuse;
+    use crate::{Config, GetOptions, Store, StoreError, StoreMode, StoreRequest};
+
+    fn set(s: &Store, key: &str) -> Result<(), StoreError> {
+        let r = StoreRequest::new(StoreMode::Set, key.as_bytes(), &[7u8; 100]);
+        s.store(&r).map(|_| ())
+    }
+
+    fn has(s: &Store, key: &str) -> bool {
+        s.get(key.as_bytes(), &GetOptions::default(), |_| ())
+            .is_some()
+    }
+
+    /// Refuses maps until dropped, also when an assertion fails.
+    struct Refusing;
+    impl Refusing {
+        fn sizes(sizes: std::ops::Range<usize>) -> Refusing {
+            refuse(sizes);
+            Refusing
+        }
+    }
+    impl Drop for Refusing {
+        fn drop(&mut self) {
+            refuse(0..0);
+        }
+    }
+
+    #[test]
+    fn a_refused_slab_page_is_out_of_memory_or_an_eviction() {
+        let s = Store::new(Config::default().shards(1).background(false)).unwrap();
+        {
+            let _r = Refusing::sizes(0..usize::MAX);
+            // no page yet: memcached answers SERVER_ERROR out of memory storing object
+            assert_eq!(set(&s, "first"), Err(StoreError::OutOfMemory));
+            assert_eq!(s.stats().total_malloced, 0);
+        }
+        set(&s, "k0").unwrap();
+        let st = s.stats();
+        let per_page = st
+            .classes
+            .iter()
+            .find(|c| c.total_pages == 1)
+            .unwrap()
+            .total_chunks;
+        // slab pages (1 MiB) are refused, not the hash table's growth
+        let _r = Refusing::sizes(1 << 20..usize::MAX);
+        // the page fills, then its class evicts instead of taking another page
+        for i in 1..per_page + 50 {
+            set(&s, &format!("k{i}")).unwrap();
+        }
+        let st = s.stats();
+        assert_eq!(st.total_malloced, 1 << 20);
+        assert_eq!(st.evictions, 50);
+        assert!(!has(&s, "k0") && has(&s, &format!("k{}", per_page + 49)));
+    }
+
+    #[test]
+    fn a_refused_hash_table_growth_fills_the_table_to_15_16_then_refuses_new_items() {
+        // one shard of 2^14 slots (128 KiB: mapped); its growth (160 KiB) is refused,
+        // its slab pages (1 MiB) are not
+        let s = Store::new(Config::default().shards(1).hash_power(14).background(false)).unwrap();
+        let _r = Refusing::sizes(0..1 << 20);
+        // the table takes entries while it is at most 15/16 full
+        let most = (1 << 14) * 15 / 16 + 1;
+        for i in 0..most {
+            set(&s, &format!("k{i}")).unwrap();
+        }
+        assert_eq!(set(&s, "one more"), Err(StoreError::OutOfMemory));
+        assert_eq!(s.stats().curr_items, most as u64);
+        assert!(has(&s, "k0") && has(&s, &format!("k{}", most - 1)) && !has(&s, "one more"));
+        refuse(0..0);
+        set(&s, "one more").unwrap();
+        for i in most..3 * most {
+            set(&s, &format!("k{i}")).unwrap();
+        }
+        assert!((0..3 * most).all(|i| has(&s, &format!("k{i}"))));
+    }
+
+    #[test]
+    fn a_refused_page_table_is_an_error_from_new() {
+        // its page bases: 2^18 - 1 pointers by default (the hash tables, 32 KiB, are granted)
+        let _r = Refusing::sizes(1 << 20..usize::MAX);
+        let e = Store::new(Config::default().background(false))
+            .err()
+            .expect("refused");
+        assert!(e.0.contains("cannot allocate the page table"), "{e:?}");
+    }
 }

@@ -98,17 +98,8 @@ struct Table {
 }
 
 impl Table {
-    fn new(len: usize) -> Table {
-        Table {
-            // SAFETY: all-zero bytes are valid u64s (EMPTY).
-            slots: unsafe { Zeroed::new(len) },
-            count: 0,
-        }
-    }
-
-    /// A table of `len` empty slots, or `None` when the allocator refuses the memory (an
-    /// initial table sized by the user; a large one is mapped lazily, so it costs no
-    /// resident memory until slots are written).
+    /// A table of `len` empty slots, or `None` when the allocator refuses the memory (a
+    /// large one is mapped lazily, so it costs no resident memory until slots are written).
     fn try_new(len: usize) -> Option<Table> {
         // SAFETY: all-zero bytes are valid u64s (EMPTY).
         let slots = unsafe { Zeroed::try_new(len) }?;
@@ -273,14 +264,31 @@ impl HashTable {
             }
         }
         if self.old.count == 0 && self.table.over_load(self.grow_at) {
+            // refused: this table fills on, up to what `has_room` allows, and the next
+            // insert asks again (memcached keeps its table when its expansion fails)
             self.begin_growth(grown(self.table.len()));
         }
+        debug_assert!(self.table.count < self.table.len(), "a full table");
+    }
+
+    /// Whether a new entry may go in: not into a table past 15/16 full whose growth the
+    /// system refuses (an address-space limit, strict overcommit). A lookup that misses
+    /// would probe ever more slots there, and a full table none would end; memcached's
+    /// chained table takes more at any load, so its sets go on where these are refused.
+    pub fn has_room(&mut self) -> bool {
+        self.old.count > 0
+            || !self.table.over_load(GROW_AT_NO_EXPAND)
+            || self.begin_growth(grown(self.table.len()))
     }
 
     /// Makes a table of `len` slots current and the current one the old one, its entries to
-    /// be moved by [`HashTable::migrate`]. The old table must be empty.
-    fn begin_growth(&mut self, len: usize) {
-        self.old = std::mem::replace(&mut self.table, Table::new(len));
+    /// be moved by [`HashTable::migrate`]. The old table must be empty. `false`, and
+    /// nothing changes, when the system refuses the memory.
+    fn begin_growth(&mut self, len: usize) -> bool {
+        let Some(table) = Table::try_new(len) else {
+            return false;
+        };
+        self.old = std::mem::replace(&mut self.table, table);
         // start at an empty slot: a cluster that wraps around the end is moved whole
         self.cursor = self
             .old
@@ -288,6 +296,7 @@ impl HashTable {
             .iter()
             .position(|&s| handle_of(s) == NIL)
             .expect("a table at most 15/16 full has an empty slot");
+        true
     }
 
     /// Makes room for `items` entries without growing again (tables never shrink): moves
@@ -304,8 +313,10 @@ impl HashTable {
         while !fits(len) {
             len = grown(len);
         }
-        self.begin_growth(len);
-        self.migrate(usize::MAX);
+        // refused: the table grows as items come, if it can then
+        if self.begin_growth(len) {
+            self.migrate(usize::MAX);
+        }
     }
 
     /// Unlinks item `h`; `false` when it was not in the table.

@@ -256,7 +256,9 @@ impl Shards {
             .min(MAX_PAGE_SLOTS)
             .max(max_pages);
         let tables = hash_tables(&config)?;
-        let mem = Arc::new(SlabMem::new(&classes, capacity));
+        let mem = Arc::new(SlabMem::try_new(&classes, capacity).ok_or_else(|| {
+            ConfigError(format!("cannot allocate the page table ({capacity} pages)"))
+        })?);
         let now = config.clock.now();
         let sizes_state = Arc::new(SizesState::new(config.item_size_max));
         let shards: Box<[Mutex<Shard>]> = tables
@@ -1257,6 +1259,11 @@ impl Shard {
     /// shard's least valuable item of the class. With nothing of the class here to evict,
     /// [`Fail::NeedPage`]: the caller makes room elsewhere and retries.
     fn alloc(&mut self, core: &Core, ctx: &Ctx, c: usize) -> Result<u32, Fail> {
+        if !self.ht.has_room() {
+            // the hash table is as full as it gets and the system refused it a larger one
+            self.cs[c].outofmemory += 1;
+            return Err(Fail::Err(StoreError::OutOfMemory));
+        }
         for _ in 0..16 {
             if let Some(h) = core.alloc.lock().alloc(&self.mem, &core.classes, c) {
                 return Ok(h);

@@ -15,6 +15,7 @@
 
 use crate::item::{Item, NIL};
 use crate::Config;
+#[cfg(not(unix))]
 use std::alloc::Layout;
 
 use crate::zeroed::Zeroed;
@@ -101,23 +102,24 @@ impl Page {
     /// the global allocator's: glibc raises its mmap threshold to the size of the first large
     /// block freed, then serves 1 MiB blocks from its heap, where freed ones in the middle
     /// stay resident (and calloc writes them all to zero again).
+    ///
+    /// `None` when the system refuses the memory (an address-space limit, strict
+    /// overcommit): the allocation then goes on as at the memory limit (eviction, else out
+    /// of memory, as memcached's refused slab malloc), rather than aborting, which would
+    /// take a Node process with it.
     #[cfg(unix)]
-    fn new(size: usize) -> Page {
+    fn new(size: usize) -> Option<Page> {
         // size is non-zero (validated config)
-        let ptr = crate::anon_map::map(size).unwrap_or_else(|| {
-            let layout = Layout::from_size_align(size, CHUNK_ALIGN).expect("page layout");
-            std::alloc::handle_alloc_error(layout)
-        });
-        Page { ptr, size }
+        let ptr = crate::anon_map::map(size)?;
+        Some(Page { ptr, size })
     }
 
     #[cfg(not(unix))]
-    fn new(size: usize) -> Page {
+    fn new(size: usize) -> Option<Page> {
         let layout = Layout::from_size_align(size, CHUNK_ALIGN).expect("page layout");
         // SAFETY: size is non-zero (validated config); zeroed so untouched memory stays lazy.
-        let p = unsafe { std::alloc::alloc_zeroed(layout) };
-        let ptr = NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        Page { ptr, size }
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        Some(Page { ptr, size })
     }
 }
 
@@ -150,27 +152,33 @@ pub struct SlabMem {
 
 /// `n` zeroed atomics (their own mapping when large): the operating system hands the memory
 /// out as it is first written, so a table sized for the largest memory limit a store can be
-/// raised to costs resident memory only for the pages that exist.
-fn zeroed<T>(n: usize) -> Zeroed<T> {
+/// raised to costs resident memory only for the pages that exist. `None` when refused.
+fn zeroed<T>(n: usize) -> Option<Zeroed<T>> {
     debug_assert!(std::mem::size_of::<T>() > 0);
     // SAFETY: only used with AtomicPtr and AtomicU32, for which all-zero bits are a valid
     // value (null, 0).
-    unsafe { Zeroed::new(n) }
+    unsafe { Zeroed::try_new(n) }
 }
 
 impl SlabMem {
     /// A table for pages `0..capacity` (every page the handle space can name, so the memory
     /// limit can be raised at runtime without the table moving under lock-free readers).
+    #[cfg(test)]
     pub fn new(classes: &SlabClasses, capacity: usize) -> SlabMem {
+        SlabMem::try_new(classes, capacity).expect("page table")
+    }
+
+    /// [`SlabMem::new`], `None` when the system refuses the memory.
+    pub fn try_new(classes: &SlabClasses, capacity: usize) -> Option<SlabMem> {
         let chunk_bits = classes.chunk_bits();
-        SlabMem {
-            base: zeroed::<AtomicPtr<u8>>(capacity),
-            chunk_size: zeroed::<AtomicU32>(capacity),
-            class: zeroed::<AtomicU32>(capacity),
+        Some(SlabMem {
+            base: zeroed::<AtomicPtr<u8>>(capacity)?,
+            chunk_size: zeroed::<AtomicU32>(capacity)?,
+            class: zeroed::<AtomicU32>(capacity)?,
             chunk_bits,
             chunk_mask: (1u32 << chunk_bits) - 1,
             live_pages: AtomicUsize::new(0),
-        }
+        })
     }
 
     /// Slab pages that exist now, without the allocator lock (one relaxed load).
@@ -315,7 +323,7 @@ impl SlabAlloc {
         let p = match self.pool.pop() {
             Some(p) => p as usize,
             None if self.live < self.max_pages => {
-                let page = Page::new(classes.page_size());
+                let page = Page::new(classes.page_size())?;
                 let p = match self.vacant.pop() {
                     Some(p) => p as usize,
                     None if self.pages.len() < mem.capacity() => {

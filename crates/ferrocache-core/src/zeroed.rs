@@ -61,19 +61,6 @@ impl<T> Zeroed<T> {
         })
     }
 
-    /// [`Zeroed::try_new`], aborting as `Box` does when the memory is refused.
-    ///
-    /// # Safety
-    /// All-zero bits must be a valid `T`.
-    pub unsafe fn new(len: usize) -> Zeroed<T> {
-        // SAFETY: passed on to the caller.
-        unsafe { Zeroed::try_new(len) }.unwrap_or_else(|| {
-            let layout = std::alloc::Layout::array::<T>(len)
-                .unwrap_or_else(|_| std::alloc::Layout::new::<T>());
-            std::alloc::handle_alloc_error(layout)
-        })
-    }
-
     pub fn empty() -> Zeroed<T> {
         Zeroed {
             ptr: NonNull::dangling(),
@@ -133,7 +120,7 @@ mod tests {
     fn small_and_mapped_arrays_are_zeroed_and_writable() {
         for len in [0usize, 3, 1 << 20] {
             // SAFETY: zero is a valid u64.
-            let mut z = unsafe { Zeroed::<u64>::new(len) };
+            let mut z = unsafe { Zeroed::<u64>::try_new(len) }.expect("memory");
             assert_eq!(z.len(), len);
             assert!(z.iter().all(|&v| v == 0));
             if len > 0 {
