@@ -152,8 +152,17 @@ impl Core {
         from: Option<usize>,
         to: Option<usize>,
     ) -> bool {
-        if to.is_some() && self.alloc.lock().can_grow() {
-            return true; // someone freed a page meanwhile; the retry takes it
+        if let Some(c) = to {
+            let a = self.alloc.lock();
+            if a.can_grow() {
+                return true; // someone freed a page meanwhile; the retry takes it
+            }
+            // without page moves only a class with no page gets one (its first, which
+            // memcached grants past the limit); one whose items cannot be evicted (TEMP)
+            // runs out of memory, as memcached's
+            if !self.tune.slab_reassign && a.classes[c].pages > 0 {
+                return false;
+            }
         }
         self.move_one_page(guards, from, to)
     }

@@ -263,6 +263,48 @@ fn without_slab_reassign_no_page_changes_class() {
 }
 
 #[test]
+fn without_slab_reassign_a_class_of_temp_items_takes_no_page_but_its_first() {
+    // TEMP items (`lru temp_ttl`) are never evicted: once its page is full such a class
+    // runs out of memory (memcached 1.6.18 -m 4 -o no_slab_reassign,temporary_ttl=60,
+    // 60,000 100-byte sets then 3,000 2 KB sets with a TTL of 30: 451 stored, then
+    // SERVER_ERROR out of memory). It took the other classes' pages instead, all of them.
+    let clock = Clock::manual(1_700_000_000);
+    let s = Store::new(
+        Config::default()
+            .memory_limit(4 * MB)
+            .shards(2)
+            .slab_reassign(false)
+            .background(false)
+            .clock(clock),
+    )
+    .unwrap();
+    s.set_lru_temp_ttl(Some(60));
+    for i in 0..60_000 {
+        set(&s, &format!("a{i}"), 100, 0).unwrap();
+    }
+    let mut out_of_memory = 0;
+    for i in 0..3000 {
+        match set(&s, &format!("t{i}"), 2000, 30) {
+            Ok(_) => {}
+            Err(StoreError::OutOfMemory) => out_of_memory += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    let st = s.stats();
+    let pages: Vec<u64> = st
+        .classes
+        .iter()
+        .map(|c| c.total_pages)
+        .filter(|&p| p > 0)
+        .collect();
+    assert_eq!(pages, [3, 1], "the first page only");
+    assert_eq!(st.slabs_moved, 1);
+    assert!(out_of_memory > 2000, "{out_of_memory} out of memory");
+    // the small items of three pages stay (~6,500 a page; before, none)
+    assert!(st.curr_items > 15_000, "{} items", st.curr_items);
+}
+
+#[test]
 fn a_requested_crawl_reclaims_the_expired_items_of_its_classes_only() {
     let clock = Clock::manual(1_700_000_000);
     let s = store(16 * MB, &clock);
