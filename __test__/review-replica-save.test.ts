@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert'
 import { tearDown } from './helpers/guard'
 import { TextConn } from './helpers/nutcracker'
 import { caughtUp, CutProxy, fill, stats } from './helpers/replication'
-import { sleep, startFerrocached, stopChild, type Running } from './helpers/servers'
+import { sleep, startFerrocached, stopChild, waitFor, type Running } from './helpers/servers'
 
 const ITEMS = 150_000
 const started: Running[] = []
@@ -123,6 +123,66 @@ test('a full sync that begins while a snapshot is written waits for it', async (
     a.close()
     b.close()
   }
+  await caughtUp(primary, node, 15_000)
+  const st = await stats(node.port)
+  assert.is(st.get('curr_items'), '1000', 'the full sync replaced the data set')
+  assert.is(st.get('rdb_last_save_keys'), String(ITEMS), 'the snapshot holds the whole data set it began with')
+})
+
+/**
+ * Runs `pid` for `runMs` in every `runMs + stopMs` (SIGSTOP/SIGCONT): a machine that many
+ * times slower, so a save outlasts a 1 s link timeout. Returns the function that ends it
+ * (SIGCONT); it also ends by itself after 60 s.
+ */
+function slowDown(pid: number, runMs: number, stopMs: number): () => void {
+  let on = true
+  const until = Date.now() + 60_000
+  const cycle = async (): Promise<void> => {
+    while (on && Date.now() < until) {
+      process.kill(pid, 'SIGSTOP')
+      await sleep(stopMs)
+      process.kill(pid, 'SIGCONT')
+      await sleep(runMs)
+    }
+  }
+  const done = cycle()
+  return () => {
+    on = false
+    void done.finally(() => process.kill(pid, 'SIGCONT'))
+  }
+}
+
+test('a full sync re-pointed while a snapshot is written waits for it too, and the wait is not the primary falling silent', async () => {
+  // before the fix the second FULLRESYNC (after replicaof to another address, or after the
+  // link timeout reconnected) did not wait: it emptied the store under the save's walk; and
+  // a wait longer than --repl-timeout was taken for a silent primary
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-replica-save-'))
+  dirs.push(dir)
+  const primary = await server([])
+  await fill(primary.port, 1_000, 'p')
+  const secondAddress = await CutProxy.start(primary.port)
+  proxies.push(secondAddress)
+  const node = await server(['--data-dir', dir, '--save', '', '--repl-timeout', '1'])
+  await fill(node.port, ITEMS, 'old')
+  const waits = (): number => node.stderr().split('\n').filter((l) => l.includes('full sync waits for the snapshot being written')).length
+  const [a, b] = await Promise.all([TextConn.open(node.port), TextConn.open(node.port)])
+  let resume: (() => void) | undefined
+  try {
+    const saving = a.call('snapshot\r\n', (t) => t.endsWith('\r\n'), 60_000)
+    await sleep(5)
+    resume = slowDown(node.child.pid!, 2, 48)
+    assert.is(await b.call(`replicaof 127.0.0.1 ${primary.port}\r\n`, (t) => t.endsWith('\r\n'), 10_000), 'OK\r\n')
+    assert.ok(await waitFor(() => waits() === 1, 10_000), 'the first full sync waits')
+    assert.is(await b.call(`replicaof 127.0.0.1 ${secondAddress.port}\r\n`, (t) => t.endsWith('\r\n'), 10_000), 'OK\r\n')
+    await waitFor(() => waits() === 2, 10_000)
+    assert.is(await saving, 'OK\r\n')
+  } finally {
+    resume?.()
+    a.close()
+    b.close()
+  }
+  assert.not.match(node.stderr(), 'primary silent for the link timeout', 'waiting for the save is not a silent primary')
+  assert.is(waits(), 2, 'the re-pointed link waited too')
   await caughtUp(primary, node, 15_000)
   const st = await stats(node.port)
   assert.is(st.get('curr_items'), '1000', 'the full sync replaced the data set')

@@ -188,7 +188,9 @@ export class Replication {
   }
 
   private setPartial(partial: boolean): Promise<void> | undefined {
-    if (partial === this.partial) return undefined
+    // already partial (a link re-pointed or cut inside its full sync): a save begun before
+    // still must end before the next FULLRESYNC empties the store
+    if (partial === this.partial) return partial ? this.onPartialStore?.(true) : undefined
     this.partial = partial
     return this.onPartialStore?.(partial)
   }

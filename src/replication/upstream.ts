@@ -48,6 +48,11 @@ export class Upstream {
   lastIo = 0
   /** Date.now() of the last sign of the primary on this connection (its start, connected, a byte). */
   private heardAt = 0
+  /**
+   * FULLRESYNC arrived and this side holds the link's reads (paused) until a snapshot being
+   * written is done: the primary's silence meanwhile is ours, not a dead link.
+   */
+  private holdingReads = false
   /** Checks the link timeout (undefined: no timeout). */
   private readonly watchTimer: NodeJS.Timeout | undefined
   /** Date.now() of the last check. */
@@ -97,6 +102,7 @@ export class Upstream {
     const late = now - this.watchedAt > 2 * every
     this.watchedAt = now
     const socket = this.socket
+    if (this.holdingReads) this.heardAt = now
     if (late || socket === undefined || this.state === 'stopped' || now - this.heardAt < this.linkTimeoutMs) return
     this.log.warn({ primary: this.where(), state: this.state, silentMs: now - this.heardAt }, 'primary silent for the link timeout, reconnecting')
     socket.destroy()
@@ -163,6 +169,7 @@ export class Upstream {
     socket.on('close', () => {
       if (this.socket !== socket) return
       this.socket = undefined
+      this.holdingReads = false
       if (this.state === 'stopped') return
       // cut inside a full sync's snapshot section: the position FULLRESYNC gave is not ours
       // (part of the data set never arrived), so continuing from it would keep the store
@@ -260,8 +267,11 @@ export class Upstream {
       }
       this.log.info({ primary: this.where() }, 'full sync waits for the snapshot being written')
       socket.pause()
+      this.holdingReads = true
       void wait.then(() => {
         if (this.socket !== socket || this.state !== 'sync' || socket.destroyed) return
+        this.holdingReads = false
+        this.heardAt = Date.now()
         this.beginFullSync(words[1]!, Number(words[2]))
         if (rest.length > 0) this.onData(socket, rest)
         socket.resume()
