@@ -180,6 +180,8 @@ test('-vv on a server with logins does not log the bytes of reads (logins: text,
 
 test('the Unix socket has its -a mode from the bind on, whatever the umask (no moment others may connect)', async () => {
   const path = join(dir, 'fc.sock')
+  // longer, libuv binds a truncated path, the stat below throws and listen() never settles
+  assert.ok(Buffer.byteLength(path) <= 107, `${path}: over the 107 bytes of a Unix socket path (a long TMPDIR)`)
   let modeAtListening = -1
   const listen = net.Server.prototype.listen
   const old = process.umask(0)
