@@ -50,6 +50,9 @@ struct Setup {
     use_cas: bool,
     /// `cache_memlimit` lowers and raises the limit now and then (with eviction).
     limit_changes: bool,
+    /// false: memcached's `-o no_slab_reassign` (no page changes class but for a class's
+    /// first; a lowered limit frees no page that holds items).
+    slab_reassign: bool,
     /// The chance that one op in 1000 that would pass time is a flush_all instead.
     flush_rate: f64,
     /// Values spread over ~27 slab classes (more than the pages: constant page moves)
@@ -84,6 +87,7 @@ impl Default for Setup {
             flush_rate: 0.005,
             use_cas: true,
             limit_changes: false,
+            slab_reassign: true,
             wide: false,
             keys: 400_000,
             timeless: false,
@@ -169,6 +173,7 @@ impl Harness {
             .hot_lru_pct(s.hot_pct)
             .warm_lru_pct(s.warm_pct)
             .evict(s.evict)
+            .slab_reassign(s.slab_reassign)
             .background(false)
             .clock(clock.clone());
         if let Some(p) = s.hash_power {
@@ -405,9 +410,15 @@ impl Harness {
             let to = self.rng.gen_range(pages / 2..=pages) * page;
             self.store.set_memory_limit(to).unwrap();
             self.limit = to;
+            // without page moves the pages that hold items stay
+            let most = if self.s.slab_reassign {
+                to
+            } else {
+                self.s.memory
+            };
             assert!(
-                self.store.stats().total_malloced <= to as u64,
-                "over {to} at once"
+                self.store.stats().total_malloced <= most as u64,
+                "over {most} at once"
             );
             return;
         }
@@ -768,7 +779,11 @@ impl Harness {
         self.model.retain(|_, e| Self::alive(e, now));
 
         let st = self.store.stats();
-        let memory = self.limit as u64;
+        let memory = if self.s.slab_reassign {
+            self.limit as u64
+        } else {
+            self.s.memory.max(self.limit) as u64
+        };
         assert!(
             st.total_malloced <= memory,
             "pages over the limit: {}",
@@ -1107,6 +1122,54 @@ fn configurations() -> Vec<(&'static str, Setup)> {
             "TEMP LRU (ttl 20)",
             Setup {
                 temp_ttl: Some(20),
+                ..short.clone()
+            },
+        ),
+        (
+            "no slab reassign, 4 pages",
+            Setup {
+                slab_reassign: false,
+                memory: 4 << 20,
+                ..short.clone()
+            },
+        ),
+        (
+            "no slab reassign, TEMP LRU (ttl 20), memory limit lowered and raised",
+            Setup {
+                slab_reassign: false,
+                temp_ttl: Some(20),
+                limit_changes: true,
+                ..short.clone()
+            },
+        ),
+        (
+            "no slab reassign, item max 1 KiB, 3 pages",
+            Setup {
+                slab_reassign: false,
+                item_max: 1024,
+                memory: 3 << 20,
+                keys: 200_000,
+                ..short.clone()
+            },
+        ),
+        (
+            "no slab reassign, 2 pages, item max 2 KiB",
+            Setup {
+                slab_reassign: false,
+                item_max: 2048,
+                memory: 2 << 20,
+                keys: 100_000,
+                ..short.clone()
+            },
+        ),
+        (
+            "2 pages, item max 2 KiB, clock steps",
+            Setup {
+                item_max: 2048,
+                memory: 2 << 20,
+                keys: 100_000,
+                clock_steps: true,
+                flush_rate: 0.2,
                 ..short.clone()
             },
         ),
