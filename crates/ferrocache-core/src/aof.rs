@@ -181,6 +181,10 @@ struct Writer {
     /// The deadline (the store's time, [`crate::Store::time`]) of a delayed flush_all not
     /// yet marked in the log.
     deadline: Option<u32>,
+    /// [`StoreTime`]'s step when `deadline` was last written in the clock's seconds.
+    ///
+    /// [`StoreTime`]: crate::clock::StoreTime
+    stated_skew: u32,
     /// Inside [`Journal::begin_batch`]: `Always` defers its fdatasync to the batch's end.
     batch: bool,
     /// Records written in a batch and not fdatasynced yet.
@@ -556,6 +560,7 @@ pub fn open_after(
         pending: Vec::with_capacity(64 << 10),
         written,
         deadline: flushes.passed.or(flushes.ahead).map(|t| store.of_clock(t)),
+        stated_skew: store.time().skew(),
         batch: false,
         unsynced: false,
         syncs: 0,
@@ -736,6 +741,21 @@ impl Aof {
         self.ok.load(Ordering::Relaxed)
     }
 
+    /// Before a record: a delayed flush still pending when the clock stepped back since its
+    /// deadline was written is written again, in the clock's seconds of now. A restart's
+    /// time starts at the clock, so it would act on the old second late by the step (the
+    /// store acts on it by its own time, ahead of the clock by the step). A replay takes
+    /// the later record, as a later flush_all. The caller counts the bytes.
+    fn restate_deadline(&self, w: &mut Writer) {
+        let Some(d) = w.deadline else { return };
+        let skew = self.time.skew();
+        if skew != w.stated_skew {
+            w.stated_skew = skew;
+            let at = self.time.to_clock(d);
+            journal::encode(&Record::Flush { at }, &mut w.pending);
+        }
+    }
+
     /// Before a record: if a delayed flush's deadline has passed since the last record, its
     /// mark (an immediate flush) goes first. Judged by the store's clock after the change
     /// the record follows was made. The caller counts the bytes.
@@ -805,6 +825,7 @@ impl Aof {
         if let Some(at) = w.deadline {
             // a snapshot does not keep a pending delayed flush: the new log restates it, so
             // a replay over the snapshot applies it to the snapshot's items too
+            w.stated_skew = self.time.skew();
             let at = self.time.to_clock(at);
             journal::encode(&Record::Flush { at }, &mut w.pending);
             self.size
@@ -885,10 +906,13 @@ impl Journal for Aof {
         let before = w.pending.len();
         self.mark_deadline(&mut w);
         if let Some(d) = r.flush_deadline() {
+            w.stated_skew = self.time.skew();
             // an immediate flush marks itself; a later flush_all (or a cancel) replaces
             // the deadline (the record's clock second as the store's time: a step back
             // after it must not make the mark late)
             w.deadline = d.map(|t| self.time.of_clock(t));
+        } else {
+            self.restate_deadline(&mut w);
         }
         journal::encode(r, &mut w.pending);
         self.size

@@ -34,6 +34,11 @@ impl StoreTime {
         self.clock.now().saturating_add(skew)
     }
 
+    /// Seconds the store's time is ahead of the clock (the steps back it has seen).
+    pub(crate) fn skew(&self) -> u32 {
+        self.skew.load(Ordering::Relaxed)
+    }
+
     /// The clock's unix second (a log's or stream's record) as the store's time; 0 = none.
     pub fn of_clock(&self, t: u32) -> u32 {
         if t == 0 {

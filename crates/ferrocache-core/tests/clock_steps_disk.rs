@@ -110,3 +110,34 @@ fn a_logged_delayed_flush_pending_across_a_step_back_is_marked_when_it_acted() {
         "set after the flush acted, flushed by the replay"
     );
 }
+
+/// A delayed flush still pending when the clock steps back, then a restart: the replay acts
+/// on it when the store would have (by the clock: the step's seconds earlier than the
+/// second the log first recorded), not the step's seconds late.
+#[test]
+fn a_restart_after_a_step_back_acts_on_a_pending_flush_when_the_store_would_have() {
+    for (restart_after, due) in [(15, true), (5, false)] {
+        let dir = TempDir::new("clock-aof-pending-restart");
+        {
+            let (s, clock) = store();
+            let (_aof, _) = aof::open(&s, dir.path(), Fsync::Always).unwrap();
+            set(&s, b"before", 0);
+            s.flush_all(10);
+            step_back(&s, &clock, 100);
+            set(&s, b"mid", 0);
+        }
+        // restarted `restart_after` s after the flush (sent with a delay of 10 s)
+        let (s, clock) = store_at(T0 - 100 + restart_after);
+        let (_aof, _) = aof::open(&s, dir.path(), Fsync::Always).unwrap();
+        assert_eq!(has(&s, b"before"), !due, "{restart_after} s: before");
+        assert_eq!(has(&s, b"mid"), !due, "{restart_after} s: mid");
+        clock.set(T0 - 100 + 11);
+        assert!(!has(&s, b"before") && !has(&s, b"mid"), "{restart_after} s");
+        set(&s, b"after", 0);
+        clock.advance(200);
+        assert!(
+            has(&s, b"after"),
+            "{restart_after} s: set after the flush acted"
+        );
+    }
+}
