@@ -586,10 +586,14 @@ fn update<S: Storage>(
         s.info.detail.record_set(key);
         return Step::Done(head);
     }
+    // memcached counts it when it reads the header, before the value (which may never
+    // come), once however many reads the value takes
+    if !std::mem::replace(&mut s.set_recorded, true) {
+        s.info.detail.record_set(key);
+    }
     if data.len() < head + vlen {
         return Step::More;
     }
-    s.info.detail.record_set(key);
     let mode = match cmd {
         op::SET => StoreMode::Set,
         op::ADD => StoreMode::Add,

@@ -108,6 +108,9 @@ pub struct Session<S: Storage> {
     proto: Proto,
     /// Bytes still to discard (the value of a refused storage request).
     pub(crate) swallow: usize,
+    /// The pending storage command's prefix `set` is counted: memcached counts it when it
+    /// reads the command, before the value (which may never come).
+    pub(crate) set_recorded: bool,
     /// The text reply to that refused request: memcached sends it once the value has been
     /// swallowed (it only writes out when it next looks for a command).
     pub(crate) after_swallow: Vec<u8>,
@@ -212,6 +215,7 @@ impl<S: Storage> Session<S> {
             buf: Vec::new(),
             proto: Proto::Unknown,
             swallow: 0,
+            set_recorded: false,
             after_swallow: Vec::new(),
             scratch: Vec::new(),
             flush: false,
@@ -531,6 +535,8 @@ impl<S: Storage> Session<S> {
             match step {
                 Step::Done(n) => {
                     pos += n;
+                    // a command done: the next storage command counts its prefix set anew
+                    self.set_recorded = false;
                     self.read_handled += 1;
                     self.requests += 1;
                     let n = self.read_handled;

@@ -507,11 +507,14 @@ fn update<S: Storage>(
         return Step::Done(line_end);
     }
     let end = line_end + vlen + 2;
+    // memcached counts it when it reads the line, before the value: a bad data chunk too,
+    // and a value that never comes (once, however many reads the value takes)
+    if !std::mem::replace(&mut s.set_recorded, true) {
+        s.info.detail.record_set(key);
+    }
     if data.len() < end {
         return Step::More;
     }
-    // (memcached counts it before reading the value: a bad data chunk too)
-    s.info.detail.record_set(key);
     if &data[line_end + vlen..end] != b"\r\n" {
         s.info.count_bad_chunk();
         reply(out, noreply, b"CLIENT_ERROR bad data chunk");

@@ -83,3 +83,45 @@ fn distinct_prefixes_past_the_cap_are_not_kept() {
     assert_eq!(dump.matches("PREFIX ").count(), 65_536);
     assert!(dump.ends_with("END\r\n"));
 }
+
+/// memcached records a storage command's prefix `set` when it reads the command (text
+/// `process_update_command`, binary `process_bin_update`), before the value: a client that
+/// hangs up mid-value still counts one (measured on memcached 1.6.18: `set pb:k 0 0 100`
+/// with 3 bytes of value, a binary set whose body never completes, both `set 1`). Was: not
+/// counted. A value that arrives in pieces counts once. Found by the session-14 differential
+/// campaign (binary streams under -B binary, seed 185).
+#[test]
+fn a_set_counts_when_its_command_is_read_even_if_the_value_never_comes() {
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    info.detail.set_enabled(true);
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let feed = |pieces: &[&[u8]]| {
+        let mut s = Session::new(store.clone(), info.clone());
+        let mut out = Vec::new();
+        for p in pieces {
+            s.feed(p, &mut out);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    // text, and a binary set (extras 8, key 4, body 100) whose value never completes
+    feed(&[b"set pb:k 0 0 100\r\nabc"]);
+    let mut bin = vec![0x80, 0x01, 0, 4, 8, 0, 0, 0, 0, 0, 0, 100];
+    bin.extend_from_slice(&[0; 12]);
+    bin.extend_from_slice(&[0; 8]);
+    bin.extend_from_slice(b"pa:kv");
+    feed(&[&bin]);
+    // a value in three pieces, text and binary
+    feed(&[b"set pc:k 0 0 4\r\na", b"b", b"cd\r\n"]);
+    let mut whole = vec![0x80, 0x01, 0, 4, 8, 0, 0, 0, 0, 0, 0, 14];
+    whole.extend_from_slice(&[0; 12]);
+    whole.extend_from_slice(&[0; 8]);
+    whole.extend_from_slice(b"pd:kvv");
+    feed(&[&whole[..30], &whole[30..35], &whole[35..]]);
+    let dump = feed(&[b"stats detail dump\r\n"]);
+    for p in ["pa", "pb", "pc", "pd"] {
+        assert!(
+            dump.contains(&format!("PREFIX {p} get 0 hit 0 set 1 del 0\r\n")),
+            "{p}: {dump}"
+        );
+    }
+}
