@@ -74,10 +74,12 @@ test('-o slab_sizes, no_chunked_items, no_slab_automove, resp_obj_mem_limit: tak
     // memcached's message, where it prints one, is in ours
     if (r.theirs.code !== null && r.theirs.message !== '') assert.ok(r.ours.message.includes(r.theirs.message.split('\n')[0]!), `${r.argv}: "${r.ours.message}" lacks "${r.theirs.message}"`)
   }
-  // each accepted name says what ferrocached does with it
+  // each accepted name ferrocached does not apply says so
   const c = parseCommandLine(['-o', 'slab_sizes=64-128,no_chunked_items,resp_obj_mem_limit=5,no_slab_automove'])
   if (c.kind !== 'run') throw new Error(c.kind)
-  for (const name of ['slab_sizes', 'no_chunked_items', 'resp_obj_mem_limit']) assert.ok(c.settings.notes?.some((n) => n.startsWith(`-o ${name}:`)), name)
+  for (const name of ['no_chunked_items', 'resp_obj_mem_limit']) assert.ok(c.settings.notes?.some((n) => n.startsWith(`-o ${name}:`)), name)
+  // slab_sizes is applied (slab-sizes.test.ts), not noted
+  assert.equal(c.settings.slabSizes, [64, 128])
   assert.is(c.settings.tuning?.slabAutomove, 0)
 })
 

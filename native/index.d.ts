@@ -379,6 +379,11 @@ export interface NativeCacheOptions {
   growthFactor?: number
   /** Minimum key + value + flags space of the smallest chunk (`-n`; default 48). */
   slabMinSize?: number
+  /**
+   * Explicit chunk sizes of the first slab classes instead of the growth series
+   * (memcached `-o slab_sizes`); see `Config::slab_sizes`.
+   */
+  slabSizes?: Array<number>
   /** Evict the least recently used items when full (default); `false` fails the write. */
   evict?: boolean
   /** Number of independently locked shards, a power of two (default 8). */

@@ -19,6 +19,12 @@ export interface CacheOptions<E extends Encoding = Encoding> extends CachePersis
   growthFactor?: number
   /** Minimum key + value space of the smallest chunk in bytes (default 48, `-n`). */
   slabMinSize?: number
+  /** Explicit chunk sizes of the first slab classes, smallest first, instead of the
+   * `growthFactor`/`slabMinSize` series (memcached's `-o slab_sizes`): up to 62 integers,
+   * each from `slabMinSize` (48) to `maxItemSize` and more than 8 above the one before;
+   * each is rounded up to a multiple of 8. memcached's 512 KiB class (unless the last size
+   * is larger) and a whole page follow them for larger items. */
+  slabSizes?: readonly number[]
   /** Evict least recently used items when full (default true); `false` makes writes fail
    * instead, like memcached's `-M`. */
   evict?: boolean
@@ -47,6 +53,7 @@ const CACHE_OPTIONS = new Set([
   'maxItemSize',
   'growthFactor',
   'slabMinSize',
+  'slabSizes',
   'evict',
   'shards',
   'slabAutomove',
@@ -120,6 +127,7 @@ export function parseCacheOptions(options: unknown): { config: NativeCacheOption
     }
     config.shards = n
   }
+  if (o.slabSizes !== undefined) config.slabSizes = checkSlabSizeList(o.slabSizes)
   checkSlabSettings(config)
   if (o.evict !== undefined) config.evict = checkBoolean('evict', o.evict)
   if (o.slabAutomove !== undefined) config.slabAutomove = checkBoolean('slabAutomove', o.slabAutomove)
@@ -155,6 +163,29 @@ function checkSlabSettings(config: NativeCacheOptions): void {
   if (config.slabMinSize !== undefined && config.slabMinSize > minSizeMax) {
     throw new RangeError(`slabMinSize must be at most ${minSizeMax} (half of maxItemSize minus 48), got ${config.slabMinSize}`)
   }
+  if (config.slabSizes !== undefined) {
+    // memcached's _parse_slab_sizes bounds, -n to slab_chunk_max (here the largest item:
+    // memcached's no_chunked_items takes sizes up to its 1 MiB page)
+    const min = config.slabMinSize ?? 48
+    const max = itemMax
+    let last = 0
+    for (const size of config.slabSizes) {
+      if (size < min || size > max) throw new RangeError(`slabSizes: ${size} is out of range (${min} to ${max}: slabMinSize to maxItemSize)`)
+      if (size <= last + 8) throw new RangeError(`slabSizes: ${size} must be more than 8 bytes above the size before it (${last})`)
+      last = size
+    }
+  }
+}
+
+/** `slabSizes`' type and length; its bounds need `slabMinSize` and `maxItemSize` (above). */
+function checkSlabSizeList(value: unknown): number[] {
+  if (!Array.isArray(value)) throw new TypeError(`slabSizes must be an array of numbers, got ${typeof value}`)
+  if (value.length === 0 || value.length > 62) throw new RangeError(`slabSizes must list 1 to 62 sizes, got ${value.length}`)
+  return value.map((v, i) => {
+    const n = checkNumber(`slabSizes[${i}]`, v)
+    if (!Number.isSafeInteger(n)) throw new RangeError(`slabSizes[${i}] must be an integer, got ${n}`)
+    return n
+  })
 }
 
 /** The encoding a read uses. */

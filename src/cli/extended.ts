@@ -227,7 +227,6 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       return true
     case 'slab_sizes':
       r.slabSizes = value
-      r.notes.push(`-o slab_sizes: checked as memcached does and not used; ferrocache's slab classes follow -f and -n (stats slabs lists them)`)
       return true
     case 'no_chunked_items':
       r.noChunkedItems = 'no_chunked_items'
@@ -359,10 +358,11 @@ const MOST_SLAB_SIZES = 62
  * and more than 8 bytes above the one before; an empty text is refused without a message.
  * Its refusals exit 64 with its messages.
  */
-export function checkSlabSizes(text: string, minChunk: number, maxChunk: number): void {
+export function checkSlabSizes(text: string, minChunk: number, maxChunk: number): number[] {
   if (text === '') throw memcachedError('-o slab_sizes: no sizes given', 64)
   let last = 0
   let count = 0
+  const sizes: number[] = []
   for (const part of text.split('-').filter((p) => p !== '')) {
     const size = safeStrtoul(part) ?? 0
     if (size < minChunk || size > maxChunk) throw memcachedError(`-o slab_sizes: slab size ${size} is out of valid range`, 64)
@@ -371,8 +371,10 @@ export function checkSlabSizes(text: string, minChunk: number, maxChunk: number)
       throw memcachedError(`-o slab_sizes: slab size ${size} must be at least ${CHUNK_ALIGN} bytes larger than previous class`, 64)
     }
     last = size
+    sizes.push(size)
     if (++count > MOST_SLAB_SIZES) throw memcachedError('-o slab_sizes: too many slab classes specified', 64)
   }
+  return sizes
 }
 
 /** Parses `-o` lists (each comma-separated), memcached's names and checks. */

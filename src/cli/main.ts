@@ -124,6 +124,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
         maxItemSize: s.maxItemSize,
         growthFactor: s.growthFactor,
         slabMinSize: s.slabMinSize,
+        ...(s.slabSizes === undefined ? {} : { slabSizes: s.slabSizes }),
         evict: s.evictions,
         ...(s.hashPower === undefined ? {} : { hashPower: s.hashPower }),
         ...(s.hashExpand === undefined ? {} : { hashExpand: s.hashExpand }),

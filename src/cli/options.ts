@@ -21,6 +21,8 @@ export interface CliSettings {
   maxItemSize: number
   growthFactor: number
   slabMinSize: number
+  /** `-o slab_sizes=100-200-…`: explicit slab class chunk sizes instead of `-f`/`-n`. */
+  slabSizes?: number[]
   /** `-M` turns this off: errors instead of evictions when memory is full. */
   evictions: boolean
   verbosity: number
@@ -509,7 +511,7 @@ function applyChunkOptions(s: CliSettings, x: ExtendedResult): void {
     chunkMax = MB
     s.settingsShown = [...(s.settingsShown ?? []), ['slab_chunk_max', String(MB)]]
   }
-  if (x.slabSizes !== undefined) checkSlabSizes(x.slabSizes, s.slabMinSize, chunkMax)
+  if (x.slabSizes !== undefined) s.slabSizes = checkSlabSizes(x.slabSizes, s.slabMinSize, chunkMax)
 }
 
 const REPLICATION_FLAGS = [

@@ -23,6 +23,17 @@ pub struct Config {
     /// Minimum space for key + value + flags in the smallest chunk (`-n`, default 48); the
     /// smallest chunk is 48 + this, 96 bytes by default, the same classes as memcached.
     pub slab_min_size: usize,
+    /// Explicit chunk sizes of the first classes (memcached's `-o slab_sizes`), used instead
+    /// of the `growth_factor` / `slab_min_size` series. Each is 8-byte aligned as memcached
+    /// aligns it; after them come memcached's last class, `slab_chunk_max` (512 KiB, at most
+    /// `item_size_max`; left out when the last size is larger, as with memcached's
+    /// `no_chunked_items`, whose `slab_chunk_max` is the page), and a whole page for larger
+    /// items (memcached chunks those). At most 62 sizes, each from `slab_min_size` to
+    /// `item_size_max` and more than 8 bytes above the one before (memcached's checks, with
+    /// `item_size_max` for its `slab_chunk_max`). A chunk too small for any item (below 37
+    /// bytes here, 56 in memcached) is a class nothing is stored in, as in memcached.
+    /// `None` (default): the series.
+    pub slab_sizes: Option<Vec<u32>>,
     /// Largest item (`-I`, default 1 MiB), header and key included.
     pub item_size_max: usize,
     /// Evict when memory is full (default). `false` is memcached's `-M`: return an error.
@@ -67,6 +78,7 @@ impl Default for Config {
             page_size: 1 << 20,
             growth_factor: 1.25,
             slab_min_size: 48,
+            slab_sizes: None,
             item_size_max: 1 << 20,
             evict: true,
             shards: 8,
@@ -228,6 +240,20 @@ impl Config {
         /// ```
         clock: Clock);
 
+    /// Sets [`Config::slab_sizes`] (memcached's `-o slab_sizes=100-200-300`).
+    ///
+    /// ```
+    /// # use ferrocache_core::{Config, Store};
+    /// let store = Store::new(Config::default().slab_sizes(vec![100, 200, 300])).unwrap();
+    /// // aligned as memcached aligns them, then its 512 KiB class, then a page
+    /// assert_eq!(store.slab_class_sizes(), vec![104, 200, 304, 512 << 10, 1 << 20]);
+    /// assert!(Config::default().slab_sizes(vec![200, 205]).validate().is_err());
+    /// ```
+    pub fn slab_sizes(mut self, v: Vec<u32>) -> Self {
+        self.slab_sizes = Some(v);
+        self
+    }
+
     /// Sets [`Config::item_size_max`]; the page size follows when the item is larger.
     ///
     /// ```
@@ -252,6 +278,42 @@ impl Config {
         }
     }
 
+    /// memcached's `_parse_slab_sizes` checks, with its messages.
+    fn validate_slab_sizes(&self, sizes: &[u32]) -> Result<(), ConfigError> {
+        let err = |m: String| Err(ConfigError(m));
+        if sizes.is_empty() {
+            return err("slab sizes: no sizes given".into());
+        }
+        if sizes.len() > MOST_SLAB_SIZES {
+            return err(format!(
+                "slab sizes: too many slab classes specified (at most {MOST_SLAB_SIZES})"
+            ));
+        }
+        let (min, max) = (self.slab_min_size, self.item_size_max);
+        let mut last = 0;
+        for &size in sizes {
+            let size = size as usize;
+            if size < min || size > max {
+                return err(format!(
+                    "slab size {size} is out of valid range ({min} to {max})"
+                ));
+            }
+            if size <= last + 8 {
+                return err(format!(
+                    "slab size {size} must be at least 8 bytes larger than previous class"
+                ));
+            }
+            last = size;
+        }
+        Ok(())
+    }
+
+    /// memcached's default `slab_chunk_max`: 512 KiB, at most `item_size_max`. With
+    /// [`Config::slab_sizes`] it is the size of the class after the listed ones.
+    pub fn slab_chunk_max(&self) -> usize {
+        crate::item::SLAB_CHUNK_MAX.min(self.item_size_max)
+    }
+
     /// Checks every setting; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |m: &str| Err(ConfigError(m.to_string()));
@@ -273,6 +335,9 @@ impl Config {
         if self.slab_min_size == 0 || self.slab_min_size + 48 > self.item_size_max / 2 {
             return err("slab min size is out of range");
         }
+        if let Some(sizes) = &self.slab_sizes {
+            self.validate_slab_sizes(sizes)?;
+        }
         if self.shards == 0 || !self.shards.is_power_of_two() || self.shards > 256 {
             return err("shards must be a power of two between 1 and 256");
         }
@@ -285,6 +350,10 @@ impl Config {
         Ok(())
     }
 }
+
+/// Most explicit slab sizes: memcached's `MAX_NUMBER_OF_SLAB_CLASSES` (64) less class 0 and
+/// the `slab_chunk_max` class it adds.
+pub const MOST_SLAB_SIZES: usize = 62;
 
 /// memcached's default `hot_max_factor`: a HOT item older than this times the age of the
 /// COLD tail moves to COLD.

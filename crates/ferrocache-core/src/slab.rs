@@ -3,7 +3,8 @@
 //!
 //! Classes follow memcached's `slabs_init`: the smallest chunk is 48 + `slab_min_size`
 //! bytes, each next one `growth_factor` times larger, 8-byte aligned, and the last class is
-//! a whole page. Pages are zeroed memory (each its own mapping on unix) carved lazily (a
+//! a whole page; explicit sizes (memcached's `-o slab_sizes`) replace the series, followed by
+//! memcached's `slab_chunk_max` class and the page. Pages are zeroed memory (each its own mapping on unix) carved lazily (a
 //! bump index per page), so a page's untouched tail costs no resident memory, and a page
 //! freed by a lower memory limit goes back to the system. A chunk is named by a u32 handle:
 //! page number in the high bits, chunk index in the low `chunk_bits`.
@@ -42,15 +43,25 @@ pub struct SlabClasses {
 impl SlabClasses {
     pub fn new(cfg: &Config) -> SlabClasses {
         let page = cfg.page_size;
+        let align = |size: usize| size.next_multiple_of(CHUNK_ALIGN);
         let mut sizes = Vec::new();
-        let mut size = 48 + cfg.slab_min_size;
-        // memcached stops one growth step short of the largest chunk, then adds a full page.
-        while sizes.len() < 62 && (size as f64) < page as f64 / cfg.growth_factor {
-            if !size.is_multiple_of(CHUNK_ALIGN) {
-                size += CHUNK_ALIGN - size % CHUNK_ALIGN;
+        if let Some(list) = &cfg.slab_sizes {
+            // memcached's `slab_sizes`: the sizes given, aligned, then `slab_chunk_max` (its
+            // last class, where it chunks larger items; a size above it is no_chunked_items'
+            // 1 MiB chunk max); larger items take the page below.
+            sizes.extend(list.iter().map(|&s| align(s as usize) as u32));
+            let chunk_max = cfg.slab_chunk_max() as u32;
+            if sizes.last().is_none_or(|&last| chunk_max >= last) {
+                sizes.push(chunk_max);
             }
-            sizes.push(size as u32);
-            size = (size as f64 * cfg.growth_factor) as usize;
+        } else {
+            let mut size = 48 + cfg.slab_min_size;
+            // memcached stops one growth step short of the largest chunk, then adds a full page.
+            while sizes.len() < 62 && (size as f64) < page as f64 / cfg.growth_factor {
+                size = align(size);
+                sizes.push(size as u32);
+                size = (size as f64 * cfg.growth_factor) as usize;
+            }
         }
         sizes.push(page as u32);
         let per_page = sizes.iter().map(|&s| (page / s as usize) as u32).collect();
@@ -513,6 +524,38 @@ mod tests {
         assert_eq!(c.class_for(1), Some(0));
         assert_eq!(c.class_for((1 << 20) + 1), None);
         assert!(c.sizes.windows(2).all(|w| w[0] < w[1] && w[0] % 8 == 0));
+    }
+
+    #[test]
+    fn explicit_sizes_are_memcacheds_table_then_a_page() {
+        // memcached 1.6.18 -vv with -o slab_sizes=100-200-300-1000: 104 200 304 1000 524288
+        let c = SlabClasses::new(&Config::default().slab_sizes(vec![100, 200, 300, 1000]));
+        assert_eq!(c.sizes, [104, 200, 304, 1000, 512 << 10, 1 << 20]);
+        assert_eq!(c.per_page[4], 2);
+        assert_eq!(c.class_for(105), Some(1));
+        assert_eq!(
+            c.class_for(1001),
+            Some(4),
+            "above the list: the chunk max class"
+        );
+        assert_eq!(
+            c.class_for((512 << 10) + 1),
+            Some(5),
+            "memcached chunks it: a page"
+        );
+        // a listed 524288 repeats as memcached's last class (it lists both)
+        let c = SlabClasses::new(&Config::default().slab_sizes(vec![48, 60, 524288]));
+        assert_eq!(c.sizes, [48, 64, 512 << 10, 512 << 10, 1 << 20]);
+        // no_chunked_items lets sizes past 512 KiB: its chunk max is then the page
+        let c = SlabClasses::new(&Config::default().slab_sizes(vec![100, 600_000]));
+        assert_eq!(c.sizes, [104, 600_000, 1 << 20]);
+        let c = SlabClasses::new(&Config::default().slab_sizes(vec![1 << 20]));
+        assert_eq!(c.sizes, [1 << 20, 1 << 20]);
+        // -I 2m: the page grows, slab_chunk_max stays 512 KiB
+        let cfg = Config::default()
+            .item_size_max(2 << 20)
+            .slab_sizes(vec![100]);
+        assert_eq!(SlabClasses::new(&cfg).sizes, [104, 512 << 10, 2 << 20]);
     }
 
     #[test]

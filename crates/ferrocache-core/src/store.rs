@@ -523,6 +523,11 @@ impl Store {
         self.inner.core().classes.len()
     }
 
+    /// Each slab class's chunk size, class 1 first (`stats slabs`'s `chunk_size`).
+    pub fn slab_class_sizes(&self) -> Vec<u32> {
+        self.inner.core().classes.sizes.clone()
+    }
+
     /// `slabs reassign <src> <dst>`: moves one page from class `src` to class `dst`
     /// (memcached's ids; 0 = the pool of unassigned pages; src -1 = the next class, round
     /// robin, with two or more pages). The items on the page move to free chunks of their

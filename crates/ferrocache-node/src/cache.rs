@@ -51,6 +51,9 @@ pub struct NativeCacheOptions {
     pub growth_factor: Option<f64>,
     /// Minimum key + value + flags space of the smallest chunk (`-n`; default 48).
     pub slab_min_size: Option<f64>,
+    /// Explicit chunk sizes of the first slab classes instead of the growth series
+    /// (memcached `-o slab_sizes`); see `Config::slab_sizes`.
+    pub slab_sizes: Option<Vec<u32>>,
     /// Evict the least recently used items when full (default); `false` fails the write.
     pub evict: Option<bool>,
     /// Number of independently locked shards, a power of two (default 8).
@@ -353,6 +356,9 @@ fn build_config(o: NativeCacheOptions) -> std::result::Result<Config, String> {
     }
     if let Some(v) = o.slab_min_size {
         c = c.slab_min_size(to_size(v, "slabMinSize")?);
+    }
+    if let Some(v) = o.slab_sizes {
+        c = c.slab_sizes(v);
     }
     if let Some(v) = o.evict {
         c = c.evict(v);

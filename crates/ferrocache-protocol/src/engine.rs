@@ -50,7 +50,10 @@ impl Storage for Store {
     }
     fn slab_class(&self, total: usize) -> u32 {
         let c = self.config();
-        slab_class_for(total, c.slab_min_size, c.growth_factor, c.item_size_max)
+        match &c.slab_sizes {
+            Some(sizes) => slab_class_listed(total, sizes, c.item_size_max),
+            None => slab_class_for(total, c.slab_min_size, c.growth_factor, c.item_size_max),
+        }
     }
     fn mark_key_binary(&self, key: &[u8]) {
         Store::mark_key_binary(self, key);
@@ -133,6 +136,18 @@ pub(crate) fn slab_class_for(total: usize, min: usize, factor: f64, item_size_ma
     id
 }
 
+/// [`slab_class_for`] with memcached's `-o slab_sizes`: class `i + 1` is the `i`th size
+/// (8-byte aligned), the class after them `slab_chunk_max` (1 MiB with `no_chunked_items`),
+/// which also takes every item larger than the last size up to `-I` (measured on memcached 1.6.18 with
+/// `slab_sizes=100-200-300-1000`: a 2000-byte item is `cls=5`, as is a 900 KB one).
+pub(crate) fn slab_class_listed(total: usize, sizes: &[u32], item_size_max: usize) -> u32 {
+    if total == 0 || total > item_size_max {
+        return 0;
+    }
+    let i = sizes.partition_point(|&s| (s as usize).next_multiple_of(8) < total);
+    i as u32 + 1
+}
+
 impl Admin for Store {
     fn set_memory_limit(&self, bytes: usize) -> bool {
         Store::set_memory_limit(self, bytes).is_ok()
@@ -172,5 +187,25 @@ impl Admin for Store {
     }
     fn crawl(&self, classes: Vec<bool>) -> CrawlStart {
         Store::crawl(self, classes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slab_class_listed;
+
+    #[test]
+    fn listed_sizes_number_classes_as_memcached() {
+        let sizes = [100, 200, 300, 1000];
+        assert_eq!(
+            slab_class_listed(104, &sizes, 1 << 20),
+            1,
+            "100 aligned to 104"
+        );
+        assert_eq!(slab_class_listed(105, &sizes, 1 << 20), 2);
+        assert_eq!(slab_class_listed(1000, &sizes, 1 << 20), 4);
+        assert_eq!(slab_class_listed(1001, &sizes, 1 << 20), 5);
+        assert_eq!(slab_class_listed(900_000, &sizes, 1 << 20), 5, "chunked");
+        assert_eq!(slab_class_listed((1 << 20) + 1, &sizes, 1 << 20), 0);
     }
 }
