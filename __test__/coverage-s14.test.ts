@@ -5,7 +5,7 @@
 // memcached-tool.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseCommandLine, UsageError } from '../src/cli/options'
+import { parseCommandLine } from '../src/cli/options'
 import './helpers/guard'
 import { askAlike, RawConn } from './helpers/raw'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -13,29 +13,12 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BIN, MEMCACHED, run, sleep, spawnOwned, startAll, startFerrocached, startMemcached, stopChild, waitFor } from './helpers/servers'
+import { ferrocachedVerdict, memcachedVerdict } from './helpers/verdicts'
 
 const root = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
 
-/** ferrocached's verdict on a command line: 'starts', or the exit code and message of its refusal. */
-function ours(argv: string[]): { code: number | null; message: string } {
-  try {
-    const c = parseCommandLine(argv)
-    if (c.kind !== 'run') throw new Error(c.kind)
-    return { code: null, message: '' }
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err
-    return { code: err.exitCode, message: err.message }
-  }
-}
-
-/**
- * memcached's: null when it is still running after `ms` (it started), else its exit code and
- * stderr. A refusal comes at once; `ms` leaves a loaded machine time to start the process.
- */
-async function theirs(argv: string[], ms = 1_500): Promise<{ code: number | null; message: string }> {
-  const r = await run(MEMCACHED, [...root, '-p', '0', '-U', '0', ...argv], { ms })
-  return { code: r.code, message: r.stderr.trim() }
-}
+const ours = ferrocachedVerdict
+const theirs = memcachedVerdict
 
 test('-o slab_sizes, no_chunked_items, no_slab_automove, resp_obj_mem_limit: taken or refused as memcached', async () => {
   const many = (n: number): string => Array.from({ length: n }, (_, i) => 100 + 16 * i).join('-')

@@ -2,38 +2,20 @@
 // `-o` lists that combine `no_modern`/`no_lru_maintainer` with what they turn off.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseCommandLine, UsageError } from '../src/cli/options'
 import { tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
-import { MEMCACHED, run, startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { ferrocachedVerdict, memcachedVerdict, type Verdict } from './helpers/verdicts'
 
 const running: Running[] = []
 tearDown(test, async () => {
   await Promise.all(running.map((r) => r.stop()))
 })
 
-const asRoot = process.getuid?.() === 0 ? ['-u', 'nobody'] : []
+const ours = ferrocachedVerdict
 
-/** ferrocached's verdict on a command line: starts (code null), or its exit code and message. */
-function ours(argv: string[]): { code: number | null; message: string } {
-  try {
-    const c = parseCommandLine(argv)
-    if (c.kind !== 'run') throw new Error(c.kind)
-    return { code: null, message: '' }
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err
-    return { code: err.exitCode, message: err.message }
-  }
-}
-
-/**
- * memcached's: code null when it is still running after `ms` (it started), else its exit code
- * and stderr. A refusal takes a few ms, but on a loaded machine it came after 0.4 s (90ebb9e).
- */
-async function theirs(argv: string[], ms = 1_500): Promise<{ code: number | null; message: string }> {
-  const r = await run(MEMCACHED, [...asRoot, '-p', '0', '-U', '0', '-l', '127.0.0.1', ...argv], { ms })
-  return { code: r.code, message: r.stderr.trim() }
-}
+/** memcached's verdict, listening on 127.0.0.1 only. */
+const theirs = (argv: string[], ms?: number): Promise<Verdict> => memcachedVerdict(['-l', '127.0.0.1', ...argv], ms)
 
 async function settings(port: number, names: readonly string[]): Promise<string[]> {
   const c = await RawConn.open(port)
