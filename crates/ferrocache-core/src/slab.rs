@@ -3,11 +3,12 @@
 //!
 //! Classes follow memcached's `slabs_init`: the smallest chunk is 48 + `slab_min_size`
 //! bytes, each next one `growth_factor` times larger, 8-byte aligned, and the last class is
-//! a whole page; explicit sizes (memcached's `-o slab_sizes`) replace the series, followed by
-//! memcached's `slab_chunk_max` class and the page. Pages are zeroed memory (each its own mapping on unix) carved lazily (a
-//! bump index per page), so a page's untouched tail costs no resident memory, and a page
-//! freed by a lower memory limit goes back to the system. A chunk is named by a u32 handle:
-//! page number in the high bits, chunk index in the low `chunk_bits`.
+//! a whole page; explicit sizes (memcached's `-o slab_sizes`) replace the series, followed
+//! by memcached's `slab_chunk_max` class and the page. Pages are zeroed memory (each its own
+//! mapping on unix) carved lazily (a bump index per page), so a page's untouched tail costs
+//! no resident memory, and a page freed by a lower memory limit goes back to the system. A
+//! chunk is named by a u32 handle: page number in the high bits, chunk index in the low
+//! `chunk_bits`.
 //!
 //! Two halves: [`SlabMem`] turns a handle into an address without a lock (a fixed table of
 //! page bases and chunk sizes; a page's chunk size changes only while the mover holds every

@@ -94,7 +94,7 @@ struct Registry {
 /// The rest of the store (`native_bytes`: hash tables, resident as they fill, bookkeeping,
 /// its background thread; ~380 KiB for a default store) is reported once when it is made.
 /// Unreported, a program dropping caches it never wrote to showed V8 nothing: 10,000 such
-/// caches kept up to 3,308 background threads alive at once, and their heap stayed
+/// caches kept up to 3,508 background threads alive at once, and their heap stayed
 /// resident after collection.
 struct Slot {
     store: Arc<Store>,
