@@ -5,7 +5,7 @@
 // memcached-tool.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { parseCommandLine } from '../src/cli/options'
+import { normalizeArgv, parseCommandLine } from '../src/cli/options'
 import './helpers/guard'
 import { askAlike, RawConn } from './helpers/raw'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -97,6 +97,12 @@ test('long options read as memcached\'s getopt_long: unique prefixes, --verbose=
     ['--verbose=2'],
     ['--napi-ids=1'],
     ['-D', '-'],
+    // unique among memcached's names, though ferrocached's own share them (--tls-*,
+    // --prefix-delimiter, --load-async, --no-replication-commands)
+    ['--t=2'],
+    ['--pr=binary'],
+    ['--lo'],
+    ['--n=1'],
     // refused: ambiguous prefixes, memcached -h's spelling its getopt does not know
     ['--mem=64'],
     ['--dis'],
@@ -111,6 +117,7 @@ test('long options read as memcached\'s getopt_long: unique prefixes, --verbose=
   }
   assert.equal(read(['--enable-shut', '--memory-l=32', '--verbose=3', '-D', '-', '--max-r', '5']), { shutdown: true, memory: 32 * 2 ** 20, verbosity: 1, delimiter: '-', reqs: 5 })
   assert.match(ours(['--mem=64']).message, /'--mem' is ambiguous; possibilities: '--memory-limit' '--memory-file'/)
+  assert.equal(normalizeArgv(['--t=2', '--pr', 'binary', '--da', '--tls-ce=x', '--lo']), ['--threads=2', '--protocol', 'binary', '--daemon', '--tls-cert=x', '--lock-memory'])
 })
 
 test('lines of memcached 1.6.18\'s protocol.txt no other test sends: the same bytes', async () => {

@@ -303,10 +303,26 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof typeof OPTIONS, u
   return out
 }
 
-/** The option a long name stands for: itself, or the one long option it is a prefix of. */
+/** memcached 1.6.18's getopt_long names (its `longopts`), all of them options here too. */
+const MEMCACHED_LONG_OPTIONS: readonly string[] = [
+  'unix-mask', 'enable-shutdown', 'enable-ssl', 'port', 'unix-socket', 'udp-port', 'threads', 'memory-limit',
+  'disable-evictions', 'conn-limit', 'enable-coredumps', 'pidfile', 'daemon', 'memory-file', 'license', 'help',
+  'enable-largepages', 'disable-dumping', 'disable-watch', 'slab-growth-factor', 'slab-min-size', 'auth-file',
+  'enable-sasl', 'max-item-size', 'version', 'verbose', 'listen', 'listen-backlog', 'user', 'max-reqs-per-event',
+  'disable-cas', 'lock-memory', 'protocol', 'extended', 'napi-ids', 'disable-flush-all',
+]
+
+/**
+ * The option a long name stands for: itself, or the one long option it is a prefix of. A
+ * prefix memcached reads as one of its options is that option here too, though ferrocached's
+ * own names share it (`--t` is `--threads`, not ambiguous with `--tls-cert`): a command line
+ * memcached starts with must mean the same here.
+ */
 function longOption(name: string): string | undefined {
   if (name === 'napi_ids') return 'napi-ids'
   if ((LONG_OPTIONS as readonly string[]).includes(name)) return name
+  const memcached = MEMCACHED_LONG_OPTIONS.filter((o) => o.startsWith(name))
+  if (memcached.length === 1) return memcached[0]
   const matches = LONG_OPTIONS.filter((o) => o.startsWith(name))
   if (matches.length > 1) {
     throw memcachedError(`option '--${name}' is ambiguous; possibilities: ${matches.map((m) => `'--${m}'`).join(' ')}`)
