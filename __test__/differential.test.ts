@@ -2,6 +2,7 @@
 // Debian's memcached 1.6.18 and against ferrocached; the normalised replies must match
 // step by step (see helpers/corpus.ts for the file format and what is normalised).
 import { readdirSync, readFileSync } from 'node:fs'
+import net from 'node:net'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -10,7 +11,7 @@ import { RawConn } from './helpers/raw'
 import { replayPair, type Replayed } from './helpers/replay'
 import { CutProxy } from './helpers/replication'
 import { setUp, tearDown } from './helpers/guard'
-import { sleep, startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { freePort, sleep, startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
 
 const DIR = join(__dirname, 'fixtures', 'differential')
 const files = readdirSync(DIR).filter((f) => f.endsWith('.session')).sort()
@@ -131,6 +132,59 @@ test('replies that come after the 150 ms tail are still compared (a busy machine
     assert.match(direct.stream, /^VERSION <v>\r\nMN\r\nMN\r\n/)
   } finally {
     await slow.close()
+  }
+})
+
+/**
+ * A link to `targetPort` whose server reads late: what the client writes reaches it `holdMs`
+ * after the first byte, everything written meanwhile in one write (one read, as a server
+ * held up on a busy machine takes it). Replies pass at once.
+ */
+async function lateReader(targetPort: number, holdMs: number): Promise<{ port: number; close: () => Promise<void> }> {
+  const port = await freePort()
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1')
+    const drop = (): void => {
+      client.destroy()
+      upstream.destroy()
+    }
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('error', drop).on('close', drop)
+    }
+    upstream.pipe(client)
+    let held: Buffer[] = []
+    const pass = (): void => {
+      upstream.write(Buffer.concat(held))
+      held = []
+    }
+    client.on('data', (d: Buffer) => {
+      if (held.length === 0) setTimeout(pass, holdMs).unref()
+      held.push(d)
+    })
+  })
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve))
+  const close = (): Promise<void> => {
+    for (const s of sockets) s.destroy()
+    return new Promise((resolve) => server.close(() => resolve()))
+  }
+  return { port, close }
+}
+
+test('a get that culls is sent once the reply before it came (a server that reads late)', async () => {
+  // memcached culls the unwritten replies of the requests before an overlong get key in
+  // the same read: a replay that sent the get after 40 ms of quiet, not after the VERSION,
+  // lost it when the server read both at once (text-line-too-long.session, a busy machine).
+  const mc = pairs[0]![0]
+  const late = await lateReader(mc.port, 300)
+  try {
+    const steps = parseSession('> version\\r\\n\n> get a {b*300}\\r\\n\n')
+    const [direct, delayed] = await replayPair(mc.port, late.port, steps)
+    assert.match(direct.stream, /^VERSION <v>\r\nCLIENT_ERROR bad command line format\r\n/)
+    assert.is(delayed.stream, direct.stream)
+  } finally {
+    await late.close()
   }
 })
 

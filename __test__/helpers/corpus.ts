@@ -12,10 +12,12 @@
 //   conn N       the lines after it go to connection N (opened on first use; a session starts
 //                on 1): a binary read and a meta read of one item, say
 // `$CAS` in a request is replaced by the last CAS value the server sent on the connection.
+// A step before one that quotes `$CAS` or that culls (a text get with a key over 250 bytes,
+// see `culls`) waits for its reply, however late, not just for 40 ms of quiet.
 // TEXT uses C escapes (\r \n \t \\ \0 \xNN) and {c*N} for N copies of the character c.
 
 export type Step =
-  | { kind: 'send'; build: (cas: string) => Buffer; wait: 'reply' | 'none' | 'batch'; usesCas: boolean }
+  | { kind: 'send'; build: (cas: string) => Buffer; wait: 'reply' | 'none' | 'batch'; usesCas: boolean; culls: boolean }
   | { kind: 'sleep'; ms: number }
   | { kind: 'conn'; id: number }
 
@@ -100,10 +102,28 @@ export function parseSession(source: string): Step[] {
       if (form === 'bin') return binaryPacket(b)
       return form === 'hex' ? Buffer.from(b.replace(/\s+/g, ''), 'hex') : unescape(b)
     }
-    build('0') // fail on a malformed line when the file is read, not halfway through a replay
-    steps.push({ kind: 'send', build, wait: mark === '>' ? 'reply' : mark === '+' ? 'none' : 'batch', usesCas: body.includes('$CAS') })
+    const bytes = build('0') // fail on a malformed line when the file is read, not halfway through a replay
+    const wait = mark === '>' ? 'reply' : mark === '+' ? 'none' : 'batch'
+    steps.push({ kind: 'send', build, wait, usesCas: body.includes('$CAS'), culls: form !== 'bin' && culls(bytes) })
   }
   return steps
+}
+
+/**
+ * Whether `bytes` hold a text get/gets/gat/gats with a key over 250 bytes: memcached (and
+ * ferrocached alike) then culls the replies it has not written out yet, those of the
+ * requests before it in the same read too (docs/protocol.md). Whether the step before it
+ * shares that read is timing (a server held up on a busy machine reads both at once), so
+ * the replay sends it only once that step's reply came.
+ */
+export function culls(bytes: Buffer): boolean {
+  return bytes
+    .toString('latin1')
+    .split('\n')
+    .some((line) => {
+      const [command, ...args] = line.replace(/\r$/, '').split(' ').filter((w) => w !== '')
+      return /^(get|gets|gat|gats|bget)$/.test(command ?? '') && args.some((w) => w.length > 250)
+    })
 }
 
 /** Makes replies comparable: CAS values, stat values and the version string vary by server. */

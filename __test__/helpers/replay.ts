@@ -27,6 +27,17 @@ interface Played {
   transcript: string[]
 }
 
+/** The send steps from `from` that go out in one write (`&` steps and the one ending them). */
+function nextWrite(steps: Step[], from: number): Array<Extract<Step, { kind: 'send' }>> {
+  const write: Array<Extract<Step, { kind: 'send' }>> = []
+  for (const step of steps.slice(from)) {
+    if (step.kind !== 'send') break
+    write.push(step)
+    if (step.wait !== 'batch') break
+  }
+  return write
+}
+
 /** Plays every step on `port`; the connections stay open for the tail (closed on a throw). */
 async function play(port: number, steps: Step[]): Promise<Played> {
   const conns: Conn[] = []
@@ -60,9 +71,10 @@ async function play(port: number, steps: Step[]): Promise<Played> {
         await sleep(15)
         continue
       }
-      // The next request quotes this reply's CAS: wait for the reply, not just 40 ms of quiet.
-      const next = steps[i + 1]
-      const reply = await conn.raw.settle(40, 3_000, next?.kind === 'send' && next.usesCas ? 10_000 : 0)
+      // The next write quotes this reply's CAS, or would cull this reply were the server to
+      // read both at once (corpus.ts `culls`): wait for the reply, not just 40 ms of quiet.
+      const waitForReply = nextWrite(steps, i + 1).some((s) => s.usesCas || s.culls)
+      const reply = await conn.raw.settle(40, 3_000, waitForReply ? 10_000 : 0)
       conn.received.push(reply)
       conn.cas = lastCas(reply) ?? conn.cas
       transcript.push(`${label()}step ${i}: ${normalise(reply)}`)
