@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { maskedArgs, moveSecretToEnv } from '../src/cli/secret-args'
 import { createServer } from '../src/server'
 import { setUp, tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
@@ -146,6 +147,17 @@ test('--replica-auth is masked in the process title (ps, /proc/<pid>/cmdline); -
   } finally {
     process.kill(pid, 'SIGKILL')
   }
+})
+
+test('--replica-auth named by a getopt prefix (--replica-au, --replica-a=) is masked and handed on by the environment too', () => {
+  const argv = ['-p', '1', '--replica-au', `repl:${PASSWORD}`, '--replica-of', 'h:1']
+  assert.equal(maskedArgs(argv), ['-p', '1', '--replica-au', 'repl:***', '--replica-of', 'h:1'])
+  assert.equal(maskedArgs(['-v', `--replica-a=repl:${PASSWORD}`]), ['-v', '--replica-a=repl:***'])
+  const moved = moveSecretToEnv([...argv, '-v'], {})
+  assert.equal(moved.argv, ['-p', '1', '--replica-of', 'h:1', '-v'])
+  assert.is(moved.env.FERROCACHE_REPLICA_AUTH, `repl:${PASSWORD}`)
+  // the word after an option that takes a value is that value, whatever it looks like
+  assert.is(maskedArgs(['-l', '--replica-auth']), null)
 })
 
 test('the data directory, snapshots and the log are private to the server user', async () => {

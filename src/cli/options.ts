@@ -381,6 +381,40 @@ export function normalizeArgv(argv: readonly string[]): string[] {
 }
 
 /**
+ * Where the parser finds `option`'s values in argv, getopt's prefixes included
+ * (`--replica-au u:p`): `at` is the word holding the value, `inline` when it is the
+ * `--name=value` word itself. For masking a secret in place (secret-args.ts).
+ */
+export function optionValues(argv: readonly string[], option: keyof typeof OPTIONS): { at: number; inline: boolean }[] {
+  const found: { at: number; inline: boolean }[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === '--') break
+    const long = /^--([^=]+)(=.*)?$/s.exec(arg)
+    if (long !== null) {
+      let name: string | undefined
+      try {
+        name = longOption(long[1]!)
+      } catch {
+        continue // ambiguous: the parser refuses the command line
+      }
+      if (name === undefined || !takesValue(name)) continue
+      if (long[2] !== undefined) {
+        if (name === option) found.push({ at: i, inline: true })
+      } else if (i + 1 < argv.length) {
+        if (name === option) found.push({ at: i + 1, inline: false })
+        i++
+      }
+      continue
+    }
+    // a group of short flags whose last one takes the next word
+    const letters = /^-([A-Za-z]+)$/.exec(arg)?.[1] ?? ''
+    if (letters !== '' && SHORT_TAKES_VALUE.has(letters[letters.length - 1]!) && [...letters].findIndex((c) => SHORT_TAKES_VALUE.has(c)) === letters.length - 1) i++
+  }
+  return found
+}
+
+/**
  * Parses argv (without node and the script) and the environment. Throws [[UsageError]]
  * for anything memcached would reject or ferrocached cannot honour.
  */

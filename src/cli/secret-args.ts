@@ -1,9 +1,11 @@
 // --replica-auth user:pass on the command line: any local user reads a process's arguments
 // (`ps`, /proc/<pid>/cmdline), while its environment is readable only by its owner. So the
 // password is masked in the process title as soon as the command line is read, and a -d
-// copy gets it through FERROCACHE_REPLICA_AUTH instead of its arguments.
+// copy gets it through FERROCACHE_REPLICA_AUTH instead of its arguments. The flag is found as
+// the parser finds it: a getopt prefix (`--replica-au`) names it too.
+import { optionValues } from './options'
 
-const FLAG = '--replica-auth'
+const OPTION = 'replica-auth'
 const ENV = 'FERROCACHE_REPLICA_AUTH'
 
 /** `user:pass` → `user:***` (a value without a colon is masked whole). */
@@ -14,19 +16,16 @@ function mask(value: string): string {
 
 /** `argv` with the --replica-auth password masked, or null when it has none. */
 export function maskedArgs(argv: readonly string[]): string[] | null {
-  let found = false
-  const out = argv.map((arg, i) => {
-    if (arg.startsWith(`${FLAG}=`)) {
-      found = true
-      return `${FLAG}=${mask(arg.slice(FLAG.length + 1))}`
-    }
-    if (i > 0 && argv[i - 1] === FLAG) {
-      found = true
-      return mask(arg)
-    }
-    return arg
-  })
-  return found ? out : null
+  const values = optionValues(argv, OPTION)
+  if (values.length === 0) return null
+  const out = [...argv]
+  for (const { at, inline } of values) {
+    const arg = argv[at]!
+    const eq = arg.indexOf('=')
+    // in place, so the title is no longer than the arguments (a prefix stays a prefix)
+    out[at] = inline ? `${arg.slice(0, eq + 1)}${mask(arg.slice(eq + 1))}` : mask(arg)
+  }
+  return out
 }
 
 /**
@@ -42,17 +41,12 @@ export function hideSecretArgs(argv: readonly string[]): void {
 
 /** For a -d copy: the arguments without --replica-auth and the environment carrying it (the flag won over the variable). */
 export function moveSecretToEnv(argv: readonly string[], env: NodeJS.ProcessEnv): { argv: string[]; env: NodeJS.ProcessEnv } {
-  const rest: string[] = []
-  let value: string | undefined
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!
-    if (arg === '--') {
-      rest.push(...argv.slice(i))
-      break
-    }
-    if (arg.startsWith(`${FLAG}=`)) value = arg.slice(FLAG.length + 1)
-    else if (arg === FLAG && i + 1 < argv.length) value = argv[++i]
-    else rest.push(arg)
-  }
-  return value === undefined ? { argv: rest, env } : { argv: rest, env: { ...env, [ENV]: value } }
+  const values = optionValues(argv, OPTION)
+  const last = values[values.length - 1]
+  if (last === undefined) return { argv: [...argv], env }
+  const arg = argv[last.at]!
+  const value = last.inline ? arg.slice(arg.indexOf('=') + 1) : arg
+  // each occurrence goes: the --name=value word, or the name and its value word
+  const drop = new Set(values.flatMap(({ at, inline }) => (inline ? [at] : [at - 1, at])))
+  return { argv: argv.filter((_, i) => !drop.has(i)), env: { ...env, [ENV]: value } }
 }
