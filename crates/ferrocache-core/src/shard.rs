@@ -875,9 +875,13 @@ impl Core {
         // (start - 62 s; ours is start - 2) as 1, so its mark becomes 0: it hides nothing,
         // and a delayed flush still pending never acts. (Its 0 also un-hides what an earlier
         // flush hid and its maintainer has not reaped yet: not followed, see protocol.md.)
+        // Either way memcached's mark (its oldest_live) is at or before now, so, as every
+        // flush whose mark is, it takes a CAS value (oldest_cas = get_cas_id()): the next
+        // item's CAS is one higher.
         if early && delay > crate::clock::REALTIME_MAXDELTA && delay <= self.start as i64 - 59 {
             self.cmd_flush.fetch_add(1, Ordering::Relaxed);
             self.cancel_pending_flush();
+            self.next_cas(None);
             return;
         }
         let mut guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
@@ -910,6 +914,10 @@ impl Core {
                 } else {
                     (at_rel, 0)
                 };
+                // memcached takes a CAS value for a mark at or before now (`flush_all 1`)
+                if early && mark <= ctx.rel {
+                    self.next_cas(None);
+                }
                 self.flush_rel.store(mark, Ordering::Relaxed);
                 self.flush_cas.store(boundary, Ordering::Relaxed);
             }

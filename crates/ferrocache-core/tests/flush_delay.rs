@@ -149,3 +149,33 @@ fn a_unix_time_before_the_start_drops_a_pending_delayed_flush() {
     assert!(!has(&s, "kept"));
     assert_eq!(s.stats().cmd_flush, 5);
 }
+
+#[test]
+fn a_flush_whose_mark_is_not_ahead_uses_up_a_cas_as_memcached() {
+    // memcached 1.6.18 takes a CAS value (oldest_cas = get_cas_id()) whenever its mark,
+    // realtime(delay) - 1, is at or before now: `flush_all 1` and a unix time before its
+    // start (mark 0) too, not only an immediate flush (measured: set, gets c1, `flush_all
+    // 2592001`, set, gets c3; `flush_all 1` likewise; `flush_all 2` c+1). Found by the
+    // client-library differential run (pymemcache, its reset's `flush_all 2592001`).
+    let (s, clock) = store();
+    clock.advance(5);
+    let cas = |s: &Store, key: &str| {
+        s.store(&StoreRequest::new(StoreMode::Set, key.as_bytes(), b"v"))
+            .unwrap()
+            .cas
+    };
+    let first = cas(&s, "a");
+    s.flush_all_as_memcached(2_592_001);
+    assert_eq!(cas(&s, "b"), first + 2, "a unix time before the start");
+    s.flush_all_as_memcached(1);
+    assert_eq!(cas(&s, "c"), first + 4, "flush_all 1");
+    clock.advance(1);
+    s.flush_all_as_memcached(2);
+    assert_eq!(
+        cas(&s, "d"),
+        first + 5,
+        "flush_all 2: its mark is ahead, no CAS"
+    );
+    s.flush_all_as_memcached(0);
+    assert_eq!(cas(&s, "e"), first + 7, "immediate");
+}
