@@ -4,16 +4,19 @@
 //! and at most [`CRAWL_SLOTS_PER_PASS`] per pass, and unlinks expired or flushed items so
 //! their memory returns without anyone asking for them. It then keeps each class's HOT and
 //! WARM segments within their limits, lets the page mover look at the eviction window and
-//! frees pages a lower memory limit left over budget. With `Config::background` a thread
-//! runs it every [`INTERVAL`] (or at once when woken); the thread holds only a weak
-//! reference to the store and is stopped and joined when the store is dropped.
+//! frees pages a lower memory limit left over budget. A pass is a sequence of steps
+//! ([`Pass`]), each one lock hold of a walk or one bounded piece of the rest: `maintain`
+//! runs them back to back; with `Config::background` the threads every store of the process
+//! shares ([`crate::background`]) run one step at a time, pausing `lru_crawler sleep` after
+//! each lock hold of a walk, and begin the next pass [`INTERVAL`] after one ends (at once
+//! when woken).
 //!
 //! memcached's `lru_crawler` commands act here: `disable` stops the expiry walk (juggling,
 //! automove and hash growth go on: memcached's LRU maintainer is a separate thread),
 //! `crawl <classes>` queues one pass over the whole store that reclaims the dead items of
 //! those classes only (at most `tocrawl` checked per class), run by the thread (at once
 //! by the caller when there is none), and `sleep` is the pause between two lock holds of
-//! the thread's walks.
+//! the background walks (other stores' steps run in it).
 //!
 //! While a system-event sink listens (`watch sysevents`, [`crate::sysevent`]) the walk
 //! tallies each round's items per class and LRU segment and reports the round when it ends.
@@ -25,8 +28,6 @@ use crate::sysevent::{CrawlRound, SysEvent};
 use parking_lot::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Hash slots crawled per pass (tables are 3/8 to 3/4 full, so about half as many items): a
@@ -62,6 +63,8 @@ pub(crate) struct CrawlState {
     active: AtomicBool,
     /// The expiry walk's current round, tallied for `watch sysevents`.
     round: Mutex<Round>,
+    /// The background pass in progress (only the shared threads' steps take it).
+    pass: Mutex<Pass>,
 }
 
 /// One round of the expiry walk (every slot of every shard once), tallied per class and LRU
@@ -103,37 +106,180 @@ pub enum CrawlStart {
     Busy,
 }
 
+/// Where a background pass is: each [`Core::step`] does one lock hold of a walk or one
+/// bounded piece of the rest, so a pass can run inline ([`Core::maintain`]) or a step at a
+/// time on the threads all stores share ([`crate::background`]).
+#[derive(Debug, Default)]
+pub(crate) struct Pass {
+    phase: Phase,
+    /// Handles of the current batch (kept for its capacity).
+    batch: Vec<u32>,
+}
+
+#[derive(Debug, Default)]
+enum Phase {
+    /// Requested crawls first: the one running, and how many ran this pass.
+    #[default]
+    Start,
+    Requested {
+        crawl: Option<Requested>,
+        done: usize,
+    },
+    /// The expiry walk, while the crawler is enabled.
+    Walk(Walk),
+    /// With the crawler disabled: each shard's flushed tails and juggling in turn.
+    Tend {
+        shard: usize,
+    },
+    /// Automove, then pages over a lowered memory limit.
+    Automove,
+    Shrink,
+}
+
+/// A requested crawl under way.
+#[derive(Debug)]
+struct Requested {
+    want: Vec<bool>,
+    checked: Vec<u64>,
+    limit: u64,
+    shard: usize,
+    pos: usize,
+}
+
+/// This pass's share of the expiry walk (the walk itself resumes at `Core::crawl_cursor`).
+#[derive(Debug)]
+struct Walk {
+    budget: usize,
+    finished_shards: usize,
+    /// Whether a system-event sink listened when the pass began.
+    tally: bool,
+    /// A round that ended in this pass, with its end, reported when the walk stops.
+    ended: Option<(Round, u32)>,
+}
+
+/// What a step leaves for the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Go on at once.
+    Next,
+    /// A walk's lock hold ended: the background thread pauses `lru_crawler sleep` here.
+    Pause,
+    /// The pass is over.
+    Done,
+}
+
+/// Page moves per step while pages are over a lowered memory limit.
+const SHRINK_PER_STEP: usize = 16;
+
 impl Core {
     /// One pass of the background work, with no pause between lock holds.
     pub(crate) fn maintain(&self) {
-        self.maintain_pass(false)
+        let mut pass = Pass::default();
+        while self.step(&mut pass, false) != Step::Done {}
     }
 
-    /// One pass: a requested crawl, if one waits; the expiry walk (when the crawler is
-    /// enabled, otherwise the LRU juggling alone); automove; pages over a lowered memory
-    /// limit. `paced`: sleep `lru_crawler_sleep` between lock holds (the background thread).
-    pub(crate) fn maintain_pass(&self, paced: bool) {
-        for _ in 0..REQUESTED_CRAWLS_PER_PASS {
-            if !self.run_requested_crawl(paced) {
-                break;
-            }
+    /// The next step of this store's background pass (a new pass begins once one is over),
+    /// for the shared threads: how long until the step after it is due.
+    pub(crate) fn background_step(&self) -> Duration {
+        let mut pass = self.crawl.pass.lock();
+        match self.step(&mut pass, true) {
+            Step::Next => Duration::ZERO,
+            Step::Pause => Duration::from_micros(self.tune.crawler_sleep_us.load(Relaxed) as u64),
+            Step::Done => INTERVAL,
         }
-        if self.tune.crawler.load(Relaxed) {
-            self.expiry_walk(paced);
-        } else {
-            for m in self.shards.iter() {
-                let mut s = m.lock();
-                // memcached's LRU maintainer reaps flushed items at the tails whether its
-                // crawler runs or not
-                let ctx = self.ctx();
-                if ctx.flush_rel != 0 && ctx.rel >= ctx.flush_rel {
-                    s.lru_reap_flushed_tails(self, &ctx, FLUSHED_REAP_PER_PASS);
+    }
+
+    /// One step of a pass: the requested crawls, if any wait; the expiry walk (when the
+    /// crawler is enabled, otherwise the LRU juggling alone); automove; pages over a
+    /// lowered memory limit. `paced` (the background threads): pages over a lowered limit
+    /// are freed before the walks go on, so the limit never waits for a walk that takes
+    /// minutes at the longest `lru_crawler sleep` (1 s per [`CRAWL_BATCH`]).
+    fn step(&self, pass: &mut Pass, paced: bool) -> Step {
+        if paced && self.alloc.lock().over_budget() > 0 && self.shrink_some() {
+            return Step::Next;
+        }
+        let batch = &mut pass.batch;
+        match &mut pass.phase {
+            Phase::Start => {
+                pass.phase = Phase::Requested {
+                    crawl: None,
+                    done: 0,
+                };
+                Step::Next
+            }
+            Phase::Requested { crawl, done } => {
+                if crawl.is_none() {
+                    *crawl = match *done < REQUESTED_CRAWLS_PER_PASS {
+                        true => self.take_requested_crawl(),
+                        false => None,
+                    };
+                    if crawl.is_none() {
+                        pass.phase = self.begin_walk();
+                        return Step::Next;
+                    }
                 }
-                self.tend_shard(&mut s);
+                let Some(r) = crawl.as_mut() else {
+                    return Step::Next;
+                };
+                if self.requested_batch(r, batch) {
+                    return Step::Pause;
+                }
+                self.end_requested_crawl();
+                *crawl = None;
+                *done += 1;
+                Step::Next
+            }
+            Phase::Walk(w) => {
+                if self.walk_batch(w, batch) {
+                    return Step::Pause;
+                }
+                if let Phase::Walk(w) = std::mem::replace(&mut pass.phase, Phase::Automove) {
+                    self.end_walk(w);
+                }
+                Step::Next
+            }
+            Phase::Tend { shard } => {
+                match self.shards.get(*shard) {
+                    Some(m) => {
+                        let mut s = m.lock();
+                        // memcached's LRU maintainer reaps flushed items at the tails whether
+                        // its crawler runs or not
+                        let ctx = self.ctx();
+                        if ctx.flush_rel != 0 && ctx.rel >= ctx.flush_rel {
+                            s.lru_reap_flushed_tails(self, &ctx, FLUSHED_REAP_PER_PASS);
+                        }
+                        self.tend_shard(&mut s);
+                        *shard += 1;
+                    }
+                    None => pass.phase = Phase::Automove,
+                }
+                Step::Next
+            }
+            Phase::Automove => {
+                self.automove();
+                pass.phase = Phase::Shrink;
+                Step::Next
+            }
+            Phase::Shrink => {
+                if !paced {
+                    self.shrink_to_limit(usize::MAX);
+                } else if self.shrink_some() {
+                    return Step::Next;
+                }
+                pass.phase = Phase::Start;
+                Step::Done
             }
         }
-        self.automove();
-        self.shrink_to_limit(usize::MAX);
+    }
+
+    /// A few page moves toward a lowered memory limit: `true` while more are needed and
+    /// these made progress (without eviction, `-M`, items that cannot move yet stop it).
+    fn shrink_some(&self) -> bool {
+        let before = self.alloc.lock().over_budget();
+        if before == 0 || self.shrink_to_limit(SHRINK_PER_STEP) {
+            return false;
+        }
+        self.alloc.lock().over_budget() < before
     }
 
     /// The juggling and hash growth a shard gets once per walk.
@@ -154,73 +300,62 @@ impl Core {
         }
     }
 
-    /// Between two lock holds of a walk: with `paced` (the background thread), frees the
-    /// pages over a lowered memory limit, then sleeps `lru_crawler sleep` on the wake
-    /// condvar. A pass over a large table takes minutes at the longest sleep (1 s per
-    /// [`CRAWL_BATCH`]): the limit must not wait for it, and neither must the store stopping.
-    /// `false` when the store stops (the walk ends there).
-    fn pause(&self, paced: bool) -> bool {
-        if !paced {
-            return true;
+    /// The phase after the requested crawls: this pass's part of the expiry walk (counting
+    /// a walk begun from the start), or the juggling alone while the crawler is disabled.
+    fn begin_walk(&self) -> Phase {
+        if !self.tune.crawler.load(Relaxed) {
+            return Phase::Tend { shard: 0 };
         }
-        if self.alloc.lock().over_budget() > 0 {
-            self.shrink_to_limit(usize::MAX);
-        }
-        let us = self.tune.crawler_sleep_us.load(Relaxed);
-        let mut stopped = self.wake.0.lock();
-        if !*stopped && us > 0 {
-            self.wake
-                .1
-                .wait_for(&mut stopped, Duration::from_micros(us as u64));
-        }
-        !*stopped
-    }
-
-    /// The background expiry walk: up to [`CRAWL_SLOTS_PER_PASS`] hash slots from where the
-    /// last pass stopped, [`CRAWL_BATCH`] per lock hold, unlinking dead items; when a
-    /// shard's walk completes its LRUs are juggled and its hash table helped to grow.
-    /// A round that ends is reported to the system-event sinks ([`Core::report_round`]).
-    fn expiry_walk(&self, paced: bool) {
-        let n = self.shards.len();
-        let mut cursor = self.crawl_cursor.lock();
+        let cursor = self.crawl_cursor.lock();
         let mut round = self.crawl.round.lock();
         // one relaxed load while nobody listens; counted only if someone did all round
         let tally = self.sysevents.wanted();
-        let (mut si, mut pos) = *cursor;
-        if (si, pos) == (0, 0) {
+        if *cursor == (0, 0) {
             self.crawl.starts.fetch_add(1, Relaxed);
             round.begin(self.ctx().rel, tally, self.classes.len());
         } else if !tally {
             round.tallied = false;
         }
-        let mut ended = None;
         self.crawl.running.store(true, Relaxed);
-        let mut budget = CRAWL_SLOTS_PER_PASS;
-        let mut finished_shards = 0;
-        let mut batch = Vec::new();
-        while budget > 0 && finished_shards < n {
+        Phase::Walk(Walk {
+            budget: CRAWL_SLOTS_PER_PASS,
+            finished_shards: 0,
+            tally,
+            ended: None,
+        })
+    }
+
+    /// One lock hold of the background expiry walk: [`CRAWL_BATCH`] hash slots from where
+    /// the walk stopped, unlinking dead items; a shard whose walk completes has its LRUs
+    /// juggled and its hash table helped to grow. `false` once this pass's share (at most
+    /// [`CRAWL_SLOTS_PER_PASS`] slots, each shard once) is walked.
+    fn walk_batch(&self, w: &mut Walk, batch: &mut Vec<u32>) -> bool {
+        let n = self.shards.len();
+        while w.budget > 0 && w.finished_shards < n {
             let ctx = self.ctx();
+            let mut cursor = self.crawl_cursor.lock();
+            let mut round = self.crawl.round.lock();
+            let (si, pos) = *cursor;
             let mut guard = self.shards[si].lock();
             let s = &mut *guard;
             if pos >= s.ht.walk_len() {
                 self.tend_shard(s);
-                si = (si + 1) % n;
-                pos = 0;
-                finished_shards += 1;
-                if si == 0 {
+                *cursor = ((si + 1) % n, 0);
+                w.finished_shards += 1;
+                if cursor.0 == 0 {
                     // the round ended; the next one starts here
                     let next = std::mem::take(&mut *round);
                     if next.tallied {
-                        ended = Some((next, ctx.rel));
+                        w.ended = Some((next, ctx.rel));
                     }
-                    round.begin(ctx.rel, tally, self.classes.len());
+                    round.begin(ctx.rel, w.tally, self.classes.len());
                 }
                 continue;
             }
             batch.clear();
-            pos = s.ht.collect(&s.mem, pos, CRAWL_BATCH, &mut batch);
-            budget = budget.saturating_sub(CRAWL_BATCH);
-            for &h in &batch {
+            cursor.1 = s.ht.collect(&s.mem, pos, CRAWL_BATCH, batch);
+            w.budget = w.budget.saturating_sub(CRAWL_BATCH);
+            for &h in batch.iter() {
                 let c = s.class_of(h);
                 s.cs[c].crawler_items_checked += 1;
                 if round.tallied {
@@ -233,25 +368,26 @@ impl Core {
                     reclaim_if_dead(self, s, &ctx, h, c, Reaper::Walk);
                 }
             }
-            drop(guard);
-            if !self.pause(paced) {
-                break;
-            }
+            return true;
         }
-        *cursor = (si, pos);
-        drop(round);
-        // a walk that did not come round yet is still running
-        self.crawl.running.store(
-            (si, pos) != (0, 0) || self.crawl.requested.lock().is_some(),
-            Relaxed,
-        );
-        if let Some((r, end)) = ended {
+        false
+    }
+
+    /// This pass's share of the walk is done: a walk that did not come round yet is still
+    /// running; a round that ended is reported to the system-event sinks.
+    fn end_walk(&self, w: Walk) {
+        let cursor = self.crawl_cursor.lock();
+        let mid_walk = *cursor != (0, 0);
+        self.crawl
+            .running
+            .store(mid_walk || self.crawl.requested.lock().is_some(), Relaxed);
+        drop(cursor);
+        if let Some((r, end)) = w.ended {
             // the next round began in this pass, or begins with the next one
-            let next_run = match (si, pos) != (0, 0) {
+            let next_run = match mid_walk {
                 true => Some(0),
                 false => self.config.background.then_some(INTERVAL.as_secs() as u32),
             };
-            drop(cursor);
             self.report_round(&r, end, next_run);
         }
     }
@@ -291,60 +427,64 @@ impl Core {
         }
         self.crawl.running.store(true, Relaxed);
         if self.config.background {
-            self.wake.1.notify_all();
-        } else {
-            self.run_requested_crawl(false);
+            crate::background::wake(self.bg_id);
+        } else if let Some(mut r) = self.take_requested_crawl() {
+            let mut batch = Vec::new();
+            while self.requested_batch(&mut r, &mut batch) {}
+            self.end_requested_crawl();
         }
         CrawlStart::Started
     }
 
-    /// Runs the queued crawl, if any (`false` when none waits): every shard's table in
-    /// batches; the dead items of the requested classes are unlinked, at most `tocrawl`
-    /// items of each class are checked.
-    fn run_requested_crawl(&self, paced: bool) -> bool {
-        let want = {
-            let mut req = self.crawl.requested.lock();
-            match req.take() {
-                Some(w) => {
-                    self.crawl.active.store(true, Relaxed);
-                    w
-                }
-                None => return false,
-            }
-        };
+    /// The queued crawl, if any, now running.
+    fn take_requested_crawl(&self) -> Option<Requested> {
+        let want = self.crawl.requested.lock().take()?;
+        self.crawl.active.store(true, Relaxed);
         self.crawl.starts.fetch_add(1, Relaxed);
         let limit = match self.tune.crawler_tocrawl.load(Relaxed) {
             0 => u64::MAX,
             n => n as u64,
         };
-        let mut checked = vec![0u64; want.len()];
-        let mut batch = Vec::new();
-        'shards: for m in self.shards.iter() {
-            let mut pos = 0;
-            loop {
-                let ctx = self.ctx();
-                let mut guard = m.lock();
-                let s = &mut *guard;
-                if pos >= s.ht.walk_len() {
-                    break;
-                }
-                batch.clear();
-                pos = s.ht.collect(&s.mem, pos, CRAWL_BATCH, &mut batch);
-                for &h in &batch {
-                    let c = s.class_of(h);
-                    if !want.get(c).copied().unwrap_or(false) || checked[c] >= limit {
-                        continue;
-                    }
-                    checked[c] += 1;
-                    s.cs[c].crawler_items_checked += 1;
-                    reclaim_if_dead(self, s, &ctx, h, c, Reaper::Requested);
-                }
-                drop(guard);
-                if !self.pause(paced) {
-                    break 'shards;
-                }
+        Some(Requested {
+            checked: vec![0; want.len()],
+            want,
+            limit,
+            shard: 0,
+            pos: 0,
+        })
+    }
+
+    /// One lock hold of a requested crawl: a batch of a shard's table, whose dead items of
+    /// the requested classes are unlinked (at most `tocrawl` items of each class are
+    /// checked). `false` once every shard is walked.
+    fn requested_batch(&self, r: &mut Requested, batch: &mut Vec<u32>) -> bool {
+        while let Some(m) = self.shards.get(r.shard) {
+            let ctx = self.ctx();
+            let mut guard = m.lock();
+            let s = &mut *guard;
+            if r.pos >= s.ht.walk_len() {
+                (r.shard, r.pos) = (r.shard + 1, 0);
+                continue;
             }
+            batch.clear();
+            r.pos = s.ht.collect(&s.mem, r.pos, CRAWL_BATCH, batch);
+            for &h in batch.iter() {
+                let c = s.class_of(h);
+                if !r.want.get(c).copied().unwrap_or(false) || r.checked[c] >= r.limit {
+                    continue;
+                }
+                r.checked[c] += 1;
+                s.cs[c].crawler_items_checked += 1;
+                reclaim_if_dead(self, s, &ctx, h, c, Reaper::Requested);
+            }
+            return true;
         }
+        false
+    }
+
+    /// A requested crawl ended: the crawler still runs while the walk is mid-table or
+    /// another request waits.
+    fn end_requested_crawl(&self) {
         let waiting = {
             let req = self.crawl.requested.lock();
             self.crawl.active.store(false, Relaxed);
@@ -352,7 +492,6 @@ impl Core {
         };
         let walking = *self.crawl_cursor.lock() != (0, 0);
         self.crawl.running.store(walking || waiting, Relaxed);
-        true
     }
 }
 
@@ -398,47 +537,4 @@ fn reclaim_if_dead(
     }
     s.unlink_item(core, h);
     true
-}
-
-/// The background thread; dropping it stops and joins it.
-pub(crate) struct Crawler {
-    stop: Arc<(Mutex<bool>, parking_lot::Condvar)>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Crawler {
-    pub fn spawn(core: &Arc<Core>) -> Crawler {
-        let stop = core.wake.clone();
-        let flag = stop.clone();
-        let core = Arc::downgrade(core);
-        let thread = std::thread::Builder::new()
-            .name("ferrocache-crawler".into())
-            .spawn(move || loop {
-                {
-                    let mut stopped = flag.0.lock();
-                    if !*stopped {
-                        flag.1.wait_for(&mut stopped, INTERVAL);
-                    }
-                    if *stopped {
-                        return;
-                    }
-                }
-                match core.upgrade() {
-                    Some(c) => c.maintain_pass(true),
-                    None => return,
-                }
-            })
-            .ok();
-        Crawler { stop, thread }
-    }
-}
-
-impl Drop for Crawler {
-    fn drop(&mut self) {
-        *self.stop.0.lock() = true;
-        self.stop.1.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }

@@ -19,6 +19,7 @@
 #[cfg(unix)]
 mod anon_map;
 pub mod aof;
+mod background;
 pub mod clock;
 pub mod config;
 mod crawler;

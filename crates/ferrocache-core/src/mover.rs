@@ -335,7 +335,7 @@ impl Core {
             usize::MAX
         };
         if !self.shrink_to_limit(inline) && self.config.background {
-            self.wake.1.notify_all();
+            crate::background::wake(self.bg_id);
         }
         Ok(())
     }

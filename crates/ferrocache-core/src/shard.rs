@@ -9,9 +9,10 @@
 //! [`Fail::NeedPage`]; the caller drops the lock, has another shard evict or the mover move a
 //! page ([`Core::make_room`]) and runs the operation again.
 
+use crate::background::Registration;
 use crate::clock::Clock;
 use crate::config::{LruTune, Tunables};
-use crate::crawler::{CrawlState, Crawler};
+use crate::crawler::CrawlState;
 use crate::hashtable::{hash_key, HashTable, SlotHint};
 use crate::item::{
     memcached_size, total_size, Item, F_ACTIVE, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL,
@@ -24,7 +25,7 @@ use crate::sizes::{SizesHist, SizesState};
 use crate::slab::{ClassMem, PageMeta, SlabAlloc, SlabClasses, SlabMem, MAX_PAGE_SLOTS};
 use crate::store::*;
 use crate::{Config, ConfigError, SlabClassStats, Stats, StoreError};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -167,7 +168,7 @@ pub(crate) struct Shard {
     pub sizes_state: Arc<SizesState>,
 }
 
-/// Shared state of a store; the crawler thread holds a weak reference to it.
+/// Shared state of a store; the background threads hold a weak reference to it.
 pub(crate) struct Core {
     pub config: Config,
     pub classes: SlabClasses,
@@ -211,8 +212,8 @@ pub(crate) struct Core {
     pub crawl: CrawlState,
     /// The mover's counters and its one-at-a-time guard (`mover.rs`).
     pub moves: MoveState,
-    /// Wakes the background thread before its interval ends (`true` = stop it).
-    pub wake: Arc<(Mutex<bool>, Condvar)>,
+    /// The store's number in the background schedule (`background::wake` takes it).
+    pub bg_id: u64,
     /// Receives every change (the append-only log); unset = one branch per write.
     pub journal: OnceLock<Arc<dyn Journal>>,
     /// Who hears about evictions (`watch evictions`); none = one relaxed load each.
@@ -224,19 +225,16 @@ pub(crate) struct Core {
     pub sizes: Arc<SizesState>,
 }
 
-/// What a crawler thread keeps resident (its stack's touched pages, thread-local data):
-/// about 50 KiB each, measured from /proc/self/smaps with a hundred of them alive.
-const THREAD_RESIDENT: usize = 48 << 10;
-
 pub(crate) struct Shards {
     core: Arc<Core>,
-    crawler: Option<Crawler>,
+    /// The store's place on the shared background threads (with `Config::background`).
+    background: Option<Registration>,
 }
 
 impl Drop for Shards {
     fn drop(&mut self) {
-        // stop and join the crawler before the memory goes away
-        self.crawler.take();
+        // off the shared threads (a step of it running ends first) before the memory goes
+        self.background.take();
     }
 }
 
@@ -306,7 +304,7 @@ impl Shards {
             tune: Tunables::new(&config),
             crawl: CrawlState::default(),
             moves: MoveState::default(),
-            wake: Arc::new((Mutex::new(false), Condvar::new())),
+            bg_id: crate::background::new_id(),
             journal: OnceLock::new(),
             evictions: Default::default(),
             sysevents: Default::default(),
@@ -314,8 +312,8 @@ impl Shards {
             classes,
             config,
         });
-        let crawler = core.config.background.then(|| Crawler::spawn(&core));
-        Ok(Shards { core, crawler })
+        let background = core.config.background.then(|| Registration::new(&core));
+        Ok(Shards { core, background })
     }
 
     pub fn config(&self) -> &Config {
@@ -1851,7 +1849,8 @@ impl Shards {
     }
 
     /// [`crate::Store::native_bytes`]: the hash tables and the heap's per-shard, per-class
-    /// and per-page vectors at their capacity, plus [`THREAD_RESIDENT`] with a crawler.
+    /// and per-page vectors at their capacity (the background threads are shared by every
+    /// store of the process: counted in none).
     pub fn native_bytes(&self) -> usize {
         use std::mem::size_of;
         let core = &*self.core;
@@ -1870,9 +1869,6 @@ impl Shards {
         n += a.meta.capacity() * size_of::<PageMeta>()
             + a.classes.capacity() * size_of::<ClassMem>();
         drop(a);
-        if self.crawler.is_some() {
-            n += THREAD_RESIDENT;
-        }
         n
     }
 

@@ -1,0 +1,229 @@
+//! The background threads all stores of a process share (memcached has one crawler, one LRU
+//! maintainer and one rebalancer per process; a Node process may hold a thousand stores).
+//!
+//! A store built with `Config::background` registers here ([`Registration`]). At most
+//! [`WORKERS`] threads, spawned as stores register (never more than there are stores) and
+//! ended once none has been registered for [`LINGER`], run the stores' background passes in
+//! steps ([`Core::background_step`]): a step is one lock hold of a walk or one bounded piece
+//! of the rest of a pass, and says when the store's next step is due (`lru_crawler sleep`
+//! later inside a walk, [`crate::crawler::INTERVAL`] after a pass ends). The step due first
+//! runs first, so stores take turns: a store whose walk takes minutes delays another's step
+//! by about one step per store ready before it, never by its whole walk.
+//!
+//! The registry holds each store weakly and never runs two steps of one store at once. A
+//! store being dropped unregisters and waits for a step of it that is running to end, so no
+//! step starts on a store being freed and its memory goes back before the drop returns.
+
+use crate::shard::Core;
+use parking_lot::{Condvar, Mutex};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+/// Threads the background work of all stores shares at most.
+pub const WORKERS: usize = 2;
+
+/// How long a thread waits with no store registered before it ends.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// A registered store.
+struct Entry {
+    core: Weak<Core>,
+    /// When its next step is due; the queue's entries that disagree are stale.
+    due: Instant,
+    /// Woken while a step of it ran: the next step is due at once.
+    woken: bool,
+}
+
+struct Sched {
+    stores: BTreeMap<u64, Entry>,
+    /// (due, store id), earliest first; stale entries are skipped when they come up.
+    queue: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Stores a step runs for now, and on which thread.
+    running: Vec<(u64, ThreadId)>,
+    workers: usize,
+}
+
+static SCHED: Mutex<Sched> = Mutex::new(Sched {
+    stores: BTreeMap::new(),
+    queue: BinaryHeap::new(),
+    running: Vec::new(),
+    workers: 0,
+});
+/// Signals a change of the schedule: a store registered, woken or done with a step.
+static CHANGED: Condvar = Condvar::new();
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A number for a new store, used to wake it ([`wake`]).
+pub(crate) fn new_id() -> u64 {
+    NEXT_ID.fetch_add(1, Relaxed)
+}
+
+/// Has store `id`'s next step run now: before its interval or `lru_crawler sleep` ends (a
+/// requested crawl, a lowered memory limit), as soon as a running step of it ends. Nothing
+/// for a store that is not registered.
+pub(crate) fn wake(id: u64) {
+    let mut s = SCHED.lock();
+    let now = Instant::now();
+    let running = s.running.iter().any(|&(r, _)| r == id);
+    let Some(e) = s.stores.get_mut(&id) else {
+        return;
+    };
+    if running {
+        e.woken = true;
+    } else if e.due > now {
+        e.due = now;
+        s.queue.push(Reverse((now, id)));
+        CHANGED.notify_all();
+    }
+}
+
+/// A store's place in the schedule; dropping it unregisters the store.
+pub(crate) struct Registration {
+    id: u64,
+}
+
+impl Registration {
+    /// Registers `core` (whose `bg_id` names it); its first pass is due after an interval.
+    pub fn new(core: &Arc<Core>) -> Registration {
+        let id = core.bg_id;
+        let due = Instant::now() + crate::crawler::INTERVAL;
+        let mut s = SCHED.lock();
+        s.stores.insert(
+            id,
+            Entry {
+                core: Arc::downgrade(core),
+                due,
+                woken: false,
+            },
+        );
+        s.queue.push(Reverse((due, id)));
+        if s.workers < WORKERS.min(s.stores.len()) {
+            let spawned = std::thread::Builder::new()
+                .name("ferrocache-bg".into())
+                .spawn(worker);
+            // without a thread the store waits for one a later registration spawns
+            if spawned.is_ok() {
+                s.workers += 1;
+            }
+        }
+        CHANGED.notify_all();
+        Registration { id }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let me = std::thread::current().id();
+        let mut s = SCHED.lock();
+        s.stores.remove(&self.id);
+        // a step of this store that runs on another thread ends first (on this one, a sink
+        // dropping its own store, the step's reference frees the store once the step ends)
+        while s.running.iter().any(|&(r, t)| r == self.id && t != me) {
+            CHANGED.wait(&mut s);
+        }
+    }
+}
+
+/// `(threads alive, stores registered)`.
+#[cfg(test)]
+pub(crate) fn load() -> (usize, usize) {
+    let s = SCHED.lock();
+    (s.workers, s.stores.len())
+}
+
+/// What a worker does next.
+enum Next {
+    Run(u64, Arc<Core>),
+    Wait(Option<Instant>),
+}
+
+/// The first store whose step is due, taken out of the queue; else how long to wait.
+fn next(s: &mut Sched, now: Instant) -> Next {
+    while let Some(&Reverse((due, id))) = s.queue.peek() {
+        let live = match s.stores.get(&id) {
+            Some(e) => e.due == due && !s.running.iter().any(|&(r, _)| r == id),
+            None => false,
+        };
+        if !live {
+            s.queue.pop();
+            continue;
+        }
+        if due > now {
+            return Next::Wait(Some(due));
+        }
+        s.queue.pop();
+        match s.stores.get(&id).and_then(|e| e.core.upgrade()) {
+            Some(core) => return Next::Run(id, core),
+            // dropped without unregistering (cannot happen: Shards unregisters first)
+            None => {
+                s.stores.remove(&id);
+            }
+        }
+    }
+    Next::Wait(None)
+}
+
+fn worker() {
+    let me = std::thread::current().id();
+    let mut s = SCHED.lock();
+    loop {
+        match next(&mut s, Instant::now()) {
+            Next::Run(id, core) => {
+                s.running.push((id, me));
+                drop(s);
+                let delay = core.background_step();
+                // the store's last reference may be this one (its registration waits for
+                // `running` to clear, unless it was dropped on this thread)
+                drop(core);
+                s = SCHED.lock();
+                s.running.retain(|&r| r != (id, me));
+                let now = Instant::now();
+                if let Some(e) = s.stores.get_mut(&id) {
+                    let due = match std::mem::take(&mut e.woken) {
+                        true => now,
+                        false => now + delay,
+                    };
+                    e.due = due;
+                    s.queue.push(Reverse((due, id)));
+                }
+                CHANGED.notify_all();
+            }
+            Next::Wait(_) if s.stores.is_empty() => {
+                if CHANGED.wait_for(&mut s, LINGER).timed_out() && s.stores.is_empty() {
+                    s.workers -= 1;
+                    return;
+                }
+            }
+            Next::Wait(Some(until)) => {
+                CHANGED.wait_until(&mut s, until);
+            }
+            Next::Wait(None) => CHANGED.wait(&mut s),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Store};
+
+    fn registered(id: u64) -> bool {
+        SCHED.lock().stores.contains_key(&id)
+    }
+
+    #[test]
+    fn a_store_is_scheduled_until_dropped_and_a_store_without_background_never() {
+        let s = Store::new(Config::default().memory_limit(1 << 20)).unwrap();
+        let id = s.inner.core().bg_id;
+        assert!(registered(id));
+        assert!(load().0 >= 1);
+        drop(s);
+        assert!(!registered(id));
+        let s = Store::new(Config::default().memory_limit(1 << 20).background(false)).unwrap();
+        assert!(!registered(s.inner.core().bg_id));
+    }
+}
