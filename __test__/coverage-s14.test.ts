@@ -7,7 +7,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { normalizeArgv, parseCommandLine } from '../src/cli/options'
 import './helpers/guard'
-import { askAlike, RawConn } from './helpers/raw'
+import { askAlike, connectUnix, RawConn } from './helpers/raw'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -209,6 +209,39 @@ test('-p -1 -U -1 and MEMCACHED_PORT_FILENAME (memcached\'s test suite): ports p
       }),
     )
     assert.equal(settings, [['-1', '-1'], ['-1', '-1']])
+  } finally {
+    await Promise.all(children.map((c) => stopChild(c)))
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('-s with -U: stats settings shows -U\'s port (and as tcpport without -p), as memcached, though neither is served', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-coverage-'))
+  chmodSync(dir, 0o777) // memcached makes its socket as -u nobody
+  const lines = ['-U 5000', '-p 5001 -U 5002', '-U -1']
+  const children: ReturnType<typeof spawnOwned>[] = []
+  try {
+    const ask = async (path: string): Promise<(string | undefined)[]> => {
+      const c = await connectUnix(path)
+      c.on('error', () => undefined)
+      let reply = ''
+      c.on('data', (d: Buffer) => (reply += d.toString('latin1')))
+      c.write('stats settings\r\n')
+      await waitFor(() => reply.endsWith('END\r\n'))
+      c.destroy()
+      return ['tcpport', 'udpport'].map((n) => new RegExp(`^STAT ${n} (.*)\r$`, 'm').exec(reply)?.[1])
+    }
+    const results = await Promise.all(
+      lines.map(async (line, i) => {
+        const args = line.split(' ')
+        const mc = join(dir, `mc${i}`)
+        const fc = join(dir, `fc${i}`)
+        children.push(spawnOwned(MEMCACHED, [...root, '-s', mc, ...args], { stdio: 'ignore' }))
+        children.push(spawnOwned(process.execPath, [BIN, '-s', fc, ...args], { stdio: 'ignore' }))
+        return { line, memcached: await ask(mc), ferrocached: await ask(fc) }
+      }),
+    )
+    for (const r of results) assert.equal(r.ferrocached, r.memcached, r.line)
   } finally {
     await Promise.all(children.map((c) => stopChild(c)))
     rmSync(dir, { recursive: true, force: true })

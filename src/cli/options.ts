@@ -621,7 +621,11 @@ function applyUdp(s: CliSettings, v: Values, name: (option: string, flag: string
   if (v['enable-sasl']) throw memcachedError('ERROR: Cannot enable UDP while using binary SASL authentication.', 64)
   if (s.authFile !== undefined) throw memcachedError('Cannot use UDP with ascii authentication enabled (-U 0 to disable)', 64)
   if (s.unixSocket !== undefined) {
-    s.notes = [...(s.notes ?? []), `-U ${port}: ignored, as memcached does: a Unix socket (-s) turns TCP and UDP off`]
+    s.notes = [...(s.notes ?? []), `-U ${v['udp-port'].trim()}: ignored, as memcached does: a Unix socket (-s) turns TCP and UDP off`]
+    // served or not, memcached's settings hold -U, and -p takes it when not given
+    const shown = any ? '-1' : String(port)
+    s.settingsShown = [...(s.settingsShown ?? []), ['udpport', shown]]
+    if (v.port === undefined) s.settingsShown.push(['tcpport', shown])
     return
   }
   s.udpPort = port
