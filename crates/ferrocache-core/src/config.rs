@@ -64,8 +64,9 @@ pub struct Config {
     /// pages stay within it). A class without a page still gets one (memcached grants a
     /// class its first page past the limit; here it is taken from the class with most).
     pub slab_reassign: bool,
-    /// Run the background crawler thread (expiry + automove). Tests turn it off and call
-    /// [`crate::Store::maintain`] by hand.
+    /// Have the background work (expiry crawler, LRU juggling, automove) run on the threads
+    /// all stores of the process share. Tests turn it off and call [`crate::Store::maintain`]
+    /// by hand.
     pub background: bool,
     /// Where time comes from.
     pub clock: Clock,

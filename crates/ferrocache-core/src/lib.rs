@@ -1,12 +1,13 @@
-//! ferrocache's storage engine, modelled on memcached 1.6 as a library with no global state.
+//! ferrocache's storage engine, modelled on memcached 1.6 as a library with no global state
+//! but the background threads its stores share.
 //!
 //! A [`Store`] is a set of shards, each behind its own lock, each owning a hash table
 //! (incremental growth) and a segmented LRU (hot / warm / cold) per slab class. Items live
 //! in chunks of 1 MiB slab pages from one allocator shared by the shards; at most
 //! [`Config::memory_limit`] bytes of pages ever exist (a limit lowered at runtime,
-//! [`Store::set_memory_limit`], frees the pages over it). A background thread (the crawler)
-//! reclaims expired items and moves pages between slab classes. `docs/engine.md` has the
-//! design and the measured figures.
+//! [`Store::set_memory_limit`], frees the pages over it). Background work (the crawler)
+//! reclaims expired items and moves pages between slab classes, on at most two threads all
+//! stores of the process share. `docs/engine.md` has the design and the measured figures.
 //!
 //! Invariants every module keeps:
 //! - an item lives in exactly one chunk, is linked in exactly one hash chain and one LRU list;

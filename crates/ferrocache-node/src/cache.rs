@@ -88,14 +88,14 @@ struct Registry {
 /// ArrayBuffers, so it never showed either figure.) The report is brought up
 /// to date on this thread after the calls that can allocate, only once it is `step` off
 /// (few V8 adjustments; the check is one relaxed load and a compare), and given back on
-/// `close()` or when the cache is collected. Pages the engine's background thread takes
-/// or releases show up at the next such call.
+/// `close()` or when the cache is collected. Pages the engine's background work takes or
+/// releases show up at the next such call.
 ///
-/// The rest of the store (`native_bytes`: hash tables, resident as they fill, bookkeeping,
-/// its background thread; ~380 KiB for a default store) is reported once when it is made.
-/// Unreported, a program dropping caches it never wrote to showed V8 nothing: 10,000 such
-/// caches kept up to 3,508 background threads alive at once, and their heap stayed
-/// resident after collection.
+/// The rest of the store (`native_bytes`: hash tables, resident as they fill, bookkeeping;
+/// ~330 KiB for a default store) is reported once when it is made. Unreported, a program
+/// dropping caches it never wrote to showed V8 nothing: 10,000 such caches kept up to 3,508
+/// of them alive at once (each had a background thread then; all stores now share two),
+/// and their heap stayed resident after collection.
 struct Slot {
     store: Arc<Store>,
     /// Bytes reported to V8 for this store's slab pages.
@@ -306,7 +306,7 @@ impl NativeCache {
     #[napi]
     pub fn close(&self, env: Env) {
         let store = take_slot(env.raw(), self.id);
-        drop(store); // outside the borrow: dropping joins the engine's background thread
+        drop(store); // outside the borrow: dropping waits for a background step of it to end
     }
 
     /// The engine, shared (e.g. with a network server session); fails once closed.
