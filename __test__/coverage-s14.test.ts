@@ -218,7 +218,8 @@ test('-p -1 -U -1 and MEMCACHED_PORT_FILENAME (memcached\'s test suite): ports p
 test('-s with -U: stats settings shows -U\'s port (and as tcpport without -p), as memcached, though neither is served', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferrocache-coverage-'))
   chmodSync(dir, 0o777) // memcached makes its socket as -u nobody
-  const lines = ['-U 5000', '-p 5001 -U 5002', '-U -1']
+  // (no port is bound: -s turns TCP and UDP off in both)
+  const lines = ['-U 45000', '-p 45001 -U 45002', '-U -1']
   const children: ReturnType<typeof spawnOwned>[] = []
   try {
     const ask = async (path: string): Promise<(string | undefined)[]> => {
