@@ -39,7 +39,7 @@ test('batch calls name the bad key by index and store nothing', async () => {
         ['', '2'],
       ]),
     TypeError,
-    /keys\[1\] must not be empty/,
+    /^entries\[1\] key must not be empty$/,
   )
   assert.is(cache.hasSync('a'), false, 'no entry of a rejected batch is stored')
   cache.setSync('x', '1')

@@ -319,8 +319,9 @@ export declare function cacheGetMany(id: number, keys: string[], asString: boole
 
 /**
  * Stores many items with the same flags and exptime in one crossing. Every key is
- * checked before anything is stored; an engine error (too large, out of memory, the log
- * cannot write) stops the batch at that entry, the earlier ones stay stored.
+ * checked before anything is stored. An entry too large or out of memory is skipped and
+ * the first such error thrown once the others are stored; a log that cannot write stops
+ * the batch at that entry, the earlier ones stay stored.
  */
 export declare function cacheSetMany(id: number, keys: string[], values: Array<string | Uint8Array>, flags: number, exptime: number): void
 

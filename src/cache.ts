@@ -3,9 +3,8 @@
 // work is well under a microsecond, so a thread hop would only add cost) and reject
 // instead of throwing.
 
-import { types } from 'node:util'
-
 import type { NativeCache } from '../native/index'
+import { keyArray, splitEntries } from './batch-args'
 import { checkRaw, encodeValue } from './encoding'
 import { native } from './native'
 import { ops } from './native-ops'
@@ -50,26 +49,6 @@ const {
   cacheSetMany,
   cacheTouch,
 } = ops
-
-/** `items` as an array; `what` names its elements for the error of a string (iterable,
- * but one key per character would be read: `deleteMany('user:1')` deleting 'u', 's'...). */
-function toArray<T>(items: Iterable<T>, name: string, what: string): T[] {
-  if (Array.isArray(items)) return items
-  if (typeof items === 'string') throw new TypeError(`${name} must be an iterable of ${what}, not a string`)
-  if (items == null || typeof (items as Iterable<T>)[Symbol.iterator] !== 'function') {
-    throw new TypeError(`${name} must be an iterable`)
-  }
-  return Array.from(items)
-}
-
-/** Keys as the native batch calls take them: a plain array (a Proxy of one, such as a Vue
- * `reactive` or MobX observable array, is copied; napi reads only real arrays). */
-function toKeyArray(keys: Iterable<string>): string[] {
-  const list = toArray(keys, 'keys', 'keys')
-  return isProxy(list) ? Array.from(list) : list
-}
-
-const { isProxy } = types
 
 let nativeOf: (cache: Cache<Encoding>) => NativeCache
 
@@ -223,7 +202,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   /** `getMany` without the Promise: returns or throws at once. */
   getManySync<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Map<string, Decoded<F>> {
     const encoding = readEncoding(options, this.#encoding)
-    const list = toKeyArray(keys)
+    const list = keyArray(keys)
     const hits = cacheGetMany(this.#id, list, encoding !== 'buffer')
     const out = new Map<string, Decoded<F>>()
     let offset = 0 // values that fitted lie one after another in the scratch buffer
@@ -248,13 +227,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     options?: WriteOptions<F>,
   ): void {
     const w = this.#write(options)
-    const keys: string[] = []
-    const values: RawValue[] = []
-    for (const entry of toArray(entries, 'entries', '[key, value] pairs')) {
-      if (!Array.isArray(entry)) throw new TypeError(`entries must hold [key, value] pairs`)
-      keys.push(entry[0] as string)
-      values.push(encodeValue(entry[1], w.encoding, `value of '${String(entry[0])}'`))
-    }
+    const { keys, values } = splitEntries(entries, w.encoding)
     cacheSetMany(this.#id, keys, values, w.flags, w.exptime)
   }
 
@@ -321,7 +294,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** `deleteMany` without the Promise: returns or throws at once. */
   deleteManySync(keys: Iterable<string>): number {
-    return cacheDeleteMany(this.#id, toKeyArray(keys))
+    return cacheDeleteMany(this.#id, keyArray(keys))
   }
 
   /** `has` without the Promise: returns or throws at once. */
@@ -447,4 +420,5 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     if (!this.#native.closed) this.#persistence?.close(this.#saveOnClose)
     this.#native.close()
   }
+
 }

@@ -85,6 +85,40 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>, notFo
     assert.is(await cache.get(`${p}huge`), undefined)
     assert.is(await cache.set(`${p}after`, 'ok'), true)
     assert.is(await cache.get(`${p}after`, { encoding: 'utf8' }), 'ok')
+    // memcached's bound: key + value + 59 bytes (63 with flags) within -I 1m (the embedded
+    // Cache took 23 bytes more with a 1-byte key, counting its own smaller header)
+    const k = `${p}bound`
+    const room = 1024 * 1024 - 59 - k.length
+    assert.is(await cache.set(k, Buffer.alloc(room)), true)
+    await rejectsLike(() => cache.set(k, Buffer.alloc(room + 1)), RangeError, /too large/)
+    assert.is(await cache.set(k, Buffer.alloc(room - 4), { flags: 1 }), true)
+    await rejectsLike(() => cache.set(k, Buffer.alloc(room - 3), { flags: 1 }), RangeError, /too large/)
+    // a batch with one entry too large stores the others, before and after it, then rejects
+    // (a Client's batch goes out whole; the embedded one stopped at that entry)
+    const batch = [[`${p}m1`, 'one'], [`${p}m2`, Buffer.alloc(room + 10)], [`${p}m3`, 'three']] as const
+    await rejectsLike(() => cache.setMany(batch), RangeError, /too large/)
+    const got = await cache.getMany([`${p}m1`, `${p}m2`, `${p}m3`], { encoding: 'utf8' })
+    assert.equal([...got], [[`${p}m1`, 'one'], [`${p}m3`, 'three']])
+  })
+
+  s('arguments are checked in the same order, and batches refused alike', async (ctx) => {
+    const cache = c(ctx) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>
+    // the options, then a CAS token, then the value, and the key last (the Client checked
+    // the key before the value, and a token before the options)
+    await rejectsLike(() => cache.set!('', 42), TypeError, /^value must be a string, Buffer or Uint8Array, got number$/)
+    await rejectsLike(() => cache.add!('a b', 42, { bogus: 1 }), TypeError, /^unknown option 'bogus' in options/)
+    await rejectsLike(() => cache.cas!('k', 'v', -1, { bogus: 1 }), TypeError, /^unknown option 'bogus' in options/)
+    await rejectsLike(() => cache.cas!('', 42, -1), RangeError, /^cas must be a non-negative safe integer/)
+    await rejectsLike(() => cache.cas!('', 42, 1n), TypeError, /^value must be a string/)
+    // a string is no list of keys (the Client read one key per character), a hole no key
+    await rejectsLike(() => cache.getMany!('abc'), TypeError, /^keys must be an iterable of keys, not a string$/)
+    await rejectsLike(() => cache.deleteMany!('abc'), TypeError, /^keys must be an iterable of keys, not a string$/)
+    await rejectsLike(() => cache.setMany!('ab'), TypeError, /^entries must be an iterable of \[key, value\] pairs, not a string$/)
+    await rejectsLike(() => cache.getMany!(Object.assign([], { 1: 'a' })), TypeError, /^keys\[0\] must be a string, got undefined$/)
+    await rejectsLike(() => cache.deleteMany!(['a', , 'b']), TypeError, /^keys\[1\] must be a string, got undefined$/)
+    // setMany: every value, then every key, named by its entry (the Cache said keys[1])
+    await rejectsLike(() => cache.setMany!([['ok', 'v'], ['a b', 'v']]), TypeError, /^entries\[1\] key must not contain spaces/)
+    await rejectsLike(() => cache.setMany!([['a b', 'v'], ['ok', 42]]), TypeError, /^value of 'ok' must be a string/)
   })
 
   s('gets and cas: flags kept, stale or missing token refused', async (ctx) => {

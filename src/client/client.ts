@@ -3,6 +3,7 @@
 // key goes to one server by ketama; requests are meta commands (one reply each, flags and
 // CAS in one round trip), text commands or binary packets (`protocol`, wire.ts, binary.ts),
 // pipelined on a few connections per server.
+import { entryKeyName, keyArray, splitEntries } from '../batch-args'
 import { checkRaw, encodeValue } from '../encoding'
 import { parseWrite, readEncoding, toU64, type Write } from '../options'
 import { delayToSeconds, requiredTtlToExptime, type NowMs } from '../ttl'
@@ -49,12 +50,16 @@ interface BatchPart {
   end?(): Bytes | undefined
 }
 
-function toArray<T>(items: Iterable<T>, name: string): T[] {
-  if (Array.isArray(items)) return items
-  if (items == null || typeof (items as Iterable<T>)[Symbol.iterator] !== 'function') {
-    throw new TypeError(`${name} must be an iterable`)
-  }
-  return Array.from(items)
+/** A CAS token no item holds (binary `cas(…, 0)`: see `#store`). */
+const NO_ITEM_CAS = 0xffff_ffff_ffff_ffffn
+
+/** append/prepend: raw bytes, no flags or ttl. */
+const RAW: Write = { flags: 0, exptime: 0, encoding: 'buffer' }
+
+/** Every key of a batch checked, by index (a hole of a sparse array too: it is no string). */
+function checkKeys(list: string[]): string[] {
+  for (let i = 0; i < list.length; i++) checkKey(list[i], `keys[${i}]`)
+  return list
 }
 
 /** What twemproxy (nutcracker 0.5) does not forward, and what to do instead. */
@@ -259,8 +264,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   async getMany<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Promise<Map<string, Decoded<F>>> {
     const encoding = readEncoding(options, this.#encoding)
-    const list = toArray(keys, 'keys')
-    list.forEach((k, i) => checkKey(k, `keys[${i}]`))
+    const list = checkKeys(keyArray(keys))
     const found = new Array<unknown>(list.length)
     const results = await this.#batch(list, true, (indexes, deadline, server, resolve, reject) => {
       const { pending, lines } = this.#wire.getMany(indexes.map((i) => list[i]!), deadline, encoding, server, resolve, reject)
@@ -274,16 +278,15 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return out
   }
 
-  #store(mode: StoreMode, key: string, value: unknown, options: WriteOptions | undefined, cas?: bigint): Promise<boolean> {
-    const w = this.#write(options)
-    checkKey(key)
+  /** A store, its arguments checked in the embedded Cache's order: the options (`w`, parsed
+   * by the caller), the CAS token, the value, then the key. */
+  #store(mode: StoreMode, key: string, value: unknown, w: Write, cas?: bigint): Promise<boolean> {
     const raw = encodeValue(value, w.encoding)
+    checkKey(key)
     // A binary header's CAS 0 means "no CAS" (a plain set): token 0 cannot be sent. No
-    // item holds it (servers hand out CAS from 1), so the compare fails, as `ms … C0` does.
-    if (cas === 0n && this.#wire.binary) {
-      this.#route(key) // a closed client, or no live server, still rejects
-      return Promise.resolve(false)
-    }
+    // item holds it (servers hand out CAS from 1), nor 2^64-1, which goes instead: the
+    // server still refuses a value too large, and the compare fails, as `ms … C0` does.
+    if (cas === 0n && this.#wire.binary) cas = NO_ITEM_CAS
     const [text, tail] = this.#wire.store(key, mode, w, cas)
     return this.#one(key, STORE, w.encoding, text, raw, tail)
   }
@@ -297,18 +300,13 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   async set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
-    return this.#store('set', key, value, options)
+    return this.#store('set', key, value, this.#write(options))
   }
 
   async setMany<F extends Encoding = E>(entries: Iterable<readonly [string, Encodable<F>]>, options?: WriteOptions<F>): Promise<void> {
     const w = this.#write(options)
-    const keys: string[] = []
-    const values: RawValue[] = []
-    for (const entry of toArray(entries, 'entries')) {
-      if (!Array.isArray(entry)) throw new TypeError(`entries must hold [key, value] pairs`)
-      keys.push(checkKey(entry[0], `entries[${keys.length}] key`))
-      values.push(encodeValue(entry[1], w.encoding, `value of '${String(entry[0])}'`))
-    }
+    const { keys, values } = splitEntries(entries, w.encoding)
+    for (let i = 0; i < keys.length; i++) checkKey(keys[i], entryKeyName(i))
     await this.#batch(keys, false, (indexes, deadline, server, resolve, reject) => ({
       pending: this.#wire.many(indexes.length, deadline, server, resolve, reject),
       count: indexes.length,
@@ -322,24 +320,24 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   async add<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
-    return this.#store('add', key, value, options)
+    return this.#store('add', key, value, this.#write(options))
   }
 
   async replace<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
-    return this.#store('replace', key, value, options)
+    return this.#store('replace', key, value, this.#write(options))
   }
 
   async append(key: string, value: RawValue): Promise<boolean> {
-    return this.#store('append', key, checkRaw(value), { encoding: 'buffer' })
+    return this.#store('append', key, checkRaw(value), RAW)
   }
 
   async prepend(key: string, value: RawValue): Promise<boolean> {
-    return this.#store('prepend', key, checkRaw(value), { encoding: 'buffer' })
+    return this.#store('prepend', key, checkRaw(value), RAW)
   }
 
   async cas<F extends Encoding = E>(key: string, value: Encodable<F>, cas: bigint | number, options?: WriteOptions<F>): Promise<boolean> {
-    const token = toU64('cas', cas)
-    return this.#store('cas', key, value, options, token)
+    const w = this.#write(options)
+    return this.#store('cas', key, value, w, toU64('cas', cas))
   }
 
   #arith(key: string, incr: boolean, delta: bigint | number): Promise<bigint | undefined> {
@@ -373,8 +371,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   async deleteMany(keys: Iterable<string>): Promise<number> {
-    const list = toArray(keys, 'keys')
-    list.forEach((k, i) => checkKey(k, `keys[${i}]`))
+    const list = checkKeys(keyArray(keys))
     const results = await this.#batch(list, false, (indexes, deadline, server, resolve, reject) => ({
       pending: this.#wire.many(indexes.length, deadline, server, resolve, reject),
       count: indexes.length,
@@ -442,4 +439,5 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     this.#closing ??= Promise.all([...this.#nodes, ...this.#replicas.flat()].map((n) => n.close())).then(() => {})
     return this.#closing
   }
+
 }

@@ -1414,8 +1414,12 @@ impl Shard {
         let is_cas = r.cas.is_some() && matches!(r.mode, StoreMode::Set | StoreMode::Replace);
         let joins = matches!(r.mode, StoreMode::Append | StoreMode::Prepend);
         // memcached counts a storage command (cmd_set) in the class of the item it allocates
-        // for the request's value, whatever the outcome
-        let req_class = (r.value.len() <= MAX_VLEN)
+        // for the request's value, whatever the outcome; too large by memcached's count is
+        // too large here too (the codecs check it before the value arrives, the embedded
+        // cache's stores only here)
+        let fits = r.value.len() <= MAX_VLEN
+            && core.memcached_size(key.len(), r.value.len(), r.flags) <= core.config.item_size_max;
+        let req_class = fits
             .then(|| core.classes.class_for(total_size(key.len(), r.value.len())))
             .flatten();
         let Some(req_class) = req_class else {

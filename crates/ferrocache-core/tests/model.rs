@@ -216,8 +216,8 @@ impl Harness {
         36 + key.len() + vlen <= self.s.item_max
     }
 
-    /// An append/prepend's joined value is held to memcached's own item size against the
-    /// limit, as its do_item_alloc is.
+    /// A stored value, and an append/prepend's joined value, is held to memcached's own
+    /// item size against the limit, as its do_item_alloc is.
     fn joined_fits(&self, key: &[u8], vlen: usize, flags: u32) -> bool {
         self.fits(key, vlen) && memcached_size(key, vlen, flags, self.s.use_cas) <= self.s.item_max
     }
@@ -536,7 +536,7 @@ impl Harness {
                 if let Ok(o) = &out {
                     self.saw_cas(o.cas);
                 }
-                if !self.fits(&key, value.len()) {
+                if !self.joined_fits(&key, value.len(), flags) {
                     assert_eq!(out, Err(StoreError::TooLarge));
                     if mode == StoreMode::Set && !use_cas {
                         self.model.remove(&key);

@@ -33,8 +33,8 @@ use napi::{sys, Env, Error, Result, Status};
 use napi_derive::napi;
 
 use convert::{
-    array_len, check, error_code, new_bigint, read_key, read_u64, store_error, throw,
-    throw_log_failed, undefined, with_value, JsArg, JsOut, KeyBuf, KeyList, KeyName, Kind,
+    array_len, check, error_code, new_bigint, read_key, read_u64, store_error, store_error_sized,
+    throw, throw_log_failed, undefined, with_value, JsArg, JsOut, KeyBuf, KeyList, KeyName, Kind,
 };
 use scratch::{number, Out};
 
@@ -557,8 +557,9 @@ pub fn cache_cas(
 }
 
 /// Stores many items with the same flags and exptime in one crossing. Every key is
-/// checked before anything is stored; an engine error (too large, out of memory, the log
-/// cannot write) stops the batch at that entry, the earlier ones stay stored.
+/// checked before anything is stored. An entry too large or out of memory is skipped and
+/// the first such error thrown once the others are stored; a log that cannot write stops
+/// the batch at that entry, the earlier ones stay stored.
 #[napi]
 pub fn cache_set_many(
     env: Env,
@@ -570,13 +571,17 @@ pub fn cache_set_many(
 ) -> Result<()> {
     let env = env.raw();
     let (store, mark) = store_for_write(env, id)?;
-    let keys = KeyList::read(env, keys.0)?;
+    let keys = KeyList::read_named(env, keys.0, KeyName::Entry)?;
     if array_len(env, values.0, "values")? != keys.len() {
         let msg = "keys and values must have the same length";
         return Err(throw(env, Kind::Type, "FERROCACHE_BAD_ARGUMENT", msg));
     }
     // the report is brought up to date however the batch ends
     let stored = (|| -> Result<()> {
+        // an entry the engine refuses (too large, out of memory) does not stop the batch:
+        // the rest is stored and the first refusal thrown after it, as a Client's batch
+        // (every entry sent at once) ends
+        let mut refused = None;
         for i in 0..keys.len() {
             let mut value = ptr::null_mut();
             check(env, unsafe {
@@ -585,12 +590,16 @@ pub fn cache_set_many(
             log_gate(env, &store, i > 0)?;
             with_value(env, value, "value", |bytes| {
                 let req = store_request(StoreMode::Set, keys.get(i), bytes, flags, exptime, None);
-                store
-                    .store(&req)
-                    .map_err(|e| store_error(env, e, &store, &req))
+                if let Err(e) = store.store(&req) {
+                    refused.get_or_insert((e, req.key.len(), bytes.len()));
+                }
+                Ok(())
             })?;
         }
-        Ok(())
+        match refused {
+            Some((e, klen, vlen)) => Err(store_error_sized(env, e, &store, klen, vlen)),
+            None => Ok(()),
+        }
     })();
     note_memory(env, id, &store, mark);
     stored?;

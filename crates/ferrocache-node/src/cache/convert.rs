@@ -133,13 +133,22 @@ pub(crate) fn store_error(
     store: &Store,
     req: &StoreRequest<'_>,
 ) -> Error {
+    store_error_sized(env, e, store, req.key.len(), req.value.len())
+}
+
+/// [`store_error`] for a request of these key and value lengths.
+pub(crate) fn store_error_sized(
+    env: sys::napi_env,
+    e: StoreError,
+    store: &Store,
+    klen: usize,
+    vlen: usize,
+) -> Error {
     match e {
         StoreError::TooLarge => {
             let msg = format!(
-        "value is too large: {} bytes with a {}-byte key do not fit in the item size limit \
-         of {} bytes (maxItemSize, header included)",
-        req.value.len(),
-        req.key.len(),
+        "value is too large: {vlen} bytes with a {klen}-byte key do not fit in the item size limit \
+         of {} bytes (maxItemSize; as memcached, an item counts 59 bytes more, 63 with flags)",
         store.config().item_size_max
       );
             throw(env, Kind::Range, error_code(e), &msg)
@@ -204,6 +213,8 @@ impl KeyBuf {
 pub(crate) enum KeyName {
     Key,
     Index(usize),
+    /// The key of `setMany`'s entry `i` (`entryKeyName` in src/batch-args.ts).
+    Entry(usize),
 }
 
 impl fmt::Display for KeyName {
@@ -211,6 +222,7 @@ impl fmt::Display for KeyName {
         match self {
             KeyName::Key => f.write_str("key"),
             KeyName::Index(i) => write!(f, "keys[{i}]"),
+            KeyName::Entry(i) => write!(f, "entries[{i}] key"),
         }
     }
 }
@@ -338,6 +350,15 @@ pub(crate) struct KeyList {
 
 impl KeyList {
     pub(crate) fn read(env: sys::napi_env, array: sys::napi_value) -> Result<KeyList> {
+        KeyList::read_named(env, array, KeyName::Index)
+    }
+
+    /// [`KeyList::read`], each key named in errors by `name(index)`.
+    pub(crate) fn read_named(
+        env: sys::napi_env,
+        array: sys::napi_value,
+        name: fn(usize) -> KeyName,
+    ) -> Result<KeyList> {
         let n = array_len(env, array, "keys")?;
         // `n` is the array's length, which a sparse array sets to anything up to 2^32-1:
         // reserve for at most 4096 keys, and grow with the keys actually read.
@@ -352,7 +373,7 @@ impl KeyList {
                 sys::napi_get_element(env, array, i as u32, &mut el)
             })?;
             let mut buf = KeyBuf::new();
-            let key = read_key(env, el, KeyName::Index(i), &mut buf)?;
+            let key = read_key(env, el, name(i), &mut buf)?;
             list.bytes.extend_from_slice(key);
             list.ends.push(list.bytes.len());
         }
