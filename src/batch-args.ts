@@ -5,6 +5,7 @@
 
 import { types } from 'node:util'
 
+import { argError } from './arg-error'
 import { encodeValue } from './encoding'
 import type { Encoding, RawValue } from './types'
 
@@ -14,9 +15,9 @@ const { isProxy } = types
  * but one key per character would be read: `deleteMany('user:1')` deleting 'u', 's'...). */
 function toArray<T>(items: Iterable<T>, name: string, what: string): T[] {
   if (Array.isArray(items)) return items
-  if (typeof items === 'string') throw new TypeError(`${name} must be an iterable of ${what}, not a string`)
+  if (typeof items === 'string') throw argError(TypeError, `${name} must be an iterable of ${what}, not a string`)
   if (items == null || typeof (items as Iterable<T>)[Symbol.iterator] !== 'function') {
-    throw new TypeError(`${name} must be an iterable`)
+    throw argError(TypeError, `${name} must be an iterable`)
   }
   return Array.from(items)
 }
@@ -38,7 +39,7 @@ export function splitEntries(entries: Iterable<readonly [string, unknown]>, enco
   const keys: string[] = []
   const values: RawValue[] = []
   for (const entry of toArray(entries, 'entries', '[key, value] pairs')) {
-    if (!Array.isArray(entry)) throw new TypeError(`entries must hold [key, value] pairs`)
+    if (!Array.isArray(entry)) throw argError(TypeError, `entries must hold [key, value] pairs`)
     keys.push(entry[0] as string)
     values.push(encodeValue(entry[1], encoding, `value of '${String(entry[0])}'`))
   }

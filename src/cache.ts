@@ -3,6 +3,8 @@
 // work is well under a microsecond, so a thread hop would only add cost) and reject
 // instead of throwing.
 
+import { types } from 'node:util'
+
 import type { NativeCache } from '../native/index'
 import { keyArray, splitEntries } from './batch-args'
 import { checkRaw, encodeValue } from './encoding'
@@ -52,6 +54,24 @@ const {
 
 let nativeOf: (cache: Cache<Encoding>) => NativeCache
 
+/** Each Cache's own property under this symbol: a function returning the cache itself,
+ * which a Proxy's `get` passes on as it is (a Vue `reactive` too: it wraps objects, not
+ * functions), so the server finds the Cache behind a Proxy of one. */
+const kSelf = Symbol('ferrocache.Cache')
+
+/** The Cache behind `value` if it is a Proxy of one (a Vue `reactive`, a wrapper that
+ * instruments calls): the server reads the engine from `#native`, which a Proxy cannot
+ * forward (it failed as "Cannot read private member #native…"). Else `value` as it is. */
+export function cacheBehind(value: unknown): unknown {
+  if (!types.isProxy(value)) return value
+  const self = (value as { [kSelf]?: unknown })[kSelf]
+  if (typeof self === 'function') return (self as () => unknown)()
+  if (value instanceof Cache) {
+    throw new TypeError('cache is a Proxy whose handler does not pass on the Cache behind it: give createServer the Cache itself')
+  }
+  return value
+}
+
 /** The engine behind a cache, for the network server (internal). */
 export function nativeCacheOf(cache: Cache<Encoding>): NativeCache {
   return nativeOf(cache)
@@ -98,6 +118,9 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     const { config, encoding } = parseCacheOptions(options)
     const persist = resolvePersistence(options)
     this.#native = new native.NativeCache(config)
+    // configurable: a Proxy's get may then answer otherwise (V8 would throw for it) and
+    // createServer says what is wrong
+    Object.defineProperty(this, kSelf, { value: () => this, configurable: true })
     this.#id = this.#native.id
     this.#encoding = encoding
     this.#plain = parseWrite(undefined, encoding)
@@ -421,4 +444,9 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     this.#native.close()
   }
 
+  /** `close()`, for `using cache = new Cache()` (and `await using`, which falls back to it):
+   * the cache is closed when the block ends (Node 20.4 or later, TypeScript 5.2 or later). */
+  [Symbol.dispose](): void {
+    this.close()
+  }
 }

@@ -2,6 +2,7 @@
 
 import { types } from 'node:util'
 
+import { argError } from './arg-error'
 import type { Encoding, RawValue } from './types'
 
 const { isUint8Array } = types
@@ -14,7 +15,7 @@ export function isEncoding(value: string): value is Encoding {
 
 export function checkEncoding(value: unknown, name = 'encoding'): Encoding {
   if (typeof value !== 'string' || !ENCODINGS.has(value)) {
-    throw new TypeError(`${name} must be 'buffer', 'utf8' or 'json', got ${JSON.stringify(value) ?? typeof value}`)
+    throw argError(TypeError, `${name} must be 'buffer', 'utf8' or 'json', got ${JSON.stringify(value) ?? typeof value}`)
   }
   return value as Encoding
 }
@@ -24,14 +25,14 @@ export function checkEncoding(value: unknown, name = 'encoding'): Encoding {
  * that case asks V8 for the type instead. */
 export function checkRaw(value: unknown, name = 'value'): RawValue {
   if (typeof value === 'string' || value instanceof Uint8Array || isUint8Array(value)) return value
-  throw new TypeError(`${name} must be a string, Buffer or Uint8Array, got ${describe(value)}`)
+  throw argError(TypeError, `${name} must be a string, Buffer or Uint8Array, got ${describe(value)}`, 'FERROCACHE_BAD_VALUE')
 }
 
 /** What to store for `value` under `encoding`. */
 export function encodeValue(value: unknown, encoding: Encoding, name = 'value'): RawValue {
   if (encoding !== 'json') return checkRaw(value, name)
   // JSON.stringify makes '{}' of a Promise: a missing await would store that silently
-  if (value instanceof Promise) throw new TypeError(`${name} cannot be encoded as JSON (${describe(value)})`)
+  if (value instanceof Promise) throw argError(TypeError, `${name} cannot be encoded as JSON (${describe(value)})`, 'FERROCACHE_BAD_VALUE')
   let text: string | undefined
   try {
     text = JSON.stringify(value)
@@ -39,9 +40,9 @@ export function encodeValue(value: unknown, encoding: Encoding, name = 'value'):
     // a BigInt or a cycle: V8's message names neither the value nor its key (an error of
     // the value's own toJSON other than a TypeError is the caller's, passed on as it is)
     if (!(err instanceof TypeError)) throw err
-    throw new TypeError(`${name} cannot be encoded as JSON: ${err.message}`, { cause: err })
+    throw argError(TypeError, `${name} cannot be encoded as JSON: ${err.message}`, 'FERROCACHE_BAD_VALUE', { cause: err })
   }
-  if (text === undefined) throw new TypeError(`${name} cannot be encoded as JSON (${describe(value)})`)
+  if (text === undefined) throw argError(TypeError, `${name} cannot be encoded as JSON (${describe(value)})`, 'FERROCACHE_BAD_VALUE')
   return text
 }
 

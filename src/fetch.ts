@@ -4,6 +4,7 @@
 // meanwhile) and hands it to all of them. A failing loader (or store) rejects every waiter
 // and leaves nothing in the cache. A call bounded by `timeout` or `signal` gives up alone;
 // once every caller of a load has, the load is dropped (its loader's signal aborts).
+import { argError } from './arg-error'
 import { encodeValue } from './encoding'
 import { parseWrite } from './options'
 import type { CacheLike, Decoded, Encodable, Encoding, FetchLoader, FetchOptions, WriteOptions } from './types'
@@ -43,10 +44,10 @@ function splitOptions<F extends Encoding>(
   }
   const { timeout, signal, ...write } = options
   if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0 && timeout <= MAX_TIMEOUT_MS))) {
-    throw new RangeError(`options.timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${String(timeout)}`)
+    throw argError(RangeError, `options.timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${String(timeout)}`)
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(`options.signal must be an AbortSignal, got ${signal === null ? 'null' : typeof signal}`)
+    throw argError(TypeError, `options.signal must be an AbortSignal, got ${signal === null ? 'null' : typeof signal}`)
   }
   return { write: 'timeout' in options || 'signal' in options ? write : options, timeout, signal }
 }
@@ -101,7 +102,7 @@ export class Fetcher<E extends Encoding> {
   }
 
   fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, fetchOptions?: FetchOptions<F>): Promise<Decoded<F>> {
-    if (typeof loader !== 'function') return Promise.reject(new TypeError('fetch: loader must be a function'))
+    if (typeof loader !== 'function') return Promise.reject(argError(TypeError, 'fetch: loader must be a function'))
     let split: ReturnType<typeof splitOptions<F>>
     try {
       split = splitOptions(fetchOptions)
@@ -195,7 +196,7 @@ export class Fetcher<E extends Encoding> {
     const value = await loading
     // given up on: its value is not stored (a newer load may be running)
     signal.throwIfAborted()
-    if (value === undefined) throw new TypeError(`fetch: the loader for "${key}" returned undefined (nothing to store)`)
+    if (value === undefined) throw argError(TypeError, `fetch: the loader for "${key}" returned undefined (nothing to store)`, 'FERROCACHE_BAD_VALUE')
     // `add`, not `set`: a value stored while the loader ran (a writer's `set` after updating
     // the source) is newer than what the loader read, and stays (as lru-cache discards a
     // fetch when the key is set meanwhile). The callers still get the loader's value.

@@ -2,6 +2,7 @@
 // TypeError (wrong type, unknown name) or RangeError (out of range) naming the option.
 
 import type { NativeCacheOptions } from '../native/index'
+import { argError } from './arg-error'
 import { checkEncoding, describe, isEncoding } from './encoding'
 import { type CachePersistenceOptions, PERSISTENCE_OPTION_NAMES } from './persistence/cache-options'
 import { parseSize } from './size'
@@ -81,25 +82,25 @@ function positionalHint(value: unknown, allowed: ReadonlySet<string>): string {
 
 function checkObject(value: unknown, name: string, allowed: ReadonlySet<string>): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new TypeError(`${name} must be an object, got ${value === null ? 'null' : typeof value}${positionalHint(value, allowed)}`)
+    throw argError(TypeError, `${name} must be an object, got ${value === null ? 'null' : typeof value}${positionalHint(value, allowed)}`)
   }
   // for-in over a small literal is cheap (no key array); options often come per call.
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue
     if (!allowed.has(key)) {
-      throw new TypeError(`unknown option '${key}' in ${name} (known: ${[...allowed].join(', ')})`)
+      throw argError(TypeError, `unknown option '${key}' in ${name} (known: ${[...allowed].join(', ')})`)
     }
   }
   return value as Record<string, unknown>
 }
 
 function checkBoolean(name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${typeof value}`)
+  if (typeof value !== 'boolean') throw argError(TypeError, `${name} must be a boolean, got ${typeof value}`)
   return value
 }
 
 function checkNumber(name: string, value: unknown): number {
-  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`)
+  if (typeof value !== 'number') throw argError(TypeError, `${name} must be a number, got ${typeof value}`)
   return value
 }
 
@@ -205,7 +206,7 @@ export interface Write {
 export function checkFlags(value: unknown): number {
   const n = checkNumber('flags', value)
   if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) {
-    throw new RangeError(`flags must be an integer from 0 to 4294967295, got ${n}`)
+    throw argError(RangeError, `flags must be an integer from 0 to 4294967295, got ${n}`)
   }
   return n
 }
@@ -225,15 +226,15 @@ export function parseWrite(options: WriteOptions | undefined, fallback: Encoding
 export function toU64(name: string, value: unknown): bigint {
   if (typeof value === 'bigint') {
     if (value < 0n || value > 0xffff_ffff_ffff_ffffn) {
-      throw new RangeError(`${name} must be between 0 and 2^64-1, got ${value}`)
+      throw argError(RangeError, `${name} must be between 0 and 2^64-1, got ${value}`)
     }
     return value
   }
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`${name} must be a non-negative safe integer or a bigint, got ${value}`)
+      throw argError(RangeError, `${name} must be a non-negative safe integer or a bigint, got ${value}`)
     }
     return BigInt(value)
   }
-  throw new TypeError(`${name} must be a bigint or a number, got ${value instanceof Promise ? describe(value) : typeof value}`)
+  throw argError(TypeError, `${name} must be a bigint or a number, got ${value instanceof Promise ? describe(value) : typeof value}`)
 }

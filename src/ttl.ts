@@ -1,5 +1,7 @@
 // Milliseconds (the JS ecosystem's unit) to memcached's exptime (seconds on the wire).
 
+import { argError } from './arg-error'
+
 /** memcached's boundary: an exptime up to 30 days is relative, anything larger absolute. */
 export const MAX_RELATIVE_EXPTIME = 60 * 60 * 24 * 30
 
@@ -9,8 +11,8 @@ export const MAX_RELATIVE_EXPTIME = 60 * 60 * 24 * 30
 export const MAX_EXPTIME = 0x7fff_ffff
 
 function checkMs(name: string, ms: unknown): number {
-  if (typeof ms !== 'number') throw new TypeError(`${name} must be a number of milliseconds, got ${typeof ms}`)
-  if (Number.isNaN(ms) || ms < 0) throw new RangeError(`${name} must be 0 or more milliseconds, got ${ms}`)
+  if (typeof ms !== 'number') throw argError(TypeError, `${name} must be a number of milliseconds, got ${typeof ms}`)
+  if (Number.isNaN(ms) || ms < 0) throw argError(RangeError, `${name} must be 0 or more milliseconds, got ${ms}`)
   return ms
 }
 
@@ -47,6 +49,6 @@ export function requiredTtlToExptime(ttl: unknown, now: NowMs = Date.now): numbe
 export function delayToSeconds(delay: unknown): number {
   if (delay === undefined) return 0
   const seconds = Math.ceil(checkMs('delay', delay) / 1000)
-  if (seconds > MAX_RELATIVE_EXPTIME) throw new RangeError(`delay must be at most 30 days, got ${delay} ms`)
+  if (seconds > MAX_RELATIVE_EXPTIME) throw argError(RangeError, `delay must be at most 30 days, got ${delay} ms`)
   return seconds
 }

@@ -119,6 +119,24 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>, notFo
     // setMany: every value, then every key, named by its entry (the Cache said keys[1])
     await rejectsLike(() => cache.setMany!([['ok', 'v'], ['a b', 'v']]), TypeError, /^entries\[1\] key must not contain spaces/)
     await rejectsLike(() => cache.setMany!([['a b', 'v'], ['ok', 42]]), TypeError, /^value of 'ok' must be a string/)
+    // each with a code: a key, a value to store, anything else (only keys had one)
+    const codes: Array<[() => Promise<unknown>, string]> = [
+      [() => cache.get!(''), 'FERROCACHE_BAD_KEY'],
+      [() => cache.set!('k', 42), 'FERROCACHE_BAD_VALUE'],
+      [() => cache.set!('k', 1n, { encoding: 'json' }), 'FERROCACHE_BAD_VALUE'],
+      [() => cache.append!('k', {}), 'FERROCACHE_BAD_VALUE'],
+      [() => cache.set!('k', 'v', { ttl: -1 }), 'FERROCACHE_BAD_ARGUMENT'],
+      [() => cache.set!('k', 'v', { bogus: 1 }), 'FERROCACHE_BAD_ARGUMENT'],
+      [() => cache.get!('k', { encoding: 'hex' }), 'FERROCACHE_BAD_ARGUMENT'],
+      [() => cache.incr!('k', -1), 'FERROCACHE_BAD_ARGUMENT'],
+      [() => cache.touch!('k', Number.NaN), 'FERROCACHE_BAD_ARGUMENT'],
+      [() => cache.getMany!(5), 'FERROCACHE_BAD_ARGUMENT'],
+      [() => cache.flush!(-1), 'FERROCACHE_BAD_ARGUMENT'],
+    ]
+    for (const [call, code] of codes) {
+      const err = await call().then(() => undefined, (e: unknown) => e as Error & { code?: string })
+      assert.is(err?.code, code, `${String(call).slice(6)}: ${err?.message}`)
+    }
   })
 
   s('gets and cas: flags kept, stale or missing token refused', async (ctx) => {

@@ -440,4 +440,9 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return this.#closing
   }
 
+  /** `close()`, for `await using cache = new Client(…)`: the block's end waits for it
+   * (Node 20.4 or later, TypeScript 5.2 or later). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
 }

@@ -7,7 +7,7 @@ import * as net from 'node:net'
 import * as tls from 'node:tls'
 import { isMainThread } from 'node:worker_threads'
 import type { NativeCache, NativeServerInfo } from '../../native/index'
-import { Cache, nativeCacheOf } from '../cache'
+import { Cache, cacheBehind, nativeCacheOf } from '../cache'
 import { native } from '../native'
 import { Replication } from '../replication'
 import { exposureWarning, readUserFile } from './auth'
@@ -96,6 +96,8 @@ export class FerrocacheServer extends EventEmitter {
 
   constructor(options: ServerOptions = {}) {
     super()
+    // a Proxy of a Cache (a Vue reactive, a wrapper that instruments calls) serves that Cache
+    if (options?.cache !== undefined) options = { ...options, cache: cacheBehind(options.cache) as Cache }
     this.options = resolveServerOptions(options)
     this.log = options.logger ?? silentLogger()
     this.ownsCache = options.cache === undefined
@@ -566,6 +568,11 @@ export class FerrocacheServer extends EventEmitter {
       for (const c of this.connections) c.finish(CLOSE_SHUTDOWN)
     })
     return this.closing
+  }
+
+  /** `close()`, for `await using server = createServer(…)` (as `net.Server` has it). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 }
 
