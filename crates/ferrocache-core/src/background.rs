@@ -2,9 +2,10 @@
 //! maintainer and one rebalancer per process; a Node process may hold a thousand stores).
 //!
 //! A store built with `Config::background` registers here ([`Registration`]). At most
-//! [`WORKERS`] threads, spawned as stores register (never more than there are stores) and
-//! ended once none has been registered for [`LINGER`], run the stores' background passes in
-//! steps ([`Core::background_step`]): a step is one lock hold of a walk or one bounded piece
+//! [`WORKERS`] threads run the stores' background passes: the first is spawned with the first
+//! store, another only when a step is due while every thread is busy with one; a thread
+//! that ran no step for [`LINGER`] ends, unless it is the last while stores remain. They run
+//! the passes in steps ([`Core::background_step`]): a step is one lock hold of a walk or one bounded piece
 //! of the rest of a pass, and says when the store's next step is due (`lru_crawler sleep`
 //! later inside a walk, [`crate::crawler::INTERVAL`] after a pass ends). The step due first
 //! runs first, so stores take turns: a store whose walk takes minutes delays another's step
@@ -26,7 +27,8 @@ use std::time::{Duration, Instant};
 /// Threads the background work of all stores shares at most.
 pub const WORKERS: usize = 2;
 
-/// How long a thread waits with no store registered before it ends.
+/// How long a thread waits with no step to run before it ends (the last one: with no
+/// store registered).
 const LINGER: Duration = Duration::from_secs(2);
 
 /// A registered store.
@@ -101,14 +103,8 @@ impl Registration {
             },
         );
         s.queue.push(Reverse((due, id)));
-        if s.workers < WORKERS.min(s.stores.len()) {
-            let spawned = std::thread::Builder::new()
-                .name("ferrocache-bg".into())
-                .spawn(worker);
-            // without a thread the store waits for one a later registration spawns
-            if spawned.is_ok() {
-                s.workers += 1;
-            }
+        if s.workers == 0 {
+            spawn(&mut s);
         }
         CHANGED.notify_all();
         Registration { id }
@@ -135,23 +131,41 @@ pub(crate) fn load() -> (usize, usize) {
     (s.workers, s.stores.len())
 }
 
+/// Starts a worker (none when the system refuses a thread: the stores wait for the next
+/// registration or backlog to start one).
+fn spawn(s: &mut Sched) {
+    let spawned = std::thread::Builder::new()
+        .name("ferrocache-bg".into())
+        .spawn(worker);
+    if spawned.is_ok() {
+        s.workers += 1;
+    }
+}
+
+/// The queue's first entry that is current, dropping the stale ones before it.
+fn first(s: &mut Sched) -> Option<(Instant, u64)> {
+    while let Some(&Reverse((due, id))) = s.queue.peek() {
+        let live = match s.stores.get(&id) {
+            Some(e) => e.due == due && !s.running.iter().any(|&(r, _)| r == id),
+            None => false,
+        };
+        if live {
+            return Some((due, id));
+        }
+        s.queue.pop();
+    }
+    None
+}
+
 /// What a worker does next.
 enum Next {
     Run(u64, Arc<Core>),
     Wait(Option<Instant>),
 }
 
-/// The first store whose step is due, taken out of the queue; else how long to wait.
+/// The first store whose step is due, taken out of the queue; else until when to wait.
 fn next(s: &mut Sched, now: Instant) -> Next {
-    while let Some(&Reverse((due, id))) = s.queue.peek() {
-        let live = match s.stores.get(&id) {
-            Some(e) => e.due == due && !s.running.iter().any(|&(r, _)| r == id),
-            None => false,
-        };
-        if !live {
-            s.queue.pop();
-            continue;
-        }
+    while let Some((due, id)) = first(s) {
         if due > now {
             return Next::Wait(Some(due));
         }
@@ -170,10 +184,16 @@ fn next(s: &mut Sched, now: Instant) -> Next {
 fn worker() {
     let me = std::thread::current().id();
     let mut s = SCHED.lock();
+    let mut worked = Instant::now();
     loop {
-        match next(&mut s, Instant::now()) {
+        let now = Instant::now();
+        match next(&mut s, now) {
             Next::Run(id, core) => {
                 s.running.push((id, me));
+                // another step due while this one runs: a second thread, if allowed
+                if s.workers < WORKERS && first(&mut s).is_some_and(|(due, _)| due <= now) {
+                    spawn(&mut s);
+                }
                 drop(s);
                 let delay = core.background_step();
                 // the store's last reference may be this one (its registration waits for
@@ -191,17 +211,26 @@ fn worker() {
                     s.queue.push(Reverse((due, id)));
                 }
                 CHANGED.notify_all();
+                worked = Instant::now();
             }
-            Next::Wait(_) if s.stores.is_empty() => {
-                if CHANGED.wait_for(&mut s, LINGER).timed_out() && s.stores.is_empty() {
+            Next::Wait(until) => {
+                // the last thread stays while any store is registered
+                let may_end = s.stores.is_empty() || s.workers > 1;
+                let end = worked + LINGER;
+                if may_end && now >= end {
                     s.workers -= 1;
                     return;
                 }
+                match (until, may_end) {
+                    (Some(due), true) => CHANGED.wait_until(&mut s, due.min(end)),
+                    (Some(due), false) => CHANGED.wait_until(&mut s, due),
+                    (None, true) => CHANGED.wait_until(&mut s, end),
+                    (None, false) => {
+                        CHANGED.wait(&mut s);
+                        continue;
+                    }
+                };
             }
-            Next::Wait(Some(until)) => {
-                CHANGED.wait_until(&mut s, until);
-            }
-            Next::Wait(None) => CHANGED.wait(&mut s),
         }
     }
 }
