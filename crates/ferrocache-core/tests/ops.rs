@@ -86,13 +86,18 @@ fn empty_and_long_keys_and_large_values() {
         Err(StoreError::TooLarge)
     );
     assert_eq!(get(&s, "big"), None);
-    // the largest value that fits
-    let fits = vec![7u8; (1 << 20) - 36 - 3];
+    // the largest value that fits, by memcached's item size: key + value + 59 bytes
+    let fits = vec![7u8; (1 << 20) - 59 - 3];
     assert_eq!(
         s.store(&req(StoreMode::Set, b"big", &fits)).unwrap().status,
         StoreStatus::Stored
     );
     assert_eq!(get(&s, "big").unwrap().len(), fits.len());
+    let over = vec![7u8; fits.len() + 1];
+    assert_eq!(
+        s.store(&req(StoreMode::Set, b"big", &over)),
+        Err(StoreError::TooLarge)
+    );
 }
 
 #[test]
