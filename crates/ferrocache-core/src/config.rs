@@ -25,15 +25,24 @@ pub struct Config {
     pub slab_min_size: usize,
     /// Explicit chunk sizes of the first classes (memcached's `-o slab_sizes`), used instead
     /// of the `growth_factor` / `slab_min_size` series. Each is 8-byte aligned as memcached
-    /// aligns it; after them come memcached's last class, `slab_chunk_max` (512 KiB, at most
-    /// `item_size_max`; left out when the last size is larger, as with memcached's
-    /// `no_chunked_items`, whose `slab_chunk_max` is the page), and a whole page for larger
-    /// items (memcached chunks those). At most 62 sizes, each from `slab_min_size` to
+    /// aligns it; after them come memcached's last class, [`Config::chunk_max`] (left out
+    /// when the last size is larger), then the classes for larger items (memcached chunks
+    /// those; see [`Config::slab_chunk_max`]). At most 62 sizes, each from `slab_min_size` to
     /// `item_size_max` and more than 8 bytes above the one before (memcached's checks, with
     /// `item_size_max` for its `slab_chunk_max`). A chunk too small for any item (below 37
     /// bytes here, 56 in memcached) is a class nothing is stored in, as in memcached.
     /// `None` (default): the series.
     pub slab_sizes: Option<Vec<u32>>,
+    /// memcached's `-o slab_chunk_max`: its largest slab class, where the series (or the
+    /// `slab_sizes` list) ends. memcached chunks a larger item (up to `item_size_max`) over
+    /// chunks of this size; ferrocache keeps every item whole, in classes of its own past
+    /// this one: the series goes on by `growth_factor` while a page holds two chunks, then
+    /// a whole page. It also bounds what `incr`/`decr` take (memcached refuses a chunked
+    /// item as non-numeric) and numbers memcached's classes for `me`. `None` (default):
+    /// 512 KiB, at most `item_size_max` (memcached's half page); 1 MiB is memcached's
+    /// `no_chunked_items`. A multiple of 8 from 64 bytes to `item_size_max` (memcached's
+    /// must divide `-I` and its 1 MiB page: a power of two).
+    pub slab_chunk_max: Option<usize>,
     /// Largest item (`-I`, default 1 MiB), header and key included.
     pub item_size_max: usize,
     /// Evict when memory is full (default). `false` is memcached's `-M`: return an error.
@@ -80,6 +89,7 @@ impl Default for Config {
             growth_factor: 1.25,
             slab_min_size: 48,
             slab_sizes: None,
+            slab_chunk_max: None,
             item_size_max: 1 << 20,
             evict: true,
             shards: 8,
@@ -309,10 +319,28 @@ impl Config {
         Ok(())
     }
 
-    /// memcached's default `slab_chunk_max`: 512 KiB, at most `item_size_max`. With
-    /// [`Config::slab_sizes`] it is the size of the class after the listed ones.
-    pub fn slab_chunk_max(&self) -> usize {
-        crate::item::SLAB_CHUNK_MAX.min(self.item_size_max)
+    /// Sets [`Config::slab_chunk_max`] (memcached's `-o slab_chunk_max`).
+    ///
+    /// ```
+    /// # use ferrocache_core::{Config, Store};
+    /// let store = Store::new(Config::default().slab_chunk_max(16 << 10)).unwrap();
+    /// let sizes = store.slab_class_sizes();
+    /// // memcached's classes end at 16 KiB; ferrocache's own for larger items follow
+    /// assert_eq!(sizes[22], 16 << 10);
+    /// assert_eq!(sizes[23], 20 << 10);
+    /// assert_eq!(*sizes.last().unwrap(), 1 << 20);
+    /// assert!(Config::default().slab_chunk_max(32).validate().is_err());
+    /// ```
+    pub fn slab_chunk_max(mut self, v: usize) -> Self {
+        self.slab_chunk_max = Some(v);
+        self
+    }
+
+    /// memcached's `slab_chunk_max` as this store has it: [`Config::slab_chunk_max`], else
+    /// 512 KiB, at most `item_size_max`.
+    pub fn chunk_max(&self) -> usize {
+        self.slab_chunk_max
+            .unwrap_or(crate::item::SLAB_CHUNK_MAX.min(self.item_size_max))
     }
 
     /// Checks every setting; the error names the first bad one.
@@ -336,6 +364,12 @@ impl Config {
         if self.slab_min_size == 0 || self.slab_min_size + 48 > self.item_size_max / 2 {
             return err("slab min size is out of range");
         }
+        if self
+            .slab_chunk_max
+            .is_some_and(|c| c < MIN_CHUNK_MAX || c > self.item_size_max || c % 8 != 0)
+        {
+            return err("slab chunk max must be a multiple of 8 from 64 bytes to item size max");
+        }
         if let Some(sizes) = &self.slab_sizes {
             self.validate_slab_sizes(sizes)?;
         }
@@ -351,6 +385,10 @@ impl Config {
         Ok(())
     }
 }
+
+/// The smallest [`Config::slab_chunk_max`]: a chunk that holds a small item (and keeps
+/// chunk handles wide enough for a large memory limit).
+pub const MIN_CHUNK_MAX: usize = 64;
 
 /// Most explicit slab sizes: memcached's `MAX_NUMBER_OF_SLAB_CLASSES` (64) less class 0 and
 /// the `slab_chunk_max` class it adds.

@@ -61,9 +61,9 @@ pub fn memcached_size(klen: usize, vlen: usize, flags: u32) -> usize {
     56 + klen + 1 + vlen + 2 + if flags != 0 { 4 } else { 0 }
 }
 
-/// memcached's `slab_chunk_max` (half its 1 MiB slab page; not configurable below `-I`): an
-/// item whose [`memcached_size`] is larger is chunked there, and its incr/decr refuses it
-/// as non-numeric.
+/// memcached's default `slab_chunk_max` (half its 1 MiB slab page; `Config::slab_chunk_max`
+/// sets another): an item whose [`memcached_size`] is larger is chunked there, and its
+/// incr/decr refuses it as non-numeric.
 pub const SLAB_CHUNK_MAX: usize = 512 * 1024;
 
 /// Bytes an item with these lengths occupies before rounding up to its chunk.

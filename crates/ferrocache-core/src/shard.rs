@@ -16,7 +16,6 @@ use crate::crawler::CrawlState;
 use crate::hashtable::{hash_key, HashTable, SlotHint};
 use crate::item::{
     memcached_size, total_size, Item, F_ACTIVE, F_FETCHED, F_STALE, F_TOKEN, MAX_VLEN, NIL,
-    SLAB_CHUNK_MAX,
 };
 use crate::journal::{ItemState, Journal, Record};
 use crate::lru::{Lru, COLD, HOT, TEMP, WARM};
@@ -1709,7 +1708,8 @@ impl Shard {
         // memcached's do_add_delta refuses an empty value, and one it chunks, before it
         // compares the CAS
         if it.vlen() == 0
-            || core.memcached_size(r.key.len(), it.vlen(), it.client_flags()) > SLAB_CHUNK_MAX
+            || core.memcached_size(r.key.len(), it.vlen(), it.client_flags())
+                > core.config.chunk_max()
         {
             return Err(Fail::Err(StoreError::NonNumeric));
         }

@@ -2,9 +2,10 @@
 //! and the per-class free lists, shared by all shards.
 //!
 //! Classes follow memcached's `slabs_init`: the smallest chunk is 48 + `slab_min_size`
-//! bytes, each next one `growth_factor` times larger, 8-byte aligned, and the last class is
-//! a whole page; explicit sizes (memcached's `-o slab_sizes`) replace the series, followed
-//! by memcached's `slab_chunk_max` class and the page. Pages are zeroed memory (each its own
+//! bytes, each next one `growth_factor` times larger, 8-byte aligned, up to memcached's
+//! `slab_chunk_max` class; explicit sizes (memcached's `-o slab_sizes`) replace the series.
+//! Larger items, which memcached chunks, take classes of their own (the series on while a
+//! page holds two chunks, then a whole page). Pages are zeroed memory (each its own
 //! mapping on unix) carved lazily (a bump index per page), so a page's untouched tail costs
 //! no resident memory, and a page freed by a lower memory limit goes back to the system. A
 //! chunk is named by a u32 handle: page number in the high bits, chunk index in the low
@@ -44,27 +45,38 @@ pub struct SlabClasses {
 impl SlabClasses {
     pub fn new(cfg: &Config) -> SlabClasses {
         let page = cfg.page_size;
+        let factor = cfg.growth_factor;
         let align = |size: usize| size.next_multiple_of(CHUNK_ALIGN);
+        let chunk_max = cfg.chunk_max().min(page);
         let mut sizes = Vec::new();
+        // memcached's table: the listed sizes or the series, then `slab_chunk_max`
         if let Some(list) = &cfg.slab_sizes {
-            // memcached's `slab_sizes`: the sizes given, aligned, then `slab_chunk_max` (its
-            // last class, where it chunks larger items; a size above it is no_chunked_items'
-            // 1 MiB chunk max); larger items take the page below.
+            // (a listed size above it: the no_chunked_items sizes the JS API takes as well)
             sizes.extend(list.iter().map(|&s| align(s as usize) as u32));
-            let chunk_max = cfg.slab_chunk_max() as u32;
-            if sizes.last().is_none_or(|&last| chunk_max >= last) {
-                sizes.push(chunk_max);
+            if sizes.last().is_none_or(|&last| chunk_max as u32 >= last) {
+                sizes.push(chunk_max as u32);
             }
         } else {
+            // memcached stops one growth step short of `slab_chunk_max`
             let mut size = 48 + cfg.slab_min_size;
-            // memcached stops one growth step short of the largest chunk, then adds a full page.
-            while sizes.len() < 62 && (size as f64) < page as f64 / cfg.growth_factor {
+            while sizes.len() < 62 && (size as f64) < chunk_max as f64 / factor {
                 size = align(size);
                 sizes.push(size as u32);
-                size = (size as f64 * cfg.growth_factor) as usize;
+                size = (size as f64 * factor) as usize;
             }
+            sizes.push(chunk_max as u32);
         }
-        sizes.push(page as u32);
+        // Items memcached chunks are kept whole here: the series goes on while a page holds
+        // two chunks (a class of one chunk a page is no better than the page), then a page.
+        if chunk_max < page {
+            let mut size = (*sizes.last().expect("a class") as f64 * factor) as usize;
+            while sizes.len() < 62 && align(size) <= page / 2 {
+                size = align(size);
+                sizes.push(size as u32);
+                size = (size as f64 * factor) as usize;
+            }
+            sizes.push(page as u32);
+        }
         let per_page = sizes.iter().map(|&s| (page / s as usize) as u32).collect();
         SlabClasses {
             sizes,
@@ -552,11 +564,56 @@ mod tests {
         assert_eq!(c.sizes, [104, 600_000, 1 << 20]);
         let c = SlabClasses::new(&Config::default().slab_sizes(vec![1 << 20]));
         assert_eq!(c.sizes, [1 << 20, 1 << 20]);
-        // -I 2m: the page grows, slab_chunk_max stays 512 KiB
+        // -I 2m: the page grows, slab_chunk_max stays 512 KiB; the page holds two of the
+        // classes past it
         let cfg = Config::default()
             .item_size_max(2 << 20)
             .slab_sizes(vec![100]);
-        assert_eq!(SlabClasses::new(&cfg).sizes, [104, 512 << 10, 2 << 20]);
+        assert_eq!(
+            SlabClasses::new(&cfg).sizes,
+            [104, 512 << 10, 655360, 819200, 1024000, 2 << 20]
+        );
+    }
+
+    #[test]
+    fn slab_chunk_max_ends_memcacheds_table_and_larger_items_keep_their_own_classes() {
+        // memcached 1.6.18 -vv: classes 1-38 end at 394840, class 39 is 524288 (default)
+        let c = SlabClasses::new(&Config::default());
+        assert_eq!(c.sizes.len(), 40);
+        assert_eq!(&c.sizes[37..], &[394840, 512 << 10, 1 << 20]);
+        assert_eq!(c.class_for(450_000), Some(38), "memcached's class 39");
+        // -o no_chunked_items (and no_modern): memcached's 42 classes, the last the page
+        let c = SlabClasses::new(&Config::default().slab_chunk_max(1 << 20));
+        assert_eq!(c.sizes.len(), 42);
+        assert_eq!(&c.sizes[39..], &[616944, 771184, 1 << 20]);
+        // -o slab_chunk_max=16384: memcached's 23 classes end at 16384 (-vv), then
+        // ferrocache's own by 1.25 while a page holds two, then the page
+        let c = SlabClasses::new(&Config::default().slab_chunk_max(16 << 10));
+        assert_eq!(&c.sizes[20..24], &[8880, 11104, 16384, 20480]);
+        assert_eq!(&c.sizes[c.len() - 2..], &[465792, 1 << 20]);
+        assert_eq!(c.class_for(20_000), Some(23));
+        assert_eq!(c.class_for(600_000), Some(c.len() - 1));
+        // -f 2 -n 16: memcached stops before a size equal to slab_chunk_max / factor
+        let c = SlabClasses::new(&Config::default().growth_factor(2.0).slab_min_size(16));
+        assert_eq!(&c.sizes[10..], &[65536, 131072, 512 << 10, 1 << 20]);
+        // a small chunk max: memcached's only class is it (-vv: class 1, 64 bytes)
+        let c = SlabClasses::new(&Config::default().slab_chunk_max(64));
+        assert_eq!(&c.sizes[..3], &[64, 80, 104]);
+        // slab_sizes end at the chunk max; with no_chunked_items that is the page (no 512 KiB)
+        let c = Config::default().slab_sizes(vec![100, 200]);
+        assert_eq!(
+            SlabClasses::new(&c.clone().slab_chunk_max(1 << 20)).sizes,
+            [104, 200, 1 << 20]
+        );
+        assert_eq!(
+            SlabClasses::new(&c.slab_chunk_max(1 << 10)).sizes[..4],
+            [104, 200, 1024, 1280]
+        );
+        // bounds: 64 bytes to -I, a multiple of 8
+        for bad in [56, 100, (1 << 20) + 8] {
+            assert!(Config::default().slab_chunk_max(bad).validate().is_err());
+        }
+        assert!(Config::default().slab_chunk_max(64).validate().is_ok());
     }
 
     #[test]
