@@ -127,6 +127,12 @@ export declare class NativeServerInfo {
   /** Whether the `snapshot` command is honoured (persistence is on). */
   setSnapshotEnabled(enabled: boolean): void
   /**
+   * memcached's `lru_maintainer_thread` (on at start): off (`-o no_lru_maintainer`,
+   * `no_modern`), `lru mode` and `lru temp_ttl` answer `ERROR` as memcached's do. Set it
+   * after the start-up commands, which use them for those settings.
+   */
+  setLruMaintainer(enabled: boolean): void
+  /**
    * memcached's reply-changing switches: `-C` (`cas` false), `-F` (`flush`), `-X`
    * (`dump`), `-W` (`watch`), `-R` (`reqsPerEvent`, at least 1), `-B` (`protocol`:
    * `auto`, `ascii` or `binary`; anything else is an `InvalidArg` error) and `-D`
@@ -385,6 +391,8 @@ export interface NativeCacheOptions {
    * (memcached `-o slab_sizes`); see `Config::slab_sizes`.
    */
   slabSizes?: Array<number>
+  /** memcached's largest slab class (`-o slab_chunk_max`); see `Config::slab_chunk_max`. */
+  slabChunkMax?: number
   /** Evict the least recently used items when full (default); `false` fails the write. */
   evict?: boolean
   /** Number of independently locked shards, a power of two (default 8). */

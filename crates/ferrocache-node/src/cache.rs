@@ -54,6 +54,8 @@ pub struct NativeCacheOptions {
     /// Explicit chunk sizes of the first slab classes instead of the growth series
     /// (memcached `-o slab_sizes`); see `Config::slab_sizes`.
     pub slab_sizes: Option<Vec<u32>>,
+    /// memcached's largest slab class (`-o slab_chunk_max`); see `Config::slab_chunk_max`.
+    pub slab_chunk_max: Option<f64>,
     /// Evict the least recently used items when full (default); `false` fails the write.
     pub evict: Option<bool>,
     /// Number of independently locked shards, a power of two (default 8).
@@ -359,6 +361,9 @@ fn build_config(o: NativeCacheOptions) -> std::result::Result<Config, String> {
     }
     if let Some(v) = o.slab_sizes {
         c = c.slab_sizes(v);
+    }
+    if let Some(v) = o.slab_chunk_max {
+        c = c.slab_chunk_max(to_size(v, "slabChunkMax")?);
     }
     if let Some(v) = o.evict {
         c = c.evict(v);

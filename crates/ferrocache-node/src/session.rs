@@ -157,6 +157,17 @@ impl NativeServerInfo {
             .store(enabled, Ordering::Relaxed);
     }
 
+    /// memcached's `lru_maintainer_thread` (on at start): off (`-o no_lru_maintainer`,
+    /// `no_modern`), `lru mode` and `lru temp_ttl` answer `ERROR` as memcached's do. Set it
+    /// after the start-up commands, which use them for those settings.
+    #[napi]
+    pub fn set_lru_maintainer(&self, enabled: bool) {
+        self.inner
+            .switches
+            .lru_maintainer
+            .store(enabled, Ordering::Relaxed);
+    }
+
     /// memcached's reply-changing switches: `-C` (`cas` false), `-F` (`flush`), `-X`
     /// (`dump`), `-W` (`watch`), `-R` (`reqsPerEvent`, at least 1), `-B` (`protocol`:
     /// `auto`, `ascii` or `binary`; anything else is an `InvalidArg` error) and `-D`

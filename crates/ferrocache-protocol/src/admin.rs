@@ -9,6 +9,7 @@ use crate::session::Session;
 use crate::stats::c_fixed2;
 use crate::storage::*;
 use crate::text::{reply, Tokens};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// memcached refuses a limit under this many megabytes.
 const MEMLIMIT_MIN_MB: u32 = 8;
@@ -276,13 +277,19 @@ pub(crate) fn extstore<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec
 }
 
 /// `lru tune|mode|temp_ttl …` (3 tokens at least, checked by the caller), as memcached's
-/// `process_lru_command`: a trailing `noreply` silences every reply, even `ERROR`.
+/// `process_lru_command`: a trailing `noreply` silences every reply, even `ERROR`. Without
+/// memcached's maintainer thread (`no_lru_maintainer`, `no_modern`) `mode` and `temp_ttl`
+/// are not commands (`ERROR`), `tune` still is.
 pub(crate) fn lru<S: Storage>(s: &Session<S>, t: &Tokens<'_>, out: &mut Vec<u8>) {
     let noreply = t.noreply();
     let Some(store) = s.store.admin() else {
         return reply(out, noreply, b"ERROR");
     };
     let ntok = t.count();
+    let maintainer = s.info.switches.lru_maintainer.load(Relaxed);
+    if !maintainer && matches!(t.get(1), b"mode" | b"temp_ttl") {
+        return reply(out, noreply, b"ERROR");
+    }
     let msg: &[u8] = match t.get(1) {
         b"tune" if ntok >= 7 => {
             let (hot, warm) = (parse_u32(t.get(2)), parse_u32(t.get(3)));

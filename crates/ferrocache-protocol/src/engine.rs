@@ -52,7 +52,13 @@ impl Storage for Store {
         let c = self.config();
         match &c.slab_sizes {
             Some(sizes) => slab_class_listed(total, sizes, c.item_size_max),
-            None => slab_class_for(total, c.slab_min_size, c.growth_factor, c.item_size_max),
+            None => slab_class_for(
+                total,
+                c.slab_min_size,
+                c.growth_factor,
+                c.chunk_max(),
+                c.item_size_max,
+            ),
         }
     }
     fn mark_key_binary(&self, key: &[u8]) {
@@ -108,22 +114,26 @@ impl Storage for Store {
     }
 }
 
-/// memcached's `slab_chunk_max`: half its slab page, which is 1 MiB whatever `-I` says
-/// (the engine's own pages grow with `-I`; memcached chunks larger items from these).
-const MEMCACHED_CHUNK_MAX: usize = 512 * 1024;
-
 /// memcached's `slabs_clsid` over the class table `slabs_init` builds: chunk sizes start
-/// at header + `min`, grow by `factor` (8-byte aligned) up to `slab_chunk_max`, the last
-/// class's size. An item larger than that (up to `-I`) is chunked and reports the last
-/// class (measured on memcached 1.6.18 with `-I 2m`: a 2 MB item is in class 39, as with
-/// `-I 1m`); one over `-I` has none.
-pub(crate) fn slab_class_for(total: usize, min: usize, factor: f64, item_size_max: usize) -> u32 {
+/// at header + `min`, grow by `factor` (8-byte aligned) while below `chunk_max / factor`,
+/// then `chunk_max` (its `slab_chunk_max`: 512 KiB, 1 MiB under `no_chunked_items` or
+/// `no_modern`, or as `-o slab_chunk_max` sets it) is the last class. An item larger than
+/// that (up to `-I`) is chunked and reports the last class (measured on memcached 1.6.18
+/// with `-I 2m`: a 2 MB item is in class 39, as with `-I 1m`; with `slab_chunk_max=16384`
+/// a 100 KB one in class 23); one over `-I` has none.
+pub(crate) fn slab_class_for(
+    total: usize,
+    min: usize,
+    factor: f64,
+    chunk_max: usize,
+    item_size_max: usize,
+) -> u32 {
     if total == 0 || total > item_size_max {
         return 0;
     }
     let mut size = 48 + min;
     let mut id = 1u32;
-    while id < 63 && (size as f64) <= MEMCACHED_CHUNK_MAX as f64 / factor {
+    while id < 63 && (size as f64) < chunk_max as f64 / factor {
         if !size.is_multiple_of(8) {
             size += 8 - size % 8;
         }
@@ -192,7 +202,22 @@ impl Admin for Store {
 
 #[cfg(test)]
 mod tests {
-    use super::slab_class_listed;
+    use super::{slab_class_for, slab_class_listed};
+
+    #[test]
+    fn the_series_numbers_classes_as_memcached_for_its_slab_chunk_max() {
+        let class = |total, chunk_max| slab_class_for(total, 48, 1.25, chunk_max, 1 << 20);
+        // memcached 1.6.18 me cls=: default 39 classes, no_modern 42, slab_chunk_max=16384 23
+        assert_eq!(class(1 << 20, 512 << 10), 39);
+        assert_eq!(class(1 << 20, 1 << 20), 42);
+        assert_eq!(class(700_000, 1 << 20), 41);
+        assert_eq!(class(100_060, 16 << 10), 23);
+        assert_eq!(class(2060, 1 << 10), 11);
+        assert_eq!(class(2060, 4 << 10), 15);
+        assert_eq!(class(2060, 64), 1);
+        // -f 2 -n 16: no class of slab_chunk_max / factor (memcached: 12 131072, 13 524288)
+        assert_eq!(slab_class_for(200_000, 16, 2.0, 512 << 10, 1 << 20), 13);
+    }
 
     #[test]
     fn listed_sizes_number_classes_as_memcached() {

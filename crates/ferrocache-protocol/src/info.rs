@@ -51,6 +51,9 @@ pub struct Switches {
     pub reqs_per_event: AtomicU32,
     /// `-B`, a [`Protocols`] as a number.
     protocols: AtomicU8,
+    /// memcached's `lru_maintainer_thread`: `-o no_lru_maintainer` / `no_modern` clear it,
+    /// and then `lru mode` and `lru temp_ttl` answer `ERROR` as there.
+    pub lru_maintainer: AtomicBool,
 }
 
 impl Default for Switches {
@@ -62,6 +65,7 @@ impl Default for Switches {
             watch: AtomicBool::new(true),
             reqs_per_event: AtomicU32::new(20),
             protocols: AtomicU8::new(Protocols::Auto as u8),
+            lru_maintainer: AtomicBool::new(true),
         }
     }
 }

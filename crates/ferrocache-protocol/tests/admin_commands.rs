@@ -359,3 +359,31 @@ fn an_engine_without_admin_answers_error() {
     );
     assert_eq!(out, b"ERROR\r\nERROR\r\nERROR\r\n");
 }
+
+/// Without memcached's LRU maintainer thread (`-o no_lru_maintainer`, `no_modern`) its
+/// `lru mode` and `lru temp_ttl` are no commands: `ERROR` (silent with `noreply`), while
+/// `lru tune` still answers `OK` (measured on memcached 1.6.18).
+#[test]
+fn lru_mode_and_temp_ttl_need_the_maintainer() {
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let info = Arc::new(ServerInfo::new("1.6.18"));
+    let mut s = Session::new(store, info.clone());
+    let lines = [
+        "lru mode flat",
+        "lru mode segmented",
+        "lru temp_ttl 10",
+        "lru temp_ttl x",
+        "lru tune 10 20 0.1 1.5",
+        "lru mode flat noreply",
+        "lru temp_ttl 10 noreply",
+    ];
+    let replies = |s: &mut Session<Arc<Store>>| lines.map(|l| ask(s, l)).join("");
+    assert_eq!(replies(&mut s), "OK\r\nOK\r\nOK\r\nERROR\r\nOK\r\n");
+    info.switches
+        .lru_maintainer
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        replies(&mut s),
+        "ERROR\r\nERROR\r\nERROR\r\nERROR\r\nOK\r\n"
+    );
+}
