@@ -60,9 +60,11 @@ test('-o slab_sizes, no_chunked_items, no_slab_automove, resp_obj_mem_limit: tak
   // each accepted name ferrocached does not apply says so
   const c = parseCommandLine(['-o', 'slab_sizes=64-128,no_chunked_items,resp_obj_mem_limit=5,no_slab_automove'])
   if (c.kind !== 'run') throw new Error(c.kind)
-  for (const name of ['no_chunked_items', 'resp_obj_mem_limit']) assert.ok(c.settings.notes?.some((n) => n.startsWith(`-o ${name}:`)), name)
-  // slab_sizes is applied (slab-sizes.test.ts), not noted
+  assert.ok(c.settings.notes?.some((n) => n.startsWith('-o resp_obj_mem_limit:')))
+  // slab_sizes and no_chunked_items are applied (slab-sizes, slab-chunk-max tests), not noted
+  assert.ok(!c.settings.notes?.some((n) => n.startsWith('-o no_chunked_items:')))
   assert.equal(c.settings.slabSizes, [64, 128])
+  assert.is(c.settings.slabChunkMax, 1048576)
   assert.is(c.settings.tuning?.slabAutomove, 0)
 })
 

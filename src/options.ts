@@ -26,6 +26,13 @@ export interface CacheOptions<E extends Encoding = Encoding> extends CachePersis
    * each is rounded up to a multiple of 8. memcached's 512 KiB class (unless the last size
    * is larger) and a whole page follow them for larger items. */
   slabSizes?: readonly number[]
+  /** memcached's `-o slab_chunk_max`: its largest slab class, where the `growthFactor`
+   * series or `slabSizes` end (bytes or a size string; default 512 KiB, at most
+   * `maxItemSize`; a multiple of 8 from 64 to `maxItemSize`). memcached chunks larger
+   * items; here they stay whole in classes past it (the series goes on while a page holds
+   * two chunks, then a whole page). It also bounds the values `incr`/`decr` take, as
+   * memcached refuses a chunked item. */
+  slabChunkMax?: number | string
   /** Evict least recently used items when full (default true); `false` makes writes fail
    * instead, like memcached's `-M`. */
   evict?: boolean
@@ -55,6 +62,7 @@ const CACHE_OPTIONS = new Set([
   'growthFactor',
   'slabMinSize',
   'slabSizes',
+  'slabChunkMax',
   'evict',
   'shards',
   'slabAutomove',
@@ -129,6 +137,7 @@ export function parseCacheOptions(options: unknown): { config: NativeCacheOption
     config.shards = n
   }
   if (o.slabSizes !== undefined) config.slabSizes = checkSlabSizeList(o.slabSizes)
+  if (o.slabChunkMax !== undefined) config.slabChunkMax = parseSize('slabChunkMax', o.slabChunkMax)
   checkSlabSettings(config)
   if (o.evict !== undefined) config.evict = checkBoolean('evict', o.evict)
   if (o.slabAutomove !== undefined) config.slabAutomove = checkBoolean('slabAutomove', o.slabAutomove)
@@ -159,6 +168,10 @@ function checkSlabSettings(config: NativeCacheOptions): void {
   if (limit < page) {
     const why = page > MiB ? '(maxItemSize)' : '(1 MiB)'
     throw new RangeError(`memoryLimit must hold at least one slab page: ${page} bytes ${why}, got ${limit}`)
+  }
+  const chunkMax = config.slabChunkMax
+  if (chunkMax !== undefined && (chunkMax < 64 || chunkMax > itemMax || chunkMax % 8 !== 0)) {
+    throw new RangeError(`slabChunkMax must be a multiple of 8 from 64 to maxItemSize (${itemMax}), got ${chunkMax}`)
   }
   const minSizeMax = Math.floor(itemMax / 2) - 48
   if (config.slabMinSize !== undefined && config.slabMinSize > minSizeMax) {

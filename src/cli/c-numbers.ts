@@ -110,3 +110,16 @@ export function safeStrtoul(text: string): number | undefined {
   if (m[1] === '-' && n > LONG_MAX) return undefined
   return Number(BigInt.asUintN(32, n))
 }
+
+/**
+ * memcached's `safe_strtol` into an `int32_t`: strtol of the whole token (white space may
+ * follow it), refused (`undefined`) when nothing is read, something else follows, or it is
+ * past a 64-bit long; then the low 32 bits as a signed number (`2147483648` is -2147483648).
+ */
+export function safeStrtol(text: string): number | undefined {
+  const m = new RegExp(`^${SPACE}*([+-]?\\d+)(?:$|${SPACE})`).exec(text)
+  if (m === null) return undefined
+  const n = BigInt(m[1]!)
+  if (n > LONG_MAX || n < -LONG_MAX - 1n) return undefined
+  return Number(BigInt.asIntN(32, n))
+}

@@ -3,7 +3,7 @@
 // commands do; `hashpower` and `no_hashexpand` size the cache when it is built); the others are accepted with one log line saying why they do nothing.
 // Names memcached does not know are an error (exit code 1, as memcached's "Illegal suboption").
 import type { TlsSettings } from '../server/tls'
-import { atof, atoi, safeStrtod, safeStrtoul } from './c-numbers'
+import { atof, atoi, safeStrtod, safeStrtol, safeStrtoul } from './c-numbers'
 import { memcachedError, UsageError } from './errors'
 
 /** Engine settings `-o` can give; absent = the engine's default (memcached's). */
@@ -53,11 +53,12 @@ export interface ExtendedResult {
    */
   slabSizes?: string
   /**
-   * `no_chunked_items`, or `no_modern` without an earlier `slab_chunk_max`: memcached's
-   * largest chunk becomes a whole 1 MiB page (the name that did it); a later
-   * `slab_chunk_max` sets its own.
+   * memcached's `slab_chunk_size_max` as the list set it, and the name that did:
+   * `slab_chunk_max=N` (read by `safe_strtol` into an int), `no_chunked_items` (the whole
+   * 1 MiB page), or `no_modern` without an earlier `slab_chunk_max` (the page too); the
+   * last one wins. Checked against `-I` by `applyChunkOptions` (cli/options.ts).
    */
-  noChunkedItems?: 'no_chunked_items' | 'no_modern'
+  chunkMax?: { bytes: number; from: 'slab_chunk_max' | 'no_chunked_items' | 'no_modern' }
   /** `slab_chunk_max` was given (memcached's slab_chunk_size_changed). */
   slabChunkMaxGiven?: boolean
   /**
@@ -84,7 +85,6 @@ const IGNORED: Readonly<Record<string, string>> = {
   modern: 'memcached 1.6.18 enables nothing with it either',
   hash_algorithm: 'ferrocache hashes keys with ahash (stats settings: hash_algorithm ahash)',
   slab_automove_window: 'the automover decides from its own window of evictions',
-  slab_chunk_max: 'ferrocache chains items larger than half a slab page itself',
   tail_repair_time: 'ferrocache never force-frees a referenced LRU tail item',
   watcher_logbuf_size: 'each watcher has a fixed 256 KiB buffer',
   worker_logbuf_size: 'ferrocache has no per-worker log buffers (one event loop)',
@@ -216,7 +216,7 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       r.slabReassign = false
       r.lruMaintainer = false
       // memcached's largest chunk becomes a 1 MiB page, unless slab_chunk_max was given
-      if (r.slabChunkMaxGiven !== true) r.noChunkedItems = 'no_modern'
+      if (r.slabChunkMaxGiven !== true) r.chunkMax = { bytes: 2 ** 20, from: 'no_modern' }
       r.notes.push('-o no_modern: flat LRU, slab_automove 0, no LRU crawler, no page moves; hash algorithm and maxconns_fast stay ferrocache\'s')
       return true
     case 'slab_reassign':
@@ -229,8 +229,7 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       r.slabSizes = value
       return true
     case 'no_chunked_items':
-      r.noChunkedItems = 'no_chunked_items'
-      r.notes.push('-o no_chunked_items: ferrocache chunks no items either: its largest slab class is a whole page')
+      r.chunkMax = { bytes: 2 ** 20, from: 'no_chunked_items' }
       return true
     case 'no_slab_reassign':
       // memcached then runs no page rebalancer: slabs reassign refused, automove idle
@@ -278,12 +277,15 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       // a slot holds one item (open addressing): the table cannot stay put past full
       r.notes.push('-o no_hashexpand: the hash table keeps its size until 15/16 full, then grows all the same (one item per slot; memcached chains items in its buckets)')
       return true
-    case 'slab_chunk_max':
-      // (its value is not used: see IGNORED) it replaces the 1 MiB page of an earlier
-      // no_chunked_items/no_modern, and a later no_modern keeps it
-      r.noChunkedItems = undefined
+    case 'slab_chunk_max': {
+      // memcached prints this and goes on with 0, which it then divides by (SIGFPE)
+      const n = safeStrtol(value)
+      if (n === undefined) throw memcachedError(`-o ${key}: could not parse argument to slab_chunk_max, got "${value}"`)
+      // it replaces an earlier no_chunked_items/no_modern's page; a later no_modern keeps it
+      r.chunkMax = { bytes: n, from: 'slab_chunk_max' }
       r.slabChunkMaxGiven = true
-      break
+      return true
+    }
     case 'tail_repair_time':
       inRange(key, value, atoi(value), 10, 2 ** 31 - 1, 'Cannot set tail_repair_time to less than 10 seconds')
       break

@@ -125,6 +125,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
         growthFactor: s.growthFactor,
         slabMinSize: s.slabMinSize,
         ...(s.slabSizes === undefined ? {} : { slabSizes: s.slabSizes }),
+        ...(s.slabChunkMax === undefined ? {} : { slabChunkMax: s.slabChunkMax }),
         evict: s.evictions,
         ...(s.hashPower === undefined ? {} : { hashPower: s.hashPower }),
         ...(s.hashExpand === undefined ? {} : { hashExpand: s.hashExpand }),

@@ -23,6 +23,8 @@ export interface CliSettings {
   slabMinSize: number
   /** `-o slab_sizes=100-200-…`: explicit slab class chunk sizes instead of `-f`/`-n`. */
   slabSizes?: number[]
+  /** memcached's `slab_chunk_max` as `-I` and `-o` leave it (checked as memcached checks it). */
+  slabChunkMax?: number
   /** `-M` turns this off: errors instead of evictions when memory is full. */
   evictions: boolean
   verbosity: number
@@ -482,8 +484,10 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   if (v['enable-shutdown'] !== undefined) s.enableShutdown = v['enable-shutdown']
   const tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string | undefined>> = { 'tls-cert': v['tls-cert'], 'tls-key': v['tls-key'], 'tls-ca': v['tls-ca'] }
   let tlsSettings: TlsSettings = {}
+  let extended: ExtendedResult | undefined
   if (v.extended !== undefined) {
     const x = parseExtended(v.extended)
+    extended = x
     if (x.idleTimeout !== undefined) s.idleTimeout = x.idleTimeout
     // memcached reads its ssl_* files only with -Z: without it they are set and unused
     if (v['enable-ssl']) for (const [flag, file] of Object.entries(x.tlsFiles)) tlsFiles[flag as keyof typeof tlsFiles] ??= file
@@ -494,9 +498,9 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (x.slabReassign !== undefined) s.slabReassign = x.slabReassign
     if (x.shown !== undefined) s.settingsShown = [...(s.settingsShown ?? []), ...x.shown]
     if (x.notes.length > 0) s.notes = x.notes
-    applyChunkOptions(s, x)
   }
   applyMemcachedFlags(s, v, name)
+  if (extended?.lruMaintainer === false) s.switches = { ...s.switches, lruMaintainer: false }
   applyAccessControl(s, v, tlsFiles, tlsSettings, name)
   applyUdp(s, v, name)
   if (v['data-dir'] !== undefined) {
@@ -536,6 +540,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   if (s.maxItemSize > s.memoryLimit / 2) {
     throw memcachedError('-I/--max-item-size cannot be larger than half of -m/--memory-limit', 64)
   }
+  applyChunkOptions(s, extended)
   applyReplication(s, v, name)
   if (v['no-replication-commands']) {
     if (s.replication?.replicaOf !== undefined) {
@@ -547,22 +552,31 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
 }
 
 /**
- * `-o no_chunked_items` (or `no_modern`) and `slab_sizes` against `-I` and `-n`, as
- * memcached 1.6.18 checks them (measured): without chunked items its largest chunk is a
- * 1 MiB page, which `-I` below 1 MiB refuses and `-I` above 1 MiB overrides (chunks stay
- * 512 KiB).
+ * memcached 1.6.18's `slab_chunk_max` (its largest slab class: 512 KiB, the 1 MiB page
+ * with `no_chunked_items` or `no_modern`, or `-o slab_chunk_max`) against `-I` and its
+ * 1 MiB page, with its messages and exit code 64 (measured: `-I 256k` alone is refused,
+ * `-I 1000k` too), then `slab_sizes` up to it. Values memcached starts with and then
+ * divides by or crashes on (0, below 64 bytes, negative) exit 1 here.
  */
-function applyChunkOptions(s: CliSettings, x: ExtendedResult): void {
-  let chunkMax = 512 * 1024
-  if (x.noChunkedItems !== undefined && s.maxItemSize < MB) {
-    throw memcachedError(`-o ${x.noChunkedItems}: slab_chunk_max (bytes: ${MB}) cannot be larger than -I (item_size_max ${s.maxItemSize})`, 64)
+function applyChunkOptions(s: CliSettings, x: ExtendedResult | undefined): void {
+  const I = s.maxItemSize
+  // memcached: items past its page are chunked at half a page unless slab_chunk_max was given
+  const chunkMax = I > MB && x?.slabChunkMaxGiven !== true ? MB / 2 : (x?.chunkMax?.bytes ?? MB / 2)
+  const from = x?.chunkMax === undefined || (I > MB && x.slabChunkMaxGiven !== true) ? '-I/--max-item-size' : `-o ${x.chunkMax.from}`
+  if (chunkMax === 0) throw memcachedError(`${from}: slab_chunk_max 0 (memcached 1.6.18 divides by it: SIGFPE)`)
+  if (chunkMax > I) throw memcachedError(`${from}: slab_chunk_max (bytes: ${chunkMax}) cannot be larger than -I (item_size_max ${I})`, 64)
+  if (I % chunkMax !== 0) throw memcachedError(`${from}: -I (item_size_max: ${I}) must be evenly divisible by slab_chunk_max (bytes: ${chunkMax})`, 64)
+  if (MB % chunkMax !== 0) throw memcachedError(`${from}: slab_chunk_max (bytes: ${chunkMax}) must divide evenly into ${MB} (slab_page_size)`, 64)
+  if (chunkMax < MIN_CHUNK_MAX) {
+    throw memcachedError(`${from}: slab_chunk_max (bytes: ${chunkMax}) must be at least ${MIN_CHUNK_MAX} (memcached 1.6.18 starts and crashes or overruns its chunks)`)
   }
-  if (x.noChunkedItems !== undefined && s.maxItemSize === MB) {
-    chunkMax = MB
-    s.settingsShown = [...(s.settingsShown ?? []), ['slab_chunk_max', String(MB)]]
-  }
-  if (x.slabSizes !== undefined) s.slabSizes = checkSlabSizes(x.slabSizes, s.slabMinSize, chunkMax)
+  // (512 KiB, with -I at least that, is the engine's default)
+  if (chunkMax !== MB / 2) s.slabChunkMax = chunkMax
+  if (x?.slabSizes !== undefined) s.slabSizes = checkSlabSizes(x.slabSizes, s.slabMinSize, chunkMax)
 }
+
+/** The smallest `slab_chunk_max` ferrocached takes (the engine's `MIN_CHUNK_MAX`). */
+const MIN_CHUNK_MAX = 64
 
 const REPLICATION_FLAGS = [
   'replica-of', 'replica-writable', 'repl-backlog', 'repl-timeout', 'replica-auth', 'replica-tls', 'replica-tls-ca', 'replica-tls-cert', 'replica-tls-key',

@@ -69,7 +69,7 @@ export interface ServerOptions {
   udpPort?: number
   /** The listen backlog (memcached's `-b`; default 1024). */
   backlog?: number
-  /** memcached's `-C`, `-F`, `-X`, `-W`, `-R`, `-B` (default: all on, 20, auto). */
+  /** memcached's `-C`, `-F`, `-X`, `-W`, `-R`, `-B` and its LRU maintainer (default: all on, 20, auto). */
   switches?: Partial<CommandSwitches>
   /**
    * Text admin commands run on the engine before the port opens (`lru tune 10 30 0.3 1.5`,
@@ -122,6 +122,12 @@ export interface CommandSwitches {
   reqsPerEvent: number
   /** `-B`: which protocols connections may speak. */
   protocol: 'auto' | 'ascii' | 'binary'
+  /**
+   * memcached's LRU maintainer thread; `-o no_lru_maintainer` and `no_modern` turn it off,
+   * and then `lru mode` and `lru temp_ttl` answer `ERROR` as memcached's do (set after
+   * `startupCommands`, which may use them).
+   */
+  lruMaintainer: boolean
 }
 
 /** The options a server runs with, defaults filled in (`server.options`). */
@@ -160,6 +166,8 @@ export interface ResolvedServerOptions {
   /** For `stats settings`: */
   memoryLimit: number
   maxItemSize: number
+  /** memcached's `slab_chunk_max` (`cacheOptions.slabChunkMax`). */
+  slabChunkMax: number
   growthFactor: number
   slabMinSize: number
   evictions: boolean
@@ -193,6 +201,7 @@ function resolveSwitches(w: Partial<CommandSwitches> = {}): CommandSwitches {
     watch: w.watch ?? true,
     reqsPerEvent: w.reqsPerEvent === undefined ? 20 : count('switches.reqsPerEvent', w.reqsPerEvent, 1, 2 ** 31 - 1),
     protocol,
+    lruMaintainer: w.lruMaintainer ?? true,
   }
 }
 
@@ -269,6 +278,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     replicationCommands: o.replicationCommands ?? true,
     memoryLimit: Number(stats?.limit_maxbytes ?? sizeOf('memoryLimit', c.memoryLimit, 64 << 20)),
     maxItemSize: sizeOf('maxItemSize', c.maxItemSize, 1 << 20),
+    slabChunkMax: sizeOf('slabChunkMax', c.slabChunkMax, Math.min(sizeOf('maxItemSize', c.maxItemSize, 1 << 20), 512 << 10)),
     growthFactor: c.growthFactor ?? 1.25,
     slabMinSize: c.slabMinSize ?? 48,
     evictions: c.evict ?? true,

@@ -113,7 +113,8 @@ export class FerrocacheServer extends EventEmitter {
     const persistence = this.cache.persistence
     this.info.setSnapshotEnabled(persistence !== undefined)
     // -D: per-prefix stats on from the start (`stats detail on` turns them on, split at ':')
-    this.info.setSwitches({ ...this.options.switches, prefixDelimiter: this.options.prefixDelimiter })
+    const { cas, flush, dump, watch, reqsPerEvent, protocol } = this.options.switches
+    this.info.setSwitches({ cas, flush, dump, watch, reqsPerEvent, protocol, prefixDelimiter: this.options.prefixDelimiter })
     // -C: memcached's items are 8 bytes smaller, so its size limits let 8 more bytes in
     this.native.setUseCas(this.options.switches.cas)
     // (before persistence: its first stats lines arrive at once and are joined with these)
@@ -155,6 +156,7 @@ export class FerrocacheServer extends EventEmitter {
         // `stats sizes_enable` (-o track_sizes) answers its status (with -C an error: off)
         if (reply !== 'OK\r\n' && !reply.startsWith('STAT sizes_status ')) throw new RangeError(`${line}: ${reply.trim()}`)
       }
+      this.info.setLruMaintainer(this.options.switches.lruMaintainer)
       const create = (secure: boolean): net.Server => {
         if (!tlsOptions || !secure) {
           const plain: net.Server = net.createServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.accept(socket, plain))
@@ -354,6 +356,7 @@ export class FerrocacheServer extends EventEmitter {
       growthFactor: o.growthFactor,
       slabMinSize: o.slabMinSize,
       maxItemSize: o.maxItemSize,
+      slabChunkMax: o.slabChunkMax,
       idleTimeout: Math.ceil(o.idleTimeout / 1000),
       authFile: o.authFile,
       tls: o.tls === undefined ? undefined : { ...o.tls, verifyMode: verifyModeOf(o.tls) },

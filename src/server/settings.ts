@@ -16,6 +16,8 @@ export interface ReportedSettings {
   growthFactor: number
   slabMinSize: number
   maxItemSize: number
+  /** memcached's largest slab class (default 512 KiB, at most `maxItemSize`). */
+  slabChunkMax?: number
   /** Seconds. */
   idleTimeout: number
   /** The user file (-Y), when logins are required. */
@@ -72,7 +74,7 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['slab_automove', '1'],
     ['slab_automove_ratio', '0.80'],
     ['slab_automove_window', '30'],
-    ['slab_chunk_max', String(Math.min(s.maxItemSize, 512 * 1024))],
+    ['slab_chunk_max', String(s.slabChunkMax ?? Math.min(s.maxItemSize, 512 * 1024))],
     ['lru_crawler', 'yes'],
     ['lru_crawler_sleep', '100'],
     ['lru_crawler_tocrawl', '0'],
