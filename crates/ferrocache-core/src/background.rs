@@ -195,20 +195,29 @@ fn worker() {
                     spawn(&mut s);
                 }
                 drop(s);
-                let delay = core.background_step();
+                // a step that panics (a bug, a sink's panic) ends that store's background
+                // work, not the thread shared with the others, nor its drop (left waiting)
+                let step = std::panic::AssertUnwindSafe(|| core.background_step());
+                let delay = std::panic::catch_unwind(step).ok();
                 // the store's last reference may be this one (its registration waits for
                 // `running` to clear, unless it was dropped on this thread)
                 drop(core);
                 s = SCHED.lock();
                 s.running.retain(|&r| r != (id, me));
                 let now = Instant::now();
-                if let Some(e) = s.stores.get_mut(&id) {
-                    let due = match std::mem::take(&mut e.woken) {
-                        true => now,
-                        false => now + delay,
-                    };
-                    e.due = due;
-                    s.queue.push(Reverse((due, id)));
+                match (s.stores.get_mut(&id), delay) {
+                    (Some(e), Some(delay)) => {
+                        let due = match std::mem::take(&mut e.woken) {
+                            true => now,
+                            false => now + delay,
+                        };
+                        e.due = due;
+                        s.queue.push(Reverse((due, id)));
+                    }
+                    (Some(_), None) => {
+                        s.stores.remove(&id);
+                    }
+                    (None, _) => {}
                 }
                 CHANGED.notify_all();
                 worked = Instant::now();
@@ -242,6 +251,45 @@ mod tests {
 
     fn registered(id: u64) -> bool {
         SCHED.lock().stores.contains_key(&id)
+    }
+
+    /// Panics in its first step.
+    struct Panicky;
+
+    impl crate::sysevent::SysEventSink for Panicky {
+        fn wants_sysevents(&self) -> bool {
+            true
+        }
+        fn sysevent(&self, _: &crate::sysevent::SysEvent) {
+            panic!("a sink's bug");
+        }
+    }
+
+    #[test]
+    fn a_step_that_panics_ends_its_stores_background_work_not_the_thread() {
+        let s = Store::new(Config::default().memory_limit(1 << 20).shards(1)).unwrap();
+        let sink: Arc<dyn crate::sysevent::SysEventSink> = Arc::new(Panicky);
+        s.add_sysevent_sink(Arc::downgrade(&sink));
+        s.store(&crate::StoreRequest::new(crate::StoreMode::Set, b"k", b"v"))
+            .unwrap();
+        let id = s.inner.core().bg_id;
+        let end = Instant::now() + Duration::from_secs(10);
+        while registered(id) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!registered(id), "the panicking store is still scheduled");
+        // another store is still served, and the first one's drop does not wait
+        let other = Store::new(Config::default().memory_limit(1 << 20).shards(1)).unwrap();
+        let started = other.stats().lru_crawler_starts;
+        let end = Instant::now() + Duration::from_secs(10);
+        while other.stats().lru_crawler_starts == started && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            other.stats().lru_crawler_starts > started,
+            "the thread stopped"
+        );
+        drop(s);
     }
 
     #[test]
