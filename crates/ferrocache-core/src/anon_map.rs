@@ -122,7 +122,7 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_hash_table_growth_fills_the_table_to_15_16_then_refuses_new_items() {
+    fn a_refused_hash_table_growth_fills_the_table_to_15_16_then_refuses_new_keys() {
         // one shard of 2^14 slots (128 KiB: mapped); its growth (160 KiB) is refused,
         // its slab pages (1 MiB) are not
         let s = Store::new(Config::default().shards(1).hash_power(14).background(false)).unwrap();
@@ -133,6 +133,12 @@ mod tests {
             set(&s, &format!("k{i}")).unwrap();
         }
         assert_eq!(set(&s, "one more"), Err(StoreError::OutOfMemory));
+        // a key the table holds is replaced, not added: its set goes on, as memcached's
+        // (refused, it dropped the old value too)
+        let r = StoreRequest::new(StoreMode::Set, b"k0", b"new");
+        s.store(&r).unwrap();
+        let got = s.get(b"k0", &GetOptions::default(), |it| it.value.to_vec());
+        assert_eq!(got.as_deref(), Some(&b"new"[..]));
         assert_eq!(s.stats().curr_items, most as u64);
         assert!(has(&s, "k0") && has(&s, &format!("k{}", most - 1)) && !has(&s, "one more"));
         refuse(0..0);

@@ -1269,6 +1269,12 @@ impl Shard {
             self.cs[c].outofmemory += 1;
             return Err(Fail::Err(StoreError::OutOfMemory));
         }
+        self.alloc_chunk(core, ctx, c)
+    }
+
+    /// [`Shard::alloc`] without the hash table's room check: for an item that replaces one
+    /// the table holds, which adds no entry.
+    fn alloc_chunk(&mut self, core: &Core, ctx: &Ctx, c: usize) -> Result<u32, Fail> {
         for _ in 0..16 {
             if let Some(h) = core.alloc.lock().alloc(&self.mem, &core.classes, c) {
                 return Ok(h);
@@ -1431,7 +1437,13 @@ impl Shard {
             }
             return Err(Fail::Err(StoreError::TooLarge));
         };
-        let first = match self.alloc(core, ctx, req_class) {
+        // a hash table that cannot grow still takes a key it holds (replaced, not added)
+        let first = if self.ht.has_room() || self.ht.find(&self.mem, hash, key) == NIL {
+            self.alloc(core, ctx, req_class)
+        } else {
+            self.alloc_chunk(core, ctx, req_class)
+        };
+        let first = match first {
             Ok(h) => h,
             // append/prepend store a new item for the joined value; their request item only
             // matters for what its allocation evicts, and with nothing of its class in this
