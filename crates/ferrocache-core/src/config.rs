@@ -149,7 +149,7 @@ impl Config {
         /// ```
         /// # use ferrocache_core::*;
         /// let store = Store::new(Config::default().memory_limit(1 << 20).evict(false)).unwrap();
-        /// let value = vec![0u8; 500 << 10];
+        /// let value = vec![0u8; 600 << 10]; // one a page (two 500 KiB items share one)
         /// let set = |key: &'static [u8]| store.store(&StoreRequest {
         ///     mode: StoreMode::Set, key, value: &value, flags: 0, exptime: 0,
         ///     cas: None, invalidate: false, new_cas: None, vivify: None,
