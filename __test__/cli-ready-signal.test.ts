@@ -9,6 +9,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BIN, freePort, spawnOwned, stopChild, within } from './helpers/servers'
+import { askOnce } from './helpers/raw'
+import { Cache } from '../src/index'
 
 const ROUNDS = 5
 
@@ -38,6 +40,47 @@ test('a SIGTERM sent the moment "listening" is logged stops gracefully: exit 0, 
       await stopChild(child, 'SIGKILL')
       rmSync(dir, { recursive: true, force: true })
     }
+  }
+})
+
+// memcached sets its SIGHUP handler first thing. ferrocached set it after the snapshot load,
+// so a SIGHUP during a long load (a closed terminal, a config-reload script) killed it.
+test('a SIGHUP during the snapshot load at start-up is ignored: the load finishes and it serves', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-hup-load-'))
+  const ITEMS = 600_000
+  let child: ReturnType<typeof spawnOwned> | undefined
+  try {
+    const cache = new Cache({ dataDir: dir, save: '', memoryLimit: '512mb' })
+    const value = Buffer.alloc(100, 'v')
+    for (let i = 0; i < ITEMS; i += 10_000) {
+      cache.setManySync(Array.from({ length: 10_000 }, (_, j) => [`k${i + j}`, value] as [string, Buffer]))
+    }
+    await cache.snapshot()
+    cache.close()
+    const port = await freePort()
+    child = spawnOwned(process.execPath, [BIN, '-p', String(port), '-m', '512', '--data-dir', dir, '--save', ''], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const c = child
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => c.once('exit', (code, signal) => resolve([code, signal])))
+    let stderr = ''
+    let hupped = false
+    const listening = new Promise<void>((resolve) => {
+      c.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString()
+        if (!hupped && stderr.includes('"msg":"loading the snapshot"')) {
+          hupped = true
+          c.kill('SIGHUP')
+        }
+        if (stderr.includes('"msg":"listening"')) resolve()
+      })
+    })
+    const first = await within(Promise.race([listening.then(() => 'listening'), exited.then(([code, signal]) => `exit ${code} ${signal}`)]), 20_000, 'start after SIGHUP')
+    assert.ok(hupped, `never logged the load\n${stderr}`)
+    assert.is(first, 'listening', stderr)
+    assert.match(stderr, /"items":600000[,}][^\n]*"msg":"snapshot loaded"/)
+    assert.is((await askOnce(port, Buffer.from(`get k${ITEMS - 1}\r\n`))).reply, `VALUE k${ITEMS - 1} 0 100\r\n${'v'.repeat(100)}\r\nEND\r\n`)
+  } finally {
+    if (child) await stopChild(child, 'SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
   }
 })
 

@@ -88,6 +88,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 
 async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
   const log = createLogger(s.verbosity)
+  // memcached 1.6.18 takes SIGHUP and carries on (its handler, set first thing, only flags a
+  // proxy reload); node's default ends the process at once: during a snapshot load too
+  process.on('SIGHUP', () => log.info({ signal: 'SIGHUP' }, 'ignored, as memcached does'))
   for (const note of s.notes ?? []) log.info(note)
   const dirProblem = user === undefined || s.persistence === undefined ? null : dataDirProblem(s.persistence.dataDir, user)
   if (dirProblem !== null) {
@@ -183,9 +186,6 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
   // memcached's restart convention: SIGUSR1 = stop gracefully (here: snapshot, then exit)
   process.on('SIGUSR1', () => stop('SIGUSR1'))
-  // memcached 1.6.18 takes SIGHUP and carries on (its handler only flags a proxy reload);
-  // node's default ended the process at once, without the last snapshot
-  process.on('SIGHUP', () => log.info({ signal: 'SIGHUP' }, 'ignored, as memcached does'))
   server.on('shutdown', () => {
     stopping = true
     closing = true

@@ -147,6 +147,8 @@ export class Persistence {
 
   /** Loads the newest valid snapshot now (before serving). With `strict` a damaged one throws. */
   loadSync(strict = false): LoadReport {
+    // a large snapshot takes seconds: say so before the event loop stops for it
+    this.#log?.info({ dataDir: this.dataDir }, 'loading the snapshot')
     try {
       return this.#loaded(native.snapshotLoadSync(this.#native, this.dataDir, strict))
     } catch (err) {
