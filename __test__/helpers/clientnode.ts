@@ -1,0 +1,242 @@
+// The npm clients of clients-differential.test.ts: memjs (binary protocol) and memcached
+// (text), each call of a sequence on server A and then on server B, results written as the
+// Python driver writes them (helpers/clientrun.ts compares them).
+import { createHash } from 'node:crypto'
+import { connect } from 'node:net'
+import Memcached from 'memcached'
+import memjs from 'memjs'
+import type { Op, Ttl, ValueSpec } from './clientgen'
+import { within } from './servers'
+
+const PATTERN = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
+
+/** A value from its spec, as differential_driver.py builds it. */
+export function value(spec: ValueSpec): Buffer | string | number {
+  if (spec[0] === 's' || spec[0] === 'i') return spec[1]
+  const [, n, rot] = spec
+  const pat = Buffer.concat([PATTERN.subarray(rot % 256), PATTERN.subarray(0, rot % 256)])
+  const out = Buffer.alloc(n)
+  for (let i = 0; i < n; i += 256) pat.copy(out, i, 0, Math.min(256, n - i))
+  return out
+}
+
+export function when(ttl: Ttl | undefined): number {
+  if (typeof ttl === 'string') return Math.floor(Date.now() / 1000) + Number(ttl.slice(3))
+  return ttl ?? 0
+}
+
+/** A result as JSON: long bytes and strings by length and digest. */
+export function shown(v: unknown): unknown {
+  if (Buffer.isBuffer(v)) return v.length <= 64 ? `b:${v.toString('hex')}` : `b:${v.length}:${digest(v)}`
+  if (typeof v === 'string') return `s:${v.length <= 64 ? v : `${v.length}:${digest(Buffer.from(v))}`}`
+  if (v === undefined) return null
+  if (Array.isArray(v)) return v.map(shown)
+  if (v !== null && typeof v === 'object') {
+    return Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, x]) => [k, shown(x)])
+  }
+  return v
+}
+
+const digest = (b: Buffer): string => createHash('sha1').update(b).digest('hex').slice(0, 16)
+
+const message = (e: unknown, port: number): string =>
+  `raised ${e instanceof Error ? e.constructor.name : typeof e}: ${String(e instanceof Error ? e.message : e).replaceAll(String(port), 'PORT').slice(0, 200)}`
+
+const COUNTERS = ['cmd_get', 'cmd_set', 'cmd_flush', 'cmd_touch', 'cmd_meta', 'get_hits', 'get_misses', 'delete_misses', 'delete_hits', 'incr_misses', 'incr_hits', 'decr_misses', 'decr_hits', 'cas_misses', 'cas_hits', 'cas_badval', 'touch_hits', 'touch_misses', 'store_too_large', 'store_no_memory']
+
+function counters(stats: Record<string, unknown> | null | undefined): unknown {
+  if (stats === null || stats === undefined) return stats ?? null
+  return COUNTERS.map((k) => [k, stats[k] === undefined ? null : Number(stats[k])])
+}
+
+/**
+ * What differential_driver.py's reset does: no pending flush (`flush_all 2592001`, a time
+ * before the start), every stored key (`lru_crawler metadump all`) and `keys` deleted, the
+ * counters reset. No immediate flush: memcached shows the items one hid again after a later
+ * delayed flush if it has not reaped them (docs/protocol.md).
+ */
+export async function reset(port: number, keys: readonly string[]): Promise<void> {
+  const s = connect(port, '127.0.0.1')
+  let got = Buffer.alloc(0)
+  let wake: (() => void) | undefined
+  let failed: Error | undefined
+  s.on('data', (d: Buffer) => {
+    got = Buffer.concat([got, d])
+    wake?.()
+  })
+  s.on('error', (e) => {
+    failed = e
+    wake?.()
+  })
+  const ask = async (req: Buffer | string, end: string): Promise<string> => {
+    s.write(req)
+    const deadline = Date.now() + 5_000
+    while (!got.toString('latin1').endsWith(end)) {
+      if (failed !== undefined) throw failed
+      if (Date.now() > deadline) throw new Error(`reset of ${port}: no ${JSON.stringify(end)} in 5 s`)
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 20)
+        wake = () => {
+          clearTimeout(t)
+          r()
+        }
+      })
+    }
+    const text = got.toString('latin1')
+    got = Buffer.alloc(0)
+    return text
+  }
+  try {
+    if ((await ask('flush_all 2592001\r\n', '\r\n')) !== 'OK\r\n') throw new Error(`reset of ${port}: flush_all`)
+    let dump = ''
+    for (let i = 0; i < 100; i++) {
+      dump = await ask('lru_crawler metadump all\r\n', '\r\n')
+      if (!dump.startsWith('BUSY')) break
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    if (!dump.endsWith('END\r\n')) dump += await ask('', 'END\r\n')
+    const stored = [...dump.matchAll(/^key=(\S+)/gm)].map((m) => unquote(m[1]!))
+    const all = [...stored, ...keys.map((k) => Buffer.from(k))]
+    const req = Buffer.concat([...all.flatMap((k) => [Buffer.from('delete '), k, Buffer.from(' noreply\r\n')]), Buffer.from('stats reset\r\n')])
+    if ((await ask(req, '\r\n')) !== 'RESET\r\n') throw new Error(`reset of ${port}: stats reset`)
+  } finally {
+    s.destroy()
+  }
+}
+
+/** A metadump key (URL-encoded) as its bytes. */
+function unquote(text: string): Buffer {
+  const out: number[] = []
+  for (let i = 0; i < text.length; i++) {
+    const hex = text.slice(i + 1, i + 3)
+    if (text[i] === '%' && /^[0-9a-fA-F]{2}$/.test(hex)) {
+      out.push(parseInt(hex, 16))
+      i += 2
+    } else out.push(text.charCodeAt(i))
+  }
+  return Buffer.from(out)
+}
+
+/** One client on one server. */
+interface Side {
+  call(op: Op): Promise<unknown>
+  close(): void
+}
+
+export function memjsSide(port: number): Side {
+  const c = memjs.Client.create(`127.0.0.1:${port}`, { retries: 0, timeout: 5, conntimeout: 5, logger: { log: () => {} } })
+  const val = (op: Op): string | Buffer => {
+    const v = value(op.value!)
+    return typeof v === 'number' ? String(v) : v
+  }
+  return {
+    close: () => c.close(),
+    async call(op) {
+      const key = op.key!
+      const expires = when(op.ttl)
+      switch (op.op) {
+        case 'set':
+        case 'add':
+        case 'replace':
+          return await c[op.op](key, val(op), { expires })
+        case 'append':
+        case 'prepend':
+          return await c[op.op](key, val(op))
+        case 'get': {
+          const got = await c.get(key)
+          return [got.value, got.flags]
+        }
+        case 'delete':
+          return await c.delete(key)
+        case 'incr':
+        case 'decr': {
+          const options = op.initial === undefined ? {} : { initial: op.initial, expires }
+          const r = await (op.op === 'incr' ? c.increment(key, op.delta!, options) : c.decrement(key, op.delta!, options))
+          return [r.success, r.value]
+        }
+        case 'touch':
+          return await c.touch(key, expires)
+        case 'flush':
+          return Object.values(await c.flush())
+        case 'stats':
+          return counters(await new Promise<Record<string, string> | null>((resolve, reject) => c.stats((err, _s, st) => (err ? reject(err) : resolve(st)))))
+      }
+      throw new Error(`memjs has no ${op.op}`)
+    },
+  }
+}
+
+export function memcachedSide(port: number): Side {
+  // no retries, no failure counting: an error is the call's result, never a server marked dead
+  const mc = new Memcached(`127.0.0.1:${port}`, { retries: 0, timeout: 5000, idle: 10_000, failures: 1_000_000, retry: 0, reconnect: 0, poolSize: 1 })
+  const cas = new Map<string, string>()
+  const call = <T>(fn: (cb: (err: unknown, v: T) => void) => void): Promise<T> =>
+    new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))))
+  const token = (op: Op): string => {
+    const last = cas.get(op.key!) ?? '1'
+    if (op.cas === 'stale') return String(BigInt(last) - 1n || 1n)
+    if (op.cas === 'bogus') return String(op.bogus ?? 123456789)
+    return last
+  }
+  return {
+    close: () => mc.end(),
+    async call(op) {
+      const key = op.key!
+      const ttl = when(op.ttl)
+      switch (op.op) {
+        case 'set':
+        case 'add':
+        case 'replace':
+          return await call((cb) => mc[op.op as 'set'](key, value(op.value!), ttl, cb))
+        case 'append':
+        case 'prepend':
+          return await call((cb) => mc[op.op as 'append'](key, value(op.value!), cb))
+        case 'cas':
+          return await call((cb) => mc.cas(key, value(op.value!), token(op), ttl, cb))
+        case 'get':
+          return await call((cb) => mc.get(key, cb))
+        case 'gets': {
+          const got = await call<Record<string, unknown> | undefined>((cb) => mc.gets(key, cb))
+          if (got?.cas !== undefined) cas.set(key, String(got.cas))
+          return got
+        }
+        case 'getMulti':
+          return await call((cb) => mc.getMulti(op.keys!, cb))
+        case 'delete':
+          return await call((cb) => mc.del(key, cb))
+        case 'incr':
+        case 'decr':
+          return await call((cb) => mc[op.op as 'incr'](key, op.delta!, cb))
+        case 'touch':
+          // typed as (err) only, but called with the reply's result as other commands
+          return await call((cb) => mc.touch(key, ttl, cb as unknown as (err: unknown) => void))
+        case 'flush':
+          return await call((cb) => mc.flush(cb))
+        case 'stats':
+          return ((await call<Record<string, unknown>[]>((cb) => mc.stats(cb))) ?? []).map(counters)
+        case 'version':
+          return ((await call<{ version: string }[]>((cb) => mc.version(cb))) ?? []).map((v) => typeof v.version)
+      }
+      throw new Error(`memcached (npm) has no ${op.op}`)
+    },
+  }
+}
+
+/** Runs one sequence through `make`'s client on both servers in lockstep: [a, b] results. */
+export async function lockstep(make: (port: number) => Side, ops: Op[], a: number, b: number): Promise<[unknown[], unknown[]]> {
+  const sides = [make(a), make(b)]
+  const results: [unknown[], unknown[]] = [[], []]
+  try {
+    for (const op of ops) {
+      for (const [i, side] of sides.entries()) {
+        const port = i === 0 ? a : b
+        // bounded: a client whose callback never comes fails the call, not the run
+        const call = within(side.call(op), 10_000, `${op.op} on ${port}`)
+        results[i as 0 | 1].push(await call.then(shown, (e: unknown) => message(e, port)))
+      }
+    }
+  } finally {
+    for (const side of sides) side.close()
+  }
+  return results
+}
