@@ -326,8 +326,18 @@ s('over TLS, logged in; a dead server probed back with version and the login', a
   const certs = makeCertificates()
   const users = join(ctx.dir!, 'users')
   const tlsServer = await startFerrocached(['-Z', '-o', `ssl_chain_cert=${certs.path('server.pem')},ssl_key=${certs.path('server.key')}`, '-S', '-Y', users])
-  // (10 s request timeout: the burst's 1200 requests over TLS, as above)
-  const c = client(tlsServer.port, { tls: { ca: certs.read('ca.pem') }, username: USER, password: PASS, retry: 0, removeAfter: 1, reconnect: 100, timeout: 10_000 })
+  // (10 s request timeout: the burst's 1200 requests over TLS, as above; 10 s to connect: a
+  // TLS handshake on a busy machine took over the default 1 s, which retry 0 makes a failure)
+  const c = client(tlsServer.port, {
+    tls: { ca: certs.read('ca.pem') },
+    username: USER,
+    password: PASS,
+    retry: 0,
+    removeAfter: 1,
+    reconnect: 100,
+    timeout: 10_000,
+    connectTimeout: 10_000,
+  })
   let restarted: Running | undefined
   try {
     await burst(c, 'tls:', 300)
