@@ -8,28 +8,14 @@ import * as assert from 'uvu/assert'
 import { Cache } from '../src/cache'
 import { parseCommandLine } from '../src/cli/options'
 import './helpers/guard'
-import { askAlike, RawConn } from './helpers/raw'
+import { askAlike } from './helpers/raw'
+import { askUntil, statLines } from './helpers/slabs'
 import { type Running, startAll, startFerrocached, startMemcached } from './helpers/servers'
 import { ferrocachedVerdict, memcachedVerdict } from './helpers/verdicts'
 
-async function ask(port: number, request: string, end = 'END\r\n'): Promise<string> {
-  const c = await RawConn.open(port)
-  try {
-    c.send(request)
-    return await c.until(end, 10_000)
-  } finally {
-    c.close()
-  }
-}
-
-/** `STAT <name> <value>` lines whose name matches, as `name value` in order. */
-function lines(text: string, name: RegExp): string[] {
-  return text.split('\r\n').filter((l) => l.startsWith('STAT ') && name.test(l.split(' ')[1]!)).map((l) => l.slice(5))
-}
-
 /** `me` of each key, its ` cls=N size=N` part (the rest differs by time and CAS). */
 async function classes(port: number, keys: string[]): Promise<string[]> {
-  const me = await ask(port, keys.map((k) => `me ${k}\r\n`).join('') + 'mn\r\n', 'MN\r\n')
+  const me = await askUntil(port, keys.map((k) => `me ${k}\r\n`).join('') + 'mn\r\n', 'MN\r\n')
   return me.split('\r\n').filter((l) => l.startsWith('ME ')).map((l) => / cls=\d+ size=\d+/.exec(l)?.[0] ?? l)
 }
 
@@ -88,11 +74,11 @@ test('-o slab_chunk_max=16384: stats slabs, me, stats settings, incr and the lar
     const small = [20, 600, 5000, 12000]
     const sets = small.map((n, i) => set(`k${i}`, n)).join('') + 'mn\r\n'
     const read = async (port: number): Promise<{ slabs: string[]; settings: string[]; me: string[] }> => {
-      await ask(port, sets, 'MN\r\n')
-      const slabs = lines(await ask(port, 'stats slabs\r\n'), /^\d+:(chunk_size|chunks_per_page|used_chunks)$/)
-      const settings = lines(await ask(port, 'stats settings\r\n'), /^(slab_chunk_max|item_size_max)$/)
+      await askUntil(port, sets, 'MN\r\n')
+      const slabs = statLines(await askUntil(port, 'stats slabs\r\n'), /^\d+:(chunk_size|chunks_per_page|used_chunks)$/)
+      const settings = statLines(await askUntil(port, 'stats settings\r\n'), /^(slab_chunk_max|item_size_max)$/)
       // past slab_chunk_max: memcached chunks them and `me` reports its last class
-      await ask(port, set('big', 100_000) + set('max', LARGEST) + 'mn\r\n', 'MN\r\n')
+      await askUntil(port, set('big', 100_000) + set('max', LARGEST) + 'mn\r\n', 'MN\r\n')
       return { slabs, settings, me: await classes(port, [...small.map((_, i) => `k${i}`), 'big', 'max']) }
     }
     const [m, f] = await Promise.all([read(mc.port), read(fc.port)])
@@ -119,8 +105,8 @@ test('no_modern: me at the item-size limit, stats slabs; lru mode/temp_ttl answe
   await both(['-o', 'no_modern'], async (mc, fc) => {
     const read = async (port: number): Promise<{ slabs: string[]; me: string[] }> => {
       // the largest item memcached takes (1 MiB in all), and one of its 771184-byte class
-      await ask(port, set('max', LARGEST) + set('mid', 700_000) + 'mn\r\n', 'MN\r\n')
-      const slabs = lines(await ask(port, 'stats slabs\r\n'), /^\d+:(chunk_size|chunks_per_page|used_chunks)$/)
+      await askUntil(port, set('max', LARGEST) + set('mid', 700_000) + 'mn\r\n', 'MN\r\n')
+      const slabs = statLines(await askUntil(port, 'stats slabs\r\n'), /^\d+:(chunk_size|chunks_per_page|used_chunks)$/)
       return { slabs, me: await classes(port, ['max', 'mid']) }
     }
     const [m, f] = await Promise.all([read(mc.port), read(fc.port)])
@@ -147,8 +133,8 @@ test('no_modern: me at the item-size limit, stats slabs; lru mode/temp_ttl answe
 test('no_chunked_items with slab_sizes: the 1 MiB page follows the sizes (no 512 KiB class), as memcached', async () => {
   await both(['-o', 'no_chunked_items,slab_sizes=100-200'], async (mc, fc) => {
     const read = async (port: number): Promise<{ slabs: string[]; me: string[] }> => {
-      await ask(port, set('a', 300_000) + set('b', 700_000) + 'mn\r\n', 'MN\r\n')
-      return { slabs: lines(await ask(port, 'stats slabs\r\n'), /^\d+:(chunk_size|used_chunks)$/), me: await classes(port, ['a', 'b']) }
+      await askUntil(port, set('a', 300_000) + set('b', 700_000) + 'mn\r\n', 'MN\r\n')
+      return { slabs: statLines(await askUntil(port, 'stats slabs\r\n'), /^\d+:(chunk_size|used_chunks)$/), me: await classes(port, ['a', 'b']) }
     }
     const [m, f] = await Promise.all([read(mc.port), read(fc.port)])
     assert.equal(m.slabs, ['3:chunk_size 1048576', '3:used_chunks 2'])

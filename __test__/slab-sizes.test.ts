@@ -7,24 +7,10 @@ import * as assert from 'uvu/assert'
 import { Cache } from '../src/cache'
 import './helpers/guard'
 import { RawConn } from './helpers/raw'
+import { askUntil, statLines } from './helpers/slabs'
 import { type Running, startAll, startFerrocached, startMemcached } from './helpers/servers'
 
 const SIZES = ['-o', 'slab_sizes=100-200-300-1000']
-
-async function ask(port: number, request: string, end = 'END\r\n'): Promise<string> {
-  const c = await RawConn.open(port)
-  try {
-    c.send(request)
-    return await c.until(end, 10_000)
-  } finally {
-    c.close()
-  }
-}
-
-/** `STAT <name> <value>` lines whose name matches, as `name value` in order. */
-function lines(text: string, name: RegExp): string[] {
-  return text.split('\r\n').filter((l) => l.startsWith('STAT ') && name.test(l.split(' ')[1]!)).map((l) => l.slice(5))
-}
 
 async function both(flags: string[], fn: (s: Running[]) => Promise<void>): Promise<void> {
   const servers = await startAll([() => startMemcached(flags), () => startFerrocached(flags)])
@@ -42,17 +28,17 @@ test('-o slab_sizes: stats slabs, stats items, me and stats settings as memcache
     const sets = values.map((n, i) => `set k${i} 0 0 ${n}\r\n${'v'.repeat(n)}\r\n`).join('')
     const answers = await Promise.all(
       servers.map(async (s) => {
-        await ask(s.port, sets + 'mn\r\n', 'MN\r\n')
-        const slabs = await ask(s.port, 'stats slabs\r\n')
-        const items = await ask(s.port, 'stats items\r\n')
-        const settings = await ask(s.port, 'stats settings\r\n')
+        await askUntil(s.port, sets + 'mn\r\n', 'MN\r\n')
+        const slabs = await askUntil(s.port, 'stats slabs\r\n')
+        const items = await askUntil(s.port, 'stats items\r\n')
+        const settings = await askUntil(s.port, 'stats settings\r\n')
         // larger than slab_chunk_max: memcached chunks it, `me` reports its last class
-        await ask(s.port, `set big 0 0 600000\r\n${'b'.repeat(600_000)}\r\nmn\r\n`, 'MN\r\n')
-        const me = await ask(s.port, [...values.map((_, i) => `me k${i}\r\n`), 'me big\r\n', 'mn\r\n'].join(''), 'MN\r\n')
+        await askUntil(s.port, `set big 0 0 600000\r\n${'b'.repeat(600_000)}\r\nmn\r\n`, 'MN\r\n')
+        const me = await askUntil(s.port, [...values.map((_, i) => `me k${i}\r\n`), 'me big\r\n', 'mn\r\n'].join(''), 'MN\r\n')
         return {
-          slabs: lines(slabs, /^\d+:(chunk_size|chunks_per_page|used_chunks)$/),
-          items: lines(items, /^items:\d+:number$/),
-          settings: lines(settings, /^(slab_sizes|slab_chunk_max|chunk_size|growth_factor|item_size_max)$/),
+          slabs: statLines(slabs, /^\d+:(chunk_size|chunks_per_page|used_chunks)$/),
+          items: statLines(items, /^items:\d+:number$/),
+          settings: statLines(settings, /^(slab_sizes|slab_chunk_max|chunk_size|growth_factor|item_size_max)$/),
           me: me.split('\r\n').filter((l) => l.startsWith('ME ')).map((l) => / cls=\d+/.exec(l)?.[0]),
         }
       }),
@@ -70,8 +56,8 @@ test('-o slab_sizes: stats slabs, stats items, me and stats settings as memcache
     const sets = `set a 0 0 300000\r\n${'a'.repeat(300_000)}\r\nset b 0 0 700000\r\n${'b'.repeat(700_000)}\r\nmn\r\n`
     const [mc, fc] = await Promise.all(
       servers.map(async (s) => {
-        await ask(s.port, sets, 'MN\r\n')
-        return lines(await ask(s.port, 'stats slabs\r\n'), /^\d+:(chunk_size|used_chunks)$/)
+        await askUntil(s.port, sets, 'MN\r\n')
+        return statLines(await askUntil(s.port, 'stats slabs\r\n'), /^\d+:(chunk_size|used_chunks)$/)
       }),
     )
     assert.equal(mc, ['2:chunk_size 600000', '2:used_chunks 1', '3:chunk_size 1048576', '3:used_chunks 1'])
@@ -95,13 +81,13 @@ test('-o slab_sizes with a small -m: a listed class fills its pages and evicts, 
         } finally {
           c.close()
         }
-        const slabs = await ask(s.port, 'stats slabs\r\n')
-        const items = await ask(s.port, 'stats items\r\n')
+        const slabs = await askUntil(s.port, 'stats slabs\r\n')
+        const items = await askUntil(s.port, 'stats items\r\n')
         return {
-          chunk: lines(slabs, /^2:chunk_size$/),
-          classes: lines(slabs, /^\d+:chunk_size$/).length,
-          number: Number(lines(items, /^items:2:number$/)[0]?.split(' ')[1]),
-          evicted: Number(lines(items, /^items:2:evicted$/)[0]?.split(' ')[1]),
+          chunk: statLines(slabs, /^2:chunk_size$/),
+          classes: statLines(slabs, /^\d+:chunk_size$/).length,
+          number: Number(statLines(items, /^items:2:number$/)[0]?.split(' ')[1]),
+          evicted: Number(statLines(items, /^items:2:evicted$/)[0]?.split(' ')[1]),
         }
       }),
     )
