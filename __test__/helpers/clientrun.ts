@@ -126,42 +126,37 @@ function throughNutcracker(name: string, seeds: number, ops: number, caps: Caps)
   }
 }
 
-const TOOL_CAPS: Caps = {
+/** A client's capabilities: every key kind, values to three times the item limit and every
+ * ttl unless it says otherwise. */
+function caps(c: Pick<Caps, 'ops' | 'noreply' | 'flushDelay'> & Partial<Caps>): Caps {
+  return { keys: [...PLAIN_KEYS, ...BAD_KEYS, ...UNICODE_KEYS], maxValue: 3 * ITEM_MAX, ttls: TTLS, ...c }
+}
+
+const TOOL_CAPS = caps({
   ops: ['set', 'add', 'replace', 'get', 'delete', 'touch', 'exist', 'flush', 'stats'],
   // memccp names a key by its file: no empty key
   keys: [...PLAIN_KEYS, ...BAD_KEYS.filter((k) => k !== ''), ...UNICODE_KEYS],
-  maxValue: 3 * ITEM_MAX,
   noreply: false,
   flushDelay: true,
-  ttls: TTLS,
-}
+})
 
 export const CLIENTS: Client[] = [
-  pythonClient('pymemcache', 2, 120, {
+  pythonClient('pymemcache', 2, 120, caps({
     ops: [...ALL_TEXT, 'getsMulti', 'version'],
-    keys: [...PLAIN_KEYS, ...BAD_KEYS, ...UNICODE_KEYS],
-    maxValue: 3 * ITEM_MAX,
     noreply: true,
     flushDelay: true,
-    ttls: TTLS,
-  }),
-  pythonClient('memcache', 2, 120, {
+  })),
+  pythonClient('memcache', 2, 120, caps({
     ops: ALL_TEXT,
-    keys: [...PLAIN_KEYS, ...BAD_KEYS, ...UNICODE_KEYS],
-    maxValue: 3 * ITEM_MAX,
     noreply: true,
     flushDelay: false,
-    ttls: TTLS,
-  }),
-  pythonClient('memcache-nocheck', 1, 120, {
+  })),
+  pythonClient('memcache-nocheck', 1, 120, caps({
     ops: ALL_TEXT,
-    keys: [...PLAIN_KEYS, ...BAD_KEYS, ...UNICODE_KEYS],
-    maxValue: 3 * ITEM_MAX,
     noreply: true,
     flushDelay: false,
-    ttls: TTLS,
-  }),
-  pythonClient('pylibmc-text', 1, 120, {
+  })),
+  pythonClient('pylibmc-text', 1, 120, caps({
     ops: [...ALL_TEXT, 'addMulti', 'incrMulti'],
     // a store the server refuses (a value too large, a key it will not take) trips an
     // assertion in libmemcached 1.0.18's text storage (memcached_send_ascii), against
@@ -170,46 +165,34 @@ export const CLIENTS: Client[] = [
     maxValue: ITEM_MAX - 400,
     noreply: false,
     flushDelay: true,
-    ttls: TTLS,
-  }),
-  pythonClient('pylibmc-binary', 1, 120, {
+  })),
+  pythonClient('pylibmc-binary', 1, 120, caps({
     ops: [...ALL_TEXT, 'addMulti', 'incrMulti'],
-    keys: [...PLAIN_KEYS, ...BAD_KEYS, ...UNICODE_KEYS],
-    maxValue: 3 * ITEM_MAX,
     noreply: false,
     flushDelay: true,
-    ttls: TTLS,
-  }),
-  throughNutcracker('pymemcache-nutcracker', 1, 120, {
+  })),
+  throughNutcracker('pymemcache-nutcracker', 1, 120, caps({
     // twemproxy forwards the key commands only (no flush_all, stats, version)
     ops: ['set', 'add', 'replace', 'append', 'prepend', 'cas', 'get', 'gets', 'getMulti', 'getsMulti', 'setMulti', 'delete', 'deleteMulti', 'incr', 'decr', 'touch'],
-    keys: [...PLAIN_KEYS, ...BAD_KEYS, ...UNICODE_KEYS],
-    maxValue: 3 * ITEM_MAX,
     noreply: true,
     flushDelay: false,
-    ttls: TTLS,
-  }),
-  localClient('memjs', 2, 120, {
+  })),
+  localClient('memjs', 2, 120, caps({
     ops: ['set', 'add', 'replace', 'append', 'prepend', 'get', 'delete', 'incr', 'decr', 'touch', 'flush', 'stats'],
     // memjs sends an empty or 251-byte key; both servers answer Invalid arguments and
     // close, but memcached at once (with a value unread: a reset, ECONNRESET) where
     // ferrocached waits up to 200 ms for the client's FIN, and memjs never answers a call
     // made meanwhile (docs/protocol.md)
     keys: [...PLAIN_KEYS, 'sp ace', 'ctl\x01', ...UNICODE_KEYS],
-    maxValue: 3 * ITEM_MAX,
     noreply: false,
     flushDelay: false,
     initial: true,
-    ttls: TTLS,
-  }, (ops, a, b) => lockstep(memjsSide, ops, a, b)),
-  localClient('memcached-npm', 2, 120, {
+  }), (ops, a, b) => lockstep(memjsSide, ops, a, b)),
+  localClient('memcached-npm', 2, 120, caps({
     ops: ['set', 'add', 'replace', 'append', 'prepend', 'cas', 'get', 'gets', 'getMulti', 'delete', 'incr', 'decr', 'touch', 'flush', 'stats', 'version'],
-    keys: [...PLAIN_KEYS, ...BAD_KEYS, ...UNICODE_KEYS],
-    maxValue: 3 * ITEM_MAX,
     noreply: false,
     flushDelay: false,
-    ttls: TTLS,
-  }, (ops, a, b) => lockstep(memcachedSide, ops, a, b)),
+  }), (ops, a, b) => lockstep(memcachedSide, ops, a, b)),
   ...[false, true].map((binary) =>
     localClient(binary ? 'libmemcached-tools-binary' : 'libmemcached-tools', 1, 12, TOOL_CAPS, (ops, a, b) => toolsLockstep(binary, ops, a, b)),
   ),
