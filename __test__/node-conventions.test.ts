@@ -78,6 +78,43 @@ test('createServer serves the Cache behind a Proxy (it threw "Cannot read privat
   cache.close()
 })
 
+test('the methods and getters of a Cache work through a Proxy of it (they threw "Cannot read private member #id")', async () => {
+  const cache = new Cache({ encoding: 'utf8' })
+  const calls: string[] = []
+  // a default-forwarding get, as valtio, MobX and Vue's reactive: the method's `this` is the Proxy
+  const watched = new Proxy(cache, {
+    get(target, key, receiver) {
+      if (typeof key === 'string') calls.push(key)
+      return Reflect.get(target, key, receiver)
+    },
+  })
+  assert.is(watched.setSync('k', 'v'), true)
+  assert.is(watched.getSync('k'), 'v')
+  assert.is(await watched.set('n', '1', { ttl: 60_000 }), true)
+  assert.is(await watched.incr('n', 2), 3n)
+  assert.equal([...(await watched.getMany(['k', 'n'])).entries()], [['k', 'v'], ['n', '3']])
+  assert.is((await watched.gets('k'))?.value, 'v')
+  assert.is(await watched.touch('k', 60_000), true)
+  assert.is(await watched.fetch('f', () => 'loaded'), 'loaded')
+  assert.is(watched.encoding, 'utf8')
+  assert.is(watched.persistence, undefined)
+  assert.is(watched.statsSync().curr_items, 3)
+  assert.is(watched.deleteManySync(['k', 'n']), 2)
+  assert.ok(calls.includes('getSync') && calls.includes('incr'), 'the calls went through the Proxy')
+  assert.is(watched.closed, false)
+  watched.close()
+  assert.is(cache.closed, true)
+  // a receiver that is neither a Cache nor a Proxy of one is refused by name
+  const inner = new Cache()
+  try {
+    const hiding = new Proxy(inner, { get: (target, key) => (typeof key === 'string' ? Reflect.get(target, key) : undefined) })
+    throwsLike(() => hiding.getSync('k'), TypeError, /^this is not a Cache, nor a Proxy that passes on the Cache behind it: call the method on the Cache$/)
+    throwsLike(() => Cache.prototype.getSync.call({} as Cache, 'k'), TypeError, /^this is not a Cache/)
+  } finally {
+    inner.close()
+  }
+})
+
 test('a Proxy that hides the Cache behind it is refused by name', () => {
   const cache = new Cache()
   try {

@@ -56,8 +56,19 @@ let nativeOf: (cache: Cache<Encoding>) => NativeCache
 
 /** Each Cache's own property under this symbol: a function returning the cache itself,
  * which a Proxy's `get` passes on as it is (a Vue `reactive` too: it wraps objects, not
- * functions), so the server finds the Cache behind a Proxy of one. */
+ * functions), so the server and the methods find the Cache behind a Proxy of one. */
 const kSelf = Symbol('ferrocache.Cache')
+
+/** `this` of a Cache's method called through a Proxy of the Cache (a Vue `reactive`, a
+ * valtio or MobX proxy, an instrumenting wrapper: their `get` passes the method on, and the
+ * call's `this` is the Proxy, whose private members V8 refuses to read): the Cache behind
+ * it. The methods take this path only when `this` lacks `#id`, so a direct call costs one
+ * brand check. */
+function behind<C>(proxy: C): C {
+  const self = (proxy as { [kSelf]?: unknown })[kSelf]
+  if (typeof self === 'function') return self() as C
+  throw new TypeError('this is not a Cache, nor a Proxy that passes on the Cache behind it: call the method on the Cache')
+}
 
 /** The Cache behind `value` if it is a Proxy of one (a Vue `reactive`, a wrapper that
  * instruments calls): the server reads the engine from `#native`, which a Proxy cannot
@@ -180,15 +191,17 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
    * resolves once the file is durable; rejects with a `SnapshotError` naming the file.
    */
   snapshot(): Promise<SaveReport> {
-    if (this.#persistence === undefined) {
+    const c = #id in this ? this : behind(this)
+    if (c.#persistence === undefined) {
       return Promise.reject(new SnapshotError('snapshot() needs a cache created with dataDir', 'FERROCACHE_SNAPSHOT_IO', ''))
     }
-    return this.#persistence.snapshot()
+    return c.#persistence.snapshot()
   }
 
   /** The snapshot scheduler of a cache with `dataDir` (stats, state); `undefined` without. */
   get persistence(): Persistence | undefined {
-    return this.#persistence
+    const c = #id in this ? this : behind(this)
+    return c.#persistence
   }
 
   #write(options: WriteOptions | undefined): Write {
@@ -197,26 +210,30 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** The default encoding of values read. */
   get encoding(): E {
-    return this.#encoding as E
+    const c = #id in this ? this : behind(this)
+    return c.#encoding as E
   }
 
   /** Whether `close()` has been called. */
   get closed(): boolean {
-    return this.#native.closed
+    const c = #id in this ? this : behind(this)
+    return c.#native.closed
   }
 
   /** `get` without the Promise: returns or throws at once. */
   getSync<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Decoded<F> | undefined {
-    const encoding = options === undefined ? this.#encoding : readEncoding(options, this.#encoding)
+    const c = #id in this ? this : behind(this)
+    const encoding = options === undefined ? c.#encoding : readEncoding(options, c.#encoding)
     // a Buffer read passes no asString: one napi argument read fewer on the hottest call
-    const hit = encoding === 'buffer' ? cacheGet(this.#id, key) : cacheGet(this.#id, key, true)
+    const hit = encoding === 'buffer' ? cacheGet(c.#id, key) : cacheGet(c.#id, key, true)
     return (hit === -1 ? undefined : takeRead(hit, encoding)) as Decoded<F> | undefined
   }
 
   /** `gets` without the Promise: returns or throws at once. */
   getsSync<F extends Encoding = E>(key: string, options?: ReadOptions<F>): CasEntry<Decoded<F>> | undefined {
-    const encoding = readEncoding(options, this.#encoding)
-    const hit = encoding === 'buffer' ? cacheGets(this.#id, key) : cacheGets(this.#id, key, true)
+    const c = #id in this ? this : behind(this)
+    const encoding = readEncoding(options, c.#encoding)
+    const hit = encoding === 'buffer' ? cacheGets(c.#id, key) : cacheGets(c.#id, key, true)
     if (hit === -1) return undefined
     const cas = lastCas()
     const flags = lastFlags()
@@ -225,9 +242,10 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** `getMany` without the Promise: returns or throws at once. */
   getManySync<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Map<string, Decoded<F>> {
-    const encoding = readEncoding(options, this.#encoding)
+    const c = #id in this ? this : behind(this)
+    const encoding = readEncoding(options, c.#encoding)
     const list = keyArray(keys)
-    const hits = cacheGetMany(this.#id, list, encoding !== 'buffer')
+    const hits = cacheGetMany(c.#id, list, encoding !== 'buffer')
     const out = new Map<string, Decoded<F>>()
     let offset = 0 // values that fitted lie one after another in the scratch buffer
     for (let i = 0; i < list.length; i++) {
@@ -241,8 +259,9 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** `set` without the Promise: returns or throws at once. */
   setSync<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): boolean {
-    const w = this.#write(options)
-    return cacheSet(this.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime)
+    const c = #id in this ? this : behind(this)
+    const w = c.#write(options)
+    return cacheSet(c.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime)
   }
 
   /** `setMany` without the Promise: returns or throws at once. */
@@ -250,31 +269,36 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     entries: Iterable<readonly [string, Encodable<F>]>,
     options?: WriteOptions<F>,
   ): void {
-    const w = this.#write(options)
+    const c = #id in this ? this : behind(this)
+    const w = c.#write(options)
     const { keys, values } = splitEntries(entries, w.encoding)
-    cacheSetMany(this.#id, keys, values, w.flags, w.exptime)
+    cacheSetMany(c.#id, keys, values, w.flags, w.exptime)
   }
 
   /** `add` without the Promise: returns or throws at once. */
   addSync<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): boolean {
-    const w = this.#write(options)
-    return cacheAdd(this.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime)
+    const c = #id in this ? this : behind(this)
+    const w = c.#write(options)
+    return cacheAdd(c.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime)
   }
 
   /** `replace` without the Promise: returns or throws at once. */
   replaceSync<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): boolean {
-    const w = this.#write(options)
-    return cacheReplace(this.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime)
+    const c = #id in this ? this : behind(this)
+    const w = c.#write(options)
+    return cacheReplace(c.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime)
   }
 
   /** `append` without the Promise: returns or throws at once. */
   appendSync(key: string, value: RawValue): boolean {
-    return cacheAppend(this.#id, key, checkRaw(value))
+    const c = #id in this ? this : behind(this)
+    return cacheAppend(c.#id, key, checkRaw(value))
   }
 
   /** `prepend` without the Promise: returns or throws at once. */
   prependSync(key: string, value: RawValue): boolean {
-    return cachePrepend(this.#id, key, checkRaw(value))
+    const c = #id in this ? this : behind(this)
+    return cachePrepend(c.#id, key, checkRaw(value))
   }
 
   /** `cas` without the Promise: returns or throws at once. */
@@ -284,57 +308,67 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     cas: bigint | number,
     options?: WriteOptions<F>,
   ): boolean {
-    const w = this.#write(options)
+    const c = #id in this ? this : behind(this)
+    const w = c.#write(options)
     const token = toU64('cas', cas)
-    return cacheCas(this.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime, token)
+    return cacheCas(c.#id, key, encodeValue(value, w.encoding), w.flags, w.exptime, token)
   }
 
   /** `incr` without the Promise: returns or throws at once. */
   incrSync(key: string, delta: bigint | number = 1n): bigint | undefined {
-    return cacheArith(this.#id, key, true, toU64('delta', delta))
+    const c = #id in this ? this : behind(this)
+    return cacheArith(c.#id, key, true, toU64('delta', delta))
   }
 
   /** `decr` without the Promise: returns or throws at once. */
   decrSync(key: string, delta: bigint | number = 1n): bigint | undefined {
-    return cacheArith(this.#id, key, false, toU64('delta', delta))
+    const c = #id in this ? this : behind(this)
+    return cacheArith(c.#id, key, false, toU64('delta', delta))
   }
 
   /** `touch` without the Promise: returns or throws at once. */
   touchSync(key: string, ttl: number): boolean {
-    return cacheTouch(this.#id, key, requiredTtlToExptime(ttl, this.#now))
+    const c = #id in this ? this : behind(this)
+    return cacheTouch(c.#id, key, requiredTtlToExptime(ttl, c.#now))
   }
 
   /** `gat` without the Promise: returns or throws at once. */
   gatSync<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Decoded<F> | undefined {
-    const encoding = readEncoding(options, this.#encoding)
-    const exptime = requiredTtlToExptime(ttl, this.#now)
-    const hit = encoding === 'buffer' ? cacheGat(this.#id, key, exptime) : cacheGat(this.#id, key, exptime, true)
+    const c = #id in this ? this : behind(this)
+    const encoding = readEncoding(options, c.#encoding)
+    const exptime = requiredTtlToExptime(ttl, c.#now)
+    const hit = encoding === 'buffer' ? cacheGat(c.#id, key, exptime) : cacheGat(c.#id, key, exptime, true)
     return (hit === -1 ? undefined : takeRead(hit, encoding)) as Decoded<F> | undefined
   }
 
   /** `delete` without the Promise: returns or throws at once. */
   deleteSync(key: string): boolean {
-    return cacheDelete(this.#id, key)
+    const c = #id in this ? this : behind(this)
+    return cacheDelete(c.#id, key)
   }
 
   /** `deleteMany` without the Promise: returns or throws at once. */
   deleteManySync(keys: Iterable<string>): number {
-    return cacheDeleteMany(this.#id, keyArray(keys))
+    const c = #id in this ? this : behind(this)
+    return cacheDeleteMany(c.#id, keyArray(keys))
   }
 
   /** `has` without the Promise: returns or throws at once. */
   hasSync(key: string): boolean {
-    return cacheHas(this.#id, key)
+    const c = #id in this ? this : behind(this)
+    return cacheHas(c.#id, key)
   }
 
   /** `flush` without the Promise: returns or throws at once. */
   flushSync(delay?: number): void {
-    cacheFlushAll(this.#id, delayToSeconds(delay))
+    const c = #id in this ? this : behind(this)
+    cacheFlushAll(c.#id, delayToSeconds(delay))
   }
 
   /** `stats` without the Promise: returns or throws at once. */
   statsSync(): CacheStats {
-    return this.#native.stats() as unknown as CacheStats
+    const c = #id in this ? this : behind(this)
+    return c.#native.stats() as unknown as CacheStats
   }
 
   async get<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
@@ -360,7 +394,8 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   /** Read-through with one loader call per missing key, however many callers wait: see
    * `CacheLike.fetch`. */
   fetch<F extends Encoding = E>(key: string, loader: FetchLoader<Encodable<F>>, options?: FetchOptions<F>): Promise<Decoded<F>> {
-    return this.#fetcher.fetch(key, loader, options)
+    const c = #id in this ? this : behind(this)
+    return c.#fetcher.fetch(key, loader, options)
   }
 
   async set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
@@ -442,8 +477,9 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   /** Frees the engine's memory at once; every later call throws (or rejects). With
    * `dataDir` (and `saveOnClose`, the default) a last snapshot is written first. */
   close(): void {
-    if (!this.#native.closed) this.#persistence?.close(this.#saveOnClose)
-    this.#native.close()
+    const c = #id in this ? this : behind(this)
+    if (!c.#native.closed) c.#persistence?.close(c.#saveOnClose)
+    c.#native.close()
   }
 
   /** `close()`, for `using cache = new Cache()` (and `await using`, which falls back to it):
