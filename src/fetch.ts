@@ -5,6 +5,7 @@
 // and leaves nothing in the cache. A call bounded by `timeout` or `signal` gives up alone;
 // once every caller of a load has, the load is dropped (its loader's signal aborts).
 import { argError } from './arg-error'
+import { checkKey } from './client/keys'
 import { encodeValue } from './encoding'
 import { parseWrite } from './options'
 import type { CacheLike, Decoded, Encodable, Encoding, FetchLoader, FetchOptions, WriteOptions } from './types'
@@ -108,6 +109,8 @@ export class Fetcher<E extends Encoding> {
       split = splitOptions(fetchOptions)
       // bad options fail now, not after a wasted load
       parseWrite(split.write, split.write?.encoding ?? this.#cache.encoding)
+      // and the key, before it names an in-flight load (a Symbol threw there, without a code)
+      checkKey(key)
     } catch (err) {
       return Promise.reject(err)
     }

@@ -132,6 +132,8 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>, notFo
       [() => cache.touch!('k', Number.NaN), 'FERROCACHE_BAD_ARGUMENT'],
       [() => cache.getMany!(5), 'FERROCACHE_BAD_ARGUMENT'],
       [() => cache.flush!(-1), 'FERROCACHE_BAD_ARGUMENT'],
+      // fetch's in-flight table named the key in a template first: a Symbol threw without a code
+      [() => cache.fetch!(Symbol('k') as unknown as string, () => 'v'), 'FERROCACHE_BAD_KEY'],
     ]
     for (const [call, code] of codes) {
       const err = await call().then(() => undefined, (e: unknown) => e as Error & { code?: string })
