@@ -335,6 +335,11 @@ export declare function cacheSetMany(id: number, keys: string[], values: Array<s
 export interface NativeAofReport {
   /** Records replayed into the store. */
   records: number
+  /**
+   * Live items the store refused (larger than its item size limit: a log written under a
+   * larger `-I`), left deleted.
+   */
+  notStored: number
   /** One message per log file whose torn or damaged tail was cut off. */
   truncated: Array<string>
   /**
@@ -366,6 +371,11 @@ export interface NativeApplied {
   records: number
   /** Stream bytes applied (the offset moved this far). */
   streamBytes: number
+  /**
+   * Live items the store refused and left deleted (larger than its item size limit: a
+   * primary with a larger `-I`).
+   */
+  notStored: number
   /** The snapshot section of a full sync ended. */
   syncDone: boolean
   /** The last heartbeat's primary clock (unix ms), or -1 when none was applied. */

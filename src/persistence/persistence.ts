@@ -59,6 +59,8 @@ export class Persistence {
   #lastDurationMs = -1
   #lastSave: SaveReport | undefined
   #lastLoad: LoadReport | undefined
+  /** Items of the log replayed at start the store refused (over its item size limit). */
+  #aofNotStored = 0
   /** The generation of the snapshot `loadSync` loaded: the log is replayed from there. */
   #loadedGeneration: number | undefined
   #saves = 0
@@ -139,7 +141,11 @@ export class Persistence {
     if (typeof r.syncDropped === 'string') {
       this.#log?.warn({ detail: r.syncDropped }, "append-only log: started from the state before a replica's full sync")
     }
-    this.#log?.info({ records: r.records, appendfsync: this.appendfsync }, 'append-only log replayed')
+    this.#aofNotStored = r.notStored
+    if (r.notStored > 0) {
+      this.#log?.warn({ notStored: r.notStored }, 'append-only log: items not stored (larger than the item size limit, or no memory), left deleted')
+    }
+    this.#log?.info({ records: r.records, notStored: r.notStored, appendfsync: this.appendfsync }, 'append-only log replayed')
     // replayed changes are in the log already: count changes from here
     this.#lastRaw = native.snapshotChangeCount(this.#native)
     this.#changes = 0
@@ -190,6 +196,10 @@ export class Persistence {
     if (report.path === undefined) {
       this.#log?.info({ dataDir: this.dataDir }, 'no snapshot to load, starting empty')
     } else {
+      if (report.notStored > 0) {
+        // a snapshot written under a larger item size limit (-I), or no memory under -M
+        this.#log?.warn({ file: report.path, notStored: report.notStored }, 'snapshot: items not stored (larger than the item size limit, or no memory)')
+      }
       this.#log?.info(
         { file: report.path, items: report.items, expired: report.expired, notStored: report.notStored, bytes: report.fileBytes, durationMs: Math.round(report.durationMs) },
         'snapshot loaded',
@@ -488,6 +498,7 @@ export class Persistence {
       ['rdb_last_save_bytes', String(this.#lastSave?.fileBytes ?? 0)],
       ['rdb_last_load_keys_loaded', String(this.#lastLoad?.items ?? 0)],
       ['rdb_last_load_keys_expired', String(this.#lastLoad?.expired ?? 0)],
+      ['rdb_last_load_keys_not_stored', String(this.#lastLoad?.notStored ?? 0)],
       ...this.#aofStats(),
     ]
   }
@@ -510,6 +521,7 @@ export class Persistence {
       ['aof_enabled', '1'],
       ['aof_current_size', String(st.size)],
       ['aof_last_write_status', st.ok ? 'ok' : 'err'],
+      ['aof_last_load_keys_not_stored', String(this.#aofNotStored)],
     ]
   }
 }

@@ -313,6 +313,7 @@ export class Replication {
         ['slave_read_only', this.options.replicaWritable ? '0' : '1'],
         ['slave_full_syncs', String(u.fullSyncs)],
         ['slave_partial_syncs', String(u.partialSyncs)],
+        ['repl_not_stored', String(u.notStored)],
         ['repl_lag_ms', String(u.lagMs)],
       )
     }

@@ -17,6 +17,8 @@ const ACK_INTERVAL_MS = HEARTBEAT_INTERVAL_MS
 const ACK_MIN_GAP_MS = 10
 /** A handshake line longer than this is not from a ferrocached. */
 const MAX_LINE = 1024
+/** At most one warning a minute about items the store refused. */
+const NOT_STORED_WARN_MS = 60_000
 /** The link-timeout check runs at most this far apart (ms). */
 const WATCH_MAX_MS = 1_000
 
@@ -40,6 +42,11 @@ export class Upstream {
   state: UpstreamState = 'connecting'
   fullSyncs = 0
   partialSyncs = 0
+  /** Items from the primary this store refused and left deleted (larger than its `-I`:
+   * a primary with a larger one): where the replica differs from its primary. */
+  notStored = 0
+  /** Date.now() of the last warning about them (at most one a minute). */
+  private notStoredWarnedAt = 0
   /** Delay of the last heartbeat applied (primary's clock to ours), ms; -1 = none yet. */
   private beatDelayMs = -1
   /** The primary's clock (unix ms) in the last heartbeat applied; -1 = none yet. */
@@ -220,6 +227,7 @@ export class Upstream {
       socket.destroy()
       return
     }
+    if (r.notStored > 0) this.noteNotStored(r.notStored)
     if (r.heartbeatMs >= 0) {
       this.beatAtMs = r.heartbeatMs
       this.beatDelayMs = Math.max(0, Date.now() - r.heartbeatMs)
@@ -232,6 +240,19 @@ export class Upstream {
     }
     if (r.streamBytes > 0) this.events.onApplied()
     if (r.streamBytes > 0 || r.syncDone) this.ackApplied()
+  }
+
+  /** Counts items the store refused and says so, once a minute at most (a primary with a
+   * larger `-I` may send them all the time). */
+  private noteNotStored(n: number): void {
+    this.notStored += n
+    const now = Date.now()
+    if (now - this.notStoredWarnedAt < NOT_STORED_WARN_MS) return
+    this.notStoredWarnedAt = now
+    this.log.warn(
+      { primary: this.where(), notStored: this.notStored },
+      "items from the primary not stored (larger than this server's -I, or no memory under -M): this replica lacks them (stats: repl_not_stored)",
+    )
   }
 
   /** Empties the store and applies what follows as the primary's snapshot section. */

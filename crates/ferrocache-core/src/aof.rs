@@ -160,6 +160,9 @@ fn segments_size(dir: &Path) -> u64 {
 #[derive(Debug, Default)]
 pub struct ReplayReport {
     pub records: u64,
+    /// Sets of live items the store refused (larger than its item size limit, a log written
+    /// under a larger `-I`; or no memory with evictions off): the key is left deleted.
+    pub not_stored: u64,
     /// A torn or damaged tail cut off: (file, reason, bytes dropped).
     pub truncated: Vec<(PathBuf, String, u64)>,
     /// The deadline of a delayed flush_all that passed after the last record (the server
@@ -359,6 +362,10 @@ fn replay(
     }
     let now = store.now();
     let mut max_cas = 0u64;
+    let mut not_stored = 0u64;
+    let mut apply = |r: &Record<'_>, max_cas: &mut u64| {
+        not_stored += u64::from(journal::apply(store, now, r, max_cas));
+    };
     let end = journal::scan(BufReader::with_capacity(1 << 20, &mut f), |r| match *r {
         Record::Flush { at } if v >= MARKS_DEADLINES => {
             // the latest flush_all replaces an earlier deadline, as in memcached
@@ -372,19 +379,20 @@ fn replay(
                 if at != 0 {
                     flushes.ahead = Some(at);
                 }
-                journal::apply(store, now, r, &mut max_cas);
+                apply(r, &mut max_cas);
             }
         }
         Record::FlushCancel => {
             // neither a passed deadline not marked yet nor one ahead acts
             *flushes = Flushes::default();
-            journal::apply(store, now, r, &mut max_cas);
+            apply(r, &mut max_cas);
         }
-        _ => journal::apply(store, now, r, &mut max_cas),
+        _ => apply(r, &mut max_cas),
     })
     .map_err(|e| err_at(path, "read", e))?;
     store.raise_cas(max_cas);
     report.records += end.records;
+    report.not_stored += not_stored;
     let good = HEADER_LEN + end.valid_len;
     if let Some(mut reason) = end.torn {
         if let Some(aside) = keep_damage_aside(&mut f, path, good, len)? {

@@ -393,8 +393,9 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 /// Applies one change as the key's resulting state (log replay and replicas alike): a set
 /// keeps the recorded CAS, absolute expiry and meta state; an item already expired, or one
 /// this store cannot hold (a smaller item limit, no memory), is deleted so no older value
-/// survives.
-pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) {
+/// survives. Returns whether a live item was refused so (the caller counts it: a replica of
+/// a primary with a larger `-I`, a log written under one, would lose it unseen).
+pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) -> bool {
     match *r {
         Record::Set {
             key,
@@ -422,20 +423,29 @@ pub(crate) fn apply(store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) 
                     ..Default::default()
                 });
             }
+            live && !stored
         }
         Record::Delete { key } => {
             store.delete(&DeleteRequest {
                 key,
                 ..Default::default()
             });
+            false
         }
         // (as memcached's command: an embedded Cache's flush(delay) replayed acts a
         // second early too, hiding the same items)
         Record::Flush { at } if store.of_clock(at) > now => {
-            store.flush_all_as_memcached(store.of_clock(at) as i64)
+            store.flush_all_as_memcached(store.of_clock(at) as i64);
+            false
         }
-        Record::Flush { .. } => store.flush_all_at_once(),
-        Record::FlushCancel => store.cancel_pending_flush(),
+        Record::Flush { .. } => {
+            store.flush_all_at_once();
+            false
+        }
+        Record::FlushCancel => {
+            store.cancel_pending_flush();
+            false
+        }
     }
 }
 
@@ -611,7 +621,7 @@ mod tests {
         let replica = new_store();
         let mut max_cas = 0;
         let end = scan(&bytes[..], |r| {
-            apply(&replica, clock.now(), r, &mut max_cas)
+            apply(&replica, clock.now(), r, &mut max_cas);
         })
         .unwrap();
         assert_eq!((end.records, end.torn), (5, None));
@@ -628,7 +638,10 @@ mod tests {
         // the first: stale and won (X W); the placeholder: Z; base64 key remembered
         let mut max_cas = 0;
         let fresh = new_store();
-        scan(&bytes[..], |r| apply(&fresh, clock.now(), r, &mut max_cas)).unwrap();
+        scan(&bytes[..], |r| {
+            apply(&fresh, clock.now(), r, &mut max_cas);
+        })
+        .unwrap();
         let first = meta_view(&fresh, b"inv").unwrap();
         assert!(first.3 && first.4 && !first.5);
         assert!(meta_view(&fresh, b"viv").unwrap().5);
@@ -638,7 +651,10 @@ mod tests {
             .store(&StoreRequest::new(StoreMode::Set, b"inv", b"v2"))
             .unwrap();
         let bytes = log.0.lock().clone();
-        scan(&bytes[..], |r| apply(&fresh, clock.now(), r, &mut max_cas)).unwrap();
+        scan(&bytes[..], |r| {
+            apply(&fresh, clock.now(), r, &mut max_cas);
+        })
+        .unwrap();
         let after = meta_view(&fresh, b"inv").unwrap();
         assert_eq!(&after.0, b"v2");
         assert!(!after.3 && !after.4 && !after.5);

@@ -387,6 +387,9 @@ impl Default for NativeDataDirLock {
 pub struct NativeAofReport {
     /// Records replayed into the store.
     pub records: f64,
+    /// Live items the store refused (larger than its item size limit: a log written under a
+    /// larger `-I`), left deleted.
+    pub not_stored: f64,
     /// One message per log file whose torn or damaged tail was cut off.
     pub truncated: Vec<String>,
     /// The log of a replica's full sync whose snapshot did not load was deleted (what it
@@ -432,6 +435,7 @@ pub fn aof_open(
     Ok(match opened {
         Ok((_, rep)) => NativeAofReport {
             records: rep.records as f64,
+            not_stored: rep.not_stored as f64,
             truncated: rep
                 .truncated
                 .iter()
@@ -444,6 +448,7 @@ pub fn aof_open(
         },
         Err(e) => NativeAofReport {
             records: 0.0,
+            not_stored: 0.0,
             truncated: Vec::new(),
             sync_dropped: None,
             error: Some(e.to_string()),

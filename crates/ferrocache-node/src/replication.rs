@@ -61,6 +61,9 @@ pub struct NativeApplied {
     pub records: f64,
     /// Stream bytes applied (the offset moved this far).
     pub stream_bytes: f64,
+    /// Live items the store refused and left deleted (larger than its item size limit: a
+    /// primary with a larger `-I`).
+    pub not_stored: f64,
     /// The snapshot section of a full sync ended.
     pub sync_done: bool,
     /// The last heartbeat's primary clock (unix ms), or -1 when none was applied.
@@ -209,6 +212,7 @@ impl NativeReplication {
             Ok(a) => NativeApplied {
                 records: a.records as f64,
                 stream_bytes: a.stream_bytes as f64,
+                not_stored: a.not_stored as f64,
                 sync_done: a.sync_done,
                 heartbeat_ms: a.heartbeat.map_or(-1.0, |(ms, _)| ms as f64),
                 offset,
@@ -217,6 +221,7 @@ impl NativeReplication {
             Err(e) => NativeApplied {
                 records: 0.0,
                 stream_bytes: 0.0,
+                not_stored: 0.0,
                 sync_done: false,
                 heartbeat_ms: -1.0,
                 offset,

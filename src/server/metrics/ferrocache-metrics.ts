@@ -23,6 +23,8 @@ const PERSISTENCE: Readonly<Record<string, Known>> = {
   rdb_last_save_bytes: ['ferrocache_snapshot_last_size_bytes', 'gauge', 'Size of the last snapshot file.'],
   rdb_last_load_keys_loaded: ['ferrocache_snapshot_loaded_items', 'gauge', 'Items loaded from the snapshot at start.'],
   rdb_last_load_keys_expired: ['ferrocache_snapshot_load_expired_items', 'gauge', 'Items of the snapshot loaded at start that had expired meanwhile.'],
+  rdb_last_load_keys_not_stored: ['ferrocache_snapshot_load_not_stored_items', 'gauge', 'Items of the snapshot loaded at start this store refused (larger than its item size limit, or no memory under -M).'],
+  aof_last_load_keys_not_stored: ['ferrocache_aof_load_not_stored_items', 'gauge', 'Items of the append-only log replayed at start this store refused and left deleted (larger than its item size limit, or no memory under -M).'],
   aof_enabled: ['ferrocache_aof_enabled', 'gauge', '1 when the append-only log is on.'],
   aof_current_size: ['ferrocache_aof_size_bytes', 'gauge', 'Size of the append-only log.'],
 }
@@ -45,6 +47,7 @@ const REPLICATION: Readonly<Record<string, Known>> = {
   master_last_io_seconds_ago: ['ferrocache_replication_last_io_age_seconds', 'gauge', 'Seconds since the replica last heard from its primary (-1: never).'],
   slave_full_syncs: ['ferrocache_replication_replica_full_syncs_total', 'counter', 'Full synchronisations this replica went through.'],
   slave_partial_syncs: ['ferrocache_replication_replica_partial_syncs_total', 'counter', 'Partial resynchronisations this replica went through.'],
+  repl_not_stored: ['ferrocache_replication_not_stored_total', 'counter', "Items from the primary this replica refused (larger than its -I, or no memory under -M): it lacks them."],
   slave_read_only: ['ferrocache_replication_read_only', 'gauge', '1 when this replica refuses writes.'],
   master_sync_in_progress: ['ferrocache_replication_sync_in_progress', 'gauge', '1 while this replica receives a full synchronisation.'],
   repl_replica_timeouts: ['ferrocache_replication_replica_timeouts_total', 'counter', 'Replica links dropped for being silent for the link timeout.'],

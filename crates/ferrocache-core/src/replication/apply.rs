@@ -95,6 +95,9 @@ pub struct Applied {
     pub records: u64,
     /// Stream bytes applied (not counting the snapshot section): the offset moved this far.
     pub stream_bytes: u64,
+    /// Live items the store refused and left deleted (larger than its item size limit: a
+    /// primary with a larger `-I`; or no memory with evictions off): the replica diverges.
+    pub not_stored: u64,
     /// The snapshot section ended in this call.
     pub sync_done: bool,
     /// The last heartbeat applied: (primary's unix ms, its offset).
@@ -189,7 +192,7 @@ impl Applier {
                     if let (true, Record::Flush { at }) = (in_snapshot, r) {
                         log.note_flush(at);
                     }
-                    journal::apply(store, now, &r, &mut max_cas)
+                    res.not_stored += u64::from(journal::apply(store, now, &r, &mut max_cas));
                 }
                 Frame::Heartbeat { unix_ms, offset } => res.heartbeat = Some((unix_ms, offset)),
                 Frame::SyncEnd { cas_high_water, .. } if in_snapshot => {
