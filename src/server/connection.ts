@@ -63,6 +63,8 @@ export const STATE_SNAPSHOT = 8
 export const STATE_WATCHER = 16
 /** Some watcher of the server has log lines waiting. */
 export const STATE_WATCH_DATA = 32
+/** With STATE_CLOSE: close once the replies are written, with no linger (see finish). */
+export const STATE_CLOSE_NOW = 64
 
 /** Why a connection closed, as `watch connevents` reports it (`reason=`). */
 const CLOSE_NORMAL = 0
@@ -276,7 +278,7 @@ export class Connection {
       // the connection that sent `shutdown` closes as the server's others do: `watch
       // connevents` says reason=shutdown (memcached's), and it lingers only briefly for the
       // client's FIN, where an open client used to hold the exit for the 5 s close timeout
-      this.finish(state & STATE_SHUTDOWN ? CLOSE_SHUTDOWN : CLOSE_NORMAL)
+      this.finish(state & STATE_SHUTDOWN ? CLOSE_SHUTDOWN : CLOSE_NORMAL, (state & STATE_CLOSE_NOW) !== 0)
       if (state & STATE_SHUTDOWN) this.opts.onShutdown()
       return
     }
@@ -361,11 +363,23 @@ export class Connection {
    * Sends what is queued, then closes (graceful shutdown, quit, a request that ends the
    * connection). Reading goes on, with whatever arrives dropped (onData ignores it once
    * closing), until the client closes its side: reads paused now would never see its FIN.
+   * `now` (a binary request refused with an error): no reads, no linger, the socket
+   * closes as soon as the replies are out, as memcached 1.6.18 closes after such a reply;
+   * what the client sends after it then meets a reset (memjs fails its pending calls with
+   * ECONNRESET), where the linger read and dropped it and left those calls unanswered.
    */
-  finish(reason = CLOSE_NORMAL): void {
+  finish(reason = CLOSE_NORMAL, now = false): void {
     if (this.closing) return
     this.closeReason = reason
     this.closing = true
+    if (now) {
+      // no more reads: input still unread stays in the kernel, so the close resets over
+      // it as memcached's does (ECONNRESET for a client still writing), or sends the FIN
+      this.pause()
+      if (this.socket.writableLength === 0) this.socket.destroy()
+      else this.socket.write(EMPTY, () => this.socket.destroy())
+      return
+    }
     if (this.paused) this.resume()
     this.socket.end()
     // Once the replies are handed to the kernel and the FIN is out, a short linger for the

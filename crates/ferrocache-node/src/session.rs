@@ -77,6 +77,9 @@ const STATE_SNAPSHOT: u32 = 8;
 const STATE_WATCHER: u32 = 16;
 /// Some watcher of this server has log lines waiting (`watchTake`).
 const STATE_WATCH_DATA: u32 = 32;
+/// With STATE_CLOSE: close as soon as the replies are written, with no linger for the
+/// client's FIN (a binary request refused with an error, as memcached closes).
+const STATE_CLOSE_NOW: u32 = 64;
 
 /// Ids for `stats conns` (memcached prints file descriptors; we number connections).
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
@@ -536,6 +539,9 @@ impl Conn {
     fn state(&self) -> u32 {
         let control = match self.control {
             Control::Continue => 0,
+            Control::Close if self.session.as_ref().is_some_and(|s| s.closes_at_once()) => {
+                STATE_CLOSE | STATE_CLOSE_NOW
+            }
             Control::Close => STATE_CLOSE,
             Control::Shutdown => STATE_CLOSE | STATE_SHUTDOWN,
             Control::Snapshot => STATE_SNAPSHOT,

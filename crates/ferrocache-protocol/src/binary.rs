@@ -146,6 +146,9 @@ pub(crate) fn step<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8
     if out.len() >= before + HEADER {
         let r = &out[before..];
         let error = r[6..8] != [0, 0] && r[2..4] == [0, 0];
+        // a refused request that ends the connection (0x0004 for a bad key, ...): memcached
+        // closes right after the reply, without waiting for the client's FIN
+        s.close_at_once = error && matches!(step, Step::Close(_));
         let mut no_write_out = false;
         if s.swallow > i32::MAX as usize {
             // memcached's swallow count is an int: past 2^31 - 1 it is negative, so it

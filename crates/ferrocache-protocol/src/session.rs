@@ -143,6 +143,9 @@ pub struct Session<S: Storage> {
     /// a value or skipped body running past it ends with a write-out and a new read.
     read_end: u64,
     closed: bool,
+    /// The request that closed the session was refused with an error (binary): see
+    /// [`Session::closes_at_once`].
+    pub(crate) close_at_once: bool,
     /// The users logins are checked against (`None`: authentication is off).
     pub(crate) users: Option<Arc<Users>>,
     /// Logged in, or no login needed; until then only the login requests are served.
@@ -228,6 +231,7 @@ impl<S: Storage> Session<S> {
             stream_off: 0,
             read_end: MC_READ,
             closed: false,
+            close_at_once: false,
         }
     }
 
@@ -432,6 +436,14 @@ impl<S: Storage> Session<S> {
     /// is enough).
     pub fn held_back(&self) -> bool {
         self.held
+    }
+
+    /// Whether the session closed on a binary request it refused with an error reply
+    /// (`0x0004 Invalid arguments` for an empty or overlong key, say): memcached 1.6.18
+    /// closes such a connection as soon as the reply is written, so what the client sends
+    /// after it meets a reset rather than being read and dropped.
+    pub fn closes_at_once(&self) -> bool {
+        self.closed && self.close_at_once
     }
 
     /// Whether this feed's replies reached [`Limits::max_reply`] (an overlong `get` key

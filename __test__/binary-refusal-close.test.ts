@@ -1,0 +1,111 @@
+// A binary request memcached 1.6.18 refuses with an error and a close (`0x0004 Invalid
+// arguments` for an empty or overlong key): it closes right after the reply, so what the
+// client sends next meets a reset. ferrocached used to linger (read and drop for 200 ms),
+// which left memjs's calls made in that window unanswered for good.
+import * as net from 'node:net'
+import memjs from 'memjs'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { setUp, tearDown } from './helpers/guard'
+import { sleep, startAll, startFerrocached, startMemcached, waitFor, within, type Running } from './helpers/servers'
+
+let ferrocached: Running
+let memcached: Running
+
+setUp(test, async () => {
+  ;[ferrocached, memcached] = await startAll([() => startFerrocached(), () => startMemcached()])
+})
+
+tearDown(test, async () => {
+  await Promise.all([ferrocached.stop(), memcached.stop()])
+})
+
+/** A binary add (flags and exptime 0) of `key` = `value`. */
+function binaryAdd(key: string, value: string): Buffer {
+  const b = Buffer.alloc(24 + 8 + key.length + value.length)
+  b[0] = 0x80
+  b[1] = 0x02
+  b.writeUInt16BE(key.length, 2)
+  b[4] = 8
+  b.writeUInt32BE(8 + key.length + value.length, 8)
+  b.write(key + value, 32, 'latin1')
+  return b
+}
+
+const NOOP = Buffer.from([0x80, 0x0a, ...Array<number>(22).fill(0)])
+
+interface Seen {
+  reply: string
+  /** The error the writes after the server's FIN met, if any. */
+  reset: string
+}
+
+/**
+ * Sends the refused request, reads its reply and the server's FIN, then writes noops 20 ms
+ * apart (five at most, all well within the 200 ms ferrocached lingered), as a client that has
+ * not noticed the close would: memcached's socket is gone, the first resets and a later
+ * write fails.
+ */
+function refuseThenWrite(port: number, key: string): Promise<Seen> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true })
+    const got: Buffer[] = []
+    let reset = ''
+    s.once('connect', () => s.write(binaryAdd(key, 'v')))
+    s.on('data', (d: Buffer) => got.push(d))
+    s.once('end', async () => {
+      for (let i = 0; i < 5 && !reset && !s.destroyed; i++) {
+        s.write(NOOP)
+        await sleep(20)
+      }
+      s.destroy()
+      resolve({ reply: Buffer.concat(got).toString('hex'), reset })
+    })
+    s.on('error', (err: NodeJS.ErrnoException) => (reset = err.code ?? err.message))
+    s.once('close', () => (got.length === 0 ? reject(new Error(`closed with no reply: ${reset}`)) : undefined))
+  })
+}
+
+test('a write after the 0x0004 reply and FIN meets a reset, as from memcached', async () => {
+  for (const key of ['', 'k'.repeat(251)]) {
+    const [want, got] = await Promise.all([refuseThenWrite(memcached.port, key), refuseThenWrite(ferrocached.port, key)])
+    assert.match(want.reply, /^8102000000000004/, `memcached's reply (key length ${key.length})`)
+    assert.ok(want.reset !== '', `memcached: the write after the FIN met no reset (key length ${key.length})`)
+    assert.is(got.reply, want.reply, `the reply (key length ${key.length})`)
+    assert.ok(got.reset !== '', `ferrocached: the write after the FIN met no reset (key length ${key.length}): it was read and dropped`)
+  }
+})
+
+// memjs writes its next call while the server still reads the refused add's 1 MB value:
+// memcached closes over the unread bytes and memjs fails both calls with ECONNRESET.
+// ferrocached read the value and the delete and dropped them: the delete never settled.
+// Whether the close finds bytes unread is a race in both servers (memcached lost it in 1 of
+// 15 tries here): three tries each, two must settle.
+async function memjsTry(server: Running): Promise<boolean> {
+  const client = memjs.Client.create(`127.0.0.1:${server.port}`, { retries: 0, timeout: 5, logger: { log: () => {} } })
+  try {
+    await client.set('warm', 'x', {})
+    let settled = 0
+    const add = client.add('', 'v'.repeat(1_000_000), {})
+    const del = client.delete('n')
+    for (const call of [add, del]) call.then(() => settled++, () => settled++)
+    const ok = await waitFor(() => settled === 2, 1_000)
+    // the client goes on over a new connection
+    const { value } = await within(client.get('warm'), 2_000, 'get after the close')
+    assert.is(value?.toString(), 'x')
+    return ok
+  } finally {
+    client.close()
+  }
+}
+
+test('memjs: a call made behind a refused add settles promptly, as against memcached', async () => {
+  for (const server of [memcached, ferrocached]) {
+    const name = server === memcached ? 'memcached' : 'ferrocached'
+    let settled = 0
+    for (let i = 0; i < 3; i++) if (await memjsTry(server)) settled++
+    assert.ok(settled >= 2, `${name}: the calls settled within 1 s in ${settled} of 3 tries`)
+  }
+})
+
+test.run()
