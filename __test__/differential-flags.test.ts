@@ -6,10 +6,10 @@
 // By default 30 seeds per set (about 12 s). A longer run of one set:
 //   DIFF_FLAGS='-m 64 -C' DIFF_SEEDS=2000 npx uvu __test__ 'differential-flags\.test\.ts$' -r tsx/cjs
 // (DIFF_FLAGS picks the set whose flags it equals; DIFF_FIRST the first seed; DIFF_WIDE=1
-// wider streams, as in differential-random.)
+// wider streams and DIFF_MODE=text|meta|binary one kind of request, as in differential-random.)
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { generate, type Request, type Sizing } from './helpers/diffgen'
+import { focusOf, generate, type Request, type Sizing } from './helpers/diffgen'
 import { memcachedReadPastValue, minimise, runBoth, showStream, type Pair } from './helpers/diffrun'
 import { setUp, tearDown } from './helpers/guard'
 import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
@@ -36,6 +36,7 @@ const FIRST = Number(process.env.DIFF_FIRST ?? 1)
 const SEEDS = Number(process.env.DIFF_SEEDS ?? 30)
 const LONG = process.env.DIFF_SEEDS !== undefined
 const WIDE = process.env.DIFF_WIDE === '1'
+const FOCUS = focusOf(process.env.DIFF_MODE)
 const chosen = ONLY === undefined ? SETS : SETS.filter((s) => s.flags.join(' ') === ONLY)
 
 let servers: Running[] = []
@@ -65,7 +66,7 @@ chosen.forEach((set, i) => {
     const pair: Pair = { memcached: servers[2 * i]!.port, ferrocached: servers[2 * i + 1]!.port }
     const failed: number[] = []
     for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
-      const requests = generate(seed, 40, { ...set.sizing, wide: WIDE }).filter((r) => !set.leaveOut?.test(r.show))
+      const requests = generate(seed, 40, { ...set.sizing, wide: WIDE, focus: FOCUS }).filter((r) => !set.leaveOut?.test(r.show))
       const { expected, actual } = await runBoth(pair, requests)
       if (expected === actual) continue
       // as in differential-random: a difference that does not come back on both of two

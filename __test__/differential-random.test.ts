@@ -7,10 +7,12 @@
 // By default a fixed set of seeds runs (420 streams, about 20 s). A longer run:
 //   DIFF_SEEDS=5000 [DIFF_FIRST=1] [DIFF_WIDE=1] npx uvu __test__ 'differential-random\.test\.ts$' -r tsx/cjs
 // (DIFF_WIDE=1: wider streams, diffgen.ts `Sizing.wide`: writes cut at random bytes, more
-// noreply, meta flags and limit-sized values, binary packets on a text connection.)
+// noreply, meta flags and limit-sized values, binary packets on a text connection,
+// numbers at parsing edges in every numeric field; DIFF_MODE=text|meta|binary: streams of
+// that kind of request only.)
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { DELTAS, generate, NUMERIC, type Request } from './helpers/diffgen'
+import { DELTAS, EDGE_NUMBERS, focusOf, generate, NUMERIC, type Request } from './helpers/diffgen'
 import { memcachedReadPastValue, minimise, runBoth, showStream, type Pair } from './helpers/diffrun'
 import { setUp, tearDown } from './helpers/guard'
 import { askOnce, RawConn } from './helpers/raw'
@@ -21,6 +23,7 @@ const SEEDS = Number(process.env.DIFF_SEEDS ?? 420)
 /** A long run reports every differing seed; the default run stops at the first. */
 const LONG = process.env.DIFF_SEEDS !== undefined
 const WIDE = process.env.DIFF_WIDE === '1'
+const FOCUS = focusOf(process.env.DIFF_MODE)
 
 let servers: Running[] = []
 let pair: Pair
@@ -57,7 +60,7 @@ async function report(seed: number, requests: Request[]): Promise<string> {
 test(`seeds ${FIRST}..${FIRST + SEEDS - 1}: same replies as memcached`, async () => {
   const failed: number[] = []
   for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
-    const requests = generate(seed, 40, { wide: WIDE })
+    const requests = generate(seed, 40, { wide: WIDE, focus: FOCUS })
     const { expected, actual } = await runBoth(pair, requests)
     if (expected === actual) continue
     // A difference that does not come back on both of two reruns is printed but does not
@@ -139,6 +142,73 @@ test('incr/decr (and noreply) of every generated value below 2^63 by every delta
   const [expected, actual] = await Promise.all([answer(pair.memcached), answer(pair.ferrocached)])
   assert.match(expected, /CLIENT_ERROR cannot increment or decrement non-numeric value/)
   assert.fixture(actual, expected)
+})
+
+// Every numeric field of the text and meta commands, each with every number at a parsing
+// edge (signs, zeros, hex and float forms, 2^31/2^32/2^63/2^64 on both sides, white space
+// inside the token), then a read of what was stored: the same bytes as memcached. A field's
+// cases go in one write, each on keys of its own; a length's each on a connection of its
+// own, as a length taken leaves the server waiting for the value.
+test('every numeric field of text and meta commands reads numbers at parsing edges as memcached', async () => {
+  const numbers = [...new Set(['5', '05', '00', '-0', '', '-1', '-5', '2147483647', '2147483648', '4294967295', '4294967296', '9223372036854775807', '9223372036854775808', '18446744073709551615', '18446744073709551616', '2592000', '2592001', '99999999999999999999999', '5x', 'x5', '\t5', '5\x00', ...EDGE_NUMBERS])]
+  // {k}: the case's key, {n}: the number
+  const fields: Record<string, string> = {
+    flags: 'set {k} {n} 0 1\r\na\r\nmg {k} f v',
+    exptime: 'set {k} 0 {n} 1\r\na\r\nmg {k} v',
+    length: 'set {k} 0 0 {n}\r\naaaaa\r\nmg {k} v',
+    cas: 'set {k} 0 0 1\r\na\r\ncas {k} 0 0 1 {n}\r\nb\r\nmg {k} v',
+    touch: 'set {k} 0 0 1\r\na\r\ntouch {k} {n}\r\nmg {k} v',
+    gat: 'set {k} 0 0 1\r\na\r\ngat {n} {k}\r\nmg {k} v',
+    delete: 'set {k} 0 0 1\r\na\r\ndelete {k} {n}\r\nmg {k} v',
+    incr: 'set {k} 0 0 2\r\n10\r\nincr {k} {n}\r\nmg {k} v',
+    decr: 'set {k} 0 0 2\r\n10\r\ndecr {k} {n}\r\nmg {k} v',
+    verbosity: 'verbosity {n}',
+    'mg T': 'set {k} 0 0 1\r\na\r\nmg {k} T{n} v\r\nmg {k} v',
+    'mg N': 'mg {k} N{n} v\r\nmg {k} v',
+    'mg R': 'set {k} 0 100 1\r\na\r\nmg {k} R{n} v c\r\nmg {k} v',
+    'mg E': 'mg {k} E{n} v',
+    'ms length': 'ms {k} {n}\r\naaaaa\r\nmg {k} v',
+    'ms F': 'ms {k} 1 F{n}\r\na\r\nmg {k} f v',
+    'ms T': 'ms {k} 1 T{n}\r\na\r\nmg {k} v',
+    'ms C': 'ms {k} 1\r\na\r\nms {k} 1 C{n}\r\nb\r\nmg {k} v',
+    'ms E': 'ms {k} 1 E{n}\r\na\r\nmg {k} v c',
+    'ms N': 'ms {k} 1 N{n} MA\r\na\r\nmg {k} v',
+    'md C': 'ms {k} 1\r\na\r\nmd {k} C{n}\r\nmg {k} v',
+    'md E': 'ms {k} 1\r\na\r\nmd {k} E{n} I\r\nmg {k} v c',
+    'md T': 'ms {k} 1\r\na\r\nmd {k} I T{n}\r\nmg {k} v',
+    'ma D': 'ms {k} 2\r\n10\r\nma {k} D{n} v\r\nmg {k} v',
+    'ma J': 'ma {k} N0 J{n} v\r\nmg {k} v',
+    'ma N': 'ma {k} N{n} v\r\nmg {k} v',
+    'ma C': 'ms {k} 2\r\n10\r\nma {k} C{n} v\r\nmg {k} v',
+    'ma E': 'ms {k} 2\r\n10\r\nma {k} E{n} v c\r\nmg {k} v',
+    'ma T': 'ms {k} 2\r\n10\r\nma {k} T{n} v\r\nmg {k} v',
+  }
+  const writes = Object.entries(fields).flatMap(([field, form]) => {
+    const one = (n: string, i: number): string => `${form.replaceAll('{k}', `num:${field.replace(' ', '')}:${i}`).replaceAll('{n}', n)}\r\n`
+    if (field.includes('length')) return numbers.map((n, i) => ({ show: `${field} ${JSON.stringify(n)}`, request: `${one(n, i)}mn\r\n` }))
+    return [{ show: field, request: `${numbers.map(one).join('')}mn\r\n` }]
+  })
+  const differing: string[] = []
+  await Promise.all(
+    writes.map(async ({ show, request }) => {
+      const conns = await Promise.all([RawConn.open(pair.memcached), RawConn.open(pair.ferrocached)])
+      try {
+        for (const c of conns) c.send(Buffer.from(request, 'latin1'))
+        // a length taken leaves both servers waiting for the value (no MN): 300 ms, and up
+        // to 3 s more while the two differ (a busy machine's late reply)
+        const got = await Promise.all(conns.map((c) => c.until('MN\r\n', 300)))
+        if (got[0] !== got[1]) {
+          const more = await Promise.all(conns.map((c, i) => (got[i]!.endsWith('MN\r\n') ? '' : c.until('MN\r\n', 3_000))))
+          more.forEach((m, i) => (got[i] += m))
+        }
+        const [expected, actual] = got.map((g) => g.replace(/ c\d+/g, ' c<cas>'))
+        if (expected !== actual) differing.push(`${show}:\n${firstDifference(expected!, actual!)}`)
+      } finally {
+        for (const c of conns) c.close()
+      }
+    }),
+  )
+  assert.equal(differing, [])
 })
 
 test.run()

@@ -21,7 +21,9 @@
 //
 // `Sizing.wide` (opt-in; CI's default streams are the same without it) widens a stream:
 // writes cut at random bytes, noreply and limit-sized values more often, more meta
-// requests with more flags, binary packets on a text connection.
+// requests with more flags, binary packets on a text connection, and numbers at parsing
+// edges in every numeric field of text and meta commands. `Sizing.focus` (opt-in) keeps a
+// stream to text, meta or binary requests.
 import { binaryPacket } from './corpus'
 import { rng } from './prng'
 
@@ -151,12 +153,39 @@ export interface Sizing {
   itemMax?: number
   /** `-C`: memcached's items have no 8 bytes of CAS. */
   noCas?: boolean
+  /**
+   * Streams of one kind only (campaigns, `DIFF_MODE`): classic text commands, meta
+   * commands, or binary packets; the default mixes all three.
+   */
+  focus?: 'text' | 'meta' | 'binary'
+}
+
+/** `Sizing.focus` from a campaign's `DIFF_MODE` (unset: mixed); anything else throws. */
+export function focusOf(mode: string | undefined): Sizing['focus'] {
+  if (mode === undefined || mode === '' || mode === 'mixed') return undefined
+  if (mode === 'text' || mode === 'meta' || mode === 'binary') return mode
+  throw new Error(`DIFF_MODE='${mode}': text, meta, binary or mixed`)
 }
 
 /** The sizing of the stream being generated (`generate`'s option), for `bigValue`. */
 let sizing = { itemMax: ITEM_MAX, header: HEADER }
 /** Whether the stream being generated is a wide one (`Sizing.wide`). */
 let wide = false
+
+/**
+ * Numbers at parsing edges that wide streams add to every numeric field of text and meta
+ * commands (the default streams' lists stay as they are): signs, zeros, hex and float
+ * forms, 2^31/2^32/2^63/2^64 on both sides, white space inside the token. None is a
+ * positive exptime short enough to pass during a stream.
+ */
+export const EDGE_NUMBERS = [
+  '+0', '-+1000', '+-1000', '++1000', '+', '-', '0x10', '0X1f', '1e3', '1.5', '0100', '0000000000000000000000000000001000',
+  '4294967297', '-4294967295', '-4294967296', '-4294967297', '-18446744073709551615', '-18446744073709551616',
+  '-9223372036854775808', '-9223372036854775809', '-2147483648', '\t1000', '1000\t', '\v1000', '\f1000',
+] as const
+
+/** `list`, plus the parsing edges in wide streams. */
+const numbers = (list: readonly string[]): readonly string[] => (wide ? [...list, ...EDGE_NUMBERS] : list)
 
 /** `extra`: `,<itemMax>,<header>` when not the default (a default stream reads as before). */
 const bigLength = (key: string, flags: string, delta: string, extra = ''): number => {
@@ -245,8 +274,8 @@ function storage(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
   const shape = chance(rand, 0.03) ? pick(rand, [' extra', '', ' x y z', ' noreply x', ' 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20']) : null
   const head =
     shape === ''
-      ? `${cmd} $KEY(${randomName(rand)}) ${pick(rand, FLAGS)}`
-      : `${cmd} $KEY(${randomName(rand)}) ${pick(rand, FLAGS)} ${pick(rand, EXPTIMES)} ${len}${cas}${shape ?? ''}${noreply(rand)}`
+      ? `${cmd} $KEY(${randomName(rand)}) ${pick(rand, numbers(FLAGS))}`
+      : `${cmd} $KEY(${randomName(rand)}) ${pick(rand, numbers(FLAGS))} ${pick(rand, numbers(EXPTIMES))} ${len}${cas}${shape ?? ''}${noreply(rand)}`
   const odd = oddLine(rand, head)
   return textRequest(conn, `${odd.line}${value}${end}`, risky || shape !== null || odd.upper)
 }
@@ -256,7 +285,7 @@ function retrieval(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
   // now and then more keys than memcached tokenizes at once (24 tokens): it reads them in rounds
   const count = chance(rand, 0.04) ? int(rand, 20, 48) : int(rand, chance(rand, 0.05) ? 0 : 1, 4)
   const keys = Array.from({ length: count }, () => `$KEY(${randomName(rand)})`)
-  const exptime = cmd.startsWith('gat') ? ` ${pick(rand, EXPTIMES)}` : ''
+  const exptime = cmd.startsWith('gat') ? ` ${pick(rand, numbers(EXPTIMES))}` : ''
   return textRequest(conn, oddLine(rand, `${cmd}${exptime}${keys.map((k) => ` ${k}`).join('')}`).line)
 }
 
@@ -267,7 +296,7 @@ function otherText(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
       // never noreply: memcached may refuse an increment of a value of 2^63 or more by what
       // its memory holds past the value (docs/protocol.md), which a silent one would hide
       // until a later read, where the runner cannot tell it (diffrun.ts, memcachedReadPastValue)
-      const verb = `${pick(rand, ['incr', 'decr'])} ${key} ${pick(rand, DELTAS)}`
+      const verb = `${pick(rand, ['incr', 'decr'])} ${key} ${pick(rand, numbers(DELTAS))}`
       noreply(rand)
       const extra = pick(rand, EXTRA)
       return textRequest(conn, oddLine(rand, `${verb}${extra === ' noreply' ? '' : extra}`).line)
@@ -275,7 +304,7 @@ function otherText(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
     case 1:
       return textRequest(conn, oddLine(rand, `delete ${key}${pick(rand, ['', '', ' 0', ' 5', ' noreply', ' 0 noreply', ' x', ' 0 noreply x', ' noreply x'])}`).line)
     case 2:
-      return textRequest(conn, oddLine(rand, `touch ${key} ${pick(rand, EXPTIMES)}${noreply(rand)}${pick(rand, EXTRA)}`).line)
+      return textRequest(conn, oddLine(rand, `touch ${key} ${pick(rand, numbers(EXPTIMES))}${noreply(rand)}${pick(rand, EXTRA)}`).line)
     case 6:
       if (chance(rand, 0.3)) return textRequest(conn, `${pick(rand, ADMIN)}\r\n`)
       return textRequest(conn, oddLine(rand, pick(rand, ['version', 'version x', 'stats reset', 'stats reset x', 'stats detail on', 'stats detail off', `bget ${key}`])).line)
@@ -341,7 +370,8 @@ function metaFlags(rand: Rand, cmd: keyof typeof META_FLAGS): string[] {
       ? pick(rand, [...'ZyavhlftuNRSIx9', 'Ox'.repeat(20)])
       : allowed[int(rand, 0, allowed.length - 1)]!
     const values = META_TOKENS[letter]
-    out.push(values ? letter + pick(rand, values) : letter)
+    // (not C's or O's: a small CAS would match some item, at a different point on each server)
+    out.push(values ? letter + pick(rand, /[CMO]/.test(letter) ? values : numbers(values)) : letter)
   }
   return out
 }
@@ -528,18 +558,25 @@ export function generate(seed: number, count = 40, options: Sizing = {}): Reques
   const withBinary = chance(rand, 0.4)
   const withSecondText = chance(rand, 0.3)
   const out: Request[] = []
-  let conn: 1 | 2 | 3 = 1
+  const focus = options.focus
+  let conn: 1 | 2 | 3 = focus === 'binary' ? 3 : 1
   let big = false
   while (out.length < count) {
     // switch connection now and then; pipeline a few requests into one write
-    if (chance(rand, 0.2)) conn = pick<1 | 2 | 3>(rand, [1, ...(withSecondText ? [2 as const] : []), ...(withBinary ? [3 as const] : [])])
+    if (chance(rand, 0.2)) {
+      conn = pick<1 | 2 | 3>(rand, [1, ...(withSecondText ? [2 as const] : []), ...(withBinary ? [3 as const] : [])])
+      // a focused stream keeps to its protocol (binary: one connection; text, meta: two)
+      if (focus !== undefined) conn = focus === 'binary' ? 3 : conn === 3 ? 2 : conn
+    }
     const size = chance(rand, 0.3) ? int(rand, 2, 6) : 1
     const write: Omit<Request, 'batch'>[] = []
     for (let i = 0; i < size; i++) {
       if (conn === 3) write.push(binary(rand))
       else {
-        const kind = rand()
+        const drawn = rand()
         const [s, r, o] = wide ? [0.25, 0.4, 0.5] : [0.35, 0.55, 0.7]
+        // text: no meta request; meta: only those
+        const kind = focus === 'text' ? drawn * o : focus === 'meta' ? 1 : drawn
         if (wide && chance(rand, 0.02)) write.push(binaryOnText(rand, conn))
         else write.push(kind < s ? storage(rand, conn) : kind < r ? retrieval(rand, conn) : kind < o ? otherText(rand, conn) : meta(rand, conn))
       }
