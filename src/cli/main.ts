@@ -47,6 +47,12 @@ function replicationOptions(r: CliReplication): ReplicationOptions {
 
 /** Runs ferrocached with `argv` (without node and the script). */
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  // First thing, as memcached sets its handlers: Node's default for SIGUSR1 opens the
+  // inspector on 127.0.0.1:9229 (code execution for any local user, as root before -u) and
+  // for SIGHUP ends the process. The -d parent, waiting for its copy to listen, ignores
+  // both; run() adds the server's own handlers.
+  process.on('SIGUSR1', ignoreSignal)
+  process.on('SIGHUP', ignoreSignal)
   hideSecretArgs(argv)
   let command
   try {
@@ -86,11 +92,45 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   await run(s, user)
 }
 
+/** A signal main() takes from Node's default action before run() handles it. */
+function ignoreSignal(): void {}
+
 async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
   const log = createLogger(s.verbosity)
   // memcached 1.6.18 takes SIGHUP and carries on (its handler, set first thing, only flags a
   // proxy reload); node's default ends the process at once: during a snapshot load too
   process.on('SIGHUP', () => log.info({ signal: 'SIGHUP' }, 'ignored, as memcached does'))
+  // The stop's handlers go in before the server (and its snapshot load, which holds the
+  // thread: a signal meanwhile is handled once it is done) and before listen(): a SIGTERM
+  // then is the graceful stop, not Node's default (killed by the signal), and a SIGUSR1 is
+  // not the inspector. A signal sent as soon as "listening" is logged (a supervisor's
+  // readiness check) gets the graceful stop too.
+  let server: ReturnType<typeof createServer> | undefined
+  // Set when the server closes on purpose (a stop, a failed listen or -u): a load still
+  // running then rejects for the closed cache, which is no fault of the snapshot.
+  let closing = false
+  let stopping = false
+  let listening: Promise<unknown> = Promise.resolve()
+  const stop = (signal: string): void => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal, exiting at once')
+      process.exit(1)
+    }
+    stopping = true
+    closing = true
+    log.info({ signal }, 'stopping: no new connections, finishing replies')
+    // Whatever happens, the process is gone shortly after the deadline.
+    setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS + 1_000).unref()
+    // During listen() the close waits for it (a failed listen closes the server itself).
+    void listening.then(
+      () => server?.close(SHUTDOWN_DEADLINE_MS),
+      () => undefined,
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  // memcached's restart convention: SIGUSR1 = stop gracefully (here: snapshot, then exit)
+  process.on('SIGUSR1', () => stop('SIGUSR1'))
   for (const note of s.notes ?? []) log.info(note)
   const dirProblem = user === undefined || s.persistence === undefined ? null : dataDirProblem(s.persistence.dataDir, user)
   if (dirProblem !== null) {
@@ -98,7 +138,6 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
     process.exitCode = 1
     return
   }
-  let server
   try {
     server = createServer({
       port: s.port,
@@ -152,9 +191,6 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
     }
     throw err
   }
-  // Set when the server closes on purpose (a stop, a failed listen or -u): a load still
-  // running then rejects for the closed cache, which is no fault of the snapshot.
-  let closing = false
   if (s.persistence?.loadAsync) {
     server.cache.loaded.catch((err: Error) => {
       if (closing) return
@@ -162,30 +198,6 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
       process.exit(1)
     })
   }
-  // The handlers go in before listen(): a signal sent as soon as "listening" is logged (a
-  // supervisor's readiness check) must get the graceful stop, not the default action.
-  let stopping = false
-  let listening: Promise<unknown> = Promise.resolve()
-  const stop = (signal: string): void => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal, exiting at once')
-      process.exit(1)
-    }
-    stopping = true
-    closing = true
-    log.info({ signal }, 'stopping: no new connections, finishing replies')
-    // Whatever happens, the process is gone shortly after the deadline.
-    setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS + 1_000).unref()
-    // During listen() the close waits for it (a failed listen closes the server itself).
-    void listening.then(
-      () => server.close(SHUTDOWN_DEADLINE_MS),
-      () => undefined,
-    )
-  }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
-  // memcached's restart convention: SIGUSR1 = stop gracefully (here: snapshot, then exit)
-  process.on('SIGUSR1', () => stop('SIGUSR1'))
   server.on('shutdown', () => {
     stopping = true
     closing = true
