@@ -5,7 +5,8 @@
 //
 // By default 30 seeds per set (about 12 s). A longer run of one set:
 //   DIFF_FLAGS='-m 64 -C' DIFF_SEEDS=2000 npx uvu __test__ 'differential-flags\.test\.ts$' -r tsx/cjs
-// (DIFF_FLAGS picks the set whose flags it equals; DIFF_FIRST the first seed; DIFF_WIDE=1
+// (DIFF_FLAGS picks the set whose flags it equals, or runs those flags as a set of their
+// own, values sized from their -I and -C; DIFF_FIRST the first seed; DIFF_WIDE=1
 // wider streams and DIFF_MODE=text|meta|binary one kind of request, as in differential-random.)
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -37,12 +38,25 @@ const SEEDS = Number(process.env.DIFF_SEEDS ?? 30)
 const LONG = process.env.DIFF_SEEDS !== undefined
 const WIDE = process.env.DIFF_WIDE === '1'
 const FOCUS = focusOf(process.env.DIFF_MODE)
-const chosen = ONLY === undefined ? SETS : SETS.filter((s) => s.flags.join(' ') === ONLY)
+/**
+ * A campaign's own flags (`DIFF_FLAGS` naming no set): limit-sized values sized from its
+ * `-I` and `-C`, and without `-C`'s flush_all, as the sets above.
+ */
+function setOf(flags: string): FlagSet {
+  const words = flags.split(' ').filter((w) => w !== '')
+  const at = words.lastIndexOf('-I')
+  const limit = at < 0 ? undefined : /^(\d+)([km]?)$/i.exec(words[at + 1] ?? '')
+  const itemMax = limit ? Number(limit[1]) * ({ k: 1 << 10, m: 1 << 20 }[limit[2]!.toLowerCase()] ?? 1) : undefined
+  const noCas = words.includes('-C')
+  return { flags: words, sizing: { ...(itemMax ? { itemMax } : {}), ...(noCas ? { noCas } : {}) }, ...(noCas ? { leaveOut: /^(flush_all|bin flush)/i } : {}) }
+}
+
+const named = SETS.filter((s) => s.flags.join(' ') === ONLY)
+const chosen = ONLY === undefined ? SETS : named.length > 0 ? named : [setOf(ONLY)]
 
 let servers: Running[] = []
 
 setUp(test, async () => {
-  if (chosen.length === 0) throw new Error(`DIFF_FLAGS='${ONLY}' names no set: ${SETS.map((s) => s.flags.join(' ')).join(' | ')}`)
   servers = await startAll(chosen.flatMap((s) => [() => startMemcached(s.flags), () => startFerrocached(s.flags)]))
 })
 
