@@ -6,6 +6,7 @@ import { connect } from 'node:net'
 import Memcached from 'memcached'
 import memjs from 'memjs'
 import type { Op, Ttl, ValueSpec } from './clientgen'
+import { RawConn } from './raw'
 import { within } from './servers'
 
 const PATTERN = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
@@ -101,6 +102,41 @@ export async function reset(port: number, keys: readonly string[]): Promise<void
     if ((await ask(req, '\r\n')) !== 'RESET\r\n') throw new Error(`reset of ${port}: stats reset`)
   } finally {
     s.destroy()
+  }
+}
+
+const PROBE = 'zz-cas-probe'
+
+/**
+ * differential_driver.py's align: the CAS value a store takes on each server now (one
+ * store, then deleted), then the one behind brought level with stores of its own and
+ * the counters reset, so a sequence starts from level counters and a CAS difference it leaves is reported for its
+ * seed (its caller compares what this returns) rather than in every sequence after it.
+ */
+export async function levelCas(a: number, b: number): Promise<[number, number]> {
+  const conns = await Promise.all([a, b].map((port) => RawConn.open(port)))
+  try {
+    const got: number[] = []
+    for (const c of conns) {
+      c.send(`set ${PROBE} 0 0 1\r\nx\r\ngets ${PROBE}\r\ndelete ${PROBE}\r\n`)
+      const cas = Number((await c.until('DELETED\r\n')).split('\r\n')[1]?.split(' ')[4])
+      if (!Number.isSafeInteger(cas)) throw new Error('levelCas: no CAS from the probe')
+      got.push(cas)
+    }
+    const top = Math.max(...got)
+    for (const [i, c] of conns.entries()) {
+      if (got[i]! === top) continue
+      c.send(`set ${PROBE} 0 0 1 noreply\r\nx\r\n`.repeat(top - got[i]!) + `delete ${PROBE}\r\n`)
+      if ((await c.until('DELETED\r\n')) !== 'DELETED\r\n') throw new Error('levelCas: no DELETED')
+    }
+    // the probe's and the levelling's stores count in stats on one server only
+    for (const c of conns) {
+      c.send('stats reset\r\n')
+      if ((await c.until('RESET\r\n')) !== 'RESET\r\n') throw new Error('levelCas: no RESET')
+    }
+    return got as [number, number]
+  } finally {
+    for (const c of conns) c.close()
   }
 }
 
