@@ -4,6 +4,7 @@
 // meanwhile) and hands it to all of them. A failing loader (or store) rejects every waiter
 // and leaves nothing in the cache. A call bounded by `timeout` or `signal` gives up alone;
 // once every caller of a load has, the load is dropped (its loader's signal aborts).
+import { watch } from './abort'
 import { argError } from './arg-error'
 import { checkKey } from './client/keys'
 import { encodeValue } from './encoding'
@@ -59,34 +60,6 @@ function splitOptions<F extends Encoding>(
  * following it across its awaits takes AsyncLocalStorage, which on Node 20 slows every
  * promise of the process once used (an awaited `get` took about 1.7x as long). */
 const calling = new Set<object>()
-
-/** The waits bounded by each signal: one 'abort' listener per signal, however many fetches
- * share it (a listener per call warned MaxListenersExceeded from 11 concurrent fetches with
- * one request-scoped signal). */
-const watched = new WeakMap<AbortSignal, { readonly waits: Set<() => void>; readonly fire: () => void }>()
-
-/** Calls `onAbort` when `signal` aborts; returns what stops watching (the listener goes with
- * the signal's last watcher). */
-function watch(signal: AbortSignal, onAbort: () => void): () => void {
-  let w = watched.get(signal)
-  if (w === undefined) {
-    const waits = new Set<() => void>()
-    const fire = (): void => {
-      watched.delete(signal)
-      for (const f of waits) f()
-    }
-    w = { waits, fire }
-    watched.set(signal, w)
-    signal.addEventListener('abort', fire, { once: true })
-  }
-  const { waits, fire } = w
-  waits.add(onAbort)
-  return () => {
-    if (!waits.delete(onAbort) || waits.size > 0 || watched.get(signal)?.waits !== waits) return
-    watched.delete(signal)
-    signal.removeEventListener('abort', fire)
-  }
-}
 
 /** The in-flight loads of one cache, by encoding and key. */
 export class Fetcher<E extends Encoding> {

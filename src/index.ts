@@ -13,6 +13,7 @@ export { parseSize } from './size'
 export type {
   CacheLike,
   CacheStats,
+  CallOptions,
   CasEntry,
   Decoded,
   Encodable,

@@ -2,6 +2,7 @@
 // TypeError (wrong type, unknown name) or RangeError (out of range) naming the option.
 
 import type { NativeCacheOptions } from '../native/index'
+import { checkSignal } from './abort'
 import { argError } from './arg-error'
 import { checkEncoding, describe, isEncoding } from './encoding'
 import { type CachePersistenceOptions, PERSISTENCE_OPTION_NAMES } from './persistence/cache-options'
@@ -72,8 +73,8 @@ const CACHE_OPTIONS = new Set([
   'encoding',
   ...PERSISTENCE_OPTION_NAMES,
 ])
-const READ_OPTIONS = new Set(['encoding'])
-const WRITE_OPTIONS = new Set(['ttl', 'flags', 'encoding'])
+const READ_OPTIONS = new Set(['encoding', 'signal'])
+const WRITE_OPTIONS = new Set(['ttl', 'flags', 'encoding', 'signal'])
 
 /** What a positional ttl or encoding (memcached clients' `set(key, value, lifetime)`,
  * Keyv's `set(key, value, ttl)`, `get(key, 'utf8')`) should have been. Both readings of a
@@ -202,11 +203,14 @@ function checkSlabSizeList(value: unknown): number[] {
   })
 }
 
-/** The encoding a read uses. */
+/** The encoding a read uses. `options.signal` is checked too (an aborted one throws its
+ * AbortError, so a call with it runs nothing); the caller reads it from `options`. */
 export function readEncoding(options: ReadOptions | undefined, fallback: Encoding): Encoding {
   if (options === undefined) return fallback
   const o = checkObject(options, 'options', READ_OPTIONS)
-  return o.encoding === undefined ? fallback : checkEncoding(o.encoding, 'options.encoding')
+  const encoding = o.encoding === undefined ? fallback : checkEncoding(o.encoding, 'options.encoding')
+  checkSignal(o.signal)
+  return encoding
 }
 
 /** A write's options as the engine takes them. */
@@ -224,15 +228,18 @@ export function checkFlags(value: unknown): number {
   return n
 }
 
-/** A write's options checked; a ttl over 30 days becomes a unix time counted from `now`. */
+/** A write's options checked (`signal` as in readEncoding); a ttl over 30 days becomes a
+ * unix time counted from `now`. */
 export function parseWrite(options: WriteOptions | undefined, fallback: Encoding, now?: NowMs): Write {
   if (options === undefined) return { flags: 0, exptime: 0, encoding: fallback }
   const o = checkObject(options, 'options', WRITE_OPTIONS)
-  return {
+  const w = {
     flags: o.flags === undefined ? 0 : checkFlags(o.flags),
     exptime: ttlToExptime(o.ttl, 'options.ttl', now),
     encoding: o.encoding === undefined ? fallback : checkEncoding(o.encoding, 'options.encoding'),
   }
+  checkSignal(o.signal)
+  return w
 }
 
 /** An incr/decr delta or a CAS token as the engine's unsigned 64-bit bigint. */

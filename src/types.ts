@@ -13,14 +13,25 @@ export type Encodable<E extends Encoding> = E extends 'json' ? unknown : string 
 /** Raw bytes or text, stored as they are (append/prepend never JSON-encode). */
 export type RawValue = string | Uint8Array
 
+/** What every call that takes options accepts. */
+export interface CallOptions {
+  /** Gives up on the call when it aborts: a signal already aborted rejects the call before
+   * it runs (nothing is sent), and an abort while a `Client` call waits for its reply
+   * rejects it at once; both with a `DOMException` named `AbortError` whose `cause` is
+   * `signal.reason` (as Node's fs/promises). The request itself is not taken back: a write
+   * already sent may still be stored, and its reply is read and dropped. (`fetch` rejects
+   * with `signal.reason` itself, as the global `fetch` does.) */
+  signal?: AbortSignal
+}
+
 /** Options of a read. */
-export interface ReadOptions<E extends Encoding = Encoding> {
+export interface ReadOptions<E extends Encoding = Encoding> extends CallOptions {
   /** Overrides the cache's encoding for this call. */
   encoding?: E
 }
 
 /** Options of a write. */
-export interface WriteOptions<E extends Encoding = Encoding> {
+export interface WriteOptions<E extends Encoding = Encoding> extends CallOptions {
   /** Time to live in milliseconds; 0 or omitted = never expires. memcached counts whole
    * seconds, so the ttl is rounded up to the next second; past 30 days it is sent as a unix
    * time, at the latest 2038-01-19 03:14:07 UTC (memcached's signed 32-bit exptime). */

@@ -3,6 +3,7 @@
 // key goes to one server by ketama; requests are meta commands (one reply each, flags and
 // CAS in one round trip), text commands or binary packets (`protocol`, wire.ts, binary.ts),
 // pipelined on a few connections per server.
+import { abortable } from '../abort'
 import { entryKeyName, keyArray, splitEntries } from '../batch-args'
 import { checkRaw, encodeValue } from '../encoding'
 import { parseWrite, readEncoding, toU64, type Write } from '../options'
@@ -253,23 +254,25 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   async get<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
-    const encoding = options === undefined ? this.#encoding : readEncoding(options, this.#encoding)
-    return this.#one(checkKey(key), GET, encoding, this.#wire.get(key), undefined, undefined, true)
+    if (options === undefined) return this.#one(checkKey(key), GET, this.#encoding, this.#wire.get(key), undefined, undefined, true)
+    const encoding = readEncoding(options, this.#encoding)
+    return abortable(this.#one(checkKey(key), GET, encoding, this.#wire.get(key), undefined, undefined, true), options.signal)
   }
 
   async gets<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<CasEntry<Decoded<F>> | undefined> {
     const encoding = readEncoding(options, this.#encoding)
-    return this.#one(checkKey(key), GETS, encoding, this.#wire.gets(key))
+    return abortable(this.#one(checkKey(key), GETS, encoding, this.#wire.gets(key)), options?.signal)
   }
 
   async getMany<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Promise<Map<string, Decoded<F>>> {
     const encoding = readEncoding(options, this.#encoding)
     const list = checkKeys(keyArray(keys))
     const found = new Array<unknown>(list.length)
-    const results = await this.#batch(list, true, (indexes, deadline, server, resolve, reject) => {
+    const batch = this.#batch(list, true, (indexes, deadline, server, resolve, reject) => {
       const { pending, lines } = this.#wire.getMany(indexes.map((i) => list[i]!), deadline, encoding, server, resolve, reject)
       return { pending, count: lines.length, request: (j) => [lines[j]!] }
     })
+    const results = await abortable(batch, options?.signal)
     for (const r of results) r.indexes.forEach((at, j) => (found[at] = r.values[j]))
     const out = new Map<string, Decoded<F>>()
     list.forEach((k, i) => {
@@ -280,7 +283,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** A store, its arguments checked in the embedded Cache's order: the options (`w`, parsed
    * by the caller), the CAS token, the value, then the key. */
-  #store(mode: StoreMode, key: string, value: unknown, w: Write, cas?: bigint): Promise<boolean> {
+  #store(mode: StoreMode, key: string, value: unknown, w: Write, cas?: bigint, signal?: AbortSignal): Promise<boolean> {
     const raw = encodeValue(value, w.encoding)
     checkKey(key)
     // A binary header's CAS 0 means "no CAS" (a plain set): token 0 cannot be sent. No
@@ -288,7 +291,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     // server still refuses a value too large, and the compare fails, as `ms … C0` does.
     if (cas === 0n && this.#wire.binary) cas = NO_ITEM_CAS
     const [text, tail] = this.#wire.store(key, mode, w, cas)
-    return this.#one(key, STORE, w.encoding, text, raw, tail)
+    return abortable(this.#one(key, STORE, w.encoding, text, raw, tail), signal)
   }
 
   readonly #fetcher: Fetcher<E> = new Fetcher<E>(this)
@@ -300,14 +303,14 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   async set<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
-    return this.#store('set', key, value, this.#write(options))
+    return this.#store('set', key, value, this.#write(options), undefined, options?.signal)
   }
 
   async setMany<F extends Encoding = E>(entries: Iterable<readonly [string, Encodable<F>]>, options?: WriteOptions<F>): Promise<void> {
     const w = this.#write(options)
     const { keys, values } = splitEntries(entries, w.encoding)
     for (let i = 0; i < keys.length; i++) checkKey(keys[i], entryKeyName(i))
-    await this.#batch(keys, false, (indexes, deadline, server, resolve, reject) => ({
+    const batch = this.#batch(keys, false, (indexes, deadline, server, resolve, reject) => ({
       pending: this.#wire.many(indexes.length, deadline, server, resolve, reject),
       count: indexes.length,
       request: (j) => {
@@ -317,14 +320,15 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
       },
       end: () => this.#wire.batchEnd(),
     }))
+    await abortable(batch, options?.signal)
   }
 
   async add<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
-    return this.#store('add', key, value, this.#write(options))
+    return this.#store('add', key, value, this.#write(options), undefined, options?.signal)
   }
 
   async replace<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean> {
-    return this.#store('replace', key, value, this.#write(options))
+    return this.#store('replace', key, value, this.#write(options), undefined, options?.signal)
   }
 
   async append(key: string, value: RawValue): Promise<boolean> {
@@ -337,7 +341,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   async cas<F extends Encoding = E>(key: string, value: Encodable<F>, cas: bigint | number, options?: WriteOptions<F>): Promise<boolean> {
     const w = this.#write(options)
-    return this.#store('cas', key, value, w, toU64('cas', cas))
+    return this.#store('cas', key, value, w, toU64('cas', cas), options?.signal)
   }
 
   #arith(key: string, incr: boolean, delta: bigint | number): Promise<bigint | undefined> {
@@ -363,7 +367,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     const exptime = requiredTtlToExptime(ttl, wallClock)
     checkKey(key)
     this.#forwarded('gat')
-    return this.#one(key, GET, encoding, this.#wire.gat(key, exptime))
+    return abortable(this.#one(key, GET, encoding, this.#wire.gat(key, exptime)), options?.signal)
   }
 
   async delete(key: string): Promise<boolean> {

@@ -1,0 +1,204 @@
+// `signal` in the options of every call that takes options (CallOptions), on the Client
+// against ferrocached and memcached 1.6.18 in each dialect, and on the embedded Cache: an
+// aborted signal rejects before anything is sent, an abort while the reply is awaited
+// rejects at once while the reply is still read (later calls get their own replies), and
+// one long-lived signal holds no listener once its calls settled.
+import { getEventListeners } from 'node:events'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { Cache, Client, type ClientOptions } from '../src'
+import { setUp, tearDown } from './helpers/guard'
+import { sleep, startAll, startFerrocached, startMemcached, within, type Running } from './helpers/servers'
+
+type Protocol = NonNullable<ClientOptions['protocol']>
+const PROTOCOLS: Protocol[] = ['meta', 'text', 'binary']
+
+let ferrocached: Running
+let memcached: Running
+
+setUp(test, async () => {
+  ;[ferrocached, memcached] = await startAll([() => startFerrocached(), () => startMemcached()])
+})
+
+tearDown(test, async () => {
+  await Promise.all([ferrocached.stop(), memcached.stop()])
+})
+
+/** Each server in each dialect, a fresh client for `body`. */
+async function eachClient(body: (c: Client<'utf8'>, name: string, server: Running) => Promise<void>): Promise<void> {
+  for (const server of [ferrocached, memcached]) {
+    for (const protocol of PROTOCOLS) {
+      const name = `${server === memcached ? 'memcached' : 'ferrocached'} ${protocol}`
+      const c = new Client({ servers: [`127.0.0.1:${server.port}`], protocol, encoding: 'utf8', timeout: 5_000 })
+      try {
+        await body(c, name, server)
+      } finally {
+        await c.close()
+      }
+    }
+  }
+}
+
+/** Resolves with what `p` rejects with (fails the test if it resolves). */
+async function rejection(p: Promise<unknown>, what: string): Promise<unknown> {
+  try {
+    await p
+  } catch (err) {
+    return err
+  }
+  throw new Error(`${what}: resolved, expected a rejection`)
+}
+
+function assertAbortError(err: unknown, reason: unknown, what: string): void {
+  assert.instance(err, DOMException, what)
+  assert.is((err as DOMException).name, 'AbortError', what)
+  assert.is((err as Error).cause, reason, `${what}: cause`)
+}
+
+/** Every call taking options, with `signal`. */
+function callsWith(c: Client<'utf8'> | Cache<'utf8'>, signal: AbortSignal): Array<[string, () => Promise<unknown>]> {
+  return [
+    ['get', () => c.get('sig:k', { signal })],
+    ['gets', () => c.gets('sig:k', { signal })],
+    ['getMany', () => c.getMany(['sig:k', 'sig:j'], { signal })],
+    ['gat', () => c.gat('sig:k', 60_000, { signal })],
+    ['set', () => c.set('sig:new', 'x', { signal })],
+    ['setMany', () => c.setMany([['sig:new', 'x']], { signal })],
+    ['add', () => c.add('sig:new', 'x', { signal })],
+    ['replace', () => c.replace('sig:k', 'x', { signal })],
+    ['cas', () => c.cas('sig:k', 'x', 1n, { signal })],
+  ]
+}
+
+const COUNTERS = ['cmd_get', 'cmd_set', 'cmd_touch', 'curr_items'] as const
+
+test('an aborted signal rejects with an AbortError and sends nothing', async () => {
+  const reason = new Error('given up')
+  await eachClient(async (c, name) => {
+    await c.set('sig:k', 'v')
+    const before = await c.stats()
+    for (const [method, call] of callsWith(c, AbortSignal.abort(reason))) {
+      assertAbortError(await rejection(call(), `${name} ${method}`), reason, `${name} ${method}`)
+    }
+    const after = await c.stats()
+    for (const counter of COUNTERS) assert.is(after[counter], before[counter], `${name}: ${counter}`)
+    assert.is(await c.get('sig:k'), 'v', name)
+  })
+})
+
+// The request stays in the connection's reply order: its reply is read and dropped, so the
+// delete and the get behind it get their own (a get's VALUE taken for the delete's reply
+// would fail it as out of step, or resolve the get with the value).
+test('an abort before the reply rejects at once; later calls on the key get their own replies', async () => {
+  await eachClient(async (c, name) => {
+    await c.set('sig:k', 'v')
+    const reason = new Error('same tick')
+    const ac = new AbortController()
+    const read = c.get('sig:k', { signal: ac.signal })
+    const write = c.set('sig:k', 'w', { signal: ac.signal })
+    const batch = c.getMany(['sig:k', 'sig:other'], { signal: ac.signal })
+    ac.abort(reason)
+    const del = c.delete('sig:k')
+    const after = c.get('sig:k')
+    for (const [what, p] of [['get', read], ['set', write], ['getMany', batch]] as const) {
+      assertAbortError(await rejection(p, `${name} ${what}`), reason, `${name} ${what}`)
+    }
+    assert.is(await del, true, `${name}: the delete's own reply`)
+    assert.is(await after, undefined, `${name}: the get's own reply`)
+  })
+})
+
+test('an abort while the server does not answer (SIGSTOP) rejects at once; the reply is dropped when it comes', async () => {
+  for (const server of [ferrocached, memcached]) {
+    const name = server === memcached ? 'memcached' : 'ferrocached'
+    const c = new Client({ servers: [`127.0.0.1:${server.port}`], encoding: 'utf8', timeout: 5_000 })
+    let stopped = false
+    try {
+      await c.set('sig:k', 'v')
+      server.child.kill('SIGSTOP')
+      stopped = true
+      const ac = new AbortController()
+      const read = c.get('sig:k', { signal: ac.signal })
+      await sleep(30)
+      const t0 = Date.now()
+      ac.abort()
+      const err = await within(rejection(read, name), 1_000, `${name}: the aborted get`)
+      assert.ok(Date.now() - t0 < 200, `${name}: rejected ${Date.now() - t0} ms after the abort`)
+      assert.is((err as DOMException).name, 'AbortError', name)
+      assert.instance((err as Error).cause, DOMException, `${name}: the default reason`)
+      const del = c.delete('sig:k')
+      const after = c.get('sig:k')
+      server.child.kill('SIGCONT')
+      stopped = false
+      assert.is(await within(del, 3_000, `${name}: delete`), true, name)
+      assert.is(await within(after, 3_000, `${name}: get`), undefined, name)
+    } finally {
+      if (stopped) server.child.kill('SIGCONT')
+      await c.close()
+    }
+  }
+})
+
+test('one long-lived signal: one listener while calls wait, none once they settled', async () => {
+  const warnings: string[] = []
+  const onWarning = (w: Error): void => void warnings.push(w.name)
+  process.on('warning', onWarning)
+  try {
+    await eachClient(async (c, name) => {
+      const ac = new AbortController()
+      const { signal } = ac
+      for (let round = 0; round < 5; round++) {
+        const calls = Array.from({ length: 100 }, (_, i) =>
+          i % 3 === 0 ? c.set(`sig:${i}`, 'v', { signal }) : i % 3 === 1 ? c.get(`sig:${i}`, { signal }) : c.getMany([`sig:${i}`, 'sig:k'], { signal }),
+        )
+        assert.ok(getEventListeners(signal, 'abort').length <= 1, `${name}: listeners while ${calls.length} calls wait`)
+        await Promise.all(calls)
+        assert.is(getEventListeners(signal, 'abort').length, 0, `${name}: listeners after round ${round}`)
+      }
+    })
+    await sleep(0)
+    assert.equal(warnings, [])
+  } finally {
+    process.off('warning', onWarning)
+  }
+})
+
+test('the embedded Cache takes the same option: an aborted signal rejects before the call runs', async () => {
+  const cache = new Cache({ encoding: 'utf8' })
+  try {
+    cache.setSync('sig:k', 'v')
+    const reason = new Error('given up')
+    for (const [method, call] of callsWith(cache, AbortSignal.abort(reason))) {
+      assertAbortError(await rejection(call(), method), reason, method)
+    }
+    assert.throws(
+      () => cache.getSync('sig:k', { signal: AbortSignal.abort(reason) }),
+      (e: unknown) => e instanceof DOMException && e.name === 'AbortError',
+    )
+    assert.is(cache.getSync('sig:new'), undefined)
+    assert.is(cache.getSync('sig:k'), 'v')
+    const live = new AbortController().signal
+    assert.is(await cache.set('sig:k', 'w', { signal: live, ttl: 60_000 }), true)
+    assert.is(await cache.get('sig:k', { signal: live }), 'w')
+  } finally {
+    cache.close()
+  }
+})
+
+test('a signal that is not an AbortSignal is a TypeError naming it, on both', async () => {
+  const cache = new Cache({ encoding: 'utf8' })
+  const client = new Client({ servers: [`127.0.0.1:${ferrocached.port}`], encoding: 'utf8' })
+  try {
+    for (const c of [cache, client]) {
+      const err = await rejection(c.get('k', { signal: 'soon' as unknown as AbortSignal }), 'get')
+      assert.instance(err, TypeError)
+      assert.is((err as Error).message, 'options.signal must be an AbortSignal, got string')
+      assert.is((err as { code?: string }).code, 'FERROCACHE_BAD_ARGUMENT')
+    }
+  } finally {
+    cache.close()
+    await client.close()
+  }
+})
+
+test.run()

@@ -1,0 +1,76 @@
+// Per-call `signal` options: the error an aborted call rejects with, and one 'abort'
+// listener per signal however many calls wait on it (fetch's waits and the Client's
+// requests share it).
+import { argError } from './arg-error'
+
+/** The waits bounded by each signal: one 'abort' listener per signal, however many calls
+ * share it (a listener per call warned MaxListenersExceeded from 11 concurrent calls with
+ * one request-scoped signal). */
+const watched = new WeakMap<AbortSignal, { readonly waits: Set<() => void>; readonly fire: () => void }>()
+
+/** Calls `onAbort` when `signal` aborts; returns what stops watching (the listener goes with
+ * the signal's last watcher). */
+export function watch(signal: AbortSignal, onAbort: () => void): () => void {
+  let w = watched.get(signal)
+  if (w === undefined) {
+    const waits = new Set<() => void>()
+    const fire = (): void => {
+      watched.delete(signal)
+      for (const f of waits) f()
+    }
+    w = { waits, fire }
+    watched.set(signal, w)
+    signal.addEventListener('abort', fire, { once: true })
+  }
+  const { waits, fire } = w
+  waits.add(onAbort)
+  return () => {
+    if (!waits.delete(onAbort) || waits.size > 0 || watched.get(signal)?.waits !== waits) return
+    watched.delete(signal)
+    signal.removeEventListener('abort', fire)
+  }
+}
+
+/** What a call given up through its `signal` rejects with: Node's own APIs' (fs/promises,
+ * timers/promises, events.once) `AbortError`, here a `DOMException`, with the signal's
+ * reason as its `cause`. */
+export function abortError(signal: AbortSignal): DOMException {
+  return new DOMException('This operation was aborted', { name: 'AbortError', cause: signal.reason })
+}
+
+/** `options.signal` checked: undefined, or an AbortSignal not aborted yet (an aborted one
+ * throws its AbortError: the call does not run). */
+export function checkSignal(value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined
+  if (!(value instanceof AbortSignal)) {
+    throw argError(TypeError, `options.signal must be an AbortSignal, got ${value === null ? 'null' : typeof value}`)
+  }
+  if (value.aborted) throw abortError(value)
+  return value
+}
+
+/**
+ * `p`, or an AbortError once `signal` aborts first. `p` goes on (a Client's request keeps
+ * its place in the connection's reply order, its reply is read and dropped); the listener
+ * goes when either settles.
+ */
+export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return p
+  if (signal.aborted) {
+    p.catch(() => {})
+    return Promise.reject(abortError(signal))
+  }
+  return new Promise<T>((resolve, reject) => {
+    const stop = watch(signal, () => reject(abortError(signal)))
+    p.then(
+      (value) => {
+        stop()
+        resolve(value)
+      },
+      (err: unknown) => {
+        stop()
+        reject(err)
+      },
+    )
+  })
+}
