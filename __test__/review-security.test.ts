@@ -3,7 +3,7 @@
 // shown to every local user by `ps`, and logins' passwords in the -vv log; snapshot and log
 // files every local user could read, a symlink in the data directory followed, and a Unix
 // socket open to all for a moment. One set of servers for the file. Needs `npm run build`.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -158,6 +158,31 @@ test('--replica-auth named by a getopt prefix (--replica-au, --replica-a=) is ma
   assert.is(moved.env.FERROCACHE_REPLICA_AUTH, `repl:${PASSWORD}`)
   // the word after an option that takes a value is that value, whatever it looks like
   assert.is(maskedArgs(['-l', '--replica-auth']), null)
+})
+
+test("-u's check of --data-dir, a process of that user, does not get the environment (FERROCACHE_REPLICA_AUTH)", async () => {
+  if (process.getuid?.() !== 0) return // -u needs root
+  const shared = mkdtempSync(join(tmpdir(), 'ferrocache-env-'))
+  const private_ = mkdtempSync(join(tmpdir(), 'ferrocache-env-private-')) // 0700: the check fails, fast
+  try {
+    chmodSync(shared, 0o777)
+    const spy = join(shared, 'spy.js')
+    const seen = join(shared, 'seen')
+    // loaded by every node process the environment reaches; writes what one running as
+    // another user than root sees (any process of nobody could read it in /proc/<pid>/environ)
+    writeFileSync(spy, `if (process.getuid() !== 0) require('fs').writeFileSync(${JSON.stringify(seen)}, String(process.env.FERROCACHE_REPLICA_AUTH))\n`, { mode: 0o644 })
+    const port = await freePort()
+    const r = await runCli(
+      ['-p', String(port), '-l', '127.0.0.1', '-u', 'nobody', '--data-dir', join(private_, 'data'), '--replica-of', '127.0.0.1:1'],
+      { FERROCACHE_REPLICA_AUTH: 'u:topsecret', NODE_OPTIONS: `--require ${spy}` },
+    )
+    assert.is(r.code, 1, r.stderr)
+    assert.match(r.stderr, /cannot be reached by the user nobody/)
+    assert.not.ok(existsSync(seen), `a process running as nobody had the password: ${existsSync(seen) ? readFileSync(seen, 'utf8') : ''}`)
+  } finally {
+    rmSync(shared, { recursive: true, force: true })
+    rmSync(private_, { recursive: true, force: true })
+  }
 })
 
 test('the data directory, snapshots and the log are private to the server user', async () => {

@@ -87,7 +87,9 @@ export function dataDirProblem(dir: string, user: UserIds): string | null {
 const parents = []; for (let p = path.dirname(dir); ; p = path.dirname(p)) { parents.unshift(p); if (p === path.dirname(p)) break }
 for (const p of parents) { try { fs.accessSync(p, fs.constants.X_OK) } catch { process.stdout.write(p); process.exit(1) } }
 try { fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK) } catch { process.stdout.write(dir); process.exit(1) }`
-  const r = spawnSync(process.execPath, ['-e', check, full], { uid: user.uid, gid: user.gid, stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 })
+  // no environment: the check runs as the user, and any process of that user may read a
+  // process's environ (FERROCACHE_REPLICA_AUTH, which -d hands its copy, among others)
+  const r = spawnSync(process.execPath, ['-e', check, full], { uid: user.uid, gid: user.gid, env: {}, stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 })
   if (r.status === 0) return null
   const blocking = r.stdout.toString()
   if (blocking !== '' && blocking !== full) {
