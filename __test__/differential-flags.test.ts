@@ -7,7 +7,8 @@
 //   DIFF_FLAGS='-m 64 -C' DIFF_SEEDS=2000 npx uvu __test__ 'differential-flags\.test\.ts$' -r tsx/cjs
 // (DIFF_FLAGS picks the set whose flags it equals, or runs those flags as a set of their
 // own, values sized from their -I and -C; DIFF_FIRST the first seed; DIFF_WIDE=1
-// wider streams and DIFF_MODE=text|meta|binary one kind of request, as in differential-random.)
+// wider streams, DIFF_MODE=text|meta|binary one kind of request and DIFF_COUNT longer
+// streams, as in differential-random.)
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { focusOf, generate, type Request, type Sizing } from './helpers/diffgen'
@@ -38,6 +39,7 @@ const SEEDS = Number(process.env.DIFF_SEEDS ?? 30)
 const LONG = process.env.DIFF_SEEDS !== undefined
 const WIDE = process.env.DIFF_WIDE === '1'
 const FOCUS = focusOf(process.env.DIFF_MODE)
+const COUNT = Number(process.env.DIFF_COUNT ?? 40)
 /**
  * A campaign's own flags (`DIFF_FLAGS` naming no set): limit-sized values sized from its
  * `-I` and `-C`, and without `-C`'s flush_all, as the sets above.
@@ -80,7 +82,7 @@ chosen.forEach((set, i) => {
     const pair: Pair = { memcached: servers[2 * i]!.port, ferrocached: servers[2 * i + 1]!.port }
     const failed: number[] = []
     for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
-      const requests = generate(seed, 40, { ...set.sizing, wide: WIDE, focus: FOCUS }).filter((r) => !set.leaveOut?.test(r.show))
+      const requests = generate(seed, COUNT, { ...set.sizing, wide: WIDE, focus: FOCUS }).filter((r) => !set.leaveOut?.test(r.show))
       const { expected, actual } = await runBoth(pair, requests)
       if (expected === actual) continue
       // as in differential-random: a difference that does not come back on both of two

@@ -9,7 +9,7 @@
 // (DIFF_WIDE=1: wider streams, diffgen.ts `Sizing.wide`: writes cut at random bytes, more
 // noreply, meta flags and limit-sized values, binary packets on a text connection,
 // numbers at parsing edges in every numeric field; DIFF_MODE=text|meta|binary: streams of
-// that kind of request only.)
+// that kind of request only; DIFF_COUNT=150: longer streams.)
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { DELTAS, EDGE_NUMBERS, focusOf, generate, NUMERIC, type Request } from './helpers/diffgen'
@@ -24,6 +24,8 @@ const SEEDS = Number(process.env.DIFF_SEEDS ?? 420)
 const LONG = process.env.DIFF_SEEDS !== undefined
 const WIDE = process.env.DIFF_WIDE === '1'
 const FOCUS = focusOf(process.env.DIFF_MODE)
+/** Requests a stream (about): 40, more in a campaign's DIFF_COUNT. */
+const COUNT = Number(process.env.DIFF_COUNT ?? 40)
 
 let servers: Running[] = []
 let pair: Pair
@@ -60,7 +62,7 @@ async function report(seed: number, requests: Request[]): Promise<string> {
 test(`seeds ${FIRST}..${FIRST + SEEDS - 1}: same replies as memcached`, async () => {
   const failed: number[] = []
   for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
-    const requests = generate(seed, 40, { wide: WIDE, focus: FOCUS })
+    const requests = generate(seed, COUNT, { wide: WIDE, focus: FOCUS })
     const { expected, actual } = await runBoth(pair, requests)
     if (expected === actual) continue
     // A difference that does not come back on both of two reruns is printed but does not
