@@ -105,6 +105,48 @@ export async function reset(port: number, keys: readonly string[]): Promise<void
   }
 }
 
+export const READ_PAST = 'stopped: memcached read past a white-space value'
+const WHITE = new Set([9, 10, 11, 12, 13, 32])
+
+/**
+ * differential_driver.py's read_past: whether an increment that memcached answered with a
+ * number and ferrocached (on `port`) refused met a value of only white space there (or
+ * none), which memcached's strtoull skips with the value's CRLF to read on into what the
+ * item's slab chunk held before (docs/protocol.md, known differences).
+ */
+async function readPast(op: Op, x: unknown, y: unknown, port: number): Promise<boolean> {
+  const key = Buffer.from(op.key ?? '')
+  // a number, or memjs's [success, number]
+  const counted = (v: unknown): boolean => typeof v === 'number' || (Array.isArray(v) && typeof v.at(-1) === 'number')
+  if ((op.op !== 'incr' && op.op !== 'decr') || !counted(x) || counted(y)) return false
+  if (key.length === 0 || key.length > 250 || key.some((c) => c <= 32 || c === 127)) return false
+  const c = await RawConn.open(port)
+  try {
+    // mn's MN comes after the whole value (one that is white space holds no MN)
+    c.send(Buffer.concat([Buffer.from('mg '), key, Buffer.from(' v\r\nmn\r\n')]))
+    const got = Buffer.from(await c.until('MN\r\n'), 'latin1')
+    const head = /^VA (\d+)/.exec(got.toString('latin1'))
+    if (head === null) return false
+    const value = got.subarray(got.indexOf('\r\n') + 2, got.indexOf('\r\n') + 2 + Number(head[1]))
+    return value.every((b) => WHITE.has(b))
+  } finally {
+    c.close()
+  }
+}
+
+export const UNPADDED = 'stopped: memcached stored an increment unpadded'
+
+/**
+ * differential_driver.py's unpadded: memcached's answer is ferrocached's with the spaces
+ * after each number taken out (memcached pads a shorter increment in place only while
+ * nothing else holds the item, docs/protocol.md; ferrocache always pads).
+ */
+function unpadded(a: unknown, b: unknown): string | undefined {
+  const [x, y] = [JSON.stringify(a), JSON.stringify(b)]
+  const y2 = y.replace(/"s:(\d+) +"/g, '"s:$1"').replace(/"b:((?:3[0-9])+)(?:20)+"/g, '"b:$1"')
+  return x !== y && x === y2 ? UNPADDED : undefined
+}
+
 const PROBE = 'zz-cas-probe'
 
 /**
@@ -263,12 +305,17 @@ export async function lockstep(make: (port: number) => Side, ops: Op[], a: numbe
   const sides = [make(a), make(b)]
   const results: [unknown[], unknown[]] = [[], []]
   try {
-    for (const op of ops) {
+    for (const [at, op] of ops.entries()) {
       for (const [i, side] of sides.entries()) {
         const port = i === 0 ? a : b
         // bounded: a client whose callback never comes fails the call, not the run
         const call = within(side.call(op), 10_000, `${op.op} on ${port}`)
         results[i as 0 | 1].push(await call.then(shown, (e: unknown) => message(e, port)))
+      }
+      const stopped = (await readPast(op, results[0].at(-1), results[1].at(-1), b)) ? READ_PAST : unpadded(results[0].at(-1), results[1].at(-1))
+      if (stopped !== undefined) {
+        for (const r of results) r[r.length - 1] = [stopped, at]
+        break
       }
     }
   } finally {
