@@ -2,7 +2,7 @@
 // asked: `flush_all` with a unix time before the server started (memcached hides nothing;
 // neither does ferrocached, nor its append-only log or replicas), how double-valued `-o`
 // options are read (C strtod + memcached's safe_strtod: hex floats, white space around the
-// number), and `stats conns` on a Unix socket. Every server is stopped by its PID; every
+// number), and `stats conns` on a Unix socket and for the connection that asks. Every server is stopped by its PID; every
 // wait is bounded.
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,9 +11,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { binaryRequest } from './helpers/binary'
 import { tearDown } from './helpers/guard'
-import { askOnce, connectUnix } from './helpers/raw'
+import { askOnce, connectUnix, RawConn } from './helpers/raw'
 import { caughtUp } from './helpers/replication'
-import { BIN, MEMCACHED, run, spawnOwned, startFerrocached, startMemcached, stopChild, waitFor, type Running } from './helpers/servers'
+import { BIN, MEMCACHED, run, sleep, spawnOwned, startFerrocached, startMemcached, stopChild, waitFor, type Running } from './helpers/servers'
 
 const running: Running[] = []
 const dir = mkdtempSync(join(tmpdir(), 'ferro-admin-gaps2-'))
@@ -158,6 +158,37 @@ test('stats conns on a Unix socket: the listener cut at 31 bytes, a client as ?:
   const [theirs, ours] = await Promise.all([statsConns(path('m')), statsConns(path('f'))])
   assert.equal(shape(ours, 'f'), shape(theirs, 'm'))
   assert.ok(theirs.includes(':addr ?:<AF 0>\r\n'), theirs)
+})
+
+test('stats conns: the connection that asks ran a command 0 seconds ago, after an idle second too, as memcached', async () => {
+  // memcached stamps a command's time as it parses it, before running it; ferrocached
+  // stamped it after the read's commands had run, so a connection that asked after a
+  // second or more without commands saw its previous command's age (the Unix socket test
+  // above failed 'secs_since_last_cmd 1' when a busy machine took a second from accept
+  // to the first command)
+  const [m, f] = await Promise.all([track(startMemcached()), track(startFerrocached())])
+  const own = async (port: number): Promise<string[]> => {
+    const c = await RawConn.open(port)
+    try {
+      const ages: string[] = []
+      // first on a connection open for a second, then a second after its first command
+      for (let i = 0; i < 2; i++) {
+        // past the next whole second (the servers' clock is this one's)
+        await sleep(1_050 - (Date.now() % 1_000))
+        c.send('stats conns\r\n')
+        const conns = await c.until('END\r\n')
+        // the one client connection: the entry with a listen_addr (listeners have none)
+        const id = /^STAT (\d+):listen_addr /m.exec(conns)?.[1]
+        ages.push(new RegExp(`^STAT ${id}:secs_since_last_cmd (\\d+)\r$`, 'm').exec(conns)?.[1] ?? conns)
+      }
+      return ages
+    } finally {
+      c.close()
+    }
+  }
+  const [theirs, ours] = await Promise.all([own(m.port), own(f.port)])
+  assert.equal(theirs, ['0', '0'])
+  assert.equal(ours, theirs)
 })
 
 test.run()

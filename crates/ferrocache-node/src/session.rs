@@ -405,6 +405,15 @@ impl Conn {
             return;
         };
         let requests_before = session.requests();
+        // memcached stamps a command's time as it parses it, before running it: `stats
+        // conns` shows 0 seconds for the connection that asks, however long it was idle.
+        // Stamped before the feed, put back if no command ran.
+        let last_before = self.last_cmd.load(Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(0);
+        self.last_cmd.store(now, Ordering::Relaxed);
         // one run is one socket read (the earlier replies were sent): memcached refuses
         // `watch`/`metadump` behind any request of the same read, quiet ones too
         session.start_read();
@@ -466,12 +475,8 @@ impl Conn {
         if matches!(self.control, Control::Continue | Control::Snapshot) && at < data.len() {
             self.pending = data[at..].to_vec();
         }
-        if session.requests() != requests_before {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as u32)
-                .unwrap_or(0);
-            self.last_cmd.store(now, Ordering::Relaxed);
+        if session.requests() == requests_before {
+            self.last_cmd.store(last_before, Ordering::Relaxed);
         }
         match self.control {
             Control::Continue | Control::Snapshot => {}
