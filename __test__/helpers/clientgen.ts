@@ -49,8 +49,9 @@ const LONG = 'x'.repeat(250)
 export const PLAIN_KEYS = ['a', 'b', 'c', 'n', 'k:1', LONG] as const
 export const BAD_KEYS = ['x'.repeat(251), 'sp ace', 'ctl\x01', ''] as const
 export const UNICODE_KEYS = ['ünï', 'ключ'] as const
-/** Every key a sequence can leave stored ('sp ace' sent unchecked stores 'sp'). */
-export const RESET_KEYS = [...PLAIN_KEYS, ...UNICODE_KEYS, 'sp', 'ctl\x01'] as const
+/** Every key a sequence can leave stored ('sp ace' sent unchecked stores 'sp'; binary
+ * clients store 'sp ace' itself). */
+export const RESET_KEYS = [...PLAIN_KEYS, ...UNICODE_KEYS, 'sp', 'sp ace', 'ctl\x01'] as const
 export const TTLS: readonly Ttl[] = [0, 0, 0, 100, 3600, -1, 2592000, 2592001, 'now+3600', 'now-10', 2 ** 31 - 1]
 
 // Nothing of 2^63 or more: memcached's incr then reads past the value into its memory

@@ -112,7 +112,7 @@ function localClient(name: string, seeds: number, ops: number, caps: Caps, locks
         const start = Math.max(...(await levelCas(a, b))) + 1
         const [x, y] = await lockstep(sequence, a, b)
         // the CAS values each server used, as the Python driver reports them
-        const used = (await levelCas(a, b)).map((n) => ['cas values used', n - start - 1])
+        const used = (await levelCas(a, b)).map((n) => ['cas values used', n - start])
         if (!stoppedAt(x.at(-1))) {
           x.push(used[0])
           y.push(used[1])
