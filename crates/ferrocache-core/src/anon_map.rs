@@ -51,13 +51,43 @@ pub(crate) fn map(bytes: usize) -> Option<NonNull<u8>> {
     NonNull::new(p.cast::<u8>())
 }
 
-/// Gives back a mapping [`map`] made.
+/// The size of a transparent huge page (x86-64, and aarch64 with 4 KiB base pages).
+pub(crate) const HUGE: usize = 2 << 20;
+
+/// [`HUGE`] bytes of fresh zeroed memory aligned to [`HUGE`] and advised for transparent
+/// huge pages (`MADV_HUGEPAGE`, which THP's default `madvise` mode requires), or `None`
+/// when the system refuses the mapping. The kernel may still back it with 4 KiB pages (THP
+/// `never`, no huge page free, an advice it refuses): the same memory, only more TLB
+/// entries. Give it back with [`unmap`], whole or in parts.
+pub(crate) fn map_huge() -> Option<NonNull<u8>> {
+    // twice the size, so an aligned region lies inside; the rest goes back at once
+    let raw = map(2 * HUGE)?;
+    let head = (raw.as_ptr() as usize).next_multiple_of(HUGE) - raw.as_ptr() as usize;
+    let start = raw.as_ptr().wrapping_add(head);
+    // SAFETY: the head and the tail (head + HUGE .. 2 * HUGE) lie inside the fresh mapping
+    // and outside the region kept; nothing uses them.
+    unsafe {
+        if head > 0 {
+            libc::munmap(raw.as_ptr().cast(), head);
+        }
+        libc::munmap(start.add(HUGE).cast(), HUGE - head);
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: advice only, on a region of our own mapping; a refusal changes nothing.
+    unsafe {
+        libc::madvise(start.cast(), HUGE, libc::MADV_HUGEPAGE)
+    };
+    NonNull::new(start)
+}
+
+/// Gives back a mapping [`map`] made, or a [`map_huge`] region or part of one.
 ///
 /// # Safety
-/// `ptr` and `bytes` are those of one [`map`] call, not unmapped yet, and nothing uses the
-/// memory after.
+/// `ptr` and `bytes` are those of one [`map`] call, or lie inside one [`map_huge`] region,
+/// not unmapped yet, and nothing uses the memory after.
 pub(crate) unsafe fn unmap(ptr: NonNull<u8>, bytes: usize) {
-    // SAFETY: the caller's promise: a whole live mapping of ours that no one uses any more.
+    // SAFETY: the caller's promise: a live mapping of ours (or part of a huge region) that no
+    // one uses any more.
     unsafe { libc::munmap(ptr.as_ptr().cast(), bytes) };
 }
 

@@ -150,7 +150,8 @@ impl Page {
 impl Drop for Page {
     #[cfg(unix)]
     fn drop(&mut self) {
-        // SAFETY: mapped in Page::new with this size; no handle names it any more.
+        // SAFETY: mapped in Page::new with this size, or half of a huge region
+        // (SlabAlloc::new_page); no handle names it any more.
         unsafe { crate::anon_map::unmap(self.ptr, self.size) };
     }
 
@@ -284,7 +285,14 @@ pub struct SlabAlloc {
     live: usize,
     /// The budget: `memory_limit / page_size`, changed by [`SlabAlloc::set_max_pages`].
     max_pages: usize,
+    /// The second page of the last huge-page pair ([`SlabAlloc::new_page`]), not yet live.
+    spare: Option<Page>,
 }
+
+/// Pages a store has before new 1 MiB pages come in huge-page pairs: a small store keeps
+/// its untouched page tails lazy (many small caches in one process stay small).
+#[cfg(unix)]
+const PAIRS_FROM: usize = 2;
 
 impl SlabAlloc {
     pub fn new(classes: &SlabClasses, max_pages: usize) -> SlabAlloc {
@@ -304,12 +312,42 @@ impl SlabAlloc {
             vacant: Vec::new(),
             live: 0,
             max_pages,
+            spare: None,
         }
+    }
+
+    /// A new page of `size` bytes, `None` when refused. Past [`PAIRS_FROM`] pages, 1 MiB
+    /// pages come in pairs, each pair a 2 MiB-aligned region advised for transparent huge
+    /// pages ([`crate::anon_map::map_huge`]): one TLB entry covers two pages' items instead
+    /// of 512, which a get at 100k keys, TLB-missing on its item, measured 6-20% faster
+    /// (docs/engine.md). The pair's second page waits in `spare`; a pair is taken only while
+    /// the budget has room for both, so no spare stays behind at the limit. A refused pair
+    /// falls back to a page of its own.
+    fn new_page(&mut self, size: usize) -> Option<Page> {
+        #[cfg(unix)]
+        if size * 2 == crate::anon_map::HUGE {
+            if let Some(page) = self.spare.take() {
+                return Some(page);
+            }
+            if self.live >= PAIRS_FROM && self.live + 2 <= self.max_pages {
+                if let Some(ptr) = crate::anon_map::map_huge() {
+                    // SAFETY: the second half of the region map_huge returned.
+                    let second = unsafe { NonNull::new_unchecked(ptr.as_ptr().add(size)) };
+                    // each half is unmapped on its own (Page::drop), which anon_map allows
+                    self.spare = Some(Page { ptr: second, size });
+                    return Some(Page { ptr, size });
+                }
+            }
+        }
+        Page::new(size)
     }
 
     /// Changes the page budget (a new memory limit). Pages already over it stay until
     /// [`SlabAlloc::release_over_budget`] returns pooled ones; the mover empties others.
     pub fn set_max_pages(&mut self, max_pages: usize) {
+        if max_pages <= self.live {
+            self.spare = None; // no page will be made: its memory goes back
+        }
         self.max_pages = max_pages;
     }
 
@@ -347,7 +385,7 @@ impl SlabAlloc {
         let p = match self.pool.pop() {
             Some(p) => p as usize,
             None if self.live < self.max_pages => {
-                let page = Page::new(classes.page_size())?;
+                let page = self.new_page(classes.page_size())?;
                 let p = match self.vacant.pop() {
                     Some(p) => p as usize,
                     None if self.pages.len() < mem.capacity() => {
@@ -665,5 +703,96 @@ mod tests {
         assert_eq!(a.release_over_budget(&mem), 1);
         assert_eq!(mem.live_pages(), 1);
         assert_eq!(mem.live_pages(), a.allocated());
+    }
+
+    /// The `VmFlags` of the mapping holding `addr` (Linux's `/proc/self/smaps`).
+    #[cfg(target_os = "linux")]
+    fn vm_flags(addr: usize) -> String {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split(' ').next().unwrap_or("");
+            if let Some((lo, hi)) = range.split_once('-') {
+                if let (Ok(lo), Ok(hi)) =
+                    (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+                {
+                    inside = (lo..hi).contains(&addr);
+                    continue;
+                }
+            }
+            if let Some(flags) = line.strip_prefix("VmFlags:").filter(|_| inside) {
+                return flags.to_string();
+            }
+        }
+        panic!("no mapping holds {addr:#x}")
+    }
+
+    /// `n` pages of the 1 MiB class (one chunk a page), each written at both ends; their
+    /// addresses.
+    #[cfg(unix)]
+    fn take_pages(a: &mut SlabAlloc, mem: &SlabMem, classes: &SlabClasses, n: usize) -> Vec<usize> {
+        let whole = classes.len() - 1;
+        (0..n)
+            .map(|_| {
+                let h = a.alloc(mem, classes, whole).expect("a page");
+                let base = mem.base[mem.page_of(h)].load(Ordering::Relaxed);
+                // SAFETY: the chunk's page is 1 MiB of our memory
+                unsafe {
+                    *base = 1;
+                    *base.add((1 << 20) - 1) = 1;
+                }
+                base as usize
+            })
+            .collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn pages_past_the_first_two_come_in_2_mib_aligned_pairs_advised_for_huge_pages() {
+        use crate::anon_map::HUGE;
+        let classes = SlabClasses::new(&Config::default());
+        let mem = SlabMem::new(&classes, 16);
+        let mut a = SlabAlloc::new(&classes, 7);
+        let p = take_pages(&mut a, &mem, &classes, 7);
+        for pair in [2, 4] {
+            assert_eq!(p[pair] % HUGE, 0, "page {pair} starts a 2 MiB region");
+            assert_eq!(
+                p[pair + 1],
+                p[pair] + (1 << 20),
+                "page {} is its second half",
+                pair + 1
+            );
+        }
+        // the 7th page is the budget's last: a page of its own, no spare left behind
+        assert!(a.spare.is_none());
+        let thp = std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists();
+        for (i, &base) in p.iter().enumerate() {
+            let advised = vm_flags(base).split_whitespace().any(|f| f == "hg");
+            let want = thp && (2..6).contains(&i);
+            assert_eq!(advised, want, "page {i} advised for huge pages");
+        }
+        // a lower limit gives a waiting spare back
+        let mut a = SlabAlloc::new(&classes, 8);
+        take_pages(&mut a, &mem, &classes, 3);
+        assert!(a.spare.is_some());
+        a.set_max_pages(3);
+        assert!(a.spare.is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_refused_huge_region_leaves_pages_of_their_own() {
+        let classes = SlabClasses::new(&Config::default());
+        let mem = SlabMem::new(&classes, 8);
+        let mut a = SlabAlloc::new(&classes, 8);
+        // the 4 MiB map a huge region is cut from is refused; 1 MiB pages are not
+        crate::anon_map::refuse(4 << 20..(4 << 20) + 1);
+        let p = take_pages(&mut a, &mem, &classes, 6);
+        crate::anon_map::refuse(0..0);
+        assert_eq!((a.allocated(), p.len()), (6, 6));
+        assert!(a.spare.is_none());
+        // granted again, pairs resume
+        let q = take_pages(&mut a, &mem, &classes, 2);
+        assert_eq!(q[1], q[0] + (1 << 20));
     }
 }
