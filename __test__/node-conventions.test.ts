@@ -128,4 +128,67 @@ test('a Proxy that hides the Cache behind it is refused by name', () => {
   }
 })
 
+/** Bad values for any argument position: wrong types, out-of-range numbers, bad keys,
+ * bad options and batches. */
+const BAD: readonly unknown[] = [
+  undefined, null, 1, -1, 1.5, Number.NaN, Infinity, 2n ** 64n, -1n, '', 'x'.repeat(300), 'a b', 'a\n', {}, [],
+  Symbol('s'), () => 1, true, Buffer.alloc(0), new Uint8Array(2), { ttl: -1 }, { ttl: 'x' }, { encoding: 'nope' },
+  { flags: -1 }, { flags: 2 ** 32 }, { ttl: 1e20 }, { timeout: -1 }, { signal: 1 }, [['k']], [['k', {}]], [1],
+  new Map([['k', 1]]), 'k'.repeat(251), Promise.resolve('k'),
+]
+
+/** Each method with good arguments; each position in turn gets every BAD value. */
+const CALLS: Readonly<Record<string, readonly unknown[]>> = {
+  get: ['k', undefined], gets: ['k', undefined], getMany: [['k'], undefined], set: ['k', 'v', undefined],
+  setMany: [[['k', 'v']], undefined], add: ['k', 'v', undefined], replace: ['k', 'v', undefined], append: ['k', 'v'],
+  prepend: ['k', 'v'], cas: ['k', 'v', 1n, undefined], incr: ['k', 1n], decr: ['k', 1n], touch: ['k', 1000],
+  gat: ['k', 1000, undefined], delete: ['k'], deleteMany: [['k']], has: ['k'], flush: [undefined],
+  fetch: ['k', () => 'v', undefined],
+}
+
+/** Every error a bad argument raises, as `method[position] <- value: class code message`,
+ * for the ones without a FERROCACHE_ code (a decoding error of the stored value aside). */
+async function uncoded(cache: Record<string, (...args: unknown[]) => unknown>): Promise<string[]> {
+  const out = new Set<string>()
+  for (const [method, good] of Object.entries(CALLS)) {
+    for (let i = 0; i < good.length; i++) {
+      for (const bad of BAD) {
+        const args = [...good]
+        args[i] = bad
+        let err: unknown
+        try {
+          await cache[method]!(...args)
+        } catch (e) {
+          err = e
+        }
+        if (err === undefined || err instanceof SyntaxError) continue
+        const code = (err as { code?: unknown }).code
+        if (typeof code === 'string' && code.startsWith('FERROCACHE_')) continue
+        out.add(`${method}[${i}] <- ${typeof bad === 'symbol' ? 'Symbol' : String(bad).slice(0, 20)}: ${(err as Error).name} ${String(code)} ${(err as Error).message}`)
+      }
+    }
+  }
+  return [...out]
+}
+
+test('every error of a bad argument has a FERROCACHE_ code, each method and position (Cache, Client in each protocol)', async () => {
+  const cache = new Cache()
+  const server = createServer({ cache, port: 0 })
+  const { port } = await server.listen()
+  try {
+    assert.equal(await uncoded(cache as unknown as Record<string, (...args: unknown[]) => unknown>), [], 'Cache')
+    for (const protocol of ['meta', 'text', 'binary'] as const) {
+      const client = new Client({ servers: [`127.0.0.1:${port}`], protocol })
+      try {
+        assert.equal(await uncoded(client as unknown as Record<string, (...args: unknown[]) => unknown>), [], `Client (${protocol})`)
+      } finally {
+        await client.close()
+      }
+    }
+  } finally {
+    await server.close()
+    cache.close()
+  }
+})
+
 test.run()
