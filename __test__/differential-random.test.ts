@@ -167,7 +167,8 @@ test('every numeric field of text and meta commands reads numbers at parsing edg
     verbosity: 'verbosity {n}',
     'mg T': 'set {k} 0 0 1\r\na\r\nmg {k} T{n} v\r\nmg {k} v',
     'mg N': 'mg {k} N{n} v\r\nmg {k} v',
-    'mg R': 'set {k} 0 100 1\r\na\r\nmg {k} R{n} v c\r\nmg {k} v',
+    // (a TTL none of the numbers is: R equal to the TTL left wins by the clocks' second)
+    'mg R': 'set {k} 0 333 1\r\na\r\nmg {k} R{n} v c\r\nmg {k} v',
     'mg E': 'mg {k} E{n} v',
     'ms length': 'ms {k} {n}\r\naaaaa\r\nmg {k} v',
     'ms F': 'ms {k} 1 F{n}\r\na\r\nmg {k} f v',

@@ -177,12 +177,14 @@ let wide = false
  * commands (the default streams' lists stay as they are): signs, zeros, hex and float
  * forms, 2^31/2^32/2^63/2^64 on both sides, white space inside the token. None is a
  * positive exptime short enough to pass during a stream, also where it wraps at 32 bits
- * (2^32 + 1000 and 1000 - 2^32 are 1000 there; 2^32 + 1 would be a second).
+ * (2^32 + 1234 and 1234 - 2^32 are 1234 there; 2^32 + 1 would be a second), nor one of
+ * the TTLs the lists give (an `mg R1000` on an item stored with 1000 s left wins or not by
+ * which second each server's clock is in).
  */
 export const EDGE_NUMBERS = [
-  '+0', '-+1000', '+-1000', '++1000', '+', '-', '0x10', '0X1f', '1e3', '1.5', '0100', '0000000000000000000000000000001000',
-  '4294968296', '-4294966296', '-4294967296', '-4294967297', '-18446744073709551615', '-18446744073709551616',
-  '-9223372036854775808', '-9223372036854775809', '-2147483648', '\t1000', '1000\t', '\v1000', '\f1000',
+  '+0', '-+1234', '+-1234', '++1234', '+', '-', '0x10', '0X1f', '1e3', '1.5', '0100', '0000000000000000000000000000001234',
+  '4294968530', '-4294966062', '-4294967296', '-4294967297', '-18446744073709551615', '-18446744073709551616',
+  '-9223372036854775808', '-9223372036854775809', '-2147483648', '\t1234', '1234\t', '\v1234', '\f1234',
 ] as const
 
 /** `list`, plus the parsing edges in wide streams. */
