@@ -286,6 +286,7 @@ pub struct SlabAlloc {
     /// The budget: `memory_limit / page_size`, changed by [`SlabAlloc::set_max_pages`].
     max_pages: usize,
     /// The second page of the last huge-page pair ([`SlabAlloc::new_page`]), not yet live.
+    #[cfg_attr(not(unix), allow(dead_code))] // pairs are made on unix only
     spare: Option<Page>,
 }
 
