@@ -89,6 +89,10 @@ test('a replica with a smaller -I than its primary counts and logs the items it 
   const replica = await startFerrocached(['-I', '1m', '--replica-of', `127.0.0.1:${primary!.port}`])
   servers.push(replica)
   const set = (key: string, value: Buffer) => Buffer.concat([Buffer.from(`set ${key} 0 0 ${value.length}\r\n`), value, Buffer.from('\r\n')])
+  // an older value that fits first: the replica must not keep it once the primary replaced it
+  assert.is((await askOnce(primary!.port, set('huge', Buffer.from('old')))).reply, 'STORED\r\n')
+  await caughtUp(primary!, replica)
+  assert.is((await askOnce(replica.port, Buffer.from('get huge\r\n'))).reply, 'VALUE huge 0 3\r\nold\r\nEND\r\n')
   assert.is((await askOnce(primary!.port, set('huge', BIG))).reply, 'STORED\r\n')
   assert.is((await askOnce(primary!.port, set('small', Buffer.from('v')))).reply, 'STORED\r\n')
   await caughtUp(primary!, replica)
