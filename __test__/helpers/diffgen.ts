@@ -373,7 +373,8 @@ function metaFlags(rand: Rand, cmd: keyof typeof META_FLAGS): string[] {
       ? pick(rand, [...'ZyavhlftuNRSIx9', 'Ox'.repeat(20)])
       : allowed[int(rand, 0, allowed.length - 1)]!
     const values = META_TOKENS[letter]
-    // (not C's or O's: a small CAS would match some item, at a different point on each server)
+    // (not C's, where a small CAS would match some item at a different point on each server,
+    // nor M's modes or O's opaques)
     out.push(values ? letter + pick(rand, /[CMO]/.test(letter) ? values : numbers(values)) : letter)
   }
   return out
