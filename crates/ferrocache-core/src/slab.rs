@@ -320,7 +320,7 @@ impl SlabAlloc {
     /// A new page of `size` bytes, `None` when refused. Past [`PAIRS_FROM`] pages, 1 MiB
     /// pages come in pairs, each pair a 2 MiB-aligned region advised for transparent huge
     /// pages ([`crate::anon_map::map_huge`]): one TLB entry covers two pages' items instead
-    /// of 512, which a get at 100k keys, TLB-missing on its item, measured 6-20% faster
+    /// of 512: a get at 100k keys, TLB-missing on its item, measured a few percent faster
     /// (docs/engine.md). The pair's second page waits in `spare`; a pair is taken only while
     /// the budget has room for both, so no spare stays behind at the limit. A refused pair
     /// falls back to a page of its own.
