@@ -140,10 +140,11 @@ const BAD: readonly unknown[] = [
 /** Each method with good arguments; each position in turn gets every BAD value. */
 const CALLS: Readonly<Record<string, readonly unknown[]>> = {
   get: ['k', undefined], gets: ['k', undefined], getMany: [['k'], undefined], set: ['k', 'v', undefined],
-  setMany: [[['k', 'v']], undefined], add: ['k', 'v', undefined], replace: ['k', 'v', undefined], append: ['k', 'v'],
-  prepend: ['k', 'v'], cas: ['k', 'v', 1n, undefined], incr: ['k', 1n], decr: ['k', 1n], touch: ['k', 1000],
-  gat: ['k', 1000, undefined], delete: ['k'], deleteMany: [['k']], has: ['k'], flush: [undefined],
-  fetch: ['k', () => 'v', undefined],
+  setMany: [[['k', 'v']], undefined], add: ['k', 'v', undefined], replace: ['k', 'v', undefined],
+  append: ['k', 'v', undefined], prepend: ['k', 'v', undefined], cas: ['k', 'v', 1n, undefined],
+  incr: ['k', 1n, undefined], decr: ['k', 1n, undefined], touch: ['k', 1000, undefined], gat: ['k', 1000, undefined],
+  delete: ['k', undefined], deleteMany: [['k'], undefined], has: ['k', undefined], flush: [undefined, undefined],
+  stats: [undefined], fetch: ['k', () => 'v', undefined],
 }
 
 /** Every error a bad argument raises, as `method[position] <- value: class code message`,

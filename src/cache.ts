@@ -11,7 +11,7 @@ import { checkRaw, encodeValue } from './encoding'
 import { native } from './native'
 import { ops } from './native-ops'
 import { lastCas, lastFlags, takeHit, takeRead } from './scratch'
-import { type CacheOptions, parseCacheOptions, parseWrite, readEncoding, toU64, type Write } from './options'
+import { type CacheOptions, callSignal, parseCacheOptions, parseWrite, readEncoding, toU64, type Write } from './options'
 import { delayToSeconds, requiredTtlToExptime } from './ttl'
 import { Persistence, SnapshotError, type LoadReport, type SaveReport } from './persistence'
 import { resolvePersistence } from './persistence/cache-options'
@@ -19,6 +19,7 @@ import { Fetcher } from './fetch'
 import type {
   CacheLike,
   CacheStats,
+  CallOptions,
   CasEntry,
   Decoded,
   Encodable,
@@ -290,14 +291,16 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   /** `append` without the Promise: returns or throws at once. */
-  appendSync(key: string, value: RawValue): boolean {
+  appendSync(key: string, value: RawValue, options?: CallOptions): boolean {
     const c = #id in this ? this : behind(this)
+    callSignal(options)
     return cacheAppend(c.#id, key, checkRaw(value))
   }
 
   /** `prepend` without the Promise: returns or throws at once. */
-  prependSync(key: string, value: RawValue): boolean {
+  prependSync(key: string, value: RawValue, options?: CallOptions): boolean {
     const c = #id in this ? this : behind(this)
+    callSignal(options)
     return cachePrepend(c.#id, key, checkRaw(value))
   }
 
@@ -315,20 +318,23 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   /** `incr` without the Promise: returns or throws at once. */
-  incrSync(key: string, delta: bigint | number = 1n): bigint | undefined {
+  incrSync(key: string, delta: bigint | number = 1n, options?: CallOptions): bigint | undefined {
     const c = #id in this ? this : behind(this)
+    callSignal(options)
     return cacheArith(c.#id, key, true, toU64('delta', delta))
   }
 
   /** `decr` without the Promise: returns or throws at once. */
-  decrSync(key: string, delta: bigint | number = 1n): bigint | undefined {
+  decrSync(key: string, delta: bigint | number = 1n, options?: CallOptions): bigint | undefined {
     const c = #id in this ? this : behind(this)
+    callSignal(options)
     return cacheArith(c.#id, key, false, toU64('delta', delta))
   }
 
   /** `touch` without the Promise: returns or throws at once. */
-  touchSync(key: string, ttl: number): boolean {
+  touchSync(key: string, ttl: number, options?: CallOptions): boolean {
     const c = #id in this ? this : behind(this)
+    callSignal(options)
     return cacheTouch(c.#id, key, requiredTtlToExptime(ttl, c.#now))
   }
 
@@ -342,32 +348,37 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   /** `delete` without the Promise: returns or throws at once. */
-  deleteSync(key: string): boolean {
+  deleteSync(key: string, options?: CallOptions): boolean {
     const c = #id in this ? this : behind(this)
+    callSignal(options)
     return cacheDelete(c.#id, key)
   }
 
   /** `deleteMany` without the Promise: returns or throws at once. */
-  deleteManySync(keys: Iterable<string>): number {
+  deleteManySync(keys: Iterable<string>, options?: CallOptions): number {
     const c = #id in this ? this : behind(this)
+    callSignal(options)
     return cacheDeleteMany(c.#id, keyArray(keys))
   }
 
   /** `has` without the Promise: returns or throws at once. */
-  hasSync(key: string): boolean {
+  hasSync(key: string, options?: CallOptions): boolean {
     const c = #id in this ? this : behind(this)
+    callSignal(options)
     return cacheHas(c.#id, key)
   }
 
   /** `flush` without the Promise: returns or throws at once. */
-  flushSync(delay?: number): void {
+  flushSync(delay?: number, options?: CallOptions): void {
     const c = #id in this ? this : behind(this)
+    callSignal(options)
     cacheFlushAll(c.#id, delayToSeconds(delay))
   }
 
   /** `stats` without the Promise: returns or throws at once. */
-  statsSync(): CacheStats {
+  statsSync(options?: CallOptions): CacheStats {
     const c = #id in this ? this : behind(this)
+    callSignal(options)
     return c.#native.stats() as unknown as CacheStats
   }
 
@@ -421,12 +432,12 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return this.replaceSync(key, value, options)
   }
 
-  async append(key: string, value: RawValue): Promise<boolean> {
-    return this.appendSync(key, value)
+  async append(key: string, value: RawValue, options?: CallOptions): Promise<boolean> {
+    return this.appendSync(key, value, options)
   }
 
-  async prepend(key: string, value: RawValue): Promise<boolean> {
-    return this.prependSync(key, value)
+  async prepend(key: string, value: RawValue, options?: CallOptions): Promise<boolean> {
+    return this.prependSync(key, value, options)
   }
 
   async cas<F extends Encoding = E>(
@@ -438,40 +449,40 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return this.casSync(key, value, cas, options)
   }
 
-  async incr(key: string, delta?: bigint | number): Promise<bigint | undefined> {
-    return this.incrSync(key, delta)
+  async incr(key: string, delta?: bigint | number, options?: CallOptions): Promise<bigint | undefined> {
+    return this.incrSync(key, delta, options)
   }
 
-  async decr(key: string, delta?: bigint | number): Promise<bigint | undefined> {
-    return this.decrSync(key, delta)
+  async decr(key: string, delta?: bigint | number, options?: CallOptions): Promise<bigint | undefined> {
+    return this.decrSync(key, delta, options)
   }
 
-  async touch(key: string, ttl: number): Promise<boolean> {
-    return this.touchSync(key, ttl)
+  async touch(key: string, ttl: number, options?: CallOptions): Promise<boolean> {
+    return this.touchSync(key, ttl, options)
   }
 
   async gat<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
     return this.gatSync(key, ttl, options)
   }
 
-  async delete(key: string): Promise<boolean> {
-    return this.deleteSync(key)
+  async delete(key: string, options?: CallOptions): Promise<boolean> {
+    return this.deleteSync(key, options)
   }
 
-  async deleteMany(keys: Iterable<string>): Promise<number> {
-    return this.deleteManySync(keys)
+  async deleteMany(keys: Iterable<string>, options?: CallOptions): Promise<number> {
+    return this.deleteManySync(keys, options)
   }
 
-  async has(key: string): Promise<boolean> {
-    return this.hasSync(key)
+  async has(key: string, options?: CallOptions): Promise<boolean> {
+    return this.hasSync(key, options)
   }
 
-  async flush(delay?: number): Promise<void> {
-    this.flushSync(delay)
+  async flush(delay?: number, options?: CallOptions): Promise<void> {
+    this.flushSync(delay, options)
   }
 
-  async stats(): Promise<CacheStats> {
-    return this.statsSync()
+  async stats(options?: CallOptions): Promise<CacheStats> {
+    return this.statsSync(options)
   }
 
   /** Frees the engine's memory at once; every later call throws (or rejects). With

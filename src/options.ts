@@ -8,7 +8,7 @@ import { checkEncoding, describe, isEncoding } from './encoding'
 import { type CachePersistenceOptions, PERSISTENCE_OPTION_NAMES } from './persistence/cache-options'
 import { parseSize } from './size'
 import { type NowMs, ttlToExptime } from './ttl'
-import type { Encoding, ReadOptions, WriteOptions } from './types'
+import type { CallOptions, Encoding, ReadOptions, WriteOptions } from './types'
 
 /** Settings of an embedded cache; every one has memcached's default. Persistence
  * (`dataDir`, `save`, …) is off unless `dataDir` is given. */
@@ -73,6 +73,7 @@ const CACHE_OPTIONS = new Set([
   'encoding',
   ...PERSISTENCE_OPTION_NAMES,
 ])
+const CALL_OPTIONS = new Set(['signal'])
 const READ_OPTIONS = new Set(['encoding', 'signal'])
 const WRITE_OPTIONS = new Set(['ttl', 'flags', 'encoding', 'signal'])
 
@@ -213,6 +214,13 @@ export function readEncoding(options: ReadOptions | undefined, fallback: Encodin
   return encoding
 }
 
+/** The signal of a call whose only option is `signal` (incr, touch, delete, flush, …),
+ * checked as readEncoding checks it. */
+export function callSignal(options: CallOptions | undefined): AbortSignal | undefined {
+  if (options === undefined) return undefined
+  return checkSignal(checkObject(options, 'options', CALL_OPTIONS).signal)
+}
+
 /** A write's options as the engine takes them. */
 export interface Write {
   flags: number
@@ -256,5 +264,8 @@ export function toU64(name: string, value: unknown): bigint {
     }
     return BigInt(value)
   }
-  throw argError(TypeError, `${name} must be a bigint or a number, got ${value instanceof Promise ? describe(value) : typeof value}`)
+  // incr(key, { signal }): the options follow the delta, as a flush's its delay
+  const hint = name === 'delta' && typeof value === 'object' && value !== null && !(value instanceof Promise)
+  const got = value instanceof Promise ? describe(value) : typeof value
+  throw argError(TypeError, `${name} must be a bigint or a number, got ${got}${hint ? ' (options go third: incr(key, undefined, options))' : ''}`)
 }

@@ -48,6 +48,9 @@ export function requiredTtlToExptime(ttl: unknown, now: NowMs = Date.now): numbe
 /** A flush delay in ms as whole seconds (rounded up; 0 = now), at most 30 days. */
 export function delayToSeconds(delay: unknown): number {
   if (delay === undefined) return 0
+  if (typeof delay === 'object' && delay !== null) {
+    throw argError(TypeError, 'delay must be a number of milliseconds, got object (options go second: flush(undefined, options))')
+  }
   const seconds = Math.ceil(checkMs('delay', delay) / 1000)
   if (seconds > MAX_RELATIVE_EXPTIME) throw argError(RangeError, `delay must be at most 30 days, got ${delay} ms`)
   return seconds

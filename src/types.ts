@@ -13,7 +13,7 @@ export type Encodable<E extends Encoding> = E extends 'json' ? unknown : string 
 /** Raw bytes or text, stored as they are (append/prepend never JSON-encode). */
 export type RawValue = string | Uint8Array
 
-/** What every call that takes options accepts. */
+/** What every call of `CacheLike` takes as its last argument (reads and writes take more). */
 export interface CallOptions {
   /** Gives up on the call when it aborts: a signal already aborted rejects the call before
    * it runs (nothing is sent), and an abort while a `Client` call waits for its reply
@@ -264,9 +264,9 @@ export interface CacheLike<E extends Encoding = 'buffer'> {
   /** Stores only if the key exists; `false` when it is missing. */
   replace<F extends Encoding = E>(key: string, value: Encodable<F>, options?: WriteOptions<F>): Promise<boolean>
   /** Appends raw bytes to an existing value; `false` when the key is missing. */
-  append(key: string, value: RawValue): Promise<boolean>
+  append(key: string, value: RawValue, options?: CallOptions): Promise<boolean>
   /** Prepends raw bytes to an existing value; `false` when the key is missing. */
-  prepend(key: string, value: RawValue): Promise<boolean>
+  prepend(key: string, value: RawValue, options?: CallOptions): Promise<boolean>
   /** Stores only if the item's CAS token is still `cas` (from `gets`); `true` when stored,
    * `false` when the item changed or is gone. */
   cas<F extends Encoding = E>(
@@ -276,30 +276,32 @@ export interface CacheLike<E extends Encoding = 'buffer'> {
     options?: WriteOptions<F>,
   ): Promise<boolean>
   /** Adds `delta` (default 1) to a decimal value, wrapping at 2^64; the new value, or
-   * `undefined` on a miss. Rejects when the stored value is not a number. */
-  incr(key: string, delta?: bigint | number): Promise<bigint | undefined>
+   * `undefined` on a miss. Rejects when the stored value is not a number. Options after
+   * the default delta: `incr(key, undefined, { signal })`. */
+  incr(key: string, delta?: bigint | number, options?: CallOptions): Promise<bigint | undefined>
   /** Subtracts `delta` (default 1), stopping at 0; the new value, or `undefined`. */
-  decr(key: string, delta?: bigint | number): Promise<bigint | undefined>
+  decr(key: string, delta?: bigint | number, options?: CallOptions): Promise<bigint | undefined>
   /** Sets a new ttl (ms, 0 = never); `false` on a miss. */
-  touch(key: string, ttl: number): Promise<boolean>
+  touch(key: string, ttl: number, options?: CallOptions): Promise<boolean>
   /** Get-and-touch: sets a new ttl and returns the value, or `undefined` on a miss. */
   gat<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Promise<Decoded<F> | undefined>
   /** `false` when the key was missing. */
-  delete(key: string): Promise<boolean>
+  delete(key: string, options?: CallOptions): Promise<boolean>
   /** Deletes every key; how many existed. */
-  deleteMany(keys: Iterable<string>): Promise<number>
+  deleteMany(keys: Iterable<string>, options?: CallOptions): Promise<number>
   /** Whether the key is live (does not count as a get or refresh its LRU position). */
-  has(key: string): Promise<boolean>
+  has(key: string, options?: CallOptions): Promise<boolean>
   /**
    * Invalidates every item, now or after `delay` milliseconds (rounded up to seconds). Reads
    * miss at once; the items' memory is reused for new ones before anything is evicted, and
    * `curr_items`/`bytes` count them until the background pass reaps them (within a second).
    * Over the network (`Client`) a delay is memcached's `flush_all <seconds>`, which acts from
    * the second before its deadline (up to a second early; `flush(1000)` hides at once).
+   * Options after the delay: `flush(undefined, { signal })`.
    */
-  flush(delay?: number): Promise<void>
+  flush(delay?: number, options?: CallOptions): Promise<void>
   /** Counters with memcached's stat names. */
-  stats(): Promise<CacheStats>
+  stats(options?: CallOptions): Promise<CacheStats>
   /** Releases the cache (memory or connection); later calls fail. */
   close(): void | Promise<void>
 }

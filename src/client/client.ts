@@ -6,12 +6,13 @@
 import { abortable } from '../abort'
 import { entryKeyName, keyArray, splitEntries } from '../batch-args'
 import { checkRaw, encodeValue } from '../encoding'
-import { parseWrite, readEncoding, toU64, type Write } from '../options'
+import { callSignal, parseWrite, readEncoding, toU64, type Write } from '../options'
 import { delayToSeconds, requiredTtlToExptime, type NowMs } from '../ttl'
 import { Fetcher } from '../fetch'
 import type {
   CacheLike,
   CacheStats,
+  CallOptions,
   CasEntry,
   Decoded,
   Encodable,
@@ -331,12 +332,14 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return this.#store('replace', key, value, this.#write(options), undefined, options?.signal)
   }
 
-  async append(key: string, value: RawValue): Promise<boolean> {
-    return this.#store('append', key, checkRaw(value), RAW)
+  async append(key: string, value: RawValue, options?: CallOptions): Promise<boolean> {
+    const signal = callSignal(options)
+    return this.#store('append', key, checkRaw(value), RAW, undefined, signal)
   }
 
-  async prepend(key: string, value: RawValue): Promise<boolean> {
-    return this.#store('prepend', key, checkRaw(value), RAW)
+  async prepend(key: string, value: RawValue, options?: CallOptions): Promise<boolean> {
+    const signal = callSignal(options)
+    return this.#store('prepend', key, checkRaw(value), RAW, undefined, signal)
   }
 
   async cas<F extends Encoding = E>(key: string, value: Encodable<F>, cas: bigint | number, options?: WriteOptions<F>): Promise<boolean> {
@@ -344,22 +347,24 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return this.#store('cas', key, value, w, toU64('cas', cas), options?.signal)
   }
 
-  #arith(key: string, incr: boolean, delta: bigint | number): Promise<bigint | undefined> {
+  #arith(key: string, incr: boolean, delta: bigint | number, options: CallOptions | undefined): Promise<bigint | undefined> {
+    const signal = callSignal(options)
     const d = toU64('delta', delta)
-    return this.#one(checkKey(key), ARITH, 'buffer', this.#wire.arith(key, incr, d))
+    return abortable(this.#one(checkKey(key), ARITH, 'buffer', this.#wire.arith(key, incr, d)), signal)
   }
 
-  async incr(key: string, delta: bigint | number = 1n): Promise<bigint | undefined> {
-    return this.#arith(key, true, delta)
+  async incr(key: string, delta: bigint | number = 1n, options?: CallOptions): Promise<bigint | undefined> {
+    return this.#arith(key, true, delta, options)
   }
 
-  async decr(key: string, delta: bigint | number = 1n): Promise<bigint | undefined> {
-    return this.#arith(key, false, delta)
+  async decr(key: string, delta: bigint | number = 1n, options?: CallOptions): Promise<bigint | undefined> {
+    return this.#arith(key, false, delta, options)
   }
 
-  async touch(key: string, ttl: number): Promise<boolean> {
+  async touch(key: string, ttl: number, options?: CallOptions): Promise<boolean> {
+    const signal = callSignal(options)
     const exptime = requiredTtlToExptime(ttl, wallClock)
-    return this.#one(checkKey(key), FOUND, 'buffer', this.#wire.touch(key, exptime))
+    return abortable(this.#one(checkKey(key), FOUND, 'buffer', this.#wire.touch(key, exptime)), signal)
   }
 
   async gat<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
@@ -370,23 +375,27 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     return abortable(this.#one(key, GET, encoding, this.#wire.gat(key, exptime)), options?.signal)
   }
 
-  async delete(key: string): Promise<boolean> {
-    return this.#one(checkKey(key), FOUND, 'buffer', this.#wire.delete(key))
+  async delete(key: string, options?: CallOptions): Promise<boolean> {
+    const signal = callSignal(options)
+    return abortable(this.#one(checkKey(key), FOUND, 'buffer', this.#wire.delete(key)), signal)
   }
 
-  async deleteMany(keys: Iterable<string>): Promise<number> {
+  async deleteMany(keys: Iterable<string>, options?: CallOptions): Promise<number> {
+    const signal = callSignal(options)
     const list = checkKeys(keyArray(keys))
-    const results = await this.#batch(list, false, (indexes, deadline, server, resolve, reject) => ({
+    const batch = this.#batch(list, false, (indexes, deadline, server, resolve, reject) => ({
       pending: this.#wire.many(indexes.length, deadline, server, resolve, reject),
       count: indexes.length,
       request: (j) => [this.#wire.batchDelete(list[indexes[j]!]!)],
       end: () => this.#wire.batchEnd(),
     }))
+    const results = await abortable(batch, signal)
     return results.reduce((n, r) => n + r.hits, 0)
   }
 
-  async has(key: string): Promise<boolean> {
-    return this.#one(checkKey(key), this.#wire.hasKind, 'buffer', this.#wire.has(key))
+  async has(key: string, options?: CallOptions): Promise<boolean> {
+    const signal = callSignal(options)
+    return abortable(this.#one(checkKey(key), this.#wire.hasKind, 'buffer', this.#wire.has(key)), signal)
   }
 
   /** Every server that is not marked dead (`remove` or not: it only decides where dead servers' keys go). */
@@ -399,10 +408,11 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   /** Invalidates every item on every live server: after the requests made before it
    * are answered, and before those made after it are sent. */
-  async flush(delay?: number): Promise<void> {
+  async flush(delay?: number, options?: CallOptions): Promise<void> {
+    const signal = callSignal(options)
     const seconds = delayToSeconds(delay)
     this.#forwarded('flush')
-    await Promise.all(
+    const all = Promise.all(
       this.#live().map(
         (node) =>
           new Promise((resolve, reject) => {
@@ -411,13 +421,15 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
           }),
       ),
     )
+    await abortable(all, signal)
   }
 
   /** Each live server's counters, by `host:port`. */
-  async statsByServer(): Promise<Map<string, CacheStats>> {
+  async statsByServer(options?: CallOptions): Promise<Map<string, CacheStats>> {
+    const signal = callSignal(options)
     this.#forwarded('stats')
     const live = this.#live()
-    const all = await Promise.all(
+    const all = Promise.all(
       live.map(
         (node) =>
           new Promise<Map<string, string>>((resolve, reject) => {
@@ -426,12 +438,13 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
           }),
       ),
     )
-    return new Map(live.map((n, i) => [n.label, toCacheStats(all[i]!)]))
+    const replies = await abortable(all, signal)
+    return new Map(live.map((n, i) => [n.label, toCacheStats(replies[i]!)]))
   }
 
   /** The live servers' counters summed (memcached's names; `time` is the latest clock). */
-  async stats(): Promise<CacheStats> {
-    return sumStats([...(await this.statsByServer()).values()])
+  async stats(options?: CallOptions): Promise<CacheStats> {
+    return sumStats([...(await this.statsByServer(options)).values()])
   }
 
   /** Lets requests in flight finish (each within `timeout`), then closes every
