@@ -99,7 +99,7 @@ test('exit codes of bad command lines are memcached\'s', async () => {
   )
   for (const r of results) {
     assert.is(r.ours, r.memcached, `${r.argv}: ${r.stderr}`)
-    assert.match(r.stderr, /^ferrocached: /, r.argv)
+    assert.match(r.stderr, /^ferrocached: /, `${r.argv}: ${JSON.stringify(r.stderr.slice(0, 400))}`)
   }
 })
 
