@@ -18,8 +18,9 @@ export interface CallOptions {
   /** Gives up on the call when it aborts: a signal already aborted rejects the call before
    * it runs (nothing is sent), and an abort while a `Client` call waits for its reply
    * rejects it at once; both with a `DOMException` named `AbortError` whose `cause` is
-   * `signal.reason` (as Node's fs/promises). The request itself is not taken back: a write
-   * already sent may still be stored, and its reply is read and dropped. (`fetch` rejects
+   * `signal.reason` (as Node's fs/promises). The request itself is not taken back: it is
+   * written when the call is made (or once a `flush()` it waits behind is answered), so an
+   * aborted write may still be stored; its reply is read and dropped. (`fetch` rejects
    * with `signal.reason` itself, as the global `fetch` does.) */
   signal?: AbortSignal
 }
