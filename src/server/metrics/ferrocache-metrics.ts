@@ -47,7 +47,7 @@ const REPLICATION: Readonly<Record<string, Known>> = {
   master_last_io_seconds_ago: ['ferrocache_replication_last_io_age_seconds', 'gauge', 'Seconds since the replica last heard from its primary (-1: never).'],
   slave_full_syncs: ['ferrocache_replication_replica_full_syncs_total', 'counter', 'Full synchronisations this replica went through.'],
   slave_partial_syncs: ['ferrocache_replication_replica_partial_syncs_total', 'counter', 'Partial resynchronisations this replica went through.'],
-  repl_not_stored: ['ferrocache_replication_not_stored_total', 'counter', "Items from the primary this replica refused (larger than its -I, or no memory under -M): it lacks them."],
+  repl_not_stored: ['ferrocache_replication_not_stored_total', 'counter', "Items from the primary this replica refused (larger than its -I, or no memory under -M): it lacks them. Starts again at 0 on a replicaof."],
   slave_read_only: ['ferrocache_replication_read_only', 'gauge', '1 when this replica refuses writes.'],
   master_sync_in_progress: ['ferrocache_replication_sync_in_progress', 'gauge', '1 while this replica receives a full synchronisation.'],
   repl_replica_timeouts: ['ferrocache_replication_replica_timeouts_total', 'counter', 'Replica links dropped for being silent for the link timeout.'],
