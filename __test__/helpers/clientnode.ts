@@ -143,12 +143,14 @@ export const UNPADDED = 'stopped: memcached stored an increment unpadded'
 
 /**
  * differential_driver.py's unpadded: memcached's answer is ferrocached's with the spaces
- * after each number taken out (memcached pads a shorter increment in place only while
+ * after its digits taken out (memcached pads a shorter increment in place only while
  * nothing else holds the item, docs/protocol.md; ferrocache always pads).
  */
 function unpadded(a: unknown, b: unknown): string | undefined {
   const [x, y] = [JSON.stringify(a), JSON.stringify(b)]
-  const y2 = y.replace(/"s:(\d+) +"/g, '"s:$1"').replace(/"b:((?:3[0-9])+)(?:20)+"/g, '"b:$1"')
+  // a value appended to or prepended later keeps the spaces inside it; no value the
+  // generator draws has a digit before a space
+  const y2 = y.replace(/(?<=\d) +/g, '').replace(/(3[0-9])(?:20)+/g, '$1')
   return x !== y && x === y2 ? UNPADDED : undefined
 }
 
