@@ -190,6 +190,12 @@ export const EDGE_NUMBERS = [
 /** `list`, plus the parsing edges in wide streams. */
 const numbers = (list: readonly string[]): readonly string[] => (wide ? [...list, ...EDGE_NUMBERS] : list)
 
+/**
+ * The edges for `mg R`, without those that read as 1234: an item stored with the edges'
+ * TTL of 1234 would win or not by the servers' second (session 16, seed 97317).
+ */
+const R_EDGES = EDGE_NUMBERS.filter((n) => !/1234|4294968530|4294966062/.test(n))
+
 /** `extra`: `,<itemMax>,<header>` when not the default (a default stream reads as before). */
 const bigLength = (key: string, flags: string, delta: string, extra = ''): number => {
   const [max, header] = extra === '' ? [ITEM_MAX, HEADER] : extra.slice(1).split(',').map(Number)
@@ -373,9 +379,14 @@ function metaFlags(rand: Rand, cmd: keyof typeof META_FLAGS): string[] {
       ? pick(rand, [...'ZyavhlftuNRSIx9', 'Ox'.repeat(20)])
       : allowed[int(rand, 0, allowed.length - 1)]!
     const values = META_TOKENS[letter]
+    if (values === undefined) {
+      out.push(letter)
+      continue
+    }
     // (not C's, where a small CAS would match some item at a different point on each server,
     // nor M's modes or O's opaques)
-    out.push(values ? letter + pick(rand, /[CMO]/.test(letter) ? values : numbers(values)) : letter)
+    const tokens = /[CMO]/.test(letter) ? values : letter === 'R' && wide ? [...values, ...R_EDGES] : numbers(values)
+    out.push(letter + pick(rand, tokens))
   }
   return out
 }
