@@ -147,3 +147,43 @@ fn stores_in_long_paced_walks_do_not_hold_up_another_stores_expiry() {
     assert!(slow.iter().all(|s| s.stats().lru_crawler_running));
     eprintln!("reaped after {:?}", t.elapsed());
 }
+
+/// Owns its store and lets it go when it hears of a crawl round: the store's last
+/// reference then goes inside a background step of that store, on the shared thread.
+struct Owner(Mutex<Option<Arc<Store>>>);
+
+impl SysEventSink for Owner {
+    fn wants_sysevents(&self) -> bool {
+        true
+    }
+    fn sysevent(&self, _: &SysEvent) {
+        let store = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(store);
+    }
+}
+
+/// A store dropped on the shared thread by its own step (a sink holding its last
+/// reference) does not wait for that step, which would never end (that step is its drop):
+/// the thread goes on serving other stores.
+#[test]
+fn a_store_dropped_by_its_own_step_does_not_stop_the_shared_thread() {
+    let _one = serial();
+    let s = Arc::new(Store::new(small()).unwrap());
+    let owner = Arc::new(Owner(Mutex::new(Some(s.clone()))));
+    let sink: Arc<dyn SysEventSink> = owner.clone();
+    s.add_sysevent_sink(Arc::downgrade(&sink));
+    s.store(&StoreRequest::new(StoreMode::Set, b"a", b"v"))
+        .unwrap();
+    let gone = Arc::downgrade(&s);
+    drop(s);
+    assert!(
+        within(5, || gone.upgrade().is_none()),
+        "its own step did not drop the store"
+    );
+    let other = Store::new(small()).unwrap();
+    set_expiring(&other, "k");
+    assert!(
+        within(6, || other.stats().crawler_reclaimed == 1),
+        "the shared thread stopped"
+    );
+}
