@@ -283,7 +283,7 @@ impl Shards {
             .collect();
         let core = Arc::new(Core {
             slot_hints,
-            alloc: Mutex::new(SlabAlloc::new(&classes, max_pages)),
+            alloc: Mutex::new(SlabAlloc::new(&classes, max_pages).large_pages(config.large_pages)),
             mem,
             slabs_moved: AtomicU64::new(0),
             shard_shift: 64 - config.shards.trailing_zeros(),

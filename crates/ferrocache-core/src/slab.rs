@@ -288,6 +288,9 @@ pub struct SlabAlloc {
     /// The second page of the last huge-page pair ([`SlabAlloc::new_page`]), not yet live.
     #[cfg_attr(not(unix), allow(dead_code))] // pairs are made on unix only
     spare: Option<Page>,
+    /// Make huge-page pairs at all ([`crate::Config::large_pages`], off by default).
+    #[cfg_attr(not(unix), allow(dead_code))]
+    large_pages: bool,
 }
 
 /// Pages a store has before new 1 MiB pages come in huge-page pairs: a small store keeps
@@ -314,23 +317,33 @@ impl SlabAlloc {
             live: 0,
             max_pages,
             spare: None,
+            large_pages: false,
         }
     }
 
-    /// A new page of `size` bytes, `None` when refused. Past [`PAIRS_FROM`] pages, 1 MiB
-    /// pages come in pairs, each pair a 2 MiB-aligned region advised for transparent huge
-    /// pages ([`crate::anon_map::map_huge`]): one TLB entry covers two pages' items instead
-    /// of 512: a get at 100k keys, TLB-missing on its item, measured a few percent faster
-    /// (docs/engine.md). The pair's second page waits in `spare`; a pair is taken only while
-    /// the budget has room for both, so no spare stays behind at the limit. A refused pair
-    /// falls back to a page of its own.
+    /// Turns the huge-page pairs of [`SlabAlloc::new_page`] on or off
+    /// ([`crate::Config::large_pages`]).
+    pub fn large_pages(mut self, on: bool) -> SlabAlloc {
+        self.large_pages = on;
+        self
+    }
+
+    /// A new page of `size` bytes, `None` when refused. With `large_pages` on (off by
+    /// default: writes into fresh memory measured at about half their throughput,
+    /// docs/engine.md), past [`PAIRS_FROM`] pages, 1 MiB pages come in
+    /// pairs, each pair a 2 MiB-aligned region advised for transparent huge pages
+    /// ([`crate::anon_map::map_huge`]): one TLB entry covers two pages' items instead of
+    /// 512: a get at 100k keys, TLB-missing on its item, measured a few percent faster. The
+    /// pair's second page waits in `spare`; a pair is taken only while the budget has room
+    /// for both, so no spare stays behind at the limit. A refused pair falls back to a page
+    /// of its own.
     fn new_page(&mut self, size: usize) -> Option<Page> {
         #[cfg(unix)]
         if size * 2 == crate::anon_map::HUGE {
             if let Some(page) = self.spare.take() {
                 return Some(page);
             }
-            if self.live >= PAIRS_FROM && self.live + 2 <= self.max_pages {
+            if self.large_pages && self.live >= PAIRS_FROM && self.live + 2 <= self.max_pages {
                 if let Some(ptr) = crate::anon_map::map_huge() {
                     // SAFETY: the second half of the region map_huge returned.
                     let second = unsafe { NonNull::new_unchecked(ptr.as_ptr().add(size)) };
@@ -753,7 +766,7 @@ mod tests {
         use crate::anon_map::HUGE;
         let classes = SlabClasses::new(&Config::default());
         let mem = SlabMem::new(&classes, 16);
-        let mut a = SlabAlloc::new(&classes, 7);
+        let mut a = SlabAlloc::new(&classes, 7).large_pages(true);
         let p = take_pages(&mut a, &mem, &classes, 7);
         for pair in [2, 4] {
             assert_eq!(p[pair] % HUGE, 0, "page {pair} starts a 2 MiB region");
@@ -773,7 +786,7 @@ mod tests {
             assert_eq!(advised, want, "page {i} advised for huge pages");
         }
         // a lower limit gives a waiting spare back
-        let mut a = SlabAlloc::new(&classes, 8);
+        let mut a = SlabAlloc::new(&classes, 8).large_pages(true);
         take_pages(&mut a, &mem, &classes, 3);
         assert!(a.spare.is_some());
         a.set_max_pages(3);
@@ -785,7 +798,7 @@ mod tests {
     fn a_refused_huge_region_leaves_pages_of_their_own() {
         let classes = SlabClasses::new(&Config::default());
         let mem = SlabMem::new(&classes, 8);
-        let mut a = SlabAlloc::new(&classes, 8);
+        let mut a = SlabAlloc::new(&classes, 8).large_pages(true);
         // the 4 MiB map a huge region is cut from is refused; 1 MiB pages are not
         crate::anon_map::refuse(4 << 20..(4 << 20) + 1);
         let p = take_pages(&mut a, &mem, &classes, 6);
@@ -795,5 +808,22 @@ mod tests {
         // granted again, pairs resume
         let q = take_pages(&mut a, &mem, &classes, 2);
         assert_eq!(q[1], q[0] + (1 << 20));
+    }
+
+    /// Huge pages are opt-in (memcached's `-L`): by default no page is paired or advised.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn without_large_pages_no_page_is_paired_or_advised_for_huge_pages() {
+        let config = Config::default();
+        assert!(!config.large_pages);
+        let classes = SlabClasses::new(&config);
+        let mem = SlabMem::new(&classes, 16);
+        let mut a = SlabAlloc::new(&classes, 8);
+        let p = take_pages(&mut a, &mem, &classes, 6);
+        assert!(a.spare.is_none());
+        for (i, &base) in p.iter().enumerate() {
+            let advised = vm_flags(base).split_whitespace().any(|f| f == "hg");
+            assert!(!advised, "page {i} advised for huge pages");
+        }
     }
 }
