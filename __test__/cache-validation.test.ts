@@ -2,6 +2,7 @@
 // thrown by the Sync methods and turned into rejections by the Promise ones.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { existsSync, readFileSync } from 'node:fs'
 import { Cache, parseSize } from '../src'
 import { nativeCacheOf } from '../src/cache'
 import { ops } from '../src/native-ops'
@@ -99,6 +100,34 @@ test('constructor options: unknown names, wrong types, out of range', () => {
   })
   assert.is(ok.statsSync().limit_maxbytes, 8 * 1024 * 1024)
   ok.close()
+})
+
+/** Bytes of this process's mappings advised for transparent huge pages (`hg` in smaps). */
+function advisedBytes(): number {
+  let total = 0
+  for (const vma of readFileSync('/proc/self/smaps', 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)) {
+    if (/^VmFlags:.* hg\b/m.test(vma)) total += Number(/^Size:\s+(\d+) kB/m.exec(vma)?.[1] ?? 0) * 1024
+  }
+  return total
+}
+
+test('largePages: a boolean, off by default (memcached -L); on, slab pages past the first two are advised for huge pages', () => {
+  const err = throwsLike(() => new Cache({ largePages: 'yes' as never }), TypeError, /largePages must be a boolean, got string/)
+  assert.is((err as Error & { code?: string }).code, 'FERROCACHE_BAD_ARGUMENT')
+  // Linux with THP: MADV_HUGEPAGE marks the mapping 'hg' whatever the THP mode
+  if (!existsSync('/proc/self/smaps') || !existsSync('/sys/kernel/mm/transparent_hugepage')) return
+  const value = Buffer.alloc(600 << 10, 1) // a whole 1 MiB page each
+  const grown = (options: { largePages?: boolean }): number => {
+    const before = advisedBytes()
+    const cache = new Cache({ memoryLimit: '16mb', ...options })
+    for (let i = 0; i < 6; i++) cache.setSync(`k${i}`, value)
+    const after = advisedBytes()
+    cache.close()
+    return after - before
+  }
+  assert.is(grown({}), 0, 'default: no page advised')
+  assert.is(grown({ largePages: false }), 0, 'largePages: false')
+  assert.ok(grown({ largePages: true }) >= 4 << 20, 'largePages: true: pages 3-6 in two advised 2 MiB pairs')
 })
 
 test('per-call options: unknown names and bad values', async () => {

@@ -424,6 +424,11 @@ export interface NativeCacheOptions {
    * only once 15/16 full.
    */
   hashExpand?: boolean
+  /**
+   * Slab pages past the first two in 2 MiB pairs advised for transparent huge pages
+   * (memcached `-L`; default false); see `Config::large_pages`.
+   */
+  largePages?: boolean
 }
 
 /** What a load did. */

@@ -71,6 +71,9 @@ pub struct NativeCacheOptions {
     /// Grow the hash table once 3/4 full (default); `false` (memcached `-o no_hashexpand`)
     /// only once 15/16 full.
     pub hash_expand: Option<bool>,
+    /// Slab pages past the first two in 2 MiB pairs advised for transparent huge pages
+    /// (memcached `-L`; default false); see `Config::large_pages`.
+    pub large_pages: Option<bool>,
 }
 
 /// Stores of this thread by id. A slot is reused only after its `NativeCache` is
@@ -383,6 +386,9 @@ fn build_config(o: NativeCacheOptions) -> std::result::Result<Config, String> {
     }
     if let Some(v) = o.hash_expand {
         c = c.hash_expand(v);
+    }
+    if let Some(v) = o.large_pages {
+        c = c.large_pages(v);
     }
     Ok(c)
 }
