@@ -50,7 +50,10 @@ test('parsing: Debian\'s command line and memcached\'s other flags', () => {
   assert.equal([s.user, s.pidFile, s.backlog, s.prefixDelimiter, s.verbosity], ['memcache', '/run/memcached.pid', 1024, '#', 2])
   assert.equal(s.switches, { reqsPerEvent: 20, protocol: 'auto', cas: false, flush: false, dump: false, watch: false })
   // each accepted-and-ignored flag has its log line, saying what ferrocache does instead
-  for (const flag of ['-t 4', '-L', '-k', '-r']) assert.ok(s.notes?.some((n) => n.startsWith(`${flag}:`)), flag)
+  for (const flag of ['-t 4', '-k', '-r']) assert.ok(s.notes?.some((n) => n.startsWith(`${flag}:`)), flag)
+  // -L is real: huge-page slab pairs (cacheOptions.largePages), no note
+  assert.is(s.largePages, true)
+  assert.not.ok(s.notes?.some((n) => n.startsWith('-L')), '-L note')
   const l = parseCommandLine(['-l', '127.0.0.1:11300,[::1]:11301,::1,notls:10.0.0.1'])
   if (l.kind !== 'run') throw new Error(l.kind)
   assert.equal(l.settings.listenAddresses, [{ host: '127.0.0.1', port: 11300 }, { host: '::1', port: 11301 }, { host: '::1' }, { host: '10.0.0.1', tls: false }])
@@ -103,9 +106,9 @@ test('exit codes of bad command lines are memcached\'s', async () => {
   }
 })
 
-test('Debian\'s command line (-m -p -u -l -P -c -t) starts and serves; pid file; user switched; pid file removed at stop', async () => {
+test('Debian\'s command line (-m -p -u -l -P -c -t) and -L: starts and serves; pid file; user switched; pid file removed at stop', async () => {
   const pidFile = join(dir, 'memcached.pid')
-  const f = await startFerrocached(['-m', '64', '-u', 'nobody', '-l', '127.0.0.1', '-P', pidFile, '-c', '1024', '-t', '4'])
+  const f = await startFerrocached(['-m', '64', '-u', 'nobody', '-l', '127.0.0.1', '-P', pidFile, '-c', '1024', '-t', '4', '-L'])
   try {
     assert.is(await exchange(f.port, 'set k 0 0 2\r\nhi\r\nget k\r\n', 'END\r\n'), 'STORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\n')
     // written once the server listens, by open then write: wait for the whole line
@@ -118,6 +121,8 @@ test('Debian\'s command line (-m -p -u -l -P -c -t) starts and serves; pid file;
     // -t is accepted, but ferrocache serves on one event loop: num_threads stays truthful
     assert.equal([s.get('num_threads'), s.get('maxconns'), s.get('maxbytes')], ['1', '1024', String(64 << 20)])
     assert.match(f.stderr(), /-t 4: accepted and ignored; ferrocache serves every connection on one event loop/)
+    // -L turns huge-page slab pairs on: no longer an ignored flag
+    assert.not.match(f.stderr(), /-L: accepted and ignored/)
   } finally {
     await f.stop()
   }
@@ -304,8 +309,8 @@ test('-C -F -X -W -R -o: replies and stats settings as memcached\'s', async () =
   }
 })
 
-test('-B ascii / -B binary, -R 3 and -o no_lru_crawler, no_lru_maintainer: as memcached', async () => {
-  const [[ma, fa], [mb, fb]] = await Promise.all([pair(['-B', 'ascii', '-R', '3', '-o', 'no_lru_crawler,no_lru_maintainer']), pair(['-B', 'binary'])])
+test('-B ascii -L / -B binary, -R 3 and -o no_lru_crawler, no_lru_maintainer: as memcached', async () => {
+  const [[ma, fa], [mb, fb]] = await Promise.all([pair(['-B', 'ascii', '-L', '-R', '3', '-o', 'no_lru_crawler,no_lru_maintainer']), pair(['-B', 'binary'])])
   try {
     const cases: Array<[Running, Running, string | Buffer]> = [
       [ma, fa, 'set a 0 0 1\r\nx\r\nget a\r\n'],
@@ -334,6 +339,9 @@ test('-B ascii / -B binary, -R 3 and -o no_lru_crawler, no_lru_maintainer: as me
     }
     const [sm, sf] = await Promise.all([settingsOf(ma.port), settingsOf(fa.port)])
     for (const k of ['binding_protocol', 'lru_crawler', 'lru_segmented', 'reqs_per_event']) assert.is(`${k} ${sf.get(k)}`, `${k} ${sm.get(k)}`)
+    // -L has no stats settings line in memcached 1.6.18: the same names, in its order
+    assert.ok(sm.size > 50, `${sm.size} settings`)
+    assert.equal([...sf.keys()], [...sm.keys()])
   } finally {
     await Promise.all([ma.stop(), fa.stop(), mb.stop(), fb.stop()])
   }

@@ -172,6 +172,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
         ...(s.hashPower === undefined ? {} : { hashPower: s.hashPower }),
         ...(s.hashExpand === undefined ? {} : { hashExpand: s.hashExpand }),
         ...(s.slabReassign === undefined ? {} : { slabReassign: s.slabReassign }),
+        ...(s.largePages === undefined ? {} : { largePages: s.largePages }),
         // persistence: loaded here, before the port opens (unless --load-async); the last
         // snapshot is written when the server closes the cache, after the last reply
         ...(s.persistence === undefined ? {} : { ...s.persistence, logger: log }),

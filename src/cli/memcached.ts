@@ -114,7 +114,9 @@ export function applyMemcachedFlags(s: CliSettings, v: Values, name: (option: st
     // memcached takes the first character, and turns per-prefix stats on
     s.prefixDelimiter = v['prefix-delimiter'][0]!
   }
-  if (v['enable-largepages']) notes.push('-L: accepted and ignored; slab pages past the first two already come in 2 MiB regions advised for transparent huge pages, and none are preallocated')
+  // memcached's -L advises its slab memory for huge pages (and preallocates it; here pages
+  // still come as items need them)
+  if (v['enable-largepages']) s.largePages = true
   if (v['lock-memory']) notes.push('-k: accepted and ignored; ferrocache does not lock its memory (no mlockall), pages may be swapped')
   if (v['enable-coredumps']) notes.push('-r: accepted and ignored; the core file limit is left as the process got it (ulimit -c)')
   if (v['napi-ids'] !== undefined) {

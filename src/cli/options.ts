@@ -70,6 +70,8 @@ export interface CliSettings {
   hashExpand?: boolean
   /** `-o no_slab_reassign` / `no_modern`: false (`slab_reassign` after them: true). */
   slabReassign?: boolean
+  /** `-L`: slab pages in 2 MiB pairs advised for transparent huge pages (`cacheOptions.largePages`). */
+  largePages?: boolean
   /** `-D`. */
   prefixDelimiter?: string
   /** Options accepted without effect: one log line each at start, saying why. */
