@@ -1,6 +1,6 @@
 // memcached 1.6.18's flags beyond the basic ones: listening (-l lists, -s/-a, -b), the
-// process (-P, -d, -u), reply switches (-C, -F, -X, -W, -R, -B, -D), and the ones
-// ferrocache accepts without effect (-t, -L, -k, -r, -N), each with a note.
+// process (-P, -d, -u), reply switches (-C, -F, -X, -W, -R, -B, -D), huge pages (-L), and
+// the ones ferrocache accepts without effect (-t, -k, -r, -N), each with a note.
 import type { ListenAddress } from '../server/options'
 import { atoi } from './c-numbers'
 import { memcachedError } from './errors'
