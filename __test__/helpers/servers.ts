@@ -259,10 +259,35 @@ export function runCli(
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
     child.on('error', reject)
     const timer = setTimeout(() => child.kill('SIGKILL'), ms)
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
-    })
+    afterOutput(child, timer, (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+}
+
+/**
+ * Calls `done` once `child` has exited and its stdout and stderr are read to their end.
+ * Node's 'exit' can come before the last bytes of the pipes are read (its docs say the
+ * stdio streams might still be open): under load a bad command line's message arrived after
+ * it, and a test saw the right exit code with an empty stderr (CI of 2026-11-27, `--bogus`
+ * and `-j`). A detached copy (`-d`) may keep the pipes open: past a second after the exit,
+ * what was read is what there is.
+ */
+function afterOutput(
+  child: ChildProcess,
+  timer: NodeJS.Timeout,
+  done: (code: number | null, signal: NodeJS.Signals | null) => void,
+): void {
+  const ends = [child.stdout, child.stderr].map((s) => (s === null ? Promise.resolve() : new Promise<void>((r) => s.once('close', r))))
+  child.once('exit', (code, signal) => {
+    clearTimeout(timer)
+    let called = false
+    const finish = (): void => {
+      if (called) return
+      called = true
+      clearTimeout(grace)
+      done(code, signal)
+    }
+    const grace = setTimeout(finish, 1_000)
+    void Promise.all(ends).then(finish)
   })
 }
 
@@ -290,10 +315,7 @@ export function run(
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
     child.on('error', reject)
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.ms ?? 30_000)
-    child.on('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
+    afterOutput(child, timer, (code) => resolve({ code, stdout, stderr }))
     // A program that exits without reading its input (memccat, memcslap) closes the pipe
     // first; the EPIPE that our write then gets says nothing about the run.
     child.stdin.on('error', () => {})
