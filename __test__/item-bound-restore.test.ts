@@ -6,11 +6,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
-import pino from 'pino'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Cache } from '../src'
+import { collectingLogger } from './helpers/logs'
 import { setUp, tearDown } from './helpers/guard'
 import { caughtUp, stats } from './helpers/replication'
 import { askOnce } from './helpers/raw'
@@ -22,15 +21,6 @@ interface LogLine {
   notStored?: number
 }
 
-function collectingLogger(lines: LogLine[]): pino.Logger {
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n')) if (l.startsWith('{')) lines.push(JSON.parse(l) as LogLine)
-      done()
-    },
-  })
-  return pino({ level: 'info' }, sink)
-}
 
 const BIG = Buffer.alloc(1_500_000, 'b') // over 1m's bound, under 2m's
 

@@ -6,9 +6,8 @@ import * as assert from 'uvu/assert'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
-import pino from 'pino'
 import { Cache } from '../src'
+import { collectingLogger } from './helpers/logs'
 import { tearDown } from './helpers/guard'
 import { waitFor } from './helpers/servers'
 
@@ -29,16 +28,6 @@ interface LogLine {
   err?: string
 }
 
-/** A pino logger whose JSON lines land in `lines`. */
-function collectingLogger(lines: LogLine[]): pino.Logger {
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n')) if (l.startsWith('{')) lines.push(JSON.parse(l) as LogLine)
-      done()
-    },
-  })
-  return pino({ level: 'info' }, sink)
-}
 
 test('a failing scheduled save is retried after 5 s, then 10 s, not on every rule check', async () => {
   const lines: LogLine[] = []
