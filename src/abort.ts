@@ -38,15 +38,37 @@ export function abortError(signal: AbortSignal): DOMException {
   return new DOMException('This operation was aborted', { name: 'AbortError', cause: signal.reason })
 }
 
-/** `options.signal` checked: undefined, or an AbortSignal not aborted yet (an aborted one
- * throws its AbortError: the call does not run). */
+/** What an aborted `signal` gives up with, as the global `fetch` rejects: its `reason`, or
+ * for a signal without one (the abort-controller polyfill has none) an AbortError. */
+export function reasonOf(signal: AbortSignal): unknown {
+  const reason: unknown = signal.reason
+  return reason !== undefined ? reason : new DOMException('This operation was aborted', 'AbortError')
+}
+
+/** Whether `value` can serve as a signal: Node's own rule (its validateAbortSignal takes
+ * any object with an `aborted` property, so a signal of another realm, such as jest's test
+ * environment or a `vm` context, or a polyfill's, passes), plus the `addEventListener` and
+ * `removeEventListener` an abort is watched with. */
+export function isSignal(value: unknown): value is AbortSignal {
+  if (typeof value !== 'object' || value === null || !('aborted' in value)) return false
+  const s = value as { addEventListener?: unknown; removeEventListener?: unknown }
+  return typeof s.addEventListener === 'function' && typeof s.removeEventListener === 'function'
+}
+
+/** `options.signal`'s type checked: undefined or a signal (`isSignal`), else a TypeError. */
+export function checkSignalType(value: unknown): AbortSignal | undefined {
+  if (value === undefined || isSignal(value)) return value
+  let got: string = value === null ? 'null' : typeof value
+  if (got === 'object') got += 'aborted' in (value as object) ? ' without addEventListener and removeEventListener' : ' without an aborted property'
+  throw argError(TypeError, `options.signal must be an AbortSignal, got ${got}`)
+}
+
+/** `options.signal` checked: undefined, or a signal not aborted yet (an aborted one throws
+ * its AbortError: the call does not run). */
 export function checkSignal(value: unknown): AbortSignal | undefined {
-  if (value === undefined) return undefined
-  if (!(value instanceof AbortSignal)) {
-    throw argError(TypeError, `options.signal must be an AbortSignal, got ${value === null ? 'null' : typeof value}`)
-  }
-  if (value.aborted) throw abortError(value)
-  return value
+  const signal = checkSignalType(value)
+  if (signal?.aborted === true) throw abortError(signal)
+  return signal
 }
 
 /**

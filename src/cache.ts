@@ -342,7 +342,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   gatSync<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Decoded<F> | undefined {
     const c = #id in this ? this : behind(this)
     const encoding = readEncoding(options, c.#encoding)
-    const exptime = requiredTtlToExptime(ttl, c.#now)
+    const exptime = requiredTtlToExptime(ttl, c.#now, 'gat')
     const hit = encoding === 'buffer' ? cacheGat(c.#id, key, exptime) : cacheGat(c.#id, key, exptime, true)
     return (hit === -1 ? undefined : takeRead(hit, encoding)) as Decoded<F> | undefined
   }
@@ -496,6 +496,12 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   /** `close()`, for `using cache = new Cache()` (and `await using`, which falls back to it):
    * the cache is closed when the block ends (Node 20.4 or later, TypeScript 5.2 or later). */
   [Symbol.dispose](): void {
+    this.close()
+  }
+
+  /** `close()` as a Promise, for `await using` on a `CacheLike` (which a `Client`, whose
+   * close waits for requests in flight, can be): the shared interface declares it. */
+  async [Symbol.asyncDispose](): Promise<void> {
     this.close()
   }
 }

@@ -4,7 +4,7 @@
 // meanwhile) and hands it to all of them. A failing loader (or store) rejects every waiter
 // and leaves nothing in the cache. A call bounded by `timeout` or `signal` gives up alone;
 // once every caller of a load has, the load is dropped (its loader's signal aborts).
-import { watch } from './abort'
+import { checkSignalType, reasonOf, watch } from './abort'
 import { argError } from './arg-error'
 import { checkKey } from './client/keys'
 import { encodeValue } from './encoding'
@@ -48,9 +48,7 @@ function splitOptions<F extends Encoding>(
   if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0 && timeout <= MAX_TIMEOUT_MS))) {
     throw argError(RangeError, `options.timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${String(timeout)}`)
   }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw argError(TypeError, `options.signal must be an AbortSignal, got ${signal === null ? 'null' : typeof signal}`)
-  }
+  checkSignalType(signal)
   return { write: 'timeout' in options || 'signal' in options ? write : options, timeout, signal }
 }
 
@@ -88,7 +86,7 @@ export class Fetcher<E extends Encoding> {
       return Promise.reject(err)
     }
     const { write: options, timeout, signal } = split
-    if (signal?.aborted === true) return Promise.reject(signal.reason)
+    if (signal?.aborted === true) return Promise.reject(reasonOf(signal))
     const encoding: Encoding = options?.encoding ?? this.#cache.encoding
     // Keys never contain spaces, so the space cannot make two different pairs collide.
     const slot = `${encoding} ${key}`
@@ -130,7 +128,7 @@ export class Fetcher<E extends Encoding> {
         if (this.#inflight.get(slot) === load) this.#inflight.delete(slot)
         load.abort.abort(reason)
       }
-      const onAbort = (): void => giveUp(signal!.reason)
+      const onAbort = (): void => giveUp(reasonOf(signal!))
       if (timeout !== undefined) {
         timer = setTimeout(() => {
           giveUp(new DOMException(`fetch: "${key}" was not loaded within ${timeout} ms`, 'TimeoutError'))

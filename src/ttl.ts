@@ -40,8 +40,12 @@ export function ttlToExptime(ttl: unknown, name = 'ttl', now: NowMs = Date.now):
  * The exptime for `touch`/`gat`, whose ttl is a required argument: leaving it out is a
  * mistake (memcached answers a `touch` without one with ERROR), not "never expires".
  */
-export function requiredTtlToExptime(ttl: unknown, now: NowMs = Date.now): number {
+export function requiredTtlToExptime(ttl: unknown, now: NowMs = Date.now, method: 'touch' | 'gat' = 'touch'): number {
   if (ttl === undefined) checkMs('ttl', ttl)
+  if (typeof ttl === 'object' && ttl !== null) {
+    // touch(key, { ttl }) or touch(key, { signal }): options where the ttl goes
+    throw argError(TypeError, `ttl must be a number of milliseconds, got object (the ttl goes second, options third: ${method}(key, ttl, options))`)
+  }
   return ttlToExptime(ttl, 'ttl', now)
 }
 

@@ -21,7 +21,9 @@ export interface CallOptions {
    * `signal.reason` (as Node's fs/promises). The request itself is not taken back: it is
    * written when the call is made (or once a `flush()` it waits behind is answered), so an
    * aborted write may still be stored; its reply is read and dropped. (`fetch` rejects
-   * with `signal.reason` itself, as the global `fetch` does.) */
+   * with `signal.reason` itself, as the global `fetch` does.) As in Node's own APIs, any
+   * object with `aborted` (and `addEventListener`) is taken: another realm's signal, a
+   * polyfill's. `AbortSignal.timeout(ms)` gives one call a deadline. */
   signal?: AbortSignal
 }
 
@@ -305,4 +307,7 @@ export interface CacheLike<E extends Encoding = 'buffer'> {
   stats(options?: CallOptions): Promise<CacheStats>
   /** Releases the cache (memory or connection); later calls fail. */
   close(): void | Promise<void>
+  /** `close()` for `await using cache: CacheLike = …`: the block's end waits for it
+   * (Node 20.4 or later, TypeScript 5.2 or later). */
+  [Symbol.asyncDispose](): Promise<void>
 }

@@ -369,7 +369,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   async gat<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
     const encoding = readEncoding(options, this.#encoding)
-    const exptime = requiredTtlToExptime(ttl, wallClock)
+    const exptime = requiredTtlToExptime(ttl, wallClock, 'gat')
     checkKey(key)
     this.#forwarded('gat')
     return abortable(this.#one(key, GET, encoding, this.#wire.gat(key, exptime)), options?.signal)
