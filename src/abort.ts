@@ -31,9 +31,10 @@ export function watch(signal: AbortSignal, onAbort: () => void): () => void {
   }
 }
 
-/** What a call given up through its `signal` rejects with: Node's own APIs' (fs/promises,
- * timers/promises, events.once) `AbortError`, here a `DOMException`, with the signal's
- * reason as its `cause`. */
+/** What a call given up through its `signal` rejects with: an error named `AbortError` with
+ * the signal's reason as its `cause`, as Node's own APIs (fs/promises, timers/promises,
+ * events.once) reject; theirs is an Error with code 'ABORT_ERR', this the `DOMException` of
+ * the web APIs (fetch's, `throwIfAborted`'s default), so `err.name` is what both share. */
 export function abortError(signal: AbortSignal): DOMException {
   return new DOMException('This operation was aborted', { name: 'AbortError', cause: signal.reason })
 }

@@ -18,9 +18,10 @@ export interface CallOptions {
   /** Gives up on the call when it aborts: a signal already aborted rejects the call before
    * it runs (nothing is sent), and an abort while a `Client` call waits for its reply
    * rejects it at once; both with a `DOMException` named `AbortError` whose `cause` is
-   * `signal.reason` (as Node's fs/promises). The request itself is not taken back: it is
-   * written when the call is made (or once a `flush()` it waits behind is answered), so an
-   * aborted write may still be stored; its reply is read and dropped. (`fetch` rejects
+   * `signal.reason` (Node's fs/promises rejects with an `AbortError` and that `cause` too,
+   * an `Error` with code `'ABORT_ERR'`: test `err.name`). The request itself is not taken
+   * back: it is written when the call is made (or once a `flush()` it waits behind is
+   * answered), so an aborted write may still be stored; its reply is read and dropped. (`fetch` rejects
    * with `signal.reason` itself, as the global `fetch` does.) As in Node's own APIs, any
    * object with `aborted` (and `addEventListener`) is taken: another realm's signal, a
    * polyfill's. `AbortSignal.timeout(ms)` gives one call a deadline. */
