@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type * as TS from 'typescript'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { Cache, Client, type CacheLike } from '../src'
+import { Cache, Client, createServer, type CacheLike } from '../src'
 import { rejectsLike } from './cache-assert'
 import { setUp, tearDown } from './helpers/guard'
 import { ROOT } from './helpers/servers'
@@ -172,6 +172,42 @@ test('await using a CacheLike closes it whichever class it is: Cache has Symbol.
   await p
   assert.is(fresh.closed, true)
   await fresh[Symbol.asyncDispose]() // twice is harmless, as close() is
+})
+
+test('a bad option of new Cache, new Client or createServer is a TypeError or RangeError with FERROCACHE_BAD_ARGUMENT, as a bad argument of a method', () => {
+  const bad: Array<[string, () => unknown]> = [
+    ['Cache memoryLimit', () => new Cache({ memoryLimit: 'lots' })],
+    ['Cache maxItemSize', () => new Cache({ maxItemSize: '100mb' })],
+    ['Cache hashPower', () => new Cache({ hashPower: 5 })],
+    ['Cache slabSizes', () => new Cache({ slabSizes: [1] })],
+    ['Cache growthFactor', () => new Cache({ growthFactor: 1 })],
+    ['Cache save', () => new Cache({ dataDir: '/nonexistent-apiclient', save: 'sometimes' })],
+    ['Cache unknown', () => new Cache({ max: 5 } as never)],
+    ['Client no options', () => new Client(undefined as never)],
+    ['Client servers string', () => new Client({ servers: '127.0.0.1:11211' as never })],
+    ['Client server address', () => new Client({ servers: ['::1:11211'] })],
+    ['Client timeout', () => new Client({ servers: ['127.0.0.1:1'], timeout: -1 })],
+    ['Client protocol', () => new Client({ servers: ['127.0.0.1:1'], protocol: 'udp' as never })],
+    ['Client unknown', () => new Client({ servers: ['127.0.0.1:1'], foo: 1 } as never)],
+    ['Client tls', () => new Client({ servers: ['127.0.0.1:1'], tls: { servername: 1 } as never })],
+    ['createServer port', () => createServer({ port: -5 })],
+    ['createServer connLimit', () => createServer({ connLimit: 'many' as never })],
+    ['createServer unknown', () => createServer({ prot: 1 } as never)],
+  ]
+  const uncoded: string[] = []
+  for (const [name, make] of bad) {
+    let err: unknown
+    try {
+      const made = make() as { close?: () => unknown }
+      void made.close?.()
+    } catch (e) {
+      err = e
+    }
+    assert.ok(err instanceof TypeError || err instanceof RangeError, `${name}: ${String(err)}`)
+    const code = (err as { code?: unknown }).code
+    if (code !== 'FERROCACHE_BAD_ARGUMENT') uncoded.push(`${name}: ${String(code)} ${(err as Error).message}`)
+  }
+  assert.equal(uncoded, [])
 })
 
 /** The names the docs' examples take as given (a user, a database, an id, a cache), as

@@ -14,3 +14,17 @@ export function argError(
 ): Error & { code: ArgumentErrorCode } {
   return Object.assign(new kind(message, options), { code })
 }
+
+/** `parse()`, whose TypeErrors and RangeErrors are argument errors: a constructor's options
+ * check (`new Cache`, `new Client`, `createServer`) gives them `FERROCACHE_BAD_ARGUMENT`
+ * where they have no code yet, as every method's argument errors have one. */
+export function argumentsChecked<T>(parse: () => T): T {
+  try {
+    return parse()
+  } catch (err) {
+    if ((err instanceof TypeError || err instanceof RangeError) && !('code' in err)) {
+      Object.assign(err, { code: 'FERROCACHE_BAD_ARGUMENT' satisfies ArgumentErrorCode })
+    }
+    throw err
+  }
+}

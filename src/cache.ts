@@ -6,6 +6,7 @@
 import { types } from 'node:util'
 
 import type { NativeCache } from '../native/index'
+import { argumentsChecked } from './arg-error'
 import { keyArray, splitEntries } from './batch-args'
 import { checkRaw, encodeValue } from './encoding'
 import { native } from './native'
@@ -127,8 +128,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   constructor(options?: CacheOptions<E>) {
-    const { config, encoding } = parseCacheOptions(options)
-    const persist = resolvePersistence(options)
+    const { config, encoding, persist } = argumentsChecked(() => ({ ...parseCacheOptions(options), persist: resolvePersistence(options) }))
     this.#native = new native.NativeCache(config)
     // configurable: a Proxy's get may then answer otherwise (V8 would throw for it) and
     // createServer says what is wrong
@@ -139,7 +139,8 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     if (persist !== undefined) {
       let p: Persistence
       try {
-        p = new Persistence(this.#native, persist) // throws when dataDir is locked or unusable
+        // throws when dataDir is locked or unusable, or `save` is no list of rules
+        p = argumentsChecked(() => new Persistence(this.#native, persist))
       } catch (err) {
         this.#native.close() // the caller never gets this cache to close
         throw err

@@ -4,6 +4,7 @@
 // CAS in one round trip), text commands or binary packets (`protocol`, wire.ts, binary.ts),
 // pipelined on a few connections per server.
 import { abortable } from '../abort'
+import { argumentsChecked } from '../arg-error'
 import { entryKeyName, keyArray, splitEntries } from '../batch-args'
 import { checkRaw, encodeValue } from '../encoding'
 import { callSignal, parseWrite, readEncoding, toU64, type Write } from '../options'
@@ -105,7 +106,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   #closing: Promise<void> | undefined
 
   constructor(options: ClientOptions<E>) {
-    const o = parseClientOptions(options)
+    const o = argumentsChecked(() => parseClientOptions(options))
     this.#encoding = o.encoding
     this.#wire = o.settings.wire
     this.#remove = o.remove

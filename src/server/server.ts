@@ -7,6 +7,7 @@ import * as net from 'node:net'
 import * as tls from 'node:tls'
 import { isMainThread } from 'node:worker_threads'
 import type { NativeCache, NativeServerInfo } from '../../native/index'
+import { argumentsChecked } from '../arg-error'
 import { Cache, cacheBehind, nativeCacheOf } from '../cache'
 import { native } from '../native'
 import { Replication } from '../replication'
@@ -97,8 +98,8 @@ export class FerrocacheServer extends EventEmitter {
   constructor(options: ServerOptions = {}) {
     super()
     // a Proxy of a Cache (a Vue reactive, a wrapper that instruments calls) serves that Cache
-    if (options?.cache !== undefined) options = { ...options, cache: cacheBehind(options.cache) as Cache }
-    this.options = resolveServerOptions(options)
+    if (options?.cache !== undefined) options = { ...options, cache: argumentsChecked(() => cacheBehind(options.cache)) as Cache }
+    this.options = argumentsChecked(() => resolveServerOptions(options))
     this.log = options.logger ?? silentLogger()
     this.ownsCache = options.cache === undefined
     this.cache = options.cache ?? new Cache(this.options.cacheOptions)
