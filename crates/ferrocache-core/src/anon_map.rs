@@ -96,7 +96,10 @@ pub(crate) unsafe fn unmap(ptr: NonNull<u8>, bytes: usize) {
 #[cfg(test)]
 mod tests {
     use super::refuse;
-    use crate::{Config, GetOptions, Store, StoreError, StoreMode, StoreRequest};
+    use crate::{
+        ArithRequest, ArithStatus, Config, GetOptions, Store, StoreError, StoreMode, StoreRequest,
+        StoreStatus,
+    };
 
     fn set(s: &Store, key: &str) -> Result<(), StoreError> {
         let r = StoreRequest::new(StoreMode::Set, key.as_bytes(), &[7u8; 100]);
@@ -177,6 +180,95 @@ mod tests {
             set(&s, &format!("k{i}")).unwrap();
         }
         assert!((0..3 * most).all(|i| has(&s, &format!("k{i}"))));
+    }
+
+    #[test]
+    fn a_refused_hash_table_growth_refuses_no_append_prepend_or_longer_incr() {
+        // as above: 2^14 slots, their growth refused, slab pages granted
+        let s = Store::new(Config::default().shards(1).hash_power(14).background(false)).unwrap();
+        let _r = Refusing::sizes(0..1 << 20);
+        let most = (1 << 14) * 15 / 16 + 1;
+        for i in 0..most {
+            let key = format!("k{i}");
+            s.store(&StoreRequest::new(StoreMode::Set, key.as_bytes(), b"99"))
+                .unwrap();
+        }
+        assert_eq!(set(&s, "one more"), Err(StoreError::OutOfMemory));
+        // each replaces an item the table holds with a new one, so needs no new entry
+        // (memcached's chained table stores them; before, NOT_STORED / out of memory)
+        for (mode, key, want) in [
+            (StoreMode::Append, "k1", &b"99x"[..]),
+            (StoreMode::Prepend, "k2", b"x99"),
+        ] {
+            let r = StoreRequest::new(mode, key.as_bytes(), b"x");
+            assert_eq!(s.store(&r).unwrap().status, StoreStatus::Stored, "{mode:?}");
+            let got = s.get(key.as_bytes(), &GetOptions::default(), |it| {
+                it.value.to_vec()
+            });
+            assert_eq!(got.as_deref(), Some(want));
+        }
+        let incr = |key: &'static [u8], vivify| ArithRequest {
+            key,
+            incr: true,
+            delta: 1,
+            cas: None,
+            vivify,
+            touch: None,
+            new_cas: None,
+        };
+        // "99" + 1 is a digit longer: a new item
+        assert!(matches!(
+            s.arith(&incr(b"k3", None)),
+            Ok(ArithStatus::Ok { value: 100, .. })
+        ));
+        let got = s.get(b"k3", &GetOptions::default(), |it| it.value.to_vec());
+        assert_eq!(got.as_deref(), Some(&b"100"[..]));
+        // a key the table does not hold still needs an entry: refused while memory has room
+        assert_eq!(
+            s.arith(&incr(b"new", Some((0, 0)))),
+            Err(StoreError::OutOfMemory)
+        );
+        assert_eq!(s.stats().curr_items, most as u64);
+    }
+
+    #[test]
+    fn a_refused_hash_table_growth_takes_new_keys_while_memory_is_full_by_evicting() {
+        // 2 pages, one of them the 96-byte class's; the table's 2^14 slots hold 15/16
+        // of them plus one (15361 entries) at the most, its growth refused
+        let s = Store::new(
+            Config::default()
+                .shards(1)
+                .hash_power(14)
+                .memory_limit(2 << 20)
+                .background(false),
+        )
+        .unwrap();
+        let _r = Refusing::sizes(0..1 << 20);
+        let most = (1 << 14) * 15 / 16 + 1;
+        let small = (1 << 20) / 96; // "s00000" + 50 bytes + the header: 92, the 96-byte class
+        let put = |key: String, len: usize| {
+            let r = StoreRequest::new(StoreMode::Set, key.as_bytes(), &[b'v'; 120][..len]);
+            s.store(&r).map(|_| ())
+        };
+        // the rest of the entries in the 120-byte class, whose page keeps free chunks
+        for i in 0..most - small {
+            put(format!("m{i:05}"), 70).unwrap();
+        }
+        for i in 0..small {
+            put(format!("s{i:05}"), 50).unwrap();
+        }
+        let st = s.stats();
+        assert_eq!((st.curr_items, st.total_malloced), (most as u64, 2 << 20));
+        // memory has room in the 120-byte class: a new key there is refused
+        assert_eq!(put("m-new".into(), 70), Err(StoreError::OutOfMemory));
+        // the 96-byte class is full and evicts its oldest, which frees an entry too
+        // (before, out of memory whatever the memory)
+        for i in 0..100 {
+            put(format!("t{i:05}"), 50).unwrap();
+        }
+        let st = s.stats();
+        assert_eq!((st.curr_items, st.evictions), (most as u64, 100));
+        assert!(has(&s, "t00099") && !has(&s, "s00099") && has(&s, "s00100"));
     }
 
     #[test]

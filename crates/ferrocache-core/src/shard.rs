@@ -1264,12 +1264,26 @@ impl Shard {
     /// shard's least valuable item of the class. With nothing of the class here to evict,
     /// [`Fail::NeedPage`]: the caller makes room elsewhere and retries.
     fn alloc(&mut self, core: &Core, ctx: &Ctx, c: usize) -> Result<u32, Fail> {
-        if !self.ht.has_room() {
-            // the hash table is as full as it gets and the system refused it a larger one
-            self.cs[c].outofmemory += 1;
-            return Err(Fail::Err(StoreError::OutOfMemory));
+        if self.ht.has_room() {
+            return self.alloc_chunk(core, ctx, c);
         }
-        self.alloc_chunk(core, ctx, c)
+        // The hash table is as full as it gets and the system refused it a larger one. An
+        // allocation that reclaims or evicts in this shard frees an entry too, so with
+        // memory full a new key still goes in as in memcached (whose chained table takes
+        // any number); room made in another shard frees none here.
+        match self.alloc_chunk(core, ctx, c) {
+            Ok(h) if self.ht.has_room() => Ok(h),
+            Ok(h) => {
+                self.free_unlinked(core, h);
+                self.cs[c].outofmemory += 1;
+                Err(Fail::Err(StoreError::OutOfMemory))
+            }
+            Err(Fail::NeedPage(_)) => {
+                self.cs[c].outofmemory += 1;
+                Err(Fail::Err(StoreError::OutOfMemory))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// [`Shard::alloc`] without the hash table's room check: for an item that replaces one
@@ -1299,7 +1313,8 @@ impl Shard {
         Err(Fail::Err(StoreError::OutOfMemory))
     }
 
-    /// Allocates and writes an item (value left for the caller), not yet linked.
+    /// Allocates and writes an item (value left for the caller), not yet linked. `replaces`:
+    /// it takes the place of an item the table holds, so it needs no room in the table.
     #[allow(clippy::too_many_arguments)]
     fn new_item(
         &mut self,
@@ -1310,6 +1325,7 @@ impl Shard {
         flags: u32,
         exptime: u32,
         cas: Option<u64>,
+        replaces: bool,
     ) -> Result<(u32, usize), Fail> {
         let total = total_size(key.len(), vlen);
         if vlen > MAX_VLEN {
@@ -1319,7 +1335,11 @@ impl Shard {
             .classes
             .class_for(total)
             .ok_or(Fail::Err(StoreError::TooLarge))?;
-        let h = self.alloc(core, ctx, c)?;
+        let h = if replaces {
+            self.alloc_chunk(core, ctx, c)?
+        } else {
+            self.alloc(core, ctx, c)?
+        };
         self.mem
             .item(h)
             .init(key, vlen, flags, exptime, core.next_cas(cas), ctx.rel);
@@ -1354,7 +1374,7 @@ impl Shard {
                 return Ok(None);
             };
             // meta N: an empty placeholder item whose creator wins the recache
-            let (nh, c) = self.new_item(core, ctx, key, 0, 0, ctx.exptime(viv), None)?;
+            let (nh, c) = self.new_item(core, ctx, key, 0, 0, ctx.exptime(viv), None, false)?;
             self.link_new(hash, nh, c, ctx);
             h = nh;
             created = true;
@@ -1579,7 +1599,17 @@ impl Shard {
             // second allocation, which may not evict the item it joins (memcached holds
             // that item's lock: its LRU walk skips it)
             self.pinned = old;
-            let got = self.new_item(core, ctx, key, value.len(), flags, exptime, r.new_cas);
+            let replaces = old != NIL;
+            let got = self.new_item(
+                core,
+                ctx,
+                key,
+                value.len(),
+                flags,
+                exptime,
+                r.new_cas,
+                replaces,
+            );
             self.pinned = NIL;
             self.free_unlinked(core, first);
             match got {
@@ -1705,8 +1735,9 @@ impl Shard {
                 return Ok(ArithStatus::NotFound);
             };
             let text = fmt_u64(initial, &mut buf);
+            let exptime = ctx.exptime(exp);
             let (h, c) =
-                self.new_item(core, ctx, r.key, text.len(), 0, ctx.exptime(exp), r.new_cas)?;
+                self.new_item(core, ctx, r.key, text.len(), 0, exptime, r.new_cas, false)?;
             let it = self.mem.item(h);
             it.value_mut().copy_from_slice(text);
             self.link_new(hash, h, c, ctx);
@@ -1756,18 +1787,26 @@ impl Shard {
             // a longer one becomes a new item of exactly its length
             let gen = self.gen;
             let flags = it.client_flags();
-            let (h, nc) =
-                match self.new_item(core, ctx, r.key, text.len(), flags, exptime, r.new_cas) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        // memcached's do_add_delta counts the hit before it allocates (a retry
-                        // after room was made elsewhere, `NeedPage`, counts it then)
-                        if let Fail::Err(_) = e {
-                            self.count_delta_hit(c, r.incr);
-                        }
-                        return Err(e);
+            let (h, nc) = match self.new_item(
+                core,
+                ctx,
+                r.key,
+                text.len(),
+                flags,
+                exptime,
+                r.new_cas,
+                true,
+            ) {
+                Ok(v) => v,
+                Err(e) => {
+                    // memcached's do_add_delta counts the hit before it allocates (a retry
+                    // after room was made elsewhere, `NeedPage`, counts it then)
+                    if let Fail::Err(_) = e {
+                        self.count_delta_hit(c, r.incr);
                     }
-                };
+                    return Err(e);
+                }
+            };
             let nit = self.mem.item(h);
             nit.value_mut().copy_from_slice(text);
             let old = if self.gen != gen {
