@@ -576,6 +576,8 @@ export function generate(seed: number, count = 40, options: Sizing = {}): Reques
   const focus = options.focus
   let conn: 1 | 2 | 3 = focus === 'binary' ? 3 : 1
   let big = false
+  /** Whether a binary packet whose lengths may not add up was sent (the server may wait on). */
+  let binaryRisky = false
   while (out.length < count) {
     // switch connection now and then; pipeline a few requests into one write
     if (chance(rand, 0.2)) {
@@ -596,6 +598,17 @@ export function generate(seed: number, count = 40, options: Sizing = {}): Reques
         else write.push(kind < s ? storage(rand, conn) : kind < r ? retrieval(rand, conn) : kind < o ? otherText(rand, conn) : meta(rand, conn))
       }
     }
+    // Left out: a limit-sized value on the binary connection after a packet whose lengths
+    // may not add up. The server may still wait for that packet's bytes (a key length of
+    // 300), take the megabyte's first bytes for them, and close on its error with the rest
+    // unread: the reset can lose the error's reply on the way (session 17, seed 69047
+    // under -C: memcached's reply lost in 5 of 30 runs).
+    const kept = write.filter((r) => {
+      const drop = binaryRisky && r.conn === 3 && r.show.includes('$BIG(')
+      binaryRisky ||= r.conn === 3 && r.risky
+      return !drop
+    })
+    write.splice(0, write.length, ...kept)
     // Kept apart (docs/protocol.md, known differences): an incr/decr behind a read in one
     // write (memcached makes a new, unpadded item while the read's reply holds the old
     // one), and a long-key get behind others (which replies memcached culls).
