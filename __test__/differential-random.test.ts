@@ -13,7 +13,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { DELTAS, EDGE_NUMBERS, focusOf, generate, NUMERIC, type Request } from './helpers/diffgen'
-import { memcachedReadPastValue, minimise, runBoth, showStream, type Pair } from './helpers/diffrun'
+import { memcachedNewItem, memcachedReadPastValue, minimise, runBoth, showStream, type Pair } from './helpers/diffrun'
 import { setUp, tearDown } from './helpers/guard'
 import { askOnce, RawConn } from './helpers/raw'
 import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
@@ -80,6 +80,12 @@ test(`seeds ${FIRST}..${FIRST + SEEDS - 1}: same replies as memcached`, async ()
       console.log(`\nseed ${seed}: memcached read past a value of 2^63 or more (docs/protocol.md)`)
       continue
     }
+    // memcached made an increment's result a new item: an unwritten reply or its LRU
+    // maintainer's asynchronous bump held the item (diffrun.ts)
+    if (memcachedNewItem(expected, actual)) {
+      console.log(`\nseed ${seed}: memcached stored an increment as a new item (docs/protocol.md)`)
+      continue
+    }
     failed.push(seed)
     const text = await report(seed, requests)
     if (!LONG) assert.fixture(actual, expected, text)
@@ -112,6 +118,29 @@ test('an increment memcached refuses for the bytes past a value of 2^63 or more 
   // a wrong number, or ferrocached refusing where memcached counts, is not told apart
   assert.not.ok(memcachedReadPastValue(actual.replace('611', '612'), actual))
   assert.not.ok(memcachedReadPastValue(actual, expected))
+})
+
+// memcached stores an increment's result as a new, unpadded item while the item is referenced
+// elsewhere: an unwritten mg reply in the same write (below, every run), or its LRU
+// maintainer's asynchronous bump of a COLD item read twice (seeds 52257, 91219, 100349 of
+// session 17: timing, on every run of a fresh server at times). Told apart, narrowly.
+test('an increment memcached stored as a new item is told apart, and only that', async () => {
+  const text = (show: string): Request => ({ conn: 1, show, build: (r) => Buffer.from(show.replaceAll('$P', r.prefix), 'latin1'), batch: true, usesCas: false, risky: false })
+  const { expected, actual } = await runBoth(pair, [text('set $Pk 0 0 3\r\n100\r\n'), text('mg $Pk v\r\n'), text('decr $Pk 95\r\n'), text('mg $Pk v\r\n'), text('me $Pk\r\n')])
+  assert.match(expected, /\r\n5\r\nVA 1\r\n5\r\nME \S+ exp=-1 la=\S+ cas=#1 fetch=yes cls=1 size=\d+\r\n/)
+  assert.match(actual, /\r\n5\r\nVA 3\r\n5  \r\nME \S+ exp=-1 la=\S+ cas=#1 fetch=yes cls=1 size=\d+\r\n/)
+  assert.ok(memcachedNewItem(expected, actual))
+  // a value that is not memcached's padded, or the padding on memcached's side, is not
+  assert.not.ok(memcachedNewItem(expected, actual.replace('\r\n5  \r\n', '\r\n6  \r\n')))
+  assert.not.ok(memcachedNewItem(actual, expected))
+  // `me` right after the increment (memcached's new item was never fetched), and binary, by their lines
+  const me = (fetch: string, size: number): string => `MN\r\nME k exp=-1 la=<s> cas=#1 fetch=${fetch} cls=1 size=${size}\r\n`
+  assert.ok(memcachedNewItem(me('no', 66), me('yes', 68)))
+  assert.not.ok(memcachedNewItem(me('no', 66).replace('#1', '#2'), me('yes', 68)))
+  const bin = (value: string, cas = '#3'): string => `op=c status=0 extras=ffffffff key="k" value=${JSON.stringify(value)} bodylen=${9 + value.length} opaque=1 cas=${cas}`
+  assert.ok(memcachedNewItem(bin('9223372036854775807owx'), bin('9223372036854775807 owx')))
+  assert.not.ok(memcachedNewItem(bin('9223372036854775807owx'), bin('9223372036854775807 owx', '#4')))
+  assert.not.ok(memcachedNewItem(bin('abc'), bin('ab c')))
 })
 
 // memcachedReadPastValue excuses memcached's non-numeric answer where ferrocached counts,
