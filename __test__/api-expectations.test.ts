@@ -252,7 +252,11 @@ test('the TypeScript examples of README.md and docs/ type-check under strict Typ
     writeFileSync(join(dir, 'dispose.mts'), `import type { CacheLike } from 'ferrocache'
 export async function use(open: () => CacheLike<'utf8'>): Promise<void> {
   await using c = open()
-  await c.get('k', { signal: AbortSignal.timeout(100) })
+  const text: string | undefined = await c.get('k', { signal: AbortSignal.timeout(100) })
+  // the getters both classes have are the interface's too
+  const encoding: 'utf8' = c.encoding
+  const closed: boolean = c.closed
+  void [text, encoding, closed]
 }
 `)
     files.push('dispose.mts')

@@ -241,6 +241,10 @@ export interface CacheStats {
  * `E` is the default encoding; every read and write can override it per call.
  */
 export interface CacheLike<E extends Encoding = 'buffer'> {
+  /** The default encoding of values read (the `encoding` option). */
+  readonly encoding: E
+  /** Whether `close()` has been called. */
+  readonly closed: boolean
   /** The value, or `undefined` on a miss. */
   get<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<Decoded<F> | undefined>
   /** The value with its CAS token and flags, or `undefined` on a miss. */
