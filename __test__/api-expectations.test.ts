@@ -249,7 +249,7 @@ test('the TypeScript examples of README.md and docs/ type-check under strict Typ
     }
     assert.ok(files.length >= 12, `${files.length - 1} examples found`)
     // `await using` needs the shared interface to declare Symbol.asyncDispose
-    writeFileSync(join(dir, 'dispose.mts'), `import type { CacheLike } from 'ferrocache'
+    writeFileSync(join(dir, 'dispose.mts'), `import { Cache, Client, type CacheLike } from 'ferrocache'
 export async function use(open: () => CacheLike<'utf8'>): Promise<void> {
   await using c = open()
   const text: string | undefined = await c.get('k', { signal: AbortSignal.timeout(100) })
@@ -257,6 +257,17 @@ export async function use(open: () => CacheLike<'utf8'>): Promise<void> {
   const encoding: 'utf8' = c.encoding
   const closed: boolean = c.closed
   void [text, encoding, closed]
+}
+// options passed on as they come (exactOptionalPropertyTypes): undefined is taken, as in
+// @types/node's options (signal?: AbortSignal | undefined)
+export async function passOn(c: CacheLike<'utf8'>, signal: AbortSignal | undefined, ms: number | undefined, size: string | undefined): Promise<void> {
+  const encoding: 'utf8' | undefined = ms === undefined ? undefined : 'utf8'
+  const text: string | undefined = await c.get('k', { signal, encoding })
+  await c.set('k', text ?? 'v', { ttl: ms, flags: ms, signal })
+  await c.delete('k', { signal })
+  await c.fetch('k', () => 'v', { ttl: ms, timeout: ms, signal })
+  new Cache({ memoryLimit: size, hashPower: ms, dataDir: size, logger: undefined }).close()
+  await new Client({ servers: ['127.0.0.1:1'], timeout: ms, protocol: undefined, tls: undefined }).close()
 }
 `)
     files.push('dispose.mts')

@@ -14,52 +14,52 @@ import type { CallOptions, Encoding, ReadOptions, WriteOptions } from './types'
  * (`dataDir`, `save`, …) is off unless `dataDir` is given. */
 export interface CacheOptions<E extends Encoding = Encoding> extends CachePersistenceOptions {
   /** Memory for items: bytes or a size string such as `'256mb'` (default `'64mb'`, `-m`). */
-  memoryLimit?: number | string
+  memoryLimit?: number | string | undefined
   /** Largest item, key and header included: bytes or a size string (default `'1mb'`, `-I`). */
-  maxItemSize?: number | string
+  maxItemSize?: number | string | undefined
   /** Ratio between slab chunk sizes, above 1 (default 1.25, `-f`). */
-  growthFactor?: number
+  growthFactor?: number | undefined
   /** Minimum key + value space of the smallest chunk in bytes (default 48, `-n`). */
-  slabMinSize?: number
+  slabMinSize?: number | undefined
   /** Explicit chunk sizes of the first slab classes, smallest first, instead of the
    * `growthFactor`/`slabMinSize` series (memcached's `-o slab_sizes`): up to 62 integers,
    * each from `slabMinSize` (48) to `maxItemSize` and more than 8 above the one before;
    * each is rounded up to a multiple of 8. memcached's 512 KiB class (unless the last size
    * is larger) and a whole page follow them for larger items. */
-  slabSizes?: readonly number[]
+  slabSizes?: readonly number[] | undefined
   /** memcached's `-o slab_chunk_max`: its largest slab class, where the `growthFactor`
    * series or `slabSizes` end (bytes or a size string; default 512 KiB, at most
    * `maxItemSize`; a multiple of 8 from 64 to `maxItemSize`). memcached chunks larger
    * items; here they stay whole in classes past it (the series goes on while a page holds
    * two chunks, then a whole page). It also bounds the values `incr`/`decr` take, as
    * memcached refuses a chunked item. */
-  slabChunkMax?: number | string
+  slabChunkMax?: number | string | undefined
   /** Evict least recently used items when full (default true); `false` makes writes fail
    * instead, like memcached's `-M`. */
-  evict?: boolean
+  evict?: boolean | undefined
   /** Independently locked shards, a power of two from 1 to 256 (default 8). */
-  shards?: number
+  shards?: number | undefined
   /** Move slab pages between size classes as the value-size mix shifts (default true). */
-  slabAutomove?: boolean
+  slabAutomove?: boolean | undefined
   /** Let slab pages change size class at all (default true). `false` is memcached's
    * `-o no_slab_reassign`: `slabs reassign` is refused, automove moves nothing and a lowered
    * memory limit frees no page holding items. */
-  slabReassign?: boolean
+  slabReassign?: boolean | undefined
   /** The hash table's first size, 2^`hashPower` slots of 8 bytes split between the shards
    * (memcached's `-o hashpower`, 12 to 32; default 2^12 slots per shard). The memory is
    * mapped lazily; on Linux a table larger than the machine's RAM and swap is refused. */
-  hashPower?: number
+  hashPower?: number | undefined
   /** Grow the hash table once 3/4 full (default true). `false` is memcached's
    * `-o no_hashexpand`: it keeps its size until 15/16 full (a slot holds one item, so it
    * grows past that all the same). */
-  hashExpand?: boolean
+  hashExpand?: boolean | undefined
   /** Slab pages past the first two come in 2 MiB-aligned pairs advised for transparent
    * huge pages (Linux `MADV_HUGEPAGE`), as memcached's `-L` (default false). Reads of a
    * large cache gain a few percent; writes into fresh memory were measured at about half
    * their throughput with THP in `madvise` mode, so it is off unless asked for. */
-  largePages?: boolean
+  largePages?: boolean | undefined
   /** Default encoding of values read (default `'buffer'`). */
-  encoding?: E
+  encoding?: E | undefined
 }
 
 const CACHE_OPTIONS = new Set([

@@ -25,13 +25,13 @@ export interface CallOptions {
    * with `signal.reason` itself, as the global `fetch` does.) As in Node's own APIs, any
    * object with `aborted` (and `addEventListener`) is taken: another realm's signal, a
    * polyfill's. `AbortSignal.timeout(ms)` gives one call a deadline. */
-  signal?: AbortSignal
+  signal?: AbortSignal | undefined
 }
 
 /** Options of a read. */
 export interface ReadOptions<E extends Encoding = Encoding> extends CallOptions {
   /** Overrides the cache's encoding for this call. */
-  encoding?: E
+  encoding?: E | undefined
 }
 
 /** Options of a write. */
@@ -39,11 +39,11 @@ export interface WriteOptions<E extends Encoding = Encoding> extends CallOptions
   /** Time to live in milliseconds; 0 or omitted = never expires. memcached counts whole
    * seconds, so the ttl is rounded up to the next second; past 30 days it is sent as a unix
    * time, at the latest 2038-01-19 03:14:07 UTC (memcached's signed 32-bit exptime). */
-  ttl?: number
+  ttl?: number | undefined
   /** 32-bit unsigned client flags stored with the item (default 0). */
-  flags?: number
+  flags?: number | undefined
   /** How to encode the value (the cache's encoding by default). */
-  encoding?: E
+  encoding?: E | undefined
 }
 
 /** Produces the value of a missing key for `fetch` (its result is stored, then returned).
@@ -57,10 +57,10 @@ export interface FetchOptions<E extends Encoding = Encoding> extends WriteOption
    * rejects with a `DOMException` named `TimeoutError`. Other callers of the same load keep
    * waiting; when none is left the load is dropped (its loader's `signal` aborts, nothing
    * is stored) and the next `fetch` of the key calls the loader again. Default: no limit. */
-  timeout?: number
+  timeout?: number | undefined
   /** Aborting it rejects this call with `signal.reason` (as `fetch` in Node does); the
    * load itself goes on for the other callers, as with `timeout`. */
-  signal?: AbortSignal
+  signal?: AbortSignal | undefined
 }
 
 /** A value with its CAS token and client flags (`gets`). */

@@ -42,23 +42,23 @@ export interface ClientOptions<E extends Encoding = Encoding> {
   /** The pool; keys are spread over it by ketama (libmemcached/twemproxy compatible). */
   servers: readonly ServerSpec[]
   /** Default encoding of values read (default `'buffer'`). */
-  encoding?: E
+  encoding?: E | undefined
   /** Connections per server; requests are pipelined on each, a key's on one while it has
    * requests in flight, so they are answered in the order they were made (default 2). */
-  poolSize?: number
+  poolSize?: number | undefined
   /** Milliseconds to wait for a reply before failing the request (default 1000). */
-  timeout?: number
+  timeout?: number | undefined
   /** Milliseconds to wait for a connection (default 1000). */
-  connectTimeout?: number
+  connectTimeout?: number | undefined
   /** After a failure, milliseconds during which the server is not tried again (default 1000). */
-  retry?: number
+  retry?: number | undefined
   /** Failures in a row after which a server is marked dead (default 2). */
-  removeAfter?: number
+  removeAfter?: number | undefined
   /** Milliseconds a dead server stays out before a probe tries to bring it back (default 10000). */
-  reconnect?: number
+  reconnect?: number | undefined
   /** Take dead servers out of the continuum so their keys go to the others (default false:
    * their keys fail fast with FERROCACHE_SERVER_DEAD), libmemcached's REMOVE_FAILED_SERVERS. */
-  remove?: boolean
+  remove?: boolean | undefined
   /**
    * Requests waiting for one server's replies (a batch counts its keys) at which new ones
    * to it are refused at once with FERROCACHE_QUEUE_FULL (default 1000000, ~1 GB of small
@@ -67,13 +67,13 @@ export interface ClientOptions<E extends Encoding = Encoding> {
    * `timeout`). A batch is refused only when the bound is reached already, so one larger
    * than it still goes.
    */
-  maxPending?: number
+  maxPending?: number | undefined
   /**
    * Where `get`/`getMany`/`fetch` read: `'primary'` (default) or `'replica'` — a live replica of
    * the key's server, in turn (its copy may lag the primary by the replication delay; writes,
    * `gets`, `gat` and `touch` always go to the primary). A server with no live replica is read itself.
    */
-  readFrom?: 'primary' | 'replica'
+  readFrom?: 'primary' | 'replica' | undefined
   /**
    * The dialect spoken (default `'meta'`): `'meta'` — memcached's meta commands, one reply
    * per request; `'text'` — the classic text commands (`get`/`set`/`incr`…), for servers and
@@ -82,14 +82,14 @@ export interface ClientOptions<E extends Encoding = Encoding> {
    * with FERROCACHE_NOT_FORWARDED instead of being sent (the proxy would close the connection);
    * `'binary'` — memcached's binary protocol, with SASL PLAIN logins (servers started with `-S`).
    */
-  protocol?: 'meta' | 'text' | 'twemproxy' | 'binary'
+  protocol?: 'meta' | 'text' | 'twemproxy' | 'binary' | undefined
   /** With `password`: sent first on every connection — memcached's text login (`-Y` user
    * file) with `'meta'` or `'text'` (no spaces or control characters), SASL PLAIN with
    * `'binary'` (no NUL characters); not with `'twemproxy'` (the proxy does not log in). */
-  username?: string
+  username?: string | undefined
   /** With `username`: the password of the login (text: no spaces or control characters;
    * binary: no NUL characters). */
-  password?: string
+  password?: string | undefined
   /**
    * TLS to every server (memcached `-Z`, ferrocached `--tls-cert`): `true` trusts the system's
    * CAs; an object is `tls.connect`'s options — `ca`, `cert`/`key` for servers that ask for a
@@ -97,7 +97,7 @@ export interface ClientOptions<E extends Encoding = Encoding> {
    * `rejectUnauthorized`… A server object's own `tls` replaces this one for that server.
    * Default `false`: plain TCP.
    */
-  tls?: TlsOption
+  tls?: TlsOption | undefined
 }
 
 const NAMES = new Set([

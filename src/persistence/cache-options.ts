@@ -5,26 +5,26 @@ import type { AppendFsync, PersistenceOptions } from './persistence'
 /** Options of `new Cache()` / `Cache.open()` that turn persistence on. */
 export interface CachePersistenceOptions {
   /** Directory of snapshot files; setting it turns persistence on (loaded at construction). */
-  dataDir?: string
+  dataDir?: string | undefined
   /** Save rules as Redis's `save`: `"900 1 300 100 60 10000"` (the default), `""` = none. */
-  save?: string
+  save?: string | undefined
   /** Snapshots kept in `dataDir` (default 2). */
-  keepSnapshots?: number
+  keepSnapshots?: number | undefined
   /** Throw instead of falling back when the newest snapshot is damaged (default false). */
-  strictLoad?: boolean
+  strictLoad?: boolean | undefined
   /** `close()` writes a last snapshot, blocking until it is durable (default true). */
-  saveOnClose?: boolean
+  saveOnClose?: boolean | undefined
   /** Load on a worker thread and serve meanwhile (`cache.loaded` resolves when done). */
-  loadAsync?: boolean
+  loadAsync?: boolean | undefined
   /**
    * Append-only log (`appendonly.aof` in `dataDir`): every change is logged and replayed
    * after the snapshot at start. `'always'` fsyncs before each write returns, `'everysec'`
    * once a second, `'no'` leaves it to the OS. Default: off. Not with `loadAsync`. While
    * the log cannot write (a full disk), writes throw a `LogWriteError` and reads are served.
    */
-  appendfsync?: AppendFsync
+  appendfsync?: AppendFsync | undefined
   /** Logger for load, save and failure messages, e.g. `pino()` (default: none). */
-  logger?: Logger
+  logger?: Logger | undefined
 }
 
 export const PERSISTENCE_OPTION_NAMES = ['dataDir', 'save', 'keepSnapshots', 'strictLoad', 'saveOnClose', 'loadAsync', 'appendfsync', 'logger'] as const
