@@ -54,7 +54,8 @@ test('parsing: Debian\'s command line and memcached\'s other flags', () => {
   // -L is real: huge-page slab pairs (cacheOptions.largePages), no note
   assert.is(s.largePages, true)
   assert.not.ok(s.notes?.some((n) => n.startsWith('-L')), '-L note')
-  const l = parseCommandLine(['-l', '127.0.0.1:11300,[::1]:11301,::1,notls:10.0.0.1'])
+  // (notls: needs TLS, as in memcached)
+  const l = parseCommandLine(['-l', '127.0.0.1:11300,[::1]:11301,::1,notls:10.0.0.1', '--tls-cert', 'c.pem', '--tls-key', 'k.pem'])
   if (l.kind !== 'run') throw new Error(l.kind)
   assert.equal(l.settings.listenAddresses, [{ host: '127.0.0.1', port: 11300 }, { host: '::1', port: 11301 }, { host: '::1' }, { host: '10.0.0.1', tls: false }])
   const o = parseCommandLine(['-o', 'hot_lru_pct=10,warm_lru_pct=30,temporary_ttl=30,slab_automove=2,no_lru_crawler,hashpower=20,ext_path=/x:1G'])
@@ -72,7 +73,6 @@ test('parsing: Debian\'s command line and memcached\'s other flags', () => {
     [['-o', 'hashpower=11'], /Initial hashtable multiplier of 11 is too low/, 1],
     [['-o', 'hashpower=abc'], /Initial hashtable multiplier of 0 is too low/, 1],
     [['-o', 'hashpower=33'], /Initial hashtable multiplier of 33 is too high/, 1],
-    [['-s', '/tmp/m.sock', '-a', '9'], /octal/, 1],
   ]
   for (const [argv, message, code] of refused) {
     try {

@@ -49,7 +49,7 @@ test('bad input is a UsageError that names the flag', () => {
     [['-x'], /-x/],
     [['-p', 'abc'], /port/],
     [['-p', '70000'], /port/],
-    [['-U', 'abc'], /-U\/--udp-port must be a whole number/],
+    // (-U abc is memcached's 0, UDP off: cli-numbers.test.ts)
     [['-U', '70000'], /-U\/--udp-port must be between 0 and 65535/],
     [['-I', '512'], /smaller than 1k/],
     [['-I', '32m'], /larger than 16m/],

@@ -181,6 +181,13 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
   } catch (err) {
     // -o hashpower larger than this machine can hold: memcached's words and exit code 1
     if (err instanceof RangeError && err.message.includes('Failed to init hashtable.')) return usage(err.message, 1)
+    // -Y: memcached's "Could not open authfile [...] for reading" exits 1
+    if (err instanceof TypeError && s.authFile !== undefined && err.message.includes('cannot read the user file')) return usage(err.message, 1)
+    // past the pages the engine's item handles address (262143 megabytes with the default
+    // slab classes); memcached 1.6.18 starts, its memory taken as items come
+    if (err instanceof RangeError && err.message.includes('memory limit is too large for the page size')) {
+      return usage(`-m/--memory-limit ${s.memoryLimit / 2 ** 20}: more memory than ferrocache's engine addresses with these slab classes (at most 262143 with the default -n and -f)`)
+    }
     // The engine refused a combination of settings (e.g. -I larger than a slab page allows).
     if (err instanceof RangeError || err instanceof TypeError) return usage(err.message)
     // --strict-load and a damaged snapshot, or a data directory that is locked, not a

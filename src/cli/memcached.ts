@@ -2,15 +2,22 @@
 // process (-P, -d, -u), reply switches (-C, -F, -X, -W, -R, -B, -D), huge pages (-L), and
 // the ones ferrocache accepts without effect (-t, -k, -r, -N), each with a note.
 import type { ListenAddress } from '../server/options'
-import { atoi } from './c-numbers'
-import { memcachedError } from './errors'
+import { atoi, safeStrtol } from './c-numbers'
+import { memcachedError, UsageError } from './errors'
+import { flagInt, flagOctal, octalShown } from './flag-numbers'
 import type { CliSettings, Values } from './options'
 
 const MAX_PORT = 65535
 
+/**
+ * An `-l` address's port, read as memcached's `safe_strtol`: not a number is its `Invalid
+ * port number` and exit 71 (its failed listen); outside 0-65535 (memcached wraps it) exit 2.
+ */
 function port(text: string, what: string): number {
-  if (!/^\d+$/.test(text) || Number(text) > MAX_PORT) throw memcachedError(`${what}: bad port "${text}"`)
-  return Number(text)
+  const n = safeStrtol(text)
+  if (n === undefined) throw memcachedError(`${what}: Invalid port number: "${text}"`, 71)
+  if (n < 0 || n > MAX_PORT) throw new UsageError(`${what}: bad port "${text}" (0 to ${MAX_PORT})`)
+  return n
 }
 
 /**
@@ -49,14 +56,10 @@ export function parseListen(text: string): ListenAddress[] {
     } else {
       host = rest
     }
-    if (host === '') throw memcachedError(`${what}: needs an address`)
+    // (`notls:` alone: refused once TLS is known, as memcached: parseCommandLine)
+    if (host === '' && tls !== false) throw memcachedError(`${what}: needs an address`)
     return { host, ...(p === undefined ? {} : { port: p }), ...(tls === undefined ? {} : { tls }) }
   })
-}
-
-function positive(text: string, message: string): number {
-  if (!/^\d+$/.test(text.trim()) || Number(text) < 1 || Number(text) > 2 ** 31 - 1) throw memcachedError(`${message}, got "${text}"`)
-  return Number(text)
 }
 
 /** Applies memcached's flags (see the file comment); `name` names a flag or its variable. */
@@ -72,14 +75,24 @@ export function applyMemcachedFlags(s: CliSettings, v: Values, name: (option: st
     if (v['unix-socket'] === '') throw memcachedError(`${name('unix-socket', '-s/--unix-socket')} needs a path`)
     let mode = 0o700
     if (v['unix-mask'] !== undefined) {
-      if (!/^[0-7]{1,4}$/.test(v['unix-mask'])) throw memcachedError(`${name('unix-mask', '-a/--unix-mask')} must be an octal mode such as 700, got "${v['unix-mask']}"`)
-      mode = parseInt(v['unix-mask'], 8) & 0o777
+      // memcached's strtol base 8: the socket gets the low 9 bits, `umask` shows the whole int
+      const given = flagOctal(name('unix-mask', '-a/--unix-mask'), v['unix-mask'], notes)
+      mode = given & 0o777
+      if (given !== mode) s.settingsShown = [...(s.settingsShown ?? []), ['umask', octalShown(given)]]
     }
     s.unixSocket = { path: v['unix-socket'], mode }
   } else if (v['unix-mask'] !== undefined) {
     notes.push('-a: accepted and ignored; it sets the permissions of a Unix socket (-s), and there is none')
+    // memcached's settings keep it all the same
+    s.settingsShown = [...(s.settingsShown ?? []), ['umask', octalShown(flagOctal(name('unix-mask', '-a/--unix-mask'), v['unix-mask'], notes))]]
   }
-  if (v['listen-backlog'] !== undefined) s.backlog = positive(v['listen-backlog'], `${name('listen-backlog', '-b/--listen-backlog')} must be a whole number above 0`)
+  if (v['listen-backlog'] !== undefined) {
+    // memcached's atoi, unchecked: listen(2) takes 0 (one pending connection, Node's 1 here:
+    // its listen() reads 0 as its default 511) and a negative one (the system's maximum)
+    const b = flagInt(name('listen-backlog', '-b/--listen-backlog'), v['listen-backlog'], notes)
+    s.backlog = b === 0 ? 1 : b < 0 ? 2 ** 31 - 1 : b
+    if (b !== s.backlog) s.settingsShown = [...(s.settingsShown ?? []), ['tcp_backlog', String(b)]]
+  }
   if (v.pidfile !== undefined) {
     if (v.pidfile === '') throw memcachedError(`${name('pidfile', '-P/--pidfile')} needs a file`)
     s.pidFile = v.pidfile
@@ -90,12 +103,18 @@ export function applyMemcachedFlags(s: CliSettings, v: Values, name: (option: st
     s.user = v.user
   }
   if (v.threads !== undefined) {
-    const n = positive(v.threads, 'Number of threads must be greater than 0 (-t/--threads)')
+    const flag = name('threads', '-t/--threads')
+    const n = flagInt(flag, v.threads, notes)
+    if (n <= 0) throw memcachedError(`Number of threads must be greater than 0 (${flag}), got "${v.threads}"`)
     notes.push(`-t ${n}: accepted and ignored; ferrocache serves every connection on one event loop (stats settings: num_threads 1)`)
   }
   const switches: NonNullable<CliSettings['switches']> = {}
   if (v['max-reqs-per-event'] !== undefined) {
-    switches.reqsPerEvent = positive(v['max-reqs-per-event'], 'Number of requests per event must be greater than 0 (-R/--max-reqs-per-event)')
+    // memcached's atoi; it refuses 0 and starts with a negative count, then answers nothing
+    // (measured: `stats settings` unanswered); refused here
+    const flag = name('max-reqs-per-event', '-R/--max-reqs-per-event')
+    switches.reqsPerEvent = flagInt(flag, v['max-reqs-per-event'], notes)
+    if (switches.reqsPerEvent <= 0) throw memcachedError(`Number of requests per event must be greater than 0 (${flag}), got "${v['max-reqs-per-event']}"`)
   }
   if (v.protocol !== undefined) {
     const p = v.protocol
@@ -123,7 +142,7 @@ export function applyMemcachedFlags(s: CliSettings, v: Values, name: (option: st
     // memcached's atoi, then its check against the threads it would start (-t, default 4)
     const n = atoi(v['napi-ids'])
     if (n <= 0) throw memcachedError(`Maximum number of NAPI IDs must be greater than 0 (-N/--napi-ids), got "${v['napi-ids']}"`)
-    const threads = v.threads === undefined ? 4 : Number(v.threads)
+    const threads = v.threads === undefined ? 4 : atoi(v.threads)
     if (n > threads) throw memcachedError(`Number of napi_ids(${n}) cannot be greater than number of threads(${threads}) (-N/--napi-ids)`, 64)
     notes.push('-N: accepted and ignored; ferrocache does not group connections by NAPI id')
   }

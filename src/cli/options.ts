@@ -7,6 +7,7 @@ import type { CommandSwitches, ListenAddress } from '../server/options'
 import type { TlsFiles, TlsSettings } from '../server/tls'
 import { memcachedError, UsageError } from './errors'
 import { checkSlabSizes, parseExtended, type EngineTuning, type ExtendedResult } from './extended'
+import { flagFloat, flagInt, flagItemSize } from './flag-numbers'
 import { applyMemcachedFlags, joinListen } from './memcached'
 
 export { UsageError }
@@ -266,6 +267,21 @@ function integer(name: string, text: string, min: number, max: number): number {
   return n
 }
 
+/**
+ * `-p`/`-U`: memcached's `atoi` (`-p 11211x` is 11211, logged). memcached reads a text
+ * without a number as 0: no UDP for `-U`, as here, and no TCP for `-p`, where ferrocached's
+ * `-p 0` is a port the system picks, so `-p` refuses it (exit 2). Past 65535 (memcached's
+ * port wraps) exits 2; a negative one other than -1 (the system's pick) exits 71 as
+ * memcached's failed listen ("getaddrinfo(): Servname not supported for ai_socktype").
+ */
+function port(flag: string, text: string, notes: string[], garbageIsZero: boolean): number {
+  const n = flagInt(flag, text, notes)
+  if (n === 0 && !garbageIsZero && text.trim() !== '0') throw new UsageError(`${flag} must be a whole number, got "${text}"`)
+  if (n < 0) throw memcachedError(`${flag}: bad port "${text}" (getaddrinfo(): Servname not supported for ai_socktype)`, 71)
+  if (n > 65535) throw new UsageError(`${flag} must be between 0 and 65535, got ${n}`)
+  return n
+}
+
 /** memcached's size syntax: bytes, or a number with a k/m/g suffix (`1m`, `512k`). */
 export function parseSize(name: string, text: string, unitIfBare: number): number {
   const m = /^(\d+)([kmg]?)b?$/i.exec(text.trim())
@@ -441,10 +457,12 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
   const name = (o: string, flag: string): string => envName(o) ?? flag
 
   const s: CliSettings = { ...DEFAULTS }
+  // how numbers that are not plain were read (flag-numbers.ts), logged at start
+  const notes: string[] = []
   if (v.port !== undefined && ephemeral(v.port)) {
     s.port = 0
     s.settingsShown = [...(s.settingsShown ?? []), ['tcpport', '-1']]
-  } else if (v.port !== undefined) s.port = integer(name('port', '-p/--port'), v.port, 0, 65535)
+  } else if (v.port !== undefined) s.port = port(name('port', '-p/--port'), v.port, notes, false)
   if (v.listen !== undefined) {
     if (v.listen.some((l) => l.trim() === '')) throw new UsageError(`${name('listen', '-l/--listen')} needs an address`)
     s.listen = joinListen(v.listen).trim()
@@ -455,11 +473,17 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     s.memoryLimit = asMemcached(() => parseSize(name('memory-limit', '-m/--memory-limit'), v['memory-limit']!, MB), 64)
     if (s.memoryLimit < MB) throw memcachedError('-m/--memory-limit must be at least 1 (megabyte)', 64)
   }
-  // memcached: "Maximum connections must be greater than 0", exit 1
-  if (v['conn-limit'] !== undefined) s.connLimit = asMemcached(() => integer(name('conn-limit', '-c/--conn-limit'), v['conn-limit']!, 1, 1_000_000), 1)
+  // memcached's atoi and check (exit 1); a limit past what the open-file limit can be raised
+  // to is memcached's exit 71, at start (file-limit.ts)
+  if (v['conn-limit'] !== undefined) {
+    const flag = name('conn-limit', '-c/--conn-limit')
+    s.connLimit = flagInt(flag, v['conn-limit'], notes)
+    if (s.connLimit <= 0) throw memcachedError(`Maximum connections must be greater than 0 (${flag}), got "${v['conn-limit']}"`)
+  }
   if (v['max-item-size'] !== undefined) {
-    s.maxItemSize = asMemcached(() => parseSize(name('max-item-size', '-I/--max-item-size'), v['max-item-size']!, 1), 64)
-    if (s.maxItemSize < 1024) throw memcachedError('-I/--max-item-size cannot be smaller than 1k', 64)
+    s.maxItemSize = flagItemSize(name('max-item-size', '-I/--max-item-size'), v['max-item-size'], notes)
+    // memcached: "Item max size cannot be less than 1024 bytes.", exit 64
+    if (s.maxItemSize < 1024) throw memcachedError(`-I/--max-item-size cannot be smaller than 1k (1024 bytes), got "${v['max-item-size']}"`, 64)
     // past half of -m memcached refuses too (exit 64, checked again below); else a size
     // memcached takes and ferrocache cannot honour (exit 2)
     if (s.maxItemSize > 16 * MB && s.maxItemSize <= s.memoryLimit / 2) throw new UsageError('-I/--max-item-size cannot be larger than 16m')
@@ -471,18 +495,23 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     : v.factor !== undefined ? 'factor' : 'slab-growth-factor'
   const factor = v[factorOption]
   if (factor !== undefined) {
-    const f = Number(factor)
-    if (!/^\d+(\.\d+)?$/.test(factor.trim()) || !(f > 1)) {
-      const flag = factorOption === 'factor' ? '-f/--factor' : '--slab-growth-factor'
-      throw memcachedError(`${name(factorOption, flag)} must be a number greater than 1, got "${factor}"`)
-    }
+    const flag = name(factorOption, factorOption === 'factor' ? '-f/--factor' : '--slab-growth-factor')
+    // memcached's atof, then "Factor must be greater than 1" (exit 1); inf and nan too here
+    const f = flagFloat(flag, factor, notes)
+    if (!(f > 1) || !Number.isFinite(f)) throw memcachedError(`${flag} must be a number greater than 1, got "${factor}"`)
     s.growthFactor = f
   }
   if (v['slab-min-size'] !== undefined) {
-    s.slabMinSize = asMemcached(() => integer(name('slab-min-size', '-n/--slab-min-size'), v['slab-min-size']!, 1, MB), 1)
+    const flag = name('slab-min-size', '-n/--slab-min-size')
+    // memcached's atoi; it refuses 0 ("Chunk size must be greater than 0", exit 1) and starts
+    // with a negative size, refused here too
+    s.slabMinSize = flagInt(flag, v['slab-min-size'], notes)
+    if (s.slabMinSize <= 0) throw memcachedError(`Chunk size must be greater than 0 (${flag}), got "${v['slab-min-size']}"`)
+    if (s.slabMinSize > MB) throw memcachedError(`${flag} must be at most ${MB}, got ${s.slabMinSize}`)
   }
   if (v['disable-evictions'] !== undefined) s.evictions = !v['disable-evictions']
-  if (v.verbose !== undefined) s.verbosity = Math.min(v.verbose.length, 3)
+  // memcached counts every v (-vvvv: verbosity 4); past -vv the logs are the same
+  if (v.verbose !== undefined) s.verbosity = v.verbose.length
   if (v['enable-shutdown'] !== undefined) s.enableShutdown = v['enable-shutdown']
   const tlsFiles: Partial<Record<'tls-cert' | 'tls-key' | 'tls-ca', string | undefined>> = { 'tls-cert': v['tls-cert'], 'tls-key': v['tls-key'], 'tls-ca': v['tls-ca'] }
   let tlsSettings: TlsSettings = {}
@@ -499,11 +528,18 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (x.hashExpand !== undefined) s.hashExpand = x.hashExpand
     if (x.slabReassign !== undefined) s.slabReassign = x.slabReassign
     if (x.shown !== undefined) s.settingsShown = [...(s.settingsShown ?? []), ...x.shown]
-    if (x.notes.length > 0) s.notes = x.notes
+    if (x.notes.length > 0) s.notes = [...(s.notes ?? []), ...x.notes]
   }
+  if (notes.length > 0) s.notes = [...notes, ...(s.notes ?? [])]
   applyMemcachedFlags(s, v, name)
   if (extended?.lruMaintainer === false) s.switches = { ...s.switches, lruMaintainer: false }
   applyAccessControl(s, v, tlsFiles, tlsSettings, name)
+  const noTls = s.listenAddresses?.find((a) => a.tls === false)
+  if (noTls !== undefined) {
+    // memcached refuses it when it listens (exit 71), and an empty address after it too
+    if (s.tls === undefined) throw memcachedError(`'notls' option is valid only when SSL is enabled (${name('listen', '-l/--listen')} "notls:${noTls.host}")`, 71)
+    if (noTls.host === '') throw memcachedError(`${name('listen', '-l/--listen')} "notls:": needs an address`)
+  }
   applyUdp(s, v, name)
   if (v['data-dir'] !== undefined) {
     if (v['data-dir'].trim() === '') throw new UsageError(`${name('data-dir', '--data-dir')} needs a directory`)
@@ -550,6 +586,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     }
     s.replicationCommands = false
   }
+  checkReplicaFlagsWithoutPrimary(s, v, name)
   return { kind: 'run', settings: s }
 }
 
@@ -626,28 +663,46 @@ function applyReplication(s: CliSettings, v: Values, name: (option: string, flag
 }
 
 /**
+ * The replica's flags without `--replica-of`: a primary keeps them for a later `replicaof`
+ * (a failover makes it a replica), so they start it with a log line saying so; with
+ * `--no-replication-commands` nothing can use them, so they are refused (exit 2).
+ */
+function checkReplicaFlagsWithoutPrimary(s: CliSettings, v: Values, name: (option: string, flag: string) => string): void {
+  if (v['replica-of'] !== undefined) return
+  const given = REPLICATION_FLAGS.filter((f) => f !== 'replica-of' && f !== 'repl-backlog' && v[f] !== undefined && v[f] !== false)
+  if (given.length === 0) return
+  const flags = given.map((f) => name(f, `--${f}`)).join(', ')
+  if (s.replicationCommands === false) {
+    throw new UsageError(`${flags}: set how this server follows a primary, and there is none: no --replica-of, and --no-replication-commands turns replicaof off`)
+  }
+  s.notes = [...(s.notes ?? []), `${flags} without --replica-of: this server starts as a primary; they apply once a replicaof command makes it a replica`]
+}
+
+/**
  * -U: UDP on that port (0: off, memcached 1.6.18's default). As memcached: without -p the
  * TCP port is -U's too; logins (-Y, -S) refuse to start with it (exit 64); -s turns it off.
  */
 function applyUdp(s: CliSettings, v: Values, name: (option: string, flag: string) => string): void {
   if (v['udp-port'] === undefined) return
   const any = ephemeral(v['udp-port'])
-  const port = any ? 0 : integer(name('udp-port', '-U/--udp-port'), v['udp-port'], 0, 65535)
-  if (port === 0 && !any) return
+  const notes: string[] = []
+  const udp = any ? 0 : port(name('udp-port', '-U/--udp-port'), v['udp-port'], notes, true)
+  if (notes.length > 0) s.notes = [...(s.notes ?? []), ...notes]
+  if (udp === 0 && !any) return
   if (v['enable-sasl']) throw memcachedError('ERROR: Cannot enable UDP while using binary SASL authentication.', 64)
   if (s.authFile !== undefined) throw memcachedError('Cannot use UDP with ascii authentication enabled (-U 0 to disable)', 64)
   if (s.unixSocket !== undefined) {
     s.notes = [...(s.notes ?? []), `-U ${v['udp-port'].trim()}: ignored, as memcached does: a Unix socket (-s) turns TCP and UDP off`]
     // served or not, memcached's settings hold -U, and -p takes it when not given
-    const shown = any ? '-1' : String(port)
+    const shown = any ? '-1' : String(udp)
     s.settingsShown = [...(s.settingsShown ?? []), ['udpport', shown]]
     if (v.port === undefined) s.settingsShown.push(['tcpport', shown])
     return
   }
-  s.udpPort = port
+  s.udpPort = udp
   if (any) s.settingsShown = [...(s.settingsShown ?? []), ['udpport', '-1']]
   if (v.port === undefined) {
-    s.port = port
+    s.port = udp
     if (any) s.settingsShown = [...(s.settingsShown ?? []), ['tcpport', '-1']]
   }
 }
@@ -674,13 +729,15 @@ function applyAccessControl(
     s.authFile = v['auth-file']
   }
   if (v['enable-sasl'] && s.authFile === undefined) {
-    throw new UsageError('-S/--enable-sasl needs the users: -Y/--auth-file <file> (username:password lines)')
+    // memcached without its SASL database: "Error initializing sasl.", exit 1
+    throw memcachedError('-S/--enable-sasl needs the users: -Y/--auth-file <file> (username:password lines)')
   }
   const cert = files['tls-cert']
   const key = files['tls-key']
   if (v['enable-ssl'] || cert !== undefined || key !== undefined || files['tls-ca'] !== undefined) {
     if (cert === undefined || key === undefined) {
-      throw new UsageError('TLS needs --tls-cert <pem> and --tls-key <pem> (or -Z -o ssl_chain_cert=<pem>,ssl_key=<pem>)')
+      // memcached's -Z without them fails to load the (null) files: exit 64
+      throw memcachedError('TLS needs --tls-cert <pem> and --tls-key <pem> (or -Z -o ssl_chain_cert=<pem>,ssl_key=<pem>)', v['enable-ssl'] ? 64 : 2)
     }
     const ca = files['tls-ca']
     const mode = tlsSettings.verifyMode

@@ -22,7 +22,7 @@ export interface ServerOptions {
   enableShutdown?: boolean
   /** Replies queued for a client that does not read them before it is dropped (default 64 MiB). */
   maxPendingReplyBytes?: number
-  /** Verbosity shown in `stats settings` (default 0). */
+  /** Verbosity shown in `stats settings` (default 0; memcached's count of `-v`, 2 and above log alike). */
   verbosity?: number
   /** Where logs go (default: nowhere). */
   logger?: Logger
@@ -262,12 +262,12 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     settingsShown: o.settingsShown ?? [],
     port,
     host,
-    connLimit: o.connLimit === undefined ? 1024 : count('connLimit', o.connLimit, 1, 1_000_000),
+    connLimit: o.connLimit === undefined ? 1024 : count('connLimit', o.connLimit, 1, 2 ** 31 - 1),
     idleTimeout: o.idleTimeout === undefined ? 0 : count('idleTimeout', o.idleTimeout, 0, 2 ** 31 - 1),
     enableShutdown: o.enableShutdown ?? false,
     maxPendingReplyBytes:
       o.maxPendingReplyBytes === undefined ? 64 << 20 : count('maxPendingReplyBytes', o.maxPendingReplyBytes, 1024, 2 ** 40),
-    verbosity: o.verbosity === undefined ? 0 : count('verbosity', o.verbosity, 0, 3),
+    verbosity: o.verbosity === undefined ? 0 : count('verbosity', o.verbosity, 0, 2 ** 31 - 1),
     followVerbosity: o.followVerbosity ?? false,
     cacheOptions: c,
     metricsPort: o.metricsPort === undefined ? undefined : count('metricsPort', o.metricsPort, 0, 65535),
