@@ -86,11 +86,11 @@ test('ports as memcached\'s atoi reads them: -U without a number is off; -p with
 })
 
 test('the replica\'s flags without --replica-of: noted, and refused with --no-replication-commands', () => {
-  const c = parseCommandLine(['--replica-auth', 'u:p', '--repl-timeout', '5'])
+  const c = parseCommandLine(['--replica-auth', 'u:p', '--replica-writable', '--repl-timeout', '5'])
   if (c.kind !== 'run') throw new Error(c.kind)
-  assert.ok(c.settings.notes?.some((n) => n.startsWith('--repl-timeout, --replica-auth without --replica-of: this server starts as a primary')), String(c.settings.notes))
-  // the primary's own backlog needs no note
-  const b = parseCommandLine(['--repl-backlog', '1m'])
+  assert.ok(c.settings.notes?.some((n) => n.startsWith('--replica-writable, --replica-auth without --replica-of: this server starts as a primary')), String(c.settings.notes))
+  // a primary's own backlog and link timeout need no note
+  const b = parseCommandLine(['--repl-backlog', '1m', '--repl-timeout', '5'])
   if (b.kind !== 'run') throw new Error(b.kind)
   assert.is(b.settings.notes, undefined)
   try {

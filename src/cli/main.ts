@@ -186,7 +186,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
     // past the pages the engine's item handles address (262143 megabytes with the default
     // slab classes); memcached 1.6.18 starts, its memory taken as items come
     if (err instanceof RangeError && err.message.includes('memory limit is too large for the page size')) {
-      return usage(`-m/--memory-limit ${s.memoryLimit / 2 ** 20}: more memory than ferrocache's engine addresses with these slab classes (at most 262143 with the default -n and -f)`)
+      return usage(`-m/--memory-limit ${s.memoryLimit / 2 ** 20}: more memory than ferrocache's engine addresses with these slab classes (at most 262143 with the default -n)`)
     }
     // The engine refused a combination of settings (e.g. -I larger than a slab page allows).
     if (err instanceof RangeError || err instanceof TypeError) return usage(err.message)

@@ -669,7 +669,8 @@ function applyReplication(s: CliSettings, v: Values, name: (option: string, flag
  */
 function checkReplicaFlagsWithoutPrimary(s: CliSettings, v: Values, name: (option: string, flag: string) => string): void {
   if (v['replica-of'] !== undefined) return
-  const given = REPLICATION_FLAGS.filter((f) => f !== 'replica-of' && f !== 'repl-backlog' && v[f] !== undefined && v[f] !== false)
+  // (--repl-backlog and --repl-timeout are a primary's settings too)
+  const given = REPLICATION_FLAGS.filter((f) => !['replica-of', 'repl-backlog', 'repl-timeout'].includes(f) && v[f] !== undefined && v[f] !== false)
   if (given.length === 0) return
   const flags = given.map((f) => name(f, `--${f}`)).join(', ')
   if (s.replicationCommands === false) {
