@@ -249,7 +249,7 @@ test('the TypeScript examples of README.md and docs/ type-check under strict Typ
     }
     assert.ok(files.length >= 12, `${files.length - 1} examples found`)
     // `await using` needs the shared interface to declare Symbol.asyncDispose
-    writeFileSync(join(dir, 'dispose.mts'), `import { Cache, Client, type CacheLike } from 'ferrocache'
+    writeFileSync(join(dir, 'dispose.mts'), `import { Cache, Client, createServer, type CacheLike } from 'ferrocache'
 export async function use(open: () => CacheLike<'utf8'>): Promise<void> {
   await using c = open()
   const text: string | undefined = await c.get('k', { signal: AbortSignal.timeout(100) })
@@ -268,6 +268,8 @@ export async function passOn(c: CacheLike<'utf8'>, signal: AbortSignal | undefin
   await c.fetch('k', () => 'v', { ttl: ms, timeout: ms, signal })
   new Cache({ memoryLimit: size, hashPower: ms, dataDir: size, logger: undefined }).close()
   await new Client({ servers: ['127.0.0.1:1'], timeout: ms, protocol: undefined, tls: undefined }).close()
+  const server = createServer({ port: ms, host: size, logger: undefined, listen: [{ host: '127.0.0.1', port: ms, tls: undefined }] })
+  await server.close()
 }
 `)
     files.push('dispose.mts')

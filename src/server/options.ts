@@ -9,85 +9,85 @@ import type { TlsOptions } from './tls'
 /** Options of `createServer()`: memcached's settings (port, interface, limits) and the cache to serve. */
 export interface ServerOptions {
   /** Serve this cache (it stays open after the server closes). Default: a new one. */
-  cache?: Cache
+  cache?: Cache | undefined
   /** TCP port (default 11211; 0 picks a free one). */
-  port?: number
+  port?: number | undefined
   /** Interface to listen on (default `127.0.0.1`: never all interfaces unless asked). */
-  host?: string
+  host?: string | undefined
   /** Simultaneous connections; further ones get memcached's error (default 1024). */
-  connLimit?: number
+  connLimit?: number | undefined
   /** Close connections idle this long, in milliseconds; 0 = never (default). */
-  idleTimeout?: number
+  idleTimeout?: number | undefined
   /** Honour the `shutdown` command (memcached `-A`; default false). */
-  enableShutdown?: boolean
+  enableShutdown?: boolean | undefined
   /** Replies queued for a client that does not read them before it is dropped (default 64 MiB). */
-  maxPendingReplyBytes?: number
+  maxPendingReplyBytes?: number | undefined
   /** Verbosity shown in `stats settings` (default 0; memcached's count of `-v`, 2 and above log alike). */
-  verbosity?: number
+  verbosity?: number | undefined
   /** Where logs go (default: nowhere). */
-  logger?: Logger
+  logger?: Logger | undefined
   /** Let the `verbosity` command set the logger's level, as memcached's does (default false). */
-  followVerbosity?: boolean
+  followVerbosity?: boolean | undefined
   /** Settings of the cache created when `cache` is not given. */
-  cacheOptions?: CacheOptions<'buffer'>
+  cacheOptions?: CacheOptions<'buffer'> | undefined
   /**
    * Serve Prometheus metrics (`/metrics`), a status page (`/`) and its JSON (`/stats.json`)
    * over HTTP on this port (0 picks a free one). Default: no metrics server.
    */
-  metricsPort?: number
+  metricsPort?: number | undefined
   /** Interface for the metrics port (default: `host`). */
-  metricsHost?: string
+  metricsHost?: string | undefined
   /**
    * A memcached user file (`username:password` per line, memcached's `-Y`): every
    * connection must log in, text ones with `set <any> 0 0 <len>` + `user pass`, binary ones
    * with SASL PLAIN. Default: no logins (fine on 127.0.0.1).
    */
-  authFile?: string
+  authFile?: string | undefined
   /** Serve TLS (PEM contents) on every listener but `listen`'s `tls: false` ones; with
    * `ca`, clients need a certificate it signed. */
-  tls?: TlsOptions
+  tls?: TlsOptions | undefined
   /** Follow a primary, backlog size, replica login (docs/replication.md). Default: a primary. */
-  replication?: ReplicationOptions
+  replication?: ReplicationOptions | undefined
   /**
    * false: `replicaof` and `psync` answer `ERROR` like any unknown command (plain memcached):
    * no client can make this server follow another or read every item with `psync`. Default:
    * true. Not with `replication.replicaOf`.
    */
-  replicationCommands?: boolean
+  replicationCommands?: boolean | undefined
   /**
    * Listen on each of these instead of `host`:`port` (memcached's `-l a,b:port`); an
    * address without `port` takes `port`; `tls: false` serves it without TLS (`notls:`).
    */
-  listen?: ReadonlyArray<ListenAddress>
+  listen?: ReadonlyArray<ListenAddress> | undefined
   /** Listen on this Unix socket only, no TCP (memcached's `-s`). */
-  unixSocket?: UnixSocketOptions
+  unixSocket?: UnixSocketOptions | undefined
   /**
    * Also serve memcached's UDP protocol (`-U`) on this port, on every `listen` address
    * (one that names its own port uses that one, as memcached does); 0 picks a free one.
    * Default: no UDP. Not with `unixSocket`, nor with `authFile` (UDP has no logins).
    */
-  udpPort?: number
+  udpPort?: number | undefined
   /** The listen backlog (memcached's `-b`; default 1024). */
-  backlog?: number
+  backlog?: number | undefined
   /** memcached's `-C`, `-F`, `-X`, `-W`, `-R`, `-B` and its LRU maintainer (default: all on, 20, auto). */
-  switches?: Partial<CommandSwitches>
+  switches?: Partial<CommandSwitches> | undefined
   /**
    * Text admin commands run on the engine before the port opens (`lru tune 10 30 0.3 1.5`,
    * `slabs automove 2`…: what memcached's `-o` settings set); a reply other than `OK` throws.
    */
-  startupCommands?: readonly string[]
+  startupCommands?: readonly string[] | undefined
   /**
    * memcached's `-D`: per-prefix stats (`stats detail dump`) on from the start, keys split
    * at this character. Default: off until `stats detail on`, split at `:`.
    */
-  prefixDelimiter?: string
+  prefixDelimiter?: string | undefined
   /**
    * `stats settings` lines to show with these values instead of the server's own, by
    * name (names the list does not have are ignored): memcached's command line sets some
    * that ferrocache has no use for (`-o ext_wbuf_size`, `ext_max_sleep`, a negative
    * `idle_timeout`), and its clients may read them back.
    */
-  settingsShown?: ReadonlyArray<readonly [string, string]>
+  settingsShown?: ReadonlyArray<readonly [string, string]> | undefined
 }
 
 /** A Unix socket to listen on (memcached's `-s` and `-a`). */
@@ -95,7 +95,7 @@ export interface UnixSocketOptions {
   /** The socket file (a stale socket left there is removed first, as memcached does). */
   path: string
   /** Its permissions (memcached's `-a` mask; default 0o700). */
-  mode?: number
+  mode?: number | undefined
 }
 
 /** One listening address (`-l host[:port]`). */
@@ -103,9 +103,9 @@ export interface ListenAddress {
   /** An interface address (IPv4, IPv6 or a name). */
   host: string
   /** Its port (default: the server's `port`). */
-  port?: number
+  port?: number | undefined
   /** false: no TLS on this one even when `tls` is set (memcached's `notls:`). */
-  tls?: boolean
+  tls?: boolean | undefined
 }
 
 /** memcached's switches that change replies. */
