@@ -133,7 +133,7 @@ test('AbortSignal.timeout(ms) bounds one Client call (alone or through AbortSign
   })
 })
 
-test('touch and gat given options where the ttl goes say where the options go (Cache and Client)', async () => {
+test('touch, gat and cas given options where the ttl or the CAS token goes say where each goes (Cache and Client)', async () => {
   const cache = new Cache()
   const signal = new AbortController().signal
   const client = new Client({ servers: [`127.0.0.1:${silentPort}`] })
@@ -147,6 +147,13 @@ test('touch and gat given options where the ttl goes say where the options go (C
       assert.is(gat.message, 'ttl must be a number of milliseconds, got object (the ttl goes second, options third: gat(key, ttl, options))')
     }
     assert.throws(() => cache.touchSync('k', { ttl: 5 } as unknown as number), /options third: touch\(key, ttl, options\)/)
+    // cas without its token, or with options in its place
+    for (const c of [cache, client] as CacheLike[]) {
+      for (const [token, got] of [[{ ttl: 1000 }, 'object'], [undefined, 'undefined']] as const) {
+        const cas = await rejectsLike(() => c.cas('k', 'v', token as unknown as bigint), TypeError, /^cas must/)
+        assert.is(cas.message, `cas must be a bigint or a number, got ${got} (the token from gets() goes third, options fourth: cas(key, value, entry.cas, options))`)
+      }
+    }
   } finally {
     cache.close()
     await client.close()

@@ -271,8 +271,12 @@ export function toU64(name: string, value: unknown): bigint {
     }
     return BigInt(value)
   }
-  // incr(key, { signal }): the options follow the delta, as a flush's its delay
-  const hint = name === 'delta' && typeof value === 'object' && value !== null && !(value instanceof Promise)
+  // incr(key, { signal }): the options follow the delta, as a flush's its delay; and
+  // cas(key, value, { ttl }) or without a token: the token is required, before the options
+  const options = typeof value === 'object' && value !== null && !(value instanceof Promise)
+  let hint = ''
+  if (name === 'delta' && options) hint = ' (options go third: incr(key, undefined, options))'
+  if (name === 'cas' && (options || value === undefined)) hint = " (the token from gets() goes third, options fourth: cas(key, value, entry.cas, options))"
   const got = value instanceof Promise ? describe(value) : typeof value
-  throw argError(TypeError, `${name} must be a bigint or a number, got ${got}${hint ? ' (options go third: incr(key, undefined, options))' : ''}`)
+  throw argError(TypeError, `${name} must be a bigint or a number, got ${got}${hint}`)
 }
