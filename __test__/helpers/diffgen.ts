@@ -21,8 +21,10 @@
 //
 // `Sizing.wide` (opt-in; CI's default streams are the same without it) widens a stream:
 // writes cut at random bytes, noreply and limit-sized values more often, more meta
-// requests with more flags, binary packets on a text connection, and numbers at parsing
-// edges in every numeric field of text and meta commands. `Sizing.focus` (opt-in) keeps a
+// requests with more flags, binary packets on a text connection, numbers at parsing
+// edges in every numeric field of text and meta commands, two text connections more often
+// and switched between more often, refused requests with noreply or meta `q`
+// (`QUIET_ERRORS`), and more admin and `stats` forms (`ADMIN_WIDE`). `Sizing.focus` (opt-in) keeps a
 // stream to text, meta or binary requests.
 import { binaryPacket } from './corpus'
 import { rng } from './prng'
@@ -315,7 +317,7 @@ function otherText(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
     case 2:
       return textRequest(conn, oddLine(rand, `touch ${key} ${pick(rand, numbers(EXPTIMES))}${noreply(rand)}${pick(rand, EXTRA)}`).line)
     case 6:
-      if (chance(rand, 0.3)) return textRequest(conn, `${pick(rand, ADMIN)}\r\n`)
+      if (chance(rand, 0.3)) return textRequest(conn, `${pick(rand, wide ? [...ADMIN, ...ADMIN_WIDE] : ADMIN)}\r\n`)
       return textRequest(conn, oddLine(rand, pick(rand, ['version', 'version x', 'stats reset', 'stats reset x', 'stats detail on', 'stats detail off', `bget ${key}`])).line)
     case 7:
       // rare: the connection ends here (the runner skips its later writes)
@@ -325,9 +327,52 @@ function otherText(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
     case 4:
       return textRequest(conn, `verbosity${pick(rand, [' 1', ' 0', ' 1 noreply', '', ' x'])}\r\n`)
     default:
+      if (wide && chance(rand, 0.6)) {
+        const form = pick(rand, QUIET_ERRORS)
+        return textRequest(conn, `${form.replaceAll('K', key)}\r\n`, /\r\n/.test(form))
+      }
       return textRequest(conn, pick(rand, ['incr\r\n', `touch ${key}\r\n`, `get\r\n`, 'bogus\r\n', `incr ${key}\r\n`]))
   }
 }
+
+/**
+ * Wide streams: refused or quiet requests that still answer, or not (noreply and meta `q`
+ * beside an error in the same request): `K` is the key. A bad length is risky (the value
+ * then reads as a command line). No incr/decr that could count: memcached may refuse one of a
+ * value of 2^63 or more for what its memory holds past it, which a silent one would hide.
+ */
+const QUIET_ERRORS = [
+  'incr K abc noreply', 'incr K -1 noreply', 'decr K 18446744073709551616 noreply', 'incr K noreply', 'incr noreply', 'touch K x noreply',
+  'touch K noreply', 'delete K 5 noreply', 'delete K x noreply', 'delete K noreply noreply', 'gat x K noreply', 'flush_all x noreply',
+  'flush_all noreply x', 'verbosity noreply noreply', 'set K 0 0 x noreply\r\nab', 'set K 0 0 -1 noreply\r\nab', 'set K x 0 2 noreply\r\nab',
+  'set K 0 0 2 noreply\r\nabc', 'cas K 0 0 2 x noreply\r\nab', 'cas K 0 0 2 noreply\r\nab', 'set K 0 0 2 NOREPLY\r\nab',
+  'set K 0 0 2 noreplyx\r\nab', 'ms K 2 q x\r\nab', 'ms K x q\r\nab', 'ms K 2 q MX\r\nab', 'ms K 3 q\r\nab', 'ms K 2 q C999999999999\r\nab',
+  'mg K q x', 'md K q Cx', 'md K q C999999999999', 'ma K q Dx', 'ma K q C999999999999', 'mn q', 'me K q',
+] as const
+
+/**
+ * Wide streams: more admin and `stats` forms whose replies hold no figure of either engine,
+ * refused or setting what is already set (the flag sets' defaults): `cache_memlimit`,
+ * `slabs automove`/`reassign`, `lru_crawler`, `lru`, `verbosity`, `stats` subcommands with
+ * bad arguments. Not `slabs reassign -1 <dst>`: its source is any class of more than one
+ * page, which each engine's page figures decide (session 17, seed 101562: memcached
+ * `BADCLASS`, ferrocached `OK`).
+ */
+const ADMIN_WIDE = [
+  'cache_memlimit 7', 'cache_memlimit 0', 'cache_memlimit -1', 'cache_memlimit 4294967296', 'cache_memlimit 18446744073709551616',
+  'cache_memlimit x noreply', 'cache_memlimit noreply', 'cache_memlimit 1e3', 'cache_memlimit\t64', 'slabs automove 3', 'slabs automove -1',
+  'slabs automove x 1', 'slabs automove', 'slabs reassign 0 0', 'slabs reassign 1 1', 'slabs reassign 99 1',
+  'slabs reassign 1 99', 'slabs reassign 1', 'slabs reassign 1 2 noreply', 'slabs bogus 1', 'lru_crawler crawl', 'lru_crawler crawl x',
+  'lru_crawler crawl 0', 'lru_crawler crawl 99', 'lru_crawler crawl 1,x', 'lru_crawler crawl 1 2', 'lru_crawler sleep', 'lru_crawler sleep -1',
+  'lru_crawler sleep 1000001', 'lru_crawler tocrawl', 'lru_crawler tocrawl -1', 'lru_crawler enable x', 'lru_crawler disable x',
+  'lru_crawler metadump', 'lru_crawler metadump x', 'lru_crawler metadump 0', 'lru_crawler mgdump', 'lru_crawler mgdump x',
+  'lru_crawler crawl all x', 'lru_crawler sleep 100 noreply', 'lru_crawler tocrawl 0 noreply', 'verbosity -1', 'verbosity noreply x',
+  'verbosity 9999999999999999999999', 'verbosity\t1', 'verbosity 1 2', 'verbosity 01', 'verbosity +1', 'lru', 'lru mode', 'lru tune',
+  'lru tune 1', 'lru temp_ttl', 'lru bogus 1', 'debugtime', 'debugtime 1', 'misbehave x', 'shutdown noreply', 'watch bogus', 'stats bogus',
+  'stats detail', 'stats detail x', 'stats cachedump', 'stats cachedump x', 'stats cachedump 1', 'stats cachedump 99 1',
+  'stats cachedump 200 1', 'stats cachedump 1 x', 'stats cachedump x 1', 'stats cachedump -1 1', 'stats malloc', 'stats maps',
+  'stats proxy', 'stats x y z', 'stats extstore x', 'stats reset noreply', 'stats detail on x', 'stats detail off x',
+] as const
 
 /**
  * Admin commands in forms that change nothing on either server (refused, or setting what is
@@ -571,7 +616,8 @@ export function generate(seed: number, count = 40, options: Sizing = {}): Reques
   wide = options.wide === true
   const rand = rng(seed)
   const withBinary = chance(rand, 0.4)
-  const withSecondText = chance(rand, 0.3)
+  // (wide: more often two text connections, switched between more often, on the same keys)
+  const withSecondText = chance(rand, wide ? 0.7 : 0.3)
   const out: Request[] = []
   const focus = options.focus
   let conn: 1 | 2 | 3 = focus === 'binary' ? 3 : 1
@@ -580,7 +626,7 @@ export function generate(seed: number, count = 40, options: Sizing = {}): Reques
   let binaryRisky = false
   while (out.length < count) {
     // switch connection now and then; pipeline a few requests into one write
-    if (chance(rand, 0.2)) {
+    if (chance(rand, wide ? 0.35 : 0.2)) {
       conn = pick<1 | 2 | 3>(rand, [1, ...(withSecondText ? [2 as const] : []), ...(withBinary ? [3 as const] : [])])
       // a focused stream keeps to its protocol (binary: one connection; text, meta: two)
       if (focus !== undefined) conn = focus === 'binary' ? 3 : conn === 3 ? 2 : conn
