@@ -85,6 +85,17 @@ test('ports as memcached\'s atoi reads them: -U without a number is off; -p with
   }
 })
 
+test('--verbose 2: refused as a stray word, saying that -vv is how to get more', () => {
+  try {
+    parseCommandLine(['--verbose', '2'])
+    assert.unreachable('accepted')
+  } catch (err) {
+    assert.instance(err, UsageError)
+    assert.is((err as UsageError).exitCode, 1)
+    assert.match((err as Error).message, /Unexpected argument '2': --verbose takes no value .*-vv/)
+  }
+})
+
 test('the replica\'s flags without --replica-of: noted, and refused with --no-replication-commands', () => {
   const c = parseCommandLine(['--replica-auth', 'u:p', '--replica-writable', '--repl-timeout', '5'])
   if (c.kind !== 'run') throw new Error(c.kind)

@@ -435,6 +435,17 @@ export function optionValues(argv: readonly string[], option: keyof typeof OPTIO
 }
 
 /**
+ * `--verbose 2`: memcached's getopt takes `--verbose`'s value only after `=` and ignores
+ * the stray word (one `-v`); refused here as any stray word, saying how to get more.
+ */
+function strayValueHint(argv: readonly string[], message: string): string {
+  const stray = /^Unexpected argument '(.*)'/s.exec(message)?.[1]
+  const i = stray === undefined ? -1 : argv.indexOf(stray)
+  if (i <= 0 || !/^--verb/.test(argv[i - 1]!) || argv[i - 1]!.includes('=')) return message
+  return `Unexpected argument '${stray}': --verbose takes no value (memcached counts it as one -v and ignores '${stray}'); repeat -v for more: -vv`
+}
+
+/**
  * Parses argv (without node and the script) and the environment. Throws [[UsageError]]
  * for anything memcached would reject or ferrocached cannot honour.
  */
@@ -444,7 +455,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     flags = parseArgs({ args: normalizeArgv(argv), options: OPTIONS, strict: true, allowPositionals: false }).values
   } catch (err) {
     // unknown option, missing argument: memcached's getopt error exits 1
-    throw memcachedError((err as Error).message)
+    throw memcachedError(strayValueHint(argv, (err as Error).message))
   }
   if (flags.help) return { kind: 'help' }
   if (flags.version) return { kind: 'version' }
