@@ -47,8 +47,8 @@ export function reasonOf(signal: AbortSignal): unknown {
 }
 
 /** Whether `value` can serve as a signal: Node's own rule (its validateAbortSignal takes
- * any object with an `aborted` property, so a signal of another realm, such as jest's test
- * environment or a `vm` context, or a polyfill's, passes), plus the `addEventListener` and
+ * any object with an `aborted` property, so another realm's signal, such as jsdom's under
+ * jest's jsdom environment, or a polyfill's passes), plus the `addEventListener` and
  * `removeEventListener` an abort is watched with. */
 export function isSignal(value: unknown): value is AbortSignal {
   if (typeof value !== 'object' || value === null || !('aborted' in value)) return false
