@@ -4,7 +4,15 @@
 // and prints one JSON line (a MemoryResult). `loop` runs the same insert loop and keeps
 // nothing: the RSS the loop itself costs in any process (V8 grows its young generation from
 // 8 to 32 MiB under this allocation rate), which the net figures subtract.
+//
+// A full GC's wall time on this shared 2-core machine is partly other processes' doing: V8
+// marks on the main thread and helper threads, and whatever keeps the cores busy stretches
+// the pause. So each collection is also split by Linux's schedstat into the main thread's
+// time on a CPU and its time waiting in a run queue for one, and the collections are spread
+// out in time (so a burst of other work spoils few of them) and taken again once the
+// container is dropped (the same heap and machine, without the items).
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { LRUCache } from 'lru-cache'
 import { Cache } from '../src'
 
@@ -23,7 +31,19 @@ export interface MemoryResult {
   gcMs: number[]
   /** The same before the container was created: what this process's GC costs anyway. */
   gcEmptyMs: number[]
+  /** Of each `gcMs` collection, the main thread's time on a CPU (Linux; runs saved before
+   * 2026-11-27 10:30 UTC have none of these three). */
+  gcOnCpuMs?: number[]
+  /** Of each `gcMs` collection, the main thread's time waiting in a run queue for a CPU. */
+  gcRunQueueMs?: number[]
+  /** Collections once the container is dropped (the cache closed, the others unreferenced). */
+  gcDroppedMs?: number[]
 }
+
+/** Full collections timed per phase, each after a pause, so a burst of other work on the
+ * machine spoils a few of them rather than a whole run of back-to-back ones. */
+export const GC_SAMPLES = 15
+export const GC_GAP_MS = 20
 
 const KEY_LEN = 16
 const VALUE_LEN = 100
@@ -33,6 +53,9 @@ function gc(): void {
   if (!g) throw new Error('run with node --expose-gc')
   g()
 }
+
+/** Where the `loop` row's strings go, so the JIT cannot drop them unmade. */
+export let sink: unknown
 
 const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10
 
@@ -44,27 +67,23 @@ function measure(impl: Impl, items: number): MemoryResult {
     tpl.write(String(i).padStart(12, '0'), tpl.length - 12, 'latin1')
     return tpl.toString('latin1') // a fresh flat string, as data read from anywhere would be
   }
-  const gcEmptyMs = timeGcs()
+  const gcEmptyMs = timeGcs().wall
   const rssBefore = process.memoryUsage().rss
   let set: (k: string, v: string) => void
-  let keep: unknown
+  let cache: Cache | undefined
   if (impl === 'cache') {
     // Room for every item, so nothing is evicted; pages are only taken as they fill.
-    const cache = new Cache({ memoryLimit: Math.max(64, Math.ceil((items * 400) / 2 ** 20)) * 2 ** 20 })
-    set = (k, v) => void cache.setSync(k, v)
-    keep = cache
+    cache = new Cache({ memoryLimit: Math.max(64, Math.ceil((items * 400) / 2 ** 20)) * 2 ** 20 })
+    const c = cache
+    set = (k, v) => void c.setSync(k, v)
   } else if (impl === 'lru-cache') {
     const lru = new LRUCache<string, string>({ max: items })
     set = (k, v) => void lru.set(k, v)
-    keep = lru
   } else if (impl === 'map') {
     const map = new Map<string, string>()
     set = (k, v) => void map.set(k, v)
-    keep = map
   } else {
-    let last = ''
-    set = (k, v) => void (last = v.length > k.length ? v : k) // both strings made, then dropped
-    keep = () => last
+    set = (k, v) => void (sink = v.length > k.length ? v : k) // both strings made, then dropped
   }
   const t0 = performance.now()
   for (let i = 0; i < items; i++) set(text(keyTpl, i), text(valueTpl, i))
@@ -72,10 +91,17 @@ function measure(impl: Impl, items: number): MemoryResult {
   gc()
   gc()
   const mem = process.memoryUsage()
-  const gcMs = timeGcs()
-  if (impl === 'cache' && (keep as Cache).statsSync().curr_items !== items) {
-    throw new Error(`the cache holds ${(keep as Cache).statsSync().curr_items} of ${items} items`)
+  const held = timeGcs()
+  if (cache && cache.statsSync().curr_items !== items) {
+    throw new Error(`the cache holds ${cache.statsSync().curr_items} of ${items} items`)
   }
+  // drop the container (`set` was all that still reached it)
+  cache?.close()
+  cache = undefined
+  set = () => {}
+  gc()
+  gc()
+  const gcDroppedMs = timeGcs().wall
   return {
     impl,
     items,
@@ -84,20 +110,48 @@ function measure(impl: Impl, items: number): MemoryResult {
     rssAfterMiB: mib(mem.rss),
     heapUsedMiB: mib(mem.heapUsed),
     insertMs: Math.round(insertMs),
-    gcMs,
+    gcMs: held.wall,
     gcEmptyMs,
+    ...(held.onCpu.length ? { gcOnCpuMs: held.onCpu, gcRunQueueMs: held.runQueue } : {}),
+    gcDroppedMs,
   }
 }
 
-/** Seven timed full collections, in ms. */
-function timeGcs(): number[] {
-  const times: number[] = []
-  for (let i = 0; i < 7; i++) {
+const ms2 = (ms: number) => Math.round(ms * 100) / 100
+
+/** The main thread's [time on a CPU, time waiting in a run queue] so far, in ms, from
+ * Linux's schedstat (nanoseconds, unlike the tick-based `process.cpuUsage()`); undefined
+ * where there is none. */
+function mainThreadTimes(): [number, number] | undefined {
+  try {
+    const [onCpu, waiting] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number)
+    return [onCpu / 1e6, waiting / 1e6]
+  } catch {
+    return undefined
+  }
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4))
+
+/** GC_SAMPLES timed full collections, GC_GAP_MS apart: wall time in ms, and where
+ * schedstat exists, the main thread's part of each on a CPU and waiting for one. */
+function timeGcs(): { wall: number[]; onCpu: number[]; runQueue: number[] } {
+  const wall: number[] = []
+  const onCpu: number[] = []
+  const runQueue: number[] = []
+  for (let i = 0; i < GC_SAMPLES; i++) {
+    Atomics.wait(pause, 0, 0, GC_GAP_MS) // asleep: the machine's other work runs meanwhile
+    const before = mainThreadTimes()
     const t = performance.now()
     gc()
-    times.push(Math.round((performance.now() - t) * 100) / 100)
+    wall.push(ms2(performance.now() - t))
+    const after = mainThreadTimes()
+    if (before && after) {
+      onCpu.push(ms2(after[0] - before[0]))
+      runQueue.push(ms2(after[1] - before[1]))
+    }
   }
-  return times
+  return { wall, onCpu, runQueue }
 }
 
 /** Runs `measure` in a fresh Node process and returns its result. */
