@@ -85,6 +85,15 @@ test('ports as memcached\'s atoi reads them: -U without a number is off; -p with
   }
 })
 
+test('-h, -V and -i act where they stand, as memcached\'s getopt loop: a mistake after one is not read', () => {
+  assert.is(parseCommandLine(['-h', '--bogus']).kind, 'help')
+  assert.is(parseCommandLine(['-p', '1', '-V', '-c']).kind, 'version')
+  assert.is(parseCommandLine(['--license', 'stray']).kind, 'license')
+  for (const argv of [['--bogus', '-h'], ['-x', '-V']]) {
+    assert.throws(() => parseCommandLine(argv), (err: unknown) => err instanceof UsageError && err.exitCode === 1, argv.join(' '))
+  }
+})
+
 test('--verbose 2: refused as a stray word, saying that -vv is how to get more', () => {
   try {
     parseCommandLine(['--verbose', '2'])

@@ -434,6 +434,9 @@ export function optionValues(argv: readonly string[], option: keyof typeof OPTIO
   return found
 }
 
+/** The flags memcached's getopt loop exits on at once (help, version, license). */
+const EARLY_EXITS: ReadonlySet<string> = new Set(['-h', '--help', '-V', '--version', '-i', '--license'])
+
 /**
  * `--verbose 2`: memcached's getopt takes `--verbose`'s value only after `=` and ignores
  * the stray word (one `-v`); refused here as any stray word, saying how to get more.
@@ -451,9 +454,23 @@ function strayValueHint(argv: readonly string[], message: string): string {
  */
 export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): CliCommand {
   let flags: Values
+  const args = normalizeArgv(argv)
   try {
-    flags = parseArgs({ args: normalizeArgv(argv), options: OPTIONS, strict: true, allowPositionals: false }).values
+    flags = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }).values
   } catch (err) {
+    // memcached's getopt loop acts on -h, -V and -i where it meets them: a mistake after
+    // one is never read (`-h --bogus` prints the help, exit 0)
+    const early = args.findIndex((a) => EARLY_EXITS.has(a))
+    if (early >= 0) {
+      try {
+        const before = parseArgs({ args: args.slice(0, early + 1), options: OPTIONS, strict: true, allowPositionals: false }).values
+        if (before.help) return { kind: 'help' }
+        if (before.version) return { kind: 'version' }
+        if (before.license) return { kind: 'license' }
+      } catch {
+        // the mistake comes first: memcached's error
+      }
+    }
     // unknown option, missing argument: memcached's getopt error exits 1
     throw memcachedError(strayValueHint(argv, (err as Error).message))
   }
