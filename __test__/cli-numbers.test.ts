@@ -94,6 +94,15 @@ test('-h, -V and -i act where they stand, as memcached\'s getopt loop: a mistake
   }
 })
 
+test('inter is the -l text as memcached joins it: a trailing comma kept, with -s too (measured: STAT inter 127.0.0.1,)', () => {
+  for (const argv of [['-l', '127.0.0.1,'], ['-s', '/tmp/x.sock', '-l', '127.0.0.1,'], ['-l', '127.0.0.1', '-l', '::1', '-l', '127.0.0.1']]) {
+    const c = parseCommandLine(argv)
+    if (c.kind !== 'run') throw new Error(c.kind)
+    const inter = c.settings.settingsShown?.filter(([k]) => k === 'inter').map(([, v]) => v)
+    assert.equal(inter, [argv.includes('::1') ? '127.0.0.1,::1' : '127.0.0.1,'], argv.join(' '))
+  }
+})
+
 test('--verbose 2: refused as a stray word, saying that -vv is how to get more', () => {
   try {
     parseCommandLine(['--verbose', '2'])

@@ -27,6 +27,8 @@ test('short and long flags, memcached style', () => {
   assert.equal(s, {
     port: 1234, listen: '0.0.0.0', memoryLimit: 128 << 20, connLimit: 10, maxItemSize: 2 << 20,
     growthFactor: 1.5, slabMinSize: 64, evictions: false, verbosity: 2, enableShutdown: true, idleTimeout: 7,
+    // (memcached's `inter`: the -l text)
+    settingsShown: [['inter', '0.0.0.0']],
   })
   const l = settings(['--port=99', '--listen', '::1', '--memory-limit', '32', '--conn-limit=5', '--max-item-size', '512k', '--factor', '2', '--slab-min-size', '100', '--disable-evictions', '--verbose', '--enable-shutdown', '--extended', 'idle_timeout=3'])
   assert.equal([l.port, l.listen, l.memoryLimit, l.connLimit, l.maxItemSize, l.growthFactor, l.slabMinSize, l.evictions, l.verbosity, l.enableShutdown, l.idleTimeout],

@@ -70,6 +70,8 @@ export function applyMemcachedFlags(s: CliSettings, v: Values, name: (option: st
     if (addresses.length === 0) throw memcachedError(`${name('listen', '-l/--listen')} needs an address`)
     s.listen = addresses[0]!.host
     if (addresses.length > 1 || addresses.some((a) => a.port !== undefined || a.tls === false)) s.listenAddresses = addresses
+    // memcached's `inter` is the -l text as joined, a trailing comma kept, with -s too
+    s.settingsShown = [...(s.settingsShown ?? []), ['inter', joinListen(v.listen)]]
   }
   if (v['unix-socket'] !== undefined) {
     if (v['unix-socket'] === '') throw memcachedError(`${name('unix-socket', '-s/--unix-socket')} needs a path`)
