@@ -67,7 +67,7 @@ const WHERE_THE_TIME_GOES = [
 ]
 
 // Why a full GC with 5M items held measured 8.06 ms in the 2026-11-27 08:33 run and 4.9-5.2 ms
-// with the same child run alone just after; static text (measured 10:20-10:40 UTC that day with
+// with the same child run alone just after; static text (measured 10:20-10:45 UTC that day with
 // throwaway copies of the child), so re-check it when the child changes.
 const GC_GAP_EXPLAINED = [
   'The bench’s child and the same command run alone differ only in when they run: the same flags,',
@@ -75,12 +75,15 @@ const GC_GAP_EXPLAINED = [
   'explains a steady gap: the parent waits in `spawnSync` (its two 100k-item caches, closed since,',
   'took ~19 ms of CPU a second for their background walks, 2% of a core), and the child’s',
   'background thread (its walk of 5M items takes 20-50 ms a second) ran during one of 15 timed',
-  'collections or none (schedstat), which a median rides over. The machine does: at load 15-19',
-  'from other sessions (2026-11-27 10:20-10:30 UTC, three runs) a collection took 31-38 ms',
-  '(medians of 15), of which the main thread was on a CPU 4.0-5.1 ms with 5M items held, 3.8-5.1',
-  'once they were freed and 3.2-4.0 before they were made; the rest it waited for a CPU, or for',
-  'helper threads waiting for one. So the items add no measurable GC work, and the figure is the',
-  'GC’s ~4 ms of main-thread work plus what the other processes on the two cores cost it then.',
+  'collections or none (schedstat), which a median rides over. The machine does. At load 8-10',
+  'from other sessions (2026-11-27 10:40 UTC) a copy of the child that raised its threads to',
+  'real-time priority (`chrt -f`) for the timed collections only took 5.0 and 5.8 ms with 5M items',
+  'held, 5.0 and 6.5 ms before they were made, 5.5 and 4.6 ms after `close()` (medians of 15, two',
+  'runs, the main thread never waiting for a CPU); the same copy at normal priority, alternating',
+  'with it, 33 and 18 ms held, 36 and 26 ms before, 19 and 22 ms after, the main thread waiting',
+  '11-31 ms of each in a run queue. So the items add no GC work, a full collection here takes',
+  '~5 ms when it has the cores, and the rest of any figure is what the other processes on the two',
+  'cores cost it while the bench ran.',
 ]
 
 interface Check {
