@@ -57,6 +57,12 @@ const WHERE_THE_TIME_GOES = [
   '  200k sets of ~2.4 KB values took 75-168k sets/s with them, 166-194k without (six',
   '  alternating runs each). So the 2 MiB page pairs are opt-in (`largePages`, ferrocached',
   '  `-L`, as memcached’s large pages are) and these figures are without them.',
+  '- The fresh Buffer a `getSync` returns (lru-cache returns the object it stores) measured',
+  '  again on 2026-11-27 (session 17, in-process A/B, load 12): ~120-150 ns of a 100k-key get',
+  '  against 41 ns on a hot key; in cachegrind with a 32 MiB last-level cache, 1.3-1.5 more',
+  '  last-level misses per get in the engine’s and the key’s reads, as the ~200 B of fresh',
+  '  memory each get leaves (Buffer object, read pool) streams ~34 MB through the cache between',
+  '  scavenges. A smaller young generation did not win it back (docs/engine.md).',
   '- A hit relinks nothing, takes one uncontended shard lock, bumps plain per-shard counters and',
   '  writes its header only when the access second changed: nothing left there to shave.',
   '- Memory per item: the engine holds 152 B of slab chunk (36-byte header + key + value, an',
@@ -77,13 +83,13 @@ const GC_GAP_EXPLAINED = [
   'background thread (its walk of 5M items takes 20-50 ms a second) ran during one of 15 timed',
   'collections or none (schedstat), which a median rides over. The machine does. At load 8-10',
   'from other sessions (2026-11-27 10:40 UTC) a copy of the child that raised its threads to',
-  'real-time priority (`chrt -f`, as the child now also does) for the timed collections only took 5.0 and 5.8 ms with 5M items',
-  'held, 5.0 and 6.5 ms before they were made, 5.5 and 4.6 ms after `close()` (medians of 15, two',
-  'runs, the main thread never waiting for a CPU); the same copy at normal priority, alternating',
-  'with it, 33 and 18 ms held, 36 and 26 ms before, 19 and 22 ms after, the main thread waiting',
-  '11-31 ms of each in a run queue. So the items add no GC work, a full collection here takes',
-  '~5 ms when it has the cores, and the rest of any figure is what the other processes on the two',
-  'cores cost it while the bench ran.',
+  'real-time priority (`chrt -f`, as the child now also does) for the timed collections only',
+  'took 5.0 and 5.8 ms with 5M items held, 5.0 and 6.5 ms before they were made, 5.5 and 4.6 ms',
+  'after `close()` (medians of 15, two runs, the main thread never waiting for a CPU); the same',
+  'copy at normal priority, alternating with it, 33 and 18 ms held, 36 and 26 ms before, 19 and',
+  '22 ms after, its main thread 11-31 ms of each in a run queue. So the items add no GC work, a',
+  'full collection here takes ~5 ms when it has the cores, and the rest of any figure is what',
+  'the other processes on the two cores cost it while the bench ran.',
 ]
 
 interface Check {
@@ -221,14 +227,16 @@ function report(
       ? [
           'These are wall times: V8 marks on helper threads beside the main thread, and on this shared',
           '2-core machine whatever else runs lengthens the pause. Linux’s schedstat splits each collection',
-          `with the cache’s ${count(LARGE)} items held: ${split(gcLarge)} (medians; the rest of the pause`,
-          'the main thread waits for V8’s helper threads)' +
-            (dropped(gcLarge) ? `; the same process once \`close()\` freed the items: ${dropped(gcLarge)}.` : '.') +
-            (realTime(gcLarge)
-              ? ` With the items held and the child’s threads at real-time priority for the collections` +
-                ` (\`chrt -f\`, so no other process delays them): ${realTime(gcLarge)}.`
-              : '') +
-            ` Collections are ${GC_GAP_MS} ms apart, so a burst of other work spoils a few, not a run of them.`,
+          `with the cache’s ${count(LARGE)} items held: ${split(gcLarge)}`,
+          '(medians; the rest of the pause the main thread waits for V8’s helper threads).',
+          ...(dropped(gcLarge) ? [`The same process once \`close()\` freed the items: ${dropped(gcLarge)}.`] : []),
+          ...(realTime(gcLarge)
+            ? [
+                'With the items held and the child’s threads at real-time priority for the collections',
+                `(\`chrt -f\`, so no other process delays them): ${realTime(gcLarge)}.`,
+              ]
+            : []),
+          `Collections are ${GC_GAP_MS} ms apart, so a burst of other work spoils a few, not a run of them.`,
           '',
           ...GC_GAP_EXPLAINED,
           '',
