@@ -76,6 +76,43 @@ test('a write after the 0x0004 reply and FIN meets a reset, as from memcached', 
   }
 })
 
+// memcached reads a binary request's header, extras and key into its 16 KiB read buffer:
+// one that does not fit fills it, and memcached hangs up without a reply, over the rest it
+// did not read: a reset. ferrocached answered 0x0004 once the whole key was in.
+/** What one write of `request` gets: the reply's first 8 bytes (hex) and the socket error. */
+function oneWrite(port: number, request: Buffer): Promise<{ reply: string; error: string }> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' })
+    const got: Buffer[] = []
+    let error = ''
+    s.once('connect', () => s.write(request))
+    s.on('data', (d: Buffer) => got.push(d))
+    s.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message))
+    s.once('close', () => resolve({ reply: Buffer.concat(got).toString('hex').slice(0, 16), error }))
+    setTimeout(() => s.destroy(), 5_000).unref()
+  })
+}
+
+test('a binary header, extras and key over 16 KiB: a reset without a reply, as memcached; memjs settles', async () => {
+  for (const keylen of [16352, 16353, 40000]) {
+    const request = binaryAdd('k'.repeat(keylen), 'v')
+    const [want, got] = await Promise.all([oneWrite(memcached.port, request), oneWrite(ferrocached.port, request)])
+    assert.equal(got, want, `key length ${keylen}`)
+    const over = keylen > 16384 - 24 - 8
+    assert.equal(want, { reply: over ? '' : '8102000000000004', error: over ? 'ECONNRESET' : '' }, `memcached (key length ${keylen})`)
+  }
+  for (const server of [memcached, ferrocached]) {
+    const client = memjs.Client.create(`127.0.0.1:${server.port}`, { retries: 0, timeout: 5, logger: { log: () => {} } })
+    try {
+      let settled = 0
+      for (const call of [client.get('k'.repeat(20_000)), client.delete('n')]) call.then(() => settled++, () => settled++)
+      assert.ok(await waitFor(() => settled === 2, 1_000), `${server === memcached ? 'memcached' : 'ferrocached'}: ${settled} of 2 calls settled`)
+    } finally {
+      client.close()
+    }
+  }
+})
+
 // memjs writes its next call while the server still reads the refused add's value:
 // memcached closes over the unread bytes and memjs fails both calls with ECONNRESET.
 // ferrocached read the value and the delete and dropped them: the delete never settled

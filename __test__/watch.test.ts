@@ -314,6 +314,37 @@ test('watch connevents: quit and a client hanging up are logged as memcached log
   ])
 })
 
+// memcached marks a close normal only for a quit and a client hanging up; any other the
+// server makes (close_reason's default) is an error
+test('watch connevents: a close the server makes for a bad request is reason=error, a quit normal', async () => {
+  const w = await watchers('connevents')
+  const sends: Array<[string, Buffer | string]> = [
+    ['binary get with an empty key (0x0004, closed at once)', binaryPacket('get key=')],
+    ['binary bad magic after a get', Buffer.concat([binaryPacket('get key=a'), binaryPacket('get key=a magic=0x81')])],
+    ['an HTTP request line', 'GET / HTTP/1.1\r\n'],
+    ['a line over 2048 bytes', 'x'.repeat(4096)],
+    ['binary quit', binaryPacket('quit')],
+    ['binary quitq', binaryPacket('quitq')],
+  ]
+  const conns = await Promise.all(servers.flatMap((s) => sends.map(() => open(s.port))))
+  const ports = conns.map(port) // gone once closed
+  conns.forEach((c, i) => c.send(sends[i % sends.length]![1]))
+  assert.ok((await Promise.all(conns.map((c) => c.waitClosed()))).every(Boolean), 'every connection closed')
+  const [mc, fc] = await Promise.all(
+    w.map(async (watcher, s) => {
+      const mine = ports.slice(s * sends.length, (s + 1) * sends.length)
+      const all = new RegExp(mine.map((p) => `(?=[\\s\\S]*type=conn_close rip=\\S+ rport=${p} [^\\n]*\\n)`).join(''))
+      const stream = await watcher.until(all, 10_000)
+      return mine.map((p, i) => `${sends[i]![0]}: ${new RegExp(`type=conn_close rip=\\S+ rport=${p} .*reason=(\\w+)`).exec(stream)?.[1]}`)
+    }),
+  )
+  assert.equal(fc, mc)
+  assert.equal(
+    mc!.map((l) => l.replace(/^.*: /, '')),
+    ['error', 'error', 'error', 'error', 'normal', 'normal'],
+  )
+})
+
 test('watch connevents: the idle timeout closes clients, not watchers, and says so', async () => {
   const pair = await startAll([() => startMemcached(['-o', 'idle_timeout=1']), () => startFerrocached(['-o', 'idle_timeout=1'])])
   try {

@@ -65,6 +65,8 @@ export const STATE_WATCHER = 16
 export const STATE_WATCH_DATA = 32
 /** With STATE_CLOSE: close once the replies are written, with no linger (see finish). */
 export const STATE_CLOSE_NOW = 64
+/** With STATE_CLOSE_NOW: close with a reset, as memcached over a request it could not read. */
+export const STATE_CLOSE_RESET = 128
 
 /** Why a connection closed, as `watch connevents` reports it (`reason=`). */
 const CLOSE_NORMAL = 0
@@ -278,7 +280,7 @@ export class Connection {
       // the connection that sent `shutdown` closes as the server's others do: `watch
       // connevents` says reason=shutdown (memcached's), and it lingers only briefly for the
       // client's FIN, where an open client used to hold the exit for the 5 s close timeout
-      this.finish(state & STATE_SHUTDOWN ? CLOSE_SHUTDOWN : CLOSE_NORMAL, (state & STATE_CLOSE_NOW) !== 0)
+      this.finish(state & STATE_SHUTDOWN ? CLOSE_SHUTDOWN : CLOSE_NORMAL, (state & STATE_CLOSE_NOW) !== 0, (state & STATE_CLOSE_RESET) !== 0)
       if (state & STATE_SHUTDOWN) this.opts.onShutdown()
       return
     }
@@ -367,8 +369,10 @@ export class Connection {
    * closes as soon as the replies are out, as memcached 1.6.18 closes after such a reply;
    * what the client sends after it then meets a reset (memjs fails its pending calls with
    * ECONNRESET), where the linger read and dropped it and left those calls unanswered.
+   * `reset` (a binary header over memcached's read buffer): memcached closed with the rest
+   * of that request unread, a reset however much of it this server had read already.
    */
-  finish(reason = CLOSE_NORMAL, now = false): void {
+  finish(reason = CLOSE_NORMAL, now = false, reset = false): void {
     if (this.closing) return
     this.closeReason = reason
     this.closing = true
@@ -376,8 +380,16 @@ export class Connection {
       // no more reads: input still unread stays in the kernel, so the close resets over
       // it as memcached's does (ECONNRESET for a client still writing), or sends the FIN
       this.pause()
-      if (this.socket.writableLength === 0) this.socket.destroy()
-      else this.socket.write(EMPTY, () => this.socket.destroy())
+      const close = (): void => {
+        if (!reset) return void this.socket.destroy()
+        try {
+          this.socket.resetAndDestroy()
+        } catch {
+          this.socket.destroy() // TLS or a Unix socket: no reset to send
+        }
+      }
+      if (this.socket.writableLength === 0) close()
+      else this.socket.write(EMPTY, close)
       return
     }
     if (this.paused) this.resume()

@@ -80,6 +80,9 @@ const STATE_WATCH_DATA: u32 = 32;
 /// With STATE_CLOSE: close as soon as the replies are written, with no linger for the
 /// client's FIN (a binary request refused with an error, as memcached closes).
 const STATE_CLOSE_NOW: u32 = 64;
+/// With STATE_CLOSE_NOW: close with a reset (RST), as memcached's close over the rest of a
+/// binary request it could not read (a header over its read buffer).
+const STATE_CLOSE_RESET: u32 = 128;
 
 /// Ids for `stats conns` (memcached prints file descriptors; we number connections).
 static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
@@ -478,11 +481,14 @@ impl Conn {
         if session.requests() == requests_before {
             self.last_cmd.store(last_before, Ordering::Relaxed);
         }
+        let quit = session.closed_by_quit();
         match self.control {
             Control::Continue | Control::Snapshot => {}
             // memcached logs the connection that sent `shutdown` as closed for it
             Control::Shutdown => self.log_close(CloseReason::Shutdown),
-            Control::Close => self.log_close(CloseReason::Normal),
+            // and a close it makes as an error unless the client asked for it (quit)
+            Control::Close if quit => self.log_close(CloseReason::Normal),
+            Control::Close => self.log_close(CloseReason::Error),
         }
     }
 
@@ -544,6 +550,9 @@ impl Conn {
     fn state(&self) -> u32 {
         let control = match self.control {
             Control::Continue => 0,
+            Control::Close if self.session.as_ref().is_some_and(|s| s.closes_with_reset()) => {
+                STATE_CLOSE | STATE_CLOSE_NOW | STATE_CLOSE_RESET
+            }
             Control::Close if self.session.as_ref().is_some_and(|s| s.closes_at_once()) => {
                 STATE_CLOSE | STATE_CLOSE_NOW
             }

@@ -303,6 +303,7 @@ fn handle<S: Storage>(s: &mut Session<S>, data: &[u8], out: &mut Vec<u8>) -> Ste
         }
         op::QUIT => {
             ok(out, &r, quiet, 0);
+            s.close_quit = true;
             Step::Close(head)
         }
         op::FLUSH => {

@@ -143,9 +143,15 @@ pub struct Session<S: Storage> {
     /// a value or skipped body running past it ends with a write-out and a new read.
     read_end: u64,
     closed: bool,
-    /// The request that closed the session was refused with an error (binary): see
-    /// [`Session::closes_at_once`].
+    /// The request that closed the session was refused with an error, or hung up on
+    /// (binary): see [`Session::closes_at_once`].
     pub(crate) close_at_once: bool,
+    /// The request that closed the session was a `quit` (text, binary QUIT or QUITQ): see
+    /// [`Session::closed_by_quit`].
+    pub(crate) close_quit: bool,
+    /// The session hung up on a binary header longer than memcached's read buffer: see
+    /// [`Session::closes_with_reset`].
+    close_reset: bool,
     /// The users logins are checked against (`None`: authentication is off).
     pub(crate) users: Option<Arc<Users>>,
     /// Logged in, or no login needed; until then only the login requests are served.
@@ -232,6 +238,8 @@ impl<S: Storage> Session<S> {
             read_end: MC_READ,
             closed: false,
             close_at_once: false,
+            close_quit: false,
+            close_reset: false,
         }
     }
 
@@ -312,6 +320,9 @@ impl<S: Storage> Session<S> {
             Ok(ctl) => ctl,
             Err(sent) => {
                 out.truncate(sent);
+                // a binary hang-up (bad magic, a header over memcached's read buffer) closes
+                // at once too: memjs settles its pending calls on the reset, not on a FIN
+                self.close_at_once = self.proto == Proto::Binary;
                 Control::Close
             }
         };
@@ -439,11 +450,28 @@ impl<S: Storage> Session<S> {
     }
 
     /// Whether the session closed on a binary request it refused with an error reply
-    /// (`0x0004 Invalid arguments` for an empty or overlong key, say): memcached 1.6.18
-    /// closes such a connection as soon as the reply is written, so what the client sends
-    /// after it meets a reset rather than being read and dropped.
+    /// (`0x0004 Invalid arguments` for an empty or overlong key, say) or hung up on (bad
+    /// magic, a header over memcached's read buffer): memcached 1.6.18 closes such a
+    /// connection as soon as the replies are written, so what the client sends after it
+    /// meets a reset rather than being read and dropped.
     pub fn closes_at_once(&self) -> bool {
         self.closed && self.close_at_once
+    }
+
+    /// Whether the session hung up on a binary header, extras and key longer than
+    /// memcached's read buffer: memcached closes with the rest of that request unread, so
+    /// its client meets a reset (RST), and memjs fails its pending calls at once; with a
+    /// FIN they waited for its timeout.
+    pub fn closes_with_reset(&self) -> bool {
+        self.closed && self.close_reset
+    }
+
+    /// Whether the session closed on the client's `quit` (text, or binary QUIT/QUITQ):
+    /// memcached 1.6.18 logs that close (`watch connevents`) as `reason=normal`, as it does
+    /// a client hanging up, and every other close it makes (a refused binary request, an
+    /// HTTP line, an overlong line, bad magic) as `reason=error`, its default.
+    pub fn closed_by_quit(&self) -> bool {
+        self.closed && self.close_quit
     }
 
     /// Whether this feed's replies reached [`Limits::max_reply`] (an overlong `get` key
@@ -616,7 +644,8 @@ impl<S: Storage> Session<S> {
     /// Before the request at `pos` of `data` (`rest`): when its line or header reaches
     /// past memcached's read, memcached writes its replies out and reads on, the leftover
     /// first in its buffer. `Some(sent)`: it hangs up instead (a line with no `\n` in
-    /// more than 2048 bytes of its buffer that is not a multiget).
+    /// more than 2048 bytes of its buffer that is not a multiget, a binary header with its
+    /// extras and key over the whole buffer).
     fn check_read_boundary(
         &mut self,
         rest: &[u8],
@@ -639,8 +668,15 @@ impl<S: Storage> Session<S> {
         let held = self.read_end.saturating_sub(start);
         if !text || held <= self.limits.max_line as u64 {
             self.new_mc_read(out_len, start.saturating_add(MC_READ));
-            if !(text && crosses(self.read_end)) {
+            if !crosses(self.read_end) {
                 return None;
+            }
+            if !text {
+                // a binary header, extras and key longer than memcached's whole read
+                // buffer: it fills without them and memcached hangs up, with no reply
+                // (measured: a get with a 16360-byte key answers 0x0004, 16361 a reset)
+                self.close_reset = true;
+                return Some(self.sent);
             }
         }
         // no `\n` in more than 2048 bytes of memcached's buffer

@@ -232,7 +232,10 @@ fn run<S: Storage>(
             crate::admin::cache_memlimit(s, t, out);
             Step::Done(line_end)
         }
-        b"quit" => Step::Close(line_end),
+        b"quit" => {
+            s.close_quit = true;
+            Step::Close(line_end)
+        }
         b"watch" => {
             watch(s, t, out);
             Step::Done(line_end)
