@@ -1387,7 +1387,7 @@ impl Shard {
             }
         }
         let win_taken = it.has(F_TOKEN);
-        let mut won = created && !o.vivify_unwon;
+        let mut won = created;
         if let Some(r) = o.recache_below.filter(|_| o.may_win) {
             let e = it.exptime();
             if !win_taken && !created && e != 0 && (e as u64) < ctx.now as u64 + r as u64 {
@@ -1470,7 +1470,15 @@ impl Shard {
             // shard to evict it cannot evict the key's item (memcached would give the class a
             // page beyond its limit or evict in another thread's items)
             Err(Fail::NeedPage(_)) if joins => NIL,
-            Err(Fail::Err(StoreError::OutOfMemory)) if r.mode == StoreMode::Set && !is_cas => {
+            // a set with no memory drops the old value, as memcached's; not one of an item
+            // memcached chunks: it allocates the chunks while reading the value, and a
+            // refusal there leaves the old item (measured with -M)
+            Err(Fail::Err(StoreError::OutOfMemory))
+                if r.mode == StoreMode::Set
+                    && !is_cas
+                    && core.memcached_size(key.len(), r.value.len(), r.flags)
+                        <= core.config.chunk_max() =>
+            {
                 let old = self.lookup(core, ctx, hash, key);
                 if old != NIL {
                     self.unlink_item(core, old);

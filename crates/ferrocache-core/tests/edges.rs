@@ -178,3 +178,33 @@ fn an_incr_that_runs_out_of_memory_still_counts_its_hit() {
     assert_eq!(st.classes[0].incr_hits, 1);
     assert_eq!(st.cmd_set, 2 + i, "the refused set is not counted");
 }
+
+#[test]
+fn a_set_refused_for_memory_keeps_the_old_value_only_of_an_item_memcached_chunks() {
+    // memcached 1.6.18 -m 4 -M, four 600 KB values: a fifth set of k0 is "SERVER_ERROR Out
+    // of memory during read" and k0 keeps its value (the chunks are allocated while the
+    // value is read, after the key was looked up); a refused set of an item it does not
+    // chunk drops the old value (measured)
+    let s = Store::new(
+        Config::default()
+            .memory_limit(4 << 20)
+            .shards(1)
+            .evict(false)
+            .background(false),
+    )
+    .unwrap();
+    let big = vec![b'a'; 600_000];
+    for key in [&b"k0"[..], b"k1", b"k2", b"k3"] {
+        set(&s, key, &big, 0, 0);
+    }
+    let refused = |value: &[u8]| s.store(&StoreRequest::new(StoreMode::Set, b"k0", value));
+    assert_eq!(refused(&[b'b'; 600_000]), Err(StoreError::OutOfMemory));
+    assert_eq!(
+        peek(&s, b"k0").unwrap().0,
+        big,
+        "chunked there: the old value stays"
+    );
+    // 500 KB: memcached's largest chunk (512 KiB) holds it whole
+    assert_eq!(refused(&[b'b'; 500_000]), Err(StoreError::OutOfMemory));
+    assert!(peek(&s, b"k0").is_none(), "not chunked: dropped");
+}

@@ -545,8 +545,11 @@ impl Harness {
                 }
                 if out == Err(StoreError::OutOfMemory) && self.may_run_out() {
                     // not counted (memcached counts a set once it has the item); a plain
-                    // set drops the old value, anything else leaves it
-                    if mode == StoreMode::Set && !use_cas {
+                    // set drops the old value, anything else leaves it, and so does a set
+                    // of an item memcached chunks (it runs out while reading the value)
+                    let chunked =
+                        memcached_size(&key, value.len(), flags, self.s.use_cas) > 512 << 10;
+                    if mode == StoreMode::Set && !use_cas && !chunked {
                         self.model.remove(&key);
                     }
                     self.out_of_memory += 1;

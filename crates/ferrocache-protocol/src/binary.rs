@@ -634,6 +634,10 @@ fn update<S: Storage>(
             StoreStatus::NotStored => not_stored(out, r, mode, cas_cmd),
         },
         Err(StoreError::TooLarge) => error(out, r, status::E2BIG),
+        Err(StoreError::OutOfMemory) if s.store.chunked(key.len(), vlen, flags) => {
+            let msg = crate::text::OUT_OF_MEMORY_DURING_READ;
+            error_msg(out, r, status::ENOMEM, &msg[b"SERVER_ERROR ".len()..])
+        }
         Err(StoreError::OutOfMemory) => {
             s.info.count_no_memory();
             if cmd == op::SET {

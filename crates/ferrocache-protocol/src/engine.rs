@@ -64,6 +64,9 @@ impl Storage for Store {
     fn mark_key_binary(&self, key: &[u8]) {
         Store::mark_key_binary(self, key);
     }
+    fn chunked(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        self.item_size(key_len, value_len, flags) > self.config().chunk_max()
+    }
     fn unlink_refused(&self, key: &[u8]) {
         Store::unlink_quietly(self, key);
     }

@@ -155,6 +155,14 @@ pub trait Storage {
         self.item_size(key_len, value_len, flags) <= self.item_size_max()
     }
 
+    /// Whether memcached would chunk this item (larger than its `slab_chunk_max`). It
+    /// allocates such an item's chunks as the value is read, so a store refused for memory
+    /// answers "SERVER_ERROR Out of memory during read" there.
+    fn chunked(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        let _ = (key_len, value_len, flags);
+        false
+    }
+
     /// Drops the old value of a set refused as too large, without counting a delete as
     /// memcached does; an engine that cannot ([`Storage::delete`]) counts one.
     fn unlink_refused(&self, key: &[u8]) {
@@ -271,6 +279,9 @@ impl<T: Storage + ?Sized> Storage for Arc<T> {
     }
     fn item_fits(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
         (**self).item_fits(key_len, value_len, flags)
+    }
+    fn chunked(&self, key_len: usize, value_len: usize, flags: u32) -> bool {
+        (**self).chunked(key_len, value_len, flags)
     }
     fn mark_key_binary(&self, key: &[u8]) {
         (**self).mark_key_binary(key)

@@ -548,6 +548,9 @@ fn update<S: Storage>(
             StoreStatus::Exists => b"EXISTS",
             StoreStatus::NotFound => b"NOT_FOUND",
         },
+        Err(StoreError::OutOfMemory) if s.store.chunked(key.len(), vlen, flags) => {
+            OUT_OF_MEMORY_DURING_READ
+        }
         Err(e) => {
             if e == StoreError::OutOfMemory && mode == StoreMode::Set {
                 // As for an oversized value: a failed set must not leave the old one.
@@ -559,6 +562,12 @@ fn update<S: Storage>(
     reply(out, noreply, msg);
     Step::Done(end)
 }
+
+/// memcached's reply when memory for an item it chunks runs out: it allocates the chunks as
+/// the value is read (after the command counted nothing: no `store_no_memory`, no
+/// `cmd_set`), and a `set` leaves the old value (measured with `-M`: text, meta and
+/// binary, `noreply` and meta `q` hide it).
+pub(crate) const OUT_OF_MEMORY_DURING_READ: &[u8] = b"SERVER_ERROR Out of memory during read";
 
 /// memcached's words for a failed store (also counts the stat it keeps).
 pub(crate) fn store_error<S: Storage>(s: &Session<S>, e: StoreError) -> &'static [u8] {
