@@ -1387,7 +1387,7 @@ impl Shard {
             }
         }
         let win_taken = it.has(F_TOKEN);
-        let mut won = created;
+        let mut won = created && !o.vivify_unwon;
         if let Some(r) = o.recache_below.filter(|_| o.may_win) {
             let e = it.exptime();
             if !win_taken && !created && e != 0 && (e as u64) < ctx.now as u64 + r as u64 {

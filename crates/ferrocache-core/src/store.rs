@@ -71,6 +71,9 @@ pub struct GetOptions {
     /// Meta `R` already judged a win on a peek (an `R` before a `T`: memcached judges it on
     /// the expiry the item had); with `may_win`, hands out the token as `recache_below` would.
     pub recache_won: bool,
+    /// The item `vivify` creates gets no win token (an `mg … N` refused for a too-long
+    /// opaque: memcached has created the item but never writes the reply that hands it out).
+    pub vivify_unwon: bool,
 }
 
 /// Which storage command a [`StoreRequest`] is.

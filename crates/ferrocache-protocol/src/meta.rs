@@ -193,10 +193,18 @@ fn mg_too_long_opaque<S: Storage>(
 ) {
     // memcached bumps the item only when no flag made it hold the item lock
     let locked = (2..t.n).any(|i| matches!(t.get(i)[0], b'T' | b'N' | b'R' | b'l' | b'h'));
+    let writable = !s.info.read_only() && s.store.accepting_writes();
     let opts = GetOptions {
         touch: f
             .ttl
             .filter(|_| flag_before(t, b'T', upto) && !s.info.read_only()),
+        // N creates the empty item as on a good mg: no cmd_set (memcached links it
+        // directly), and no win token, which only the reply this error stops hands out
+        vivify: f
+            .vivify
+            .filter(|_| writable)
+            .map(|_| created_exptime(t, f, upto)),
+        vivify_unwon: true,
         no_bump: f.no_update || locked,
         miss_counts_as_get: true,
         // memcached counts the miss at once (not one N turns into an item), the hit only
@@ -205,14 +213,7 @@ fn mg_too_long_opaque<S: Storage>(
         uncounted_hit: true,
         ..Default::default()
     };
-    let writable = !s.info.read_only() && s.store.accepting_writes();
-    if s.store.get(key, &opts, |_| ()).is_none() && f.vivify.is_some() && writable {
-        let req = StoreRequest {
-            exptime: created_exptime(t, f, upto),
-            ..StoreRequest::new(StoreMode::Add, key, b"")
-        };
-        let _ = s.store.store(&req);
-    }
+    s.store.get(key, &opts, |_| ());
 }
 
 /// Appends ` k<key>` (base64 and ` b` for binary keys).
@@ -380,6 +381,7 @@ fn mg<S: Storage>(s: &Session<S>, t: &Tokens<'_>, scratch: &mut Vec<u8>, out: &m
         // `u` leaves the LRU and the fetched mark alone; memcached still counts the read
         count_unbumped: true,
         uncounted_hit: false,
+        vivify_unwon: false,
     };
     let watching = s.info.watch.wants(crate::watch::FETCHERS);
     // before anything below looks the key up (and unlinks a flushed item)

@@ -68,6 +68,24 @@ fn mg_with_a_long_opaque_counts_misses_only() {
     );
 }
 
+/// An `mg … N` refused for a too-long opaque creates the missing item as a good one does,
+/// counting nothing: memcached links it without a store (measured: `mg k N10` and 33
+/// opaque bytes, `cmd_set 0`; was 1 here, an `add`), and hands out no win token (the
+/// `mg` after it: no `W`, no `Z`).
+#[test]
+fn mg_n_with_a_long_opaque_counts_no_set() {
+    let vivify = format!("mg k N10 {LONG_OPAQUE}\r\nmg k N10 T20 {LONG_OPAQUE}\r\n");
+    assert_eq!(counters_after(&[vivify.as_bytes()]), "");
+    let store = Arc::new(Store::new(Config::default().background(false)).unwrap());
+    let mut out = Vec::new();
+    let input = format!("mg k N10 {LONG_OPAQUE}\r\nmg k v t\r\nmg k v\r\n");
+    Session::new(store, Arc::new(ServerInfo::new("1.6.18"))).feed(input.as_bytes(), &mut out);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "CLIENT_ERROR opaque token too long\r\nVA 0 t10\r\n\r\nVA 0\r\n\r\n"
+    );
+}
+
 /// A value without its `\r\n` (bad data chunk) still counts in `cmd_set`, text and meta.
 #[test]
 fn a_bad_data_chunk_counts_a_set() {

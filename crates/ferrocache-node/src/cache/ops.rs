@@ -133,6 +133,7 @@ const PLAIN: GetOptions = GetOptions {
     count_unbumped: false,
     uncounted_hit: false,
     recache_won: false,
+    vivify_unwon: false,
 };
 
 // cacheGet(id, key, asString?): number | Buffer | string — see `read`.
