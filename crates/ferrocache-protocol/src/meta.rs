@@ -528,13 +528,13 @@ fn ms<S: Storage>(
             crate::watch::log_store(store, w, key, mode, cas_mode, o.status, request, s.cfd);
             o
         }
-        Err(e) => {
-            reply(out, false, crate::text::store_error(s, e));
         Err(StoreError::OutOfMemory) if s.store.chunked(key.len(), vlen, f.client_flags) => {
             let msg = crate::text::OUT_OF_MEMORY_DURING_READ;
             reply(out, f.quiet, msg);
             return Step::Done(end);
         }
+        Err(e) => {
+            reply(out, false, crate::text::store_error(s, e));
             return Step::Done(end);
         }
     };
