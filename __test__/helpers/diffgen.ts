@@ -447,9 +447,6 @@ function meta(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
   }
   if (cmd === 'me') return textRequest(conn, `me $KEY(${name})${pick(rand, ['', '', '', ' b', ' x'])}\r\n`)
   let flags = metaFlags(rand, cmd)
-  // kept apart (docs/protocol.md, known differences): an N whose item a too-long opaque
-  // stops memcached counts in no cmd_set, ferrocache in one
-  if (cmd === 'mg' && flags.some((f) => f.startsWith('O') && f.length > 32)) flags = flags.filter((f) => !f.startsWith('N'))
   const key = flags.includes('b') ? (chance(rand, 0.1) ? pick(rand, ['!!!!', 'YQ', 'a===']) : `$B64(${name})`) : `$KEY(${name})`
   if (cmd !== 'ms') return textRequest(conn, `${cmd} ${key}${flags.map((f) => ` ${f}`).join('')}\r\n`)
   if (chance(rand, wide ? 0.015 : 0.004) && !flags.includes('b')) {
