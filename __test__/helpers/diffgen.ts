@@ -160,6 +160,13 @@ export interface Sizing {
    * commands, or binary packets; the default mixes all three.
    */
   focus?: 'text' | 'meta' | 'binary'
+  /**
+   * Campaigns (`DIFF_MUTATE`): the chance that a text or meta request has one byte
+   * replaced, dropped, inserted or doubled (not `stats`, whose `\0` makes a whole `stats`,
+   * nor a limit-sized value); such a request is risky. Session 17 found with it an
+   * `mg … N` whose too-long opaque counted a `cmd_set` (f324e86).
+   */
+  mutate?: number
 }
 
 /** `Sizing.focus` from a campaign's `DIFF_MODE` (unset: mixed); anything else throws. */
@@ -604,6 +611,23 @@ function binary(rand: Rand): Omit<Request, 'batch'> {
   }
 }
 
+/** `req` with one byte replaced, dropped, inserted or doubled, at a point drawn now (`Sizing.mutate`). */
+function mutated<T extends Omit<Request, 'batch'>>(rand: Rand, req: T): T {
+  const at = rand()
+  const kind = int(rand, 0, 3)
+  const byte = pick(rand, [0x20, 0x0d, 0x0a, 0x00, 0x78, 0x39, 0x2d, 0x09, 0x80, 0xff, 0x30, 0x2b])
+  const build = (r: Render): Buffer => {
+    const b = req.build(r)
+    const p = Math.min(b.length - 1, Math.floor(at * b.length))
+    const x = Buffer.from([byte])
+    if (kind === 0) return Buffer.concat([b.subarray(0, p), x, b.subarray(p + 1)])
+    if (kind === 1) return Buffer.concat([b.subarray(0, p), b.subarray(p + 1)])
+    if (kind === 2) return Buffer.concat([b.subarray(0, p), x, b.subarray(p)])
+    return Buffer.concat([b.subarray(0, p + 1), b.subarray(p)])
+  }
+  return { ...req, show: `MUT(${['set', 'drop', 'insert', 'double'][kind]} ${byte} at ${at.toFixed(3)}) ${req.show}`, build, risky: true }
+}
+
 /**
  * A stream of `count` requests (about), from `seed`; `options` sizes its limit-sized values
  * for servers started with other `-I`/`-C` (the default stream is unchanged by it).
@@ -639,6 +663,13 @@ export function generate(seed: number, count = 40, options: Sizing = {}): Reques
         const kind = focus === 'text' ? drawn * o : focus === 'meta' ? 1 : drawn
         if (wide && chance(rand, 0.02)) write.push(binaryOnText(rand, conn))
         else write.push(kind < s ? storage(rand, conn) : kind < r ? retrieval(rand, conn) : kind < o ? otherText(rand, conn) : meta(rand, conn))
+      }
+    }
+    if (options.mutate) {
+      for (let i = 0; i < write.length; i++) {
+        const req = write[i]!
+        if (req.conn === 3 || req.show.includes('$BIG(') || /^stats/i.test(req.show) || !chance(rand, options.mutate)) continue
+        write[i] = mutated(rand, req)
       }
     }
     // Left out: a limit-sized value on the binary connection after a packet whose lengths
