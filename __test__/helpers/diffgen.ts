@@ -163,7 +163,8 @@ export interface Sizing {
   /**
    * Campaigns (`DIFF_MUTATE`): the chance that a text or meta request has one byte
    * replaced, dropped, inserted or doubled (not `stats`, whose `\0` makes a whole `stats`,
-   * nor a limit-sized value); such a request is risky. Session 17 found with it an
+   * nor `mn`, whose reply the runner counts, nor a limit-sized value); such a request is
+   * risky. Session 17 found with it an
    * `mg … N` whose too-long opaque counted a `cmd_set` (f324e86).
    */
   mutate?: number
@@ -625,7 +626,8 @@ function mutated<T extends Omit<Request, 'batch'>>(rand: Rand, req: T): T {
     if (kind === 2) return Buffer.concat([b.subarray(0, p), x, b.subarray(p)])
     return Buffer.concat([b.subarray(0, p + 1), b.subarray(p)])
   }
-  return { ...req, show: `MUT(${['set', 'drop', 'insert', 'double'][kind]} ${byte} at ${at.toFixed(3)}) ${req.show}`, build, risky: true }
+  // (the request's own text first: a flag set's leaveOut still reads it)
+  return { ...req, show: `${req.show} <${['set', 'drop', 'insert', 'double'][kind]} ${byte} at ${at.toFixed(3)}>`, build, risky: true }
 }
 
 /**
@@ -668,7 +670,7 @@ export function generate(seed: number, count = 40, options: Sizing = {}): Reques
     if (options.mutate) {
       for (let i = 0; i < write.length; i++) {
         const req = write[i]!
-        if (req.conn === 3 || req.show.includes('$BIG(') || /^stats/i.test(req.show) || !chance(rand, options.mutate)) continue
+        if (req.conn === 3 || req.show.includes('$BIG(') || /^(stats|mn)\b/i.test(req.show) || !chance(rand, options.mutate)) continue
         write[i] = mutated(rand, req)
       }
     }
