@@ -69,17 +69,18 @@ test('length headers near 2^63 and 2^64: memcached\'s replies, nothing waited fo
   }
 })
 
-test('a binary header announcing a 64 KiB key and a 4 GiB body buffers one key, then closes', async () => {
+test('a binary header announcing a 64 KiB key and a 4 GiB body is hung up on, nothing large buffered', async () => {
   const fc = await startFerrocached()
   try {
     const before = memory(fc.child.pid!).now
     const c = await RawConn.open(fc.port)
     const header = binaryPacket('get keylen=65535 bodylen=4294967295').subarray(0, 24)
     c.send(header)
-    c.send(Buffer.alloc(65535, 0x6b)) // the whole "key": over 250 bytes, refused
+    // the whole "key": over memcached's 16 KiB read buffer, hung up on without a reply
+    // (binary-refusal-close.test.ts compares that with memcached)
+    c.send(Buffer.alloc(65535, 0x6b))
     assert.ok(await c.waitClosed(10_000), 'connection closed')
-    const reply = c.take()
-    assert.is(reply.readUInt16BE(6), 4, 'status EINVAL')
+    assert.is(c.take().length, 0, 'no reply')
     assert.ok(memory(fc.child.pid!).now - before < 16 * MiB, 'nothing large buffered')
     await serves(fc.port)
   } finally {
