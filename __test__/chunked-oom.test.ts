@@ -31,12 +31,6 @@ tearDown(test, async () => {
   await Promise.all(servers.map((s) => s.stop()))
 })
 
-async function stats(c: RawConn): Promise<Map<string, string>> {
-  c.send('stats\r\n')
-  const text = await c.until('END\r\n')
-  return new Map([...text.matchAll(/^STAT (\S+) (.*)\r$/gm)].map((m) => [m[1] as string, m[2] as string]))
-}
-
 /** Text requests' replies up to an `mn` sent after them. */
 async function replies(c: RawConn, requests: string): Promise<string> {
   c.send(requests + 'mn\r\n')
@@ -59,7 +53,7 @@ test('a store memcached would chunk, refused for memory: its replies, items and 
       const fill = [0, 1, 2, 3].map((i) => `set k${i} 0 0 ${SIZE}\r\n${OLD}\r\n`).join('')
       const filled = await replies(c, fill)
       const cas = (await replies(c, 'gets k1\r\n')).split(' ')[4]?.split('\r\n')[0]
-      const before = await stats(c)
+      const before = await c.stats()
       const text = await replies(
         c,
         [
@@ -79,7 +73,7 @@ test('a store memcached would chunk, refused for memory: its replies, items and 
       const binSet = (op: string): Buffer =>
         binaryPacket(`${op} key=k0 extras=0000000000000000 value=${NEW} opaque=7`)
       const binary = await binaryReplies(binConns[s]!, [binSet('set'), binSet('setq')])
-      const after = await stats(c)
+      const after = await c.stats()
       const delta = (name: string): number => Number(after.get(name)) - Number(before.get(name))
       const left = await replies(c, ['k0', 'k1', 'k2', 'k3', 'n1'].map((k) => `mg ${k} s v\r\n`).join(''))
       const counters = Object.fromEntries(['cmd_set', 'store_no_memory', 'curr_items', 'cas_misses'].map((n) => [n, delta(n)]))

@@ -41,17 +41,11 @@ async function same(text: string, what: string): Promise<string> {
   return mc as string
 }
 
-async function stats(c: RawConn): Promise<Map<string, string>> {
-  c.send('stats\r\n')
-  const text = await c.until('END\r\n')
-  return new Map([...text.matchAll(/^STAT (\S+) (\S+)\r$/gm)].map((m) => [m[1] as string, m[2] as string]))
-}
-
 /** Polls both servers (at most `ms`) until `curr_items` is `items` on each. */
 async function reaped(items: number, ms = 8_000): Promise<Map<string, string>[]> {
   const end = Date.now() + ms
   for (;;) {
-    const all = await Promise.all(conns.map(stats))
+    const all = await Promise.all(conns.map((c) => c.stats()))
     if (all.every((s) => s.get('curr_items') === String(items)) || Date.now() > end) return all
     await sleep(100)
   }
@@ -139,7 +133,7 @@ test('flush_all: refilling memory reuses the flushed chunks without evicting', a
   const fill = (prefix: string) =>
     Array.from({ length: 5000 }, (_, i) => `set ${prefix}${i} 0 0 1000 noreply\r\n${value}\r\n`).join('')
   await same(fill('a'), 'fill')
-  const filled = await Promise.all(conns.map(stats))
+  const filled = await Promise.all(conns.map((c) => c.stats()))
   for (const s of filled) assert.is(s.get('evictions'), '0', 'the first fill fits')
   await same(`flush_all\r\n${fill('b')}`, 'flush and refill')
   const after = sameCounters(await reaped(5000), 'after refilling')

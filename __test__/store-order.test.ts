@@ -31,12 +31,6 @@ tearDown(test, async () => {
   await Promise.all(servers.map((s) => s.stop()))
 })
 
-async function stats(c: RawConn): Promise<Map<string, string>> {
-  c.send('stats\r\n')
-  const text = await c.until('END\r\n')
-  return new Map([...text.matchAll(/^STAT (\S+) (.*)\r$/gm)].map((m) => [m[1] as string, m[2] as string]))
-}
-
 /** Keys still present, oldest first, with their CAS (one `mg` each: FETCHED, not ACTIVE). */
 async function present(c: RawConn): Promise<{ key: string; cas: string }[]> {
   let batch = ''
@@ -102,9 +96,9 @@ test('a command whose own allocation evicts its key: the same replies as memcach
         if (i > 0 && !STEPS[i - 1]!.stored) {
           assert.is(await request(s, `set filler${i} 0 0 1000\r\n${VALUE}\r\n`), 'STORED\r\n')
         }
-        const before = await stats(c)
+        const before = await c.stats()
         const reply = await request(s, step.build(key, cas))
-        const after = await stats(c)
+        const after = await c.stats()
         const delta = (name: string): number => Number(after.get(name)) - Number(before.get(name))
         const there = (await request(s, `mg ${key}\r\n`)) === 'HD\r\n'
         return { reply, there, evictions: delta('evictions'), cmd_set: delta('cmd_set'), cas_misses: delta('cas_misses') }
@@ -129,7 +123,7 @@ test('TEMP LRU: a class holding only TEMP items answers out of memory, none evic
         if (reply === 'STORED\r\n') stored++
         else refusal = reply
       }
-      const after = await stats(c)
+      const after = await c.stats()
       const first = await request(s, 'mg temp0\r\n')
       await request(s, 'lru temp_ttl -1\r\n')
       return { refusal, stored, items: after.get('curr_items'), first }

@@ -154,6 +154,13 @@ export class RawConn {
     }
   }
 
+  /** Sends a text `stats` (or `stats <sub>`) and returns its `STAT name value` lines by name. */
+  async stats(sub = ''): Promise<Map<string, string>> {
+    this.send(sub ? `stats ${sub}\r\n` : 'stats\r\n')
+    const text = await this.until('END\r\n')
+    return new Map([...text.matchAll(/^STAT (\S+) (.*)\r$/gm)].map((m) => [m[1] as string, m[2] as string]))
+  }
+
   /** Waits until at least `n` bytes arrived (or the connection closed, or `ms` passed); takes them. */
   async atLeast(n: number, ms = 10_000): Promise<Buffer> {
     const deadline = Date.now() + ms
