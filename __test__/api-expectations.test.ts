@@ -1,6 +1,6 @@
 // The public API as a Node user reads it: a signal is anything Node's own APIs take as one
 // (a polyfill's, another realm's such as jsdom's), AbortSignal.timeout bounds one Client
-// call, an options object where touch/gat's ttl goes says where it belongs, and
+// call, an options object where touch/gat's ttl goes (or no ttl) says where it belongs, and
 // `await using` works on the shared interface (CacheLike) whichever class is behind it.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
@@ -133,7 +133,7 @@ test('AbortSignal.timeout(ms) bounds one Client call (alone or through AbortSign
   })
 })
 
-test('touch, gat and cas given options where the ttl or the CAS token goes say where each goes (Cache and Client)', async () => {
+test('touch, gat and cas given options where the ttl or the CAS token goes, or none, say where each goes (Cache and Client)', async () => {
   const cache = new Cache()
   const signal = new AbortController().signal
   const client = new Client({ servers: [`127.0.0.1:${silentPort}`] })
@@ -147,6 +147,16 @@ test('touch, gat and cas given options where the ttl or the CAS token goes say w
       assert.is(gat.message, 'ttl must be a number of milliseconds, got object (the ttl goes second, options third: gat(key, ttl, options))')
     }
     assert.throws(() => cache.touchSync('k', { ttl: 5 } as unknown as number), /options third: touch\(key, ttl, options\)/)
+    // the ttl left out: the same hint (it said only 'got undefined')
+    const noTtl = undefined as unknown as number
+    for (const c of [cache, client] as CacheLike[]) {
+      const touch = await rejectsLike(() => c.touch('k', noTtl), TypeError, /ttl/)
+      assert.is(touch.message, 'ttl must be a number of milliseconds, got undefined (the ttl goes second, options third: touch(key, ttl, options))')
+      assert.is((touch as Error & { code?: string }).code, 'FERROCACHE_BAD_ARGUMENT')
+      const gat = await rejectsLike(() => c.gat('k', noTtl), TypeError, /ttl/)
+      assert.is(gat.message, 'ttl must be a number of milliseconds, got undefined (the ttl goes second, options third: gat(key, ttl, options))')
+    }
+    assert.throws(() => cache.gatSync('k', noTtl), /got undefined \(the ttl goes second, options third: gat\(key, ttl, options\)\)$/)
     // cas without its token, or with options in its place
     for (const c of [cache, client] as CacheLike[]) {
       for (const [token, got] of [[{ ttl: 1000 }, 'object'], [undefined, 'undefined']] as const) {

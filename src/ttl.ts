@@ -41,10 +41,10 @@ export function ttlToExptime(ttl: unknown, name = 'ttl', now: NowMs = Date.now):
  * mistake (memcached answers a `touch` without one with ERROR), not "never expires".
  */
 export function requiredTtlToExptime(ttl: unknown, now: NowMs = Date.now, method: 'touch' | 'gat' = 'touch'): number {
-  if (ttl === undefined) checkMs('ttl', ttl)
-  if (typeof ttl === 'object' && ttl !== null) {
-    // touch(key, { ttl }) or touch(key, { signal }): options where the ttl goes
-    throw argError(TypeError, `ttl must be a number of milliseconds, got object (the ttl goes second, options third: ${method}(key, ttl, options))`)
+  if (ttl === undefined || (typeof ttl === 'object' && ttl !== null)) {
+    // touch(key) without the ttl, or touch(key, { ttl }) / touch(key, { signal }): options
+    // where the ttl goes
+    throw argError(TypeError, `ttl must be a number of milliseconds, got ${typeof ttl} (the ttl goes second, options third: ${method}(key, ttl, options))`)
   }
   return ttlToExptime(ttl, 'ttl', now)
 }

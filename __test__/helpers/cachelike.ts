@@ -253,8 +253,8 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>, notFo
     // touch/gat take the ttl as a required argument: leaving it out is not "never expires"
     await cache.set('untouched', 'v', { ttl: 60_000 })
     const noTtl = undefined as unknown as number
-    await rejectsLike(() => cache.touch('untouched', noTtl), TypeError, /^ttl must be a number of milliseconds, got undefined$/)
-    await rejectsLike(() => cache.gat('untouched', noTtl), TypeError, /^ttl must be a number of milliseconds, got undefined$/)
+    await rejectsLike(() => cache.touch('untouched', noTtl), TypeError, /^ttl must be a number of milliseconds, got undefined \(the ttl goes second, options third: touch\(key, ttl, options\)\)$/)
+    await rejectsLike(() => cache.gat('untouched', noTtl), TypeError, /^ttl must be a number of milliseconds, got undefined \(the ttl goes second, options third: gat\(key, ttl, options\)\)$/)
     await rejectsLike(() => cache.touch('untouched', '5' as unknown as number), TypeError, /got string/)
   })
 
