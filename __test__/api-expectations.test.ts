@@ -9,6 +9,7 @@ import type * as TS from 'typescript'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Cache, Client, createServer, type CacheLike } from '../src'
+import { KeyvFerrocache } from '../src/adapters/keyv'
 import { rejectsLike } from './cache-assert'
 import { setUp, tearDown } from './helpers/guard'
 import { ROOT } from './helpers/servers'
@@ -191,7 +192,7 @@ test('await using a CacheLike closes it whichever class it is: Cache has Symbol.
   await fresh[Symbol.asyncDispose]() // twice is harmless, as close() is
 })
 
-test('a bad option of new Cache, new Client or createServer is a TypeError or RangeError with FERROCACHE_BAD_ARGUMENT, as a bad argument of a method', () => {
+test('a bad option of new Cache, new Client, createServer or new KeyvFerrocache is a TypeError or RangeError with FERROCACHE_BAD_ARGUMENT, as a bad argument of a method', () => {
   const bad: Array<[string, () => unknown]> = [
     ['Cache memoryLimit', () => new Cache({ memoryLimit: 'lots' })],
     ['Cache maxItemSize', () => new Cache({ maxItemSize: '100mb' })],
@@ -210,6 +211,11 @@ test('a bad option of new Cache, new Client or createServer is a TypeError or Ra
     ['createServer port', () => createServer({ port: -5 })],
     ['createServer connLimit', () => createServer({ connLimit: 'many' as never })],
     ['createServer unknown', () => createServer({ prot: 1 } as never)],
+    ['KeyvFerrocache prefix', () => new KeyvFerrocache({ prefix: 'a b' })],
+    ['KeyvFerrocache long prefix', () => new KeyvFerrocache({ prefix: 'p'.repeat(33) })],
+    ['KeyvFerrocache cache and servers', () => new KeyvFerrocache({ cache: {} as never, servers: ['127.0.0.1:1'] })],
+    ['KeyvFerrocache null', () => new KeyvFerrocache(null as never)],
+    ['KeyvFerrocache servers', () => new KeyvFerrocache({ servers: '127.0.0.1:11211' as never })],
   ]
   const uncoded: string[] = []
   for (const [name, make] of bad) {

@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto'
 import { EventEmitter } from 'node:events'
+import { argError } from '../arg-error'
 import { Cache } from '../cache'
 import { Client, type ServerSpec } from '../client'
 import type { CacheLike, Encoding } from '../types'
@@ -141,13 +142,17 @@ export class KeyvFerrocache extends EventEmitter {
 
   constructor(options: KeyvFerrocacheOptions | CacheLike<Encoding> = {}) {
     super()
+    // FERROCACHE_BAD_ARGUMENT, as every other bad argument or option of the package
+    if (typeof options !== 'object' || options === null) {
+      throw argError(TypeError, `KeyvFerrocache: options must be an object or a cache, got ${options === null ? 'null' : typeof options}`)
+    }
     const o: KeyvFerrocacheOptions = isCacheLike(options) ? { cache: options } : options
     const prefix = o.prefix ?? 'keyv~'
     if (typeof prefix !== 'string' || prefix.length > 32 || !SAFE.test(prefix) || prefix.includes(END_OF_PREFIX)) {
-      throw new TypeError(`KeyvFerrocache: prefix must be at most 32 printable ASCII characters without spaces or '${END_OF_PREFIX}'`)
+      throw argError(TypeError, `KeyvFerrocache: prefix must be at most 32 printable ASCII characters without spaces or '${END_OF_PREFIX}'`)
     }
     if (o.cache !== undefined && o.servers !== undefined) {
-      throw new TypeError('KeyvFerrocache: pass either cache or servers, not both')
+      throw argError(TypeError, 'KeyvFerrocache: pass either cache or servers, not both')
     }
     this.#prefix = prefix + END_OF_PREFIX
     this.opts = { prefix, dialect: 'ferrocache' }
