@@ -1,10 +1,13 @@
 // The public API as a Node user reads it: a signal is anything Node's own APIs take as one
 // (a polyfill's, another realm's such as jsdom's), AbortSignal.timeout bounds one Client
 // call, an options object where touch/gat's ttl goes (or no ttl) says where it belongs, and
-// `await using` works on the shared interface (CacheLike) whichever class is behind it.
+// `await using` works on the shared interface (CacheLike) whichever class is behind it, and
+// util.inspect shows what a Cache or a Client is.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { inspect } from 'node:util'
 import type * as TS from 'typescript'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -231,6 +234,34 @@ test('a bad option of new Cache, new Client, createServer or new KeyvFerrocache 
     if (code !== 'FERROCACHE_BAD_ARGUMENT') uncoded.push(`${name}: ${String(code)} ${(err as Error).message}`)
   }
   assert.equal(uncoded, [])
+})
+
+test('util.inspect shows what a Cache and a Client are (closed, items, memory limit, servers), not the loaded Promise alone', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferrocache-inspect-'))
+  const cache = new Cache({ memoryLimit: '8mb', dataDir: dir })
+  const client = new Client({ servers: [`127.0.0.1:${silentPort}`], encoding: 'utf8' })
+  try {
+    cache.setSync('a', '1')
+    cache.setSync('b', '2')
+    const { bytes } = cache.statsSync()
+    assert.ok(bytes > 0)
+    const line = { breakLength: Infinity }
+    assert.is(inspect(cache, line), `Cache { closed: false, encoding: 'buffer', items: 2, bytes: ${bytes}, memoryLimit: 8388608, dataDir: '${dir}' }`)
+    assert.is(inspect({ cache }, { depth: 0 }), '{ cache: [Cache] }')
+    assert.is(inspect(new Proxy(cache, {}), line), inspect(cache, line))
+    inspect(Cache.prototype) // no engine, nor the Client's fields: no throw
+    inspect(Client.prototype)
+    assert.is(inspect(client, line), `Client { closed: false, protocol: 'meta', encoding: 'utf8', servers: [ { server: '127.0.0.1:${silentPort}', dead: false } ] }`)
+    cache.close()
+    await client.close()
+    // after close(): no stats() (which throws then), nothing sent
+    assert.is(inspect(cache, line), `Cache { closed: true, encoding: 'buffer', dataDir: '${dir}' }`)
+    assert.match(inspect(client, line), /^Client \{ closed: true, protocol: 'meta'/)
+  } finally {
+    cache.close()
+    await client.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 /** The names the docs' examples take as given (a user, a database, an id, a cache), as

@@ -3,7 +3,7 @@
 // work is well under a microsecond, so a thread hop would only add cost) and reject
 // instead of throwing.
 
-import { types } from 'node:util'
+import { inspect, types, type InspectOptionsStylized } from 'node:util'
 
 import type { NativeCache } from '../native/index'
 import { argumentsChecked } from './arg-error'
@@ -504,5 +504,28 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
    * close waits for requests in flight, can be): the shared interface declares it. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close()
+  }
+
+  /** What `util.inspect` and `console.log` show: `Cache { closed: false, encoding: 'buffer',
+   * items: 2, bytes: 130, memoryLimit: 67108864 }` (the `curr_items`, `bytes` and
+   * `limit_maxbytes` of `stats()`, while open), and `dataDir` when it has one. */
+  [inspect.custom](depth: number | null, options: InspectOptionsStylized): string | this {
+    // a Proxy of a Cache: inspect calls this with the Proxy; Cache.prototype, which has no
+    // engine, gets Node's own display
+    const self = (this as { [kSelf]?: unknown })[kSelf]
+    const c = #id in this ? this : typeof self === 'function' ? (self() as this) : undefined
+    if (c === undefined) return this
+    const name = c.constructor.name
+    if (depth !== null && depth < 0) return options.stylize(`[${name}]`, 'special')
+    const closed = c.#native.closed
+    const shown: Record<string, unknown> = { closed, encoding: c.#encoding }
+    if (!closed) {
+      // one read of counters the engine keeps (no item is visited); stats() throws once closed
+      const s = c.#native.stats() as unknown as CacheStats
+      Object.assign(shown, { items: s.curr_items, bytes: s.bytes, memoryLimit: s.limit_maxbytes })
+    }
+    if (c.#persistence !== undefined) shown['dataDir'] = c.#persistence.dataDir
+    // the figures stand for the cache's own properties: the depth left applies to them
+    return `${name} ${inspect(shown, { ...options, depth })}`
   }
 }

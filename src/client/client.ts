@@ -3,6 +3,7 @@
 // key goes to one server by ketama; requests are meta commands (one reply each, flags and
 // CAS in one round trip), text commands or binary packets (`protocol`, wire.ts, binary.ts),
 // pipelined on a few connections per server.
+import { inspect, type InspectOptionsStylized } from 'node:util'
 import { abortable } from '../abort'
 import { argumentsChecked } from '../arg-error'
 import { entryKeyName, keyArray, splitEntries } from '../batch-args'
@@ -462,5 +463,16 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
    * (Node 20.4 or later, TypeScript 5.2 or later). */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close()
+  }
+
+  /** What `util.inspect` and `console.log` show: `Client { closed: false, protocol: 'meta',
+   * encoding: 'buffer', servers: [ { server: '127.0.0.1:11211', dead: false } ] }` (the
+   * getters', with nothing sent to the servers). */
+  [inspect.custom](depth: number | null, options: InspectOptionsStylized): string | this {
+    if (!(#closed in this)) return this // Client.prototype: Node's own display
+    const name = this.constructor.name
+    if (depth !== null && depth < 0) return options.stylize(`[${name}]`, 'special')
+    const shown = { closed: this.#closed, protocol: this.#wire.protocol, encoding: this.#encoding, servers: this.servers }
+    return `${name} ${inspect(shown, { ...options, depth })}`
   }
 }
