@@ -13,7 +13,7 @@ import { parseCommandLine, type CliSettings } from '../src/cli/options'
 import { createServer } from '../src/server'
 import { binaryPacket, normalise } from './helpers/corpus'
 import { generate } from './helpers/diffgen'
-import { writesOf } from './helpers/diffrun'
+import { memcachedReadPastValue, writesOf } from './helpers/diffrun'
 import { setUp, tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
 import { BIN, freePort, MEMCACHED, run, runCli, spawnOwned, startAll, startFerrocached, startMemcached, stopChild, waitForPort, type Running } from './helpers/servers'
@@ -248,6 +248,30 @@ function ticked(text: string): string {
     .replace(/^(?:VA|HD|EN|NF|NS|EX|ME) .*$/gm, (line) => line.replace(/ (la=|l)\d+(?= |\r|$)/g, ' $1<s>'))
 }
 
+/**
+ * Whether the first differing write is one where memcached answered an increment as
+ * non-numeric by reading past a value of 2^63 or more into its slab memory, which depends
+ * on what that memory held (diffrun.ts, memcachedReadPastValue; seed 33 met it once in CI).
+ */
+function readPastValue(expected: string[], actual: string[]): boolean {
+  const at = expected.findIndex((e, i) => e !== actual[i])
+  if (at < 0) return false
+  const replies = (write: string | undefined) => (write ?? '').slice((write ?? '').indexOf(' => ') + ' => '.length)
+  return memcachedReadPastValue(replies(expected[at]), replies(actual[at]))
+}
+
+test('readPastValue excuses only memcached answering an increment non-numeric', () => {
+  // seed 33's first differing write in a CI run (2026-11-27), its value 18446744073709551615
+  const same = 'mn => MN\r\n'
+  const show = 'ma $B64(d) b\r\n gats +1000 $KEY(d)\r\n => '
+  const memcached = [same, `${show}CLIENT_ERROR cannot increment or decrement non-numeric value\r\nEND\r\nMN\r\n`]
+  const ferrocached = [same, `${show}HD\r\nEND\r\nMN\r\n`]
+  assert.ok(readPastValue(memcached, ferrocached))
+  assert.not.ok(readPastValue(ferrocached, memcached))
+  assert.not.ok(readPastValue([same, `${show}HD\r\nEND\r\n`], ferrocached))
+  assert.not.ok(readPastValue(memcached, memcached))
+})
+
 // before the tests below: some leave memcached's UDP connection in states that change
 // how it answers later datagrams (a cut-off value, `watch`)
 test('randomized request streams, one datagram per write: the same replies as memcached', async () => {
@@ -256,6 +280,10 @@ test('randomized request streams, one datagram per write: the same replies as me
     // one clock reading for both: absolute exptimes are the same bytes to each server
     const now = Math.floor(Date.now() / 1000)
     const [expected, actual] = await Promise.all([randomRun(p.memcached.udp, seed, now), randomRun(p.ferrocached.udp, seed, now)])
+    if (readPastValue(expected, actual)) {
+      console.log(`\nseed ${seed}: memcached read past a value of 2^63 or more (docs/protocol.md)`)
+      continue
+    }
     assert.equal(actual, expected, `seed ${seed}`)
   }
 })
