@@ -134,6 +134,30 @@ s('a second close() waits for the requests in flight, as the first does', async 
   assert.equal(order, ['delete true', 'first close', 'second close'], 'a second close() resolved before the request in flight was answered')
 })
 
+s('close() waits for the requests in flight on connections let go when their server was marked dead', async () => {
+  // takes connections and never answers: the first request's timeout marks the server
+  // dead (removeAfter 1), while a second connection still has a request in flight
+  const silent = await fake(() => {})
+  const c = new Client({ servers: [`127.0.0.1:${silent.port}`], timeout: 300, removeAfter: 1, reconnect: 60_000 })
+  const order: string[] = []
+  const first = c.get('a')
+  await sleep(100)
+  // the first connection is busy: this one opens the pool's second, and times out 100 ms later
+  const second = c.get('b').then(
+    () => order.push('second answered'),
+    (err: Err) => order.push(`second ${err.code}`),
+  )
+  assert.is((await failure(first, 5_000)).code, 'FERROCACHE_TIMEOUT')
+  assert.ok(c.servers[0]!.dead, 'marked dead by the first timeout')
+  await within(
+    c.close().then(() => order.push('close')),
+    5_000,
+    'close',
+  )
+  await second
+  assert.equal(order, ['second FERROCACHE_TIMEOUT', 'close'], 'close() resolved before a request made before it had settled')
+})
+
 s('after close(), getMany, setMany and deleteMany of no keys reject as the embedded Cache does', async () => {
   const c = new Client({ servers: ['127.0.0.1:1'] })
   await c.close()

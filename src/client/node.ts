@@ -78,6 +78,9 @@ export class ServerNode {
   #probeTimer: NodeJS.Timeout | undefined
   /** The probe's connection while its answer is awaited (not in the pool yet). */
   #probing: Connection | undefined
+  /** Connections let go when the server was marked dead, until their requests in flight
+   * settle: `close()` waits for those too. */
+  readonly #draining = new Set<Connection>()
   #closed = false
 
   constructor(address: NodeAddress, settings: NodeSettings, onChange: (node: ServerNode) => void) {
@@ -214,7 +217,7 @@ export class ServerNode {
     clearTimeout(this.#retryTimer)
     // requests held by a flush were made before close(): they go, and are answered, first
     if (this.#fenced) await new Promise<void>((resolve) => this.#unfenced.push(resolve))
-    const conns = this.#conns
+    const conns = [...this.#conns, ...this.#draining]
     this.#conns = []
     // A probe is no caller's request: it is not waited for.
     await Promise.all([...conns.map((c) => c.close()), this.#probing?.destroy()])
@@ -441,7 +444,12 @@ export class ServerNode {
 
   #markDead(): void {
     this.#dead = true
-    for (const c of this.#conns) void c.close()
+    for (const c of this.#conns) {
+      // its requests in flight were made before any close(): it waits for them (each
+      // within `timeout`); resolved already, it would leave them pending past it
+      this.#draining.add(c)
+      void c.close().then(() => this.#draining.delete(c))
+    }
     this.#conns = []
     this.#scheduleProbe()
     this.#onChange(this)
