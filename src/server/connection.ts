@@ -219,8 +219,7 @@ export class Connection {
     socket.on('drain', () => (this.watching ? this.flushWatch() : this.continueReading()))
     socket.on('timeout', () => {
       this.log.debug('idle timeout, closing')
-      this.closeReason = CLOSE_IDLE_TIMEOUT
-      socket.destroy()
+      this.closeIdle()
     })
     socket.on('end', () => {
       // The client sent all it will send: answer what is held back first, then close.
@@ -413,6 +412,13 @@ export class Connection {
     const stuck = requests === this.requestsAtSweep && this.session.buffered > 0
     this.requestsAtSweep = requests
     return stuck
+  }
+
+  /** Closes at once for the idle timeout (a quiet client, or one the sweep found stalled
+   * mid-request): `watch connevents` says reason=idle_timeout, as memcached's. */
+  closeIdle(): void {
+    this.closeReason = CLOSE_IDLE_TIMEOUT
+    this.socket.destroy()
   }
 
   /** Closes at once, dropping queued replies. */

@@ -329,7 +329,7 @@ export class FerrocacheServer extends EventEmitter {
     for (const c of this.connections) {
       if (!c.stalled()) continue
       this.log.debug('no request finished within the idle timeout, closing')
-      c.destroy()
+      c.closeIdle()
     }
   }
 
