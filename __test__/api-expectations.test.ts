@@ -325,6 +325,10 @@ export async function passOn(c: CacheLike<'utf8'>, signal: AbortSignal | undefin
   const server = createServer({ port: ms, host: size, logger: undefined, listen: [{ host: '127.0.0.1', port: ms, tls: undefined }] })
   await server.close()
 }
+// a Cache of any encoding is served (the server reads its bytes), and server.cache keeps its type
+export function serveJson(): import('ferrocache').Cache<'json'> {
+  return createServer({ cache: new Cache({ encoding: 'json' }) }).cache
+}
 `)
     files.push('dispose.mts')
     const ts = require('typescript') as typeof TS

@@ -6,7 +6,7 @@
 // nothing and says so.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setUp, tearDown } from './helpers/guard'
@@ -130,6 +130,46 @@ test('--data-dir the process cannot write to: a warning at start, before listeni
   } finally {
     await stopChild(child)
   }
+})
+
+// The Node types the shipped declarations (dist/**/*.d.ts) name, each checked present in
+// @types/node 20.19 and 26.6 (what `npm i -D @types/node` installed on 2026-11-27): with
+// skipLibCheck off a consumer's compiler reads them all. util's InspectOptionsStylized, which
+// 26 renamed InspectContext, broke every TypeScript consumer there. A name added to the
+// declarations goes in this list once checked in the newest @types/node.
+const NODE_TYPES = new Set([
+  'events.EventEmitter',
+  'net.AddressInfo',
+  'net.Server',
+  'net.Socket',
+  'tls.ConnectionOptions',
+  'tls.SecureContext',
+  'tls.Server',
+  'tls.TLSSocket',
+  'tls.connect', // these two in doc comments
+  'tls.createServer',
+  'util.InspectOptions',
+  'util.inspect',
+  'util.parseArgs',
+])
+
+test('the shipped declarations name only Node types every @types/node from 20 to 26 has', () => {
+  const dist = join(__dirname, '..', 'dist')
+  const named = new Map<string, string>() // 'module.Name' -> the first file naming it
+  for (const file of readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.d.ts'))) {
+    const text = readFileSync(join(dist, file), 'utf8')
+    for (const m of text.matchAll(/^import (?:type )?(?:\* as (\w+)|\{([^}]*)\}) from 'node:(\w+)'/gm)) {
+      const [, ns, names, mod] = m
+      if (ns !== undefined) for (const use of text.matchAll(new RegExp(`\\b${ns}\\.(\\w+)`, 'g'))) named.set(`${mod}.${use[1]}`, file)
+      for (const name of names?.split(',') ?? []) {
+        const bare = name.replace(/^\s*type\s+/, '').replace(/\s+as\s+\w+/, '').trim()
+        if (bare !== '') named.set(`${mod}.${bare}`, file)
+      }
+    }
+  }
+  assert.ok(named.size >= 5, `only ${[...named.keys()].join(', ')} found: the pattern no longer reads the imports`)
+  const unchecked = [...named].filter(([name]) => !NODE_TYPES.has(name)).map(([name, file]) => `${name} (${file})`)
+  assert.equal(unchecked, [], 'not checked against the newest @types/node')
 })
 
 test.run()

@@ -3,7 +3,7 @@
 // work is well under a microsecond, so a thread hop would only add cost) and reject
 // instead of throwing.
 
-import { inspect, types, type InspectOptionsStylized } from 'node:util'
+import { inspect, types, type InspectOptions } from 'node:util'
 
 import type { NativeCache } from '../native/index'
 import { argumentsChecked } from './arg-error'
@@ -509,7 +509,8 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
   /** What `util.inspect` and `console.log` show: `Cache { closed: false, encoding: 'buffer',
    * items: 2, bytes: 130, memoryLimit: 67108864 }` (the `curr_items`, `bytes` and
    * `limit_maxbytes` of `stats()`, while open), and `dataDir` when it has one. */
-  [inspect.custom](depth: number | null, options: InspectOptionsStylized): string | this {
+  [inspect.custom](depth: number | null, options: InspectOptions & { stylize(text: string, styleType: 'special'): string }): string | this {
+    // options typed by shape: @types/node 26 has no InspectOptionsStylized (InspectContext)
     // a Proxy of a Cache: inspect calls this with the Proxy; Cache.prototype, which has no
     // engine, gets Node's own display
     const self = (this as { [kSelf]?: unknown })[kSelf]

@@ -3,7 +3,7 @@
 // key goes to one server by ketama; requests are meta commands (one reply each, flags and
 // CAS in one round trip), text commands or binary packets (`protocol`, wire.ts, binary.ts),
 // pipelined on a few connections per server.
-import { inspect, type InspectOptionsStylized } from 'node:util'
+import { inspect, type InspectOptions } from 'node:util'
 import { abortable } from '../abort'
 import { argumentsChecked } from '../arg-error'
 import { entryKeyName, keyArray, splitEntries } from '../batch-args'
@@ -468,7 +468,8 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   /** What `util.inspect` and `console.log` show: `Client { closed: false, protocol: 'meta',
    * encoding: 'buffer', servers: [ { server: '127.0.0.1:11211', dead: false } ] }` (the
    * getters', with nothing sent to the servers). */
-  [inspect.custom](depth: number | null, options: InspectOptionsStylized): string | this {
+  [inspect.custom](depth: number | null, options: InspectOptions & { stylize(text: string, styleType: 'special'): string }): string | this {
+    // options typed by shape: @types/node 26 has no InspectOptionsStylized (InspectContext)
     if (!(#closed in this)) return this // Client.prototype: Node's own display
     const name = this.constructor.name
     if (depth !== null && depth < 0) return options.stylize(`[${name}]`, 'special')

@@ -2,14 +2,16 @@
 import type { Cache, CacheOptions } from '../cache'
 import { parseSize } from '../size'
 import { describe } from '../encoding'
+import type { Encoding } from '../types'
 import { resolveReplicationOptions, type ReplicationOptions, type ResolvedReplicationOptions } from '../replication/options'
 import type { Logger } from './log'
 import type { TlsOptions } from './tls'
 
-/** Options of `createServer()`: memcached's settings (port, interface, limits) and the cache to serve. */
-export interface ServerOptions {
+/** Options of `createServer()`: memcached's settings (port, interface, limits) and the cache to
+ * serve. `E`: that cache's encoding (any: the server reads and writes its bytes as they are). */
+export interface ServerOptions<E extends Encoding = 'buffer'> {
   /** Serve this cache (it stays open after the server closes). Default: a new one. */
-  cache?: Cache | undefined
+  cache?: Cache<E> | undefined
   /** TCP port (default 11211; 0 picks a free one). */
   port?: number | undefined
   /** Interface to listen on (default `127.0.0.1`: never all interfaces unless asked). */
@@ -205,7 +207,7 @@ function resolveSwitches(w: Partial<CommandSwitches> = {}): CommandSwitches {
   }
 }
 
-export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
+export function resolveServerOptions(o: ServerOptions<Encoding>): ResolvedServerOptions {
   for (const key of Object.keys(o)) {
     if (!KNOWN.has(key)) throw new TypeError(`unknown server option '${key}' (known: ${[...KNOWN].join(', ')})`)
   }

@@ -9,6 +9,7 @@ import { isMainThread } from 'node:worker_threads'
 import type { NativeCache, NativeServerInfo } from '../../native/index'
 import { argumentsChecked } from '../arg-error'
 import { Cache, cacheBehind, nativeCacheOf } from '../cache'
+import type { Encoding } from '../types'
 import { native } from '../native'
 import { Replication } from '../replication'
 import { exposureWarning, readUserFile } from './auth'
@@ -52,11 +53,11 @@ export interface ListenerAddresses {
  * A memcached-compatible server over a [[Cache]]. Events: `'listening'`, `'shutdown'` (a
  * client sent `shutdown` with `enableShutdown`; the server is already closing), `'close'`.
  */
-export class FerrocacheServer extends EventEmitter {
+export class FerrocacheServer<E extends Encoding = 'buffer'> extends EventEmitter {
   /** The options in force, defaults filled in. */
   readonly options: ResolvedServerOptions
   /** The cache the server serves; created from the options unless one was passed. */
-  readonly cache: Cache
+  readonly cache: Cache<E>
   private readonly ownsCache: boolean
   private readonly native: NativeCache
   private readonly info: NativeServerInfo
@@ -95,14 +96,15 @@ export class FerrocacheServer extends EventEmitter {
   private tlsOptions: TlsOptions | undefined
   private readonly tlsServers: tls.Server[] = []
 
-  constructor(options: ServerOptions = {}) {
+  constructor(options: ServerOptions<E> = {}) {
     super()
     // a Proxy of a Cache (a Vue reactive, a wrapper that instruments calls) serves that Cache
-    if (options?.cache !== undefined) options = { ...options, cache: argumentsChecked(() => cacheBehind(options.cache)) as Cache }
+    if (options?.cache !== undefined) options = { ...options, cache: argumentsChecked(() => cacheBehind(options.cache)) as Cache<E> }
     this.options = argumentsChecked(() => resolveServerOptions(options))
     this.log = options.logger ?? silentLogger()
     this.ownsCache = options.cache === undefined
-    this.cache = options.cache ?? new Cache(this.options.cacheOptions)
+    // without a cache E is the default, 'buffer': the cache created here is one
+    this.cache = options.cache ?? (new Cache(this.options.cacheOptions) as Cache<Encoding> as Cache<E>)
     this.native = nativeCacheOf(this.cache)
     this.info = new native.NativeServerInfo(PROTOCOL_VERSION)
     this.info.setMaxConnections(this.options.connLimit)
@@ -600,6 +602,6 @@ function connAddr(family: string | undefined, address: string | undefined, port:
 }
 
 /** Creates a server (not yet listening): `await createServer({ port: 11211 }).listen()`. */
-export function createServer(options: ServerOptions = {}): FerrocacheServer {
+export function createServer<E extends Encoding = 'buffer'>(options: ServerOptions<E> = {}): FerrocacheServer<E> {
   return new FerrocacheServer(options)
 }
