@@ -284,9 +284,11 @@ test('create and close 60 clients in text and meta: no sockets or timers left be
   assert.ok(handles() <= before, `${handles()} active handles, ${before} before`)
 })
 
-test('after one 32 MiB value an idle connection does not keep a buffer of its size', async () => {
+/** What the arrayBuffers of this process grow by while `run` writes through an idle
+ * Client of one connection to a server that reads `ms` requests by their byte counts and
+ * answers NS to each: what that idle connection keeps, once `run` is done. */
+async function keptByIdleConnection(run: (c: Client) => Promise<void>, idleMs = 50): Promise<number> {
   const gc = vm.runInNewContext('gc') as () => void
-  // A server that reads `ms` requests by their byte counts and answers NS to each.
   const server = net.createServer((socket) => {
     socket.on('error', () => {})
     let skip = 0
@@ -324,14 +326,35 @@ test('after one 32 MiB value an idle connection does not keep a buffer of its si
   try {
     assert.is(await c.set('warm', 'x'), false)
     const before = held()
-    assert.is(await c.set('big', Buffer.alloc(32 * 1024 * 1024, 1)), false)
-    await sleep(50)
-    const after = held()
-    assert.ok(after - before < 8 * 1024 * 1024, `${Math.round((after - before) / 1024 / 1024)} MiB still held by the idle connection`)
+    await run(c)
+    await sleep(idleMs)
+    return held() - before
   } finally {
     await c.close()
     await new Promise<void>((resolve) => server.close(() => resolve()))
   }
+}
+
+test('after one 32 MiB value an idle connection does not keep a buffer of its size', async () => {
+  const kept = await keptByIdleConnection(async (c) => {
+    assert.is(await c.set('big', Buffer.alloc(32 * 1024 * 1024, 1)), false)
+  })
+  assert.ok(kept < 8 * 1024 * 1024, `${Math.round(kept / 1024 / 1024)} MiB still held by the idle connection`)
+})
+
+// Its write buffers were sized to the burst's (up to 4 MiB) and kept, the one being
+// written into and two spares: ~4-5 MiB per connection that ever wrote a burst of large
+// values (42 MiB for a Client of four servers), for as long as the Client lived. They now
+// go once it has been idle a while (500 ms).
+test('after bursts of 1 MB values an idle connection lets its grown write buffers go', async () => {
+  const kept = await keptByIdleConnection(async (c) => {
+    for (let round = 0; round < 3; round++) {
+      const value = Buffer.alloc(900_000, round)
+      await Promise.all(Array.from({ length: 8 }, (_, i) => c.set(`big:${i}`, value)))
+    }
+    for (let i = 0; i < 3; i++) assert.is(await c.set('small', 'x'), false)
+  }, 700) // they go 500 ms after the connection went idle
+  assert.ok(kept < 512 * 1024, `${(kept / 1024 / 1024).toFixed(1)} MiB still held by the idle connection`)
 })
 
 test('IPv6 zone ids: kept in brackets and alone; a zone id with a colon is refused, not read as a port', () => {
