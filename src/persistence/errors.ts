@@ -54,7 +54,9 @@ export interface LoadReport {
  * structure check failed (see `offset`); `_UNSUPPORTED`: a newer format version;
  * `_CLOSED`: the cache was closed; `_HELD`: saves are held (a replica inside its full sync:
  * the store holds part of the data set); `FERROCACHE_DATA_DIR_LOCKED`: another cache (in this
- * process or another) uses the data directory (`path` is its lock file).
+ * process or another) uses the data directory (`path` is its lock file);
+ * `FERROCACHE_LOG_NOT_REPLAYED`: opened without `appendfsync`, the directory's append-only log
+ * holds writes no snapshot has (`path` is that log file).
  */
 export type SnapshotErrorCode =
   | 'FERROCACHE_SNAPSHOT_IO'
@@ -63,6 +65,7 @@ export type SnapshotErrorCode =
   | 'FERROCACHE_SNAPSHOT_CLOSED'
   | 'FERROCACHE_SNAPSHOT_HELD'
   | 'FERROCACHE_DATA_DIR_LOCKED'
+  | 'FERROCACHE_LOG_NOT_REPLAYED'
 
 /** A snapshot could not be written or read; the message names the file (and byte offset). */
 export class SnapshotError extends Error {

@@ -9,6 +9,7 @@ import type { NativeCache, NativeDataDirLock, NativeSnapshotProgress } from '../
 import { native } from '../native'
 import { loadReport, saveReport, SnapshotError, type LoadReport, type LogWriteFailure, type SaveReport } from './errors'
 import { DEFAULT_SAVE, dueRule, formatSaveRules, parseSaveRules, type SaveRule } from './rules'
+import { unreplayedLogFile } from './unreplayed'
 
 export interface PersistenceOptions {
   /** Directory of the snapshot files (created if missing). */
@@ -108,6 +109,15 @@ export class Persistence {
     this.#lock = new native.NativeDataDirLock()
     const refused = this.#lock.acquire(options.dataDir)
     if (refused !== null && refused !== undefined) throw SnapshotError.fromNative(refused)
+    const unreplayed = this.appendfsync === undefined ? unreplayedLogFile(options.dataDir) : undefined
+    if (unreplayed !== undefined) {
+      this.#lock.release() // the cache is not created
+      throw new SnapshotError(
+        `${unreplayed} holds writes an earlier run logged with appendfsync that no snapshot has: without appendfsync they would not be loaded, and a later start with it would replay them over newer data. Start with appendfsync (--appendfsync) to load them (a stop then saves a snapshot that holds them), or delete the appendonly* files to drop them`,
+        'FERROCACHE_LOG_NOT_REPLAYED',
+        unreplayed,
+      )
+    }
     this.#warnIfReadOnly()
   }
 

@@ -1,0 +1,50 @@
+// Durability review (session 18): what a data directory's files promise across restarts
+// with other settings and damage (docs/persistence.md). Embedded caches: no process to
+// start, every directory removed at the end.
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Cache, SnapshotError } from '../src'
+import { tearDown } from './helpers/guard'
+
+const dirs: string[] = []
+function dataDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'ferrocache-durability-'))
+  dirs.push(d)
+  return d
+}
+tearDown(test, () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+test('a log with writes no snapshot has is refused without appendfsync (not skipped, not replayed stale later)', () => {
+  const dir = dataDir()
+  // a run with the log that stops without a snapshot (as a kill -9 does): the log alone has k
+  const a = new Cache({ dataDir: dir, appendfsync: 'always', save: '', saveOnClose: false })
+  a.setSync('k', 'A')
+  a.close()
+  // Before: this loaded nothing and said nothing (k missed), its snapshot at close held
+  // k = B, and the next start with the log replayed k = A over it.
+  let err: unknown
+  try {
+    new Cache({ dataDir: dir, save: '' }).close()
+  } catch (e) {
+    err = e
+  }
+  assert.instance(err, SnapshotError)
+  assert.is((err as SnapshotError).code, 'FERROCACHE_LOG_NOT_REPLAYED')
+  assert.is((err as SnapshotError).path, join(dir, 'appendonly.aof'))
+  assert.match((err as Error).message, /Start with appendfsync/)
+  // the lock was released, and with the log everything is there; a stop with a snapshot
+  // leaves a log that holds nothing newer, which opens without appendfsync
+  const b = new Cache({ dataDir: dir, appendfsync: 'always', save: '' })
+  assert.is(String(b.getSync('k')), 'A')
+  b.close()
+  const c = new Cache({ dataDir: dir, save: '' })
+  assert.is(String(c.getSync('k')), 'A')
+  c.close()
+})
+
+test.run()

@@ -1,0 +1,35 @@
+// A data directory whose append-only log holds records no snapshot has (a run with
+// appendfsync that was killed, or one whose newest segment is newer than every snapshot),
+// opened without appendfsync: those acknowledged writes would not be loaded, and the next
+// start with the log would replay them over the snapshots written meanwhile (stale values
+// back, deleted keys back). Found here so the cache refuses the directory instead.
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+
+/** `appendonly.aof`'s header (magic and version): a file of just that holds no record. */
+const HEADER_BYTES = 12
+const SEGMENT = /^appendonly-(\d+)\.aof$/
+const SNAPSHOT = /^snapshot-(\d+)\.fcs$/
+/** Where an older build kept the records of a snapshot in progress. */
+const LEGACY = 'appendonly.aof.1'
+
+/** The log file holding records newer than every snapshot in `dir`, if one does. */
+export function unreplayedLogFile(dir: string): string | undefined {
+  let names: string[]
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return undefined // missing or unreadable: the load says so
+  }
+  const cur = join(dir, 'appendonly.aof')
+  if ((statSync(cur, { throwIfNoEntry: false })?.size ?? 0) > HEADER_BYTES) return cur
+  if (names.includes(LEGACY)) return join(dir, LEGACY)
+  let newestSnapshot = -1
+  for (const n of names) {
+    const m = SNAPSHOT.exec(n)
+    if (m) newestSnapshot = Math.max(newestSnapshot, Number(m[1]))
+  }
+  // segment G holds records written before snapshot G began: newer than snapshot G-1
+  const segment = names.find((n) => Number(SEGMENT.exec(n)?.[1] ?? -1) > newestSnapshot)
+  return segment === undefined ? undefined : join(dir, segment)
+}
