@@ -140,10 +140,13 @@ test('bad user files and -S without users are usage errors (exit 1 where memcach
   const malformed = await runCli(['-Y', bad, '-p', '0'])
   assert.is(malformed.code, 2)
   assert.match(malformed.stderr, /line 2 is not username:password/)
+  assert.match(malformed.stderr, /^ferrocached: -Y\/--auth-file \S+bad: line 2/m)
   // memcached: "Could not open authfile [...] for reading", exit 1
   const missing = await runCli(['-Y', join(dir, 'nope'), '-p', '0'])
   assert.is(missing.code, 1)
   assert.match(missing.stderr, /cannot read the user file/)
+  // the command line's words: the flag, not createServer's option name
+  assert.match(missing.stderr, /^ferrocached: -Y\/--auth-file \S+nope: cannot read the user file: ENOENT/m)
 })
 
 test('createServer({ authFile }) requires logins for embedded servers too', async () => {

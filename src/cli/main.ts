@@ -24,6 +24,11 @@ ferrocache is not memcached: it implements memcached 1.6.18's protocols and comm
 and contains no memcached or libevent code.
 `
 
+/** createServer's errors in the command line's words: `-Y/--auth-file`, not `authFile`. */
+function flagWords(message: string): string {
+  return message.replace(/^authFile /, '-Y/--auth-file ')
+}
+
 /** Prints a usage mistake and sets the exit code (2, or memcached's for its own mistakes: UsageError.exitCode). */
 function usage(message: string, exitCode = 2): void {
   process.stderr.write(`ferrocached: ${message}\nTry 'ferrocached --help' for the list of options.\n`)
@@ -182,14 +187,14 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
     // -o hashpower larger than this machine can hold: memcached's words and exit code 1
     if (err instanceof RangeError && err.message.includes('Failed to init hashtable.')) return usage(err.message, 1)
     // -Y: memcached's "Could not open authfile [...] for reading" exits 1
-    if (err instanceof TypeError && s.authFile !== undefined && err.message.includes('cannot read the user file')) return usage(err.message, 1)
+    if (err instanceof TypeError && s.authFile !== undefined && err.message.includes('cannot read the user file')) return usage(flagWords(err.message), 1)
     // past the pages the engine's item handles address (262143 megabytes with the default
     // slab classes); memcached 1.6.18 starts, its memory taken as items come
     if (err instanceof RangeError && err.message.includes('memory limit is too large for the page size')) {
       return usage(`-m/--memory-limit ${s.memoryLimit / 2 ** 20}: more memory than ferrocache's engine addresses with these slab classes (at most 262143 with the default -n)`)
     }
     // The engine refused a combination of settings (e.g. -I larger than a slab page allows).
-    if (err instanceof RangeError || err instanceof TypeError) return usage(err.message)
+    if (err instanceof RangeError || err instanceof TypeError) return usage(flagWords(err.message))
     // --strict-load and a damaged snapshot, or a data directory that is locked, not a
     // directory or cannot be made (logged)
     if (err instanceof SnapshotError) {
