@@ -95,6 +95,31 @@ test('-h, -V and -i act where they stand, as memcached\'s getopt loop: a mistake
   }
 })
 
+test('the first of -h, -V and -i wins, and the checks memcached makes on the flags before it come first, as beside memcached', async () => {
+  const root = process.getuid?.() === 0 ? ['-u', 'root'] : []
+  const cases = [
+    ['-V', '-h'], ['-i', '-h'], ['-h', '-V'], ['-vV'], ['-c', '0', '-V'], ['-t', '0', '-h'], ['--threads', '0', '--version'], ['-B', 'x', '-V'],
+    ['-f', '1', '-i'], ['-o', 'hashpower=5', '-V'], ['-R', '-1', '-V'], ['-m', '0', '-V'], ['-I', '1', '-V'], ['-V', '-c', '0'],
+  ]
+  /** What memcached printed (its help and license begin with its version line too). */
+  const shown = (code: number | null, stdout: string): string =>
+    code !== 0 ? `exit ${code}` : stdout.includes('Copyright') ? 'license' : stdout.trim().split('\n').length > 1 ? 'help' : 'version'
+  const memcached = await Promise.all(cases.map(async (argv) => {
+    const r = await run(MEMCACHED, [...root, ...argv], { ms: 5_000 })
+    return shown(r.code, r.stdout)
+  }))
+  const ours = cases.map((argv) => {
+    try {
+      return parseCommandLine(argv).kind
+    } catch (err) {
+      return err instanceof UsageError ? `exit ${err.exitCode}` : String(err)
+    }
+  })
+  assert.equal(ours.map((o, i) => `${cases[i]!.join(' ')}: ${o}`), memcached.map((m, i) => `${cases[i]!.join(' ')}: ${m}`))
+  // (memcached: the second and third print the license and the help)
+  assert.equal(memcached.slice(0, 5), ['version', 'license', 'help', 'version', 'exit 1'])
+})
+
 test('inter is the -l text as memcached joins it: a trailing comma kept, with -s too (measured: STAT inter 127.0.0.1,)', () => {
   for (const argv of [['-l', '127.0.0.1,'], ['-s', '/tmp/x.sock', '-l', '127.0.0.1,'], ['-l', '127.0.0.1', '-l', '::1', '-l', '127.0.0.1']]) {
     const c = parseCommandLine(argv)

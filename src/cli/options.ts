@@ -5,6 +5,7 @@ import { parseSaveRules } from '../persistence/rules'
 import { loginProblem, parseTarget } from '../replication/options'
 import type { CommandSwitches, ListenAddress } from '../server/options'
 import type { TlsFiles, TlsSettings } from '../server/tls'
+import { earlyExit } from './early-exit'
 import { memcachedError, UsageError } from './errors'
 import { checkSlabSizes, parseExtended, type EngineTuning, type ExtendedResult } from './extended'
 import { flagFloat, flagInt, flagItemSize } from './flag-numbers'
@@ -323,6 +324,21 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof typeof OPTIONS, u
   return out
 }
 
+/**
+ * A start-up note per FERROCACHE_* variable that names no option (`FERROCACHE_MEMORYLIMIT`
+ * was ignored without a word: the server started with the default), with the variable meant
+ * when only underscores differ. FERROCACHE_TEST_, _MODEL_ and _STRESS_ are the test tools'.
+ */
+function unknownEnvNotes(env: NodeJS.ProcessEnv): string[] {
+  const bare = (name: string): string => name.replace(/_/g, '')
+  return Object.keys(env)
+    .filter((name) => name.startsWith('FERROCACHE_') && !(name in ENV_VARS) && !/^FERROCACHE_(TEST|MODEL|STRESS)_/.test(name))
+    .map((name) => {
+      const meant = Object.keys(ENV_VARS).find((known) => bare(known) === bare(name))
+      return `${name}: no such variable, ignored${meant === undefined ? ' (ferrocached --help: FERROCACHE_<LONG_OPTION>)' : ` (${meant}?)`}`
+    })
+}
+
 /** memcached 1.6.18's getopt_long names (its `longopts`), all of them options here too. */
 const MEMCACHED_LONG_OPTIONS: readonly string[] = [
   'unix-mask', 'enable-shutdown', 'enable-ssl', 'port', 'unix-socket', 'udp-port', 'threads', 'memory-limit',
@@ -434,9 +450,6 @@ export function optionValues(argv: readonly string[], option: keyof typeof OPTIO
   return found
 }
 
-/** The flags memcached's getopt loop exits on at once (help, version, license). */
-const EARLY_EXITS: ReadonlySet<string> = new Set(['-h', '--help', '-V', '--version', '-i', '--license'])
-
 /**
  * `--verbose 2`: memcached's getopt takes `--verbose`'s value only after `=` and ignores
  * the stray word (one `-v`); refused here as any stray word, saying how to get more.
@@ -455,28 +468,17 @@ function strayValueHint(argv: readonly string[], message: string): string {
 export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): CliCommand {
   let flags: Values
   const args = normalizeArgv(argv)
+  // memcached's getopt loop acts on the first -h, -V or -i where it meets it: a mistake
+  // after it is never read (`-h --bogus` prints the help, exit 0), one before it is
+  // refused first (`-c 0 -V` exits 1)
+  const early = earlyExit(args, OPTIONS)
+  if (early !== undefined) return { kind: early }
   try {
     flags = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }).values
   } catch (err) {
-    // memcached's getopt loop acts on -h, -V and -i where it meets them: a mistake after
-    // one is never read (`-h --bogus` prints the help, exit 0)
-    const early = args.findIndex((a) => EARLY_EXITS.has(a))
-    if (early >= 0) {
-      try {
-        const before = parseArgs({ args: args.slice(0, early + 1), options: OPTIONS, strict: true, allowPositionals: false }).values
-        if (before.help) return { kind: 'help' }
-        if (before.version) return { kind: 'version' }
-        if (before.license) return { kind: 'license' }
-      } catch {
-        // the mistake comes first: memcached's error
-      }
-    }
     // unknown option, missing argument: memcached's getopt error exits 1
     throw memcachedError(strayValueHint(argv, (err as Error).message))
   }
-  if (flags.help) return { kind: 'help' }
-  if (flags.version) return { kind: 'version' }
-  if (flags.license) return { kind: 'license' }
   const v = { ...fromEnv(env), ...dropUndefined(flags) } as Values
   // Errors name the environment variable when that is where a value came from.
   const given = flags as Record<string, unknown>
@@ -558,6 +560,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (x.shown !== undefined) s.settingsShown = [...(s.settingsShown ?? []), ...x.shown]
     if (x.notes.length > 0) s.notes = [...(s.notes ?? []), ...x.notes]
   }
+  notes.push(...unknownEnvNotes(env))
   if (notes.length > 0) s.notes = [...notes, ...(s.notes ?? [])]
   applyMemcachedFlags(s, v, name)
   if (extended?.lruMaintainer === false) s.switches = { ...s.switches, lruMaintainer: false }
