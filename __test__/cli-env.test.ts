@@ -26,4 +26,20 @@ test('FERROCACHE_SLAB_GROWTH_FACTOR sets the growth factor and is checked by nam
   assert.throws(() => run([], { FERROCACHE_SLAB_GROWTH_FACTOR: '0.5' }), (e: unknown) => e instanceof UsageError && /^FERROCACHE_SLAB_GROWTH_FACTOR /.test(e.message))
 })
 
+test('a FERROCACHE_* variable that names no option is a start-up note, with the one meant when only underscores differ', () => {
+  const c = parseCommandLine([], {
+    FERROCACHE_MEMORYLIMIT: '128', // a typo: the server starts with 64 MB
+    FERROCACHE_BOGUS: '1',
+    FERROCACHE_PORT: '11300',
+    FERROCACHE_TEST_SHARDS: '1', // the test tools' own
+    FERROCACHE_MODEL_SCALE: '2',
+  })
+  if (c.kind !== 'run') throw new Error(`expected run, got ${c.kind}`)
+  assert.is(c.settings.memoryLimit, 64 * 1024 * 1024)
+  assert.equal(
+    (c.settings.notes ?? []).filter((n) => n.startsWith('FERROCACHE_')),
+    ['FERROCACHE_MEMORYLIMIT: no such variable, ignored (FERROCACHE_MEMORY_LIMIT?)', 'FERROCACHE_BOGUS: no such variable, ignored (ferrocached --help: FERROCACHE_<LONG_OPTION>)'],
+  )
+})
+
 test.run()
