@@ -324,6 +324,21 @@ function fromEnv(env: NodeJS.ProcessEnv): Partial<Record<keyof typeof OPTIONS, u
   return out
 }
 
+/**
+ * A start-up note per FERROCACHE_* variable that names no option (`FERROCACHE_MEMORYLIMIT`
+ * was ignored without a word: the server started with the default), with the variable meant
+ * when only underscores differ. FERROCACHE_TEST_, _MODEL_ and _STRESS_ are the test tools'.
+ */
+function unknownEnvNotes(env: NodeJS.ProcessEnv): string[] {
+  const bare = (name: string): string => name.replace(/_/g, '')
+  return Object.keys(env)
+    .filter((name) => name.startsWith('FERROCACHE_') && !(name in ENV_VARS) && !/^FERROCACHE_(TEST|MODEL|STRESS)_/.test(name))
+    .map((name) => {
+      const meant = Object.keys(ENV_VARS).find((known) => bare(known) === bare(name))
+      return `${name}: no such variable, ignored${meant === undefined ? ' (ferrocached --help: FERROCACHE_<LONG_OPTION>)' : ` (${meant}?)`}`
+    })
+}
+
 /** memcached 1.6.18's getopt_long names (its `longopts`), all of them options here too. */
 const MEMCACHED_LONG_OPTIONS: readonly string[] = [
   'unix-mask', 'enable-shutdown', 'enable-ssl', 'port', 'unix-socket', 'udp-port', 'threads', 'memory-limit',
@@ -545,6 +560,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (x.shown !== undefined) s.settingsShown = [...(s.settingsShown ?? []), ...x.shown]
     if (x.notes.length > 0) s.notes = [...(s.notes ?? []), ...x.notes]
   }
+  notes.push(...unknownEnvNotes(env))
   if (notes.length > 0) s.notes = [...notes, ...(s.notes ?? [])]
   applyMemcachedFlags(s, v, name)
   if (extended?.lruMaintainer === false) s.switches = { ...s.switches, lruMaintainer: false }
