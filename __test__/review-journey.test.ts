@@ -13,6 +13,7 @@ import { setUp, tearDown } from './helpers/guard'
 import { Cache, Client, SnapshotError, createServer } from '../src'
 import { rejectsLike, throwsLike } from './cache-assert'
 import { BIN, freePort, spawnOwned, stopChild, waitFor } from './helpers/servers'
+import { parseCommandLine } from '../src/cli/options'
 
 const NOBODY = 65534
 const isRoot = process.getuid?.() === 0
@@ -170,6 +171,22 @@ test('the shipped declarations name only Node types every @types/node from 20 to
   assert.ok(named.size >= 5, `only ${[...named.keys()].join(', ')} found: the pattern no longer reads the imports`)
   const unchecked = [...named].filter(([name]) => !NODE_TYPES.has(name)).map(([name, file]) => `${name} (${file})`)
   assert.equal(unchecked, [], 'not checked against the newest @types/node')
+})
+
+test("ferrocached -m's refusal gives examples in megabytes (it offered 512k, itself refused as under 1 MB)", () => {
+  const refusal = (argv: string[]): string => {
+    try {
+      parseCommandLine(argv)
+    } catch (err) {
+      return (err as Error).message
+    }
+    return 'accepted'
+  }
+  assert.is(refusal(['-m', '-5']), '-m/--memory-limit must be a size such as 64 (megabytes), 512m or 2g, got "-5"')
+  // each example is taken
+  for (const m of ['64', '512m', '2g']) assert.is(refusal(['-m', m]), 'accepted', m)
+  // sizes counted in bytes keep theirs
+  assert.is(refusal(['--repl-backlog', 'lots']), '--repl-backlog must be a size such as 1024, 512k or 1m, got "lots"')
 })
 
 test.run()

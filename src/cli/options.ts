@@ -286,7 +286,9 @@ function port(flag: string, text: string, notes: string[], garbageIsZero: boolea
 /** memcached's size syntax: bytes, or a number with a k/m/g suffix (`1m`, `512k`). */
 export function parseSize(name: string, text: string, unitIfBare: number): number {
   const m = /^(\d+)([kmg]?)b?$/i.exec(text.trim())
-  if (!m) throw new UsageError(`${name} must be a size such as 1024, 512k or 1m, got "${text}"`)
+  // -m counts megabytes: '512k' would be refused as under 1 MB
+  const examples = unitIfBare === MB ? '64 (megabytes), 512m or 2g' : '1024, 512k or 1m'
+  if (!m) throw new UsageError(`${name} must be a size such as ${examples}, got "${text}"`)
   const unit = { '': unitIfBare, k: 1024, m: MB, g: 1024 * MB }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g']
   return Number(m[1]) * unit
 }
