@@ -14,6 +14,7 @@ import { Cache, Client, SnapshotError, createServer } from '../src'
 import { rejectsLike, throwsLike } from './cache-assert'
 import { BIN, freePort, spawnOwned, stopChild, waitFor } from './helpers/servers'
 import { parseCommandLine } from '../src/cli/options'
+import { HELP } from '../src/cli/help'
 
 const NOBODY = 65534
 const isRoot = process.getuid?.() === 0
@@ -187,6 +188,16 @@ test("ferrocached -m's refusal gives examples in megabytes (it offered 512k, its
   for (const m of ['64', '512m', '2g']) assert.is(refusal(['-m', m]), 'accepted', m)
   // sizes counted in bytes keep theirs
   assert.is(refusal(['--repl-backlog', 'lots']), '--repl-backlog must be a size such as 1024, 512k or 1m, got "lots"')
+})
+
+test('the flags --help calls ignored are those the command line takes and ignores (it said "-t -k -r: README")', () => {
+  const listed = /(-\w(?: -\w)*): ignored;/.exec(HELP)?.[1]?.split(' ')
+  assert.equal(listed, ['-t', '-k', '-r'], HELP)
+  for (const flag of listed ?? []) {
+    const c = parseCommandLine(flag === '-t' ? [flag, '4'] : [flag])
+    if (c.kind !== 'run') throw new Error(`${flag}: ${c.kind}`)
+    assert.ok(c.settings.notes?.some((n) => n.startsWith(flag) && n.includes('accepted and ignored')), `${flag}: ${c.settings.notes?.join('; ')}`)
+  }
 })
 
 test.run()
