@@ -1,15 +1,18 @@
 // A store refused for memory whose item memcached 1.6.18 chunks (larger than its
 // slab_chunk_max, 512 KiB): memcached allocates the chunks while it reads the value, so the
-// refusal is "SERVER_ERROR Out of memory during read", counted nowhere, and a set leaves the
+// refusal is "SERVER_ERROR Out of memory during read", no store_no_memory, and a set leaves the
 // old value (a smaller item's refusal drops it). ferrocache keeps such items whole; with
 // -m 4 -M both servers hold four 600 KB values and refuse a fifth: the replies, the items
-// left and the counters must match, in text, meta and binary.
+// left and the counters must match, in text, meta and binary; a Client's error is
+// FERROCACHE_OUT_OF_MEMORY whatever its protocol.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { Client } from '../src'
 import { binaryPacket } from './helpers/corpus'
 import { setUp, tearDown } from './helpers/guard'
 import { RawConn } from './helpers/raw'
 import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { failure } from './helpers/settled'
 
 const SIZE = 600_000
 const OLD = 'a'.repeat(SIZE)
@@ -84,6 +87,24 @@ test('a store memcached would chunk, refused for memory: its replies, items and 
   assert.is(mc!.text.split('SERVER_ERROR Out of memory during read\r\n').length, 7 + 1, 'memcached: seven shown refusals')
   assert.ok(mc!.left.includes(`VA ${SIZE} s${SIZE}\r\na×${SIZE}`), 'memcached: the old values stay')
   assert.equal(fc, mc)
+})
+
+test('a Client rejects that refusal with FERROCACHE_OUT_OF_MEMORY in every protocol, from either server', async () => {
+  // (the four old values are still there: memory is still full)
+  const got: string[] = []
+  for (const s of servers) {
+    for (const protocol of ['meta', 'text', 'binary'] as const) {
+      const c = new Client({ servers: [`127.0.0.1:${s.port}`], protocol })
+      try {
+        const err = await failure(c.set('k0', NEW))
+        got.push(`${protocol}: ${err.code}`)
+        assert.match(err.message, /Out of memory during read/, err.message)
+      } finally {
+        await c.close()
+      }
+    }
+  }
+  assert.equal(got, [...Array(2)].flatMap(() => ['meta', 'text', 'binary'].map((p) => `${p}: FERROCACHE_OUT_OF_MEMORY`)))
 })
 
 test.run()

@@ -37,7 +37,9 @@ export function serverError(line: string, server: string): CacheError {
   if (line.startsWith('SERVER_ERROR object too large')) {
     return cacheError(RangeError, 'FERROCACHE_TOO_LARGE', `value is too large for ${server}: ${line}`, server)
   }
-  if (line.startsWith('SERVER_ERROR out of memory')) {
+  // memcached's words: "out of memory storing object", and for an item it chunks
+  // (over slab_chunk_max) "Out of memory during read"
+  if (/^SERVER_ERROR out of memory/i.test(line)) {
     return cacheError(Error, 'FERROCACHE_OUT_OF_MEMORY', `${server}: ${line}`, server)
   }
   if (line.includes('non-numeric value')) {
