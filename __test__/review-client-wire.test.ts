@@ -267,6 +267,43 @@ test('close() also ends a probe that is still waiting for its answer', async () 
   assert.ok(await waitFor(() => server.open() === 0, 500), 'no socket left open once close() resolved')
 })
 
+// A login's and a probe's deadline is connectTimeout + timeout away: past setTimeout's
+// longest delay (2^31 - 1 ms) with the largest timeout taken, and Node fires such a timer
+// after 1 ms (TimeoutOverflowWarning). Every login then timed out at once, and a dead
+// server's probes too, so it never came back.
+test('timeout 2^31 - 1 (the largest taken): a login and a probe wait for their answer', async () => {
+  const warnings: string[] = []
+  const onWarning = (w: Error): void => void warnings.push(w.name)
+  process.on('warning', onWarning)
+  const later = (socket: net.Socket, text: string): void => void setTimeout(() => socket.destroyed || socket.write(text), 50)
+  const clients: Client[] = []
+  try {
+    const loginServer = await scripted((line, socket) => {
+      if (line === 'app pass') later(socket, 'STORED\r\n') // the login's value
+      else if (line.startsWith('mg ')) later(socket, 'EN\r\n')
+    })
+    const loggedIn = new Client({ servers: [`127.0.0.1:${loginServer.port}`], username: 'app', password: 'pass', timeout: 2 ** 31 - 1 })
+    clients.push(loggedIn)
+    assert.is(await within(loggedIn.get('k'), 5_000, 'a get behind a login'), undefined)
+    // the first connection is closed before it answers: dead (removeAfter 1); the probe's `mn` is answered late
+    const probed = await scripted((line, socket, n) => {
+      if (n === 0) socket.destroy()
+      else if (line === 'mn') later(socket, 'MN\r\n')
+      else if (line.startsWith('mg ')) later(socket, 'EN\r\n')
+    })
+    const c = new Client({ servers: [`127.0.0.1:${probed.port}`], timeout: 2 ** 31 - 1, removeAfter: 1, reconnect: 20 })
+    clients.push(c)
+    assert.is((await failure(c.get('k'))).code, 'FERROCACHE_CONNECTION')
+    assert.ok(c.servers[0]!.dead)
+    assert.ok(await waitFor(() => !c.servers[0]!.dead, 3_000), `the probe brought the server back (${probed.accepted()} connections)`)
+    assert.is(await within(c.get('k'), 5_000, 'a get after the probe'), undefined)
+    assert.equal(warnings, [])
+  } finally {
+    process.off('warning', onWarning)
+    await Promise.all(clients.map((c) => c.close()))
+  }
+})
+
 test('create and close 60 clients in text and meta: no sockets or timers left behind', async () => {
   const server = await scripted((line, socket) => {
     if (line.startsWith('get ')) socket.write('END\r\n')

@@ -74,6 +74,8 @@ const IDLE_KEEP = 64 * 1024
 const IDLE_SHRINK_MS = 500
 
 const EMPTY = Buffer.alloc(0)
+/** The longest delay setTimeout takes (2^31 - 1 ms, ~24.8 days). */
+const MAX_DELAY = 2 ** 31 - 1
 
 export class Connection {
   /** Its place in its server's pool (set by the pool). */
@@ -102,6 +104,8 @@ export class Connection {
   #timer: NodeJS.Timeout | undefined
   /** The request at the head of the queue when `#timer` was armed for its deadline. */
   #timerFor: Pending | undefined
+  /** `#timer` was armed short of that deadline (past setTimeout's longest delay). */
+  #timerShort = false
   #connectTimer: NodeJS.Timeout | undefined
   /** Lets an idle connection's grown buffers go (`#idleShrink`). */
   #shrinkTimer: NodeJS.Timeout | undefined
@@ -351,7 +355,10 @@ export class Connection {
 
   #arm(ms: number): void {
     this.#timerFor = this.#queue[this.#head]
-    this.#timer = setTimeout(() => afterPendingIo(() => this.#onTimer()), Math.max(1, ms))
+    // setTimeout's longest delay: a longer one fires after 1 ms (with a warning), and a
+    // login's or probe's deadline is connectTimeout + timeout away, each up to that long
+    this.#timerShort = ms > MAX_DELAY
+    this.#timer = setTimeout(() => afterPendingIo(() => this.#onTimer()), Math.min(MAX_DELAY, Math.max(1, ms)))
     this.#timer.unref()
   }
 
@@ -363,7 +370,7 @@ export class Connection {
     // time is up by the timer's clock, whatever `Date.now` says. A frozen `Date.now` (a
     // mocked date) left `left` at its full value and re-armed forever: no timeout ever.
     const left = head.deadline - Date.now()
-    if (left > 0 && head !== this.#timerFor) return this.#arm(left)
+    if (left > 0 && (head !== this.#timerFor || this.#timerShort)) return this.#arm(left)
     this.#fail(cacheError(Error, 'FERROCACHE_TIMEOUT', `request to ${this.#label} timed out after ${this.#options.timeout} ms`, this.#label))
   }
 
