@@ -2,6 +2,7 @@
 // regenerate with generate.ts there), plus the properties consistent hashing promises.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { Client } from '../src'
 import { Continuum, ketamaHash, ketamaName, pointsFor, type KetamaNode } from '../src/client/ketama'
 import golden from './fixtures/ketama/nutcracker.json'
 import { goldenKeys } from './fixtures/ketama/generate'
@@ -67,6 +68,23 @@ test('ejecting a server moves only its keys; the others stay put', () => {
 test('lookupHash wraps past the last point to the first', () => {
   const c = new Continuum([named('a'), named('b')])
   assert.is(c.lookupHash(0xffff_ffff), c.lookupHash(0))
+})
+
+// Two servers ketama names alike share every point: the first took all their keys and the
+// other none, silently (1000 of 1000 keys on one). nutcracker refuses such a pool.
+test('servers that ketama would place by the same name are refused, naming both', () => {
+  const clash = (servers: ConstructorParameters<typeof Client>[0]['servers'], message: RegExp): void => {
+    assert.throws(
+      () => new Client({ servers }),
+      (e: Error & { code?: string }) => e instanceof RangeError && e.code === 'FERROCACHE_BAD_ARGUMENT' && message.test(e.message),
+    )
+  }
+  clash([{ host: '10.0.0.1', port: 11211, name: 'a' }, { host: '10.0.0.2', port: 11211, name: 'a' }], /^servers\[1\] is placed by ketama as 'a', as servers\[0\] is/)
+  clash(['10.0.0.2:11212', { host: '10.0.0.1', port: 11211, name: '10.0.0.2:11212' }], /servers\[1\] is placed by ketama as '10\.0\.0\.2:11212'/)
+  // port 11211 is left out of the name: 'cache' is the host 'cache' on it
+  clash(['cache', 'x:1', { host: '10.0.0.1', port: 1, name: 'cache' }], /servers\[2\] is placed by ketama as 'cache', as servers\[0\] is/)
+  // distinct names for one host are fine
+  assert.is(new Client({ servers: [{ host: 'h', port: 1, name: 'a' }, { host: 'h', port: 2, name: 'b' }] }).servers.length, 2)
 })
 
 test.run()

@@ -3,6 +3,7 @@
 import { checkEncoding } from '../encoding'
 import type { Encoding } from '../types'
 import { DEFAULT_PORT, hostPort, plainHost, splitAddress } from './address'
+import { ketamaName } from './ketama'
 import type { Login } from './login'
 import type { NodeAddress, NodeSettings } from './node'
 import { parseTls, type TlsOption, type TlsSettings } from './tls'
@@ -181,6 +182,17 @@ export function parseClientOptions(options: unknown): {
     if (seen.has(id)) throw new RangeError(`servers lists ${id} twice`)
     seen.add(id)
   }
+  // ketama places a server by this name alone: two with one name share every point and
+  // the first takes all their keys, the other none (nutcracker refuses such a pool too)
+  const placedAs = new Map<string, number>()
+  servers.forEach((s, i) => {
+    const name = ketamaName(s)
+    const other = placedAs.get(name)
+    if (other !== undefined) {
+      throw new RangeError(`servers[${i}] is placed by ketama as '${name}', as servers[${other}] is: one of them would get no keys (give each its own name)`)
+    }
+    placedAs.set(name, i)
+  })
   if (o.remove !== undefined && typeof o.remove !== 'boolean') throw new TypeError('remove must be a boolean')
   if (o.readFrom !== undefined && o.readFrom !== 'primary' && o.readFrom !== 'replica') {
     throw new TypeError(`readFrom must be 'primary' or 'replica', got ${String(o.readFrom)}`)
