@@ -108,11 +108,14 @@ function track(child: ChildProcess, port: number): Running {
   }
 }
 
-/** SIGTERM, then SIGKILL after 5 s; resolves when the process is gone. */
-export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+/**
+ * SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. A graceful stop
+ * that writes a large snapshot needs more than the default on a busy machine.
+ */
+export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
     child.once('exit', () => {
       clearTimeout(timer)
       resolve()
