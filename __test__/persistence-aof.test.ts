@@ -133,11 +133,15 @@ test('appendfsync always: kill -9 at random moments loses no acknowledged write'
     const writing = writeUntilDead(r.port, round, 200_000)
     // at least one write acknowledged first (with fsync on every write a busy machine can
     // take longer than a fixed wait for it), then a random moment; in the snapshot rounds
-    // past the first scheduled save, so kills also land mid-save
+    // after a snapshot has started, so kills also land mid-save and in the compacted log.
+    // The snapshot command runs the save the '1 1' rule would run a second later.
     await within(writing.firstAck, 15_000, `round ${round}: a first acknowledged write`)
-    await sleep((round % 2 === 0 ? 1_100 : 0) + Math.floor(Math.random() * 700))
+    const asking = round % 2 === 0 ? await RawConn.open(r.port) : undefined
+    asking?.send('snapshot\r\n')
+    await sleep(Math.floor(Math.random() * 700))
     r.child.kill('SIGKILL')
     await exited(r)
+    asking?.close()
     acked.push(await writing.done)
     if (process.env.AOF_TEST_DEBUG) console.log(round, acked[round], readdirSync(dir).join(' '))
     assert.ok(acked[round]! > 0, `round ${round}: no write acknowledged`)
