@@ -200,4 +200,32 @@ test('the flags --help calls ignored are those the command line takes and ignore
   }
 })
 
+test('a stored value that is not JSON, read as JSON, says so with a code and the way out (it was a bare SyntaxError)', async () => {
+  const cache = new Cache({ encoding: 'json' })
+  const server = createServer({ cache, port: 0 })
+  const { port } = await server.listen()
+  const clients = (['meta', 'text', 'binary'] as const).map((protocol) => new Client({ servers: [`127.0.0.1:${port}`], encoding: 'json', protocol }))
+  try {
+    cache.setSync('plain', 'hello', { encoding: 'utf8' }) // as a memcached client would store it
+    cache.setSync('ok', { a: 1 })
+    const notJson = /^the stored value is not JSON \(.*\); read it with \{ encoding: 'utf8' \} or 'buffer'$/
+    const check = (err: unknown): void => {
+      assert.instance(err, SyntaxError)
+      assert.match((err as Error).message, notJson)
+      assert.is((err as { code?: string }).code, 'FERROCACHE_BAD_JSON')
+    }
+    for (const read of [() => cache.getSync('plain'), () => cache.getsSync('plain'), () => cache.getManySync(['ok', 'plain'])]) check(throwsLike(read, SyntaxError, notJson))
+    for (const client of clients) {
+      check(await rejectsLike(() => client.get('plain'), SyntaxError, notJson))
+      // the connection reads on: the next reply is the next request's
+      assert.equal(await client.get('ok'), { a: 1 }, client.protocol)
+      assert.is(await client.get('plain', { encoding: 'utf8' }), 'hello')
+    }
+  } finally {
+    for (const client of clients) await client.close()
+    await server.close()
+    cache.close()
+  }
+})
+
 test.run()

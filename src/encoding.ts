@@ -48,7 +48,18 @@ export function encodeValue(value: unknown, encoding: Encoding, name = 'value'):
 
 /** Turns what the engine returned (a Buffer for `buffer`, text otherwise) into the value. */
 export function decodeValue(raw: Buffer | string, encoding: Encoding): unknown {
-  return encoding === 'json' ? JSON.parse(raw as string) : raw
+  return encoding === 'json' ? parseJson(raw as string) : raw
+}
+
+/** A stored value read as JSON. Text stored otherwise (by a memcached client, or with
+ * another encoding) got JSON.parse's bare SyntaxError, with no code and no way out named. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    const e = new SyntaxError(`the stored value is not JSON (${(err as Error).message}); read it with { encoding: 'utf8' } or 'buffer'`, { cause: err })
+    throw Object.assign(e, { code: 'FERROCACHE_BAD_JSON' })
+  }
 }
 
 export function describe(value: unknown): string {

@@ -5,7 +5,7 @@
 
 import { markAsUntransferable } from 'node:worker_threads'
 
-import { decodeValue } from './encoding'
+import { decodeValue, parseJson } from './encoding'
 import { native } from './native'
 import type { Encoding } from './types'
 
@@ -80,7 +80,7 @@ export function takeHit(hit: NativeHit, offset: number, encoding: Encoding): unk
     return out
   }
   const s = text.toString('utf8', offset, offset + hit)
-  return encoding === 'json' ? JSON.parse(s) : s
+  return encoding === 'json' ? parseJson(s) : s
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { Pending } from './connection'
 import { cacheError, serverError } from './errors'
 import type { Encoding } from '../types'
+import { parseJson } from '../encoding'
 
 /** How a single reply is read. */
 export const GET = 0 // mg k v            → value | undefined
@@ -32,7 +33,7 @@ export function decode(buf: Buffer, start: number, end: number, encoding: Encodi
     return out
   }
   const text = buf.toString('utf8', start, end)
-  return encoding === 'json' ? JSON.parse(text) : text
+  return encoding === 'json' ? parseJson(text) : text
 }
 
 /** The error for a reply that fits no request; marks `p` broken (the connection closes
