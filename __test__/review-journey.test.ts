@@ -228,4 +228,26 @@ test('a stored value that is not JSON, read as JSON, says so with a code and the
   }
 })
 
+test("lru-cache's options in new Cache() say where each goes here (ttl, max, maxSize, fetchMethod)", () => {
+  const known = /; known: memoryLimit, /
+  for (const [option, hint] of [
+    ['ttl', 'a ttl goes with each write: set(key, value, { ttl })'],
+    ['max', "the bound is bytes: memoryLimit, e.g. '64mb'"],
+    ['maxSize', "the bound is bytes: memoryLimit, e.g. '64mb'"],
+    ['fetchMethod', 'the loader goes with each call: fetch(key, loader, options)'],
+  ] as const) {
+    const err = throwsLike(() => new Cache({ [option]: 1 } as never), TypeError, new RegExp(`^unknown option '${option}' in options \\(`))
+    assert.ok(err.message.includes(`(${hint}; known: `), err.message)
+    assert.match(err.message, known)
+  }
+  // per-call options and other names: the list alone
+  const cache = new Cache()
+  try {
+    throwsLike(() => cache.getSync('k', { ttl: 5 } as never), TypeError, /^unknown option 'ttl' in options \(known: encoding, signal\)$/)
+  } finally {
+    cache.close()
+  }
+  throwsLike(() => new Cache({ dispose: 1 } as never), TypeError, /^unknown option 'dispose' in options \(known: memoryLimit, /)
+})
+
 test.run()

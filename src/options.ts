@@ -96,6 +96,14 @@ function positionalHint(value: unknown, allowed: ReadonlySet<string>): string {
   return ''
 }
 
+/** lru-cache's options, what users migrating try first in `new Cache()`: where each goes here. */
+const LRU_CACHE_OPTIONS: Readonly<Record<string, string>> = {
+  ttl: 'a ttl goes with each write: set(key, value, { ttl })',
+  max: "the bound is bytes: memoryLimit, e.g. '64mb'",
+  maxSize: "the bound is bytes: memoryLimit, e.g. '64mb'",
+  fetchMethod: 'the loader goes with each call: fetch(key, loader, options)',
+}
+
 function checkObject(value: unknown, name: string, allowed: ReadonlySet<string>): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw argError(TypeError, `${name} must be an object, got ${value === null ? 'null' : typeof value}${positionalHint(value, allowed)}`)
@@ -104,7 +112,8 @@ function checkObject(value: unknown, name: string, allowed: ReadonlySet<string>)
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue
     if (!allowed.has(key)) {
-      throw argError(TypeError, `unknown option '${key}' in ${name} (known: ${[...allowed].join(', ')})`)
+      const lru = allowed.has('memoryLimit') && Object.hasOwn(LRU_CACHE_OPTIONS, key) ? `${LRU_CACHE_OPTIONS[key]}; ` : ''
+      throw argError(TypeError, `unknown option '${key}' in ${name} (${lru}known: ${[...allowed].join(', ')})`)
     }
   }
   return value as Record<string, unknown>
