@@ -250,4 +250,23 @@ test("lru-cache's options in new Cache() say where each goes here (ttl, max, max
   throwsLike(() => new Cache({ dispose: 1 } as never), TypeError, /^unknown option 'dispose' in options \(known: memoryLimit, /)
 })
 
+test("setMany given an object, or Keyv's { key, value } entries, says what it got and the shape meant (it said only 'must be an iterable')", async () => {
+  const cache = new Cache()
+  const client = new Client({ servers: ['127.0.0.1:1'] }) // refused before any connection
+  try {
+    const object = /^entries must be an iterable of \[key, value\] pairs, got Object \(an object: Object\.entries\(object\)\)$/
+    const keyv = /^entries must hold \[key, value\] pairs, got Object \(\{ key, value \} objects as Keyv takes them: \[key, value\] here\)$/
+    throwsLike(() => cache.setManySync({ a: '1' } as never), TypeError, object)
+    await rejectsLike(() => client.setMany({ a: '1' } as never), TypeError, object)
+    throwsLike(() => cache.setManySync([{ key: 'a', value: '1' }] as never), TypeError, keyv)
+    await rejectsLike(() => client.setMany([{ key: 'a', value: '1' }] as never), TypeError, keyv)
+    // other shapes: what was given, no hint
+    throwsLike(() => cache.getManySync(5 as never), TypeError, /^keys must be an iterable of keys, got number$/)
+    throwsLike(() => cache.setManySync([5] as never), TypeError, /^entries must hold \[key, value\] pairs, got number$/)
+  } finally {
+    cache.close()
+    await client.close()
+  }
+})
+
 test.run()

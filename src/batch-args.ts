@@ -6,18 +6,19 @@
 import { types } from 'node:util'
 
 import { argError } from './arg-error'
-import { encodeValue } from './encoding'
+import { describe, encodeValue } from './encoding'
 import type { Encoding, RawValue } from './types'
 
 const { isProxy } = types
 
 /** `items` as an array; `what` names its elements for the error of a string (iterable,
  * but one key per character would be read: `deleteMany('user:1')` deleting 'u', 's'...). */
-function toArray<T>(items: Iterable<T>, name: string, what: string): T[] {
+function toArray<T>(items: Iterable<T>, name: string, what: string, objectHint = ''): T[] {
   if (Array.isArray(items)) return items
   if (typeof items === 'string') throw argError(TypeError, `${name} must be an iterable of ${what}, not a string`)
   if (items == null || typeof (items as Iterable<T>)[Symbol.iterator] !== 'function') {
-    throw argError(TypeError, `${name} must be an iterable`)
+    const plain = typeof items === 'object' && items !== null && Object.getPrototypeOf(items) === Object.prototype
+    throw argError(TypeError, `${name} must be an iterable of ${what}, got ${describe(items)}${plain ? objectHint : ''}`)
   }
   return Array.from(items)
 }
@@ -38,8 +39,12 @@ export const entryKeyName = (i: number): string => `entries[${i}] key`
 export function splitEntries(entries: Iterable<readonly [string, unknown]>, encoding: Encoding): { keys: string[]; values: RawValue[] } {
   const keys: string[] = []
   const values: RawValue[] = []
-  for (const entry of toArray(entries, 'entries', '[key, value] pairs')) {
-    if (!Array.isArray(entry)) throw argError(TypeError, `entries must hold [key, value] pairs`)
+  for (const entry of toArray(entries, 'entries', '[key, value] pairs', ' (an object: Object.entries(object))')) {
+    if (!Array.isArray(entry)) {
+      // Keyv's setMany takes { key, value } objects
+      const keyv = typeof entry === 'object' && entry !== null && 'key' in entry && 'value' in entry ? ' ({ key, value } objects as Keyv takes them: [key, value] here)' : ''
+      throw argError(TypeError, `entries must hold [key, value] pairs, got ${describe(entry)}${keyv}`)
+    }
     keys.push(entry[0] as string)
     values.push(encodeValue(entry[1], encoding, `value of '${String(entry[0])}'`))
   }
