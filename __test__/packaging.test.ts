@@ -32,6 +32,45 @@ function sh(cmd: string, args: string[], cwd: string, timeout = 60_000): SpawnSy
   return r
 }
 
+interface Ran {
+  status: number | null
+  stdout: string
+  stderr: string
+}
+
+/**
+ * `spawnSync` that runs alongside: npm installs and napi's prepublish (seven `npm pack`s) take
+ * most of this file's time, and each can run while the set-up compiles. The result is
+ * marked handled, so a failure surfaces in the test that awaits it.
+ */
+function spawnAlong(cmd: string, args: string[], cwd: string, timeout: number): Promise<Ran> {
+  const ran = new Promise<Ran>((resolve, reject) => {
+    const child = spawnOwned(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeout)
+    child.on('error', (err) => {
+      clearTimeout(timer)
+      reject(new Error(`${cmd} ${args.join(' ')} (in ${cwd}): ${err.message}`))
+    })
+    child.on('close', (status) => {
+      clearTimeout(timer)
+      resolve({ status, stdout, stderr })
+    })
+  })
+  ran.catch(() => undefined)
+  return ran
+}
+
+/** `sh`, alongside: rejects unless the command exits 0. */
+async function shAlong(cmd: string, args: string[], cwd: string, timeout = 60_000): Promise<Ran> {
+  const r = await spawnAlong(cmd, args, cwd, timeout)
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) exited ${r.status}:\n${r.stdout}\n${r.stderr}`)
+  return r
+}
+
 interface PackResult {
   filename: string
   size: number
@@ -55,11 +94,17 @@ function emptyProject(name: string): string {
 let rootTgz = ''
 let platformTgz = ''
 let rootPack: PackResult | undefined
+/** napi prepublish in a release checkout with every binary, and with the linux-x64-gnu one missing. */
+let prepublished: Promise<[Ran, Ran]> | undefined
+/** The two empty projects' installs: both tarballs, and the root one alone. */
+let installed: Promise<Ran> | undefined
+let installedWithoutBinary: Promise<Ran> | undefined
 
 // setUp: a failure here fails every test with its error (a bare test.before would skip them silently)
 setUp(test, setup)
 function setup(): void {
   if (!supported) return
+  prepublished = prepublish()
   // Stage the root package: its package.json decides the tarball's contents (`files`).
   const stage = join(work, 'root')
   mkdirSync(join(stage, 'native'), { recursive: true })
@@ -83,9 +128,41 @@ function setup(): void {
   cpSync(join(ROOT, 'npm', TRIPLE), platform, { recursive: true })
   copyFileSync(BINARY, join(platform, `ferrocache.${TRIPLE}.node`))
   platformTgz = join(work, pack(platform).filename)
+  installed = shAlong('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', rootTgz, platformTgz], emptyProject('consumer'), 90_000)
+  installedWithoutBinary = shAlong('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', rootTgz], emptyProject('no-binary'), 90_000)
 }
 
-tearDown(test, () => {
+/**
+ * Starts napi prepublish --dry-run in two scratch release checkouts: package.json, npm/ and
+ * a binary per target (the linux one copied under every name: prepublish checks presence
+ * and manifests, not machine code), and the same without the linux-x64-gnu binary.
+ */
+function prepublish(): Promise<[Ran, Ran]> {
+  const napi = join(ROOT, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
+  const git = ['-c', 'user.email=ci@localhost', '-c', 'user.name=ci']
+  const runs = ['prepublish', 'prepublish-missing'].map((name) => {
+    const dir = join(work, name)
+    mkdirSync(dir)
+    copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'))
+    cpSync(join(ROOT, 'npm'), join(dir, 'npm'), { recursive: true })
+    for (const platform of readdirSync(join(dir, 'npm'))) {
+      if (name === 'prepublish-missing' && platform === TRIPLE) continue
+      copyFileSync(BINARY, join(dir, 'npm', platform, `ferrocache.${platform}.node`))
+    }
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir')
+    sh('git', ['init', '-q'], dir)
+    sh('git', [...git, 'add', 'package.json'], dir)
+    sh('git', [...git, 'commit', '-qm', 'v0.1.0'], dir)
+    return spawnAlong(process.execPath, [napi, 'prepublish', '-t', 'npm', '--dry-run', '--skip-optional-publish'], dir, 60_000)
+  })
+  const both = Promise.all(runs) as Promise<[Ran, Ran]>
+  both.catch(() => undefined)
+  return both
+}
+
+tearDown(test, async () => {
+  // what runs alongside ends first (each is bounded by its timeout)
+  await Promise.allSettled([prepublished, installed, installedWithoutBinary])
   rmSync(work, { recursive: true, force: true })
 })
 
@@ -117,40 +194,22 @@ test('the root package depends, optionally and at its own version, on every plat
   assert.equal(root.optionalDependencies, expected)
 })
 
-test('napi prepublish accepts the layout once every target has its binary (dry run)', () => {
+test('napi prepublish accepts the layout once every target has its binary (dry run)', async () => {
   if (!supported) return
-  // A scratch release checkout: package.json, npm/ and a binary per target (the linux one
-  // copied under every name: prepublish checks presence and manifests, not machine code).
-  const dir = join(work, 'prepublish')
-  mkdirSync(dir)
-  copyFileSync(join(ROOT, 'package.json'), join(dir, 'package.json'))
-  cpSync(join(ROOT, 'npm'), join(dir, 'npm'), { recursive: true })
-  for (const platform of readdirSync(join(dir, 'npm'))) copyFileSync(BINARY, join(dir, 'npm', platform, `ferrocache.${platform}.node`))
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir')
-  const git = ['-c', 'user.email=ci@localhost', '-c', 'user.name=ci']
-  sh('git', ['init', '-q'], dir)
-  sh('git', [...git, 'add', 'package.json'], dir)
-  sh('git', [...git, 'commit', '-qm', 'v0.1.0'], dir)
-  const napi = join(ROOT, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
-  sh(process.execPath, [napi, 'prepublish', '-t', 'npm', '--dry-run', '--skip-optional-publish'], dir)
-  rmSync(join(dir, 'npm', TRIPLE, `ferrocache.${TRIPLE}.node`))
-  const missing = spawnSync(process.execPath, [napi, 'prepublish', '-t', 'npm', '--dry-run', '--skip-optional-publish'], { cwd: dir, env, encoding: 'utf8', timeout: 60_000 })
+  const [full, missing] = await (prepublished as Promise<[Ran, Ran]>)
+  assert.is(full.status, 0, `napi prepublish exited ${full.status}:\n${full.stdout}\n${full.stderr}`)
   assert.is.not(missing.status, 0, 'a target without its binary is refused')
 })
 
-let consumerDir = ''
-/** The project that installed both tarballs (once, for every test that uses it). */
-function consumer(): string {
-  if (consumerDir !== '') return consumerDir
-  const proj = emptyProject('consumer')
-  sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', rootTgz, platformTgz], proj, 90_000)
-  consumerDir = proj
-  return proj
+/** The project that installed both tarballs (once, in the set-up, for every test that uses it). */
+async function consumer(): Promise<string> {
+  await (installed as Promise<Ran>)
+  return join(work, 'consumer')
 }
 
 test('installed from the tarballs: require, import, a Cache, and npx ferrocached', async () => {
   if (!supported) return
-  const proj = consumer()
+  const proj = await consumer()
   assert.ok(!existsSync(join(proj, 'node_modules', 'ferrocache', 'native', `ferrocache.${TRIPLE}.node`)))
 
   const cjs = sh(
@@ -245,9 +304,9 @@ test('installed from the tarballs: require, import, a Cache, and npx ferrocached
   }
 })
 
-test('TypeScript consumers compile against the shipped types under each common configuration, skipLibCheck off', () => {
+test('TypeScript consumers compile against the shipped types under each common configuration, skipLibCheck off', async () => {
   if (!supported) return
-  const proj = consumer()
+  const proj = await consumer()
   const files: Record<string, string> = {
     'consumer.ts': CONSUMER,
     'consumer-strict.ts': STRICT_CONSUMER,
@@ -300,9 +359,9 @@ export = { cache, server: ferrocache.createServer(options) }
   }
 })
 
-test('one API under require and import: named and default imports, instanceof across the entries', () => {
+test('one API under require and import: named and default imports, instanceof across the entries', async () => {
   if (!supported) return
-  const proj = consumer()
+  const proj = await consumer()
   // Node's own ES modules: named imports, and a Cache made through require() (the
   // CommonJS entry) served by createServer from the ESM entry and read by its Client.
   writeFileSync(
@@ -348,7 +407,7 @@ console.log(JSON.stringify(checks))
 
 test('bundled by esbuild, CommonJS and ES module output, from a TypeScript file importing ferrocache', async () => {
   if (!supported) return
-  const proj = consumer()
+  const proj = await consumer()
   writeFileSync(join(proj, 'bundled.ts'), BUNDLED_APP)
   const esbuild = require(join(ROOT, 'node_modules', 'esbuild')) as typeof import('esbuild')
   const common = { entryPoints: [join(proj, 'bundled.ts')], bundle: true, platform: 'node', target: 'node20', logLevel: 'silent' } as const
@@ -364,10 +423,10 @@ test('bundled by esbuild, CommonJS and ES module output, from a TypeScript file 
   }
 })
 
-test('without the platform package the loader says what is missing and how to build', () => {
+test('without the platform package the loader says what is missing and how to build', async () => {
   if (!supported) return
-  const proj = emptyProject('no-binary')
-  sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', rootTgz], proj, 90_000)
+  await (installedWithoutBinary as Promise<Ran>)
+  const proj = join(work, 'no-binary')
   const r = spawnSync(process.execPath, ['-e', `require('ferrocache')`], { cwd: proj, env, encoding: 'utf8', timeout: 20_000 })
   assert.is.not(r.status, 0)
   assert.match(r.stderr, `no native binary for this platform (${TRIPLE})`)
