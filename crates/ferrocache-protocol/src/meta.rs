@@ -534,6 +534,11 @@ fn ms<S: Storage>(
             return Step::Done(end);
         }
         Err(e) => {
+            if e == StoreError::OutOfMemory {
+                // memcached's process_mset_command unlinks the key's item whatever the mode
+                // or C when it has no memory for the new one (measured with -M: ME, MR, C)
+                s.store.unlink_refused(key);
+            }
             reply(out, false, crate::text::store_error(s, e));
             return Step::Done(end);
         }

@@ -552,8 +552,9 @@ fn update<S: Storage>(
             OUT_OF_MEMORY_DURING_READ
         }
         Err(e) => {
-            if e == StoreError::OutOfMemory && mode == StoreMode::Set {
-                // As for an oversized value: a failed set must not leave the old one.
+            if e == StoreError::OutOfMemory && mode == StoreMode::Set && !with_cas {
+                // As for an oversized value: a failed set must not leave the old one (not
+                // `cas`: memcached unlinks only for NREAD_SET, measured with -M).
                 s.store.unlink_refused(key);
             }
             store_error(s, e)

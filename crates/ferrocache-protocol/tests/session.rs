@@ -493,6 +493,76 @@ fn out_of_memory_without_eviction_is_reported_in_both_protocols() {
     assert!(out.ends_with(b"Out of memory allocating item"));
 }
 
+/// A store refused for memory drops the key's old value as memcached 1.6.18 does: a text
+/// `set` (not `cas`, whose `process_update_command` unlinks only for `NREAD_SET`), and an
+/// `ms` in every mode and with `C` (`process_mset_command` unlinks whatever the mode).
+/// Measured beside memcached `-m 2 -M`, full of 100-byte values: `cas k <bad>` left `k`,
+/// `ms k 100 MR`, `ME`, `C…` removed it (the diff helper's campaign, session 18).
+#[test]
+fn out_of_memory_drops_the_old_value_as_memcached_does() {
+    let config = Config::default()
+        .background(false)
+        .evict(false)
+        .memory_limit(2 << 20);
+    let store = Arc::new(Store::new(config).unwrap());
+    let mut s = Session::new(store, Arc::new(ServerInfo::new("1.6.18")));
+    let value = "v".repeat(100);
+    let mut out = Vec::new();
+    let mut next = 0;
+    // fills the 100-byte class until a set is refused (a removal frees a chunk)
+    let mut fill = |s: &mut Session<Arc<Store>>| {
+        let mut out = Vec::new();
+        for _ in 0..100_000 {
+            out.clear();
+            next += 1;
+            s.feed(
+                format!("set f{next} 0 0 100\r\n{value}\r\n").as_bytes(),
+                &mut out,
+            );
+            if out != b"STORED\r\n" {
+                assert_eq!(out, b"SERVER_ERROR out of memory storing object\r\n");
+                return;
+            }
+        }
+        panic!("2 MiB never filled up");
+    };
+    fill(&mut s);
+    // the old values to refuse stores to (made room for by the refused fill's removal)
+    s.feed(
+        b"delete f1\r\ndelete f2\r\ndelete f3\r\ndelete f4\r\n",
+        &mut out,
+    );
+    for k in ["k1", "k2", "k3", "k4"] {
+        out.clear();
+        s.feed(
+            format!("set {k} 0 0 100\r\n{value}\r\n").as_bytes(),
+            &mut out,
+        );
+        assert_eq!(out, b"STORED\r\n", "{k}");
+    }
+    let oom = b"SERVER_ERROR out of memory storing object\r\n";
+    for (request, kept) in [
+        (
+            format!("cas k1 0 0 100 999999\r\n{value}\r\nmg k1\r\n"),
+            true,
+        ),
+        (format!("ms k2 100 MR\r\n{value}\r\nmg k2\r\n"), false),
+        (format!("ms k3 100 ME\r\n{value}\r\nmg k3\r\n"), false),
+        (format!("ms k4 100 C999999\r\n{value}\r\nmg k4\r\n"), false),
+    ] {
+        fill(&mut s);
+        out.clear();
+        s.feed(request.as_bytes(), &mut out);
+        let mut want = oom.to_vec();
+        want.extend_from_slice(if kept { b"HD\r\n" } else { b"EN\r\n" });
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&want),
+            "{request:.12}"
+        );
+    }
+}
+
 #[test]
 fn stats_pairs_are_the_stats_reply_without_counting_it() {
     let (mut s, info) = engine_session();
