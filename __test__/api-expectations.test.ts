@@ -3,7 +3,7 @@
 // call, an options object where touch/gat's ttl goes (or no ttl) says where it belongs, and
 // `await using` works on the shared interface (CacheLike) whichever class is behind it, and
 // util.inspect shows what a Cache or a Client is.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

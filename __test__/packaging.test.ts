@@ -108,7 +108,7 @@ function setup(): void {
   // Stage the root package: its package.json decides the tarball's contents (`files`).
   const stage = join(work, 'root')
   mkdirSync(join(stage, 'native'), { recursive: true })
-  for (const f of ['package.json', 'README.md']) copyFileSync(join(ROOT, f), join(stage, f))
+  for (const f of ['package.json', 'README.md', 'LICENSE']) copyFileSync(join(ROOT, f), join(stage, f))
   cpSync(join(ROOT, 'bin'), join(stage, 'bin'), { recursive: true })
   copyFileSync(join(ROOT, 'native', 'index.d.ts'), join(stage, 'native', 'index.d.ts'))
   cpSync(join(ROOT, 'scripts'), join(stage, 'scripts'), { recursive: true })
@@ -170,7 +170,7 @@ test('the root tarball holds the JS build, the CLI and the types, nothing else',
   if (!supported) return
   const pk = rootPack as PackResult
   const paths = pk.files.map((f) => f.path)
-  for (const need of ['package.json', 'README.md', 'bin/ferrocached.js', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/adapters/keyv.js', 'dist/adapters/keyv.mjs', 'dist/adapters/keyv.d.ts', 'dist/adapters/keyv.d.mts', 'native/index.d.ts']) {
+  for (const need of ['package.json', 'README.md', 'LICENSE', 'bin/ferrocached.js', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/adapters/keyv.js', 'dist/adapters/keyv.mjs', 'dist/adapters/keyv.d.ts', 'dist/adapters/keyv.d.mts', 'native/index.d.ts']) {
     assert.ok(paths.includes(need), `missing ${need}`)
   }
   const stray = paths.filter(

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert'
 import { mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
 import { Cache, SnapshotError, parseSaveRules } from '../src'
 import { createServer } from '../src/server'
 import { eventually } from './cache-assert'
@@ -268,6 +269,41 @@ test('persistence options need dataDir and are checked', () => {
   assert.throws(() => new Cache({ save: '1 1' }), /needs dataDir/)
   assert.throws(() => new Cache({ dataDir: dataDir(), save: '1' }), /pairs/)
   assert.throws(() => new Cache({ dataDir: dataDir(), keepSnapshots: 0 }), /keepSnapshots/)
+})
+
+// A child process that uses a cache with dataDir and ends without close(): `how` is what it
+// does last. Returns the child's stdout.
+function runChild(dir: string, how: string, options = ''): string {
+  const program = `
+    const { Cache } = require(${JSON.stringify(join(__dirname, '..', 'src'))})
+    const c = new Cache({ dataDir: ${JSON.stringify(dir)}, save: '', encoding: 'utf8'${options} })
+    const how = ${JSON.stringify(how)}
+    if (how === 'read') { process.stdout.write(JSON.stringify([c.getSync('a') ?? null, c.getSync('b') ?? null])) }
+    if (how === 'set a, return') c.setSync('a', '1')
+    if (how === 'set b, process.exit') { c.setSync('b', '2'); process.exit(3) }
+    if (how === 'set b, throw') { c.setSync('b', '3'); throw new Error('boom') }
+  `
+  const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', '-e', program], { encoding: 'utf8', timeout: 30_000 })
+  assert.ok(r.error === undefined, String(r.error))
+  return `${r.status}:${r.stdout}`
+}
+
+test('a cache still open when the process exits writes its last snapshot (not when nothing changed, nor with saveOnExit: false)', () => {
+  const dir = dataDir()
+  assert.is(runChild(dir, 'set a, return'), '0:')
+  assert.is(snapshots(dir).length, 1, 'the exit of a process whose loop ran dry saved')
+  assert.is(runChild(dir, 'read'), '0:["1",null]')
+  const before = snapshots(dir)
+  assert.is(runChild(dir, 'read'), '0:["1",null]')
+  assert.equal(snapshots(dir), before, 'nothing changed: nothing written')
+  assert.is(runChild(dir, 'set b, process.exit'), '3:')
+  assert.is(runChild(dir, 'read'), '0:["1","2"]')
+  // an uncaught exception ends the process through 'exit' too
+  assert.match(runChild(dir, 'set b, throw'), /^1:/)
+  assert.is(runChild(dir, 'read'), '0:["1","3"]')
+  // opted out: the write is lost, as before
+  assert.is(runChild(dir, 'set a, return', ', saveOnExit: false'), '0:')
+  assert.is(runChild(dir, 'read'), '0:["1","3"]')
 })
 
 test.run()

@@ -16,6 +16,7 @@ import { type CacheOptions, callSignal, parseCacheOptions, parseWrite, readEncod
 import { delayToSeconds, requiredTtlToExptime } from './ttl'
 import { Persistence, SnapshotError, type LoadReport, type SaveReport } from './persistence'
 import { resolvePersistence } from './persistence/cache-options'
+import { saveAtExit } from './persistence/exit-save'
 import { Fetcher } from './fetch'
 import type {
   CacheLike,
@@ -162,12 +163,19 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
         }
         p.start()
       }
+      if (persist.saveOnExit) {
+        // only what changed since the last save: an exit right after a load writes nothing
+        this.#forgetExit = saveAtExit(() => {
+          if (this.#saveOnClose && !this.#native.closed && p.changesSinceSave > 0) this.close()
+        })
+      }
     }
   }
 
   // ---- persistence (dataDir) ----
   #persistence: Persistence | undefined
   #saveOnClose = false
+  #forgetExit: (() => void) | undefined
   /** Settles when the snapshot loaded at start is in (at once unless `loadAsync`). */
   loaded: Promise<LoadReport | undefined> = Promise.resolve(undefined)
 
@@ -490,6 +498,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
    * `dataDir` (and `saveOnClose`, the default) a last snapshot is written first. */
   close(): void {
     const c = #id in this ? this : behind(this)
+    c.#forgetExit?.()
     if (!c.#native.closed) c.#persistence?.close(c.#saveOnClose)
     c.#native.close()
   }

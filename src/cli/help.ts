@@ -18,7 +18,7 @@ export const HELP = `Usage: ferrocached [options]   memcached-compatible server 
   --keep-snapshots <n>        snapshots kept (2); --strict-load, --load-async; --appendfsync <p>
   --replica-of <host:port>    replica (--replica-writable|-auth|-tls*); --repl-backlog|-timeout <s>
   --no-replication-commands   replicaof/psync answer ERROR (plain memcached; not with --replica-of)
-  -h, -V, -i                  help/version/license; -L: huge pages; -t -k -r: ignored; -e: --data-dir
+  -h, -V, -i                  help/version/license; -L: hugepages; -t -k -r: ignored; -e: --data-dir
 
 Environment: FERROCACHE_<LONG_OPTION> per long option (FERROCACHE_PORT, ...); flags win.
 JSON logs on stderr. SIGTERM/INT/USR1: graceful stop (snapshot first); twice: at once. HUP: ignored

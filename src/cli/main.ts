@@ -179,8 +179,9 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
         ...(s.slabReassign === undefined ? {} : { slabReassign: s.slabReassign }),
         ...(s.largePages === undefined ? {} : { largePages: s.largePages }),
         // persistence: loaded here, before the port opens (unless --load-async); the last
-        // snapshot is written when the server closes the cache, after the last reply
-        ...(s.persistence === undefined ? {} : { ...s.persistence, logger: log }),
+        // snapshot is written when the server closes the cache, after the last reply (not
+        // at a bare exit: a second signal exits at once, the stop deadline gives up)
+        ...(s.persistence === undefined ? {} : { ...s.persistence, saveOnExit: false, logger: log }),
       },
     })
   } catch (err) {

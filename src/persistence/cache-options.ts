@@ -14,6 +14,12 @@ export interface CachePersistenceOptions {
   strictLoad?: boolean | undefined
   /** `close()` writes a last snapshot, blocking until it is durable (default true). */
   saveOnClose?: boolean | undefined
+  /**
+   * A cache still open when the process exits (its event loop ran dry, or `process.exit()`)
+   * writes the snapshot `close()` would, if anything changed since the last save (default
+   * true; with `saveOnClose`). A signal that kills the process runs nothing: handle it.
+   */
+  saveOnExit?: boolean | undefined
   /** Load on a worker thread and serve meanwhile (`cache.loaded` resolves when done). */
   loadAsync?: boolean | undefined
   /**
@@ -27,11 +33,12 @@ export interface CachePersistenceOptions {
   logger?: Logger | undefined
 }
 
-export const PERSISTENCE_OPTION_NAMES = ['dataDir', 'save', 'keepSnapshots', 'strictLoad', 'saveOnClose', 'loadAsync', 'appendfsync', 'logger'] as const
+export const PERSISTENCE_OPTION_NAMES = ['dataDir', 'save', 'keepSnapshots', 'strictLoad', 'saveOnClose', 'saveOnExit', 'loadAsync', 'appendfsync', 'logger'] as const
 
 export interface ResolvedPersistence extends PersistenceOptions {
   strictLoad: boolean
   saveOnClose: boolean
+  saveOnExit: boolean
   loadAsync: boolean
 }
 
@@ -68,6 +75,7 @@ export function resolvePersistence(o: CachePersistenceOptions | undefined): Reso
     logger: o.logger,
     strictLoad: bool('strictLoad', o.strictLoad, false),
     saveOnClose: bool('saveOnClose', o.saveOnClose, true),
+    saveOnExit: bool('saveOnExit', o.saveOnExit, true),
     loadAsync: bool('loadAsync', o.loadAsync, false),
   }
 }
