@@ -127,6 +127,21 @@ test('an increment memcached refuses for the bytes past a value of 2^63 or more 
   assert.not.ok(memcachedReadPastValue(actual, expected))
 })
 
+// Session 18, seed 390134 (DIFF_MUTATE=0.1, 150 requests): memcached refused a quiet binary
+// decrement of 18446744073709551615 for what lay past it, and a text get of the key differed
+// first in the stream, as connection 1 is printed before connection 3: told apart too.
+test('a read past a value on the binary connection is told apart where a text connection differs first', () => {
+  const text = (v: string): string => `[conn 1]\nVALUE r135:d 4294967295 23\r\n${v}zvo\r\nEND\r\nMN\r\n\r\n[open]\n`
+  const mark = 'op=a status=0 extras= key="" value="" bodylen=0 opaque=4277009102 cas=0'
+  const refused = 'op=16 status=6 extras= key="" value="Non-numeric server-side value for incr or decr" bodylen=46 opaque=98 cas=0'
+  const expected = `${text('18446744073709551615')}[conn 3]\n${refused}\n${mark}\n[open]\n[stats] decr_hits 0`
+  const actual = `${text('18446744073709551614')}[conn 3]\n${mark}\n[open]\n[stats] decr_hits 1`
+  assert.ok(memcachedReadPastValue(expected, actual))
+  // not without the refusal, nor ferrocached refusing where memcached counts
+  assert.not.ok(memcachedReadPastValue(expected.replace(`${refused}\n`, ''), actual))
+  assert.not.ok(memcachedReadPastValue(actual, expected))
+})
+
 // memcached stores an increment's result as a new, unpadded item while the item is referenced
 // elsewhere: an unwritten mg reply in the same write (below, every run), or its LRU
 // maintainer's asynchronous bump of a COLD item read twice (seeds 52257, 91219, 100349 of

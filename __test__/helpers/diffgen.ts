@@ -24,7 +24,8 @@
 // requests with more flags, binary packets on a text connection, numbers at parsing
 // edges in every numeric field of text and meta commands, two text connections more often
 // and switched between more often, refused requests with noreply or meta `q`
-// (`QUIET_ERRORS`), and more admin and `stats` forms (`ADMIN_WIDE`). `Sizing.focus` (opt-in) keeps a
+// (`QUIET_ERRORS`), more admin and `stats` forms (`ADMIN_WIDE`, `stats detail dump`), and
+// `me` with a base64 key and `b`. `Sizing.focus` (opt-in) keeps a
 // stream to text, meta or binary requests.
 import { binaryPacket } from './corpus'
 import { rng } from './prng'
@@ -327,7 +328,8 @@ function otherText(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
       return textRequest(conn, oddLine(rand, `touch ${key} ${pick(rand, numbers(EXPTIMES))}${noreply(rand)}${pick(rand, EXTRA)}`).line)
     case 6:
       if (chance(rand, 0.3)) return textRequest(conn, `${pick(rand, wide ? [...ADMIN, ...ADMIN_WIDE] : ADMIN)}\r\n`)
-      return textRequest(conn, oddLine(rand, pick(rand, ['version', 'version x', 'stats reset', 'stats reset x', 'stats detail on', 'stats detail off', `bget ${key}`])).line)
+      // (wide: also the prefix counts `stats detail on` gathers, per prefix: the run's `rN`)
+      return textRequest(conn, oddLine(rand, pick(rand, ['version', 'version x', 'stats reset', 'stats reset x', 'stats detail on', 'stats detail off', `bget ${key}`, ...(wide ? ['stats detail dump', 'stats detail dump x'] : [])])).line)
     case 7:
       // rare: the connection ends here (the runner skips its later writes)
       return textRequest(conn, chance(rand, 0.15) ? pick(rand, ['quit\r\n', 'quit x\r\n']) : 'version\r\n')
@@ -454,7 +456,11 @@ function meta(rand: Rand, conn: 1 | 2): Omit<Request, 'batch'> {
     const many = Array.from({ length: 22 }, () => 'v').join(' ')
     return textRequest(conn, pick(rand, [`${cmd}\r\n`, `${cmd} \r\n`, `me\r\n`, `ms $KEY(${name})\r\n`, `mg $KEY(${name}) ${many}\r\n`, `ma $KEY(${name}) ${many}\r\n`]))
   }
-  if (cmd === 'me') return textRequest(conn, `me $KEY(${name})${pick(rand, ['', '', '', ' b', ' x'])}\r\n`)
+  if (cmd === 'me') {
+    // (wide: also the key in base64 with b, as memcached's protocol.txt gives it)
+    if (wide && chance(rand, 0.3)) return textRequest(conn, `me $B64(${name}) ${pick(rand, ['b', 'b', 'b x', 'bb', 'B'])}\r\n`)
+    return textRequest(conn, `me $KEY(${name})${pick(rand, ['', '', '', ' b', ' x'])}\r\n`)
+  }
   let flags = metaFlags(rand, cmd)
   const key = flags.includes('b') ? (chance(rand, 0.1) ? pick(rand, ['!!!!', 'YQ', 'a===']) : `$B64(${name})`) : `$KEY(${name})`
   if (cmd !== 'ms') return textRequest(conn, `${cmd} ${key}${flags.map((f) => ` ${f}`).join('')}\r\n`)
