@@ -396,6 +396,10 @@ fn replay(
     let good = HEADER_LEN + end.valid_len;
     if let Some(mut reason) = end.torn {
         if let Some(aside) = keep_damage_aside(&mut f, path, good, len)? {
+            if let Some(at) = reason.strip_prefix("record cut short") {
+                // its length ran past the end, but whole records follow
+                reason = format!("record length damaged{at} (whole records follow it)");
+            }
             reason = format!(
                 "{reason}; the bytes cut off are kept in {}",
                 aside.display()
@@ -429,10 +433,15 @@ fn keep_damage_aside(
     f.seek(SeekFrom::Start(good))
         .and_then(|_| f.read_exact(&mut frame))
         .map_err(|e| err_at(path, "read", e))?;
-    // a plausible length running past the end: the body cut short
+    // a plausible length running past the end: the body cut short, unless a whole record
+    // follows (a flipped bit in the length field made it run past the end)
     let body = u32::from_le_bytes(frame[..4].try_into().unwrap());
     let end = good + (frame.len() as u64) + u64::from(body);
-    if body != 0 && body <= journal::MAX_BODY && end > len {
+    if body != 0
+        && body <= journal::MAX_BODY
+        && end > len
+        && !whole_record_after(f, good).map_err(|e| err_at(path, "read", e))?
+    {
         return Ok(None);
     }
     let base = path.as_os_str().to_string_lossy().into_owned();
@@ -465,6 +474,41 @@ fn keep_damage_aside(
         ));
     }
     Ok(Some(aside))
+}
+
+/// Bytes of a cut tail [`whole_record_after`] reads: more than a record under ferrocached's
+/// largest `-I` (16 MiB) and its key.
+const TAIL_SCAN: u64 = 17 << 20;
+/// Body bytes it checksums at most; past that the tail counts as damage (kept aside: a copy
+/// too many is cheap, records destroyed are not).
+const TAIL_CRC_BUDGET: usize = 64 << 20;
+
+/// Whether the bytes after `good`, whose first record claims a length past
+/// the end, hold a whole record further on: then they are not one record cut short by a
+/// crash but records behind a damaged length field.
+fn whole_record_after(f: &mut File, good: u64) -> io::Result<bool> {
+    let mut tail = Vec::new();
+    f.seek(SeekFrom::Start(good))?;
+    (&mut *f).take(TAIL_SCAN).read_to_end(&mut tail)?;
+    let mut crc_bytes = 0usize;
+    for at in 1..tail.len().saturating_sub(journal::FRAME_HEADER) {
+        let n = u32::from_le_bytes(tail[at..at + 4].try_into().unwrap()) as usize;
+        let start = at + journal::FRAME_HEADER;
+        let Some(body) = tail.get(start..start.saturating_add(n)) else {
+            continue;
+        };
+        if n == 0 || journal::decode_body(body).is_none() {
+            continue;
+        }
+        crc_bytes += n;
+        if crc_bytes > TAIL_CRC_BUDGET {
+            return Ok(true);
+        }
+        if crc32c::crc32c(body) == u32::from_le_bytes(tail[at + 4..start].try_into().unwrap()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Replays `dir`'s whole log into `store` (every segment kept, then `.aof`), then opens the
