@@ -427,6 +427,14 @@ test('no reply, as memcached: short, header-only and multi-datagram requests, no
   assert.equal(r.ferrocached.map((d) => d.length), [0, 0, 0, 0, 0, 0])
 })
 
+test('lru_crawler metadump over UDP sends nothing, as memcached (no key list to a spoofable source); its errors are sent', async () => {
+  const r = await both([frame(38, 'lru_crawler metadump all\r\n'), frame(39, 'lru_crawler metadump hash\r\n'), frame(40, 'lru_crawler metadump 99\r\n'), frame(49, 'version\r\n')], true)
+  const answers = 'BADCLASS invalid class id\r\nVERSION 1.6.18\r\n'
+  // memcached may send a bare header (count 0) for the dump once its crawler lets go
+  assert.is(payload(r.memcached.flat()), answers)
+  assert.equal(r.ferrocached.map(show), [[], [], ['0028000000010000 35 "BADCLASS invalid class id\\r\\n"'], ['0031000000010000 24 "VERSION 1.6.18\\r\\n"']])
+})
+
 test('a value cut off at the end of a datagram: dropped here, memcached eats the next datagram with it', async () => {
   const r = await both([frame(22, 'set cut 0 0 10\r\nabc'), frame(23, 'defghij\r\n'), frame(24, 'get cut\r\n')])
   // memcached reads the next datagram's first bytes, header included, as the rest of the

@@ -368,6 +368,11 @@ impl<S: Storage> Session<S> {
         self.messages.get_or_insert_with(Vec::new);
     }
 
+    /// The session serves datagrams ([`Session::frame_messages`] was called): UDP.
+    pub(crate) fn is_datagram(&self) -> bool {
+        self.messages.is_some()
+    }
+
     /// With [`Session::frame_messages`]: the end offsets in `out` of the reply messages
     /// since [`Session::clear_messages`] (ascending; an end equal to the one before it, or a
     /// first end of 0, is an empty message: a bare header). Empty when not recording.
