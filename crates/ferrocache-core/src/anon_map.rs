@@ -154,36 +154,87 @@ mod tests {
         assert!(!has(&s, "k0") && has(&s, &format!("k{}", per_page + 49)));
     }
 
-    #[test]
-    fn a_refused_hash_table_growth_fills_the_table_to_15_16_then_refuses_new_keys() {
-        // one shard of 2^14 slots (128 KiB: mapped); its growth (160 KiB) is refused,
-        // its slab pages (1 MiB) are not
-        let s = Store::new(Config::default().shards(1).hash_power(14).background(false)).unwrap();
-        let _r = Refusing::sizes(0..1 << 20);
-        // the table takes entries while it is at most 15/16 full
+    /// A store of one shard whose 2^14 slots (128 KiB: mapped) may not grow (160 KiB is
+    /// refused while the returned guard lives; slab pages, 1 MiB, are granted), filled to
+    /// its most entries, 15/16 of the slots plus one; and that number.
+    fn full_table(cfg: Config) -> (Store, Refusing, usize) {
+        let s = Store::new(cfg.shards(1).hash_power(14).background(false)).unwrap();
+        let r = Refusing::sizes(0..1 << 20);
         let most = (1 << 14) * 15 / 16 + 1;
         for i in 0..most {
             set(&s, &format!("k{i}")).unwrap();
         }
-        assert_eq!(set(&s, "one more"), Err(StoreError::OutOfMemory));
-        // a key the table holds is replaced, not added: its set goes on, as memcached's
-        // (refused, it dropped the old value too)
-        let r = StoreRequest::new(StoreMode::Set, b"k0", b"new");
-        s.store(&r).unwrap();
-        let got = s.get(b"k0", &GetOptions::default(), |it| it.value.to_vec());
-        assert_eq!(got.as_deref(), Some(&b"new"[..]));
-        assert_eq!(s.stats().curr_items, most as u64);
-        assert!(has(&s, "k0") && has(&s, &format!("k{}", most - 1)) && !has(&s, "one more"));
-        refuse(0..0);
-        set(&s, "one more").unwrap();
-        for i in most..3 * most {
-            set(&s, &format!("k{i}")).unwrap();
-        }
-        assert!((0..3 * most).all(|i| has(&s, &format!("k{i}"))));
+        (s, r, most)
     }
 
     #[test]
-    fn a_refused_hash_table_growth_refuses_no_append_prepend_or_longer_incr() {
+    fn a_refused_hash_table_growth_fills_the_table_to_15_16_then_evicts_for_new_keys() {
+        let (s, _r, most) = full_table(Config::default());
+        // memory has room, the table none: a new key takes the oldest key's entry (before,
+        // SERVER_ERROR out of memory while memory had room; memcached's chained table
+        // takes it without evicting)
+        set(&s, "one more").unwrap();
+        let st = s.stats();
+        assert_eq!((st.curr_items, st.evictions), (most as u64, 1));
+        assert!(!has(&s, "k0") && has(&s, "k1") && has(&s, "one more"));
+        // a key the table holds is replaced, not added: no eviction
+        let r = StoreRequest::new(StoreMode::Set, b"k1", b"new");
+        s.store(&r).unwrap();
+        let got = s.get(b"k1", &GetOptions::default(), |it| it.value.to_vec());
+        assert_eq!(got.as_deref(), Some(&b"new"[..]));
+        assert_eq!(s.stats().evictions, 1);
+        // a new key of a class no item here is in evicts from the class with most items
+        let big = StoreRequest::new(StoreMode::Set, b"big", &[1u8; 5000]);
+        s.store(&big).unwrap();
+        let st = s.stats();
+        assert_eq!((st.curr_items, st.evictions), (most as u64, 2));
+        assert!(!has(&s, "k2") && has(&s, "big"));
+        refuse(0..0);
+        // granted, the table grows again and keeps everything
+        for i in most..3 * most {
+            set(&s, &format!("k{i}")).unwrap();
+        }
+        assert!((3..3 * most).all(|i| has(&s, &format!("k{i}"))));
+        assert_eq!(s.stats().evictions, 2);
+    }
+
+    #[test]
+    fn a_refused_hash_table_growth_without_eviction_refuses_new_keys_but_reclaims_expired() {
+        let clock = crate::Clock::manual(1_900_000_000);
+        let mut cfg = Config::default()
+            .shards(1)
+            .hash_power(14)
+            .background(false)
+            .evict(false);
+        cfg.clock = clock.clone();
+        let s = Store::new(cfg).unwrap();
+        let _r = Refusing::sizes(0..1 << 20);
+        let most = (1 << 14) * 15 / 16 + 1;
+        for i in 0..most {
+            let key = format!("k{i}");
+            let mut r = StoreRequest::new(StoreMode::Set, key.as_bytes(), &[7u8; 100]);
+            // the oldest two expire in 10 s
+            r.exptime = if i < 2 { 10 } else { 0 };
+            s.store(&r).unwrap();
+        }
+        // -M: no key is evicted for a new one (memcached's table would take it)
+        assert_eq!(set(&s, "one more"), Err(StoreError::OutOfMemory));
+        // a key the table holds is replaced, not added: its set goes on, as memcached's
+        // (refused, it dropped the old value too)
+        let r = StoreRequest::new(StoreMode::Set, b"k5", b"new");
+        s.store(&r).unwrap();
+        let got = s.get(b"k5", &GetOptions::default(), |it| it.value.to_vec());
+        assert_eq!(got.as_deref(), Some(&b"new"[..]));
+        // an expired item at a tail gives its entry up
+        clock.advance(11);
+        set(&s, "one more").unwrap();
+        let st = s.stats();
+        assert_eq!((st.curr_items, st.evictions), (most as u64 - 1, 0));
+        assert!(!has(&s, "k0") && !has(&s, "k1") && has(&s, "one more") && has(&s, "k2"));
+    }
+
+    #[test]
+    fn a_refused_hash_table_growth_evicts_for_no_append_prepend_or_longer_incr() {
         // as above: 2^14 slots, their growth refused, slab pages granted
         let s = Store::new(Config::default().shards(1).hash_power(14).background(false)).unwrap();
         let _r = Refusing::sizes(0..1 << 20);
@@ -193,7 +244,6 @@ mod tests {
             s.store(&StoreRequest::new(StoreMode::Set, key.as_bytes(), b"99"))
                 .unwrap();
         }
-        assert_eq!(set(&s, "one more"), Err(StoreError::OutOfMemory));
         // each replaces an item the table holds with a new one, so needs no new entry
         // (memcached's chained table stores them; before, NOT_STORED / out of memory)
         for (mode, key, want) in [
@@ -223,16 +273,20 @@ mod tests {
         ));
         let got = s.get(b"k3", &GetOptions::default(), |it| it.value.to_vec());
         assert_eq!(got.as_deref(), Some(&b"100"[..]));
-        // a key the table does not hold still needs an entry: refused while memory has room
-        assert_eq!(
+        assert_eq!(s.stats().evictions, 0);
+        // a key the table does not hold needs an entry: the oldest key's (before, out of
+        // memory while memory had room)
+        assert!(matches!(
             s.arith(&incr(b"new", Some((0, 0)))),
-            Err(StoreError::OutOfMemory)
-        );
-        assert_eq!(s.stats().curr_items, most as u64);
+            Ok(ArithStatus::Ok { value: 0, .. })
+        ));
+        let st = s.stats();
+        assert_eq!((st.curr_items, st.evictions), (most as u64, 1));
+        assert!(has(&s, "new") && !has(&s, "k0"));
     }
 
     #[test]
-    fn a_refused_hash_table_growth_takes_new_keys_while_memory_is_full_by_evicting() {
+    fn a_refused_hash_table_growth_takes_new_keys_by_evicting_whether_memory_is_full_or_not() {
         // 2 pages, one of them the 96-byte class's; the table's 2^14 slots hold 15/16
         // of them plus one (15361 entries) at the most, its growth refused
         let s = Store::new(
@@ -259,8 +313,6 @@ mod tests {
         }
         let st = s.stats();
         assert_eq!((st.curr_items, st.total_malloced), (most as u64, 2 << 20));
-        // memory has room in the 120-byte class: a new key there is refused
-        assert_eq!(put("m-new".into(), 70), Err(StoreError::OutOfMemory));
         // the 96-byte class is full and evicts its oldest, which frees an entry too
         // (before, out of memory whatever the memory)
         for i in 0..100 {
@@ -269,6 +321,13 @@ mod tests {
         let st = s.stats();
         assert_eq!((st.curr_items, st.evictions), (most as u64, 100));
         assert!(has(&s, "t00099") && !has(&s, "s00099") && has(&s, "s00100"));
+        // memory has room in the 120-byte class: a new key there takes the entry of the
+        // class's oldest (before, out of memory), whose chunk it reuses
+        put("m-new".into(), 70).unwrap();
+        let st = s.stats();
+        assert_eq!((st.curr_items, st.evictions), (most as u64, 101));
+        assert_eq!(st.total_malloced, 2 << 20);
+        assert!(has(&s, "m-new") && !has(&s, "m00000") && has(&s, "m00001"));
     }
 
     #[test]

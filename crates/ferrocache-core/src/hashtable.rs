@@ -274,7 +274,8 @@ impl HashTable {
     /// Whether a new entry may go in: not into a table past 15/16 full whose growth the
     /// system refuses (an address-space limit, strict overcommit). A lookup that misses
     /// would probe ever more slots there, and a full table none would end; memcached's
-    /// chained table takes more at any load, so its sets go on where these are refused.
+    /// chained table takes more at any load, so the shard frees an entry for a new key
+    /// instead (`Shard::free_entry`: an expired item, else an eviction).
     pub fn has_room(&mut self) -> bool {
         self.old.count > 0
             || !self.table.over_load(GROW_AT_NO_EXPAND)

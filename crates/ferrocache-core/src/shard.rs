@@ -1264,26 +1264,32 @@ impl Shard {
     /// shard's least valuable item of the class. With nothing of the class here to evict,
     /// [`Fail::NeedPage`]: the caller makes room elsewhere and retries.
     fn alloc(&mut self, core: &Core, ctx: &Ctx, c: usize) -> Result<u32, Fail> {
-        if self.ht.has_room() {
-            return self.alloc_chunk(core, ctx, c);
+        if !self.ht.has_room() && !self.free_entry(core, ctx, c) {
+            self.cs[c].outofmemory += 1;
+            return Err(Fail::Err(StoreError::OutOfMemory));
         }
-        // The hash table is as full as it gets and the system refused it a larger one. An
-        // allocation that reclaims or evicts in this shard frees an entry too, so with
-        // memory full a new key still goes in as in memcached (whose chained table takes
-        // any number); room made in another shard frees none here.
-        match self.alloc_chunk(core, ctx, c) {
-            Ok(h) if self.ht.has_room() => Ok(h),
-            Ok(h) => {
-                self.free_unlinked(core, h);
-                self.cs[c].outofmemory += 1;
-                Err(Fail::Err(StoreError::OutOfMemory))
-            }
-            Err(Fail::NeedPage(_)) => {
-                self.cs[c].outofmemory += 1;
-                Err(Fail::Err(StoreError::OutOfMemory))
-            }
-            Err(e) => Err(e),
+        self.alloc_chunk(core, ctx, c)
+    }
+
+    /// Frees an entry of a hash table that is as full as it gets and whose growth the system
+    /// refused, for a new key: an expired item at a tail of class `c`, else (eviction on)
+    /// the class's least valuable item here, else that of the class with most items here.
+    /// memcached's chained table takes any number of keys; this one holds as many as it has
+    /// room for, and with eviction on a new key takes an old one's place, as when memory is
+    /// full (whose eviction of class `c` also frees the chunk the allocation then takes).
+    #[cold]
+    fn free_entry(&mut self, core: &Core, ctx: &Ctx, c: usize) -> bool {
+        if self.lru_reclaim_tails(core, ctx, c) {
+            return true;
         }
+        if !core.config.evict {
+            return false;
+        }
+        if self.lru_evict(core, ctx, c) {
+            return true;
+        }
+        let most = (0..self.lru.len()).max_by_key(|&k| self.lru[k].evictable());
+        most.is_some_and(|k| self.lru_reclaim_tails(core, ctx, k) || self.lru_evict(core, ctx, k))
     }
 
     /// [`Shard::alloc`] without the hash table's room check: for an item that replaces one
