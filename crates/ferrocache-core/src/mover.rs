@@ -28,6 +28,7 @@ use crate::hashtable::hash_key;
 use crate::item::NIL;
 use crate::lru::{COLD, HOT, WARM};
 use crate::shard::{Core, Shard};
+use crate::slab::SlabAlloc;
 use crate::sysevent::SysEvent;
 use crate::ConfigError;
 use parking_lot::{Mutex, MutexGuard};
@@ -100,6 +101,8 @@ impl Core {
             }
         }
         match best {
+            // without eviction (-M) a class with items anywhere gets no page: as memcached's
+            Some(_) if !self.config.evict => false,
             Some((t, _)) => {
                 let ctx = self.ctx();
                 let mut s = self.shards[t].lock();
@@ -129,6 +132,7 @@ impl Core {
             .filter(|&i| guards[i].lru[c].evictable() > 0)
             .max_by_key(|&i| guards[i].lru[c].evictable());
         match best {
+            Some(_) if !self.config.evict => false,
             Some(t) => {
                 let ctx = self.ctx();
                 let s = &mut *guards[t];
@@ -167,6 +171,42 @@ impl Core {
         self.move_one_page(guards, from, to)
     }
 
+    /// Class `d`'s emptiest page, when it may move: without eviction (-M) only when its
+    /// items can all be relocated into free chunks of their class.
+    fn movable_page(&self, a: &SlabAlloc, d: usize) -> Option<usize> {
+        let p = a.pages_of(d).min_by_key(|&p| a.meta[p].used)?;
+        if self.config.evict {
+            return Some(p);
+        }
+        let m = &a.meta[p];
+        let cm = &a.classes[d];
+        let bump_room = match cm.bump {
+            b if b != NIL && b as usize != p => {
+                a.meta[b as usize].per_page - a.meta[b as usize].carved
+            }
+            _ => 0,
+        };
+        let free_elsewhere = cm.free_count.saturating_sub(m.carved - m.used);
+        (free_elsewhere + bump_room >= m.used).then_some(p)
+    }
+
+    /// The class a page moves from to `to`: the one with most pages (-M: of those with a
+    /// page that can move).
+    fn donor(&self, a: &SlabAlloc, to: Option<usize>) -> Option<usize> {
+        (0..self.classes.len())
+            .filter(|&d| Some(d) != to && a.classes[d].pages > 0)
+            .filter(|&d| self.config.evict || self.movable_page(a, d).is_some())
+            .max_by_key(|&d| a.classes[d].pages)
+    }
+
+    /// Without eviction (-M): whether a store of class `c` that found no free chunk may have
+    /// a page moved to it (a page of another class emptied without evicting), rather than
+    /// being refused for memory at once (which drops a `set`'s old value).
+    pub(crate) fn page_for_without_eviction(&self, c: usize) -> bool {
+        let a = self.alloc.lock();
+        (self.tune.slab_reassign || a.classes[c].pages == 0) && self.donor(&a, Some(c)).is_some()
+    }
+
     /// Moves a page even when the budget has room (a reassign asks for this very move).
     fn move_one_page(
         &self,
@@ -178,32 +218,14 @@ impl Core {
         let mem = &*self.mem;
         let donor = match from {
             Some(d) => d,
-            None => match (0..self.classes.len())
-                .filter(|&d| Some(d) != to && a.classes[d].pages > 0)
-                .max_by_key(|&d| a.classes[d].pages)
-            {
+            None => match self.donor(&a, to) {
                 Some(d) => d,
                 None => return false,
             },
         };
-        let Some(p) = a.pages_of(donor).min_by_key(|&p| a.meta[p].used) else {
+        let Some(p) = self.movable_page(&a, donor) else {
             return false;
         };
-        if !self.config.evict {
-            // without eviction (-M) a page may move only when its items can all be relocated
-            let m = &a.meta[p];
-            let cm = &a.classes[donor];
-            let bump_room = match cm.bump {
-                b if b != NIL && b as usize != p => {
-                    a.meta[b as usize].per_page - a.meta[b as usize].carved
-                }
-                _ => 0,
-            };
-            let free_elsewhere = cm.free_count.saturating_sub(m.carved - m.used);
-            if free_elsewhere + bump_room < m.used {
-                return false;
-            }
-        }
         let ctx = self.ctx();
         a.detach(mem, p);
         let handles: Vec<u32> = a.chunks_of(mem, p).collect();

@@ -1307,6 +1307,11 @@ impl Shard {
                 return Err(Fail::NeedPage(c));
             }
             if !core.config.evict {
+                // (-M) no eviction; but a class with no item here may still be given a page
+                // the mover empties without evicting (`Core::make_room`)
+                if self.lru[c].evictable() == 0 && core.page_for_without_eviction(c) {
+                    return Err(Fail::NeedPage(c));
+                }
                 self.cs[c].outofmemory += 1;
                 return Err(Fail::Err(StoreError::OutOfMemory));
             }

@@ -172,3 +172,53 @@ fn without_eviction_a_full_store_says_out_of_memory() {
         "nothing was evicted"
     );
 }
+
+#[test]
+fn without_eviction_an_emptied_page_moves_to_a_class_without_pages() {
+    // memcached -m 2 -M filled with 100-byte values, every one deleted, then a 5000-byte
+    // set: STORED (measured); the synchronous move of a page that needs no eviction ran
+    // only with eviction on, so here every other size was refused for good
+    let s = Store::new(
+        Config::default()
+            .memory_limit(2 << 20)
+            .shards(4)
+            .evict(false)
+            .background(false),
+    )
+    .unwrap();
+    let value = vec![b'x'; 100];
+    let mut stored = 0;
+    while s
+        .store(&StoreRequest::new(
+            StoreMode::Set,
+            format!("k:{stored}").as_bytes(),
+            &value,
+        ))
+        .is_ok()
+    {
+        stored += 1;
+        assert!(stored < 100_000);
+    }
+    // full of items, the larger class cannot have a page: no eviction without -M's leave
+    let big = StoreRequest::new(StoreMode::Set, b"big", &[b'y'; 5000]);
+    assert_eq!(s.store(&big), Err(StoreError::OutOfMemory));
+    assert_eq!(s.stats().curr_items, stored);
+    for i in 0..stored {
+        let key = format!("k:{i}");
+        s.delete(&DeleteRequest {
+            key: key.as_bytes(),
+            cas: None,
+            invalidate: false,
+            exptime: None,
+            mismatch_uncounted: false,
+        });
+    }
+    assert_eq!(s.store(&big).unwrap().status, StoreStatus::Stored);
+    // and the other emptied page to a third class, not the moved page that now holds one
+    // item (the class with as many pages, whose item could not be relocated)
+    let larger = StoreRequest::new(StoreMode::Set, b"larger", &[b'z'; 300_000]);
+    assert_eq!(s.store(&larger).unwrap().status, StoreStatus::Stored);
+    let st = s.stats();
+    assert_eq!((st.evictions, st.slabs_moved, st.curr_items), (0, 2, 2));
+    assert!(st.total_malloced <= 2 << 20);
+}
