@@ -236,4 +236,18 @@ test('a binary datagram of getkq past the limit stops there; with a write after 
   assert.ok(listener.drops.replyBytes - before.replyBytes < 8 * MiB, `dropped ${listener.drops.replyBytes - before.replyBytes}`)
 })
 
+test('a datagram from source port 0 (spoofed) runs, is not answered, and does not end the process', async () => {
+  const s = server!
+  // what the kernel hands over for a raw packet with UDP source port 0 (sending one needs
+  // a raw socket, root); dgram.send threw ERR_SOCKET_BAD_PORT for the reply, uncaught
+  const socket = (listenerOf(s) as unknown as { socket: dgram.Socket }).socket
+  const msg = frame(7, 'set p0 0 0 2\r\nok\r\nversion\r\n')
+  socket.emit('message', msg, { address: '127.0.0.1', port: 0, family: 'IPv4', size: msg.length })
+  // memcached 1.6.18 the same (measured with a raw packet): the set is stored, no reply
+  const c = await RawConn.open(s.address()!.port)
+  c.send('get p0\r\n')
+  assert.is(await c.until('END\r\n'), 'VALUE p0 0 2\r\nok\r\nEND\r\n')
+  c.close()
+})
+
 test.run()

@@ -366,6 +366,10 @@ export class UdpListener {
    */
   private sendMessage(reply: Buffer, requestId: number, d: Datagram): void {
     if (this.trace) this.log.trace({ udp: `${d.address}:${d.port}`, requestId, bytes: reply.length, head: preview(reply) }, 'reply')
+    // A source port of 0 (spoofed: no socket sends from it) cannot be answered, and
+    // dgram.send throws for it, which ended the process. memcached's sendmsg fails there
+    // and it goes on: the requests ran, the replies are lost.
+    if (d.port === 0) return
     const total = Math.min(Math.ceil(reply.length / UDP_DATA_SIZE), MAX_DATAGRAMS)
     let seq = 0
     let at = 0
