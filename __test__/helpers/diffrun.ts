@@ -334,8 +334,10 @@ export function memcachedReadPastValue(expected: string, actual: string): boolea
 const sections = (stream: string): string[] => stream.split(/(?=^\[conn \d+\]$)/m)
 
 function readPastIn(expected: string, actual: string): boolean {
-  const e = expected.split('\n')
-  const a = actual.split('\n')
+  // (CAS values are numbered in the order printed: a connection printed first that reads
+  // the diverged item renumbers those of replies sent before the refusal; seed 390134 again)
+  const e = expected.replace(/#\d+/g, '#').split('\n')
+  const a = actual.replace(/#\d+/g, '#').split('\n')
   const at = e.findIndex((line, i) => line !== a[i])
   if (at < 0) return false
   if (e[at] === `${NON_NUMERIC}\r`) return !(a[at] ?? '').startsWith('CLIENT_ERROR')
