@@ -250,4 +250,18 @@ test('a datagram from source port 0 (spoofed) runs, is not answered, and does no
   c.close()
 })
 
+test('a datagram from the server port (forged, or another server\'s reply) is dropped: no endless ping-pong', async () => {
+  const s = server!
+  const listener = listenerOf(s)
+  const socket = (listener as unknown as { socket: dgram.Socket }).socket
+  const before = listener.datagrams
+  const msg = frame(8, 'version\r\n')
+  // a reply to it would come back as a request (`VERSION …` → `ERROR` → `ERROR` …): memcached
+  // 1.6.18 loops so for good (measured: bytes_read climbing by MB/s after one raw packet)
+  socket.emit('message', msg, { address: '127.0.0.1', port: s.udpAddress()!.port, family: 'IPv4', size: msg.length })
+  assert.not.ok(await waitFor(() => listener.datagrams > before + 10, 500), `looping: ${listener.datagrams - before} datagrams`)
+  assert.is(listener.datagrams, before)
+  assert.ok(listener.drops.ownPort >= 1)
+})
+
 test.run()

@@ -117,6 +117,8 @@ export interface UdpDrops {
   cutOff: number
   /** Reply bytes not sent: other datagrams' replies past `maxReplyBytes` (their requests still run). */
   replyBytes: number
+  /** Datagrams from the listener's own port, not run (they would loop: see `receive`). */
+  ownPort: number
 }
 
 /**
@@ -132,6 +134,8 @@ export class UdpListener {
   /** By Kind; the binary one opened at the first binary datagram. */
   private readonly sessions: Array<UdpSession | undefined> = [undefined, undefined]
   private addr = ''
+  /** The bound port: datagrams from it are dropped (see receive). */
+  private port = -1
   /** A datagram waits (for a `snapshot` reply or for the socket): later ones wait in `queue`. */
   private busy = false
   private readonly queue: Datagram[] = []
@@ -143,7 +147,7 @@ export class UdpListener {
   /** `resume` is scheduled (setImmediate). */
   private resuming = false
   /** What was dropped so far (a warning is logged when a run of drops starts). */
-  readonly drops: UdpDrops = { requests: 0, cutOff: 0, replyBytes: 0 }
+  readonly drops: UdpDrops = { requests: 0, cutOff: 0, replyBytes: 0, ownPort: 0 }
   /** Request datagrams received (with a frame header and a payload). */
   datagrams = 0
   /** Most reply bytes the socket held at once (for tests and diagnostics). */
@@ -168,6 +172,7 @@ export class UdpListener {
         this.socket.off('error', onError)
         const bound = this.socket.address()
         this.addr = bound.family === 'IPv6' ? `udp6:[${bound.address}]:${bound.port}` : `udp:${bound.address}:${bound.port}`
+        this.port = bound.port
         this.replaceSession(TEXT)
         this.log.info({ host: bound.address, port: bound.port }, 'listening (udp)')
         resolve(bound)
@@ -209,6 +214,14 @@ export class UdpListener {
     // memcached 1.6.18 (try_read_udp): a datagram of the header alone or less, or one that
     // says it is part of a larger request (count other than 1), gets no reply at all
     if (this.closed || d.msg.length <= UDP_HEADER_SIZE) return
+    // From our own port: a reply of this server (a request forged with its address as the
+    // source) or of a peer on the same port (one forged as from the other). Answering
+    // starts an endless ping-pong of `ERROR` lines, one forged datagram enough (memcached
+    // 1.6.18 loops so, measured); clients send from ports of their own.
+    if (d.port === this.port) {
+      if (isPowerOfTwo(++this.drops.ownPort)) this.dropWarning('udp datagrams from the server port dropped (a reflection loop)')
+      return
+    }
     this.datagrams++
     if (d.msg[4] !== 0 || d.msg[5] !== 1) {
       this.log.debug({ udp: `${d.address}:${d.port}`, count: d.msg.readUInt16BE(4) }, 'multi-datagram request, dropped')
