@@ -338,8 +338,10 @@ fn replay(
     let len = f.metadata().map_err(|e| err_at(path, "stat", e))?.len();
     let mut h = [0u8; HEADER_LEN as usize];
     let got = f.read(&mut h).map_err(|e| err_at(path, "read", e))?;
-    if (got as u64) < HEADER_LEN || len < HEADER_LEN {
-        // killed while creating it: nothing in it yet
+    let magic = got.min(MAGIC.len());
+    if (got as u64) < HEADER_LEN && h[..magic] == MAGIC[..magic] {
+        // killed while creating it: nothing in it yet (a short file of other bytes is
+        // someone else's, refused below rather than overwritten)
         drop(f);
         create(path)?;
         return Ok((HEADER_LEN, VERSION));

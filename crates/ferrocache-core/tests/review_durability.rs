@@ -86,3 +86,29 @@ fn a_damaged_length_running_past_the_end_keeps_the_records_after_it_aside() {
     );
     assert!(!aside.exists(), "a torn tail is not kept");
 }
+
+/// A log shorter than its 12-byte header is one a crash left while creating it and is
+/// started again; but one whose bytes are not the header's start is another program's
+/// file, and was overwritten without a word (measured: `hello` as appendonly.aof, replayed
+/// as 0 records, the file replaced). It is refused as any other foreign file is.
+#[test]
+fn a_short_foreign_file_as_the_log_is_refused_not_overwritten() {
+    let tmp = TempDir::new("short-foreign");
+    let dir = &tmp.0;
+    fs::create_dir_all(dir).unwrap();
+    let path = dir.join(aof::FILE);
+    fs::write(&path, b"hello").unwrap();
+    let e = aof::open(&store(), dir, Fsync::Always)
+        .err()
+        .expect("refused");
+    assert!(
+        e.to_string().contains("not a ferrocache append-only log"),
+        "{e}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), b"hello", "left as it was");
+    // the start of a header (a crash inside the creation): begun again, empty
+    fs::write(&path, b"\x89FCAO").unwrap();
+    let (_log, rep) = aof::open(&store(), dir, Fsync::Always).unwrap();
+    assert_eq!(rep.records, 0);
+    assert_eq!(fs::metadata(&path).unwrap().len(), 12);
+}
