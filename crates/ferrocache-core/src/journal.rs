@@ -574,6 +574,53 @@ mod tests {
     }
 
     #[test]
+    fn a_cancel_applied_after_the_deadline_keeps_what_the_primary_kept() {
+        use crate::{Clock, Config};
+        // A replica that applies `flush_all 2` and the `flush_all <before the start>` that
+        // cancelled it on the primary only once its own clock reached the deadline (it
+        // lagged) kept the flush and hid the items the primary kept (review-gaps, a full run).
+        let clock = Clock::manual(1_800_000_000);
+        let new_store = || {
+            Store::new(
+                Config::default()
+                    .memory_limit(8 << 20)
+                    .background(false)
+                    .clock(clock.clone()),
+            )
+            .unwrap()
+        };
+        let primary = new_store();
+        let log = std::sync::Arc::new(Capture::default());
+        primary.set_journal(log.clone());
+        let set = |store: &Store, key: &[u8]| {
+            store
+                .store(&StoreRequest::new(StoreMode::Set, key, b"v"))
+                .unwrap();
+        };
+        set(&primary, b"b");
+        primary.flush_all_as_memcached(2);
+        primary.flush_all_as_memcached(2_592_001);
+        set(&primary, b"c");
+        let bytes = log.0.lock().clone();
+        let replica = new_store();
+        clock.advance(1);
+        let mut max_cas = 0;
+        scan(&bytes[..], |r| {
+            if matches!(r, Record::FlushCancel) {
+                clock.advance(1); // the deadline's second
+            }
+            apply(&replica, clock.now(), r, &mut max_cas);
+        })
+        .unwrap();
+        clock.advance(1);
+        for key in [&b"b"[..], b"c"] {
+            let seen = |store: &Store| store.get(key, &GetOptions::default(), |_| ()).is_some();
+            assert!(seen(&primary), "{key:?} on the primary");
+            assert!(seen(&replica), "{key:?} on the replica");
+        }
+    }
+
+    #[test]
     fn invalidated_vivified_and_base64_items_apply_as_on_the_primary() {
         use crate::{Clock, Config};
         let clock = Clock::manual(1_800_000_000);

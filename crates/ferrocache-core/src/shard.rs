@@ -609,9 +609,11 @@ impl Shards {
         Some(crate::sizes::listed(sum))
     }
 
-    /// Drops a delayed flush_all still pending (a replayed or streamed cancel).
+    /// Drops a delayed flush_all still pending (a replayed or streamed cancel), also when
+    /// this store's clock has reached its mark: the store that logged the cancel judged the
+    /// deadline not come, and a replica applying it late must keep the items it kept.
     pub fn cancel_pending_flush(&self) {
-        self.core.cancel_pending_flush();
+        self.core.cancel_pending_flush(true);
     }
 
     /// Whether `key`'s item is hidden by a flush and not unlinked yet; counts nothing.
@@ -877,7 +879,7 @@ impl Core {
         // item's CAS is one higher.
         if early && delay > crate::clock::REALTIME_MAXDELTA && delay <= self.start as i64 - 59 {
             self.cmd_flush.fetch_add(1, Ordering::Relaxed);
-            self.cancel_pending_flush();
+            self.cancel_pending_flush(false);
             self.next_cas(None);
             return;
         }
@@ -939,12 +941,13 @@ impl Core {
         }
     }
 
-    /// Drops a delayed flush whose mark has not taken effect yet, under every shard lock,
-    /// and logs the cancel; nothing (and no record) if none is pending.
-    fn cancel_pending_flush(&self) {
+    /// Drops a delayed flush whose mark has not taken effect yet (`logged`: a cancel from
+    /// a log or a primary, whose store judged that, whatever this clock says), under every
+    /// shard lock, and logs the cancel; nothing (and no record) if none is pending.
+    fn cancel_pending_flush(&self, logged: bool) {
         let _guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
         let ctx = self.ctx();
-        if ctx.flush_rel == 0 || ctx.rel >= ctx.flush_rel {
+        if ctx.flush_rel == 0 || (!logged && ctx.rel >= ctx.flush_rel) {
             return;
         }
         self.flush_rel.store(0, Ordering::Relaxed);
