@@ -95,7 +95,10 @@ function oneWrite(port: number, request: Buffer): Promise<{ reply: string; error
 
 test('a binary header, extras and key over 16 KiB: a reset without a reply, as memcached; memjs settles', async () => {
   for (const keylen of [16352, 16353, 40000]) {
-    const request = binaryAdd('k'.repeat(keylen), 'v')
+    // No value: at 16352 the request is then exactly the 16 KiB memcached reads. A value
+    // byte past it is unread at memcached's close in about half the runs (a reset after the
+    // 0x0004 then, 100 of 200 measured), whether it had arrived is the machine's timing.
+    const request = binaryAdd('k'.repeat(keylen), '')
     const [want, got] = await Promise.all([oneWrite(memcached.port, request), oneWrite(ferrocached.port, request)])
     assert.equal(got, want, `key length ${keylen}`)
     const over = keylen > 16384 - 24 - 8
