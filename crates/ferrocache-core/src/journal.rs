@@ -454,6 +454,17 @@ mod tests {
     use super::*;
     use crate::GetOptions;
 
+    /// An 8 MiB store with no background thread on `clock`: a primary or a replica.
+    fn on_clock(clock: &crate::Clock) -> Store {
+        Store::new(
+            crate::Config::default()
+                .memory_limit(8 << 20)
+                .background(false)
+                .clock(clock.clone()),
+        )
+        .unwrap()
+    }
+
     fn sample() -> Vec<u8> {
         let mut out = Vec::new();
         encode(
@@ -575,20 +586,12 @@ mod tests {
 
     #[test]
     fn a_cancel_applied_after_the_deadline_keeps_what_the_primary_kept() {
-        use crate::{Clock, Config};
+        use crate::Clock;
         // A replica that applies `flush_all 2` and the `flush_all <before the start>` that
         // cancelled it on the primary only once its own clock reached the deadline (it
         // lagged) kept the flush and hid the items the primary kept (review-gaps, a full run).
         let clock = Clock::manual(1_800_000_000);
-        let new_store = || {
-            Store::new(
-                Config::default()
-                    .memory_limit(8 << 20)
-                    .background(false)
-                    .clock(clock.clone()),
-            )
-            .unwrap()
-        };
+        let new_store = || on_clock(&clock);
         let primary = new_store();
         let log = std::sync::Arc::new(Capture::default());
         primary.set_journal(log.clone());
@@ -622,17 +625,9 @@ mod tests {
 
     #[test]
     fn invalidated_vivified_and_base64_items_apply_as_on_the_primary() {
-        use crate::{Clock, Config};
+        use crate::Clock;
         let clock = Clock::manual(1_800_000_000);
-        let new_store = || {
-            Store::new(
-                Config::default()
-                    .memory_limit(8 << 20)
-                    .background(false)
-                    .clock(clock.clone()),
-            )
-            .unwrap()
-        };
+        let new_store = || on_clock(&clock);
         let primary = new_store();
         let log = std::sync::Arc::new(Capture::default());
         primary.set_journal(log.clone());

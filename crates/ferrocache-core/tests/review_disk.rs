@@ -4,7 +4,6 @@
 
 use ferrocache_core::aof::{self, Fsync};
 use ferrocache_core::snapshot;
-use ferrocache_core::{Config, GetOptions, Store, StoreMode, StoreRequest};
 use std::fs;
 use std::path::Path;
 
@@ -12,20 +11,9 @@ use std::path::Path;
 mod disk;
 use disk::{SmallDisk, TempDir};
 
-fn store() -> Store {
-    Store::new(Config::default().memory_limit(64 << 20).background(false)).unwrap()
-}
-
-fn set(s: &Store, key: &str, value: &[u8]) {
-    s.store(&StoreRequest::new(StoreMode::Set, key.as_bytes(), value))
-        .unwrap();
-}
-
-fn value(s: &Store, key: &str) -> Option<Vec<u8>> {
-    s.get(key.as_bytes(), &GetOptions::default(), |it| {
-        it.value.to_vec()
-    })
-}
+#[path = "common/kv.rs"]
+mod kv;
+use kv::{set, store, value};
 
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)

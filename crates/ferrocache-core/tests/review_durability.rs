@@ -1,27 +1,15 @@
 //! Durability review (session 18): damage in the append-only log that looks like a torn tail.
 
 use ferrocache_core::aof::{self, Fsync};
-use ferrocache_core::{Config, GetOptions, Store, StoreMode, StoreRequest};
 use std::fs;
 
 #[path = "common/disk.rs"]
 mod disk;
 use disk::TempDir;
 
-fn store() -> Store {
-    Store::new(Config::default().memory_limit(64 << 20).background(false)).unwrap()
-}
-
-fn set(s: &Store, key: &str, value: &[u8]) {
-    s.store(&StoreRequest::new(StoreMode::Set, key.as_bytes(), value))
-        .unwrap();
-}
-
-fn value(s: &Store, key: &str) -> Option<Vec<u8>> {
-    s.get(key.as_bytes(), &GetOptions::default(), |it| {
-        it.value.to_vec()
-    })
-}
+#[path = "common/kv.rs"]
+mod kv;
+use kv::{set, store, value};
 
 /// A flipped bit in a record's length field that makes it run past the end of the file
 /// looked like a record cut short by a crash: the acknowledged records after it were cut
