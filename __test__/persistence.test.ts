@@ -2,7 +2,7 @@
 // failures. Every wait is bounded; every directory is removed afterwards.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, readdirSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, renameSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
@@ -272,20 +272,32 @@ test('persistence options need dataDir and are checked', () => {
 })
 
 // A child process that uses a cache with dataDir and ends without close(): `how` is what it
-// does last. Returns the child's stdout.
-function runChild(dir: string, how: string, options = ''): string {
+// does last. Returns the child's exit status and stdout (or stderr).
+function runChild(dir: string, how: string, options = '', out: 'stdout' | 'stderr' = 'stdout'): string {
   const program = `
     const { Cache } = require(${JSON.stringify(join(__dirname, '..', 'src'))})
-    const c = new Cache({ dataDir: ${JSON.stringify(dir)}, save: '', encoding: 'utf8'${options} })
+    const fs = require('node:fs')
+    const dir = ${JSON.stringify(dir)}
+    const c = new Cache({ dataDir: dir, save: '', encoding: 'utf8'${options} })
     const how = ${JSON.stringify(how)}
     if (how === 'read') { process.stdout.write(JSON.stringify([c.getSync('a') ?? null, c.getSync('b') ?? null])) }
     if (how === 'set a, return') c.setSync('a', '1')
     if (how === 'set b, process.exit') { c.setSync('b', '2'); process.exit(3) }
     if (how === 'set b, throw') { c.setSync('b', '3'); throw new Error('boom') }
+    if (how === 'set a, later exit listener reads') {
+      c.setSync('a', '4')
+      process.on('exit', () => process.stdout.write(c.getSync('a') + ' ' + c.statsSync().curr_items))
+    }
+    if (how === 'set a, later exit listener closes') { c.setSync('a', '5'); process.on('exit', () => c.close()) }
+    if (how === 'set a, directory replaced by a file') {
+      c.setSync('a', '6')
+      fs.renameSync(dir, dir + '.moved')
+      fs.writeFileSync(dir, 'a file')
+    }
   `
   const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', '-e', program], { encoding: 'utf8', timeout: 30_000 })
   assert.ok(r.error === undefined, String(r.error))
-  return `${r.status}:${r.stdout}`
+  return `${r.status}:${r[out]}`
 }
 
 test('a cache still open when the process exits writes its last snapshot (not when nothing changed, nor with saveOnExit: false)', () => {
@@ -304,6 +316,25 @@ test('a cache still open when the process exits writes its last snapshot (not wh
   // opted out: the write is lost, as before
   assert.is(runChild(dir, 'set a, return', ', saveOnExit: false'), '0:')
   assert.is(runChild(dir, 'read'), '0:["1","3"]')
+})
+
+test('the save at exit leaves the cache to later exit listeners, and a failed one says so and exits 1', () => {
+  const dir = dataDir()
+  // Before: the save closed the cache, so an 'exit' listener registered after it (a script
+  // printing its stats at exit) threw 'the cache is closed' and the process exited 1
+  assert.is(runChild(dir, 'set a, later exit listener reads'), '0:4 1')
+  assert.is(runChild(dir, 'read'), '0:["4",null]')
+  // a later listener's close() after the save writes no second snapshot for no change
+  const before = snapshots(dir).length
+  assert.is(runChild(dir, 'set a, later exit listener closes'), '0:')
+  assert.is(snapshots(dir).length, before + 1)
+  assert.is(runChild(dir, 'read'), '0:["5",null]')
+  // Before: the failed save was silent (no logger) and the process exited 0, the write lost
+  const failed = runChild(dir, 'set a, directory replaced by a file', '', 'stderr')
+  assert.match(failed, /^1:ferrocache: the snapshot at exit failed, the changes since the last save are lost: /)
+  rmSync(dir)
+  renameSync(`${dir}.moved`, dir)
+  assert.is(runChild(dir, 'read'), '0:["5",null]', 'the write was lost, as said')
 })
 
 test.run()

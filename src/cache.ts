@@ -165,9 +165,7 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
       }
       if (persist.saveOnExit) {
         // only what changed since the last save: an exit right after a load writes nothing
-        this.#forgetExit = saveAtExit(() => {
-          if (this.#saveOnClose && !this.#native.closed && p.changesSinceSave > 0) this.close()
-        })
+        this.#forgetExit = saveAtExit(() => (this.#saveOnClose && !this.#native.closed ? p.exitSave() : undefined))
       }
     }
   }

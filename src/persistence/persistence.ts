@@ -346,12 +346,45 @@ export class Persistence {
   }
 
   #closeSaveError: SnapshotError | undefined
+  /** `exitSave` wrote a snapshot: a `close()` after it (a later 'exit' listener) saves only what changed since. */
+  #savedAtExit = false
+
+  /**
+   * The save at the process's exit (`saveOnExit`), if anything changed since the last
+   * save: as `close(true)`, but the cache stays open, so 'exit' listeners that run after
+   * this one can still use it (what they write is not saved unless they close it). Returns
+   * the error of a failed save, also written to stderr when there is no logger (the
+   * process is ending: `closeSaveError` has no reader).
+   * @internal `Cache` calls it from its 'exit' listener (`saveOnExit`).
+   */
+  exitSave(): SnapshotError | undefined {
+    if (this.changesSinceSave === 0) return undefined
+    this.stop()
+    if (this.#loading !== undefined || this.#held !== undefined) {
+      // as close(): nothing saved, the previous snapshot kept
+      this.#log?.warn({ reason: this.#held ?? 'a snapshot is loading' }, 'exiting with saves held: no snapshot saved, the previous one is kept')
+      return undefined
+    }
+    try {
+      this.snapshotSync()
+      this.#savedAtExit = true
+      return undefined
+    } catch (err) {
+      // logged by snapshotSync when there is a logger
+      const e = err instanceof SnapshotError ? err : new SnapshotError(`cannot snapshot: ${(err as Error).message}`, 'FERROCACHE_SNAPSHOT_IO', this.dataDir)
+      this.#closeSaveError = e
+      if (this.#log === undefined) {
+        process.stderr.write(`ferrocache: the snapshot at exit failed, the changes since the last save are lost: ${e.message}\n`)
+      }
+      return e
+    }
+  }
 
   /** Stops the rules; with `save`, writes a last snapshot synchronously (errors logged, kept in `closeSaveError`); releases the data directory. */
   close(save: boolean): SaveReport | undefined {
     this.stop()
     try {
-      if (!save) return undefined
+      if (!save || (this.#savedAtExit && this.changesSinceSave === 0)) return undefined
       if (this.#loading !== undefined) {
         this.#log?.warn('closing while a snapshot is loading: no snapshot saved')
         return undefined
