@@ -156,9 +156,12 @@ export class Persistence {
       this.#log?.warn({ notStored: r.notStored }, 'append-only log: items not stored (larger than the item size limit, or no memory), left deleted')
     }
     this.#log?.info({ records: r.records, notStored: r.notStored, appendfsync: this.appendfsync }, 'append-only log replayed')
-    // replayed changes are in the log already: count changes from here
+    // the replayed records are in no snapshot (else the log would not have replayed them):
+    // they count as changes, so the rules, the save at exit and close() fold them into one
+    // and a start without appendfsync opens the directory again. Counted as 0 they let a
+    // process that opened with the log and exited write nothing: refused again
     this.#lastRaw = native.snapshotChangeCount(this.#native)
-    this.#changes = 0
+    this.#changes = r.records
   }
 
   /** Loads the newest valid snapshot now (before serving). With `strict` a damaged one throws. */
