@@ -436,12 +436,14 @@ fn keep_damage_aside(
         .and_then(|_| f.read_exact(&mut frame))
         .map_err(|e| err_at(path, "read", e))?;
     // a plausible length running past the end: the body cut short, unless a whole record
-    // follows (a flipped bit in the length field made it run past the end)
+    // follows (a flipped bit in the length field made it run past the end) or the tail is
+    // longer than any one record (whole ones too large for the scan follow)
     let body = u32::from_le_bytes(frame[..4].try_into().unwrap());
     let end = good + (frame.len() as u64) + u64::from(body);
     if body != 0
         && body <= journal::MAX_BODY
         && end > len
+        && len - good <= TAIL_SCAN
         && !whole_record_after(f, good).map_err(|e| err_at(path, "read", e))?
     {
         return Ok(None);
@@ -479,7 +481,7 @@ fn keep_damage_aside(
 }
 
 /// Bytes of a cut tail [`whole_record_after`] reads: more than a record under ferrocached's
-/// largest `-I` (16 MiB) and its key.
+/// largest `-I` (16 MiB) and its key, so a longer tail is not one record cut short.
 const TAIL_SCAN: u64 = 17 << 20;
 /// Body bytes it checksums at most; past that the tail counts as damage (kept aside: a copy
 /// too many is cheap, records destroyed are not).

@@ -100,3 +100,51 @@ fn a_short_foreign_file_as_the_log_is_refused_not_overwritten() {
     assert_eq!(rep.records, 0);
     assert_eq!(fs::metadata(&path).unwrap().len(), 12);
 }
+
+/// The check for whole records behind a damaged length reads 17 MiB of the tail, more than
+/// any one record; but a whole record that does not fit in those 17 MiB (after a damaged
+/// one of 9 MiB, a next one of 9 MiB) was not seen, so the tail counted as one record cut
+/// short and every record in it was cut off with no copy (measured: the 9 MiB records and
+/// the small one after them gone, nothing kept aside). A tail longer than the longest
+/// record cannot be one record cut short: it is kept aside.
+#[test]
+fn a_damaged_length_before_records_too_large_for_the_scan_keeps_them_aside() {
+    let tmp = TempDir::new("length-flip-large");
+    let dir = &tmp.0;
+    let big = || {
+        ferrocache_core::Store::new(
+            ferrocache_core::Config::default()
+                .memory_limit(64 << 20)
+                .item_size_max(16 << 20)
+                .background(false),
+        )
+        .unwrap()
+    };
+    let nine = vec![b'x'; 9 << 20];
+    {
+        let s = big();
+        let _log = aof::open(&s, dir, Fsync::No).unwrap();
+        set(&s, "k0", b"small");
+        set(&s, "k1", &nine);
+        set(&s, "k2", &nine);
+        set(&s, "k3", b"after");
+    }
+    let path = dir.join(aof::FILE);
+    let mut bytes = fs::read(&path).unwrap();
+    // the second record (k1): its length's top byte flips, past the end of the file
+    let frame = 12 + 8 + (1 + 8 + 4 + 4 + 1 + 2 + 5);
+    let len = u32::from_le_bytes(bytes[frame..frame + 4].try_into().unwrap()) as usize;
+    assert_eq!(len, 1 + 8 + 4 + 4 + 1 + 2 + (9 << 20), "k1's frame");
+    bytes[frame + 3] ^= 0x08;
+    fs::write(&path, &bytes).unwrap();
+    let s = big();
+    let (_log, rep) = aof::open(&s, dir, Fsync::No).unwrap();
+    assert_eq!(rep.records, 1, "replay stops at the damaged record");
+    assert!(
+        rep.truncated[0].1.contains("length damaged"),
+        "{}",
+        rep.truncated[0].1
+    );
+    let aside = fs::read(dir.join("appendonly.aof.corrupt")).expect("the cut bytes kept aside");
+    assert!(aside == bytes[frame..], "k1, k2 and k3 kept aside");
+}
