@@ -361,7 +361,9 @@ export class Persistence {
    * @internal `Cache` calls it from its 'exit' listener (`saveOnExit`).
    */
   exitSave(): SnapshotError | undefined {
-    if (this.changesSinceSave === 0) return undefined
+    // with the log, also when it holds records no change counted (a delete, touch or incr
+    // that missed logs the key's absence): else a start without appendfsync is refused
+    if (this.changesSinceSave === 0 && (this.appendfsync === undefined || unreplayedLogFile(this.dataDir) === undefined)) return undefined
     this.stop()
     if (this.#loading !== undefined || this.#held !== undefined) {
       // as close(): nothing saved, the previous snapshot kept
