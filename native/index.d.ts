@@ -90,7 +90,10 @@ export declare class NativeReplication {
    * backlog.
    */
   heartbeat(): boolean
-  /** `replicaof no one`: returns the new replication id. */
+  /**
+   * `replicaof no one`: returns the new replication id. A streamed delayed flush held
+   * for its mark (it arrived past its deadline) takes effect first.
+   */
   promote(): string
   /** This node follows another from now on (its own changes are no longer streamed). */
   demote(): void

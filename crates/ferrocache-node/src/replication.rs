@@ -183,9 +183,11 @@ impl NativeReplication {
         self.log.heartbeat(unix_ms())
     }
 
-    /// `replicaof no one`: returns the new replication id.
+    /// `replicaof no one`: returns the new replication id. A streamed delayed flush held
+    /// for its mark (it arrived past its deadline) takes effect first.
     #[napi]
-    pub fn promote(&self) -> String {
+    pub fn promote(&mut self) -> String {
+        self.applier.end(&self.store);
         self.log.promote()
     }
 

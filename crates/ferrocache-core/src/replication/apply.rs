@@ -110,6 +110,13 @@ pub struct Applied {
 pub struct Applier {
     pending: Vec<u8>,
     in_snapshot: bool,
+    /// A streamed delayed flush_all whose deadline (the clock's second) had passed by this
+    /// store's clock when it arrived (the replica lagged past it): it takes effect at its
+    /// mark, the immediate flush the primary writes before its first frame after the
+    /// deadline ([`ReplLog`]), not at once. Flushing at once hid every item, also the ones
+    /// the primary kept because a cancel (`flush_all <before the start>`) followed before
+    /// its deadline; and a later flush_all replaces it as it did on the primary.
+    passed_flush: Option<u32>,
 }
 
 impl Applier {
@@ -122,6 +129,8 @@ impl Applier {
         self.pending.clear();
         self.in_snapshot = full;
         if full {
+            // the store is emptied; the snapshot section restates a pending flush
+            self.passed_flush = None;
             // a log keeps the state before the sync until a snapshot holds the new one (a
             // replay to the flush and the part that had arrived would come up short)
             let journal = store.journal();
@@ -138,6 +147,41 @@ impl Applier {
 
     pub fn in_snapshot(&self) -> bool {
         self.in_snapshot
+    }
+
+    /// This node stops following (a promotion): a delayed flush whose deadline had passed
+    /// when it arrived and whose mark never came takes effect now, as the primary's did at
+    /// its deadline (this node's log marks it for its own replicas).
+    pub fn end(&mut self, store: &Store) {
+        if self.passed_flush.take().is_some() {
+            store.flush_all_at_once();
+        }
+    }
+
+    /// The deadline of a streamed delayed flush held for its mark (`passed_flush`), if any.
+    pub fn held_flush(&self) -> Option<u32> {
+        self.passed_flush
+    }
+
+    /// Applies one stream change (not of a snapshot section); returns whether a live item
+    /// was refused (see [`journal::apply`]).
+    fn change(&mut self, store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) -> bool {
+        match *r {
+            Record::Flush { at } if at != 0 && store.of_clock(at) <= now => {
+                // held for its mark; it replaces a deadline still ahead, as on the primary
+                // (memcached's latest flush_all sets the one deadline)
+                self.passed_flush = Some(at);
+                if store.pending_flush_deadline().is_some() {
+                    store.cancel_pending_flush();
+                }
+                return false;
+            }
+            // a mark (or an immediate flush), a deadline still ahead or a cancel: each ends
+            // a held one
+            Record::Flush { .. } | Record::FlushCancel => self.passed_flush = None,
+            _ => {}
+        }
+        journal::apply(store, now, r, max_cas)
     }
 
     /// Bytes of a frame not complete yet.
@@ -188,13 +232,28 @@ impl Applier {
             };
             let in_snapshot = self.in_snapshot;
             match frame {
-                Frame::Change(r) => {
-                    if let (true, Record::Flush { at }) = (in_snapshot, r) {
+                Frame::Change(r) if in_snapshot => {
+                    if let Record::Flush { at } = r {
                         log.note_flush(at);
                     }
                     res.not_stored += u64::from(journal::apply(store, now, &r, &mut max_cas));
                 }
-                Frame::Heartbeat { unix_ms, offset } => res.heartbeat = Some((unix_ms, offset)),
+                Frame::Change(r) => {
+                    res.not_stored += u64::from(self.change(store, now, &r, &mut max_cas));
+                }
+                Frame::Heartbeat { unix_ms, offset } => {
+                    // the primary marks a passed deadline before its next frame: a heartbeat
+                    // a whole second past a held deadline with no mark before it comes from
+                    // a primary that does not mark (an older build); act on it as it did
+                    if self
+                        .passed_flush
+                        .is_some_and(|at| unix_ms / 1000 > u64::from(at))
+                    {
+                        self.passed_flush = None;
+                        store.flush_all_at_once();
+                    }
+                    res.heartbeat = Some((unix_ms, offset))
+                }
                 Frame::SyncEnd { cas_high_water, .. } if in_snapshot => {
                     max_cas = max_cas.max(cas_high_water);
                     self.in_snapshot = false;

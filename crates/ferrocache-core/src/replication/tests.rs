@@ -576,3 +576,111 @@ fn a_replica_applying_records_after_a_delayed_flush_deadline_drops_those_from_be
     assert_eq!(keys(&q.store), ["z"]);
     assert_eq!(keys(&z.store), ["z"]);
 }
+
+/// A replica that receives a delayed flush only after its deadline (it lagged past it)
+/// holds it for the primary's mark: a cancel that followed on the primary keeps the items
+/// there as on the primary (the replica flushed at once and lost them), and a later
+/// flush_all replaces it as it did on the primary.
+#[test]
+fn a_replica_lagging_past_a_flush_deadline_keeps_what_a_cancel_or_a_later_flush_kept() {
+    let mut rng = SmallRng::seed_from_u64(13);
+    let clock = crate::Clock::manual(1_700_000_000);
+    let p = node_on(&clock, true);
+    let mut r = node_on(&clock, false);
+    full_sync(&p, &mut r, &mut rng, false);
+    set_key(&p.store, "b");
+    p.store.flush_all_as_memcached(2);
+    // `flush_all <unix time before the start>`: memcached's cancel
+    p.store.flush_all_as_memcached(2_592_001);
+    set_key(&p.store, "c");
+    clock.advance(3);
+    set_key(&p.store, "d");
+    assert!(p.log.heartbeat(0));
+    pump(&p, &mut r, &mut rng);
+    assert_eq!(keys(&p.store), ["b", "c", "d"]);
+    assert_eq!(keys(&r.store), keys(&p.store), "the cancel kept b");
+
+    // flush_all 2, then flush_all 10 a second later: the second deadline replaces the first
+    p.store.flush_all(2);
+    clock.advance(1);
+    p.store.flush_all(10);
+    set_key(&p.store, "e");
+    clock.advance(2);
+    set_key(&p.store, "f");
+    pump(&p, &mut r, &mut rng);
+    assert_eq!(keys(&p.store), ["b", "c", "d", "e", "f"]);
+    assert_eq!(
+        keys(&r.store),
+        keys(&p.store),
+        "the first deadline never came"
+    );
+    clock.advance(9);
+    assert!(p.log.heartbeat(0));
+    pump(&p, &mut r, &mut rng);
+    assert!(keys(&p.store).is_empty());
+    assert!(keys(&r.store).is_empty(), "{:?}", keys(&r.store));
+}
+
+/// A flush held for its mark takes effect when the mark cannot come from this upstream: at
+/// a promotion (the primary's deadline passed before it wrote a frame), and at a heartbeat
+/// a second past the deadline with no mark before it (a primary that does not mark).
+#[test]
+fn a_held_flush_takes_effect_at_a_promotion_or_an_unmarked_heartbeat() {
+    use crate::journal::Record;
+    let mut rng = SmallRng::seed_from_u64(14);
+    let t = 1_700_000_000;
+    let clock = crate::Clock::manual(t);
+    let p = node_on(&clock, true);
+    let mut r = node_on(&clock, false);
+    full_sync(&p, &mut r, &mut rng, false);
+    set_key(&p.store, "b");
+    p.store.flush_all(2);
+    clock.advance(3);
+    // the primary wrote nothing since its deadline: no mark yet
+    pump(&p, &mut r, &mut rng);
+    assert!(keys(&p.store).is_empty());
+    assert_eq!(keys(&r.store), ["b"], "held for the mark");
+    assert_eq!(r.applier.held_flush(), Some(t + 2));
+    r.applier.end(&r.store);
+    r.log.promote();
+    assert!(
+        keys(&r.store).is_empty(),
+        "promoted: the deadline has passed"
+    );
+
+    let mut q = node_on(&clock, false);
+    full_sync(&p, &mut q, &mut rng, false);
+    set_key(&q.store, "x");
+    let mut bytes = Vec::new();
+    stream::encode(&Frame::Change(Record::Flush { at: t + 3 }), &mut bytes);
+    clock.advance(1);
+    feed(&mut q, &bytes, &mut rng);
+    assert_eq!(keys(&q.store), ["x"], "held for the mark");
+    bytes.clear();
+    stream::encode(
+        &Frame::Heartbeat {
+            unix_ms: (u64::from(t) + 3) * 1000 + 900,
+            offset: 0,
+        },
+        &mut bytes,
+    );
+    feed(&mut q, &bytes, &mut rng);
+    assert_eq!(
+        keys(&q.store),
+        ["x"],
+        "within the deadline's second: a mark may still come"
+    );
+    bytes.clear();
+    stream::encode(
+        &Frame::Heartbeat {
+            unix_ms: (u64::from(t) + 4) * 1000,
+            offset: 0,
+        },
+        &mut bytes,
+    );
+    feed(&mut q, &bytes, &mut rng);
+    assert!(
+        keys(&q.store).is_empty(),
+        "a second later, no mark: taken as the deadline"
+    );
+}
