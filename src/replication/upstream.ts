@@ -9,6 +9,14 @@ import type { ReplicaTarget, ReplicaTlsOptions } from './options'
 
 const BACKOFF_MIN_MS = 50
 const BACKOFF_MAX_MS = 2_000
+/**
+ * After a refusal that retrying will not change (a login refused, no login to send, `psync`
+ * not allowed, a server without replication commands), the backoff goes on doubling up to
+ * this: only the primary's operator (or a `replicaof`) can end it.
+ */
+const REFUSED_BACKOFF_MAX_MS = 30_000
+/** A failed try that fails as the one logged before is logged again at most this often. */
+const REPEAT_LOG_MS = 60_000
 /** How often a primary with replicas writes a heartbeat into the stream (ms). */
 const HEARTBEAT_INTERVAL_MS = 100
 /** How often an online replica tells its primary the offset it applied (the heartbeat's cadence). */
@@ -67,6 +75,13 @@ export class Upstream {
   private socket: net.Socket | undefined
   private timer: NodeJS.Timeout | undefined
   private backoff = BACKOFF_MIN_MS
+  /** The primary's last refusal will not change by retrying: back off up to REFUSED_BACKOFF_MAX_MS. */
+  private refusedForGood = false
+  /** Tries that failed (an error or a refusal) since the link was last accepted. */
+  private failedTries = 0
+  /** How the failure logged last failed (its error or reply), and Date.now() then. */
+  private failureLogged = ''
+  private failureLoggedAt = 0
   private line = ''
   private loginSent = false
   private readonly ackTimer: NodeJS.Timeout
@@ -172,7 +187,7 @@ export class Upstream {
       this.sendPsync(socket)
     })
     socket.on('data', (chunk: Buffer) => this.onData(socket, chunk))
-    socket.on('error', (err: Error) => this.log.info({ primary: this.where(), err: err.message }, 'link to the primary failed'))
+    socket.on('error', (err: Error) => this.failed(`error ${err.message}`, () => this.log.info({ primary: this.where(), err: err.message, tries: this.failedTries }, 'link to the primary failed')))
     socket.on('close', () => {
       if (this.socket !== socket) return
       this.socket = undefined
@@ -183,9 +198,37 @@ export class Upstream {
       // short of those items for good; ask for a new full sync instead
       if (this.state === 'sync') this.fresh = true
       this.state = 'connecting'
-      this.timer = setTimeout(() => this.connect(), this.backoff)
-      this.backoff = Math.min(this.backoff * 2, BACKOFF_MAX_MS)
+      const max = this.refusedForGood ? REFUSED_BACKOFF_MAX_MS : BACKOFF_MAX_MS
+      this.refusedForGood = false
+      const delay = Math.min(this.backoff, max)
+      this.timer = setTimeout(() => this.connect(), delay)
+      this.backoff = Math.min(delay * 2, max)
     })
+  }
+
+  /**
+   * A try failed (`how`: its error or the primary's reply). Logged (`logIt`) the first
+   * time, when it fails otherwise than the try logged before, and else at most once a
+   * REPEAT_LOG_MS: a replica with a wrong password retries for as long as it runs, and
+   * logged every try (1,800 lines an hour at the 2 s backoff). Each line says how many
+   * tries have failed so far (`tries`).
+   */
+  private failed(how: string, logIt: () => void): void {
+    this.failedTries++
+    const now = Date.now()
+    if (how === this.failureLogged && now - this.failureLoggedAt < REPEAT_LOG_MS) return
+    this.failureLogged = how
+    this.failureLoggedAt = now
+    logIt()
+  }
+
+  /** The primary accepted the link (FULLRESYNC or CONTINUE): says so if tries had failed. */
+  private accepted(): void {
+    if (this.failedTries > 0) {
+      this.log.info({ primary: this.where(), failedTries: this.failedTries }, 'primary accepted the replication link after failed tries')
+    }
+    this.failedTries = 0
+    this.failureLogged = ''
   }
 
   private sendPsync(socket: net.Socket): void {
@@ -277,6 +320,7 @@ export class Upstream {
     if (words[0] === 'STORED' && this.loginSent) return rest
     if (line === 'CLIENT_ERROR unauthenticated' && this.login(socket)) return rest
     if (words[0] === 'FULLRESYNC' && words.length === 3) {
+      this.accepted()
       this.fullSyncs++
       this.fresh = false
       // from here a cut asks for a full sync again (see 'close'); keepalives go on
@@ -300,6 +344,7 @@ export class Upstream {
       return undefined
     }
     if (words[0] === 'CONTINUE' && words.length === 2) {
+      this.accepted()
       this.partialSyncs++
       this.state = 'online'
       this.backoff = BACKOFF_MIN_MS
@@ -309,7 +354,11 @@ export class Upstream {
       this.events.onSyncStart(false)
       return rest
     }
-    this.log.warn({ primary: this.where(), reply: line.slice(0, 200) }, 'primary refused the replication link')
+    // a refusal the next try gets too (a login, psync not allowed, no replication commands)
+    // backs off further; SERVER_ERROR (not synced yet, shutting down) passes
+    this.refusedForGood = words[0] === 'CLIENT_ERROR' || line === 'ERROR'
+    const reply = line.slice(0, 200)
+    this.failed(`reply ${reply}`, () => this.log.warn({ primary: this.where(), reply, tries: this.failedTries }, 'primary refused the replication link'))
     socket.destroy()
     return undefined
   }
