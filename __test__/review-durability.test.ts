@@ -3,7 +3,7 @@
 // start, every directory removed at the end.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Cache, SnapshotError } from '../src'
@@ -44,6 +44,37 @@ test('a log with writes no snapshot has is refused without appendfsync (not skip
   b.close()
   const c = new Cache({ dataDir: dir, save: '' })
   assert.is(String(c.getSync('k')), 'A')
+  c.close()
+})
+
+test('a log with writes the snapshot that loaded lacks (the newest one damaged) is refused without appendfsync', async () => {
+  const dir = dataDir()
+  const a = new Cache({ dataDir: dir, appendfsync: 'always', save: '' })
+  a.setSync('k1', '1')
+  await a.snapshot() // snapshot 1
+  a.setSync('k2', '2')
+  a.close() // snapshot 2; segment 2 (k2) stays while snapshot 1 is kept
+  const newest = join(dir, 'snapshot-0000000002.fcs')
+  const bytes = readFileSync(newest)
+  bytes[bytes.length >> 1] ^= 0xff
+  writeFileSync(newest, bytes)
+  // Before: snapshot 2 was moved aside, snapshot 1 loaded and the start went on: k2, in
+  // segment 2 only, was missing (and its next save made segment 2 look covered for good)
+  let err: unknown
+  try {
+    new Cache({ dataDir: dir, save: '' }).close()
+  } catch (e) {
+    err = e
+  }
+  assert.instance(err, SnapshotError)
+  assert.is((err as SnapshotError).code, 'FERROCACHE_LOG_NOT_REPLAYED')
+  assert.is((err as SnapshotError).path, join(dir, 'appendonly-0000000002.aof'))
+  // the way out: with the log, snapshot 1 and segment 2 give both keys; then it opens either way
+  const b = new Cache({ dataDir: dir, appendfsync: 'always', save: '' })
+  assert.equal([String(b.getSync('k1')), String(b.getSync('k2'))], ['1', '2'])
+  b.close()
+  const c = new Cache({ dataDir: dir, save: '' })
+  assert.is(String(c.getSync('k2')), '2')
   c.close()
 })
 

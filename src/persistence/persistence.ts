@@ -9,7 +9,7 @@ import type { NativeCache, NativeDataDirLock, NativeSnapshotProgress } from '../
 import { native } from '../native'
 import { loadReport, saveReport, SnapshotError, type LoadReport, type LogWriteFailure, type SaveReport } from './errors'
 import { DEFAULT_SAVE, dueRule, formatSaveRules, parseSaveRules, type SaveRule } from './rules'
-import { unreplayedLogFile } from './unreplayed'
+import { segmentAfterLoad, unreplayedLogFile } from './unreplayed'
 
 export interface PersistenceOptions {
   /** Directory of the snapshot files (created if missing). */
@@ -25,6 +25,15 @@ export interface PersistenceOptions {
 
 /** `--appendfsync`: when the append-only log is fsynced. */
 export type AppendFsync = 'always' | 'everysec' | 'no'
+
+/** `FERROCACHE_LOG_NOT_REPLAYED`: a start without appendfsync over a log holding what `lacking` says. */
+function logNotReplayed(file: string, lacking: string): SnapshotError {
+  return new SnapshotError(
+    `${file} holds writes an earlier run logged with appendfsync that ${lacking}: without appendfsync they would not be loaded, and a later start with it would replay them over newer data. Start with appendfsync (--appendfsync) to load them (a stop then saves a snapshot that holds them), or delete the appendonly* files to drop them`,
+    'FERROCACHE_LOG_NOT_REPLAYED',
+    file,
+  )
+}
 
 /** How often the rules are checked. */
 const TICK_MS = 1_000
@@ -112,11 +121,7 @@ export class Persistence {
     const unreplayed = this.appendfsync === undefined ? unreplayedLogFile(options.dataDir) : undefined
     if (unreplayed !== undefined) {
       this.#lock.release() // the cache is not created
-      throw new SnapshotError(
-        `${unreplayed} holds writes an earlier run logged with appendfsync that no snapshot has: without appendfsync they would not be loaded, and a later start with it would replay them over newer data. Start with appendfsync (--appendfsync) to load them (a stop then saves a snapshot that holds them), or delete the appendonly* files to drop them`,
-        'FERROCACHE_LOG_NOT_REPLAYED',
-        unreplayed,
-      )
+      throw logNotReplayed(unreplayed, 'no snapshot has')
     }
     this.#warnIfReadOnly()
   }
@@ -205,6 +210,15 @@ export class Persistence {
         { err: r.error.message, code: r.error.code, file: r.path, offset: r.error.offset, movedTo: r.movedTo },
         'snapshot rejected, trying an older one',
       )
+    }
+    const missed = this.appendfsync === undefined ? segmentAfterLoad(this.dataDir, this.#loadedGeneration ?? -1) : undefined
+    if (missed !== undefined) {
+      // the newest snapshot failed its check and an older one (or none) loaded: the log
+      // has what lay between them. Saves are held: one would make that segment look covered
+      const err = logNotReplayed(missed, `the snapshot that loaded (${report.path ?? 'none'}) lacks`)
+      this.#held = 'the append-only log holds writes the snapshot that loaded lacks'
+      this.#log?.fatal({ err: err.message, code: err.code, file: err.path }, 'snapshot load failed')
+      throw err
     }
     if (report.path === undefined) {
       this.#log?.info({ dataDir: this.dataDir }, 'no snapshot to load, starting empty')

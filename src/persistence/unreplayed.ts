@@ -29,7 +29,24 @@ export function unreplayedLogFile(dir: string): string | undefined {
     const m = SNAPSHOT.exec(n)
     if (m) newestSnapshot = Math.max(newestSnapshot, Number(m[1]))
   }
+  return segmentAfter(dir, names, newestSnapshot)
+}
+
+/**
+ * After a load without appendfsync: the log segment holding records the snapshot that
+ * loaded (generation `loaded`, -1 for none) lacks, if one does. A newer snapshot that
+ * failed its check (moved aside) held them; the one that loaded does not.
+ */
+export function segmentAfterLoad(dir: string, loaded: number): string | undefined {
+  try {
+    return segmentAfter(dir, readdirSync(dir), loaded)
+  } catch {
+    return undefined
+  }
+}
+
+function segmentAfter(dir: string, names: string[], generation: number): string | undefined {
   // segment G holds records written before snapshot G began: newer than snapshot G-1
-  const segment = names.find((n) => Number(SEGMENT.exec(n)?.[1] ?? -1) > newestSnapshot)
+  const segment = names.find((n) => Number(SEGMENT.exec(n)?.[1] ?? -1) > generation)
   return segment === undefined ? undefined : join(dir, segment)
 }
