@@ -10,6 +10,8 @@ import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { parseSession } from './helpers/corpus'
+import { generate } from './helpers/diffgen'
+import { runBoth, type Pair } from './helpers/diffrun'
 import { replayPair } from './helpers/replay'
 import { setUp, tearDown } from './helpers/guard'
 import { run, startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
@@ -109,6 +111,19 @@ test('python3-pylibmc logs in with SASL as against memcached -S (right and wrong
   const parsed = JSON.parse(results[1]!) as Record<string, string[]>
   assert.equal(parsed.secret!.slice(0, 3), ['True', "b'v'", "(b'v', True)"])
   assert.is(results[1], results[0])
+})
+
+// The differential runner's logins (helpers/diffrun.ts `Control.login`, the binary-only
+// campaigns' SASL set): each binary connection, the control one too, logs in first, so
+// seeded binary streams (their own SASL packets among them) and the counters compare.
+test('seeded binary streams behind a SASL login: same replies and counters as memcached -S', async () => {
+  const pair: Pair = { memcached: memcachedSasl.port, ferrocached: ferrocached.port, binaryOnly: true, login: { user: 'alice', password: USERS.alice } }
+  for (let seed = 1; seed <= 12; seed++) {
+    const { expected, actual } = await runBoth(pair, generate(seed, 40, { focus: 'binary' }))
+    assert.match(actual, /^\[conn 3\]\nop=21 status=0 extras= key="" value="Authenticated" /)
+    assert.match(actual, /\[stats\] cmd_get \d+ /)
+    assert.fixture(actual, expected, `seed ${seed}`)
+  }
 })
 
 test.run()

@@ -13,7 +13,7 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { DELTAS, EDGE_NUMBERS, focusOf, generate, NUMERIC, type Request } from './helpers/diffgen'
-import { memcachedHeldReplies, memcachedNewItem, memcachedReadPastValue, minimise, runBoth, showStream, type Pair } from './helpers/diffrun'
+import { firstDifference, memcachedHeldReplies, memcachedNewItem, memcachedReadPastValue, minimise, runBoth, showStream, type Pair } from './helpers/diffrun'
 import { setUp, tearDown } from './helpers/guard'
 import { askOnce, RawConn } from './helpers/raw'
 import { startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
@@ -40,15 +40,6 @@ setUp(test, async () => {
 tearDown(test, async () => {
   await Promise.all(servers.map((s) => s.stop()))
 })
-
-/** The first line where two reply streams differ, with its neighbours. */
-function firstDifference(expected: string, actual: string): string {
-  const e = expected.split('\n')
-  const a = actual.split('\n')
-  const at = e.findIndex((line, i) => line !== a[i])
-  const around = (lines: string[]): string => lines.slice(Math.max(0, at - 2), at + 2).join('\n')
-  return `memcached:\n${around(e)}\nferrocached:\n${around(a)}`
-}
 
 /** Prints the shrunk stream and both servers' replies to it. */
 async function report(seed: number, requests: Request[]): Promise<string> {
@@ -200,6 +191,27 @@ test('DIFF_MUTATE never sends a flush_all with a delay', () => {
     }
   }
   assert.equal(delayed, [])
+})
+
+// DIFF_MUTATE_BINARY (binary-only campaigns) sets header bytes of binary packets, but never
+// makes an opcode flush or stat (a delay from a packet's extras is memcached's own tick;
+// stat's figures are each server's), touches no flush, and keeps the body length's top byte
+// (a body past 2^31 - 1 abandoned leaves memcached unable to answer later ones).
+test('DIFF_MUTATE_BINARY leaves flush, stat and the body length top byte alone', () => {
+  const kinds = new Set<string>()
+  for (let seed = 1; seed <= 300; seed++) {
+    for (const req of generate(seed, 40, { mutateBinary: 1, focus: 'binary', wide: seed % 2 === 0 })) {
+      const b = req.build({ prefix: 'r1:', cas: '1', now: 1_800_000_000 })
+      const original = /^bin (\S+)/.exec(req.show)![1]!
+      assert.not.ok(/^flush/.test(original) && req.show.includes(' <'), req.show)
+      if (!req.show.includes(' <')) continue
+      kinds.add(/ <(header|body|cut|byte)/.exec(req.show)![1]!)
+      if (b.length < 24) continue
+      assert.is(b[8], 0, req.show)
+      assert.ok(![0x08, 0x18, 0x10].includes(b[1]!) || /^(stat|0x10)$/.test(original), req.show)
+    }
+  }
+  assert.equal([...kinds].sort(), ['body', 'byte', 'cut', 'header'])
 })
 
 // memcachedReadPastValue excuses memcached's non-numeric answer where ferrocached counts,

@@ -170,6 +170,16 @@ export interface Sizing {
    * `mg … N` whose too-long opaque counted a `cmd_set` (f324e86).
    */
   mutate?: number
+  /**
+   * Campaigns (`DIFF_MUTATE_BINARY`): the chance that a binary packet is mutated: a header
+   * byte set to a value at an edge (magic, opcode, lengths, data type, vbucket, opaque,
+   * CAS), a body byte set, its last 1-3 bytes cut off, or a byte added after it; such a
+   * packet is risky. Never a `flush` (a delay in its extras is memcached's own tick), an
+   * opcode made `flush` or `stat` (its figures are each server's own), nor the body
+   * length's top byte (a body past 2^31 - 1 leaves a memcached that abandoned it unable to
+   * answer later ones, docs/protocol.md).
+   */
+  mutateBinary?: number
 }
 
 /** `Sizing.focus` from a campaign's `DIFF_MODE` (unset: mixed); anything else throws. */
@@ -637,6 +647,34 @@ function mutated<T extends Omit<Request, 'batch'>>(rand: Rand, req: T): T {
   return { ...req, show: `${req.show} <${['set', 'drop', 'insert', 'double'][kind]} ${byte} at ${at.toFixed(3)}>`, build, risky: true }
 }
 
+/** Header bytes a binary mutation may set: all but 8, the body length's top byte (`Sizing.mutateBinary`). */
+const BIN_HEADER_BYTES = Array.from({ length: 24 }, (_, i) => i).filter((i) => i !== 8)
+/** Opcodes a mutation leaves alone: flush, flushq, stat (`Sizing.mutateBinary`). */
+const BIN_KEEP_OPCODES = [0x08, 0x18, 0x10]
+
+/** A binary `req` with a header byte set, a body byte set, its end cut or a byte added (`Sizing.mutateBinary`). */
+function binaryMutated<T extends Omit<Request, 'batch'>>(rand: Rand, req: T): T {
+  const at = rand()
+  const kind = int(rand, 0, 3)
+  const byte = pick(rand, [0x00, 0x01, 0x02, 0x04, 0x05, 0x07, 0x08, 0x0a, 0x0b, 0x10, 0x1c, 0x1d, 0x7f, 0x80, 0x81, 0xfe, 0xff])
+  const header = BIN_HEADER_BYTES[Math.floor(at * BIN_HEADER_BYTES.length)]!
+  const build = (r: Render): Buffer => {
+    const b = Buffer.from(req.build(r))
+    if (kind === 0) {
+      if (header !== 1 || !BIN_KEEP_OPCODES.includes(byte)) b[header] = byte
+      return b
+    }
+    if (kind === 1) {
+      if (b.length > 24) b[24 + Math.floor(at * (b.length - 24))] = byte
+      return b
+    }
+    if (kind === 2) return b.subarray(0, b.length - 1 - Math.floor(at * 3))
+    return Buffer.concat([b, Buffer.of(byte)])
+  }
+  const what = [`header byte ${header}`, `body byte at ${at.toFixed(3)}`, `cut ${1 + Math.floor(at * 3)}`, 'byte added'][kind]
+  return { ...req, show: `${req.show} <${what}${kind === 2 ? '' : ` = 0x${byte.toString(16)}`}>`, build, risky: true }
+}
+
 /**
  * A stream of `count` requests (about), from `seed`; `options` sizes its limit-sized values
  * for servers started with other `-I`/`-C` (the default stream is unchanged by it).
@@ -679,6 +717,14 @@ export function generate(seed: number, count = 40, options: Sizing = {}): Reques
         const req = write[i]!
         if (req.conn === 3 || req.show.includes('$BIG(') || /^(stats|mn|flush_all)\b/i.test(req.show) || !chance(rand, options.mutate)) continue
         write[i] = mutated(rand, req)
+      }
+    }
+    if (options.mutateBinary) {
+      for (let i = 0; i < write.length; i++) {
+        const req = write[i]!
+        // (not a flush: a byte in its extras would make it a delayed one)
+        if (req.conn !== 3 || req.show.includes('$BIG(') || /^bin flush/.test(req.show) || !chance(rand, options.mutateBinary)) continue
+        write[i] = binaryMutated(rand, req)
       }
     }
     // Left out: a limit-sized value on the binary connection after a packet whose lengths

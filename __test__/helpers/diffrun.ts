@@ -3,7 +3,8 @@
 // the next write waits for its reply, so the order across connections is fixed without
 // sleeping. Compared is each connection's whole reply stream, with CAS values numbered by
 // first appearance and remaining TTLs / access ages coarsened (they tick during a run), and
-// then the command counters of `stats` (reset on a control connection before the stream).
+// then the command counters of `stats` (reset on a control connection before the stream; a
+// binary one where the servers answer only the binary protocol, `-B binary`).
 import { createHash } from 'node:crypto'
 import net from 'node:net'
 import { binaryPacket } from './corpus'
@@ -130,6 +131,36 @@ async function ask(conn: Conn, command: string, last: string): Promise<string> {
   return conn.received.subarray(before).toString('latin1')
 }
 
+/** The control connection's binary requests' opaque: tells its replies from a stream's. */
+const CONTROL_OPAQUE = 0xc0de
+
+/**
+ * Sends binary `stat` (`key` `reset`, or none for the general stats) on `conn` and waits
+ * (bounded) for its last packet, the one with an empty key; the reply as text `stats`
+ * words it (`STAT name value` lines, then `END`), so both kinds of control connection
+ * compare alike. A server that refuses (an error status) answers with that one packet:
+ * no `STAT` line then.
+ */
+async function askBinaryStat(conn: Conn, key: string): Promise<string> {
+  const before = conn.received.length
+  conn.socket.write(binaryPacket(`stat ${key === '' ? '' : `key=${key} `}opaque=${CONTROL_OPAQUE}`))
+  const lines: string[] = []
+  let at = before
+  const done = (): boolean => {
+    const b = conn.received
+    while (at + 24 <= b.length && at + 24 + b.readUInt32BE(at + 8) <= b.length) {
+      const [keyLen, end] = [b.readUInt16BE(at + 2), at + 24 + b.readUInt32BE(at + 8)]
+      const body = b.subarray(at + 24 + b[at + 4]!, end)
+      at = end
+      if (keyLen === 0) return true
+      lines.push(`STAT ${body.subarray(0, keyLen).toString('latin1')} ${body.subarray(keyLen).toString('latin1')}\r\n`)
+    }
+    return false
+  }
+  await conn.waitFor(done, 3_000)
+  return `${lines.join('')}END\r\n`
+}
+
 /** The `COUNTERS` lines of a `stats` reply, in order (a missing one reads `<none>`). */
 function countersOf(stats: string): string {
   const values = new Map([...stats.matchAll(/^STAT (\S+) (\S+)\r$/gm)].map((m) => [m[1]!, m[2]!]))
@@ -141,23 +172,61 @@ export interface RunResult {
   stream: string
 }
 
+/** How the runner speaks to the servers beside the stream. */
+export interface Control {
+  /**
+   * The servers answer the binary protocol only (`-B binary`): `stats reset` and `stats`
+   * go as binary `stat` requests on a binary control connection (text ones would wait
+   * there for a 24-byte header that never comes).
+   */
+  binaryOnly?: boolean
+  /**
+   * Servers that want a login (memcached `-S`, ferrocached `-Y`): every binary connection,
+   * the control one too, first sends SASL PLAIN `auth` and waits for its reply, which is
+   * compared with the stream's.
+   */
+  login?: { user: string; password: string }
+  /**
+   * A connection the server closed is opened again for the stream's later writes on it
+   * (a campaign's `DIFF_RECONNECT=1`): binary streams, which a malformed packet closes,
+   * run to their end. Each connection is its own `[conn N]` section. Without it the
+   * later writes are skipped.
+   */
+  reconnect?: boolean
+}
+
+/** Opens a connection; a binary one logs in first if `how` says so (its reply stays in `received`). */
+async function openConn(port: number, binary: boolean, how: Control): Promise<Conn> {
+  const conn = await Conn.open(port)
+  if (binary && how.login) {
+    const { user, password } = how.login
+    conn.socket.write(binaryPacket(`0x21 key=PLAIN value=\\0${user}\\0${password} opaque=${CONTROL_OPAQUE}`))
+    const done = (): boolean => conn.received.length >= 24 && conn.received.length >= 24 + conn.received.readUInt32BE(8)
+    await conn.waitFor(done, 3_000)
+  }
+  return conn
+}
+
 /** Sends `requests` to the server on `port` with keys under `prefix`. */
-export async function runStream(port: number, requests: readonly Request[], prefix: string): Promise<RunResult> {
-  const conns = new Map<number, Conn>()
+export async function runStream(port: number, requests: readonly Request[], prefix: string, how: Control = {}): Promise<RunResult> {
+  /** Each connection id's connections, in order (more than one only with `reconnect`). */
+  const conns = new Map<number, Conn[]>()
   /** Connections whose end marker a risky write left unanswered. */
   const stuck = new Set<number>()
   let cas = '0'
   // the control connection: counters from zero (no other stream runs on the server now)
-  const control = await Conn.open(port)
+  const control = await openConn(port, how.binaryOnly === true, how)
   let counters = ''
   try {
-    await ask(control, 'stats reset\r\n', 'RESET\r\n')
+    if (how.binaryOnly) await askBinaryStat(control, 'reset')
+    else await ask(control, 'stats reset\r\n', 'RESET\r\n')
     for (const write of writesOf(requests)) {
       const id = write[0]!.conn
-      let conn = conns.get(id)
-      if (!conn) {
-        conn = await Conn.open(port)
-        conns.set(id, conn)
+      let conn = conns.get(id)?.at(-1)
+      if (!conn || (conn.closed && how.reconnect)) {
+        conn = await openConn(port, id === 3, how)
+        conns.set(id, [...(conns.get(id) ?? []), conn])
+        stuck.delete(id)
       }
       if (conn.closed) continue
       const binary = id === 3
@@ -211,20 +280,21 @@ export async function runStream(port: number, requests: readonly Request[], pref
       cas = lastCasIn(conn.received.subarray(before), binary) ?? cas
     }
     // late replies, and whether the server hung up
-    await Promise.all([...conns.values()].map((c) => c.waitFor(() => false, 30)))
-    counters = countersOf(await ask(control, 'stats\r\n', 'END\r\n'))
+    await Promise.all([...conns.values()].map((c) => c.at(-1)!.waitFor(() => false, 30)))
+    counters = countersOf(how.binaryOnly ? await askBinaryStat(control, '') : await ask(control, 'stats\r\n', 'END\r\n'))
   } finally {
-    for (const c of conns.values()) c.socket.destroy()
+    for (const c of [...conns.values()].flat()) c.socket.destroy()
     control.socket.destroy()
   }
   const casIds = new Map<string, string>()
   const ids = [...conns.keys()].sort()
   const stream = ids
-    .map((id) => {
-      const c = conns.get(id)!
-      const body = id === 3 ? normaliseBinary(c.received, casIds) : normaliseText(c.received, casIds)
-      return `[conn ${id}]\n${body}\n[${c.closed ? 'closed by server' : 'open'}]`
-    })
+    .flatMap((id) =>
+      conns.get(id)!.map((c) => {
+        const body = id === 3 ? normaliseBinary(c.received, casIds) : normaliseText(c.received, casIds)
+        return `[conn ${id}]\n${body}\n[${c.closed ? 'closed by server' : 'open'}]`
+      }),
+    )
     .join('\n')
   return { stream: `${stream}\n[stats] ${counters}` }
 }
@@ -405,8 +475,8 @@ export function memcachedHeldReplies(expected: string, actual: string): boolean 
   return at >= 0 && e[at] === '' && /^\[(open|closed by server)\]$/.test(e[at + 1] ?? '') && !(a[at] ?? '').startsWith('[')
 }
 
-/** Ports of a memcached and a ferrocached to compare. */
-export interface Pair {
+/** Ports of a memcached and a ferrocached to compare (started with the same flags). */
+export interface Pair extends Control {
   memcached: number
   ferrocached: number
 }
@@ -416,7 +486,7 @@ let runs = 0
 /** Runs `requests` on both servers at once (own key prefix); both normalised streams. */
 export async function runBoth(pair: Pair, requests: readonly Request[]): Promise<{ expected: string; actual: string }> {
   const prefix = `r${++runs}:`
-  const [expected, actual] = await Promise.all([runStream(pair.memcached, requests, prefix), runStream(pair.ferrocached, requests, prefix)])
+  const [expected, actual] = await Promise.all([runStream(pair.memcached, requests, prefix, pair), runStream(pair.ferrocached, requests, prefix, pair)])
   return { expected: expected.stream, actual: actual.stream }
 }
 
@@ -451,6 +521,15 @@ export async function minimise(pair: Pair, requests: readonly Request[], budget 
     }
   }
   return current
+}
+
+/** The first line where two reply streams differ, with its neighbours. */
+export function firstDifference(expected: string, actual: string): string {
+  const e = expected.split('\n')
+  const a = actual.split('\n')
+  const at = e.findIndex((line, i) => line !== a[i])
+  const around = (lines: string[]): string => lines.slice(Math.max(0, at - 2), at + 2).join('\n')
+  return `memcached:\n${around(e)}\nferrocached:\n${around(a)}`
 }
 
 /** A stream as it reads: one request per line, `|` joining those sent in one write. */
