@@ -49,7 +49,13 @@ pub const REPLY_PER_INPUT_BYTE: usize = ITEM_SIZE_MAX + 1024;
 /// A small store on a manual clock: two shards with tiny hash tables (so they grow),
 /// no background thread ([`Store::maintain`] is called by hand).
 pub fn new_store(clock: &Clock) -> Arc<Store> {
+    new_store_evicting(clock, true)
+}
+
+/// [`new_store`], with eviction or without it (memcached's `-M`: a full store refuses).
+pub fn new_store_evicting(clock: &Clock, evict: bool) -> Arc<Store> {
     let config = Config::default()
+        .evict(evict)
         .memory_limit(MEMORY_LIMIT)
         .item_size_max(ITEM_SIZE_MAX)
         .shards(2)
@@ -130,6 +136,28 @@ impl Mode {
             6 => Mode::Auth,
             7 => Mode::ReadOnly,
             _ => Mode::Open,
+        }
+    }
+}
+
+/// How one session input is run besides its [`Mode`]: picked by other bits of the same
+/// hash, so the modes of the committed seeds stay as they were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variant {
+    pub mode: Mode,
+    /// The stores evict (`false`: memcached's `-M`, a full class refuses the store).
+    pub evict: bool,
+    /// The input is also sent as UDP datagrams (memcached's `-U`), see [`feed_udp`].
+    pub udp: bool,
+}
+
+impl Variant {
+    pub fn of(data: &[u8]) -> Variant {
+        let h = Splitter::new(data).0;
+        Variant {
+            mode: Mode::of(data),
+            evict: !(h >> 16).is_multiple_of(4),
+            udp: (h >> 20).is_multiple_of(2),
         }
     }
 }
@@ -242,13 +270,13 @@ pub fn session_binary(data: &[u8]) {
 /// What a client sends on one connection (text and meta unless it starts with 0x80, then
 /// binary), fed whole and split; see the module notes for what is checked.
 pub fn session(data: &[u8]) {
-    let mode = Mode::of(data);
+    let Variant { mode, evict, udp } = Variant::of(data);
     let clock_a = Clock::manual(START);
-    let store_a = new_store(&clock_a);
+    let store_a = new_store_evicting(&clock_a, evict);
     let whole = feed_as(&store_a, mode, &[data]);
 
     let clock_b = Clock::manual(START);
-    let store_b = new_store(&clock_b);
+    let store_b = new_store_evicting(&clock_b, evict);
     let split = feed_as(&store_b, mode, &Splitter::new(data).split(data));
 
     let bound = (data.len() + 1) * REPLY_PER_INPUT_BYTE;
@@ -287,6 +315,92 @@ pub fn session(data: &[u8]) {
     store_b.maintain();
     check_store(&store_b);
     probe(&store_b, mode, data);
+
+    if udp {
+        // the whole input as one datagram, then its pieces as datagrams of their own
+        let clock_c = Clock::manual(START);
+        let store_c = new_store_evicting(&clock_c, evict);
+        let mut datagrams = vec![data];
+        datagrams.extend(Splitter::new(data).split(data));
+        let sent = feed_udp(&store_c, mode, &datagrams);
+        assert!(
+            sent <= (2 * data.len() + datagrams.len()) * REPLY_PER_INPUT_BYTE,
+            "{sent} UDP reply bytes for {} input bytes",
+            data.len()
+        );
+        check_store(&store_c);
+        if mode == Mode::ReadOnly {
+            let items = store_c.stats().curr_items;
+            assert!(items == 0, "a read-only UDP session left {items} items");
+        }
+    }
+}
+
+/// Sends each of `datagrams` to a UDP listener's session over `store`, as
+/// `src/server/udp.ts` does after the 8-byte frame header: one session per protocol (the
+/// first payload byte picks it), each datagram one read, fed again with no new bytes
+/// while the session holds requests back or stopped for a snapshot; a session that
+/// closes is replaced. Every reply byte must fall in one of the messages the session
+/// marks ([`Session::messages`]: the listener sends nothing else), the marks ascending.
+/// Returns the reply bytes.
+pub fn feed_udp(store: &Arc<Store>, mode: Mode, datagrams: &[&[u8]]) -> usize {
+    let info = server_info(mode);
+    let new_session = || {
+        let mut s = Session::new(store.clone(), info.clone());
+        s.frame_messages();
+        s
+    };
+    let mut sessions = [None, None];
+    let mut sent = 0usize;
+    for &datagram in datagrams {
+        if datagram.is_empty() {
+            continue; // the listener drops a bare header
+        }
+        let kind = usize::from(datagram[0] == 0x80);
+        let s = sessions[kind].get_or_insert_with(new_session);
+        let mut input = datagram;
+        let mut feeds = 0usize;
+        loop {
+            // each feed is one call of the addon: a read of its own, `out` drained
+            let mut out = Vec::new();
+            s.start_read();
+            s.clear_messages();
+            let ctl = s.feed(input, &mut out);
+            let mut start = 0;
+            for &end in s.messages() {
+                assert!(
+                    start <= end && end <= out.len(),
+                    "UDP message ends {:?} in {} reply bytes",
+                    s.messages(),
+                    out.len()
+                );
+                start = end;
+            }
+            assert!(
+                start == out.len(),
+                "UDP reply bytes {start}..{} in no message (ends {:?}): {}",
+                out.len(),
+                s.messages(),
+                show(&out)
+            );
+            sent += out.len();
+            input = &[];
+            if ctl == Control::Close || ctl == Control::Shutdown {
+                sessions[kind] = None;
+                break;
+            }
+            if ctl != Control::Snapshot && !s.held_back() {
+                break;
+            }
+            feeds += 1;
+            assert!(
+                feeds <= datagram.len(),
+                "{feeds} feeds for a datagram of {} bytes",
+                datagram.len()
+            );
+        }
+    }
+    sent
 }
 
 fn show(b: &[u8]) -> String {
@@ -547,7 +661,25 @@ pub fn snapshot(data: &[u8]) {
     let store = new_store(&Clock::manual(START));
     let report = snapshot::load(&store, &dir, true).expect("a file that scans loads");
     assert!(report.path.is_some());
-    assert_eq!(report.items + report.expired + report.not_stored, sum.items);
+    // every record counted, but a key's second record while its first is live: the load
+    // keeps the live item (a writer writes no key twice; with the CRCs recomputed a fuzzed
+    // file can)
+    let mut live = std::collections::HashSet::new();
+    let mut again = 0u64;
+    format::scan(&fixed[..], |r| {
+        let expired = r.exptime != 0 && store.of_clock(r.exptime) <= store.now();
+        if !expired && !live.insert(r.key.to_vec()) {
+            again += 1;
+        }
+    })
+    .expect("it scanned a moment ago");
+    let counted = report.items + report.expired + report.not_stored;
+    if report.not_stored == 0 {
+        assert_eq!(counted + again, sum.items);
+    } else {
+        // a record refused for room leaves its key free for a later one
+        assert!(counted + again >= sum.items && counted <= sum.items);
+    }
     assert!(store.cas_high_water() >= sum.header.cas_high_water);
     check_store(&store);
 
@@ -621,6 +753,32 @@ fn scan_log(data: &[u8]) -> journal::ScanEnd {
     end
 }
 
+/// Whether `tail`, the bytes a replay cuts off a log, is a crash's torn tail (cut off
+/// without a copy): a frame header cut short, or a plausible length running past the end
+/// with no whole record (decodable, its CRC right) starting anywhere after its first byte.
+fn crash_tail(tail: &[u8]) -> bool {
+    let h = journal::FRAME_HEADER;
+    if tail.len() < h {
+        return true;
+    }
+    let body = u32_at(tail, 0);
+    if body == 0 || body > journal::MAX_BODY || h as u64 + u64::from(body) <= tail.len() as u64 {
+        return false;
+    }
+    !(1..tail.len()).any(|at| {
+        let Some(n) = tail.get(at..at + 4).map(|b| u32_at(b, 0) as usize) else {
+            return false;
+        };
+        let start = at + h;
+        match tail.get(start..start.saturating_add(n)) {
+            Some(b) if n > 0 => {
+                journal::decode_body(b).is_some() && crc32c(b) == u32_at(tail, at + 4)
+            }
+            _ => false,
+        }
+    })
+}
+
 /// Fuzz target: `data` is the record part of an append-only log (after its header).
 pub fn aof(data: &[u8]) {
     // one body on its own: a record decodes, encodes and scans back to itself
@@ -643,7 +801,8 @@ pub fn aof(data: &[u8]) {
     let mut file = aof_header();
     file.extend_from_slice(&fixed);
     fs::write(&path, &file).expect("write the log");
-    let store = new_store(&Clock::manual(START));
+    let clock = Clock::manual(START);
+    let store = new_store(&clock);
     let (log, report) = aof::open(&store, &dir, aof::Fsync::Always).expect("open a fuzzed log");
     assert_eq!(report.records, end.records);
     assert_eq!(report.truncated.len(), usize::from(end.torn.is_some()));
@@ -653,9 +812,33 @@ pub fn aof(data: &[u8]) {
         len,
         "torn tail not cut off"
     );
+    // the bytes cut off are kept aside unless they are one record cut short by a crash
+    // (its length runs past the end and no whole record follows: 29c4809)
+    let aside = dir.join(format!("{}.corrupt", aof::FILE));
+    let cut = &fixed[end.valid_len as usize..];
+    let copy_expected = end.torn.is_some() && !crash_tail(cut);
+    assert_eq!(
+        aside.exists(),
+        copy_expected,
+        "damaged tail of {} bytes kept aside: {}, expected {copy_expected}",
+        cut.len(),
+        aside.exists()
+    );
+    if copy_expected {
+        assert!(
+            fs::read(&aside).unwrap() == cut,
+            "the copy is not the bytes cut off"
+        );
+    }
     check_store(&store);
 
-    // the next write is logged right after the replayed records
+    // the next write is logged right after the replayed records; after the deadline of a
+    // delayed flush the log left pending (what is stored in the second before it is hidden
+    // at once, as in memcached, and logged as a delete)
+    let pending = store.pending_flush_deadline();
+    if let Some(at) = pending {
+        clock.advance(at.saturating_sub(clock.now()) + 1);
+    }
     let stored = store.store(&StoreRequest::new(StoreMode::Set, b"fuzz:probe", b"after"));
     if stored.is_ok() {
         let bytes = fs::read(&path).unwrap();
@@ -668,7 +851,8 @@ pub fn aof(data: &[u8]) {
         })
         .unwrap();
         // a delayed flush whose deadline passed after the last record is marked before it
-        let mark = u64::from(report.deadline_passed.is_some());
+        // (or the one just passed)
+        let mark = u64::from(report.deadline_passed.is_some() || pending.is_some());
         assert_eq!(after.records, end.records + 1 + mark);
         assert!(after.torn.is_none());
         assert_eq!(last, Some((b"fuzz:probe".to_vec(), b"after".to_vec())));
@@ -707,7 +891,13 @@ struct ReplicaEnd {
 
 /// A replica after a full sync: `pieces` are its socket reads.
 fn replica(pieces: &[&[u8]]) -> (Arc<Store>, ReplicaEnd) {
-    let store = new_store(&Clock::manual(START));
+    replica_on(&Clock::manual(START), pieces, 0)
+}
+
+/// [`replica`] on `clock`, which moves `lag` seconds on before each read (a replica
+/// applying the stream late: a delayed flush and its cancel past the deadline, 48b6a6d).
+fn replica_on(clock: &Clock, pieces: &[&[u8]], lag: u32) -> (Arc<Store>, ReplicaEnd) {
+    let store = new_store(clock);
     let log = ReplLog::new(1 << 20);
     log.demote();
     log.follow(&"f".repeat(40), 0, true);
@@ -723,6 +913,7 @@ fn replica(pieces: &[&[u8]]) -> (Arc<Store>, ReplicaEnd) {
         offset: 0,
     };
     for piece in pieces {
+        clock.advance(lag);
         match applier.feed(&store, &log, piece) {
             Ok(a) => {
                 end.records += a.records;
@@ -767,6 +958,17 @@ pub fn replication(data: &[u8]) {
     let items = items_of(&whole);
     assert!(items == items_of(&split), "split reads changed the replica");
     check_store(&whole);
+
+    // a replica reading it a second apart per read: applied late, the same records
+    let lagging = Clock::manual(START);
+    let (late, late_end) = replica_on(&lagging, &Splitter::new(&fixed).split(&fixed), 1);
+    assert_eq!(
+        (&late_end.error, late_end.offset),
+        (&split_end.error, split_end.offset)
+    );
+    lagging.advance(1);
+    late.maintain();
+    check_store(&late);
 
     // a replica of this replica gets the same items through a full sync
     let mut sync = FullSync::new();

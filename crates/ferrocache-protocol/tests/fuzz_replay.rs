@@ -93,6 +93,38 @@ fn the_seeds_reach_every_server_mode() {
     }
 }
 
+/// The seeds fuzz/make-seeds.ts wrote for one variant (`targeted-<what>.<mode>.<evict|
+/// noevict>.<udp|tcp>`) run in it: its hash of the input is the harness's.
+#[test]
+fn the_targeted_seeds_run_in_their_variant() {
+    let mut n = 0;
+    for target in ["session_text", "session_binary"] {
+        for (name, data) in inputs("seeds", target) {
+            let Some(variant) = name.split("/targeted-").nth(1) else {
+                continue;
+            };
+            let mut input = data.clone();
+            if target == "session_binary" {
+                input.insert(0, 0x80);
+            }
+            let v = harness::Variant::of(&input);
+            let mode = match v.mode {
+                harness::Mode::Open => "open",
+                harness::Mode::Auth => "auth",
+                harness::Mode::ReadOnly => "readonly",
+            };
+            let evict = if v.evict { "evict" } else { "noevict" };
+            let udp = if v.udp { "udp" } else { "tcp" };
+            assert!(
+                variant.ends_with(&format!(".{mode}.{evict}.{udp}")),
+                "{name} runs as {mode}.{evict}.{udp}"
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 10, "{n} targeted seeds");
+}
+
 #[test]
 fn session_binary_seeds_and_regressions() {
     replay_target("session_binary", harness::session_binary, 20);
@@ -213,21 +245,101 @@ fn replication_seeds() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Logs of the paths that changed lately, written out by hand: delayed flushes and their
+/// cancels between writes (48b6a6d replays a cancel late), the same log with a length field
+/// damaged ahead of whole records (kept aside since 29c4809) and with a crash's torn tail
+/// (cut off); and a replication stream carrying those records after its full sync.
+fn targeted_log_seeds() -> Vec<(String, Vec<u8>)> {
+    use ferrocache_core::journal::{self, Record};
+    let set = |key: &'static [u8], value: &'static [u8], cas: u64| Record::Set {
+        key,
+        value,
+        flags: 0,
+        exptime: 0,
+        cas,
+        state: Default::default(),
+    };
+    let start = harness::START;
+    let records = [
+        set(b"a", b"A", 1),
+        Record::Flush { at: start + 2 },
+        set(b"b", b"B", 2),
+        Record::FlushCancel,
+        set(b"c", b"C", 3),
+        Record::Flush { at: start + 1 },
+        Record::Delete { key: b"a" },
+        Record::FlushCancel,
+        set(b"d", b"D", 4),
+        Record::Flush { at: start + 1 },
+        set(b"a", b"A2", 5),
+    ];
+    let mut log = Vec::new();
+    let mut third = 0;
+    for (i, r) in records.iter().enumerate() {
+        if i == 2 {
+            third = log.len();
+        }
+        journal::encode(r, &mut log);
+    }
+    let mut damaged = log.clone();
+    damaged[third + 2] ^= 1; // the length runs 64 KiB past the end
+    let torn = log[..log.len() - 3].to_vec();
+    let mut stream = Vec::new();
+    let mut sync = replication::FullSync::new();
+    let store = harness::new_store(&Clock::manual(start));
+    harness::feed(&store, &[b"set x 0 0 1\r\nX\r\n"]);
+    while !sync.next(&store, 1 << 20, &mut stream) {}
+    let beat = replication::Frame::Heartbeat {
+        unix_ms: u64::from(start) * 1000,
+        offset: 0,
+    };
+    replication::stream::encode(&beat, &mut stream);
+    stream.extend_from_slice(&log);
+    vec![
+        ("aof/targeted-flush-cancel".into(), log),
+        ("aof/targeted-damaged-length".into(), damaged),
+        ("aof/targeted-torn-tail".into(), torn),
+        ("replication/targeted-flush-cancel".into(), stream),
+    ]
+}
+
 #[test]
 fn write_seeds_when_asked() {
-    if std::env::var_os("FUZZ_WRITE_SEEDS").is_none() {
+    let Some(what) = std::env::var_os("FUZZ_WRITE_SEEDS") else {
         return;
-    }
-    for (target, seeds) in [
-        ("snapshot", snapshot_seeds()),
-        ("aof", aof_seeds()),
-        ("replication", replication_seeds()),
-    ] {
+    };
+    // FUZZ_WRITE_SEEDS=targeted: only those of targeted_log_seeds
+    for (target, seeds) in (what != "targeted")
+        .then(|| {
+            [
+                ("snapshot", snapshot_seeds()),
+                ("aof", aof_seeds()),
+                ("replication", replication_seeds()),
+            ]
+        })
+        .into_iter()
+        .flatten()
+    {
         let dir = fuzz_dir().join("seeds").join(target);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         for (name, bytes) in seeds {
             fs::write(dir.join(name), bytes).unwrap();
         }
+    }
+    for (name, bytes) in targeted_log_seeds() {
+        fs::write(fuzz_dir().join("seeds").join(name), bytes).unwrap();
+    }
+}
+
+/// The committed targeted log seeds are what [`targeted_log_seeds`] writes.
+#[test]
+fn the_targeted_log_seeds_are_committed() {
+    for (name, bytes) in targeted_log_seeds() {
+        let path = fuzz_dir().join("seeds").join(&name);
+        assert!(
+            fs::read(&path).ok() == Some(bytes),
+            "{name} differs: FUZZ_WRITE_SEEDS=1 writes it"
+        );
     }
 }
