@@ -3,7 +3,7 @@
 // the same command line, and seeded streams (helpers/diffgen.ts, limit-sized values sized
 // for the set's -I and -C) must get the same replies and `stats` counters from both.
 //
-// By default 30 seeds per set (about 12 s). A longer run of one set:
+// By default 30 seeds per set (about 14 s). A longer run of one set:
 //   DIFF_FLAGS='-m 64 -C' DIFF_SEEDS=2000 npx uvu __test__ 'differential-flags\.test\.ts$' -r tsx/cjs
 // (DIFF_FLAGS picks the set whose flags it equals, or runs those flags as a set of their
 // own, values sized from their -I and -C; DIFF_FIRST the first seed; DIFF_WIDE=1
