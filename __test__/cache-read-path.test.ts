@@ -73,6 +73,31 @@ test('a value larger than the scratch buffer comes back whole in every encoding'
   cache.close()
 })
 
+test('a miss right after a hit, and an empty value, on every single read path', () => {
+  // a single read returns nothing and leaves its length (-1 for a miss) in the scratch
+  // buffer: a miss must not read the length of the hit before it
+  const cache = new Cache()
+  cache.setSync('hit', 'value')
+  cache.setSync('empty', '')
+  const big = 'b'.repeat(300_000) // larger than the scratch buffer: returned as a value
+  cache.setSync('big', big)
+  for (const encoding of ['buffer', 'utf8'] as const) {
+    for (const before of ['hit', 'empty', 'big']) {
+      const want = before === 'hit' ? 'value' : before === 'big' ? big : ''
+      assert.is(String(cache.getSync(before, { encoding })), want, `${encoding} ${before}`)
+      assert.is(cache.getSync('miss', { encoding }), undefined, `get after ${before}`)
+      assert.is(String(cache.getsSync(before, { encoding })?.value), want)
+      assert.is(cache.getsSync('miss', { encoding }), undefined, `gets after ${before}`)
+      assert.is(String(cache.gatSync(before, 60_000, { encoding })), want)
+      assert.is(cache.gatSync('miss', 60_000, { encoding }), undefined, `gat after ${before}`)
+    }
+    assert.is(cache.getSync('empty', { encoding })?.length, 0, 'an empty value is a hit')
+    assert.is(cache.getsSync('empty', { encoding })?.value.length, 0)
+    assert.is(cache.gatSync('empty', 60_000, { encoding })?.length, 0)
+  }
+  cache.close()
+})
+
 test('a Buffer read is a plain Buffer', () => {
   const cache = new Cache()
   cache.setSync('k', 'hello world')

@@ -11,7 +11,7 @@ import { keyArray, splitEntries } from './batch-args'
 import { checkRaw, encodeValue } from './encoding'
 import { native } from './native'
 import { ops } from './native-ops'
-import { lastCas, lastFlags, takeHit, takeRead } from './scratch'
+import { lastCas, lastFlags, missed, takeHit, takeRead } from './scratch'
 import { type CacheOptions, callSignal, parseCacheOptions, parseWrite, readEncoding, toU64, type Write } from './options'
 import { delayToSeconds, requiredTtlToExptime } from './ttl'
 import { Persistence, SnapshotError, type LoadReport, type SaveReport } from './persistence'
@@ -233,19 +233,19 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     const c = #id in this ? this : behind(this)
     const encoding = options === undefined ? c.#encoding : readEncoding(options, c.#encoding)
     // a Buffer read passes no asString: one napi argument read fewer on the hottest call
-    const hit = encoding === 'buffer' ? cacheGet(c.#id, key) : cacheGet(c.#id, key, true)
-    return (hit === -1 ? undefined : takeRead(hit, encoding)) as Decoded<F> | undefined
+    const read = encoding === 'buffer' ? cacheGet(c.#id, key) : cacheGet(c.#id, key, true)
+    return takeRead(read, encoding) as Decoded<F> | undefined
   }
 
   /** `gets` without the Promise: returns or throws at once. */
   getsSync<F extends Encoding = E>(key: string, options?: ReadOptions<F>): CasEntry<Decoded<F>> | undefined {
     const c = #id in this ? this : behind(this)
     const encoding = readEncoding(options, c.#encoding)
-    const hit = encoding === 'buffer' ? cacheGets(c.#id, key) : cacheGets(c.#id, key, true)
-    if (hit === -1) return undefined
+    const read = encoding === 'buffer' ? cacheGets(c.#id, key) : cacheGets(c.#id, key, true)
+    if (missed(read)) return undefined
     const cas = lastCas()
     const flags = lastFlags()
-    return { value: takeRead(hit, encoding) as Decoded<F>, cas, flags }
+    return { value: takeRead(read, encoding) as Decoded<F>, cas, flags }
   }
 
   /** `getMany` without the Promise: returns or throws at once. */
@@ -350,8 +350,8 @@ export class Cache<E extends Encoding = 'buffer'> implements CacheLike<E> {
     const c = #id in this ? this : behind(this)
     const encoding = readEncoding(options, c.#encoding)
     const exptime = requiredTtlToExptime(ttl, c.#now, 'gat')
-    const hit = encoding === 'buffer' ? cacheGat(c.#id, key, exptime) : cacheGat(c.#id, key, exptime, true)
-    return (hit === -1 ? undefined : takeRead(hit, encoding)) as Decoded<F> | undefined
+    const read = encoding === 'buffer' ? cacheGat(c.#id, key, exptime) : cacheGat(c.#id, key, exptime, true)
+    return takeRead(read, encoding) as Decoded<F> | undefined
   }
 
   /** `delete` without the Promise: returns or throws at once. */

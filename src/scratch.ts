@@ -9,8 +9,9 @@ import { decodeValue, parseJson } from './encoding'
 import { native } from './native'
 import type { Encoding } from './types'
 
-/** Where values start; bytes 0..8 hold the CAS and 8..12 the flags of the last `gets`. */
-const DATA = 16
+/** Where values start; bytes 0..8 hold the CAS and 8..12 the flags of the last `gets`,
+ * 12..16 a pooled read's offset and 16..20 a single read's length. */
+const DATA = 24
 
 const scratch: Buffer = native.scratchBuffer()
 
@@ -18,7 +19,8 @@ const scratch: Buffer = native.scratchBuffer()
  * back as views of it, one copy fewer; like Node's own Buffer pool, a returned value keeps
  * its pool alive. */
 const POOL_SIZE = 64 * 1024
-/** Scratch byte where a pooled read leaves the value's offset in the pool (-1: not pooled). */
+/** Scratch byte where a pooled read leaves the value's offset in the pool (-1: not pooled);
+ * the single read's length (-1: a miss) follows it. */
 const POOL_AT = 12
 
 /** The current read pool of this thread's native binding. */
@@ -43,8 +45,9 @@ function newPool(): ArrayBuffer {
   native.readPool(fresh)
   return fresh
 }
-/** Scratch bytes 12..16 as a number (cheaper than `readInt32LE`'s checks on every read). */
-const poolAt = new Int32Array(scratch.buffer, scratch.byteOffset + POOL_AT, 1)
+/** Scratch bytes 12..20 as numbers (cheaper than `readInt32LE`'s checks on every read): [0]
+ * the pooled offset, [1] the length of a single read, -1 for a miss. */
+const single = new Int32Array(scratch.buffer, scratch.byteOffset + POOL_AT, 2)
 /**
  * Node's own Buffer class (`FastBuffer`, which `Buffer.from` and `Buffer.allocUnsafe` construct),
  * reached through the public `Buffer[Symbol.species]`: `new` of it over the read pool is a
@@ -65,8 +68,19 @@ const poolView: (pool: ArrayBuffer, offset: number, length: number) => Buffer =
 const bytes = new Uint8Array(scratch.buffer, scratch.byteOffset + DATA, scratch.length - DATA)
 const text = scratch.subarray(DATA)
 
-/** What a read returned: -1 (miss), a length in the scratch buffer, or the value itself. */
+/** What a `getMany` entry is: -1 (miss), a length in the scratch buffer, or the value itself. */
 export type NativeHit = number | Buffer | string
+
+/** What a single read (`cacheGet`/`cacheGets`/`cacheGat`) returns: the value itself when it
+ * was too large for the scratch buffer, else nothing, its length (-1 for a miss) left in the
+ * scratch buffer (no JS number made in native code on every read). */
+export type NativeRead = Buffer | string | undefined
+
+/** Whether the single read that returned `read` found nothing. Must run before the next
+ * native read. */
+export function missed(read: NativeRead): boolean {
+  return read === undefined && single[1] < 0
+}
 
 /**
  * The value of a hit whose bytes start at `offset` of the scratch data (0 for a single
@@ -84,15 +98,18 @@ export function takeHit(hit: NativeHit, offset: number, encoding: Encoding): unk
 }
 
 /**
- * The value of a single read (`cacheGet`/`cacheGets`/`cacheGat`). Must run before the next
- * native read.
+ * The value of a single read (`cacheGet`/`cacheGets`/`cacheGat`), `undefined` for a miss.
+ * Must run before the next native read.
  */
-export function takeRead(hit: NativeHit, encoding: Encoding): unknown {
-  if (typeof hit !== 'number' || encoding !== 'buffer') return takeHit(hit, 0, encoding)
-  const at = poolAt[0]
-  if (at >= 0) return poolView(reads.current, at, hit)
-  const out = takeHit(hit, 0, encoding) // the pool was full, or the value larger than a pool
-  if (hit <= POOL_SIZE) reads.current = newPool() // a larger one would not fit a fresh pool either
+export function takeRead(read: NativeRead, encoding: Encoding): unknown {
+  if (read !== undefined) return decodeValue(read, encoding)
+  const length = single[1]
+  if (length < 0) return undefined
+  if (encoding !== 'buffer') return takeHit(length, 0, encoding)
+  const at = single[0]
+  if (at >= 0) return poolView(reads.current, at, length)
+  const out = takeHit(length, 0, encoding) // the pool was full, or the value larger than a pool
+  if (length <= POOL_SIZE) reads.current = newPool() // a larger one would not fit a fresh pool either
   return out
 }
 

@@ -33,10 +33,11 @@ use napi::{sys, Env, Error, Result, Status};
 use napi_derive::napi;
 
 use convert::{
-    array_len, check, error_code, new_bigint, read_key, read_u64, store_error, store_error_sized,
-    throw, throw_log_failed, undefined, with_value, JsArg, JsOut, KeyBuf, KeyList, KeyName, Kind,
+    array_len, check, encode, error_code, new_bigint, read_key, read_u64, store_error,
+    store_error_sized, throw, throw_log_failed, undefined, with_value, JsArg, JsOut, KeyBuf,
+    KeyList, KeyName, Kind,
 };
-use scratch::{number, Out};
+use scratch::{number, Out, Placed};
 
 pub(crate) use ops::register_cache_ops;
 
@@ -407,7 +408,9 @@ const MISS: i32 = -1;
 
 /// One read (get/gets/gat): a Buffer's bytes go to the read pool (or the scratch buffer
 /// when the pool is full), a string's to the scratch buffer; with `with_meta` the CAS and
-/// flags go to the scratch buffer too.
+/// flags go to the scratch buffer too. Returns the value itself when it is too large for
+/// the scratch buffer, else nothing (`undefined` in JS: napi leaves the return value
+/// unset for a null result) with the length, or -1 for a miss, in the scratch buffer.
 fn read(
     env: sys::napi_env,
     id: u32,
@@ -427,9 +430,11 @@ fn read(
         out.place(item.value, as_string)
     });
     match hit {
-        Some(placed) => placed.into_js(env, as_string),
-        None => number(env, MISS),
+        Some(Placed::Len(n)) => out.set_len(n as i32),
+        Some(Placed::Large(bytes)) => return encode(env, &bytes, as_string),
+        None => out.set_len(MISS),
     }
+    Ok(ptr::null_mut())
 }
 
 /// Reads many keys in one crossing (all checked first). One entry per key, in order:

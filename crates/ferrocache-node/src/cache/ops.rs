@@ -136,7 +136,7 @@ const PLAIN: GetOptions = GetOptions {
     vivify_unwon: false,
 };
 
-// cacheGet(id, key, asString?): number | Buffer | string — see `read`.
+// cacheGet(id, key, asString?): undefined | Buffer | string — see `read`.
 callback!(get, 3, |env, a, argc| {
     let id = arg_u32(env, a[0], "id")?;
     let as_string = as_string_arg(env, &a, argc, 2)?;
