@@ -93,6 +93,9 @@ impl Core {
                 return true;
             }
         }
+        if !self.config.evict {
+            return self.make_room_without_eviction(c);
+        }
         let mut best: Option<(usize, u32)> = None;
         for (i, m) in self.shards.iter().enumerate() {
             let n = m.lock().lru[c].evictable();
@@ -101,8 +104,6 @@ impl Core {
             }
         }
         match best {
-            // without eviction (-M) a class with items anywhere gets no page: as memcached's
-            Some(_) if !self.config.evict => false,
             Some((t, _)) => {
                 let ctx = self.ctx();
                 let mut s = self.shards[t].lock();
@@ -128,11 +129,21 @@ impl Core {
                 return true;
             }
         }
+        if !self.config.evict {
+            let ctx = self.ctx();
+            let mut items = false;
+            for s in guards.iter_mut().filter(|s| s.lru[c].evictable() > 0) {
+                items = true;
+                if s.lru_reclaim_tails(self, &ctx, c) {
+                    return true;
+                }
+            }
+            return !items && self.move_page_locked(guards, None, Some(c));
+        }
         let best = (0..guards.len())
             .filter(|&i| guards[i].lru[c].evictable() > 0)
             .max_by_key(|&i| guards[i].lru[c].evictable());
         match best {
-            Some(_) if !self.config.evict => false,
             Some(t) => {
                 let ctx = self.ctx();
                 let s = &mut *guards[t];
@@ -140,6 +151,27 @@ impl Core {
             }
             None => self.move_page_locked(guards, None, Some(c)),
         }
+    }
+
+    /// [`Core::make_room`] without eviction (-M): an expired or flushed item of class `c` at
+    /// a shard's tails gives its chunk up (memcached's one LRU per class finds those of every
+    /// thread at its tail); a class with no item anywhere gets a page another class can give
+    /// up without evicting; else `false`: out of memory. (A class with items gets no page:
+    /// memcached grants none past the limit, and its automover hands free pages back only
+    /// after a class had 2.5 pages of free chunks for 30 s.)
+    fn make_room_without_eviction(&self, c: usize) -> bool {
+        let mut items = false;
+        for m in self.shards.iter() {
+            let mut s = m.lock();
+            if s.lru[c].evictable() > 0 {
+                items = true;
+                let ctx = self.ctx();
+                if s.lru_reclaim_tails(self, &ctx, c) {
+                    return true;
+                }
+            }
+        }
+        !items && self.move_page(None, Some(c))
     }
 
     /// Moves one page from class `from` (default: the class with most pages) to class `to`
@@ -197,14 +229,6 @@ impl Core {
             .filter(|&d| Some(d) != to && a.classes[d].pages > 0)
             .filter(|&d| self.config.evict || self.movable_page(a, d).is_some())
             .max_by_key(|&d| a.classes[d].pages)
-    }
-
-    /// Without eviction (-M): whether a store of class `c` that found no free chunk may have
-    /// a page moved to it (a page of another class emptied without evicting), rather than
-    /// being refused for memory at once (which drops a `set`'s old value).
-    pub(crate) fn page_for_without_eviction(&self, c: usize) -> bool {
-        let a = self.alloc.lock();
-        (self.tune.slab_reassign || a.classes[c].pages == 0) && self.donor(&a, Some(c)).is_some()
     }
 
     /// Moves a page even when the budget has room (a reassign asks for this very move).

@@ -160,6 +160,12 @@ pub(crate) struct Shard {
     /// An item eviction must pass over (NIL: none): the one an append/prepend is joining
     /// while it allocates the joined item.
     pub pinned: u32,
+    /// Set while an operation runs again after room was sought in every shard for it and
+    /// none was made ([`Shards::run`]): an allocation that still finds none answers out of
+    /// memory itself (so the operation answers as memcached's for that: a `set` drops the
+    /// old value, an append's joined value is `NOT_STORED`) instead of
+    /// [`Fail::NeedPage`].
+    room_sought: bool,
     /// This shard's copy of the LRU settings (`lru tune|mode`).
     pub lru_tune: LruTune,
     /// memcached's `stats sizes` buckets of this shard's items, and whether it is on.
@@ -271,6 +277,7 @@ impl Shards {
                     gen: 0,
                     scratch: Vec::new(),
                     pinned: NIL,
+                    room_sought: false,
                     lru_tune: LruTune::new(&config),
                     sizes: SizesHist::default(),
                     sizes_state: sizes_state.clone(),
@@ -359,6 +366,13 @@ impl Shards {
                 Err(Fail::NeedPage(c)) => {
                     drop(s);
                     if !self.core.make_room(si, c) {
+                        if !self.core.config.evict {
+                            // (-M) no expired item at any shard's tails and no page for the
+                            // class; holding every lock would find the same
+                            let mut s = self.core.shards[si].lock();
+                            let ctx = self.core.ctx();
+                            return Self::last_round(&mut s, &self.core, &ctx, &mut op);
+                        }
                         break;
                     }
                 }
@@ -374,13 +388,31 @@ impl Shards {
                 Err(Fail::Err(e)) => return Err(e),
                 Err(Fail::NeedPage(c)) => {
                     if !self.core.make_room_locked(&mut guards, c) {
-                        guards[si].cs[c].outofmemory += 1;
-                        break;
+                        return Self::last_round(&mut guards[si], &self.core, &ctx, &mut op);
                     }
                 }
             }
         }
         Err(StoreError::OutOfMemory)
+    }
+
+    /// Runs `op` once more after no room could be made for it: an allocation that still
+    /// finds none is refused there (counted in `outofmemory`), so `op` answers as it does
+    /// for no memory.
+    fn last_round<T>(
+        s: &mut Shard,
+        core: &Core,
+        ctx: &Ctx,
+        op: &mut impl FnMut(&mut Shard, &Core, &Ctx) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        s.room_sought = true;
+        let r = op(s, core, ctx);
+        s.room_sought = false;
+        match r {
+            Ok(v) => Ok(v),
+            Err(Fail::Err(e)) => Err(e),
+            Err(Fail::NeedPage(_)) => Err(StoreError::OutOfMemory),
+        }
     }
 
     /// [`Shards::run`] for a change of `key`: with a journal, the key's resulting state is
@@ -1305,22 +1337,19 @@ impl Shard {
             if self.lru_reclaim_tails(core, ctx, c) {
                 continue;
             }
-            if core.flush_pending.load(Ordering::Relaxed) {
+            if core.flush_pending.load(Ordering::Relaxed) && !self.room_sought {
                 // other shards' flushed items before any eviction (memcached: one LRU)
                 return Err(Fail::NeedPage(c));
             }
-            if !core.config.evict {
-                // (-M) no eviction; but a class with no item here may still be given a page
-                // the mover empties without evicting (`Core::make_room`)
-                if self.lru[c].evictable() == 0 && core.page_for_without_eviction(c) {
-                    return Err(Fail::NeedPage(c));
-                }
-                self.cs[c].outofmemory += 1;
-                return Err(Fail::Err(StoreError::OutOfMemory));
-            }
-            if self.lru_evict(core, ctx, c) {
+            if core.config.evict && self.lru_evict(core, ctx, c) {
                 continue;
             }
+            if self.room_sought {
+                break;
+            }
+            // nothing of the class here to evict, or no eviction (-M): other shards may
+            // evict, or hold expired items of the class at their tails, and a class with no
+            // item anywhere may be given a page (under -M one emptied without evicting)
             return Err(Fail::NeedPage(c));
         }
         self.cs[c].outofmemory += 1;
@@ -1483,16 +1512,11 @@ impl Shard {
             // matters for what its allocation evicts, and with nothing of its class in this
             // shard to evict it cannot evict the key's item (memcached would give the class a
             // page beyond its limit or evict in another thread's items)
-            Err(Fail::NeedPage(_)) if joins => NIL,
-            // a set with no memory drops the old value, as memcached's; not one of an item
-            // memcached chunks: it allocates the chunks while reading the value, and a
-            // refusal there leaves the old item (measured with -M)
-            Err(Fail::Err(StoreError::OutOfMemory))
-                if r.mode == StoreMode::Set
-                    && !is_cas
-                    && core.memcached_size(key.len(), r.value.len(), r.flags)
-                        <= core.config.chunk_max() =>
-            {
+            // (not without eviction, -M: there the request's item needs a chunk, as
+            // memcached's, which refuses the command when it has none)
+            Err(Fail::NeedPage(_)) if joins && core.config.evict => NIL,
+            // a set with no memory drops the old value, as memcached's (`drops_old_value`)
+            Err(Fail::Err(StoreError::OutOfMemory)) if drops_old_value(core, r) => {
                 let old = self.lookup(core, ctx, hash, key);
                 if old != NIL {
                     self.unlink_item(core, old);
@@ -1986,6 +2010,15 @@ impl Shards {
     pub fn raise_cas(&self, v: u64) {
         self.core.cas.fetch_max(v, Ordering::Relaxed);
     }
+}
+
+/// Whether a store refused for memory drops the key's old value, as memcached's: a plain
+/// `set` (not `cas`), not of an item memcached chunks (it allocates the chunks while it
+/// reads the value, and a refusal there leaves the old item: measured with -M).
+fn drops_old_value(core: &Core, r: &StoreRequest<'_>) -> bool {
+    r.mode == StoreMode::Set
+        && r.cas.is_none()
+        && core.memcached_size(r.key.len(), r.value.len(), r.flags) <= core.config.chunk_max()
 }
 
 #[cfg(test)]

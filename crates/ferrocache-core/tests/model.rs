@@ -39,6 +39,8 @@ struct Setup {
     warm_pct: u8,
     /// false: memcached's `-M` (out of memory instead of eviction; `evictions` stays 0)
     evict: bool,
+    /// The run must have moved pages (to classes that had no item left).
+    moves_pages: bool,
     automove: u8,
     /// false: `lru mode flat`
     segmented: bool,
@@ -80,6 +82,7 @@ impl Default for Setup {
             hot_pct: 20,
             warm_pct: 40,
             evict: true,
+            moves_pages: false,
             automove: 1,
             segmented: true,
             temp_ttl: None,
@@ -507,6 +510,7 @@ impl Harness {
                     _ => StoreMode::Prepend,
                 };
                 let value = self.value();
+                let vlen = value.len();
                 let flags = self.rng.gen();
                 let exptime = self.exptime();
                 let use_cas =
@@ -549,8 +553,14 @@ impl Harness {
                     // of an item memcached chunks (it runs out while reading the value)
                     let chunked =
                         memcached_size(&key, value.len(), flags, self.s.use_cas) > 512 << 10;
-                    if mode == StoreMode::Set && !use_cas && !chunked {
+                    let dropped = mode == StoreMode::Set && !use_cas && !chunked;
+                    let old = self.model.get(&key).map(|e| e.value.len());
+                    if dropped {
                         self.model.remove(&key);
+                    }
+                    if !self.s.evict {
+                        let old = old.filter(|_| dropped);
+                        self.check_refusal(&key, value.len(), old, None);
                     }
                     self.out_of_memory += 1;
                     return;
@@ -629,8 +639,13 @@ impl Harness {
                     && self.may_run_out()
                 {
                     // no memory for the joined value: NOT_STORED, the old value stays
-                    self.model
-                        .insert(key.clone(), before.expect("append to a present key"));
+                    let before = before.expect("append to a present key");
+                    if !self.s.evict {
+                        // (the request's own chunk went back)
+                        let joined = before.value.len() + vlen;
+                        self.check_refusal(&key, joined, None, Some(vlen));
+                    }
+                    self.model.insert(key.clone(), before);
                     self.out_of_memory += 1;
                     return;
                 }
@@ -642,6 +657,19 @@ impl Harness {
                     );
                 }
                 assert_eq!(out.status, want, "{mode:?} present={present}");
+                if joins && want == StoreStatus::Stored && !self.s.evict {
+                    // the request's own item was allocated (memcached refuses the command
+                    // without it) and given back once the joined one was made
+                    let sizes = self.store.slab_class_sizes();
+                    let total = 36 + key.len() + vlen;
+                    let c = sizes.iter().position(|&s| s as usize >= total).unwrap();
+                    let st = self.store.stats();
+                    let free = st.classes.iter().find(|k| k.id as usize == c + 1);
+                    assert!(
+                        free.is_some_and(|k| k.free_chunks > 0),
+                        "{mode:?} stored without a chunk for its {vlen} bytes"
+                    );
+                }
             }
             750..=849 => {
                 let st = self.store.delete(&DeleteRequest {
@@ -742,6 +770,87 @@ impl Harness {
                 }
             }
         }
+    }
+
+    /// Without eviction (-M), a store refused for memory must have had no room: no free
+    /// chunk of its item's class, and, for a class with no item anywhere, no other class
+    /// with a page's worth of free chunks (that page could be emptied without evicting and
+    /// given to it). `dropped`: the length of the old value the refusal removed (its chunk
+    /// and item are counted back); `freed`: that of a chunk it gave back (the request's).
+    fn check_refusal(&self, key: &[u8], vlen: usize, dropped: Option<usize>, freed: Option<usize>) {
+        let sizes = self.store.slab_class_sizes();
+        let class_of = |vlen: usize| {
+            let total = 36 + key.len() + vlen;
+            sizes.iter().position(|&s| s as usize >= total)
+        };
+        let c = class_of(vlen).expect("a value that fits has a class");
+        let (dropped, freed) = (dropped.map(class_of), freed.map(class_of));
+        let back_items = |i: usize| u64::from(dropped == Some(Some(i)));
+        let back_chunks = |i: usize| back_items(i) + u64::from(freed == Some(Some(i)));
+        let st = self.store.stats();
+        let of = |i: usize| st.classes.iter().find(|k| k.id as usize == i + 1);
+        let (free, items, pages) = of(c).map_or((0, 0, 0), |k| {
+            assert_eq!(k.chunk_size, sizes[c]);
+            (k.free_chunks, k.number, k.total_pages)
+        });
+        assert!(
+            free <= back_chunks(c),
+            "refused for memory with {free} free chunks of its class ({} bytes)",
+            sizes[c]
+        );
+        if items == back_items(c) && (self.s.slab_reassign || pages == 0) {
+            for k in &st.classes {
+                let i = k.id as usize - 1;
+                assert!(
+                    i == c || k.free_chunks - back_chunks(i) < u64::from(k.chunks_per_page),
+                    "a class of no item ({} bytes) refused while class {} had a page's worth of free chunks ({k:?})",
+                    sizes[c],
+                    k.id
+                );
+            }
+        }
+    }
+
+    /// Without eviction (-M): with every item deleted, a value of each class's size can be
+    /// stored, one at a time (each class in turn has no item, and the others' pages can be
+    /// emptied without evicting). memcached stores each (a class's first page passes its
+    /// limit).
+    fn every_size_fits_once_emptied(&mut self) {
+        let mut keys = Vec::new();
+        for sh in 0..self.store.shard_count() {
+            self.store.visit_shard(sh, |v| keys.push(v.key.to_vec()));
+        }
+        for k in &keys {
+            self.store.delete(&DeleteRequest {
+                key: k,
+                ..DeleteRequest::default()
+            });
+        }
+        self.model.clear();
+        let key = b"every:size";
+        for &size in &self.store.slab_class_sizes() {
+            let Some(vlen) = (size as usize).checked_sub(36 + key.len()) else {
+                continue;
+            };
+            if !self.joined_fits(key, vlen, 0) {
+                break;
+            }
+            let value = vec![b'v'; vlen];
+            let r = StoreRequest::new(StoreMode::Set, key, &value);
+            let out = self.store.store(&r).map(|o| o.status);
+            assert_eq!(
+                out,
+                Ok(StoreStatus::Stored),
+                "{size}-byte chunks, memory emptied"
+            );
+            self.store.delete(&DeleteRequest {
+                key,
+                ..DeleteRequest::default()
+            });
+        }
+        let st = self.store.stats();
+        assert_eq!((st.curr_items, st.evictions), (0, 0));
+        assert!(st.total_malloced <= self.limit as u64);
     }
 
     fn check(&mut self) {
@@ -904,6 +1013,9 @@ fn run_setup(seed: u64, s: Setup) -> (Harness, Stats) {
     h.check();
     let st = h.store.stats();
     assert_eq!(st.total_malloced, memory, "memory never filled");
+    if h.s.moves_pages {
+        assert!(st.slabs_moved > 0, "no page moved");
+    }
     assert!(
         timeless || st.get_expired + st.crawler_reclaimed + st.reclaimed > ops / 20_000,
         "expiry never happened"
@@ -923,6 +1035,9 @@ fn run_setup(seed: u64, s: Setup) -> (Harness, Stats) {
         st.get_hits,
         h.max_gap,
     );
+    if !h.s.evict {
+        h.every_size_fits_once_emptied();
+    }
     (h, st)
 }
 
@@ -1035,6 +1150,29 @@ fn configurations() -> Vec<(&'static str, Setup)> {
             "no eviction (-M)",
             Setup {
                 evict: false,
+                ..short.clone()
+            },
+        ),
+        (
+            "no eviction (-M), 3 pages, 4 shards, 300 keys: pages move to classes left without items",
+            Setup {
+                evict: false,
+                memory: 3 << 20,
+                shards: 4,
+                keys: 300,
+                moves_pages: true,
+                ..short.clone()
+            },
+        ),
+        (
+            "no eviction (-M), no expiry, 3 pages, 4 shards, item max 2 KiB",
+            Setup {
+                evict: false,
+                timeless: true,
+                memory: 3 << 20,
+                shards: 4,
+                item_max: 2048,
+                keys: 20_000,
                 ..short.clone()
             },
         ),

@@ -222,3 +222,149 @@ fn without_eviction_an_emptied_page_moves_to_a_class_without_pages() {
     assert_eq!((st.evictions, st.slabs_moved, st.curr_items), (0, 2, 2));
     assert!(st.total_malloced <= 2 << 20);
 }
+
+/// A store without eviction (-M), its memory limit `mb` MiB, `shards` shards, on a manual
+/// clock.
+fn no_evict(mb: usize, shards: usize) -> (Store, Clock) {
+    let clock = Clock::manual(1_700_000_000);
+    let s = Store::new(
+        Config::default()
+            .memory_limit(mb << 20)
+            .shards(shards)
+            .evict(false)
+            .background(false)
+            .clock(clock.clone()),
+    )
+    .unwrap();
+    (s, clock)
+}
+
+/// `n` keys `{prefix}{i}` for each shard of a `shards`-shard store (found by storing them
+/// in a scratch store and walking its shards).
+fn keys_by_shard(shards: usize, prefix: &str, n: usize) -> Vec<Vec<String>> {
+    let s = Store::new(Config::default().shards(shards).background(false)).unwrap();
+    for i in 0..n * shards * 4 {
+        set(&s, &format!("{prefix}{i}"), 1);
+    }
+    (0..shards)
+        .map(|sh| {
+            let mut keys = Vec::new();
+            s.visit_shard(sh, |v| {
+                keys.push(String::from_utf8(v.key.to_vec()).unwrap())
+            });
+            keys.sort_by_key(|k| k[prefix.len()..].parse::<usize>().unwrap());
+            keys.truncate(n);
+            assert_eq!(keys.len(), n);
+            keys
+        })
+        .collect()
+}
+
+fn has(s: &Store, key: &str) -> bool {
+    s.get(key.as_bytes(), &GetOptions::default(), |_| ())
+        .is_some()
+}
+
+fn try_set(s: &Store, key: &str, len: usize, exptime: i64) -> Result<StoreStatus, StoreError> {
+    let value = vec![b'x'; len];
+    let mut r = StoreRequest::new(StoreMode::Set, key.as_bytes(), &value);
+    r.exptime = exptime;
+    s.store(&r).map(|o| o.status)
+}
+
+#[test]
+fn without_eviction_expired_items_of_other_shards_make_room() {
+    // memcached -m 2 -M -o no_lru_crawler filled with 100-byte values that expire, then as
+    // many new keys after the expiry: all STORED (one LRU per class, whose tail holds the
+    // expired items). A shard that had run out of its own expired items refused the store
+    // while other shards still held some (ferrocached -M -m 2 -o no_lru_crawler: 168 of
+    // 13796 refused, measured)
+    let (s, clock) = no_evict(2, 4);
+    let mut n = 0;
+    while try_set(&s, &format!("old:{n}"), 100, 10).is_ok() {
+        n += 1;
+        assert!(n < 100_000);
+    }
+    clock.advance(11);
+    let refused = (0..n)
+        .filter(|i| try_set(&s, &format!("new:{i}"), 100, 0).is_err())
+        .count();
+    assert_eq!(refused, 0, "{refused} of {n} refused");
+    let st = s.stats();
+    assert_eq!((st.curr_items, st.evictions), (n, 0));
+}
+
+/// Without eviction: 5000-byte values (keys of shard 1 only) fill their class's one page;
+/// `k0` (shard 0) and `k1` (shard 1) get `old` (a value of `old_len` bytes); 100-byte
+/// values fill the rest of memory and are deleted, so their pages could be given up
+/// without evicting. Returns the store and the two keys.
+fn full_class_in_one_shard(old_len: usize) -> (Store, String, String) {
+    let (s, _) = no_evict(4, 2);
+    let keys = keys_by_shard(2, "key:", 400);
+    let big = |s: &Store| {
+        let c = s.stats().classes.into_iter().find(|c| c.chunk_size > 5000);
+        c.map(|c| (c.total_pages, c.free_chunks))
+    };
+    for k in &keys[1][2..] {
+        set(&s, k, 5000);
+        if big(&s).is_some_and(|(_, free)| free == 0) {
+            break;
+        }
+    }
+    assert_eq!(big(&s), Some((1, 0)), "one full page of 5000-byte values");
+    let (k0, k1) = (keys[0][0].clone(), keys[1][0].clone());
+    set(&s, &k0, old_len);
+    set(&s, &k1, old_len);
+    let mut n = 0;
+    while try_set(&s, &format!("small:{n}"), 100, 0).is_ok() {
+        n += 1;
+        assert!(n < 100_000);
+    }
+    for i in 0..n {
+        s.delete(&DeleteRequest {
+            key: format!("small:{i}").as_bytes(),
+            ..DeleteRequest::default()
+        });
+    }
+    assert_eq!(s.stats().total_malloced, 4 << 20);
+    (s, k0, k1)
+}
+
+#[test]
+fn without_eviction_a_refused_set_drops_the_old_value_in_every_shard() {
+    // the 5000-byte class has no free chunk and its items are in shard 1: a 5000-byte set
+    // is refused (memcached -M: the class has pages, no page passes the limit) and, as
+    // memcached's, drops the key's old value. In shard 1 it did; in shard 0 the refusal came
+    // after room had been sought in the other shards, and the old value stayed
+    let (s, k0, k1) = full_class_in_one_shard(100);
+    for k in [&k1, &k0] {
+        assert_eq!(try_set(&s, k, 5000, 0), Err(StoreError::OutOfMemory), "{k}");
+        assert!(!has(&s, k), "{k}'s old value stayed");
+    }
+    let st = s.stats();
+    assert_eq!((st.evictions, st.slabs_moved), (0, 0));
+}
+
+#[test]
+fn without_eviction_an_append_whose_value_has_no_memory_is_refused() {
+    // memcached allocates the request's item (class of its 5000 bytes) before joining:
+    // with that class full and -M, SERVER_ERROR out of memory, whatever the joined value's
+    // class holds. An append in a shard with none of the 5000-byte items went on without
+    // it and stored the joined value (in the old value's class, which had room)
+    let sizes = Store::new(Config::default().background(false))
+        .unwrap()
+        .slab_class_sizes();
+    // an old value whose class also takes it with 5000 bytes more
+    let i = (1..sizes.len())
+        .find(|&i| sizes[i] - sizes[i - 1] > 6000)
+        .unwrap();
+    let old_len = sizes[i - 1] as usize + 20 - 36;
+    let (s, k0, k1) = full_class_in_one_shard(old_len);
+    for k in [&k1, &k0] {
+        let value = vec![b'y'; 5000];
+        let r = StoreRequest::new(StoreMode::Append, k.as_bytes(), &value);
+        assert_eq!(s.store(&r), Err(StoreError::OutOfMemory), "{k}");
+        let len = s.get(k.as_bytes(), &GetOptions::default(), |v| v.value.len());
+        assert_eq!(len, Some(old_len), "{k} kept its value");
+    }
+}
