@@ -135,27 +135,33 @@ const FILL_CLASSES = [1, 150, 400, 900]
   .map((n, i) => `set c${i} 0 0 ${n}\r\n${'v'.repeat(n)}\r\n`)
   .join('')
 
-/** A delayed flush, then a cancel (an absolute time before the fuzz clock): what 48b6a6d replays. */
+/**
+ * A delayed flush, then a cancel: an absolute time before the server started (memcached's
+ * process_started, 62 s before the fuzz clock's start; a later past time flushes at once),
+ * what 48b6a6d replays.
+ */
 const FLUSH_CANCEL =
-  'set a 0 0 1\r\nA\r\nflush_all 2\r\nset b 0 0 1\r\nB\r\nflush_all 1699999999\r\nset c 0 0 1\r\nC\r\nget a b c\r\n'
+  'set a 0 0 1\r\nA\r\nflush_all 2\r\nset b 0 0 1\r\nB\r\nflush_all 1600000000\r\nset c 0 0 1\r\nC\r\nget a b c\r\n'
 
 /** Binary SASL (opcodes 0x20 list, 0x21 auth, 0x22 step): refusals, the login, then requests. */
 function saslSession(): Buffer {
   return Buffer.concat([
-    packet(0x01, 'before', 'x', setExtras(0, 0)),
     packet(0x20, ''),
     packet(0x21, 'PLAIN', '\0fuzz\0nope'),
     packet(0x21, 'CRAM-MD5', 'x'),
     packet(0x21, 'PLAIN', ''),
     packet(0x22, 'PLAIN', '\0fuzz\0pass'),
-    packet(0x21, 'PLAIN', '\0fuzz\0pass'),
-    packet(0x21, 'PLAIN', '\0fuzz\0pass'),
     packet(0x01, 'k', 'v', setExtras(1, 0)),
     packet(0x0c, 'k'),
+    // any SASL request logs the connection out, and it cannot log in again
     packet(0x20, 'junk', 'x'),
+    packet(0x21, 'PLAIN', '\0fuzz\0pass'),
     packet(0x0a, ''),
   ])
 }
+
+/** A request before any login: refused (`-Y`: Auth failure, then the hang-up). */
+const SASL_FIRST = (): Buffer => Buffer.concat([packet(0x01, 'before', 'x', setExtras(0, 0)), saslSession()])
 
 /**
  * Seeds for the code that changed lately, each in the variants it needs: meta commands
@@ -171,6 +177,7 @@ function targeted(): Array<[string, Buffer]> {
     ['fill-classes', text(FILL_CLASSES + 'get c0 c1 c2 c3\r\ndelete c0\r\ndelete c1\r\n' + FILL_CLASSES + 'ms c4 2 MA\r\nxx\r\nmg c3 s v\r\n'), ['open.noevict.tcp', 'open.noevict.udp', 'open.evict.tcp']],
     ['flush-cancel', text(FLUSH_CANCEL), ['open.evict.tcp', 'open.noevict.udp']],
     ['sasl', saslSession(), ['auth.evict.tcp', 'auth.evict.udp', 'auth.noevict.tcp', 'open.evict.tcp']],
+    ['sasl-unauthenticated', SASL_FIRST(), ['auth.evict.tcp']],
   ]
   const out: Array<[string, Buffer]> = []
   for (const [name, bytes, variants] of want) {
