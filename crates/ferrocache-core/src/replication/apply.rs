@@ -235,6 +235,12 @@ impl Applier {
                 Frame::Change(r) if in_snapshot => {
                     if let Record::Flush { at } = r {
                         log.note_flush(at);
+                        // sent pending, its deadline passed on the way (a slow sync): the
+                        // items that follow are from before it, and its mark follows in the
+                        // stream; held like a streamed one, for a promotion before the mark
+                        if at != 0 && store.of_clock(at) <= now {
+                            self.passed_flush = Some(at);
+                        }
                     }
                     res.not_stored += u64::from(journal::apply(store, now, &r, &mut max_cas));
                 }

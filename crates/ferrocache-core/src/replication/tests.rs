@@ -684,3 +684,34 @@ fn a_held_flush_takes_effect_at_a_promotion_or_an_unmarked_heartbeat() {
         "a second later, no mark: taken as the deadline"
     );
 }
+
+/// A full sync whose pending flush's deadline passes while the snapshot travels: the items
+/// that follow the flush record are from before the deadline; a replica promoted before the
+/// stream's mark arrives drops them as the primary did (it kept them, while its own log
+/// marked the deadline for its replicas).
+#[test]
+fn a_full_sync_whose_flush_deadline_passed_on_the_way_holds_it_for_a_promotion() {
+    let mut rng = SmallRng::seed_from_u64(15);
+    let clock = crate::Clock::manual(1_700_000_000);
+    let p = node_on(&clock, true);
+    for i in 0..20 {
+        set_key(&p.store, &format!("k{i}"));
+    }
+    p.store.flush_all(2);
+    let Psync::Full { replid, offset } = p.log.psync("?", 0) else {
+        panic!("expected a full sync")
+    };
+    let (mut snapshot, mut fs) = (Vec::new(), FullSync::new());
+    while !fs.next(&p.store, usize::MAX, &mut snapshot) {}
+    clock.advance(3);
+    assert!(keys(&p.store).is_empty(), "the primary's deadline came");
+    let mut r = node_on(&clock, false);
+    r.log.follow(&replid, offset, true);
+    r.applier.begin(&r.store, true);
+    feed(&mut r, &snapshot, &mut rng);
+    assert!(!r.applier.in_snapshot());
+    assert_eq!(keys(&r.store).len(), 20, "held for the mark");
+    r.applier.end(&r.store);
+    r.log.promote();
+    assert!(keys(&r.store).is_empty(), "promoted past the deadline");
+}
