@@ -91,8 +91,8 @@ export declare class NativeReplication {
    */
   heartbeat(): boolean
   /**
-   * `replicaof no one`: returns the new replication id. A streamed delayed flush held
-   * for its mark (it arrived past its deadline) takes effect first.
+   * `replicaof no one`: returns the new replication id. A delayed flush from the old
+   * primary held for its mark becomes the store's own first (at once if it is due).
    */
   promote(): string
   /** This node follows another from now on (its own changes are no longer streamed). */

@@ -183,8 +183,8 @@ impl NativeReplication {
         self.log.heartbeat(unix_ms())
     }
 
-    /// `replicaof no one`: returns the new replication id. A streamed delayed flush held
-    /// for its mark (it arrived past its deadline) takes effect first.
+    /// `replicaof no one`: returns the new replication id. A delayed flush from the old
+    /// primary held for its mark becomes the store's own first (at once if it is due).
     #[napi]
     pub fn promote(&mut self) -> String {
         self.applier.end(&self.store);

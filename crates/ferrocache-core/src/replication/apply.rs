@@ -110,13 +110,16 @@ pub struct Applied {
 pub struct Applier {
     pending: Vec<u8>,
     in_snapshot: bool,
-    /// A streamed delayed flush_all whose deadline (the clock's second) had passed by this
-    /// store's clock when it arrived (the replica lagged past it): it takes effect at its
-    /// mark, the immediate flush the primary writes before its first frame after the
-    /// deadline ([`ReplLog`]), not at once. Flushing at once hid every item, also the ones
-    /// the primary kept because a cancel (`flush_all <before the start>`) followed before
-    /// its deadline; and a later flush_all replaces it as it did on the primary.
-    passed_flush: Option<u32>,
+    /// A delayed flush_all from the primary (its deadline, the clock's second), held for
+    /// its mark: the immediate flush the primary writes before its first frame once the
+    /// deadline has come ([`ReplLog`]). So the stream position decides, not this store's
+    /// clock: a cancel (`flush_all <before the start>`) or a later flush_all that followed
+    /// on the primary ends the hold wherever this clock is. Handed to the store as a
+    /// deadline instead, it hid the items at this clock's deadline and the crawler or a
+    /// read unlinked them before a cancel that came late (a lagging replica, a replica of
+    /// a stopped one) could keep them; applied at once when it arrived past its deadline,
+    /// it dropped them all.
+    held_flush: Option<u32>,
 }
 
 impl Applier {
@@ -130,7 +133,7 @@ impl Applier {
         self.in_snapshot = full;
         if full {
             // the store is emptied; the snapshot section restates a pending flush
-            self.passed_flush = None;
+            self.held_flush = None;
             // a log keeps the state before the sync until a snapshot holds the new one (a
             // replay to the flush and the part that had arrived would come up short)
             let journal = store.journal();
@@ -149,39 +152,45 @@ impl Applier {
         self.in_snapshot
     }
 
-    /// This node stops following (a promotion): a delayed flush whose deadline had passed
-    /// when it arrived and whose mark never came takes effect now, as the primary's did at
-    /// its deadline (this node's log marks it for its own replicas).
+    /// This node stops following (a promotion): a held flush becomes the store's own, at
+    /// once if its deadline has passed (this node's log marks it for its own replicas).
     pub fn end(&mut self, store: &Store) {
-        if self.passed_flush.take().is_some() {
-            store.flush_all_at_once();
+        match self.held_flush.take() {
+            Some(at) if store.of_clock(at) > store.now() => {
+                store.flush_all_as_memcached(store.of_clock(at) as i64)
+            }
+            Some(_) => store.flush_all_at_once(),
+            None => {}
         }
     }
 
-    /// The deadline of a streamed delayed flush held for its mark (`passed_flush`), if any.
+    /// The deadline of a delayed flush held for its mark (`held_flush`), if any.
     pub fn held_flush(&self) -> Option<u32> {
-        self.passed_flush
+        self.held_flush
     }
 
     /// Applies one stream change (not of a snapshot section); returns whether a live item
     /// was refused (see [`journal::apply`]).
     fn change(&mut self, store: &Store, now: u32, r: &Record<'_>, max_cas: &mut u64) -> bool {
         match *r {
-            Record::Flush { at } if at != 0 && store.of_clock(at) <= now => {
-                // held for its mark; it replaces a deadline still ahead, as on the primary
-                // (memcached's latest flush_all sets the one deadline)
-                self.passed_flush = Some(at);
-                if store.pending_flush_deadline().is_some() {
-                    store.cancel_pending_flush();
-                }
+            Record::Flush { at } if at != 0 => {
+                self.hold(store, at);
                 return false;
             }
-            // a mark (or an immediate flush), a deadline still ahead or a cancel: each ends
-            // a held one
-            Record::Flush { .. } | Record::FlushCancel => self.passed_flush = None,
+            // a mark (or an immediate flush) or a cancel: each ends a held one
+            Record::Flush { .. } | Record::FlushCancel => self.held_flush = None,
             _ => {}
         }
         journal::apply(store, now, r, max_cas)
+    }
+
+    /// Holds a delayed flush for its mark; it replaces one the store has (the latest
+    /// flush_all sets the one deadline, as in memcached).
+    fn hold(&mut self, store: &Store, at: u32) {
+        self.held_flush = Some(at);
+        if store.pending_flush_deadline().is_some() {
+            store.cancel_pending_flush();
+        }
     }
 
     /// Bytes of a frame not complete yet.
@@ -233,16 +242,18 @@ impl Applier {
             let in_snapshot = self.in_snapshot;
             match frame {
                 Frame::Change(r) if in_snapshot => {
-                    if let Record::Flush { at } = r {
-                        log.note_flush(at);
-                        // sent pending, its deadline passed on the way (a slow sync): the
-                        // items that follow are from before it, and its mark follows in the
-                        // stream; held like a streamed one, for a promotion before the mark
-                        if at != 0 && store.of_clock(at) <= now {
-                            self.passed_flush = Some(at);
+                    match r {
+                        // a flush pending on the primary: the snapshot's items are from
+                        // before its deadline, and its mark follows in the stream
+                        Record::Flush { at } if at != 0 => {
+                            log.note_flush(at);
+                            self.hold(store, at);
+                        }
+                        _ => {
+                            res.not_stored +=
+                                u64::from(journal::apply(store, now, &r, &mut max_cas));
                         }
                     }
-                    res.not_stored += u64::from(journal::apply(store, now, &r, &mut max_cas));
                 }
                 Frame::Change(r) => {
                     res.not_stored += u64::from(self.change(store, now, &r, &mut max_cas));
@@ -252,10 +263,10 @@ impl Applier {
                     // a whole second past a held deadline with no mark before it comes from
                     // a primary that does not mark (an older build); act on it as it did
                     if self
-                        .passed_flush
+                        .held_flush
                         .is_some_and(|at| unix_ms / 1000 > u64::from(at))
                     {
-                        self.passed_flush = None;
+                        self.held_flush = None;
                         store.flush_all_at_once();
                     }
                     res.heartbeat = Some((unix_ms, offset))

@@ -456,6 +456,9 @@ fn a_delayed_flush_pending_at_a_full_sync_reaches_the_replica() {
     clock.advance(11);
     assert_eq!(p.store.pending_flush_deadline(), None, "it took effect");
     assert!(dump(&p.store).is_empty());
+    // the primary's next frame carries the deadline's mark
+    assert!(p.log.heartbeat(0));
+    pump(&p, &mut r, &mut rng);
     assert_eq!(
         dump(&r.store),
         dump(&p.store),
@@ -493,6 +496,8 @@ fn a_pending_flush_reaches_a_replica_in_the_clocks_seconds_after_a_step_back() {
     pc.advance(10);
     rc.advance(10);
     assert!(dump(&p.store).is_empty(), "the primary's deadline came");
+    assert!(p.log.heartbeat(0));
+    pump(&p, &mut r, &mut rng);
     assert!(
         dump(&r.store).is_empty(),
         "the replica's deadline came with it"
@@ -566,6 +571,8 @@ fn a_replica_applying_records_after_a_delayed_flush_deadline_drops_those_from_be
     set_key(&p.store, "y");
     pump(&p, &mut r, &mut rng);
     pump(&r, &mut q, &mut rng);
+    // as NativeReplication::promote: the held flush becomes the store's own
+    q.applier.end(&q.store);
     q.log.promote();
     let mut z = node_on(&clock, false);
     full_sync(&q, &mut z, &mut rng, false);
@@ -714,4 +721,36 @@ fn a_full_sync_whose_flush_deadline_passed_on_the_way_holds_it_for_a_promotion()
     r.applier.end(&r.store);
     r.log.promote();
     assert!(keys(&r.store).is_empty(), "promoted past the deadline");
+}
+
+/// A replica that had the delayed flush in time and gets the cancel after its own clock
+/// reached the deadline (its upstream was stopped: a replica of a replica) keeps the items
+/// the primary kept even when reads (or the crawler) ran in between: the flush is held for
+/// its mark, never hidden by this clock. Before, the items were hidden at this clock's
+/// deadline and unlinked by the next read, and the cancel found nothing to keep (measured:
+/// 200 items on the primary, 0 on such a replica).
+#[test]
+fn a_cancel_after_the_replicas_own_deadline_keeps_items_that_reads_would_have_unlinked() {
+    let mut rng = SmallRng::seed_from_u64(16);
+    let clock = crate::Clock::manual(1_700_000_000);
+    let p = node_on(&clock, true);
+    let mut r = node_on(&clock, false);
+    for i in 0..20 {
+        set_key(&p.store, &format!("k{i}"));
+    }
+    full_sync(&p, &mut r, &mut rng, false);
+    p.store.flush_all(3);
+    pump(&p, &mut r, &mut rng);
+    p.store.flush_all_as_memcached(2_592_001);
+    clock.advance(4);
+    // reads on the replica before the cancel arrives
+    for i in 0..20 {
+        let _ = r
+            .store
+            .get(format!("k{i}").as_bytes(), &GetOptions::default(), |_| ());
+    }
+    assert!(p.log.heartbeat(0));
+    pump(&p, &mut r, &mut rng);
+    assert_eq!(keys(&p.store).len(), 20, "the cancel kept them");
+    assert_eq!(keys(&r.store), keys(&p.store));
 }
