@@ -138,10 +138,15 @@ fn concurrent_mixed_sizes_with_mover_and_crawler_keep_values_intact() {
     assert_eq!(st.curr_items, count);
     assert_eq!(st.bytes, bytes);
     assert_eq!(st.classes.iter().map(|c| c.used_chunks).sum::<u64>(), count);
+    // Memory ran out: items were dropped for room, by a store's eviction or by the mover
+    // emptying a page for another class (slab_reassign_evictions_nomem). Which of the two
+    // gets there first is the threads' timing: on a busy machine the maintainer's mover
+    // made all the room in some runs (evictions 0, 105,663 dropped by the mover).
     assert!(
-        st.evictions > 0 && st.slabs_moved > 0,
-        "evictions {} moved {}",
+        st.evictions + st.slab_reassign_evictions_nomem > 0 && st.slabs_moved > 0,
+        "evictions {} dropped by the mover {} moved {}",
         st.evictions,
+        st.slab_reassign_evictions_nomem,
         st.slabs_moved
     );
     assert!(
