@@ -15,6 +15,20 @@ function dataDir(): string {
   dirs.push(d)
   return d
 }
+
+/** Opens `dir` without appendfsync and returns the refusal that start must meet. */
+function refusedWithoutLog(dir: string): SnapshotError {
+  let err: unknown
+  try {
+    new Cache({ dataDir: dir, save: '' }).close()
+  } catch (e) {
+    err = e
+  }
+  assert.instance(err, SnapshotError)
+  assert.is((err as SnapshotError).code, 'FERROCACHE_LOG_NOT_REPLAYED')
+  return err as SnapshotError
+}
+
 tearDown(test, () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
@@ -27,16 +41,9 @@ test('a log with writes no snapshot has is refused without appendfsync (not skip
   a.close()
   // Before: this loaded nothing and said nothing (k missed), its snapshot at close held
   // k = B, and the next start with the log replayed k = A over it.
-  let err: unknown
-  try {
-    new Cache({ dataDir: dir, save: '' }).close()
-  } catch (e) {
-    err = e
-  }
-  assert.instance(err, SnapshotError)
-  assert.is((err as SnapshotError).code, 'FERROCACHE_LOG_NOT_REPLAYED')
-  assert.is((err as SnapshotError).path, join(dir, 'appendonly.aof'))
-  assert.match((err as Error).message, /Start with appendfsync/)
+  const err = refusedWithoutLog(dir)
+  assert.is(err.path, join(dir, 'appendonly.aof'))
+  assert.match(err.message, /Start with appendfsync/)
   // the lock was released, and with the log everything is there; a stop with a snapshot
   // leaves a log that holds nothing newer, which opens without appendfsync
   const b = new Cache({ dataDir: dir, appendfsync: 'always', save: '' })
@@ -60,15 +67,8 @@ test('a log with writes the snapshot that loaded lacks (the newest one damaged) 
   writeFileSync(newest, bytes)
   // Before: snapshot 2 was moved aside, snapshot 1 loaded and the start went on: k2, in
   // segment 2 only, was missing (and its next save made segment 2 look covered for good)
-  let err: unknown
-  try {
-    new Cache({ dataDir: dir, save: '' }).close()
-  } catch (e) {
-    err = e
-  }
-  assert.instance(err, SnapshotError)
-  assert.is((err as SnapshotError).code, 'FERROCACHE_LOG_NOT_REPLAYED')
-  assert.is((err as SnapshotError).path, join(dir, 'appendonly-0000000002.aof'))
+  const err = refusedWithoutLog(dir)
+  assert.is(err.path, join(dir, 'appendonly-0000000002.aof'))
   // the way out: with the log, snapshot 1 and segment 2 give both keys; then it opens either way
   const b = new Cache({ dataDir: dir, appendfsync: 'always', save: '' })
   assert.equal([String(b.getSync('k1')), String(b.getSync('k2'))], ['1', '2'])
