@@ -9,6 +9,7 @@
 
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { binaryRequest } from '../__test__/helpers/binary'
 import { parseSession } from '../__test__/helpers/corpus'
 
 const root = join(__dirname, '..')
@@ -79,18 +80,10 @@ function variantOf(bytes: Uint8Array): string {
   return [mode, (h >> 16n) % 4n === 0n ? 'noevict' : 'evict', (h >> 20n) % 2n === 0n ? 'udp' : 'tcp'].join('.')
 }
 
-/** A binary request: 24-byte header, extras, key, value. */
-function packet(opcode: number, key: string, value: string | Buffer = '', extras: Buffer = Buffer.alloc(0)): Buffer {
-  const k = Buffer.from(key, 'latin1')
-  const v = typeof value === 'string' ? Buffer.from(value, 'latin1') : value
-  const h = Buffer.alloc(24)
-  h[0] = 0x80
-  h[1] = opcode
-  h.writeUInt16BE(k.length, 2)
-  h[4] = extras.length
-  h.writeUInt32BE(extras.length + k.length + v.length, 8)
-  h.writeUInt32BE(0xf00d, 12)
-  return Buffer.concat([h, extras, k, v])
+/** A binary request (value before extras, as the seeds read); the opaque the seeds were
+ * written with. */
+function packet(opcode: number, key: string, value = '', extras: Buffer = Buffer.alloc(0)): Buffer {
+  return binaryRequest(opcode, key, extras, value, { opaque: 0xf00d })
 }
 
 const setExtras = (flags: number, exptime: number): Buffer => {
