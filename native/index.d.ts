@@ -51,8 +51,11 @@ export declare class NativeDataDirLock {
 
 /** The snapshot part of one full sync, produced in pieces on the event loop. */
 export declare class NativeFullSync {
-  /** A full sync of `cache` from its first item. */
-  constructor(cache: NativeCache)
+  /**
+   * A full sync of `cache` (replicated by `repl`) from its first item; a delayed
+   * flush `repl` holds for its primary's mark is sent as a pending one.
+   */
+  constructor(cache: NativeCache, repl: NativeReplication)
   /** The next frames (about `max_bytes`), or `null` once the sync-end frame was returned. */
   next(maxBytes: number): Buffer | null
   /** Items sent so far. */

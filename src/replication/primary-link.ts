@@ -110,7 +110,7 @@ export class ReplicaLink {
     this.offset = answer.offset
     this.socket.write(`FULLRESYNC ${answer.replid} ${answer.offset}\r\n`)
     this.log.info({ replica: this.addr, offset: answer.offset }, 'full sync to a replica')
-    this.fullSync = new native.NativeFullSync(this.cache)
+    this.fullSync = new native.NativeFullSync(this.cache, this.repl)
     this.sendSnapshot()
   }
 

@@ -249,12 +249,13 @@ pub struct NativeFullSync {
 
 #[napi]
 impl NativeFullSync {
-    /// A full sync of `cache` from its first item.
+    /// A full sync of `cache` (replicated by `repl`) from its first item; a delayed
+    /// flush `repl` holds for its primary's mark is sent as a pending one.
     #[napi(constructor)]
-    pub fn new(cache: &NativeCache) -> Result<Self> {
+    pub fn new(cache: &NativeCache, repl: &NativeReplication) -> Result<Self> {
         Ok(NativeFullSync {
             store: cache.store()?,
-            sync: FullSync::new(),
+            sync: FullSync::of(&repl.applier),
             done: false,
         })
     }

@@ -18,6 +18,8 @@ pub struct FullSync {
     shard: usize,
     cursor: ShardCursor,
     items: u64,
+    /// A delayed flush the sending node holds for its mark (it is a replica).
+    held_flush: Option<u32>,
     started: bool,
     done: bool,
 }
@@ -31,6 +33,17 @@ impl FullSync {
         }
     }
 
+    /// A full sync of the node whose applier is `applier`: a replica holding a delayed
+    /// flush from its primary for the mark ([`Applier::held_flush`]; its store has none
+    /// pending) sends it as a primary sends its pending one, so its own replica holds it
+    /// too (promoted before the mark, it kept the items the primary dropped).
+    pub fn of(applier: &Applier) -> FullSync {
+        FullSync {
+            held_flush: applier.held_flush(),
+            ..FullSync::new()
+        }
+    }
+
     /// Appends frames to `out` until it holds about `max_bytes`; `true` once the sync-end
     /// frame has been appended (nothing more to send).
     pub fn next(&mut self, store: &Store, max_bytes: usize, out: &mut Vec<u8>) -> bool {
@@ -39,7 +52,7 @@ impl FullSync {
             // a delayed flush_all pending now is no item's state: without it the replica
             // would keep every item the primary drops at the deadline. Sent first, so the
             // replica's deadline covers the items that follow (as a streamed one does)
-            if let Some(at) = store.pending_flush_deadline() {
+            if let Some(at) = self.held_flush.or_else(|| store.pending_flush_deadline()) {
                 stream::encode(&Frame::Change(Record::Flush { at }), out);
             }
         }

@@ -152,7 +152,7 @@ fn full_sync(from: &Node, to: &mut Node, rng: &mut SmallRng, writes: bool) -> u6
     };
     to.log.follow(&replid, offset, true);
     to.applier.begin(&to.store, true);
-    let mut fs = FullSync::new();
+    let mut fs = FullSync::of(&from.applier);
     loop {
         let mut out = Vec::new();
         let done = fs.next(&from.store, 4096, &mut out);
@@ -753,4 +753,41 @@ fn a_cancel_after_the_replicas_own_deadline_keeps_items_that_reads_would_have_un
     pump(&p, &mut r, &mut rng);
     assert_eq!(keys(&p.store).len(), 20, "the cancel kept them");
     assert_eq!(keys(&r.store), keys(&p.store));
+}
+
+/// A replica holding a delayed flush for its mark passes it on in a full sync to its own
+/// replica (a chain): the held flush is no store's pending one, and without it the lower
+/// replica, promoted before the deadline, kept every item for good while the primary and
+/// the replica above dropped them at the deadline.
+#[test]
+fn a_full_sync_from_a_replica_holding_a_flush_passes_the_flush_on() {
+    let mut rng = SmallRng::seed_from_u64(17);
+    let clock = crate::Clock::manual(1_700_000_000);
+    let p = node_on(&clock, true);
+    let mut r = node_on(&clock, false);
+    for i in 0..20 {
+        set_key(&p.store, &format!("k{i}"));
+    }
+    full_sync(&p, &mut r, &mut rng, false);
+    p.store.flush_all(10);
+    pump(&p, &mut r, &mut rng);
+    assert_eq!(r.applier.held_flush(), Some(1_700_000_010));
+    // the lower replica syncs in full from the holding one
+    let mut q = node_on(&clock, false);
+    full_sync(&r, &mut q, &mut rng, false);
+    assert_eq!(
+        keys(&q.store).len(),
+        20,
+        "the items live until the deadline"
+    );
+    assert_eq!(q.applier.held_flush(), Some(1_700_000_010));
+    // promoted before the deadline: the flush is its own, at the primary's deadline
+    q.applier.end(&q.store);
+    q.log.promote();
+    clock.advance(11);
+    assert!(keys(&p.store).is_empty());
+    assert!(
+        keys(&q.store).is_empty(),
+        "dropped at the deadline as on the primary"
+    );
 }
