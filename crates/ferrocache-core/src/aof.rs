@@ -35,6 +35,7 @@
 //! OS crash or power loss loses about the last second); `No` leaves the flush to the OS.
 
 use crate::journal::{self, Journal, JournalError, Record};
+use crate::snapshot::files::retry_interrupted;
 use crate::Store;
 use parking_lot::Mutex;
 use std::fs::{self, File, OpenOptions};
@@ -337,7 +338,7 @@ fn replay(
         .map_err(|e| err_at(path, "open", e))?;
     let len = f.metadata().map_err(|e| err_at(path, "stat", e))?.len();
     let mut h = [0u8; HEADER_LEN as usize];
-    let got = f.read(&mut h).map_err(|e| err_at(path, "read", e))?;
+    let got = journal::read_full(&mut f, &mut h).map_err(|e| err_at(path, "read", e))?;
     let magic = got.min(MAGIC.len());
     if (got as u64) < HEADER_LEN && h[..magic] == MAGIC[..magic] {
         // killed while creating it: nothing in it yet (a short file of other bytes is
@@ -417,13 +418,28 @@ fn replay(
     Ok((good, v))
 }
 
+/// A log file as [`keep_damage_aside`] reads it: a trait so that a test can interrupt the
+/// copy as a signal does.
+trait DamagedLog: Read + Seek {
+    /// Copies from the position to the end into `to`. Between two files `io::copy` is
+    /// `copy_file_range(2)` (or `sendfile`), which std does not restart when a signal
+    /// interrupts it (EINTR); the file offsets are then past what it copied.
+    fn copy_rest(&mut self, to: &mut File) -> io::Result<u64>;
+}
+
+impl DamagedLog for File {
+    fn copy_rest(&mut self, to: &mut File) -> io::Result<u64> {
+        io::copy(self, to)
+    }
+}
+
 /// Before a replay cuts `path` back to `good` (of `len` bytes): if the cut part is not a
 /// torn tail (a last record cut short by a crash) but whole records behind a damaged one
 /// (a flipped bit, a bad sector), copies it to `path.corrupt` (numbered if taken) so the
 /// acknowledged records after the damage can still be recovered by hand. If that copy
 /// cannot be made, fails (the start is refused) rather than destroy them. Returns the copy.
 fn keep_damage_aside(
-    f: &mut File,
+    f: &mut impl DamagedLog,
     path: &Path,
     good: u64,
     len: u64,
@@ -463,7 +479,7 @@ fn keep_damage_aside(
             crate::snapshot::files::private(OpenOptions::new().write(true).create_new(true), 0)
                 .open(&aside)
         })
-        .and_then(|mut a| io::copy(f, &mut a).and_then(|_| a.sync_all()))
+        .and_then(|mut a| retry_interrupted(|| f.copy_rest(&mut a)).and_then(|_| a.sync_all()))
         .and_then(|_| sync_dir(path.parent().unwrap_or(Path::new("."))));
     if let Err(e) = kept {
         let _ = fs::remove_file(&aside);
@@ -490,7 +506,7 @@ const TAIL_CRC_BUDGET: usize = 64 << 20;
 /// Whether the bytes after `good`, whose first record claims a length past
 /// the end, hold a whole record further on: then they are not one record cut short by a
 /// crash but records behind a damaged length field.
-fn whole_record_after(f: &mut File, good: u64) -> io::Result<bool> {
+fn whole_record_after(f: &mut impl DamagedLog, good: u64) -> io::Result<bool> {
     let mut tail = Vec::new();
     f.seek(SeekFrom::Start(good))?;
     (&mut *f).take(TAIL_SCAN).read_to_end(&mut tail)?;
@@ -1214,6 +1230,74 @@ mod tests {
         assert_eq!(rep.records, 2);
         assert!(rep.truncated.is_empty());
         assert!(get(&s, b"a").is_some() && get(&s, b"c").is_some());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A log whose copy aside a signal interrupts (EINTR) `interrupts` times, each after a
+    /// few bytes: as `copy_file_range` fails once earlier calls of the same copy moved some.
+    struct Interrupted {
+        file: File,
+        interrupts: u32,
+    }
+
+    impl Read for Interrupted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.file.read(buf)
+        }
+    }
+
+    impl Seek for Interrupted {
+        fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+            self.file.seek(pos)
+        }
+    }
+
+    impl DamagedLog for Interrupted {
+        fn copy_rest(&mut self, to: &mut File) -> io::Result<u64> {
+            if self.interrupts == 0 {
+                return self.file.copy_rest(to);
+            }
+            self.interrupts -= 1;
+            io::copy(&mut (&mut self.file).take(10), to)?;
+            Err(io::ErrorKind::Interrupted.into())
+        }
+    }
+
+    /// Met once under the fuzzer (docs/reliability.md): the copy aside of a damaged log's
+    /// records failed with EINTR and the start was refused ("cannot be kept aside").
+    #[test]
+    fn a_copy_aside_a_signal_interrupts_goes_on_where_it_stopped() {
+        let dir = tmpdir("eintr");
+        {
+            let s = store();
+            open(&s, &dir, Fsync::Always).unwrap();
+            for i in 0..10 {
+                set(
+                    &s,
+                    format!("k{i}").as_bytes(),
+                    format!("value-{i}").as_bytes(),
+                    0,
+                );
+            }
+        }
+        let path = dir.join(FILE);
+        let mut bytes = fs::read(&path).unwrap();
+        // the fourth record's value damaged: its CRC fails, six whole records follow it
+        let at = bytes.windows(7).position(|w| w == b"value-3").unwrap();
+        bytes[at] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        let end = journal::scan(&bytes[HEADER_LEN as usize..], |_| ()).unwrap();
+        assert!(end.torn.unwrap().contains("CRC mismatch"));
+        let good = HEADER_LEN + end.valid_len;
+        let mut f = Interrupted {
+            file: File::open(&path).unwrap(),
+            interrupts: 3,
+        };
+        let aside = keep_damage_aside(&mut f, &path, good, bytes.len() as u64)
+            .expect("kept aside, the signals notwithstanding")
+            .expect("whole records follow the damage");
+        assert_eq!(fs::read(&aside).unwrap(), bytes[good as usize..]);
+        assert_eq!(f.interrupts, 0);
         let _ = fs::remove_dir_all(&dir);
     }
 

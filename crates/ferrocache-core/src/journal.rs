@@ -23,6 +23,7 @@
 //! older build refuses the file instead of cutting it off at the first record it cannot
 //! read; a replica must run a build at least as new as its primary's (as in Redis).
 
+use crate::snapshot::files::retry_interrupted;
 use crate::{DeleteRequest, Store, StoreMode, StoreRequest};
 use std::io::{self, Read};
 
@@ -377,14 +378,12 @@ pub fn scan<R: Read>(mut r: R, mut f: impl FnMut(&Record<'_>)) -> io::Result<Sca
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+        match retry_interrupted(|| r.read(&mut buf[n..]))? {
+            0 => break,
+            k => n += k,
         }
     }
     Ok(n)

@@ -142,6 +142,23 @@ pub fn private(opts: &mut fs::OpenOptions, extra: i32) -> &mut fs::OpenOptions {
     opts
 }
 
+/// Runs `op` again for as long as it fails with [`io::ErrorKind::Interrupted`] (EINTR: a
+/// signal whose handler was installed without `SA_RESTART` landed in the call), for the
+/// snapshot files and the append-only log alike. std restarts its own `open`, `fsync`,
+/// `fdatasync`, `ftruncate` (`set_len`), `read_exact`, `read_to_end` and `write_all`, but
+/// not a single `read` or `write`, nor the `copy_file_range`/`sendfile` that `io::copy`
+/// uses between two files: those go through this. Only for calls that can run again: one
+/// cut short reports what it did, or leaves the file offsets past it (`io::copy` then goes
+/// on from there).
+pub fn retry_interrupted<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
+    }
+}
+
 /// Makes a rename or removal in `dir` durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]

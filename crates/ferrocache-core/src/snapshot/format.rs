@@ -20,6 +20,7 @@
 //! [`scan`] reads a file front to back and checks every field it can: a flipped bit fails a
 //! checksum, a cut file ends before the trailer, and each error names its byte offset.
 
+use super::files::retry_interrupted;
 use crate::journal::ItemState;
 use std::io::{self, Read};
 
@@ -173,7 +174,7 @@ impl<R: Read> Cursor<R> {
     fn fill(&mut self, buf: &mut [u8], what: &str) -> Result<(), ScanError> {
         let mut got = 0;
         while got < buf.len() {
-            match self.inner.read(&mut buf[got..]) {
+            match retry_interrupted(|| self.inner.read(&mut buf[got..])) {
                 Ok(0) => {
                     let end = self.offset + got as u64;
                     let reason = if end == 0 {
@@ -184,7 +185,6 @@ impl<R: Read> Cursor<R> {
                     return Err(corrupt(end, reason));
                 }
                 Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(ScanError::Io(e)),
             }
         }
@@ -194,13 +194,9 @@ impl<R: Read> Cursor<R> {
 
     fn at_end(&mut self) -> Result<bool, ScanError> {
         let mut b = [0u8; 1];
-        loop {
-            match self.inner.read(&mut b) {
-                Ok(0) => return Ok(true),
-                Ok(_) => return Ok(false),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ScanError::Io(e)),
-            }
+        match retry_interrupted(|| self.inner.read(&mut b)) {
+            Ok(n) => Ok(n == 0),
+            Err(e) => Err(ScanError::Io(e)),
         }
     }
 }

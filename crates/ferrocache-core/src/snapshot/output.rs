@@ -190,10 +190,9 @@ pub fn write(file: &mut File, direct: &mut bool, bytes: &[u8]) -> io::Result<()>
         );
         let mut done = 0;
         while done < bytes.len() {
-            match file.write(&bytes[done..]) {
+            match super::files::retry_interrupted(|| file.write(&bytes[done..])) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_einval(&e) => {
                     // some filesystems open with O_DIRECT but refuse the write, and a short
                     // direct write leaves the offset unaligned: finish through the cache
