@@ -126,7 +126,9 @@ export class Upstream {
     const socket = this.socket
     if (this.holdingReads) this.heardAt = now
     if (late || socket === undefined || this.state === 'stopped' || now - this.heardAt < this.linkTimeoutMs) return
-    this.log.warn({ primary: this.where(), state: this.state, silentMs: now - this.heardAt }, 'primary silent for the link timeout, reconnecting')
+    // a stopped primary's kernel takes every reconnect into its backlog, silent again
+    const silentMs = now - this.heardAt
+    this.failed('silent', () => this.log.warn({ primary: this.where(), state: this.state, silentMs, tries: this.failedTries }, 'primary silent for the link timeout, reconnecting'))
     socket.destroy()
   }
 
@@ -207,11 +209,12 @@ export class Upstream {
   }
 
   /**
-   * A try failed (`how`: its error or the primary's reply). Logged (`logIt`) the first
-   * time, when it fails otherwise than the try logged before, and else at most once a
-   * REPEAT_LOG_MS: a replica with a wrong password retries for as long as it runs, and
-   * logged every try (1,800 lines an hour at the 2 s backoff). Each line says how many
-   * tries have failed so far (`tries`).
+   * A try failed (`how`: its error, the primary's reply, or its silence for the link
+   * timeout). Logged (`logIt`) the first time, when it fails otherwise than the try logged
+   * before, and else at most once a REPEAT_LOG_MS: a replica with a wrong password retries
+   * for as long as it runs, and logged every try (1,800 lines an hour at the 2 s backoff);
+   * one of a SIGSTOPped primary logged every link timeout. Each line says how many tries
+   * have failed so far (`tries`).
    */
   private failed(how: string, logIt: () => void): void {
     this.failedTries++
