@@ -1,6 +1,7 @@
 // Durability review (session 18): what a data directory's files promise across restarts
-// with other settings and damage (docs/persistence.md). Embedded caches: no process to
-// start, every directory removed at the end.
+// with other settings and damage (docs/persistence.md). Embedded caches, and ferrocached
+// once for what it says when such a refusal comes after a --load-async load (session 20);
+// every directory removed at the end.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Cache, SnapshotError } from '../src'
 import { tearDown } from './helpers/guard'
+import { freePort, runCli } from './helpers/servers'
 
 const dirs: string[] = []
 function dataDir(): string {
@@ -54,7 +56,11 @@ test('a log with writes no snapshot has is refused without appendfsync (not skip
   c.close()
 })
 
-test('a log with writes the snapshot that loaded lacks (the newest one damaged) is refused without appendfsync', async () => {
+/**
+ * A directory whose newest snapshot (2, k1 and k2) is damaged and whose log segment 2 holds
+ * k2, which the older snapshot 1 lacks.
+ */
+async function newestSnapshotDamaged(): Promise<string> {
   const dir = dataDir()
   const a = new Cache({ dataDir: dir, appendfsync: 'always', save: '' })
   a.setSync('k1', '1')
@@ -65,6 +71,11 @@ test('a log with writes the snapshot that loaded lacks (the newest one damaged) 
   const bytes = readFileSync(newest)
   bytes[bytes.length >> 1] ^= 0xff
   writeFileSync(newest, bytes)
+  return dir
+}
+
+test('a log with writes the snapshot that loaded lacks (the newest one damaged) is refused without appendfsync', async () => {
+  const dir = await newestSnapshotDamaged()
   // Before: snapshot 2 was moved aside, snapshot 1 loaded and the start went on: k2, in
   // segment 2 only, was missing (and its next save made segment 2 look covered for good)
   const err = refusedWithoutLog(dir)
@@ -76,6 +87,40 @@ test('a log with writes the snapshot that loaded lacks (the newest one damaged) 
   const c = new Cache({ dataDir: dir, save: '' })
   assert.is(String(c.getSync('k2')), '2')
   c.close()
+})
+
+test('ferrocached --load-async: the exit after such a refusal says what was refused, not a strict load', async () => {
+  const dir = await newestSnapshotDamaged()
+  /** ferrocached --load-async on `dir`: its exit code and its fatal lines' messages. */
+  const start = async (extra: string[]): Promise<{ code: number | null; fatal: Array<Record<string, unknown>>; stderr: string }> => {
+    const args = ['-p', String(await freePort()), '-l', '127.0.0.1', '-U', '0', '--data-dir', dir, '--save', '', '--load-async', ...extra]
+    const r = await runCli(args, {}, 15_000)
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('{'))
+    const fatal = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((o) => o.level === 60)
+    return { code: r.code, fatal, stderr: r.stderr }
+  }
+  // --strict-load: the damaged snapshot itself refuses the load (nothing moved aside)
+  const strict = await start(['--strict-load'])
+  assert.is(strict.code, 1, strict.stderr)
+  assert.equal(
+    strict.fatal.map((o) => [o.msg, o.code]),
+    [
+      ['snapshot load failed', 'FERROCACHE_SNAPSHOT_CORRUPT'],
+      ['cannot load the snapshot (--strict-load), exiting', 'FERROCACHE_SNAPSHOT_CORRUPT'],
+    ],
+  )
+  // without it snapshot 1 loads, then the log's segment 2 refuses the directory: no strict
+  // load was asked for (before: 'cannot load the snapshot (strict), exiting')
+  const after = await start([])
+  assert.is(after.code, 1, after.stderr)
+  assert.equal(
+    after.fatal.map((o) => [o.msg, o.code]),
+    [
+      ['snapshot load failed', 'FERROCACHE_LOG_NOT_REPLAYED'],
+      ['the snapshot loaded, then the data directory was refused: its append-only log holds writes that snapshot lacks, exiting', 'FERROCACHE_LOG_NOT_REPLAYED'],
+    ],
+  )
+  assert.match(String(after.fatal[1]!.err), /Start with appendfsync/)
 })
 
 test.run()

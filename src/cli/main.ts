@@ -100,6 +100,24 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 /** A signal main() takes from Node's default action before run() handles it. */
 function ignoreSignal(): void {}
 
+/**
+ * The fatal line when a `--load-async` load rejects (the port was open and served
+ * meanwhile): what refused it, by its code. Only `--strict-load` refuses a damaged
+ * snapshot; a log segment with writes the snapshot that loaded lacks refuses the directory
+ * after the load (docs/persistence.md).
+ */
+function asyncLoadRefusal(code: string | undefined, strict: boolean): string {
+  switch (code) {
+    case 'FERROCACHE_SNAPSHOT_CORRUPT':
+    case 'FERROCACHE_SNAPSHOT_UNSUPPORTED':
+      return strict ? 'cannot load the snapshot (--strict-load), exiting' : 'cannot load the snapshot, exiting'
+    case 'FERROCACHE_LOG_NOT_REPLAYED':
+      return 'the snapshot loaded, then the data directory was refused: its append-only log holds writes that snapshot lacks, exiting'
+    default:
+      return 'cannot load the snapshot, exiting'
+  }
+}
+
 async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
   const log = createLogger(s.verbosity)
   // memcached 1.6.18 takes SIGHUP and carries on (its handler, set first thing, only flags a
@@ -208,7 +226,8 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
   if (s.persistence?.loadAsync) {
     server.cache.loaded.catch((err: Error) => {
       if (closing) return
-      log.fatal({ err: err.message }, 'cannot load the snapshot (strict), exiting')
+      const code = err instanceof SnapshotError ? err.code : undefined
+      log.fatal({ err: err.message, code }, asyncLoadRefusal(code, s.persistence?.strictLoad === true))
       process.exit(1)
     })
   }
