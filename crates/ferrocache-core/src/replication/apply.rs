@@ -140,7 +140,8 @@ impl Applier {
         Applier::default()
     }
 
-    /// A new link: `full` when a snapshot section comes first (the store is emptied).
+    /// A new link: `full` when a snapshot section comes first (the store is emptied); else
+    /// a delayed flush pending in the store (this node was a primary) is held for its mark.
     pub fn begin(&mut self, store: &Store, full: bool) {
         self.pending.clear();
         self.in_snapshot = full;
@@ -158,6 +159,11 @@ impl Applier {
             if let Some(j) = journal {
                 j.applying(false);
             }
+        } else if let Some(at) = store.pending_flush_deadline() {
+            // a former primary continuing from its promoted replica's backlog: a delayed
+            // flush pending in its own store is held for the new primary's mark, as any
+            // replica's (its clock's deadline would drop what a late cancel keeps)
+            self.hold(store, at);
         }
     }
 

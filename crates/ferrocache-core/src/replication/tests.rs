@@ -791,3 +791,46 @@ fn a_full_sync_from_a_replica_holding_a_flush_passes_the_flush_on() {
         "dropped at the deadline as on the primary"
     );
 }
+
+/// A failover: the replica is promoted while a delayed flush is pending, and the old
+/// primary continues from the promoted one's backlog (a partial resync) with the flush
+/// still pending in its own store. It holds that flush for the new primary's mark as any
+/// replica holds one: a cancel on the new primary that reached it after its own clock's
+/// deadline (it lagged) keeps the items there too. Before, its store hid them at its own
+/// deadline, a read unlinked them, and the cancel found nothing to keep (20 items on the
+/// new primary, none on the old one).
+#[test]
+fn an_old_primary_following_its_promoted_replica_holds_its_pending_flush_for_the_mark() {
+    let mut rng = SmallRng::seed_from_u64(18);
+    let clock = crate::Clock::manual(1_700_000_000);
+    let mut p = node_on(&clock, true);
+    let mut r = node_on(&clock, false);
+    for i in 0..20 {
+        set_key(&p.store, &format!("k{i}"));
+    }
+    full_sync(&p, &mut r, &mut rng, false);
+    p.store.flush_all(3);
+    pump(&p, &mut r, &mut rng);
+    // failover: r promoted, p follows it from its own offset
+    r.applier.end(&r.store);
+    r.log.promote();
+    p.log.demote();
+    let old_id = p.log.info().replid;
+    let Psync::Continue { replid } = r.log.psync(&old_id, p.log.offset()) else {
+        panic!("expected a partial resync")
+    };
+    p.log.follow(&replid, p.log.offset(), false);
+    p.applier.begin(&p.store, false);
+    // the cancel on the new primary; p reads past its own deadline before it arrives
+    r.store.flush_all_as_memcached(2_592_001);
+    clock.advance(4);
+    for i in 0..20 {
+        let _ = p
+            .store
+            .get(format!("k{i}").as_bytes(), &GetOptions::default(), |_| ());
+    }
+    assert!(r.log.heartbeat(0));
+    pump(&r, &mut p, &mut rng);
+    assert_eq!(keys(&r.store).len(), 20, "the cancel kept them");
+    assert_eq!(keys(&p.store), keys(&r.store));
+}
