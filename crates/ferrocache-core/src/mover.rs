@@ -17,7 +17,11 @@
 //!   So memory follows the value-size mix instead of calcifying. Each such move is a
 //!   system event ([`crate::sysevent`], `watch sysevents`). In mode 2 (memcached's
 //!   aggressive `slab_automove=2`) every class that evicted during the window takes a page
-//!   from any class with two or more, whatever their ages;
+//!   from any class with two or more, whatever their ages. Without eviction (-M) mode 1 is
+//!   memcached's window rule for free chunks instead ([`Core::automove_to_pool`]): a class
+//!   with more than 2.5 pages' worth of free chunks and 30 clean samples gives a page to
+//!   the pool, which any class's allocation takes; mode 2 moves nothing (memcached's asks
+//!   for a page only when it evicts);
 //! - [`Core::reassign`]: `slabs reassign <src> <dst>`, one page now, as memcached's
 //!   `slabs_reassign` decides (class 0 is the pool of unassigned pages, src -1 any class);
 //! - [`Core::shrink_to_limit`]: after `cache_memlimit` lowered the limit below the pages
@@ -40,6 +44,18 @@ const AUTOMOVE_PAGES_PER_PASS: usize = 2;
 /// Pages automove mode 2 moves per `maintain` pass at most.
 const AGGRESSIVE_PAGES_PER_PASS: usize = 8;
 
+/// memcached's `slab_automove_window` (its default): the samples (one a second) automove 1
+/// judges a class by.
+const AUTOMOVE_WINDOW: usize = 30;
+
+/// Without eviction, a class with more than this many pages' worth of free chunks and a
+/// clean window gives a page back to the pool (memcached's `MIN_PAGES_FOR_RECLAIM`).
+const RECLAIM_FREE_PAGES: f64 = 2.5;
+
+/// Pages automove 1 hands back to the pool per `maintain` pass at most without eviction
+/// (memcached runs again at once after each such decision; the next pass goes on).
+const POOL_PAGES_PER_PASS: usize = 16;
+
 /// Pages `cache_memlimit` frees before it returns when a background thread can free the
 /// rest (a few milliseconds of work; the thread is woken for the others).
 const SHRINK_PAGES_INLINE: usize = 64;
@@ -53,6 +69,63 @@ pub(crate) struct MoveState {
     pub evictions_nomem: AtomicU64,
     pick_cursor: AtomicUsize,
     reassigning: Mutex<()>,
+    free_window: Mutex<FreeWindow>,
+}
+
+/// Automove 1 without eviction (-M): memcached's automover window, of which only the rule
+/// for free chunks can move a page here (see [`Core::automove_to_pool`]).
+#[derive(Debug, Default)]
+struct FreeWindow {
+    /// Per class, [`AUTOMOVE_WINDOW`] samples: whether the class evicted, ran out of memory
+    /// or gained a page during that sample.
+    dirty: Vec<bool>,
+    /// Samples taken (memcached's `window_cur`).
+    cur: usize,
+    /// Per class at the last sample: evictions, `outofmemory`, pages.
+    before: Vec<(u64, u64, u32)>,
+    /// The store second of the last sample that handed no page back (memcached samples once
+    /// a second, and again at once after a page went to the pool).
+    last_check: Option<u32>,
+    again: bool,
+    /// The automove ratio the window was started with (memcached starts a new window when
+    /// `slabs automove ratio` changes it).
+    ratio: u64,
+}
+
+impl FreeWindow {
+    /// One sample (memcached's `slab_automove_run` for the free-chunks rule): marks each
+    /// class's slot of this sample dirty when it evicted, ran out of memory or gained a page
+    /// since the last one, and returns the first class that has more than
+    /// [`RECLAIM_FREE_PAGES`] pages' worth of free chunks and no dirty sample in the window
+    /// before this one. As memcached's, the classes after that one take no sample this time
+    /// (their counters' changes are not looked at).
+    fn sample(&mut self, now: &[(u64, u64, u32)], free: &[u64], per_page: &[u32]) -> Option<usize> {
+        let n = now.len();
+        if self.before.len() != n {
+            // the first look: memcached's dry run at the automover's start
+            self.before = now.to_vec();
+            self.dirty = vec![false; n * AUTOMOVE_WINDOW];
+        }
+        self.cur += 1;
+        let slot = self.cur % AUTOMOVE_WINDOW;
+        let mut src = None;
+        for c in 0..n {
+            let w = &mut self.dirty[c * AUTOMOVE_WINDOW..(c + 1) * AUTOMOVE_WINDOW];
+            w[slot] = false;
+            let was_dirty = w.iter().any(|&d| d);
+            let (ev, oom, pages) = now[c];
+            let (ev0, oom0, pages0) = self.before[c];
+            // memcached compares unsigned differences with > 0: any change counts (a `stats
+            // reset` too), a lost page does not
+            w[slot] = ev != ev0 || oom != oom0 || pages > pages0;
+            if free[c] as f64 > per_page[c] as f64 * RECLAIM_FREE_PAGES && !was_dirty {
+                src = Some(c);
+                break;
+            }
+        }
+        self.before = now.to_vec();
+        src
+    }
 }
 
 /// The outcome of [`crate::Store::slabs_reassign`], one per reply of memcached's.
@@ -417,7 +490,14 @@ impl Core {
         let mode = self.tune.slab_automove.load(Ordering::Relaxed);
         // memcached without slab_reassign runs no rebalancer: its automover's requests
         // are never carried out
-        if mode == 0 || !self.config.evict || !self.tune.slab_reassign {
+        if mode == 0 || !self.tune.slab_reassign {
+            return;
+        }
+        if !self.config.evict {
+            // memcached's mode 2 asks for a move only when it evicts, which -M never does
+            if mode == 1 {
+                self.automove_to_pool();
+            }
             return;
         }
         let n = self.classes.len();
@@ -517,6 +597,78 @@ impl Core {
             });
             pages[donor] -= 1;
             free[donor] = free[donor].saturating_sub(self.classes.per_page[donor] as u64);
+        }
+    }
+
+    /// Automove 1 without eviction (-M), as memcached 1.6.18's: once a second (and again at
+    /// once after a page went back), a sample of every class's evictions, `outofmemory` and
+    /// pages; the first class with more than 2.5 pages' worth of free chunks that has not
+    /// evicted, run out of memory or gained a page all through the window before (30
+    /// samples) gives a page back to the pool, where any class's allocation takes it (a
+    /// class that was refused for lack of memory included). Its items move into free
+    /// chunks of their class (there are more than a page's worth), so none is lost. The
+    /// decision rule memcached bases on ages (a page from the class with the oldest items
+    /// to one that ran out of memory through half the window) is not taken: memcached's
+    /// drops that page's items when they cannot move.
+    fn automove_to_pool(&self) {
+        let rel = self.ctx().rel;
+        let ratio = self.tune.automove_ratio.load(Ordering::Relaxed);
+        let mut w = self.moves.free_window.lock();
+        if w.ratio != ratio {
+            *w = FreeWindow {
+                ratio,
+                ..FreeWindow::default()
+            };
+        }
+        let n = self.classes.len();
+        for _ in 0..POOL_PAGES_PER_PASS {
+            if !w.again && w.last_check == Some(rel) {
+                return;
+            }
+            let mut now = vec![(0u64, 0u64, 0u32); n];
+            for m in self.shards.iter() {
+                let s = m.lock();
+                for (c, t) in now.iter_mut().enumerate() {
+                    t.0 += s.cs[c].evicted;
+                    t.1 += s.cs[c].outofmemory;
+                }
+            }
+            let free: Vec<u64> = {
+                let a = self.alloc.lock();
+                let mut used = vec![0u64; n];
+                for m in a.meta.iter() {
+                    if let Some(u) = used.get_mut(m.class as usize) {
+                        *u += m.used as u64;
+                    }
+                }
+                (0..n)
+                    .map(|c| {
+                        now[c].2 = a.classes[c].pages;
+                        a.classes[c].pages as u64 * self.classes.per_page[c] as u64 - used[c]
+                    })
+                    .collect()
+            };
+            let Some(src) = w.sample(&now, &free, &self.classes.per_page) else {
+                w.again = false;
+                w.last_check = Some(rel);
+                return;
+            };
+            // memcached's reassign refuses a class with fewer than two pages (NOSPARE)
+            let moved = {
+                let mut guards: Vec<_> = self.shards.iter().map(|m| m.lock()).collect();
+                self.alloc.lock().classes[src].pages >= 2
+                    && self.move_one_page(&mut guards, Some(src), None)
+            };
+            if !moved {
+                w.again = false;
+                w.last_check = Some(rel);
+                return;
+            }
+            w.again = true;
+            self.sysevents.notify(&SysEvent::SlabMove {
+                src: src as u32 + 1,
+                dst: 0,
+            });
         }
     }
 }

@@ -7,7 +7,8 @@
 //!   every shard visited once); one event per slab class and LRU segment the round met
 //!   items of, with what it examined and reclaimed there (memcached's `lru_crawler`
 //!   status line, which its crawler scheduler writes per class and LRU);
-//! - [`SysEvent::SlabMove`]: the automover (`slab_automove 1`) moved a page between classes
+//! - [`SysEvent::SlabMove`]: the automover (`slab_automove 1`) moved a page between classes,
+//!   or without eviction from a class to the pool (`dst` 0)
 //!   (memcached's `slab_move` line; like memcached, neither `slabs reassign` nor the
 //!   aggressive mode 2 nor an allocation's own page move logs one).
 //!
@@ -49,7 +50,8 @@ pub struct CrawlRound {
 pub enum SysEvent {
     /// A round of the expiry walk ended (one event per class and segment it met items of).
     Crawl(CrawlRound),
-    /// The automover moved a page from class `src` to class `dst` (1-based class ids).
+    /// The automover moved a page from class `src` to class `dst` (1-based class ids; 0 is
+    /// the pool, where automove 1 hands pages without eviction).
     SlabMove { src: u32, dst: u32 },
 }
 
