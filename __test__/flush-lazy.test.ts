@@ -57,6 +57,12 @@ const COUNTERS = [
   'touch_misses', 'incr_misses', 'cas_misses', 'delete_misses',
 ]
 
+/** The stats without the three counters that memcached's LRU maintainer's timing moves. */
+function withoutReaping(stats: Map<string, string>): Map<string, string> {
+  const REAPING = ['get_flushed', 'reclaimed', 'expired_unfetched']
+  return new Map([...stats].filter(([n]) => !REAPING.includes(n)))
+}
+
 function sameCounters(all: Map<string, string>[], what: string): Record<string, string> {
   const [mc, fc] = all.map((s) => Object.fromEntries(COUNTERS.map((n) => [n, s.get(n) ?? '?'])))
   assert.equal(fc, mc, what)
@@ -69,10 +75,18 @@ test('flush_all: a lookup counts get_flushed, the rest is reaped as reclaimed/ex
   // the flush uses up one CAS: c gets a's CAS + 4 on both (a 1, b 2, r 3, flush 4, c 5)
   const replies = await same('flush_all\r\nset c 0 0 1\r\n1\r\nget a\r\nmg c c v\r\n', 'flush, set, get')
   assert.is(replies, 'OK\r\nSTORED\r\nEND\r\nVA 1 c5\r\n1\r\n')
-  const after = sameCounters(await reaped(1), 'after reaping')
-  assert.is(after.get_flushed, '1')
-  assert.is(after.reclaimed, '2')
-  assert.is(after.expired_unfetched, '1', 'b was never read, r was')
+  // memcached's LRU maintainer may reap a before the get in the same write (as in the next
+  // test): then get_flushed 0, reclaimed 3 (a flush_all, 2 s, then get a: that is what it
+  // counts), so those three are checked per server; ferrocached's get counts get_flushed
+  const all = await reaped(1)
+  sameCounters(all.map(withoutReaping), 'after reaping')
+  for (const [who, s] of [['memcached', all[0]], ['ferrocached', all[1]]] as const) {
+    const n = (name: string): number => Number(s?.get(name))
+    assert.ok(n('get_flushed') <= 1, `${who}: get_flushed ${n('get_flushed')}`)
+    assert.is(n('get_flushed') + n('reclaimed'), 3, `${who}: each flushed item met or reaped`)
+    assert.is(n('expired_unfetched'), n('reclaimed') - 1, `${who}: of the reaped, only r was read`)
+  }
+  assert.is(all[1]?.get('get_flushed'), '1')
 })
 
 test('flush_all: every command that meets a flushed item counts get_flushed', async () => {
@@ -89,8 +103,7 @@ test('flush_all: every command that meets a flushed item counts get_flushed', as
   // so those three are compared as each item met or reaped; ferrocached's pass reaps between
   // batches, and its nine commands each count get_flushed
   const all = await reaped(1)
-  const REAPING = ['get_flushed', 'reclaimed', 'expired_unfetched']
-  sameCounters(all.map((s) => new Map([...s].filter(([n]) => !REAPING.includes(n)))), 'after reaping')
+  sameCounters(all.map(withoutReaping), 'after reaping')
   for (const [who, s] of [['memcached', all[0]], ['ferrocached', all[1]]] as const) {
     const n = (name: string): number => Number(s?.get(name))
     assert.is(n('get_flushed') + n('reclaimed'), 9, `${who}: each flushed item met or reaped`)
@@ -131,8 +144,17 @@ test('flush_all: watch fetchers logs status=flushed for the lookup that meets a 
         return [...text.matchAll(/type=item_get key=(\S+) status=(\S+)/g)].map((m) => `${m[1]} ${m[2]}`)
       }),
     )
-    assert.equal(fc, mc)
-    assert.equal(mc, [...keys.map((k) => `${k} flushed`), 'w not_found'])
+    // ferrocached's lookups meet each flushed item; memcached's LRU maintainer may reap some
+    // first (as in the tests above), and a lookup then logs not_found: the lookups that met
+    // one must be as many as its get_flushed
+    assert.equal(fc, [...keys.map((k) => `${k} flushed`), 'w not_found'])
+    assert.equal(
+      mc?.map((line, i) => (i < keys.length ? line.replace(/ not_found$/, ' flushed') : line)),
+      [...keys.map((k) => `${k} flushed`), 'w not_found'],
+      'memcached: the same lookups, each meeting a flushed item or none',
+    )
+    const met = mc?.filter((line) => line.endsWith(' flushed')).length
+    assert.is((await conns[0]?.stats())?.get('get_flushed'), String(met), 'memcached: get_flushed')
   } finally {
     for (const w of watchers) w.close()
   }
