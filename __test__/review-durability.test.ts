@@ -4,7 +4,8 @@
 // every directory removed at the end.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Cache, SnapshotError } from '../src'
@@ -121,6 +122,63 @@ test('ferrocached --load-async: the exit after such a refusal says what was refu
     ],
   )
   assert.match(String(after.fatal[1]!.err), /Start with appendfsync/)
+})
+
+/**
+ * A run with the log on `dir` (snapshot 1 holds a 64 KiB value) whose `snapshot()` fails
+ * after the log rotated: a child whose file size limit (RLIMIT_FSIZE, set on itself once
+ * loaded) lets the new log's 12-byte header through and refuses the snapshot's bytes
+ * (EFBIG). Returns what that snapshot() settled with.
+ */
+async function snapshotFailedAfterRotation(dir: string): Promise<string> {
+  const a = new Cache({ dataDir: dir, appendfsync: 'always', save: '', saveOnClose: false })
+  a.setSync('big', 'v'.repeat(64 << 10))
+  await a.snapshot() // snapshot 1; segment 1 goes, the log holds its header only
+  a.close()
+  const program = `
+    const { Cache } = require(${JSON.stringify(join(__dirname, '..', 'src'))})
+    const { execFileSync } = require('node:child_process')
+    const c = new Cache({ dataDir: ${JSON.stringify(dir)}, appendfsync: 'always', save: '', saveOnClose: false, saveOnExit: false })
+    process.on('SIGXFSZ', () => {}) // a write past the limit then fails (EFBIG) instead of killing
+    execFileSync('prlimit', ['--pid', String(process.pid), '--fsize=4096:'])
+    c.snapshot().then(() => 'saved', (e) => String(e.code)).then((r) => { c.close(); process.stdout.write(r) })
+  `
+  const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', '-e', program], { encoding: 'utf8', timeout: 30_000 })
+  assert.ok(r.error === undefined, String(r.error))
+  assert.is(r.status, 0, r.stderr)
+  return r.stdout
+}
+
+test('a segment holding no record (a snapshot that failed after the log rotated) does not refuse a start without appendfsync', async () => {
+  const dir = dataDir()
+  assert.is(await snapshotFailedAfterRotation(dir), 'FERROCACHE_SNAPSHOT_IO')
+  // the rotation sealed the log (its header, no record) as segment 2; snapshot 2 is not there
+  const segment = join(dir, 'appendonly-0000000002.aof')
+  assert.is(statSync(segment).size, 12)
+  assert.ok(!readdirSync(dir).some((n) => n.startsWith('snapshot-0000000002')), readdirSync(dir).join(' '))
+  // Before: refused (FERROCACHE_LOG_NOT_REPLAYED, path the segment) until a save succeeded,
+  // though no write was missing
+  const b = new Cache({ dataDir: dir, save: '' })
+  assert.is(b.getSync('big', { encoding: 'utf8' })?.length, 64 << 10)
+  b.setSync('unlogged', '1')
+  b.close() // snapshot 3
+  // the newest snapshot damaged: snapshot 1 loads, and segment 2 after it lacks nothing
+  // (before: refused after the load)
+  const newest = join(dir, 'snapshot-0000000003.fcs')
+  const bytes = readFileSync(newest)
+  bytes[bytes.length >> 1] ^= 0xff
+  writeFileSync(newest, bytes)
+  const c = new Cache({ dataDir: dir, save: '', saveOnClose: false })
+  assert.is(c.getSync('unlogged'), undefined, 'snapshot 1 loaded')
+  assert.is(c.getSync('big', { encoding: 'utf8' })?.length, 64 << 10)
+  c.close()
+  // one byte past the header may be a record (cut short by a crash, or its length damaged
+  // with whole records behind it: only the replay with the log tells): refused
+  appendFileSync(segment, Buffer.from([1]))
+  assert.is(refusedWithoutLog(dir).path, segment)
+  const d = new Cache({ dataDir: dir, appendfsync: 'always', save: '' })
+  assert.is(d.getSync('big', { encoding: 'utf8' })?.length, 64 << 10)
+  d.close()
 })
 
 test.run()

@@ -6,7 +6,7 @@
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 
-/** `appendonly.aof`'s header (magic and version): a file of just that holds no record. */
+/** A log file's header (magic and version): a file of just that holds no record. */
 const HEADER_BYTES = 12
 const SEGMENT = /^appendonly-(\d+)\.aof$/
 const SNAPSHOT = /^snapshot-(\d+)\.fcs$/
@@ -22,8 +22,8 @@ export function unreplayedLogFile(dir: string): string | undefined {
     return undefined // missing or unreadable: the load says so
   }
   const cur = join(dir, 'appendonly.aof')
-  if ((statSync(cur, { throwIfNoEntry: false })?.size ?? 0) > HEADER_BYTES) return cur
-  if (names.includes(LEGACY)) return join(dir, LEGACY)
+  if (holdsRecords(cur)) return cur
+  if (names.includes(LEGACY) && holdsRecords(join(dir, LEGACY))) return join(dir, LEGACY)
   let newestSnapshot = -1
   for (const n of names) {
     const m = SNAPSHOT.exec(n)
@@ -46,7 +46,24 @@ export function segmentAfterLoad(dir: string, loaded: number): string | undefine
 }
 
 function segmentAfter(dir: string, names: string[], generation: number): string | undefined {
-  // segment G holds records written before snapshot G began: newer than snapshot G-1
-  const segment = names.find((n) => Number(SEGMENT.exec(n)?.[1] ?? -1) > generation)
+  // segment G holds records written before snapshot G began: newer than snapshot G-1. One
+  // of just its header (a snapshot that failed, or was killed, after the log rotated with
+  // nothing logged since the rotation before) lacks nothing
+  const segment = names.find((n) => Number(SEGMENT.exec(n)?.[1] ?? -1) > generation && holdsRecords(join(dir, n)))
   return segment === undefined ? undefined : join(dir, segment)
+}
+
+/**
+ * Whether the log file `path` may hold a record: any byte past its header. A record cut
+ * short counts too: whether it is a tail torn by a crash (the replay cuts it off) or a
+ * damaged length with whole records behind it (the replay keeps those aside in
+ * `.corrupt`) only the replay with appendfsync tells, and says so. A file that cannot be
+ * looked at counts (the start with the log reports why).
+ */
+function holdsRecords(path: string): boolean {
+  try {
+    return (statSync(path, { throwIfNoEntry: false })?.size ?? 0) > HEADER_BYTES
+  } catch {
+    return true
+  }
 }
