@@ -24,8 +24,28 @@ export function checkEncoding(value: unknown, name = 'encoding'): Encoding {
  * another realm (a `vm` context, such as jest's test environment) fails `instanceof`, so
  * that case asks V8 for the type instead. */
 export function checkRaw(value: unknown, name = 'value'): RawValue {
-  if (typeof value === 'string' || value instanceof Uint8Array || isUint8Array(value)) return value
+  if (typeof value === 'string') return value
+  if (value instanceof Uint8Array || isUint8Array(value)) {
+    // an empty view may be one of a detached ArrayBuffer (transferred to a worker or by
+    // structuredClone): its bytes are gone, and the Client's write of it threw V8's own
+    // TypeError with the request already queued (the engine refuses it alike)
+    if (value.byteLength === 0 && isDetached(value)) {
+      throw argError(TypeError, `${name} is a view of a detached ArrayBuffer (transferred away): it has no bytes to store`, 'FERROCACHE_BAD_VALUE')
+    }
+    return value
+  }
   throw argError(TypeError, `${name} must be a string, Buffer or Uint8Array, got ${describe(value)}`, 'FERROCACHE_BAD_VALUE')
+}
+
+/** Whether an empty view's ArrayBuffer was detached (Node 20 has no `ArrayBuffer#detached`:
+ * a view over a detached buffer cannot be made). */
+function isDetached(view: Uint8Array): boolean {
+  try {
+    new Uint8Array(view.buffer, 0, 0)
+    return false
+  } catch {
+    return true
+  }
 }
 
 /** What to store for `value` under `encoding`. */

@@ -141,6 +141,37 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>, notFo
     }
   })
 
+  s('a view of a detached ArrayBuffer is refused as a bad value, and the next calls still answer', async (ctx) => {
+    const cache = c(ctx)
+    const p = fresh()
+    // transferred away (to a worker, by structuredClone): the view has no bytes left. The
+    // Client threw V8's own TypeError (no code) while writing it, its request already
+    // queued: after an append, the next reply went to the wrong call (out of step)
+    const detached = () => {
+      const ab = new ArrayBuffer(8)
+      const view = new Uint8Array(ab, 2, 3)
+      structuredClone(ab, { transfer: [ab] })
+      return view
+    }
+    await cache.set(`${p}k`, 'v')
+    const calls: Array<[string, () => Promise<unknown>, RegExp]> = [
+      ['set', () => cache.set(`${p}k`, detached()), /^value is a view of a detached ArrayBuffer/],
+      ['append', () => cache.append(`${p}k`, detached()), /^value is a view of a detached ArrayBuffer/],
+      ['prepend', () => cache.prepend(`${p}k`, detached()), /^value is a view of a detached ArrayBuffer/],
+      ['cas', () => cache.cas(`${p}k`, detached(), 1n), /^value is a view of a detached ArrayBuffer/],
+      ['setMany', () => cache.setMany([[`${p}m`, 'x'], [`${p}k`, detached()]]), /^value of '.*k' is a view of a detached ArrayBuffer/],
+    ]
+    for (const [what, call, message] of calls) {
+      const err = (await rejectsLike(call, TypeError, message)) as Error & { code?: string }
+      assert.is(err.code, 'FERROCACHE_BAD_VALUE', what)
+      assert.equal(await cache.get(`${p}k`, { encoding: 'utf8' }), 'v', `after ${what}`)
+      assert.is(await cache.has(`${p}m`), false, `after ${what}`)
+    }
+    // an empty view of a live buffer is an empty value, as before
+    assert.is(await cache.set(`${p}e`, new Uint8Array(new ArrayBuffer(8), 8, 0)), true)
+    assert.equal(await cache.get(`${p}e`), Buffer.alloc(0))
+  })
+
   s('gets and cas: flags kept, stale or missing token refused', async (ctx) => {
     const cache = c(ctx)
     const p = fresh()
