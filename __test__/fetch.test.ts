@@ -90,6 +90,12 @@ for (const [name, make] of [['Cache', embedded], ['Client', remote]] as const) {
         () => assert.unreachable('an unknown option was taken'),
         (e: Error) => assert.instance(e, TypeError),
       )
+      // the known options named include fetch's own (a misspelt timeout was told 'known:
+      // ttl, flags, encoding, signal', as if fetch had no timeout)
+      await s.cache.fetch('k', loader, { timout: 50 } as never).then(
+        () => assert.unreachable('an unknown option was taken'),
+        (e: Error) => assert.match(e.message, /^unknown option 'timout' in options \(known: ttl, flags, encoding, signal, timeout\)$/),
+      )
       assert.is(calls, 0)
       assert.is(await s.cache.fetch('k', loader, { ttl: 60_000 }), 'loaded')
       assert.is(calls, 1)

@@ -8,7 +8,7 @@ import { checkSignalType, reasonOf, watch } from './abort'
 import { argError } from './arg-error'
 import { checkKey } from './client/keys'
 import { encodeValue } from './encoding'
-import { parseWrite } from './options'
+import { checkFetchOptionNames, parseWrite } from './options'
 import type { CacheLike, Decoded, Encodable, Encoding, FetchLoader, FetchOptions, WriteOptions } from './types'
 
 /** What a `Fetcher` works on: the cache's own Promise API and its default encoding. */
@@ -44,6 +44,7 @@ function splitOptions<F extends Encoding>(
   if (options === undefined || options === null || typeof options !== 'object') {
     return { write: options, timeout: undefined, signal: undefined }
   }
+  checkFetchOptionNames(options)
   const { timeout, signal, ...write } = options
   if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0 && timeout <= MAX_TIMEOUT_MS))) {
     throw argError(RangeError, `options.timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${String(timeout)}`)

@@ -82,6 +82,7 @@ const CACHE_OPTIONS = new Set([
 const CALL_OPTIONS = new Set(['signal'])
 const READ_OPTIONS = new Set(['encoding', 'signal'])
 const WRITE_OPTIONS = new Set(['ttl', 'flags', 'encoding', 'signal'])
+const FETCH_OPTIONS = new Set([...WRITE_OPTIONS, 'timeout'])
 
 /** What a positional ttl or encoding (memcached clients' `set(key, value, lifetime)`,
  * Keyv's `set(key, value, ttl)`, `get(key, 'utf8')`) should have been. Both readings of a
@@ -218,6 +219,12 @@ function checkSlabSizeList(value: unknown): number[] {
     if (!Number.isSafeInteger(n)) throw new RangeError(`slabSizes[${i}] must be an integer, got ${n}`)
     return n
   })
+}
+
+/** `fetch`'s option names: a write's and `timeout` (the values are checked where they are
+ * read); an unknown one names them all (parseWrite's list left `timeout` out). */
+export function checkFetchOptionNames(options: object): void {
+  checkObject(options, 'options', FETCH_OPTIONS)
 }
 
 /** The encoding a read uses. `options.signal` is checked too (an aborted one throws its
