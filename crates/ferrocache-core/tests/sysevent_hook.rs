@@ -1,6 +1,7 @@
 //! The system-event hook (`Store::add_sysevent_sink`, what `watch sysevents` is built on):
 //! each round of the expiry walk reports, per class and LRU segment it met items of, what
-//! it examined and reclaimed; each automove (mode 1) page move reports its classes; as in
+//! it examined and reclaimed; each automove (mode 1) page move reports its classes (0 for
+//! the pool, where it hands pages without eviction); as in
 //! memcached 1.6.18, `slabs reassign`, mode 2 and an allocation's own move report nothing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -197,4 +198,54 @@ fn aggressive_automove_reports_nothing_as_memcached() {
     shift_sizes(&s);
     assert!(s.stats().slabs_moved > 1);
     assert!(moves(&r).is_empty());
+}
+
+#[test]
+fn without_eviction_automove_reports_pages_given_to_the_pool_as_dst_0() {
+    // memcached 1.6.18 -M writes `type=slab_move src=<class> dst=0` for each page its
+    // automover gives back to the pool (measured with -o slab_automove_window=3: 14 lines
+    // `src=12 dst=0` after deleting what filled 16 pages); ferrocache's gave none back
+    let clock = Clock::manual(1_700_000_000);
+    let s = Store::new(
+        Config::default()
+            .memory_limit(4 << 20)
+            .evict(false)
+            .background(false)
+            .clock(clock.clone()),
+    )
+    .unwrap();
+    let r = recorder(true);
+    assert!(s.add_sysevent_sink(weak(&r)));
+    s.maintain();
+    let value = [b'x'; 100];
+    let mut n = 0u64;
+    while s
+        .store(&StoreRequest::new(
+            StoreMode::Set,
+            format!("k:{n}").as_bytes(),
+            &value,
+        ))
+        .is_ok()
+    {
+        n += 1;
+        assert!(n < 100_000);
+    }
+    for i in (0..n).filter(|i| i % 10 != 0) {
+        s.delete(&DeleteRequest {
+            key: format!("k:{i}").as_bytes(),
+            cas: None,
+            invalidate: false,
+            exptime: None,
+            mismatch_uncounted: false,
+        });
+    }
+    // the sample after the fill sees its out-of-memory; 30 clean samples later the class's
+    // 3.6 pages' worth of free chunks go back a page at a time down to 1.6
+    for _ in 0..31 {
+        clock.advance(1);
+        s.maintain();
+    }
+    let class = class_with(&s, n.div_ceil(10));
+    assert_eq!(moves(&r), vec![(class, 0), (class, 0)]);
+    assert_eq!(s.stats().slabs_moved, 2);
 }
