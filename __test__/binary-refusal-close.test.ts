@@ -153,4 +153,44 @@ test('memjs: a call made behind a refused add settles promptly, as against memca
   }
 })
 
+
+// memjs awaits the refused call's reply, then makes its next call on the same socket. The
+// FIN memcached sends with the reply is there first: memjs writes on a socket it is
+// closing, and the call is never answered (40 of 40 measured). ferrocached sent its FIN
+// some 30 µs after the reply, from node's destroy(): the call reached the open socket, the
+// close reset over it and memjs failed it with ECONNRESET (15 of 40). The FIN now follows
+// the reply from the same native call. Which comes first is still the machine's timing, for
+// memcached too: the resets are counted, not required absent.
+async function resetsAfterRefusal(server: Running, rounds: number): Promise<number> {
+  let resets = 0
+  for (let i = 0; i < rounds; i++) {
+    const client = memjs.Client.create(`127.0.0.1:${server.port}`, { retries: 0, timeout: 5, logger: { log: () => {} } })
+    try {
+      await client.get('warm')
+      const refused = await client.delete('').then(
+        () => 'deleted',
+        (e: Error) => e.message,
+      )
+      assert.is(refused, 'MemJS DELETE: Invalid arguments')
+      let outcome = ''
+      client.increment('', 1, {}).then(
+        () => (outcome = 'answered'),
+        (e: Error) => (outcome = e.message),
+      )
+      await waitFor(() => outcome !== '', 30)
+      if (/ECONNRESET/.test(outcome)) resets++
+    } finally {
+      client.close()
+    }
+  }
+  return resets
+}
+
+test("memjs: a call made after a refused call's reply meets the FIN, as against memcached, not a reset", async () => {
+  const rounds = 30
+  const want = await resetsAfterRefusal(memcached, rounds)
+  const got = await resetsAfterRefusal(ferrocached, rounds)
+  assert.ok(got <= want + 3, `calls failed with ECONNRESET: ferrocached ${got} of ${rounds}, memcached ${want}`)
+})
+
 test.run()

@@ -493,6 +493,21 @@ impl<S: Storage> Session<S> {
         self.sent
     }
 
+    /// Whether the session waits for the rest of a value (a storage command's data, a
+    /// binary request's body after its header, extras and key, or a refused value being
+    /// skipped). memcached reads such a value on in its `conn_nread`/`conn_swallow` states
+    /// without writing out first: the replies after [`Session::written_out`] stay unsent
+    /// until the value is in (then it writes them out with the value's own reply), where a
+    /// request line or header still coming is waited for after writing them out. A client
+    /// that waits for the replies before sending the rest (libmemcached's buffered mode in
+    /// `memcslap -B`) stalls as against memcached.
+    pub fn awaiting_value(&self) -> bool {
+        if self.closed || self.held || self.watcher.is_some() || self.messages.is_some() {
+            return false;
+        }
+        self.swallow > 0 || (!self.buf.is_empty() && self.header_len(&self.buf).is_some())
+    }
+
     /// Bytes held back waiting for the rest of a request.
     pub fn buffered(&self) -> usize {
         self.buf.len()
