@@ -330,6 +330,32 @@ export function cacheLikeSuite(name: string, make: () => Promise<Subject>, notFo
     await own.close()
     const err = await rejectsLike(() => own.cache.get('k'), Error, /closed/)
     assert.is((err as Error & { code: string }).code, 'FERROCACHE_CLOSED')
+    // whatever the key: the Cache's engine refuses every call once closed, and the Client
+    // checked the key first (FERROCACHE_BAD_KEY for a bad one, the Cache FERROCACHE_CLOSED)
+    const cache = own.cache
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['get', () => cache.get('')],
+      ['gets', () => cache.gets('a b')],
+      ['getMany', () => cache.getMany(['ok', ''])],
+      ['set', () => cache.set('', 'v')],
+      ['setMany', () => cache.setMany([['', 'v']])],
+      ['add', () => cache.add('', 'v')],
+      ['replace', () => cache.replace('', 'v')],
+      ['append', () => cache.append('', 'v')],
+      ['prepend', () => cache.prepend('', 'v')],
+      ['cas', () => cache.cas('', 'v', 1n)],
+      ['incr', () => cache.incr('')],
+      ['decr', () => cache.decr('')],
+      ['touch', () => cache.touch('', 0)],
+      ['delete', () => cache.delete('')],
+      ['deleteMany', () => cache.deleteMany([''])],
+      ['has', () => cache.has('x'.repeat(251))],
+    ]
+    if (served('gat')) calls.push(['gat', () => cache.gat('', 0)])
+    for (const [what, call] of calls) {
+      const e = await call().then(() => undefined, (x: unknown) => x as Error & { code?: string })
+      assert.is(e?.code, 'FERROCACHE_CLOSED', `${what}: ${e?.message}`)
+    }
   })
 
   s.run()

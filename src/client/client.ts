@@ -155,8 +155,26 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
     if (this.#remove) this.#continuum = new Continuum(this.#nodes, this.#nodes.map((n) => !n.dead))
   }
 
-  #route(key: string): ServerNode {
+  /** Throws FERROCACHE_CLOSED once `close()` was called. Checked before keys: a closed
+   * `Cache` refuses every call whatever its key (its engine checks both, closed first). */
+  #open(): void {
     if (this.#closed) throw cacheError(Error, 'FERROCACHE_CLOSED', 'the client is closed')
+  }
+
+  /** `key` checked, on an open client. */
+  #key(key: string): string {
+    this.#open()
+    return checkKey(key)
+  }
+
+  /** A batch's keys checked, on an open client. */
+  #keys(list: string[]): string[] {
+    this.#open()
+    return checkKeys(list)
+  }
+
+  #route(key: string): ServerNode {
+    this.#open()
     if (this.#nodes.length === 1) return this.#nodes[0]!
     const i = this.#continuum.lookup(key)
     if (i === -1) throw cacheError(Error, 'FERROCACHE_NO_SERVERS', 'every server is marked dead')
@@ -257,19 +275,19 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   }
 
   async get<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
-    if (options === undefined) return this.#one(checkKey(key), GET, this.#encoding, this.#wire.get(key), undefined, undefined, true)
+    if (options === undefined) return this.#one(this.#key(key), GET, this.#encoding, this.#wire.get(key), undefined, undefined, true)
     const encoding = readEncoding(options, this.#encoding)
-    return abortable(this.#one(checkKey(key), GET, encoding, this.#wire.get(key), undefined, undefined, true), options.signal)
+    return abortable(this.#one(this.#key(key), GET, encoding, this.#wire.get(key), undefined, undefined, true), options.signal)
   }
 
   async gets<F extends Encoding = E>(key: string, options?: ReadOptions<F>): Promise<CasEntry<Decoded<F>> | undefined> {
     const encoding = readEncoding(options, this.#encoding)
-    return abortable(this.#one(checkKey(key), GETS, encoding, this.#wire.gets(key)), options?.signal)
+    return abortable(this.#one(this.#key(key), GETS, encoding, this.#wire.gets(key)), options?.signal)
   }
 
   async getMany<F extends Encoding = E>(keys: Iterable<string>, options?: ReadOptions<F>): Promise<Map<string, Decoded<F>>> {
     const encoding = readEncoding(options, this.#encoding)
-    const list = checkKeys(keyArray(keys))
+    const list = this.#keys(keyArray(keys))
     const found = new Array<unknown>(list.length)
     const batch = this.#batch(list, true, (indexes, deadline, server, resolve, reject) => {
       const { pending, lines } = this.#wire.getMany(indexes.map((i) => list[i]!), deadline, encoding, server, resolve, reject)
@@ -288,7 +306,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
    * by the caller), the CAS token, the value, then the key. */
   #store(mode: StoreMode, key: string, value: unknown, w: Write, cas?: bigint, signal?: AbortSignal): Promise<boolean> {
     const raw = encodeValue(value, w.encoding)
-    checkKey(key)
+    this.#key(key)
     // A binary header's CAS 0 means "no CAS" (a plain set): token 0 cannot be sent. No
     // item holds it (servers hand out CAS from 1), nor 2^64-1, which goes instead: the
     // server still refuses a value too large, and the compare fails, as `ms … C0` does.
@@ -312,6 +330,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   async setMany<F extends Encoding = E>(entries: Iterable<readonly [string, Encodable<F>]>, options?: WriteOptions<F>): Promise<void> {
     const w = this.#write(options)
     const { keys, values } = splitEntries(entries, w.encoding)
+    this.#open()
     for (let i = 0; i < keys.length; i++) checkKey(keys[i], entryKeyName(i))
     const batch = this.#batch(keys, false, (indexes, deadline, server, resolve, reject) => ({
       pending: this.#wire.many(indexes.length, deadline, server, resolve, reject),
@@ -352,7 +371,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   #arith(key: string, incr: boolean, delta: bigint | number, options: CallOptions | undefined): Promise<bigint | undefined> {
     const signal = callSignal(options)
     const d = toU64('delta', delta)
-    return abortable(this.#one(checkKey(key), ARITH, 'buffer', this.#wire.arith(key, incr, d)), signal)
+    return abortable(this.#one(this.#key(key), ARITH, 'buffer', this.#wire.arith(key, incr, d)), signal)
   }
 
   async incr(key: string, delta: bigint | number = 1n, options?: CallOptions): Promise<bigint | undefined> {
@@ -366,25 +385,25 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
   async touch(key: string, ttl: number, options?: CallOptions): Promise<boolean> {
     const signal = callSignal(options)
     const exptime = requiredTtlToExptime(ttl, wallClock)
-    return abortable(this.#one(checkKey(key), FOUND, 'buffer', this.#wire.touch(key, exptime)), signal)
+    return abortable(this.#one(this.#key(key), FOUND, 'buffer', this.#wire.touch(key, exptime)), signal)
   }
 
   async gat<F extends Encoding = E>(key: string, ttl: number, options?: ReadOptions<F>): Promise<Decoded<F> | undefined> {
     const encoding = readEncoding(options, this.#encoding)
     const exptime = requiredTtlToExptime(ttl, wallClock, 'gat')
-    checkKey(key)
+    this.#key(key)
     this.#forwarded('gat')
     return abortable(this.#one(key, GET, encoding, this.#wire.gat(key, exptime)), options?.signal)
   }
 
   async delete(key: string, options?: CallOptions): Promise<boolean> {
     const signal = callSignal(options)
-    return abortable(this.#one(checkKey(key), FOUND, 'buffer', this.#wire.delete(key)), signal)
+    return abortable(this.#one(this.#key(key), FOUND, 'buffer', this.#wire.delete(key)), signal)
   }
 
   async deleteMany(keys: Iterable<string>, options?: CallOptions): Promise<number> {
     const signal = callSignal(options)
-    const list = checkKeys(keyArray(keys))
+    const list = this.#keys(keyArray(keys))
     const batch = this.#batch(list, false, (indexes, deadline, server, resolve, reject) => ({
       pending: this.#wire.many(indexes.length, deadline, server, resolve, reject),
       count: indexes.length,
@@ -397,7 +416,7 @@ export class Client<E extends Encoding = 'buffer'> implements CacheLike<E> {
 
   async has(key: string, options?: CallOptions): Promise<boolean> {
     const signal = callSignal(options)
-    return abortable(this.#one(checkKey(key), this.#wire.hasKind, 'buffer', this.#wire.has(key)), signal)
+    return abortable(this.#one(this.#key(key), this.#wire.hasKind, 'buffer', this.#wire.has(key)), signal)
   }
 
   /** Every server that is not marked dead (`remove` or not: it only decides where dead servers' keys go). */
