@@ -421,6 +421,12 @@ export interface NativeCacheOptions {
    */
   slabReassign?: boolean
   /**
+   * memcached's `-o slab_automove_window` (default 30, at least 3): the samples, one a
+   * second, a class needs without eviction, out-of-memory or new page before automove 1
+   * under `-M` hands one of its pages back to the pool.
+   */
+  slabAutomoveWindow?: number
+  /**
    * The hash table's first size: 2^N slots in all, split between the shards (memcached
    * `-o hashpower`; default 2^12 per shard).
    */

@@ -45,6 +45,11 @@ export interface CacheOptions<E extends Encoding = Encoding> extends CachePersis
    * `-o no_slab_reassign`: `slabs reassign` is refused, automove moves nothing and a lowered
    * memory limit frees no page holding items. */
   slabReassign?: boolean | undefined
+  /** memcached's `-o slab_automove_window` (default 30, an integer of at least 3): without
+   * eviction (`evict: false`) a class hands a page back to the pool once it has had more
+   * than 2.5 pages' worth of free chunks and no out-of-memory or new page for this many
+   * seconds (one sample a second). */
+  slabAutomoveWindow?: number | undefined
   /** The hash table's first size, 2^`hashPower` slots of 8 bytes split between the shards
    * (memcached's `-o hashpower`, 12 to 32; default 2^12 slots per shard). The memory is
    * mapped lazily; on Linux a table larger than the machine's RAM and swap is refused. */
@@ -73,6 +78,7 @@ const CACHE_OPTIONS = new Set([
   'shards',
   'slabAutomove',
   'slabReassign',
+  'slabAutomoveWindow',
   'hashPower',
   'hashExpand',
   'largePages',
@@ -160,6 +166,13 @@ export function parseCacheOptions(options: unknown): { config: NativeCacheOption
   if (o.evict !== undefined) config.evict = checkBoolean('evict', o.evict)
   if (o.slabAutomove !== undefined) config.slabAutomove = checkBoolean('slabAutomove', o.slabAutomove)
   if (o.slabReassign !== undefined) config.slabReassign = checkBoolean('slabReassign', o.slabReassign)
+  if (o.slabAutomoveWindow !== undefined) {
+    const n = checkNumber('slabAutomoveWindow', o.slabAutomoveWindow)
+    if (!Number.isInteger(n) || n < 3 || n > 2 ** 32 - 1) {
+      throw new RangeError(`slabAutomoveWindow must be an integer from 3 to 4294967295 (memcached's -o slab_automove_window must be > 2), got ${n}`)
+    }
+    config.slabAutomoveWindow = n
+  }
   if (o.hashPower !== undefined) {
     const n = checkNumber('hashPower', o.hashPower)
     if (!Number.isInteger(n) || n < 12 || n > 32) {

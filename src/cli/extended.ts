@@ -46,6 +46,8 @@ export interface ExtendedResult {
   hashExpand?: boolean
   /** `no_slab_reassign`, `no_modern`: false; `slab_reassign`: true (`cacheOptions.slabReassign`). */
   slabReassign?: boolean
+  /** `slab_automove_window=N` (`cacheOptions.slabAutomoveWindow`). */
+  slabAutomoveWindow?: number
   /**
    * `slab_sizes` (or `worker_logbuf_size`, which memcached 1.6.18 also reads as one: its
    * case falls through), memcached's text: checked by [[checkSlabSizes]] once `-n` and
@@ -84,7 +86,6 @@ const SSL_FILES: Readonly<Record<string, 'tls-cert' | 'tls-key' | 'tls-ca'>> = {
 const IGNORED: Readonly<Record<string, string>> = {
   modern: 'memcached 1.6.18 enables nothing with it either',
   hash_algorithm: 'ferrocache hashes keys with ahash (stats settings: hash_algorithm ahash)',
-  slab_automove_window: 'the automover decides from its own window of evictions',
   tail_repair_time: 'ferrocache never force-frees a referenced LRU tail item',
   watcher_logbuf_size: 'each watcher has a fixed 256 KiB buffer',
   worker_logbuf_size: 'ferrocache has no per-worker log buffers (one event loop)',
@@ -291,8 +292,8 @@ function applyOne(r: ExtendedResult, key: string, value: string, hasValue: boole
       break
     case 'slab_automove_window':
       // (memcached 1.6.18 crashes at start below 0)
-      inRange(key, value, atoi(value), 3, 2 ** 31 - 1, 'slab_automove_window must be > 2')
-      break
+      r.slabAutomoveWindow = inRange(key, value, atoi(value), 3, 2 ** 31 - 1, 'slab_automove_window must be > 2')
+      return true
     case 'ssl_verify_mode':
       if (!/^\d+$/.test(value)) throw memcachedError(`-o ${key}: could not parse argument to ${key}, got "${value}"`)
       if (!SSL_VERIFY_MODES.test(value)) throw memcachedError(`-o ${key}: Invalid ssl_verify_mode. Use help to see valid options., got "${value}"`)

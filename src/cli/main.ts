@@ -195,6 +195,7 @@ async function run(s: CliSettings, user: UserIds | undefined): Promise<void> {
         ...(s.hashPower === undefined ? {} : { hashPower: s.hashPower }),
         ...(s.hashExpand === undefined ? {} : { hashExpand: s.hashExpand }),
         ...(s.slabReassign === undefined ? {} : { slabReassign: s.slabReassign }),
+        ...(s.slabAutomoveWindow === undefined ? {} : { slabAutomoveWindow: s.slabAutomoveWindow }),
         ...(s.largePages === undefined ? {} : { largePages: s.largePages }),
         // persistence: loaded here, before the port opens (unless --load-async); the last
         // snapshot is written when the server closes the cache, after the last reply (not

@@ -72,6 +72,8 @@ export interface CliSettings {
   hashExpand?: boolean
   /** `-o no_slab_reassign` / `no_modern`: false (`slab_reassign` after them: true). */
   slabReassign?: boolean
+  /** `-o slab_automove_window=N` (`cacheOptions.slabAutomoveWindow`). */
+  slabAutomoveWindow?: number
   /** `-L`: slab pages in 2 MiB pairs advised for transparent huge pages (`cacheOptions.largePages`). */
   largePages?: boolean
   /** `-D`. */
@@ -559,6 +561,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = {}): C
     if (x.hashPower !== undefined) s.hashPower = x.hashPower
     if (x.hashExpand !== undefined) s.hashExpand = x.hashExpand
     if (x.slabReassign !== undefined) s.slabReassign = x.slabReassign
+    if (x.slabAutomoveWindow !== undefined) s.slabAutomoveWindow = x.slabAutomoveWindow
     if (x.shown !== undefined) s.settingsShown = [...(s.settingsShown ?? []), ...x.shown]
     if (x.notes.length > 0) s.notes = [...(s.notes ?? []), ...x.notes]
   }

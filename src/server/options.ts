@@ -175,6 +175,8 @@ export interface ResolvedServerOptions {
   evictions: boolean
   /** `hashpower_init`: `cacheOptions.hashPower`, 0 when not given (as memcached). */
   hashPowerInit: number
+  /** `slab_automove_window`: `cacheOptions.slabAutomoveWindow`, 30 when not given. */
+  slabAutomoveWindow: number
 }
 
 function count(name: string, value: unknown, min: number, max: number): number {
@@ -285,6 +287,7 @@ export function resolveServerOptions(o: ServerOptions<Encoding>): ResolvedServer
     slabMinSize: c.slabMinSize ?? 48,
     evictions: c.evict ?? true,
     hashPowerInit: c.hashPower ?? 0,
+    slabAutomoveWindow: c.slabAutomoveWindow ?? 30,
   }
 }
 

@@ -368,6 +368,7 @@ export class FerrocacheServer<E extends Encoding = 'buffer'> extends EventEmitte
       switches: o.switches,
       prefixDelimiter: o.prefixDelimiter,
       hashPowerInit: o.hashPowerInit,
+      slabAutomoveWindow: o.slabAutomoveWindow,
     })
     for (const [name, value] of o.settingsShown) {
       const line = settings.find(([k]) => k === name)

@@ -34,6 +34,8 @@ export interface ReportedSettings {
   prefixDelimiter?: string
   /** `-o hashpower` (`cacheOptions.hashPower`); 0 when not given. */
   hashPowerInit?: number
+  /** `-o slab_automove_window` (`cacheOptions.slabAutomoveWindow`); 30 when not given. */
+  slabAutomoveWindow?: number
 }
 
 export function settingsReport(s: ReportedSettings): [string, string][] {
@@ -73,7 +75,7 @@ export function settingsReport(s: ReportedSettings): [string, string][] {
     ['slab_reassign', 'yes'],
     ['slab_automove', '1'],
     ['slab_automove_ratio', '0.80'],
-    ['slab_automove_window', '30'],
+    ['slab_automove_window', String(s.slabAutomoveWindow ?? 30)],
     ['slab_chunk_max', String(s.slabChunkMax ?? Math.min(s.maxItemSize, 512 * 1024))],
     ['lru_crawler', 'yes'],
     ['lru_crawler_sleep', '100'],

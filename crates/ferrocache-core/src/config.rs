@@ -80,6 +80,12 @@ pub struct Config {
     /// pages stay within it). A class without a page still gets one (memcached grants a
     /// class its first page past the limit; here it is taken from the class with most).
     pub slab_reassign: bool,
+    /// memcached's `-o slab_automove_window` (default 30, at least 3): the samples, one a
+    /// second, automove 1 judges a class by without eviction (-M): a class gives a page to
+    /// the pool only after this many samples without an eviction, `outofmemory` or new
+    /// page. Fixed at start, as memcached's (no command changes it). With eviction the
+    /// balancer's own window is used instead (docs/engine.md).
+    pub slab_automove_window: u32,
     /// Have the background work (expiry crawler, LRU juggling, automove) run on the threads
     /// all stores of the process share. Tests turn it off and call [`crate::Store::maintain`]
     /// by hand.
@@ -107,6 +113,7 @@ impl Default for Config {
             warm_lru_pct: 40,
             slab_automove: true,
             slab_reassign: true,
+            slab_automove_window: SLAB_AUTOMOVE_WINDOW,
             background: true,
             clock: Clock::System,
         }
@@ -243,6 +250,15 @@ impl Config {
         /// assert!(!store.runtime_settings().slab_reassign);
         /// ```
         slab_reassign: bool);
+    setter!(
+        /// Sets [`Config::slab_automove_window`] (memcached's `-o slab_automove_window`).
+        ///
+        /// ```
+        /// # use ferrocache_core::Config;
+        /// assert!(Config::default().slab_automove_window(3).validate().is_ok());
+        /// assert!(Config::default().slab_automove_window(2).validate().is_err());
+        /// ```
+        slab_automove_window: u32);
     setter!(
         /// Sets [`Config::background`]; without it, call [`crate::Store::maintain`] yourself.
         ///
@@ -396,6 +412,10 @@ impl Config {
         if self.hash_power.is_some_and(|p| !(4..=32).contains(&p)) {
             return err("hash power must be between 4 and 32");
         }
+        if self.slab_automove_window < MIN_SLAB_AUTOMOVE_WINDOW {
+            // memcached's own check and words
+            return err("slab_automove_window must be > 2");
+        }
         if self.hot_lru_pct as u16 + self.warm_lru_pct as u16 >= 100 {
             return err("hot and warm LRU percentages must add up to less than 100");
         }
@@ -406,6 +426,11 @@ impl Config {
 /// The smallest [`Config::slab_chunk_max`]: a chunk that holds a small item (and keeps
 /// chunk handles wide enough for a large memory limit).
 pub const MIN_CHUNK_MAX: usize = 64;
+
+/// memcached's default `slab_automove_window` ([`Config::slab_automove_window`]).
+pub const SLAB_AUTOMOVE_WINDOW: u32 = 30;
+/// The smallest [`Config::slab_automove_window`] (memcached refuses 2 and less).
+pub const MIN_SLAB_AUTOMOVE_WINDOW: u32 = 3;
 
 /// Most explicit slab sizes: memcached's `MAX_NUMBER_OF_SLAB_CLASSES` (64) less class 0 and
 /// the `slab_chunk_max` class it adds.

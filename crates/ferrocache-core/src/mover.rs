@@ -19,7 +19,8 @@
 //!   aggressive `slab_automove=2`) every class that evicted during the window takes a page
 //!   from any class with two or more, whatever their ages. Without eviction (-M) mode 1 is
 //!   memcached's window rule for free chunks instead ([`Core::automove_to_pool`]): a class
-//!   with more than 2.5 pages' worth of free chunks and 30 clean samples gives a page to
+//!   with more than 2.5 pages' worth of free chunks and a clean window (30 samples, or
+//!   [`crate::Config::slab_automove_window`]) gives a page to
 //!   the pool, which any class's allocation takes; mode 2 moves nothing (memcached's asks
 //!   for a page only when it evicts);
 //! - [`Core::reassign`]: `slabs reassign <src> <dst>`, one page now, as memcached's
@@ -36,6 +37,7 @@ use crate::slab::SlabAlloc;
 use crate::sysevent::SysEvent;
 use crate::ConfigError;
 use parking_lot::{Mutex, MutexGuard};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Pages automove moves per `maintain` pass.
@@ -43,10 +45,6 @@ const AUTOMOVE_PAGES_PER_PASS: usize = 2;
 
 /// Pages automove mode 2 moves per `maintain` pass at most.
 const AGGRESSIVE_PAGES_PER_PASS: usize = 8;
-
-/// memcached's `slab_automove_window` (its default): the samples (one a second) automove 1
-/// judges a class by.
-const AUTOMOVE_WINDOW: usize = 30;
 
 /// Without eviction, a class with more than this many pages' worth of free chunks and a
 /// clean window gives a page back to the pool (memcached's `MIN_PAGES_FOR_RECLAIM`).
@@ -76,11 +74,15 @@ pub(crate) struct MoveState {
 /// for free chunks can move a page here (see [`Core::automove_to_pool`]).
 #[derive(Debug, Default)]
 struct FreeWindow {
-    /// Per class, [`AUTOMOVE_WINDOW`] samples: whether the class evicted, ran out of memory
-    /// or gained a page during that sample.
-    dirty: Vec<bool>,
+    /// Per class, the window's dirty slots (sample number modulo [`FreeWindow::size`]):
+    /// those samples the class evicted, ran out of memory or gained a page during.
+    /// memcached keeps every slot, clean ones too (a window in the millions is more memory
+    /// than it can allocate); only the dirty ones are kept here.
+    dirty: Vec<BTreeSet<u64>>,
     /// Samples taken (memcached's `window_cur`).
-    cur: usize,
+    cur: u64,
+    /// The samples in the window ([`crate::Config::slab_automove_window`]).
+    size: u64,
     /// Per class at the last sample: evictions, `outofmemory`, pages.
     before: Vec<(u64, u64, u32)>,
     /// The store second of the last sample that handed no page back (memcached samples once
@@ -104,20 +106,23 @@ impl FreeWindow {
         if self.before.len() != n {
             // the first look: memcached's dry run at the automover's start
             self.before = now.to_vec();
-            self.dirty = vec![false; n * AUTOMOVE_WINDOW];
+            self.dirty = vec![BTreeSet::new(); n];
         }
         self.cur += 1;
-        let slot = self.cur % AUTOMOVE_WINDOW;
+        let slot = self.cur % self.size;
         let mut src = None;
         for c in 0..n {
-            let w = &mut self.dirty[c * AUTOMOVE_WINDOW..(c + 1) * AUTOMOVE_WINDOW];
-            w[slot] = false;
-            let was_dirty = w.iter().any(|&d| d);
+            // memcached clears this sample's slot, then looks for a dirty one among the rest
+            let w = &mut self.dirty[c];
+            w.remove(&slot);
+            let was_dirty = !w.is_empty();
             let (ev, oom, pages) = now[c];
             let (ev0, oom0, pages0) = self.before[c];
             // memcached compares unsigned differences with > 0: any change counts (a `stats
             // reset` too), a lost page does not
-            w[slot] = ev != ev0 || oom != oom0 || pages > pages0;
+            if ev != ev0 || oom != oom0 || pages > pages0 {
+                w.insert(slot);
+            }
             if free[c] as f64 > per_page[c] as f64 * RECLAIM_FREE_PAGES && !was_dirty {
                 src = Some(c);
                 break;
@@ -231,7 +236,7 @@ impl Core {
     /// thread at its tail); a class with no item anywhere gets a page another class can give
     /// up without evicting; else `false`: out of memory. (A class with items gets no page:
     /// memcached grants none past the limit, and its automover hands free pages back only
-    /// after a class had 2.5 pages of free chunks for 30 s.)
+    /// after a class had 2.5 pages of free chunks all through its window, 30 s by default.)
     fn make_room_without_eviction(&self, c: usize) -> bool {
         let mut items = false;
         for m in self.shards.iter() {
@@ -604,7 +609,7 @@ impl Core {
     /// once after a page went back), a sample of every class's evictions, `outofmemory` and
     /// pages; the first class with more than 2.5 pages' worth of free chunks that has not
     /// evicted, run out of memory or gained a page all through the window before (30
-    /// samples) gives a page back to the pool, where any class's allocation takes it (a
+    /// samples, [`crate::Config::slab_automove_window`]) gives a page back to the pool, where any class's allocation takes it (a
     /// class that was refused for lack of memory included). Its items move into free
     /// chunks of their class (there are more than a page's worth), so none is lost. The
     /// decision rule memcached bases on ages (a page from the class with the oldest items
@@ -614,13 +619,23 @@ impl Core {
         let rel = self.ctx().rel;
         let ratio = self.tune.automove_ratio.load(Ordering::Relaxed);
         let mut w = self.moves.free_window.lock();
-        if w.ratio != ratio {
+        let n = self.classes.len();
+        if w.ratio != ratio || w.size == 0 {
+            let first = w.size == 0;
             *w = FreeWindow {
                 ratio,
+                size: u64::from(self.config.slab_automove_window),
                 ..FreeWindow::default()
             };
+            if first {
+                // memcached's automover takes its dry run as the server starts, before any
+                // request: the first look compares with the store as it was made (nothing
+                // stored, no page), not with what came before the first pass a second
+                // later (a fill then looked clean, its page moved at once)
+                w.before = vec![(0, 0, 0); n];
+                w.dirty = vec![BTreeSet::new(); n];
+            }
         }
-        let n = self.classes.len();
         for _ in 0..POOL_PAGES_PER_PASS {
             if !w.again && w.last_check == Some(rel) {
                 return;

@@ -66,6 +66,10 @@ pub struct NativeCacheOptions {
     /// Pages may change class (default); `false` (memcached `-o no_slab_reassign`) refuses
     /// `slabs reassign`, and automove and a lowered memory limit move no page.
     pub slab_reassign: Option<bool>,
+    /// memcached's `-o slab_automove_window` (default 30, at least 3): the samples, one a
+    /// second, a class needs without eviction, out-of-memory or new page before automove 1
+    /// under `-M` hands one of its pages back to the pool.
+    pub slab_automove_window: Option<u32>,
     /// The hash table's first size: 2^N slots in all, split between the shards (memcached
     /// `-o hashpower`; default 2^12 per shard).
     pub hash_power: Option<u32>,
@@ -380,6 +384,9 @@ fn build_config(o: NativeCacheOptions) -> std::result::Result<Config, String> {
     }
     if let Some(v) = o.slab_reassign {
         c = c.slab_reassign(v);
+    }
+    if let Some(v) = o.slab_automove_window {
+        c = c.slab_automove_window(v);
     }
     if let Some(v) = o.hash_power {
         let p = u8::try_from(v).map_err(|_| format!("hashPower must be at most 32, got {v}"))?;
