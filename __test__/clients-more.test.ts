@@ -53,6 +53,17 @@ test('python3-pylibmc: text and binary, with cas/tcp_nodelay/ketama/no_block/ver
   assert.is(text.get, "b'hello'")
   assert.equal(text.big, [true, true])
   assert.equal((actual.binary_cas as Record<string, unknown>).cas, [true, false, 'error: NotFound', "b'new'", [null, null]])
+  // incr of 2^64-1 by 2 wraps to 1. memcached 1.6.18 may answer it non-numeric instead: its
+  // safe_strtoull reads past a value of 2^63 or more into stale slab memory for a '-' (a
+  // known difference, docs/protocol.md; a full run met it in binary_nb). There ferrocached
+  // must still wrap, and memcached's answer must be the one it gives the non-numeric 'txt'
+  for (const [mode, got] of Object.entries(actual)) {
+    const incr = (got as { incr?: unknown[] } | null)?.incr
+    if (incr === undefined) continue
+    assert.is(incr[5], 1, `${mode}: incr of 2^64-1 by 2`)
+    const theirs = (expected[mode] as { incr?: unknown[] } | undefined)?.incr
+    if (theirs !== undefined && theirs[5] !== 1 && theirs[5] === theirs[7]) theirs[5] = 1
+  }
   assert.equal(actual, expected)
 })
 
