@@ -9,8 +9,8 @@ import memjs from 'memjs'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { setUp, tearDown } from './helpers/guard'
-import { askOnce } from './helpers/raw'
-import { freePort, run, startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
+import { askOnce, RawConn } from './helpers/raw'
+import { freePort, run, sleep, startAll, startFerrocached, startMemcached, type Running } from './helpers/servers'
 
 const PYTHON = '/usr/bin/python3'
 const FIXTURES = join(__dirname, 'fixtures', 'clients')
@@ -137,11 +137,31 @@ test('memjs: flush, stats (settings/items/slabs/unknown), reset, increment with 
   assert.equal(actual, expected)
 })
 
+/** Waits (at most 15 s) until the server on `port` has reaped every flushed item. */
+async function reapedAll(port: number): Promise<void> {
+  const conn = await RawConn.open(port)
+  try {
+    const end = Date.now() + 15_000
+    let items = (await conn.stats()).get('curr_items')
+    while (items !== '0' && Date.now() < end) {
+      await sleep(50)
+      items = (await conn.stats()).get('curr_items')
+    }
+    assert.is(items, '0', 'curr_items after the flush, once reaped')
+  } finally {
+    conn.close()
+  }
+}
+
 async function memcachedMore(port: number): Promise<Record<string, unknown>> {
   const mc = new Memcached(`127.0.0.1:${port}`, { retries: 0, timeout: 5000, idle: 1000 })
   const r: Record<string, unknown> = {}
   try {
     r.flush = await call((cb) => mc.flush(cb))
+    // stats items lists the earlier tests' flushed items until they are reaped (memcached's
+    // LRU maintainer, ferrocached's background pass: on a loaded machine ferrocached once
+    // still listed classes 15 and 21 where memcached listed none)
+    await reapedAll(port)
     await askOnce(port, Buffer.from('stats reset\r\n')) // counters of this scenario only
     r.incrMissing = [await call((cb) => mc.incr('none', 1, cb)), await call((cb) => mc.decr('none', 1, cb))]
     r.appendMissing = [await call((cb) => mc.append('none', 'x', cb)), await call((cb) => mc.prepend('none', 'x', cb))]
