@@ -411,6 +411,10 @@ impl Conn {
             self.control = Control::Close;
             return;
         };
+        // replies held from an earlier read stay unsent until a write-out point passes
+        // (the session counts everything before this feed as written out)
+        let held = self.out.len();
+        let write_outs_before = session.write_outs();
         let requests_before = session.requests();
         // memcached stamps a command's time as it parses it, before running it: `stats
         // conns` shows 0 seconds for the connection that asks, however long it was idle.
@@ -470,7 +474,11 @@ impl Conn {
             }
             at = end;
             // the kernel not taking all of it: the client is behind, build no more now
-            let ready = session.written_out().min(self.out.len());
+            let ready = if held > 0 && session.write_outs() == write_outs_before {
+                0
+            } else {
+                session.written_out().min(self.out.len())
+            };
             if fd >= 0 && ready - self.sent >= FEED_REPLY {
                 let n = send_direct(fd, &self.out[self.sent..ready]);
                 self.sent += n;
@@ -484,7 +492,11 @@ impl Conn {
         }
         if self.control == Control::Continue && at == data.len() && session.awaiting_value() {
             // memcached reads the rest of a value without writing out first
-            let from = session.written_out().clamp(self.sent, self.out.len());
+            let from = if held > 0 && session.write_outs() == write_outs_before {
+                self.sent
+            } else {
+                session.written_out().clamp(self.sent, self.out.len())
+            };
             if from < self.out.len() {
                 self.unwritten = self.out.split_off(from);
             }
