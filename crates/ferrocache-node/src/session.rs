@@ -390,9 +390,6 @@ struct Conn {
     sent: usize,
     /// Input received but not yet executed because the reply budget ran out.
     pending: Vec<u8>,
-    /// Replies memcached would not have written yet: the session waits for the rest of a
-    /// value ([`Session::awaiting_value`]). They go first in the next run's replies.
-    unwritten: Vec<u8>,
     control: Control,
 }
 
@@ -405,16 +402,11 @@ impl Conn {
     fn run(&mut self, input: &[u8], fd: i32) {
         self.out = REPLY_BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
         self.out.clear();
-        self.out.append(&mut self.unwritten);
         self.sent = 0;
         let Some(session) = self.session.as_mut() else {
             self.control = Control::Close;
             return;
         };
-        // replies held from an earlier read stay unsent until a write-out point passes
-        // (the session counts everything before this feed as written out)
-        let held = self.out.len();
-        let write_outs_before = session.write_outs();
         let requests_before = session.requests();
         // memcached stamps a command's time as it parses it, before running it: `stats
         // conns` shows 0 seconds for the connection that asks, however long it was idle.
@@ -474,11 +466,7 @@ impl Conn {
             }
             at = end;
             // the kernel not taking all of it: the client is behind, build no more now
-            let ready = if held > 0 && session.write_outs() == write_outs_before {
-                0
-            } else {
-                session.written_out().min(self.out.len())
-            };
+            let ready = session.written_out().min(self.out.len());
             if fd >= 0 && ready - self.sent >= FEED_REPLY {
                 let n = send_direct(fd, &self.out[self.sent..ready]);
                 self.sent += n;
@@ -489,17 +477,6 @@ impl Conn {
         }
         if matches!(self.control, Control::Continue | Control::Snapshot) && at < data.len() {
             self.pending = data[at..].to_vec();
-        }
-        if self.control == Control::Continue && at == data.len() && session.awaiting_value() {
-            // memcached reads the rest of a value without writing out first
-            let from = if held > 0 && session.write_outs() == write_outs_before {
-                self.sent
-            } else {
-                session.written_out().clamp(self.sent, self.out.len())
-            };
-            if from < self.out.len() {
-                self.unwritten = self.out.split_off(from);
-            }
         }
         if session.requests() == requests_before {
             self.last_cmd.store(last_before, Ordering::Relaxed);
@@ -699,7 +676,6 @@ impl NativeSession {
             out: Vec::new(),
             sent: 0,
             pending: Vec::new(),
-            unwritten: Vec::new(),
             control: Control::Continue,
         }));
         let slot = SESSIONS.with(|r| {

@@ -122,8 +122,6 @@ pub struct Session<S: Storage> {
     /// Length `out` had at memcached's last write-out point of this feed: replies after it
     /// are the unsent ones a hang-up, or a multiget's overlong key, throws away.
     pub(crate) sent: usize,
-    /// memcached write-out points passed so far ([`Session::write_outs`]).
-    write_outs: u64,
     /// `out.len()` when the last feed returned: a feed finding `out` still that long (not
     /// drained) continues the same read.
     out_len_after: usize,
@@ -231,7 +229,6 @@ impl<S: Storage> Session<S> {
             scratch: Vec::new(),
             flush: false,
             sent: 0,
-            write_outs: 0,
             out_len_after: 0,
             stacked: false,
             read_start: false,
@@ -496,30 +493,6 @@ impl<S: Storage> Session<S> {
         self.sent
     }
 
-    /// How many memcached write-out points the session has passed within reads (not
-    /// counting a read's end): a caller holding replies of an earlier read that ended
-    /// [`Session::awaiting_value`] (which [`Session::written_out`] counts as written, being
-    /// before the feed) may send them only once this has moved, as memcached writes nothing
-    /// out until the value is in.
-    pub fn write_outs(&self) -> u64 {
-        self.write_outs
-    }
-
-    /// Whether the session waits for the rest of a value (a storage command's data, a
-    /// binary request's body after its header, extras and key, or a refused value being
-    /// skipped). memcached reads such a value on in its `conn_nread`/`conn_swallow` states
-    /// without writing out first: the replies after [`Session::written_out`] stay unsent
-    /// until the value is in (then it writes them out with the value's own reply), where a
-    /// request line or header still coming is waited for after writing them out. A client
-    /// that waits for the replies before sending the rest (libmemcached's buffered mode in
-    /// `memcslap -B`) stalls as against memcached.
-    pub fn awaiting_value(&self) -> bool {
-        if self.closed || self.held || self.watcher.is_some() || self.messages.is_some() {
-            return false;
-        }
-        self.swallow > 0 || (!self.buf.is_empty() && self.header_len(&self.buf).is_some())
-    }
-
     /// Bytes held back waiting for the rest of a request.
     pub fn buffered(&self) -> usize {
         self.buf.len()
@@ -621,7 +594,6 @@ impl<S: Storage> Session<S> {
                         self.new_mc_read(out.len(), end.saturating_add(MC_READ));
                     } else if self.flush || (n > per_event && (n - 1).is_multiple_of(per_event)) {
                         self.sent = out.len();
-                        self.write_outs += 1;
                         self.absorbing = false;
                         self.stacked = false;
                     } else {
@@ -725,7 +697,6 @@ impl<S: Storage> Session<S> {
     /// replies so far count as sent and the per-read request count starts over.
     fn new_mc_read(&mut self, out_len: usize, read_end: u64) {
         self.sent = out_len;
-        self.write_outs += 1;
         self.absorbing = false;
         self.stacked = false;
         self.read_handled = 0;
