@@ -527,18 +527,8 @@ impl Core {
         }
         let (pages, free): (Vec<u64>, Vec<u64>) = {
             let a = self.alloc.lock();
-            let mut used = vec![0u64; n];
-            for m in a.meta.iter() {
-                if let Some(u) = used.get_mut(m.class as usize) {
-                    *u += m.used as u64;
-                }
-            }
-            (0..n)
-                .map(|c| {
-                    let p = a.classes[c].pages as u64;
-                    (p, p * self.classes.per_page[c] as u64 - used[c])
-                })
-                .unzip()
+            let pages = a.classes.iter().map(|c| c.pages as u64).collect();
+            (pages, a.free_chunks(&self.classes.per_page))
         };
         let mut window = self.mover_window.lock();
         let d_ev: Vec<u64> = (0..n)
@@ -650,18 +640,10 @@ impl Core {
             }
             let free: Vec<u64> = {
                 let a = self.alloc.lock();
-                let mut used = vec![0u64; n];
-                for m in a.meta.iter() {
-                    if let Some(u) = used.get_mut(m.class as usize) {
-                        *u += m.used as u64;
-                    }
+                for (t, c) in now.iter_mut().zip(&a.classes) {
+                    t.2 = c.pages;
                 }
-                (0..n)
-                    .map(|c| {
-                        now[c].2 = a.classes[c].pages;
-                        a.classes[c].pages as u64 * self.classes.per_page[c] as u64 - used[c]
-                    })
-                    .collect()
+                a.free_chunks(&self.classes.per_page)
             };
             let Some(src) = w.sample(&now, &free, &self.classes.per_page) else {
                 w.again = false;

@@ -321,6 +321,23 @@ impl SlabAlloc {
         }
     }
 
+    /// Chunks of each class's pages that hold no item, carved or not: its pages times
+    /// `per_page` (chunks a page, [`SlabClasses::per_page`]) less the chunks in use.
+    pub fn free_chunks(&self, per_page: &[u32]) -> Vec<u64> {
+        let mut used = vec![0u64; self.classes.len()];
+        for m in &self.meta {
+            if let Some(u) = used.get_mut(m.class as usize) {
+                *u += m.used as u64;
+            }
+        }
+        self.classes
+            .iter()
+            .zip(per_page)
+            .zip(used)
+            .map(|((c, &n), u)| c.pages as u64 * n as u64 - u)
+            .collect()
+    }
+
     /// Turns the huge-page pairs of [`SlabAlloc::new_page`] on or off
     /// ([`crate::Config::large_pages`]).
     pub fn large_pages(mut self, on: bool) -> SlabAlloc {
