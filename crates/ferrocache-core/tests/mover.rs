@@ -205,13 +205,7 @@ fn without_eviction_an_emptied_page_moves_to_a_class_without_pages() {
     assert_eq!(s.stats().curr_items, stored);
     for i in 0..stored {
         let key = format!("k:{i}");
-        s.delete(&DeleteRequest {
-            key: key.as_bytes(),
-            cas: None,
-            invalidate: false,
-            exptime: None,
-            mismatch_uncounted: false,
-        });
+        delete(&s, &key);
     }
     assert_eq!(s.store(&big).unwrap().status, StoreStatus::Stored);
     // and the other emptied page to a third class, not the moved page that now holds one
@@ -258,6 +252,13 @@ fn keys_by_shard(shards: usize, prefix: &str, n: usize) -> Vec<Vec<String>> {
             keys
         })
         .collect()
+}
+
+fn delete(s: &Store, key: &str) {
+    s.delete(&DeleteRequest {
+        key: key.as_bytes(),
+        ..DeleteRequest::default()
+    });
 }
 
 fn has(s: &Store, key: &str) -> bool {
@@ -321,10 +322,7 @@ fn full_class_in_one_shard(old_len: usize) -> (Store, String, String) {
         assert!(n < 100_000);
     }
     for i in 0..n {
-        s.delete(&DeleteRequest {
-            key: format!("small:{i}").as_bytes(),
-            ..DeleteRequest::default()
-        });
+        delete(&s, &format!("small:{i}"));
     }
     assert_eq!(s.stats().total_malloced, 4 << 20);
     (s, k0, k1)
@@ -415,13 +413,7 @@ fn freed_page_after_deletes_in(
             kept.push(key);
             continue;
         }
-        s.delete(&DeleteRequest {
-            key: key.as_bytes(),
-            cas: None,
-            invalidate: false,
-            exptime: None,
-            mismatch_uncounted: false,
-        });
+        delete(&s, &key);
     }
     let mut big = 0;
     while try_set(&s, &format!("b:{big}"), 5000, 0).is_ok() {
